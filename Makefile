@@ -1,0 +1,32 @@
+# Kintsugi — the two commands a newcomer needs:
+#   make run    start the embedded store (S3 on 127.0.0.1:9000, data in ./kintsugi-data)
+#   make test   install what is missing, build, and run every test
+# The build directory lives outside the clone so RocksDB is compiled once per machine.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/kintsugi-target
+CARGO ?= cargo
+
+.PHONY: run test build deps deps-test bench lint clean-data
+
+deps:
+	@scripts/deps.sh
+
+deps-test:
+	@scripts/deps.sh --test
+
+build: deps
+	$(CARGO) build --release --locked --bin kintsugi
+
+run: build
+	$(CARGO_TARGET_DIR)/release/kintsugi server $(ARGS)
+
+test: deps-test
+	$(CARGO) test --release --locked --workspace
+
+bench: deps
+	$(CARGO) bench --workspace
+
+lint: deps
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+clean-data:
+	rm -rf ./kintsugi-data

@@ -1,0 +1,260 @@
+//! `kintsugi server`: the embedded store in one process.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use kintsugi_disk::Disk;
+use kintsugi_erasure::{codec_for, CodecId, Layout, Scheme, DEFAULT_CHUNK_SIZE};
+use kintsugi_gateway::{Store, StoreConfig, DEFAULT_SEGMENT_SIZE};
+use kintsugi_meta::{now_ms, AccessKeyRecord, DiskRecord, RocksMeta};
+use serde::Deserialize;
+
+use crate::clientconf;
+
+/// Flags of `kintsugi server`. Each also reads a `KINTSUGI_*` variable and the
+/// `--config` TOML file; flags win over variables, variables over the file.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// A disk directory (repeat once per disk; at least k+m). Default: 6 dirs under ./kintsugi-data.
+    #[arg(long = "data", value_name = "DIR", env = "KINTSUGI_DATA", value_delimiter = ',')]
+    data: Vec<PathBuf>,
+    /// Metadata directory (RocksDB); never inside a disk directory. Default: ./kintsugi-data/meta.
+    #[arg(long, value_name = "DIR", env = "KINTSUGI_META")]
+    meta: Option<PathBuf>,
+    /// Erasure coding as K+M: K data and M parity shards per stripe. Default: 4+2.
+    #[arg(long, value_name = "K+M", env = "KINTSUGI_EC")]
+    ec: Option<String>,
+    /// Address for the S3 endpoint (port 0 picks a free port). Default: 127.0.0.1:9000.
+    #[arg(long, value_name = "ADDR", env = "KINTSUGI_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Root access key (instead of generating one on first start).
+    #[arg(long, env = "KINTSUGI_ACCESS_KEY", requires = "secret_key")]
+    access_key: Option<String>,
+    /// Root secret key.
+    #[arg(long, env = "KINTSUGI_SECRET_KEY", hide_env_values = true, requires = "access_key")]
+    secret_key: Option<String>,
+    /// Chunk size in bytes (one stripe holds K chunks). Default: 262144.
+    #[arg(long, env = "KINTSUGI_CHUNK_SIZE")]
+    chunk_size: Option<u32>,
+    /// Seconds before shards of overwritten or deleted objects are deleted (lets in-flight reads finish). Default: 300.
+    #[arg(long, env = "KINTSUGI_GC_DELAY")]
+    gc_delay: Option<u64>,
+    /// TOML file with any of the fields above (data = [..], meta, ec, listen, access_key, secret_key, chunk_size, gc_delay).
+    #[arg(long, value_name = "FILE", env = "KINTSUGI_SERVER_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// The `--config` file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data: Option<Vec<PathBuf>>,
+    meta: Option<PathBuf>,
+    ec: Option<String>,
+    listen: Option<SocketAddr>,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    chunk_size: Option<u32>,
+    gc_delay: Option<u64>,
+}
+
+struct Settings {
+    data: Vec<PathBuf>,
+    meta: PathBuf,
+    scheme: Scheme,
+    listen: SocketAddr,
+    creds: Option<(String, String)>,
+    chunk_size: u32,
+    gc_delay: u64,
+}
+
+fn settings(a: ServerArgs) -> Result<Settings> {
+    let file: FileConfig = match &a.config {
+        Some(p) => {
+            let s = std::fs::read_to_string(p).with_context(|| format!("reading --config {}", p.display()))?;
+            toml::from_str(&s).with_context(|| format!("--config {} is not a valid server config", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let base = PathBuf::from("kintsugi-data");
+    let data = if !a.data.is_empty() {
+        a.data
+    } else if let Some(d) = file.data {
+        d
+    } else {
+        (1..=6).map(|i| base.join(format!("disk{i}"))).collect()
+    };
+    let meta = a.meta.or(file.meta).unwrap_or_else(|| base.join("meta"));
+    let ec = a.ec.or(file.ec).unwrap_or_else(|| "4+2".into());
+    let scheme: Scheme = ec.parse().with_context(|| format!("--ec {ec:?}: expected K+M such as 4+2"))?;
+    let creds = match (a.access_key.or(file.access_key), a.secret_key.or(file.secret_key)) {
+        (Some(ak), Some(sk)) => Some((ak, sk)),
+        (None, None) => None,
+        _ => bail!("give both an access key and a secret key, or neither (then they are generated)"),
+    };
+    Ok(Settings {
+        data,
+        meta,
+        scheme,
+        listen: a.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
+        creds,
+        chunk_size: a.chunk_size.or(file.chunk_size).unwrap_or(DEFAULT_CHUNK_SIZE),
+        gc_delay: a.gc_delay.or(file.gc_delay).unwrap_or(300),
+    })
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))?;
+    Ok(abs.canonicalize().unwrap_or(abs))
+}
+
+/// Attach every registered disk, register and format new ones.
+fn attach_disks(meta: &RocksMeta, dirs: &[PathBuf], meta_dir: &Path) -> Result<Vec<Arc<Disk>>> {
+    let mut records = meta.disks().context("reading the disk registry")?;
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for dir in dirs {
+        let abs = absolute(dir)?;
+        if meta_dir.starts_with(&abs) {
+            bail!("metadata directory {} is inside disk directory {}; disks must hold only shards (losing m of them must lose nothing)", meta_dir.display(), abs.display());
+        }
+        let path_s = abs.to_string_lossy().into_owned();
+        if seen.contains(&path_s) {
+            bail!("disk directory {} is given twice", abs.display());
+        }
+        seen.push(path_s.clone());
+        if let Some(rec) = records.iter().find(|r| r.path == path_s) {
+            let d = Disk::open(&abs, rec.id, rec.uuid);
+            if d.is_failed() {
+                tracing::error!(disk = rec.id, path = %abs.display(), "registered disk is missing or replaced; its shards are read from parity. Replacing disks comes with `admin disk` commands");
+            }
+            out.push(Arc::new(d));
+            continue;
+        }
+        if Disk::read_identity(&abs).ok().flatten().is_some() {
+            bail!("{} already belongs to another Kintsugi store (it has a {} file); give an empty directory", abs.display(), kintsugi_disk::IDENTITY_FILE);
+        }
+        if abs.is_dir() && std::fs::read_dir(&abs).map(|mut r| r.next().is_some()).unwrap_or(false) {
+            bail!("{} is not empty; a new disk must be an empty or missing directory", abs.display());
+        }
+        let id = records.iter().map(|r| r.id).max().unwrap_or(0) + 1;
+        let uuid: u128 = rand::random();
+        Disk::format(&abs, id, uuid).with_context(|| format!("formatting disk {}", abs.display()))?;
+        tracing::info!(disk = id, path = %abs.display(), "formatted new disk");
+        let rec = DiskRecord { id, uuid, path: path_s };
+        records.push(rec.clone());
+        meta.put_disks(&records).context("saving the disk registry")?;
+        out.push(Arc::new(Disk::open(&abs, id, uuid)));
+    }
+    for rec in &records {
+        if !seen.contains(&rec.path) {
+            tracing::warn!(disk = rec.id, path = rec.path, "registered disk not given with --data; attaching it at its registered path");
+            out.push(Arc::new(Disk::open(Path::new(&rec.path), rec.id, rec.uuid)));
+        }
+    }
+    Ok(out)
+}
+
+fn random_string(len: usize, alphabet: &[u8]) -> String {
+    (0..len).map(|_| char::from(alphabet[rand::random_range(0..alphabet.len())])).collect()
+}
+
+/// Returns (access key, Some(secret) when it is new and should be shown/saved).
+fn ensure_credentials(meta: &RocksMeta, creds: Option<(String, String)>) -> Result<(String, Option<String>)> {
+    if let Some((ak, sk)) = creds {
+        let rec = AccessKeyRecord { secret: sk.clone(), created_ms: now_ms(), name: "root".into() };
+        meta.put_access_key(&ak, &rec).context("storing the root access key")?;
+        return Ok((ak, Some(sk)));
+    }
+    let keys = meta.list_access_keys().context("reading access keys")?;
+    if let Some((ak, _)) = keys.iter().find(|(_, r)| r.name == "root").or(keys.first()) {
+        return Ok((ak.clone(), None));
+    }
+    let ak = random_string(20, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+    let sk = random_string(40, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+    meta.put_access_key(&ak, &AccessKeyRecord { secret: sk.clone(), created_ms: now_ms(), name: "root".into() })
+        .context("storing the generated access key")?;
+    Ok((ak, Some(sk)))
+}
+
+/// Run the embedded server until SIGTERM or Ctrl-C.
+pub fn run(args: ServerArgs) -> Result<()> {
+    let s = settings(args)?;
+    let need = s.scheme.total();
+    if s.data.len() < need {
+        bail!(
+            "EC {} needs at least {need} disk directories (one per shard, so losing {} disks loses nothing); got {}. Add --data DIR flags or lower --ec",
+            s.scheme,
+            s.scheme.m,
+            s.data.len()
+        );
+    }
+    let layout = Layout::new(s.scheme, s.chunk_size).context("invalid --chunk-size")?;
+    std::fs::create_dir_all(&s.meta).with_context(|| format!("creating metadata directory {}", s.meta.display()))?;
+    let meta_dir = absolute(&s.meta)?;
+    let gc_delay_ms = i64::try_from(s.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let meta = Arc::new(RocksMeta::open(&meta_dir, gc_delay_ms).context("opening the metadata store")?);
+    let disks = attach_disks(&meta, &s.data, &meta_dir)?;
+    let (ak, new_secret) = ensure_credentials(&meta, s.creds)?;
+    let codec = codec_for(CodecId::ReedSolomonGf8, s.scheme).context("creating the codec")?;
+    let (store, repair_rx) = Store::new(meta.clone(), disks, codec, StoreConfig { layout, segment_size: DEFAULT_SEGMENT_SIZE });
+    kintsugi_gateway::recover_at_startup(&store).context("recovering interrupted writes")?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(s.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}; is another server running there? Use --listen ADDR", s.listen))?;
+        let addr = listener.local_addr()?;
+        let endpoint = format!("http://{addr}");
+        let conf_path = match &new_secret {
+            Some(sk) => Some(clientconf::save_profile(
+                "default",
+                clientconf::Profile { endpoint: endpoint.clone(), access_key: ak.clone(), secret_key: sk.clone(), region: "us-east-1".into() },
+            )?),
+            None => clientconf::path().ok(),
+        };
+        println!("S3 endpoint: {endpoint}");
+        println!("Access key:  {ak}");
+        match &new_secret {
+            Some(sk) => println!("Secret key:  {sk}"),
+            None => println!("Secret key:  (set at first start; see the client config)"),
+        }
+        if let Some(p) = &conf_path {
+            println!("Client config: {}", p.display());
+        }
+        println!("Erasure coding {} over {} disks; metadata in {}", s.scheme, store.disks.len(), meta_dir.display());
+        println!("Try: AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY=... aws --endpoint-url {endpoint} s3 mb s3://my-bucket");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+
+        let (cancel_src, cancel) = kintsugi_gateway::cancel_pair();
+        kintsugi_gateway::spawn_workers(store.clone(), repair_rx, cancel, Duration::from_secs(1));
+        kintsugi_gateway::serve(listener, store.clone(), shutdown_signal(), Duration::from_secs(30)).await;
+        cancel_src.cancel();
+        let m = store.meta.clone();
+        tokio::task::spawn_blocking(move || m.flush()).await??;
+        tracing::info!("stopped cleanly");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install SIGTERM handler; stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
+    }
+}

@@ -1,0 +1,32 @@
+//! Shard files on one disk directory: write to a temporary name, fsync, rename,
+//! fsync the directory; read back with BLAKE3 verification of the header, the
+//! chunk hash table (against the manifest) and every chunk read.
+//!
+//! File names are built from segment ids only: object keys never become paths.
+//!
+//! ```
+//! use kintsugi_disk::{Disk, ShardHeader};
+//! let dir = tempfile::tempdir().unwrap();
+//! Disk::format(dir.path(), 1, 0xabc).unwrap();
+//! let disk = Disk::open(dir.path(), 1, 0xabc);
+//! let header = ShardHeader { codec: 1, k: 4, m: 2, index: 0, chunk_size: 64, segment_no: 0,
+//!     segment_id: 7, owner_id: 1, part_number: 0, segment_len: 0, data_len: 0, chunks: 0 };
+//! let mut w = disk.create_shard(header).unwrap();
+//! let chunk = vec![1u8; 64];
+//! w.append(&chunk, kintsugi_erasure::chunk_hash(&chunk)).unwrap();
+//! let shard_hash = w.finish(256).unwrap();
+//! let r = disk.open_shard(7, 0, Some(&shard_hash)).unwrap();
+//! assert_eq!(r.read_chunk(0, 0, 64).unwrap(), chunk);
+//! ```
+#![deny(unsafe_code)]
+
+mod disk;
+mod error;
+mod header;
+
+pub use disk::{sync_dir, Disk, DiskIdentity, ShardReader, ShardWriter, IDENTITY_FILE};
+pub use error::{DiskError, DiskResult};
+pub use header::{ShardHeader, HEADER_LEN};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,102 @@
+//! Shard file tests on real files.
+
+use crate::*;
+use kintsugi_erasure::{chunk_hash, shard_hash};
+
+fn header(seg: u128, index: u8) -> ShardHeader {
+    ShardHeader {
+        codec: 1,
+        k: 4,
+        m: 2,
+        index,
+        chunk_size: 128,
+        segment_no: 0,
+        segment_id: seg,
+        owner_id: 9,
+        part_number: 0,
+        segment_len: 0,
+        data_len: 0,
+        chunks: 0,
+    }
+}
+
+fn setup() -> (tempfile::TempDir, Disk) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    Disk::format(dir.path(), 3, 77).expect("format");
+    let disk = Disk::open(dir.path(), 3, 77);
+    assert!(!disk.is_failed());
+    (dir, disk)
+}
+
+fn write(disk: &Disk, seg: u128, chunks: &[Vec<u8>]) -> [u8; 32] {
+    let mut w = disk.create_shard(header(seg, 1)).expect("create");
+    for c in chunks {
+        w.append(c, chunk_hash(c)).expect("append");
+    }
+    w.finish(999).expect("finish")
+}
+
+#[test]
+fn write_read_and_detect_every_kind_of_damage() {
+    let (_d, disk) = setup();
+    let chunks = vec![vec![1u8; 128], vec![2u8; 128], vec![3u8; 64]];
+    let sh = write(&disk, 5, &chunks);
+    assert_eq!(sh, shard_hash(&chunks.iter().map(|c| chunk_hash(c)).collect::<Vec<_>>()));
+    let r = disk.open_shard(5, 1, Some(&sh)).expect("open");
+    assert_eq!(r.header().segment_len, 999);
+    assert_eq!(r.read_chunk(1, 128, 128).expect("chunk"), chunks[1]);
+    assert_eq!(r.read_chunk(2, 256, 64).expect("chunk"), chunks[2]);
+    assert!(r.read_chunk(3, 320, 64).is_err());
+
+    // Wrong manifest hash -> corrupt.
+    assert!(matches!(disk.open_shard(5, 1, Some(&[0; 32])), Err(DiskError::Corrupt { .. })));
+    // Missing shard on a healthy disk -> Missing.
+    assert!(matches!(disk.open_shard(6, 1, None), Err(DiskError::Missing { .. })));
+
+    // Flip one byte anywhere in the file: opening or reading must fail.
+    let path = disk.shard_path(5, 1);
+    let orig = std::fs::read(&path).expect("read");
+    for pos in [0usize, 50, 100, 127, 128, 200, 128 + 320 - 1, orig.len() - 1, orig.len() - 40] {
+        let mut bad = orig.clone();
+        bad[pos] ^= 0x01;
+        std::fs::write(&path, &bad).expect("write bad");
+        let detected = match disk.open_shard(5, 1, Some(&sh)) {
+            Err(_) => true,
+            Ok(r) => (0..3u64).any(|i| r.read_chunk(i, i * 128, if i == 2 { 64 } else { 128 }).is_err()),
+        };
+        assert!(detected, "flip at {pos} not detected");
+    }
+    // Truncation.
+    std::fs::write(&path, &orig[..orig.len() - 1]).expect("truncate");
+    assert!(matches!(disk.open_shard(5, 1, Some(&sh)), Err(DiskError::Corrupt { .. })));
+}
+
+#[test]
+fn unfinished_writer_leaves_nothing_and_deleted_disk_fails() {
+    let (d, disk) = setup();
+    {
+        let mut w = disk.create_shard(header(8, 0)).expect("create");
+        w.append(&[1u8; 128], chunk_hash(&[1u8; 128])).expect("append");
+    }
+    assert!(!disk.shard_path(8, 0).exists());
+    assert_eq!(disk.clean_tmp().expect("clean"), 0, "drop removed the temp file");
+    write(&disk, 9, &[vec![4u8; 128]]);
+    assert!(disk.delete_shard(9, 1).expect("delete"));
+    assert!(!disk.delete_shard(9, 1).expect("delete again"));
+
+    std::fs::remove_dir_all(d.path()).expect("rm disk");
+    assert!(matches!(disk.open_shard(9, 1, None), Err(e) if e.is_disk_failure()));
+    assert!(disk.is_failed());
+    assert!(matches!(disk.create_shard(header(10, 0)), Err(DiskError::DiskFailed { .. })));
+    assert!(!disk.check());
+}
+
+#[test]
+fn foreign_directory_is_not_our_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    Disk::format(dir.path(), 3, 77).expect("format");
+    let other = Disk::open(dir.path(), 3, 78);
+    assert!(other.is_failed(), "a directory with another uuid is not this disk");
+    let ident = Disk::read_identity(dir.path()).expect("ident").expect("present");
+    assert_eq!(ident.disk_id, 3);
+}

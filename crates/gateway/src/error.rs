@@ -1,0 +1,136 @@
+//! Gateway errors and their one mapping to S3 error codes.
+
+use kintsugi_disk::DiskError;
+use kintsugi_erasure::CodecError;
+use kintsugi_meta::MetaError;
+use s3s::{S3Error, S3ErrorCode};
+
+/// What went wrong serving a request.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// Metadata store failure or a metadata-level refusal.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// Disk failure that the request could not route around.
+    #[error(transparent)]
+    Disk(#[from] DiskError),
+    /// Codec failure.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// Not enough healthy disks to place a new segment.
+    #[error("only {healthy} healthy disks, {need} needed to place a new segment with all k+m shards; replace or restore the failed disks")]
+    NotEnoughDisks {
+        /// Healthy disks now.
+        healthy: usize,
+        /// k+m.
+        need: usize,
+    },
+    /// Fewer than k shards of a stripe could be read and verified.
+    #[error("object {bucket}/{key} segment {segment}: only {have} of the {need} shards needed are readable and intact; restore the failed disks")]
+    Unreadable {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// Segment index.
+        segment: usize,
+        /// Readable shards.
+        have: usize,
+        /// k.
+        need: usize,
+    },
+    /// The client's body stream failed.
+    #[error("request body could not be read: {detail}")]
+    Body {
+        /// What the body stream reported.
+        detail: String,
+    },
+    /// The body was shorter or longer than Content-Length.
+    #[error("body had {got} bytes but Content-Length said {expected}")]
+    IncompleteBody {
+        /// Bytes received.
+        got: u64,
+        /// Content-Length.
+        expected: u64,
+    },
+    /// Content-MD5 did not match the body.
+    #[error("Content-MD5 does not match the body that was received")]
+    BadDigest,
+    /// Content-MD5 is not valid base64 of 16 bytes.
+    #[error("Content-MD5 header is not base64 of a 16-byte MD5")]
+    InvalidDigest,
+    /// A multipart part other than the last is below 5 MiB.
+    #[error("part {part} is {size} bytes; every part but the last must be at least 5 MiB")]
+    EntityTooSmall {
+        /// Part number.
+        part: u32,
+        /// Its size.
+        size: u64,
+    },
+    /// A listed part does not exist or its ETag differs.
+    #[error("part {part} was not uploaded or its ETag does not match")]
+    InvalidPart {
+        /// Part number.
+        part: u32,
+    },
+    /// Parts are not in ascending order.
+    #[error("parts must be listed in ascending part-number order")]
+    InvalidPartOrder,
+    /// A bad argument.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The object does not exist.
+    #[error("no such key {key} in bucket {bucket}")]
+    NoSuchKey {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+    /// An internal task died.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<tokio::task::JoinError> for GatewayError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        GatewayError::Internal(format!("background task failed: {e}"))
+    }
+}
+
+/// Result alias.
+pub type GwResult<T> = Result<T, GatewayError>;
+
+impl From<GatewayError> for S3Error {
+    fn from(e: GatewayError) -> Self {
+        use S3ErrorCode as C;
+        let code = match &e {
+            GatewayError::Meta(m) => match m {
+                MetaError::NoSuchBucket { .. } => C::NoSuchBucket,
+                MetaError::BucketExists { .. } => C::BucketAlreadyOwnedByYou,
+                MetaError::BucketNotEmpty { .. } => C::BucketNotEmpty,
+                MetaError::NoSuchUpload { .. } => C::NoSuchUpload,
+                MetaError::VersionConflict { .. } => C::OperationAborted,
+                _ => C::InternalError,
+            },
+            GatewayError::Disk(_) | GatewayError::Codec(_) | GatewayError::Internal(_) => C::InternalError,
+            GatewayError::NotEnoughDisks { .. } | GatewayError::Unreadable { .. } => C::ServiceUnavailable,
+            GatewayError::Body { .. } | GatewayError::IncompleteBody { .. } => C::IncompleteBody,
+            GatewayError::BadDigest => C::BadDigest,
+            GatewayError::InvalidDigest => C::InvalidDigest,
+            GatewayError::EntityTooSmall { .. } => C::EntityTooSmall,
+            GatewayError::InvalidPart { .. } => C::InvalidPart,
+            GatewayError::InvalidPartOrder => C::InvalidPartOrder,
+            GatewayError::InvalidArgument(_) => C::InvalidArgument,
+            GatewayError::NoSuchKey { .. } => C::NoSuchKey,
+        };
+        if matches!(code, C::InternalError | C::ServiceUnavailable) {
+            tracing::error!(error = %e, "request failed");
+        }
+        let mut err = S3Error::with_message(code.clone(), e.to_string());
+        if matches!(code, C::ServiceUnavailable) {
+            err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+        }
+        err
+    }
+}

@@ -1,0 +1,26 @@
+//! The Kintsugi gateway: the S3 API over HTTP (via `s3s`), the PUT and GET
+//! pipelines that turn objects into erasure-coded, BLAKE3-verified shards on
+//! disks, read-repair, garbage collection and the `/metrics` endpoint.
+//!
+//! One [`Store`] is the shared context of a gateway; [`serve`] runs the HTTP
+//! front over it and [`spawn_workers`] the background workers.
+#![deny(unsafe_code)]
+
+mod error;
+mod get;
+mod http;
+mod metrics;
+mod put;
+mod repair;
+mod s3;
+mod store;
+
+pub use error::{GatewayError, GwResult};
+pub use get::read_range;
+pub use http::serve;
+pub use metrics::Metrics;
+pub use put::{write_body, Owner, Written};
+pub use repair::tokio_util_shim::{cancel_pair, CancelSource, CancelToken};
+pub use repair::{gc_pass, recover_at_startup, repair_segment, spawn_workers};
+pub use s3::KintsugiS3;
+pub use store::{Coded, RepairRequest, Store, StoreConfig, DEFAULT_SEGMENT_SIZE};

@@ -1,0 +1,295 @@
+//! Object operations: PUT, GET, HEAD, COPY, batch DELETE and listings.
+
+use std::sync::Arc;
+
+use kintsugi_meta::{now_ms, Expect, ListPage, ListQuery, Manifest, SegmentMeta};
+use s3s::dto::*;
+use s3s::{s3_error, S3Response, S3Result};
+
+use super::util::{self, etag, ts};
+use super::KintsugiS3;
+use crate::error::GatewayError;
+use crate::get::read_range;
+use crate::put::{write_body, Owner};
+
+/// Fields of a new manifest that come from the request rather than the data.
+pub(super) struct ObjectAttrs {
+    pub content_type: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub user_meta: Vec<(String, String)>,
+}
+
+impl KintsugiS3 {
+    /// Hand segments that will not be committed to garbage collection.
+    pub(super) async fn discard(&self, segments: &[SegmentMeta]) {
+        let ids: Vec<u128> = segments.iter().map(|s| s.id).collect();
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.meta_call(move |m| m.intents_to_garbage(&ids)).await {
+            tracing::warn!(error = %e, "could not queue discarded shards for GC; they are collected at next start");
+        }
+    }
+
+    /// Write a body and commit it as `bucket/key`. Returns the new manifest.
+    pub(super) async fn store_object<S, E>(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: S,
+        expected_md5: Option<[u8; 16]>,
+        attrs: ObjectAttrs,
+    ) -> Result<Manifest, GatewayError>
+    where
+        S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        self.require_bucket(bucket).await?;
+        let version_id: u128 = rand::random();
+        let written = write_body(&self.store, body, Owner { id: version_id, part_number: 0 }, None).await?;
+        if expected_md5.is_some_and(|m| m != written.md5) {
+            self.discard(&written.segments).await;
+            return Err(GatewayError::BadDigest);
+        }
+        let manifest = Manifest {
+            version_id,
+            size: written.size,
+            etag: hex::encode(written.md5),
+            modified_ms: now_ms(),
+            content_type: attrs.content_type,
+            headers: attrs.headers,
+            user_meta: attrs.user_meta,
+            parts: 0,
+            coding: self.store.coding(),
+            segments: written.segments,
+        };
+        let (b, k, m) = (bucket.to_owned(), key.to_owned(), manifest.clone());
+        if let Err(e) = self.store.meta_call(move |meta| meta.put_object(&b, &k, &m, Expect::Any)).await {
+            self.discard(&manifest.segments).await;
+            return Err(e);
+        }
+        Ok(manifest)
+    }
+
+    pub(super) async fn put_object_impl(&self, input: PutObjectInput) -> S3Result<S3Response<PutObjectOutput>> {
+        let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
+        let attrs = ObjectAttrs {
+            content_type: input.content_type,
+            headers: util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language),
+            user_meta: util::meta_to_vec(input.metadata),
+        };
+        let manifest = match input.body {
+            Some(body) => self.store_object(&input.bucket, &input.key, body, expected_md5, attrs).await?,
+            None => {
+                let empty = futures::stream::empty::<Result<bytes::Bytes, GatewayError>>();
+                self.store_object(&input.bucket, &input.key, empty, expected_md5, attrs).await?
+            }
+        };
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&manifest.etag)),
+            size: i64::try_from(manifest.size).ok(),
+            ..Default::default()
+        }))
+    }
+
+    async fn load(&self, bucket: &str, key: &str) -> Result<Manifest, GatewayError> {
+        self.require_bucket(bucket).await?;
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        self.store
+            .meta_call(move |m| m.object(&b, &k))
+            .await?
+            .ok_or_else(|| GatewayError::NoSuchKey { bucket: bucket.into(), key: key.into() })
+    }
+
+    pub(super) async fn get_object_impl(&self, input: GetObjectInput) -> S3Result<S3Response<GetObjectOutput>> {
+        let manifest = self.load(&input.bucket, &input.key).await?;
+        let size = manifest.size;
+        let (range, content_range) = match &input.range {
+            Some(r) => {
+                let rg = r.check(size).map_err(|_| s3_error!(InvalidRange, "range not satisfiable for object of {size} bytes"))?;
+                let cr = format!("bytes {}-{}/{}", rg.start, rg.end - 1, size);
+                (rg, Some(cr))
+            }
+            None => (0..size, None),
+        };
+        let len = range.end - range.start;
+        let manifest = Arc::new(manifest);
+        let stream = read_range(self.store.clone(), input.bucket, input.key, manifest.clone(), range);
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(StreamingBlob::wrap(stream)),
+            content_length: i64::try_from(len).ok(),
+            content_range,
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&manifest.etag)),
+            last_modified: Some(ts(manifest.modified_ms)),
+            content_type: manifest.content_type.clone(),
+            metadata: util::vec_to_meta(&manifest.user_meta),
+            cache_control: util::header(&manifest.headers, "cache-control"),
+            content_disposition: util::header(&manifest.headers, "content-disposition"),
+            content_encoding: util::header(&manifest.headers, "content-encoding"),
+            content_language: util::header(&manifest.headers, "content-language"),
+            parts_count: (manifest.parts > 0).then(|| i32::try_from(manifest.parts).unwrap_or(i32::MAX)),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn head_object_impl(&self, input: HeadObjectInput) -> S3Result<S3Response<HeadObjectOutput>> {
+        let manifest = self.load(&input.bucket, &input.key).await?;
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: i64::try_from(manifest.size).ok(),
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(etag(&manifest.etag)),
+            last_modified: Some(ts(manifest.modified_ms)),
+            content_type: manifest.content_type.clone(),
+            metadata: util::vec_to_meta(&manifest.user_meta),
+            cache_control: util::header(&manifest.headers, "cache-control"),
+            content_disposition: util::header(&manifest.headers, "content-disposition"),
+            content_encoding: util::header(&manifest.headers, "content-encoding"),
+            content_language: util::header(&manifest.headers, "content-language"),
+            parts_count: (manifest.parts > 0).then(|| i32::try_from(manifest.parts).unwrap_or(i32::MAX)),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn copy_object_impl(&self, input: CopyObjectInput) -> S3Result<S3Response<CopyObjectOutput>> {
+        let CopySource::Bucket { bucket: sb, key: sk, .. } = &input.copy_source else {
+            return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
+        };
+        let (sb, sk) = (sb.to_string(), sk.to_string());
+        let src = self.load(&sb, &sk).await?;
+        let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        if sb == input.bucket && sk == input.key && !replace {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata"
+            ));
+        }
+        let attrs = if replace {
+            ObjectAttrs {
+                content_type: input.content_type,
+                headers: util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language),
+                user_meta: util::meta_to_vec(input.metadata),
+            }
+        } else {
+            ObjectAttrs { content_type: src.content_type.clone(), headers: src.headers.clone(), user_meta: src.user_meta.clone() }
+        };
+        let size = src.size;
+        let stream = read_range(self.store.clone(), sb, sk, Arc::new(src), 0..size);
+        let manifest = self.store_object(&input.bucket, &input.key, Box::pin(stream), None, attrs).await?;
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag(&manifest.etag)),
+                last_modified: Some(ts(manifest.modified_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn delete_objects_impl(&self, input: DeleteObjectsInput) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.require_bucket(&input.bucket).await?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for obj in input.delete.objects {
+            let (b, k) = (input.bucket.clone(), obj.key.clone());
+            match self.store.meta_call(move |m| m.delete_object(&b, &k, Expect::Any)).await {
+                Ok(_) => {
+                    if !quiet {
+                        deleted.push(DeletedObject { key: Some(obj.key), ..Default::default() });
+                    }
+                }
+                Err(e) => errors.push(Error {
+                    code: Some("InternalError".into()),
+                    key: Some(obj.key),
+                    message: Some(e.to_string()),
+                    version_id: None,
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
+    }
+
+    async fn list(&self, bucket: &str, q: ListQuery) -> Result<ListPage, GatewayError> {
+        self.require_bucket(bucket).await?;
+        let b = bucket.to_owned();
+        self.store.meta_call(move |m| m.list_objects(&b, &q)).await
+    }
+
+    pub(super) async fn list_objects_v2_impl(&self, input: ListObjectsV2Input) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let max = usize::try_from(input.max_keys.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+        let resume = match &input.continuation_token {
+            Some(t) => Some(hex::decode(t).map_err(|_| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?),
+            None => None,
+        };
+        let q = ListQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone(),
+            start_after: input.start_after.clone(),
+            resume,
+            max,
+        };
+        let page = self.list(&input.bucket, q).await?;
+        let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
+        let enc = |s: String| if url { util::url_encode(&s) } else { s };
+        let key_count = i32::try_from(page.entries.len() + page.common_prefixes.len()).unwrap_or(i32::MAX);
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(enc(input.prefix.unwrap_or_default())),
+            delimiter: input.delimiter.map(&enc),
+            max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+            key_count: Some(key_count),
+            is_truncated: Some(page.truncated),
+            continuation_token: input.continuation_token,
+            next_continuation_token: page.resume.map(hex::encode),
+            start_after: input.start_after.map(&enc),
+            encoding_type: input.encoding_type,
+            contents: Some(objects(page.entries, &enc)),
+            common_prefixes: Some(page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(enc(p)) }).collect()),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn list_objects_v1_impl(&self, input: ListObjectsInput) -> S3Result<S3Response<ListObjectsOutput>> {
+        let max = usize::try_from(input.max_keys.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+        let delimiter = input.delimiter.clone();
+        let resume = input.marker.as_ref().map(|m| {
+            // A marker that is a common prefix skips everything under it.
+            let mut r = m.as_bytes().to_vec();
+            let is_prefix = delimiter.as_deref().is_some_and(|d| !d.is_empty() && m.ends_with(d));
+            r.push(if is_prefix { 0xFF } else { 0 });
+            r
+        });
+        let q = ListQuery { prefix: input.prefix.clone().unwrap_or_default(), delimiter, start_after: None, resume, max };
+        let page = self.list(&input.bucket, q).await?;
+        let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
+        let enc = |s: String| if url { util::url_encode(&s) } else { s };
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(enc(input.prefix.unwrap_or_default())),
+            delimiter: input.delimiter.map(&enc),
+            marker: input.marker.map(&enc),
+            max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+            is_truncated: Some(page.truncated),
+            next_marker: if page.truncated { page.last.map(&enc) } else { None },
+            encoding_type: input.encoding_type,
+            contents: Some(objects(page.entries, &enc)),
+            common_prefixes: Some(page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(enc(p)) }).collect()),
+            ..Default::default()
+        }))
+    }
+}
+
+fn objects(entries: Vec<kintsugi_meta::ListEntry>, enc: &dyn Fn(String) -> String) -> Vec<Object> {
+    entries
+        .into_iter()
+        .map(|e| Object {
+            key: Some(enc(e.key)),
+            size: i64::try_from(e.size).ok(),
+            e_tag: Some(etag(&e.etag)),
+            last_modified: Some(ts(e.modified_ms)),
+            storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+            ..Default::default()
+        })
+        .collect()
+}

@@ -1,0 +1,96 @@
+//! Small conversions between S3 DTOs and stored records.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use base64::Engine;
+use s3s::dto::{ETag, Metadata, Timestamp};
+
+use crate::error::GatewayError;
+
+/// Stored ms → S3 timestamp.
+pub fn ts(ms: i64) -> Timestamp {
+    Timestamp::from(UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+}
+
+/// ETag header value.
+pub fn etag(s: &str) -> ETag {
+    ETag::Strong(s.to_owned())
+}
+
+/// User metadata map → sorted pairs.
+pub fn meta_to_vec(m: Option<Metadata>) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = m.unwrap_or_default().into_iter().collect();
+    v.sort();
+    v
+}
+
+/// Sorted pairs → user metadata map.
+pub fn vec_to_meta(v: &[(String, String)]) -> Option<Metadata> {
+    if v.is_empty() {
+        return None;
+    }
+    Some(v.iter().cloned().collect())
+}
+
+/// Parse a Content-MD5 header.
+pub fn parse_content_md5(v: Option<&String>) -> Result<Option<[u8; 16]>, GatewayError> {
+    let Some(v) = v else { return Ok(None) };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .map_err(|_| GatewayError::InvalidDigest)?;
+    let arr: [u8; 16] = bytes.try_into().map_err(|_| GatewayError::InvalidDigest)?;
+    Ok(Some(arr))
+}
+
+/// Percent-encode a key for `encoding-type=url` listings (unreserved chars and `/` stay).
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Standard headers we keep with an object, as (name, value).
+pub fn std_headers(
+    cache_control: Option<String>,
+    content_disposition: Option<String>,
+    content_encoding: Option<String>,
+    content_language: Option<String>,
+) -> Vec<(String, String)> {
+    [
+        ("cache-control", cache_control),
+        ("content-disposition", content_disposition),
+        ("content-encoding", content_encoding),
+        ("content-language", content_language),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+    .collect()
+}
+
+/// Look up a kept header.
+pub fn header(h: &[(String, String)], name: &str) -> Option<String> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_encoding_matches_s3() {
+        assert_eq!(url_encode("a b+c/d"), "a%20b%2Bc/d");
+        assert_eq!(url_encode("\u{0}é"), "%00%C3%A9");
+    }
+
+    #[test]
+    fn content_md5_parsing() {
+        assert!(parse_content_md5(Some(&"1B2M2Y8AsgTpgAmY7PhCfg==".to_string())).expect("ok").is_some());
+        assert!(parse_content_md5(Some(&"nope".to_string())).is_err());
+        assert!(parse_content_md5(Some(&"AAAA".to_string())).is_err());
+    }
+}

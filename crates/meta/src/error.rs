@@ -1,0 +1,72 @@
+//! Errors of the metadata store.
+
+/// What went wrong in a metadata operation.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// RocksDB itself failed (I/O error, corruption, lock held by another process).
+    #[error("metadata store error in {op}: {source}. Check that the --meta directory is writable and not used by another kintsugi process")]
+    Db {
+        /// The operation that failed.
+        op: &'static str,
+        /// The underlying RocksDB error.
+        #[source]
+        source: rocksdb::Error,
+    },
+    /// A stored record could not be decoded.
+    #[error("metadata record {what} is corrupt or from an unknown format version: {detail}")]
+    Corrupt {
+        /// Which kind of record.
+        what: &'static str,
+        /// Decoder message.
+        detail: String,
+    },
+    /// The bucket does not exist.
+    #[error("bucket {bucket} does not exist")]
+    NoSuchBucket {
+        /// Bucket name.
+        bucket: String,
+    },
+    /// The bucket already exists.
+    #[error("bucket {bucket} already exists")]
+    BucketExists {
+        /// Bucket name.
+        bucket: String,
+    },
+    /// The bucket still holds objects or uploads.
+    #[error("bucket {bucket} is not empty")]
+    BucketNotEmpty {
+        /// Bucket name.
+        bucket: String,
+    },
+    /// The multipart upload does not exist (never created, completed or aborted).
+    #[error("multipart upload {upload_id} does not exist")]
+    NoSuchUpload {
+        /// Upload id.
+        upload_id: String,
+    },
+    /// A compare-and-swap found another version than expected.
+    #[error("object {bucket}/{key} changed concurrently (expected version {expected:?})")]
+    VersionConflict {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The version the caller expected.
+        expected: Option<u128>,
+    },
+    /// A column family is missing (the database was not created by this version).
+    #[error("metadata column family {name} is missing")]
+    MissingColumnFamily {
+        /// Column family name.
+        name: &'static str,
+    },
+}
+
+impl MetaError {
+    pub(crate) fn db(op: &'static str) -> impl FnOnce(rocksdb::Error) -> MetaError {
+        move |source| MetaError::Db { op, source }
+    }
+}
+
+/// Result alias for metadata operations.
+pub type MetaResult<T> = Result<T, MetaError>;

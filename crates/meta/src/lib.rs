@@ -1,0 +1,37 @@
+//! Kintsugi's metadata store: buckets, object manifests, multipart uploads,
+//! access keys, the disk registry, the disk → shards index, write intents and
+//! garbage, all in RocksDB column families.
+//!
+//! Every commit is one atomic write batch synced to RocksDB's WAL before it
+//! returns; object commits can compare-and-swap on the manifest version.
+//! Object keys are opaque bytes in RocksDB keys — never file paths.
+//!
+//! ```
+//! use kintsugi_meta::{RocksMeta, Expect, Manifest, Coding};
+//! let dir = tempfile::tempdir().unwrap();
+//! let meta = RocksMeta::open(dir.path(), 0).unwrap();
+//! meta.create_bucket("photos").unwrap();
+//! let m = Manifest { version_id: 1, size: 0, etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
+//!     modified_ms: 0, content_type: None, headers: vec![], user_meta: vec![], parts: 0,
+//!     coding: Coding { codec: 1, k: 4, m: 2, chunk_size: 262144 }, segments: vec![] };
+//! assert!(meta.put_object("photos", "a.jpg", &m, Expect::Version(None)).unwrap().is_none());
+//! assert_eq!(meta.object("photos", "a.jpg").unwrap(), Some(m));
+//! ```
+#![deny(unsafe_code)]
+
+mod error;
+mod keys;
+mod list;
+mod store;
+mod types;
+
+pub use error::{MetaError, MetaResult};
+pub use list::{ListEntry, ListPage, ListQuery};
+pub use store::{now_ms, Expect, RocksMeta};
+pub use types::{
+    AccessKeyRecord, BucketRecord, Coding, DiskId, DiskRecord, GarbageRecord, IntentRecord, Manifest, PartRecord,
+    SegmentId, SegmentMeta, ShardLoc, UploadRecord,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,602 @@
+//! The RocksDB implementation of the metadata store.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Mutex, RwLock};
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+
+use crate::error::{MetaError, MetaResult};
+use crate::keys;
+use crate::types::*;
+
+const CF_BUCKETS: &str = "buckets";
+const CF_OBJECTS: &str = "objects";
+const CF_UPLOADS: &str = "uploads";
+const CF_PARTS: &str = "parts";
+const CF_DISK_SHARDS: &str = "disk_shards";
+const CF_INTENTS: &str = "intents";
+const CF_GARBAGE: &str = "garbage";
+const CF_KEYS: &str = "keys";
+const CF_SYSTEM: &str = "system";
+const ALL_CFS: [&str; 9] = [
+    CF_BUCKETS,
+    CF_OBJECTS,
+    CF_UPLOADS,
+    CF_PARTS,
+    CF_DISK_SHARDS,
+    CF_INTENTS,
+    CF_GARBAGE,
+    CF_KEYS,
+    CF_SYSTEM,
+];
+const KEY_DISKS: &[u8] = b"disks";
+const LOCK_STRIPES: usize = 64;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// What a commit expects the current object version to be (compare-and-swap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Last writer wins (a plain PUT or DELETE).
+    Any,
+    /// The object must currently be this version (`None`: must not exist).
+    Version(Option<u128>),
+}
+
+/// Metadata store on RocksDB. All commits are atomic write batches, synced to
+/// the write-ahead log before they return.
+pub struct RocksMeta {
+    db: DB,
+    /// Object commits take it shared; bucket create/delete take it exclusive.
+    bucket_lock: RwLock<()>,
+    /// Striped locks serialising read-modify-write of one object key.
+    key_locks: Vec<Mutex<()>>,
+    garbage_delay_ms: i64,
+}
+
+impl std::fmt::Debug for RocksMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksMeta").field("path", &self.db.path()).finish()
+    }
+}
+
+impl RocksMeta {
+    /// Open (creating if needed) the store under `path`. Shards unreferenced
+    /// by a commit are deleted no earlier than `garbage_delay_ms` later.
+    pub fn open(path: &Path, garbage_delay_ms: i64) -> MetaResult<Self> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_keep_log_file_num(5);
+        let cfs = ALL_CFS.iter().map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(MetaError::db("open"))?;
+        Ok(Self {
+            db,
+            bucket_lock: RwLock::new(()),
+            key_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            garbage_delay_ms,
+        })
+    }
+
+    fn cf(&self, name: &'static str) -> MetaResult<&ColumnFamily> {
+        self.db.cf_handle(name).ok_or(MetaError::MissingColumnFamily { name })
+    }
+
+    fn write(&self, batch: WriteBatch) -> MetaResult<()> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo).map_err(MetaError::db("write"))
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, cf: &'static str, what: &'static str, key: &[u8]) -> MetaResult<Option<T>> {
+        match self.db.get_cf(self.cf(cf)?, key).map_err(MetaError::db("get"))? {
+            Some(bytes) => Ok(Some(decode(what, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn key_lock(&self, bucket: &str, key: &str) -> &Mutex<()> {
+        let h = blake3_like_hash(bucket.as_bytes(), key.as_bytes());
+        &self.key_locks[h % LOCK_STRIPES]
+    }
+
+    /// Iterate `(key, value)` pairs of `cf` whose key starts with `prefix`, from `start` (>= prefix).
+    pub(crate) fn scan_prefix(
+        &self,
+        cf: &'static str,
+        prefix: &[u8],
+        start: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> MetaResult<bool>,
+    ) -> MetaResult<()> {
+        let cfh = self.cf(cf)?;
+        let mut it = self.db.raw_iterator_cf(cfh);
+        it.seek(start);
+        while it.valid() {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
+            if !k.starts_with(prefix) {
+                break;
+            }
+            if !f(k, v)? {
+                return Ok(());
+            }
+            it.next();
+        }
+        it.status().map_err(MetaError::db("scan"))
+    }
+
+    /// Like [`scan_prefix`] but with a seek callback: `f` returns `Some(next)` to jump.
+    pub(crate) fn scan_with_seek(
+        &self,
+        cf: &'static str,
+        prefix: &[u8],
+        start: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> MetaResult<Step>,
+    ) -> MetaResult<()> {
+        let cfh = self.cf(cf)?;
+        let mut it = self.db.raw_iterator_cf(cfh);
+        it.seek(start);
+        while it.valid() {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
+            if !k.starts_with(prefix) {
+                break;
+            }
+            match f(k, v)? {
+                Step::Next => it.next(),
+                Step::Seek(to) => it.seek(&to),
+                Step::Stop => return Ok(()),
+            }
+        }
+        it.status().map_err(MetaError::db("scan"))
+    }
+
+    // ----- buckets -----
+
+    /// Create a bucket.
+    pub fn create_bucket(&self, bucket: &str) -> MetaResult<()> {
+        let _g = self.bucket_lock.write();
+        if self.get::<BucketRecord>(CF_BUCKETS, "bucket", bucket.as_bytes())?.is_some() {
+            return Err(MetaError::BucketExists { bucket: bucket.into() });
+        }
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_BUCKETS)?, bucket.as_bytes(), encode(&BucketRecord { created_ms: now_ms() }));
+        self.write(b)
+    }
+
+    /// Look up a bucket.
+    pub fn bucket(&self, bucket: &str) -> MetaResult<Option<BucketRecord>> {
+        self.get(CF_BUCKETS, "bucket", bucket.as_bytes())
+    }
+
+    fn require_bucket(&self, bucket: &str) -> MetaResult<()> {
+        match self.bucket(bucket)? {
+            Some(_) => Ok(()),
+            None => Err(MetaError::NoSuchBucket { bucket: bucket.into() }),
+        }
+    }
+
+    /// All buckets, sorted by name.
+    pub fn list_buckets(&self) -> MetaResult<Vec<(String, BucketRecord)>> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_BUCKETS)?, IteratorMode::Start) {
+            let (k, v) = item.map_err(MetaError::db("list buckets"))?;
+            out.push((String::from_utf8_lossy(&k).into_owned(), decode("bucket", &v)?));
+        }
+        Ok(out)
+    }
+
+    /// Delete an empty bucket; its unfinished multipart uploads are aborted.
+    pub fn delete_bucket(&self, bucket: &str) -> MetaResult<()> {
+        let _g = self.bucket_lock.write();
+        self.require_bucket(bucket)?;
+        let prefix = keys::bucket_prefix(bucket);
+        let mut has_object = false;
+        self.scan_prefix(CF_OBJECTS, &prefix, &prefix, |_, _| {
+            has_object = true;
+            Ok(false)
+        })?;
+        if has_object {
+            return Err(MetaError::BucketNotEmpty { bucket: bucket.into() });
+        }
+        let mut b = WriteBatch::default();
+        let mut uploads = Vec::new();
+        self.scan_prefix(CF_UPLOADS, &prefix, &prefix, |k, v| {
+            uploads.push((k.to_vec(), decode::<UploadRecord>("upload", v)?));
+            Ok(true)
+        })?;
+        for (k, up) in uploads {
+            self.batch_drop_upload(&mut b, &k, &up.upload_id, &[])?;
+        }
+        b.delete_cf(self.cf(CF_BUCKETS)?, bucket.as_bytes());
+        self.write(b)
+    }
+
+    // ----- objects -----
+
+    /// Current manifest of an object.
+    pub fn object(&self, bucket: &str, key: &str) -> MetaResult<Option<Manifest>> {
+        self.get(CF_OBJECTS, "manifest", &keys::object_key(bucket, key.as_bytes()))
+    }
+
+    fn check_expect(&self, bucket: &str, key: &str, old: &Option<Manifest>, expect: Expect) -> MetaResult<()> {
+        if let Expect::Version(v) = expect {
+            if old.as_ref().map(|m| m.version_id) != v {
+                return Err(MetaError::VersionConflict {
+                    bucket: bucket.into(),
+                    key: key.into(),
+                    expected: v,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Add index entries for segments now referenced and clear their intents.
+    fn batch_reference(&self, b: &mut WriteBatch, segments: &[SegmentMeta]) -> MetaResult<()> {
+        let idx = self.cf(CF_DISK_SHARDS)?;
+        let intents = self.cf(CF_INTENTS)?;
+        for s in segments {
+            for (i, loc) in s.shards.iter().enumerate() {
+                b.put_cf(idx, keys::disk_shard_key(loc.disk, s.id, shard_index(i)), []);
+            }
+            b.delete_cf(intents, keys::segment_key(s.id));
+        }
+        Ok(())
+    }
+
+    /// Remove index entries of segments no longer referenced and queue their shards as garbage.
+    fn batch_unreference(&self, b: &mut WriteBatch, segments: &[SegmentMeta]) -> MetaResult<()> {
+        let idx = self.cf(CF_DISK_SHARDS)?;
+        let garbage = self.cf(CF_GARBAGE)?;
+        let due_ms = now_ms().saturating_add(self.garbage_delay_ms);
+        for s in segments {
+            let mut shards = Vec::with_capacity(s.shards.len());
+            for (i, loc) in s.shards.iter().enumerate() {
+                b.delete_cf(idx, keys::disk_shard_key(loc.disk, s.id, shard_index(i)));
+                shards.push((shard_index(i), loc.disk));
+            }
+            b.put_cf(garbage, keys::segment_key(s.id), encode(&GarbageRecord { due_ms, shards }));
+        }
+        Ok(())
+    }
+
+    /// Commit a new manifest for `bucket/key`; returns the replaced one (its shards become garbage).
+    pub fn put_object(&self, bucket: &str, key: &str, manifest: &Manifest, expect: Expect) -> MetaResult<Option<Manifest>> {
+        let _b = self.bucket_lock.read();
+        let _k = self.key_lock(bucket, key).lock();
+        self.require_bucket(bucket)?;
+        let ok = keys::object_key(bucket, key.as_bytes());
+        let old: Option<Manifest> = self.get(CF_OBJECTS, "manifest", &ok)?;
+        self.check_expect(bucket, key, &old, expect)?;
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(manifest));
+        if let Some(o) = &old {
+            self.batch_unreference(&mut b, &o.segments)?;
+        }
+        self.batch_reference(&mut b, &manifest.segments)?;
+        self.write(b)?;
+        Ok(old)
+    }
+
+    /// Delete an object; returns the deleted manifest (its shards become garbage).
+    pub fn delete_object(&self, bucket: &str, key: &str, expect: Expect) -> MetaResult<Option<Manifest>> {
+        let _b = self.bucket_lock.read();
+        let _k = self.key_lock(bucket, key).lock();
+        self.require_bucket(bucket)?;
+        let ok = keys::object_key(bucket, key.as_bytes());
+        let old: Option<Manifest> = self.get(CF_OBJECTS, "manifest", &ok)?;
+        self.check_expect(bucket, key, &old, expect)?;
+        if let Some(o) = &old {
+            let mut b = WriteBatch::default();
+            b.delete_cf(self.cf(CF_OBJECTS)?, &ok);
+            self.batch_unreference(&mut b, &o.segments)?;
+            self.write(b)?;
+        }
+        Ok(old)
+    }
+
+    // ----- multipart uploads -----
+
+    /// Record a new multipart upload.
+    pub fn create_upload(&self, up: &UploadRecord) -> MetaResult<()> {
+        let _b = self.bucket_lock.read();
+        self.require_bucket(&up.bucket)?;
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_UPLOADS)?, keys::upload_key(&up.bucket, &up.key, &up.upload_id), encode(up));
+        self.write(b)
+    }
+
+    /// Look up an upload.
+    pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> MetaResult<UploadRecord> {
+        self.get(CF_UPLOADS, "upload", &keys::upload_key(bucket, key, upload_id))?
+            .ok_or_else(|| MetaError::NoSuchUpload { upload_id: upload_id.into() })
+    }
+
+    /// Store a part (replacing any earlier upload of the same part number).
+    pub fn put_part(&self, bucket: &str, key: &str, upload_id: &str, part: &PartRecord) -> MetaResult<()> {
+        let _b = self.bucket_lock.read();
+        let _k = self.key_lock(bucket, key).lock();
+        self.upload(bucket, key, upload_id)?;
+        let pk = keys::part_key(upload_id, part.part_number);
+        let mut b = WriteBatch::default();
+        if let Some(old) = self.get::<PartRecord>(CF_PARTS, "part", &pk)? {
+            self.batch_unreference(&mut b, &old.segments)?;
+        }
+        b.put_cf(self.cf(CF_PARTS)?, &pk, encode(part));
+        self.batch_reference(&mut b, &part.segments)?;
+        self.write(b)
+    }
+
+    /// Parts of an upload with number > `after`, at most `max`, in order.
+    pub fn list_parts(&self, upload_id: &str, after: u32, max: usize) -> MetaResult<Vec<PartRecord>> {
+        let prefix = keys::part_prefix(upload_id);
+        let start = keys::part_key(upload_id, after.saturating_add(1));
+        let mut out = Vec::new();
+        if max == 0 || after == u32::MAX {
+            return Ok(out);
+        }
+        self.scan_prefix(CF_PARTS, &prefix, &start, |_, v| {
+            out.push(decode("part", v)?);
+            Ok(out.len() < max)
+        })?;
+        Ok(out)
+    }
+
+    fn batch_drop_upload(&self, b: &mut WriteBatch, upload_key: &[u8], upload_id: &str, keep: &[u32]) -> MetaResult<()> {
+        let prefix = keys::part_prefix(upload_id);
+        let mut parts: Vec<(Vec<u8>, PartRecord)> = Vec::new();
+        self.scan_prefix(CF_PARTS, &prefix, &prefix, |k, v| {
+            parts.push((k.to_vec(), decode("part", v)?));
+            Ok(true)
+        })?;
+        let parts_cf = self.cf(CF_PARTS)?;
+        for (k, p) in parts {
+            if !keep.contains(&p.part_number) {
+                self.batch_unreference(b, &p.segments)?;
+            }
+            b.delete_cf(parts_cf, k);
+        }
+        b.delete_cf(self.cf(CF_UPLOADS)?, upload_key);
+        Ok(())
+    }
+
+    /// Abort an upload: its parts become garbage.
+    pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> MetaResult<()> {
+        let _b = self.bucket_lock.read();
+        let _k = self.key_lock(bucket, key).lock();
+        self.upload(bucket, key, upload_id)?;
+        let mut b = WriteBatch::default();
+        self.batch_drop_upload(&mut b, &keys::upload_key(bucket, key, upload_id), upload_id, &[])?;
+        self.write(b)
+    }
+
+    /// Complete an upload atomically. `build` sees the upload and all its
+    /// stored parts (read under the object's lock, so no concurrent part
+    /// upload can slip in between) and returns the manifest plus the part
+    /// numbers it used; unused parts become garbage. Returns the replaced object.
+    pub fn complete_upload<E: From<MetaError>>(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        build: impl FnOnce(&UploadRecord, &[PartRecord]) -> Result<(Manifest, Vec<u32>), E>,
+    ) -> Result<Option<Manifest>, E> {
+        let _b = self.bucket_lock.read();
+        let _k = self.key_lock(bucket, key).lock();
+        self.require_bucket(bucket)?;
+        let up = self.upload(bucket, key, upload_id)?;
+        let parts = self.list_parts(upload_id, 0, usize::MAX)?;
+        let (manifest, used) = build(&up, &parts)?;
+        let ok = keys::object_key(bucket, key.as_bytes());
+        let old: Option<Manifest> = self.get(CF_OBJECTS, "manifest", &ok)?;
+        let mut b = WriteBatch::default();
+        self.batch_drop_upload(&mut b, &keys::upload_key(bucket, key, upload_id), upload_id, &used)?;
+        if let Some(o) = &old {
+            self.batch_unreference(&mut b, &o.segments)?;
+        }
+        b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(&manifest));
+        self.write(b)?;
+        Ok(old)
+    }
+
+    /// Uploads in a bucket whose key starts with `prefix`, after (`key_marker`, `upload_id_marker`).
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: Option<&str>,
+        upload_id_marker: Option<&str>,
+        max: usize,
+    ) -> MetaResult<(Vec<UploadRecord>, bool)> {
+        let p = keys::object_key(bucket, prefix.as_bytes());
+        let start = match (key_marker, upload_id_marker) {
+            (Some(k), Some(u)) => {
+                let mut s = keys::upload_key(bucket, k, u);
+                s.push(0);
+                s
+            }
+            (Some(k), None) => {
+                let mut s = keys::object_key(bucket, k.as_bytes());
+                s.push(keys::AFTER_UTF8);
+                s.push(keys::AFTER_UTF8);
+                s
+            }
+            _ => p.clone(),
+        };
+        let mut out = Vec::new();
+        let mut truncated = false;
+        self.scan_prefix(CF_UPLOADS, &p, &start, |_, v| {
+            if out.len() == max {
+                truncated = true;
+                return Ok(false);
+            }
+            out.push(decode("upload", v)?);
+            Ok(true)
+        })?;
+        Ok((out, truncated))
+    }
+
+    // ----- write intents and garbage -----
+
+    /// Record that shards of `segment` are about to be written (before writing them).
+    pub fn add_intent(&self, segment: SegmentId, shards: Vec<(u8, DiskId)>) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        let rec = IntentRecord { started_ms: now_ms(), shards };
+        b.put_cf(self.cf(CF_INTENTS)?, keys::segment_key(segment), encode(&rec));
+        self.write(b)
+    }
+
+    /// Turn intents into garbage due now (the write failed or was abandoned).
+    pub fn intents_to_garbage(&self, segments: &[SegmentId]) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        for s in segments {
+            let k = keys::segment_key(*s);
+            if let Some(rec) = self.get::<IntentRecord>(CF_INTENTS, "intent", &k)? {
+                b.delete_cf(self.cf(CF_INTENTS)?, k);
+                b.put_cf(self.cf(CF_GARBAGE)?, k, encode(&GarbageRecord { due_ms: 0, shards: rec.shards }));
+            }
+        }
+        self.write(b)
+    }
+
+    /// All open intents (on a restarted single-process server, all are dead).
+    pub fn list_intents(&self) -> MetaResult<Vec<(SegmentId, IntentRecord)>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_INTENTS, &[], &[], |k, v| {
+            if let Some(seg) = keys::parse_segment_key(k) {
+                out.push((seg, decode("intent", v)?));
+            }
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Garbage entries due at `now`, at most `max`.
+    pub fn due_garbage(&self, now: i64, max: usize) -> MetaResult<Vec<(SegmentId, GarbageRecord)>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_GARBAGE, &[], &[], |k, v| {
+            let rec: GarbageRecord = decode("garbage", v)?;
+            if rec.due_ms <= now {
+                if let Some(seg) = keys::parse_segment_key(k) {
+                    out.push((seg, rec));
+                }
+            }
+            Ok(out.len() < max)
+        })?;
+        Ok(out)
+    }
+
+    /// Number of pending garbage entries.
+    pub fn garbage_count(&self) -> MetaResult<u64> {
+        let mut n = 0u64;
+        self.scan_prefix(CF_GARBAGE, &[], &[], |_, _| {
+            n += 1;
+            Ok(true)
+        })?;
+        Ok(n)
+    }
+
+    /// Forget a garbage entry once its shards are deleted.
+    pub fn remove_garbage(&self, segment: SegmentId) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        b.delete_cf(self.cf(CF_GARBAGE)?, keys::segment_key(segment));
+        self.write(b)
+    }
+
+    /// Shards indexed on `disk`, as (segment, shard index), after `after`, at most `max`.
+    pub fn shards_on_disk(&self, disk: DiskId, after: Option<(SegmentId, u8)>, max: usize) -> MetaResult<Vec<(SegmentId, u8)>> {
+        let prefix = disk.to_be_bytes();
+        let start = match after {
+            Some((s, i)) => {
+                let mut k = keys::disk_shard_key(disk, s, i).to_vec();
+                k.push(0);
+                k
+            }
+            None => prefix.to_vec(),
+        };
+        let mut out = Vec::new();
+        self.scan_prefix(CF_DISK_SHARDS, &prefix, &start, |k, _| {
+            if let Some((_, s, i)) = keys::parse_disk_shard_key(k) {
+                out.push((s, i));
+            }
+            Ok(out.len() < max)
+        })?;
+        Ok(out)
+    }
+
+    // ----- access keys and system records -----
+
+    /// Create or replace an access key.
+    pub fn put_access_key(&self, access_key: &str, rec: &AccessKeyRecord) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_KEYS)?, access_key.as_bytes(), encode(rec));
+        self.write(b)
+    }
+
+    /// Look up an access key.
+    pub fn access_key(&self, access_key: &str) -> MetaResult<Option<AccessKeyRecord>> {
+        self.get(CF_KEYS, "access key", access_key.as_bytes())
+    }
+
+    /// All access keys.
+    pub fn list_access_keys(&self) -> MetaResult<Vec<(String, AccessKeyRecord)>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_KEYS, &[], &[], |k, v| {
+            out.push((String::from_utf8_lossy(k).into_owned(), decode("access key", v)?));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// The registered disks.
+    pub fn disks(&self) -> MetaResult<Vec<DiskRecord>> {
+        Ok(self.get(CF_SYSTEM, "disks", KEY_DISKS)?.unwrap_or_default())
+    }
+
+    /// Replace the registered disks.
+    pub fn put_disks(&self, disks: &[DiskRecord]) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_SYSTEM)?, KEY_DISKS, encode(&disks.to_vec()));
+        self.write(b)
+    }
+
+    /// Flush memtables (used at shutdown; the WAL already makes commits durable).
+    pub fn flush(&self) -> MetaResult<()> {
+        for name in ALL_CFS {
+            self.db.flush_cf(self.cf(name)?).map_err(MetaError::db("flush"))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn objects_cf_name() -> &'static str {
+        CF_OBJECTS
+    }
+}
+
+/// How a scan continues.
+pub(crate) enum Step {
+    Next,
+    Seek(Vec<u8>),
+    Stop,
+}
+
+fn shard_index(i: usize) -> u8 {
+    u8::try_from(i).unwrap_or(u8::MAX)
+}
+
+fn blake3_like_hash(a: &[u8], b: &[u8]) -> usize {
+    // FNV-1a: only spreads keys over lock stripes, no security role.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &x in a.iter().chain([0u8].iter()).chain(b.iter()) {
+        h ^= u64::from(x);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    usize::try_from(h % (LOCK_STRIPES as u64)).unwrap_or(0)
+}
+

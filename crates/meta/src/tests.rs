@@ -1,0 +1,184 @@
+//! Tests against a real RocksDB in a temp dir.
+
+use crate::*;
+
+fn open() -> (tempfile::TempDir, RocksMeta) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta = RocksMeta::open(dir.path(), 0).expect("open");
+    (dir, meta)
+}
+
+fn manifest(version: u128, segs: &[(u128, &[u32])]) -> Manifest {
+    Manifest {
+        version_id: version,
+        size: 5,
+        etag: format!("etag{version}"),
+        modified_ms: 1,
+        content_type: None,
+        headers: vec![],
+        user_meta: vec![],
+        parts: 0,
+        coding: Coding { codec: 1, k: 4, m: 2, chunk_size: 262144 },
+        segments: segs
+            .iter()
+            .map(|(id, disks)| SegmentMeta {
+                id: *id,
+                len: 5,
+                shards: disks.iter().map(|d| ShardLoc { disk: *d, hash: [0; 32] }).collect(),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn overwrite_moves_old_segments_to_garbage_and_index() {
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    meta.add_intent(10, vec![(0, 1), (1, 2)]).expect("intent");
+    meta.put_object("b", "k", &manifest(1, &[(10, &[1, 2])]), Expect::Any).expect("put");
+    assert!(meta.list_intents().expect("intents").is_empty(), "commit clears the intent");
+    assert_eq!(meta.shards_on_disk(1, None, 10).expect("idx"), vec![(10, 0)]);
+    let old = meta.put_object("b", "k", &manifest(2, &[(11, &[2, 1])]), Expect::Any).expect("put2");
+    assert_eq!(old.map(|m| m.version_id), Some(1));
+    assert_eq!(meta.shards_on_disk(1, None, 10).expect("idx"), vec![(11, 1)]);
+    let g = meta.due_garbage(now_ms(), 10).expect("garbage");
+    assert_eq!(g.len(), 1);
+    assert_eq!(g[0].0, 10);
+    assert_eq!(g[0].1.shards, vec![(0, 1), (1, 2)]);
+    meta.remove_garbage(10).expect("rm");
+    assert_eq!(meta.garbage_count().expect("count"), 0);
+}
+
+#[test]
+fn compare_and_swap_refuses_stale_version() {
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    meta.put_object("b", "k", &manifest(1, &[]), Expect::Version(None)).expect("create");
+    let err = meta.put_object("b", "k", &manifest(2, &[]), Expect::Version(None));
+    assert!(matches!(err, Err(MetaError::VersionConflict { .. })));
+    meta.put_object("b", "k", &manifest(3, &[]), Expect::Version(Some(1))).expect("cas");
+    assert_eq!(meta.object("b", "k").expect("get").map(|m| m.version_id), Some(3));
+}
+
+#[test]
+fn bucket_lifecycle() {
+    let (_d, meta) = open();
+    assert!(matches!(
+        meta.put_object("nope", "k", &manifest(1, &[]), Expect::Any),
+        Err(MetaError::NoSuchBucket { .. })
+    ));
+    meta.create_bucket("b").expect("bucket");
+    assert!(matches!(meta.create_bucket("b"), Err(MetaError::BucketExists { .. })));
+    meta.put_object("b", "k", &manifest(1, &[]), Expect::Any).expect("put");
+    assert!(matches!(meta.delete_bucket("b"), Err(MetaError::BucketNotEmpty { .. })));
+    meta.delete_object("b", "k", Expect::Any).expect("del");
+    meta.delete_bucket("b").expect("delete bucket");
+    assert!(meta.list_buckets().expect("list").is_empty());
+}
+
+#[test]
+fn listing_with_delimiter_and_pagination() {
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    meta.create_bucket("b2").expect("bucket");
+    let keys = ["a/1", "a/2", "a/b/3", "b", "c/1", "c/2", "d", "\u{0}x", "zz"];
+    for k in keys {
+        meta.put_object("b", k, &manifest(1, &[]), Expect::Any).expect("put");
+    }
+    meta.put_object("b2", "a/9", &manifest(1, &[]), Expect::Any).expect("put other bucket");
+    let all = meta.list_objects("b", &ListQuery { max: 100, ..Default::default() }).expect("list");
+    let mut sorted: Vec<&str> = keys.to_vec();
+    sorted.sort();
+    assert_eq!(all.entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), sorted);
+    assert!(!all.truncated);
+
+    let q = ListQuery { delimiter: Some("/".into()), max: 100, ..Default::default() };
+    let p = meta.list_objects("b", &q).expect("list");
+    assert_eq!(p.common_prefixes, vec!["a/", "c/"]);
+    assert_eq!(p.entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), vec!["\u{0}x", "b", "d", "zz"]);
+
+    // Page through with max 2 and make sure the union equals the full listing.
+    let mut seen = Vec::new();
+    let mut resume = None;
+    loop {
+        let q = ListQuery { delimiter: Some("/".into()), max: 2, resume: resume.clone(), ..Default::default() };
+        let p = meta.list_objects("b", &q).expect("page");
+        seen.extend(p.entries.iter().map(|e| e.key.clone()));
+        seen.extend(p.common_prefixes.iter().cloned());
+        if !p.truncated {
+            break;
+        }
+        resume = p.resume;
+    }
+    seen.sort();
+    assert_eq!(seen, vec!["\u{0}x", "a/", "b", "c/", "d", "zz"]);
+
+    let p = meta
+        .list_objects("b", &ListQuery { prefix: "a/".into(), delimiter: Some("/".into()), max: 10, ..Default::default() })
+        .expect("prefix");
+    assert_eq!(p.common_prefixes, vec!["a/b/"]);
+    assert_eq!(p.entries.len(), 2);
+    let p = meta
+        .list_objects("b", &ListQuery { start_after: Some("c/1".into()), max: 10, ..Default::default() })
+        .expect("start after");
+    assert_eq!(p.entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), vec!["c/2", "d", "zz"]);
+}
+
+#[test]
+fn multipart_complete_keeps_used_parts_and_collects_the_rest() {
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    let up = UploadRecord {
+        upload_id: "u1".into(),
+        bucket: "b".into(),
+        key: "k".into(),
+        created_ms: 0,
+        content_type: None,
+        headers: vec![],
+        user_meta: vec![],
+    };
+    meta.create_upload(&up).expect("create");
+    for (n, seg) in [(1u32, 100u128), (2, 200), (3, 300)] {
+        let part = PartRecord {
+            part_number: n,
+            size: 5,
+            etag: format!("e{n}"),
+            modified_ms: 0,
+            coding: Coding { codec: 1, k: 4, m: 2, chunk_size: 262144 },
+            segments: manifest(0, &[(seg, &[1])]).segments,
+        };
+        meta.put_part("b", "k", "u1", &part).expect("part");
+    }
+    assert_eq!(meta.list_parts("u1", 1, 10).expect("parts").len(), 2);
+    let (uploads, _) = meta.list_uploads("b", "", None, None, 10).expect("uploads");
+    assert_eq!(uploads.len(), 1);
+    meta.complete_upload::<MetaError>("b", "k", "u1", |_, parts| {
+        assert_eq!(parts.len(), 3);
+        let mut m = manifest(9, &[]);
+        m.segments = parts[0].segments.iter().chain(parts[2].segments.iter()).cloned().collect();
+        Ok((m, vec![1, 3]))
+    })
+    .expect("complete");
+    let garbage: Vec<u128> = meta.due_garbage(now_ms(), 10).expect("g").into_iter().map(|g| g.0).collect();
+    assert_eq!(garbage, vec![200]);
+    assert!(matches!(meta.upload("b", "k", "u1"), Err(MetaError::NoSuchUpload { .. })));
+    assert_eq!(meta.object("b", "k").expect("obj").map(|m| m.segments.len()), Some(2));
+}
+
+#[test]
+fn data_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let meta = RocksMeta::open(dir.path(), 0).expect("open");
+        meta.create_bucket("b").expect("bucket");
+        meta.put_object("b", "k", &manifest(4, &[(1, &[1])]), Expect::Any).expect("put");
+        meta.add_intent(77, vec![(0, 3)]).expect("intent");
+    }
+    let meta = RocksMeta::open(dir.path(), 0).expect("reopen");
+    assert_eq!(meta.object("b", "k").expect("get").map(|m| m.version_id), Some(4));
+    let intents = meta.list_intents().expect("intents");
+    assert_eq!(intents.len(), 1);
+    meta.intents_to_garbage(&[77]).expect("to garbage");
+    assert!(meta.list_intents().expect("intents").is_empty());
+    assert_eq!(meta.due_garbage(now_ms(), 10).expect("g").len(), 1);
+}
