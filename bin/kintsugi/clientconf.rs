@@ -76,3 +76,86 @@ pub fn save_profile(name: &str, profile: Profile) -> Result<PathBuf> {
     std::fs::rename(&tmp, &p).with_context(|| format!("renaming {} into place", p.display()))?;
     Ok(p)
 }
+
+/// How a client command finds its endpoint and credentials.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct ConnArgs {
+    /// S3 endpoint URL, e.g. http://127.0.0.1:9000 [env: AWS_ENDPOINT_URL; else the profile's]
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Profile of the client config file to use (default "default") [env: KINTSUGI_PROFILE]
+    #[arg(long, env = "KINTSUGI_PROFILE")]
+    pub profile: Option<String>,
+    /// SigV4 region [env: AWS_REGION, AWS_DEFAULT_REGION; else the profile's, else us-east-1]
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+/// A resolved connection: where to, as whom, and where that came from.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// Endpoint URL.
+    pub endpoint: String,
+    /// Access key and secret, if any.
+    pub creds: Option<kintsugi_client::Credentials>,
+    /// Region.
+    pub region: String,
+    /// Human description of where the credentials came from (for error messages).
+    pub source: String,
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Resolve flags > environment > config file. An explicit `--profile` is a
+/// flag, so its keys win over `AWS_*` variables.
+pub fn resolve(a: &ConnArgs) -> Result<Resolved> {
+    let cfg = load()?;
+    let cfg_path = path().map(|p| p.display().to_string()).unwrap_or_else(|_| "(no config path)".into());
+    let explicit = a.profile.is_some();
+    let name = a.profile.clone().unwrap_or_else(|| "default".into());
+    let prof = cfg.profiles.get(&name);
+    if explicit && prof.is_none() {
+        anyhow::bail!("profile {name:?} is not in {cfg_path}; create it with `kintsugi config set --profile {name} ...`");
+    }
+    let env_keys = match (env_nonempty("AWS_ACCESS_KEY_ID"), env_nonempty("AWS_SECRET_ACCESS_KEY")) {
+        (Some(a), Some(s)) => Some((a, s)),
+        _ => None,
+    };
+    let (creds, source) = match (explicit, prof, env_keys) {
+        (true, Some(p), _) | (false, Some(p), None) => (
+            Some(kintsugi_client::Credentials { access_key: p.access_key.clone(), secret_key: p.secret_key.clone() }),
+            format!("access key {} from profile {name:?} in {cfg_path}", p.access_key),
+        ),
+        (_, _, Some((ak, sk))) => (
+            Some(kintsugi_client::Credentials { access_key: ak.clone(), secret_key: sk }),
+            format!("access key {ak} from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"),
+        ),
+        (_, None, None) => (None, "no credentials (anonymous): set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile".into()),
+    };
+    let endpoint = a
+        .endpoint
+        .clone()
+        .or_else(|| if explicit { None } else { env_nonempty("AWS_ENDPOINT_URL") })
+        .or_else(|| prof.map(|p| p.endpoint.clone()).filter(|e| !e.is_empty()))
+        .or_else(|| env_nonempty("AWS_ENDPOINT_URL"))
+        .with_context(|| {
+            format!("no S3 endpoint: pass --endpoint URL, set AWS_ENDPOINT_URL, or start `kintsugi server` once (it writes {cfg_path})")
+        })?;
+    let region = a
+        .region
+        .clone()
+        .or_else(|| env_nonempty("AWS_REGION"))
+        .or_else(|| env_nonempty("AWS_DEFAULT_REGION"))
+        .or_else(|| prof.map(|p| p.region.clone()).filter(|r| !r.is_empty()))
+        .unwrap_or_else(|| "us-east-1".into());
+    Ok(Resolved { endpoint, creds, region, source })
+}
+
+impl Resolved {
+    /// An S3 client for this connection.
+    pub fn client(&self) -> Result<kintsugi_client::S3Client> {
+        Ok(kintsugi_client::S3Client::new(&self.endpoint, self.creds.clone(), &self.region)?)
+    }
+}

@@ -2,9 +2,11 @@
 //! This module parses the command line and dispatches to one module per
 //! subcommand group.
 
+mod bench;
 mod clientconf;
 mod logging;
 mod server;
+mod units;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -24,12 +26,24 @@ struct Cli {
 enum Command {
     /// Run the embedded store: gateway, metadata, storage and repair in one process.
     Server(server::ServerArgs),
+    /// Measure PUT/GET throughput and latency against any S3 endpoint, verifying every byte.
+    Bench(bench::BenchArgs),
 }
 
-fn main() -> Result<()> {
+/// Errors end the process with one line per cause on stderr and exit code 1
+/// (no backtraces: the messages say what happened and what to do).
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
-    match cli.command {
+    let result: Result<()> = match cli.command {
         Command::Server(args) => server::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

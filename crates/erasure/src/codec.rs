@@ -215,15 +215,17 @@ mod tests {
             assert!(enc.chunks.iter().all(|c| c.len() == g.chunk_len as usize));
             let mut chunks = enc.chunks.clone();
             if let Some((i, byte)) = corrupt {
-                let c = &mut chunks[i % chunks.len()];
+                let n = chunks.len();
+                let c = &mut chunks[i % n];
                 let b = byte % c.len();
                 c[b] ^= 0x5a;
                 // Every corrupted chunk is caught by its hash.
                 assert_ne!(chunk_hash(c), enc.hashes[i % enc.hashes.len()]);
             }
             let mut slots: Vec<Option<Vec<u8>>> = chunks.into_iter().map(Some).collect();
+            let n = slots.len();
             for &i in lost {
-                slots[i % slots.len()] = None;
+                slots[i % n] = None;
             }
             if corrupt.is_none() {
                 back.extend(decode_stripe(codec.as_ref(), &mut slots, g.data_len).expect("decode"));

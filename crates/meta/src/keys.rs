@@ -77,6 +77,7 @@ pub fn parse_segment_key(k: &[u8]) -> Option<SegmentId> {
 
 /// Smallest key strictly greater than every key that starts with `prefix`,
 /// or `None` if there is none (prefix of all 0xFF).
+#[cfg(test)]
 pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {

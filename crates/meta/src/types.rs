@@ -160,7 +160,7 @@ const FORMAT_V1: u8 = 1;
 
 /// Encode a record with its format-version byte.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![FORMAT_V1];
+    let out = vec![FORMAT_V1];
     // postcard serialization into a Vec cannot fail for these plain types.
     match postcard::to_extend(value, out) {
         Ok(v) => v,

@@ -126,16 +126,12 @@ impl KintsugiS3 {
         let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
         self.store.meta_call(move |m| m.upload(&b, &k, &u)).await?;
         let max = usize::try_from(input.max_parts.unwrap_or(1000).clamp(1, 1000)).unwrap_or(1000);
-        let after = input
-            .part_number_marker
-            .as_deref()
-            .and_then(|m| m.parse::<u32>().ok())
-            .unwrap_or(0);
+        let after = input.part_number_marker.and_then(|m| u32::try_from(m).ok()).unwrap_or(0);
         let u = input.upload_id.clone();
         let mut parts = self.store.meta_call(move |m| m.list_parts(&u, after, max + 1)).await?;
         let truncated = parts.len() > max;
         parts.truncate(max);
-        let next = parts.last().map(|p| p.part_number.to_string());
+        let next = parts.last().and_then(|p| i32::try_from(p.part_number).ok());
         Ok(S3Response::new(ListPartsOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
