@@ -2,10 +2,14 @@
 //! This module parses the command line and dispatches to one module per
 //! subcommand group.
 
+mod admin_client;
 mod bench;
+mod cli;
 mod clientconf;
 mod logging;
+mod s3url;
 mod server;
+mod transfer;
 mod units;
 
 use anyhow::Result;
@@ -26,6 +30,25 @@ struct Cli {
 enum Command {
     /// Run the embedded store: gateway, metadata, storage and repair in one process.
     Server(server::ServerArgs),
+    /// Create a bucket: kintsugi mb s3://BUCKET
+    Mb(cli::MbArgs),
+    /// Remove a bucket (--force deletes its objects first)
+    Rb(cli::RbArgs),
+    /// List buckets, or objects under s3://BUCKET[/PREFIX]
+    Ls(cli::LsArgs),
+    /// Upload a file (or - for stdin): kintsugi put FILE s3://BUCKET/KEY
+    Put(cli::PutArgs),
+    /// Download an object: kintsugi get s3://BUCKET/KEY [FILE|-]
+    Get(cli::GetArgs),
+    /// Copy local to S3, S3 to local, or S3 to S3 (--recursive for trees)
+    Cp(cli::CpArgs),
+    /// Delete an object (--recursive for a prefix)
+    Rm(cli::RmArgs),
+    /// Size, ETag, metadata and, on Kintsugi, the erasure layout and shard health
+    Stat(cli::StatArgs),
+    /// Client configuration file (endpoint and keys by profile)
+    #[command(subcommand)]
+    Config(cli::ConfigCmd),
     /// Measure PUT/GET throughput and latency against any S3 endpoint, verifying every byte.
     Bench(bench::BenchArgs),
 }
@@ -38,6 +61,15 @@ fn main() -> std::process::ExitCode {
     let result: Result<()> = match cli.command {
         Command::Server(args) => server::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Mb(a) => cli::mb(a),
+        Command::Rb(a) => cli::rb(a),
+        Command::Ls(a) => cli::ls(a),
+        Command::Put(a) => cli::put(a),
+        Command::Get(a) => cli::get(a),
+        Command::Cp(a) => cli::copy(a),
+        Command::Rm(a) => cli::rm(a),
+        Command::Stat(a) => cli::stat(a),
+        Command::Config(c) => cli::config(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

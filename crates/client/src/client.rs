@@ -509,4 +509,16 @@ impl S3Client {
         let n = self.xml_call("ListMultipartUploads", Method::GET, &Self::path(bucket, None), &q, None).await?;
         Ok(n.all("Upload").map(|u| (u.text_of("Key").unwrap_or_default(), u.text_of("UploadId").unwrap_or_default())).collect())
     }
+
+    /// GET a Kintsugi admin API resource (`/kintsugi-admin/v1/{op}`); returns the JSON body.
+    pub async fn admin_get(&self, op: &str, query: &[(String, String)]) -> ClientResult<Bytes> {
+        let path = format!("/kintsugi-admin/v1/{op}");
+        let resp = self.send(Method::GET, &path, query, &[], Body::Bytes(Bytes::new()), EMPTY_SHA256).await?;
+        let is_json = header_str(resp.headers(), "content-type").is_some_and(|c| c.starts_with("application/json"));
+        let body = resp.into_body().collect().await.map_err(|e| ClientError::Body { detail: e.to_string() })?.to_bytes();
+        if !is_json {
+            return Err(ClientError::Protocol { what: "admin API", detail: "the endpoint did not answer with JSON; is it a Kintsugi gateway?".into() });
+        }
+        Ok(body)
+    }
 }

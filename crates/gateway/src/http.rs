@@ -15,6 +15,7 @@ use s3s::service::S3ServiceBuilder;
 use s3s::{s3_error, S3Result};
 use tokio::net::TcpListener;
 
+use crate::admin::AdminRoute;
 use crate::s3::KintsugiS3;
 use crate::store::Store;
 
@@ -53,6 +54,7 @@ fn is_metrics(req: &Request<Incoming>) -> bool {
 pub async fn serve(listener: TcpListener, store: Arc<Store>, shutdown: impl Future<Output = ()>, drain: Duration) {
     let mut builder = S3ServiceBuilder::new(KintsugiS3::new(store.clone()));
     builder.set_auth(MetaAuth { store: store.clone() });
+    builder.set_route(AdminRoute::new(store.clone()));
     let s3 = builder.build();
     let graceful = GracefulShutdown::new();
     let http = auto::Builder::new(TokioExecutor::new());

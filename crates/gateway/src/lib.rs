@@ -6,6 +6,7 @@
 //! front over it and [`spawn_workers`] the background workers.
 #![deny(unsafe_code)]
 
+mod admin;
 mod error;
 mod get;
 mod http;
@@ -15,6 +16,7 @@ mod repair;
 mod s3;
 mod store;
 
+pub use admin::{object_report, status_report, AdminRoute, ObjectReport, ShardHealth, StatusReport, ADMIN_BUCKET};
 pub use error::{GatewayError, GwResult};
 pub use get::read_range;
 pub use http::serve;

@@ -37,6 +37,9 @@ impl KintsugiS3 {
 impl s3s::S3 for KintsugiS3 {
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
         let bucket = req.input.bucket;
+        if bucket == crate::admin::ADMIN_BUCKET {
+            return Err(s3s::s3_error!(InvalidBucketName, "the bucket name {bucket} is reserved for Kintsugi's admin API"));
+        }
         let b = bucket.clone();
         self.store.meta_call(move |m| m.create_bucket(&b)).await?;
         Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")), ..Default::default() }))

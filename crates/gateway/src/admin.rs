@@ -1,0 +1,316 @@
+//! The admin API: HTTP + JSON under `/kintsugi-admin/v1/...`, authenticated
+//! with the same SigV4 access keys as S3 (s3s verifies the signature before a
+//! custom route runs). The bucket name `kintsugi-admin` is reserved for it.
+//!
+//! Endpoints:
+//! - `GET /kintsugi-admin/v1/object?bucket=B&key=K[&verify=full]`: the
+//!   erasure layout of an object and the health of every shard.
+//! - `GET /kintsugi-admin/v1/status`: disks, EC scheme, counters.
+
+use std::sync::Arc;
+
+use hyper::http::Extensions;
+use hyper::{HeaderMap, Method, Uri};
+use kintsugi_disk::DiskError;
+use s3s::route::S3Route;
+use s3s::{s3_error, Body, S3Request, S3Response, S3Result};
+use serde::Serialize;
+
+use crate::store::Store;
+
+/// Path prefix of the admin API (also a reserved bucket name).
+pub const ADMIN_BUCKET: &str = "kintsugi-admin";
+const PREFIX: &str = "/kintsugi-admin/v1/";
+
+/// Health of one shard as seen now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShardHealth {
+    /// Header and hash table verify (and, with `verify=full`, every chunk).
+    Ok,
+    /// The file is not on its disk.
+    Missing,
+    /// The file fails BLAKE3 verification.
+    Corrupt,
+    /// The disk holding it is failed or gone.
+    DiskFailed,
+    /// An I/O error other than the above.
+    IoError,
+}
+
+/// One shard in the layout report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardReport {
+    /// Shard index (0..k data, k..k+m parity).
+    pub index: u8,
+    /// Node holding the disk ("local" in the embedded store).
+    pub node: String,
+    /// Disk id.
+    pub disk: u32,
+    /// Health now.
+    pub health: ShardHealth,
+    /// Why it is not ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// One segment in the layout report.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentReport {
+    /// Segment number in the object.
+    pub index: usize,
+    /// Segment id (hex): names the shard files.
+    pub id: String,
+    /// Bytes of object data.
+    pub len: u64,
+    /// Shards that are ok.
+    pub healthy: usize,
+    /// Every shard.
+    pub shards: Vec<ShardReport>,
+}
+
+/// `GET /kintsugi-admin/v1/object` answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectReport {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag.
+    pub etag: String,
+    /// Manifest version (hex).
+    pub version_id: String,
+    /// Codec name.
+    pub codec: String,
+    /// Data shards.
+    pub k: u8,
+    /// Parity shards.
+    pub m: u8,
+    /// Chunk size.
+    pub chunk_size: u32,
+    /// Segments.
+    pub segments: Vec<SegmentReport>,
+}
+
+/// One disk in the status report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskReport {
+    /// Disk id.
+    pub id: u32,
+    /// Node ("local" in the embedded store).
+    pub node: String,
+    /// Directory.
+    pub path: String,
+    /// "ok" or "failed".
+    pub state: String,
+}
+
+/// `GET /kintsugi-admin/v1/status` answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// Mode: "embedded".
+    pub mode: String,
+    /// EC scheme, e.g. "4+2".
+    pub ec: String,
+    /// Disks.
+    pub disks: Vec<DiskReport>,
+    /// Segments waiting for garbage collection.
+    pub garbage_pending: u64,
+}
+
+fn classify(e: &DiskError) -> ShardHealth {
+    match e {
+        DiskError::Missing { .. } => ShardHealth::Missing,
+        DiskError::Corrupt { .. } => ShardHealth::Corrupt,
+        DiskError::DiskGone { .. } | DiskError::DiskFailed { .. } => ShardHealth::DiskFailed,
+        DiskError::Io { .. } | DiskError::Invalid { .. } => ShardHealth::IoError,
+    }
+}
+
+/// Build the layout report of an object, checking every shard (blocking I/O).
+pub fn object_report(store: &Store, bucket: &str, key: &str, full: bool) -> Result<Option<ObjectReport>, crate::GatewayError> {
+    let Some(man) = store.meta.object(bucket, key)? else { return Ok(None) };
+    let coded = store.coded(&man.coding)?;
+    let layout = coded.layout;
+    let mut segments = Vec::with_capacity(man.segments.len());
+    for (si, seg) in man.segments.iter().enumerate() {
+        let mut shards = Vec::with_capacity(seg.shards.len());
+        for (i, loc) in seg.shards.iter().enumerate() {
+            let idx = u8::try_from(i).unwrap_or(u8::MAX);
+            let checked = store.disk(loc.disk).map_err(|e| e.to_string()).and_then(|d| {
+                let r = d.open_shard(seg.id, idx, Some(&loc.hash)).map_err(|e| (classify(&e), e.to_string()));
+                let r = match r {
+                    Ok(r) => r,
+                    Err((h, s)) => return Ok(Err((h, s))),
+                };
+                if full {
+                    for s in 0..layout.stripe_count(seg.len) {
+                        let g = match layout.stripe(seg.len, s) {
+                            Ok(g) => g,
+                            Err(e) => return Ok(Err((ShardHealth::Corrupt, e.to_string()))),
+                        };
+                        if let Err(e) = r.read_chunk(s, g.shard_offset, g.chunk_len) {
+                            return Ok(Err((classify(&e), e.to_string())));
+                        }
+                    }
+                }
+                Ok(Ok(()))
+            });
+            let (health, detail) = match checked {
+                Ok(Ok(())) => (ShardHealth::Ok, None),
+                Ok(Err((h, s))) => (h, Some(s)),
+                Err(s) => (ShardHealth::DiskFailed, Some(s)),
+            };
+            shards.push(ShardReport { index: idx, node: "local".into(), disk: loc.disk, health, detail });
+        }
+        let healthy = shards.iter().filter(|s| s.health == ShardHealth::Ok).count();
+        segments.push(SegmentReport { index: si, id: format!("{:032x}", seg.id), len: seg.len, healthy, shards });
+    }
+    Ok(Some(ObjectReport {
+        bucket: bucket.into(),
+        key: key.into(),
+        size: man.size,
+        etag: man.etag.clone(),
+        version_id: format!("{:032x}", man.version_id),
+        codec: format!("{:?}", coded.codec.id()),
+        k: man.coding.k,
+        m: man.coding.m,
+        chunk_size: man.coding.chunk_size,
+        segments,
+    }))
+}
+
+/// Build the status report.
+pub fn status_report(store: &Store) -> Result<StatusReport, crate::GatewayError> {
+    let mut disks: Vec<DiskReport> = store
+        .disks
+        .values()
+        .map(|d| DiskReport {
+            id: d.id(),
+            node: "local".into(),
+            path: d.root().display().to_string(),
+            state: if d.is_failed() { "failed".into() } else { "ok".into() },
+        })
+        .collect();
+    disks.sort_by_key(|d| d.id);
+    Ok(StatusReport {
+        mode: "embedded".into(),
+        ec: store.layout.scheme.to_string(),
+        disks,
+        garbage_pending: store.meta.garbage_count()?,
+    })
+}
+
+/// The s3s custom route serving the admin API.
+pub struct AdminRoute {
+    store: Arc<Store>,
+}
+
+impl AdminRoute {
+    /// Serve the admin API over `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+}
+
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    let q = uri.query()?;
+    q.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn json_response<T: Serialize>(v: &T) -> S3Result<S3Response<Body>> {
+    let body = serde_json::to_vec_pretty(v).map_err(|e| s3_error!(InternalError, "encoding JSON: {e}"))?;
+    let mut resp = S3Response::new(Body::from(bytes::Bytes::from(body)));
+    resp.headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    Ok(resp)
+}
+
+#[async_trait::async_trait]
+impl S3Route for AdminRoute {
+    fn is_match(&self, _method: &Method, uri: &Uri, _headers: &HeaderMap, _ext: &mut Extensions) -> bool {
+        uri.path().starts_with(PREFIX) || uri.path() == "/kintsugi-admin" || uri.path() == "/kintsugi-admin/"
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let path = req.uri.path().to_owned();
+        let op = path.strip_prefix(PREFIX).unwrap_or("");
+        match (req.method.clone(), op) {
+            (Method::GET, "object") => {
+                let bucket = query_param(&req.uri, "bucket").ok_or_else(|| s3_error!(InvalidArgument, "missing bucket="))?;
+                let key = query_param(&req.uri, "key").ok_or_else(|| s3_error!(InvalidArgument, "missing key="))?;
+                let full = query_param(&req.uri, "verify").as_deref() == Some("full");
+                let st = self.store.clone();
+                let (b, k) = (bucket.clone(), key.clone());
+                let rep = tokio::task::spawn_blocking(move || object_report(&st, &b, &k, full))
+                    .await
+                    .map_err(|e| s3_error!(InternalError, "admin task failed: {e}"))?
+                    .map_err(s3s::S3Error::from)?;
+                match rep {
+                    Some(r) => json_response(&r),
+                    None => Err(s3_error!(NoSuchKey, "no object {key} in bucket {bucket}")),
+                }
+            }
+            (Method::GET, "status") => {
+                let st = self.store.clone();
+                let rep = tokio::task::spawn_blocking(move || status_report(&st))
+                    .await
+                    .map_err(|e| s3_error!(InternalError, "admin task failed: {e}"))?
+                    .map_err(s3s::S3Error::from)?;
+                json_response(&rep)
+            }
+            _ => Err(s3_error!(NotImplemented, "unknown admin API call {} {path}", req.method)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params_decode() {
+        let u: Uri = "/kintsugi-admin/v1/object?bucket=b&key=a%2Fb%20c+d&verify=full".parse().expect("uri");
+        assert_eq!(query_param(&u, "key").as_deref(), Some("a/b c d"));
+        assert_eq!(query_param(&u, "bucket").as_deref(), Some("b"));
+        assert_eq!(query_param(&u, "nope"), None);
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}
