@@ -19,6 +19,7 @@ use crate::units;
 
 /// Flags of `kintsugi bench`.
 #[derive(Debug, Args)]
+#[command(after_long_help = clientconf::CONN_HELP)]
 pub struct BenchArgs {
     #[command(flatten)]
     conn: ConnArgs,

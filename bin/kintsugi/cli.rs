@@ -46,6 +46,7 @@ impl XferArgs {
 
 /// `kintsugi mb`
 #[derive(Debug, Args)]
+#[command(after_long_help = clientconf::CONN_HELP)]
 pub struct MbArgs {
     /// s3://BUCKET
     bucket: String,
@@ -55,6 +56,7 @@ pub struct MbArgs {
 
 /// `kintsugi rb`
 #[derive(Debug, Args)]
+#[command(after_long_help = clientconf::CONN_HELP)]
 pub struct RbArgs {
     /// s3://BUCKET
     bucket: String,
@@ -67,6 +69,7 @@ pub struct RbArgs {
 
 /// `kintsugi ls`
 #[derive(Debug, Args)]
+#[command(after_long_help = clientconf::CONN_HELP)]
 pub struct LsArgs {
     /// s3://BUCKET[/PREFIX]; without it, list buckets.
     location: Option<String>,
@@ -82,6 +85,7 @@ pub struct LsArgs {
 
 /// `kintsugi put`
 #[derive(Debug, Args)]
+#[command(after_long_help = clientconf::CONN_HELP)]
 pub struct PutArgs {
     /// Local file, or - for standard input.
     src: String,
@@ -95,6 +99,7 @@ pub struct PutArgs {
 
 /// `kintsugi get`
 #[derive(Debug, Args)]
+#[command(after_long_help = clientconf::CONN_HELP)]
 pub struct GetArgs {
     /// s3://BUCKET/KEY
     src: String,
@@ -111,6 +116,7 @@ pub struct GetArgs {
 
 /// `kintsugi cp`
 #[derive(Debug, Args)]
+#[command(after_long_help = clientconf::CONN_HELP)]
 pub struct CpArgs {
     /// Source: local path, -, or s3://BUCKET/KEY.
     src: String,
@@ -127,6 +133,7 @@ pub struct CpArgs {
 
 /// `kintsugi rm`
 #[derive(Debug, Args)]
+#[command(after_long_help = clientconf::CONN_HELP)]
 pub struct RmArgs {
     /// s3://BUCKET/KEY (or a prefix with --recursive).
     target: String,
@@ -139,6 +146,7 @@ pub struct RmArgs {
 
 /// `kintsugi stat`
 #[derive(Debug, Args)]
+#[command(after_long_help = clientconf::CONN_HELP)]
 pub struct StatArgs {
     /// s3://BUCKET/KEY
     target: String,

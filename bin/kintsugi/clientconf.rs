@@ -77,13 +77,21 @@ pub fn save_profile(name: &str, profile: Profile) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// Help text shared by every client command: where endpoint and keys come from.
+pub const CONN_HELP: &str = "Endpoint and credentials, first found wins:
+  1. flags: --endpoint, --profile, --region
+  2. environment: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, AWS_REGION
+  3. the client config file: $KINTSUGI_CONFIG, else ~/.config/kintsugi/config.toml
+     (written by `kintsugi server` at first start and by `kintsugi config set`)
+Exit status: 0 on success, 1 with a one-line reason on stderr otherwise.";
+
 /// How a client command finds its endpoint and credentials.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct ConnArgs {
     /// S3 endpoint URL, e.g. http://127.0.0.1:9000 [env: AWS_ENDPOINT_URL; else the profile's]
     #[arg(long)]
     pub endpoint: Option<String>,
-    /// Profile of the client config file to use (default "default") [env: KINTSUGI_PROFILE]
+    /// Profile of the client config file to use (default "default")
     #[arg(long, env = "KINTSUGI_PROFILE")]
     pub profile: Option<String>,
     /// SigV4 region [env: AWS_REGION, AWS_DEFAULT_REGION; else the profile's, else us-east-1]

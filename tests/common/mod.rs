@@ -1,0 +1,611 @@
+//! Harness for real-process tests of `kintsugi server`: temp dirs, a free
+//! port, stdout parsing, kill/restart, disk inspection, `/metrics`, and the
+//! boto3 scripts under `tests/s3/`.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_kintsugi");
+pub const KIB: u64 = 1024;
+pub const MIB: u64 = 1024 * 1024;
+
+/// The machine has 2 cores: run one server scenario at a time.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Directory holding the boto3 scripts.
+pub fn scripts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("s3")
+}
+
+/// Random alphanumeric string from the OS RNG.
+pub fn random_string(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = vec![0u8; len];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("reading /dev/urandom");
+    bytes.iter().map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()])).collect()
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), for files the CLI tools upload.
+pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Poll `f` every `every` until it returns Some or `timeout` passes.
+pub fn poll<T>(timeout: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        thread::sleep(every);
+    }
+}
+
+/// Every file (not directory) under `root`, recursively; empty if `root` is missing.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(_) => out.push(p),
+                Err(_) => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Total bytes of the files under `root`.
+pub fn bytes_under(root: &Path) -> u64 {
+    files_under(root).iter().filter_map(|p| fs::metadata(p).ok()).map(|m| m.len()).sum()
+}
+
+#[derive(Clone, Debug)]
+pub struct Opts {
+    pub disks: usize,
+    pub ec: Option<String>,
+    pub chunk_size: Option<u32>,
+    pub gc_delay: Option<u64>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts { disks: 6, ec: None, chunk_size: None, gc_delay: None }
+    }
+}
+
+impl Opts {
+    /// 4+2 with 64 KiB chunks: one stripe holds 256 KiB of data.
+    pub fn small_chunks() -> Self {
+        Opts { ec: Some("4+2".into()), chunk_size: Some(65536), ..Opts::default() }
+    }
+}
+
+/// A running `kintsugi server` on its own temp dirs.
+pub struct Server {
+    /// Holds everything the test creates; the server's dirs are two levels
+    /// below it so that a path escaping a disk directory lands inside it.
+    base: tempfile::TempDir,
+    root: PathBuf,
+    opts: Opts,
+    child: Option<Child>,
+    pub endpoint: String,
+    pub port: u16,
+    pub access_key: String,
+    pub secret_key: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+    pub starts: u32,
+}
+
+impl Server {
+    pub fn start(opts: Opts) -> Server {
+        let base = tempfile::Builder::new().prefix("kintsugi-it-").tempdir().expect("creating temp dir");
+        let root = base.path().join("x").join("srv");
+        fs::create_dir_all(root.join("cwd")).expect("creating server dirs");
+        let mut s = Server {
+            base,
+            root,
+            opts,
+            child: None,
+            endpoint: String::new(),
+            port: 0,
+            access_key: format!("AK{}", random_string(18).to_uppercase()),
+            secret_key: random_string(40),
+            stdout: Arc::new(Mutex::new(Vec::new())),
+            starts: 0,
+        };
+        s.spawn();
+        s
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The temp dir above the server's dirs (scratch space for tests lives in `scratch()`).
+    pub fn base(&self) -> &Path {
+        self.base.path()
+    }
+
+    /// A scratch dir for test files, outside the server's tree.
+    pub fn scratch(&self) -> PathBuf {
+        let p = self.base.path().join("scratch");
+        fs::create_dir_all(&p).expect("creating scratch dir");
+        p
+    }
+
+    pub fn disk_dir(&self, i: usize) -> PathBuf {
+        self.root.join(format!("disk{}", i + 1))
+    }
+
+    pub fn meta_dir(&self) -> PathBuf {
+        self.root.join("meta")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.root.join("server.log")
+    }
+
+    pub fn disks(&self) -> usize {
+        self.opts.disks
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is not running").id()
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "server already running");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("opening server log");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("server");
+        for i in 0..self.opts.disks {
+            cmd.arg("--data").arg(self.disk_dir(i));
+        }
+        cmd.arg("--meta").arg(self.meta_dir());
+        cmd.args(["--listen", "127.0.0.1:0", "--access-key", &self.access_key, "--secret-key", &self.secret_key]);
+        if let Some(ec) = &self.opts.ec {
+            cmd.args(["--ec", ec]);
+        }
+        if let Some(c) = self.opts.chunk_size {
+            cmd.args(["--chunk-size", &c.to_string()]);
+        }
+        if let Some(g) = self.opts.gc_delay {
+            cmd.args(["--gc-delay", &g.to_string()]);
+        }
+        for (k, _) in std::env::vars() {
+            if k.starts_with("KINTSUGI_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("KINTSUGI_CONFIG", self.root.join("client-config.toml"))
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .current_dir(self.root.join("cwd"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        let mut child = cmd.spawn().expect("spawning kintsugi server");
+        let stdout = child.stdout.take().expect("server stdout");
+        let (tx, rx) = mpsc::channel::<String>();
+        let lines = self.stdout.clone();
+        // Keep reading so the pipe never fills.
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                lines.lock().unwrap_or_else(|p| p.into_inner()).push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        self.child = Some(child);
+        self.starts += 1;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    if let Some(ep) = line.strip_prefix("S3 endpoint: ") {
+                        self.endpoint = ep.trim().to_owned();
+                        self.port = self
+                            .endpoint
+                            .rsplit(':')
+                            .next()
+                            .and_then(|p| p.parse().ok())
+                            .unwrap_or_else(|| panic!("cannot parse port from endpoint line {line:?}"));
+                        return;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            }
+            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                self.child = None;
+                panic!("server exited with {st} before printing its endpoint\n{}", self.log_tail(60));
+            }
+            if Instant::now() > deadline {
+                panic!("server did not print its endpoint within 60 s\n{}", self.log_tail(60));
+            }
+        }
+    }
+
+    /// Last `n` lines of the server's stderr log.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let from = lines.len().saturating_sub(n);
+        format!("--- server log (last {} lines of {}) ---\n{}\n---", lines.len() - from, lines.len(), lines[from..].join("\n"))
+    }
+
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) {
+        let mut c = self.child.take().expect("kill9: server is not running");
+        c.kill().expect("sending SIGKILL");
+        c.wait().expect("reaping the killed server");
+    }
+
+    /// SIGTERM; returns the exit status (panics if it does not exit within `timeout`).
+    pub fn sigterm(&mut self, timeout: Duration) -> ExitStatus {
+        let pid = self.pid();
+        let st = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("running kill");
+        assert!(st.success(), "kill -TERM {pid} failed");
+        let child = self.child.as_mut().expect("server is not running");
+        let status = poll(timeout, Duration::from_millis(50), || child.try_wait().ok().flatten());
+        match status {
+            Some(s) => {
+                self.child = None;
+                s
+            }
+            None => panic!("server did not exit within {timeout:?} of SIGTERM\n{}", self.log_tail(40)),
+        }
+    }
+
+    /// Start again on the same directories (new port).
+    pub fn restart(&mut self) {
+        if self.is_running() {
+            self.kill9();
+        }
+        self.child = None;
+        self.spawn();
+    }
+
+    /// Every shard file on every disk (`shards/XX/*.shard`).
+    pub fn shard_files(&self) -> Vec<PathBuf> {
+        (0..self.opts.disks)
+            .flat_map(|i| files_under(&self.disk_dir(i).join("shards")))
+            .filter(|p| p.extension().is_some_and(|e| e == "shard"))
+            .collect()
+    }
+
+    /// Every file under each disk's `tmp/`.
+    pub fn tmp_files(&self) -> Vec<PathBuf> {
+        (0..self.opts.disks).flat_map(|i| files_under(&self.disk_dir(i).join("tmp"))).collect()
+    }
+
+    /// Bytes stored on all disks.
+    pub fn disk_bytes(&self) -> u64 {
+        (0..self.opts.disks).map(|i| bytes_under(&self.disk_dir(i))).sum()
+    }
+
+    /// Raw HTTP GET (no auth) → (status, body).
+    pub fn http_get(&self, path: &str) -> Result<(u16, String), String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| format!("connect: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", self.port)
+            .map_err(|e| format!("write: {e}"))?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").ok_or("no header end")?;
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("bad status line in {head:?}"))?;
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+        Ok((status, body))
+    }
+
+    /// `/metrics` parsed into name → value.
+    pub fn metrics(&self) -> HashMap<String, f64> {
+        let (status, body) = self.http_get("/metrics").expect("GET /metrics");
+        assert_eq!(status, 200, "GET /metrics status; body:\n{body}");
+        body.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.trim().to_owned(), v.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
+    pub fn metric(&self, name: &str) -> f64 {
+        *self.metrics().get(name).unwrap_or_else(|| panic!("metric {name} missing from /metrics"))
+    }
+
+    /// Environment for S3 clients (boto3, aws cli).
+    pub fn s3_env(&self) -> Vec<(String, String)> {
+        let nowhere = self.base.path().join("no-aws-config");
+        vec![
+            ("AWS_ACCESS_KEY_ID".into(), self.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY".into(), self.secret_key.clone()),
+            ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
+            ("S3_ENDPOINT".into(), self.endpoint.clone()),
+            ("AWS_CONFIG_FILE".into(), nowhere.display().to_string()),
+            ("AWS_SHARED_CREDENTIALS_FILE".into(), nowhere.display().to_string()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        ]
+    }
+
+    /// A command with the S3 client environment set (and conflicting AWS_* removed).
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        // AWS_CA_BUNDLE (set on some machines) makes rclone's SDK fail even for http endpoints.
+        for k in ["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_CA_BUNDLE"] {
+            cmd.env_remove(k);
+        }
+        cmd.envs(self.s3_env()).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Run `tests/s3/<script>` with `args`; returns its output (not asserted).
+    pub fn py_output(&self, script: &str, args: &[&str]) -> Output {
+        self.command("python3")
+            .arg(scripts_dir().join(script))
+            .args(args)
+            .current_dir(scripts_dir())
+            .output()
+            .unwrap_or_else(|e| panic!("running python3 {script}: {e}"))
+    }
+
+    /// Run `tests/s3/<script>`; asserts exit 0 (printing its output and the
+    /// server log otherwise) and returns stdout.
+    pub fn py(&self, script: &str, args: &[&str]) -> String {
+        let t = Instant::now();
+        let out = self.py_output(script, args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "{script} {args:?} failed ({}) after {:.1}s\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+            out.status,
+            t.elapsed().as_secs_f64(),
+        );
+        eprintln!("{script} {:?}: ok in {:.1}s", args.iter().map(|a| trunc(a, 40)).collect::<Vec<_>>(), t.elapsed().as_secs_f64());
+        stdout
+    }
+
+    /// Run a command built by `command()`; asserts success, returns stdout.
+    pub fn run_ok(&self, mut cmd: Command, what: &str) -> String {
+        let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{what} failed ({})\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+        );
+        stdout
+    }
+
+    /// Write a data manifest for `data.py` and return its path.
+    pub fn manifest(&self, name: &str, bucket: &str, objects: &[(String, u64, u64)]) -> PathBuf {
+        let objs: Vec<serde_json::Value> = objects
+            .iter()
+            .map(|(k, seed, size)| serde_json::json!({"key": k, "seed": seed, "size": size}))
+            .collect();
+        let v = serde_json::json!({"bucket": bucket, "objects": objs});
+        let p = self.scratch().join(format!("{name}.json"));
+        fs::write(&p, serde_json::to_vec_pretty(&v).expect("serialising manifest")).expect("writing manifest");
+        p
+    }
+
+    /// Assert the server wrote nothing outside its disk and meta dirs, and that
+    /// disk dirs hold only the identity file, `shards/XX/<id>-<idx>.shard` and `tmp/`.
+    pub fn assert_tree_clean(&self, context: &str) {
+        let mut bad = Vec::new();
+        let allowed_root = ["cwd", "meta", "server.log", "client-config.toml"];
+        for f in files_under(self.base.path()) {
+            let rel = f.strip_prefix(self.base.path()).expect("under base");
+            let mut comps = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned());
+            let first = comps.next().unwrap_or_default();
+            if first == "scratch" || first == "no-aws-config" {
+                continue;
+            }
+            let second = comps.next().unwrap_or_default();
+            let third = comps.next().unwrap_or_default();
+            let rest: Vec<String> = comps.collect();
+            if first != "x" || second != "srv" {
+                bad.push(format!("outside the server dir: {}", rel.display()));
+                continue;
+            }
+            if allowed_root.contains(&third.as_str()) {
+                if third == "cwd" {
+                    bad.push(format!("file in the server's working directory: {}", rel.display()));
+                }
+                continue;
+            }
+            let is_disk = third.strip_prefix("disk").and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| n >= 1 && n <= self.opts.disks);
+            if !is_disk {
+                bad.push(format!("unexpected file in the server dir: {}", rel.display()));
+                continue;
+            }
+            let ok = match rest.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                ["kintsugi-disk.json"] => true,
+                ["tmp", _] => true,
+                ["shards", dir, file] => {
+                    dir.len() == 2
+                        && dir.bytes().all(|b| b.is_ascii_hexdigit())
+                        && is_shard_name(file)
+                        && file.starts_with(dir)
+                }
+                _ => false,
+            };
+            if !ok {
+                bad.push(format!("unexpected file in a disk dir: {}", rel.display()));
+            }
+        }
+        // Directories too: only shards/XX and tmp inside disks.
+        for i in 0..self.opts.disks {
+            let d = self.disk_dir(i);
+            if let Ok(rd) = fs::read_dir(&d) {
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if !["kintsugi-disk.json", "shards", "tmp"].contains(&name.as_str()) {
+                        bad.push(format!("unexpected entry {name:?} in {}", d.display()));
+                    }
+                }
+            }
+            if let Ok(rd) = fs::read_dir(d.join("shards")) {
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.len() != 2 || !name.bytes().all(|b| b.is_ascii_hexdigit()) || !e.path().is_dir() {
+                        bad.push(format!("unexpected entry {name:?} in {}/shards", d.display()));
+                    }
+                }
+            }
+        }
+        assert!(bad.is_empty(), "{context}: stray files:\n  {}", bad.join("\n  "));
+    }
+}
+
+/// `<32 hex>-<2 hex>.shard`
+pub fn is_shard_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".shard") else { return false };
+    let Some((id, idx)) = stem.split_once('-') else { return false };
+    id.len() == 32 && idx.len() == 2 && id.bytes().chain(idx.bytes()).all(|b| b.is_ascii_hexdigit())
+}
+
+/// Segment id (hex) and shard index of a shard file path.
+pub fn shard_id(path: &Path) -> (String, u8) {
+    let name = path.file_name().expect("file name").to_string_lossy();
+    let stem = name.strip_suffix(".shard").expect("a .shard file");
+    let (id, idx) = stem.split_once('-').expect("<id>-<idx>");
+    (id.to_owned(), u8::from_str_radix(idx, 16).expect("hex shard index"))
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size_line, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size_line.trim(), 16) else { break };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].strip_prefix("\r\n").unwrap_or(&after[n..]);
+    }
+    out
+}
+
+fn trunc(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        s.to_owned()
+    } else {
+        format!("{}...", &s[..s.char_indices().take_while(|(i, _)| *i < n).last().map_or(0, |(i, c)| i + c.len_utf8())])
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if thread::panicking() {
+            eprintln!("{}", self.log_tail(80));
+            if std::env::var_os("KINTSUGI_KEEP_TEST_DIRS").is_some() {
+                eprintln!("keeping test dir {}", self.base.path().display());
+                self.base.disable_cleanup(true);
+            }
+        }
+    }
+}
+
+/// Peak and last VmRSS/VmHWM (KiB) of a process, sampled in a thread.
+pub struct RssSampler {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<thread::JoinHandle<(u64, usize)>>,
+    pid: u32,
+}
+
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+impl RssSampler {
+    pub fn start(pid: u32, every: Duration) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let st = stop.clone();
+        let handle = thread::spawn(move || {
+            let (mut peak, mut samples) = (0u64, 0usize);
+            while !st.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(v) = proc_status_kib(pid, "VmRSS:") {
+                    peak = peak.max(v);
+                    samples += 1;
+                }
+                thread::sleep(every);
+            }
+            (peak, samples)
+        });
+        RssSampler { stop, handle: Some(handle), pid }
+    }
+
+    /// (peak sampled VmRSS KiB, samples, VmHWM KiB as the kernel reports it now).
+    pub fn finish(mut self) -> (u64, usize, u64) {
+        let hwm = proc_status_kib(self.pid, "VmHWM:").unwrap_or(0);
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (peak, n) = self.handle.take().expect("sampler running").join().expect("sampler thread");
+        (peak, n, hwm)
+    }
+}

@@ -1,0 +1,694 @@
+//! Real-process tests of the embedded store (`kintsugi server`), driven with
+//! boto3 (scripts in `tests/s3/`), the aws cli, rclone and s3cmd.
+//!
+//! Every test starts its own server on temp dirs and a free port; tests run
+//! one at a time (`common::serial`) because the machine has 2 cores.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{files_under, poll, pseudo_random, serial, shard_id, Opts, RssSampler, Server, KIB, MIB};
+
+fn md5_hex(data: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn md5_raw(data: &[u8]) -> Vec<u8> {
+    use md5::{Digest, Md5};
+    Md5::digest(data).to_vec()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// S3 multipart ETag of `data` cut in `part`-byte parts.
+fn multipart_etag(data: &[u8], part: usize) -> String {
+    let md5s: Vec<u8> = data.chunks(part).flat_map(md5_raw).collect();
+    format!("{}-{}", md5_hex(&md5s), data.len().div_ceil(part))
+}
+
+fn elapsed(t: Instant, what: &str) {
+    eprintln!("[timing] {what}: {:.1}s", t.elapsed().as_secs_f64());
+}
+
+/// Objects with seeds for `data.py`; keys name their size.
+fn objects(prefix: &str, sizes: &[u64]) -> Vec<(String, u64, u64)> {
+    sizes.iter().enumerate().map(|(i, &n)| (format!("{prefix}/{i:02}-{n}"), 100 + i as u64, n)).collect()
+}
+
+/// `RESULT <key> <outcome>` lines printed by `data.py verify-unavailable`.
+fn results(stdout: &str) -> Vec<(String, String)> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("RESULT "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+// ---------------------------------------------------------------- boto3 ---
+
+#[test]
+fn boto3_round_trips_sizes_ranges_metadata_copy_multipart() {
+    let _g = serial();
+    let t = Instant::now();
+    let s = Server::start(Opts::small_chunks());
+    s.py("roundtrip.py", &["roundtrip", &(256 * KIB).to_string()]);
+    s.assert_tree_clean("after the round trips");
+    elapsed(t, "boto3 round trips");
+}
+
+#[test]
+fn boto3_listing_1500_keys_v2_and_v1_paging() {
+    let _g = serial();
+    let t = Instant::now();
+    let s = Server::start(Opts::default());
+    s.py("listing.py", &["listing"]);
+    elapsed(t, "listing");
+}
+
+// ----------------------------------------------------------- other tools ---
+
+#[test]
+fn aws_cli_cp_ls_head_object() {
+    let _g = serial();
+    let t = Instant::now();
+    let s = Server::start(Opts::default());
+    let dir = s.scratch();
+    let big = pseudo_random(11, (20 * MIB + 12345) as usize);
+    let up = dir.join("big.bin");
+    fs::write(&up, &big).expect("writing upload file");
+    fs::write(dir.join("small.txt"), b"hello from the aws cli\n").expect("writing small file");
+
+    let aws = |args: &[&str]| {
+        let mut c = s.command("aws");
+        c.arg("--endpoint-url").arg(&s.endpoint).args(args);
+        s.run_ok(c, &format!("aws {}", args.join(" ")))
+    };
+    aws(&["s3", "mb", "s3://aws-bucket"]);
+    aws(&["s3", "cp", "--no-progress", up.to_str().expect("utf-8 path"), "s3://aws-bucket/dir/big.bin"]);
+    aws(&["s3", "cp", "--no-progress", dir.join("small.txt").to_str().expect("utf-8 path"), "s3://aws-bucket/small.txt"]);
+
+    let ls = aws(&["s3", "ls", "s3://aws-bucket/dir/"]);
+    assert!(
+        ls.lines().any(|l| l.ends_with(" big.bin") && l.split_whitespace().nth(2) == Some(&big.len().to_string())),
+        "aws s3 ls does not show big.bin with its size {}:\n{ls}",
+        big.len()
+    );
+    let ls_root = aws(&["s3", "ls", "s3://aws-bucket/"]);
+    assert!(ls_root.contains("PRE dir/") && ls_root.contains("small.txt"), "aws s3 ls of the bucket root:\n{ls_root}");
+    let buckets = aws(&["s3", "ls"]);
+    assert!(buckets.contains("aws-bucket"), "aws s3 ls (buckets):\n{buckets}");
+
+    let head = aws(&["s3api", "head-object", "--bucket", "aws-bucket", "--key", "dir/big.bin"]);
+    let v: serde_json::Value = serde_json::from_str(&head).expect("head-object prints JSON");
+    assert_eq!(v["ContentLength"].as_u64(), Some(big.len() as u64), "head-object ContentLength: {head}");
+    // The aws cli uploads files over 8 MiB in 8 MiB parts.
+    let want_etag = format!("\"{}\"", multipart_etag(&big, 8 * MIB as usize));
+    assert_eq!(v["ETag"].as_str(), Some(want_etag.as_str()), "head-object ETag (multipart, 8 MiB parts): {head}");
+
+    let down = dir.join("down.bin");
+    aws(&["s3", "cp", "--no-progress", "s3://aws-bucket/dir/big.bin", down.to_str().expect("utf-8 path")]);
+    let got = fs::read(&down).expect("reading downloaded file");
+    assert!(got == big, "aws s3 cp download differs: {} bytes vs {} (md5 {} vs {})", got.len(), big.len(), md5_hex(&got), md5_hex(&big));
+
+    aws(&["s3", "rm", "s3://aws-bucket/small.txt"]);
+    let ls_root = aws(&["s3", "ls", "s3://aws-bucket/"]);
+    assert!(!ls_root.contains("small.txt"), "small.txt still listed after aws s3 rm:\n{ls_root}");
+    elapsed(t, "aws cli");
+}
+
+/// Files of a small directory tree: (relative path, contents).
+fn sample_tree() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("a.txt", b"alpha\n".to_vec()),
+        ("empty.txt", Vec::new()),
+        ("sub/b.bin", pseudo_random(21, MIB as usize)),
+        ("sub/deeper/c.bin", pseudo_random(22, (3 * MIB + 5) as usize)),
+        ("sub/deeper/space name.txt", b"spaces and unicode \xc3\xa9\n".to_vec()),
+    ]
+}
+
+fn write_tree(dir: &Path, tree: &[(&str, Vec<u8>)]) {
+    for (rel, data) in tree {
+        let p = dir.join(rel);
+        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        fs::write(&p, data).expect("writing tree file");
+    }
+}
+
+fn assert_tree_eq(dir: &Path, tree: &[(&str, Vec<u8>)], what: &str) {
+    let got: BTreeSet<PathBuf> = files_under(dir).into_iter().map(|p| p.strip_prefix(dir).expect("under").to_path_buf()).collect();
+    let want: BTreeSet<PathBuf> = tree.iter().map(|(r, _)| PathBuf::from(r)).collect();
+    assert_eq!(got, want, "{what}: file set");
+    for (rel, data) in tree {
+        let b = fs::read(dir.join(rel)).expect("reading downloaded file");
+        assert!(&b == data, "{what}: {rel} differs ({} bytes vs {})", b.len(), data.len());
+    }
+}
+
+#[test]
+fn rclone_copy_up_and_back_and_check() {
+    let _g = serial();
+    let t = Instant::now();
+    let s = Server::start(Opts::default());
+    let dir = s.scratch();
+    let (src, back) = (dir.join("src"), dir.join("back"));
+    let tree = sample_tree();
+    write_tree(&src, &tree);
+    fs::write(dir.join("rclone.conf"), b"").expect("writing empty rclone config");
+    let rclone_cmd = |args: &[&str]| {
+        let mut c = s.command("rclone");
+        c.env("RCLONE_CONFIG", dir.join("rclone.conf"))
+            .env("RCLONE_CONFIG_K_TYPE", "s3")
+            .env("RCLONE_CONFIG_K_PROVIDER", "Other")
+            .env("RCLONE_CONFIG_K_ENDPOINT", &s.endpoint)
+            .env("RCLONE_CONFIG_K_ACCESS_KEY_ID", &s.access_key)
+            .env("RCLONE_CONFIG_K_SECRET_ACCESS_KEY", &s.secret_key)
+            .env("RCLONE_CONFIG_K_REGION", "us-east-1")
+            .env("RCLONE_CONFIG_K_FORCE_PATH_STYLE", "true")
+            .args(["--retries", "1", "--low-level-retries", "1"])
+            .args(args);
+        c
+    };
+    let rclone = |args: &[&str]| s.run_ok(rclone_cmd(args), &format!("rclone {}", args.join(" ")));
+    let p = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+    rclone(&["mkdir", "k:rclone-bucket"]);
+    rclone(&["copy", &p(&src), "k:rclone-bucket/data"]);
+    rclone(&["check", &p(&src), "k:rclone-bucket/data"]);
+    let listed = rclone(&["lsf", "-R", "--files-only", "k:rclone-bucket/data"]);
+    let listed: BTreeSet<&str> = listed.lines().collect();
+    let want: BTreeSet<&str> = tree.iter().map(|(r, _)| *r).collect();
+    assert_eq!(listed, want, "rclone lsf -R");
+    rclone(&["copy", "k:rclone-bucket/data", &p(&back)]);
+    assert_tree_eq(&back, &tree, "rclone copy back");
+    // check must notice a difference, or it proves nothing.
+    fs::write(src.join("a.txt"), b"changed\n").expect("modifying a.txt");
+    let out = rclone_cmd(&["check", &p(&src), "k:rclone-bucket/data"]).output().expect("running rclone check");
+    assert!(!out.status.success(), "rclone check did not notice a changed file");
+    elapsed(t, "rclone");
+}
+
+#[test]
+fn s3cmd_put_get_ls() {
+    let _g = serial();
+    let t = Instant::now();
+    let s = Server::start(Opts::default());
+    let dir = s.scratch();
+    let host = format!("127.0.0.1:{}", s.port);
+    let cfg = dir.join("s3cfg");
+    fs::write(
+        &cfg,
+        format!(
+            "[default]\naccess_key = {ak}\nsecret_key = {sk}\nhost_base = {host}\nhost_bucket = {host}\n\
+             use_https = False\nsignature_v2 = False\nbucket_location = us-east-1\n",
+            ak = s.access_key,
+            sk = s.secret_key
+        ),
+    )
+    .expect("writing s3cmd config");
+    let small = pseudo_random(31, 100_000);
+    let big = pseudo_random(32, (20 * MIB + 3) as usize); // s3cmd goes multipart above 15 MiB
+    fs::write(dir.join("small.bin"), &small).expect("write");
+    fs::write(dir.join("big.bin"), &big).expect("write");
+    let s3cmd = |args: &[&str]| {
+        let mut c = s.command("s3cmd");
+        c.arg("-c").arg(&cfg).args([
+            &format!("--host={host}"),
+            "--host-bucket=",
+            "--no-ssl",
+            &format!("--access_key={}", s.access_key),
+            &format!("--secret_key={}", s.secret_key),
+            "--region=us-east-1",
+            "--max-retries=1",
+        ]);
+        c.args(args).env("HOME", &dir);
+        s.run_ok(c, &format!("s3cmd {}", args.join(" ")))
+    };
+    let p = |n: &str| dir.join(n).to_str().expect("utf-8 path").to_owned();
+    s3cmd(&["mb", "s3://s3cmd-bucket"]);
+    s3cmd(&["put", &p("small.bin"), "s3://s3cmd-bucket/small.bin"]);
+    s3cmd(&["put", &p("big.bin"), "s3://s3cmd-bucket/sub/big.bin"]);
+    let ls = s3cmd(&["ls", "-r", "s3://s3cmd-bucket"]);
+    for (name, len) in [("s3://s3cmd-bucket/small.bin", small.len()), ("s3://s3cmd-bucket/sub/big.bin", big.len())] {
+        assert!(
+            ls.lines().any(|l| l.ends_with(name) && l.split_whitespace().any(|w| w == len.to_string())),
+            "s3cmd ls -r does not list {name} with size {len}:\n{ls}"
+        );
+    }
+    s3cmd(&["get", "--force", "s3://s3cmd-bucket/small.bin", &p("small.back")]);
+    s3cmd(&["get", "--force", "s3://s3cmd-bucket/sub/big.bin", &p("big.back")]);
+    assert!(fs::read(p("small.back")).expect("read") == small, "s3cmd get small.bin differs");
+    assert!(fs::read(p("big.back")).expect("read") == big, "s3cmd get big.bin differs");
+    s3cmd(&["del", "s3://s3cmd-bucket/small.bin"]);
+    let ls = s3cmd(&["ls", "-r", "s3://s3cmd-bucket"]);
+    assert!(!ls.contains("small.bin"), "small.bin still listed after s3cmd del:\n{ls}");
+    elapsed(t, "s3cmd");
+}
+
+// ------------------------------------------------------- auth, bad input ---
+
+#[test]
+fn auth_wrong_secret_unknown_key_anonymous_presigned_malformed_xml() {
+    let _g = serial();
+    let t = Instant::now();
+    let s = Server::start(Opts::default());
+    s.py("auth.py", &["auth-bucket"]);
+    elapsed(t, "auth");
+}
+
+#[test]
+fn invalid_bucket_names_are_rejected() {
+    let _g = serial();
+    let t = Instant::now();
+    let s = Server::start(Opts::default());
+    s.py("names.py", &[]);
+    s.assert_tree_clean("after bucket-name checks");
+    elapsed(t, "bucket names");
+}
+
+#[test]
+fn odd_keys_stay_inside_the_store_and_key_length_limit() {
+    let _g = serial();
+    let t = Instant::now();
+    let s = Server::start(Opts::default());
+    let passwd_before = fs::read("/etc/passwd").ok();
+    let long_ok = "k".repeat(1024);
+    let long_utf8_ok = "é".repeat(512); // 1,024 bytes
+    let too_long = "k".repeat(1025);
+    let too_long_utf8 = "é".repeat(513); // 1,026 bytes in 513 characters
+    let keys: Vec<(&str, &str)> = vec![
+        ("../escape", "ok"),
+        ("../../etc/passwd", "ok"),
+        ("../../../../../../../../../tmp/kintsugi-escape", "ok"),
+        ("a/../../b", "ok"),
+        ("..", "ok"),
+        ("./dot/./x", "ok"),
+        ("//double//slash", "ok"),
+        ("back\\..\\..\\slash", "ok"),
+        ("shards/00/00000000000000000000000000000000-00.shard", "ok"),
+        ("kintsugi-disk.json", "ok"),
+        ("ключ/日本語/🎉 emoji", "ok"),
+        ("percent%2F..%2Fencoded", "ok"),
+        ("nul\u{0}byte", "ok-or-rejected"),
+        (&long_ok, "ok"),
+        (&long_utf8_ok, "ok"),
+        (&too_long, "KeyTooLongError"),
+        (&too_long_utf8, "KeyTooLongError"),
+    ];
+    let mut failures = Vec::new();
+    for (key, expect) in &keys {
+        let out = s.py_output("keys.py", &["odd-keys", &hex(key.as_bytes()), expect]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let shown: String = key.chars().take(60).collect();
+        if !out.status.success() {
+            failures.push(format!(
+                "key {shown:?} ({} bytes, expect {expect}):\n{stdout}{}",
+                key.len(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        if let Some(r) = stdout.lines().find(|l| l.starts_with("RESULT ")) {
+            eprintln!("key {shown:?}: {r}");
+        }
+        if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.assert_tree_clean(&format!("after key {shown:?}")))) {
+            failures.push(format!("{e:?}"));
+        }
+    }
+    assert_eq!(fs::read("/etc/passwd").ok(), passwd_before, "/etc/passwd changed");
+    assert!(!Path::new("/tmp/kintsugi-escape").exists(), "/tmp/kintsugi-escape was created");
+    assert!(failures.is_empty(), "{} of {} odd keys misbehaved:\n\n{}", failures.len(), keys.len(), failures.join("\n\n"));
+    elapsed(t, "odd keys");
+}
+
+#[test]
+fn truncated_body_creates_no_object() {
+    let _g = serial();
+    let t = Instant::now();
+    let mut s = Server::start(Opts::default());
+    s.py("truncated.py", &["trunc"]);
+    assert!(s.is_running(), "server died on truncated bodies\n{}", s.log_tail(30));
+    s.assert_tree_clean("after truncated bodies");
+    elapsed(t, "truncated bodies");
+}
+
+// --------------------------------------------------------------- failures ---
+
+/// 20 objects of mixed sizes up to 20 MiB.
+fn mixed_sizes() -> Vec<u64> {
+    vec![
+        1,
+        1000,
+        64 * KIB,
+        256 * KIB - 1,
+        256 * KIB,
+        MIB,
+        MIB + 1,
+        2 * MIB + 17,
+        3 * MIB,
+        4 * MIB - 1,
+        5 * MIB,
+        7 * MIB + 3,
+        8 * MIB,
+        10 * MIB,
+        12 * MIB + 5,
+        16 * MIB,
+        20 * MIB,
+        333,
+        777_777,
+        MIB + 256 * KIB,
+    ]
+}
+
+#[test]
+fn degraded_two_disks_removed_every_object_reads_exact() {
+    let _g = serial();
+    let t = Instant::now();
+    let mut s = Server::start(Opts::default());
+    let objs = objects("mixed", &mixed_sizes());
+    let manifest = s.manifest("mixed", "degraded", &objs);
+    let manifest = manifest.to_str().expect("utf-8 path");
+    s.py("data.py", &["write", manifest]);
+    s.py("data.py", &["verify", manifest]);
+    let before = s.metrics();
+
+    for i in [1, 4] {
+        fs::remove_dir_all(s.disk_dir(i)).expect("removing a disk dir");
+    }
+    // Right away (the disk check may not have run yet): missing shard files.
+    s.py("data.py", &["verify", manifest]);
+    let m = s.metrics();
+    let delta = |k: &str| m[k] - before[k];
+    assert!(delta("kintsugi_degraded_stripe_reads_total") > 0.0, "no degraded stripe reads counted: {m:?}");
+    assert!(delta("kintsugi_shard_missing_total") > 0.0, "no missing shards counted: {m:?}");
+
+    let failed = poll(Duration::from_secs(10), Duration::from_millis(200), || {
+        (s.metric("kintsugi_disks_failed") == 2.0).then_some(())
+    });
+    assert!(failed.is_some(), "kintsugi_disks_failed did not reach 2 within 10 s: {:?}", s.metrics());
+    s.py("data.py", &["verify", manifest]);
+    // Documented: new PUTs need k+m healthy disks.
+    s.py("data.py", &["put-fails", "degraded", "new-object", "1000", "ServiceUnavailable", "503"]);
+    assert!(s.is_running(), "server died");
+    elapsed(t, "degraded, 2 disks removed");
+}
+
+/// Flip bytes in the first chunk of a shard file; returns (offset, original bytes).
+fn flip_first_chunk(path: &Path) -> (u64, Vec<u8>) {
+    let f = fs::OpenOptions::new().read(true).write(true).open(path).expect("opening shard file");
+    let mut header = [0u8; 128];
+    f.read_exact_at(&mut header, 0).expect("reading shard header");
+    assert_eq!(&header[..8], b"KSGSHARD", "{} is not a shard file", path.display());
+    let data_len = u64::from_le_bytes(header[64..72].try_into().expect("8 bytes"));
+    assert!(data_len >= 1024, "{}: only {data_len} data bytes", path.display());
+    let off = 128 + 100;
+    let mut orig = vec![0u8; 16];
+    f.read_exact_at(&mut orig, off).expect("reading chunk bytes");
+    let flipped: Vec<u8> = orig.iter().map(|b| b ^ 0x5A).collect();
+    f.write_all_at(&flipped, off).expect("corrupting chunk bytes");
+    f.sync_all().expect("fsync corrupted shard");
+    (off, orig)
+}
+
+fn read_at(path: &Path, off: u64, len: usize) -> Option<Vec<u8>> {
+    let f = fs::File::open(path).ok()?;
+    let mut b = vec![0u8; len];
+    f.read_exact_at(&mut b, off).ok()?;
+    Some(b)
+}
+
+#[test]
+fn corruption_is_detected_repaired_and_three_lost_disks_never_give_wrong_bytes() {
+    let _g = serial();
+    let t = Instant::now();
+    let mut s = Server::start(Opts::small_chunks());
+    // Every object spans at least one full stripe, so every shard has a full first chunk.
+    let sizes = [256 * KIB, 300 * KIB, MIB, MIB + 12345, 2 * MIB, 3 * MIB + 1, 5 * MIB, 6 * MIB + 7];
+    let objs = objects("c", &sizes);
+    let manifest = s.manifest("corrupt", "corrupt", &objs);
+    let manifest = manifest.to_str().expect("utf-8 path");
+    s.py("data.py", &["write", manifest]);
+
+    let mut by_segment: std::collections::BTreeMap<String, Vec<(u8, PathBuf)>> = Default::default();
+    for f in s.shard_files() {
+        let (seg, idx) = shard_id(&f);
+        by_segment.entry(seg).or_default().push((idx, f));
+    }
+    assert_eq!(by_segment.len(), sizes.len(), "expected one segment per object");
+    // Two bad shards per segment (= m), chosen so a plain read reaches both:
+    // a data shard plus the first parity shard, or two data shards.
+    let pairs = [(0u8, 4u8), (1, 2), (3, 4), (0, 3)];
+    let mut flipped = Vec::new();
+    for (n, shards) in by_segment.values().enumerate() {
+        assert_eq!(shards.len(), 6, "segment with {} shard files", shards.len());
+        let (a, b) = pairs[n % pairs.len()];
+        for (idx, path) in shards {
+            if *idx == a || *idx == b {
+                let original = fs::read(path).expect("reading shard");
+                let (off, orig) = flip_first_chunk(path);
+                flipped.push((path.clone(), off, orig, original));
+            }
+        }
+    }
+    assert_eq!(flipped.len(), 2 * sizes.len());
+
+    s.py("data.py", &["verify", manifest]);
+    let corrupt = s.metric("kintsugi_shard_corrupt_total");
+    assert!(corrupt >= flipped.len() as f64, "kintsugi_shard_corrupt_total = {corrupt}, {} shards were corrupted", flipped.len());
+
+    // Read-repair rewrites every corrupted file.
+    let repaired = poll(Duration::from_secs(30), Duration::from_millis(250), || {
+        flipped
+            .iter()
+            .all(|(p, off, orig, _)| read_at(p, *off, orig.len()).as_ref() == Some(orig))
+            .then_some(())
+    });
+    let still_bad: Vec<String> = flipped
+        .iter()
+        .filter(|(p, off, orig, _)| read_at(p, *off, orig.len()).as_ref() != Some(orig))
+        .map(|(p, ..)| p.display().to_string())
+        .collect();
+    assert!(
+        repaired.is_some(),
+        "{} of {} corrupted shard files not rewritten within 30 s: {still_bad:?}\nmetrics: {:?}",
+        still_bad.len(),
+        flipped.len(),
+        s.metrics()
+    );
+    let identical = flipped.iter().filter(|(p, _, _, original)| fs::read(p).ok().as_ref() == Some(original)).count();
+    eprintln!("repaired files byte-identical to the originals: {identical} of {}", flipped.len());
+    for (p, _, _, original) in &flipped {
+        let len = fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(len, original.len() as u64, "repaired {} has another length", p.display());
+    }
+    let m = s.metrics();
+    assert!(m["kintsugi_shard_repaired_total"] >= flipped.len() as f64, "kintsugi_shard_repaired_total too low: {m:?}");
+
+    // A second read finds nothing new.
+    let corrupt_before = m["kintsugi_shard_corrupt_total"];
+    let missing_before = m["kintsugi_shard_missing_total"];
+    s.py("data.py", &["verify", manifest]);
+    let m = s.metrics();
+    assert_eq!(m["kintsugi_shard_corrupt_total"], corrupt_before, "a read after repair still found corruption");
+    assert_eq!(m["kintsugi_shard_missing_total"], missing_before, "a read after repair found missing shards");
+
+    // Three disks gone: more than m; reads must fail, never return wrong bytes.
+    for i in [0, 2, 5] {
+        fs::remove_dir_all(s.disk_dir(i)).expect("removing a disk dir");
+    }
+    for round in ["before the disk check", "after the disk check"] {
+        let out = s.py("data.py", &["verify-unavailable", manifest]);
+        let res = results(&out);
+        assert_eq!(res.len(), objs.len(), "one RESULT per object:\n{out}");
+        for (key, outcome) in &res {
+            assert!(outcome != "exact" && outcome != "WRONG", "{round}: {key} read back ({outcome}) with 3 of 6 shards gone");
+            if let Some(code) = outcome.strip_prefix("http-") {
+                assert!(code.starts_with("503"), "{round}: {key} failed with HTTP {code}; README promises 503 ServiceUnavailable");
+            }
+        }
+        eprintln!("{round}: {res:?}");
+        let _ = poll(Duration::from_secs(10), Duration::from_millis(200), || (s.metric("kintsugi_disks_failed") == 3.0).then_some(()));
+    }
+    assert!(s.is_running(), "server died");
+    elapsed(t, "corruption + 3 disks lost");
+}
+
+#[test]
+fn crash_mid_put_leaves_no_partial_object_and_orphans_are_collected() {
+    let _g = serial();
+    let t = Instant::now();
+    let mut s = Server::start(Opts { gc_delay: Some(0), ..Opts::default() });
+    let sizes = [100 * KIB, 1, 300 * KIB, MIB, 2 * MIB + 3, 3 * MIB, 4 * MIB + 11, 5 * MIB, 7 * MIB, 10 * MIB];
+    let acked = objects("acked", &sizes);
+    let manifest = s.manifest("acked", "crash", &acked);
+    let manifest = manifest.to_str().expect("utf-8 path");
+    s.py("data.py", &["write", manifest]);
+    let baseline: BTreeSet<PathBuf> = s.shard_files().into_iter().collect();
+    assert!(!baseline.is_empty(), "acknowledged objects left no shard files");
+    let base_bytes = s.disk_bytes();
+
+    const BIG: u64 = 500 * MIB;
+    let mut put = s
+        .command("python3")
+        .arg(common::scripts_dir().join("data.py"))
+        .args(["big-put", "crash", "big", "999", &BIG.to_string()])
+        .current_dir(common::scripts_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the 500 MiB PUT");
+    // ~200 MiB of object data is ~300 MiB of shards with 4+2.
+    let reached = poll(Duration::from_secs(180), Duration::from_millis(20), || {
+        if s.disk_bytes() >= base_bytes + 300 * MIB {
+            return Some(true);
+        }
+        matches!(put.try_wait(), Ok(Some(_))).then_some(false)
+    });
+    match reached {
+        Some(true) => {}
+        Some(false) => {
+            let out = put.wait_with_output().expect("PUT output");
+            panic!(
+                "the 500 MiB PUT ended before 200 MiB reached the disks: {}\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        None => panic!("the 500 MiB PUT did not get 200 MiB to the disks within 180 s ({} bytes)", s.disk_bytes() - base_bytes),
+    }
+    eprintln!("killing the server with {} MiB of shards written", (s.disk_bytes() - base_bytes) / MIB);
+    s.kill9();
+    let _ = put.kill();
+    let out = put.wait_with_output().expect("PUT output");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ok   PUT ETag"), "the PUT was acknowledged before the crash");
+    let orphans = s.shard_files().len() + s.tmp_files().len() - baseline.len();
+    eprintln!("orphan files after the crash: {orphans}");
+
+    s.restart();
+    let head = s.py("data.py", &["head", "crash", "big"]);
+    match head.trim() {
+        "absent" => {}
+        h if h.starts_with(&format!("present {BIG} ")) => {
+            s.py("data.py", &["big-get", "crash", "big", "999", &BIG.to_string()]);
+        }
+        h => panic!("interrupted PUT left a partial object: {h}"),
+    }
+    s.py("data.py", &["verify", manifest]);
+
+    // gc-delay 0: the orphaned shards go, the acknowledged ones stay.
+    let collected = poll(Duration::from_secs(20), Duration::from_millis(250), || {
+        let now: BTreeSet<PathBuf> = s.shard_files().into_iter().collect();
+        (now == baseline && s.tmp_files().is_empty()).then_some(())
+    });
+    let now: BTreeSet<PathBuf> = s.shard_files().into_iter().collect();
+    let extra: Vec<_> = now.difference(&baseline).take(5).collect();
+    let lost: Vec<_> = baseline.difference(&now).take(5).collect();
+    assert!(
+        collected.is_some(),
+        "after 20 s: {} shard files (acknowledged objects need {}), {} files in tmp/; extra e.g. {extra:?}; lost e.g. {lost:?}; gc metric {}",
+        now.len(),
+        baseline.len(),
+        s.tmp_files().len(),
+        s.metric("kintsugi_gc_shards_deleted_total")
+    );
+    s.py("data.py", &["verify", manifest]);
+    s.assert_tree_clean("after crash recovery");
+    elapsed(t, "crash mid-PUT");
+}
+
+// ------------------------------------------------------- memory, shutdown ---
+
+#[test]
+fn memory_2gib_put_and_get_stay_under_512mib_rss() {
+    let _g = serial();
+    let t = Instant::now();
+    let s = Server::start(Opts::default());
+    const SIZE: u64 = 2048 * MIB;
+    let pid = s.pid();
+    let start_rss = common::proc_status_kib(pid, "VmRSS:").unwrap_or(0);
+
+    let sampler = RssSampler::start(pid, Duration::from_millis(50));
+    let out = s.py("data.py", &["big-put", "mem", "two-gib", "4242", &SIZE.to_string()]);
+    let (put_peak, put_n, hwm_after_put) = sampler.finish();
+    eprint!("{out}");
+
+    let sampler = RssSampler::start(pid, Duration::from_millis(50));
+    let out = s.py("data.py", &["big-get", "mem", "two-gib", "4242", &SIZE.to_string()]);
+    let (get_peak, get_n, hwm) = sampler.finish();
+    eprint!("{out}");
+
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    eprintln!(
+        "PEAK RSS (2 GiB object): idle {:.1} MiB; PUT sampled peak VmRSS {:.1} MiB ({put_n} samples), VmHWM after PUT {:.1} MiB; \
+         GET sampled peak VmRSS {:.1} MiB ({get_n} samples); final VmHWM {:.1} MiB",
+        mib(start_rss),
+        mib(put_peak),
+        mib(hwm_after_put),
+        mib(get_peak),
+        mib(hwm)
+    );
+    assert!(put_n > 10 && get_n > 10, "too few RSS samples");
+    let limit = 512 * 1024;
+    assert!(hwm < limit, "server peak RSS (VmHWM) {:.1} MiB >= 512 MiB", mib(hwm));
+    assert!(put_peak < limit && get_peak < limit, "sampled RSS over 512 MiB");
+    elapsed(t, "2 GiB PUT+GET");
+}
+
+#[test]
+fn sigterm_when_idle_exits_zero_and_data_survives_restart() {
+    let _g = serial();
+    let t = Instant::now();
+    let mut s = Server::start(Opts::default());
+    let objs = objects("keep", &[1, 1000, MIB, 3 * MIB + 7, 9 * MIB]);
+    let manifest = s.manifest("keep", "sigterm", &objs);
+    let manifest = manifest.to_str().expect("utf-8 path");
+    s.py("data.py", &["write", manifest]);
+    let status = s.sigterm(Duration::from_secs(35));
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM: {status}\n{}", s.log_tail(20));
+    s.restart();
+    s.py("data.py", &["verify", manifest]);
+    s.assert_tree_clean("after restart");
+    elapsed(t, "SIGTERM idle");
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_put_finish() {
+    let _g = serial();
+    let t = Instant::now();
+    let mut s = Server::start(Opts::default());
+    const SIZE: u64 = 200 * MIB;
+    let put = s
+        .command("python3")
+        .arg(common::scripts_dir().join("data.py"))
+        .args(["big-put", "inflight", "obj", "55", &SIZE.to_string()])
+        .current_dir(common::scripts_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the PUT");
+    let started = poll(Duration::from_secs(60), Duration::from_millis(20), || (s.disk_bytes() >= 30 * MIB).then_some(()));
+    assert!(started.is_some(), "PUT did not start writing within 60 s");
+    let status = s.sigterm(Duration::from_secs(40));
+    let out = put.wait_with_output().expect("PUT output");
+    let put_ok = out.status.success();
+    eprintln!("server exit: {status}; PUT exit: {}", out.status);
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM during a PUT\n{}", s.log_tail(20));
+    assert!(
+        put_ok,
+        "README: SIGTERM lets in-flight requests finish, but the PUT failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.restart();
+    s.py("data.py", &["big-get", "inflight", "obj", "55", &SIZE.to_string()]);
+    elapsed(t, "SIGTERM during PUT");
+}
