@@ -122,7 +122,7 @@ impl Disk {
         } && self.root.join(SHARDS_DIR).is_dir()
             && self.root.join(TMP_DIR).is_dir();
         let was_failed = self.failed.swap(!healthy, Ordering::Relaxed);
-        if was_failed != !healthy {
+        if was_failed == healthy {
             if healthy {
                 tracing::info!(disk = self.id, path = %self.root.display(), "disk is healthy again");
             } else {

@@ -139,29 +139,22 @@ pub fn object_report(store: &Store, bucket: &str, key: &str, full: bool) -> Resu
         let mut shards = Vec::with_capacity(seg.shards.len());
         for (i, loc) in seg.shards.iter().enumerate() {
             let idx = u8::try_from(i).unwrap_or(u8::MAX);
-            let checked = store.disk(loc.disk).map_err(|e| e.to_string()).and_then(|d| {
-                let r = d.open_shard(seg.id, idx, Some(&loc.hash)).map_err(|e| (classify(&e), e.to_string()));
-                let r = match r {
-                    Ok(r) => r,
-                    Err((h, s)) => return Ok(Err((h, s))),
-                };
-                if full {
-                    for s in 0..layout.stripe_count(seg.len) {
-                        let g = match layout.stripe(seg.len, s) {
-                            Ok(g) => g,
-                            Err(e) => return Ok(Err((ShardHealth::Corrupt, e.to_string()))),
-                        };
-                        if let Err(e) = r.read_chunk(s, g.shard_offset, g.chunk_len) {
-                            return Ok(Err((classify(&e), e.to_string())));
-                        }
+            let checked: Result<(), (ShardHealth, String)> = match store.disk(loc.disk) {
+                Err(e) => Err((ShardHealth::DiskFailed, e.to_string())),
+                Ok(d) => d.open_shard(seg.id, idx, Some(&loc.hash)).map_err(|e| (classify(&e), e.to_string())).and_then(|r| {
+                    if !full {
+                        return Ok(());
                     }
-                }
-                Ok(Ok(()))
-            });
+                    for s in 0..layout.stripe_count(seg.len) {
+                        let g = layout.stripe(seg.len, s).map_err(|e| (ShardHealth::Corrupt, e.to_string()))?;
+                        r.read_chunk(s, g.shard_offset, g.chunk_len).map_err(|e| (classify(&e), e.to_string()))?;
+                    }
+                    Ok(())
+                }),
+            };
             let (health, detail) = match checked {
-                Ok(Ok(())) => (ShardHealth::Ok, None),
-                Ok(Err((h, s))) => (h, Some(s)),
-                Err(s) => (ShardHealth::DiskFailed, Some(s)),
+                Ok(()) => (ShardHealth::Ok, None),
+                Err((h, s)) => (h, Some(s)),
             };
             shards.push(ShardReport { index: idx, node: "local".into(), disk: loc.disk, health, detail });
         }

@@ -62,6 +62,7 @@ fn read_stripe(
     let n = seg.shards.len();
     let mut chunks: Vec<Option<Vec<u8>>> = vec![None; n];
     let mut have = 0;
+    #[allow(clippy::needless_range_loop)] // i indexes chunks, state and seg.shards together
     for i in 0..n {
         if have == k {
             break;

@@ -49,7 +49,10 @@ struct OpenSegment {
     len: u64,
 }
 
-fn spawn_shard_writer(store: &Arc<Store>, disk_id: u32, header: ShardHeader) -> GwResult<(mpsc::Sender<ShardMsg>, JoinHandle<GwResult<[u8; 32]>>)> {
+/// A running shard writer: where to send its chunks, and its result (the shard hash).
+type ShardWriterHandle = (mpsc::Sender<ShardMsg>, JoinHandle<GwResult<[u8; 32]>>);
+
+fn spawn_shard_writer(store: &Arc<Store>, disk_id: u32, header: ShardHeader) -> GwResult<ShardWriterHandle> {
     let disk = store.disk(disk_id)?.clone();
     let (tx, mut rx) = mpsc::channel::<ShardMsg>(2);
     let handle = tokio::spawn(async move {

@@ -42,7 +42,7 @@ impl s3s::S3 for KintsugiS3 {
         }
         let b = bucket.clone();
         self.store.meta_call(move |m| m.create_bucket(&b)).await?;
-        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")), ..Default::default() }))
+        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }
 
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
