@@ -1,0 +1,34 @@
+//! Kintsugi's transport between nodes: QUIC (`quinn`) with mutual TLS under
+//! a cluster CA made at cluster init (`rcgen`), join tokens that pin that CA,
+//! and typed, versioned wire frames. One bidirectional stream per request:
+//! a small frame (serde + postcard), then raw bytes with QUIC's backpressure.
+//!
+//! Knows nothing of S3, disks or metadata.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kintsugi_net::NetError> {
+//! use kintsugi_net::*;
+//! let ca = std::sync::Arc::new(ClusterCa::generate("demo")?);
+//! let gw = ca.issue("gateway")?;
+//! let t = TransportTuning::default();
+//! let server = Server::bind("127.0.0.1:0".parse().unwrap(), server_config(&gw, true, &t)?)?;
+//! let token = JoinToken { gateway: server.local_addr()?.to_string(), ca_fingerprint: ca.fingerprint(), secret: JoinToken::random_secret() };
+//! let node = join(&token, "node-1", &t).await?; // needs the server running with a JoinAuthority
+//! # Ok(()) }
+//! ```
+#![deny(unsafe_code)]
+
+mod error;
+mod pki;
+mod token;
+mod transport;
+mod wire;
+
+pub use error::{NetError, NetResult};
+pub use pki::{common_name, fingerprint, new_key_and_csr, ClusterCa, NodeIdentity, CLUSTER_SERVER_NAME};
+pub use token::{secrets_equal, JoinToken};
+pub use transport::{call, check, client_config, join, server_config, Client, Handler, JoinAuthority, Peer, Server, TransportTuning};
+pub use wire::{decode_frame, encode_frame, frame_len, read_frame, write_frame, Request, Response, MAX_FRAME, WIRE_V1};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,382 @@
+//! QUIC endpoints with mutual TLS under the cluster CA, the request loop on
+//! the serving side, calls and joins on the client side.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::error::{NetError, NetResult};
+use crate::pki::{self, common_name, ClusterCa, NodeIdentity, CLUSTER_SERVER_NAME};
+use crate::token::{secrets_equal, JoinToken};
+use crate::wire::{self, Request, Response};
+
+const ALPN: &[u8] = b"kintsugi/1";
+
+/// Transport tuning, shared by both ends.
+#[derive(Clone, Debug)]
+pub struct TransportTuning {
+    /// Upper bound for path-MTU discovery (bytes of UDP payload). Loopback
+    /// reaches it; a 1500-byte network stays at what it can carry.
+    pub mtu_upper_bound: u16,
+    /// Idle connections are closed after this long.
+    pub idle_timeout: Duration,
+    /// Keep-alive pings so idle connections survive NAT and stay warm.
+    pub keep_alive: Duration,
+}
+
+impl Default for TransportTuning {
+    fn default() -> Self {
+        Self { mtu_upper_bound: 4096, idle_timeout: Duration::from_secs(30), keep_alive: Duration::from_secs(5) }
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn tls(e: impl std::fmt::Display) -> NetError {
+    NetError::Tls { detail: e.to_string() }
+}
+
+fn transport_config(t: &TransportTuning) -> NetResult<Arc<quinn::TransportConfig>> {
+    let mut tc = quinn::TransportConfig::default();
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(t.mtu_upper_bound);
+    tc.mtu_discovery_config(Some(mtu));
+    tc.max_idle_timeout(Some(quinn::IdleTimeout::try_from(t.idle_timeout).map_err(tls)?));
+    tc.keep_alive_interval(Some(t.keep_alive));
+    Ok(Arc::new(tc))
+}
+
+fn roots(ca_der: &[u8]) -> NetResult<Arc<RootCertStore>> {
+    let mut r = RootCertStore::empty();
+    r.add(CertificateDer::from(ca_der.to_vec())).map_err(tls)?;
+    Ok(Arc::new(r))
+}
+
+fn chain_and_key(id: &NodeIdentity) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    (
+        vec![CertificateDer::from(id.cert_der.clone()), CertificateDer::from(id.ca_der.clone())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_der.clone())),
+    )
+}
+
+/// Server side: present `id`, require client certificates from the cluster
+/// CA — except that, with `allow_join`, a client without a certificate may
+/// connect to send `Join` (and nothing else).
+pub fn server_config(id: &NodeIdentity, allow_join: bool, t: &TransportTuning) -> NetResult<quinn::ServerConfig> {
+    let mut vb = rustls::server::WebPkiClientVerifier::builder_with_provider(roots(&id.ca_der)?, provider());
+    if allow_join {
+        vb = vb.allow_unauthenticated();
+    }
+    let verifier = vb.build().map_err(tls)?;
+    let (chain, key) = chain_and_key(id);
+    let mut sc = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(tls)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(tls)?;
+    sc.alpn_protocols = vec![ALPN.to_vec()];
+    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(sc).map_err(tls)?));
+    cfg.transport_config(transport_config(t)?);
+    Ok(cfg)
+}
+
+/// Client side for members: verify the peer against the cluster CA, present `id`.
+pub fn client_config(id: &NodeIdentity, t: &TransportTuning) -> NetResult<quinn::ClientConfig> {
+    let (chain, key) = chain_and_key(id);
+    let mut cc = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(tls)?
+        .with_root_certificates(roots(&id.ca_der)?)
+        .with_client_auth_cert(chain, key)
+        .map_err(tls)?;
+    cc.alpn_protocols = vec![ALPN.to_vec()];
+    let mut cfg = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(cc).map_err(tls)?));
+    cfg.transport_config(transport_config(t)?);
+    Ok(cfg)
+}
+
+/// Verifies a server whose chain contains the CA with the pinned fingerprint,
+/// by ordinary WebPKI verification with that CA as the only root.
+#[derive(Debug)]
+struct PinnedCa {
+    fingerprint: String,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedCa {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let ca = intermediates
+            .iter()
+            .find(|c| pki::fingerprint(c) == self.fingerprint)
+            .ok_or_else(|| rustls::Error::General("the gateway's certificate is not from the cluster CA the join token pins".into()))?;
+        let mut r = RootCertStore::empty();
+        r.add(ca.clone().into_owned()).map_err(|e| rustls::Error::General(e.to_string()))?;
+        let v = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(r), self.provider.clone())
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        v.verify_server_cert(end_entity, &[], server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+pub(crate) fn join_client_config(token: &JoinToken, t: &TransportTuning) -> NetResult<quinn::ClientConfig> {
+    let v = PinnedCa { fingerprint: token.ca_fingerprint.clone(), provider: provider() };
+    let mut cc = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(tls)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(v))
+        .with_no_client_auth();
+    cc.alpn_protocols = vec![ALPN.to_vec()];
+    let mut cfg = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(cc).map_err(tls)?));
+    cfg.transport_config(transport_config(t)?);
+    Ok(cfg)
+}
+
+/// Who is on the other end of a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// A cluster member, by its certificate's common name (verified against the CA).
+    Member(String),
+    /// No client certificate: may only join.
+    Anonymous,
+}
+
+fn peer_of(conn: &quinn::Connection) -> Peer {
+    conn.peer_identity()
+        .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
+        .and_then(|chain| chain.first().and_then(|c| common_name(c)))
+        .map_or(Peer::Anonymous, Peer::Member)
+}
+
+/// What a serving node does with a member's request. `recv` holds the body
+/// (if the request has one); the handler writes its answer on `send`.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Serve one request from a member.
+    async fn handle(&self, peer: &str, req: Request, recv: quinn::RecvStream, send: quinn::SendStream) -> NetResult<()>;
+}
+
+/// Signs certificates for nodes that present the join secret.
+pub struct JoinAuthority {
+    /// The cluster CA.
+    pub ca: Arc<ClusterCa>,
+    /// The secret in join tokens.
+    pub secret: String,
+}
+
+impl JoinAuthority {
+    /// Answer a Join request.
+    pub fn answer(&self, secret: &str, node_name: &str, csr_der: &[u8]) -> Response {
+        if !secrets_equal(secret, &self.secret) {
+            tracing::warn!(node_name, "join refused: wrong secret");
+            return Response::Error { code: "BadJoinSecret".into(), message: "the join secret is wrong; get a fresh token with `kintsugi admin join-token`".into() };
+        }
+        if node_name.is_empty() || node_name.len() > 64 || !node_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Response::Error { code: "BadNodeName".into(), message: "node names are 1-64 letters, digits, - or _".into() };
+        }
+        match self.ca.sign_csr(csr_der, node_name) {
+            Ok(cert_der) => {
+                tracing::info!(node_name, "node joined: certificate issued");
+                Response::Joined { cert_der, ca_der: self.ca.cert_der().to_vec() }
+            }
+            Err(e) => Response::Error { code: "BadCsr".into(), message: e.to_string() },
+        }
+    }
+}
+
+/// A bound QUIC endpoint serving requests.
+pub struct Server {
+    endpoint: quinn::Endpoint,
+}
+
+impl Server {
+    /// Bind `addr` (port 0 picks one).
+    pub fn bind(addr: SocketAddr, cfg: quinn::ServerConfig) -> NetResult<Self> {
+        Ok(Self { endpoint: quinn::Endpoint::server(cfg, addr)? })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> NetResult<SocketAddr> {
+        Ok(self.endpoint.local_addr()?)
+    }
+
+    /// Accept connections and serve their streams until the endpoint closes.
+    pub async fn serve(self, handler: Arc<dyn Handler>, join: Option<Arc<JoinAuthority>>) {
+        while let Some(incoming) = self.endpoint.accept().await {
+            let (h, j) = (handler.clone(), join.clone());
+            tokio::spawn(async move {
+                let conn = match incoming.await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "QUIC handshake failed");
+                        return;
+                    }
+                };
+                let peer = peer_of(&conn);
+                loop {
+                    let (send, recv) = match conn.accept_bi().await {
+                        Ok(s) => s,
+                        Err(_) => return,
+                    };
+                    let (h, j, p) = (h.clone(), j.clone(), peer.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = serve_stream(p, h, j, send, recv).await {
+                            tracing::debug!(error = %e, "request failed");
+                        }
+                    });
+                }
+            });
+        }
+    }
+
+    /// Close the endpoint.
+    pub fn close(&self) {
+        self.endpoint.close(0u32.into(), b"shutdown");
+    }
+
+    /// A handle that can close the endpoint later.
+    pub fn endpoint(&self) -> quinn::Endpoint {
+        self.endpoint.clone()
+    }
+}
+
+async fn serve_stream(
+    peer: Peer,
+    handler: Arc<dyn Handler>,
+    join: Option<Arc<JoinAuthority>>,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) -> NetResult<()> {
+    let req: Request = match wire::read_frame(&mut recv).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = wire::write_frame(&mut send, &Response::Error { code: "BadFrame".into(), message: e.to_string() }).await;
+            let _ = send.finish();
+            return Err(e);
+        }
+    };
+    match (&peer, req) {
+        (_, Request::Join { secret, node_name, csr_der }) => {
+            let resp = match &join {
+                Some(j) => j.answer(&secret, &node_name, &csr_der),
+                None => Response::Error { code: "NotAGateway".into(), message: "join at the gateway's address".into() },
+            };
+            wire::write_frame(&mut send, &resp).await?;
+            let _ = send.finish();
+            Ok(())
+        }
+        (Peer::Anonymous, _) => {
+            wire::write_frame(&mut send, &Response::Error { code: "Unauthenticated".into(), message: "join the cluster first: only members may call this".into() }).await?;
+            let _ = send.finish();
+            Ok(())
+        }
+        (Peer::Member(name), req) => handler.handle(name, req, recv, send).await,
+    }
+}
+
+/// Client side: one endpoint, connections to peers, request/response calls.
+#[derive(Clone)]
+pub struct Client {
+    endpoint: quinn::Endpoint,
+    cfg: quinn::ClientConfig,
+}
+
+impl Client {
+    /// A client presenting `id`.
+    pub fn new(id: &NodeIdentity, t: &TransportTuning) -> NetResult<Self> {
+        let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([0, 0, 0, 0], 0)))?;
+        let cfg = client_config(id, t)?;
+        endpoint.set_default_client_config(cfg.clone());
+        Ok(Self { endpoint, cfg })
+    }
+
+    /// Connect to a member.
+    pub async fn connect(&self, addr: SocketAddr) -> NetResult<quinn::Connection> {
+        let connecting = self
+            .endpoint
+            .connect_with(self.cfg.clone(), addr, CLUSTER_SERVER_NAME)
+            .map_err(|e| NetError::Connect { addr: addr.to_string(), detail: e.to_string() })?;
+        connecting.await.map_err(|e| NetError::Connect { addr: addr.to_string(), detail: e.to_string() })
+    }
+}
+
+/// Send `req` (and `body`) on a new stream and read the response frame; the
+/// response body, if any, is left in the returned stream.
+pub async fn call(conn: &quinn::Connection, req: &Request, body: Option<&[u8]>, timeout: Duration) -> NetResult<(Response, quinn::RecvStream)> {
+    let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    let fut = async {
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
+        wire::write_frame(&mut send, req).await?;
+        if let Some(b) = body {
+            send.write_all(b).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
+        }
+        let _ = send.finish();
+        let resp: Response = wire::read_frame(&mut recv).await?;
+        Ok((resp, recv))
+    };
+    tokio::time::timeout(timeout, fut).await.map_err(|_| NetError::Timeout { ms })?
+}
+
+/// Turn an `Error` response into `NetError::Remote`.
+pub fn check(resp: Response) -> NetResult<Response> {
+    match resp {
+        Response::Error { code, message } => Err(NetError::Remote { code, message }),
+        other => Ok(other),
+    }
+}
+
+/// Join a cluster: make a key and CSR, present the token's secret to the
+/// gateway (verified by the pinned CA), and return the new identity.
+pub async fn join(token: &JoinToken, node_name: &str, t: &TransportTuning) -> NetResult<NodeIdentity> {
+    let addr: SocketAddr = tokio::net::lookup_host(&token.gateway)
+        .await?
+        .next()
+        .ok_or_else(|| NetError::Connect { addr: token.gateway.clone(), detail: "address does not resolve".into() })?;
+    let endpoint = quinn::Endpoint::client(SocketAddr::from(([0, 0, 0, 0], 0)))?;
+    let conn = endpoint
+        .connect_with(join_client_config(token, t)?, addr, CLUSTER_SERVER_NAME)
+        .map_err(|e| NetError::Connect { addr: addr.to_string(), detail: e.to_string() })?
+        .await
+        .map_err(|e| NetError::Connect { addr: addr.to_string(), detail: e.to_string() })?;
+    let (key_der, csr_der) = pki::new_key_and_csr(node_name)?;
+    let req = Request::Join { secret: token.secret.clone(), node_name: node_name.to_owned(), csr_der };
+    let (resp, _) = call(&conn, &req, None, Duration::from_secs(30)).await?;
+    conn.close(0u32.into(), b"joined");
+    match check(resp)? {
+        Response::Joined { cert_der, ca_der } => {
+            if pki::fingerprint(&ca_der) != token.ca_fingerprint {
+                return Err(NetError::Pki { what: "joining", detail: "the gateway sent a CA that is not the one the token pins".into() });
+            }
+            Ok(NodeIdentity { name: node_name.to_owned(), cert_der, key_der, ca_der })
+        }
+        other => Err(NetError::BadFrame { detail: format!("unexpected answer to Join: {other:?}") }),
+    }
+}
