@@ -11,7 +11,7 @@
 //! let ca = std::sync::Arc::new(ClusterCa::generate("demo")?);
 //! let gw = ca.issue("gateway")?;
 //! let t = TransportTuning::default();
-//! let server = Server::bind("127.0.0.1:0".parse().unwrap(), server_config(&gw, true, &t)?)?;
+//! let server = Server::bind("127.0.0.1:0".parse().unwrap(), server_config(&gw, true, &t)?, &t)?;
 //! let token = JoinToken { gateway: server.local_addr()?.to_string(), ca_fingerprint: ca.fingerprint(), secret: JoinToken::random_secret() };
 //! let node = join(&token, "node-1", &t).await?; // needs the server running with a JoinAuthority
 //! # Ok(()) }

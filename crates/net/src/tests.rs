@@ -60,7 +60,7 @@ async fn cluster() -> Cluster {
     let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
     let gw = ca.issue("gateway").expect("gateway identity");
     let t = TransportTuning::default();
-    let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config(&gw, true, &t).expect("server config")).expect("bind");
+    let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config(&gw, true, &t).expect("server config"), &t).expect("bind");
     let addr = server.local_addr().expect("addr");
     let secret = JoinToken::random_secret();
     let token = JoinToken { gateway: addr.to_string(), ca_fingerprint: ca.fingerprint(), secret: secret.clone() };

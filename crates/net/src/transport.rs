@@ -54,6 +54,16 @@ fn transport_config(t: &TransportTuning) -> NetResult<Arc<quinn::TransportConfig
     Ok(Arc::new(tc))
 }
 
+/// A UDP socket bound to `addr` as a QUIC endpoint whose datagrams may grow
+/// to the tuning's MTU bound (the peer learns it from the transport parameters).
+fn endpoint(addr: SocketAddr, server: Option<quinn::ServerConfig>, t: &TransportTuning) -> NetResult<quinn::Endpoint> {
+    let mut ec = quinn::EndpointConfig::default();
+    ec.max_udp_payload_size(t.mtu_upper_bound.max(1200)).map_err(tls)?;
+    let socket = std::net::UdpSocket::bind(addr)?;
+    let runtime = quinn::default_runtime().ok_or_else(|| NetError::Tls { detail: "no async runtime for QUIC".into() })?;
+    Ok(quinn::Endpoint::new(ec, server, socket, runtime)?)
+}
+
 fn roots(ca_der: &[u8]) -> NetResult<Arc<RootCertStore>> {
     let mut r = RootCertStore::empty();
     r.add(CertificateDer::from(ca_der.to_vec())).map_err(tls)?;
@@ -219,8 +229,8 @@ pub struct Server {
 
 impl Server {
     /// Bind `addr` (port 0 picks one).
-    pub fn bind(addr: SocketAddr, cfg: quinn::ServerConfig) -> NetResult<Self> {
-        Ok(Self { endpoint: quinn::Endpoint::server(cfg, addr)? })
+    pub fn bind(addr: SocketAddr, cfg: quinn::ServerConfig, t: &TransportTuning) -> NetResult<Self> {
+        Ok(Self { endpoint: endpoint(addr, Some(cfg), t)? })
     }
 
     /// The bound address.
@@ -312,7 +322,7 @@ pub struct Client {
 impl Client {
     /// A client presenting `id`.
     pub fn new(id: &NodeIdentity, t: &TransportTuning) -> NetResult<Self> {
-        let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([0, 0, 0, 0], 0)))?;
+        let mut endpoint = endpoint(SocketAddr::from(([0, 0, 0, 0], 0)), None, t)?;
         let cfg = client_config(id, t)?;
         endpoint.set_default_client_config(cfg.clone());
         Ok(Self { endpoint, cfg })
@@ -360,7 +370,7 @@ pub async fn join(token: &JoinToken, node_name: &str, t: &TransportTuning) -> Ne
         .await?
         .next()
         .ok_or_else(|| NetError::Connect { addr: token.gateway.clone(), detail: "address does not resolve".into() })?;
-    let endpoint = quinn::Endpoint::client(SocketAddr::from(([0, 0, 0, 0], 0)))?;
+    let endpoint = endpoint(SocketAddr::from(([0, 0, 0, 0], 0)), None, t)?;
     let conn = endpoint
         .connect_with(join_client_config(token, t)?, addr, CLUSTER_SERVER_NAME)
         .map_err(|e| NetError::Connect { addr: addr.to_string(), detail: e.to_string() })?
