@@ -351,7 +351,7 @@ fn shape(v: &Value) -> Value {
 
 #[test]
 fn help_and_json_shapes_are_pinned() {
-    for cmd in [&[][..], &["server"], &["bench"], &["put"], &["get"], &["cp"], &["ls"], &["rm"], &["stat"], &["mb"], &["rb"], &["config", "set"]] {
+    for cmd in [&[][..], &["server"], &["bench"], &["put"], &["get"], &["cp"], &["ls"], &["rm"], &["stat"], &["mb"], &["rb"], &["config", "set"], &["admin", "status"], &["admin", "disk", "list"]] {
         let mut args: Vec<&str> = cmd.to_vec();
         args.push("--help");
         let out = Command::new(BIN).args(&args).env("COLUMNS", "120").output().expect("help");
@@ -373,4 +373,28 @@ fn help_and_json_shapes_are_pinned() {
     insta::assert_json_snapshot!("ls_buckets_json_shape", shape(&buckets));
     let b = bench_json(&run(&s, &["bench", "--count", "4", "--size", "4KiB", "--concurrency", "1", "--json"]));
     insta::assert_json_snapshot!("bench_json_shape", shape(&b));
+}
+
+#[test]
+fn admin_status_and_disk_list_show_a_failed_disk() {
+    let _g = serial();
+    let s = Server::start(Opts::default());
+    let v: Value = serde_json::from_str(&run(&s, &["admin", "status", "--json"])).expect("status json");
+    assert_eq!(v["ec"], "4+2");
+    assert_eq!(v["disks"].as_array().expect("disks").len(), 6);
+    assert!(v["disks"].as_array().expect("disks").iter().all(|d| d["state"] == "ok"), "{v}");
+    insta::assert_json_snapshot!("admin_status_json_shape", shape(&v));
+    fs::remove_dir_all(s.disk_dir(2)).expect("rm disk");
+    // The disk monitor re-checks every 2 s.
+    let failed = poll(Duration::from_secs(15), Duration::from_millis(200), || {
+        let v: Value = serde_json::from_str(&run(&s, &["admin", "disk", "list", "--json"])).ok()?;
+        let d = v["disks"].as_array()?.iter().find(|d| d["id"] == 3)?.clone();
+        (d["state"] == "failed").then_some(d)
+    });
+    assert!(failed.is_some(), "disk 3 never showed as failed");
+    let text = run(&s, &["admin", "status"]);
+    assert!(text.contains("1 failed") && text.contains("WARNING"), "{text}");
+    let out = kcmd(&s, &["admin", "status"]).env("AWS_SECRET_ACCESS_KEY", "nope").output().expect("admin");
+    assert!(!out.status.success(), "the admin API must refuse a bad signature");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SignatureDoesNotMatch"));
 }

@@ -2,6 +2,7 @@
 //! This module parses the command line and dispatches to one module per
 //! subcommand group.
 
+mod admin;
 mod admin_client;
 mod bench;
 mod cli;
@@ -49,6 +50,9 @@ enum Command {
     /// Client configuration file (endpoint and keys by profile)
     #[command(subcommand)]
     Config(cli::ConfigCmd),
+    /// Storage admin commands (status, disks) over the gateway's admin API
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
     /// Measure PUT/GET throughput and latency against any S3 endpoint, verifying every byte.
     Bench(bench::BenchArgs),
 }
@@ -70,6 +74,7 @@ fn main() -> std::process::ExitCode {
         Command::Rm(a) => cli::rm(a),
         Command::Stat(a) => cli::stat(a),
         Command::Config(c) => cli::config(c),
+        Command::Admin(c) => admin::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

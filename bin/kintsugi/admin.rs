@@ -1,0 +1,81 @@
+//! `kintsugi admin ...`: the storage admin's commands, over the gateway's
+//! SigV4-authenticated admin API. Every command takes `--json`.
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use crate::clientconf::{self, ConnArgs};
+
+/// `kintsugi admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCmd {
+    /// Mode, EC scheme, disks and their states, pending garbage: whether data is safe
+    Status(AdminArgs),
+    /// Disk commands
+    #[command(subcommand)]
+    Disk(DiskCmd),
+}
+
+/// `kintsugi admin disk` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DiskCmd {
+    /// Every disk with its node, state and path
+    List(AdminArgs),
+}
+
+/// Flags of every admin command.
+#[derive(Debug, Args)]
+#[command(after_long_help = clientconf::CONN_HELP)]
+pub struct AdminArgs {
+    /// Print the admin API's JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+fn fetch(conn: &ConnArgs, op: &str) -> Result<Value> {
+    let resolved = clientconf::resolve(conn)?;
+    let client = resolved.client()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    let body = rt
+        .block_on(client.admin_get(op, &[]))
+        .with_context(|| format!("admin API {op} at {} ({})", resolved.endpoint, resolved.source))?;
+    serde_json::from_slice(&body).context("the admin API sent invalid JSON")
+}
+
+/// Run an admin command.
+pub fn run(cmd: AdminCmd) -> Result<()> {
+    match cmd {
+        AdminCmd::Status(a) => {
+            let v = fetch(&a.conn, "status")?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            let disks = v["disks"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            let failed = disks.iter().filter(|d| d["state"] != "ok").count();
+            println!("mode:            {}", v["mode"].as_str().unwrap_or("?"));
+            println!("erasure coding:  {}", v["ec"].as_str().unwrap_or("?"));
+            println!("disks:           {} ({} ok, {failed} failed)", disks.len(), disks.len() - failed);
+            println!("garbage pending: {} segments", v["garbage_pending"]);
+            if failed > 0 {
+                println!("WARNING: {failed} disk(s) failed; objects with shards on them are read from parity. Restore or replace them.");
+            }
+            Ok(())
+        }
+        AdminCmd::Disk(DiskCmd::List(a)) => {
+            let v = fetch(&a.conn, "status")?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "disks": v["disks"] }))?);
+                return Ok(());
+            }
+            println!("{:>5}  {:<10}  {:<8}  path", "disk", "node", "state");
+            for d in v["disks"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                println!("{:>5}  {:<10}  {:<8}  {}", d["id"], d["node"].as_str().unwrap_or("?"), d["state"].as_str().unwrap_or("?"), d["path"].as_str().unwrap_or("?"));
+            }
+            Ok(())
+        }
+    }
+}
