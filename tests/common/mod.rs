@@ -34,9 +34,7 @@ pub fn scripts_dir() -> PathBuf {
 pub fn random_string(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = vec![0u8; len];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("reading /dev/urandom");
+    fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).expect("reading /dev/urandom");
     bytes.iter().map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()])).collect()
 }
 
@@ -188,11 +186,7 @@ impl Server {
 
     fn spawn(&mut self) {
         assert!(self.child.is_none(), "server already running");
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("opening server log");
+        let log = fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("opening server log");
         let mut cmd = Command::new(BIN);
         cmd.arg("server");
         for i in 0..self.opts.disks {
@@ -342,11 +336,7 @@ impl Server {
         s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
         let text = String::from_utf8_lossy(&buf).into_owned();
         let (head, body) = text.split_once("\r\n\r\n").ok_or("no header end")?;
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("bad status line in {head:?}"))?;
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad status line in {head:?}"))?;
         let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
         Ok((status, body))
     }
@@ -404,6 +394,18 @@ impl Server {
             .unwrap_or_else(|e| panic!("running python3 {script}: {e}"))
     }
 
+    /// Start `tests/s3/<script>` in the background with stdout and stderr piped.
+    pub fn py_spawn(&self, script: &str, args: &[&str]) -> Child {
+        self.command("python3")
+            .arg(scripts_dir().join(script))
+            .args(args)
+            .current_dir(scripts_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting python3 {script}: {e}"))
+    }
+
     /// Run `tests/s3/<script>`; asserts exit 0 (printing its output and the
     /// server log otherwise) and returns stdout.
     pub fn py(&self, script: &str, args: &[&str]) -> String {
@@ -436,10 +438,8 @@ impl Server {
 
     /// Write a data manifest for `data.py` and return its path.
     pub fn manifest(&self, name: &str, bucket: &str, objects: &[(String, u64, u64)]) -> PathBuf {
-        let objs: Vec<serde_json::Value> = objects
-            .iter()
-            .map(|(k, seed, size)| serde_json::json!({"key": k, "seed": seed, "size": size}))
-            .collect();
+        let objs: Vec<serde_json::Value> =
+            objects.iter().map(|(k, seed, size)| serde_json::json!({"key": k, "seed": seed, "size": size})).collect();
         let v = serde_json::json!({"bucket": bucket, "objects": objs});
         let p = self.scratch().join(format!("{name}.json"));
         fs::write(&p, serde_json::to_vec_pretty(&v).expect("serialising manifest")).expect("writing manifest");
@@ -449,6 +449,12 @@ impl Server {
     /// Assert the server wrote nothing outside its disk and meta dirs, and that
     /// disk dirs hold only the identity file, `shards/XX/<id>-<idx>.shard` and `tmp/`.
     pub fn assert_tree_clean(&self, context: &str) {
+        let bad = self.tree_problems();
+        assert!(bad.is_empty(), "{context}: stray files:\n  {}", bad.join("\n  "));
+    }
+
+    /// What `assert_tree_clean` complains about.
+    pub fn tree_problems(&self) -> Vec<String> {
         let mut bad = Vec::new();
         let allowed_root = ["cwd", "meta", "server.log", "client-config.toml"];
         for f in files_under(self.base.path()) {
@@ -480,10 +486,7 @@ impl Server {
                 ["kintsugi-disk.json"] => true,
                 ["tmp", _] => true,
                 ["shards", dir, file] => {
-                    dir.len() == 2
-                        && dir.bytes().all(|b| b.is_ascii_hexdigit())
-                        && is_shard_name(file)
-                        && file.starts_with(dir)
+                    dir.len() == 2 && dir.bytes().all(|b| b.is_ascii_hexdigit()) && is_shard_name(file) && file.starts_with(dir)
                 }
                 _ => false,
             };
@@ -511,7 +514,7 @@ impl Server {
                 }
             }
         }
-        assert!(bad.is_empty(), "{context}: stray files:\n  {}", bad.join("\n  "));
+        bad
     }
 }
 
@@ -577,10 +580,7 @@ pub struct RssSampler {
 
 pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
+    s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok())
 }
 
 impl RssSampler {

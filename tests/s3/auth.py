@@ -1,6 +1,7 @@
 """Authentication and malformed requests. Usage: auth.py BUCKET"""
 
 import base64
+import datetime
 import hashlib
 import http.client
 import os
@@ -29,7 +30,7 @@ def other_client(ak, sk):
         endpoint_url=endpoint(),
         aws_access_key_id=ak,
         aws_secret_access_key=sk,
-        config=Config(region_name="us-east-1", s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        config=Config(region_name="us-east-1", s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
     )
 
 
@@ -80,7 +81,7 @@ def anonymous():
     anon = boto3.client(
         "s3",
         endpoint_url=endpoint(),
-        config=Config(signature_version=UNSIGNED, region_name="us-east-1", s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        config=Config(signature_version=UNSIGNED, region_name="us-east-1", s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
     )
     c.expect_error(lambda: anon.list_buckets(), "AccessDenied", 403, "anonymous ListBuckets")
     c.expect_error(lambda: anon.get_object(Bucket=bucket, Key="secret.txt"), "AccessDenied", 403, "anonymous GetObject")
@@ -121,6 +122,32 @@ def presigned():
     conn.close()
 
 
+def skewed_clock_and_presigned_put():
+    # A request signed 20 minutes ago (S3 allows 15) is refused: no replay of old requests.
+    import botocore.auth as ba
+
+    real = ba.get_current_datetime
+    ba.get_current_datetime = lambda: real() - datetime.timedelta(minutes=20)
+    try:
+        st, body = raw("GET", f"{bucket}/secret.txt")
+        st2, body2 = raw("PUT", f"{bucket}/skewed", body=b"old request")
+    finally:
+        ba.get_current_datetime = real
+    c.check(st == 403 and code_of(body) == "RequestTimeTooSkewed", f"GET signed 20 min ago: HTTP {st} {code_of(body)}, want 403 RequestTimeTooSkewed")
+    c.check(st2 == 403, f"PUT signed 20 min ago: HTTP {st2} {code_of(body2)}, want 403")
+    c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="skewed"), "404", 404, "skewed PUT created nothing")
+
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "presigned-put"}, ExpiresIn=300)
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request("PUT", f"{u.path}?{u.query}", body=b"via presigned PUT")
+    r = conn.getresponse()
+    r.read()
+    conn.close()
+    c.eq(r.status, 200, "presigned PUT status")
+    c.eq(s3.get_object(Bucket=bucket, Key="presigned-put")["Body"].read(), b"via presigned PUT", "presigned PUT stored the body")
+
+
 def malformed_xml():
     key = "mp/xml"
     uid = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
@@ -144,6 +171,6 @@ def malformed_xml():
     c.eq(s3.get_object(Bucket=bucket, Key="secret.txt")["Body"].read(), b"top secret", "object intact after malformed DeleteObjects")
 
 
-for step in (setup, bad_credentials, anonymous, presigned, malformed_xml):
+for step in (setup, bad_credentials, anonymous, presigned, skewed_clock_and_presigned_put, malformed_xml):
     c.run(step.__name__, step)
 c.finish()

@@ -15,14 +15,22 @@ object bytes are s3util.data(seed, size).
   data.py big-get BUCKET KEY SEED SIZE
                                     streamed GET, checked by a running MD5
   data.py head BUCKET KEY           prints "absent" or "present SIZE ETAG"
+  data.py slow-get BUCKET KEY SEED SIZE
+                                    streamed GET that prints STARTED after 1 MiB, then reads
+                                    slowly (~3 s); the bytes must be those of SEED
+  data.py ranges MANIFEST STRIPE [SEGMENT]
+                                    range GETs of every object (edges, across stripe
+                                    boundaries, random) must be byte-exact
 """
 
+import hashlib
+import random
 import sys
 import time
 
 from botocore.exceptions import ClientError
 
-from s3util import MiB, Checker, GenStream, client, err_code, err_status, load_manifest, md5_of, stream_md5
+from s3util import MiB, Checker, GenStream, client, data, err_code, err_status, load_manifest, md5_of, stream_md5
 
 
 def ensure_bucket(s3, bucket):
@@ -108,6 +116,24 @@ def big_put(bucket, key, seed, size):
     c.finish()
 
 
+def big_ranges(bucket, key, seed, size, segment):
+    """Range GETs across every segment boundary of a large object, checked
+    against the generator (the object is never held in memory)."""
+    seed, size, segment = int(seed), int(size), int(segment)
+    s3 = client()
+    c = Checker("big-ranges")
+    want = [(0, 10), (size - 10, size)]
+    for b in range(segment, size, segment):
+        want.append((b - 3, b + 3))
+    for lo, hi in want:
+        g = GenStream(seed, size)
+        g.seek(lo)
+        exp = g.read(hi - lo)
+        got = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={lo}-{hi - 1}")["Body"].read()
+        c.check(got == exp, f"bytes={lo}-{hi - 1} byte-exact")
+    c.finish()
+
+
 def big_get(bucket, key, seed, size):
     s3 = client(single_pass=True)
     t = time.time()
@@ -132,7 +158,64 @@ def head(bucket, key):
             raise
 
 
+def slow_get(bucket, key, seed, size):
+    seed, size = int(seed), int(size)
+    s3 = client()
+    r = s3.get_object(Bucket=bucket, Key=key)
+    h, n = hashlib.md5(), 0
+    body = r["Body"]
+    steps = max(1, size // MiB)
+    while True:
+        b = body.read(MiB)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+        if n == len(b):
+            print("STARTED", flush=True)
+        time.sleep(3.0 / steps)
+    c = Checker("slow-get")
+    c.eq((h.hexdigest(), n), (md5_of(seed, size), size), "a GET that started before an overwrite returns the old bytes")
+    c.finish()
+
+
+def ranges(path, stripe, segment=None):
+    m = load_manifest(path)
+    stripe = int(stripe)
+    segment = int(segment) if segment else None
+    s3 = client()
+    c = Checker("ranges")
+    rnd = random.Random(7)
+    for o in m["objects"]:
+        size = o["size"]
+        if size == 0:
+            continue
+        body = data(o["seed"], size)
+        want = []
+        for lo, hi in ((0, 1), (max(0, size - 100), size), (size // 2, size // 2 + 1)):
+            want.append((lo, hi))
+        for b in range(stripe, size, stripe)[:3]:
+            want.append((max(0, b - 7), min(size, b + 9)))  # across a stripe boundary
+        if segment:
+            for b in range(segment, size, segment):
+                want.append((b - 5, min(size, b + 5)))  # across a segment boundary
+                want.append((b - stripe - 3, min(size, b + stripe + 3)))
+        for _ in range(3):
+            lo = rnd.randrange(size)
+            want.append((lo, min(size, lo + 1 + rnd.randrange(3 * stripe))))
+        for lo, hi in want:
+            def one(lo=lo, hi=hi):
+                r = s3.get_object(Bucket=m["bucket"], Key=o["key"], Range=f"bytes={lo}-{hi - 1}")
+                got = r["Body"].read()
+                c.check(got == body[lo:hi], f"{o['key']} bytes={lo}-{hi - 1}: byte-exact ({len(got)} bytes, want {hi - lo})")
+            c.run(f"{o['key']} range {lo}-{hi - 1}", one)
+    c.finish()
+
+
 cmds = {
+    "ranges": ranges,
+    "big-ranges": big_ranges,
+    "slow-get": slow_get,
     "write": write,
     "verify": verify,
     "verify-unavailable": verify_unavailable,

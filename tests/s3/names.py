@@ -15,7 +15,8 @@ invalid = [
     "-leading-dash",
     "trailing-dash-",
     "under_score",
-    "dot.-dash",
+    "xn--punycode-prefix",  # reserved prefix (AWS naming rules)
+    "bucket-s3alias",  # reserved suffix
 ]
 valid = ["abc", "a" * 63, "my.bucket-1", "0-numeric-start"]
 

@@ -57,6 +57,22 @@ def buckets_and_sizes():
     c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="no/such/key"), "NoSuchKey", 404, "GET missing key")
     c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="no/such/key"), "404", 404, "HEAD missing key")
     c.expect_error(lambda: s3.get_object(Bucket="no-such-bucket-kt", Key="x"), "NoSuchBucket", 404, "GET in missing bucket")
+    c.expect_error(lambda: s3.list_objects_v2(Bucket="no-such-bucket-kt"), "NoSuchBucket", 404, "ListObjectsV2 of a missing bucket")
+    c.expect_error(lambda: s3.put_object(Bucket="no-such-bucket-kt", Key="x", Body=b"x"), "NoSuchBucket", 404, "PUT into a missing bucket")
+    c.expect_error(lambda: s3.head_bucket(Bucket="no-such-bucket-kt"), "404", 404, "HEAD of a missing bucket")
+    c.expect_error(
+        lambda: s3.copy_object(Bucket=bucket, Key="copy-of-nothing", CopySource={"Bucket": bucket, "Key": "no/such/key"}),
+        "NoSuchKey",
+        404,
+        "CopyObject from a missing key",
+    )
+    # "Folder" placeholder objects, as consoles and sync tools create them.
+    s3.put_object(Bucket=bucket, Key="folder/", Body=b"")
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="folder/", Delimiter="/")
+    c.eq([o["Key"] for o in r.get("Contents", [])], ["folder/"], "a key ending in / lists under its own prefix")
+    r = s3.list_objects_v2(Bucket=bucket, Prefix="fold", Delimiter="/")
+    c.eq([p["Prefix"] for p in r.get("CommonPrefixes", [])], ["folder/"], "a key ending in / rolls up into a CommonPrefix")
+    s3.delete_object(Bucket=bucket, Key="folder/")
     c.expect_error(
         # 1B2M... is the MD5 of b"", not of b"hello".
         lambda: s3.put_object(Bucket=bucket, Key="bad-md5", Body=b"hello", ContentMD5="1B2M2Y8AsgTpgAmY7PhCfg=="),
@@ -86,6 +102,9 @@ def ranges():
         c.eq(status(r), 206, f"Range {rng}: status")
         c.eq(r.get("ContentRange"), f"bytes {lo}-{hi - 1}/{size}", f"Range {rng}: Content-Range")
     c.expect_error(lambda: s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={size + 10}-"), "InvalidRange", 416, "unsatisfiable range")
+    r = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")
+    c.check(r["Body"].read() == body[:1] and r.get("ContentRange") == f"bytes 0-0/{size}", "Range bytes=0-0")
+    c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="sizes/obj-0", Range="bytes=0-"), "InvalidRange", 416, "Range on an empty object")
 
 
 def metadata_and_copy():
@@ -177,11 +196,38 @@ def multipart_api():
         400,
         "Complete with a wrong part ETag",
     )
+    # A third 5 MiB part: listed out of order no part is too small, so the only problem is the order.
+    p3 = data(503, 5 * MiB)
+    e3 = s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=3, Body=p3)["ETag"]
+    c.expect_error(
+        lambda: s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key=key,
+            UploadId=uid,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 3, "ETag": e3}, {"PartNumber": 2, "ETag": e2}]},
+        ),
+        "InvalidPartOrder",
+        400,
+        "Complete with parts out of order",
+    )
+    lp1 = s3.list_parts(Bucket=bucket, Key=key, UploadId=uid, MaxParts=1)
+    c.check(lp1.get("IsTruncated") is True and [p["PartNumber"] for p in lp1.get("Parts", [])] == [1], f"ListParts MaxParts=1: first page {[p['PartNumber'] for p in lp1.get('Parts', [])]}, truncated {lp1.get('IsTruncated')}")
+    lp2 = s3.list_parts(Bucket=bucket, Key=key, UploadId=uid, MaxParts=1, PartNumberMarker=lp1.get("NextPartNumberMarker", 0))
+    c.eq([p["PartNumber"] for p in lp2.get("Parts", [])], [2], "ListParts PartNumberMarker: second page")
+    c.expect_error(
+        lambda: s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=4, Body=b"abc", ContentMD5="1B2M2Y8AsgTpgAmY7PhCfg=="),
+        "BadDigest",
+        400,
+        "UploadPart with a wrong Content-MD5",
+    )
+    c.eq([p["PartNumber"] for p in s3.list_parts(Bucket=bucket, Key=key, UploadId=uid).get("Parts", [])], [1, 2, 3], "a refused part is not listed")
     s3.complete_multipart_upload(
         Bucket=bucket, Key=key, UploadId=uid, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]}
     )
+    md5s = hashlib.md5(p1).digest() + hashlib.md5(p2).digest()
+    c.eq(s3.head_object(Bucket=bucket, Key=key)["ETag"], f'"{hashlib.md5(md5s).hexdigest()}-2"', "multipart ETag is md5-of-md5s-2")
     g = s3.get_object(Bucket=bucket, Key=key)
-    c.check(g["Body"].read() == p1 + p2, "completed multipart object is byte-exact")
+    c.check(g["Body"].read() == p1 + p2, "completed multipart object is byte-exact (unlisted part 3 left out)")
     c.eq(g.get("ContentType"), "application/x-mp", "multipart keeps Content-Type from Create")
     c.eq(g.get("Metadata"), {"m": "1"}, "multipart keeps metadata from Create")
     ups = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
@@ -230,11 +276,23 @@ def delete_objects_and_bucket():
     c.eq(r.get("Errors", []), [], "DeleteObjects has no errors")
     c.eq(s3.list_objects_v2(Bucket=bucket, Prefix="batch/").get("KeyCount"), 0, "no batch/ keys left")
     c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="batch/007"), "NoSuchKey", 404, "deleted object is gone")
+    for k in keys[:5]:
+        s3.put_object(Bucket=bucket, Key=k, Body=b"q")
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[:5]], "Quiet": True})
+    c.check(not r.get("Deleted") and not r.get("Errors"), f"DeleteObjects Quiet reports nothing: {r.get('Deleted')} {r.get('Errors')}")
+    c.eq(s3.list_objects_v2(Bucket=bucket, Prefix="batch/").get("KeyCount"), 0, "Quiet DeleteObjects deleted")
     s3.delete_object(Bucket=bucket, Key="meta/copy")
     c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="meta/copy"), "404", 404, "DeleteObject")
     s3.delete_object(Bucket=bucket, Key="meta/copy")  # deleting again is not an error in S3
 
     c.expect_error(lambda: s3.delete_bucket(Bucket=bucket), "BucketNotEmpty", 409, "DeleteBucket on a non-empty bucket")
+    # "metrics" is an ordinary bucket name for signed requests (/metrics unsigned is the Prometheus page).
+    s3.create_bucket(Bucket="metrics")
+    s3.put_object(Bucket="metrics", Key="m1", Body=b"not prometheus")
+    c.eq([o["Key"] for o in s3.list_objects_v2(Bucket="metrics").get("Contents", [])], ["m1"], "bucket named metrics lists")
+    c.eq([o["Key"] for o in s3.list_objects(Bucket="metrics").get("Contents", [])], ["m1"], "bucket named metrics lists (v1)")
+    s3.delete_object(Bucket="metrics", Key="m1")
+    s3.delete_bucket(Bucket="metrics")
     other = bucket + "-empty"
     s3.create_bucket(Bucket=other)
     s3.delete_bucket(Bucket=other)

@@ -27,7 +27,8 @@ def endpoint():
 
 
 def client(single_pass=False, **extra):
-    """A path-style SigV4 client without retries (a retry would hide a failure).
+    """A path-style SigV4 client without retries (a retry would hide a failure;
+    a request left unanswered for 60 s fails).
 
     single_pass=True makes botocore send the body in one pass: UNSIGNED-PAYLOAD
     and no client-side checksum, which a streamed multi-GiB upload needs.
@@ -43,9 +44,10 @@ def client(single_pass=False, **extra):
         region_name="us-east-1",
         signature_version="s3v4",
         s3=s3cfg,
-        retries={"max_attempts": 1, "mode": "standard"},
+        # total_max_attempts counts the first try ("max_attempts" would allow one retry).
+        retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=10,
-        read_timeout=300,
+        read_timeout=60,
         **kwargs,
     )
     return boto3.client("s3", endpoint_url=endpoint(), config=cfg)

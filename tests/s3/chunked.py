@@ -1,0 +1,168 @@
+"""Streaming uploads as the AWS SDKs send them (Content-Encoding: aws-chunked):
+STREAMING-AWS4-HMAC-SHA256-PAYLOAD (per-chunk signatures) and
+STREAMING-UNSIGNED-PAYLOAD-TRAILER (CRC32 in a trailer), and the flexible
+checksum headers (x-amz-checksum-*) that boto3 sends with every PutObject.
+Usage: chunked.py BUCKET"""
+
+import base64
+import hashlib
+import hmac
+import http.client
+import os
+import sys
+import urllib.parse
+import zlib
+
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from s3util import Checker, client, data, endpoint, err_status
+
+bucket = sys.argv[1]
+s3 = client()
+c = Checker("aws-chunked")
+AK, SK = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+EMPTY_SHA = hashlib.sha256(b"").hexdigest()
+
+
+class SeedAuth(S3SigV4Auth):
+    def __init__(self, payload_marker):
+        super().__init__(Credentials(AK, SK), "s3", "us-east-1")
+        self.marker = payload_marker
+
+    def payload(self, request):
+        return self.marker
+
+
+def signing_key(date):
+    k = hmac.new(("AWS4" + SK).encode(), date.encode(), hashlib.sha256).digest()
+    for part in ("us-east-1", "s3", "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return k
+
+
+def send(method, path, headers, body):
+    u = urllib.parse.urlsplit(f"{endpoint()}/{path}")
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    conn.request(method, u.path, body=body, headers=headers)
+    r = conn.getresponse()
+    out = r.status, r.read()
+    conn.close()
+    return out
+
+
+def signed_chunked(key, payload, chunk, tamper=False):
+    encoded_len = 0  # computed below, after signatures (they have a fixed length)
+    headers = {
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(len(payload)),
+    }
+    pieces = [payload[i : i + chunk] for i in range(0, len(payload), chunk)] + [b""]
+    sig_len = 64
+    encoded_len = sum(len(f"{len(p):x};chunk-signature=") + sig_len + 2 + len(p) + 2 for p in pieces)
+    headers["Content-Length"] = str(encoded_len)
+    req = AWSRequest(method="PUT", url=f"{endpoint()}/{bucket}/{key}", data=b"", headers=headers)
+    SeedAuth("STREAMING-AWS4-HMAC-SHA256-PAYLOAD").add_auth(req)
+    prep = req.prepare()
+    auth = prep.headers["Authorization"]
+    prev = auth.split("Signature=")[1].strip()
+    amz_date = prep.headers["X-Amz-Date"]
+    date = amz_date[:8]
+    scope = f"{date}/us-east-1/s3/aws4_request"
+    key_bytes = signing_key(date)
+    body = bytearray()
+    for i, p in enumerate(pieces):
+        sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, prev, EMPTY_SHA, hashlib.sha256(p).hexdigest()])
+        sig = hmac.new(key_bytes, sts.encode(), hashlib.sha256).hexdigest()
+        if tamper and i == 1:
+            sig = ("0" if sig[0] != "0" else "1") + sig[1:]
+        body += f"{len(p):x};chunk-signature={sig}\r\n".encode() + p + b"\r\n"
+        prev = sig
+    assert len(body) == encoded_len
+    hdrs = {k: v for k, v in prep.headers.items()}
+    return send("PUT", f"{bucket}/{key}", hdrs, bytes(body))
+
+
+def unsigned_trailer(key, payload, chunk, crc=None):
+    crc_b64 = crc or base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")).decode()
+    pieces = [payload[i : i + chunk] for i in range(0, len(payload), chunk)]
+    body = bytearray()
+    for p in pieces:
+        body += f"{len(p):x}\r\n".encode() + p + b"\r\n"
+    body += f"0\r\nx-amz-checksum-crc32:{crc_b64}\r\n\r\n".encode()
+    headers = {
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(len(payload)),
+        "x-amz-trailer": "x-amz-checksum-crc32",
+        "x-amz-sdk-checksum-algorithm": "CRC32",
+        "Content-Length": str(len(body)),
+    }
+    req = AWSRequest(method="PUT", url=f"{endpoint()}/{bucket}/{key}", data=b"", headers=headers)
+    SeedAuth("STREAMING-UNSIGNED-PAYLOAD-TRAILER").add_auth(req)
+    prep = req.prepare()
+    return send("PUT", f"{bucket}/{key}", dict(prep.headers.items()), bytes(body))
+
+
+def absent(key):
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return False
+    except ClientError as e:
+        return err_status(e) == 404
+
+
+def code_of(xml):
+    s = xml.decode(errors="replace")
+    return s.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in s else None
+
+
+def main():
+    s3.create_bucket(Bucket=bucket)
+    payload = data(8080, 3 * 1024 * 1024 + 123)
+
+    st, resp = signed_chunked("signed", payload, 64 * 1024)
+    c.check(st == 200, f"STREAMING-AWS4-HMAC-SHA256-PAYLOAD PUT: HTTP {st} {code_of(resp)}")
+    if st == 200:
+        got = s3.get_object(Bucket=bucket, Key="signed")
+        c.check(got["Body"].read() == payload, "aws-chunked signed upload is byte-exact (no chunk framing stored)")
+        c.eq(got["ETag"], f'"{hashlib.md5(payload).hexdigest()}"', "aws-chunked signed upload ETag is the MD5 of the decoded body")
+
+    st, resp = signed_chunked("tampered", payload, 64 * 1024, tamper=True)
+    c.check(st == 403 and code_of(resp) == "SignatureDoesNotMatch", f"tampered chunk signature: HTTP {st} {code_of(resp)}, want 403 SignatureDoesNotMatch")
+    c.check(absent("tampered"), "tampered chunked upload created no object")
+
+    st, resp = unsigned_trailer("trailer", payload, 64 * 1024)
+    c.check(st == 200, f"STREAMING-UNSIGNED-PAYLOAD-TRAILER PUT: HTTP {st} {code_of(resp)}")
+    if st == 200:
+        c.check(s3.get_object(Bucket=bucket, Key="trailer")["Body"].read() == payload, "unsigned-trailer upload is byte-exact")
+
+    st, resp = unsigned_trailer("badcrc", payload, 64 * 1024, crc="AAAAAA==")
+    c.check(400 <= st < 500, f"trailer with a wrong CRC32 is refused: HTTP {st} {code_of(resp)}")
+    c.check(absent("badcrc"), "upload with a wrong trailing CRC32 created no object")
+
+
+def checksum_headers():
+    payload = data(8081, 200_000)
+    good = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big")).decode()
+    for what, hdrs, ok in (
+        ("right x-amz-checksum-crc32", {"x-amz-checksum-crc32": good}, True),
+        ("wrong x-amz-checksum-crc32", {"x-amz-checksum-crc32": "AAAAAA=="}, False),
+        ("wrong x-amz-checksum-sha256", {"x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(b"other").digest()).decode()}, False),
+    ):
+        key = "ck-" + what.replace(" ", "-")
+        req = AWSRequest(method="PUT", url=f"{endpoint()}/{bucket}/{key}", data=payload, headers=hdrs)
+        S3SigV4Auth(Credentials(AK, SK), "s3", "us-east-1").add_auth(req)
+        prep = req.prepare()
+        st, resp = send("PUT", f"{bucket}/{key}", dict(prep.headers.items()), payload)
+        if ok:
+            c.check(st == 200, f"PUT with the {what}: HTTP {st} {code_of(resp)}")
+        else:
+            c.check((st, code_of(resp)) == (400, "BadDigest"), f"PUT with a {what}: HTTP {st} {code_of(resp)}, want 400 BadDigest")
+            c.check(absent(key), f"PUT with a {what} created no object")
+
+
+c.run("main", main)
+c.run("checksum_headers", checksum_headers)
+c.finish()
