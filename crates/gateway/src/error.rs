@@ -45,6 +45,9 @@ pub enum GatewayError {
         /// What the body stream reported.
         detail: String,
     },
+    /// A chunk of an aws-chunked body carried a wrong signature.
+    #[error("a chunk signature of the streaming upload does not match; check the secret key the client signs with")]
+    ChunkSignatureMismatch,
     /// The body was shorter or longer than Content-Length.
     #[error("body had {got} bytes but Content-Length said {expected}")]
     IncompleteBody {
@@ -56,6 +59,12 @@ pub enum GatewayError {
     /// Content-MD5 did not match the body.
     #[error("Content-MD5 does not match the body that was received")]
     BadDigest,
+    /// An `x-amz-checksum-*` value (header or trailer) did not match the body.
+    #[error("the x-amz-checksum-{algorithm} you specified did not match the calculated checksum")]
+    ChecksumMismatch {
+        /// Which algorithm.
+        algorithm: &'static str,
+    },
     /// Content-MD5 is not valid base64 of 16 bytes.
     #[error("Content-MD5 header is not base64 of a 16-byte MD5")]
     InvalidDigest,
@@ -92,6 +101,19 @@ pub enum GatewayError {
     Internal(String),
 }
 
+impl GatewayError {
+    /// Classify an error from the request body stream. s3s's aws-chunked
+    /// decoder reports a bad chunk signature only through its message (its
+    /// error type is private); tests/embedded.rs pins this behaviour.
+    pub fn from_body_error(detail: String) -> Self {
+        if detail.contains("SignatureMismatch") {
+            GatewayError::ChunkSignatureMismatch
+        } else {
+            GatewayError::Body { detail }
+        }
+    }
+}
+
 impl From<tokio::task::JoinError> for GatewayError {
     fn from(e: tokio::task::JoinError) -> Self {
         GatewayError::Internal(format!("background task failed: {e}"))
@@ -116,7 +138,8 @@ impl From<GatewayError> for S3Error {
             GatewayError::Disk(_) | GatewayError::Codec(_) | GatewayError::Internal(_) => C::InternalError,
             GatewayError::NotEnoughDisks { .. } | GatewayError::Unreadable { .. } => C::ServiceUnavailable,
             GatewayError::Body { .. } | GatewayError::IncompleteBody { .. } => C::IncompleteBody,
-            GatewayError::BadDigest => C::BadDigest,
+            GatewayError::BadDigest | GatewayError::ChecksumMismatch { .. } => C::BadDigest,
+            GatewayError::ChunkSignatureMismatch => C::SignatureDoesNotMatch,
             GatewayError::InvalidDigest => C::InvalidDigest,
             GatewayError::EntityTooSmall { .. } => C::EntityTooSmall,
             GatewayError::InvalidPart { .. } => C::InvalidPart,

@@ -89,9 +89,19 @@ pub async fn serve(listener: TcpListener, store: Arc<Store>, shutdown: impl Futu
                         hyper::header::CONTENT_TYPE,
                         hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
                     );
-                    return Ok(resp);
+                    return Ok::<_, s3s::HttpError>(resp);
                 }
-                s3.call(req.map(s3s::Body::from)).await
+                // boto3 sends `Expect: 100-continue` even for an empty body; we
+                // answer without a 100 (allowed), which botocore then misreads
+                // on the next request of the connection (botocore#3755). Close
+                // such connections after the answer so no later request stalls.
+                let close_after = req.headers().get(hyper::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+                    && req.headers().get(hyper::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0");
+                let mut resp = s3.call(req.map(s3s::Body::from)).await?;
+                if close_after {
+                    resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                }
+                Ok(resp)
             }
         });
         let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();

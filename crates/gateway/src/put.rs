@@ -242,7 +242,7 @@ where
     let mut buf = BytesMut::with_capacity(stripe);
     let mut size = 0u64;
     while let Some(item) = body.next().await {
-        let mut bytes = item.map_err(|e| GatewayError::Body { detail: e.to_string() })?;
+        let mut bytes = item.map_err(|e| GatewayError::from_body_error(e.to_string()))?;
         size += bytes.len() as u64;
         if let Some(exp) = expected_len {
             if size > exp {

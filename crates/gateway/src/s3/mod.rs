@@ -1,5 +1,6 @@
 //! The S3 API: `impl s3s::S3` over the store.
 
+mod checksum;
 mod multipart;
 mod objects;
 mod util;
@@ -40,6 +41,10 @@ impl s3s::S3 for KintsugiS3 {
         if bucket == crate::admin::ADMIN_BUCKET {
             return Err(s3s::s3_error!(InvalidBucketName, "the bucket name {bucket} is reserved for Kintsugi's admin API"));
         }
+        // AWS reserves these suffixes (access point and object lambda aliases).
+        if bucket.ends_with("-s3alias") || bucket.ends_with("--ol-s3") {
+            return Err(s3s::s3_error!(InvalidBucketName, "bucket names may not end in -s3alias or --ol-s3"));
+        }
         let b = bucket.clone();
         self.store.meta_call(move |m| m.create_bucket(&b)).await?;
         Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
@@ -75,7 +80,8 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        self.put_object_impl(req.input).await
+        let check = checksum::ChecksumCheck::from_request(&req.headers, req.trailing_headers.clone());
+        self.put_object_impl(req.input, check).await
     }
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
@@ -118,7 +124,8 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        self.upload_part_impl(req.input).await
+        let check = checksum::ChecksumCheck::from_request(&req.headers, req.trailing_headers.clone());
+        self.upload_part_impl(req.input, check).await
     }
 
     async fn complete_multipart_upload(

@@ -5,6 +5,7 @@ use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
 
+use super::checksum::ChecksumCheck;
 use super::util::{self, etag, ts};
 use super::KintsugiS3;
 use crate::error::GatewayError;
@@ -45,7 +46,7 @@ impl KintsugiS3 {
         }))
     }
 
-    pub(super) async fn upload_part_impl(&self, input: UploadPartInput) -> S3Result<S3Response<UploadPartOutput>> {
+    pub(super) async fn upload_part_impl(&self, input: UploadPartInput, check: Option<ChecksumCheck>) -> S3Result<S3Response<UploadPartOutput>> {
         if !(1..=MAX_PART_NUMBER).contains(&input.part_number) {
             return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
         }
@@ -55,13 +56,18 @@ impl KintsugiS3 {
         self.store.meta_call(move |m| m.upload(&b, &k, &u)).await?;
         let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
         let owner = Owner { id: owner_id, part_number };
-        let written = match input.body {
-            Some(body) => write_body(&self.store, body, owner, None).await?,
-            None => write_body(&self.store, futures::stream::empty::<Result<bytes::Bytes, GatewayError>>(), owner, None).await?,
+        let written = match (input.body, &check) {
+            (Some(body), Some(c)) => write_body(&self.store, c.wrap(body), owner, None).await?,
+            (Some(body), None) => write_body(&self.store, body, owner, None).await?,
+            (None, _) => write_body(&self.store, futures::stream::empty::<Result<bytes::Bytes, GatewayError>>(), owner, None).await?,
         };
-        if expected_md5.is_some_and(|m| m != written.md5) {
+        let verdict = check.map_or(Ok(()), ChecksumCheck::verify).and_then(|()| match expected_md5 {
+            Some(m) if m != written.md5 => Err(GatewayError::BadDigest),
+            _ => Ok(()),
+        });
+        if let Err(e) = verdict {
             self.discard(&written.segments).await;
-            return Err(GatewayError::BadDigest.into());
+            return Err(e.into());
         }
         let part = PartRecord {
             part_number,

@@ -2,10 +2,13 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
+
 use kintsugi_meta::{now_ms, Expect, ListPage, ListQuery, Manifest, SegmentMeta};
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
 
+use super::checksum::ChecksumCheck;
 use super::util::{self, etag, ts};
 use super::KintsugiS3;
 use crate::error::GatewayError;
@@ -17,6 +20,42 @@ pub(super) struct ObjectAttrs {
     pub content_type: Option<String>,
     pub headers: Vec<(String, String)>,
     pub user_meta: Vec<(String, String)>,
+}
+
+/// Evaluate If-Match / If-None-Match / If-(Un)Modified-Since as S3 does
+/// (RFC 7232 order): 412 PreconditionFailed or 304 NotModified.
+fn check_conditions(
+    m: &Manifest,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    let matches = |c: &ETagCondition| match c {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value().trim_matches('"') == m.etag,
+    };
+    let modified_s = m.modified_ms.div_euclid(1000);
+    let secs = |t: &Timestamp| time::OffsetDateTime::from(t.clone()).unix_timestamp();
+    if let Some(c) = if_match {
+        if !matches(c) {
+            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+        }
+    } else if let Some(t) = if_unmodified_since {
+        if modified_s > secs(t) {
+            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+        }
+    }
+    if let Some(c) = if_none_match {
+        if matches(c) {
+            return Err(s3_error!(NotModified));
+        }
+    } else if let Some(t) = if_modified_since {
+        if modified_s <= secs(t) {
+            return Err(s3_error!(NotModified));
+        }
+    }
+    Ok(())
 }
 
 impl KintsugiS3 {
@@ -38,6 +77,7 @@ impl KintsugiS3 {
         key: &str,
         body: S,
         expected_md5: Option<[u8; 16]>,
+        check: Option<ChecksumCheck>,
         attrs: ObjectAttrs,
     ) -> Result<Manifest, GatewayError>
     where
@@ -46,10 +86,22 @@ impl KintsugiS3 {
     {
         self.require_bucket(bucket).await?;
         let version_id: u128 = rand::random();
-        let written = write_body(&self.store, body, Owner { id: version_id, part_number: 0 }, None).await?;
-        if expected_md5.is_some_and(|m| m != written.md5) {
+        let owner = Owner { id: version_id, part_number: 0 };
+        let written = match &check {
+            Some(c) => write_body(&self.store, c.wrap(body), owner, None).await?,
+            None => write_body(&self.store, body, owner, None).await?,
+        };
+        let verdict = match check {
+            Some(c) => c.verify(),
+            None => Ok(()),
+        };
+        let verdict = verdict.and_then(|()| match expected_md5 {
+            Some(m) if m != written.md5 => Err(GatewayError::BadDigest),
+            _ => Ok(()),
+        });
+        if let Err(e) = verdict {
             self.discard(&written.segments).await;
-            return Err(GatewayError::BadDigest);
+            return Err(e);
         }
         let manifest = Manifest {
             version_id,
@@ -71,7 +123,7 @@ impl KintsugiS3 {
         Ok(manifest)
     }
 
-    pub(super) async fn put_object_impl(&self, input: PutObjectInput) -> S3Result<S3Response<PutObjectOutput>> {
+    pub(super) async fn put_object_impl(&self, input: PutObjectInput, check: Option<ChecksumCheck>) -> S3Result<S3Response<PutObjectOutput>> {
         let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
         let attrs = ObjectAttrs {
             content_type: input.content_type,
@@ -79,10 +131,10 @@ impl KintsugiS3 {
             user_meta: util::meta_to_vec(input.metadata),
         };
         let manifest = match input.body {
-            Some(body) => self.store_object(&input.bucket, &input.key, body, expected_md5, attrs).await?,
+            Some(body) => self.store_object(&input.bucket, &input.key, body, expected_md5, check, attrs).await?,
             None => {
                 let empty = futures::stream::empty::<Result<bytes::Bytes, GatewayError>>();
-                self.store_object(&input.bucket, &input.key, empty, expected_md5, attrs).await?
+                self.store_object(&input.bucket, &input.key, empty, expected_md5, check, attrs).await?
             }
         };
         Ok(S3Response::new(PutObjectOutput {
@@ -103,6 +155,13 @@ impl KintsugiS3 {
 
     pub(super) async fn get_object_impl(&self, input: GetObjectInput) -> S3Result<S3Response<GetObjectOutput>> {
         let manifest = self.load(&input.bucket, &input.key).await?;
+        check_conditions(
+            &manifest,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
         let size = manifest.size;
         let (range, content_range) = match &input.range {
             Some(r) => {
@@ -114,7 +173,15 @@ impl KintsugiS3 {
         };
         let len = range.end - range.start;
         let manifest = Arc::new(manifest);
-        let stream = read_range(self.store.clone(), input.bucket, input.key, manifest.clone(), range);
+        let mut stream = Box::pin(read_range(self.store.clone(), input.bucket, input.key, manifest.clone(), range));
+        // Read the first stripe before the status line goes out, so an object
+        // that cannot be read (more than m shards gone) gets a 503, not a 200
+        // with a cut-off body. Later failures can only cut the body short.
+        let first = match futures::StreamExt::next(&mut stream).await {
+            Some(Err(e)) => return Err(e.into()),
+            other => other,
+        };
+        let stream = futures::stream::iter(first).chain(stream);
         Ok(S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
             content_length: i64::try_from(len).ok(),
@@ -135,6 +202,13 @@ impl KintsugiS3 {
 
     pub(super) async fn head_object_impl(&self, input: HeadObjectInput) -> S3Result<S3Response<HeadObjectOutput>> {
         let manifest = self.load(&input.bucket, &input.key).await?;
+        check_conditions(
+            &manifest,
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )?;
         Ok(S3Response::new(HeadObjectOutput {
             content_length: i64::try_from(manifest.size).ok(),
             accept_ranges: Some("bytes".into()),
@@ -175,7 +249,7 @@ impl KintsugiS3 {
         };
         let size = src.size;
         let stream = read_range(self.store.clone(), sb, sk, Arc::new(src), 0..size);
-        let manifest = self.store_object(&input.bucket, &input.key, Box::pin(stream), None, attrs).await?;
+        let manifest = self.store_object(&input.bucket, &input.key, Box::pin(stream), None, None, attrs).await?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag(&manifest.etag)),

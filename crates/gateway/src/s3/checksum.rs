@@ -1,0 +1,118 @@
+//! S3 additional checksums (`x-amz-checksum-{crc32,crc32c,sha1,sha256,crc64nvme}`),
+//! sent as headers or as aws-chunked trailers: computed over the body as it
+//! streams in and compared before anything is committed (BadDigest otherwise).
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use http::HeaderMap;
+use s3s::checksum::ChecksumHasher;
+use s3s::TrailingHeaders;
+
+use crate::error::GatewayError;
+
+const ALGS: [&str; 5] = ["crc32", "crc32c", "sha1", "sha256", "crc64nvme"];
+
+/// The checksums a request declared and a running hasher for them.
+pub(super) struct ChecksumCheck {
+    hasher: Arc<Mutex<ChecksumHasher>>,
+    /// (algorithm, expected base64) from headers.
+    expected: Vec<(&'static str, String)>,
+    /// Algorithms whose value arrives in the trailer.
+    trailer: Option<(Vec<&'static str>, TrailingHeaders)>,
+}
+
+fn enable(h: &mut ChecksumHasher, alg: &str) {
+    match alg {
+        "crc32" => h.crc32 = Some(Default::default()),
+        "crc32c" => h.crc32c = Some(Default::default()),
+        "sha1" => h.sha1 = Some(Default::default()),
+        "sha256" => h.sha256 = Some(Default::default()),
+        _ => h.crc64nvme = Some(Default::default()),
+    }
+}
+
+impl ChecksumCheck {
+    /// From the request headers (values, and `x-amz-trailer` names) and the
+    /// trailer handle s3s gives for aws-chunked bodies. `None` when nothing
+    /// was declared.
+    pub(super) fn from_request(headers: &HeaderMap, trailing: Option<TrailingHeaders>) -> Option<Self> {
+        let mut h = ChecksumHasher::default();
+        let mut expected = Vec::new();
+        for alg in ALGS {
+            if let Some(v) = headers.get(format!("x-amz-checksum-{alg}").as_str()).and_then(|v| v.to_str().ok()) {
+                enable(&mut h, alg);
+                expected.push((alg, v.trim().to_owned()));
+            }
+        }
+        let named: Vec<&'static str> = headers
+            .get("x-amz-trailer")
+            .and_then(|v| v.to_str().ok())
+            .map(|t| {
+                t.split(',')
+                    .filter_map(|n| ALGS.iter().copied().find(|a| n.trim().eq_ignore_ascii_case(&format!("x-amz-checksum-{a}"))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for a in &named {
+            enable(&mut h, a);
+        }
+        let trailer = match (named.is_empty(), trailing) {
+            (false, Some(t)) => Some((named, t)),
+            _ => None,
+        };
+        if expected.is_empty() && trailer.is_none() {
+            return None;
+        }
+        Some(Self { hasher: Arc::new(Mutex::new(h)), expected, trailer })
+    }
+
+    /// Wrap a body so every byte passes through the hasher.
+    pub(super) fn wrap<S, E>(&self, body: S) -> impl Stream<Item = Result<Bytes, E>> + Send + Unpin
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+    {
+        let h = self.hasher.clone();
+        body.map(move |item| {
+            if let Ok(b) = &item {
+                h.lock().unwrap_or_else(|p| p.into_inner()).update(b);
+            }
+            item
+        })
+    }
+
+    /// After the whole body was read: compare every declared checksum.
+    pub(super) fn verify(self) -> Result<(), GatewayError> {
+        let hasher = Arc::try_unwrap(self.hasher)
+            .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .map_err(|_| GatewayError::Internal("checksum hasher still shared".into()))?;
+        let got = hasher.finalize();
+        let value = |alg: &str| -> Option<String> {
+            match alg {
+                "crc32" => got.checksum_crc32.clone(),
+                "crc32c" => got.checksum_crc32c.clone(),
+                "sha1" => got.checksum_sha1.clone(),
+                "sha256" => got.checksum_sha256.clone(),
+                _ => got.checksum_crc64nvme.clone(),
+            }
+        };
+        let mut expected = self.expected;
+        if let Some((names, t)) = self.trailer {
+            let map = t.take().ok_or(GatewayError::InvalidArgument("the trailer named in x-amz-trailer never arrived".into()))?;
+            for a in names {
+                let v = map
+                    .get(format!("x-amz-checksum-{a}").as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or(GatewayError::InvalidArgument(format!("trailer lacks x-amz-checksum-{a}")))?;
+                expected.push((a, v.trim().to_owned()));
+            }
+        }
+        for (alg, want) in expected {
+            if value(alg).as_deref() != Some(want.as_str()) {
+                return Err(GatewayError::ChecksumMismatch { algorithm: alg });
+            }
+        }
+        Ok(())
+    }
+}
