@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kintsugi_client::S3Client;
 use serde::Serialize;
 
@@ -403,23 +403,13 @@ pub fn copy(a: CpArgs) -> Result<()> {
                 let pb = transfer::bar(total, &format!("{} files", files.len()), opts.quiet);
                 let per_file = TransferOpts { parallel: (opts.parallel / 2).max(1), quiet: true, ..opts.clone() };
                 let base = p.clone();
-                futures::stream::iter(files)
-                    .map(|f| {
-                        let rel = f.strip_prefix(&base).unwrap_or(&f).to_string_lossy().replace('\\', "/");
-                        let k = join_key(&key, &rel);
-                        let (s3, bucket, per_file, pb) = (&s3, &bucket, &per_file, &pb);
-                        async move {
-                            let fpb = indicatif::ProgressBar::hidden();
-                            transfer::upload_file(s3, &f, bucket, &k, per_file, &fpb).await?;
-                            pb.inc(fpb.position());
-                            Ok::<_, anyhow::Error>(())
-                        }
-                    })
-                    .buffer_unordered(opts.parallel.max(1))
-                    .collect::<Vec<_>>()
-                    .await
-                    .into_iter()
-                    .collect::<Result<Vec<_>>>()?;
+                run_jobs(files, opts.parallel, &pb, |f, fpb| {
+                    let rel = f.strip_prefix(&base).unwrap_or(&f).to_string_lossy().replace('\\', "/");
+                    let k = join_key(&key, &rel);
+                    let (s3, bucket, per_file) = (&s3, &bucket, &per_file);
+                    async move { transfer::upload_file(s3, &f, bucket, &k, per_file, &fpb).await.map(|_| ()) }
+                })
+                .await?;
                 pb.finish_and_clear();
                 Ok(())
             }
@@ -436,21 +426,11 @@ pub fn copy(a: CpArgs) -> Result<()> {
                         None => eprintln!("skipping s3://{bucket}/{}: the key cannot be a safe local path", o.key),
                     }
                 }
-                futures::stream::iter(jobs)
-                    .map(|(k, dest)| {
-                        let (s3, bucket, per_file, pb) = (&s3, &bucket, &per_file, &pb);
-                        async move {
-                            let fpb = indicatif::ProgressBar::hidden();
-                            transfer::download(s3, bucket, &k, Sink::File(dest), None, per_file, &fpb).await?;
-                            pb.inc(fpb.position());
-                            Ok::<_, anyhow::Error>(())
-                        }
-                    })
-                    .buffer_unordered(opts.parallel.max(1))
-                    .collect::<Vec<_>>()
-                    .await
-                    .into_iter()
-                    .collect::<Result<Vec<_>>>()?;
+                run_jobs(jobs, opts.parallel, &pb, |(k, dest), fpb| {
+                    let (s3, bucket, per_file) = (&s3, &bucket, &per_file);
+                    async move { transfer::download(s3, bucket, &k, Sink::File(dest), None, per_file, &fpb).await.map(|_| ()) }
+                })
+                .await?;
                 pb.finish_and_clear();
                 Ok(())
             }
@@ -504,6 +484,26 @@ pub fn copy(a: CpArgs) -> Result<()> {
             _ => bail!("cp needs an s3:// location on at least one side (local to local is what `cp` is for)"),
         }
     })
+}
+
+/// Run `jobs`, at most `parallel` at once, each with a hidden progress bar
+/// whose bytes are added to `pb` when it finishes; stops at the first error.
+async fn run_jobs<T, F, Fut>(jobs: Vec<T>, parallel: usize, pb: &indicatif::ProgressBar, f: F) -> Result<()>
+where
+    F: Fn(T, indicatif::ProgressBar) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    futures::stream::iter(jobs.into_iter().map(Ok))
+        .try_for_each_concurrent(parallel.max(1), |job| {
+            let fpb = indicatif::ProgressBar::hidden();
+            let fut = f(job, fpb.clone());
+            async move {
+                fut.await?;
+                pb.inc(fpb.position());
+                Ok(())
+            }
+        })
+        .await
 }
 
 async fn delete_prefix(s3: &S3Client, bucket: &str, prefix: &str) -> Result<usize> {

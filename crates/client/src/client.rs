@@ -209,6 +209,20 @@ fn info_from(h: &HeaderMap) -> ObjectInfo {
     }
 }
 
+/// CopyObject and CompleteMultipartUpload may answer 200 with an `<Error>` body.
+fn error_in_200(n: xml::Node, method: &str, resource: &str) -> ClientResult<xml::Node> {
+    if n.name != "Error" {
+        return Ok(n);
+    }
+    Err(ClientError::S3 {
+        method: method.to_owned(),
+        resource: resource.to_owned(),
+        status: 200,
+        code: n.text_of("Code").unwrap_or_default(),
+        message: n.text_of("Message").unwrap_or_default(),
+    })
+}
+
 impl S3Client {
     /// A client for `endpoint` (`http://host:port`). Without credentials, requests are anonymous.
     pub fn new(endpoint: &str, creds: Option<Credentials>, region: &str) -> ClientResult<Self> {
@@ -389,16 +403,7 @@ impl S3Client {
             .send(Method::PUT, &Self::path(bucket, Some(key)), &[], &[("x-amz-copy-source".into(), src)], Body::Bytes(Bytes::new()), EMPTY_SHA256)
             .await?;
         let body = resp.into_body().collect().await.map_err(|e| ClientError::Body { detail: e.to_string() })?.to_bytes();
-        let n = xml::parse("CopyObject", &body)?;
-        if n.name == "Error" {
-            return Err(ClientError::S3 {
-                method: "PUT".into(),
-                resource: Self::path(bucket, Some(key)),
-                status: 200,
-                code: n.text_of("Code").unwrap_or_default(),
-                message: n.text_of("Message").unwrap_or_default(),
-            });
-        }
+        let n = error_in_200(xml::parse("CopyObject", &body)?, "PUT", &Self::path(bucket, Some(key)))?;
         Ok(n.text_of("ETag").unwrap_or_default().trim_matches('"').to_owned())
     }
 
@@ -481,16 +486,8 @@ impl S3Client {
         }
         x.push_str("</CompleteMultipartUpload>");
         let q = [("uploadId".to_owned(), upload_id.to_owned())];
-        let n = self.xml_call("CompleteMultipartUpload", Method::POST, &Self::path(bucket, Some(key)), &q, Some(x)).await?;
-        if n.name == "Error" {
-            return Err(ClientError::S3 {
-                method: "POST".into(),
-                resource: Self::path(bucket, Some(key)),
-                status: 200,
-                code: n.text_of("Code").unwrap_or_default(),
-                message: n.text_of("Message").unwrap_or_default(),
-            });
-        }
+        let path = Self::path(bucket, Some(key));
+        let n = error_in_200(self.xml_call("CompleteMultipartUpload", Method::POST, &path, &q, Some(x)).await?, "POST", &path)?;
         Ok(n.text_of("ETag").unwrap_or_default().trim_matches('"').to_owned())
     }
 
