@@ -102,12 +102,17 @@ pub fn server_config(id: &NodeIdentity, allow_join: bool, t: &TransportTuning) -
 /// Client side for members: verify the peer against the cluster CA, present `id`.
 pub fn client_config(id: &NodeIdentity, t: &TransportTuning) -> NetResult<quinn::ClientConfig> {
     let (chain, key) = chain_and_key(id);
-    let mut cc = rustls::ClientConfig::builder_with_provider(provider())
+    let cc = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls)?
         .with_root_certificates(roots(&id.ca_der)?)
         .with_client_auth_cert(chain, key)
         .map_err(tls)?;
+    quic_client(cc, t)
+}
+
+/// Our ALPN and transport tuning on a rustls client config, as a QUIC client config.
+fn quic_client(mut cc: rustls::ClientConfig, t: &TransportTuning) -> NetResult<quinn::ClientConfig> {
     cc.alpn_protocols = vec![ALPN.to_vec()];
     let mut cfg = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(cc).map_err(tls)?));
     cfg.transport_config(transport_config(t)?);
@@ -158,16 +163,13 @@ impl ServerCertVerifier for PinnedCa {
 
 pub(crate) fn join_client_config(token: &JoinToken, t: &TransportTuning) -> NetResult<quinn::ClientConfig> {
     let v = PinnedCa { fingerprint: token.ca_fingerprint.clone(), provider: provider() };
-    let mut cc = rustls::ClientConfig::builder_with_provider(provider())
+    let cc = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(v))
         .with_no_client_auth();
-    cc.alpn_protocols = vec![ALPN.to_vec()];
-    let mut cfg = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(cc).map_err(tls)?));
-    cfg.transport_config(transport_config(t)?);
-    Ok(cfg)
+    quic_client(cc, t)
 }
 
 /// Who is on the other end of a connection.

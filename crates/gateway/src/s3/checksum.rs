@@ -14,6 +14,16 @@ use crate::error::GatewayError;
 
 const ALGS: [&str; 5] = ["crc32", "crc32c", "sha1", "sha256", "crc64nvme"];
 
+/// After a body was written: its declared checksums, then its Content-MD5.
+/// An error means the written segments must be discarded, not committed.
+pub(super) fn verify_body(check: Option<ChecksumCheck>, expected_md5: Option<[u8; 16]>, md5: [u8; 16]) -> Result<(), GatewayError> {
+    check.map_or(Ok(()), ChecksumCheck::verify)?;
+    match expected_md5 {
+        Some(m) if m != md5 => Err(GatewayError::BadDigest),
+        _ => Ok(()),
+    }
+}
+
 /// The checksums a request declared and a running hasher for them.
 pub(super) struct ChecksumCheck {
     hasher: Arc<Mutex<ChecksumHasher>>,

@@ -5,7 +5,7 @@ use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
 
-use super::checksum::ChecksumCheck;
+use super::checksum::{verify_body, ChecksumCheck};
 use super::util::{self, etag, ts};
 use super::KintsugiS3;
 use crate::error::GatewayError;
@@ -61,11 +61,7 @@ impl KintsugiS3 {
             (Some(body), None) => write_body(&self.store, body, owner, None).await?,
             (None, _) => write_body(&self.store, futures::stream::empty::<Result<bytes::Bytes, GatewayError>>(), owner, None).await?,
         };
-        let verdict = check.map_or(Ok(()), ChecksumCheck::verify).and_then(|()| match expected_md5 {
-            Some(m) if m != written.md5 => Err(GatewayError::BadDigest),
-            _ => Ok(()),
-        });
-        if let Err(e) = verdict {
+        if let Err(e) = verify_body(check, expected_md5, written.md5) {
             self.discard(&written.segments).await;
             return Err(e.into());
         }

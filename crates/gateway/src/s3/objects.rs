@@ -8,7 +8,7 @@ use kintsugi_meta::{now_ms, Expect, ListPage, ListQuery, Manifest, SegmentMeta};
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
 
-use super::checksum::ChecksumCheck;
+use super::checksum::{verify_body, ChecksumCheck};
 use super::util::{self, etag, ts};
 use super::KintsugiS3;
 use crate::error::GatewayError;
@@ -91,15 +91,7 @@ impl KintsugiS3 {
             Some(c) => write_body(&self.store, c.wrap(body), owner, None).await?,
             None => write_body(&self.store, body, owner, None).await?,
         };
-        let verdict = match check {
-            Some(c) => c.verify(),
-            None => Ok(()),
-        };
-        let verdict = verdict.and_then(|()| match expected_md5 {
-            Some(m) if m != written.md5 => Err(GatewayError::BadDigest),
-            _ => Ok(()),
-        });
-        if let Err(e) = verdict {
+        if let Err(e) = verify_body(check, expected_md5, written.md5) {
             self.discard(&written.segments).await;
             return Err(e);
         }
