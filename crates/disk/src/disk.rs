@@ -104,6 +104,19 @@ impl Disk {
         self.id
     }
 
+    /// Random identity written at format time.
+    pub fn uuid(&self) -> u128 {
+        self.uuid
+    }
+
+    /// Capacity and free bytes of the file system holding the disk (0, 0 when unreadable).
+    pub fn space(&self) -> (u64, u64) {
+        match rustix::fs::statvfs(&self.root) {
+            Ok(s) => (s.f_blocks.saturating_mul(s.f_frsize), s.f_bavail.saturating_mul(s.f_frsize)),
+            Err(_) => (0, 0),
+        }
+    }
+
     /// Disk root directory.
     pub fn root(&self) -> &Path {
         &self.root

@@ -50,6 +50,16 @@ pub enum DiskError {
         #[source]
         source: std::io::Error,
     },
+    /// The disk sits on another node that cannot be reached now (down, partitioned or too slow).
+    #[error("disk {disk} on node {node} is unreachable: {detail}")]
+    Unreachable {
+        /// Disk id.
+        disk: u32,
+        /// Node name.
+        node: String,
+        /// Why.
+        detail: String,
+    },
     /// The caller asked for something inconsistent with the shard (e.g. a chunk past the end).
     #[error("invalid shard request: {detail}")]
     Invalid {
@@ -59,9 +69,9 @@ pub enum DiskError {
 }
 
 impl DiskError {
-    /// True when the error says the whole disk is unusable (not just one shard).
+    /// True when the error says the whole disk is unusable or out of reach (not just one shard).
     pub fn is_disk_failure(&self) -> bool {
-        matches!(self, DiskError::DiskGone { .. } | DiskError::DiskFailed { .. })
+        matches!(self, DiskError::DiskGone { .. } | DiskError::DiskFailed { .. } | DiskError::Unreachable { .. })
     }
 }
 

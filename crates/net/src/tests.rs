@@ -35,6 +35,7 @@ impl Handler for Echo {
                 }
             }
             Request::Join { .. } => Response::Error { code: "Unexpected".into(), message: "join reached the handler".into() },
+            _ => Response::Error { code: "NotSupported".into(), message: "echo serves Ping and Sink".into() },
         };
         write_frame(&mut send, &resp).await?;
         let _ = send.finish();

@@ -32,7 +32,7 @@ pub struct TransportTuning {
 
 impl Default for TransportTuning {
     fn default() -> Self {
-        Self { mtu_upper_bound: 4096, idle_timeout: Duration::from_secs(30), keep_alive: Duration::from_secs(5) }
+        Self { mtu_upper_bound: 4096, idle_timeout: Duration::from_secs(10), keep_alive: Duration::from_secs(2) }
     }
 }
 
@@ -181,7 +181,8 @@ pub enum Peer {
     Anonymous,
 }
 
-fn peer_of(conn: &quinn::Connection) -> Peer {
+/// The verified identity of a connection's peer.
+pub fn peer_of(conn: &quinn::Connection) -> Peer {
     conn.peer_identity()
         .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
         .and_then(|chain| chain.first().and_then(|c| common_name(c)))
@@ -210,6 +211,9 @@ impl JoinAuthority {
         if !secrets_equal(secret, &self.secret) {
             tracing::warn!(node_name, "join refused: wrong secret");
             return Response::Error { code: "BadJoinSecret".into(), message: "the join secret is wrong; get a fresh token with `kintsugi admin join-token`".into() };
+        }
+        if node_name == "gateway" {
+            return Response::Error { code: "BadNodeName".into(), message: "the name `gateway` is reserved; pick another --name".into() };
         }
         if node_name.is_empty() || node_name.len() > 64 || !node_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Response::Error { code: "BadNodeName".into(), message: "node names are 1-64 letters, digits, - or _".into() };
@@ -315,7 +319,7 @@ async fn serve_stream(
 }
 
 /// Client side: one endpoint, connections to peers, request/response calls.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Client {
     endpoint: quinn::Endpoint,
     cfg: quinn::ClientConfig,

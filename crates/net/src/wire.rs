@@ -39,6 +39,77 @@ pub enum Request {
         /// Body bytes that follow.
         len: u64,
     },
+    /// Write a shard. Body: chunk records `[u32 len][32-byte BLAKE3][len bytes]`,
+    /// ended by `[u32 0xFFFF_FFFF][u64 segment length]`. Answer: `ShardPut`.
+    PutShard {
+        /// Disk uuid on the node.
+        disk: u128,
+        /// The 128-byte shard header (`kintsugi_disk::ShardHeader::encode`).
+        header: Vec<u8>,
+    },
+    /// Read and verify `count` chunks of a shard from chunk `first`. Answer:
+    /// `ShardData`, then per chunk `[u8 0][u32 len][bytes]`, or `[u8 1]` and
+    /// an `Error` frame when the shard turns out unreadable midway.
+    GetShard {
+        /// Disk uuid on the node.
+        disk: u128,
+        /// Segment id.
+        segment: u128,
+        /// Shard index.
+        index: u8,
+        /// Shard hash the manifest expects.
+        expected: [u8; 32],
+        /// First chunk (= stripe) index.
+        first: u64,
+        /// Number of chunks.
+        count: u64,
+    },
+    /// Verify a shard's header and hash table (and every chunk when `full`). Answer: `ShardChecked`.
+    CheckShard {
+        /// Disk uuid on the node.
+        disk: u128,
+        /// Segment id.
+        segment: u128,
+        /// Shard index.
+        index: u8,
+        /// Shard hash the manifest expects.
+        expected: [u8; 32],
+        /// Read and verify every chunk too.
+        full: bool,
+    },
+    /// Delete a shard (idempotent). Answer: `ShardDeleted`.
+    DeleteShard {
+        /// Disk uuid on the node.
+        disk: u128,
+        /// Segment id.
+        segment: u128,
+        /// Shard index.
+        index: u8,
+    },
+    /// A storage node's periodic report to the gateway. Answer: `HeartbeatAck`.
+    Heartbeat {
+        /// Address the node serves shard requests on.
+        listen: String,
+        /// Failure-domain label above the node, if any.
+        zone: Option<String>,
+        /// The node's disks.
+        disks: Vec<DiskReport>,
+    },
+}
+
+/// One disk as its node reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskReport {
+    /// Random identity written when the node formatted the disk.
+    pub uuid: u128,
+    /// Directory on the node (informational).
+    pub path: String,
+    /// File-system capacity in bytes.
+    pub capacity: u64,
+    /// Free bytes.
+    pub free: u64,
+    /// The node found the disk missing, replaced or failing.
+    pub failed: bool,
 }
 
 /// An answer.
@@ -62,6 +133,28 @@ pub enum Response {
         len: u64,
         /// Their BLAKE3.
         hash: [u8; 32],
+    },
+    /// A shard is durable on the node: its hash over the chunk hashes it verified.
+    ShardPut {
+        /// `kintsugi_erasure::shard_hash` of the written chunks.
+        hash: [u8; 32],
+    },
+    /// Chunk records follow (see `Request::GetShard`).
+    ShardData,
+    /// The shard verified.
+    ShardChecked {
+        /// Its 128-byte header.
+        header: Vec<u8>,
+    },
+    /// Answer to DeleteShard.
+    ShardDeleted {
+        /// The file existed.
+        existed: bool,
+    },
+    /// The gateway registered a heartbeat.
+    HeartbeatAck {
+        /// Cluster-map epoch.
+        epoch: u64,
     },
     /// Refused or failed.
     Error {

@@ -1,0 +1,23 @@
+//! Shard access, local or remote. [`ShardStore`] is the one seam the gateway's
+//! PUT, GET, repair and GC paths use: [`LocalShards`] is a disk in this
+//! process (the embedded server), [`RemoteShards`] a disk on a storage node
+//! reached over QUIC. [`NodeService`] is the storage node's side of that
+//! protocol and [`run_heartbeats`] its periodic report to the gateway.
+//!
+//! Knows nothing of S3 or metadata.
+#![deny(unsafe_code)]
+
+mod local;
+mod node;
+mod records;
+mod remote;
+mod shards;
+
+pub use local::LocalShards;
+pub use node::{open_node_disks, run_heartbeats, NodeService};
+pub use records::{disk_error_code, disk_error_from_remote};
+pub use remote::{NodeLink, RemoteShards};
+pub use shards::{ChunkRx, DiskInfo, ShardMsg, ShardStore, ShardWrite};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! A disk in this process: the `ShardStore` without a socket. Blocking file
+//! work runs on tokio's blocking pool.
+
+use std::sync::Arc;
+
+use kintsugi_disk::{Disk, DiskError, DiskResult, ShardHeader, ShardReader};
+use kintsugi_erasure::{Layout, Scheme};
+use tokio::sync::mpsc;
+
+use crate::shards::{ChunkRx, DiskInfo, ShardMsg, ShardStore, ShardWrite};
+
+/// Chunks read ahead of the consumer per shard stream.
+const READ_AHEAD: usize = 4;
+
+/// A local disk as a shard store.
+#[derive(Debug, Clone)]
+pub struct LocalShards {
+    disk: Arc<Disk>,
+    node: String,
+    domain: u32,
+}
+
+impl LocalShards {
+    /// Wrap a disk; `domain` is its failure domain for placement.
+    pub fn new(disk: Arc<Disk>, node: &str, domain: u32) -> Self {
+        Self { disk, node: node.to_owned(), domain }
+    }
+
+    /// The disk.
+    pub fn disk(&self) -> &Arc<Disk> {
+        &self.disk
+    }
+}
+
+/// Offset and length of chunk `chunk` inside a shard with this header.
+pub(crate) fn chunk_geometry(h: &ShardHeader, chunk: u64) -> DiskResult<(u64, u32)> {
+    let invalid = |e: kintsugi_erasure::CodecError| DiskError::Invalid { detail: e.to_string() };
+    let layout = Layout::new(Scheme::new(h.k, h.m).map_err(invalid)?, h.chunk_size).map_err(invalid)?;
+    let g = layout.stripe(h.segment_len, chunk).map_err(invalid)?;
+    Ok((g.shard_offset, g.chunk_len))
+}
+
+/// Read and verify every chunk of an open shard.
+pub(crate) fn verify_all(r: &ShardReader) -> DiskResult<()> {
+    for c in 0..u64::from(r.header().chunks) {
+        let (off, len) = chunk_geometry(r.header(), c)?;
+        r.read_chunk(c, off, len)?;
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl ShardStore for LocalShards {
+    fn id(&self) -> u32 {
+        self.disk.id()
+    }
+
+    fn failure_domain(&self) -> u32 {
+        self.domain
+    }
+
+    fn info(&self) -> DiskInfo {
+        let (capacity, free) = self.disk.space();
+        DiskInfo {
+            id: self.disk.id(),
+            node: self.node.clone(),
+            path: self.disk.root().display().to_string(),
+            capacity,
+            free,
+            failed: self.disk.is_failed(),
+            reachable: true,
+        }
+    }
+
+    fn usable(&self) -> bool {
+        !self.disk.is_failed()
+    }
+
+    fn write(&self, header: ShardHeader) -> ShardWrite {
+        let disk = self.disk.clone();
+        let (tx, mut rx) = mpsc::channel::<ShardMsg>(2);
+        let done = tokio::spawn(async move {
+            let mut w = spawn_blocking(move || disk.create_shard(header)).await?;
+            while let Some(msg) = rx.recv().await {
+                match msg {
+                    ShardMsg::Chunk(chunk, hash) => {
+                        w = spawn_blocking(move || w.append(&chunk, hash).map(|()| w)).await?;
+                    }
+                    ShardMsg::Finish(len) => return spawn_blocking(move || w.finish(len)).await,
+                }
+            }
+            // Sender dropped without Finish: abandoned; dropping `w` removes the temp file.
+            Err(DiskError::Invalid { detail: "shard write abandoned before it finished".into() })
+        });
+        ShardWrite { tx, done }
+    }
+
+    fn read(&self, segment: u128, index: u8, expected: [u8; 32], first: u64, count: u64) -> ChunkRx {
+        let disk = self.disk.clone();
+        let (tx, rx) = mpsc::channel(READ_AHEAD);
+        tokio::task::spawn_blocking(move || {
+            let r = match disk.open_shard(segment, index, Some(&expected)) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            for c in first..first.saturating_add(count) {
+                let chunk = chunk_geometry(r.header(), c).and_then(|(off, len)| r.read_chunk(c, off, len));
+                let failed = chunk.is_err();
+                if tx.blocking_send(chunk).is_err() || failed {
+                    return; // reader gone, or the error ends the stream
+                }
+            }
+        });
+        rx
+    }
+
+    async fn check(&self, segment: u128, index: u8, expected: [u8; 32], full: bool) -> DiskResult<ShardHeader> {
+        let disk = self.disk.clone();
+        spawn_blocking(move || {
+            let r = disk.open_shard(segment, index, Some(&expected))?;
+            if full {
+                verify_all(&r)?;
+            }
+            Ok(*r.header())
+        })
+        .await
+    }
+
+    async fn delete(&self, segment: u128, index: u8) -> DiskResult<bool> {
+        let disk = self.disk.clone();
+        spawn_blocking(move || disk.delete_shard(segment, index)).await
+    }
+
+    async fn probe(&self) {
+        let disk = self.disk.clone();
+        let _ = tokio::task::spawn_blocking(move || disk.check()).await;
+    }
+}
+
+/// Run blocking disk work; a panicked task becomes an I/O error, not a panic here.
+pub(crate) async fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> DiskResult<T> + Send + 'static) -> DiskResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(DiskError::Invalid { detail: format!("disk task failed: {e}") }),
+    }
+}

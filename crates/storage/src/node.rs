@@ -1,0 +1,256 @@
+//! The storage node: serves shard requests for its disks over QUIC and
+//! reports to the gateway every heartbeat interval.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kintsugi_disk::{Disk, DiskError, DiskResult, ShardHeader};
+use kintsugi_erasure::chunk_hash;
+use kintsugi_net::{write_frame, Client, DiskReport, Handler, NetError, NetResult, Request, Response};
+
+use crate::local::LocalShards;
+use crate::records::{error_response, get_record_head, END_OF_SHARD, MAX_CHUNK};
+use crate::shards::{ShardMsg, ShardStore};
+
+/// Open the node's disk directories: a formatted one keeps its identity, an
+/// empty or missing one is formatted with a new uuid, anything else is refused.
+pub fn open_node_disks(dirs: &[PathBuf]) -> DiskResult<Vec<Arc<Disk>>> {
+    let mut out: Vec<Arc<Disk>> = Vec::new();
+    let mut fresh = Vec::new();
+    for dir in dirs {
+        match Disk::read_identity(dir)? {
+            Some(ident) => {
+                let uuid = u128::from_str_radix(&ident.disk_uuid, 16).map_err(|e| DiskError::Corrupt {
+                    disk: ident.disk_id,
+                    shard: kintsugi_disk::IDENTITY_FILE.into(),
+                    detail: format!("{}: bad uuid: {e}", dir.display()),
+                })?;
+                if out.iter().any(|d| d.uuid() == uuid) {
+                    return Err(DiskError::Invalid { detail: format!("{} is given twice (same disk identity)", dir.display()) });
+                }
+                out.push(Arc::new(Disk::open(dir, ident.disk_id, uuid)));
+            }
+            None => {
+                let non_empty = std::fs::read_dir(dir).map(|mut r| r.next().is_some()).unwrap_or(false);
+                if non_empty {
+                    return Err(DiskError::Invalid {
+                        detail: format!("{} is not empty and not a Kintsugi disk; give an empty or missing directory", dir.display()),
+                    });
+                }
+                fresh.push(dir.clone());
+            }
+        }
+    }
+    for dir in fresh {
+        let id = out.iter().map(|d| d.id()).max().unwrap_or(0) + 1;
+        let uuid: u128 = rand::random();
+        Disk::format(&dir, id, uuid)?;
+        tracing::info!(disk = id, path = %dir.display(), "formatted new disk");
+        out.push(Arc::new(Disk::open(&dir, id, uuid)));
+    }
+    Ok(out)
+}
+
+/// The node's request handler.
+#[derive(Debug)]
+pub struct NodeService {
+    name: String,
+    disks: HashMap<u128, LocalShards>,
+}
+
+impl NodeService {
+    /// Serve `disks` as node `name`.
+    pub fn new(name: &str, disks: &[Arc<Disk>]) -> Self {
+        let disks = disks.iter().map(|d| (d.uuid(), LocalShards::new(d.clone(), name, 0))).collect();
+        Self { name: name.to_owned(), disks }
+    }
+
+    fn disk(&self, uuid: u128) -> Result<&LocalShards, Response> {
+        self.disks.get(&uuid).ok_or_else(|| Response::Error {
+            code: "UnknownDisk".into(),
+            message: format!("node {} has no disk {uuid:032x}; was it replaced?", self.name),
+        })
+    }
+
+    async fn put(&self, uuid: u128, header: &[u8], mut recv: quinn::RecvStream) -> Response {
+        let disk = match self.disk(uuid) {
+            Ok(d) => d,
+            Err(r) => return r,
+        };
+        let header = match ShardHeader::decode(header) {
+            Ok(h) => h,
+            Err(e) => return Response::Error { code: "Invalid".into(), message: format!("bad shard header: {e}") },
+        };
+        let w = disk.write(header);
+        let fail = |detail: String| Response::Error { code: "BadFrame".into(), message: detail };
+        loop {
+            let mut len = [0u8; 4];
+            if let Err(e) = recv.read_exact(&mut len).await {
+                return fail(format!("shard body cut short: {e}")); // dropping `w.tx` removes the temp file
+            }
+            let len = u32::from_le_bytes(len);
+            if len == END_OF_SHARD {
+                let mut seg = [0u8; 8];
+                if let Err(e) = recv.read_exact(&mut seg).await {
+                    return fail(format!("shard body cut short: {e}"));
+                }
+                if w.tx.send(ShardMsg::Finish(u64::from_le_bytes(seg))).await.is_err() {
+                    break;
+                }
+                return match w.done.await {
+                    Ok(Ok(hash)) => Response::ShardPut { hash },
+                    Ok(Err(e)) => error_response(&e),
+                    Err(e) => Response::Error { code: "DiskIo".into(), message: e.to_string() },
+                };
+            }
+            if len > MAX_CHUNK {
+                return fail(format!("chunk record of {len} bytes exceeds {MAX_CHUNK}"));
+            }
+            let mut hash = [0u8; 32];
+            let mut chunk = vec![0u8; len as usize];
+            if let Err(e) = recv.read_exact(&mut hash).await {
+                return fail(format!("shard body cut short: {e}"));
+            }
+            if let Err(e) = recv.read_exact(&mut chunk).await {
+                return fail(format!("shard body cut short: {e}"));
+            }
+            if chunk_hash(&chunk) != hash {
+                return Response::Error { code: "ShardCorrupt".into(), message: "a chunk arrived with a BLAKE3 that does not match its bytes".into() };
+            }
+            if w.tx.send(ShardMsg::Chunk(chunk, hash)).await.is_err() {
+                break;
+            }
+        }
+        // The writer stopped early: its error says why.
+        match w.done.await {
+            Ok(Err(e)) => error_response(&e),
+            Ok(Ok(_)) => Response::Error { code: "DiskIo".into(), message: "shard writer stopped early".into() },
+            Err(e) => Response::Error { code: "DiskIo".into(), message: e.to_string() },
+        }
+    }
+
+    async fn get(&self, req: (u128, u128, u8, [u8; 32], u64, u64), send: &mut quinn::SendStream) -> NetResult<()> {
+        let (uuid, segment, index, expected, first, count) = req;
+        let disk = match self.disk(uuid) {
+            Ok(d) => d,
+            Err(r) => return write_frame(send, &r).await,
+        };
+        let mut rx = disk.read(segment, index, expected, first, count);
+        // The first item decides the answer: an unreadable shard is an Error, not an empty stream.
+        let mut pending = rx.recv().await;
+        if let Some(Err(e)) = &pending {
+            return write_frame(send, &error_response(e)).await;
+        }
+        write_frame(send, &Response::ShardData).await?;
+        while let Some(item) = pending.take() {
+            match item {
+                Ok(chunk) => {
+                    let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+                    send.write_all(&get_record_head(len)).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
+                    send.write_all(&chunk).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
+                }
+                Err(e) => {
+                    send.write_all(&[1]).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
+                    return write_frame(send, &error_response(&e)).await;
+                }
+            }
+            pending = rx.recv().await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for NodeService {
+    async fn handle(&self, peer: &str, req: Request, recv: quinn::RecvStream, mut send: quinn::SendStream) -> NetResult<()> {
+        let resp = match req {
+            Request::Ping => Response::Pong { node: self.name.clone() },
+            Request::PutShard { disk, header } => self.put(disk, &header, recv).await,
+            Request::GetShard { disk, segment, index, expected, first, count } => {
+                self.get((disk, segment, index, expected, first, count), &mut send).await?;
+                let _ = send.finish();
+                return Ok(());
+            }
+            Request::CheckShard { disk, segment, index, expected, full } => match self.disk(disk) {
+                Ok(d) => match d.check(segment, index, expected, full).await {
+                    Ok(h) => Response::ShardChecked { header: h.encode().to_vec() },
+                    Err(e) => error_response(&e),
+                },
+                Err(r) => r,
+            },
+            Request::DeleteShard { disk, segment, index } => match self.disk(disk) {
+                Ok(d) => match d.delete(segment, index).await {
+                    Ok(existed) => Response::ShardDeleted { existed },
+                    Err(e) => error_response(&e),
+                },
+                Err(r) => r,
+            },
+            other => {
+                tracing::debug!(peer, ?other, "request not served by a storage node");
+                Response::Error { code: "NotSupported".into(), message: "storage nodes serve shard requests only".into() }
+            }
+        };
+        write_frame(&mut send, &resp).await?;
+        let _ = send.finish();
+        Ok(())
+    }
+}
+
+/// What a node tells the gateway about its disks now.
+pub fn disk_reports(disks: &[Arc<Disk>]) -> Vec<DiskReport> {
+    disks
+        .iter()
+        .map(|d| {
+            let healthy = d.check();
+            let (capacity, free) = d.space();
+            DiskReport { uuid: d.uuid(), path: d.root().display().to_string(), capacity, free, failed: !healthy }
+        })
+        .collect()
+}
+
+/// Report to the gateway every `every` until the process ends; failures are logged and retried.
+pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zone: Option<String>, disks: Vec<Arc<Disk>>, every: Duration) {
+    let mut conn: Option<quinn::Connection> = None;
+    let mut failing = false;
+    loop {
+        let ds = disks.clone();
+        let reports = tokio::task::spawn_blocking(move || disk_reports(&ds)).await.unwrap_or_default();
+        let req = Request::Heartbeat { listen: listen.clone(), zone: zone.clone(), disks: reports };
+        let result: NetResult<()> = async {
+            let c = match conn.as_ref().filter(|c| c.close_reason().is_none()) {
+                Some(c) => c.clone(),
+                None => {
+                    let addr = tokio::net::lookup_host(&gateway)
+                        .await?
+                        .next()
+                        .ok_or_else(|| NetError::Connect { addr: gateway.clone(), detail: "address does not resolve".into() })?;
+                    let c = tokio::time::timeout(Duration::from_secs(3), client.connect(addr))
+                        .await
+                        .map_err(|_| NetError::Connect { addr: gateway.clone(), detail: "no handshake within 3s".into() })??;
+                    conn = Some(c.clone());
+                    c
+                }
+            };
+            let (resp, _) = kintsugi_net::call(&c, &req, None, Duration::from_secs(5)).await?;
+            kintsugi_net::check(resp).map(|_| ())
+        }
+        .await;
+        match result {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!(gateway, "heartbeats reach the gateway again");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                conn = None;
+                if !failing {
+                    tracing::warn!(gateway, error = %e, "heartbeat failed; retrying every interval");
+                }
+                failing = true;
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}

@@ -1,0 +1,99 @@
+//! Body records of the shard protocol and the mapping of disk errors to wire
+//! codes and back. Byte layouts (all integers little-endian):
+//!
+//! ```text
+//! PutShard body:  { [u32 len][32-byte BLAKE3][len bytes] }*  [u32 0xFFFF_FFFF][u64 segment length]
+//! GetShard body:  { [u8 0][u32 len][len bytes] }*  and, on a failure midway, [u8 1][Error frame]
+//! ```
+
+use kintsugi_disk::DiskError;
+use kintsugi_net::{NetError, Response};
+
+/// Marks the end of a PutShard body.
+pub(crate) const END_OF_SHARD: u32 = u32::MAX;
+/// Largest chunk a record may carry (the codec's chunk-size limit).
+pub(crate) const MAX_CHUNK: u32 = 16 * 1024 * 1024;
+
+/// Stable wire code of a disk error.
+pub fn disk_error_code(e: &DiskError) -> &'static str {
+    match e {
+        DiskError::Missing { .. } => "ShardMissing",
+        DiskError::Corrupt { .. } => "ShardCorrupt",
+        DiskError::DiskGone { .. } | DiskError::DiskFailed { .. } => "DiskFailed",
+        DiskError::Unreachable { .. } => "Unreachable",
+        DiskError::Io { .. } => "DiskIo",
+        DiskError::Invalid { .. } => "Invalid",
+    }
+}
+
+/// Rebuild a disk error from a node's `Error` answer, naming the gateway's disk id.
+pub fn disk_error_from_remote(disk: u32, node: &str, segment: u128, index: u8, code: &str, message: String) -> DiskError {
+    let shard = kintsugi_disk::Disk::shard_name(segment, index);
+    match code {
+        "ShardMissing" => DiskError::Missing { disk, shard },
+        "ShardCorrupt" => DiskError::Corrupt { disk, shard, detail: message },
+        "DiskFailed" | "UnknownDisk" => DiskError::DiskGone { disk, path: format!("{node}:").into(), detail: message },
+        "DiskIo" => DiskError::Io { disk, path: format!("{node}:{shard}").into(), source: std::io::Error::other(message) },
+        "Invalid" | "BadFrame" => DiskError::Invalid { detail: format!("node {node}: {message}") },
+        _ => DiskError::Unreachable { disk, node: node.to_owned(), detail: format!("{code}: {message}") },
+    }
+}
+
+/// The `Error` answer for a disk error.
+pub(crate) fn error_response(e: &DiskError) -> Response {
+    Response::Error { code: disk_error_code(e).into(), message: e.to_string() }
+}
+
+/// A transport failure as seen from one disk.
+pub(crate) fn unreachable(disk: u32, node: &str, e: &NetError) -> DiskError {
+    match e {
+        NetError::Remote { code, message } => DiskError::Unreachable { disk, node: node.to_owned(), detail: format!("{code}: {message}") },
+        other => DiskError::Unreachable { disk, node: node.to_owned(), detail: other.to_string() },
+    }
+}
+
+/// Encode the head of one PutShard chunk record.
+pub(crate) fn put_record_head(len: u32, hash: &[u8; 32]) -> [u8; 36] {
+    let mut h = [0u8; 36];
+    h[..4].copy_from_slice(&len.to_le_bytes());
+    h[4..].copy_from_slice(hash);
+    h
+}
+
+/// Encode the end of a PutShard body.
+pub(crate) fn put_record_end(segment_len: u64) -> [u8; 12] {
+    let mut h = [0u8; 12];
+    h[..4].copy_from_slice(&END_OF_SHARD.to_le_bytes());
+    h[4..].copy_from_slice(&segment_len.to_le_bytes());
+    h
+}
+
+/// Encode the head of one GetShard chunk record.
+pub(crate) fn get_record_head(len: u32) -> [u8; 5] {
+    let mut h = [0u8; 5];
+    h[1..].copy_from_slice(&len.to_le_bytes());
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_disk_error_survives_the_wire_as_the_same_kind() {
+        let errs = [
+            DiskError::Missing { disk: 3, shard: "x".into() },
+            DiskError::Corrupt { disk: 3, shard: "x".into(), detail: "bad".into() },
+            DiskError::DiskFailed { disk: 3 },
+            DiskError::Io { disk: 3, path: "p".into(), source: std::io::Error::other("eio") },
+            DiskError::Invalid { detail: "d".into() },
+        ];
+        for e in errs {
+            let Response::Error { code, message } = error_response(&e) else { panic!("not an error") };
+            let back = disk_error_from_remote(9, "n1", 1, 2, &code, message);
+            assert_eq!(disk_error_code(&back), disk_error_code(&e), "{e}");
+            assert_eq!(back.is_disk_failure(), e.is_disk_failure(), "{e}");
+        }
+        assert!(disk_error_from_remote(9, "n1", 1, 2, "Timeout", String::new()).is_disk_failure());
+    }
+}

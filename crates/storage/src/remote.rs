@@ -1,0 +1,340 @@
+//! A disk on a storage node, reached over QUIC: the gateway's side of the
+//! shard protocol. One cached, mutually authenticated connection per node;
+//! one stream per shard operation; every step under a deadline.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kintsugi_disk::{DiskError, DiskResult, ShardHeader};
+use kintsugi_net::{peer_of, read_frame, write_frame, Client, DiskReport, NetError, Peer, Request, Response};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+use crate::records::{disk_error_from_remote, put_record_end, put_record_head, unreachable, MAX_CHUNK};
+use crate::shards::{ChunkRx, DiskInfo, ShardMsg, ShardStore, ShardWrite};
+
+/// Chunks buffered ahead of the consumer per remote shard stream.
+const READ_AHEAD: usize = 4;
+/// Longest a connection attempt may take before the node counts as unreachable.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(3);
+
+/// The gateway's link to one storage node.
+#[derive(Debug)]
+pub struct NodeLink {
+    name: String,
+    number: u32,
+    addr: Mutex<Option<SocketAddr>>,
+    client: Client,
+    conn: tokio::sync::Mutex<Option<quinn::Connection>>,
+    up: AtomicBool,
+    slow_until: Mutex<Option<Instant>>,
+    deadline: Duration,
+}
+
+impl NodeLink {
+    /// A link to node `name` (failure-domain `number`) at `addr`, with a per-step `deadline`.
+    pub fn new(name: &str, number: u32, addr: Option<SocketAddr>, client: Client, deadline: Duration) -> Self {
+        Self {
+            name: name.to_owned(),
+            number,
+            addr: Mutex::new(addr),
+            client,
+            conn: tokio::sync::Mutex::new(None),
+            up: AtomicBool::new(true),
+            slow_until: Mutex::new(None),
+            deadline,
+        }
+    }
+
+    /// Node name (its certificate's common name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Failure-domain number.
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// Where the node serves shard requests.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        *self.addr.lock()
+    }
+
+    /// A heartbeat named a (new) address.
+    pub fn set_addr(&self, addr: SocketAddr) {
+        let mut a = self.addr.lock();
+        if *a != Some(addr) {
+            *a = Some(addr);
+            // The cached connection goes to the old address; drop it lazily.
+            if let Ok(mut c) = self.conn.try_lock() {
+                *c = None;
+            }
+        }
+    }
+
+    /// Set by the cluster map: false while the node is down or lost.
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Relaxed);
+    }
+
+    /// True unless the cluster map has the node down or lost.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// A read from this node missed its hedge deadline: prefer other nodes for `d`.
+    pub fn mark_slow(&self, d: Duration) {
+        *self.slow_until.lock() = Some(Instant::now() + d);
+    }
+
+    /// True while the node is recently slow.
+    pub fn is_slow(&self) -> bool {
+        self.slow_until.lock().is_some_and(|t| Instant::now() < t)
+    }
+
+    /// The per-step deadline.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// A live connection to the node, (re)connecting when needed; the peer must present this node's certificate.
+    pub async fn connection(&self) -> Result<quinn::Connection, NetError> {
+        let mut cached = self.conn.lock().await;
+        if let Some(c) = cached.as_ref() {
+            if c.close_reason().is_none() {
+                return Ok(c.clone());
+            }
+        }
+        let addr = self.addr().ok_or_else(|| NetError::Connect { addr: self.name.clone(), detail: "node has not reported an address yet".into() })?;
+        let conn = timeout(CONNECT_DEADLINE, self.client.connect(addr))
+            .await
+            .map_err(|_| NetError::Connect { addr: addr.to_string(), detail: format!("no handshake within {CONNECT_DEADLINE:?}") })??;
+        match peer_of(&conn) {
+            Peer::Member(n) if n == self.name => {}
+            other => {
+                conn.close(0u32.into(), b"wrong node");
+                return Err(NetError::Connect { addr: addr.to_string(), detail: format!("expected node {} but the peer is {other:?}", self.name) });
+            }
+        }
+        *cached = Some(conn.clone());
+        Ok(conn)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    capacity: u64,
+    free: u64,
+    failed: bool,
+}
+
+/// A disk on a storage node.
+#[derive(Debug)]
+pub struct RemoteShards {
+    id: u32,
+    uuid: u128,
+    path: Mutex<String>,
+    link: Arc<NodeLink>,
+    usage: Mutex<Usage>,
+}
+
+impl RemoteShards {
+    /// Disk `id` (uuid `uuid` on its node) behind `link`.
+    pub fn new(id: u32, uuid: u128, path: &str, link: Arc<NodeLink>) -> Self {
+        Self { id, uuid, path: Mutex::new(path.to_owned()), link, usage: Mutex::new(Usage::default()) }
+    }
+
+    /// The node link.
+    pub fn link(&self) -> &Arc<NodeLink> {
+        &self.link
+    }
+
+    /// Disk uuid.
+    pub fn uuid(&self) -> u128 {
+        self.uuid
+    }
+
+    /// Apply the node's latest report of this disk.
+    pub fn update(&self, r: &DiskReport) {
+        *self.usage.lock() = Usage { capacity: r.capacity, free: r.free, failed: r.failed };
+        let mut p = self.path.lock();
+        if *p != r.path {
+            p.clone_from(&r.path);
+        }
+    }
+
+    /// The node stopped reporting this disk (replaced or removed): failed.
+    pub fn set_failed(&self) {
+        self.usage.lock().failed = true;
+    }
+
+    fn err(&self, e: &NetError) -> DiskError {
+        unreachable(self.id, self.link.name(), e)
+    }
+
+    fn remote(&self, segment: u128, index: u8, code: &str, message: String) -> DiskError {
+        disk_error_from_remote(self.id, self.link.name(), segment, index, code, message)
+    }
+
+    async fn call(&self, req: Request, segment: u128, index: u8) -> DiskResult<Response> {
+        let conn = self.link.connection().await.map_err(|e| self.err(&e))?;
+        let (resp, _) = kintsugi_net::call(&conn, &req, None, self.link.deadline()).await.map_err(|e| self.err(&e))?;
+        match resp {
+            Response::Error { code, message } => Err(self.remote(segment, index, &code, message)),
+            other => Ok(other),
+        }
+    }
+}
+
+fn io(e: impl std::fmt::Display) -> NetError {
+    NetError::Connection { detail: e.to_string() }
+}
+
+async fn within<T>(d: Duration, f: impl std::future::Future<Output = Result<T, NetError>>) -> Result<T, NetError> {
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    timeout(d, f).await.map_err(|_| NetError::Timeout { ms })?
+}
+
+#[async_trait::async_trait]
+impl ShardStore for RemoteShards {
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn failure_domain(&self) -> u32 {
+        self.link.number()
+    }
+
+    fn info(&self) -> DiskInfo {
+        let u = *self.usage.lock();
+        DiskInfo {
+            id: self.id,
+            node: self.link.name().to_owned(),
+            path: self.path.lock().clone(),
+            capacity: u.capacity,
+            free: u.free,
+            failed: u.failed,
+            reachable: self.link.is_up(),
+        }
+    }
+
+    fn write(&self, header: ShardHeader) -> ShardWrite {
+        let (tx, mut rx) = mpsc::channel::<ShardMsg>(2);
+        let link = self.link.clone();
+        let (id, uuid) = (self.id, self.uuid);
+        let (segment, index) = (header.segment_id, header.index);
+        let done = tokio::spawn(async move {
+            let d = link.deadline();
+            let unreach = |e: NetError| unreachable(id, link.name(), &e);
+            let conn = link.connection().await.map_err(unreach)?;
+            let (mut send, mut recv) = within(d, async { conn.open_bi().await.map_err(io) }).await.map_err(unreach)?;
+            let req = Request::PutShard { disk: uuid, header: header.encode().to_vec() };
+            let mut sent = within(d, write_frame(&mut send, &req)).await;
+            let mut finished = false;
+            while sent.is_ok() {
+                let Some(msg) = rx.recv().await else { break };
+                sent = match msg {
+                    ShardMsg::Chunk(chunk, hash) => {
+                        let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+                        within(d, async {
+                            send.write_all(&put_record_head(len, &hash)).await.map_err(io)?;
+                            send.write_all(&chunk).await.map_err(io)
+                        })
+                        .await
+                    }
+                    ShardMsg::Finish(len) => {
+                        finished = true;
+                        let r = within(d, async { send.write_all(&put_record_end(len)).await.map_err(io) }).await;
+                        let _ = send.finish();
+                        r
+                    }
+                };
+                if finished {
+                    break;
+                }
+            }
+            if !finished && sent.is_ok() {
+                let _ = send.reset(1u32.into());
+                return Err(DiskError::Invalid { detail: "shard write abandoned before it finished".into() });
+            }
+            // On a write error the node may already have said why; give it a moment to.
+            let wait = if sent.is_ok() { d } else { Duration::from_millis(500) };
+            let answer = within(wait, read_frame::<Response>(&mut recv)).await;
+            match (answer, sent) {
+                (Ok(Response::ShardPut { hash }), Ok(())) => Ok(hash),
+                (Ok(Response::Error { code, message }), _) => Err(disk_error_from_remote(id, link.name(), segment, index, &code, message)),
+                (Ok(other), _) => Err(DiskError::Invalid { detail: format!("node {} answered PutShard with {other:?}", link.name()) }),
+                (Err(_), Err(e)) | (Err(e), Ok(())) => Err(unreach(e)),
+            }
+        });
+        ShardWrite { tx, done }
+    }
+
+    fn read(&self, segment: u128, index: u8, expected: [u8; 32], first: u64, count: u64) -> ChunkRx {
+        let (tx, rx) = mpsc::channel(READ_AHEAD);
+        let link = self.link.clone();
+        let (id, uuid) = (self.id, self.uuid);
+        tokio::spawn(async move {
+            let d = link.deadline();
+            let unreach = |e: NetError| unreachable(id, link.name(), &e);
+            let remote = |code: &str, message: String| disk_error_from_remote(id, link.name(), segment, index, code, message);
+            let result: Result<(), DiskError> = async {
+                let conn = link.connection().await.map_err(unreach)?;
+                let req = Request::GetShard { disk: uuid, segment, index, expected, first, count };
+                let (resp, mut recv) = kintsugi_net::call(&conn, &req, None, d).await.map_err(unreach)?;
+                match resp {
+                    Response::ShardData => {}
+                    Response::Error { code, message } => return Err(remote(&code, message)),
+                    other => return Err(DiskError::Invalid { detail: format!("node answered GetShard with {other:?}") }),
+                }
+                for _ in 0..count {
+                    let mut head = [0u8; 5];
+                    within(d, async { recv.read_exact(&mut head[..1]).await.map_err(io) }).await.map_err(unreach)?;
+                    if head[0] != 0 {
+                        let e: Response = within(d, read_frame(&mut recv)).await.map_err(unreach)?;
+                        return Err(match e {
+                            Response::Error { code, message } => remote(&code, message),
+                            other => DiskError::Invalid { detail: format!("node sent {other:?} inside a shard stream") },
+                        });
+                    }
+                    within(d, async { recv.read_exact(&mut head[1..]).await.map_err(io) }).await.map_err(unreach)?;
+                    let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
+                    if len > MAX_CHUNK {
+                        return Err(DiskError::Invalid { detail: format!("node sent a {len}-byte chunk record") });
+                    }
+                    let mut buf = vec![0u8; len as usize];
+                    within(d, async { recv.read_exact(&mut buf).await.map_err(io) }).await.map_err(unreach)?;
+                    if tx.send(Ok(buf)).await.is_err() {
+                        return Ok(()); // reader gone: dropping `recv` tells the node to stop
+                    }
+                }
+                Ok(())
+            }
+            .await;
+            if let Err(e) = result {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        rx
+    }
+
+    async fn check(&self, segment: u128, index: u8, expected: [u8; 32], full: bool) -> DiskResult<ShardHeader> {
+        match self.call(Request::CheckShard { disk: self.uuid, segment, index, expected, full }, segment, index).await? {
+            Response::ShardChecked { header } => {
+                ShardHeader::decode(&header).map_err(|e| DiskError::Invalid { detail: format!("node {} sent a bad header: {e}", self.link.name()) })
+            }
+            other => Err(DiskError::Invalid { detail: format!("node answered CheckShard with {other:?}") }),
+        }
+    }
+
+    async fn delete(&self, segment: u128, index: u8) -> DiskResult<bool> {
+        match self.call(Request::DeleteShard { disk: self.uuid, segment, index }, segment, index).await? {
+            Response::ShardDeleted { existed } => Ok(existed),
+            other => Err(DiskError::Invalid { detail: format!("node answered DeleteShard with {other:?}") }),
+        }
+    }
+}

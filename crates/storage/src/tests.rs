@@ -1,0 +1,167 @@
+//! The shard protocol over real QUIC sockets on loopback, against real disk directories.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kintsugi_disk::{Disk, DiskError, ShardHeader};
+use kintsugi_erasure::{chunk_hash, shard_hash};
+use kintsugi_net::{server_config, ClusterCa, Server, TransportTuning};
+
+use crate::{open_node_disks, LocalShards, NodeLink, NodeService, RemoteShards, ShardMsg, ShardStore};
+
+struct Node {
+    _dirs: Vec<tempfile::TempDir>,
+    disks: Vec<Arc<Disk>>,
+    remote: Vec<RemoteShards>,
+    server: quinn::Endpoint,
+    ca: Arc<ClusterCa>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.server.close(0u32.into(), b"test over");
+    }
+}
+
+async fn node() -> Node {
+    let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
+    let t = TransportTuning::default();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().expect("tmp")).collect();
+    let paths: Vec<_> = dirs.iter().map(|d| d.path().join("d")).collect();
+    let disks = open_node_disks(&paths).expect("format");
+    let id = ca.issue("n1").expect("node id");
+    let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config(&id, false, &t).expect("cfg"), &t).expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let endpoint = server.endpoint();
+    tokio::spawn(server.serve(Arc::new(NodeService::new("n1", &disks)), None));
+    let client = kintsugi_net::Client::new(&ca.issue("gateway").expect("gw id"), &t).expect("client");
+    let link = Arc::new(NodeLink::new("n1", 1, Some(addr), client, Duration::from_secs(5)));
+    let remote = disks.iter().enumerate().map(|(i, d)| RemoteShards::new(10 + i as u32, d.uuid(), "", link.clone())).collect();
+    Node { _dirs: dirs, disks, remote, server: endpoint, ca }
+}
+
+fn header(segment: u128, index: u8) -> ShardHeader {
+    ShardHeader {
+        codec: 1,
+        k: 2,
+        m: 1,
+        index,
+        chunk_size: 1024,
+        segment_no: 0,
+        segment_id: segment,
+        owner_id: 1,
+        part_number: 0,
+        segment_len: 0,
+        data_len: 0,
+        chunks: 0,
+    }
+}
+
+/// Three stripes of a 2+1 segment of 5000 bytes: chunks of 1024, 1024 and 452.
+fn chunks() -> Vec<Vec<u8>> {
+    vec![vec![1u8; 1024], vec![2u8; 1024], vec![3u8; 452]]
+}
+
+async fn write(store: &dyn ShardStore, segment: u128, index: u8) -> Result<[u8; 32], DiskError> {
+    let w = store.write(header(segment, index));
+    for c in chunks() {
+        let h = chunk_hash(&c);
+        if w.tx.send(ShardMsg::Chunk(c, h)).await.is_err() {
+            break; // the writer died; its result says why
+        }
+    }
+    let _ = w.tx.send(ShardMsg::Finish(5000)).await;
+    w.done.await.expect("join")
+}
+
+async fn read_all(store: &dyn ShardStore, segment: u128, index: u8, expected: [u8; 32], first: u64, count: u64) -> Result<Vec<Vec<u8>>, DiskError> {
+    let mut rx = store.read(segment, index, expected, first, count);
+    let mut out = Vec::new();
+    while let Some(c) = rx.recv().await {
+        out.push(c?);
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_and_local_shards_behave_the_same() {
+    let n = node().await;
+    let hashes: Vec<_> = chunks().iter().map(|c| chunk_hash(c)).collect();
+    let want = shard_hash(&hashes);
+    let local = LocalShards::new(n.disks[1].clone(), "local", 1);
+    for store in [&n.remote[0] as &dyn ShardStore, &local as &dyn ShardStore] {
+        let seg = rand::random::<u128>();
+        assert_eq!(write(store, seg, 2).await.expect("write"), want);
+        assert_eq!(read_all(store, seg, 2, want, 0, 3).await.expect("read"), chunks());
+        assert_eq!(read_all(store, seg, 2, want, 1, 2).await.expect("read"), chunks()[1..].to_vec());
+        let h = store.check(seg, 2, want, true).await.expect("check");
+        assert_eq!((h.segment_len, h.chunks, h.index), (5000, 3, 2));
+        // Wrong expected hash: corrupt, never data.
+        let e = read_all(store, seg, 2, [7; 32], 0, 3).await.expect_err("wrong hash");
+        assert!(matches!(e, DiskError::Corrupt { .. }), "{e}");
+        assert!(store.delete(seg, 2).await.expect("delete"));
+        assert!(!store.delete(seg, 2).await.expect("delete again"));
+        let e = read_all(store, seg, 2, want, 0, 3).await.expect_err("deleted");
+        assert!(matches!(e, DiskError::Missing { .. }), "{e}");
+        let e = store.check(seg, 2, want, false).await.expect_err("deleted");
+        assert!(matches!(e, DiskError::Missing { .. }), "{e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_on_the_node_is_reported_corrupt_midway() {
+    let n = node().await;
+    let seg = rand::random::<u128>();
+    let want = write(&n.remote[0], seg, 0).await.expect("write");
+    let path = n.disks[0].shard_path(seg, 0);
+    let mut bytes = std::fs::read(&path).expect("read file");
+    bytes[128 + 1024 + 5] ^= 0xff; // inside chunk 1
+    std::fs::write(&path, &bytes).expect("corrupt");
+    let mut rx = n.remote[0].read(seg, 0, want, 0, 3);
+    assert_eq!(rx.recv().await.expect("first").expect("chunk 0 is fine"), chunks()[0]);
+    let e = rx.recv().await.expect("second").expect_err("chunk 1 is corrupt");
+    assert!(matches!(e, DiskError::Corrupt { .. }), "{e}");
+    assert!(rx.recv().await.is_none(), "the stream ends at the error");
+    let e = n.remote[0].check(seg, 0, want, true).await.expect_err("full check");
+    assert!(matches!(e, DiskError::Corrupt { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_remote_write_leaves_no_file() {
+    let n = node().await;
+    let seg = rand::random::<u128>();
+    let w = n.remote[0].write(header(seg, 1));
+    let c = vec![9u8; 1024];
+    w.tx.send(ShardMsg::Chunk(c.clone(), chunk_hash(&c))).await.expect("send");
+    drop(w.tx);
+    assert!(w.done.await.expect("join").is_err());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!n.disks[0].shard_path(seg, 1).exists());
+    let tmp: Vec<_> = std::fs::read_dir(n.disks[0].root().join("tmp")).expect("tmp").collect();
+    assert!(tmp.is_empty(), "temp file left behind: {tmp:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_disks_and_strangers_are_refused() {
+    let n = node().await;
+    let link = n.remote[0].link().clone();
+    let ghost = RemoteShards::new(99, 12345, "", link);
+    let e = write(&ghost, 1, 0).await.expect_err("unknown disk");
+    assert!(e.is_disk_failure(), "{e}");
+    // A member of another cluster cannot even connect, so nothing can be written.
+    let other = ClusterCa::generate("other").expect("ca");
+    let t = TransportTuning::default();
+    let client = kintsugi_net::Client::new(&other.issue("gateway").expect("id"), &t).expect("client");
+    let addr = n.remote[0].link().addr().expect("addr");
+    let stranger = Arc::new(NodeLink::new("n1", 1, Some(addr), client, Duration::from_secs(2)));
+    let s = RemoteShards::new(10, n.disks[0].uuid(), "", stranger);
+    let seg = rand::random::<u128>();
+    let e = write(&s, seg, 0).await.expect_err("stranger");
+    assert!(matches!(e, DiskError::Unreachable { .. }), "{e}");
+    assert!(!n.disks[0].shard_path(seg, 0).exists());
+    // A real member presenting another node's name is not taken for that node.
+    let client = kintsugi_net::Client::new(&n.ca.issue("gateway").expect("id"), &t).expect("client");
+    let wrong = Arc::new(NodeLink::new("n2", 2, Some(addr), client, Duration::from_secs(2)));
+    let e = RemoteShards::new(10, n.disks[0].uuid(), "", wrong).check(seg, 0, [0; 32], false).await.expect_err("wrong name");
+    assert!(matches!(e, DiskError::Unreachable { .. }), "{e}");
+}
