@@ -10,11 +10,13 @@ use crate::clientconf::{self, ConnArgs};
 /// `kintsugi admin` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AdminCmd {
-    /// Mode, EC scheme, disks and their states, pending garbage: whether data is safe
+    /// Mode, EC scheme, nodes and disks with their states, pending garbage: whether data is safe
     Status(AdminArgs),
     /// Disk commands
     #[command(subcommand)]
     Disk(DiskCmd),
+    /// Print the token storage nodes join the cluster with (`kintsugi storage --join TOKEN`)
+    JoinToken(AdminArgs),
 }
 
 /// `kintsugi admin disk` subcommands.
@@ -58,10 +60,25 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             let failed = disks.iter().filter(|d| d["state"] != "ok").count();
             println!("mode:            {}", v["mode"].as_str().unwrap_or("?"));
             println!("erasure coding:  {}", v["ec"].as_str().unwrap_or("?"));
-            println!("disks:           {} ({} ok, {failed} failed)", disks.len(), disks.len() - failed);
+            let nodes = v["nodes"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            if v["mode"] == "cluster" {
+                let up = nodes.iter().filter(|n| n["state"] == "up").count();
+                println!("nodes:           {} ({up} up, {} down or lost), map epoch {}", nodes.len(), nodes.len() - up, v["epoch"]);
+                for n in nodes {
+                    println!(
+                        "  {:<16} {:<5} {:<22} last heartbeat {} ms ago, disks {}",
+                        n["name"].as_str().unwrap_or("?"),
+                        n["state"].as_str().unwrap_or("?"),
+                        n["addr"].as_str().unwrap_or("?"),
+                        n["last_heartbeat_ms"],
+                        n["disks"]
+                    );
+                }
+            }
+            println!("disks:           {} ({} ok, {failed} failed or unreachable)", disks.len(), disks.len() - failed);
             println!("garbage pending: {} segments", v["garbage_pending"]);
             if failed > 0 {
-                println!("WARNING: {failed} disk(s) failed; objects with shards on them are read from parity. Restore or replace them.");
+                println!("WARNING: {failed} disk(s) failed or unreachable; objects with shards on them are read from parity. Restore or replace them.");
             }
             Ok(())
         }
@@ -71,9 +88,27 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "disks": v["disks"] }))?);
                 return Ok(());
             }
-            println!("{:>5}  {:<10}  {:<8}  path", "disk", "node", "state");
+            println!("{:>5}  {:<16}  {:<11}  {:>10}  {:>10}  path", "disk", "node", "state", "size GiB", "free GiB");
             for d in v["disks"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-                println!("{:>5}  {:<10}  {:<8}  {}", d["id"], d["node"].as_str().unwrap_or("?"), d["state"].as_str().unwrap_or("?"), d["path"].as_str().unwrap_or("?"));
+                let gib = |x: &Value| x.as_u64().map_or("?".to_owned(), |b| format!("{:.1}", b as f64 / f64::from(1u32 << 30)));
+                println!(
+                    "{:>5}  {:<16}  {:<11}  {:>10}  {:>10}  {}",
+                    d["id"],
+                    d["node"].as_str().unwrap_or("?"),
+                    d["state"].as_str().unwrap_or("?"),
+                    gib(&d["capacity"]),
+                    gib(&d["free"]),
+                    d["path"].as_str().unwrap_or("?")
+                );
+            }
+            Ok(())
+        }
+        AdminCmd::JoinToken(a) => {
+            let v = fetch(&a.conn, "join-token")?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("{}", v["token"].as_str().unwrap_or("?"));
             }
             Ok(())
         }

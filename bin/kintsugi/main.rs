@@ -7,6 +7,7 @@ mod admin_client;
 mod bench;
 mod cli;
 mod clientconf;
+mod cluster;
 mod logging;
 mod s3url;
 mod server;
@@ -31,6 +32,10 @@ struct Cli {
 enum Command {
     /// Run the embedded store: gateway, metadata, storage and repair in one process.
     Server(server::ServerArgs),
+    /// Run a cluster gateway: S3, metadata, admin API, cluster map, cluster CA
+    Gateway(cluster::GatewayArgs),
+    /// Run a storage node that joins a gateway and serves shards over QUIC
+    Storage(cluster::StorageArgs),
     /// Create a bucket: kintsugi mb s3://BUCKET
     Mb(cli::MbArgs),
     /// Remove a bucket (--force deletes its objects first)
@@ -64,6 +69,8 @@ fn main() -> std::process::ExitCode {
     logging::init(cli.log_format);
     let result: Result<()> = match cli.command {
         Command::Server(args) => server::run(args),
+        Command::Gateway(args) => cluster::gateway(args),
+        Command::Storage(args) => cluster::storage(args),
         Command::Bench(args) => bench::run(args),
         Command::Mb(a) => cli::mb(a),
         Command::Rb(a) => cli::rb(a),

@@ -9,7 +9,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use kintsugi_disk::Disk;
 use kintsugi_erasure::{codec_for, CodecId, Layout, Scheme, DEFAULT_CHUNK_SIZE};
-use kintsugi_gateway::{Store, StoreConfig, DEFAULT_SEGMENT_SIZE};
+use kintsugi_gateway::{Store, StoreConfig};
+use kintsugi_storage::{LocalShards, ShardStore};
 use kintsugi_meta::{now_ms, AccessKeyRecord, DiskRecord, RocksMeta};
 use serde::Deserialize;
 
@@ -107,7 +108,7 @@ fn settings(a: ServerArgs) -> Result<Settings> {
     })
 }
 
-fn absolute(p: &Path) -> Result<PathBuf> {
+pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
     let abs = std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))?;
     Ok(abs.canonicalize().unwrap_or(abs))
 }
@@ -164,7 +165,7 @@ fn random_string(len: usize, alphabet: &[u8]) -> String {
 }
 
 /// Returns (access key, Some(secret) when it is new and should be shown/saved).
-fn ensure_credentials(meta: &RocksMeta, creds: Option<(String, String)>) -> Result<(String, Option<String>)> {
+pub(crate) fn ensure_credentials(meta: &RocksMeta, creds: Option<(String, String)>) -> Result<(String, Option<String>)> {
     if let Some((ak, sk)) = creds {
         let rec = AccessKeyRecord { secret: sk.clone(), created_ms: now_ms(), name: "root".into() };
         meta.put_access_key(&ak, &rec).context("storing the root access key")?;
@@ -201,49 +202,78 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let disks = attach_disks(&meta, &s.data, &meta_dir)?;
     let (ak, new_secret) = ensure_credentials(&meta, s.creds)?;
     let codec = codec_for(CodecId::ReedSolomonGf8, s.scheme).context("creating the codec")?;
-    let (store, repair_rx) = Store::new(meta.clone(), disks, codec, StoreConfig { layout, segment_size: DEFAULT_SEGMENT_SIZE });
-    kintsugi_gateway::recover_at_startup(&store).context("recovering interrupted writes")?;
-
+    for d in &disks {
+        if !d.is_failed() {
+            match d.clean_tmp() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(disk = d.id(), removed = n, "removed leftover temp files"),
+                Err(e) => tracing::warn!(disk = d.id(), error = %e, "could not clean temp dir"),
+            }
+        }
+    }
+    let backends: Vec<Arc<dyn ShardStore>> = disks.iter().map(|d| Arc::new(LocalShards::new(d.clone(), "local", d.id())) as Arc<dyn ShardStore>).collect();
+    let (store, repair_rx) = Store::new(meta.clone(), backends, codec, StoreConfig::new(layout), "embedded");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(s.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}; is another server running there? Use --listen ADDR", s.listen))?;
-        let addr = listener.local_addr()?;
-        let endpoint = format!("http://{addr}");
-        let conf_path = match &new_secret {
-            Some(sk) => Some(clientconf::save_profile(
-                "default",
-                clientconf::Profile { endpoint: endpoint.clone(), access_key: ak.clone(), secret_key: sk.clone(), region: "us-east-1".into() },
-            )?),
-            None => clientconf::path().ok(),
-        };
-        println!("S3 endpoint: {endpoint}");
-        println!("Access key:  {ak}");
-        match &new_secret {
-            Some(sk) => println!("Secret key:  {sk}"),
-            None => println!("Secret key:  (set at first start; see the client config)"),
-        }
-        if let Some(p) = &conf_path {
-            println!("Client config: {}", p.display());
-        }
-        println!("Erasure coding {} over {} disks; metadata in {}", s.scheme, store.disks.len(), meta_dir.display());
-        println!("Try: AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY=... aws --endpoint-url {endpoint} s3 mb s3://my-bucket");
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-
-        let (cancel_src, cancel) = kintsugi_gateway::cancel_pair();
-        kintsugi_gateway::spawn_workers(store.clone(), repair_rx, cancel, Duration::from_secs(1));
-        kintsugi_gateway::serve(listener, store.clone(), shutdown_signal(), Duration::from_secs(30)).await;
-        cancel_src.cancel();
-        let m = store.meta.clone();
-        tokio::task::spawn_blocking(move || m.flush()).await??;
-        tracing::info!("stopped cleanly");
-        anyhow::Ok(())
+        kintsugi_gateway::recover_at_startup(&store).await.context("recovering interrupted writes")?;
+        let banner = format!("Erasure coding {} over {} disks; metadata in {}", s.scheme, store.all_disks().len(), meta_dir.display());
+        serve_s3(store, repair_rx, s.listen, ak, new_secret, vec![banner], None).await
     })
 }
 
-async fn shutdown_signal() {
+/// Bind the S3 endpoint, print how to reach it, run the workers and serve
+/// until SIGTERM or Ctrl-C; then stop the workers and flush metadata.
+pub async fn serve_s3(
+    store: Arc<Store>,
+    repair_rx: tokio::sync::mpsc::Receiver<kintsugi_gateway::RepairRequest>,
+    listen: SocketAddr,
+    ak: String,
+    new_secret: Option<String>,
+    banner: Vec<String>,
+    on_stop: Option<Box<dyn FnOnce() + Send>>,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}; is another server running there? Use --listen ADDR"))?;
+    let addr = listener.local_addr()?;
+    let endpoint = format!("http://{addr}");
+    let conf_path = match &new_secret {
+        Some(sk) => Some(clientconf::save_profile(
+            "default",
+            clientconf::Profile { endpoint: endpoint.clone(), access_key: ak.clone(), secret_key: sk.clone(), region: "us-east-1".into() },
+        )?),
+        None => clientconf::path().ok(),
+    };
+    println!("S3 endpoint: {endpoint}");
+    println!("Access key:  {ak}");
+    match &new_secret {
+        Some(sk) => println!("Secret key:  {sk}"),
+        None => println!("Secret key:  (set at first start; see the client config)"),
+    }
+    if let Some(p) = &conf_path {
+        println!("Client config: {}", p.display());
+    }
+    for line in banner {
+        println!("{line}");
+    }
+    println!("Try: AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY=... aws --endpoint-url {endpoint} s3 mb s3://my-bucket");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    let (cancel_src, cancel) = kintsugi_gateway::cancel_pair();
+    kintsugi_gateway::spawn_workers(store.clone(), repair_rx, cancel, Duration::from_secs(1));
+    kintsugi_gateway::serve(listener, store.clone(), shutdown_signal(), Duration::from_secs(30)).await;
+    cancel_src.cancel();
+    if let Some(f) = on_stop {
+        f();
+    }
+    let m = store.meta.clone();
+    tokio::task::spawn_blocking(move || m.flush()).await??;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,

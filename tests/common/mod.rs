@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod cluster;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_kintsugi");
 pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * 1024;
@@ -96,11 +98,13 @@ pub struct Opts {
     pub ec: Option<String>,
     pub chunk_size: Option<u32>,
     pub gc_delay: Option<u64>,
+    /// Run `kintsugi gateway` with these extra flags instead of `kintsugi server` (no disks).
+    pub gateway: Option<Vec<String>>,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Opts { disks: 6, ec: None, chunk_size: None, gc_delay: None }
+        Opts { disks: 6, ec: None, chunk_size: None, gc_delay: None, gateway: None }
     }
 }
 
@@ -188,9 +192,16 @@ impl Server {
         assert!(self.child.is_none(), "server already running");
         let log = fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("opening server log");
         let mut cmd = Command::new(BIN);
-        cmd.arg("server");
-        for i in 0..self.opts.disks {
-            cmd.arg("--data").arg(self.disk_dir(i));
+        match &self.opts.gateway {
+            Some(flags) => {
+                cmd.arg("gateway").args(["--cluster-listen", "127.0.0.1:0"]).args(flags);
+            }
+            None => {
+                cmd.arg("server");
+                for i in 0..self.opts.disks {
+                    cmd.arg("--data").arg(self.disk_dir(i));
+                }
+            }
         }
         cmd.arg("--meta").arg(self.meta_dir());
         cmd.args(["--listen", "127.0.0.1:0", "--access-key", &self.access_key, "--secret-key", &self.secret_key]);

@@ -18,6 +18,9 @@ object bytes are s3util.data(seed, size).
   data.py slow-get BUCKET KEY SEED SIZE
                                     streamed GET that prints STARTED after 1 MiB, then reads
                                     slowly (~3 s); the bytes must be those of SEED
+  data.py write-mp MANIFEST          like write, but objects of 8 MiB and more go up as
+                                    multipart uploads (boto3's managed transfer, 8 MiB parts)
+  data.py latency BUCKET KEY N      N GETs of one object; prints "LATENCY p50 p99 max" in ms
   data.py ranges MANIFEST STRIPE [SEGMENT]
                                     range GETs of every object (edges, across stripe
                                     boundaries, random) must be byte-exact
@@ -48,6 +51,32 @@ def write(path):
     for o in m["objects"]:
         s3.put_object(Bucket=m["bucket"], Key=o["key"], Body=GenStream(o["seed"], o["size"]), ContentLength=o["size"])
         print(f"put {o['key']} {o['size']}", flush=True)
+
+
+def write_mp(path):
+    from boto3.s3.transfer import TransferConfig
+    m = load_manifest(path)
+    s3 = client()
+    ensure_bucket(s3, m["bucket"])
+    cfg = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB, max_concurrency=4)
+    for o in m["objects"]:
+        if o["size"] >= 8 * MiB:
+            s3.upload_fileobj(GenStream(o["seed"], o["size"]), m["bucket"], o["key"], Config=cfg)
+        else:
+            s3.put_object(Bucket=m["bucket"], Key=o["key"], Body=data(o["seed"], o["size"]))
+    print(f"wrote {len(m['objects'])} objects", flush=True)
+
+
+def latency(bucket, key, n):
+    s3 = client()
+    times = []
+    for _ in range(int(n)):
+        t = time.monotonic()
+        s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        times.append((time.monotonic() - t) * 1000)
+    times.sort()
+    p = lambda q: times[min(len(times) - 1, int(q * len(times)))]
+    print(f"LATENCY {p(0.5):.1f} {p(0.99):.1f} {times[-1]:.1f}", flush=True)
 
 
 def verify(path):
@@ -217,6 +246,8 @@ cmds = {
     "big-ranges": big_ranges,
     "slow-get": slow_get,
     "write": write,
+    "write-mp": write_mp,
+    "latency": latency,
     "verify": verify,
     "verify-unavailable": verify_unavailable,
     "put-fails": put_fails,

@@ -5,7 +5,8 @@
 //! Endpoints:
 //! - `GET /kintsugi-admin/v1/object?bucket=B&key=K[&verify=full]`: the
 //!   erasure layout of an object and the health of every shard.
-//! - `GET /kintsugi-admin/v1/status`: disks, EC scheme, counters.
+//! - `GET /kintsugi-admin/v1/status`: nodes, disks, EC scheme, counters.
+//! - `GET /kintsugi-admin/v1/join-token`: the token storage nodes join with (cluster mode).
 
 use std::sync::Arc;
 
@@ -103,17 +104,25 @@ pub struct DiskReport {
     pub node: String,
     /// Directory.
     pub path: String,
-    /// "ok" or "failed".
+    /// "ok", "failed" or "unreachable" (its node is down or lost).
     pub state: String,
+    /// File-system capacity in bytes (0 when unknown).
+    pub capacity: u64,
+    /// Free bytes (0 when unknown).
+    pub free: u64,
 }
 
 /// `GET /kintsugi-admin/v1/status` answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
-    /// Mode: "embedded".
+    /// Mode: "embedded" or "cluster".
     pub mode: String,
     /// EC scheme, e.g. "4+2".
     pub ec: String,
+    /// Cluster-map epoch (0 in the embedded store).
+    pub epoch: u64,
+    /// Storage nodes (empty in the embedded store).
+    pub nodes: Vec<crate::cluster::NodeReport>,
     /// Disks.
     pub disks: Vec<DiskReport>,
     /// Segments waiting for garbage collection.
@@ -124,40 +133,36 @@ fn classify(e: &DiskError) -> ShardHealth {
     match e {
         DiskError::Missing { .. } => ShardHealth::Missing,
         DiskError::Corrupt { .. } => ShardHealth::Corrupt,
-        DiskError::DiskGone { .. } | DiskError::DiskFailed { .. } => ShardHealth::DiskFailed,
+        DiskError::DiskGone { .. } | DiskError::DiskFailed { .. } | DiskError::Unreachable { .. } => ShardHealth::DiskFailed,
         DiskError::Io { .. } | DiskError::Invalid { .. } => ShardHealth::IoError,
     }
 }
 
-/// Build the layout report of an object, checking every shard (blocking I/O).
-pub fn object_report(store: &Store, bucket: &str, key: &str, full: bool) -> Result<Option<ObjectReport>, crate::GatewayError> {
-    let Some(man) = store.meta.object(bucket, key)? else { return Ok(None) };
+/// Build the layout report of an object, checking every shard.
+pub async fn object_report(store: &Arc<Store>, bucket: &str, key: &str, full: bool) -> Result<Option<ObjectReport>, crate::GatewayError> {
+    let (b, k) = (bucket.to_owned(), key.to_owned());
+    let Some(man) = store.meta_call(move |m| m.object(&b, &k)).await? else { return Ok(None) };
     let coded = store.coded(&man.coding)?;
-    let layout = coded.layout;
     let mut segments = Vec::with_capacity(man.segments.len());
     for (si, seg) in man.segments.iter().enumerate() {
-        let mut shards = Vec::with_capacity(seg.shards.len());
-        for (i, loc) in seg.shards.iter().enumerate() {
+        let checks = seg.shards.iter().enumerate().map(|(i, loc)| {
             let idx = u8::try_from(i).unwrap_or(u8::MAX);
-            let checked: Result<(), (ShardHealth, String)> = match store.disk(loc.disk) {
-                Err(e) => Err((ShardHealth::DiskFailed, e.to_string())),
-                Ok(d) => d.open_shard(seg.id, idx, Some(&loc.hash)).map_err(|e| (classify(&e), e.to_string())).and_then(|r| {
-                    if !full {
-                        return Ok(());
+            async move {
+                let (node, checked) = match store.disk(loc.disk) {
+                    Err(e) => ("?".to_owned(), Err((ShardHealth::DiskFailed, e.to_string()))),
+                    Ok(d) => {
+                        let node = d.info().node;
+                        (node, d.check(seg.id, idx, loc.hash, full).await.map(|_| ()).map_err(|e| (classify(&e), e.to_string())))
                     }
-                    for s in 0..layout.stripe_count(seg.len) {
-                        let g = layout.stripe(seg.len, s).map_err(|e| (ShardHealth::Corrupt, e.to_string()))?;
-                        r.read_chunk(s, g.shard_offset, g.chunk_len).map_err(|e| (classify(&e), e.to_string()))?;
-                    }
-                    Ok(())
-                }),
-            };
-            let (health, detail) = match checked {
-                Ok(()) => (ShardHealth::Ok, None),
-                Err((h, s)) => (h, Some(s)),
-            };
-            shards.push(ShardReport { index: idx, node: "local".into(), disk: loc.disk, health, detail });
-        }
+                };
+                let (health, detail) = match checked {
+                    Ok(()) => (ShardHealth::Ok, None),
+                    Err((h, s)) => (h, Some(s)),
+                };
+                ShardReport { index: idx, node, disk: loc.disk, health, detail }
+            }
+        });
+        let shards: Vec<ShardReport> = futures::future::join_all(checks).await;
         let healthy = shards.iter().filter(|s| s.health == ShardHealth::Ok).count();
         segments.push(SegmentReport { index: si, id: format!("{:032x}", seg.id), len: seg.len, healthy, shards });
     }
@@ -176,23 +181,33 @@ pub fn object_report(store: &Store, bucket: &str, key: &str, full: bool) -> Resu
 }
 
 /// Build the status report.
-pub fn status_report(store: &Store) -> Result<StatusReport, crate::GatewayError> {
-    let mut disks: Vec<DiskReport> = store
-        .disks
-        .values()
-        .map(|d| DiskReport {
-            id: d.id(),
-            node: "local".into(),
-            path: d.root().display().to_string(),
-            state: if d.is_failed() { "failed".into() } else { "ok".into() },
+pub async fn status_report(store: &Arc<Store>) -> Result<StatusReport, crate::GatewayError> {
+    let disks: Vec<DiskReport> = store
+        .all_disks()
+        .iter()
+        .map(|d| {
+            let i = d.info();
+            let state = if !i.reachable {
+                "unreachable"
+            } else if i.failed {
+                "failed"
+            } else {
+                "ok"
+            };
+            DiskReport { id: i.id, node: i.node, path: i.path, state: state.into(), capacity: i.capacity, free: i.free }
         })
         .collect();
-    disks.sort_by_key(|d| d.id);
+    let (epoch, nodes) = match store.cluster.get() {
+        Some(c) => (c.epoch(), c.report().await),
+        None => (0, Vec::new()),
+    };
     Ok(StatusReport {
-        mode: "embedded".into(),
+        mode: store.mode.into(),
         ec: store.layout.scheme.to_string(),
+        epoch,
+        nodes,
         disks,
-        garbage_pending: store.meta.garbage_count()?,
+        garbage_pending: store.meta_call(|m| m.garbage_count()).await?,
     })
 }
 
@@ -269,25 +284,20 @@ impl S3Route for AdminRoute {
                 let bucket = query_param(&req.uri, "bucket").ok_or_else(|| s3_error!(InvalidArgument, "missing bucket="))?;
                 let key = query_param(&req.uri, "key").ok_or_else(|| s3_error!(InvalidArgument, "missing key="))?;
                 let full = query_param(&req.uri, "verify").as_deref() == Some("full");
-                let st = self.store.clone();
-                let (b, k) = (bucket.clone(), key.clone());
-                let rep = tokio::task::spawn_blocking(move || object_report(&st, &b, &k, full))
-                    .await
-                    .map_err(|e| s3_error!(InternalError, "admin task failed: {e}"))?
-                    .map_err(s3s::S3Error::from)?;
+                let rep = object_report(&self.store, &bucket, &key, full).await.map_err(s3s::S3Error::from)?;
                 match rep {
                     Some(r) => json_response(&r),
                     None => Err(s3_error!(NoSuchKey, "no object {key} in bucket {bucket}")),
                 }
             }
             (Method::GET, "status") => {
-                let st = self.store.clone();
-                let rep = tokio::task::spawn_blocking(move || status_report(&st))
-                    .await
-                    .map_err(|e| s3_error!(InternalError, "admin task failed: {e}"))?
-                    .map_err(s3s::S3Error::from)?;
+                let rep = status_report(&self.store).await.map_err(s3s::S3Error::from)?;
                 json_response(&rep)
             }
+            (Method::GET, "join-token") => match self.store.join_token.get() {
+                Some(t) => json_response(&serde_json::json!({ "token": t })),
+                None => Err(s3_error!(NotImplemented, "this is an embedded server: it has no cluster to join; start `kintsugi gateway` for a cluster")),
+            },
             _ => Err(s3_error!(NotImplemented, "unknown admin API call {} {path}", req.method)),
         }
     }

@@ -18,11 +18,21 @@ pub enum GatewayError {
     #[error(transparent)]
     Codec(#[from] CodecError),
     /// Not enough healthy disks to place a new segment.
-    #[error("only {healthy} healthy disks, {need} needed to place a new segment with all k+m shards; replace or restore the failed disks")]
+    #[error("only {healthy} usable disks in {domains} failure domains: too few to place a new segment's {need} shards so that losing one node or disk loses nothing; restore the failed disks or nodes")]
     NotEnoughDisks {
         /// Healthy disks now.
         healthy: usize,
+        /// Distinct failure domains among them.
+        domains: usize,
         /// k+m.
+        need: usize,
+    },
+    /// Too few shards of a new segment became durable.
+    #[error("only {durable} shards of a new segment became durable, {need} needed; storage nodes are failing or too slow, retry later")]
+    WriteQuorum {
+        /// Durable shards.
+        durable: usize,
+        /// Write quorum.
         need: usize,
     },
     /// Fewer than k shards of a stripe could be read and verified.
@@ -136,7 +146,7 @@ impl From<GatewayError> for S3Error {
                 _ => C::InternalError,
             },
             GatewayError::Disk(_) | GatewayError::Codec(_) | GatewayError::Internal(_) => C::InternalError,
-            GatewayError::NotEnoughDisks { .. } | GatewayError::Unreadable { .. } => C::ServiceUnavailable,
+            GatewayError::NotEnoughDisks { .. } | GatewayError::WriteQuorum { .. } | GatewayError::Unreadable { .. } => C::ServiceUnavailable,
             GatewayError::Body { .. } | GatewayError::IncompleteBody { .. } => C::IncompleteBody,
             GatewayError::BadDigest | GatewayError::ChecksumMismatch { .. } => C::BadDigest,
             GatewayError::ChunkSignatureMismatch => C::SignatureDoesNotMatch,

@@ -7,16 +7,19 @@
 #![deny(unsafe_code)]
 
 mod admin;
+mod cluster;
 mod error;
 mod get;
 mod http;
 mod metrics;
 mod put;
+mod rebuild;
 mod repair;
 mod s3;
 mod store;
 
 pub use admin::{object_report, status_report, AdminRoute, ObjectReport, ShardHealth, StatusReport, ADMIN_BUCKET};
+pub use cluster::{ClusterConfig, ClusterMap, ClusterService, NodeReport, NodeState};
 pub use error::{GatewayError, GwResult};
 pub use get::read_range;
 pub use http::serve;

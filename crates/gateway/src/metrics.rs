@@ -18,6 +18,12 @@ pub struct Metrics {
     pub gc_deleted: AtomicU64,
     /// Degraded stripe reads (a parity shard had to be decoded).
     pub degraded_reads: AtomicU64,
+    /// Shards replaced onto another disk while their PUT was running.
+    pub shards_replaced: AtomicU64,
+    /// Shards of committed segments left missing at write quorum (for repair).
+    pub shards_pending_repair: AtomicU64,
+    /// Parity reads started because a shard read missed its hedge deadline.
+    pub hedged_reads: AtomicU64,
     /// Object bytes written by PUTs and parts.
     pub bytes_written: AtomicU64,
     /// Object bytes returned by GETs.
@@ -43,9 +49,12 @@ impl Metrics {
         counter("kintsugi_repair_failed_total", "Read-repair attempts that failed.", &self.repair_failed);
         counter("kintsugi_gc_shards_deleted_total", "Unreferenced shard files deleted.", &self.gc_deleted);
         counter("kintsugi_degraded_stripe_reads_total", "Stripe reads that needed parity.", &self.degraded_reads);
+        counter("kintsugi_shards_replaced_total", "Shards re-placed onto another disk during their PUT.", &self.shards_replaced);
+        counter("kintsugi_shards_pending_repair_total", "Shards of committed segments left missing at write quorum.", &self.shards_pending_repair);
+        counter("kintsugi_hedged_reads_total", "Parity reads started because a shard read was slow.", &self.hedged_reads);
         counter("kintsugi_object_bytes_written_total", "Object bytes written.", &self.bytes_written);
         counter("kintsugi_object_bytes_read_total", "Object bytes returned to clients.", &self.bytes_read);
-        let _ = writeln!(s, "# HELP kintsugi_disks_failed Disks currently failed.\n# TYPE kintsugi_disks_failed gauge\nkintsugi_disks_failed {disks_failed}");
+        let _ = writeln!(s, "# HELP kintsugi_disks_failed Disks currently failed or unreachable.\n# TYPE kintsugi_disks_failed gauge\nkintsugi_disks_failed {disks_failed}");
         let _ = writeln!(s, "# HELP kintsugi_disks Disks configured.\n# TYPE kintsugi_disks gauge\nkintsugi_disks {disks_total}");
         let _ = writeln!(s, "# HELP kintsugi_gc_pending Segments waiting for garbage collection.\n# TYPE kintsugi_gc_pending gauge\nkintsugi_gc_pending {garbage_pending}");
         s

@@ -6,14 +6,16 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use kintsugi_disk::ShardHeader;
-use kintsugi_erasure::{encode_stripe, ChunkHash};
+use kintsugi_disk::{DiskResult, ShardHeader};
+use kintsugi_erasure::{encode_stripe, shard_hash, ChunkHash};
+use kintsugi_storage::ShardMsg;
 use kintsugi_meta::{SegmentId, SegmentMeta, ShardLoc};
 use md5::{Digest, Md5};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::{GatewayError, GwResult};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// Who owns the segments being written (recorded in shard headers).
@@ -36,42 +38,33 @@ pub struct Written {
     pub segments: Vec<SegmentMeta>,
 }
 
-enum ShardMsg {
-    Chunk(Vec<u8>, ChunkHash),
-    Finish(u64),
-}
-
 struct OpenSegment {
     id: SegmentId,
     disks: Vec<u32>,
-    txs: Vec<mpsc::Sender<ShardMsg>>,
-    writers: Vec<JoinHandle<GwResult<[u8; 32]>>>,
+    /// Live shard writers; `None` once given up.
+    txs: Vec<Option<mpsc::Sender<ShardMsg>>>,
+    writers: Vec<Option<JoinHandle<DiskResult<[u8; 32]>>>>,
+    /// Chunk hashes per shard: the gateway's own record of what each shard must hash to.
+    hashes: Vec<Vec<ChunkHash>>,
+    failed: Vec<Option<String>>,
     len: u64,
+    /// Header of shard 0 (the others differ only in index).
+    template: ShardHeader,
 }
 
-/// A running shard writer: where to send its chunks, and its result (the shard hash).
-type ShardWriterHandle = (mpsc::Sender<ShardMsg>, JoinHandle<GwResult<[u8; 32]>>);
-
-fn spawn_shard_writer(store: &Arc<Store>, disk_id: u32, header: ShardHeader) -> GwResult<ShardWriterHandle> {
-    let disk = store.disk(disk_id)?.clone();
-    let (tx, mut rx) = mpsc::channel::<ShardMsg>(2);
-    let handle = tokio::spawn(async move {
-        let d = disk.clone();
-        let mut w = tokio::task::spawn_blocking(move || d.create_shard(header)).await??;
-        while let Some(msg) = rx.recv().await {
-            match msg {
-                ShardMsg::Chunk(chunk, hash) => {
-                    w = tokio::task::spawn_blocking(move || w.append(&chunk, hash).map(|()| w)).await??;
-                }
-                ShardMsg::Finish(len) => {
-                    return Ok(tokio::task::spawn_blocking(move || w.finish(len)).await??);
-                }
-            }
+impl OpenSegment {
+    fn give_up(&mut self, i: usize, why: String) {
+        self.txs[i] = None;
+        if let Some(h) = self.writers[i].take() {
+            h.abort();
         }
-        // Sender dropped without Finish: the PUT was abandoned; dropping `w` removes the temp file.
-        Err(GatewayError::Internal("shard write abandoned".into()))
-    });
-    Ok((tx, handle))
+        tracing::warn!(segment = %format!("{:032x}", self.id), shard = i, disk = self.disks[i], why, "shard write given up");
+        self.failed[i] = Some(why);
+    }
+
+    fn failures(&self) -> usize {
+        self.failed.iter().filter(|f| f.is_some()).count()
+    }
 }
 
 struct SegmentSink<'a> {
@@ -85,19 +78,25 @@ struct SegmentSink<'a> {
 impl SegmentSink<'_> {
     async fn start_segment(&mut self) -> GwResult<()> {
         let id: SegmentId = rand::random();
-        let disks = self.store.place(id)?;
+        let disks = self.store.place(id, &[])?;
         let shards: Vec<(u8, u32)> = disks.iter().enumerate().map(|(i, d)| (i as u8, *d)).collect();
         self.started.push(id);
         self.store.meta_call(move |m| m.add_intent(id, shards)).await?;
         let s = self.store.layout.scheme;
-        let mut txs = Vec::new();
-        let mut writers = Vec::new();
-        for (i, d) in disks.iter().enumerate() {
-            let header = ShardHeader {
+        let n = disks.len();
+        let mut seg = OpenSegment {
+            id,
+            disks: disks.clone(),
+            txs: Vec::with_capacity(n),
+            writers: Vec::with_capacity(n),
+            hashes: vec![Vec::new(); n],
+            failed: vec![None; n],
+            len: 0,
+            template: ShardHeader {
                 codec: self.store.codec.id().as_u8(),
                 k: s.k,
                 m: s.m,
-                index: i as u8,
+                index: 0,
                 chunk_size: self.store.layout.chunk_size,
                 segment_no: u32::try_from(self.started.len() - 1).unwrap_or(u32::MAX),
                 segment_id: id,
@@ -106,13 +105,22 @@ impl SegmentSink<'_> {
                 segment_len: 0,
                 data_len: 0,
                 chunks: 0,
-            };
-            let (tx, h) = spawn_shard_writer(self.store, *d, header)?;
-            txs.push(tx);
-            writers.push(h);
+            },
+        };
+        for (i, d) in disks.iter().enumerate() {
+            let mut header = seg.template;
+            header.index = i as u8;
+            let w = self.store.disk(*d)?.write(header);
+            seg.txs.push(Some(w.tx));
+            seg.writers.push(Some(w.done));
         }
-        self.open = Some(OpenSegment { id, disks, txs, writers, len: 0 });
+        self.open = Some(seg);
         Ok(())
+    }
+
+    /// The most shard writers a segment may lose and still commit.
+    fn tolerable_failures(&self) -> usize {
+        self.store.total_shards() - self.store.write_quorum
     }
 
     /// Encode one stripe of `data` and hand its chunks to the shard writers.
@@ -120,6 +128,8 @@ impl SegmentSink<'_> {
         if self.open.is_none() {
             self.start_segment().await?;
         }
+        let tolerable = self.tolerable_failures();
+        let stall = self.store.write_stall;
         let Some(seg) = self.open.as_mut() else {
             return Err(GatewayError::Internal("no open segment".into()));
         };
@@ -134,8 +144,25 @@ impl SegmentSink<'_> {
         let codec = self.store.codec.clone();
         let enc = tokio::task::spawn_blocking(move || encode_stripe(codec.as_ref(), &data, chunk_len)).await??;
         for (i, (chunk, hash)) in enc.chunks.into_iter().zip(enc.hashes).enumerate() {
-            if seg.txs[i].send(ShardMsg::Chunk(chunk, hash)).await.is_err() {
-                return Err(self.writer_error(i).await);
+            seg.hashes[i].push(hash);
+            let Some(tx) = seg.txs[i].as_ref() else { continue };
+            match tokio::time::timeout(stall, tx.send(ShardMsg::Chunk(chunk, hash))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    let why = match seg.writers[i].take() {
+                        Some(h) => match h.await {
+                            Ok(Err(e)) => e.to_string(),
+                            Ok(Ok(_)) => "shard writer stopped early".into(),
+                            Err(e) => e.to_string(),
+                        },
+                        None => "shard writer gone".into(),
+                    };
+                    seg.give_up(i, why);
+                }
+                Err(_) => seg.give_up(i, format!("disk took no data for {stall:?}")),
+            }
+            if seg.failures() > tolerable {
+                return Err(GatewayError::WriteQuorum { durable: self.store.total_shards() - seg.failures(), need: self.store.write_quorum });
             }
         }
         seg.len = seg_len_after;
@@ -145,34 +172,15 @@ impl SegmentSink<'_> {
         Ok(())
     }
 
-    async fn writer_error(&mut self, i: usize) -> GatewayError {
-        let Some(seg) = self.open.as_mut() else {
-            return GatewayError::Internal("no open segment".into());
-        };
-        let h = seg.writers.remove(i);
-        match h.await {
-            Ok(Err(e)) => e,
-            Ok(Ok(_)) => GatewayError::Internal("shard writer stopped early".into()),
-            Err(e) => e.into(),
-        }
-    }
-
     async fn finish_segment(&mut self) -> GwResult<()> {
-        let Some(seg) = self.open.take() else { return Ok(()) };
-        for tx in &seg.txs {
+        let Some(mut seg) = self.open.take() else { return Ok(()) };
+        for tx in seg.txs.iter().flatten() {
             // A failed send means the writer already died; its error surfaces when joined.
             let _ = tx.send(ShardMsg::Finish(seg.len)).await;
         }
-        let OpenSegment { id, disks, writers, len, txs } = seg;
-        drop(txs);
-        self.done.push(tokio::spawn(async move {
-            let mut shards = Vec::with_capacity(disks.len());
-            for (h, disk) in writers.into_iter().zip(disks) {
-                let hash = h.await??;
-                shards.push(ShardLoc { disk, hash });
-            }
-            Ok(SegmentMeta { id, len, shards })
-        }));
+        seg.txs.clear();
+        let store = self.store.clone();
+        self.done.push(tokio::spawn(async move { settle_segment(store, seg).await }));
         Ok(())
     }
 
@@ -193,6 +201,44 @@ impl SegmentSink<'_> {
     }
 }
 
+/// Wait for a segment's shard writers; re-place shards that failed by
+/// rebuilding them from the durable ones onto other disks; accept the
+/// segment with every shard durable, or — when no other disk can take the
+/// missing shards — with at least the write quorum (the rest is left to repair).
+async fn settle_segment(store: Arc<Store>, mut seg: OpenSegment) -> GwResult<SegmentMeta> {
+    let deadline = store.write_stall;
+    for i in 0..seg.disks.len() {
+        let Some(h) = seg.writers[i].take() else { continue };
+        let want = shard_hash(&seg.hashes[i]);
+        let why = match tokio::time::timeout(deadline, h).await {
+            Ok(Ok(Ok(hash))) if hash == want => continue,
+            Ok(Ok(Ok(_))) => "the disk wrote a shard with another hash than was sent".to_owned(),
+            Ok(Ok(Err(e))) => e.to_string(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no durable answer within {deadline:?}"),
+        };
+        seg.give_up(i, why);
+    }
+    let shards: Vec<ShardLoc> = seg.disks.iter().zip(&seg.hashes).map(|(d, h)| ShardLoc { disk: *d, hash: shard_hash(h) }).collect();
+    let mut meta = SegmentMeta { id: seg.id, len: seg.len, shards };
+    let failed: Vec<usize> = (0..seg.disks.len()).filter(|i| seg.failed[*i].is_some()).collect();
+    if failed.is_empty() {
+        return Ok(meta);
+    }
+    let coded = store.coded(&store.coding())?;
+    let missing = crate::rebuild::replace_shards(&store, &coded, &mut meta, seg.template, &failed).await;
+    let durable = meta.shards.len() - missing.len();
+    if missing.is_empty() {
+        return Ok(meta);
+    }
+    if durable >= store.write_quorum {
+        Metrics::inc(&store.metrics.shards_pending_repair);
+        tracing::warn!(segment = %format!("{:032x}", seg.id), missing = missing.len(), durable, "segment committed at write quorum; missing shards are left to repair");
+        return Ok(meta);
+    }
+    Err(GatewayError::WriteQuorum { durable, need: store.write_quorum })
+}
+
 /// Write a body as erasure-coded segments. On error every shard written so far
 /// is handed to garbage collection and nothing is referenced.
 pub async fn write_body<S, E>(store: &Arc<Store>, body: S, owner: Owner, expected_len: Option<u64>) -> GwResult<Written>
@@ -207,7 +253,7 @@ where
         Err(e) => {
             if let Some(seg) = sink.open.take() {
                 drop(seg.txs);
-                for h in seg.writers {
+                for h in seg.writers.into_iter().flatten() {
                     let _ = h.await;
                 }
             }

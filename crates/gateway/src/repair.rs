@@ -1,14 +1,12 @@
-//! Background workers of the embedded store: read-repair (rebuild a corrupt
-//! or missing shard in place from k healthy ones), garbage collection of
-//! unreferenced shards, start-up recovery of interrupted writes, and the disk
-//! health monitor.
+//! Background workers of a gateway: read-repair (rebuild a corrupt or missing
+//! shard in place from k healthy ones), garbage collection of unreferenced
+//! shards, start-up recovery of interrupted writes, and the disk health monitor.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kintsugi_disk::{DiskError, ShardHeader, ShardReader};
-use kintsugi_erasure::{chunk_hash, shard_hash, ChunkHash};
+use kintsugi_disk::DiskError;
 use kintsugi_meta::now_ms;
 use tokio::sync::mpsc;
 use tokio_util_shim::CancelToken;
@@ -55,49 +53,54 @@ pub mod tokio_util_shim {
 }
 
 /// Start-up recovery: every write intent left by a previous process is dead
-/// (this process owns all writes), so its shards become garbage; temp files are removed.
-pub fn recover_at_startup(store: &Store) -> GwResult<()> {
-    let intents = store.meta.list_intents()?;
+/// (this process owns all writes), so its shards become garbage.
+pub async fn recover_at_startup(store: &Arc<Store>) -> GwResult<()> {
+    let intents = store.meta_call(|m| m.list_intents()).await?;
     if !intents.is_empty() {
         let ids: Vec<u128> = intents.iter().map(|(s, _)| *s).collect();
         tracing::info!(count = ids.len(), "collecting shards of writes interrupted by the last shutdown");
-        store.meta.intents_to_garbage(&ids)?;
+        store.meta_call(move |m| m.intents_to_garbage(&ids)).await?;
     }
-    for d in store.disks.values() {
-        if !d.is_failed() {
-            match d.clean_tmp() {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(disk = d.id(), removed = n, "removed leftover temp files"),
-                Err(e) => tracing::warn!(disk = d.id(), error = %e, "could not clean temp dir"),
-            }
-        }
-    }
-    gc_pass(store)?;
+    gc_pass(store).await?;
     Ok(())
 }
 
 /// Delete the shards of due garbage entries. Returns shard files deleted.
-pub fn gc_pass(store: &Store) -> GwResult<u64> {
+/// An entry whose shards cannot all be reached stays queued for the next pass.
+pub async fn gc_pass(store: &Arc<Store>) -> GwResult<u64> {
     let mut deleted = 0;
+    let mut tried = HashSet::new();
     loop {
-        let due = store.meta.due_garbage(now_ms(), 256)?;
+        let due = store.meta_call(|m| m.due_garbage(now_ms(), 256)).await?;
+        let due: Vec<_> = due.into_iter().filter(|(s, _)| tried.insert(*s)).collect();
         if due.is_empty() {
             return Ok(deleted);
         }
         for (seg, rec) in due {
+            let mut complete = true;
             for (idx, disk_id) in &rec.shards {
                 let Ok(disk) = store.disk(*disk_id) else { continue };
-                match disk.delete_shard(seg, *idx) {
+                if !disk.info().reachable {
+                    complete = false; // its node is down: try again on a later pass
+                    continue;
+                }
+                match disk.delete(seg, *idx).await {
                     Ok(true) => {
                         deleted += 1;
                         Metrics::inc(&store.metrics.gc_deleted);
                     }
                     Ok(false) => {}
-                    // A failed disk's copy cannot be deleted now; a full scrub of that disk (when it returns) finds it.
+                    // A local disk that failed loses its copies with it; an unreachable node is retried.
+                    Err(e @ DiskError::Unreachable { .. }) => {
+                        complete = false;
+                        tracing::debug!(segment = %format!("{seg:032x}"), disk = disk_id, error = %e, "GC will retry: node unreachable");
+                    }
                     Err(e) => tracing::warn!(segment = %format!("{seg:032x}"), disk = disk_id, error = %e, "GC could not delete shard"),
                 }
             }
-            store.meta.remove_garbage(seg)?;
+            if complete {
+                store.meta_call(move |m| m.remove_garbage(seg)).await?;
+            }
         }
     }
 }
@@ -113,11 +116,10 @@ pub fn spawn_workers(store: Arc<Store>, repair_rx: mpsc::Receiver<RepairRequest>
                 _ = c.cancelled() => return,
                 _ = tokio::time::sleep(gc_interval) => {}
             }
-            let s = st.clone();
-            match tokio::task::spawn_blocking(move || gc_pass(&s)).await {
-                Ok(Ok(n)) if n > 0 => tracing::info!(deleted = n, "garbage collection deleted unreferenced shards"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "garbage collection pass failed"),
-                _ => {}
+            match gc_pass(&st).await {
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "garbage collection deleted unreferenced shards"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "garbage collection pass failed"),
             }
         }
     });
@@ -128,13 +130,9 @@ pub fn spawn_workers(store: Arc<Store>, repair_rx: mpsc::Receiver<RepairRequest>
                 _ = c.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
-            let s = store.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                for d in s.disks.values() {
-                    d.check();
-                }
-            })
-            .await;
+            for d in store.all_disks() {
+                d.probe().await;
+            }
         }
     });
 }
@@ -150,108 +148,51 @@ async fn repair_loop(store: Arc<Store>, mut rx: mpsc::Receiver<RepairRequest>, m
         if !recent.insert((req.version_id, req.segment)) {
             continue;
         }
-        let s = store.clone();
-        let r = req.clone();
-        let res = tokio::task::spawn_blocking(move || repair_segment(&s, &r)).await;
+        let res = repair_segment(&store, &req).await;
         recent.remove(&(req.version_id, req.segment));
         match res {
-            Ok(Ok(n)) if n > 0 => tracing::info!(bucket = req.bucket, key = req.key, segment = req.segment, rebuilt = n, "read-repair rebuilt shards in place"),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
+            Ok(n) if n > 0 => tracing::info!(bucket = req.bucket, key = req.key, segment = req.segment, rebuilt = n, "read-repair rebuilt shards in place"),
+            Ok(_) => {}
+            Err(e) => {
                 Metrics::inc(&store.metrics.repair_failed);
                 tracing::warn!(bucket = req.bucket, key = req.key, segment = req.segment, error = %e, "read-repair failed");
             }
-            Err(e) => tracing::error!(error = %e, "read-repair task died"),
         }
     }
 }
 
-/// Verify every shard of one segment fully and rebuild the bad ones that sit
-/// on healthy disks. Returns how many shards were rebuilt.
-pub fn repair_segment(store: &Store, req: &RepairRequest) -> GwResult<usize> {
-    let Some(manifest) = store.meta.object(&req.bucket, &req.key)? else { return Ok(0) };
+/// Verify every shard of one segment fully and rebuild the missing or
+/// corrupt ones that sit on usable disks, in place. Returns how many shards were rebuilt.
+pub async fn repair_segment(store: &Arc<Store>, req: &RepairRequest) -> GwResult<usize> {
+    let (b, k) = (req.bucket.clone(), req.key.clone());
+    let Some(manifest) = store.meta_call(move |m| m.object(&b, &k)).await? else { return Ok(0) };
     if manifest.version_id != req.version_id {
         return Ok(0); // overwritten meanwhile: the old shards are garbage now
     }
     let Some(seg) = manifest.segments.get(req.segment) else { return Ok(0) };
     let coded = store.coded(&manifest.coding)?;
-    let layout = coded.layout;
-    let n = seg.shards.len();
-    let k = usize::from(layout.scheme.k);
-    let stripes = layout.stripe_count(seg.len);
-    // 1. Classify every shard: good (fully verified), to rebuild (healthy disk), or unavailable.
-    let mut good: Vec<Option<ShardReader>> = (0..n).map(|_| None).collect();
-    let mut rebuild: Vec<usize> = Vec::new();
+    // 1. Classify every shard: good (fully verified), to rebuild (usable disk), or unavailable.
+    let mut template = None;
+    let mut rebuild: Vec<(usize, u32)> = Vec::new();
     for (i, loc) in seg.shards.iter().enumerate() {
-        let disk = store.disk(loc.disk)?;
-        if disk.is_failed() {
+        let Ok(disk) = store.disk(loc.disk) else { continue };
+        if !disk.usable() {
             continue;
         }
-        let verified = disk.open_shard(seg.id, i as u8, Some(&loc.hash)).and_then(|r| {
-            for s in 0..stripes {
-                let g = layout.stripe(seg.len, s).map_err(|e| DiskError::Invalid { detail: e.to_string() })?;
-                r.read_chunk(s, g.shard_offset, g.chunk_len)?;
-            }
-            Ok(r)
-        });
-        match verified {
-            Ok(r) => good[i] = Some(r),
+        match disk.check(seg.id, i as u8, loc.hash, true).await {
+            Ok(h) => template = template.or(Some(h)),
             Err(e) if e.is_disk_failure() => {}
-            Err(_) => rebuild.push(i),
+            Err(_) => rebuild.push((i, loc.disk)),
         }
     }
+    let Some(template) = template else { return Ok(0) };
     if rebuild.is_empty() {
         return Ok(0);
     }
-    let sources: Vec<usize> = (0..n).filter(|i| good[*i].is_some()).take(k).collect();
-    if sources.len() < k {
-        return Err(GatewayError::Unreadable {
-            bucket: req.bucket.clone(),
-            key: req.key.clone(),
-            segment: req.segment,
-            have: sources.len(),
-            need: k,
-        });
-    }
-    let template: ShardHeader = match good.iter().flatten().next() {
-        Some(r) => *r.header(),
-        None => return Ok(0),
-    };
-    // 2. Rebuild stripe by stripe into new shard files.
-    let mut writers = Vec::new();
-    for &i in &rebuild {
-        let disk = store.disk(seg.shards[i].disk)?;
-        let mut h = template;
-        h.index = i as u8;
-        writers.push((i, disk.create_shard(h)?, Vec::<ChunkHash>::new()));
-    }
-    for s in 0..stripes {
-        let g = layout.stripe(seg.len, s)?;
-        let mut slots: Vec<Option<Vec<u8>>> = vec![None; n];
-        for &i in &sources {
-            if let Some(r) = &good[i] {
-                slots[i] = Some(r.read_chunk(s, g.shard_offset, g.chunk_len)?);
-            }
-        }
-        coded.codec.reconstruct(&mut slots)?;
-        for (i, w, hashes) in writers.iter_mut() {
-            let Some(chunk) = slots[*i].as_ref() else {
-                return Err(GatewayError::Internal("codec left a shard empty".into()));
-            };
-            let h = chunk_hash(chunk);
-            w.append(chunk, h)?;
-            hashes.push(h);
-        }
-    }
-    // 3. Only a rebuild that hashes to the manifest's shard hash replaces the bad file.
-    let mut done = 0;
-    for (i, w, hashes) in writers {
-        if shard_hash(&hashes) != seg.shards[i].hash {
-            return Err(GatewayError::Internal(format!("rebuilt shard {i} does not match the manifest hash")));
-        }
-        w.finish(seg.len)?;
+    // 2. Rebuild from the others; a rebuilt shard replaces the bad file only if it hashes right.
+    let done = crate::rebuild::rebuild_onto(store, &coded, seg, template, &rebuild).await?;
+    for _ in &done {
         Metrics::inc(&store.metrics.shard_repaired);
-        done += 1;
     }
-    Ok(done)
+    Ok(done.len())
 }

@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use kintsugi_disk::Disk;
 use kintsugi_erasure::{Codec, CodecId, Layout, Scheme};
+use kintsugi_storage::ShardStore;
+use parking_lot::RwLock;
 use kintsugi_meta::{Coding, DiskId, RocksMeta};
 use kintsugi_placement::Candidate;
 use tokio::sync::mpsc;
@@ -45,20 +47,51 @@ pub struct StoreConfig {
     pub layout: Layout,
     /// Maximum segment size in bytes.
     pub segment_size: u64,
+    /// Durable shards a segment needs when fewer than k+m failure domains can take shards (default k+1).
+    pub write_quorum: Option<usize>,
+    /// A shard writer that does not take a chunk for this long is given up (slow or dead node).
+    pub write_stall: Duration,
+    /// A shard read that has not delivered its chunk after this long gets a parity read beside it.
+    pub hedge_after: Duration,
+}
+
+impl StoreConfig {
+    /// Defaults for `layout`.
+    pub fn new(layout: Layout) -> Self {
+        Self {
+            layout,
+            segment_size: DEFAULT_SEGMENT_SIZE,
+            write_quorum: None,
+            write_stall: Duration::from_secs(10),
+            hedge_after: Duration::from_millis(250),
+        }
+    }
 }
 
 /// Everything a request handler or worker needs.
 pub struct Store {
     /// Metadata store.
     pub meta: Arc<RocksMeta>,
-    /// Disks by id.
-    pub disks: HashMap<DiskId, Arc<Disk>>,
+    /// Disks by id, local or on storage nodes (the cluster map adds disks as nodes report them).
+    disks: RwLock<HashMap<DiskId, Arc<dyn ShardStore>>>,
     /// Codec for new objects.
     pub codec: Arc<dyn Codec>,
     /// Layout for new objects.
     pub layout: Layout,
     /// Segment size (a whole number of stripes).
     pub segment_size: u64,
+    /// Durable shards a segment needs when k+m failure domains are not available.
+    pub write_quorum: usize,
+    /// See [`StoreConfig::write_stall`].
+    pub write_stall: Duration,
+    /// See [`StoreConfig::hedge_after`].
+    pub hedge_after: Duration,
+    /// "embedded" or "cluster".
+    pub mode: &'static str,
+    /// The join token storage nodes present (gateway mode only; a secret, served to admins only).
+    pub join_token: std::sync::OnceLock<String>,
+    /// The cluster map (gateway mode only).
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::ClusterMap>>,
     /// Counters.
     pub metrics: Metrics,
     repair_tx: mpsc::Sender<RepairRequest>,
@@ -66,7 +99,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("layout", &self.layout).field("disks", &self.disks.len()).finish()
+        f.debug_struct("Store").field("layout", &self.layout).field("disks", &self.disks.read().len()).finish()
     }
 }
 
@@ -74,19 +107,26 @@ impl Store {
     /// Build a store; returns the receiving end of the repair queue for the repair worker.
     pub fn new(
         meta: Arc<RocksMeta>,
-        disks: Vec<Arc<Disk>>,
+        disks: Vec<Arc<dyn ShardStore>>,
         codec: Arc<dyn Codec>,
         cfg: StoreConfig,
+        mode: &'static str,
     ) -> (Arc<Self>, mpsc::Receiver<RepairRequest>) {
         let stripe = cfg.layout.stripe_data_size().max(1);
         let segment_size = (cfg.segment_size / stripe).max(1) * stripe;
         let (repair_tx, repair_rx) = mpsc::channel(1024);
         let store = Store {
             meta,
-            disks: disks.into_iter().map(|d| (d.id(), d)).collect(),
+            disks: RwLock::new(disks.into_iter().map(|d| (d.id(), d)).collect()),
             codec,
             layout: cfg.layout,
             segment_size,
+            write_quorum: cfg.write_quorum.unwrap_or(usize::from(cfg.layout.scheme.k) + 1).clamp(usize::from(cfg.layout.scheme.k), cfg.layout.scheme.total()),
+            write_stall: cfg.write_stall,
+            hedge_after: cfg.hedge_after,
+            mode,
+            cluster: std::sync::OnceLock::new(),
+            join_token: std::sync::OnceLock::new(),
             metrics: Metrics::default(),
             repair_tx,
         };
@@ -120,26 +160,76 @@ impl Store {
     }
 
     /// A disk by id.
-    pub fn disk(&self, id: DiskId) -> GwResult<&Arc<Disk>> {
+    pub fn disk(&self, id: DiskId) -> GwResult<Arc<dyn ShardStore>> {
         self.disks
+            .read()
             .get(&id)
+            .cloned()
             .ok_or_else(|| GatewayError::Internal(format!("manifest names unknown disk {id}")))
     }
 
-    /// Choose k+m distinct healthy disks for a new segment.
-    pub fn place(&self, segment_id: u128) -> GwResult<Vec<DiskId>> {
+    /// Every disk, sorted by id.
+    pub fn all_disks(&self) -> Vec<Arc<dyn ShardStore>> {
+        let mut v: Vec<_> = self.disks.read().values().cloned().collect();
+        v.sort_by_key(|d| d.id());
+        v
+    }
+
+    /// Add (or replace) a disk, e.g. when a storage node reports a new one.
+    pub fn add_disk(&self, d: Arc<dyn ShardStore>) {
+        self.disks.write().insert(d.id(), d);
+    }
+
+    /// Choose disks for the k+m shards of a new segment, in shard order,
+    /// avoiding `exclude`. Distinct failure domains first (weight = free
+    /// space). When fewer usable disks than k+m exist, disks take several
+    /// shards, but only while losing any one failure domain still leaves k
+    /// shards; otherwise the segment cannot be placed.
+    pub fn place(&self, segment_id: u128, exclude: &[DiskId]) -> GwResult<Vec<DiskId>> {
         let candidates: Vec<Candidate> = self
             .disks
+            .read()
             .values()
-            .filter(|d| !d.is_failed())
-            .map(|d| Candidate { disk: d.id(), node: d.id(), zone: None, weight: 1 })
+            .filter(|d| !exclude.contains(&d.id()) && d.usable())
+            .map(|d| {
+                let free_gib = d.info().free >> 30;
+                Candidate { disk: d.id(), node: d.failure_domain(), zone: None, weight: free_gib.max(1) }
+            })
             .collect();
         let need = self.total_shards();
-        if candidates.len() < need {
-            return Err(GatewayError::NotEnoughDisks { healthy: candidates.len(), need });
+        let domains = {
+            let mut v: Vec<u32> = candidates.iter().map(|c| c.node).collect();
+            v.sort_unstable();
+            v.dedup();
+            v.len()
+        };
+        let m = usize::from(self.layout.scheme.m);
+        if domains == 0 || need.div_ceil(domains) > m.max(1) {
+            return Err(GatewayError::NotEnoughDisks { healthy: candidates.len(), domains, need });
         }
-        kintsugi_placement::place(&segment_id.to_le_bytes(), &candidates, need)
-            .map_err(|e| GatewayError::Internal(format!("placement failed: {e}")))
+        let ranked = kintsugi_placement::place(&segment_id.to_le_bytes(), &candidates, need.min(candidates.len()))
+            .map_err(|e| GatewayError::Internal(format!("placement failed: {e}")))?;
+        Ok((0..need).map(|i| ranked[i % ranked.len()]).collect())
+    }
+
+    /// Choose up to `count` more disks for shards of segment `segment_id`:
+    /// usable, not in `used`, in failure domains the `healthy` disks do not
+    /// occupy whenever possible. May return fewer (even none).
+    pub fn place_extra(&self, segment_id: u128, used: &[DiskId], healthy: &[DiskId], count: usize) -> Vec<DiskId> {
+        let disks = self.disks.read();
+        let taken: Vec<u32> = healthy.iter().filter_map(|d| disks.get(d).map(|d| d.failure_domain())).collect();
+        let (fresh, other): (Vec<Candidate>, Vec<Candidate>) = disks
+            .values()
+            .filter(|d| !used.contains(&d.id()) && d.usable())
+            .map(|d| Candidate { disk: d.id(), node: d.failure_domain(), zone: None, weight: (d.info().free >> 30).max(1) })
+            .partition(|c| !taken.contains(&c.node));
+        drop(disks);
+        let seed = segment_id.to_le_bytes();
+        let mut out = kintsugi_placement::place(&seed, &fresh, count.min(fresh.len())).unwrap_or_default();
+        if out.len() < count {
+            out.extend(kintsugi_placement::place(&seed, &other, (count - out.len()).min(other.len())).unwrap_or_default());
+        }
+        out
     }
 
     /// Queue a segment for read-repair (dropped when the queue is full: the next read reports it again).
@@ -149,9 +239,9 @@ impl Store {
         }
     }
 
-    /// Number of failed disks.
+    /// Number of disks that cannot take shards now (failed, or on a node that is down).
     pub fn failed_disks(&self) -> usize {
-        self.disks.values().filter(|d| d.is_failed()).count()
+        self.disks.read().values().filter(|d| !d.usable()).count()
     }
 
     /// Run blocking metadata work that yields gateway errors off the async executor.

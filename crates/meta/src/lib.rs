@@ -29,7 +29,7 @@ pub use error::{MetaError, MetaResult};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use store::{now_ms, Expect, RocksMeta};
 pub use types::{
-    AccessKeyRecord, BucketRecord, Coding, DiskId, DiskRecord, GarbageRecord, IntentRecord, Manifest, PartRecord,
+    AccessKeyRecord, BucketRecord, Coding, DiskId, DiskRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord,
     SegmentId, SegmentMeta, ShardLoc, UploadRecord,
 };
 

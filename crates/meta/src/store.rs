@@ -31,6 +31,7 @@ const ALL_CFS: [&str; 9] = [
     CF_SYSTEM,
 ];
 const KEY_DISKS: &[u8] = b"disks";
+const KEY_NODES: &[u8] = b"nodes";
 const LOCK_STRIPES: usize = 64;
 
 /// Milliseconds since the Unix epoch.
@@ -444,10 +445,21 @@ impl RocksMeta {
 
     // ----- write intents and garbage -----
 
-    /// Record that shards of `segment` are about to be written (before writing them).
-    pub fn add_intent(&self, segment: SegmentId, shards: Vec<(u8, DiskId)>) -> MetaResult<()> {
+    /// Record that shards of `segment` are about to be written (before writing
+    /// them); adds to an open intent of the same segment (a re-placed shard).
+    pub fn add_intent(&self, segment: SegmentId, mut shards: Vec<(u8, DiskId)>) -> MetaResult<()> {
         let mut b = WriteBatch::default();
-        let rec = IntentRecord { started_ms: now_ms(), shards };
+        let k = keys::segment_key(segment);
+        let mut started_ms = now_ms();
+        if let Some(old) = self.get::<IntentRecord>(CF_INTENTS, "intent", &k)? {
+            started_ms = old.started_ms;
+            for s in old.shards {
+                if !shards.contains(&s) {
+                    shards.push(s);
+                }
+            }
+        }
+        let rec = IntentRecord { started_ms, shards };
         b.put_cf(self.cf(CF_INTENTS)?, keys::segment_key(segment), encode(&rec));
         self.write(b)
     }
@@ -562,6 +574,19 @@ impl RocksMeta {
     /// Replace the registered disks.
     pub fn put_disks(&self, disks: &[DiskRecord]) -> MetaResult<()> {
         let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_SYSTEM)?, KEY_DISKS, encode(&disks.to_vec()));
+        self.write(b)
+    }
+
+    /// The storage nodes of the cluster map.
+    pub fn nodes(&self) -> MetaResult<Vec<NodeRecord>> {
+        Ok(self.get(CF_SYSTEM, "nodes", KEY_NODES)?.unwrap_or_default())
+    }
+
+    /// Replace the node and disk registries in one commit.
+    pub fn put_cluster(&self, nodes: &[NodeRecord], disks: &[DiskRecord]) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_SYSTEM)?, KEY_NODES, encode(&nodes.to_vec()));
         b.put_cf(self.cf(CF_SYSTEM)?, KEY_DISKS, encode(&disks.to_vec()));
         self.write(b)
     }

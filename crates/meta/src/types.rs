@@ -144,6 +144,19 @@ pub struct DiskRecord {
     pub path: String,
 }
 
+/// A storage node in the cluster map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// Node name (its certificate's common name).
+    pub name: String,
+    /// Failure-domain number (unique per node).
+    pub number: u32,
+    /// Last address it serves shard requests on.
+    pub addr: String,
+    /// Its disks.
+    pub disks: Vec<DiskId>,
+}
+
 /// An S3 access key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessKeyRecord {

@@ -222,6 +222,14 @@ impl ShardStore for RemoteShards {
         }
     }
 
+    fn is_slow(&self) -> bool {
+        self.link.is_slow()
+    }
+
+    fn mark_slow(&self, d: Duration) {
+        self.link.mark_slow(d);
+    }
+
     fn write(&self, header: ShardHeader) -> ShardWrite {
         let (tx, mut rx) = mpsc::channel::<ShardMsg>(2);
         let link = self.link.clone();

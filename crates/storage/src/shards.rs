@@ -70,6 +70,12 @@ pub trait ShardStore: Send + Sync + std::fmt::Debug + 'static {
     async fn check(&self, segment: u128, index: u8, expected: [u8; 32], full: bool) -> DiskResult<ShardHeader>;
     /// Delete a shard; false when it was not there.
     async fn delete(&self, segment: u128, index: u8) -> DiskResult<bool>;
+    /// True while reads from this disk's node recently missed their hedge deadline.
+    fn is_slow(&self) -> bool {
+        false
+    }
+    /// A read missed its hedge deadline: prefer other disks' nodes for `d`.
+    fn mark_slow(&self, _d: std::time::Duration) {}
     /// Re-check the disk's health (local disks look at their identity file).
     async fn probe(&self) {}
 }

@@ -1,0 +1,268 @@
+//! The cluster map: storage nodes, their disks and states, fed by heartbeats.
+//! A node silent for `down_after` is `down` (no new shards, read last); after
+//! `lost_after` it is `lost`. Nodes and disks are registered in RocksDB so a
+//! restarted gateway knows every shard's disk before the first heartbeat.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kintsugi_meta::{DiskRecord, NodeRecord};
+use kintsugi_net::{Client, DiskReport, Handler, NetResult, Request, Response};
+use kintsugi_storage::{NodeLink, RemoteShards, ShardStore};
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use crate::error::GwResult;
+use crate::store::Store;
+
+/// Grace periods and deadlines of the cluster map.
+#[derive(Clone, Copy, Debug)]
+pub struct ClusterConfig {
+    /// Silence after which a node is down.
+    pub down_after: Duration,
+    /// Silence after which a node is lost.
+    pub lost_after: Duration,
+    /// Deadline of each step of a shard request.
+    pub request_deadline: Duration,
+}
+
+/// State of a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeState {
+    /// Heartbeats arrive.
+    Up,
+    /// Silent for longer than `down_after`.
+    Down,
+    /// Silent for longer than `lost_after`.
+    Lost,
+}
+
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NodeState::Up => "up",
+            NodeState::Down => "down",
+            NodeState::Lost => "lost",
+        })
+    }
+}
+
+struct Node {
+    link: Arc<NodeLink>,
+    last_seen: Instant,
+    state: NodeState,
+    disks: Vec<Arc<RemoteShards>>,
+}
+
+/// One node in status reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeReport {
+    /// Name.
+    pub name: String,
+    /// Address of its shard service.
+    pub addr: String,
+    /// up, down or lost.
+    pub state: NodeState,
+    /// Milliseconds since its last heartbeat (since gateway start if none yet).
+    pub last_heartbeat_ms: u64,
+    /// Its disk ids.
+    pub disks: Vec<u32>,
+}
+
+/// The gateway's view of its storage nodes.
+pub struct ClusterMap {
+    client: Client,
+    cfg: ClusterConfig,
+    nodes: Mutex<BTreeMap<String, Node>>,
+    epoch: AtomicU64,
+}
+
+impl std::fmt::Debug for ClusterMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterMap").field("epoch", &self.epoch()).finish()
+    }
+}
+
+impl ClusterMap {
+    /// Load the registered nodes and disks into `store`; `client` carries the gateway's certificate.
+    pub async fn load(store: &Arc<Store>, client: Client, cfg: ClusterConfig) -> GwResult<Arc<Self>> {
+        let (nodes, disks) = store.meta_call(|m| Ok((m.nodes()?, m.disks()?))).await?;
+        let mut map = BTreeMap::new();
+        for n in nodes {
+            let addr = n.addr.parse::<SocketAddr>().ok();
+            let link = Arc::new(NodeLink::new(&n.name, n.number, addr, client.clone(), cfg.request_deadline));
+            let mut ds = Vec::new();
+            for id in &n.disks {
+                if let Some(rec) = disks.iter().find(|d| d.id == *id) {
+                    let path = rec.path.split_once(':').map_or(rec.path.as_str(), |(_, p)| p);
+                    let r = Arc::new(RemoteShards::new(rec.id, rec.uuid, path, link.clone()));
+                    store.add_disk(r.clone());
+                    ds.push(r);
+                }
+            }
+            // Until a node reports, it gets the grace period from now.
+            map.insert(n.name.clone(), Node { link, last_seen: Instant::now(), state: NodeState::Up, disks: ds });
+        }
+        Ok(Arc::new(Self { client, cfg, nodes: Mutex::new(map), epoch: AtomicU64::new(1) }))
+    }
+
+    /// Cluster-map epoch: grows on every membership or state change.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> ClusterConfig {
+        self.cfg
+    }
+
+    /// Apply a heartbeat from node `name`.
+    pub async fn heartbeat(&self, store: &Arc<Store>, name: &str, listen: &str, reports: &[DiskReport]) -> GwResult<u64> {
+        let addr = match tokio::net::lookup_host(listen).await.ok().and_then(|mut a| a.next()) {
+            Some(a) => Some(a),
+            None => {
+                tracing::warn!(node = name, listen, "node reported an address that does not resolve");
+                None
+            }
+        };
+        let mut nodes = self.nodes.lock().await;
+        let mut changed = false;
+        if !nodes.contains_key(name) {
+            let number = nodes.values().map(|n| n.link.number()).max().unwrap_or(0) + 1;
+            let link = Arc::new(NodeLink::new(name, number, addr, self.client.clone(), self.cfg.request_deadline));
+            nodes.insert(name.to_owned(), Node { link, last_seen: Instant::now(), state: NodeState::Up, disks: Vec::new() });
+            tracing::info!(node = name, listen, "storage node joined the cluster map");
+            changed = true;
+        }
+        let mut registry = store.meta_call(|m| m.disks()).await?;
+        let Some(node) = nodes.get_mut(name) else { return Ok(self.epoch()) };
+        if let Some(a) = addr {
+            if node.link.addr() != Some(a) {
+                node.link.set_addr(a);
+                changed = true;
+            }
+        }
+        node.last_seen = Instant::now();
+        if node.state != NodeState::Up {
+            tracing::info!(node = name, was = %node.state, "storage node is up");
+            node.state = NodeState::Up;
+            node.link.set_up(true);
+            self.epoch.fetch_add(1, Ordering::Relaxed);
+        }
+        for r in reports {
+            if let Some(d) = node.disks.iter().find(|d| d.uuid() == r.uuid) {
+                d.update(r);
+                continue;
+            }
+            let id = match registry.iter().find(|d| d.uuid == r.uuid) {
+                Some(rec) => rec.id, // known disk that moved here from another node
+                None => {
+                    let id = registry.iter().map(|d| d.id).max().unwrap_or(0) + 1;
+                    registry.push(DiskRecord { id, uuid: r.uuid, path: format!("{name}:{}", r.path) });
+                    id
+                }
+            };
+            let d = Arc::new(RemoteShards::new(id, r.uuid, &r.path, node.link.clone()));
+            d.update(r);
+            store.add_disk(d.clone());
+            node.disks.push(d);
+            tracing::info!(node = name, disk = id, path = r.path, "disk registered");
+            changed = true;
+        }
+        for d in &node.disks {
+            if !reports.iter().any(|r| r.uuid == d.uuid()) {
+                d.set_failed(); // the node no longer has it (removed or replaced by an empty dir)
+            }
+        }
+        if changed {
+            self.epoch.fetch_add(1, Ordering::Relaxed);
+            let records: Vec<NodeRecord> = nodes
+                .values()
+                .map(|n| NodeRecord {
+                    name: n.link.name().to_owned(),
+                    number: n.link.number(),
+                    addr: n.link.addr().map(|a| a.to_string()).unwrap_or_default(),
+                    disks: n.disks.iter().map(|d| d.id()).collect(),
+                })
+                .collect();
+            store.meta_call(move |m| m.put_cluster(&records, &registry)).await?;
+        }
+        Ok(self.epoch())
+    }
+
+    /// Re-evaluate node states from heartbeat ages (called periodically).
+    pub async fn tick(&self) {
+        let mut nodes = self.nodes.lock().await;
+        for (name, n) in nodes.iter_mut() {
+            let age = n.last_seen.elapsed();
+            let state = if age >= self.cfg.lost_after {
+                NodeState::Lost
+            } else if age >= self.cfg.down_after {
+                NodeState::Down
+            } else {
+                NodeState::Up
+            };
+            if state != n.state {
+                tracing::warn!(node = name, from = %n.state, to = %state, silent_ms = age.as_millis() as u64, "storage node state changed");
+                n.state = state;
+                n.link.set_up(state == NodeState::Up);
+                self.epoch.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Nodes for status reports.
+    pub async fn report(&self) -> Vec<NodeReport> {
+        let nodes = self.nodes.lock().await;
+        nodes
+            .values()
+            .map(|n| NodeReport {
+                name: n.link.name().to_owned(),
+                addr: n.link.addr().map(|a| a.to_string()).unwrap_or_default(),
+                state: n.state,
+                last_heartbeat_ms: u64::try_from(n.last_seen.elapsed().as_millis()).unwrap_or(u64::MAX),
+                disks: n.disks.iter().map(|d| d.id()).collect(),
+            })
+            .collect()
+    }
+
+    /// Run `tick` every `every` until the task is dropped.
+    pub fn spawn_monitor(self: &Arc<Self>, every: Duration) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                me.tick().await;
+            }
+        });
+    }
+}
+
+/// The gateway's QUIC service: heartbeats from members (joins are answered by the transport).
+pub struct ClusterService {
+    /// The store whose disks the map feeds.
+    pub store: Arc<Store>,
+    /// The map.
+    pub map: Arc<ClusterMap>,
+}
+
+#[async_trait::async_trait]
+impl Handler for ClusterService {
+    async fn handle(&self, peer: &str, req: Request, _recv: quinn::RecvStream, mut send: quinn::SendStream) -> NetResult<()> {
+        let resp = match req {
+            Request::Heartbeat { listen, disks, .. } if peer != "gateway" => match self.map.heartbeat(&self.store, peer, &listen, &disks).await {
+                Ok(epoch) => Response::HeartbeatAck { epoch },
+                Err(e) => Response::Error { code: "Internal".into(), message: e.to_string() },
+            },
+            Request::Ping => Response::Pong { node: "gateway".into() },
+            _ => Response::Error { code: "NotSupported".into(), message: "the gateway serves Join, Heartbeat and Ping".into() },
+        };
+        kintsugi_net::write_frame(&mut send, &resp).await?;
+        let _ = send.finish();
+        Ok(())
+    }
+}

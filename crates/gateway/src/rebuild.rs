@@ -1,0 +1,111 @@
+//! Rebuilding shards from k healthy ones: read k shards stripe by stripe
+//! (hedged, like GET), reconstruct the wanted shards, write them to their
+//! target disks and keep them only if they hash to what the manifest says.
+//! Used by the PUT path (re-placing a shard whose disk failed mid-write) and
+//! by read-repair (rewriting a damaged shard in place).
+
+use std::sync::Arc;
+
+use kintsugi_disk::{DiskError, ShardHeader};
+use kintsugi_erasure::{chunk_hash, shard_hash, ChunkHash};
+use kintsugi_meta::SegmentMeta;
+use kintsugi_storage::{ShardMsg, ShardStore};
+
+use crate::error::{GatewayError, GwResult};
+use crate::get::StripeReader;
+use crate::metrics::Metrics;
+use crate::store::{Coded, Store};
+
+/// Rebuild shard `index` of `seg` onto `disk` for each target, reading only
+/// the other shards. Returns the targets that were rebuilt, verified and are durable.
+pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta, template: ShardHeader, targets: &[(usize, u32)]) -> GwResult<Vec<(usize, u32)>> {
+    let layout = coded.layout;
+    let stripes = layout.stripe_count(seg.len);
+    let skip: Vec<usize> = targets.iter().map(|t| t.0).collect();
+    let mut reader = StripeReader::new(store, coded.clone(), seg, 0..stripes, &skip);
+    let mut writers = Vec::with_capacity(targets.len());
+    for &(i, disk) in targets {
+        let mut h = template;
+        h.index = u8::try_from(i).map_err(|_| GatewayError::Internal("shard index".into()))?;
+        let d: Arc<dyn ShardStore> = store.disk(disk)?;
+        writers.push((i, disk, Some(d.write(h)), Vec::<ChunkHash>::new()));
+    }
+    for s in 0..stripes {
+        let mut slots = reader.next_chunks(("(rebuild)", "", 0)).await?;
+        let codec = coded.codec.clone();
+        slots = tokio::task::spawn_blocking(move || codec.reconstruct(&mut slots).map(|()| slots)).await??;
+        for (i, _, w, hashes) in writers.iter_mut() {
+            let Some(chunk) = slots[*i].take() else {
+                return Err(GatewayError::Internal("codec left a shard empty".into()));
+            };
+            let h = chunk_hash(&chunk);
+            hashes.push(h);
+            if let Some(sw) = w.as_ref() {
+                if sw.tx.send(ShardMsg::Chunk(chunk, h)).await.is_err() {
+                    *w = None; // that target failed; the others go on
+                }
+            }
+            let _ = s;
+        }
+    }
+    let mut done = Vec::new();
+    for (i, disk, w, hashes) in writers {
+        if shard_hash(&hashes) != seg.shards[i].hash {
+            return Err(GatewayError::Internal(format!("rebuilt shard {i} does not match the manifest hash; not stored")));
+        }
+        let Some(sw) = w else { continue };
+        if sw.tx.send(ShardMsg::Finish(seg.len)).await.is_err() {
+            tracing::warn!(shard = i, disk, error = %join_error(sw.done).await, "rebuilt shard could not be written");
+            continue;
+        }
+        drop(sw.tx);
+        match sw.done.await {
+            Ok(Ok(h)) if h == seg.shards[i].hash => done.push((i, disk)),
+            Ok(Ok(_)) => tracing::warn!(shard = i, disk, "disk stored a rebuilt shard with another hash"),
+            Ok(Err(e)) => tracing::warn!(shard = i, disk, error = %e, "rebuilt shard could not be written"),
+            Err(e) => tracing::warn!(shard = i, disk, error = %e, "rebuild writer died"),
+        }
+    }
+    Ok(done)
+}
+
+async fn join_error(h: tokio::task::JoinHandle<Result<[u8; 32], DiskError>>) -> String {
+    match h.await {
+        Ok(Err(e)) => e.to_string(),
+        Ok(Ok(_)) => "writer stopped early".into(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Re-place the shards `failed` of a segment being written onto other usable
+/// disks (other failure domains first) by rebuilding them from the durable
+/// ones; updates `seg`'s locations. Returns the shards still missing.
+pub(crate) async fn replace_shards(store: &Arc<Store>, coded: &Coded, seg: &mut SegmentMeta, template: ShardHeader, failed: &[usize]) -> Vec<usize> {
+    let used: Vec<u32> = seg.shards.iter().map(|l| l.disk).collect();
+    let healthy: Vec<u32> = (0..seg.shards.len()).filter(|i| !failed.contains(i)).map(|i| seg.shards[i].disk).collect();
+    let targets = store.place_extra(seg.id, &used, &healthy, failed.len());
+    if targets.is_empty() {
+        return failed.to_vec();
+    }
+    let plan: Vec<(usize, u32)> = failed.iter().copied().zip(targets).collect();
+    // New shard files are garbage until the manifest that names them commits.
+    let intents: Vec<(u8, u32)> = plan.iter().map(|(i, d)| (*i as u8, *d)).collect();
+    let id = seg.id;
+    if let Err(e) = store.meta_call(move |m| m.add_intent(id, intents)).await {
+        tracing::warn!(error = %e, "could not record re-placement intent; not re-placing");
+        return failed.to_vec();
+    }
+    let rebuilt = match rebuild_onto(store, coded, seg, template, &plan).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(segment = %format!("{:032x}", seg.id), error = %e, "re-placing failed shards did not work");
+            Vec::new()
+        }
+    };
+    for (i, disk) in &rebuilt {
+        seg.shards[*i].disk = *disk;
+        Metrics::inc(&store.metrics.shards_replaced);
+        tracing::info!(segment = %format!("{:032x}", seg.id), shard = i, disk, "shard re-placed onto another disk during PUT");
+    }
+    failed.iter().copied().filter(|i| !rebuilt.iter().any(|(j, _)| j == i)).collect()
+}

@@ -1,0 +1,141 @@
+//! A gateway and storage nodes as real processes on loopback: placement
+//! across nodes, reads through node loss (SIGKILL) and stalls (SIGSTOP),
+//! writes with nodes down, rejoin after restart, refused joins.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use base64::Engine;
+use common::cluster::Cluster;
+use common::{KIB, MIB};
+
+const STRIPE: u64 = 4 * 64 * KIB;
+
+fn mixed_objects(prefix: &str, n: usize, big: u64) -> Vec<(String, u64, u64)> {
+    let mut sizes = vec![0, 1, STRIPE - 1, STRIPE, STRIPE + 1, MIB, big];
+    let mut x: u64 = 0x9e37_79b9;
+    while sizes.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        sizes.push(x % (600 * KIB));
+    }
+    sizes.iter().enumerate().map(|(i, s)| (format!("{prefix}/{i:03}"), 1000 + i as u64, *s)).collect()
+}
+
+/// Every segment of every object has its k+m shards on k+m distinct nodes.
+fn assert_distinct_nodes(c: &Cluster, bucket: &str, objs: &[(String, u64, u64)]) {
+    for (key, _, _) in objs {
+        let out = c.gw.run_ok(c.kintsugi(&["stat", "--json", &format!("s3://{bucket}/{key}")]), "kintsugi stat");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("stat JSON");
+        for seg in v["layout"]["segments"].as_array().expect("segments") {
+            let shards = seg["shards"].as_array().expect("shards");
+            let nodes: HashSet<&str> = shards.iter().filter_map(|s| s["node"].as_str()).collect();
+            assert_eq!(shards.len(), 6, "{key}: {seg}");
+            assert_eq!(nodes.len(), 6, "{key}: two shards of a segment share a node: {seg}");
+        }
+    }
+}
+
+#[test]
+fn six_nodes_lose_two_keep_every_byte_and_take_new_writes() {
+    let _g = common::serial();
+    let flags = ["--ec", "4+2", "--down-after", "2", "--lost-after", "300", "--hedge-after", "0.2", "--request-deadline", "3"];
+    let mut c = Cluster::start(6, 1, &flags, Some(65536));
+    let objs = mixed_objects("mixed", 200, 100 * MIB);
+    let manifest = c.gw.manifest("mixed", "clu", &objs);
+    let manifest = manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write-mp", manifest]);
+    c.gw.py("data.py", &["verify", manifest]);
+    assert_distinct_nodes(&c, "clu", &objs);
+    let on_disk: usize = c.nodes.iter().map(|n| n.shard_files().len()).sum();
+    let segments = objs.iter().map(|(_, _, s)| if *s == 0 { 1 } else { s.div_ceil(64 * MIB) as usize }).sum::<usize>();
+    assert!(on_disk >= segments * 6, "{on_disk} shard files for {segments} segments");
+
+    // Two nodes die without warning: reads go on right away (before the map notices) and after.
+    c.nodes[1].kill9();
+    c.nodes[4].kill9();
+    let dead_files = (c.nodes[1].shard_files().len(), c.nodes[4].shard_files().len());
+    c.gw.py("data.py", &["verify", manifest]);
+    c.wait_states(&[(1, "down"), (4, "down"), (0, "up"), (2, "up"), (3, "up"), (5, "up")], Duration::from_secs(15));
+    c.gw.py("data.py", &["ranges", manifest, &STRIPE.to_string()]);
+
+    // New writes land on the 4 live nodes (two shards on some, never more than m) and read back.
+    let fresh = mixed_objects("fresh", 20, 20 * MIB);
+    let fresh_manifest = c.gw.manifest("fresh", "clu", &fresh);
+    let fresh_manifest = fresh_manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write-mp", fresh_manifest]);
+    c.gw.py("data.py", &["verify", fresh_manifest]);
+    assert_eq!((c.nodes[1].shard_files().len(), c.nodes[4].shard_files().len()), dead_files, "dead nodes cannot take shards");
+
+    // They come back with their data and rejoin; everything still reads.
+    let token = c.token.clone();
+    c.nodes[1].start(&token);
+    c.nodes[4].start(&token);
+    c.wait_states(&(0..6).map(|i| (i, "up")).collect::<Vec<_>>(), Duration::from_secs(30));
+    let st = c.status();
+    assert_eq!(st["mode"], "cluster");
+    assert!(st["disks"].as_array().expect("disks").iter().all(|d| d["state"] == "ok"), "{st:#}");
+    c.gw.py("data.py", &["verify", manifest]);
+    c.gw.py("data.py", &["verify", fresh_manifest]);
+    let m = c.gw.metrics();
+    eprintln!("degraded stripe reads {}, hedged reads {}", m["kintsugi_degraded_stripe_reads_total"], m["kintsugi_hedged_reads_total"]);
+    assert!(m["kintsugi_degraded_stripe_reads_total"] > 0.0, "reads with two nodes dead must have used parity");
+}
+
+#[test]
+fn a_paused_node_does_not_stall_reads() {
+    let _g = common::serial();
+    // down-after is long: the paused node stays "up" in the map, so only hedging can route around it.
+    let flags = ["--ec", "4+2", "--down-after", "120", "--lost-after", "300", "--hedge-after", "0.2", "--request-deadline", "10"];
+    let c = Cluster::start(6, 1, &flags, Some(65536));
+    let objs: Vec<(String, u64, u64)> = (0..8).map(|i| (format!("o{i}"), 50 + i, MIB)).collect();
+    let manifest = c.gw.manifest("lat", "lat", &objs);
+    let manifest = manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write", manifest]);
+    let lat = |what: &str| -> (f64, f64, f64) {
+        let out = c.gw.py("data.py", &["latency", "lat", "o0", "40"]);
+        let line = out.lines().find_map(|l| l.strip_prefix("LATENCY ")).expect("latency line").to_owned();
+        let v: Vec<f64> = line.split_whitespace().map(|x| x.parse().expect("ms")).collect();
+        eprintln!("{what}: GET 1 MiB p50 {} ms, p99 {} ms, max {} ms", v[0], v[1], v[2]);
+        (v[0], v[1], v[2])
+    };
+    let healthy = lat("healthy");
+    // Pause the node holding data shard 0 of o0.
+    let out = c.gw.run_ok(c.kintsugi(&["stat", "--json", "s3://lat/o0"]), "stat");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let holder = v["layout"]["segments"][0]["shards"][0]["node"].as_str().expect("node").to_owned();
+    let idx = c.nodes.iter().position(|n| n.name == holder).expect("holder node");
+    c.nodes[idx].signal("-STOP");
+    let paused = lat("node paused");
+    c.gw.py("data.py", &["verify", manifest]);
+    c.nodes[idx].signal("-CONT");
+    // Without hedging every GET would wait for the 10 s request deadline.
+    assert!(paused.2 < 3000.0, "a GET took {} ms with one node paused (healthy p99 {} ms)", paused.2, healthy.1);
+    let m = c.gw.metrics();
+    assert!(m["kintsugi_hedged_reads_total"] > 0.0, "no hedged reads counted");
+}
+
+#[test]
+fn wrong_tokens_are_refused_and_write_nothing() {
+    let _g = common::serial();
+    let c = Cluster::start(0, 1, &["--ec", "2+1"], None);
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c.token.strip_prefix("KSG1-").expect("token prefix"))
+        .expect("token base64");
+    let text = String::from_utf8(raw).expect("utf-8");
+    let (head, _secret) = text.rsplit_once('|').expect("token fields");
+    let bad = format!("KSG1-{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{head}|not-the-secret")));
+    let dir = c.gw.base().join("nodes").join("intruder");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let intruder = common::cluster::Node { name: "intruder".into(), dir: dir.clone(), port: 0, disks: 1, child: None };
+    let (ok, log) = intruder.run_once(&bad);
+    assert!(!ok, "a node with a wrong join secret started:\n{log}");
+    assert!(log.contains("BadJoinSecret") || log.contains("join secret"), "{log}");
+    assert!(!dir.join("state").join("identity.pem").exists(), "a refused node got an identity");
+    assert!(intruder.shard_files().is_empty());
+    let st = c.status();
+    assert!(st["nodes"].as_array().expect("nodes").is_empty(), "refused node is in the map: {st:#}");
+}

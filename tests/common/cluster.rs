@@ -1,0 +1,157 @@
+//! Harness for clusters on loopback: one `kintsugi gateway` (a `Server` in
+//! gateway mode) and storage nodes as real `kintsugi storage` processes that
+//! the tests kill (SIGKILL), pause (SIGSTOP) and restart.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::{poll, Opts, Server, BIN};
+
+/// One storage node process.
+pub struct Node {
+    pub name: String,
+    pub dir: PathBuf,
+    pub port: u16,
+    pub disks: usize,
+    pub child: Option<Child>,
+}
+
+impl Node {
+    pub fn disk_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("disk{}", i + 1))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("node is not running").id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let st = Command::new("kill").args([sig, &self.pid().to_string()]).status().expect("running kill");
+        assert!(st.success(), "kill {sig} {} failed", self.pid());
+    }
+
+    fn command(&self, token: &str) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("storage");
+        for i in 0..self.disks {
+            cmd.arg("--data").arg(self.disk_dir(i));
+        }
+        cmd.args(["--listen", &format!("127.0.0.1:{}", self.port), "--name", &self.name, "--join", token, "--heartbeat", "0.3"])
+            .arg("--state")
+            .arg(self.dir.join("state"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("KINTSUGI_") {
+                cmd.env_remove(k);
+            }
+        }
+        let log = fs::OpenOptions::new().create(true).append(true).open(self.dir.join("node.log")).expect("node log");
+        cmd.env("RUST_LOG", "info").env("NO_COLOR", "1").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log));
+        cmd
+    }
+
+    pub fn start(&mut self, token: &str) {
+        assert!(self.child.is_none(), "node {} already running", self.name);
+        self.child = Some(self.command(token).spawn().expect("spawning kintsugi storage"));
+    }
+
+    /// Run with `token` to completion (for refused joins); returns (success, log).
+    pub fn run_once(&self, token: &str) -> (bool, String) {
+        let st = self.command(token).status().expect("running kintsugi storage");
+        (st.success(), self.log())
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
+    }
+
+    pub fn shard_files(&self) -> Vec<PathBuf> {
+        (0..self.disks).flat_map(|i| super::files_under(&self.disk_dir(i).join("shards"))).collect()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_ref() {
+            let _ = Command::new("kill").args(["-CONT", &c.id().to_string()]).status();
+        }
+        self.kill9();
+    }
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("free UDP port")
+}
+
+/// A gateway and its storage nodes.
+pub struct Cluster {
+    pub gw: Server,
+    pub nodes: Vec<Node>,
+    pub token: String,
+}
+
+impl Cluster {
+    /// Start a gateway (extra flags in `gw_flags`) and `n` nodes with `disks` disks each; waits until all are up.
+    pub fn start(n: usize, disks: usize, gw_flags: &[&str], chunk_size: Option<u32>) -> Cluster {
+        let opts = Opts { chunk_size, gateway: Some(gw_flags.iter().map(|s| (*s).to_owned()).collect()), ..Opts::default() };
+        let gw = Server::start(opts);
+        let token = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+            gw.stdout_lines().iter().find_map(|l| l.strip_prefix("Join token:").map(|t| t.trim().to_owned()))
+        })
+        .expect("gateway printed no join token");
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let dir = gw.base().join("nodes").join(format!("n{}", i + 1));
+            fs::create_dir_all(&dir).expect("node dir");
+            let mut node = Node { name: format!("n{}", i + 1), dir, port: free_udp_port(), disks, child: None };
+            node.start(&token);
+            nodes.push(node);
+        }
+        let c = Cluster { gw, nodes, token };
+        c.wait_states(&(0..n).map(|i| (i, "up")).collect::<Vec<_>>(), Duration::from_secs(30));
+        c
+    }
+
+    /// `admin status --json` through the CLI.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.gw.run_ok(self.kintsugi(&["admin", "status", "--json"]), "kintsugi admin status");
+        serde_json::from_str(&out).expect("admin status JSON")
+    }
+
+    /// A `kintsugi` client command against the gateway.
+    pub fn kintsugi(&self, args: &[&str]) -> Command {
+        let mut cmd = self.gw.command(BIN);
+        cmd.args(args).args(["--endpoint", &self.gw.endpoint]); // keys come from AWS_* in the environment
+        cmd
+    }
+
+    /// Node state by index ("up", "down", "lost"), None when not in the map.
+    pub fn node_state(status: &serde_json::Value, name: &str) -> Option<String> {
+        status["nodes"].as_array()?.iter().find(|n| n["name"] == name).and_then(|n| n["state"].as_str().map(str::to_owned))
+    }
+
+    /// Wait until every (node index, state) holds; panics with the status otherwise.
+    pub fn wait_states(&self, want: &[(usize, &str)], timeout: Duration) {
+        let mut last = serde_json::Value::Null;
+        let ok = poll(timeout, Duration::from_millis(200), || {
+            last = self.status();
+            let disks_ok = want.iter().all(|(i, st)| {
+                *st != "up" || last["disks"].as_array().is_some_and(|d| d.iter().filter(|d| d["node"] == self.nodes[*i].name).count() == self.nodes[*i].disks)
+            });
+            (disks_ok && want.iter().all(|(i, st)| Self::node_state(&last, &self.nodes[*i].name).as_deref() == Some(*st))).then_some(())
+        });
+        assert!(ok.is_some(), "node states {want:?} not reached within {timeout:?}; status: {last:#}\ngateway log:\n{}", self.gw.log_tail(40));
+    }
+}
