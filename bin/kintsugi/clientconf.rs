@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -51,7 +51,7 @@ pub fn load() -> Result<ClientConfig> {
     }
 }
 
-/// Set one profile and write the file (mode 0600, temp file + rename).
+/// Set one profile and write the file (mode 0600, temp file + rename + directory fsync).
 pub fn save_profile(name: &str, profile: Profile) -> Result<PathBuf> {
     let p = path()?;
     let mut cfg = load().unwrap_or_default();
@@ -60,21 +60,29 @@ pub fn save_profile(name: &str, profile: Profile) -> Result<PathBuf> {
     if let Some(dir) = p.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let tmp = p.with_extension("toml.tmp");
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.write_all(body.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, &p).with_context(|| format!("renaming {} into place", p.display()))?;
+    write_private(&p, &body)?;
     Ok(p)
+}
+
+/// Write a file readable only by its owner: temp file (mode 0600), fsync,
+/// rename into place, fsync the directory.
+pub fn write_private(path: &Path, contents: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", path.display()))?;
+    if let Some(dir) = path.parent() {
+        kintsugi_disk::sync_dir(dir).with_context(|| format!("syncing {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Help text shared by every client command: where endpoint and keys come from.

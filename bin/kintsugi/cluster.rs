@@ -16,6 +16,7 @@ use kintsugi_meta::RocksMeta;
 use kintsugi_net::{server_config, ClusterCa, JoinAuthority, JoinToken, NodeIdentity, Server, TransportTuning};
 use kintsugi_storage::{open_node_disks, run_heartbeats, NodeService};
 
+use crate::clientconf::write_private;
 use crate::server::{absolute, ensure_credentials, serve_s3};
 
 fn secs(s: &str) -> Result<Duration, String> {
@@ -71,26 +72,6 @@ pub struct GatewayArgs {
     /// Seconds a storage node may take for one step of a shard request before it counts as failed.
     #[arg(long, value_name = "SECONDS", env = "KINTSUGI_REQUEST_DEADLINE", default_value = "10", value_parser = secs)]
     request_deadline: Duration,
-}
-
-fn write_private(path: &Path, contents: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(contents.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", path.display()))?;
-    if let Some(dir) = path.parent() {
-        kintsugi_disk::sync_dir(dir).with_context(|| format!("syncing {}", dir.display()))?;
-    }
-    Ok(())
 }
 
 /// Load the cluster CA and join secret from `dir`, creating them on first start.

@@ -138,7 +138,6 @@ impl ClusterMap {
             tracing::info!(node = name, listen, "storage node joined the cluster map");
             changed = true;
         }
-        let mut registry = store.meta_call(|m| m.disks()).await?;
         let Some(node) = nodes.get_mut(name) else { return Ok(self.epoch()) };
         if let Some(a) = addr {
             if node.link.addr() != Some(a) {
@@ -153,11 +152,17 @@ impl ClusterMap {
             node.link.set_up(true);
             self.epoch.fetch_add(1, Ordering::Relaxed);
         }
+        // The disk registry is read only when a disk is new to this node (not on every heartbeat).
+        let mut registry: Option<Vec<DiskRecord>> = None;
         for r in reports {
             if let Some(d) = node.disks.iter().find(|d| d.uuid() == r.uuid) {
                 d.update(r);
                 continue;
             }
+            if registry.is_none() {
+                registry = Some(store.meta_call(|m| m.disks()).await?);
+            }
+            let Some(registry) = registry.as_mut() else { continue };
             let id = match registry.iter().find(|d| d.uuid == r.uuid) {
                 Some(rec) => rec.id, // known disk that moved here from another node
                 None => {
@@ -179,6 +184,10 @@ impl ClusterMap {
             }
         }
         if changed {
+            let registry = match registry {
+                Some(r) => r,
+                None => store.meta_call(|m| m.disks()).await?,
+            };
             self.epoch.fetch_add(1, Ordering::Relaxed);
             let records: Vec<NodeRecord> = nodes
                 .values()

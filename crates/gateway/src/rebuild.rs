@@ -30,7 +30,7 @@ pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta
         let d: Arc<dyn ShardStore> = store.disk(disk)?;
         writers.push((i, disk, Some(d.write(h)), Vec::<ChunkHash>::new()));
     }
-    for s in 0..stripes {
+    for _ in 0..stripes {
         let mut slots = reader.next_chunks(("(rebuild)", "", 0)).await?;
         let codec = coded.codec.clone();
         slots = tokio::task::spawn_blocking(move || codec.reconstruct(&mut slots).map(|()| slots)).await??;
@@ -45,7 +45,6 @@ pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta
                     *w = None; // that target failed; the others go on
                 }
             }
-            let _ = s;
         }
     }
     let mut done = Vec::new();
