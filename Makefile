@@ -5,7 +5,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/kintsugi-target
 CARGO ?= cargo
 
-.PHONY: run test build deps deps-test bench lint clean-data
+.PHONY: run test build deps deps-test bench lint clean-data cluster
 
 deps:
 	@scripts/deps.sh
@@ -19,6 +19,11 @@ build: deps
 run: build
 	$(CARGO_TARGET_DIR)/release/kintsugi server $(ARGS)
 
+# A local cluster on loopback: 1 gateway + $(NODES) storage nodes (real processes), data in ./kintsugi-cluster.
+NODES ?= 6
+cluster: build
+	KINTSUGI_BIN=$(CARGO_TARGET_DIR)/release/kintsugi scripts/local-cluster.sh $(NODES) ./kintsugi-cluster
+
 test: deps-test
 	$(CARGO) test --release --locked --workspace
 
@@ -30,3 +35,12 @@ lint: deps
 
 clean-data:
 	rm -rf ./kintsugi-data
+
+# Docker: `make docker-image` builds kintsugi:dev FROM scratch from the release binary;
+# `make test-docker` runs the 7-container compose cluster test (skips without docker unless CI=true).
+.PHONY: docker-image test-docker
+docker-image: build
+	docker/build-image.sh $(CARGO_TARGET_DIR)/release/kintsugi
+
+test-docker: build
+	KINTSUGI_BIN=$(CARGO_TARGET_DIR)/release/kintsugi scripts/test-docker.sh

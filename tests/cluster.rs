@@ -126,8 +126,12 @@ fn wrong_tokens_are_refused_and_write_nothing() {
         .decode(c.token.strip_prefix("KSG1-").expect("token prefix"))
         .expect("token base64");
     let text = String::from_utf8(raw).expect("utf-8");
-    let (head, _secret) = text.rsplit_once('|').expect("token fields");
-    let bad = format!("KSG1-{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{head}|not-the-secret")));
+    let (head, secret) = text.rsplit_once('|').expect("token fields");
+    // Same length and alphabet as the real secret, one digit changed: only the comparison can refuse it.
+    let mut wrong: Vec<char> = secret.chars().collect();
+    wrong[0] = if wrong[0] == '0' { '1' } else { '0' };
+    let wrong: String = wrong.into_iter().collect();
+    let bad = format!("KSG1-{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{head}|{wrong}")));
     let dir = c.gw.base().join("nodes").join("intruder");
     std::fs::create_dir_all(&dir).expect("dir");
     let intruder = common::cluster::Node { name: "intruder".into(), dir: dir.clone(), port: 0, disks: 1, child: None };

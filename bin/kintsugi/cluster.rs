@@ -72,6 +72,10 @@ pub struct GatewayArgs {
     /// Seconds a storage node may take for one step of a shard request before it counts as failed.
     #[arg(long, value_name = "SECONDS", env = "KINTSUGI_REQUEST_DEADLINE", default_value = "10", value_parser = secs)]
     request_deadline: Duration,
+    /// Also write the join token to this file (mode 0600) at every start, e.g. on a volume
+    /// that storage nodes read with `--join-file` (docker compose does this).
+    #[arg(long, value_name = "FILE", env = "KINTSUGI_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
 }
 
 /// Load the cluster CA and join secret from `dir`, creating them on first start.
@@ -130,6 +134,9 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let bound = server.local_addr()?;
         let advertise = a.advertise.clone().unwrap_or_else(|| bound.to_string());
         let token = JoinToken { gateway: advertise, ca_fingerprint: ca.fingerprint(), secret: secret.clone() }.encode();
+        if let Some(f) = &a.token_file {
+            write_private(f, &token).with_context(|| format!("writing the join token to --token-file {}", f.display()))?;
+        }
         let client = kintsugi_net::Client::new(&gw_id, &t)?;
         let ccfg = ClusterConfig { down_after: a.down_after, lost_after: a.lost_after, request_deadline: a.request_deadline };
         let map = ClusterMap::load(&store, client, ccfg).await?;
@@ -163,8 +170,16 @@ pub struct StorageArgs {
     #[arg(long, value_name = "HOST:PORT", env = "KINTSUGI_ADVERTISE")]
     advertise: Option<String>,
     /// Join token from the gateway (`kintsugi admin join-token`); needed on first start only.
-    #[arg(long, value_name = "TOKEN", env = "KINTSUGI_JOIN_TOKEN", hide_env_values = true)]
+    #[arg(long, value_name = "TOKEN", env = "KINTSUGI_JOIN_TOKEN", hide_env_values = true, conflicts_with = "join_file")]
     join: Option<String>,
+    /// Read the join token from this file instead (written by the gateway's `--token-file`);
+    /// waits up to --join-wait for it to appear.
+    #[arg(long, value_name = "FILE", env = "KINTSUGI_JOIN_FILE")]
+    join_file: Option<PathBuf>,
+    /// Seconds to keep retrying the first join while the gateway is not reachable yet
+    /// (a wrong secret or CA is refused at once).
+    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_JOIN_WAIT", default_value = "60", value_parser = secs)]
+    join_wait: Duration,
     /// Node name (letters, digits, - and _). Default: the host name.
     #[arg(long, env = "KINTSUGI_NODE_NAME")]
     name: Option<String>,
@@ -174,6 +189,48 @@ pub struct StorageArgs {
     /// Seconds between heartbeats to the gateway.
     #[arg(long, value_name = "SECONDS", env = "KINTSUGI_HEARTBEAT", default_value = "1", value_parser = secs)]
     heartbeat: Duration,
+}
+
+/// The join token from `--join` or, waiting up to `wait` for the file to appear, `--join-file`.
+async fn join_token_arg(a: &StorageArgs) -> Result<Option<String>> {
+    if let Some(t) = &a.join {
+        return Ok(Some(t.clone()));
+    }
+    let Some(f) = &a.join_file else { return Ok(None) };
+    let end = tokio::time::Instant::now() + a.join_wait;
+    loop {
+        match std::fs::read_to_string(f) {
+            Ok(t) if !t.trim().is_empty() => return Ok(Some(t.trim().to_owned())),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading --join-file {}", f.display())),
+        }
+        if tokio::time::Instant::now() >= end {
+            bail!("--join-file {} did not appear within {:?}; is the gateway running with --token-file?", f.display(), a.join_wait);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Join with `token`, retrying while the gateway cannot be reached (it may still be starting);
+/// a refusal (wrong secret, wrong CA) is final.
+async fn join_with_retry(token: &JoinToken, name: &str, wait: Duration, t: &TransportTuning) -> Result<NodeIdentity> {
+    use kintsugi_net::NetError;
+    let end = tokio::time::Instant::now() + wait;
+    loop {
+        let attempt = tokio::time::timeout(Duration::from_secs(5), kintsugi_net::join(token, name, t)).await;
+        let err = match attempt {
+            Ok(Ok(id)) => return Ok(id),
+            Ok(Err(e @ (NetError::Connect { .. } | NetError::Io(_) | NetError::Timeout { .. } | NetError::Connection { .. }))) => e.to_string(),
+            Ok(Err(e)) => return Err(e).with_context(|| format!("joining the cluster at {}", token.gateway)),
+            Err(_) => "no answer within 5s".to_owned(),
+        };
+        if tokio::time::Instant::now() >= end {
+            bail!("joining the cluster at {}: {err} (kept trying for {wait:?}; is the gateway running and reachable?)", token.gateway);
+        }
+        tracing::info!(gateway = token.gateway, error = err, "gateway not reachable yet; retrying the join");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 fn host_name() -> Option<String> {
@@ -199,23 +256,24 @@ pub fn storage(a: StorageArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
         let t = TransportTuning::default();
+        let join_arg = join_token_arg(&a).await?;
         let (identity, gateway) = if id_path.exists() {
             let pem = std::fs::read_to_string(&id_path).with_context(|| format!("reading {}", id_path.display()))?;
             let id = NodeIdentity::from_pem(&pem).with_context(|| format!("{} is not a node identity", id_path.display()))?;
             if id.name != name {
                 bail!("{} belongs to node {:?}, not {name:?}; use --name {} or another --state", id_path.display(), id.name, id.name);
             }
-            let gw = match &a.join {
+            let gw = match &join_arg {
                 Some(tok) => JoinToken::parse(tok).context("--join is not a valid join token")?.gateway,
                 None => std::fs::read_to_string(&gw_path).with_context(|| format!("reading {}", gw_path.display()))?.trim().to_owned(),
             };
             (id, gw)
         } else {
-            let Some(tok) = &a.join else {
+            let Some(tok) = &join_arg else {
                 bail!("this node has not joined a cluster yet: pass --join TOKEN (print one with `kintsugi admin join-token` against the gateway)");
             };
             let token = JoinToken::parse(tok).context("--join is not a valid join token")?;
-            let id = kintsugi_net::join(&token, &name, &t).await.with_context(|| format!("joining the cluster at {}", token.gateway))?;
+            let id = join_with_retry(&token, &name, a.join_wait, &t).await?;
             write_private(&id_path, &id.to_pem())?;
             write_private(&gw_path, &token.gateway)?;
             tracing::info!(node = name, gateway = token.gateway, "joined the cluster");

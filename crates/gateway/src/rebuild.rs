@@ -54,7 +54,8 @@ pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta
         }
         let Some(sw) = w else { continue };
         if sw.tx.send(ShardMsg::Finish(seg.len)).await.is_err() {
-            tracing::warn!(shard = i, disk, error = %join_error(sw.done).await, "rebuilt shard could not be written");
+            let why = join_error(sw.done).await;
+            tracing::warn!(shard = i, disk, error = %why, "rebuilt shard could not be written");
             continue;
         }
         drop(sw.tx);

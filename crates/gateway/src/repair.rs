@@ -11,7 +11,7 @@ use kintsugi_meta::now_ms;
 use tokio::sync::mpsc;
 use tokio_util_shim::CancelToken;
 
-use crate::error::{GatewayError, GwResult};
+use crate::error::GwResult;
 use crate::metrics::Metrics;
 use crate::store::{RepairRequest, Store};
 

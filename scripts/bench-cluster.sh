@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Throughput of a loopback cluster (1 gateway + NODES storage nodes, EC 4+2,
+# real processes) measured with `kintsugi bench`, beside the embedded server
+# measured the same way in the same run. One fresh cluster / server per row.
+# Usage: scripts/bench-cluster.sh [DURATION] [SIZES] [CONCURRENCIES] [NODES]
+#   e.g. scripts/bench-cluster.sh 10s "1MiB 64MiB" "1 8" 6
+# Prints one markdown row per (target, size, concurrency); raw JSON lines go
+# to $OUT (default /tmp/kintsugi-bench-cluster.jsonl).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10s}
+SIZES=${2:-"1MiB 64MiB"}
+CONCS=${3:-"1 8"}
+NODES=${4:-6}
+OUT=${OUT:-/tmp/kintsugi-bench-cluster.jsonl}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/kintsugi-target}
+cargo build --release --locked --bin kintsugi >&2
+BIN=$CARGO_TARGET_DIR/release/kintsugi
+AK=benchbenchbench
+SK=benchbenchbenchbenchbench
+: > "$OUT"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
+trap cleanup EXIT
+
+# start TARGET WORK: starts an embedded server or a cluster; sets $ep and $gw_pid.
+start() {
+  local target=$1 work=$2
+  if [ "$target" = embedded ]; then
+    local args=()
+    for i in 1 2 3 4 5 6; do args+=(--data "$work/disk$i"); done
+    "$BIN" server "${args[@]}" --meta "$work/meta" --listen 127.0.0.1:0 \
+      --access-key $AK --secret-key $SK >"$work/out" 2>"$work/err" &
+    gw_pid=$!; pids+=($gw_pid)
+  else
+    "$BIN" gateway --meta "$work/gw" --listen 127.0.0.1:0 --cluster-listen 127.0.0.1:0 \
+      --token-file "$work/token" --access-key $AK --secret-key $SK >"$work/out" 2>"$work/err" &
+    gw_pid=$!; pids+=($gw_pid)
+    for i in $(seq 1 "$NODES"); do
+      "$BIN" storage --name "n$i" --data "$work/n$i/disk1" --state "$work/n$i/state" \
+        --listen 127.0.0.1:0 --join-file "$work/token" 2>"$work/n$i.err" >/dev/null &
+      pids+=($!)
+    done
+  fi
+  for _ in $(seq 200); do grep -q '^S3 endpoint' "$work/out" 2>/dev/null && break; sleep 0.1; done
+  ep=$(sed -n 's/^S3 endpoint: //p' "$work/out")
+  if [ "$target" = cluster ]; then
+    for _ in $(seq 300); do
+      up=$(AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK "$BIN" admin status --json --endpoint "$ep" 2>/dev/null |
+        python3 -c 'import json,sys; print(sum(n["state"]=="up" for n in json.load(sys.stdin)["nodes"]))' 2>/dev/null || echo 0)
+      [ "$up" = "$NODES" ] && break
+      sleep 0.1
+    done
+    [ "$up" = "$NODES" ] || { echo "bench-cluster: only $up of $NODES nodes came up" >&2; exit 1; }
+  fi
+}
+
+echo "| target | size | concurrency | PUT MiB/s | PUT ops/s | PUT p50 / p99 ms | GET MiB/s | GET ops/s | GET p50 / p99 ms |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for size in $SIZES; do
+  for c in $CONCS; do
+    for target in embedded cluster; do
+      work=$(mktemp -d)
+      export KINTSUGI_CONFIG=$work/client.toml
+      start "$target" "$work"
+      line=$(AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK \
+        "$BIN" bench --endpoint "$ep" --size "$size" --concurrency "$c" --duration "$DUR" --json | tail -1)
+      cleanup
+      rm -rf "$work"
+      echo "{\"target\":\"$target\",\"result\":$line}" >> "$OUT"
+      python3 - "$line" "$target" "$size" "$c" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1]); p = {x["phase"]: x for x in r["phases"]}
+u, g = p["put"], p["get"]
+assert u["errors"] == 0 and g["errors"] == 0 and g["verify_failures"] == 0, r
+print(f"| {sys.argv[2]} | {sys.argv[3]} | {sys.argv[4]} | {u['mib_per_s']:.1f} | {u['ops_per_s']:.1f} | {u['p50_ms']:.1f} / {u['p99_ms']:.1f} "
+      f"| {g['mib_per_s']:.1f} | {g['ops_per_s']:.1f} | {g['p50_ms']:.1f} / {g['p99_ms']:.1f} |")
+PY
+    done
+  done
+done
