@@ -24,8 +24,11 @@ NODES ?= 6
 cluster: build
 	KINTSUGI_BIN=$(CARGO_TARGET_DIR)/release/kintsugi scripts/local-cluster.sh $(NODES) ./kintsugi-cluster
 
+# Every test: unit + real-process integration tests, then the docker compose cluster test
+# (which skips with a message where docker is not usable, except under CI=true).
 test: deps-test
 	$(CARGO) test --release --locked --workspace
+	KINTSUGI_BIN=$(CARGO_TARGET_DIR)/release/kintsugi scripts/test-docker.sh
 
 bench: deps
 	$(CARGO) bench --workspace

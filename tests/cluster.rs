@@ -25,12 +25,17 @@ fn mixed_objects(prefix: &str, n: usize, big: u64) -> Vec<(String, u64, u64)> {
     sizes.iter().enumerate().map(|(i, s)| (format!("{prefix}/{i:03}"), 1000 + i as u64, *s)).collect()
 }
 
+/// The segments of an object as `kintsugi stat --json` reports them.
+fn segments(c: &Cluster, bucket: &str, key: &str) -> Vec<serde_json::Value> {
+    let out = c.gw.run_ok(c.kintsugi(&["stat", "--json", &format!("s3://{bucket}/{key}")]), "kintsugi stat");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("stat JSON");
+    v["layout"]["segments"].as_array().expect("segments").clone()
+}
+
 /// Every segment of every object has its k+m shards on k+m distinct nodes.
 fn assert_distinct_nodes(c: &Cluster, bucket: &str, objs: &[(String, u64, u64)]) {
     for (key, _, _) in objs {
-        let out = c.gw.run_ok(c.kintsugi(&["stat", "--json", &format!("s3://{bucket}/{key}")]), "kintsugi stat");
-        let v: serde_json::Value = serde_json::from_str(&out).expect("stat JSON");
-        for seg in v["layout"]["segments"].as_array().expect("segments") {
+        for seg in segments(c, bucket, key) {
             let shards = seg["shards"].as_array().expect("shards");
             let nodes: HashSet<&str> = shards.iter().filter_map(|s| s["node"].as_str()).collect();
             assert_eq!(shards.len(), 6, "{key}: {seg}");
@@ -134,7 +139,7 @@ fn wrong_tokens_are_refused_and_write_nothing() {
     let bad = format!("KSG1-{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{head}|{wrong}")));
     let dir = c.gw.base().join("nodes").join("intruder");
     std::fs::create_dir_all(&dir).expect("dir");
-    let intruder = common::cluster::Node { name: "intruder".into(), dir: dir.clone(), port: 0, disks: 1, child: None };
+    let intruder = common::cluster::Node { name: "intruder".into(), dir: dir.clone(), port: 0, disks: 1, zone: None, child: None };
     let (ok, log) = intruder.run_once(&bad);
     assert!(!ok, "a node with a wrong join secret started:\n{log}");
     assert!(log.contains("BadJoinSecret") || log.contains("join secret"), "{log}");
@@ -142,4 +147,36 @@ fn wrong_tokens_are_refused_and_write_nothing() {
     assert!(intruder.shard_files().is_empty());
     let st = c.status();
     assert!(st["nodes"].as_array().expect("nodes").is_empty(), "refused node is in the map: {st:#}");
+}
+
+#[test]
+fn zones_spread_each_segment_evenly() {
+    let _g = common::serial();
+    // 8 nodes in 4 zones, EC 4+2: 6 distinct nodes per segment and never more than 2 shards in one zone
+    // (without zone labels, 3 of the 6 nodes of a segment could sit in one zone).
+    let zone_of = |i: usize| format!("z{}", i / 2 + 1);
+    let c = Cluster::start_zoned(8, 1, &["--ec", "4+2"], Some(65536), |i| Some(zone_of(i)));
+    let st = c.status();
+    for (i, n) in c.nodes.iter().enumerate() {
+        let rep = st["nodes"].as_array().expect("nodes").iter().find(|x| x["name"] == n.name.as_str()).expect("node in status");
+        assert_eq!(rep["zone"], zone_of(i).as_str(), "{rep}");
+    }
+    let objs: Vec<(String, u64, u64)> = (0..40).map(|i| (format!("z{i:02}"), 300 + i, 1 + i * 7919)).collect();
+    let manifest = c.gw.manifest("zones", "zones", &objs);
+    let manifest = manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write", manifest]);
+    let zone_by_node: std::collections::HashMap<&str, String> = c.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), zone_of(i))).collect();
+    for (key, _, _) in &objs {
+        for seg in segments(&c, "zones", key) {
+            let shards = seg["shards"].as_array().expect("shards");
+            let nodes: HashSet<&str> = shards.iter().filter_map(|s| s["node"].as_str()).collect();
+            assert_eq!(nodes.len(), 6, "{key}: {seg}");
+            let mut per_zone: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+            for n in &nodes {
+                *per_zone.entry(zone_by_node[n].as_str()).or_default() += 1;
+            }
+            assert!(per_zone.values().all(|&v| v <= 2), "{key}: more than m shards in one zone: {per_zone:?}");
+        }
+    }
+    c.gw.py("data.py", &["verify", manifest]);
 }

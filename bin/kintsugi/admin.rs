@@ -66,10 +66,11 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
                 println!("nodes:           {} ({up} up, {} down or lost), map epoch {}", nodes.len(), nodes.len() - up, v["epoch"]);
                 for n in nodes {
                     println!(
-                        "  {:<16} {:<5} {:<22} last heartbeat {} ms ago, disks {}",
+                        "  {:<16} {:<5} {:<22} zone {:<10} last heartbeat {} ms ago, disks {}",
                         n["name"].as_str().unwrap_or("?"),
                         n["state"].as_str().unwrap_or("?"),
                         n["addr"].as_str().unwrap_or("?"),
+                        n["zone"].as_str().unwrap_or("-"),
                         n["last_heartbeat_ms"],
                         n["disks"]
                     );

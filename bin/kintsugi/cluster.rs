@@ -27,6 +27,14 @@ fn secs(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(v))
 }
 
+/// A node or zone label: 1 to 64 letters, digits, `-`, `_` or `.`.
+fn label(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 64 || !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        return Err(format!("{s:?}: use 1 to 64 letters, digits, '-', '_' or '.'"));
+    }
+    Ok(s.to_owned())
+}
+
 /// Flags of `kintsugi gateway`.
 #[derive(Debug, Args)]
 pub struct GatewayArgs {
@@ -186,6 +194,10 @@ pub struct StorageArgs {
     /// Directory for the node's certificate and key (never inside a disk directory). Default: ./kintsugi-node.
     #[arg(long, value_name = "DIR", env = "KINTSUGI_STATE", default_value = "kintsugi-node")]
     state: PathBuf,
+    /// Zone label (rack, room, site): a failure domain above the node. Placement spreads a
+    /// segment's shards over zones as evenly as it can once nodes are distinct.
+    #[arg(long, value_name = "NAME", env = "KINTSUGI_ZONE", value_parser = label)]
+    zone: Option<String>,
     /// Seconds between heartbeats to the gateway.
     #[arg(long, value_name = "SECONDS", env = "KINTSUGI_HEARTBEAT", default_value = "1", value_parser = secs)]
     heartbeat: Duration,
@@ -304,7 +316,7 @@ pub fn storage(a: StorageArgs) -> Result<()> {
         let client = kintsugi_net::Client::new(&identity, &t)?;
         let endpoint = server.endpoint();
         tokio::spawn(server.serve(Arc::new(NodeService::new(&name, &disks)), None));
-        tokio::spawn(run_heartbeats(client, gateway, advertise, None, disks, a.heartbeat));
+        tokio::spawn(run_heartbeats(client, gateway, advertise, a.zone.clone(), disks, a.heartbeat));
         crate::server::shutdown_signal().await;
         endpoint.close(0u32.into(), b"node stopping");
         endpoint.wait_idle().await;

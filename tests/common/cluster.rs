@@ -15,6 +15,8 @@ pub struct Node {
     pub dir: PathBuf,
     pub port: u16,
     pub disks: usize,
+    /// `--zone` label, if any.
+    pub zone: Option<String>,
     pub child: Option<Child>,
 }
 
@@ -52,6 +54,9 @@ impl Node {
         cmd.args(["--listen", &format!("127.0.0.1:{}", self.port), "--name", &self.name, "--join", token, "--heartbeat", "0.3"])
             .arg("--state")
             .arg(self.dir.join("state"));
+        if let Some(z) = &self.zone {
+            cmd.args(["--zone", z]);
+        }
         for (k, _) in std::env::vars() {
             if k.starts_with("KINTSUGI_") {
                 cmd.env_remove(k);
@@ -105,6 +110,11 @@ pub struct Cluster {
 impl Cluster {
     /// Start a gateway (extra flags in `gw_flags`) and `n` nodes with `disks` disks each; waits until all are up.
     pub fn start(n: usize, disks: usize, gw_flags: &[&str], chunk_size: Option<u32>) -> Cluster {
+        Self::start_zoned(n, disks, gw_flags, chunk_size, |_| None)
+    }
+
+    /// Like `start`, with node `i` (0-based) in zone `zone(i)`.
+    pub fn start_zoned(n: usize, disks: usize, gw_flags: &[&str], chunk_size: Option<u32>, zone: impl Fn(usize) -> Option<String>) -> Cluster {
         let opts = Opts { chunk_size, gateway: Some(gw_flags.iter().map(|s| (*s).to_owned()).collect()), ..Opts::default() };
         let gw = Server::start(opts);
         let token = poll(Duration::from_secs(10), Duration::from_millis(50), || {
@@ -115,7 +125,7 @@ impl Cluster {
         for i in 0..n {
             let dir = gw.base().join("nodes").join(format!("n{}", i + 1));
             fs::create_dir_all(&dir).expect("node dir");
-            let mut node = Node { name: format!("n{}", i + 1), dir, port: free_udp_port(), disks, child: None };
+            let mut node = Node { name: format!("n{}", i + 1), dir, port: free_udp_port(), disks, zone: zone(i), child: None };
             node.start(&token);
             nodes.push(node);
         }

@@ -53,6 +53,7 @@ impl std::fmt::Display for NodeState {
 
 struct Node {
     link: Arc<NodeLink>,
+    zone: Option<String>,
     last_seen: Instant,
     state: NodeState,
     disks: Vec<Arc<RemoteShards>>,
@@ -65,6 +66,8 @@ pub struct NodeReport {
     pub name: String,
     /// Address of its shard service.
     pub addr: String,
+    /// Zone label (a failure domain above the node), if the node has one.
+    pub zone: Option<String>,
     /// up, down or lost.
     pub state: NodeState,
     /// Milliseconds since its last heartbeat (since gateway start if none yet).
@@ -78,6 +81,8 @@ pub struct ClusterMap {
     client: Client,
     cfg: ClusterConfig,
     nodes: Mutex<BTreeMap<String, Node>>,
+    /// Zone label -> number, in order of first appearance.
+    zones: parking_lot::Mutex<Vec<String>>,
     epoch: AtomicU64,
 }
 
@@ -105,9 +110,9 @@ impl ClusterMap {
                 }
             }
             // Until a node reports, it gets the grace period from now.
-            map.insert(n.name.clone(), Node { link, last_seen: Instant::now(), state: NodeState::Up, disks: ds });
+            map.insert(n.name.clone(), Node { link, zone: None, last_seen: Instant::now(), state: NodeState::Up, disks: ds });
         }
-        Ok(Arc::new(Self { client, cfg, nodes: Mutex::new(map), epoch: AtomicU64::new(1) }))
+        Ok(Arc::new(Self { client, cfg, nodes: Mutex::new(map), zones: parking_lot::Mutex::new(Vec::new()), epoch: AtomicU64::new(1) }))
     }
 
     /// Cluster-map epoch: grows on every membership or state change.
@@ -120,8 +125,21 @@ impl ClusterMap {
         self.cfg
     }
 
-    /// Apply a heartbeat from node `name`.
-    pub async fn heartbeat(&self, store: &Arc<Store>, name: &str, listen: &str, reports: &[DiskReport]) -> GwResult<u64> {
+    /// The number of zone label `z` (placement compares numbers).
+    fn zone_number(&self, z: &str) -> u32 {
+        let mut zones = self.zones.lock();
+        let i = match zones.iter().position(|x| x == z) {
+            Some(i) => i,
+            None => {
+                zones.push(z.to_owned());
+                zones.len() - 1
+            }
+        };
+        u32::try_from(i).unwrap_or(u32::MAX)
+    }
+
+    /// Apply a heartbeat from node `name` (in zone `zone`, if labelled).
+    pub async fn heartbeat(&self, store: &Arc<Store>, name: &str, listen: &str, zone: Option<&str>, reports: &[DiskReport]) -> GwResult<u64> {
         let addr = match tokio::net::lookup_host(listen).await.ok().and_then(|mut a| a.next()) {
             Some(a) => Some(a),
             None => {
@@ -134,7 +152,7 @@ impl ClusterMap {
         if !nodes.contains_key(name) {
             let number = nodes.values().map(|n| n.link.number()).max().unwrap_or(0) + 1;
             let link = Arc::new(NodeLink::new(name, number, addr, self.client.clone(), self.cfg.request_deadline));
-            nodes.insert(name.to_owned(), Node { link, last_seen: Instant::now(), state: NodeState::Up, disks: Vec::new() });
+            nodes.insert(name.to_owned(), Node { link, zone: None, last_seen: Instant::now(), state: NodeState::Up, disks: Vec::new() });
             tracing::info!(node = name, listen, "storage node joined the cluster map");
             changed = true;
         }
@@ -146,6 +164,12 @@ impl ClusterMap {
             }
         }
         node.last_seen = Instant::now();
+        if node.zone.as_deref() != zone {
+            tracing::info!(node = name, zone, "node zone label set");
+            node.zone = zone.map(str::to_owned);
+            node.link.set_zone(zone.map(|z| self.zone_number(z)));
+            self.epoch.fetch_add(1, Ordering::Relaxed);
+        }
         if node.state != NodeState::Up {
             tracing::info!(node = name, was = %node.state, "storage node is up");
             node.state = NodeState::Up;
@@ -232,6 +256,7 @@ impl ClusterMap {
             .map(|n| NodeReport {
                 name: n.link.name().to_owned(),
                 addr: n.link.addr().map(|a| a.to_string()).unwrap_or_default(),
+                zone: n.zone.clone(),
                 state: n.state,
                 last_heartbeat_ms: u64::try_from(n.last_seen.elapsed().as_millis()).unwrap_or(u64::MAX),
                 disks: n.disks.iter().map(|d| d.id()).collect(),
@@ -263,7 +288,7 @@ pub struct ClusterService {
 impl Handler for ClusterService {
     async fn handle(&self, peer: &str, req: Request, _recv: quinn::RecvStream, mut send: quinn::SendStream) -> NetResult<()> {
         let resp = match req {
-            Request::Heartbeat { listen, disks, .. } if peer != "gateway" => match self.map.heartbeat(&self.store, peer, &listen, &disks).await {
+            Request::Heartbeat { listen, zone, disks } if peer != "gateway" => match self.map.heartbeat(&self.store, peer, &listen, zone.as_deref(), &disks).await {
                 Ok(epoch) => Response::HeartbeatAck { epoch },
                 Err(e) => Response::Error { code: "Internal".into(), message: e.to_string() },
             },

@@ -193,7 +193,7 @@ impl Store {
             .filter(|d| !exclude.contains(&d.id()) && d.usable())
             .map(|d| {
                 let free_gib = d.info().free >> 30;
-                Candidate { disk: d.id(), node: d.failure_domain(), zone: None, weight: free_gib.max(1) }
+                Candidate { disk: d.id(), node: d.failure_domain(), zone: d.zone(), weight: free_gib.max(1) }
             })
             .collect();
         let need = self.total_shards();
@@ -221,7 +221,7 @@ impl Store {
         let (fresh, other): (Vec<Candidate>, Vec<Candidate>) = disks
             .values()
             .filter(|d| !used.contains(&d.id()) && d.usable())
-            .map(|d| Candidate { disk: d.id(), node: d.failure_domain(), zone: None, weight: (d.info().free >> 30).max(1) })
+            .map(|d| Candidate { disk: d.id(), node: d.failure_domain(), zone: d.zone(), weight: (d.info().free >> 30).max(1) })
             .partition(|c| !taken.contains(&c.node));
         drop(disks);
         let seed = segment_id.to_le_bytes();

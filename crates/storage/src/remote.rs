@@ -32,6 +32,7 @@ pub struct NodeLink {
     up: AtomicBool,
     slow_until: Mutex<Option<Instant>>,
     deadline: Duration,
+    zone: Mutex<Option<u32>>,
 }
 
 impl NodeLink {
@@ -46,7 +47,21 @@ impl NodeLink {
             up: AtomicBool::new(true),
             slow_until: Mutex::new(None),
             deadline,
+            zone: Mutex::new(None),
         }
+    }
+
+    /// The node's zone number (set from its heartbeats' zone label).
+    pub fn zone(&self) -> Option<u32> {
+        *self.zone.lock()
+    }
+
+    /// Set the node's zone number; true when it changed.
+    pub fn set_zone(&self, zone: Option<u32>) -> bool {
+        let mut z = self.zone.lock();
+        let changed = *z != zone;
+        *z = zone;
+        changed
     }
 
     /// Node name (its certificate's common name).
@@ -207,6 +222,10 @@ impl ShardStore for RemoteShards {
 
     fn failure_domain(&self) -> u32 {
         self.link.number()
+    }
+
+    fn zone(&self) -> Option<u32> {
+        self.link.zone()
     }
 
     fn info(&self) -> DiskInfo {

@@ -54,6 +54,10 @@ pub trait ShardStore: Send + Sync + std::fmt::Debug + 'static {
     fn id(&self) -> u32;
     /// Failure domain for placement: distinct values never share a failure (a node; a disk in the embedded store).
     fn failure_domain(&self) -> u32;
+    /// Zone (a failure domain above the node) for placement, when the node is labelled with one.
+    fn zone(&self) -> Option<u32> {
+        None
+    }
     /// Placement and status view.
     fn info(&self) -> DiskInfo;
     /// True when new shards may go here and reads are worth trying.

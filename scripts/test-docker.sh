@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# End-to-end test of the docker compose cluster (docker-compose.yml): one
+# gateway + six storage nodes, EC 4+2, driven from the host with the aws cli.
+#
+#   scripts/test-docker.sh            (make test-docker)
+#
+# 1. builds the image (docker/build-image.sh, FROM scratch, tag kintsugi:dev)
+# 2. starts the cluster under a unique compose project with random credentials
+#    on a free 127.0.0.1 port; waits until `kintsugi admin status` shows 6 nodes up
+# 3. uploads ~20 objects (0 B, 1 B, 1 MiB, 5 MiB, a 20 MiB multipart, random
+#    small ones) and reads them all back, comparing sha256
+# 4. stops 2 storage containers: reads everything back byte-exact, sees them
+#    reported down, writes one more object; starts them again, waits for 6 up
+# 5. disconnects one node container from the compose network: reads everything
+#    back byte-exact (parity, hedged reads); reconnects it, waits for 6 up, reads again
+# 6. always tears the project down (down -v); dumps the last container logs on failure
+#
+# Prints "docker: N passed, N failed" as its last line; exits non-zero on failure.
+# Without a usable docker it prints "docker: skipped: docker not available" and
+# exits 0 — unless CI=true, where that is a failure.
+#
+# Environment: KINTSUGI_BIN (host binary, default ~/.cache/kintsugi-target/release/kintsugi),
+# KINTSUGI_IMAGE (default kintsugi:dev), KINTSUGI_DOCKER_KEEP=1 (leave the cluster
+# running after the test, for debugging; tear it down with the printed command).
+set -uo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+target_dir="${CARGO_TARGET_DIR:-$HOME/.cache/kintsugi-target}"
+bin="${KINTSUGI_BIN:-$target_dir/release/kintsugi}"
+export KINTSUGI_IMAGE="${KINTSUGI_IMAGE:-kintsugi:dev}"
+
+say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+not_available() {
+  if [ "${CI:-}" = "true" ]; then
+    echo "docker: FAILED: $1 (CI=true: the docker test must run in CI)" >&2
+    echo "docker: 0 passed, 1 failed"
+    exit 1
+  fi
+  echo "docker: skipped: docker not available ($1)"
+  exit 0
+}
+
+# ---------------------------------------------------------------- prerequisites
+command -v docker >/dev/null 2>&1 || not_available "no docker command"
+docker info >/dev/null 2>&1 || not_available "docker info failed; is the daemon running and may this user use it?"
+if docker compose version >/dev/null 2>&1; then
+  COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1 && docker-compose version >/dev/null 2>&1; then
+  COMPOSE=(docker-compose)
+else
+  not_available "neither 'docker compose' nor 'docker-compose' works"
+fi
+
+fatal() { echo "docker: FAILED: $*" >&2; echo "docker: 0 passed, 1 failed"; exit 1; }
+[ -x "$bin" ] || fatal "no kintsugi binary at $bin; build it first (make build) or set KINTSUGI_BIN"
+command -v aws >/dev/null 2>&1 || fatal "the aws cli is missing (make deps-test installs it)"
+command -v python3 >/dev/null 2>&1 || fatal "python3 is missing"
+command -v sha256sum >/dev/null 2>&1 || fatal "sha256sum is missing"
+
+# ---------------------------------------------------------------- per-run settings
+work="$(mktemp -d "${TMPDIR:-/tmp}/kintsugi-docker-test.XXXXXX")"
+project="kintsugi-test-$(date +%s)-$$"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+rand_hex() { python3 -c "import secrets; print(secrets.token_hex($1))"; }
+
+# Pin every setting docker-compose.yml reads, so the caller's environment cannot change the test.
+export KINTSUGI_S3_PORT="$(free_port)"
+export KINTSUGI_ACCESS_KEY="KT$(rand_hex 9 | tr a-f A-F)"
+export KINTSUGI_SECRET_KEY="$(rand_hex 20)"
+export KINTSUGI_EC=4+2 KINTSUGI_DOWN_AFTER=3 KINTSUGI_LOST_AFTER=600 KINTSUGI_HEDGE_AFTER=0.25
+export KINTSUGI_REQUEST_DEADLINE=5 KINTSUGI_HEARTBEAT=1 KINTSUGI_LOG_FORMAT=human RUST_LOG=info,s3s=warn
+endpoint="http://127.0.0.1:$KINTSUGI_S3_PORT"
+
+# Host-side clients: only this run's credentials and endpoint, no user config.
+export AWS_ACCESS_KEY_ID="$KINTSUGI_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$KINTSUGI_SECRET_KEY"
+export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+export AWS_CONFIG_FILE="$work/aws-config" AWS_SHARED_CREDENTIALS_FILE="$work/aws-credentials"
+export KINTSUGI_CONFIG="$work/kintsugi-client.toml"
+unset AWS_PROFILE AWS_ENDPOINT_URL AWS_SESSION_TOKEN KINTSUGI_PROFILE COMPOSE_FILE COMPOSE_PROJECT_NAME
+: >"$AWS_CONFIG_FILE"; : >"$AWS_SHARED_CREDENTIALS_FILE"
+
+compose() { "${COMPOSE[@]}" --project-name "$project" --file "$repo/docker-compose.yml" "$@"; }
+s3() { timeout 300 aws --endpoint-url "$endpoint" "$@"; }
+status_json() { timeout 15 "$bin" admin status --json --endpoint "$endpoint" 2>"$work/status.err"; }
+
+passed=0 failed=0 started=0 finished=0
+t_start=$(date +%s)
+pass() { passed=$((passed + 1)); say "PASS  $*"; }
+fail() { failed=$((failed + 1)); say "FAIL  $*"; }
+
+finish() {
+  local rc=$?
+  [ "$finished" = 1 ] && return
+  finished=1
+  trap - EXIT INT TERM
+  if [ "$failed" -eq 0 ] && [ "$rc" -ne 0 ]; then failed=1; say "FAIL  aborted (exit status $rc)"; fi
+  if [ "$started" = 1 ]; then
+    if [ "$failed" -gt 0 ]; then
+      echo "---- last status (kintsugi admin status) ----"
+      timeout 15 "$bin" admin status --endpoint "$endpoint" 2>&1 || true
+      echo "---- ${COMPOSE[*]} logs --tail 50 ----"
+      compose logs --no-color --tail 50 2>&1 || true
+      echo "---- end of logs ----"
+    fi
+    if [ "${KINTSUGI_DOCKER_KEEP:-}" = 1 ]; then
+      say "KINTSUGI_DOCKER_KEEP=1: leaving project $project running on $endpoint"
+      say "  credentials: AWS_ACCESS_KEY_ID=$KINTSUGI_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$KINTSUGI_SECRET_KEY"
+      say "  remove it with: KINTSUGI_ACCESS_KEY=x KINTSUGI_SECRET_KEY=x ${COMPOSE[*]} -p $project -f $repo/docker-compose.yml down -v"
+    else
+      compose down -v --remove-orphans --timeout 5 >"$work/down.log" 2>&1 || { say "teardown failed:"; cat "$work/down.log"; }
+    fi
+  fi
+  rm -rf "$work"
+  say "took $(( $(date +%s) - t_start ))s"
+  echo "docker: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ] && exit 0 || exit 1
+}
+trap finish EXIT
+trap 'say "interrupted"; failed=$((failed + 1)); exit 130' INT TERM
+
+# stop after a failed step that later steps depend on
+must() { "$@" || exit 1; }
+
+# nodes_state NAME... : print "up=U total=T" plus "name=state" for the given nodes
+nodes_state() {
+  status_json | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+nodes = v.get("nodes") or []
+by = {n.get("name"): n.get("state") for n in nodes}
+out = ["up=%d" % sum(1 for n in nodes if n.get("state") == "up"), "total=%d" % len(nodes)]
+out += ["%s=%s" % (name, by.get(name, "absent")) for name in sys.argv[1:]]
+print(" ".join(out))' "$@" 2>>"$work/status.err"
+}
+
+# wait_for SECONDS DESCRIPTION PYTHON-CONDITION NODE... : poll admin status until the
+# condition (over up, total and the states dict) holds
+wait_for() {
+  local secs=$1 what=$2 cond=$3; shift 3
+  local end=$(( $(date +%s) + secs )) line="" t0; t0=$(date +%s)
+  while :; do
+    line="$(nodes_state "$@")"
+    if [ -n "$line" ] && python3 -c '
+import sys
+kv = dict(x.split("=", 1) for x in sys.argv[2].split())
+up, total = int(kv.pop("up")), int(kv.pop("total"))
+sys.exit(0 if eval(sys.argv[1], {}, {"up": up, "total": total, "st": kv}) else 1)' "$cond" "$line"; then
+      pass "$what ($line, after $(( $(date +%s) - t0 ))s)"
+      return 0
+    fi
+    if [ "$(date +%s)" -ge "$end" ]; then
+      fail "$what: not within ${secs}s (last: ${line:-no answer: $(tail -n 2 "$work/status.err" 2>/dev/null | tr '\n' ' ')})"
+      return 1
+    fi
+    sleep 1
+  done
+}
+
+# ---------------------------------------------------------------- test data
+src="$work/src"
+mkdir -p "$src/nested/dir"
+rnd() { head -c "$2" /dev/urandom >"$src/$1"; }
+rnd empty.bin 0
+rnd one-byte.bin 1
+rnd one-mib.bin $((1024 * 1024))
+rnd five-mib-plus.bin $((5 * 1024 * 1024 + 7))
+rnd twenty-mib-multipart.bin $((20 * 1024 * 1024))
+for i in $(seq 1 10); do rnd "small-$i.bin" $(( (RANDOM * 32768 + RANDOM) % 262144 + 2 )); done
+for i in $(seq 1 5); do rnd "nested/dir/obj-$i.dat" $(( (RANDOM * 32768 + RANDOM) % 65536 + 2 )); done
+(cd "$src" && find . -type f | sed 's|^\./||' | sort | xargs sha256sum) >"$work/manifest"
+nobj=$(wc -l <"$work/manifest")
+bucket="kintsugi-docker-$(rand_hex 4)"
+
+# verify LABEL : download the whole bucket and compare every object's sha256 (and the count)
+verify() {
+  local label=$1 dst="$work/dst" t0 out; t0=$(date +%s.%N)
+  rm -rf "$dst"; mkdir -p "$dst"
+  if ! out="$(s3 s3 cp --recursive --only-show-errors "s3://$bucket/" "$dst/" 2>&1)"; then
+    fail "$label: download failed: $(tail -n 5 <<<"$out")"; return 1
+  fi
+  local got; got=$(find "$dst" -type f | wc -l)
+  if ! out="$(cd "$dst" && sha256sum --check --quiet "$work/manifest" 2>&1)"; then
+    fail "$label: content differs: $(head -n 5 <<<"$out")"; return 1
+  fi
+  if [ "$got" -ne "$(wc -l <"$work/manifest")" ]; then
+    fail "$label: downloaded $got objects, expected $(wc -l <"$work/manifest")"; return 1
+  fi
+  pass "$label: $got objects byte-exact ($(python3 -c "import time; print('%.1f' % (time.time() - $t0))")s)"
+}
+
+# placement LABEL EXCLUDED KEY... : read each object's erasure layout (`kintsugi stat --json`;
+# with STAT_VERIFY=1 `--verify`, which reads every chunk of every shard on its node) and check
+# that every segment has all k+m shards healthy and, when EXCLUDED is "-", on k+m distinct
+# nodes; when EXCLUDED names nodes (comma-separated), on none of them, with at most two
+# shards per node, so that losing any one node still leaves k; "any" checks health only.
+placement() {
+  local label=$1 excluded=$2 out; shift 2
+  if out="$(python3 - "$bin" "$endpoint" "$bucket" "$excluded" "${STAT_VERIFY:-0}" "$@" 2>&1 <<'PY'
+import json, subprocess, sys
+from collections import Counter
+binary, endpoint, bucket, excluded, verify, keys = sys.argv[1:6] + [sys.argv[6:]]
+excl = set() if excluded in ("-", "any") else set(excluded.split(","))
+bad, nodes_used, segs = [], set(), 0
+for key in keys:
+    r = subprocess.run([binary, "stat", "--json", "--endpoint", endpoint, f"s3://{bucket}/{key}"] + (["--verify"] if verify == "1" else []),
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        bad.append(f"{key}: stat failed: {r.stderr.strip()[-300:]}"); continue
+    layout = json.loads(r.stdout).get("layout")
+    if not layout:
+        bad.append(f"{key}: no erasure layout"); continue
+    k, m = layout["k"], layout["m"]
+    for seg in layout.get("segments") or []:
+        segs += 1
+        shards = seg.get("shards") or []
+        per_node = Counter(sh["node"] for sh in shards)
+        nodes_used.update(per_node)
+        where = f"{key} segment {seg.get('index')}: " + " ".join(f"{sh['index']}@{sh['node']}:{sh.get('health')}" for sh in shards)
+        if len(shards) != k + m or any(sh.get("health") != "ok" for sh in shards):
+            bad.append(f"{where}: not {k + m} healthy shards")
+        elif excluded == "-" and len(per_node) != k + m:
+            bad.append(f"{where}: not on {k + m} distinct nodes")
+        elif excl and (set(per_node) & excl or max(per_node.values()) > 2 or len(per_node) < k
+                       or any(k + m - c < k for c in per_node.values())):
+            bad.append(f"{where}: bad placement with {sorted(excl)} down")
+if bad:
+    print("; ".join(bad[:5]) + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""))
+    sys.exit(1)
+print(f"{segs} segments, nodes used: {' '.join(sorted(nodes_used))}")
+PY
+)"; then
+    pass "$label: $out"
+  else
+    fail "$label: $out"; return 1
+  fi
+}
+
+# ---------------------------------------------------------------- 1. image
+say "project $project, S3 on $endpoint, compose: ${COMPOSE[*]}"
+t0=$(date +%s)
+if "$repo/docker/build-image.sh" "$bin" >"$work/build.log" 2>&1; then
+  pass "image $KINTSUGI_IMAGE built from $bin ($(( $(date +%s) - t0 ))s)"
+else
+  fail "image build"; cat "$work/build.log"; exit 1
+fi
+
+# ---------------------------------------------------------------- 2. cluster up
+started=1
+if ! compose up -d >"$work/up.log" 2>&1; then
+  fail "compose up"; cat "$work/up.log"; exit 1
+fi
+must wait_for 120 "cluster up: 6 nodes up" 'up == 6 and total == 6'
+
+# ---------------------------------------------------------------- 3. write + read
+t0=$(date +%s)
+if out="$(s3 s3 mb "s3://$bucket" 2>&1 && s3 s3 cp --recursive --only-show-errors "$src/" "s3://$bucket/" 2>&1)"; then
+  listed=$(s3 s3 ls --recursive "s3://$bucket/" | wc -l)
+  etag=$(s3 s3api head-object --bucket "$bucket" --key twenty-mib-multipart.bin --query ETag --output text 2>&1)
+  if [ "$listed" -eq "$nobj" ] && [[ "$etag" == *-3* ]]; then
+    pass "uploaded $nobj objects ($(du -sm "$src" | cut -f1) MiB; 20 MiB one multipart, ETag $etag) in $(( $(date +%s) - t0 ))s"
+  else
+    fail "upload: listing shows $listed objects (expected $nobj), multipart ETag $etag (expected a -3 suffix)"; exit 1
+  fi
+else
+  fail "upload: $(tail -n 5 <<<"$out")"; exit 1
+fi
+placement "placement with 6 nodes up" - $(awk '{print $2}' "$work/manifest")
+must verify "read back, all 6 nodes up"
+
+# ---------------------------------------------------------------- 4. two nodes stopped
+say "stopping node2 and node5"
+compose stop --timeout 5 node2 node5 >"$work/stop.log" 2>&1 || { fail "compose stop"; cat "$work/stop.log"; exit 1; }
+verify "read back with node2+node5 stopped"
+wait_for 30 "node2 and node5 reported down" 'up == 4 and st["node2"] != "up" and st["node5"] != "up"' node2 node5
+head -c $((3 * 1024 * 1024 + 11)) /dev/urandom >"$src/written-degraded.bin"
+if out="$(s3 s3 cp --only-show-errors "$src/written-degraded.bin" "s3://$bucket/written-degraded.bin" 2>&1)"; then
+  (cd "$src" && sha256sum written-degraded.bin) >>"$work/manifest"
+  pass "PUT 3 MiB with node2+node5 stopped"
+  placement "placement of the PUT with node2+node5 down" node2,node5 written-degraded.bin
+else
+  fail "PUT with node2+node5 stopped: $(tail -n 3 <<<"$out")"
+  rm -f "$src/written-degraded.bin"
+fi
+say "starting node2 and node5 again"
+compose start node2 node5 >"$work/start.log" 2>&1 || { fail "compose start"; cat "$work/start.log"; exit 1; }
+must wait_for 60 "node2 and node5 back: 6 nodes up" 'up == 6 and total == 6'
+
+# ---------------------------------------------------------------- 5. one node partitioned
+cid=$(compose ps -q node3)
+net=$(docker inspect --format '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{"\n"}}{{end}}' "$cid" | grep -m1 .)
+say "disconnecting node3 ($cid) from network $net"
+docker network disconnect "$net" "$cid" || { fail "docker network disconnect"; exit 1; }
+verify "read back with node3 cut off the network"
+wait_for 30 "node3 reported down while cut off" 'st["node3"] != "up"' node3
+docker network connect --alias node3 "$net" "$cid" || { fail "docker network connect"; exit 1; }
+say "reconnected node3"
+must wait_for 60 "node3 back after reconnect: 6 nodes up" 'up == 6 and total == 6'
+verify "read back after all nodes are back"
+STAT_VERIFY=1 placement "every shard intact on its node after the faults (stat --verify)" any $(awk '{print $2}' "$work/manifest")
