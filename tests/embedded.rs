@@ -426,7 +426,12 @@ fn degraded_two_disks_removed_every_object_reads_exact() {
     let m = s.metrics();
     let delta = |k: &str| m[k] - before[k];
     assert!(delta("kintsugi_degraded_stripe_reads_total") > 0.0, "no degraded stripe reads counted: {m:?}");
-    assert!(delta("kintsugi_shard_missing_total") > 0.0, "no missing shards counted: {m:?}");
+    // Either the reads found the shard files missing, or the disk monitor (every 2 s) had already
+    // marked both disks failed and the reads went straight to parity.
+    assert!(
+        delta("kintsugi_shard_missing_total") > 0.0 || m["kintsugi_disks_failed"] == 2.0,
+        "neither missing shards counted nor the disks marked failed: {m:?}"
+    );
 
     let failed = poll(Duration::from_secs(10), Duration::from_millis(200), || (s.metric("kintsugi_disks_failed") == 2.0).then_some(()));
     assert!(failed.is_some(), "kintsugi_disks_failed did not reach 2 within 10 s: {:?}", s.metrics());

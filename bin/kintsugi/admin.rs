@@ -15,6 +15,9 @@ pub enum AdminCmd {
     /// Disk commands
     #[command(subcommand)]
     Disk(DiskCmd),
+    /// Background repair commands
+    #[command(subcommand)]
+    Repair(RepairCmd),
     /// Print the token storage nodes join the cluster with (`kintsugi storage --join TOKEN`)
     JoinToken(AdminArgs),
 }
@@ -24,6 +27,13 @@ pub enum AdminCmd {
 pub enum DiskCmd {
     /// Every disk with its node, state and path
     List(AdminArgs),
+}
+
+/// `kintsugi admin repair` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RepairCmd {
+    /// Shards on lost and down disks, damaged segments by shards missing, what repair rebuilt and how fast
+    Status(AdminArgs),
 }
 
 /// Flags of every admin command.
@@ -78,6 +88,14 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             }
             println!("disks:           {} ({} ok, {failed} failed or unreachable)", disks.len(), disks.len() - failed);
             println!("garbage pending: {} segments", v["garbage_pending"]);
+            if v["full_redundancy"] == true {
+                println!("redundancy:      every object is at full redundancy");
+            } else {
+                println!(
+                    "redundancy:      DEGRADED: some shards are on down, lost or failed disks; repair backlog {} segments (see `kintsugi admin repair status`)",
+                    v["repair_backlog"]
+                );
+            }
             if failed > 0 {
                 println!("WARNING: {failed} disk(s) failed or unreachable; objects with shards on them are read from parity. Restore or replace them.");
             }
@@ -102,6 +120,32 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
                     d["path"].as_str().unwrap_or("?")
                 );
             }
+            Ok(())
+        }
+        AdminCmd::Repair(RepairCmd::Status(a)) => {
+            let v = fetch(&a.conn, "repair")?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            let mib = |x: &Value| x.as_u64().map_or("?".to_owned(), |b| format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20)));
+            if v["full_redundancy"] == true {
+                println!("redundancy:        full: every committed shard is on a usable disk");
+            } else {
+                println!("redundancy:        DEGRADED");
+            }
+            println!("lost disks:        {} ({} shards to rebuild)", v["lost_disks"], v["shards_on_lost_disks"]);
+            println!("down disks:        {} ({} shards; rebuilt only once their node is lost)", v["down_disks"], v["shards_on_down_disks"]);
+            println!("damaged segments:  by shards missing {}", v["segments_by_missing"]);
+            println!("last pass:         {} of {} segments done ({} passes)", v["done_in_pass"], v["queued"], v["passes"]);
+            println!(
+                "rebuilt:           {} shards, {} ({} read), {:.1} MiB/s while busy",
+                v["shards_rebuilt"],
+                mib(&v["bytes_rebuilt"]),
+                mib(&v["bytes_read"]),
+                v["rebuild_mib_per_s"].as_f64().unwrap_or(0.0)
+            );
+            println!("failed jobs:       {}; unrecoverable segments {}; waiting for capacity {}", v["failed"], v["unrecoverable"], v["waiting_for_capacity"]);
             Ok(())
         }
         AdminCmd::JoinToken(a) => {

@@ -80,6 +80,15 @@ pub struct GatewayArgs {
     /// Seconds a storage node may take for one step of a shard request before it counts as failed.
     #[arg(long, value_name = "SECONDS", env = "KINTSUGI_REQUEST_DEADLINE", default_value = "10", value_parser = secs)]
     request_deadline: Duration,
+    /// Segments background repair rebuilds at once.
+    #[arg(long, value_name = "N", env = "KINTSUGI_REPAIR_CONCURRENCY", default_value_t = 2)]
+    repair_concurrency: usize,
+    /// Cap on background repair's rebuilt data, MiB/s (0: no cap).
+    #[arg(long, value_name = "MIB_PER_S", env = "KINTSUGI_REPAIR_BANDWIDTH", default_value_t = 0)]
+    repair_bandwidth: u64,
+    /// Seconds between background repair passes (each finds every segment with a shard on a lost disk).
+    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_REPAIR_INTERVAL", default_value = "5", value_parser = secs)]
+    repair_interval: Duration,
     /// Also write the join token to this file (mode 0600) at every start, e.g. on a volume
     /// that storage nodes read with `--join-file` (docker compose does this).
     #[arg(long, value_name = "FILE", env = "KINTSUGI_TOKEN_FILE")]
@@ -126,12 +135,17 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     let gc_delay_ms = i64::try_from(a.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
     let meta = Arc::new(RocksMeta::open(&meta_dir.join("db"), gc_delay_ms).context("opening the metadata store")?);
     let creds = a.access_key.zip(a.secret_key);
-    let (ak, new_secret) = ensure_credentials(&meta, creds)?;
+    let root = ensure_credentials(&meta, creds)?;
     let codec = codec_for(CodecId::ReedSolomonGf8, scheme).context("creating the codec")?;
     let mut cfg = StoreConfig::new(layout);
     cfg.write_quorum = a.write_quorum;
     cfg.hedge_after = a.hedge_after;
     cfg.write_stall = a.request_deadline;
+    cfg.repair = kintsugi_gateway::RepairConfig {
+        concurrency: a.repair_concurrency.max(1),
+        bandwidth: a.repair_bandwidth.saturating_mul(1 << 20),
+        interval: a.repair_interval.max(Duration::from_millis(100)),
+    };
     let (store, repair_rx) = Store::new(meta, Vec::new(), codec, cfg, "cluster");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
@@ -161,7 +175,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             "Start storage nodes with: kintsugi storage --data DIR --listen ADDR --join <token>".to_owned(),
         ];
         let stop: Box<dyn FnOnce() + Send> = Box::new(move || endpoint.close(0u32.into(), b"gateway stopping"));
-        serve_s3(store, repair_rx, a.listen, ak, new_secret, banner, Some(stop)).await
+        serve_s3(store, repair_rx, a.listen, root, banner, Some(stop)).await
     })
 }
 

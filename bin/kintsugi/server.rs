@@ -164,22 +164,32 @@ fn random_string(len: usize, alphabet: &[u8]) -> String {
     (0..len).map(|_| char::from(alphabet[rand::random_range(0..alphabet.len())])).collect()
 }
 
-/// Returns (access key, Some(secret) when it is new and should be shown/saved).
-pub(crate) fn ensure_credentials(meta: &RocksMeta, creds: Option<(String, String)>) -> Result<(String, Option<String>)> {
+/// The root credentials a server starts with.
+pub(crate) struct RootKey {
+    /// Access key.
+    pub ak: String,
+    /// The secret when it is new (generated or given now) and goes into the client config.
+    pub new_secret: Option<String>,
+    /// The secret was generated here (so it is printed once); a given one is never printed.
+    pub generated: bool,
+}
+
+/// Set the root key from flags, or keep the stored one, or generate one on first start.
+pub(crate) fn ensure_credentials(meta: &RocksMeta, creds: Option<(String, String)>) -> Result<RootKey> {
     if let Some((ak, sk)) = creds {
         let rec = AccessKeyRecord { secret: sk.clone(), created_ms: now_ms(), name: "root".into() };
         meta.put_access_key(&ak, &rec).context("storing the root access key")?;
-        return Ok((ak, Some(sk)));
+        return Ok(RootKey { ak, new_secret: Some(sk), generated: false });
     }
     let keys = meta.list_access_keys().context("reading access keys")?;
     if let Some((ak, _)) = keys.iter().find(|(_, r)| r.name == "root").or(keys.first()) {
-        return Ok((ak.clone(), None));
+        return Ok(RootKey { ak: ak.clone(), new_secret: None, generated: false });
     }
     let ak = random_string(20, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
     let sk = random_string(40, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
     meta.put_access_key(&ak, &AccessKeyRecord { secret: sk.clone(), created_ms: now_ms(), name: "root".into() })
         .context("storing the generated access key")?;
-    Ok((ak, Some(sk)))
+    Ok(RootKey { ak, new_secret: Some(sk), generated: true })
 }
 
 /// Run the embedded server until SIGTERM or Ctrl-C.
@@ -200,7 +210,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let gc_delay_ms = i64::try_from(s.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
     let meta = Arc::new(RocksMeta::open(&meta_dir, gc_delay_ms).context("opening the metadata store")?);
     let disks = attach_disks(&meta, &s.data, &meta_dir)?;
-    let (ak, new_secret) = ensure_credentials(&meta, s.creds)?;
+    let root = ensure_credentials(&meta, s.creds)?;
     let codec = codec_for(CodecId::ReedSolomonGf8, s.scheme).context("creating the codec")?;
     for d in &disks {
         if !d.is_failed() {
@@ -217,7 +227,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
     rt.block_on(async move {
         kintsugi_gateway::recover_at_startup(&store).await.context("recovering interrupted writes")?;
         let banner = format!("Erasure coding {} over {} disks; metadata in {}", s.scheme, store.all_disks().len(), meta_dir.display());
-        serve_s3(store, repair_rx, s.listen, ak, new_secret, vec![banner], None).await
+        serve_s3(store, repair_rx, s.listen, root, vec![banner], None).await
     })
 }
 
@@ -227,8 +237,7 @@ pub async fn serve_s3(
     store: Arc<Store>,
     repair_rx: tokio::sync::mpsc::Receiver<kintsugi_gateway::RepairRequest>,
     listen: SocketAddr,
-    ak: String,
-    new_secret: Option<String>,
+    root: RootKey,
     banner: Vec<String>,
     on_stop: Option<Box<dyn FnOnce() + Send>>,
 ) -> Result<()> {
@@ -236,7 +245,14 @@ pub async fn serve_s3(
         .await
         .with_context(|| format!("cannot listen on {listen}; is another server running there? Use --listen ADDR"))?;
     let addr = listener.local_addr()?;
-    let endpoint = format!("http://{addr}");
+    // A wildcard address is where we listen, not where a client connects: show loopback.
+    let endpoint = if addr.ip().is_unspecified() {
+        let lo: std::net::IpAddr = if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
+        format!("http://{}", SocketAddr::new(lo, addr.port()))
+    } else {
+        format!("http://{addr}")
+    };
+    let RootKey { ak, new_secret, generated } = root;
     let conf_path = match &new_secret {
         Some(sk) => Some(clientconf::save_profile(
             "default",
@@ -245,9 +261,13 @@ pub async fn serve_s3(
         None => clientconf::path().ok(),
     };
     println!("S3 endpoint: {endpoint}");
+    if addr.ip().is_unspecified() {
+        println!("Listening on {addr} (all interfaces)");
+    }
     println!("Access key:  {ak}");
     match &new_secret {
-        Some(sk) => println!("Secret key:  {sk}"),
+        Some(sk) if generated => println!("Secret key:  {sk}"),
+        Some(_) => println!("Secret key:  (as given with --secret-key / KINTSUGI_SECRET_KEY; not printed)"),
         None => println!("Secret key:  (set at first start; see the client config)"),
     }
     if let Some(p) = &conf_path {

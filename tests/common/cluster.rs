@@ -115,7 +115,10 @@ impl Cluster {
 
     /// Like `start`, with node `i` (0-based) in zone `zone(i)`.
     pub fn start_zoned(n: usize, disks: usize, gw_flags: &[&str], chunk_size: Option<u32>, zone: impl Fn(usize) -> Option<String>) -> Cluster {
-        let opts = Opts { chunk_size, gateway: Some(gw_flags.iter().map(|s| (*s).to_owned()).collect()), ..Opts::default() };
+        // A fixed cluster port, so a restarted gateway is where its nodes look for it.
+        let mut flags: Vec<String> = gw_flags.iter().map(|s| (*s).to_owned()).collect();
+        flags.extend(["--cluster-listen".to_owned(), format!("127.0.0.1:{}", free_udp_port())]);
+        let opts = Opts { chunk_size, gateway: Some(flags), ..Opts::default() };
         let gw = Server::start(opts);
         let token = poll(Duration::from_secs(10), Duration::from_millis(50), || {
             gw.stdout_lines().iter().find_map(|l| l.strip_prefix("Join token:").map(|t| t.trim().to_owned()))

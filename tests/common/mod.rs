@@ -194,7 +194,11 @@ impl Server {
         let mut cmd = Command::new(BIN);
         match &self.opts.gateway {
             Some(flags) => {
-                cmd.arg("gateway").args(["--cluster-listen", "127.0.0.1:0"]).args(flags);
+                cmd.arg("gateway").args(flags);
+                // Unless the flags name one, a free port; a restarted gateway must keep it (nodes know it).
+                if !flags.iter().any(|f| f == "--cluster-listen") {
+                    cmd.args(["--cluster-listen", "127.0.0.1:0"]);
+                }
             }
             None => {
                 cmd.arg("server");

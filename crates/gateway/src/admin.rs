@@ -7,6 +7,7 @@
 //!   erasure layout of an object and the health of every shard.
 //! - `GET /kintsugi-admin/v1/status`: nodes, disks, EC scheme, counters.
 //! - `GET /kintsugi-admin/v1/join-token`: the token storage nodes join with (cluster mode).
+//! - `GET /kintsugi-admin/v1/repair`: the redundancy ledger and background repair's progress.
 
 use std::sync::Arc;
 
@@ -127,6 +128,10 @@ pub struct StatusReport {
     pub disks: Vec<DiskReport>,
     /// Segments waiting for garbage collection.
     pub garbage_pending: u64,
+    /// Every committed shard sits on a usable disk (see `/repair` for the details).
+    pub full_redundancy: bool,
+    /// Segments the last repair pass found with shards on lost disks, not repaired yet.
+    pub repair_backlog: u64,
 }
 
 fn classify(e: &DiskError) -> ShardHealth {
@@ -151,8 +156,14 @@ pub async fn object_report(store: &Arc<Store>, bucket: &str, key: &str, full: bo
                 let (node, checked) = match store.disk(loc.disk) {
                     Err(e) => ("?".to_owned(), Err((ShardHealth::DiskFailed, e.to_string()))),
                     Ok(d) => {
-                        let node = d.info().node;
-                        (node, d.check(seg.id, idx, loc.hash, full).await.map(|_| ()).map_err(|e| (classify(&e), e.to_string())))
+                        let info = d.info();
+                        if info.reachable {
+                            (info.node, d.check(seg.id, idx, loc.hash, full).await.map(|_| ()).map_err(|e| (classify(&e), e.to_string())))
+                        } else {
+                            // The cluster map has its node down: report that instead of waiting out a connect deadline.
+                            let why = format!("node {} is down or lost", info.node);
+                            (info.node, Err((ShardHealth::DiskFailed, why)))
+                        }
                     }
                 };
                 let (health, detail) = match checked {
@@ -197,6 +208,7 @@ pub async fn status_report(store: &Arc<Store>) -> Result<StatusReport, crate::Ga
             DiskReport { id: i.id, node: i.node, path: i.path, state: state.into(), capacity: i.capacity, free: i.free }
         })
         .collect();
+    let repair = crate::heal::repair_report(store).await?;
     let (epoch, nodes) = match store.cluster.get() {
         Some(c) => (c.epoch(), c.report().await),
         None => (0, Vec::new()),
@@ -208,6 +220,8 @@ pub async fn status_report(store: &Arc<Store>) -> Result<StatusReport, crate::Ga
         nodes,
         disks,
         garbage_pending: store.meta_call(|m| m.garbage_count()).await?,
+        full_redundancy: repair.full_redundancy,
+        repair_backlog: repair.queued.saturating_sub(repair.done_in_pass),
     })
 }
 
@@ -292,6 +306,10 @@ impl S3Route for AdminRoute {
             }
             (Method::GET, "status") => {
                 let rep = status_report(&self.store).await.map_err(s3s::S3Error::from)?;
+                json_response(&rep)
+            }
+            (Method::GET, "repair") => {
+                let rep = crate::heal::repair_report(&self.store).await.map_err(s3s::S3Error::from)?;
                 json_response(&rep)
             }
             (Method::GET, "join-token") => match self.store.join_token.get() {

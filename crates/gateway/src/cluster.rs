@@ -174,6 +174,7 @@ impl ClusterMap {
             tracing::info!(node = name, was = %node.state, "storage node is up");
             node.state = NodeState::Up;
             node.link.set_up(true);
+            node.link.set_lost(false);
             self.epoch.fetch_add(1, Ordering::Relaxed);
         }
         // The disk registry is read only when a disk is new to this node (not on every heartbeat).
@@ -243,6 +244,7 @@ impl ClusterMap {
                 tracing::warn!(node = name, from = %n.state, to = %state, silent_ms = age.as_millis() as u64, "storage node state changed");
                 n.state = state;
                 n.link.set_up(state == NodeState::Up);
+                n.link.set_lost(state == NodeState::Lost);
                 self.epoch.fetch_add(1, Ordering::Relaxed);
             }
         }

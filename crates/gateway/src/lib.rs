@@ -10,6 +10,7 @@ mod admin;
 mod cluster;
 mod error;
 mod get;
+mod heal;
 mod http;
 mod metrics;
 mod put;
@@ -22,6 +23,7 @@ pub use admin::{object_report, status_report, AdminRoute, ObjectReport, ShardHea
 pub use cluster::{ClusterConfig, ClusterMap, ClusterService, NodeReport, NodeState};
 pub use error::{GatewayError, GwResult};
 pub use get::read_range;
+pub use heal::{repair_report, RepairConfig, RepairReport, RepairStats};
 pub use http::serve;
 pub use metrics::Metrics;
 pub use put::{write_body, Owner, Written};

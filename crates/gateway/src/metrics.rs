@@ -38,7 +38,7 @@ impl Metrics {
 
     /// Render in Prometheus text exposition format; `disks_failed` and
     /// `disks_total` are gauges read by the caller.
-    pub fn render(&self, disks_failed: usize, disks_total: usize, garbage_pending: u64) -> String {
+    pub fn render(&self, disks_failed: usize, disks_total: usize, garbage_pending: u64, repair: &crate::heal::RepairStats) -> String {
         let mut s = String::new();
         let mut counter = |name: &str, help: &str, v: &AtomicU64| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
@@ -54,6 +54,15 @@ impl Metrics {
         counter("kintsugi_hedged_reads_total", "Parity reads started because a shard read was slow.", &self.hedged_reads);
         counter("kintsugi_object_bytes_written_total", "Object bytes written.", &self.bytes_written);
         counter("kintsugi_object_bytes_read_total", "Object bytes returned to clients.", &self.bytes_read);
+        counter("kintsugi_repair_shards_rebuilt_total", "Shards lost with a disk or node rebuilt onto new disks.", &repair.shards_rebuilt);
+        counter("kintsugi_repair_bytes_rebuilt_total", "Shard bytes written by background repair.", &repair.bytes_rebuilt);
+        counter("kintsugi_repair_bytes_read_total", "Shard bytes read by background repair.", &repair.bytes_read);
+        counter("kintsugi_repair_jobs_failed_total", "Background repair jobs that failed (retried next pass).", &repair.failed);
+        let _ = writeln!(
+            s,
+            "# HELP kintsugi_repair_queued Segments with shards on lost disks found by the last repair pass.\n# TYPE kintsugi_repair_queued gauge\nkintsugi_repair_queued {}",
+            repair.queued.load(Ordering::Relaxed).saturating_sub(repair.done_in_pass.load(Ordering::Relaxed))
+        );
         let _ = writeln!(s, "# HELP kintsugi_disks_failed Disks currently failed or unreachable.\n# TYPE kintsugi_disks_failed gauge\nkintsugi_disks_failed {disks_failed}");
         let _ = writeln!(s, "# HELP kintsugi_disks Disks configured.\n# TYPE kintsugi_disks gauge\nkintsugi_disks {disks_total}");
         let _ = writeln!(s, "# HELP kintsugi_gc_pending Segments waiting for garbage collection.\n# TYPE kintsugi_gc_pending gauge\nkintsugi_gc_pending {garbage_pending}");

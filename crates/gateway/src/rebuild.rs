@@ -16,9 +16,18 @@ use crate::get::StripeReader;
 use crate::metrics::Metrics;
 use crate::store::{Coded, Store};
 
+/// What a rebuild did.
+#[derive(Debug, Default)]
+pub(crate) struct Rebuilt {
+    /// Targets rebuilt, verified against the manifest and durable: (shard index, disk).
+    pub done: Vec<(usize, u32)>,
+    /// Chunk bytes read from the other shards to do it.
+    pub bytes_read: u64,
+}
+
 /// Rebuild shard `index` of `seg` onto `disk` for each target, reading only
-/// the other shards. Returns the targets that were rebuilt, verified and are durable.
-pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta, template: ShardHeader, targets: &[(usize, u32)]) -> GwResult<Vec<(usize, u32)>> {
+/// the other shards.
+pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta, template: ShardHeader, targets: &[(usize, u32)]) -> GwResult<Rebuilt> {
     let layout = coded.layout;
     let stripes = layout.stripe_count(seg.len);
     let skip: Vec<usize> = targets.iter().map(|t| t.0).collect();
@@ -30,8 +39,10 @@ pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta
         let d: Arc<dyn ShardStore> = store.disk(disk)?;
         writers.push((i, disk, Some(d.write(h)), Vec::<ChunkHash>::new()));
     }
+    let mut bytes_read = 0u64;
     for _ in 0..stripes {
         let mut slots = reader.next_chunks(("(rebuild)", "", 0)).await?;
+        bytes_read += slots.iter().flatten().map(|c| c.len() as u64).sum::<u64>();
         let codec = coded.codec.clone();
         slots = tokio::task::spawn_blocking(move || codec.reconstruct(&mut slots).map(|()| slots)).await??;
         for (i, _, w, hashes) in writers.iter_mut() {
@@ -66,7 +77,7 @@ pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta
             Err(e) => tracing::warn!(shard = i, disk, error = %e, "rebuild writer died"),
         }
     }
-    Ok(done)
+    Ok(Rebuilt { done, bytes_read })
 }
 
 async fn join_error(h: tokio::task::JoinHandle<Result<[u8; 32], DiskError>>) -> String {
@@ -96,7 +107,7 @@ pub(crate) async fn replace_shards(store: &Arc<Store>, coded: &Coded, seg: &mut 
         return failed.to_vec();
     }
     let rebuilt = match rebuild_onto(store, coded, seg, template, &plan).await {
-        Ok(r) => r,
+        Ok(r) => r.done,
         Err(e) => {
             tracing::warn!(segment = %format!("{:032x}", seg.id), error = %e, "re-placing failed shards did not work");
             Vec::new()

@@ -79,6 +79,12 @@ pub async fn gc_pass(store: &Arc<Store>) -> GwResult<u64> {
         for (seg, rec) in due {
             let mut complete = true;
             for (idx, disk_id) in &rec.shards {
+                // A shard that a committed record references again (repair or drain placed the same
+                // index of the segment back on this disk) is live, whatever the garbage entry says.
+                let (d, i) = (*disk_id, *idx);
+                if store.meta_call(move |m| m.is_indexed(d, seg, i)).await? {
+                    continue;
+                }
                 let Ok(disk) = store.disk(*disk_id) else { continue };
                 if !disk.info().reachable {
                     complete = false; // its node is down: try again on a later pass
@@ -108,6 +114,7 @@ pub async fn gc_pass(store: &Arc<Store>) -> GwResult<u64> {
 /// Spawn the background workers; they stop when `cancel` fires.
 pub fn spawn_workers(store: Arc<Store>, repair_rx: mpsc::Receiver<RepairRequest>, cancel: CancelToken, gc_interval: Duration) {
     tokio::spawn(repair_loop(store.clone(), repair_rx, cancel.clone()));
+    crate::heal::spawn_healer(store.clone(), store.repair_config, cancel.clone());
     let st = store.clone();
     let mut c = cancel.clone();
     tokio::spawn(async move {
@@ -190,7 +197,7 @@ pub async fn repair_segment(store: &Arc<Store>, req: &RepairRequest) -> GwResult
         return Ok(0);
     }
     // 2. Rebuild from the others; a rebuilt shard replaces the bad file only if it hashes right.
-    let done = crate::rebuild::rebuild_onto(store, &coded, seg, template, &rebuild).await?;
+    let done = crate::rebuild::rebuild_onto(store, &coded, seg, template, &rebuild).await?.done;
     for _ in &done {
         Metrics::inc(&store.metrics.shard_repaired);
     }

@@ -53,6 +53,8 @@ pub struct StoreConfig {
     pub write_stall: Duration,
     /// A shard read that has not delivered its chunk after this long gets a parity read beside it.
     pub hedge_after: Duration,
+    /// Background repair of shards on lost disks.
+    pub repair: crate::heal::RepairConfig,
 }
 
 impl StoreConfig {
@@ -64,6 +66,7 @@ impl StoreConfig {
             write_quorum: None,
             write_stall: Duration::from_secs(10),
             hedge_after: Duration::from_millis(250),
+            repair: crate::heal::RepairConfig::default(),
         }
     }
 }
@@ -94,6 +97,10 @@ pub struct Store {
     pub cluster: std::sync::OnceLock<Arc<crate::cluster::ClusterMap>>,
     /// Counters.
     pub metrics: Metrics,
+    /// Background repair's tunables.
+    pub repair_config: crate::heal::RepairConfig,
+    /// Background repair's counters.
+    pub repair: crate::heal::RepairStats,
     repair_tx: mpsc::Sender<RepairRequest>,
 }
 
@@ -128,6 +135,8 @@ impl Store {
             cluster: std::sync::OnceLock::new(),
             join_token: std::sync::OnceLock::new(),
             metrics: Metrics::default(),
+            repair_config: cfg.repair,
+            repair: crate::heal::RepairStats::default(),
             repair_tx,
         };
         (Arc::new(store), repair_rx)

@@ -65,6 +65,28 @@ pub fn parse_disk_shard_key(k: &[u8]) -> Option<(DiskId, SegmentId, u8)> {
     Some((disk, seg, k[20]))
 }
 
+/// Decode a key written by [`object_key`] into (bucket, key); `None` when not UTF-8.
+pub fn parse_object_key(k: &[u8]) -> Option<(String, String)> {
+    let (&len, rest) = k.split_first()?;
+    let len = usize::from(len);
+    if rest.len() < len {
+        return None;
+    }
+    let bucket = std::str::from_utf8(&rest[..len]).ok()?;
+    let key = std::str::from_utf8(&rest[len..]).ok()?;
+    Some((bucket.to_owned(), key.to_owned()))
+}
+
+/// Decode a key written by [`part_key`] into (upload id, part number).
+pub fn parse_part_key(k: &[u8]) -> Option<(String, u32)> {
+    if k.len() < 5 || k[k.len() - 5] != AFTER_UTF8 {
+        return None;
+    }
+    let upload = std::str::from_utf8(&k[..k.len() - 5]).ok()?;
+    let part = u32::from_be_bytes(k[k.len() - 4..].try_into().ok()?);
+    Some((upload.to_owned(), part))
+}
+
 /// `[segment BE]`
 pub fn segment_key(segment: SegmentId) -> [u8; 16] {
     segment.to_be_bytes()
@@ -98,6 +120,15 @@ mod tests {
         // "ab" + key "c" must differ from "abc" + key "".
         assert_ne!(object_key("ab", b"c"), object_key("abc", b""));
         assert!(object_key("abc", b"zzz") < prefix_end(&bucket_prefix("abc")).expect("end"));
+    }
+
+    #[test]
+    fn object_and_part_keys_round_trip() {
+        assert_eq!(parse_object_key(&object_key("bkt", "a/b\u{e9}".as_bytes())), Some(("bkt".into(), "a/b\u{e9}".into())));
+        assert_eq!(parse_object_key(&object_key("bkt", b"")), Some(("bkt".into(), String::new())));
+        assert_eq!(parse_object_key(&[9, b'a']), None);
+        assert_eq!(parse_part_key(&part_key("u1", 42)), Some(("u1".into(), 42)));
+        assert_eq!(parse_part_key(b"u1"), None);
     }
 
     #[test]

@@ -22,15 +22,17 @@
 mod error;
 mod keys;
 mod list;
+mod relocate;
 mod store;
 mod types;
 
 pub use error::{MetaError, MetaResult};
 pub use list::{ListEntry, ListPage, ListQuery};
+pub use relocate::{IndexedShard, OwnedSegment, ShardMove};
 pub use store::{now_ms, Expect, RocksMeta};
 pub use types::{
     AccessKeyRecord, BucketRecord, Coding, DiskId, DiskRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord,
-    SegmentId, SegmentMeta, ShardLoc, UploadRecord,
+    SegmentId, SegmentMeta, ShardLoc, ShardOwner, UploadRecord,
 };
 
 #[cfg(test)]

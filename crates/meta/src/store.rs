@@ -56,7 +56,7 @@ pub enum Expect {
 pub struct RocksMeta {
     db: DB,
     /// Object commits take it shared; bucket create/delete take it exclusive.
-    bucket_lock: RwLock<()>,
+    pub(crate) bucket_lock: RwLock<()>,
     /// Striped locks serialising read-modify-write of one object key.
     key_locks: Vec<Mutex<()>>,
     garbage_delay_ms: i64,
@@ -86,24 +86,42 @@ impl RocksMeta {
         })
     }
 
-    fn cf(&self, name: &'static str) -> MetaResult<&ColumnFamily> {
+    pub(crate) fn cf(&self, name: &'static str) -> MetaResult<&ColumnFamily> {
         self.db.cf_handle(name).ok_or(MetaError::MissingColumnFamily { name })
     }
 
-    fn write(&self, batch: WriteBatch) -> MetaResult<()> {
+    pub(crate) fn write(&self, batch: WriteBatch) -> MetaResult<()> {
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
         self.db.write_opt(batch, &wo).map_err(MetaError::db("write"))
     }
 
-    fn get<T: serde::de::DeserializeOwned>(&self, cf: &'static str, what: &'static str, key: &[u8]) -> MetaResult<Option<T>> {
+    pub(crate) fn get<T: serde::de::DeserializeOwned>(&self, cf: &'static str, what: &'static str, key: &[u8]) -> MetaResult<Option<T>> {
         match self.db.get_cf(self.cf(cf)?, key).map_err(MetaError::db("get"))? {
             Some(bytes) => Ok(Some(decode(what, &bytes)?)),
             None => Ok(None),
         }
     }
 
-    fn key_lock(&self, bucket: &str, key: &str) -> &Mutex<()> {
+    pub(crate) fn get_raw(&self, cf: &'static str, key: &[u8]) -> MetaResult<Option<Vec<u8>>> {
+        self.db.get_cf(self.cf(cf)?, key).map_err(MetaError::db("get"))
+    }
+
+    /// An upload by id alone (a scan; used only for legacy index entries without owners).
+    pub(crate) fn find_upload(&self, upload_id: &str) -> MetaResult<Option<UploadRecord>> {
+        let mut found = None;
+        self.scan_prefix(CF_UPLOADS, &[], &[], |_, v| {
+            let u: UploadRecord = decode("upload", v)?;
+            if u.upload_id == upload_id {
+                found = Some(u);
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        Ok(found)
+    }
+
+    pub(crate) fn key_lock(&self, bucket: &str, key: &str) -> &Mutex<()> {
         let h = blake3_like_hash(bucket.as_bytes(), key.as_bytes());
         &self.key_locks[h % LOCK_STRIPES]
     }
@@ -238,13 +256,14 @@ impl RocksMeta {
         Ok(())
     }
 
-    /// Add index entries for segments now referenced and clear their intents.
-    fn batch_reference(&self, b: &mut WriteBatch, segments: &[SegmentMeta]) -> MetaResult<()> {
+    /// Add index entries (valued with their owner) for segments now referenced and clear their intents.
+    fn batch_reference(&self, b: &mut WriteBatch, segments: &[SegmentMeta], owner: &ShardOwner) -> MetaResult<()> {
         let idx = self.cf(CF_DISK_SHARDS)?;
         let intents = self.cf(CF_INTENTS)?;
+        let value = encode(owner);
         for s in segments {
             for (i, loc) in s.shards.iter().enumerate() {
-                b.put_cf(idx, keys::disk_shard_key(loc.disk, s.id, shard_index(i)), []);
+                b.put_cf(idx, keys::disk_shard_key(loc.disk, s.id, shard_index(i)), &value);
             }
             b.delete_cf(intents, keys::segment_key(s.id));
         }
@@ -254,7 +273,6 @@ impl RocksMeta {
     /// Remove index entries of segments no longer referenced and queue their shards as garbage.
     fn batch_unreference(&self, b: &mut WriteBatch, segments: &[SegmentMeta]) -> MetaResult<()> {
         let idx = self.cf(CF_DISK_SHARDS)?;
-        let garbage = self.cf(CF_GARBAGE)?;
         let due_ms = now_ms().saturating_add(self.garbage_delay_ms);
         for s in segments {
             let mut shards = Vec::with_capacity(s.shards.len());
@@ -262,9 +280,31 @@ impl RocksMeta {
                 b.delete_cf(idx, keys::disk_shard_key(loc.disk, s.id, shard_index(i)));
                 shards.push((shard_index(i), loc.disk));
             }
-            b.put_cf(garbage, keys::segment_key(s.id), encode(&GarbageRecord { due_ms, shards }));
+            self.batch_add_garbage(b, s.id, shards, due_ms)?;
         }
         Ok(())
+    }
+
+    /// Queue shards of `segment` as garbage due at `due_ms`, merged with any
+    /// garbage already queued for that segment (e.g. a stale copy left by repair).
+    pub(crate) fn batch_add_garbage(&self, b: &mut WriteBatch, segment: SegmentId, mut shards: Vec<(u8, DiskId)>, due_ms: i64) -> MetaResult<()> {
+        let k = keys::segment_key(segment);
+        let mut due = due_ms;
+        if let Some(old) = self.get::<GarbageRecord>(CF_GARBAGE, "garbage", &k)? {
+            due = due.max(old.due_ms);
+            for s in old.shards {
+                if !shards.contains(&s) {
+                    shards.push(s);
+                }
+            }
+        }
+        b.put_cf(self.cf(CF_GARBAGE)?, k, encode(&GarbageRecord { due_ms: due, shards }));
+        Ok(())
+    }
+
+    /// Garbage delay in milliseconds.
+    pub(crate) fn garbage_delay_ms(&self) -> i64 {
+        self.garbage_delay_ms
     }
 
     /// Commit a new manifest for `bucket/key`; returns the replaced one (its shards become garbage).
@@ -280,7 +320,7 @@ impl RocksMeta {
         if let Some(o) = &old {
             self.batch_unreference(&mut b, &o.segments)?;
         }
-        self.batch_reference(&mut b, &manifest.segments)?;
+        self.batch_reference(&mut b, &manifest.segments, &ShardOwner::Object { bucket: bucket.into(), key: key.into() })?;
         self.write(b)?;
         Ok(old)
     }
@@ -330,7 +370,8 @@ impl RocksMeta {
             self.batch_unreference(&mut b, &old.segments)?;
         }
         b.put_cf(self.cf(CF_PARTS)?, &pk, encode(part));
-        self.batch_reference(&mut b, &part.segments)?;
+        let owner = ShardOwner::Part { bucket: bucket.into(), key: key.into(), upload_id: upload_id.into(), part: part.part_number };
+        self.batch_reference(&mut b, &part.segments, &owner)?;
         self.write(b)
     }
 
@@ -402,6 +443,8 @@ impl RocksMeta {
             self.batch_unreference(&mut b, &o.segments)?;
         }
         b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(&manifest));
+        // The used parts' segments now belong to the object: re-point their index entries.
+        self.batch_reference(&mut b, &manifest.segments, &ShardOwner::Object { bucket: bucket.into(), key: key.into() })?;
         self.write(b)?;
         Ok(old)
     }
@@ -471,7 +514,7 @@ impl RocksMeta {
             let k = keys::segment_key(*s);
             if let Some(rec) = self.get::<IntentRecord>(CF_INTENTS, "intent", &k)? {
                 b.delete_cf(self.cf(CF_INTENTS)?, k);
-                b.put_cf(self.cf(CF_GARBAGE)?, k, encode(&GarbageRecord { due_ms: 0, shards: rec.shards }));
+                self.batch_add_garbage(&mut b, *s, rec.shards, 0)?;
             }
         }
         self.write(b)

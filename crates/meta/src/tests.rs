@@ -182,3 +182,65 @@ fn data_survives_reopen() {
     assert!(meta.list_intents().expect("intents").is_empty());
     assert_eq!(meta.due_garbage(now_ms(), 10).expect("g").len(), 1);
 }
+
+#[test]
+fn index_entries_name_their_owner_through_multipart_completion() {
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    meta.put_object("b", "obj", &manifest(1, &[(10, &[1, 2])]), Expect::Any).expect("put");
+    let obj = ShardOwner::Object { bucket: "b".into(), key: "obj".into() };
+    let on1 = meta.indexed_shards(1, None, 10).expect("idx");
+    assert_eq!(on1, vec![IndexedShard { segment: 10, index: 0, owner: Some(obj.clone()) }]);
+    let up = UploadRecord { upload_id: "u9".into(), bucket: "b".into(), key: "mp".into(), created_ms: 0, content_type: None, headers: vec![], user_meta: vec![] };
+    meta.create_upload(&up).expect("upload");
+    let part = PartRecord { part_number: 3, size: 5, etag: "e".into(), modified_ms: 0, coding: manifest(0, &[]).coding, segments: manifest(0, &[(20, &[1])]).segments };
+    meta.put_part("b", "mp", "u9", &part).expect("part");
+    let part_owner = ShardOwner::Part { bucket: "b".into(), key: "mp".into(), upload_id: "u9".into(), part: 3 };
+    assert_eq!(meta.indexed_shards(1, Some((10, 0)), 10).expect("idx")[0].owner, Some(part_owner.clone()));
+    assert_eq!(meta.find_owner(20).expect("scan"), Some(part_owner.clone()));
+    assert_eq!(meta.owned_segment(&part_owner, 20).expect("seg").map(|s| s.segment.id), Some(20));
+    meta.complete_upload::<MetaError>("b", "mp", "u9", |_, parts| {
+        let mut m = manifest(5, &[]);
+        m.segments = parts[0].segments.clone();
+        Ok((m, vec![3]))
+    })
+    .expect("complete");
+    let mp = ShardOwner::Object { bucket: "b".into(), key: "mp".into() };
+    assert_eq!(meta.indexed_shards(1, Some((10, 0)), 10).expect("idx")[0].owner, Some(mp.clone()));
+    assert_eq!(meta.find_owner(20).expect("scan"), Some(mp));
+    assert_eq!(meta.find_owner(999).expect("scan"), None);
+}
+
+#[test]
+fn moving_a_shard_is_a_compare_and_swap_that_keeps_index_and_garbage_exact() {
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    meta.put_object("b", "k", &manifest(1, &[(10, &[1, 2, 3])]), Expect::Any).expect("put");
+    let owner = ShardOwner::Object { bucket: "b".into(), key: "k".into() };
+    meta.add_intent(10, vec![(1, 7)]).expect("intent");
+    // Shard 1 moves from disk 2 to disk 7; a stale move (shard 2 is not on disk 9) is refused.
+    let applied = meta
+        .move_shards(&owner, 10, &[ShardMove { index: 1, from: 2, to: 7 }, ShardMove { index: 2, from: 9, to: 8 }])
+        .expect("move");
+    assert_eq!(applied, vec![ShardMove { index: 1, from: 2, to: 7 }]);
+    let m = meta.object("b", "k").expect("get").expect("object");
+    assert_eq!(m.version_id, 1, "a move is not a new object version");
+    assert_eq!(m.segments[0].shards.iter().map(|s| s.disk).collect::<Vec<_>>(), vec![1, 7, 3]);
+    assert!(meta.shards_on_disk(2, None, 10).expect("idx").is_empty());
+    assert_eq!(meta.shards_on_disk(7, None, 10).expect("idx"), vec![(10, 1)]);
+    assert!(meta.is_indexed(7, 10, 1).expect("idx") && !meta.is_indexed(2, 10, 1).expect("idx"));
+    assert!(meta.list_intents().expect("intents").is_empty(), "the new copy is referenced now");
+    let g = meta.due_garbage(now_ms(), 10).expect("garbage");
+    assert_eq!(g.len(), 1);
+    assert_eq!(g[0].1.shards, vec![(1, 2)], "only the old copy is garbage");
+    // Deleting the object merges its shards into the same segment's garbage entry.
+    meta.delete_object("b", "k", Expect::Any).expect("delete");
+    let g = meta.due_garbage(now_ms(), 10).expect("garbage");
+    assert_eq!(g.len(), 1);
+    let mut shards = g[0].1.shards.clone();
+    shards.sort_unstable();
+    assert_eq!(shards, vec![(0, 1), (1, 2), (1, 7), (2, 3)]);
+    // Moving a shard of a segment nobody references any more does nothing.
+    assert!(meta.move_shards(&owner, 10, &[ShardMove { index: 0, from: 1, to: 5 }]).expect("move").is_empty());
+    assert_eq!(meta.count_indexed(5).expect("count"), 0);
+}

@@ -114,6 +114,39 @@ pub struct PartRecord {
     pub segments: Vec<SegmentMeta>,
 }
 
+/// What references a segment, stored as the value of its disk → shards index
+/// entries so repair and drain find the record to update without a scan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShardOwner {
+    /// A committed object.
+    Object {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+    /// A part of a multipart upload not completed yet.
+    Part {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// Upload id.
+        upload_id: String,
+        /// Part number.
+        part: u32,
+    },
+}
+
+impl ShardOwner {
+    /// Bucket and key of the object (or the upload's object).
+    pub fn object(&self) -> (&str, &str) {
+        match self {
+            ShardOwner::Object { bucket, key } | ShardOwner::Part { bucket, key, .. } => (bucket, key),
+        }
+    }
+}
+
 /// Shards being written that no manifest references yet. If the writer dies,
 /// these are garbage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,6 +33,7 @@ pub struct NodeLink {
     slow_until: Mutex<Option<Instant>>,
     deadline: Duration,
     zone: Mutex<Option<u32>>,
+    lost: AtomicBool,
 }
 
 impl NodeLink {
@@ -48,7 +49,18 @@ impl NodeLink {
             slow_until: Mutex::new(None),
             deadline,
             zone: Mutex::new(None),
+            lost: AtomicBool::new(false),
         }
+    }
+
+    /// Set by the cluster map: true while the node is lost (its shards get rebuilt elsewhere).
+    pub fn set_lost(&self, lost: bool) {
+        self.lost.store(lost, Ordering::Relaxed);
+    }
+
+    /// True while the cluster map has the node lost.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
     }
 
     /// The node's zone number (set from its heartbeats' zone label).
@@ -226,6 +238,10 @@ impl ShardStore for RemoteShards {
 
     fn zone(&self) -> Option<u32> {
         self.link.zone()
+    }
+
+    fn lost(&self) -> bool {
+        self.link.is_lost() || self.usage.lock().failed
     }
 
     fn info(&self) -> DiskInfo {

@@ -65,6 +65,11 @@ pub trait ShardStore: Send + Sync + std::fmt::Debug + 'static {
         let i = self.info();
         !i.failed && i.reachable
     }
+    /// True when this disk's shards count as gone for good and repair must rebuild
+    /// them elsewhere: the disk failed, or its node is lost (not merely down).
+    fn lost(&self) -> bool {
+        self.info().failed
+    }
     /// Start writing a shard (temp name, fsync, rename on `Finish`).
     fn write(&self, header: ShardHeader) -> ShardWrite;
     /// Stream `count` verified chunks of a shard from chunk `first`; the

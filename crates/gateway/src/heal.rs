@@ -1,0 +1,369 @@
+//! Background repair: bring every segment with a shard on a lost disk (a
+//! failed disk, or any disk of a node that is `lost`) back to k+m healthy
+//! shards, with nobody's action.
+//!
+//! Each pass finds the damaged segments through the disk → shards index (no
+//! scan of all objects), most-at-risk first (most shards lost). For each, a
+//! job rebuilds the lost shards from k healthy ones onto newly placed disks
+//! (placement rules hold: distinct nodes and zones first, never a down,
+//! lost or failed disk), keeps only rebuilds that hash to the manifest's
+//! shard hash, and commits the move with a compare-and-swap on the shard's
+//! current disk, so a concurrent overwrite, delete or other move is never
+//! undone. The queue is recomputed from the metadata on every pass, so a
+//! restarted gateway simply resumes. Concurrency and bandwidth are bounded.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kintsugi_meta::{DiskId, SegmentId, ShardMove, ShardOwner};
+use serde::Serialize;
+
+use crate::error::GwResult;
+use crate::repair::tokio_util_shim::CancelToken;
+use crate::store::Store;
+
+/// Repair's counters and the last pass's findings (shared with the admin API and `/metrics`).
+#[derive(Debug, Default)]
+pub struct RepairStats {
+    /// Passes run.
+    pub passes: AtomicU64,
+    /// Segments found damaged by the last pass (its queue).
+    pub queued: AtomicU64,
+    /// Segments of the last pass done so far.
+    pub done_in_pass: AtomicU64,
+    /// Shards rebuilt onto new disks and committed.
+    pub shards_rebuilt: AtomicU64,
+    /// Shard bytes written by repair.
+    pub bytes_rebuilt: AtomicU64,
+    /// Shard bytes read by repair to rebuild them.
+    pub bytes_read: AtomicU64,
+    /// Jobs that failed (retried on a later pass).
+    pub failed: AtomicU64,
+    /// Segments with fewer than k healthy shards: cannot be rebuilt.
+    pub unrecoverable: AtomicU64,
+    /// Segments that found no disk to take a rebuilt shard (waiting for capacity).
+    pub no_target: AtomicU64,
+    /// Milliseconds spent rebuilding (for throughput).
+    pub busy_ms: AtomicU64,
+}
+
+/// Tunables of background repair.
+#[derive(Clone, Copy, Debug)]
+pub struct RepairConfig {
+    /// Segments repaired at once.
+    pub concurrency: usize,
+    /// Rebuilt shard bytes per second, 0 for no limit.
+    pub bandwidth: u64,
+    /// Pause between passes.
+    pub interval: Duration,
+}
+
+impl Default for RepairConfig {
+    fn default() -> Self {
+        Self { concurrency: 2, bandwidth: 0, interval: Duration::from_secs(5) }
+    }
+}
+
+/// `GET /kintsugi-admin/v1/repair`: the redundancy ledger and repair progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepairReport {
+    /// Every committed shard is on a usable disk (none on a down, lost or failed one).
+    pub full_redundancy: bool,
+    /// Disks whose shards are being rebuilt elsewhere (failed, or their node lost).
+    pub lost_disks: Vec<DiskId>,
+    /// Disks that are unreachable but not lost yet (their node is down): no repair until `--lost-after`.
+    pub down_disks: Vec<DiskId>,
+    /// Committed shards on lost disks (still to rebuild).
+    pub shards_on_lost_disks: u64,
+    /// Committed shards on down disks.
+    pub shards_on_down_disks: u64,
+    /// Damaged segments by number of shards missing (on lost or down disks): "1" → count.
+    pub segments_by_missing: std::collections::BTreeMap<String, u64>,
+    /// Segments in the last pass's queue.
+    pub queued: u64,
+    /// Of those, done.
+    pub done_in_pass: u64,
+    /// Shards rebuilt since start.
+    pub shards_rebuilt: u64,
+    /// Shard bytes rebuilt since start.
+    pub bytes_rebuilt: u64,
+    /// Shard bytes read to rebuild them (read amplification = bytes_read / bytes_rebuilt).
+    pub bytes_read: u64,
+    /// Repair throughput while busy, MiB/s of rebuilt shard data.
+    pub rebuild_mib_per_s: f64,
+    /// Failed jobs since start.
+    pub failed: u64,
+    /// Segments that cannot be rebuilt (fewer than k healthy shards).
+    pub unrecoverable: u64,
+    /// Segments waiting for a disk to take their rebuilt shards.
+    pub waiting_for_capacity: u64,
+    /// Passes run since start.
+    pub passes: u64,
+}
+
+/// Build the repair report: an exact recount from the disk → shards index.
+pub async fn repair_report(store: &Arc<Store>) -> GwResult<RepairReport> {
+    let disks = store.all_disks();
+    let lost: Vec<DiskId> = disks.iter().filter(|d| d.lost()).map(|d| d.id()).collect();
+    let down: Vec<DiskId> = disks.iter().filter(|d| !d.lost() && !d.usable()).map(|d| d.id()).collect();
+    let (l, d) = (lost.clone(), down.clone());
+    let (on_lost, on_down, per_segment) = store
+        .meta_call(move |m| {
+            let mut per: HashMap<SegmentId, u64> = HashMap::new();
+            let mut count = |disks: &[DiskId]| -> Result<u64, kintsugi_meta::MetaError> {
+                let mut n = 0;
+                for disk in disks {
+                    let mut after = None;
+                    loop {
+                        let page = m.shards_on_disk(*disk, after, 4096)?;
+                        let Some(last) = page.last().copied() else { break };
+                        n += page.len() as u64;
+                        for (s, _) in &page {
+                            *per.entry(*s).or_default() += 1;
+                        }
+                        after = Some(last);
+                    }
+                }
+                Ok(n)
+            };
+            let a = count(&l)?;
+            let b = count(&d)?;
+            Ok((a, b, per))
+        })
+        .await?;
+    let mut by_missing = std::collections::BTreeMap::new();
+    for n in per_segment.values() {
+        *by_missing.entry(n.to_string()).or_insert(0u64) += 1;
+    }
+    let s = &store.repair;
+    let busy = s.busy_ms.load(Ordering::Relaxed);
+    let rebuilt = s.bytes_rebuilt.load(Ordering::Relaxed);
+    Ok(RepairReport {
+        full_redundancy: on_lost == 0 && on_down == 0,
+        lost_disks: lost,
+        down_disks: down,
+        shards_on_lost_disks: on_lost,
+        shards_on_down_disks: on_down,
+        segments_by_missing: by_missing,
+        queued: s.queued.load(Ordering::Relaxed),
+        done_in_pass: s.done_in_pass.load(Ordering::Relaxed),
+        shards_rebuilt: s.shards_rebuilt.load(Ordering::Relaxed),
+        bytes_rebuilt: rebuilt,
+        bytes_read: s.bytes_read.load(Ordering::Relaxed),
+        rebuild_mib_per_s: if busy == 0 { 0.0 } else { rebuilt as f64 / (1 << 20) as f64 / (busy as f64 / 1000.0) },
+        failed: s.failed.load(Ordering::Relaxed),
+        unrecoverable: s.unrecoverable.load(Ordering::Relaxed),
+        waiting_for_capacity: s.no_target.load(Ordering::Relaxed),
+        passes: s.passes.load(Ordering::Relaxed),
+    })
+}
+
+/// Run repair passes every `cfg.interval` until cancelled.
+pub fn spawn_healer(store: Arc<Store>, cfg: RepairConfig, mut cancel: CancelToken) {
+    tokio::spawn(async move {
+        let limiter = Arc::new(Limiter::new(cfg.bandwidth));
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(cfg.interval) => {}
+            }
+            if let Err(e) = pass(&store, cfg, &limiter).await {
+                tracing::warn!(error = %e, "repair pass failed; retrying next interval");
+            }
+        }
+    });
+}
+
+/// One pass: queue every segment with a shard on a lost disk, most shards lost first, and repair them.
+pub async fn pass(store: &Arc<Store>, cfg: RepairConfig, limiter: &Arc<Limiter>) -> GwResult<()> {
+    let lost: Vec<DiskId> = store.all_disks().iter().filter(|d| d.lost()).map(|d| d.id()).collect();
+    let stats = &store.repair;
+    stats.passes.fetch_add(1, Ordering::Relaxed);
+    if lost.is_empty() {
+        stats.queued.store(0, Ordering::Relaxed);
+        stats.done_in_pass.store(0, Ordering::Relaxed);
+        return Ok(());
+    }
+    let queue = store
+        .meta_call(move |m| {
+            let mut jobs: HashMap<SegmentId, (Option<ShardOwner>, usize)> = HashMap::new();
+            for disk in &lost {
+                let mut after = None;
+                loop {
+                    let page = m.indexed_shards(*disk, after, 4096)?;
+                    let Some(last) = page.last() else { break };
+                    after = Some((last.segment, last.index));
+                    for e in page {
+                        let j = jobs.entry(e.segment).or_insert((None, 0));
+                        j.0 = j.0.take().or(e.owner);
+                        j.1 += 1;
+                    }
+                }
+            }
+            let mut q: Vec<(SegmentId, Option<ShardOwner>, usize)> = jobs.into_iter().map(|(s, (o, n))| (s, o, n)).collect();
+            q.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+            Ok(q)
+        })
+        .await?;
+    stats.queued.store(queue.len() as u64, Ordering::Relaxed);
+    stats.done_in_pass.store(0, Ordering::Relaxed);
+    if !queue.is_empty() {
+        tracing::info!(segments = queue.len(), "repair pass: segments with shards on lost disks");
+    }
+    futures::stream::iter(queue)
+        .for_each_concurrent(cfg.concurrency.max(1), |(segment, owner, _)| {
+            let limiter = limiter.clone();
+            async move {
+                match heal_segment(store, segment, owner, &limiter).await {
+                    Ok(_) => {}
+                    Err(e) => {
+                        store.repair.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(segment = %format!("{segment:032x}"), error = %e, "repair of a segment failed; retrying next pass");
+                    }
+                }
+                store.repair.done_in_pass.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .await;
+    Ok(())
+}
+
+/// Rebuild the shards of one segment that sit on lost (or unknown) disks. Returns shards moved.
+async fn heal_segment(store: &Arc<Store>, segment: SegmentId, owner: Option<ShardOwner>, limiter: &Limiter) -> GwResult<usize> {
+    let owner = match owner {
+        Some(o) => o,
+        // Index entries written before owners were recorded: find it the slow way, once.
+        None => match store.meta_call(move |m| m.find_owner(segment)).await? {
+            Some(o) => o,
+            None => return Ok(0),
+        },
+    };
+    let o = owner.clone();
+    let Some(owned) = store.meta_call(move |m| m.owned_segment(&o, segment)).await? else { return Ok(0) };
+    let seg = owned.segment;
+    let coded = store.coded(&owned.coding)?;
+    let k = usize::from(coded.layout.scheme.k);
+    let is_lost = |disk: DiskId| store.disk(disk).map_or(true, |d| d.lost());
+    let missing: Vec<usize> = (0..seg.shards.len()).filter(|&i| is_lost(seg.shards[i].disk)).collect();
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let healthy: Vec<DiskId> = seg.shards.iter().map(|l| l.disk).filter(|d| store.disk(*d).is_ok_and(|d| d.usable())).collect();
+    if healthy.len() < k {
+        store.repair.unrecoverable.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(segment = %format!("{segment:032x}"), healthy = healthy.len(), k, "segment has fewer than k reachable shards; cannot rebuild it now");
+        return Ok(0);
+    }
+    let used: Vec<DiskId> = seg.shards.iter().map(|l| l.disk).collect();
+    let targets = store.place_extra(seg.id, &used, &healthy, missing.len());
+    if targets.len() < missing.len() {
+        store.repair.no_target.fetch_add(1, Ordering::Relaxed);
+        if targets.is_empty() {
+            tracing::debug!(segment = %format!("{segment:032x}"), "no usable disk can take a rebuilt shard; waiting for capacity");
+            return Ok(0);
+        }
+    }
+    let plan: Vec<(usize, DiskId)> = missing.iter().copied().zip(targets).collect();
+    // The header of any healthy shard is the template of the rebuilt ones (they differ in index only).
+    let mut template = None;
+    for (i, loc) in seg.shards.iter().enumerate() {
+        if missing.contains(&i) {
+            continue;
+        }
+        let Ok(d) = store.disk(loc.disk) else { continue };
+        if let Ok(h) = d.check(seg.id, i as u8, loc.hash, false).await {
+            template = Some(h);
+            break;
+        }
+    }
+    let Some(template) = template else {
+        return Err(crate::GatewayError::Internal("no healthy shard answered; will retry".into()));
+    };
+    // Bytes of one shard: the chunk lengths of all its stripes (the last one short).
+    let shard_bytes: u64 = (0..coded.layout.stripe_count(seg.len))
+        .map(|i| coded.layout.stripe(seg.len, i).map_or(0, |g| u64::from(g.chunk_len)))
+        .sum();
+    limiter.take(shard_bytes * plan.len() as u64).await;
+    let started = Instant::now();
+    let intents: Vec<(u8, DiskId)> = plan.iter().map(|(i, d)| (*i as u8, *d)).collect();
+    store.meta_call(move |m| m.add_intent(segment, intents)).await?;
+    let rebuilt = match crate::rebuild::rebuild_onto(store, &coded, &seg, template, &plan).await {
+        Ok(r) => {
+            store.repair.bytes_read.fetch_add(r.bytes_read, Ordering::Relaxed);
+            r.done
+        }
+        Err(e) => {
+            store.meta_call(move |m| m.intents_to_garbage(&[segment])).await?;
+            return Err(e);
+        }
+    };
+    let moves: Vec<ShardMove> = rebuilt.iter().map(|&(i, to)| ShardMove { index: i as u8, from: seg.shards[i].disk, to }).collect();
+    let mv = moves.clone();
+    let applied = store.meta_call(move |m| m.move_shards(&owner, segment, &mv)).await?;
+    if applied.len() < plan.len() {
+        // Rebuilt copies that were not committed (the object changed meanwhile, or a write failed) are garbage.
+        store.meta_call(move |m| m.intents_to_garbage(&[segment])).await?;
+    }
+    let s = &store.repair;
+    s.shards_rebuilt.fetch_add(applied.len() as u64, Ordering::Relaxed);
+    s.bytes_rebuilt.fetch_add(shard_bytes * applied.len() as u64, Ordering::Relaxed);
+    s.busy_ms.fetch_add(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    for m in &applied {
+        tracing::info!(segment = %format!("{segment:032x}"), shard = m.index, from = m.from, to = m.to, "repair rebuilt a lost shard");
+    }
+    Ok(applied.len())
+}
+
+/// A token-bucket limit on repair bytes per second, shared by the workers.
+#[derive(Debug)]
+pub struct Limiter {
+    rate: u64,
+    next: parking_lot::Mutex<tokio::time::Instant>,
+}
+
+impl Limiter {
+    /// `rate` bytes per second; 0 is no limit.
+    pub fn new(rate: u64) -> Self {
+        Self { rate, next: parking_lot::Mutex::new(tokio::time::Instant::now()) }
+    }
+
+    /// Wait until `bytes` more may be moved.
+    pub async fn take(&self, bytes: u64) {
+        if self.rate == 0 {
+            return;
+        }
+        let cost = Duration::from_secs_f64(bytes as f64 / self.rate as f64);
+        let at = {
+            let mut next = self.next.lock();
+            let now = tokio::time::Instant::now();
+            let start = (*next).max(now);
+            *next = start + cost;
+            start
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_limiter_spaces_work_at_its_rate() {
+        let l = Limiter::new(1 << 20);
+        let t0 = tokio::time::Instant::now();
+        for _ in 0..4 {
+            l.take(512 * 1024).await;
+        }
+        // 4 × 0.5 MiB at 1 MiB/s: the first goes at once, the last after 1.5 s.
+        let waited = t0.elapsed();
+        assert!(waited >= Duration::from_millis(1400) && waited <= Duration::from_millis(1600), "{waited:?}");
+        let free = Limiter::new(0);
+        let t1 = tokio::time::Instant::now();
+        free.take(u64::MAX).await;
+        assert_eq!(t1.elapsed(), Duration::ZERO);
+    }
+}

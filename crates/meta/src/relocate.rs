@@ -1,0 +1,209 @@
+//! Moving shards of a live segment from one disk to another (repair, and
+//! later drain): find a disk's shards with their owners through the
+//! disk → shards index, read the owning segment, and commit a move atomically
+//! with a compare-and-swap on the shard's current disk.
+
+use rocksdb::WriteBatch;
+
+use crate::error::MetaResult;
+use crate::keys;
+use crate::store::RocksMeta;
+use crate::types::{decode, encode, Coding, DiskId, IntentRecord, Manifest, PartRecord, SegmentId, SegmentMeta, ShardOwner};
+
+const CF_OBJECTS: &str = "objects";
+const CF_PARTS: &str = "parts";
+const CF_DISK_SHARDS: &str = "disk_shards";
+const CF_INTENTS: &str = "intents";
+
+/// One entry of the disk → shards index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexedShard {
+    /// Segment id.
+    pub segment: SegmentId,
+    /// Shard index.
+    pub index: u8,
+    /// What references the segment (`None` for entries written before owners were recorded).
+    pub owner: Option<ShardOwner>,
+}
+
+/// Move shard `index` of a segment from disk `from` to disk `to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardMove {
+    /// Shard index.
+    pub index: u8,
+    /// Disk the manifest must name now (the compare of the compare-and-swap).
+    pub from: DiskId,
+    /// Disk that holds the new, verified copy.
+    pub to: DiskId,
+}
+
+/// A segment as its owner currently records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedSegment {
+    /// Coding of the owning object or part.
+    pub coding: Coding,
+    /// The segment.
+    pub segment: SegmentMeta,
+}
+
+impl RocksMeta {
+    /// Shards indexed on `disk` with their owners, after `after`, at most `max`.
+    pub fn indexed_shards(&self, disk: DiskId, after: Option<(SegmentId, u8)>, max: usize) -> MetaResult<Vec<IndexedShard>> {
+        let prefix = disk.to_be_bytes();
+        let start = match after {
+            Some((s, i)) => {
+                let mut k = keys::disk_shard_key(disk, s, i).to_vec();
+                k.push(0);
+                k
+            }
+            None => prefix.to_vec(),
+        };
+        let mut out = Vec::new();
+        self.scan_prefix(CF_DISK_SHARDS, &prefix, &start, |k, v| {
+            if let Some((_, segment, index)) = keys::parse_disk_shard_key(k) {
+                let owner = if v.is_empty() { None } else { Some(decode("shard owner", v)?) };
+                out.push(IndexedShard { segment, index, owner });
+            }
+            Ok(out.len() < max)
+        })?;
+        Ok(out)
+    }
+
+    /// Number of shards indexed on `disk`.
+    pub fn count_indexed(&self, disk: DiskId) -> MetaResult<u64> {
+        let prefix = disk.to_be_bytes();
+        let mut n = 0u64;
+        self.scan_prefix(CF_DISK_SHARDS, &prefix, &prefix, |_, _| {
+            n += 1;
+            Ok(true)
+        })?;
+        Ok(n)
+    }
+
+    /// True when a committed object or part references shard `index` of `segment` on `disk`.
+    pub fn is_indexed(&self, disk: DiskId, segment: SegmentId, index: u8) -> MetaResult<bool> {
+        Ok(self.get_raw(CF_DISK_SHARDS, &keys::disk_shard_key(disk, segment, index))?.is_some())
+    }
+
+    /// The owner of a segment for index entries that predate owner values: a full scan of objects and parts.
+    pub fn find_owner(&self, segment: SegmentId) -> MetaResult<Option<ShardOwner>> {
+        let mut found = None;
+        self.scan_prefix(CF_OBJECTS, &[], &[], |k, v| {
+            let m: Manifest = decode("manifest", v)?;
+            if m.segments.iter().any(|s| s.id == segment) {
+                found = keys::parse_object_key(k).map(|(bucket, key)| ShardOwner::Object { bucket, key });
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        let mut part: Option<(String, u32)> = None;
+        self.scan_prefix(CF_PARTS, &[], &[], |k, v| {
+            let p: PartRecord = decode("part", v)?;
+            if p.segments.iter().any(|s| s.id == segment) {
+                part = keys::parse_part_key(k);
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        let Some((upload_id, part)) = part else { return Ok(None) };
+        let up = self.find_upload(&upload_id)?;
+        Ok(up.map(|u| ShardOwner::Part { bucket: u.bucket, key: u.key, upload_id, part }))
+    }
+
+    /// The segment `segment` as `owner` records it now; `None` when the owner no longer references it.
+    pub fn owned_segment(&self, owner: &ShardOwner, segment: SegmentId) -> MetaResult<Option<OwnedSegment>> {
+        Ok(self.load_owner(owner)?.and_then(|r| {
+            let coding = r.coding();
+            r.segments().iter().find(|s| s.id == segment).map(|s| OwnedSegment { coding, segment: s.clone() })
+        }))
+    }
+
+    fn load_owner(&self, owner: &ShardOwner) -> MetaResult<Option<OwnerRecord>> {
+        Ok(match owner {
+            ShardOwner::Object { bucket, key } => {
+                self.get::<Manifest>(CF_OBJECTS, "manifest", &keys::object_key(bucket, key.as_bytes()))?.map(OwnerRecord::Object)
+            }
+            ShardOwner::Part { upload_id, part, .. } => self.get::<PartRecord>(CF_PARTS, "part", &keys::part_key(upload_id, *part))?.map(OwnerRecord::Part),
+        })
+    }
+
+    /// Commit shard moves of one segment atomically: each move applies only
+    /// if the owner still references the segment and names `from` for that
+    /// shard; applied moves re-point the index, queue the old copy as garbage
+    /// and clear the new copy's write intent. Returns the moves applied (the
+    /// new copies of the others are the caller's garbage).
+    pub fn move_shards(&self, owner: &ShardOwner, segment: SegmentId, moves: &[ShardMove]) -> MetaResult<Vec<ShardMove>> {
+        let (bucket, key) = owner.object();
+        let _b = self.bucket_lock.read();
+        let _k = self.key_lock(bucket, key).lock();
+        let Some(mut rec) = self.load_owner(owner)? else { return Ok(Vec::new()) };
+        let Some(seg) = rec.segments_mut().iter_mut().find(|s| s.id == segment) else { return Ok(Vec::new()) };
+        let mut applied = Vec::new();
+        for mv in moves {
+            let Some(loc) = seg.shards.get_mut(usize::from(mv.index)) else { continue };
+            if loc.disk == mv.from && mv.to != mv.from {
+                loc.disk = mv.to;
+                applied.push(*mv);
+            }
+        }
+        if applied.is_empty() {
+            return Ok(applied);
+        }
+        let mut b = WriteBatch::default();
+        match (&rec, owner) {
+            (OwnerRecord::Object(m), ShardOwner::Object { bucket, key }) => b.put_cf(self.cf(CF_OBJECTS)?, keys::object_key(bucket, key.as_bytes()), encode(m)),
+            (OwnerRecord::Part(p), ShardOwner::Part { upload_id, part, .. }) => b.put_cf(self.cf(CF_PARTS)?, keys::part_key(upload_id, *part), encode(p)),
+            _ => return Ok(Vec::new()),
+        }
+        let idx = self.cf(CF_DISK_SHARDS)?;
+        let value = encode(owner);
+        for mv in &applied {
+            b.delete_cf(idx, keys::disk_shard_key(mv.from, segment, mv.index));
+            b.put_cf(idx, keys::disk_shard_key(mv.to, segment, mv.index), &value);
+        }
+        let due = crate::store::now_ms().saturating_add(self.garbage_delay_ms());
+        self.batch_add_garbage(&mut b, segment, applied.iter().map(|m| (m.index, m.from)).collect(), due)?;
+        let ik = keys::segment_key(segment);
+        if let Some(mut intent) = self.get::<IntentRecord>(CF_INTENTS, "intent", &ik)? {
+            intent.shards.retain(|s| !applied.iter().any(|m| (m.index, m.to) == *s));
+            if intent.shards.is_empty() {
+                b.delete_cf(self.cf(CF_INTENTS)?, ik);
+            } else {
+                b.put_cf(self.cf(CF_INTENTS)?, ik, encode(&intent));
+            }
+        }
+        self.write(b)?;
+        Ok(applied)
+    }
+}
+
+enum OwnerRecord {
+    Object(Manifest),
+    Part(PartRecord),
+}
+
+impl OwnerRecord {
+    fn coding(&self) -> Coding {
+        match self {
+            OwnerRecord::Object(m) => m.coding,
+            OwnerRecord::Part(p) => p.coding,
+        }
+    }
+
+    fn segments(&self) -> &[SegmentMeta] {
+        match self {
+            OwnerRecord::Object(m) => &m.segments,
+            OwnerRecord::Part(p) => &p.segments,
+        }
+    }
+
+    fn segments_mut(&mut self) -> &mut Vec<SegmentMeta> {
+        match self {
+            OwnerRecord::Object(m) => &mut m.segments,
+            OwnerRecord::Part(p) => &mut p.segments,
+        }
+    }
+}
