@@ -28,11 +28,22 @@ pub struct TransportTuning {
     pub idle_timeout: Duration,
     /// Keep-alive pings so idle connections survive NAT and stay warm.
     pub keep_alive: Duration,
+    /// The longest we ask the peer to delay an ACK (QUIC ACK-frequency extension). The
+    /// default 25 ms stalls a sender that waits for the ACK of a burst's odd last packet.
+    pub max_ack_delay: Duration,
+    /// Congestion window of a new connection, bytes (cluster links are LAN or loopback).
+    pub initial_window: u64,
 }
 
 impl Default for TransportTuning {
     fn default() -> Self {
-        Self { mtu_upper_bound: 4096, idle_timeout: Duration::from_secs(10), keep_alive: Duration::from_secs(2) }
+        Self {
+            mtu_upper_bound: 4096,
+            idle_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(2),
+            max_ack_delay: Duration::from_millis(1),
+            initial_window: 256 * 1024,
+        }
     }
 }
 
@@ -51,6 +62,12 @@ fn transport_config(t: &TransportTuning) -> NetResult<Arc<quinn::TransportConfig
     tc.mtu_discovery_config(Some(mtu));
     tc.max_idle_timeout(Some(quinn::IdleTimeout::try_from(t.idle_timeout).map_err(tls)?));
     tc.keep_alive_interval(Some(t.keep_alive));
+    let mut ack = quinn::AckFrequencyConfig::default();
+    ack.max_ack_delay(Some(t.max_ack_delay));
+    tc.ack_frequency_config(Some(ack));
+    let mut cubic = quinn::congestion::CubicConfig::default();
+    cubic.initial_window(t.initial_window);
+    tc.congestion_controller_factory(Arc::new(cubic));
     Ok(Arc::new(tc))
 }
 
