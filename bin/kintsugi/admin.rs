@@ -18,6 +18,8 @@ pub enum AdminCmd {
     /// Background repair commands
     #[command(subcommand)]
     Repair(RepairCmd),
+    /// Verify every shard's BLAKE3 now (on one disk with --disk), report and repair what is bad
+    Scrub(ScrubArgs),
     /// Print the token storage nodes join the cluster with (`kintsugi storage --join TOKEN`)
     JoinToken(AdminArgs),
 }
@@ -36,6 +38,16 @@ pub enum RepairCmd {
     Status(AdminArgs),
 }
 
+/// Flags of `kintsugi admin scrub`.
+#[derive(Debug, Args)]
+pub struct ScrubArgs {
+    /// Only this disk id (see `kintsugi admin disk list`).
+    #[arg(long, value_name = "DISK")]
+    disk: Option<u32>,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
 /// Flags of every admin command.
 #[derive(Debug, Args)]
 #[command(after_long_help = clientconf::CONN_HELP)]
@@ -48,11 +60,15 @@ pub struct AdminArgs {
 }
 
 fn fetch(conn: &ConnArgs, op: &str) -> Result<Value> {
+    call(conn, op, false, &[])
+}
+
+fn call(conn: &ConnArgs, op: &str, post: bool, query: &[(String, String)]) -> Result<Value> {
     let resolved = clientconf::resolve(conn)?;
     let client = resolved.client()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
     let body = rt
-        .block_on(client.admin_get(op, &[]))
+        .block_on(async { if post { client.admin_post(op, query).await } else { client.admin_get(op, query).await } })
         .with_context(|| format!("admin API {op} at {} ({})", resolved.endpoint, resolved.source))?;
     serde_json::from_slice(&body).context("the admin API sent invalid JSON")
 }
@@ -146,6 +162,19 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
                 v["rebuild_mib_per_s"].as_f64().unwrap_or(0.0)
             );
             println!("failed jobs:       {}; unrecoverable segments {}; waiting for capacity {}", v["failed"], v["unrecoverable"], v["waiting_for_capacity"]);
+            Ok(())
+        }
+        AdminCmd::Scrub(s) => {
+            let query: Vec<(String, String)> = s.disk.map(|d| ("disk".to_owned(), d.to_string())).into_iter().collect();
+            let v = call(&s.admin.conn, "scrub", true, &query)?;
+            if s.admin.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            println!("disks scrubbed:  {}", v["disks"]);
+            println!("shards checked:  {} ({:.1} MiB) in {} ms", v["shards_checked"], v["bytes_checked"].as_f64().unwrap_or(0.0) / f64::from(1u32 << 20), v["elapsed_ms"]);
+            println!("bad shards:      {} corrupt, {} missing, {} could not be checked", v["corrupt"], v["missing"], v["unchecked"]);
+            println!("repaired:        {} shards rebuilt in place; {} segments failed to repair", v["repaired"], v["repair_failed"]);
             Ok(())
         }
         AdminCmd::JoinToken(a) => {

@@ -89,6 +89,12 @@ pub struct GatewayArgs {
     /// Seconds between background repair passes (each finds every segment with a shard on a lost disk).
     #[arg(long, value_name = "SECONDS", env = "KINTSUGI_REPAIR_INTERVAL", default_value = "5", value_parser = secs)]
     repair_interval: Duration,
+    /// Seconds between background scrub passes that re-verify every shard (0: only `kintsugi admin scrub`).
+    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_SCRUB_INTERVAL", default_value = "86400", value_parser = secs)]
+    scrub_interval: Duration,
+    /// Cap on background scrubbing, MiB/s of shard data verified (0: no cap).
+    #[arg(long, value_name = "MIB_PER_S", env = "KINTSUGI_SCRUB_BANDWIDTH", default_value_t = 64)]
+    scrub_bandwidth: u64,
     /// Also write the join token to this file (mode 0600) at every start, e.g. on a volume
     /// that storage nodes read with `--join-file` (docker compose does this).
     #[arg(long, value_name = "FILE", env = "KINTSUGI_TOKEN_FILE")]
@@ -146,6 +152,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         bandwidth: a.repair_bandwidth.saturating_mul(1 << 20),
         interval: a.repair_interval.max(Duration::from_millis(100)),
     };
+    cfg.scrub = kintsugi_gateway::ScrubConfig { interval: a.scrub_interval, bandwidth: a.scrub_bandwidth.saturating_mul(1 << 20) };
     let (store, repair_rx) = Store::new(meta, Vec::new(), codec, cfg, "cluster");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {

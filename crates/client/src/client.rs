@@ -509,8 +509,17 @@ impl S3Client {
 
     /// GET a Kintsugi admin API resource (`/kintsugi-admin/v1/{op}`); returns the JSON body.
     pub async fn admin_get(&self, op: &str, query: &[(String, String)]) -> ClientResult<Bytes> {
+        self.admin_call(Method::GET, op, query).await
+    }
+
+    /// POST to a Kintsugi admin API call (one that acts, e.g. `scrub`); returns the JSON body.
+    pub async fn admin_post(&self, op: &str, query: &[(String, String)]) -> ClientResult<Bytes> {
+        self.admin_call(Method::POST, op, query).await
+    }
+
+    async fn admin_call(&self, method: Method, op: &str, query: &[(String, String)]) -> ClientResult<Bytes> {
         let path = format!("/kintsugi-admin/v1/{op}");
-        let resp = self.send(Method::GET, &path, query, &[], Body::Bytes(Bytes::new()), EMPTY_SHA256).await?;
+        let resp = self.send(method, &path, query, &[], Body::Bytes(Bytes::new()), EMPTY_SHA256).await?;
         let is_json = header_str(resp.headers(), "content-type").is_some_and(|c| c.starts_with("application/json"));
         let body = resp.into_body().collect().await.map_err(|e| ClientError::Body { detail: e.to_string() })?.to_bytes();
         if !is_json {

@@ -8,6 +8,8 @@
 //! - `GET /kintsugi-admin/v1/status`: nodes, disks, EC scheme, counters.
 //! - `GET /kintsugi-admin/v1/join-token`: the token storage nodes join with (cluster mode).
 //! - `GET /kintsugi-admin/v1/repair`: the redundancy ledger and background repair's progress.
+//! - `POST /kintsugi-admin/v1/scrub[?disk=N]`: verify every shard (of one disk) now, repair
+//!   what is bad, answer with the pass's report.
 
 use std::sync::Arc;
 
@@ -310,6 +312,19 @@ impl S3Route for AdminRoute {
             }
             (Method::GET, "repair") => {
                 let rep = crate::heal::repair_report(&self.store).await.map_err(s3s::S3Error::from)?;
+                json_response(&rep)
+            }
+            (Method::POST, "scrub") => {
+                let disk = match query_param(&req.uri, "disk") {
+                    Some(d) => Some(d.parse::<u32>().map_err(|_| s3_error!(InvalidArgument, "disk= must be a disk id (see `kintsugi admin disk list`)"))?),
+                    None => None,
+                };
+                if let Some(d) = disk {
+                    self.store.disk(d).map_err(|_| s3_error!(InvalidArgument, "no disk {d} (see `kintsugi admin disk list`)"))?;
+                }
+                // An admin's explicit scrub runs at full speed.
+                let limiter = crate::heal::Limiter::new(0);
+                let rep = crate::scrub::scrub_pass(&self.store, disk, &limiter).await.map_err(s3s::S3Error::from)?;
                 json_response(&rep)
             }
             (Method::GET, "join-token") => match self.store.join_token.get() {

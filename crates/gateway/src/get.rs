@@ -182,9 +182,9 @@ impl<'a> StripeReader<'a> {
             }
         }
         // Streams that did not deliver this stripe are behind: drop them so the next stripe uses the k that did.
-        for i in 0..n {
-            if self.streams[i].is_some() && got[i].is_none() && self.pos[i] <= s {
-                self.streams[i] = None;
+        for ((stream, chunk), pos) in self.streams.iter_mut().zip(&got).zip(&self.pos) {
+            if stream.is_some() && chunk.is_none() && *pos <= s {
+                *stream = None;
             }
         }
         self.next += 1;

@@ -83,7 +83,7 @@ pub async fn serve(listener: TcpListener, store: Arc<Store>, shutdown: impl Futu
                     let garbage = tokio::task::spawn_blocking(move || st2.meta.garbage_count().unwrap_or(0))
                         .await
                         .unwrap_or(0);
-                    let body = st.metrics.render(st.failed_disks(), st.all_disks().len(), garbage, &st.repair);
+                    let body = st.metrics.render(st.failed_disks(), st.all_disks().len(), garbage, &st.repair, &st.scrub);
                     let mut resp = Response::new(s3s::Body::from(body));
                     resp.headers_mut().insert(
                         hyper::header::CONTENT_TYPE,

@@ -17,6 +17,7 @@ mod put;
 mod rebuild;
 mod repair;
 mod s3;
+mod scrub;
 mod store;
 
 pub use admin::{object_report, status_report, AdminRoute, ObjectReport, ShardHealth, StatusReport, ADMIN_BUCKET};
@@ -30,4 +31,5 @@ pub use put::{write_body, Owner, Written};
 pub use repair::tokio_util_shim::{cancel_pair, CancelSource, CancelToken};
 pub use repair::{gc_pass, recover_at_startup, repair_segment, spawn_workers};
 pub use s3::KintsugiS3;
+pub use scrub::{scrub_pass, ScrubConfig, ScrubReport, ScrubStats};
 pub use store::{Coded, RepairRequest, Store, StoreConfig, DEFAULT_SEGMENT_SIZE};

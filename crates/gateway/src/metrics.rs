@@ -38,7 +38,7 @@ impl Metrics {
 
     /// Render in Prometheus text exposition format; `disks_failed` and
     /// `disks_total` are gauges read by the caller.
-    pub fn render(&self, disks_failed: usize, disks_total: usize, garbage_pending: u64, repair: &crate::heal::RepairStats) -> String {
+    pub fn render(&self, disks_failed: usize, disks_total: usize, garbage_pending: u64, repair: &crate::heal::RepairStats, scrub: &crate::scrub::ScrubStats) -> String {
         let mut s = String::new();
         let mut counter = |name: &str, help: &str, v: &AtomicU64| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
@@ -58,6 +58,11 @@ impl Metrics {
         counter("kintsugi_repair_bytes_rebuilt_total", "Shard bytes written by background repair.", &repair.bytes_rebuilt);
         counter("kintsugi_repair_bytes_read_total", "Shard bytes read by background repair.", &repair.bytes_read);
         counter("kintsugi_repair_jobs_failed_total", "Background repair jobs that failed (retried next pass).", &repair.failed);
+        counter("kintsugi_scrub_passes_total", "Scrub passes finished.", &scrub.passes);
+        counter("kintsugi_scrub_shards_checked_total", "Shards verified by scrub.", &scrub.shards_checked);
+        counter("kintsugi_scrub_corrupt_total", "Corrupt shards found by scrub.", &scrub.corrupt);
+        counter("kintsugi_scrub_missing_total", "Missing shards found by scrub.", &scrub.missing);
+        counter("kintsugi_scrub_repaired_total", "Shards rebuilt in place after scrub found them bad.", &scrub.repaired);
         let _ = writeln!(
             s,
             "# HELP kintsugi_repair_queued Segments with shards on lost disks found by the last repair pass.\n# TYPE kintsugi_repair_queued gauge\nkintsugi_repair_queued {}",

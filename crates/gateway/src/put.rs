@@ -54,7 +54,10 @@ struct OpenSegment {
 
 impl OpenSegment {
     fn give_up(&mut self, i: usize, why: String) {
-        self.txs[i] = None;
+        // After `finish_segment` the senders are gone (`txs` is empty): only the writer is left to drop.
+        if let Some(tx) = self.txs.get_mut(i) {
+            *tx = None;
+        }
         if let Some(h) = self.writers[i].take() {
             h.abort();
         }

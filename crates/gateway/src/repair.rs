@@ -115,6 +115,7 @@ pub async fn gc_pass(store: &Arc<Store>) -> GwResult<u64> {
 pub fn spawn_workers(store: Arc<Store>, repair_rx: mpsc::Receiver<RepairRequest>, cancel: CancelToken, gc_interval: Duration) {
     tokio::spawn(repair_loop(store.clone(), repair_rx, cancel.clone()));
     crate::heal::spawn_healer(store.clone(), store.repair_config, cancel.clone());
+    crate::scrub::spawn_scrubber(store.clone(), store.scrub_config, cancel.clone());
     let st = store.clone();
     let mut c = cancel.clone();
     tokio::spawn(async move {

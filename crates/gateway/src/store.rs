@@ -55,6 +55,8 @@ pub struct StoreConfig {
     pub hedge_after: Duration,
     /// Background repair of shards on lost disks.
     pub repair: crate::heal::RepairConfig,
+    /// Background scrubbing.
+    pub scrub: crate::scrub::ScrubConfig,
 }
 
 impl StoreConfig {
@@ -67,6 +69,7 @@ impl StoreConfig {
             write_stall: Duration::from_secs(10),
             hedge_after: Duration::from_millis(250),
             repair: crate::heal::RepairConfig::default(),
+            scrub: crate::scrub::ScrubConfig::default(),
         }
     }
 }
@@ -101,6 +104,10 @@ pub struct Store {
     pub repair_config: crate::heal::RepairConfig,
     /// Background repair's counters.
     pub repair: crate::heal::RepairStats,
+    /// Background scrubbing's tunables.
+    pub scrub_config: crate::scrub::ScrubConfig,
+    /// The scrubber's counters.
+    pub scrub: crate::scrub::ScrubStats,
     repair_tx: mpsc::Sender<RepairRequest>,
 }
 
@@ -137,6 +144,8 @@ impl Store {
             metrics: Metrics::default(),
             repair_config: cfg.repair,
             repair: crate::heal::RepairStats::default(),
+            scrub_config: cfg.scrub,
+            scrub: crate::scrub::ScrubStats::default(),
             repair_tx,
         };
         (Arc::new(store), repair_rx)

@@ -566,23 +566,7 @@ impl RocksMeta {
 
     /// Shards indexed on `disk`, as (segment, shard index), after `after`, at most `max`.
     pub fn shards_on_disk(&self, disk: DiskId, after: Option<(SegmentId, u8)>, max: usize) -> MetaResult<Vec<(SegmentId, u8)>> {
-        let prefix = disk.to_be_bytes();
-        let start = match after {
-            Some((s, i)) => {
-                let mut k = keys::disk_shard_key(disk, s, i).to_vec();
-                k.push(0);
-                k
-            }
-            None => prefix.to_vec(),
-        };
-        let mut out = Vec::new();
-        self.scan_prefix(CF_DISK_SHARDS, &prefix, &start, |k, _| {
-            if let Some((_, s, i)) = keys::parse_disk_shard_key(k) {
-                out.push((s, i));
-            }
-            Ok(out.len() < max)
-        })?;
-        Ok(out)
+        Ok(self.indexed_shards(disk, after, max)?.into_iter().map(|e| (e.segment, e.index)).collect())
     }
 
     // ----- access keys and system records -----
