@@ -42,9 +42,9 @@ pub struct RepairStats {
     pub bytes_read: AtomicU64,
     /// Jobs that failed (retried on a later pass).
     pub failed: AtomicU64,
-    /// Segments with fewer than k healthy shards: cannot be rebuilt.
+    /// Segments the last pass found with fewer than k healthy shards: cannot be rebuilt now.
     pub unrecoverable: AtomicU64,
-    /// Segments that found no disk to take a rebuilt shard (waiting for capacity).
+    /// Segments the last pass found no disk for (waiting for capacity).
     pub no_target: AtomicU64,
     /// Milliseconds spent rebuilding (for throughput).
     pub busy_ms: AtomicU64,
@@ -96,9 +96,9 @@ pub struct RepairReport {
     pub rebuild_mib_per_s: f64,
     /// Failed jobs since start.
     pub failed: u64,
-    /// Segments that cannot be rebuilt (fewer than k healthy shards).
+    /// Segments the last pass could not rebuild (fewer than k healthy shards).
     pub unrecoverable: u64,
-    /// Segments waiting for a disk to take their rebuilt shards.
+    /// Segments the last pass found no disk for (waiting for capacity).
     pub waiting_for_capacity: u64,
     /// Passes run since start.
     pub passes: u64,
@@ -182,6 +182,9 @@ pub async fn pass(store: &Arc<Store>, cfg: RepairConfig, limiter: &Arc<Limiter>)
     let lost: Vec<DiskId> = store.all_disks().iter().filter(|d| d.lost()).map(|d| d.id()).collect();
     let stats = &store.repair;
     stats.passes.fetch_add(1, Ordering::Relaxed);
+    // Per-pass findings start over; the other counters run since start.
+    stats.unrecoverable.store(0, Ordering::Relaxed);
+    stats.no_target.store(0, Ordering::Relaxed);
     if lost.is_empty() {
         stats.queued.store(0, Ordering::Relaxed);
         stats.done_in_pass.store(0, Ordering::Relaxed);

@@ -20,6 +20,7 @@
 #![deny(unsafe_code)]
 
 mod error;
+mod garbage;
 mod keys;
 mod list;
 mod relocate;

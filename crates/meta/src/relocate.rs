@@ -7,13 +7,8 @@ use rocksdb::WriteBatch;
 
 use crate::error::MetaResult;
 use crate::keys;
-use crate::store::RocksMeta;
+use crate::store::{RocksMeta, CF_DISK_SHARDS, CF_INTENTS, CF_OBJECTS, CF_PARTS};
 use crate::types::{decode, encode, Coding, DiskId, IntentRecord, Manifest, PartRecord, SegmentId, SegmentMeta, ShardOwner};
-
-const CF_OBJECTS: &str = "objects";
-const CF_PARTS: &str = "parts";
-const CF_DISK_SHARDS: &str = "disk_shards";
-const CF_INTENTS: &str = "intents";
 
 /// One entry of the disk → shards index.
 #[derive(Clone, Debug, PartialEq, Eq)]

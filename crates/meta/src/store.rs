@@ -10,15 +10,15 @@ use crate::error::{MetaError, MetaResult};
 use crate::keys;
 use crate::types::*;
 
-const CF_BUCKETS: &str = "buckets";
-const CF_OBJECTS: &str = "objects";
-const CF_UPLOADS: &str = "uploads";
-const CF_PARTS: &str = "parts";
-const CF_DISK_SHARDS: &str = "disk_shards";
-const CF_INTENTS: &str = "intents";
-const CF_GARBAGE: &str = "garbage";
-const CF_KEYS: &str = "keys";
-const CF_SYSTEM: &str = "system";
+pub(crate) const CF_BUCKETS: &str = "buckets";
+pub(crate) const CF_OBJECTS: &str = "objects";
+pub(crate) const CF_UPLOADS: &str = "uploads";
+pub(crate) const CF_PARTS: &str = "parts";
+pub(crate) const CF_DISK_SHARDS: &str = "disk_shards";
+pub(crate) const CF_INTENTS: &str = "intents";
+pub(crate) const CF_GARBAGE: &str = "garbage";
+pub(crate) const CF_KEYS: &str = "keys";
+pub(crate) const CF_SYSTEM: &str = "system";
 const ALL_CFS: [&str; 9] = [
     CF_BUCKETS,
     CF_OBJECTS,
@@ -285,23 +285,6 @@ impl RocksMeta {
         Ok(())
     }
 
-    /// Queue shards of `segment` as garbage due at `due_ms`, merged with any
-    /// garbage already queued for that segment (e.g. a stale copy left by repair).
-    pub(crate) fn batch_add_garbage(&self, b: &mut WriteBatch, segment: SegmentId, mut shards: Vec<(u8, DiskId)>, due_ms: i64) -> MetaResult<()> {
-        let k = keys::segment_key(segment);
-        let mut due = due_ms;
-        if let Some(old) = self.get::<GarbageRecord>(CF_GARBAGE, "garbage", &k)? {
-            due = due.max(old.due_ms);
-            for s in old.shards {
-                if !shards.contains(&s) {
-                    shards.push(s);
-                }
-            }
-        }
-        b.put_cf(self.cf(CF_GARBAGE)?, k, encode(&GarbageRecord { due_ms: due, shards }));
-        Ok(())
-    }
-
     /// Garbage delay in milliseconds.
     pub(crate) fn garbage_delay_ms(&self) -> i64 {
         self.garbage_delay_ms
@@ -484,84 +467,6 @@ impl RocksMeta {
             Ok(true)
         })?;
         Ok((out, truncated))
-    }
-
-    // ----- write intents and garbage -----
-
-    /// Record that shards of `segment` are about to be written (before writing
-    /// them); adds to an open intent of the same segment (a re-placed shard).
-    pub fn add_intent(&self, segment: SegmentId, mut shards: Vec<(u8, DiskId)>) -> MetaResult<()> {
-        let mut b = WriteBatch::default();
-        let k = keys::segment_key(segment);
-        let mut started_ms = now_ms();
-        if let Some(old) = self.get::<IntentRecord>(CF_INTENTS, "intent", &k)? {
-            started_ms = old.started_ms;
-            for s in old.shards {
-                if !shards.contains(&s) {
-                    shards.push(s);
-                }
-            }
-        }
-        let rec = IntentRecord { started_ms, shards };
-        b.put_cf(self.cf(CF_INTENTS)?, keys::segment_key(segment), encode(&rec));
-        self.write(b)
-    }
-
-    /// Turn intents into garbage due now (the write failed or was abandoned).
-    pub fn intents_to_garbage(&self, segments: &[SegmentId]) -> MetaResult<()> {
-        let mut b = WriteBatch::default();
-        for s in segments {
-            let k = keys::segment_key(*s);
-            if let Some(rec) = self.get::<IntentRecord>(CF_INTENTS, "intent", &k)? {
-                b.delete_cf(self.cf(CF_INTENTS)?, k);
-                self.batch_add_garbage(&mut b, *s, rec.shards, 0)?;
-            }
-        }
-        self.write(b)
-    }
-
-    /// All open intents (on a restarted single-process server, all are dead).
-    pub fn list_intents(&self) -> MetaResult<Vec<(SegmentId, IntentRecord)>> {
-        let mut out = Vec::new();
-        self.scan_prefix(CF_INTENTS, &[], &[], |k, v| {
-            if let Some(seg) = keys::parse_segment_key(k) {
-                out.push((seg, decode("intent", v)?));
-            }
-            Ok(true)
-        })?;
-        Ok(out)
-    }
-
-    /// Garbage entries due at `now`, at most `max`.
-    pub fn due_garbage(&self, now: i64, max: usize) -> MetaResult<Vec<(SegmentId, GarbageRecord)>> {
-        let mut out = Vec::new();
-        self.scan_prefix(CF_GARBAGE, &[], &[], |k, v| {
-            let rec: GarbageRecord = decode("garbage", v)?;
-            if rec.due_ms <= now {
-                if let Some(seg) = keys::parse_segment_key(k) {
-                    out.push((seg, rec));
-                }
-            }
-            Ok(out.len() < max)
-        })?;
-        Ok(out)
-    }
-
-    /// Number of pending garbage entries.
-    pub fn garbage_count(&self) -> MetaResult<u64> {
-        let mut n = 0u64;
-        self.scan_prefix(CF_GARBAGE, &[], &[], |_, _| {
-            n += 1;
-            Ok(true)
-        })?;
-        Ok(n)
-    }
-
-    /// Forget a garbage entry once its shards are deleted.
-    pub fn remove_garbage(&self, segment: SegmentId) -> MetaResult<()> {
-        let mut b = WriteBatch::default();
-        b.delete_cf(self.cf(CF_GARBAGE)?, keys::segment_key(segment));
-        self.write(b)
     }
 
     /// Shards indexed on `disk`, as (segment, shard index), after `after`, at most `max`.

@@ -1,0 +1,104 @@
+//! Write intents (shards being written that nothing references yet) and the
+//! garbage queue (shards nothing references any more, deleted after a delay).
+
+use rocksdb::WriteBatch;
+
+use crate::error::MetaResult;
+use crate::keys;
+use crate::store::{now_ms, RocksMeta, CF_GARBAGE, CF_INTENTS};
+use crate::types::{decode, encode, DiskId, GarbageRecord, IntentRecord, SegmentId};
+
+impl RocksMeta {
+    /// Queue shards of `segment` as garbage due at `due_ms`, merged with any
+    /// garbage already queued for that segment (e.g. a stale copy left by repair).
+    pub(crate) fn batch_add_garbage(&self, b: &mut WriteBatch, segment: SegmentId, mut shards: Vec<(u8, DiskId)>, due_ms: i64) -> MetaResult<()> {
+        let k = keys::segment_key(segment);
+        let mut due = due_ms;
+        if let Some(old) = self.get::<GarbageRecord>(CF_GARBAGE, "garbage", &k)? {
+            due = due.max(old.due_ms);
+            for s in old.shards {
+                if !shards.contains(&s) {
+                    shards.push(s);
+                }
+            }
+        }
+        b.put_cf(self.cf(CF_GARBAGE)?, k, encode(&GarbageRecord { due_ms: due, shards }));
+        Ok(())
+    }
+
+    /// Record that shards of `segment` are about to be written (before writing
+    /// them); adds to an open intent of the same segment (a re-placed shard).
+    pub fn add_intent(&self, segment: SegmentId, mut shards: Vec<(u8, DiskId)>) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        let k = keys::segment_key(segment);
+        let mut started_ms = now_ms();
+        if let Some(old) = self.get::<IntentRecord>(CF_INTENTS, "intent", &k)? {
+            started_ms = old.started_ms;
+            for s in old.shards {
+                if !shards.contains(&s) {
+                    shards.push(s);
+                }
+            }
+        }
+        let rec = IntentRecord { started_ms, shards };
+        b.put_cf(self.cf(CF_INTENTS)?, keys::segment_key(segment), encode(&rec));
+        self.write(b)
+    }
+
+    /// Turn intents into garbage due now (the write failed or was abandoned).
+    pub fn intents_to_garbage(&self, segments: &[SegmentId]) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        for s in segments {
+            let k = keys::segment_key(*s);
+            if let Some(rec) = self.get::<IntentRecord>(CF_INTENTS, "intent", &k)? {
+                b.delete_cf(self.cf(CF_INTENTS)?, k);
+                self.batch_add_garbage(&mut b, *s, rec.shards, 0)?;
+            }
+        }
+        self.write(b)
+    }
+
+    /// All open intents (on a restarted single-process server, all are dead).
+    pub fn list_intents(&self) -> MetaResult<Vec<(SegmentId, IntentRecord)>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_INTENTS, &[], &[], |k, v| {
+            if let Some(seg) = keys::parse_segment_key(k) {
+                out.push((seg, decode("intent", v)?));
+            }
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Garbage entries due at `now`, at most `max`.
+    pub fn due_garbage(&self, now: i64, max: usize) -> MetaResult<Vec<(SegmentId, GarbageRecord)>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_GARBAGE, &[], &[], |k, v| {
+            let rec: GarbageRecord = decode("garbage", v)?;
+            if rec.due_ms <= now {
+                if let Some(seg) = keys::parse_segment_key(k) {
+                    out.push((seg, rec));
+                }
+            }
+            Ok(out.len() < max)
+        })?;
+        Ok(out)
+    }
+
+    /// Number of pending garbage entries.
+    pub fn garbage_count(&self) -> MetaResult<u64> {
+        let mut n = 0u64;
+        self.scan_prefix(CF_GARBAGE, &[], &[], |_, _| {
+            n += 1;
+            Ok(true)
+        })?;
+        Ok(n)
+    }
+
+    /// Forget a garbage entry once its shards are deleted.
+    pub fn remove_garbage(&self, segment: SegmentId) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        b.delete_cf(self.cf(CF_GARBAGE)?, keys::segment_key(segment));
+        self.write(b)
+    }
+}
