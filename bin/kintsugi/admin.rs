@@ -29,6 +29,51 @@ pub enum AdminCmd {
 pub enum DiskCmd {
     /// Every disk with its node, state and path
     List(AdminArgs),
+    /// Decommission a disk: no new shards go there and its shards move to other disks while
+    /// reads and writes go on; it ends `decommissioned` (empty) and can then be pulled
+    Drain(DrainArgs),
+    /// A drain's progress: shards moved and remaining, rate, ETA
+    Status(DiskStatusArgs),
+}
+
+/// Flags of `kintsugi admin disk drain`.
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// Disk id (see `kintsugi admin disk list`).
+    disk: u32,
+    /// Drain even when the disks left cannot hold every segment on k+m distinct nodes
+    /// (some segments then keep 2 shards on one node: losing that node costs 2 shards).
+    #[arg(long, conflicts_with = "cancel")]
+    force: bool,
+    /// Stop the drain; the disk takes new shards again.
+    #[arg(long)]
+    cancel: bool,
+    /// Wait until the disk is decommissioned, printing progress.
+    #[arg(long, conflicts_with = "cancel")]
+    wait: bool,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+/// Flags of `kintsugi admin disk status`.
+#[derive(Debug, Args)]
+pub struct DiskStatusArgs {
+    /// Disk id.
+    disk: u32,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+fn print_drain(v: &Value) {
+    let eta = v["eta_s"].as_f64().map_or("unknown".to_owned(), |s| format!("{s:.0} s"));
+    println!(
+        "disk {}: {}; {} of {} shards left, {:.1} shards/s, ETA {eta}",
+        v["disk"],
+        v["state"].as_str().unwrap_or("?"),
+        v["shards_remaining"],
+        v["shards_at_start"],
+        v["shards_per_s"].as_f64().unwrap_or(0.0)
+    );
 }
 
 /// `kintsugi admin repair` subcommands.
@@ -175,6 +220,38 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             println!("shards checked:  {} ({:.1} MiB) in {} ms", v["shards_checked"], v["bytes_checked"].as_f64().unwrap_or(0.0) / f64::from(1u32 << 20), v["elapsed_ms"]);
             println!("bad shards:      {} corrupt, {} missing, {} could not be checked", v["corrupt"], v["missing"], v["unchecked"]);
             println!("repaired:        {} shards rebuilt in place; {} segments failed to repair", v["repaired"], v["repair_failed"]);
+            Ok(())
+        }
+        AdminCmd::Disk(DiskCmd::Drain(d)) => {
+            let mut query = vec![("disk".to_owned(), d.disk.to_string())];
+            if d.cancel {
+                query.push(("cancel".to_owned(), "1".to_owned()));
+            }
+            if d.force {
+                query.push(("force".to_owned(), "1".to_owned()));
+            }
+            let mut v = call(&d.admin.conn, "drain", true, &query)?;
+            while d.wait && v["state"] == "draining" {
+                if !d.admin.json {
+                    print_drain(&v);
+                }
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                v = call(&d.admin.conn, "drain", false, &query[..1])?;
+            }
+            if d.admin.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_drain(&v);
+            }
+            Ok(())
+        }
+        AdminCmd::Disk(DiskCmd::Status(d)) => {
+            let v = call(&d.admin.conn, "drain", false, &[("disk".to_owned(), d.disk.to_string())])?;
+            if d.admin.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_drain(&v);
+            }
             Ok(())
         }
         AdminCmd::JoinToken(a) => {

@@ -8,6 +8,8 @@
 //! - `GET /kintsugi-admin/v1/status`: nodes, disks, EC scheme, counters.
 //! - `GET /kintsugi-admin/v1/join-token`: the token storage nodes join with (cluster mode).
 //! - `GET /kintsugi-admin/v1/repair`: the redundancy ledger and background repair's progress.
+//! - `POST /kintsugi-admin/v1/drain?disk=N[&force=1|&cancel=1]`: start (or cancel) draining a disk;
+//!   `GET /kintsugi-admin/v1/drain?disk=N`: its progress.
 //! - `POST /kintsugi-admin/v1/scrub[?disk=N]`: verify every shard (of one disk) now, repair
 //!   what is bad, answer with the pass's report.
 
@@ -205,7 +207,11 @@ pub async fn status_report(store: &Arc<Store>) -> Result<StatusReport, crate::Ga
             } else if i.failed {
                 "failed"
             } else {
-                "ok"
+                match store.drains.read().get(&i.id).map(|r| r.state) {
+                    Some(kintsugi_meta::DiskLifecycle::Draining) => "draining",
+                    Some(kintsugi_meta::DiskLifecycle::Decommissioned) => "decommissioned",
+                    None => "ok",
+                }
             };
             DiskReport { id: i.id, node: i.node, path: i.path, state: state.into(), capacity: i.capacity, free: i.free }
         })
@@ -313,6 +319,22 @@ impl S3Route for AdminRoute {
             (Method::GET, "repair") => {
                 let rep = crate::heal::repair_report(&self.store).await.map_err(s3s::S3Error::from)?;
                 json_response(&rep)
+            }
+            (Method::POST, "drain") | (Method::GET, "drain") => {
+                let disk = query_param(&req.uri, "disk")
+                    .ok_or_else(|| s3_error!(InvalidArgument, "missing disk= (see `kintsugi admin disk list`)"))?
+                    .parse::<u32>()
+                    .map_err(|_| s3_error!(InvalidArgument, "disk= must be a disk id (see `kintsugi admin disk list`)"))?;
+                self.store.disk(disk).map_err(|_| s3_error!(InvalidArgument, "no disk {disk} (see `kintsugi admin disk list`)"))?;
+                if req.method == Method::POST {
+                    if query_param(&req.uri, "cancel").as_deref() == Some("1") {
+                        crate::drain::cancel_drain(&self.store, disk).await.map_err(s3s::S3Error::from)?;
+                    } else {
+                        let force = query_param(&req.uri, "force").as_deref() == Some("1");
+                        crate::drain::start_drain(&self.store, disk, force).await.map_err(s3s::S3Error::from)?;
+                    }
+                }
+                json_response(&crate::drain::drain_report(&self.store, disk).await.map_err(s3s::S3Error::from)?)
             }
             (Method::POST, "scrub") => {
                 let disk = match query_param(&req.uri, "disk") {

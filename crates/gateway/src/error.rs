@@ -27,6 +27,16 @@ pub enum GatewayError {
         /// k+m.
         need: usize,
     },
+    /// A drain would leave too few failure domains to hold every segment at full redundancy.
+    #[error("draining disk {disk} would leave {domains} failure domains (nodes) for segments of {need} shards: its shards could not all be kept on distinct nodes at full redundancy. Add a node first, or pass --force to drain anyway (segments then put 2 shards on some nodes, so losing one of those nodes costs 2 shards)")]
+    DrainRefused {
+        /// The disk.
+        disk: u32,
+        /// Failure domains that would remain.
+        domains: usize,
+        /// k+m.
+        need: usize,
+    },
     /// Too few shards of a new segment became durable.
     #[error("only {durable} shards of a new segment became durable, {need} needed; storage nodes are failing or too slow, retry later")]
     WriteQuorum {
@@ -147,6 +157,7 @@ impl From<GatewayError> for S3Error {
             },
             GatewayError::Disk(_) | GatewayError::Codec(_) | GatewayError::Internal(_) => C::InternalError,
             GatewayError::NotEnoughDisks { .. } | GatewayError::WriteQuorum { .. } | GatewayError::Unreadable { .. } => C::ServiceUnavailable,
+            GatewayError::DrainRefused { .. } => C::InvalidRequest,
             GatewayError::Body { .. } | GatewayError::IncompleteBody { .. } => C::IncompleteBody,
             GatewayError::BadDigest | GatewayError::ChecksumMismatch { .. } => C::BadDigest,
             GatewayError::ChunkSignatureMismatch => C::SignatureDoesNotMatch,

@@ -8,6 +8,7 @@
 
 mod admin;
 mod cluster;
+mod drain;
 mod error;
 mod get;
 mod heal;
@@ -23,6 +24,7 @@ mod store;
 pub use admin::{object_report, status_report, AdminRoute, ObjectReport, ShardHealth, StatusReport, ADMIN_BUCKET};
 pub use cluster::{ClusterConfig, ClusterMap, ClusterService, NodeReport, NodeState};
 pub use error::{GatewayError, GwResult};
+pub use drain::{cancel_drain, drain_report, start_drain, DrainReport};
 pub use get::read_range;
 pub use heal::{repair_report, RepairConfig, RepairReport, RepairStats};
 pub use http::serve;

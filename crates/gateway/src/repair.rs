@@ -55,6 +55,7 @@ pub mod tokio_util_shim {
 /// Start-up recovery: every write intent left by a previous process is dead
 /// (this process owns all writes), so its shards become garbage.
 pub async fn recover_at_startup(store: &Arc<Store>) -> GwResult<()> {
+    crate::drain::load_drains(store).await?;
     let intents = store.meta_call(|m| m.list_intents()).await?;
     if !intents.is_empty() {
         let ids: Vec<u128> = intents.iter().map(|(s, _)| *s).collect();
@@ -116,6 +117,20 @@ pub fn spawn_workers(store: Arc<Store>, repair_rx: mpsc::Receiver<RepairRequest>
     tokio::spawn(repair_loop(store.clone(), repair_rx, cancel.clone()));
     crate::heal::spawn_healer(store.clone(), store.repair_config, cancel.clone());
     crate::scrub::spawn_scrubber(store.clone(), store.scrub_config, cancel.clone());
+    let st = store.clone();
+    let mut c = cancel.clone();
+    tokio::spawn(async move {
+        let limiter = crate::heal::Limiter::new(st.repair_config.bandwidth);
+        loop {
+            tokio::select! {
+                _ = c.cancelled() => return,
+                _ = tokio::time::sleep(st.repair_config.interval) => {}
+            }
+            if let Err(e) = crate::drain::drain_pass(&st, &limiter).await {
+                tracing::warn!(error = %e, "drain pass failed; retrying next interval");
+            }
+        }
+    });
     let st = store.clone();
     let mut c = cancel.clone();
     tokio::spawn(async move {

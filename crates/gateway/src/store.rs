@@ -108,6 +108,8 @@ pub struct Store {
     pub scrub_config: crate::scrub::ScrubConfig,
     /// The scrubber's counters.
     pub scrub: crate::scrub::ScrubStats,
+    /// Disks an admin is draining or has decommissioned: no new shards go there.
+    pub drains: RwLock<HashMap<DiskId, kintsugi_meta::DrainRecord>>,
     repair_tx: mpsc::Sender<RepairRequest>,
 }
 
@@ -146,6 +148,7 @@ impl Store {
             repair: crate::heal::RepairStats::default(),
             scrub_config: cfg.scrub,
             scrub: crate::scrub::ScrubStats::default(),
+            drains: RwLock::new(HashMap::new()),
             repair_tx,
         };
         (Arc::new(store), repair_rx)
@@ -208,7 +211,7 @@ impl Store {
             .disks
             .read()
             .values()
-            .filter(|d| !exclude.contains(&d.id()) && d.usable())
+            .filter(|d| !exclude.contains(&d.id()) && d.usable() && !self.out_of_service(d.id()))
             .map(|d| {
                 let free_gib = d.info().free >> 30;
                 Candidate { disk: d.id(), node: d.failure_domain(), zone: d.zone(), weight: free_gib.max(1) }
@@ -238,7 +241,7 @@ impl Store {
         let taken: Vec<u32> = healthy.iter().filter_map(|d| disks.get(d).map(|d| d.failure_domain())).collect();
         let (fresh, other): (Vec<Candidate>, Vec<Candidate>) = disks
             .values()
-            .filter(|d| !used.contains(&d.id()) && d.usable())
+            .filter(|d| !used.contains(&d.id()) && d.usable() && !self.out_of_service(d.id()))
             .map(|d| Candidate { disk: d.id(), node: d.failure_domain(), zone: d.zone(), weight: (d.info().free >> 30).max(1) })
             .partition(|c| !taken.contains(&c.node));
         drop(disks);
@@ -248,6 +251,11 @@ impl Store {
             out.extend(kintsugi_placement::place(&seed, &other, (count - out.len()).min(other.len())).unwrap_or_default());
         }
         out
+    }
+
+    /// True while `disk` is draining or decommissioned (it takes no new shards).
+    pub fn out_of_service(&self, disk: DiskId) -> bool {
+        self.drains.read().contains_key(&disk)
     }
 
     /// Queue a segment for read-repair (dropped when the queue is full: the next read reports it again).

@@ -32,7 +32,7 @@ pub use list::{ListEntry, ListPage, ListQuery};
 pub use relocate::{IndexedShard, OwnedSegment, ShardMove};
 pub use store::{now_ms, Expect, RocksMeta};
 pub use types::{
-    AccessKeyRecord, BucketRecord, Coding, DiskId, DiskRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord,
+    AccessKeyRecord, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord,
     SegmentId, SegmentMeta, ShardLoc, ShardOwner, UploadRecord,
 };
 

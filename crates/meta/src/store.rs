@@ -32,6 +32,7 @@ const ALL_CFS: [&str; 9] = [
 ];
 const KEY_DISKS: &[u8] = b"disks";
 const KEY_NODES: &[u8] = b"nodes";
+const KEY_DRAINS: &[u8] = b"drains";
 const LOCK_STRIPES: usize = 64;
 
 /// Milliseconds since the Unix epoch.
@@ -513,6 +514,18 @@ impl RocksMeta {
     /// The storage nodes of the cluster map.
     pub fn nodes(&self) -> MetaResult<Vec<NodeRecord>> {
         Ok(self.get(CF_SYSTEM, "nodes", KEY_NODES)?.unwrap_or_default())
+    }
+
+    /// Disks being drained or decommissioned.
+    pub fn drains(&self) -> MetaResult<Vec<DrainRecord>> {
+        Ok(self.get(CF_SYSTEM, "drains", KEY_DRAINS)?.unwrap_or_default())
+    }
+
+    /// Replace the drain records.
+    pub fn put_drains(&self, drains: &[DrainRecord]) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_SYSTEM)?, KEY_DRAINS, encode(&drains.to_vec()));
+        self.write(b)
     }
 
     /// Replace the node and disk registries in one commit.

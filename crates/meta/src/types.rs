@@ -190,6 +190,28 @@ pub struct NodeRecord {
     pub disks: Vec<DiskId>,
 }
 
+/// Lifecycle state of a disk that an admin takes out of service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DiskLifecycle {
+    /// No new shards; its shards are being copied elsewhere.
+    Draining,
+    /// Empty: no committed shard is on it; it can be pulled.
+    Decommissioned,
+}
+
+/// A disk's lifecycle record (absent for disks in service).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainRecord {
+    /// Disk id.
+    pub disk: DiskId,
+    /// Its state.
+    pub state: DiskLifecycle,
+    /// When the drain started, ms since epoch.
+    pub started_ms: i64,
+    /// Shards on it when the drain started (for progress).
+    pub shards_at_start: u64,
+}
+
 /// An S3 access key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessKeyRecord {

@@ -1,0 +1,90 @@
+//! Disk lifecycle on a real cluster: drain (decommission) a disk while a
+//! client reads and writes, refuse a drain that would leave too few nodes.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::cluster::Cluster;
+use common::{poll, KIB, MIB};
+use serde_json::Value;
+
+fn objects(n: usize) -> Vec<(String, u64, u64)> {
+    let mut sizes = vec![0, 1, 256 * KIB, MIB, 20 * MIB];
+    let mut x: u64 = 0x1234_5678;
+    while sizes.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        sizes.push(x % (700 * KIB));
+    }
+    sizes.iter().enumerate().map(|(i, s)| (format!("drain/{i:03}"), 9000 + i as u64, *s)).collect()
+}
+
+fn disk_of(status: &Value, node: &str) -> u64 {
+    status["disks"].as_array().expect("disks").iter().find(|d| d["node"] == node).and_then(|d| d["id"].as_u64()).expect("disk of node")
+}
+
+#[test]
+fn draining_a_disk_moves_every_shard_off_it_while_clients_run() {
+    let _g = common::serial();
+    let flags = ["--ec", "4+2", "--repair-interval", "0.5", "--gc-delay", "0", "--hedge-after", "0.2", "--request-deadline", "3"];
+    let mut c = Cluster::start(7, 1, &flags, Some(65536));
+    let objs = objects(40);
+    let manifest = c.gw.manifest("drain", "drain", &objs);
+    let manifest = manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write-mp", manifest]);
+    let st = c.status();
+    let (n2, n3) = (c.nodes[1].name.clone(), c.nodes[2].name.clone());
+    let disk_id = disk_of(&st, &n2);
+    let disk = disk_id.to_string();
+    let other = disk_of(&st, &n3).to_string();
+    assert!(!c.nodes[1].shard_files().is_empty(), "the disk to drain holds no shards");
+
+    let client = c
+        .kintsugi(&["bench", "--phases", "put,get,mixed", "--duration", "4s", "--size", "256KiB", "--concurrency", "2", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawning kintsugi bench");
+    let started: Value = serde_json::from_str(&c.gw.run_ok(c.kintsugi(&["admin", "disk", "drain", &disk, "--json"]), "drain")).expect("JSON");
+    assert_eq!(started["state"], "draining", "{started:#}");
+
+    // A second drain would leave 5 nodes for 6 shards per segment: refused, with what to do.
+    let out = c.kintsugi(&["admin", "disk", "drain", &other]).output().expect("drain");
+    assert!(!out.status.success(), "draining a second disk of a 7-node 4+2 cluster must be refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--force") && err.contains("failure domains"), "{err}");
+
+    let done: Value = serde_json::from_str(&c.gw.run_ok(c.kintsugi(&["admin", "disk", "drain", &disk, "--wait", "--json"]), "drain --wait")).expect("JSON");
+    assert_eq!(done["state"], "decommissioned", "{done:#}");
+    assert_eq!(done["shards_remaining"], 0, "{done:#}");
+    let out = client.wait_with_output().expect("bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the client saw errors during the drain:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+
+    let st = c.status();
+    let d = st["disks"].as_array().expect("disks").iter().find(|d| d["id"] == disk_id).expect("disk").clone();
+    assert_eq!(d["state"], "decommissioned", "{st:#}");
+    assert_eq!(st["full_redundancy"], true, "{st:#}");
+    for (key, _, _) in &objs {
+        let out = c.gw.run_ok(c.kintsugi(&["stat", "--json", &format!("s3://drain/{key}")]), "stat");
+        let v: Value = serde_json::from_str(&out).expect("stat JSON");
+        for seg in v["layout"]["segments"].as_array().expect("segments") {
+            let shards = seg["shards"].as_array().expect("shards");
+            let nodes: HashSet<&str> = shards.iter().filter_map(|s| s["node"].as_str()).collect();
+            assert_eq!(nodes.len(), 6, "{key}: {seg}");
+            assert!(!nodes.contains(n2.as_str()), "{key}: a shard is still on the drained disk: {seg}");
+            assert!(shards.iter().all(|s| s["health"] == "ok"), "{key}: {seg}");
+        }
+    }
+    // The old copies are garbage and get collected: the drained disk ends empty.
+    let empty = poll(Duration::from_secs(30), Duration::from_millis(500), || c.nodes[1].shard_files().is_empty().then_some(()));
+    assert!(empty.is_some(), "{} shard files left on the drained disk", c.nodes[1].shard_files().len());
+
+    // The moved shards are real: lose two other nodes, every byte still reads back.
+    c.nodes[3].kill9();
+    c.nodes[5].kill9();
+    c.gw.py("data.py", &["verify", manifest]);
+}
