@@ -88,3 +88,44 @@ fn draining_a_disk_moves_every_shard_off_it_while_clients_run() {
     c.nodes[5].kill9();
     c.gw.py("data.py", &["verify", manifest]);
 }
+
+#[test]
+fn a_drain_resumes_after_a_gateway_restart() {
+    let _g = common::serial();
+    // At 1 MiB/s the drain takes several seconds: restart the gateway in the middle of it.
+    let flags = ["--ec", "4+2", "--repair-interval", "0.5", "--repair-bandwidth", "1", "--gc-delay", "0", "--hedge-after", "0.2", "--request-deadline", "3"];
+    let mut c = Cluster::start(7, 1, &flags, Some(65536));
+    let objs = objects(40);
+    let manifest = c.gw.manifest("resume", "resume", &objs);
+    let manifest = manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write-mp", manifest]);
+    let n2 = c.nodes[1].name.clone();
+    let disk = disk_of(&c.status(), &n2).to_string();
+    let started: Value = serde_json::from_str(&c.gw.run_ok(c.kintsugi(&["admin", "disk", "drain", &disk, "--json"]), "drain")).expect("JSON");
+    let at_start = started["shards_at_start"].as_u64().expect("shards");
+    assert!(at_start > 0, "{started:#}");
+    let mut last = Value::Null;
+    let midway = poll(Duration::from_secs(60), Duration::from_millis(200), || {
+        last = serde_json::from_str(&c.gw.run_ok(c.kintsugi(&["admin", "disk", "status", &disk, "--json"]), "status")).ok()?;
+        let left = last["shards_remaining"].as_u64()?;
+        (left < at_start && left > 0).then_some(())
+    });
+    assert!(midway.is_some(), "never caught the drain midway: {last:#}");
+    c.gw.restart();
+    let done = poll(Duration::from_secs(120), Duration::from_millis(500), || {
+        last = serde_json::from_str(&c.gw.run_ok(c.kintsugi(&["admin", "disk", "status", &disk, "--json"]), "status")).ok()?;
+        (last["state"] == "decommissioned").then_some(())
+    });
+    assert!(done.is_some(), "the drain did not resume to the end after a restart: {last:#}\n{}", c.gw.log_tail(30));
+    assert_eq!(last["shards_remaining"], 0, "{last:#}");
+    for (key, _, _) in &objs {
+        let out = c.gw.run_ok(c.kintsugi(&["stat", "--json", &format!("s3://resume/{key}")]), "stat");
+        let v: Value = serde_json::from_str(&out).expect("stat JSON");
+        for seg in v["layout"]["segments"].as_array().expect("segments") {
+            let nodes: HashSet<&str> = seg["shards"].as_array().expect("shards").iter().filter_map(|s| s["node"].as_str()).collect();
+            assert_eq!(nodes.len(), 6, "{key}: {seg}");
+            assert!(!nodes.contains(n2.as_str()), "{key}: {seg}");
+        }
+    }
+    c.gw.py("data.py", &["verify", manifest]);
+}
