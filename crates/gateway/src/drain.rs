@@ -121,11 +121,11 @@ pub async fn drain_report(store: &Arc<Store>, disk: DiskId) -> GwResult<DrainRep
 pub async fn drain_pass(store: &Arc<Store>, limiter: &Limiter) -> GwResult<()> {
     let draining: Vec<DiskId> = store.drains.read().values().filter(|r| r.state == DiskLifecycle::Draining).map(|r| r.disk).collect();
     for disk in draining {
-        if store.disk(disk).is_ok_and(|d| d.lost()) {
-            continue; // the disk died: background repair rebuilds its shards from the others
-        }
+        // A draining disk that died is background repair's: it rebuilds the shards from the others,
+        // and the disk is decommissioned below once none is left on it.
+        let lost = store.disk(disk).is_ok_and(|d| d.lost());
         let mut after = None;
-        loop {
+        while !lost && store.drains.read().contains_key(&disk) {
             let page = store.meta_call(move |m| m.indexed_shards(disk, after, 256)).await?;
             let Some(last) = page.last() else { break };
             after = Some((last.segment, last.index));
