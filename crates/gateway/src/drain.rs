@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use kintsugi_erasure::chunk_hash;
-use kintsugi_meta::{now_ms, DiskId, DiskLifecycle, DrainRecord, IndexedShard, SegmentId, ShardMove, ShardOwner};
+use kintsugi_meta::{now_ms, DiskId, DiskLifecycle, DrainRecord, IndexedShard, SegmentId, ShardMove};
 use kintsugi_storage::ShardMsg;
 use serde::Serialize;
 
@@ -152,15 +152,7 @@ pub async fn drain_pass(store: &Arc<Store>, limiter: &Limiter) -> GwResult<()> {
 /// Copy one shard off `disk` to a newly placed disk and commit the move.
 async fn move_shard(store: &Arc<Store>, disk: DiskId, e: IndexedShard, limiter: &Limiter) -> GwResult<bool> {
     let segment: SegmentId = e.segment;
-    let owner: ShardOwner = match e.owner {
-        Some(o) => o,
-        None => match store.meta_call(move |m| m.find_owner(segment)).await? {
-            Some(o) => o,
-            None => return Ok(false),
-        },
-    };
-    let o = owner.clone();
-    let Some(owned) = store.meta_call(move |m| m.owned_segment(&o, segment)).await? else { return Ok(false) };
+    let Some((owner, owned)) = store.meta_call(move |m| m.resolve_segment(segment, e.owner)).await? else { return Ok(false) };
     let seg = owned.segment;
     let i = usize::from(e.index);
     let Some(loc) = seg.shards.get(i).cloned() else { return Ok(false) };

@@ -22,7 +22,6 @@ use kintsugi_meta::{DiskId, SegmentId, ShardMove, ShardOwner};
 use serde::Serialize;
 
 use crate::error::GwResult;
-use crate::repair::tokio_util_shim::CancelToken;
 use crate::store::Store;
 
 /// Repair's counters and the last pass's findings (shared with the admin API and `/metrics`).
@@ -161,22 +160,6 @@ pub async fn repair_report(store: &Arc<Store>) -> GwResult<RepairReport> {
     })
 }
 
-/// Run repair passes every `cfg.interval` until cancelled.
-pub fn spawn_healer(store: Arc<Store>, cfg: RepairConfig, mut cancel: CancelToken) {
-    tokio::spawn(async move {
-        let limiter = Arc::new(Limiter::new(cfg.bandwidth));
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(cfg.interval) => {}
-            }
-            if let Err(e) = pass(&store, cfg, &limiter).await {
-                tracing::warn!(error = %e, "repair pass failed; retrying next interval");
-            }
-        }
-    });
-}
-
 /// One pass: queue every segment with a shard on a lost disk, most shards lost first, and repair them.
 pub async fn pass(store: &Arc<Store>, cfg: RepairConfig, limiter: &Arc<Limiter>) -> GwResult<()> {
     let lost: Vec<DiskId> = store.all_disks().iter().filter(|d| d.lost()).map(|d| d.id()).collect();
@@ -236,16 +219,7 @@ pub async fn pass(store: &Arc<Store>, cfg: RepairConfig, limiter: &Arc<Limiter>)
 
 /// Rebuild the shards of one segment that sit on lost (or unknown) disks. Returns shards moved.
 async fn heal_segment(store: &Arc<Store>, segment: SegmentId, owner: Option<ShardOwner>, limiter: &Limiter) -> GwResult<usize> {
-    let owner = match owner {
-        Some(o) => o,
-        // Index entries written before owners were recorded: find it the slow way, once.
-        None => match store.meta_call(move |m| m.find_owner(segment)).await? {
-            Some(o) => o,
-            None => return Ok(0),
-        },
-    };
-    let o = owner.clone();
-    let Some(owned) = store.meta_call(move |m| m.owned_segment(&o, segment)).await? else { return Ok(0) };
+    let Some((owner, owned)) = store.meta_call(move |m| m.resolve_segment(segment, owner)).await? else { return Ok(0) };
     let seg = owned.segment;
     let coded = store.coded(&owned.coding)?;
     let k = usize::from(coded.layout.scheme.k);

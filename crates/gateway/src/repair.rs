@@ -115,46 +115,62 @@ pub async fn gc_pass(store: &Arc<Store>) -> GwResult<u64> {
 /// Spawn the background workers; they stop when `cancel` fires.
 pub fn spawn_workers(store: Arc<Store>, repair_rx: mpsc::Receiver<RepairRequest>, cancel: CancelToken, gc_interval: Duration) {
     tokio::spawn(repair_loop(store.clone(), repair_rx, cancel.clone()));
-    crate::heal::spawn_healer(store.clone(), store.repair_config, cancel.clone());
-    crate::scrub::spawn_scrubber(store.clone(), store.scrub_config, cancel.clone());
+    let (repair, scrub) = (store.repair_config, store.scrub_config);
+    let (st, l) = (store.clone(), Arc::new(crate::heal::Limiter::new(repair.bandwidth)));
+    spawn_periodic("repair", repair.interval, cancel.clone(), move || {
+        let (st, l) = (st.clone(), l.clone());
+        async move { crate::heal::pass(&st, repair, &l).await }
+    });
+    // Drain runs at repair's interval, with a bandwidth cap of the same size of its own.
+    let (st, l) = (store.clone(), Arc::new(crate::heal::Limiter::new(repair.bandwidth)));
+    spawn_periodic("drain", repair.interval, cancel.clone(), move || {
+        let (st, l) = (st.clone(), l.clone());
+        async move { crate::drain::drain_pass(&st, &l).await }
+    });
+    if !scrub.interval.is_zero() {
+        let (st, l) = (store.clone(), Arc::new(crate::heal::Limiter::new(scrub.bandwidth)));
+        spawn_periodic("scrub", scrub.interval, cancel.clone(), move || {
+            let (st, l) = (st.clone(), l.clone());
+            async move { crate::scrub::scrub_pass(&st, None, &l).await.map(|_| ()) }
+        });
+    }
     let st = store.clone();
-    let mut c = cancel.clone();
-    tokio::spawn(async move {
-        let limiter = crate::heal::Limiter::new(st.repair_config.bandwidth);
-        loop {
-            tokio::select! {
-                _ = c.cancelled() => return,
-                _ = tokio::time::sleep(st.repair_config.interval) => {}
+    spawn_periodic("garbage collection", gc_interval, cancel.clone(), move || {
+        let st = st.clone();
+        async move {
+            let n = gc_pass(&st).await?;
+            if n > 0 {
+                tracing::info!(deleted = n, "garbage collection deleted unreferenced shards");
             }
-            if let Err(e) = crate::drain::drain_pass(&st, &limiter).await {
-                tracing::warn!(error = %e, "drain pass failed; retrying next interval");
-            }
+            Ok(())
         }
     });
-    let st = store.clone();
-    let mut c = cancel.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = c.cancelled() => return,
-                _ = tokio::time::sleep(gc_interval) => {}
-            }
-            match gc_pass(&st).await {
-                Ok(n) if n > 0 => tracing::info!(deleted = n, "garbage collection deleted unreferenced shards"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "garbage collection pass failed"),
-            }
-        }
-    });
-    let mut c = cancel;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = c.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            }
-            for d in store.all_disks() {
+    spawn_periodic("disk monitor", Duration::from_secs(2), cancel, move || {
+        let st = store.clone();
+        async move {
+            for d in st.all_disks() {
                 d.probe().await;
+            }
+            Ok(())
+        }
+    });
+}
+
+/// The one shape of every background worker: wait `interval` (or stop when cancelled), run one
+/// pass of `work`, log a failed pass and try again next interval.
+fn spawn_periodic<F, Fut>(what: &'static str, interval: Duration, mut cancel: CancelToken, mut work: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = GwResult<()>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            if let Err(e) = work().await {
+                tracing::warn!(worker = what, error = %e, "background pass failed; retrying next interval");
             }
         }
     });

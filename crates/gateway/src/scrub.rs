@@ -19,7 +19,6 @@ use serde::Serialize;
 
 use crate::error::GwResult;
 use crate::heal::Limiter;
-use crate::repair::tokio_util_shim::CancelToken;
 use crate::store::{RepairRequest, Store};
 
 /// Tunables of the background scrubber.
@@ -90,16 +89,8 @@ pub async fn scrub_pass(store: &Arc<Store>, only: Option<DiskId>, limiter: &Limi
             let Some(last) = page.last() else { break };
             after = Some((last.segment, last.index));
             for e in page {
-                let owner = match e.owner {
-                    Some(o) => o,
-                    None => match store.meta_call(move |m| m.find_owner(e.segment)).await? {
-                        Some(o) => o,
-                        None => continue,
-                    },
-                };
-                let o = owner.clone();
                 let segment = e.segment;
-                let Some(owned) = store.meta_call(move |m| m.owned_segment(&o, segment)).await? else { continue };
+                let Some((owner, owned)) = store.meta_call(move |m| m.resolve_segment(segment, e.owner)).await? else { continue };
                 let Some(loc) = owned.segment.shards.get(usize::from(e.index)) else { continue };
                 if loc.disk != id {
                     continue; // moved since the index page was read
@@ -157,23 +148,4 @@ pub async fn scrub_pass(store: &Arc<Store>, only: Option<DiskId>, limiter: &Limi
         tracing::info!(shards = rep.shards_checked, "scrub pass found every shard intact");
     }
     Ok(rep)
-}
-
-/// Run background scrub passes every `cfg.interval` (when non-zero) until cancelled.
-pub fn spawn_scrubber(store: Arc<Store>, cfg: ScrubConfig, mut cancel: CancelToken) {
-    if cfg.interval.is_zero() {
-        return;
-    }
-    tokio::spawn(async move {
-        let limiter = Limiter::new(cfg.bandwidth);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(cfg.interval) => {}
-            }
-            if let Err(e) = scrub_pass(&store, None, &limiter).await {
-                tracing::warn!(error = %e, "scrub pass failed; retrying next interval");
-            }
-        }
-    });
 }

@@ -116,6 +116,19 @@ impl RocksMeta {
         }))
     }
 
+    /// The owner (`owner`, or found by a scan for legacy entries without one) and the segment as it
+    /// records it now; `None` when nothing references the segment any more.
+    pub fn resolve_segment(&self, segment: SegmentId, owner: Option<ShardOwner>) -> MetaResult<Option<(ShardOwner, OwnedSegment)>> {
+        let owner = match owner {
+            Some(o) => o,
+            None => match self.find_owner(segment)? {
+                Some(o) => o,
+                None => return Ok(None),
+            },
+        };
+        Ok(self.owned_segment(&owner, segment)?.map(|s| (owner, s)))
+    }
+
     fn load_owner(&self, owner: &ShardOwner) -> MetaResult<Option<OwnerRecord>> {
         Ok(match owner {
             ShardOwner::Object { bucket, key } => {
