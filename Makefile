@@ -33,6 +33,12 @@ test: deps-test
 bench: deps
 	$(CARGO) bench --workspace
 
+# The self-healing and lifecycle tests at the issues' full scale (~2 GiB / ~1 GiB in 300 objects);
+# slower than `make test`, so not part of it.
+.PHONY: acceptance
+acceptance: deps-test
+	KINTSUGI_ACCEPTANCE=1 $(CARGO) test --release --locked --workspace --test heal --test lifecycle -- --nocapture
+
 lint: deps
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 

@@ -43,12 +43,17 @@ fn a_lost_node_is_rebuilt_elsewhere_and_the_rebuilt_shards_are_real() {
         "--ec", "4+2", "--down-after", "1", "--lost-after", "4", "--repair-interval", "0.5", "--hedge-after", "0.2", "--request-deadline", "3",
     ];
     let mut c = Cluster::start(7, 1, &flags, Some(65536));
-    let objs = objects(60);
+    // `make acceptance`: the scale, 300 objects of 0 B .. 100 MiB, ~2 GiB.
+    let objs = if common::acceptance() { common::acceptance_objects("heal", 300, 2 << 30) } else { objects(60) };
     let manifest = c.gw.manifest("heal", "heal", &objs);
     let manifest = manifest.to_str().expect("utf-8");
     c.gw.py("data.py", &["write-mp", manifest]);
-    let st = repair_status(&c);
+    let st = c.admin_json(&["repair", "status", "--recount"]);
     assert_eq!(st["full_redundancy"], true, "{st:#}");
+    assert_eq!(st["recount"]["matches"], true, "the ledger disagrees with a full recount: {st:#}");
+    let total = st["ledger"]["segments"].as_u64().expect("segments");
+    assert!(total >= objs.len() as u64 - 1, "{st:#}");
+    assert_eq!(ledger_row(&st, "k+m"), total, "{st:#}");
 
     // A node away for less than --lost-after is only down: nothing is rebuilt.
     c.nodes[0].signal("-STOP");
@@ -56,6 +61,11 @@ fn a_lost_node_is_rebuilt_elsewhere_and_the_rebuilt_shards_are_real() {
     let st = repair_status(&c);
     assert_eq!(st["full_redundancy"], false, "shards on a down node are not at full redundancy: {st:#}");
     assert!(st["shards_on_down_disks"].as_u64().expect("count") > 0, "{st:#}");
+    // Shards on the down node are not healthy now: the ledger moves their segments a row down.
+    let st = c.admin_json(&["repair", "status", "--recount"]);
+    assert!(ledger_row(&st, "k+m-1") > 0, "{st:#}");
+    assert_eq!(ledger_row(&st, "k+m") + ledger_row(&st, "k+m-1"), total, "{st:#}");
+    assert_eq!(st["recount"]["matches"], true, "{st:#}");
     c.nodes[0].signal("-CONT");
     c.wait_states(&(0..7).map(|i| (i, "up")).collect::<Vec<_>>(), Duration::from_secs(10));
     let st = repair_status(&c);
@@ -90,12 +100,19 @@ fn a_lost_node_is_rebuilt_elsewhere_and_the_rebuilt_shards_are_real() {
         (ours_on_victim..=victim_shards).contains(&(rebuilt as usize)),
         "rebuilt {rebuilt} shards; the lost node held {ours_on_victim} of ours and {victim_shards} in all: {last:#}"
     );
+    // The receiving nodes did the rebuilding (reading from their peers), not the gateway.
+    assert_eq!(last["shards_rebuilt_by_nodes"].as_u64(), Some(rebuilt), "{last:#}");
     let (read, written) = (last["bytes_read"].as_f64().expect("read"), last["bytes_rebuilt"].as_f64().expect("written"));
     eprintln!("repair: {rebuilt} shards, {written} bytes rebuilt, {read} bytes read (amplification {:.2})", read / written);
     assert!(read / written >= 3.9 && read / written <= 4.5, "RS 4+2 repair should read about k=4 bytes per byte rebuilt: {last:#}");
     let status = c.status();
     assert_eq!(status["full_redundancy"], true, "{status:#}");
     let out = client.wait_with_output().expect("bench");
+    // "Healed" is a fact: a full recount agrees that every segment has k+m healthy shards.
+    let st = c.admin_json(&["repair", "status", "--recount"]);
+    assert_eq!(st["recount"]["matches"], true, "{st:#}");
+    assert_eq!(ledger_row(&st, "k+m"), st["ledger"]["segments"].as_u64().expect("segments"), "{st:#}");
+    assert_eq!(st["ledger"]["shard_bytes_missing"], 0, "{st:#}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "the client saw errors during the loss and the repair:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_str(stdout.lines().last().expect("bench JSON line")).expect("bench JSON");
@@ -120,6 +137,11 @@ fn a_lost_node_is_rebuilt_elsewhere_and_the_rebuilt_shards_are_real() {
     c.nodes[4].kill9();
     c.nodes[5].kill9();
     c.gw.py("data.py", &["verify", manifest]);
+}
+
+/// Segments in ledger row `healthy` ("k+m", "k+m-1", …) of a repair status.
+fn ledger_row(st: &Value, healthy: &str) -> u64 {
+    st["ledger"]["rows"].as_array().expect("ledger rows").iter().find(|r| r["healthy"] == healthy).and_then(|r| r["segments"].as_u64()).expect("ledger row")
 }
 
 /// (segment id hex, shard index) of every shard the objects reference, by node name.

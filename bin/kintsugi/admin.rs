@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
+use crate::admin_lifecycle::{DiskCmd, NodeCmd, RebalanceArgs};
 use crate::clientconf::{self, ConnArgs};
 
 /// `kintsugi admin` subcommands.
@@ -12,9 +13,15 @@ use crate::clientconf::{self, ConnArgs};
 pub enum AdminCmd {
     /// Mode, EC scheme, nodes and disks with their states, pending garbage: whether data is safe
     Status(AdminArgs),
-    /// Disk commands
+    /// Disk commands: list, drain, status, add, remove
     #[command(subcommand)]
     Disk(DiskCmd),
+    /// Node commands: drain, status, remove
+    #[command(subcommand)]
+    Node(NodeCmd),
+    /// Move shards from fuller to emptier disks (after adding capacity) until usage is even
+    /// within --tolerance; bounded bandwidth, cancellable, placement rules kept
+    Rebalance(RebalanceArgs),
     /// Background repair commands
     #[command(subcommand)]
     Repair(RepairCmd),
@@ -24,63 +31,31 @@ pub enum AdminCmd {
     JoinToken(AdminArgs),
 }
 
-/// `kintsugi admin disk` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum DiskCmd {
-    /// Every disk with its node, state and path
-    List(AdminArgs),
-    /// Decommission a disk: no new shards go there and its shards move to other disks while
-    /// reads and writes go on; it ends `decommissioned` (empty) and can then be pulled
-    Drain(DrainArgs),
-    /// A drain's progress: shards moved and remaining, rate, ETA
-    Status(DiskStatusArgs),
-}
-
-/// Flags of `kintsugi admin disk drain`.
-#[derive(Debug, Args)]
-pub struct DrainArgs {
-    /// Disk id (see `kintsugi admin disk list`).
-    disk: u32,
-    /// Drain even when the disks left cannot hold every segment on k+m distinct nodes
-    /// (some segments then keep 2 shards on one node: losing that node costs 2 shards).
-    #[arg(long, conflicts_with = "cancel")]
-    force: bool,
-    /// Stop the drain; the disk takes new shards again.
-    #[arg(long)]
-    cancel: bool,
-    /// Wait until the disk is decommissioned, printing progress.
-    #[arg(long, conflicts_with = "cancel")]
-    wait: bool,
-    #[command(flatten)]
-    admin: AdminArgs,
-}
-
-/// Flags of `kintsugi admin disk status`.
-#[derive(Debug, Args)]
-pub struct DiskStatusArgs {
-    /// Disk id.
-    disk: u32,
-    #[command(flatten)]
-    admin: AdminArgs,
-}
-
-fn print_drain(v: &Value) {
-    let eta = v["eta_s"].as_f64().map_or("unknown".to_owned(), |s| format!("{s:.0} s"));
-    println!(
-        "disk {}: {}; {} of {} shards left, {:.1} shards/s, ETA {eta}",
-        v["disk"],
-        v["state"].as_str().unwrap_or("?"),
-        v["shards_remaining"],
-        v["shards_at_start"],
-        v["shards_per_s"].as_f64().unwrap_or(0.0)
-    );
-}
-
 /// `kintsugi admin repair` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RepairCmd {
-    /// Shards on lost and down disks, damaged segments by shards missing, what repair rebuilt and how fast
-    Status(AdminArgs),
+    /// The redundancy ledger (segments and bytes by healthy shards), shards on lost and down
+    /// disks, what repair rebuilt, how fast, and the ETA
+    Status(RepairStatusArgs),
+}
+
+/// Flags of `kintsugi admin repair status`.
+#[derive(Debug, Args)]
+pub struct RepairStatusArgs {
+    /// Also recount every segment by a full scan of the metadata and check the ledger against it.
+    #[arg(long)]
+    recount: bool,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+fn print_ledger(l: &Value) {
+    let mib = |x: &Value| x.as_u64().map_or("?".to_owned(), |b| format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20)));
+    println!("  {:<9} {:>6}  {:>10}  {:>14}", "healthy", "shards", "segments", "bytes");
+    for r in l["rows"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+        println!("  {:<9} {:>6}  {:>10}  {:>14}", r["healthy"].as_str().unwrap_or("?"), r["shards"], r["segments"], mib(&r["bytes"]));
+    }
+    println!("  total               {:>10}  {:>14}", l["segments"], mib(&l["bytes"]));
 }
 
 /// Flags of `kintsugi admin scrub`.
@@ -99,16 +74,16 @@ pub struct ScrubArgs {
 pub struct AdminArgs {
     /// Print the admin API's JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    conn: ConnArgs,
+    pub(crate) conn: ConnArgs,
 }
 
 fn fetch(conn: &ConnArgs, op: &str) -> Result<Value> {
     call(conn, op, false, &[])
 }
 
-fn call(conn: &ConnArgs, op: &str, post: bool, query: &[(String, String)]) -> Result<Value> {
+pub(crate) fn call(conn: &ConnArgs, op: &str, post: bool, query: &[(String, String)]) -> Result<Value> {
     let resolved = clientconf::resolve(conn)?;
     let client = resolved.client()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
@@ -128,7 +103,8 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
                 return Ok(());
             }
             let disks = v["disks"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-            let failed = disks.iter().filter(|d| d["state"] != "ok").count();
+            let failed = disks.iter().filter(|d| d["state"] == "failed" || d["state"] == "unreachable").count();
+            let out_of_service = disks.iter().filter(|d| d["state"] == "draining" || d["state"] == "decommissioned").count();
             println!("mode:            {}", v["mode"].as_str().unwrap_or("?"));
             println!("erasure coding:  {}", v["ec"].as_str().unwrap_or("?"));
             let nodes = v["nodes"].as_array().map(Vec::as_slice).unwrap_or(&[]);
@@ -147,7 +123,11 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
                     );
                 }
             }
-            println!("disks:           {} ({} ok, {failed} failed or unreachable)", disks.len(), disks.len() - failed);
+            println!(
+                "disks:           {} ({} ok, {failed} failed or unreachable, {out_of_service} draining or decommissioned)",
+                disks.len(),
+                disks.len() - failed - out_of_service
+            );
             println!("garbage pending: {} segments", v["garbage_pending"]);
             if v["full_redundancy"] == true {
                 println!("redundancy:      every object is at full redundancy");
@@ -162,29 +142,13 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             }
             Ok(())
         }
-        AdminCmd::Disk(DiskCmd::List(a)) => {
-            let v = fetch(&a.conn, "status")?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "disks": v["disks"] }))?);
-                return Ok(());
-            }
-            println!("{:>5}  {:<16}  {:<11}  {:>10}  {:>10}  path", "disk", "node", "state", "size GiB", "free GiB");
-            for d in v["disks"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-                let gib = |x: &Value| x.as_u64().map_or("?".to_owned(), |b| format!("{:.1}", b as f64 / f64::from(1u32 << 30)));
-                println!(
-                    "{:>5}  {:<16}  {:<11}  {:>10}  {:>10}  {}",
-                    d["id"],
-                    d["node"].as_str().unwrap_or("?"),
-                    d["state"].as_str().unwrap_or("?"),
-                    gib(&d["capacity"]),
-                    gib(&d["free"]),
-                    d["path"].as_str().unwrap_or("?")
-                );
-            }
-            Ok(())
-        }
-        AdminCmd::Repair(RepairCmd::Status(a)) => {
-            let v = fetch(&a.conn, "repair")?;
+        AdminCmd::Disk(c) => crate::admin_lifecycle::run_disk(c),
+        AdminCmd::Node(c) => crate::admin_lifecycle::run_node(c),
+        AdminCmd::Rebalance(r) => crate::admin_lifecycle::run_rebalance(r),
+        AdminCmd::Repair(RepairCmd::Status(r)) => {
+            let a = &r.admin;
+            let query: Vec<(String, String)> = if r.recount { vec![("recount".into(), "1".into())] } else { Vec::new() };
+            let v = call(&a.conn, "repair", false, &query)?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
                 return Ok(());
@@ -200,13 +164,26 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             println!("damaged segments:  by shards missing {}", v["segments_by_missing"]);
             println!("last pass:         {} of {} segments done ({} passes)", v["done_in_pass"], v["queued"], v["passes"]);
             println!(
-                "rebuilt:           {} shards, {} ({} read), {:.1} MiB/s while busy",
+                "rebuilt:           {} shards ({} by the receiving nodes), {} ({} read), {:.1} MiB/s while busy",
                 v["shards_rebuilt"],
+                v["shards_rebuilt_by_nodes"],
                 mib(&v["bytes_rebuilt"]),
                 mib(&v["bytes_read"]),
                 v["rebuild_mib_per_s"].as_f64().unwrap_or(0.0)
             );
             println!("failed jobs:       {}; unrecoverable segments {}; waiting for capacity {}", v["failed"], v["unrecoverable"], v["waiting_for_capacity"]);
+            let eta = v["eta_s"].as_f64().map_or("-".to_owned(), |s| format!("{s:.0} s"));
+            println!("to rebuild:        {} of shard data, ETA {eta}", mib(&v["ledger"]["shard_bytes_missing"]));
+            println!("ledger (segments by healthy shards):");
+            print_ledger(&v["ledger"]);
+            if let Some(rc) = v.get("recount") {
+                if rc["matches"] == true {
+                    println!("recount:           a full scan agrees with the ledger ({} shards, {} index entries)", rc["shards"], rc["index_entries"]);
+                } else {
+                    println!("recount:           MISMATCH: a full scan found ({} shards, {} index entries):", rc["shards"], rc["index_entries"]);
+                    print_ledger(&rc["ledger"]);
+                }
+            }
             Ok(())
         }
         AdminCmd::Scrub(s) => {
@@ -220,38 +197,6 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             println!("shards checked:  {} ({:.1} MiB) in {} ms", v["shards_checked"], v["bytes_checked"].as_f64().unwrap_or(0.0) / f64::from(1u32 << 20), v["elapsed_ms"]);
             println!("bad shards:      {} corrupt, {} missing, {} could not be checked", v["corrupt"], v["missing"], v["unchecked"]);
             println!("repaired:        {} shards rebuilt in place; {} segments failed to repair", v["repaired"], v["repair_failed"]);
-            Ok(())
-        }
-        AdminCmd::Disk(DiskCmd::Drain(d)) => {
-            let mut query = vec![("disk".to_owned(), d.disk.to_string())];
-            if d.cancel {
-                query.push(("cancel".to_owned(), "1".to_owned()));
-            }
-            if d.force {
-                query.push(("force".to_owned(), "1".to_owned()));
-            }
-            let mut v = call(&d.admin.conn, "drain", true, &query)?;
-            while d.wait && v["state"] == "draining" {
-                if !d.admin.json {
-                    print_drain(&v);
-                }
-                std::thread::sleep(std::time::Duration::from_secs(1));
-                v = call(&d.admin.conn, "drain", false, &query[..1])?;
-            }
-            if d.admin.json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                print_drain(&v);
-            }
-            Ok(())
-        }
-        AdminCmd::Disk(DiskCmd::Status(d)) => {
-            let v = call(&d.admin.conn, "drain", false, &[("disk".to_owned(), d.disk.to_string())])?;
-            if d.admin.json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                print_drain(&v);
-            }
             Ok(())
         }
         AdminCmd::JoinToken(a) => {

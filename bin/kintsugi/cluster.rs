@@ -14,12 +14,12 @@ use kintsugi_erasure::{codec_for, CodecId, Layout, Scheme, DEFAULT_CHUNK_SIZE};
 use kintsugi_gateway::{ClusterConfig, ClusterMap, ClusterService, Store, StoreConfig};
 use kintsugi_meta::RocksMeta;
 use kintsugi_net::{server_config, ClusterCa, JoinAuthority, JoinToken, NodeIdentity, Server, TransportTuning};
-use kintsugi_storage::{open_node_disks, run_heartbeats, NodeService};
+use kintsugi_storage::{open_node_disks, NodeDisks, run_heartbeats, NodeService};
 
 use crate::clientconf::write_private;
 use crate::server::{absolute, ensure_credentials, serve_s3};
 
-fn secs(s: &str) -> Result<Duration, String> {
+pub(crate) fn secs(s: &str) -> Result<Duration, String> {
     let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
     if !(0.0..=86_400.0 * 365.0).contains(&v) {
         return Err(format!("{s} seconds is out of range"));
@@ -80,21 +80,8 @@ pub struct GatewayArgs {
     /// Seconds a storage node may take for one step of a shard request before it counts as failed.
     #[arg(long, value_name = "SECONDS", env = "KINTSUGI_REQUEST_DEADLINE", default_value = "10", value_parser = secs)]
     request_deadline: Duration,
-    /// Segments background repair rebuilds at once.
-    #[arg(long, value_name = "N", env = "KINTSUGI_REPAIR_CONCURRENCY", default_value_t = 2)]
-    repair_concurrency: usize,
-    /// Cap on background repair's rebuilt data, MiB/s (0: no cap).
-    #[arg(long, value_name = "MIB_PER_S", env = "KINTSUGI_REPAIR_BANDWIDTH", default_value_t = 0)]
-    repair_bandwidth: u64,
-    /// Seconds between background repair passes (each finds every segment with a shard on a lost disk).
-    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_REPAIR_INTERVAL", default_value = "5", value_parser = secs)]
-    repair_interval: Duration,
-    /// Seconds between background scrub passes that re-verify every shard (0: only `kintsugi admin scrub`).
-    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_SCRUB_INTERVAL", default_value = "86400", value_parser = secs)]
-    scrub_interval: Duration,
-    /// Cap on background scrubbing, MiB/s of shard data verified (0: no cap).
-    #[arg(long, value_name = "MIB_PER_S", env = "KINTSUGI_SCRUB_BANDWIDTH", default_value_t = 64)]
-    scrub_bandwidth: u64,
+    #[command(flatten)]
+    workers: crate::workers::WorkerArgs,
     /// Also write the join token to this file (mode 0600) at every start, e.g. on a volume
     /// that storage nodes read with `--join-file` (docker compose does this).
     #[arg(long, value_name = "FILE", env = "KINTSUGI_TOKEN_FILE")]
@@ -147,12 +134,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     cfg.write_quorum = a.write_quorum;
     cfg.hedge_after = a.hedge_after;
     cfg.write_stall = a.request_deadline;
-    cfg.repair = kintsugi_gateway::RepairConfig {
-        concurrency: a.repair_concurrency.max(1),
-        bandwidth: a.repair_bandwidth.saturating_mul(1 << 20),
-        interval: a.repair_interval.max(Duration::from_millis(100)),
-    };
-    cfg.scrub = kintsugi_gateway::ScrubConfig { interval: a.scrub_interval, bandwidth: a.scrub_bandwidth.saturating_mul(1 << 20) };
+    a.workers.apply(&mut cfg);
     let (store, repair_rx) = Store::new(meta, Vec::new(), codec, cfg, "cluster");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
@@ -312,12 +294,15 @@ pub fn storage(a: StorageArgs) -> Result<()> {
             tracing::info!(node = name, gateway = token.gateway, "joined the cluster");
             (id, token.gateway)
         };
-        let disks = tokio::task::spawn_blocking({
-            let dirs = a.data.clone();
-            move || open_node_disks(&dirs)
-        })
-        .await?
-        .context("opening the disk directories")?;
+        // Directories added while running (`kintsugi admin disk add`) are recorded in the state directory.
+        let added_file = state.join("added-disks");
+        let mut dirs = a.data.clone();
+        for d in NodeDisks::recorded(&added_file).with_context(|| format!("reading {}", added_file.display()))? {
+            if !dirs.iter().any(|x| absolute(x).ok().as_ref() == Some(&d)) {
+                dirs.push(d);
+            }
+        }
+        let disks = tokio::task::spawn_blocking(move || open_node_disks(&dirs)).await?.context("opening the disk directories")?;
         for d in &disks {
             if let Err(e) = d.clean_tmp() {
                 tracing::warn!(path = %d.root().display(), error = %e, "could not clean temp dir");
@@ -336,8 +321,10 @@ pub fn storage(a: StorageArgs) -> Result<()> {
         let _ = std::io::stdout().flush();
         let client = kintsugi_net::Client::new(&identity, &t)?;
         let endpoint = server.endpoint();
-        tokio::spawn(server.serve(Arc::new(NodeService::new(&name, &disks)), None));
-        tokio::spawn(run_heartbeats(client, gateway, advertise, a.zone.clone(), disks, a.heartbeat));
+        let node_disks = NodeDisks::new(disks, Some(added_file));
+        let service = NodeService::new(&name, node_disks.clone()).with_peers(client.clone(), Duration::from_secs(5));
+        tokio::spawn(server.serve(Arc::new(service), None));
+        tokio::spawn(run_heartbeats(client, gateway, advertise, a.zone.clone(), node_disks, a.heartbeat));
         crate::server::shutdown_signal().await;
         endpoint.close(0u32.into(), b"node stopping");
         endpoint.wait_idle().await;

@@ -4,6 +4,7 @@
 
 mod admin;
 mod admin_client;
+mod admin_lifecycle;
 mod bench;
 mod cli;
 mod clientconf;
@@ -13,6 +14,7 @@ mod s3url;
 mod server;
 mod transfer;
 mod units;
+mod workers;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

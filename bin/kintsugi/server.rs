@@ -47,6 +47,8 @@ pub struct ServerArgs {
     /// TOML file with any of the fields above (data = [..], meta, ec, listen, access_key, secret_key, chunk_size, gc_delay).
     #[arg(long, value_name = "FILE", env = "KINTSUGI_SERVER_CONFIG")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    workers: crate::workers::WorkerArgs,
 }
 
 /// The `--config` file.
@@ -194,6 +196,7 @@ pub(crate) fn ensure_credentials(meta: &RocksMeta, creds: Option<(String, String
 
 /// Run the embedded server until SIGTERM or Ctrl-C.
 pub fn run(args: ServerArgs) -> Result<()> {
+    let workers = args.workers.clone();
     let s = settings(args)?;
     let need = s.scheme.total();
     if s.data.len() < need {
@@ -222,7 +225,9 @@ pub fn run(args: ServerArgs) -> Result<()> {
         }
     }
     let backends: Vec<Arc<dyn ShardStore>> = disks.iter().map(|d| Arc::new(LocalShards::new(d.clone(), "local", d.id())) as Arc<dyn ShardStore>).collect();
-    let (store, repair_rx) = Store::new(meta.clone(), backends, codec, StoreConfig::new(layout), "embedded");
+    let mut cfg = StoreConfig::new(layout);
+    workers.apply(&mut cfg);
+    let (store, repair_rx) = Store::new(meta.clone(), backends, codec, cfg, "embedded");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
         kintsugi_gateway::recover_at_startup(&store).await.context("recovering interrupted writes")?;

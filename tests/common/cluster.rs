@@ -161,10 +161,46 @@ impl Cluster {
         let ok = poll(timeout, Duration::from_millis(200), || {
             last = self.status();
             let disks_ok = want.iter().all(|(i, st)| {
-                *st != "up" || last["disks"].as_array().is_some_and(|d| d.iter().filter(|d| d["node"] == self.nodes[*i].name).count() == self.nodes[*i].disks)
+                *st != "up" || last["disks"].as_array().is_some_and(|d| d.iter().filter(|d| d["node"] == self.nodes[*i].name).count() >= self.nodes[*i].disks)
             });
             (disks_ok && want.iter().all(|(i, st)| Self::node_state(&last, &self.nodes[*i].name).as_deref() == Some(*st))).then_some(())
         });
         assert!(ok.is_some(), "node states {want:?} not reached within {timeout:?}; status: {last:#}\ngateway log:\n{}", self.gw.log_tail(40));
+    }
+}
+
+impl Cluster {
+    /// Every segment of every object in `objs` (in `bucket`) has `width` healthy shards on
+    /// distinct nodes, none on a node in `avoid`.
+    pub fn assert_full_layout(&self, bucket: &str, objs: &[(String, u64, u64)], width: usize, avoid: &[&str]) {
+        for (key, _, _) in objs {
+            let out = self.gw.run_ok(self.kintsugi(&["stat", "--json", &format!("s3://{bucket}/{key}")]), "stat");
+            let v: serde_json::Value = serde_json::from_str(&out).expect("stat JSON");
+            for seg in v["layout"]["segments"].as_array().expect("segments") {
+                let shards = seg["shards"].as_array().expect("shards");
+                let nodes: std::collections::HashSet<&str> = shards.iter().filter_map(|s| s["node"].as_str()).collect();
+                assert_eq!(nodes.len(), width, "{key}: shards not on {width} distinct nodes: {seg}");
+                assert!(avoid.iter().all(|a| !nodes.contains(a)), "{key}: a shard is on {avoid:?}: {seg}");
+                assert!(shards.iter().all(|s| s["health"] == "ok"), "{key}: {seg}");
+            }
+        }
+    }
+
+    /// `kintsugi admin ARGS --json` parsed; panics with the output when it fails.
+    pub fn admin_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all: Vec<&str> = vec!["admin"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let out = self.gw.run_ok(self.kintsugi(&all), &format!("kintsugi admin {}", args.join(" ")));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("admin {args:?}: not JSON ({e}): {out}"))
+    }
+
+    /// `kintsugi admin ARGS` that must fail; returns its stderr.
+    pub fn admin_refused(&self, args: &[&str]) -> String {
+        let mut all: Vec<&str> = vec!["admin"];
+        all.extend_from_slice(args);
+        let out = self.kintsugi(&all).output().expect("running kintsugi admin");
+        assert!(!out.status.success(), "admin {args:?} should have been refused; it printed {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stderr).into_owned()
     }
 }

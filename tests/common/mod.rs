@@ -22,6 +22,32 @@ pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * 1024;
 
 /// The machine has 2 cores: run one server scenario at a time.
+/// True under `make acceptance` (`KINTSUGI_ACCEPTANCE=1`): tests run at the issues' full scale.
+#[allow(dead_code)]
+pub fn acceptance() -> bool {
+    std::env::var("KINTSUGI_ACCEPTANCE").is_ok_and(|v| v == "1")
+}
+
+/// `n` objects (key, seed, size) of about `total` bytes: 0 B, 1 B, one of 100 MiB when it fits,
+/// the rest of random sizes.
+#[allow(dead_code)]
+pub fn acceptance_objects(prefix: &str, n: usize, total: u64) -> Vec<(String, u64, u64)> {
+    let mut sizes = vec![0, 1];
+    if total >= 400 * MIB {
+        sizes.push(100 * MIB);
+    }
+    let used: u64 = sizes.iter().sum();
+    let mean = (total.saturating_sub(used) / (n.saturating_sub(sizes.len()).max(1)) as u64).max(1);
+    let mut x: u64 = 0x5851_f42d;
+    while sizes.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        sizes.push(x % (2 * mean));
+    }
+    sizes.iter().enumerate().map(|(i, s)| (format!("{prefix}/{i:03}"), 31_000 + i as u64, *s)).collect()
+}
+
 pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

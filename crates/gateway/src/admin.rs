@@ -6,10 +6,17 @@
 //! - `GET /kintsugi-admin/v1/object?bucket=B&key=K[&verify=full]`: the
 //!   erasure layout of an object and the health of every shard.
 //! - `GET /kintsugi-admin/v1/status`: nodes, disks, EC scheme, counters.
+//! - `GET /kintsugi-admin/v1/disks`: every disk with its state and committed shards and bytes.
 //! - `GET /kintsugi-admin/v1/join-token`: the token storage nodes join with (cluster mode).
-//! - `GET /kintsugi-admin/v1/repair`: the redundancy ledger and background repair's progress.
-//! - `POST /kintsugi-admin/v1/drain?disk=N[&force=1|&cancel=1]`: start (or cancel) draining a disk;
-//!   `GET /kintsugi-admin/v1/drain?disk=N`: its progress.
+//! - `GET /kintsugi-admin/v1/repair[?recount=1]`: the redundancy ledger and background repair's
+//!   progress (with a full recount to check the ledger against).
+//! - `POST /kintsugi-admin/v1/drain?disk=N|node=NAME[&force=1|&cancel=1]`: start (or cancel)
+//!   draining a disk or every disk of a node; `GET` the same: its progress.
+//! - `POST /kintsugi-admin/v1/disk/remove?disk=N`, `POST /kintsugi-admin/v1/node/remove?node=NAME`:
+//!   take a decommissioned (or dead and rebuilt) disk, or a stopped node, out of the cluster map.
+//! - `POST /kintsugi-admin/v1/disk/add?node=NAME&path=DIR`: a running node opens one more disk.
+//! - `POST /kintsugi-admin/v1/rebalance[?tolerance=PCT&bandwidth=MIB|&cancel=1]`: start (or stop)
+//!   evening out disk usage; `GET` its progress.
 //! - `POST /kintsugi-admin/v1/scrub[?disk=N]`: verify every shard (of one disk) now, repair
 //!   what is bad, answer with the pass's report.
 
@@ -115,6 +122,12 @@ pub struct DiskReport {
     pub capacity: u64,
     /// Free bytes (0 when unknown).
     pub free: u64,
+    /// Committed shards on it (only in `GET /disks`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u64>,
+    /// Their data bytes (only in `GET /disks`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_bytes: Option<u64>,
 }
 
 /// `GET /kintsugi-admin/v1/status` answer.
@@ -213,10 +226,10 @@ pub async fn status_report(store: &Arc<Store>) -> Result<StatusReport, crate::Ga
                     None => "ok",
                 }
             };
-            DiskReport { id: i.id, node: i.node, path: i.path, state: state.into(), capacity: i.capacity, free: i.free }
+            DiskReport { id: i.id, node: i.node, path: i.path, state: state.into(), capacity: i.capacity, free: i.free, shards: None, shard_bytes: None }
         })
         .collect();
-    let repair = crate::heal::repair_report(store).await?;
+    let repair = crate::heal::repair_report(store, false).await?;
     let (epoch, nodes) = match store.cluster.get() {
         Some(c) => (c.epoch(), c.report().await),
         None => (0, Vec::new()),
@@ -285,6 +298,15 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+fn disk_param(store: &Store, uri: &Uri) -> S3Result<u32> {
+    let disk = query_param(uri, "disk")
+        .ok_or_else(|| s3_error!(InvalidArgument, "missing disk= (see `kintsugi admin disk list`)"))?
+        .parse::<u32>()
+        .map_err(|_| s3_error!(InvalidArgument, "disk= must be a disk id (see `kintsugi admin disk list`)"))?;
+    store.disk(disk).map_err(|_| s3_error!(InvalidArgument, "no disk {disk} (see `kintsugi admin disk list`)"))?;
+    Ok(disk)
+}
+
 fn json_response<T: Serialize>(v: &T) -> S3Result<S3Response<Body>> {
     let body = serde_json::to_vec_pretty(v).map_err(|e| s3_error!(InternalError, "encoding JSON: {e}"))?;
     let mut resp = S3Response::new(Body::from(bytes::Bytes::from(body)));
@@ -316,26 +338,73 @@ impl S3Route for AdminRoute {
                 let rep = status_report(&self.store).await.map_err(s3s::S3Error::from)?;
                 json_response(&rep)
             }
+            (Method::GET, "disks") => {
+                let mut disks = status_report(&self.store).await.map_err(s3s::S3Error::from)?.disks;
+                for d in &mut disks {
+                    let (n, b) = crate::drain::disk_usage(&self.store, d.id).await.map_err(s3s::S3Error::from)?;
+                    d.shards = Some(n);
+                    d.shard_bytes = Some(b);
+                }
+                json_response(&serde_json::json!({ "disks": disks }))
+            }
             (Method::GET, "repair") => {
-                let rep = crate::heal::repair_report(&self.store).await.map_err(s3s::S3Error::from)?;
+                let recount = query_param(&req.uri, "recount").as_deref() == Some("1");
+                let rep = crate::heal::repair_report(&self.store, recount).await.map_err(s3s::S3Error::from)?;
                 json_response(&rep)
             }
             (Method::POST, "drain") | (Method::GET, "drain") => {
-                let disk = query_param(&req.uri, "disk")
-                    .ok_or_else(|| s3_error!(InvalidArgument, "missing disk= (see `kintsugi admin disk list`)"))?
-                    .parse::<u32>()
-                    .map_err(|_| s3_error!(InvalidArgument, "disk= must be a disk id (see `kintsugi admin disk list`)"))?;
-                self.store.disk(disk).map_err(|_| s3_error!(InvalidArgument, "no disk {disk} (see `kintsugi admin disk list`)"))?;
-                if req.method == Method::POST {
-                    if query_param(&req.uri, "cancel").as_deref() == Some("1") {
-                        crate::drain::cancel_drain(&self.store, disk).await.map_err(s3s::S3Error::from)?;
-                    } else {
-                        let force = query_param(&req.uri, "force").as_deref() == Some("1");
-                        crate::drain::start_drain(&self.store, disk, force).await.map_err(s3s::S3Error::from)?;
+                let post = req.method == Method::POST;
+                let cancel = query_param(&req.uri, "cancel").as_deref() == Some("1");
+                let force = query_param(&req.uri, "force").as_deref() == Some("1");
+                if let Some(node) = query_param(&req.uri, "node") {
+                    let disks = self.store.node_disks(&node);
+                    if disks.is_empty() {
+                        return Err(s3_error!(InvalidArgument, "no node {node} with disks (see `kintsugi admin status`)"));
                     }
+                    if post && cancel {
+                        crate::drain::cancel_drain(&self.store, &disks).await.map_err(s3s::S3Error::from)?;
+                    } else if post {
+                        crate::drain::start_drain(&self.store, &format!("node {node}"), &disks, force).await.map_err(s3s::S3Error::from)?;
+                    }
+                    return json_response(&crate::drain::node_drain_report(&self.store, &node).await.map_err(s3s::S3Error::from)?);
+                }
+                let disk = disk_param(&self.store, &req.uri)?;
+                if post && cancel {
+                    crate::drain::cancel_drain(&self.store, &[disk]).await.map_err(s3s::S3Error::from)?;
+                } else if post {
+                    crate::drain::start_drain(&self.store, &format!("disk {disk}"), &[disk], force).await.map_err(s3s::S3Error::from)?;
                 }
                 json_response(&crate::drain::drain_report(&self.store, disk).await.map_err(s3s::S3Error::from)?)
             }
+            (Method::POST, "disk/remove") => {
+                let disk = disk_param(&self.store, &req.uri)?;
+                json_response(&crate::lifecycle::remove_disks(&self.store, &[disk]).await.map_err(s3s::S3Error::from)?)
+            }
+            (Method::POST, "node/remove") => {
+                let node = query_param(&req.uri, "node").ok_or_else(|| s3_error!(InvalidArgument, "missing node= (see `kintsugi admin status`)"))?;
+                json_response(&crate::lifecycle::remove_node(&self.store, &node).await.map_err(s3s::S3Error::from)?)
+            }
+            (Method::POST, "disk/add") => {
+                let node = query_param(&req.uri, "node").ok_or_else(|| s3_error!(InvalidArgument, "missing node= (see `kintsugi admin status`)"))?;
+                let path = query_param(&req.uri, "path").ok_or_else(|| s3_error!(InvalidArgument, "missing path= (an absolute directory on the node)"))?;
+                json_response(&crate::lifecycle::add_disk(&self.store, &node, &path).await.map_err(s3s::S3Error::from)?)
+            }
+            (Method::POST, "rebalance") => {
+                if query_param(&req.uri, "cancel").as_deref() == Some("1") {
+                    self.store.rebalance.cancel();
+                    return json_response(&self.store.rebalance.report());
+                }
+                let tolerance = match query_param(&req.uri, "tolerance") {
+                    Some(t) => t.parse::<f64>().map_err(|_| s3_error!(InvalidArgument, "tolerance= must be a percentage, e.g. 10"))?,
+                    None => crate::rebalance::DEFAULT_TOLERANCE_PCT,
+                };
+                let bandwidth = match query_param(&req.uri, "bandwidth") {
+                    Some(b) => b.parse::<u64>().map_err(|_| s3_error!(InvalidArgument, "bandwidth= must be whole MiB/s (0: no cap)"))? << 20,
+                    None => self.store.repair_config.bandwidth,
+                };
+                json_response(&crate::rebalance::start(&self.store, tolerance, bandwidth).map_err(s3s::S3Error::from)?)
+            }
+            (Method::GET, "rebalance") => json_response(&self.store.rebalance.report()),
             (Method::POST, "scrub") => {
                 let disk = match query_param(&req.uri, "disk") {
                     Some(d) => Some(d.parse::<u32>().map_err(|_| s3_error!(InvalidArgument, "disk= must be a disk id (see `kintsugi admin disk list`)"))?),

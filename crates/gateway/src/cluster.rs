@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kintsugi_meta::{DiskRecord, NodeRecord};
+use kintsugi_meta::{DiskId, DiskRecord, NodeRecord};
 use kintsugi_net::{Client, DiskReport, Handler, NetResult, Request, Response};
 use kintsugi_storage::{NodeLink, RemoteShards, ShardStore};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::error::GwResult;
+use crate::error::{GatewayError, GwResult};
 use crate::store::Store;
 
 /// Grace periods and deadlines of the cluster map.
@@ -83,6 +83,8 @@ pub struct ClusterMap {
     nodes: Mutex<BTreeMap<String, Node>>,
     /// Zone label -> number, in order of first appearance.
     zones: parking_lot::Mutex<Vec<String>>,
+    /// Disks removed from the map: (id, uuid). Their uuids are not registered again, their ids not reused.
+    retired: parking_lot::Mutex<Vec<(DiskId, u128)>>,
     epoch: AtomicU64,
 }
 
@@ -95,7 +97,8 @@ impl std::fmt::Debug for ClusterMap {
 impl ClusterMap {
     /// Load the registered nodes and disks into `store`; `client` carries the gateway's certificate.
     pub async fn load(store: &Arc<Store>, client: Client, cfg: ClusterConfig) -> GwResult<Arc<Self>> {
-        let (nodes, disks) = store.meta_call(|m| Ok((m.nodes()?, m.disks()?))).await?;
+        let (nodes, disks, retired) = store.meta_call(|m| Ok((m.nodes()?, m.disks()?, m.retired_disks()?))).await?;
+        let retired = retired.iter().map(|r| (r.id, r.uuid)).collect();
         let mut map = BTreeMap::new();
         for n in nodes {
             let addr = n.addr.parse::<SocketAddr>().ok();
@@ -112,7 +115,14 @@ impl ClusterMap {
             // Until a node reports, it gets the grace period from now.
             map.insert(n.name.clone(), Node { link, zone: None, last_seen: Instant::now(), state: NodeState::Up, disks: ds });
         }
-        Ok(Arc::new(Self { client, cfg, nodes: Mutex::new(map), zones: parking_lot::Mutex::new(Vec::new()), epoch: AtomicU64::new(1) }))
+        Ok(Arc::new(Self {
+            client,
+            cfg,
+            nodes: Mutex::new(map),
+            zones: parking_lot::Mutex::new(Vec::new()),
+            retired: parking_lot::Mutex::new(retired),
+            epoch: AtomicU64::new(1),
+        }))
     }
 
     /// Cluster-map epoch: grows on every membership or state change.
@@ -184,6 +194,9 @@ impl ClusterMap {
                 d.update(r);
                 continue;
             }
+            if self.retired.lock().iter().any(|(_, u)| *u == r.uuid) {
+                continue; // removed by an admin; a wiped directory comes back with a new uuid
+            }
             if registry.is_none() {
                 registry = Some(store.meta_call(|m| m.disks()).await?);
             }
@@ -191,7 +204,8 @@ impl ClusterMap {
             let id = match registry.iter().find(|d| d.uuid == r.uuid) {
                 Some(rec) => rec.id, // known disk that moved here from another node
                 None => {
-                    let id = registry.iter().map(|d| d.id).max().unwrap_or(0) + 1;
+                    let retired_max = self.retired.lock().iter().map(|(id, _)| *id).max().unwrap_or(0);
+                    let id = registry.iter().map(|d| d.id).max().unwrap_or(0).max(retired_max) + 1;
                     registry.push(DiskRecord { id, uuid: r.uuid, path: format!("{name}:{}", r.path) });
                     id
                 }
@@ -226,6 +240,42 @@ impl ClusterMap {
             store.meta_call(move |m| m.put_cluster(&records, &registry)).await?;
         }
         Ok(self.epoch())
+    }
+
+    /// State of node `name`, if it is in the map.
+    pub async fn node_state(&self, name: &str) -> Option<NodeState> {
+        self.nodes.lock().await.get(name).map(|n| n.state)
+    }
+
+    /// Drop `disks` (already retired in the metadata store) and, if given, node `node` from the map.
+    pub async fn forget(&self, disks: &[DiskRecord], node: Option<&str>) {
+        let mut nodes = self.nodes.lock().await;
+        for n in nodes.values_mut() {
+            n.disks.retain(|d| !disks.iter().any(|r| r.id == d.id()));
+        }
+        if let Some(name) = node {
+            nodes.remove(name);
+        }
+        self.retired.lock().extend(disks.iter().map(|r| (r.id, r.uuid)));
+        self.epoch.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Ask node `name` to open directory `path` as a new disk; answers its uuid.
+    pub async fn add_disk(&self, name: &str, path: &str) -> GwResult<u128> {
+        let link = match self.nodes.lock().await.get(name) {
+            Some(n) if n.state == NodeState::Up => n.link.clone(),
+            Some(n) => return Err(GatewayError::Refused(format!("node {name} is {}; a disk can be added only to a node that is up", n.state))),
+            None => return Err(GatewayError::InvalidArgument(format!("no node {name} in the cluster map (see `kintsugi admin status`)"))),
+        };
+        match link.call(&Request::AddDisk { path: path.to_owned() }).await {
+            Ok(Response::DiskAdded { uuid }) if self.retired.lock().iter().any(|(_, u)| *u == uuid) => Err(GatewayError::Refused(format!(
+                "{path} on node {name} holds a disk that was removed from the cluster; to reuse it, empty the directory, restart the node and add it again"
+            ))),
+            Ok(Response::DiskAdded { uuid }) => Ok(uuid),
+            Ok(other) => Err(GatewayError::Internal(format!("node {name} answered AddDisk with {other:?}"))),
+            Err(kintsugi_net::NetError::Remote { message, .. }) => Err(GatewayError::Refused(message)),
+            Err(e) => Err(GatewayError::Internal(format!("asking node {name} to add {path}: {e}"))),
+        }
     }
 
     /// Re-evaluate node states from heartbeat ages (called periodically).

@@ -28,10 +28,10 @@ pub enum GatewayError {
         need: usize,
     },
     /// A drain would leave too few failure domains to hold every segment at full redundancy.
-    #[error("draining disk {disk} would leave {domains} failure domains (nodes) for segments of {need} shards: its shards could not all be kept on distinct nodes at full redundancy. Add a node first, or pass --force to drain anyway (segments then put 2 shards on some nodes, so losing one of those nodes costs 2 shards)")]
+    #[error("draining {what} would leave {domains} failure domains (nodes) in service for segments of {need} shards: its shards could not all be kept on distinct nodes at full redundancy. Add a node first, or pass --force to drain anyway (segments then put 2 shards on some nodes, so losing one of those nodes costs 2 shards)")]
     DrainRefused {
-        /// The disk.
-        disk: u32,
+        /// "disk 3" or "node n2".
+        what: String,
         /// Failure domains that would remain.
         domains: usize,
         /// k+m.
@@ -108,6 +108,9 @@ pub enum GatewayError {
     /// A bad argument.
     #[error("{0}")]
     InvalidArgument(String),
+    /// An admin request that the cluster's state does not allow now (the message says why and what to do).
+    #[error("{0}")]
+    Refused(String),
     /// The object does not exist.
     #[error("no such key {key} in bucket {bucket}")]
     NoSuchKey {
@@ -153,11 +156,12 @@ impl From<GatewayError> for S3Error {
                 MetaError::BucketNotEmpty { .. } => C::BucketNotEmpty,
                 MetaError::NoSuchUpload { .. } => C::NoSuchUpload,
                 MetaError::VersionConflict { .. } => C::OperationAborted,
+                MetaError::DiskInUse { .. } => C::InvalidRequest,
                 _ => C::InternalError,
             },
             GatewayError::Disk(_) | GatewayError::Codec(_) | GatewayError::Internal(_) => C::InternalError,
             GatewayError::NotEnoughDisks { .. } | GatewayError::WriteQuorum { .. } | GatewayError::Unreadable { .. } => C::ServiceUnavailable,
-            GatewayError::DrainRefused { .. } => C::InvalidRequest,
+            GatewayError::DrainRefused { .. } | GatewayError::Refused(_) => C::InvalidRequest,
             GatewayError::Body { .. } | GatewayError::IncompleteBody { .. } => C::IncompleteBody,
             GatewayError::BadDigest | GatewayError::ChecksumMismatch { .. } => C::BadDigest,
             GatewayError::ChunkSignatureMismatch => C::SignatureDoesNotMatch,

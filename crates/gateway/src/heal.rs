@@ -37,6 +37,8 @@ pub struct RepairStats {
     pub shards_rebuilt: AtomicU64,
     /// Shard bytes written by repair.
     pub bytes_rebuilt: AtomicU64,
+    /// Of the shards rebuilt, those the receiving storage node rebuilt itself.
+    pub rebuilt_by_nodes: AtomicU64,
     /// Shard bytes read by repair to rebuild them.
     pub bytes_read: AtomicU64,
     /// Jobs that failed (retried on a later pass).
@@ -89,6 +91,8 @@ pub struct RepairReport {
     pub shards_rebuilt: u64,
     /// Shard bytes rebuilt since start.
     pub bytes_rebuilt: u64,
+    /// Shards the receiving storage node rebuilt itself (reading k sources from its peers).
+    pub shards_rebuilt_by_nodes: u64,
     /// Shard bytes read to rebuild them (read amplification = bytes_read / bytes_rebuilt).
     pub bytes_read: u64,
     /// Repair throughput while busy, MiB/s of rebuilt shard data.
@@ -101,10 +105,18 @@ pub struct RepairReport {
     pub waiting_for_capacity: u64,
     /// Passes run since start.
     pub passes: u64,
+    /// The redundancy ledger: segments and bytes by healthy shards.
+    pub ledger: crate::ledger::Ledger,
+    /// Seconds until the shards on lost disks are rebuilt at the throughput so far (null when unknown or idle).
+    pub eta_s: Option<f64>,
+    /// With `?recount=1`: the same table from a full scan, and whether it agrees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recount: Option<crate::ledger::RecountReport>,
 }
 
-/// Build the repair report: an exact recount from the disk → shards index.
-pub async fn repair_report(store: &Arc<Store>) -> GwResult<RepairReport> {
+/// Build the repair report from the disk → shards index and the ledger; with
+/// `recount`, also recount everything by a full scan and compare.
+pub async fn repair_report(store: &Arc<Store>, recount: bool) -> GwResult<RepairReport> {
     let disks = store.all_disks();
     let lost: Vec<DiskId> = disks.iter().filter(|d| d.lost()).map(|d| d.id()).collect();
     let down: Vec<DiskId> = disks.iter().filter(|d| !d.lost() && !d.usable()).map(|d| d.id()).collect();
@@ -140,8 +152,15 @@ pub async fn repair_report(store: &Arc<Store>) -> GwResult<RepairReport> {
     let s = &store.repair;
     let busy = s.busy_ms.load(Ordering::Relaxed);
     let rebuilt = s.bytes_rebuilt.load(Ordering::Relaxed);
+    let ledger = crate::ledger::ledger(store).await?;
+    let recount = if recount { Some(crate::ledger::recount(store, &ledger).await?) } else { None };
+    let rate = if busy == 0 { 0.0 } else { rebuilt as f64 / (busy as f64 / 1000.0) };
+    let eta_s = (on_lost > 0 && rate > 0.0).then(|| ledger.shard_bytes_missing as f64 / rate);
     Ok(RepairReport {
-        full_redundancy: on_lost == 0 && on_down == 0,
+        full_redundancy: on_lost == 0 && on_down == 0 && ledger.full(),
+        ledger,
+        eta_s,
+        recount,
         lost_disks: lost,
         down_disks: down,
         shards_on_lost_disks: on_lost,
@@ -151,6 +170,7 @@ pub async fn repair_report(store: &Arc<Store>) -> GwResult<RepairReport> {
         done_in_pass: s.done_in_pass.load(Ordering::Relaxed),
         shards_rebuilt: s.shards_rebuilt.load(Ordering::Relaxed),
         bytes_rebuilt: rebuilt,
+        shards_rebuilt_by_nodes: s.rebuilt_by_nodes.load(Ordering::Relaxed),
         bytes_read: s.bytes_read.load(Ordering::Relaxed),
         rebuild_mib_per_s: if busy == 0 { 0.0 } else { rebuilt as f64 / (1 << 20) as f64 / (busy as f64 / 1000.0) },
         failed: s.failed.load(Ordering::Relaxed),
@@ -267,10 +287,10 @@ async fn heal_segment(store: &Arc<Store>, segment: SegmentId, owner: Option<Shar
     let started = Instant::now();
     let intents: Vec<(u8, DiskId)> = plan.iter().map(|(i, d)| (*i as u8, *d)).collect();
     store.meta_call(move |m| m.add_intent(segment, intents)).await?;
-    let rebuilt = match crate::rebuild::rebuild_onto(store, &coded, &seg, template, &plan).await {
+    let (rebuilt, on_nodes) = match crate::rebuild::rebuild_spread(store, &coded, &seg, template, &plan).await {
         Ok(r) => {
             store.repair.bytes_read.fetch_add(r.bytes_read, Ordering::Relaxed);
-            r.done
+            (r.done, r.on_nodes)
         }
         Err(e) => {
             store.meta_call(move |m| m.intents_to_garbage(&[segment])).await?;
@@ -286,6 +306,8 @@ async fn heal_segment(store: &Arc<Store>, segment: SegmentId, owner: Option<Shar
     }
     let s = &store.repair;
     s.shards_rebuilt.fetch_add(applied.len() as u64, Ordering::Relaxed);
+    let by_nodes = applied.iter().filter(|m| on_nodes.contains(&(usize::from(m.index), m.to))).count();
+    s.rebuilt_by_nodes.fetch_add(by_nodes as u64, Ordering::Relaxed);
     s.bytes_rebuilt.fetch_add(shard_bytes * applied.len() as u64, Ordering::Relaxed);
     s.busy_ms.fetch_add(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
     for m in &applied {

@@ -83,7 +83,9 @@ pub async fn serve(listener: TcpListener, store: Arc<Store>, shutdown: impl Futu
                     let garbage = tokio::task::spawn_blocking(move || st2.meta.garbage_count().unwrap_or(0))
                         .await
                         .unwrap_or(0);
-                    let body = st.metrics.render(st.failed_disks(), st.all_disks().len(), garbage, &st.repair, &st.scrub);
+                    let mut body = st.metrics.render(st.failed_disks(), st.all_disks().len(), garbage, &st.repair, &st.scrub);
+                    body.push_str(&crate::ledger::render_metrics(&st).await);
+                    body.push_str(&crate::drain::render_metrics(&st).await);
                     let mut resp = Response::new(s3s::Body::from(body));
                     resp.headers_mut().insert(
                         hyper::header::CONTENT_TYPE,

@@ -57,6 +57,7 @@ impl Metrics {
         counter("kintsugi_repair_shards_rebuilt_total", "Shards lost with a disk or node rebuilt onto new disks.", &repair.shards_rebuilt);
         counter("kintsugi_repair_bytes_rebuilt_total", "Shard bytes written by background repair.", &repair.bytes_rebuilt);
         counter("kintsugi_repair_bytes_read_total", "Shard bytes read by background repair.", &repair.bytes_read);
+        counter("kintsugi_repair_shards_rebuilt_by_nodes_total", "Shards rebuilt by the storage node that receives them.", &repair.rebuilt_by_nodes);
         counter("kintsugi_repair_jobs_failed_total", "Background repair jobs that failed (retried next pass).", &repair.failed);
         counter("kintsugi_scrub_passes_total", "Scrub passes finished.", &scrub.passes);
         counter("kintsugi_scrub_shards_checked_total", "Shards verified by scrub.", &scrub.shards_checked);

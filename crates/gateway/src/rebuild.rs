@@ -1,14 +1,16 @@
 //! Rebuilding shards from k healthy ones: read k shards stripe by stripe
 //! (hedged, like GET), reconstruct the wanted shards, write them to their
 //! target disks and keep them only if they hash to what the manifest says.
-//! Used by the PUT path (re-placing a shard whose disk failed mid-write) and
-//! by read-repair (rewriting a damaged shard in place).
+//! Used by the PUT path (re-placing a shard whose disk failed mid-write), by
+//! read-repair (rewriting a damaged shard in place), and — spread over the
+//! storage nodes that receive the rebuilt shards — by background repair.
 
 use std::sync::Arc;
 
 use kintsugi_disk::{DiskError, ShardHeader};
 use kintsugi_erasure::{chunk_hash, shard_hash, ChunkHash};
 use kintsugi_meta::SegmentMeta;
+use kintsugi_net::ShardSource;
 use kintsugi_storage::{ShardMsg, ShardStore};
 
 use crate::error::{GatewayError, GwResult};
@@ -23,6 +25,8 @@ pub(crate) struct Rebuilt {
     pub done: Vec<(usize, u32)>,
     /// Chunk bytes read from the other shards to do it.
     pub bytes_read: u64,
+    /// Of `done`, those the target's own storage node rebuilt.
+    pub on_nodes: Vec<(usize, u32)>,
 }
 
 /// Rebuild shard `index` of `seg` onto `disk` for each target, reading only
@@ -77,7 +81,66 @@ pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta
             Err(e) => tracing::warn!(shard = i, disk, error = %e, "rebuild writer died"),
         }
     }
-    Ok(Rebuilt { done, bytes_read })
+    Ok(Rebuilt { done, bytes_read, on_nodes: Vec::new() })
+}
+
+/// Rebuild like [`rebuild_onto`], but where the targets are disks on storage
+/// nodes, each target's node does the work: it reads k healthy shards straight
+/// from the other nodes, decodes, verifies and stores, so repair traffic does
+/// not all funnel through the gateway. Targets whose node cannot do it (or
+/// fails) are rebuilt by the gateway.
+pub(crate) async fn rebuild_spread(store: &Store, coded: &Coded, seg: &SegmentMeta, template: ShardHeader, targets: &[(usize, u32)]) -> GwResult<Rebuilt> {
+    let mut sources = Vec::new();
+    for (i, loc) in seg.shards.iter().enumerate() {
+        if targets.iter().any(|t| t.0 == i) {
+            continue;
+        }
+        let Ok(d) = store.disk(loc.disk) else { continue };
+        let Some(r) = d.remote() else { return rebuild_onto(store, coded, seg, template, targets).await };
+        let Some(addr) = r.link().addr() else { continue };
+        if !d.usable() {
+            continue;
+        }
+        let index = u8::try_from(i).map_err(|_| GatewayError::Internal("shard index".into()))?;
+        // Nodes whose reads were slow lately go last.
+        sources.push((d.is_slow(), ShardSource { node: r.link().name().to_owned(), addr: addr.to_string(), disk: r.uuid(), index, hash: loc.hash }));
+    }
+    sources.sort_by_key(|(slow, _)| *slow);
+    let sources: Vec<ShardSource> = sources.into_iter().map(|(_, s)| s).collect();
+    let l = coded.layout;
+    let coding = (coded.codec.id().as_u8(), l.scheme.k, l.scheme.m, l.chunk_size);
+    let shard_len = l.shard_data_len(seg.len);
+    let timeout = std::time::Duration::from_secs(30 + shard_len / (1 << 20));
+    let jobs = targets.iter().map(|&(i, disk)| {
+        let sources = sources.clone();
+        async move {
+            let d = store.disk(disk).ok()?;
+            let r = d.remote()?;
+            let mut h = template;
+            h.index = u8::try_from(i).ok()?;
+            match r.rebuild_here(&h, coding, seg.len, seg.shards[i].hash, sources, timeout).await {
+                Ok(read) => Some((i, disk, read)),
+                Err(e) => {
+                    tracing::warn!(segment = %format!("{:032x}", seg.id), shard = i, disk, error = %e, "node-side rebuild failed; the gateway rebuilds the shard");
+                    None
+                }
+            }
+        }
+    });
+    let results = futures::future::join_all(jobs).await;
+    let mut out = Rebuilt::default();
+    for (i, disk, read) in results.into_iter().flatten() {
+        out.done.push((i, disk));
+        out.bytes_read += read;
+        out.on_nodes.push((i, disk));
+    }
+    let rest: Vec<(usize, u32)> = targets.iter().copied().filter(|t| !out.done.contains(t)).collect();
+    if !rest.is_empty() {
+        let r = rebuild_onto(store, coded, seg, template, &rest).await?;
+        out.done.extend(r.done);
+        out.bytes_read += r.bytes_read;
+    }
+    Ok(out)
 }
 
 async fn join_error(h: tokio::task::JoinHandle<Result<[u8; 32], DiskError>>) -> String {

@@ -110,6 +110,8 @@ pub struct Store {
     pub scrub: crate::scrub::ScrubStats,
     /// Disks an admin is draining or has decommissioned: no new shards go there.
     pub drains: RwLock<HashMap<DiskId, kintsugi_meta::DrainRecord>>,
+    /// The rebalance job.
+    pub rebalance: crate::rebalance::Rebalancer,
     repair_tx: mpsc::Sender<RepairRequest>,
 }
 
@@ -149,6 +151,7 @@ impl Store {
             scrub_config: cfg.scrub,
             scrub: crate::scrub::ScrubStats::default(),
             drains: RwLock::new(HashMap::new()),
+            rebalance: crate::rebalance::Rebalancer::default(),
             repair_tx,
         };
         (Arc::new(store), repair_rx)
@@ -173,6 +176,22 @@ impl Store {
         let layout = Layout::new(scheme, c.chunk_size)?;
         let codec = kintsugi_erasure::codec_for(CodecId::from_u8(c.codec)?, scheme)?;
         Ok(Coded { layout, codec })
+    }
+
+    /// Data bytes in one shard of a segment of `len` bytes coded with `c` (0 for an invalid coding).
+    pub fn shard_bytes(c: &Coding, len: u64) -> u64 {
+        Scheme::new(c.k, c.m).and_then(|s| Layout::new(s, c.chunk_size)).map_or(0, |l| l.shard_data_len(len))
+    }
+
+    /// Disks of node `node` ("local" in the embedded store), sorted by id.
+    pub fn node_disks(&self, node: &str) -> Vec<DiskId> {
+        self.all_disks().iter().filter(|d| d.info().node == node).map(|d| d.id()).collect()
+    }
+
+    /// Forget a disk that left the cluster map.
+    pub fn remove_disk(&self, id: DiskId) {
+        self.disks.write().remove(&id);
+        self.drains.write().remove(&id);
     }
 
     /// k+m.

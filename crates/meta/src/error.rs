@@ -54,6 +54,14 @@ pub enum MetaError {
         /// The version the caller expected.
         expected: Option<u128>,
     },
+    /// A disk still holds committed shards, so it cannot leave the cluster map.
+    #[error("disk {disk} still holds {shards} committed shards; drain it first (`kintsugi admin disk drain {disk} --wait`) or, if it is dead, wait for repair to rebuild them")]
+    DiskInUse {
+        /// Disk id.
+        disk: u32,
+        /// Committed shards indexed on it.
+        shards: u64,
+    },
     /// A column family is missing (the database was not created by this version).
     #[error("metadata column family {name} is missing")]
     MissingColumnFamily {

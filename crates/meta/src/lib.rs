@@ -22,12 +22,15 @@
 mod error;
 mod garbage;
 mod keys;
+mod ledger;
+mod lifecycle;
 mod list;
 mod relocate;
 mod store;
 mod types;
 
 pub use error::{MetaError, MetaResult};
+pub use ledger::{Recount, Totals};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use relocate::{IndexedShard, OwnedSegment, ShardMove};
 pub use store::{now_ms, Expect, RocksMeta};

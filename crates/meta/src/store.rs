@@ -19,7 +19,8 @@ pub(crate) const CF_INTENTS: &str = "intents";
 pub(crate) const CF_GARBAGE: &str = "garbage";
 pub(crate) const CF_KEYS: &str = "keys";
 pub(crate) const CF_SYSTEM: &str = "system";
-const ALL_CFS: [&str; 9] = [
+pub(crate) const CF_LEDGER: &str = "ledger";
+const ALL_CFS: [&str; 10] = [
     CF_BUCKETS,
     CF_OBJECTS,
     CF_UPLOADS,
@@ -29,10 +30,12 @@ const ALL_CFS: [&str; 9] = [
     CF_GARBAGE,
     CF_KEYS,
     CF_SYSTEM,
+    CF_LEDGER,
 ];
-const KEY_DISKS: &[u8] = b"disks";
-const KEY_NODES: &[u8] = b"nodes";
-const KEY_DRAINS: &[u8] = b"drains";
+pub(crate) const KEY_DISKS: &[u8] = b"disks";
+pub(crate) const KEY_NODES: &[u8] = b"nodes";
+pub(crate) const KEY_DRAINS: &[u8] = b"drains";
+pub(crate) const KEY_RETIRED: &[u8] = b"retired-disks";
 const LOCK_STRIPES: usize = 64;
 
 /// Milliseconds since the Unix epoch.
@@ -77,14 +80,19 @@ impl RocksMeta {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_keep_log_file_num(5);
-        let cfs = ALL_CFS.iter().map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
+        let cfs = ALL_CFS.iter().map(|n| {
+            let o = if *n == CF_LEDGER { crate::ledger::ledger_options() } else { Options::default() };
+            ColumnFamilyDescriptor::new(*n, o)
+        });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(MetaError::db("open"))?;
-        Ok(Self {
+        let meta = Self {
             db,
             bucket_lock: RwLock::new(()),
             key_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             garbage_delay_ms,
-        })
+        };
+        meta.ensure_ledger()?;
+        Ok(meta)
     }
 
     pub(crate) fn cf(&self, name: &'static str) -> MetaResult<&ColumnFamily> {
@@ -106,6 +114,13 @@ impl RocksMeta {
 
     pub(crate) fn get_raw(&self, cf: &'static str, key: &[u8]) -> MetaResult<Option<Vec<u8>>> {
         self.db.get_cf(self.cf(cf)?, key).map_err(MetaError::db("get"))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn put_raw_for_test(&self, cf: &'static str, key: &[u8], value: &[u8]) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(cf)?, key, value);
+        self.write(b)
     }
 
     /// An upload by id alone (a scan; used only for legacy index entries without owners).
@@ -257,8 +272,12 @@ impl RocksMeta {
         Ok(())
     }
 
-    /// Add index entries (valued with their owner) for segments now referenced and clear their intents.
-    fn batch_reference(&self, b: &mut WriteBatch, segments: &[SegmentMeta], owner: &ShardOwner) -> MetaResult<()> {
+    /// Add index entries (valued with their owner) for segments now referenced and clear their
+    /// intents; `fresh` segments (not referenced by anything before) are added to the ledger.
+    fn batch_reference(&self, b: &mut WriteBatch, segments: &[SegmentMeta], owner: &ShardOwner, fresh: bool) -> MetaResult<()> {
+        if fresh {
+            self.batch_count(b, segments, 1)?;
+        }
         let idx = self.cf(CF_DISK_SHARDS)?;
         let intents = self.cf(CF_INTENTS)?;
         let value = encode(owner);
@@ -273,6 +292,7 @@ impl RocksMeta {
 
     /// Remove index entries of segments no longer referenced and queue their shards as garbage.
     fn batch_unreference(&self, b: &mut WriteBatch, segments: &[SegmentMeta]) -> MetaResult<()> {
+        self.batch_count(b, segments, -1)?;
         let idx = self.cf(CF_DISK_SHARDS)?;
         let due_ms = now_ms().saturating_add(self.garbage_delay_ms);
         for s in segments {
@@ -304,7 +324,7 @@ impl RocksMeta {
         if let Some(o) = &old {
             self.batch_unreference(&mut b, &o.segments)?;
         }
-        self.batch_reference(&mut b, &manifest.segments, &ShardOwner::Object { bucket: bucket.into(), key: key.into() })?;
+        self.batch_reference(&mut b, &manifest.segments, &ShardOwner::Object { bucket: bucket.into(), key: key.into() }, true)?;
         self.write(b)?;
         Ok(old)
     }
@@ -355,7 +375,7 @@ impl RocksMeta {
         }
         b.put_cf(self.cf(CF_PARTS)?, &pk, encode(part));
         let owner = ShardOwner::Part { bucket: bucket.into(), key: key.into(), upload_id: upload_id.into(), part: part.part_number };
-        self.batch_reference(&mut b, &part.segments, &owner)?;
+        self.batch_reference(&mut b, &part.segments, &owner, true)?;
         self.write(b)
     }
 
@@ -427,8 +447,9 @@ impl RocksMeta {
             self.batch_unreference(&mut b, &o.segments)?;
         }
         b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(&manifest));
-        // The used parts' segments now belong to the object: re-point their index entries.
-        self.batch_reference(&mut b, &manifest.segments, &ShardOwner::Object { bucket: bucket.into(), key: key.into() })?;
+        // The used parts' segments now belong to the object: re-point their index entries
+        // (the ledger counted them when their parts were stored).
+        self.batch_reference(&mut b, &manifest.segments, &ShardOwner::Object { bucket: bucket.into(), key: key.into() }, false)?;
         self.write(b)?;
         Ok(old)
     }
@@ -514,18 +535,6 @@ impl RocksMeta {
     /// The storage nodes of the cluster map.
     pub fn nodes(&self) -> MetaResult<Vec<NodeRecord>> {
         Ok(self.get(CF_SYSTEM, "nodes", KEY_NODES)?.unwrap_or_default())
-    }
-
-    /// Disks being drained or decommissioned.
-    pub fn drains(&self) -> MetaResult<Vec<DrainRecord>> {
-        Ok(self.get(CF_SYSTEM, "drains", KEY_DRAINS)?.unwrap_or_default())
-    }
-
-    /// Replace the drain records.
-    pub fn put_drains(&self, drains: &[DrainRecord]) -> MetaResult<()> {
-        let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_SYSTEM)?, KEY_DRAINS, encode(&drains.to_vec()));
-        self.write(b)
     }
 
     /// Replace the node and disk registries in one commit.

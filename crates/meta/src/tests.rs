@@ -244,3 +244,105 @@ fn moving_a_shard_is_a_compare_and_swap_that_keeps_index_and_garbage_exact() {
     assert!(meta.move_shards(&owner, 10, &[ShardMove { index: 0, from: 1, to: 5 }]).expect("move").is_empty());
     assert_eq!(meta.count_indexed(5).expect("count"), 0);
 }
+
+#[test]
+fn retiring_a_disk_needs_it_empty_and_forgets_its_garbage_and_drain() {
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    let disks = vec![
+        DiskRecord { id: 1, uuid: 11, path: "n1:/a".into() },
+        DiskRecord { id: 2, uuid: 22, path: "n2:/b".into() },
+        DiskRecord { id: 3, uuid: 33, path: "n2:/c".into() },
+    ];
+    let nodes = vec![
+        NodeRecord { name: "n1".into(), number: 1, addr: String::new(), disks: vec![1] },
+        NodeRecord { name: "n2".into(), number: 2, addr: String::new(), disks: vec![2, 3] },
+    ];
+    meta.put_cluster(&nodes, &disks).expect("cluster");
+    meta.put_object("b", "k", &manifest(1, &[(10, &[1, 2])]), Expect::Any).expect("put");
+    let len = |c: &Coding, l: u64| l * 10 + u64::from(c.k);
+    assert_eq!(meta.indexed_usage(2, &len).expect("usage"), (1, 54));
+    assert_eq!(meta.indexed_usage(3, &len).expect("usage"), (0, 0));
+    let drain = DrainRecord { disk: 2, state: DiskLifecycle::Decommissioned, started_ms: 1, shards_at_start: 1, bytes_at_start: 54 };
+    meta.put_drains(&[drain]).expect("drains");
+    let err = meta.retire_disks(&[2], &[]).expect_err("disk 2 holds a shard");
+    assert!(matches!(err, MetaError::DiskInUse { disk: 2, shards: 1 }), "{err}");
+    // Shard 1 moves to disk 3; the old copy on 2 is queued as garbage, with an intent still naming disk 2.
+    let owner = ShardOwner::Object { bucket: "b".into(), key: "k".into() };
+    meta.move_shards(&owner, 10, &[ShardMove { index: 1, from: 2, to: 3 }]).expect("move");
+    meta.add_intent(99, vec![(0, 2), (1, 1)]).expect("intent");
+    let gone = meta.retire_disks(&[2], &[]).expect("retire");
+    assert_eq!(gone.iter().map(|d| d.uuid).collect::<Vec<_>>(), vec![22]);
+    assert_eq!(meta.disks().expect("disks").iter().map(|d| d.id).collect::<Vec<_>>(), vec![1, 3]);
+    assert_eq!(meta.nodes().expect("nodes")[1].disks, vec![3]);
+    assert!(meta.drains().expect("drains").is_empty());
+    assert_eq!(meta.retired_disks().expect("retired").len(), 1);
+    assert_eq!(meta.garbage_count().expect("garbage"), 0, "the old copy went with the disk");
+    assert_eq!(meta.list_intents().expect("intents")[0].1.shards, vec![(1, 1)]);
+    // Removing a node drops its record.
+    meta.retire_disks(&[], &["n1".to_owned()]).expect("node");
+    assert_eq!(meta.nodes().expect("nodes").len(), 1);
+}
+
+#[test]
+fn drain_records_written_before_byte_counts_still_load() {
+    let (_d, meta) = open();
+    #[derive(serde::Serialize)]
+    struct Old {
+        disk: u32,
+        state: DiskLifecycle,
+        started_ms: i64,
+        shards_at_start: u64,
+    }
+    let raw = crate::types::encode(&vec![Old { disk: 4, state: DiskLifecycle::Draining, started_ms: 7, shards_at_start: 9 }]);
+    meta.put_raw_for_test(crate::store::CF_SYSTEM, b"drains", &raw).expect("put");
+    let d = meta.drains().expect("drains");
+    assert_eq!(d, vec![DrainRecord { disk: 4, state: DiskLifecycle::Draining, started_ms: 7, shards_at_start: 9, bytes_at_start: 0 }]);
+}
+
+#[test]
+fn the_ledger_follows_every_commit_and_matches_a_recount() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta = RocksMeta::open(dir.path(), 0).expect("open");
+    let all = |_: DiskId| true;
+    let check = |meta: &RocksMeta, segments: u64, bytes: u64| {
+        let t = meta.committed_totals().expect("ledger");
+        assert_eq!(t, Totals { segments, bytes });
+        let r = meta.recount(&all).expect("recount");
+        assert_eq!(r.totals, t, "ledger and recount disagree");
+        assert_eq!(r.shards, r.index_entries, "manifests and index disagree");
+    };
+    meta.create_bucket("b").expect("bucket");
+    check(&meta, 0, 0);
+    meta.put_object("b", "k", &manifest(1, &[(10, &[1, 2]), (11, &[2, 3])]), Expect::Any).expect("put");
+    check(&meta, 2, 10);
+    meta.put_object("b", "k", &manifest(2, &[(12, &[1, 2])]), Expect::Any).expect("overwrite");
+    check(&meta, 1, 5);
+    let up = UploadRecord { upload_id: "u".into(), bucket: "b".into(), key: "m".into(), created_ms: 0, content_type: None, headers: vec![], user_meta: vec![] };
+    meta.create_upload(&up).expect("upload");
+    for (n, seg) in [(1u32, 20u128), (2, 21), (2, 22)] {
+        let part = PartRecord { part_number: n, size: 5, etag: format!("e{n}"), modified_ms: 0, coding: manifest(0, &[]).coding, segments: manifest(0, &[(seg, &[4])]).segments };
+        meta.put_part("b", "m", "u", &part).expect("part");
+    }
+    check(&meta, 3, 15); // part 2 was uploaded twice: its first segment is garbage
+    meta.complete_upload::<MetaError>("b", "m", "u", |_, parts| {
+        let mut m = manifest(7, &[]);
+        m.segments = parts[0].segments.clone();
+        Ok((m, vec![1]))
+    })
+    .expect("complete");
+    check(&meta, 2, 10);
+    meta.delete_object("b", "k", Expect::Any).expect("delete");
+    check(&meta, 1, 5);
+    // Shards on an unusable disk show in the recount by number missing.
+    let r = meta.recount(&|d| d != 4).expect("recount");
+    assert_eq!(r.by_missing.get(&1), Some(&Totals { segments: 1, bytes: 5 }));
+    assert_eq!(r.unrecoverable, Totals::default());
+    drop(meta);
+    // A store from before the ledger gets one from a recount at open.
+    let meta = RocksMeta::open(dir.path(), 0).expect("reopen");
+    meta.reset_ledger_for_test().expect("reset");
+    drop(meta);
+    let meta = RocksMeta::open(dir.path(), 0).expect("reopen");
+    check(&meta, 1, 5);
+}

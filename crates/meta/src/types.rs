@@ -116,7 +116,7 @@ pub struct PartRecord {
 
 /// What references a segment, stored as the value of its disk → shards index
 /// entries so repair and drain find the record to update without a scan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ShardOwner {
     /// A committed object.
     Object {
@@ -209,6 +209,17 @@ pub struct DrainRecord {
     /// When the drain started, ms since epoch.
     pub started_ms: i64,
     /// Shards on it when the drain started (for progress).
+    pub shards_at_start: u64,
+    /// Shard bytes on it when the drain started (for progress).
+    pub bytes_at_start: u64,
+}
+
+/// A drain record as stored before drains counted bytes (decoded, never written).
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct DrainRecordV1 {
+    pub disk: DiskId,
+    pub state: DiskLifecycle,
+    pub started_ms: i64,
     pub shards_at_start: u64,
 }
 

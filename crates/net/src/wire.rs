@@ -86,6 +86,29 @@ pub enum Request {
         /// Shard index.
         index: u8,
     },
+    /// Gateway to node: rebuild one shard onto a disk of this node by reading k of
+    /// `sources` (from this node's disks or straight from other nodes), decoding,
+    /// and keeping the result only if it hashes to `expected`. Answer: `ShardRebuilt`.
+    RebuildShard {
+        /// Target disk uuid on this node.
+        disk: u128,
+        /// Header of the shard to write (its index is the one rebuilt).
+        header: Vec<u8>,
+        /// Coding: codec id, k, m, chunk size.
+        coding: (u8, u8, u8, u32),
+        /// Segment length in bytes.
+        segment_len: u64,
+        /// Shard hash the manifest names for the rebuilt shard.
+        expected: [u8; 32],
+        /// Healthy shards to read from (at least k).
+        sources: Vec<ShardSource>,
+    },
+    /// Gateway to node: open (formatting it when empty) one more disk directory
+    /// while running, and keep it across restarts. Answer: `DiskAdded`.
+    AddDisk {
+        /// Absolute directory on the node.
+        path: String,
+    },
     /// A storage node's periodic report to the gateway. Answer: `HeartbeatAck`.
     Heartbeat {
         /// Address the node serves shard requests on.
@@ -95,6 +118,21 @@ pub enum Request {
         /// The node's disks.
         disks: Vec<DiskReport>,
     },
+}
+
+/// Where a healthy shard of a segment can be read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSource {
+    /// Node name (its certificate's common name).
+    pub node: String,
+    /// Address of its shard service.
+    pub addr: String,
+    /// Disk uuid on that node.
+    pub disk: u128,
+    /// Shard index.
+    pub index: u8,
+    /// Shard hash the manifest names.
+    pub hash: [u8; 32],
 }
 
 /// One disk as its node reports it.
@@ -150,6 +188,16 @@ pub enum Response {
     ShardDeleted {
         /// The file existed.
         existed: bool,
+    },
+    /// A shard was rebuilt, verified and made durable.
+    ShardRebuilt {
+        /// Chunk bytes read from the sources.
+        bytes_read: u64,
+    },
+    /// The node serves the new disk (reported in its next heartbeat, sent at once).
+    DiskAdded {
+        /// The disk's uuid.
+        uuid: u128,
     },
     /// The gateway registered a heartbeat.
     HeartbeatAck {

@@ -9,12 +9,13 @@
 
 mod local;
 mod node;
+mod rebuild;
 mod records;
 mod remote;
 mod shards;
 
 pub use local::LocalShards;
-pub use node::{open_node_disks, run_heartbeats, NodeService};
+pub use node::{open_node_disks, run_heartbeats, NodeDisks, NodeService};
 pub use records::{disk_error_code, disk_error_from_remote};
 pub use remote::{NodeLink, RemoteShards};
 pub use shards::{ChunkRx, DiskInfo, ShardMsg, ShardStore, ShardWrite};

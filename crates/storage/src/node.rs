@@ -2,7 +2,7 @@
 //! reports to the gateway every heartbeat interval.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,58 +20,202 @@ pub fn open_node_disks(dirs: &[PathBuf]) -> DiskResult<Vec<Arc<Disk>>> {
     let mut out: Vec<Arc<Disk>> = Vec::new();
     let mut fresh = Vec::new();
     for dir in dirs {
-        match Disk::read_identity(dir)? {
-            Some(ident) => {
-                let uuid = u128::from_str_radix(&ident.disk_uuid, 16).map_err(|e| DiskError::Corrupt {
-                    disk: ident.disk_id,
-                    shard: kintsugi_disk::IDENTITY_FILE.into(),
-                    detail: format!("{}: bad uuid: {e}", dir.display()),
-                })?;
-                if out.iter().any(|d| d.uuid() == uuid) {
-                    return Err(DiskError::Invalid { detail: format!("{} is given twice (same disk identity)", dir.display()) });
-                }
-                out.push(Arc::new(Disk::open(dir, ident.disk_id, uuid)));
-            }
-            None => {
-                let non_empty = std::fs::read_dir(dir).map(|mut r| r.next().is_some()).unwrap_or(false);
-                if non_empty {
-                    return Err(DiskError::Invalid {
-                        detail: format!("{} is not empty and not a Kintsugi disk; give an empty or missing directory", dir.display()),
-                    });
-                }
-                fresh.push(dir.clone());
-            }
+        match open_formatted(dir, &out)? {
+            Some(d) => out.push(d),
+            None => fresh.push(dir.clone()),
         }
     }
     for dir in fresh {
-        let id = out.iter().map(|d| d.id()).max().unwrap_or(0) + 1;
-        let uuid: u128 = rand::random();
-        Disk::format(&dir, id, uuid)?;
-        tracing::info!(disk = id, path = %dir.display(), "formatted new disk");
-        out.push(Arc::new(Disk::open(&dir, id, uuid)));
+        let d = format_disk(&dir, &out)?;
+        out.push(d);
     }
     Ok(out)
+}
+
+/// A formatted disk directory opened with its identity; `None` when it is empty or missing.
+fn open_formatted(dir: &Path, open: &[Arc<Disk>]) -> DiskResult<Option<Arc<Disk>>> {
+    let Some(ident) = Disk::read_identity(dir)? else {
+        let non_empty = std::fs::read_dir(dir).map(|mut r| r.next().is_some()).unwrap_or(false);
+        if non_empty {
+            return Err(DiskError::Invalid {
+                detail: format!("{} is not empty and not a Kintsugi disk; give an empty or missing directory", dir.display()),
+            });
+        }
+        return Ok(None);
+    };
+    let uuid = u128::from_str_radix(&ident.disk_uuid, 16).map_err(|e| DiskError::Corrupt {
+        disk: ident.disk_id,
+        shard: kintsugi_disk::IDENTITY_FILE.into(),
+        detail: format!("{}: bad uuid: {e}", dir.display()),
+    })?;
+    if open.iter().any(|d| d.uuid() == uuid) {
+        return Err(DiskError::Invalid { detail: format!("{} is given twice (same disk identity)", dir.display()) });
+    }
+    Ok(Some(Arc::new(Disk::open(dir, ident.disk_id, uuid))))
+}
+
+/// Format an empty or missing directory as a new disk with a fresh uuid (a replaced
+/// disk is a new disk, never the old one with its data lost).
+fn format_disk(dir: &Path, open: &[Arc<Disk>]) -> DiskResult<Arc<Disk>> {
+    let id = open.iter().map(|d| d.id()).max().unwrap_or(0) + 1;
+    let uuid: u128 = rand::random();
+    Disk::format(dir, id, uuid)?;
+    tracing::info!(disk = id, path = %dir.display(), "formatted new disk");
+    Ok(Arc::new(Disk::open(dir, id, uuid)))
+}
+
+/// The disks a node serves: the `--data` directories plus any added while
+/// running (listed in `added_file`, so a restart opens them too).
+#[derive(Debug)]
+pub struct NodeDisks {
+    list: parking_lot::RwLock<Vec<Arc<Disk>>>,
+    added_file: Option<PathBuf>,
+    changed: tokio::sync::Notify,
+}
+
+impl NodeDisks {
+    /// Serve `disks`; directories added later are recorded in `added_file`.
+    pub fn new(disks: Vec<Arc<Disk>>, added_file: Option<PathBuf>) -> Arc<Self> {
+        Arc::new(Self { list: parking_lot::RwLock::new(disks), added_file, changed: tokio::sync::Notify::new() })
+    }
+
+    /// Directories recorded in `added_file` by earlier `add` calls (none when the file is absent).
+    pub fn recorded(added_file: &Path) -> std::io::Result<Vec<PathBuf>> {
+        match std::fs::read_to_string(added_file) {
+            Ok(s) => Ok(s.lines().map(str::trim).filter(|l| !l.is_empty()).map(PathBuf::from).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The disks now.
+    pub fn list(&self) -> Vec<Arc<Disk>> {
+        self.list.read().clone()
+    }
+
+    /// Open (formatting when empty) directory `dir` and serve it from now on;
+    /// an already served directory is answered with its disk.
+    pub fn add(&self, dir: &Path) -> DiskResult<Arc<Disk>> {
+        if !dir.is_absolute() {
+            return Err(DiskError::Invalid { detail: format!("{} is not an absolute path", dir.display()) });
+        }
+        let same = self.list.read().iter().find(|d| d.root() == dir).cloned();
+        if let Some(d) = same {
+            if d.check() {
+                return Ok(d); // already served
+            }
+            // Its identity is gone (the disk was swapped for an empty one): the old disk stays
+            // failed and the directory is taken as a new disk below.
+            self.list.write().retain(|x| !Arc::ptr_eq(x, &d));
+        }
+        if let Some(state) = self.added_file.as_ref().and_then(|f| f.parent()) {
+            if state.starts_with(dir) || dir.starts_with(state) {
+                return Err(DiskError::Invalid { detail: format!("{} overlaps the node's state directory {}", dir.display(), state.display()) });
+            }
+        }
+        let open = self.list();
+        if let Some(d) = open.iter().find(|d| dir.starts_with(d.root()) || d.root().starts_with(dir)) {
+            return Err(DiskError::Invalid { detail: format!("{} overlaps disk directory {}", dir.display(), d.root().display()) });
+        }
+        let disk = match open_formatted(dir, &open)? {
+            Some(d) => d,
+            None => format_disk(dir, &open)?,
+        };
+        if let Err(e) = disk.clean_tmp() {
+            tracing::warn!(path = %dir.display(), error = %e, "could not clean temp dir");
+        }
+        if let Some(f) = &self.added_file {
+            let io = |source| DiskError::Io { disk: disk.id(), path: f.clone(), source };
+            let mut dirs = Self::recorded(f).map_err(io)?;
+            if !dirs.iter().any(|d| d == dir) {
+                dirs.push(dir.to_path_buf());
+            }
+            let text: String = dirs.iter().map(|d| format!("{}\n", d.display())).collect();
+            write_durably(f, text.as_bytes()).map_err(io)?;
+        }
+        self.list.write().push(disk.clone());
+        self.changed.notify_one();
+        tracing::warn!(disk = disk.id(), path = %dir.display(), "disk added while running; it takes new shards once the gateway has it");
+        Ok(disk)
+    }
+}
+
+/// Write `path` so that it is whole or absent after a crash: temp file, fsync, rename, fsync the directory.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    match path.parent() {
+        Some(dir) => kintsugi_disk::sync_dir(dir),
+        None => Ok(()),
+    }
 }
 
 /// The node's request handler.
 #[derive(Debug)]
 pub struct NodeService {
     name: String,
-    disks: HashMap<u128, LocalShards>,
+    disks: Arc<NodeDisks>,
+    served: parking_lot::RwLock<HashMap<u128, LocalShards>>,
+    /// Client and deadline for reaching other nodes (for rebuilds), when the node has a certificate.
+    peers: Option<(Client, Duration)>,
 }
 
 impl NodeService {
     /// Serve `disks` as node `name`.
-    pub fn new(name: &str, disks: &[Arc<Disk>]) -> Self {
-        let disks = disks.iter().map(|d| (d.uuid(), LocalShards::new(d.clone(), name, 0))).collect();
-        Self { name: name.to_owned(), disks }
+    pub fn new(name: &str, disks: Arc<NodeDisks>) -> Self {
+        let served = disks.list().iter().map(|d| (d.uuid(), LocalShards::new(d.clone(), name, 0))).collect();
+        Self { name: name.to_owned(), disks, served: parking_lot::RwLock::new(served), peers: None }
     }
 
-    fn disk(&self, uuid: u128) -> Result<&LocalShards, Response> {
-        self.disks.get(&uuid).ok_or_else(|| Response::Error {
+    /// Let the node reach other nodes with `client` (its own certificate), so it can rebuild shards.
+    pub fn with_peers(mut self, client: Client, deadline: Duration) -> Self {
+        self.peers = Some((client, deadline));
+        self
+    }
+
+    async fn rebuild(&self, disk: u128, header: &[u8], coding: (u8, u8, u8, u32), segment_len: u64, expected: [u8; 32], sources: Vec<kintsugi_net::ShardSource>) -> Response {
+        let Some((client, deadline)) = &self.peers else {
+            return Response::Error { code: "NotSupported".into(), message: "this node cannot reach its peers".into() };
+        };
+        let target = match self.disk(disk) {
+            Ok(d) => d,
+            Err(r) => return r,
+        };
+        let header = match ShardHeader::decode(header) {
+            Ok(h) => h,
+            Err(e) => return Response::Error { code: "Invalid".into(), message: format!("bad shard header: {e}") },
+        };
+        let local = self.served.read().clone();
+        let peers = crate::rebuild::Peers { me: &self.name, local: &local, client, deadline: *deadline };
+        let job = crate::rebuild::RebuildJob { header, coding, segment_len, expected, sources };
+        match crate::rebuild::rebuild(&peers, &target, job).await {
+            Ok(bytes_read) => Response::ShardRebuilt { bytes_read },
+            Err(message) => Response::Error { code: "RebuildFailed".into(), message },
+        }
+    }
+
+    fn disk(&self, uuid: u128) -> Result<LocalShards, Response> {
+        self.served.read().get(&uuid).cloned().ok_or_else(|| Response::Error {
             code: "UnknownDisk".into(),
             message: format!("node {} has no disk {uuid:032x}; was it replaced?", self.name),
         })
+    }
+
+    async fn add_disk(&self, path: String) -> Response {
+        let disks = self.disks.clone();
+        let dir = PathBuf::from(&path);
+        match tokio::task::spawn_blocking(move || disks.add(&dir)).await {
+            Ok(Ok(d)) => {
+                self.served.write().insert(d.uuid(), LocalShards::new(d.clone(), &self.name, 0));
+                Response::DiskAdded { uuid: d.uuid() }
+            }
+            Ok(Err(e)) => Response::Error { code: "InvalidDisk".into(), message: format!("node {} cannot add {path}: {e}", self.name) },
+            Err(e) => Response::Error { code: "Internal".into(), message: e.to_string() },
+        }
     }
 
     async fn put(&self, uuid: u128, header: &[u8], mut recv: quinn::RecvStream) -> Response {
@@ -180,6 +324,10 @@ impl Handler for NodeService {
                 },
                 Err(r) => r,
             },
+            Request::AddDisk { path } if peer == "gateway" => self.add_disk(path).await,
+            Request::RebuildShard { disk, header, coding, segment_len, expected, sources } if peer == "gateway" => {
+                self.rebuild(disk, &header, coding, segment_len, expected, sources).await
+            }
             Request::DeleteShard { disk, segment, index } => match self.disk(disk) {
                 Ok(d) => match d.delete(segment, index).await {
                     Ok(existed) => Response::ShardDeleted { existed },
@@ -211,11 +359,12 @@ pub fn disk_reports(disks: &[Arc<Disk>]) -> Vec<DiskReport> {
 }
 
 /// Report to the gateway every `every` until the process ends; failures are logged and retried.
-pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zone: Option<String>, disks: Vec<Arc<Disk>>, every: Duration) {
+/// A disk added meanwhile is reported at once.
+pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zone: Option<String>, disks: Arc<NodeDisks>, every: Duration) {
     let mut conn: Option<quinn::Connection> = None;
     let mut failing = false;
     loop {
-        let ds = disks.clone();
+        let ds = disks.list();
         let reports = tokio::task::spawn_blocking(move || disk_reports(&ds)).await.unwrap_or_default();
         let req = Request::Heartbeat { listen: listen.clone(), zone: zone.clone(), disks: reports };
         let result: NetResult<()> = async {
@@ -251,6 +400,9 @@ pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zon
                 failing = true;
             }
         }
-        tokio::time::sleep(every).await;
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = disks.changed.notified() => {}
+        }
     }
 }

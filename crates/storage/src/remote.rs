@@ -128,6 +128,13 @@ impl NodeLink {
         self.deadline
     }
 
+    /// One request/answer exchange with the node (no body); an `Error` answer is an error.
+    pub async fn call(&self, req: &Request) -> Result<kintsugi_net::Response, NetError> {
+        let conn = self.connection().await?;
+        let (resp, _) = kintsugi_net::call(&conn, req, None, self.deadline).await?;
+        kintsugi_net::check(resp)
+    }
+
     /// A live connection to the node, (re)connecting when needed; the peer must present this node's certificate.
     pub async fn connection(&self) -> Result<quinn::Connection, NetError> {
         let mut cached = self.conn.lock().await;
@@ -173,6 +180,18 @@ impl RemoteShards {
     /// Disk `id` (uuid `uuid` on its node) behind `link`.
     pub fn new(id: u32, uuid: u128, path: &str, link: Arc<NodeLink>) -> Self {
         Self { id, uuid, path: Mutex::new(path.to_owned()), link, usage: Mutex::new(Usage::default()) }
+    }
+
+    /// Ask this disk's node to rebuild shard `header.index` of a segment onto this disk from
+    /// `sources` (it reads k of them itself); answers the bytes it read. `timeout` bounds the whole job.
+    pub async fn rebuild_here(&self, header: &ShardHeader, coding: (u8, u8, u8, u32), segment_len: u64, expected: [u8; 32], sources: Vec<kintsugi_net::ShardSource>, timeout: Duration) -> Result<u64, NetError> {
+        let req = Request::RebuildShard { disk: self.uuid, header: header.encode().to_vec(), coding, segment_len, expected, sources };
+        let conn = self.link.connection().await?;
+        let (resp, _) = kintsugi_net::call(&conn, &req, None, timeout).await?;
+        match kintsugi_net::check(resp)? {
+            Response::ShardRebuilt { bytes_read } => Ok(bytes_read),
+            other => Err(NetError::Remote { code: "Unexpected".into(), message: format!("RebuildShard answered with {other:?}") }),
+        }
     }
 
     /// The node link.
@@ -230,6 +249,10 @@ async fn within<T>(d: Duration, f: impl std::future::Future<Output = Result<T, N
 impl ShardStore for RemoteShards {
     fn id(&self) -> u32 {
         self.id
+    }
+
+    fn remote(&self) -> Option<&RemoteShards> {
+        Some(self)
     }
 
     fn failure_domain(&self) -> u32 {

@@ -87,4 +87,8 @@ pub trait ShardStore: Send + Sync + std::fmt::Debug + 'static {
     fn mark_slow(&self, _d: std::time::Duration) {}
     /// Re-check the disk's health (local disks look at their identity file).
     async fn probe(&self) {}
+    /// The disk as a disk on a storage node, when it is one (for node-side rebuilds).
+    fn remote(&self) -> Option<&crate::RemoteShards> {
+        None
+    }
 }

@@ -33,7 +33,7 @@ async fn node() -> Node {
     let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config(&id, false, &t).expect("cfg"), &t).expect("bind");
     let addr = server.local_addr().expect("addr");
     let endpoint = server.endpoint();
-    tokio::spawn(server.serve(Arc::new(NodeService::new("n1", &disks)), None));
+    tokio::spawn(server.serve(Arc::new(NodeService::new("n1", crate::NodeDisks::new(disks.clone(), None))), None));
     let client = kintsugi_net::Client::new(&ca.issue("gateway").expect("gw id"), &t).expect("client");
     let link = Arc::new(NodeLink::new("n1", 1, Some(addr), client, Duration::from_secs(5)));
     let remote = disks.iter().enumerate().map(|(i, d)| RemoteShards::new(10 + i as u32, d.uuid(), "", link.clone())).collect();

@@ -1,0 +1,39 @@
+//! Flags of the background workers (repair, drain, scrub), shared by
+//! `kintsugi server` and `kintsugi gateway`.
+
+use std::time::Duration;
+
+use clap::Args;
+use kintsugi_gateway::StoreConfig;
+
+/// Background repair and scrub tunables.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Segments background repair rebuilds (and shards a drain moves) at once.
+    #[arg(long, value_name = "N", env = "KINTSUGI_REPAIR_CONCURRENCY", default_value_t = 2)]
+    repair_concurrency: usize,
+    /// Cap on background repair's rebuilt data (and on drains), MiB/s (0: no cap).
+    #[arg(long, value_name = "MIB_PER_S", env = "KINTSUGI_REPAIR_BANDWIDTH", default_value_t = 0)]
+    repair_bandwidth: u64,
+    /// Seconds between background repair passes (each finds every segment with a shard on a lost disk).
+    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_REPAIR_INTERVAL", default_value = "5", value_parser = crate::cluster::secs)]
+    repair_interval: Duration,
+    /// Seconds between background scrub passes that re-verify every shard (0: only `kintsugi admin scrub`).
+    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_SCRUB_INTERVAL", default_value = "86400", value_parser = crate::cluster::secs)]
+    scrub_interval: Duration,
+    /// Cap on background scrubbing, MiB/s of shard data verified (0: no cap).
+    #[arg(long, value_name = "MIB_PER_S", env = "KINTSUGI_SCRUB_BANDWIDTH", default_value_t = 64)]
+    scrub_bandwidth: u64,
+}
+
+impl WorkerArgs {
+    /// Put the tunables into `cfg`.
+    pub fn apply(&self, cfg: &mut StoreConfig) {
+        cfg.repair = kintsugi_gateway::RepairConfig {
+            concurrency: self.repair_concurrency.max(1),
+            bandwidth: self.repair_bandwidth.saturating_mul(1 << 20),
+            interval: self.repair_interval.max(Duration::from_millis(100)),
+        };
+        cfg.scrub = kintsugi_gateway::ScrubConfig { interval: self.scrub_interval, bandwidth: self.scrub_bandwidth.saturating_mul(1 << 20) };
+    }
+}

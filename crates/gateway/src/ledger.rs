@@ -1,0 +1,205 @@
+//! The redundancy ledger: committed segments and bytes by number of healthy
+//! shards (k+m, k+m-1, …, k, below k). Totals come from the metadata
+//! store's ledger counter (updated in the same commit as every write and
+//! delete); the damaged rows from the disk → shards index of the disks that
+//! are unusable now (lost, failed, or on a down node), which is exact because
+//! every commit, repair and drain updates the index atomically. `recount`
+//! rebuilds the same table from a full scan of the manifests to prove it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use kintsugi_meta::{Coding, DiskId, RocksMeta, SegmentId, SegmentMeta, ShardOwner, Totals};
+use serde::Serialize;
+
+use crate::error::GwResult;
+use crate::store::Store;
+
+/// One row: segments with `healthy` healthy shards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerRow {
+    /// "k+m", "k+m-1", …, "k", or "below k".
+    pub healthy: String,
+    /// Healthy shards per segment (k-1 stands for every count below k).
+    pub shards: u32,
+    /// Segments.
+    pub segments: u64,
+    /// Object bytes in them.
+    pub bytes: u64,
+}
+
+/// The ledger.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ledger {
+    /// Committed segments (objects and uploaded parts).
+    pub segments: u64,
+    /// Object bytes in them.
+    pub bytes: u64,
+    /// By healthy shards, from k+m down to below k.
+    pub rows: Vec<LedgerRow>,
+    /// Shard bytes still to rebuild (shards on unusable disks).
+    pub shard_bytes_missing: u64,
+}
+
+impl Ledger {
+    /// True when every segment has k+m healthy shards.
+    pub fn full(&self) -> bool {
+        self.rows.iter().all(|r| r.segments == 0 || r.healthy == "k+m")
+    }
+}
+
+/// A full recount beside the ledger.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecountReport {
+    /// The table rebuilt from a scan of every manifest and part.
+    pub ledger: Ledger,
+    /// Shards the manifests name.
+    pub shards: u64,
+    /// Entries in the disk → shards index.
+    pub index_entries: u64,
+    /// The ledger, the recount and the index agree.
+    pub matches: bool,
+}
+
+fn rows(k: u8, m: u8, missing: &BTreeMap<u8, Totals>) -> Vec<LedgerRow> {
+    let mut out: Vec<LedgerRow> = (0..=m)
+        .map(|miss| LedgerRow {
+            healthy: if miss == 0 { "k+m".to_owned() } else { format!("k+m-{miss}") },
+            shards: u32::from(k + m - miss),
+            segments: 0,
+            bytes: 0,
+        })
+        .collect();
+    if let Some(last) = out.last_mut() {
+        last.healthy = "k".into();
+    }
+    out.push(LedgerRow { healthy: "below k".into(), shards: u32::from(k).saturating_sub(1), segments: 0, bytes: 0 });
+    for (miss, t) in missing {
+        let i = usize::from((*miss).min(m + 1));
+        if let Some(r) = out.get_mut(i) {
+            r.segments += t.segments;
+            r.bytes += t.bytes;
+        }
+    }
+    out
+}
+
+/// Damaged segments (with a shard on a disk in `bad`) found through the index: (coding, segment) by id.
+fn damaged(m: &RocksMeta, bad: &[DiskId]) -> GwResult<HashMap<SegmentId, (Coding, SegmentMeta)>> {
+    let mut owners: HashMap<ShardOwner, Vec<(Coding, SegmentMeta)>> = HashMap::new();
+    let mut out = HashMap::new();
+    for disk in bad {
+        let mut after = None;
+        loop {
+            let page = m.indexed_shards(*disk, after, 4096)?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.segment, last.index));
+            for e in page {
+                if out.contains_key(&e.segment) {
+                    continue;
+                }
+                let found = match &e.owner {
+                    Some(o) => {
+                        if !owners.contains_key(o) {
+                            let segs = m.owner_segments(o)?.unwrap_or_default();
+                            owners.insert(o.clone(), segs);
+                        }
+                        owners.get(o).and_then(|v| v.iter().find(|(_, s)| s.id == e.segment).cloned())
+                    }
+                    None => m.resolve_segment(e.segment, None)?.map(|(_, s)| (s.coding, s.segment)),
+                };
+                if let Some(f) = found {
+                    out.insert(e.segment, f);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The ledger now: totals from the counter, damage from the index of unusable disks.
+pub async fn ledger(store: &Arc<Store>) -> GwResult<Ledger> {
+    let bad: Vec<DiskId> = store.all_disks().iter().filter(|d| !d.usable()).map(|d| d.id()).collect();
+    let (k, m) = (store.layout.scheme.k, store.layout.scheme.m);
+    let usable = usable_set(store);
+    store
+        .meta_call_gw(move |meta| {
+            let totals = meta.committed_totals()?;
+            let dmg = damaged(meta, &bad)?;
+            let mut missing: BTreeMap<u8, Totals> = BTreeMap::new();
+            let mut shard_bytes_missing = 0u64;
+            let (mut dsegs, mut dbytes) = (0u64, 0u64);
+            for (c, s) in dmg.values() {
+                let miss = s.shards.iter().filter(|l| !usable.contains(&l.disk)).count();
+                shard_bytes_missing += miss as u64 * Store::shard_bytes(c, s.len);
+                let miss = u8::try_from(miss).unwrap_or(u8::MAX);
+                // Segments coded with another m count by shards missing beyond what they can lose.
+                let miss = if c.m == m { miss } else { miss.saturating_add(m.saturating_sub(c.m)) };
+                let e = missing.entry(miss).or_default();
+                e.segments += 1;
+                e.bytes += s.len;
+                dsegs += 1;
+                dbytes += s.len;
+            }
+            missing.insert(0, Totals { segments: totals.segments.saturating_sub(dsegs), bytes: totals.bytes.saturating_sub(dbytes) });
+            Ok(Ledger { segments: totals.segments, bytes: totals.bytes, rows: rows(k, m, &missing), shard_bytes_missing })
+        })
+        .await
+}
+
+fn usable_set(store: &Store) -> Vec<DiskId> {
+    store.all_disks().iter().filter(|d| d.usable()).map(|d| d.id()).collect()
+}
+
+/// Recount from a full scan and compare with `ledger`.
+pub async fn recount(store: &Arc<Store>, ledger: &Ledger) -> GwResult<RecountReport> {
+    let usable = usable_set(store);
+    let (k, m) = (store.layout.scheme.k, store.layout.scheme.m);
+    let r = store.meta_call(move |meta| meta.recount(&|d| usable.contains(&d))).await?;
+    // The recount counts segments; the shard bytes still to rebuild are the ledger's figure.
+    let counted = Ledger { segments: r.totals.segments, bytes: r.totals.bytes, rows: rows(k, m, &r.by_missing), shard_bytes_missing: ledger.shard_bytes_missing };
+    let matches = counted.segments == ledger.segments && counted.bytes == ledger.bytes && counted.rows == ledger.rows && r.shards == r.index_entries;
+    if !matches {
+        tracing::error!(?counted, ?ledger, shards = r.shards, index = r.index_entries, "redundancy ledger and full recount disagree");
+    }
+    Ok(RecountReport { ledger: counted, shards: r.shards, index_entries: r.index_entries, matches })
+}
+
+/// The ledger in Prometheus text format (appended to `/metrics`).
+pub async fn render_metrics(store: &Arc<Store>) -> String {
+    use std::fmt::Write;
+    let Ok(l) = ledger(store).await else { return String::new() };
+    let mut s = String::new();
+    let _ = writeln!(s, "# HELP kintsugi_segments Committed segments by healthy shards (k+m is full redundancy).\n# TYPE kintsugi_segments gauge");
+    for r in &l.rows {
+        let _ = writeln!(s, "kintsugi_segments{{healthy=\"{}\",shards=\"{}\"}} {}", r.healthy, r.shards, r.segments);
+    }
+    let _ = writeln!(s, "# HELP kintsugi_segment_bytes Object bytes of committed segments by healthy shards.\n# TYPE kintsugi_segment_bytes gauge");
+    for r in &l.rows {
+        let _ = writeln!(s, "kintsugi_segment_bytes{{healthy=\"{}\",shards=\"{}\"}} {}", r.healthy, r.shards, r.bytes);
+    }
+    let _ = writeln!(s, "# HELP kintsugi_shard_bytes_missing Shard bytes on unusable disks, still to rebuild.\n# TYPE kintsugi_shard_bytes_missing gauge\nkintsugi_shard_bytes_missing {}", l.shard_bytes_missing);
+    let _ = writeln!(s, "# HELP kintsugi_full_redundancy 1 when every committed segment has k+m healthy shards.\n# TYPE kintsugi_full_redundancy gauge\nkintsugi_full_redundancy {}", u8::from(l.full()));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_run_from_full_to_below_k() {
+        let mut missing = BTreeMap::new();
+        missing.insert(0, Totals { segments: 10, bytes: 100 });
+        missing.insert(1, Totals { segments: 2, bytes: 20 });
+        missing.insert(3, Totals { segments: 1, bytes: 5 });
+        missing.insert(4, Totals { segments: 1, bytes: 5 });
+        let r = rows(4, 2, &missing);
+        let names: Vec<&str> = r.iter().map(|r| r.healthy.as_str()).collect();
+        assert_eq!(names, ["k+m", "k+m-1", "k", "below k"]);
+        assert_eq!(r.iter().map(|r| r.shards).collect::<Vec<_>>(), [6, 5, 4, 3]);
+        assert_eq!(r.iter().map(|r| r.segments).collect::<Vec<_>>(), [10, 2, 0, 2]);
+        let l = Ledger { segments: 14, bytes: 130, rows: r, shard_bytes_missing: 0 };
+        assert!(!l.full());
+    }
+}

@@ -1,0 +1,161 @@
+//! The lifecycle of disks in the metadata store: drain records, disks
+//! retired from the cluster map, and per-disk usage recounted from the
+//! manifests (for drain progress and rebalancing).
+
+use std::collections::HashMap;
+
+use rocksdb::WriteBatch;
+
+use crate::error::{MetaError, MetaResult};
+use crate::keys;
+use crate::relocate::IndexedShard;
+use crate::store::{RocksMeta, CF_GARBAGE, CF_INTENTS, CF_OBJECTS, CF_PARTS, CF_SYSTEM, KEY_DISKS, KEY_DRAINS, KEY_NODES, KEY_RETIRED};
+use crate::types::{decode, encode, Coding, DiskId, DiskRecord, DrainRecord, DrainRecordV1, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, SegmentMeta, ShardOwner};
+
+impl RocksMeta {
+    /// Disks being drained or decommissioned.
+    pub fn drains(&self) -> MetaResult<Vec<DrainRecord>> {
+        let Some(raw) = self.get_raw(CF_SYSTEM, KEY_DRAINS)? else { return Ok(Vec::new()) };
+        match decode::<Vec<DrainRecord>>("drains", &raw) {
+            Ok(v) => Ok(v),
+            // Records written before drains counted bytes: progress in bytes starts unknown (0).
+            Err(e) => match decode::<Vec<DrainRecordV1>>("drains", &raw) {
+                Ok(old) => Ok(old
+                    .into_iter()
+                    .map(|r| DrainRecord { disk: r.disk, state: r.state, started_ms: r.started_ms, shards_at_start: r.shards_at_start, bytes_at_start: 0 })
+                    .collect()),
+                Err(_) => Err(e),
+            },
+        }
+    }
+
+    /// Replace the drain records.
+    pub fn put_drains(&self, drains: &[DrainRecord]) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_SYSTEM)?, KEY_DRAINS, encode(&drains.to_vec()));
+        self.write(b)
+    }
+
+    /// Disks removed from the cluster map: their uuids are never registered again
+    /// and their ids never reused.
+    pub fn retired_disks(&self) -> MetaResult<Vec<DiskRecord>> {
+        Ok(self.get(CF_SYSTEM, "retired disks", KEY_RETIRED)?.unwrap_or_default())
+    }
+
+    /// Remove `disks` (and the nodes named in `nodes`) from the cluster map in
+    /// one commit: registry, node records, drain records, and queued garbage
+    /// and intents on those disks (their files went with the disk). Refused
+    /// while any of the disks still holds a committed shard.
+    pub fn retire_disks(&self, disks: &[DiskId], nodes: &[String]) -> MetaResult<Vec<DiskRecord>> {
+        for d in disks {
+            let n = self.count_indexed(*d)?;
+            if n > 0 {
+                return Err(MetaError::DiskInUse { disk: *d, shards: n });
+            }
+        }
+        let mut b = WriteBatch::default();
+        let sys = self.cf(CF_SYSTEM)?;
+        let registry = self.disks()?;
+        let (gone, kept): (Vec<DiskRecord>, Vec<DiskRecord>) = registry.into_iter().partition(|r| disks.contains(&r.id));
+        let mut retired = self.retired_disks()?;
+        retired.extend(gone.iter().cloned());
+        let node_recs: Vec<NodeRecord> = self
+            .nodes()?
+            .into_iter()
+            .filter(|n| !nodes.contains(&n.name))
+            .map(|mut n| {
+                n.disks.retain(|d| !disks.contains(d));
+                n
+            })
+            .collect();
+        let drains: Vec<DrainRecord> = self.drains()?.into_iter().filter(|r| !disks.contains(&r.disk)).collect();
+        b.put_cf(sys, KEY_DISKS, encode(&kept));
+        b.put_cf(sys, KEY_NODES, encode(&node_recs));
+        b.put_cf(sys, KEY_DRAINS, encode(&drains));
+        b.put_cf(sys, KEY_RETIRED, encode(&retired));
+        self.batch_forget_disks::<GarbageRecord>(&mut b, CF_GARBAGE, "garbage", disks, |r| &mut r.shards)?;
+        self.batch_forget_disks::<IntentRecord>(&mut b, CF_INTENTS, "intent", disks, |r| &mut r.shards)?;
+        self.write(b)?;
+        Ok(gone)
+    }
+
+    /// Drop the (index, disk) pairs on `disks` from every record of `cf`; records left empty go.
+    fn batch_forget_disks<R: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        b: &mut WriteBatch,
+        cf: &'static str,
+        what: &'static str,
+        disks: &[DiskId],
+        shards: impl Fn(&mut R) -> &mut Vec<(u8, DiskId)>,
+    ) -> MetaResult<()> {
+        let handle = self.cf(cf)?;
+        self.scan_prefix(cf, &[], &[], |k, v| {
+            let mut rec: R = decode(what, v)?;
+            let list = shards(&mut rec);
+            let before = list.len();
+            list.retain(|(_, d)| !disks.contains(d));
+            if list.is_empty() {
+                b.delete_cf(handle, k);
+            } else if list.len() != before {
+                b.put_cf(handle, k, encode(&rec));
+            }
+            Ok(true)
+        })
+    }
+
+    /// Visit every committed segment (of objects and of uploaded parts) with its coding:
+    /// a full scan, for recounts.
+    pub fn visit_segments(&self, mut f: impl FnMut(&Coding, &SegmentMeta)) -> MetaResult<()> {
+        self.scan_prefix(CF_OBJECTS, &[], &[], |_, v| {
+            let m: Manifest = decode("manifest", v)?;
+            for s in &m.segments {
+                f(&m.coding, s);
+            }
+            Ok(true)
+        })?;
+        self.scan_prefix(CF_PARTS, &[], &[], |_, v| {
+            let p: PartRecord = decode("part", v)?;
+            for s in &p.segments {
+                f(&p.coding, s);
+            }
+            Ok(true)
+        })
+    }
+
+    /// Committed shards on `disk` and their bytes (`shard_len(coding, segment_len)` per
+    /// shard), from the disk → shards index and the owning records.
+    pub fn indexed_usage(&self, disk: DiskId, shard_len: &dyn Fn(&Coding, u64) -> u64) -> MetaResult<(u64, u64)> {
+        let (mut shards, mut bytes) = (0u64, 0u64);
+        let mut owners: HashMap<ShardOwner, Option<Vec<(Coding, SegmentMeta)>>> = HashMap::new();
+        let mut after = None;
+        loop {
+            let page: Vec<IndexedShard> = self.indexed_shards(disk, after, 4096)?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.segment, last.index));
+            for e in &page {
+                shards += 1;
+                let Some(owner) = e.owner.clone() else { continue };
+                if !owners.contains_key(&owner) {
+                    let loaded = self.owner_segments(&owner)?;
+                    owners.insert(owner.clone(), loaded);
+                }
+                if let Some((c, s)) = owners.get(&owner).and_then(Option::as_ref).and_then(|v| v.iter().find(|(_, s)| s.id == e.segment)) {
+                    bytes += shard_len(c, s.len);
+                }
+            }
+        }
+        Ok((shards, bytes))
+    }
+
+    /// Every segment `owner` references now, with its coding (`None` when the owner is gone).
+    pub fn owner_segments(&self, owner: &ShardOwner) -> MetaResult<Option<Vec<(Coding, SegmentMeta)>>> {
+        Ok(match owner {
+            ShardOwner::Object { bucket, key } => self
+                .get::<Manifest>(CF_OBJECTS, "manifest", &keys::object_key(bucket, key.as_bytes()))?
+                .map(|m| m.segments.into_iter().map(|s| (m.coding, s)).collect()),
+            ShardOwner::Part { upload_id, part, .. } => self
+                .get::<PartRecord>(CF_PARTS, "part", &keys::part_key(upload_id, *part))?
+                .map(|p| p.segments.into_iter().map(|s| (p.coding, s)).collect()),
+        })
+    }
+}

@@ -1,0 +1,136 @@
+//! Rebuilding a shard on the storage node that will hold it: the node reads
+//! k healthy shards of the segment — from its own disks, or straight from the
+//! other nodes over QUIC — decodes the missing one stripe by stripe, writes it
+//! to its disk and keeps it only if it hashes to what the manifest says. So
+//! repair traffic flows node to node instead of all through the gateway.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kintsugi_disk::ShardHeader;
+use kintsugi_erasure::{chunk_hash, codec_for, shard_hash, CodecId, Layout, Scheme};
+use kintsugi_net::{Client, ShardSource};
+
+use crate::local::LocalShards;
+use crate::remote::{NodeLink, RemoteShards};
+use crate::shards::{ChunkRx, ShardMsg, ShardStore};
+
+/// One rebuild job as the node received it.
+pub(crate) struct RebuildJob {
+    /// Header of the shard to write.
+    pub header: ShardHeader,
+    /// Codec id, k, m, chunk size.
+    pub coding: (u8, u8, u8, u32),
+    /// Segment length.
+    pub segment_len: u64,
+    /// Hash the rebuilt shard must have.
+    pub expected: [u8; 32],
+    /// Where the healthy shards are.
+    pub sources: Vec<ShardSource>,
+}
+
+/// Where the node reads sources from.
+pub(crate) struct Peers<'a> {
+    /// This node's name (sources on it are read from its own disks).
+    pub me: &'a str,
+    /// This node's disks by uuid.
+    pub local: &'a HashMap<u128, LocalShards>,
+    /// Client carrying this node's certificate, to reach other nodes.
+    pub client: &'a Client,
+    /// Per-step deadline of requests to other nodes.
+    pub deadline: Duration,
+}
+
+fn source_store(p: &Peers<'_>, s: &ShardSource, links: &mut HashMap<String, Arc<NodeLink>>) -> Option<Arc<dyn ShardStore>> {
+    if s.node == p.me {
+        return p.local.get(&s.disk).map(|d| Arc::new(d.clone()) as Arc<dyn ShardStore>);
+    }
+    let link = links
+        .entry(s.node.clone())
+        .or_insert_with(|| Arc::new(NodeLink::new(&s.node, 0, s.addr.parse().ok(), p.client.clone(), p.deadline)))
+        .clone();
+    Some(Arc::new(RemoteShards::new(0, s.disk, "", link)))
+}
+
+/// Rebuild `job` onto `target`; answers the chunk bytes read from the sources.
+pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob) -> Result<u64, String> {
+    let (codec_id, k, m, chunk_size) = job.coding;
+    let scheme = Scheme::new(k, m).map_err(|e| e.to_string())?;
+    let layout = Layout::new(scheme, chunk_size).map_err(|e| e.to_string())?;
+    let codec = codec_for(CodecId::from_u8(codec_id).map_err(|e| e.to_string())?, scheme).map_err(|e| e.to_string())?;
+    let want = usize::from(job.header.index);
+    let width = scheme.total();
+    if want >= width || job.sources.iter().any(|s| usize::from(s.index) >= width || usize::from(s.index) == want) {
+        return Err("shard indexes out of range".into());
+    }
+    let stripes = layout.stripe_count(job.segment_len);
+    let mut links = HashMap::new();
+    let mut spare: Vec<(ShardSource, Arc<dyn ShardStore>)> =
+        job.sources.iter().filter_map(|s| source_store(p, s, &mut links).map(|st| (s.clone(), st))).collect();
+    spare.reverse(); // take sources in the order given
+    let mut active: Vec<(u8, ChunkRx)> = Vec::new();
+    let open = |spare: &mut Vec<(ShardSource, Arc<dyn ShardStore>)>, from: u64| {
+        spare.pop().map(|(s, st)| (s.index, st.read(job.header.segment_id, s.index, s.hash, from, stripes - from)))
+    };
+    while active.len() < usize::from(k) {
+        match open(&mut spare, 0) {
+            Some(a) => active.push(a),
+            None => return Err(format!("only {} of the k={k} sources needed are known", active.len())),
+        }
+    }
+    let w = target.write(job.header);
+    let mut hashes = Vec::new();
+    let mut bytes_read = 0u64;
+    for stripe in 0..stripes {
+        let mut slots: Vec<Option<Vec<u8>>> = vec![None; width];
+        let mut i = 0;
+        while i < active.len() {
+            match active[i].1.recv().await {
+                Some(Ok(chunk)) => {
+                    bytes_read += chunk.len() as u64;
+                    slots[usize::from(active[i].0)] = Some(chunk);
+                    i += 1;
+                }
+                other => {
+                    let why = match other {
+                        Some(Err(e)) => e.to_string(),
+                        _ => "stream ended early".to_owned(),
+                    };
+                    tracing::warn!(segment = %format!("{:032x}", job.header.segment_id), shard = active[i].0, error = why, "rebuild source failed; trying another");
+                    match open(&mut spare, stripe) {
+                        Some(a) => active[i] = a,
+                        None => return Err(format!("fewer than k={k} sources readable: {why}")),
+                    }
+                }
+            }
+        }
+        let c = codec.clone();
+        let mut slots = tokio::task::spawn_blocking(move || c.reconstruct(&mut slots).map(|()| slots))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let Some(chunk) = slots[want].take() else { return Err("codec left the shard empty".into()) };
+        let h = chunk_hash(&chunk);
+        hashes.push(h);
+        if w.tx.send(ShardMsg::Chunk(chunk, h)).await.is_err() {
+            return Err(match w.done.await {
+                Ok(Err(e)) => e.to_string(),
+                _ => "shard writer stopped early".into(),
+            });
+        }
+    }
+    if shard_hash(&hashes) != job.expected {
+        return Err("the rebuilt shard does not hash to the manifest's shard hash; not stored".into()); // dropping w abandons it
+    }
+    if w.tx.send(ShardMsg::Finish(job.segment_len)).await.is_err() {
+        return Err("shard writer stopped early".into());
+    }
+    drop(w.tx);
+    match w.done.await {
+        Ok(Ok(h)) if h == job.expected => Ok(bytes_read),
+        Ok(Ok(_)) => Err("the disk stored the rebuilt shard with another hash".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -1,0 +1,201 @@
+//! Node and disk lifecycle on a real cluster: drain a whole node and remove
+//! it, kill a draining disk's node midway, add disks to running nodes and
+//! rebalance onto them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::cluster::Cluster;
+use common::{poll, KIB};
+use serde_json::Value;
+
+fn objects(prefix: &str, n: usize, max: u64) -> Vec<(String, u64, u64)> {
+    let mut x: u64 = 0x9e37_79b9;
+    (0..n)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (format!("{prefix}/{i:03}"), 4000 + i as u64, if i == 0 { 0 } else { x % max })
+        })
+        .collect()
+}
+
+fn disks_of(status: &Value, node: &str) -> Vec<u64> {
+    status["disks"].as_array().expect("disks").iter().filter(|d| d["node"] == node).filter_map(|d| d["id"].as_u64()).collect()
+}
+
+#[test]
+fn a_whole_node_drains_is_removed_and_the_cluster_is_clean() {
+    let _g = common::serial();
+    let flags = ["--ec", "4+2", "--down-after", "1", "--lost-after", "60", "--repair-interval", "0.5", "--gc-delay", "0", "--hedge-after", "0.2", "--request-deadline", "3"];
+    let mut c = Cluster::start(7, 2, &flags, Some(65536));
+    let objs = objects("node", 40, 600 * KIB);
+    let manifest = c.gw.manifest("nodedrain", "nodedrain", &objs);
+    let manifest = manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write-mp", manifest]);
+    let n3 = c.nodes[2].name.clone();
+    let its_disks = disks_of(&c.status(), &n3);
+    assert_eq!(its_disks.len(), 2);
+
+    let done = c.admin_json(&["node", "drain", &n3, "--wait"]);
+    assert_eq!(done["state"], "decommissioned", "{done:#}");
+    assert_eq!(done["shards_remaining"], 0, "{done:#}");
+    assert_eq!(done["bytes_remaining"], 0, "{done:#}");
+    assert!(done["bytes_at_start"].as_u64().is_some_and(|b| b > 0), "{done:#}");
+    assert!(done["disks"].as_array().is_some_and(|d| d.len() == 2 && d.iter().all(|d| d["state"] == "decommissioned")), "{done:#}");
+    c.assert_full_layout("nodedrain", &objs, 6, &[&n3]);
+    let metrics = c.gw.metrics();
+    assert_eq!(metrics.get(&format!("kintsugi_drain_decommissioned{{disk=\"{}\",node=\"{n3}\"}}", its_disks[0])), Some(&1.0), "{metrics:?}");
+
+    // Still running: removal is refused with what to do.
+    let err = c.admin_refused(&["node", "remove", &n3]);
+    assert!(err.contains("stop"), "{err}");
+    c.nodes[2].kill9();
+    c.wait_states(&[(2, "down")], Duration::from_secs(20));
+    let removed = c.admin_json(&["node", "remove", &n3]);
+    assert_eq!(removed["disks"].as_array().map(Vec::len), Some(2), "{removed:#}");
+    let st = c.status();
+    assert!(Cluster::node_state(&st, &n3).is_none(), "the removed node is still in the map: {st:#}");
+    assert!(disks_of(&st, &n3).is_empty(), "{st:#}");
+    assert!(st["disks"].as_array().expect("disks").iter().all(|d| d["state"] == "ok"), "{st:#}");
+    assert_eq!(st["full_redundancy"], true, "{st:#}");
+
+    // 6 nodes left for 6 shards per segment: draining another whole node is refused.
+    let err = c.admin_refused(&["node", "drain", &c.nodes[3].name]);
+    assert!(err.contains("failure domains") && err.contains("--force"), "{err}");
+    c.gw.py("data.py", &["verify", manifest]);
+    // The moved shards are real: with two more nodes gone every object still reads.
+    c.nodes[4].kill9();
+    c.nodes[6].kill9();
+    c.gw.py("data.py", &["verify", manifest]);
+}
+
+#[test]
+fn killing_the_draining_disks_node_midway_leaves_the_rest_to_repair() {
+    let _g = common::serial();
+    // At 1 MiB/s the drain is still running when its node is killed.
+    let flags = [
+        "--ec", "4+2", "--down-after", "1", "--lost-after", "3", "--repair-interval", "0.5", "--repair-bandwidth", "1", "--gc-delay", "0", "--hedge-after", "0.2",
+        "--request-deadline", "3",
+    ];
+    let mut c = Cluster::start(7, 1, &flags, Some(65536));
+    let objs = objects("dies", 40, 600 * KIB);
+    let manifest = c.gw.manifest("dies", "dies", &objs);
+    let manifest = manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write-mp", manifest]);
+    let n2 = c.nodes[1].name.clone();
+    let disk = disks_of(&c.status(), &n2)[0].to_string();
+    let started = c.admin_json(&["disk", "drain", &disk]);
+    let at_start = started["shards_at_start"].as_u64().expect("shards");
+    let mut last = Value::Null;
+    let midway = poll(Duration::from_secs(60), Duration::from_millis(200), || {
+        last = c.admin_json(&["disk", "status", &disk]);
+        let left = last["shards_remaining"].as_u64()?;
+        (left < at_start && left > 0).then_some(())
+    });
+    assert!(midway.is_some(), "never caught the drain midway: {last:#}");
+    c.nodes[1].kill9();
+    let done = poll(Duration::from_secs(180), Duration::from_millis(500), || {
+        last = c.admin_json(&["disk", "status", &disk]);
+        (last["state"] == "decommissioned").then_some(())
+    });
+    assert!(done.is_some(), "the drain of a dead disk did not end: {last:#}\n{}", c.gw.log_tail(30));
+    let repair = c.admin_json(&["repair", "status"]);
+    assert!(repair["shards_rebuilt"].as_u64().is_some_and(|n| n > 0), "repair rebuilt nothing: {repair:#}");
+    let st = c.status();
+    assert_eq!(st["full_redundancy"], true, "{st:#}");
+    c.assert_full_layout("dies", &objs, 6, &[&n2]);
+    c.gw.py("data.py", &["verify", manifest]);
+    // The dead, empty disk leaves the map; the node is gone for good, so it can be removed too.
+    c.admin_json(&["disk", "remove", &disk]);
+    c.admin_json(&["node", "remove", &n2]);
+    let st = c.status();
+    assert!(Cluster::node_state(&st, &n2).is_none() && st["full_redundancy"] == true, "{st:#}");
+}
+
+#[test]
+fn added_disks_take_writes_at_once_and_rebalance_evens_usage() {
+    let _g = common::serial();
+    let flags = ["--ec", "4+2", "--repair-interval", "0.5", "--gc-delay", "0", "--hedge-after", "0.2", "--request-deadline", "3"];
+    let mut c = Cluster::start(7, 1, &flags, Some(65536));
+    let objs = objects("even", 150, 300 * KIB);
+    let manifest = c.gw.manifest("even", "even", &objs);
+    let manifest = manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write-mp", manifest]);
+
+    // Two empty disks join running nodes n1 and n2.
+    let mut added = Vec::new();
+    for i in 0..2 {
+        let dir = c.nodes[i].dir.join("added");
+        let dir = dir.to_str().expect("utf-8").to_owned();
+        let v = c.admin_json(&["disk", "add", "--node", &c.nodes[i].name, &dir]);
+        added.push(v["disk"].as_u64().expect("disk id"));
+    }
+    // A relative path is refused by the node, with the reason.
+    let err = c.admin_refused(&["disk", "add", "--node", &c.nodes[0].name, "relative/dir"]);
+    assert!(err.contains("absolute"), "{err}");
+    let list = c.admin_json(&["disk", "list"]);
+    let row = |l: &Value, id: u64| l["disks"].as_array().expect("disks").iter().find(|d| d["id"] == id).cloned().expect("disk row");
+    for id in &added {
+        assert_eq!(row(&list, *id)["shards"], 0, "{list:#}");
+        assert_eq!(row(&list, *id)["state"], "ok", "{list:#}");
+    }
+    // New writes may land on them at once.
+    let more = objects("fresh", 30, 200 * KIB);
+    let more_manifest = c.gw.manifest("fresh", "even", &more);
+    let more_manifest = more_manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write-mp", more_manifest]);
+    let list = c.admin_json(&["disk", "list"]);
+    assert!(added.iter().any(|id| row(&list, *id)["shards"].as_u64().is_some_and(|n| n > 0)), "no new write used the added disks: {list:#}");
+
+    let v = c.admin_json(&["rebalance", "--tolerance", "10", "--wait"]);
+    assert_eq!(v["state"], "balanced", "{v:#}\n{}", c.gw.log_tail(30));
+    assert!(v["max_deviation_pct"].as_f64().is_some_and(|d| d <= 10.0), "{v:#}");
+    assert!(v["shards_moved"].as_u64().is_some_and(|n| n > 0), "{v:#}");
+    // The report's figures are the metadata's: recompute shares from `disk list` and check them.
+    let list = c.admin_json(&["disk", "list"]);
+    for d in v["disks"].as_array().expect("disks") {
+        let id = d["disk"].as_u64().expect("id");
+        assert_eq!(row(&list, id)["shard_bytes"], d["bytes"], "{list:#}\n{v:#}");
+        let (bytes, target) = (d["bytes"].as_f64().expect("bytes"), d["target_bytes"].as_f64().expect("target"));
+        assert!((bytes - target).abs() <= target * 0.10 + 1.0, "disk {id} at {bytes} bytes, share {target}: {v:#}");
+    }
+    let st = c.status();
+    assert_eq!(st["full_redundancy"], true, "{st:#}");
+    c.assert_full_layout("even", &objs, 6, &[]);
+    c.gw.py("data.py", &["verify", manifest]);
+    c.gw.py("data.py", &["verify", more_manifest]);
+    // An added disk is kept across its node's restart.
+    c.nodes[0].kill9();
+    let token = c.token.clone();
+    c.nodes[0].start(&token);
+    c.wait_states(&[(0, "up")], Duration::from_secs(30));
+    let list = c.admin_json(&["disk", "list"]);
+    assert_eq!(row(&list, added[0])["state"], "ok", "{list:#}");
+
+    // Swap n2's added disk for an empty directory: the old disk is failed, never trusted again;
+    // added at the same path the directory is a new disk, and repair refills the cluster.
+    let swapped = c.nodes[1].dir.join("added");
+    std::fs::remove_dir_all(&swapped).expect("rm disk");
+    std::fs::create_dir_all(&swapped).expect("mkdir");
+    let failed = poll(Duration::from_secs(20), Duration::from_millis(300), || {
+        (row(&c.admin_json(&["disk", "list"]), added[1])["state"] == "failed").then_some(())
+    });
+    assert!(failed.is_some(), "the swapped disk was not found failed: {:#}", c.admin_json(&["disk", "list"]));
+    let v = c.admin_json(&["disk", "add", "--node", &c.nodes[1].name, swapped.to_str().expect("utf-8")]);
+    let fresh = v["disk"].as_u64().expect("disk id");
+    assert_ne!(fresh, added[1], "an emptied directory must come back as a new disk: {v:#}");
+    let mut last = Value::Null;
+    let healed = poll(Duration::from_secs(120), Duration::from_millis(500), || {
+        last = c.admin_json(&["repair", "status", "--recount"]);
+        (last["full_redundancy"] == true && last["recount"]["matches"] == true).then_some(())
+    });
+    assert!(healed.is_some(), "not refilled after the disk swap: {last:#}");
+    c.admin_json(&["disk", "remove", &added[1].to_string()]);
+    let st = c.status();
+    assert!(st["disks"].as_array().expect("disks").iter().all(|d| d["state"] == "ok"), "{st:#}");
+    c.gw.py("data.py", &["verify", manifest]);
+    c.gw.py("data.py", &["verify", more_manifest]);
+}
