@@ -1,5 +1,6 @@
 //! Disk lifecycle on a real cluster: drain (decommission) a disk while a
-//! client reads and writes, refuse a drain that would leave too few nodes.
+//! client reads and writes, refuse a drain that would leave too few nodes,
+//! resume a drain across gateway and node restarts.
 
 mod common;
 
@@ -93,7 +94,7 @@ fn draining_a_disk_moves_every_shard_off_it_while_clients_run() {
 }
 
 #[test]
-fn a_drain_resumes_after_a_gateway_restart() {
+fn a_drain_resumes_after_gateway_and_node_restarts() {
     let _g = common::serial();
     // At 1 MiB/s the drain takes several seconds: restart the gateway in the middle of it.
     let flags = ["--ec", "4+2", "--repair-interval", "0.5", "--repair-bandwidth", "1", "--gc-delay", "0", "--hedge-after", "0.2", "--request-deadline", "3"];
@@ -115,11 +116,16 @@ fn a_drain_resumes_after_a_gateway_restart() {
     });
     assert!(midway.is_some(), "never caught the drain midway: {last:#}");
     c.gw.restart();
+    // The draining disk's node restarts too: the drain waits for it and goes on.
+    c.nodes[1].kill9();
+    let token = c.token.clone();
+    c.nodes[1].start(&token);
+    c.wait_states(&[(1, "up")], Duration::from_secs(30));
     let done = poll(Duration::from_secs(120), Duration::from_millis(500), || {
         last = serde_json::from_str(&c.gw.run_ok(c.kintsugi(&["admin", "disk", "status", &disk, "--json"]), "status")).ok()?;
         (last["state"] == "decommissioned").then_some(())
     });
-    assert!(done.is_some(), "the drain did not resume to the end after a restart: {last:#}\n{}", c.gw.log_tail(30));
+    assert!(done.is_some(), "the drain did not resume to the end after gateway and node restarts: {last:#}\n{}", c.gw.log_tail(30));
     assert_eq!(last["shards_remaining"], 0, "{last:#}");
     for (key, _, _) in &objs {
         let out = c.gw.run_ok(c.kintsugi(&["stat", "--json", &format!("s3://resume/{key}")]), "stat");

@@ -250,11 +250,17 @@ pub async fn drain_pass(store: &Arc<Store>, limiter: &Limiter) -> GwResult<()> {
                 .await;
         }
         if store.meta_call(move |m| m.count_indexed(disk)).await? == 0 {
-            if let Some(r) = store.drains.write().get_mut(&disk) {
-                r.state = DiskLifecycle::Decommissioned;
+            let finished = match store.drains.write().get_mut(&disk) {
+                Some(r) if r.state == DiskLifecycle::Draining => {
+                    r.state = DiskLifecycle::Decommissioned;
+                    true
+                }
+                _ => false, // cancelled meanwhile
+            };
+            if finished {
+                persist(store).await?;
+                tracing::warn!(disk, "drain finished: the disk holds no committed shard and is decommissioned");
             }
-            persist(store).await?;
-            tracing::warn!(disk, "drain finished: the disk holds no committed shard and is decommissioned");
         }
     }
     Ok(())
