@@ -53,9 +53,9 @@ fn print_ledger(l: &Value) {
     let mib = |x: &Value| x.as_u64().map_or("?".to_owned(), |b| format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20)));
     println!("  {:<9} {:>6}  {:>10}  {:>14}", "healthy", "shards", "segments", "bytes");
     for r in l["rows"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-        println!("  {:<9} {:>6}  {:>10}  {:>14}", r["healthy"].as_str().unwrap_or("?"), r["shards"], r["segments"], mib(&r["bytes"]));
+        println!("  {:<9} {:>6}  {:>10}  {:>14}", r["healthy"].as_str().unwrap_or("?"), r["shards"].to_string(), r["segments"].to_string(), mib(&r["bytes"]));
     }
-    println!("  total               {:>10}  {:>14}", l["segments"], mib(&l["bytes"]));
+    println!("  {:<9} {:>6}  {:>10}  {:>14}", "total", "", l["segments"].to_string(), mib(&l["bytes"]));
 }
 
 /// Flags of `kintsugi admin scrub`.
@@ -161,7 +161,6 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             }
             println!("lost disks:        {} ({} shards to rebuild)", v["lost_disks"], v["shards_on_lost_disks"]);
             println!("down disks:        {} ({} shards; rebuilt only once their node is lost)", v["down_disks"], v["shards_on_down_disks"]);
-            println!("damaged segments:  by shards missing {}", v["segments_by_missing"]);
             println!("last pass:         {} of {} segments done ({} passes)", v["done_in_pass"], v["queued"], v["passes"]);
             println!(
                 "rebuilt:           {} shards ({} by the receiving nodes), {} ({} read), {:.1} MiB/s while busy",

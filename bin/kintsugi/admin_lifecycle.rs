@@ -130,8 +130,8 @@ pub struct RebalanceArgs {
     /// Cap on shard data moved, MiB/s (0: none; default: the gateway's --repair-bandwidth).
     #[arg(long, value_name = "MIB_S")]
     bandwidth: Option<u64>,
-    /// Wait until it ends, showing progress.
-    #[arg(long, conflicts_with_all = ["cancel", "status"])]
+    /// Wait until it ends, showing progress (with --status: wait for the running one).
+    #[arg(long, conflicts_with = "cancel")]
     wait: bool,
     /// Stop a running rebalance after the shard it is moving.
     #[arg(long, conflicts_with = "status")]
@@ -156,15 +156,14 @@ fn drain_line(v: &Value) -> String {
         Some(d) => format!("disk {d}"),
         None => format!("node {}", v["node"].as_str().unwrap_or("?")),
     };
+    let state = v["state"].as_str().unwrap_or("?");
+    let rate = if state == "draining" { format!(", {:.1} MiB/s, ETA {}", v["mib_per_s"].as_f64().unwrap_or(0.0), eta(v)) } else { String::new() };
     format!(
-        "{what}: {}; {} of {} shards left ({} of {}), {:.1} MiB/s, ETA {}",
-        v["state"].as_str().unwrap_or("?"),
+        "{what}: {state}; {} of {} shards left ({} of {}){rate}",
         v["shards_remaining"],
         v["shards_at_start"],
         mib(&v["bytes_remaining"]),
         mib(&v["bytes_at_start"]),
-        v["mib_per_s"].as_f64().unwrap_or(0.0),
-        eta(v)
     )
 }
 
@@ -261,10 +260,10 @@ pub fn run_disk(cmd: DiskCmd) -> Result<()> {
                 for d in v["disks"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
                     println!(
                         "{:>5}  {:<16}  {:<14}  {:>8}  {:>10}  {:>9}  {:>9}  {}",
-                        d["id"],
+                        d["id"].to_string(),
                         d["node"].as_str().unwrap_or("?"),
                         d["state"].as_str().unwrap_or("?"),
-                        d["shards"],
+                        d["shards"].to_string(),
                         gib(&d["shard_bytes"]),
                         gib(&d["capacity"]),
                         gib(&d["free"]),
@@ -327,7 +326,7 @@ fn print_rebalance(v: &Value) {
     for d in v["disks"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
         println!(
             "  disk {:>4} on {:<16} {:>8} GiB (share {:>8} GiB) {:>+7.1}%",
-            d["disk"],
+            d["disk"].to_string(),
             d["node"].as_str().unwrap_or("?"),
             gib(&d["bytes"]),
             gib(&d["target_bytes"]),

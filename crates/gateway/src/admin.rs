@@ -402,7 +402,7 @@ impl S3Route for AdminRoute {
                     Some(b) => b.parse::<u64>().map_err(|_| s3_error!(InvalidArgument, "bandwidth= must be whole MiB/s (0: no cap)"))? << 20,
                     None => self.store.repair_config.bandwidth,
                 };
-                json_response(&crate::rebalance::start(&self.store, tolerance, bandwidth).map_err(s3s::S3Error::from)?)
+                json_response(&crate::rebalance::start(&self.store, tolerance, bandwidth).await.map_err(s3s::S3Error::from)?)
             }
             (Method::GET, "rebalance") => json_response(&self.store.rebalance.report()),
             (Method::POST, "scrub") => {

@@ -7,14 +7,14 @@
 //! placement: the target is on a node (failure domain) that holds no other
 //! shard of the segment and no zone ends up with more of the segment's shards
 //! than the source's zone had. One rebalance runs at a time; it can be
-//! cancelled, and a gateway restart ends it (run it again: it starts from the
-//! usage as it is).
+//! cancelled, and it is recorded in the metadata until it ends, so a
+//! restarted gateway resumes it (from the usage as it is then).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use kintsugi_meta::{now_ms, DiskId};
+use kintsugi_meta::{now_ms, DiskId, RebalanceRecord};
 use serde::Serialize;
 
 use crate::error::{GatewayError, GwResult};
@@ -117,17 +117,23 @@ async fn usage(store: &Arc<Store>) -> GwResult<HashMap<DiskId, u64>> {
         .await
 }
 
-/// In-service disks with their weights (capacity, or 1 when unknown).
+/// In-service disks with their weights: capacities, or all equal while some disk's is unknown.
 fn eligible(store: &Store) -> Vec<(DiskId, String, u64)> {
-    store
+    let mut v: Vec<(DiskId, String, u64)> = store
         .all_disks()
         .iter()
         .filter(|d| d.usable() && !store.out_of_service(d.id()))
         .map(|d| {
             let i = d.info();
-            (i.id, i.node, i.capacity.max(1))
+            (i.id, i.node, i.capacity)
         })
-        .collect()
+        .collect();
+    if v.iter().any(|(_, _, c)| *c == 0) {
+        for d in &mut v {
+            d.2 = 1;
+        }
+    }
+    v
 }
 
 /// Shares of every eligible disk given `usage`. A node holds at most one shard
@@ -181,8 +187,34 @@ fn max_deviation(s: &[DiskShare]) -> f64 {
     s.iter().map(|d| d.deviation_pct.abs()).fold(0.0, f64::max)
 }
 
-/// Start a rebalance in the background; refused while one runs.
-pub fn start(store: &Arc<Store>, tolerance_pct: f64, bandwidth: u64) -> GwResult<RebalanceReport> {
+/// Start a rebalance in the background; refused while one runs. It is recorded in the
+/// metadata until it ends, so a restarted gateway resumes it ([`resume`]).
+pub async fn start(store: &Arc<Store>, tolerance_pct: f64, bandwidth: u64) -> GwResult<RebalanceReport> {
+    let rec = RebalanceRecord { tolerance_pct, bandwidth, started_ms: now_ms() };
+    let report = launch(store, tolerance_pct, bandwidth)?;
+    store.meta_call(move |m| m.put_rebalance_record(Some(&rec))).await?;
+    Ok(report)
+}
+
+/// Resume a rebalance a previous gateway process left running, once the disks have reported
+/// (their capacities decide the shares).
+pub async fn resume(store: &Arc<Store>) -> GwResult<()> {
+    let Some(rec) = store.meta_call(|m| m.rebalance_record()).await? else { return Ok(()) };
+    let st = store.clone();
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while tokio::time::Instant::now() < deadline && st.all_disks().iter().any(|d| !d.usable() || d.info().capacity == 0) {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        tracing::warn!(tolerance_pct = rec.tolerance_pct, "resuming the rebalance the last gateway process was running");
+        if let Err(e) = launch(&st, rec.tolerance_pct, rec.bandwidth) {
+            tracing::warn!(error = %e, "could not resume the rebalance");
+        }
+    });
+    Ok(())
+}
+
+fn launch(store: &Arc<Store>, tolerance_pct: f64, bandwidth: u64) -> GwResult<RebalanceReport> {
     if !(0.0..=100.0).contains(&tolerance_pct) || tolerance_pct.is_nan() {
         return Err(GatewayError::InvalidArgument(format!("tolerance {tolerance_pct} is not a percentage between 0 and 100")));
     }
@@ -215,6 +247,9 @@ pub fn start(store: &Arc<Store>, tolerance_pct: f64, bandwidth: u64) -> GwResult
         });
         let r = rb.report();
         tracing::warn!(state = r.state, shards = r.shards_moved, bytes = r.bytes_moved, max_deviation_pct = r.max_deviation_pct, "rebalance ended: {}", r.message);
+        if let Err(e) = st.meta_call(|m| m.put_rebalance_record(None)).await {
+            tracing::warn!(error = %e, "could not clear the rebalance record; a restarted gateway will run it again");
+        }
         rb.running.store(false, Ordering::SeqCst);
     });
     Ok(store.rebalance.report())

@@ -56,6 +56,7 @@ pub mod tokio_util_shim {
 /// (this process owns all writes), so its shards become garbage.
 pub async fn recover_at_startup(store: &Arc<Store>) -> GwResult<()> {
     crate::drain::load_drains(store).await?;
+    crate::rebalance::resume(store).await?;
     let intents = store.meta_call(|m| m.list_intents()).await?;
     if !intents.is_empty() {
         let ids: Vec<u128> = intents.iter().map(|(s, _)| *s).collect();

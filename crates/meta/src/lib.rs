@@ -35,7 +35,7 @@ pub use list::{ListEntry, ListPage, ListQuery};
 pub use relocate::{IndexedShard, OwnedSegment, ShardMove};
 pub use store::{now_ms, Expect, RocksMeta};
 pub use types::{
-    AccessKeyRecord, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord,
+    AccessKeyRecord, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord,
     SegmentId, SegmentMeta, ShardLoc, ShardOwner, UploadRecord,
 };
 

@@ -9,8 +9,8 @@ use rocksdb::WriteBatch;
 use crate::error::{MetaError, MetaResult};
 use crate::keys;
 use crate::relocate::IndexedShard;
-use crate::store::{RocksMeta, CF_GARBAGE, CF_INTENTS, CF_OBJECTS, CF_PARTS, CF_SYSTEM, KEY_DISKS, KEY_DRAINS, KEY_NODES, KEY_RETIRED};
-use crate::types::{decode, encode, Coding, DiskId, DiskRecord, DrainRecord, DrainRecordV1, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, SegmentMeta, ShardOwner};
+use crate::store::{RocksMeta, CF_GARBAGE, CF_INTENTS, CF_OBJECTS, CF_PARTS, CF_SYSTEM, KEY_DISKS, KEY_DRAINS, KEY_NODES, KEY_REBALANCE, KEY_RETIRED};
+use crate::types::{decode, encode, Coding, DiskId, DiskRecord, DrainRecord, DrainRecordV1, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentMeta, ShardOwner};
 
 impl RocksMeta {
     /// Disks being drained or decommissioned.
@@ -33,6 +33,21 @@ impl RocksMeta {
     pub fn put_drains(&self, drains: &[DrainRecord]) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_SYSTEM)?, KEY_DRAINS, encode(&drains.to_vec()));
+        self.write(b)
+    }
+
+    /// The rebalance that is running, if any.
+    pub fn rebalance_record(&self) -> MetaResult<Option<RebalanceRecord>> {
+        self.get(CF_SYSTEM, "rebalance", KEY_REBALANCE)
+    }
+
+    /// Record the running rebalance (`None`: it ended).
+    pub fn put_rebalance_record(&self, rec: Option<&RebalanceRecord>) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        match rec {
+            Some(r) => b.put_cf(self.cf(CF_SYSTEM)?, KEY_REBALANCE, encode(r)),
+            None => b.delete_cf(self.cf(CF_SYSTEM)?, KEY_REBALANCE),
+        }
         self.write(b)
     }
 

@@ -36,6 +36,7 @@ pub(crate) const KEY_DISKS: &[u8] = b"disks";
 pub(crate) const KEY_NODES: &[u8] = b"nodes";
 pub(crate) const KEY_DRAINS: &[u8] = b"drains";
 pub(crate) const KEY_RETIRED: &[u8] = b"retired-disks";
+pub(crate) const KEY_REBALANCE: &[u8] = b"rebalance";
 const LOCK_STRIPES: usize = 64;
 
 /// Milliseconds since the Unix epoch.

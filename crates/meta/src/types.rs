@@ -214,6 +214,17 @@ pub struct DrainRecord {
     pub bytes_at_start: u64,
 }
 
+/// A rebalance an admin started and that has not ended (resumed after a gateway restart).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RebalanceRecord {
+    /// Tolerance, percent of each disk's share.
+    pub tolerance_pct: f64,
+    /// Bandwidth cap, bytes per second (0: none).
+    pub bandwidth: u64,
+    /// When it was first started, ms since epoch.
+    pub started_ms: i64,
+}
+
 /// A drain record as stored before drains counted bytes (decoded, never written).
 #[derive(Clone, Debug, Deserialize)]
 pub(crate) struct DrainRecordV1 {
