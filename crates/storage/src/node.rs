@@ -160,8 +160,8 @@ pub struct NodeService {
     name: String,
     disks: Arc<NodeDisks>,
     served: parking_lot::RwLock<HashMap<u128, LocalShards>>,
-    /// Client and deadline for reaching other nodes (for rebuilds), when the node has a certificate.
-    peers: Option<(Client, Duration)>,
+    /// Links to other nodes (for rebuilds), when the node has a certificate to reach them with.
+    peers: Option<crate::rebuild::PeerLinks>,
 }
 
 impl NodeService {
@@ -173,12 +173,12 @@ impl NodeService {
 
     /// Let the node reach other nodes with `client` (its own certificate), so it can rebuild shards.
     pub fn with_peers(mut self, client: Client, deadline: Duration) -> Self {
-        self.peers = Some((client, deadline));
+        self.peers = Some(crate::rebuild::PeerLinks::new(client, deadline));
         self
     }
 
     async fn rebuild(&self, disk: u128, header: &[u8], coding: (u8, u8, u8, u32), segment_len: u64, expected: [u8; 32], sources: Vec<kintsugi_net::ShardSource>) -> Response {
-        let Some((client, deadline)) = &self.peers else {
+        let Some(links) = &self.peers else {
             return Response::Error { code: "NotSupported".into(), message: "this node cannot reach its peers".into() };
         };
         let target = match self.disk(disk) {
@@ -190,7 +190,7 @@ impl NodeService {
             Err(e) => return Response::Error { code: "Invalid".into(), message: format!("bad shard header: {e}") },
         };
         let local = self.served.read().clone();
-        let peers = crate::rebuild::Peers { me: &self.name, local: &local, client, deadline: *deadline };
+        let peers = crate::rebuild::Peers { me: &self.name, local: &local, links };
         let job = crate::rebuild::RebuildJob { header, coding, segment_len, expected, sources };
         match crate::rebuild::rebuild(&peers, &target, job).await {
             Ok(bytes_read) => Response::ShardRebuilt { bytes_read },

@@ -12,6 +12,7 @@ use kintsugi_disk::ShardHeader;
 use kintsugi_erasure::{chunk_hash, codec_for, shard_hash, CodecId, Layout, Scheme};
 use kintsugi_net::{Client, ShardSource};
 
+
 use crate::local::LocalShards;
 use crate::remote::{NodeLink, RemoteShards};
 use crate::shards::{ChunkRx, ShardMsg, ShardStore};
@@ -36,21 +37,41 @@ pub(crate) struct Peers<'a> {
     pub me: &'a str,
     /// This node's disks by uuid.
     pub local: &'a HashMap<u128, LocalShards>,
-    /// Client carrying this node's certificate, to reach other nodes.
-    pub client: &'a Client,
-    /// Per-step deadline of requests to other nodes.
-    pub deadline: Duration,
+    /// Links to other nodes, kept across rebuilds so their QUIC connections are reused.
+    pub links: &'a PeerLinks,
 }
 
-fn source_store(p: &Peers<'_>, s: &ShardSource, links: &mut HashMap<String, Arc<NodeLink>>) -> Option<Arc<dyn ShardStore>> {
+/// Links to the other nodes, by name.
+#[derive(Debug)]
+pub(crate) struct PeerLinks {
+    client: Client,
+    deadline: Duration,
+    links: parking_lot::Mutex<HashMap<String, Arc<NodeLink>>>,
+}
+
+impl PeerLinks {
+    /// Reach peers with `client` (this node's certificate), each step under `deadline`.
+    pub fn new(client: Client, deadline: Duration) -> Self {
+        Self { client, deadline, links: parking_lot::Mutex::new(HashMap::new()) }
+    }
+
+    /// The link to `node` at `addr` (re-pointed when the node moved).
+    fn get(&self, node: &str, addr: &str) -> Arc<NodeLink> {
+        let addr = addr.parse().ok();
+        let mut links = self.links.lock();
+        let link = links.entry(node.to_owned()).or_insert_with(|| Arc::new(NodeLink::new(node, 0, addr, self.client.clone(), self.deadline))).clone();
+        if let Some(a) = addr {
+            link.set_addr(a);
+        }
+        link
+    }
+}
+
+fn source_store(p: &Peers<'_>, s: &ShardSource) -> Option<Arc<dyn ShardStore>> {
     if s.node == p.me {
         return p.local.get(&s.disk).map(|d| Arc::new(d.clone()) as Arc<dyn ShardStore>);
     }
-    let link = links
-        .entry(s.node.clone())
-        .or_insert_with(|| Arc::new(NodeLink::new(&s.node, 0, s.addr.parse().ok(), p.client.clone(), p.deadline)))
-        .clone();
-    Some(Arc::new(RemoteShards::new(0, s.disk, "", link)))
+    Some(Arc::new(RemoteShards::new(0, s.disk, "", p.links.get(&s.node, &s.addr))))
 }
 
 /// Rebuild `job` onto `target`; answers the chunk bytes read from the sources.
@@ -65,9 +86,7 @@ pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob
         return Err("shard indexes out of range".into());
     }
     let stripes = layout.stripe_count(job.segment_len);
-    let mut links = HashMap::new();
-    let mut spare: Vec<(ShardSource, Arc<dyn ShardStore>)> =
-        job.sources.iter().filter_map(|s| source_store(p, s, &mut links).map(|st| (s.clone(), st))).collect();
+    let mut spare: Vec<(ShardSource, Arc<dyn ShardStore>)> = job.sources.iter().filter_map(|s| source_store(p, s).map(|st| (s.clone(), st))).collect();
     spare.reverse(); // take sources in the order given
     let mut active: Vec<(u8, ChunkRx)> = Vec::new();
     let open = |spare: &mut Vec<(ShardSource, Arc<dyn ShardStore>)>, from: u64| {
