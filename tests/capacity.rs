@@ -10,18 +10,6 @@ use common::cluster::Cluster;
 use common::{poll, KIB};
 use serde_json::Value;
 
-fn objects(prefix: &str, n: usize, max: u64) -> Vec<(String, u64, u64)> {
-    let mut x: u64 = 0x9e37_79b9;
-    (0..n)
-        .map(|i| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (format!("{prefix}/{i:03}"), 4000 + i as u64, if i == 0 { 0 } else { x % max })
-        })
-        .collect()
-}
-
 fn disks_of(status: &Value, node: &str) -> Vec<u64> {
     status["disks"].as_array().expect("disks").iter().filter(|d| d["node"] == node).filter_map(|d| d["id"].as_u64()).collect()
 }
@@ -31,7 +19,7 @@ fn a_whole_node_drains_is_removed_and_the_cluster_is_clean() {
     let _g = common::serial();
     let flags = ["--ec", "4+2", "--down-after", "1", "--lost-after", "60", "--repair-interval", "0.5", "--gc-delay", "0", "--hedge-after", "0.2", "--request-deadline", "3"];
     let mut c = Cluster::start(7, 2, &flags, Some(65536));
-    let objs = objects("node", 40, 600 * KIB);
+    let objs = common::objects("node", 4000, &[0], 40, 600 * KIB);
     let manifest = c.gw.manifest("nodedrain", "nodedrain", &objs);
     let manifest = manifest.to_str().expect("utf-8");
     c.gw.py("data.py", &["write-mp", manifest]);
@@ -81,7 +69,7 @@ fn killing_the_draining_disks_node_midway_leaves_the_rest_to_repair() {
         "--request-deadline", "3",
     ];
     let mut c = Cluster::start(7, 1, &flags, Some(65536));
-    let objs = objects("dies", 40, 600 * KIB);
+    let objs = common::objects("dies", 4000, &[0], 40, 600 * KIB);
     let manifest = c.gw.manifest("dies", "dies", &objs);
     let manifest = manifest.to_str().expect("utf-8");
     c.gw.py("data.py", &["write-mp", manifest]);
@@ -120,7 +108,7 @@ fn added_disks_take_writes_at_once_and_rebalance_evens_usage() {
     let _g = common::serial();
     let flags = ["--ec", "4+2", "--repair-interval", "0.5", "--gc-delay", "0", "--hedge-after", "0.2", "--request-deadline", "3"];
     let mut c = Cluster::start(7, 1, &flags, Some(65536));
-    let objs = objects("even", 150, 300 * KIB);
+    let objs = common::objects("even", 4000, &[0], 150, 300 * KIB);
     let manifest = c.gw.manifest("even", "even", &objs);
     let manifest = manifest.to_str().expect("utf-8");
     c.gw.py("data.py", &["write-mp", manifest]);
@@ -143,7 +131,7 @@ fn added_disks_take_writes_at_once_and_rebalance_evens_usage() {
         assert_eq!(row(&list, *id)["state"], "ok", "{list:#}");
     }
     // New writes may land on them at once.
-    let more = objects("fresh", 30, 200 * KIB);
+    let more = common::objects("fresh", 4000, &[0], 30, 200 * KIB);
     let more_manifest = c.gw.manifest("fresh", "even", &more);
     let more_manifest = more_manifest.to_str().expect("utf-8");
     c.gw.py("data.py", &["write-mp", more_manifest]);

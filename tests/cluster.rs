@@ -13,18 +13,6 @@ use common::{KIB, MIB};
 
 const STRIPE: u64 = 4 * 64 * KIB;
 
-fn mixed_objects(prefix: &str, n: usize, big: u64) -> Vec<(String, u64, u64)> {
-    let mut sizes = vec![0, 1, STRIPE - 1, STRIPE, STRIPE + 1, MIB, big];
-    let mut x: u64 = 0x9e37_79b9;
-    while sizes.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        sizes.push(x % (600 * KIB));
-    }
-    sizes.iter().enumerate().map(|(i, s)| (format!("{prefix}/{i:03}"), 1000 + i as u64, *s)).collect()
-}
-
 /// The segments of an object as `kintsugi stat --json` reports them.
 fn segments(c: &Cluster, bucket: &str, key: &str) -> Vec<serde_json::Value> {
     let out = c.gw.run_ok(c.kintsugi(&["stat", "--json", &format!("s3://{bucket}/{key}")]), "kintsugi stat");
@@ -32,29 +20,17 @@ fn segments(c: &Cluster, bucket: &str, key: &str) -> Vec<serde_json::Value> {
     v["layout"]["segments"].as_array().expect("segments").clone()
 }
 
-/// Every segment of every object has its k+m shards on k+m distinct nodes.
-fn assert_distinct_nodes(c: &Cluster, bucket: &str, objs: &[(String, u64, u64)]) {
-    for (key, _, _) in objs {
-        for seg in segments(c, bucket, key) {
-            let shards = seg["shards"].as_array().expect("shards");
-            let nodes: HashSet<&str> = shards.iter().filter_map(|s| s["node"].as_str()).collect();
-            assert_eq!(shards.len(), 6, "{key}: {seg}");
-            assert_eq!(nodes.len(), 6, "{key}: two shards of a segment share a node: {seg}");
-        }
-    }
-}
-
 #[test]
 fn six_nodes_lose_two_keep_every_byte_and_take_new_writes() {
     let _g = common::serial();
     let flags = ["--ec", "4+2", "--down-after", "2", "--lost-after", "300", "--hedge-after", "0.2", "--request-deadline", "3"];
     let mut c = Cluster::start(6, 1, &flags, Some(65536));
-    let objs = mixed_objects("mixed", 200, 100 * MIB);
+    let objs = common::objects("mixed", 1000, &[0, 1, STRIPE - 1, STRIPE, STRIPE + 1, MIB, 100 * MIB], 200, 600 * KIB);
     let manifest = c.gw.manifest("mixed", "clu", &objs);
     let manifest = manifest.to_str().expect("utf-8");
     c.gw.py("data.py", &["write-mp", manifest]);
     c.gw.py("data.py", &["verify", manifest]);
-    assert_distinct_nodes(&c, "clu", &objs);
+    c.assert_full_layout("clu", &objs, 6, &[]);
     let on_disk: usize = c.nodes.iter().map(|n| n.shard_files().len()).sum();
     let segments = objs.iter().map(|(_, _, s)| if *s == 0 { 1 } else { s.div_ceil(64 * MIB) as usize }).sum::<usize>();
     assert!(on_disk >= segments * 6, "{on_disk} shard files for {segments} segments");
@@ -68,7 +44,7 @@ fn six_nodes_lose_two_keep_every_byte_and_take_new_writes() {
     c.gw.py("data.py", &["ranges", manifest, &STRIPE.to_string()]);
 
     // New writes land on the 4 live nodes (two shards on some, never more than m) and read back.
-    let fresh = mixed_objects("fresh", 20, 20 * MIB);
+    let fresh = common::objects("fresh", 1000, &[0, 1, STRIPE - 1, STRIPE, STRIPE + 1, MIB, 20 * MIB], 20, 600 * KIB);
     let fresh_manifest = c.gw.manifest("fresh", "clu", &fresh);
     let fresh_manifest = fresh_manifest.to_str().expect("utf-8");
     c.gw.py("data.py", &["write-mp", fresh_manifest]);

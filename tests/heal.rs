@@ -13,18 +13,7 @@ use common::{poll, KIB, MIB};
 use serde_json::Value;
 
 const STRIPE: u64 = 4 * 64 * KIB;
-
-fn objects(n: usize) -> Vec<(String, u64, u64)> {
-    let mut sizes = vec![0, 1, STRIPE - 1, STRIPE, STRIPE + 1, MIB, 30 * MIB];
-    let mut x: u64 = 0x2545_f491;
-    while sizes.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        sizes.push(x % (900 * KIB));
-    }
-    sizes.iter().enumerate().map(|(i, s)| (format!("heal/{i:03}"), 7000 + i as u64, *s)).collect()
-}
+const FIXED: &[u64] = &[0, 1, STRIPE - 1, STRIPE, STRIPE + 1, MIB, 30 * MIB];
 
 fn repair_status(c: &Cluster) -> Value {
     let out = c.gw.run_ok(c.kintsugi(&["admin", "repair", "status", "--json"]), "kintsugi admin repair status");
@@ -44,7 +33,7 @@ fn a_lost_node_is_rebuilt_elsewhere_and_the_rebuilt_shards_are_real() {
     ];
     let mut c = Cluster::start(7, 1, &flags, Some(65536));
     // `make acceptance`: the scale, 300 objects of 0 B .. 100 MiB, ~2 GiB.
-    let objs = if common::acceptance() { common::acceptance_objects("heal", 300, 2 << 30) } else { objects(60) };
+    let objs = if common::acceptance() { common::acceptance_objects("heal", 300, 2 << 30) } else { common::objects("heal", 7000, FIXED, 60, 900 * KIB) };
     let manifest = c.gw.manifest("heal", "heal", &objs);
     let manifest = manifest.to_str().expect("utf-8");
     c.gw.py("data.py", &["write-mp", manifest]);
@@ -122,16 +111,7 @@ fn a_lost_node_is_rebuilt_elsewhere_and_the_rebuilt_shards_are_real() {
     }
 
     // Every segment: 6 healthy shards on 6 distinct live nodes, none on the victim.
-    for (key, _, _) in &objs {
-        let v = stat(&c, "heal", key);
-        for seg in v["layout"]["segments"].as_array().expect("segments") {
-            let shards = seg["shards"].as_array().expect("shards");
-            let nodes: HashSet<&str> = shards.iter().filter_map(|s| s["node"].as_str()).collect();
-            assert_eq!(nodes.len(), 6, "{key}: {seg}");
-            assert!(!nodes.contains(victim.as_str()), "{key}: a shard is still on the lost node: {seg}");
-            assert!(shards.iter().all(|s| s["health"] == "ok"), "{key}: {seg}");
-        }
-    }
+    c.assert_full_layout("heal", &objs, 6, &[&victim]);
 
     // Proof that the rebuilt shards are real: lose two more nodes, every byte still reads back.
     c.nodes[4].kill9();
@@ -168,7 +148,7 @@ fn repair_resumes_after_a_gateway_restart_and_refills_a_replaced_disk() {
         "--hedge-after", "0.2", "--request-deadline", "3",
     ];
     let mut c = Cluster::start(8, 1, &flags, Some(65536));
-    let objs = objects(40);
+    let objs = common::objects("heal", 7000, FIXED, 40, 900 * KIB);
     let manifest = c.gw.manifest("resume", "resume", &objs);
     let manifest = manifest.to_str().expect("utf-8");
     c.gw.py("data.py", &["write-mp", manifest]);
@@ -229,7 +209,7 @@ fn scrub_finds_every_flipped_shard_and_repair_fixes_them() {
     let _g = common::serial();
     let flags = ["--ec", "4+2", "--hedge-after", "0.2", "--request-deadline", "3"];
     let c = Cluster::start(6, 1, &flags, Some(65536));
-    let objs = objects(60);
+    let objs = common::objects("heal", 7000, FIXED, 60, 900 * KIB);
     let manifest = c.gw.manifest("scrub", "scrub", &objs);
     let manifest = manifest.to_str().expect("utf-8");
     c.gw.py("data.py", &["write-mp", manifest]);

@@ -11,18 +11,6 @@ use common::cluster::Cluster;
 use common::{poll, KIB, MIB};
 use serde_json::Value;
 
-fn objects(n: usize) -> Vec<(String, u64, u64)> {
-    let mut sizes = vec![0, 1, 256 * KIB, MIB, 20 * MIB];
-    let mut x: u64 = 0x1234_5678;
-    while sizes.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        sizes.push(x % (700 * KIB));
-    }
-    sizes.iter().enumerate().map(|(i, s)| (format!("drain/{i:03}"), 9000 + i as u64, *s)).collect()
-}
-
 fn disk_of(status: &Value, node: &str) -> u64 {
     status["disks"].as_array().expect("disks").iter().find(|d| d["node"] == node).and_then(|d| d["id"].as_u64()).expect("disk of node")
 }
@@ -34,7 +22,7 @@ fn draining_a_disk_moves_every_shard_off_it_while_clients_run() {
     // 6 nodes x 2 disks: every segment has a shard on every node, so a drained disk's shards
     // can only go to the other disk of the same node.
     let mut c = Cluster::start(6, 2, &flags, Some(65536));
-    let objs = if common::acceptance() { common::acceptance_objects("drain", 300, 1 << 30) } else { objects(40) };
+    let objs = if common::acceptance() { common::acceptance_objects("drain", 300, 1 << 30) } else { common::objects("drain", 9000, &[0, 1, 256 * KIB, MIB, 20 * MIB], 40, 700 * KIB) };
     let manifest = c.gw.manifest("drain", "drain", &objs);
     let manifest = manifest.to_str().expect("utf-8");
     c.gw.py("data.py", &["write-mp", manifest]);
@@ -99,7 +87,7 @@ fn a_drain_resumes_after_gateway_and_node_restarts() {
     // At 1 MiB/s the drain takes several seconds: restart the gateway in the middle of it.
     let flags = ["--ec", "4+2", "--repair-interval", "0.5", "--repair-bandwidth", "1", "--gc-delay", "0", "--hedge-after", "0.2", "--request-deadline", "3"];
     let mut c = Cluster::start(7, 1, &flags, Some(65536));
-    let objs = objects(40);
+    let objs = common::objects("drain", 9000, &[0, 1, 256 * KIB, MIB, 20 * MIB], 40, 700 * KIB);
     let manifest = c.gw.manifest("resume", "resume", &objs);
     let manifest = manifest.to_str().expect("utf-8");
     c.gw.py("data.py", &["write-mp", manifest]);

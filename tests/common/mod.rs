@@ -28,24 +28,29 @@ pub fn acceptance() -> bool {
     std::env::var("KINTSUGI_ACCEPTANCE").is_ok_and(|v| v == "1")
 }
 
-/// `n` objects (key, seed, size) of about `total` bytes: 0 B, 1 B, one of 100 MiB when it fits,
-/// the rest of random sizes.
+/// `n` objects (key `PREFIX/NNN`, data seed `seed + i`, size): first the `fixed` sizes, then
+/// pseudo-random sizes below `max` (the same every run).
 #[allow(dead_code)]
-pub fn acceptance_objects(prefix: &str, n: usize, total: u64) -> Vec<(String, u64, u64)> {
-    let mut sizes = vec![0, 1];
-    if total >= 400 * MIB {
-        sizes.push(100 * MIB);
-    }
-    let used: u64 = sizes.iter().sum();
-    let mean = (total.saturating_sub(used) / (n.saturating_sub(sizes.len()).max(1)) as u64).max(1);
-    let mut x: u64 = 0x5851_f42d;
+pub fn objects(prefix: &str, seed: u64, fixed: &[u64], n: usize, max: u64) -> Vec<(String, u64, u64)> {
+    let mut sizes = fixed.to_vec();
+    let mut x: u64 = 0x9e37_79b9 ^ seed;
     while sizes.len() < n {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        sizes.push(x % (2 * mean));
+        sizes.push(x % max.max(1));
     }
-    sizes.iter().enumerate().map(|(i, s)| (format!("{prefix}/{i:03}"), 31_000 + i as u64, *s)).collect()
+    sizes.truncate(n.max(fixed.len()));
+    sizes.iter().enumerate().map(|(i, s)| (format!("{prefix}/{i:03}"), seed + i as u64, *s)).collect()
+}
+
+/// `n` objects of about `total` bytes: 0 B, 1 B, one of 100 MiB when it fits, the rest random.
+#[allow(dead_code)]
+pub fn acceptance_objects(prefix: &str, n: usize, total: u64) -> Vec<(String, u64, u64)> {
+    let fixed: &[u64] = if total >= 400 * MIB { &[0, 1, 100 * MIB] } else { &[0, 1] };
+    let rest = total.saturating_sub(fixed.iter().sum());
+    let mean = (rest / (n.saturating_sub(fixed.len()).max(1)) as u64).max(1);
+    objects(prefix, 31_000, fixed, n, 2 * mean)
 }
 
 pub fn serial() -> MutexGuard<'static, ()> {
