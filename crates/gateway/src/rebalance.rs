@@ -117,68 +117,80 @@ async fn usage(store: &Arc<Store>) -> GwResult<HashMap<DiskId, u64>> {
         .await
 }
 
-/// In-service disks with their weights: capacities, or all equal while some disk's is unknown.
-fn eligible(store: &Store) -> Vec<(DiskId, String, u64)> {
-    let mut v: Vec<(DiskId, String, u64)> = store
+/// An in-service disk as rebalance sees it.
+#[derive(Debug, Clone)]
+struct Eligible {
+    disk: DiskId,
+    /// Failure domain: a node in a cluster, the disk itself in the embedded store.
+    domain: u32,
+    node: String,
+    /// Capacity, or 1 for every disk while some disk's capacity is unknown.
+    weight: u64,
+}
+
+/// In-service disks with their weights.
+fn eligible(store: &Store) -> Vec<Eligible> {
+    let mut v: Vec<Eligible> = store
         .all_disks()
         .iter()
         .filter(|d| d.usable() && !store.out_of_service(d.id()))
         .map(|d| {
             let i = d.info();
-            (i.id, i.node, i.capacity)
+            Eligible { disk: i.id, domain: d.failure_domain(), node: i.node, weight: i.capacity }
         })
         .collect();
-    if v.iter().any(|(_, _, c)| *c == 0) {
-        for d in &mut v {
-            d.2 = 1;
+    if v.iter().any(|e| e.weight == 0) {
+        for e in &mut v {
+            e.weight = 1;
         }
     }
     v
 }
 
-/// Shares of every eligible disk given `usage`. A node holds at most one shard
-/// of each segment, so it can hold at most 1/(k+m) of all shard bytes: node
-/// shares are filled by capacity up to that cap (water-filling, the rest going
-/// to the other nodes), then split among the node's disks by capacity. These
-/// are the shares placement allows, so they can be reached.
-fn shares(disks: &[(DiskId, String, u64)], usage: &HashMap<DiskId, u64>, width: usize) -> Vec<DiskShare> {
-    let total: u64 = disks.iter().map(|(d, _, _)| usage.get(d).copied().unwrap_or(0)).sum();
-    let mut nodes: Vec<(String, f64)> = Vec::new();
-    for (_, n, w) in disks {
-        match nodes.iter_mut().find(|(x, _)| x == n) {
-            Some(e) => e.1 += *w as f64,
-            None => nodes.push((n.clone(), *w as f64)),
+/// Shares of every eligible disk given `usage`. A failure domain (a node)
+/// holds at most one shard of each segment, so it can hold at most 1/(k+m)
+/// of all shard bytes: domain shares are filled by capacity up to that cap
+/// (water-filling, the rest going to the other domains), then split among the
+/// domain's disks by capacity. These are the shares placement allows, so they
+/// can be reached.
+fn shares(disks: &[Eligible], usage: &HashMap<DiskId, u64>, width: usize) -> Vec<DiskShare> {
+    let total: u64 = disks.iter().map(|e| usage.get(&e.disk).copied().unwrap_or(0)).sum();
+    let mut domains: Vec<(u32, f64)> = Vec::new();
+    for e in disks {
+        match domains.iter_mut().find(|(x, _)| *x == e.domain) {
+            Some(d) => d.1 += e.weight as f64,
+            None => domains.push((e.domain, e.weight as f64)),
         }
     }
     let cap = total as f64 / width.max(1) as f64;
-    let mut node_share: HashMap<String, f64> = HashMap::new();
+    let mut share: HashMap<u32, f64> = HashMap::new();
     let mut left = total as f64;
     loop {
-        let open: Vec<&(String, f64)> = nodes.iter().filter(|(n, _)| !node_share.contains_key(n)).collect();
+        let open: Vec<(u32, f64)> = domains.iter().copied().filter(|(d, _)| !share.contains_key(d)).collect();
         let weight: f64 = open.iter().map(|(_, w)| *w).sum();
         if open.is_empty() || weight <= 0.0 {
             break;
         }
-        let over: Vec<String> = open.iter().filter(|(_, w)| left * w / weight > cap).map(|(n, _)| n.clone()).collect();
+        let over: Vec<u32> = open.iter().filter(|(_, w)| left * w / weight > cap).map(|(d, _)| *d).collect();
         if over.is_empty() {
-            for (n, w) in open {
-                node_share.insert(n.clone(), left * w / weight);
+            for (d, w) in open {
+                share.insert(d, left * w / weight);
             }
             break;
         }
-        for n in over {
-            node_share.insert(n, cap);
+        for d in over {
+            share.insert(d, cap);
             left -= cap;
         }
     }
     disks
         .iter()
-        .map(|(d, node, w)| {
-            let bytes = usage.get(d).copied().unwrap_or(0);
-            let node_w = nodes.iter().find(|(n, _)| n == node).map_or(1.0, |(_, x)| *x);
-            let target = node_share.get(node).copied().unwrap_or(0.0) * (*w as f64) / node_w.max(1.0);
+        .map(|e| {
+            let bytes = usage.get(&e.disk).copied().unwrap_or(0);
+            let domain_w = domains.iter().find(|(d, _)| *d == e.domain).map_or(1.0, |(_, x)| *x);
+            let target = share.get(&e.domain).copied().unwrap_or(0.0) * (e.weight as f64) / domain_w.max(1.0);
             let deviation_pct = if target < 1.0 { 0.0 } else { (bytes as f64 - target) / target * 100.0 };
-            DiskShare { disk: *d, node: node.clone(), bytes, target_bytes: target.round() as u64, deviation_pct }
+            DiskShare { disk: e.disk, node: e.node.clone(), bytes, target_bytes: target.round() as u64, deviation_pct }
         })
         .collect()
 }
@@ -369,11 +381,11 @@ async fn run(store: &Arc<Store>, tolerance_pct: f64, bandwidth: u64) -> GwResult
 mod tests {
     use super::*;
 
-    fn disks(layout: &[(&str, usize)]) -> Vec<(DiskId, String, u64)> {
+    fn disks(layout: &[(&str, usize)]) -> Vec<Eligible> {
         let mut out = Vec::new();
-        for (node, n) in layout {
-            for _ in 0..*n {
-                out.push((out.len() as DiskId + 1, (*node).to_owned(), 100));
+        for (n, (node, count)) in layout.iter().enumerate() {
+            for _ in 0..*count {
+                out.push(Eligible { disk: out.len() as DiskId + 1, domain: n as u32, node: (*node).to_owned(), weight: 100 });
             }
         }
         out
@@ -385,8 +397,8 @@ mod tests {
         // bytes, but it can hold only 1/6; the rest is spread over the others.
         let d = disks(&[("n1", 2), ("n2", 2), ("n3", 1), ("n4", 1), ("n5", 1), ("n6", 1), ("n7", 1)]);
         let mut used = HashMap::new();
-        for (id, _, _) in &d {
-            used.insert(*id, if *id == 2 || *id == 4 { 0 } else { 6000 });
+        for e in &d {
+            used.insert(e.disk, if e.disk == 2 || e.disk == 4 { 0 } else { 6000 });
         }
         let total = 7 * 6000u64;
         let sh = shares(&d, &used, 6);
@@ -402,9 +414,18 @@ mod tests {
     #[test]
     fn equal_disks_on_enough_nodes_get_equal_shares() {
         let d = disks(&[("a", 1), ("b", 1), ("c", 1), ("d", 1), ("e", 1), ("f", 1), ("g", 1), ("h", 1)]);
-        let used: HashMap<DiskId, u64> = d.iter().map(|(id, _, _)| (*id, 800)).collect();
+        let used: HashMap<DiskId, u64> = d.iter().map(|e| (e.disk, 800)).collect();
         let sh = shares(&d, &used, 6);
         assert!(sh.iter().all(|s| s.target_bytes == 800 && s.deviation_pct == 0.0));
         assert_eq!(max_deviation(&sh), 0.0);
+    }
+
+    #[test]
+    fn in_the_embedded_store_each_disk_is_its_own_domain() {
+        // Six local disks plus two new ones, all on node "local" but each its own failure domain.
+        let d: Vec<Eligible> = (1..=8).map(|i| Eligible { disk: i, domain: i, node: "local".into(), weight: 100 }).collect();
+        let used: HashMap<DiskId, u64> = d.iter().map(|e| (e.disk, if e.disk > 6 { 0 } else { 8000 })).collect();
+        let sh = shares(&d, &used, 6);
+        assert!(sh.iter().all(|s| s.target_bytes == 6000), "{sh:?}");
     }
 }
