@@ -201,3 +201,53 @@ fn added_disks_take_writes_at_once_and_rebalance_evens_usage() {
     c.gw.py("data.py", &["verify", manifest]);
     c.gw.py("data.py", &["verify", more_manifest]);
 }
+
+#[test]
+fn the_embedded_store_adds_replaces_and_removes_disks_while_running() {
+    let _g = common::serial();
+    let mut s = common::Server::start(common::Opts::small_chunks());
+    let admin = |s: &common::Server, args: &[&str]| -> Value {
+        let mut cmd = s.command(common::BIN);
+        cmd.arg("admin").args(args).args(["--json", "--endpoint", &s.endpoint]);
+        serde_json::from_str(&s.run_ok(cmd, &format!("admin {args:?}"))).expect("admin JSON")
+    };
+    let objs = common::objects("emb", 4000, &[0], 60, 400 * KIB);
+    let manifest = s.manifest("emb", "emb", &objs);
+    let manifest = manifest.to_str().expect("utf-8");
+    s.py("data.py", &["write-mp", manifest]);
+
+    // Two more disks while the server runs: empty, in service at once, then filled by a rebalance.
+    let new_dirs: Vec<String> = (0..2).map(|i| s.root().join(format!("added{i}")).to_str().expect("utf-8").to_owned()).collect();
+    let added: Vec<u64> = new_dirs.iter().map(|d| admin(&s, &["disk", "add", "--node", "local", d])["disk"].as_u64().expect("id")).collect();
+    let v = admin(&s, &["rebalance", "--wait"]);
+    assert_eq!(v["state"], "balanced", "{v:#}\n{}", s.log_tail(20));
+    assert_eq!(v["disks"].as_array().map(Vec::len), Some(8), "{v:#}");
+    let list = admin(&s, &["disk", "list"]);
+    let row = |l: &Value, id: u64| l["disks"].as_array().expect("disks").iter().find(|d| d["id"] == id).cloned().expect("disk row");
+    assert!(added.iter().all(|id| row(&list, *id)["shards"].as_u64() > Some(0)), "{list:#}");
+
+    // The second added disk is swapped for an empty directory: failed, then taken as a new disk.
+    std::fs::remove_dir_all(&new_dirs[1]).expect("rm");
+    std::fs::create_dir_all(&new_dirs[1]).expect("mkdir");
+    let failed = poll(Duration::from_secs(20), Duration::from_millis(300), || (row(&admin(&s, &["disk", "list"]), added[1])["state"] == "failed").then_some(()));
+    assert!(failed.is_some(), "the swapped disk was not found failed");
+    let fresh = admin(&s, &["disk", "add", "--node", "local", &new_dirs[1]])["disk"].as_u64().expect("id");
+    assert!(!added.contains(&fresh), "an emptied directory must come back as a new disk");
+    let mut last = Value::Null;
+    let healed = poll(Duration::from_secs(60), Duration::from_millis(500), || {
+        last = admin(&s, &["repair", "status", "--recount"]);
+        (last["full_redundancy"] == true && last["recount"]["matches"] == true).then_some(())
+    });
+    assert!(healed.is_some(), "not refilled after the disk swap: {last:#}");
+    admin(&s, &["disk", "remove", &added[1].to_string()]);
+    s.py("data.py", &["verify", manifest]);
+
+    // After a restart the added disks (not in --data) are attached from the registry.
+    s.restart();
+    let st = admin(&s, &["status"]);
+    let ids: Vec<u64> = st["disks"].as_array().expect("disks").iter().filter_map(|d| d["id"].as_u64()).collect();
+    assert_eq!(ids.len(), 8, "{st:#}");
+    assert!(ids.contains(&added[0]) && ids.contains(&fresh) && !ids.contains(&added[1]), "{st:#}");
+    assert!(st["disks"].as_array().expect("disks").iter().all(|d| d["state"] == "ok"), "{st:#}");
+    s.py("data.py", &["verify", manifest]);
+}

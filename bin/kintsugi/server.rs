@@ -133,12 +133,17 @@ fn attach_disks(meta: &RocksMeta, dirs: &[PathBuf], meta_dir: &Path) -> Result<V
         if let Some(rec) = records.iter().find(|r| r.path == path_s) {
             let d = Disk::open(&abs, rec.id, rec.uuid);
             if d.is_failed() {
-                tracing::error!(disk = rec.id, path = %abs.display(), "registered disk is missing or replaced; its shards are read from parity. Replacing disks comes with `admin disk` commands");
+                tracing::error!(disk = rec.id, path = %abs.display(), "registered disk is missing or replaced; its shards are read from parity and rebuilt elsewhere. To use an emptied directory here as a new disk: `kintsugi admin disk add --node local PATH`");
             }
             out.push(Arc::new(d));
             continue;
         }
-        if Disk::read_identity(&abs).ok().flatten().is_some() {
+        if let Some(ident) = Disk::read_identity(&abs).ok().flatten() {
+            let removed = meta.retired_disks().context("reading the retired disks")?.iter().any(|r| format!("{:032x}", r.uuid) == ident.disk_uuid);
+            if removed {
+                tracing::warn!(path = %abs.display(), "this directory holds a disk removed with `kintsugi admin disk remove`; not attaching it (empty it to use it as a new disk)");
+                continue;
+            }
             bail!("{} already belongs to another Kintsugi store (it has a {} file); give an empty directory", abs.display(), kintsugi_disk::IDENTITY_FILE);
         }
         if abs.is_dir() && std::fs::read_dir(&abs).map(|mut r| r.next().is_some()).unwrap_or(false) {

@@ -1,5 +1,5 @@
-//! Capacity changes by an admin: a disk added to a running node, and disks or
-//! nodes removed from the cluster map once nothing committed is on them
+//! Capacity changes by an admin: a disk added to a running node (or to the
+//! embedded store), and disks or nodes removed from the cluster map once nothing committed is on them
 //! (drained to `decommissioned`, or dead and rebuilt elsewhere by repair).
 //! A removed disk's uuid is never registered again; if its directory is wiped
 //! and reused, the node formats it with a new uuid and it joins as a new disk.
@@ -7,7 +7,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kintsugi_meta::{DiskId, DiskLifecycle};
+use std::path::{Path, PathBuf};
+
+use kintsugi_disk::Disk;
+use kintsugi_meta::{DiskId, DiskLifecycle, DiskRecord};
+use kintsugi_storage::LocalShards;
 use serde::Serialize;
 
 use crate::cluster::{ClusterMap, NodeState};
@@ -44,6 +48,53 @@ fn cluster(store: &Store, what: &str) -> GwResult<Arc<ClusterMap>> {
     })
 }
 
+/// Embedded store: format an empty directory as a new disk, register it and use it at once.
+/// A registered disk whose directory was swapped for an empty one is failed; its directory
+/// is taken as a new disk (with a new id) and the old one can then be removed.
+async fn add_local_disk(store: &Arc<Store>, node: &str, path: &str) -> GwResult<AddReport> {
+    if node != "local" {
+        return Err(GatewayError::InvalidArgument(format!("this is an embedded server: its only node is \"local\", not {node}")));
+    }
+    let dir = PathBuf::from(path);
+    if !dir.is_absolute() {
+        return Err(GatewayError::InvalidArgument(format!("{path} is not an absolute path")));
+    }
+    let in_use: Vec<(DiskId, bool)> = store.all_disks().iter().filter(|d| d.info().path == path).map(|d| (d.id(), d.usable())).collect();
+    if let Some((id, _)) = in_use.iter().find(|(_, ok)| *ok) {
+        return Err(GatewayError::Refused(format!("{path} is already disk {id}")));
+    }
+    let p = path.to_owned();
+    let (id, uuid) = store
+        .meta_call_gw(move |m| {
+            let refuse = |why: String| Err(GatewayError::Refused(format!("{p}: {why}")));
+            let meta_dir = m.path().to_path_buf();
+            if meta_dir.starts_with(&dir) || dir.starts_with(&meta_dir) {
+                return refuse(format!("overlaps the metadata directory {}", meta_dir.display()));
+            }
+            if Disk::read_identity(&dir).map_err(GatewayError::Disk)?.is_some() {
+                return refuse("holds a Kintsugi disk (one removed from this store, or another store's); empty the directory to use it".into());
+            }
+            if dir.is_dir() && std::fs::read_dir(&dir).map(|mut r| r.next().is_some()).unwrap_or(false) {
+                return refuse("is not empty; a new disk must be an empty or missing directory".into());
+            }
+            let mut records = m.disks()?;
+            let retired = m.retired_disks()?;
+            let id = records.iter().chain(retired.iter()).map(|r| r.id).max().unwrap_or(0) + 1;
+            let uuid: u128 = rand::random();
+            Disk::format(&dir, id, uuid).map_err(GatewayError::Disk)?;
+            // A failed disk registered at this path keeps its record (its shards are rebuilt
+            // elsewhere; `admin disk remove` drops it); the new one is listed first for the path.
+            records.insert(0, DiskRecord { id, uuid, path: p.clone() });
+            m.put_disks(&records)?;
+            Ok((id, uuid))
+        })
+        .await?;
+    let disk = Arc::new(Disk::open(Path::new(path), id, uuid));
+    store.add_disk(Arc::new(LocalShards::new(disk, "local", id)));
+    tracing::warn!(disk = id, path, "disk added while running; it takes new shards now");
+    Ok(AddReport { node: "local".into(), path: path.to_owned(), disk: id, uuid: format!("{uuid:032x}") })
+}
+
 /// Why `disk` may not leave the map yet, if it may not.
 fn blocker(store: &Store, disk: DiskId) -> GwResult<Option<String>> {
     let d = store.disk(disk).map_err(|_| GatewayError::InvalidArgument(format!("no disk {disk} (see `kintsugi admin disk list`)")))?;
@@ -57,9 +108,8 @@ fn blocker(store: &Store, disk: DiskId) -> GwResult<Option<String>> {
     })
 }
 
-/// Remove decommissioned or dead, empty disks from the cluster map.
+/// Remove decommissioned or dead, empty disks from the cluster map (or the embedded store's registry).
 pub async fn remove_disks(store: &Arc<Store>, disks: &[DiskId]) -> GwResult<RemoveReport> {
-    let map = cluster(store, "removing a disk")?;
     for d in disks {
         if let Some(why) = blocker(store, *d)? {
             return Err(GatewayError::Refused(why));
@@ -70,7 +120,9 @@ pub async fn remove_disks(store: &Arc<Store>, disks: &[DiskId]) -> GwResult<Remo
     for d in disks {
         store.remove_disk(*d);
     }
-    map.forget(&gone, None).await;
+    if let Some(map) = store.cluster.get() {
+        map.forget(&gone, None).await;
+    }
     tracing::warn!(?disks, "disks removed from the cluster map");
     Ok(RemoveReport { node: None, disks: disks.to_vec() })
 }
@@ -104,9 +156,10 @@ pub async fn remove_node(store: &Arc<Store>, node: &str) -> GwResult<RemoveRepor
 }
 
 /// Ask `node` to open `path` as a new disk and wait until the gateway has
-/// registered it: it takes new writes from then on.
+/// registered it: it takes new writes from then on. In the embedded store the
+/// disk is formatted and registered here (`node` must be "local").
 pub async fn add_disk(store: &Arc<Store>, node: &str, path: &str) -> GwResult<AddReport> {
-    let map = cluster(store, "adding a disk to a running node")?;
+    let Some(map) = store.cluster.get().cloned() else { return add_local_disk(store, node, path).await };
     let uuid = map.add_disk(node, path).await?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -96,6 +96,11 @@ impl RocksMeta {
         Ok(meta)
     }
 
+    /// Directory of the database.
+    pub fn path(&self) -> &Path {
+        self.db.path()
+    }
+
     pub(crate) fn cf(&self, name: &'static str) -> MetaResult<&ColumnFamily> {
         self.db.cf_handle(name).ok_or(MetaError::MissingColumnFamily { name })
     }
