@@ -211,6 +211,28 @@ fn the_embedded_store_adds_replaces_and_removes_disks_while_running() {
         cmd.arg("admin").args(args).args(["--json", "--endpoint", &s.endpoint]);
         serde_json::from_str(&s.run_ok(cmd, &format!("admin {args:?}"))).expect("admin JSON")
     };
+    let refused = |s: &common::Server, args: &[&str]| -> String {
+        let mut cmd = s.command(common::BIN);
+        cmd.arg("admin").args(args).args(["--endpoint", &s.endpoint]);
+        let out = cmd.output().expect("running kintsugi admin");
+        assert!(!out.status.success(), "admin {args:?} should have been refused");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // Bad requests get a clear refusal and change nothing.
+    for (args, says) in [
+        (&["disk", "remove", "1"][..], "drain it first"),
+        (&["disk", "drain", "99"][..], "no disk 99"),
+        (&["node", "remove", "local"][..], "embedded server"),
+        (&["rebalance", "--tolerance", "500"][..], "percentage"),
+        (&["disk", "add", "--node", "local", "relative/dir"][..], "absolute"),
+        (&["disk", "add", "--node", "elsewhere", "/tmp/x"][..], "only node"),
+    ] {
+        let err = refused(&s, args);
+        assert!(err.contains(says), "admin {args:?}: {err}");
+    }
+    let disk_dir = s.disk_dir(0);
+    let err = refused(&s, &["disk", "add", "--node", "local", disk_dir.to_str().expect("utf-8")]);
+    assert!(err.contains("already disk"), "{err}");
     let objs = common::objects("emb", 4000, &[0], 60, 400 * KIB);
     let manifest = s.manifest("emb", "emb", &objs);
     let manifest = manifest.to_str().expect("utf-8");

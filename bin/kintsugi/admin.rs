@@ -129,11 +129,21 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
                 disks.len() - failed - out_of_service
             );
             println!("garbage pending: {} segments", v["garbage_pending"]);
+            println!("data:            {} segments, {:.1} MiB", v["ledger"]["segments"], v["ledger"]["bytes"].as_f64().unwrap_or(0.0) / f64::from(1u32 << 20));
             if v["full_redundancy"] == true {
                 println!("redundancy:      every object is at full redundancy");
             } else {
+                let at_risk: Vec<String> = v["ledger"]["rows"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[])
+                    .iter()
+                    .filter(|r| r["healthy"] != "k+m" && r["segments"].as_u64().unwrap_or(0) > 0)
+                    .map(|r| format!("{} at {}", r["segments"], r["healthy"].as_str().unwrap_or("?")))
+                    .collect();
                 println!(
-                    "redundancy:      DEGRADED: some shards are on down, lost or failed disks; repair backlog {} segments (see `kintsugi admin repair status`)",
+                    "redundancy:      DEGRADED: segments at risk: {}; repair backlog {} segments (see `kintsugi admin repair status`)",
+                    if at_risk.is_empty() { "none counted yet".to_owned() } else { at_risk.join(", ") },
                     v["repair_backlog"]
                 );
             }

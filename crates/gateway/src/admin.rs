@@ -149,6 +149,8 @@ pub struct StatusReport {
     pub full_redundancy: bool,
     /// Segments the last repair pass found with shards on lost disks, not repaired yet.
     pub repair_backlog: u64,
+    /// The redundancy ledger: committed segments and bytes by healthy shards.
+    pub ledger: crate::ledger::Ledger,
 }
 
 fn classify(e: &DiskError) -> ShardHealth {
@@ -243,6 +245,7 @@ pub async fn status_report(store: &Arc<Store>) -> Result<StatusReport, crate::Ga
         garbage_pending: store.meta_call(|m| m.garbage_count()).await?,
         full_redundancy: repair.full_redundancy,
         repair_backlog: repair.queued.saturating_sub(repair.done_in_pass),
+        ledger: repair.ledger,
     })
 }
 

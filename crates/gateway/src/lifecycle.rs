@@ -71,7 +71,10 @@ async fn add_local_disk(store: &Arc<Store>, node: &str, path: &str) -> GwResult<
             if meta_dir.starts_with(&dir) || dir.starts_with(&meta_dir) {
                 return refuse(format!("overlaps the metadata directory {}", meta_dir.display()));
             }
-            if Disk::read_identity(&dir).map_err(GatewayError::Disk)?.is_some() {
+            if let Some(ident) = Disk::read_identity(&dir).map_err(GatewayError::Disk)? {
+                if let Some(r) = m.disks()?.iter().find(|r| format!("{:032x}", r.uuid) == ident.disk_uuid) {
+                    return refuse(format!("is already disk {}", r.id));
+                }
                 return refuse("holds a Kintsugi disk (one removed from this store, or another store's); empty the directory to use it".into());
             }
             if dir.is_dir() && std::fs::read_dir(&dir).map(|mut r| r.next().is_some()).unwrap_or(false) {
