@@ -85,9 +85,9 @@ async fn persist(store: &Arc<Store>) -> GwResult<()> {
     store.meta_call(move |m| m.put_drains(&recs)).await
 }
 
-/// Committed shards on `disk` and their bytes.
+/// Committed shards on `disk` and their bytes (the ledger's per-disk counter).
 pub async fn disk_usage(store: &Arc<Store>, disk: DiskId) -> GwResult<(u64, u64)> {
-    store.meta_call(move |m| m.indexed_usage(disk, &Store::shard_bytes)).await
+    store.meta_call(move |m| m.disk_usage(disk)).await
 }
 
 /// Start draining `disks` (one disk, or every disk of a node: `what` names it

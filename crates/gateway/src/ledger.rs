@@ -4,7 +4,8 @@
 //! delete); the damaged rows from the disk → shards index of the disks that
 //! are unusable now (lost, failed, or on a down node), which is exact because
 //! every commit, repair and drain updates the index atomically. `recount`
-//! rebuilds the same table from a full scan of the manifests to prove it.
+//! rebuilds the same table (and every disk's shard and byte counts) from a
+//! full scan of the manifests to prove it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -57,7 +58,9 @@ pub struct RecountReport {
     pub shards: u64,
     /// Entries in the disk → shards index.
     pub index_entries: u64,
-    /// The ledger, the recount and the index agree.
+    /// The per-disk counters (shards and bytes on each disk) agree with the scan.
+    pub disk_counters_match: bool,
+    /// The ledger, the per-disk counters, the recount and the index all agree.
     pub matches: bool,
 }
 
@@ -131,7 +134,7 @@ pub async fn ledger(store: &Arc<Store>) -> GwResult<Ledger> {
             let (mut dsegs, mut dbytes) = (0u64, 0u64);
             for (c, s) in dmg.values() {
                 let miss = s.shards.iter().filter(|l| !usable.contains(&l.disk)).count();
-                shard_bytes_missing += miss as u64 * Store::shard_bytes(c, s.len);
+                shard_bytes_missing += miss as u64 * kintsugi_meta::shard_bytes(c, s.len);
                 let miss = u8::try_from(miss).unwrap_or(u8::MAX);
                 // Segments coded with another m count by shards missing beyond what they can lose.
                 let miss = if c.m == m { miss } else { miss.saturating_add(m.saturating_sub(c.m)) };
@@ -158,11 +161,11 @@ pub async fn recount(store: &Arc<Store>, ledger: &Ledger) -> GwResult<RecountRep
     let r = store.meta_call(move |meta| meta.recount(&|d| usable.contains(&d))).await?;
     // The recount counts segments; the shard bytes still to rebuild are the ledger's figure.
     let counted = Ledger { segments: r.totals.segments, bytes: r.totals.bytes, rows: rows(k, m, &r.by_missing), shard_bytes_missing: ledger.shard_bytes_missing };
-    let matches = counted.segments == ledger.segments && counted.bytes == ledger.bytes && counted.rows == ledger.rows && r.shards == r.index_entries;
+    let matches = counted.segments == ledger.segments && counted.bytes == ledger.bytes && counted.rows == ledger.rows && r.shards == r.index_entries && r.disk_counters_match;
     if !matches {
         tracing::error!(?counted, ?ledger, shards = r.shards, index = r.index_entries, "redundancy ledger and full recount disagree");
     }
-    Ok(RecountReport { ledger: counted, shards: r.shards, index_entries: r.index_entries, matches })
+    Ok(RecountReport { ledger: counted, shards: r.shards, index_entries: r.index_entries, disk_counters_match: r.disk_counters_match, matches })
 }
 
 /// The ledger in Prometheus text format (appended to `/metrics`).

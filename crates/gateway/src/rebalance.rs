@@ -101,20 +101,9 @@ impl Rebalancer {
     }
 }
 
-/// Committed shard bytes per disk: one scan over every manifest and part.
+/// Committed shard bytes per disk, from the ledger's per-disk counters.
 async fn usage(store: &Arc<Store>) -> GwResult<HashMap<DiskId, u64>> {
-    store
-        .meta_call(|m| {
-            let mut u: HashMap<DiskId, u64> = HashMap::new();
-            m.visit_segments(|c, s| {
-                let b = Store::shard_bytes(c, s.len);
-                for l in &s.shards {
-                    *u.entry(l.disk).or_default() += b;
-                }
-            })?;
-            Ok(u)
-        })
-        .await
+    store.meta_call(|m| Ok(m.disk_usages()?.into_iter().map(|(d, (_, bytes))| (d, bytes)).collect())).await
 }
 
 /// An in-service disk as rebalance sees it.
@@ -342,7 +331,7 @@ async fn run(store: &Arc<Store>, tolerance_pct: f64, bandwidth: u64) -> GwResult
                 if owned.segment.shards.get(i).map(|l| l.disk) != Some(src) {
                     continue;
                 }
-                let size = Store::shard_bytes(&owned.coding, owned.segment.len);
+                let size = kintsugi_meta::shard_bytes(&owned.coding, owned.segment.len);
                 if size == 0 {
                     continue; // moving an empty shard evens out nothing
                 }

@@ -178,11 +178,6 @@ impl Store {
         Ok(Coded { layout, codec })
     }
 
-    /// Data bytes in one shard of a segment of `len` bytes coded with `c` (0 for an invalid coding).
-    pub fn shard_bytes(c: &Coding, len: u64) -> u64 {
-        Scheme::new(c.k, c.m).and_then(|s| Layout::new(s, c.chunk_size)).map_or(0, |l| l.shard_data_len(len))
-    }
-
     /// Disks of node `node` ("local" in the embedded store), sorted by id.
     pub fn node_disks(&self, node: &str) -> Vec<DiskId> {
         self.all_disks().iter().filter(|d| d.info().node == node).map(|d| d.id()).collect()

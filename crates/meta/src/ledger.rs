@@ -1,11 +1,12 @@
 //! The ledger of committed data: how many segments (of objects and of
-//! uploaded parts) are committed and how many object bytes they hold. It is
-//! a RocksDB merge counter updated in the same atomic write batch as every
-//! commit, overwrite, delete, part upload, completion and abort, so it is
-//! exact at every instant; [`RocksMeta::recount`] checks it (and the
+//! uploaded parts) are committed and how many object bytes they hold, and per
+//! disk how many committed shards and shard bytes it holds. They are RocksDB
+//! merge counters updated in the same atomic write batch as every commit,
+//! overwrite, delete, part upload, completion, abort and shard move, so they
+//! are exact at every instant; [`RocksMeta::recount`] checks them (and the
 //! disk → shards index) against a full scan.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rocksdb::{MergeOperands, Options, WriteBatch};
 
@@ -14,6 +15,23 @@ use crate::store::{RocksMeta, CF_DISK_SHARDS, CF_LEDGER};
 use crate::types::{Coding, DiskId, SegmentMeta};
 
 const KEY_COMMITTED: &[u8] = b"committed";
+/// Per-disk counters: `disk/` + disk id (big-endian).
+const DISK_PREFIX: &[u8] = b"disk/";
+/// Present once the per-disk counters exist (stores from before them get a recount at open).
+const KEY_DISKS_COUNTED: &[u8] = b"disks-counted";
+
+fn disk_key(disk: DiskId) -> Vec<u8> {
+    let mut k = DISK_PREFIX.to_vec();
+    k.extend_from_slice(&disk.to_be_bytes());
+    k
+}
+
+/// Data bytes one shard of a segment of `len` bytes holds under coding `c` (0 for an invalid coding).
+pub fn shard_bytes(c: &Coding, len: u64) -> u64 {
+    kintsugi_erasure::Scheme::new(c.k, c.m)
+        .and_then(|s| kintsugi_erasure::Layout::new(s, c.chunk_size))
+        .map_or(0, |l| l.shard_data_len(len))
+}
 
 /// Committed segments and their object bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,6 +55,10 @@ pub struct Recount {
     pub by_missing: BTreeMap<u8, Totals>,
     /// Of those, segments with more shards missing than their coding's m (not recoverable now).
     pub unrecoverable: Totals,
+    /// Per disk: committed shards and their bytes, from the scan.
+    pub disks: HashMap<DiskId, (u64, u64)>,
+    /// The per-disk counters agree with the scan.
+    pub disk_counters_match: bool,
 }
 
 fn decode_pair(v: &[u8]) -> (i64, i64) {
@@ -70,15 +92,47 @@ pub(crate) fn ledger_options() -> Options {
 }
 
 impl RocksMeta {
-    /// Add `sign` × `segments` to the ledger in batch `b`.
-    pub(crate) fn batch_count(&self, b: &mut WriteBatch, segments: &[SegmentMeta], sign: i64) -> MetaResult<()> {
+    /// Add `sign` × `segments` (coded with `coding`) to the ledger in batch `b`: the totals
+    /// and the per-disk counters of every disk holding one of their shards.
+    pub(crate) fn batch_count(&self, b: &mut WriteBatch, segments: &[SegmentMeta], coding: &Coding, sign: i64) -> MetaResult<()> {
         if segments.is_empty() {
             return Ok(());
         }
+        let cf = self.cf(CF_LEDGER)?;
         let n = i64::try_from(segments.len()).unwrap_or(i64::MAX);
         let bytes: u64 = segments.iter().map(|s| s.len).sum();
         let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
-        b.merge_cf(self.cf(CF_LEDGER)?, KEY_COMMITTED, encode_pair(sign * n, sign * bytes));
+        b.merge_cf(cf, KEY_COMMITTED, encode_pair(sign * n, sign * bytes));
+        let mut per_disk: HashMap<DiskId, (i64, i64)> = HashMap::new();
+        for s in segments {
+            let sb = i64::try_from(shard_bytes(coding, s.len)).unwrap_or(i64::MAX);
+            for l in &s.shards {
+                let e = per_disk.entry(l.disk).or_default();
+                e.0 += sign;
+                e.1 += sign * sb;
+            }
+        }
+        for (d, (shards, bytes)) in per_disk {
+            b.merge_cf(cf, disk_key(d), encode_pair(shards, bytes));
+        }
+        Ok(())
+    }
+
+    /// Move one shard of `shard_bytes` bytes from disk `from` to disk `to` in the per-disk counters.
+    pub(crate) fn batch_count_move(&self, b: &mut WriteBatch, from: DiskId, to: DiskId, shard_bytes: u64) -> MetaResult<()> {
+        let cf = self.cf(CF_LEDGER)?;
+        let sb = i64::try_from(shard_bytes).unwrap_or(i64::MAX);
+        b.merge_cf(cf, disk_key(from), encode_pair(-1, -sb));
+        b.merge_cf(cf, disk_key(to), encode_pair(1, sb));
+        Ok(())
+    }
+
+    /// Forget the counters of disks leaving the cluster map.
+    pub(crate) fn batch_forget_counters(&self, b: &mut WriteBatch, disks: &[DiskId]) -> MetaResult<()> {
+        let cf = self.cf(CF_LEDGER)?;
+        for d in disks {
+            b.delete_cf(cf, disk_key(*d));
+        }
         Ok(())
     }
 
@@ -88,21 +142,57 @@ impl RocksMeta {
         Ok(Totals { segments: u64::try_from(a).unwrap_or(0), bytes: u64::try_from(b).unwrap_or(0) })
     }
 
-    /// Start the ledger of a store created before it existed: one recount at open (no writer runs yet).
+    /// Committed shards on `disk` and their data bytes, from its counter.
+    pub fn disk_usage(&self, disk: DiskId) -> MetaResult<(u64, u64)> {
+        let (a, b) = self.get_raw(CF_LEDGER, &disk_key(disk))?.as_deref().map_or((0, 0), decode_pair);
+        Ok((u64::try_from(a).unwrap_or(0), u64::try_from(b).unwrap_or(0)))
+    }
+
+    /// Every disk's counter (disks without one hold nothing).
+    pub fn disk_usages(&self) -> MetaResult<HashMap<DiskId, (u64, u64)>> {
+        let mut out = HashMap::new();
+        self.scan_prefix(CF_LEDGER, DISK_PREFIX, DISK_PREFIX, |k, v| {
+            if let Some(id) = k.get(DISK_PREFIX.len()..).and_then(|b| b.try_into().ok()).map(DiskId::from_be_bytes) {
+                let (a, b) = decode_pair(v);
+                out.insert(id, (u64::try_from(a).unwrap_or(0), u64::try_from(b).unwrap_or(0)));
+            }
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Start the ledger of a store created before it (or its per-disk counters) existed: one
+    /// recount at open, before any writer runs.
     pub(crate) fn ensure_ledger(&self) -> MetaResult<()> {
-        if self.get_raw(CF_LEDGER, KEY_COMMITTED)?.is_some() {
+        if self.get_raw(CF_LEDGER, KEY_COMMITTED)?.is_some() && self.get_raw(CF_LEDGER, KEY_DISKS_COUNTED)?.is_some() {
             return Ok(());
         }
         let mut t = Totals::default();
-        self.visit_segments(|_, s| {
+        let mut disks: HashMap<DiskId, (u64, u64)> = HashMap::new();
+        self.visit_segments(|c, s| {
             t.segments += 1;
             t.bytes += s.len;
+            let sb = shard_bytes(c, s.len);
+            for l in &s.shards {
+                let e = disks.entry(l.disk).or_default();
+                e.0 += 1;
+                e.1 += sb;
+            }
         })?;
+        let cf = self.cf(CF_LEDGER)?;
         let mut b = WriteBatch::default();
-        let (a, c) = (i64::try_from(t.segments).unwrap_or(i64::MAX), i64::try_from(t.bytes).unwrap_or(i64::MAX));
-        b.put_cf(self.cf(CF_LEDGER)?, KEY_COMMITTED, encode_pair(a, c));
+        let stale = self.disk_usages()?;
+        for d in stale.keys() {
+            b.delete_cf(cf, disk_key(*d));
+        }
+        let i = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+        b.put_cf(cf, KEY_COMMITTED, encode_pair(i(t.segments), i(t.bytes)));
+        for (d, (n, bytes)) in &disks {
+            b.put_cf(cf, disk_key(*d), encode_pair(i(*n), i(*bytes)));
+        }
+        b.put_cf(cf, KEY_DISKS_COUNTED, [1u8]);
         if t.segments > 0 {
-            tracing::info!(segments = t.segments, bytes = t.bytes, "redundancy ledger started from a recount");
+            tracing::info!(segments = t.segments, bytes = t.bytes, disks = disks.len(), "redundancy ledger started from a recount");
         }
         self.write(b)
     }
@@ -115,6 +205,12 @@ impl RocksMeta {
             r.totals.segments += 1;
             r.totals.bytes += s.len;
             r.shards += s.shards.len() as u64;
+            let sb = shard_bytes(c, s.len);
+            for l in &s.shards {
+                let e = r.disks.entry(l.disk).or_default();
+                e.0 += 1;
+                e.1 += sb;
+            }
             let missing = s.shards.iter().filter(|l| !usable(l.disk)).count();
             let missing = u8::try_from(missing).unwrap_or(u8::MAX);
             let e = r.by_missing.entry(missing).or_default();
@@ -129,6 +225,9 @@ impl RocksMeta {
             r.index_entries += 1;
             Ok(true)
         })?;
+        let mut counters = self.disk_usages()?;
+        counters.retain(|_, v| *v != (0, 0));
+        r.disk_counters_match = counters == r.disks;
         Ok(r)
     }
 }
@@ -138,6 +237,7 @@ impl RocksMeta {
     pub(crate) fn reset_ledger_for_test(&self) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         b.delete_cf(self.cf(CF_LEDGER)?, KEY_COMMITTED);
+        b.delete_cf(self.cf(CF_LEDGER)?, KEY_DISKS_COUNTED);
         self.write(b)
     }
 }

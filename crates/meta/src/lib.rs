@@ -30,7 +30,7 @@ mod store;
 mod types;
 
 pub use error::{MetaError, MetaResult};
-pub use ledger::{Recount, Totals};
+pub use ledger::{shard_bytes, Recount, Totals};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use relocate::{IndexedShard, OwnedSegment, ShardMove};
 pub use store::{now_ms, Expect, RocksMeta};

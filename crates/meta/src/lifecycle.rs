@@ -1,14 +1,11 @@
 //! The lifecycle of disks in the metadata store: drain records, disks
-//! retired from the cluster map, and per-disk usage recounted from the
-//! manifests (for drain progress and rebalancing).
-
-use std::collections::HashMap;
+//! retired from the cluster map, the running rebalance, and a visitor over
+//! every committed segment (for recounts).
 
 use rocksdb::WriteBatch;
 
 use crate::error::{MetaError, MetaResult};
 use crate::keys;
-use crate::relocate::IndexedShard;
 use crate::store::{RocksMeta, CF_GARBAGE, CF_INTENTS, CF_OBJECTS, CF_PARTS, CF_SYSTEM, KEY_DISKS, KEY_DRAINS, KEY_NODES, KEY_REBALANCE, KEY_RETIRED};
 use crate::types::{decode, encode, Coding, DiskId, DiskRecord, DrainRecord, DrainRecordV1, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentMeta, ShardOwner};
 
@@ -88,6 +85,7 @@ impl RocksMeta {
         b.put_cf(sys, KEY_NODES, encode(&node_recs));
         b.put_cf(sys, KEY_DRAINS, encode(&drains));
         b.put_cf(sys, KEY_RETIRED, encode(&retired));
+        self.batch_forget_counters(&mut b, disks)?;
         self.batch_forget_disks::<GarbageRecord>(&mut b, CF_GARBAGE, "garbage", disks, |r| &mut r.shards)?;
         self.batch_forget_disks::<IntentRecord>(&mut b, CF_INTENTS, "intent", disks, |r| &mut r.shards)?;
         self.write(b)?;
@@ -135,31 +133,6 @@ impl RocksMeta {
             }
             Ok(true)
         })
-    }
-
-    /// Committed shards on `disk` and their bytes (`shard_len(coding, segment_len)` per
-    /// shard), from the disk → shards index and the owning records.
-    pub fn indexed_usage(&self, disk: DiskId, shard_len: &dyn Fn(&Coding, u64) -> u64) -> MetaResult<(u64, u64)> {
-        let (mut shards, mut bytes) = (0u64, 0u64);
-        let mut owners: HashMap<ShardOwner, Option<Vec<(Coding, SegmentMeta)>>> = HashMap::new();
-        let mut after = None;
-        loop {
-            let page: Vec<IndexedShard> = self.indexed_shards(disk, after, 4096)?;
-            let Some(last) = page.last() else { break };
-            after = Some((last.segment, last.index));
-            for e in &page {
-                shards += 1;
-                let Some(owner) = e.owner.clone() else { continue };
-                if !owners.contains_key(&owner) {
-                    let loaded = self.owner_segments(&owner)?;
-                    owners.insert(owner.clone(), loaded);
-                }
-                if let Some((c, s)) = owners.get(&owner).and_then(Option::as_ref).and_then(|v| v.iter().find(|(_, s)| s.id == e.segment)) {
-                    bytes += shard_len(c, s.len);
-                }
-            }
-        }
-        Ok((shards, bytes))
     }
 
     /// Every segment `owner` references now, with its coding (`None` when the owner is gone).

@@ -148,6 +148,7 @@ impl RocksMeta {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
         let Some(mut rec) = self.load_owner(owner)? else { return Ok(Vec::new()) };
+        let coding = rec.coding();
         let Some(seg) = rec.segments_mut().iter_mut().find(|s| s.id == segment) else { return Ok(Vec::new()) };
         let mut applied = Vec::new();
         for mv in moves {
@@ -157,6 +158,7 @@ impl RocksMeta {
                 applied.push(*mv);
             }
         }
+        let shard_bytes = crate::ledger::shard_bytes(&coding, seg.len);
         if applied.is_empty() {
             return Ok(applied);
         }
@@ -171,6 +173,7 @@ impl RocksMeta {
         for mv in &applied {
             b.delete_cf(idx, keys::disk_shard_key(mv.from, segment, mv.index));
             b.put_cf(idx, keys::disk_shard_key(mv.to, segment, mv.index), &value);
+            self.batch_count_move(&mut b, mv.from, mv.to, shard_bytes)?;
         }
         let due = crate::store::now_ms().saturating_add(self.garbage_delay_ms());
         self.batch_add_garbage(&mut b, segment, applied.iter().map(|m| (m.index, m.from)).collect(), due)?;

@@ -280,9 +280,9 @@ impl RocksMeta {
 
     /// Add index entries (valued with their owner) for segments now referenced and clear their
     /// intents; `fresh` segments (not referenced by anything before) are added to the ledger.
-    fn batch_reference(&self, b: &mut WriteBatch, segments: &[SegmentMeta], owner: &ShardOwner, fresh: bool) -> MetaResult<()> {
+    fn batch_reference(&self, b: &mut WriteBatch, segments: &[SegmentMeta], coding: &Coding, owner: &ShardOwner, fresh: bool) -> MetaResult<()> {
         if fresh {
-            self.batch_count(b, segments, 1)?;
+            self.batch_count(b, segments, coding, 1)?;
         }
         let idx = self.cf(CF_DISK_SHARDS)?;
         let intents = self.cf(CF_INTENTS)?;
@@ -297,8 +297,8 @@ impl RocksMeta {
     }
 
     /// Remove index entries of segments no longer referenced and queue their shards as garbage.
-    fn batch_unreference(&self, b: &mut WriteBatch, segments: &[SegmentMeta]) -> MetaResult<()> {
-        self.batch_count(b, segments, -1)?;
+    fn batch_unreference(&self, b: &mut WriteBatch, segments: &[SegmentMeta], coding: &Coding) -> MetaResult<()> {
+        self.batch_count(b, segments, coding, -1)?;
         let idx = self.cf(CF_DISK_SHARDS)?;
         let due_ms = now_ms().saturating_add(self.garbage_delay_ms);
         for s in segments {
@@ -328,9 +328,9 @@ impl RocksMeta {
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(manifest));
         if let Some(o) = &old {
-            self.batch_unreference(&mut b, &o.segments)?;
+            self.batch_unreference(&mut b, &o.segments, &o.coding)?;
         }
-        self.batch_reference(&mut b, &manifest.segments, &ShardOwner::Object { bucket: bucket.into(), key: key.into() }, true)?;
+        self.batch_reference(&mut b, &manifest.segments, &manifest.coding, &ShardOwner::Object { bucket: bucket.into(), key: key.into() }, true)?;
         self.write(b)?;
         Ok(old)
     }
@@ -346,7 +346,7 @@ impl RocksMeta {
         if let Some(o) = &old {
             let mut b = WriteBatch::default();
             b.delete_cf(self.cf(CF_OBJECTS)?, &ok);
-            self.batch_unreference(&mut b, &o.segments)?;
+            self.batch_unreference(&mut b, &o.segments, &o.coding)?;
             self.write(b)?;
         }
         Ok(old)
@@ -377,11 +377,11 @@ impl RocksMeta {
         let pk = keys::part_key(upload_id, part.part_number);
         let mut b = WriteBatch::default();
         if let Some(old) = self.get::<PartRecord>(CF_PARTS, "part", &pk)? {
-            self.batch_unreference(&mut b, &old.segments)?;
+            self.batch_unreference(&mut b, &old.segments, &old.coding)?;
         }
         b.put_cf(self.cf(CF_PARTS)?, &pk, encode(part));
         let owner = ShardOwner::Part { bucket: bucket.into(), key: key.into(), upload_id: upload_id.into(), part: part.part_number };
-        self.batch_reference(&mut b, &part.segments, &owner, true)?;
+        self.batch_reference(&mut b, &part.segments, &part.coding, &owner, true)?;
         self.write(b)
     }
 
@@ -410,7 +410,7 @@ impl RocksMeta {
         let parts_cf = self.cf(CF_PARTS)?;
         for (k, p) in parts {
             if !keep.contains(&p.part_number) {
-                self.batch_unreference(b, &p.segments)?;
+                self.batch_unreference(b, &p.segments, &p.coding)?;
             }
             b.delete_cf(parts_cf, k);
         }
@@ -450,12 +450,12 @@ impl RocksMeta {
         let mut b = WriteBatch::default();
         self.batch_drop_upload(&mut b, &keys::upload_key(bucket, key, upload_id), upload_id, &used)?;
         if let Some(o) = &old {
-            self.batch_unreference(&mut b, &o.segments)?;
+            self.batch_unreference(&mut b, &o.segments, &o.coding)?;
         }
         b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(&manifest));
         // The used parts' segments now belong to the object: re-point their index entries
         // (the ledger counted them when their parts were stored).
-        self.batch_reference(&mut b, &manifest.segments, &ShardOwner::Object { bucket: bucket.into(), key: key.into() }, false)?;
+        self.batch_reference(&mut b, &manifest.segments, &manifest.coding, &ShardOwner::Object { bucket: bucket.into(), key: key.into() }, false)?;
         self.write(b)?;
         Ok(old)
     }

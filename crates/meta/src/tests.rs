@@ -260,10 +260,10 @@ fn retiring_a_disk_needs_it_empty_and_forgets_its_garbage_and_drain() {
     ];
     meta.put_cluster(&nodes, &disks).expect("cluster");
     meta.put_object("b", "k", &manifest(1, &[(10, &[1, 2])]), Expect::Any).expect("put");
-    let len = |c: &Coding, l: u64| l * 10 + u64::from(c.k);
-    assert_eq!(meta.indexed_usage(2, &len).expect("usage"), (1, 54));
-    assert_eq!(meta.indexed_usage(3, &len).expect("usage"), (0, 0));
-    let drain = DrainRecord { disk: 2, state: DiskLifecycle::Decommissioned, started_ms: 1, shards_at_start: 1, bytes_at_start: 54 };
+    // A 5-byte segment in 4+2: every shard holds 2 bytes (the stripe is padded to 4 chunks of 2).
+    assert_eq!(meta.disk_usage(2).expect("usage"), (1, 2));
+    assert_eq!(meta.disk_usage(3).expect("usage"), (0, 0));
+    let drain = DrainRecord { disk: 2, state: DiskLifecycle::Decommissioned, started_ms: 1, shards_at_start: 1, bytes_at_start: 2 };
     meta.put_drains(&[drain]).expect("drains");
     let err = meta.retire_disks(&[2], &[]).expect_err("disk 2 holds a shard");
     assert!(matches!(err, MetaError::DiskInUse { disk: 2, shards: 1 }), "{err}");
@@ -271,6 +271,7 @@ fn retiring_a_disk_needs_it_empty_and_forgets_its_garbage_and_drain() {
     let owner = ShardOwner::Object { bucket: "b".into(), key: "k".into() };
     meta.move_shards(&owner, 10, &[ShardMove { index: 1, from: 2, to: 3 }]).expect("move");
     meta.add_intent(99, vec![(0, 2), (1, 1)]).expect("intent");
+    assert_eq!((meta.disk_usage(2).expect("usage"), meta.disk_usage(3).expect("usage")), ((0, 0), (1, 2)), "the move moved the counters");
     let gone = meta.retire_disks(&[2], &[]).expect("retire");
     assert_eq!(gone.iter().map(|d| d.uuid).collect::<Vec<_>>(), vec![22]);
     assert_eq!(meta.disks().expect("disks").iter().map(|d| d.id).collect::<Vec<_>>(), vec![1, 3]);
@@ -311,6 +312,7 @@ fn the_ledger_follows_every_commit_and_matches_a_recount() {
         let r = meta.recount(&all).expect("recount");
         assert_eq!(r.totals, t, "ledger and recount disagree");
         assert_eq!(r.shards, r.index_entries, "manifests and index disagree");
+        assert!(r.disk_counters_match, "per-disk counters and recount disagree: {:?} vs {:?}", meta.disk_usages(), r.disks);
     };
     meta.create_bucket("b").expect("bucket");
     check(&meta, 0, 0);
@@ -334,6 +336,14 @@ fn the_ledger_follows_every_commit_and_matches_a_recount() {
     check(&meta, 2, 10);
     meta.delete_object("b", "k", Expect::Any).expect("delete");
     check(&meta, 1, 5);
+    // A shard move keeps the per-disk counters exact.
+    let owner = ShardOwner::Object { bucket: "b".into(), key: "m".into() };
+    assert_eq!(meta.move_shards(&owner, 20, &[ShardMove { index: 0, from: 4, to: 9 }]).expect("move").len(), 1);
+    assert_eq!(meta.disk_usage(9).expect("usage"), (1, 2));
+    check(&meta, 1, 5);
+    let r = meta.recount(&|d| d != 9).expect("recount");
+    assert_eq!(r.by_missing.get(&1), Some(&Totals { segments: 1, bytes: 5 }));
+    assert_eq!(meta.move_shards(&owner, 20, &[ShardMove { index: 0, from: 9, to: 4 }]).expect("move back").len(), 1);
     // Shards on an unusable disk show in the recount by number missing.
     let r = meta.recount(&|d| d != 4).expect("recount");
     assert_eq!(r.by_missing.get(&1), Some(&Totals { segments: 1, bytes: 5 }));
