@@ -150,11 +150,16 @@ impl RocksMeta {
 
     /// Every disk's counter (disks without one hold nothing).
     pub fn disk_usages(&self) -> MetaResult<HashMap<DiskId, (u64, u64)>> {
+        Ok(self.raw_disk_counters()?.into_iter().map(|(d, (a, b))| (d, (u64::try_from(a).unwrap_or(0), u64::try_from(b).unwrap_or(0)))).collect())
+    }
+
+    /// The per-disk counters as stored (a negative value would be a bookkeeping bug, which a
+    /// recount must see rather than have clamped to 0).
+    fn raw_disk_counters(&self) -> MetaResult<HashMap<DiskId, (i64, i64)>> {
         let mut out = HashMap::new();
         self.scan_prefix(CF_LEDGER, DISK_PREFIX, DISK_PREFIX, |k, v| {
             if let Some(id) = k.get(DISK_PREFIX.len()..).and_then(|b| b.try_into().ok()).map(DiskId::from_be_bytes) {
-                let (a, b) = decode_pair(v);
-                out.insert(id, (u64::try_from(a).unwrap_or(0), u64::try_from(b).unwrap_or(0)));
+                out.insert(id, decode_pair(v));
             }
             Ok(true)
         })?;
@@ -181,7 +186,7 @@ impl RocksMeta {
         })?;
         let cf = self.cf(CF_LEDGER)?;
         let mut b = WriteBatch::default();
-        let stale = self.disk_usages()?;
+        let stale = self.raw_disk_counters()?;
         for d in stale.keys() {
             b.delete_cf(cf, disk_key(*d));
         }
@@ -225,9 +230,11 @@ impl RocksMeta {
             r.index_entries += 1;
             Ok(true)
         })?;
-        let mut counters = self.disk_usages()?;
+        let mut counters = self.raw_disk_counters()?;
         counters.retain(|_, v| *v != (0, 0));
-        r.disk_counters_match = counters == r.disks;
+        let scanned: HashMap<DiskId, (i64, i64)> =
+            r.disks.iter().map(|(d, (n, b))| (*d, (i64::try_from(*n).unwrap_or(i64::MAX), i64::try_from(*b).unwrap_or(i64::MAX)))).collect();
+        r.disk_counters_match = counters == scanned;
         Ok(r)
     }
 }

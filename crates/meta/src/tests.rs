@@ -344,6 +344,15 @@ fn the_ledger_follows_every_commit_and_matches_a_recount() {
     let r = meta.recount(&|d| d != 9).expect("recount");
     assert_eq!(r.by_missing.get(&1), Some(&Totals { segments: 1, bytes: 5 }));
     assert_eq!(meta.move_shards(&owner, 20, &[ShardMove { index: 0, from: 9, to: 4 }]).expect("move back").len(), 1);
+    // A counter that drifted (here: decremented behind the ledger's back) fails the recount.
+    let mut b = rocksdb::WriteBatch::default();
+    meta.batch_count_move(&mut b, 4, 77, 2).expect("drift");
+    meta.write(b).expect("write");
+    assert!(!meta.recount(&all).expect("recount").disk_counters_match, "a drifted counter must not pass the recount");
+    let mut b = rocksdb::WriteBatch::default();
+    meta.batch_count_move(&mut b, 77, 4, 2).expect("undo");
+    meta.write(b).expect("write");
+    check(&meta, 1, 5);
     // Shards on an unusable disk show in the recount by number missing.
     let r = meta.recount(&|d| d != 4).expect("recount");
     assert_eq!(r.by_missing.get(&1), Some(&Totals { segments: 1, bytes: 5 }));
