@@ -120,39 +120,14 @@ pub async fn repair_report(store: &Arc<Store>, recount: bool) -> GwResult<Repair
     let disks = store.all_disks();
     let lost: Vec<DiskId> = disks.iter().filter(|d| d.lost()).map(|d| d.id()).collect();
     let down: Vec<DiskId> = disks.iter().filter(|d| !d.lost() && !d.usable()).map(|d| d.id()).collect();
-    let (l, d) = (lost.clone(), down.clone());
-    let (on_lost, on_down, per_segment) = store
-        .meta_call(move |m| {
-            let mut per: HashMap<SegmentId, u64> = HashMap::new();
-            let mut count = |disks: &[DiskId]| -> Result<u64, kintsugi_meta::MetaError> {
-                let mut n = 0;
-                for disk in disks {
-                    let mut after = None;
-                    loop {
-                        let page = m.shards_on_disk(*disk, after, 4096)?;
-                        let Some(last) = page.last().copied() else { break };
-                        n += page.len() as u64;
-                        for (s, _) in &page {
-                            *per.entry(*s).or_default() += 1;
-                        }
-                        after = Some(last);
-                    }
-                }
-                Ok(n)
-            };
-            let a = count(&l)?;
-            let b = count(&d)?;
-            Ok((a, b, per))
-        })
-        .await?;
-    let mut by_missing = std::collections::BTreeMap::new();
-    for n in per_segment.values() {
-        *by_missing.entry(n.to_string()).or_insert(0u64) += 1;
-    }
+    let dmg = crate::ledger::damage(store).await?;
+    let on = |disks: &[DiskId]| disks.iter().map(|d| dmg.shards_on.get(d).copied().unwrap_or(0)).sum::<u64>();
+    let (on_lost, on_down) = (on(&lost), on(&down));
+    let by_missing = dmg.by_missing.iter().map(|(n, segs)| (n.to_string(), *segs)).collect();
     let s = &store.repair;
     let busy = s.busy_ms.load(Ordering::Relaxed);
     let rebuilt = s.bytes_rebuilt.load(Ordering::Relaxed);
-    let ledger = crate::ledger::ledger(store).await?;
+    let ledger = dmg.ledger;
     let recount = if recount { Some(crate::ledger::recount(store, &ledger).await?) } else { None };
     let rate = if busy == 0 { 0.0 } else { rebuilt as f64 / (busy as f64 / 1000.0) };
     let eta_s = (on_lost > 0 && rate > 0.0).then(|| ledger.shard_bytes_missing as f64 / rate);
@@ -197,17 +172,12 @@ pub async fn pass(store: &Arc<Store>, cfg: RepairConfig, limiter: &Arc<Limiter>)
         .meta_call(move |m| {
             let mut jobs: HashMap<SegmentId, (Option<ShardOwner>, usize)> = HashMap::new();
             for disk in &lost {
-                let mut after = None;
-                loop {
-                    let page = m.indexed_shards(*disk, after, 4096)?;
-                    let Some(last) = page.last() else { break };
-                    after = Some((last.segment, last.index));
-                    for e in page {
-                        let j = jobs.entry(e.segment).or_insert((None, 0));
-                        j.0 = j.0.take().or(e.owner);
-                        j.1 += 1;
-                    }
-                }
+                m.visit_indexed(*disk, |e| {
+                    let j = jobs.entry(e.segment).or_insert((None, 0));
+                    j.0 = j.0.take().or(e.owner);
+                    j.1 += 1;
+                    Ok(())
+                })?;
             }
             let mut q: Vec<(SegmentId, Option<ShardOwner>, usize)> = jobs.into_iter().map(|(s, (o, n))| (s, o, n)).collect();
             q.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));

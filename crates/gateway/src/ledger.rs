@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use kintsugi_meta::{Coding, DiskId, RocksMeta, SegmentId, SegmentMeta, ShardOwner, Totals};
+use kintsugi_meta::{Coding, DiskId, SegmentId, SegmentMeta, ShardOwner, Totals};
 use serde::Serialize;
 
 use crate::error::GwResult;
@@ -87,55 +87,61 @@ fn rows(k: u8, m: u8, missing: &BTreeMap<u8, Totals>) -> Vec<LedgerRow> {
     out
 }
 
-/// Damaged segments (with a shard on a disk in `bad`) found through the index: (coding, segment) by id.
-fn damaged(m: &RocksMeta, bad: &[DiskId]) -> GwResult<HashMap<SegmentId, (Coding, SegmentMeta)>> {
-    let mut owners: HashMap<ShardOwner, Vec<(Coding, SegmentMeta)>> = HashMap::new();
-    let mut out = HashMap::new();
-    for disk in bad {
-        let mut after = None;
-        loop {
-            let page = m.indexed_shards(*disk, after, 4096)?;
-            let Some(last) = page.last() else { break };
-            after = Some((last.segment, last.index));
-            for e in page {
-                if out.contains_key(&e.segment) {
-                    continue;
-                }
-                let found = match &e.owner {
-                    Some(o) => {
-                        if !owners.contains_key(o) {
-                            let segs = m.owner_segments(o)?.unwrap_or_default();
-                            owners.insert(o.clone(), segs);
-                        }
-                        owners.get(o).and_then(|v| v.iter().find(|(_, s)| s.id == e.segment).cloned())
-                    }
-                    None => m.resolve_segment(e.segment, None)?.map(|(_, s)| (s.coding, s.segment)),
-                };
-                if let Some(f) = found {
-                    out.insert(e.segment, f);
-                }
-            }
-        }
-    }
-    Ok(out)
+/// What the disk → shards index of the disks unusable now says, in one walk.
+#[derive(Debug, Clone)]
+pub(crate) struct Damage {
+    /// The ledger.
+    pub ledger: Ledger,
+    /// Committed shards on each unusable disk.
+    pub shards_on: HashMap<DiskId, u64>,
+    /// Damaged segments by the exact number of their shards on unusable disks.
+    pub by_missing: BTreeMap<u8, u64>,
 }
 
-/// The ledger now: totals from the counter, damage from the index of unusable disks.
-pub async fn ledger(store: &Arc<Store>) -> GwResult<Ledger> {
-    let bad: Vec<DiskId> = store.all_disks().iter().filter(|d| !d.usable()).map(|d| d.id()).collect();
+/// Walk the index of the unusable disks once: the ledger, and what repair's report needs.
+pub(crate) async fn damage(store: &Arc<Store>) -> GwResult<Damage> {
+    let (usable, bad): (Vec<DiskId>, Vec<DiskId>) = {
+        let (u, b): (Vec<_>, Vec<_>) = store.all_disks().into_iter().partition(|d| d.usable());
+        (u.iter().map(|d| d.id()).collect(), b.iter().map(|d| d.id()).collect())
+    };
     let (k, m) = (store.layout.scheme.k, store.layout.scheme.m);
-    let usable = usable_set(store);
     store
         .meta_call_gw(move |meta| {
             let totals = meta.committed_totals()?;
-            let dmg = damaged(meta, &bad)?;
+            // Damaged segments (with a shard on a disk in `bad`) with their coding, by id.
+            let mut owners: HashMap<ShardOwner, Vec<(Coding, SegmentMeta)>> = HashMap::new();
+            let mut dmg: HashMap<SegmentId, (Coding, SegmentMeta)> = HashMap::new();
+            let mut shards_on: HashMap<DiskId, u64> = HashMap::new();
+            for disk in &bad {
+                meta.visit_indexed(*disk, |e| {
+                    *shards_on.entry(*disk).or_default() += 1;
+                    if dmg.contains_key(&e.segment) {
+                        return Ok(());
+                    }
+                    let found = match &e.owner {
+                        Some(o) => {
+                            if !owners.contains_key(o) {
+                                owners.insert(o.clone(), meta.owner_segments(o)?.unwrap_or_default());
+                            }
+                            owners.get(o).and_then(|v| v.iter().find(|(_, s)| s.id == e.segment).cloned())
+                        }
+                        None => meta.resolve_segment(e.segment, None)?.map(|(_, s)| (s.coding, s.segment)),
+                    };
+                    if let Some(f) = found {
+                        dmg.insert(e.segment, f);
+                    }
+                    Ok(())
+                })?;
+            }
             let mut missing: BTreeMap<u8, Totals> = BTreeMap::new();
+            let mut by_missing: BTreeMap<u8, u64> = BTreeMap::new();
             let mut shard_bytes_missing = 0u64;
             let (mut dsegs, mut dbytes) = (0u64, 0u64);
             for (c, s) in dmg.values() {
                 let miss = s.shards.iter().filter(|l| !usable.contains(&l.disk)).count();
                 shard_bytes_missing += miss as u64 * kintsugi_meta::shard_bytes(c, s.len);
                 let miss = u8::try_from(miss).unwrap_or(u8::MAX);
+                *by_missing.entry(miss).or_default() += 1;
                 // Segments coded with another m count by shards missing beyond what they can lose.
                 let miss = if c.m == m { miss } else { miss.saturating_add(m.saturating_sub(c.m)) };
                 let e = missing.entry(miss).or_default();
@@ -145,9 +151,15 @@ pub async fn ledger(store: &Arc<Store>) -> GwResult<Ledger> {
                 dbytes += s.len;
             }
             missing.insert(0, Totals { segments: totals.segments.saturating_sub(dsegs), bytes: totals.bytes.saturating_sub(dbytes) });
-            Ok(Ledger { segments: totals.segments, bytes: totals.bytes, rows: rows(k, m, &missing), shard_bytes_missing })
+            let ledger = Ledger { segments: totals.segments, bytes: totals.bytes, rows: rows(k, m, &missing), shard_bytes_missing };
+            Ok(Damage { ledger, shards_on, by_missing })
         })
         .await
+}
+
+/// The ledger now: totals from the counter, damage from the index of unusable disks.
+pub async fn ledger(store: &Arc<Store>) -> GwResult<Ledger> {
+    Ok(damage(store).await?.ledger)
 }
 
 fn usable_set(store: &Store) -> Vec<DiskId> {

@@ -5,9 +5,8 @@
 use rocksdb::WriteBatch;
 
 use crate::error::{MetaError, MetaResult};
-use crate::keys;
 use crate::store::{RocksMeta, CF_GARBAGE, CF_INTENTS, CF_OBJECTS, CF_PARTS, CF_SYSTEM, KEY_DISKS, KEY_DRAINS, KEY_NODES, KEY_REBALANCE, KEY_RETIRED};
-use crate::types::{decode, encode, Coding, DiskId, DiskRecord, DrainRecord, DrainRecordV1, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentMeta, ShardOwner};
+use crate::types::{decode, encode, Coding, DiskId, DiskRecord, DrainRecord, DrainRecordV1, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentMeta};
 
 impl RocksMeta {
     /// Disks being drained or decommissioned.
@@ -135,15 +134,4 @@ impl RocksMeta {
         })
     }
 
-    /// Every segment `owner` references now, with its coding (`None` when the owner is gone).
-    pub fn owner_segments(&self, owner: &ShardOwner) -> MetaResult<Option<Vec<(Coding, SegmentMeta)>>> {
-        Ok(match owner {
-            ShardOwner::Object { bucket, key } => self
-                .get::<Manifest>(CF_OBJECTS, "manifest", &keys::object_key(bucket, key.as_bytes()))?
-                .map(|m| m.segments.into_iter().map(|s| (m.coding, s)).collect()),
-            ShardOwner::Part { upload_id, part, .. } => self
-                .get::<PartRecord>(CF_PARTS, "part", &keys::part_key(upload_id, *part))?
-                .map(|p| p.segments.into_iter().map(|s| (p.coding, s)).collect()),
-        })
-    }
 }

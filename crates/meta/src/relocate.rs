@@ -55,9 +55,8 @@ impl RocksMeta {
         };
         let mut out = Vec::new();
         self.scan_prefix(CF_DISK_SHARDS, &prefix, &start, |k, v| {
-            if let Some((_, segment, index)) = keys::parse_disk_shard_key(k) {
-                let owner = if v.is_empty() { None } else { Some(decode("shard owner", v)?) };
-                out.push(IndexedShard { segment, index, owner });
+            if let Some(e) = indexed_entry(k, v)? {
+                out.push(e);
             }
             Ok(out.len() < max)
         })?;
@@ -106,6 +105,26 @@ impl RocksMeta {
         let Some((upload_id, part)) = part else { return Ok(None) };
         let up = self.find_upload(&upload_id)?;
         Ok(up.map(|u| ShardOwner::Part { bucket: u.bucket, key: u.key, upload_id, part }))
+    }
+
+    /// Visit every entry of the disk → shards index on `disk`, in key order (one iterator,
+    /// no paging: for walks done inside one metadata call).
+    pub fn visit_indexed(&self, disk: DiskId, mut f: impl FnMut(IndexedShard) -> MetaResult<()>) -> MetaResult<()> {
+        let prefix = disk.to_be_bytes();
+        self.scan_prefix(CF_DISK_SHARDS, &prefix, &prefix, |k, v| {
+            if let Some(e) = indexed_entry(k, v)? {
+                f(e)?;
+            }
+            Ok(true)
+        })
+    }
+
+    /// Every segment `owner` references now, with its coding (`None` when the owner is gone).
+    pub fn owner_segments(&self, owner: &ShardOwner) -> MetaResult<Option<Vec<(Coding, SegmentMeta)>>> {
+        Ok(self.load_owner(owner)?.map(|r| {
+            let coding = r.coding();
+            r.segments().iter().map(|s| (coding, s.clone())).collect()
+        }))
     }
 
     /// The segment `segment` as `owner` records it now; `None` when the owner no longer references it.
@@ -189,6 +208,13 @@ impl RocksMeta {
         self.write(b)?;
         Ok(applied)
     }
+}
+
+/// One index entry from its key and value (`None` for a key of another shape).
+fn indexed_entry(k: &[u8], v: &[u8]) -> MetaResult<Option<IndexedShard>> {
+    let Some((_, segment, index)) = keys::parse_disk_shard_key(k) else { return Ok(None) };
+    let owner = if v.is_empty() { None } else { Some(decode("shard owner", v)?) };
+    Ok(Some(IndexedShard { segment, index, owner }))
 }
 
 enum OwnerRecord {

@@ -497,8 +497,9 @@ impl RocksMeta {
         Ok((out, truncated))
     }
 
-    /// Shards indexed on `disk`, as (segment, shard index), after `after`, at most `max`.
-    pub fn shards_on_disk(&self, disk: DiskId, after: Option<(SegmentId, u8)>, max: usize) -> MetaResult<Vec<(SegmentId, u8)>> {
+    /// Shards indexed on `disk`, as (segment, shard index), after `after`, at most `max` (for tests).
+    #[cfg(test)]
+    pub(crate) fn shards_on_disk(&self, disk: DiskId, after: Option<(SegmentId, u8)>, max: usize) -> MetaResult<Vec<(SegmentId, u8)>> {
         Ok(self.indexed_shards(disk, after, max)?.into_iter().map(|e| (e.segment, e.index)).collect())
     }
 
