@@ -210,9 +210,9 @@ pub async fn object_report(store: &Arc<Store>, bucket: &str, key: &str, full: bo
     }))
 }
 
-/// Build the status report.
-pub async fn status_report(store: &Arc<Store>) -> Result<StatusReport, crate::GatewayError> {
-    let disks: Vec<DiskReport> = store
+/// Every disk with its state (no shard counts).
+fn disk_reports(store: &Store) -> Vec<DiskReport> {
+    store
         .all_disks()
         .iter()
         .map(|d| {
@@ -230,7 +230,12 @@ pub async fn status_report(store: &Arc<Store>) -> Result<StatusReport, crate::Ga
             };
             DiskReport { id: i.id, node: i.node, path: i.path, state: state.into(), capacity: i.capacity, free: i.free, shards: None, shard_bytes: None }
         })
-        .collect();
+        .collect()
+}
+
+/// Build the status report.
+pub async fn status_report(store: &Arc<Store>) -> Result<StatusReport, crate::GatewayError> {
+    let disks = disk_reports(store);
     let repair = crate::heal::repair_report(store, false).await?;
     let (epoch, nodes) = match store.cluster.get() {
         Some(c) => (c.epoch(), c.report().await),
@@ -342,7 +347,7 @@ impl S3Route for AdminRoute {
                 json_response(&rep)
             }
             (Method::GET, "disks") => {
-                let mut disks = status_report(&self.store).await.map_err(s3s::S3Error::from)?.disks;
+                let mut disks = disk_reports(&self.store);
                 for d in &mut disks {
                     let (n, b) = crate::drain::disk_usage(&self.store, d.id).await.map_err(s3s::S3Error::from)?;
                     d.shards = Some(n);

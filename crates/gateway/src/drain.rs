@@ -351,7 +351,7 @@ pub(crate) async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &O
     Ok(Some(coded.layout.shard_data_len(seg.len)))
 }
 
-/// Drain and rebalance figures in Prometheus text format (appended to `/metrics`).
+/// Drain figures in Prometheus text format (appended to `/metrics`).
 pub async fn render_metrics(store: &Arc<Store>) -> String {
     use std::fmt::Write;
     let mut s = String::new();
@@ -376,9 +376,5 @@ pub async fn render_metrics(store: &Arc<Store>) -> String {
     gauge(&mut s, "kintsugi_drain_shards_remaining", "Committed shards still on a draining disk.", &|r| r.shards_remaining.to_string());
     gauge(&mut s, "kintsugi_drain_bytes_remaining", "Shard bytes still on a draining disk.", &|r| r.bytes_remaining.to_string());
     gauge(&mut s, "kintsugi_drain_bytes_moved", "Shard bytes moved off a draining disk since its drain started.", &|r| r.bytes_at_start.saturating_sub(r.bytes_remaining).to_string());
-    let rb = store.rebalance.report();
-    let _ = writeln!(s, "# HELP kintsugi_rebalance_running 1 while a rebalance runs.\n# TYPE kintsugi_rebalance_running gauge\nkintsugi_rebalance_running {}", u8::from(rb.state == "running"));
-    let _ = writeln!(s, "# HELP kintsugi_rebalance_bytes_moved Shard bytes moved by the current or last rebalance.\n# TYPE kintsugi_rebalance_bytes_moved gauge\nkintsugi_rebalance_bytes_moved {}", rb.bytes_moved);
-    let _ = writeln!(s, "# HELP kintsugi_rebalance_max_deviation_pct Largest deviation of a disk from its share, as last computed by rebalance.\n# TYPE kintsugi_rebalance_max_deviation_pct gauge\nkintsugi_rebalance_max_deviation_pct {:.2}", rb.max_deviation_pct);
     s
 }

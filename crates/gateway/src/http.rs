@@ -86,6 +86,7 @@ pub async fn serve(listener: TcpListener, store: Arc<Store>, shutdown: impl Futu
                     let mut body = st.metrics.render(st.failed_disks(), st.all_disks().len(), garbage, &st.repair, &st.scrub);
                     body.push_str(&crate::ledger::render_metrics(&st).await);
                     body.push_str(&crate::drain::render_metrics(&st).await);
+                    body.push_str(&crate::rebalance::render_metrics(&st));
                     let mut resp = Response::new(s3s::Body::from(body));
                     resp.headers_mut().insert(
                         hyper::header::CONTENT_TYPE,

@@ -101,6 +101,17 @@ impl Rebalancer {
     }
 }
 
+/// Rebalance figures in Prometheus text format (appended to `/metrics`).
+pub fn render_metrics(store: &Store) -> String {
+    use std::fmt::Write;
+    let rb = store.rebalance.report();
+    let mut s = String::new();
+    let _ = writeln!(s, "# HELP kintsugi_rebalance_running 1 while a rebalance runs.\n# TYPE kintsugi_rebalance_running gauge\nkintsugi_rebalance_running {}", u8::from(rb.state == "running"));
+    let _ = writeln!(s, "# HELP kintsugi_rebalance_bytes_moved Shard bytes moved by the current or last rebalance.\n# TYPE kintsugi_rebalance_bytes_moved gauge\nkintsugi_rebalance_bytes_moved {}", rb.bytes_moved);
+    let _ = writeln!(s, "# HELP kintsugi_rebalance_max_deviation_pct Largest deviation of a disk from its share, as last computed by rebalance.\n# TYPE kintsugi_rebalance_max_deviation_pct gauge\nkintsugi_rebalance_max_deviation_pct {:.2}", rb.max_deviation_pct);
+    s
+}
+
 /// Committed shard bytes per disk, from the ledger's per-disk counters.
 async fn usage(store: &Arc<Store>) -> GwResult<HashMap<DiskId, u64>> {
     store.meta_call(|m| Ok(m.disk_usages()?.into_iter().map(|(d, (_, bytes))| (d, bytes)).collect())).await

@@ -181,13 +181,9 @@ impl NodeService {
         let Some(links) = &self.peers else {
             return Response::Error { code: "NotSupported".into(), message: "this node cannot reach its peers".into() };
         };
-        let target = match self.disk(disk) {
-            Ok(d) => d,
+        let (target, header) = match self.disk_and_header(disk, header) {
+            Ok(x) => x,
             Err(r) => return r,
-        };
-        let header = match ShardHeader::decode(header) {
-            Ok(h) => h,
-            Err(e) => return Response::Error { code: "Invalid".into(), message: format!("bad shard header: {e}") },
         };
         let local = self.served.read().clone();
         let peers = crate::rebuild::Peers { me: &self.name, local: &local, links };
@@ -205,6 +201,13 @@ impl NodeService {
         })
     }
 
+    /// The disk a shard goes to and its decoded header, or the answer that says why not.
+    fn disk_and_header(&self, uuid: u128, header: &[u8]) -> Result<(LocalShards, ShardHeader), Response> {
+        let disk = self.disk(uuid)?;
+        let header = ShardHeader::decode(header).map_err(|e| Response::Error { code: "Invalid".into(), message: format!("bad shard header: {e}") })?;
+        Ok((disk, header))
+    }
+
     async fn add_disk(&self, path: String) -> Response {
         let disks = self.disks.clone();
         let dir = PathBuf::from(&path);
@@ -219,13 +222,9 @@ impl NodeService {
     }
 
     async fn put(&self, uuid: u128, header: &[u8], mut recv: quinn::RecvStream) -> Response {
-        let disk = match self.disk(uuid) {
-            Ok(d) => d,
+        let (disk, header) = match self.disk_and_header(uuid, header) {
+            Ok(x) => x,
             Err(r) => return r,
-        };
-        let header = match ShardHeader::decode(header) {
-            Ok(h) => h,
-            Err(e) => return Response::Error { code: "Invalid".into(), message: format!("bad shard header: {e}") },
         };
         let w = disk.write(header);
         let fail = |detail: String| Response::Error { code: "BadFrame".into(), message: detail };
