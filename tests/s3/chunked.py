@@ -46,7 +46,12 @@ def signing_key(date):
 def send(method, path, headers, body):
     u = urllib.parse.urlsplit(f"{endpoint()}/{path}")
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
-    conn.request(method, u.path, body=body, headers=headers)
+    try:
+        conn.request(method, u.path, body=body, headers=headers)
+    except (BrokenPipeError, ConnectionResetError):
+        # The server may refuse a body midway (a bad chunk signature) and close while we are
+        # still sending; its answer is already on the socket, so read it as curl would.
+        pass
     r = conn.getresponse()
     out = r.status, r.read()
     conn.close()
