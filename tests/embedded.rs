@@ -292,6 +292,18 @@ fn boto3_put_after_an_empty_put_on_the_same_connection_does_not_stall() {
     elapsed(t, "empty PUT then PUT");
 }
 
+/// A signed request after a PUT answered early (404/403/400, body never sent) on the same
+/// connection is never refused: see tests/s3/expect_reuse.py. 3,000 rounds with a raw
+/// HTTP/1.1 client and 3,000 with boto3.
+#[test]
+fn signed_request_after_an_early_answer_on_the_same_connection_is_never_refused() {
+    let _g = serial();
+    let t = Instant::now();
+    let s = Server::start(Opts::default());
+    s.py("expect_reuse.py", &["expect-reuse", "3000"]);
+    elapsed(t, "early answers then reuse");
+}
+
 #[test]
 fn conditional_get_and_head() {
     let _g = serial();
@@ -519,8 +531,11 @@ fn corruption_is_detected_repaired_and_three_lost_disks_never_give_wrong_bytes()
     assert!(corrupt >= flipped.len() as f64, "kintsugi_shard_corrupt_total = {corrupt}, {} shards were corrupted", flipped.len());
 
     // Read-repair rewrites every corrupted file.
+    // The counter is raised after the rewritten file is in place: wait for both.
     let repaired = poll(Duration::from_secs(30), Duration::from_millis(250), || {
-        flipped.iter().all(|(p, off, orig, _)| read_at(p, *off, orig.len()).as_ref() == Some(orig)).then_some(())
+        (flipped.iter().all(|(p, off, orig, _)| read_at(p, *off, orig.len()).as_ref() == Some(orig))
+            && s.metric("kintsugi_shard_repaired_total") >= flipped.len() as f64)
+            .then_some(())
     });
     let still_bad: Vec<String> = flipped
         .iter()
@@ -783,7 +798,10 @@ fn overwritten_and_deleted_objects_are_garbage_collected() {
     s.py("gc_ops.py", &["gc-bucket", state.to_str().expect("utf-8 path")]);
 
     // One live 10 MiB object = one segment = 6 shard files.
-    let done = poll(Duration::from_secs(20), Duration::from_millis(250), || (s.shard_files().len() == 6).then_some(()));
+    // GC deletes the files before it drops the segment's garbage entry: wait for both.
+    let done = poll(Duration::from_secs(20), Duration::from_millis(250), || {
+        (s.shard_files().len() == 6 && s.metric("kintsugi_gc_pending") == 0.0).then_some(())
+    });
     let files = s.shard_files();
     assert!(
         done.is_some(),

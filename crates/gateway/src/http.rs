@@ -2,10 +2,13 @@
 //! metadata store), `/metrics`, and graceful shutdown.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -47,6 +50,57 @@ fn is_metrics(req: &Request<Incoming>) -> bool {
         && req.uri().path() == "/metrics"
         && !req.headers().contains_key(hyper::header::AUTHORIZATION)
         && !req.uri().query().is_some_and(|q| q.contains("X-Amz-Signature"))
+}
+
+/// For an HTTP/1 request that sent `Expect: 100-continue`: `Some(true)` when its
+/// body is empty, `Some(false)` otherwise; `None` for every other request.
+///
+/// Such a request's connection must be closed after the answer whenever the
+/// handler did not read the body to its end (so hyper sent no `100 Continue`
+/// for all of it): the client may then rightly withhold the body (RFC 9110
+/// §10.1.1; botocore does, curl does), while hyper, keeping the connection,
+/// would take the first bytes of the *next* request as the unread body — a
+/// request `HEAD /b` then arrives as method `EAD` and fails its signature.
+/// An empty body gets the same treatment: botocore misreads the final answer
+/// it got without a `100 Continue` on the next request (botocore#3755).
+fn must_close_after<B>(req: &Request<B>) -> Option<bool> {
+    let expects = req.version() <= hyper::Version::HTTP_11
+        && req.headers().get(hyper::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    expects.then(|| req.headers().get(hyper::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0"))
+}
+
+/// A request body that records whether it was read to its end.
+struct ReadTracker {
+    inner: Incoming,
+    done: Arc<AtomicBool>,
+}
+
+impl ReadTracker {
+    fn new(inner: Incoming) -> (Self, Arc<AtomicBool>) {
+        let done = Arc::new(AtomicBool::new(false));
+        (Self { inner, done: done.clone() }, done)
+    }
+}
+
+impl hyper::body::Body for ReadTracker {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || (matches!(polled, Poll::Ready(Some(Ok(_)))) && self.inner.is_end_stream()) {
+            self.done.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Serve until `shutdown` resolves, then stop accepting and let in-flight
@@ -94,14 +148,11 @@ pub async fn serve(listener: TcpListener, store: Arc<Store>, shutdown: impl Futu
                     );
                     return Ok::<_, s3s::HttpError>(resp);
                 }
-                // boto3 sends `Expect: 100-continue` even for an empty body; we
-                // answer without a 100 (allowed), which botocore then misreads
-                // on the next request of the connection (botocore#3755). Close
-                // such connections after the answer so no later request stalls.
-                let close_after = req.headers().get(hyper::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
-                    && req.headers().get(hyper::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0");
-                let mut resp = s3.call(req.map(s3s::Body::from)).await?;
-                if close_after {
+                let close_after = must_close_after(&req);
+                let (parts, body) = req.into_parts();
+                let (body, read) = ReadTracker::new(body);
+                let mut resp = s3.call(Request::from_parts(parts, s3s::Body::http_body(body))).await?;
+                if close_after.is_some_and(|empty| empty || !read.load(Ordering::Acquire)) {
                     resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
                 }
                 Ok(resp)
