@@ -24,12 +24,12 @@ NODES ?= 6
 cluster: build
 	KINTSUGI_BIN=$(CARGO_TARGET_DIR)/release/kintsugi scripts/local-cluster.sh $(NODES) ./kintsugi-cluster
 
-# Every test: unit + real-process integration tests, then the docker compose cluster test
-# (which skips with a message where docker is not usable, except under CI=true).
+# Every test: unit + real-process integration tests, the full-scale acceptance, then the
+# docker compose cluster test (which skips with a message where docker is not usable, except
+# under CI=true). Every step runs even when an earlier one failed; scripts/test-all.sh ends
+# with the failed tests by name and "summary: N passed, M failed", and exits non-zero then.
 test: deps-test
-	$(CARGO) test --release --locked --workspace
-	$(MAKE) --no-print-directory acceptance
-	KINTSUGI_BIN=$(CARGO_TARGET_DIR)/release/kintsugi scripts/test-docker.sh
+	CARGO=$(CARGO) scripts/test-all.sh
 
 bench: deps
 	$(CARGO) bench --workspace
