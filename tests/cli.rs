@@ -164,17 +164,27 @@ fn sigint_during_multipart_upload_leaves_no_pending_upload() {
     let _g = serial();
     let s = Server::start(Opts::default());
     run(&s, &["mb", "s3://sigint"]);
-    let big = s.scratch().join("big");
-    write_big(&big, 600 * MIB, 3);
-    let mut child = kcmd(&s, &["put", "-q", "--part-size", "5MiB", "--parallel", "1", big.to_str().expect("utf8"), "s3://sigint/big"])
+    // From a pipe the test holds open: the upload is certainly still running when the signal
+    // comes, however fast the machine (a file could be uploaded before a probe saw it).
+    let mut child = kcmd(&s, &["put", "-q", "--part-size", "5MiB", "--parallel", "1", "-", "s3://sigint/big"])
+        .stdin(Stdio::piped())
         .spawn()
         .expect("spawn put");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for i in 0..12 {
+        stdin.write_all(&pseudo_random(3 + i, MIB as usize)).expect("feeding the upload");
+    }
     let pending = || s.py("pending_uploads.py", &["sigint"]).trim().parse::<u32>().expect("count");
     let seen = poll(Duration::from_secs(60), Duration::from_millis(50), || (pending() > 0).then_some(()));
     assert!(seen.is_some(), "the multipart upload never appeared");
     let rc = send_signal(child.id(), "INT");
     assert_eq!(rc, 0, "sending SIGINT");
+    // The abort happens while the pipe is still open (so the end of input cannot complete the
+    // upload first); the process then exits once its stdin reader sees the end.
+    let aborted = poll(Duration::from_secs(30), Duration::from_millis(100), || (pending() == 0).then_some(()));
+    drop(stdin);
     let st = child.wait().expect("wait");
+    assert!(aborted.is_some(), "the interrupted upload was not aborted while its input was still open");
     assert!(!st.success(), "an interrupted upload must exit non-zero");
     assert_eq!(pending(), 0, "the interrupted upload was left pending on the server");
     let out = kcmd(&s, &["stat", "s3://sigint/big"]).output().expect("stat");
@@ -335,6 +345,58 @@ fn errors_say_what_to_do() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("NoSuchBucket"));
     let out = kcmd(&s, &["put", "/nonexistent/file", "s3://b-x/k"]).output().expect("put");
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/file"));
+}
+
+/// The contract's spellings a new user tries first: client flags before the subcommand
+/// (`kintsugi --endpoint URL mb s3://b`, as `aws --endpoint-url URL s3 mb`), a closed output
+/// pipe (`kintsugi stat ... | head`), and a second server on the same directories.
+#[test]
+fn flags_before_the_subcommand_closed_pipes_and_locked_directories() {
+    use std::os::unix::process::ExitStatusExt;
+    let _g = serial();
+    let s = Server::start(Opts::default());
+    // No AWS_ENDPOINT_URL to fall back on: only the flag before the subcommand names the server.
+    let before = |args: &[&str]| {
+        let mut all = vec!["--endpoint", s.endpoint.as_str(), "--region", "us-east-1"];
+        all.extend_from_slice(args);
+        let mut c = kcmd(&s, &all);
+        c.env_remove("AWS_ENDPOINT_URL");
+        s.run_ok(c, &format!("kintsugi {}", all.join(" ")))
+    };
+    assert!(before(&["mb", "s3://before"]).contains("created s3://before"));
+    let f = s.scratch().join("f");
+    write_file(&f, b"before the subcommand");
+    before(&["put", "-q", f.to_str().expect("utf8"), "s3://before/k"]);
+    assert!(before(&["ls", "s3://before"]).contains('k'));
+    let disks: Value = serde_json::from_str(&before(&["admin", "disk", "list", "--json"])).expect("disk list json");
+    assert_eq!(disks["disks"].as_array().map(Vec::len), Some(6));
+    // The flag after the subcommand wins over the one before it.
+    let out = kcmd(&s, &["--endpoint", "http://127.0.0.1:1", "ls", "--endpoint", &s.endpoint]).output().expect("ls");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Output into a pipe whose reader is gone: the command ends quietly, as `ls | head` does.
+    let mut child = kcmd(&s, &["stat", "s3://before/k"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("stat");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("stat");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "stat into a closed pipe: {err}");
+    // Killed by SIGPIPE (13), as `ls` is; or done before it noticed.
+    assert!(out.status.success() || out.status.signal() == Some(13), "stat into a closed pipe: {:?} {err}", out.status);
+
+    // A second server on the same metadata and disk directories stops at once and says why.
+    let mut c = Command::new(BIN);
+    c.arg("server");
+    for i in 0..6 {
+        c.arg("--data").arg(s.disk_dir(i));
+    }
+    c.arg("--meta").arg(s.meta_dir()).args(["--listen", "127.0.0.1:0"]);
+    c.env("KINTSUGI_CONFIG", s.scratch().join("second-config.toml")).stdin(Stdio::null());
+    let out = c.output().expect("second server");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second server on the same directories started: {err}");
+    assert!(err.contains("in use by another kintsugi process"), "{err}");
+    // The first one is unharmed.
+    assert!(run(&s, &["get", "s3://before/k", "-"]).contains("before the subcommand"));
 }
 
 /// Replace every leaf of a JSON value with its type, keep one element of each array.

@@ -17,14 +17,15 @@ use kintsugi_net::{server_config, ClusterCa, JoinAuthority, JoinToken, NodeIdent
 use kintsugi_storage::{open_node_disks, NodeDisks, run_heartbeats, NodeService};
 
 use crate::clientconf::write_private;
-use crate::server::{absolute, ensure_credentials, serve_s3};
+use crate::server::{absolute, ensure_credentials, lock_dir, serve_s3};
 
+/// A duration flag: `500ms`, `2s`, `10m`, `1h`, or a plain number of seconds; at most a year.
 pub(crate) fn secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(0.0..=86_400.0 * 365.0).contains(&v) {
-        return Err(format!("{s} seconds is out of range"));
+    let d = crate::units::parse_duration(s).map_err(|e| e.to_string())?;
+    if d > Duration::from_secs(86_400 * 365) {
+        return Err(format!("{s:?} is longer than a year"));
     }
-    Ok(Duration::from_secs_f64(v))
+    Ok(d)
 }
 
 /// A node or zone label: 1 to 64 letters, digits, `-`, `_` or `.`.
@@ -65,20 +66,20 @@ pub struct GatewayArgs {
     /// Seconds before shards of overwritten or deleted objects are deleted.
     #[arg(long, env = "KINTSUGI_GC_DELAY", default_value_t = 300)]
     gc_delay: u64,
-    /// Seconds without a heartbeat before a node is down (gets no new shards, is read last).
-    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_DOWN_AFTER", default_value = "10", value_parser = secs)]
+    /// Time without a heartbeat before a node is down (gets no new shards, is read last); e.g. 2s, 10m.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_DOWN_AFTER", default_value = "10", value_parser = secs)]
     down_after: Duration,
-    /// Seconds without a heartbeat before a node is lost.
-    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_LOST_AFTER", default_value = "600", value_parser = secs)]
+    /// Time without a heartbeat before a node is lost and its shards are rebuilt elsewhere.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_LOST_AFTER", default_value = "600", value_parser = secs)]
     lost_after: Duration,
     /// Durable shards a new segment needs when a shard cannot be written anywhere (default K+1).
     #[arg(long, value_name = "N", env = "KINTSUGI_WRITE_QUORUM")]
     write_quorum: Option<usize>,
-    /// Seconds a shard read may lag before a parity read is started beside it.
-    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_HEDGE_AFTER", default_value = "0.25", value_parser = secs)]
+    /// How long a shard read may lag before a parity read is started beside it.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_HEDGE_AFTER", default_value = "0.25", value_parser = secs)]
     hedge_after: Duration,
-    /// Seconds a storage node may take for one step of a shard request before it counts as failed.
-    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_REQUEST_DEADLINE", default_value = "10", value_parser = secs)]
+    /// How long a storage node may take for one step of a shard request before it counts as failed.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_REQUEST_DEADLINE", default_value = "10", value_parser = secs)]
     request_deadline: Duration,
     #[command(flatten)]
     workers: crate::workers::WorkerArgs,
@@ -122,7 +123,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     if a.lost_after < a.down_after {
         bail!("--lost-after ({:?}) must not be shorter than --down-after ({:?})", a.lost_after, a.down_after);
     }
-    std::fs::create_dir_all(&a.meta).with_context(|| format!("creating metadata directory {}", a.meta.display()))?;
+    let _meta_lock = lock_dir(&a.meta, "metadata directory", "--meta DIR")?;
     let meta_dir = absolute(&a.meta)?;
     let (ca, secret) = cluster_secrets(&meta_dir.join("cluster"))?;
     let gc_delay_ms = i64::try_from(a.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
@@ -155,7 +156,15 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let _ = store.join_token.set(token.clone());
         map.spawn_monitor(Duration::from_millis(250));
         let endpoint = server.endpoint();
-        let authority = Arc::new(JoinAuthority { ca: Arc::new(ca), secret });
+        let meta = store.meta.clone();
+        let name_taken: kintsugi_net::NameTaken = Arc::new(move |name: &str| match meta.nodes() {
+            Ok(nodes) => nodes.iter().any(|n| n.name == name),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the node records for a join; admitting the name");
+                false
+            }
+        });
+        let authority = Arc::new(JoinAuthority { ca: Arc::new(ca), secret, name_taken: Some(name_taken) });
         tokio::spawn(server.serve(Arc::new(ClusterService { store: store.clone(), map: map.clone() }), Some(authority)));
         kintsugi_gateway::recover_at_startup(&store).await.context("recovering interrupted writes")?;
         let banner = vec![
@@ -187,9 +196,9 @@ pub struct StorageArgs {
     /// waits up to --join-wait for it to appear.
     #[arg(long, value_name = "FILE", env = "KINTSUGI_JOIN_FILE")]
     join_file: Option<PathBuf>,
-    /// Seconds to keep retrying the first join while the gateway is not reachable yet
+    /// How long to keep retrying the first join while the gateway is not reachable yet
     /// (a wrong secret or CA is refused at once).
-    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_JOIN_WAIT", default_value = "60", value_parser = secs)]
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_JOIN_WAIT", default_value = "60", value_parser = secs)]
     join_wait: Duration,
     /// Node name (letters, digits, - and _). Default: the host name.
     #[arg(long, env = "KINTSUGI_NODE_NAME")]
@@ -201,8 +210,8 @@ pub struct StorageArgs {
     /// segment's shards over zones as evenly as it can once nodes are distinct.
     #[arg(long, value_name = "NAME", env = "KINTSUGI_ZONE", value_parser = label)]
     zone: Option<String>,
-    /// Seconds between heartbeats to the gateway.
-    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_HEARTBEAT", default_value = "1", value_parser = secs)]
+    /// Time between heartbeats to the gateway.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_HEARTBEAT", default_value = "1", value_parser = secs)]
     heartbeat: Duration,
 }
 
@@ -258,7 +267,7 @@ pub fn storage(a: StorageArgs) -> Result<()> {
         Some(n) => n,
         None => bail!("no --name given and the host name is unknown; pass --name NODE"),
     };
-    std::fs::create_dir_all(&a.state).with_context(|| format!("creating state directory {}", a.state.display()))?;
+    let _state_lock = lock_dir(&a.state, "state directory", "--state DIR and --name NAME (the default name is the host name)")?;
     let state = absolute(&a.state)?;
     for d in &a.data {
         let abs = absolute(d)?;

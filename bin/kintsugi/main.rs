@@ -21,11 +21,35 @@ use clap::{Parser, Subcommand};
 
 /// Kintsugi: an erasure-coded, S3-compatible object store.
 #[derive(Debug, Parser)]
-#[command(name = "kintsugi", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "kintsugi",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Client flags (--endpoint URL, --profile NAME, --region REGION) and --log-format may stand \
+                  before the subcommand too: kintsugi --endpoint http://127.0.0.1:9000 mb s3://b"
+)]
 struct Cli {
     /// Log format on stderr: "human" or "json".
     #[arg(long, global = true, env = "KINTSUGI_LOG_FORMAT", default_value = "human")]
     log_format: logging::LogFormat,
+    // The client flags, also before the subcommand (`kintsugi --endpoint URL mb s3://b`, as
+    // `aws --endpoint-url URL s3 mb`). They share their ids with `clientconf::ConnArgs`, so clap
+    // hands a value given here down to the client command's own flags; the commands that have
+    // their own (every client and admin command) show them in their help.
+    /// S3 endpoint URL (for client commands).
+    #[arg(long, global = true, hide = true, value_name = "URL")]
+    #[allow(dead_code)] // read through the client command's own flags
+    endpoint: Option<String>,
+    /// Profile of the client config file (for client commands).
+    #[arg(long, global = true, hide = true, value_name = "NAME")]
+    #[allow(dead_code)] // read through the client command's own flags
+    profile: Option<String>,
+    /// SigV4 region (for client commands).
+    #[arg(long, global = true, hide = true, value_name = "REGION")]
+    #[allow(dead_code)] // read through the client command's own flags
+    region: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,10 +88,29 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Client commands end quietly when their output pipe closes (`kintsugi ls | head`), as
+/// `ls` does: the default action of SIGPIPE, which Rust's runtime sets to "ignore" (so
+/// that `println!` would panic with "failed printing to stdout: Broken pipe").
+///
+/// The one `unsafe` of the binary: `signal(2)` with `SIG_DFL` installs no handler of
+/// ours, takes no pointers, and runs before any other thread exists. Servers keep the
+/// runtime's "ignore" and get EPIPE as an error on their sockets and pipes instead.
+#[allow(unsafe_code)]
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: see above; resetting a signal's disposition to its default is async-signal-safe
+    // and has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Errors end the process with one line per cause on stderr and exit code 1
 /// (no backtraces: the messages say what happened and what to do).
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Server(_) | Command::Gateway(_) | Command::Storage(_)) {
+        die_quietly_on_closed_pipe();
+    }
     logging::init(cli.log_format);
     let result: Result<()> = match cli.command {
         Command::Server(args) => server::run(args),

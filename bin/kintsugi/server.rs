@@ -115,6 +115,21 @@ pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
     Ok(abs.canonicalize().unwrap_or(abs))
 }
 
+/// Create `dir` and lock it for as long as the returned guard lives (hold it for the life of
+/// the process): a second process on the same directory stops at once with a message that
+/// names `flag`, instead of writing beside the first.
+pub(crate) fn lock_dir(dir: &Path, what: &str, flag: &str) -> Result<kintsugi_disk::DirLock> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {what} {}", dir.display()))?;
+    match kintsugi_disk::DirLock::acquire(dir) {
+        Ok(l) => Ok(l),
+        Err(kintsugi_disk::DiskError::InUse { .. }) => bail!(
+            "{what} {} is in use by another kintsugi process; give each process on this machine its own {flag}",
+            dir.display()
+        ),
+        Err(e) => Err(e).with_context(|| format!("locking {what} {}", dir.display())),
+    }
+}
+
 /// Attach every registered disk, register and format new ones.
 fn attach_disks(meta: &RocksMeta, dirs: &[PathBuf], meta_dir: &Path) -> Result<Vec<Arc<Disk>>> {
     let mut records = meta.disks().context("reading the disk registry")?;
@@ -131,7 +146,7 @@ fn attach_disks(meta: &RocksMeta, dirs: &[PathBuf], meta_dir: &Path) -> Result<V
         }
         seen.push(path_s.clone());
         if let Some(rec) = records.iter().find(|r| r.path == path_s) {
-            let d = Disk::open(&abs, rec.id, rec.uuid);
+            let d = Disk::open(&abs, rec.id, rec.uuid).with_context(|| format!("opening disk {}", abs.display()))?;
             if d.is_failed() {
                 tracing::error!(disk = rec.id, path = %abs.display(), "registered disk is missing or replaced; its shards are read from parity and rebuilt elsewhere. To use an emptied directory here as a new disk: `kintsugi admin disk add --node local PATH`");
             }
@@ -156,12 +171,12 @@ fn attach_disks(meta: &RocksMeta, dirs: &[PathBuf], meta_dir: &Path) -> Result<V
         let rec = DiskRecord { id, uuid, path: path_s };
         records.push(rec.clone());
         meta.put_disks(&records).context("saving the disk registry")?;
-        out.push(Arc::new(Disk::open(&abs, id, uuid)));
+        out.push(Arc::new(Disk::open(&abs, id, uuid).with_context(|| format!("opening disk {}", abs.display()))?));
     }
     for rec in &records {
         if !seen.contains(&rec.path) {
             tracing::warn!(disk = rec.id, path = rec.path, "registered disk not given with --data; attaching it at its registered path");
-            out.push(Arc::new(Disk::open(Path::new(&rec.path), rec.id, rec.uuid)));
+            out.push(Arc::new(Disk::open(Path::new(&rec.path), rec.id, rec.uuid).with_context(|| format!("opening disk {}", rec.path))?));
         }
     }
     Ok(out)
@@ -213,7 +228,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
         );
     }
     let layout = Layout::new(s.scheme, s.chunk_size).context("invalid --chunk-size")?;
-    std::fs::create_dir_all(&s.meta).with_context(|| format!("creating metadata directory {}", s.meta.display()))?;
+    let _meta_lock = lock_dir(&s.meta, "metadata directory", "--meta DIR and --data DIRs")?;
     let meta_dir = absolute(&s.meta)?;
     let gc_delay_ms = i64::try_from(s.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
     let meta = Arc::new(RocksMeta::open(&meta_dir, gc_delay_ms).context("opening the metadata store")?);

@@ -15,11 +15,11 @@ pub struct WorkerArgs {
     /// Cap on background repair's rebuilt data (and on drains), MiB/s (0: no cap).
     #[arg(long, value_name = "MIB_PER_S", env = "KINTSUGI_REPAIR_BANDWIDTH", default_value_t = 0)]
     repair_bandwidth: u64,
-    /// Seconds between background repair passes (each finds every segment with a shard on a lost disk).
-    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_REPAIR_INTERVAL", default_value = "5", value_parser = crate::cluster::secs)]
+    /// Time between background repair passes (each finds every segment with a shard on a lost disk).
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_REPAIR_INTERVAL", default_value = "5", value_parser = crate::cluster::secs)]
     repair_interval: Duration,
-    /// Seconds between background scrub passes that re-verify every shard (0: only `kintsugi admin scrub`).
-    #[arg(long, value_name = "SECONDS", env = "KINTSUGI_SCRUB_INTERVAL", default_value = "86400", value_parser = crate::cluster::secs)]
+    /// Time between background scrub passes that re-verify every shard (0: only `kintsugi admin scrub`).
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_SCRUB_INTERVAL", default_value = "86400", value_parser = crate::cluster::secs)]
     scrub_interval: Duration,
     /// Cap on background scrubbing, MiB/s of shard data verified (0: no cap).
     #[arg(long, value_name = "MIB_PER_S", env = "KINTSUGI_SCRUB_BANDWIDTH", default_value_t = 64)]

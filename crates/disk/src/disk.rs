@@ -5,6 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use kintsugi_erasure::{chunk_hash, shard_hash, ChunkHash};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,29 @@ pub struct Disk {
     root: PathBuf,
     uuid: u128,
     failed: AtomicBool,
+    /// The directory's lock while the disk is usable (released when it fails, so an emptied
+    /// directory can be added again as a new disk by this same process).
+    lock: Mutex<Option<DirLock>>,
+}
+
+/// An exclusive advisory lock (`flock`) on a directory, held while the value lives. A second
+/// process (or a second open in this one) that asks for it is refused at once, so two
+/// processes never write beside each other in one disk, state or metadata directory.
+#[derive(Debug)]
+pub struct DirLock {
+    _dir: File,
+}
+
+impl DirLock {
+    /// Lock `dir` (which must exist). [`DiskError::InUse`] when another holder has it.
+    pub fn acquire(dir: &Path) -> DiskResult<Self> {
+        let f = File::open(dir).map_err(io_err(0, dir))?;
+        match f.try_lock() {
+            Ok(()) => Ok(Self { _dir: f }),
+            Err(fs::TryLockError::WouldBlock) => Err(DiskError::InUse { path: dir.to_path_buf() }),
+            Err(fs::TryLockError::Error(e)) => Err(io_err(0, dir)(e)),
+        }
+    }
 }
 
 fn io_err(disk: u32, path: &Path) -> impl FnOnce(std::io::Error) -> DiskError + '_ {
@@ -91,12 +115,22 @@ impl Disk {
         Ok(())
     }
 
-    /// Attach to a formatted disk directory. Never fails: a missing or
-    /// foreign directory just makes the disk start out failed.
-    pub fn open(root: &Path, id: u32, uuid: u128) -> Self {
-        let d = Disk { id, root: root.to_path_buf(), uuid, failed: AtomicBool::new(false) };
+    /// Attach to a formatted disk directory and lock it. Fails only with
+    /// [`DiskError::InUse`] when another process (or another open here) has the
+    /// directory: a missing or foreign directory just makes the disk start out failed.
+    pub fn open(root: &Path, id: u32, uuid: u128) -> DiskResult<Self> {
+        let lock = match DirLock::acquire(root) {
+            Ok(l) => Some(l),
+            Err(e @ DiskError::InUse { .. }) => return Err(e),
+            Err(_) => None, // missing or unreadable: check() below marks the disk failed
+        };
+        let d = Disk { id, root: root.to_path_buf(), uuid, failed: AtomicBool::new(false), lock: Mutex::new(lock) };
         d.check();
-        d
+        Ok(d)
+    }
+
+    fn dir_lock(&self) -> std::sync::MutexGuard<'_, Option<DirLock>> {
+        self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Disk id.
@@ -134,6 +168,19 @@ impl Disk {
             _ => false,
         } && self.root.join(SHARDS_DIR).is_dir()
             && self.root.join(TMP_DIR).is_dir();
+        let healthy = healthy && {
+            let mut lock = self.dir_lock();
+            if lock.is_none() {
+                match DirLock::acquire(&self.root) {
+                    Ok(l) => *lock = Some(l),
+                    Err(e) => tracing::error!(disk = self.id, path = %self.root.display(), error = %e, "cannot lock the disk directory"),
+                }
+            }
+            lock.is_some()
+        };
+        if !healthy {
+            self.dir_lock().take();
+        }
         let was_failed = self.failed.swap(!healthy, Ordering::Relaxed);
         if was_failed == healthy {
             if healthy {
@@ -150,6 +197,7 @@ impl Disk {
         if !self.failed.swap(true, Ordering::Relaxed) {
             tracing::error!(disk = self.id, path = %self.root.display(), why, "disk marked failed");
         }
+        self.dir_lock().take();
     }
 
     fn ensure_usable(&self) -> DiskResult<()> {

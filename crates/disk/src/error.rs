@@ -60,6 +60,12 @@ pub enum DiskError {
         /// Why.
         detail: String,
     },
+    /// Another process (or another open in this one) holds the directory's lock.
+    #[error("{path} is in use by another kintsugi process; give every process its own directories (--data, --state, --meta)")]
+    InUse {
+        /// The locked directory.
+        path: PathBuf,
+    },
     /// The caller asked for something inconsistent with the shard (e.g. a chunk past the end).
     #[error("invalid shard request: {detail}")]
     Invalid {

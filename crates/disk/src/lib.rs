@@ -8,7 +8,7 @@
 //! use kintsugi_disk::{Disk, ShardHeader};
 //! let dir = tempfile::tempdir().unwrap();
 //! Disk::format(dir.path(), 1, 0xabc).unwrap();
-//! let disk = Disk::open(dir.path(), 1, 0xabc);
+//! let disk = Disk::open(dir.path(), 1, 0xabc).unwrap();
 //! let header = ShardHeader { codec: 1, k: 4, m: 2, index: 0, chunk_size: 64, segment_no: 0,
 //!     segment_id: 7, owner_id: 1, part_number: 0, segment_len: 0, data_len: 0, chunks: 0 };
 //! let mut w = disk.create_shard(header).unwrap();
@@ -24,7 +24,7 @@ mod disk;
 mod error;
 mod header;
 
-pub use disk::{sync_dir, Disk, DiskIdentity, ShardReader, ShardWriter, IDENTITY_FILE};
+pub use disk::{sync_dir, DirLock, Disk, DiskIdentity, ShardReader, ShardWriter, IDENTITY_FILE};
 pub use error::{DiskError, DiskResult};
 pub use header::{ShardHeader, HEADER_LEN};
 

@@ -23,7 +23,7 @@ fn header(seg: u128, index: u8) -> ShardHeader {
 fn setup() -> (tempfile::TempDir, Disk) {
     let dir = tempfile::tempdir().expect("tempdir");
     Disk::format(dir.path(), 3, 77).expect("format");
-    let disk = Disk::open(dir.path(), 3, 77);
+    let disk = Disk::open(dir.path(), 3, 77).expect("open");
     assert!(!disk.is_failed());
     (dir, disk)
 }
@@ -95,8 +95,24 @@ fn unfinished_writer_leaves_nothing_and_deleted_disk_fails() {
 fn foreign_directory_is_not_our_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
     Disk::format(dir.path(), 3, 77).expect("format");
-    let other = Disk::open(dir.path(), 3, 78);
+    let other = Disk::open(dir.path(), 3, 78).expect("open");
     assert!(other.is_failed(), "a directory with another uuid is not this disk");
     let ident = Disk::read_identity(dir.path()).expect("ident").expect("present");
     assert_eq!(ident.disk_id, 3);
+}
+
+#[test]
+fn a_disk_directory_is_opened_by_one_owner_at_a_time() {
+    let (dir, disk) = setup();
+    match Disk::open(dir.path(), 3, 77) {
+        Err(DiskError::InUse { path }) => assert_eq!(path, dir.path()),
+        other => panic!("a second open of a locked disk: {other:?}, want InUse"),
+    }
+    // A failed disk lets its directory go: it may be emptied and added again as a new disk.
+    disk.mark_failed("test");
+    let again = Disk::open(dir.path(), 3, 77).expect("open after the first owner failed it");
+    assert!(!again.is_failed());
+    assert!(!disk.check(), "the old owner cannot take the directory back while the new one holds it");
+    drop(again);
+    assert!(disk.check(), "once free, the directory is the old owner's again");
 }

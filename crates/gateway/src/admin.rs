@@ -158,7 +158,7 @@ fn classify(e: &DiskError) -> ShardHealth {
         DiskError::Missing { .. } => ShardHealth::Missing,
         DiskError::Corrupt { .. } => ShardHealth::Corrupt,
         DiskError::DiskGone { .. } | DiskError::DiskFailed { .. } | DiskError::Unreachable { .. } => ShardHealth::DiskFailed,
-        DiskError::Io { .. } | DiskError::Invalid { .. } => ShardHealth::IoError,
+        DiskError::Io { .. } | DiskError::Invalid { .. } | DiskError::InUse { .. } => ShardHealth::IoError,
     }
 }
 

@@ -92,7 +92,7 @@ async fn add_local_disk(store: &Arc<Store>, node: &str, path: &str) -> GwResult<
             Ok((id, uuid))
         })
         .await?;
-    let disk = Arc::new(Disk::open(Path::new(path), id, uuid));
+    let disk = Arc::new(Disk::open(Path::new(path), id, uuid).map_err(GatewayError::Disk)?);
     store.add_disk(Arc::new(LocalShards::new(disk, "local", id)));
     tracing::warn!(disk = id, path, "disk added while running; it takes new shards now");
     Ok(AddReport { node: "local".into(), path: path.to_owned(), disk: id, uuid: format!("{uuid:032x}") })

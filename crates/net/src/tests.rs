@@ -66,7 +66,7 @@ async fn cluster() -> Cluster {
     let secret = JoinToken::random_secret();
     let token = JoinToken { gateway: addr.to_string(), ca_fingerprint: ca.fingerprint(), secret: secret.clone() };
     let handler = Arc::new(Echo { name: "gateway".into(), seen: Default::default() });
-    let join_auth = Arc::new(JoinAuthority { ca: ca.clone(), secret });
+    let join_auth = Arc::new(JoinAuthority { ca: ca.clone(), secret, name_taken: None });
     let ep = server.endpoint();
     tokio::spawn(server.serve(handler.clone(), Some(join_auth)));
     Cluster { ca, token, addr, handler, server: ep }

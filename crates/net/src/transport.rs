@@ -214,12 +214,18 @@ pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, peer: &str, req: Request, recv: quinn::RecvStream, send: quinn::SendStream) -> NetResult<()>;
 }
 
+/// Whether a node name already belongs to a member of the cluster.
+pub type NameTaken = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// Signs certificates for nodes that present the join secret.
 pub struct JoinAuthority {
     /// The cluster CA.
     pub ca: Arc<ClusterCa>,
     /// The secret in join tokens.
     pub secret: String,
+    /// Names already taken: a join under one of them is refused (two processes under one
+    /// name would be one node to the cluster map). `None` admits every name.
+    pub name_taken: Option<NameTaken>,
 }
 
 impl JoinAuthority {
@@ -234,6 +240,18 @@ impl JoinAuthority {
         }
         if node_name.is_empty() || node_name.len() > 64 || !node_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Response::Error { code: "BadNodeName".into(), message: "node names are 1-64 letters, digits, - or _".into() };
+        }
+        if self.name_taken.as_ref().is_some_and(|taken| taken(node_name)) {
+            tracing::warn!(node_name, "join refused: the name belongs to a member already");
+            return Response::Error {
+                code: "NodeNameTaken".into(),
+                message: format!(
+                    "a node named {node_name:?} is already a member of this cluster; start this node with its own \
+                     --name NAME (and its own --state DIR; the default name is the host name). If this is that node \
+                     re-joining after losing its --state directory, remove the old one first \
+                     (`kintsugi admin node remove {node_name}`)"
+                ),
+            };
         }
         match self.ca.sign_csr(csr_der, node_name) {
             Ok(cert_der) => {

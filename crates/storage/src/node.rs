@@ -51,7 +51,7 @@ fn open_formatted(dir: &Path, open: &[Arc<Disk>]) -> DiskResult<Option<Arc<Disk>
     if open.iter().any(|d| d.uuid() == uuid) {
         return Err(DiskError::Invalid { detail: format!("{} is given twice (same disk identity)", dir.display()) });
     }
-    Ok(Some(Arc::new(Disk::open(dir, ident.disk_id, uuid))))
+    Ok(Some(Arc::new(Disk::open(dir, ident.disk_id, uuid)?)))
 }
 
 /// Format an empty or missing directory as a new disk with a fresh uuid (a replaced
@@ -61,7 +61,7 @@ fn format_disk(dir: &Path, open: &[Arc<Disk>]) -> DiskResult<Arc<Disk>> {
     let uuid: u128 = rand::random();
     Disk::format(dir, id, uuid)?;
     tracing::info!(disk = id, path = %dir.display(), "formatted new disk");
-    Ok(Arc::new(Disk::open(dir, id, uuid)))
+    Ok(Arc::new(Disk::open(dir, id, uuid)?))
 }
 
 /// The disks a node serves: the `--data` directories plus any added while

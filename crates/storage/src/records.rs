@@ -23,6 +23,7 @@ pub fn disk_error_code(e: &DiskError) -> &'static str {
         DiskError::Unreachable { .. } => "Unreachable",
         DiskError::Io { .. } => "DiskIo",
         DiskError::Invalid { .. } => "Invalid",
+        DiskError::InUse { .. } => "DiskInUse",
     }
 }
 
@@ -34,7 +35,7 @@ pub fn disk_error_from_remote(disk: u32, node: &str, segment: u128, index: u8, c
         "ShardCorrupt" => DiskError::Corrupt { disk, shard, detail: message },
         "DiskFailed" | "UnknownDisk" => DiskError::DiskGone { disk, path: format!("{node}:").into(), detail: message },
         "DiskIo" => DiskError::Io { disk, path: format!("{node}:{shard}").into(), source: std::io::Error::other(message) },
-        "Invalid" | "BadFrame" => DiskError::Invalid { detail: format!("node {node}: {message}") },
+        "Invalid" | "BadFrame" | "DiskInUse" => DiskError::Invalid { detail: format!("node {node}: {message}") },
         _ => DiskError::Unreachable { disk, node: node.to_owned(), detail: format!("{code}: {message}") },
     }
 }
