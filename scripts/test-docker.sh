@@ -78,7 +78,9 @@ export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 export AWS_CONFIG_FILE="$work/aws-config" AWS_SHARED_CREDENTIALS_FILE="$work/aws-credentials"
 export KINTSUGI_CONFIG="$work/kintsugi-client.toml"
 unset AWS_PROFILE AWS_ENDPOINT_URL AWS_SESSION_TOKEN KINTSUGI_PROFILE COMPOSE_FILE COMPOSE_PROJECT_NAME
-: >"$AWS_CONFIG_FILE"; : >"$AWS_SHARED_CREDENTIALS_FILE"
+# The multipart sizes pinned (the ETag check below counts parts), whatever the cli version's defaults.
+printf '[default]\ns3 =\n  multipart_threshold = 8MB\n  multipart_chunksize = 8MB\n' >"$AWS_CONFIG_FILE"
+: >"$AWS_SHARED_CREDENTIALS_FILE"
 
 compose() { "${COMPOSE[@]}" --project-name "$project" --file "$repo/docker-compose.yml" "$@"; }
 s3() { timeout 300 aws --endpoint-url "$endpoint" "$@"; }

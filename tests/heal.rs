@@ -29,7 +29,7 @@ fn stat(c: &Cluster, bucket: &str, key: &str) -> Value {
 fn a_lost_node_is_rebuilt_elsewhere_and_the_rebuilt_shards_are_real() {
     let _g = common::serial();
     let flags = [
-        "--ec", "4+2", "--down-after", "1", "--lost-after", "4", "--repair-interval", "0.5", "--hedge-after", "0.2", "--request-deadline", "3",
+        "--ec", "4+2", "--down-after", "1", "--lost-after", "10", "--repair-interval", "0.5", "--hedge-after", "0.2", "--request-deadline", "3",
     ];
     let mut c = Cluster::start(7, 1, &flags, Some(65536));
     // `make acceptance`: the scale, 300 objects of 0 B .. 100 MiB, ~2 GiB.
@@ -44,7 +44,9 @@ fn a_lost_node_is_rebuilt_elsewhere_and_the_rebuilt_shards_are_real() {
     assert!(total >= objs.len() as u64 - 1, "{st:#}");
     assert_eq!(ledger_row(&st, "k+m"), total, "{st:#}");
 
-    // A node away for less than --lost-after is only down: nothing is rebuilt.
+    // A node away for less than --lost-after is only down: nothing is rebuilt. (--lost-after is
+    // 10 s so that the checks below fit into the pause on a loaded machine; see `paused_for`.)
+    let paused_at = std::time::Instant::now();
     c.nodes[0].signal("-STOP");
     c.wait_states(&[(0, "down")], Duration::from_secs(10));
     let st = repair_status(&c);
@@ -57,6 +59,8 @@ fn a_lost_node_is_rebuilt_elsewhere_and_the_rebuilt_shards_are_real() {
     assert_eq!(st["recount"]["matches"], true, "{st:#}");
     c.nodes[0].signal("-CONT");
     c.wait_states(&(0..7).map(|i| (i, "up")).collect::<Vec<_>>(), Duration::from_secs(10));
+    let paused_for = paused_at.elapsed();
+    assert!(paused_for < Duration::from_secs(9), "the pause lasted {paused_for:?}, too close to --lost-after 10s to test 'down but not lost'");
     let st = repair_status(&c);
     assert_eq!(st["shards_rebuilt"], 0, "a node back before --lost-after must cause no rebuild: {st:#}");
     assert_eq!(st["full_redundancy"], true, "{st:#}");
@@ -144,7 +148,9 @@ fn referenced_by_node(c: &Cluster, bucket: &str, objs: &[(String, u64, u64)]) ->
 fn repair_resumes_after_a_gateway_restart_and_refills_a_replaced_disk() {
     let _g = common::serial();
     let flags = [
-        "--ec", "4+2", "--down-after", "1", "--lost-after", "3", "--repair-interval", "0.5", "--repair-bandwidth", "1", "--gc-delay", "0",
+        // --lost-after 10: after the gateway restart below, nodes may take ~5 s to notice the new
+        // process (their old QUIC connection times out first); they must not be taken for lost.
+        "--ec", "4+2", "--down-after", "1", "--lost-after", "10", "--repair-interval", "0.5", "--repair-bandwidth", "1", "--gc-delay", "0",
         "--hedge-after", "0.2", "--request-deadline", "3",
     ];
     let mut c = Cluster::start(8, 1, &flags, Some(65536));

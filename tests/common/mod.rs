@@ -407,12 +407,18 @@ impl Server {
     /// Environment for S3 clients (boto3, aws cli).
     pub fn s3_env(&self) -> Vec<(String, String)> {
         let nowhere = self.base.path().join("no-aws-config");
+        // The aws cli's multipart sizes pinned (the tests compute multipart ETags from them),
+        // whatever its version's defaults are.
+        let aws_config = self.base.path().join("aws-config");
+        if !aws_config.exists() {
+            fs::write(&aws_config, "[default]\ns3 =\n  multipart_threshold = 8MB\n  multipart_chunksize = 8MB\n").expect("writing the aws cli config");
+        }
         vec![
             ("AWS_ACCESS_KEY_ID".into(), self.access_key.clone()),
             ("AWS_SECRET_ACCESS_KEY".into(), self.secret_key.clone()),
             ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
             ("S3_ENDPOINT".into(), self.endpoint.clone()),
-            ("AWS_CONFIG_FILE".into(), nowhere.display().to_string()),
+            ("AWS_CONFIG_FILE".into(), aws_config.display().to_string()),
             ("AWS_SHARED_CREDENTIALS_FILE".into(), nowhere.display().to_string()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),

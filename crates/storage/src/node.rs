@@ -381,7 +381,10 @@ pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zon
                     c
                 }
             };
-            let (resp, _) = kintsugi_net::call(&c, &req, None, Duration::from_secs(5)).await?;
+            // A gateway that was killed and restarted never closes the old connection: give up
+            // on it after a few intervals (then reconnect) instead of waiting out a long timeout.
+            let patience = every.saturating_mul(3).clamp(Duration::from_secs(1), Duration::from_secs(5));
+            let (resp, _) = kintsugi_net::call(&c, &req, None, patience).await?;
             kintsugi_net::check(resp).map(|_| ())
         }
         .await;
