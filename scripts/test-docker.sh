@@ -194,8 +194,9 @@ verify() {
 # placement LABEL EXCLUDED KEY... : read each object's erasure layout (`kintsugi stat --json`;
 # with STAT_VERIFY=1 `--verify`, which reads every chunk of every shard on its node) and check
 # that every segment has all k+m shards healthy and, when EXCLUDED is "-", on k+m distinct
-# nodes; when EXCLUDED names nodes (comma-separated), on none of them, with at most two
-# shards per node, so that losing any one node still leaves k; "any" checks health only.
+# nodes; when EXCLUDED names nodes (comma-separated, down when the object was written): at
+# least k shards placed, all healthy, on distinct nodes none of which is excluded, the rest
+# recorded as not placed (never two on one node); "any" checks health only.
 placement() {
   local label=$1 excluded=$2 out; shift 2
   if out="$(python3 - "$bin" "$endpoint" "$bucket" "$excluded" "${STAT_VERIFY:-0}" "$@" 2>&1 <<'PY'
@@ -216,16 +217,19 @@ for key in keys:
     for seg in layout.get("segments") or []:
         segs += 1
         shards = seg.get("shards") or []
-        per_node = Counter(sh["node"] for sh in shards)
+        placed = [sh for sh in shards if sh.get("health") != "not-placed"]
+        per_node = Counter(sh["node"] for sh in placed)
         nodes_used.update(per_node)
         where = f"{key} segment {seg.get('index')}: " + " ".join(f"{sh['index']}@{sh['node']}:{sh.get('health')}" for sh in shards)
-        if len(shards) != k + m or any(sh.get("health") != "ok" for sh in shards):
+        if excl:
+            if len(shards) != k + m or len(placed) < k or any(sh.get("health") != "ok" for sh in placed):
+                bad.append(f"{where}: not at least {k} healthy shards")
+            elif set(per_node) & excl or max(per_node.values()) > 1:
+                bad.append(f"{where}: bad placement with {sorted(excl)} down (two shards on one node, or one on a down node)")
+        elif len(shards) != k + m or any(sh.get("health") != "ok" for sh in shards):
             bad.append(f"{where}: not {k + m} healthy shards")
         elif excluded == "-" and len(per_node) != k + m:
             bad.append(f"{where}: not on {k + m} distinct nodes")
-        elif excl and (set(per_node) & excl or max(per_node.values()) > 2 or len(per_node) < k
-                       or any(k + m - c < k for c in per_node.values())):
-            bad.append(f"{where}: bad placement with {sorted(excl)} down")
 if bad:
     print("; ".join(bad[:5]) + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""))
     sys.exit(1)
@@ -287,6 +291,20 @@ fi
 say "starting node2 and node5 again"
 compose start node2 node5 >"$work/start.log" 2>&1 || { fail "compose start"; cat "$work/start.log"; exit 1; }
 must wait_for 60 "node2 and node5 back: 6 nodes up" 'up == 6 and total == 6'
+# Repair places the shards the degraded PUT could not: back to full redundancy, every segment
+# (the degraded object's too) on 6 distinct nodes, so that losing any 2 loses nothing.
+full=""
+for _ in $(seq 1 90); do
+  full="$("$bin" admin repair status --json --endpoint "$endpoint" 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin).get("full_redundancy"))' 2>/dev/null)"
+  [ "$full" = "True" ] && break
+  sleep 1
+done
+if [ "$full" = "True" ]; then
+  pass "full redundancy after node2+node5 returned"
+else
+  fail "not back to full redundancy within 90 s after node2+node5 returned (last: ${full:-no answer})"
+fi
+placement "placement with all nodes back (the degraded PUT included)" - $(awk '{print $2}' "$work/manifest")
 
 # ---------------------------------------------------------------- 5. one node partitioned
 cid=$(compose ps -q node3)

@@ -23,7 +23,12 @@ fn segments(c: &Cluster, bucket: &str, key: &str) -> Vec<serde_json::Value> {
 #[test]
 fn six_nodes_lose_two_keep_every_byte_and_take_new_writes() {
     let _g = common::serial();
-    let flags = ["--ec", "4+2", "--down-after", "2s", "--lost-after", "5m", "--hedge-after", "200ms", "--request-deadline", "3s"];
+    // --write-quorum 4: with 2 of 6 nodes down a segment can have only 4 shards (one per live
+    // node; never two on one), so the operator allows commits at k.
+    let flags = [
+        "--ec", "4+2", "--down-after", "2s", "--lost-after", "5m", "--hedge-after", "200ms", "--request-deadline", "3s", "--write-quorum", "4",
+        "--repair-interval", "500ms",
+    ];
     let mut c = Cluster::start(6, 1, &flags, Some(65536));
     let objs = common::objects("mixed", 1000, &[0, 1, STRIPE - 1, STRIPE, STRIPE + 1, MIB, 100 * MIB], 200, 600 * KIB);
     let manifest = c.gw.manifest("mixed", "clu", &objs);
@@ -32,8 +37,8 @@ fn six_nodes_lose_two_keep_every_byte_and_take_new_writes() {
     c.gw.py("data.py", &["verify", manifest]);
     c.assert_full_layout("clu", &objs, 6, &[]);
     let on_disk: usize = c.nodes.iter().map(|n| n.shard_files().len()).sum();
-    let segments = objs.iter().map(|(_, _, s)| if *s == 0 { 1 } else { s.div_ceil(64 * MIB) as usize }).sum::<usize>();
-    assert!(on_disk >= segments * 6, "{on_disk} shard files for {segments} segments");
+    let nsegs = objs.iter().map(|(_, _, s)| if *s == 0 { 1 } else { s.div_ceil(64 * MIB) as usize }).sum::<usize>();
+    assert!(on_disk >= nsegs * 6, "{on_disk} shard files for {nsegs} segments");
 
     // Two nodes die without warning: reads go on right away (before the map notices) and after.
     c.nodes[1].kill9();
@@ -43,13 +48,26 @@ fn six_nodes_lose_two_keep_every_byte_and_take_new_writes() {
     c.wait_states(&[(1, "down"), (4, "down"), (0, "up"), (2, "up"), (3, "up"), (5, "up")], Duration::from_secs(15));
     c.gw.py("data.py", &["ranges", manifest, &STRIPE.to_string()]);
 
-    // New writes land on the 4 live nodes (two shards on some, never more than m) and read back.
-    let fresh = common::objects("fresh", 1000, &[0, 1, STRIPE - 1, STRIPE, STRIPE + 1, MIB, 20 * MIB], 20, 600 * KIB);
+    // 50 new objects while they are down: one shard on each of the 4 live nodes (never two on
+    // one node or disk), the last 2 recorded as not placed, and the ledger says so.
+    let fresh = common::objects("fresh", 1000, &[0, 1, STRIPE - 1, STRIPE, STRIPE + 1, MIB, 20 * MIB], 50, 600 * KIB);
     let fresh_manifest = c.gw.manifest("fresh", "clu", &fresh);
     let fresh_manifest = fresh_manifest.to_str().expect("utf-8");
     c.gw.py("data.py", &["write-mp", fresh_manifest]);
     c.gw.py("data.py", &["verify", fresh_manifest]);
     assert_eq!((c.nodes[1].shard_files().len(), c.nodes[4].shard_files().len()), dead_files, "dead nodes cannot take shards");
+    for (key, _, _) in &fresh {
+        for seg in segments(&c, "clu", key) {
+            let placed: Vec<&serde_json::Value> = seg["shards"].as_array().expect("shards").iter().filter(|s| s["health"] != "not-placed").collect();
+            let nodes: HashSet<&str> = placed.iter().filter_map(|s| s["node"].as_str()).collect();
+            assert_eq!((placed.len(), nodes.len()), (4, 4), "{key}: written with 2 nodes down, want one shard on each of 4 nodes: {seg}");
+            assert_eq!(seg["domain_losses_survived"], 0, "{key}: {seg}");
+        }
+    }
+    let st = c.admin_json(&["repair", "status", "--recount"]);
+    assert_eq!(st["full_redundancy"], false, "{st:#}");
+    assert!(st["shards_not_placed"].as_u64() >= Some(2 * fresh.len() as u64 - 2), "{st:#}");
+    assert_eq!(st["recount"]["matches"], true, "{st:#}");
 
     // They come back with their data and rejoin; everything still reads.
     let token = c.token.clone();
@@ -64,6 +82,23 @@ fn six_nodes_lose_two_keep_every_byte_and_take_new_writes() {
     let m = c.gw.metrics();
     eprintln!("degraded stripe reads {}, hedged reads {}", m["kintsugi_degraded_stripe_reads_total"], m["kintsugi_hedged_reads_total"]);
     assert!(m["kintsugi_degraded_stripe_reads_total"] > 0.0, "reads with two nodes dead must have used parity");
+
+    // Repair places the missing shards on the returning nodes: full redundancy means every
+    // segment on 6 distinct nodes, so losing any 2 nodes loses nothing.
+    let mut last = serde_json::Value::Null;
+    let healed = common::poll(Duration::from_secs(120), Duration::from_millis(500), || {
+        last = c.admin_json(&["repair", "status", "--recount"]);
+        (last["full_redundancy"] == true && last["recount"]["matches"] == true).then_some(())
+    });
+    assert!(healed.is_some(), "not back to full redundancy after the nodes returned: {last:#}\n{}", c.gw.log_tail(30));
+    assert_eq!(last["shards_not_placed"], 0, "{last:#}");
+    assert_eq!(last["recount"]["segments_over_domain_cap"], 0, "{last:#}");
+    c.assert_full_layout("clu", &fresh, 6, &[]);
+    // The pair that was away holds the rebuilt shards: kill it and read every byte back.
+    c.nodes[1].kill9();
+    c.nodes[4].kill9();
+    c.gw.py("data.py", &["verify", fresh_manifest]);
+    c.gw.py("data.py", &["verify", manifest]);
 }
 
 #[test]

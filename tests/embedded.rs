@@ -450,12 +450,21 @@ fn degraded_two_disks_removed_every_object_reads_exact() {
     s.py("data.py", &["verify", manifest]);
     // Range reads decode partial stripes from parity.
     s.py("data.py", &["ranges", manifest, &MIB.to_string(), &(64 * MIB).to_string()]);
-    // Documented: with 4 of 6 disks, new PUTs put two shards on some disks (losing any one disk
-    // still leaves k) and read back.
-    let fresh = [("after-loss/a".to_owned(), 77u64, 3 * MIB), ("after-loss/b".to_owned(), 78, 1)];
-    let fresh_manifest = s.manifest("after-loss", "degraded", &fresh);
-    s.py("data.py", &["write", fresh_manifest.to_str().expect("utf-8")]);
-    s.py("data.py", &["verify", fresh_manifest.to_str().expect("utf-8")]);
+    // With 4 of 6 disks a segment could hold only 4 shards (never two on one disk): fewer than
+    // the write quorum (k+1), so a new PUT is refused with 503 and leaves nothing behind.
+    let files_before = s.shard_files().len();
+    let f = s.scratch().join("after-loss");
+    fs::write(&f, pseudo_random(77, 3 * MIB as usize)).expect("writing test file");
+    let mut put = s.command(common::BIN);
+    put.args(["put", "-q", f.to_str().expect("utf-8"), "s3://degraded/after-loss", "--endpoint", &s.endpoint]);
+    let out = put.output().expect("running kintsugi put");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a PUT with 2 of 6 disks failed must be refused");
+    assert!(err.contains("503") || err.contains("ServiceUnavailable") || err.contains("SlowDown"), "{err}");
+    let stat = s.command(common::BIN).args(["stat", "s3://degraded/after-loss", "--endpoint", &s.endpoint]).output().expect("stat");
+    assert!(!stat.status.success(), "a refused PUT left an object");
+    let gone = poll(Duration::from_secs(30), Duration::from_millis(250), || (s.shard_files().len() == files_before).then_some(()));
+    assert!(gone.is_some(), "the refused PUT left shard files: {} before, {} now", files_before, s.shard_files().len());
     assert!(s.is_running(), "server died");
 
     // A restart with two registered disk dirs missing still serves everything.

@@ -146,6 +146,16 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
                     if at_risk.is_empty() { "none counted yet".to_owned() } else { at_risk.join(", ") },
                     v["repair_backlog"]
                 );
+                if v["shards_not_placed"].as_u64() > Some(0) {
+                    println!("                 {} shard(s) not placed: written while their node was down; repair places them", v["shards_not_placed"]);
+                }
+                if v["too_few_domains"] == true {
+                    let what = if v["mode"] == "embedded" { "disks" } else { "nodes" };
+                    println!(
+                        "                 only {} failure domain(s) ({what}) in service for {} shards per segment: fewer shards per segment or fewer losses survived until {what} are added",
+                        v["failure_domains"], v["ec"].as_str().unwrap_or("k+m")
+                    );
+                }
             }
             if failed > 0 {
                 println!("WARNING: {failed} disk(s) failed or unreachable; objects with shards on them are read from parity. Restore or replace them.");
@@ -165,9 +175,14 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             }
             let mib = |x: &Value| x.as_u64().map_or("?".to_owned(), |b| format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20)));
             if v["full_redundancy"] == true {
-                println!("redundancy:        full: every committed shard is on a usable disk");
+                println!("redundancy:        full: every segment survives the loss of any m failure domains");
             } else {
                 println!("redundancy:        DEGRADED");
+            }
+            println!("failure domains:   {} in service{}", v["failure_domains"], if v["too_few_domains"] == true { " (fewer than k+m: segments share them)" } else { "" });
+            println!("not placed:        {} shards (written while their node was down; placed by repair)", v["shards_not_placed"]);
+            if let Some(r) = v.get("recount").filter(|r| r.is_object()) {
+                println!("domain check:      {} segments crowd a failure domain, {} have two shards on one disk (spread by repair; {} shards spread so far)", r["segments_over_domain_cap"], r["segments_sharing_a_disk"], v["shards_spread"]);
             }
             println!("lost disks:        {} ({} shards to rebuild)", v["lost_disks"], v["shards_on_lost_disks"]);
             println!("down disks:        {} ({} shards; rebuilt only once their node is lost)", v["down_disks"], v["shards_on_down_disks"]);

@@ -409,7 +409,7 @@ impl Server {
         let nowhere = self.base.path().join("no-aws-config");
         // The aws cli's multipart sizes pinned (the tests compute multipart ETags from them),
         // whatever its version's defaults are.
-        let aws_config = self.base.path().join("aws-config");
+        let aws_config = self.scratch().join("aws-config");
         if !aws_config.exists() {
             fs::write(&aws_config, "[default]\ns3 =\n  multipart_threshold = 8MB\n  multipart_chunksize = 8MB\n").expect("writing the aws cli config");
         }

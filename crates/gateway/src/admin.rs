@@ -20,6 +20,7 @@
 //! - `POST /kintsugi-admin/v1/scrub[?disk=N]`: verify every shard (of one disk) now, repair
 //!   what is bad, answer with the pass's report.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use hyper::http::Extensions;
@@ -49,6 +50,8 @@ pub enum ShardHealth {
     DiskFailed,
     /// An I/O error other than the above.
     IoError,
+    /// Stored nowhere: the PUT could not place it (its failure domain was down); repair will.
+    NotPlaced,
 }
 
 /// One shard in the layout report.
@@ -78,6 +81,9 @@ pub struct SegmentReport {
     pub len: u64,
     /// Shards that are ok.
     pub healthy: usize,
+    /// How many failure domains (nodes; disks in the embedded store) may fail at once with the
+    /// segment still readable, counting its healthy shards by domain; null below k.
+    pub domain_losses_survived: Option<usize>,
     /// Every shard.
     pub shards: Vec<ShardReport>,
 }
@@ -145,8 +151,14 @@ pub struct StatusReport {
     pub disks: Vec<DiskReport>,
     /// Segments waiting for garbage collection.
     pub garbage_pending: u64,
-    /// Every committed shard sits on a usable disk (see `/repair` for the details).
+    /// Every segment survives the loss of any m failure domains (see `/repair` for the details).
     pub full_redundancy: bool,
+    /// Shards stored nowhere: written while their failure domain was down; repair places them.
+    pub shards_not_placed: u64,
+    /// Failure domains in service (nodes; disks in the embedded store).
+    pub failure_domains: usize,
+    /// Fewer failure domains than k+m: redundancy cannot be full.
+    pub too_few_domains: bool,
     /// Segments the last repair pass found with shards on lost disks, not repaired yet.
     pub repair_backlog: u64,
     /// The redundancy ledger: committed segments and bytes by healthy shards.
@@ -173,6 +185,9 @@ pub async fn object_report(store: &Arc<Store>, bucket: &str, key: &str, full: bo
             let idx = u8::try_from(i).unwrap_or(u8::MAX);
             async move {
                 let (node, checked) = match store.disk(loc.disk) {
+                    Err(_) if loc.disk == kintsugi_meta::NO_DISK => {
+                        ("-".to_owned(), Err((ShardHealth::NotPlaced, "not placed: no failure domain could take it when it was written; repair places it".to_owned())))
+                    }
                     Err(e) => ("?".to_owned(), Err((ShardHealth::DiskFailed, e.to_string()))),
                     Ok(d) => {
                         let info = d.info();
@@ -194,7 +209,15 @@ pub async fn object_report(store: &Arc<Store>, bucket: &str, key: &str, full: bo
         });
         let shards: Vec<ShardReport> = futures::future::join_all(checks).await;
         let healthy = shards.iter().filter(|s| s.health == ShardHealth::Ok).count();
-        segments.push(SegmentReport { index: si, id: format!("{:032x}", seg.id), len: seg.len, healthy, shards });
+        let mut per_domain: HashMap<u32, usize> = HashMap::new();
+        for s in shards.iter().filter(|s| s.health == ShardHealth::Ok) {
+            if let Ok(d) = store.disk(s.disk) {
+                *per_domain.entry(d.failure_domain()).or_default() += 1;
+            }
+        }
+        let counts: Vec<usize> = per_domain.into_values().collect();
+        let domain_losses_survived = kintsugi_placement::domain_losses_survived(&counts, usize::from(man.coding.k));
+        segments.push(SegmentReport { index: si, id: format!("{:032x}", seg.id), len: seg.len, healthy, domain_losses_survived, shards });
     }
     Ok(Some(ObjectReport {
         bucket: bucket.into(),
@@ -249,6 +272,9 @@ pub async fn status_report(store: &Arc<Store>) -> Result<StatusReport, crate::Ga
         disks,
         garbage_pending: store.meta_call(|m| m.garbage_count()).await?,
         full_redundancy: repair.full_redundancy,
+        shards_not_placed: repair.shards_not_placed,
+        failure_domains: repair.failure_domains,
+        too_few_domains: repair.too_few_domains,
         repair_backlog: repair.queued.saturating_sub(repair.done_in_pass),
         ledger: repair.ledger,
     })

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use kintsugi_meta::{DiskId, SegmentId, ShardMove, ShardOwner};
+use kintsugi_meta::{DiskId, SegmentId, ShardMove, ShardOwner, NO_DISK};
 use serde::Serialize;
 
 use crate::error::GwResult;
@@ -49,6 +49,10 @@ pub struct RepairStats {
     pub no_target: AtomicU64,
     /// Milliseconds spent rebuilding (for throughput).
     pub busy_ms: AtomicU64,
+    /// Shards moved out of a crowded failure domain (see `spread`).
+    pub shards_spread: AtomicU64,
+    /// The domain cap of the last complete spread pass; 0 until one ran.
+    pub spread_cap: AtomicU64,
 }
 
 /// Tunables of background repair.
@@ -71,7 +75,9 @@ impl Default for RepairConfig {
 /// `GET /kintsugi-admin/v1/repair`: the redundancy ledger and repair progress.
 #[derive(Debug, Clone, Serialize)]
 pub struct RepairReport {
-    /// Every committed shard is on a usable disk (none on a down, lost or failed one).
+    /// Every segment survives the loss of any m failure domains: every committed shard is on a
+    /// usable disk (none on a down, lost or failed one, none unplaced), the cluster has at least
+    /// k+m failure domains, and (checked with `--recount`) no domain holds two shards of a segment.
     pub full_redundancy: bool,
     /// Disks whose shards are being rebuilt elsewhere (failed, or their node lost).
     pub lost_disks: Vec<DiskId>,
@@ -81,6 +87,14 @@ pub struct RepairReport {
     pub shards_on_lost_disks: u64,
     /// Committed shards on down disks.
     pub shards_on_down_disks: u64,
+    /// Shards stored nowhere: a PUT made while their failure domain was down could not place
+    /// them (or could not write them). Repair rebuilds them as soon as a domain can take them.
+    pub shards_not_placed: u64,
+    /// Failure domains in service (nodes; disks in the embedded store), lost ones not counted.
+    pub failure_domains: usize,
+    /// Fewer failure domains than k+m: segments share domains by configuration and survive
+    /// fewer than m domain losses, so redundancy is never full.
+    pub too_few_domains: bool,
     /// Damaged segments by number of shards missing (on lost or down disks): "1" → count.
     pub segments_by_missing: std::collections::BTreeMap<String, u64>,
     /// Segments in the last pass's queue.
@@ -105,6 +119,8 @@ pub struct RepairReport {
     pub waiting_for_capacity: u64,
     /// Passes run since start.
     pub passes: u64,
+    /// Shards moved since start out of a failure domain holding more of their segment than it may.
+    pub shards_spread: u64,
     /// The redundancy ledger: segments and bytes by healthy shards.
     pub ledger: crate::ledger::Ledger,
     /// Seconds until the shards on lost disks are rebuilt at the throughput so far (null when unknown or idle).
@@ -122,7 +138,9 @@ pub async fn repair_report(store: &Arc<Store>, recount: bool) -> GwResult<Repair
     let down: Vec<DiskId> = disks.iter().filter(|d| !d.lost() && !d.usable()).map(|d| d.id()).collect();
     let dmg = crate::ledger::damage(store).await?;
     let on = |disks: &[DiskId]| disks.iter().map(|d| dmg.shards_on.get(d).copied().unwrap_or(0)).sum::<u64>();
-    let (on_lost, on_down) = (on(&lost), on(&down));
+    let (on_lost, on_down, not_placed) = (on(&lost), on(&down), on(&[NO_DISK]));
+    let domains = store.domains_in_service();
+    let too_few_domains = domains < store.total_shards();
     let by_missing = dmg.by_missing.iter().map(|(n, segs)| (n.to_string(), *segs)).collect();
     let s = &store.repair;
     let busy = s.busy_ms.load(Ordering::Relaxed);
@@ -130,9 +148,13 @@ pub async fn repair_report(store: &Arc<Store>, recount: bool) -> GwResult<Repair
     let ledger = dmg.ledger;
     let recount = if recount { Some(crate::ledger::recount(store, &ledger).await?) } else { None };
     let rate = if busy == 0 { 0.0 } else { rebuilt as f64 / (busy as f64 / 1000.0) };
-    let eta_s = (on_lost > 0 && rate > 0.0).then(|| ledger.shard_bytes_missing as f64 / rate);
+    let eta_s = (on_lost + not_placed > 0 && rate > 0.0).then(|| ledger.shard_bytes_missing as f64 / rate);
+    let spread = recount.as_ref().is_none_or(|r| r.segments_over_domain_cap == 0);
     Ok(RepairReport {
-        full_redundancy: on_lost == 0 && on_down == 0 && ledger.full(),
+        full_redundancy: on_lost == 0 && on_down == 0 && not_placed == 0 && !too_few_domains && spread && ledger.full(),
+        shards_not_placed: not_placed,
+        failure_domains: domains,
+        too_few_domains,
         ledger,
         eta_s,
         recount,
@@ -152,22 +174,19 @@ pub async fn repair_report(store: &Arc<Store>, recount: bool) -> GwResult<Repair
         unrecoverable: s.unrecoverable.load(Ordering::Relaxed),
         waiting_for_capacity: s.no_target.load(Ordering::Relaxed),
         passes: s.passes.load(Ordering::Relaxed),
+        shards_spread: s.shards_spread.load(Ordering::Relaxed),
     })
 }
 
 /// One pass: queue every segment with a shard on a lost disk, most shards lost first, and repair them.
 pub async fn pass(store: &Arc<Store>, cfg: RepairConfig, limiter: &Arc<Limiter>) -> GwResult<()> {
-    let lost: Vec<DiskId> = store.all_disks().iter().filter(|d| d.lost()).map(|d| d.id()).collect();
+    // Shards stored nowhere (NO_DISK) are rebuilt like those of a lost disk.
+    let lost: Vec<DiskId> = store.all_disks().iter().filter(|d| d.lost()).map(|d| d.id()).chain([NO_DISK]).collect();
     let stats = &store.repair;
     stats.passes.fetch_add(1, Ordering::Relaxed);
     // Per-pass findings start over; the other counters run since start.
     stats.unrecoverable.store(0, Ordering::Relaxed);
     stats.no_target.store(0, Ordering::Relaxed);
-    if lost.is_empty() {
-        stats.queued.store(0, Ordering::Relaxed);
-        stats.done_in_pass.store(0, Ordering::Relaxed);
-        return Ok(());
-    }
     let queue = store
         .meta_call(move |m| {
             let mut jobs: HashMap<SegmentId, (Option<ShardOwner>, usize)> = HashMap::new();
@@ -204,7 +223,8 @@ pub async fn pass(store: &Arc<Store>, cfg: RepairConfig, limiter: &Arc<Limiter>)
             }
         })
         .await;
-    Ok(())
+    // Missing shards first; then segments that crowd a failure domain are spread out.
+    crate::spread::pass(store, limiter).await
 }
 
 /// Rebuild the shards of one segment that sit on lost (or unknown) disks. Returns shards moved.

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use kintsugi_meta::{Coding, DiskId, SegmentId, SegmentMeta, ShardOwner, Totals};
+use kintsugi_meta::{Coding, DiskId, SegmentId, SegmentMeta, ShardOwner, Totals, NO_DISK};
 use serde::Serialize;
 
 use crate::error::GwResult;
@@ -62,6 +62,12 @@ pub struct RecountReport {
     pub disk_counters_match: bool,
     /// The ledger, the per-disk counters, the recount and the index all agree.
     pub matches: bool,
+    /// Segments with more shards in one failure domain than the cluster's domains call for
+    /// (one whenever there are k+m domains): they survive fewer domain losses than their
+    /// shard count says. Repair spreads them out.
+    pub segments_over_domain_cap: u64,
+    /// Segments with two shards on one disk (never made by this version; older ones are spread).
+    pub segments_sharing_a_disk: u64,
 }
 
 fn rows(k: u8, m: u8, missing: &BTreeMap<u8, Totals>) -> Vec<LedgerRow> {
@@ -100,9 +106,10 @@ pub(crate) struct Damage {
 
 /// Walk the index of the unusable disks once: the ledger, and what repair's report needs.
 pub(crate) async fn damage(store: &Arc<Store>) -> GwResult<Damage> {
+    // Unusable now: failed and unreachable disks, and NO_DISK (shards no PUT could place).
     let (usable, bad): (Vec<DiskId>, Vec<DiskId>) = {
         let (u, b): (Vec<_>, Vec<_>) = store.all_disks().into_iter().partition(|d| d.usable());
-        (u.iter().map(|d| d.id()).collect(), b.iter().map(|d| d.id()).collect())
+        (u.iter().map(|d| d.id()).collect(), b.iter().map(|d| d.id()).chain([NO_DISK]).collect())
     };
     let (k, m) = (store.layout.scheme.k, store.layout.scheme.m);
     store
@@ -157,11 +164,6 @@ pub(crate) async fn damage(store: &Arc<Store>) -> GwResult<Damage> {
         .await
 }
 
-/// The ledger now: totals from the counter, damage from the index of unusable disks.
-pub async fn ledger(store: &Arc<Store>) -> GwResult<Ledger> {
-    Ok(damage(store).await?.ledger)
-}
-
 fn usable_set(store: &Store) -> Vec<DiskId> {
     store.all_disks().iter().filter(|d| d.usable()).map(|d| d.id()).collect()
 }
@@ -170,20 +172,32 @@ fn usable_set(store: &Store) -> Vec<DiskId> {
 pub async fn recount(store: &Arc<Store>, ledger: &Ledger) -> GwResult<RecountReport> {
     let usable = usable_set(store);
     let (k, m) = (store.layout.scheme.k, store.layout.scheme.m);
-    let r = store.meta_call(move |meta| meta.recount(&|d| usable.contains(&d))).await?;
+    let domains = store.domain_map();
+    let cap = store.domain_cap();
+    let r = store.meta_call(move |meta| meta.recount(&|d| usable.contains(&d), &|d| domains.get(&d).copied(), cap)).await?;
     // The recount counts segments; the shard bytes still to rebuild are the ledger's figure.
     let counted = Ledger { segments: r.totals.segments, bytes: r.totals.bytes, rows: rows(k, m, &r.by_missing), shard_bytes_missing: ledger.shard_bytes_missing };
     let matches = counted.segments == ledger.segments && counted.bytes == ledger.bytes && counted.rows == ledger.rows && r.shards == r.index_entries && r.disk_counters_match;
     if !matches {
         tracing::error!(?counted, ?ledger, shards = r.shards, index = r.index_entries, "redundancy ledger and full recount disagree");
     }
-    Ok(RecountReport { ledger: counted, shards: r.shards, index_entries: r.index_entries, disk_counters_match: r.disk_counters_match, matches })
+    Ok(RecountReport {
+        ledger: counted,
+        shards: r.shards,
+        index_entries: r.index_entries,
+        disk_counters_match: r.disk_counters_match,
+        matches,
+        segments_over_domain_cap: r.over_domain_cap.len() as u64,
+        segments_sharing_a_disk: r.sharing_a_disk,
+    })
 }
 
 /// The ledger in Prometheus text format (appended to `/metrics`).
 pub async fn render_metrics(store: &Arc<Store>) -> String {
     use std::fmt::Write;
-    let Ok(l) = ledger(store).await else { return String::new() };
+    let Ok(d) = damage(store).await else { return String::new() };
+    let not_placed = d.shards_on.get(&NO_DISK).copied().unwrap_or(0);
+    let l = d.ledger;
     let mut s = String::new();
     let _ = writeln!(s, "# HELP kintsugi_segments Committed segments by healthy shards (k+m is full redundancy).\n# TYPE kintsugi_segments gauge");
     for r in &l.rows {
@@ -194,7 +208,15 @@ pub async fn render_metrics(store: &Arc<Store>) -> String {
         let _ = writeln!(s, "kintsugi_segment_bytes{{healthy=\"{}\",shards=\"{}\"}} {}", r.healthy, r.shards, r.bytes);
     }
     let _ = writeln!(s, "# HELP kintsugi_shard_bytes_missing Shard bytes on unusable disks, still to rebuild.\n# TYPE kintsugi_shard_bytes_missing gauge\nkintsugi_shard_bytes_missing {}", l.shard_bytes_missing);
-    let _ = writeln!(s, "# HELP kintsugi_full_redundancy 1 when every committed segment has k+m healthy shards.\n# TYPE kintsugi_full_redundancy gauge\nkintsugi_full_redundancy {}", u8::from(l.full()));
+    let _ = writeln!(s, "# HELP kintsugi_shards_not_placed Shards stored nowhere: written while their failure domain was down, placed by repair.\n# TYPE kintsugi_shards_not_placed gauge\nkintsugi_shards_not_placed {not_placed}");
+    let domains = store.domains_in_service();
+    let full = l.full() && domains >= store.total_shards();
+    let _ = writeln!(s, "# HELP kintsugi_failure_domains Failure domains in service (nodes; disks in the embedded store).\n# TYPE kintsugi_failure_domains gauge\nkintsugi_failure_domains {domains}");
+    let _ = writeln!(
+        s,
+        "# HELP kintsugi_full_redundancy 1 when every committed segment has k+m healthy shards (none unplaced) and the cluster has k+m failure domains.\n# TYPE kintsugi_full_redundancy gauge\nkintsugi_full_redundancy {}",
+        u8::from(full)
+    );
     s
 }
 

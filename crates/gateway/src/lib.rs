@@ -22,6 +22,7 @@ mod rebuild;
 mod repair;
 mod s3;
 mod scrub;
+mod spread;
 mod store;
 
 pub use admin::{object_report, status_report, AdminRoute, ObjectReport, ShardHealth, StatusReport, ADMIN_BUCKET};

@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt};
 use kintsugi_disk::{DiskResult, ShardHeader};
 use kintsugi_erasure::{encode_stripe, shard_hash, ChunkHash};
 use kintsugi_storage::ShardMsg;
-use kintsugi_meta::{SegmentId, SegmentMeta, ShardLoc};
+use kintsugi_meta::{SegmentId, SegmentMeta, ShardLoc, NO_DISK};
 use md5::{Digest, Md5};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -81,8 +81,9 @@ struct SegmentSink<'a> {
 impl SegmentSink<'_> {
     async fn start_segment(&mut self) -> GwResult<()> {
         let id: SegmentId = rand::random();
+        // NO_DISK where no failure domain may take a shard now: written by nobody, recorded so.
         let disks = self.store.place(id, &[])?;
-        let shards: Vec<(u8, u32)> = disks.iter().enumerate().map(|(i, d)| (i as u8, *d)).collect();
+        let shards: Vec<(u8, u32)> = disks.iter().enumerate().filter(|(_, d)| **d != NO_DISK).map(|(i, d)| (i as u8, *d)).collect();
         self.started.push(id);
         self.store.meta_call(move |m| m.add_intent(id, shards)).await?;
         let s = self.store.layout.scheme;
@@ -111,6 +112,12 @@ impl SegmentSink<'_> {
             },
         };
         for (i, d) in disks.iter().enumerate() {
+            if *d == NO_DISK {
+                seg.txs.push(None);
+                seg.writers.push(None);
+                seg.failed[i] = Some("no failure domain could take it (nodes down)".into());
+                continue;
+            }
             let mut header = seg.template;
             header.index = i as u8;
             let w = self.store.disk(*d)?.write(header);
@@ -235,6 +242,11 @@ async fn settle_segment(store: Arc<Store>, mut seg: OpenSegment) -> GwResult<Seg
         return Ok(meta);
     }
     if durable >= store.write_quorum {
+        // Stored nowhere: the index files them under NO_DISK, so the ledger counts the segment
+        // at risk and repair rebuilds them as soon as a failure domain can take them.
+        for &i in &missing {
+            meta.shards[i].disk = NO_DISK;
+        }
         Metrics::inc(&store.metrics.shards_pending_repair);
         tracing::warn!(segment = %format!("{:032x}", seg.id), missing = missing.len(), durable, "segment committed at write quorum; missing shards are left to repair");
         return Ok(meta);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use kintsugi_erasure::{Codec, CodecId, Layout, Scheme};
 use kintsugi_storage::ShardStore;
 use parking_lot::RwLock;
-use kintsugi_meta::{Coding, DiskId, RocksMeta};
-use kintsugi_placement::Candidate;
+use kintsugi_meta::{Coding, DiskId, RocksMeta, NO_DISK};
+use kintsugi_placement::{Candidate, Held};
 use tokio::sync::mpsc;
 
 use crate::error::{GatewayError, GwResult};
@@ -215,56 +215,67 @@ impl Store {
         self.disks.write().insert(d.id(), d);
     }
 
-    /// Choose disks for the k+m shards of a new segment, in shard order,
-    /// avoiding `exclude`. Distinct failure domains first (weight = free
-    /// space). When fewer usable disks than k+m exist, disks take several
-    /// shards, but only while losing any one failure domain still leaves k
-    /// shards; otherwise the segment cannot be placed.
-    pub fn place(&self, segment_id: u128, exclude: &[DiskId]) -> GwResult<Vec<DiskId>> {
-        let candidates: Vec<Candidate> = self
-            .disks
-            .read()
-            .values()
-            .filter(|d| !exclude.contains(&d.id()) && d.usable() && !self.out_of_service(d.id()))
-            .map(|d| {
-                let free_gib = d.info().free >> 30;
-                Candidate { disk: d.id(), node: d.failure_domain(), zone: d.zone(), weight: free_gib.max(1) }
-            })
-            .collect();
-        let need = self.total_shards();
-        let domains = {
-            let mut v: Vec<u32> = candidates.iter().map(|c| c.node).collect();
-            v.sort_unstable();
-            v.dedup();
-            v.len()
-        };
-        let m = usize::from(self.layout.scheme.m);
-        if domains == 0 || need.div_ceil(domains) > m.max(1) {
-            return Err(GatewayError::NotEnoughDisks { healthy: candidates.len(), domains, need });
-        }
-        let ranked = kintsugi_placement::place(&segment_id.to_le_bytes(), &candidates, need.min(candidates.len()))
-            .map_err(|e| GatewayError::Internal(format!("placement failed: {e}")))?;
-        Ok((0..need).map(|i| ranked[i % ranked.len()]).collect())
+    /// Failure domains in service: those with a disk that is neither lost (failed, or its node
+    /// lost) nor draining/decommissioned. A node that is only down still counts: it is coming
+    /// back, so its place in a segment is kept free for it rather than doubled up elsewhere.
+    pub fn domains_in_service(&self) -> usize {
+        let mut v: Vec<u32> = self.disks.read().values().filter(|d| !d.lost() && !self.out_of_service(d.id())).map(|d| d.failure_domain()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.len()
     }
 
-    /// Choose up to `count` more disks for shards of segment `segment_id`:
-    /// usable, not in `used`, in failure domains the `healthy` disks do not
-    /// occupy whenever possible. May return fewer (even none).
-    pub fn place_extra(&self, segment_id: u128, used: &[DiskId], healthy: &[DiskId], count: usize) -> Vec<DiskId> {
-        let disks = self.disks.read();
-        let taken: Vec<u32> = healthy.iter().filter_map(|d| disks.get(d).map(|d| d.failure_domain())).collect();
-        let (fresh, other): (Vec<Candidate>, Vec<Candidate>) = disks
+    /// Each registered disk's failure domain.
+    pub fn domain_map(&self) -> HashMap<DiskId, u32> {
+        self.disks.read().values().map(|d| (d.id(), d.failure_domain())).collect()
+    }
+
+    /// The most shards of one segment a failure domain may hold now (see `domain_cap`).
+    pub fn domain_cap(&self) -> usize {
+        kintsugi_placement::domain_cap(self.total_shards(), self.domains_in_service())
+    }
+
+    fn candidates(&self, skip: impl Fn(DiskId) -> bool) -> Vec<Candidate> {
+        self.disks
+            .read()
             .values()
-            .filter(|d| !used.contains(&d.id()) && d.usable() && !self.out_of_service(d.id()))
+            .filter(|d| !skip(d.id()) && d.usable() && !self.out_of_service(d.id()))
             .map(|d| Candidate { disk: d.id(), node: d.failure_domain(), zone: d.zone(), weight: (d.info().free >> 30).max(1) })
-            .partition(|c| !taken.contains(&c.node));
-        drop(disks);
-        let seed = segment_id.to_le_bytes();
-        let mut out = kintsugi_placement::place(&seed, &fresh, count.min(fresh.len())).unwrap_or_default();
-        if out.len() < count {
-            out.extend(kintsugi_placement::place(&seed, &other, (count - out.len()).min(other.len())).unwrap_or_default());
+            .collect()
+    }
+
+    /// Disks for the k+m shards of a new segment, by shard index, with [`NO_DISK`] for a shard
+    /// that no disk may take now. Never one disk twice; at most [`Store::domain_cap`] shards per
+    /// failure domain, so while nodes are down a segment gets one shard per live node and its
+    /// last (parity) shards are left unplaced for repair to complete — recorded, counted at
+    /// risk, never doubled onto another node. Refused when fewer than the write quorum fit.
+    pub fn place(&self, segment_id: u128, exclude: &[DiskId]) -> GwResult<Vec<DiskId>> {
+        let candidates = self.candidates(|d| exclude.contains(&d));
+        let need = self.total_shards();
+        let cap = self.domain_cap();
+        let chosen = kintsugi_placement::place_around(&segment_id.to_le_bytes(), &candidates, need, cap, &[])
+            .map_err(|e| GatewayError::Internal(format!("placement failed: {e}")))?;
+        if chosen.len() < self.write_quorum {
+            let mut domains: Vec<u32> = candidates.iter().map(|c| c.node).collect();
+            domains.sort_unstable();
+            domains.dedup();
+            return Err(GatewayError::NotEnoughDisks { healthy: candidates.len(), domains: domains.len(), need: self.write_quorum });
         }
-        out
+        Ok((0..need).map(|i| chosen.get(i).copied().unwrap_or(NO_DISK)).collect())
+    }
+
+    /// Choose up to `count` more disks for shards of segment `segment_id` whose other shards are
+    /// on `used` (of which `healthy` are usable): never a disk in `used`, and never more than
+    /// [`Store::domain_cap`] shards of the segment in one failure domain (counting the healthy
+    /// ones), least-used domains first. May return fewer (even none): the rest waits for a
+    /// domain to come back or be added.
+    pub fn place_extra(&self, segment_id: u128, used: &[DiskId], healthy: &[DiskId], count: usize) -> Vec<DiskId> {
+        let held: Vec<Held> = {
+            let disks = self.disks.read();
+            healthy.iter().filter_map(|d| disks.get(d)).map(|d| Held { node: d.failure_domain(), zone: d.zone() }).collect()
+        };
+        let candidates = self.candidates(|d| used.contains(&d));
+        kintsugi_placement::place_around(&segment_id.to_le_bytes(), &candidates, count, self.domain_cap(), &held).unwrap_or_default()
     }
 
     /// True while `disk` is draining or decommissioned (it takes no new shards).

@@ -12,7 +12,7 @@ use rocksdb::{MergeOperands, Options, WriteBatch};
 
 use crate::error::MetaResult;
 use crate::store::{RocksMeta, CF_DISK_SHARDS, CF_LEDGER};
-use crate::types::{Coding, DiskId, SegmentMeta};
+use crate::types::{Coding, DiskId, SegmentId, SegmentMeta, NO_DISK};
 
 const KEY_COMMITTED: &[u8] = b"committed";
 /// Per-disk counters: `disk/` + disk id (big-endian).
@@ -59,6 +59,10 @@ pub struct Recount {
     pub disks: HashMap<DiskId, (u64, u64)>,
     /// The per-disk counters agree with the scan.
     pub disk_counters_match: bool,
+    /// Segments with more than the domain cap of their stored shards in one failure domain.
+    pub over_domain_cap: Vec<SegmentId>,
+    /// Segments with two shards on one disk.
+    pub sharing_a_disk: u64,
 }
 
 fn decode_pair(v: &[u8]) -> (i64, i64) {
@@ -204,9 +208,25 @@ impl RocksMeta {
 
     /// Recount everything by a full scan: totals, shards against index entries, and
     /// segments by shards on disks for which `usable` is false.
-    pub fn recount(&self, usable: &dyn Fn(DiskId) -> bool) -> MetaResult<Recount> {
+    ///
+    /// `domain` names each disk's failure domain (`None` for a disk not in the map); a segment
+    /// with more than `cap` stored shards in one domain, or two on one disk, is listed.
+    pub fn recount(&self, usable: &dyn Fn(DiskId) -> bool, domain: &dyn Fn(DiskId) -> Option<u32>, cap: usize) -> MetaResult<Recount> {
         let mut r = Recount::default();
         self.visit_segments(|c: &Coding, s: &SegmentMeta| {
+            let stored: Vec<DiskId> = s.shards.iter().map(|l| l.disk).filter(|d| *d != NO_DISK).collect();
+            if stored.iter().enumerate().any(|(i, d)| stored[..i].contains(d)) {
+                r.sharing_a_disk += 1;
+            }
+            let mut per: HashMap<u32, usize> = HashMap::new();
+            for d in &stored {
+                if let Some(dom) = domain(*d) {
+                    *per.entry(dom).or_default() += 1;
+                }
+            }
+            if cap > 0 && per.values().any(|n| *n > cap) {
+                r.over_domain_cap.push(s.id);
+            }
             r.totals.segments += 1;
             r.totals.bytes += s.len;
             r.shards += s.shards.len() as u64;

@@ -36,7 +36,7 @@ pub use relocate::{IndexedShard, OwnedSegment, ShardMove};
 pub use store::{now_ms, Expect, RocksMeta};
 pub use types::{
     AccessKeyRecord, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord,
-    SegmentId, SegmentMeta, ShardLoc, ShardOwner, UploadRecord,
+    SegmentId, SegmentMeta, ShardLoc, ShardOwner, UploadRecord, NO_DISK,
 };
 
 #[cfg(test)]

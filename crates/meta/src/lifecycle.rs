@@ -6,7 +6,7 @@ use rocksdb::WriteBatch;
 
 use crate::error::{MetaError, MetaResult};
 use crate::store::{RocksMeta, CF_GARBAGE, CF_INTENTS, CF_OBJECTS, CF_PARTS, CF_SYSTEM, KEY_DISKS, KEY_DRAINS, KEY_NODES, KEY_REBALANCE, KEY_RETIRED};
-use crate::types::{decode, encode, Coding, DiskId, DiskRecord, DrainRecord, DrainRecordV1, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentMeta};
+use crate::types::{decode, encode, Coding, DiskId, DiskRecord, DrainRecord, DrainRecordV1, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, SegmentMeta, NO_DISK};
 
 impl RocksMeta {
     /// Disks being drained or decommissioned.
@@ -132,6 +132,24 @@ impl RocksMeta {
             }
             Ok(true)
         })
+    }
+
+    /// Segments (of objects and uploaded parts) with more than `cap` stored shards in one
+    /// failure domain (`domain` of each disk; `None` for a disk not in the map).
+    pub fn segments_over_domain_cap(&self, domain: &dyn Fn(DiskId) -> Option<u32>, cap: usize) -> MetaResult<Vec<SegmentId>> {
+        let mut out = Vec::new();
+        self.visit_segments(|_, s| {
+            let mut per: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+            for l in s.shards.iter().filter(|l| l.disk != NO_DISK) {
+                if let Some(d) = domain(l.disk) {
+                    *per.entry(d).or_default() += 1;
+                }
+            }
+            if per.values().any(|n| *n > cap) {
+                out.push(s.id);
+            }
+        })?;
+        Ok(out)
     }
 
 }

@@ -309,7 +309,7 @@ fn the_ledger_follows_every_commit_and_matches_a_recount() {
     let check = |meta: &RocksMeta, segments: u64, bytes: u64| {
         let t = meta.committed_totals().expect("ledger");
         assert_eq!(t, Totals { segments, bytes });
-        let r = meta.recount(&all).expect("recount");
+        let r = meta.recount(&all, &|_| None, 0).expect("recount");
         assert_eq!(r.totals, t, "ledger and recount disagree");
         assert_eq!(r.shards, r.index_entries, "manifests and index disagree");
         assert!(r.disk_counters_match, "per-disk counters and recount disagree: {:?} vs {:?}", meta.disk_usages(), r.disks);
@@ -341,20 +341,20 @@ fn the_ledger_follows_every_commit_and_matches_a_recount() {
     assert_eq!(meta.move_shards(&owner, 20, &[ShardMove { index: 0, from: 4, to: 9 }]).expect("move").len(), 1);
     assert_eq!(meta.disk_usage(9).expect("usage"), (1, 2));
     check(&meta, 1, 5);
-    let r = meta.recount(&|d| d != 9).expect("recount");
+    let r = meta.recount(&|d| d != 9, &|_| None, 0).expect("recount");
     assert_eq!(r.by_missing.get(&1), Some(&Totals { segments: 1, bytes: 5 }));
     assert_eq!(meta.move_shards(&owner, 20, &[ShardMove { index: 0, from: 9, to: 4 }]).expect("move back").len(), 1);
     // A counter that drifted (here: decremented behind the ledger's back) fails the recount.
     let mut b = rocksdb::WriteBatch::default();
     meta.batch_count_move(&mut b, 4, 77, 2).expect("drift");
     meta.write(b).expect("write");
-    assert!(!meta.recount(&all).expect("recount").disk_counters_match, "a drifted counter must not pass the recount");
+    assert!(!meta.recount(&all, &|_| None, 0).expect("recount").disk_counters_match, "a drifted counter must not pass the recount");
     let mut b = rocksdb::WriteBatch::default();
     meta.batch_count_move(&mut b, 77, 4, 2).expect("undo");
     meta.write(b).expect("write");
     check(&meta, 1, 5);
     // Shards on an unusable disk show in the recount by number missing.
-    let r = meta.recount(&|d| d != 4).expect("recount");
+    let r = meta.recount(&|d| d != 4, &|_| None, 0).expect("recount");
     assert_eq!(r.by_missing.get(&1), Some(&Totals { segments: 1, bytes: 5 }));
     assert_eq!(r.unrecoverable, Totals::default());
     drop(meta);
@@ -364,4 +364,36 @@ fn the_ledger_follows_every_commit_and_matches_a_recount() {
     drop(meta);
     let meta = RocksMeta::open(dir.path(), 0).expect("reopen");
     check(&meta, 1, 5);
+}
+
+#[test]
+fn shards_stored_nowhere_are_indexed_under_no_disk_and_repaired_by_a_move() {
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    // Written while two domains were down: shards 4 and 5 were not placed.
+    meta.put_object("b", "k", &manifest(1, &[(30, &[1, 2, 3, 4, NO_DISK, NO_DISK])]), Expect::Any).expect("put");
+    let mut indexed = Vec::new();
+    meta.visit_indexed(NO_DISK, |e| {
+        indexed.push((e.segment, e.index));
+        Ok(())
+    })
+    .expect("index");
+    indexed.sort_unstable();
+    assert_eq!(indexed, vec![(30, 4), (30, 5)], "the unplaced shards are indexed under NO_DISK");
+    // NO_DISK is never usable: the recount counts the segment 2 shards short.
+    let r = meta.recount(&|d| d != NO_DISK, &|d| Some(d), 1).expect("recount");
+    assert_eq!(r.by_missing.get(&2), Some(&Totals { segments: 1, bytes: 5 }));
+    assert!(r.over_domain_cap.is_empty() && r.sharing_a_disk == 0, "unplaced shards crowd no domain");
+    assert!(r.disk_counters_match && r.shards == r.index_entries);
+    // Repair's move from NO_DISK places one; the index and counters follow.
+    let owner = ShardOwner::Object { bucket: "b".into(), key: "k".into() };
+    assert_eq!(meta.move_shards(&owner, 30, &[ShardMove { index: 4, from: NO_DISK, to: 5 }]).expect("move").len(), 1);
+    let r = meta.recount(&|d| d != NO_DISK, &|d| Some(d), 1).expect("recount");
+    assert_eq!(r.by_missing.get(&1), Some(&Totals { segments: 1, bytes: 5 }));
+    assert!(r.disk_counters_match && r.shards == r.index_entries);
+    // Two shards in one failure domain (disks 1 and 2 on node 0) are over a cap of one.
+    let r = meta.recount(&|d| d != NO_DISK, &|d| Some(if d <= 2 { 0 } else { d }), 1).expect("recount");
+    assert_eq!(r.over_domain_cap, vec![30]);
+    assert_eq!(meta.segments_over_domain_cap(&|d| Some(if d <= 2 { 0 } else { d }), 1).expect("scan"), vec![30]);
+    assert!(meta.segments_over_domain_cap(&|d| Some(if d <= 2 { 0 } else { d }), 2).expect("scan").is_empty());
 }

@@ -10,6 +10,12 @@ use crate::error::{MetaError, MetaResult};
 
 /// Identifier of a disk in the cluster map.
 pub type DiskId = u32;
+
+/// The disk id of a shard that is stored nowhere: the PUT that made its segment could not place
+/// it (its failure domain was down) or could not write it. Real disks are numbered from 1. The
+/// disk → shards index files such shards under this id, so the ledger counts their segments at
+/// risk and repair rebuilds them, exactly as for shards on a lost disk.
+pub const NO_DISK: DiskId = 0;
 /// Globally unique id of a segment (random 128 bits); names its shard files.
 pub type SegmentId = u128;
 

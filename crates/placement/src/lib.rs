@@ -63,10 +63,53 @@ pub fn score(seed: &[u8], c: &Candidate) -> f64 {
     -(c.weight as f64) / u.ln()
 }
 
+/// The most shards of one segment that one failure domain (node) may hold, for `need` shards
+/// in a cluster of `domains` failure domains *in service* (up or down, not lost or retired).
+///
+/// One whenever there are at least `need` domains: a node that is merely down then costs the
+/// segment its one shard (recorded as not placed, for repair to complete), and never makes
+/// another node hold two. Only a cluster with fewer domains than `need` by configuration
+/// shares them, as evenly as possible. 0 when there is no domain.
+pub fn domain_cap(need: usize, domains: usize) -> usize {
+    if domains == 0 {
+        return 0;
+    }
+    need.div_ceil(domains)
+}
+
+/// What one failure domain already holds of a segment (for [`place_around`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// Node (failure domain).
+    pub node: u32,
+    /// Its zone, if labelled.
+    pub zone: Option<u32>,
+}
+
+/// Choose up to `need` more disks for a segment whose other shards sit in `held`: never a
+/// candidate disk twice, never more than `cap` shards (held ones included) in one node,
+/// least-used node first, then least-used zone, then the best rendezvous score. Returns fewer
+/// than `need` (even none) when the candidates run out under those rules.
+pub fn place_around(seed: &[u8], candidates: &[Candidate], need: usize, cap: usize, held: &[Held]) -> Result<Vec<u32>, PlacementError> {
+    choose(seed, candidates, need, Some(cap), held)
+}
+
 /// Choose `need` distinct disks for the segment identified by `seed`, in
 /// shard order. Distinct nodes first; when there are fewer nodes than `need`,
 /// a node holds several shards (on distinct disks), as evenly as possible.
 pub fn place(seed: &[u8], candidates: &[Candidate], need: usize) -> Result<Vec<u32>, PlacementError> {
+    let usable = candidates.iter().filter(|c| c.weight > 0).count();
+    if usable < need && !has_duplicate(candidates) {
+        return Err(PlacementError::NotEnoughDisks { usable, need });
+    }
+    choose(seed, candidates, need, None, &[])
+}
+
+fn has_duplicate(candidates: &[Candidate]) -> bool {
+    candidates.iter().enumerate().any(|(i, c)| candidates[..i].iter().any(|o| o.disk == c.disk))
+}
+
+fn choose(seed: &[u8], candidates: &[Candidate], need: usize, cap: Option<usize>, held: &[Held]) -> Result<Vec<u32>, PlacementError> {
     let mut scored: Vec<(f64, &Candidate)> = Vec::with_capacity(candidates.len());
     for (i, c) in candidates.iter().enumerate() {
         if candidates[..i].iter().any(|o| o.disk == c.disk) {
@@ -76,13 +119,12 @@ pub fn place(seed: &[u8], candidates: &[Candidate], need: usize) -> Result<Vec<u
             scored.push((score(seed, c), c));
         }
     }
-    if scored.len() < need {
-        return Err(PlacementError::NotEnoughDisks { usable: scored.len(), need });
-    }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.disk.cmp(&b.1.disk)));
     let mut chosen: Vec<&Candidate> = Vec::with_capacity(need);
     let mut taken = vec![false; scored.len()];
-    let uses = |chosen: &[&Candidate], f: &dyn Fn(&Candidate) -> bool| chosen.iter().filter(|c| f(c)).count();
+    let uses = |chosen: &[&Candidate], f: &dyn Fn(u32, Option<u32>) -> bool| {
+        chosen.iter().filter(|c| f(c.node, c.zone)).count() + held.iter().filter(|h| f(h.node, h.zone)).count()
+    };
     while chosen.len() < need {
         // Least-used node first, then least-used zone, then the best score
         // (scored is sorted, so the first minimum found is the best score).
@@ -91,9 +133,12 @@ pub fn place(seed: &[u8], candidates: &[Candidate], need: usize) -> Result<Vec<u
             if taken[i] {
                 continue;
             }
-            let node_uses = uses(&chosen, &|o| o.node == c.node);
+            let node_uses = uses(&chosen, &|n, _| n == c.node);
+            if cap.is_some_and(|cap| node_uses >= cap) {
+                continue;
+            }
             let zone_uses = match c.zone {
-                Some(z) => uses(&chosen, &|o| o.zone == Some(z)),
+                Some(z) => uses(&chosen, &|_, oz| oz == Some(z)),
                 None => 0,
             };
             let key = (node_uses, zone_uses);
@@ -109,6 +154,27 @@ pub fn place(seed: &[u8], candidates: &[Candidate], need: usize) -> Result<Vec<u
         chosen.push(scored[i].1);
     }
     Ok(chosen.into_iter().map(|c| c.disk).collect())
+}
+
+/// How many failure-domain losses a segment survives: shards per domain in `per_domain`
+/// (any order), `k` of them needed. The worst case loses the fullest domains first. `None`
+/// when the segment has fewer than `k` shards already.
+pub fn domain_losses_survived(per_domain: &[usize], k: usize) -> Option<usize> {
+    let mut counts = per_domain.to_vec();
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    let mut left: usize = counts.iter().sum();
+    if left < k {
+        return None;
+    }
+    let mut lost = 0;
+    for c in counts {
+        if left - c < k {
+            break;
+        }
+        left -= c;
+        lost += 1;
+    }
+    Some(lost)
 }
 
 #[cfg(test)]
@@ -164,6 +230,54 @@ mod tests {
         assert!(matches!(place(b"x", &c2, 6), Err(PlacementError::NotEnoughDisks { usable: 5, .. })));
         c2.push(c[0]);
         assert_eq!(place(b"x", &c2, 2), Err(PlacementError::DuplicateDisk { disk: 0 }));
+    }
+
+    #[test]
+    fn capped_placement_never_doubles_a_domain_while_nodes_are_down() {
+        // 6 nodes × 2 disks, 2 nodes down (not candidates): cap 1 places 4 shards on 4 nodes.
+        let c: Vec<Candidate> = (0..12).filter(|d| d / 2 != 1 && d / 2 != 4).map(|d| Candidate { disk: d, node: d / 2, zone: None, weight: 10 }).collect();
+        for i in 0..500 {
+            let p = place_around(&seed(i), &c, 6, domain_cap(6, 6), &[]).expect("place");
+            assert_eq!(p.len(), 4, "one shard per live node, the rest not placed");
+            let nodes: HashSet<u32> = p.iter().map(|d| d / 2).collect();
+            assert_eq!(nodes.len(), 4);
+        }
+        // Fewer nodes than shards by configuration (3 nodes × 4 disks): 2 per node, 6 disks.
+        let c: Vec<Candidate> = (0..12).map(|d| Candidate { disk: d, node: d / 4, zone: None, weight: 10 }).collect();
+        for i in 0..500 {
+            let p = place_around(&seed(i), &c, 6, domain_cap(6, 3), &[]).expect("place");
+            assert_eq!(p.iter().collect::<HashSet<_>>().len(), 6, "never one disk twice");
+            for n in 0..3 {
+                assert_eq!(p.iter().filter(|d| *d / 4 == n).count(), 2);
+            }
+        }
+        // Repair around held shards: the new ones go to nodes the segment does not use.
+        let c: Vec<Candidate> = (0..8).map(|d| Candidate { disk: d, node: d, zone: None, weight: 10 }).collect();
+        let held: Vec<Held> = [0u32, 1, 2, 3].iter().map(|&n| Held { node: n, zone: None }).collect();
+        let healthy_disks: Vec<Candidate> = c.iter().copied().filter(|x| x.disk > 3).collect();
+        for i in 0..200 {
+            let p = place_around(&seed(i), &healthy_disks, 2, 1, &held).expect("place");
+            assert_eq!(p.len(), 2);
+            assert!(p.iter().all(|d| *d > 3));
+        }
+        // No fresh node: nothing rather than a second shard on a held node.
+        let only_held: Vec<Candidate> = (10..14).map(|d| Candidate { disk: d, node: d - 10, zone: None, weight: 10 }).collect();
+        assert!(place_around(b"x", &only_held, 2, 1, &held).expect("place").is_empty());
+        assert_eq!(domain_cap(6, 0), 0);
+        assert_eq!(domain_cap(6, 7), 1);
+        assert_eq!(domain_cap(6, 4), 2);
+    }
+
+    #[test]
+    fn losses_survived_count_the_fullest_domains_first() {
+        assert_eq!(domain_losses_survived(&[1, 1, 1, 1, 1, 1], 4), Some(2));
+        // The layout: 6 shards on 4 disks, two of them holding 2 each.
+        assert_eq!(domain_losses_survived(&[2, 2, 1, 1], 4), Some(1));
+        assert_eq!(domain_losses_survived(&[2, 2, 2], 4), Some(1));
+        assert_eq!(domain_losses_survived(&[1, 1, 1, 1, 1], 4), Some(1));
+        assert_eq!(domain_losses_survived(&[1, 1, 1, 1], 4), Some(0));
+        assert_eq!(domain_losses_survived(&[1, 1, 1], 4), None);
+        assert_eq!(domain_losses_survived(&[3, 3], 4), Some(0));
     }
 
     /// Over 100k segments, each disk's shard count is within 5% of its weight share.

@@ -1,0 +1,86 @@
+//! Spreading: a segment whose shards crowd one failure domain (two shards on one node while
+//! the cluster has k+m nodes, or two on one disk, as older versions placed them while nodes
+//! were down) survives fewer domain losses than its shard count says. Each crowding shard is
+//! copied to a domain the segment does not use (verified copy + compare-and-swap, the drain's
+//! `copy_shard`), and the old copy becomes garbage.
+//!
+//! Such segments arise only when the failure-domain cap falls: at the first repair pass after
+//! a start (older data), and when domains come back or are added after segments were placed
+//! two to a domain while domains were missing. So a pass scans every segment only then.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use kintsugi_meta::{DiskId, SegmentId, NO_DISK};
+
+use crate::error::GwResult;
+use crate::heal::Limiter;
+use crate::store::Store;
+
+/// Spread out every segment over the current domain cap, when the cap fell since the last
+/// complete spread (or none ran since the start: `spread_cap` 0). A pass that leaves some for
+/// later (no domain free yet) tries again.
+pub(crate) async fn pass(store: &Arc<Store>, limiter: &Limiter) -> GwResult<()> {
+    let cap = store.domain_cap();
+    let done_at = store.repair.spread_cap.load(Ordering::Relaxed);
+    if cap == 0 {
+        return Ok(());
+    }
+    if done_at != 0 && cap as u64 >= done_at {
+        // More sharing is allowed now (domains were lost): nothing to spread, but remember the
+        // cap so that its fall, later, triggers a pass.
+        store.repair.spread_cap.store(cap as u64, Ordering::Relaxed);
+        return Ok(());
+    }
+    let domains = store.domain_map();
+    let crowded: Vec<SegmentId> = store.meta_call(move |m| m.segments_over_domain_cap(&|d| domains.get(&d).copied(), cap)).await?;
+    if !crowded.is_empty() {
+        tracing::info!(segments = crowded.len(), cap, "spreading segments whose shards crowd a failure domain");
+    }
+    let mut complete = true;
+    for segment in crowded {
+        match spread_segment(store, segment, limiter).await {
+            Ok(true) => {}
+            Ok(false) => complete = false,
+            Err(e) => {
+                complete = false;
+                tracing::warn!(segment = %format!("{segment:032x}"), error = %e, "spreading a segment failed; retrying next pass");
+            }
+        }
+    }
+    if complete {
+        store.repair.spread_cap.store(cap as u64, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Move shards of `segment` out of crowded domains, one at a time, until none is over the cap.
+/// `Ok(false)` when some must wait (no free domain now, or the object changed meanwhile).
+async fn spread_segment(store: &Arc<Store>, segment: SegmentId, limiter: &Limiter) -> GwResult<bool> {
+    loop {
+        let Some((owner, owned)) = store.meta_call(move |m| m.resolve_segment(segment, None)).await? else { return Ok(true) };
+        let seg = &owned.segment;
+        let cap = store.domain_cap().max(1);
+        let domain_of = |d: DiskId| store.disk(d).ok().filter(|x| x.usable()).map(|x| x.failure_domain());
+        // The first shard (from the end) whose domain holds more than `cap` of the segment.
+        let crowding = (0..seg.shards.len()).rev().find(|&i| {
+            let Some(dom) = domain_of(seg.shards[i].disk) else { return false };
+            seg.shards.iter().filter(|l| l.disk != NO_DISK && domain_of(l.disk) == Some(dom)).count() > cap
+        });
+        let Some(i) = crowding else { return Ok(true) };
+        let used: Vec<DiskId> = seg.shards.iter().map(|l| l.disk).collect();
+        let healthy: Vec<DiskId> = seg.shards.iter().enumerate().filter(|(j, l)| *j != i && domain_of(l.disk).is_some()).map(|(_, l)| l.disk).collect();
+        let Some(&target) = store.place_extra(seg.id, &used, &healthy, 1).first() else {
+            tracing::debug!(segment = %format!("{segment:032x}"), shard = i, "no free failure domain to spread to yet");
+            return Ok(false);
+        };
+        let index = u8::try_from(i).unwrap_or(u8::MAX);
+        match crate::drain::copy_shard(store, &owner, &owned, index, target, limiter).await? {
+            Some(_) => {
+                store.repair.shards_spread.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(segment = %format!("{segment:032x}"), shard = i, from = seg.shards[i].disk, to = target, "shard moved to a failure domain of its own");
+            }
+            None => return Ok(false),
+        }
+    }
+}
