@@ -72,7 +72,8 @@ pub struct GatewayArgs {
     /// Time without a heartbeat before a node is lost and its shards are rebuilt elsewhere.
     #[arg(long, value_name = "DURATION", env = "KINTSUGI_LOST_AFTER", default_value = "600", value_parser = secs)]
     lost_after: Duration,
-    /// Durable shards a new segment needs when a shard cannot be written anywhere (default K+1).
+    /// Durable shards a new segment needs (default K+1); with fewer placeable or writable the PUT
+    /// gets 503. A cluster of exactly K+M nodes needs K here to take writes with M nodes down.
     #[arg(long, value_name = "N", env = "KINTSUGI_WRITE_QUORUM")]
     write_quorum: Option<usize>,
     /// How long a shard read may lag before a parity read is started beside it.

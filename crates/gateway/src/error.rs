@@ -17,14 +17,14 @@ pub enum GatewayError {
     /// Codec failure.
     #[error(transparent)]
     Codec(#[from] CodecError),
-    /// Not enough healthy disks to place a new segment.
-    #[error("only {healthy} usable disks in {domains} failure domains: too few to place a new segment's {need} shards so that losing one node or disk loses nothing; restore the failed disks or nodes")]
+    /// Not enough usable disks and failure domains to place a segment's shards.
+    #[error("only {healthy} usable disks in {domains} failure domains can take shards now (never two on one disk, and one per node while nodes are down): fewer than the {need} needed; restore the failed disks or nodes, or lower --write-quorum")]
     NotEnoughDisks {
         /// Healthy disks now.
         healthy: usize,
         /// Distinct failure domains among them.
         domains: usize,
-        /// k+m.
+        /// Shards needed (the write quorum for a new segment).
         need: usize,
     },
     /// A drain would leave too few failure domains to hold every segment at full redundancy.

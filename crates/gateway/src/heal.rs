@@ -51,8 +51,11 @@ pub struct RepairStats {
     pub busy_ms: AtomicU64,
     /// Shards moved out of a crowded failure domain (see `spread`).
     pub shards_spread: AtomicU64,
-    /// The domain cap of the last complete spread pass; 0 until one ran.
+    /// The domain cap of the last spread pass; 0 until one ran.
     pub spread_cap: AtomicU64,
+    /// Usable failure domains when the last spread pass had to leave segments for later; 0 when
+    /// it finished.
+    pub spread_pending_at: AtomicU64,
 }
 
 /// Tunables of background repair.

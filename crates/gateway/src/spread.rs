@@ -18,22 +18,29 @@ use crate::heal::Limiter;
 use crate::store::Store;
 
 /// Spread out every segment over the current domain cap, when the cap fell since the last
-/// complete spread (or none ran since the start: `spread_cap` 0). A pass that leaves some for
-/// later (no domain free yet) tries again.
+/// spread (or none ran since the start: `spread_cap` 0), or when a spread had to leave some
+/// segments for later (no free domain) and more domains are usable now. Otherwise nothing: a
+/// pass scans all segments only on those events, not every `--repair-interval`.
 pub(crate) async fn pass(store: &Arc<Store>, limiter: &Limiter) -> GwResult<()> {
-    let cap = store.domain_cap();
-    let done_at = store.repair.spread_cap.load(Ordering::Relaxed);
+    let cap = store.domain_cap() as u64;
+    let stats = &store.repair;
+    let done_at = stats.spread_cap.load(Ordering::Relaxed);
+    let pending_at = stats.spread_pending_at.load(Ordering::Relaxed);
+    let usable = usable_domains(store);
     if cap == 0 {
         return Ok(());
     }
-    if done_at != 0 && cap as u64 >= done_at {
-        // More sharing is allowed now (domains were lost): nothing to spread, but remember the
-        // cap so that its fall, later, triggers a pass.
-        store.repair.spread_cap.store(cap as u64, Ordering::Relaxed);
+    let cap_fell = done_at == 0 || cap < done_at;
+    let more_room = pending_at != 0 && usable > pending_at;
+    if !cap_fell && !more_room {
+        // More sharing may be allowed now (domains were lost): remember the cap, so that its
+        // fall, later, triggers a pass.
+        stats.spread_cap.store(cap, Ordering::Relaxed);
         return Ok(());
     }
     let domains = store.domain_map();
-    let crowded: Vec<SegmentId> = store.meta_call(move |m| m.segments_over_domain_cap(&|d| domains.get(&d).copied(), cap)).await?;
+    let cap_n = usize::try_from(cap).unwrap_or(usize::MAX);
+    let crowded: Vec<SegmentId> = store.meta_call(move |m| m.segments_over_domain_cap(&|d| domains.get(&d).copied(), cap_n)).await?;
     if !crowded.is_empty() {
         tracing::info!(segments = crowded.len(), cap, "spreading segments whose shards crowd a failure domain");
     }
@@ -44,14 +51,21 @@ pub(crate) async fn pass(store: &Arc<Store>, limiter: &Limiter) -> GwResult<()> 
             Ok(false) => complete = false,
             Err(e) => {
                 complete = false;
-                tracing::warn!(segment = %format!("{segment:032x}"), error = %e, "spreading a segment failed; retrying next pass");
+                tracing::warn!(segment = %format!("{segment:032x}"), error = %e, "spreading a segment failed; retrying when more domains are usable");
             }
         }
     }
-    if complete {
-        store.repair.spread_cap.store(cap as u64, Ordering::Relaxed);
-    }
+    stats.spread_cap.store(cap, Ordering::Relaxed);
+    stats.spread_pending_at.store(if complete { 0 } else { usable.max(1) }, Ordering::Relaxed);
     Ok(())
+}
+
+/// Distinct failure domains with a usable disk in service now.
+fn usable_domains(store: &Store) -> u64 {
+    let mut v: Vec<u32> = store.all_disks().iter().filter(|d| d.usable() && !store.out_of_service(d.id())).map(|d| d.failure_domain()).collect();
+    v.sort_unstable();
+    v.dedup();
+    v.len() as u64
 }
 
 /// Move shards of `segment` out of crowded domains, one at a time, until none is over the cap.
