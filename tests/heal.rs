@@ -261,3 +261,53 @@ fn scrub_finds_every_flipped_shard_and_repair_fixes_them() {
     let m = c.gw.metrics();
     assert_eq!(m["kintsugi_scrub_corrupt_total"], 50.0);
 }
+
+/// A 6-node 4+2 cluster that lost a node has 5 failure domains: segments written then put two
+/// shards on one node (on its two disks). When the node comes back, the domain cap falls to one
+/// and repair spreads those segments out again, so that any 2 nodes may fail.
+#[test]
+fn segments_crowded_while_a_node_was_lost_are_spread_when_it_returns() {
+    let _g = common::serial();
+    let flags = [
+        "--ec", "4+2", "--down-after", "1s", "--lost-after", "3s", "--repair-interval", "500ms", "--gc-delay", "0", "--hedge-after", "200ms",
+        "--request-deadline", "3s",
+    ];
+    let mut c = Cluster::start(6, 2, &flags, Some(65536));
+    let victim = c.nodes[5].name.clone();
+    c.nodes[5].kill9();
+    c.wait_states(&[(5, "lost")], Duration::from_secs(30));
+    let objs = common::objects("crowd", 9000, &[1, STRIPE + 1, MIB], 20, 600 * KIB);
+    let manifest = c.gw.manifest("crowd", "crowd", &objs);
+    let manifest = manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write", manifest]);
+    // 5 nodes in service: every segment has its 6 shards on 6 disks of 5 nodes, one node twice.
+    let mut crowded = 0;
+    for (key, _, _) in &objs {
+        for seg in stat(&c, "crowd", key)["layout"]["segments"].as_array().expect("segments") {
+            let shards = seg["shards"].as_array().expect("shards");
+            let disks: HashSet<u64> = shards.iter().filter_map(|s| s["disk"].as_u64()).collect();
+            let nodes: HashSet<&str> = shards.iter().filter_map(|s| s["node"].as_str()).collect();
+            assert_eq!(disks.len(), 6, "{key}: two shards on one disk: {seg}");
+            assert!(!nodes.contains(victim.as_str()), "{key}: a shard on the lost node: {seg}");
+            crowded += usize::from(nodes.len() == 5);
+            assert_eq!(seg["domain_losses_survived"], 1, "{key}: {seg}");
+        }
+    }
+    assert!(crowded > 0, "no segment shares a node with 5 nodes in service");
+    let st = c.admin_json(&["repair", "status", "--recount"]);
+    assert_eq!(st["too_few_domains"], true, "{st:#}");
+    assert_eq!(st["full_redundancy"], false, "{st:#}");
+
+    // The node returns: 6 domains again, and the crowded segments are spread.
+    let token = c.token.clone();
+    c.nodes[5].start(&token);
+    let mut last = Value::Null;
+    let spread = poll(Duration::from_secs(120), Duration::from_millis(500), || {
+        last = c.admin_json(&["repair", "status", "--recount"]);
+        (last["full_redundancy"] == true && last["recount"]["segments_over_domain_cap"] == 0 && last["recount"]["matches"] == true).then_some(())
+    });
+    assert!(spread.is_some(), "crowded segments not spread after the node returned: {last:#}\n{}", c.gw.log_tail(30));
+    assert!(last["shards_spread"].as_u64() >= Some(crowded as u64), "{last:#}");
+    c.assert_full_layout("crowd", &objs, 6, &[]);
+    c.gw.py("data.py", &["verify", manifest]);
+}
