@@ -89,19 +89,19 @@ enum Command {
 }
 
 /// Client commands end quietly when their output pipe closes (`kintsugi ls | head`), as
-/// `ls` does: the default action of SIGPIPE, which Rust's runtime sets to "ignore" (so
-/// that `println!` would panic with "failed printing to stdout: Broken pipe").
-///
-/// The one `unsafe` of the binary: `signal(2)` with `SIG_DFL` installs no handler of
-/// ours, takes no pointers, and runs before any other thread exists. Servers keep the
-/// runtime's "ignore" and get EPIPE as an error on their sockets and pipes instead.
-#[allow(unsafe_code)]
+/// `ls` does, with the shell's status for it (141): `println!` panics on a closed stdout
+/// ("failed printing to stdout: Broken pipe"), and this hook turns exactly that panic into a
+/// quiet exit. SIGPIPE itself stays ignored, so a write to a closed *socket* (a server that
+/// answered early and closed) is an error the command reports, not a silent death.
 fn die_quietly_on_closed_pipe() {
-    // SAFETY: see above; resetting a signal's disposition to its default is async-signal-safe
-    // and has no memory-safety preconditions.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info.payload().downcast_ref::<String>().map(String::as_str).or_else(|| info.payload().downcast_ref::<&str>().copied()).unwrap_or("");
+        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// Errors end the process with one line per cause on stderr and exit code 1
