@@ -27,11 +27,9 @@ import urllib.parse
 
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-import boto3
 
 from s3util import Checker, client, endpoint, err_code, err_status
 
@@ -165,17 +163,8 @@ def raw_rounds():
 
 
 def boto3_rounds():
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint(),
-        config=Config(
-            region_name="us-east-1",
-            s3={"addressing_style": "path"},
-            retries={"total_max_attempts": 1},
-            read_timeout=20,
-            max_pool_connections=1,  # every request of the loop on the one pooled connection
-        ),
-    )
+    # Every request of the loop on the one pooled connection.
+    s3 = client(max_pool_connections=1)
     refused, wrong_put = [], []
     t = time.time()
     for i in range(rounds):
