@@ -297,6 +297,10 @@ fn segments_crowded_while_a_node_was_lost_are_spread_when_it_returns() {
     let st = c.admin_json(&["repair", "status", "--recount"]);
     assert_eq!(st["too_few_domains"], true, "{st:#}");
     assert_eq!(st["full_redundancy"], false, "{st:#}");
+    // The ledger counts them by node losses survived: one, though all 6 shards are healthy.
+    assert_eq!(ledger_row(&st, "k+m-1"), crowded as u64, "{st:#}");
+    assert_eq!(ledger_row(&st, "k+m"), st["ledger"]["segments"].as_u64().expect("segments") - crowded as u64, "{st:#}");
+    assert_eq!(st["recount"]["matches"], true, "{st:#}");
 
     // The node returns: 6 domains again, and the crowded segments are spread.
     let token = c.token.clone();

@@ -34,7 +34,7 @@ pub enum AdminCmd {
 /// `kintsugi admin repair` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RepairCmd {
-    /// The redundancy ledger (segments and bytes by healthy shards), shards on lost and down
+    /// The redundancy ledger (segments and bytes by failure-domain losses survived), shards on lost and down
     /// disks, what repair rebuilt, how fast, and the ETA
     Status(RepairStatusArgs),
 }
@@ -198,7 +198,7 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             println!("failed jobs:       {}; unrecoverable segments {}; waiting for capacity {}", v["failed"], v["unrecoverable"], v["waiting_for_capacity"]);
             let eta = v["eta_s"].as_f64().map_or("-".to_owned(), |s| format!("{s:.0} s"));
             println!("to rebuild:        {} of shard data, ETA {eta}", mib(&v["ledger"]["shard_bytes_missing"]));
-            println!("ledger (segments by healthy shards):");
+            println!("ledger (segments by failure-domain losses survived, as healthy shards in distinct domains):");
             print_ledger(&v["ledger"]);
             if let Some(rc) = v.get("recount") {
                 if rc["matches"] == true {

@@ -131,11 +131,13 @@ pub struct Opts {
     pub gc_delay: Option<u64>,
     /// Run `kintsugi gateway` with these extra flags instead of `kintsugi server` (no disks).
     pub gateway: Option<Vec<String>>,
+    /// Extra flags for `kintsugi server`.
+    pub flags: Vec<String>,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Opts { disks: 6, ec: None, chunk_size: None, gc_delay: None, gateway: None }
+        Opts { disks: 6, ec: None, chunk_size: None, gc_delay: None, gateway: None, flags: Vec::new() }
     }
 }
 
@@ -232,7 +234,7 @@ impl Server {
                 }
             }
             None => {
-                cmd.arg("server");
+                cmd.arg("server").args(&self.opts.flags);
                 for i in 0..self.opts.disks {
                     cmd.arg("--data").arg(self.disk_dir(i));
                 }
@@ -343,6 +345,11 @@ impl Server {
             }
             None => panic!("server did not exit within {timeout:?} of SIGTERM\n{}", self.log_tail(40)),
         }
+    }
+
+    /// Replace the extra `kintsugi server` flags of the next (re)start.
+    pub fn set_flags(&mut self, flags: &[&str]) {
+        self.opts.flags = flags.iter().map(|f| (*f).to_owned()).collect();
     }
 
     /// Start again on the same directories (new port).

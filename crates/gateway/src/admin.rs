@@ -161,7 +161,7 @@ pub struct StatusReport {
     pub too_few_domains: bool,
     /// Segments the last repair pass found with shards on lost disks, not repaired yet.
     pub repair_backlog: u64,
-    /// The redundancy ledger: committed segments and bytes by healthy shards.
+    /// The redundancy ledger: committed segments and bytes by failure-domain losses survived.
     pub ledger: crate::ledger::Ledger,
 }
 

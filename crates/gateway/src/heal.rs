@@ -79,8 +79,9 @@ impl Default for RepairConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct RepairReport {
     /// Every segment survives the loss of any m failure domains: every committed shard is on a
-    /// usable disk (none on a down, lost or failed one, none unplaced), the cluster has at least
-    /// k+m failure domains, and (checked with `--recount`) no domain holds two shards of a segment.
+    /// usable disk (none on a down, lost or failed one, none unplaced), no domain holds two shards
+    /// of a segment (the ledger's placement counters; with `--recount` also checked by a scan
+    /// against the domain cap), and the cluster has at least k+m failure domains.
     pub full_redundancy: bool,
     /// Disks whose shards are being rebuilt elsewhere (failed, or their node lost).
     pub lost_disks: Vec<DiskId>,
@@ -124,7 +125,7 @@ pub struct RepairReport {
     pub passes: u64,
     /// Shards moved since start out of a failure domain holding more of their segment than it may.
     pub shards_spread: u64,
-    /// The redundancy ledger: segments and bytes by healthy shards.
+    /// The redundancy ledger: segments and bytes by failure-domain losses survived.
     pub ledger: crate::ledger::Ledger,
     /// Seconds until the shards on lost disks are rebuilt at the throughput so far (null when unknown or idle).
     pub eta_s: Option<f64>,

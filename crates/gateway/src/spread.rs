@@ -38,9 +38,8 @@ pub(crate) async fn pass(store: &Arc<Store>, limiter: &Limiter) -> GwResult<()> 
         stats.spread_cap.store(cap, Ordering::Relaxed);
         return Ok(());
     }
-    let domains = store.domain_map();
     let cap_n = usize::try_from(cap).unwrap_or(usize::MAX);
-    let crowded: Vec<SegmentId> = store.meta_call(move |m| m.segments_over_domain_cap(&|d| domains.get(&d).copied(), cap_n)).await?;
+    let crowded: Vec<SegmentId> = store.meta_call(move |m| m.segments_over_domain_cap(cap_n)).await?;
     if !crowded.is_empty() {
         tracing::info!(segments = crowded.len(), cap, "spreading segments whose shards crowd a failure domain");
     }

@@ -133,6 +133,9 @@ impl Store {
         let stripe = cfg.layout.stripe_data_size().max(1);
         let segment_size = (cfg.segment_size / stripe).max(1) * stripe;
         let (repair_tx, repair_rx) = mpsc::channel(1024);
+        for d in &disks {
+            meta.note_domain(d.id(), d.failure_domain());
+        }
         let store = Store {
             meta,
             disks: RwLock::new(disks.into_iter().map(|d| (d.id(), d)).collect()),
@@ -212,6 +215,8 @@ impl Store {
 
     /// Add (or replace) a disk, e.g. when a storage node reports a new one.
     pub fn add_disk(&self, d: Arc<dyn ShardStore>) {
+        // The ledger's placement counters need the disk's domain before a shard goes there.
+        self.meta.note_domain(d.id(), d.failure_domain());
         self.disks.write().insert(d.id(), d);
     }
 
@@ -223,11 +228,6 @@ impl Store {
         v.sort_unstable();
         v.dedup();
         v.len()
-    }
-
-    /// Each registered disk's failure domain.
-    pub fn domain_map(&self) -> HashMap<DiskId, u32> {
-        self.disks.read().values().map(|d| (d.id(), d.failure_domain())).collect()
     }
 
     /// The most shards of one segment a failure domain may hold now (see `domain_cap`).

@@ -5,6 +5,11 @@
 //! overwrite, delete, part upload, completion, abort and shard move, so they
 //! are exact at every instant; [`RocksMeta::recount`] checks them (and the
 //! disk → shards index) against a full scan.
+//!
+//! Beside them it counts the segments whose placement falls short of surviving m
+//! failure-domain losses even with every placed shard healthy (see `domains`), by coding m
+//! and shortfall: what the gateway's redundancy ledger needs to show crowded and partly
+//! placed segments at risk without a scan.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,6 +24,19 @@ const KEY_COMMITTED: &[u8] = b"committed";
 const DISK_PREFIX: &[u8] = b"disk/";
 /// Present once the per-disk counters exist (stores from before them get a recount at open).
 const KEY_DISKS_COUNTED: &[u8] = b"disks-counted";
+/// Placement shortfall counters: `short/` + coding m + shortfall (1..=m+1).
+const SHORT_PREFIX: &[u8] = b"short/";
+/// Present once the shortfall counters exist (stores from before them get a recount at open).
+const KEY_DOMAINS_COUNTED: &[u8] = b"domains-counted";
+
+fn short_key(m: u8, shortfall: u8) -> Vec<u8> {
+    let mut k = SHORT_PREFIX.to_vec();
+    k.extend_from_slice(&[m, shortfall]);
+    k
+}
+
+/// Segments and bytes by (coding m, shortfall), shortfall > 0 only.
+pub type Shortfalls = BTreeMap<(u8, u8), Totals>;
 
 fn disk_key(disk: DiskId) -> Vec<u8> {
     let mut k = DISK_PREFIX.to_vec();
@@ -53,13 +71,18 @@ pub struct Recount {
     pub index_entries: u64,
     /// Segments and bytes by number of shards on unusable disks (0 = full redundancy).
     pub by_missing: BTreeMap<u8, Totals>,
+    /// Segments and bytes by (coding m, shortfall) of what they survive now, in failure
+    /// domains, with only the shards on usable disks (shortfall 0 not listed).
+    pub by_shortfall: Shortfalls,
+    /// The placement shortfall counters agree with the scan.
+    pub shortfall_counters_match: bool,
     /// Of those, segments with more shards missing than their coding's m (not recoverable now).
     pub unrecoverable: Totals,
     /// Per disk: committed shards and their bytes, from the scan.
     pub disks: HashMap<DiskId, (u64, u64)>,
     /// The per-disk counters agree with the scan.
     pub disk_counters_match: bool,
-    /// Segments with more than the domain cap of their stored shards in one failure domain.
+    /// Segments with more than the domain cap of their placed shards in one failure domain.
     pub over_domain_cap: Vec<SegmentId>,
     /// Segments with two shards on one disk.
     pub sharing_a_disk: u64,
@@ -108,6 +131,7 @@ impl RocksMeta {
         let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
         b.merge_cf(cf, KEY_COMMITTED, encode_pair(sign * n, sign * bytes));
         let mut per_disk: HashMap<DiskId, (i64, i64)> = HashMap::new();
+        let mut short: BTreeMap<(u8, u8), (i64, i64)> = BTreeMap::new();
         for s in segments {
             let sb = i64::try_from(shard_bytes(coding, s.len)).unwrap_or(i64::MAX);
             for l in &s.shards {
@@ -115,11 +139,54 @@ impl RocksMeta {
                 e.0 += sign;
                 e.1 += sign * sb;
             }
+            let sf = self.placement_shortfall(coding, s);
+            if sf > 0 {
+                let e = short.entry((coding.m, sf)).or_default();
+                e.0 += sign;
+                e.1 += sign * i64::try_from(s.len).unwrap_or(i64::MAX);
+            }
         }
         for (d, (shards, bytes)) in per_disk {
             b.merge_cf(cf, disk_key(d), encode_pair(shards, bytes));
         }
+        for ((m, sf), (n, bytes)) in short {
+            b.merge_cf(cf, short_key(m, sf), encode_pair(n, bytes));
+        }
         Ok(())
+    }
+
+    /// A segment's shards moved from `before` to `after`: move it between shortfall counters.
+    pub(crate) fn batch_count_reshape(&self, b: &mut WriteBatch, coding: &Coding, before: &SegmentMeta, after: &SegmentMeta) -> MetaResult<()> {
+        let (was, is) = (self.placement_shortfall(coding, before), self.placement_shortfall(coding, after));
+        if was == is {
+            return Ok(());
+        }
+        let cf = self.cf(CF_LEDGER)?;
+        let len = i64::try_from(after.len).unwrap_or(i64::MAX);
+        if was > 0 {
+            b.merge_cf(cf, short_key(coding.m, was), encode_pair(-1, -len));
+        }
+        if is > 0 {
+            b.merge_cf(cf, short_key(coding.m, is), encode_pair(1, len));
+        }
+        Ok(())
+    }
+
+    /// Committed segments whose placement falls short of surviving m domain losses, by
+    /// (coding m, shortfall), from the counters.
+    pub fn shortfall_counts(&self) -> MetaResult<Shortfalls> {
+        Ok(self.raw_shortfall_counters()?.into_iter().filter(|(_, v)| *v != (0, 0)).map(|(k, (a, b))| (k, Totals { segments: u64::try_from(a).unwrap_or(0), bytes: u64::try_from(b).unwrap_or(0) })).collect())
+    }
+
+    fn raw_shortfall_counters(&self) -> MetaResult<BTreeMap<(u8, u8), (i64, i64)>> {
+        let mut out = BTreeMap::new();
+        self.scan_prefix(CF_LEDGER, SHORT_PREFIX, SHORT_PREFIX, |k, v| {
+            if let Some(&[m, sf]) = k.get(SHORT_PREFIX.len()..) {
+                out.insert((m, sf), decode_pair(v));
+            }
+            Ok(true)
+        })?;
+        Ok(out)
     }
 
     /// Move one shard of `shard_bytes` bytes from disk `from` to disk `to` in the per-disk counters.
@@ -173,11 +240,13 @@ impl RocksMeta {
     /// Start the ledger of a store created before it (or its per-disk counters) existed: one
     /// recount at open, before any writer runs.
     pub(crate) fn ensure_ledger(&self) -> MetaResult<()> {
-        if self.get_raw(CF_LEDGER, KEY_COMMITTED)?.is_some() && self.get_raw(CF_LEDGER, KEY_DISKS_COUNTED)?.is_some() {
+        let marked = |k: &[u8]| -> MetaResult<bool> { Ok(self.get_raw(CF_LEDGER, k)?.is_some()) };
+        if marked(KEY_COMMITTED)? && marked(KEY_DISKS_COUNTED)? && marked(KEY_DOMAINS_COUNTED)? {
             return Ok(());
         }
         let mut t = Totals::default();
         let mut disks: HashMap<DiskId, (u64, u64)> = HashMap::new();
+        let mut short: Shortfalls = BTreeMap::new();
         self.visit_segments(|c, s| {
             t.segments += 1;
             t.bytes += s.len;
@@ -187,32 +256,46 @@ impl RocksMeta {
                 e.0 += 1;
                 e.1 += sb;
             }
+            let sf = self.placement_shortfall(c, s);
+            if sf > 0 {
+                let e = short.entry((c.m, sf)).or_default();
+                e.segments += 1;
+                e.bytes += s.len;
+            }
         })?;
         let cf = self.cf(CF_LEDGER)?;
         let mut b = WriteBatch::default();
-        let stale = self.raw_disk_counters()?;
-        for d in stale.keys() {
+        for d in self.raw_disk_counters()?.keys() {
             b.delete_cf(cf, disk_key(*d));
+        }
+        for (m, sf) in self.raw_shortfall_counters()?.keys() {
+            b.delete_cf(cf, short_key(*m, *sf));
         }
         let i = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
         b.put_cf(cf, KEY_COMMITTED, encode_pair(i(t.segments), i(t.bytes)));
         for (d, (n, bytes)) in &disks {
             b.put_cf(cf, disk_key(*d), encode_pair(i(*n), i(*bytes)));
         }
+        for ((m, sf), v) in &short {
+            b.put_cf(cf, short_key(*m, *sf), encode_pair(i(v.segments), i(v.bytes)));
+        }
         b.put_cf(cf, KEY_DISKS_COUNTED, [1u8]);
+        b.put_cf(cf, KEY_DOMAINS_COUNTED, [1u8]);
         if t.segments > 0 {
             tracing::info!(segments = t.segments, bytes = t.bytes, disks = disks.len(), "redundancy ledger started from a recount");
         }
         self.write(b)
     }
 
-    /// Recount everything by a full scan: totals, shards against index entries, and
-    /// segments by shards on disks for which `usable` is false.
+    /// Recount everything by a full scan: totals, shards against index entries, segments by
+    /// shards on disks for which `usable` is false and by what they survive in failure
+    /// domains, and the placement shortfall counters.
     ///
-    /// `domain` names each disk's failure domain (`None` for a disk not in the map); a segment
-    /// with more than `cap` stored shards in one domain, or two on one disk, is listed.
-    pub fn recount(&self, usable: &dyn Fn(DiskId) -> bool, domain: &dyn Fn(DiskId) -> Option<u32>, cap: usize) -> MetaResult<Recount> {
+    /// A segment with more than `cap` placed shards in one failure domain, or two on one
+    /// disk, is listed.
+    pub fn recount(&self, usable: &dyn Fn(DiskId) -> bool, cap: usize) -> MetaResult<Recount> {
         let mut r = Recount::default();
+        let mut placement: Shortfalls = BTreeMap::new();
         self.visit_segments(|c: &Coding, s: &SegmentMeta| {
             let stored: Vec<DiskId> = s.shards.iter().map(|l| l.disk).filter(|d| *d != NO_DISK).collect();
             if stored.iter().enumerate().any(|(i, d)| stored[..i].contains(d)) {
@@ -220,8 +303,13 @@ impl RocksMeta {
             }
             let mut per: HashMap<u32, usize> = HashMap::new();
             for d in &stored {
-                if let Some(dom) = domain(*d) {
-                    *per.entry(dom).or_default() += 1;
+                *per.entry(self.domain_of(*d)).or_default() += 1;
+            }
+            for (sf, into) in [(self.placement_shortfall(c, s), &mut placement), (self.shortfall(c, s, usable), &mut r.by_shortfall)] {
+                if sf > 0 {
+                    let e = into.entry((c.m, sf)).or_default();
+                    e.segments += 1;
+                    e.bytes += s.len;
                 }
             }
             if cap > 0 && per.values().any(|n| *n > cap) {
@@ -255,6 +343,7 @@ impl RocksMeta {
         let scanned: HashMap<DiskId, (i64, i64)> =
             r.disks.iter().map(|(d, (n, b))| (*d, (i64::try_from(*n).unwrap_or(i64::MAX), i64::try_from(*b).unwrap_or(i64::MAX)))).collect();
         r.disk_counters_match = counters == scanned;
+        r.shortfall_counters_match = self.shortfall_counts()? == placement;
         Ok(r)
     }
 }
@@ -265,6 +354,10 @@ impl RocksMeta {
         let mut b = WriteBatch::default();
         b.delete_cf(self.cf(CF_LEDGER)?, KEY_COMMITTED);
         b.delete_cf(self.cf(CF_LEDGER)?, KEY_DISKS_COUNTED);
+        b.delete_cf(self.cf(CF_LEDGER)?, KEY_DOMAINS_COUNTED);
+        for (m, sf) in self.raw_shortfall_counters()?.keys() {
+            b.delete_cf(self.cf(CF_LEDGER)?, short_key(*m, *sf));
+        }
         self.write(b)
     }
 }

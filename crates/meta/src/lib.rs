@@ -19,6 +19,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod domains;
 mod error;
 mod garbage;
 mod keys;
@@ -30,7 +31,7 @@ mod store;
 mod types;
 
 pub use error::{MetaError, MetaResult};
-pub use ledger::{shard_bytes, Recount, Totals};
+pub use ledger::{shard_bytes, Recount, Shortfalls, Totals};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use relocate::{IndexedShard, OwnedSegment, ShardMove};
 pub use store::{now_ms, Expect, RocksMeta};

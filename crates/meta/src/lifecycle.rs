@@ -134,16 +134,14 @@ impl RocksMeta {
         })
     }
 
-    /// Segments (of objects and uploaded parts) with more than `cap` stored shards in one
-    /// failure domain (`domain` of each disk; `None` for a disk not in the map).
-    pub fn segments_over_domain_cap(&self, domain: &dyn Fn(DiskId) -> Option<u32>, cap: usize) -> MetaResult<Vec<SegmentId>> {
+    /// Segments (of objects and uploaded parts) with more than `cap` placed shards in one
+    /// failure domain.
+    pub fn segments_over_domain_cap(&self, cap: usize) -> MetaResult<Vec<SegmentId>> {
         let mut out = Vec::new();
         self.visit_segments(|_, s| {
             let mut per: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
             for l in s.shards.iter().filter(|l| l.disk != NO_DISK) {
-                if let Some(d) = domain(l.disk) {
-                    *per.entry(d).or_default() += 1;
-                }
+                *per.entry(self.domain_of(l.disk)).or_default() += 1;
             }
             if per.values().any(|n| *n > cap) {
                 out.push(s.id);

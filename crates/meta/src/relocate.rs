@@ -169,6 +169,7 @@ impl RocksMeta {
         let Some(mut rec) = self.load_owner(owner)? else { return Ok(Vec::new()) };
         let coding = rec.coding();
         let Some(seg) = rec.segments_mut().iter_mut().find(|s| s.id == segment) else { return Ok(Vec::new()) };
+        let before = seg.clone();
         let mut applied = Vec::new();
         for mv in moves {
             let Some(loc) = seg.shards.get_mut(usize::from(mv.index)) else { continue };
@@ -182,6 +183,7 @@ impl RocksMeta {
             return Ok(applied);
         }
         let mut b = WriteBatch::default();
+        self.batch_count_reshape(&mut b, &coding, &before, seg)?;
         match (&rec, owner) {
             (OwnerRecord::Object(m), ShardOwner::Object { bucket, key }) => b.put_cf(self.cf(CF_OBJECTS)?, keys::object_key(bucket, key.as_bytes()), encode(m)),
             (OwnerRecord::Part(p), ShardOwner::Part { upload_id, part, .. }) => b.put_cf(self.cf(CF_PARTS)?, keys::part_key(upload_id, *part), encode(p)),

@@ -65,6 +65,8 @@ pub struct RocksMeta {
     /// Striped locks serialising read-modify-write of one object key.
     key_locks: Vec<Mutex<()>>,
     garbage_delay_ms: i64,
+    /// Each disk's failure domain (see `domains`).
+    pub(crate) domains: crate::domains::Domains,
 }
 
 impl std::fmt::Debug for RocksMeta {
@@ -91,7 +93,9 @@ impl RocksMeta {
             bucket_lock: RwLock::new(()),
             key_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             garbage_delay_ms,
+            domains: crate::domains::Domains::default(),
         };
+        meta.load_domains()?;
         meta.ensure_ledger()?;
         Ok(meta)
     }
@@ -549,6 +553,7 @@ impl RocksMeta {
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_SYSTEM)?, KEY_NODES, encode(&nodes.to_vec()));
         b.put_cf(self.cf(CF_SYSTEM)?, KEY_DISKS, encode(&disks.to_vec()));
+        self.domains.add_nodes(nodes);
         self.write(b)
     }
 

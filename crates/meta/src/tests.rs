@@ -309,10 +309,11 @@ fn the_ledger_follows_every_commit_and_matches_a_recount() {
     let check = |meta: &RocksMeta, segments: u64, bytes: u64| {
         let t = meta.committed_totals().expect("ledger");
         assert_eq!(t, Totals { segments, bytes });
-        let r = meta.recount(&all, &|_| None, 0).expect("recount");
+        let r = meta.recount(&all, 0).expect("recount");
         assert_eq!(r.totals, t, "ledger and recount disagree");
         assert_eq!(r.shards, r.index_entries, "manifests and index disagree");
         assert!(r.disk_counters_match, "per-disk counters and recount disagree: {:?} vs {:?}", meta.disk_usages(), r.disks);
+        assert!(r.shortfall_counters_match, "shortfall counters and recount disagree: {:?}", meta.shortfall_counts());
     };
     meta.create_bucket("b").expect("bucket");
     check(&meta, 0, 0);
@@ -341,20 +342,20 @@ fn the_ledger_follows_every_commit_and_matches_a_recount() {
     assert_eq!(meta.move_shards(&owner, 20, &[ShardMove { index: 0, from: 4, to: 9 }]).expect("move").len(), 1);
     assert_eq!(meta.disk_usage(9).expect("usage"), (1, 2));
     check(&meta, 1, 5);
-    let r = meta.recount(&|d| d != 9, &|_| None, 0).expect("recount");
+    let r = meta.recount(&|d| d != 9, 0).expect("recount");
     assert_eq!(r.by_missing.get(&1), Some(&Totals { segments: 1, bytes: 5 }));
     assert_eq!(meta.move_shards(&owner, 20, &[ShardMove { index: 0, from: 9, to: 4 }]).expect("move back").len(), 1);
     // A counter that drifted (here: decremented behind the ledger's back) fails the recount.
     let mut b = rocksdb::WriteBatch::default();
     meta.batch_count_move(&mut b, 4, 77, 2).expect("drift");
     meta.write(b).expect("write");
-    assert!(!meta.recount(&all, &|_| None, 0).expect("recount").disk_counters_match, "a drifted counter must not pass the recount");
+    assert!(!meta.recount(&all, 0).expect("recount").disk_counters_match, "a drifted counter must not pass the recount");
     let mut b = rocksdb::WriteBatch::default();
     meta.batch_count_move(&mut b, 77, 4, 2).expect("undo");
     meta.write(b).expect("write");
     check(&meta, 1, 5);
     // Shards on an unusable disk show in the recount by number missing.
-    let r = meta.recount(&|d| d != 4, &|_| None, 0).expect("recount");
+    let r = meta.recount(&|d| d != 4, 0).expect("recount");
     assert_eq!(r.by_missing.get(&1), Some(&Totals { segments: 1, bytes: 5 }));
     assert_eq!(r.unrecoverable, Totals::default());
     drop(meta);
@@ -381,19 +382,82 @@ fn shards_stored_nowhere_are_indexed_under_no_disk_and_repaired_by_a_move() {
     indexed.sort_unstable();
     assert_eq!(indexed, vec![(30, 4), (30, 5)], "the unplaced shards are indexed under NO_DISK");
     // NO_DISK is never usable: the recount counts the segment 2 shards short.
-    let r = meta.recount(&|d| d != NO_DISK, &|d| Some(d), 1).expect("recount");
+    let r = meta.recount(&|d| d != NO_DISK, 1).expect("recount");
     assert_eq!(r.by_missing.get(&2), Some(&Totals { segments: 1, bytes: 5 }));
     assert!(r.over_domain_cap.is_empty() && r.sharing_a_disk == 0, "unplaced shards crowd no domain");
     assert!(r.disk_counters_match && r.shards == r.index_entries);
     // Repair's move from NO_DISK places one; the index and counters follow.
     let owner = ShardOwner::Object { bucket: "b".into(), key: "k".into() };
     assert_eq!(meta.move_shards(&owner, 30, &[ShardMove { index: 4, from: NO_DISK, to: 5 }]).expect("move").len(), 1);
-    let r = meta.recount(&|d| d != NO_DISK, &|d| Some(d), 1).expect("recount");
+    let r = meta.recount(&|d| d != NO_DISK, 1).expect("recount");
     assert_eq!(r.by_missing.get(&1), Some(&Totals { segments: 1, bytes: 5 }));
     assert!(r.disk_counters_match && r.shards == r.index_entries);
-    // Two shards in one failure domain (disks 1 and 2 on node 0) are over a cap of one.
-    let r = meta.recount(&|d| d != NO_DISK, &|d| Some(if d <= 2 { 0 } else { d }), 1).expect("recount");
+    // Two shards in one failure domain (disks 1 and 2 on node 100) are over a cap of one.
+    meta.note_domain(1, 100);
+    meta.note_domain(2, 100);
+    let r = meta.recount(&|d| d != NO_DISK, 1).expect("recount");
     assert_eq!(r.over_domain_cap, vec![30]);
-    assert_eq!(meta.segments_over_domain_cap(&|d| Some(if d <= 2 { 0 } else { d }), 1).expect("scan"), vec![30]);
-    assert!(meta.segments_over_domain_cap(&|d| Some(if d <= 2 { 0 } else { d }), 2).expect("scan").is_empty());
+    assert_eq!(meta.segments_over_domain_cap(1).expect("scan"), vec![30]);
+    assert!(meta.segments_over_domain_cap(2).expect("scan").is_empty());
+}
+
+#[test]
+fn segments_placed_short_of_m_domain_losses_are_counted_until_spread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta = RocksMeta::open(dir.path(), 0).expect("open");
+    meta.create_bucket("b").expect("bucket");
+    let short = |meta: &RocksMeta| meta.shortfall_counts().expect("counters");
+    let agrees = |meta: &RocksMeta| {
+        let r = meta.recount(&|d| d != NO_DISK, 1).expect("recount");
+        assert!(r.shortfall_counters_match, "counters {:?} vs scan", meta.shortfall_counts());
+        r
+    };
+    // Nodes 1 (disks 1, 2) and 2 (disks 3, 4); disks 5..8 are their own domains.
+    meta.put_cluster(
+        &[
+            NodeRecord { name: "n1".into(), number: 1001, addr: String::new(), disks: vec![1, 2] },
+            NodeRecord { name: "n2".into(), number: 1002, addr: String::new(), disks: vec![3, 4] },
+        ],
+        &[],
+    )
+    .expect("cluster");
+    meta.put_object("b", "spread", &manifest(1, &[(40, &[1, 3, 5, 6, 7, 8])]), Expect::Any).expect("put");
+    assert!(short(&meta).is_empty(), "one shard per domain falls short of nothing");
+    // As the old placement did while nodes were down: two shards on disk 5 (and node 1 twice).
+    meta.put_object("b", "crowded", &manifest(2, &[(41, &[1, 2, 5, 5, 7, 8])]), Expect::Any).expect("put");
+    // Written while two domains were down: two shards not placed.
+    meta.put_object("b", "partial", &manifest(3, &[(42, &[1, 3, 5, 6, NO_DISK, NO_DISK])]), Expect::Any).expect("put");
+    // The crowded one survives one domain loss (shortfall 1), the partial one none (2).
+    let one = Some(&Totals { segments: 1, bytes: 5 });
+    let s = short(&meta);
+    assert_eq!((s.get(&(2, 1)), s.get(&(2, 2))), (one, one), "{s:?}");
+    let r = agrees(&meta);
+    assert_eq!(r.sharing_a_disk, 1);
+    assert_eq!(r.over_domain_cap, vec![41]);
+    assert_eq!(r.by_shortfall, s, "with every disk usable, what they survive now is what their placement does");
+    // Disk 3 unusable: the spread segment survives one loss fewer, the partial one no read.
+    let r = meta.recount(&|d| d != NO_DISK && d != 3, 1).expect("recount");
+    assert_eq!((r.by_shortfall.get(&(2, 1)), r.by_shortfall.get(&(2, 2)), r.by_shortfall.get(&(2, 3))), (Some(&Totals { segments: 2, bytes: 10 }), None, one));
+    // Spreading one crowding shard: node 1 still holds two.
+    let crowded = ShardOwner::Object { bucket: "b".into(), key: "crowded".into() };
+    assert_eq!(meta.move_shards(&crowded, 41, &[ShardMove { index: 3, from: 5, to: 6 }]).expect("move").len(), 1);
+    assert_eq!(short(&meta).get(&(2, 1)), one);
+    agrees(&meta);
+    assert_eq!(meta.move_shards(&crowded, 41, &[ShardMove { index: 1, from: 2, to: 3 }]).expect("move").len(), 1);
+    assert_eq!(short(&meta).get(&(2, 1)), None, "spread out");
+    agrees(&meta);
+    // Placing the missing shards; deleting drops what is left.
+    let partial = ShardOwner::Object { bucket: "b".into(), key: "partial".into() };
+    assert_eq!(meta.move_shards(&partial, 42, &[ShardMove { index: 4, from: NO_DISK, to: 7 }]).expect("move").len(), 1);
+    assert_eq!(short(&meta).get(&(2, 1)), one);
+    meta.delete_object("b", "partial", Expect::Any).expect("delete");
+    assert!(short(&meta).is_empty(), "{:?}", short(&meta));
+    agrees(&meta);
+    // A store from before the counters gets them from a recount at open, node domains included.
+    meta.put_object("b", "crowded", &manifest(4, &[(43, &[1, 2, 3, 4, 5, 6])]), Expect::Any).expect("put");
+    meta.reset_ledger_for_test().expect("reset");
+    drop(meta);
+    let meta = RocksMeta::open(dir.path(), 0).expect("reopen");
+    assert_eq!(short(&meta).get(&(2, 1)), one, "two nodes with two shards each: survives one node loss");
+    agrees(&meta);
 }
