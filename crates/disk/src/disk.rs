@@ -279,7 +279,7 @@ impl Disk {
             return Err(corrupt(format!("file is {size} bytes, shorter than its header")));
         }
         file.read_exact_at(&mut hb, 0).map_err(|e| self.classify(&path, e, Some(name.clone())))?;
-        let header = ShardHeader::decode(&hb).map_err(&corrupt)?;
+        let header = ShardHeader::decode(&hb).map_err(|e| corrupt(e.to_string()))?;
         if header.segment_id != segment || header.index != index {
             return Err(corrupt("header names another shard".into()));
         }

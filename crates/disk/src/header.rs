@@ -30,6 +30,29 @@ pub const HEADER_LEN: u64 = 128;
 const MAGIC: &[u8; 8] = b"KSGSHARD";
 const FORMAT_VERSION: u16 = 1;
 
+/// Why bytes are not a valid shard header (they come from disk files and from the network).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// Fewer than [`HEADER_LEN`] bytes.
+    #[error("header truncated to {len} bytes (a shard header is 128)")]
+    Truncated {
+        /// Bytes given.
+        len: usize,
+    },
+    /// The first 8 bytes are not `KSGSHARD`: not a shard file.
+    #[error("bad magic: not a Kintsugi shard header")]
+    BadMagic,
+    /// The BLAKE3 of bytes 0..96 does not match: the header was damaged.
+    #[error("header checksum mismatch: the header is damaged")]
+    Checksum,
+    /// Written by a newer version of Kintsugi.
+    #[error("unknown shard format version {version} (this build reads version 1; upgrade Kintsugi)")]
+    UnknownVersion {
+        /// The version found.
+        version: u16,
+    },
+}
+
 /// Decoded shard header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShardHeader {
@@ -82,20 +105,20 @@ impl ShardHeader {
         b
     }
 
-    /// Parse and verify a header; the error string says what is wrong.
-    pub fn decode(b: &[u8]) -> Result<Self, String> {
+    /// Parse and verify a header.
+    pub fn decode(b: &[u8]) -> Result<Self, HeaderError> {
         if b.len() < HEADER_LEN as usize {
-            return Err(format!("header truncated to {} bytes", b.len()));
+            return Err(HeaderError::Truncated { len: b.len() });
         }
         if &b[0..8] != MAGIC {
-            return Err("bad magic".into());
+            return Err(HeaderError::BadMagic);
         }
         if blake3::hash(&b[..96]).as_bytes() != &b[96..128] {
-            return Err("header checksum mismatch".into());
+            return Err(HeaderError::Checksum);
         }
         let version = u16::from_le_bytes([b[8], b[9]]);
         if version != FORMAT_VERSION {
-            return Err(format!("unknown shard format version {version}"));
+            return Err(HeaderError::UnknownVersion { version });
         }
         let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
         let u64_at = |o: usize| {
@@ -152,6 +175,15 @@ mod tests {
             c[i] ^= 0x10;
             assert!(ShardHeader::decode(&c).is_err(), "flip at {i} not detected");
         }
-        assert!(ShardHeader::decode(&b[..100]).is_err());
+        assert_eq!(ShardHeader::decode(&b[..100]), Err(HeaderError::Truncated { len: 100 }));
+        let mut c = b;
+        c[0] = b'X';
+        assert_eq!(ShardHeader::decode(&c), Err(HeaderError::BadMagic));
+        // A newer format version with a valid checksum is named as such, not as damage.
+        let mut c = b;
+        c[8] = 2;
+        let sum = blake3::hash(&c[..96]);
+        c[96..128].copy_from_slice(sum.as_bytes());
+        assert_eq!(ShardHeader::decode(&c), Err(HeaderError::UnknownVersion { version: 2 }));
     }
 }

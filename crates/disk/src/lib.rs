@@ -26,7 +26,7 @@ mod header;
 
 pub use disk::{sync_dir, DirLock, Disk, DiskIdentity, ShardReader, ShardWriter, IDENTITY_FILE};
 pub use error::{DiskError, DiskResult};
-pub use header::{ShardHeader, HEADER_LEN};
+pub use header::{HeaderError, ShardHeader, HEADER_LEN};
 
 #[cfg(test)]
 mod tests;

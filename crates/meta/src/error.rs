@@ -20,6 +20,12 @@ pub enum MetaError {
         /// Decoder message.
         detail: String,
     },
+    /// A record could not be encoded (nothing was written).
+    #[error("could not encode a metadata record, nothing was written: {detail}")]
+    Encode {
+        /// Encoder message.
+        detail: String,
+    },
     /// The bucket does not exist.
     #[error("bucket {bucket} does not exist")]
     NoSuchBucket {

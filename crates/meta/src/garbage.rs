@@ -22,7 +22,7 @@ impl RocksMeta {
                 }
             }
         }
-        b.put_cf(self.cf(CF_GARBAGE)?, k, encode(&GarbageRecord { due_ms: due, shards }));
+        b.put_cf(self.cf(CF_GARBAGE)?, k, encode(&GarbageRecord { due_ms: due, shards })?);
         Ok(())
     }
 
@@ -41,7 +41,7 @@ impl RocksMeta {
             }
         }
         let rec = IntentRecord { started_ms, shards };
-        b.put_cf(self.cf(CF_INTENTS)?, keys::segment_key(segment), encode(&rec));
+        b.put_cf(self.cf(CF_INTENTS)?, keys::segment_key(segment), encode(&rec)?);
         self.write(b)
     }
 

@@ -28,7 +28,7 @@ impl RocksMeta {
     /// Replace the drain records.
     pub fn put_drains(&self, drains: &[DrainRecord]) -> MetaResult<()> {
         let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_SYSTEM)?, KEY_DRAINS, encode(&drains.to_vec()));
+        b.put_cf(self.cf(CF_SYSTEM)?, KEY_DRAINS, encode(&drains.to_vec())?);
         self.write(b)
     }
 
@@ -41,7 +41,7 @@ impl RocksMeta {
     pub fn put_rebalance_record(&self, rec: Option<&RebalanceRecord>) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         match rec {
-            Some(r) => b.put_cf(self.cf(CF_SYSTEM)?, KEY_REBALANCE, encode(r)),
+            Some(r) => b.put_cf(self.cf(CF_SYSTEM)?, KEY_REBALANCE, encode(r)?),
             None => b.delete_cf(self.cf(CF_SYSTEM)?, KEY_REBALANCE),
         }
         self.write(b)
@@ -80,10 +80,10 @@ impl RocksMeta {
             })
             .collect();
         let drains: Vec<DrainRecord> = self.drains()?.into_iter().filter(|r| !disks.contains(&r.disk)).collect();
-        b.put_cf(sys, KEY_DISKS, encode(&kept));
-        b.put_cf(sys, KEY_NODES, encode(&node_recs));
-        b.put_cf(sys, KEY_DRAINS, encode(&drains));
-        b.put_cf(sys, KEY_RETIRED, encode(&retired));
+        b.put_cf(sys, KEY_DISKS, encode(&kept)?);
+        b.put_cf(sys, KEY_NODES, encode(&node_recs)?);
+        b.put_cf(sys, KEY_DRAINS, encode(&drains)?);
+        b.put_cf(sys, KEY_RETIRED, encode(&retired)?);
         self.batch_forget_counters(&mut b, disks)?;
         self.batch_forget_disks::<GarbageRecord>(&mut b, CF_GARBAGE, "garbage", disks, |r| &mut r.shards)?;
         self.batch_forget_disks::<IntentRecord>(&mut b, CF_INTENTS, "intent", disks, |r| &mut r.shards)?;
@@ -109,7 +109,7 @@ impl RocksMeta {
             if list.is_empty() {
                 b.delete_cf(handle, k);
             } else if list.len() != before {
-                b.put_cf(handle, k, encode(&rec));
+                b.put_cf(handle, k, encode(&rec)?);
             }
             Ok(true)
         })

@@ -185,12 +185,12 @@ impl RocksMeta {
         let mut b = WriteBatch::default();
         self.batch_count_reshape(&mut b, &coding, &before, seg)?;
         match (&rec, owner) {
-            (OwnerRecord::Object(m), ShardOwner::Object { bucket, key }) => b.put_cf(self.cf(CF_OBJECTS)?, keys::object_key(bucket, key.as_bytes()), encode(m)),
-            (OwnerRecord::Part(p), ShardOwner::Part { upload_id, part, .. }) => b.put_cf(self.cf(CF_PARTS)?, keys::part_key(upload_id, *part), encode(p)),
+            (OwnerRecord::Object(m), ShardOwner::Object { bucket, key }) => b.put_cf(self.cf(CF_OBJECTS)?, keys::object_key(bucket, key.as_bytes()), encode(m)?),
+            (OwnerRecord::Part(p), ShardOwner::Part { upload_id, part, .. }) => b.put_cf(self.cf(CF_PARTS)?, keys::part_key(upload_id, *part), encode(p)?),
             _ => return Ok(Vec::new()),
         }
         let idx = self.cf(CF_DISK_SHARDS)?;
-        let value = encode(owner);
+        let value = encode(owner)?;
         for mv in &applied {
             b.delete_cf(idx, keys::disk_shard_key(mv.from, segment, mv.index));
             b.put_cf(idx, keys::disk_shard_key(mv.to, segment, mv.index), &value);
@@ -204,7 +204,7 @@ impl RocksMeta {
             if intent.shards.is_empty() {
                 b.delete_cf(self.cf(CF_INTENTS)?, ik);
             } else {
-                b.put_cf(self.cf(CF_INTENTS)?, ik, encode(&intent));
+                b.put_cf(self.cf(CF_INTENTS)?, ik, encode(&intent)?);
             }
         }
         self.write(b)?;

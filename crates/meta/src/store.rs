@@ -210,7 +210,7 @@ impl RocksMeta {
             return Err(MetaError::BucketExists { bucket: bucket.into() });
         }
         let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_BUCKETS)?, bucket.as_bytes(), encode(&BucketRecord { created_ms: now_ms() }));
+        b.put_cf(self.cf(CF_BUCKETS)?, bucket.as_bytes(), encode(&BucketRecord { created_ms: now_ms() })?);
         self.write(b)
     }
 
@@ -290,7 +290,7 @@ impl RocksMeta {
         }
         let idx = self.cf(CF_DISK_SHARDS)?;
         let intents = self.cf(CF_INTENTS)?;
-        let value = encode(owner);
+        let value = encode(owner)?;
         for s in segments {
             for (i, loc) in s.shards.iter().enumerate() {
                 b.put_cf(idx, keys::disk_shard_key(loc.disk, s.id, shard_index(i)), &value);
@@ -330,7 +330,7 @@ impl RocksMeta {
         let old: Option<Manifest> = self.get(CF_OBJECTS, "manifest", &ok)?;
         self.check_expect(bucket, key, &old, expect)?;
         let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(manifest));
+        b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(manifest)?);
         if let Some(o) = &old {
             self.batch_unreference(&mut b, &o.segments, &o.coding)?;
         }
@@ -363,7 +363,7 @@ impl RocksMeta {
         let _b = self.bucket_lock.read();
         self.require_bucket(&up.bucket)?;
         let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_UPLOADS)?, keys::upload_key(&up.bucket, &up.key, &up.upload_id), encode(up));
+        b.put_cf(self.cf(CF_UPLOADS)?, keys::upload_key(&up.bucket, &up.key, &up.upload_id), encode(up)?);
         self.write(b)
     }
 
@@ -383,7 +383,7 @@ impl RocksMeta {
         if let Some(old) = self.get::<PartRecord>(CF_PARTS, "part", &pk)? {
             self.batch_unreference(&mut b, &old.segments, &old.coding)?;
         }
-        b.put_cf(self.cf(CF_PARTS)?, &pk, encode(part));
+        b.put_cf(self.cf(CF_PARTS)?, &pk, encode(part)?);
         let owner = ShardOwner::Part { bucket: bucket.into(), key: key.into(), upload_id: upload_id.into(), part: part.part_number };
         self.batch_reference(&mut b, &part.segments, &part.coding, &owner, true)?;
         self.write(b)
@@ -456,7 +456,7 @@ impl RocksMeta {
         if let Some(o) = &old {
             self.batch_unreference(&mut b, &o.segments, &o.coding)?;
         }
-        b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(&manifest));
+        b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(&manifest)?);
         // The used parts' segments now belong to the object: re-point their index entries
         // (the ledger counted them when their parts were stored).
         self.batch_reference(&mut b, &manifest.segments, &manifest.coding, &ShardOwner::Object { bucket: bucket.into(), key: key.into() }, false)?;
@@ -512,7 +512,7 @@ impl RocksMeta {
     /// Create or replace an access key.
     pub fn put_access_key(&self, access_key: &str, rec: &AccessKeyRecord) -> MetaResult<()> {
         let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_KEYS)?, access_key.as_bytes(), encode(rec));
+        b.put_cf(self.cf(CF_KEYS)?, access_key.as_bytes(), encode(rec)?);
         self.write(b)
     }
 
@@ -539,7 +539,7 @@ impl RocksMeta {
     /// Replace the registered disks.
     pub fn put_disks(&self, disks: &[DiskRecord]) -> MetaResult<()> {
         let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_SYSTEM)?, KEY_DISKS, encode(&disks.to_vec()));
+        b.put_cf(self.cf(CF_SYSTEM)?, KEY_DISKS, encode(&disks.to_vec())?);
         self.write(b)
     }
 
@@ -551,8 +551,8 @@ impl RocksMeta {
     /// Replace the node and disk registries in one commit.
     pub fn put_cluster(&self, nodes: &[NodeRecord], disks: &[DiskRecord]) -> MetaResult<()> {
         let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_SYSTEM)?, KEY_NODES, encode(&nodes.to_vec()));
-        b.put_cf(self.cf(CF_SYSTEM)?, KEY_DISKS, encode(&disks.to_vec()));
+        b.put_cf(self.cf(CF_SYSTEM)?, KEY_NODES, encode(&nodes.to_vec())?);
+        b.put_cf(self.cf(CF_SYSTEM)?, KEY_DISKS, encode(&disks.to_vec())?);
         self.domains.add_nodes(nodes);
         self.write(b)
     }

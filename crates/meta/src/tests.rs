@@ -295,7 +295,7 @@ fn drain_records_written_before_byte_counts_still_load() {
         started_ms: i64,
         shards_at_start: u64,
     }
-    let raw = crate::types::encode(&vec![Old { disk: 4, state: DiskLifecycle::Draining, started_ms: 7, shards_at_start: 9 }]);
+    let raw = crate::types::encode(&vec![Old { disk: 4, state: DiskLifecycle::Draining, started_ms: 7, shards_at_start: 9 }]).expect("encode");
     meta.put_raw_for_test(crate::store::CF_SYSTEM, b"drains", &raw).expect("put");
     let d = meta.drains().expect("drains");
     assert_eq!(d, vec![DrainRecord { disk: 4, state: DiskLifecycle::Draining, started_ms: 7, shards_at_start: 9, bytes_at_start: 0 }]);

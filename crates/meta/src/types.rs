@@ -255,17 +255,8 @@ pub struct AccessKeyRecord {
 const FORMAT_V1: u8 = 1;
 
 /// Encode a record with its format-version byte.
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let out = vec![FORMAT_V1];
-    // postcard serialization into a Vec cannot fail for these plain types.
-    match postcard::to_extend(value, out) {
-        Ok(v) => v,
-        Err(e) => {
-            // Unreachable for the record types above; keep a clear trace if it ever happens.
-            tracing::error!(error = %e, "postcard encode failed");
-            vec![0]
-        }
-    }
+pub fn encode<T: Serialize>(value: &T) -> MetaResult<Vec<u8>> {
+    postcard::to_extend(value, vec![FORMAT_V1]).map_err(|e| MetaError::Encode { detail: e.to_string() })
 }
 
 /// Decode a record written by [`encode`].
@@ -308,7 +299,7 @@ mod tests {
                 shards: vec![ShardLoc { disk: 1, hash: [3; 32] }],
             }],
         };
-        let bytes = encode(&m);
+        let bytes = encode(&m).expect("encode");
         assert_eq!(bytes[0], FORMAT_V1);
         let back: Manifest = decode("manifest", &bytes).expect("decode");
         assert_eq!(back, m);
