@@ -23,10 +23,13 @@ pub fn print_layout(l: &Value) {
     println!("  erasure:       {}+{} ({}), chunk {} bytes, {} segment(s)", k, m, l["codec"].as_str().unwrap_or("?"), l["chunk_size"], segs.len());
     for s in segs {
         let healthy = s["healthy"].as_u64().unwrap_or(0);
-        let survives = match s["domain_losses_survived"].as_u64() {
+        let mut survives = match s["domain_losses_survived"].as_u64() {
             Some(n) => format!("survives the loss of any {n} failure domain(s)"),
             None => "NOT READABLE: fewer than k healthy shards".to_owned(),
         };
+        if let Some(z) = s.get("zone_losses_survived").and_then(Value::as_u64) {
+            survives.push_str(&format!(" or {z} zone(s)"));
+        }
         println!("  segment {} ({} bytes, id {}): {healthy}/{} shards healthy, {survives}", s["index"], s["len"], s["id"].as_str().unwrap_or("?"), k + m);
         for sh in s["shards"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
             let idx = sh["index"].as_u64().unwrap_or(0);

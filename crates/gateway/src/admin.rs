@@ -84,6 +84,11 @@ pub struct SegmentReport {
     /// How many failure domains (nodes; disks in the embedded store) may fail at once with the
     /// segment still readable, counting its healthy shards by domain; null below k.
     pub domain_losses_survived: Option<usize>,
+    /// On a cluster whose nodes all carry `--zone` labels: how many zones may fail at once with
+    /// the segment still readable (zones are spread over as evenly as placement can; the
+    /// redundancy promise and the ledger count nodes). Absent without zone labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone_losses_survived: Option<Option<usize>>,
     /// Every shard.
     pub shards: Vec<ShardReport>,
 }
@@ -165,6 +170,20 @@ pub struct StatusReport {
     pub ledger: crate::ledger::Ledger,
 }
 
+/// Zone losses a segment's healthy shards survive, when every disk of the cluster is on a
+/// zone-labelled node (`None` otherwise; `Some(None)` when it is not readable now).
+fn zone_losses_survived(store: &Store, shards: &[ShardReport], k: usize) -> Option<Option<usize>> {
+    if store.all_disks().iter().any(|d| d.zone().is_none()) {
+        return None;
+    }
+    let mut per_zone: HashMap<u32, usize> = HashMap::new();
+    for s in shards.iter().filter(|s| s.health == ShardHealth::Ok) {
+        *per_zone.entry(store.disk(s.disk).ok()?.zone()?).or_default() += 1;
+    }
+    let counts: Vec<usize> = per_zone.into_values().collect();
+    Some(kintsugi_placement::domain_losses_survived(&counts, k))
+}
+
 fn classify(e: &DiskError) -> ShardHealth {
     match e {
         DiskError::Missing { .. } => ShardHealth::Missing,
@@ -216,8 +235,10 @@ pub async fn object_report(store: &Arc<Store>, bucket: &str, key: &str, full: bo
             }
         }
         let counts: Vec<usize> = per_domain.into_values().collect();
-        let domain_losses_survived = kintsugi_placement::domain_losses_survived(&counts, usize::from(man.coding.k));
-        segments.push(SegmentReport { index: si, id: format!("{:032x}", seg.id), len: seg.len, healthy, domain_losses_survived, shards });
+        let k = usize::from(man.coding.k);
+        let domain_losses_survived = kintsugi_placement::domain_losses_survived(&counts, k);
+        let zone_losses_survived = zone_losses_survived(store, &shards, k);
+        segments.push(SegmentReport { index: si, id: format!("{:032x}", seg.id), len: seg.len, healthy, domain_losses_survived, zone_losses_survived, shards });
     }
     Ok(Some(ObjectReport {
         bucket: bucket.into(),
