@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use kintsugi_disk::Disk;
+use kintsugi_disk::{DirState, Disk};
 use kintsugi_erasure::{codec_for, CodecId, Layout, Scheme, DEFAULT_CHUNK_SIZE};
 use kintsugi_gateway::{Store, StoreConfig};
 use kintsugi_storage::{LocalShards, ShardStore};
@@ -153,25 +153,21 @@ fn attach_disks(meta: &RocksMeta, dirs: &[PathBuf], meta_dir: &Path) -> Result<V
             out.push(Arc::new(d));
             continue;
         }
-        if let Some(ident) = Disk::read_identity(&abs).ok().flatten() {
-            let removed = meta.retired_disks().context("reading the retired disks")?.iter().any(|r| format!("{:032x}", r.uuid) == ident.disk_uuid);
+        let state = Disk::inspect(&abs).with_context(|| format!("--data {}", abs.display()))?;
+        if let DirState::Formatted { uuid, .. } = state {
+            let removed = meta.retired_disks().context("reading the retired disks")?.iter().any(|r| r.uuid == uuid);
             if removed {
                 tracing::warn!(path = %abs.display(), "this directory holds a disk removed with `kintsugi admin disk remove`; not attaching it (empty it to use it as a new disk)");
                 continue;
             }
             bail!("{} already belongs to another Kintsugi store (it has a {} file); give an empty directory", abs.display(), kintsugi_disk::IDENTITY_FILE);
         }
-        if abs.is_dir() && std::fs::read_dir(&abs).map(|mut r| r.next().is_some()).unwrap_or(false) {
-            bail!("{} is not empty; a new disk must be an empty or missing directory", abs.display());
-        }
         let id = records.iter().map(|r| r.id).max().unwrap_or(0) + 1;
-        let uuid: u128 = rand::random();
-        Disk::format(&abs, id, uuid).with_context(|| format!("formatting disk {}", abs.display()))?;
-        tracing::info!(disk = id, path = %abs.display(), "formatted new disk");
-        let rec = DiskRecord { id, uuid, path: path_s };
+        let disk = Disk::format_new(&abs, id).with_context(|| format!("formatting disk {}", abs.display()))?;
+        let rec = DiskRecord { id, uuid: disk.uuid(), path: path_s };
         records.push(rec.clone());
         meta.put_disks(&records).context("saving the disk registry")?;
-        out.push(Arc::new(Disk::open(&abs, id, uuid).with_context(|| format!("opening disk {}", abs.display()))?));
+        out.push(Arc::new(disk));
     }
     for rec in &records {
         if !seen.contains(&rec.path) {

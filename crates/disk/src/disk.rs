@@ -70,7 +70,65 @@ pub fn sync_dir(path: &Path) -> std::io::Result<()> {
     File::open(path)?.sync_all()
 }
 
+impl DiskIdentity {
+    /// The disk's uuid (stored as 32 hex digits).
+    pub fn uuid(&self, root: &Path) -> DiskResult<u128> {
+        u128::from_str_radix(&self.disk_uuid, 16).map_err(|e| DiskError::Corrupt {
+            disk: self.disk_id,
+            shard: IDENTITY_FILE.into(),
+            detail: format!("{}: bad disk uuid {:?}: {e}", root.join(IDENTITY_FILE).display(), self.disk_uuid),
+        })
+    }
+}
+
+/// What a directory is, to a process about to use it as a disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirState {
+    /// A formatted disk: its id and uuid, from its identity file.
+    Formatted {
+        /// Disk id written at format time.
+        id: u32,
+        /// Its random identity.
+        uuid: u128,
+    },
+    /// Empty or missing: it may become a new disk.
+    Empty,
+}
+
 impl Disk {
+    /// What `root` is as a disk: formatted (with its identity), or empty/missing. A directory
+    /// that is neither, or whose identity file is unreadable, is refused with a message that
+    /// says what to give instead. The one rule every opener (embedded server, disk add, storage
+    /// node) applies before [`Disk::open`] or [`Disk::format_new`].
+    pub fn inspect(root: &Path) -> DiskResult<DirState> {
+        if let Some(ident) = Self::read_identity(root)? {
+            return Ok(DirState::Formatted { id: ident.disk_id, uuid: ident.uuid(root)? });
+        }
+        let empty = match fs::read_dir(root) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => return Err(io_err(0, root)(e)),
+        };
+        if !empty {
+            return Err(DiskError::Invalid {
+                detail: format!("{} is not empty and not a Kintsugi disk; a new disk must be an empty or missing directory", root.display()),
+            });
+        }
+        Ok(DirState::Empty)
+    }
+
+    /// Format an empty or missing directory as new disk `id` with a fresh random uuid (a
+    /// replaced disk is a new disk, never the old one with its data lost) and open it.
+    pub fn format_new(root: &Path, id: u32) -> DiskResult<Self> {
+        if Self::inspect(root)? != DirState::Empty {
+            return Err(DiskError::Invalid { detail: format!("{} is already a Kintsugi disk; it is not formatted again", root.display()) });
+        }
+        let uuid: u128 = rand::random();
+        Self::format(root, id, uuid)?;
+        tracing::info!(disk = id, path = %root.display(), "formatted new disk");
+        Self::open(root, id, uuid)
+    }
+
     /// Read a directory's identity file, if any.
     pub fn read_identity(root: &Path) -> DiskResult<Option<DiskIdentity>> {
         let p = root.join(IDENTITY_FILE);

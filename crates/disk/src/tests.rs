@@ -116,3 +116,33 @@ fn a_disk_directory_is_opened_by_one_owner_at_a_time() {
     drop(again);
     assert!(disk.check(), "once free, the directory is the old owner's again");
 }
+
+#[test]
+fn a_directory_is_inspected_before_it_becomes_a_disk() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let missing = base.path().join("missing");
+    assert_eq!(Disk::inspect(&missing).expect("missing"), DirState::Empty);
+    let empty = base.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    assert_eq!(Disk::inspect(&empty).expect("empty"), DirState::Empty);
+    let full = base.path().join("full");
+    std::fs::create_dir(&full).expect("mkdir");
+    std::fs::write(full.join("photo.jpg"), b"not a shard").expect("write");
+    match Disk::inspect(&full) {
+        Err(DiskError::Invalid { detail }) => assert!(detail.contains("not empty"), "{detail}"),
+        other => panic!("a non-empty foreign directory: {other:?}"),
+    }
+    assert!(Disk::format_new(&full, 1).is_err(), "a non-empty directory is never formatted");
+    assert_eq!(std::fs::read_dir(&full).expect("ls").count(), 1, "and nothing was written into it");
+    // A new disk gets a random uuid; its directory then reads back as formatted, with that uuid.
+    let disk = Disk::format_new(&missing, 5).expect("format new");
+    assert_eq!(Disk::inspect(&missing).expect("formatted"), DirState::Formatted { id: 5, uuid: disk.uuid() });
+    drop(disk);
+    assert!(Disk::format_new(&missing, 6).is_err(), "a formatted disk is not formatted again");
+    // An identity file with a damaged uuid is refused, not taken for a new disk.
+    let bad = base.path().join("bad");
+    Disk::format(&bad, 7, 99).expect("format");
+    let ident = std::fs::read_to_string(bad.join(IDENTITY_FILE)).expect("read").replace(&format!("{:032x}", 99), "zz");
+    std::fs::write(bad.join(IDENTITY_FILE), ident).expect("write");
+    assert!(matches!(Disk::inspect(&bad), Err(DiskError::Corrupt { .. })), "{:?}", Disk::inspect(&bad));
+}

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use kintsugi_disk::Disk;
+use kintsugi_disk::{DirState, Disk, DiskError};
 use kintsugi_meta::{DiskId, DiskLifecycle, DiskRecord};
 use kintsugi_storage::LocalShards;
 use serde::Serialize;
@@ -64,35 +64,37 @@ async fn add_local_disk(store: &Arc<Store>, node: &str, path: &str) -> GwResult<
         return Err(GatewayError::Refused(format!("{path} is already disk {id}")));
     }
     let p = path.to_owned();
-    let (id, uuid) = store
+    let (id, uuid, disk) = store
         .meta_call_gw(move |m| {
             let refuse = |why: String| Err(GatewayError::Refused(format!("{p}: {why}")));
             let meta_dir = m.path().to_path_buf();
             if meta_dir.starts_with(&dir) || dir.starts_with(&meta_dir) {
                 return refuse(format!("overlaps the metadata directory {}", meta_dir.display()));
             }
-            if let Some(ident) = Disk::read_identity(&dir).map_err(GatewayError::Disk)? {
-                if let Some(r) = m.disks()?.iter().find(|r| format!("{:032x}", r.uuid) == ident.disk_uuid) {
+            let state = match Disk::inspect(&dir) {
+                Ok(s) => s,
+                Err(DiskError::Invalid { detail }) => return Err(GatewayError::Refused(detail)),
+                Err(e) => return Err(GatewayError::Disk(e)),
+            };
+            if let DirState::Formatted { uuid, .. } = state {
+                if let Some(r) = m.disks()?.iter().find(|r| r.uuid == uuid) {
                     return refuse(format!("is already disk {}", r.id));
                 }
                 return refuse("holds a Kintsugi disk (one removed from this store, or another store's); empty the directory to use it".into());
             }
-            if dir.is_dir() && std::fs::read_dir(&dir).map(|mut r| r.next().is_some()).unwrap_or(false) {
-                return refuse("is not empty; a new disk must be an empty or missing directory".into());
-            }
             let mut records = m.disks()?;
             let retired = m.retired_disks()?;
             let id = records.iter().chain(retired.iter()).map(|r| r.id).max().unwrap_or(0) + 1;
-            let uuid: u128 = rand::random();
-            Disk::format(&dir, id, uuid).map_err(GatewayError::Disk)?;
+            let disk = Disk::format_new(&dir, id).map_err(GatewayError::Disk)?;
+            let uuid = disk.uuid();
             // A failed disk registered at this path keeps its record (its shards are rebuilt
             // elsewhere; `admin disk remove` drops it); the new one is listed first for the path.
             records.insert(0, DiskRecord { id, uuid, path: p.clone() });
             m.put_disks(&records)?;
-            Ok((id, uuid))
+            Ok((id, uuid, disk))
         })
         .await?;
-    let disk = Arc::new(Disk::open(Path::new(path), id, uuid).map_err(GatewayError::Disk)?);
+    let disk = Arc::new(disk);
     store.add_disk(Arc::new(LocalShards::new(disk, "local", id)));
     tracing::warn!(disk = id, path, "disk added while running; it takes new shards now");
     Ok(AddReport { node: "local".into(), path: path.to_owned(), disk: id, uuid: format!("{uuid:032x}") })

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kintsugi_disk::{Disk, DiskError, DiskResult, ShardHeader};
+use kintsugi_disk::{DirState, Disk, DiskError, DiskResult, ShardHeader};
 use kintsugi_erasure::chunk_hash;
 use kintsugi_net::{write_frame, Client, DiskReport, Handler, NetError, NetResult, Request, Response};
 
@@ -34,34 +34,17 @@ pub fn open_node_disks(dirs: &[PathBuf]) -> DiskResult<Vec<Arc<Disk>>> {
 
 /// A formatted disk directory opened with its identity; `None` when it is empty or missing.
 fn open_formatted(dir: &Path, open: &[Arc<Disk>]) -> DiskResult<Option<Arc<Disk>>> {
-    let Some(ident) = Disk::read_identity(dir)? else {
-        let non_empty = std::fs::read_dir(dir).map(|mut r| r.next().is_some()).unwrap_or(false);
-        if non_empty {
-            return Err(DiskError::Invalid {
-                detail: format!("{} is not empty and not a Kintsugi disk; give an empty or missing directory", dir.display()),
-            });
-        }
-        return Ok(None);
-    };
-    let uuid = u128::from_str_radix(&ident.disk_uuid, 16).map_err(|e| DiskError::Corrupt {
-        disk: ident.disk_id,
-        shard: kintsugi_disk::IDENTITY_FILE.into(),
-        detail: format!("{}: bad uuid: {e}", dir.display()),
-    })?;
+    let DirState::Formatted { id, uuid } = Disk::inspect(dir)? else { return Ok(None) };
     if open.iter().any(|d| d.uuid() == uuid) {
         return Err(DiskError::Invalid { detail: format!("{} is given twice (same disk identity)", dir.display()) });
     }
-    Ok(Some(Arc::new(Disk::open(dir, ident.disk_id, uuid)?)))
+    Ok(Some(Arc::new(Disk::open(dir, id, uuid)?)))
 }
 
-/// Format an empty or missing directory as a new disk with a fresh uuid (a replaced
-/// disk is a new disk, never the old one with its data lost).
+/// Format an empty or missing directory as a new disk, numbered after the node's others.
 fn format_disk(dir: &Path, open: &[Arc<Disk>]) -> DiskResult<Arc<Disk>> {
     let id = open.iter().map(|d| d.id()).max().unwrap_or(0) + 1;
-    let uuid: u128 = rand::random();
-    Disk::format(dir, id, uuid)?;
-    tracing::info!(disk = id, path = %dir.display(), "formatted new disk");
-    Ok(Arc::new(Disk::open(dir, id, uuid)?))
+    Ok(Arc::new(Disk::format_new(dir, id)?))
 }
 
 /// The disks a node serves: the `--data` directories plus any added while
