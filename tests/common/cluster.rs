@@ -4,9 +4,10 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::process::Proc;
 use super::{poll, Opts, Server, BIN};
 
 /// One storage node process.
@@ -17,7 +18,7 @@ pub struct Node {
     pub disks: usize,
     /// `--zone` label, if any.
     pub zone: Option<String>,
-    pub child: Option<Child>,
+    pub proc: Proc,
 }
 
 impl Node {
@@ -26,23 +27,19 @@ impl Node {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("node is not running").id()
+        self.proc.pid()
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+        self.proc.is_running()
     }
 
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.proc.kill9();
     }
 
     pub fn signal(&self, sig: &str) {
-        let st = Command::new("kill").args([sig, &self.pid().to_string()]).status().expect("running kill");
-        assert!(st.success(), "kill {sig} {} failed", self.pid());
+        self.proc.signal(sig);
     }
 
     fn command(&self, token: &str) -> Command {
@@ -68,8 +65,7 @@ impl Node {
     }
 
     pub fn start(&mut self, token: &str) {
-        assert!(self.child.is_none(), "node {} already running", self.name);
-        self.child = Some(self.command(token).spawn().expect("spawning kintsugi storage"));
+        self.proc.set(self.command(token).spawn().expect("spawning kintsugi storage"));
     }
 
     /// Run with `token` to completion (for refused joins); returns (success, log).
@@ -83,16 +79,7 @@ impl Node {
     }
 
     pub fn shard_files(&self) -> Vec<PathBuf> {
-        (0..self.disks).flat_map(|i| super::files_under(&self.disk_dir(i).join("shards"))).collect()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_ref() {
-            let _ = Command::new("kill").args(["-CONT", &c.id().to_string()]).status();
-        }
-        self.kill9();
+        super::process::shard_files((0..self.disks).map(|i| self.disk_dir(i)))
     }
 }
 
@@ -128,7 +115,7 @@ impl Cluster {
         for i in 0..n {
             let dir = gw.base().join("nodes").join(format!("n{}", i + 1));
             fs::create_dir_all(&dir).expect("node dir");
-            let mut node = Node { name: format!("n{}", i + 1), dir, port: free_udp_port(), disks, zone: zone(i), child: None };
+            let mut node = Node { name: format!("n{}", i + 1), dir, port: free_udp_port(), disks, zone: zone(i), proc: Proc::default() };
             node.start(&token);
             nodes.push(node);
         }

@@ -16,6 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub mod cluster;
+pub mod process;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_kintsugi");
 pub const KIB: u64 = 1024;
@@ -155,7 +156,7 @@ pub struct Server {
     base: tempfile::TempDir,
     root: PathBuf,
     opts: Opts,
-    child: Option<Child>,
+    proc: process::Proc,
     pub endpoint: String,
     pub port: u16,
     pub access_key: String,
@@ -173,7 +174,7 @@ impl Server {
             base,
             root,
             opts,
-            child: None,
+            proc: process::Proc::default(),
             endpoint: String::new(),
             port: 0,
             access_key: format!("AK{}", random_string(18).to_uppercase()),
@@ -218,11 +219,10 @@ impl Server {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("server is not running").id()
+        self.proc.pid()
     }
 
     fn spawn(&mut self) {
-        assert!(self.child.is_none(), "server already running");
         let log = fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("opening server log");
         let mut cmd = Command::new(BIN);
         match &self.opts.gateway {
@@ -275,7 +275,7 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        self.child = Some(child);
+        self.proc.set(child);
         self.starts += 1;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -295,8 +295,7 @@ impl Server {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {}
             }
-            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                self.child = None;
+            if let Some(st) = self.proc.exited() {
                 panic!("server exited with {st} before printing its endpoint\n{}", self.log_tail(60));
             }
             if Instant::now() > deadline {
@@ -318,31 +317,18 @@ impl Server {
     }
 
     pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => false,
-        }
+        self.proc.is_running()
     }
 
     /// SIGKILL and reap.
     pub fn kill9(&mut self) {
-        let mut c = self.child.take().expect("kill9: server is not running");
-        c.kill().expect("sending SIGKILL");
-        c.wait().expect("reaping the killed server");
+        self.proc.kill9();
     }
 
     /// SIGTERM; returns the exit status (panics if it does not exit within `timeout`).
     pub fn sigterm(&mut self, timeout: Duration) -> ExitStatus {
-        let pid = self.pid();
-        let st = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("running kill");
-        assert!(st.success(), "kill -TERM {pid} failed");
-        let child = self.child.as_mut().expect("server is not running");
-        let status = poll(timeout, Duration::from_millis(50), || child.try_wait().ok().flatten());
-        match status {
-            Some(s) => {
-                self.child = None;
-                s
-            }
+        match self.proc.sigterm(timeout) {
+            Some(s) => s,
             None => panic!("server did not exit within {timeout:?} of SIGTERM\n{}", self.log_tail(40)),
         }
     }
@@ -354,19 +340,13 @@ impl Server {
 
     /// Start again on the same directories (new port).
     pub fn restart(&mut self) {
-        if self.is_running() {
-            self.kill9();
-        }
-        self.child = None;
+        self.proc.kill9();
         self.spawn();
     }
 
     /// Every shard file on every disk (`shards/XX/*.shard`).
     pub fn shard_files(&self) -> Vec<PathBuf> {
-        (0..self.opts.disks)
-            .flat_map(|i| files_under(&self.disk_dir(i).join("shards")))
-            .filter(|p| p.extension().is_some_and(|e| e == "shard"))
-            .collect()
+        process::shard_files((0..self.opts.disks).map(|i| self.disk_dir(i)))
     }
 
     /// Every file under each disk's `tmp/`.
@@ -616,10 +596,7 @@ fn trunc(s: &str, n: usize) -> String {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.proc.kill9();
         if thread::panicking() {
             eprintln!("{}", self.log_tail(80));
             if std::env::var_os("KINTSUGI_KEEP_TEST_DIRS").is_some() {
