@@ -105,6 +105,11 @@ impl ShardHeader {
         b
     }
 
+    /// The coding the header names.
+    pub fn coding(&self) -> kintsugi_erasure::Coding {
+        kintsugi_erasure::Coding { codec: self.codec, k: self.k, m: self.m, chunk_size: self.chunk_size }
+    }
+
     /// Parse and verify a header.
     pub fn decode(b: &[u8]) -> Result<Self, HeaderError> {
         if b.len() < HEADER_LEN as usize {

@@ -25,11 +25,13 @@
 #![deny(unsafe_code)]
 
 mod codec;
+mod coding;
 mod error;
 mod hash;
 mod layout;
 
 pub use codec::{codec_for, decode_stripe, encode_stripe, Codec, CodecId, EncodedStripe, ReedSolomonCodec};
+pub use coding::Coding;
 pub use error::CodecError;
 pub use hash::{chunk_hash, shard_hash, ChunkHash};
 pub use layout::{Layout, Scheme, StripeGeom, DEFAULT_CHUNK_SIZE, MAX_SHARDS};

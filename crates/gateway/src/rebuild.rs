@@ -108,7 +108,7 @@ pub(crate) async fn rebuild_spread(store: &Store, coded: &Coded, seg: &SegmentMe
     sources.sort_by_key(|(slow, _)| *slow);
     let sources: Vec<ShardSource> = sources.into_iter().map(|(_, s)| s).collect();
     let l = coded.layout;
-    let coding = (coded.codec.id().as_u8(), l.scheme.k, l.scheme.m, l.chunk_size);
+    let coding = kintsugi_erasure::Coding::new(coded.codec.id(), &l);
     let shard_len = l.shard_data_len(seg.len);
     let timeout = std::time::Duration::from_secs(30 + shard_len / (1 << 20));
     let jobs = targets.iter().map(|&(i, disk)| {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kintsugi_erasure::{Codec, CodecId, Layout, Scheme};
+use kintsugi_erasure::{Codec, Layout};
 use kintsugi_storage::ShardStore;
 use parking_lot::RwLock;
 use kintsugi_meta::{Coding, DiskId, RocksMeta, NO_DISK};
@@ -162,12 +162,7 @@ impl Store {
 
     /// Coding record for new manifests.
     pub fn coding(&self) -> Coding {
-        Coding {
-            codec: self.codec.id().as_u8(),
-            k: self.layout.scheme.k,
-            m: self.layout.scheme.m,
-            chunk_size: self.layout.chunk_size,
-        }
+        Coding::new(self.codec.id(), &self.layout)
     }
 
     /// Resolve a stored coding record (reusing the store's codec when it matches).
@@ -175,10 +170,7 @@ impl Store {
         if *c == self.coding() {
             return Ok(Coded { layout: self.layout, codec: self.codec.clone() });
         }
-        let scheme = Scheme::new(c.k, c.m)?;
-        let layout = Layout::new(scheme, c.chunk_size)?;
-        let codec = kintsugi_erasure::codec_for(CodecId::from_u8(c.codec)?, scheme)?;
-        Ok(Coded { layout, codec })
+        Ok(Coded { layout: c.layout()?, codec: c.codec()? })
     }
 
     /// Disks of node `node` ("local" in the embedded store), sorted by id.

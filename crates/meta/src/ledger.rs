@@ -46,9 +46,7 @@ fn disk_key(disk: DiskId) -> Vec<u8> {
 
 /// Data bytes one shard of a segment of `len` bytes holds under coding `c` (0 for an invalid coding).
 pub fn shard_bytes(c: &Coding, len: u64) -> u64 {
-    kintsugi_erasure::Scheme::new(c.k, c.m)
-        .and_then(|s| kintsugi_erasure::Layout::new(s, c.chunk_size))
-        .map_or(0, |l| l.shard_data_len(len))
+    c.layout().map_or(0, |l| l.shard_data_len(len))
 }
 
 /// Committed segments and their object bytes.

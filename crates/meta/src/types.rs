@@ -39,18 +39,8 @@ pub struct SegmentMeta {
     pub shards: Vec<ShardLoc>,
 }
 
-/// How segments were encoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Coding {
-    /// Codec id (`kintsugi_erasure::CodecId`).
-    pub codec: u8,
-    /// Data shards per stripe.
-    pub k: u8,
-    /// Parity shards per stripe.
-    pub m: u8,
-    /// Full chunk size in bytes.
-    pub chunk_size: u32,
-}
+/// How segments were encoded (one type with the shard header and the wire).
+pub use kintsugi_erasure::Coding;
 
 /// The manifest: metadata record of one object version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -164,3 +164,14 @@ async fn garbage_frames_get_an_error_not_a_crash() {
     let (resp, _) = call(&conn, &Request::Ping, None, Duration::from_secs(5)).await.expect("ping");
     assert!(matches!(resp, Response::Pong { .. }));
 }
+
+#[test]
+fn coding_on_the_wire_is_the_bytes_of_the_tuple_it_replaced() {
+    // RebuildShard carried `(codec, k, m, chunk_size)` before `Coding`; nodes and gateways of
+    // both versions must read each other's requests.
+    let c = kintsugi_erasure::Coding { codec: 1, k: 4, m: 2, chunk_size: 65536 };
+    let new = postcard::to_allocvec(&c).expect("encode");
+    assert_eq!(new, postcard::to_allocvec(&(1u8, 4u8, 2u8, 65536u32)).expect("encode"));
+    let back: kintsugi_erasure::Coding = postcard::from_bytes(&new).expect("decode");
+    assert_eq!(back, c);
+}

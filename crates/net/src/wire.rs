@@ -94,8 +94,8 @@ pub enum Request {
         disk: u128,
         /// Header of the shard to write (its index is the one rebuilt).
         header: Vec<u8>,
-        /// Coding: codec id, k, m, chunk size.
-        coding: (u8, u8, u8, u32),
+        /// Coding: codec id, k, m, chunk size (postcard: the same bytes as the tuple it was).
+        coding: kintsugi_erasure::Coding,
         /// Segment length in bytes.
         segment_len: u64,
         /// Shard hash the manifest names for the rebuilt shard.

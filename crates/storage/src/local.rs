@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use kintsugi_disk::{Disk, DiskError, DiskResult, ShardHeader, ShardReader};
-use kintsugi_erasure::{Layout, Scheme};
 use tokio::sync::mpsc;
 
 use crate::shards::{ChunkRx, DiskInfo, ShardMsg, ShardStore, ShardWrite};
@@ -35,7 +34,7 @@ impl LocalShards {
 /// Offset and length of chunk `chunk` inside a shard with this header.
 pub(crate) fn chunk_geometry(h: &ShardHeader, chunk: u64) -> DiskResult<(u64, u32)> {
     let invalid = |e: kintsugi_erasure::CodecError| DiskError::Invalid { detail: e.to_string() };
-    let layout = Layout::new(Scheme::new(h.k, h.m).map_err(invalid)?, h.chunk_size).map_err(invalid)?;
+    let layout = h.coding().layout().map_err(invalid)?;
     let g = layout.stripe(h.segment_len, chunk).map_err(invalid)?;
     Ok((g.shard_offset, g.chunk_len))
 }

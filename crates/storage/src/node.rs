@@ -160,7 +160,7 @@ impl NodeService {
         self
     }
 
-    async fn rebuild(&self, disk: u128, header: &[u8], coding: (u8, u8, u8, u32), segment_len: u64, expected: [u8; 32], sources: Vec<kintsugi_net::ShardSource>) -> Response {
+    async fn rebuild(&self, disk: u128, header: &[u8], coding: kintsugi_erasure::Coding, segment_len: u64, expected: [u8; 32], sources: Vec<kintsugi_net::ShardSource>) -> Response {
         let Some(links) = &self.peers else {
             return Response::Error { code: "NotSupported".into(), message: "this node cannot reach its peers".into() };
         };

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kintsugi_disk::ShardHeader;
-use kintsugi_erasure::{chunk_hash, codec_for, shard_hash, CodecId, Layout, Scheme};
+use kintsugi_erasure::{chunk_hash, shard_hash, Coding};
 use kintsugi_net::{Client, ShardSource};
 
 
@@ -22,7 +22,7 @@ pub(crate) struct RebuildJob {
     /// Header of the shard to write.
     pub header: ShardHeader,
     /// Codec id, k, m, chunk size.
-    pub coding: (u8, u8, u8, u32),
+    pub coding: Coding,
     /// Segment length.
     pub segment_len: u64,
     /// Hash the rebuilt shard must have.
@@ -76,10 +76,9 @@ fn source_store(p: &Peers<'_>, s: &ShardSource) -> Option<Arc<dyn ShardStore>> {
 
 /// Rebuild `job` onto `target`; answers the chunk bytes read from the sources.
 pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob) -> Result<u64, String> {
-    let (codec_id, k, m, chunk_size) = job.coding;
-    let scheme = Scheme::new(k, m).map_err(|e| e.to_string())?;
-    let layout = Layout::new(scheme, chunk_size).map_err(|e| e.to_string())?;
-    let codec = codec_for(CodecId::from_u8(codec_id).map_err(|e| e.to_string())?, scheme).map_err(|e| e.to_string())?;
+    let layout = job.coding.layout().map_err(|e| e.to_string())?;
+    let codec = job.coding.codec().map_err(|e| e.to_string())?;
+    let (scheme, k) = (layout.scheme, job.coding.k);
     let want = usize::from(job.header.index);
     let width = scheme.total();
     if want >= width || job.sources.iter().any(|s| usize::from(s.index) >= width || usize::from(s.index) == want) {

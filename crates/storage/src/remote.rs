@@ -184,7 +184,7 @@ impl RemoteShards {
 
     /// Ask this disk's node to rebuild shard `header.index` of a segment onto this disk from
     /// `sources` (it reads k of them itself); answers the bytes it read. `timeout` bounds the whole job.
-    pub async fn rebuild_here(&self, header: &ShardHeader, coding: (u8, u8, u8, u32), segment_len: u64, expected: [u8; 32], sources: Vec<kintsugi_net::ShardSource>, timeout: Duration) -> Result<u64, NetError> {
+    pub async fn rebuild_here(&self, header: &ShardHeader, coding: kintsugi_erasure::Coding, segment_len: u64, expected: [u8; 32], sources: Vec<kintsugi_net::ShardSource>, timeout: Duration) -> Result<u64, NetError> {
         let req = Request::RebuildShard { disk: self.uuid, header: header.encode().to_vec(), coding, segment_len, expected, sources };
         let conn = self.link.connection().await?;
         let (resp, _) = kintsugi_net::call(&conn, &req, None, timeout).await?;
