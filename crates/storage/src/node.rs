@@ -173,7 +173,7 @@ impl NodeService {
         let job = crate::rebuild::RebuildJob { header, coding, segment_len, expected, sources };
         match crate::rebuild::rebuild(&peers, &target, job).await {
             Ok(bytes_read) => Response::ShardRebuilt { bytes_read },
-            Err(message) => Response::Error { code: "RebuildFailed".into(), message },
+            Err(e) => Response::Error { code: "RebuildFailed".into(), message: e.to_string() },
         }
     }
 

@@ -74,15 +74,49 @@ fn source_store(p: &Peers<'_>, s: &ShardSource) -> Option<Arc<dyn ShardStore>> {
     Some(Arc::new(RemoteShards::new(0, s.disk, "", p.links.get(&s.node, &s.addr))))
 }
 
+/// Why a node-side rebuild stored nothing (sent back to the gateway, which then rebuilds the
+/// shard itself).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RebuildError {
+    /// The request's coding is not one this build can decode.
+    #[error("the request's coding is invalid: {0}")]
+    Coding(#[from] kintsugi_erasure::CodecError),
+    /// Shard indexes outside k+m, or the target among the sources.
+    #[error("shard indexes out of range")]
+    BadIndexes,
+    /// Fewer than k sources could be read.
+    #[error("fewer than k={k} sources readable ({known} known): {why}")]
+    TooFewSources {
+        /// Shards needed.
+        k: u8,
+        /// Sources left when the last one failed.
+        known: usize,
+        /// What the last failure was.
+        why: String,
+    },
+    /// Decoding a stripe failed (or its task died).
+    #[error("decoding a stripe failed: {0}")]
+    Decode(String),
+    /// The rebuilt shard is not the one the manifest names: not stored.
+    #[error("the rebuilt shard does not hash to the manifest's shard hash; not stored")]
+    HashMismatch,
+    /// The disk stored it with another hash.
+    #[error("the disk stored the rebuilt shard with another hash")]
+    StoredHashMismatch,
+    /// Writing it to the target disk failed.
+    #[error("writing the rebuilt shard failed: {0}")]
+    Write(String),
+}
+
 /// Rebuild `job` onto `target`; answers the chunk bytes read from the sources.
-pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob) -> Result<u64, String> {
-    let layout = job.coding.layout().map_err(|e| e.to_string())?;
-    let codec = job.coding.codec().map_err(|e| e.to_string())?;
+pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob) -> Result<u64, RebuildError> {
+    let layout = job.coding.layout()?;
+    let codec = job.coding.codec()?;
     let (scheme, k) = (layout.scheme, job.coding.k);
     let want = usize::from(job.header.index);
     let width = scheme.total();
     if want >= width || job.sources.iter().any(|s| usize::from(s.index) >= width || usize::from(s.index) == want) {
-        return Err("shard indexes out of range".into());
+        return Err(RebuildError::BadIndexes);
     }
     let stripes = layout.stripe_count(job.segment_len);
     let mut spare: Vec<(ShardSource, Arc<dyn ShardStore>)> = job.sources.iter().filter_map(|s| source_store(p, s).map(|st| (s.clone(), st))).collect();
@@ -94,7 +128,7 @@ pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob
     while active.len() < usize::from(k) {
         match open(&mut spare, 0) {
             Some(a) => active.push(a),
-            None => return Err(format!("only {} of the k={k} sources needed are known", active.len())),
+            None => return Err(RebuildError::TooFewSources { k, known: active.len(), why: "not enough sources given".into() }),
         }
     }
     let w = target.write(job.header);
@@ -118,7 +152,7 @@ pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob
                     tracing::warn!(segment = %format!("{:032x}", job.header.segment_id), shard = active[i].0, error = why, "rebuild source failed; trying another");
                     match open(&mut spare, stripe) {
                         Some(a) => active[i] = a,
-                        None => return Err(format!("fewer than k={k} sources readable: {why}")),
+                        None => return Err(RebuildError::TooFewSources { k, known: active.len() - 1, why }),
                     }
                 }
             }
@@ -126,29 +160,29 @@ pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob
         let c = codec.clone();
         let mut slots = tokio::task::spawn_blocking(move || c.reconstruct(&mut slots).map(|()| slots))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let Some(chunk) = slots[want].take() else { return Err("codec left the shard empty".into()) };
+            .map_err(|e| RebuildError::Decode(e.to_string()))?
+            .map_err(|e| RebuildError::Decode(e.to_string()))?;
+        let Some(chunk) = slots[want].take() else { return Err(RebuildError::Decode("the codec left the shard empty".into())) };
         let h = chunk_hash(&chunk);
         hashes.push(h);
         if w.tx.send(ShardMsg::Chunk(chunk, h)).await.is_err() {
-            return Err(match w.done.await {
+            return Err(RebuildError::Write(match w.done.await {
                 Ok(Err(e)) => e.to_string(),
-                _ => "shard writer stopped early".into(),
-            });
+                _ => "the shard writer stopped early".into(),
+            }));
         }
     }
     if shard_hash(&hashes) != job.expected {
-        return Err("the rebuilt shard does not hash to the manifest's shard hash; not stored".into()); // dropping w abandons it
+        return Err(RebuildError::HashMismatch); // dropping w abandons it
     }
     if w.tx.send(ShardMsg::Finish(job.segment_len)).await.is_err() {
-        return Err("shard writer stopped early".into());
+        return Err(RebuildError::Write("the shard writer stopped early".into()));
     }
     drop(w.tx);
     match w.done.await {
         Ok(Ok(h)) if h == job.expected => Ok(bytes_read),
-        Ok(Ok(_)) => Err("the disk stored the rebuilt shard with another hash".into()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Ok(Ok(_)) => Err(RebuildError::StoredHashMismatch),
+        Ok(Err(e)) => Err(RebuildError::Write(e.to_string())),
+        Err(e) => Err(RebuildError::Write(e.to_string())),
     }
 }
