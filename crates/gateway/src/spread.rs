@@ -61,10 +61,8 @@ pub(crate) async fn pass(store: &Arc<Store>, limiter: &Limiter) -> GwResult<()> 
 
 /// Distinct failure domains with a usable disk in service now.
 fn usable_domains(store: &Store) -> u64 {
-    let mut v: Vec<u32> = store.all_disks().iter().filter(|d| d.usable() && !store.out_of_service(d.id())).map(|d| d.failure_domain()).collect();
-    v.sort_unstable();
-    v.dedup();
-    v.len() as u64
+    let disks = store.all_disks();
+    crate::store::distinct_domains(disks.iter().filter(|d| d.usable() && !store.out_of_service(d.id())).map(|d| d.failure_domain())) as u64
 }
 
 /// Move shards of `segment` out of crowded domains, one at a time, until none is over the cap.

@@ -115,6 +115,14 @@ pub struct Store {
     repair_tx: mpsc::Sender<RepairRequest>,
 }
 
+/// How many distinct failure domains `domains` names.
+pub(crate) fn distinct_domains(domains: impl Iterator<Item = u32>) -> usize {
+    let mut v: Vec<u32> = domains.collect();
+    v.sort_unstable();
+    v.dedup();
+    v.len()
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("layout", &self.layout).field("disks", &self.disks.read().len()).finish()
@@ -216,10 +224,7 @@ impl Store {
     /// lost) nor draining/decommissioned. A node that is only down still counts: it is coming
     /// back, so its place in a segment is kept free for it rather than doubled up elsewhere.
     pub fn domains_in_service(&self) -> usize {
-        let mut v: Vec<u32> = self.disks.read().values().filter(|d| !d.lost() && !self.out_of_service(d.id())).map(|d| d.failure_domain()).collect();
-        v.sort_unstable();
-        v.dedup();
-        v.len()
+        distinct_domains(self.disks.read().values().filter(|d| !d.lost() && !self.out_of_service(d.id())).map(|d| d.failure_domain()))
     }
 
     /// The most shards of one segment a failure domain may hold now (see `domain_cap`).
@@ -248,10 +253,8 @@ impl Store {
         let chosen = kintsugi_placement::place_around(&segment_id.to_le_bytes(), &candidates, need, cap, &[])
             .map_err(|e| GatewayError::Internal(format!("placement failed: {e}")))?;
         if chosen.len() < self.write_quorum {
-            let mut domains: Vec<u32> = candidates.iter().map(|c| c.node).collect();
-            domains.sort_unstable();
-            domains.dedup();
-            return Err(GatewayError::NotEnoughDisks { healthy: candidates.len(), domains: domains.len(), need: self.write_quorum });
+            let domains = distinct_domains(candidates.iter().map(|c| c.node));
+            return Err(GatewayError::NotEnoughDisks { healthy: candidates.len(), domains, need: self.write_quorum });
         }
         Ok((0..need).map(|i| chosen.get(i).copied().unwrap_or(NO_DISK)).collect())
     }

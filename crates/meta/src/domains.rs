@@ -35,13 +35,13 @@ impl Domains {
     }
 }
 
-/// Shards per domain of the shards of `s` that are placed and for which `usable` holds.
-fn per_domain(domains: &Domains, s: &SegmentMeta, usable: &dyn Fn(DiskId) -> bool) -> Vec<usize> {
-    let mut per: HashMap<u32, usize> = HashMap::new();
-    for l in s.shards.iter().filter(|l| l.disk != NO_DISK && usable(l.disk)) {
-        *per.entry(domains.of(l.disk)).or_default() += 1;
+/// The shortfall of a segment coded with `c` whose shards sit `per_domain` to a domain.
+fn shortfall_of(c: &Coding, per_domain: &HashMap<u32, usize>) -> u8 {
+    let counts: Vec<usize> = per_domain.values().copied().collect();
+    match domain_losses_survived(&counts, usize::from(c.k)) {
+        Some(n) => c.m.saturating_sub(u8::try_from(n).unwrap_or(u8::MAX)),
+        None => c.m.saturating_add(1),
     }
-    per.into_values().collect()
 }
 
 impl RocksMeta {
@@ -63,19 +63,32 @@ impl RocksMeta {
         Ok(())
     }
 
+    /// Shards of `s` per failure domain, counting placed shards on disks for which `usable` holds.
+    pub(crate) fn per_domain(&self, s: &SegmentMeta, usable: &dyn Fn(DiskId) -> bool) -> HashMap<u32, usize> {
+        let mut per: HashMap<u32, usize> = HashMap::new();
+        for l in s.shards.iter().filter(|l| l.disk != NO_DISK && usable(l.disk)) {
+            *per.entry(self.domains.of(l.disk)).or_default() += 1;
+        }
+        per
+    }
+
     /// How many failure domains segment `s` (coded with `c`) falls short of surviving `c.m`
     /// losses of, counting only placed shards on disks for which `usable` holds: 0 when it
     /// survives any m, `c.m + 1` when it cannot be read now (fewer than k such shards).
     pub fn shortfall(&self, c: &Coding, s: &SegmentMeta, usable: &dyn Fn(DiskId) -> bool) -> u8 {
-        match domain_losses_survived(&per_domain(&self.domains, s, usable), usize::from(c.k)) {
-            Some(n) => c.m.saturating_sub(u8::try_from(n).unwrap_or(u8::MAX)),
-            None => c.m.saturating_add(1),
-        }
+        shortfall_of(c, &self.per_domain(s, usable))
     }
 
     /// The shortfall of the placement itself, with every placed shard healthy.
     pub fn placement_shortfall(&self, c: &Coding, s: &SegmentMeta) -> u8 {
         self.shortfall(c, s, &|_| true)
+    }
+
+    /// The placement's shards per domain and its shortfall, from one count.
+    pub(crate) fn placement(&self, c: &Coding, s: &SegmentMeta) -> (HashMap<u32, usize>, u8) {
+        let per = self.per_domain(s, &|_| true);
+        let sf = shortfall_of(c, &per);
+        (per, sf)
     }
 }
 

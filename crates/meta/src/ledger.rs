@@ -38,6 +38,15 @@ fn short_key(m: u8, shortfall: u8) -> Vec<u8> {
 /// Segments and bytes by (coding m, shortfall), shortfall > 0 only.
 pub type Shortfalls = BTreeMap<(u8, u8), Totals>;
 
+/// Count a segment of `len` bytes coded with `c` that falls `sf` short (nothing when 0).
+fn tally(into: &mut Shortfalls, c: &Coding, sf: u8, len: u64) {
+    if sf > 0 {
+        let e = into.entry((c.m, sf)).or_default();
+        e.segments += 1;
+        e.bytes += len;
+    }
+}
+
 fn disk_key(disk: DiskId) -> Vec<u8> {
     let mut k = DISK_PREFIX.to_vec();
     k.extend_from_slice(&disk.to_be_bytes());
@@ -254,12 +263,7 @@ impl RocksMeta {
                 e.0 += 1;
                 e.1 += sb;
             }
-            let sf = self.placement_shortfall(c, s);
-            if sf > 0 {
-                let e = short.entry((c.m, sf)).or_default();
-                e.segments += 1;
-                e.bytes += s.len;
-            }
+            tally(&mut short, c, self.placement_shortfall(c, s), s.len);
         })?;
         let cf = self.cf(CF_LEDGER)?;
         let mut b = WriteBatch::default();
@@ -299,17 +303,9 @@ impl RocksMeta {
             if stored.iter().enumerate().any(|(i, d)| stored[..i].contains(d)) {
                 r.sharing_a_disk += 1;
             }
-            let mut per: HashMap<u32, usize> = HashMap::new();
-            for d in &stored {
-                *per.entry(self.domain_of(*d)).or_default() += 1;
-            }
-            for (sf, into) in [(self.placement_shortfall(c, s), &mut placement), (self.shortfall(c, s, usable), &mut r.by_shortfall)] {
-                if sf > 0 {
-                    let e = into.entry((c.m, sf)).or_default();
-                    e.segments += 1;
-                    e.bytes += s.len;
-                }
-            }
+            let (per, placed_short) = self.placement(c, s);
+            tally(&mut placement, c, placed_short, s.len);
+            tally(&mut r.by_shortfall, c, self.shortfall(c, s, usable), s.len);
             if cap > 0 && per.values().any(|n| *n > cap) {
                 r.over_domain_cap.push(s.id);
             }

@@ -6,7 +6,7 @@ use rocksdb::WriteBatch;
 
 use crate::error::{MetaError, MetaResult};
 use crate::store::{RocksMeta, CF_GARBAGE, CF_INTENTS, CF_OBJECTS, CF_PARTS, CF_SYSTEM, KEY_DISKS, KEY_DRAINS, KEY_NODES, KEY_REBALANCE, KEY_RETIRED};
-use crate::types::{decode, encode, Coding, DiskId, DiskRecord, DrainRecord, DrainRecordV1, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, SegmentMeta, NO_DISK};
+use crate::types::{decode, encode, Coding, DiskId, DiskRecord, DrainRecord, DrainRecordV1, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, SegmentMeta};
 
 impl RocksMeta {
     /// Disks being drained or decommissioned.
@@ -139,11 +139,7 @@ impl RocksMeta {
     pub fn segments_over_domain_cap(&self, cap: usize) -> MetaResult<Vec<SegmentId>> {
         let mut out = Vec::new();
         self.visit_segments(|_, s| {
-            let mut per: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
-            for l in s.shards.iter().filter(|l| l.disk != NO_DISK) {
-                *per.entry(self.domain_of(l.disk)).or_default() += 1;
-            }
-            if per.values().any(|n| *n > cap) {
+            if self.per_domain(s, &|_| true).values().any(|n| *n > cap) {
                 out.push(s.id);
             }
         })?;
