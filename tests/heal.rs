@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::cluster::Cluster;
-use common::{poll, KIB, MIB};
+use common::{ledger_row, poll, KIB, MIB};
 use serde_json::Value;
 
 const STRIPE: u64 = 4 * 64 * KIB;
@@ -123,10 +123,6 @@ fn a_lost_node_is_rebuilt_elsewhere_and_the_rebuilt_shards_are_real() {
     c.gw.py("data.py", &["verify", manifest]);
 }
 
-/// Segments in ledger row `healthy` ("k+m", "k+m-1", …) of a repair status.
-fn ledger_row(st: &Value, healthy: &str) -> u64 {
-    st["ledger"]["rows"].as_array().expect("ledger rows").iter().find(|r| r["healthy"] == healthy).and_then(|r| r["segments"].as_u64()).expect("ledger row")
-}
 
 /// (segment id hex, shard index) of every shard the objects reference, by node name.
 fn referenced_by_node(c: &Cluster, bucket: &str, objs: &[(String, u64, u64)]) -> std::collections::HashMap<String, HashSet<String>> {

@@ -14,19 +14,9 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{files_under, poll, serial, Opts, Server, BIN, KIB, MIB};
+use common::{files_under, ledger_row, poll, serial, Opts, Server, KIB, MIB};
 use kintsugi_meta::{RocksMeta, ShardMove, ShardOwner};
 use serde_json::Value;
-
-fn admin_json(s: &Server, args: &[&str]) -> Value {
-    let mut c = s.command(BIN);
-    c.env("KINTSUGI_CONFIG", s.scratch().join("no-such-client-config.toml")).env("AWS_ENDPOINT_URL", &s.endpoint).arg("admin").args(args).arg("--json");
-    serde_json::from_str(&s.run_ok(c, &format!("kintsugi admin {}", args.join(" ")))).expect("admin JSON")
-}
-
-fn ledger_row(st: &Value, healthy: &str) -> u64 {
-    st["ledger"]["rows"].as_array().expect("ledger rows").iter().find(|r| r["healthy"] == healthy).and_then(|r| r["segments"].as_u64()).expect("ledger row")
-}
 
 /// The shard file `<segment>-<index>.shard` on disk `i` of `s`, if there.
 fn shard_file(s: &Server, i: usize, segment: u128, index: u8) -> Option<PathBuf> {
@@ -52,7 +42,7 @@ fn segments_placed_two_to_a_disk_by_older_versions_are_at_risk_until_spread() {
     let manifest = s.manifest("old", "old", &objs);
     let manifest = manifest.to_str().expect("utf-8");
     s.py("data.py", &["write", manifest]);
-    let st = admin_json(&s, &["repair", "status"]);
+    let st = s.admin_json(&["repair", "status"]);
     assert_eq!(st["full_redundancy"], true, "{st:#}");
     let total = st["ledger"]["segments"].as_u64().expect("segments");
     assert_eq!(s.sigterm(Duration::from_secs(30)).code(), Some(0));
@@ -81,14 +71,14 @@ fn segments_placed_two_to_a_disk_by_older_versions_are_at_risk_until_spread() {
 
     // The ledger (no scan) says the crowded segments survive one disk loss, not two.
     s.restart();
-    let st = admin_json(&s, &["repair", "status"]);
+    let st = s.admin_json(&["repair", "status"]);
     assert_eq!(st["full_redundancy"], false, "segments with two shards on one disk are not at full redundancy: {st:#}");
     assert_eq!(ledger_row(&st, "k+m-1"), crowd.len() as u64, "{st:#}");
     assert_eq!(ledger_row(&st, "k+m"), total - crowd.len() as u64, "{st:#}");
-    let st = admin_json(&s, &["repair", "status", "--recount"]);
+    let st = s.admin_json(&["repair", "status", "--recount"]);
     assert_eq!(st["recount"]["matches"], true, "the ledger disagrees with a full recount: {st:#}");
     assert_eq!(st["recount"]["segments_sharing_a_disk"], crowd.len(), "{st:#}");
-    let status = admin_json(&s, &["status"]);
+    let status = s.admin_json(&["status"]);
     assert_eq!(status["full_redundancy"], false, "{status:#}");
     let m = s.metrics();
     assert_eq!(m.get("kintsugi_full_redundancy"), Some(&0.0), "{m:?}");
@@ -101,7 +91,7 @@ fn segments_placed_two_to_a_disk_by_older_versions_are_at_risk_until_spread() {
     s.restart();
     let mut last = Value::Null;
     let spread = poll(Duration::from_secs(60), Duration::from_millis(300), || {
-        last = admin_json(&s, &["repair", "status", "--recount"]);
+        last = s.admin_json(&["repair", "status", "--recount"]);
         (last["full_redundancy"] == true && last["recount"]["matches"] == true && last["recount"]["segments_sharing_a_disk"] == 0).then_some(())
     });
     assert!(spread.is_some(), "crowded segments were not spread: {last:#}\n{}", s.log_tail(30));

@@ -132,9 +132,7 @@ impl Cluster {
 
     /// A `kintsugi` client command against the gateway.
     pub fn kintsugi(&self, args: &[&str]) -> Command {
-        let mut cmd = self.gw.command(BIN);
-        cmd.args(args).args(["--endpoint", &self.gw.endpoint]); // keys come from AWS_* in the environment
-        cmd
+        self.gw.kintsugi(args)
     }
 
     /// Node state by index ("up", "down", "lost"), None when not in the map.
@@ -175,11 +173,7 @@ impl Cluster {
 
     /// `kintsugi admin ARGS --json` parsed; panics with the output when it fails.
     pub fn admin_json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all: Vec<&str> = vec!["admin"];
-        all.extend_from_slice(args);
-        all.push("--json");
-        let out = self.gw.run_ok(self.kintsugi(&all), &format!("kintsugi admin {}", args.join(" ")));
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("admin {args:?}: not JSON ({e}): {out}"))
+        self.gw.admin_json(args)
     }
 
     /// `kintsugi admin ARGS` that must fail; returns its stderr.

@@ -87,6 +87,11 @@ pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// Poll `f` every `every` until it returns Some or `timeout` passes.
+/// Segments in ledger row `healthy` ("k+m", "k+m-1", …) of a repair status.
+pub fn ledger_row(st: &serde_json::Value, healthy: &str) -> u64 {
+    st["ledger"]["rows"].as_array().expect("ledger rows").iter().find(|r| r["healthy"] == healthy).and_then(|r| r["segments"].as_u64()).expect("ledger row")
+}
+
 pub fn poll<T>(timeout: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let end = Instant::now() + timeout;
     loop {
@@ -331,6 +336,22 @@ impl Server {
             Some(s) => s,
             None => panic!("server did not exit within {timeout:?} of SIGTERM\n{}", self.log_tail(40)),
         }
+    }
+
+    /// A `kintsugi` client command against this server.
+    pub fn kintsugi(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(BIN);
+        cmd.args(args).args(["--endpoint", &self.endpoint]); // keys come from AWS_* in the environment
+        cmd
+    }
+
+    /// `kintsugi admin ARGS --json` parsed; panics with the output when it fails.
+    pub fn admin_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all: Vec<&str> = vec!["admin"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let out = self.run_ok(self.kintsugi(&all), &format!("kintsugi admin {}", args.join(" ")));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("admin {args:?}: not JSON ({e}): {out}"))
     }
 
     /// Replace the extra `kintsugi server` flags of the next (re)start.
