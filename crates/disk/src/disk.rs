@@ -222,7 +222,7 @@ impl Disk {
     /// Re-check the identity file; marks the disk failed or healthy and returns health.
     pub fn check(&self) -> bool {
         let healthy = match Self::read_identity(&self.root) {
-            Ok(Some(ident)) => ident.disk_id == self.id && ident.disk_uuid == format!("{:032x}", self.uuid),
+            Ok(Some(ident)) => ident.disk_id == self.id && ident.uuid(&self.root).ok() == Some(self.uuid),
             _ => false,
         } && self.root.join(SHARDS_DIR).is_dir()
             && self.root.join(TMP_DIR).is_dir();

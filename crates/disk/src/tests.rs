@@ -146,3 +146,23 @@ fn a_directory_is_inspected_before_it_becomes_a_disk() {
     std::fs::write(bad.join(IDENTITY_FILE), ident).expect("write");
     assert!(matches!(Disk::inspect(&bad), Err(DiskError::Corrupt { .. })), "{:?}", Disk::inspect(&bad));
 }
+
+#[test]
+fn a_disk_is_the_disk_its_identity_file_names_however_the_uuid_is_spelled() {
+    // `inspect` reads the uuid as a number; `check` must agree with it, or a disk whose
+    // identity file spells the uuid with upper-case digits (edited by hand, or written by
+    // another tool) is accepted at start and then marked failed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    Disk::format(dir.path(), 3, 0xab).expect("format");
+    let path = dir.path().join(IDENTITY_FILE);
+    let text = std::fs::read_to_string(&path).expect("identity");
+    let lower = format!("{:032x}", 0xabu128);
+    assert!(text.contains(&lower), "{text}");
+    std::fs::write(&path, text.replace(&lower, &lower.to_uppercase())).expect("rewrite identity");
+    assert_eq!(Disk::inspect(dir.path()).expect("inspect"), DirState::Formatted { id: 3, uuid: 0xab });
+    let disk = Disk::open(dir.path(), 3, 0xab).expect("open");
+    assert!(!disk.is_failed(), "a disk whose identity names its uuid must not be failed");
+    // A different uuid is still another disk.
+    drop(disk);
+    assert!(Disk::open(dir.path(), 3, 0xac).expect("open").is_failed());
+}
