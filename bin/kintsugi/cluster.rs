@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use kintsugi_erasure::{codec_for, CodecId, Layout, Scheme, DEFAULT_CHUNK_SIZE};
-use kintsugi_gateway::{ClusterConfig, ClusterMap, ClusterService, Store, StoreConfig};
+use kintsugi_cluster::{ClusterConfig, ClusterMap, ClusterService, Store, StoreConfig, Workers};
+use kintsugi_gateway::Gateway;
 use kintsugi_meta::RocksMeta;
 use kintsugi_net::{server_config, ClusterCa, JoinAuthority, JoinToken, NodeIdentity, Server, TransportTuning};
 use kintsugi_storage::{open_node_disks, NodeDisks, run_heartbeats, NodeService};
@@ -136,8 +137,8 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     cfg.write_quorum = a.write_quorum;
     cfg.hedge_after = a.hedge_after;
     cfg.write_stall = a.request_deadline;
-    a.workers.apply(&mut cfg);
     let (store, repair_rx) = Store::new(meta, Vec::new(), codec, cfg, "cluster");
+    let workers = Workers::new(store.clone(), a.workers.config());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
         let t = TransportTuning::default();
@@ -153,8 +154,6 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let client = kintsugi_net::Client::new(&gw_id, &t)?;
         let ccfg = ClusterConfig { down_after: a.down_after, lost_after: a.lost_after, request_deadline: a.request_deadline };
         let map = ClusterMap::load(&store, client, ccfg).await?;
-        let _ = store.cluster.set(map.clone());
-        let _ = store.join_token.set(token.clone());
         map.spawn_monitor(Duration::from_millis(250));
         let endpoint = server.endpoint();
         let meta = store.meta.clone();
@@ -167,14 +166,15 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         });
         let authority = Arc::new(JoinAuthority { ca: Arc::new(ca), secret, name_taken: Some(name_taken) });
         tokio::spawn(server.serve(Arc::new(ClusterService { store: store.clone(), map: map.clone() }), Some(authority)));
-        kintsugi_gateway::recover_at_startup(&store).await.context("recovering interrupted writes")?;
+        workers.recover_at_startup().await.context("recovering interrupted writes")?;
         let banner = vec![
             format!("Cluster service: {bound} (QUIC, mutual TLS); erasure coding {scheme}; metadata in {}", meta_dir.display()),
             format!("Join token:  {token}"),
             "Start storage nodes with: kintsugi storage --data DIR --listen ADDR --join <token>".to_owned(),
         ];
         let stop: Box<dyn FnOnce() + Send> = Box::new(move || endpoint.close(0u32.into(), b"gateway stopping"));
-        serve_s3(store, repair_rx, a.listen, root, banner, Some(stop)).await
+        let gw = Arc::new(Gateway { workers, map: Some(map), join_token: Some(token) });
+        serve_s3(gw, repair_rx, a.listen, root, banner, Some(stop)).await
     })
 }
 

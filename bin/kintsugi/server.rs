@@ -9,7 +9,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use kintsugi_disk::{DirState, Disk};
 use kintsugi_erasure::{codec_for, CodecId, Layout, Scheme, DEFAULT_CHUNK_SIZE};
-use kintsugi_gateway::{Store, StoreConfig};
+use kintsugi_cluster::{Store, StoreConfig, Workers};
+use kintsugi_gateway::Gateway;
 use kintsugi_storage::{LocalShards, ShardStore};
 use kintsugi_meta::{now_ms, AccessKeyRecord, DiskRecord, RocksMeta};
 use serde::Deserialize;
@@ -241,22 +242,22 @@ pub fn run(args: ServerArgs) -> Result<()> {
         }
     }
     let backends: Vec<Arc<dyn ShardStore>> = disks.iter().map(|d| Arc::new(LocalShards::new(d.clone(), "local", d.id())) as Arc<dyn ShardStore>).collect();
-    let mut cfg = StoreConfig::new(layout);
-    workers.apply(&mut cfg);
-    let (store, repair_rx) = Store::new(meta.clone(), backends, codec, cfg, "embedded");
+    let (store, repair_rx) = Store::new(meta.clone(), backends, codec, StoreConfig::new(layout), "embedded");
+    let workers = Workers::new(store, workers.config());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
-        kintsugi_gateway::recover_at_startup(&store).await.context("recovering interrupted writes")?;
-        let banner = format!("Erasure coding {} over {} disks; metadata in {}", s.scheme, store.all_disks().len(), meta_dir.display());
-        serve_s3(store, repair_rx, s.listen, root, vec![banner], None).await
+        workers.recover_at_startup().await.context("recovering interrupted writes")?;
+        let banner = format!("Erasure coding {} over {} disks; metadata in {}", s.scheme, workers.store().all_disks().len(), meta_dir.display());
+        let gw = Arc::new(Gateway { workers, map: None, join_token: None });
+        serve_s3(gw, repair_rx, s.listen, root, vec![banner], None).await
     })
 }
 
 /// Bind the S3 endpoint, print how to reach it, run the workers and serve
 /// until SIGTERM or Ctrl-C; then stop the workers and flush metadata.
 pub async fn serve_s3(
-    store: Arc<Store>,
-    repair_rx: tokio::sync::mpsc::Receiver<kintsugi_gateway::RepairRequest>,
+    gw: Arc<Gateway>,
+    repair_rx: tokio::sync::mpsc::Receiver<kintsugi_cluster::RepairRequest>,
     listen: SocketAddr,
     root: RootKey,
     banner: Vec<String>,
@@ -301,9 +302,10 @@ pub async fn serve_s3(
     use std::io::Write;
     let _ = std::io::stdout().flush();
 
-    let (cancel_src, cancel) = kintsugi_gateway::cancel_pair();
-    kintsugi_gateway::spawn_workers(store.clone(), repair_rx, cancel, Duration::from_secs(1));
-    kintsugi_gateway::serve(listener, store.clone(), shutdown_signal(), Duration::from_secs(30)).await;
+    let (cancel_src, cancel) = kintsugi_cluster::cancel_pair();
+    gw.workers.spawn(repair_rx, cancel);
+    let store: Arc<Store> = gw.store().clone();
+    kintsugi_gateway::serve(listener, gw, shutdown_signal(), Duration::from_secs(30)).await;
     cancel_src.cancel();
     if let Some(f) = on_stop {
         f();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use kintsugi_gateway::StoreConfig;
+use kintsugi_cluster::WorkerConfig;
 
 /// Background repair and scrub tunables.
 #[derive(Debug, Clone, Args)]
@@ -27,13 +27,14 @@ pub struct WorkerArgs {
 }
 
 impl WorkerArgs {
-    /// Put the tunables into `cfg`.
-    pub fn apply(&self, cfg: &mut StoreConfig) {
-        cfg.repair = kintsugi_gateway::RepairConfig {
+    /// The workers' tunables.
+    pub fn config(&self) -> WorkerConfig {
+        let repair = kintsugi_cluster::heal::RepairConfig {
             concurrency: self.repair_concurrency.max(1),
             bandwidth: self.repair_bandwidth.saturating_mul(1 << 20),
             interval: self.repair_interval.max(Duration::from_millis(100)),
         };
-        cfg.scrub = kintsugi_gateway::ScrubConfig { interval: self.scrub_interval, bandwidth: self.scrub_bandwidth.saturating_mul(1 << 20) };
+        let scrub = kintsugi_cluster::scrub::ScrubConfig { interval: self.scrub_interval, bandwidth: self.scrub_bandwidth.saturating_mul(1 << 20) };
+        WorkerConfig { repair, scrub, gc_interval: Duration::from_secs(1) }
     }
 }

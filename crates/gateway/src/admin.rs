@@ -30,7 +30,10 @@ use s3s::route::S3Route;
 use s3s::{s3_error, Body, S3Request, S3Response, S3Result};
 use serde::Serialize;
 
-use crate::store::Store;
+use kintsugi_cluster::{lifecycle, ClusterMap, Store};
+
+use crate::error::s3_err;
+use crate::Gateway;
 
 /// Path prefix of the admin API (also a reserved bucket name).
 pub const ADMIN_BUCKET: &str = "kintsugi-admin";
@@ -151,7 +154,7 @@ pub struct StatusReport {
     /// Cluster-map epoch (0 in the embedded store).
     pub epoch: u64,
     /// Storage nodes (empty in the embedded store).
-    pub nodes: Vec<crate::cluster::NodeReport>,
+    pub nodes: Vec<kintsugi_cluster::NodeReport>,
     /// Disks.
     pub disks: Vec<DiskReport>,
     /// Segments waiting for garbage collection.
@@ -167,7 +170,7 @@ pub struct StatusReport {
     /// Segments the last repair pass found with shards on lost disks, not repaired yet.
     pub repair_backlog: u64,
     /// The redundancy ledger: committed segments and bytes by failure-domain losses survived.
-    pub ledger: crate::ledger::Ledger,
+    pub ledger: kintsugi_cluster::ledger::Ledger,
 }
 
 /// Zone losses a segment's healthy shards survive, when every disk of the cluster is on a
@@ -278,10 +281,11 @@ fn disk_reports(store: &Store) -> Vec<DiskReport> {
 }
 
 /// Build the status report.
-pub async fn status_report(store: &Arc<Store>) -> Result<StatusReport, crate::GatewayError> {
+pub async fn status_report(gw: &Gateway) -> Result<StatusReport, crate::GatewayError> {
+    let store = gw.store();
     let disks = disk_reports(store);
-    let repair = crate::heal::repair_report(store, false).await?;
-    let (epoch, nodes) = match store.cluster.get() {
+    let repair = gw.workers.repair_report(false).await?;
+    let (epoch, nodes) = match &gw.map {
         Some(c) => (c.epoch(), c.report().await),
         None => (0, Vec::new()),
     };
@@ -303,13 +307,18 @@ pub async fn status_report(store: &Arc<Store>) -> Result<StatusReport, crate::Ga
 
 /// The s3s custom route serving the admin API.
 pub struct AdminRoute {
+    gw: Arc<Gateway>,
     store: Arc<Store>,
 }
 
 impl AdminRoute {
-    /// Serve the admin API over `store`.
-    pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+    /// Serve the admin API of `gw`.
+    pub fn new(gw: Arc<Gateway>) -> Self {
+        Self { store: gw.store().clone(), gw }
+    }
+
+    fn map(&self) -> Option<&Arc<ClusterMap>> {
+        self.gw.map.as_ref()
     }
 }
 
@@ -383,20 +392,20 @@ impl S3Route for AdminRoute {
                 let bucket = query_param(&req.uri, "bucket").ok_or_else(|| s3_error!(InvalidArgument, "missing bucket="))?;
                 let key = query_param(&req.uri, "key").ok_or_else(|| s3_error!(InvalidArgument, "missing key="))?;
                 let full = query_param(&req.uri, "verify").as_deref() == Some("full");
-                let rep = object_report(&self.store, &bucket, &key, full).await.map_err(s3s::S3Error::from)?;
+                let rep = object_report(&self.store, &bucket, &key, full).await.map_err(s3_err)?;
                 match rep {
                     Some(r) => json_response(&r),
                     None => Err(s3_error!(NoSuchKey, "no object {key} in bucket {bucket}")),
                 }
             }
             (Method::GET, "status") => {
-                let rep = status_report(&self.store).await.map_err(s3s::S3Error::from)?;
+                let rep = status_report(&self.gw).await.map_err(s3_err)?;
                 json_response(&rep)
             }
             (Method::GET, "disks") => {
                 let mut disks = disk_reports(&self.store);
                 for d in &mut disks {
-                    let (n, b) = crate::drain::disk_usage(&self.store, d.id).await.map_err(s3s::S3Error::from)?;
+                    let (n, b) = kintsugi_cluster::drain::disk_usage(&self.store, d.id).await.map_err(s3_err)?;
                     d.shards = Some(n);
                     d.shard_bytes = Some(b);
                 }
@@ -404,7 +413,7 @@ impl S3Route for AdminRoute {
             }
             (Method::GET, "repair") => {
                 let recount = query_param(&req.uri, "recount").as_deref() == Some("1");
-                let rep = crate::heal::repair_report(&self.store, recount).await.map_err(s3s::S3Error::from)?;
+                let rep = self.gw.workers.repair_report(recount).await.map_err(s3_err)?;
                 json_response(&rep)
             }
             (Method::POST, "drain") | (Method::GET, "drain") => {
@@ -417,49 +426,49 @@ impl S3Route for AdminRoute {
                         return Err(s3_error!(InvalidArgument, "no node {node} with disks (see `kintsugi admin status`)"));
                     }
                     if post && cancel {
-                        crate::drain::cancel_drain(&self.store, &disks).await.map_err(s3s::S3Error::from)?;
+                        kintsugi_cluster::drain::cancel_drain(&self.store, &disks).await.map_err(s3_err)?;
                     } else if post {
-                        crate::drain::start_drain(&self.store, &format!("node {node}"), &disks, force).await.map_err(s3s::S3Error::from)?;
+                        kintsugi_cluster::drain::start_drain(&self.store, &format!("node {node}"), &disks, force).await.map_err(s3_err)?;
                     }
-                    return json_response(&crate::drain::node_drain_report(&self.store, &node).await.map_err(s3s::S3Error::from)?);
+                    return json_response(&kintsugi_cluster::drain::node_drain_report(&self.store, &node).await.map_err(s3_err)?);
                 }
                 let disk = disk_param(&self.store, &req.uri)?;
                 if post && cancel {
-                    crate::drain::cancel_drain(&self.store, &[disk]).await.map_err(s3s::S3Error::from)?;
+                    kintsugi_cluster::drain::cancel_drain(&self.store, &[disk]).await.map_err(s3_err)?;
                 } else if post {
-                    crate::drain::start_drain(&self.store, &format!("disk {disk}"), &[disk], force).await.map_err(s3s::S3Error::from)?;
+                    kintsugi_cluster::drain::start_drain(&self.store, &format!("disk {disk}"), &[disk], force).await.map_err(s3_err)?;
                 }
-                json_response(&crate::drain::drain_report(&self.store, disk).await.map_err(s3s::S3Error::from)?)
+                json_response(&kintsugi_cluster::drain::drain_report(&self.store, disk).await.map_err(s3_err)?)
             }
             (Method::POST, "disk/remove") => {
                 let disk = disk_param(&self.store, &req.uri)?;
-                json_response(&crate::lifecycle::remove_disks(&self.store, &[disk]).await.map_err(s3s::S3Error::from)?)
+                json_response(&lifecycle::remove_disks(&self.store, self.map(), &[disk]).await.map_err(s3_err)?)
             }
             (Method::POST, "node/remove") => {
                 let node = query_param(&req.uri, "node").ok_or_else(|| s3_error!(InvalidArgument, "missing node= (see `kintsugi admin status`)"))?;
-                json_response(&crate::lifecycle::remove_node(&self.store, &node).await.map_err(s3s::S3Error::from)?)
+                json_response(&lifecycle::remove_node(&self.store, self.map(), &node).await.map_err(s3_err)?)
             }
             (Method::POST, "disk/add") => {
                 let node = query_param(&req.uri, "node").ok_or_else(|| s3_error!(InvalidArgument, "missing node= (see `kintsugi admin status`)"))?;
                 let path = query_param(&req.uri, "path").ok_or_else(|| s3_error!(InvalidArgument, "missing path= (an absolute directory on the node)"))?;
-                json_response(&crate::lifecycle::add_disk(&self.store, &node, &path).await.map_err(s3s::S3Error::from)?)
+                json_response(&lifecycle::add_disk(&self.store, self.map(), &node, &path).await.map_err(s3_err)?)
             }
             (Method::POST, "rebalance") => {
                 if query_param(&req.uri, "cancel").as_deref() == Some("1") {
-                    self.store.rebalance.cancel();
-                    return json_response(&self.store.rebalance.report());
+                    self.gw.workers.rebalance.cancel();
+                    return json_response(&self.gw.workers.rebalance.report());
                 }
                 let tolerance = match query_param(&req.uri, "tolerance") {
                     Some(t) => t.parse::<f64>().map_err(|_| s3_error!(InvalidArgument, "tolerance= must be a percentage, e.g. 10"))?,
-                    None => crate::rebalance::DEFAULT_TOLERANCE_PCT,
+                    None => kintsugi_cluster::rebalance::DEFAULT_TOLERANCE_PCT,
                 };
                 let bandwidth = match query_param(&req.uri, "bandwidth") {
-                    Some(b) => b.parse::<u64>().map_err(|_| s3_error!(InvalidArgument, "bandwidth= must be whole MiB/s (0: no cap)"))? << 20,
-                    None => self.store.repair_config.bandwidth,
+                    Some(b) => Some(b.parse::<u64>().map_err(|_| s3_error!(InvalidArgument, "bandwidth= must be whole MiB/s (0: no cap)"))? << 20),
+                    None => None,
                 };
-                json_response(&crate::rebalance::start(&self.store, tolerance, bandwidth).await.map_err(s3s::S3Error::from)?)
+                json_response(&self.gw.workers.start_rebalance(tolerance, bandwidth).await.map_err(s3_err)?)
             }
-            (Method::GET, "rebalance") => json_response(&self.store.rebalance.report()),
+            (Method::GET, "rebalance") => json_response(&self.gw.workers.rebalance.report()),
             (Method::POST, "scrub") => {
                 let disk = match query_param(&req.uri, "disk") {
                     Some(d) => Some(d.parse::<u32>().map_err(|_| s3_error!(InvalidArgument, "disk= must be a disk id (see `kintsugi admin disk list`)"))?),
@@ -469,11 +478,10 @@ impl S3Route for AdminRoute {
                     self.store.disk(d).map_err(|_| s3_error!(InvalidArgument, "no disk {d} (see `kintsugi admin disk list`)"))?;
                 }
                 // An admin's explicit scrub runs at full speed.
-                let limiter = crate::heal::Limiter::new(0);
-                let rep = crate::scrub::scrub_pass(&self.store, disk, &limiter).await.map_err(s3s::S3Error::from)?;
+                let rep = self.gw.workers.scrub_now(disk).await.map_err(s3_err)?;
                 json_response(&rep)
             }
-            (Method::GET, "join-token") => match self.store.join_token.get() {
+            (Method::GET, "join-token") => match &self.gw.join_token {
                 Some(t) => json_response(&serde_json::json!({ "token": t })),
                 None => Err(s3_error!(NotImplemented, "this is an embedded server: it has no cluster to join; start `kintsugi gateway` for a cluster")),
             },

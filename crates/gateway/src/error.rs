@@ -1,5 +1,6 @@
-//! Gateway errors and their one mapping to S3 error codes.
+//! Errors of the S3 front end and their one mapping to S3 error codes.
 
+use kintsugi_cluster::ClusterError;
 use kintsugi_disk::DiskError;
 use kintsugi_erasure::CodecError;
 use kintsugi_meta::MetaError;
@@ -8,55 +9,15 @@ use s3s::{S3Error, S3ErrorCode};
 /// What went wrong serving a request.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    /// Metadata store failure or a metadata-level refusal.
+    /// The store, a read or rebuild, the cluster map or a worker failed or refused.
     #[error(transparent)]
-    Meta(#[from] MetaError),
-    /// Disk failure that the request could not route around.
-    #[error(transparent)]
-    Disk(#[from] DiskError),
-    /// Codec failure.
-    #[error(transparent)]
-    Codec(#[from] CodecError),
-    /// Not enough usable disks and failure domains to place a segment's shards.
-    #[error("only {healthy} usable disks in {domains} failure domains can take shards now (never two on one disk, and one per node while nodes are down): fewer than the {need} needed; restore the failed disks or nodes, or lower --write-quorum")]
-    NotEnoughDisks {
-        /// Healthy disks now.
-        healthy: usize,
-        /// Distinct failure domains among them.
-        domains: usize,
-        /// Shards needed (the write quorum for a new segment).
-        need: usize,
-    },
-    /// A drain would leave too few failure domains to hold every segment at full redundancy.
-    #[error("draining {what} would leave {domains} failure domains (nodes) in service for segments of {need} shards: its shards could not all be kept on distinct nodes at full redundancy. Add a node first, or pass --force to drain anyway (segments then put 2 shards on some nodes, so losing one of those nodes costs 2 shards)")]
-    DrainRefused {
-        /// "disk 3" or "node n2".
-        what: String,
-        /// Failure domains that would remain.
-        domains: usize,
-        /// k+m.
-        need: usize,
-    },
+    Cluster(#[from] ClusterError),
     /// Too few shards of a new segment became durable.
     #[error("only {durable} shards of a new segment became durable, {need} needed; storage nodes are failing or too slow, retry later")]
     WriteQuorum {
         /// Durable shards.
         durable: usize,
         /// Write quorum.
-        need: usize,
-    },
-    /// Fewer than k shards of a stripe could be read and verified.
-    #[error("object {bucket}/{key} segment {segment}: only {have} of the {need} shards needed are readable and intact; restore the failed disks")]
-    Unreadable {
-        /// Bucket.
-        bucket: String,
-        /// Key.
-        key: String,
-        /// Segment index.
-        segment: usize,
-        /// Readable shards.
-        have: usize,
-        /// k.
         need: usize,
     },
     /// The client's body stream failed.
@@ -105,12 +66,9 @@ pub enum GatewayError {
     /// Parts are not in ascending order.
     #[error("parts must be listed in ascending part-number order")]
     InvalidPartOrder,
-    /// A bad argument.
+    /// A bad argument in a request.
     #[error("{0}")]
     InvalidArgument(String),
-    /// An admin request that the cluster's state does not allow now (the message says why and what to do).
-    #[error("{0}")]
-    Refused(String),
     /// The object does not exist.
     #[error("no such key {key} in bucket {bucket}")]
     NoSuchKey {
@@ -119,7 +77,7 @@ pub enum GatewayError {
         /// Key.
         key: String,
     },
-    /// An internal task died.
+    /// An internal task of a request died.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -137,6 +95,24 @@ impl GatewayError {
     }
 }
 
+impl From<MetaError> for GatewayError {
+    fn from(e: MetaError) -> Self {
+        GatewayError::Cluster(e.into())
+    }
+}
+
+impl From<DiskError> for GatewayError {
+    fn from(e: DiskError) -> Self {
+        GatewayError::Cluster(e.into())
+    }
+}
+
+impl From<CodecError> for GatewayError {
+    fn from(e: CodecError) -> Self {
+        GatewayError::Cluster(e.into())
+    }
+}
+
 impl From<tokio::task::JoinError> for GatewayError {
     fn from(e: tokio::task::JoinError) -> Self {
         GatewayError::Internal(format!("background task failed: {e}"))
@@ -146,22 +122,37 @@ impl From<tokio::task::JoinError> for GatewayError {
 /// Result alias.
 pub type GwResult<T> = Result<T, GatewayError>;
 
+/// The S3 error for a failure of the cluster side (admin routes call workers directly).
+pub(crate) fn s3_err(e: impl Into<GatewayError>) -> S3Error {
+    S3Error::from(e.into())
+}
+
+fn cluster_code(e: &ClusterError) -> S3ErrorCode {
+    use S3ErrorCode as C;
+    match e {
+        ClusterError::Meta(m) => match m {
+            MetaError::NoSuchBucket { .. } => C::NoSuchBucket,
+            MetaError::BucketExists { .. } => C::BucketAlreadyOwnedByYou,
+            MetaError::BucketNotEmpty { .. } => C::BucketNotEmpty,
+            MetaError::NoSuchUpload { .. } => C::NoSuchUpload,
+            MetaError::VersionConflict { .. } => C::OperationAborted,
+            MetaError::DiskInUse { .. } => C::InvalidRequest,
+            _ => C::InternalError,
+        },
+        ClusterError::Disk(_) | ClusterError::Codec(_) | ClusterError::Internal(_) => C::InternalError,
+        ClusterError::NotEnoughDisks { .. } | ClusterError::Unreadable { .. } => C::ServiceUnavailable,
+        ClusterError::DrainRefused { .. } | ClusterError::Refused(_) => C::InvalidRequest,
+        ClusterError::InvalidArgument(_) => C::InvalidArgument,
+    }
+}
+
 impl From<GatewayError> for S3Error {
     fn from(e: GatewayError) -> Self {
         use S3ErrorCode as C;
         let code = match &e {
-            GatewayError::Meta(m) => match m {
-                MetaError::NoSuchBucket { .. } => C::NoSuchBucket,
-                MetaError::BucketExists { .. } => C::BucketAlreadyOwnedByYou,
-                MetaError::BucketNotEmpty { .. } => C::BucketNotEmpty,
-                MetaError::NoSuchUpload { .. } => C::NoSuchUpload,
-                MetaError::VersionConflict { .. } => C::OperationAborted,
-                MetaError::DiskInUse { .. } => C::InvalidRequest,
-                _ => C::InternalError,
-            },
-            GatewayError::Disk(_) | GatewayError::Codec(_) | GatewayError::Internal(_) => C::InternalError,
-            GatewayError::NotEnoughDisks { .. } | GatewayError::WriteQuorum { .. } | GatewayError::Unreadable { .. } => C::ServiceUnavailable,
-            GatewayError::DrainRefused { .. } | GatewayError::Refused(_) => C::InvalidRequest,
+            GatewayError::Cluster(c) => cluster_code(c),
+            GatewayError::Internal(_) => C::InternalError,
+            GatewayError::WriteQuorum { .. } => C::ServiceUnavailable,
             GatewayError::Body { .. } | GatewayError::IncompleteBody { .. } => C::IncompleteBody,
             GatewayError::BadDigest | GatewayError::ChecksumMismatch { .. } => C::BadDigest,
             GatewayError::ChunkSignatureMismatch => C::SignatureDoesNotMatch,

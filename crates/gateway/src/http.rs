@@ -18,9 +18,11 @@ use s3s::service::S3ServiceBuilder;
 use s3s::{s3_error, S3Result};
 use tokio::net::TcpListener;
 
+use kintsugi_cluster::Store;
+
 use crate::admin::AdminRoute;
 use crate::s3::KintsugiS3;
-use crate::store::Store;
+use crate::Gateway;
 
 /// SigV4 secrets come from the access keys in the metadata store.
 struct MetaAuth {
@@ -103,12 +105,23 @@ impl hyper::body::Body for ReadTracker {
     }
 }
 
+/// The `/metrics` page: the data path's counters and gauges, then every worker's figures.
+async fn metrics_page(gw: &Gateway) -> String {
+    let st = gw.store().clone();
+    let meta = st.meta.clone();
+    let garbage = tokio::task::spawn_blocking(move || meta.garbage_count().unwrap_or(0)).await.unwrap_or(0);
+    let mut body = st.metrics.render(st.failed_disks(), st.all_disks().len(), garbage);
+    body.push_str(&gw.workers.render_metrics().await);
+    body
+}
+
 /// Serve until `shutdown` resolves, then stop accepting and let in-flight
 /// requests finish (up to `drain` time).
-pub async fn serve(listener: TcpListener, store: Arc<Store>, shutdown: impl Future<Output = ()>, drain: Duration) {
+pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>, drain: Duration) {
+    let store = gw.store().clone();
     let mut builder = S3ServiceBuilder::new(KintsugiS3::new(store.clone()));
     builder.set_auth(MetaAuth { store: store.clone() });
-    builder.set_route(AdminRoute::new(store.clone()));
+    builder.set_route(AdminRoute::new(gw.clone()));
     let s3 = builder.build();
     let graceful = GracefulShutdown::new();
     let http = auto::Builder::new(TokioExecutor::new());
@@ -127,20 +140,13 @@ pub async fn serve(listener: TcpListener, store: Arc<Store>, shutdown: impl Futu
         };
         let _ = stream.set_nodelay(true);
         let s3 = s3.clone();
-        let st = store.clone();
+        let gw = gw.clone();
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             let s3 = s3.clone();
-            let st = st.clone();
+            let gw = gw.clone();
             async move {
                 if is_metrics(&req) {
-                    let st2 = st.clone();
-                    let garbage = tokio::task::spawn_blocking(move || st2.meta.garbage_count().unwrap_or(0))
-                        .await
-                        .unwrap_or(0);
-                    let mut body = st.metrics.render(st.failed_disks(), st.all_disks().len(), garbage, &st.repair, &st.scrub);
-                    body.push_str(&crate::ledger::render_metrics(&st).await);
-                    body.push_str(&crate::drain::render_metrics(&st).await);
-                    body.push_str(&crate::rebalance::render_metrics(&st));
+                    let body = metrics_page(&gw).await;
                     let mut resp = Response::new(s3s::Body::from(body));
                     resp.headers_mut().insert(
                         hyper::header::CONTENT_TYPE,

@@ -1,41 +1,46 @@
-//! The Kintsugi gateway: the S3 API over HTTP (via `s3s`), the PUT and GET
-//! pipelines that turn objects into erasure-coded, BLAKE3-verified shards on
-//! disks, read-repair, garbage collection and the `/metrics` endpoint.
+//! The Kintsugi S3 front end: the S3 API over HTTP (via `s3s`, SigV4 against the access
+//! keys in the metadata store), the PUT and GET pipelines that turn objects into
+//! erasure-coded, BLAKE3-verified shards and back, the admin API and `/metrics`.
 //!
-//! One [`Store`] is the shared context of a gateway; [`serve`] runs the HTTP
-//! front over it and [`spawn_workers`] the background workers.
+//! Everything below the pipelines — the store context, the cluster map, the segment reader,
+//! rebuilds, the ledger and the background workers — is `kintsugi-cluster`. [`serve`] runs
+//! the HTTP front over a [`Gateway`].
 #![deny(unsafe_code)]
 
 mod admin;
-mod cluster;
-mod drain;
 mod error;
 mod get;
-mod heal;
 mod http;
-mod ledger;
-mod lifecycle;
-mod metrics;
 mod put;
-mod rebalance;
-mod rebuild;
-mod repair;
 mod s3;
-mod scrub;
-mod spread;
-mod store;
+
+use std::sync::Arc;
+
+use kintsugi_cluster::{ClusterMap, Store, Workers};
 
 pub use admin::{object_report, status_report, AdminRoute, ObjectReport, ShardHealth, StatusReport, ADMIN_BUCKET};
-pub use cluster::{ClusterConfig, ClusterMap, ClusterService, NodeReport, NodeState};
 pub use error::{GatewayError, GwResult};
-pub use drain::{cancel_drain, drain_report, start_drain, DrainReport};
 pub use get::read_range;
-pub use heal::{repair_report, RepairConfig, RepairReport, RepairStats};
 pub use http::serve;
-pub use metrics::Metrics;
 pub use put::{write_body, Owner, Written};
-pub use repair::tokio_util_shim::{cancel_pair, CancelSource, CancelToken};
-pub use repair::{gc_pass, recover_at_startup, repair_segment, spawn_workers};
 pub use s3::KintsugiS3;
-pub use scrub::{scrub_pass, ScrubConfig, ScrubReport, ScrubStats};
-pub use store::{Coded, RepairRequest, Store, StoreConfig, DEFAULT_SEGMENT_SIZE};
+
+/// What one gateway's HTTP front serves: the store, its background workers, and — in a
+/// cluster — the cluster map and the join token storage nodes present (a secret, served to
+/// admins only).
+#[derive(Debug)]
+pub struct Gateway {
+    /// The background workers (and through them, the store).
+    pub workers: Arc<Workers>,
+    /// The cluster map (`None` in the embedded store).
+    pub map: Option<Arc<ClusterMap>>,
+    /// The join token (`None` in the embedded store).
+    pub join_token: Option<String>,
+}
+
+impl Gateway {
+    /// The shared store context.
+    pub fn store(&self) -> &Arc<Store> {
+        self.workers.store()
+    }
+}

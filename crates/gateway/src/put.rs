@@ -15,8 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::{GatewayError, GwResult};
-use crate::metrics::Metrics;
-use crate::store::Store;
+use kintsugi_cluster::{Metrics, Store};
 
 /// Who owns the segments being written (recorded in shard headers).
 #[derive(Clone, Copy, Debug)]
@@ -236,7 +235,7 @@ async fn settle_segment(store: Arc<Store>, mut seg: OpenSegment) -> GwResult<Seg
         return Ok(meta);
     }
     let coded = store.coded(&store.coding())?;
-    let missing = crate::rebuild::replace_shards(&store, &coded, &mut meta, seg.template, &failed).await;
+    let missing = kintsugi_cluster::replace_shards(&store, &coded, &mut meta, seg.template, &failed).await;
     let durable = meta.shards.len() - missing.len();
     if missing.is_empty() {
         return Ok(meta);

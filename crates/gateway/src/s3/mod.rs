@@ -11,7 +11,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
 use crate::error::GatewayError;
-use crate::store::Store;
+use kintsugi_cluster::Store;
 
 /// The S3 service of one gateway.
 #[derive(Clone, Debug)]
@@ -25,9 +25,17 @@ impl KintsugiS3 {
         Self { store }
     }
 
+    /// Blocking metadata work off the executor, its error as the front end's.
+    async fn meta<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&kintsugi_meta::RocksMeta) -> Result<T, kintsugi_meta::MetaError> + Send + 'static,
+    ) -> Result<T, GatewayError> {
+        self.store.meta_call_with(move |m| f(m).map_err(GatewayError::from)).await
+    }
+
     async fn require_bucket(&self, bucket: &str) -> Result<(), GatewayError> {
         let b = bucket.to_owned();
-        match self.store.meta_call(move |m| m.bucket(&b)).await? {
+        match self.meta(move |m| m.bucket(&b)).await? {
             Some(_) => Ok(()),
             None => Err(kintsugi_meta::MetaError::NoSuchBucket { bucket: bucket.into() }.into()),
         }
@@ -46,13 +54,13 @@ impl s3s::S3 for KintsugiS3 {
             return Err(s3s::s3_error!(InvalidBucketName, "bucket names may not end in -s3alias or --ol-s3"));
         }
         let b = bucket.clone();
-        self.store.meta_call(move |m| m.create_bucket(&b)).await?;
+        self.meta(move |m| m.create_bucket(&b)).await?;
         Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }
 
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
         let b = req.input.bucket;
-        self.store.meta_call(move |m| m.delete_bucket(&b)).await?;
+        self.meta(move |m| m.delete_bucket(&b)).await?;
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
@@ -67,7 +75,7 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
-        let list = self.store.meta_call(|m| m.list_buckets()).await?;
+        let list = self.meta(|m| m.list_buckets()).await?;
         let buckets = list
             .into_iter()
             .map(|(name, rec)| Bucket { name: Some(name), creation_date: Some(util::ts(rec.created_ms)), bucket_region: None })
@@ -94,8 +102,8 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         let DeleteObjectInput { bucket, key, .. } = req.input;
-        self.store
-            .meta_call(move |m| m.delete_object(&bucket, &key, kintsugi_meta::Expect::Any))
+        self
+            .meta(move |m| m.delete_object(&bucket, &key, kintsugi_meta::Expect::Any))
             .await?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
@@ -140,7 +148,7 @@ impl s3s::S3 for KintsugiS3 {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let AbortMultipartUploadInput { bucket, key, upload_id, .. } = req.input;
-        self.store.meta_call(move |m| m.abort_upload(&bucket, &key, &upload_id)).await?;
+        self.meta(move |m| m.abort_upload(&bucket, &key, &upload_id)).await?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 

@@ -37,7 +37,7 @@ impl KintsugiS3 {
             headers: util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language),
             user_meta: util::meta_to_vec(input.metadata),
         };
-        self.store.meta_call(move |m| m.create_upload(&rec)).await?;
+        self.meta(move |m| m.create_upload(&rec)).await?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -53,7 +53,7 @@ impl KintsugiS3 {
         let part_number = u32::try_from(input.part_number).map_err(|_| s3_error!(InvalidArgument))?;
         let owner_id = parse_upload_id(&input.upload_id)?;
         let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
-        self.store.meta_call(move |m| m.upload(&b, &k, &u)).await?;
+        self.meta(move |m| m.upload(&b, &k, &u)).await?;
         let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
         let owner = Owner { id: owner_id, part_number };
         let written = match (input.body, &check) {
@@ -76,7 +76,7 @@ impl KintsugiS3 {
         let tag = part.etag.clone();
         let segs = part.segments.clone();
         let (b, k, u) = (input.bucket, input.key, input.upload_id);
-        if let Err(e) = self.store.meta_call(move |m| m.put_part(&b, &k, &u, &part)).await {
+        if let Err(e) = self.meta(move |m| m.put_part(&b, &k, &u, &part)).await {
             self.discard(&segs).await;
             return Err(e.into());
         }
@@ -105,7 +105,7 @@ impl KintsugiS3 {
         let version_id: u128 = rand::random();
         let manifest = self
             .store
-            .meta_call_gw(move |m| {
+            .meta_call_with(move |m| {
                 let mut built: Option<Manifest> = None;
                 m.complete_upload::<GatewayError>(&b, &k, &u, |up, parts| {
                     let man = assemble(up, parts, &listed, version_id)?;
@@ -126,11 +126,11 @@ impl KintsugiS3 {
 
     pub(super) async fn list_parts_impl(&self, input: ListPartsInput) -> S3Result<S3Response<ListPartsOutput>> {
         let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
-        self.store.meta_call(move |m| m.upload(&b, &k, &u)).await?;
+        self.meta(move |m| m.upload(&b, &k, &u)).await?;
         let max = usize::try_from(input.max_parts.unwrap_or(1000).clamp(1, 1000)).unwrap_or(1000);
         let after = input.part_number_marker.and_then(|m| u32::try_from(m).ok()).unwrap_or(0);
         let u = input.upload_id.clone();
-        let mut parts = self.store.meta_call(move |m| m.list_parts(&u, after, max + 1)).await?;
+        let mut parts = self.meta(move |m| m.list_parts(&u, after, max + 1)).await?;
         let truncated = parts.len() > max;
         parts.truncate(max);
         let next = parts.last().and_then(|p| i32::try_from(p.part_number).ok());
@@ -171,8 +171,7 @@ impl KintsugiS3 {
             input.upload_id_marker.clone(),
         );
         let (uploads, truncated) = self
-            .store
-            .meta_call(move |m| m.list_uploads(&b, &p, km.as_deref(), um.as_deref(), max))
+            .meta(move |m| m.list_uploads(&b, &p, km.as_deref(), um.as_deref(), max))
             .await?;
         let last = uploads.last().map(|u| (u.key.clone(), u.upload_id.clone()));
         Ok(S3Response::new(ListMultipartUploadsOutput {

@@ -65,7 +65,7 @@ impl KintsugiS3 {
         if ids.is_empty() {
             return;
         }
-        if let Err(e) = self.store.meta_call(move |m| m.intents_to_garbage(&ids)).await {
+        if let Err(e) = self.meta(move |m| m.intents_to_garbage(&ids)).await {
             tracing::warn!(error = %e, "could not queue discarded shards for GC; they are collected at next start");
         }
     }
@@ -108,7 +108,7 @@ impl KintsugiS3 {
             segments: written.segments,
         };
         let (b, k, m) = (bucket.to_owned(), key.to_owned(), manifest.clone());
-        if let Err(e) = self.store.meta_call(move |meta| meta.put_object(&b, &k, &m, Expect::Any)).await {
+        if let Err(e) = self.meta(move |meta| meta.put_object(&b, &k, &m, Expect::Any)).await {
             self.discard(&manifest.segments).await;
             return Err(e);
         }
@@ -139,8 +139,8 @@ impl KintsugiS3 {
     async fn load(&self, bucket: &str, key: &str) -> Result<Manifest, GatewayError> {
         self.require_bucket(bucket).await?;
         let (b, k) = (bucket.to_owned(), key.to_owned());
-        self.store
-            .meta_call(move |m| m.object(&b, &k))
+        self
+            .meta(move |m| m.object(&b, &k))
             .await?
             .ok_or_else(|| GatewayError::NoSuchKey { bucket: bucket.into(), key: key.into() })
     }
@@ -259,7 +259,7 @@ impl KintsugiS3 {
         let mut errors = Vec::new();
         for obj in input.delete.objects {
             let (b, k) = (input.bucket.clone(), obj.key.clone());
-            match self.store.meta_call(move |m| m.delete_object(&b, &k, Expect::Any)).await {
+            match self.meta(move |m| m.delete_object(&b, &k, Expect::Any)).await {
                 Ok(_) => {
                     if !quiet {
                         deleted.push(DeletedObject { key: Some(obj.key), ..Default::default() });
@@ -279,7 +279,7 @@ impl KintsugiS3 {
     async fn list(&self, bucket: &str, q: ListQuery) -> Result<ListPage, GatewayError> {
         self.require_bucket(bucket).await?;
         let b = bucket.to_owned();
-        self.store.meta_call(move |m| m.list_objects(&b, &q)).await
+        self.meta(move |m| m.list_objects(&b, &q)).await
     }
 
     pub(super) async fn list_objects_v2_impl(&self, input: ListObjectsV2Input) -> S3Result<S3Response<ListObjectsV2Output>> {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use kintsugi_meta::{Coding, DiskId, SegmentId, SegmentMeta, ShardOwner, Totals, NO_DISK};
 use serde::Serialize;
 
-use crate::error::GwResult;
+use crate::error::ClusterResult;
 use crate::store::Store;
 
 /// One row: segments that survive the loss of `shards - k` failure domains.
@@ -142,7 +142,7 @@ pub(crate) struct Damage {
 }
 
 /// Walk the index of the unusable disks once: the ledger, and what repair's report needs.
-pub(crate) async fn damage(store: &Arc<Store>) -> GwResult<Damage> {
+pub(crate) async fn damage(store: &Arc<Store>) -> ClusterResult<Damage> {
     // Unusable now: failed and unreachable disks, and NO_DISK (shards no PUT could place).
     let (usable, bad): (Vec<DiskId>, Vec<DiskId>) = {
         let (u, b): (Vec<_>, Vec<_>) = store.all_disks().into_iter().partition(|d| d.usable());
@@ -150,7 +150,7 @@ pub(crate) async fn damage(store: &Arc<Store>) -> GwResult<Damage> {
     };
     let (k, m) = (store.layout.scheme.k, store.layout.scheme.m);
     store
-        .meta_call_gw(move |meta| {
+        .meta_call_with(move |meta| {
             let totals = meta.committed_totals()?;
             // Damaged segments (with a shard on a disk in `bad`) with their coding, by id.
             let mut owners: HashMap<ShardOwner, Vec<(Coding, SegmentMeta)>> = HashMap::new();
@@ -213,7 +213,7 @@ fn usable_set(store: &Store) -> Vec<DiskId> {
 }
 
 /// Recount from a full scan and compare with `ledger`.
-pub async fn recount(store: &Arc<Store>, ledger: &Ledger) -> GwResult<RecountReport> {
+pub async fn recount(store: &Arc<Store>, ledger: &Ledger) -> ClusterResult<RecountReport> {
     let usable = usable_set(store);
     let (k, m) = (store.layout.scheme.k, store.layout.scheme.m);
     let cap = store.domain_cap();

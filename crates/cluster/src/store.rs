@@ -1,5 +1,7 @@
-//! The shared context of one gateway: metadata, disks, codec, counters and
-//! the channel to background workers. Passed around as `Arc<Store>`, never global.
+//! The shared context of one gateway: metadata, disks, codec, placement, the data path's
+//! counters and the read-repair queue. Passed around as `Arc<Store>`, never global. Worker
+//! state (repair, scrub, rebalance) lives with the workers (`Workers`), the cluster map in
+//! `ClusterMap`; neither is reached through here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use kintsugi_meta::{Coding, DiskId, RocksMeta, NO_DISK};
 use kintsugi_placement::{Candidate, Held};
 use tokio::sync::mpsc;
 
-use crate::error::{GatewayError, GwResult};
+use crate::error::{ClusterError, ClusterResult};
 use crate::metrics::Metrics;
 
 /// Default maximum segment size (rounded down to whole stripes).
@@ -53,10 +55,6 @@ pub struct StoreConfig {
     pub write_stall: Duration,
     /// A shard read that has not delivered its chunk after this long gets a parity read beside it.
     pub hedge_after: Duration,
-    /// Background repair of shards on lost disks.
-    pub repair: crate::heal::RepairConfig,
-    /// Background scrubbing.
-    pub scrub: crate::scrub::ScrubConfig,
 }
 
 impl StoreConfig {
@@ -68,8 +66,6 @@ impl StoreConfig {
             write_quorum: None,
             write_stall: Duration::from_secs(10),
             hedge_after: Duration::from_millis(250),
-            repair: crate::heal::RepairConfig::default(),
-            scrub: crate::scrub::ScrubConfig::default(),
         }
     }
 }
@@ -94,29 +90,16 @@ pub struct Store {
     pub hedge_after: Duration,
     /// "embedded" or "cluster".
     pub mode: &'static str,
-    /// The join token storage nodes present (gateway mode only; a secret, served to admins only).
-    pub join_token: std::sync::OnceLock<String>,
-    /// The cluster map (gateway mode only).
-    pub cluster: std::sync::OnceLock<Arc<crate::cluster::ClusterMap>>,
-    /// Counters.
+    /// The data path's counters.
     pub metrics: Metrics,
-    /// Background repair's tunables.
-    pub repair_config: crate::heal::RepairConfig,
-    /// Background repair's counters.
-    pub repair: crate::heal::RepairStats,
-    /// Background scrubbing's tunables.
-    pub scrub_config: crate::scrub::ScrubConfig,
-    /// The scrubber's counters.
-    pub scrub: crate::scrub::ScrubStats,
-    /// Disks an admin is draining or has decommissioned: no new shards go there.
+    /// Disks an admin is draining or has decommissioned: no new shards go there (placement
+    /// reads this; the drain worker and the admin API change it).
     pub drains: RwLock<HashMap<DiskId, kintsugi_meta::DrainRecord>>,
-    /// The rebalance job.
-    pub rebalance: crate::rebalance::Rebalancer,
     repair_tx: mpsc::Sender<RepairRequest>,
 }
 
 /// How many distinct failure domains `domains` names.
-pub(crate) fn distinct_domains(domains: impl Iterator<Item = u32>) -> usize {
+pub fn distinct_domains(domains: impl Iterator<Item = u32>) -> usize {
     let mut v: Vec<u32> = domains.collect();
     v.sort_unstable();
     v.dedup();
@@ -154,15 +137,8 @@ impl Store {
             write_stall: cfg.write_stall,
             hedge_after: cfg.hedge_after,
             mode,
-            cluster: std::sync::OnceLock::new(),
-            join_token: std::sync::OnceLock::new(),
             metrics: Metrics::default(),
-            repair_config: cfg.repair,
-            repair: crate::heal::RepairStats::default(),
-            scrub_config: cfg.scrub,
-            scrub: crate::scrub::ScrubStats::default(),
             drains: RwLock::new(HashMap::new()),
-            rebalance: crate::rebalance::Rebalancer::default(),
             repair_tx,
         };
         (Arc::new(store), repair_rx)
@@ -174,7 +150,7 @@ impl Store {
     }
 
     /// Resolve a stored coding record (reusing the store's codec when it matches).
-    pub fn coded(&self, c: &Coding) -> GwResult<Coded> {
+    pub fn coded(&self, c: &Coding) -> ClusterResult<Coded> {
         if *c == self.coding() {
             return Ok(Coded { layout: self.layout, codec: self.codec.clone() });
         }
@@ -198,12 +174,12 @@ impl Store {
     }
 
     /// A disk by id.
-    pub fn disk(&self, id: DiskId) -> GwResult<Arc<dyn ShardStore>> {
+    pub fn disk(&self, id: DiskId) -> ClusterResult<Arc<dyn ShardStore>> {
         self.disks
             .read()
             .get(&id)
             .cloned()
-            .ok_or_else(|| GatewayError::Internal(format!("manifest names unknown disk {id}")))
+            .ok_or_else(|| ClusterError::Internal(format!("manifest names unknown disk {id}")))
     }
 
     /// Every disk, sorted by id.
@@ -246,15 +222,15 @@ impl Store {
     /// failure domain, so while nodes are down a segment gets one shard per live node and its
     /// last (parity) shards are left unplaced for repair to complete — recorded, counted at
     /// risk, never doubled onto another node. Refused when fewer than the write quorum fit.
-    pub fn place(&self, segment_id: u128, exclude: &[DiskId]) -> GwResult<Vec<DiskId>> {
+    pub fn place(&self, segment_id: u128, exclude: &[DiskId]) -> ClusterResult<Vec<DiskId>> {
         let candidates = self.candidates(|d| exclude.contains(&d));
         let need = self.total_shards();
         let cap = self.domain_cap();
         let chosen = kintsugi_placement::place_around(&segment_id.to_le_bytes(), &candidates, need, cap, &[])
-            .map_err(|e| GatewayError::Internal(format!("placement failed: {e}")))?;
+            .map_err(|e| ClusterError::Internal(format!("placement failed: {e}")))?;
         if chosen.len() < self.write_quorum {
             let domains = distinct_domains(candidates.iter().map(|c| c.node));
-            return Err(GatewayError::NotEnoughDisks { healthy: candidates.len(), domains, need: self.write_quorum });
+            return Err(ClusterError::NotEnoughDisks { healthy: candidates.len(), domains, need: self.write_quorum });
         }
         Ok((0..need).map(|i| chosen.get(i).copied().unwrap_or(NO_DISK)).collect())
     }
@@ -290,11 +266,11 @@ impl Store {
         self.disks.read().values().filter(|d| !d.usable()).count()
     }
 
-    /// Run blocking metadata work that yields gateway errors off the async executor.
-    pub async fn meta_call_gw<T: Send + 'static>(
+    /// Run blocking metadata work that yields errors of the caller's type off the async executor.
+    pub async fn meta_call_with<T: Send + 'static, E: From<tokio::task::JoinError> + Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&RocksMeta) -> GwResult<T> + Send + 'static,
-    ) -> GwResult<T> {
+        f: impl FnOnce(&RocksMeta) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E> {
         let meta = self.meta.clone();
         tokio::task::spawn_blocking(move || f(&meta)).await?
     }
@@ -303,7 +279,7 @@ impl Store {
     pub async fn meta_call<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&RocksMeta) -> Result<T, kintsugi_meta::MetaError> + Send + 'static,
-    ) -> GwResult<T> {
+    ) -> ClusterResult<T> {
         let meta = self.meta.clone();
         Ok(tokio::task::spawn_blocking(move || f(&meta)).await??)
     }

@@ -15,7 +15,7 @@ use kintsugi_storage::{NodeLink, RemoteShards, ShardStore};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::error::{GatewayError, GwResult};
+use crate::error::{ClusterError, ClusterResult};
 use crate::store::Store;
 
 /// Grace periods and deadlines of the cluster map.
@@ -96,7 +96,7 @@ impl std::fmt::Debug for ClusterMap {
 
 impl ClusterMap {
     /// Load the registered nodes and disks into `store`; `client` carries the gateway's certificate.
-    pub async fn load(store: &Arc<Store>, client: Client, cfg: ClusterConfig) -> GwResult<Arc<Self>> {
+    pub async fn load(store: &Arc<Store>, client: Client, cfg: ClusterConfig) -> ClusterResult<Arc<Self>> {
         let (nodes, disks, retired) = store.meta_call(|m| Ok((m.nodes()?, m.disks()?, m.retired_disks()?))).await?;
         let retired = retired.iter().map(|r| (r.id, r.uuid)).collect();
         let mut map = BTreeMap::new();
@@ -149,7 +149,7 @@ impl ClusterMap {
     }
 
     /// Apply a heartbeat from node `name` (in zone `zone`, if labelled).
-    pub async fn heartbeat(&self, store: &Arc<Store>, name: &str, listen: &str, zone: Option<&str>, reports: &[DiskReport]) -> GwResult<u64> {
+    pub async fn heartbeat(&self, store: &Arc<Store>, name: &str, listen: &str, zone: Option<&str>, reports: &[DiskReport]) -> ClusterResult<u64> {
         let addr = match tokio::net::lookup_host(listen).await.ok().and_then(|mut a| a.next()) {
             Some(a) => Some(a),
             None => {
@@ -261,20 +261,20 @@ impl ClusterMap {
     }
 
     /// Ask node `name` to open directory `path` as a new disk; answers its uuid.
-    pub async fn add_disk(&self, name: &str, path: &str) -> GwResult<u128> {
+    pub async fn add_disk(&self, name: &str, path: &str) -> ClusterResult<u128> {
         let link = match self.nodes.lock().await.get(name) {
             Some(n) if n.state == NodeState::Up => n.link.clone(),
-            Some(n) => return Err(GatewayError::Refused(format!("node {name} is {}; a disk can be added only to a node that is up", n.state))),
-            None => return Err(GatewayError::InvalidArgument(format!("no node {name} in the cluster map (see `kintsugi admin status`)"))),
+            Some(n) => return Err(ClusterError::Refused(format!("node {name} is {}; a disk can be added only to a node that is up", n.state))),
+            None => return Err(ClusterError::InvalidArgument(format!("no node {name} in the cluster map (see `kintsugi admin status`)"))),
         };
         match link.call(&Request::AddDisk { path: path.to_owned() }).await {
-            Ok(Response::DiskAdded { uuid }) if self.retired.lock().iter().any(|(_, u)| *u == uuid) => Err(GatewayError::Refused(format!(
+            Ok(Response::DiskAdded { uuid }) if self.retired.lock().iter().any(|(_, u)| *u == uuid) => Err(ClusterError::Refused(format!(
                 "{path} on node {name} holds a disk that was removed from the cluster; to reuse it, empty the directory, restart the node and add it again"
             ))),
             Ok(Response::DiskAdded { uuid }) => Ok(uuid),
-            Ok(other) => Err(GatewayError::Internal(format!("node {name} answered AddDisk with {other:?}"))),
-            Err(kintsugi_net::NetError::Remote { message, .. }) => Err(GatewayError::Refused(message)),
-            Err(e) => Err(GatewayError::Internal(format!("asking node {name} to add {path}: {e}"))),
+            Ok(other) => Err(ClusterError::Internal(format!("node {name} answered AddDisk with {other:?}"))),
+            Err(kintsugi_net::NetError::Remote { message, .. }) => Err(ClusterError::Refused(message)),
+            Err(e) => Err(ClusterError::Internal(format!("asking node {name} to add {path}: {e}"))),
         }
     }
 

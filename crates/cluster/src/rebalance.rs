@@ -17,8 +17,8 @@ use std::sync::Arc;
 use kintsugi_meta::{now_ms, DiskId, RebalanceRecord};
 use serde::Serialize;
 
-use crate::error::{GatewayError, GwResult};
-use crate::heal::Limiter;
+use crate::error::{ClusterError, ClusterResult};
+use crate::limiter::Limiter;
 use crate::store::Store;
 
 /// Default tolerance: every disk within ±10 % of its share.
@@ -102,9 +102,9 @@ impl Rebalancer {
 }
 
 /// Rebalance figures in Prometheus text format (appended to `/metrics`).
-pub fn render_metrics(store: &Store) -> String {
+pub fn render_metrics(rebalancer: &Rebalancer) -> String {
     use std::fmt::Write;
-    let rb = store.rebalance.report();
+    let rb = rebalancer.report();
     let mut s = String::new();
     let _ = writeln!(s, "# HELP kintsugi_rebalance_running 1 while a rebalance runs.\n# TYPE kintsugi_rebalance_running gauge\nkintsugi_rebalance_running {}", u8::from(rb.state == "running"));
     let _ = writeln!(s, "# HELP kintsugi_rebalance_bytes_moved Shard bytes moved by the current or last rebalance.\n# TYPE kintsugi_rebalance_bytes_moved gauge\nkintsugi_rebalance_bytes_moved {}", rb.bytes_moved);
@@ -113,7 +113,7 @@ pub fn render_metrics(store: &Store) -> String {
 }
 
 /// Committed shard bytes per disk, from the ledger's per-disk counters.
-async fn usage(store: &Arc<Store>) -> GwResult<HashMap<DiskId, u64>> {
+async fn usage(store: &Arc<Store>) -> ClusterResult<HashMap<DiskId, u64>> {
     store.meta_call(|m| Ok(m.disk_usages()?.into_iter().map(|(d, (_, bytes))| (d, bytes)).collect())).await
 }
 
@@ -201,38 +201,38 @@ fn max_deviation(s: &[DiskShare]) -> f64 {
 
 /// Start a rebalance in the background; refused while one runs. It is recorded in the
 /// metadata until it ends, so a restarted gateway resumes it ([`resume`]).
-pub async fn start(store: &Arc<Store>, tolerance_pct: f64, bandwidth: u64) -> GwResult<RebalanceReport> {
+pub async fn start(store: &Arc<Store>, rb: &Arc<Rebalancer>, tolerance_pct: f64, bandwidth: u64) -> ClusterResult<RebalanceReport> {
     let rec = RebalanceRecord { tolerance_pct, bandwidth, started_ms: now_ms() };
-    let report = launch(store, tolerance_pct, bandwidth)?;
+    let report = launch(store, rb, tolerance_pct, bandwidth)?;
     store.meta_call(move |m| m.put_rebalance_record(Some(&rec))).await?;
     Ok(report)
 }
 
 /// Resume a rebalance a previous gateway process left running, once the disks have reported
 /// (their capacities decide the shares).
-pub async fn resume(store: &Arc<Store>) -> GwResult<()> {
+pub async fn resume(store: &Arc<Store>, rb: &Arc<Rebalancer>) -> ClusterResult<()> {
     let Some(rec) = store.meta_call(|m| m.rebalance_record()).await? else { return Ok(()) };
-    let st = store.clone();
+    let (st, rb) = (store.clone(), rb.clone());
     tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
         while tokio::time::Instant::now() < deadline && st.all_disks().iter().any(|d| !d.usable() || d.info().capacity == 0) {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         tracing::warn!(tolerance_pct = rec.tolerance_pct, "resuming the rebalance the last gateway process was running");
-        if let Err(e) = launch(&st, rec.tolerance_pct, rec.bandwidth) {
+        if let Err(e) = launch(&st, &rb, rec.tolerance_pct, rec.bandwidth) {
             tracing::warn!(error = %e, "could not resume the rebalance");
         }
     });
     Ok(())
 }
 
-fn launch(store: &Arc<Store>, tolerance_pct: f64, bandwidth: u64) -> GwResult<RebalanceReport> {
+fn launch(store: &Arc<Store>, rebalancer: &Arc<Rebalancer>, tolerance_pct: f64, bandwidth: u64) -> ClusterResult<RebalanceReport> {
     if !(0.0..=100.0).contains(&tolerance_pct) || tolerance_pct.is_nan() {
-        return Err(GatewayError::InvalidArgument(format!("tolerance {tolerance_pct} is not a percentage between 0 and 100")));
+        return Err(ClusterError::InvalidArgument(format!("tolerance {tolerance_pct} is not a percentage between 0 and 100")));
     }
-    let rb = &store.rebalance;
+    let rb = rebalancer;
     if rb.running.swap(true, Ordering::SeqCst) {
-        return Err(GatewayError::Refused("a rebalance is already running; see `kintsugi admin rebalance --status`, or stop it with --cancel".into()));
+        return Err(ClusterError::Refused("a rebalance is already running; see `kintsugi admin rebalance --status`, or stop it with --cancel".into()));
     }
     rb.cancel.store(false, Ordering::SeqCst);
     *rb.started_ms.lock() = now_ms();
@@ -243,10 +243,9 @@ fn launch(store: &Arc<Store>, tolerance_pct: f64, bandwidth: u64) -> GwResult<Re
         message: "computing disk usage".into(),
         ..RebalanceReport::default()
     };
-    let st = store.clone();
+    let (st, rb) = (store.clone(), rebalancer.clone());
     tokio::spawn(async move {
-        let outcome = run(&st, tolerance_pct, bandwidth).await;
-        let rb = &st.rebalance;
+        let outcome = run(&st, &rb, tolerance_pct, bandwidth).await;
         rb.update(|r| match outcome {
             Ok((state, msg)) => {
                 r.state = state.into();
@@ -264,7 +263,7 @@ fn launch(store: &Arc<Store>, tolerance_pct: f64, bandwidth: u64) -> GwResult<Re
         }
         rb.running.store(false, Ordering::SeqCst);
     });
-    Ok(store.rebalance.report())
+    Ok(rebalancer.report())
 }
 
 /// A target for shard `index` of `seg` (now on `src`): the emptiest disk relative to its
@@ -300,8 +299,7 @@ fn pick_target(store: &Store, seg: &kintsugi_meta::SegmentMeta, index: usize, sr
     best.map(|(_, d)| d)
 }
 
-async fn run(store: &Arc<Store>, tolerance_pct: f64, bandwidth: u64) -> GwResult<(&'static str, String)> {
-    let rb = &store.rebalance;
+async fn run(store: &Arc<Store>, rb: &Rebalancer, tolerance_pct: f64, bandwidth: u64) -> ClusterResult<(&'static str, String)> {
     let limiter = Limiter::new(bandwidth);
     let disks = eligible(store);
     if disks.len() < 2 {
@@ -352,7 +350,7 @@ async fn run(store: &Arc<Store>, tolerance_pct: f64, bandwidth: u64) -> GwResult
                     break 'pages; // this disk gave its part, or all are within tolerance: look again
                 }
                 let Some(target) = pick_target(store, &owned.segment, i, src, size, &sh) else { continue };
-                match crate::drain::copy_shard(store, &owner, &owned, e.index, target, &limiter).await {
+                match crate::copy::copy_shard(store, &owner, &owned, e.index, target, &limiter).await {
                     Ok(Some(bytes)) => {
                         *used.entry(src).or_default() = used.get(&src).copied().unwrap_or(0).saturating_sub(size);
                         *used.entry(target).or_default() += size;

@@ -21,7 +21,8 @@ use futures::StreamExt;
 use kintsugi_meta::{DiskId, SegmentId, ShardMove, ShardOwner, NO_DISK};
 use serde::Serialize;
 
-use crate::error::GwResult;
+use crate::error::ClusterResult;
+use crate::limiter::Limiter;
 use crate::store::Store;
 
 /// Repair's counters and the last pass's findings (shared with the admin API and `/metrics`).
@@ -49,13 +50,30 @@ pub struct RepairStats {
     pub no_target: AtomicU64,
     /// Milliseconds spent rebuilding (for throughput).
     pub busy_ms: AtomicU64,
-    /// Shards moved out of a crowded failure domain (see `spread`).
-    pub shards_spread: AtomicU64,
-    /// The domain cap of the last spread pass; 0 until one ran.
-    pub spread_cap: AtomicU64,
-    /// Usable failure domains when the last spread pass had to leave segments for later; 0 when
-    /// it finished.
-    pub spread_pending_at: AtomicU64,
+    /// The spread pass that follows each repair pass.
+    pub spread: crate::spread::SpreadStats,
+}
+
+impl RepairStats {
+    /// Repair's counters and its backlog gauge in Prometheus text format (part of `/metrics`).
+    pub fn render_metrics(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let mut counter = |name: &str, help: &str, v: &AtomicU64| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+        };
+        counter("kintsugi_repair_shards_rebuilt_total", "Shards lost with a disk or node rebuilt onto new disks.", &self.shards_rebuilt);
+        counter("kintsugi_repair_bytes_rebuilt_total", "Shard bytes written by background repair.", &self.bytes_rebuilt);
+        counter("kintsugi_repair_bytes_read_total", "Shard bytes read by background repair.", &self.bytes_read);
+        counter("kintsugi_repair_shards_rebuilt_by_nodes_total", "Shards rebuilt by the storage node that receives them.", &self.rebuilt_by_nodes);
+        counter("kintsugi_repair_jobs_failed_total", "Background repair jobs that failed (retried next pass).", &self.failed);
+        let _ = writeln!(
+            s,
+            "# HELP kintsugi_repair_queued Segments with shards on lost disks found by the last repair pass.\n# TYPE kintsugi_repair_queued gauge\nkintsugi_repair_queued {}",
+            self.queued.load(Ordering::Relaxed).saturating_sub(self.done_in_pass.load(Ordering::Relaxed))
+        );
+        s
+    }
 }
 
 /// Tunables of background repair.
@@ -136,7 +154,7 @@ pub struct RepairReport {
 
 /// Build the repair report from the disk → shards index and the ledger; with
 /// `recount`, also recount everything by a full scan and compare.
-pub async fn repair_report(store: &Arc<Store>, recount: bool) -> GwResult<RepairReport> {
+pub async fn repair_report(store: &Arc<Store>, stats: &RepairStats, recount: bool) -> ClusterResult<RepairReport> {
     let disks = store.all_disks();
     let lost: Vec<DiskId> = disks.iter().filter(|d| d.lost()).map(|d| d.id()).collect();
     let down: Vec<DiskId> = disks.iter().filter(|d| !d.lost() && !d.usable()).map(|d| d.id()).collect();
@@ -146,7 +164,7 @@ pub async fn repair_report(store: &Arc<Store>, recount: bool) -> GwResult<Repair
     let domains = store.domains_in_service();
     let too_few_domains = domains < store.total_shards();
     let by_missing = dmg.by_missing.iter().map(|(n, segs)| (n.to_string(), *segs)).collect();
-    let s = &store.repair;
+    let s = stats;
     let busy = s.busy_ms.load(Ordering::Relaxed);
     let rebuilt = s.bytes_rebuilt.load(Ordering::Relaxed);
     let ledger = dmg.ledger;
@@ -178,15 +196,14 @@ pub async fn repair_report(store: &Arc<Store>, recount: bool) -> GwResult<Repair
         unrecoverable: s.unrecoverable.load(Ordering::Relaxed),
         waiting_for_capacity: s.no_target.load(Ordering::Relaxed),
         passes: s.passes.load(Ordering::Relaxed),
-        shards_spread: s.shards_spread.load(Ordering::Relaxed),
+        shards_spread: s.spread.shards_spread.load(Ordering::Relaxed),
     })
 }
 
 /// One pass: queue every segment with a shard on a lost disk, most shards lost first, and repair them.
-pub async fn pass(store: &Arc<Store>, cfg: RepairConfig, limiter: &Arc<Limiter>) -> GwResult<()> {
+pub async fn pass(store: &Arc<Store>, stats: &RepairStats, cfg: RepairConfig, limiter: &Arc<Limiter>) -> ClusterResult<()> {
     // Shards stored nowhere (NO_DISK) are rebuilt like those of a lost disk.
     let lost: Vec<DiskId> = store.all_disks().iter().filter(|d| d.lost()).map(|d| d.id()).chain([NO_DISK]).collect();
-    let stats = &store.repair;
     stats.passes.fetch_add(1, Ordering::Relaxed);
     // Per-pass findings start over; the other counters run since start.
     stats.unrecoverable.store(0, Ordering::Relaxed);
@@ -216,23 +233,23 @@ pub async fn pass(store: &Arc<Store>, cfg: RepairConfig, limiter: &Arc<Limiter>)
         .for_each_concurrent(cfg.concurrency.max(1), |(segment, owner, _)| {
             let limiter = limiter.clone();
             async move {
-                match heal_segment(store, segment, owner, &limiter).await {
+                match heal_segment(store, stats, segment, owner, &limiter).await {
                     Ok(_) => {}
                     Err(e) => {
-                        store.repair.failed.fetch_add(1, Ordering::Relaxed);
+                        stats.failed.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(segment = %format!("{segment:032x}"), error = %e, "repair of a segment failed; retrying next pass");
                     }
                 }
-                store.repair.done_in_pass.fetch_add(1, Ordering::Relaxed);
+                stats.done_in_pass.fetch_add(1, Ordering::Relaxed);
             }
         })
         .await;
     // Missing shards first; then segments that crowd a failure domain are spread out.
-    crate::spread::pass(store, limiter).await
+    crate::spread::pass(store, &stats.spread, limiter).await
 }
 
 /// Rebuild the shards of one segment that sit on lost (or unknown) disks. Returns shards moved.
-async fn heal_segment(store: &Arc<Store>, segment: SegmentId, owner: Option<ShardOwner>, limiter: &Limiter) -> GwResult<usize> {
+async fn heal_segment(store: &Arc<Store>, stats: &RepairStats, segment: SegmentId, owner: Option<ShardOwner>, limiter: &Limiter) -> ClusterResult<usize> {
     let Some((owner, owned)) = store.meta_call(move |m| m.resolve_segment(segment, owner)).await? else { return Ok(0) };
     let seg = owned.segment;
     let coded = store.coded(&owned.coding)?;
@@ -244,14 +261,14 @@ async fn heal_segment(store: &Arc<Store>, segment: SegmentId, owner: Option<Shar
     }
     let healthy: Vec<DiskId> = seg.shards.iter().map(|l| l.disk).filter(|d| store.disk(*d).is_ok_and(|d| d.usable())).collect();
     if healthy.len() < k {
-        store.repair.unrecoverable.fetch_add(1, Ordering::Relaxed);
+        stats.unrecoverable.fetch_add(1, Ordering::Relaxed);
         tracing::error!(segment = %format!("{segment:032x}"), healthy = healthy.len(), k, "segment has fewer than k reachable shards; cannot rebuild it now");
         return Ok(0);
     }
     let used: Vec<DiskId> = seg.shards.iter().map(|l| l.disk).collect();
     let targets = store.place_extra(seg.id, &used, &healthy, missing.len());
     if targets.len() < missing.len() {
-        store.repair.no_target.fetch_add(1, Ordering::Relaxed);
+        stats.no_target.fetch_add(1, Ordering::Relaxed);
         if targets.is_empty() {
             tracing::debug!(segment = %format!("{segment:032x}"), "no usable disk can take a rebuilt shard; waiting for capacity");
             return Ok(0);
@@ -271,7 +288,7 @@ async fn heal_segment(store: &Arc<Store>, segment: SegmentId, owner: Option<Shar
         }
     }
     let Some(template) = template else {
-        return Err(crate::GatewayError::Internal("no healthy shard answered; will retry".into()));
+        return Err(crate::error::ClusterError::Internal("no healthy shard answered; will retry".into()));
     };
     // Bytes of one shard: the chunk lengths of all its stripes (the last one short).
     let shard_bytes: u64 = (0..coded.layout.stripe_count(seg.len))
@@ -283,7 +300,7 @@ async fn heal_segment(store: &Arc<Store>, segment: SegmentId, owner: Option<Shar
     store.meta_call(move |m| m.add_intent(segment, intents)).await?;
     let (rebuilt, on_nodes) = match crate::rebuild::rebuild_spread(store, &coded, &seg, template, &plan).await {
         Ok(r) => {
-            store.repair.bytes_read.fetch_add(r.bytes_read, Ordering::Relaxed);
+            stats.bytes_read.fetch_add(r.bytes_read, Ordering::Relaxed);
             (r.done, r.on_nodes)
         }
         Err(e) => {
@@ -298,7 +315,7 @@ async fn heal_segment(store: &Arc<Store>, segment: SegmentId, owner: Option<Shar
         // Rebuilt copies that were not committed (the object changed meanwhile, or a write failed) are garbage.
         store.meta_call(move |m| m.intents_to_garbage(&[segment])).await?;
     }
-    let s = &store.repair;
+    let s = stats;
     s.shards_rebuilt.fetch_add(applied.len() as u64, Ordering::Relaxed);
     let by_nodes = applied.iter().filter(|m| on_nodes.contains(&(usize::from(m.index), m.to))).count();
     s.rebuilt_by_nodes.fetch_add(by_nodes as u64, Ordering::Relaxed);
@@ -308,55 +325,4 @@ async fn heal_segment(store: &Arc<Store>, segment: SegmentId, owner: Option<Shar
         tracing::info!(segment = %format!("{segment:032x}"), shard = m.index, from = m.from, to = m.to, "repair rebuilt a lost shard");
     }
     Ok(applied.len())
-}
-
-/// A token-bucket limit on repair bytes per second, shared by the workers.
-#[derive(Debug)]
-pub struct Limiter {
-    rate: u64,
-    next: parking_lot::Mutex<tokio::time::Instant>,
-}
-
-impl Limiter {
-    /// `rate` bytes per second; 0 is no limit.
-    pub fn new(rate: u64) -> Self {
-        Self { rate, next: parking_lot::Mutex::new(tokio::time::Instant::now()) }
-    }
-
-    /// Wait until `bytes` more may be moved.
-    pub async fn take(&self, bytes: u64) {
-        if self.rate == 0 {
-            return;
-        }
-        let cost = Duration::from_secs_f64(bytes as f64 / self.rate as f64);
-        let at = {
-            let mut next = self.next.lock();
-            let now = tokio::time::Instant::now();
-            let start = (*next).max(now);
-            *next = start + cost;
-            start
-        };
-        tokio::time::sleep_until(at).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn the_limiter_spaces_work_at_its_rate() {
-        let l = Limiter::new(1 << 20);
-        let t0 = tokio::time::Instant::now();
-        for _ in 0..4 {
-            l.take(512 * 1024).await;
-        }
-        // 4 × 0.5 MiB at 1 MiB/s: the first goes at once, the last after 1.5 s.
-        let waited = t0.elapsed();
-        assert!(waited >= Duration::from_millis(1400) && waited <= Duration::from_millis(1600), "{waited:?}");
-        let free = Limiter::new(0);
-        let t1 = tokio::time::Instant::now();
-        free.take(u64::MAX).await;
-        assert_eq!(t1.elapsed(), Duration::ZERO);
-    }
 }

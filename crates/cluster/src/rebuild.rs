@@ -13,14 +13,14 @@ use kintsugi_meta::SegmentMeta;
 use kintsugi_net::ShardSource;
 use kintsugi_storage::{ShardMsg, ShardStore};
 
-use crate::error::{GatewayError, GwResult};
-use crate::get::StripeReader;
+use crate::error::{ClusterError, ClusterResult};
+use crate::read::StripeReader;
 use crate::metrics::Metrics;
 use crate::store::{Coded, Store};
 
 /// What a rebuild did.
 #[derive(Debug, Default)]
-pub(crate) struct Rebuilt {
+pub struct Rebuilt {
     /// Targets rebuilt, verified against the manifest and durable: (shard index, disk).
     pub done: Vec<(usize, u32)>,
     /// Chunk bytes read from the other shards to do it.
@@ -31,7 +31,7 @@ pub(crate) struct Rebuilt {
 
 /// Rebuild shard `index` of `seg` onto `disk` for each target, reading only
 /// the other shards.
-pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta, template: ShardHeader, targets: &[(usize, u32)]) -> GwResult<Rebuilt> {
+pub async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta, template: ShardHeader, targets: &[(usize, u32)]) -> ClusterResult<Rebuilt> {
     let layout = coded.layout;
     let stripes = layout.stripe_count(seg.len);
     let skip: Vec<usize> = targets.iter().map(|t| t.0).collect();
@@ -39,7 +39,7 @@ pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta
     let mut writers = Vec::with_capacity(targets.len());
     for &(i, disk) in targets {
         let mut h = template;
-        h.index = u8::try_from(i).map_err(|_| GatewayError::Internal("shard index".into()))?;
+        h.index = u8::try_from(i).map_err(|_| ClusterError::Internal("shard index".into()))?;
         let d: Arc<dyn ShardStore> = store.disk(disk)?;
         writers.push((i, disk, Some(d.write(h)), Vec::<ChunkHash>::new()));
     }
@@ -51,7 +51,7 @@ pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta
         slots = tokio::task::spawn_blocking(move || codec.reconstruct(&mut slots).map(|()| slots)).await??;
         for (i, _, w, hashes) in writers.iter_mut() {
             let Some(chunk) = slots[*i].take() else {
-                return Err(GatewayError::Internal("codec left a shard empty".into()));
+                return Err(ClusterError::Internal("codec left a shard empty".into()));
             };
             let h = chunk_hash(&chunk);
             hashes.push(h);
@@ -65,7 +65,7 @@ pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta
     let mut done = Vec::new();
     for (i, disk, w, hashes) in writers {
         if shard_hash(&hashes) != seg.shards[i].hash {
-            return Err(GatewayError::Internal(format!("rebuilt shard {i} does not match the manifest hash; not stored")));
+            return Err(ClusterError::Internal(format!("rebuilt shard {i} does not match the manifest hash; not stored")));
         }
         let Some(sw) = w else { continue };
         if sw.tx.send(ShardMsg::Finish(seg.len)).await.is_err() {
@@ -89,7 +89,7 @@ pub(crate) async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta
 /// from the other nodes, decodes, verifies and stores, so repair traffic does
 /// not all funnel through the gateway. Targets whose node cannot do it (or
 /// fails) are rebuilt by the gateway.
-pub(crate) async fn rebuild_spread(store: &Store, coded: &Coded, seg: &SegmentMeta, template: ShardHeader, targets: &[(usize, u32)]) -> GwResult<Rebuilt> {
+pub async fn rebuild_spread(store: &Store, coded: &Coded, seg: &SegmentMeta, template: ShardHeader, targets: &[(usize, u32)]) -> ClusterResult<Rebuilt> {
     let mut sources = Vec::new();
     for (i, loc) in seg.shards.iter().enumerate() {
         if targets.iter().any(|t| t.0 == i) {
@@ -101,7 +101,7 @@ pub(crate) async fn rebuild_spread(store: &Store, coded: &Coded, seg: &SegmentMe
         if !d.usable() {
             continue;
         }
-        let index = u8::try_from(i).map_err(|_| GatewayError::Internal("shard index".into()))?;
+        let index = u8::try_from(i).map_err(|_| ClusterError::Internal("shard index".into()))?;
         // Nodes whose reads were slow lately go last.
         sources.push((d.is_slow(), ShardSource { node: r.link().name().to_owned(), addr: addr.to_string(), disk: r.uuid(), index, hash: loc.hash }));
     }
@@ -154,7 +154,7 @@ async fn join_error(h: tokio::task::JoinHandle<Result<[u8; 32], DiskError>>) -> 
 /// Re-place the shards `failed` of a segment being written onto other usable
 /// disks (other failure domains first) by rebuilding them from the durable
 /// ones; updates `seg`'s locations. Returns the shards still missing.
-pub(crate) async fn replace_shards(store: &Arc<Store>, coded: &Coded, seg: &mut SegmentMeta, template: ShardHeader, failed: &[usize]) -> Vec<usize> {
+pub async fn replace_shards(store: &Arc<Store>, coded: &Coded, seg: &mut SegmentMeta, template: ShardHeader, failed: &[usize]) -> Vec<usize> {
     let used: Vec<u32> = seg.shards.iter().map(|l| l.disk).collect();
     let healthy: Vec<u32> = (0..seg.shards.len()).filter(|i| !failed.contains(i)).map(|i| seg.shards[i].disk).collect();
     let targets = store.place_extra(seg.id, &used, &healthy, failed.len());

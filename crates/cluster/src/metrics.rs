@@ -1,4 +1,5 @@
-//! Counters exported in Prometheus text format at `/metrics`.
+//! The data path's counters (reads, writes, read-repair, GC), exported in Prometheus text
+//! format at `/metrics`; each background worker renders its own (see `Workers::render_metrics`).
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,9 +37,9 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Render in Prometheus text exposition format; `disks_failed` and
-    /// `disks_total` are gauges read by the caller.
-    pub fn render(&self, disks_failed: usize, disks_total: usize, garbage_pending: u64, repair: &crate::heal::RepairStats, scrub: &crate::scrub::ScrubStats) -> String {
+    /// Render in Prometheus text exposition format; `disks_failed`,
+    /// `disks_total` and `garbage_pending` are gauges read by the caller.
+    pub fn render(&self, disks_failed: usize, disks_total: usize, garbage_pending: u64) -> String {
         let mut s = String::new();
         let mut counter = |name: &str, help: &str, v: &AtomicU64| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
@@ -54,21 +55,6 @@ impl Metrics {
         counter("kintsugi_hedged_reads_total", "Parity reads started because a shard read was slow.", &self.hedged_reads);
         counter("kintsugi_object_bytes_written_total", "Object bytes written.", &self.bytes_written);
         counter("kintsugi_object_bytes_read_total", "Object bytes returned to clients.", &self.bytes_read);
-        counter("kintsugi_repair_shards_rebuilt_total", "Shards lost with a disk or node rebuilt onto new disks.", &repair.shards_rebuilt);
-        counter("kintsugi_repair_bytes_rebuilt_total", "Shard bytes written by background repair.", &repair.bytes_rebuilt);
-        counter("kintsugi_repair_bytes_read_total", "Shard bytes read by background repair.", &repair.bytes_read);
-        counter("kintsugi_repair_shards_rebuilt_by_nodes_total", "Shards rebuilt by the storage node that receives them.", &repair.rebuilt_by_nodes);
-        counter("kintsugi_repair_jobs_failed_total", "Background repair jobs that failed (retried next pass).", &repair.failed);
-        counter("kintsugi_scrub_passes_total", "Scrub passes finished.", &scrub.passes);
-        counter("kintsugi_scrub_shards_checked_total", "Shards verified by scrub.", &scrub.shards_checked);
-        counter("kintsugi_scrub_corrupt_total", "Corrupt shards found by scrub.", &scrub.corrupt);
-        counter("kintsugi_scrub_missing_total", "Missing shards found by scrub.", &scrub.missing);
-        counter("kintsugi_scrub_repaired_total", "Shards rebuilt in place after scrub found them bad.", &scrub.repaired);
-        let _ = writeln!(
-            s,
-            "# HELP kintsugi_repair_queued Segments with shards on lost disks found by the last repair pass.\n# TYPE kintsugi_repair_queued gauge\nkintsugi_repair_queued {}",
-            repair.queued.load(Ordering::Relaxed).saturating_sub(repair.done_in_pass.load(Ordering::Relaxed))
-        );
         let _ = writeln!(s, "# HELP kintsugi_disks_failed Disks currently failed or unreachable.\n# TYPE kintsugi_disks_failed gauge\nkintsugi_disks_failed {disks_failed}");
         let _ = writeln!(s, "# HELP kintsugi_disks Disks configured.\n# TYPE kintsugi_disks gauge\nkintsugi_disks {disks_total}");
         let _ = writeln!(s, "# HELP kintsugi_gc_pending Segments waiting for garbage collection.\n# TYPE kintsugi_gc_pending gauge\nkintsugi_gc_pending {garbage_pending}");

@@ -14,8 +14,8 @@ use kintsugi_meta::{DiskId, DiskLifecycle, DiskRecord};
 use kintsugi_storage::LocalShards;
 use serde::Serialize;
 
-use crate::cluster::{ClusterMap, NodeState};
-use crate::error::{GatewayError, GwResult};
+use crate::map::{ClusterMap, NodeState};
+use crate::error::{ClusterError, ClusterResult};
 use crate::store::Store;
 
 /// Answer of `POST /kintsugi-admin/v1/disk/remove` and `/node/remove`.
@@ -40,9 +40,9 @@ pub struct AddReport {
     pub uuid: String,
 }
 
-fn cluster(store: &Store, what: &str) -> GwResult<Arc<ClusterMap>> {
-    store.cluster.get().cloned().ok_or_else(|| {
-        GatewayError::Refused(format!(
+fn cluster<'a>(map: Option<&'a Arc<ClusterMap>>, what: &str) -> ClusterResult<&'a Arc<ClusterMap>> {
+    map.ok_or_else(|| {
+        ClusterError::Refused(format!(
             "this is an embedded server: {what} applies to a cluster. Here, stop the server and start it with the --data directories you want (a decommissioned disk holds no shard)"
         ))
     })
@@ -51,30 +51,30 @@ fn cluster(store: &Store, what: &str) -> GwResult<Arc<ClusterMap>> {
 /// Embedded store: format an empty directory as a new disk, register it and use it at once.
 /// A registered disk whose directory was swapped for an empty one is failed; its directory
 /// is taken as a new disk (with a new id) and the old one can then be removed.
-async fn add_local_disk(store: &Arc<Store>, node: &str, path: &str) -> GwResult<AddReport> {
+async fn add_local_disk(store: &Arc<Store>, node: &str, path: &str) -> ClusterResult<AddReport> {
     if node != "local" {
-        return Err(GatewayError::InvalidArgument(format!("this is an embedded server: its only node is \"local\", not {node}")));
+        return Err(ClusterError::InvalidArgument(format!("this is an embedded server: its only node is \"local\", not {node}")));
     }
     let dir = PathBuf::from(path);
     if !dir.is_absolute() {
-        return Err(GatewayError::InvalidArgument(format!("{path} is not an absolute path")));
+        return Err(ClusterError::InvalidArgument(format!("{path} is not an absolute path")));
     }
     let in_use: Vec<(DiskId, bool)> = store.all_disks().iter().filter(|d| d.info().path == path).map(|d| (d.id(), d.usable())).collect();
     if let Some((id, _)) = in_use.iter().find(|(_, ok)| *ok) {
-        return Err(GatewayError::Refused(format!("{path} is already disk {id}")));
+        return Err(ClusterError::Refused(format!("{path} is already disk {id}")));
     }
     let p = path.to_owned();
     let (id, uuid, disk) = store
-        .meta_call_gw(move |m| {
-            let refuse = |why: String| Err(GatewayError::Refused(format!("{p}: {why}")));
+        .meta_call_with(move |m| {
+            let refuse = |why: String| Err(ClusterError::Refused(format!("{p}: {why}")));
             let meta_dir = m.path().to_path_buf();
             if meta_dir.starts_with(&dir) || dir.starts_with(&meta_dir) {
                 return refuse(format!("overlaps the metadata directory {}", meta_dir.display()));
             }
             let state = match Disk::inspect(&dir) {
                 Ok(s) => s,
-                Err(DiskError::Invalid { detail }) => return Err(GatewayError::Refused(detail)),
-                Err(e) => return Err(GatewayError::Disk(e)),
+                Err(DiskError::Invalid { detail }) => return Err(ClusterError::Refused(detail)),
+                Err(e) => return Err(ClusterError::Disk(e)),
             };
             if let DirState::Formatted { uuid, .. } = state {
                 if let Some(r) = m.disks()?.iter().find(|r| r.uuid == uuid) {
@@ -85,7 +85,7 @@ async fn add_local_disk(store: &Arc<Store>, node: &str, path: &str) -> GwResult<
             let mut records = m.disks()?;
             let retired = m.retired_disks()?;
             let id = records.iter().chain(retired.iter()).map(|r| r.id).max().unwrap_or(0) + 1;
-            let disk = Disk::format_new(&dir, id).map_err(GatewayError::Disk)?;
+            let disk = Disk::format_new(&dir, id).map_err(ClusterError::Disk)?;
             let uuid = disk.uuid();
             // A failed disk registered at this path keeps its record (its shards are rebuilt
             // elsewhere; `admin disk remove` drops it); the new one is listed first for the path.
@@ -101,8 +101,8 @@ async fn add_local_disk(store: &Arc<Store>, node: &str, path: &str) -> GwResult<
 }
 
 /// Why `disk` may not leave the map yet, if it may not.
-fn blocker(store: &Store, disk: DiskId) -> GwResult<Option<String>> {
-    let d = store.disk(disk).map_err(|_| GatewayError::InvalidArgument(format!("no disk {disk} (see `kintsugi admin disk list`)")))?;
+fn blocker(store: &Store, disk: DiskId) -> ClusterResult<Option<String>> {
+    let d = store.disk(disk).map_err(|_| ClusterError::InvalidArgument(format!("no disk {disk} (see `kintsugi admin disk list`)")))?;
     let decommissioned = store.drains.read().get(&disk).is_some_and(|r| r.state == DiskLifecycle::Decommissioned);
     Ok(if decommissioned || d.lost() {
         None
@@ -114,10 +114,10 @@ fn blocker(store: &Store, disk: DiskId) -> GwResult<Option<String>> {
 }
 
 /// Remove decommissioned or dead, empty disks from the cluster map (or the embedded store's registry).
-pub async fn remove_disks(store: &Arc<Store>, disks: &[DiskId]) -> GwResult<RemoveReport> {
+pub async fn remove_disks(store: &Arc<Store>, map: Option<&Arc<ClusterMap>>, disks: &[DiskId]) -> ClusterResult<RemoveReport> {
     for d in disks {
         if let Some(why) = blocker(store, *d)? {
-            return Err(GatewayError::Refused(why));
+            return Err(ClusterError::Refused(why));
         }
     }
     let ids = disks.to_vec();
@@ -125,7 +125,7 @@ pub async fn remove_disks(store: &Arc<Store>, disks: &[DiskId]) -> GwResult<Remo
     for d in disks {
         store.remove_disk(*d);
     }
-    if let Some(map) = store.cluster.get() {
+    if let Some(map) = map {
         map.forget(&gone, None).await;
     }
     tracing::warn!(?disks, "disks removed from the cluster map");
@@ -133,12 +133,12 @@ pub async fn remove_disks(store: &Arc<Store>, disks: &[DiskId]) -> GwResult<Remo
 }
 
 /// Remove a stopped node whose disks are all decommissioned (or dead and rebuilt elsewhere).
-pub async fn remove_node(store: &Arc<Store>, node: &str) -> GwResult<RemoveReport> {
-    let map = cluster(store, "removing a node")?;
+pub async fn remove_node(store: &Arc<Store>, map: Option<&Arc<ClusterMap>>, node: &str) -> ClusterResult<RemoveReport> {
+    let map = cluster(map, "removing a node")?;
     match map.node_state(node).await {
-        None => return Err(GatewayError::InvalidArgument(format!("no node {node} in the cluster map (see `kintsugi admin status`)"))),
+        None => return Err(ClusterError::InvalidArgument(format!("no node {node} in the cluster map (see `kintsugi admin status`)"))),
         Some(NodeState::Up) => {
-            return Err(GatewayError::Refused(format!(
+            return Err(ClusterError::Refused(format!(
                 "node {node} is up; stop its `kintsugi storage` process first (drain it before: `kintsugi admin node drain {node} --wait`)"
             )))
         }
@@ -147,7 +147,7 @@ pub async fn remove_node(store: &Arc<Store>, node: &str) -> GwResult<RemoveRepor
     let disks = store.node_disks(node);
     for d in &disks {
         if let Some(why) = blocker(store, *d)? {
-            return Err(GatewayError::Refused(format!("node {node} cannot be removed: {why}")));
+            return Err(ClusterError::Refused(format!("node {node} cannot be removed: {why}")));
         }
     }
     let (ids, names) = (disks.clone(), vec![node.to_owned()]);
@@ -163,8 +163,8 @@ pub async fn remove_node(store: &Arc<Store>, node: &str) -> GwResult<RemoveRepor
 /// Ask `node` to open `path` as a new disk and wait until the gateway has
 /// registered it: it takes new writes from then on. In the embedded store the
 /// disk is formatted and registered here (`node` must be "local").
-pub async fn add_disk(store: &Arc<Store>, node: &str, path: &str) -> GwResult<AddReport> {
-    let Some(map) = store.cluster.get().cloned() else { return add_local_disk(store, node, path).await };
+pub async fn add_disk(store: &Arc<Store>, map: Option<&Arc<ClusterMap>>, node: &str, path: &str) -> ClusterResult<AddReport> {
+    let Some(map) = map else { return add_local_disk(store, node, path).await };
     let uuid = map.add_disk(node, path).await?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -172,7 +172,7 @@ pub async fn add_disk(store: &Arc<Store>, node: &str, path: &str) -> GwResult<Ad
             return Ok(AddReport { node: node.to_owned(), path: path.to_owned(), disk: d.id(), uuid: format!("{uuid:032x}") });
         }
         if Instant::now() >= deadline {
-            return Err(GatewayError::Internal(format!(
+            return Err(ClusterError::Internal(format!(
                 "node {node} opened {path} (uuid {uuid:032x}) but its heartbeat has not registered it within 10 s; check `kintsugi admin disk list` shortly"
             )));
         }

@@ -10,13 +10,11 @@
 
 use std::sync::Arc;
 
-use kintsugi_erasure::chunk_hash;
-use kintsugi_meta::{now_ms, DiskId, DiskLifecycle, DrainRecord, IndexedShard, OwnedSegment, SegmentId, ShardMove, ShardOwner};
-use kintsugi_storage::ShardMsg;
+use kintsugi_meta::{now_ms, DiskId, DiskLifecycle, DrainRecord, IndexedShard, SegmentId};
 use serde::Serialize;
 
-use crate::error::{GatewayError, GwResult};
-use crate::heal::Limiter;
+use crate::error::{ClusterError, ClusterResult};
+use crate::limiter::Limiter;
 use crate::store::Store;
 
 /// `GET /kintsugi-admin/v1/drain?disk=N`: a drain's progress.
@@ -71,7 +69,7 @@ pub struct NodeDrainReport {
 }
 
 /// Load the drain records at start-up (before any PUT can place a shard).
-pub async fn load_drains(store: &Arc<Store>) -> GwResult<()> {
+pub async fn load_drains(store: &Arc<Store>) -> ClusterResult<()> {
     let recs = store.meta_call(|m| m.drains()).await?;
     let mut d = store.drains.write();
     for r in recs {
@@ -80,20 +78,20 @@ pub async fn load_drains(store: &Arc<Store>) -> GwResult<()> {
     Ok(())
 }
 
-async fn persist(store: &Arc<Store>) -> GwResult<()> {
+async fn persist(store: &Arc<Store>) -> ClusterResult<()> {
     let recs: Vec<DrainRecord> = store.drains.read().values().cloned().collect();
     store.meta_call(move |m| m.put_drains(&recs)).await
 }
 
 /// Committed shards on `disk` and their bytes (the ledger's per-disk counter).
-pub async fn disk_usage(store: &Arc<Store>, disk: DiskId) -> GwResult<(u64, u64)> {
+pub async fn disk_usage(store: &Arc<Store>, disk: DiskId) -> ClusterResult<(u64, u64)> {
     store.meta_call(move |m| m.disk_usage(disk)).await
 }
 
 /// Start draining `disks` (one disk, or every disk of a node: `what` names it
 /// in messages). Refused when the disks left in service span fewer failure
 /// domains than k+m, unless `force`. Disks already draining keep their record.
-pub async fn start_drain(store: &Arc<Store>, what: &str, disks: &[DiskId], force: bool) -> GwResult<Vec<DrainRecord>> {
+pub async fn start_drain(store: &Arc<Store>, what: &str, disks: &[DiskId], force: bool) -> ClusterResult<Vec<DrainRecord>> {
     for d in disks {
         store.disk(*d)?;
     }
@@ -108,7 +106,7 @@ pub async fn start_drain(store: &Arc<Store>, what: &str, disks: &[DiskId], force
     let need = store.total_shards();
     let fresh: Vec<DiskId> = disks.iter().copied().filter(|d| !store.drains.read().contains_key(d)).collect();
     if !fresh.is_empty() && domains.len() < need && !force {
-        return Err(GatewayError::DrainRefused { what: what.to_owned(), domains: domains.len(), need });
+        return Err(ClusterError::DrainRefused { what: what.to_owned(), domains: domains.len(), need });
     }
     for disk in fresh {
         let (shards, bytes) = disk_usage(store, disk).await?;
@@ -123,7 +121,7 @@ pub async fn start_drain(store: &Arc<Store>, what: &str, disks: &[DiskId], force
 }
 
 /// Stop draining `disks` (or take decommissioned disks back): they are in service again.
-pub async fn cancel_drain(store: &Arc<Store>, disks: &[DiskId]) -> GwResult<bool> {
+pub async fn cancel_drain(store: &Arc<Store>, disks: &[DiskId]) -> ClusterResult<bool> {
     let mut removed = false;
     for d in disks {
         store.disk(*d)?;
@@ -139,7 +137,7 @@ pub async fn cancel_drain(store: &Arc<Store>, disks: &[DiskId]) -> GwResult<bool
 }
 
 /// Progress of `disk`'s drain.
-pub async fn drain_report(store: &Arc<Store>, disk: DiskId) -> GwResult<DrainReport> {
+pub async fn drain_report(store: &Arc<Store>, disk: DiskId) -> ClusterResult<DrainReport> {
     let node = store.disk(disk)?.info().node;
     let rec = store.drains.read().get(&disk).cloned();
     let (remaining, bytes_remaining) = disk_usage(store, disk).await?;
@@ -190,7 +188,7 @@ pub async fn drain_report(store: &Arc<Store>, disk: DiskId) -> GwResult<DrainRep
 }
 
 /// Progress of the drain of every disk of `node`.
-pub async fn node_drain_report(store: &Arc<Store>, node: &str) -> GwResult<NodeDrainReport> {
+pub async fn node_drain_report(store: &Arc<Store>, node: &str) -> ClusterResult<NodeDrainReport> {
     let mut disks = Vec::new();
     for d in store.node_disks(node) {
         disks.push(drain_report(store, d).await?);
@@ -224,10 +222,10 @@ pub async fn node_drain_report(store: &Arc<Store>, node: &str) -> GwResult<NodeD
 }
 
 /// One pass over every draining disk: move what is on it; mark it decommissioned when empty.
-pub async fn drain_pass(store: &Arc<Store>, limiter: &Limiter) -> GwResult<()> {
+pub async fn drain_pass(store: &Arc<Store>, concurrency: usize, limiter: &Limiter) -> ClusterResult<()> {
     use futures::StreamExt;
     let draining: Vec<DiskId> = store.drains.read().values().filter(|r| r.state == DiskLifecycle::Draining).map(|r| r.disk).collect();
-    let concurrency = store.repair_config.concurrency.max(1);
+    let concurrency = concurrency.max(1);
     for disk in draining {
         // A draining disk that died (or whose node is lost) is background repair's: it rebuilds the
         // shards from the others, and the disk is decommissioned below once none is left on it.
@@ -267,7 +265,7 @@ pub async fn drain_pass(store: &Arc<Store>, limiter: &Limiter) -> GwResult<()> {
 }
 
 /// Copy one shard off `disk` to a newly placed disk and commit the move.
-async fn move_shard(store: &Arc<Store>, disk: DiskId, e: IndexedShard, limiter: &Limiter) -> GwResult<bool> {
+async fn move_shard(store: &Arc<Store>, disk: DiskId, e: IndexedShard, limiter: &Limiter) -> ClusterResult<bool> {
     let segment: SegmentId = e.segment;
     let Some((owner, owned)) = store.meta_call(move |m| m.resolve_segment(segment, e.owner)).await? else { return Ok(false) };
     let seg = &owned.segment;
@@ -278,77 +276,9 @@ async fn move_shard(store: &Arc<Store>, disk: DiskId, e: IndexedShard, limiter: 
     let used: Vec<DiskId> = seg.shards.iter().map(|l| l.disk).collect();
     let healthy: Vec<DiskId> = used.iter().copied().filter(|d| *d != disk && store.disk(*d).is_ok_and(|x| x.usable())).collect();
     let Some(&target) = store.place_extra(seg.id, &used, &healthy, 1).first() else {
-        return Err(GatewayError::NotEnoughDisks { healthy: healthy.len(), domains: 0, need: seg.shards.len() });
+        return Err(ClusterError::NotEnoughDisks { healthy: healthy.len(), domains: 0, need: seg.shards.len() });
     };
-    Ok(copy_shard(store, &owner, &owned, e.index, target, limiter).await?.is_some())
-}
-
-/// Copy shard `index` of `owned` from the disk the owner names to `target` —
-/// a straight copy, every chunk verified on read and the whole checked against
-/// the manifest's shard hash; a rebuild from the other shards if the source
-/// cannot be read — and commit the move with a compare-and-swap. Answers the
-/// shard bytes moved, or `None` when the owner changed meanwhile (the copy is garbage).
-pub(crate) async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &OwnedSegment, index: u8, target: DiskId, limiter: &Limiter) -> GwResult<Option<u64>> {
-    let seg = owned.segment.clone();
-    let segment = seg.id;
-    let i = usize::from(index);
-    let Some(loc) = seg.shards.get(i).cloned() else { return Ok(None) };
-    let disk = loc.disk;
-    let src = store.disk(disk)?;
-    let header = src.check(segment, index, loc.hash, false).await?;
-    let coded = store.coded(&owned.coding)?;
-    let chunks = coded.layout.stripe_count(seg.len);
-    store.meta_call(move |m| m.add_intent(segment, vec![(index, target)])).await?;
-    // Straight copy: every chunk is verified where it is read; the copy must hash to the manifest's shard hash.
-    let w = store.disk(target)?.write(header);
-    let mut rx = src.read(segment, index, loc.hash, 0, chunks);
-    let mut copied = true;
-    let mut bytes = 0u64;
-    for _ in 0..chunks {
-        match rx.recv().await {
-            Some(Ok(chunk)) => {
-                bytes += chunk.len() as u64;
-                let h = chunk_hash(&chunk);
-                if w.tx.send(ShardMsg::Chunk(chunk, h)).await.is_err() {
-                    copied = false;
-                    break;
-                }
-            }
-            _ => {
-                copied = false;
-                break;
-            }
-        }
-    }
-    limiter.take(bytes).await;
-    let moved = if copied && w.tx.send(ShardMsg::Finish(seg.len)).await.is_ok() {
-        drop(w.tx);
-        matches!(w.done.await, Ok(Ok(h)) if h == loc.hash)
-    } else {
-        drop(w.tx); // abandons the partial copy
-        false
-    };
-    let moved = if moved {
-        true
-    } else {
-        // The source could not be read whole (or the copy failed): rebuild from the other shards instead.
-        tracing::warn!(disk, segment = %format!("{segment:032x}"), shard = index, "straight copy failed; rebuilding the shard from the others");
-        let r = crate::rebuild::rebuild_onto(store, &coded, &seg, header, &[(i, target)]).await?;
-        !r.done.is_empty()
-    };
-    if !moved {
-        store.meta_call(move |m| m.intents_to_garbage(&[segment])).await?;
-        return Err(GatewayError::Internal(format!("shard {i} of segment {segment:032x} could not be copied to disk {target}")));
-    }
-    let mv = [ShardMove { index, from: disk, to: target }];
-    let o = owner.clone();
-    let applied = store.meta_call(move |m| m.move_shards(&o, segment, &mv)).await?;
-    if applied.is_empty() {
-        store.meta_call(move |m| m.intents_to_garbage(&[segment])).await?;
-        return Ok(None);
-    }
-    tracing::debug!(disk, to = target, segment = %format!("{segment:032x}"), shard = index, "shard moved");
-    Ok(Some(coded.layout.shard_data_len(seg.len)))
+    Ok(crate::copy::copy_shard(store, &owner, &owned, e.index, target, limiter).await?.is_some())
 }
 
 /// Drain figures in Prometheus text format (appended to `/metrics`).

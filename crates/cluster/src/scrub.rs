@@ -17,8 +17,8 @@ use kintsugi_disk::DiskError;
 use kintsugi_meta::{DiskId, ShardOwner};
 use serde::Serialize;
 
-use crate::error::GwResult;
-use crate::heal::Limiter;
+use crate::error::ClusterResult;
+use crate::limiter::Limiter;
 use crate::store::{RepairRequest, Store};
 
 /// Tunables of the background scrubber.
@@ -51,6 +51,23 @@ pub struct ScrubStats {
     pub repaired: AtomicU64,
 }
 
+impl ScrubStats {
+    /// The scrubber's counters in Prometheus text format (part of `/metrics`).
+    pub fn render_metrics(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let mut counter = |name: &str, help: &str, v: &AtomicU64| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+        };
+        counter("kintsugi_scrub_passes_total", "Scrub passes finished.", &self.passes);
+        counter("kintsugi_scrub_shards_checked_total", "Shards verified by scrub.", &self.shards_checked);
+        counter("kintsugi_scrub_corrupt_total", "Corrupt shards found by scrub.", &self.corrupt);
+        counter("kintsugi_scrub_missing_total", "Missing shards found by scrub.", &self.missing);
+        counter("kintsugi_scrub_repaired_total", "Shards rebuilt in place after scrub found them bad.", &self.repaired);
+        s
+    }
+}
+
 /// What one scrub pass did (`GET /kintsugi-admin/v1/scrub`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScrubReport {
@@ -75,7 +92,7 @@ pub struct ScrubReport {
 }
 
 /// Verify every shard on `only` (or on every usable disk) and repair the bad ones.
-pub async fn scrub_pass(store: &Arc<Store>, only: Option<DiskId>, limiter: &Limiter) -> GwResult<ScrubReport> {
+pub async fn scrub_pass(store: &Arc<Store>, stats: &ScrubStats, only: Option<DiskId>, limiter: &Limiter) -> ClusterResult<ScrubReport> {
     let started = std::time::Instant::now();
     let disks: Vec<_> = store.all_disks().into_iter().filter(|d| d.usable() && only.is_none_or(|o| o == d.id())).collect();
     let mut rep = ScrubReport { disks: disks.iter().map(|d| d.id()).collect(), ..ScrubReport::default() };
@@ -100,16 +117,16 @@ pub async fn scrub_pass(store: &Arc<Store>, only: Option<DiskId>, limiter: &Limi
                 limiter.take(bytes).await;
                 rep.shards_checked += 1;
                 rep.bytes_checked += bytes;
-                store.scrub.shards_checked.fetch_add(1, Ordering::Relaxed);
+                stats.shards_checked.fetch_add(1, Ordering::Relaxed);
                 match disk.check(segment, e.index, loc.hash, true).await {
                     Ok(_) => continue,
                     Err(DiskError::Corrupt { .. }) => {
                         rep.corrupt += 1;
-                        store.scrub.corrupt.fetch_add(1, Ordering::Relaxed);
+                        stats.corrupt.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(DiskError::Missing { .. }) => {
                         rep.missing += 1;
-                        store.scrub.missing.fetch_add(1, Ordering::Relaxed);
+                        stats.missing.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(err) => {
                         rep.unchecked += 1;
@@ -129,10 +146,10 @@ pub async fn scrub_pass(store: &Arc<Store>, only: Option<DiskId>, limiter: &Limi
         let Some(man) = store.meta_call(move |m| m.object(&b, &k)).await? else { continue };
         let Some(pos) = man.segments.iter().position(|s| s.id == segment) else { continue };
         let req = RepairRequest { bucket, key, version_id: man.version_id, segment: pos };
-        match crate::repair::repair_segment(store, &req).await {
+        match crate::read_repair::repair_segment(store, &req).await {
             Ok(n) => {
                 rep.repaired += n as u64;
-                store.scrub.repaired.fetch_add(n as u64, Ordering::Relaxed);
+                stats.repaired.fetch_add(n as u64, Ordering::Relaxed);
             }
             Err(e) => {
                 rep.repair_failed += 1;
@@ -140,7 +157,7 @@ pub async fn scrub_pass(store: &Arc<Store>, only: Option<DiskId>, limiter: &Limi
             }
         }
     }
-    store.scrub.passes.fetch_add(1, Ordering::Relaxed);
+    stats.passes.fetch_add(1, Ordering::Relaxed);
     rep.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     if rep.corrupt + rep.missing > 0 {
         tracing::warn!(corrupt = rep.corrupt, missing = rep.missing, repaired = rep.repaired, "scrub pass found bad shards");

@@ -8,22 +8,33 @@
 //! a start (older data), and when domains come back or are added after segments were placed
 //! two to a domain while domains were missing. So a pass scans every segment only then.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use kintsugi_meta::{DiskId, SegmentId, NO_DISK};
 
-use crate::error::GwResult;
-use crate::heal::Limiter;
+use crate::error::ClusterResult;
+use crate::limiter::Limiter;
 use crate::store::Store;
+
+/// The spread pass's memory between passes and its count (reported with repair's).
+#[derive(Debug, Default)]
+pub struct SpreadStats {
+    /// Shards moved out of a failure domain holding more of their segment than it may.
+    pub shards_spread: AtomicU64,
+    /// The domain cap of the last spread pass; 0 until one ran.
+    pub spread_cap: AtomicU64,
+    /// Usable failure domains when the last spread pass had to leave segments for later; 0 when
+    /// it finished.
+    pub spread_pending_at: AtomicU64,
+}
 
 /// Spread out every segment over the current domain cap, when the cap fell since the last
 /// spread (or none ran since the start: `spread_cap` 0), or when a spread had to leave some
 /// segments for later (no free domain) and more domains are usable now. Otherwise nothing: a
 /// pass scans all segments only on those events, not every `--repair-interval`.
-pub(crate) async fn pass(store: &Arc<Store>, limiter: &Limiter) -> GwResult<()> {
+pub async fn pass(store: &Arc<Store>, stats: &SpreadStats, limiter: &Limiter) -> ClusterResult<()> {
     let cap = store.domain_cap() as u64;
-    let stats = &store.repair;
     let done_at = stats.spread_cap.load(Ordering::Relaxed);
     let pending_at = stats.spread_pending_at.load(Ordering::Relaxed);
     let usable = usable_domains(store);
@@ -45,7 +56,7 @@ pub(crate) async fn pass(store: &Arc<Store>, limiter: &Limiter) -> GwResult<()> 
     }
     let mut complete = true;
     for segment in crowded {
-        match spread_segment(store, segment, limiter).await {
+        match spread_segment(store, stats, segment, limiter).await {
             Ok(true) => {}
             Ok(false) => complete = false,
             Err(e) => {
@@ -67,7 +78,7 @@ fn usable_domains(store: &Store) -> u64 {
 
 /// Move shards of `segment` out of crowded domains, one at a time, until none is over the cap.
 /// `Ok(false)` when some must wait (no free domain now, or the object changed meanwhile).
-async fn spread_segment(store: &Arc<Store>, segment: SegmentId, limiter: &Limiter) -> GwResult<bool> {
+async fn spread_segment(store: &Arc<Store>, stats: &SpreadStats, segment: SegmentId, limiter: &Limiter) -> ClusterResult<bool> {
     loop {
         let Some((owner, owned)) = store.meta_call(move |m| m.resolve_segment(segment, None)).await? else { return Ok(true) };
         let seg = &owned.segment;
@@ -86,9 +97,9 @@ async fn spread_segment(store: &Arc<Store>, segment: SegmentId, limiter: &Limite
             return Ok(false);
         };
         let index = u8::try_from(i).unwrap_or(u8::MAX);
-        match crate::drain::copy_shard(store, &owner, &owned, index, target, limiter).await? {
+        match crate::copy::copy_shard(store, &owner, &owned, index, target, limiter).await? {
             Some(_) => {
-                store.repair.shards_spread.fetch_add(1, Ordering::Relaxed);
+                stats.shards_spread.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(segment = %format!("{segment:032x}"), shard = i, from = seg.shards[i].disk, to = target, "shard moved to a failure domain of its own");
             }
             None => return Ok(false),

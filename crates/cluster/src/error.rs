@@ -1,0 +1,72 @@
+//! Errors of the cluster side of a gateway (placement, reads and rebuilds, workers, the
+//! cluster map). The S3 front end wraps them and maps them to S3 error codes.
+
+use kintsugi_disk::DiskError;
+use kintsugi_erasure::CodecError;
+use kintsugi_meta::MetaError;
+
+/// What went wrong in the store, the cluster map or a background worker.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// Metadata store failure or a metadata-level refusal.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// Disk failure that the operation could not route around.
+    #[error(transparent)]
+    Disk(#[from] DiskError),
+    /// Codec failure.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// Not enough usable disks and failure domains to place a segment's shards.
+    #[error("only {healthy} usable disks in {domains} failure domains can take shards now (never two on one disk, and one per node while nodes are down): fewer than the {need} needed; restore the failed disks or nodes, or lower --write-quorum")]
+    NotEnoughDisks {
+        /// Healthy disks now.
+        healthy: usize,
+        /// Distinct failure domains among them.
+        domains: usize,
+        /// Shards needed (the write quorum for a new segment).
+        need: usize,
+    },
+    /// A drain would leave too few failure domains to hold every segment at full redundancy.
+    #[error("draining {what} would leave {domains} failure domains (nodes) in service for segments of {need} shards: its shards could not all be kept on distinct nodes at full redundancy. Add a node first, or pass --force to drain anyway (segments then put 2 shards on some nodes, so losing one of those nodes costs 2 shards)")]
+    DrainRefused {
+        /// "disk 3" or "node n2".
+        what: String,
+        /// Failure domains that would remain.
+        domains: usize,
+        /// k+m.
+        need: usize,
+    },
+    /// Fewer than k shards of a stripe could be read and verified.
+    #[error("object {bucket}/{key} segment {segment}: only {have} of the {need} shards needed are readable and intact; restore the failed disks")]
+    Unreadable {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// Segment index.
+        segment: usize,
+        /// Readable shards.
+        have: usize,
+        /// k.
+        need: usize,
+    },
+    /// A bad argument.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// An admin request that the cluster's state does not allow now (the message says why and what to do).
+    #[error("{0}")]
+    Refused(String),
+    /// An internal task died.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<tokio::task::JoinError> for ClusterError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ClusterError::Internal(format!("background task failed: {e}"))
+    }
+}
+
+/// Result alias.
+pub type ClusterResult<T> = Result<T, ClusterError>;

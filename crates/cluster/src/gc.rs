@@ -1,0 +1,58 @@
+//! Garbage collection: delete the shard files of due garbage entries (overwritten or deleted
+//! objects, aborted uploads, copies left behind by moves and by interrupted writes).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use kintsugi_disk::DiskError;
+use kintsugi_meta::now_ms;
+
+use crate::error::ClusterResult;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Delete the shards of due garbage entries. Returns shard files deleted.
+/// An entry whose shards cannot all be reached stays queued for the next pass.
+pub async fn gc_pass(store: &Arc<Store>) -> ClusterResult<u64> {
+    let mut deleted = 0;
+    let mut tried = HashSet::new();
+    loop {
+        let due = store.meta_call(|m| m.due_garbage(now_ms(), 256)).await?;
+        let due: Vec<_> = due.into_iter().filter(|(s, _)| tried.insert(*s)).collect();
+        if due.is_empty() {
+            return Ok(deleted);
+        }
+        for (seg, rec) in due {
+            let mut complete = true;
+            for (idx, disk_id) in &rec.shards {
+                // A shard that a committed record references again (repair or drain placed the same
+                // index of the segment back on this disk) is live, whatever the garbage entry says.
+                let (d, i) = (*disk_id, *idx);
+                if store.meta_call(move |m| m.is_indexed(d, seg, i)).await? {
+                    continue;
+                }
+                let Ok(disk) = store.disk(*disk_id) else { continue };
+                if !disk.info().reachable {
+                    complete = false; // its node is down: try again on a later pass
+                    continue;
+                }
+                match disk.delete(seg, *idx).await {
+                    Ok(true) => {
+                        deleted += 1;
+                        Metrics::inc(&store.metrics.gc_deleted);
+                    }
+                    Ok(false) => {}
+                    // A local disk that failed loses its copies with it; an unreachable node is retried.
+                    Err(e @ DiskError::Unreachable { .. }) => {
+                        complete = false;
+                        tracing::debug!(segment = %format!("{seg:032x}"), disk = disk_id, error = %e, "GC will retry: node unreachable");
+                    }
+                    Err(e) => tracing::warn!(segment = %format!("{seg:032x}"), disk = disk_id, error = %e, "GC could not delete shard"),
+                }
+            }
+            if complete {
+                store.meta_call(move |m| m.remove_garbage(seg)).await?;
+            }
+        }
+    }
+}

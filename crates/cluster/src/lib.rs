@@ -1,0 +1,47 @@
+//! The cluster side of a Kintsugi gateway: everything between the S3 front end and the
+//! shards on disks and storage nodes, and nothing of S3 or HTTP.
+//!
+//! - [`Store`]: the shared context — metadata, disks (local or remote), codec, placement,
+//!   the data path's counters and the read-repair queue.
+//! - [`ClusterMap`]: storage nodes, their disks and states (up, down, lost), from heartbeats.
+//! - Segment I/O: [`StripeReader`] (k shard streams, parity on errors, hedged slow reads)
+//!   and the rebuilds that use it (`rebuild`), the verified shard move (`copy`).
+//! - The redundancy ledger (`ledger`) and every background worker ([`Workers`]): repair of
+//!   lost disks and the spread pass (`heal`, `spread`), read-repair, scrub, drain, rebalance,
+//!   garbage collection, the disk monitor; disk and node add/remove (`lifecycle`).
+//!
+//! Modules form a stack (no import circles): `error`, `metrics` → `store` → `map`, `read` →
+//! `rebuild` → `copy` → the workers → `workers`.
+#![deny(unsafe_code)]
+
+mod cancel;
+mod copy;
+pub mod drain;
+mod error;
+mod gc;
+pub mod heal;
+pub mod ledger;
+pub mod lifecycle;
+mod limiter;
+mod map;
+mod metrics;
+mod read;
+mod read_repair;
+pub mod rebalance;
+mod rebuild;
+pub mod scrub;
+mod spread;
+mod store;
+mod workers;
+
+pub use cancel::{cancel_pair, CancelSource, CancelToken};
+pub use error::{ClusterError, ClusterResult};
+pub use gc::gc_pass;
+pub use limiter::Limiter;
+pub use map::{ClusterConfig, ClusterMap, ClusterService, NodeReport, NodeState};
+pub use metrics::Metrics;
+pub use read::{read_stripe, StripeReader};
+pub use read_repair::repair_segment;
+pub use rebuild::{rebuild_onto, replace_shards, Rebuilt};
+pub use store::{distinct_domains, Coded, RepairRequest, Store, StoreConfig, DEFAULT_SEGMENT_SIZE};
+pub use workers::{WorkerConfig, Workers};
