@@ -191,4 +191,36 @@ mod tests {
         c[96..128].copy_from_slice(sum.as_bytes());
         assert_eq!(ShardHeader::decode(&c), Err(HeaderError::UnknownVersion { version: 2 }));
     }
+
+    #[test]
+    fn the_header_bytes_are_those_docs_formats_md_gives() {
+        // Shards written by every earlier version must keep decoding: these offsets are the
+        // on-disk format (docs/formats.md §1.5), not an implementation detail.
+        let h = ShardHeader {
+            codec: 1,
+            k: 4,
+            m: 2,
+            index: 5,
+            chunk_size: 0x0004_0000,
+            segment_no: 3,
+            segment_id: 0x0102,
+            owner_id: 0x0304,
+            part_number: 7,
+            segment_len: 0x0506,
+            data_len: 0x0708,
+            chunks: 9,
+        };
+        let b = h.encode();
+        assert_eq!(b[..16], [0x4b, 0x53, 0x47, 0x53, 0x48, 0x41, 0x52, 0x44, 0x01, 0x00, 0x01, 0x04, 0x02, 0x05, 0x00, 0x00]);
+        assert_eq!(b[16..20], 0x0004_0000u32.to_le_bytes());
+        assert_eq!(b[20..24], 3u32.to_le_bytes());
+        assert_eq!(b[24..40], 0x0102u128.to_le_bytes());
+        assert_eq!(b[40..56], 0x0304u128.to_le_bytes());
+        assert_eq!(b[56..64], 0x0506u64.to_le_bytes());
+        assert_eq!(b[64..72], 0x0708u64.to_le_bytes());
+        assert_eq!(b[72..76], 9u32.to_le_bytes());
+        assert_eq!(b[76..80], 7u32.to_le_bytes());
+        assert_eq!(b[80..96], [0u8; 16]);
+        assert_eq!(b[96..128], *blake3::hash(&b[..96]).as_bytes());
+    }
 }

@@ -461,3 +461,14 @@ fn segments_placed_short_of_m_domain_losses_are_counted_until_spread() {
     assert_eq!(short(&meta).get(&(2, 1)), one, "two nodes with two shards each: survives one node loss");
     agrees(&meta);
 }
+
+#[test]
+fn records_are_the_bytes_docs_formats_md_gives() {
+    // [u8 format version 1][postcard of the record] (docs/formats.md §2.1): an older store
+    // opens and reads only while these bytes hold.
+    let g = crate::types::GarbageRecord { due_ms: 0, shards: vec![(1, 2)] };
+    assert_eq!(crate::types::encode(&g).expect("encode"), [0x01, 0x00, 0x01, 0x01, 0x02]);
+    let back: crate::types::GarbageRecord = crate::types::decode("garbage", &[0x01, 0x00, 0x01, 0x01, 0x02]).expect("decode");
+    assert_eq!(back.shards, vec![(1, 2)]);
+    assert!(crate::types::decode::<crate::types::GarbageRecord>("garbage", &[0x02, 0x00, 0x01, 0x01, 0x02]).is_err(), "an unknown version is refused");
+}

@@ -175,3 +175,14 @@ fn coding_on_the_wire_is_the_bytes_of_the_tuple_it_replaced() {
     let back: kintsugi_erasure::Coding = postcard::from_bytes(&new).expect("decode");
     assert_eq!(back, c);
 }
+
+#[test]
+fn frames_are_the_bytes_docs_formats_md_gives() {
+    // [u32 LE length][u8 wire version][postcard message] (docs/formats.md §3.2): nodes and
+    // gateways of different versions read each other only while these bytes hold.
+    assert_eq!(encode_frame(&Request::Ping).expect("encode"), [0x02, 0x00, 0x00, 0x00, 0x01, 0x01]);
+    assert_eq!(encode_frame(&Response::ShardDeleted { existed: true }).expect("encode"), [0x03, 0x00, 0x00, 0x00, 0x01, 0x06, 0x01]);
+    let back: Response = decode_frame(&[0x01, 0x06, 0x01]).expect("decode");
+    assert!(matches!(back, Response::ShardDeleted { existed: true }));
+    assert_eq!(frame_len([0x03, 0x00, 0x00, 0x00]).expect("length"), 3);
+}
