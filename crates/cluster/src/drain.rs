@@ -278,7 +278,7 @@ async fn move_shard(store: &Arc<Store>, disk: DiskId, e: IndexedShard, limiter: 
     let Some(&target) = store.place_extra(seg.id, &used, &healthy, 1).first() else {
         return Err(ClusterError::NotEnoughDisks { healthy: healthy.len(), domains: 0, need: seg.shards.len() });
     };
-    Ok(crate::copy::copy_shard(store, &owner, &owned, e.index, target, limiter).await?.is_some())
+    Ok(crate::moves::copy_shard(store, &owner, &owned, e.index, target, limiter).await?.is_some())
 }
 
 /// Drain figures in Prometheus text format (appended to `/metrics`).

@@ -296,25 +296,16 @@ async fn heal_segment(store: &Arc<Store>, stats: &RepairStats, segment: SegmentI
         .sum();
     limiter.take(shard_bytes * plan.len() as u64).await;
     let started = Instant::now();
-    let intents: Vec<(u8, DiskId)> = plan.iter().map(|(i, d)| (*i as u8, *d)).collect();
-    store.meta_call(move |m| m.add_intent(segment, intents)).await?;
-    let (rebuilt, on_nodes) = match crate::rebuild::rebuild_spread(store, &coded, &seg, template, &plan).await {
-        Ok(r) => {
+    let planned: Vec<ShardMove> = plan.iter().map(|&(i, to)| ShardMove { index: i as u8, from: seg.shards[i].disk, to }).collect();
+    let txn = crate::moves::MoveTxn::begin(store, &owner, segment, planned).await?;
+    // Rebuilt copies that are not committed (the object changed meanwhile, or a write failed) are garbage.
+    let (on_nodes, applied) = txn
+        .run(async {
+            let r = crate::rebuild::rebuild_spread(store, &coded, &seg, template, &plan).await?;
             stats.bytes_read.fetch_add(r.bytes_read, Ordering::Relaxed);
-            (r.done, r.on_nodes)
-        }
-        Err(e) => {
-            store.meta_call(move |m| m.intents_to_garbage(&[segment])).await?;
-            return Err(e);
-        }
-    };
-    let moves: Vec<ShardMove> = rebuilt.iter().map(|&(i, to)| ShardMove { index: i as u8, from: seg.shards[i].disk, to }).collect();
-    let mv = moves.clone();
-    let applied = store.meta_call(move |m| m.move_shards(&owner, segment, &mv)).await?;
-    if applied.len() < plan.len() {
-        // Rebuilt copies that were not committed (the object changed meanwhile, or a write failed) are garbage.
-        store.meta_call(move |m| m.intents_to_garbage(&[segment])).await?;
-    }
+            Ok((r.on_nodes, r.done))
+        })
+        .await?;
     let s = stats;
     s.shards_rebuilt.fetch_add(applied.len() as u64, Ordering::Relaxed);
     let by_nodes = applied.iter().filter(|m| on_nodes.contains(&(usize::from(m.index), m.to))).count();

@@ -15,7 +15,7 @@
 #![deny(unsafe_code)]
 
 mod cancel;
-mod copy;
+mod moves;
 pub mod drain;
 mod error;
 mod gc;

@@ -1,18 +1,78 @@
-//! Moving one shard to another disk — drain, rebalance and spread all do it the same way:
-//! a straight copy, every chunk's BLAKE3 verified on read and the whole checked against the
-//! manifest's shard hash (a rebuild from the other shards if the source cannot be read), the
-//! target recorded as a write intent first, the move committed with a compare-and-swap on the
-//! shard's current disk, and the old copy handed to garbage collection.
+//! The one shard-move transaction, and the verified copy that drain, rebalance and spread move
+//! shards with.
+//!
+//! A move of shards of a committed segment to other disks is always: the targets recorded as
+//! write intents before a byte is written (so a crash leaves garbage, never an orphan); the
+//! copies written and verified against the manifest's shard hash by whoever writes them (the
+//! disk writer, a rebuild, a storage node); the verified ones committed with a
+//! compare-and-swap on each shard's current disk (`move_shards`: the manifest, the disk →
+//! shards index, the ledger and the old copy's garbage entry in one batch, applied only while
+//! the record still names the old disk); and every copy not committed — not written, not
+//! verified, or overtaken by an overwrite, delete or other move — handed to garbage
+//! collection. [`MoveTxn`] is that sequence; background repair and [`copy_shard`] use it.
 
 use std::sync::Arc;
 
 use kintsugi_erasure::chunk_hash;
-use kintsugi_meta::{DiskId, OwnedSegment, ShardMove, ShardOwner};
+use kintsugi_meta::{DiskId, OwnedSegment, SegmentId, ShardMove, ShardOwner};
 use kintsugi_storage::ShardMsg;
 
 use crate::error::{ClusterError, ClusterResult};
 use crate::limiter::Limiter;
 use crate::store::Store;
+
+/// A move of some shards of one committed segment, from [`MoveTxn::begin`] (intents
+/// recorded) to [`MoveTxn::commit`] or [`MoveTxn::abort`] (garbage for what is not kept).
+#[must_use = "a move must be committed or aborted, or its copies wait for the next start to be collected"]
+#[derive(Debug)]
+pub struct MoveTxn {
+    store: Arc<Store>,
+    owner: ShardOwner,
+    segment: SegmentId,
+    planned: Vec<ShardMove>,
+}
+
+impl MoveTxn {
+    /// Record `planned` (shard index, current disk, target disk) as write intents of `segment`
+    /// — owned by `owner` — before any copy is written.
+    pub async fn begin(store: &Arc<Store>, owner: &ShardOwner, segment: SegmentId, planned: Vec<ShardMove>) -> ClusterResult<Self> {
+        let intents: Vec<(u8, DiskId)> = planned.iter().map(|m| (m.index, m.to)).collect();
+        store.meta_call(move |m| m.add_intent(segment, intents)).await?;
+        Ok(Self { store: store.clone(), owner: owner.clone(), segment, planned })
+    }
+
+    /// Commit the planned moves whose copies are written and verified (`verified`: shard index
+    /// and target disk) with a compare-and-swap; every other planned copy becomes garbage.
+    /// Answers the moves applied.
+    pub async fn commit(self, verified: &[(usize, DiskId)]) -> ClusterResult<Vec<ShardMove>> {
+        let moves: Vec<ShardMove> = self.planned.iter().filter(|m| verified.contains(&(usize::from(m.index), m.to))).copied().collect();
+        let (owner, segment) = (self.owner.clone(), self.segment);
+        let applied = if moves.is_empty() { Vec::new() } else { self.store.meta_call(move |m| m.move_shards(&owner, segment, &moves)).await? };
+        if applied.len() < self.planned.len() {
+            // Copies not committed (not verified, or the record changed meanwhile) are garbage.
+            self.abort().await?;
+        }
+        Ok(applied)
+    }
+
+    /// Keep none of the copies: every one written becomes garbage.
+    pub async fn abort(self) -> ClusterResult<()> {
+        let segment = self.segment;
+        self.store.meta_call(move |m| m.intents_to_garbage(&[segment])).await
+    }
+
+    /// Run `work` (which writes and verifies the copies and answers which are verified), then
+    /// commit those — or, when `work` fails, abort and answer its error.
+    pub async fn run<T>(self, work: impl std::future::Future<Output = ClusterResult<(T, Vec<(usize, DiskId)>)>>) -> ClusterResult<(T, Vec<ShardMove>)> {
+        match work.await {
+            Ok((out, verified)) => Ok((out, self.commit(&verified).await?)),
+            Err(e) => {
+                self.abort().await?;
+                Err(e)
+            }
+        }
+    }
+}
 
 /// Copy shard `index` of `owned` from the disk the owner names to `target` —
 /// a straight copy, every chunk verified on read and the whole checked against
@@ -28,55 +88,51 @@ pub async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &OwnedSeg
     let src = store.disk(disk)?;
     let header = src.check(segment, index, loc.hash, false).await?;
     let coded = store.coded(&owned.coding)?;
-    let chunks = coded.layout.stripe_count(seg.len);
-    store.meta_call(move |m| m.add_intent(segment, vec![(index, target)])).await?;
-    // Straight copy: every chunk is verified where it is read; the copy must hash to the manifest's shard hash.
-    let w = store.disk(target)?.write(header);
-    let mut rx = src.read(segment, index, loc.hash, 0, chunks);
-    let mut copied = true;
-    let mut bytes = 0u64;
-    for _ in 0..chunks {
-        match rx.recv().await {
-            Some(Ok(chunk)) => {
-                bytes += chunk.len() as u64;
-                let h = chunk_hash(&chunk);
-                if w.tx.send(ShardMsg::Chunk(chunk, h)).await.is_err() {
+    let txn = MoveTxn::begin(store, owner, segment, vec![ShardMove { index, from: disk, to: target }]).await?;
+    let work = async {
+        // Straight copy: every chunk is verified where it is read; the copy must hash to the manifest's shard hash.
+        let chunks = coded.layout.stripe_count(seg.len);
+        let w = store.disk(target)?.write(header);
+        let mut rx = src.read(segment, index, loc.hash, 0, chunks);
+        let mut copied = true;
+        let mut bytes = 0u64;
+        for _ in 0..chunks {
+            match rx.recv().await {
+                Some(Ok(chunk)) => {
+                    bytes += chunk.len() as u64;
+                    let h = chunk_hash(&chunk);
+                    if w.tx.send(ShardMsg::Chunk(chunk, h)).await.is_err() {
+                        copied = false;
+                        break;
+                    }
+                }
+                _ => {
                     copied = false;
                     break;
                 }
             }
-            _ => {
-                copied = false;
-                break;
+        }
+        limiter.take(bytes).await;
+        let moved = if copied && w.tx.send(ShardMsg::Finish(seg.len)).await.is_ok() {
+            drop(w.tx);
+            matches!(w.done.await, Ok(Ok(h)) if h == loc.hash)
+        } else {
+            drop(w.tx); // abandons the partial copy
+            false
+        };
+        if !moved {
+            // The source could not be read whole (or the copy failed): rebuild from the other shards instead.
+            tracing::warn!(disk, segment = %format!("{segment:032x}"), shard = index, "straight copy failed; rebuilding the shard from the others");
+            let r = crate::rebuild::rebuild_onto(store, &coded, &seg, header, &[(i, target)]).await?;
+            if r.done.is_empty() {
+                return Err(ClusterError::Internal(format!("shard {i} of segment {segment:032x} could not be copied to disk {target}")));
             }
         }
-    }
-    limiter.take(bytes).await;
-    let moved = if copied && w.tx.send(ShardMsg::Finish(seg.len)).await.is_ok() {
-        drop(w.tx);
-        matches!(w.done.await, Ok(Ok(h)) if h == loc.hash)
-    } else {
-        drop(w.tx); // abandons the partial copy
-        false
+        Ok(((), vec![(i, target)]))
     };
-    let moved = if moved {
-        true
-    } else {
-        // The source could not be read whole (or the copy failed): rebuild from the other shards instead.
-        tracing::warn!(disk, segment = %format!("{segment:032x}"), shard = index, "straight copy failed; rebuilding the shard from the others");
-        let r = crate::rebuild::rebuild_onto(store, &coded, &seg, header, &[(i, target)]).await?;
-        !r.done.is_empty()
-    };
-    if !moved {
-        store.meta_call(move |m| m.intents_to_garbage(&[segment])).await?;
-        return Err(ClusterError::Internal(format!("shard {i} of segment {segment:032x} could not be copied to disk {target}")));
-    }
-    let mv = [ShardMove { index, from: disk, to: target }];
-    let o = owner.clone();
-    let applied = store.meta_call(move |m| m.move_shards(&o, segment, &mv)).await?;
+    let ((), applied) = txn.run(work).await?;
     if applied.is_empty() {
-        store.meta_call(move |m| m.intents_to_garbage(&[segment])).await?;
-        return Ok(None);
+        return Ok(None); // the owner changed meanwhile: the copy is garbage
     }
     tracing::debug!(disk, to = target, segment = %format!("{segment:032x}"), shard = index, "shard moved");
     Ok(Some(coded.layout.shard_data_len(seg.len)))

@@ -350,7 +350,7 @@ async fn run(store: &Arc<Store>, rb: &Rebalancer, tolerance_pct: f64, bandwidth:
                     break 'pages; // this disk gave its part, or all are within tolerance: look again
                 }
                 let Some(target) = pick_target(store, &owned.segment, i, src, size, &sh) else { continue };
-                match crate::copy::copy_shard(store, &owner, &owned, e.index, target, &limiter).await {
+                match crate::moves::copy_shard(store, &owner, &owned, e.index, target, &limiter).await {
                     Ok(Some(bytes)) => {
                         *used.entry(src).or_default() = used.get(&src).copied().unwrap_or(0).saturating_sub(size);
                         *used.entry(target).or_default() += size;

@@ -97,7 +97,7 @@ async fn spread_segment(store: &Arc<Store>, stats: &SpreadStats, segment: Segmen
             return Ok(false);
         };
         let index = u8::try_from(i).unwrap_or(u8::MAX);
-        match crate::copy::copy_shard(store, &owner, &owned, index, target, limiter).await? {
+        match crate::moves::copy_shard(store, &owner, &owned, index, target, limiter).await? {
             Some(_) => {
                 stats.shards_spread.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(segment = %format!("{segment:032x}"), shard = i, from = seg.shards[i].disk, to = target, "shard moved to a failure domain of its own");
