@@ -4,9 +4,15 @@
 # `kintsugi admin ARGS --json` against the gateway. Everything is stopped and
 # removed on exit.
 # Usage: start_cluster NODES [extra gateway flags...]
+# KINTSUGI_BIN=PATH runs that binary instead of building this checkout's (to measure two
+# commits side by side in one run).
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/kintsugi-target}
-cargo build --release --locked --bin kintsugi >&2
-BIN=$CARGO_TARGET_DIR/release/kintsugi
+if [ -n "${KINTSUGI_BIN:-}" ]; then
+  BIN=$KINTSUGI_BIN
+else
+  cargo build --release --locked --bin kintsugi >&2
+  BIN=$CARGO_TARGET_DIR/release/kintsugi
+fi
 export AWS_ACCESS_KEY_ID=benchbenchbench AWS_SECRET_ACCESS_KEY=benchbenchbenchbenchbench
 work=$(mktemp -d)
 export KINTSUGI_CONFIG=$work/client.toml

@@ -52,6 +52,14 @@ fn draining_a_disk_moves_every_shard_off_it_while_clients_run() {
     let done: Value = serde_json::from_str(&c.gw.run_ok(c.kintsugi(&["admin", "disk", "drain", &disk, "--wait", "--json"]), "drain --wait")).expect("JSON");
     assert_eq!(done["state"], "decommissioned", "{done:#}");
     assert_eq!(done["shards_remaining"], 0, "{done:#}");
+    // The shards went from node to node (here: to the other disk of the same node), none
+    // through the gateway. (Not all shards counted at the start need moving: the bench client
+    // may delete what it wrote just before the drain began.)
+    let by_nodes = c.gw.metric("kintsugi_shards_copied_by_nodes_total");
+    let at_start = done["shards_at_start"].as_f64().expect("shards_at_start");
+    assert!(by_nodes >= 1.0 && by_nodes <= at_start, "{by_nodes} shards moved by a node copy, {at_start} drained: {done:#}");
+    let log = c.gw.log_tail(usize::MAX);
+    assert!(!log.contains("copying through the gateway"), "a drain copy went through the gateway:\n{}", c.gw.log_tail(40));
     let out = client.wait_with_output().expect("bench");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "the client saw errors during the drain:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));

@@ -23,6 +23,8 @@ pub struct Metrics {
     pub shards_replaced: AtomicU64,
     /// Shards of committed segments left missing at write quorum (for repair).
     pub shards_pending_repair: AtomicU64,
+    /// Shards moved (drain, rebalance, spread) by a storage node copying straight from another.
+    pub shards_copied_by_nodes: AtomicU64,
     /// Parity reads started because a shard read missed its hedge deadline.
     pub hedged_reads: AtomicU64,
     /// Object bytes written by PUTs and parts.
@@ -52,6 +54,7 @@ impl Metrics {
         counter("kintsugi_degraded_stripe_reads_total", "Stripe reads that needed parity.", &self.degraded_reads);
         counter("kintsugi_shards_replaced_total", "Shards re-placed onto another disk during their PUT.", &self.shards_replaced);
         counter("kintsugi_shards_pending_repair_total", "Shards of committed segments left missing at write quorum.", &self.shards_pending_repair);
+        counter("kintsugi_shards_copied_by_nodes_total", "Shards moved by a storage node copying straight from another (not through the gateway).", &self.shards_copied_by_nodes);
         counter("kintsugi_hedged_reads_total", "Parity reads started because a shard read was slow.", &self.hedged_reads);
         counter("kintsugi_object_bytes_written_total", "Object bytes written.", &self.bytes_written);
         counter("kintsugi_object_bytes_read_total", "Object bytes returned to clients.", &self.bytes_read);

@@ -13,13 +13,15 @@
 
 use std::sync::Arc;
 
+use kintsugi_disk::ShardHeader;
 use kintsugi_erasure::chunk_hash;
-use kintsugi_meta::{DiskId, OwnedSegment, SegmentId, ShardMove, ShardOwner};
-use kintsugi_storage::ShardMsg;
+use kintsugi_meta::{DiskId, OwnedSegment, SegmentId, SegmentMeta, ShardMove, ShardOwner};
+use kintsugi_net::ShardSource;
+use kintsugi_storage::{ShardMsg, ShardStore};
 
 use crate::error::{ClusterError, ClusterResult};
 use crate::limiter::Limiter;
-use crate::store::Store;
+use crate::store::{Coded, Store};
 
 /// A move of some shards of one committed segment, from [`MoveTxn::begin`] (intents
 /// recorded) to [`MoveTxn::commit`] or [`MoveTxn::abort`] (garbage for what is not kept).
@@ -90,9 +92,17 @@ pub async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &OwnedSeg
     let coded = store.coded(&owned.coding)?;
     let txn = MoveTxn::begin(store, owner, segment, vec![ShardMove { index, from: disk, to: target }]).await?;
     let work = async {
-        // Straight copy: every chunk is verified where it is read; the copy must hash to the manifest's shard hash.
+        let to = store.disk(target)?;
+        // Between two storage nodes, the target's node copies the shard straight from the source's:
+        // the bytes do not pass through the gateway.
+        if let Some(read) = copy_between_nodes(&*src, &*to, &coded, &seg, header, index).await {
+            limiter.take(read).await;
+            crate::metrics::Metrics::inc(&store.metrics.shards_copied_by_nodes);
+            return Ok(((), vec![(i, target)]));
+        }
+        // Straight copy through here: every chunk is verified where it is read; the copy must hash to the manifest's shard hash.
         let chunks = coded.layout.stripe_count(seg.len);
-        let w = store.disk(target)?.write(header);
+        let w = to.write(header);
         let mut rx = src.read(segment, index, loc.hash, 0, chunks);
         let mut copied = true;
         let mut bytes = 0u64;
@@ -136,4 +146,24 @@ pub async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &OwnedSeg
     }
     tracing::debug!(disk, to = target, segment = %format!("{segment:032x}"), shard = index, "shard moved");
     Ok(Some(coded.layout.shard_data_len(seg.len)))
+}
+
+/// Have the target disk's storage node copy shard `index` straight from the source disk's node
+/// (`RebuildShard` naming the shard itself as its source; the node verifies every chunk and the
+/// whole against the manifest's shard hash). `None` when either disk is not on a storage node,
+/// or the node could not do it: the caller copies through the gateway then.
+async fn copy_between_nodes(src: &dyn ShardStore, to: &dyn ShardStore, coded: &Coded, seg: &SegmentMeta, header: ShardHeader, index: u8) -> Option<u64> {
+    let (from, target) = (src.remote()?, to.remote()?);
+    let addr = from.link().addr()?;
+    let loc = seg.shards.get(usize::from(index))?;
+    let source = ShardSource { node: from.link().name().to_owned(), addr: addr.to_string(), disk: from.uuid(), index, hash: loc.hash };
+    let coding = kintsugi_erasure::Coding::new(coded.codec.id(), &coded.layout);
+    let timeout = std::time::Duration::from_secs(30 + coded.layout.shard_data_len(seg.len) / (1 << 20));
+    match target.rebuild_here(&header, coding, seg.len, loc.hash, vec![source], timeout).await {
+        Ok(read) => Some(read),
+        Err(e) => {
+            tracing::warn!(segment = %format!("{:032x}", seg.id), shard = index, error = %e, "node-to-node copy failed; copying through the gateway");
+            None
+        }
+    }
 }

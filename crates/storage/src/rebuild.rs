@@ -3,6 +3,11 @@
 //! other nodes over QUIC — decodes the missing one stripe by stripe, writes it
 //! to its disk and keeps it only if it hashes to what the manifest says. So
 //! repair traffic flows node to node instead of all through the gateway.
+//!
+//! When a source *is* the shard wanted (same index, on another disk: a drain or
+//! rebalance moving it), the node copies it straight — every chunk verified where
+//! it is read and again here, the whole against the manifest's shard hash — and
+//! decodes from the other sources only if that copy fails.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -81,7 +86,7 @@ pub(crate) enum RebuildError {
     /// The request's coding is not one this build can decode.
     #[error("the request's coding is invalid: {0}")]
     Coding(#[from] kintsugi_erasure::CodecError),
-    /// Shard indexes outside k+m, or the target among the sources.
+    /// Shard indexes outside k+m.
     #[error("shard indexes out of range")]
     BadIndexes,
     /// Fewer than k sources could be read.
@@ -115,11 +120,21 @@ pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob
     let (scheme, k) = (layout.scheme, job.coding.k);
     let want = usize::from(job.header.index);
     let width = scheme.total();
-    if want >= width || job.sources.iter().any(|s| usize::from(s.index) >= width || usize::from(s.index) == want) {
+    if want >= width || job.sources.iter().any(|s| usize::from(s.index) >= width) {
         return Err(RebuildError::BadIndexes);
     }
     let stripes = layout.stripe_count(job.segment_len);
-    let mut spare: Vec<(ShardSource, Arc<dyn ShardStore>)> = job.sources.iter().filter_map(|s| source_store(p, s).map(|st| (s.clone(), st))).collect();
+    if let Some(src) = job.sources.iter().find(|s| usize::from(s.index) == want) {
+        match copy_straight(p, target, &job, src, stripes).await {
+            Ok(read) => return Ok(read),
+            Err(e) if job.sources.iter().filter(|s| usize::from(s.index) != want).count() >= usize::from(k) => {
+                tracing::warn!(segment = %format!("{:032x}", job.header.segment_id), shard = want, error = %e, "straight copy from the source node failed; decoding from the other shards");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut spare: Vec<(ShardSource, Arc<dyn ShardStore>)> =
+        job.sources.iter().filter(|s| usize::from(s.index) != want).filter_map(|s| source_store(p, s).map(|st| (s.clone(), st))).collect();
     spare.reverse(); // take sources in the order given
     let mut active: Vec<(u8, ChunkRx)> = Vec::new();
     let open = |spare: &mut Vec<(ShardSource, Arc<dyn ShardStore>)>, from: u64| {
@@ -166,13 +181,24 @@ pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob
         let h = chunk_hash(&chunk);
         hashes.push(h);
         if w.tx.send(ShardMsg::Chunk(chunk, h)).await.is_err() {
-            return Err(RebuildError::Write(match w.done.await {
-                Ok(Err(e)) => e.to_string(),
-                _ => "the shard writer stopped early".into(),
-            }));
+            return Err(writer_failed(w.done).await);
         }
     }
-    if shard_hash(&hashes) != job.expected {
+    finish(w, &hashes, &job).await.map(|()| bytes_read)
+}
+
+/// The writer's reason for stopping early.
+async fn writer_failed(done: tokio::task::JoinHandle<kintsugi_disk::DiskResult<[u8; 32]>>) -> RebuildError {
+    RebuildError::Write(match done.await {
+        Ok(Err(e)) => e.to_string(),
+        _ => "the shard writer stopped early".into(),
+    })
+}
+
+/// Keep the written shard only if its chunk hashes make the manifest's shard hash, and the
+/// disk stored it so.
+async fn finish(w: crate::shards::ShardWrite, hashes: &[[u8; 32]], job: &RebuildJob) -> Result<(), RebuildError> {
+    if shard_hash(hashes) != job.expected {
         return Err(RebuildError::HashMismatch); // dropping w abandons it
     }
     if w.tx.send(ShardMsg::Finish(job.segment_len)).await.is_err() {
@@ -180,9 +206,34 @@ pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob
     }
     drop(w.tx);
     match w.done.await {
-        Ok(Ok(h)) if h == job.expected => Ok(bytes_read),
+        Ok(Ok(h)) if h == job.expected => Ok(()),
         Ok(Ok(_)) => Err(RebuildError::StoredHashMismatch),
         Ok(Err(e)) => Err(RebuildError::Write(e.to_string())),
         Err(e) => Err(RebuildError::Write(e.to_string())),
     }
+}
+
+/// Copy the shard straight from `src` (the same shard on another disk): answers the bytes read.
+async fn copy_straight(p: &Peers<'_>, target: &LocalShards, job: &RebuildJob, src: &ShardSource, stripes: u64) -> Result<u64, RebuildError> {
+    let tried = |why: String| RebuildError::TooFewSources { k: 1, known: 0, why };
+    let store = source_store(p, src).ok_or_else(|| tried(format!("source disk {:032x} is not on this node", src.disk)))?;
+    let mut rx = store.read(job.header.segment_id, src.index, src.hash, 0, stripes);
+    let w = target.write(job.header);
+    let mut hashes = Vec::new();
+    let mut bytes_read = 0u64;
+    for _ in 0..stripes {
+        let chunk = match rx.recv().await {
+            Some(Ok(chunk)) => chunk,
+            Some(Err(e)) => return Err(tried(e.to_string())),
+            None => return Err(tried("stream ended early".into())),
+        };
+        bytes_read += chunk.len() as u64;
+        // Verified by the source's disk against its hash table; hashed again for ours.
+        let h = chunk_hash(&chunk);
+        hashes.push(h);
+        if w.tx.send(ShardMsg::Chunk(chunk, h)).await.is_err() {
+            return Err(writer_failed(w.done).await);
+        }
+    }
+    finish(w, &hashes, job).await.map(|()| bytes_read)
 }
