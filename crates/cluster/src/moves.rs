@@ -17,7 +17,7 @@ use kintsugi_disk::ShardHeader;
 use kintsugi_erasure::chunk_hash;
 use kintsugi_meta::{DiskId, OwnedSegment, SegmentId, SegmentMeta, ShardMove, ShardOwner};
 use kintsugi_net::ShardSource;
-use kintsugi_storage::{ShardMsg, ShardStore};
+use kintsugi_storage::ShardStore;
 
 use crate::error::{ClusterError, ClusterResult};
 use crate::limiter::Limiter;
@@ -102,7 +102,7 @@ pub async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &OwnedSeg
         }
         // Straight copy through here: every chunk is verified where it is read; the copy must hash to the manifest's shard hash.
         let chunks = coded.layout.stripe_count(seg.len);
-        let w = to.write(header);
+        let mut w = to.write(header);
         let mut rx = src.read(segment, index, loc.hash, 0, chunks);
         let mut copied = true;
         let mut bytes = 0u64;
@@ -111,7 +111,7 @@ pub async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &OwnedSeg
                 Some(Ok(chunk)) => {
                     bytes += chunk.len() as u64;
                     let h = chunk_hash(&chunk);
-                    if w.tx.send(ShardMsg::Chunk(chunk, h)).await.is_err() {
+                    if w.append(chunk, h).await.is_err() {
                         copied = false;
                         break;
                     }
@@ -123,11 +123,10 @@ pub async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &OwnedSeg
             }
         }
         limiter.take(bytes).await;
-        let moved = if copied && w.tx.send(ShardMsg::Finish(seg.len)).await.is_ok() {
-            drop(w.tx);
-            matches!(w.done.await, Ok(Ok(h)) if h == loc.hash)
+        let moved = if copied {
+            w.finish(seg.len, loc.hash).await.is_ok()
         } else {
-            drop(w.tx); // abandons the partial copy
+            w.abandon(); // removes the partial copy
             false
         };
         if !moved {

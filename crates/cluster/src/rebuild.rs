@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use kintsugi_disk::{DiskError, ShardHeader};
+use kintsugi_disk::ShardHeader;
 use kintsugi_erasure::{chunk_hash, shard_hash, ChunkHash};
 use kintsugi_meta::SegmentMeta;
 use kintsugi_net::ShardSource;
-use kintsugi_storage::{ShardMsg, ShardStore};
+use kintsugi_storage::ShardStore;
 
 use crate::error::{ClusterError, ClusterResult};
 use crate::read::StripeReader;
@@ -55,8 +55,9 @@ pub async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta, templ
             };
             let h = chunk_hash(&chunk);
             hashes.push(h);
-            if let Some(sw) = w.as_ref() {
-                if sw.tx.send(ShardMsg::Chunk(chunk, h)).await.is_err() {
+            if let Some(sw) = w.as_mut() {
+                if let Err(e) = sw.append(chunk, h).await {
+                    tracing::warn!(shard = *i, error = %e, "rebuilt shard could not be written");
                     *w = None; // that target failed; the others go on
                 }
             }
@@ -68,17 +69,9 @@ pub async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta, templ
             return Err(ClusterError::Internal(format!("rebuilt shard {i} does not match the manifest hash; not stored")));
         }
         let Some(sw) = w else { continue };
-        if sw.tx.send(ShardMsg::Finish(seg.len)).await.is_err() {
-            let why = join_error(sw.done).await;
-            tracing::warn!(shard = i, disk, error = %why, "rebuilt shard could not be written");
-            continue;
-        }
-        drop(sw.tx);
-        match sw.done.await {
-            Ok(Ok(h)) if h == seg.shards[i].hash => done.push((i, disk)),
-            Ok(Ok(_)) => tracing::warn!(shard = i, disk, "disk stored a rebuilt shard with another hash"),
-            Ok(Err(e)) => tracing::warn!(shard = i, disk, error = %e, "rebuilt shard could not be written"),
-            Err(e) => tracing::warn!(shard = i, disk, error = %e, "rebuild writer died"),
+        match sw.finish(seg.len, seg.shards[i].hash).await {
+            Ok(_) => done.push((i, disk)),
+            Err(e) => tracing::warn!(shard = i, disk, error = %e, "rebuilt shard could not be written"),
         }
     }
     Ok(Rebuilt { done, bytes_read, on_nodes: Vec::new() })
@@ -141,14 +134,6 @@ pub async fn rebuild_spread(store: &Store, coded: &Coded, seg: &SegmentMeta, tem
         out.bytes_read += r.bytes_read;
     }
     Ok(out)
-}
-
-async fn join_error(h: tokio::task::JoinHandle<Result<[u8; 32], DiskError>>) -> String {
-    match h.await {
-        Ok(Err(e)) => e.to_string(),
-        Ok(Ok(_)) => "writer stopped early".into(),
-        Err(e) => e.to_string(),
-    }
 }
 
 /// Re-place the shards `failed` of a segment being written onto other usable

@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use kintsugi_disk::{DiskResult, ShardHeader};
+use kintsugi_cluster::{Metrics, Store};
+use kintsugi_disk::ShardHeader;
 use kintsugi_erasure::{encode_stripe, shard_hash, ChunkHash};
-use kintsugi_storage::ShardMsg;
 use kintsugi_meta::{SegmentId, SegmentMeta, ShardLoc, NO_DISK};
+use kintsugi_storage::ShardWrite;
 use md5::{Digest, Md5};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::{GatewayError, GwResult};
-use kintsugi_cluster::{Metrics, Store};
 
 /// Who owns the segments being written (recorded in shard headers).
 #[derive(Clone, Copy, Debug)]
@@ -40,9 +40,8 @@ pub struct Written {
 struct OpenSegment {
     id: SegmentId,
     disks: Vec<u32>,
-    /// Live shard writers; `None` once given up.
-    txs: Vec<Option<mpsc::Sender<ShardMsg>>>,
-    writers: Vec<Option<JoinHandle<DiskResult<[u8; 32]>>>>,
+    /// Live shard writers; `None` once given up (or never started: `NO_DISK`).
+    writers: Vec<Option<ShardWrite>>,
     /// Chunk hashes per shard: the gateway's own record of what each shard must hash to.
     hashes: Vec<Vec<ChunkHash>>,
     failed: Vec<Option<String>>,
@@ -53,12 +52,8 @@ struct OpenSegment {
 
 impl OpenSegment {
     fn give_up(&mut self, i: usize, why: String) {
-        // After `finish_segment` the senders are gone (`txs` is empty): only the writer is left to drop.
-        if let Some(tx) = self.txs.get_mut(i) {
-            *tx = None;
-        }
-        if let Some(h) = self.writers[i].take() {
-            h.abort();
+        if let Some(w) = self.writers[i].take() {
+            w.abandon();
         }
         tracing::warn!(segment = %format!("{:032x}", self.id), shard = i, disk = self.disks[i], why, "shard write given up");
         self.failed[i] = Some(why);
@@ -90,7 +85,6 @@ impl SegmentSink<'_> {
         let mut seg = OpenSegment {
             id,
             disks: disks.clone(),
-            txs: Vec::with_capacity(n),
             writers: Vec::with_capacity(n),
             hashes: vec![Vec::new(); n],
             failed: vec![None; n],
@@ -112,16 +106,13 @@ impl SegmentSink<'_> {
         };
         for (i, d) in disks.iter().enumerate() {
             if *d == NO_DISK {
-                seg.txs.push(None);
                 seg.writers.push(None);
                 seg.failed[i] = Some("no failure domain could take it (nodes down)".into());
                 continue;
             }
             let mut header = seg.template;
             header.index = i as u8;
-            let w = self.store.disk(*d)?.write(header);
-            seg.txs.push(Some(w.tx));
-            seg.writers.push(Some(w.done));
+            seg.writers.push(Some(self.store.disk(*d)?.write(header)));
         }
         self.open = Some(seg);
         Ok(())
@@ -154,20 +145,10 @@ impl SegmentSink<'_> {
         let enc = tokio::task::spawn_blocking(move || encode_stripe(codec.as_ref(), &data, chunk_len)).await??;
         for (i, (chunk, hash)) in enc.chunks.into_iter().zip(enc.hashes).enumerate() {
             seg.hashes[i].push(hash);
-            let Some(tx) = seg.txs[i].as_ref() else { continue };
-            match tokio::time::timeout(stall, tx.send(ShardMsg::Chunk(chunk, hash))).await {
+            let Some(w) = seg.writers[i].as_mut() else { continue };
+            match tokio::time::timeout(stall, w.append(chunk, hash)).await {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) => {
-                    let why = match seg.writers[i].take() {
-                        Some(h) => match h.await {
-                            Ok(Err(e)) => e.to_string(),
-                            Ok(Ok(_)) => "shard writer stopped early".into(),
-                            Err(e) => e.to_string(),
-                        },
-                        None => "shard writer gone".into(),
-                    };
-                    seg.give_up(i, why);
-                }
+                Ok(Err(e)) => seg.give_up(i, e.to_string()), // the writer stopped: its reason
                 Err(_) => seg.give_up(i, format!("disk took no data for {stall:?}")),
             }
             if seg.failures() > tolerable {
@@ -183,11 +164,10 @@ impl SegmentSink<'_> {
 
     async fn finish_segment(&mut self) -> GwResult<()> {
         let Some(mut seg) = self.open.take() else { return Ok(()) };
-        for tx in seg.txs.iter().flatten() {
-            // A failed send means the writer already died; its error surfaces when joined.
-            let _ = tx.send(ShardMsg::Finish(seg.len)).await;
+        for w in seg.writers.iter_mut().flatten() {
+            // A writer that already died says why when settled.
+            w.close(seg.len).await;
         }
-        seg.txs.clear();
         let store = self.store.clone();
         self.done.push(tokio::spawn(async move { settle_segment(store, seg).await }));
         Ok(())
@@ -217,12 +197,11 @@ impl SegmentSink<'_> {
 async fn settle_segment(store: Arc<Store>, mut seg: OpenSegment) -> GwResult<SegmentMeta> {
     let deadline = store.write_stall;
     for i in 0..seg.disks.len() {
-        let Some(h) = seg.writers[i].take() else { continue };
+        let Some(w) = seg.writers[i].take() else { continue };
         let want = shard_hash(&seg.hashes[i]);
-        let why = match tokio::time::timeout(deadline, h).await {
-            Ok(Ok(Ok(hash))) if hash == want => continue,
-            Ok(Ok(Ok(_))) => "the disk wrote a shard with another hash than was sent".to_owned(),
-            Ok(Ok(Err(e))) => e.to_string(),
+        let why = match tokio::time::timeout(deadline, w.durable()).await {
+            Ok(Ok(hash)) if hash == want => continue,
+            Ok(Ok(_)) => "the disk wrote a shard with another hash than was sent".to_owned(),
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no durable answer within {deadline:?}"),
         };
@@ -266,9 +245,9 @@ where
         Ok(w) => Ok(w),
         Err(e) => {
             if let Some(seg) = sink.open.take() {
-                drop(seg.txs);
-                for h in seg.writers.into_iter().flatten() {
-                    let _ = h.await;
+                // Unclosed writes are abandoned; wait until each has removed its temp file.
+                for w in seg.writers.into_iter().flatten() {
+                    let _ = w.durable().await;
                 }
             }
             let _ = sink.collect().await;

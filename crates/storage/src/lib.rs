@@ -18,7 +18,7 @@ pub use local::LocalShards;
 pub use node::{open_node_disks, run_heartbeats, NodeDisks, NodeService};
 pub use records::{disk_error_code, disk_error_from_remote};
 pub use remote::{NodeLink, RemoteShards};
-pub use shards::{ChunkRx, DiskInfo, ShardMsg, ShardStore, ShardWrite};
+pub use shards::{ChunkRx, DiskInfo, ShardStore, ShardWrite, WriteError};
 
 #[cfg(test)]
 mod tests;

@@ -91,7 +91,7 @@ impl ShardStore for LocalShards {
             // Sender dropped without Finish: abandoned; dropping `w` removes the temp file.
             Err(DiskError::Invalid { detail: "shard write abandoned before it finished".into() })
         });
-        ShardWrite { tx, done }
+        ShardWrite::new(tx, done)
     }
 
     fn read(&self, segment: u128, index: u8, expected: [u8; 32], first: u64, count: u64) -> ChunkRx {

@@ -12,7 +12,7 @@ use kintsugi_net::{write_frame, Client, DiskReport, Handler, NetError, NetResult
 
 use crate::local::LocalShards;
 use crate::records::{error_response, get_record_head, END_OF_SHARD, MAX_CHUNK};
-use crate::shards::{ShardMsg, ShardStore};
+use crate::shards::{ShardStore, WriteError};
 
 /// Open the node's disk directories: a formatted one keeps its identity, an
 /// empty or missing one is formatted with a new uuid, anything else is refused.
@@ -209,12 +209,12 @@ impl NodeService {
             Ok(x) => x,
             Err(r) => return r,
         };
-        let w = disk.write(header);
+        let mut w = disk.write(header);
         let fail = |detail: String| Response::Error { code: "BadFrame".into(), message: detail };
         loop {
             let mut len = [0u8; 4];
             if let Err(e) = recv.read_exact(&mut len).await {
-                return fail(format!("shard body cut short: {e}")); // dropping `w.tx` removes the temp file
+                return fail(format!("shard body cut short: {e}")); // dropping `w` removes the temp file
             }
             let len = u32::from_le_bytes(len);
             if len == END_OF_SHARD {
@@ -222,13 +222,10 @@ impl NodeService {
                 if let Err(e) = recv.read_exact(&mut seg).await {
                     return fail(format!("shard body cut short: {e}"));
                 }
-                if w.tx.send(ShardMsg::Finish(u64::from_le_bytes(seg))).await.is_err() {
-                    break;
-                }
-                return match w.done.await {
-                    Ok(Ok(hash)) => Response::ShardPut { hash },
-                    Ok(Err(e)) => error_response(&e),
-                    Err(e) => Response::Error { code: "DiskIo".into(), message: e.to_string() },
+                w.close(u64::from_le_bytes(seg)).await;
+                return match w.durable().await {
+                    Ok(hash) => Response::ShardPut { hash },
+                    Err(e) => write_error_response(&e),
                 };
             }
             if len > MAX_CHUNK {
@@ -245,15 +242,9 @@ impl NodeService {
             if chunk_hash(&chunk) != hash {
                 return Response::Error { code: "ShardCorrupt".into(), message: "a chunk arrived with a BLAKE3 that does not match its bytes".into() };
             }
-            if w.tx.send(ShardMsg::Chunk(chunk, hash)).await.is_err() {
-                break;
+            if let Err(e) = w.append(chunk, hash).await {
+                return write_error_response(&e); // the writer stopped early: its error says why
             }
-        }
-        // The writer stopped early: its error says why.
-        match w.done.await {
-            Ok(Err(e)) => error_response(&e),
-            Ok(Ok(_)) => Response::Error { code: "DiskIo".into(), message: "shard writer stopped early".into() },
-            Err(e) => Response::Error { code: "DiskIo".into(), message: e.to_string() },
         }
     }
 
@@ -389,5 +380,13 @@ pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zon
             () = tokio::time::sleep(every) => {}
             () = disks.changed.notified() => {}
         }
+    }
+}
+
+/// A failed shard write as a wire answer (disk errors keep their kind).
+fn write_error_response(e: &WriteError) -> Response {
+    match e {
+        WriteError::Disk(d) => error_response(d),
+        other => Response::Error { code: "DiskIo".into(), message: other.to_string() },
     }
 }

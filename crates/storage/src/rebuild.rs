@@ -20,7 +20,7 @@ use kintsugi_net::{Client, ShardSource};
 
 use crate::local::LocalShards;
 use crate::remote::{NodeLink, RemoteShards};
-use crate::shards::{ChunkRx, ShardMsg, ShardStore};
+use crate::shards::{ChunkRx, ShardStore, ShardWrite, WriteError};
 
 /// One rebuild job as the node received it.
 pub(crate) struct RebuildJob {
@@ -110,7 +110,7 @@ pub(crate) enum RebuildError {
     StoredHashMismatch,
     /// Writing it to the target disk failed.
     #[error("writing the rebuilt shard failed: {0}")]
-    Write(String),
+    Write(WriteError),
 }
 
 /// Rebuild `job` onto `target`; answers the chunk bytes read from the sources.
@@ -146,7 +146,7 @@ pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob
             None => return Err(RebuildError::TooFewSources { k, known: active.len(), why: "not enough sources given".into() }),
         }
     }
-    let w = target.write(job.header);
+    let mut w = target.write(job.header);
     let mut hashes = Vec::new();
     let mut bytes_read = 0u64;
     for stripe in 0..stripes {
@@ -180,36 +180,22 @@ pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob
         let Some(chunk) = slots[want].take() else { return Err(RebuildError::Decode("the codec left the shard empty".into())) };
         let h = chunk_hash(&chunk);
         hashes.push(h);
-        if w.tx.send(ShardMsg::Chunk(chunk, h)).await.is_err() {
-            return Err(writer_failed(w.done).await);
-        }
+        w.append(chunk, h).await.map_err(RebuildError::Write)?;
     }
     finish(w, &hashes, &job).await.map(|()| bytes_read)
 }
 
-/// The writer's reason for stopping early.
-async fn writer_failed(done: tokio::task::JoinHandle<kintsugi_disk::DiskResult<[u8; 32]>>) -> RebuildError {
-    RebuildError::Write(match done.await {
-        Ok(Err(e)) => e.to_string(),
-        _ => "the shard writer stopped early".into(),
-    })
-}
-
 /// Keep the written shard only if its chunk hashes make the manifest's shard hash, and the
 /// disk stored it so.
-async fn finish(w: crate::shards::ShardWrite, hashes: &[[u8; 32]], job: &RebuildJob) -> Result<(), RebuildError> {
+async fn finish(w: ShardWrite, hashes: &[[u8; 32]], job: &RebuildJob) -> Result<(), RebuildError> {
     if shard_hash(hashes) != job.expected {
-        return Err(RebuildError::HashMismatch); // dropping w abandons it
+        w.abandon();
+        return Err(RebuildError::HashMismatch);
     }
-    if w.tx.send(ShardMsg::Finish(job.segment_len)).await.is_err() {
-        return Err(RebuildError::Write("the shard writer stopped early".into()));
-    }
-    drop(w.tx);
-    match w.done.await {
-        Ok(Ok(h)) if h == job.expected => Ok(()),
-        Ok(Ok(_)) => Err(RebuildError::StoredHashMismatch),
-        Ok(Err(e)) => Err(RebuildError::Write(e.to_string())),
-        Err(e) => Err(RebuildError::Write(e.to_string())),
+    match w.finish(job.segment_len, job.expected).await {
+        Ok(_) => Ok(()),
+        Err(WriteError::HashMismatch) => Err(RebuildError::StoredHashMismatch),
+        Err(e) => Err(RebuildError::Write(e)),
     }
 }
 
@@ -218,7 +204,7 @@ async fn copy_straight(p: &Peers<'_>, target: &LocalShards, job: &RebuildJob, sr
     let tried = |why: String| RebuildError::TooFewSources { k: 1, known: 0, why };
     let store = source_store(p, src).ok_or_else(|| tried(format!("source disk {:032x} is not on this node", src.disk)))?;
     let mut rx = store.read(job.header.segment_id, src.index, src.hash, 0, stripes);
-    let w = target.write(job.header);
+    let mut w = target.write(job.header);
     let mut hashes = Vec::new();
     let mut bytes_read = 0u64;
     for _ in 0..stripes {
@@ -231,9 +217,7 @@ async fn copy_straight(p: &Peers<'_>, target: &LocalShards, job: &RebuildJob, sr
         // Verified by the source's disk against its hash table; hashed again for ours.
         let h = chunk_hash(&chunk);
         hashes.push(h);
-        if w.tx.send(ShardMsg::Chunk(chunk, h)).await.is_err() {
-            return Err(writer_failed(w.done).await);
-        }
+        w.append(chunk, h).await.map_err(RebuildError::Write)?;
     }
     finish(w, &hashes, job).await.map(|()| bytes_read)
 }

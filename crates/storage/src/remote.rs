@@ -337,7 +337,7 @@ impl ShardStore for RemoteShards {
                 (Err(_), Err(e)) | (Err(e), Ok(())) => Err(unreach(e)),
             }
         });
-        ShardWrite { tx, done }
+        ShardWrite::new(tx, done)
     }
 
     fn read(&self, segment: u128, index: u8, expected: [u8; 32], first: u64, count: u64) -> ChunkRx {

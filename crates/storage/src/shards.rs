@@ -1,28 +1,116 @@
 //! The `ShardStore` seam: everything the gateway does with one disk's shards.
 
-use kintsugi_disk::{DiskResult, ShardHeader};
+use kintsugi_disk::{DiskError, DiskResult, ShardHeader};
 use kintsugi_erasure::ChunkHash;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// A message to a shard being written.
+/// A message to a shard's writer task (behind [`ShardWrite`]).
 #[derive(Debug)]
-pub enum ShardMsg {
+pub(crate) enum ShardMsg {
     /// The next chunk and its BLAKE3.
     Chunk(Vec<u8>, ChunkHash),
     /// No more chunks: make the shard durable (segment length for the header).
     Finish(u64),
 }
 
-/// A shard write in progress: send chunks, then `Finish`; `done` yields the
-/// shard hash once the shard is durable. Dropping `tx` without `Finish`
-/// abandons the write and leaves nothing behind.
+/// Why a shard write stored nothing (or not what was sent).
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The disk (local, or on a storage node) refused or failed the write.
+    #[error(transparent)]
+    Disk(#[from] DiskError),
+    /// The writer stopped without saying why (it was abandoned or aborted).
+    #[error("the shard writer stopped early")]
+    Stopped,
+    /// The writer's task died.
+    #[error("the shard writer task failed: {0}")]
+    Task(String),
+    /// The disk made a shard durable whose chunk hashes are not those sent.
+    #[error("the disk stored the shard with another hash than was sent")]
+    HashMismatch,
+}
+
+/// A shard write in progress: [`ShardWrite::append`] each chunk, then
+/// [`ShardWrite::finish`] (or [`ShardWrite::close`] and later [`ShardWrite::durable`]) for the
+/// shard hash once the shard is durable (fsync'd and renamed). Dropped or
+/// [`ShardWrite::abandon`]ed before that, it leaves nothing behind.
 #[derive(Debug)]
 pub struct ShardWrite {
-    /// Where chunks go.
-    pub tx: mpsc::Sender<ShardMsg>,
-    /// The result: the shard hash over the chunk hashes, after fsync + rename.
-    pub done: JoinHandle<DiskResult<[u8; 32]>>,
+    tx: Option<mpsc::Sender<ShardMsg>>,
+    done: Option<JoinHandle<DiskResult<[u8; 32]>>>,
+}
+
+impl ShardWrite {
+    /// A write whose writer task takes messages from `tx` and answers through `done`.
+    pub(crate) fn new(tx: mpsc::Sender<ShardMsg>, done: JoinHandle<DiskResult<[u8; 32]>>) -> Self {
+        Self { tx: Some(tx), done: Some(done) }
+    }
+
+    /// Hand the next chunk (and its BLAKE3) to the writer. When the writer has stopped, the
+    /// error says why (the write is over then).
+    pub async fn append(&mut self, chunk: Vec<u8>, hash: ChunkHash) -> Result<(), WriteError> {
+        let sent = match &self.tx {
+            Some(tx) => tx.send(ShardMsg::Chunk(chunk, hash)).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(self.stopped().await)
+        }
+    }
+
+    /// No more chunks: the writer makes the shard durable (`segment_len` goes into its header).
+    /// A failure here surfaces from [`ShardWrite::durable`].
+    pub async fn close(&mut self, segment_len: u64) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(ShardMsg::Finish(segment_len)).await;
+        }
+    }
+
+    /// Wait until the shard is durable: its shard hash. Unclosed, the write is abandoned.
+    pub async fn durable(mut self) -> Result<[u8; 32], WriteError> {
+        self.tx = None;
+        match self.done.take() {
+            Some(h) => match h.await {
+                Ok(r) => Ok(r?),
+                Err(e) => Err(WriteError::Task(e.to_string())),
+            },
+            None => Err(WriteError::Stopped),
+        }
+    }
+
+    /// Close and wait for durability; the shard must hash to `expected` (the chunk hashes
+    /// sent, or the manifest's shard hash).
+    pub async fn finish(mut self, segment_len: u64, expected: [u8; 32]) -> Result<[u8; 32], WriteError> {
+        self.close(segment_len).await;
+        match self.durable().await? {
+            h if h == expected => Ok(h),
+            _ => Err(WriteError::HashMismatch),
+        }
+    }
+
+    /// Give the write up now: the writer stops and its partial file is removed.
+    pub fn abandon(mut self) {
+        self.tx = None;
+        if let Some(h) = self.done.take() {
+            h.abort();
+        }
+    }
+
+    /// The writer's reason for stopping, once it has.
+    async fn stopped(&mut self) -> WriteError {
+        self.tx = None;
+        match self.done.take() {
+            Some(h) => match h.await {
+                Ok(Err(e)) => WriteError::Disk(e),
+                Ok(Ok(_)) => WriteError::Stopped,
+                Err(e) => WriteError::Task(e.to_string()),
+            },
+            None => WriteError::Stopped,
+        }
+    }
 }
 
 /// Verified chunks of one shard, in order.

@@ -7,7 +7,7 @@ use kintsugi_disk::{Disk, DiskError, ShardHeader};
 use kintsugi_erasure::{chunk_hash, shard_hash};
 use kintsugi_net::{server_config, ClusterCa, Server, TransportTuning};
 
-use crate::{open_node_disks, LocalShards, NodeLink, NodeService, RemoteShards, ShardMsg, ShardStore};
+use crate::{open_node_disks, LocalShards, NodeLink, NodeService, RemoteShards, ShardStore, WriteError};
 
 struct Node {
     _dirs: Vec<tempfile::TempDir>,
@@ -63,15 +63,17 @@ fn chunks() -> Vec<Vec<u8>> {
 }
 
 async fn write(store: &dyn ShardStore, segment: u128, index: u8) -> Result<[u8; 32], DiskError> {
-    let w = store.write(header(segment, index));
+    let mut w = store.write(header(segment, index));
+    let as_disk = |e: WriteError| match e {
+        WriteError::Disk(d) => d,
+        other => panic!("the writer failed without a disk error: {other}"),
+    };
     for c in chunks() {
         let h = chunk_hash(&c);
-        if w.tx.send(ShardMsg::Chunk(c, h)).await.is_err() {
-            break; // the writer died; its result says why
-        }
+        w.append(c, h).await.map_err(as_disk)?; // the writer died: its error says why
     }
-    let _ = w.tx.send(ShardMsg::Finish(5000)).await;
-    w.done.await.expect("join")
+    w.close(5000).await;
+    w.durable().await.map_err(as_disk)
 }
 
 async fn read_all(store: &dyn ShardStore, segment: u128, index: u8, expected: [u8; 32], first: u64, count: u64) -> Result<Vec<Vec<u8>>, DiskError> {
@@ -130,11 +132,11 @@ async fn a_flipped_byte_on_the_node_is_reported_corrupt_midway() {
 async fn an_abandoned_remote_write_leaves_no_file() {
     let n = node().await;
     let seg = rand::random::<u128>();
-    let w = n.remote[0].write(header(seg, 1));
+    let mut w = n.remote[0].write(header(seg, 1));
     let c = vec![9u8; 1024];
-    w.tx.send(ShardMsg::Chunk(c.clone(), chunk_hash(&c))).await.expect("send");
-    drop(w.tx);
-    assert!(w.done.await.expect("join").is_err());
+    w.append(c.clone(), chunk_hash(&c)).await.expect("append");
+    // Not closed: waiting for durability abandons the write.
+    assert!(w.durable().await.is_err());
     // The node cleans up when it processes the reset, a moment after the writer gave up.
     let tmp_files = || std::fs::read_dir(n.disks[0].root().join("tmp")).map(|d| d.count()).unwrap_or(usize::MAX);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
