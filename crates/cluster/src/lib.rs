@@ -5,13 +5,13 @@
 //!   the data path's counters and the read-repair queue.
 //! - [`ClusterMap`]: storage nodes, their disks and states (up, down, lost), from heartbeats.
 //! - Segment I/O: [`StripeReader`] (k shard streams, parity on errors, hedged slow reads)
-//!   and the rebuilds that use it (`rebuild`), the verified shard move (`copy`).
+//!   and the rebuilds that use it (`rebuild`), the shard-move transaction and the verified shard copy (`moves`).
 //! - The redundancy ledger (`ledger`) and every background worker ([`Workers`]): repair of
 //!   lost disks and the spread pass (`heal`, `spread`), read-repair, scrub, drain, rebalance,
 //!   garbage collection, the disk monitor; disk and node add/remove (`lifecycle`).
 //!
 //! Modules form a stack (no import circles): `error`, `metrics` → `store` → `map`, `read` →
-//! `rebuild` → `copy` → the workers → `workers`.
+//! `rebuild` → `moves` → the workers → `workers`.
 #![deny(unsafe_code)]
 
 mod cancel;

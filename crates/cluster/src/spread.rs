@@ -1,8 +1,8 @@
 //! Spreading: a segment whose shards crowd one failure domain (two shards on one node while
 //! the cluster has k+m nodes, or two on one disk, as older versions placed them while nodes
 //! were down) survives fewer domain losses than its shard count says. Each crowding shard is
-//! copied to a domain the segment does not use (verified copy + compare-and-swap, the drain's
-//! `copy_shard`), and the old copy becomes garbage.
+//! copied to a domain the segment does not use (verified copy + compare-and-swap,
+//! `moves::copy_shard`, as drain and rebalance do), and the old copy becomes garbage.
 //!
 //! Such segments arise only when the failure-domain cap falls: at the first repair pass after
 //! a start (older data), and when domains come back or are added after segments were placed
