@@ -57,16 +57,14 @@ pub struct RepairStats {
 impl RepairStats {
     /// Repair's counters and its backlog gauge in Prometheus text format (part of `/metrics`).
     pub fn render_metrics(&self) -> String {
+        use crate::metrics::counter;
         use std::fmt::Write;
         let mut s = String::new();
-        let mut counter = |name: &str, help: &str, v: &AtomicU64| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
-        };
-        counter("kintsugi_repair_shards_rebuilt_total", "Shards lost with a disk or node rebuilt onto new disks.", &self.shards_rebuilt);
-        counter("kintsugi_repair_bytes_rebuilt_total", "Shard bytes written by background repair.", &self.bytes_rebuilt);
-        counter("kintsugi_repair_bytes_read_total", "Shard bytes read by background repair.", &self.bytes_read);
-        counter("kintsugi_repair_shards_rebuilt_by_nodes_total", "Shards rebuilt by the storage node that receives them.", &self.rebuilt_by_nodes);
-        counter("kintsugi_repair_jobs_failed_total", "Background repair jobs that failed (retried next pass).", &self.failed);
+        counter(&mut s, "kintsugi_repair_shards_rebuilt_total", "Shards lost with a disk or node rebuilt onto new disks.", &self.shards_rebuilt);
+        counter(&mut s, "kintsugi_repair_bytes_rebuilt_total", "Shard bytes written by background repair.", &self.bytes_rebuilt);
+        counter(&mut s, "kintsugi_repair_bytes_read_total", "Shard bytes read by background repair.", &self.bytes_read);
+        counter(&mut s, "kintsugi_repair_shards_rebuilt_by_nodes_total", "Shards rebuilt by the storage node that receives them.", &self.rebuilt_by_nodes);
+        counter(&mut s, "kintsugi_repair_jobs_failed_total", "Background repair jobs that failed (retried next pass).", &self.failed);
         let _ = writeln!(
             s,
             "# HELP kintsugi_repair_queued Segments with shards on lost disks found by the last repair pass.\n# TYPE kintsugi_repair_queued gauge\nkintsugi_repair_queued {}",

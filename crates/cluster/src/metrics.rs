@@ -33,6 +33,12 @@ pub struct Metrics {
     pub bytes_read: AtomicU64,
 }
 
+/// Append one counter in Prometheus text format to `out` (the one shape of every counter on
+/// `/metrics`, the workers' included).
+pub(crate) fn counter(out: &mut String, name: &str, help: &str, v: &AtomicU64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+}
+
 impl Metrics {
     /// Add one to a counter.
     pub fn inc(c: &AtomicU64) {
@@ -43,21 +49,18 @@ impl Metrics {
     /// `disks_total` and `garbage_pending` are gauges read by the caller.
     pub fn render(&self, disks_failed: usize, disks_total: usize, garbage_pending: u64) -> String {
         let mut s = String::new();
-        let mut counter = |name: &str, help: &str, v: &AtomicU64| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
-        };
-        counter("kintsugi_shard_corrupt_total", "Corrupt shards or chunks detected on read.", &self.shard_corrupt);
-        counter("kintsugi_shard_missing_total", "Missing shards or unreadable disks detected on read.", &self.shard_missing);
-        counter("kintsugi_shard_repaired_total", "Shards rebuilt in place by read-repair.", &self.shard_repaired);
-        counter("kintsugi_repair_failed_total", "Read-repair attempts that failed.", &self.repair_failed);
-        counter("kintsugi_gc_shards_deleted_total", "Unreferenced shard files deleted.", &self.gc_deleted);
-        counter("kintsugi_degraded_stripe_reads_total", "Stripe reads that needed parity.", &self.degraded_reads);
-        counter("kintsugi_shards_replaced_total", "Shards re-placed onto another disk during their PUT.", &self.shards_replaced);
-        counter("kintsugi_shards_pending_repair_total", "Shards of committed segments left missing at write quorum.", &self.shards_pending_repair);
-        counter("kintsugi_shards_copied_by_nodes_total", "Shards moved by a storage node copying straight from another (not through the gateway).", &self.shards_copied_by_nodes);
-        counter("kintsugi_hedged_reads_total", "Parity reads started because a shard read was slow.", &self.hedged_reads);
-        counter("kintsugi_object_bytes_written_total", "Object bytes written.", &self.bytes_written);
-        counter("kintsugi_object_bytes_read_total", "Object bytes returned to clients.", &self.bytes_read);
+        counter(&mut s, "kintsugi_shard_corrupt_total", "Corrupt shards or chunks detected on read.", &self.shard_corrupt);
+        counter(&mut s, "kintsugi_shard_missing_total", "Missing shards or unreadable disks detected on read.", &self.shard_missing);
+        counter(&mut s, "kintsugi_shard_repaired_total", "Shards rebuilt in place by read-repair.", &self.shard_repaired);
+        counter(&mut s, "kintsugi_repair_failed_total", "Read-repair attempts that failed.", &self.repair_failed);
+        counter(&mut s, "kintsugi_gc_shards_deleted_total", "Unreferenced shard files deleted.", &self.gc_deleted);
+        counter(&mut s, "kintsugi_degraded_stripe_reads_total", "Stripe reads that needed parity.", &self.degraded_reads);
+        counter(&mut s, "kintsugi_shards_replaced_total", "Shards re-placed onto another disk during their PUT.", &self.shards_replaced);
+        counter(&mut s, "kintsugi_shards_pending_repair_total", "Shards of committed segments left missing at write quorum.", &self.shards_pending_repair);
+        counter(&mut s, "kintsugi_shards_copied_by_nodes_total", "Shards moved by a storage node copying straight from another (not through the gateway).", &self.shards_copied_by_nodes);
+        counter(&mut s, "kintsugi_hedged_reads_total", "Parity reads started because a shard read was slow.", &self.hedged_reads);
+        counter(&mut s, "kintsugi_object_bytes_written_total", "Object bytes written.", &self.bytes_written);
+        counter(&mut s, "kintsugi_object_bytes_read_total", "Object bytes returned to clients.", &self.bytes_read);
         let _ = writeln!(s, "# HELP kintsugi_disks_failed Disks currently failed or unreachable.\n# TYPE kintsugi_disks_failed gauge\nkintsugi_disks_failed {disks_failed}");
         let _ = writeln!(s, "# HELP kintsugi_disks Disks configured.\n# TYPE kintsugi_disks gauge\nkintsugi_disks {disks_total}");
         let _ = writeln!(s, "# HELP kintsugi_gc_pending Segments waiting for garbage collection.\n# TYPE kintsugi_gc_pending gauge\nkintsugi_gc_pending {garbage_pending}");

@@ -54,16 +54,13 @@ pub struct ScrubStats {
 impl ScrubStats {
     /// The scrubber's counters in Prometheus text format (part of `/metrics`).
     pub fn render_metrics(&self) -> String {
-        use std::fmt::Write;
+        use crate::metrics::counter;
         let mut s = String::new();
-        let mut counter = |name: &str, help: &str, v: &AtomicU64| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
-        };
-        counter("kintsugi_scrub_passes_total", "Scrub passes finished.", &self.passes);
-        counter("kintsugi_scrub_shards_checked_total", "Shards verified by scrub.", &self.shards_checked);
-        counter("kintsugi_scrub_corrupt_total", "Corrupt shards found by scrub.", &self.corrupt);
-        counter("kintsugi_scrub_missing_total", "Missing shards found by scrub.", &self.missing);
-        counter("kintsugi_scrub_repaired_total", "Shards rebuilt in place after scrub found them bad.", &self.repaired);
+        counter(&mut s, "kintsugi_scrub_passes_total", "Scrub passes finished.", &self.passes);
+        counter(&mut s, "kintsugi_scrub_shards_checked_total", "Shards verified by scrub.", &self.shards_checked);
+        counter(&mut s, "kintsugi_scrub_corrupt_total", "Corrupt shards found by scrub.", &self.corrupt);
+        counter(&mut s, "kintsugi_scrub_missing_total", "Missing shards found by scrub.", &self.missing);
+        counter(&mut s, "kintsugi_scrub_repaired_total", "Shards rebuilt in place after scrub found them bad.", &self.repaired);
         s
     }
 }
