@@ -16,7 +16,6 @@ use std::sync::Arc;
 use kintsugi_disk::ShardHeader;
 use kintsugi_erasure::chunk_hash;
 use kintsugi_meta::{DiskId, OwnedSegment, SegmentId, SegmentMeta, ShardMove, ShardOwner};
-use kintsugi_net::ShardSource;
 use kintsugi_storage::ShardStore;
 
 use crate::error::{ClusterError, ClusterResult};
@@ -97,8 +96,7 @@ pub async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &OwnedSeg
         // the bytes do not pass through the gateway.
         if let Some(read) = copy_between_nodes(&*src, &*to, &coded, &seg, header, index).await {
             limiter.take(read).await;
-            crate::metrics::Metrics::inc(&store.metrics.shards_copied_by_nodes);
-            return Ok(((), vec![(i, target)]));
+            return Ok((true, vec![(i, target)]));
         }
         // Straight copy through here: every chunk is verified where it is read; the copy must hash to the manifest's shard hash.
         let chunks = coded.layout.stripe_count(seg.len);
@@ -137,11 +135,14 @@ pub async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &OwnedSeg
                 return Err(ClusterError::Internal(format!("shard {i} of segment {segment:032x} could not be copied to disk {target}")));
             }
         }
-        Ok(((), vec![(i, target)]))
+        Ok((false, vec![(i, target)]))
     };
-    let ((), applied) = txn.run(work).await?;
+    let (by_node, applied) = txn.run(work).await?;
     if applied.is_empty() {
         return Ok(None); // the owner changed meanwhile: the copy is garbage
+    }
+    if by_node {
+        crate::metrics::Metrics::inc(&store.metrics.shards_copied_by_nodes);
     }
     tracing::debug!(disk, to = target, segment = %format!("{segment:032x}"), shard = index, "shard moved");
     Ok(Some(coded.layout.shard_data_len(seg.len)))
@@ -155,10 +156,8 @@ async fn copy_between_nodes(src: &dyn ShardStore, to: &dyn ShardStore, coded: &C
     let (from, target) = (src.remote()?, to.remote()?);
     let addr = from.link().addr()?;
     let loc = seg.shards.get(usize::from(index))?;
-    let source = ShardSource { node: from.link().name().to_owned(), addr: addr.to_string(), disk: from.uuid(), index, hash: loc.hash };
-    let coding = kintsugi_erasure::Coding::new(coded.codec.id(), &coded.layout);
-    let timeout = std::time::Duration::from_secs(30 + coded.layout.shard_data_len(seg.len) / (1 << 20));
-    match target.rebuild_here(&header, coding, seg.len, loc.hash, vec![source], timeout).await {
+    let source = crate::rebuild::node_source(from, addr, index, loc.hash);
+    match target.rebuild_here(&header, coded.coding(), seg.len, loc.hash, vec![source], crate::rebuild::node_rebuild_timeout(coded, seg)).await {
         Ok(read) => Some(read),
         Err(e) => {
             tracing::warn!(segment = %format!("{:032x}", seg.id), shard = index, error = %e, "node-to-node copy failed; copying through the gateway");

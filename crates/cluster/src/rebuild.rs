@@ -11,7 +11,7 @@ use kintsugi_disk::ShardHeader;
 use kintsugi_erasure::{chunk_hash, shard_hash, ChunkHash};
 use kintsugi_meta::SegmentMeta;
 use kintsugi_net::ShardSource;
-use kintsugi_storage::ShardStore;
+use kintsugi_storage::{RemoteShards, ShardStore};
 
 use crate::error::{ClusterError, ClusterResult};
 use crate::read::StripeReader;
@@ -96,14 +96,12 @@ pub async fn rebuild_spread(store: &Store, coded: &Coded, seg: &SegmentMeta, tem
         }
         let index = u8::try_from(i).map_err(|_| ClusterError::Internal("shard index".into()))?;
         // Nodes whose reads were slow lately go last.
-        sources.push((d.is_slow(), ShardSource { node: r.link().name().to_owned(), addr: addr.to_string(), disk: r.uuid(), index, hash: loc.hash }));
+        sources.push((d.is_slow(), node_source(r, addr, index, loc.hash)));
     }
     sources.sort_by_key(|(slow, _)| *slow);
     let sources: Vec<ShardSource> = sources.into_iter().map(|(_, s)| s).collect();
-    let l = coded.layout;
-    let coding = kintsugi_erasure::Coding::new(coded.codec.id(), &l);
-    let shard_len = l.shard_data_len(seg.len);
-    let timeout = std::time::Duration::from_secs(30 + shard_len / (1 << 20));
+    let coding = coded.coding();
+    let timeout = node_rebuild_timeout(coded, seg);
     let jobs = targets.iter().map(|&(i, disk)| {
         let sources = sources.clone();
         async move {
@@ -167,4 +165,15 @@ pub async fn replace_shards(store: &Arc<Store>, coded: &Coded, seg: &mut Segment
         tracing::info!(segment = %format!("{:032x}", seg.id), shard = i, disk, "shard re-placed onto another disk during PUT");
     }
     failed.iter().copied().filter(|i| !rebuilt.iter().any(|(j, _)| j == i)).collect()
+}
+
+/// Shard `index` (hash `hash`) on the storage-node disk `r`, reached at `addr`, as a source a
+/// node reads from in `RebuildShard`.
+pub(crate) fn node_source(r: &RemoteShards, addr: std::net::SocketAddr, index: u8, hash: [u8; 32]) -> ShardSource {
+    ShardSource { node: r.link().name().to_owned(), addr: addr.to_string(), disk: r.uuid(), index, hash }
+}
+
+/// How long a node may take to rebuild or copy one shard of `seg`: 30 s, plus 1 s per MiB.
+pub(crate) fn node_rebuild_timeout(coded: &Coded, seg: &SegmentMeta) -> std::time::Duration {
+    std::time::Duration::from_secs(30 + coded.layout.shard_data_len(seg.len) / (1 << 20))
 }

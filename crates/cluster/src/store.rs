@@ -42,6 +42,13 @@ pub struct Coded {
     pub codec: Arc<dyn Codec>,
 }
 
+impl Coded {
+    /// The coding record of this layout and codec.
+    pub fn coding(&self) -> Coding {
+        Coding::new(self.codec.id(), &self.layout)
+    }
+}
+
 /// Tunables of a store.
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
