@@ -135,7 +135,7 @@ fn cluster_code(e: &ClusterError) -> S3ErrorCode {
             MetaError::BucketExists { .. } => C::BucketAlreadyOwnedByYou,
             MetaError::BucketNotEmpty { .. } => C::BucketNotEmpty,
             MetaError::NoSuchUpload { .. } => C::NoSuchUpload,
-            MetaError::VersionConflict { .. } => C::OperationAborted,
+            MetaError::VersionConflict { .. } | MetaError::PartsChanged { .. } => C::OperationAborted,
             MetaError::DiskInUse { .. } => C::InvalidRequest,
             _ => C::InternalError,
         },

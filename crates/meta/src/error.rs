@@ -60,6 +60,20 @@ pub enum MetaError {
         /// The version the caller expected.
         expected: Option<u128>,
     },
+    /// A part a completion was built from was replaced or removed before it committed.
+    #[error("part {part} of multipart upload {upload_id} changed while the upload was being completed; complete it again")]
+    PartsChanged {
+        /// Upload id.
+        upload_id: String,
+        /// The part number that changed.
+        part: u32,
+    },
+    /// A metadata command could not be decoded (from a newer version, or damaged).
+    #[error("metadata command could not be decoded: {detail}")]
+    BadCommand {
+        /// Decoder message.
+        detail: String,
+    },
     /// A disk still holds committed shards, so it cannot leave the cluster map.
     #[error("disk {disk} still holds {shards} committed shards; drain it first (`kintsugi admin disk drain {disk} --wait`) or, if it is dead, wait for repair to rebuild them")]
     DiskInUse {

@@ -5,7 +5,7 @@ use rocksdb::WriteBatch;
 
 use crate::error::MetaResult;
 use crate::keys;
-use crate::store::{now_ms, RocksMeta, CF_GARBAGE, CF_INTENTS};
+use crate::store::{RocksMeta, CF_GARBAGE, CF_INTENTS};
 use crate::types::{decode, encode, DiskId, GarbageRecord, IntentRecord, SegmentId};
 
 impl RocksMeta {
@@ -26,12 +26,11 @@ impl RocksMeta {
         Ok(())
     }
 
-    /// Record that shards of `segment` are about to be written (before writing
-    /// them); adds to an open intent of the same segment (a re-placed shard).
-    pub fn add_intent(&self, segment: SegmentId, mut shards: Vec<(u8, DiskId)>) -> MetaResult<()> {
+    pub(crate) fn apply_add_intent(&self, segment: SegmentId, shards: &[(u8, DiskId)], started_ms: i64) -> MetaResult<()> {
+        let mut shards = shards.to_vec();
         let mut b = WriteBatch::default();
         let k = keys::segment_key(segment);
-        let mut started_ms = now_ms();
+        let mut started_ms = started_ms;
         if let Some(old) = self.get::<IntentRecord>(CF_INTENTS, "intent", &k)? {
             started_ms = old.started_ms;
             for s in old.shards {
@@ -45,8 +44,7 @@ impl RocksMeta {
         self.write(b)
     }
 
-    /// Turn intents into garbage due now (the write failed or was abandoned).
-    pub fn intents_to_garbage(&self, segments: &[SegmentId]) -> MetaResult<()> {
+    pub(crate) fn apply_intents_to_garbage(&self, segments: &[SegmentId]) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         for s in segments {
             let k = keys::segment_key(*s);
@@ -95,8 +93,7 @@ impl RocksMeta {
         Ok(n)
     }
 
-    /// Forget a garbage entry once its shards are deleted.
-    pub fn remove_garbage(&self, segment: SegmentId) -> MetaResult<()> {
+    pub(crate) fn apply_remove_garbage(&self, segment: SegmentId) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         b.delete_cf(self.cf(CF_GARBAGE)?, keys::segment_key(segment));
         self.write(b)

@@ -2,8 +2,11 @@
 //! access keys, the disk registry, the disk → shards index, write intents and
 //! garbage, all in RocksDB column families.
 //!
-//! Every commit is one atomic write batch synced to RocksDB's WAL before it
-//! returns; object commits can compare-and-swap on the manifest version.
+//! Every mutation is one [`Command`] applied by [`RocksMeta::apply`]: its
+//! precondition is checked and its writes made in one atomic write batch,
+//! synced to RocksDB's WAL before it returns; object commits can
+//! compare-and-swap on the manifest version. `apply` is deterministic, so a
+//! log of commands is the store's whole history.
 //! Object keys are opaque bytes in RocksDB keys — never file paths.
 //!
 //! ```
@@ -19,6 +22,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod command;
 mod domains;
 mod error;
 mod garbage;
@@ -26,10 +30,12 @@ mod keys;
 mod ledger;
 mod lifecycle;
 mod list;
+mod mutate;
 mod relocate;
 mod store;
 mod types;
 
+pub use command::{Applied, Command, PartStamp};
 pub use error::{MetaError, MetaResult};
 pub use ledger::{shard_bytes, Recount, Shortfalls, Totals};
 pub use list::{ListEntry, ListPage, ListQuery};
@@ -42,3 +48,5 @@ pub use types::{
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod command_tests;

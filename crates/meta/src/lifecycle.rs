@@ -25,8 +25,7 @@ impl RocksMeta {
         }
     }
 
-    /// Replace the drain records.
-    pub fn put_drains(&self, drains: &[DrainRecord]) -> MetaResult<()> {
+    pub(crate) fn apply_put_drains(&self, drains: &[DrainRecord]) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_SYSTEM)?, KEY_DRAINS, encode(&drains.to_vec())?);
         self.write(b)
@@ -37,8 +36,7 @@ impl RocksMeta {
         self.get(CF_SYSTEM, "rebalance", KEY_REBALANCE)
     }
 
-    /// Record the running rebalance (`None`: it ended).
-    pub fn put_rebalance_record(&self, rec: Option<&RebalanceRecord>) -> MetaResult<()> {
+    pub(crate) fn apply_put_rebalance(&self, rec: Option<&RebalanceRecord>) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         match rec {
             Some(r) => b.put_cf(self.cf(CF_SYSTEM)?, KEY_REBALANCE, encode(r)?),
@@ -53,11 +51,7 @@ impl RocksMeta {
         Ok(self.get(CF_SYSTEM, "retired disks", KEY_RETIRED)?.unwrap_or_default())
     }
 
-    /// Remove `disks` (and the nodes named in `nodes`) from the cluster map in
-    /// one commit: registry, node records, drain records, and queued garbage
-    /// and intents on those disks (their files went with the disk). Refused
-    /// while any of the disks still holds a committed shard.
-    pub fn retire_disks(&self, disks: &[DiskId], nodes: &[String]) -> MetaResult<Vec<DiskRecord>> {
+    pub(crate) fn apply_retire_disks(&self, disks: &[DiskId], nodes: &[String]) -> MetaResult<Vec<DiskRecord>> {
         for d in disks {
             let n = self.count_indexed(*d)?;
             if n > 0 {

@@ -22,7 +22,7 @@ pub struct IndexedShard {
 }
 
 /// Move shard `index` of a segment from disk `from` to disk `to`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ShardMove {
     /// Shard index.
     pub index: u8,
@@ -157,12 +157,7 @@ impl RocksMeta {
         })
     }
 
-    /// Commit shard moves of one segment atomically: each move applies only
-    /// if the owner still references the segment and names `from` for that
-    /// shard; applied moves re-point the index, queue the old copy as garbage
-    /// and clear the new copy's write intent. Returns the moves applied (the
-    /// new copies of the others are the caller's garbage).
-    pub fn move_shards(&self, owner: &ShardOwner, segment: SegmentId, moves: &[ShardMove]) -> MetaResult<Vec<ShardMove>> {
+    pub(crate) fn apply_move_shards(&self, owner: &ShardOwner, segment: SegmentId, moves: &[ShardMove], garbage_due_ms: i64) -> MetaResult<Vec<ShardMove>> {
         let (bucket, key) = owner.object();
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
@@ -196,8 +191,7 @@ impl RocksMeta {
             b.put_cf(idx, keys::disk_shard_key(mv.to, segment, mv.index), &value);
             self.batch_count_move(&mut b, mv.from, mv.to, shard_bytes)?;
         }
-        let due = crate::store::now_ms().saturating_add(self.garbage_delay_ms());
-        self.batch_add_garbage(&mut b, segment, applied.iter().map(|m| (m.index, m.from)).collect(), due)?;
+        self.batch_add_garbage(&mut b, segment, applied.iter().map(|m| (m.index, m.from)).collect(), garbage_due_ms)?;
         let ik = keys::segment_key(segment);
         if let Some(mut intent) = self.get::<IntentRecord>(CF_INTENTS, "intent", &ik)? {
             intent.shards.retain(|s| !applied.iter().any(|m| (m.index, m.to) == *s));

@@ -7,6 +7,7 @@ use parking_lot::{Mutex, RwLock};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
 use crate::error::{MetaError, MetaResult};
+use crate::command::PartStamp;
 use crate::keys;
 use crate::types::*;
 
@@ -48,7 +49,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// What a commit expects the current object version to be (compare-and-swap).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Expect {
     /// Last writer wins (a plain PUT or DELETE).
     Any,
@@ -67,6 +68,9 @@ pub struct RocksMeta {
     garbage_delay_ms: i64,
     /// Each disk's failure domain (see `domains`).
     pub(crate) domains: crate::domains::Domains,
+    /// Tests: every command applied, in order, while `Some`.
+    #[cfg(test)]
+    pub(crate) journal: Mutex<Option<Vec<crate::command::Command>>>,
 }
 
 impl std::fmt::Debug for RocksMeta {
@@ -94,6 +98,8 @@ impl RocksMeta {
             key_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             garbage_delay_ms,
             domains: crate::domains::Domains::default(),
+            #[cfg(test)]
+            journal: Mutex::new(None),
         };
         meta.load_domains()?;
         meta.ensure_ledger()?;
@@ -131,6 +137,19 @@ impl RocksMeta {
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(cf)?, key, value);
         self.write(b)
+    }
+
+    /// Tests: every (column family, key, value) in the store, in order.
+    #[cfg(test)]
+    pub(crate) fn dump_for_test(&self) -> MetaResult<Vec<DumpedRecord>> {
+        let mut out = Vec::new();
+        for name in ALL_CFS {
+            for item in self.db.iterator_cf(self.cf(name)?, IteratorMode::Start) {
+                let (k, v) = item.map_err(MetaError::db("dump"))?;
+                out.push((name, k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(out)
     }
 
     /// An upload by id alone (a scan; used only for legacy index entries without owners).
@@ -203,14 +222,13 @@ impl RocksMeta {
 
     // ----- buckets -----
 
-    /// Create a bucket.
-    pub fn create_bucket(&self, bucket: &str) -> MetaResult<()> {
+    pub(crate) fn apply_create_bucket(&self, bucket: &str, created_ms: i64) -> MetaResult<()> {
         let _g = self.bucket_lock.write();
         if self.get::<BucketRecord>(CF_BUCKETS, "bucket", bucket.as_bytes())?.is_some() {
             return Err(MetaError::BucketExists { bucket: bucket.into() });
         }
         let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_BUCKETS)?, bucket.as_bytes(), encode(&BucketRecord { created_ms: now_ms() })?);
+        b.put_cf(self.cf(CF_BUCKETS)?, bucket.as_bytes(), encode(&BucketRecord { created_ms })?);
         self.write(b)
     }
 
@@ -236,8 +254,7 @@ impl RocksMeta {
         Ok(out)
     }
 
-    /// Delete an empty bucket; its unfinished multipart uploads are aborted.
-    pub fn delete_bucket(&self, bucket: &str) -> MetaResult<()> {
+    pub(crate) fn apply_delete_bucket(&self, bucket: &str, garbage_due_ms: i64) -> MetaResult<()> {
         let _g = self.bucket_lock.write();
         self.require_bucket(bucket)?;
         let prefix = keys::bucket_prefix(bucket);
@@ -256,7 +273,7 @@ impl RocksMeta {
             Ok(true)
         })?;
         for (k, up) in uploads {
-            self.batch_drop_upload(&mut b, &k, &up.upload_id, &[])?;
+            self.batch_drop_upload(&mut b, &k, &up.upload_id, &[], garbage_due_ms)?;
         }
         b.delete_cf(self.cf(CF_BUCKETS)?, bucket.as_bytes());
         self.write(b)
@@ -300,11 +317,11 @@ impl RocksMeta {
         Ok(())
     }
 
-    /// Remove index entries of segments no longer referenced and queue their shards as garbage.
-    fn batch_unreference(&self, b: &mut WriteBatch, segments: &[SegmentMeta], coding: &Coding) -> MetaResult<()> {
+    /// Remove index entries of segments no longer referenced and queue their shards as garbage
+    /// due at `due_ms`.
+    fn batch_unreference(&self, b: &mut WriteBatch, segments: &[SegmentMeta], coding: &Coding, due_ms: i64) -> MetaResult<()> {
         self.batch_count(b, segments, coding, -1)?;
         let idx = self.cf(CF_DISK_SHARDS)?;
-        let due_ms = now_ms().saturating_add(self.garbage_delay_ms);
         for s in segments {
             let mut shards = Vec::with_capacity(s.shards.len());
             for (i, loc) in s.shards.iter().enumerate() {
@@ -321,8 +338,7 @@ impl RocksMeta {
         self.garbage_delay_ms
     }
 
-    /// Commit a new manifest for `bucket/key`; returns the replaced one (its shards become garbage).
-    pub fn put_object(&self, bucket: &str, key: &str, manifest: &Manifest, expect: Expect) -> MetaResult<Option<Manifest>> {
+    pub(crate) fn apply_put_object(&self, bucket: &str, key: &str, manifest: &Manifest, expect: Expect, garbage_due_ms: i64) -> MetaResult<Option<Manifest>> {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
         self.require_bucket(bucket)?;
@@ -332,15 +348,14 @@ impl RocksMeta {
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(manifest)?);
         if let Some(o) = &old {
-            self.batch_unreference(&mut b, &o.segments, &o.coding)?;
+            self.batch_unreference(&mut b, &o.segments, &o.coding, garbage_due_ms)?;
         }
         self.batch_reference(&mut b, &manifest.segments, &manifest.coding, &ShardOwner::Object { bucket: bucket.into(), key: key.into() }, true)?;
         self.write(b)?;
         Ok(old)
     }
 
-    /// Delete an object; returns the deleted manifest (its shards become garbage).
-    pub fn delete_object(&self, bucket: &str, key: &str, expect: Expect) -> MetaResult<Option<Manifest>> {
+    pub(crate) fn apply_delete_object(&self, bucket: &str, key: &str, expect: Expect, garbage_due_ms: i64) -> MetaResult<Option<Manifest>> {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
         self.require_bucket(bucket)?;
@@ -350,7 +365,7 @@ impl RocksMeta {
         if let Some(o) = &old {
             let mut b = WriteBatch::default();
             b.delete_cf(self.cf(CF_OBJECTS)?, &ok);
-            self.batch_unreference(&mut b, &o.segments, &o.coding)?;
+            self.batch_unreference(&mut b, &o.segments, &o.coding, garbage_due_ms)?;
             self.write(b)?;
         }
         Ok(old)
@@ -358,8 +373,7 @@ impl RocksMeta {
 
     // ----- multipart uploads -----
 
-    /// Record a new multipart upload.
-    pub fn create_upload(&self, up: &UploadRecord) -> MetaResult<()> {
+    pub(crate) fn apply_create_upload(&self, up: &UploadRecord) -> MetaResult<()> {
         let _b = self.bucket_lock.read();
         self.require_bucket(&up.bucket)?;
         let mut b = WriteBatch::default();
@@ -373,15 +387,14 @@ impl RocksMeta {
             .ok_or_else(|| MetaError::NoSuchUpload { upload_id: upload_id.into() })
     }
 
-    /// Store a part (replacing any earlier upload of the same part number).
-    pub fn put_part(&self, bucket: &str, key: &str, upload_id: &str, part: &PartRecord) -> MetaResult<()> {
+    pub(crate) fn apply_put_part(&self, bucket: &str, key: &str, upload_id: &str, part: &PartRecord, garbage_due_ms: i64) -> MetaResult<()> {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
         self.upload(bucket, key, upload_id)?;
         let pk = keys::part_key(upload_id, part.part_number);
         let mut b = WriteBatch::default();
         if let Some(old) = self.get::<PartRecord>(CF_PARTS, "part", &pk)? {
-            self.batch_unreference(&mut b, &old.segments, &old.coding)?;
+            self.batch_unreference(&mut b, &old.segments, &old.coding, garbage_due_ms)?;
         }
         b.put_cf(self.cf(CF_PARTS)?, &pk, encode(part)?);
         let owner = ShardOwner::Part { bucket: bucket.into(), key: key.into(), upload_id: upload_id.into(), part: part.part_number };
@@ -404,7 +417,7 @@ impl RocksMeta {
         Ok(out)
     }
 
-    fn batch_drop_upload(&self, b: &mut WriteBatch, upload_key: &[u8], upload_id: &str, keep: &[u32]) -> MetaResult<()> {
+    fn batch_drop_upload(&self, b: &mut WriteBatch, upload_key: &[u8], upload_id: &str, keep: &[u32], due_ms: i64) -> MetaResult<()> {
         let prefix = keys::part_prefix(upload_id);
         let mut parts: Vec<(Vec<u8>, PartRecord)> = Vec::new();
         self.scan_prefix(CF_PARTS, &prefix, &prefix, |k, v| {
@@ -414,7 +427,7 @@ impl RocksMeta {
         let parts_cf = self.cf(CF_PARTS)?;
         for (k, p) in parts {
             if !keep.contains(&p.part_number) {
-                self.batch_unreference(b, &p.segments, &p.coding)?;
+                self.batch_unreference(b, &p.segments, &p.coding, due_ms)?;
             }
             b.delete_cf(parts_cf, k);
         }
@@ -422,41 +435,44 @@ impl RocksMeta {
         Ok(())
     }
 
-    /// Abort an upload: its parts become garbage.
-    pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> MetaResult<()> {
+    pub(crate) fn apply_abort_upload(&self, bucket: &str, key: &str, upload_id: &str, garbage_due_ms: i64) -> MetaResult<()> {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
         self.upload(bucket, key, upload_id)?;
         let mut b = WriteBatch::default();
-        self.batch_drop_upload(&mut b, &keys::upload_key(bucket, key, upload_id), upload_id, &[])?;
+        self.batch_drop_upload(&mut b, &keys::upload_key(bucket, key, upload_id), upload_id, &[], garbage_due_ms)?;
         self.write(b)
     }
 
-    /// Complete an upload atomically. `build` sees the upload and all its
-    /// stored parts (read under the object's lock, so no concurrent part
-    /// upload can slip in between) and returns the manifest plus the part
-    /// numbers it used; unused parts become garbage. Returns the replaced object.
-    pub fn complete_upload<E: From<MetaError>>(
+    pub(crate) fn apply_complete_upload(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
-        build: impl FnOnce(&UploadRecord, &[PartRecord]) -> Result<(Manifest, Vec<u32>), E>,
-    ) -> Result<Option<Manifest>, E> {
+        used: &[PartStamp],
+        manifest: &Manifest,
+        garbage_due_ms: i64,
+    ) -> MetaResult<Option<Manifest>> {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
         self.require_bucket(bucket)?;
-        let up = self.upload(bucket, key, upload_id)?;
-        let parts = self.list_parts(upload_id, 0, usize::MAX)?;
-        let (manifest, used) = build(&up, &parts)?;
+        self.upload(bucket, key, upload_id)?;
+        // The compare: every part the manifest was built from is still the one stored.
+        for stamp in used {
+            let stored: Option<PartRecord> = self.get(CF_PARTS, "part", &keys::part_key(upload_id, stamp.number))?;
+            if stored.as_ref().map(PartStamp::of).as_ref() != Some(stamp) {
+                return Err(MetaError::PartsChanged { upload_id: upload_id.into(), part: stamp.number });
+            }
+        }
+        let numbers: Vec<u32> = used.iter().map(|p| p.number).collect();
         let ok = keys::object_key(bucket, key.as_bytes());
         let old: Option<Manifest> = self.get(CF_OBJECTS, "manifest", &ok)?;
         let mut b = WriteBatch::default();
-        self.batch_drop_upload(&mut b, &keys::upload_key(bucket, key, upload_id), upload_id, &used)?;
+        self.batch_drop_upload(&mut b, &keys::upload_key(bucket, key, upload_id), upload_id, &numbers, garbage_due_ms)?;
         if let Some(o) = &old {
-            self.batch_unreference(&mut b, &o.segments, &o.coding)?;
+            self.batch_unreference(&mut b, &o.segments, &o.coding, garbage_due_ms)?;
         }
-        b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(&manifest)?);
+        b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(manifest)?);
         // The used parts' segments now belong to the object: re-point their index entries
         // (the ledger counted them when their parts were stored).
         self.batch_reference(&mut b, &manifest.segments, &manifest.coding, &ShardOwner::Object { bucket: bucket.into(), key: key.into() }, false)?;
@@ -509,8 +525,7 @@ impl RocksMeta {
 
     // ----- access keys and system records -----
 
-    /// Create or replace an access key.
-    pub fn put_access_key(&self, access_key: &str, rec: &AccessKeyRecord) -> MetaResult<()> {
+    pub(crate) fn apply_put_access_key(&self, access_key: &str, rec: &AccessKeyRecord) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_KEYS)?, access_key.as_bytes(), encode(rec)?);
         self.write(b)
@@ -536,8 +551,7 @@ impl RocksMeta {
         Ok(self.get(CF_SYSTEM, "disks", KEY_DISKS)?.unwrap_or_default())
     }
 
-    /// Replace the registered disks.
-    pub fn put_disks(&self, disks: &[DiskRecord]) -> MetaResult<()> {
+    pub(crate) fn apply_put_disks(&self, disks: &[DiskRecord]) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_SYSTEM)?, KEY_DISKS, encode(&disks.to_vec())?);
         self.write(b)
@@ -548,13 +562,13 @@ impl RocksMeta {
         Ok(self.get(CF_SYSTEM, "nodes", KEY_NODES)?.unwrap_or_default())
     }
 
-    /// Replace the node and disk registries in one commit.
-    pub fn put_cluster(&self, nodes: &[NodeRecord], disks: &[DiskRecord]) -> MetaResult<()> {
+    pub(crate) fn apply_put_cluster(&self, nodes: &[NodeRecord], disks: &[DiskRecord]) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_SYSTEM)?, KEY_NODES, encode(&nodes.to_vec())?);
         b.put_cf(self.cf(CF_SYSTEM)?, KEY_DISKS, encode(&disks.to_vec())?);
+        self.write(b)?;
         self.domains.add_nodes(nodes);
-        self.write(b)
+        Ok(())
     }
 
     /// Flush memtables (used at shutdown; the WAL already makes commits durable).
@@ -569,6 +583,10 @@ impl RocksMeta {
         CF_OBJECTS
     }
 }
+
+/// Tests: one record of [`RocksMeta::dump_for_test`]: (column family, key, value).
+#[cfg(test)]
+pub(crate) type DumpedRecord = (&'static str, Vec<u8>, Vec<u8>);
 
 /// How a scan continues.
 pub(crate) enum Step {

@@ -1,0 +1,318 @@
+//! The metadata seam: every mutation of the metadata is one [`Command`] — its
+//! preconditions (the compare of a compare-and-swap) and its writes — applied by
+//! one function, [`RocksMeta::apply`].
+//!
+//! `apply` is deterministic: what it writes depends only on the command and the
+//! state it finds, never on the clock, randomness or the process's configuration.
+//! Times a mutation needs (a bucket's creation, when garbage falls due, when an
+//! intent started) travel inside the command, stamped by whoever builds it (the
+//! wrappers in `mutate.rs`). So a log of encoded commands, applied in order to an
+//! empty store, rebuilds the same store byte for byte — the property a replicated
+//! log needs of its state machine. A command whose precondition fails writes
+//! nothing and fails the same way wherever it is applied.
+//!
+//! Commands cross processes and outlive versions: [`Command::encode`] writes the
+//! metadata format-version byte and postcard; new variants and fields are only
+//! ever appended (see `docs/formats.md`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MetaError, MetaResult};
+use crate::relocate::ShardMove;
+use crate::store::{Expect, RocksMeta};
+use crate::types::{decode, encode, AccessKeyRecord, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
+
+/// One mutation of the metadata store. Each variant's documentation says its
+/// precondition (when it fails, nothing is written) and its writes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Create a bucket. Precondition: it does not exist.
+    CreateBucket {
+        /// Bucket name.
+        bucket: String,
+        /// Creation time, ms since the epoch.
+        created_ms: i64,
+    },
+    /// Delete an empty bucket; its unfinished uploads are aborted (their parts become garbage).
+    /// Precondition: it exists and holds no object.
+    DeleteBucket {
+        /// Bucket name.
+        bucket: String,
+        /// When the aborted parts' shards may be deleted.
+        garbage_due_ms: i64,
+    },
+    /// Commit a manifest for `bucket/key`; the replaced object's shards become garbage.
+    /// Precondition: the bucket exists and the current version is as `expect` says.
+    PutObject {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The new manifest.
+        manifest: Manifest,
+        /// The compare of the compare-and-swap.
+        expect: Expect,
+        /// When the replaced object's shards may be deleted.
+        garbage_due_ms: i64,
+    },
+    /// Delete an object; its shards become garbage. Precondition: the bucket exists and the
+    /// current version is as `expect` says (a missing object is not an error).
+    DeleteObject {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The compare of the compare-and-swap.
+        expect: Expect,
+        /// When the deleted object's shards may be deleted.
+        garbage_due_ms: i64,
+    },
+    /// Record a new multipart upload. Precondition: its bucket exists.
+    CreateUpload {
+        /// The upload.
+        upload: UploadRecord,
+    },
+    /// Store a part, replacing an earlier upload of the same number (which becomes garbage).
+    /// Precondition: the upload exists.
+    PutPart {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// Upload id.
+        upload_id: String,
+        /// The part.
+        part: PartRecord,
+        /// When a replaced part's shards may be deleted.
+        garbage_due_ms: i64,
+    },
+    /// Abort an upload: its parts become garbage. Precondition: the upload exists.
+    AbortUpload {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// Upload id.
+        upload_id: String,
+        /// When the parts' shards may be deleted.
+        garbage_due_ms: i64,
+    },
+    /// Complete an upload: `manifest` becomes the object, the parts in `used` move into it,
+    /// every other part and the replaced object become garbage. Precondition: the bucket and
+    /// the upload exist and every part in `used` is still the one stored.
+    CompleteUpload {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// Upload id.
+        upload_id: String,
+        /// The parts the manifest was built from, as they were read.
+        used: Vec<PartStamp>,
+        /// The object's manifest.
+        manifest: Manifest,
+        /// When unused parts' and the replaced object's shards may be deleted.
+        garbage_due_ms: i64,
+    },
+    /// Create or replace an access key.
+    PutAccessKey {
+        /// Access key id.
+        access_key: String,
+        /// Its record.
+        record: AccessKeyRecord,
+    },
+    /// Replace the disk registry.
+    PutDisks {
+        /// Every registered disk.
+        disks: Vec<DiskRecord>,
+    },
+    /// Replace the node and disk registries together.
+    PutCluster {
+        /// Every storage node.
+        nodes: Vec<NodeRecord>,
+        /// Every registered disk.
+        disks: Vec<DiskRecord>,
+    },
+    /// Record that shards of `segment` are about to be written, adding to an open intent of
+    /// the same segment (which keeps its start time).
+    AddIntent {
+        /// Segment id.
+        segment: SegmentId,
+        /// (shard index, disk) about to be written.
+        shards: Vec<(u8, DiskId)>,
+        /// When the write started.
+        started_ms: i64,
+    },
+    /// Turn the open intents of `segments` into garbage due at once (the write failed).
+    IntentsToGarbage {
+        /// Segment ids.
+        segments: Vec<SegmentId>,
+    },
+    /// Forget a garbage entry whose shards are deleted.
+    RemoveGarbage {
+        /// Segment id.
+        segment: SegmentId,
+    },
+    /// Replace the drain records.
+    PutDrains {
+        /// Every disk being drained or decommissioned.
+        drains: Vec<DrainRecord>,
+    },
+    /// Record the running rebalance (`None`: it ended).
+    PutRebalance {
+        /// The rebalance.
+        record: Option<RebalanceRecord>,
+    },
+    /// Remove `disks` and the nodes named in `nodes` from the cluster map: registry, node
+    /// records, drain records, their counters and queued garbage and intents. Precondition:
+    /// no committed shard is indexed on any of the disks.
+    RetireDisks {
+        /// Disk ids.
+        disks: Vec<DiskId>,
+        /// Node names.
+        nodes: Vec<String>,
+    },
+    /// Move shards of one segment: each move applies only if `owner` still references the
+    /// segment and names `from` for that shard (the compare, per move); applied moves
+    /// re-point the index, queue the old copy as garbage and clear the new copy's intent.
+    MoveShards {
+        /// What references the segment.
+        owner: ShardOwner,
+        /// Segment id.
+        segment: SegmentId,
+        /// The moves.
+        moves: Vec<ShardMove>,
+        /// When the old copies may be deleted.
+        garbage_due_ms: i64,
+    },
+}
+
+/// A stored part as a completion read it: the compare of `CompleteUpload`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartStamp {
+    /// Part number.
+    pub number: u32,
+    /// The part's ETag.
+    pub etag: String,
+    /// Its segments' ids (a re-uploaded part has new ones).
+    pub segments: Vec<SegmentId>,
+}
+
+impl PartStamp {
+    /// The stamp of a stored part.
+    pub fn of(p: &PartRecord) -> Self {
+        Self { number: p.part_number, etag: p.etag.clone(), segments: p.segments.iter().map(|s| s.id).collect() }
+    }
+}
+
+/// What applying a command produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The writes were made; nothing to report.
+    Done,
+    /// The object that was replaced or deleted (its shards are now garbage), if there was one.
+    Replaced(Option<Manifest>),
+    /// The shard moves that applied (the new copies of the others are the caller's garbage).
+    Moved(Vec<ShardMove>),
+    /// The disk records that left the cluster map.
+    Retired(Vec<DiskRecord>),
+}
+
+impl Applied {
+    pub(crate) fn replaced(self) -> Option<Manifest> {
+        match self {
+            Applied::Replaced(m) => m,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn moved(self) -> Vec<ShardMove> {
+        match self {
+            Applied::Moved(m) => m,
+            _ => Vec::new(),
+        }
+    }
+
+    pub(crate) fn retired(self) -> Vec<DiskRecord> {
+        match self {
+            Applied::Retired(d) => d,
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Command {
+    /// The command as bytes: the metadata format-version byte, then postcard.
+    pub fn encode(&self) -> MetaResult<Vec<u8>> {
+        encode(self)
+    }
+
+    /// A command from [`Command::encode`]'s bytes (untrusted: a typed error, never a panic).
+    pub fn decode(bytes: &[u8]) -> MetaResult<Self> {
+        decode("command", bytes).map_err(|e| MetaError::BadCommand { detail: e.to_string() })
+    }
+
+    /// A short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::CreateBucket { .. } => "create_bucket",
+            Command::DeleteBucket { .. } => "delete_bucket",
+            Command::PutObject { .. } => "put_object",
+            Command::DeleteObject { .. } => "delete_object",
+            Command::CreateUpload { .. } => "create_upload",
+            Command::PutPart { .. } => "put_part",
+            Command::AbortUpload { .. } => "abort_upload",
+            Command::CompleteUpload { .. } => "complete_upload",
+            Command::PutAccessKey { .. } => "put_access_key",
+            Command::PutDisks { .. } => "put_disks",
+            Command::PutCluster { .. } => "put_cluster",
+            Command::AddIntent { .. } => "add_intent",
+            Command::IntentsToGarbage { .. } => "intents_to_garbage",
+            Command::RemoveGarbage { .. } => "remove_garbage",
+            Command::PutDrains { .. } => "put_drains",
+            Command::PutRebalance { .. } => "put_rebalance",
+            Command::RetireDisks { .. } => "retire_disks",
+            Command::MoveShards { .. } => "move_shards",
+        }
+    }
+}
+
+impl RocksMeta {
+    /// Apply one command: check its precondition, then make its writes in one atomic,
+    /// synced write batch. The only way metadata changes.
+    pub fn apply(&self, cmd: &Command) -> MetaResult<Applied> {
+        let applied = match cmd {
+            Command::CreateBucket { bucket, created_ms } => self.apply_create_bucket(bucket, *created_ms).map(|()| Applied::Done),
+            Command::DeleteBucket { bucket, garbage_due_ms } => self.apply_delete_bucket(bucket, *garbage_due_ms).map(|()| Applied::Done),
+            Command::PutObject { bucket, key, manifest, expect, garbage_due_ms } => {
+                self.apply_put_object(bucket, key, manifest, *expect, *garbage_due_ms).map(Applied::Replaced)
+            }
+            Command::DeleteObject { bucket, key, expect, garbage_due_ms } => self.apply_delete_object(bucket, key, *expect, *garbage_due_ms).map(Applied::Replaced),
+            Command::CreateUpload { upload } => self.apply_create_upload(upload).map(|()| Applied::Done),
+            Command::PutPart { bucket, key, upload_id, part, garbage_due_ms } => {
+                self.apply_put_part(bucket, key, upload_id, part, *garbage_due_ms).map(|()| Applied::Done)
+            }
+            Command::AbortUpload { bucket, key, upload_id, garbage_due_ms } => self.apply_abort_upload(bucket, key, upload_id, *garbage_due_ms).map(|()| Applied::Done),
+            Command::CompleteUpload { bucket, key, upload_id, used, manifest, garbage_due_ms } => {
+                self.apply_complete_upload(bucket, key, upload_id, used, manifest, *garbage_due_ms).map(Applied::Replaced)
+            }
+            Command::PutAccessKey { access_key, record } => self.apply_put_access_key(access_key, record).map(|()| Applied::Done),
+            Command::PutDisks { disks } => self.apply_put_disks(disks).map(|()| Applied::Done),
+            Command::PutCluster { nodes, disks } => self.apply_put_cluster(nodes, disks).map(|()| Applied::Done),
+            Command::AddIntent { segment, shards, started_ms } => self.apply_add_intent(*segment, shards, *started_ms).map(|()| Applied::Done),
+            Command::IntentsToGarbage { segments } => self.apply_intents_to_garbage(segments).map(|()| Applied::Done),
+            Command::RemoveGarbage { segment } => self.apply_remove_garbage(*segment).map(|()| Applied::Done),
+            Command::PutDrains { drains } => self.apply_put_drains(drains).map(|()| Applied::Done),
+            Command::PutRebalance { record } => self.apply_put_rebalance(record.as_ref()).map(|()| Applied::Done),
+            Command::RetireDisks { disks, nodes } => self.apply_retire_disks(disks, nodes).map(Applied::Retired),
+            Command::MoveShards { owner, segment, moves, garbage_due_ms } => self.apply_move_shards(owner, *segment, moves, *garbage_due_ms).map(Applied::Moved),
+        };
+        #[cfg(test)]
+        if applied.is_ok() {
+            if let Some(journal) = self.journal.lock().as_mut() {
+                journal.push(cmd.clone());
+            }
+        }
+        applied
+    }
+}
