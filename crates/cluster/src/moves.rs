@@ -14,7 +14,6 @@
 use std::sync::Arc;
 
 use kintsugi_disk::ShardHeader;
-use kintsugi_erasure::chunk_hash;
 use kintsugi_meta::{DiskId, OwnedSegment, SegmentId, SegmentMeta, ShardMove, ShardOwner};
 use kintsugi_storage::ShardStore;
 
@@ -108,8 +107,7 @@ pub async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &OwnedSeg
             match rx.recv().await {
                 Some(Ok(chunk)) => {
                     bytes += chunk.len() as u64;
-                    let h = chunk_hash(&chunk);
-                    if w.append(chunk, h).await.is_err() {
+                    if w.append_hashing(chunk).await.is_err() {
                         copied = false;
                         break;
                     }

@@ -48,12 +48,19 @@ pub async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta, templ
         let mut slots = reader.next_chunks(("(rebuild)", "", 0)).await?;
         bytes_read += slots.iter().flatten().map(|c| c.len() as u64).sum::<u64>();
         let codec = coded.codec.clone();
-        slots = tokio::task::spawn_blocking(move || codec.reconstruct(&mut slots).map(|()| slots)).await??;
-        for (i, _, w, hashes) in writers.iter_mut() {
-            let Some(chunk) = slots[*i].take() else {
-                return Err(ClusterError::Internal("codec left a shard empty".into()));
+        // Decode and hash the targets' chunks on a blocking thread: both are CPU work.
+        let wanted = skip.clone();
+        let mut rebuilt = tokio::task::spawn_blocking(move || {
+            codec.reconstruct(&mut slots)?;
+            Ok::<_, ClusterError>(
+                wanted.iter().map(|&i| slots.get_mut(i).and_then(Option::take).map(|c| (chunk_hash(&c), c))).collect::<Vec<_>>(),
+            )
+        })
+        .await??;
+        for (n, (i, _, w, hashes)) in writers.iter_mut().enumerate() {
+            let Some((h, chunk)) = rebuilt.get_mut(n).and_then(Option::take) else {
+                return Err(ClusterError::Internal(format!("codec left shard {i} empty")));
             };
-            let h = chunk_hash(&chunk);
             hashes.push(h);
             if let Some(sw) = w.as_mut() {
                 if let Err(e) = sw.append(chunk, h).await {

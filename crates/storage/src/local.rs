@@ -77,13 +77,23 @@ impl ShardStore for LocalShards {
 
     fn write(&self, header: ShardHeader) -> ShardWrite {
         let disk = self.disk.clone();
+        let disk_id = disk.id();
         let (tx, mut rx) = mpsc::channel::<ShardMsg>(2);
         let done = tokio::spawn(async move {
             let mut w = spawn_blocking(move || disk.create_shard(header)).await?;
             while let Some(msg) = rx.recv().await {
                 match msg {
-                    ShardMsg::Chunk(chunk, hash) => {
-                        w = spawn_blocking(move || w.append(&chunk, hash).map(|()| w)).await?;
+                    ShardMsg::Chunk(chunk, hashing) => {
+                        let (id, segment, index) = (disk_id, header.segment_id, header.index);
+                        w = spawn_blocking(move || {
+                            let hash = hashing.resolve(&chunk).map_err(|_| DiskError::Corrupt {
+                                disk: id,
+                                shard: Disk::shard_name(segment, index),
+                                detail: "a chunk arrived with a BLAKE3 that does not match its bytes".into(),
+                            })?;
+                            w.append(&chunk, hash).map(|()| w)
+                        })
+                        .await?;
                     }
                     ShardMsg::Finish(len) => return spawn_blocking(move || w.finish(len)).await,
                 }

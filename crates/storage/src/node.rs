@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kintsugi_disk::{DirState, Disk, DiskError, DiskResult, ShardHeader};
-use kintsugi_erasure::chunk_hash;
 use kintsugi_net::{write_frame, Client, DiskReport, Handler, NetError, NetResult, Request, Response};
 
 use crate::local::LocalShards;
@@ -239,10 +238,8 @@ impl NodeService {
             if let Err(e) = recv.read_exact(&mut chunk).await {
                 return fail(format!("shard body cut short: {e}"));
             }
-            if chunk_hash(&chunk) != hash {
-                return Response::Error { code: "ShardCorrupt".into(), message: "a chunk arrived with a BLAKE3 that does not match its bytes".into() };
-            }
-            if let Err(e) = w.append(chunk, hash).await {
+            // The writer checks the claimed hash on a blocking thread; a mismatch fails the write (ShardCorrupt).
+            if let Err(e) = w.append_verified(chunk, hash).await {
                 return write_error_response(&e); // the writer stopped early: its error says why
             }
         }

@@ -173,25 +173,27 @@ pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob
             }
         }
         let c = codec.clone();
-        let mut slots = tokio::task::spawn_blocking(move || c.reconstruct(&mut slots).map(|()| slots))
-            .await
-            .map_err(|e| RebuildError::Decode(e.to_string()))?
-            .map_err(|e| RebuildError::Decode(e.to_string()))?;
-        let Some(chunk) = slots[want].take() else { return Err(RebuildError::Decode("the codec left the shard empty".into())) };
-        let h = chunk_hash(&chunk);
+        // Decode and hash on a blocking thread: both are CPU work.
+        let (chunk, h) = tokio::task::spawn_blocking(move || {
+            c.reconstruct(&mut slots).map_err(|e| RebuildError::Decode(e.to_string()))?;
+            let chunk = slots[want].take().ok_or_else(|| RebuildError::Decode("the codec left the shard empty".into()))?;
+            let h = chunk_hash(&chunk);
+            Ok::<_, RebuildError>((chunk, h))
+        })
+        .await
+        .map_err(|e| RebuildError::Decode(e.to_string()))??;
         hashes.push(h);
         w.append(chunk, h).await.map_err(RebuildError::Write)?;
     }
-    finish(w, &hashes, &job).await.map(|()| bytes_read)
-}
-
-/// Keep the written shard only if its chunk hashes make the manifest's shard hash, and the
-/// disk stored it so.
-async fn finish(w: ShardWrite, hashes: &[[u8; 32]], job: &RebuildJob) -> Result<(), RebuildError> {
-    if shard_hash(hashes) != job.expected {
+    if shard_hash(&hashes) != job.expected {
         w.abandon();
         return Err(RebuildError::HashMismatch);
     }
+    finish(w, &job).await.map(|()| bytes_read)
+}
+
+/// Keep the written shard only if the disk stored it with the manifest's shard hash.
+async fn finish(w: ShardWrite, job: &RebuildJob) -> Result<(), RebuildError> {
     match w.finish(job.segment_len, job.expected).await {
         Ok(_) => Ok(()),
         Err(WriteError::HashMismatch) => Err(RebuildError::StoredHashMismatch),
@@ -205,7 +207,6 @@ async fn copy_straight(p: &Peers<'_>, target: &LocalShards, job: &RebuildJob, sr
     let store = source_store(p, src).ok_or_else(|| tried(format!("source disk {:032x} is not on this node", src.disk)))?;
     let mut rx = store.read(job.header.segment_id, src.index, src.hash, 0, stripes);
     let mut w = target.write(job.header);
-    let mut hashes = Vec::new();
     let mut bytes_read = 0u64;
     for _ in 0..stripes {
         let chunk = match rx.recv().await {
@@ -214,10 +215,9 @@ async fn copy_straight(p: &Peers<'_>, target: &LocalShards, job: &RebuildJob, sr
             None => return Err(tried("stream ended early".into())),
         };
         bytes_read += chunk.len() as u64;
-        // Verified by the source's disk against its hash table; hashed again for ours.
-        let h = chunk_hash(&chunk);
-        hashes.push(h);
-        w.append(chunk, h).await.map_err(RebuildError::Write)?;
+        // Verified by the source's disk against its hash table; the writer hashes it again
+        // for ours, and `finish` keeps the copy only if that makes the manifest's shard hash.
+        w.append_hashing(chunk).await.map_err(RebuildError::Write)?;
     }
-    finish(w, &hashes, job).await.map(|()| bytes_read)
+    finish(w, job).await.map(|()| bytes_read)
 }

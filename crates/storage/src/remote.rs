@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 use crate::records::{disk_error_from_remote, put_record_end, put_record_head, unreachable, MAX_CHUNK};
-use crate::shards::{ChunkRx, DiskInfo, ShardMsg, ShardStore, ShardWrite};
+use crate::shards::{ChunkRx, DiskInfo, Hashing, ShardMsg, ShardStore, ShardWrite};
 
 /// Chunks buffered ahead of the consumer per remote shard stream.
 const READ_AHEAD: usize = 4;
@@ -304,7 +304,15 @@ impl ShardStore for RemoteShards {
             while sent.is_ok() {
                 let Some(msg) = rx.recv().await else { break };
                 sent = match msg {
-                    ShardMsg::Chunk(chunk, hash) => {
+                    ShardMsg::Chunk(chunk, hashing) => {
+                        // The node verifies every chunk against the hash sent with it.
+                        let (chunk, hash) = match hashing {
+                            Hashing::Known(h) | Hashing::Verify(h) => (chunk, h),
+                            Hashing::Compute => match tokio::task::spawn_blocking(move || (kintsugi_erasure::chunk_hash(&chunk), chunk)).await {
+                                Ok((h, chunk)) => (chunk, h),
+                                Err(e) => return Err(DiskError::Invalid { detail: format!("hashing a chunk failed: {e}") }),
+                            },
+                        };
                         let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
                         within(d, async {
                             send.write_all(&put_record_head(len, &hash)).await.map_err(io)?;

@@ -8,10 +8,41 @@ use tokio::task::JoinHandle;
 /// A message to a shard's writer task (behind [`ShardWrite`]).
 #[derive(Debug)]
 pub(crate) enum ShardMsg {
-    /// The next chunk and its BLAKE3.
-    Chunk(Vec<u8>, ChunkHash),
+    /// The next chunk and how its BLAKE3 is known.
+    Chunk(Vec<u8>, Hashing),
     /// No more chunks: make the shard durable (segment length for the header).
     Finish(u64),
+}
+
+/// How a writer learns a chunk's BLAKE3. Hashing is CPU work: where the writer hashes,
+/// it does so on a blocking thread, never on the async executor.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Hashing {
+    /// The caller computed it (e.g. while encoding).
+    Known(ChunkHash),
+    /// The writer computes it.
+    Compute,
+    /// The sender claims it (bytes from the network): the writer computes it and refuses the
+    /// chunk, and with it the shard, if the bytes do not match.
+    Verify(ChunkHash),
+}
+
+impl Hashing {
+    /// The chunk's hash, computing it where needed (call on a blocking thread); `Err(claimed)`
+    /// when the bytes do not match a claimed hash.
+    pub(crate) fn resolve(self, chunk: &[u8]) -> Result<ChunkHash, ChunkHash> {
+        match self {
+            Hashing::Known(h) => Ok(h),
+            Hashing::Compute => Ok(kintsugi_erasure::chunk_hash(chunk)),
+            Hashing::Verify(claimed) => {
+                if kintsugi_erasure::chunk_hash(chunk) == claimed {
+                    Ok(claimed)
+                } else {
+                    Err(claimed)
+                }
+            }
+        }
+    }
 }
 
 /// Why a shard write stored nothing (or not what was sent).
@@ -50,8 +81,25 @@ impl ShardWrite {
     /// Hand the next chunk (and its BLAKE3) to the writer. When the writer has stopped, the
     /// error says why (the write is over then).
     pub async fn append(&mut self, chunk: Vec<u8>, hash: ChunkHash) -> Result<(), WriteError> {
+        self.send_chunk(chunk, Hashing::Known(hash)).await
+    }
+
+    /// Hand the next chunk to the writer, which computes its BLAKE3 off the async executor
+    /// ([`ShardWrite::finish`] then checks the shard hash they make).
+    pub async fn append_hashing(&mut self, chunk: Vec<u8>) -> Result<(), WriteError> {
+        self.send_chunk(chunk, Hashing::Compute).await
+    }
+
+    /// Hand the next chunk, with the BLAKE3 its sender claims, to the writer: it checks the
+    /// claim off the async executor, and a chunk that does not match fails the write
+    /// (`DiskError::Corrupt`), storing nothing.
+    pub async fn append_verified(&mut self, chunk: Vec<u8>, claimed: ChunkHash) -> Result<(), WriteError> {
+        self.send_chunk(chunk, Hashing::Verify(claimed)).await
+    }
+
+    async fn send_chunk(&mut self, chunk: Vec<u8>, hashing: Hashing) -> Result<(), WriteError> {
         let sent = match &self.tx {
-            Some(tx) => tx.send(ShardMsg::Chunk(chunk, hash)).await.is_ok(),
+            Some(tx) => tx.send(ShardMsg::Chunk(chunk, hashing)).await.is_ok(),
             None => false,
         };
         if sent {

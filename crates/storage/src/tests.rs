@@ -111,6 +111,40 @@ async fn remote_and_local_shards_behave_the_same() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_hash_chunks_themselves_and_refuse_a_chunk_whose_claimed_hash_is_wrong() {
+    let n = node().await;
+    let want = shard_hash(&chunks().iter().map(|c| chunk_hash(c)).collect::<Vec<_>>());
+    let local = LocalShards::new(n.disks[1].clone(), "local", 1);
+    for (store, disk) in [(&n.remote[0] as &dyn ShardStore, &n.disks[0]), (&local as &dyn ShardStore, &n.disks[1])] {
+        // The writer computes the hashes: the same shard as with known hashes.
+        let seg = rand::random::<u128>();
+        let mut w = store.write(header(seg, 0));
+        for c in chunks() {
+            w.append_hashing(c).await.expect("append");
+        }
+        assert_eq!(w.finish(5000, want).await.expect("finish"), want);
+        assert_eq!(read_all(store, seg, 0, want, 0, 3).await.expect("read"), chunks());
+        // A claimed hash that is not the bytes': the write fails as corrupt and stores nothing.
+        let seg = rand::random::<u128>();
+        let mut w = store.write(header(seg, 1));
+        let mut failed = None;
+        for (i, c) in chunks().into_iter().enumerate() {
+            let claimed = if i == 1 { [7u8; 32] } else { chunk_hash(&c) };
+            if let Err(e) = w.append_verified(c, claimed).await {
+                failed = Some(e);
+                break;
+            }
+        }
+        let e = match failed {
+            Some(e) => e,
+            None => w.finish(5000, want).await.expect_err("a wrong chunk hash must fail the write"),
+        };
+        assert!(matches!(e, WriteError::Disk(DiskError::Corrupt { .. })), "{e}");
+        assert!(!disk.shard_path(seg, 1).exists(), "a refused shard was stored");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flipped_byte_on_the_node_is_reported_corrupt_midway() {
     let n = node().await;
     let seg = rand::random::<u128>();
