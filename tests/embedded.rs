@@ -304,6 +304,32 @@ fn signed_request_after_an_early_answer_on_the_same_connection_is_never_refused(
     elapsed(t, "early answers then reuse");
 }
 
+/// A PUT answered before its body was read (here: its bucket does not exist) gets that
+/// answer, not a broken pipe: the server reads away the rest of the body (up to 64 MiB)
+/// instead of closing the connection under a client that is still sending it. Our CLI sends
+/// the body at once (no `Expect: 100-continue`), as many S3 clients do.
+#[test]
+fn a_put_refused_before_its_body_is_read_gets_the_answer_not_a_broken_pipe() {
+    let _g = serial();
+    let t = Instant::now();
+    let mut s = Server::start(Opts::default());
+    let f = s.scratch().join("refused");
+    fs::write(&f, pseudo_random(78, 24 * MIB as usize)).expect("writing test file");
+    let f = f.to_str().expect("utf-8 path");
+    for round in 0..5 {
+        let out = s
+            .command(common::BIN)
+            .args(["put", "-q", f, "s3://no-such-bucket/k", "--part-size", "64MiB", "--endpoint", &s.endpoint])
+            .output()
+            .expect("running kintsugi put");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "round {round}: a PUT into a missing bucket succeeded");
+        assert!(err.contains("NoSuchBucket"), "round {round}: the client did not get the answer: {err}");
+    }
+    assert!(s.is_running(), "server died");
+    elapsed(t, "PUTs refused before their body was read");
+}
+
 #[test]
 fn conditional_get_and_head() {
     let _g = serial();

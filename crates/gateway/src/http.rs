@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -71,16 +71,58 @@ fn must_close_after<B>(req: &Request<B>) -> Option<bool> {
     expects.then(|| req.headers().get(hyper::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0"))
 }
 
-/// A request body that records whether it was read to its end.
+/// How much of a request body is read and thrown away after an answer that came
+/// before the body was read (a PUT refused up front: no such bucket, too few
+/// disks, a bad signature), and for how long. A client that sends its body
+/// without waiting for `100 Continue` is still writing when the answer goes out;
+/// if the connection closed under it, it would see a broken pipe or a reset
+/// instead of the answer (hyper closes a connection whose request body was left
+/// unread, and a close with unread bytes makes the kernel send a reset). Reading
+/// the rest lets it finish writing and read the answer, and keeps the
+/// connection. A body larger than this, or slower, is cut off as before.
+const DISCARD_MAX_BYTES: u64 = 64 << 20;
+const DISCARD_MAX_TIME: Duration = Duration::from_secs(10);
+
+/// What a [`ReadTracker`] leaves behind: whether its body was read to the end,
+/// and the body itself when it was dropped unread.
+#[derive(Default)]
+struct Tracked {
+    done: AtomicBool,
+    unread: Mutex<Option<Incoming>>,
+}
+
+impl Tracked {
+    fn read_to_end(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// The body, if the handler dropped it before its end.
+    fn take_unread(&self) -> Option<Incoming> {
+        self.unread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+}
+
+/// A request body that records whether it was read to its end, and hands
+/// itself back (through [`Tracked`]) when dropped before that.
 struct ReadTracker {
-    inner: Incoming,
-    done: Arc<AtomicBool>,
+    inner: Option<Incoming>,
+    tracked: Arc<Tracked>,
 }
 
 impl ReadTracker {
-    fn new(inner: Incoming) -> (Self, Arc<AtomicBool>) {
-        let done = Arc::new(AtomicBool::new(false));
-        (Self { inner, done: done.clone() }, done)
+    fn new(inner: Incoming) -> (Self, Arc<Tracked>) {
+        let tracked = Arc::new(Tracked::default());
+        (Self { inner: Some(inner), tracked: tracked.clone() }, tracked)
+    }
+}
+
+impl Drop for ReadTracker {
+    fn drop(&mut self) {
+        if !self.tracked.read_to_end() {
+            if let Some(body) = self.inner.take() {
+                *self.tracked.unread.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(body);
+            }
+        }
     }
 }
 
@@ -89,19 +131,40 @@ impl hyper::body::Body for ReadTracker {
     type Error = hyper::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) || (matches!(polled, Poll::Ready(Some(Ok(_)))) && self.inner.is_end_stream()) {
-            self.done.store(true, Ordering::Release);
+        let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
+        let polled = Pin::new(&mut *inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || (matches!(polled, Poll::Ready(Some(Ok(_)))) && inner.is_end_stream()) {
+            self.tracked.done.store(true, Ordering::Release);
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(hyper::body::Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), hyper::body::Body::size_hint)
+    }
+}
+
+/// Read and drop what is left of a body answered early, up to
+/// [`DISCARD_MAX_BYTES`] and [`DISCARD_MAX_TIME`]; then let it go (hyper
+/// keeps the connection if the body ended, closes it otherwise).
+async fn discard(mut body: Incoming) {
+    let read_rest = async {
+        let mut seen = 0u64;
+        while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+            let Ok(frame) = frame else { return };
+            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if seen > DISCARD_MAX_BYTES {
+                tracing::debug!(seen, "early-answered request body is too large to read away; closing its connection");
+                return;
+            }
+        }
+    };
+    if tokio::time::timeout(DISCARD_MAX_TIME, read_rest).await.is_err() {
+        tracing::debug!("early-answered request body still arriving after {DISCARD_MAX_TIME:?}; closing its connection");
     }
 }
 
@@ -156,10 +219,15 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 }
                 let close_after = must_close_after(&req);
                 let (parts, body) = req.into_parts();
-                let (body, read) = ReadTracker::new(body);
+                let (body, tracked) = ReadTracker::new(body);
                 let mut resp = s3.call(Request::from_parts(parts, s3s::Body::http_body(body))).await?;
-                if close_after.is_some_and(|empty| empty || !read.load(Ordering::Acquire)) {
+                let unread = tracked.take_unread();
+                if close_after.is_some_and(|empty| empty || !tracked.read_to_end()) {
+                    // The client may be withholding the body: reading it would
+                    // ask for it (hyper sends `100 Continue` on the first read).
                     resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                } else if let Some(body) = unread {
+                    tokio::spawn(discard(body));
                 }
                 Ok(resp)
             }
