@@ -1,4 +1,6 @@
-//! Shard placement: which k+m disks hold the shards of a segment.
+//! Shard placement: which k+m disks hold the shards of a segment, and the
+//! pure planning beside it: rebalance shares and targets ([`balance`]),
+//! repair order, rebuild plans and domain spreading ([`repair`]).
 //! Pure: no I/O, no clock, deterministic for a given seed and candidate set.
 //!
 //! Weighted rendezvous (highest-random-weight) hashing: every usable disk gets
@@ -17,6 +19,11 @@
 //! assert_eq!(chosen, place(b"segment-1", &disks, 6).unwrap()); // deterministic
 //! ```
 #![deny(unsafe_code)]
+
+pub mod balance;
+#[cfg(test)]
+mod props;
+pub mod repair;
 
 /// A disk that may receive a shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
