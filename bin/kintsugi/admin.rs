@@ -157,6 +157,17 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
                     );
                 }
             }
+            let workers = v["workers"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            let failing: Vec<String> = workers
+                .iter()
+                .filter(|w| w["last_error"].as_str().is_some_and(|e| !e.is_empty()))
+                .map(|w| format!("{}: {}", w["name"].as_str().unwrap_or("?"), w["last_error"].as_str().unwrap_or("")))
+                .collect();
+            if failing.is_empty() {
+                println!("workers:         {} running, last passes all succeeded", workers.len());
+            } else {
+                println!("workers:         {} running; last pass FAILED for {}", workers.len(), failing.join("; "));
+            }
             if failed > 0 {
                 println!("WARNING: {failed} disk(s) failed or unreachable; objects with shards on them are read from parity. Restore or replace them.");
             }

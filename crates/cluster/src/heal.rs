@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kintsugi_meta::{DiskId, SegmentId, ShardMove, ShardOwner, NO_DISK};
+use kintsugi_placement::repair::{plan_rebuild, repair_order, RepairPlan, ShardState};
 use serde::Serialize;
 
 use crate::error::ClusterResult;
@@ -162,9 +163,8 @@ pub async fn repair_report(store: &Arc<Store>, stats: &RepairStats, recount: boo
     let domains = store.domains_in_service();
     let too_few_domains = domains < store.total_shards();
     let by_missing = dmg.by_missing.iter().map(|(n, segs)| (n.to_string(), *segs)).collect();
-    let s = stats;
-    let busy = s.busy_ms.load(Ordering::Relaxed);
-    let rebuilt = s.bytes_rebuilt.load(Ordering::Relaxed);
+    let busy = stats.busy_ms.load(Ordering::Relaxed);
+    let rebuilt = stats.bytes_rebuilt.load(Ordering::Relaxed);
     let ledger = dmg.ledger;
     let recount = if recount { Some(crate::ledger::recount(store, &ledger).await?) } else { None };
     let rate = if busy == 0 { 0.0 } else { rebuilt as f64 / (busy as f64 / 1000.0) };
@@ -183,23 +183,23 @@ pub async fn repair_report(store: &Arc<Store>, stats: &RepairStats, recount: boo
         shards_on_lost_disks: on_lost,
         shards_on_down_disks: on_down,
         segments_by_missing: by_missing,
-        queued: s.queued.load(Ordering::Relaxed),
-        done_in_pass: s.done_in_pass.load(Ordering::Relaxed),
-        shards_rebuilt: s.shards_rebuilt.load(Ordering::Relaxed),
+        queued: stats.queued.load(Ordering::Relaxed),
+        done_in_pass: stats.done_in_pass.load(Ordering::Relaxed),
+        shards_rebuilt: stats.shards_rebuilt.load(Ordering::Relaxed),
         bytes_rebuilt: rebuilt,
-        shards_rebuilt_by_nodes: s.rebuilt_by_nodes.load(Ordering::Relaxed),
-        bytes_read: s.bytes_read.load(Ordering::Relaxed),
+        shards_rebuilt_by_nodes: stats.rebuilt_by_nodes.load(Ordering::Relaxed),
+        bytes_read: stats.bytes_read.load(Ordering::Relaxed),
         rebuild_mib_per_s: if busy == 0 { 0.0 } else { rebuilt as f64 / (1 << 20) as f64 / (busy as f64 / 1000.0) },
-        failed: s.failed.load(Ordering::Relaxed),
-        unrecoverable: s.unrecoverable.load(Ordering::Relaxed),
-        waiting_for_capacity: s.no_target.load(Ordering::Relaxed),
-        passes: s.passes.load(Ordering::Relaxed),
-        shards_spread: s.spread.shards_spread.load(Ordering::Relaxed),
+        failed: stats.failed.load(Ordering::Relaxed),
+        unrecoverable: stats.unrecoverable.load(Ordering::Relaxed),
+        waiting_for_capacity: stats.no_target.load(Ordering::Relaxed),
+        passes: stats.passes.load(Ordering::Relaxed),
+        shards_spread: stats.spread.shards_spread.load(Ordering::Relaxed),
     })
 }
 
 /// One pass: queue every segment with a shard on a lost disk, most shards lost first, and repair them.
-pub async fn pass(store: &Arc<Store>, stats: &RepairStats, cfg: RepairConfig, limiter: &Arc<Limiter>) -> ClusterResult<()> {
+pub async fn pass(store: &Arc<Store>, stats: &RepairStats, cfg: RepairConfig, limiter: &Limiter) -> ClusterResult<()> {
     // Shards stored nowhere (NO_DISK) are rebuilt like those of a lost disk.
     let lost: Vec<DiskId> = store.all_disks().iter().filter(|d| d.lost()).map(|d| d.id()).chain([NO_DISK]).collect();
     stats.passes.fetch_add(1, Ordering::Relaxed);
@@ -218,7 +218,7 @@ pub async fn pass(store: &Arc<Store>, stats: &RepairStats, cfg: RepairConfig, li
                 })?;
             }
             let mut q: Vec<(SegmentId, Option<ShardOwner>, usize)> = jobs.into_iter().map(|(s, (o, n))| (s, o, n)).collect();
-            q.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+            repair_order(&mut q, |j| (j.2, j.0));
             Ok(q)
         })
         .await?;
@@ -229,9 +229,8 @@ pub async fn pass(store: &Arc<Store>, stats: &RepairStats, cfg: RepairConfig, li
     }
     futures::stream::iter(queue)
         .for_each_concurrent(cfg.concurrency.max(1), |(segment, owner, _)| {
-            let limiter = limiter.clone();
             async move {
-                match heal_segment(store, stats, segment, owner, &limiter).await {
+                match heal_segment(store, stats, segment, owner, limiter).await {
                     Ok(_) => {}
                     Err(e) => {
                         stats.failed.fetch_add(1, Ordering::Relaxed);
@@ -252,17 +251,23 @@ async fn heal_segment(store: &Arc<Store>, stats: &RepairStats, segment: SegmentI
     let seg = owned.segment;
     let coded = store.coded(&owned.coding)?;
     let k = usize::from(coded.layout.scheme.k);
-    let is_lost = |disk: DiskId| store.disk(disk).map_or(true, |d| d.lost());
-    let missing: Vec<usize> = (0..seg.shards.len()).filter(|&i| is_lost(seg.shards[i].disk)).collect();
-    if missing.is_empty() {
-        return Ok(0);
-    }
-    let healthy: Vec<DiskId> = seg.shards.iter().map(|l| l.disk).filter(|d| store.disk(*d).is_ok_and(|d| d.usable())).collect();
-    if healthy.len() < k {
-        stats.unrecoverable.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(segment = %format!("{segment:032x}"), healthy = healthy.len(), k, "segment has fewer than k reachable shards; cannot rebuild it now");
-        return Ok(0);
-    }
+    let state = |disk: DiskId| match store.disk(disk) {
+        Err(_) => ShardState::Lost,
+        Ok(d) if d.lost() => ShardState::Lost,
+        Ok(d) if d.usable() => ShardState::Healthy,
+        Ok(_) => ShardState::Unavailable,
+    };
+    let states: Vec<ShardState> = seg.shards.iter().map(|l| state(l.disk)).collect();
+    let missing = match plan_rebuild(&states, k) {
+        RepairPlan::Nothing => return Ok(0),
+        RepairPlan::Unrecoverable { healthy, k } => {
+            stats.unrecoverable.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(segment = %format!("{segment:032x}"), healthy, k, "segment has fewer than k reachable shards; cannot rebuild it now");
+            return Ok(0);
+        }
+        RepairPlan::Rebuild(missing) => missing,
+    };
+    let healthy: Vec<DiskId> = seg.shards.iter().zip(&states).filter(|(_, s)| **s == ShardState::Healthy).map(|(l, _)| l.disk).collect();
     let used: Vec<DiskId> = seg.shards.iter().map(|l| l.disk).collect();
     let targets = store.place_extra(seg.id, &used, &healthy, missing.len());
     if targets.len() < missing.len() {
@@ -304,12 +309,11 @@ async fn heal_segment(store: &Arc<Store>, stats: &RepairStats, segment: SegmentI
             Ok((r.on_nodes, r.done))
         })
         .await?;
-    let s = stats;
-    s.shards_rebuilt.fetch_add(applied.len() as u64, Ordering::Relaxed);
+    stats.shards_rebuilt.fetch_add(applied.len() as u64, Ordering::Relaxed);
     let by_nodes = applied.iter().filter(|m| on_nodes.contains(&(usize::from(m.index), m.to))).count();
-    s.rebuilt_by_nodes.fetch_add(by_nodes as u64, Ordering::Relaxed);
-    s.bytes_rebuilt.fetch_add(shard_bytes * applied.len() as u64, Ordering::Relaxed);
-    s.busy_ms.fetch_add(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    stats.rebuilt_by_nodes.fetch_add(by_nodes as u64, Ordering::Relaxed);
+    stats.bytes_rebuilt.fetch_add(shard_bytes * applied.len() as u64, Ordering::Relaxed);
+    stats.busy_ms.fetch_add(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
     for m in &applied {
         tracing::info!(segment = %format!("{segment:032x}"), shard = m.index, from = m.from, to = m.to, "repair rebuilt a lost shard");
     }

@@ -11,7 +11,10 @@
 //!   garbage collection, the disk monitor; disk and node add/remove (`lifecycle`).
 //!
 //! Modules form a stack (no import circles): `error`, `metrics` → `store` → `map`, `read` →
-//! `rebuild` → `moves` → the workers → `workers`.
+//! `rebuild` → `moves` → the workers → `workers`, which runs each as a [`Worker`] (`worker`:
+//! the one shape — wait for work, do it — and the runner that keeps every worker's status).
+//! The workers' planning (repair order, rebuild plans, rebalance shares and targets, domain
+//! spreading) is pure code in `kintsugi_placement`.
 #![deny(unsafe_code)]
 
 mod cancel;
@@ -32,6 +35,7 @@ mod rebuild;
 pub mod scrub;
 mod spread;
 mod store;
+mod worker;
 mod workers;
 
 pub use cancel::{cancel_pair, CancelSource, CancelToken};
@@ -44,4 +48,5 @@ pub use read::{read_stripe, StripeReader};
 pub use read_repair::repair_segment;
 pub use rebuild::{rebuild_onto, replace_shards, Rebuilt};
 pub use store::{distinct_domains, Coded, RepairRequest, Store, StoreConfig, DEFAULT_SEGMENT_SIZE};
+pub use worker::{Worker, WorkerReport};
 pub use workers::{WorkerConfig, Workers};

@@ -2,38 +2,24 @@
 //! every shard of it is verified fully and the bad ones on usable disks are rebuilt in place
 //! from k healthy ones (kept only if they hash to the manifest's shard hash).
 
-use std::collections::HashSet;
 use std::sync::Arc;
-
-use tokio::sync::mpsc;
 
 use crate::error::ClusterResult;
 use crate::metrics::Metrics;
 use crate::store::{RepairRequest, Store};
-use crate::cancel::CancelToken;
 
-pub(crate) async fn repair_loop(store: Arc<Store>, mut rx: mpsc::Receiver<RepairRequest>, mut cancel: CancelToken) {
-    let mut recent: HashSet<(u128, usize)> = HashSet::new();
-    loop {
-        let req = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = rx.recv() => match r { Some(r) => r, None => return },
-        };
-        // Several reads of one damaged segment queue it several times; repair it once.
-        if !recent.insert((req.version_id, req.segment)) {
-            continue;
-        }
-        let res = repair_segment(&store, &req).await;
-        recent.remove(&(req.version_id, req.segment));
-        match res {
-            Ok(n) if n > 0 => tracing::info!(bucket = req.bucket, key = req.key, segment = req.segment, rebuilt = n, "read-repair rebuilt shards in place"),
-            Ok(_) => {}
-            Err(e) => {
-                Metrics::inc(&store.metrics.repair_failed);
-                tracing::warn!(bucket = req.bucket, key = req.key, segment = req.segment, error = %e, "read-repair failed");
-            }
+/// Serve one read-repair request (the read-repair worker's pass): log what was rebuilt, count
+/// a failure (the next read that finds the damage queues it again).
+pub(crate) async fn repair_one(store: &Arc<Store>, req: &RepairRequest) -> ClusterResult<()> {
+    match repair_segment(store, req).await {
+        Ok(n) if n > 0 => tracing::info!(bucket = req.bucket, key = req.key, segment = req.segment, rebuilt = n, "read-repair rebuilt shards in place"),
+        Ok(_) => {}
+        Err(e) => {
+            Metrics::inc(&store.metrics.repair_failed);
+            tracing::warn!(bucket = req.bucket, key = req.key, segment = req.segment, error = %e, "read-repair failed");
         }
     }
+    Ok(())
 }
 
 /// Verify every shard of one segment fully and rebuild the missing or

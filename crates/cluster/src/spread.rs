@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use kintsugi_meta::{DiskId, SegmentId, NO_DISK};
+use kintsugi_placement::repair::crowding_shard;
 
 use crate::error::ClusterResult;
 use crate::limiter::Limiter;
@@ -83,13 +84,9 @@ async fn spread_segment(store: &Arc<Store>, stats: &SpreadStats, segment: Segmen
         let Some((owner, owned)) = store.meta_call(move |m| m.resolve_segment(segment, None)).await? else { return Ok(true) };
         let seg = &owned.segment;
         let cap = store.domain_cap().max(1);
-        let domain_of = |d: DiskId| store.disk(d).ok().filter(|x| x.usable()).map(|x| x.failure_domain());
-        // The first shard (from the end) whose domain holds more than `cap` of the segment.
-        let crowding = (0..seg.shards.len()).rev().find(|&i| {
-            let Some(dom) = domain_of(seg.shards[i].disk) else { return false };
-            seg.shards.iter().filter(|l| l.disk != NO_DISK && domain_of(l.disk) == Some(dom)).count() > cap
-        });
-        let Some(i) = crowding else { return Ok(true) };
+        let domain_of = |d: DiskId| store.disk(d).ok().filter(|x| d != NO_DISK && x.usable()).map(|x| x.failure_domain());
+        let domains: Vec<Option<u32>> = seg.shards.iter().map(|l| domain_of(l.disk)).collect();
+        let Some(i) = crowding_shard(&domains, cap) else { return Ok(true) };
         let used: Vec<DiskId> = seg.shards.iter().map(|l| l.disk).collect();
         let healthy: Vec<DiskId> = seg.shards.iter().enumerate().filter(|(j, l)| *j != i && domain_of(l.disk).is_some()).map(|(_, l)| l.disk).collect();
         let Some(&target) = store.place_extra(seg.id, &used, &healthy, 1).first() else {

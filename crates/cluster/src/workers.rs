@@ -1,8 +1,9 @@
-//! The background workers of a gateway and their one shape: each is a pass run every
-//! interval (repair + spread, drain, scrub, garbage collection, the disk monitor) or a queue
-//! served as it fills (read-repair), stopped by one cancel token, its rate held by its own
-//! [`Limiter`]. Their state — tunables, counters, the rebalance job — lives here, not in the
-//! shared [`Store`]: the admin API and `/metrics` read it through [`Workers`].
+//! The background workers of a gateway, each a [`Worker`] (the one shape: wait for work, do
+//! it; one runner keeps its status and stops it): repair + spread, drain, scrub, garbage
+//! collection and the disk monitor wait their interval, rebalance waits to be started,
+//! read-repair waits for its queue; each holds its rate with its own [`Limiter`]. Their
+//! state — tunables, counters, the rebalance job, the runner's status — lives here, not in
+//! the shared [`Store`]: the admin API and `/metrics` read it through [`Workers`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::limiter::Limiter;
 use crate::rebalance::Rebalancer;
 use crate::scrub::{ScrubConfig, ScrubStats};
 use crate::store::{RepairRequest, Store};
+use crate::worker::{every, Running, Worker};
 
 /// Tunables of the background workers.
 #[derive(Clone, Copy, Debug)]
@@ -46,12 +48,14 @@ pub struct Workers {
     pub scrub: ScrubStats,
     /// The rebalance job.
     pub rebalance: Arc<Rebalancer>,
+    /// The runner's status of every spawned worker.
+    running: Running,
 }
 
 impl Workers {
     /// Workers over `store`; none runs until [`Workers::spawn`].
     pub fn new(store: Arc<Store>, config: WorkerConfig) -> Arc<Self> {
-        Arc::new(Self { store, config, repair: RepairStats::default(), scrub: ScrubStats::default(), rebalance: Arc::default() })
+        Arc::new(Self { store, config, repair: RepairStats::default(), scrub: ScrubStats::default(), rebalance: Arc::default(), running: Running::default() })
     }
 
     /// The store they work on.
@@ -99,71 +103,177 @@ impl Workers {
         s.push_str(&crate::ledger::render_metrics(&self.store).await);
         s.push_str(&crate::drain::render_metrics(&self.store).await);
         s.push_str(&crate::rebalance::render_metrics(&self.rebalance));
+        s.push_str(&self.running.render_metrics());
         s
+    }
+
+    /// Every running worker's status (passes, failed passes, time busy, last error).
+    pub fn reports(&self) -> Vec<crate::worker::WorkerReport> {
+        self.running.reports()
     }
 
     /// Spawn the background workers; they stop when `cancel` fires.
     pub fn spawn(self: &Arc<Self>, repair_rx: mpsc::Receiver<RepairRequest>, cancel: CancelToken) {
         let store = self.store.clone();
-        tokio::spawn(crate::read_repair::repair_loop(store.clone(), repair_rx, cancel.clone()));
         let WorkerConfig { repair, scrub, gc_interval } = self.config;
-        let (w, l) = (self.clone(), Arc::new(Limiter::new(repair.bandwidth)));
-        spawn_periodic("repair", repair.interval, cancel.clone(), move || {
-            let (w, l) = (w.clone(), l.clone());
-            async move { crate::heal::pass(&w.store, &w.repair, repair, &l).await }
-        });
+        let run = |w: Arc<dyn Worker>| self.running.spawn(w, cancel.clone());
+        run(Arc::new(Repair { w: self.clone(), limiter: Limiter::new(repair.bandwidth) }));
         // Drain runs at repair's interval and concurrency, with a bandwidth cap of the same size of its own.
-        let (st, l) = (store.clone(), Arc::new(Limiter::new(repair.bandwidth)));
-        spawn_periodic("drain", repair.interval, cancel.clone(), move || {
-            let (st, l) = (st.clone(), l.clone());
-            async move { crate::drain::drain_pass(&st, repair.concurrency, &l).await }
-        });
+        run(Arc::new(Drain { store: store.clone(), interval: repair.interval, concurrency: repair.concurrency, limiter: Limiter::new(repair.bandwidth) }));
         if !scrub.interval.is_zero() {
-            let (w, l) = (self.clone(), Arc::new(Limiter::new(scrub.bandwidth)));
-            spawn_periodic("scrub", scrub.interval, cancel.clone(), move || {
-                let (w, l) = (w.clone(), l.clone());
-                async move { crate::scrub::scrub_pass(&w.store, &w.scrub, None, &l).await.map(|_| ()) }
-            });
+            run(Arc::new(Scrub { w: self.clone(), limiter: Limiter::new(scrub.bandwidth) }));
         }
-        let st = store.clone();
-        spawn_periodic("garbage collection", gc_interval, cancel.clone(), move || {
-            let st = st.clone();
-            async move {
-                let n = crate::gc::gc_pass(&st).await?;
-                if n > 0 {
-                    tracing::info!(deleted = n, "garbage collection deleted unreferenced shards");
-                }
-                Ok(())
-            }
-        });
-        spawn_periodic("disk monitor", Duration::from_secs(2), cancel, move || {
-            let st = store.clone();
-            async move {
-                for d in st.all_disks() {
-                    d.probe().await;
-                }
-                Ok(())
-            }
-        });
+        run(Arc::new(Rebalance { w: self.clone() }));
+        run(Arc::new(Gc { store: store.clone(), interval: gc_interval }));
+        run(Arc::new(DiskMonitor { store: store.clone() }));
+        run(Arc::new(ReadRepair { store, rx: tokio::sync::Mutex::new(repair_rx), next: parking_lot::Mutex::new(None) }));
     }
 }
 
-/// The one shape of every background worker: wait `interval` (or stop when cancelled), run one
-/// pass of `work`, log a failed pass and try again next interval.
-fn spawn_periodic<F, Fut>(what: &'static str, interval: Duration, mut cancel: CancelToken, mut work: F)
-where
-    F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ClusterResult<()>> + Send + 'static,
-{
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(interval) => {}
-            }
-            if let Err(e) = work().await {
-                tracing::warn!(worker = what, error = %e, "background pass failed; retrying next interval");
-            }
+/// Background repair of shards on lost disks, then the spread pass (`heal`, `spread`).
+struct Repair {
+    w: Arc<Workers>,
+    limiter: Limiter,
+}
+
+#[async_trait::async_trait]
+impl Worker for Repair {
+    fn name(&self) -> &'static str {
+        "repair"
+    }
+    async fn wait_for_work(&self) {
+        every(self.w.config.repair.interval).await;
+    }
+    async fn work(&self) -> ClusterResult<()> {
+        crate::heal::pass(&self.w.store, &self.w.repair, self.w.config.repair, &self.limiter).await
+    }
+}
+
+/// Moving shards off draining disks (`drain`).
+struct Drain {
+    store: Arc<Store>,
+    interval: Duration,
+    concurrency: usize,
+    limiter: Limiter,
+}
+
+#[async_trait::async_trait]
+impl Worker for Drain {
+    fn name(&self) -> &'static str {
+        "drain"
+    }
+    async fn wait_for_work(&self) {
+        every(self.interval).await;
+    }
+    async fn work(&self) -> ClusterResult<()> {
+        crate::drain::drain_pass(&self.store, self.concurrency, &self.limiter).await
+    }
+}
+
+/// Verifying every shard against its hash, at a bounded rate (`scrub`).
+struct Scrub {
+    w: Arc<Workers>,
+    limiter: Limiter,
+}
+
+#[async_trait::async_trait]
+impl Worker for Scrub {
+    fn name(&self) -> &'static str {
+        "scrub"
+    }
+    async fn wait_for_work(&self) {
+        every(self.w.config.scrub.interval).await;
+    }
+    async fn work(&self) -> ClusterResult<()> {
+        crate::scrub::scrub_pass(&self.w.store, &self.w.scrub, None, &self.limiter).await.map(|_| ())
+    }
+}
+
+/// The rebalance job: waits until one is started (by an admin, or resumed at start-up), then
+/// runs it to its end (`rebalance`).
+struct Rebalance {
+    w: Arc<Workers>,
+}
+
+#[async_trait::async_trait]
+impl Worker for Rebalance {
+    fn name(&self) -> &'static str {
+        "rebalance"
+    }
+    async fn wait_for_work(&self) {
+        self.w.rebalance.asked().await;
+    }
+    async fn work(&self) -> ClusterResult<()> {
+        crate::rebalance::run_asked(&self.w.store, &self.w.rebalance).await;
+        Ok(())
+    }
+}
+
+/// Deleting shards whose garbage delay has passed (`gc`).
+struct Gc {
+    store: Arc<Store>,
+    interval: Duration,
+}
+
+#[async_trait::async_trait]
+impl Worker for Gc {
+    fn name(&self) -> &'static str {
+        "garbage collection"
+    }
+    async fn wait_for_work(&self) {
+        every(self.interval).await;
+    }
+    async fn work(&self) -> ClusterResult<()> {
+        let n = crate::gc::gc_pass(&self.store).await?;
+        if n > 0 {
+            tracing::info!(deleted = n, "garbage collection deleted unreferenced shards");
         }
-    });
+        Ok(())
+    }
+}
+
+/// Probing every disk every 2 s (a failed or vanished disk takes no new shards).
+struct DiskMonitor {
+    store: Arc<Store>,
+}
+
+#[async_trait::async_trait]
+impl Worker for DiskMonitor {
+    fn name(&self) -> &'static str {
+        "disk monitor"
+    }
+    async fn wait_for_work(&self) {
+        every(Duration::from_secs(2)).await;
+    }
+    async fn work(&self) -> ClusterResult<()> {
+        for d in self.store.all_disks() {
+            d.probe().await;
+        }
+        Ok(())
+    }
+}
+
+/// Read-repair: segments a GET or a scrub found damaged, served as they are queued.
+struct ReadRepair {
+    store: Arc<Store>,
+    rx: tokio::sync::Mutex<mpsc::Receiver<RepairRequest>>,
+    next: parking_lot::Mutex<Option<RepairRequest>>,
+}
+
+#[async_trait::async_trait]
+impl Worker for ReadRepair {
+    fn name(&self) -> &'static str {
+        "read-repair"
+    }
+    async fn wait_for_work(&self) {
+        let req = self.rx.lock().await.recv().await;
+        match req {
+            Some(req) => *self.next.lock() = Some(req),
+            None => std::future::pending().await, // every sender is gone: no more work, ever
+        }
+    }
+    async fn work(&self) -> ClusterResult<()> {
+        let Some(req) = self.next.lock().take() else { return Ok(()) };
+        crate::read_repair::repair_one(&self.store, &req).await
+    }
 }

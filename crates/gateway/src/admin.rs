@@ -171,6 +171,8 @@ pub struct StatusReport {
     pub repair_backlog: u64,
     /// The redundancy ledger: committed segments and bytes by failure-domain losses survived.
     pub ledger: kintsugi_cluster::ledger::Ledger,
+    /// The background workers: passes run and failed, time busy, the last error.
+    pub workers: Vec<kintsugi_cluster::WorkerReport>,
 }
 
 /// Zone losses a segment's healthy shards survive, when every disk of the cluster is on a
@@ -302,6 +304,7 @@ pub async fn status_report(gw: &Gateway) -> Result<StatusReport, crate::GatewayE
         too_few_domains: repair.too_few_domains,
         repair_backlog: repair.queued.saturating_sub(repair.done_in_pass),
         ledger: repair.ledger,
+        workers: gw.workers.reports(),
     })
 }
 
