@@ -137,6 +137,7 @@ fn cluster_code(e: &ClusterError) -> S3ErrorCode {
             MetaError::NoSuchUpload { .. } => C::NoSuchUpload,
             MetaError::VersionConflict { .. } | MetaError::PartsChanged { .. } => C::OperationAborted,
             MetaError::DiskInUse { .. } => C::InvalidRequest,
+            MetaError::NotCommitted { .. } => C::ServiceUnavailable,
             _ => C::InternalError,
         },
         ClusterError::Disk(_) | ClusterError::Codec(_) | ClusterError::Internal(_) => C::InternalError,

@@ -15,6 +15,8 @@
 //! metadata format-version byte and postcard; new variants and fields are only
 //! ever appended (see `docs/formats.md`).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MetaError, MetaResult};
@@ -307,12 +309,33 @@ impl RocksMeta {
             Command::RetireDisks { disks, nodes } => self.apply_retire_disks(disks, nodes).map(Applied::Retired),
             Command::MoveShards { owner, segment, moves, garbage_due_ms } => self.apply_move_shards(owner, *segment, moves, *garbage_due_ms).map(Applied::Moved),
         };
-        #[cfg(test)]
-        if applied.is_ok() {
-            if let Some(journal) = self.journal.lock().as_mut() {
-                journal.push(cmd.clone());
-            }
-        }
         applied
     }
+
+    /// Make every mutation from now on go through `log` instead of being applied here at
+    /// once; refused (returning the log back) when a log is already set.
+    pub fn set_log(&self, log: Arc<dyn CommandLog>) -> Result<(), Arc<dyn CommandLog>> {
+        self.log.set(log)
+    }
+
+    /// Commit one mutation: through the command log when one is set, else by applying it
+    /// here. Every mutating function of the store (`mutate.rs`) ends here, and nothing else
+    /// writes metadata but [`RocksMeta::apply`].
+    pub fn submit(&self, cmd: &Command) -> MetaResult<Applied> {
+        match self.log.get() {
+            Some(log) => log.submit(cmd),
+            None => self.apply(cmd),
+        }
+    }
+}
+
+/// Where a gateway's metadata mutations go. Alone (the embedded store, one gateway) there
+/// is no log: [`RocksMeta::submit`] applies a command at once. With replicated gateways the
+/// log is the replicated one: `submit` returns once a majority has committed the command,
+/// and every replica's state machine applies it with [`RocksMeta::apply`] in log order
+/// (which is why `apply` is deterministic and every command carries its own times).
+pub trait CommandLog: Send + Sync {
+    /// Commit `cmd` and return what applying it did. Called from blocking threads (the store
+    /// is used off the async executor), so it may block until the commit.
+    fn submit(&self, cmd: &Command) -> MetaResult<Applied>;
 }

@@ -98,18 +98,43 @@ fn workload(meta: &RocksMeta) {
     meta.remove_garbage(due[0].0).expect("remove garbage");
 }
 
+/// A command log as a replicated one looks to the gateway that proposes: every command is
+/// appended in its encoded form (whether its precondition will hold or not) and then applied,
+/// decoded from those bytes, to the store.
+struct Recording {
+    store: std::sync::Weak<RocksMeta>,
+    log: parking_lot::Mutex<Vec<(Vec<u8>, bool)>>,
+}
+
+impl CommandLog for Recording {
+    fn submit(&self, cmd: &Command) -> MetaResult<Applied> {
+        let bytes = cmd.encode()?;
+        let store = self.store.upgrade().ok_or_else(|| MetaError::NotCommitted { command: cmd.name(), detail: "store closed".into() })?;
+        let applied = store.apply(&Command::decode(&bytes)?);
+        self.log.lock().push((bytes, applied.is_ok()));
+        applied
+    }
+}
+
 #[test]
 fn a_log_of_commands_rebuilds_the_store_byte_for_byte() {
     let (_a_dir, a) = open();
-    *a.journal.lock() = Some(Vec::new());
+    let a = std::sync::Arc::new(a);
+    let rec = std::sync::Arc::new(Recording { store: std::sync::Arc::downgrade(&a), log: parking_lot::Mutex::new(Vec::new()) });
+    assert!(a.set_log(rec.clone()).is_ok());
+    assert!(a.set_log(rec.clone()).is_err(), "a second log is refused");
+    // Every mutation goes through the log: one that bypassed it would be missing from the
+    // replay below, and the stores would differ.
     workload(&a);
-    let log: Vec<Vec<u8>> = a.journal.lock().take().unwrap_or_default().iter().map(|c| c.encode().expect("encode")).collect();
+    let log = std::mem::take(&mut *rec.log.lock());
     assert!(log.len() > 30, "the workload made {} commands", log.len());
+    assert!(log.iter().any(|(_, ok)| !ok), "the workload has a refused command too");
     // A replica applies the log later: any clock read inside apply would show.
     std::thread::sleep(std::time::Duration::from_millis(20));
     let (_b_dir, b) = open();
-    for bytes in &log {
-        b.apply(&Command::decode(bytes).expect("decode")).expect("replay");
+    for (i, (bytes, ok)) in log.iter().enumerate() {
+        let outcome = b.apply(&Command::decode(bytes).expect("decode"));
+        assert_eq!(outcome.is_ok(), *ok, "command {i} had another outcome on the replica: {outcome:?}");
     }
     let (da, db) = (a.dump_for_test().expect("dump a"), b.dump_for_test().expect("dump b"));
     assert!(da.len() > 20, "the workload wrote {} records", da.len());
@@ -120,6 +145,49 @@ fn a_log_of_commands_rebuilds_the_store_byte_for_byte() {
     // The derived state agrees too.
     assert_eq!(a.shortfall_counts().expect("a"), b.shortfall_counts().expect("b"));
     assert_eq!(a.domain_of(3), b.domain_of(3));
+}
+
+/// A log that commits nothing, as a gateway without a majority sees it.
+struct NoMajority;
+
+impl CommandLog for NoMajority {
+    fn submit(&self, cmd: &Command) -> MetaResult<Applied> {
+        Err(MetaError::NotCommitted { command: cmd.name(), detail: "no majority of gateways reachable".into() })
+    }
+}
+
+#[test]
+fn without_a_commit_no_mutation_writes_anything() {
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    meta.put_object("b", "k", &manifest(1, vec![seg(1, &[1, 2, 3])]), Expect::Any).expect("put");
+    meta.create_upload(&upload("u1", "mp")).expect("upload");
+    meta.put_part("b", "mp", "u1", &part(1, seg(2, &[1, 2, 3]))).expect("part");
+    let before = meta.dump_for_test().expect("dump");
+    assert!(meta.set_log(std::sync::Arc::new(NoMajority)).is_ok());
+    let refused = |what: &str, r: MetaResult<()>| {
+        assert!(matches!(r, Err(MetaError::NotCommitted { .. })), "{what} did not go through the log: {r:?}");
+    };
+    let owner = ShardOwner::Object { bucket: "b".into(), key: "k".into() };
+    refused("create_bucket", meta.create_bucket("c"));
+    refused("put_object", meta.put_object("b", "k2", &manifest(2, vec![]), Expect::Any).map(drop));
+    refused("delete_object", meta.delete_object("b", "k", Expect::Any).map(drop));
+    refused("create_upload", meta.create_upload(&upload("u2", "x")));
+    refused("put_part", meta.put_part("b", "mp", "u1", &part(2, seg(3, &[1, 2, 3]))));
+    refused("abort_upload", meta.abort_upload("b", "mp", "u1"));
+    refused("complete_upload", meta.complete_upload::<MetaError>("b", "mp", "u1", |_, p| Ok((manifest(3, p[0].segments.clone()), vec![1]))).map(drop));
+    refused("put_access_key", meta.put_access_key("AK2", &AccessKeyRecord { secret: "s".into(), created_ms: 1, name: "x".into() }));
+    refused("put_disks", meta.put_disks(&[DiskRecord { id: 9, uuid: 9, path: "/d9".into() }]));
+    refused("put_cluster", meta.put_cluster(&[], &[]));
+    refused("add_intent", meta.add_intent(40, vec![(0, 1)]));
+    refused("intents_to_garbage", meta.intents_to_garbage(&[40]));
+    refused("remove_garbage", meta.remove_garbage(1));
+    refused("put_drains", meta.put_drains(&[]));
+    refused("put_rebalance_record", meta.put_rebalance_record(None));
+    refused("retire_disks", meta.retire_disks(&[9], &[]).map(drop));
+    refused("move_shards", meta.move_shards(&owner, 1, &[ShardMove { index: 0, from: 1, to: 4 }]).map(drop));
+    refused("delete_bucket", meta.delete_bucket("b"));
+    assert_eq!(meta.dump_for_test().expect("dump"), before, "a mutation wrote without a commit");
 }
 
 #[test]

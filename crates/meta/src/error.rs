@@ -82,6 +82,15 @@ pub enum MetaError {
         /// Committed shards indexed on it.
         shards: u64,
     },
+    /// The metadata log did not commit a command (with replicated gateways: no majority
+    /// reachable, or this gateway could not reach the leader); nothing was applied.
+    #[error("the metadata log did not commit the {command} command, nothing changed: {detail}. Retry; if it persists, check that a majority of gateways is up")]
+    NotCommitted {
+        /// The command's name.
+        command: &'static str,
+        /// Why.
+        detail: String,
+    },
     /// A column family is missing (the database was not created by this version).
     #[error("metadata column family {name} is missing")]
     MissingColumnFamily {

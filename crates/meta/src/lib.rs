@@ -35,7 +35,7 @@ mod relocate;
 mod store;
 mod types;
 
-pub use command::{Applied, Command, PartStamp};
+pub use command::{Applied, Command, CommandLog, PartStamp};
 pub use error::{MetaError, MetaResult};
 pub use ledger::{shard_bytes, Recount, Shortfalls, Totals};
 pub use list::{ListEntry, ListPage, ListQuery};

@@ -1,5 +1,6 @@
 //! The mutations callers make, each built as a [`Command`] and handed to
-//! [`RocksMeta::apply`]. Here, and only here, commands are stamped with the
+//! [`RocksMeta::submit`] (which applies it here, or commits it through the
+//! command log first when one is set). Here, and only here, commands are stamped with the
 //! clock and the store's garbage delay, so `apply` itself stays deterministic.
 
 use crate::command::{Command, PartStamp};
@@ -19,41 +20,41 @@ impl RocksMeta {
 
     /// Create a bucket.
     pub fn create_bucket(&self, bucket: &str) -> MetaResult<()> {
-        self.apply(&Command::CreateBucket { bucket: bucket.into(), created_ms: now_ms() }).map(drop)
+        self.submit(&Command::CreateBucket { bucket: bucket.into(), created_ms: now_ms() }).map(drop)
     }
 
     /// Delete an empty bucket; its unfinished multipart uploads are aborted.
     pub fn delete_bucket(&self, bucket: &str) -> MetaResult<()> {
-        self.apply(&Command::DeleteBucket { bucket: bucket.into(), garbage_due_ms: self.garbage_due() }).map(drop)
+        self.submit(&Command::DeleteBucket { bucket: bucket.into(), garbage_due_ms: self.garbage_due() }).map(drop)
     }
 
     /// Commit a new manifest for `bucket/key`; returns the replaced one (its shards become garbage).
     pub fn put_object(&self, bucket: &str, key: &str, manifest: &Manifest, expect: Expect) -> MetaResult<Option<Manifest>> {
         let cmd = Command::PutObject { bucket: bucket.into(), key: key.into(), manifest: manifest.clone(), expect, garbage_due_ms: self.garbage_due() };
-        Ok(self.apply(&cmd)?.replaced())
+        Ok(self.submit(&cmd)?.replaced())
     }
 
     /// Delete an object; returns the deleted manifest (its shards become garbage).
     pub fn delete_object(&self, bucket: &str, key: &str, expect: Expect) -> MetaResult<Option<Manifest>> {
         let cmd = Command::DeleteObject { bucket: bucket.into(), key: key.into(), expect, garbage_due_ms: self.garbage_due() };
-        Ok(self.apply(&cmd)?.replaced())
+        Ok(self.submit(&cmd)?.replaced())
     }
 
     /// Record a new multipart upload.
     pub fn create_upload(&self, up: &UploadRecord) -> MetaResult<()> {
-        self.apply(&Command::CreateUpload { upload: up.clone() }).map(drop)
+        self.submit(&Command::CreateUpload { upload: up.clone() }).map(drop)
     }
 
     /// Store a part (replacing any earlier upload of the same part number).
     pub fn put_part(&self, bucket: &str, key: &str, upload_id: &str, part: &PartRecord) -> MetaResult<()> {
         let cmd = Command::PutPart { bucket: bucket.into(), key: key.into(), upload_id: upload_id.into(), part: part.clone(), garbage_due_ms: self.garbage_due() };
-        self.apply(&cmd).map(drop)
+        self.submit(&cmd).map(drop)
     }
 
     /// Abort an upload: its parts become garbage.
     pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> MetaResult<()> {
         let cmd = Command::AbortUpload { bucket: bucket.into(), key: key.into(), upload_id: upload_id.into(), garbage_due_ms: self.garbage_due() };
-        self.apply(&cmd).map(drop)
+        self.submit(&cmd).map(drop)
     }
 
     /// Complete an upload atomically. `build` sees the upload and all its stored parts and
@@ -84,7 +85,7 @@ impl RocksMeta {
                 manifest,
                 garbage_due_ms: self.garbage_due(),
             };
-            match self.apply(&cmd) {
+            match self.submit(&cmd) {
                 Ok(applied) => return Ok(applied.replaced()),
                 Err(MetaError::PartsChanged { .. }) if attempt < COMPLETE_ATTEMPTS => continue,
                 Err(e) => return Err(e.into()),
@@ -94,43 +95,43 @@ impl RocksMeta {
 
     /// Create or replace an access key.
     pub fn put_access_key(&self, access_key: &str, rec: &AccessKeyRecord) -> MetaResult<()> {
-        self.apply(&Command::PutAccessKey { access_key: access_key.into(), record: rec.clone() }).map(drop)
+        self.submit(&Command::PutAccessKey { access_key: access_key.into(), record: rec.clone() }).map(drop)
     }
 
     /// Replace the registered disks.
     pub fn put_disks(&self, disks: &[DiskRecord]) -> MetaResult<()> {
-        self.apply(&Command::PutDisks { disks: disks.to_vec() }).map(drop)
+        self.submit(&Command::PutDisks { disks: disks.to_vec() }).map(drop)
     }
 
     /// Replace the node and disk registries in one commit.
     pub fn put_cluster(&self, nodes: &[NodeRecord], disks: &[DiskRecord]) -> MetaResult<()> {
-        self.apply(&Command::PutCluster { nodes: nodes.to_vec(), disks: disks.to_vec() }).map(drop)
+        self.submit(&Command::PutCluster { nodes: nodes.to_vec(), disks: disks.to_vec() }).map(drop)
     }
 
     /// Record that shards of `segment` are about to be written (before writing
     /// them); adds to an open intent of the same segment (a re-placed shard).
     pub fn add_intent(&self, segment: SegmentId, shards: Vec<(u8, DiskId)>) -> MetaResult<()> {
-        self.apply(&Command::AddIntent { segment, shards, started_ms: now_ms() }).map(drop)
+        self.submit(&Command::AddIntent { segment, shards, started_ms: now_ms() }).map(drop)
     }
 
     /// Turn intents into garbage due now (the write failed or was abandoned).
     pub fn intents_to_garbage(&self, segments: &[SegmentId]) -> MetaResult<()> {
-        self.apply(&Command::IntentsToGarbage { segments: segments.to_vec() }).map(drop)
+        self.submit(&Command::IntentsToGarbage { segments: segments.to_vec() }).map(drop)
     }
 
     /// Forget a garbage entry once its shards are deleted.
     pub fn remove_garbage(&self, segment: SegmentId) -> MetaResult<()> {
-        self.apply(&Command::RemoveGarbage { segment }).map(drop)
+        self.submit(&Command::RemoveGarbage { segment }).map(drop)
     }
 
     /// Replace the drain records.
     pub fn put_drains(&self, drains: &[DrainRecord]) -> MetaResult<()> {
-        self.apply(&Command::PutDrains { drains: drains.to_vec() }).map(drop)
+        self.submit(&Command::PutDrains { drains: drains.to_vec() }).map(drop)
     }
 
     /// Record the running rebalance (`None`: it ended).
     pub fn put_rebalance_record(&self, rec: Option<&RebalanceRecord>) -> MetaResult<()> {
-        self.apply(&Command::PutRebalance { record: rec.cloned() }).map(drop)
+        self.submit(&Command::PutRebalance { record: rec.cloned() }).map(drop)
     }
 
     /// Remove `disks` (and the nodes named in `nodes`) from the cluster map in
@@ -138,7 +139,7 @@ impl RocksMeta {
     /// and intents on those disks (their files went with the disk). Refused
     /// while any of the disks still holds a committed shard.
     pub fn retire_disks(&self, disks: &[DiskId], nodes: &[String]) -> MetaResult<Vec<DiskRecord>> {
-        Ok(self.apply(&Command::RetireDisks { disks: disks.to_vec(), nodes: nodes.to_vec() })?.retired())
+        Ok(self.submit(&Command::RetireDisks { disks: disks.to_vec(), nodes: nodes.to_vec() })?.retired())
     }
 
     /// Commit shard moves of one segment atomically: each move applies only
@@ -148,6 +149,6 @@ impl RocksMeta {
     /// new copies of the others are the caller's garbage).
     pub fn move_shards(&self, owner: &ShardOwner, segment: SegmentId, moves: &[ShardMove]) -> MetaResult<Vec<ShardMove>> {
         let cmd = Command::MoveShards { owner: owner.clone(), segment, moves: moves.to_vec(), garbage_due_ms: self.garbage_due() };
-        Ok(self.apply(&cmd)?.moved())
+        Ok(self.submit(&cmd)?.moved())
     }
 }

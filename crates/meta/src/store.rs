@@ -68,9 +68,8 @@ pub struct RocksMeta {
     garbage_delay_ms: i64,
     /// Each disk's failure domain (see `domains`).
     pub(crate) domains: crate::domains::Domains,
-    /// Tests: every command applied, in order, while `Some`.
-    #[cfg(test)]
-    pub(crate) journal: Mutex<Option<Vec<crate::command::Command>>>,
+    /// Where mutations go when not applied here at once (see [`crate::CommandLog`]).
+    pub(crate) log: std::sync::OnceLock<std::sync::Arc<dyn crate::CommandLog>>,
 }
 
 impl std::fmt::Debug for RocksMeta {
@@ -98,8 +97,7 @@ impl RocksMeta {
             key_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             garbage_delay_ms,
             domains: crate::domains::Domains::default(),
-            #[cfg(test)]
-            journal: Mutex::new(None),
+            log: std::sync::OnceLock::new(),
         };
         meta.load_domains()?;
         meta.ensure_ledger()?;
