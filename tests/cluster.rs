@@ -194,6 +194,30 @@ fn a_second_node_on_taken_state_or_name_is_refused() {
     assert!(n1.dir.join("state").join("identity.pem").exists());
 }
 
+/// The cluster-map epoch is stored with the node records: a node going down and coming back
+/// advances it, and a restarted gateway goes on from it instead of starting again at 1, so no
+/// node ever sees the epoch go back.
+#[test]
+fn the_map_epoch_grows_with_every_change_and_never_goes_back_across_a_gateway_restart() {
+    let _g = common::serial();
+    let mut c = Cluster::start(2, 1, &["--ec", "2+1", "--down-after", "1s", "--lost-after", "5m"], None);
+    let epoch = |c: &Cluster| c.status()["epoch"].as_u64().expect("epoch in admin status");
+    let joined = epoch(&c);
+    assert!(joined >= 3, "a start and two registrations are three changes; epoch {joined}");
+    c.nodes[1].signal("-STOP");
+    c.wait_states(&[(0, "up"), (1, "down")], Duration::from_secs(15));
+    let down = epoch(&c);
+    assert!(down > joined, "a node going down did not advance the epoch ({joined} -> {down})");
+    c.nodes[1].signal("-CONT");
+    c.wait_states(&[(0, "up"), (1, "up")], Duration::from_secs(15));
+    let back = epoch(&c);
+    assert!(back > down, "a node coming back did not advance the epoch ({down} -> {back})");
+    c.gw.restart();
+    c.wait_states(&[(0, "up"), (1, "up")], Duration::from_secs(30));
+    let restarted = epoch(&c);
+    assert!(restarted > back, "the epoch went back across a gateway restart ({back} -> {restarted})\n{}", c.gw.log_tail(20));
+}
+
 #[test]
 fn zones_spread_each_segment_evenly() {
     let _g = common::serial();

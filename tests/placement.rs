@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{files_under, ledger_row, poll, serial, Opts, Server, KIB, MIB};
-use kintsugi_meta::{RocksMeta, ShardMove, ShardOwner};
+use kintsugi_meta::{MetaRead, RocksMeta, ShardMove, ShardOwner};
 use serde_json::Value;
 
 /// The shard file `<segment>-<index>.shard` on disk `i` of `s`, if there.

@@ -12,7 +12,7 @@ use kintsugi_erasure::{codec_for, CodecId, Layout, Scheme, DEFAULT_CHUNK_SIZE};
 use kintsugi_cluster::{Store, StoreConfig, Workers};
 use kintsugi_gateway::Gateway;
 use kintsugi_storage::{LocalShards, ShardStore};
-use kintsugi_meta::{now_ms, AccessKeyRecord, DiskRecord, RocksMeta};
+use kintsugi_meta::{now_ms, AccessKeyRecord, DiskRecord, MetaRead, RocksMeta};
 use serde::Deserialize;
 
 use crate::clientconf;

@@ -1,7 +1,8 @@
 //! The cluster map: storage nodes, their disks and states, fed by heartbeats.
 //! A node silent for `down_after` is `down` (no new shards, read last); after
 //! `lost_after` it is `lost`. Nodes and disks are registered in RocksDB so a
-//! restarted gateway knows every shard's disk before the first heartbeat.
+//! restarted gateway knows every shard's disk before the first heartbeat. The map's epoch
+//! grows with every change and is stored beside the node records, so it never goes back.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kintsugi_meta::{DiskId, DiskRecord, NodeRecord};
+use kintsugi_meta::{DiskId, DiskRecord, MetaResult, NodeRecord, RocksMeta};
 use kintsugi_net::{Client, DiskReport, Handler, NetResult, Request, Response};
 use kintsugi_storage::{NodeLink, RemoteShards, ShardStore};
 use serde::Serialize;
@@ -85,7 +86,9 @@ pub struct ClusterMap {
     zones: parking_lot::Mutex<Vec<String>>,
     /// Disks removed from the map: (id, uuid). Their uuids are not registered again, their ids not reused.
     retired: parking_lot::Mutex<Vec<(DiskId, u128)>>,
+    /// The persisted epoch as last committed (see `kintsugi_meta`'s `cluster_map.rs`).
     epoch: AtomicU64,
+    meta: Arc<RocksMeta>,
 }
 
 impl std::fmt::Debug for ClusterMap {
@@ -95,9 +98,11 @@ impl std::fmt::Debug for ClusterMap {
 }
 
 impl ClusterMap {
-    /// Load the registered nodes and disks into `store`; `client` carries the gateway's certificate.
+    /// Load the registered nodes and disks into `store`; `client` carries the gateway's
+    /// certificate. A start is a change of the map (every node gets a fresh grace period), so
+    /// it advances the persisted epoch: nodes never see it go back.
     pub async fn load(store: &Arc<Store>, client: Client, cfg: ClusterConfig) -> ClusterResult<Arc<Self>> {
-        let (nodes, disks, retired) = store.meta_call(|m| Ok((m.nodes()?, m.disks()?, m.retired_disks()?))).await?;
+        let (nodes, disks, retired, epoch) = store.meta_call(|m| Ok((m.nodes()?, m.disks()?, m.retired_disks()?, m.map_changed()?))).await?;
         let retired = retired.iter().map(|r| (r.id, r.uuid)).collect();
         let mut map = BTreeMap::new();
         for n in nodes {
@@ -121,13 +126,29 @@ impl ClusterMap {
             nodes: Mutex::new(map),
             zones: parking_lot::Mutex::new(Vec::new()),
             retired: parking_lot::Mutex::new(retired),
-            epoch: AtomicU64::new(1),
+            epoch: AtomicU64::new(epoch),
+            meta: store.meta.clone(),
         }))
     }
 
-    /// Cluster-map epoch: grows on every membership or state change.
+    /// Cluster-map epoch: grows on every membership or state change, and is stored, so it
+    /// never goes back (not across gateway restarts either).
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// Commit a change of the map (`f`: a metadata command that advances the epoch, or a read
+    /// of it after one) and take the epoch it answers. A change that cannot be committed
+    /// leaves the epoch where it was, with a warning: the next change advances it.
+    async fn commit_epoch(&self, f: impl FnOnce(&RocksMeta) -> MetaResult<u64> + Send + 'static) {
+        let meta = self.meta.clone();
+        match tokio::task::spawn_blocking(move || f(&meta)).await {
+            Ok(Ok(e)) => {
+                self.epoch.fetch_max(e, Ordering::Relaxed);
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "the cluster-map epoch was not advanced"),
+            Err(e) => tracing::warn!(error = %e, "the cluster-map epoch task failed"),
+        }
     }
 
     /// The configuration.
@@ -158,7 +179,8 @@ impl ClusterMap {
             }
         };
         let mut nodes = self.nodes.lock().await;
-        let mut changed = false;
+        let mut changed = false; // the records change
+        let mut state_changed = false; // only what the records do not show
         if !nodes.contains_key(name) {
             let number = nodes.values().map(|n| n.link.number()).max().unwrap_or(0) + 1;
             let link = Arc::new(NodeLink::new(name, number, addr, self.client.clone(), self.cfg.request_deadline));
@@ -178,14 +200,14 @@ impl ClusterMap {
             tracing::info!(node = name, zone, "node zone label set");
             node.zone = zone.map(str::to_owned);
             node.link.set_zone(zone.map(|z| self.zone_number(z)));
-            self.epoch.fetch_add(1, Ordering::Relaxed);
+            state_changed = true;
         }
         if node.state != NodeState::Up {
             tracing::info!(node = name, was = %node.state, "storage node is up");
             node.state = NodeState::Up;
             node.link.set_up(true);
             node.link.set_lost(false);
-            self.epoch.fetch_add(1, Ordering::Relaxed);
+            state_changed = true;
         }
         // The disk registry is read only when a disk is new to this node (not on every heartbeat).
         let mut registry: Option<Vec<DiskRecord>> = None;
@@ -227,7 +249,6 @@ impl ClusterMap {
                 Some(r) => r,
                 None => store.meta_call(|m| m.disks()).await?,
             };
-            self.epoch.fetch_add(1, Ordering::Relaxed);
             let records: Vec<NodeRecord> = nodes
                 .values()
                 .map(|n| NodeRecord {
@@ -237,7 +258,10 @@ impl ClusterMap {
                     disks: n.disks.iter().map(|d| d.id()).collect(),
                 })
                 .collect();
-            store.meta_call(move |m| m.put_cluster(&records, &registry)).await?;
+            let epoch = store.meta_call(move |m| m.put_cluster(&records, &registry).and_then(|()| m.map_epoch())).await?;
+            self.epoch.fetch_max(epoch, Ordering::Relaxed);
+        } else if state_changed {
+            self.commit_epoch(RocksMeta::map_changed).await;
         }
         Ok(self.epoch())
     }
@@ -257,7 +281,7 @@ impl ClusterMap {
             nodes.remove(name);
         }
         self.retired.lock().extend(disks.iter().map(|r| (r.id, r.uuid)));
-        self.epoch.fetch_add(1, Ordering::Relaxed);
+        self.commit_epoch(RocksMeta::map_epoch).await; // retire_disks advanced it
     }
 
     /// Ask node `name` to open directory `path` as a new disk; answers its uuid.
@@ -281,6 +305,7 @@ impl ClusterMap {
     /// Re-evaluate node states from heartbeat ages (called periodically).
     pub async fn tick(&self) {
         let mut nodes = self.nodes.lock().await;
+        let mut changed = false;
         for (name, n) in nodes.iter_mut() {
             let age = n.last_seen.elapsed();
             let state = if age >= self.cfg.lost_after {
@@ -295,8 +320,11 @@ impl ClusterMap {
                 n.state = state;
                 n.link.set_up(state == NodeState::Up);
                 n.link.set_lost(state == NodeState::Lost);
-                self.epoch.fetch_add(1, Ordering::Relaxed);
+                changed = true;
             }
+        }
+        if changed {
+            self.commit_epoch(RocksMeta::map_changed).await;
         }
     }
 

@@ -26,7 +26,7 @@ pub(crate) async fn repair_one(store: &Arc<Store>, req: &RepairRequest) -> Clust
 /// corrupt ones that sit on usable disks, in place. Returns how many shards were rebuilt.
 pub async fn repair_segment(store: &Arc<Store>, req: &RepairRequest) -> ClusterResult<usize> {
     let (b, k) = (req.bucket.clone(), req.key.clone());
-    let Some(manifest) = store.meta_call(move |m| m.object(&b, &k)).await? else { return Ok(0) };
+    let Some(manifest) = store.meta_call(move |m| m.local_object(&b, &k)).await? else { return Ok(0) };
     if manifest.version_id != req.version_id {
         return Ok(0); // overwritten meanwhile: the old shards are garbage now
     }

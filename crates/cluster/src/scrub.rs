@@ -140,7 +140,7 @@ pub async fn scrub_pass(store: &Arc<Store>, stats: &ScrubStats, only: Option<Dis
     }
     for (bucket, key, segment) in damaged {
         let (b, k) = (bucket.clone(), key.clone());
-        let Some(man) = store.meta_call(move |m| m.object(&b, &k)).await? else { continue };
+        let Some(man) = store.meta_call(move |m| m.local_object(&b, &k)).await? else { continue };
         let Some(pos) = man.segments.iter().position(|s| s.id == segment) else { continue };
         let req = RepairRequest { bucket, key, version_id: man.version_id, segment: pos };
         match crate::read_repair::repair_segment(store, &req).await {

@@ -31,6 +31,7 @@ use s3s::{s3_error, Body, S3Request, S3Response, S3Result};
 use serde::Serialize;
 
 use kintsugi_cluster::{lifecycle, ClusterMap, Store};
+use kintsugi_meta::MetaRead;
 
 use crate::error::s3_err;
 use crate::Gateway;

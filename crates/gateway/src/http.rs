@@ -19,6 +19,7 @@ use s3s::{s3_error, S3Result};
 use tokio::net::TcpListener;
 
 use kintsugi_cluster::Store;
+use kintsugi_meta::MetaRead;
 
 use crate::admin::AdminRoute;
 use crate::s3::KintsugiS3;

@@ -187,6 +187,9 @@ pub enum Command {
         /// When the old copies may be deleted.
         garbage_due_ms: i64,
     },
+    /// The cluster map changed in a way its records do not show (a node went down or came
+    /// back, a zone label, a gateway restart): its epoch grows by one.
+    MapChanged,
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.
@@ -218,6 +221,8 @@ pub enum Applied {
     Moved(Vec<ShardMove>),
     /// The disk records that left the cluster map.
     Retired(Vec<DiskRecord>),
+    /// The cluster-map epoch after the change.
+    Epoch(u64),
 }
 
 impl Applied {
@@ -275,6 +280,7 @@ impl Command {
             Command::PutRebalance { .. } => "put_rebalance",
             Command::RetireDisks { .. } => "retire_disks",
             Command::MoveShards { .. } => "move_shards",
+            Command::MapChanged => "map_changed",
         }
     }
 }
@@ -308,6 +314,7 @@ impl RocksMeta {
             Command::PutRebalance { record } => self.apply_put_rebalance(record.as_ref()).map(|()| Applied::Done),
             Command::RetireDisks { disks, nodes } => self.apply_retire_disks(disks, nodes).map(Applied::Retired),
             Command::MoveShards { owner, segment, moves, garbage_due_ms } => self.apply_move_shards(owner, *segment, moves, *garbage_due_ms).map(Applied::Moved),
+            Command::MapChanged => self.apply_map_changed().map(Applied::Epoch),
         };
         applied
     }
@@ -338,4 +345,10 @@ pub trait CommandLog: Send + Sync {
     /// Commit `cmd` and return what applying it did. Called from blocking threads (the store
     /// is used off the async executor), so it may block until the commit.
     fn submit(&self, cmd: &Command) -> MetaResult<Applied>;
+
+    /// Return once this replica has applied every command committed before the call (with
+    /// Raft: a read index confirmed by a majority, then applied up to it), or an error such
+    /// as [`MetaError::NotCommitted`] when that cannot be known (no quorum). Every client
+    /// read ([`crate::MetaRead`]) calls it first; called from blocking threads like `submit`.
+    fn read_barrier(&self) -> MetaResult<()>;
 }

@@ -51,6 +51,7 @@ fn workload(meta: &RocksMeta) {
     let disks: Vec<DiskRecord> = (1..=5).map(|id| DiskRecord { id, uuid: u128::from(id) * 11, path: format!("/d{id}") }).collect();
     meta.put_disks(&disks[..4]).expect("disks");
     meta.put_cluster(&nodes, &disks).expect("cluster");
+    assert_eq!(meta.map_changed().expect("map changed"), 2, "put_cluster was the first change, this the second");
     meta.put_access_key("AK", &AccessKeyRecord { secret: "s".into(), created_ms: 1, name: "root".into() }).expect("key");
     meta.create_bucket("b").expect("bucket");
     meta.create_bucket("gone").expect("bucket");
@@ -114,6 +115,9 @@ impl CommandLog for Recording {
         self.log.lock().push((bytes, applied.is_ok()));
         applied
     }
+    fn read_barrier(&self) -> MetaResult<()> {
+        Ok(())
+    }
 }
 
 #[test]
@@ -154,6 +158,9 @@ impl CommandLog for NoMajority {
     fn submit(&self, cmd: &Command) -> MetaResult<Applied> {
         Err(MetaError::NotCommitted { command: cmd.name(), detail: "no majority of gateways reachable".into() })
     }
+    fn read_barrier(&self) -> MetaResult<()> {
+        Err(MetaError::NotCommitted { command: "read", detail: "no majority of gateways reachable".into() })
+    }
 }
 
 #[test]
@@ -179,6 +186,7 @@ fn without_a_commit_no_mutation_writes_anything() {
     refused("put_access_key", meta.put_access_key("AK2", &AccessKeyRecord { secret: "s".into(), created_ms: 1, name: "x".into() }));
     refused("put_disks", meta.put_disks(&[DiskRecord { id: 9, uuid: 9, path: "/d9".into() }]));
     refused("put_cluster", meta.put_cluster(&[], &[]));
+    refused("map_changed", meta.map_changed().map(drop));
     refused("add_intent", meta.add_intent(40, vec![(0, 1)]));
     refused("intents_to_garbage", meta.intents_to_garbage(&[40]));
     refused("remove_garbage", meta.remove_garbage(1));
@@ -188,6 +196,79 @@ fn without_a_commit_no_mutation_writes_anything() {
     refused("move_shards", meta.move_shards(&owner, 1, &[ShardMove { index: 0, from: 1, to: 4 }]).map(drop));
     refused("delete_bucket", meta.delete_bucket("b"));
     assert_eq!(meta.dump_for_test().expect("dump"), before, "a mutation wrote without a commit");
+}
+
+/// A log whose read barrier counts its calls and cannot confirm a read, as a gateway cut
+/// off from the majority sees it.
+struct CutOff {
+    barriers: std::sync::atomic::AtomicUsize,
+}
+
+impl CommandLog for CutOff {
+    fn submit(&self, cmd: &Command) -> MetaResult<Applied> {
+        Err(MetaError::NotCommitted { command: cmd.name(), detail: "cut off".into() })
+    }
+    fn read_barrier(&self) -> MetaResult<()> {
+        self.barriers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(MetaError::NotCommitted { command: "read", detail: "cut off".into() })
+    }
+}
+
+#[test]
+fn every_client_read_passes_the_read_barrier_and_state_machine_reads_do_not() {
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    let m = manifest(1, vec![seg(1, &[1, 2, 3])]);
+    meta.put_object("b", "k", &m, Expect::Any).expect("put");
+    meta.create_upload(&upload("u1", "mp")).expect("upload");
+    meta.put_part("b", "mp", "u1", &part(1, seg(2, &[1, 2, 3]))).expect("part");
+    meta.put_access_key("AK", &AccessKeyRecord { secret: "s".into(), created_ms: 1, name: "x".into() }).expect("key");
+    // Before a log is set, client reads answer from the store itself.
+    assert_eq!(MetaRead::object(&meta, "b", "k").expect("read"), Some(m.clone()));
+    let log = std::sync::Arc::new(CutOff { barriers: std::sync::atomic::AtomicUsize::new(0) });
+    assert!(meta.set_log(log.clone()).is_ok());
+    let calls = || log.barriers.load(std::sync::atomic::Ordering::SeqCst);
+    let mut expected = 0;
+    let mut barred = |what: &str, r: MetaResult<()>| {
+        expected += 1;
+        assert!(matches!(r, Err(MetaError::NotCommitted { .. })), "{what} answered without the read barrier: {r:?}");
+        assert_eq!(calls(), expected, "{what} passed the barrier {} times", calls() + 1 - expected);
+    };
+    barred("bucket", meta.bucket("b").map(drop));
+    barred("list_buckets", meta.list_buckets().map(drop));
+    barred("object", meta.object("b", "k").map(drop));
+    barred("list_objects", meta.list_objects("b", &ListQuery { max: 10, ..Default::default() }).map(drop));
+    barred("upload", meta.upload("b", "mp", "u1").map(drop));
+    barred("list_parts", meta.list_parts("u1", 0, 10).map(drop));
+    barred("list_uploads", meta.list_uploads("b", "", None, None, 10).map(drop));
+    barred("access_key", meta.access_key("AK").map(drop));
+    barred("list_access_keys", meta.list_access_keys().map(drop));
+    // Workers and the state machine read the local state: no barrier, and they still see it.
+    assert_eq!(meta.local_object("b", "k").expect("local read"), Some(m));
+    meta.apply(&Command::CreateBucket { bucket: "c".into(), created_ms: 5 }).expect("the state machine applies");
+    meta.apply(&Command::DeleteBucket { bucket: "c".into(), garbage_due_ms: 5 }).expect("the state machine applies");
+    assert_eq!(calls(), expected, "applying a command passed the read barrier");
+}
+
+#[test]
+fn the_map_epoch_grows_with_every_map_change_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = |disks: Vec<DiskId>| NodeRecord { name: "n1".into(), number: 1, addr: "127.0.0.1:1".into(), disks };
+    let disk = |id: DiskId| DiskRecord { id, uuid: u128::from(id), path: format!("/d{id}") };
+    {
+        let meta = RocksMeta::open(dir.path(), 0).expect("open");
+        assert_eq!(meta.map_epoch().expect("epoch"), 0, "a new store has no map yet");
+        meta.put_cluster(&[node(vec![1, 2])], &[disk(1), disk(2)]).expect("register");
+        assert_eq!(meta.map_epoch().expect("epoch"), 1);
+        assert_eq!(meta.map_changed().expect("state change"), 2);
+        meta.retire_disks(&[2], &[]).expect("retire");
+        assert_eq!(meta.map_epoch().expect("epoch"), 3, "removing a disk is a change");
+        assert!(meta.retire_disks(&[1, 9], &[]).is_ok());
+        assert_eq!(meta.map_epoch().expect("epoch"), 4);
+    }
+    let meta = RocksMeta::open(dir.path(), 0).expect("reopen");
+    assert_eq!(meta.map_epoch().expect("epoch"), 4, "the epoch went back on reopen");
+    assert_eq!(meta.map_changed().expect("restart"), 5);
 }
 
 #[test]

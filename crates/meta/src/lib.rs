@@ -6,11 +6,12 @@
 //! precondition is checked and its writes made in one atomic write batch,
 //! synced to RocksDB's WAL before it returns; object commits can
 //! compare-and-swap on the manifest version. `apply` is deterministic, so a
-//! log of commands is the store's whole history.
+//! log of commands is the store's whole history. Client reads go through [`MetaRead`],
+//! whose every read first passes the log's read barrier.
 //! Object keys are opaque bytes in RocksDB keys — never file paths.
 //!
 //! ```
-//! use kintsugi_meta::{RocksMeta, Expect, Manifest, Coding};
+//! use kintsugi_meta::{RocksMeta, Expect, Manifest, Coding, MetaRead};
 //! let dir = tempfile::tempdir().unwrap();
 //! let meta = RocksMeta::open(dir.path(), 0).unwrap();
 //! meta.create_bucket("photos").unwrap();
@@ -22,6 +23,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod cluster_map;
 mod command;
 mod domains;
 mod error;
@@ -31,6 +33,7 @@ mod ledger;
 mod lifecycle;
 mod list;
 mod mutate;
+mod read;
 mod relocate;
 mod store;
 mod types;
@@ -39,6 +42,7 @@ pub use command::{Applied, Command, CommandLog, PartStamp};
 pub use error::{MetaError, MetaResult};
 pub use ledger::{shard_bytes, Recount, Shortfalls, Totals};
 pub use list::{ListEntry, ListPage, ListQuery};
+pub use read::MetaRead;
 pub use relocate::{IndexedShard, OwnedSegment, ShardMove};
 pub use store::{now_ms, Expect, RocksMeta};
 pub use types::{

@@ -58,8 +58,10 @@ impl RocksMeta {
                 return Err(MetaError::DiskInUse { disk: *d, shards: n });
             }
         }
+        let _e = self.epoch_lock.lock();
         let mut b = WriteBatch::default();
         let sys = self.cf(CF_SYSTEM)?;
+        self.batch_next_epoch(&mut b)?;
         let registry = self.disks()?;
         let (gone, kept): (Vec<DiskRecord>, Vec<DiskRecord>) = registry.into_iter().partition(|r| disks.contains(&r.id));
         let mut retired = self.retired_disks()?;

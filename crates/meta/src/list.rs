@@ -50,7 +50,7 @@ pub struct ListQuery {
 
 impl RocksMeta {
     /// List objects of `bucket`. The bucket must exist (checked by the caller).
-    pub fn list_objects(&self, bucket: &str, q: &ListQuery) -> MetaResult<ListPage> {
+    pub(crate) fn local_list_objects(&self, bucket: &str, q: &ListQuery) -> MetaResult<ListPage> {
         let bp = keys::bucket_prefix(bucket);
         let full_prefix = keys::object_key(bucket, q.prefix.as_bytes());
         let mut start = full_prefix.clone();

@@ -3,7 +3,8 @@
 //! command log first when one is set). Here, and only here, commands are stamped with the
 //! clock and the store's garbage delay, so `apply` itself stays deterministic.
 
-use crate::command::{Command, PartStamp};
+use crate::command::{Applied, Command, PartStamp};
+use crate::read::MetaRead;
 use crate::error::{MetaError, MetaResult};
 use crate::relocate::ShardMove;
 use crate::store::{now_ms, Expect, RocksMeta};
@@ -72,9 +73,9 @@ impl RocksMeta {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.bucket(bucket)?.ok_or_else(|| MetaError::NoSuchBucket { bucket: bucket.into() })?;
-            let up = self.upload(bucket, key, upload_id)?;
-            let parts = self.list_parts(upload_id, 0, usize::MAX)?;
+            MetaRead::bucket(self, bucket)?.ok_or_else(|| MetaError::NoSuchBucket { bucket: bucket.into() })?;
+            let up = MetaRead::upload(self, bucket, key, upload_id)?;
+            let parts = MetaRead::list_parts(self, upload_id, 0, usize::MAX)?;
             let (manifest, used) = build(&up, &parts)?;
             let used: Vec<PartStamp> = parts.iter().filter(|p| used.contains(&p.part_number)).map(PartStamp::of).collect();
             let cmd = Command::CompleteUpload {
@@ -106,6 +107,14 @@ impl RocksMeta {
     /// Replace the node and disk registries in one commit.
     pub fn put_cluster(&self, nodes: &[NodeRecord], disks: &[DiskRecord]) -> MetaResult<()> {
         self.submit(&Command::PutCluster { nodes: nodes.to_vec(), disks: disks.to_vec() }).map(drop)
+    }
+
+    /// Count a change of the cluster map its records do not show; answers the new epoch.
+    pub fn map_changed(&self) -> MetaResult<u64> {
+        match self.submit(&Command::MapChanged)? {
+            Applied::Epoch(e) => Ok(e),
+            other => Err(MetaError::NotCommitted { command: "map_changed", detail: format!("the log answered {other:?}, not the new epoch") }),
+        }
     }
 
     /// Record that shards of `segment` are about to be written (before writing

@@ -38,6 +38,7 @@ pub(crate) const KEY_NODES: &[u8] = b"nodes";
 pub(crate) const KEY_DRAINS: &[u8] = b"drains";
 pub(crate) const KEY_RETIRED: &[u8] = b"retired-disks";
 pub(crate) const KEY_REBALANCE: &[u8] = b"rebalance";
+pub(crate) const KEY_MAP_EPOCH: &[u8] = b"map-epoch";
 const LOCK_STRIPES: usize = 64;
 
 /// Milliseconds since the Unix epoch.
@@ -68,6 +69,8 @@ pub struct RocksMeta {
     garbage_delay_ms: i64,
     /// Each disk's failure domain (see `domains`).
     pub(crate) domains: crate::domains::Domains,
+    /// Serialises changes of the cluster-map epoch (see `cluster_map.rs`).
+    pub(crate) epoch_lock: Mutex<()>,
     /// Where mutations go when not applied here at once (see [`crate::CommandLog`]).
     pub(crate) log: std::sync::OnceLock<std::sync::Arc<dyn crate::CommandLog>>,
 }
@@ -97,6 +100,7 @@ impl RocksMeta {
             key_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             garbage_delay_ms,
             domains: crate::domains::Domains::default(),
+            epoch_lock: Mutex::new(()),
             log: std::sync::OnceLock::new(),
         };
         meta.load_domains()?;
@@ -231,19 +235,19 @@ impl RocksMeta {
     }
 
     /// Look up a bucket.
-    pub fn bucket(&self, bucket: &str) -> MetaResult<Option<BucketRecord>> {
+    pub(crate) fn local_bucket(&self, bucket: &str) -> MetaResult<Option<BucketRecord>> {
         self.get(CF_BUCKETS, "bucket", bucket.as_bytes())
     }
 
     fn require_bucket(&self, bucket: &str) -> MetaResult<()> {
-        match self.bucket(bucket)? {
+        match self.local_bucket(bucket)? {
             Some(_) => Ok(()),
             None => Err(MetaError::NoSuchBucket { bucket: bucket.into() }),
         }
     }
 
     /// All buckets, sorted by name.
-    pub fn list_buckets(&self) -> MetaResult<Vec<(String, BucketRecord)>> {
+    pub(crate) fn local_list_buckets(&self) -> MetaResult<Vec<(String, BucketRecord)>> {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(CF_BUCKETS)?, IteratorMode::Start) {
             let (k, v) = item.map_err(MetaError::db("list buckets"))?;
@@ -280,7 +284,7 @@ impl RocksMeta {
     // ----- objects -----
 
     /// Current manifest of an object.
-    pub fn object(&self, bucket: &str, key: &str) -> MetaResult<Option<Manifest>> {
+    pub fn local_object(&self, bucket: &str, key: &str) -> MetaResult<Option<Manifest>> {
         self.get(CF_OBJECTS, "manifest", &keys::object_key(bucket, key.as_bytes()))
     }
 
@@ -380,7 +384,7 @@ impl RocksMeta {
     }
 
     /// Look up an upload.
-    pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> MetaResult<UploadRecord> {
+    pub(crate) fn local_upload(&self, bucket: &str, key: &str, upload_id: &str) -> MetaResult<UploadRecord> {
         self.get(CF_UPLOADS, "upload", &keys::upload_key(bucket, key, upload_id))?
             .ok_or_else(|| MetaError::NoSuchUpload { upload_id: upload_id.into() })
     }
@@ -388,7 +392,7 @@ impl RocksMeta {
     pub(crate) fn apply_put_part(&self, bucket: &str, key: &str, upload_id: &str, part: &PartRecord, garbage_due_ms: i64) -> MetaResult<()> {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
-        self.upload(bucket, key, upload_id)?;
+        self.local_upload(bucket, key, upload_id)?;
         let pk = keys::part_key(upload_id, part.part_number);
         let mut b = WriteBatch::default();
         if let Some(old) = self.get::<PartRecord>(CF_PARTS, "part", &pk)? {
@@ -401,7 +405,7 @@ impl RocksMeta {
     }
 
     /// Parts of an upload with number > `after`, at most `max`, in order.
-    pub fn list_parts(&self, upload_id: &str, after: u32, max: usize) -> MetaResult<Vec<PartRecord>> {
+    pub(crate) fn local_list_parts(&self, upload_id: &str, after: u32, max: usize) -> MetaResult<Vec<PartRecord>> {
         let prefix = keys::part_prefix(upload_id);
         let start = keys::part_key(upload_id, after.saturating_add(1));
         let mut out = Vec::new();
@@ -436,7 +440,7 @@ impl RocksMeta {
     pub(crate) fn apply_abort_upload(&self, bucket: &str, key: &str, upload_id: &str, garbage_due_ms: i64) -> MetaResult<()> {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
-        self.upload(bucket, key, upload_id)?;
+        self.local_upload(bucket, key, upload_id)?;
         let mut b = WriteBatch::default();
         self.batch_drop_upload(&mut b, &keys::upload_key(bucket, key, upload_id), upload_id, &[], garbage_due_ms)?;
         self.write(b)
@@ -454,7 +458,7 @@ impl RocksMeta {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
         self.require_bucket(bucket)?;
-        self.upload(bucket, key, upload_id)?;
+        self.local_upload(bucket, key, upload_id)?;
         // The compare: every part the manifest was built from is still the one stored.
         for stamp in used {
             let stored: Option<PartRecord> = self.get(CF_PARTS, "part", &keys::part_key(upload_id, stamp.number))?;
@@ -479,7 +483,7 @@ impl RocksMeta {
     }
 
     /// Uploads in a bucket whose key starts with `prefix`, after (`key_marker`, `upload_id_marker`).
-    pub fn list_uploads(
+    pub(crate) fn local_list_uploads(
         &self,
         bucket: &str,
         prefix: &str,
@@ -530,12 +534,12 @@ impl RocksMeta {
     }
 
     /// Look up an access key.
-    pub fn access_key(&self, access_key: &str) -> MetaResult<Option<AccessKeyRecord>> {
+    pub(crate) fn local_access_key(&self, access_key: &str) -> MetaResult<Option<AccessKeyRecord>> {
         self.get(CF_KEYS, "access key", access_key.as_bytes())
     }
 
     /// All access keys.
-    pub fn list_access_keys(&self) -> MetaResult<Vec<(String, AccessKeyRecord)>> {
+    pub(crate) fn local_list_access_keys(&self) -> MetaResult<Vec<(String, AccessKeyRecord)>> {
         let mut out = Vec::new();
         self.scan_prefix(CF_KEYS, &[], &[], |k, v| {
             out.push((String::from_utf8_lossy(k).into_owned(), decode("access key", v)?));
@@ -553,20 +557,6 @@ impl RocksMeta {
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_SYSTEM)?, KEY_DISKS, encode(&disks.to_vec())?);
         self.write(b)
-    }
-
-    /// The storage nodes of the cluster map.
-    pub fn nodes(&self) -> MetaResult<Vec<NodeRecord>> {
-        Ok(self.get(CF_SYSTEM, "nodes", KEY_NODES)?.unwrap_or_default())
-    }
-
-    pub(crate) fn apply_put_cluster(&self, nodes: &[NodeRecord], disks: &[DiskRecord]) -> MetaResult<()> {
-        let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_SYSTEM)?, KEY_NODES, encode(&nodes.to_vec())?);
-        b.put_cf(self.cf(CF_SYSTEM)?, KEY_DISKS, encode(&disks.to_vec())?);
-        self.write(b)?;
-        self.domains.add_nodes(nodes);
-        Ok(())
     }
 
     /// Flush memtables (used at shutdown; the WAL already makes commits durable).

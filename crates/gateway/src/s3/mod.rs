@@ -12,6 +12,7 @@ use s3s::{S3Request, S3Response, S3Result};
 
 use crate::error::GatewayError;
 use kintsugi_cluster::Store;
+use kintsugi_meta::MetaRead;
 
 /// The S3 service of one gateway.
 #[derive(Clone, Debug)]

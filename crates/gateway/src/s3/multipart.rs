@@ -1,6 +1,6 @@
 //! Multipart uploads: create, upload part, complete, abort, list.
 
-use kintsugi_meta::{now_ms, Manifest, PartRecord, UploadRecord};
+use kintsugi_meta::{now_ms, Manifest, MetaRead, PartRecord, UploadRecord};
 use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};

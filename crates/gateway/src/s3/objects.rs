@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use kintsugi_meta::{now_ms, Expect, ListPage, ListQuery, Manifest, SegmentMeta};
+use kintsugi_meta::{now_ms, Expect, ListPage, ListQuery, Manifest, MetaRead, SegmentMeta};
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
 

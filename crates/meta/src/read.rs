@@ -1,0 +1,88 @@
+//! The read side of the metadata seam: what clients read (the S3 front end, the admin
+//! API, the signature check). Every read first passes the command log's read barrier
+//! ([`crate::CommandLog::read_barrier`]): alone that is nothing; with replicated gateways it
+//! waits until this replica has applied every command committed before the read began, so
+//! a read sees every write acknowledged before it (linearizable reads).
+//!
+//! Background workers read the local state directly (`RocksMeta::local_object`, the index
+//! and ledger scans): every write they make is a compare-and-swap command whose
+//! precondition is checked again where it is applied, so a stale read costs a retry, never
+//! a wrong write. Code that runs inside [`crate::RocksMeta::apply`] reads locally too.
+
+use crate::error::MetaResult;
+use crate::list::{ListPage, ListQuery};
+use crate::store::RocksMeta;
+use crate::types::{AccessKeyRecord, BucketRecord, Manifest, PartRecord, UploadRecord};
+
+/// Client reads of the metadata store. Import it to read buckets, objects, uploads and keys.
+pub trait MetaRead {
+    /// Look up a bucket.
+    fn bucket(&self, bucket: &str) -> MetaResult<Option<BucketRecord>>;
+    /// All buckets, sorted by name.
+    fn list_buckets(&self) -> MetaResult<Vec<(String, BucketRecord)>>;
+    /// Current manifest of an object.
+    fn object(&self, bucket: &str, key: &str) -> MetaResult<Option<Manifest>>;
+    /// List objects of `bucket` (the bucket must exist; checked by the caller).
+    fn list_objects(&self, bucket: &str, q: &ListQuery) -> MetaResult<ListPage>;
+    /// Look up an upload (`NoSuchUpload` when there is none).
+    fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> MetaResult<UploadRecord>;
+    /// Parts of an upload with number > `after`, at most `max`, in order.
+    fn list_parts(&self, upload_id: &str, after: u32, max: usize) -> MetaResult<Vec<PartRecord>>;
+    /// Uploads in a bucket whose key starts with `prefix`, after (`key_marker`, `upload_id_marker`),
+    /// and whether more follow.
+    fn list_uploads(&self, bucket: &str, prefix: &str, key_marker: Option<&str>, upload_id_marker: Option<&str>, max: usize) -> MetaResult<(Vec<UploadRecord>, bool)>;
+    /// Look up an access key.
+    fn access_key(&self, access_key: &str) -> MetaResult<Option<AccessKeyRecord>>;
+    /// All access keys.
+    fn list_access_keys(&self) -> MetaResult<Vec<(String, AccessKeyRecord)>>;
+}
+
+impl RocksMeta {
+    /// Wait, where a command log is set, until this replica has applied everything committed
+    /// before now.
+    fn read_barrier(&self) -> MetaResult<()> {
+        match self.log.get() {
+            Some(log) => log.read_barrier(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl MetaRead for RocksMeta {
+    fn bucket(&self, bucket: &str) -> MetaResult<Option<BucketRecord>> {
+        self.read_barrier()?;
+        self.local_bucket(bucket)
+    }
+    fn list_buckets(&self) -> MetaResult<Vec<(String, BucketRecord)>> {
+        self.read_barrier()?;
+        self.local_list_buckets()
+    }
+    fn object(&self, bucket: &str, key: &str) -> MetaResult<Option<Manifest>> {
+        self.read_barrier()?;
+        self.local_object(bucket, key)
+    }
+    fn list_objects(&self, bucket: &str, q: &ListQuery) -> MetaResult<ListPage> {
+        self.read_barrier()?;
+        self.local_list_objects(bucket, q)
+    }
+    fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> MetaResult<UploadRecord> {
+        self.read_barrier()?;
+        self.local_upload(bucket, key, upload_id)
+    }
+    fn list_parts(&self, upload_id: &str, after: u32, max: usize) -> MetaResult<Vec<PartRecord>> {
+        self.read_barrier()?;
+        self.local_list_parts(upload_id, after, max)
+    }
+    fn list_uploads(&self, bucket: &str, prefix: &str, key_marker: Option<&str>, upload_id_marker: Option<&str>, max: usize) -> MetaResult<(Vec<UploadRecord>, bool)> {
+        self.read_barrier()?;
+        self.local_list_uploads(bucket, prefix, key_marker, upload_id_marker, max)
+    }
+    fn access_key(&self, access_key: &str) -> MetaResult<Option<AccessKeyRecord>> {
+        self.read_barrier()?;
+        self.local_access_key(access_key)
+    }
+    fn list_access_keys(&self) -> MetaResult<Vec<(String, AccessKeyRecord)>> {
+        self.read_barrier()?;
+        self.local_list_access_keys()
+    }
+}
