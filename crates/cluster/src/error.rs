@@ -4,6 +4,7 @@
 use kintsugi_disk::DiskError;
 use kintsugi_erasure::CodecError;
 use kintsugi_meta::MetaError;
+use kintsugi_storage::ShardError;
 
 /// What went wrong in the store, the cluster map or a background worker.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +15,9 @@ pub enum ClusterError {
     /// Disk failure that the operation could not route around.
     #[error(transparent)]
     Disk(#[from] DiskError),
+    /// A shard's disk, or its node, failed in a way the operation could not route around.
+    #[error(transparent)]
+    Shard(#[from] ShardError),
     /// Codec failure.
     #[error(transparent)]
     Codec(#[from] CodecError),

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use kintsugi_disk::DiskError;
+use kintsugi_storage::ShardError;
 use kintsugi_meta::now_ms;
 
 use crate::error::ClusterResult;
@@ -43,7 +43,7 @@ pub async fn gc_pass(store: &Arc<Store>) -> ClusterResult<u64> {
                     }
                     Ok(false) => {}
                     // A local disk that failed loses its copies with it; an unreachable node is retried.
-                    Err(e @ DiskError::Unreachable { .. }) => {
+                    Err(e @ ShardError::Unreachable { .. }) => {
                         complete = false;
                         tracing::debug!(segment = %format!("{seg:032x}"), disk = disk_id, error = %e, "GC will retry: node unreachable");
                     }

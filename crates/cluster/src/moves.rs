@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use kintsugi_disk::ShardHeader;
 use kintsugi_meta::{DiskId, OwnedSegment, SegmentId, SegmentMeta, ShardMove, ShardOwner};
-use kintsugi_storage::ShardStore;
+use kintsugi_storage::{ShardError, ShardStore};
 
 use crate::error::{ClusterError, ClusterResult};
 use crate::limiter::Limiter;
@@ -151,12 +151,11 @@ pub async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &OwnedSeg
 /// whole against the manifest's shard hash). `None` when either disk is not on a storage node,
 /// or the node could not do it: the caller copies through the gateway then.
 async fn copy_between_nodes(src: &dyn ShardStore, to: &dyn ShardStore, coded: &Coded, seg: &SegmentMeta, header: ShardHeader, index: u8) -> Option<u64> {
-    let (from, target) = (src.remote()?, to.remote()?);
-    let addr = from.link().addr()?;
     let loc = seg.shards.get(usize::from(index))?;
-    let source = crate::rebuild::node_source(from, addr, index, loc.hash);
-    match target.rebuild_here(&header, coded.coding(), seg.len, loc.hash, vec![source], crate::rebuild::node_rebuild_timeout(coded, seg)).await {
+    let source = src.node_source(index, loc.hash)?;
+    match to.rebuild_here(&header, coded.coding(), seg.len, loc.hash, vec![source], crate::rebuild::node_rebuild_timeout(coded, seg)).await {
         Ok(read) => Some(read),
+        Err(ShardError::NotOnANode { .. }) => None,
         Err(e) => {
             tracing::warn!(segment = %format!("{:032x}", seg.id), shard = index, error = %e, "node-to-node copy failed; copying through the gateway");
             None

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use kintsugi_disk::DiskError;
+use kintsugi_storage::ShardError;
 use kintsugi_erasure::decode_stripe;
 use kintsugi_meta::SegmentMeta;
 use kintsugi_storage::{ChunkRx, ShardStore};
@@ -100,15 +101,15 @@ impl<'a> StripeReader<'a> {
         false
     }
 
-    fn note_error(&mut self, i: usize, e: &DiskError) {
+    fn note_error(&mut self, i: usize, e: &ShardError) {
         self.streams[i] = None;
         match e {
-            DiskError::Corrupt { .. } => {
+            ShardError::Disk(DiskError::Corrupt { .. }) => {
                 Metrics::inc(&self.store.metrics.shard_corrupt);
                 self.damaged = true;
                 self.bad[i] = true;
             }
-            DiskError::Missing { .. } => {
+            ShardError::Disk(DiskError::Missing { .. }) => {
                 Metrics::inc(&self.store.metrics.shard_missing);
                 self.damaged = true;
                 self.bad[i] = true;
@@ -163,7 +164,7 @@ impl<'a> StripeReader<'a> {
                     } // else: a chunk of a stripe already served by others; dropped
                 }
                 Ok((i, Some(Err(e)))) => self.note_error(i, &e),
-                Ok((i, None)) => self.note_error(i, &DiskError::Invalid { detail: "shard stream ended early".into() }),
+                Ok((i, None)) => self.note_error(i, &DiskError::Invalid { detail: "shard stream ended early".into() }.into()),
                 Err(_) => {
                     // Hedge: the laggards' nodes are slow; read one more shard beside them.
                     for &i in &waiting {

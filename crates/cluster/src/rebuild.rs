@@ -11,7 +11,7 @@ use kintsugi_disk::ShardHeader;
 use kintsugi_erasure::{chunk_hash, shard_hash, ChunkHash};
 use kintsugi_meta::SegmentMeta;
 use kintsugi_net::ShardSource;
-use kintsugi_storage::{RemoteShards, ShardStore};
+use kintsugi_storage::{ShardError, ShardStore};
 
 use crate::error::{ClusterError, ClusterResult};
 use crate::read::StripeReader;
@@ -96,14 +96,17 @@ pub async fn rebuild_spread(store: &Store, coded: &Coded, seg: &SegmentMeta, tem
             continue;
         }
         let Ok(d) = store.disk(loc.disk) else { continue };
-        let Some(r) = d.remote() else { return rebuild_onto(store, coded, seg, template, targets).await };
-        let Some(addr) = r.link().addr() else { continue };
         if !d.usable() {
             continue;
         }
         let index = u8::try_from(i).map_err(|_| ClusterError::Internal("shard index".into()))?;
+        // Not on a storage node (the embedded store), or its node has no address yet.
+        let Some(source) = d.node_source(index, loc.hash) else { continue };
         // Nodes whose reads were slow lately go last.
-        sources.push((d.is_slow(), node_source(r, addr, index, loc.hash)));
+        sources.push((d.is_slow(), source));
+    }
+    if sources.len() < usize::from(coded.layout.scheme.k) {
+        return rebuild_onto(store, coded, seg, template, targets).await; // no node could do it
     }
     sources.sort_by_key(|(slow, _)| *slow);
     let sources: Vec<ShardSource> = sources.into_iter().map(|(_, s)| s).collect();
@@ -113,11 +116,11 @@ pub async fn rebuild_spread(store: &Store, coded: &Coded, seg: &SegmentMeta, tem
         let sources = sources.clone();
         async move {
             let d = store.disk(disk).ok()?;
-            let r = d.remote()?;
             let mut h = template;
             h.index = u8::try_from(i).ok()?;
-            match r.rebuild_here(&h, coding, seg.len, seg.shards[i].hash, sources, timeout).await {
+            match d.rebuild_here(&h, coding, seg.len, seg.shards[i].hash, sources, timeout).await {
                 Ok(read) => Some((i, disk, read)),
+                Err(ShardError::NotOnANode { .. }) => None,
                 Err(e) => {
                     tracing::warn!(segment = %format!("{:032x}", seg.id), shard = i, disk, error = %e, "node-side rebuild failed; the gateway rebuilds the shard");
                     None
@@ -172,12 +175,6 @@ pub async fn replace_shards(store: &Arc<Store>, coded: &Coded, seg: &mut Segment
         tracing::info!(segment = %format!("{:032x}", seg.id), shard = i, disk, "shard re-placed onto another disk during PUT");
     }
     failed.iter().copied().filter(|i| !rebuilt.iter().any(|(j, _)| j == i)).collect()
-}
-
-/// Shard `index` (hash `hash`) on the storage-node disk `r`, reached at `addr`, as a source a
-/// node reads from in `RebuildShard`.
-pub(crate) fn node_source(r: &RemoteShards, addr: std::net::SocketAddr, index: u8, hash: [u8; 32]) -> ShardSource {
-    ShardSource { node: r.link().name().to_owned(), addr: addr.to_string(), disk: r.uuid(), index, hash }
 }
 
 /// How long a node may take to rebuild or copy one shard of `seg`: 30 s, plus 1 s per MiB.

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kintsugi_disk::DiskError;
+use kintsugi_storage::ShardError;
 use kintsugi_meta::{DiskId, ShardOwner};
 use serde::Serialize;
 
@@ -117,11 +118,11 @@ pub async fn scrub_pass(store: &Arc<Store>, stats: &ScrubStats, only: Option<Dis
                 stats.shards_checked.fetch_add(1, Ordering::Relaxed);
                 match disk.check(segment, e.index, loc.hash, true).await {
                     Ok(_) => continue,
-                    Err(DiskError::Corrupt { .. }) => {
+                    Err(ShardError::Disk(DiskError::Corrupt { .. })) => {
                         rep.corrupt += 1;
                         stats.corrupt.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(DiskError::Missing { .. }) => {
+                    Err(ShardError::Disk(DiskError::Missing { .. })) => {
                         rep.missing += 1;
                         stats.missing.fetch_add(1, Ordering::Relaxed);
                     }

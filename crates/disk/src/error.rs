@@ -50,16 +50,6 @@ pub enum DiskError {
         #[source]
         source: std::io::Error,
     },
-    /// The disk sits on another node that cannot be reached now (down, partitioned or too slow).
-    #[error("disk {disk} on node {node} is unreachable: {detail}")]
-    Unreachable {
-        /// Disk id.
-        disk: u32,
-        /// Node name.
-        node: String,
-        /// Why.
-        detail: String,
-    },
     /// Another process (or another open in this one) holds the directory's lock.
     #[error("{path} is in use by another kintsugi process; give every process its own directories (--data, --state, --meta)")]
     InUse {
@@ -75,9 +65,9 @@ pub enum DiskError {
 }
 
 impl DiskError {
-    /// True when the error says the whole disk is unusable or out of reach (not just one shard).
+    /// True when the error says the whole disk is unusable (not just one shard).
     pub fn is_disk_failure(&self) -> bool {
-        matches!(self, DiskError::DiskGone { .. } | DiskError::DiskFailed { .. } | DiskError::Unreachable { .. })
+        matches!(self, DiskError::DiskGone { .. } | DiskError::DiskFailed { .. })
     }
 }
 

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use hyper::http::Extensions;
 use hyper::{HeaderMap, Method, Uri};
 use kintsugi_disk::DiskError;
+use kintsugi_storage::ShardError;
 use s3s::route::S3Route;
 use s3s::{s3_error, Body, S3Request, S3Response, S3Result};
 use serde::Serialize;
@@ -190,12 +191,15 @@ fn zone_losses_survived(store: &Store, shards: &[ShardReport], k: usize) -> Opti
     Some(kintsugi_placement::domain_losses_survived(&counts, k))
 }
 
-fn classify(e: &DiskError) -> ShardHealth {
+fn classify(e: &ShardError) -> ShardHealth {
     match e {
-        DiskError::Missing { .. } => ShardHealth::Missing,
-        DiskError::Corrupt { .. } => ShardHealth::Corrupt,
-        DiskError::DiskGone { .. } | DiskError::DiskFailed { .. } | DiskError::Unreachable { .. } => ShardHealth::DiskFailed,
-        DiskError::Io { .. } | DiskError::Invalid { .. } | DiskError::InUse { .. } => ShardHealth::IoError,
+        ShardError::Disk(DiskError::Missing { .. }) => ShardHealth::Missing,
+        ShardError::Disk(DiskError::Corrupt { .. }) => ShardHealth::Corrupt,
+        ShardError::Disk(DiskError::DiskGone { .. } | DiskError::DiskFailed { .. }) | ShardError::Unreachable { .. } => ShardHealth::DiskFailed,
+        ShardError::Disk(DiskError::Io { .. } | DiskError::Invalid { .. } | DiskError::InUse { .. })
+        | ShardError::Protocol { .. }
+        | ShardError::JobFailed { .. }
+        | ShardError::NotOnANode { .. } => ShardHealth::IoError,
     }
 }
 

@@ -140,7 +140,7 @@ fn cluster_code(e: &ClusterError) -> S3ErrorCode {
             MetaError::NotCommitted { .. } => C::ServiceUnavailable,
             _ => C::InternalError,
         },
-        ClusterError::Disk(_) | ClusterError::Codec(_) | ClusterError::Internal(_) => C::InternalError,
+        ClusterError::Disk(_) | ClusterError::Shard(_) | ClusterError::Codec(_) | ClusterError::Internal(_) => C::InternalError,
         ClusterError::NotEnoughDisks { .. } | ClusterError::Unreadable { .. } => C::ServiceUnavailable,
         ClusterError::DrainRefused { .. } | ClusterError::Refused(_) => C::InvalidRequest,
         ClusterError::InvalidArgument(_) => C::InvalidArgument,

@@ -7,6 +7,7 @@
 //! Knows nothing of S3 or metadata.
 #![deny(unsafe_code)]
 
+mod error;
 mod local;
 mod node;
 mod rebuild;
@@ -14,9 +15,10 @@ mod records;
 mod remote;
 mod shards;
 
+pub use error::{ShardError, ShardResult};
 pub use local::LocalShards;
 pub use node::{open_node_disks, run_heartbeats, NodeDisks, NodeService};
-pub use records::{disk_error_code, disk_error_from_remote};
+pub use records::{disk_error_code, shard_error_from_remote};
 pub use remote::{NodeLink, RemoteShards};
 pub use shards::{ChunkRx, DiskInfo, ShardStore, ShardWrite, WriteError};
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use kintsugi_disk::{Disk, DiskError, DiskResult, ShardHeader, ShardReader};
 use tokio::sync::mpsc;
 
+use crate::error::ShardResult;
 use crate::shards::{ChunkRx, DiskInfo, ShardMsg, ShardStore, ShardWrite};
 
 /// Chunks read ahead of the consumer per shard stream.
@@ -80,26 +81,29 @@ impl ShardStore for LocalShards {
         let disk_id = disk.id();
         let (tx, mut rx) = mpsc::channel::<ShardMsg>(2);
         let done = tokio::spawn(async move {
-            let mut w = spawn_blocking(move || disk.create_shard(header)).await?;
-            while let Some(msg) = rx.recv().await {
-                match msg {
-                    ShardMsg::Chunk(chunk, hashing) => {
-                        let (id, segment, index) = (disk_id, header.segment_id, header.index);
-                        w = spawn_blocking(move || {
-                            let hash = hashing.resolve(&chunk).map_err(|_| DiskError::Corrupt {
-                                disk: id,
-                                shard: Disk::shard_name(segment, index),
-                                detail: "a chunk arrived with a BLAKE3 that does not match its bytes".into(),
-                            })?;
-                            w.append(&chunk, hash).map(|()| w)
-                        })
-                        .await?;
+            let write = async move {
+                let mut w = spawn_blocking(move || disk.create_shard(header)).await?;
+                while let Some(msg) = rx.recv().await {
+                    match msg {
+                        ShardMsg::Chunk(chunk, hashing) => {
+                            let (id, segment, index) = (disk_id, header.segment_id, header.index);
+                            w = spawn_blocking(move || {
+                                let hash = hashing.resolve(&chunk).map_err(|_| DiskError::Corrupt {
+                                    disk: id,
+                                    shard: Disk::shard_name(segment, index),
+                                    detail: "a chunk arrived with a BLAKE3 that does not match its bytes".into(),
+                                })?;
+                                w.append(&chunk, hash).map(|()| w)
+                            })
+                            .await?;
+                        }
+                        ShardMsg::Finish(len) => return spawn_blocking(move || w.finish(len)).await,
                     }
-                    ShardMsg::Finish(len) => return spawn_blocking(move || w.finish(len)).await,
                 }
-            }
-            // Sender dropped without Finish: abandoned; dropping `w` removes the temp file.
-            Err(DiskError::Invalid { detail: "shard write abandoned before it finished".into() })
+                // Sender dropped without Finish: abandoned; dropping `w` removes the temp file.
+                Err(DiskError::Invalid { detail: "shard write abandoned before it finished".into() })
+            };
+            write.await.map_err(Into::into)
         });
         ShardWrite::new(tx, done)
     }
@@ -111,12 +115,12 @@ impl ShardStore for LocalShards {
             let r = match disk.open_shard(segment, index, Some(&expected)) {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
+                    let _ = tx.blocking_send(Err(e.into()));
                     return;
                 }
             };
             for c in first..first.saturating_add(count) {
-                let chunk = chunk_geometry(r.header(), c).and_then(|(off, len)| r.read_chunk(c, off, len));
+                let chunk = chunk_geometry(r.header(), c).and_then(|(off, len)| r.read_chunk(c, off, len)).map_err(Into::into);
                 let failed = chunk.is_err();
                 if tx.blocking_send(chunk).is_err() || failed {
                     return; // reader gone, or the error ends the stream
@@ -126,7 +130,7 @@ impl ShardStore for LocalShards {
         rx
     }
 
-    async fn check(&self, segment: u128, index: u8, expected: [u8; 32], full: bool) -> DiskResult<ShardHeader> {
+    async fn check(&self, segment: u128, index: u8, expected: [u8; 32], full: bool) -> ShardResult<ShardHeader> {
         let disk = self.disk.clone();
         spawn_blocking(move || {
             let r = disk.open_shard(segment, index, Some(&expected))?;
@@ -136,11 +140,12 @@ impl ShardStore for LocalShards {
             Ok(*r.header())
         })
         .await
+        .map_err(Into::into)
     }
 
-    async fn delete(&self, segment: u128, index: u8) -> DiskResult<bool> {
+    async fn delete(&self, segment: u128, index: u8) -> ShardResult<bool> {
         let disk = self.disk.clone();
-        spawn_blocking(move || disk.delete_shard(segment, index)).await
+        Ok(spawn_blocking(move || disk.delete_shard(segment, index)).await?)
     }
 
     async fn probe(&self) {

@@ -10,7 +10,7 @@ use kintsugi_disk::{DirState, Disk, DiskError, DiskResult, ShardHeader};
 use kintsugi_net::{write_frame, Client, DiskReport, Handler, NetError, NetResult, Request, Response};
 
 use crate::local::LocalShards;
-use crate::records::{error_response, get_record_head, END_OF_SHARD, MAX_CHUNK};
+use crate::records::{get_record_head, shard_error_response as error_response, END_OF_SHARD, MAX_CHUNK};
 use crate::shards::{ShardStore, WriteError};
 
 /// Open the node's disk directories: a formatted one keeps its identity, an
@@ -383,7 +383,7 @@ pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zon
 /// A failed shard write as a wire answer (disk errors keep their kind).
 fn write_error_response(e: &WriteError) -> Response {
     match e {
-        WriteError::Disk(d) => error_response(d),
+        WriteError::Shard(d) => error_response(d),
         other => Response::Error { code: "DiskIo".into(), message: other.to_string() },
     }
 }

@@ -9,6 +9,8 @@
 use kintsugi_disk::DiskError;
 use kintsugi_net::{NetError, Response};
 
+use crate::error::ShardError;
+
 /// Marks the end of a PutShard body.
 pub(crate) const END_OF_SHARD: u32 = u32::MAX;
 /// Largest chunk a record may carry (the codec's chunk-size limit).
@@ -20,24 +22,25 @@ pub fn disk_error_code(e: &DiskError) -> &'static str {
         DiskError::Missing { .. } => "ShardMissing",
         DiskError::Corrupt { .. } => "ShardCorrupt",
         DiskError::DiskGone { .. } | DiskError::DiskFailed { .. } => "DiskFailed",
-        DiskError::Unreachable { .. } => "Unreachable",
         DiskError::Io { .. } => "DiskIo",
         DiskError::Invalid { .. } => "Invalid",
         DiskError::InUse { .. } => "DiskInUse",
     }
 }
 
-/// Rebuild a disk error from a node's `Error` answer, naming the gateway's disk id.
-pub fn disk_error_from_remote(disk: u32, node: &str, segment: u128, index: u8, code: &str, message: String) -> DiskError {
+/// Rebuild the error of a node's `Error` answer, naming the gateway's disk id: the node's disk
+/// errors keep their kind; any other code (the transport's, a node that cannot serve now)
+/// makes the disk unreachable.
+pub fn shard_error_from_remote(disk: u32, node: &str, segment: u128, index: u8, code: &str, message: String) -> ShardError {
     let shard = kintsugi_disk::Disk::shard_name(segment, index);
-    match code {
+    ShardError::Disk(match code {
         "ShardMissing" => DiskError::Missing { disk, shard },
         "ShardCorrupt" => DiskError::Corrupt { disk, shard, detail: message },
         "DiskFailed" | "UnknownDisk" => DiskError::DiskGone { disk, path: format!("{node}:").into(), detail: message },
         "DiskIo" => DiskError::Io { disk, path: format!("{node}:{shard}").into(), source: std::io::Error::other(message) },
         "Invalid" | "BadFrame" | "DiskInUse" => DiskError::Invalid { detail: format!("node {node}: {message}") },
-        _ => DiskError::Unreachable { disk, node: node.to_owned(), detail: format!("{code}: {message}") },
-    }
+        _ => return ShardError::Unreachable { disk, node: node.to_owned(), detail: format!("{code}: {message}") },
+    })
 }
 
 /// The `Error` answer for a disk error.
@@ -45,11 +48,21 @@ pub(crate) fn error_response(e: &DiskError) -> Response {
     Response::Error { code: disk_error_code(e).into(), message: e.to_string() }
 }
 
-/// A transport failure as seen from one disk.
-pub(crate) fn unreachable(disk: u32, node: &str, e: &NetError) -> DiskError {
+/// The `Error` answer for a shard error on a node's own disk (the other kinds cannot happen
+/// there, but are answered with codes that read back as an unreachable disk).
+pub(crate) fn shard_error_response(e: &ShardError) -> Response {
     match e {
-        NetError::Remote { code, message } => DiskError::Unreachable { disk, node: node.to_owned(), detail: format!("{code}: {message}") },
-        other => DiskError::Unreachable { disk, node: node.to_owned(), detail: other.to_string() },
+        ShardError::Disk(d) => error_response(d),
+        ShardError::Unreachable { .. } => Response::Error { code: "Unreachable".into(), message: e.to_string() },
+        ShardError::Protocol { .. } | ShardError::JobFailed { .. } | ShardError::NotOnANode { .. } => Response::Error { code: "Internal".into(), message: e.to_string() },
+    }
+}
+
+/// A transport failure as seen from one disk.
+pub(crate) fn unreachable(disk: u32, node: &str, e: &NetError) -> ShardError {
+    match e {
+        NetError::Remote { code, message } => ShardError::Unreachable { disk, node: node.to_owned(), detail: format!("{code}: {message}") },
+        other => ShardError::Unreachable { disk, node: node.to_owned(), detail: other.to_string() },
     }
 }
 
@@ -91,10 +104,12 @@ mod tests {
         ];
         for e in errs {
             let Response::Error { code, message } = error_response(&e) else { panic!("not an error") };
-            let back = disk_error_from_remote(9, "n1", 1, 2, &code, message);
-            assert_eq!(disk_error_code(&back), disk_error_code(&e), "{e}");
+            let back = shard_error_from_remote(9, "n1", 1, 2, &code, message);
+            let Some(d) = back.disk() else { panic!("{e} came back as {back}") };
+            assert_eq!(disk_error_code(d), disk_error_code(&e), "{e}");
             assert_eq!(back.is_disk_failure(), e.is_disk_failure(), "{e}");
         }
-        assert!(disk_error_from_remote(9, "n1", 1, 2, "Timeout", String::new()).is_disk_failure());
+        let timeout = shard_error_from_remote(9, "n1", 1, 2, "Timeout", String::new());
+        assert!(matches!(timeout, ShardError::Unreachable { .. }) && timeout.is_disk_failure(), "{timeout}");
     }
 }

@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kintsugi_disk::{DiskError, DiskResult, ShardHeader};
+use kintsugi_disk::ShardHeader;
 use kintsugi_net::{peer_of, read_frame, write_frame, Client, DiskReport, NetError, Peer, Request, Response};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-use crate::records::{disk_error_from_remote, put_record_end, put_record_head, unreachable, MAX_CHUNK};
+use crate::error::{ShardError, ShardResult};
+use crate::records::{put_record_end, put_record_head, shard_error_from_remote, unreachable, MAX_CHUNK};
 use crate::shards::{ChunkRx, DiskInfo, Hashing, ShardMsg, ShardStore, ShardWrite};
 
 /// Chunks buffered ahead of the consumer per remote shard stream.
@@ -182,18 +183,6 @@ impl RemoteShards {
         Self { id, uuid, path: Mutex::new(path.to_owned()), link, usage: Mutex::new(Usage::default()) }
     }
 
-    /// Ask this disk's node to rebuild shard `header.index` of a segment onto this disk from
-    /// `sources` (it reads k of them itself); answers the bytes it read. `timeout` bounds the whole job.
-    pub async fn rebuild_here(&self, header: &ShardHeader, coding: kintsugi_erasure::Coding, segment_len: u64, expected: [u8; 32], sources: Vec<kintsugi_net::ShardSource>, timeout: Duration) -> Result<u64, NetError> {
-        let req = Request::RebuildShard { disk: self.uuid, header: header.encode().to_vec(), coding, segment_len, expected, sources };
-        let conn = self.link.connection().await?;
-        let (resp, _) = kintsugi_net::call(&conn, &req, None, timeout).await?;
-        match kintsugi_net::check(resp)? {
-            Response::ShardRebuilt { bytes_read } => Ok(bytes_read),
-            other => Err(NetError::Remote { code: "Unexpected".into(), message: format!("RebuildShard answered with {other:?}") }),
-        }
-    }
-
     /// The node link.
     pub fn link(&self) -> &Arc<NodeLink> {
         &self.link
@@ -218,15 +207,19 @@ impl RemoteShards {
         self.usage.lock().failed = true;
     }
 
-    fn err(&self, e: &NetError) -> DiskError {
+    fn err(&self, e: &NetError) -> ShardError {
         unreachable(self.id, self.link.name(), e)
     }
 
-    fn remote(&self, segment: u128, index: u8, code: &str, message: String) -> DiskError {
-        disk_error_from_remote(self.id, self.link.name(), segment, index, code, message)
+    fn remote(&self, segment: u128, index: u8, code: &str, message: String) -> ShardError {
+        shard_error_from_remote(self.id, self.link.name(), segment, index, code, message)
     }
 
-    async fn call(&self, req: Request, segment: u128, index: u8) -> DiskResult<Response> {
+    fn protocol(&self, detail: String) -> ShardError {
+        ShardError::protocol(self.link.name(), detail)
+    }
+
+    async fn call(&self, req: Request, segment: u128, index: u8) -> ShardResult<Response> {
         let conn = self.link.connection().await.map_err(|e| self.err(&e))?;
         let (resp, _) = kintsugi_net::call(&conn, &req, None, self.link.deadline()).await.map_err(|e| self.err(&e))?;
         match resp {
@@ -251,8 +244,23 @@ impl ShardStore for RemoteShards {
         self.id
     }
 
-    fn remote(&self) -> Option<&RemoteShards> {
-        Some(self)
+    fn node_source(&self, index: u8, hash: [u8; 32]) -> Option<kintsugi_net::ShardSource> {
+        let addr = self.link.addr()?;
+        Some(kintsugi_net::ShardSource { node: self.link.name().to_owned(), addr: addr.to_string(), disk: self.uuid, index, hash })
+    }
+
+    async fn rebuild_here(&self, header: &ShardHeader, coding: kintsugi_erasure::Coding, segment_len: u64, expected: [u8; 32], sources: Vec<kintsugi_net::ShardSource>, timeout: Duration) -> ShardResult<u64> {
+        let req = Request::RebuildShard { disk: self.uuid, header: header.encode().to_vec(), coding, segment_len, expected, sources };
+        let conn = self.link.connection().await.map_err(|e| self.err(&e))?;
+        let (resp, _) = kintsugi_net::call(&conn, &req, None, timeout).await.map_err(|e| self.err(&e))?;
+        match resp {
+            Response::ShardRebuilt { bytes_read } => Ok(bytes_read),
+            Response::Error { code, message } if code == "RebuildFailed" || code == "NotSupported" => {
+                Err(ShardError::JobFailed { node: self.link.name().to_owned(), detail: format!("{code}: {message}") })
+            }
+            Response::Error { code, message } => Err(self.remote(header.segment_id, header.index, &code, message)),
+            other => Err(self.protocol(format!("RebuildShard answered with {other:?}"))),
+        }
     }
 
     fn failure_domain(&self) -> u32 {
@@ -310,7 +318,7 @@ impl ShardStore for RemoteShards {
                             Hashing::Known(h) | Hashing::Verify(h) => (chunk, h),
                             Hashing::Compute => match tokio::task::spawn_blocking(move || (kintsugi_erasure::chunk_hash(&chunk), chunk)).await {
                                 Ok((h, chunk)) => (chunk, h),
-                                Err(e) => return Err(DiskError::Invalid { detail: format!("hashing a chunk failed: {e}") }),
+                                Err(e) => return Err(kintsugi_disk::DiskError::Invalid { detail: format!("hashing a chunk failed: {e}") }.into()),
                             },
                         };
                         let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
@@ -333,15 +341,15 @@ impl ShardStore for RemoteShards {
             }
             if !finished && sent.is_ok() {
                 let _ = send.reset(1u32.into());
-                return Err(DiskError::Invalid { detail: "shard write abandoned before it finished".into() });
+                return Err(kintsugi_disk::DiskError::Invalid { detail: "shard write abandoned before it finished".into() }.into());
             }
             // On a write error the node may already have said why; give it a moment to.
             let wait = if sent.is_ok() { d } else { Duration::from_millis(500) };
             let answer = within(wait, read_frame::<Response>(&mut recv)).await;
             match (answer, sent) {
                 (Ok(Response::ShardPut { hash }), Ok(())) => Ok(hash),
-                (Ok(Response::Error { code, message }), _) => Err(disk_error_from_remote(id, link.name(), segment, index, &code, message)),
-                (Ok(other), _) => Err(DiskError::Invalid { detail: format!("node {} answered PutShard with {other:?}", link.name()) }),
+                (Ok(Response::Error { code, message }), _) => Err(shard_error_from_remote(id, link.name(), segment, index, &code, message)),
+                (Ok(other), _) => Err(ShardError::protocol(link.name(), format!("PutShard answered with {other:?}"))),
                 (Err(_), Err(e)) | (Err(e), Ok(())) => Err(unreach(e)),
             }
         });
@@ -355,15 +363,16 @@ impl ShardStore for RemoteShards {
         tokio::spawn(async move {
             let d = link.deadline();
             let unreach = |e: NetError| unreachable(id, link.name(), &e);
-            let remote = |code: &str, message: String| disk_error_from_remote(id, link.name(), segment, index, code, message);
-            let result: Result<(), DiskError> = async {
+            let remote = |code: &str, message: String| shard_error_from_remote(id, link.name(), segment, index, code, message);
+            let protocol = |detail: String| ShardError::protocol(link.name(), detail);
+            let result: ShardResult<()> = async {
                 let conn = link.connection().await.map_err(unreach)?;
                 let req = Request::GetShard { disk: uuid, segment, index, expected, first, count };
                 let (resp, mut recv) = kintsugi_net::call(&conn, &req, None, d).await.map_err(unreach)?;
                 match resp {
                     Response::ShardData => {}
                     Response::Error { code, message } => return Err(remote(&code, message)),
-                    other => return Err(DiskError::Invalid { detail: format!("node answered GetShard with {other:?}") }),
+                    other => return Err(protocol(format!("GetShard answered with {other:?}"))),
                 }
                 for _ in 0..count {
                     let mut head = [0u8; 5];
@@ -372,13 +381,13 @@ impl ShardStore for RemoteShards {
                         let e: Response = within(d, read_frame(&mut recv)).await.map_err(unreach)?;
                         return Err(match e {
                             Response::Error { code, message } => remote(&code, message),
-                            other => DiskError::Invalid { detail: format!("node sent {other:?} inside a shard stream") },
+                            other => protocol(format!("{other:?} inside a shard stream")),
                         });
                     }
                     within(d, async { recv.read_exact(&mut head[1..]).await.map_err(io) }).await.map_err(unreach)?;
                     let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
                     if len > MAX_CHUNK {
-                        return Err(DiskError::Invalid { detail: format!("node sent a {len}-byte chunk record") });
+                        return Err(protocol(format!("a {len}-byte chunk record")));
                     }
                     let mut buf = vec![0u8; len as usize];
                     within(d, async { recv.read_exact(&mut buf).await.map_err(io) }).await.map_err(unreach)?;
@@ -396,19 +405,17 @@ impl ShardStore for RemoteShards {
         rx
     }
 
-    async fn check(&self, segment: u128, index: u8, expected: [u8; 32], full: bool) -> DiskResult<ShardHeader> {
+    async fn check(&self, segment: u128, index: u8, expected: [u8; 32], full: bool) -> ShardResult<ShardHeader> {
         match self.call(Request::CheckShard { disk: self.uuid, segment, index, expected, full }, segment, index).await? {
-            Response::ShardChecked { header } => {
-                ShardHeader::decode(&header).map_err(|e| DiskError::Invalid { detail: format!("node {} sent a bad header: {e}", self.link.name()) })
-            }
-            other => Err(DiskError::Invalid { detail: format!("node answered CheckShard with {other:?}") }),
+            Response::ShardChecked { header } => ShardHeader::decode(&header).map_err(|e| self.protocol(format!("a bad shard header: {e}"))),
+            other => Err(self.protocol(format!("CheckShard answered with {other:?}"))),
         }
     }
 
-    async fn delete(&self, segment: u128, index: u8) -> DiskResult<bool> {
+    async fn delete(&self, segment: u128, index: u8) -> ShardResult<bool> {
         match self.call(Request::DeleteShard { disk: self.uuid, segment, index }, segment, index).await? {
             Response::ShardDeleted { existed } => Ok(existed),
-            other => Err(DiskError::Invalid { detail: format!("node answered DeleteShard with {other:?}") }),
+            other => Err(self.protocol(format!("DeleteShard answered with {other:?}"))),
         }
     }
 }

@@ -1,9 +1,14 @@
 //! The `ShardStore` seam: everything the gateway does with one disk's shards.
 
-use kintsugi_disk::{DiskError, DiskResult, ShardHeader};
-use kintsugi_erasure::ChunkHash;
+use std::time::Duration;
+
+use kintsugi_disk::{DiskError, ShardHeader};
+use kintsugi_erasure::{ChunkHash, Coding};
+use kintsugi_net::ShardSource;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+use crate::error::{ShardError, ShardResult};
 
 /// A message to a shard's writer task (behind [`ShardWrite`]).
 #[derive(Debug)]
@@ -48,9 +53,10 @@ impl Hashing {
 /// Why a shard write stored nothing (or not what was sent).
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    /// The disk (local, or on a storage node) refused or failed the write.
+    /// The disk (local, or on a storage node) refused or failed the write, or its node was
+    /// out of reach.
     #[error(transparent)]
-    Disk(#[from] DiskError),
+    Shard(#[from] ShardError),
     /// The writer stopped without saying why (it was abandoned or aborted).
     #[error("the shard writer stopped early")]
     Stopped,
@@ -62,6 +68,12 @@ pub enum WriteError {
     HashMismatch,
 }
 
+impl From<DiskError> for WriteError {
+    fn from(e: DiskError) -> Self {
+        WriteError::Shard(ShardError::Disk(e))
+    }
+}
+
 /// A shard write in progress: [`ShardWrite::append`] each chunk, then
 /// [`ShardWrite::finish`] (or [`ShardWrite::close`] and later [`ShardWrite::durable`]) for the
 /// shard hash once the shard is durable (fsync'd and renamed). Dropped or
@@ -69,12 +81,12 @@ pub enum WriteError {
 #[derive(Debug)]
 pub struct ShardWrite {
     tx: Option<mpsc::Sender<ShardMsg>>,
-    done: Option<JoinHandle<DiskResult<[u8; 32]>>>,
+    done: Option<JoinHandle<ShardResult<[u8; 32]>>>,
 }
 
 impl ShardWrite {
     /// A write whose writer task takes messages from `tx` and answers through `done`.
-    pub(crate) fn new(tx: mpsc::Sender<ShardMsg>, done: JoinHandle<DiskResult<[u8; 32]>>) -> Self {
+    pub(crate) fn new(tx: mpsc::Sender<ShardMsg>, done: JoinHandle<ShardResult<[u8; 32]>>) -> Self {
         Self { tx: Some(tx), done: Some(done) }
     }
 
@@ -152,7 +164,7 @@ impl ShardWrite {
         self.tx = None;
         match self.done.take() {
             Some(h) => match h.await {
-                Ok(Err(e)) => WriteError::Disk(e),
+                Ok(Err(e)) => WriteError::Shard(e),
                 Ok(Ok(_)) => WriteError::Stopped,
                 Err(e) => WriteError::Task(e.to_string()),
             },
@@ -162,7 +174,7 @@ impl ShardWrite {
 }
 
 /// Verified chunks of one shard, in order.
-pub type ChunkRx = mpsc::Receiver<DiskResult<Vec<u8>>>;
+pub type ChunkRx = mpsc::Receiver<ShardResult<Vec<u8>>>;
 
 /// A disk as the placement and status code see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,9 +224,9 @@ pub trait ShardStore: Send + Sync + std::fmt::Debug + 'static {
     /// shard's hash table must match `expected`. Errors arrive in the stream.
     fn read(&self, segment: u128, index: u8, expected: [u8; 32], first: u64, count: u64) -> ChunkRx;
     /// Verify a shard's header and hash table (every chunk too when `full`); returns its header.
-    async fn check(&self, segment: u128, index: u8, expected: [u8; 32], full: bool) -> DiskResult<ShardHeader>;
+    async fn check(&self, segment: u128, index: u8, expected: [u8; 32], full: bool) -> ShardResult<ShardHeader>;
     /// Delete a shard; false when it was not there.
-    async fn delete(&self, segment: u128, index: u8) -> DiskResult<bool>;
+    async fn delete(&self, segment: u128, index: u8) -> ShardResult<bool>;
     /// True while reads from this disk's node recently missed their hedge deadline.
     fn is_slow(&self) -> bool {
         false
@@ -223,8 +235,17 @@ pub trait ShardStore: Send + Sync + std::fmt::Debug + 'static {
     fn mark_slow(&self, _d: std::time::Duration) {}
     /// Re-check the disk's health (local disks look at their identity file).
     async fn probe(&self) {}
-    /// The disk as a disk on a storage node, when it is one (for node-side rebuilds).
-    fn remote(&self) -> Option<&crate::RemoteShards> {
+    /// Shard `index` (shard hash `hash`) of a segment on this disk as a source another storage
+    /// node reads from (node-to-node copies and rebuilds); `None` when this disk is not on a
+    /// storage node or its node has no address yet.
+    fn node_source(&self, _index: u8, _hash: [u8; 32]) -> Option<ShardSource> {
         None
+    }
+    /// Have this disk's storage node write shard `header.index` of a segment itself, reading k
+    /// of `sources` (or the one shard, for a copy) and checking the result against `expected`;
+    /// answers the bytes it read. `timeout` bounds the whole job. A disk that is not on a
+    /// storage node answers [`ShardError::NotOnANode`].
+    async fn rebuild_here(&self, _header: &ShardHeader, _coding: Coding, _segment_len: u64, _expected: [u8; 32], _sources: Vec<ShardSource>, _timeout: Duration) -> ShardResult<u64> {
+        Err(ShardError::NotOnANode { disk: self.id() })
     }
 }

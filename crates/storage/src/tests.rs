@@ -7,7 +7,7 @@ use kintsugi_disk::{Disk, DiskError, ShardHeader};
 use kintsugi_erasure::{chunk_hash, shard_hash};
 use kintsugi_net::{server_config, ClusterCa, Server, TransportTuning};
 
-use crate::{open_node_disks, LocalShards, NodeLink, NodeService, RemoteShards, ShardStore, WriteError};
+use crate::{open_node_disks, LocalShards, NodeLink, NodeService, RemoteShards, ShardError, ShardResult, ShardStore, WriteError};
 
 struct Node {
     _dirs: Vec<tempfile::TempDir>,
@@ -62,10 +62,10 @@ fn chunks() -> Vec<Vec<u8>> {
     vec![vec![1u8; 1024], vec![2u8; 1024], vec![3u8; 452]]
 }
 
-async fn write(store: &dyn ShardStore, segment: u128, index: u8) -> Result<[u8; 32], DiskError> {
+async fn write(store: &dyn ShardStore, segment: u128, index: u8) -> ShardResult<[u8; 32]> {
     let mut w = store.write(header(segment, index));
     let as_disk = |e: WriteError| match e {
-        WriteError::Disk(d) => d,
+        WriteError::Shard(d) => d,
         other => panic!("the writer failed without a disk error: {other}"),
     };
     for c in chunks() {
@@ -76,7 +76,7 @@ async fn write(store: &dyn ShardStore, segment: u128, index: u8) -> Result<[u8; 
     w.durable().await.map_err(as_disk)
 }
 
-async fn read_all(store: &dyn ShardStore, segment: u128, index: u8, expected: [u8; 32], first: u64, count: u64) -> Result<Vec<Vec<u8>>, DiskError> {
+async fn read_all(store: &dyn ShardStore, segment: u128, index: u8, expected: [u8; 32], first: u64, count: u64) -> ShardResult<Vec<Vec<u8>>> {
     let mut rx = store.read(segment, index, expected, first, count);
     let mut out = Vec::new();
     while let Some(c) = rx.recv().await {
@@ -100,13 +100,13 @@ async fn remote_and_local_shards_behave_the_same() {
         assert_eq!((h.segment_len, h.chunks, h.index), (5000, 3, 2));
         // Wrong expected hash: corrupt, never data.
         let e = read_all(store, seg, 2, [7; 32], 0, 3).await.expect_err("wrong hash");
-        assert!(matches!(e, DiskError::Corrupt { .. }), "{e}");
+        assert!(matches!(e, ShardError::Disk(DiskError::Corrupt { .. })), "{e}");
         assert!(store.delete(seg, 2).await.expect("delete"));
         assert!(!store.delete(seg, 2).await.expect("delete again"));
         let e = read_all(store, seg, 2, want, 0, 3).await.expect_err("deleted");
-        assert!(matches!(e, DiskError::Missing { .. }), "{e}");
+        assert!(matches!(e, ShardError::Disk(DiskError::Missing { .. })), "{e}");
         let e = store.check(seg, 2, want, false).await.expect_err("deleted");
-        assert!(matches!(e, DiskError::Missing { .. }), "{e}");
+        assert!(matches!(e, ShardError::Disk(DiskError::Missing { .. })), "{e}");
     }
 }
 
@@ -139,7 +139,7 @@ async fn writers_hash_chunks_themselves_and_refuse_a_chunk_whose_claimed_hash_is
             Some(e) => e,
             None => w.finish(5000, want).await.expect_err("a wrong chunk hash must fail the write"),
         };
-        assert!(matches!(e, WriteError::Disk(DiskError::Corrupt { .. })), "{e}");
+        assert!(matches!(e, WriteError::Shard(ShardError::Disk(DiskError::Corrupt { .. }))), "{e}");
         assert!(!disk.shard_path(seg, 1).exists(), "a refused shard was stored");
     }
 }
@@ -156,10 +156,10 @@ async fn a_flipped_byte_on_the_node_is_reported_corrupt_midway() {
     let mut rx = n.remote[0].read(seg, 0, want, 0, 3);
     assert_eq!(rx.recv().await.expect("first").expect("chunk 0 is fine"), chunks()[0]);
     let e = rx.recv().await.expect("second").expect_err("chunk 1 is corrupt");
-    assert!(matches!(e, DiskError::Corrupt { .. }), "{e}");
+    assert!(matches!(e, ShardError::Disk(DiskError::Corrupt { .. })), "{e}");
     assert!(rx.recv().await.is_none(), "the stream ends at the error");
     let e = n.remote[0].check(seg, 0, want, true).await.expect_err("full check");
-    assert!(matches!(e, DiskError::Corrupt { .. }), "{e}");
+    assert!(matches!(e, ShardError::Disk(DiskError::Corrupt { .. })), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,11 +197,26 @@ async fn unknown_disks_and_strangers_are_refused() {
     let s = RemoteShards::new(10, n.disks[0].uuid(), "", stranger);
     let seg = rand::random::<u128>();
     let e = write(&s, seg, 0).await.expect_err("stranger");
-    assert!(matches!(e, DiskError::Unreachable { .. }), "{e}");
+    assert!(matches!(e, ShardError::Unreachable { .. }), "{e}");
     assert!(!n.disks[0].shard_path(seg, 0).exists());
     // A real member presenting another node's name is not taken for that node.
     let client = kintsugi_net::Client::new(&n.ca.issue("gateway").expect("id"), &t).expect("client");
     let wrong = Arc::new(NodeLink::new("n2", 2, Some(addr), client, Duration::from_secs(2)));
     let e = RemoteShards::new(10, n.disks[0].uuid(), "", wrong).check(seg, 0, [0; 32], false).await.expect_err("wrong name");
-    assert!(matches!(e, DiskError::Unreachable { .. }), "{e}");
+    assert!(matches!(e, ShardError::Unreachable { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_disks_on_storage_nodes_take_node_side_jobs() {
+    let n = node().await;
+    let local = LocalShards::new(n.disks[0].clone(), "local", 1);
+    assert!(local.node_source(0, [1; 32]).is_none(), "a local disk is no source for a node");
+    let h = header(7, 0);
+    let e = local.rebuild_here(&h, h.coding(), 5000, [0; 32], vec![], Duration::from_secs(2)).await.expect_err("local disk");
+    assert!(matches!(e, ShardError::NotOnANode { disk } if disk == n.disks[0].id()), "{e}");
+    let src = n.remote[0].node_source(2, [1; 32]).expect("a disk on a node is a source");
+    assert_eq!((src.node.as_str(), src.disk, src.index, src.hash), ("n1", n.disks[0].uuid(), 2, [1; 32]));
+    // This node cannot reach peers: it refuses the job, which is not a failure of the disk.
+    let e = n.remote[1].rebuild_here(&h, h.coding(), 5000, [0; 32], vec![src], Duration::from_secs(5)).await.expect_err("no peers");
+    assert!(matches!(e, ShardError::JobFailed { .. }) && !e.is_disk_failure(), "{e}");
 }
