@@ -15,6 +15,8 @@ use crate::header::{ShardHeader, HEADER_LEN};
 
 /// Name of the identity file at the root of every disk directory.
 pub const IDENTITY_FILE: &str = "kintsugi-disk.json";
+/// Version of the identity file this build writes and reads.
+pub const IDENTITY_FORMAT: u32 = 1;
 const SHARDS_DIR: &str = "shards";
 const TMP_DIR: &str = "tmp";
 
@@ -129,15 +131,27 @@ impl Disk {
         Self::open(root, id, uuid)
     }
 
-    /// Read a directory's identity file, if any.
+    /// Read a directory's identity file, if any; one of another format version is refused.
     pub fn read_identity(root: &Path) -> DiskResult<Option<DiskIdentity>> {
         let p = root.join(IDENTITY_FILE);
         match fs::read(&p) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| DiskError::Corrupt {
-                disk: 0,
-                shard: IDENTITY_FILE.into(),
-                detail: format!("{}: {e}", p.display()),
-            }),
+            Ok(bytes) => {
+                let ident: DiskIdentity = serde_json::from_slice(&bytes).map_err(|e| DiskError::Corrupt {
+                    disk: 0,
+                    shard: IDENTITY_FILE.into(),
+                    detail: format!("{}: {e}", p.display()),
+                })?;
+                if ident.format != IDENTITY_FORMAT {
+                    return Err(DiskError::Invalid {
+                        detail: format!(
+                            "{} has identity format {}, and this build reads format {IDENTITY_FORMAT}: the disk was written by another Kintsugi version; open it with that version",
+                            p.display(),
+                            ident.format
+                        ),
+                    });
+                }
+                Ok(Some(ident))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err(0, &p)(e)),
         }
@@ -159,7 +173,7 @@ impl Disk {
         sync_dir(&shards).map_err(e(&shards))?;
         let tmp = root.join(TMP_DIR);
         fs::create_dir_all(&tmp).map_err(e(&tmp))?;
-        let ident = DiskIdentity { format: 1, disk_id: id, disk_uuid: format!("{uuid:032x}") };
+        let ident = DiskIdentity { format: IDENTITY_FORMAT, disk_id: id, disk_uuid: format!("{uuid:032x}") };
         let body = serde_json::to_vec_pretty(&ident).map_err(|err| DiskError::Invalid { detail: err.to_string() })?;
         let tmp_ident = tmp.join(format!("{IDENTITY_FILE}.tmp"));
         {

@@ -24,7 +24,7 @@ mod disk;
 mod error;
 mod header;
 
-pub use disk::{sync_dir, DirLock, DirState, Disk, DiskIdentity, ShardReader, ShardWriter, IDENTITY_FILE};
+pub use disk::{sync_dir, DirLock, DirState, Disk, DiskIdentity, ShardReader, ShardWriter, IDENTITY_FILE, IDENTITY_FORMAT};
 pub use error::{DiskError, DiskResult};
 pub use header::{HeaderError, ShardHeader, HEADER_LEN};
 

@@ -102,6 +102,22 @@ fn foreign_directory_is_not_our_disk() {
 }
 
 #[test]
+fn an_identity_file_of_another_format_version_is_refused_not_read_as_ours() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    Disk::format(dir.path(), 3, 77).expect("format");
+    let p = dir.path().join(IDENTITY_FILE);
+    let text = std::fs::read_to_string(&p).expect("read identity");
+    assert!(text.contains("\"format\": 1"), "{text}");
+    std::fs::write(&p, text.replace("\"format\": 1", "\"format\": 2")).expect("write identity");
+    match Disk::inspect(dir.path()) {
+        Err(DiskError::Invalid { detail }) => assert!(detail.contains("identity format 2"), "{detail}"),
+        other => panic!("a format-2 identity was taken for ours: {other:?}"),
+    }
+    let disk = Disk::open(dir.path(), 3, 77).expect("open");
+    assert!(disk.is_failed(), "a disk with an identity of another format is not used");
+}
+
+#[test]
 fn a_disk_directory_is_opened_by_one_owner_at_a_time() {
     let (dir, disk) = setup();
     match Disk::open(dir.path(), 3, 77) {
