@@ -9,6 +9,7 @@ mod bench;
 mod cli;
 mod clientconf;
 mod cluster;
+mod cp;
 mod logging;
 mod s3url;
 mod server;
@@ -73,7 +74,7 @@ enum Command {
     /// Download an object: kintsugi get s3://BUCKET/KEY [FILE|-]
     Get(cli::GetArgs),
     /// Copy local to S3, S3 to local, or S3 to S3 (--recursive for trees)
-    Cp(cli::CpArgs),
+    Cp(cp::CpArgs),
     /// Delete an object (--recursive for a prefix)
     Rm(cli::RmArgs),
     /// Size, ETag, metadata and, on Kintsugi, the erasure layout and shard health
@@ -122,7 +123,7 @@ fn main() -> std::process::ExitCode {
         Command::Ls(a) => cli::ls(a),
         Command::Put(a) => cli::put(a),
         Command::Get(a) => cli::get(a),
-        Command::Cp(a) => cli::copy(a),
+        Command::Cp(a) => cp::copy(a),
         Command::Rm(a) => cli::rm(a),
         Command::Stat(a) => cli::stat(a),
         Command::Config(c) => cli::config(c),
