@@ -137,7 +137,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     cfg.write_quorum = a.write_quorum;
     cfg.hedge_after = a.hedge_after;
     cfg.write_stall = a.request_deadline;
-    let (store, repair_rx) = Store::new(meta, Vec::new(), codec, cfg, "cluster");
+    let (store, repair_rx) = Store::new(meta, Vec::new(), codec, cfg);
     let workers = Workers::new(store.clone(), a.workers.config());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {

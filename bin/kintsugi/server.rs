@@ -242,7 +242,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
         }
     }
     let backends: Vec<Arc<dyn ShardStore>> = disks.iter().map(|d| Arc::new(LocalShards::new(d.clone(), "local", d.id())) as Arc<dyn ShardStore>).collect();
-    let (store, repair_rx) = Store::new(meta.clone(), backends, codec, StoreConfig::new(layout), "embedded");
+    let (store, repair_rx) = Store::new(meta.clone(), backends, codec, StoreConfig::new(layout));
     let workers = Workers::new(store, workers.config());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {

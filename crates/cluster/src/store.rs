@@ -95,8 +95,6 @@ pub struct Store {
     pub write_stall: Duration,
     /// See [`StoreConfig::hedge_after`].
     pub hedge_after: Duration,
-    /// "embedded" or "cluster".
-    pub mode: &'static str,
     /// The data path's counters.
     pub metrics: Metrics,
     /// Disks an admin is draining or has decommissioned: no new shards go there (placement
@@ -126,7 +124,6 @@ impl Store {
         disks: Vec<Arc<dyn ShardStore>>,
         codec: Arc<dyn Codec>,
         cfg: StoreConfig,
-        mode: &'static str,
     ) -> (Arc<Self>, mpsc::Receiver<RepairRequest>) {
         let stripe = cfg.layout.stripe_data_size().max(1);
         let segment_size = (cfg.segment_size / stripe).max(1) * stripe;
@@ -143,7 +140,6 @@ impl Store {
             write_quorum: cfg.write_quorum.unwrap_or(usize::from(cfg.layout.scheme.k) + 1).clamp(usize::from(cfg.layout.scheme.k), cfg.layout.scheme.total()),
             write_stall: cfg.write_stall,
             hedge_after: cfg.hedge_after,
-            mode,
             metrics: Metrics::default(),
             drains: RwLock::new(HashMap::new()),
             repair_tx,

@@ -297,7 +297,8 @@ pub async fn status_report(gw: &Gateway) -> Result<StatusReport, crate::GatewayE
         None => (0, Vec::new()),
     };
     Ok(StatusReport {
-        mode: store.mode.into(),
+        // A gateway with a cluster map serves storage nodes; without one, disks of its own.
+        mode: if gw.map.is_some() { "cluster" } else { "embedded" }.into(),
         ec: store.layout.scheme.to_string(),
         epoch,
         nodes,
