@@ -948,3 +948,32 @@ fn concurrent_writers_and_a_hot_key_stay_consistent_and_leak_nothing() {
     );
     elapsed(t, "concurrency");
 }
+
+/// A client that never finishes its request headers (slowloris, or a stalled client) is
+/// disconnected after `--header-timeout`; other clients are served meanwhile. Before hyper
+/// was given a timer its header timeout was silently off and such a connection stayed open.
+#[test]
+fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use std::io::{Read, Write};
+    let _g = common::serial();
+    let s = Server::start(Opts { flags: vec!["--header-timeout".into(), "1s".into()], ..Opts::default() });
+    let addr = format!("127.0.0.1:{}", s.port);
+    let mut slow = std::net::TcpStream::connect(&addr).expect("connect");
+    slow.write_all(b"GET /bucket/key HTTP/1.1\r\nHost: x\r\nX-Slow: a").expect("partial headers");
+    // Meanwhile a whole request on another connection is answered (unsigned: 403).
+    let mut other = std::net::TcpStream::connect(&addr).expect("connect");
+    other.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("request");
+    other.set_read_timeout(Some(Duration::from_secs(20))).expect("read timeout");
+    let mut answer = Vec::new();
+    other.read_to_end(&mut answer).expect("answer");
+    assert!(answer.starts_with(b"HTTP/1.1 403"), "{}", String::from_utf8_lossy(&answer));
+    slow.set_read_timeout(Some(Duration::from_secs(20))).expect("read timeout");
+    let mut buf = Vec::new();
+    match slow.read_to_end(&mut buf) {
+        Ok(_) => assert!(buf.is_empty() || buf.starts_with(b"HTTP/1.1 408"), "{}", String::from_utf8_lossy(&buf)),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            panic!("a client that never finished its headers was still connected after 20 s\n{}", s.log_tail(10))
+        }
+        Err(_) => {} // reset by the server: disconnected too
+    }
+}

@@ -85,6 +85,8 @@ pub struct GatewayArgs {
     request_deadline: Duration,
     #[command(flatten)]
     workers: crate::workers::WorkerArgs,
+    #[command(flatten)]
+    http: crate::workers::HttpArgs,
     /// Also write the join token to this file (mode 0600) at every start, e.g. on a volume
     /// that storage nodes read with `--join-file` (docker compose does this).
     #[arg(long, value_name = "FILE", env = "KINTSUGI_TOKEN_FILE")]
@@ -174,7 +176,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         ];
         let stop: Box<dyn FnOnce() + Send> = Box::new(move || endpoint.close(0u32.into(), b"gateway stopping"));
         let gw = Arc::new(Gateway { workers, map: Some(map), join_token: Some(token) });
-        serve_s3(gw, repair_rx, a.listen, root, banner, Some(stop)).await
+        serve_s3(gw, repair_rx, a.listen, &a.http, root, banner, Some(stop)).await
     })
 }
 

@@ -50,6 +50,8 @@ pub struct ServerArgs {
     config: Option<PathBuf>,
     #[command(flatten)]
     workers: crate::workers::WorkerArgs,
+    #[command(flatten)]
+    http: crate::workers::HttpArgs,
 }
 
 /// The `--config` file.
@@ -214,6 +216,7 @@ pub(crate) fn ensure_credentials(meta: &RocksMeta, creds: Option<(String, String
 /// Run the embedded server until SIGTERM or Ctrl-C.
 pub fn run(args: ServerArgs) -> Result<()> {
     let workers = args.workers.clone();
+    let http = args.http.clone();
     let s = settings(args)?;
     let need = s.scheme.total();
     if s.data.len() < need {
@@ -249,7 +252,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
         workers.recover_at_startup().await.context("recovering interrupted writes")?;
         let banner = format!("Erasure coding {} over {} disks; metadata in {}", s.scheme, workers.store().all_disks().len(), meta_dir.display());
         let gw = Arc::new(Gateway { workers, map: None, join_token: None });
-        serve_s3(gw, repair_rx, s.listen, root, vec![banner], None).await
+        serve_s3(gw, repair_rx, s.listen, &http, root, vec![banner], None).await
     })
 }
 
@@ -259,6 +262,7 @@ pub async fn serve_s3(
     gw: Arc<Gateway>,
     repair_rx: tokio::sync::mpsc::Receiver<kintsugi_cluster::RepairRequest>,
     listen: SocketAddr,
+    http: &crate::workers::HttpArgs,
     root: RootKey,
     banner: Vec<String>,
     on_stop: Option<Box<dyn FnOnce() + Send>>,
@@ -305,7 +309,8 @@ pub async fn serve_s3(
     let (cancel_src, cancel) = kintsugi_cluster::cancel_pair();
     gw.workers.spawn(repair_rx, cancel);
     let store: Arc<Store> = gw.store().clone();
-    kintsugi_gateway::serve(listener, gw, shutdown_signal(), Duration::from_secs(30)).await;
+    let limits = kintsugi_gateway::HttpLimits { header_timeout: http.header_timeout, drain: Duration::from_secs(30) };
+    kintsugi_gateway::serve(listener, gw, shutdown_signal(), limits).await;
     cancel_src.cancel();
     if let Some(f) = on_stop {
         f();

@@ -1,5 +1,5 @@
-//! Flags of the background workers (repair, drain, scrub), shared by
-//! `kintsugi server` and `kintsugi gateway`.
+//! Flags of the background workers (repair, drain, scrub) and of the S3 endpoint's
+//! connections, shared by `kintsugi server` and `kintsugi gateway`.
 
 use std::time::Duration;
 
@@ -24,6 +24,16 @@ pub struct WorkerArgs {
     /// Cap on background scrubbing, MiB/s of shard data verified (0: no cap).
     #[arg(long, value_name = "MIB_PER_S", env = "KINTSUGI_SCRUB_BANDWIDTH", default_value_t = 64)]
     scrub_bandwidth: u64,
+}
+
+/// Limits of the S3 endpoint's connections.
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Longest a client may take to send a request's headers, and longest an idle keep-alive
+    /// connection stays open; a slower client is disconnected (so slow or stalled clients cannot
+    /// hold connections open forever). 0: no limit.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_HEADER_TIMEOUT", default_value = "30s", value_parser = crate::cluster::secs)]
+    pub header_timeout: Duration,
 }
 
 impl WorkerArgs {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use s3s::auth::{S3Auth, SecretKey};
@@ -179,16 +179,33 @@ async fn metrics_page(gw: &Gateway) -> String {
     body
 }
 
+/// Limits of the S3 endpoint's connections.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    /// Longest a client may take to send a request's headers (HTTP/1), and longest an idle
+    /// keep-alive connection waits for the next request; the connection is closed after it.
+    /// Zero: no limit.
+    pub header_timeout: Duration,
+    /// On shutdown, how long in-flight requests may take to finish.
+    pub drain: Duration,
+}
+
 /// Serve until `shutdown` resolves, then stop accepting and let in-flight
-/// requests finish (up to `drain` time).
-pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>, drain: Duration) {
+/// requests finish (up to `limits.drain`).
+pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>, limits: HttpLimits) {
+    let drain = limits.drain;
     let store = gw.store().clone();
     let mut builder = S3ServiceBuilder::new(KintsugiS3::new(store.clone()));
     builder.set_auth(MetaAuth { store: store.clone() });
     builder.set_route(AdminRoute::new(gw.clone()));
     let s3 = builder.build();
     let graceful = GracefulShutdown::new();
-    let http = auto::Builder::new(TokioExecutor::new());
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    // Without a timer hyper silently ignores its header timeout: a client that sends its
+    // headers a byte at a time (slowloris) or never would hold the connection forever.
+    let header_timeout = (!limits.header_timeout.is_zero()).then_some(limits.header_timeout);
+    http.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    http.http2().timer(TokioTimer::new());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {

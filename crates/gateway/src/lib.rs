@@ -21,7 +21,7 @@ use kintsugi_cluster::{ClusterMap, Store, Workers};
 pub use admin::{object_report, status_report, AdminRoute, ObjectReport, ShardHealth, StatusReport, ADMIN_BUCKET};
 pub use error::{GatewayError, GwResult};
 pub use get::read_range;
-pub use http::serve;
+pub use http::{serve, HttpLimits};
 pub use put::{write_body, Owner, Written};
 pub use s3::KintsugiS3;
 
