@@ -977,3 +977,18 @@ fn a_client_that_never_finishes_its_headers_is_disconnected() {
         Err(_) => {} // reset by the server: disconnected too
     }
 }
+
+/// The metadata directory holds every access key's secret: only its owner may enter it, even
+/// when it already existed with looser permissions.
+#[test]
+fn the_metadata_directory_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let _g = common::serial();
+    let mut s = Server::start(Opts::default());
+    let dir = s.meta_dir();
+    let mode = |d: &Path| fs::metadata(d).expect("meta dir").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "metadata directory mode {:o}", mode(&dir));
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("loosen");
+    s.restart();
+    assert_eq!(mode(&dir), 0o700, "metadata directory mode {:o} after a restart", mode(&dir));
+}

@@ -121,8 +121,15 @@ pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
 /// Create `dir` and lock it for as long as the returned guard lives (hold it for the life of
 /// the process): a second process on the same directory stops at once with a message that
 /// names `flag`, instead of writing beside the first.
+/// Create (if needed), make private and lock a metadata or state directory: both hold
+/// secrets (access keys, the cluster CA key, a node's identity key), so only the owner may
+/// enter them (mode 0700).
 pub(crate) fn lock_dir(dir: &Path, what: &str, flag: &str) -> Result<kintsugi_disk::DirLock> {
+    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {what} {}", dir.display()))?;
+    if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+        tracing::warn!(path = %dir.display(), error = %e, "could not make the {what} private (mode 0700); other users of this machine may read its secrets");
+    }
     match kintsugi_disk::DirLock::acquire(dir) {
         Ok(l) => Ok(l),
         Err(kintsugi_disk::DiskError::InUse { .. }) => bail!(
