@@ -10,7 +10,7 @@ use kintsugi_disk::{DirState, Disk, DiskError, DiskResult, ShardHeader};
 use kintsugi_net::{write_frame, Client, DiskReport, Handler, NetError, NetResult, Request, Response};
 
 use crate::local::LocalShards;
-use crate::records::{get_record_head, shard_error_response as error_response, END_OF_SHARD, MAX_CHUNK};
+use crate::records::{get_record_head, shard_error_response, END_OF_SHARD, MAX_CHUNK};
 use crate::shards::{ShardStore, WriteError};
 
 /// Open the node's disk directories: a formatted one keeps its identity, an
@@ -255,7 +255,7 @@ impl NodeService {
         // The first item decides the answer: an unreadable shard is an Error, not an empty stream.
         let mut pending = rx.recv().await;
         if let Some(Err(e)) = &pending {
-            return write_frame(send, &error_response(e)).await;
+            return write_frame(send, &shard_error_response(e)).await;
         }
         write_frame(send, &Response::ShardData).await?;
         while let Some(item) = pending.take() {
@@ -267,7 +267,7 @@ impl NodeService {
                 }
                 Err(e) => {
                     send.write_all(&[1]).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
-                    return write_frame(send, &error_response(&e)).await;
+                    return write_frame(send, &shard_error_response(&e)).await;
                 }
             }
             pending = rx.recv().await;
@@ -290,7 +290,7 @@ impl Handler for NodeService {
             Request::CheckShard { disk, segment, index, expected, full } => match self.disk(disk) {
                 Ok(d) => match d.check(segment, index, expected, full).await {
                     Ok(h) => Response::ShardChecked { header: h.encode().to_vec() },
-                    Err(e) => error_response(&e),
+                    Err(e) => shard_error_response(&e),
                 },
                 Err(r) => r,
             },
@@ -301,7 +301,7 @@ impl Handler for NodeService {
             Request::DeleteShard { disk, segment, index } => match self.disk(disk) {
                 Ok(d) => match d.delete(segment, index).await {
                     Ok(existed) => Response::ShardDeleted { existed },
-                    Err(e) => error_response(&e),
+                    Err(e) => shard_error_response(&e),
                 },
                 Err(r) => r,
             },
@@ -383,7 +383,7 @@ pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zon
 /// A failed shard write as a wire answer (disk errors keep their kind).
 fn write_error_response(e: &WriteError) -> Response {
     match e {
-        WriteError::Shard(d) => error_response(d),
+        WriteError::Shard(d) => shard_error_response(d),
         other => Response::Error { code: "DiskIo".into(), message: other.to_string() },
     }
 }
