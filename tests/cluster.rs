@@ -251,3 +251,62 @@ fn zones_spread_each_segment_evenly() {
     }
     c.gw.py("data.py", &["verify", manifest]);
 }
+
+/// A storage node is a member of the cluster, not its gateway: with its own real certificate
+/// it may read another node's shards (nodes pull rebuild sources from each other) but every
+/// delete, check or write it sends to another node is refused, logged and counted, and the
+/// count reaches the gateway's `/metrics` with the victim's next report. Before, any member
+/// could wipe or overwrite any shard of the cluster.
+#[test]
+fn a_member_node_cannot_delete_check_or_overwrite_another_nodes_shards() {
+    use kintsugi_net::{NodeIdentity, Request, Response, TransportTuning};
+    let _g = common::serial();
+    let c = Cluster::start(3, 1, &["--ec", "2+1"], None);
+    let src = c.gw.scratch().join("obj");
+    let data = common::pseudo_random(17, 300 * KIB as usize);
+    std::fs::write(&src, &data).expect("writing the object");
+    let src = src.to_str().expect("utf-8");
+    c.gw.run_ok(c.kintsugi(&["mb", "s3://trust"]), "kintsugi mb");
+    c.gw.run_ok(c.kintsugi(&["put", "-q", src, "s3://trust/obj"]), "kintsugi put");
+    let victim = &c.nodes[1];
+    let shard = victim.shard_files().into_iter().next().expect("a shard on the victim");
+    let before = std::fs::read(&shard).expect("the victim's shard");
+    let (segment, index) = common::shard_id(&shard);
+    let segment = u128::from_str_radix(&segment, 16).expect("segment id");
+    let kintsugi_disk::DirState::Formatted { uuid: disk, .. } = kintsugi_disk::Disk::inspect(&victim.disk_dir(0)).expect("inspect") else {
+        panic!("the victim's disk is not formatted")
+    };
+    // Node n1 turns hostile: its own identity, straight to n2's shard port.
+    let pem = std::fs::read_to_string(c.nodes[0].dir.join("state").join("identity.pem")).expect("n1's identity");
+    let id = NodeIdentity::from_pem(&pem).expect("identity");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", victim.port).parse().expect("addr");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let answers = rt.block_on(async {
+        let client = kintsugi_net::Client::new(&id, &TransportTuning::default()).expect("client");
+        let conn = client.connect(addr).await.expect("a member connects");
+        let mut out = Vec::new();
+        for req in [
+            Request::DeleteShard { disk, segment, index },
+            Request::CheckShard { disk, segment, index, expected: [0; 32], full: false },
+            Request::PutShard { disk, header: before[..128].to_vec() },
+            Request::GetShard { disk, segment, index, expected: [0; 32], first: 0, count: 1 },
+        ] {
+            let (resp, _) = kintsugi_net::call(&conn, &req, None, Duration::from_secs(10)).await.expect("an answer");
+            out.push((req.name(), resp));
+        }
+        out
+    });
+    for (what, resp) in &answers[..3] {
+        assert!(matches!(resp, Response::Error { code, .. } if code == "Forbidden"), "{what} from a member: {resp:?}");
+    }
+    // A read is served (here refused as corrupt: the claimed hash is not the shard's).
+    assert!(matches!(&answers[3].1, Response::Error { code, .. } if code == "ShardCorrupt"), "{:?}", answers[3]);
+    assert_eq!(std::fs::read(&shard).expect("the shard is still there"), before, "a member changed another node's shard");
+    let back = c.gw.scratch().join("back");
+    c.gw.run_ok(c.kintsugi(&["get", "-q", "s3://trust/obj", back.to_str().expect("utf-8")]), "kintsugi get");
+    assert!(std::fs::read(&back).expect("read back") == data, "the object changed");
+    let name = format!("kintsugi_node_requests_refused_total{{node=\"{}\"}}", victim.name);
+    let seen = common::poll(Duration::from_secs(10), Duration::from_millis(200), || c.gw.metrics().get(&name).copied().filter(|v| *v >= 3.0));
+    assert_eq!(seen, Some(3.0), "{name} on the gateway's /metrics");
+    assert!(victim.log().contains("request refused: only the gateway may send it"), "{}", victim.log());
+}

@@ -335,8 +335,9 @@ pub fn storage(a: StorageArgs) -> Result<()> {
         let endpoint = server.endpoint();
         let node_disks = NodeDisks::new(disks, Some(added_file));
         let service = NodeService::new(&name, node_disks.clone()).with_peers(client.clone(), Duration::from_secs(5));
+        let counters = service.counters();
         tokio::spawn(server.serve(Arc::new(service), None));
-        tokio::spawn(run_heartbeats(client, gateway, advertise, a.zone.clone(), node_disks, a.heartbeat));
+        tokio::spawn(run_heartbeats(client, gateway, advertise, a.zone.clone(), node_disks, counters, a.heartbeat));
         crate::server::shutdown_signal().await;
         endpoint.close(0u32.into(), b"node stopping");
         endpoint.wait_idle().await;

@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 
 use crate::error::{ClusterError, ClusterResult};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// Grace periods and deadlines of the cluster map.
@@ -58,6 +59,8 @@ struct Node {
     last_seen: Instant,
     state: NodeState,
     disks: Vec<Arc<RemoteShards>>,
+    /// Requests the node says it refused (its `requests_refused` counter, since it started).
+    refused: u64,
 }
 
 /// One node in status reports.
@@ -75,6 +78,9 @@ pub struct NodeReport {
     pub last_heartbeat_ms: u64,
     /// Its disk ids.
     pub disks: Vec<u32>,
+    /// Requests the node refused since it started (members asking for gateway-only requests,
+    /// peers without a certificate), as its last report said.
+    pub requests_refused: u64,
 }
 
 /// The gateway's view of its storage nodes.
@@ -118,7 +124,7 @@ impl ClusterMap {
                 }
             }
             // Until a node reports, it gets the grace period from now.
-            map.insert(n.name.clone(), Node { link, zone: None, last_seen: Instant::now(), state: NodeState::Up, disks: ds });
+            map.insert(n.name.clone(), Node { link, zone: None, last_seen: Instant::now(), state: NodeState::Up, disks: ds, refused: 0 });
         }
         Ok(Arc::new(Self {
             client,
@@ -170,7 +176,7 @@ impl ClusterMap {
     }
 
     /// Apply a heartbeat from node `name` (in zone `zone`, if labelled).
-    pub async fn heartbeat(&self, store: &Arc<Store>, name: &str, listen: &str, zone: Option<&str>, reports: &[DiskReport]) -> ClusterResult<u64> {
+    pub async fn heartbeat(&self, store: &Arc<Store>, name: &str, listen: &str, zone: Option<&str>, reports: &[DiskReport], counters: &[(String, u64)]) -> ClusterResult<u64> {
         let addr = match tokio::net::lookup_host(listen).await.ok().and_then(|mut a| a.next()) {
             Some(a) => Some(a),
             None => {
@@ -184,7 +190,7 @@ impl ClusterMap {
         if !nodes.contains_key(name) {
             let number = nodes.values().map(|n| n.link.number()).max().unwrap_or(0) + 1;
             let link = Arc::new(NodeLink::new(name, number, addr, self.client.clone(), self.cfg.request_deadline));
-            nodes.insert(name.to_owned(), Node { link, zone: None, last_seen: Instant::now(), state: NodeState::Up, disks: Vec::new() });
+            nodes.insert(name.to_owned(), Node { link, zone: None, last_seen: Instant::now(), state: NodeState::Up, disks: Vec::new(), refused: 0 });
             tracing::info!(node = name, listen, "storage node joined the cluster map");
             changed = true;
         }
@@ -196,6 +202,9 @@ impl ClusterMap {
             }
         }
         node.last_seen = Instant::now();
+        if let Some((_, n)) = counters.iter().find(|(c, _)| c == kintsugi_net::COUNTER_REFUSED) {
+            node.refused = *n;
+        }
         if node.zone.as_deref() != zone {
             tracing::info!(node = name, zone, "node zone label set");
             node.zone = zone.map(str::to_owned);
@@ -340,8 +349,22 @@ impl ClusterMap {
                 state: n.state,
                 last_heartbeat_ms: u64::try_from(n.last_seen.elapsed().as_millis()).unwrap_or(u64::MAX),
                 disks: n.disks.iter().map(|d| d.id()).collect(),
+                requests_refused: n.refused,
             })
             .collect()
+    }
+
+    /// The nodes' own counters in Prometheus text format (for `/metrics`).
+    pub async fn render_metrics(&self) -> String {
+        use std::fmt::Write;
+        let nodes = self.nodes.lock().await;
+        let mut s = String::from(
+            "# HELP kintsugi_node_requests_refused_total Requests a storage node refused (a member asking for what only the gateway may do, or a peer without a certificate), as its last report said.\n# TYPE kintsugi_node_requests_refused_total counter\n",
+        );
+        for (name, n) in nodes.iter() {
+            let _ = writeln!(s, "kintsugi_node_requests_refused_total{{node=\"{name}\"}} {}", n.refused);
+        }
+        s
     }
 
     /// Run `tick` every `every` until the task is dropped.
@@ -368,15 +391,30 @@ pub struct ClusterService {
 impl Handler for ClusterService {
     async fn handle(&self, peer: &str, req: Request, _recv: quinn::RecvStream, mut send: quinn::SendStream) -> NetResult<()> {
         let resp = match req {
-            Request::Heartbeat { listen, zone, disks } if peer != "gateway" => match self.map.heartbeat(&self.store, peer, &listen, zone.as_deref(), &disks).await {
-                Ok(epoch) => Response::HeartbeatAck { epoch },
-                Err(e) => Response::Error { code: "Internal".into(), message: e.to_string() },
-            },
+            Request::Heartbeat { listen, zone, disks } if peer != "gateway" => self.heartbeat(peer, &listen, zone.as_deref(), &disks, &[]).await,
+            Request::NodeReport { listen, zone, disks, counters } if peer != "gateway" => self.heartbeat(peer, &listen, zone.as_deref(), &disks, &counters).await,
             Request::Ping => Response::Pong { node: "gateway".into() },
-            _ => Response::Error { code: "NotSupported".into(), message: "the gateway serves Join, Heartbeat and Ping".into() },
+            other => {
+                Metrics::inc(&self.store.metrics.cluster_requests_refused);
+                tracing::warn!(peer, request = other.name(), "request refused: the gateway serves joins, node reports and pings");
+                Response::Error { code: "NotSupported".into(), message: "the gateway serves Join, Heartbeat, NodeReport and Ping".into() }
+            }
         };
         kintsugi_net::write_frame(&mut send, &resp).await?;
         let _ = send.finish();
         Ok(())
+    }
+
+    fn refused_anonymous(&self) {
+        Metrics::inc(&self.store.metrics.cluster_requests_refused);
+    }
+}
+
+impl ClusterService {
+    async fn heartbeat(&self, peer: &str, listen: &str, zone: Option<&str>, disks: &[DiskReport], counters: &[(String, u64)]) -> Response {
+        match self.map.heartbeat(&self.store, peer, listen, zone, disks, counters).await {
+            Ok(epoch) => Response::HeartbeatAck { epoch },
+            Err(e) => Response::Error { code: "Internal".into(), message: e.to_string() },
+        }
     }
 }

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub shards_pending_repair: AtomicU64,
     /// Shards moved (drain, rebalance, spread) by a storage node copying straight from another.
     pub shards_copied_by_nodes: AtomicU64,
+    /// Requests the gateway's cluster port refused (no certificate, or not a request a member may send it).
+    pub cluster_requests_refused: AtomicU64,
     /// Parity reads started because a shard read missed its hedge deadline.
     pub hedged_reads: AtomicU64,
     /// Object bytes written by PUTs and parts.
@@ -58,6 +60,7 @@ impl Metrics {
         counter(&mut s, "kintsugi_shards_replaced_total", "Shards re-placed onto another disk during their PUT.", &self.shards_replaced);
         counter(&mut s, "kintsugi_shards_pending_repair_total", "Shards of committed segments left missing at write quorum.", &self.shards_pending_repair);
         counter(&mut s, "kintsugi_shards_copied_by_nodes_total", "Shards moved by a storage node copying straight from another (not through the gateway).", &self.shards_copied_by_nodes);
+        counter(&mut s, "kintsugi_cluster_requests_refused_total", "Requests the gateway's cluster port refused (no certificate, or not a request a member may send).", &self.cluster_requests_refused);
         counter(&mut s, "kintsugi_hedged_reads_total", "Parity reads started because a shard read was slow.", &self.hedged_reads);
         counter(&mut s, "kintsugi_object_bytes_written_total", "Object bytes written.", &self.bytes_written);
         counter(&mut s, "kintsugi_object_bytes_read_total", "Object bytes returned to clients.", &self.bytes_read);

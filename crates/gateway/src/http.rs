@@ -176,6 +176,9 @@ async fn metrics_page(gw: &Gateway) -> String {
     let garbage = tokio::task::spawn_blocking(move || meta.garbage_count().unwrap_or(0)).await.unwrap_or(0);
     let mut body = st.metrics.render(st.failed_disks(), st.all_disks().len(), garbage);
     body.push_str(&gw.workers.render_metrics().await);
+    if let Some(map) = &gw.map {
+        body.push_str(&map.render_metrics().await);
+    }
     body
 }
 

@@ -212,6 +212,10 @@ pub fn peer_of(conn: &quinn::Connection) -> Peer {
 pub trait Handler: Send + Sync + 'static {
     /// Serve one request from a member.
     async fn handle(&self, peer: &str, req: Request, recv: quinn::RecvStream, send: quinn::SendStream) -> NetResult<()>;
+
+    /// The transport refused a request before it reached [`Handler::handle`] (a peer without
+    /// a certificate asking for more than a join); a handler counts these with its own.
+    fn refused_anonymous(&self) {}
 }
 
 /// Whether a node name already belongs to a member of the cluster.
@@ -345,6 +349,8 @@ async fn serve_stream(
             Ok(())
         }
         (Peer::Anonymous, _) => {
+            tracing::warn!("request refused: the peer has no cluster certificate");
+            handler.refused_anonymous();
             wire::write_frame(&mut send, &Response::Error { code: "Unauthenticated".into(), message: "join the cluster first: only members may call this".into() }).await?;
             let _ = send.finish();
             Ok(())

@@ -118,6 +118,42 @@ pub enum Request {
         /// The node's disks.
         disks: Vec<DiskReport>,
     },
+    /// A storage node's periodic report with its counters (nodes since the wire permissions;
+    /// a gateway still accepts the plain `Heartbeat` of older nodes). Answer: `HeartbeatAck`.
+    NodeReport {
+        /// Address the node serves shard requests on.
+        listen: String,
+        /// Failure-domain label above the node, if any.
+        zone: Option<String>,
+        /// The node's disks.
+        disks: Vec<DiskReport>,
+        /// Named counters since the node started (e.g. [`COUNTER_REFUSED`]); names a gateway
+        /// does not know are ignored, so a node can add counters without a new message.
+        counters: Vec<(String, u64)>,
+    },
+}
+
+/// [`Request::NodeReport`] counter: requests the node refused (a member asking for what only
+/// the gateway may do, or a peer without a certificate).
+pub const COUNTER_REFUSED: &str = "requests_refused";
+
+impl Request {
+    /// The message's name, for logs and refusals.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Join { .. } => "Join",
+            Request::Ping => "Ping",
+            Request::Sink { .. } => "Sink",
+            Request::PutShard { .. } => "PutShard",
+            Request::GetShard { .. } => "GetShard",
+            Request::CheckShard { .. } => "CheckShard",
+            Request::DeleteShard { .. } => "DeleteShard",
+            Request::RebuildShard { .. } => "RebuildShard",
+            Request::AddDisk { .. } => "AddDisk",
+            Request::Heartbeat { .. } => "Heartbeat",
+            Request::NodeReport { .. } => "NodeReport",
+        }
+    }
 }
 
 /// Where a healthy shard of a segment can be read.

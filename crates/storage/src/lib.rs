@@ -17,7 +17,7 @@ mod shards;
 
 pub use error::{ShardError, ShardResult};
 pub use local::LocalShards;
-pub use node::{open_node_disks, run_heartbeats, NodeDisks, NodeService};
+pub use node::{open_node_disks, run_heartbeats, NodeCounters, NodeDisks, NodeService};
 pub use records::{disk_error_code, shard_error_from_remote};
 pub use remote::{NodeLink, RemoteShards};
 pub use shards::{ChunkRx, DiskInfo, ShardStore, ShardWrite, WriteError};

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -136,6 +137,35 @@ fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// What a node counts and reports to the gateway with its heartbeats (shown on the gateway's
+/// `/metrics`).
+#[derive(Debug, Default)]
+pub struct NodeCounters {
+    /// Requests refused: a member asking for what only the gateway may do, or a peer
+    /// without a certificate.
+    pub refused: AtomicU64,
+}
+
+impl NodeCounters {
+    /// The counters as a heartbeat carries them.
+    pub fn named(&self) -> Vec<(String, u64)> {
+        vec![(kintsugi_net::COUNTER_REFUSED.to_owned(), self.refused.load(Ordering::Relaxed))]
+    }
+}
+
+/// The name a gateway's certificate carries (the join authority never signs it for a node).
+const GATEWAY: &str = "gateway";
+
+/// Whether only the gateway may send `req`: everything that writes, deletes, checks or
+/// rebuilds shards, or adds disks. Members may read shards (nodes pull sources from each other
+/// for the rebuilds and copies a gateway orders) and ping.
+fn gateway_only(req: &Request) -> bool {
+    matches!(
+        req,
+        Request::PutShard { .. } | Request::CheckShard { .. } | Request::DeleteShard { .. } | Request::RebuildShard { .. } | Request::AddDisk { .. }
+    )
+}
+
 /// The node's request handler.
 #[derive(Debug)]
 pub struct NodeService {
@@ -144,13 +174,29 @@ pub struct NodeService {
     served: parking_lot::RwLock<HashMap<u128, LocalShards>>,
     /// Links to other nodes (for rebuilds), when the node has a certificate to reach them with.
     peers: Option<crate::rebuild::PeerLinks>,
+    counters: Arc<NodeCounters>,
 }
 
 impl NodeService {
     /// Serve `disks` as node `name`.
     pub fn new(name: &str, disks: Arc<NodeDisks>) -> Self {
         let served = disks.list().iter().map(|d| (d.uuid(), LocalShards::new(d.clone(), name, 0))).collect();
-        Self { name: name.to_owned(), disks, served: parking_lot::RwLock::new(served), peers: None }
+        Self { name: name.to_owned(), disks, served: parking_lot::RwLock::new(served), peers: None, counters: Arc::default() }
+    }
+
+    /// The node's counters (its heartbeats report them).
+    pub fn counters(&self) -> Arc<NodeCounters> {
+        self.counters.clone()
+    }
+
+    /// Refuse `what` from member `peer`: logged, counted, answered `Forbidden`.
+    fn refuse(&self, peer: &str, what: &str) -> Response {
+        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(peer, request = what, "request refused: only the gateway may send it");
+        Response::Error {
+            code: "Forbidden".into(),
+            message: format!("node {} serves {what} to the gateway only; {peer} is a storage node", self.name),
+        }
     }
 
     /// Let the node reach other nodes with `client` (its own certificate), so it can rebuild shards.
@@ -279,6 +325,12 @@ impl NodeService {
 #[async_trait::async_trait]
 impl Handler for NodeService {
     async fn handle(&self, peer: &str, req: Request, recv: quinn::RecvStream, mut send: quinn::SendStream) -> NetResult<()> {
+        if peer != GATEWAY && gateway_only(&req) {
+            let resp = self.refuse(peer, req.name());
+            write_frame(&mut send, &resp).await?;
+            let _ = send.finish();
+            return Ok(());
+        }
         let resp = match req {
             Request::Ping => Response::Pong { node: self.name.clone() },
             Request::PutShard { disk, header } => self.put(disk, &header, recv).await,
@@ -294,8 +346,8 @@ impl Handler for NodeService {
                 },
                 Err(r) => r,
             },
-            Request::AddDisk { path } if peer == "gateway" => self.add_disk(path).await,
-            Request::RebuildShard { disk, header, coding, segment_len, expected, sources } if peer == "gateway" => {
+            Request::AddDisk { path } => self.add_disk(path).await,
+            Request::RebuildShard { disk, header, coding, segment_len, expected, sources } => {
                 self.rebuild(disk, &header, coding, segment_len, expected, sources).await
             }
             Request::DeleteShard { disk, segment, index } => match self.disk(disk) {
@@ -314,6 +366,10 @@ impl Handler for NodeService {
         let _ = send.finish();
         Ok(())
     }
+
+    fn refused_anonymous(&self) {
+        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// What a node tells the gateway about its disks now.
@@ -329,14 +385,20 @@ pub fn disk_reports(disks: &[Arc<Disk>]) -> Vec<DiskReport> {
 }
 
 /// Report to the gateway every `every` until the process ends; failures are logged and retried.
-/// A disk added meanwhile is reported at once.
-pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zone: Option<String>, disks: Arc<NodeDisks>, every: Duration) {
+/// A disk added meanwhile is reported at once. Reports carry `counters`; a gateway too old to
+/// read them is sent the plain heartbeat instead.
+pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zone: Option<String>, disks: Arc<NodeDisks>, counters: Arc<NodeCounters>, every: Duration) {
     let mut conn: Option<quinn::Connection> = None;
     let mut failing = false;
+    let mut plain = false; // the gateway does not read NodeReport
     loop {
         let ds = disks.list();
         let reports = tokio::task::spawn_blocking(move || disk_reports(&ds)).await.unwrap_or_default();
-        let req = Request::Heartbeat { listen: listen.clone(), zone: zone.clone(), disks: reports };
+        let req = if plain {
+            Request::Heartbeat { listen: listen.clone(), zone: zone.clone(), disks: reports }
+        } else {
+            Request::NodeReport { listen: listen.clone(), zone: zone.clone(), disks: reports, counters: counters.named() }
+        };
         let result: NetResult<()> = async {
             let c = match conn.as_ref().filter(|c| c.close_reason().is_none()) {
                 Some(c) => c.clone(),
@@ -365,6 +427,11 @@ pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zon
                 tracing::info!(gateway, "heartbeats reach the gateway again");
             }
             Ok(()) => {}
+            Err(NetError::Remote { code, .. }) if code == "BadFrame" && !plain => {
+                tracing::info!(gateway, "the gateway does not read node reports; sending plain heartbeats");
+                plain = true;
+                continue;
+            }
             Err(e) => {
                 conn = None;
                 if !failing {

@@ -15,6 +15,7 @@ struct Node {
     remote: Vec<RemoteShards>,
     server: quinn::Endpoint,
     ca: Arc<ClusterCa>,
+    counters: Arc<crate::NodeCounters>,
 }
 
 impl Drop for Node {
@@ -33,11 +34,13 @@ async fn node() -> Node {
     let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config(&id, false, &t).expect("cfg"), &t).expect("bind");
     let addr = server.local_addr().expect("addr");
     let endpoint = server.endpoint();
-    tokio::spawn(server.serve(Arc::new(NodeService::new("n1", crate::NodeDisks::new(disks.clone(), None))), None));
+    let service = NodeService::new("n1", crate::NodeDisks::new(disks.clone(), None));
+    let counters = service.counters();
+    tokio::spawn(server.serve(Arc::new(service), None));
     let client = kintsugi_net::Client::new(&ca.issue("gateway").expect("gw id"), &t).expect("client");
     let link = Arc::new(NodeLink::new("n1", 1, Some(addr), client, Duration::from_secs(5)));
     let remote = disks.iter().enumerate().map(|(i, d)| RemoteShards::new(10 + i as u32, d.uuid(), "", link.clone())).collect();
-    Node { _dirs: dirs, disks, remote, server: endpoint, ca }
+    Node { _dirs: dirs, disks, remote, server: endpoint, ca, counters }
 }
 
 fn header(segment: u128, index: u8) -> ShardHeader {
@@ -219,4 +222,44 @@ async fn only_disks_on_storage_nodes_take_node_side_jobs() {
     // This node cannot reach peers: it refuses the job, which is not a failure of the disk.
     let e = n.remote[1].rebuild_here(&h, h.coding(), 5000, [0; 32], vec![src], Duration::from_secs(5)).await.expect_err("no peers");
     assert!(matches!(e, ShardError::JobFailed { .. }) && !e.is_disk_failure(), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_is_not_the_gateway_may_read_shards_but_never_write_delete_check_rebuild_or_add_disks() {
+    use std::sync::atomic::Ordering;
+    let n = node().await;
+    let seg = rand::random::<u128>();
+    let want = write(&n.remote[0], seg, 0).await.expect("the gateway writes");
+    let path = n.disks[0].shard_path(seg, 0);
+    let before = std::fs::read(&path).expect("the shard file");
+    // Node n2, a real member of the same cluster, talks to n1 directly.
+    let t = TransportTuning::default();
+    let addr = n.remote[0].link().addr().expect("addr");
+    let client = kintsugi_net::Client::new(&n.ca.issue("n2").expect("id"), &t).expect("client");
+    let link = Arc::new(NodeLink::new("n1", 1, Some(addr), client, Duration::from_secs(5)));
+    let as_n2 = RemoteShards::new(10, n.disks[0].uuid(), "", link.clone());
+    // Reading is what nodes do for each other's rebuilds: allowed.
+    assert_eq!(read_all(&as_n2, seg, 0, want, 0, 3).await.expect("a member reads"), chunks());
+    let forbidden = |e: &ShardError| e.to_string().contains("Forbidden");
+    let e = as_n2.delete(seg, 0).await.expect_err("a member deletes");
+    assert!(forbidden(&e), "{e}");
+    let e = as_n2.check(seg, 0, want, true).await.expect_err("a member checks");
+    assert!(forbidden(&e), "{e}");
+    assert!(write(&as_n2, seg, 0).await.is_err(), "a member overwrote a shard");
+    let fresh = rand::random::<u128>();
+    assert!(write(&as_n2, fresh, 1).await.is_err(), "a member wrote a shard");
+    let h = header(seg, 2);
+    let src = n.remote[0].node_source(0, want).expect("source");
+    let e = as_n2.rebuild_here(&h, h.coding(), 5000, [0; 32], vec![src], Duration::from_secs(5)).await.expect_err("a member orders a rebuild");
+    assert!(forbidden(&e), "{e}");
+    let dir = tempfile::tempdir().expect("tmp");
+    let resp = link.call(&kintsugi_net::Request::AddDisk { path: dir.path().join("d").display().to_string() }).await;
+    assert!(matches!(&resp, Err(kintsugi_net::NetError::Remote { code, .. }) if code == "Forbidden"), "{resp:?}");
+    // Nothing changed on the disk, and every refusal was counted.
+    assert_eq!(std::fs::read(&path).expect("the shard file is still there"), before);
+    assert!(!n.disks[0].shard_path(fresh, 1).exists() && !n.disks[0].shard_path(seg, 2).exists());
+    assert!(!dir.path().join("d").exists(), "a member added a disk");
+    assert_eq!(n.counters.refused.load(Ordering::Relaxed), 6, "delete, check, two writes, rebuild, add disk");
+    assert_eq!(read_all(&n.remote[0], seg, 0, want, 0, 3).await.expect("the gateway reads"), chunks());
+    assert!(n.remote[0].delete(seg, 0).await.expect("the gateway deletes"));
 }
