@@ -16,7 +16,7 @@ fn disks_of(status: &Value, node: &str) -> Vec<u64> {
 
 #[test]
 fn a_whole_node_drains_is_removed_and_the_cluster_is_clean() {
-    let _g = common::serial();
+    let _g = common::slot();
     let flags = ["--ec", "4+2", "--down-after", "1", "--lost-after", "60", "--repair-interval", "0.5", "--gc-delay", "0", "--hedge-after", "0.2", "--request-deadline", "3"];
     let mut c = Cluster::start(7, 2, &flags, Some(65536));
     let objs = common::objects("node", 4000, &[0], 40, 600 * KIB);
@@ -62,7 +62,7 @@ fn a_whole_node_drains_is_removed_and_the_cluster_is_clean() {
 
 #[test]
 fn killing_the_draining_disks_node_midway_leaves_the_rest_to_repair() {
-    let _g = common::serial();
+    let _g = common::slot();
     // At 1 MiB/s the drain is still running when its node is killed.
     let flags = [
         "--ec", "4+2", "--down-after", "1", "--lost-after", "3", "--repair-interval", "0.5", "--repair-bandwidth", "1", "--gc-delay", "0", "--hedge-after", "0.2",
@@ -105,7 +105,7 @@ fn killing_the_draining_disks_node_midway_leaves_the_rest_to_repair() {
 
 #[test]
 fn added_disks_take_writes_at_once_and_rebalance_evens_usage() {
-    let _g = common::serial();
+    let _g = common::slot();
     let flags = ["--ec", "4+2", "--repair-interval", "0.5", "--gc-delay", "0", "--hedge-after", "0.2", "--request-deadline", "3"];
     let mut c = Cluster::start(7, 1, &flags, Some(65536));
     let objs = common::objects("even", 4000, &[0], 150, 300 * KIB);
@@ -204,7 +204,7 @@ fn added_disks_take_writes_at_once_and_rebalance_evens_usage() {
 
 #[test]
 fn the_embedded_store_adds_replaces_and_removes_disks_while_running() {
-    let _g = common::serial();
+    let _g = common::slot();
     let mut s = common::Server::start(common::Opts::small_chunks());
     let admin = |s: &common::Server, args: &[&str]| -> Value {
         let mut cmd = s.command(common::BIN);

@@ -75,7 +75,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 #[test]
 fn put_get_cp_rm_ls_stat_round_trips_and_pipes() {
-    let _g = serial();
+    let _g = slot();
     let s = Server::start(Opts::default());
     let dir = s.scratch();
     run(&s, &["mb", "s3://cli-rt"]);
@@ -137,7 +137,7 @@ fn put_get_cp_rm_ls_stat_round_trips_and_pipes() {
 
 #[test]
 fn recursive_copy_of_a_200_file_tree_up_and_down() {
-    let _g = serial();
+    let _g = slot();
     let s = Server::start(Opts::default());
     let up = s.scratch().join("tree");
     let mut files = Vec::new();
@@ -161,7 +161,7 @@ fn recursive_copy_of_a_200_file_tree_up_and_down() {
 
 #[test]
 fn sigint_during_multipart_upload_leaves_no_pending_upload() {
-    let _g = serial();
+    let _g = slot();
     let s = Server::start(Opts::default());
     run(&s, &["mb", "s3://sigint"]);
     // From a pipe the test holds open: the upload is certainly still running when the signal
@@ -198,7 +198,7 @@ fn send_signal(pid: u32, sig: &str) -> i32 {
 
 #[test]
 fn ls_works_right_after_first_server_start_with_no_flags() {
-    let _g = serial();
+    let _g = slot();
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = dir.path().join("client.toml");
     let mut srv = Command::new(BIN)
@@ -238,7 +238,7 @@ fn ls_works_right_after_first_server_start_with_no_flags() {
 
 #[test]
 fn stat_json_lists_every_shard_and_reports_a_lost_disk() {
-    let _g = serial();
+    let _g = slot();
     let s = Server::start(Opts::small_chunks());
     run(&s, &["mb", "s3://stat"]);
     let f = s.scratch().join("obj");
@@ -280,7 +280,7 @@ fn bench_json(stdout: &str) -> Value {
 
 #[test]
 fn bench_prints_table_and_json_with_zero_errors() {
-    let _g = serial();
+    let _g = slot();
     let s = Server::start(Opts::default());
     let out = run(&s, &["bench", "--duration", "5s", "--size", "256KiB", "--concurrency", "4", "--phases", "put,get,mixed"]);
     for phase in ["PUT", "GET", "MIXED"] {
@@ -327,7 +327,7 @@ fn bench_reports_corrupted_bytes_from_a_bad_server() {
 
 #[test]
 fn errors_say_what_to_do() {
-    let _g = serial();
+    let _g = slot();
     let s = Server::start(Opts::default());
     let out = kcmd(&s, &["ls"]).env("AWS_SECRET_ACCESS_KEY", "wrong-secret").output().expect("ls");
     assert_eq!(out.status.code(), Some(1));
@@ -353,7 +353,7 @@ fn errors_say_what_to_do() {
 #[test]
 fn flags_before_the_subcommand_closed_pipes_and_locked_directories() {
     use std::os::unix::process::ExitStatusExt;
-    let _g = serial();
+    let _g = slot();
     let s = Server::start(Opts::default());
     // No AWS_ENDPOINT_URL to fall back on: only the flag before the subcommand names the server.
     let before = |args: &[&str]| {
@@ -426,7 +426,7 @@ fn help_and_json_shapes_are_pinned() {
         let name = if cmd.is_empty() { "help".to_owned() } else { format!("help_{}", cmd.join("_")) };
         insta::assert_snapshot!(name, String::from_utf8_lossy(&out.stdout));
     }
-    let _g = serial();
+    let _g = slot();
     let s = Server::start(Opts::default());
     run(&s, &["mb", "s3://shapes"]);
     let f = s.scratch().join("f");
@@ -444,7 +444,7 @@ fn help_and_json_shapes_are_pinned() {
 
 #[test]
 fn admin_status_and_disk_list_show_a_failed_disk() {
-    let _g = serial();
+    let _g = slot();
     let s = Server::start(Opts::default());
     let v: Value = serde_json::from_str(&run(&s, &["admin", "status", "--json"])).expect("status json");
     assert_eq!(v["ec"], "4+2");

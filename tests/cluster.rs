@@ -22,7 +22,7 @@ fn segments(c: &Cluster, bucket: &str, key: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn six_nodes_lose_two_keep_every_byte_and_take_new_writes() {
-    let _g = common::serial();
+    let _g = common::slot();
     // --write-quorum 4: with 2 of 6 nodes down a segment can have only 4 shards (one per live
     // node; never two on one), so the operator allows commits at k.
     let flags = [
@@ -103,7 +103,7 @@ fn six_nodes_lose_two_keep_every_byte_and_take_new_writes() {
 
 #[test]
 fn a_paused_node_does_not_stall_reads() {
-    let _g = common::serial();
+    let _g = common::slot();
     // down-after is long: the paused node stays "up" in the map, so only hedging can route around it.
     let flags = ["--ec", "4+2", "--down-after", "120", "--lost-after", "300", "--hedge-after", "0.2", "--request-deadline", "10"];
     let c = Cluster::start(6, 1, &flags, Some(65536));
@@ -139,7 +139,7 @@ fn a_paused_node_does_not_stall_reads() {
 
 #[test]
 fn wrong_tokens_are_refused_and_write_nothing() {
-    let _g = common::serial();
+    let _g = common::slot();
     let c = Cluster::start(0, 1, &["--ec", "2+1"], None);
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(c.token.strip_prefix("KSG1-").expect("token prefix"))
@@ -169,7 +169,7 @@ fn wrong_tokens_are_refused_and_write_nothing() {
 /// gateway, so the cluster map never takes two processes for one node.
 #[test]
 fn a_second_node_on_taken_state_or_name_is_refused() {
-    let _g = common::serial();
+    let _g = common::slot();
     let c = Cluster::start(1, 1, &["--ec", "2+1"], None);
     let n1 = &c.nodes[0];
     let twin_dir = c.gw.base().join("nodes").join("twin");
@@ -199,7 +199,7 @@ fn a_second_node_on_taken_state_or_name_is_refused() {
 /// node ever sees the epoch go back.
 #[test]
 fn the_map_epoch_grows_with_every_change_and_never_goes_back_across_a_gateway_restart() {
-    let _g = common::serial();
+    let _g = common::slot();
     let mut c = Cluster::start(2, 1, &["--ec", "2+1", "--down-after", "1s", "--lost-after", "5m"], None);
     let epoch = |c: &Cluster| c.status()["epoch"].as_u64().expect("epoch in admin status");
     let joined = epoch(&c);
@@ -220,7 +220,7 @@ fn the_map_epoch_grows_with_every_change_and_never_goes_back_across_a_gateway_re
 
 #[test]
 fn zones_spread_each_segment_evenly() {
-    let _g = common::serial();
+    let _g = common::slot();
     // 8 nodes in 4 zones, EC 4+2: 6 distinct nodes per segment and never more than 2 shards in one zone
     // (without zone labels, 3 of the 6 nodes of a segment could sit in one zone).
     let zone_of = |i: usize| format!("z{}", i / 2 + 1);
@@ -260,7 +260,7 @@ fn zones_spread_each_segment_evenly() {
 #[test]
 fn a_member_node_cannot_delete_check_or_overwrite_another_nodes_shards() {
     use kintsugi_net::{NodeIdentity, Request, Response, TransportTuning};
-    let _g = common::serial();
+    let _g = common::slot();
     let c = Cluster::start(3, 1, &["--ec", "2+1"], None);
     let src = c.gw.scratch().join("obj");
     let data = common::pseudo_random(17, 300 * KIB as usize);

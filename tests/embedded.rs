@@ -1,8 +1,8 @@
 //! Real-process tests of the embedded store (`kintsugi server`), driven with
 //! boto3 (scripts in `tests/s3/`), the aws cli, rclone and s3cmd.
 //!
-//! Every test starts its own server on temp dirs and a free port; tests run
-//! one at a time (`common::serial`) because the machine has 2 cores.
+//! Every test starts its own server on temp dirs and a free port, so tests run
+//! side by side, two at a time (`common::slot`, `KINTSUGI_TEST_JOBS`).
 
 mod common;
 
@@ -13,7 +13,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{files_under, poll, pseudo_random, serial, shard_id, Opts, RssSampler, Server, KIB, MIB};
+use common::{files_under, poll, pseudo_random, slot, shard_id, Opts, RssSampler, Server, KIB, MIB};
 
 fn md5_hex(data: &[u8]) -> String {
     use md5::{Digest, Md5};
@@ -58,7 +58,7 @@ fn results(stdout: &str) -> Vec<(String, String)> {
 
 #[test]
 fn boto3_round_trips_sizes_ranges_metadata_copy_multipart() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::small_chunks());
     s.py("roundtrip.py", &["roundtrip", &(256 * KIB).to_string()]);
@@ -68,7 +68,7 @@ fn boto3_round_trips_sizes_ranges_metadata_copy_multipart() {
 
 #[test]
 fn boto3_listing_1500_keys_v2_and_v1_paging() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     s.py("listing.py", &["listing"]);
@@ -79,7 +79,7 @@ fn boto3_listing_1500_keys_v2_and_v1_paging() {
 
 #[test]
 fn aws_cli_cp_ls_head_object() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     let dir = s.scratch();
@@ -157,7 +157,7 @@ fn assert_tree_eq(dir: &Path, tree: &[(&str, Vec<u8>)], what: &str) {
 
 #[test]
 fn rclone_copy_up_and_back_and_check() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     let dir = s.scratch();
@@ -199,7 +199,7 @@ fn rclone_copy_up_and_back_and_check() {
 
 #[test]
 fn s3cmd_put_get_ls() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     let dir = s.scratch();
@@ -266,7 +266,7 @@ fn s3cmd_put_get_ls() {
 
 #[test]
 fn auth_wrong_secret_unknown_key_anonymous_presigned_malformed_xml() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     s.py("auth.py", &["auth-bucket"]);
@@ -275,7 +275,7 @@ fn auth_wrong_secret_unknown_key_anonymous_presigned_malformed_xml() {
 
 #[test]
 fn aws_chunked_streaming_uploads_signed_and_trailer() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     s.py("chunked.py", &["chunked"]);
@@ -285,7 +285,7 @@ fn aws_chunked_streaming_uploads_signed_and_trailer() {
 /// boto3 after an empty PUT: see tests/s3/empty_put.py.
 #[test]
 fn boto3_put_after_an_empty_put_on_the_same_connection_does_not_stall() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     s.py("empty_put.py", &["empty-put"]);
@@ -297,7 +297,7 @@ fn boto3_put_after_an_empty_put_on_the_same_connection_does_not_stall() {
 /// HTTP/1.1 client and 3,000 with boto3.
 #[test]
 fn signed_request_after_an_early_answer_on_the_same_connection_is_never_refused() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     s.py("expect_reuse.py", &["expect-reuse", "3000"]);
@@ -310,7 +310,7 @@ fn signed_request_after_an_early_answer_on_the_same_connection_is_never_refused(
 /// the body at once (no `Expect: 100-continue`), as many S3 clients do.
 #[test]
 fn a_put_refused_before_its_body_is_read_gets_the_answer_not_a_broken_pipe() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let mut s = Server::start(Opts::default());
     let f = s.scratch().join("refused");
@@ -332,7 +332,7 @@ fn a_put_refused_before_its_body_is_read_gets_the_answer_not_a_broken_pipe() {
 
 #[test]
 fn conditional_get_and_head() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     s.py("conditional.py", &["conditional"]);
@@ -341,7 +341,7 @@ fn conditional_get_and_head() {
 
 #[test]
 fn invalid_bucket_names_are_rejected() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     s.py("names.py", &[]);
@@ -351,7 +351,7 @@ fn invalid_bucket_names_are_rejected() {
 
 #[test]
 fn odd_keys_stay_inside_the_store_and_key_length_limit() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     let passwd_before = fs::read("/etc/passwd").ok();
@@ -406,7 +406,7 @@ fn odd_keys_stay_inside_the_store_and_key_length_limit() {
 
 #[test]
 fn truncated_body_creates_no_object() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let mut s = Server::start(Opts::default());
     s.py("truncated.py", &["trunc"]);
@@ -446,7 +446,7 @@ fn mixed_sizes() -> Vec<u64> {
 
 #[test]
 fn degraded_two_disks_removed_every_object_reads_exact() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let mut s = Server::start(Opts::default());
     let objs = objects("mixed", &mixed_sizes());
@@ -528,7 +528,7 @@ fn read_at(path: &Path, off: u64, len: usize) -> Option<Vec<u8>> {
 
 #[test]
 fn corruption_is_detected_repaired_and_three_lost_disks_never_give_wrong_bytes() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let mut s = Server::start(Opts::small_chunks());
     // Every object spans at least one full stripe, so every shard has a full first chunk.
@@ -659,7 +659,7 @@ fn corruption_is_detected_repaired_and_three_lost_disks_never_give_wrong_bytes()
 
 #[test]
 fn crash_mid_put_leaves_no_partial_object_and_orphans_are_collected() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let mut s = Server::start(Opts { gc_delay: Some(0), ..Opts::default() });
     let sizes = [100 * KIB, 1, 300 * KIB, MIB, 2 * MIB + 3, 3 * MIB, 4 * MIB + 11, 5 * MIB, 7 * MIB, 10 * MIB];
@@ -737,7 +737,7 @@ fn crash_mid_put_leaves_no_partial_object_and_orphans_are_collected() {
 
 #[test]
 fn memory_2gib_put_and_get_stay_under_512mib_rss() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     const SIZE: u64 = 2048 * MIB;
@@ -775,7 +775,7 @@ fn memory_2gib_put_and_get_stay_under_512mib_rss() {
 
 #[test]
 fn sigterm_when_idle_exits_zero_and_data_survives_restart() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let mut s = Server::start(Opts::default());
     let objs = objects("keep", &[1, 1000, MIB, 3 * MIB + 7, 9 * MIB]);
@@ -792,7 +792,7 @@ fn sigterm_when_idle_exits_zero_and_data_survives_restart() {
 
 #[test]
 fn sigterm_lets_an_in_flight_put_finish() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let mut s = Server::start(Opts::default());
     const SIZE: u64 = 200 * MIB;
@@ -817,7 +817,7 @@ fn sigterm_lets_an_in_flight_put_finish() {
 
 #[test]
 fn overwritten_and_deleted_objects_are_garbage_collected() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts { gc_delay: Some(0), ..Opts::default() });
     // "keep" is overwritten three times; everything else is deleted or aborted.
@@ -854,7 +854,7 @@ fn overwritten_and_deleted_objects_are_garbage_collected() {
 
 #[test]
 fn multipart_upload_in_progress_survives_crash_and_clean_restart() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let mut s = Server::start(Opts { gc_delay: Some(0), ..Opts::default() });
     let st1 = s.scratch().join("mpu1.json");
@@ -881,7 +881,7 @@ fn multipart_upload_in_progress_survives_crash_and_clean_restart() {
 
 #[test]
 fn get_in_flight_during_overwrite_returns_the_old_bytes() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     const SIZE: u64 = 64 * MIB;
@@ -907,7 +907,7 @@ fn get_in_flight_during_overwrite_returns_the_old_bytes() {
 /// The tree check used after odd keys must itself be able to fail.
 #[test]
 fn harness_tree_check_detects_stray_files() {
-    let _g = serial();
+    let _g = slot();
     let s = Server::start(Opts::default());
     s.assert_tree_clean("fresh server");
     let strays = [
@@ -927,7 +927,7 @@ fn harness_tree_check_detects_stray_files() {
 
 #[test]
 fn concurrent_writers_and_a_hot_key_stay_consistent_and_leak_nothing() {
-    let _g = serial();
+    let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts { gc_delay: Some(0), ..Opts::default() });
     let out = s.py("parallel_clients.py", &["parallel"]);
@@ -955,7 +955,7 @@ fn concurrent_writers_and_a_hot_key_stay_consistent_and_leak_nothing() {
 #[test]
 fn a_client_that_never_finishes_its_headers_is_disconnected() {
     use std::io::{Read, Write};
-    let _g = common::serial();
+    let _g = common::slot();
     let s = Server::start(Opts { flags: vec!["--header-timeout".into(), "1s".into()], ..Opts::default() });
     let addr = format!("127.0.0.1:{}", s.port);
     let mut slow = std::net::TcpStream::connect(&addr).expect("connect");
@@ -983,7 +983,7 @@ fn a_client_that_never_finishes_its_headers_is_disconnected() {
 #[test]
 fn the_metadata_directory_is_private_to_its_owner() {
     use std::os::unix::fs::PermissionsExt;
-    let _g = common::serial();
+    let _g = common::slot();
     let mut s = Server::start(Opts::default());
     let dir = s.meta_dir();
     let mode = |d: &Path| fs::metadata(d).expect("meta dir").permissions().mode() & 0o777;

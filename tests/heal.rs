@@ -27,7 +27,7 @@ fn stat(c: &Cluster, bucket: &str, key: &str) -> Value {
 
 #[test]
 fn a_lost_node_is_rebuilt_elsewhere_and_the_rebuilt_shards_are_real() {
-    let _g = common::serial();
+    let _g = common::slot();
     let flags = [
         "--ec", "4+2", "--down-after", "1", "--lost-after", "10", "--repair-interval", "0.5", "--hedge-after", "0.2", "--request-deadline", "3",
     ];
@@ -142,7 +142,7 @@ fn referenced_by_node(c: &Cluster, bucket: &str, objs: &[(String, u64, u64)]) ->
 
 #[test]
 fn repair_resumes_after_a_gateway_restart_and_refills_a_replaced_disk() {
-    let _g = common::serial();
+    let _g = common::slot();
     let flags = [
         // --lost-after 10: after the gateway restart below, nodes may take ~5 s to notice the new
         // process (their old QUIC connection times out first); they must not be taken for lost.
@@ -208,7 +208,7 @@ fn repair_resumes_after_a_gateway_restart_and_refills_a_replaced_disk() {
 
 #[test]
 fn scrub_finds_every_flipped_shard_and_repair_fixes_them() {
-    let _g = common::serial();
+    let _g = common::slot();
     let flags = ["--ec", "4+2", "--hedge-after", "0.2", "--request-deadline", "3"];
     let c = Cluster::start(6, 1, &flags, Some(65536));
     let objs = common::objects("heal", 7000, FIXED, 60, 900 * KIB);
@@ -263,7 +263,7 @@ fn scrub_finds_every_flipped_shard_and_repair_fixes_them() {
 /// and repair spreads those segments out again, so that any 2 nodes may fail.
 #[test]
 fn segments_crowded_while_a_node_was_lost_are_spread_when_it_returns() {
-    let _g = common::serial();
+    let _g = common::slot();
     let flags = [
         "--ec", "4+2", "--down-after", "1s", "--lost-after", "3s", "--repair-interval", "500ms", "--gc-delay", "0", "--hedge-after", "200ms",
         "--request-deadline", "3s",

@@ -17,7 +17,7 @@ fn disk_of(status: &Value, node: &str) -> u64 {
 
 #[test]
 fn draining_a_disk_moves_every_shard_off_it_while_clients_run() {
-    let _g = common::serial();
+    let _g = common::slot();
     let flags = ["--ec", "4+2", "--repair-interval", "0.5", "--gc-delay", "0", "--hedge-after", "0.2", "--request-deadline", "3"];
     // 6 nodes x 2 disks: every segment has a shard on every node, so a drained disk's shards
     // can only go to the other disk of the same node.
@@ -99,7 +99,7 @@ fn draining_a_disk_moves_every_shard_off_it_while_clients_run() {
 
 #[test]
 fn a_drain_resumes_after_gateway_and_node_restarts() {
-    let _g = common::serial();
+    let _g = common::slot();
     // At 1 MiB/s the drain takes several seconds: restart the gateway in the middle of it.
     let flags = ["--ec", "4+2", "--repair-interval", "0.5", "--repair-bandwidth", "1", "--gc-delay", "0", "--hedge-after", "0.2", "--request-deadline", "3"];
     let mut c = Cluster::start(7, 1, &flags, Some(65536));

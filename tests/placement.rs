@@ -14,7 +14,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{files_under, ledger_row, poll, serial, Opts, Server, KIB, MIB};
+use common::{files_under, ledger_row, poll, slot, Opts, Server, KIB, MIB};
 use kintsugi_meta::{MetaRead, RocksMeta, ShardMove, ShardOwner};
 use serde_json::Value;
 
@@ -31,7 +31,7 @@ fn disk_of(s: &Server, segment: u128, index: u8) -> usize {
 
 #[test]
 fn segments_placed_two_to_a_disk_by_older_versions_are_at_risk_until_spread() {
-    let _g = serial();
+    let _g = slot();
     // No repair pass (hence no spreading) until the fixture has been looked at.
     let mut s = Server::start(Opts { flags: vec!["--repair-interval".into(), "1h".into(), "--gc-delay".into(), "0".into()], ..Opts::small_chunks() });
     let objs: Vec<(String, u64, u64)> = [300 * KIB, MIB, 2 * MIB + 1, 700 * KIB, 5 * MIB, 64 * KIB]

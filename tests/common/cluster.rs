@@ -83,8 +83,25 @@ impl Node {
     }
 }
 
+/// A free UDP port for a process to bind later (a node, a gateway's cluster port), so that a
+/// restarted process comes back where the others look for it. Taken below the kernel's
+/// ephemeral range (32768..), from a counter of this test binary: no socket bound to port 0
+/// (every QUIC client endpoint) and no other scenario running beside this one can be handed
+/// the same port before its process binds it.
 fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("free UDP port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = std::process::id() % 100 * 100; // test binaries run one after another; spread anyway
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + (base + n) % SPAN).expect("port below 32768");
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free UDP port in {FIRST}..{}", FIRST + SPAN)
 }
 
 /// A gateway and its storage nodes.

@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,6 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_kintsugi");
 pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * 1024;
 
-/// The machine has 2 cores: run one server scenario at a time.
 /// True under `make acceptance` (`KINTSUGI_ACCEPTANCE=1`): tests run at the issues' full scale.
 #[allow(dead_code)]
 pub fn acceptance() -> bool {
@@ -54,9 +53,64 @@ pub fn acceptance_objects(prefix: &str, n: usize, total: u64) -> Vec<(String, u6
     objects(prefix, 31_000, fixed, n, 2 * mean)
 }
 
-pub fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// How many process-starting scenarios of one test binary run at once: `KINTSUGI_TEST_JOBS`,
+/// default 2 (the machine's cores). Every scenario has its own temp directories and free
+/// ports, so they share nothing but the CPU.
+fn test_jobs() -> usize {
+    std::env::var("KINTSUGI_TEST_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(2).max(1)
+}
+
+/// Slots in use, and how many scenarios wait for all of them.
+struct Slots {
+    state: Mutex<(usize, usize)>,
+    freed: Condvar,
+}
+
+static SLOTS: Slots = Slots { state: Mutex::new((0, 0)), freed: Condvar::new() };
+
+/// A scenario's claim on the CPU; released on drop (also when the test panics).
+pub struct Slot {
+    n: usize,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut st = SLOTS.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.0 -= self.n;
+        SLOTS.freed.notify_all();
+    }
+}
+
+fn take(n: usize) -> Slot {
+    let whole = n > 1;
+    let mut st = SLOTS.state.lock().unwrap_or_else(|p| p.into_inner());
+    if whole {
+        st.1 += 1;
+    }
+    // A scenario that wants every slot goes first: others wait while one is waiting.
+    while st.0 + n > test_jobs().max(n) || (!whole && st.1 > 0) {
+        st = SLOTS.freed.wait(st).unwrap_or_else(|p| p.into_inner());
+    }
+    st.0 += n;
+    if whole {
+        st.1 -= 1;
+    }
+    Slot { n }
+}
+
+/// One slot for a scenario that starts processes; at the issues' full scale
+/// ([`acceptance`]) every slot, so the big scenarios run alone.
+pub fn slot() -> Slot {
+    if acceptance() {
+        exclusive()
+    } else {
+        take(1)
+    }
+}
+
+/// Every slot: for a scenario whose measurements another one would disturb (memory sampling).
+pub fn exclusive() -> Slot {
+    take(test_jobs())
 }
 
 /// Directory holding the boto3 scripts.
