@@ -131,6 +131,25 @@ pub enum Request {
         /// does not know are ignored, so a node can add counters without a new message.
         counters: Vec<(String, u64)>,
     },
+    /// Like `GetShard`, for a reader that verifies what it gets: the answer `ShardData` is
+    /// followed first by the shard's whole chunk hash table, `[u8 2][u32 n][n × 32 bytes]`
+    /// (which must hash to `expected`), then by the same chunk records, each of which must
+    /// hash to its entry in the table. The gateway reads with it, so a node that sends wrong
+    /// bytes is caught whatever it claims.
+    ReadShard {
+        /// Disk uuid on the node.
+        disk: u128,
+        /// Segment id.
+        segment: u128,
+        /// Shard index.
+        index: u8,
+        /// Shard hash the manifest expects.
+        expected: [u8; 32],
+        /// First chunk (= stripe) index.
+        first: u64,
+        /// Number of chunks.
+        count: u64,
+    },
 }
 
 /// [`Request::NodeReport`] counter: requests the node refused (a member asking for what only
@@ -152,6 +171,7 @@ impl Request {
             Request::AddDisk { .. } => "AddDisk",
             Request::Heartbeat { .. } => "Heartbeat",
             Request::NodeReport { .. } => "NodeReport",
+            Request::ReadShard { .. } => "ReadShard",
         }
     }
 }

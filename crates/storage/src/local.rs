@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use kintsugi_disk::{Disk, DiskError, DiskResult, ShardHeader, ShardReader};
+use kintsugi_erasure::ChunkHash;
 use tokio::sync::mpsc;
 
 use crate::error::ShardResult;
@@ -47,6 +48,42 @@ pub(crate) fn verify_all(r: &ShardReader) -> DiskResult<()> {
         r.read_chunk(c, off, len)?;
     }
     Ok(())
+}
+
+impl LocalShards {
+    /// [`ShardStore::read`], and the shard's chunk hash table (checked against `expected`)
+    /// before the first chunk: what a node answers `ReadShard` with. The table's sender is
+    /// dropped when the shard cannot be opened (the error is the stream's first item).
+    pub fn read_with_table(&self, segment: u128, index: u8, expected: [u8; 32], first: u64, count: u64) -> (tokio::sync::oneshot::Receiver<Vec<ChunkHash>>, ChunkRx) {
+        let (table_tx, table_rx) = tokio::sync::oneshot::channel();
+        (table_rx, spawn_read(self.disk.clone(), segment, index, expected, first..first.saturating_add(count), Some(table_tx)))
+    }
+}
+
+/// Read and verify chunks `chunks` of a shard on a blocking thread; `table` gets the shard's
+/// chunk hash table first.
+fn spawn_read(disk: Arc<Disk>, segment: u128, index: u8, expected: [u8; 32], chunks: std::ops::Range<u64>, table: Option<tokio::sync::oneshot::Sender<Vec<ChunkHash>>>) -> ChunkRx {
+    let (tx, rx) = mpsc::channel(READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let r = match disk.open_shard(segment, index, Some(&expected)) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e.into()));
+                return;
+            }
+        };
+        if let Some(t) = table {
+            let _ = t.send(r.chunk_hashes().to_vec());
+        }
+        for c in chunks {
+            let chunk = chunk_geometry(r.header(), c).and_then(|(off, len)| r.read_chunk(c, off, len)).map_err(Into::into);
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk).is_err() || failed {
+                return; // reader gone, or the error ends the stream
+            }
+        }
+    });
+    rx
 }
 
 #[async_trait::async_trait]
@@ -109,25 +146,7 @@ impl ShardStore for LocalShards {
     }
 
     fn read(&self, segment: u128, index: u8, expected: [u8; 32], first: u64, count: u64) -> ChunkRx {
-        let disk = self.disk.clone();
-        let (tx, rx) = mpsc::channel(READ_AHEAD);
-        tokio::task::spawn_blocking(move || {
-            let r = match disk.open_shard(segment, index, Some(&expected)) {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e.into()));
-                    return;
-                }
-            };
-            for c in first..first.saturating_add(count) {
-                let chunk = chunk_geometry(r.header(), c).and_then(|(off, len)| r.read_chunk(c, off, len)).map_err(Into::into);
-                let failed = chunk.is_err();
-                if tx.blocking_send(chunk).is_err() || failed {
-                    return; // reader gone, or the error ends the stream
-                }
-            }
-        });
-        rx
+        spawn_read(self.disk.clone(), segment, index, expected, first..first.saturating_add(count), None)
     }
 
     async fn check(&self, segment: u128, index: u8, expected: [u8; 32], full: bool) -> ShardResult<ShardHeader> {

@@ -11,7 +11,7 @@ use kintsugi_disk::{DirState, Disk, DiskError, DiskResult, ShardHeader};
 use kintsugi_net::{write_frame, Client, DiskReport, Handler, NetError, NetResult, Request, Response};
 
 use crate::local::LocalShards;
-use crate::records::{get_record_head, shard_error_response, END_OF_SHARD, MAX_CHUNK};
+use crate::records::{get_record_head, shard_error_response, table_record, END_OF_SHARD, MAX_CHUNK};
 use crate::shards::{ShardStore, WriteError};
 
 /// Open the node's disk directories: a formatted one keeps its identity, an
@@ -291,19 +291,29 @@ impl NodeService {
         }
     }
 
-    async fn get(&self, req: (u128, u128, u8, [u8; 32], u64, u64), send: &mut quinn::SendStream) -> NetResult<()> {
+    /// Serve GetShard, or ReadShard (`with_table`: the chunk hash table goes first).
+    async fn get(&self, req: (u128, u128, u8, [u8; 32], u64, u64), with_table: bool, send: &mut quinn::SendStream) -> NetResult<()> {
         let (uuid, segment, index, expected, first, count) = req;
         let disk = match self.disk(uuid) {
             Ok(d) => d,
             Err(r) => return write_frame(send, &r).await,
         };
-        let mut rx = disk.read(segment, index, expected, first, count);
+        let (table, mut rx) = disk.read_with_table(segment, index, expected, first, count);
         // The first item decides the answer: an unreadable shard is an Error, not an empty stream.
         let mut pending = rx.recv().await;
         if let Some(Err(e)) = &pending {
             return write_frame(send, &shard_error_response(e)).await;
         }
+        let conn = |e: quinn::WriteError| NetError::Connection { detail: e.to_string() };
+        // Sent before the first chunk, so it is there once a chunk (or the stream's end) is.
+        let table = match table.await {
+            Ok(t) => t,
+            Err(_) => return write_frame(send, &Response::Error { code: "Internal".into(), message: "the shard reader ended without its hash table".into() }).await,
+        };
         write_frame(send, &Response::ShardData).await?;
+        if with_table {
+            send.write_all(&table_record(&table)).await.map_err(conn)?;
+        }
         while let Some(item) = pending.take() {
             match item {
                 Ok(chunk) => {
@@ -335,7 +345,12 @@ impl Handler for NodeService {
             Request::Ping => Response::Pong { node: self.name.clone() },
             Request::PutShard { disk, header } => self.put(disk, &header, recv).await,
             Request::GetShard { disk, segment, index, expected, first, count } => {
-                self.get((disk, segment, index, expected, first, count), &mut send).await?;
+                self.get((disk, segment, index, expected, first, count), false, &mut send).await?;
+                let _ = send.finish();
+                return Ok(());
+            }
+            Request::ReadShard { disk, segment, index, expected, first, count } => {
+                self.get((disk, segment, index, expected, first, count), true, &mut send).await?;
                 let _ = send.finish();
                 return Ok(());
             }

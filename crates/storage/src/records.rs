@@ -4,6 +4,7 @@
 //! ```text
 //! PutShard body:  { [u32 len][32-byte BLAKE3][len bytes] }*  [u32 0xFFFF_FFFF][u64 segment length]
 //! GetShard body:  { [u8 0][u32 len][len bytes] }*  and, on a failure midway, [u8 1][Error frame]
+//! ReadShard body: [u8 2][u32 n][n × 32-byte chunk hash], then the GetShard body
 //! ```
 
 use kintsugi_disk::DiskError;
@@ -80,6 +81,22 @@ pub(crate) fn put_record_end(segment_len: u64) -> [u8; 12] {
     h[..4].copy_from_slice(&END_OF_SHARD.to_le_bytes());
     h[4..].copy_from_slice(&segment_len.to_le_bytes());
     h
+}
+
+/// Marks the chunk hash table at the head of a ReadShard body.
+pub(crate) const TABLE_RECORD: u8 = 2;
+/// Most entries a chunk hash table may have (a 64 MiB segment of 64-byte chunks at k = 1).
+pub(crate) const MAX_TABLE: u32 = 1 << 20;
+
+/// Encode a ReadShard body's chunk hash table record.
+pub(crate) fn table_record(table: &[kintsugi_erasure::ChunkHash]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + 32 * table.len());
+    out.push(TABLE_RECORD);
+    out.extend_from_slice(&u32::try_from(table.len()).unwrap_or(u32::MAX).to_le_bytes());
+    for h in table {
+        out.extend_from_slice(h);
+    }
+    out
 }
 
 /// Encode the head of one GetShard chunk record.

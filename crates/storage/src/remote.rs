@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kintsugi_disk::ShardHeader;
+use kintsugi_erasure::ChunkHash;
 use kintsugi_net::{peer_of, read_frame, write_frame, Client, DiskReport, NetError, Peer, Request, Response};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 use crate::error::{ShardError, ShardResult};
-use crate::records::{put_record_end, put_record_head, shard_error_from_remote, unreachable, MAX_CHUNK};
+use crate::records::{put_record_end, put_record_head, shard_error_from_remote, unreachable, MAX_CHUNK, MAX_TABLE, TABLE_RECORD};
 use crate::shards::{ChunkRx, DiskInfo, Hashing, ShardMsg, ShardStore, ShardWrite};
 
 /// Chunks buffered ahead of the consumer per remote shard stream.
@@ -367,14 +368,22 @@ impl ShardStore for RemoteShards {
             let protocol = |detail: String| ShardError::protocol(link.name(), detail);
             let result: ShardResult<()> = async {
                 let conn = link.connection().await.map_err(unreach)?;
-                let req = Request::GetShard { disk: uuid, segment, index, expected, first, count };
+                let req = Request::ReadShard { disk: uuid, segment, index, expected, first, count };
                 let (resp, mut recv) = kintsugi_net::call(&conn, &req, None, d).await.map_err(unreach)?;
                 match resp {
                     Response::ShardData => {}
                     Response::Error { code, message } => return Err(remote(&code, message)),
-                    other => return Err(protocol(format!("GetShard answered with {other:?}"))),
+                    other => return Err(protocol(format!("ReadShard answered with {other:?}"))),
                 }
-                for _ in 0..count {
+                // Whatever the node claims: its table must be the manifest's, and every chunk the table's.
+                let lie = |detail: String| ShardError::Disk(kintsugi_disk::DiskError::Corrupt { disk: id, shard: kintsugi_disk::Disk::shard_name(segment, index), detail: format!("node {} sent {detail}", link.name()) });
+                let table = read_table(&mut recv, d).await.map_err(unreach)?.map_err(&protocol)?;
+                let table = tokio::task::spawn_blocking(move || (kintsugi_erasure::shard_hash(&table) == expected).then_some(table))
+                    .await
+                    .map_err(|e| protocol(e.to_string()))?
+                    .ok_or_else(|| lie("a chunk hash table that is not the manifest's".into()))?;
+                let table = Arc::new(table);
+                for c in first..first.saturating_add(count) {
                     let mut head = [0u8; 5];
                     within(d, async { recv.read_exact(&mut head[..1]).await.map_err(io) }).await.map_err(unreach)?;
                     if head[0] != 0 {
@@ -391,6 +400,16 @@ impl ShardStore for RemoteShards {
                     }
                     let mut buf = vec![0u8; len as usize];
                     within(d, async { recv.read_exact(&mut buf).await.map_err(io) }).await.map_err(unreach)?;
+                    let t = table.clone();
+                    let (buf, ok) = tokio::task::spawn_blocking(move || {
+                        let ok = usize::try_from(c).ok().and_then(|c| t.get(c)).is_some_and(|h| *h == kintsugi_erasure::chunk_hash(&buf));
+                        (buf, ok)
+                    })
+                    .await
+                    .map_err(|e| protocol(e.to_string()))?;
+                    if !ok {
+                        return Err(lie(format!("chunk {c} ({len} bytes) whose BLAKE3 is not its entry in the shard's table")));
+                    }
                     if tx.send(Ok(buf)).await.is_err() {
                         return Ok(()); // reader gone: dropping `recv` tells the node to stop
                     }
@@ -418,4 +437,26 @@ impl ShardStore for RemoteShards {
             other => Err(self.protocol(format!("DeleteShard answered with {other:?}"))),
         }
     }
+}
+
+/// Read a ReadShard body's chunk hash table record; the outer error is the transport's, the
+/// inner one a malformed record. The table grows as its bytes arrive (never allocated from the
+/// claimed length alone).
+async fn read_table(recv: &mut quinn::RecvStream, d: Duration) -> Result<Result<Vec<ChunkHash>, String>, NetError> {
+    let mut head = [0u8; 5];
+    within(d, async { recv.read_exact(&mut head).await.map_err(io) }).await?;
+    if head[0] != TABLE_RECORD {
+        return Ok(Err(format!("a shard stream without its hash table (record type {})", head[0])));
+    }
+    let n = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
+    if n > MAX_TABLE {
+        return Ok(Err(format!("a hash table of {n} entries")));
+    }
+    let mut table = Vec::new();
+    let mut entry = [0u8; 32];
+    for _ in 0..n {
+        within(d, async { recv.read_exact(&mut entry).await.map_err(io) }).await?;
+        table.push(entry);
+    }
+    Ok(Ok(table))
 }
