@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use kintsugi_net::{server_config, write_frame, Handler, JoinToken, NetError, NetResult, Request, Response, Server, TransportTuning};
+use kintsugi_net::{server_config, write_frame, Handler, JoinToken, NetError, NetResult, Request, Response, Server, ShardRead, TransportTuning};
 use kintsugi_storage::{open_node_disks, run_heartbeats, LocalShards, NodeDisks, NodeService};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -36,8 +36,8 @@ struct Liar {
 }
 
 impl Liar {
-    async fn read(&self, req: (u128, u128, u8, [u8; 32], u64, u64), with_table: bool, send: &mut quinn::SendStream) -> NetResult<()> {
-        let (uuid, segment, index, expected, first, count) = req;
+    async fn read(&self, req: ShardRead, with_table: bool, send: &mut quinn::SendStream) -> NetResult<()> {
+        let ShardRead { disk: uuid, segment, index, expected, first, count } = req;
         let Some(disk) = self.disks.list().into_iter().find(|d| d.uuid() == uuid) else {
             return write_frame(send, &Response::Error { code: "UnknownDisk".into(), message: "no such disk".into() }).await;
         };
@@ -88,8 +88,8 @@ impl Liar {
 impl Handler for Liar {
     async fn handle(&self, peer: &str, req: Request, recv: quinn::RecvStream, mut send: quinn::SendStream) -> NetResult<()> {
         let (req, with_table) = match req {
-            Request::GetShard { disk, segment, index, expected, first, count } => ((disk, segment, index, expected, first, count), false),
-            Request::ReadShard { disk, segment, index, expected, first, count } => ((disk, segment, index, expected, first, count), true),
+            Request::GetShard(read) => (read, false),
+            Request::ReadShard(read) => (read, true),
             other => return self.inner.handle(peer, other, recv, send).await,
         };
         self.read(req, with_table, &mut send).await?;

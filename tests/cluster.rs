@@ -289,7 +289,7 @@ fn a_member_node_cannot_delete_check_or_overwrite_another_nodes_shards() {
             Request::DeleteShard { disk, segment, index },
             Request::CheckShard { disk, segment, index, expected: [0; 32], full: false },
             Request::PutShard { disk, header: before[..128].to_vec() },
-            Request::GetShard { disk, segment, index, expected: [0; 32], first: 0, count: 1 },
+            Request::GetShard(kintsugi_net::ShardRead { disk, segment, index, expected: [0; 32], first: 0, count: 1 }),
         ] {
             let (resp, _) = kintsugi_net::call(&conn, &req, None, Duration::from_secs(10)).await.expect("an answer");
             out.push((req.name(), resp));

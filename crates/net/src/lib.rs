@@ -28,7 +28,7 @@ pub use error::{NetError, NetResult};
 pub use pki::{common_name, fingerprint, new_key_and_csr, ClusterCa, NodeIdentity, CLUSTER_SERVER_NAME};
 pub use token::{secrets_equal, JoinToken};
 pub use transport::{call, check, client_config, join, peer_of, server_config, Client, Handler, JoinAuthority, NameTaken, Peer, Server, TransportTuning};
-pub use wire::{decode_frame, encode_frame, frame_len, read_frame, write_frame, DiskReport, Request, Response, ShardSource, COUNTER_REFUSED, MAX_FRAME, WIRE_V1};
+pub use wire::{decode_frame, encode_frame, frame_len, read_frame, write_frame, DiskReport, Request, Response, ShardRead, ShardSource, COUNTER_REFUSED, MAX_FRAME, WIRE_V1};
 
 #[cfg(test)]
 mod tests;

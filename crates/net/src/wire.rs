@@ -50,20 +50,7 @@ pub enum Request {
     /// Read and verify `count` chunks of a shard from chunk `first`. Answer:
     /// `ShardData`, then per chunk `[u8 0][u32 len][bytes]`, or `[u8 1]` and
     /// an `Error` frame when the shard turns out unreadable midway.
-    GetShard {
-        /// Disk uuid on the node.
-        disk: u128,
-        /// Segment id.
-        segment: u128,
-        /// Shard index.
-        index: u8,
-        /// Shard hash the manifest expects.
-        expected: [u8; 32],
-        /// First chunk (= stripe) index.
-        first: u64,
-        /// Number of chunks.
-        count: u64,
-    },
+    GetShard(ShardRead),
     /// Verify a shard's header and hash table (and every chunk when `full`). Answer: `ShardChecked`.
     CheckShard {
         /// Disk uuid on the node.
@@ -136,20 +123,26 @@ pub enum Request {
     /// (which must hash to `expected`), then by the same chunk records, each of which must
     /// hash to its entry in the table. The gateway reads with it, so a node that sends wrong
     /// bytes is caught whatever it claims.
-    ReadShard {
-        /// Disk uuid on the node.
-        disk: u128,
-        /// Segment id.
-        segment: u128,
-        /// Shard index.
-        index: u8,
-        /// Shard hash the manifest expects.
-        expected: [u8; 32],
-        /// First chunk (= stripe) index.
-        first: u64,
-        /// Number of chunks.
-        count: u64,
-    },
+    ReadShard(ShardRead),
+}
+
+/// Which chunks of which shard `GetShard` and `ReadShard` ask for. A newtype variant of this
+/// struct encodes exactly as the struct variant with these fields it replaced (postcard: the
+/// variant index, then the fields in order), so the frames did not change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRead {
+    /// Disk uuid on the node.
+    pub disk: u128,
+    /// Segment id.
+    pub segment: u128,
+    /// Shard index.
+    pub index: u8,
+    /// Shard hash the manifest expects.
+    pub expected: [u8; 32],
+    /// First chunk (= stripe) index.
+    pub first: u64,
+    /// Number of chunks.
+    pub count: u64,
 }
 
 /// [`Request::NodeReport`] counter: requests the node refused (a member asking for what only
@@ -164,14 +157,14 @@ impl Request {
             Request::Ping => "Ping",
             Request::Sink { .. } => "Sink",
             Request::PutShard { .. } => "PutShard",
-            Request::GetShard { .. } => "GetShard",
+            Request::GetShard(_) => "GetShard",
             Request::CheckShard { .. } => "CheckShard",
             Request::DeleteShard { .. } => "DeleteShard",
             Request::RebuildShard { .. } => "RebuildShard",
             Request::AddDisk { .. } => "AddDisk",
             Request::Heartbeat { .. } => "Heartbeat",
             Request::NodeReport { .. } => "NodeReport",
-            Request::ReadShard { .. } => "ReadShard",
+            Request::ReadShard(_) => "ReadShard",
         }
     }
 }
@@ -348,6 +341,16 @@ mod tests {
         assert!(frame_len(u32::try_from(MAX_FRAME + 1).expect("n").to_le_bytes()).is_err());
         let huge = Request::Join { secret: String::new(), node_name: String::new(), csr_der: vec![0; MAX_FRAME] };
         assert!(encode_frame(&huge).is_err());
+    }
+
+    #[test]
+    fn shard_reads_encode_as_the_struct_variants_they_replaced() {
+        let r = ShardRead { disk: 7 << 100, segment: 0xabcd, index: 3, expected: [9; 32], first: 300, count: 2 };
+        let fields = (r.disk, r.segment, r.index, r.expected, r.first, r.count);
+        for (variant, req) in [(4u8, Request::GetShard(r)), (11u8, Request::ReadShard(r))] {
+            let old = postcard::to_allocvec(&(variant, fields)).expect("encode");
+            assert_eq!(postcard::to_allocvec(&req).expect("encode"), old, "{}", req.name());
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kintsugi_disk::{DirState, Disk, DiskError, DiskResult, ShardHeader};
-use kintsugi_net::{write_frame, Client, DiskReport, Handler, NetError, NetResult, Request, Response};
+use kintsugi_net::{write_frame, Client, DiskReport, Handler, NetError, NetResult, Request, Response, ShardRead};
 
 use crate::local::LocalShards;
 use crate::records::{get_record_head, shard_error_response, table_record, END_OF_SHARD, MAX_CHUNK};
@@ -291,9 +291,15 @@ impl NodeService {
         }
     }
 
-    /// Serve GetShard, or ReadShard (`with_table`: the chunk hash table goes first).
-    async fn get(&self, req: (u128, u128, u8, [u8; 32], u64, u64), with_table: bool, send: &mut quinn::SendStream) -> NetResult<()> {
-        let (uuid, segment, index, expected, first, count) = req;
+    /// Serve GetShard, or ReadShard (`with_table`: the chunk hash table goes first), and finish the stream.
+    async fn get(&self, req: ShardRead, with_table: bool, mut send: quinn::SendStream) -> NetResult<()> {
+        self.send_chunks(req, with_table, &mut send).await?;
+        let _ = send.finish();
+        Ok(())
+    }
+
+    async fn send_chunks(&self, req: ShardRead, with_table: bool, send: &mut quinn::SendStream) -> NetResult<()> {
+        let ShardRead { disk: uuid, segment, index, expected, first, count } = req;
         let disk = match self.disk(uuid) {
             Ok(d) => d,
             Err(r) => return write_frame(send, &r).await,
@@ -344,16 +350,8 @@ impl Handler for NodeService {
         let resp = match req {
             Request::Ping => Response::Pong { node: self.name.clone() },
             Request::PutShard { disk, header } => self.put(disk, &header, recv).await,
-            Request::GetShard { disk, segment, index, expected, first, count } => {
-                self.get((disk, segment, index, expected, first, count), false, &mut send).await?;
-                let _ = send.finish();
-                return Ok(());
-            }
-            Request::ReadShard { disk, segment, index, expected, first, count } => {
-                self.get((disk, segment, index, expected, first, count), true, &mut send).await?;
-                let _ = send.finish();
-                return Ok(());
-            }
+            Request::GetShard(read) => return self.get(read, false, send).await,
+            Request::ReadShard(read) => return self.get(read, true, send).await,
             Request::CheckShard { disk, segment, index, expected, full } => match self.disk(disk) {
                 Ok(d) => match d.check(segment, index, expected, full).await {
                     Ok(h) => Response::ShardChecked { header: h.encode().to_vec() },

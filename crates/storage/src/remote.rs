@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use kintsugi_disk::ShardHeader;
 use kintsugi_erasure::ChunkHash;
-use kintsugi_net::{peer_of, read_frame, write_frame, Client, DiskReport, NetError, Peer, Request, Response};
+use kintsugi_net::{peer_of, read_frame, write_frame, Client, DiskReport, NetError, Peer, Request, Response, ShardRead};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -368,7 +368,7 @@ impl ShardStore for RemoteShards {
             let protocol = |detail: String| ShardError::protocol(link.name(), detail);
             let result: ShardResult<()> = async {
                 let conn = link.connection().await.map_err(unreach)?;
-                let req = Request::ReadShard { disk: uuid, segment, index, expected, first, count };
+                let req = Request::ReadShard(ShardRead { disk: uuid, segment, index, expected, first, count });
                 let (resp, mut recv) = kintsugi_net::call(&conn, &req, None, d).await.map_err(unreach)?;
                 match resp {
                     Response::ShardData => {}
@@ -382,7 +382,6 @@ impl ShardStore for RemoteShards {
                     .await
                     .map_err(|e| protocol(e.to_string()))?
                     .ok_or_else(|| lie("a chunk hash table that is not the manifest's".into()))?;
-                let table = Arc::new(table);
                 for c in first..first.saturating_add(count) {
                     let mut head = [0u8; 5];
                     within(d, async { recv.read_exact(&mut head[..1]).await.map_err(io) }).await.map_err(unreach)?;
@@ -400,15 +399,16 @@ impl ShardStore for RemoteShards {
                     }
                     let mut buf = vec![0u8; len as usize];
                     within(d, async { recv.read_exact(&mut buf).await.map_err(io) }).await.map_err(unreach)?;
-                    let t = table.clone();
+                    let mismatch = || lie(format!("chunk {c} ({len} bytes) whose BLAKE3 is not its entry in the shard's table"));
+                    let entry = *usize::try_from(c).ok().and_then(|c| table.get(c)).ok_or_else(mismatch)?;
                     let (buf, ok) = tokio::task::spawn_blocking(move || {
-                        let ok = usize::try_from(c).ok().and_then(|c| t.get(c)).is_some_and(|h| *h == kintsugi_erasure::chunk_hash(&buf));
+                        let ok = Hashing::Verify(entry).resolve(&buf).is_ok();
                         (buf, ok)
                     })
                     .await
                     .map_err(|e| protocol(e.to_string()))?;
                     if !ok {
-                        return Err(lie(format!("chunk {c} ({len} bytes) whose BLAKE3 is not its entry in the shard's table")));
+                        return Err(mismatch());
                     }
                     if tx.send(Ok(buf)).await.is_err() {
                         return Ok(()); // reader gone: dropping `recv` tells the node to stop
