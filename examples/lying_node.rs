@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use kintsugi_net::{server_config, write_frame, Handler, JoinToken, NetError, NetResult, Request, Response, Server, ShardRead, TransportTuning};
-use kintsugi_storage::{open_node_disks, run_heartbeats, LocalShards, NodeDisks, NodeService};
+use kintsugi_net::{server_config, write_frame, Handler, JoinToken, NetError, NetResult, Server, TransportTuning};
+use kintsugi_storage::{open_node_disks, run_heartbeats, ErrorCode, LocalShards, NodeDisks, NodeService, Request, Response, ShardRead};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Lie {
@@ -39,18 +39,18 @@ impl Liar {
     async fn read(&self, req: ShardRead, with_table: bool, send: &mut quinn::SendStream) -> NetResult<()> {
         let ShardRead { disk: uuid, segment, index, expected, first, count } = req;
         let Some(disk) = self.disks.list().into_iter().find(|d| d.uuid() == uuid) else {
-            return write_frame(send, &Response::Error { code: "UnknownDisk".into(), message: "no such disk".into() }).await;
+            return write_frame(send, &Response::error(ErrorCode::UnknownDisk, "no such disk")).await;
         };
         let (table, mut rx) = LocalShards::new(disk, &self.name, 0).read_with_table(segment, index, expected, first, count);
         let mut chunks = Vec::new();
         while let Some(c) = rx.recv().await {
             match c {
                 Ok(c) => chunks.push(c),
-                Err(e) => return write_frame(send, &Response::Error { code: "ShardMissing".into(), message: e.to_string() }).await,
+                Err(e) => return write_frame(send, &Response::error(ErrorCode::ShardMissing, e.to_string())).await,
             }
         }
         let Ok(mut table) = table.await else {
-            return write_frame(send, &Response::Error { code: "ShardMissing".into(), message: "unreadable".into() }).await;
+            return write_frame(send, &Response::error(ErrorCode::ShardMissing, "unreadable")).await;
         };
         let w = |e: quinn::WriteError| NetError::Connection { detail: e.to_string() };
         write_frame(send, &Response::ShardData).await?;
@@ -85,7 +85,7 @@ impl Liar {
 }
 
 #[async_trait::async_trait]
-impl Handler for Liar {
+impl Handler<Request> for Liar {
     async fn handle(&self, peer: &str, req: Request, recv: quinn::RecvStream, mut send: quinn::SendStream) -> NetResult<()> {
         let (req, with_table) = match req {
             Request::GetShard(read) => (read, false),
@@ -114,7 +114,7 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let t = TransportTuning::default();
-        let id = kintsugi_net::join(&token, name, &t).await.context("joining")?;
+        let id = kintsugi_net::join::<Request>(&token, name, &t).await.context("joining")?;
         let disks = open_node_disks(&dirs).context("opening disks")?;
         let server = Server::bind("127.0.0.1:0".parse()?, server_config(&id, false, &t)?, &t)?;
         let listen = server.local_addr()?.to_string();
@@ -123,7 +123,7 @@ fn main() -> Result<()> {
         let inner = NodeService::new(name, node_disks.clone()).with_peers(client.clone(), Duration::from_secs(5));
         let counters = inner.counters();
         let liar = Liar { name: name.clone(), lie, disks: node_disks.clone(), inner };
-        tokio::spawn(server.serve(Arc::new(liar), None));
+        tokio::spawn(server.serve::<kintsugi_storage::Request>(Arc::new(liar), None));
         println!("lying node {name} on {listen}");
         run_heartbeats(client, token.gateway.clone(), listen, None, node_disks, counters, Duration::from_millis(300)).await;
         Ok(())

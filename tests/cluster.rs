@@ -259,7 +259,8 @@ fn zones_spread_each_segment_evenly() {
 /// could wipe or overwrite any shard of the cluster.
 #[test]
 fn a_member_node_cannot_delete_check_or_overwrite_another_nodes_shards() {
-    use kintsugi_net::{NodeIdentity, Request, Response, TransportTuning};
+    use kintsugi_net::{NodeIdentity, TransportTuning};
+    use kintsugi_storage::{ErrorCode, Request, Response};
     let _g = common::slot();
     let c = Cluster::start(3, 1, &["--ec", "2+1"], None);
     let src = c.gw.scratch().join("obj");
@@ -289,7 +290,7 @@ fn a_member_node_cannot_delete_check_or_overwrite_another_nodes_shards() {
             Request::DeleteShard { disk, segment, index },
             Request::CheckShard { disk, segment, index, expected: [0; 32], full: false },
             Request::PutShard { disk, header: before[..128].to_vec() },
-            Request::GetShard(kintsugi_net::ShardRead { disk, segment, index, expected: [0; 32], first: 0, count: 1 }),
+            Request::GetShard(kintsugi_storage::ShardRead { disk, segment, index, expected: [0; 32], first: 0, count: 1 }),
         ] {
             let (resp, _) = kintsugi_net::call(&conn, &req, None, Duration::from_secs(10)).await.expect("an answer");
             out.push((req.name(), resp));
@@ -297,10 +298,10 @@ fn a_member_node_cannot_delete_check_or_overwrite_another_nodes_shards() {
         out
     });
     for (what, resp) in &answers[..3] {
-        assert!(matches!(resp, Response::Error { code, .. } if code == "Forbidden"), "{what} from a member: {resp:?}");
+        assert!(matches!(resp, Response::Error { code: ErrorCode::Forbidden, .. }), "{what} from a member: {resp:?}");
     }
     // A read is served (here refused as corrupt: the claimed hash is not the shard's).
-    assert!(matches!(&answers[3].1, Response::Error { code, .. } if code == "ShardCorrupt"), "{:?}", answers[3]);
+    assert!(matches!(&answers[3].1, Response::Error { code: ErrorCode::ShardCorrupt, .. }), "{:?}", answers[3]);
     assert_eq!(std::fs::read(&shard).expect("the shard is still there"), before, "a member changed another node's shard");
     let back = c.gw.scratch().join("back");
     c.gw.run_ok(c.kintsugi(&["get", "-q", "s3://trust/obj", back.to_str().expect("utf-8")]), "kintsugi get");

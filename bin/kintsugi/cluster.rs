@@ -167,7 +167,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             }
         });
         let authority = Arc::new(JoinAuthority { ca: Arc::new(ca), secret, name_taken: Some(name_taken) });
-        tokio::spawn(server.serve(Arc::new(ClusterService { store: store.clone(), map: map.clone() }), Some(authority)));
+        tokio::spawn(server.serve::<kintsugi_storage::Request>(Arc::new(ClusterService { store: store.clone(), map: map.clone() }), Some(authority)));
         workers.recover_at_startup().await.context("recovering interrupted writes")?;
         let banner = vec![
             format!("Cluster service: {bound} (QUIC, mutual TLS); erasure coding {scheme}; metadata in {}", meta_dir.display()),
@@ -245,7 +245,7 @@ async fn join_with_retry(token: &JoinToken, name: &str, wait: Duration, t: &Tran
     use kintsugi_net::NetError;
     let end = tokio::time::Instant::now() + wait;
     loop {
-        let attempt = tokio::time::timeout(Duration::from_secs(5), kintsugi_net::join(token, name, t)).await;
+        let attempt = tokio::time::timeout(Duration::from_secs(5), kintsugi_net::join::<kintsugi_storage::Request>(token, name, t)).await;
         let err = match attempt {
             Ok(Ok(id)) => return Ok(id),
             Ok(Err(e @ (NetError::Connect { .. } | NetError::Io(_) | NetError::Timeout { .. } | NetError::Connection { .. }))) => e.to_string(),
@@ -336,7 +336,7 @@ pub fn storage(a: StorageArgs) -> Result<()> {
         let node_disks = NodeDisks::new(disks, Some(added_file));
         let service = NodeService::new(&name, node_disks.clone()).with_peers(client.clone(), Duration::from_secs(5));
         let counters = service.counters();
-        tokio::spawn(server.serve(Arc::new(service), None));
+        tokio::spawn(server.serve::<kintsugi_storage::Request>(Arc::new(service), None));
         tokio::spawn(run_heartbeats(client, gateway, advertise, a.zone.clone(), node_disks, counters, a.heartbeat));
         crate::server::shutdown_signal().await;
         endpoint.close(0u32.into(), b"node stopping");

@@ -4,8 +4,8 @@
 //! - [`Store`]: the shared context — metadata, disks (local or remote), codec, placement,
 //!   the data path's counters and the read-repair queue.
 //! - [`ClusterMap`]: storage nodes, their disks and states (up, down, lost), from heartbeats.
-//! - Segment I/O: [`StripeReader`] (k shard streams, parity on errors, hedged slow reads)
-//!   and the rebuilds that use it (`rebuild`), the shard-move transaction and the verified shard copy (`moves`).
+//! - Segment I/O: [`stripe_reader`] (the storage crate's `StripeReader` over a manifest's disks:
+//!   k shard streams, parity on errors, hedged slow reads) and the rebuilds that use it (`rebuild`), the shard-move transaction and the verified shard copy (`moves`).
 //! - The redundancy ledger (`ledger`) and every background worker ([`Workers`]): repair of
 //!   lost disks and the spread pass (`heal`, `spread`), read-repair, scrub, drain, rebalance,
 //!   garbage collection, the disk monitor; disk and node add/remove (`lifecycle`).
@@ -44,7 +44,8 @@ pub use gc::gc_pass;
 pub use limiter::Limiter;
 pub use map::{ClusterConfig, ClusterMap, ClusterService, NodeReport, NodeState};
 pub use metrics::Metrics;
-pub use read::{read_stripe, StripeReader};
+pub use read::{read_stripe, stripe_reader};
+pub use kintsugi_storage::StripeReader;
 pub use read_repair::repair_segment;
 pub use rebuild::{rebuild_onto, replace_shards, Rebuilt};
 pub use store::{distinct_domains, Coded, RepairRequest, Store, StoreConfig, DEFAULT_SEGMENT_SIZE};

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kintsugi_meta::{DiskId, DiskRecord, MetaResult, NodeRecord, RocksMeta};
-use kintsugi_net::{Client, DiskReport, Handler, NetResult, Request, Response};
-use kintsugi_storage::{NodeLink, RemoteShards, ShardStore};
+use kintsugi_net::{Client, Handler, NetResult};
+use kintsugi_storage::{DiskReport, ErrorCode, NodeLink, RemoteShards, Request, Response, ShardStore, COUNTER_REFUSED};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
@@ -202,7 +202,7 @@ impl ClusterMap {
             }
         }
         node.last_seen = Instant::now();
-        if let Some((_, n)) = counters.iter().find(|(c, _)| c == kintsugi_net::COUNTER_REFUSED) {
+        if let Some((_, n)) = counters.iter().find(|(c, _)| c == COUNTER_REFUSED) {
             node.refused = *n;
         }
         if node.zone.as_deref() != zone {
@@ -388,7 +388,7 @@ pub struct ClusterService {
 }
 
 #[async_trait::async_trait]
-impl Handler for ClusterService {
+impl Handler<Request> for ClusterService {
     async fn handle(&self, peer: &str, req: Request, _recv: quinn::RecvStream, mut send: quinn::SendStream) -> NetResult<()> {
         let resp = match req {
             Request::Heartbeat { listen, zone, disks } if peer != "gateway" => self.heartbeat(peer, &listen, zone.as_deref(), &disks, &[]).await,
@@ -397,7 +397,7 @@ impl Handler for ClusterService {
             other => {
                 Metrics::inc(&self.store.metrics.cluster_requests_refused);
                 tracing::warn!(peer, request = other.name(), "request refused: the gateway serves joins, node reports and pings");
-                Response::Error { code: "NotSupported".into(), message: "the gateway serves Join, Heartbeat, NodeReport and Ping".into() }
+                Response::error(ErrorCode::NotSupported, "the gateway serves Join, Heartbeat, NodeReport and Ping")
             }
         };
         kintsugi_net::write_frame(&mut send, &resp).await?;
@@ -414,7 +414,7 @@ impl ClusterService {
     async fn heartbeat(&self, peer: &str, listen: &str, zone: Option<&str>, disks: &[DiskReport], counters: &[(String, u64)]) -> Response {
         match self.map.heartbeat(&self.store, peer, listen, zone, disks, counters).await {
             Ok(epoch) => Response::HeartbeatAck { epoch },
-            Err(e) => Response::Error { code: "Internal".into(), message: e.to_string() },
+            Err(e) => Response::error(ErrorCode::Internal, e.to_string()),
         }
     }
 }

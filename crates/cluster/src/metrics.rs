@@ -4,21 +4,19 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use kintsugi_storage::ReadCounters;
+
 /// Process-wide counters of one gateway (one instance per `Store`, no globals).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Corrupt shards or chunks found on read.
-    pub shard_corrupt: AtomicU64,
-    /// Missing shard files or unreadable disks found on read.
-    pub shard_missing: AtomicU64,
+    /// What segment reads found: corrupt and missing shards, hedged and degraded reads.
+    pub reads: ReadCounters,
     /// Shards rebuilt in place by read-repair.
     pub shard_repaired: AtomicU64,
     /// Read-repair attempts that failed.
     pub repair_failed: AtomicU64,
     /// Shard files deleted by garbage collection.
     pub gc_deleted: AtomicU64,
-    /// Degraded stripe reads (a parity shard had to be decoded).
-    pub degraded_reads: AtomicU64,
     /// Shards replaced onto another disk while their PUT was running.
     pub shards_replaced: AtomicU64,
     /// Shards of committed segments left missing at write quorum (for repair).
@@ -27,8 +25,6 @@ pub struct Metrics {
     pub shards_copied_by_nodes: AtomicU64,
     /// Requests the gateway's cluster port refused (no certificate, or not a request a member may send it).
     pub cluster_requests_refused: AtomicU64,
-    /// Parity reads started because a shard read missed its hedge deadline.
-    pub hedged_reads: AtomicU64,
     /// Object bytes written by PUTs and parts.
     pub bytes_written: AtomicU64,
     /// Object bytes returned by GETs.
@@ -51,17 +47,17 @@ impl Metrics {
     /// `disks_total` and `garbage_pending` are gauges read by the caller.
     pub fn render(&self, disks_failed: usize, disks_total: usize, garbage_pending: u64) -> String {
         let mut s = String::new();
-        counter(&mut s, "kintsugi_shard_corrupt_total", "Corrupt shards or chunks detected on read.", &self.shard_corrupt);
-        counter(&mut s, "kintsugi_shard_missing_total", "Missing shards or unreadable disks detected on read.", &self.shard_missing);
+        counter(&mut s, "kintsugi_shard_corrupt_total", "Corrupt shards or chunks detected on read.", &self.reads.shard_corrupt);
+        counter(&mut s, "kintsugi_shard_missing_total", "Missing shards or unreadable disks detected on read.", &self.reads.shard_missing);
         counter(&mut s, "kintsugi_shard_repaired_total", "Shards rebuilt in place by read-repair.", &self.shard_repaired);
         counter(&mut s, "kintsugi_repair_failed_total", "Read-repair attempts that failed.", &self.repair_failed);
         counter(&mut s, "kintsugi_gc_shards_deleted_total", "Unreferenced shard files deleted.", &self.gc_deleted);
-        counter(&mut s, "kintsugi_degraded_stripe_reads_total", "Stripe reads that needed parity.", &self.degraded_reads);
+        counter(&mut s, "kintsugi_degraded_stripe_reads_total", "Stripe reads that needed parity.", &self.reads.degraded_reads);
         counter(&mut s, "kintsugi_shards_replaced_total", "Shards re-placed onto another disk during their PUT.", &self.shards_replaced);
         counter(&mut s, "kintsugi_shards_pending_repair_total", "Shards of committed segments left missing at write quorum.", &self.shards_pending_repair);
         counter(&mut s, "kintsugi_shards_copied_by_nodes_total", "Shards moved by a storage node copying straight from another (not through the gateway).", &self.shards_copied_by_nodes);
         counter(&mut s, "kintsugi_cluster_requests_refused_total", "Requests the gateway's cluster port refused (no certificate, or not a request a member may send).", &self.cluster_requests_refused);
-        counter(&mut s, "kintsugi_hedged_reads_total", "Parity reads started because a shard read was slow.", &self.hedged_reads);
+        counter(&mut s, "kintsugi_hedged_reads_total", "Parity reads started because a shard read was slow.", &self.reads.hedged_reads);
         counter(&mut s, "kintsugi_object_bytes_written_total", "Object bytes written.", &self.bytes_written);
         counter(&mut s, "kintsugi_object_bytes_read_total", "Object bytes returned to clients.", &self.bytes_read);
         let _ = writeln!(s, "# HELP kintsugi_disks_failed Disks currently failed or unreachable.\n# TYPE kintsugi_disks_failed gauge\nkintsugi_disks_failed {disks_failed}");

@@ -8,13 +8,11 @@
 use std::sync::Arc;
 
 use kintsugi_disk::ShardHeader;
-use kintsugi_erasure::{chunk_hash, shard_hash, ChunkHash};
 use kintsugi_meta::SegmentMeta;
-use kintsugi_net::ShardSource;
-use kintsugi_storage::{ShardError, ShardStore};
+use kintsugi_storage::{rebuild_stripes, RebuildOutcome, RebuildTarget, ShardError, ShardSource, ShardStore};
 
 use crate::error::{ClusterError, ClusterResult};
-use crate::read::StripeReader;
+use crate::read::{segment_error, stripe_reader};
 use crate::metrics::Metrics;
 use crate::store::{Coded, Store};
 
@@ -30,54 +28,24 @@ pub struct Rebuilt {
 }
 
 /// Rebuild shard `index` of `seg` onto `disk` for each target, reading only
-/// the other shards.
+/// the other shards (the storage crate's reader and rebuild loop, as on a storage node).
 pub async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta, template: ShardHeader, targets: &[(usize, u32)]) -> ClusterResult<Rebuilt> {
-    let layout = coded.layout;
-    let stripes = layout.stripe_count(seg.len);
+    let stripes = coded.layout.stripe_count(seg.len);
     let skip: Vec<usize> = targets.iter().map(|t| t.0).collect();
-    let mut reader = StripeReader::new(store, coded.clone(), seg, 0..stripes, &skip);
+    let mut reader = stripe_reader(store, coded, seg, 0..stripes, &skip);
     let mut writers = Vec::with_capacity(targets.len());
     for &(i, disk) in targets {
         let mut h = template;
         h.index = u8::try_from(i).map_err(|_| ClusterError::Internal("shard index".into()))?;
         let d: Arc<dyn ShardStore> = store.disk(disk)?;
-        writers.push((i, disk, Some(d.write(h)), Vec::<ChunkHash>::new()));
+        writers.push(RebuildTarget::new(i, d.write(h)));
     }
-    let mut bytes_read = 0u64;
-    for _ in 0..stripes {
-        let mut slots = reader.next_chunks(("(rebuild)", "", 0)).await?;
-        bytes_read += slots.iter().flatten().map(|c| c.len() as u64).sum::<u64>();
-        let codec = coded.codec.clone();
-        // Decode and hash the targets' chunks on a blocking thread: both are CPU work.
-        let wanted = skip.clone();
-        let mut rebuilt = tokio::task::spawn_blocking(move || {
-            codec.reconstruct(&mut slots)?;
-            Ok::<_, ClusterError>(
-                wanted.iter().map(|&i| slots.get_mut(i).and_then(Option::take).map(|c| (chunk_hash(&c), c))).collect::<Vec<_>>(),
-            )
-        })
-        .await??;
-        for (n, (i, _, w, hashes)) in writers.iter_mut().enumerate() {
-            let Some((h, chunk)) = rebuilt.get_mut(n).and_then(Option::take) else {
-                return Err(ClusterError::Internal(format!("codec left shard {i} empty")));
-            };
-            hashes.push(h);
-            if let Some(sw) = w.as_mut() {
-                if let Err(e) = sw.append(chunk, h).await {
-                    tracing::warn!(shard = *i, error = %e, "rebuilt shard could not be written");
-                    *w = None; // that target failed; the others go on
-                }
-            }
-        }
-    }
+    let bytes_read = rebuild_stripes(&mut reader, &coded.codec, stripes, &mut writers).await.map_err(|e| segment_error(e, ("(rebuild)", "", 0)))?;
     let mut done = Vec::new();
-    for (i, disk, w, hashes) in writers {
-        if shard_hash(&hashes) != seg.shards[i].hash {
-            return Err(ClusterError::Internal(format!("rebuilt shard {i} does not match the manifest hash; not stored")));
-        }
-        let Some(sw) = w else { continue };
-        match sw.finish(seg.len, seg.shards[i].hash).await {
-            Ok(_) => done.push((i, disk)),
+    for (w, &(i, disk)) in writers.into_iter().zip(targets) {
+        match w.finish(seg.len, seg.shards[i].hash).await {
+            Ok(()) => done.push((i, disk)),
+            Err(e @ RebuildOutcome::HashMismatch) => return Err(ClusterError::Internal(format!("rebuilt shard {i}: {e}"))),
             Err(e) => tracing::warn!(shard = i, disk, error = %e, "rebuilt shard could not be written"),
         }
     }

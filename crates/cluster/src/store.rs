@@ -72,7 +72,7 @@ impl StoreConfig {
             segment_size: DEFAULT_SEGMENT_SIZE,
             write_quorum: None,
             write_stall: Duration::from_secs(10),
-            hedge_after: Duration::from_millis(250),
+            hedge_after: kintsugi_storage::DEFAULT_HEDGE_AFTER,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The GET pipeline: for each segment in the requested range, read its stripes
-//! with the segment reader (`kintsugi_cluster::StripeReader`: k shard streams,
+//! with the segment reader (`kintsugi_storage::StripeReader`, via `kintsugi_cluster::stripe_reader`: k shard streams,
 //! parity on errors, hedged slow reads), cut them to the range and stream them
 //! to the client. Damage seen on the way is queued for read-repair.
 
@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::Stream;
-use kintsugi_cluster::{read_stripe, RepairRequest, Store, StripeReader};
+use kintsugi_cluster::{read_stripe, stripe_reader, RepairRequest, Store};
 use kintsugi_meta::Manifest;
 use tokio::sync::mpsc;
 
@@ -62,7 +62,7 @@ async fn produce(
         let local = range.start.saturating_sub(seg_start)..(range.end.min(seg_end) - seg_start);
         let layout = coded.layout;
         let stripes = layout.stripes_for_range(seg.len, local.start, local.end);
-        let mut reader = StripeReader::new(store, coded.clone(), seg, stripes.clone(), &[]);
+        let mut reader = stripe_reader(store, &coded, seg, stripes.clone(), &[]);
         for s in stripes {
             let data = match read_stripe(&mut reader, &coded, seg, s, (bucket, key, si)).await {
                 Ok(d) => d,

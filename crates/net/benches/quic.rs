@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use kintsugi_net::probe::{ProbeRequest as Request, ProbeResponse as Response};
 use kintsugi_net::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -14,7 +15,7 @@ const BODY: usize = 64 << 20;
 struct Sink;
 
 #[async_trait::async_trait]
-impl Handler for Sink {
+impl Handler<Request> for Sink {
     async fn handle(&self, _peer: &str, req: Request, mut recv: quinn::RecvStream, mut send: quinn::SendStream) -> NetResult<()> {
         let mut got = 0u64;
         while let Some(c) = recv.read_chunk(1 << 20, true).await.map_err(|e| NetError::Connection { detail: e.to_string() })? {
@@ -42,7 +43,7 @@ fn quic(c: &mut Criterion) {
             let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config(&server_id, false, &t).expect("cfg"), &t).expect("bind");
             let addr = server.local_addr().expect("addr");
             let ep = server.endpoint();
-            tokio::spawn(server.serve(Arc::new(Sink), None));
+            tokio::spawn(server.serve::<Request>(Arc::new(Sink), None));
             let conn = Client::new(&client_id, &t).expect("client").connect(addr).await.expect("connect");
             (conn, ep)
         });

@@ -3,7 +3,9 @@
 //! and typed, versioned wire frames. One bidirectional stream per request:
 //! a small frame (serde + postcard), then raw bytes with QUIC's backpressure.
 //!
-//! Knows nothing of S3, disks or metadata.
+//! Generic over the protocol it carries ([`WireRequest`], [`WireResponse`]): it knows only
+//! joins and error answers; the shard protocol lives in `kintsugi_storage::proto`. Knows
+//! nothing of S3, disks or metadata.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kintsugi_net::NetError> {
@@ -13,13 +15,15 @@
 //! let t = TransportTuning::default();
 //! let server = Server::bind("127.0.0.1:0".parse().unwrap(), server_config(&gw, true, &t)?, &t)?;
 //! let token = JoinToken { gateway: server.local_addr()?.to_string(), ca_fingerprint: ca.fingerprint(), secret: JoinToken::random_secret() };
-//! let node = join(&token, "node-1", &t).await?; // needs the server running with a JoinAuthority
+//! let node = join::<probe::ProbeRequest>(&token, "node-1", &t).await?; // needs the server running with a JoinAuthority
 //! # Ok(()) }
 //! ```
 #![deny(unsafe_code)]
 
 mod error;
 mod pki;
+pub mod probe;
+mod protocol;
 mod token;
 mod transport;
 mod wire;
@@ -28,7 +32,8 @@ pub use error::{NetError, NetResult};
 pub use pki::{common_name, fingerprint, new_key_and_csr, ClusterCa, NodeIdentity, CLUSTER_SERVER_NAME};
 pub use token::{secrets_equal, JoinToken};
 pub use transport::{call, check, client_config, join, peer_of, server_config, Client, Handler, JoinAuthority, NameTaken, Peer, Server, TransportTuning};
-pub use wire::{decode_frame, encode_frame, frame_len, read_frame, write_frame, DiskReport, Request, Response, ShardRead, ShardSource, COUNTER_REFUSED, MAX_FRAME, WIRE_V1};
+pub use protocol::{codes, JoinRequest, Joined, WireError, WireRequest, WireResponse};
+pub use wire::{decode_frame, encode_frame, frame_len, read_frame, write_frame, MAX_FRAME, WIRE_V1};
 
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::probe::{ProbeRequest as Request, ProbeResponse as Response};
 use crate::*;
 
 /// A test handler: Ping → Pong, Sink → BLAKE3 of the body.
@@ -16,7 +17,7 @@ struct Echo {
 struct Seen(std::sync::Mutex<Vec<String>>);
 
 #[async_trait::async_trait]
-impl Handler for Echo {
+impl Handler<Request> for Echo {
     async fn handle(&self, peer: &str, req: Request, mut recv: quinn::RecvStream, mut send: quinn::SendStream) -> NetResult<()> {
         self.seen.0.lock().unwrap_or_else(|p| p.into_inner()).push(peer.to_owned());
         let resp = match req {
@@ -34,8 +35,7 @@ impl Handler for Echo {
                     Response::Sunk { len: got, hash: *h.finalize().as_bytes() }
                 }
             }
-            Request::Join { .. } => Response::Error { code: "Unexpected".into(), message: "join reached the handler".into() },
-            _ => Response::Error { code: "NotSupported".into(), message: "echo serves Ping and Sink".into() },
+            Request::Join(_) => Response::Error { code: "Unexpected".into(), message: "join reached the handler".into() },
         };
         write_frame(&mut send, &resp).await?;
         let _ = send.finish();
@@ -68,7 +68,7 @@ async fn cluster() -> Cluster {
     let handler = Arc::new(Echo { name: "gateway".into(), seen: Default::default() });
     let join_auth = Arc::new(JoinAuthority { ca: ca.clone(), secret, name_taken: None });
     let ep = server.endpoint();
-    tokio::spawn(server.serve(handler.clone(), Some(join_auth)));
+    tokio::spawn(server.serve::<Request>(handler.clone(), Some(join_auth)));
     Cluster { ca, token, addr, handler, server: ep }
 }
 
@@ -76,7 +76,7 @@ async fn cluster() -> Cluster {
 async fn join_then_mutual_tls_calls_name_the_peer() {
     let c = cluster().await;
     let t = TransportTuning::default();
-    let id = join(&c.token, "node-1", &t).await.expect("join");
+    let id = join::<Request>(&c.token, "node-1", &t).await.expect("join");
     assert_eq!(common_name(&id.cert_der).as_deref(), Some("node-1"));
     assert_eq!(fingerprint(&id.ca_der), c.ca.fingerprint());
     let client = Client::new(&id, &t).expect("client");
@@ -95,7 +95,7 @@ async fn join_then_mutual_tls_calls_name_the_peer() {
 async fn wrong_secret_gets_no_certificate() {
     let c = cluster().await;
     let bad = JoinToken { secret: JoinToken::random_secret(), ..c.token.clone() };
-    match join(&bad, "intruder", &TransportTuning::default()).await {
+    match join::<Request>(&bad, "intruder", &TransportTuning::default()).await {
         Err(NetError::Remote { code, .. }) => assert_eq!(code, "BadJoinSecret"),
         other => panic!("expected BadJoinSecret, got {other:?}"),
     }
@@ -107,7 +107,7 @@ async fn token_pinning_another_ca_does_not_trust_the_gateway() {
     let c = cluster().await;
     let other = ClusterCa::generate("other").expect("ca");
     let pinned_wrong = JoinToken { ca_fingerprint: other.fingerprint(), ..c.token.clone() };
-    let r = join(&pinned_wrong, "node-x", &TransportTuning::default()).await;
+    let r = join::<Request>(&pinned_wrong, "node-x", &TransportTuning::default()).await;
     assert!(matches!(r, Err(NetError::Connect { .. })), "{r:?}");
 }
 
@@ -151,7 +151,7 @@ async fn anonymous_clients_may_only_join() {
 async fn garbage_frames_get_an_error_not_a_crash() {
     let c = cluster().await;
     let t = TransportTuning::default();
-    let id = join(&c.token, "node-2", &t).await.expect("join");
+    let id = join::<Request>(&c.token, "node-2", &t).await.expect("join");
     let conn = Client::new(&id, &t).expect("client").connect(c.addr).await.expect("connect");
     for junk in [&b"\xff\xff\xff\xff"[..], b"\x05\x00\x00\x00\x09abcd", b"\x02\x00"] {
         let (mut send, mut recv) = conn.open_bi().await.expect("stream");
@@ -163,26 +163,4 @@ async fn garbage_frames_get_an_error_not_a_crash() {
     // The connection still works afterwards.
     let (resp, _) = call(&conn, &Request::Ping, None, Duration::from_secs(5)).await.expect("ping");
     assert!(matches!(resp, Response::Pong { .. }));
-}
-
-#[test]
-fn coding_on_the_wire_is_the_bytes_of_the_tuple_it_replaced() {
-    // RebuildShard carried `(codec, k, m, chunk_size)` before `Coding`; nodes and gateways of
-    // both versions must read each other's requests.
-    let c = kintsugi_erasure::Coding { codec: 1, k: 4, m: 2, chunk_size: 65536 };
-    let new = postcard::to_allocvec(&c).expect("encode");
-    assert_eq!(new, postcard::to_allocvec(&(1u8, 4u8, 2u8, 65536u32)).expect("encode"));
-    let back: kintsugi_erasure::Coding = postcard::from_bytes(&new).expect("decode");
-    assert_eq!(back, c);
-}
-
-#[test]
-fn frames_are_the_bytes_docs_formats_md_gives() {
-    // [u32 LE length][u8 wire version][postcard message] (docs/formats.md §3.2): nodes and
-    // gateways of different versions read each other only while these bytes hold.
-    assert_eq!(encode_frame(&Request::Ping).expect("encode"), [0x02, 0x00, 0x00, 0x00, 0x01, 0x01]);
-    assert_eq!(encode_frame(&Response::ShardDeleted { existed: true }).expect("encode"), [0x03, 0x00, 0x00, 0x00, 0x01, 0x06, 0x01]);
-    let back: Response = decode_frame(&[0x01, 0x06, 0x01]).expect("decode");
-    assert!(matches!(back, Response::ShardDeleted { existed: true }));
-    assert_eq!(frame_len([0x03, 0x00, 0x00, 0x00]).expect("length"), 3);
 }

@@ -14,7 +14,8 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use crate::error::{NetError, NetResult};
 use crate::pki::{self, common_name, ClusterCa, NodeIdentity, CLUSTER_SERVER_NAME};
 use crate::token::{secrets_equal, JoinToken};
-use crate::wire::{self, Request, Response};
+use crate::protocol::{codes, JoinRequest, Joined, WireError, WireRequest, WireResponse};
+use crate::wire;
 
 const ALPN: &[u8] = b"kintsugi/1";
 
@@ -206,12 +207,12 @@ pub fn peer_of(conn: &quinn::Connection) -> Peer {
         .map_or(Peer::Anonymous, Peer::Member)
 }
 
-/// What a serving node does with a member's request. `recv` holds the body
+/// What a serving node does with a member's request of protocol `R`. `recv` holds the body
 /// (if the request has one); the handler writes its answer on `send`.
 #[async_trait::async_trait]
-pub trait Handler: Send + Sync + 'static {
+pub trait Handler<R: WireRequest>: Send + Sync + 'static {
     /// Serve one request from a member.
-    async fn handle(&self, peer: &str, req: Request, recv: quinn::RecvStream, send: quinn::SendStream) -> NetResult<()>;
+    async fn handle(&self, peer: &str, req: R, recv: quinn::RecvStream, send: quinn::SendStream) -> NetResult<()>;
 
     /// The transport refused a request before it reached [`Handler::handle`] (a peer without
     /// a certificate asking for more than a join); a handler counts these with its own.
@@ -233,36 +234,37 @@ pub struct JoinAuthority {
 }
 
 impl JoinAuthority {
-    /// Answer a Join request.
-    pub fn answer(&self, secret: &str, node_name: &str, csr_der: &[u8]) -> Response {
-        if !secrets_equal(secret, &self.secret) {
+    /// Answer a join request: a signed certificate, or the error that says why not.
+    pub fn answer(&self, req: &JoinRequest) -> Result<Joined, WireError> {
+        let node_name = req.node_name.as_str();
+        if !secrets_equal(&req.secret, &self.secret) {
             tracing::warn!(node_name, "join refused: wrong secret");
-            return Response::Error { code: "BadJoinSecret".into(), message: "the join secret is wrong; get a fresh token with `kintsugi admin join-token`".into() };
+            return Err(WireError::new(codes::BAD_JOIN_SECRET, "the join secret is wrong; get a fresh token with `kintsugi admin join-token`"));
         }
         if node_name == "gateway" {
-            return Response::Error { code: "BadNodeName".into(), message: "the name `gateway` is reserved; pick another --name".into() };
+            return Err(WireError::new(codes::BAD_NODE_NAME, "the name `gateway` is reserved; pick another --name"));
         }
         if node_name.is_empty() || node_name.len() > 64 || !node_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Response::Error { code: "BadNodeName".into(), message: "node names are 1-64 letters, digits, - or _".into() };
+            return Err(WireError::new(codes::BAD_NODE_NAME, "node names are 1-64 letters, digits, - or _"));
         }
         if self.name_taken.as_ref().is_some_and(|taken| taken(node_name)) {
             tracing::warn!(node_name, "join refused: the name belongs to a member already");
-            return Response::Error {
-                code: "NodeNameTaken".into(),
-                message: format!(
+            return Err(WireError::new(
+                codes::NODE_NAME_TAKEN,
+                format!(
                     "a node named {node_name:?} is already a member of this cluster; start this node with its own \
                      --name NAME (and its own --state DIR; the default name is the host name). If this is that node \
                      re-joining after losing its --state directory, remove the old one first \
                      (`kintsugi admin node remove {node_name}`)"
                 ),
-            };
+            ));
         }
-        match self.ca.sign_csr(csr_der, node_name) {
+        match self.ca.sign_csr(&req.csr_der, node_name) {
             Ok(cert_der) => {
                 tracing::info!(node_name, "node joined: certificate issued");
-                Response::Joined { cert_der, ca_der: self.ca.cert_der().to_vec() }
+                Ok(Joined { cert_der, ca_der: self.ca.cert_der().to_vec() })
             }
-            Err(e) => Response::Error { code: "BadCsr".into(), message: e.to_string() },
+            Err(e) => Err(WireError::new(codes::BAD_CSR, e.to_string())),
         }
     }
 }
@@ -283,8 +285,9 @@ impl Server {
         Ok(self.endpoint.local_addr()?)
     }
 
-    /// Accept connections and serve their streams until the endpoint closes.
-    pub async fn serve(self, handler: Arc<dyn Handler>, join: Option<Arc<JoinAuthority>>) {
+    /// Accept connections and serve their streams (requests of protocol `R`) until the
+    /// endpoint closes.
+    pub async fn serve<R: WireRequest>(self, handler: Arc<dyn Handler<R>>, join: Option<Arc<JoinAuthority>>) {
         while let Some(incoming) = self.endpoint.accept().await {
             let (h, j) = (handler.clone(), join.clone());
             tokio::spawn(async move {
@@ -323,39 +326,43 @@ impl Server {
     }
 }
 
-async fn serve_stream(
+async fn serve_stream<R: WireRequest>(
     peer: Peer,
-    handler: Arc<dyn Handler>,
+    handler: Arc<dyn Handler<R>>,
     join: Option<Arc<JoinAuthority>>,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) -> NetResult<()> {
-    let req: Request = match wire::read_frame(&mut recv).await {
+    let answer = |e: WireError| R::Response::error(e);
+    let req: R = match wire::read_frame(&mut recv).await {
         Ok(r) => r,
         Err(e) => {
-            let _ = wire::write_frame(&mut send, &Response::Error { code: "BadFrame".into(), message: e.to_string() }).await;
+            let _ = wire::write_frame(&mut send, &answer(WireError::new(codes::BAD_FRAME, e.to_string()))).await;
             let _ = send.finish();
             return Err(e);
         }
     };
-    match (&peer, req) {
-        (_, Request::Join { secret, node_name, csr_der }) => {
+    let req = match req.into_join() {
+        Ok(j) => {
             let resp = match &join {
-                Some(j) => j.answer(&secret, &node_name, &csr_der),
-                None => Response::Error { code: "NotAGateway".into(), message: "join at the gateway's address".into() },
+                Some(authority) => authority.answer(&j).map_or_else(answer, R::Response::joined),
+                None => answer(WireError::new(codes::NOT_A_GATEWAY, "join at the gateway's address")),
             };
             wire::write_frame(&mut send, &resp).await?;
             let _ = send.finish();
-            Ok(())
+            return Ok(());
         }
-        (Peer::Anonymous, _) => {
+        Err(req) => req,
+    };
+    match peer {
+        Peer::Anonymous => {
             tracing::warn!("request refused: the peer has no cluster certificate");
             handler.refused_anonymous();
-            wire::write_frame(&mut send, &Response::Error { code: "Unauthenticated".into(), message: "join the cluster first: only members may call this".into() }).await?;
+            wire::write_frame(&mut send, &answer(WireError::new(codes::UNAUTHENTICATED, "join the cluster first: only members may call this"))).await?;
             let _ = send.finish();
             Ok(())
         }
-        (Peer::Member(name), req) => handler.handle(name, req, recv, send).await,
+        Peer::Member(name) => handler.handle(&name, req, recv, send).await,
     }
 }
 
@@ -387,7 +394,7 @@ impl Client {
 
 /// Send `req` (and `body`) on a new stream and read the response frame; the
 /// response body, if any, is left in the returned stream.
-pub async fn call(conn: &quinn::Connection, req: &Request, body: Option<&[u8]>, timeout: Duration) -> NetResult<(Response, quinn::RecvStream)> {
+pub async fn call<R: WireRequest>(conn: &quinn::Connection, req: &R, body: Option<&[u8]>, timeout: Duration) -> NetResult<(R::Response, quinn::RecvStream)> {
     let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
     let fut = async {
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
@@ -396,23 +403,24 @@ pub async fn call(conn: &quinn::Connection, req: &Request, body: Option<&[u8]>, 
             send.write_all(b).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
         }
         let _ = send.finish();
-        let resp: Response = wire::read_frame(&mut recv).await?;
+        let resp: R::Response = wire::read_frame(&mut recv).await?;
         Ok((resp, recv))
     };
     tokio::time::timeout(timeout, fut).await.map_err(|_| NetError::Timeout { ms })?
 }
 
-/// Turn an `Error` response into `NetError::Remote`.
-pub fn check(resp: Response) -> NetResult<Response> {
-    match resp {
-        Response::Error { code, message } => Err(NetError::Remote { code, message }),
-        other => Ok(other),
+/// Turn an error answer into `NetError::Remote`.
+pub fn check<S: WireResponse>(resp: S) -> NetResult<S> {
+    match resp.into_error() {
+        Ok(WireError { code, message }) => Err(NetError::Remote { code, message }),
+        Err(other) => Ok(other),
     }
 }
 
 /// Join a cluster: make a key and CSR, present the token's secret to the
-/// gateway (verified by the pinned CA), and return the new identity.
-pub async fn join(token: &JoinToken, node_name: &str, t: &TransportTuning) -> NetResult<NodeIdentity> {
+/// gateway (verified by the pinned CA), and return the new identity. `R` is the protocol the
+/// gateway serves (its variant 0 carries the join).
+pub async fn join<R: WireRequest>(token: &JoinToken, node_name: &str, t: &TransportTuning) -> NetResult<NodeIdentity> {
     let addr: SocketAddr = tokio::net::lookup_host(&token.gateway)
         .await?
         .next()
@@ -424,16 +432,16 @@ pub async fn join(token: &JoinToken, node_name: &str, t: &TransportTuning) -> Ne
         .await
         .map_err(|e| NetError::Connect { addr: addr.to_string(), detail: e.to_string() })?;
     let (key_der, csr_der) = pki::new_key_and_csr(node_name)?;
-    let req = Request::Join { secret: token.secret.clone(), node_name: node_name.to_owned(), csr_der };
+    let req = R::join(JoinRequest { secret: token.secret.clone(), node_name: node_name.to_owned(), csr_der });
     let (resp, _) = call(&conn, &req, None, Duration::from_secs(30)).await?;
     conn.close(0u32.into(), b"joined");
-    match check(resp)? {
-        Response::Joined { cert_der, ca_der } => {
+    match check(resp)?.into_joined() {
+        Ok(Joined { cert_der, ca_der }) => {
             if pki::fingerprint(&ca_der) != token.ca_fingerprint {
                 return Err(NetError::Pki { what: "joining", detail: "the gateway sent a CA that is not the one the token pins".into() });
             }
             Ok(NodeIdentity { name: node_name.to_owned(), cert_der, key_der, ca_der })
         }
-        other => Err(NetError::BadFrame { detail: format!("unexpected answer to Join: {other:?}") }),
+        Err(other) => Err(NetError::BadFrame { detail: format!("unexpected answer to Join: {other:?}") }),
     }
 }

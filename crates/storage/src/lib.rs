@@ -2,7 +2,9 @@
 //! PUT, GET, repair and GC paths use: [`LocalShards`] is a disk in this
 //! process (the embedded server), [`RemoteShards`] a disk on a storage node
 //! reached over QUIC. [`NodeService`] is the storage node's side of that
-//! protocol and [`run_heartbeats`] its periodic report to the gateway.
+//! protocol and [`run_heartbeats`] its periodic report to the gateway. [`proto`] is the shard
+//! protocol itself (the messages; `records` lays out their bodies), carried in `kintsugi_net`'s
+//! generic frames.
 //!
 //! Knows nothing of S3 or metadata.
 #![deny(unsafe_code)]
@@ -10,17 +12,23 @@
 mod error;
 mod local;
 mod node;
+pub mod proto;
 mod rebuild;
 mod records;
 mod remote;
+mod segment;
 mod shards;
 
 pub use error::{ShardError, ShardResult};
 pub use local::LocalShards;
 pub use node::{open_node_disks, run_heartbeats, NodeCounters, NodeDisks, NodeService};
+pub use proto::{DiskReport, ErrorCode, Request, Response, ShardRead, ShardSource, COUNTER_REFUSED};
 pub use records::{disk_error_code, shard_error_from_remote};
 pub use remote::{NodeLink, RemoteShards};
+pub use segment::{rebuild_stripes, ReadCounters, RebuildOutcome, RebuildTarget, SegmentError, ShardSlot, StripeReader, DEFAULT_HEDGE_AFTER};
 pub use shards::{ChunkRx, DiskInfo, ShardStore, ShardWrite, WriteError};
 
+#[cfg(test)]
+mod segment_tests;
 #[cfg(test)]
 mod tests;

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kintsugi_disk::{DirState, Disk, DiskError, DiskResult, ShardHeader};
-use kintsugi_net::{write_frame, Client, DiskReport, Handler, NetError, NetResult, Request, Response, ShardRead};
+use kintsugi_net::{write_frame, Client, Handler, NetError, NetResult};
 
 use crate::local::LocalShards;
+use crate::segment::ReadCounters;
+use crate::proto::{DiskReport, ErrorCode, Request, Response, ShardRead, ShardSource, COUNTER_REFUSED};
 use crate::records::{get_record_head, shard_error_response, table_record, END_OF_SHARD, MAX_CHUNK};
 use crate::shards::{ShardStore, WriteError};
 
@@ -144,12 +146,20 @@ pub struct NodeCounters {
     /// Requests refused: a member asking for what only the gateway may do, or a peer
     /// without a certificate.
     pub refused: AtomicU64,
+    /// What the node's reads of rebuild sources found.
+    pub reads: ReadCounters,
 }
 
 impl NodeCounters {
     /// The counters as a heartbeat carries them.
     pub fn named(&self) -> Vec<(String, u64)> {
-        vec![(kintsugi_net::COUNTER_REFUSED.to_owned(), self.refused.load(Ordering::Relaxed))]
+        let r = &self.reads;
+        vec![
+            (COUNTER_REFUSED.to_owned(), self.refused.load(Ordering::Relaxed)),
+            ("rebuild_sources_corrupt".to_owned(), r.shard_corrupt.load(Ordering::Relaxed)),
+            ("rebuild_sources_missing".to_owned(), r.shard_missing.load(Ordering::Relaxed)),
+            ("rebuild_sources_hedged".to_owned(), r.hedged_reads.load(Ordering::Relaxed)),
+        ]
     }
 }
 
@@ -193,10 +203,7 @@ impl NodeService {
     fn refuse(&self, peer: &str, what: &str) -> Response {
         self.counters.refused.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(peer, request = what, "request refused: only the gateway may send it");
-        Response::Error {
-            code: "Forbidden".into(),
-            message: format!("node {} serves {what} to the gateway only; {peer} is a storage node", self.name),
-        }
+        Response::error(ErrorCode::Forbidden, format!("node {} serves {what} to the gateway only; {peer} is a storage node", self.name))
     }
 
     /// Let the node reach other nodes with `client` (its own certificate), so it can rebuild shards.
@@ -205,34 +212,31 @@ impl NodeService {
         self
     }
 
-    async fn rebuild(&self, disk: u128, header: &[u8], coding: kintsugi_erasure::Coding, segment_len: u64, expected: [u8; 32], sources: Vec<kintsugi_net::ShardSource>) -> Response {
+    async fn rebuild(&self, disk: u128, header: &[u8], coding: kintsugi_erasure::Coding, segment_len: u64, expected: [u8; 32], sources: Vec<ShardSource>) -> Response {
         let Some(links) = &self.peers else {
-            return Response::Error { code: "NotSupported".into(), message: "this node cannot reach its peers".into() };
+            return Response::error(ErrorCode::NotSupported, "this node cannot reach its peers");
         };
         let (target, header) = match self.disk_and_header(disk, header) {
             Ok(x) => x,
             Err(r) => return r,
         };
         let local = self.served.read().clone();
-        let peers = crate::rebuild::Peers { me: &self.name, local: &local, links };
+        let peers = crate::rebuild::Peers { me: &self.name, local: &local, links, counters: &self.counters.reads };
         let job = crate::rebuild::RebuildJob { header, coding, segment_len, expected, sources };
         match crate::rebuild::rebuild(&peers, &target, job).await {
             Ok(bytes_read) => Response::ShardRebuilt { bytes_read },
-            Err(e) => Response::Error { code: "RebuildFailed".into(), message: e.to_string() },
+            Err(e) => Response::error(ErrorCode::RebuildFailed, e.to_string()),
         }
     }
 
     fn disk(&self, uuid: u128) -> Result<LocalShards, Response> {
-        self.served.read().get(&uuid).cloned().ok_or_else(|| Response::Error {
-            code: "UnknownDisk".into(),
-            message: format!("node {} has no disk {uuid:032x}; was it replaced?", self.name),
-        })
+        self.served.read().get(&uuid).cloned().ok_or_else(|| Response::error(ErrorCode::UnknownDisk, format!("node {} has no disk {uuid:032x}; was it replaced?", self.name)))
     }
 
     /// The disk a shard goes to and its decoded header, or the answer that says why not.
     fn disk_and_header(&self, uuid: u128, header: &[u8]) -> Result<(LocalShards, ShardHeader), Response> {
         let disk = self.disk(uuid)?;
-        let header = ShardHeader::decode(header).map_err(|e| Response::Error { code: "Invalid".into(), message: format!("bad shard header: {e}") })?;
+        let header = ShardHeader::decode(header).map_err(|e| Response::error(ErrorCode::Invalid, format!("bad shard header: {e}")))?;
         Ok((disk, header))
     }
 
@@ -244,8 +248,8 @@ impl NodeService {
                 self.served.write().insert(d.uuid(), LocalShards::new(d.clone(), &self.name, 0));
                 Response::DiskAdded { uuid: d.uuid() }
             }
-            Ok(Err(e)) => Response::Error { code: "InvalidDisk".into(), message: format!("node {} cannot add {path}: {e}", self.name) },
-            Err(e) => Response::Error { code: "Internal".into(), message: e.to_string() },
+            Ok(Err(e)) => Response::error(ErrorCode::InvalidDisk, format!("node {} cannot add {path}: {e}", self.name)),
+            Err(e) => Response::error(ErrorCode::Internal, e.to_string()),
         }
     }
 
@@ -255,7 +259,7 @@ impl NodeService {
             Err(r) => return r,
         };
         let mut w = disk.write(header);
-        let fail = |detail: String| Response::Error { code: "BadFrame".into(), message: detail };
+        let fail = |detail: String| Response::error(ErrorCode::BadFrame, detail);
         loop {
             let mut len = [0u8; 4];
             if let Err(e) = recv.read_exact(&mut len).await {
@@ -314,7 +318,7 @@ impl NodeService {
         // Sent before the first chunk, so it is there once a chunk (or the stream's end) is.
         let table = match table.await {
             Ok(t) => t,
-            Err(_) => return write_frame(send, &Response::Error { code: "Internal".into(), message: "the shard reader ended without its hash table".into() }).await,
+            Err(_) => return write_frame(send, &Response::error(ErrorCode::Internal, "the shard reader ended without its hash table")).await,
         };
         write_frame(send, &Response::ShardData).await?;
         if with_table {
@@ -339,7 +343,7 @@ impl NodeService {
 }
 
 #[async_trait::async_trait]
-impl Handler for NodeService {
+impl Handler<Request> for NodeService {
     async fn handle(&self, peer: &str, req: Request, recv: quinn::RecvStream, mut send: quinn::SendStream) -> NetResult<()> {
         if peer != GATEWAY && gateway_only(&req) {
             let resp = self.refuse(peer, req.name());
@@ -372,7 +376,7 @@ impl Handler for NodeService {
             },
             other => {
                 tracing::debug!(peer, ?other, "request not served by a storage node");
-                Response::Error { code: "NotSupported".into(), message: "storage nodes serve shard requests only".into() }
+                Response::error(ErrorCode::NotSupported, "storage nodes serve shard requests only")
             }
         };
         write_frame(&mut send, &resp).await?;
@@ -440,7 +444,7 @@ pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zon
                 tracing::info!(gateway, "heartbeats reach the gateway again");
             }
             Ok(()) => {}
-            Err(NetError::Remote { code, .. }) if code == "BadFrame" && !plain => {
+            Err(NetError::Remote { code, .. }) if code == kintsugi_net::codes::BAD_FRAME && !plain => {
                 tracing::info!(gateway, "the gateway does not read node reports; sending plain heartbeats");
                 plain = true;
                 continue;
@@ -464,6 +468,6 @@ pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zon
 fn write_error_response(e: &WriteError) -> Response {
     match e {
         WriteError::Shard(d) => shard_error_response(d),
-        other => Response::Error { code: "DiskIo".into(), message: other.to_string() },
+        other => Response::error(ErrorCode::DiskIo, other.to_string()),
     }
 }

@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kintsugi_disk::ShardHeader;
-use kintsugi_erasure::{chunk_hash, shard_hash, Coding};
-use kintsugi_net::{Client, ShardSource};
-
+use kintsugi_erasure::Coding;
+use kintsugi_net::Client;
 
 use crate::local::LocalShards;
+use crate::proto::ShardSource;
 use crate::remote::{NodeLink, RemoteShards};
-use crate::shards::{ChunkRx, ShardStore, ShardWrite, WriteError};
+use crate::segment::{rebuild_stripes, ReadCounters, RebuildOutcome, RebuildTarget, SegmentError, ShardSlot, StripeReader, DEFAULT_HEDGE_AFTER};
+use crate::shards::{ShardStore, ShardWrite, WriteError};
 
 /// One rebuild job as the node received it.
 pub(crate) struct RebuildJob {
@@ -44,6 +45,8 @@ pub(crate) struct Peers<'a> {
     pub local: &'a HashMap<u128, LocalShards>,
     /// Links to other nodes, kept across rebuilds so their QUIC connections are reused.
     pub links: &'a PeerLinks,
+    /// Where the node counts what its reads of sources found.
+    pub counters: &'a ReadCounters,
 }
 
 /// Links to the other nodes, by name.
@@ -102,18 +105,14 @@ pub(crate) enum RebuildError {
     /// Decoding a stripe failed (or its task died).
     #[error("decoding a stripe failed: {0}")]
     Decode(String),
-    /// The rebuilt shard is not the one the manifest names: not stored.
-    #[error("the rebuilt shard does not hash to the manifest's shard hash; not stored")]
-    HashMismatch,
-    /// The disk stored it with another hash.
-    #[error("the disk stored the rebuilt shard with another hash")]
-    StoredHashMismatch,
-    /// Writing it to the target disk failed.
-    #[error("writing the rebuilt shard failed: {0}")]
-    Write(WriteError),
+    /// The rebuilt shard was not stored (wrong hash, or the write failed).
+    #[error(transparent)]
+    Stored(#[from] RebuildOutcome),
 }
 
-/// Rebuild `job` onto `target`; answers the chunk bytes read from the sources.
+/// Rebuild `job` onto `target`; answers the chunk bytes read from the sources. The decode is
+/// the gateway's: the same [`StripeReader`] (data shards first, another source when one fails,
+/// a hedged read beside a slow one) and the same [`rebuild_stripes`] loop.
 pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob) -> Result<u64, RebuildError> {
     let layout = job.coding.layout()?;
     let codec = job.coding.codec()?;
@@ -133,72 +132,27 @@ pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob
             Err(e) => return Err(e),
         }
     }
-    let mut spare: Vec<(ShardSource, Arc<dyn ShardStore>)> =
-        job.sources.iter().filter(|s| usize::from(s.index) != want).filter_map(|s| source_store(p, s).map(|st| (s.clone(), st))).collect();
-    spare.reverse(); // take sources in the order given
-    let mut active: Vec<(u8, ChunkRx)> = Vec::new();
-    let open = |spare: &mut Vec<(ShardSource, Arc<dyn ShardStore>)>, from: u64| {
-        spare.pop().map(|(s, st)| (s.index, st.read(job.header.segment_id, s.index, s.hash, from, stripes - from)))
-    };
-    while active.len() < usize::from(k) {
-        match open(&mut spare, 0) {
-            Some(a) => active.push(a),
-            None => return Err(RebuildError::TooFewSources { k, known: active.len(), why: "not enough sources given".into() }),
+    // One slot per shard index: the first source given for it (the gateway lists the slow last).
+    let mut slots: Vec<ShardSlot> = (0..width).map(|_| ShardSlot { store: None, hash: [0; 32] }).collect();
+    for s in job.sources.iter().filter(|s| usize::from(s.index) != want) {
+        let slot = &mut slots[usize::from(s.index)];
+        if slot.store.is_none() {
+            *slot = ShardSlot { store: source_store(p, s), hash: s.hash };
         }
     }
-    let mut w = target.write(job.header);
-    let mut hashes = Vec::new();
-    let mut bytes_read = 0u64;
-    for stripe in 0..stripes {
-        let mut slots: Vec<Option<Vec<u8>>> = vec![None; width];
-        let mut i = 0;
-        while i < active.len() {
-            match active[i].1.recv().await {
-                Some(Ok(chunk)) => {
-                    bytes_read += chunk.len() as u64;
-                    slots[usize::from(active[i].0)] = Some(chunk);
-                    i += 1;
-                }
-                other => {
-                    let why = match other {
-                        Some(Err(e)) => e.to_string(),
-                        _ => "stream ended early".to_owned(),
-                    };
-                    tracing::warn!(segment = %format!("{:032x}", job.header.segment_id), shard = active[i].0, error = why, "rebuild source failed; trying another");
-                    match open(&mut spare, stripe) {
-                        Some(a) => active[i] = a,
-                        None => return Err(RebuildError::TooFewSources { k, known: active.len() - 1, why }),
-                    }
-                }
-            }
-        }
-        let c = codec.clone();
-        // Decode and hash on a blocking thread: both are CPU work.
-        let (chunk, h) = tokio::task::spawn_blocking(move || {
-            c.reconstruct(&mut slots).map_err(|e| RebuildError::Decode(e.to_string()))?;
-            let chunk = slots[want].take().ok_or_else(|| RebuildError::Decode("the codec left the shard empty".into()))?;
-            let h = chunk_hash(&chunk);
-            Ok::<_, RebuildError>((chunk, h))
-        })
-        .await
-        .map_err(|e| RebuildError::Decode(e.to_string()))??;
-        hashes.push(h);
-        w.append(chunk, h).await.map_err(RebuildError::Write)?;
+    let known = slots.iter().filter(|s| s.store.is_some()).count();
+    if known < usize::from(k) {
+        return Err(RebuildError::TooFewSources { k, known, why: "not enough sources given".into() });
     }
-    if shard_hash(&hashes) != job.expected {
-        w.abandon();
-        return Err(RebuildError::HashMismatch);
-    }
-    finish(w, &job).await.map(|()| bytes_read)
-}
-
-/// Keep the written shard only if the disk stored it with the manifest's shard hash.
-async fn finish(w: ShardWrite, job: &RebuildJob) -> Result<(), RebuildError> {
-    match w.finish(job.segment_len, job.expected).await {
-        Ok(_) => Ok(()),
-        Err(WriteError::HashMismatch) => Err(RebuildError::StoredHashMismatch),
-        Err(e) => Err(RebuildError::Write(e)),
-    }
+    let mut reader = StripeReader::new(job.header.segment_id, slots, usize::from(k), 0..stripes, &[want], DEFAULT_HEDGE_AFTER, p.counters);
+    let mut targets = [RebuildTarget::new(want, target.write(job.header))];
+    let bytes_read = rebuild_stripes(&mut reader, &codec, stripes, &mut targets).await.map_err(|e| match e {
+        SegmentError::TooFewShards { have, .. } => RebuildError::TooFewSources { k, known, why: format!("only {have} could be read") },
+        other => RebuildError::Decode(other.to_string()),
+    })?;
+    let [t] = targets;
+    t.finish(job.segment_len, job.expected).await?;
+    Ok(bytes_read)
 }
 
 /// Copy the shard straight from `src` (the same shard on another disk): answers the bytes read.
@@ -217,7 +171,16 @@ async fn copy_straight(p: &Peers<'_>, target: &LocalShards, job: &RebuildJob, sr
         bytes_read += chunk.len() as u64;
         // Verified by the source's disk against its hash table; the writer hashes it again
         // for ours, and `finish` keeps the copy only if that makes the manifest's shard hash.
-        w.append_hashing(chunk).await.map_err(RebuildError::Write)?;
+        w.append_hashing(chunk).await.map_err(|e| RebuildError::from(RebuildOutcome::Write(e)))?;
     }
     finish(w, job).await.map(|()| bytes_read)
+}
+
+/// Keep the copied shard only if the disk stored it with the manifest's shard hash.
+async fn finish(w: ShardWrite, job: &RebuildJob) -> Result<(), RebuildError> {
+    match w.finish(job.segment_len, job.expected).await {
+        Ok(_) => Ok(()),
+        Err(WriteError::HashMismatch) => Err(RebuildOutcome::StoredHashMismatch.into()),
+        Err(e) => Err(RebuildOutcome::Write(e).into()),
+    }
 }

@@ -8,9 +8,10 @@
 //! ```
 
 use kintsugi_disk::DiskError;
-use kintsugi_net::{NetError, Response};
+use kintsugi_net::NetError;
 
 use crate::error::ShardError;
+use crate::proto::{ErrorCode, Response};
 
 /// Marks the end of a PutShard body.
 pub(crate) const END_OF_SHARD: u32 = u32::MAX;
@@ -18,35 +19,35 @@ pub(crate) const END_OF_SHARD: u32 = u32::MAX;
 pub(crate) const MAX_CHUNK: u32 = 16 * 1024 * 1024;
 
 /// Stable wire code of a disk error.
-pub fn disk_error_code(e: &DiskError) -> &'static str {
+pub fn disk_error_code(e: &DiskError) -> ErrorCode {
     match e {
-        DiskError::Missing { .. } => "ShardMissing",
-        DiskError::Corrupt { .. } => "ShardCorrupt",
-        DiskError::DiskGone { .. } | DiskError::DiskFailed { .. } => "DiskFailed",
-        DiskError::Io { .. } => "DiskIo",
-        DiskError::Invalid { .. } => "Invalid",
-        DiskError::InUse { .. } => "DiskInUse",
+        DiskError::Missing { .. } => ErrorCode::ShardMissing,
+        DiskError::Corrupt { .. } => ErrorCode::ShardCorrupt,
+        DiskError::DiskGone { .. } | DiskError::DiskFailed { .. } => ErrorCode::DiskFailed,
+        DiskError::Io { .. } => ErrorCode::DiskIo,
+        DiskError::Invalid { .. } => ErrorCode::Invalid,
+        DiskError::InUse { .. } => ErrorCode::DiskInUse,
     }
 }
 
 /// Rebuild the error of a node's `Error` answer, naming the gateway's disk id: the node's disk
 /// errors keep their kind; any other code (the transport's, a node that cannot serve now)
 /// makes the disk unreachable.
-pub fn shard_error_from_remote(disk: u32, node: &str, segment: u128, index: u8, code: &str, message: String) -> ShardError {
+pub fn shard_error_from_remote(disk: u32, node: &str, segment: u128, index: u8, code: &ErrorCode, message: String) -> ShardError {
     let shard = kintsugi_disk::Disk::shard_name(segment, index);
     ShardError::Disk(match code {
-        "ShardMissing" => DiskError::Missing { disk, shard },
-        "ShardCorrupt" => DiskError::Corrupt { disk, shard, detail: message },
-        "DiskFailed" | "UnknownDisk" => DiskError::DiskGone { disk, path: format!("{node}:").into(), detail: message },
-        "DiskIo" => DiskError::Io { disk, path: format!("{node}:{shard}").into(), source: std::io::Error::other(message) },
-        "Invalid" | "BadFrame" | "DiskInUse" => DiskError::Invalid { detail: format!("node {node}: {message}") },
+        ErrorCode::ShardMissing => DiskError::Missing { disk, shard },
+        ErrorCode::ShardCorrupt => DiskError::Corrupt { disk, shard, detail: message },
+        ErrorCode::DiskFailed | ErrorCode::UnknownDisk => DiskError::DiskGone { disk, path: format!("{node}:").into(), detail: message },
+        ErrorCode::DiskIo => DiskError::Io { disk, path: format!("{node}:{shard}").into(), source: std::io::Error::other(message) },
+        ErrorCode::Invalid | ErrorCode::BadFrame | ErrorCode::DiskInUse => DiskError::Invalid { detail: format!("node {node}: {message}") },
         _ => return ShardError::Unreachable { disk, node: node.to_owned(), detail: format!("{code}: {message}") },
     })
 }
 
 /// The `Error` answer for a disk error.
 pub(crate) fn error_response(e: &DiskError) -> Response {
-    Response::Error { code: disk_error_code(e).into(), message: e.to_string() }
+    Response::error(disk_error_code(e), e.to_string())
 }
 
 /// The `Error` answer for a shard error on a node's own disk (the other kinds cannot happen
@@ -54,8 +55,8 @@ pub(crate) fn error_response(e: &DiskError) -> Response {
 pub(crate) fn shard_error_response(e: &ShardError) -> Response {
     match e {
         ShardError::Disk(d) => error_response(d),
-        ShardError::Unreachable { .. } => Response::Error { code: "Unreachable".into(), message: e.to_string() },
-        ShardError::Protocol { .. } | ShardError::JobFailed { .. } | ShardError::NotOnANode { .. } => Response::Error { code: "Internal".into(), message: e.to_string() },
+        ShardError::Unreachable { .. } => Response::error(ErrorCode::Unreachable, e.to_string()),
+        ShardError::Protocol { .. } | ShardError::JobFailed { .. } | ShardError::NotOnANode { .. } => Response::error(ErrorCode::Internal, e.to_string()),
     }
 }
 
@@ -126,7 +127,7 @@ mod tests {
             assert_eq!(disk_error_code(d), disk_error_code(&e), "{e}");
             assert_eq!(back.is_disk_failure(), e.is_disk_failure(), "{e}");
         }
-        let timeout = shard_error_from_remote(9, "n1", 1, 2, "Timeout", String::new());
+        let timeout = shard_error_from_remote(9, "n1", 1, 2, &ErrorCode::from("Timeout"), String::new());
         assert!(matches!(timeout, ShardError::Unreachable { .. }) && timeout.is_disk_failure(), "{timeout}");
     }
 }

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use kintsugi_disk::ShardHeader;
 use kintsugi_erasure::ChunkHash;
-use kintsugi_net::{peer_of, read_frame, write_frame, Client, DiskReport, NetError, Peer, Request, Response, ShardRead};
+use kintsugi_net::{peer_of, read_frame, write_frame, Client, NetError, Peer};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 use crate::error::{ShardError, ShardResult};
+use crate::proto::{DiskReport, ErrorCode, Request, Response, ShardRead, ShardSource};
 use crate::records::{put_record_end, put_record_head, shard_error_from_remote, unreachable, MAX_CHUNK, MAX_TABLE, TABLE_RECORD};
 use crate::shards::{ChunkRx, DiskInfo, Hashing, ShardMsg, ShardStore, ShardWrite};
 
@@ -131,7 +132,7 @@ impl NodeLink {
     }
 
     /// One request/answer exchange with the node (no body); an `Error` answer is an error.
-    pub async fn call(&self, req: &Request) -> Result<kintsugi_net::Response, NetError> {
+    pub async fn call(&self, req: &Request) -> Result<Response, NetError> {
         let conn = self.connection().await?;
         let (resp, _) = kintsugi_net::call(&conn, req, None, self.deadline).await?;
         kintsugi_net::check(resp)
@@ -212,7 +213,7 @@ impl RemoteShards {
         unreachable(self.id, self.link.name(), e)
     }
 
-    fn remote(&self, segment: u128, index: u8, code: &str, message: String) -> ShardError {
+    fn remote(&self, segment: u128, index: u8, code: &ErrorCode, message: String) -> ShardError {
         shard_error_from_remote(self.id, self.link.name(), segment, index, code, message)
     }
 
@@ -245,18 +246,18 @@ impl ShardStore for RemoteShards {
         self.id
     }
 
-    fn node_source(&self, index: u8, hash: [u8; 32]) -> Option<kintsugi_net::ShardSource> {
+    fn node_source(&self, index: u8, hash: [u8; 32]) -> Option<ShardSource> {
         let addr = self.link.addr()?;
-        Some(kintsugi_net::ShardSource { node: self.link.name().to_owned(), addr: addr.to_string(), disk: self.uuid, index, hash })
+        Some(ShardSource { node: self.link.name().to_owned(), addr: addr.to_string(), disk: self.uuid, index, hash })
     }
 
-    async fn rebuild_here(&self, header: &ShardHeader, coding: kintsugi_erasure::Coding, segment_len: u64, expected: [u8; 32], sources: Vec<kintsugi_net::ShardSource>, timeout: Duration) -> ShardResult<u64> {
+    async fn rebuild_here(&self, header: &ShardHeader, coding: kintsugi_erasure::Coding, segment_len: u64, expected: [u8; 32], sources: Vec<ShardSource>, timeout: Duration) -> ShardResult<u64> {
         let req = Request::RebuildShard { disk: self.uuid, header: header.encode().to_vec(), coding, segment_len, expected, sources };
         let conn = self.link.connection().await.map_err(|e| self.err(&e))?;
         let (resp, _) = kintsugi_net::call(&conn, &req, None, timeout).await.map_err(|e| self.err(&e))?;
         match resp {
             Response::ShardRebuilt { bytes_read } => Ok(bytes_read),
-            Response::Error { code, message } if code == "RebuildFailed" || code == "NotSupported" => {
+            Response::Error { code: code @ (ErrorCode::RebuildFailed | ErrorCode::NotSupported), message } => {
                 Err(ShardError::JobFailed { node: self.link.name().to_owned(), detail: format!("{code}: {message}") })
             }
             Response::Error { code, message } => Err(self.remote(header.segment_id, header.index, &code, message)),
@@ -364,7 +365,7 @@ impl ShardStore for RemoteShards {
         tokio::spawn(async move {
             let d = link.deadline();
             let unreach = |e: NetError| unreachable(id, link.name(), &e);
-            let remote = |code: &str, message: String| shard_error_from_remote(id, link.name(), segment, index, code, message);
+            let remote = |code: &ErrorCode, message: String| shard_error_from_remote(id, link.name(), segment, index, code, message);
             let protocol = |detail: String| ShardError::protocol(link.name(), detail);
             let result: ShardResult<()> = async {
                 let conn = link.connection().await.map_err(unreach)?;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use kintsugi_disk::{DiskError, ShardHeader};
 use kintsugi_erasure::{ChunkHash, Coding};
-use kintsugi_net::ShardSource;
+use crate::proto::ShardSource;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 

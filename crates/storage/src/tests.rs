@@ -36,7 +36,7 @@ async fn node() -> Node {
     let endpoint = server.endpoint();
     let service = NodeService::new("n1", crate::NodeDisks::new(disks.clone(), None));
     let counters = service.counters();
-    tokio::spawn(server.serve(Arc::new(service), None));
+    tokio::spawn(server.serve::<crate::proto::Request>(Arc::new(service), None));
     let client = kintsugi_net::Client::new(&ca.issue("gateway").expect("gw id"), &t).expect("client");
     let link = Arc::new(NodeLink::new("n1", 1, Some(addr), client, Duration::from_secs(5)));
     let remote = disks.iter().enumerate().map(|(i, d)| RemoteShards::new(10 + i as u32, d.uuid(), "", link.clone())).collect();
@@ -253,7 +253,7 @@ async fn a_member_that_is_not_the_gateway_may_read_shards_but_never_write_delete
     let e = as_n2.rebuild_here(&h, h.coding(), 5000, [0; 32], vec![src], Duration::from_secs(5)).await.expect_err("a member orders a rebuild");
     assert!(forbidden(&e), "{e}");
     let dir = tempfile::tempdir().expect("tmp");
-    let resp = link.call(&kintsugi_net::Request::AddDisk { path: dir.path().join("d").display().to_string() }).await;
+    let resp = link.call(&crate::proto::Request::AddDisk { path: dir.path().join("d").display().to_string() }).await;
     assert!(matches!(&resp, Err(kintsugi_net::NetError::Remote { code, .. }) if code == "Forbidden"), "{resp:?}");
     // Nothing changed on the disk, and every refusal was counted.
     assert_eq!(std::fs::read(&path).expect("the shard file is still there"), before);
