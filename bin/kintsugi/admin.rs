@@ -29,6 +29,19 @@ pub enum AdminCmd {
     Scrub(ScrubArgs),
     /// Print the token storage nodes join the cluster with (`kintsugi storage --join TOKEN`)
     JoinToken(AdminArgs),
+    /// Metadata commands: backup
+    #[command(subcommand)]
+    Meta(MetaCmd),
+}
+
+/// `kintsugi admin meta` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MetaCmd {
+    /// Write a consistent copy of the gateway's metadata (every bucket, object manifest and key;
+    /// a gateway's cluster CA and join secret too), taken while it serves, into a new directory
+    /// DIR; `kintsugi server --restore DIR` or `kintsugi gateway --restore DIR` starts from it
+    /// when the metadata directory is lost
+    Backup(crate::backup::BackupArgs),
 }
 
 /// `kintsugi admin repair` subcommands.
@@ -243,5 +256,6 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             }
             Ok(())
         }
+        AdminCmd::Meta(MetaCmd::Backup(a)) => crate::backup::backup(a),
     }
 }

@@ -91,6 +91,11 @@ pub struct GatewayArgs {
     /// that storage nodes read with `--join-file` (docker compose does this).
     #[arg(long, value_name = "FILE", env = "KINTSUGI_TOKEN_FILE")]
     token_file: Option<PathBuf>,
+    /// Start from a metadata backup (`kintsugi admin meta backup DIR`): its metadata, cluster CA
+    /// and join secret are copied into --meta, which must hold none yet, so the storage nodes
+    /// keep their certificates. Shards written after the backup was taken are not in it.
+    #[arg(long, value_name = "DIR")]
+    restore: Option<PathBuf>,
 }
 
 /// Load the cluster CA and join secret from `dir`, creating them on first start.
@@ -129,6 +134,9 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     }
     let _meta_lock = lock_dir(&a.meta, "metadata directory", "--meta DIR")?;
     let meta_dir = absolute(&a.meta)?;
+    if let Some(dir) = &a.restore {
+        crate::backup::restore(dir, &meta_dir, kintsugi_gateway::BackupKind::Gateway)?;
+    }
     let (ca, secret) = cluster_secrets(&meta_dir.join("cluster"))?;
     let gc_delay_ms = i64::try_from(a.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
     let meta = Arc::new(RocksMeta::open(&meta_dir.join("db"), gc_delay_ms).context("opening the metadata store")?);
@@ -175,7 +183,8 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             "Start storage nodes with: kintsugi storage --data DIR --listen ADDR --join <token>".to_owned(),
         ];
         let stop: Box<dyn FnOnce() + Send> = Box::new(move || endpoint.close(0u32.into(), b"gateway stopping"));
-        let gw = Arc::new(Gateway { workers, map: Some(map), join_token: Some(token) });
+        let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Gateway, secrets: Some(meta_dir.join("cluster")) };
+        let gw = Arc::new(Gateway { workers, map: Some(map), join_token: Some(token), backup });
         serve_s3(gw, repair_rx, a.listen, &a.http, root, banner, Some(stop)).await
     })
 }

@@ -5,6 +5,7 @@
 mod admin;
 mod admin_client;
 mod admin_lifecycle;
+mod backup;
 mod bench;
 mod cli;
 mod clientconf;

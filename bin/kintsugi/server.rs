@@ -45,6 +45,10 @@ pub struct ServerArgs {
     /// Seconds before shards of overwritten or deleted objects are deleted (lets in-flight reads finish). Default: 300.
     #[arg(long, env = "KINTSUGI_GC_DELAY")]
     gc_delay: Option<u64>,
+    /// Start from a metadata backup (`kintsugi admin meta backup DIR`): copied into --meta, which
+    /// must hold no metadata yet. Shards written after the backup was taken are not in it.
+    #[arg(long, value_name = "DIR")]
+    restore: Option<PathBuf>,
     /// TOML file with any of the fields above (data = [..], meta, ec, listen, access_key, secret_key, chunk_size, gc_delay).
     #[arg(long, value_name = "FILE", env = "KINTSUGI_SERVER_CONFIG")]
     config: Option<PathBuf>,
@@ -69,6 +73,7 @@ struct FileConfig {
 }
 
 struct Settings {
+    restore: Option<PathBuf>,
     data: Vec<PathBuf>,
     meta: PathBuf,
     scheme: Scheme,
@@ -103,6 +108,7 @@ fn settings(a: ServerArgs) -> Result<Settings> {
         _ => bail!("give both an access key and a secret key, or neither (then they are generated)"),
     };
     Ok(Settings {
+        restore: a.restore,
         data,
         meta,
         scheme,
@@ -237,6 +243,9 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let layout = Layout::new(s.scheme, s.chunk_size).context("invalid --chunk-size")?;
     let _meta_lock = lock_dir(&s.meta, "metadata directory", "--meta DIR and --data DIRs")?;
     let meta_dir = absolute(&s.meta)?;
+    if let Some(dir) = &s.restore {
+        crate::backup::restore(dir, &meta_dir, kintsugi_gateway::BackupKind::Embedded)?;
+    }
     let gc_delay_ms = i64::try_from(s.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
     let meta = Arc::new(RocksMeta::open(&meta_dir, gc_delay_ms).context("opening the metadata store")?);
     let disks = attach_disks(&meta, &s.data, &meta_dir)?;
@@ -258,7 +267,8 @@ pub fn run(args: ServerArgs) -> Result<()> {
     rt.block_on(async move {
         workers.recover_at_startup().await.context("recovering interrupted writes")?;
         let banner = format!("Erasure coding {} over {} disks; metadata in {}", s.scheme, workers.store().all_disks().len(), meta_dir.display());
-        let gw = Arc::new(Gateway { workers, map: None, join_token: None });
+        let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Embedded, secrets: None };
+        let gw = Arc::new(Gateway { workers, map: None, join_token: None, backup });
         serve_s3(gw, repair_rx, s.listen, &http, root, vec![banner], None).await
     })
 }

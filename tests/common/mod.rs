@@ -178,6 +178,19 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Copy the files under `from` to `to` (a new directory), keeping the tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("creating the copy");
+    for e in fs::read_dir(from).expect("reading the tree").flatten() {
+        let dst = to.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            fs::copy(e.path(), &dst).expect("copying a file");
+        }
+    }
+}
+
 /// Total bytes of the files under `root`.
 pub fn bytes_under(root: &Path) -> u64 {
     files_under(root).iter().filter_map(|p| fs::metadata(p).ok()).map(|m| m.len()).sum()
@@ -406,6 +419,15 @@ impl Server {
         all.push("--json");
         let out = self.run_ok(self.kintsugi(&all), &format!("kintsugi admin {}", args.join(" ")));
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("admin {args:?}: not JSON ({e}): {out}"))
+    }
+
+    /// Add flags to every next (re)start: `kintsugi server`'s, or `kintsugi gateway`'s.
+    pub fn add_flags(&mut self, flags: &[&str]) {
+        let v = match &mut self.opts.gateway {
+            Some(g) => g,
+            None => &mut self.opts.flags,
+        };
+        v.extend(flags.iter().map(|f| (*f).to_owned()));
     }
 
     /// Replace the extra `kintsugi server` flags of the next (re)start.

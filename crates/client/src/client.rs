@@ -517,6 +517,14 @@ impl S3Client {
         self.admin_call(Method::POST, op, query).await
     }
 
+    /// GET a Kintsugi admin API call that answers with a file (e.g. `meta/backup`, a tar
+    /// archive): the body as it streams.
+    pub async fn admin_download(&self, op: &str, query: &[(String, String)]) -> ClientResult<Incoming> {
+        let path = format!("/kintsugi-admin/v1/{op}");
+        let resp = self.send(Method::GET, &path, query, &[], Body::Bytes(Bytes::new()), EMPTY_SHA256).await?;
+        Ok(resp.into_body())
+    }
+
     async fn admin_call(&self, method: Method, op: &str, query: &[(String, String)]) -> ClientResult<Bytes> {
         let path = format!("/kintsugi-admin/v1/{op}");
         let resp = self.send(method, &path, query, &[], Body::Bytes(Bytes::new()), EMPTY_SHA256).await?;

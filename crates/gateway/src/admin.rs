@@ -19,6 +19,8 @@
 //!   evening out disk usage; `GET` its progress.
 //! - `POST /kintsugi-admin/v1/scrub[?disk=N]`: verify every shard (of one disk) now, repair
 //!   what is bad, answer with the pass's report.
+//! - `GET /kintsugi-admin/v1/meta/backup`: a consistent copy of the metadata, taken while
+//!   serving, as a tar archive (`backup.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -489,6 +491,13 @@ impl S3Route for AdminRoute {
                 // An admin's explicit scrub runs at full speed.
                 let rep = self.gw.workers.scrub_now(disk).await.map_err(s3_err)?;
                 json_response(&rep)
+            }
+            (Method::GET, "meta/backup") => {
+                let mut rx = crate::backup::backup_stream(self.gw.store(), &self.gw.backup).await.map_err(s3_err)?;
+                let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+                let mut resp = S3Response::new(Body::from(s3s::dto::StreamingBlob::wrap(stream)));
+                resp.headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/x-tar"));
+                Ok(resp)
             }
             (Method::GET, "join-token") => match &self.gw.join_token {
                 Some(t) => json_response(&serde_json::json!({ "token": t })),

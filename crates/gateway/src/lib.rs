@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 mod admin;
+mod backup;
 mod error;
 mod get;
 mod http;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use kintsugi_cluster::{ClusterMap, Store, Workers};
 
+pub use backup::{BackupEnd, BackupKind, BackupManifest, BackupSource, BACKUP_END, BACKUP_FORMAT, BACKUP_MANIFEST};
 pub use admin::{object_report, status_report, AdminRoute, ObjectReport, ShardHealth, StatusReport, ADMIN_BUCKET};
 pub use error::{GatewayError, GwResult};
 pub use get::read_range;
@@ -36,6 +38,8 @@ pub struct Gateway {
     pub map: Option<Arc<ClusterMap>>,
     /// The join token (`None` in the embedded store).
     pub join_token: Option<String>,
+    /// Where its metadata lives, for `kintsugi admin meta backup`.
+    pub backup: BackupSource,
 }
 
 impl Gateway {

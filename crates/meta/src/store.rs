@@ -113,6 +113,14 @@ impl RocksMeta {
         self.db.path()
     }
 
+    /// Write a consistent copy of the whole database to `dir` (which must not exist) while it
+    /// serves: a RocksDB checkpoint (files hard-linked where `dir` is on the same file system,
+    /// copied otherwise, the write-ahead log flushed first). It opens as a store of its own.
+    pub fn checkpoint(&self, dir: &Path) -> MetaResult<()> {
+        let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(MetaError::db("checkpoint"))?;
+        cp.create_checkpoint(dir).map_err(MetaError::db("checkpoint"))
+    }
+
     pub(crate) fn cf(&self, name: &'static str) -> MetaResult<&ColumnFamily> {
         self.db.cf_handle(name).ok_or(MetaError::MissingColumnFamily { name })
     }
