@@ -49,6 +49,11 @@ fn an_embedded_store_restored_from_a_backup_taken_under_load_serves_every_object
     for f in ["kintsugi-backup.json", "kintsugi-backup-end.json", "db/CURRENT"] {
         assert!(backup.join(f).is_file(), "{f} missing from the backup");
     }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup).expect("the backup directory").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the backup holds every secret but its directory is mode {mode:o}");
+    }
     // Backups never overwrite: the same DIR again is refused.
     let (ok, out) = run(&s, &["admin", "meta", "backup", b]);
     assert!(!ok && out.contains("exists already"), "a second backup into the same directory: {out}");

@@ -57,7 +57,11 @@ pub fn backup(a: BackupArgs) -> Result<()> {
 }
 
 fn download_and_unpack(a: &BackupArgs, partial: &Path) -> Result<BackupManifest> {
-    fs::create_dir(partial).with_context(|| format!("creating {}", partial.display()))?;
+    {
+        // It holds every access key's secret (and a gateway's CA key): private, like --meta.
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new().mode(0o700).create(partial).with_context(|| format!("creating {}", partial.display()))?;
+    }
     let archive = partial.join(".download.tar");
     let resolved = clientconf::resolve(&a.admin.conn)?;
     let client = resolved.client()?;
