@@ -365,3 +365,39 @@ fn a_node_that_lies_about_shard_bytes_never_makes_a_client_read_a_wrong_byte() {
         liar.kill9();
     }
 }
+
+/// A GET of a segment with fewer than k shards on nodes the map holds up answers 503 at once.
+/// Before, the gateway waited out the request deadline of every stopped node (here 120 s), and
+/// an S3 client with retries waited that long again for each retry.
+#[test]
+fn a_get_with_fewer_than_k_shards_on_nodes_that_are_up_answers_503_at_once() {
+    let _g = common::slot();
+    let c = Cluster::start(3, 1, &["--ec", "2+1", "--down-after", "1s", "--lost-after", "5m", "--request-deadline", "120s"], Some(65536));
+    let data = common::pseudo_random(23, 700 * KIB as usize);
+    let src = c.gw.scratch().join("obj");
+    std::fs::write(&src, &data).expect("writing the object");
+    c.gw.run_ok(c.kintsugi(&["mb", "s3://fast"]), "kintsugi mb");
+    c.gw.run_ok(c.kintsugi(&["put", "-q", src.to_str().expect("utf-8"), "s3://fast/obj"]), "kintsugi put");
+    c.nodes[1].signal("-STOP");
+    c.nodes[2].signal("-STOP");
+    c.wait_states(&[(0, "up"), (1, "down"), (2, "down")], Duration::from_secs(15));
+    let back = c.gw.scratch().join("back");
+    let tried = |c: &Cluster| std::fs::read_to_string(c.gw.log_path()).unwrap_or_default().matches("shard unusable on read").count();
+    let tried_before = tried(&c);
+    // `timeout` ends the client long before a 120 s deadline would; exit 124 means it was still waiting.
+    let mut get = c.gw.command("timeout");
+    get.arg("30").arg(common::BIN).args(["get", "s3://fast/obj"]).arg(&back).args(["--endpoint", &c.gw.endpoint]);
+    let out = get.output().expect("running kintsugi get");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    c.nodes[1].signal("-CONT");
+    c.nodes[2].signal("-CONT");
+    assert_ne!(out.status.code(), Some(124), "the GET was still waiting on the stopped nodes after 30 s");
+    assert!(!out.status.success() && text.contains("503"), "a GET with 1 of 2 needed shards reachable: {text}");
+    // It did not wait on the stopped nodes at all: no read of their shards was even tried (before,
+    // each was tried and given up on at its deadline: "shard unusable on read").
+    assert_eq!(tried(&c), tried_before, "the gateway tried to read from nodes it holds down\n{}", c.gw.log_tail(20));
+    // Once the nodes are back, the same object reads back whole.
+    c.wait_states(&[(0, "up"), (1, "up"), (2, "up")], Duration::from_secs(15));
+    c.gw.run_ok(c.kintsugi(&["get", "s3://fast/obj", back.to_str().expect("utf-8")]), "kintsugi get");
+    assert_eq!(std::fs::read(&back).expect("the object"), data);
+}

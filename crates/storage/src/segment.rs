@@ -87,6 +87,8 @@ pub struct StripeReader<'a> {
     next: u64,
     hedge_after: Duration,
     counters: &'a ReadCounters,
+    /// Shards on disks that are usable now (not failed, their node not down or lost).
+    usable: usize,
     /// A missing or corrupt shard was found (worth a repair).
     pub damaged: bool,
     /// Shards found missing or corrupt.
@@ -96,19 +98,23 @@ pub struct StripeReader<'a> {
 impl<'a> StripeReader<'a> {
     /// Read stripes `stripes` of segment `segment` (k data shards of `slots`, by index), never
     /// touching shards in `skip`; a read slower than `hedge_after` gets a parity read beside it.
+    /// With fewer than k shards on usable disks, every read fails at once
+    /// ([`SegmentError::TooFewShards`]) instead of waiting for nodes known to be down.
     pub fn new(segment: u128, slots: Vec<ShardSlot>, k: usize, stripes: Range<u64>, skip: &[usize], hedge_after: Duration, counters: &'a ReadCounters) -> Self {
         let n = slots.len();
-        // Data shards on healthy, fast disks first; then parity; unusable disks last.
-        let mut order: Vec<usize> = (0..n).filter(|i| !skip.contains(i)).collect();
-        order.sort_by_key(|&i| {
-            let rank = match &slots[i].store {
+        // Data shards on healthy, fast disks first; then parity; unusable disks last (tried
+        // all the same: a node the map holds down may answer).
+        let rank: Vec<u8> = (0..n)
+            .map(|i| match &slots[i].store {
                 None => 3,
                 Some(d) if !d.usable() => 3,
                 Some(d) if d.is_slow() => 2,
                 Some(_) => u8::from(i >= k),
-            };
-            (rank, i)
-        });
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..n).filter(|i| !skip.contains(i)).collect();
+        order.sort_by_key(|&i| (rank[i], i));
+        let usable = order.iter().filter(|&&i| rank[i] < 3).count();
         let mut r = Self {
             segment,
             slots,
@@ -121,6 +127,7 @@ impl<'a> StripeReader<'a> {
             next: stripes.start,
             hedge_after,
             counters,
+            usable,
             damaged: false,
             bad: vec![false; n],
         };
@@ -169,6 +176,11 @@ impl<'a> StripeReader<'a> {
     /// The chunks of the next stripe: at least k present (by shard index).
     pub async fn next_chunks(&mut self) -> Result<Vec<Option<Vec<u8>>>, SegmentError> {
         let (n, k) = (self.slots.len(), self.k);
+        if self.usable < k {
+            // Fail fast: waiting out the deadlines of nodes the map holds down would only make
+            // the client (and its retries) wait for the same answer.
+            return Err(SegmentError::TooFewShards { have: self.usable, need: k });
+        }
         let s = self.next;
         let mut got: Vec<Option<Vec<u8>>> = vec![None; n];
         let mut hedge_at = Instant::now() + self.hedge_after;

@@ -207,3 +207,61 @@ async fn a_slow_shard_gets_a_parity_read_beside_it() {
     assert!(counters.hedged_reads.load(Ordering::Relaxed) >= 1);
     assert!(!reader.damaged, "slow is not damaged");
 }
+
+/// A disk whose node the map holds down: never answers a read.
+#[derive(Debug)]
+struct Down(LocalShards);
+
+#[async_trait::async_trait]
+impl ShardStore for Down {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+    fn failure_domain(&self) -> u32 {
+        self.0.failure_domain()
+    }
+    fn info(&self) -> DiskInfo {
+        DiskInfo { reachable: false, ..self.0.info() }
+    }
+    fn write(&self, header: ShardHeader) -> ShardWrite {
+        self.0.write(header)
+    }
+    fn read(&self, _segment: u128, _index: u8, _expected: [u8; 32], _first: u64, _count: u64) -> ChunkRx {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3600)).await; // a stopped process: silence
+            drop(tx);
+        });
+        rx
+    }
+    async fn check(&self, segment: u128, index: u8, expected: [u8; 32], full: bool) -> ShardResult<ShardHeader> {
+        self.0.check(segment, index, expected, full).await
+    }
+    async fn delete(&self, segment: u128, index: u8) -> ShardResult<bool> {
+        self.0.delete(segment, index).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_fewer_than_k_shards_on_nodes_that_are_up_a_read_fails_at_once() {
+    let seg = segment().await;
+    let stripes = seg.layout.stripe_count(seg.data.len() as u64);
+    let down = |i: usize, s: &mut Vec<Arc<dyn ShardStore>>| s[i] = Arc::new(Down(LocalShards::new(seg.disks[i].clone(), "local", 0)));
+    // Two of six down (= m): read around them, never waiting on their silence.
+    let mut stores = seg.local();
+    down(0, &mut stores);
+    down(4, &mut stores);
+    let counters = ReadCounters::default();
+    let mut reader = StripeReader::new(SEGMENT, seg.slots(stores), 4, 0..stripes, &[], Duration::from_secs(3600), &counters);
+    let read = tokio::time::timeout(Duration::from_secs(60), seg.read_all(&mut reader)).await;
+    assert_eq!(read.expect("a read waited on a node that is down"), seg.data);
+    // Three down: no read can succeed, and none waits (before, the reader waited for the
+    // down nodes' streams until their deadlines).
+    let mut stores = seg.local();
+    for i in [0, 2, 5] {
+        down(i, &mut stores);
+    }
+    let mut reader = StripeReader::new(SEGMENT, seg.slots(stores), 4, 0..stripes, &[], Duration::from_secs(3600), &counters);
+    let r = tokio::time::timeout(Duration::from_secs(60), reader.read_stripe(&seg.layout, &seg.codec, seg.data.len() as u64, 0)).await;
+    assert!(matches!(r, Ok(Err(crate::SegmentError::TooFewShards { have: 3, need: 4 }))), "{r:?}");
+}
