@@ -401,3 +401,40 @@ fn a_get_with_fewer_than_k_shards_on_nodes_that_are_up_answers_503_at_once() {
     c.gw.run_ok(c.kintsugi(&["get", "s3://fast/obj", back.to_str().expect("utf-8")]), "kintsugi get");
     assert_eq!(std::fs::read(&back).expect("the object"), data);
 }
+
+/// A node reports only its own disks: one started on a copy of another node's disk directory
+/// (the same identity file, so the same disk uuid) is refused that disk — logged, counted on
+/// `/metrics` — and the disk stays the first node's. Before, the heartbeat re-pointed the disk
+/// at the copy ("a known disk that moved here"), so that disk's reads and writes went to the
+/// wrong process.
+#[test]
+fn a_node_reporting_another_nodes_disk_is_refused_it() {
+    let _g = common::slot();
+    let mut c = Cluster::start(3, 1, &["--ec", "2+1"], Some(65536));
+    let data = common::pseudo_random(29, 500 * KIB as usize);
+    let src = c.gw.scratch().join("obj");
+    std::fs::write(&src, &data).expect("writing the object");
+    c.gw.run_ok(c.kintsugi(&["mb", "s3://own"]), "kintsugi mb");
+    c.gw.run_ok(c.kintsugi(&["put", "-q", src.to_str().expect("utf-8"), "s3://own/obj"]), "kintsugi put");
+    let disks_before = c.admin_json(&["disk", "list"]);
+    let owner_of = |list: &serde_json::Value, node: &str| -> Vec<u64> {
+        list["disks"].as_array().expect("disks").iter().filter(|d| d["node"] == node).filter_map(|d| d["id"].as_u64()).collect()
+    };
+    let n1_disks = owner_of(&disks_before, "n1");
+    assert_eq!(n1_disks.len(), 1, "{disks_before:#}");
+
+    let i = c.add_node("copycat", 1);
+    common::copy_tree(&c.nodes[0].disk_dir(0), &c.nodes[i].disk_dir(0));
+    let token = c.token.clone();
+    c.nodes[i].start(&token);
+    common::poll(Duration::from_secs(30), Duration::from_millis(200), || (Cluster::node_state(&c.status(), "copycat").as_deref() == Some("up")).then_some(()))
+        .unwrap_or_else(|| panic!("the copycat node did not come up\n{}", c.nodes[i].log()));
+    // "up" means the gateway took the copycat's heartbeat, disks and all.
+    let after = c.admin_json(&["disk", "list"]);
+    assert_eq!(owner_of(&after, "n1"), n1_disks, "n1 lost its disk to the copy: {after:#}");
+    assert!(owner_of(&after, "copycat").is_empty(), "the copy's disk was registered: {after:#}");
+    assert!(c.gw.metric("kintsugi_disk_claims_refused_total") >= 1.0, "the refusal was not counted\n{}", c.gw.log_tail(20));
+    let back = c.gw.scratch().join("back");
+    c.gw.run_ok(c.kintsugi(&["get", "s3://own/obj", back.to_str().expect("utf-8")]), "kintsugi get");
+    assert_eq!(std::fs::read(&back).expect("the object"), data);
+}

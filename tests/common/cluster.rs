@@ -141,6 +141,14 @@ impl Cluster {
         c
     }
 
+    /// A new node `name` with `disks` disks (not started: `nodes[i].start(&c.token)`); its index.
+    pub fn add_node(&mut self, name: &str, disks: usize) -> usize {
+        let dir = self.gw.base().join("nodes").join(name);
+        fs::create_dir_all(&dir).expect("node dir");
+        self.nodes.push(Node { name: name.to_owned(), dir, port: free_udp_port(), disks, zone: None, proc: Proc::default() });
+        self.nodes.len() - 1
+    }
+
     /// `admin status --json` through the CLI.
     pub fn status(&self) -> serde_json::Value {
         let out = self.gw.run_ok(self.kintsugi(&["admin", "status", "--json"]), "kintsugi admin status");

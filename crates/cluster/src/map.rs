@@ -194,6 +194,11 @@ impl ClusterMap {
             tracing::info!(node = name, listen, "storage node joined the cluster map");
             changed = true;
         }
+        // Disks other nodes serve: a node may report only its own (a copied or stolen disk
+        // directory carries another node's identity; taking it over would send that disk's
+        // reads and writes to the wrong process).
+        let others: Vec<(u128, String)> =
+            nodes.iter().filter(|(n, _)| n.as_str() != name).flat_map(|(n, node)| node.disks.iter().map(move |d| (d.uuid(), n.clone()))).collect();
         let Some(node) = nodes.get_mut(name) else { return Ok(self.epoch()) };
         if let Some(a) = addr {
             if node.link.addr() != Some(a) {
@@ -228,12 +233,20 @@ impl ClusterMap {
             if self.retired.lock().iter().any(|(_, u)| *u == r.uuid) {
                 continue; // removed by an admin; a wiped directory comes back with a new uuid
             }
+            if let Some((_, owner)) = others.iter().find(|(u, _)| *u == r.uuid) {
+                Metrics::inc(&store.metrics.disk_claims_refused);
+                tracing::warn!(
+                    node = name, disk = %format!("{:032x}", r.uuid), path = r.path, owner,
+                    "heartbeat names a disk another node serves; not registered (a copied disk directory? If the disk really moved, remove the old node first: `kintsugi admin node remove {owner}`)"
+                );
+                continue;
+            }
             if registry.is_none() {
                 registry = Some(store.meta_call(|m| m.disks()).await?);
             }
             let Some(registry) = registry.as_mut() else { continue };
             let id = match registry.iter().find(|d| d.uuid == r.uuid) {
-                Some(rec) => rec.id, // known disk that moved here from another node
+                Some(rec) => rec.id, // registered, and no node in the map serves it now
                 None => {
                     let retired_max = self.retired.lock().iter().map(|(id, _)| *id).max().unwrap_or(0);
                     let id = registry.iter().map(|d| d.id).max().unwrap_or(0).max(retired_max) + 1;

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub shards_copied_by_nodes: AtomicU64,
     /// Requests the gateway's cluster port refused (no certificate, or not a request a member may send it).
     pub cluster_requests_refused: AtomicU64,
+    /// Disks a node reported that another node serves (refused, not registered).
+    pub disk_claims_refused: AtomicU64,
     /// Object bytes written by PUTs and parts.
     pub bytes_written: AtomicU64,
     /// Object bytes returned by GETs.
@@ -58,6 +60,7 @@ impl Metrics {
         counter(&mut s, "kintsugi_shards_copied_by_nodes_total", "Shards moved by a storage node copying straight from another (not through the gateway).", &self.shards_copied_by_nodes);
         counter(&mut s, "kintsugi_cluster_requests_refused_total", "Requests the gateway's cluster port refused (no certificate, or not a request a member may send).", &self.cluster_requests_refused);
         counter(&mut s, "kintsugi_hedged_reads_total", "Parity reads started because a shard read was slow.", &self.reads.hedged_reads);
+        counter(&mut s, "kintsugi_disk_claims_refused_total", "Disks a node reported that another node serves (a copied disk directory): refused, not registered.", &self.disk_claims_refused);
         counter(&mut s, "kintsugi_object_bytes_written_total", "Object bytes written.", &self.bytes_written);
         counter(&mut s, "kintsugi_object_bytes_read_total", "Object bytes returned to clients.", &self.bytes_read);
         let _ = writeln!(s, "# HELP kintsugi_disks_failed Disks currently failed or unreachable.\n# TYPE kintsugi_disks_failed gauge\nkintsugi_disks_failed {disks_failed}");
