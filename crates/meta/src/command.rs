@@ -255,8 +255,14 @@ impl Command {
     }
 
     /// A command from [`Command::encode`]'s bytes (untrusted: a typed error, never a panic).
+    /// The bytes must be exactly one command: trailing bytes are refused.
     pub fn decode(bytes: &[u8]) -> MetaResult<Self> {
-        decode("command", bytes).map_err(|e| MetaError::BadCommand { detail: e.to_string() })
+        decode("command", bytes).map_err(|e| MetaError::BadCommand {
+            detail: match e {
+                MetaError::Corrupt { detail, .. } => detail,
+                other => other.to_string(),
+            },
+        })
     }
 
     /// A short name for logs and metrics.

@@ -333,4 +333,70 @@ fn commands_are_the_bytes_docs_formats_md_gives_and_bad_bytes_are_typed_errors()
     for bad in [&[][..], &[2, 0, 1, b'b', 10][..], &bytes[..bytes.len() - 1], &[1, 200][..]] {
         assert!(matches!(Command::decode(bad), Err(MetaError::BadCommand { .. })), "{bad:?}");
     }
+    // One command and nothing else: a trailing byte is refused, and the error counts them.
+    for (bad, extra) in [(vec![1, 13, 1, 0], 1), ([&bytes[..], &[0, 0][..]].concat(), 2)] {
+        match Command::decode(&bad) {
+            Err(MetaError::BadCommand { detail }) => assert_eq!(detail, format!("{extra} trailing bytes after the record")),
+            other => panic!("{bad:?} decoded as {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
+    let (_dir, meta) = open();
+    let meta = std::sync::Arc::new(meta);
+    let rec = std::sync::Arc::new(Recording { store: std::sync::Arc::downgrade(&meta), log: parking_lot::Mutex::new(Vec::new()) });
+    assert!(meta.set_log(rec.clone()).is_ok());
+    workload(&meta);
+    // Leave an intent and an upload with a part open, and a rebalance running, so every kind
+    // of record is stored.
+    meta.add_intent(27, vec![(0, 2), (1, 4)]).expect("intent");
+    meta.create_upload(&upload("u4", "open")).expect("upload");
+    meta.put_part("b", "open", "u4", &part(1, seg(26, &[1, 3, 5]))).expect("part");
+    meta.put_rebalance_record(Some(&RebalanceRecord { tolerance_pct: 5.0, bandwidth: 0, started_ms: 9 })).expect("rebalance");
+    let log = std::mem::take(&mut *rec.log.lock());
+    for (bytes, _) in &log {
+        let cmd = Command::decode(bytes).expect("a logged command decodes");
+        let longer = [&bytes[..], &[0][..]].concat();
+        assert!(matches!(Command::decode(&longer), Err(MetaError::BadCommand { .. })), "{} with a byte more decoded", cmd.name());
+    }
+    use crate::store::{CF_BUCKETS, CF_DISK_SHARDS, CF_GARBAGE, CF_INTENTS, CF_KEYS, CF_LEDGER, CF_OBJECTS, CF_PARTS, CF_SYSTEM, CF_UPLOADS};
+    use crate::types::decode;
+    fn whole<T: serde::de::DeserializeOwned>(what: &'static str, v: &[u8]) -> MetaResult<()> {
+        decode::<T>(what, v).map(|_| ())
+    }
+    let read = |cf: &str, k: &[u8], v: &[u8]| -> MetaResult<()> {
+        match (cf, k) {
+            (CF_BUCKETS, _) => whole::<BucketRecord>("bucket", v),
+            (CF_OBJECTS, _) => whole::<Manifest>("manifest", v),
+            (CF_UPLOADS, _) => whole::<UploadRecord>("upload", v),
+            (CF_PARTS, _) => whole::<PartRecord>("part", v),
+            (CF_DISK_SHARDS, _) => whole::<ShardOwner>("shard owner", v),
+            (CF_INTENTS, _) => whole::<IntentRecord>("intent", v),
+            (CF_GARBAGE, _) => whole::<GarbageRecord>("garbage", v),
+            (CF_KEYS, _) => whole::<AccessKeyRecord>("access key", v),
+            (CF_SYSTEM, b"disks" | b"retired-disks") => whole::<Vec<DiskRecord>>("disks", v),
+            (CF_SYSTEM, b"nodes") => whole::<Vec<NodeRecord>>("nodes", v),
+            (CF_SYSTEM, b"drains") => whole::<Vec<DrainRecord>>("drains", v),
+            (CF_SYSTEM, b"rebalance") => whole::<RebalanceRecord>("rebalance", v),
+            (CF_SYSTEM, b"map-epoch") => whole::<u64>("map epoch", v),
+            _ => panic!("a record this test does not know: {cf} {}", k.escape_ascii()),
+        }
+    };
+    let mut kinds = std::collections::BTreeSet::new();
+    for (cf, k, v) in meta.dump_for_test().expect("dump") {
+        if cf == CF_LEDGER {
+            continue; // counters, not records: see ledger_tests.rs
+        }
+        read(cf, &k, &v).unwrap_or_else(|e| panic!("{cf} {}: {e}", k.escape_ascii()));
+        let mut longer = v.clone();
+        longer.push(0);
+        match read(cf, &k, &longer) {
+            Err(MetaError::Corrupt { detail, .. }) => assert_eq!(detail, "1 trailing bytes after the record"),
+            other => panic!("{cf} {} with a byte more read as {other:?}", k.escape_ascii()),
+        }
+        kinds.insert(if cf == CF_SYSTEM { String::from_utf8_lossy(&k).into_owned() } else { cf.to_string() });
+    }
+    assert_eq!(kinds.len(), 14, "every kind of record was checked: {kinds:?}");
 }

@@ -10,12 +10,17 @@
 //! failure-domain losses even with every placed shard healthy (see `domains`), by coding m
 //! and shortfall: what the gateway's redundancy ledger needs to show crowded and partly
 //! placed segments at risk without a scan.
+//!
+//! Each counter is a pair of `i64`s stored as `[u8 1][i64 LE][i64 LE]` (17 bytes); a 16-byte
+//! value is the unversioned pair every store held before, read as such and rewritten in the
+//! new form by the next merge into it. A value of any other shape is damage: readers get
+//! [`MetaError::Corrupt`] naming the counter, and the next open recounts the ledger.
 
 use std::collections::{BTreeMap, HashMap};
 
 use rocksdb::{MergeOperands, Options, WriteBatch};
 
-use crate::error::MetaResult;
+use crate::error::{MetaError, MetaResult};
 use crate::store::{RocksMeta, CF_DISK_SHARDS, CF_LEDGER};
 use crate::types::{Coding, DiskId, SegmentId, SegmentMeta, NO_DISK};
 
@@ -95,25 +100,100 @@ pub struct Recount {
     pub sharing_a_disk: u64,
 }
 
-fn decode_pair(v: &[u8]) -> (i64, i64) {
-    let a = v.get(..8).and_then(|b| b.try_into().ok()).map_or(0, i64::from_le_bytes);
-    let b = v.get(8..16).and_then(|b| b.try_into().ok()).map_or(0, i64::from_le_bytes);
-    (a, b)
+/// Version byte of a ledger value: `[PAIR_V1][i64 LE][i64 LE]`.
+const PAIR_V1: u8 = 1;
+/// Length of a ledger value with its version byte.
+const PAIR_LEN: usize = 17;
+/// Length of a value written before ledger values had a version: `[i64 LE][i64 LE]` (read,
+/// never written).
+const LEGACY_PAIR_LEN: usize = 16;
+/// What the merge operator writes when it meets a value it cannot read (see [`add_pairs`]):
+/// version byte 0, never a counter, always read as damage.
+const DAMAGED: &[u8] = b"\0damaged";
+
+/// Why a ledger value is not a counter pair.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum PairError {
+    /// Neither the versioned nor the legacy length.
+    #[error("{len} bytes, expected {PAIR_LEN} (version {PAIR_V1}) or {LEGACY_PAIR_LEN} (legacy, unversioned)")]
+    Length {
+        /// The value's length.
+        len: usize,
+    },
+    /// The right length with a version byte this build does not know.
+    #[error("unknown ledger value version {version}")]
+    Version {
+        /// The value's first byte.
+        version: u8,
+    },
+    /// A merge met a value it could not read and marked the counter.
+    #[error("marked damaged by a merge that met a malformed value")]
+    Damaged,
+}
+
+fn decode_pair(v: &[u8]) -> Result<(i64, i64), PairError> {
+    let body = match v.split_first() {
+        _ if v.len() == LEGACY_PAIR_LEN => v,
+        Some((&PAIR_V1, rest)) if v.len() == PAIR_LEN => rest,
+        Some((&version, _)) if v.len() == PAIR_LEN => return Err(PairError::Version { version }),
+        _ if v == DAMAGED => return Err(PairError::Damaged),
+        _ => return Err(PairError::Length { len: v.len() }),
+    };
+    let half = |at: usize| body.get(at..at + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(i64::from_le_bytes);
+    half(0).zip(half(8)).ok_or(PairError::Length { len: v.len() })
 }
 
 fn encode_pair(a: i64, b: i64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(16);
+    let mut v = Vec::with_capacity(PAIR_LEN);
+    v.push(PAIR_V1);
     v.extend_from_slice(&a.to_le_bytes());
     v.extend_from_slice(&b.to_le_bytes());
     v
 }
 
-fn add_pairs(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
-    let (mut a, mut b) = existing.map_or((0, 0), decode_pair);
-    for op in operands {
-        let (x, y) = decode_pair(op);
-        a = a.wrapping_add(x);
-        b = b.wrapping_add(y);
+/// A ledger key for people: `committed`, `disk/7`, `short/m2/1` (m, shortfall).
+fn describe_key(k: &[u8]) -> String {
+    if let Some(id) = k.strip_prefix(DISK_PREFIX).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
+        return format!("disk/{}", DiskId::from_be_bytes(id));
+    }
+    if let Some(&[m, sf]) = k.strip_prefix(SHORT_PREFIX) {
+        return format!("short/m{m}/{sf}");
+    }
+    k.escape_ascii().to_string()
+}
+
+/// The counter stored under `key`, or the typed error a damaged value is.
+fn counter(key: &[u8], v: &[u8]) -> MetaResult<(i64, i64)> {
+    decode_pair(v).map_err(|e| MetaError::Corrupt {
+        what: "ledger counter",
+        detail: format!("{}: {e}. Restart kintsugi: opening the metadata store recounts a damaged ledger", describe_key(key)),
+    })
+}
+
+/// The merge operator `kintsugi-add-pairs` (full and partial merges): adds the pairs, wrapping,
+/// and writes the sum with its version byte, whatever mix of legacy and versioned values it
+/// was given.
+///
+/// It cannot return an error. Failing the merge instead (`None`) fails the flush or
+/// compaction that runs it, which RocksDB treats as an unrecoverable background error: every
+/// later write is refused, and the store no longer opens (recovery replays the same merge).
+/// Dropping the value it cannot read, or reading it as 0, would invent numbers. So a value
+/// of any other shape makes the result [`DAMAGED`]: writes go on, every read of that counter
+/// is [`MetaError::Corrupt`], and `ensure_ledger` recounts the ledger at the next open.
+fn add_pairs(key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    let (mut a, mut b) = (0i64, 0i64);
+    for v in existing.into_iter().chain(operands) {
+        match decode_pair(v) {
+            Ok((x, y)) => {
+                a = a.wrapping_add(x);
+                b = b.wrapping_add(y);
+            }
+            Err(PairError::Damaged) => return Some(DAMAGED.to_vec()),
+            Err(e) => {
+                tracing::error!(counter = %describe_key(key), error = %e, "a ledger merge met a value it cannot read; the counter is marked damaged until a recount");
+                return Some(DAMAGED.to_vec());
+            }
+        }
     }
     Some(encode_pair(a, b))
 }
@@ -189,7 +269,7 @@ impl RocksMeta {
         let mut out = BTreeMap::new();
         self.scan_prefix(CF_LEDGER, SHORT_PREFIX, SHORT_PREFIX, |k, v| {
             if let Some(&[m, sf]) = k.get(SHORT_PREFIX.len()..) {
-                out.insert((m, sf), decode_pair(v));
+                out.insert((m, sf), counter(k, v)?);
             }
             Ok(true)
         })?;
@@ -216,13 +296,14 @@ impl RocksMeta {
 
     /// Committed segments and bytes, from the ledger.
     pub fn committed_totals(&self) -> MetaResult<Totals> {
-        let (a, b) = self.get_raw(CF_LEDGER, KEY_COMMITTED)?.as_deref().map_or((0, 0), decode_pair);
+        let (a, b) = self.get_raw(CF_LEDGER, KEY_COMMITTED)?.map_or(Ok((0, 0)), |v| counter(KEY_COMMITTED, &v))?;
         Ok(Totals { segments: u64::try_from(a).unwrap_or(0), bytes: u64::try_from(b).unwrap_or(0) })
     }
 
     /// Committed shards on `disk` and their data bytes, from its counter.
     pub fn disk_usage(&self, disk: DiskId) -> MetaResult<(u64, u64)> {
-        let (a, b) = self.get_raw(CF_LEDGER, &disk_key(disk))?.as_deref().map_or((0, 0), decode_pair);
+        let key = disk_key(disk);
+        let (a, b) = self.get_raw(CF_LEDGER, &key)?.map_or(Ok((0, 0)), |v| counter(&key, &v))?;
         Ok((u64::try_from(a).unwrap_or(0), u64::try_from(b).unwrap_or(0)))
     }
 
@@ -237,19 +318,54 @@ impl RocksMeta {
         let mut out = HashMap::new();
         self.scan_prefix(CF_LEDGER, DISK_PREFIX, DISK_PREFIX, |k, v| {
             if let Some(id) = k.get(DISK_PREFIX.len()..).and_then(|b| b.try_into().ok()).map(DiskId::from_be_bytes) {
-                out.insert(id, decode_pair(v));
+                out.insert(id, counter(k, v)?);
             }
             Ok(true)
         })?;
         Ok(out)
     }
 
-    /// Start the ledger of a store created before it (or its per-disk counters) existed: one
-    /// recount at open, before any writer runs.
+    /// The keys of the counters under `prefix` (their values unread).
+    fn counter_keys(&self, prefix: &[u8]) -> MetaResult<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_LEDGER, prefix, prefix, |k, _| {
+            out.push(k.to_vec());
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// The error of the first counter that does not read, if any.
+    fn damaged_counter(&self) -> MetaResult<Option<MetaError>> {
+        if let Some(Err(e)) = self.get_raw(CF_LEDGER, KEY_COMMITTED)?.map(|v| counter(KEY_COMMITTED, &v)) {
+            return Ok(Some(e));
+        }
+        let mut found = None;
+        for prefix in [DISK_PREFIX, SHORT_PREFIX] {
+            self.scan_prefix(CF_LEDGER, prefix, prefix, |k, v| match counter(k, v) {
+                Ok(_) => Ok(true),
+                Err(e) => {
+                    found = Some(e);
+                    Ok(false)
+                }
+            })?;
+            if found.is_some() {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Start the ledger of a store created before it (or its per-disk counters) existed, or
+    /// rebuild one holding a damaged counter: one recount at open, before any writer runs.
     pub(crate) fn ensure_ledger(&self) -> MetaResult<()> {
         let marked = |k: &[u8]| -> MetaResult<bool> { Ok(self.get_raw(CF_LEDGER, k)?.is_some()) };
-        if marked(KEY_COMMITTED)? && marked(KEY_DISKS_COUNTED)? && marked(KEY_DOMAINS_COUNTED)? {
+        let damaged = self.damaged_counter()?;
+        if damaged.is_none() && marked(KEY_COMMITTED)? && marked(KEY_DISKS_COUNTED)? && marked(KEY_DOMAINS_COUNTED)? {
             return Ok(());
+        }
+        if let Some(e) = &damaged {
+            tracing::warn!(error = %e, "the redundancy ledger holds a damaged counter; recounting it");
         }
         let mut t = Totals::default();
         let mut disks: HashMap<DiskId, (u64, u64)> = HashMap::new();
@@ -267,11 +383,8 @@ impl RocksMeta {
         })?;
         let cf = self.cf(CF_LEDGER)?;
         let mut b = WriteBatch::default();
-        for d in self.raw_disk_counters()?.keys() {
-            b.delete_cf(cf, disk_key(*d));
-        }
-        for (m, sf) in self.raw_shortfall_counters()?.keys() {
-            b.delete_cf(cf, short_key(*m, *sf));
+        for k in self.counter_keys(DISK_PREFIX)?.into_iter().chain(self.counter_keys(SHORT_PREFIX)?) {
+            b.delete_cf(cf, k);
         }
         let i = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
         b.put_cf(cf, KEY_COMMITTED, encode_pair(i(t.segments), i(t.bytes)));
@@ -349,9 +462,39 @@ impl RocksMeta {
         b.delete_cf(self.cf(CF_LEDGER)?, KEY_COMMITTED);
         b.delete_cf(self.cf(CF_LEDGER)?, KEY_DISKS_COUNTED);
         b.delete_cf(self.cf(CF_LEDGER)?, KEY_DOMAINS_COUNTED);
-        for (m, sf) in self.raw_shortfall_counters()?.keys() {
-            b.delete_cf(self.cf(CF_LEDGER)?, short_key(*m, *sf));
+        for k in self.counter_keys(SHORT_PREFIX)? {
+            b.delete_cf(self.cf(CF_LEDGER)?, k);
         }
         self.write(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_values_carry_a_version_and_only_two_shapes_read() {
+        let v = encode_pair(5, -1);
+        assert_eq!(v, [&[1u8, 5, 0, 0, 0, 0, 0, 0, 0][..], &[0xff; 8][..]].concat(), "[u8 1][i64 LE][i64 LE] (docs/formats.md §2.4)");
+        assert_eq!(decode_pair(&v), Ok((5, -1)));
+        // The unversioned pair of older stores, whatever its first byte.
+        let legacy = [&7i64.to_le_bytes()[..], &(-3i64).to_le_bytes()[..]].concat();
+        assert_eq!(decode_pair(&legacy), Ok((7, -3)));
+        assert_eq!(decode_pair(&[1; 16]), Ok((0x0101_0101_0101_0101, 0x0101_0101_0101_0101)));
+        for len in [0, 1, 8, 15, 18, 33] {
+            assert_eq!(decode_pair(&vec![1; len]), Err(PairError::Length { len }), "{len} bytes never read as a counter");
+        }
+        assert_eq!(decode_pair(&[&[2u8][..], &[0; 16][..]].concat()), Err(PairError::Version { version: 2 }));
+        assert_eq!(decode_pair(&[0; 17]), Err(PairError::Version { version: 0 }));
+        assert_eq!(decode_pair(DAMAGED), Err(PairError::Damaged));
+    }
+
+    #[test]
+    fn ledger_keys_are_named_for_people() {
+        assert_eq!(describe_key(KEY_COMMITTED), "committed");
+        assert_eq!(describe_key(&disk_key(258)), "disk/258");
+        assert_eq!(describe_key(&short_key(2, 1)), "short/m2/1");
+        assert_eq!(describe_key(b"disk/\x01"), "disk/\\x01");
     }
 }

@@ -54,3 +54,5 @@ pub use types::{
 mod tests;
 #[cfg(test)]
 mod command_tests;
+#[cfg(test)]
+mod ledger_tests;

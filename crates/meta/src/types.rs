@@ -249,13 +249,21 @@ pub fn encode<T: Serialize>(value: &T) -> MetaResult<Vec<u8>> {
     postcard::to_extend(value, vec![FORMAT_V1]).map_err(|e| MetaError::Encode { detail: e.to_string() })
 }
 
-/// Decode a record written by [`encode`].
+/// Decode a record written by [`encode`]: the whole value, so a record followed by bytes it
+/// does not account for (damage, or a shape this version does not know) is refused rather
+/// than read as its prefix.
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> MetaResult<T> {
     match bytes.split_first() {
-        Some((&FORMAT_V1, rest)) => postcard::from_bytes(rest).map_err(|e| MetaError::Corrupt {
-            what,
-            detail: e.to_string(),
-        }),
+        Some((&FORMAT_V1, rest)) => {
+            let (value, extra) = postcard::take_from_bytes(rest).map_err(|e| MetaError::Corrupt { what, detail: e.to_string() })?;
+            if !extra.is_empty() {
+                return Err(MetaError::Corrupt {
+                    what,
+                    detail: format!("{} trailing bytes after the record", extra.len()),
+                });
+            }
+            Ok(value)
+        }
         Some((v, _)) => Err(MetaError::Corrupt {
             what,
             detail: format!("unknown format version {v}"),
@@ -298,5 +306,20 @@ mod tests {
         assert!(decode::<Manifest>("manifest", &bad).is_err());
         assert!(decode::<Manifest>("manifest", &bytes[..bytes.len() / 2]).is_err());
         assert!(decode::<Manifest>("manifest", &[]).is_err());
+    }
+
+    #[test]
+    fn a_record_followed_by_bytes_it_does_not_account_for_is_refused() {
+        let g = GarbageRecord { due_ms: 0, shards: vec![(1, 2)] };
+        let bytes = encode(&g).expect("encode");
+        assert_eq!(decode::<GarbageRecord>("garbage", &bytes).expect("decode"), g);
+        for extra in [&[0u8][..], &[1, 2, 3][..]] {
+            let mut longer = bytes.clone();
+            longer.extend_from_slice(extra);
+            match decode::<GarbageRecord>("garbage", &longer) {
+                Err(MetaError::Corrupt { what: "garbage", detail }) => assert_eq!(detail, format!("{} trailing bytes after the record", extra.len())),
+                other => panic!("{} extra bytes: {other:?}", extra.len()),
+            }
+        }
     }
 }
