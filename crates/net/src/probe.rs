@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{JoinRequest, Joined, WireError, WireRequest, WireResponse};
+use crate::protocol::{JoinRequest, Joined};
 
 /// A probe request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,36 +46,4 @@ pub enum ProbeResponse {
     },
 }
 
-impl WireRequest for ProbeRequest {
-    type Response = ProbeResponse;
-    fn join(join: JoinRequest) -> Self {
-        ProbeRequest::Join(join)
-    }
-    fn into_join(self) -> Result<JoinRequest, Self> {
-        match self {
-            ProbeRequest::Join(j) => Ok(j),
-            other => Err(other),
-        }
-    }
-}
-
-impl WireResponse for ProbeResponse {
-    fn joined(joined: Joined) -> Self {
-        ProbeResponse::Joined(joined)
-    }
-    fn into_joined(self) -> Result<Joined, Self> {
-        match self {
-            ProbeResponse::Joined(j) => Ok(j),
-            other => Err(other),
-        }
-    }
-    fn error(e: WireError) -> Self {
-        ProbeResponse::Error { code: e.code, message: e.message }
-    }
-    fn into_error(self) -> Result<WireError, Self> {
-        match self {
-            ProbeResponse::Error { code, message } => Ok(WireError { code, message }),
-            other => Err(other),
-        }
-    }
-}
+crate::wire_protocol!(ProbeRequest, ProbeResponse);

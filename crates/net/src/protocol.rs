@@ -74,6 +74,49 @@ pub mod codes {
     pub const BAD_CSR: &str = "BadCsr";
 }
 
+/// Implement [`WireRequest`] for `$req` and [`WireResponse`] for `$resp`, two enums laid out
+/// as the transport expects: `$req::Join(JoinRequest)` and `$resp::Joined(Joined)` as variant 0,
+/// and `$resp::Error { code, message }` whose `code` converts from a `String` and displays as
+/// the code's name.
+#[macro_export]
+macro_rules! wire_protocol {
+    ($req:ident, $resp:ident) => {
+        impl $crate::WireRequest for $req {
+            type Response = $resp;
+            fn join(join: $crate::JoinRequest) -> Self {
+                $req::Join(join)
+            }
+            fn into_join(self) -> Result<$crate::JoinRequest, Self> {
+                match self {
+                    $req::Join(j) => Ok(j),
+                    other => Err(other),
+                }
+            }
+        }
+
+        impl $crate::WireResponse for $resp {
+            fn joined(joined: $crate::Joined) -> Self {
+                $resp::Joined(joined)
+            }
+            fn into_joined(self) -> Result<$crate::Joined, Self> {
+                match self {
+                    $resp::Joined(j) => Ok(j),
+                    other => Err(other),
+                }
+            }
+            fn error(e: $crate::WireError) -> Self {
+                $resp::Error { code: e.code.into(), message: e.message }
+            }
+            fn into_error(self) -> Result<$crate::WireError, Self> {
+                match self {
+                    $resp::Error { code, message } => Ok($crate::WireError { code: code.to_string(), message }),
+                    other => Err(other),
+                }
+            }
+        }
+    };
+}
+
 /// A protocol's request type, as the transport sees it.
 pub trait WireRequest: Serialize + DeserializeOwned + Debug + Send + Sync + 'static {
     /// The protocol's response type.

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use kintsugi_net::{JoinRequest, Joined, WireError, WireRequest, WireResponse};
+use kintsugi_net::{JoinRequest, Joined};
 
 /// A request to a node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,39 +244,7 @@ pub enum Response {
     },
 }
 
-impl WireRequest for Request {
-    type Response = Response;
-    fn join(join: JoinRequest) -> Self {
-        Request::Join(join)
-    }
-    fn into_join(self) -> Result<JoinRequest, Self> {
-        match self {
-            Request::Join(j) => Ok(j),
-            other => Err(other),
-        }
-    }
-}
-
-impl WireResponse for Response {
-    fn joined(joined: Joined) -> Self {
-        Response::Joined(joined)
-    }
-    fn into_joined(self) -> Result<Joined, Self> {
-        match self {
-            Response::Joined(j) => Ok(j),
-            other => Err(other),
-        }
-    }
-    fn error(e: WireError) -> Self {
-        Response::Error { code: ErrorCode::from(e.code), message: e.message }
-    }
-    fn into_error(self) -> Result<WireError, Self> {
-        match self {
-            Response::Error { code, message } => Ok(WireError { code: code.as_str().to_owned(), message }),
-            other => Err(other),
-        }
-    }
-}
+kintsugi_net::wire_protocol!(Request, Response);
 
 impl Response {
     /// An error answer.
