@@ -415,6 +415,18 @@ fn truncated_body_creates_no_object() {
     elapsed(t, "truncated bodies");
 }
 
+/// S3's limits, answered as S3 does: a PUT or part announcing more than 5 GiB is refused
+/// (EntityTooLarge) before its body is read — before, the server took up to the whole body
+/// into shards first — and DeleteObjects of more than 1000 keys is MalformedXML.
+#[test]
+fn uploads_over_5_gib_and_deletes_of_over_1000_keys_are_refused_as_s3_does() {
+    let _g = slot();
+    let mut s = Server::start(Opts::default());
+    s.py("limits.py", &["limits"]);
+    assert!(s.is_running(), "server died on the limits\n{}", s.log_tail(30));
+    s.assert_tree_clean("after refused uploads");
+}
+
 // --------------------------------------------------------------- failures ---
 
 /// 21 objects of mixed sizes: 20 up to 20 MiB and one of three segments.

@@ -49,6 +49,14 @@ pub enum GatewayError {
     /// Content-MD5 is not valid base64 of 16 bytes.
     #[error("Content-MD5 header is not base64 of a 16-byte MD5")]
     InvalidDigest,
+    /// A single PUT or a part above S3's 5 GiB (larger objects are multipart uploads).
+    #[error("an upload of {size} bytes exceeds the {max}-byte maximum of a single PUT or part; upload larger objects in parts (multipart)")]
+    EntityTooLarge {
+        /// Bytes announced or received.
+        size: u64,
+        /// The maximum.
+        max: u64,
+    },
     /// A multipart part other than the last is below 5 MiB.
     #[error("part {part} is {size} bytes; every part but the last must be at least 5 MiB")]
     EntityTooSmall {
@@ -159,6 +167,7 @@ impl From<GatewayError> for S3Error {
             GatewayError::ChunkSignatureMismatch => C::SignatureDoesNotMatch,
             GatewayError::InvalidDigest => C::InvalidDigest,
             GatewayError::EntityTooSmall { .. } => C::EntityTooSmall,
+            GatewayError::EntityTooLarge { .. } => C::EntityTooLarge,
             GatewayError::InvalidPart { .. } => C::InvalidPart,
             GatewayError::InvalidPartOrder => C::InvalidPartOrder,
             GatewayError::InvalidArgument(_) => C::InvalidArgument,

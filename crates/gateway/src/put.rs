@@ -17,6 +17,10 @@ use tokio::task::JoinHandle;
 
 use crate::error::{GatewayError, GwResult};
 
+/// The largest single PUT or multipart part, as S3 allows (5 GiB); larger objects are uploaded
+/// in parts.
+pub const MAX_UPLOAD: u64 = 5 << 30;
+
 /// Who owns the segments being written (recorded in shard headers).
 #[derive(Clone, Copy, Debug)]
 pub struct Owner {
@@ -267,6 +271,9 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
+    if let Some(exp) = expected_len.filter(|&e| e > MAX_UPLOAD) {
+        return Err(GatewayError::EntityTooLarge { size: exp, max: MAX_UPLOAD });
+    }
     let stripe = usize::try_from(sink.store.layout.stripe_data_size())
         .map_err(|_| GatewayError::Internal("stripe too large".into()))?;
     let (md5_tx, mut md5_rx) = mpsc::channel::<Bytes>(64);
@@ -283,6 +290,9 @@ where
     while let Some(item) = body.next().await {
         let mut bytes = item.map_err(|e| GatewayError::from_body_error(e.to_string()))?;
         size += bytes.len() as u64;
+        if size > MAX_UPLOAD {
+            return Err(GatewayError::EntityTooLarge { size, max: MAX_UPLOAD });
+        }
         if let Some(exp) = expected_len {
             if size > exp {
                 return Err(GatewayError::IncompleteBody { got: size, expected: exp });

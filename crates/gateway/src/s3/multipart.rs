@@ -50,6 +50,7 @@ impl KintsugiS3 {
         if !(1..=MAX_PART_NUMBER).contains(&input.part_number) {
             return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
         }
+        super::util::refuse_too_large(input.content_length)?;
         let part_number = u32::try_from(input.part_number).map_err(|_| s3_error!(InvalidArgument))?;
         let owner_id = parse_upload_id(&input.upload_id)?;
         let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());

@@ -15,6 +15,9 @@ use crate::error::GatewayError;
 use crate::get::read_range;
 use crate::put::{write_body, Owner};
 
+/// Most keys one DeleteObjects request may name (S3's limit).
+const MAX_DELETE_KEYS: usize = 1000;
+
 /// Fields of a new manifest that come from the request rather than the data.
 pub(super) struct ObjectAttrs {
     pub content_type: Option<String>,
@@ -116,6 +119,7 @@ impl KintsugiS3 {
     }
 
     pub(super) async fn put_object_impl(&self, input: PutObjectInput, check: Option<ChecksumCheck>) -> S3Result<S3Response<PutObjectOutput>> {
+        util::refuse_too_large(input.content_length)?;
         let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
         let attrs = ObjectAttrs {
             content_type: input.content_type,
@@ -253,6 +257,9 @@ impl KintsugiS3 {
     }
 
     pub(super) async fn delete_objects_impl(&self, input: DeleteObjectsInput) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        if input.delete.objects.len() > MAX_DELETE_KEYS {
+            return Err(s3_error!(MalformedXML, "a DeleteObjects request names {} keys; at most {MAX_DELETE_KEYS} per request", input.delete.objects.len()));
+        }
         self.require_bucket(&input.bucket).await?;
         let quiet = input.delete.quiet.unwrap_or(false);
         let mut deleted = Vec::new();

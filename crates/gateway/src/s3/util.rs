@@ -8,6 +8,15 @@ use s3s::dto::{ETag, Metadata, Timestamp};
 use crate::error::GatewayError;
 
 /// Stored ms → S3 timestamp.
+/// Refuse an upload whose declared length is above the largest single PUT or part, before a
+/// byte of its body is read (the PUT path also stops one that sends more than it declared).
+pub fn refuse_too_large(content_length: Option<i64>) -> Result<(), GatewayError> {
+    match content_length.and_then(|l| u64::try_from(l).ok()) {
+        Some(size) if size > crate::put::MAX_UPLOAD => Err(GatewayError::EntityTooLarge { size, max: crate::put::MAX_UPLOAD }),
+        _ => Ok(()),
+    }
+}
+
 pub fn ts(ms: i64) -> Timestamp {
     Timestamp::from(UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
