@@ -54,6 +54,9 @@ fn an_embedded_store_restored_from_a_backup_taken_under_load_serves_every_object
         let mode = std::fs::metadata(&backup).expect("the backup directory").permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "the backup holds every secret but its directory is mode {mode:o}");
     }
+    // The checkpoint the gateway streamed from is gone (it holds every secret).
+    let leftovers: Vec<_> = std::fs::read_dir(s.root()).expect("server dir").flatten().filter(|e| e.file_name().to_string_lossy().contains(".backup-")).collect();
+    assert!(leftovers.is_empty(), "checkpoints left beside the metadata: {leftovers:?}");
     // Backups never overwrite: the same DIR again is refused.
     let (ok, out) = run(&s, &["admin", "meta", "backup", b]);
     assert!(!ok && out.contains("exists already"), "a second backup into the same directory: {out}");

@@ -116,18 +116,24 @@ impl Drop for TempDir {
 pub async fn backup_stream(store: &Store, src: &BackupSource) -> GwResult<mpsc::Receiver<Result<Bytes, std::io::Error>>> {
     let db = store.meta.path().to_path_buf();
     let name = db.file_name().map_or_else(|| "meta".into(), |n| n.to_string_lossy().into_owned());
-    // Beside the database, on its file system: RocksDB hard-links the table files.
-    let dir = db.with_file_name(format!("{name}.backup-{:016x}", rand::random::<u64>()));
-    let meta = store.meta.clone();
-    let cp = dir.clone();
-    tokio::task::spawn_blocking(move || meta.checkpoint(&cp)).await.map_err(ClusterError::from)?.map_err(ClusterError::from)?;
+    // Beside the database, on its file system (RocksDB hard-links the table files), in a
+    // directory only the owner may enter: the checkpoint holds every secret the store does.
+    let dir = db.with_file_name(format!(".{name}.backup-{:016x}", rand::random::<u64>()));
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| ClusterError::Internal(format!("creating {}: {e}", dir.display())))?;
+    }
     let guard = TempDir(dir);
+    let cp = guard.0.join("checkpoint");
+    let meta = store.meta.clone();
+    let at = cp.clone();
+    tokio::task::spawn_blocking(move || meta.checkpoint(&at)).await.map_err(ClusterError::from)?.map_err(ClusterError::from)?;
     let (tx, rx) = mpsc::channel(4);
     let (kind, secrets) = (src.kind, src.secrets.clone());
     tokio::task::spawn_blocking(move || {
         let err_tx = tx.clone();
         let mut w = ChannelWriter { tx, buf: Vec::with_capacity(BLOCK) };
-        if let Err(e) = write_archive(&guard.0, secrets.as_deref(), kind, &mut w) {
+        if let Err(e) = write_archive(&cp, secrets.as_deref(), kind, &mut w) {
             tracing::warn!(error = %e, "metadata backup stopped");
             let _ = err_tx.blocking_send(Err(e));
         }
