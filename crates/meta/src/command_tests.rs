@@ -10,15 +10,15 @@ fn open() -> (tempfile::TempDir, RocksMeta) {
     (dir, meta)
 }
 
-fn seg(id: SegmentId, disks: &[DiskId]) -> SegmentMeta {
+pub(crate) fn seg(id: SegmentId, disks: &[DiskId]) -> SegmentMeta {
     SegmentMeta { id, len: 1000, shards: disks.iter().map(|d| ShardLoc { disk: *d, hash: [u8::try_from(*d).unwrap_or(0); 32] }).collect() }
 }
 
-fn coding() -> Coding {
+pub(crate) fn coding() -> Coding {
     Coding { codec: 1, k: 2, m: 1, chunk_size: 65536 }
 }
 
-fn manifest(version: u128, segs: Vec<SegmentMeta>) -> Manifest {
+pub(crate) fn manifest(version: u128, segs: Vec<SegmentMeta>) -> Manifest {
     Manifest {
         version_id: version,
         size: 1000 * segs.len() as u64,

@@ -2,6 +2,7 @@
 //! pairs of older stores still read and merge, and a damaged value is a typed error — never a
 //! number — until a reopen recounts the ledger.
 
+use crate::command_tests::{coding, manifest, seg};
 use crate::store::CF_LEDGER;
 use crate::*;
 
@@ -9,25 +10,6 @@ const COMMITTED: &[u8] = b"committed";
 /// `disk/` + disk id 2, u32 big-endian.
 const DISK_2: &[u8] = b"disk/\0\0\0\x02";
 const MARKERS: [&[u8]; 2] = [b"disks-counted", b"domains-counted"];
-
-fn coding() -> Coding {
-    Coding { codec: 1, k: 2, m: 1, chunk_size: 65536 }
-}
-
-fn manifest(version: u128, segs: &[(SegmentId, &[DiskId])]) -> Manifest {
-    Manifest {
-        version_id: version,
-        size: 1000 * segs.len() as u64,
-        etag: format!("etag{version}"),
-        modified_ms: 1,
-        content_type: None,
-        headers: vec![],
-        user_meta: vec![],
-        parts: 0,
-        coding: coding(),
-        segments: segs.iter().map(|(id, disks)| SegmentMeta { id: *id, len: 1000, shards: disks.iter().map(|d| ShardLoc { disk: *d, hash: [0; 32] }).collect() }).collect(),
-    }
-}
 
 /// Every counter of the ledger as stored (merged, as a read or a compaction sees it), markers left out.
 fn counters(meta: &RocksMeta) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -58,7 +40,7 @@ fn ledger_values_written_before_their_version_byte_read_the_same_and_merge_into_
     let dir = tempfile::tempdir().expect("tempdir");
     let meta = RocksMeta::open(dir.path(), 0).expect("open");
     meta.create_bucket("b").expect("bucket");
-    meta.put_object("b", "k", &manifest(1, &[(10, &[1, 2, 3]), (11, &[2, 3, 4])]), Expect::Any).expect("put");
+    meta.put_object("b", "k", &manifest(1, vec![seg(10, &[1, 2, 3]), seg(11, &[2, 3, 4])]), Expect::Any).expect("put");
     let sb = shard_bytes(&coding(), 1000);
     assert_eq!(meta.committed_totals().expect("totals"), Totals { segments: 2, bytes: 2000 });
     assert_eq!(meta.disk_usage(2).expect("usage"), (2, 2 * sb));
@@ -76,7 +58,7 @@ fn ledger_values_written_before_their_version_byte_read_the_same_and_merge_into_
     agrees(&meta);
     assert!(counters(&meta).iter().all(|(_, v)| v.len() == 16), "legacy values are not damage: the open did not recount");
     // New operands (adding and subtracting) merge onto the legacy values...
-    meta.put_object("b", "k2", &manifest(2, &[(12, &[2, 3, 4])]), Expect::Any).expect("put");
+    meta.put_object("b", "k2", &manifest(2, vec![seg(12, &[2, 3, 4])]), Expect::Any).expect("put");
     meta.delete_object("b", "k", Expect::Any).expect("delete");
     assert_eq!(meta.committed_totals().expect("totals"), Totals { segments: 1, bytes: 1000 });
     assert_eq!(meta.disk_usage(2).expect("usage"), (1, sb));
@@ -113,7 +95,7 @@ fn a_damaged_ledger_value_is_a_typed_error_until_a_reopen_recounts_the_ledger() 
     let dir = tempfile::tempdir().expect("tempdir");
     let meta = RocksMeta::open(dir.path(), 0).expect("open");
     meta.create_bucket("b").expect("bucket");
-    meta.put_object("b", "k", &manifest(1, &[(10, &[1, 2, 3]), (11, &[2, 3, 4])]), Expect::Any).expect("put");
+    meta.put_object("b", "k", &manifest(1, vec![seg(10, &[1, 2, 3]), seg(11, &[2, 3, 4])]), Expect::Any).expect("put");
     let sb = shard_bytes(&coding(), 1000);
     // Empty, truncated, an unknown version, too long: none of them reads as a number.
     for bad in [vec![], vec![1; 8], vec![1; 15], [&[2u8][..], &[0; 16][..]].concat(), vec![1; 18]] {
@@ -129,9 +111,9 @@ fn a_damaged_ledger_value_is_a_typed_error_until_a_reopen_recounts_the_ledger() 
     // Commits merge into the damaged counters: they are written, a flush (which runs the
     // merge) leaves the store writable, and the counters stay damaged instead of reading as
     // the new operands alone.
-    meta.put_object("b", "k2", &manifest(2, &[(12, &[2, 3, 4])]), Expect::Any).expect("a commit still writes");
+    meta.put_object("b", "k2", &manifest(2, vec![seg(12, &[2, 3, 4])]), Expect::Any).expect("a commit still writes");
     meta.flush().expect("flush");
-    meta.put_object("b", "k3", &manifest(3, &[(13, &[1, 2, 4])]), Expect::Any).expect("writable after the flush");
+    meta.put_object("b", "k3", &manifest(3, vec![seg(13, &[1, 2, 4])]), Expect::Any).expect("writable after the flush");
     assert!(assert_damaged(meta.committed_totals(), "committed").contains("damaged by a merge"));
     assert_damaged(meta.disk_usage(2), "disk/2");
     drop(meta);
