@@ -2,41 +2,23 @@
 than 5 GiB is refused (EntityTooLarge) before its body is read, and DeleteObjects with more
 than 1000 keys is MalformedXML and deletes nothing. Usage: limits.py BUCKET"""
 
-import os
 import socket
 import sys
-import urllib.parse
 
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
-from botocore.credentials import Credentials
-
-from s3util import Checker, client, endpoint
+from s3util import Checker, client, signed_put_head
 
 bucket = sys.argv[1]
 s3 = client()
 c = Checker("limits")
-AK, SK = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
 TOO_BIG = (5 << 30) + 1
 
 
 def announce(path, length, query=""):
     """Send only the head of a signed UNSIGNED-PAYLOAD PUT announcing `length` body bytes;
     return the status line and body of the server's answer (it must answer without the body)."""
-    url = f"{endpoint()}/{path}" + (f"?{query}" if query else "")
-    req = AWSRequest(method="PUT", url=url, data=b"", headers={"Content-Length": str(length)})
-    req.context["client_config"] = Config(s3={"payload_signing_enabled": False})
-    S3SigV4Auth(Credentials(AK, SK), "s3", "us-east-1").add_auth(req)
-    prep = req.prepare()
-    u = urllib.parse.urlsplit(prep.url)
-    head = f"PUT {u.path}{'?' + u.query if u.query else ''} HTTP/1.1\r\nHost: {u.netloc}\r\n"
-    for k, v in prep.headers.items():
-        if k.lower() not in ("host", "content-length"):
-            head += f"{k}: {v}\r\n"
-    head += f"Content-Length: {length}\r\n\r\n"
-    s = socket.create_connection((u.hostname, u.port), timeout=30)
-    s.sendall(head.encode() + b"x" * 4096)
+    host, port, head = signed_put_head(path, length, query=query)
+    s = socket.create_connection((host, port), timeout=30)
+    s.sendall(head + b"x" * 4096)
     resp = b""
     try:
         while b"</Error>" not in resp:

@@ -56,6 +56,32 @@ def client(single_pass=False, **extra):
     return boto3.client("s3", endpoint_url=endpoint(), config=cfg)
 
 
+def signed_put_head(path, length, body=b"", signed_payload=False, query=""):
+    """The head of a SigV4-signed PUT of `path` announcing `length` body bytes (the payload
+    hash is `body`'s when signed_payload, else UNSIGNED-PAYLOAD), for a test that then sends
+    what it likes over a raw socket. Returns (host, port, head bytes)."""
+    import urllib.parse
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = f"{endpoint()}/{path}" + (f"?{query}" if query else "")
+    req = AWSRequest(method="PUT", url=url, data=body, headers={"Content-Length": str(length)})
+    if not signed_payload:
+        req.context["client_config"] = Config(s3={"payload_signing_enabled": False})
+    creds = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+    S3SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+    prep = req.prepare()
+    u = urllib.parse.urlsplit(prep.url)
+    head = f"PUT {u.path}{'?' + u.query if u.query else ''} HTTP/1.1\r\nHost: {u.netloc}\r\n"
+    for k, v in prep.headers.items():
+        if k.lower() not in ("host", "content-length"):
+            head += f"{k}: {v}\r\n"
+    head += f"Content-Length: {length}\r\n\r\n"
+    return u.hostname, u.port, head.encode()
+
+
 def sigv4_headers(method, url, body=b"", headers=None, when=None, access_key=None, secret_key=None, region="us-east-1"):
     """Headers for a request signed with AWS SigV4 (payload hash of `body`) at time `when`
     (a UTC datetime; default now), written out from the public algorithm so that a test

@@ -1,44 +1,27 @@
 """Bodies shorter than their Content-Length, sent over a raw socket, must not
 create (or replace) an object. Usage: truncated.py BUCKET"""
 
-import os
 import socket
 import sys
 import time
 import urllib.parse
 
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from s3util import Checker, client, data, endpoint, err_status
+from s3util import Checker, client, data, err_status, signed_put_head
 
 bucket = sys.argv[1]
 s3 = client()
 c = Checker("truncated bodies")
-AK, SK = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
 FULL = 1 << 20
 
 
 def send_truncated(path, full_body, send_bytes, signed_payload, half_close, query=""):
     """Send a PUT announcing len(full_body) bytes but only send_bytes of them.
     Returns the status line the server answered with, or None."""
-    url = f"{endpoint()}/{path}" + (f"?{query}" if query else "")
-    req = AWSRequest(method="PUT", url=url, data=full_body, headers={"Content-Length": str(len(full_body))})
-    if not signed_payload:
-        req.context["client_config"] = Config(s3={"payload_signing_enabled": False})
-    S3SigV4Auth(Credentials(AK, SK), "s3", "us-east-1").add_auth(req)
-    prep = req.prepare()
-    u = urllib.parse.urlsplit(prep.url)
-    head = f"PUT {u.path}{'?' + u.query if u.query else ''} HTTP/1.1\r\nHost: {u.netloc}\r\n"
-    for k, v in prep.headers.items():
-        if k.lower() != "host":
-            head += f"{k}: {v}\r\n"
-    head += "\r\n"
-    s = socket.create_connection((u.hostname, u.port), timeout=15)
-    s.sendall(head.encode() + full_body[:send_bytes])
+    host, port, head = signed_put_head(path, len(full_body), full_body, signed_payload, query)
+    s = socket.create_connection((host, port), timeout=15)
+    s.sendall(head + full_body[:send_bytes])
     status = None
     if half_close:
         s.shutdown(socket.SHUT_WR)
