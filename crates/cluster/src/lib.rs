@@ -45,7 +45,6 @@ pub use limiter::Limiter;
 pub use map::{ClusterConfig, ClusterMap, ClusterService, NodeReport, NodeState};
 pub use metrics::Metrics;
 pub use read::{read_stripe, stripe_reader};
-pub use kintsugi_storage::StripeReader;
 pub use read_repair::repair_segment;
 pub use rebuild::{rebuild_onto, replace_shards, Rebuilt};
 pub use store::{distinct_domains, Coded, RepairRequest, Store, StoreConfig, DEFAULT_SEGMENT_SIZE};
