@@ -211,7 +211,7 @@ impl PartStamp {
 }
 
 /// What applying a command produced.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Applied {
     /// The writes were made; nothing to report.
     Done,

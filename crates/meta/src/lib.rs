@@ -35,6 +35,7 @@ mod list;
 mod mutate;
 mod read;
 mod relocate;
+mod replica;
 mod store;
 mod types;
 
@@ -44,6 +45,7 @@ pub use ledger::{shard_bytes, Recount, Shortfalls, Totals};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use read::MetaRead;
 pub use relocate::{IndexedShard, OwnedSegment, ShardMove};
+pub use replica::{Outcome, Refusal};
 pub use store::{now_ms, Expect, RocksMeta};
 pub use types::{
     AccessKeyRecord, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord,

@@ -21,7 +21,7 @@ pub(crate) const CF_GARBAGE: &str = "garbage";
 pub(crate) const CF_KEYS: &str = "keys";
 pub(crate) const CF_SYSTEM: &str = "system";
 pub(crate) const CF_LEDGER: &str = "ledger";
-const ALL_CFS: [&str; 10] = [
+pub(crate) const ALL_CFS: [&str; 10] = [
     CF_BUCKETS,
     CF_OBJECTS,
     CF_UPLOADS,
@@ -73,6 +73,8 @@ pub struct RocksMeta {
     pub(crate) epoch_lock: Mutex<()>,
     /// Where mutations go when not applied here at once (see [`crate::CommandLog`]).
     pub(crate) log: std::sync::OnceLock<std::sync::Arc<dyn crate::CommandLog>>,
+    /// Whether each write batch is synced before it returns (see `replica.rs`).
+    pub(crate) synced: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RocksMeta {
@@ -102,6 +104,7 @@ impl RocksMeta {
             domains: crate::domains::Domains::default(),
             epoch_lock: Mutex::new(()),
             log: std::sync::OnceLock::new(),
+            synced: std::sync::atomic::AtomicBool::new(true),
         };
         meta.load_domains()?;
         meta.ensure_ledger()?;
@@ -121,13 +124,18 @@ impl RocksMeta {
         cp.create_checkpoint(dir).map_err(MetaError::db("checkpoint"))
     }
 
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
     pub(crate) fn cf(&self, name: &'static str) -> MetaResult<&ColumnFamily> {
         self.db.cf_handle(name).ok_or(MetaError::MissingColumnFamily { name })
     }
 
-    pub(crate) fn write(&self, batch: WriteBatch) -> MetaResult<()> {
+    pub(crate) fn write(&self, mut batch: WriteBatch) -> MetaResult<()> {
+        self.stamp_batch(&mut batch)?;
         let mut wo = WriteOptions::default();
-        wo.set_sync(true);
+        wo.set_sync(self.synced.load(std::sync::atomic::Ordering::Relaxed));
         self.db.write_opt(batch, &wo).map_err(MetaError::db("write"))
     }
 
@@ -541,8 +549,8 @@ impl RocksMeta {
         self.write(b)
     }
 
-    /// Look up an access key.
-    pub(crate) fn local_access_key(&self, access_key: &str) -> MetaResult<Option<AccessKeyRecord>> {
+    /// Look up an access key in this replica's own state, without the read barrier (see `MetaRead`).
+    pub fn local_access_key(&self, access_key: &str) -> MetaResult<Option<AccessKeyRecord>> {
         self.get(CF_KEYS, "access key", access_key.as_bytes())
     }
 

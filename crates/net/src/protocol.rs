@@ -74,15 +74,23 @@ pub mod codes {
     pub const BAD_CSR: &str = "BadCsr";
 }
 
+/// The ALPN of a protocol that names none: the shard protocol's.
+pub const DEFAULT_ALPN: &[u8] = b"kintsugi/1";
+
 /// Implement [`WireRequest`] for `$req` and [`WireResponse`] for `$resp`, two enums laid out
 /// as the transport expects: `$req::Join(JoinRequest)` and `$resp::Joined(Joined)` as variant 0,
 /// and `$resp::Error { code, message }` whose `code` converts from a `String` and displays as
-/// the code's name.
+/// the code's name. `alpn = b"..."` names the protocol's ALPN, so that one endpoint can serve
+/// several protocols (default: [`DEFAULT_ALPN`]).
 #[macro_export]
 macro_rules! wire_protocol {
     ($req:ident, $resp:ident) => {
+        $crate::wire_protocol!($req, $resp, alpn = $crate::DEFAULT_ALPN);
+    };
+    ($req:ident, $resp:ident, alpn = $alpn:expr) => {
         impl $crate::WireRequest for $req {
             type Response = $resp;
+            const ALPN: &'static [u8] = $alpn;
             fn join(join: $crate::JoinRequest) -> Self {
                 $req::Join(join)
             }
@@ -121,6 +129,8 @@ macro_rules! wire_protocol {
 pub trait WireRequest: Serialize + DeserializeOwned + Debug + Send + Sync + 'static {
     /// The protocol's response type.
     type Response: WireResponse;
+    /// The ALPN that selects this protocol on an endpoint serving several.
+    const ALPN: &'static [u8];
     /// The request carrying `join` (variant 0).
     fn join(join: JoinRequest) -> Self;
     /// The join request inside, or the request back when it is something else.

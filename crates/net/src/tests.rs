@@ -66,7 +66,7 @@ async fn cluster() -> Cluster {
     let secret = JoinToken::random_secret();
     let token = JoinToken { gateway: addr.to_string(), ca_fingerprint: ca.fingerprint(), secret: secret.clone() };
     let handler = Arc::new(Echo { name: "gateway".into(), seen: Default::default() });
-    let join_auth = Arc::new(JoinAuthority { ca: ca.clone(), secret, name_taken: None });
+    let join_auth = Arc::new(JoinAuthority { ca: ca.clone(), secret, name_taken: None, issue_as: None });
     let ep = server.endpoint();
     tokio::spawn(server.serve::<Request>(handler.clone(), Some(join_auth)));
     Cluster { ca, token, addr, handler, server: ep }
@@ -138,7 +138,7 @@ async fn anonymous_clients_may_only_join() {
     // Connect like a joining node (pinned CA, no client certificate) but ask for something else.
     let t = TransportTuning::default();
     let endpoint = quinn::Endpoint::client("0.0.0.0:0".parse().expect("addr")).expect("endpoint");
-    let cfg = crate::transport::join_client_config(&c.token, &t).expect("cfg");
+    let cfg = crate::transport::join_client_config(&c.token, &t, crate::DEFAULT_ALPN).expect("cfg");
     let conn = endpoint.connect_with(cfg, c.addr, CLUSTER_SERVER_NAME).expect("connect").await.expect("handshake");
     let (resp, _) = call(&conn, &Request::Ping, None, Duration::from_secs(5)).await.expect("call");
     assert!(matches!(check(resp), Err(NetError::Remote { code, .. }) if code == "Unauthenticated"));

@@ -14,10 +14,8 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use crate::error::{NetError, NetResult};
 use crate::pki::{self, common_name, ClusterCa, NodeIdentity, CLUSTER_SERVER_NAME};
 use crate::token::{secrets_equal, JoinToken};
-use crate::protocol::{codes, JoinRequest, Joined, WireError, WireRequest, WireResponse};
+use crate::protocol::{codes, JoinRequest, Joined, WireError, WireRequest, WireResponse, DEFAULT_ALPN};
 use crate::wire;
-
-const ALPN: &[u8] = b"kintsugi/1";
 
 /// Transport tuning, shared by both ends.
 #[derive(Clone, Debug)]
@@ -99,6 +97,12 @@ fn chain_and_key(id: &NodeIdentity) -> (Vec<CertificateDer<'static>>, PrivateKey
 /// CA — except that, with `allow_join`, a client without a certificate may
 /// connect to send `Join` (and nothing else).
 pub fn server_config(id: &NodeIdentity, allow_join: bool, t: &TransportTuning) -> NetResult<quinn::ServerConfig> {
+    server_config_for(id, allow_join, t, &[DEFAULT_ALPN])
+}
+
+/// [`server_config`] for an endpoint serving the protocols with these ALPNs
+/// ([`Server::serve_all`]).
+pub fn server_config_for(id: &NodeIdentity, allow_join: bool, t: &TransportTuning, alpns: &[&[u8]]) -> NetResult<quinn::ServerConfig> {
     let mut vb = rustls::server::WebPkiClientVerifier::builder_with_provider(roots(&id.ca_der)?, provider());
     if allow_join {
         vb = vb.allow_unauthenticated();
@@ -111,7 +115,7 @@ pub fn server_config(id: &NodeIdentity, allow_join: bool, t: &TransportTuning) -
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
         .map_err(tls)?;
-    sc.alpn_protocols = vec![ALPN.to_vec()];
+    sc.alpn_protocols = alpns.iter().map(|a| a.to_vec()).collect();
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(sc).map_err(tls)?));
     cfg.transport_config(transport_config(t)?);
     Ok(cfg)
@@ -119,6 +123,11 @@ pub fn server_config(id: &NodeIdentity, allow_join: bool, t: &TransportTuning) -
 
 /// Client side for members: verify the peer against the cluster CA, present `id`.
 pub fn client_config(id: &NodeIdentity, t: &TransportTuning) -> NetResult<quinn::ClientConfig> {
+    client_config_for(id, t, DEFAULT_ALPN)
+}
+
+/// [`client_config`] speaking the protocol with ALPN `alpn`.
+fn client_config_for(id: &NodeIdentity, t: &TransportTuning, alpn: &[u8]) -> NetResult<quinn::ClientConfig> {
     let (chain, key) = chain_and_key(id);
     let cc = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -126,12 +135,12 @@ pub fn client_config(id: &NodeIdentity, t: &TransportTuning) -> NetResult<quinn:
         .with_root_certificates(roots(&id.ca_der)?)
         .with_client_auth_cert(chain, key)
         .map_err(tls)?;
-    quic_client(cc, t)
+    quic_client(cc, t, alpn)
 }
 
 /// Our ALPN and transport tuning on a rustls client config, as a QUIC client config.
-fn quic_client(mut cc: rustls::ClientConfig, t: &TransportTuning) -> NetResult<quinn::ClientConfig> {
-    cc.alpn_protocols = vec![ALPN.to_vec()];
+fn quic_client(mut cc: rustls::ClientConfig, t: &TransportTuning, alpn: &[u8]) -> NetResult<quinn::ClientConfig> {
+    cc.alpn_protocols = vec![alpn.to_vec()];
     let mut cfg = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(cc).map_err(tls)?));
     cfg.transport_config(transport_config(t)?);
     Ok(cfg)
@@ -179,7 +188,7 @@ impl ServerCertVerifier for PinnedCa {
     }
 }
 
-pub(crate) fn join_client_config(token: &JoinToken, t: &TransportTuning) -> NetResult<quinn::ClientConfig> {
+pub(crate) fn join_client_config(token: &JoinToken, t: &TransportTuning, alpn: &[u8]) -> NetResult<quinn::ClientConfig> {
     let v = PinnedCa { fingerprint: token.ca_fingerprint.clone(), provider: provider() };
     let cc = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -187,7 +196,7 @@ pub(crate) fn join_client_config(token: &JoinToken, t: &TransportTuning) -> NetR
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(v))
         .with_no_client_auth();
-    quic_client(cc, t)
+    quic_client(cc, t, alpn)
 }
 
 /// Who is on the other end of a connection.
@@ -231,6 +240,10 @@ pub struct JoinAuthority {
     /// Names already taken: a join under one of them is refused (two processes under one
     /// name would be one node to the cluster map). `None` admits every name.
     pub name_taken: Option<NameTaken>,
+    /// Issue every certificate under this name, whatever name the request gives (which is
+    /// then only logged): gateways all present `gateway` to the nodes. `None`: the
+    /// requested name, checked.
+    pub issue_as: Option<String>,
 }
 
 impl JoinAuthority {
@@ -240,6 +253,15 @@ impl JoinAuthority {
         if !secrets_equal(&req.secret, &self.secret) {
             tracing::warn!(node_name, "join refused: wrong secret");
             return Err(WireError::new(codes::BAD_JOIN_SECRET, "the join secret is wrong; get a fresh token with `kintsugi admin join-token`"));
+        }
+        if let Some(cn) = &self.issue_as {
+            return match self.ca.sign_csr(&req.csr_der, cn) {
+                Ok(cert_der) => {
+                    tracing::info!(requested = node_name, name = cn, "joined: certificate issued");
+                    Ok(Joined { cert_der, ca_der: self.ca.cert_der().to_vec() })
+                }
+                Err(e) => Err(WireError::new(codes::BAD_CSR, e.to_string())),
+            };
         }
         if node_name == "gateway" {
             return Err(WireError::new(codes::BAD_NODE_NAME, "the name `gateway` is reserved; pick another --name"));
@@ -269,6 +291,45 @@ impl JoinAuthority {
     }
 }
 
+/// One protocol an endpoint serves: its ALPN, and its handler behind the request loop.
+#[derive(Clone)]
+pub struct Service {
+    alpn: &'static [u8],
+    serve: Arc<dyn Fn(Peer, quinn::SendStream, quinn::RecvStream) -> StreamFuture + Send + Sync>,
+}
+
+type StreamFuture = std::pin::Pin<Box<dyn std::future::Future<Output = NetResult<()>> + Send>>;
+
+impl Service {
+    /// Serve protocol `R` with `handler`; joins (variant 0) are answered by `join`, or refused
+    /// when there is none.
+    pub fn new<R: WireRequest>(handler: Arc<dyn Handler<R>>, join: Option<Arc<JoinAuthority>>) -> Self {
+        Self {
+            alpn: R::ALPN,
+            serve: Arc::new(move |peer, send, recv| Box::pin(serve_stream::<R>(peer, handler.clone(), join.clone(), send, recv))),
+        }
+    }
+
+    /// Like [`Service::new`], with a join authority that arrives later (a gateway joining a
+    /// group serves before it holds the CA); joins are refused until it is set.
+    pub fn with_late_join<R: WireRequest>(handler: Arc<dyn Handler<R>>, join: Arc<std::sync::OnceLock<Arc<JoinAuthority>>>) -> Self {
+        Self {
+            alpn: R::ALPN,
+            serve: Arc::new(move |peer, send, recv| Box::pin(serve_stream::<R>(peer, handler.clone(), join.get().cloned(), send, recv))),
+        }
+    }
+
+    /// The ALPN the protocol is selected by.
+    pub fn alpn(&self) -> &'static [u8] {
+        self.alpn
+    }
+}
+
+/// The ALPN a connection negotiated.
+fn negotiated_alpn(conn: &quinn::Connection) -> Option<Vec<u8>> {
+    conn.handshake_data()?.downcast::<quinn::crypto::rustls::HandshakeData>().ok()?.protocol
+}
+
 /// A bound QUIC endpoint serving requests.
 pub struct Server {
     endpoint: quinn::Endpoint,
@@ -288,8 +349,15 @@ impl Server {
     /// Accept connections and serve their streams (requests of protocol `R`) until the
     /// endpoint closes.
     pub async fn serve<R: WireRequest>(self, handler: Arc<dyn Handler<R>>, join: Option<Arc<JoinAuthority>>) {
+        self.serve_all(vec![Service::new(handler, join)]).await
+    }
+
+    /// Accept connections and serve each with the protocol its ALPN selects (the endpoint's
+    /// config must offer those ALPNs: [`server_config_for`]) until the endpoint closes.
+    pub async fn serve_all(self, services: Vec<Service>) {
+        let services: Arc<[Service]> = services.into();
         while let Some(incoming) = self.endpoint.accept().await {
-            let (h, j) = (handler.clone(), join.clone());
+            let services = services.clone();
             tokio::spawn(async move {
                 let conn = match incoming.await {
                     Ok(c) => c,
@@ -299,14 +367,20 @@ impl Server {
                     }
                 };
                 let peer = peer_of(&conn);
+                let alpn = negotiated_alpn(&conn);
+                let Some(service) = services.iter().find(|s| Some(s.alpn) == alpn.as_deref()).cloned() else {
+                    tracing::debug!(?alpn, "connection for a protocol this endpoint does not serve");
+                    conn.close(0u32.into(), b"unknown protocol");
+                    return;
+                };
                 loop {
                     let (send, recv) = match conn.accept_bi().await {
                         Ok(s) => s,
                         Err(_) => return,
                     };
-                    let (h, j, p) = (h.clone(), j.clone(), peer.clone());
+                    let fut = (service.serve)(peer.clone(), send, recv);
                     tokio::spawn(async move {
-                        if let Err(e) = serve_stream(p, h, j, send, recv).await {
+                        if let Err(e) = fut.await {
                             tracing::debug!(error = %e, "request failed");
                         }
                     });
@@ -374,10 +448,19 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client presenting `id`.
+    /// A client presenting `id`, speaking the shard protocol.
     pub fn new(id: &NodeIdentity, t: &TransportTuning) -> NetResult<Self> {
+        Self::with_alpn(id, t, DEFAULT_ALPN)
+    }
+
+    /// A client presenting `id`, speaking protocol `R`.
+    pub fn for_protocol<R: WireRequest>(id: &NodeIdentity, t: &TransportTuning) -> NetResult<Self> {
+        Self::with_alpn(id, t, R::ALPN)
+    }
+
+    fn with_alpn(id: &NodeIdentity, t: &TransportTuning, alpn: &[u8]) -> NetResult<Self> {
         let mut endpoint = endpoint(SocketAddr::from(([0, 0, 0, 0], 0)), None, t)?;
-        let cfg = client_config(id, t)?;
+        let cfg = client_config_for(id, t, alpn)?;
         endpoint.set_default_client_config(cfg.clone());
         Ok(Self { endpoint, cfg })
     }
@@ -427,7 +510,7 @@ pub async fn join<R: WireRequest>(token: &JoinToken, node_name: &str, t: &Transp
         .ok_or_else(|| NetError::Connect { addr: token.gateway.clone(), detail: "address does not resolve".into() })?;
     let endpoint = endpoint(SocketAddr::from(([0, 0, 0, 0], 0)), None, t)?;
     let conn = endpoint
-        .connect_with(join_client_config(token, t)?, addr, CLUSTER_SERVER_NAME)
+        .connect_with(join_client_config(token, t, R::ALPN)?, addr, CLUSTER_SERVER_NAME)
         .map_err(|e| NetError::Connect { addr: addr.to_string(), detail: e.to_string() })?
         .await
         .map_err(|e| NetError::Connect { addr: addr.to_string(), detail: e.to_string() })?;
