@@ -1,0 +1,605 @@
+//! [`MetaGroup`]: one gateway's replica of the metadata group — the command log its store
+//! submits to, the handler of the gateways' protocol, and membership.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kintsugi_meta::{Applied, Command, CommandLog, MetaError, MetaResult, Outcome};
+use kintsugi_net::{codes as net_codes, Client, Handler, JoinAuthority, NetError, NetResult, Service};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, RaftError};
+use openraft::{ChangeMembers, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::log_store::LogStore;
+use crate::network::{answer, Network};
+use crate::proto::{codes, RaftRequest, RaftResponse, MAX_BODY};
+use crate::state_machine::StateMachine;
+use crate::{decode, encode, GatewayNode, Raft, RaftGroupError};
+
+/// What a gateway needs to act for the cluster: the CA (to sign joins) and the join
+/// secrets. Handed to a gateway when it enrols.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Secrets {
+    /// Cluster CA certificate, PEM.
+    pub ca_cert_pem: String,
+    /// Cluster CA key, PEM.
+    pub ca_key_pem: String,
+    /// Secret of storage-node join tokens.
+    pub node_secret: String,
+    /// Secret of gateway join tokens.
+    pub gateway_secret: String,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(<redacted>)")
+    }
+}
+
+/// Tuning of a group.
+#[derive(Clone, Debug)]
+pub struct GroupConfig {
+    /// This gateway's Raft id.
+    pub id: u64,
+    /// This gateway.
+    pub me: GatewayNode,
+    /// Leader heartbeat interval.
+    pub heartbeat: Duration,
+    /// Election timeout range (a follower that hears no leader for a random time in it
+    /// stands for election).
+    pub election: (Duration, Duration),
+    /// How long a write or read may wait for a leader and a majority before it fails.
+    pub request_timeout: Duration,
+    /// Build a snapshot (and purge the log behind it) every this many entries.
+    pub snapshot_every: u64,
+}
+
+impl GroupConfig {
+    /// Defaults for gateway `me` with id `id`.
+    pub fn new(id: u64, me: GatewayNode) -> Self {
+        Self {
+            id,
+            me,
+            heartbeat: Duration::from_millis(250),
+            election: (Duration::from_millis(1000), Duration::from_millis(2000)),
+            request_timeout: Duration::from_secs(10),
+            snapshot_every: 20_000,
+        }
+    }
+}
+
+/// A gateway's role in the group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Orders every write.
+    Leader,
+    /// A voter following the leader.
+    Follower,
+    /// Catching up; not yet a voter.
+    Learner,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            Role::Learner => "learner",
+        })
+    }
+}
+
+/// One gateway in [`GroupStatus`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayStatus {
+    /// Raft id.
+    pub id: u64,
+    /// The gateway.
+    pub node: GatewayNode,
+    /// Its role.
+    pub role: Role,
+    /// The last log index the leader knows it holds (`None`: nothing yet, or unknown).
+    pub matched: Option<u64>,
+    /// Entries it is behind the leader.
+    pub lag: Option<u64>,
+}
+
+/// The group as its leader sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupStatus {
+    /// Leader's name.
+    pub leader: Option<String>,
+    /// Whether a majority acknowledged the leader recently (within two election timeouts):
+    /// whether metadata can be written now.
+    pub quorum: bool,
+    /// Current term.
+    pub term: u64,
+    /// Last log index the leader has applied.
+    pub applied: Option<u64>,
+    /// Every gateway, voters and learners.
+    pub gateways: Vec<GatewayStatus>,
+}
+
+/// One gateway's replica of the metadata group.
+pub struct MetaGroup {
+    raft: Raft,
+    id: u64,
+    me: GatewayNode,
+    net: Network,
+    rt: tokio::runtime::Handle,
+    /// Handed to gateways that enrol; a gateway that joined gets them when it enrols.
+    secrets: std::sync::OnceLock<Secrets>,
+    timeout: Duration,
+    election_max: Duration,
+}
+
+fn not_committed(command: &'static str, detail: impl std::fmt::Display) -> MetaError {
+    MetaError::NotCommitted { command, detail: detail.to_string() }
+}
+
+/// An error answer of the gateways' protocol.
+fn refuse(code: &str, message: impl Into<String>) -> RaftResponse {
+    RaftResponse::Error { code: code.to_owned(), message: message.into() }
+}
+
+impl MetaGroup {
+    /// Start this gateway's replica: the Raft log under `dir/raft`, the state machine on
+    /// `meta` (whose mutations from now on go through the group), Raft's messages through
+    /// `client` (which must speak [`RaftRequest`]: `Client::for_protocol::<RaftRequest>`).
+    /// Call from a multi-threaded Tokio runtime.
+    pub async fn start(dir: &Path, meta: &Arc<kintsugi_meta::RocksMeta>, client: Client, secrets: Option<Secrets>, cfg: GroupConfig) -> Result<Arc<Self>, RaftGroupError> {
+        let log_dir = dir.join("raft");
+        if !log_dir.exists() {
+            // A store without a log of its own (first start, an upgrade, a restored backup)
+            // is the new log's starting state, whatever log stamped it before.
+            meta.clear_stamp()?;
+        }
+        let log = LogStore::open(&log_dir)?;
+        let sm = StateMachine::new(meta.clone(), &dir.join("raft-snapshot")).map_err(|e| RaftGroupError::Raft(e.to_string()))?;
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let config = openraft::Config {
+            cluster_name: "kintsugi-meta".into(),
+            heartbeat_interval: ms(cfg.heartbeat),
+            election_timeout_min: ms(cfg.election.0),
+            election_timeout_max: ms(cfg.election.1),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
+            max_in_snapshot_log_to_keep: 1000,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| RaftGroupError::Raft(e.to_string()))?;
+        let net = Network::new(client);
+        // The synced Raft log makes each command durable before it is applied; the store's
+        // own batches need not be synced again (see `kintsugi_meta` replica.rs).
+        meta.set_synced_writes(false);
+        let raft = Raft::new(cfg.id, Arc::new(config), net.clone(), log, sm).await.map_err(|e| RaftGroupError::Raft(e.to_string()))?;
+        let group = Arc::new(Self { raft, id: cfg.id, me: cfg.me, net, rt: tokio::runtime::Handle::current(), secrets: std::sync::OnceLock::new(), timeout: cfg.request_timeout, election_max: cfg.election.1 });
+        if let Some(s) = secrets {
+            group.set_secrets(s);
+        }
+        if meta.set_log(group.clone()).is_err() {
+            return Err(RaftGroupError::Raft("the metadata store already has a command log".into()));
+        }
+        Ok(group)
+    }
+
+    /// Make this replica a group of one when it belongs to no group yet (the first gateway).
+    pub async fn initialize_alone(&self) -> Result<(), RaftGroupError> {
+        if self.raft.is_initialized().await.map_err(|e| RaftGroupError::Raft(e.to_string()))? {
+            return Ok(());
+        }
+        let members = BTreeMap::from([(self.id, self.me.clone())]);
+        self.raft.initialize(members).await.map_err(|e| RaftGroupError::Raft(e.to_string()))?;
+        let raft_err = |e: &dyn std::fmt::Display| RaftGroupError::Raft(e.to_string());
+        self.raft.wait(Some(self.timeout)).current_leader(self.id, "forming the group").await.map_err(|e| raft_err(&e))?;
+        // The leader's first entry (a blank one of its term) applied: the log's state is whole.
+        self.raft.wait(Some(self.timeout)).applied_index_at_least(Some(1), "the leader's first entry").await.map_err(|e| raft_err(&e))?;
+        // The store may hold what no log entry made (an upgrade from a single gateway, a
+        // restored backup): snapshot it and drop the log behind, so every gateway that joins
+        // starts from the snapshot instead of replaying a log that lacks that state.
+        self.raft.trigger().snapshot().await.map_err(|e| raft_err(&e))?;
+        let applied = self.raft.metrics().borrow().last_applied;
+        if let Some(applied) = applied {
+            self.raft.wait(Some(self.timeout)).snapshot(applied, "first snapshot").await.map_err(|e| raft_err(&e))?;
+            self.raft.trigger().purge_log(applied.index).await.map_err(|e| raft_err(&e))?;
+            self.raft
+                .wait(Some(self.timeout))
+                .metrics(|m| m.purged.map(|p| p.index) >= Some(applied.index), "log purged behind the first snapshot")
+                .await
+                .map_err(|e| raft_err(&e))?;
+        }
+        tracing::info!(gateway = self.me.name, "formed a metadata group of one");
+        Ok(())
+    }
+
+    /// The secrets this gateway hands to gateways that enrol (set once).
+    pub fn set_secrets(&self, secrets: Secrets) {
+        let _ = self.secrets.set(secrets);
+    }
+
+    /// This gateway's name.
+    pub fn name(&self) -> &str {
+        &self.me.name
+    }
+
+    /// This replica's Raft id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The Raft instance (metrics, tests).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// Whether this replica is the leader now.
+    pub fn is_leader(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.state == ServerState::Leader && m.current_leader == Some(self.id)
+    }
+
+    /// The leader's cluster address, as this replica knows it.
+    fn leader(&self) -> Option<(u64, GatewayNode)> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let id = m.current_leader?;
+        m.membership_config.membership().get_node(&id).map(|n| (id, n.clone()))
+    }
+
+    /// Stop this replica (its store keeps its state; Raft stops answering).
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "stopping the metadata group");
+        }
+    }
+
+    /// The gateways' protocol, served on the cluster endpoint; joins (a gateway join token)
+    /// are answered by `join`.
+    pub fn service(self: &Arc<Self>, join: Arc<JoinAuthority>) -> Service {
+        Service::new::<RaftRequest>(self.handler(), Some(join))
+    }
+
+    /// The handler of the gateways' protocol (to serve with a join authority set later:
+    /// [`Service::with_late_join`]).
+    pub fn handler(self: &Arc<Self>) -> Arc<dyn Handler<RaftRequest>> {
+        Arc::new(GroupHandler(self.clone()))
+    }
+
+    /// Every gateway of the group as this replica knows it, voters and learners.
+    pub fn members(&self) -> Vec<GatewayNode> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.membership_config.membership().nodes().map(|(_, n)| n.clone()).collect()
+    }
+
+    fn block<F: std::future::Future>(&self, f: F) -> F::Output {
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) => tokio::task::block_in_place(|| self.rt.block_on(f)),
+            Err(_) => self.rt.block_on(f),
+        }
+    }
+
+    /// Commit `cmd` through the leader and wait until this replica has applied it.
+    pub async fn submit_async(&self, cmd: &Command) -> MetaResult<Applied> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
+            let Ok(written) = tokio::time::timeout(left, self.raft.client_write(cmd.clone())).await else {
+                // Proposed but not committed in time (no majority): it may still commit later,
+                // which every command's precondition makes harmless to a retry.
+                return Err(not_committed(cmd.name(), format!("no majority of gateways committed it within {:?}; it may still commit", self.timeout)));
+            };
+            let why = match written {
+                Ok(r) => return r.data.into_result(),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(ForwardToLeader { leader_node: Some(leader), .. }))) => {
+                    match self.forward(&leader, cmd).await {
+                        Ok(outcome) => return outcome,
+                        Err(Retry(why)) => why,
+                    }
+                }
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => "no leader is known".to_owned(),
+                Err(e) => return Err(not_committed(cmd.name(), e)),
+            };
+            if Instant::now() >= deadline {
+                return Err(not_committed(cmd.name(), format!("{why} (for {:?})", self.timeout)));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Forward `cmd` to `leader`; a [`Retry`] when it certainly was not committed.
+    async fn forward(&self, leader: &GatewayNode, cmd: &Command) -> Result<MetaResult<Applied>, Retry> {
+        let body = match cmd.encode() {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(e)),
+        };
+        match self.net.call(&leader.cluster, &RaftRequest::Submit, &body, self.timeout).await {
+            Ok((RaftResponse::Submitted, bytes)) => {
+                let (index, outcome): (u64, Outcome) = match decode(&bytes) {
+                    Ok(x) => x,
+                    Err(e) => return Ok(Err(not_committed(cmd.name(), format!("the leader's answer did not decode: {e}")))),
+                };
+                // Apply it here too before returning, so this gateway reads its own write.
+                if let Err(e) = self.raft.wait(Some(self.timeout)).applied_index_at_least(Some(index), "forwarded write").await {
+                    return Ok(Err(not_committed(cmd.name(), format!("committed, but not applied on this gateway: {e}"))));
+                }
+                Ok(outcome.into_result())
+            }
+            Ok((other, _)) => Ok(Err(not_committed(cmd.name(), format!("unexpected answer {other:?}")))),
+            Err(NetError::Remote { code, message }) if code == codes::NOT_LEADER || code == codes::NO_LEADER => Err(Retry(message)),
+            Err(e @ NetError::Connect { .. }) => Err(Retry(e.to_string())),
+            Err(e) => Ok(Err(not_committed(cmd.name(), format!("forwarding to the leader {}: {e}; the write may or may not have committed", leader.name)))),
+        }
+    }
+
+    /// Wait until this replica has applied every write committed before the call.
+    pub async fn read_barrier_async(&self) -> MetaResult<()> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
+            let Ok(confirmed) = tokio::time::timeout(left, self.raft.ensure_linearizable()).await else {
+                return Err(not_committed("read", format!("no majority of gateways confirmed the leader within {:?}", self.timeout)));
+            };
+            let why = match confirmed {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(ForwardToLeader { leader_node: Some(leader), .. }))) => {
+                    match self.net.call(&leader.cluster, &RaftRequest::ReadIndex, &[], self.timeout).await {
+                        Ok((RaftResponse::ReadIndex { index }, _)) => {
+                            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+                            return match self.raft.wait(Some(left)).applied_index_at_least(index, "read barrier").await {
+                                Ok(_) => Ok(()),
+                                Err(e) => Err(not_committed("read", format!("this gateway did not catch up with the leader: {e}"))),
+                            };
+                        }
+                        Ok((other, _)) => format!("unexpected answer {other:?}"),
+                        Err(e) => e.to_string(),
+                    }
+                }
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => "no leader is known".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(not_committed("read", format!("{why} (for {:?})", self.timeout)));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The group's status: from the leader (asked over the network from a follower).
+    pub async fn status(&self) -> NetResult<GroupStatus> {
+        if self.is_leader() {
+            return Ok(self.local_status());
+        }
+        let Some((_, leader)) = self.leader() else {
+            return Err(NetError::Remote { code: codes::NO_LEADER.into(), message: "the metadata group has no leader: fewer than a majority of gateways are up".into() });
+        };
+        match self.net.call(&leader.cluster, &RaftRequest::Status, &[], self.timeout).await? {
+            (RaftResponse::Status, bytes) => decode(&bytes).map_err(|detail| NetError::BadFrame { detail }),
+            (other, _) => Err(NetError::BadFrame { detail: format!("unexpected answer {other:?}") }),
+        }
+    }
+
+    fn local_status(&self) -> GroupStatus {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let last = m.last_log_index;
+        let gateways = membership
+            .nodes()
+            .map(|(id, node)| {
+                let role = if Some(*id) == m.current_leader {
+                    Role::Leader
+                } else if voters.contains(id) {
+                    Role::Follower
+                } else {
+                    Role::Learner
+                };
+                let matched = if *id == self.id { last } else { m.replication.as_ref().and_then(|r| r.get(id).copied().flatten()).map(|l| l.index) };
+                let lag = match (last, matched) {
+                    (Some(l), Some(x)) => Some(l.saturating_sub(x)),
+                    (Some(l), None) => Some(l),
+                    _ => None,
+                };
+                GatewayStatus { id: *id, node: node.clone(), role, matched, lag }
+            })
+            .collect();
+        let leader = m.current_leader.and_then(|id| membership.get_node(&id)).map(|n| n.name.clone());
+        let lease = u64::try_from(self.election_max.as_millis().saturating_mul(2)).unwrap_or(u64::MAX);
+        let quorum = m.state == ServerState::Leader && m.millis_since_quorum_ack.is_some_and(|ms| ms <= lease);
+        GroupStatus { leader, quorum, term: m.current_term, applied: m.last_applied.map(|l| l.index), gateways }
+    }
+
+    /// Make gateway `node` (id `id`) a voting member: a learner first, caught up from a
+    /// snapshot and the log, then a voter. Leader only. Idempotent for a member.
+    async fn enrol(&self, id: u64, node: GatewayNode) -> RaftResponse {
+        let taken = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            let taken = m.membership_config.membership().nodes().any(|(i, n)| n.name == node.name && *i != id);
+            taken
+        };
+        if taken {
+            return refuse(codes::NAME_TAKEN, format!("a gateway named {:?} is already a member; start this one with another --name, or remove the old one (`kintsugi admin gateway remove {}`)", node.name, node.name));
+        }
+        tracing::info!(gateway = %node, "adding a gateway to the metadata group as a learner");
+        if let Err(e) = self.raft.add_learner(id, node.clone(), true).await {
+            return refuse(codes::RAFT, format!("adding {} as a learner: {e}", node.name));
+        }
+        if let Err(e) = self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false).await {
+            return refuse(codes::RAFT, format!("making {} a voter: {e}", node.name));
+        }
+        tracing::info!(gateway = %node, "gateway is a voting member of the metadata group");
+        RaftResponse::Enrolled
+    }
+
+    async fn remove(&self, name: &str) -> RaftResponse {
+        let (id, voter, voters) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            let membership = m.membership_config.membership();
+            let voters: BTreeSet<u64> = membership.voter_ids().collect();
+            let found = membership.nodes().find(|(_, n)| n.name == name).map(|(id, _)| *id);
+            match found {
+                Some(id) => (id, voters.contains(&id), voters.len()),
+                None => return refuse(codes::NO_SUCH_GATEWAY, format!("no gateway named {name:?} is a member; see `kintsugi admin gateway list`")),
+            }
+        };
+        if voter && voters == 1 {
+            return refuse(codes::RAFT, format!("{name} is the group's only voter; a group cannot remove its last gateway"));
+        }
+        let change = if voter { ChangeMembers::RemoveVoters(BTreeSet::from([id])) } else { ChangeMembers::RemoveNodes(BTreeSet::from([id])) };
+        match self.raft.change_membership(change, false).await {
+            Ok(_) => {
+                tracing::info!(gateway = name, "removed a gateway from the metadata group");
+                RaftResponse::Done
+            }
+            Err(e) => refuse(codes::RAFT, format!("removing {name}: {e}")),
+        }
+    }
+
+    /// Serve one request of the gateways' protocol.
+    async fn handle(&self, req: RaftRequest, body: Vec<u8>) -> (RaftResponse, Vec<u8>) {
+        let raft_answer = |bytes: Result<Vec<u8>, String>| match bytes {
+            Ok(b) => (RaftResponse::Raft, b),
+            Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
+        };
+        match req {
+            RaftRequest::Append => match decode(&body) {
+                Ok(rpc) => raft_answer(encode(&self.raft.append_entries(rpc).await)),
+                Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
+            },
+            RaftRequest::Vote => match decode(&body) {
+                Ok(rpc) => raft_answer(encode(&self.raft.vote(rpc).await)),
+                Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
+            },
+            RaftRequest::Snapshot => match decode(&body) {
+                Ok(rpc) => raft_answer(encode(&self.raft.install_snapshot(rpc).await)),
+                Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
+            },
+            RaftRequest::Submit => {
+                let cmd = match Command::decode(&body) {
+                    Ok(c) => c,
+                    Err(e) => return (refuse(codes::BAD_REQUEST, e.to_string()), Vec::new()),
+                };
+                let Ok(written) = tokio::time::timeout(self.timeout, self.raft.client_write(cmd)).await else {
+                    return (refuse(codes::NOT_COMMITTED, format!("no majority of gateways committed it within {:?}; it may still commit", self.timeout)), Vec::new());
+                };
+                match written {
+                    Ok(r) => match encode(&(r.log_id.index, r.data)) {
+                        Ok(b) => (RaftResponse::Submitted, b),
+                        Err(e) => (refuse(codes::RAFT, e), Vec::new()),
+                    },
+                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => (refuse(codes::NOT_LEADER, "this gateway is not the leader"), Vec::new()),
+                    Err(e) => (refuse(codes::RAFT, e.to_string()), Vec::new()),
+                }
+            }
+            RaftRequest::ReadIndex => match tokio::time::timeout(self.timeout, self.raft.get_read_log_id()).await.unwrap_or(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(openraft::error::QuorumNotEnough { cluster: "no majority answered in time".into(), got: BTreeSet::new() })))) {
+                Ok((read, _)) => (RaftResponse::ReadIndex { index: read.map(|l| l.index) }, Vec::new()),
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => (refuse(codes::NOT_LEADER, "this gateway is not the leader"), Vec::new()),
+                Err(e) => (refuse(codes::NO_LEADER, e.to_string()), Vec::new()),
+            },
+            RaftRequest::Enrol { id, name, cluster, s3 } => {
+                let node = GatewayNode { name, cluster, s3 };
+                if !self.is_leader() {
+                    return self.to_leader(&RaftRequest::Enrol { id, name: node.name, cluster: node.cluster, s3: node.s3 }, Duration::from_secs(3600)).await;
+                }
+                let Some(secrets) = self.secrets.get() else {
+                    return (refuse(codes::RAFT, "this gateway does not hold the cluster's secrets"), Vec::new());
+                };
+                match self.enrol(id, node).await {
+                    RaftResponse::Enrolled => match encode(secrets) {
+                        Ok(b) => (RaftResponse::Enrolled, b),
+                        Err(e) => (refuse(codes::RAFT, e), Vec::new()),
+                    },
+                    other => (other, Vec::new()),
+                }
+            }
+            RaftRequest::Remove { name } => {
+                if !self.is_leader() {
+                    return self.to_leader(&RaftRequest::Remove { name }, self.timeout).await;
+                }
+                (self.remove(&name).await, Vec::new())
+            }
+            RaftRequest::Status => match self.status().await {
+                Ok(s) => match encode(&s) {
+                    Ok(b) => (RaftResponse::Status, b),
+                    Err(e) => (refuse(codes::RAFT, e), Vec::new()),
+                },
+                Err(NetError::Remote { code, message }) => (refuse(&code, message), Vec::new()),
+                Err(e) => (refuse(codes::NO_LEADER, e.to_string()), Vec::new()),
+            },
+            RaftRequest::Join(_) => (refuse(net_codes::BAD_FRAME, "joins are answered by the transport"), Vec::new()),
+        }
+    }
+
+    /// Pass a request on to the leader and its answer back.
+    async fn to_leader(&self, req: &RaftRequest, timeout: Duration) -> (RaftResponse, Vec<u8>) {
+        let Some((_, leader)) = self.leader() else {
+            return (refuse(codes::NO_LEADER, "the metadata group has no leader: fewer than a majority of gateways are up"), Vec::new());
+        };
+        match self.net.call(&leader.cluster, req, &[], timeout).await {
+            Ok(x) => x,
+            Err(NetError::Remote { code, message }) => (refuse(&code, message), Vec::new()),
+            Err(e) => (refuse(codes::NO_LEADER, format!("reaching the leader {}: {e}", leader.name)), Vec::new()),
+        }
+    }
+
+    /// Remove gateway `name` from the group (through the leader).
+    pub async fn remove_gateway(&self, name: &str) -> NetResult<()> {
+        let (resp, _) = if self.is_leader() { (self.remove(name).await, Vec::new()) } else { self.to_leader(&RaftRequest::Remove { name: name.into() }, self.timeout).await };
+        match kintsugi_net::check(resp)? {
+            RaftResponse::Done => Ok(()),
+            other => Err(NetError::BadFrame { detail: format!("unexpected answer {other:?}") }),
+        }
+    }
+}
+
+/// A forward that certainly did not commit: try again.
+struct Retry(String);
+
+impl CommandLog for MetaGroup {
+    fn submit(&self, cmd: &Command) -> MetaResult<Applied> {
+        self.block(self.submit_async(cmd))
+    }
+
+    fn read_barrier(&self) -> MetaResult<()> {
+        self.block(self.read_barrier_async())
+    }
+}
+
+/// The gateways' protocol handler: members presenting a gateway certificate only.
+struct GroupHandler(Arc<MetaGroup>);
+
+/// The common name every gateway's certificate carries.
+pub const GATEWAY_NAME: &str = "gateway";
+
+#[async_trait::async_trait]
+impl Handler<RaftRequest> for GroupHandler {
+    async fn handle(&self, peer: &str, req: RaftRequest, mut recv: quinn::RecvStream, send: quinn::SendStream) -> NetResult<()> {
+        if peer != GATEWAY_NAME {
+            tracing::warn!(peer, "gateway protocol request refused: the peer is not a gateway");
+            return answer(send, &refuse(codes::FORBIDDEN, "only gateways may call the metadata group"), &[]).await;
+        }
+        let body = recv.read_to_end(MAX_BODY).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
+        let (resp, out) = self.0.handle(req, body).await;
+        answer(send, &resp, &out).await
+    }
+}
+
+/// Join a group as gateway `me` (id `id`) through the gateway at `addr`: become a voter and
+/// receive the group's secrets. `client` presents the gateway certificate got with the
+/// gateway join token. Long: the leader waits until this gateway has caught up.
+pub async fn enrol(client: Client, addr: &str, id: u64, me: &GatewayNode, timeout: Duration) -> NetResult<Secrets> {
+    let net = Network::new(client);
+    let req = RaftRequest::Enrol { id, name: me.name.clone(), cluster: me.cluster.clone(), s3: me.s3.clone() };
+    match net.call(addr, &req, &[], timeout).await? {
+        (RaftResponse::Enrolled, bytes) => decode(&bytes).map_err(|detail| NetError::BadFrame { detail }),
+        (other, _) => Err(NetError::BadFrame { detail: format!("unexpected answer {other:?}") }),
+    }
+}

@@ -1,0 +1,202 @@
+//! Metadata groups of real replicas in one process: real RocksDB stores and Raft logs in
+//! temporary directories, Raft's messages over real QUIC + mutual TLS on loopback.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kintsugi_meta::{Coding, Expect, Manifest, MetaError, MetaRead, RocksMeta};
+use kintsugi_net::{server_config_for, Client, ClusterCa, JoinAuthority, JoinToken, Server, TransportTuning};
+
+use crate::group::enrol;
+use crate::*;
+
+struct Replica {
+    _dir: tempfile::TempDir,
+    meta: Arc<RocksMeta>,
+    group: Arc<MetaGroup>,
+    node: GatewayNode,
+    client: Client,
+    endpoint: quinn::Endpoint,
+}
+
+impl Replica {
+    async fn kill(&self) {
+        self.endpoint.close(0u32.into(), b"killed");
+        self.group.shutdown().await;
+    }
+}
+
+fn secrets(ca: &ClusterCa) -> Secrets {
+    let (c, k) = ca.to_pem();
+    Secrets { ca_cert_pem: c, ca_key_pem: k, node_secret: JoinToken::random_secret(), gateway_secret: JoinToken::random_secret() }
+}
+
+async fn replica(ca: &Arc<ClusterCa>, s: &Secrets, name: &str, snapshot_every: u64) -> Replica {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = TransportTuning::default();
+    let id = ca.issue("gateway").expect("identity");
+    let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config_for(&id, true, &t, &[ALPN]).expect("config"), &t).expect("bind");
+    let node = GatewayNode { name: name.into(), cluster: server.local_addr().expect("addr").to_string(), s3: "127.0.0.1:1".into() };
+    let meta = Arc::new(RocksMeta::open(&dir.path().join("db"), 0).expect("meta"));
+    let client = Client::for_protocol::<RaftRequest>(&id, &t).expect("client");
+    let mut cfg = GroupConfig::new(rand::random(), node.clone());
+    cfg.heartbeat = Duration::from_millis(100);
+    cfg.election = (Duration::from_millis(500), Duration::from_millis(1000));
+    cfg.request_timeout = Duration::from_secs(5);
+    cfg.snapshot_every = snapshot_every;
+    let group = MetaGroup::start(dir.path(), &meta, client.clone(), Some(s.clone()), cfg).await.expect("group");
+    let join = Arc::new(JoinAuthority { ca: ca.clone(), secret: s.gateway_secret.clone(), name_taken: None, issue_as: Some("gateway".into()) });
+    let endpoint = server.endpoint();
+    tokio::spawn(server.serve_all(vec![group.service(join)]));
+    Replica { _dir: dir, meta, group, node, client, endpoint }
+}
+
+/// A group of `n`: the first forms it, the others enrol through it.
+async fn group_of(n: usize, snapshot_every: u64) -> Vec<Replica> {
+    group_under(&Arc::new(ClusterCa::generate("test").expect("ca")), n, snapshot_every).await
+}
+
+/// [`group_of`] under the cluster CA `ca`.
+async fn group_under(ca: &Arc<ClusterCa>, n: usize, snapshot_every: u64) -> Vec<Replica> {
+    let s = secrets(ca);
+    let mut out = Vec::new();
+    for i in 0..n {
+        let r = replica(ca, &s, &format!("gw{i}"), snapshot_every).await;
+        if i == 0 {
+            r.group.initialize_alone().await.expect("init");
+            r.group.raft().wait(Some(Duration::from_secs(10))).current_leader(r.group.id(), "leader").await.expect("leader");
+        } else {
+            let got = enrol(r.client.clone(), &out.first().map(|f: &Replica| f.node.cluster.clone()).expect("first"), r.group.id(), &r.node, Duration::from_secs(60)).await.expect("enrol");
+            assert_eq!(got, s, "an enrolled gateway receives the group's secrets");
+        }
+        out.push(r);
+    }
+    out
+}
+
+fn manifest(version: u128) -> Manifest {
+    Manifest {
+        version_id: version,
+        size: 0,
+        etag: format!("e{version}"),
+        modified_ms: 1,
+        content_type: None,
+        headers: vec![],
+        user_meta: vec![],
+        parts: 0,
+        coding: Coding { codec: 1, k: 4, m: 2, chunk_size: 262_144 },
+        segments: vec![],
+    }
+}
+
+/// Run a blocking store call as the gateway does (off the async executor).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("join")
+}
+
+fn put(meta: &Arc<RocksMeta>, key: &str, v: u128) -> impl FnOnce() -> Result<Option<Manifest>, MetaError> + Send + 'static {
+    let (meta, key) = (meta.clone(), key.to_owned());
+    move || meta.put_object("b", &key, &manifest(v), Expect::Any)
+}
+
+fn get(meta: &Arc<RocksMeta>, key: &str) -> impl FnOnce() -> Result<Option<Manifest>, MetaError> + Send + 'static {
+    let (meta, key) = (meta.clone(), key.to_owned());
+    move || meta.object("b", &key)
+}
+
+fn leader_of(rs: &[Replica]) -> Option<usize> {
+    rs.iter().position(|r| r.group.is_leader())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_through_any_gateway_are_read_on_every_gateway_and_survive_the_leaders_death() {
+    let rs = group_of(3, 10_000).await;
+    let m1 = rs[1].meta.clone();
+    blocking(move || m1.create_bucket("b")).await.expect("bucket through a follower");
+    // A refusal travels back from the leader as the same typed error.
+    let m2 = rs[2].meta.clone();
+    assert!(matches!(blocking(move || m2.create_bucket("b")).await, Err(MetaError::BucketExists { .. })));
+    for (i, r) in rs.iter().enumerate() {
+        blocking(put(&r.meta, &format!("k{i}"), i as u128 + 1)).await.expect("put");
+    }
+    // Linearizable: every gateway reads every acknowledged write at once.
+    for r in &rs {
+        for i in 0..3 {
+            assert_eq!(blocking(get(&r.meta, &format!("k{i}"))).await.expect("get"), Some(manifest(i as u128 + 1)), "{} reads k{i}", r.node.name);
+        }
+    }
+    let status = rs[1].group.status().await.expect("status");
+    assert_eq!(status.gateways.len(), 3);
+    assert_eq!(status.gateways.iter().filter(|g| g.role == Role::Leader).count(), 1);
+
+    let dead = leader_of(&rs).expect("a leader");
+    rs[dead].kill().await;
+    let alive: Vec<&Replica> = rs.iter().enumerate().filter(|(i, _)| *i != dead).map(|(_, r)| r).collect();
+    let started = Instant::now();
+    blocking(put(&alive[0].meta, "after", 99)).await.expect("a write after the leader died");
+    eprintln!("first write after the leader's death took {:?}", started.elapsed());
+    for r in &alive {
+        assert_eq!(blocking(get(&r.meta, "after")).await.expect("get"), Some(manifest(99)));
+        for i in 0..3 {
+            assert_eq!(blocking(get(&r.meta, &format!("k{i}"))).await.expect("get"), Some(manifest(i as u128 + 1)));
+        }
+    }
+    assert!(leader_of(&rs).is_some_and(|l| l != dead));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_majority_a_write_fails_in_bounded_time_and_is_not_applied() {
+    let rs = group_of(3, 10_000).await;
+    let m = rs[0].meta.clone();
+    blocking(move || m.create_bucket("b")).await.expect("bucket");
+    rs[1].kill().await;
+    rs[2].kill().await;
+    let started = Instant::now();
+    let r = blocking(put(&rs[0].meta, "lost", 5)).await;
+    assert!(matches!(r, Err(MetaError::NotCommitted { .. })), "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    // Nothing was applied on the survivor, and it refuses linearizable reads.
+    assert_eq!(rs[0].meta.local_object("b", "lost").expect("local read"), None);
+    assert!(matches!(blocking(get(&rs[0].meta, "lost")).await, Err(MetaError::NotCommitted { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_that_joins_late_catches_up_from_a_snapshot_and_the_log() {
+    let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
+    let s = secrets(&ca);
+    let first = replica(&ca, &s, "first", 20).await;
+    first.group.initialize_alone().await.expect("init");
+    first.group.raft().wait(Some(Duration::from_secs(10))).current_leader(first.group.id(), "leader").await.expect("leader");
+    let m = first.meta.clone();
+    blocking(move || m.create_bucket("b")).await.expect("bucket");
+    for v in 1..=120u128 {
+        blocking(put(&first.meta, &format!("k{}", v % 40), v)).await.expect("put");
+    }
+    // The log behind the last snapshot is gone: the newcomer needs the snapshot.
+    let purged = first.group.raft().metrics().borrow().purged;
+    assert!(purged.is_some(), "the leader purged its log behind a snapshot");
+
+    let late = replica(&ca, &s, "late", 20).await;
+    enrol(late.client.clone(), &first.node.cluster, late.group.id(), &late.node, Duration::from_secs(60)).await.expect("enrol");
+    blocking(put(&late.meta, "from-late", 1000)).await.expect("a write through the newcomer");
+    let applied = first.group.raft().metrics().borrow().last_applied.map(|l| l.index);
+    late.group.raft().wait(Some(Duration::from_secs(10))).applied_index_at_least(applied, "caught up").await.expect("caught up");
+    let (a, _) = first.meta.export().expect("export");
+    let (b, _) = late.meta.export().expect("export");
+    assert!(a == b, "the newcomer's store is the leader's, record for record");
+    assert_eq!(blocking(get(&late.meta, "k7")).await.expect("get"), Some(manifest(87)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_gateways_may_speak_to_the_group() {
+    let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
+    let rs = group_under(&ca, 1, 10_000).await;
+    // A storage node's certificate under the same CA.
+    let ca_node = ca.issue("node-1").expect("node identity");
+    let t = TransportTuning::default();
+    let client = Client::for_protocol::<RaftRequest>(&ca_node, &t).expect("client");
+    let me = GatewayNode { name: "intruder".into(), cluster: "127.0.0.1:9".into(), s3: "127.0.0.1:9".into() };
+    let err = enrol(client, &rs[0].node.cluster, 7, &me, Duration::from_secs(10)).await.expect_err("a node may not enrol");
+    assert!(err.to_string().contains(proto::codes::FORBIDDEN), "{err}");
+    assert_eq!(rs[0].group.status().await.expect("status").gateways.len(), 1);
+}
