@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use kintsugi_net::{server_config, write_frame, Handler, JoinToken, NetError, NetResult, Server, TransportTuning};
-use kintsugi_storage::{open_node_disks, run_heartbeats, ErrorCode, LocalShards, NodeDisks, NodeService, Request, Response, ShardRead};
+use kintsugi_storage::{open_node_disks, run_heartbeats, ErrorCode, Heartbeats, LocalShards, NodeDisks, NodeService, Request, Response, ShardRead};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Lie {
@@ -125,7 +125,8 @@ fn main() -> Result<()> {
         let liar = Liar { name: name.clone(), lie, disks: node_disks.clone(), inner };
         tokio::spawn(server.serve::<kintsugi_storage::Request>(Arc::new(liar), None));
         println!("lying node {name} on {listen}");
-        run_heartbeats(client, token.gateway.clone(), listen, None, node_disks, counters, Duration::from_millis(300)).await;
+        let hb = Heartbeats { client, listen, zone: None, disks: node_disks, counters, every: Duration::from_millis(300), gateways_file: None };
+        run_heartbeats(hb, vec![token.gateway.clone()]).await;
         Ok(())
     })
 }

@@ -32,6 +32,9 @@ pub enum AdminCmd {
     /// Metadata commands: backup
     #[command(subcommand)]
     Meta(MetaCmd),
+    /// The metadata group of gateways: join-token, list, remove
+    #[command(subcommand)]
+    Gateway(crate::admin_gateway::GatewayCmd),
 }
 
 /// `kintsugi admin meta` subcommands.
@@ -121,6 +124,9 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             println!("mode:            {}", v["mode"].as_str().unwrap_or("?"));
             println!("erasure coding:  {}", v["ec"].as_str().unwrap_or("?"));
             let nodes = v["nodes"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            if v["group"].is_object() {
+                crate::admin_gateway::print_group(&v["group"]);
+            }
             if v["mode"] == "cluster" {
                 let up = nodes.iter().filter(|n| n["state"] == "up").count();
                 println!("nodes:           {} ({up} up, {} down or lost), map epoch {}", nodes.len(), nodes.len() - up, v["epoch"]);
@@ -257,5 +263,6 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             Ok(())
         }
         AdminCmd::Meta(MetaCmd::Backup(a)) => crate::backup::backup(a),
+        AdminCmd::Gateway(c) => crate::admin_gateway::run(c),
     }
 }

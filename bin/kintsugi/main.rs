@@ -4,6 +4,7 @@
 
 mod admin;
 mod admin_client;
+mod admin_gateway;
 mod admin_lifecycle;
 mod backup;
 mod bench;
@@ -11,6 +12,7 @@ mod cli;
 mod clientconf;
 mod cluster;
 mod cp;
+mod gateway;
 mod logging;
 mod s3url;
 mod server;
@@ -61,7 +63,7 @@ enum Command {
     /// Run the embedded store: gateway, metadata, storage and repair in one process.
     Server(server::ServerArgs),
     /// Run a cluster gateway: S3, metadata, admin API, cluster map, cluster CA
-    Gateway(cluster::GatewayArgs),
+    Gateway(gateway::GatewayArgs),
     /// Run a storage node that joins a gateway and serves shards over QUIC
     Storage(cluster::StorageArgs),
     /// Create a bucket: kintsugi mb s3://BUCKET
@@ -116,7 +118,7 @@ fn main() -> std::process::ExitCode {
     logging::init(cli.log_format);
     let result: Result<()> = match cli.command {
         Command::Server(args) => server::run(args),
-        Command::Gateway(args) => cluster::gateway(args),
+        Command::Gateway(args) => gateway::gateway(args),
         Command::Storage(args) => cluster::storage(args),
         Command::Bench(args) => bench::run(args),
         Command::Mb(a) => cli::mb(a),

@@ -265,10 +265,10 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let workers = Workers::new(store, workers.config());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
-        workers.recover_at_startup().await.context("recovering interrupted writes")?;
+        workers.recover_at_startup(None).await.context("recovering interrupted writes")?;
         let banner = format!("Erasure coding {} over {} disks; metadata in {}", s.scheme, workers.store().all_disks().len(), meta_dir.display());
         let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Embedded, secrets: None };
-        let gw = Arc::new(Gateway { workers, map: None, join_token: None, backup });
+        let gw = Arc::new(Gateway { workers, map: None, join_token: None, backup, group: None });
         serve_s3(gw, repair_rx, s.listen, &http, root, vec![banner], None).await
     })
 }

@@ -88,7 +88,7 @@ impl Node {
 /// ephemeral range (32768..), from a counter of this test binary: no socket bound to port 0
 /// (every QUIC client endpoint) and no other scenario running beside this one can be handed
 /// the same port before its process binds it.
-fn free_udp_port() -> u16 {
+pub fn free_udp_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     const FIRST: u32 = 20_000;
     const SPAN: u32 = 12_000;

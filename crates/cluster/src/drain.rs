@@ -78,6 +78,14 @@ pub async fn load_drains(store: &Arc<Store>) -> ClusterResult<()> {
     Ok(())
 }
 
+/// Replace the drains in memory with the stored ones (a gateway that is not the leader
+/// follows the leader's drains this way).
+pub async fn refresh_drains(store: &Arc<Store>) -> ClusterResult<()> {
+    let recs = store.meta_call(|m| m.drains()).await?;
+    *store.drains.write() = recs.into_iter().map(|r| (r.disk, r)).collect();
+    Ok(())
+}
+
 async fn persist(store: &Arc<Store>) -> ClusterResult<()> {
     let recs: Vec<DrainRecord> = store.drains.read().values().cloned().collect();
     store.meta_call(move |m| m.put_drains(&recs)).await

@@ -66,6 +66,15 @@ pub enum ClusterError {
     Internal(String),
 }
 
+impl ClusterError {
+    /// Whether a metadata change may or may not have committed (a group of gateways that did
+    /// not answer in time). Its shards must then stay as they are — neither referenced nor
+    /// garbage — since the change may still commit; a later start collects what it left.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, ClusterError::Meta(MetaError::NotCommitted { .. }))
+    }
+}
+
 impl From<tokio::task::JoinError> for ClusterError {
     fn from(e: tokio::task::JoinError) -> Self {
         ClusterError::Internal(format!("background task failed: {e}"))

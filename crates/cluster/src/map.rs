@@ -95,6 +95,9 @@ pub struct ClusterMap {
     /// The persisted epoch as last committed (see `kintsugi_meta`'s `cluster_map.rs`).
     epoch: AtomicU64,
     meta: Arc<RocksMeta>,
+    /// Only the leader writes the map's records; other gateways keep their own view of who
+    /// is up and take disk ids and node numbers from the records the leader wrote.
+    lead: crate::store::Leadership,
 }
 
 impl std::fmt::Debug for ClusterMap {
@@ -108,7 +111,15 @@ impl ClusterMap {
     /// certificate. A start is a change of the map (every node gets a fresh grace period), so
     /// it advances the persisted epoch: nodes never see it go back.
     pub async fn load(store: &Arc<Store>, client: Client, cfg: ClusterConfig) -> ClusterResult<Arc<Self>> {
-        let (nodes, disks, retired, epoch) = store.meta_call(|m| Ok((m.nodes()?, m.disks()?, m.retired_disks()?, m.map_changed()?))).await?;
+        let (nodes, disks, retired) = store.meta_call(|m| Ok((m.nodes()?, m.disks()?, m.retired_disks()?))).await?;
+        let epoch = match store.meta_call(|m| m.map_changed()).await {
+            Ok(e) => e,
+            Err(e) => {
+                // A gateway of a group without quorum still starts (and serves what it can).
+                tracing::warn!(error = %e, "could not advance the cluster-map epoch at start");
+                store.meta_call(|m| m.map_epoch()).await?
+            }
+        };
         let retired = retired.iter().map(|r| (r.id, r.uuid)).collect();
         let mut map = BTreeMap::new();
         for n in nodes {
@@ -134,6 +145,7 @@ impl ClusterMap {
             retired: parking_lot::Mutex::new(retired),
             epoch: AtomicU64::new(epoch),
             meta: store.meta.clone(),
+            lead: store.leadership.clone(),
         }))
     }
 
@@ -184,11 +196,21 @@ impl ClusterMap {
                 None
             }
         };
+        let leader = self.lead.is_leader();
         let mut nodes = self.nodes.lock().await;
         let mut changed = false; // the records change
         let mut state_changed = false; // only what the records do not show
         if !nodes.contains_key(name) {
-            let number = nodes.values().map(|n| n.link.number()).max().unwrap_or(0) + 1;
+            let number = if leader {
+                nodes.values().map(|n| n.link.number()).max().unwrap_or(0) + 1
+            } else {
+                // Not the leader: the node's number is the one the leader recorded; a node the
+                // leader has not recorded yet is taken in once it has.
+                match store.meta_call(|m| m.nodes()).await?.into_iter().find(|n| n.name == name) {
+                    Some(rec) => rec.number,
+                    None => return Ok(self.epoch()),
+                }
+            };
             let link = Arc::new(NodeLink::new(name, number, addr, self.client.clone(), self.cfg.request_deadline));
             nodes.insert(name.to_owned(), Node { link, zone: None, last_seen: Instant::now(), state: NodeState::Up, disks: Vec::new(), refused: 0 });
             tracing::info!(node = name, listen, "storage node joined the cluster map");
@@ -247,6 +269,7 @@ impl ClusterMap {
             let Some(registry) = registry.as_mut() else { continue };
             let id = match registry.iter().find(|d| d.uuid == r.uuid) {
                 Some(rec) => rec.id, // registered, and no node in the map serves it now
+                None if !leader => continue, // the leader registers it; taken in once it has
                 None => {
                     let retired_max = self.retired.lock().iter().map(|(id, _)| *id).max().unwrap_or(0);
                     let id = registry.iter().map(|d| d.id).max().unwrap_or(0).max(retired_max) + 1;
@@ -265,6 +288,9 @@ impl ClusterMap {
             if !reports.iter().any(|r| r.uuid == d.uuid()) {
                 d.set_failed(); // the node no longer has it (removed or replaced by an empty dir)
             }
+        }
+        if !leader {
+            return Ok(self.epoch()); // the leader writes the records and advances the epoch
         }
         if changed {
             let registry = match registry {
@@ -345,7 +371,7 @@ impl ClusterMap {
                 changed = true;
             }
         }
-        if changed {
+        if changed && self.lead.is_leader() {
             self.commit_epoch(RocksMeta::map_changed).await;
         }
     }
@@ -392,12 +418,17 @@ impl ClusterMap {
     }
 }
 
+/// The cluster addresses of every gateway of the group, for nodes' heartbeats.
+pub type GatewayList = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
 /// The gateway's QUIC service: heartbeats from members (joins are answered by the transport).
 pub struct ClusterService {
     /// The store whose disks the map feeds.
     pub store: Arc<Store>,
     /// The map.
     pub map: Arc<ClusterMap>,
+    /// The gateways nodes should report to (`None`: this one alone).
+    pub gateways: Option<GatewayList>,
 }
 
 #[async_trait::async_trait]
@@ -406,11 +437,15 @@ impl Handler<Request> for ClusterService {
         let resp = match req {
             Request::Heartbeat { listen, zone, disks } if peer != "gateway" => self.heartbeat(peer, &listen, zone.as_deref(), &disks, &[]).await,
             Request::NodeReport { listen, zone, disks, counters } if peer != "gateway" => self.heartbeat(peer, &listen, zone.as_deref(), &disks, &counters).await,
+            Request::Beat { listen, zone, disks, counters } if peer != "gateway" => match self.heartbeat(peer, &listen, zone.as_deref(), &disks, &counters).await {
+                Response::HeartbeatAck { epoch } => Response::BeatAck { epoch, gateways: self.gateways.as_ref().map(|g| g()).unwrap_or_default() },
+                other => other,
+            },
             Request::Ping => Response::Pong { node: "gateway".into() },
             other => {
                 Metrics::inc(&self.store.metrics.cluster_requests_refused);
                 tracing::warn!(peer, request = other.name(), "request refused: the gateway serves joins, node reports and pings");
-                Response::error(ErrorCode::NotSupported, "the gateway serves Join, Heartbeat, NodeReport and Ping")
+                Response::error(ErrorCode::NotSupported, "the gateway serves Join, Beat, NodeReport, Heartbeat and Ping")
             }
         };
         kintsugi_net::write_frame(&mut send, &resp).await?;

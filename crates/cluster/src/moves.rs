@@ -47,6 +47,7 @@ impl MoveTxn {
     pub async fn commit(self, verified: &[(usize, DiskId)]) -> ClusterResult<Vec<ShardMove>> {
         let moves: Vec<ShardMove> = self.planned.iter().filter(|m| verified.contains(&(usize::from(m.index), m.to))).copied().collect();
         let (owner, segment) = (self.owner.clone(), self.segment);
+        // A commit whose outcome is unknown leaves every copy alone (it may still commit).
         let applied = if moves.is_empty() { Vec::new() } else { self.store.meta_call(move |m| m.move_shards(&owner, segment, &moves)).await? };
         if applied.len() < self.planned.len() {
             // Copies not committed (not verified, or the record changed meanwhile) are garbage.

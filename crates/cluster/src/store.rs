@@ -100,7 +100,33 @@ pub struct Store {
     /// Disks an admin is draining or has decommissioned: no new shards go there (placement
     /// reads this; the drain worker and the admin API change it).
     pub drains: RwLock<HashMap<DiskId, kintsugi_meta::DrainRecord>>,
+    /// Whether this gateway leads the group's background work and cluster-map records.
+    pub leadership: Leadership,
     repair_tx: mpsc::Sender<RepairRequest>,
+}
+
+/// Whether this gateway is the one that runs the background work and writes the cluster
+/// map's records. With several gateways only the metadata group's leader is; alone (one
+/// gateway, the embedded store) a gateway always is. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Leadership(Arc<std::sync::OnceLock<Arc<dyn Fn() -> bool + Send + Sync>>>);
+
+impl Leadership {
+    /// Ask `is_leader` from now on (set once; later calls are ignored).
+    pub fn set(&self, is_leader: Arc<dyn Fn() -> bool + Send + Sync>) {
+        let _ = self.0.set(is_leader);
+    }
+
+    /// Whether this gateway leads now.
+    pub fn is_leader(&self) -> bool {
+        self.0.get().is_none_or(|f| f())
+    }
+}
+
+impl std::fmt::Debug for Leadership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Leadership(leader: {})", self.is_leader())
+    }
 }
 
 /// How many distinct failure domains `domains` names.
@@ -142,6 +168,7 @@ impl Store {
             hedge_after: cfg.hedge_after,
             metrics: Metrics::default(),
             drains: RwLock::new(HashMap::new()),
+            leadership: Leadership::default(),
             repair_tx,
         };
         (Arc::new(store), repair_rx)

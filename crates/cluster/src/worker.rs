@@ -28,6 +28,18 @@ pub trait Worker: Send + Sync + 'static {
     /// next wait; it must leave the metadata consistent (every worker's moves are
     /// compare-and-swaps whose leftovers become garbage).
     async fn work(&self) -> ClusterResult<()>;
+
+    /// Whether only the leader of a gateway group runs it (most background work must run
+    /// once per cluster). A worker that serves this gateway's own requests says false.
+    fn leader_only(&self) -> bool {
+        true
+    }
+
+    /// What a gateway that is not the leader does instead of [`Worker::work`]: keep its
+    /// view of the replicated state the worker changes fresh. Nothing by default.
+    async fn follow(&self) -> ClusterResult<()> {
+        Ok(())
+    }
 }
 
 /// What the runner knows of one worker.
@@ -75,9 +87,11 @@ impl WorkerStatus {
 pub struct Running(parking_lot::Mutex<Vec<(&'static str, Arc<WorkerStatus>)>>);
 
 impl Running {
-    /// Start `worker`: until `cancel` fires, wait for work, then do it. Cancellation is seen
-    /// while waiting; a pass that has begun runs to its end (or to the process's end).
-    pub fn spawn(&self, worker: Arc<dyn Worker>, mut cancel: CancelToken) {
+    /// Start `worker`: until `cancel` fires, wait for work, then do it — or, for a
+    /// leader-only worker while `leadership` says this gateway does not lead, follow.
+    /// Cancellation is seen while waiting; a pass that has begun runs to its end (or to the
+    /// process's end). A new leader's workers pick the work up from the replicated state.
+    pub fn spawn(&self, worker: Arc<dyn Worker>, leadership: crate::store::Leadership, mut cancel: CancelToken) {
         let status = Arc::new(WorkerStatus::default());
         self.0.lock().push((worker.name(), status.clone()));
         tokio::spawn(async move {
@@ -85,6 +99,12 @@ impl Running {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     () = worker.wait_for_work() => {}
+                }
+                if worker.leader_only() && !leadership.is_leader() {
+                    if let Err(e) = worker.follow().await {
+                        tracing::debug!(worker = worker.name(), error = %e, "following the leader's work failed");
+                    }
+                    continue;
                 }
                 status.working.store(true, Ordering::Relaxed);
                 let started = Instant::now();
@@ -163,7 +183,7 @@ mod tests {
         let running = Running::default();
         let (source, token) = crate::cancel::cancel_pair();
         let w = Arc::new(Flaky { passes: AtomicU64::new(0) });
-        running.spawn(w.clone(), token);
+        running.spawn(w.clone(), crate::store::Leadership::default(), token);
         tokio::time::sleep(Duration::from_millis(15)).await;
         let r = &running.reports()[0];
         assert_eq!((r.name, r.passes, r.failed_passes), ("flaky", 1, 1));

@@ -64,13 +64,24 @@ impl Workers {
     }
 
     /// Start-up recovery, before any request is served: load the drains (before any PUT can
-    /// place a shard), resume a rebalance, and turn every write intent left by a previous
-    /// process into garbage (this process owns all writes), then collect garbage once.
-    pub async fn recover_at_startup(&self) -> ClusterResult<()> {
+    /// place a shard), resume a rebalance, and turn write intents left by a previous process
+    /// into garbage, then collect garbage once. `intents_older_than`: `None` when this
+    /// process owns every write (the embedded store, a gateway alone in its group): every
+    /// intent is collected; with other gateways writing, only intents older than that (an
+    /// intent does not say which gateway made it, and another's may still be writing).
+    pub async fn recover_at_startup(&self, intents_older_than: Option<Duration>) -> ClusterResult<()> {
         let store = &self.store;
         crate::drain::load_drains(store).await?;
         crate::rebalance::resume(store, &self.rebalance).await?;
-        let intents = store.meta_call(|m| m.list_intents()).await?;
+        let mut intents = store.meta_call(|m| m.list_intents()).await?;
+        if let Some(age) = intents_older_than {
+            let before = kintsugi_meta::now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
+            let all = intents.len();
+            intents.retain(|(_, rec)| rec.started_ms < before);
+            if all > intents.len() {
+                tracing::info!(left = all - intents.len(), "write intents younger than {age:?} are left alone: another gateway may still be writing them");
+            }
+        }
         if !intents.is_empty() {
             let ids: Vec<u128> = intents.iter().map(|(s, _)| *s).collect();
             tracing::info!(count = ids.len(), "collecting shards of writes interrupted by the last shutdown");
@@ -116,7 +127,8 @@ impl Workers {
     pub fn spawn(self: &Arc<Self>, repair_rx: mpsc::Receiver<RepairRequest>, cancel: CancelToken) {
         let store = self.store.clone();
         let WorkerConfig { repair, scrub, gc_interval } = self.config;
-        let run = |w: Arc<dyn Worker>| self.running.spawn(w, cancel.clone());
+        let leadership = store.leadership.clone();
+        let run = |w: Arc<dyn Worker>| self.running.spawn(w, leadership.clone(), cancel.clone());
         run(Arc::new(Repair { w: self.clone(), limiter: Limiter::new(repair.bandwidth) }));
         // Drain runs at repair's interval and concurrency, with a bandwidth cap of the same size of its own.
         run(Arc::new(Drain { store: store.clone(), interval: repair.interval, concurrency: repair.concurrency, limiter: Limiter::new(repair.bandwidth) }));
@@ -167,6 +179,10 @@ impl Worker for Drain {
     }
     async fn work(&self) -> ClusterResult<()> {
         crate::drain::drain_pass(&self.store, self.concurrency, &self.limiter).await
+    }
+    async fn follow(&self) -> ClusterResult<()> {
+        // Placement here must skip the disks the leader drains.
+        crate::drain::refresh_drains(&self.store).await
     }
 }
 
@@ -275,5 +291,8 @@ impl Worker for ReadRepair {
     async fn work(&self) -> ClusterResult<()> {
         let Some(req) = self.next.lock().take() else { return Ok(()) };
         crate::read_repair::repair_one(&self.store, &req).await
+    }
+    fn leader_only(&self) -> bool {
+        false // the requests come from this gateway's own reads; its moves are compare-and-swaps
     }
 }

@@ -43,6 +43,9 @@ use crate::Gateway;
 pub const ADMIN_BUCKET: &str = "kintsugi-admin";
 const PREFIX: &str = "/kintsugi-admin/v1/";
 
+/// Admin changes only the group's leader makes (its workers carry them out).
+const LEADER_ONLY: [&str; 6] = ["drain", "disk/remove", "node/remove", "disk/add", "rebalance", "scrub"];
+
 /// Health of one shard as seen now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -177,6 +180,45 @@ pub struct StatusReport {
     pub ledger: kintsugi_cluster::ledger::Ledger,
     /// The background workers: passes run and failed, time busy, the last error.
     pub workers: Vec<kintsugi_cluster::WorkerReport>,
+    /// The metadata group of gateways (absent in the embedded store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupReport>,
+}
+
+/// The metadata group as one gateway reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupReport {
+    /// The gateway that answered.
+    pub this: String,
+    /// Whether the group has a leader that a majority follows: metadata can be written.
+    pub quorum: bool,
+    /// The leader's name.
+    pub leader: Option<String>,
+    /// Current Raft term.
+    pub term: u64,
+    /// Last log index the leader applied.
+    pub applied: Option<u64>,
+    /// Every gateway: name, addresses, role, the log index the leader knows it holds, its lag.
+    pub gateways: Vec<kintsugi_raft::GatewayStatus>,
+    /// Why the group cannot be shown in full, when it cannot (no quorum: say so plainly).
+    pub problem: Option<String>,
+}
+
+/// The group report of `admin`'s gateway (asks the leader).
+pub async fn group_report(admin: &crate::GroupAdmin) -> GroupReport {
+    let name = admin.group.name().to_owned();
+    match admin.group.status().await {
+        Ok(s) => GroupReport { this: name, quorum: s.quorum, leader: s.leader, term: s.term, applied: s.applied, gateways: s.gateways, problem: None },
+        Err(e) => GroupReport {
+            this: name,
+            quorum: false,
+            leader: None,
+            term: 0,
+            applied: None,
+            gateways: Vec::new(),
+            problem: Some(format!("no quorum: metadata cannot be written or read consistently until a majority of gateways is up ({e})")),
+        },
+    }
 }
 
 /// Zone losses a segment's healthy shards survive, when every disk of the cluster is on a
@@ -313,6 +355,10 @@ pub async fn status_report(gw: &Gateway) -> Result<StatusReport, crate::GatewayE
         repair_backlog: repair.queued.saturating_sub(repair.done_in_pass),
         ledger: repair.ledger,
         workers: gw.workers.reports(),
+        group: match &gw.group {
+            Some(g) => Some(group_report(g).await),
+            None => None,
+        },
     })
 }
 
@@ -326,6 +372,10 @@ impl AdminRoute {
     /// Serve the admin API of `gw`.
     pub fn new(gw: Arc<Gateway>) -> Self {
         Self { store: gw.store().clone(), gw }
+    }
+
+    fn group(&self) -> S3Result<&crate::GroupAdmin> {
+        self.gw.group.as_ref().ok_or_else(|| s3_error!(NotImplemented, "this is an embedded server: it has no group of gateways; start `kintsugi gateway` for a cluster"))
     }
 
     fn map(&self) -> Option<&Arc<ClusterMap>> {
@@ -398,6 +448,17 @@ impl S3Route for AdminRoute {
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let path = req.uri.path().to_owned();
         let op = path.strip_prefix(PREFIX).unwrap_or("");
+        if req.method == Method::POST && LEADER_ONLY.contains(&op) && !self.store.leadership.is_leader() {
+            let leader = match &self.gw.group {
+                Some(g) => group_report(g).await.gateways.into_iter().find(|x| x.role == kintsugi_raft::Role::Leader).map(|x| format!("{} (S3 at {})", x.node.name, x.node.s3)),
+                None => None,
+            };
+            return Err(s3_error!(
+                ServiceUnavailable,
+                "this gateway is not the leader of the metadata group, which runs drains, removals, rebalances and scrubs; send this to the leader{}",
+                leader.map(|l| format!(": {l}")).unwrap_or_else(|| " (there is none now: no quorum)".into())
+            ));
+        }
         match (req.method.clone(), op) {
             (Method::GET, "object") => {
                 let bucket = query_param(&req.uri, "bucket").ok_or_else(|| s3_error!(InvalidArgument, "missing bucket="))?;
@@ -498,6 +559,18 @@ impl S3Route for AdminRoute {
                 let mut resp = S3Response::new(Body::from(s3s::dto::StreamingBlob::wrap(stream)));
                 resp.headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/x-tar"));
                 Ok(resp)
+            }
+            (Method::GET, "gateways") => json_response(&group_report(self.group()?).await),
+            (Method::GET, "gateway/join-token") => json_response(&serde_json::json!({ "token": self.group()?.join_token })),
+            (Method::POST, "gateway/remove") => {
+                let name = query_param(&req.uri, "name").ok_or_else(|| s3_error!(InvalidArgument, "missing name= (see `kintsugi admin gateway list`)"))?;
+                let group = self.group()?;
+                group.group.remove_gateway(&name).await.map_err(|e| match e {
+                    kintsugi_net::NetError::Remote { code, message } if code == kintsugi_raft::proto::codes::NO_SUCH_GATEWAY => s3_error!(InvalidArgument, "{message}"),
+                    kintsugi_net::NetError::Remote { code, message } if code == kintsugi_raft::proto::codes::RAFT => s3_error!(InvalidRequest, "{message}"),
+                    other => s3_error!(ServiceUnavailable, "removing gateway {name}: {other}"),
+                })?;
+                json_response(&group_report(group).await)
             }
             (Method::GET, "join-token") => match &self.gw.join_token {
                 Some(t) => json_response(&serde_json::json!({ "token": t })),

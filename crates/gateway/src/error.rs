@@ -91,6 +91,11 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// See [`ClusterError::outcome_unknown`].
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, GatewayError::Cluster(c) if c.outcome_unknown())
+    }
+
     /// Classify an error from the request body stream. s3s's aws-chunked
     /// decoder reports a bad chunk signature only through its message (its
     /// error type is private); tests/embedded.rs pins this behaviour.

@@ -34,9 +34,15 @@ struct MetaAuth {
 impl S3Auth for MetaAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         let ak = access_key.to_owned();
+        // A linearizable read; when the gateway group has no quorum, this gateway's own copy
+        // (every request still needs the quorum for the metadata it reads or writes; only the
+        // admin status, which reads local state, is then served — to say there is no quorum).
         let rec = self
             .store
-            .meta_call(move |m| m.access_key(&ak))
+            .meta_call(move |m| match m.access_key(&ak) {
+                Err(kintsugi_meta::MetaError::NotCommitted { .. }) => m.local_access_key(&ak),
+                other => other,
+            })
             .await
             .map_err(|e| s3_error!(InternalError, "access key lookup failed: {e}"))?;
         match rec {

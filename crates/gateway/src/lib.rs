@@ -20,7 +20,7 @@ use std::sync::Arc;
 use kintsugi_cluster::{ClusterMap, Store, Workers};
 
 pub use backup::{BackupEnd, BackupKind, BackupManifest, BackupSource, BACKUP_END, BACKUP_FORMAT, BACKUP_MANIFEST};
-pub use admin::{object_report, status_report, AdminRoute, ObjectReport, ShardHealth, StatusReport, ADMIN_BUCKET};
+pub use admin::{group_report, object_report, status_report, AdminRoute, GroupReport, ObjectReport, ShardHealth, StatusReport, ADMIN_BUCKET};
 pub use error::{GatewayError, GwResult};
 pub use get::read_range;
 pub use http::{serve, HttpLimits};
@@ -40,6 +40,23 @@ pub struct Gateway {
     pub join_token: Option<String>,
     /// Where its metadata lives, for `kintsugi admin meta backup`.
     pub backup: BackupSource,
+    /// Its metadata group (`None` in the embedded store).
+    pub group: Option<GroupAdmin>,
+}
+
+/// A gateway's metadata group, as the admin API serves it.
+#[derive(Clone)]
+pub struct GroupAdmin {
+    /// This gateway's replica.
+    pub group: Arc<kintsugi_raft::MetaGroup>,
+    /// The token another gateway joins the group with (a secret, served to admins only).
+    pub join_token: String,
+}
+
+impl std::fmt::Debug for GroupAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupAdmin").field("id", &self.group.id()).finish_non_exhaustive()
+    }
 }
 
 impl Gateway {

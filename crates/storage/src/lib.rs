@@ -2,7 +2,7 @@
 //! PUT, GET, repair and GC paths use: [`LocalShards`] is a disk in this
 //! process (the embedded server), [`RemoteShards`] a disk on a storage node
 //! reached over QUIC. [`NodeService`] is the storage node's side of that
-//! protocol and [`run_heartbeats`] its periodic report to the gateway. [`proto`] is the shard
+//! protocol and [`run_heartbeats`] its periodic report to every gateway. [`proto`] is the shard
 //! protocol itself (the messages; `records` lays out their bodies), carried in `kintsugi_net`'s
 //! generic frames.
 //!
@@ -10,6 +10,7 @@
 #![deny(unsafe_code)]
 
 mod error;
+mod heartbeat;
 mod local;
 mod node;
 pub mod proto;
@@ -21,7 +22,8 @@ mod shards;
 
 pub use error::{ShardError, ShardResult};
 pub use local::LocalShards;
-pub use node::{open_node_disks, run_heartbeats, NodeCounters, NodeDisks, NodeService};
+pub use heartbeat::{read_gateways, run_heartbeats, Heartbeats};
+pub use node::{disk_reports, open_node_disks, NodeCounters, NodeDisks, NodeService};
 pub use proto::{DiskReport, ErrorCode, Request, Response, ShardRead, ShardSource, COUNTER_REFUSED};
 pub use records::{disk_error_code, shard_error_from_remote};
 pub use remote::{NodeLink, RemoteShards};

@@ -55,13 +55,19 @@ fn format_disk(dir: &Path, open: &[Arc<Disk>]) -> DiskResult<Arc<Disk>> {
 pub struct NodeDisks {
     list: parking_lot::RwLock<Vec<Arc<Disk>>>,
     added_file: Option<PathBuf>,
-    changed: tokio::sync::Notify,
+    /// Bumped when a disk is added (heartbeats report it at once).
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl NodeDisks {
     /// Serve `disks`; directories added later are recorded in `added_file`.
     pub fn new(disks: Vec<Arc<Disk>>, added_file: Option<PathBuf>) -> Arc<Self> {
-        Arc::new(Self { list: parking_lot::RwLock::new(disks), added_file, changed: tokio::sync::Notify::new() })
+        Arc::new(Self { list: parking_lot::RwLock::new(disks), added_file, changed: tokio::sync::watch::Sender::new(0) })
+    }
+
+    /// Changes when a disk is added.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// Directories recorded in `added_file` by earlier `add` calls (none when the file is absent).
@@ -119,14 +125,14 @@ impl NodeDisks {
             write_durably(f, text.as_bytes()).map_err(io)?;
         }
         self.list.write().push(disk.clone());
-        self.changed.notify_one();
+        self.changed.send_modify(|n| *n += 1);
         tracing::warn!(disk = disk.id(), path = %dir.display(), "disk added while running; it takes new shards once the gateway has it");
         Ok(disk)
     }
 }
 
 /// Write `path` so that it is whole or absent after a crash: temp file, fsync, rename, fsync the directory.
-fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp)?;
@@ -399,69 +405,6 @@ pub fn disk_reports(disks: &[Arc<Disk>]) -> Vec<DiskReport> {
             DiskReport { uuid: d.uuid(), path: d.root().display().to_string(), capacity, free, failed: !healthy }
         })
         .collect()
-}
-
-/// Report to the gateway every `every` until the process ends; failures are logged and retried.
-/// A disk added meanwhile is reported at once. Reports carry `counters`; a gateway too old to
-/// read them is sent the plain heartbeat instead.
-pub async fn run_heartbeats(client: Client, gateway: String, listen: String, zone: Option<String>, disks: Arc<NodeDisks>, counters: Arc<NodeCounters>, every: Duration) {
-    let mut conn: Option<quinn::Connection> = None;
-    let mut failing = false;
-    let mut plain = false; // the gateway does not read NodeReport
-    loop {
-        let ds = disks.list();
-        let reports = tokio::task::spawn_blocking(move || disk_reports(&ds)).await.unwrap_or_default();
-        let req = if plain {
-            Request::Heartbeat { listen: listen.clone(), zone: zone.clone(), disks: reports }
-        } else {
-            Request::NodeReport { listen: listen.clone(), zone: zone.clone(), disks: reports, counters: counters.named() }
-        };
-        let result: NetResult<()> = async {
-            let c = match conn.as_ref().filter(|c| c.close_reason().is_none()) {
-                Some(c) => c.clone(),
-                None => {
-                    let addr = tokio::net::lookup_host(&gateway)
-                        .await?
-                        .next()
-                        .ok_or_else(|| NetError::Connect { addr: gateway.clone(), detail: "address does not resolve".into() })?;
-                    let c = tokio::time::timeout(Duration::from_secs(3), client.connect(addr))
-                        .await
-                        .map_err(|_| NetError::Connect { addr: gateway.clone(), detail: "no handshake within 3s".into() })??;
-                    conn = Some(c.clone());
-                    c
-                }
-            };
-            // A gateway that was killed and restarted never closes the old connection: give up
-            // on it after a few intervals (then reconnect) instead of waiting out a long timeout.
-            let patience = every.saturating_mul(3).clamp(Duration::from_secs(1), Duration::from_secs(5));
-            let (resp, _) = kintsugi_net::call(&c, &req, None, patience).await?;
-            kintsugi_net::check(resp).map(|_| ())
-        }
-        .await;
-        match result {
-            Ok(()) if failing => {
-                failing = false;
-                tracing::info!(gateway, "heartbeats reach the gateway again");
-            }
-            Ok(()) => {}
-            Err(NetError::Remote { code, .. }) if code == kintsugi_net::codes::BAD_FRAME && !plain => {
-                tracing::info!(gateway, "the gateway does not read node reports; sending plain heartbeats");
-                plain = true;
-                continue;
-            }
-            Err(e) => {
-                conn = None;
-                if !failing {
-                    tracing::warn!(gateway, error = %e, "heartbeat failed; retrying every interval");
-                }
-                failing = true;
-            }
-        }
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = disks.changed.notified() => {}
-        }
-    }
 }
 
 /// A failed shard write as a wire answer (disk errors keep their kind).

@@ -111,6 +111,18 @@ pub enum Request {
     /// hash to its entry in the table. The gateway reads with it, so a node that sends wrong
     /// bytes is caught whatever it claims.
     ReadShard(ShardRead),
+    /// A storage node's periodic report to each gateway (nodes since gateway groups; a
+    /// gateway still accepts `NodeReport` and `Heartbeat` of older nodes). Answer: `BeatAck`.
+    Beat {
+        /// Address the node serves shard requests on.
+        listen: String,
+        /// Failure-domain label above the node, if any.
+        zone: Option<String>,
+        /// The node's disks.
+        disks: Vec<DiskReport>,
+        /// Named counters since the node started, as in `NodeReport`.
+        counters: Vec<(String, u64)>,
+    },
 }
 
 /// Which chunks of which shard `GetShard` and `ReadShard` ask for. A newtype variant of this
@@ -152,6 +164,7 @@ impl Request {
             Request::Heartbeat { .. } => "Heartbeat",
             Request::NodeReport { .. } => "NodeReport",
             Request::ReadShard(_) => "ReadShard",
+            Request::Beat { .. } => "Beat",
         }
     }
 }
@@ -241,6 +254,13 @@ pub enum Response {
         code: ErrorCode,
         /// What happened and what to do.
         message: String,
+    },
+    /// The gateway registered a `Beat`.
+    BeatAck {
+        /// Cluster-map epoch.
+        epoch: u64,
+        /// The cluster addresses of every gateway of the group (empty: keep the list).
+        gateways: Vec<String>,
     },
 }
 

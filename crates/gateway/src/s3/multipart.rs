@@ -78,7 +78,10 @@ impl KintsugiS3 {
         let segs = part.segments.clone();
         let (b, k, u) = (input.bucket, input.key, input.upload_id);
         if let Err(e) = self.meta(move |m| m.put_part(&b, &k, &u, &part)).await {
-            self.discard(&segs).await;
+            // A commit that may still happen keeps its shards (their intents stay open).
+            if !e.outcome_unknown() {
+                self.discard(&segs).await;
+            }
             return Err(e.into());
         }
         Ok(S3Response::new(UploadPartOutput { e_tag: Some(etag(&tag)), ..Default::default() }))

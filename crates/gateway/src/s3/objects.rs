@@ -112,7 +112,10 @@ impl KintsugiS3 {
         };
         let (b, k, m) = (bucket.to_owned(), key.to_owned(), manifest.clone());
         if let Err(e) = self.meta(move |meta| meta.put_object(&b, &k, &m, Expect::Any)).await {
-            self.discard(&manifest.segments).await;
+            // A commit that may still happen keeps its shards (their intents stay open).
+            if !e.outcome_unknown() {
+                self.discard(&manifest.segments).await;
+            }
             return Err(e);
         }
         Ok(manifest)

@@ -1,0 +1,323 @@
+//! `kintsugi gateway`: S3 and the admin API, the cluster map and the cluster CA — one replica
+//! of the metadata group. The first gateway forms a group of one; others join it with a
+//! gateway join token (`kintsugi admin gateway join-token`), catch up as learners and become
+//! voters. Every metadata write is committed by a majority of the group (`kintsugi-raft`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use kintsugi_cluster::{ClusterConfig, ClusterMap, ClusterService, Store, StoreConfig, Workers};
+use kintsugi_erasure::{codec_for, CodecId, Layout, Scheme, DEFAULT_CHUNK_SIZE};
+use kintsugi_gateway::{Gateway, GroupAdmin};
+use kintsugi_meta::RocksMeta;
+use kintsugi_net::{server_config_for, ClusterCa, Handler, JoinAuthority, JoinToken, NetResult, NodeIdentity, Server, Service, TransportTuning};
+use kintsugi_raft::{GatewayNode, GroupConfig, MetaGroup, RaftRequest, Secrets};
+
+use crate::clientconf::write_private;
+use crate::cluster::{join_with_retry, secs};
+use crate::server::{absolute, ensure_credentials, lock_dir, serve_s3};
+
+/// Flags of `kintsugi gateway`.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Metadata directory (RocksDB, the Raft log, cluster CA, join secrets). Default: ./kintsugi-gateway.
+    #[arg(long, value_name = "DIR", env = "KINTSUGI_META", default_value = "kintsugi-gateway")]
+    meta: PathBuf,
+    /// Address for the S3 endpoint.
+    #[arg(long, value_name = "ADDR", env = "KINTSUGI_LISTEN", default_value = "127.0.0.1:9000")]
+    listen: SocketAddr,
+    /// UDP address of the cluster service (QUIC): storage nodes join and heartbeat here, and
+    /// the gateways of the group replicate metadata here.
+    #[arg(long, value_name = "ADDR", env = "KINTSUGI_CLUSTER_LISTEN", default_value = "127.0.0.1:9100")]
+    cluster_listen: SocketAddr,
+    /// Address nodes and other gateways reach the cluster service at, put in join tokens (HOST:PORT). Default: --cluster-listen.
+    #[arg(long, value_name = "HOST:PORT", env = "KINTSUGI_ADVERTISE")]
+    advertise: Option<String>,
+    /// Join an existing group of gateways with a token from `kintsugi admin gateway join-token`
+    /// (needed on first start only; a gateway that is a member restarts without it).
+    #[arg(long, value_name = "TOKEN", env = "KINTSUGI_GATEWAY_JOIN_TOKEN", hide_env_values = true, conflicts_with = "restore")]
+    join: Option<String>,
+    /// This gateway's name in the group (letters, digits, -, _ and .). Default: the host name.
+    #[arg(long, env = "KINTSUGI_GATEWAY_NAME", value_parser = crate::cluster::label)]
+    name: Option<String>,
+    /// How long to keep retrying the first join while the group is not reachable yet.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_JOIN_WAIT", default_value = "60", value_parser = secs)]
+    join_wait: Duration,
+    /// Erasure coding as K+M.
+    #[arg(long, value_name = "K+M", env = "KINTSUGI_EC", default_value = "4+2")]
+    ec: String,
+    /// Chunk size in bytes (one stripe holds K chunks).
+    #[arg(long, env = "KINTSUGI_CHUNK_SIZE", default_value_t = DEFAULT_CHUNK_SIZE)]
+    chunk_size: u32,
+    /// Root access key (instead of generating one on first start).
+    #[arg(long, env = "KINTSUGI_ACCESS_KEY", requires = "secret_key")]
+    access_key: Option<String>,
+    /// Root secret key.
+    #[arg(long, env = "KINTSUGI_SECRET_KEY", hide_env_values = true, requires = "access_key")]
+    secret_key: Option<String>,
+    /// Seconds before shards of overwritten or deleted objects are deleted.
+    #[arg(long, env = "KINTSUGI_GC_DELAY", default_value_t = 300)]
+    gc_delay: u64,
+    /// Time without a heartbeat before a node is down (gets no new shards, is read last); e.g. 2s, 10m.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_DOWN_AFTER", default_value = "10", value_parser = secs)]
+    down_after: Duration,
+    /// Time without a heartbeat before a node is lost and its shards are rebuilt elsewhere.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_LOST_AFTER", default_value = "600", value_parser = secs)]
+    lost_after: Duration,
+    /// Durable shards a new segment needs (default K+1); with fewer placeable or writable the PUT
+    /// gets 503. A cluster of exactly K+M nodes needs K here to take writes with M nodes down.
+    #[arg(long, value_name = "N", env = "KINTSUGI_WRITE_QUORUM")]
+    write_quorum: Option<usize>,
+    /// How long a shard read may lag before a parity read is started beside it.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_HEDGE_AFTER", default_value = "0.25", value_parser = secs)]
+    hedge_after: Duration,
+    /// How long a storage node may take for one step of a shard request before it counts as failed.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_REQUEST_DEADLINE", default_value = "10", value_parser = secs)]
+    request_deadline: Duration,
+    /// How long a metadata write or read waits for the group's leader and a majority before it
+    /// fails (503 to S3 clients).
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_META_TIMEOUT", default_value = "10", value_parser = secs)]
+    meta_timeout: Duration,
+    /// Leader heartbeat interval of the metadata group; elections start after 4 to 8 of them
+    /// without a leader.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_RAFT_HEARTBEAT", default_value = "0.25", value_parser = secs)]
+    raft_heartbeat: Duration,
+    #[command(flatten)]
+    workers: crate::workers::WorkerArgs,
+    #[command(flatten)]
+    http: crate::workers::HttpArgs,
+    /// Also write the node join token to this file (mode 0600) at every start, e.g. on a volume
+    /// that storage nodes read with `--join-file` (docker compose does this).
+    #[arg(long, value_name = "FILE", env = "KINTSUGI_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// Start from a metadata backup (`kintsugi admin meta backup DIR`): its metadata, cluster CA
+    /// and join secret are copied into --meta, which must hold none yet, so the storage nodes
+    /// keep their certificates. The gateway forms a new group of one. Shards written after the
+    /// backup was taken are not in it.
+    #[arg(long, value_name = "DIR")]
+    restore: Option<PathBuf>,
+}
+
+/// The cluster's secrets in `dir` (`ca.pem`, `ca.key`, `join-secret`, `gateway-join-secret`),
+/// or `None` when this gateway has none yet.
+fn read_secrets(dir: &Path) -> Result<Option<Secrets>> {
+    let read = |n: &str| std::fs::read_to_string(dir.join(n)).with_context(|| format!("reading {}", dir.join(n).display()));
+    if !dir.join("ca.pem").exists() {
+        return Ok(None);
+    }
+    let gateway_file = dir.join("gateway-join-secret");
+    let gateway_secret = match std::fs::read_to_string(&gateway_file) {
+        Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
+        _ => {
+            // A gateway from before groups: make the secret gateway tokens carry.
+            let s = JoinToken::random_secret();
+            write_private(&gateway_file, &s)?;
+            s
+        }
+    };
+    Ok(Some(Secrets { ca_cert_pem: read("ca.pem")?, ca_key_pem: read("ca.key")?, node_secret: read("join-secret")?.trim().to_owned(), gateway_secret }))
+}
+
+fn write_secrets(dir: &Path, s: &Secrets) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_private(&dir.join("ca.key"), &s.ca_key_pem)?;
+    write_private(&dir.join("join-secret"), &s.node_secret)?;
+    write_private(&dir.join("gateway-join-secret"), &s.gateway_secret)?;
+    write_private(&dir.join("ca.pem"), &s.ca_cert_pem)?;
+    Ok(())
+}
+
+/// A new cluster's secrets: a CA and two join secrets.
+fn new_secrets() -> Result<Secrets> {
+    let ca = ClusterCa::generate("kintsugi cluster").context("creating the cluster CA")?;
+    tracing::info!(fingerprint = ca.fingerprint(), "created the cluster CA");
+    let (ca_cert_pem, ca_key_pem) = ca.to_pem();
+    Ok(Secrets { ca_cert_pem, ca_key_pem, node_secret: JoinToken::random_secret(), gateway_secret: JoinToken::random_secret() })
+}
+
+/// This gateway's Raft id, made on first start.
+fn raft_id(meta_dir: &Path) -> Result<u64> {
+    let f = meta_dir.join("raft-id");
+    if let Ok(s) = std::fs::read_to_string(&f) {
+        return s.trim().parse().with_context(|| format!("{} does not hold a gateway id", f.display()));
+    }
+    let id = rand::random::<u64>() >> 1;
+    write_private(&f, &id.to_string())?;
+    Ok(id)
+}
+
+/// A handler set once the service behind it is ready (a gateway joining a group serves Raft
+/// before its cluster map exists); until then requests are told to retry.
+struct Late<R: kintsugi_net::WireRequest>(Arc<OnceLock<Arc<dyn Handler<R>>>>);
+
+#[async_trait::async_trait]
+impl<R: kintsugi_net::WireRequest> Handler<R> for Late<R> {
+    async fn handle(&self, peer: &str, req: R, recv: quinn::RecvStream, mut send: quinn::SendStream) -> NetResult<()> {
+        match self.0.get() {
+            Some(h) => h.handle(peer, req, recv, send).await,
+            None => {
+                use kintsugi_net::WireResponse;
+                let resp = R::Response::error(kintsugi_net::WireError::new("Starting", "the gateway is starting; retry shortly"));
+                kintsugi_net::write_frame(&mut send, &resp).await?;
+                let _ = send.finish();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Run the gateway until SIGTERM or Ctrl-C.
+pub fn gateway(a: GatewayArgs) -> Result<()> {
+    let scheme: Scheme = a.ec.parse().with_context(|| format!("--ec {:?}: expected K+M such as 4+2", a.ec))?;
+    let layout = Layout::new(scheme, a.chunk_size).context("invalid --chunk-size")?;
+    if a.lost_after < a.down_after {
+        bail!("--lost-after ({:?}) must not be shorter than --down-after ({:?})", a.lost_after, a.down_after);
+    }
+    let name = match a.name.clone().or_else(crate::cluster::host_name) {
+        Some(n) => n,
+        None => bail!("no --name given and the host name is unknown; pass --name NAME"),
+    };
+    let _meta_lock = lock_dir(&a.meta, "metadata directory", "--meta DIR")?;
+    let meta_dir = absolute(&a.meta)?;
+    if let Some(dir) = &a.restore {
+        crate::backup::restore(dir, &meta_dir, kintsugi_gateway::BackupKind::Gateway)?;
+    }
+    let secrets_dir = meta_dir.join("cluster");
+    let mut secrets = read_secrets(&secrets_dir)?;
+    let join = match (&a.join, &secrets) {
+        (Some(t), None) => Some(JoinToken::parse(t).context("--join is not a valid gateway join token")?),
+        (Some(_), Some(_)) => {
+            tracing::info!("this gateway is a member of its group already; --join is not needed any more");
+            None
+        }
+        (None, None) => {
+            let s = new_secrets()?;
+            write_secrets(&secrets_dir, &s)?;
+            secrets = Some(s);
+            None
+        }
+        (None, Some(_)) => None,
+    };
+    let id = raft_id(&meta_dir)?;
+    let gc_delay_ms = i64::try_from(a.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let meta = Arc::new(RocksMeta::open(&meta_dir.join("db"), gc_delay_ms).context("opening the metadata store")?);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    rt.block_on(async move {
+        let t = TransportTuning::default();
+        // This gateway's certificate: issued by its own copy of the CA, or, joining, by the
+        // group (every gateway's certificate says `gateway`: nodes serve gateways only).
+        let identity: NodeIdentity = match (&secrets, &join) {
+            (Some(s), _) => ClusterCa::from_pem(&s.ca_cert_pem, &s.ca_key_pem)
+                .with_context(|| format!("{} does not hold a valid cluster CA", secrets_dir.display()))?
+                .issue(kintsugi_raft::group::GATEWAY_NAME)
+                .context("issuing the gateway's certificate")?,
+            (None, Some(token)) => join_with_retry::<RaftRequest>(token, &name, a.join_wait, &t).await?,
+            (None, None) => bail!("this gateway has no cluster secrets and no --join token"),
+        };
+        let alpns: [&[u8]; 2] = [kintsugi_net::DEFAULT_ALPN, kintsugi_raft::ALPN];
+        let server = Server::bind(a.cluster_listen, server_config_for(&identity, true, &t, &alpns)?, &t)
+            .with_context(|| format!("cannot bind the cluster service on UDP {}; use --cluster-listen ADDR", a.cluster_listen))?;
+        let bound = server.local_addr()?;
+        let advertise = a.advertise.clone().unwrap_or_else(|| bound.to_string());
+        let me = GatewayNode { name: name.clone(), cluster: advertise.clone(), s3: a.listen.to_string() };
+
+        // Serve the group's protocol at once (a joining gateway is sent the log while it
+        // enrols); the shard protocol's handler and both join authorities come later.
+        let raft_client = kintsugi_net::Client::for_protocol::<RaftRequest>(&identity, &t)?;
+        let mut gcfg = GroupConfig::new(id, me.clone());
+        gcfg.request_timeout = a.meta_timeout;
+        gcfg.heartbeat = a.raft_heartbeat;
+        gcfg.election = (a.raft_heartbeat.saturating_mul(4), a.raft_heartbeat.saturating_mul(8));
+        let group = MetaGroup::start(&meta_dir, &meta, raft_client.clone(), secrets.clone(), gcfg).await.context("starting the metadata group")?;
+        let node_join: Arc<OnceLock<Arc<JoinAuthority>>> = Arc::default();
+        let gateway_join: Arc<OnceLock<Arc<JoinAuthority>>> = Arc::default();
+        let cluster_handler: Arc<OnceLock<Arc<dyn Handler<kintsugi_storage::Request>>>> = Arc::default();
+        let endpoint = server.endpoint();
+        let raft_service = Service::with_late_join::<RaftRequest>(group.handler(), gateway_join.clone());
+        let shard_service = Service::with_late_join::<kintsugi_storage::Request>(Arc::new(Late(cluster_handler.clone())), node_join.clone());
+        tokio::spawn(server.serve_all(vec![shard_service, raft_service]));
+
+        let secrets = match (secrets, &join) {
+            (Some(s), _) => {
+                group.initialize_alone().await.context("forming the metadata group")?;
+                s
+            }
+            (None, Some(token)) => {
+                println!("Joining the gateway group at {} as {name}; catching up…", token.gateway);
+                let s = kintsugi_raft::group::enrol(raft_client.clone(), &token.gateway, id, &me, Duration::from_secs(3600))
+                    .await
+                    .with_context(|| format!("joining the gateway group at {}", token.gateway))?;
+                write_secrets(&secrets_dir, &s)?;
+                group.set_secrets(s.clone());
+                tracing::info!(gateway = name, "joined the gateway group as a voter");
+                s
+            }
+            (None, None) => bail!("this gateway has no cluster secrets and no --join token"),
+        };
+        let ca = Arc::new(ClusterCa::from_pem(&secrets.ca_cert_pem, &secrets.ca_key_pem).context("the cluster CA")?);
+        let meta2 = meta.clone();
+        let name_taken: kintsugi_net::NameTaken = Arc::new(move |n: &str| match meta2.nodes() {
+            Ok(nodes) => nodes.iter().any(|x| x.name == n),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the node records for a join; admitting the name");
+                false
+            }
+        });
+        let _ = node_join.set(Arc::new(JoinAuthority { ca: ca.clone(), secret: secrets.node_secret.clone(), name_taken: Some(name_taken), issue_as: None }));
+        let _ = gateway_join.set(Arc::new(JoinAuthority {
+            ca: ca.clone(),
+            secret: secrets.gateway_secret.clone(),
+            name_taken: None,
+            issue_as: Some(kintsugi_raft::group::GATEWAY_NAME.into()),
+        }));
+
+        let creds = a.access_key.zip(a.secret_key);
+        let meta3 = meta.clone();
+        let root = tokio::task::spawn_blocking(move || ensure_credentials(&meta3, creds)).await??;
+        let codec = codec_for(CodecId::ReedSolomonGf8, scheme).context("creating the codec")?;
+        let mut cfg = StoreConfig::new(layout);
+        cfg.write_quorum = a.write_quorum;
+        cfg.hedge_after = a.hedge_after;
+        cfg.write_stall = a.request_deadline;
+        let (store, repair_rx) = Store::new(meta.clone(), Vec::new(), codec, cfg);
+        let g = group.clone();
+        store.leadership.set(Arc::new(move || g.is_leader()));
+        let workers = Workers::new(store.clone(), a.workers.config());
+        let client = kintsugi_net::Client::new(&identity, &t)?;
+        let ccfg = ClusterConfig { down_after: a.down_after, lost_after: a.lost_after, request_deadline: a.request_deadline };
+        let map = ClusterMap::load(&store, client, ccfg).await?;
+        map.spawn_monitor(Duration::from_millis(250));
+        let g = group.clone();
+        let gateways: kintsugi_cluster::GatewayList = Arc::new(move || g.members().into_iter().map(|n| n.cluster).collect());
+        let _ = cluster_handler.set(Arc::new(ClusterService { store: store.clone(), map: map.clone(), gateways: Some(gateways) }));
+
+        // With other gateways writing, an intent may be theirs: only old ones are collected.
+        let alone = group.members().len() <= 1;
+        workers.recover_at_startup(if alone { None } else { Some(Duration::from_secs(86_400)) }).await.context("recovering interrupted writes")?;
+        let token = JoinToken { gateway: advertise.clone(), ca_fingerprint: ca.fingerprint(), secret: secrets.node_secret.clone() }.encode();
+        let gateway_token = JoinToken { gateway: advertise.clone(), ca_fingerprint: ca.fingerprint(), secret: secrets.gateway_secret.clone() }.encode();
+        if let Some(f) = &a.token_file {
+            write_private(f, &token).with_context(|| format!("writing the join token to --token-file {}", f.display()))?;
+        }
+        let banner = vec![
+            format!("Cluster service: {bound} (QUIC, mutual TLS); erasure coding {scheme}; metadata in {}", meta_dir.display()),
+            format!("Gateway {name} in a metadata group of {} (`kintsugi admin gateway list`)", group.members().len()),
+            format!("Join token:  {token}"),
+            "Start storage nodes with: kintsugi storage --data DIR --listen ADDR --join <token>".to_owned(),
+            "Add a gateway with: kintsugi gateway --meta DIR --listen ADDR --cluster-listen ADDR --join $(kintsugi admin gateway join-token)".to_owned(),
+        ];
+        let g = group.clone();
+        let stop: Box<dyn FnOnce() + Send> = Box::new(move || {
+            endpoint.close(0u32.into(), b"gateway stopping");
+            drop(g);
+        });
+        let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Gateway, secrets: Some(secrets_dir.clone()) };
+        let admin = GroupAdmin { group: group.clone(), join_token: gateway_token };
+        let gw = Arc::new(Gateway { workers, map: Some(map), join_token: Some(token), backup, group: Some(admin) });
+        serve_s3(gw, repair_rx, a.listen, &a.http, root, banner, Some(stop)).await
+    })
+}

@@ -1,0 +1,167 @@
+//! A group of three gateways (real `kintsugi gateway` processes, metadata replicated with
+//! Raft) and storage nodes on loopback: every gateway serves the same objects, the leader is
+//! killed with SIGKILL under writes, and a group without a majority refuses writes quickly
+//! and takes them again once a gateway is back.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::cluster::{free_udp_port, Cluster};
+use common::{poll, Opts, Server, KIB};
+
+/// Flags every gateway of a test group runs with: 2+1 over three nodes, fast elections.
+fn group_flags(name: &str) -> Vec<String> {
+    ["--ec", "2+1", "--down-after", "3s", "--raft-heartbeat", "0.1", "--meta-timeout", "4s", "--name", name]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
+/// Start gateway `name` joining the group with `token`.
+fn join_gateway(name: &str, token: &str) -> Server {
+    let mut flags = group_flags(name);
+    flags.extend(["--join".to_owned(), token.to_owned(), "--cluster-listen".to_owned(), format!("127.0.0.1:{}", free_udp_port())]);
+    Server::start(Opts { gateway: Some(flags), chunk_size: Some(65536), ..Opts::default() })
+}
+
+/// A cluster of three nodes whose first gateway is joined by two more.
+fn group_of_three() -> (Cluster, Vec<Server>) {
+    let flags = group_flags("gw1");
+    let refs: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let c = Cluster::start(3, 1, &refs, Some(65536));
+    let token = c.admin_json(&["gateway", "join-token"])["token"].as_str().expect("gateway token").to_owned();
+    let others = vec![join_gateway("gw2", &token), join_gateway("gw3", &token)];
+    // Nodes learn of the new gateways from their heartbeat answers and report to them too.
+    for g in &others {
+        let ok = poll(Duration::from_secs(30), Duration::from_millis(200), || {
+            let st = g.admin_json(&["status"]);
+            let up = st["nodes"].as_array().map_or(0, |n| n.iter().filter(|n| n["state"] == "up").count());
+            let disks = st["disks"].as_array().map_or(0, Vec::len);
+            (up == 3 && disks == 3).then_some(())
+        });
+        assert!(ok.is_some(), "the nodes never reported to a joined gateway: {:#}", g.admin_json(&["status"]));
+    }
+    (c, others)
+}
+
+fn put(gw: &Server, src: &Path, key: &str) -> Result<(), String> {
+    let out = gw.kintsugi(&["put", "-q", src.to_str().expect("utf-8"), key]).output().expect("kintsugi put");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn assert_reads(gw: &Server, key: &str, want: &[u8]) {
+    let back = gw.scratch().join(format!("back-{}", common::random_string(8)));
+    gw.run_ok(gw.kintsugi(&["get", "-q", key, back.to_str().expect("utf-8")]), "kintsugi get");
+    let got = std::fs::read(&back).expect("read back");
+    assert!(got == want, "{key} through {}: {} bytes, not the {} written", gw.endpoint, got.len(), want.len());
+}
+
+fn write_file(gw: &Server, name: &str, data: &[u8]) -> std::path::PathBuf {
+    let p = gw.scratch().join(name);
+    std::fs::write(&p, data).expect("write source");
+    p
+}
+
+/// The group as gateway `gw` reports it.
+fn gateways(gw: &Server) -> serde_json::Value {
+    gw.admin_json(&["gateway", "list"])
+}
+
+#[test]
+fn three_gateways_serve_the_same_objects_and_survive_the_leaders_death() {
+    let _g = common::slot();
+    let (mut c, mut others) = group_of_three();
+    let list = gateways(&others[1]);
+    let members = list["gateways"].as_array().expect("gateways");
+    assert_eq!(members.len(), 3, "{list:#}");
+    assert_eq!(members.iter().filter(|m| m["role"] == "leader").count(), 1, "{list:#}");
+    assert_eq!(members.iter().filter(|m| m["role"] == "follower").count(), 2, "{list:#}");
+    assert_eq!(list["quorum"], true);
+
+    // Writes through every gateway; every gateway reads every object at once.
+    c.gw.run_ok(c.kintsugi(&["mb", "s3://grp"]), "kintsugi mb");
+    let mut written = Vec::new();
+    for (i, gw) in std::iter::once(&c.gw).chain(others.iter()).enumerate() {
+        let data = common::pseudo_random(i as u64 + 1, (300 * KIB + i as u64 * 7) as usize);
+        let key = format!("s3://grp/through-{i}");
+        put(gw, &write_file(gw, &format!("src{i}"), &data), &key).expect("put");
+        written.push((key, data));
+    }
+    for gw in std::iter::once(&c.gw).chain(others.iter()) {
+        for (key, data) in &written {
+            assert_reads(gw, key, data);
+        }
+    }
+
+    // Kill the leader; writes resume through the survivors, nothing acknowledged is lost.
+    let leader = list["leader"].as_str().expect("a leader").to_owned();
+    let started = Instant::now();
+    match leader.as_str() {
+        "gw1" => c.gw.kill9(),
+        "gw2" => others[0].kill9(),
+        _ => others[1].kill9(),
+    }
+    let survivors: Vec<&Server> = std::iter::once(&c.gw).chain(others.iter()).zip(["gw1", "gw2", "gw3"]).filter(|(_, n)| *n != leader).map(|(g, _)| g).collect();
+    let data = common::pseudo_random(99, 200 * KIB as usize);
+    let src = write_file(survivors[0], "after", &data);
+    let ok = poll(Duration::from_secs(30), Duration::from_millis(100), || put(survivors[0], &src, "s3://grp/after").ok());
+    assert!(ok.is_some(), "no write succeeded within 30 s of the leader's death:\n{}", survivors[0].log_tail(30));
+    eprintln!("first successful write {:?} after the leader was killed", started.elapsed());
+    written.push(("s3://grp/after".into(), data));
+    for gw in &survivors {
+        for (key, data) in &written {
+            assert_reads(gw, key, data);
+        }
+    }
+    let list = gateways(survivors[1]);
+    assert_eq!(list["quorum"], true, "{list:#}");
+    assert_ne!(list["leader"].as_str(), Some(leader.as_str()), "{list:#}");
+
+    // The old leader comes back as a follower and catches up.
+    match leader.as_str() {
+        "gw1" => c.gw.restart(),
+        "gw2" => others[0].restart(),
+        _ => others[1].restart(),
+    }
+    let back = match leader.as_str() {
+        "gw1" => &c.gw,
+        "gw2" => &others[0],
+        _ => &others[1],
+    };
+    for (key, data) in &written {
+        assert_reads(back, key, data);
+    }
+}
+
+#[test]
+fn without_a_majority_writes_fail_quickly_and_resume_when_a_gateway_returns() {
+    let _g = common::slot();
+    let (c, mut others) = group_of_three();
+    c.gw.run_ok(c.kintsugi(&["mb", "s3://quo"]), "kintsugi mb");
+    let data = common::pseudo_random(5, 100 * KIB as usize);
+    let src = write_file(&c.gw, "src", &data);
+    put(&c.gw, &src, "s3://quo/before").expect("put with three gateways");
+    others[0].kill9();
+    others[1].kill9();
+    let started = Instant::now();
+    let err = put(&c.gw, &src, "s3://quo/lonely").expect_err("a write without a majority must fail");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(60), "the refused write took {took:?}");
+    assert!(err.contains("503") || err.to_lowercase().contains("unavailable") || err.contains("majority"), "{err}");
+    let st = c.gw.admin_json(&["status"]);
+    assert_eq!(st["group"]["quorum"], false, "{st:#}");
+    // One gateway back: a majority again, writes resume and nothing was half-applied.
+    others[0].restart();
+    let ok = poll(Duration::from_secs(30), Duration::from_millis(200), || put(&c.gw, &src, "s3://quo/again").ok());
+    assert!(ok.is_some(), "writes did not resume with two of three gateways:\n{}", c.gw.log_tail(30));
+    assert_reads(&c.gw, "s3://quo/before", &data);
+    assert_reads(&others[0], "s3://quo/again", &data);
+    let out = c.gw.kintsugi(&["stat", "s3://quo/lonely"]).output().expect("stat");
+    assert!(!out.status.success(), "the refused write must not exist");
+}
