@@ -4,6 +4,8 @@
 # measured the same way in the same run. One fresh cluster / server per row.
 # Usage: scripts/bench-cluster.sh [DURATION] [SIZES] [CONCURRENCIES] [NODES]
 #   e.g. scripts/bench-cluster.sh 10s "1MiB 64MiB" "1 8" 6
+# TARGETS="embedded cluster group3" adds a group of 3 gateways (metadata replicated
+# with Raft; the bench talks to the first, the leader): the price of replication.
 # Prints one markdown row per (target, size, concurrency); raw JSON lines go
 # to $OUT (default /tmp/kintsugi-bench-cluster.jsonl).
 set -euo pipefail
@@ -39,9 +41,21 @@ start() {
       --access-key $AK --secret-key $SK >"$work/out" 2>"$work/err" &
     gw_pid=$!; pids+=($gw_pid)
   else
-    "$BIN" gateway --meta "$work/gw" --listen 127.0.0.1:0 --cluster-listen 127.0.0.1:0 \
+    "$BIN" gateway --name gw1 --meta "$work/gw" --listen 127.0.0.1:0 --cluster-listen 127.0.0.1:0 \
       --token-file "$work/token" --access-key $AK --secret-key $SK >"$work/out" 2>"$work/err" &
     gw_pid=$!; pids+=($gw_pid)
+    if [ "$target" = group3 ]; then
+      for _ in $(seq 200); do grep -q '^S3 endpoint' "$work/out" 2>/dev/null && break; sleep 0.1; done
+      local ep1 gtok
+      ep1=$(sed -n 's/^S3 endpoint: //p' "$work/out")
+      gtok=$(AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK "$BIN" admin gateway join-token --endpoint "$ep1")
+      for g in 2 3; do
+        "$BIN" gateway --name gw$g --meta "$work/gw$g" --listen 127.0.0.1:0 --cluster-listen 127.0.0.1:0 \
+          --join "$gtok" --access-key $AK --secret-key $SK >"$work/out$g" 2>"$work/err$g" &
+        pids+=($!)
+        for _ in $(seq 300); do grep -q '^S3 endpoint' "$work/out$g" 2>/dev/null && break; sleep 0.1; done
+      done
+    fi
     for i in $(seq 1 "$NODES"); do
       "$BIN" storage --name "n$i" --data "$work/n$i/disk1" --state "$work/n$i/state" \
         --listen 127.0.0.1:0 --join-file "$work/token" 2>"$work/n$i.err" >/dev/null &
@@ -50,7 +64,7 @@ start() {
   fi
   for _ in $(seq 200); do grep -q '^S3 endpoint' "$work/out" 2>/dev/null && break; sleep 0.1; done
   ep=$(sed -n 's/^S3 endpoint: //p' "$work/out")
-  if [ "$target" = cluster ]; then
+  if [ "$target" != embedded ]; then
     for _ in $(seq 300); do
       up=$(AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK "$BIN" admin status --json --endpoint "$ep" 2>/dev/null |
         python3 -c 'import json,sys; print(sum(n["state"]=="up" for n in json.load(sys.stdin)["nodes"]))' 2>/dev/null || echo 0)
@@ -65,7 +79,7 @@ echo "| target | size | concurrency | PUT MiB/s | PUT ops/s | PUT p50 / p99 ms |
 echo "|---|---|---|---|---|---|---|---|---|"
 for size in $SIZES; do
   for c in $CONCS; do
-    for target in embedded cluster; do
+    for target in ${TARGETS:-embedded cluster}; do
       work=$(mktemp -d)
       export KINTSUGI_CONFIG=$work/client.toml
       start "$target" "$work"
