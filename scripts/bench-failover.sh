@@ -43,15 +43,15 @@ for round in $(seq 1 "$ROUNDS"); do
     pids+=($!)
   done
   head -c 1048576 /dev/urandom >"$work/obj"
-  "$BIN" mb s3://fo --endpoint "${ep[2]}" >/dev/null
+  "$BIN" mb s3://failover --endpoint "${ep[2]}" >/dev/null
   # Wait until gw2 can write (its nodes up), then kill the leader.
-  for _ in $(seq 300); do "$BIN" put -q "$work/obj" s3://fo/warm --endpoint "${ep[2]}" 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 300); do "$BIN" put -q "$work/obj" s3://failover/warm --endpoint "${ep[2]}" 2>/dev/null && break; sleep 0.1; done
   leader=$("$BIN" admin gateway list --json --endpoint "${ep[2]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])')
   n=${leader#gw}
   writer=2; [ "$n" = 2 ] && writer=3
   t0=$(date +%s%N)
   kill -KILL "${gpid[$n]}"
-  until "$BIN" put -q "$work/obj" s3://fo/after --endpoint "${ep[$writer]}" 2>/dev/null; do sleep 0.05; done
+  until "$BIN" put -q "$work/obj" s3://failover/after --endpoint "${ep[$writer]}" 2>/dev/null; do sleep 0.05; done
   t1=$(date +%s%N)
   ms=$(( (t1 - t0) / 1000000 ))
   echo "round $round: leader $leader killed; first write through gw$writer after $ms ms"

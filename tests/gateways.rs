@@ -165,3 +165,29 @@ fn without_a_majority_writes_fail_quickly_and_resume_when_a_gateway_returns() {
     let out = c.gw.kintsugi(&["stat", "s3://quo/lonely"]).output().expect("stat");
     assert!(!out.status.success(), "the refused write must not exist");
 }
+
+#[test]
+fn a_group_whose_gateways_all_restart_one_by_one_comes_back_whole() {
+    let _g = common::slot();
+    let (mut c, mut others) = group_of_three();
+    c.gw.run_ok(c.kintsugi(&["mb", "s3://again"]), "kintsugi mb");
+    let data = common::pseudo_random(11, 150 * KIB as usize);
+    let src = write_file(&c.gw, "src", &data);
+    put(&others[1], &src, "s3://again/before").expect("put with three gateways");
+    // Every gateway down; then back one at a time. Each starts without a majority (it
+    // must: the others wait for it too) and says so; two make a majority again.
+    c.gw.kill9();
+    others[0].kill9();
+    others[1].kill9();
+    c.gw.restart();
+    let st = c.gw.admin_json(&["status"]);
+    assert_eq!(st["group"]["quorum"], false, "{st:#}");
+    others[0].restart();
+    let ok = poll(Duration::from_secs(30), Duration::from_millis(200), || put(&others[0], &src, "s3://again/after").ok());
+    assert!(ok.is_some(), "writes did not resume with two of three gateways back:\n{}", others[0].log_tail(30));
+    others[1].restart();
+    for gw in std::iter::once(&c.gw).chain(others.iter()) {
+        assert_reads(gw, "s3://again/before", &data);
+        assert_reads(gw, "s3://again/after", &data);
+    }
+}

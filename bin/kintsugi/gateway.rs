@@ -297,7 +297,13 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
 
         // With other gateways writing, an intent may be theirs: only old ones are collected.
         let alone = group.members().len() <= 1;
-        workers.recover_at_startup(if alone { None } else { Some(Duration::from_secs(86_400)) }).await.context("recovering interrupted writes")?;
+        match workers.recover_at_startup(if alone { None } else { Some(Duration::from_secs(86_400)) }).await {
+            Ok(()) => {}
+            // A group without a majority yet: start anyway (nothing was changed); the leader's
+            // workers collect garbage, and a later start collects the intents.
+            Err(e) if e.outcome_unknown() => tracing::warn!(error = %e, "start-up recovery waits for a majority of gateways; serving meanwhile"),
+            Err(e) => return Err(e).context("recovering interrupted writes"),
+        }
         let token = JoinToken { gateway: advertise.clone(), ca_fingerprint: ca.fingerprint(), secret: secrets.node_secret.clone() }.encode();
         let gateway_token = JoinToken { gateway: advertise.clone(), ca_fingerprint: ca.fingerprint(), secret: secrets.gateway_secret.clone() }.encode();
         if let Some(f) = &a.token_file {

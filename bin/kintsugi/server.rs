@@ -211,11 +211,21 @@ pub(crate) struct RootKey {
 /// Set the root key from flags, or keep the stored one, or generate one on first start.
 pub(crate) fn ensure_credentials(meta: &RocksMeta, creds: Option<(String, String)>) -> Result<RootKey> {
     if let Some((ak, sk)) = creds {
-        let rec = AccessKeyRecord { secret: sk.clone(), created_ms: now_ms(), name: "root".into() };
-        meta.put_access_key(&ak, &rec).context("storing the root access key")?;
+        // Stored as given already (a restart): nothing to write, so a gateway starts even
+        // while its group has no majority yet.
+        let stored = meta.local_access_key(&ak).context("reading access keys")?;
+        if !stored.is_some_and(|r| r.secret == sk && r.name == "root") {
+            let rec = AccessKeyRecord { secret: sk.clone(), created_ms: now_ms(), name: "root".into() };
+            meta.put_access_key(&ak, &rec).context("storing the root access key")?;
+        }
         return Ok(RootKey { ak, new_secret: Some(sk), generated: false });
     }
-    let keys = meta.list_access_keys().context("reading access keys")?;
+    let keys = match meta.list_access_keys() {
+        // A gateway whose group has no majority yet starts on its own copy of the keys.
+        Err(kintsugi_meta::MetaError::NotCommitted { .. }) => meta.local_list_access_keys(),
+        other => other,
+    }
+    .context("reading access keys")?;
     if let Some((ak, _)) = keys.iter().find(|(_, r)| r.name == "root").or(keys.first()) {
         return Ok(RootKey { ak: ak.clone(), new_secret: None, generated: false });
     }

@@ -554,8 +554,8 @@ impl RocksMeta {
         self.get(CF_KEYS, "access key", access_key.as_bytes())
     }
 
-    /// All access keys.
-    pub(crate) fn local_list_access_keys(&self) -> MetaResult<Vec<(String, AccessKeyRecord)>> {
+    /// All access keys in this replica's own state, without the read barrier.
+    pub fn local_list_access_keys(&self) -> MetaResult<Vec<(String, AccessKeyRecord)>> {
         let mut out = Vec::new();
         self.scan_prefix(CF_KEYS, &[], &[], |k, v| {
             out.push((String::from_utf8_lossy(k).into_owned(), decode("access key", v)?));

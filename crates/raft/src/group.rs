@@ -291,7 +291,8 @@ impl MetaGroup {
             let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
             let Ok(written) = tokio::time::timeout(left, self.raft.client_write(cmd.clone())).await else {
                 // Proposed but not committed in time (no majority): it may still commit later,
-                // which every command's precondition makes harmless to a retry.
+                // so the caller must treat the outcome as unknown (never resubmit it, never
+                // turn its shards into garbage: `ClusterError::outcome_unknown`).
                 return Err(not_committed(cmd.name(), format!("no majority of gateways committed it within {:?}; it may still commit", self.timeout)));
             };
             let why = match written {
@@ -318,7 +319,17 @@ impl MetaGroup {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
         };
-        match self.net.call(&leader.cluster, &RaftRequest::Submit, &body, self.timeout).await {
+        let call = self.net.call(&leader.cluster, &RaftRequest::Submit, &body, self.timeout);
+        let answer = tokio::select! {
+            a = call => a,
+            () = self.leader_replaced(&leader.name) => {
+                // The leader it went to is gone (a new one was elected): it may have committed
+                // the command before dying or not, so the outcome is unknown — say so now
+                // rather than wait out the timeout (a client retries a 503 on the new leader).
+                return Ok(Err(not_committed(cmd.name(), format!("the leader {} was replaced while it had the command; the write may or may not have committed", leader.name))));
+            }
+        };
+        match answer {
             Ok((RaftResponse::Submitted, bytes)) => {
                 let (index, outcome): (u64, Outcome) = match decode(&bytes) {
                     Ok(x) => x,
@@ -337,6 +348,22 @@ impl MetaGroup {
         }
     }
 
+    /// Return once this replica knows of a leader other than `name` (a read of the leader
+    /// that went to `name` is then pointless, and a write to it of unknown outcome).
+    async fn leader_replaced(&self, name: &str) {
+        let mut rx = self.raft.metrics();
+        loop {
+            let other = {
+                let m = rx.borrow_and_update();
+                let leader = m.current_leader.and_then(|id| m.membership_config.membership().get_node(&id).map(|n| n.name.clone()));
+                leader.is_some_and(|l| l != name)
+            };
+            if other || rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Wait until this replica has applied every write committed before the call.
     pub async fn read_barrier_async(&self) -> MetaResult<()> {
         let deadline = Instant::now() + self.timeout;
@@ -348,7 +375,12 @@ impl MetaGroup {
             let why = match confirmed {
                 Ok(_) => return Ok(()),
                 Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(ForwardToLeader { leader_node: Some(leader), .. }))) => {
-                    match self.net.call(&leader.cluster, &RaftRequest::ReadIndex, &[], self.timeout).await {
+                    let call = self.net.call(&leader.cluster, &RaftRequest::ReadIndex, &[], self.timeout);
+                    let answer = tokio::select! {
+                        a = call => a,
+                        () = self.leader_replaced(&leader.name) => Err(NetError::Remote { code: codes::NOT_LEADER.into(), message: format!("the leader {} was replaced", leader.name) }),
+                    };
+                    match answer {
                         Ok((RaftResponse::ReadIndex { index }, _)) => {
                             let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
                             return match self.raft.wait(Some(left)).applied_index_at_least(index, "read barrier").await {
