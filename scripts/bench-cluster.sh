@@ -15,14 +15,7 @@ SIZES=${2:-"1MiB 64MiB"}
 CONCS=${3:-"1 8"}
 NODES=${4:-6}
 OUT=${OUT:-/tmp/kintsugi-bench-cluster.jsonl}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/kintsugi-target}
-# KINTSUGI_BIN=path measures that binary (e.g. one built from an older commit) instead.
-if [ -n "${KINTSUGI_BIN:-}" ]; then
-  BIN=$KINTSUGI_BIN
-else
-  cargo build --release --locked --bin kintsugi >&2
-  BIN=$CARGO_TARGET_DIR/release/kintsugi
-fi
+source scripts/lib-bin.sh
 AK=benchbenchbench
 SK=benchbenchbenchbenchbench
 : > "$OUT"

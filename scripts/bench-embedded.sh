@@ -11,14 +11,7 @@ DUR=${1:-10s}
 SIZES=${2:-"4KiB 1MiB 64MiB"}
 CONCS=${3:-"1 8 32"}
 OUT=${OUT:-/tmp/kintsugi-bench.jsonl}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/kintsugi-target}
-# KINTSUGI_BIN=path measures that binary (e.g. one built from an older commit) instead.
-if [ -n "${KINTSUGI_BIN:-}" ]; then
-  BIN=$KINTSUGI_BIN
-else
-  cargo build --release --locked --bin kintsugi >&2
-  BIN=$CARGO_TARGET_DIR/release/kintsugi
-fi
+source scripts/lib-bin.sh
 : > "$OUT"
 echo "| size | concurrency | PUT MiB/s | PUT ops/s | PUT p50 / p99 ms | GET MiB/s | GET ops/s | GET p50 / p99 ms | server peak RSS |"
 echo "|---|---|---|---|---|---|---|---|---|"

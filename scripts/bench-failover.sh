@@ -9,13 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
 HB=${2:-0.25}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/kintsugi-target}
-if [ -n "${KINTSUGI_BIN:-}" ]; then
-  BIN=$KINTSUGI_BIN
-else
-  cargo build --release --locked --bin kintsugi >&2
-  BIN=$CARGO_TARGET_DIR/release/kintsugi
-fi
+source scripts/lib-bin.sh
 export AWS_ACCESS_KEY_ID=benchbenchbench AWS_SECRET_ACCESS_KEY=benchbenchbenchbenchbench
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }

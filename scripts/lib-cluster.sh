@@ -6,13 +6,7 @@
 # Usage: start_cluster NODES [extra gateway flags...]
 # KINTSUGI_BIN=PATH runs that binary instead of building this checkout's (to measure two
 # commits side by side in one run).
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/kintsugi-target}
-if [ -n "${KINTSUGI_BIN:-}" ]; then
-  BIN=$KINTSUGI_BIN
-else
-  cargo build --release --locked --bin kintsugi >&2
-  BIN=$CARGO_TARGET_DIR/release/kintsugi
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib-bin.sh"
 export AWS_ACCESS_KEY_ID=benchbenchbench AWS_SECRET_ACCESS_KEY=benchbenchbenchbenchbench
 work=$(mktemp -d)
 export KINTSUGI_CONFIG=$work/client.toml

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end test of the docker compose cluster (docker-compose.yml): one
-# gateway + six storage nodes, EC 4+2, driven from the host with the aws cli.
+# End-to-end test of the docker compose cluster (docker-compose.yml): three
+# gateways + six storage nodes, EC 4+2, driven from the host with the aws cli.
 #
 #   scripts/test-docker.sh            (make test-docker)
 #
@@ -13,7 +13,10 @@
 #    reported down, writes one more object; starts them again, waits for 6 up
 # 5. disconnects one node container from the compose network: reads everything
 #    back byte-exact (parity, hedged reads); reconnects it, waits for 6 up, reads again
-# 6. always tears the project down (down -v); dumps the last container logs on failure
+# 6. the gateway group (3 gateways, one Raft group): stops the leader's container, writes
+#    and reads everything through a survivor, starts it again; disconnects the new leader
+#    from the network, writes through the others, reconnects it and reads everything through it
+# 7. always tears the project down (down -v); dumps the last container logs on failure
 #
 # Prints "docker: N passed, N failed" as its last line; exits non-zero on failure.
 # Without a usable docker it prints "docker: skipped: docker not available" and
@@ -65,7 +68,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 rand_hex() { python3 -c "import secrets; print(secrets.token_hex($1))"; }
 
 # Pin every setting docker-compose.yml reads, so the caller's environment cannot change the test.
-export KINTSUGI_S3_PORT="$(free_port)"
+export KINTSUGI_S3_PORT="$(free_port)" KINTSUGI_S3_PORT2="$(free_port)" KINTSUGI_S3_PORT3="$(free_port)"
 export KINTSUGI_ACCESS_KEY="KT$(rand_hex 9 | tr a-f A-F)"
 export KINTSUGI_SECRET_KEY="$(rand_hex 20)"
 export KINTSUGI_EC=4+2 KINTSUGI_DOWN_AFTER=3 KINTSUGI_LOST_AFTER=600 KINTSUGI_HEDGE_AFTER=0.25
@@ -318,3 +321,76 @@ say "reconnected node3"
 must wait_for 60 "node3 back after reconnect: 6 nodes up" 'up == 6 and total == 6'
 verify "read back after all nodes are back"
 STAT_VERIFY=1 placement "every shard intact on its node after the faults (stat --verify)" any $(awk '{print $2}' "$work/manifest")
+
+# ---------------------------------------------------------------- 6. the gateway group
+declare -A gw_ep=([gateway]="http://127.0.0.1:$KINTSUGI_S3_PORT" [gateway2]="http://127.0.0.1:$KINTSUGI_S3_PORT2" [gateway3]="http://127.0.0.1:$KINTSUGI_S3_PORT3")
+first_ep=$endpoint
+# group_state ENDPOINT : "quorum=True members=3 leader=NAME" as that gateway reports the group
+group_state() {
+  timeout 15 "$bin" admin gateway list --json --endpoint "$1" 2>>"$work/status.err" |
+    python3 -c 'import json,sys; g=json.load(sys.stdin); print("quorum=%s members=%d leader=%s" % (g.get("quorum"), len(g.get("gateways") or []), g.get("leader")))' 2>>"$work/status.err"
+}
+# wait_group SECONDS ENDPOINT DESCRIPTION : until that gateway sees 3 members and a quorum
+wait_group() {
+  local end=$(( $(date +%s) + $1 )) line=""
+  while :; do
+    line="$(group_state "$2")"
+    if [[ "$line" == "quorum=True members=3 "* ]]; then pass "$3 ($line)"; return 0; fi
+    if [ "$(date +%s)" -ge "$end" ]; then fail "$3: not within $1 s (last: ${line:-no answer})"; return 1; fi
+    sleep 1
+  done
+}
+# put_retry ENDPOINT FILE KEY SECONDS : PUT until it succeeds (a 503 while a leader is elected)
+put_retry() {
+  local end=$(( $(date +%s) + $4 ))
+  until timeout 60 aws --endpoint-url "$1" s3 cp --only-show-errors "$2" "s3://$bucket/$3" >"$work/put.log" 2>&1; do
+    [ "$(date +%s)" -ge "$end" ] && return 1
+    sleep 0.5
+  done
+}
+
+must wait_group 120 "$first_ep" "three gateways in one group"
+leader=$(group_state "$first_ep" | sed -n 's/.*leader=//p')
+[ -n "${gw_ep[$leader]:-}" ] || { fail "the leader '$leader' is not a gateway of this project"; exit 1; }
+survivor=gateway2; [ "$leader" = gateway2 ] && survivor=gateway3
+say "stopping the leader's container ($leader); writing through $survivor"
+t0=$(date +%s)
+compose stop --timeout 2 "$leader" >"$work/stop.log" 2>&1 || { fail "compose stop $leader"; cat "$work/stop.log"; exit 1; }
+head -c $((2 * 1024 * 1024 + 5)) /dev/urandom >"$src/after-leader-stop.bin"
+if put_retry "${gw_ep[$survivor]}" "$src/after-leader-stop.bin" after-leader-stop.bin 60; then
+  (cd "$src" && sha256sum after-leader-stop.bin) >>"$work/manifest"
+  pass "PUT through $survivor $(( $(date +%s) - t0 ))s after the leader ($leader) stopped"
+else
+  fail "no PUT through $survivor within 60 s of stopping the leader: $(tail -n 3 "$work/put.log")"
+fi
+endpoint=${gw_ep[$survivor]} verify "read back through $survivor with the leader stopped"
+compose start "$leader" >"$work/start.log" 2>&1 || { fail "compose start $leader"; cat "$work/start.log"; exit 1; }
+wait_group 60 "${gw_ep[$leader]}" "$leader back in the group"
+endpoint=${gw_ep[$leader]} verify "read back through the old leader ($leader) after its restart"
+
+# The leader cut off the network: the other two elect a leader and take writes; the old
+# leader comes back as a follower and catches up.
+cut=$(group_state "$first_ep" | sed -n 's/.*leader=//p')
+[ -n "${gw_ep[$cut]:-}" ] || { fail "no leader to cut off (got '$cut')"; exit 1; }
+other=gateway; [ "$cut" = gateway ] && other=gateway2
+cid=$(compose ps -q "$cut")
+say "disconnecting $cut ($cid) from network $net"
+docker network disconnect "$net" "$cid" || { fail "docker network disconnect $cut"; exit 1; }
+head -c $((1024 * 1024 + 3)) /dev/urandom >"$src/while-gateway-cut.bin"
+t0=$(date +%s)
+if put_retry "${gw_ep[$other]}" "$src/while-gateway-cut.bin" while-gateway-cut.bin 60; then
+  (cd "$src" && sha256sum while-gateway-cut.bin) >>"$work/manifest"
+  pass "PUT through $other $(( $(date +%s) - t0 ))s after the leader ($cut) was cut off the network"
+else
+  fail "PUT through $other with the leader ($cut) cut off: $(tail -n 3 "$work/put.log")"
+fi
+after=$(group_state "${gw_ep[$other]}" | sed -n 's/.*leader=//p')
+if [ -n "$after" ] && [ "$after" != "$cut" ] && [ "$after" != None ]; then
+  pass "a new leader ($after) while $cut is cut off"
+else
+  fail "no new leader while $cut is cut off (the group says: '$after')"
+fi
+docker network connect --alias "$cut" "$net" "$cid" || { fail "docker network connect $cut"; exit 1; }
+say "reconnected $cut"
+wait_group 60 "${gw_ep[$cut]}" "$cut back in the group after reconnect"
+endpoint=${gw_ep[$cut]} verify "read back through $cut after it rejoined"

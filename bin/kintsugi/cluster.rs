@@ -74,19 +74,26 @@ async fn join_token_arg(a: &StorageArgs) -> Result<Option<String>> {
     if let Some(t) = &a.join {
         return Ok(Some(t.clone()));
     }
-    let Some(f) = &a.join_file else { return Ok(None) };
-    let end = tokio::time::Instant::now() + a.join_wait;
+    let Some(f) = a.join_file.clone() else { return Ok(None) };
+    let wait = a.join_wait;
+    tokio::task::spawn_blocking(move || wait_for_token_file(&f, wait, "is the gateway running with --token-file?")).await?.map(Some)
+}
+
+/// The token in `file` (a `--join-file`), waiting up to `wait` for it to appear; `hint` says
+/// who writes it.
+pub(crate) fn wait_for_token_file(file: &std::path::Path, wait: Duration, hint: &str) -> Result<String> {
+    let end = std::time::Instant::now() + wait;
     loop {
-        match std::fs::read_to_string(f) {
-            Ok(t) if !t.trim().is_empty() => return Ok(Some(t.trim().to_owned())),
+        match std::fs::read_to_string(file) {
+            Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_owned()),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("reading --join-file {}", f.display())),
+            Err(e) => return Err(e).with_context(|| format!("reading --join-file {}", file.display())),
         }
-        if tokio::time::Instant::now() >= end {
-            bail!("--join-file {} did not appear within {:?}; is the gateway running with --token-file?", f.display(), a.join_wait);
+        if std::time::Instant::now() >= end {
+            bail!("--join-file {} did not appear within {wait:?}; {hint}", file.display());
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 

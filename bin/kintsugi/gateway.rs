@@ -41,6 +41,10 @@ pub struct GatewayArgs {
     /// (needed on first start only; a gateway that is a member restarts without it).
     #[arg(long, value_name = "TOKEN", env = "KINTSUGI_GATEWAY_JOIN_TOKEN", hide_env_values = true, conflicts_with = "restore")]
     join: Option<String>,
+    /// Read the gateway join token from this file instead (written by the first gateway's
+    /// `--gateway-token-file`); waits up to --join-wait for it to appear. First start only.
+    #[arg(long, value_name = "FILE", env = "KINTSUGI_GATEWAY_JOIN_FILE", conflicts_with_all = ["join", "restore"])]
+    join_file: Option<PathBuf>,
     /// This gateway's name in the group (letters, digits, -, _ and .). Default: the host name.
     #[arg(long, env = "KINTSUGI_GATEWAY_NAME", value_parser = crate::cluster::label)]
     name: Option<String>,
@@ -94,6 +98,10 @@ pub struct GatewayArgs {
     /// that storage nodes read with `--join-file` (docker compose does this).
     #[arg(long, value_name = "FILE", env = "KINTSUGI_TOKEN_FILE")]
     token_file: Option<PathBuf>,
+    /// Also write the gateway join token to this file (mode 0600) at every start, for gateways
+    /// that join with `--join-file` (docker compose does this). Guard it like the CA key.
+    #[arg(long, value_name = "FILE", env = "KINTSUGI_GATEWAY_TOKEN_FILE")]
+    gateway_token_file: Option<PathBuf>,
     /// Start from a metadata backup (`kintsugi admin meta backup DIR`): its metadata, cluster CA
     /// and join secret are copied into --meta, which must hold none yet, so the storage nodes
     /// keep their certificates. The gateway forms a new group of one. Shards written after the
@@ -188,7 +196,14 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     }
     let secrets_dir = meta_dir.join("cluster");
     let mut secrets = read_secrets(&secrets_dir)?;
-    let join = match (&a.join, &secrets) {
+    let join_arg = match (&a.join, &a.join_file) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(f)) if secrets.is_none() => {
+            Some(crate::cluster::wait_for_token_file(f, a.join_wait, "is the first gateway running with --gateway-token-file?")?)
+        }
+        _ => None,
+    };
+    let join = match (&join_arg, &secrets) {
         (Some(t), None) => Some(JoinToken::parse(t).context("--join is not a valid gateway join token")?),
         (Some(_), Some(_)) => {
             tracing::info!("this gateway is a member of its group already; --join is not needed any more");
@@ -308,6 +323,9 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let gateway_token = JoinToken { gateway: advertise.clone(), ca_fingerprint: ca.fingerprint(), secret: secrets.gateway_secret.clone() }.encode();
         if let Some(f) = &a.token_file {
             write_private(f, &token).with_context(|| format!("writing the join token to --token-file {}", f.display()))?;
+        }
+        if let Some(f) = &a.gateway_token_file {
+            write_private(f, &gateway_token).with_context(|| format!("writing the gateway join token to --gateway-token-file {}", f.display()))?;
         }
         let banner = vec![
             format!("Cluster service: {bound} (QUIC, mutual TLS); erasure coding {scheme}; metadata in {}", meta_dir.display()),

@@ -62,8 +62,8 @@ struct Cli {
 enum Command {
     /// Run the embedded store: gateway, metadata, storage and repair in one process.
     Server(server::ServerArgs),
-    /// Run a cluster gateway: S3, metadata, admin API, cluster map, cluster CA
-    Gateway(gateway::GatewayArgs),
+    /// Run a cluster gateway: S3, metadata (one replica of the gateways' group), admin API, cluster map, cluster CA
+    Gateway(Box<gateway::GatewayArgs>),
     /// Run a storage node that joins a gateway and serves shards over QUIC
     Storage(cluster::StorageArgs),
     /// Create a bucket: kintsugi mb s3://BUCKET
@@ -118,7 +118,7 @@ fn main() -> std::process::ExitCode {
     logging::init(cli.log_format);
     let result: Result<()> = match cli.command {
         Command::Server(args) => server::run(args),
-        Command::Gateway(args) => gateway::gateway(args),
+        Command::Gateway(args) => gateway::gateway(*args),
         Command::Storage(args) => cluster::storage(args),
         Command::Bench(args) => bench::run(args),
         Command::Mb(a) => cli::mb(a),

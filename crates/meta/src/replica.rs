@@ -79,14 +79,14 @@ impl Refusal {
     /// The refusal `e` is, or `None` when `e` is a failure of the store itself (which stops
     /// the replica instead: every replica must apply the same history).
     pub fn of(e: &MetaError) -> Option<Self> {
-        Some(match e.clone_refusal()? {
-            MetaError::NoSuchBucket { bucket } => Refusal::NoSuchBucket { bucket },
-            MetaError::BucketExists { bucket } => Refusal::BucketExists { bucket },
-            MetaError::BucketNotEmpty { bucket } => Refusal::BucketNotEmpty { bucket },
-            MetaError::NoSuchUpload { upload_id } => Refusal::NoSuchUpload { upload_id },
-            MetaError::VersionConflict { bucket, key, expected } => Refusal::VersionConflict { bucket, key, expected },
-            MetaError::PartsChanged { upload_id, part } => Refusal::PartsChanged { upload_id, part },
-            MetaError::DiskInUse { disk, shards } => Refusal::DiskInUse { disk, shards },
+        Some(match e {
+            MetaError::NoSuchBucket { bucket } => Refusal::NoSuchBucket { bucket: bucket.clone() },
+            MetaError::BucketExists { bucket } => Refusal::BucketExists { bucket: bucket.clone() },
+            MetaError::BucketNotEmpty { bucket } => Refusal::BucketNotEmpty { bucket: bucket.clone() },
+            MetaError::NoSuchUpload { upload_id } => Refusal::NoSuchUpload { upload_id: upload_id.clone() },
+            MetaError::VersionConflict { bucket, key, expected } => Refusal::VersionConflict { bucket: bucket.clone(), key: key.clone(), expected: *expected },
+            MetaError::PartsChanged { upload_id, part } => Refusal::PartsChanged { upload_id: upload_id.clone(), part: *part },
+            MetaError::DiskInUse { disk, shards } => Refusal::DiskInUse { disk: *disk, shards: *shards },
             _ => return None,
         })
     }
@@ -102,22 +102,6 @@ impl Refusal {
             Refusal::PartsChanged { upload_id, part } => MetaError::PartsChanged { upload_id, part },
             Refusal::DiskInUse { disk, shards } => MetaError::DiskInUse { disk, shards },
         }
-    }
-}
-
-impl MetaError {
-    /// A copy of a precondition error (the variants [`Refusal`] carries).
-    fn clone_refusal(&self) -> Option<MetaError> {
-        Some(match self {
-            MetaError::NoSuchBucket { bucket } => MetaError::NoSuchBucket { bucket: bucket.clone() },
-            MetaError::BucketExists { bucket } => MetaError::BucketExists { bucket: bucket.clone() },
-            MetaError::BucketNotEmpty { bucket } => MetaError::BucketNotEmpty { bucket: bucket.clone() },
-            MetaError::NoSuchUpload { upload_id } => MetaError::NoSuchUpload { upload_id: upload_id.clone() },
-            MetaError::VersionConflict { bucket, key, expected } => MetaError::VersionConflict { bucket: bucket.clone(), key: key.clone(), expected: *expected },
-            MetaError::PartsChanged { upload_id, part } => MetaError::PartsChanged { upload_id: upload_id.clone(), part: *part },
-            MetaError::DiskInUse { disk, shards } => MetaError::DiskInUse { disk: *disk, shards: *shards },
-            _ => return None,
-        })
     }
 }
 
