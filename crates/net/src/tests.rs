@@ -164,3 +164,70 @@ async fn garbage_frames_get_an_error_not_a_crash() {
     let (resp, _) = call(&conn, &Request::Ping, None, Duration::from_secs(5)).await.expect("ping");
     assert!(matches!(resp, Response::Pong { .. }));
 }
+
+/// A second protocol for the multiplexing test: the probe's messages under another ALPN.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+enum OtherRequest {
+    Join(JoinRequest),
+    Ping,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+enum OtherResponse {
+    Joined(Joined),
+    Pong { node: String },
+    Error { code: String, message: String },
+}
+
+crate::wire_protocol!(OtherRequest, OtherResponse, alpn = b"kintsugi-test-other/1");
+
+struct OtherEcho;
+
+#[async_trait::async_trait]
+impl Handler<OtherRequest> for OtherEcho {
+    async fn handle(&self, peer: &str, _req: OtherRequest, _recv: quinn::RecvStream, mut send: quinn::SendStream) -> NetResult<()> {
+        write_frame(&mut send, &OtherResponse::Pong { node: format!("other, to {peer}") }).await?;
+        let _ = send.finish();
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn one_endpoint_serves_two_protocols_by_alpn_with_their_own_join_authorities() {
+    let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
+    let gw = ca.issue("gateway").expect("gateway identity");
+    let t = TransportTuning::default();
+    let alpns: [&[u8]; 2] = [DEFAULT_ALPN, b"kintsugi-test-other/1"];
+    let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config_for(&gw, true, &t, &alpns).expect("config"), &t).expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let (probe_secret, other_secret) = (JoinToken::random_secret(), JoinToken::random_secret());
+    let probe_join = Arc::new(JoinAuthority { ca: ca.clone(), secret: probe_secret.clone(), name_taken: None, issue_as: None });
+    // The other protocol's joins are answered only once its authority is set, and every
+    // certificate it signs says `gateway`.
+    let late: Arc<std::sync::OnceLock<Arc<JoinAuthority>>> = Arc::default();
+    let echo = Arc::new(Echo { name: "probe".into(), seen: Default::default() });
+    let ep = server.endpoint();
+    tokio::spawn(server.serve_all(vec![Service::new::<Request>(echo, Some(probe_join)), Service::with_late_join::<OtherRequest>(Arc::new(OtherEcho), late.clone())]));
+    let token = |secret: &str| JoinToken { gateway: addr.to_string(), ca_fingerprint: ca.fingerprint(), secret: secret.to_owned() };
+
+    // Each protocol's join goes to its own authority.
+    let node = join::<Request>(&token(&probe_secret), "node-1", &t).await.expect("probe join");
+    assert_eq!(common_name(&node.cert_der).as_deref(), Some("node-1"));
+    assert!(join::<Request>(&token(&other_secret), "node-2", &t).await.is_err(), "the probe protocol refuses the other's secret");
+    match join::<OtherRequest>(&token(&other_secret), "gw-2", &t).await {
+        Err(NetError::Remote { code, .. }) => assert_eq!(code, codes::NOT_A_GATEWAY, "no authority yet"),
+        other => panic!("a join before the authority is set must be refused, got {other:?}"),
+    }
+    let _ = late.set(Arc::new(JoinAuthority { ca: ca.clone(), secret: other_secret.clone(), name_taken: None, issue_as: Some("gateway".into()) }));
+    let other_id = join::<OtherRequest>(&token(&other_secret), "gw-2", &t).await.expect("other join");
+    assert_eq!(common_name(&other_id.cert_der).as_deref(), Some("gateway"), "issued under the fixed name");
+
+    // Both protocols answer on the one port, each to its own clients.
+    let probe_conn = Client::new(&node, &t).expect("client").connect(addr).await.expect("connect");
+    let (resp, _) = call(&probe_conn, &Request::Ping, None, Duration::from_secs(5)).await.expect("ping");
+    assert_eq!(resp, Response::Pong { node: "probe".into() });
+    let other_conn = Client::for_protocol::<OtherRequest>(&other_id, &t).expect("client").connect(addr).await.expect("connect");
+    let (resp, _) = call(&other_conn, &OtherRequest::Ping, None, Duration::from_secs(5)).await.expect("ping");
+    assert_eq!(resp, OtherResponse::Pong { node: "other, to gateway".into() });
+    ep.close(0u32.into(), b"test over");
+}

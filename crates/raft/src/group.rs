@@ -1,23 +1,30 @@
 //! [`MetaGroup`]: one gateway's replica of the metadata group — the command log its store
-//! submits to, the handler of the gateways' protocol, and membership.
+//! submits to (here), the handler of the gateways' protocol (`serve.rs`), and membership
+//! (`membership.rs`).
 
-use std::collections::{BTreeMap, BTreeSet};
+mod membership;
+mod serve;
+
+pub use membership::{enrol, GatewayStatus, GroupStatus, Role};
+pub use serve::GATEWAY_NAME;
+
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kintsugi_meta::{Applied, Command, CommandLog, MetaError, MetaResult, Outcome};
-use kintsugi_net::{codes as net_codes, Client, Handler, JoinAuthority, NetError, NetResult, Service};
+use kintsugi_net::{Client, Handler, JoinAuthority, NetError, Service};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, RaftError};
-use openraft::{ChangeMembers, ServerState, SnapshotPolicy};
+use openraft::{ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::log_store::LogStore;
-use crate::network::{answer, Network};
-use crate::proto::{codes, RaftRequest, RaftResponse, MAX_BODY};
+use crate::network::Network;
+use crate::proto::{codes, RaftRequest, RaftResponse};
 use crate::state_machine::StateMachine;
-use crate::{decode, encode, GatewayNode, Raft, RaftGroupError};
+use crate::{decode, GatewayNode, Raft, RaftGroupError};
 
 /// What a gateway needs to act for the cluster: the CA (to sign joins) and the join
 /// secrets. Handed to a gateway when it enrols.
@@ -69,59 +76,6 @@ impl GroupConfig {
             snapshot_every: 20_000,
         }
     }
-}
-
-/// A gateway's role in the group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Orders every write.
-    Leader,
-    /// A voter following the leader.
-    Follower,
-    /// Catching up; not yet a voter.
-    Learner,
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Role::Leader => "leader",
-            Role::Follower => "follower",
-            Role::Learner => "learner",
-        })
-    }
-}
-
-/// One gateway in [`GroupStatus`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GatewayStatus {
-    /// Raft id.
-    pub id: u64,
-    /// The gateway.
-    pub node: GatewayNode,
-    /// Its role.
-    pub role: Role,
-    /// The last log index the leader knows it holds (`None`: nothing yet, or unknown).
-    pub matched: Option<u64>,
-    /// Entries it is behind the leader.
-    pub lag: Option<u64>,
-}
-
-/// The group as its leader sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupStatus {
-    /// Leader's name.
-    pub leader: Option<String>,
-    /// Whether a majority acknowledged the leader recently (within two election timeouts):
-    /// whether metadata can be written now.
-    pub quorum: bool,
-    /// Current term.
-    pub term: u64,
-    /// Last log index the leader has applied.
-    pub applied: Option<u64>,
-    /// Every gateway, voters and learners.
-    pub gateways: Vec<GatewayStatus>,
 }
 
 /// One gateway's replica of the metadata group.
@@ -267,7 +221,7 @@ impl MetaGroup {
     /// The handler of the gateways' protocol (to serve with a join authority set later:
     /// [`Service::with_late_join`]).
     pub fn handler(self: &Arc<Self>) -> Arc<dyn Handler<RaftRequest>> {
-        Arc::new(GroupHandler(self.clone()))
+        Arc::new(serve::GroupHandler(self.clone()))
     }
 
     /// Every gateway of the group as this replica knows it, voters and learners.
@@ -402,194 +356,6 @@ impl MetaGroup {
         }
     }
 
-    /// The group's status: from the leader (asked over the network from a follower).
-    pub async fn status(&self) -> NetResult<GroupStatus> {
-        if self.is_leader() {
-            return Ok(self.local_status());
-        }
-        let Some((_, leader)) = self.leader() else {
-            return Err(NetError::Remote { code: codes::NO_LEADER.into(), message: "the metadata group has no leader: fewer than a majority of gateways are up".into() });
-        };
-        match self.net.call(&leader.cluster, &RaftRequest::Status, &[], self.timeout).await? {
-            (RaftResponse::Status, bytes) => decode(&bytes).map_err(|detail| NetError::BadFrame { detail }),
-            (other, _) => Err(NetError::BadFrame { detail: format!("unexpected answer {other:?}") }),
-        }
-    }
-
-    fn local_status(&self) -> GroupStatus {
-        let m = self.raft.metrics();
-        let m = m.borrow();
-        let membership = m.membership_config.membership();
-        let voters: BTreeSet<u64> = membership.voter_ids().collect();
-        let last = m.last_log_index;
-        let gateways = membership
-            .nodes()
-            .map(|(id, node)| {
-                let role = if Some(*id) == m.current_leader {
-                    Role::Leader
-                } else if voters.contains(id) {
-                    Role::Follower
-                } else {
-                    Role::Learner
-                };
-                let matched = if *id == self.id { last } else { m.replication.as_ref().and_then(|r| r.get(id).copied().flatten()).map(|l| l.index) };
-                let lag = match (last, matched) {
-                    (Some(l), Some(x)) => Some(l.saturating_sub(x)),
-                    (Some(l), None) => Some(l),
-                    _ => None,
-                };
-                GatewayStatus { id: *id, node: node.clone(), role, matched, lag }
-            })
-            .collect();
-        let leader = m.current_leader.and_then(|id| membership.get_node(&id)).map(|n| n.name.clone());
-        let lease = u64::try_from(self.election_max.as_millis().saturating_mul(2)).unwrap_or(u64::MAX);
-        let quorum = m.state == ServerState::Leader && m.millis_since_quorum_ack.is_some_and(|ms| ms <= lease);
-        GroupStatus { leader, quorum, term: m.current_term, applied: m.last_applied.map(|l| l.index), gateways }
-    }
-
-    /// Make gateway `node` (id `id`) a voting member: a learner first, caught up from a
-    /// snapshot and the log, then a voter. Leader only. Idempotent for a member.
-    async fn enrol(&self, id: u64, node: GatewayNode) -> RaftResponse {
-        let taken = {
-            let m = self.raft.metrics();
-            let m = m.borrow();
-            let taken = m.membership_config.membership().nodes().any(|(i, n)| n.name == node.name && *i != id);
-            taken
-        };
-        if taken {
-            return refuse(codes::NAME_TAKEN, format!("a gateway named {:?} is already a member; start this one with another --name, or remove the old one (`kintsugi admin gateway remove {}`)", node.name, node.name));
-        }
-        tracing::info!(gateway = %node, "adding a gateway to the metadata group as a learner");
-        if let Err(e) = self.raft.add_learner(id, node.clone(), true).await {
-            return refuse(codes::RAFT, format!("adding {} as a learner: {e}", node.name));
-        }
-        if let Err(e) = self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false).await {
-            return refuse(codes::RAFT, format!("making {} a voter: {e}", node.name));
-        }
-        tracing::info!(gateway = %node, "gateway is a voting member of the metadata group");
-        RaftResponse::Enrolled
-    }
-
-    async fn remove(&self, name: &str) -> RaftResponse {
-        let (id, voter, voters) = {
-            let m = self.raft.metrics();
-            let m = m.borrow();
-            let membership = m.membership_config.membership();
-            let voters: BTreeSet<u64> = membership.voter_ids().collect();
-            let found = membership.nodes().find(|(_, n)| n.name == name).map(|(id, _)| *id);
-            match found {
-                Some(id) => (id, voters.contains(&id), voters.len()),
-                None => return refuse(codes::NO_SUCH_GATEWAY, format!("no gateway named {name:?} is a member; see `kintsugi admin gateway list`")),
-            }
-        };
-        if voter && voters == 1 {
-            return refuse(codes::RAFT, format!("{name} is the group's only voter; a group cannot remove its last gateway"));
-        }
-        let change = if voter { ChangeMembers::RemoveVoters(BTreeSet::from([id])) } else { ChangeMembers::RemoveNodes(BTreeSet::from([id])) };
-        match self.raft.change_membership(change, false).await {
-            Ok(_) => {
-                tracing::info!(gateway = name, "removed a gateway from the metadata group");
-                RaftResponse::Done
-            }
-            Err(e) => refuse(codes::RAFT, format!("removing {name}: {e}")),
-        }
-    }
-
-    /// Serve one request of the gateways' protocol.
-    async fn handle(&self, req: RaftRequest, body: Vec<u8>) -> (RaftResponse, Vec<u8>) {
-        let raft_answer = |bytes: Result<Vec<u8>, String>| match bytes {
-            Ok(b) => (RaftResponse::Raft, b),
-            Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
-        };
-        match req {
-            RaftRequest::Append => match decode(&body) {
-                Ok(rpc) => raft_answer(encode(&self.raft.append_entries(rpc).await)),
-                Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
-            },
-            RaftRequest::Vote => match decode(&body) {
-                Ok(rpc) => raft_answer(encode(&self.raft.vote(rpc).await)),
-                Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
-            },
-            RaftRequest::Snapshot => match decode(&body) {
-                Ok(rpc) => raft_answer(encode(&self.raft.install_snapshot(rpc).await)),
-                Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
-            },
-            RaftRequest::Submit => {
-                let cmd = match Command::decode(&body) {
-                    Ok(c) => c,
-                    Err(e) => return (refuse(codes::BAD_REQUEST, e.to_string()), Vec::new()),
-                };
-                let Ok(written) = tokio::time::timeout(self.timeout, self.raft.client_write(cmd)).await else {
-                    return (refuse(codes::NOT_COMMITTED, format!("no majority of gateways committed it within {:?}; it may still commit", self.timeout)), Vec::new());
-                };
-                match written {
-                    Ok(r) => match encode(&(r.log_id.index, r.data)) {
-                        Ok(b) => (RaftResponse::Submitted, b),
-                        Err(e) => (refuse(codes::RAFT, e), Vec::new()),
-                    },
-                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => (refuse(codes::NOT_LEADER, "this gateway is not the leader"), Vec::new()),
-                    Err(e) => (refuse(codes::RAFT, e.to_string()), Vec::new()),
-                }
-            }
-            RaftRequest::ReadIndex => match tokio::time::timeout(self.timeout, self.raft.get_read_log_id()).await.unwrap_or(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(openraft::error::QuorumNotEnough { cluster: "no majority answered in time".into(), got: BTreeSet::new() })))) {
-                Ok((read, _)) => (RaftResponse::ReadIndex { index: read.map(|l| l.index) }, Vec::new()),
-                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => (refuse(codes::NOT_LEADER, "this gateway is not the leader"), Vec::new()),
-                Err(e) => (refuse(codes::NO_LEADER, e.to_string()), Vec::new()),
-            },
-            RaftRequest::Enrol { id, name, cluster, s3 } => {
-                let node = GatewayNode { name, cluster, s3 };
-                if !self.is_leader() {
-                    return self.to_leader(&RaftRequest::Enrol { id, name: node.name, cluster: node.cluster, s3: node.s3 }, Duration::from_secs(3600)).await;
-                }
-                let Some(secrets) = self.secrets.get() else {
-                    return (refuse(codes::RAFT, "this gateway does not hold the cluster's secrets"), Vec::new());
-                };
-                match self.enrol(id, node).await {
-                    RaftResponse::Enrolled => match encode(secrets) {
-                        Ok(b) => (RaftResponse::Enrolled, b),
-                        Err(e) => (refuse(codes::RAFT, e), Vec::new()),
-                    },
-                    other => (other, Vec::new()),
-                }
-            }
-            RaftRequest::Remove { name } => {
-                if !self.is_leader() {
-                    return self.to_leader(&RaftRequest::Remove { name }, self.timeout).await;
-                }
-                (self.remove(&name).await, Vec::new())
-            }
-            RaftRequest::Status => match self.status().await {
-                Ok(s) => match encode(&s) {
-                    Ok(b) => (RaftResponse::Status, b),
-                    Err(e) => (refuse(codes::RAFT, e), Vec::new()),
-                },
-                Err(NetError::Remote { code, message }) => (refuse(&code, message), Vec::new()),
-                Err(e) => (refuse(codes::NO_LEADER, e.to_string()), Vec::new()),
-            },
-            RaftRequest::Join(_) => (refuse(net_codes::BAD_FRAME, "joins are answered by the transport"), Vec::new()),
-        }
-    }
-
-    /// Pass a request on to the leader and its answer back.
-    async fn to_leader(&self, req: &RaftRequest, timeout: Duration) -> (RaftResponse, Vec<u8>) {
-        let Some((_, leader)) = self.leader() else {
-            return (refuse(codes::NO_LEADER, "the metadata group has no leader: fewer than a majority of gateways are up"), Vec::new());
-        };
-        match self.net.call(&leader.cluster, req, &[], timeout).await {
-            Ok(x) => x,
-            Err(NetError::Remote { code, message }) => (refuse(&code, message), Vec::new()),
-            Err(e) => (refuse(codes::NO_LEADER, format!("reaching the leader {}: {e}", leader.name)), Vec::new()),
-        }
-    }
-
-    /// Remove gateway `name` from the group (through the leader).
-    pub async fn remove_gateway(&self, name: &str) -> NetResult<()> {
-        let (resp, _) = if self.is_leader() { (self.remove(name).await, Vec::new()) } else { self.to_leader(&RaftRequest::Remove { name: name.into() }, self.timeout).await };
-        match kintsugi_net::check(resp)? {
-            RaftResponse::Done => Ok(()),
-            other => Err(NetError::BadFrame { detail: format!("unexpected answer {other:?}") }),
-        }
-    }
 }
 
 /// A forward that certainly did not commit: try again.
@@ -602,36 +368,5 @@ impl CommandLog for MetaGroup {
 
     fn read_barrier(&self) -> MetaResult<()> {
         self.block(self.read_barrier_async())
-    }
-}
-
-/// The gateways' protocol handler: members presenting a gateway certificate only.
-struct GroupHandler(Arc<MetaGroup>);
-
-/// The common name every gateway's certificate carries.
-pub const GATEWAY_NAME: &str = "gateway";
-
-#[async_trait::async_trait]
-impl Handler<RaftRequest> for GroupHandler {
-    async fn handle(&self, peer: &str, req: RaftRequest, mut recv: quinn::RecvStream, send: quinn::SendStream) -> NetResult<()> {
-        if peer != GATEWAY_NAME {
-            tracing::warn!(peer, "gateway protocol request refused: the peer is not a gateway");
-            return answer(send, &refuse(codes::FORBIDDEN, "only gateways may call the metadata group"), &[]).await;
-        }
-        let body = recv.read_to_end(MAX_BODY).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
-        let (resp, out) = self.0.handle(req, body).await;
-        answer(send, &resp, &out).await
-    }
-}
-
-/// Join a group as gateway `me` (id `id`) through the gateway at `addr`: become a voter and
-/// receive the group's secrets. `client` presents the gateway certificate got with the
-/// gateway join token. Long: the leader waits until this gateway has caught up.
-pub async fn enrol(client: Client, addr: &str, id: u64, me: &GatewayNode, timeout: Duration) -> NetResult<Secrets> {
-    let net = Network::new(client);
-    let req = RaftRequest::Enrol { id, name: me.name.clone(), cluster: me.cluster.clone(), s3: me.s3.clone() };
-    match net.call(addr, &req, &[], timeout).await? {
-        (RaftResponse::Enrolled, bytes) => decode(&bytes).map_err(|detail| NetError::BadFrame { detail }),
-        (other, _) => Err(NetError::BadFrame { detail: format!("unexpected answer {other:?}") }),
     }
 }
