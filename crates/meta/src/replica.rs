@@ -226,10 +226,7 @@ impl RocksMeta {
             }
         }
         b.put_cf(self.cf(CF_SYSTEM)?, KEY_STAMP, stamp);
-        let was = self.synced.swap(true, Ordering::Relaxed);
-        let written = self.write(b);
-        self.synced.store(was, Ordering::Relaxed);
-        written?;
+        self.write_sync(b, true)?;
         self.load_domains()
     }
 }

@@ -132,10 +132,15 @@ impl RocksMeta {
         self.db.cf_handle(name).ok_or(MetaError::MissingColumnFamily { name })
     }
 
-    pub(crate) fn write(&self, mut batch: WriteBatch) -> MetaResult<()> {
+    pub(crate) fn write(&self, batch: WriteBatch) -> MetaResult<()> {
+        self.write_sync(batch, self.synced.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// [`RocksMeta::write`], synced or not whatever the store's setting.
+    pub(crate) fn write_sync(&self, mut batch: WriteBatch, sync: bool) -> MetaResult<()> {
         self.stamp_batch(&mut batch)?;
         let mut wo = WriteOptions::default();
-        wo.set_sync(self.synced.load(std::sync::atomic::Ordering::Relaxed));
+        wo.set_sync(sync);
         self.db.write_opt(batch, &wo).map_err(MetaError::db("write"))
     }
 

@@ -71,12 +71,12 @@ impl MetaGroup {
         if self.is_leader() {
             return Ok(self.local_status());
         }
-        let Some((_, leader)) = self.leader() else {
-            return Err(NetError::Remote { code: codes::NO_LEADER.into(), message: "the metadata group has no leader: fewer than a majority of gateways are up".into() });
-        };
-        match self.net.call(&leader.cluster, &RaftRequest::Status, &[], self.timeout).await? {
+        match self.to_leader(&RaftRequest::Status, self.timeout).await {
             (RaftResponse::Status, bytes) => decode(&bytes).map_err(|detail| NetError::BadFrame { detail }),
-            (other, _) => Err(NetError::BadFrame { detail: format!("unexpected answer {other:?}") }),
+            (resp, _) => {
+                let other = kintsugi_net::check(resp)?;
+                Err(NetError::BadFrame { detail: format!("unexpected answer {other:?}") })
+            }
         }
     }
 
