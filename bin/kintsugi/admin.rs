@@ -29,7 +29,7 @@ pub enum AdminCmd {
     Scrub(ScrubArgs),
     /// Print the token storage nodes join the cluster with (`kintsugi storage --join TOKEN`)
     JoinToken(AdminArgs),
-    /// Metadata commands: backup
+    /// Metadata commands: backup, rebuild
     #[command(subcommand)]
     Meta(MetaCmd),
     /// The metadata group of gateways: join-token, list, remove
@@ -45,6 +45,13 @@ pub enum MetaCmd {
     /// DIR; `kintsugi server --restore DIR` or `kintsugi gateway --restore DIR` starts from it
     /// when the metadata directory is lost
     Backup(crate::backup::BackupArgs),
+    /// Last resort when the metadata is lost: walk every disk's shard files and make the
+    /// manifest of every object whose shards say whose they are (bucket, key, attributes)
+    /// and that the metadata store does not have; each is read back whole (its ETag, and
+    /// proof it reads). The newest version of a key wins; keys the store has are kept.
+    /// Empty objects have no shards and cannot come back. Run it after the storage nodes
+    /// have rejoined (`admin status` lists their disks).
+    Rebuild(AdminArgs),
 }
 
 /// `kintsugi admin repair` subcommands.
@@ -263,6 +270,31 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             Ok(())
         }
         AdminCmd::Meta(MetaCmd::Backup(a)) => crate::backup::backup(a),
+        AdminCmd::Meta(MetaCmd::Rebuild(a)) => {
+            let v = call(&a.conn, "meta/rebuild", true, &[])?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            println!("shards found:     {} ({} already known, {} without a label)", v["shards_found"], v["shards_known"], v["shards_unlabelled"]);
+            println!("objects rebuilt:  {} ({:.1} MiB read back)", v["objects_rebuilt"], v["bytes_rebuilt"].as_f64().unwrap_or(0.0) / f64::from(1u32 << 20));
+            println!("objects kept:     {} (the store has their keys)", v["objects_kept"]);
+            println!("older versions:   {} (handed to garbage collection)", v["versions_superseded"]);
+            let buckets: Vec<&str> = v["buckets_created"].as_array().map(Vec::as_slice).unwrap_or(&[]).iter().filter_map(Value::as_str).collect();
+            if !buckets.is_empty() {
+                println!("buckets created:  {}", buckets.join(", "));
+            }
+            let problems = v["problems"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            if problems.is_empty() {
+                println!("problems:         none");
+            } else {
+                println!("problems:         {} (not rebuilt):", problems.len());
+                for p in problems {
+                    println!("  {}", p.as_str().unwrap_or("?"));
+                }
+            }
+            Ok(())
+        }
         AdminCmd::Gateway(c) => crate::admin_gateway::run(c),
     }
 }

@@ -49,6 +49,12 @@ pub struct ServerArgs {
     /// must hold no metadata yet. Shards written after the backup was taken are not in it.
     #[arg(long, value_name = "DIR")]
     restore: Option<PathBuf>,
+    /// Attach --data directories that are Kintsugi disks the metadata does not know (it was
+    /// lost), under the disk ids their identity files name; then `kintsugi admin meta rebuild`
+    /// makes their objects' manifests again from the shards. Without it such a directory is
+    /// refused as another store's.
+    #[arg(long)]
+    adopt_disks: bool,
     /// TOML file with any of the fields above (data = [..], meta, ec, listen, access_key, secret_key, chunk_size, gc_delay).
     #[arg(long, value_name = "FILE", env = "KINTSUGI_SERVER_CONFIG")]
     config: Option<PathBuf>,
@@ -74,6 +80,7 @@ struct FileConfig {
 
 struct Settings {
     restore: Option<PathBuf>,
+    adopt_disks: bool,
     data: Vec<PathBuf>,
     meta: PathBuf,
     scheme: Scheme,
@@ -109,6 +116,7 @@ fn settings(a: ServerArgs) -> Result<Settings> {
     };
     Ok(Settings {
         restore: a.restore,
+        adopt_disks: a.adopt_disks,
         data,
         meta,
         scheme,
@@ -147,7 +155,7 @@ pub(crate) fn lock_dir(dir: &Path, what: &str, flag: &str) -> Result<kintsugi_di
 }
 
 /// Attach every registered disk, register and format new ones.
-fn attach_disks(meta: &RocksMeta, dirs: &[PathBuf], meta_dir: &Path) -> Result<Vec<Arc<Disk>>> {
+fn attach_disks(meta: &RocksMeta, dirs: &[PathBuf], meta_dir: &Path, adopt: bool) -> Result<Vec<Arc<Disk>>> {
     let mut records = meta.disks().context("reading the disk registry")?;
     let mut out = Vec::new();
     let mut seen = Vec::new();
@@ -176,7 +184,26 @@ fn attach_disks(meta: &RocksMeta, dirs: &[PathBuf], meta_dir: &Path) -> Result<V
                 tracing::warn!(path = %abs.display(), "this directory holds a disk removed with `kintsugi admin disk remove`; not attaching it (empty it to use it as a new disk)");
                 continue;
             }
-            bail!("{} already belongs to another Kintsugi store (it has a {} file); give an empty directory", abs.display(), kintsugi_disk::IDENTITY_FILE);
+            if adopt {
+                let Some(ident) = Disk::read_identity(&abs).with_context(|| format!("--data {}", abs.display()))? else {
+                    bail!("{} has no readable {} file to adopt it by", abs.display(), kintsugi_disk::IDENTITY_FILE);
+                };
+                let id = ident.disk_id;
+                if let Some(other) = records.iter().find(|r| r.id == id) {
+                    bail!("{} names disk id {id}, which {} has already; adopt only the disks of one store", abs.display(), other.path);
+                }
+                let d = Disk::open(&abs, id, uuid).with_context(|| format!("adopting disk {}", abs.display()))?;
+                records.push(DiskRecord { id, uuid, path: path_s });
+                meta.put_disks(&records).context("saving the disk registry")?;
+                tracing::warn!(disk = id, path = %abs.display(), "adopted a disk the metadata did not know; `kintsugi admin meta rebuild` makes its objects' manifests again");
+                out.push(Arc::new(d));
+                continue;
+            }
+            bail!(
+                "{} already belongs to a Kintsugi store (it has a {} file) that this metadata does not know; give an empty directory, or --adopt-disks if this store's metadata was lost",
+                abs.display(),
+                kintsugi_disk::IDENTITY_FILE
+            );
         }
         let id = records.iter().map(|r| r.id).max().unwrap_or(0) + 1;
         let disk = Disk::format_new(&abs, id).with_context(|| format!("formatting disk {}", abs.display()))?;
@@ -258,7 +285,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
     }
     let gc_delay_ms = i64::try_from(s.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
     let meta = Arc::new(RocksMeta::open(&meta_dir, gc_delay_ms).context("opening the metadata store")?);
-    let disks = attach_disks(&meta, &s.data, &meta_dir)?;
+    let disks = attach_disks(&meta, &s.data, &meta_dir, s.adopt_disks)?;
     let root = ensure_credentials(&meta, s.creds)?;
     let codec = codec_for(CodecId::ReedSolomonGf8, s.scheme).context("creating the codec")?;
     for d in &disks {

@@ -21,6 +21,7 @@ object bytes are s3util.data(seed, size).
   data.py write-mp MANIFEST          like write, but objects of 8 MiB and more go up as
                                     multipart uploads (boto3's managed transfer, 8 MiB parts)
   data.py latency BUCKET KEY N      N GETs of one object; prints "LATENCY p50 p99 max" in ms
+  data.py listing BUCKET            prints "KEY SIZE ETAG" for every object, in key order
   data.py ranges MANIFEST STRIPE [SEGMENT]
                                     range GETs of every object (edges, across stripe
                                     boundaries, random) must be byte-exact
@@ -241,7 +242,15 @@ def ranges(path, stripe, segment=None):
     c.finish()
 
 
+def listing(bucket):
+    s3 = client()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for o in page.get("Contents", []):
+            print(f"{o['Key']} {o['Size']} {o['ETag']}", flush=True)
+
+
 cmds = {
+    "listing": listing,
     "ranges": ranges,
     "big-ranges": big_ranges,
     "slow-get": slow_get,

@@ -31,6 +31,7 @@ mod metrics;
 mod read;
 mod read_repair;
 pub mod rebalance;
+pub mod recover;
 mod rebuild;
 pub mod scrub;
 mod spread;

@@ -94,13 +94,13 @@ pub async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &OwnedSeg
         let to = store.disk(target)?;
         // Between two storage nodes, the target's node copies the shard straight from the source's:
         // the bytes do not pass through the gateway.
-        if let Some(read) = copy_between_nodes(&*src, &*to, &coded, &seg, header, index).await {
+        if let Some(read) = copy_between_nodes(&*src, &*to, &coded, &seg, header.clone(), index).await {
             limiter.take(read).await;
             return Ok((true, vec![(i, target)]));
         }
         // Straight copy through here: every chunk is verified where it is read; the copy must hash to the manifest's shard hash.
         let chunks = coded.layout.stripe_count(seg.len);
-        let mut w = to.write(header);
+        let mut w = to.write(header.clone());
         let mut rx = src.read(segment, index, loc.hash, 0, chunks);
         let mut copied = true;
         let mut bytes = 0u64;

@@ -35,7 +35,7 @@ pub async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta, templ
     let mut reader = stripe_reader(store, coded, seg, 0..stripes, &skip);
     let mut writers = Vec::with_capacity(targets.len());
     for &(i, disk) in targets {
-        let mut h = template;
+        let mut h = template.clone();
         h.index = u8::try_from(i).map_err(|_| ClusterError::Internal("shard index".into()))?;
         let d: Arc<dyn ShardStore> = store.disk(disk)?;
         writers.push(RebuildTarget::new(i, d.write(h)));
@@ -80,11 +80,12 @@ pub async fn rebuild_spread(store: &Store, coded: &Coded, seg: &SegmentMeta, tem
     let sources: Vec<ShardSource> = sources.into_iter().map(|(_, s)| s).collect();
     let coding = coded.coding();
     let timeout = node_rebuild_timeout(coded, seg);
+    let shared = &template;
     let jobs = targets.iter().map(|&(i, disk)| {
         let sources = sources.clone();
         async move {
             let d = store.disk(disk).ok()?;
-            let mut h = template;
+            let mut h = shared.clone();
             h.index = u8::try_from(i).ok()?;
             match d.rebuild_here(&h, coding, seg.len, seg.shards[i].hash, sources, timeout).await {
                 Ok(read) => Some((i, disk, read)),

@@ -321,9 +321,12 @@ impl Disk {
             .create_new(true)
             .open(&tmp_path)
             .map_err(|e| self.classify(&tmp_path, e, None))?;
-        file.write_all_at(&[0u8; HEADER_LEN as usize], 0)
-            .map_err(|e| self.classify(&tmp_path, e, None))?;
+        // The fixed part is written again when finished; the label, right after it, is final.
+        let mut start = vec![0u8; HEADER_LEN as usize];
+        start.extend_from_slice(&header.label);
+        file.write_all_at(&start, 0).map_err(|e| self.classify(&tmp_path, e, None))?;
         Ok(ShardWriter {
+            data_start: header.encoded_len(),
             disk: self.id,
             root: self.root.clone(),
             file,
@@ -351,17 +354,29 @@ impl Disk {
             return Err(corrupt(format!("file is {size} bytes, shorter than its header")));
         }
         file.read_exact_at(&mut hb, 0).map_err(|e| self.classify(&path, e, Some(name.clone())))?;
-        let header = ShardHeader::decode(&hb).map_err(|e| corrupt(e.to_string()))?;
+        let label_len = ShardHeader::label_len(&hb).map_err(|e| corrupt(e.to_string()))?;
+        let header = if label_len == 0 {
+            ShardHeader::decode(&hb)
+        } else {
+            if size < HEADER_LEN + label_len as u64 {
+                return Err(corrupt(format!("file is {size} bytes, shorter than its header and label")));
+            }
+            let mut whole = vec![0u8; HEADER_LEN as usize + label_len];
+            file.read_exact_at(&mut whole, 0).map_err(|e| self.classify(&path, e, Some(name.clone())))?;
+            ShardHeader::decode(&whole)
+        }
+        .map_err(|e| corrupt(e.to_string()))?;
         if header.segment_id != segment || header.index != index {
             return Err(corrupt("header names another shard".into()));
         }
+        let data_start = header.encoded_len();
         let table_len = u64::from(header.chunks) * 32;
-        let want = HEADER_LEN.checked_add(header.data_len).and_then(|v| v.checked_add(table_len));
+        let want = data_start.checked_add(header.data_len).and_then(|v| v.checked_add(table_len));
         if want != Some(size) {
             return Err(corrupt(format!("file is {size} bytes, header implies {want:?}")));
         }
         let mut table = vec![0u8; usize::try_from(table_len).map_err(|_| corrupt("hash table too large".into()))?];
-        file.read_exact_at(&mut table, HEADER_LEN + header.data_len)
+        file.read_exact_at(&mut table, data_start + header.data_len)
             .map_err(|e| self.classify(&path, e, Some(name.clone())))?;
         let hashes: Vec<ChunkHash> = table
             .chunks_exact(32)
@@ -376,7 +391,7 @@ impl Disk {
                 return Err(corrupt("chunk hash table does not match the manifest".into()));
             }
         }
-        Ok(ShardReader { disk: self.id, name, path, file, header, hashes })
+        Ok(ShardReader { disk: self.id, name, path, file, header, hashes, data_start })
     }
 
     /// Delete a shard file (and fsync the directory). Returns false if it was not there.
@@ -392,6 +407,41 @@ impl Disk {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.root.join(IDENTITY_FILE).is_file() => Ok(false),
             Err(e) => Err(self.classify(&path, e, None)),
         }
+    }
+
+    /// The shards on this disk after `after` (segment, index), in order, at most `limit`:
+    /// for walking a disk page by page (metadata rebuild). Files whose names are not shard
+    /// names are skipped.
+    pub fn list_shards(&self, after: Option<(u128, u8)>, limit: usize) -> DiskResult<Vec<(u128, u8)>> {
+        self.ensure_usable()?;
+        let root = self.root.join(SHARDS_DIR);
+        let first_fan = after.map_or(0, |(seg, _)| u8::try_from(seg >> 120).unwrap_or(0));
+        let mut out = Vec::new();
+        for fan in first_fan..=u8::MAX {
+            let dir = root.join(format!("{fan:02x}"));
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.classify(&dir, e, None)),
+            };
+            let mut found = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| self.classify(&dir, e, None))?;
+                if let Some(id) = entry.file_name().to_str().and_then(parse_shard_name) {
+                    if after.is_none_or(|a| id > a) {
+                        found.push(id);
+                    }
+                }
+            }
+            found.sort_unstable();
+            for id in found {
+                if out.len() == limit {
+                    return Ok(out);
+                }
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 
     /// Remove leftover temporary files (from a crash). Returns how many.
@@ -410,6 +460,16 @@ impl Disk {
     }
 }
 
+/// `<segment:032x>-<index:02x>.shard` back to its segment and index.
+fn parse_shard_name(name: &str) -> Option<(u128, u8)> {
+    let stem = name.strip_suffix(".shard")?;
+    let (seg, idx) = stem.split_once('-')?;
+    if seg.len() != 32 || idx.len() != 2 {
+        return None;
+    }
+    Some((u128::from_str_radix(seg, 16).ok()?, u8::from_str_radix(idx, 16).ok()?))
+}
+
 /// A shard being written. Dropped without [`ShardWriter::finish`], its temp file is removed.
 #[derive(Debug)]
 pub struct ShardWriter {
@@ -420,6 +480,8 @@ pub struct ShardWriter {
     final_path: PathBuf,
     tmp_path: PathBuf,
     header: ShardHeader,
+    /// Where chunk data starts: after the header and its label.
+    data_start: u64,
     hashes: Vec<ChunkHash>,
     data_len: u64,
     done: bool,
@@ -436,7 +498,7 @@ impl ShardWriter {
     /// Append one chunk and its BLAKE3 hash (computed by the caller, off this thread if it likes).
     pub fn append(&mut self, chunk: &[u8], hash: ChunkHash) -> DiskResult<()> {
         self.file
-            .write_all_at(chunk, HEADER_LEN + self.data_len)
+            .write_all_at(chunk, self.data_start + self.data_len)
             .map_err(|e| self.fail(&self.tmp_path.clone(), e))?;
         self.data_len += chunk.len() as u64;
         self.hashes.push(hash);
@@ -452,14 +514,14 @@ impl ShardWriter {
         }
         let tmp = self.tmp_path.clone();
         self.file
-            .write_all_at(&table, HEADER_LEN + self.data_len)
+            .write_all_at(&table, self.data_start + self.data_len)
             .map_err(|e| self.fail(&tmp, e))?;
         self.header.segment_len = segment_len;
         self.header.data_len = self.data_len;
         self.header.chunks = u32::try_from(self.hashes.len()).map_err(|_| DiskError::Invalid {
             detail: "more than 2^32 chunks in one shard".into(),
         })?;
-        self.file.write_all_at(&self.header.encode(), 0).map_err(|e| self.fail(&tmp, e))?;
+        self.file.write_all_at(&self.header.encode_fixed(), 0).map_err(|e| self.fail(&tmp, e))?;
         self.file.sync_all().map_err(|e| self.fail(&tmp, e))?;
         fs::rename(&self.tmp_path, &self.final_path).map_err(|e| self.fail(&tmp, e))?;
         self.done = true;
@@ -486,6 +548,7 @@ pub struct ShardReader {
     file: File,
     header: ShardHeader,
     hashes: Vec<ChunkHash>,
+    data_start: u64,
 }
 
 impl ShardReader {
@@ -510,7 +573,7 @@ impl ShardReader {
             return Err(corrupt(format!("chunk {index} ({offset}+{len}) past the shard data")));
         }
         let mut buf = vec![0u8; len as usize];
-        self.file.read_exact_at(&mut buf, HEADER_LEN + offset).map_err(|source| DiskError::Io {
+        self.file.read_exact_at(&mut buf, self.data_start + offset).map_err(|source| DiskError::Io {
             disk: self.disk,
             path: self.path.clone(),
             source,

@@ -10,7 +10,7 @@
 //! Disk::format(dir.path(), 1, 0xabc).unwrap();
 //! let disk = Disk::open(dir.path(), 1, 0xabc).unwrap();
 //! let header = ShardHeader { codec: 1, k: 4, m: 2, index: 0, chunk_size: 64, segment_no: 0,
-//!     segment_id: 7, owner_id: 1, part_number: 0, segment_len: 0, data_len: 0, chunks: 0 };
+//!     segment_id: 7, owner_id: 1, ..Default::default() };
 //! let mut w = disk.create_shard(header).unwrap();
 //! let chunk = vec![1u8; 64];
 //! w.append(&chunk, kintsugi_erasure::chunk_hash(&chunk)).unwrap();
@@ -26,7 +26,7 @@ mod header;
 
 pub use disk::{sync_dir, DirLock, DirState, Disk, DiskIdentity, ShardReader, ShardWriter, IDENTITY_FILE, IDENTITY_FORMAT};
 pub use error::{DiskError, DiskResult};
-pub use header::{HeaderError, ShardHeader, HEADER_LEN};
+pub use header::{HeaderError, ShardHeader, HEADER_LEN, MAX_LABEL};
 
 #[cfg(test)]
 mod tests;

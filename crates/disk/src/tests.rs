@@ -17,6 +17,7 @@ fn header(seg: u128, index: u8) -> ShardHeader {
         segment_len: 0,
         data_len: 0,
         chunks: 0,
+        label: std::sync::Arc::from(&[][..]),
     }
 }
 
@@ -181,4 +182,39 @@ fn a_disk_is_the_disk_its_identity_file_names_however_the_uuid_is_spelled() {
     // A different uuid is still another disk.
     drop(disk);
     assert!(Disk::open(dir.path(), 3, 0xac).expect("open").is_failed());
+}
+
+#[test]
+fn a_labelled_shard_reads_back_with_its_label_and_a_disk_lists_its_shards() {
+    let (_d, disk) = setup();
+    let chunks = vec![vec![5u8; 128], vec![6u8; 40]];
+    let mut h = header(0xab00_0000_0000_0000_0000_0000_0000_0001, 2);
+    h.label = std::sync::Arc::from(&b"a label that names the owner"[..]);
+    let mut w = disk.create_shard(h.clone()).expect("create");
+    for c in &chunks {
+        w.append(c, chunk_hash(c)).expect("append");
+    }
+    let sum = w.finish(168).expect("finish");
+    let r = disk.open_shard(h.segment_id, 2, Some(&sum)).expect("open");
+    assert_eq!(&*r.header().label, b"a label that names the owner");
+    assert_eq!(r.read_chunk(0, 0, 128).expect("chunk 0"), chunks[0]);
+    assert_eq!(r.read_chunk(1, 128, 40).expect("chunk 1"), chunks[1]);
+    // A flipped label byte is damage, caught at open.
+    let path = disk.shard_path(h.segment_id, 2);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[130] ^= 1;
+    std::fs::write(&path, &bytes).expect("write");
+    assert!(matches!(disk.open_shard(h.segment_id, 2, None), Err(DiskError::Corrupt { .. })));
+    bytes[130] ^= 1;
+    std::fs::write(&path, &bytes).expect("write");
+
+    // Listing walks every fan-out directory in order and pages.
+    write(&disk, 1, &chunks);
+    write(&disk, 0xff00_0000_0000_0000_0000_0000_0000_0000, &chunks);
+    std::fs::write(disk.root().join("shards/ab/not-a-shard.txt"), b"x").expect("stray file");
+    let all = disk.list_shards(None, 10).expect("list");
+    assert_eq!(all, vec![(1, 1), (h.segment_id, 2), (0xff00_0000_0000_0000_0000_0000_0000_0000, 1)]);
+    assert_eq!(disk.list_shards(None, 2).expect("page 1"), all[..2].to_vec());
+    assert_eq!(disk.list_shards(Some(all[1]), 2).expect("page 2"), all[2..].to_vec());
+    assert!(disk.list_shards(Some(all[2]), 2).expect("past the end").is_empty());
 }

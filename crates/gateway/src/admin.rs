@@ -44,7 +44,7 @@ pub const ADMIN_BUCKET: &str = "kintsugi-admin";
 const PREFIX: &str = "/kintsugi-admin/v1/";
 
 /// Admin changes only the group's leader makes (its workers carry them out).
-const LEADER_ONLY: [&str; 6] = ["drain", "disk/remove", "node/remove", "disk/add", "rebalance", "scrub"];
+const LEADER_ONLY: [&str; 7] = ["drain", "disk/remove", "node/remove", "disk/add", "rebalance", "scrub", "meta/rebuild"];
 
 /// Health of one shard as seen now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -560,6 +560,7 @@ impl S3Route for AdminRoute {
                 resp.headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/x-tar"));
                 Ok(resp)
             }
+            (Method::POST, "meta/rebuild") => json_response(&crate::recover::rebuild_metadata(&self.store).await.map_err(s3_err)?),
             (Method::GET, "gateways") => json_response(&group_report(self.group()?).await),
             (Method::GET, "gateway/join-token") => json_response(&serde_json::json!({ "token": self.group()?.join_token })),
             (Method::POST, "gateway/remove") => {

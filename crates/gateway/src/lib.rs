@@ -13,6 +13,7 @@ mod error;
 mod get;
 mod http;
 mod put;
+mod recover;
 mod s3;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use error::{GatewayError, GwResult};
 pub use get::read_range;
 pub use http::{serve, HttpLimits};
 pub use put::{write_body, Owner, Written};
+pub use recover::{rebuild_metadata, RebuildReport};
 pub use s3::KintsugiS3;
 
 /// What one gateway's HTTP front serves: the store, its background workers, and — in a

@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt};
 use kintsugi_cluster::{Metrics, Store};
 use kintsugi_disk::ShardHeader;
 use kintsugi_erasure::{encode_stripe, shard_hash, ChunkHash};
-use kintsugi_meta::{SegmentId, SegmentMeta, ShardLoc, NO_DISK};
+use kintsugi_meta::{SegmentId, SegmentMeta, ShardLabel, ShardLoc, NO_DISK};
 use kintsugi_storage::ShardWrite;
 use md5::{Digest, Md5};
 use tokio::sync::mpsc;
@@ -21,13 +21,29 @@ use crate::error::{GatewayError, GwResult};
 /// in parts.
 pub const MAX_UPLOAD: u64 = 5 << 30;
 
-/// Who owns the segments being written (recorded in shard headers).
-#[derive(Clone, Copy, Debug)]
+/// Who owns the segments being written (recorded in shard headers and labels).
+#[derive(Clone, Debug)]
 pub struct Owner {
     /// Object version id or upload id.
     pub id: u128,
     /// Part number, 0 for a plain PUT.
     pub part_number: u32,
+    /// The encoded [`ShardLabel`] every shard carries (empty: none).
+    pub label: Arc<[u8]>,
+}
+
+impl Owner {
+    /// An owner whose shards carry `label` (so metadata can be rebuilt from them).
+    pub fn labelled(id: u128, part_number: u32, label: &ShardLabel) -> Self {
+        let label = match label.encode() {
+            Ok(b) => Arc::from(b),
+            Err(e) => {
+                tracing::warn!(error = %e, "a shard label could not be encoded; the shards go without one");
+                Arc::from(&[][..])
+            }
+        };
+        Self { id, part_number, label }
+    }
 }
 
 /// Result of writing a body.
@@ -106,6 +122,7 @@ impl SegmentSink<'_> {
                 segment_len: 0,
                 data_len: 0,
                 chunks: 0,
+                label: self.owner.label.clone(),
             },
         };
         for (i, d) in disks.iter().enumerate() {
@@ -114,7 +131,7 @@ impl SegmentSink<'_> {
                 seg.failed[i] = Some("no failure domain could take it (nodes down)".into());
                 continue;
             }
-            let mut header = seg.template;
+            let mut header = seg.template.clone();
             header.index = i as u8;
             seg.writers.push(Some(self.store.disk(*d)?.write(header)));
         }
@@ -218,7 +235,7 @@ async fn settle_segment(store: Arc<Store>, mut seg: OpenSegment) -> GwResult<Seg
         return Ok(meta);
     }
     let coded = store.coded(&store.coding())?;
-    let missing = kintsugi_cluster::replace_shards(&store, &coded, &mut meta, seg.template, &failed).await;
+    let missing = kintsugi_cluster::replace_shards(&store, &coded, &mut meta, seg.template.clone(), &failed).await;
     let durable = meta.shards.len() - missing.len();
     if missing.is_empty() {
         return Ok(meta);

@@ -24,11 +24,11 @@ pub use error::{ShardError, ShardResult};
 pub use local::LocalShards;
 pub use heartbeat::{read_gateways, run_heartbeats, Heartbeats};
 pub use node::{disk_reports, open_node_disks, NodeCounters, NodeDisks, NodeService};
-pub use proto::{DiskReport, ErrorCode, Request, Response, ShardRead, ShardSource, COUNTER_REFUSED};
+pub use proto::{DiskReport, ErrorCode, ListedShard, Request, Response, ShardRead, ShardSource, COUNTER_REFUSED};
 pub use records::{disk_error_code, shard_error_from_remote};
 pub use remote::{NodeLink, RemoteShards};
 pub use segment::{rebuild_stripes, ReadCounters, RebuildOutcome, RebuildTarget, SegmentError, ShardSlot, StripeReader, DEFAULT_HEDGE_AFTER};
-pub use shards::{ChunkRx, DiskInfo, ShardStore, ShardWrite, WriteError};
+pub use shards::{ChunkRx, DiskInfo, FoundShard, ShardPage, ShardStore, ShardWrite, WriteError, LIST_PAGE_BYTES};
 
 #[cfg(test)]
 mod segment_tests;

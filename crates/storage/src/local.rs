@@ -8,7 +8,7 @@ use kintsugi_erasure::ChunkHash;
 use tokio::sync::mpsc;
 
 use crate::error::ShardResult;
-use crate::shards::{ChunkRx, DiskInfo, ShardMsg, ShardStore, ShardWrite};
+use crate::shards::{ChunkRx, DiskInfo, FoundShard, ShardMsg, ShardPage, ShardStore, ShardWrite, LIST_PAGE_BYTES};
 
 /// Chunks read ahead of the consumer per shard stream.
 const READ_AHEAD: usize = 4;
@@ -118,12 +118,13 @@ impl ShardStore for LocalShards {
         let disk_id = disk.id();
         let (tx, mut rx) = mpsc::channel::<ShardMsg>(2);
         let done = tokio::spawn(async move {
+            let (segment, index) = (header.segment_id, header.index);
             let write = async move {
                 let mut w = spawn_blocking(move || disk.create_shard(header)).await?;
                 while let Some(msg) = rx.recv().await {
                     match msg {
                         ShardMsg::Chunk(chunk, hashing) => {
-                            let (id, segment, index) = (disk_id, header.segment_id, header.index);
+                            let id = disk_id;
                             w = spawn_blocking(move || {
                                 let hash = hashing.resolve(&chunk).map_err(|_| DiskError::Corrupt {
                                     disk: id,
@@ -156,7 +157,33 @@ impl ShardStore for LocalShards {
             if full {
                 verify_all(&r)?;
             }
-            Ok(*r.header())
+            Ok(r.header().clone())
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn list(&self, after: Option<(u128, u8)>, limit: usize) -> ShardResult<ShardPage> {
+        let disk = self.disk.clone();
+        spawn_blocking(move || {
+            let mut page = ShardPage::default();
+            let mut bytes = 0usize;
+            for (segment, index) in disk.list_shards(after, limit.max(1))? {
+                if !page.shards.is_empty() && bytes >= LIST_PAGE_BYTES {
+                    break;
+                }
+                page.last = Some((segment, index));
+                match disk.open_shard(segment, index, None) {
+                    Ok(r) => {
+                        bytes += r.header().encoded_len() as usize + 64;
+                        page.shards.push(FoundShard { hash: kintsugi_erasure::shard_hash(r.chunk_hashes()), header: r.header().clone() });
+                    }
+                    Err(DiskError::Missing { .. }) => {} // deleted since it was listed
+                    Err(e @ DiskError::Corrupt { .. }) => tracing::warn!(error = %e, "a damaged shard is left out of the listing"),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(page)
         })
         .await
         .map_err(Into::into)

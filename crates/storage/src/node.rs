@@ -12,7 +12,7 @@ use kintsugi_net::{write_frame, Client, Handler, NetError, NetResult};
 
 use crate::local::LocalShards;
 use crate::segment::ReadCounters;
-use crate::proto::{DiskReport, ErrorCode, Request, Response, ShardRead, ShardSource, COUNTER_REFUSED};
+use crate::proto::{DiskReport, ErrorCode, ListedShard, Request, Response, ShardRead, ShardSource, COUNTER_REFUSED};
 use crate::records::{get_record_head, shard_error_response, table_record, END_OF_SHARD, MAX_CHUNK};
 use crate::shards::{ShardStore, WriteError};
 
@@ -178,7 +178,12 @@ const GATEWAY: &str = "gateway";
 fn gateway_only(req: &Request) -> bool {
     matches!(
         req,
-        Request::PutShard { .. } | Request::CheckShard { .. } | Request::DeleteShard { .. } | Request::RebuildShard { .. } | Request::AddDisk { .. }
+        Request::PutShard { .. }
+            | Request::CheckShard { .. }
+            | Request::DeleteShard { .. }
+            | Request::RebuildShard { .. }
+            | Request::AddDisk { .. }
+            | Request::ListShards { .. }
     )
 }
 
@@ -373,6 +378,16 @@ impl Handler<Request> for NodeService {
             Request::RebuildShard { disk, header, coding, segment_len, expected, sources } => {
                 self.rebuild(disk, &header, coding, segment_len, expected, sources).await
             }
+            Request::ListShards { disk, after, limit } => match self.disk(disk) {
+                Ok(d) => match d.list(after, limit as usize).await {
+                    Ok(page) => {
+                        let shards = page.shards.into_iter().map(|f| ListedShard { header: f.header.encode(), hash: f.hash }).collect();
+                        Response::ShardList { shards, last: page.last }
+                    }
+                    Err(e) => shard_error_response(&e),
+                },
+                Err(r) => r,
+            },
             Request::DeleteShard { disk, segment, index } => match self.disk(disk) {
                 Ok(d) => match d.delete(segment, index).await {
                     Ok(existed) => Response::ShardDeleted { existed },

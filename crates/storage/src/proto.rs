@@ -123,6 +123,17 @@ pub enum Request {
         /// Named counters since the node started, as in `NodeReport`.
         counters: Vec<(String, u64)>,
     },
+    /// Gateway to node: the verified shards of a disk after `after` (segment, index), in order,
+    /// as many as fit one frame and at most `limit`, each with its header and label (for
+    /// rebuilding metadata from the shards). Answer: `ShardList`; an empty list is the end.
+    ListShards {
+        /// Disk uuid on the node.
+        disk: u128,
+        /// The last shard of the previous page.
+        after: Option<(u128, u8)>,
+        /// Most shards to answer.
+        limit: u32,
+    },
 }
 
 /// Which chunks of which shard `GetShard` and `ReadShard` ask for. A newtype variant of this
@@ -165,6 +176,7 @@ impl Request {
             Request::NodeReport { .. } => "NodeReport",
             Request::ReadShard(_) => "ReadShard",
             Request::Beat { .. } => "Beat",
+            Request::ListShards { .. } => "ListShards",
         }
     }
 }
@@ -262,6 +274,23 @@ pub enum Response {
         /// The cluster addresses of every gateway of the group (empty: keep the list).
         gateways: Vec<String>,
     },
+    /// Answer to `ListShards`.
+    ShardList {
+        /// Shards that verified, in order.
+        shards: Vec<ListedShard>,
+        /// The last shard looked at (the next page starts after it; a damaged shard is
+        /// skipped, not listed), `None` at the end of the disk.
+        last: Option<(u128, u8)>,
+    },
+}
+
+/// One shard of a `ShardList`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedShard {
+    /// Its header and label (`kintsugi_disk::ShardHeader::encode`).
+    pub header: Vec<u8>,
+    /// Its shard hash (`kintsugi_erasure::shard_hash` of its chunk hash table).
+    pub hash: [u8; 32],
 }
 
 kintsugi_net::wire_protocol!(Request, Response);

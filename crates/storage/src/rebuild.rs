@@ -145,7 +145,7 @@ pub(crate) async fn rebuild(p: &Peers<'_>, target: &LocalShards, job: RebuildJob
         return Err(RebuildError::TooFewSources { k, known, why: "not enough sources given".into() });
     }
     let mut reader = StripeReader::new(job.header.segment_id, slots, usize::from(k), 0..stripes, &[want], DEFAULT_HEDGE_AFTER, p.counters);
-    let mut targets = [RebuildTarget::new(want, target.write(job.header))];
+    let mut targets = [RebuildTarget::new(want, target.write(job.header.clone()))];
     let bytes_read = rebuild_stripes(&mut reader, &codec, stripes, &mut targets).await.map_err(|e| match e {
         SegmentError::TooFewShards { have, .. } => RebuildError::TooFewSources { k, known, why: format!("only {have} could be read") },
         other => RebuildError::Decode(other.to_string()),
@@ -160,7 +160,7 @@ async fn copy_straight(p: &Peers<'_>, target: &LocalShards, job: &RebuildJob, sr
     let tried = |why: String| RebuildError::TooFewSources { k: 1, known: 0, why };
     let store = source_store(p, src).ok_or_else(|| tried(format!("source disk {:032x} is not on this node", src.disk)))?;
     let mut rx = store.read(job.header.segment_id, src.index, src.hash, 0, stripes);
-    let mut w = target.write(job.header);
+    let mut w = target.write(job.header.clone());
     let mut bytes_read = 0u64;
     for _ in 0..stripes {
         let chunk = match rx.recv().await {

@@ -17,7 +17,7 @@ use tokio::time::timeout;
 use crate::error::{ShardError, ShardResult};
 use crate::proto::{DiskReport, ErrorCode, Request, Response, ShardRead, ShardSource};
 use crate::records::{put_record_end, put_record_head, shard_error_from_remote, unreachable, MAX_CHUNK, MAX_TABLE, TABLE_RECORD};
-use crate::shards::{ChunkRx, DiskInfo, Hashing, ShardMsg, ShardStore, ShardWrite};
+use crate::shards::{ChunkRx, DiskInfo, FoundShard, Hashing, ShardMsg, ShardPage, ShardStore, ShardWrite};
 
 /// Chunks buffered ahead of the consumer per remote shard stream.
 const READ_AHEAD: usize = 4;
@@ -429,6 +429,25 @@ impl ShardStore for RemoteShards {
         match self.call(Request::CheckShard { disk: self.uuid, segment, index, expected, full }, segment, index).await? {
             Response::ShardChecked { header } => ShardHeader::decode(&header).map_err(|e| self.protocol(format!("a bad shard header: {e}"))),
             other => Err(self.protocol(format!("CheckShard answered with {other:?}"))),
+        }
+    }
+
+    async fn list(&self, after: Option<(u128, u8)>, limit: usize) -> ShardResult<ShardPage> {
+        let (segment, index) = after.unwrap_or((0, 0));
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        match self.call(Request::ListShards { disk: self.uuid, after, limit }, segment, index).await? {
+            Response::ShardList { shards, last } => {
+                let mut page = ShardPage { shards: Vec::with_capacity(shards.len()), last };
+                for s in shards {
+                    let header = ShardHeader::decode(&s.header).map_err(|e| self.protocol(format!("a bad shard header in a listing: {e}")))?;
+                    page.shards.push(FoundShard { header, hash: s.hash });
+                }
+                if page.last.is_some_and(|l| after.is_some_and(|a| l <= a)) {
+                    return Err(self.protocol("a listing that went backwards".into()));
+                }
+                Ok(page)
+            }
+            other => Err(self.protocol(format!("ListShards answered with {other:?}"))),
         }
     }
 

@@ -38,6 +38,7 @@ fn header(index: u8) -> ShardHeader {
         segment_len: 0,
         data_len: 0,
         chunks: 0,
+        label: std::sync::Arc::from(&[][..]),
     }
 }
 
@@ -191,6 +192,10 @@ impl ShardStore for Slow {
     async fn delete(&self, segment: u128, index: u8) -> ShardResult<bool> {
         self.inner.delete(segment, index).await
     }
+
+    async fn list(&self, after: Option<(u128, u8)>, limit: usize) -> ShardResult<crate::ShardPage> {
+        self.inner.list(after, limit).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,6 +244,9 @@ impl ShardStore for Down {
     }
     async fn delete(&self, segment: u128, index: u8) -> ShardResult<bool> {
         self.0.delete(segment, index).await
+    }
+    async fn list(&self, after: Option<(u128, u8)>, limit: usize) -> ShardResult<crate::ShardPage> {
+        self.0.list(after, limit).await
     }
 }
 

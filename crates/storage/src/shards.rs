@@ -195,6 +195,28 @@ pub struct DiskInfo {
     pub reachable: bool,
 }
 
+/// A shard found by walking a disk: its header (with label) and shard hash, both verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundShard {
+    /// The header and label.
+    pub header: ShardHeader,
+    /// `shard_hash` of its chunk hash table.
+    pub hash: [u8; 32],
+}
+
+/// One page of a disk's shards ([`ShardStore::list`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShardPage {
+    /// The shards that verified, in order.
+    pub shards: Vec<FoundShard>,
+    /// The last shard looked at: ask for the next page after it; `None` at the end.
+    pub last: Option<(u128, u8)>,
+}
+
+/// Bytes of headers and labels one page of [`ShardStore::list`] holds at most (so it fits a
+/// wire frame); a page has at least one shard, whatever its size.
+pub const LIST_PAGE_BYTES: usize = 32 * 1024;
+
 /// One disk's shards, wherever the disk is.
 #[async_trait::async_trait]
 pub trait ShardStore: Send + Sync + std::fmt::Debug + 'static {
@@ -227,6 +249,9 @@ pub trait ShardStore: Send + Sync + std::fmt::Debug + 'static {
     async fn check(&self, segment: u128, index: u8, expected: [u8; 32], full: bool) -> ShardResult<ShardHeader>;
     /// Delete a shard; false when it was not there.
     async fn delete(&self, segment: u128, index: u8) -> ShardResult<bool>;
+    /// The shards after `after`, in order, at most `limit` (and [`LIST_PAGE_BYTES`]); a shard
+    /// that does not verify is skipped (and logged), not listed.
+    async fn list(&self, after: Option<(u128, u8)>, limit: usize) -> ShardResult<ShardPage>;
     /// True while reads from this disk's node recently missed their hedge deadline.
     fn is_slow(&self) -> bool {
         false

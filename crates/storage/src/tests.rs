@@ -57,6 +57,7 @@ fn header(segment: u128, index: u8) -> ShardHeader {
         segment_len: 0,
         data_len: 0,
         chunks: 0,
+        label: std::sync::Arc::from(&[][..]),
     }
 }
 

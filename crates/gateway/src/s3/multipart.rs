@@ -1,6 +1,6 @@
 //! Multipart uploads: create, upload part, complete, abort, list.
 
-use kintsugi_meta::{now_ms, Manifest, MetaRead, PartRecord, UploadRecord};
+use kintsugi_meta::{now_ms, Manifest, MetaRead, PartRecord, ShardLabel, UploadRecord};
 use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
@@ -54,9 +54,19 @@ impl KintsugiS3 {
         let part_number = u32::try_from(input.part_number).map_err(|_| s3_error!(InvalidArgument))?;
         let owner_id = parse_upload_id(&input.upload_id)?;
         let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
-        self.meta(move |m| m.upload(&b, &k, &u)).await?;
+        let up = self.meta(move |m| m.upload(&b, &k, &u)).await?;
         let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
-        let owner = Owner { id: owner_id, part_number };
+        let label = ShardLabel {
+            bucket: up.bucket,
+            key: up.key,
+            started_ms: now_ms(),
+            declared_len: input.content_length.and_then(|l| u64::try_from(l).ok()),
+            content_type: up.content_type,
+            headers: up.headers,
+            user_meta: up.user_meta,
+            attrs_dropped: false,
+        };
+        let owner = Owner::labelled(owner_id, part_number, &label);
         let written = match (input.body, &check) {
             (Some(body), Some(c)) => write_body(&self.store, c.wrap(body), owner, None).await?,
             (Some(body), None) => write_body(&self.store, body, owner, None).await?,

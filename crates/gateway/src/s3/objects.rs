@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use kintsugi_meta::{now_ms, Expect, ListPage, ListQuery, Manifest, MetaRead, SegmentMeta};
+use kintsugi_meta::{now_ms, Expect, ListPage, ListQuery, Manifest, MetaRead, SegmentMeta, ShardLabel};
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
 
@@ -23,6 +23,8 @@ pub(super) struct ObjectAttrs {
     pub content_type: Option<String>,
     pub headers: Vec<(String, String)>,
     pub user_meta: Vec<(String, String)>,
+    /// The body's length as the client declared it (written into shard labels).
+    pub declared_len: Option<u64>,
 }
 
 /// Evaluate If-Match / If-None-Match / If-(Un)Modified-Since as S3 does
@@ -89,7 +91,17 @@ impl KintsugiS3 {
     {
         self.require_bucket(bucket).await?;
         let version_id: u128 = rand::random();
-        let owner = Owner { id: version_id, part_number: 0 };
+        let label = ShardLabel {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            started_ms: now_ms(),
+            declared_len: attrs.declared_len,
+            content_type: attrs.content_type.clone(),
+            headers: attrs.headers.clone(),
+            user_meta: attrs.user_meta.clone(),
+            attrs_dropped: false,
+        };
+        let owner = Owner::labelled(version_id, 0, &label);
         let written = match &check {
             Some(c) => write_body(&self.store, c.wrap(body), owner, None).await?,
             None => write_body(&self.store, body, owner, None).await?,
@@ -128,6 +140,7 @@ impl KintsugiS3 {
             content_type: input.content_type,
             headers: util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language),
             user_meta: util::meta_to_vec(input.metadata),
+            declared_len: input.content_length.and_then(|l| u64::try_from(l).ok()),
         };
         let manifest = match input.body {
             Some(body) => self.store_object(&input.bucket, &input.key, body, expected_md5, check, attrs).await?,
@@ -242,9 +255,10 @@ impl KintsugiS3 {
                 content_type: input.content_type,
                 headers: util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language),
                 user_meta: util::meta_to_vec(input.metadata),
+                declared_len: Some(src.size),
             }
         } else {
-            ObjectAttrs { content_type: src.content_type.clone(), headers: src.headers.clone(), user_meta: src.user_meta.clone() }
+            ObjectAttrs { content_type: src.content_type.clone(), headers: src.headers.clone(), user_meta: src.user_meta.clone(), declared_len: Some(src.size) }
         };
         let size = src.size;
         let stream = read_range(self.store.clone(), sb, sk, Arc::new(src), 0..size);
