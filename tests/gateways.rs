@@ -191,3 +191,45 @@ fn a_group_whose_gateways_all_restart_one_by_one_comes_back_whole() {
         assert_reads(gw, "s3://again/after", &data);
     }
 }
+
+#[test]
+fn admin_changes_sent_to_a_follower_run_on_the_leader_and_every_gateway_forgets_a_removed_node() {
+    let _g = common::slot();
+    let (mut c, others) = group_of_three();
+    let n4 = c.add_node("n4", 1);
+    let token = c.token.clone();
+    c.nodes[n4].start(&token);
+    let mut node = c.nodes.pop().expect("n4");
+    let all: Vec<&Server> = std::iter::once(&c.gw).chain(others.iter()).collect();
+    let leader = gateways(&c.gw)["leader"].as_str().expect("a leader").to_owned();
+    let follower = *all.iter().find(|g| gateways(g)["this"] != leader.as_str()).expect("a follower");
+    let disk_count = |g: &Server| g.admin_json(&["status"])["disks"].as_array().map_or(0, Vec::len);
+    for g in &all {
+        let ok = poll(Duration::from_secs(30), Duration::from_millis(200), || (disk_count(g) == 4).then_some(()));
+        assert!(ok.is_some(), "a gateway never registered n4's disk: {:#}", g.admin_json(&["status"]));
+    }
+
+    // A drain sent to a follower runs on the leader (the follower forwards it, signature and all).
+    let done = follower.admin_json(&["node", "drain", "n4", "--wait"]);
+    assert_eq!(done["state"], "decommissioned", "{done:#}");
+    node.kill9();
+    let down = poll(Duration::from_secs(30), Duration::from_millis(200), || {
+        let st = follower.admin_json(&["status"]);
+        (Cluster::node_state(&st, "n4").as_deref() == Some("down")).then_some(())
+    });
+    assert!(down.is_some(), "n4 never went down");
+    let removed = poll(Duration::from_secs(30), Duration::from_millis(200), || {
+        let out = follower.kintsugi(&["admin", "node", "remove", "n4", "--json"]).output().expect("kintsugi admin node remove");
+        out.status.success().then_some(())
+    });
+    assert!(removed.is_some(), "the removal through a follower never went through");
+
+    // Every gateway forgets the node and its disk, not only the leader that removed them.
+    for g in &all {
+        let gone = poll(Duration::from_secs(15), Duration::from_millis(200), || {
+            let st = g.admin_json(&["status"]);
+            (Cluster::node_state(&st, "n4").is_none() && disk_count(g) == 3).then_some(())
+        });
+        assert!(gone.is_some(), "a gateway still has the removed node: {:#}", g.admin_json(&["status"]));
+    }
+}

@@ -238,7 +238,10 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             .with_context(|| format!("cannot bind the cluster service on UDP {}; use --cluster-listen ADDR", a.cluster_listen))?;
         let bound = server.local_addr()?;
         let advertise = a.advertise.clone().unwrap_or_else(|| bound.to_string());
-        let me = GatewayNode { name: name.clone(), cluster: advertise.clone(), s3: a.listen.to_string() };
+        // The S3 port is bound now: the group records where it really is (`--listen :0` too),
+        // for followers that forward admin changes to the leader.
+        let listener = crate::server::bind_s3(a.listen).await?;
+        let me = GatewayNode { name: name.clone(), cluster: advertise.clone(), s3: listener.local_addr()?.to_string() };
 
         // Serve the group's protocol at once (a joining gateway is sent the log while it
         // enrols); the shard protocol's handler and both join authorities come later.
@@ -305,7 +308,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let client = kintsugi_net::Client::new(&identity, &t)?;
         let ccfg = ClusterConfig { down_after: a.down_after, lost_after: a.lost_after, request_deadline: a.request_deadline };
         let map = ClusterMap::load(&store, client, ccfg).await?;
-        map.spawn_monitor(Duration::from_millis(250));
+        map.spawn_monitor(store.clone(), Duration::from_millis(250));
         let g = group.clone();
         let gateways: kintsugi_cluster::GatewayList = Arc::new(move || g.members().into_iter().map(|n| n.cluster).collect());
         let _ = cluster_handler.set(Arc::new(ClusterService { store: store.clone(), map: map.clone(), gateways: Some(gateways) }));
@@ -342,6 +345,6 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Gateway, secrets: Some(secrets_dir.clone()) };
         let admin = GroupAdmin { group: group.clone(), join_token: gateway_token };
         let gw = Arc::new(Gateway { workers, map: Some(map), join_token: Some(token), backup, group: Some(admin) });
-        serve_s3(gw, repair_rx, a.listen, &a.http, root, banner, Some(stop)).await
+        serve_s3(gw, repair_rx, listener, &a.http, root, banner, Some(stop)).await
     })
 }

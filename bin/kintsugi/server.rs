@@ -302,28 +302,31 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let workers = Workers::new(store, workers.config());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
+        let listener = bind_s3(s.listen).await?;
         workers.recover_at_startup(None).await.context("recovering interrupted writes")?;
         let banner = format!("Erasure coding {} over {} disks; metadata in {}", s.scheme, workers.store().all_disks().len(), meta_dir.display());
         let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Embedded, secrets: None };
         let gw = Arc::new(Gateway { workers, map: None, join_token: None, backup, group: None });
-        serve_s3(gw, repair_rx, s.listen, &http, root, vec![banner], None).await
+        serve_s3(gw, repair_rx, listener, &http, root, vec![banner], None).await
     })
 }
 
-/// Bind the S3 endpoint, print how to reach it, run the workers and serve
+/// Bind the S3 endpoint (before anything is started, so a taken port fails at once).
+pub async fn bind_s3(listen: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}; is another server running there? Use --listen ADDR"))
+}
+
+/// Print how to reach the S3 endpoint, run the workers and serve
 /// until SIGTERM or Ctrl-C; then stop the workers and flush metadata.
 pub async fn serve_s3(
     gw: Arc<Gateway>,
     repair_rx: tokio::sync::mpsc::Receiver<kintsugi_cluster::RepairRequest>,
-    listen: SocketAddr,
+    listener: tokio::net::TcpListener,
     http: &crate::workers::HttpArgs,
     root: RootKey,
     banner: Vec<String>,
     on_stop: Option<Box<dyn FnOnce() + Send>>,
 ) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}; is another server running there? Use --listen ADDR"))?;
     let addr = listener.local_addr()?;
     // A wildcard address is where we listen, not where a client connects: show loopback.
     let endpoint = if addr.ip().is_unspecified() {

@@ -83,6 +83,9 @@ pub struct NodeReport {
     pub requests_refused: u64,
 }
 
+/// How often a gateway that is not the leader compares its map with the records.
+const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+
 /// The gateway's view of its storage nodes.
 pub struct ClusterMap {
     client: Client,
@@ -407,14 +410,67 @@ impl ClusterMap {
     }
 
     /// Run `tick` every `every` until the task is dropped.
-    pub fn spawn_monitor(self: &Arc<Self>, every: Duration) {
+    pub fn spawn_monitor(self: &Arc<Self>, store: Arc<Store>, every: Duration) {
         let me = self.clone();
         tokio::spawn(async move {
+            let mut last_reconcile = Instant::now();
             loop {
                 tokio::time::sleep(every).await;
                 me.tick().await;
+                // Disks and nodes the leader removed leave the other gateways' maps here (the
+                // leader forgets them as it removes them).
+                if !me.lead.is_leader() && last_reconcile.elapsed() >= RECONCILE_EVERY {
+                    last_reconcile = Instant::now();
+                    if let Err(e) = me.reconcile(&store).await {
+                        tracing::debug!(error = %e, "could not compare the cluster map with the records");
+                    }
+                }
             }
         });
+    }
+
+    /// Drop from this gateway's map (and store) the disks the records say are retired, and
+    /// the nodes removed with them: how a gateway that is not the leader learns of an
+    /// `admin disk remove` or `admin node remove`. Answers how many disks it dropped.
+    pub async fn reconcile(&self, store: &Arc<Store>) -> ClusterResult<usize> {
+        let (retired, records) = store.meta_call(|m| Ok((m.retired_disks()?, m.nodes()?))).await?;
+        let mut nodes = self.nodes.lock().await;
+        let mut gone: Vec<DiskRecord> = Vec::new();
+        let mut emptied = Vec::new();
+        for (name, n) in nodes.iter_mut() {
+            let had = n.disks.len();
+            n.disks.retain(|d| match retired.iter().find(|r| r.uuid == d.uuid()) {
+                Some(r) => {
+                    gone.push(r.clone());
+                    false
+                }
+                None => true,
+            });
+            if had > 0 && n.disks.is_empty() && !records.iter().any(|r| &r.name == name) {
+                emptied.push(name.clone());
+            }
+        }
+        for name in &emptied {
+            nodes.remove(name);
+            tracing::warn!(node = name, "storage node removed from the cluster map (by the leader)");
+        }
+        drop(nodes);
+        for d in &gone {
+            store.remove_disk(d.id);
+            tracing::warn!(disk = d.id, "disk removed from the cluster map (by the leader)");
+        }
+        if !gone.is_empty() {
+            let mut known = self.retired.lock();
+            for r in &gone {
+                if !known.iter().any(|(_, u)| *u == r.uuid) {
+                    known.push((r.id, r.uuid));
+                }
+            }
+        }
+        if !gone.is_empty() || !emptied.is_empty() {
+            self.commit_epoch(RocksMeta::map_epoch).await;
+        }
+        Ok(gone.len())
     }
 }
 

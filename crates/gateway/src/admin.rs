@@ -43,8 +43,12 @@ use crate::Gateway;
 pub const ADMIN_BUCKET: &str = "kintsugi-admin";
 const PREFIX: &str = "/kintsugi-admin/v1/";
 
-/// Admin changes only the group's leader makes (its workers carry them out).
+/// Admin changes only the group's leader makes (its workers carry them out); another gateway
+/// forwards them to the leader (`forward.rs`).
 const LEADER_ONLY: [&str; 7] = ["drain", "disk/remove", "node/remove", "disk/add", "rebalance", "scrub", "meta/rebuild"];
+/// Reports of the leader's work (progress, rates, what repair rebuilt): another gateway
+/// forwards them to the leader too.
+const LEADER_REPORTS: [&str; 3] = ["drain", "rebalance", "repair"];
 
 /// Health of one shard as seen now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -445,19 +449,33 @@ impl S3Route for AdminRoute {
         uri.path().starts_with(PREFIX) || uri.path() == "/kintsugi-admin" || uri.path() == "/kintsugi-admin/"
     }
 
-    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+    async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let path = req.uri.path().to_owned();
         let op = path.strip_prefix(PREFIX).unwrap_or("");
-        if req.method == Method::POST && LEADER_ONLY.contains(&op) && !self.store.leadership.is_leader() {
+        let leaders = (req.method == Method::POST && LEADER_ONLY.contains(&op)) || (req.method == Method::GET && LEADER_REPORTS.contains(&op));
+        if leaders && !self.store.leadership.is_leader() {
+            // Only the leader runs it: forward it there, once.
             let leader = match &self.gw.group {
-                Some(g) => group_report(g).await.gateways.into_iter().find(|x| x.role == kintsugi_raft::Role::Leader).map(|x| format!("{} (S3 at {})", x.node.name, x.node.s3)),
+                Some(g) => group_report(g).await.gateways.into_iter().find(|x| x.role == kintsugi_raft::Role::Leader).map(|x| x.node),
                 None => None,
             };
-            return Err(s3_error!(
-                ServiceUnavailable,
-                "this gateway is not the leader of the metadata group, which runs drains, removals, rebalances and scrubs; send this to the leader{}",
-                leader.map(|l| format!(": {l}")).unwrap_or_else(|| " (there is none now: no quorum)".into())
-            ));
+            let Some(leader) = leader.filter(|_| !req.headers.contains_key(crate::forward::FORWARDED)) else {
+                return Err(s3_error!(
+                    ServiceUnavailable,
+                    "this gateway is not the leader of the metadata group, which runs drains, removals, rebalances and scrubs, and there is none now (no quorum, or an election); retry shortly"
+                ));
+            };
+            let body = req.input.store_all_limited(1 << 20).await.map_err(|e| s3_error!(InvalidRequest, "reading the request body: {e}"))?;
+            let addr = crate::forward::leader_address(&leader.s3, &leader.cluster);
+            let a = crate::forward::forward(&addr, &req.method, &req.uri, &req.headers, body)
+                .await
+                .map_err(|e| s3_error!(ServiceUnavailable, "this gateway is not the leader ({}) and forwarding to it failed: {e}", leader.name))?;
+            let mut resp = S3Response::new(Body::from(a.body));
+            resp.status = Some(a.status);
+            if let Some(ct) = a.headers.get(hyper::header::CONTENT_TYPE) {
+                resp.headers.insert(hyper::header::CONTENT_TYPE, ct.clone());
+            }
+            return Ok(resp);
         }
         match (req.method.clone(), op) {
             (Method::GET, "object") => {

@@ -10,6 +10,7 @@
 mod admin;
 mod backup;
 mod error;
+mod forward;
 mod get;
 mod http;
 mod put;
