@@ -233,3 +233,43 @@ fn admin_changes_sent_to_a_follower_run_on_the_leader_and_every_gateway_forgets_
         assert!(gone.is_some(), "a gateway still has the removed node: {:#}", g.admin_json(&["status"]));
     }
 }
+
+#[test]
+fn a_new_leader_takes_up_the_rebalance_its_predecessor_was_running() {
+    let _g = common::slot();
+    let (mut c, others) = group_of_three();
+    let objs = common::objects("rb", 7000, &[], 60, 300 * KIB);
+    let m = c.gw.manifest("rb", "rebal", &objs);
+    let m = m.to_str().expect("utf-8").to_owned();
+    c.gw.py("data.py", &["write-mp", &m]);
+    let n4 = c.add_node("n4", 1);
+    let token = c.token.clone();
+    c.nodes[n4].start(&token);
+    for g in std::iter::once(&c.gw).chain(others.iter()) {
+        let ok = poll(Duration::from_secs(30), Duration::from_millis(200), || (g.admin_json(&["status"])["disks"].as_array().map_or(0, Vec::len) == 4).then_some(()));
+        assert!(ok.is_some(), "a gateway never registered n4's disk");
+    }
+    assert_eq!(gateways(&c.gw)["leader"], "gw1");
+    // At 1 MiB/s the rebalance onto n4 is still running when its leader dies.
+    let v = c.admin_json(&["rebalance", "--tolerance", "10", "--bandwidth", "1"]);
+    assert_eq!(v["state"], "running", "{v:#}");
+    let mut last = serde_json::Value::Null;
+    let midway = poll(Duration::from_secs(60), Duration::from_millis(200), || {
+        last = c.admin_json(&["rebalance", "--status"]);
+        (last["shards_moved"].as_u64() > Some(0) && last["state"] == "running").then_some(())
+    });
+    assert!(midway.is_some(), "never caught the rebalance midway: {last:#}");
+    c.gw.kill9();
+    let survivor = &others[0];
+    let taken_up = poll(Duration::from_secs(60), Duration::from_millis(300), || {
+        let out = survivor.kintsugi(&["admin", "rebalance", "--status", "--json"]).output().ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        (v["state"] == "running" || v["state"] == "balanced").then_some(v)
+    });
+    assert!(taken_up.is_some(), "the new leader did not take the rebalance up:\n{}\n{}", survivor.log_tail(20), others[1].log_tail(20));
+    let done = survivor.admin_json(&["rebalance", "--status", "--wait"]);
+    assert_eq!(done["state"], "balanced", "{done:#}");
+    let on_n4 = survivor.admin_json(&["disk", "list"])["disks"].as_array().expect("disks").iter().find(|d| d["node"] == "n4").map(|d| d["shards"].clone());
+    assert!(on_n4.as_ref().and_then(serde_json::Value::as_u64).is_some_and(|n| n > 0), "n4 holds no shards: {on_n4:?}");
+    survivor.py("data.py", &["verify", &m]);
+}

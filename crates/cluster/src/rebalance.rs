@@ -185,6 +185,32 @@ pub async fn resume(store: &Arc<Store>, rb: &Arc<Rebalancer>) -> ClusterResult<(
     Ok(())
 }
 
+/// On the leader: take up the rebalance the metadata records when this gateway runs none —
+/// one a previous leader (or process) started and did not finish.
+pub(crate) async fn take_up(store: &Arc<Store>, rb: &Rebalancer) -> ClusterResult<()> {
+    if rb.running.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let Some(rec) = store.meta_call(|m| m.rebalance_record()).await? else { return Ok(()) };
+    if store.all_disks().iter().any(|d| d.usable() && d.info().capacity == 0) {
+        return Ok(()); // a disk has not reported its capacity yet (it decides the shares): next look
+    }
+    tracing::warn!(tolerance_pct = rec.tolerance_pct, "taking up the rebalance recorded in the metadata (started by an earlier leader or process)");
+    launch(rb, rec.tolerance_pct, rec.bandwidth).map(drop)
+}
+
+/// On a gateway that is not the leader: forget a rebalance handed to this one's worker (at
+/// start-up); the leader runs it.
+pub(crate) fn stand_down(rb: &Rebalancer) {
+    if rb.asked.lock().take().is_some() {
+        rb.running.store(false, Ordering::SeqCst);
+        rb.update(|r| {
+            r.state = "idle".into();
+            r.message = "the leader of the metadata group runs it".into();
+        });
+    }
+}
+
 /// Mark a rebalance running and hand it to the rebalance worker (refused while one runs).
 fn launch(rb: &Rebalancer, tolerance_pct: f64, bandwidth: u64) -> ClusterResult<RebalanceReport> {
     if !(0.0..=100.0).contains(&tolerance_pct) || tolerance_pct.is_nan() {

@@ -205,8 +205,8 @@ impl Worker for Scrub {
     }
 }
 
-/// The rebalance job: waits until one is started (by an admin, or resumed at start-up), then
-/// runs it to its end (`rebalance`).
+/// The rebalance job: waits until one is started (by an admin, resumed at start-up, or taken
+/// up by a new leader from the metadata), then runs it to its end (`rebalance`).
 struct Rebalance {
     w: Arc<Workers>,
 }
@@ -217,13 +217,26 @@ impl Worker for Rebalance {
         "rebalance"
     }
     async fn wait_for_work(&self) {
-        self.w.rebalance.asked().await;
+        // Asked, or a look at the metadata now and then: a new leader takes up the rebalance
+        // its predecessor left running.
+        tokio::select! {
+            () = self.w.rebalance.asked() => {}
+            () = tokio::time::sleep(REBALANCE_LOOK) => {}
+        }
     }
     async fn work(&self) -> ClusterResult<()> {
+        crate::rebalance::take_up(&self.w.store, &self.w.rebalance).await?;
         crate::rebalance::run_asked(&self.w.store, &self.w.rebalance).await;
         Ok(())
     }
+    async fn follow(&self) -> ClusterResult<()> {
+        crate::rebalance::stand_down(&self.w.rebalance);
+        Ok(())
+    }
 }
+
+/// How often the rebalance worker looks for a recorded rebalance it does not run.
+const REBALANCE_LOOK: Duration = Duration::from_secs(1);
 
 /// Deleting shards whose garbage delay has passed (`gc`).
 struct Gc {
