@@ -273,3 +273,31 @@ fn a_new_leader_takes_up_the_rebalance_its_predecessor_was_running() {
     assert!(on_n4.as_ref().and_then(serde_json::Value::as_u64).is_some_and(|n| n > 0), "n4 holds no shards: {on_n4:?}");
     survivor.py("data.py", &["verify", &m]);
 }
+
+#[test]
+fn a_gateway_whose_meta_is_wiped_rejoins_under_its_name_and_serves_the_same_data() {
+    let _g = common::slot();
+    let (c, mut others) = group_of_three();
+    let objs = common::objects("wipe", 7100, &[9 * common::MIB], 30, 200 * KIB);
+    let m = c.gw.manifest("wipe", "wiped", &objs);
+    let m = m.to_str().expect("utf-8").to_owned();
+    c.gw.py("data.py", &["write-mp", &m]);
+
+    // gw2 loses everything under --meta (its Raft id, log, snapshot, store and secrets) and
+    // starts again with its --join token, its name and its address.
+    others[0].kill9();
+    std::fs::remove_dir_all(others[0].meta_dir()).expect("wiping gw2's --meta");
+    others[0].restart();
+    let list = poll(Duration::from_secs(60), Duration::from_millis(300), || {
+        let l = gateways(&c.gw);
+        let members = l["gateways"].as_array()?;
+        let gw2 = members.iter().find(|g| g["node"]["name"] == "gw2")?;
+        (members.len() == 3 && l["quorum"] == true && gw2["role"] == "follower").then_some(l)
+    });
+    assert!(list.is_some(), "gw2 did not rejoin: {:#}\n{}", gateways(&c.gw), others[0].log_tail(30));
+    // It caught up: it serves every object, and takes writes.
+    others[0].py("data.py", &["verify", &m]);
+    let data = common::pseudo_random(5, 100 * KIB as usize);
+    put(&others[0], &write_file(&others[0], "after-wipe", &data), "s3://wiped/after-wipe").expect("a write through the rejoined gateway");
+    assert_reads(&others[1], "s3://wiped/after-wipe", &data);
+}

@@ -114,14 +114,35 @@ impl MetaGroup {
     /// Make gateway `node` (id `id`) a voting member: a learner first, caught up from a
     /// snapshot and the log, then a voter. Leader only. Idempotent for a member.
     pub(super) async fn enrol(&self, id: u64, node: GatewayNode) -> RaftResponse {
+        // The name's old member, and whether it was at the same cluster address.
         let taken = {
             let m = self.raft.metrics();
             let m = m.borrow();
-            let taken = m.membership_config.membership().nodes().any(|(i, n)| n.name == node.name && *i != id);
+            let taken = m.membership_config.membership().nodes().find(|(i, n)| n.name == node.name && **i != id).map(|(_, n)| n.cluster == node.cluster);
             taken
         };
-        if taken {
-            return refuse(codes::NAME_TAKEN, format!("a gateway named {:?} is already a member; start this one with another --name, or remove the old one (`kintsugi admin gateway remove {}`)", node.name, node.name));
+        match taken {
+            Some(false) => {
+                return refuse(
+                    codes::NAME_TAKEN,
+                    format!(
+                        "a gateway named {:?} is already a member at another address; start this one with another --name, or remove the old one (`kintsugi admin gateway remove {}`)",
+                        node.name, node.name
+                    ),
+                )
+            }
+            Some(true) => {
+                // The same name from the same address with a new id: that gateway lost its
+                // --meta (its Raft id and log with it) and joins again. The old member cannot
+                // be running (this one holds its address): it leaves the group first, so no
+                // vote is ever cast twice for one voter.
+                tracing::warn!(gateway = %node, "a gateway rejoins under its name with a new id (its metadata was lost); replacing its old membership");
+                let r = self.remove(&node.name).await;
+                if !matches!(r, RaftResponse::Done) {
+                    return r;
+                }
+            }
+            None => {}
         }
         tracing::info!(gateway = %node, "adding a gateway to the metadata group as a learner");
         if let Err(e) = self.raft.add_learner(id, node.clone(), true).await {
