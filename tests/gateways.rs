@@ -190,6 +190,19 @@ fn a_group_whose_gateways_all_restart_one_by_one_comes_back_whole() {
         assert_reads(gw, "s3://again/before", &data);
         assert_reads(gw, "s3://again/after", &data);
     }
+    // Each came back on a new S3 port: the group records the new addresses, so an admin
+    // change sent to a follower still reaches the leader.
+    let all: Vec<&Server> = std::iter::once(&c.gw).chain(others.iter()).collect();
+    let recorded = poll(Duration::from_secs(30), Duration::from_millis(200), || {
+        let l = gateways(&c.gw);
+        let members = l["gateways"].as_array()?;
+        all.iter().all(|g| members.iter().any(|m| m["node"]["s3"] == g.endpoint.trim_start_matches("http://"))).then_some(())
+    });
+    assert!(recorded.is_some(), "the group kept old S3 addresses: {:#}", gateways(&c.gw));
+    let leader = gateways(&c.gw)["leader"].as_str().expect("a leader").to_owned();
+    let follower = *all.iter().find(|g| gateways(g)["this"] != leader.as_str()).expect("a follower");
+    let scrub = follower.admin_json(&["scrub"]);
+    assert!(scrub["shards_checked"].as_u64().is_some_and(|n| n > 0), "{scrub:#}");
 }
 
 #[test]

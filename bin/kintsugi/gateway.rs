@@ -251,6 +251,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         gcfg.heartbeat = a.raft_heartbeat;
         gcfg.election = (a.raft_heartbeat.saturating_mul(4), a.raft_heartbeat.saturating_mul(8));
         let group = MetaGroup::start(&meta_dir, &meta, raft_client.clone(), secrets.clone(), gcfg).await.context("starting the metadata group")?;
+        group.spawn_address_refresh();
         let node_join: Arc<OnceLock<Arc<JoinAuthority>>> = Arc::default();
         let gateway_join: Arc<OnceLock<Arc<JoinAuthority>>> = Arc::default();
         let cluster_handler: Arc<OnceLock<Arc<dyn Handler<kintsugi_storage::Request>>>> = Arc::default();

@@ -38,7 +38,7 @@ const FORMAT_VERSION: u16 = 1;
 /// The version of a header followed by a label.
 const LABELLED_VERSION: u16 = 2;
 /// The longest label a header may carry.
-pub const MAX_LABEL: usize = 64 * 1024;
+pub const MAX_LABEL: usize = 16 * 1024;
 
 /// Why bytes are not a valid shard header (they come from disk files and from the network).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

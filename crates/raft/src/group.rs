@@ -224,6 +224,36 @@ impl MetaGroup {
         Arc::new(serve::GroupHandler(self.clone()))
     }
 
+    /// Once a leader is known: when the group records this gateway (its id) at other
+    /// addresses than it has now (restarted with another `--listen` or `--advertise`), have
+    /// the leader record the new ones, so followers forward to it and peers reach it.
+    pub fn spawn_address_refresh(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            for _ in 0..600 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let recorded = {
+                    let m = me.raft.metrics();
+                    let m = m.borrow();
+                    if m.current_leader.is_none() {
+                        continue;
+                    }
+                    m.membership_config.membership().get_node(&me.id).cloned()
+                };
+                match recorded {
+                    Some(n) if n != me.me => {}
+                    _ => return, // not a member (it is joining), or up to date
+                }
+                let req = RaftRequest::Enrol { id: me.id, name: me.me.name.clone(), cluster: me.me.cluster.clone(), s3: me.me.s3.clone() };
+                let resp = if me.is_leader() { me.enrol(me.id, me.me.clone()).await } else { me.to_leader(&req, me.timeout).await.0 };
+                match resp {
+                    RaftResponse::Enrolled => return,
+                    other => tracing::debug!(answer = ?other, "could not update this gateway's addresses in the group yet"),
+                }
+            }
+        });
+    }
+
     /// Every gateway of the group as this replica knows it, voters and learners.
     pub fn members(&self) -> Vec<GatewayNode> {
         let m = self.raft.metrics();

@@ -187,6 +187,9 @@ fn gateway_only(req: &Request) -> bool {
     )
 }
 
+/// Most shards one `ListShards` answer looks at (whatever the request asks).
+const MAX_LIST: usize = 4096;
+
 /// The node's request handler.
 #[derive(Debug)]
 pub struct NodeService {
@@ -379,7 +382,7 @@ impl Handler<Request> for NodeService {
                 self.rebuild(disk, &header, coding, segment_len, expected, sources).await
             }
             Request::ListShards { disk, after, limit } => match self.disk(disk) {
-                Ok(d) => match d.list(after, limit as usize).await {
+                Ok(d) => match d.list(after, (limit as usize).min(MAX_LIST)).await {
                     Ok(page) => {
                         let shards = page.shards.into_iter().map(|f| ListedShard { header: f.header.encode(), hash: f.hash }).collect();
                         Response::ShardList { shards, last: page.last }

@@ -114,6 +114,20 @@ impl MetaGroup {
     /// Make gateway `node` (id `id`) a voting member: a learner first, caught up from a
     /// snapshot and the log, then a voter. Leader only. Idempotent for a member.
     pub(super) async fn enrol(&self, id: u64, node: GatewayNode) -> RaftResponse {
+        // A member that restarted at another address (S3 or cluster) updates its entry.
+        let moved = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            let moved = m.membership_config.membership().get_node(&id).is_some_and(|n| n.name == node.name && *n != node);
+            moved
+        };
+        if moved {
+            tracing::info!(gateway = %node, "a member of the metadata group has a new address");
+            return match self.raft.change_membership(ChangeMembers::SetNodes(std::collections::BTreeMap::from([(id, node.clone())])), true).await {
+                Ok(_) => RaftResponse::Enrolled,
+                Err(e) => refuse(codes::RAFT, format!("updating the address of {}: {e}", node.name)),
+            };
+        }
         // The name's old member, and whether it was at the same cluster address.
         let taken = {
             let m = self.raft.metrics();
