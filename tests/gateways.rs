@@ -314,3 +314,74 @@ fn a_gateway_whose_meta_is_wiped_rejoins_under_its_name_and_serves_the_same_data
     put(&others[0], &write_file(&others[0], "after-wipe", &data), "s3://wiped/after-wipe").expect("a write through the rejoined gateway");
     assert_reads(&others[1], "s3://wiped/after-wipe", &data);
 }
+
+/// Gateway `i` of a group (0: the cluster's first, then `others`).
+fn nth<'a>(c: &'a Cluster, others: &'a [Server], i: usize) -> &'a Server {
+    if i == 0 { &c.gw } else { &others[i - 1] }
+}
+
+fn nth_mut<'a>(c: &'a mut Cluster, others: &'a mut [Server], i: usize) -> &'a mut Server {
+    if i == 0 { &mut c.gw } else { &mut others[i - 1] }
+}
+
+/// Start `data.py write-acked` of `objs` through `gw`.
+fn start_writer(gw: &Server, name: &str, objs: &[(String, u64, u64)]) -> std::process::Child {
+    let m = gw.manifest(name, "load", objs);
+    gw.py_spawn("data.py", &["write-acked", m.to_str().expect("utf-8")])
+}
+
+/// The objects a writer says were acknowledged, and how many it says failed.
+fn acked(child: std::process::Child, objs: &[(String, u64, u64)]) -> (Vec<(String, u64, u64)>, usize) {
+    let out = child.wait_with_output().expect("the writer");
+    assert!(out.status.success(), "the writer crashed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let keys: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("acked ")).collect();
+    let failed = text.lines().filter(|l| l.starts_with("failed ")).count();
+    (objs.iter().filter(|o| keys.contains(&o.0.as_str())).cloned().collect(), failed)
+}
+
+#[test]
+fn under_writes_a_killed_follower_costs_no_write_and_a_killed_leader_loses_no_acknowledged_object() {
+    let _g = common::slot();
+    let (mut c, mut others) = group_of_three();
+    c.gw.run_ok(c.kintsugi(&["mb", "s3://load"]), "kintsugi mb");
+    let names = ["gw1", "gw2", "gw3"];
+    let leader_of = |c: &Cluster| names.iter().position(|n| gateways(&c.gw)["leader"] == *n).expect("a leader");
+    let li = leader_of(&c);
+    let (f1, f2) = match li {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+
+    // Writers through the leader and one follower; the other follower is SIGKILLed midway.
+    let a = common::objects("a", 8100, &[], 120, 150 * KIB);
+    let b = common::objects("b", 8200, &[], 120, 150 * KIB);
+    let wa = start_writer(nth(&c, &others, li), "a", &a);
+    let wb = start_writer(nth(&c, &others, f1), "b", &b);
+    std::thread::sleep(Duration::from_millis(700));
+    nth_mut(&mut c, &mut others, f2).kill9();
+    let (ok_a, failed_a) = acked(wa, &a);
+    let (ok_b, failed_b) = acked(wb, &b);
+    assert_eq!((failed_a, failed_b), (0, 0), "writes failed while a follower died");
+    assert_eq!((ok_a.len(), ok_b.len()), (120, 120));
+    let m = nth(&c, &others, f1).manifest("ab", "load", &[a.clone(), b.clone()].concat());
+    nth(&c, &others, f1).py("data.py", &["verify", m.to_str().expect("utf-8")]);
+    nth_mut(&mut c, &mut others, f2).restart();
+
+    // Writers through all three; the leader is SIGKILLed midway. Some writes fail (those in
+    // flight on the dead gateway, and during the election); every acknowledged one is kept.
+    let sets: Vec<Vec<(String, u64, u64)>> = (0..3).map(|i| common::objects(&format!("k{i}"), 8300 + 100 * i as u64, &[], 80, 150 * KIB)).collect();
+    let writers: Vec<_> = (0..3).map(|i| start_writer(nth(&c, &others, i), &format!("k{i}"), &sets[i])).collect();
+    std::thread::sleep(Duration::from_millis(700));
+    nth_mut(&mut c, &mut others, li).kill9();
+    let mut kept = Vec::new();
+    for (w, objs) in writers.into_iter().zip(&sets) {
+        kept.extend(acked(w, objs).0);
+    }
+    assert!(kept.len() > 50, "too few writes were acknowledged to tell anything: {}", kept.len());
+    let survivor = nth(&c, &others, f1);
+    let m = survivor.manifest("kept", "load", &kept);
+    survivor.py("data.py", &["verify", m.to_str().expect("utf-8")]);
+    nth(&c, &others, f2).py("data.py", &["verify", m.to_str().expect("utf-8")]);
+}

@@ -22,6 +22,9 @@ object bytes are s3util.data(seed, size).
                                     multipart uploads (boto3's managed transfer, 8 MiB parts)
   data.py latency BUCKET KEY N      N GETs of one object; prints "LATENCY p50 p99 max" in ms
   data.py listing BUCKET            prints "KEY SIZE ETAG" for every object, in key order
+  data.py write-acked MANIFEST      PUT every object (the bucket must exist), going on after a
+                                    failure; prints "acked KEY" for each PUT answered 200 and
+                                    "failed KEY ..." for the others
   data.py ranges MANIFEST STRIPE [SEGMENT]
                                     range GETs of every object (edges, across stripe
                                     boundaries, random) must be byte-exact
@@ -242,6 +245,17 @@ def ranges(path, stripe, segment=None):
     c.finish()
 
 
+def write_acked(path):
+    m = load_manifest(path)
+    s3 = client(single_pass=True)
+    for o in m["objects"]:
+        try:
+            s3.put_object(Bucket=m["bucket"], Key=o["key"], Body=data(o["seed"], o["size"]), ContentLength=o["size"])
+            print(f"acked {o['key']}", flush=True)
+        except Exception as e:  # any failure: the object is simply not acknowledged
+            print(f"failed {o['key']} {type(e).__name__}", flush=True)
+
+
 def listing(bucket):
     s3 = client()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
@@ -251,6 +265,7 @@ def listing(bucket):
 
 cmds = {
     "listing": listing,
+    "write-acked": write_acked,
     "ranges": ranges,
     "big-ranges": big_ranges,
     "slow-get": slow_get,
