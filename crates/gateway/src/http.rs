@@ -34,14 +34,21 @@ struct MetaAuth {
 impl S3Auth for MetaAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         let ak = access_key.to_owned();
-        // A linearizable read; when the gateway group has no quorum, this gateway's own copy
-        // (every request still needs the quorum for the metadata it reads or writes; only the
-        // admin status, which reads local state, is then served — to say there is no quorum).
+        // This gateway's own copy first: a key it has applied is used without a round trip to
+        // a majority (the request's own metadata read or write still makes one). A key changed
+        // or deleted on another gateway is seen here once this gateway applies the change —
+        // milliseconds, as every committed command. A key not found here is looked up
+        // linearizably (one created a moment ago through another gateway); without a quorum,
+        // the local answer stands (only the admin status, which reads local state, is then
+        // served — to say there is no quorum).
         let rec = self
             .store
-            .meta_call(move |m| match m.access_key(&ak) {
-                Err(kintsugi_meta::MetaError::NotCommitted { .. }) => m.local_access_key(&ak),
-                other => other,
+            .meta_call(move |m| match m.local_access_key(&ak)? {
+                Some(rec) => Ok(Some(rec)),
+                None => match m.access_key(&ak) {
+                    Err(kintsugi_meta::MetaError::NotCommitted { .. }) => Ok(None),
+                    other => other,
+                },
             })
             .await
             .map_err(|e| s3_error!(InternalError, "access key lookup failed: {e}"))?;
