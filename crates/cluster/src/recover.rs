@@ -199,10 +199,10 @@ pub fn plan(found: Vec<(DiskId, FoundShard)>, known: &HashSet<SegmentId>) -> Pla
         obj.parts = parts.into_iter().flat_map(|p| p.parts).collect();
         candidates.push(obj);
     }
-    // The newest version of each key wins (start time, then the larger id as a tie-break).
-    candidates.sort_by(|a, b| {
-        (&a.bucket, &a.key, b.started_ms, b.segment_ids().first()).cmp(&(&b.bucket, &b.key, a.started_ms, a.segment_ids().first()))
-    });
+    // The newest version of each key wins (start time, then the larger first segment id as a
+    // tie-break).
+    let first_segment = |o: &RecoveredObject| o.parts.first().and_then(|(_, s)| s.first()).map(|s| s.id);
+    candidates.sort_by(|a, b| (&a.bucket, &a.key, b.started_ms, first_segment(b)).cmp(&(&b.bucket, &b.key, a.started_ms, first_segment(a))));
     for c in candidates {
         match out.objects.last() {
             Some(w) if w.bucket == c.bucket && w.key == c.key => out.superseded.push(c),
