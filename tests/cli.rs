@@ -413,7 +413,7 @@ fn shape(v: &Value) -> Value {
 
 #[test]
 fn help_and_json_shapes_are_pinned() {
-    for cmd in [&[][..], &["server"], &["bench"], &["put"], &["get"], &["cp"], &["ls"], &["rm"], &["stat"], &["mb"], &["rb"], &["config", "set"], &["admin", "status"], &["admin", "disk", "list"], &["admin", "disk", "drain"], &["admin", "disk", "add"], &["admin", "node", "drain"], &["admin", "rebalance"], &["admin", "join-token"], &["admin", "gateway", "list"], &["admin", "gateway", "remove"], &["gateway"], &["storage"]] {
+    for cmd in [&[][..], &["server"], &["bench"], &["put"], &["get"], &["cp"], &["ls"], &["rm"], &["stat"], &["mb"], &["rb"], &["config", "set"], &["admin", "status"], &["admin", "disk", "list"], &["admin", "disk", "drain"], &["admin", "disk", "add"], &["admin", "node", "drain"], &["admin", "rebalance"], &["admin", "join-token"], &["admin", "gateway", "list"], &["admin", "gateway", "remove"], &["admin", "key", "create"], &["admin", "key", "list"], &["admin", "key", "delete"], &["gateway"], &["storage"]] {
         let mut args: Vec<&str> = cmd.to_vec();
         args.push("--help");
         // clap prints the current value of each env fallback; pin the help as a user without them sees it.

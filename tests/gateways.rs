@@ -99,6 +99,25 @@ fn three_gateways_serve_the_same_objects_and_survive_the_leaders_death() {
         }
     }
 
+    // A key made through one gateway is a principal on every gateway at once.
+    let v = others[0].admin_json(&["key", "create", "--name", "team"]);
+    let (ak, sk) = (v["access_key"].as_str().expect("access_key").to_owned(), v["secret_key"].as_str().expect("secret_key").to_owned());
+    let as_team = |gw: &Server, args: &[&str]| {
+        let mut cmd = gw.kintsugi(args);
+        cmd.env("AWS_ACCESS_KEY_ID", &ak).env("AWS_SECRET_ACCESS_KEY", &sk);
+        let o = cmd.output().expect("running kintsugi");
+        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    };
+    let (ok, out) = as_team(&others[1], &["mb", "s3://team-b"]);
+    assert!(ok, "the new key through another gateway: {out}");
+    let src = write_file(&c.gw, "team-src", b"the team's bytes");
+    let (ok, out) = as_team(&c.gw, &["put", &src.display().to_string(), "s3://team-b/k"]);
+    assert!(ok, "the new key's bucket through a third gateway: {out}");
+    let (ok, out) = as_team(&others[0], &["get", "s3://grp/through-0", "-"]);
+    assert!(!ok && out.contains("AccessDenied"), "the new key read the admin's bucket: {out}");
+    let (ok, out) = as_team(&others[1], &["admin", "status"]);
+    assert!(!ok && out.contains("not an admin key"), "{out}");
+
     // Kill the leader; writes resume through the survivors, nothing acknowledged is lost.
     let leader = list["leader"].as_str().expect("a leader").to_owned();
     let started = Instant::now();

@@ -35,6 +35,10 @@ pub enum AdminCmd {
     /// The metadata group of gateways: join-token, list, remove
     #[command(subcommand)]
     Gateway(crate::admin_gateway::GatewayCmd),
+    /// S3 access keys, each its own principal: create, list, delete. Only admin keys may use
+    /// the admin API; other keys use only the buckets they create
+    #[command(subcommand)]
+    Key(crate::admin_keys::KeyCmd),
 }
 
 /// `kintsugi admin meta` subcommands.
@@ -296,5 +300,6 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             Ok(())
         }
         AdminCmd::Gateway(c) => crate::admin_gateway::run(c),
+        AdminCmd::Key(c) => crate::admin_keys::run(c),
     }
 }

@@ -417,7 +417,7 @@ pub fn stat(a: StatArgs) -> Result<()> {
         if let Some(l) = layout {
             crate::admin_client::print_layout(&l);
         } else {
-            println!("  (erasure layout: not available from this endpoint)");
+            println!("  (erasure layout: not available: it needs a Kintsugi endpoint and an admin key)");
         }
         Ok(())
     })

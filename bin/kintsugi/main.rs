@@ -5,6 +5,7 @@
 mod admin;
 mod admin_client;
 mod admin_gateway;
+mod admin_keys;
 mod admin_lifecycle;
 mod backup;
 mod bench;

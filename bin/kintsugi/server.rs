@@ -241,8 +241,8 @@ pub(crate) fn ensure_credentials(meta: &RocksMeta, creds: Option<(String, String
         // Stored as given already (a restart): nothing to write, so a gateway starts even
         // while its group has no majority yet.
         let stored = meta.local_access_key(&ak).context("reading access keys")?;
-        if !stored.is_some_and(|r| r.secret == sk && r.name == "root") {
-            let rec = AccessKeyRecord { secret: sk.clone(), created_ms: now_ms(), name: "root".into() };
+        if !stored.is_some_and(|r| r.secret == sk && r.name == "root" && r.admin) {
+            let rec = AccessKeyRecord { secret: sk.clone(), created_ms: now_ms(), name: "root".into(), admin: true };
             meta.put_access_key(&ak, &rec).context("storing the root access key")?;
         }
         return Ok(RootKey { ak, new_secret: Some(sk), generated: false });
@@ -253,12 +253,12 @@ pub(crate) fn ensure_credentials(meta: &RocksMeta, creds: Option<(String, String
         other => other,
     }
     .context("reading access keys")?;
-    if let Some((ak, _)) = keys.iter().find(|(_, r)| r.name == "root").or(keys.first()) {
+    if let Some((ak, _)) = keys.iter().find(|(_, r)| r.name == "root" && r.admin).or_else(|| keys.iter().find(|(_, r)| r.admin)).or(keys.first()) {
         return Ok(RootKey { ak: ak.clone(), new_secret: None, generated: false });
     }
     let ak = random_string(20, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
     let sk = random_string(40, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
-    meta.put_access_key(&ak, &AccessKeyRecord { secret: sk.clone(), created_ms: now_ms(), name: "root".into() })
+    meta.put_access_key(&ak, &AccessKeyRecord { secret: sk.clone(), created_ms: now_ms(), name: "root".into(), admin: true })
         .context("storing the generated access key")?;
     Ok(RootKey { ak, new_secret: Some(sk), generated: true })
 }

@@ -7,6 +7,7 @@
 //!   erasure layout of an object and the health of every shard.
 //! - `GET /kintsugi-admin/v1/status`: nodes, disks, EC scheme, counters.
 //! - `GET /kintsugi-admin/v1/disks`: every disk with its state and committed shards and bytes.
+//! - `GET /kintsugi-admin/v1/keys`, `POST .../key/create`, `POST .../key/delete`: access keys (`admin_keys.rs`).
 //! - `GET /kintsugi-admin/v1/join-token`: the token storage nodes join with (cluster mode).
 //! - `GET /kintsugi-admin/v1/repair[?recount=1]`: the redundancy ledger and background repair's
 //!   progress (with a full recount to check the ledger against).
@@ -387,7 +388,7 @@ impl AdminRoute {
     }
 }
 
-fn query_param(uri: &Uri, name: &str) -> Option<String> {
+pub(crate) fn query_param(uri: &Uri, name: &str) -> Option<String> {
     let q = uri.query()?;
     q.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
@@ -436,7 +437,7 @@ fn disk_param(store: &Store, uri: &Uri) -> S3Result<u32> {
     Ok(disk)
 }
 
-fn json_response<T: Serialize>(v: &T) -> S3Result<S3Response<Body>> {
+pub(crate) fn json_response<T: Serialize>(v: &T) -> S3Result<S3Response<Body>> {
     let body = serde_json::to_vec_pretty(v).map_err(|e| s3_error!(InternalError, "encoding JSON: {e}"))?;
     let mut resp = S3Response::new(Body::from(bytes::Bytes::from(body)));
     resp.headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
@@ -447,6 +448,10 @@ fn json_response<T: Serialize>(v: &T) -> S3Result<S3Response<Body>> {
 impl S3Route for AdminRoute {
     fn is_match(&self, _method: &Method, uri: &Uri, _headers: &HeaderMap, _ext: &mut Extensions) -> bool {
         uri.path().starts_with(PREFIX) || uri.path() == "/kintsugi-admin" || uri.path() == "/kintsugi-admin/"
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        crate::admin_keys::require_admin(&self.store, req).await
     }
 
     async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
@@ -595,6 +600,7 @@ impl S3Route for AdminRoute {
                 Some(t) => json_response(&serde_json::json!({ "token": t })),
                 None => Err(s3_error!(NotImplemented, "this is an embedded server: it has no cluster to join; start `kintsugi gateway` for a cluster")),
             },
+            (m, op) if crate::admin_keys::handles(&m, op) => crate::admin_keys::call(&self.store, &m, op, &req.uri).await,
             _ => Err(s3_error!(NotImplemented, "unknown admin API call {} {path}", req.method)),
         }
     }

@@ -213,6 +213,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
     let store = gw.store().clone();
     let mut builder = S3ServiceBuilder::new(KintsugiS3::new(store.clone()));
     builder.set_auth(MetaAuth { store: store.clone() });
+    builder.set_access(crate::access::KintsugiAccess { store: store.clone() });
     builder.set_route(AdminRoute::new(gw.clone()));
     let s3 = builder.build();
     let graceful = GracefulShutdown::new();

@@ -7,7 +7,9 @@
 //! the HTTP front over a [`Gateway`].
 #![deny(unsafe_code)]
 
+mod access;
 mod admin;
+mod admin_keys;
 mod backup;
 mod error;
 mod forward;
@@ -21,6 +23,7 @@ use std::sync::Arc;
 
 use kintsugi_cluster::{ClusterMap, Store, Workers};
 
+pub use access::Principal;
 pub use backup::{BackupEnd, BackupKind, BackupManifest, BackupSource, BACKUP_END, BACKUP_FORMAT, BACKUP_MANIFEST};
 pub use admin::{group_report, object_report, status_report, AdminRoute, GroupReport, ObjectReport, ShardHealth, StatusReport, ADMIN_BUCKET};
 pub use error::{GatewayError, GwResult};

@@ -22,13 +22,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::{MetaError, MetaResult};
 use crate::relocate::ShardMove;
 use crate::store::{Expect, RocksMeta};
-use crate::types::{decode, encode, AccessKeyRecord, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
+use crate::types::{decode, encode, AccessKeyRecord, AccessKeyRecordV1, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
 
 /// One mutation of the metadata store. Each variant's documentation says its
 /// precondition (when it fails, nothing is written) and its writes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {
-    /// Create a bucket. Precondition: it does not exist.
+    /// Create a bucket with no owner (it belongs to the admin keys): as written before buckets
+    /// had owners, kept so such a log still applies. Precondition: it does not exist.
     CreateBucket {
         /// Bucket name.
         bucket: String,
@@ -116,12 +117,13 @@ pub enum Command {
         /// When unused parts' and the replaced object's shards may be deleted.
         garbage_due_ms: i64,
     },
-    /// Create or replace an access key.
+    /// Create or replace an admin access key: as written before keys had roles (every such key
+    /// was a root key), kept so such a log still applies.
     PutAccessKey {
         /// Access key id.
         access_key: String,
         /// Its record.
-        record: AccessKeyRecord,
+        record: AccessKeyRecordV1,
     },
     /// Replace the disk registry.
     PutDisks {
@@ -190,6 +192,28 @@ pub enum Command {
     /// The cluster map changed in a way its records do not show (a node went down or came
     /// back, a zone label, a gateway restart): its epoch grows by one.
     MapChanged,
+    /// Create a bucket owned by `owner` (an access key; empty: the admin keys).
+    /// Precondition: it does not exist.
+    CreateOwnedBucket {
+        /// Bucket name.
+        bucket: String,
+        /// Creation time, ms since the epoch.
+        created_ms: i64,
+        /// The owning access key.
+        owner: String,
+    },
+    /// Create or replace an access key.
+    PutKey {
+        /// Access key id.
+        access_key: String,
+        /// Its record.
+        record: AccessKeyRecord,
+    },
+    /// Delete an access key. Precondition: it exists and is not the last admin key.
+    DeleteKey {
+        /// Access key id.
+        access_key: String,
+    },
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.
@@ -287,6 +311,9 @@ impl Command {
             Command::RetireDisks { .. } => "retire_disks",
             Command::MoveShards { .. } => "move_shards",
             Command::MapChanged => "map_changed",
+            Command::CreateOwnedBucket { .. } => "create_owned_bucket",
+            Command::PutKey { .. } => "put_key",
+            Command::DeleteKey { .. } => "delete_key",
         }
     }
 }
@@ -296,7 +323,7 @@ impl RocksMeta {
     /// synced write batch. The only way metadata changes.
     pub fn apply(&self, cmd: &Command) -> MetaResult<Applied> {
         let applied = match cmd {
-            Command::CreateBucket { bucket, created_ms } => self.apply_create_bucket(bucket, *created_ms).map(|()| Applied::Done),
+            Command::CreateBucket { bucket, created_ms } => self.apply_create_bucket(bucket, *created_ms, "").map(|()| Applied::Done),
             Command::DeleteBucket { bucket, garbage_due_ms } => self.apply_delete_bucket(bucket, *garbage_due_ms).map(|()| Applied::Done),
             Command::PutObject { bucket, key, manifest, expect, garbage_due_ms } => {
                 self.apply_put_object(bucket, key, manifest, *expect, *garbage_due_ms).map(Applied::Replaced)
@@ -310,7 +337,7 @@ impl RocksMeta {
             Command::CompleteUpload { bucket, key, upload_id, used, manifest, garbage_due_ms } => {
                 self.apply_complete_upload(bucket, key, upload_id, used, manifest, *garbage_due_ms).map(Applied::Replaced)
             }
-            Command::PutAccessKey { access_key, record } => self.apply_put_access_key(access_key, record).map(|()| Applied::Done),
+            Command::PutAccessKey { access_key, record } => self.apply_put_access_key(access_key, &record.clone().into()).map(|()| Applied::Done),
             Command::PutDisks { disks } => self.apply_put_disks(disks).map(|()| Applied::Done),
             Command::PutCluster { nodes, disks } => self.apply_put_cluster(nodes, disks).map(|()| Applied::Done),
             Command::AddIntent { segment, shards, started_ms } => self.apply_add_intent(*segment, shards, *started_ms).map(|()| Applied::Done),
@@ -321,6 +348,9 @@ impl RocksMeta {
             Command::RetireDisks { disks, nodes } => self.apply_retire_disks(disks, nodes).map(Applied::Retired),
             Command::MoveShards { owner, segment, moves, garbage_due_ms } => self.apply_move_shards(owner, *segment, moves, *garbage_due_ms).map(Applied::Moved),
             Command::MapChanged => self.apply_map_changed().map(Applied::Epoch),
+            Command::CreateOwnedBucket { bucket, created_ms, owner } => self.apply_create_bucket(bucket, *created_ms, owner).map(|()| Applied::Done),
+            Command::PutKey { access_key, record } => self.apply_put_access_key(access_key, record).map(|()| Applied::Done),
+            Command::DeleteKey { access_key } => self.apply_delete_access_key(access_key).map(|()| Applied::Done),
         };
         applied
     }

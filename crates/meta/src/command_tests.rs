@@ -52,9 +52,12 @@ fn workload(meta: &RocksMeta) {
     meta.put_disks(&disks[..4]).expect("disks");
     meta.put_cluster(&nodes, &disks).expect("cluster");
     assert_eq!(meta.map_changed().expect("map changed"), 2, "put_cluster was the first change, this the second");
-    meta.put_access_key("AK", &AccessKeyRecord { secret: "s".into(), created_ms: 1, name: "root".into() }).expect("key");
+    meta.put_access_key("AK", &AccessKeyRecord { secret: "s".into(), created_ms: 1, name: "root".into(), admin: true }).expect("key");
+    meta.put_access_key("AK2", &AccessKeyRecord { secret: "t".into(), created_ms: 2, name: "team".into(), admin: false }).expect("key");
+    meta.put_access_key("AK3", &AccessKeyRecord { secret: "u".into(), created_ms: 3, name: "gone".into(), admin: false }).expect("key");
+    meta.delete_access_key("AK3").expect("delete key");
     meta.create_bucket("b").expect("bucket");
-    meta.create_bucket("gone").expect("bucket");
+    meta.create_owned_bucket("gone", "AK2").expect("bucket");
     meta.add_intent(10, vec![(0, 1), (1, 3), (2, 5)]).expect("intent");
     meta.put_object("b", "k", &manifest(1, vec![seg(10, &[1, 3, 5])]), Expect::Version(None)).expect("put");
     meta.add_intent(11, vec![(0, 2), (1, 4), (2, 5)]).expect("intent");
@@ -183,7 +186,7 @@ fn without_a_commit_no_mutation_writes_anything() {
     refused("put_part", meta.put_part("b", "mp", "u1", &part(2, seg(3, &[1, 2, 3]))));
     refused("abort_upload", meta.abort_upload("b", "mp", "u1"));
     refused("complete_upload", meta.complete_upload::<MetaError>("b", "mp", "u1", |_, p| Ok((manifest(3, p[0].segments.clone()), vec![1]))).map(drop));
-    refused("put_access_key", meta.put_access_key("AK2", &AccessKeyRecord { secret: "s".into(), created_ms: 1, name: "x".into() }));
+    refused("put_access_key", meta.put_access_key("AK2", &AccessKeyRecord { secret: "s".into(), created_ms: 1, name: "x".into(), admin: false }));
     refused("put_disks", meta.put_disks(&[DiskRecord { id: 9, uuid: 9, path: "/d9".into() }]));
     refused("put_cluster", meta.put_cluster(&[], &[]));
     refused("map_changed", meta.map_changed().map(drop));
@@ -222,7 +225,7 @@ fn every_client_read_passes_the_read_barrier_and_state_machine_reads_do_not() {
     meta.put_object("b", "k", &m, Expect::Any).expect("put");
     meta.create_upload(&upload("u1", "mp")).expect("upload");
     meta.put_part("b", "mp", "u1", &part(1, seg(2, &[1, 2, 3]))).expect("part");
-    meta.put_access_key("AK", &AccessKeyRecord { secret: "s".into(), created_ms: 1, name: "x".into() }).expect("key");
+    meta.put_access_key("AK", &AccessKeyRecord { secret: "s".into(), created_ms: 1, name: "x".into(), admin: false }).expect("key");
     // Before a log is set, client reads answer from the store itself.
     assert_eq!(MetaRead::object(&meta, "b", "k").expect("read"), Some(m.clone()));
     let log = std::sync::Arc::new(CutOff { barriers: std::sync::atomic::AtomicUsize::new(0) });

@@ -32,6 +32,18 @@ pub enum MetaError {
         /// Bucket name.
         bucket: String,
     },
+    /// There is no such access key.
+    #[error("there is no access key {access_key} (see `kintsugi admin key list`)")]
+    NoSuchAccessKey {
+        /// The access key id.
+        access_key: String,
+    },
+    /// Deleting this key would leave no admin key, and so no one who could create keys.
+    #[error("{access_key} is the last admin key: create another admin key first (`kintsugi admin key create --name NAME --admin`)")]
+    LastAdminKey {
+        /// The access key id.
+        access_key: String,
+    },
     /// The bucket already exists.
     #[error("bucket {bucket} already exists")]
     BucketExists {

@@ -34,6 +34,7 @@ mod ledger;
 mod lifecycle;
 mod list;
 mod mutate;
+mod principals;
 mod read;
 mod relocate;
 mod replica;
@@ -50,7 +51,7 @@ pub use relocate::{IndexedShard, OwnedSegment, ShardMove};
 pub use replica::{Outcome, Refusal};
 pub use store::{now_ms, Expect, RocksMeta};
 pub use types::{
-    AccessKeyRecord, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord,
+    AccessKeyRecord, AccessKeyRecordV1, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord,
     SegmentId, SegmentMeta, ShardLoc, ShardOwner, UploadRecord, NO_DISK,
 };
 

@@ -19,9 +19,14 @@ impl RocksMeta {
         now_ms().saturating_add(self.garbage_delay_ms())
     }
 
-    /// Create a bucket.
+    /// Create a bucket owned by no key in particular: the admin keys'.
     pub fn create_bucket(&self, bucket: &str) -> MetaResult<()> {
         self.submit(&Command::CreateBucket { bucket: bucket.into(), created_ms: now_ms() }).map(drop)
+    }
+
+    /// Create a bucket owned by the access key `owner`.
+    pub fn create_owned_bucket(&self, bucket: &str, owner: &str) -> MetaResult<()> {
+        self.submit(&Command::CreateOwnedBucket { bucket: bucket.into(), created_ms: now_ms(), owner: owner.into() }).map(drop)
     }
 
     /// Delete an empty bucket; its unfinished multipart uploads are aborted.
@@ -96,7 +101,12 @@ impl RocksMeta {
 
     /// Create or replace an access key.
     pub fn put_access_key(&self, access_key: &str, rec: &AccessKeyRecord) -> MetaResult<()> {
-        self.submit(&Command::PutAccessKey { access_key: access_key.into(), record: rec.clone() }).map(drop)
+        self.submit(&Command::PutKey { access_key: access_key.into(), record: rec.clone() }).map(drop)
+    }
+
+    /// Delete an access key (never the last admin key).
+    pub fn delete_access_key(&self, access_key: &str) -> MetaResult<()> {
+        self.submit(&Command::DeleteKey { access_key: access_key.into() }).map(drop)
     }
 
     /// Replace the registered disks.

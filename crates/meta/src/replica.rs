@@ -73,6 +73,10 @@ pub enum Refusal {
     PartsChanged { upload_id: String, part: u32 },
     /// See [`MetaError::DiskInUse`].
     DiskInUse { disk: u32, shards: u64 },
+    /// See [`MetaError::NoSuchAccessKey`].
+    NoSuchAccessKey { access_key: String },
+    /// See [`MetaError::LastAdminKey`].
+    LastAdminKey { access_key: String },
 }
 
 impl Refusal {
@@ -87,6 +91,8 @@ impl Refusal {
             MetaError::VersionConflict { bucket, key, expected } => Refusal::VersionConflict { bucket: bucket.clone(), key: key.clone(), expected: *expected },
             MetaError::PartsChanged { upload_id, part } => Refusal::PartsChanged { upload_id: upload_id.clone(), part: *part },
             MetaError::DiskInUse { disk, shards } => Refusal::DiskInUse { disk: *disk, shards: *shards },
+            MetaError::NoSuchAccessKey { access_key } => Refusal::NoSuchAccessKey { access_key: access_key.clone() },
+            MetaError::LastAdminKey { access_key } => Refusal::LastAdminKey { access_key: access_key.clone() },
             _ => return None,
         })
     }
@@ -101,6 +107,8 @@ impl Refusal {
             Refusal::VersionConflict { bucket, key, expected } => MetaError::VersionConflict { bucket, key, expected },
             Refusal::PartsChanged { upload_id, part } => MetaError::PartsChanged { upload_id, part },
             Refusal::DiskInUse { disk, shards } => MetaError::DiskInUse { disk, shards },
+            Refusal::NoSuchAccessKey { access_key } => MetaError::NoSuchAccessKey { access_key },
+            Refusal::LastAdminKey { access_key } => MetaError::LastAdminKey { access_key },
         }
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
 use crate::error::{MetaError, MetaResult};
 use crate::command::PartStamp;
@@ -167,7 +167,7 @@ impl RocksMeta {
     pub(crate) fn dump_for_test(&self) -> MetaResult<Vec<DumpedRecord>> {
         let mut out = Vec::new();
         for name in ALL_CFS {
-            for item in self.db.iterator_cf(self.cf(name)?, IteratorMode::Start) {
+            for item in self.db.iterator_cf(self.cf(name)?, rocksdb::IteratorMode::Start) {
                 let (k, v) = item.map_err(MetaError::db("dump"))?;
                 out.push((name, k.to_vec(), v.to_vec()));
             }
@@ -245,36 +245,11 @@ impl RocksMeta {
 
     // ----- buckets -----
 
-    pub(crate) fn apply_create_bucket(&self, bucket: &str, created_ms: i64) -> MetaResult<()> {
-        let _g = self.bucket_lock.write();
-        if self.get::<BucketRecord>(CF_BUCKETS, "bucket", bucket.as_bytes())?.is_some() {
-            return Err(MetaError::BucketExists { bucket: bucket.into() });
-        }
-        let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_BUCKETS)?, bucket.as_bytes(), encode(&BucketRecord { created_ms })?);
-        self.write(b)
-    }
-
-    /// Look up a bucket.
-    pub(crate) fn local_bucket(&self, bucket: &str) -> MetaResult<Option<BucketRecord>> {
-        self.get(CF_BUCKETS, "bucket", bucket.as_bytes())
-    }
-
     fn require_bucket(&self, bucket: &str) -> MetaResult<()> {
         match self.local_bucket(bucket)? {
             Some(_) => Ok(()),
             None => Err(MetaError::NoSuchBucket { bucket: bucket.into() }),
         }
-    }
-
-    /// All buckets, sorted by name.
-    pub(crate) fn local_list_buckets(&self) -> MetaResult<Vec<(String, BucketRecord)>> {
-        let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_BUCKETS)?, IteratorMode::Start) {
-            let (k, v) = item.map_err(MetaError::db("list buckets"))?;
-            out.push((String::from_utf8_lossy(&k).into_owned(), decode("bucket", &v)?));
-        }
-        Ok(out)
     }
 
     pub(crate) fn apply_delete_bucket(&self, bucket: &str, garbage_due_ms: i64) -> MetaResult<()> {
@@ -546,28 +521,7 @@ impl RocksMeta {
         Ok(self.indexed_shards(disk, after, max)?.into_iter().map(|e| (e.segment, e.index)).collect())
     }
 
-    // ----- access keys and system records -----
-
-    pub(crate) fn apply_put_access_key(&self, access_key: &str, rec: &AccessKeyRecord) -> MetaResult<()> {
-        let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_KEYS)?, access_key.as_bytes(), encode(rec)?);
-        self.write(b)
-    }
-
-    /// Look up an access key in this replica's own state, without the read barrier (see `MetaRead`).
-    pub fn local_access_key(&self, access_key: &str) -> MetaResult<Option<AccessKeyRecord>> {
-        self.get(CF_KEYS, "access key", access_key.as_bytes())
-    }
-
-    /// All access keys in this replica's own state, without the read barrier.
-    pub fn local_list_access_keys(&self) -> MetaResult<Vec<(String, AccessKeyRecord)>> {
-        let mut out = Vec::new();
-        self.scan_prefix(CF_KEYS, &[], &[], |k, v| {
-            out.push((String::from_utf8_lossy(k).into_owned(), decode("access key", v)?));
-            Ok(true)
-        })?;
-        Ok(out)
-    }
+    // ----- system records -----
 
     /// The registered disks.
     pub fn disks(&self) -> MetaResult<Vec<DiskRecord>> {

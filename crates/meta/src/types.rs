@@ -72,6 +72,16 @@ pub struct Manifest {
 pub struct BucketRecord {
     /// Creation time, ms since epoch.
     pub created_ms: i64,
+    /// The access key that created it and owns it; empty for a bucket created before buckets
+    /// had owners (or by the store itself, as a metadata rebuild does): such a bucket belongs
+    /// to the admin keys.
+    pub owner: String,
+}
+
+/// A bucket as stored before buckets had owners (read as owned by the admin keys).
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct BucketRecordV1 {
+    pub created_ms: i64,
 }
 
 /// An in-progress multipart upload.
@@ -230,7 +240,7 @@ pub(crate) struct DrainRecordV1 {
     pub shards_at_start: u64,
 }
 
-/// An S3 access key.
+/// An S3 access key: a principal of its own.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessKeyRecord {
     /// Secret key.
@@ -239,6 +249,27 @@ pub struct AccessKeyRecord {
     pub created_ms: i64,
     /// Human label.
     pub name: String,
+    /// An admin key may use the admin API and every bucket; any other key only the buckets
+    /// it owns.
+    pub admin: bool,
+}
+
+/// An access key as stored (and carried by `Command::PutAccessKey`) before keys had roles.
+/// Every such key was a server's root key, so it reads as an admin key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKeyRecordV1 {
+    /// Secret key.
+    pub secret: String,
+    /// Creation time, ms since epoch.
+    pub created_ms: i64,
+    /// Human label.
+    pub name: String,
+}
+
+impl From<AccessKeyRecordV1> for AccessKeyRecord {
+    fn from(v: AccessKeyRecordV1) -> Self {
+        Self { secret: v.secret, created_ms: v.created_ms, name: v.name, admin: true }
+    }
 }
 
 /// Current format version byte of every record.

@@ -46,6 +46,7 @@ impl KintsugiS3 {
 #[async_trait::async_trait]
 impl s3s::S3 for KintsugiS3 {
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        let p = crate::access::principal_of(&self.store, &req).await?;
         let bucket = req.input.bucket;
         if bucket == crate::admin::ADMIN_BUCKET {
             return Err(s3s::s3_error!(InvalidBucketName, "the bucket name {bucket} is reserved for Kintsugi's admin API"));
@@ -54,8 +55,23 @@ impl s3s::S3 for KintsugiS3 {
         if bucket.ends_with("-s3alias") || bucket.ends_with("--ol-s3") {
             return Err(s3s::s3_error!(InvalidBucketName, "bucket names may not end in -s3alias or --ol-s3"));
         }
-        let b = bucket.clone();
-        self.meta(move |m| m.create_bucket(&b)).await?;
+        let (b, owner) = (bucket.clone(), p.access_key.clone());
+        match self.meta(move |m| m.create_owned_bucket(&b, &owner)).await {
+            Ok(()) => {}
+            Err(GatewayError::Cluster(kintsugi_cluster::ClusterError::Meta(kintsugi_meta::MetaError::BucketExists { .. }))) => {
+                // Yours (BucketAlreadyOwnedByYou), or another principal's.
+                let b = bucket.clone();
+                let owner = self.meta(move |m| m.bucket(&b)).await?.map(|r| r.owner);
+                return Err(match owner {
+                    Some(o) if !(o == p.access_key || (o.is_empty() && p.admin)) => s3s::s3_error!(
+                        BucketAlreadyExists,
+                        "bucket {bucket} exists and belongs to another access key: bucket names are shared by every key, choose another"
+                    ),
+                    _ => s3s::s3_error!(BucketAlreadyOwnedByYou, "you already own bucket {bucket}"),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }
 
@@ -75,15 +91,17 @@ impl s3s::S3 for KintsugiS3 {
         Ok(S3Response::new(GetBucketLocationOutput::default()))
     }
 
-    async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        let p = crate::access::principal_of(&self.store, &req).await?;
         let list = self.meta(|m| m.list_buckets()).await?;
         let buckets = list
             .into_iter()
+            .filter(|(_, rec)| p.may_use(&rec.owner))
             .map(|(name, rec)| Bucket { name: Some(name), creation_date: Some(util::ts(rec.created_ms)), bucket_region: None })
             .collect();
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(Owner { display_name: Some("kintsugi".into()), id: Some("kintsugi".into()) }),
+            owner: Some(Owner { display_name: Some(p.access_key.clone()), id: Some(p.access_key.clone()) }),
             ..Default::default()
         }))
     }
