@@ -163,6 +163,64 @@ fn wrong_tokens_are_refused_and_write_nothing() {
     assert!(st["nodes"].as_array().expect("nodes").is_empty(), "refused node is in the map: {st:#}");
 }
 
+/// A join as `--join TOKEN` on a fresh node named `name` that must be refused; its log.
+fn refused_join(c: &Cluster, name: &str, token: &str) -> String {
+    let dir = c.gw.base().join("nodes").join(name);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let n = common::cluster::Node { name: name.into(), dir: dir.clone(), port: 0, disks: 1, zone: None, proc: Default::default() };
+    let (ok, log) = n.run_once(token);
+    assert!(!ok, "node {name} joined with a token that should not admit it:\n{log}");
+    assert!(!dir.join("state").join("identity.pem").exists(), "refused node {name} got an identity");
+    log
+}
+
+/// `admin join-token`: each token has its own secret, expires, may count its uses, and all
+/// can be revoked at once; the metadata keeps only the secrets' hashes.
+#[test]
+fn join_tokens_expire_count_their_uses_and_are_revoked() {
+    let _g = common::slot();
+    let mut c = Cluster::start(0, 1, &["--ec", "2+1"], None);
+    let once = c.admin_json(&["join-token", "--uses", "1"]);
+    let once = once["token"].as_str().expect("token").to_owned();
+    let a = c.add_node("a", 1);
+    c.nodes[a].start(&once);
+    c.wait_states(&[(a, "up")], Duration::from_secs(30));
+    let log = refused_join(&c, "b", &once);
+    assert!(log.contains("used for all the 1 joins"), "{log}");
+
+    let short = c.admin_json(&["join-token", "--ttl", "1s"]);
+    let short = short["token"].as_str().expect("token").to_owned();
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = refused_join(&c, "c", &short);
+    assert!(log.contains("expired"), "{log}");
+
+    let plain = c.kintsugi(&["admin", "join-token"]).output().expect("admin join-token");
+    assert!(plain.status.success(), "{}", String::from_utf8_lossy(&plain.stderr));
+    let plain = String::from_utf8_lossy(&plain.stdout).trim().to_owned();
+    assert!(plain.starts_with("KSG1-") && !plain.contains('\n'), "the token alone on stdout: {plain:?}");
+    let secret = {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(plain.strip_prefix("KSG1-").expect("prefix")).expect("base64");
+        String::from_utf8(raw).expect("utf-8").rsplit_once('|').expect("fields").1.to_owned()
+    };
+    let stored = common::files_under(&c.gw.meta_dir()).iter().any(|f| {
+        std::fs::read(f).is_ok_and(|b| b.windows(secret.len()).any(|w| w == secret.as_bytes()))
+    });
+    assert!(!stored, "a join token's secret was written into the gateway's metadata");
+
+    let revoked = c.admin_json(&["join-token", "--revoke-all"]);
+    assert!(revoked["revoked"].as_u64().is_some_and(|n| n >= 3), "{revoked}");
+    for (name, token) in [("d", plain.as_str()), ("e", c.token.as_str())] {
+        let log = refused_join(&c, name, token);
+        assert!(log.contains("unknown or was revoked"), "{log}");
+    }
+    // The member that joined keeps its certificate; a new token admits new nodes again.
+    let fresh = c.admin_json(&["join-token"]);
+    let f = c.add_node("f", 1);
+    c.nodes[f].start(fresh["token"].as_str().expect("token"));
+    c.wait_states(&[(a, "up"), (f, "up")], Duration::from_secs(30));
+    assert!(c.admin_refused(&["join-token", "--ttl", "9000h"]).contains("365 days"));
+}
+
 /// Two storage processes on one machine as the README's first lines show them: a second one
 /// on a running node's `--state` stops at once with a clear message (before: it overwrote the
 /// first one's identity), and one with its own `--state` but a member's name is refused by the

@@ -27,8 +27,11 @@ pub enum AdminCmd {
     Repair(RepairCmd),
     /// Verify every shard's BLAKE3 now (on one disk with --disk), report and repair what is bad
     Scrub(ScrubArgs),
-    /// Print the token storage nodes join the cluster with (`kintsugi storage --join TOKEN`)
-    JoinToken(AdminArgs),
+    /// Make and print a token storage nodes join the cluster with (`kintsugi storage --join
+    /// TOKEN`). Each token has its own secret and expires (default: in 1 h); --uses limits how
+    /// many nodes it admits; --revoke-all makes every token stop admitting at once. Nodes that
+    /// joined keep their certificates: a token is needed for a first join only
+    JoinToken(JoinTokenArgs),
     /// Metadata commands: backup, rebuild
     #[command(subcommand)]
     Meta(MetaCmd),
@@ -39,6 +42,22 @@ pub enum AdminCmd {
     /// the admin API; other keys use only the buckets they create
     #[command(subcommand)]
     Key(crate::admin_keys::KeyCmd),
+}
+
+/// Flags of `kintsugi admin join-token`.
+#[derive(Debug, Args)]
+pub struct JoinTokenArgs {
+    /// How long the token admits nodes: e.g. 30m, 1h, 7d is 168h (at most 365 days).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::units::parse_duration, conflicts_with = "revoke_all")]
+    ttl: std::time::Duration,
+    /// How many nodes the token admits (default: any number until it expires).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "revoke_all")]
+    uses: Option<u32>,
+    /// Revoke every join token (on every gateway of the group); print nothing new.
+    #[arg(long)]
+    revoke_all: bool,
+    #[command(flatten)]
+    admin: AdminArgs,
 }
 
 /// `kintsugi admin meta` subcommands.
@@ -264,12 +283,28 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             println!("repaired:        {} shards rebuilt in place; {} segments failed to repair", v["repaired"], v["repair_failed"]);
             Ok(())
         }
-        AdminCmd::JoinToken(a) => {
-            let v = fetch(&a.conn, "join-token")?;
-            if a.json {
+        AdminCmd::JoinToken(j) => {
+            if j.revoke_all {
+                let v = call(&j.admin.conn, "join-token", true, &[("revoke_all".to_owned(), "1".to_owned())])?;
+                if j.admin.json {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                } else {
+                    println!("revoked {} join token(s); nodes that joined keep their certificates", v["revoked"]);
+                }
+                return Ok(());
+            }
+            let mut q = vec![("ttl".to_owned(), format!("{}", j.ttl.as_secs_f64()))];
+            if let Some(n) = j.uses {
+                q.push(("uses".to_owned(), n.to_string()));
+            }
+            let v = call(&j.admin.conn, "join-token", true, &q)?;
+            if j.admin.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
+                // The token alone on stdout (`--join $(kintsugi admin join-token)`); the rest on stderr.
                 println!("{}", v["token"].as_str().unwrap_or("?"));
+                let uses = v["uses"].as_u64().map_or("any number of nodes".to_owned(), |n| format!("at most {n} node(s)"));
+                eprintln!("expires {}; admits {uses}", v["expires"].as_str().unwrap_or("?"));
             }
             Ok(())
         }

@@ -286,12 +286,12 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
                 false
             }
         });
-        let _ = node_join.set(Arc::new(JoinAuthority { ca: ca.clone(), secret: secrets.node_secret.clone(), name_taken: Some(name_taken), issue_as: None }));
         let _ = gateway_join.set(Arc::new(JoinAuthority {
             ca: ca.clone(),
             secret: secrets.gateway_secret.clone(),
             name_taken: None,
             issue_as: Some(kintsugi_raft::group::GATEWAY_NAME.into()),
+            admission: None,
         }));
 
         let creds = a.access_key.zip(a.secret_key);
@@ -305,6 +305,11 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let (store, repair_rx) = Store::new(meta.clone(), Vec::new(), codec, cfg);
         let g = group.clone();
         store.leadership.set(Arc::new(move || g.is_leader()));
+        // Nodes join with tokens kept in the replicated metadata (`admin join-token`): each
+        // expires, may count its uses, and all can be revoked. The old fixed node secret in
+        // `<meta>/cluster/join-secret` admits no one any more.
+        let admission: Arc<dyn kintsugi_net::Admission> = Arc::new(kintsugi_gateway::TokenAdmission::new(store.clone()));
+        let _ = node_join.set(Arc::new(JoinAuthority { ca: ca.clone(), secret: String::new(), admission: Some(admission), name_taken: Some(name_taken), issue_as: None }));
         let workers = Workers::new(store.clone(), a.workers.config());
         let client = kintsugi_net::Client::new(&identity, &t)?;
         let ccfg = ClusterConfig { down_after: a.down_after, lost_after: a.lost_after, request_deadline: a.request_deadline };
@@ -323,10 +328,22 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             Err(e) if e.outcome_unknown() => tracing::warn!(error = %e, "start-up recovery waits for a majority of gateways; serving meanwhile"),
             Err(e) => return Err(e).context("recovering interrupted writes"),
         }
-        let token = JoinToken { gateway: advertise.clone(), ca_fingerprint: ca.fingerprint(), secret: secrets.node_secret.clone() }.encode();
+        let mint = kintsugi_gateway::JoinMint { gateway: advertise.clone(), ca_fingerprint: ca.fingerprint() };
+        // A fresh token at start, as the banner and --token-file have always offered one; it
+        // expires like any other. A gateway of a larger group makes one only for --token-file
+        // (it would wait for a majority that may not be there yet, as in a restart one by one).
+        let token = if alone || a.token_file.is_some() {
+            match tokio::time::timeout(Duration::from_secs(10), mint.mint(&store, kintsugi_gateway::DEFAULT_JOIN_TOKEN_TTL, None)).await {
+                Ok(Ok(t)) => Ok(t),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("no majority of gateways answered within 10 s".to_owned()),
+            }
+        } else {
+            Err("this gateway is one of a group".to_owned())
+        };
         let gateway_token = JoinToken { gateway: advertise.clone(), ca_fingerprint: ca.fingerprint(), secret: secrets.gateway_secret.clone() }.encode();
-        if let Some(f) = &a.token_file {
-            write_private(f, &token).with_context(|| format!("writing the join token to --token-file {}", f.display()))?;
+        if let (Some(f), Ok(t)) = (&a.token_file, &token) {
+            write_private(f, &t.token).with_context(|| format!("writing the join token to --token-file {}", f.display()))?;
         }
         if let Some(f) = &a.gateway_token_file {
             write_private(f, &gateway_token).with_context(|| format!("writing the gateway join token to --gateway-token-file {}", f.display()))?;
@@ -334,7 +351,10 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let banner = vec![
             format!("Cluster service: {bound} (QUIC, mutual TLS); erasure coding {scheme}; metadata in {}", meta_dir.display()),
             format!("Gateway {name} in a metadata group of {} (`kintsugi admin gateway list`)", group.members().len()),
-            format!("Join token:  {token}"),
+            match &token {
+                Ok(t) => format!("Join token:  {}\n  (expires {}; `kintsugi admin join-token [--ttl DURATION] [--uses N]` makes another)", t.token, t.expires),
+                Err(e) => format!("No join token now ({e}); print one with `kintsugi admin join-token` once the group has a quorum"),
+            },
             "Start storage nodes with: kintsugi storage --data DIR --listen ADDR --join <token>".to_owned(),
             "Add a gateway with: kintsugi gateway --meta DIR --listen ADDR --cluster-listen ADDR --join $(kintsugi admin gateway join-token)".to_owned(),
         ];
@@ -345,7 +365,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         });
         let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Gateway, secrets: Some(secrets_dir.clone()) };
         let admin = GroupAdmin { group: group.clone(), join_token: gateway_token };
-        let gw = Arc::new(Gateway { workers, map: Some(map), join_token: Some(token), backup, group: Some(admin) });
+        let gw = Arc::new(Gateway { workers, map: Some(map), join: Some(mint), backup, group: Some(admin) });
         serve_s3(gw, repair_rx, listener, &a.http, root, banner, Some(stop)).await
     })
 }

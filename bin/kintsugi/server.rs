@@ -306,7 +306,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
         workers.recover_at_startup(None).await.context("recovering interrupted writes")?;
         let banner = format!("Erasure coding {} over {} disks; metadata in {}", s.scheme, workers.store().all_disks().len(), meta_dir.display());
         let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Embedded, secrets: None };
-        let gw = Arc::new(Gateway { workers, map: None, join_token: None, backup, group: None });
+        let gw = Arc::new(Gateway { workers, map: None, join: None, backup, group: None });
         serve_s3(gw, repair_rx, listener, &http, root, vec![banner], None).await
     })
 }

@@ -8,7 +8,8 @@
 //! - `GET /kintsugi-admin/v1/status`: nodes, disks, EC scheme, counters.
 //! - `GET /kintsugi-admin/v1/disks`: every disk with its state and committed shards and bytes.
 //! - `GET /kintsugi-admin/v1/keys`, `POST .../key/create`, `POST .../key/delete`: access keys (`admin_keys.rs`).
-//! - `GET /kintsugi-admin/v1/join-token`: the token storage nodes join with (cluster mode).
+//! - `POST /kintsugi-admin/v1/join-token[?ttl=SECS&uses=N|?revoke_all=1]`: a new token storage nodes join with, or
+//!   revoke them all (cluster mode; `join_tokens.rs`).
 //! - `GET /kintsugi-admin/v1/repair[?recount=1]`: the redundancy ledger and background repair's
 //!   progress (with a full recount to check the ledger against).
 //! - `POST /kintsugi-admin/v1/drain?disk=N|node=NAME[&force=1|&cancel=1]`: start (or cancel)
@@ -37,6 +38,7 @@ use serde::Serialize;
 use kintsugi_cluster::{lifecycle, ClusterMap, Store};
 use kintsugi_meta::MetaRead;
 
+use crate::admin_util::{json_response, query_param};
 use crate::error::s3_err;
 use crate::Gateway;
 
@@ -388,45 +390,7 @@ impl AdminRoute {
     }
 }
 
-pub(crate) fn query_param(uri: &Uri, name: &str) -> Option<String> {
-    let q = uri.query()?;
-    q.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (k == name).then(|| percent_decode(v))
-    })
-}
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(v) => {
-                        out.push(v);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 fn disk_param(store: &Store, uri: &Uri) -> S3Result<u32> {
     let disk = query_param(uri, "disk")
@@ -437,12 +401,6 @@ fn disk_param(store: &Store, uri: &Uri) -> S3Result<u32> {
     Ok(disk)
 }
 
-pub(crate) fn json_response<T: Serialize>(v: &T) -> S3Result<S3Response<Body>> {
-    let body = serde_json::to_vec_pretty(v).map_err(|e| s3_error!(InternalError, "encoding JSON: {e}"))?;
-    let mut resp = S3Response::new(Body::from(bytes::Bytes::from(body)));
-    resp.headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
-    Ok(resp)
-}
 
 #[async_trait::async_trait]
 impl S3Route for AdminRoute {
@@ -596,27 +554,9 @@ impl S3Route for AdminRoute {
                 })?;
                 json_response(&group_report(group).await)
             }
-            (Method::GET, "join-token") => match &self.gw.join_token {
-                Some(t) => json_response(&serde_json::json!({ "token": t })),
-                None => Err(s3_error!(NotImplemented, "this is an embedded server: it has no cluster to join; start `kintsugi gateway` for a cluster")),
-            },
+            (m, op) if crate::join_tokens::handles(&m, op) => crate::join_tokens::call(&self.store, self.gw.join.as_ref(), &m, &req.uri).await,
             (m, op) if crate::admin_keys::handles(&m, op) => crate::admin_keys::call(&self.store, &m, op, &req.uri).await,
             _ => Err(s3_error!(NotImplemented, "unknown admin API call {} {path}", req.method)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_params_decode() {
-        let u: Uri = "/kintsugi-admin/v1/object?bucket=b&key=a%2Fb%20c+d&verify=full".parse().expect("uri");
-        assert_eq!(query_param(&u, "key").as_deref(), Some("a/b c d"));
-        assert_eq!(query_param(&u, "bucket").as_deref(), Some("b"));
-        assert_eq!(query_param(&u, "nope"), None);
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
     }
 }

@@ -18,7 +18,7 @@ use serde::Serialize;
 use kintsugi_cluster::Store;
 use kintsugi_meta::{now_ms, AccessKeyRecord, MetaRead};
 
-use crate::admin::{json_response, query_param};
+use crate::admin_util::{json_response, query_param, rfc3339};
 use crate::error::s3_err;
 
 /// Refuse an admin API request not signed by an admin key.
@@ -45,12 +45,6 @@ struct KeyInfo {
     created: String,
 }
 
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
-}
 
 /// A key just made: the one answer that carries its secret.
 #[derive(Debug, Serialize)]

@@ -10,11 +10,13 @@
 mod access;
 mod admin;
 mod admin_keys;
+mod admin_util;
 mod backup;
 mod error;
 mod forward;
 mod get;
 mod http;
+mod join_tokens;
 mod put;
 mod recover;
 mod s3;
@@ -29,6 +31,7 @@ pub use admin::{group_report, object_report, status_report, AdminRoute, GroupRep
 pub use error::{GatewayError, GwResult};
 pub use get::read_range;
 pub use http::{serve, HttpLimits};
+pub use join_tokens::{JoinMint, MintedToken, TokenAdmission, DEFAULT_TTL as DEFAULT_JOIN_TOKEN_TTL};
 pub use put::{write_body, Owner, Written};
 pub use recover::{rebuild_metadata, RebuildReport};
 pub use s3::KintsugiS3;
@@ -42,8 +45,8 @@ pub struct Gateway {
     pub workers: Arc<Workers>,
     /// The cluster map (`None` in the embedded store).
     pub map: Option<Arc<ClusterMap>>,
-    /// The join token (`None` in the embedded store).
-    pub join_token: Option<String>,
+    /// What the join tokens it makes for storage nodes hold (`None` in the embedded store).
+    pub join: Option<JoinMint>,
     /// Where its metadata lives, for `kintsugi admin meta backup`.
     pub backup: BackupSource,
     /// Its metadata group (`None` in the embedded store).

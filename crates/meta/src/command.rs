@@ -20,6 +20,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MetaError, MetaResult};
+use crate::join_tokens::JoinTokenRecord;
 use crate::relocate::ShardMove;
 use crate::store::{Expect, RocksMeta};
 use crate::types::{decode, encode, AccessKeyRecord, AccessKeyRecordV1, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
@@ -214,6 +215,27 @@ pub enum Command {
         /// Access key id.
         access_key: String,
     },
+    /// Store a new join token for storage nodes; every token expired at `now_ms` is dropped.
+    AddJoinToken {
+        /// Its id: the BLAKE3 hash of its secret, hex.
+        id: String,
+        /// The token.
+        record: JoinTokenRecord,
+        /// When this was stamped, ms since the epoch.
+        now_ms: i64,
+    },
+    /// Count one join admitted by a token. Precondition: the token exists, has not expired at
+    /// `now_ms` and has a use left.
+    UseJoinToken {
+        /// The token's id.
+        id: String,
+        /// The node it admitted (for the log).
+        node: String,
+        /// When the join was stamped, ms since the epoch.
+        now_ms: i64,
+    },
+    /// Revoke every join token.
+    RevokeJoinTokens,
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.
@@ -314,6 +336,9 @@ impl Command {
             Command::CreateOwnedBucket { .. } => "create_owned_bucket",
             Command::PutKey { .. } => "put_key",
             Command::DeleteKey { .. } => "delete_key",
+            Command::AddJoinToken { .. } => "add_join_token",
+            Command::UseJoinToken { .. } => "use_join_token",
+            Command::RevokeJoinTokens => "revoke_join_tokens",
         }
     }
 }
@@ -351,6 +376,9 @@ impl RocksMeta {
             Command::CreateOwnedBucket { bucket, created_ms, owner } => self.apply_create_bucket(bucket, *created_ms, owner).map(|()| Applied::Done),
             Command::PutKey { access_key, record } => self.apply_put_access_key(access_key, record).map(|()| Applied::Done),
             Command::DeleteKey { access_key } => self.apply_delete_access_key(access_key).map(|()| Applied::Done),
+            Command::AddJoinToken { id, record, now_ms } => self.apply_add_join_token(id, record, *now_ms).map(|()| Applied::Done),
+            Command::UseJoinToken { id, node: _, now_ms } => self.apply_use_join_token(id, *now_ms).map(|()| Applied::Done),
+            Command::RevokeJoinTokens => self.apply_revoke_join_tokens().map(|()| Applied::Done),
         };
         applied
     }

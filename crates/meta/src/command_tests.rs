@@ -58,6 +58,10 @@ fn workload(meta: &RocksMeta) {
     meta.delete_access_key("AK3").expect("delete key");
     meta.create_bucket("b").expect("bucket");
     meta.create_owned_bucket("gone", "AK2").expect("bucket");
+    meta.add_join_token_at("t1", 5, 1_000, Some(2)).expect("token");
+    meta.use_join_token_at("t1", "n1", 6).expect("use");
+    meta.revoke_join_tokens().expect("revoke");
+    meta.add_join_token_at("t2", 7, 1_000, None).expect("token");
     meta.add_intent(10, vec![(0, 1), (1, 3), (2, 5)]).expect("intent");
     meta.put_object("b", "k", &manifest(1, vec![seg(10, &[1, 3, 5])]), Expect::Version(None)).expect("put");
     meta.add_intent(11, vec![(0, 2), (1, 4), (2, 5)]).expect("intent");
@@ -246,6 +250,7 @@ fn every_client_read_passes_the_read_barrier_and_state_machine_reads_do_not() {
     barred("list_uploads", meta.list_uploads("b", "", None, None, 10).map(drop));
     barred("access_key", meta.access_key("AK").map(drop));
     barred("list_access_keys", meta.list_access_keys().map(drop));
+    barred("join_token", meta.join_token("t").map(drop));
     // Workers and the state machine read the local state: no barrier, and they still see it.
     assert_eq!(meta.local_object("b", "k").expect("local read"), Some(m));
     meta.apply(&Command::CreateBucket { bucket: "c".into(), created_ms: 5 }).expect("the state machine applies");
@@ -384,6 +389,7 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             (CF_SYSTEM, b"drains") => whole::<Vec<DrainRecord>>("drains", v),
             (CF_SYSTEM, b"rebalance") => whole::<RebalanceRecord>("rebalance", v),
             (CF_SYSTEM, b"map-epoch") => whole::<u64>("map epoch", v),
+            (CF_SYSTEM, k) if k.starts_with(b"join-token/") => whole::<JoinTokenRecord>("join token", v),
             _ => panic!("a record this test does not know: {cf} {}", k.escape_ascii()),
         }
     };
@@ -399,7 +405,7 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             Err(MetaError::Corrupt { detail, .. }) => assert_eq!(detail, "1 trailing bytes after the record"),
             other => panic!("{cf} {} with a byte more read as {other:?}", k.escape_ascii()),
         }
-        kinds.insert(if cf == CF_SYSTEM { String::from_utf8_lossy(&k).into_owned() } else { cf.to_string() });
+        kinds.insert(if cf == CF_SYSTEM { String::from_utf8_lossy(&k).split('/').next().unwrap_or_default().to_owned() } else { cf.to_string() });
     }
-    assert_eq!(kinds.len(), 14, "every kind of record was checked: {kinds:?}");
+    assert_eq!(kinds.len(), 15, "every kind of record was checked: {kinds:?}");
 }

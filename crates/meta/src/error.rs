@@ -44,6 +44,12 @@ pub enum MetaError {
         /// The access key id.
         access_key: String,
     },
+    /// A join token admits no join (unknown, revoked, expired or used up).
+    #[error("{reason}; print a new one with `kintsugi admin join-token`")]
+    JoinTokenRefused {
+        /// Why.
+        reason: String,
+    },
     /// The bucket already exists.
     #[error("bucket {bucket} already exists")]
     BucketExists {

@@ -8,6 +8,7 @@ use crate::read::MetaRead;
 use crate::error::{MetaError, MetaResult};
 use crate::relocate::ShardMove;
 use crate::store::{now_ms, Expect, RocksMeta};
+use crate::join_tokens::JoinTokenRecord;
 use crate::types::{AccessKeyRecord, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
 
 /// How often a completion is rebuilt when a part it read was replaced before it committed.
@@ -102,6 +103,34 @@ impl RocksMeta {
     /// Create or replace an access key.
     pub fn put_access_key(&self, access_key: &str, rec: &AccessKeyRecord) -> MetaResult<()> {
         self.submit(&Command::PutKey { access_key: access_key.into(), record: rec.clone() }).map(drop)
+    }
+
+    /// Store a join token that admits nodes for `ttl_ms` from now, `uses` times (`None`: any
+    /// number); `id` is the BLAKE3 hash of its secret.
+    pub fn add_join_token(&self, id: &str, ttl_ms: i64, uses: Option<u32>) -> MetaResult<JoinTokenRecord> {
+        self.add_join_token_at(id, now_ms(), ttl_ms, uses)
+    }
+
+    /// [`Self::add_join_token`] as if it were `now_ms`.
+    pub fn add_join_token_at(&self, id: &str, now_ms: i64, ttl_ms: i64, uses: Option<u32>) -> MetaResult<JoinTokenRecord> {
+        let record = JoinTokenRecord { created_ms: now_ms, expires_ms: now_ms.saturating_add(ttl_ms), uses_left: uses, used: 0 };
+        self.submit(&Command::AddJoinToken { id: id.into(), record: record.clone(), now_ms })?;
+        Ok(record)
+    }
+
+    /// Count a join that the token `id` admitted (refused: `JoinTokenRefused`).
+    pub fn use_join_token(&self, id: &str, node: &str) -> MetaResult<()> {
+        self.use_join_token_at(id, node, now_ms())
+    }
+
+    /// [`Self::use_join_token`] as if it were `now_ms`.
+    pub fn use_join_token_at(&self, id: &str, node: &str, now_ms: i64) -> MetaResult<()> {
+        self.submit(&Command::UseJoinToken { id: id.into(), node: node.into(), now_ms }).map(drop)
+    }
+
+    /// Revoke every join token.
+    pub fn revoke_join_tokens(&self) -> MetaResult<()> {
+        self.submit(&Command::RevokeJoinTokens).map(drop)
     }
 
     /// Delete an access key (never the last admin key).

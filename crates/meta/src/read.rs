@@ -35,6 +35,8 @@ pub trait MetaRead {
     fn access_key(&self, access_key: &str) -> MetaResult<Option<AccessKeyRecord>>;
     /// All access keys.
     fn list_access_keys(&self) -> MetaResult<Vec<(String, AccessKeyRecord)>>;
+    /// A join token by id (the BLAKE3 hash of its secret, hex).
+    fn join_token(&self, id: &str) -> MetaResult<Option<crate::JoinTokenRecord>>;
 }
 
 impl RocksMeta {
@@ -80,6 +82,10 @@ impl MetaRead for RocksMeta {
     fn access_key(&self, access_key: &str) -> MetaResult<Option<AccessKeyRecord>> {
         self.read_barrier()?;
         self.local_access_key(access_key)
+    }
+    fn join_token(&self, id: &str) -> MetaResult<Option<crate::JoinTokenRecord>> {
+        self.read_barrier()?;
+        self.local_join_token(id)
     }
     fn list_access_keys(&self) -> MetaResult<Vec<(String, AccessKeyRecord)>> {
         self.read_barrier()?;

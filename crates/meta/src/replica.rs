@@ -77,6 +77,8 @@ pub enum Refusal {
     NoSuchAccessKey { access_key: String },
     /// See [`MetaError::LastAdminKey`].
     LastAdminKey { access_key: String },
+    /// See [`MetaError::JoinTokenRefused`].
+    JoinTokenRefused { reason: String },
 }
 
 impl Refusal {
@@ -93,6 +95,7 @@ impl Refusal {
             MetaError::DiskInUse { disk, shards } => Refusal::DiskInUse { disk: *disk, shards: *shards },
             MetaError::NoSuchAccessKey { access_key } => Refusal::NoSuchAccessKey { access_key: access_key.clone() },
             MetaError::LastAdminKey { access_key } => Refusal::LastAdminKey { access_key: access_key.clone() },
+            MetaError::JoinTokenRefused { reason } => Refusal::JoinTokenRefused { reason: reason.clone() },
             _ => return None,
         })
     }
@@ -109,6 +112,7 @@ impl Refusal {
             Refusal::DiskInUse { disk, shards } => MetaError::DiskInUse { disk, shards },
             Refusal::NoSuchAccessKey { access_key } => MetaError::NoSuchAccessKey { access_key },
             Refusal::LastAdminKey { access_key } => MetaError::LastAdminKey { access_key },
+            Refusal::JoinTokenRefused { reason } => MetaError::JoinTokenRefused { reason },
         }
     }
 }

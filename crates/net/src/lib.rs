@@ -31,7 +31,7 @@ mod wire;
 pub use error::{NetError, NetResult};
 pub use pki::{common_name, fingerprint, new_key_and_csr, ClusterCa, NodeIdentity, CLUSTER_SERVER_NAME};
 pub use token::{secrets_equal, JoinToken};
-pub use transport::{call, check, client_config, join, peer_of, server_config, server_config_for, Client, Handler, JoinAuthority, NameTaken, Peer, Server, Service, TransportTuning};
+pub use transport::{Admission, call, check, client_config, join, peer_of, server_config, server_config_for, Client, Handler, JoinAuthority, NameTaken, Peer, Server, Service, TransportTuning};
 pub use protocol::{codes, JoinRequest, Joined, WireError, WireRequest, WireResponse, DEFAULT_ALPN};
 pub use wire::{decode_frame, encode_frame, frame_len, read_frame, write_frame, MAX_FRAME, WIRE_V1};
 

@@ -66,6 +66,8 @@ pub mod codes {
     pub const NOT_A_GATEWAY: &str = "NotAGateway";
     /// The join secret is wrong.
     pub const BAD_JOIN_SECRET: &str = "BadJoinSecret";
+    /// The join could not be checked now (the gateways have no quorum): retry later.
+    pub const JOIN_UNAVAILABLE: &str = "JoinUnavailable";
     /// The node name is reserved or malformed.
     pub const BAD_NODE_NAME: &str = "BadNodeName";
     /// A member of the cluster already has that name.

@@ -66,7 +66,7 @@ async fn cluster() -> Cluster {
     let secret = JoinToken::random_secret();
     let token = JoinToken { gateway: addr.to_string(), ca_fingerprint: ca.fingerprint(), secret: secret.clone() };
     let handler = Arc::new(Echo { name: "gateway".into(), seen: Default::default() });
-    let join_auth = Arc::new(JoinAuthority { ca: ca.clone(), secret, name_taken: None, issue_as: None });
+    let join_auth = Arc::new(JoinAuthority { ca: ca.clone(), secret, admission: None, name_taken: None, issue_as: None });
     let ep = server.endpoint();
     tokio::spawn(server.serve::<Request>(handler.clone(), Some(join_auth)));
     Cluster { ca, token, addr, handler, server: ep }
@@ -201,7 +201,7 @@ async fn one_endpoint_serves_two_protocols_by_alpn_with_their_own_join_authoriti
     let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config_for(&gw, true, &t, &alpns).expect("config"), &t).expect("bind");
     let addr = server.local_addr().expect("addr");
     let (probe_secret, other_secret) = (JoinToken::random_secret(), JoinToken::random_secret());
-    let probe_join = Arc::new(JoinAuthority { ca: ca.clone(), secret: probe_secret.clone(), name_taken: None, issue_as: None });
+    let probe_join = Arc::new(JoinAuthority { ca: ca.clone(), secret: probe_secret.clone(), admission: None, name_taken: None, issue_as: None });
     // The other protocol's joins are answered only once its authority is set, and every
     // certificate it signs says `gateway`.
     let late: Arc<std::sync::OnceLock<Arc<JoinAuthority>>> = Arc::default();
@@ -218,7 +218,7 @@ async fn one_endpoint_serves_two_protocols_by_alpn_with_their_own_join_authoriti
         Err(NetError::Remote { code, .. }) => assert_eq!(code, codes::NOT_A_GATEWAY, "no authority yet"),
         other => panic!("a join before the authority is set must be refused, got {other:?}"),
     }
-    let _ = late.set(Arc::new(JoinAuthority { ca: ca.clone(), secret: other_secret.clone(), name_taken: None, issue_as: Some("gateway".into()) }));
+    let _ = late.set(Arc::new(JoinAuthority { ca: ca.clone(), secret: other_secret.clone(), admission: None, name_taken: None, issue_as: Some("gateway".into()) }));
     let other_id = join::<OtherRequest>(&token(&other_secret), "gw-2", &t).await.expect("other join");
     assert_eq!(common_name(&other_id.cert_der).as_deref(), Some("gateway"), "issued under the fixed name");
 

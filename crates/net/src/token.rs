@@ -32,6 +32,12 @@ impl JoinToken {
         hex::encode(rand::random::<[u8; 32]>())
     }
 
+    /// What a gateway stores of a token's secret to recognise it: its BLAKE3 hash, hex. The
+    /// secret itself is never stored, so a copy of the metadata admits no node.
+    pub fn secret_id(secret: &str) -> String {
+        blake3::hash(secret.as_bytes()).to_hex().to_string()
+    }
+
     /// The token text.
     pub fn encode(&self) -> String {
         let raw = format!("{}|{}|{}", self.gateway, self.ca_fingerprint, self.secret);

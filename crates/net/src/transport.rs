@@ -231,12 +231,27 @@ pub trait Handler<R: WireRequest>: Send + Sync + 'static {
 /// Whether a node name already belongs to a member of the cluster.
 pub type NameTaken = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
+/// Decides which join secrets admit a node, when that is more than one fixed secret: join
+/// tokens that expire, count their uses and can be revoked (the gateway's, kept in its
+/// replicated metadata).
+#[async_trait::async_trait]
+pub trait Admission: Send + Sync {
+    /// Whether `secret` admits a join now. Records nothing: it runs before the request's
+    /// name is checked, so that a peer without a valid secret learns nothing of the names.
+    async fn check(&self, secret: &str) -> Result<(), WireError>;
+    /// Record that `secret` admitted `node_name` (one use of a token with a use count); refused
+    /// when it no longer admits (used up or revoked meanwhile).
+    async fn consume(&self, secret: &str, node_name: &str) -> Result<(), WireError>;
+}
+
 /// Signs certificates for nodes that present the join secret.
 pub struct JoinAuthority {
     /// The cluster CA.
     pub ca: Arc<ClusterCa>,
-    /// The secret in join tokens.
+    /// The secret in join tokens (unused when `admission` is set).
     pub secret: String,
+    /// Join tokens with their own secrets, lifetimes and use counts, instead of `secret`.
+    pub admission: Option<Arc<dyn Admission>>,
     /// Names already taken: a join under one of them is refused (two processes under one
     /// name would be one node to the cluster map). `None` admits every name.
     pub name_taken: Option<NameTaken>,
@@ -248,11 +263,20 @@ pub struct JoinAuthority {
 
 impl JoinAuthority {
     /// Answer a join request: a signed certificate, or the error that says why not.
-    pub fn answer(&self, req: &JoinRequest) -> Result<Joined, WireError> {
+    pub async fn answer(&self, req: &JoinRequest) -> Result<Joined, WireError> {
         let node_name = req.node_name.as_str();
-        if !secrets_equal(&req.secret, &self.secret) {
-            tracing::warn!(node_name, "join refused: wrong secret");
-            return Err(WireError::new(codes::BAD_JOIN_SECRET, "the join secret is wrong; get a fresh token with `kintsugi admin join-token`"));
+        match &self.admission {
+            Some(a) => {
+                if let Err(e) = a.check(&req.secret).await {
+                    tracing::warn!(node_name, error = %e.message, "join refused");
+                    return Err(e);
+                }
+            }
+            None if !secrets_equal(&req.secret, &self.secret) => {
+                tracing::warn!(node_name, "join refused: wrong secret");
+                return Err(WireError::new(codes::BAD_JOIN_SECRET, "the join secret is wrong; get a fresh token with `kintsugi admin join-token`"));
+            }
+            None => {}
         }
         if let Some(cn) = &self.issue_as {
             return match self.ca.sign_csr(&req.csr_der, cn) {
@@ -280,6 +304,9 @@ impl JoinAuthority {
                      (`kintsugi admin node remove {node_name}`)"
                 ),
             ));
+        }
+        if let Some(a) = &self.admission {
+            a.consume(&req.secret, node_name).await.inspect_err(|e| tracing::warn!(node_name, error = %e.message, "join refused"))?;
         }
         match self.ca.sign_csr(&req.csr_der, node_name) {
             Ok(cert_der) => {
@@ -419,7 +446,7 @@ async fn serve_stream<R: WireRequest>(
     let req = match req.into_join() {
         Ok(j) => {
             let resp = match &join {
-                Some(authority) => authority.answer(&j).map_or_else(answer, R::Response::joined),
+                Some(authority) => authority.answer(&j).await.map_or_else(answer, R::Response::joined),
                 None => answer(WireError::new(codes::NOT_A_GATEWAY, "join at the gateway's address")),
             };
             wire::write_frame(&mut send, &resp).await?;

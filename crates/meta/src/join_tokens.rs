@@ -1,0 +1,149 @@
+//! Join tokens for storage nodes: each has its own secret, a lifetime and an optional number
+//! of uses, and all can be revoked at once. They live in the replicated metadata (the system
+//! column family, under `join-token/<id>`), so any gateway of a group admits a node with a
+//! token another gateway printed, and a revocation holds on every gateway. Only the BLAKE3
+//! hash of a token's secret is stored (its id): a copy of the metadata admits no node.
+//!
+//! Times come inside the commands (`now_ms`), as everywhere in `apply`: whether a token has
+//! expired is decided by the time its use was stamped, the same on every replica.
+
+use rocksdb::WriteBatch;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MetaError, MetaResult};
+use crate::store::{RocksMeta, CF_SYSTEM};
+use crate::types::{decode, encode};
+
+/// Key prefix of join tokens in the system column family.
+pub(crate) const KEY_JOIN_TOKEN: &[u8] = b"join-token/";
+
+/// One join token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinTokenRecord {
+    /// When it was made, ms since the epoch.
+    pub created_ms: i64,
+    /// When it stops admitting nodes, ms since the epoch.
+    pub expires_ms: i64,
+    /// Joins it still admits; `None`: any number until it expires.
+    pub uses_left: Option<u32>,
+    /// Joins it has admitted.
+    pub used: u32,
+}
+
+impl JoinTokenRecord {
+    /// Why it admits no join at `now_ms`, if it does not.
+    pub fn refusal(&self, now_ms: i64) -> Option<String> {
+        if now_ms >= self.expires_ms {
+            return Some(format!("this join token expired {} s ago", (now_ms - self.expires_ms) / 1000));
+        }
+        if self.uses_left == Some(0) {
+            return Some(format!("this join token has been used for all the {} joins it allowed", self.used));
+        }
+        None
+    }
+}
+
+fn token_key(id: &str) -> Vec<u8> {
+    [KEY_JOIN_TOKEN, id.as_bytes()].concat()
+}
+
+impl RocksMeta {
+    /// Store a new token, and drop every token expired at `now_ms`.
+    pub(crate) fn apply_add_join_token(&self, id: &str, rec: &JoinTokenRecord, now_ms: i64) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        for (old, r) in self.local_join_tokens()? {
+            if now_ms >= r.expires_ms {
+                b.delete_cf(self.cf(CF_SYSTEM)?, token_key(&old));
+            }
+        }
+        b.put_cf(self.cf(CF_SYSTEM)?, token_key(id), encode(rec)?);
+        self.write(b)
+    }
+
+    /// Count one use of a token. Precondition: it exists, has not expired at `now_ms`, and
+    /// has a use left.
+    pub(crate) fn apply_use_join_token(&self, id: &str, now_ms: i64) -> MetaResult<()> {
+        let Some(mut rec) = self.local_join_token(id)? else {
+            return Err(MetaError::JoinTokenRefused { reason: "this join token is unknown or was revoked".into() });
+        };
+        if let Some(reason) = rec.refusal(now_ms) {
+            return Err(MetaError::JoinTokenRefused { reason });
+        }
+        rec.used = rec.used.saturating_add(1);
+        rec.uses_left = rec.uses_left.map(|n| n - 1);
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_SYSTEM)?, token_key(id), encode(&rec)?);
+        self.write(b)
+    }
+
+    /// Delete every token.
+    pub(crate) fn apply_revoke_join_tokens(&self) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        for (id, _) in self.local_join_tokens()? {
+            b.delete_cf(self.cf(CF_SYSTEM)?, token_key(&id));
+        }
+        self.write(b)
+    }
+
+    /// A token in this replica's own state (see `MetaRead::join_token`).
+    pub fn local_join_token(&self, id: &str) -> MetaResult<Option<JoinTokenRecord>> {
+        self.get(CF_SYSTEM, "join token", &token_key(id))
+    }
+
+    /// Every token in this replica's own state, by id.
+    pub fn local_join_tokens(&self) -> MetaResult<Vec<(String, JoinTokenRecord)>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_SYSTEM, KEY_JOIN_TOKEN, KEY_JOIN_TOKEN, |k, v| {
+            let id = String::from_utf8_lossy(&k[KEY_JOIN_TOKEN.len()..]).into_owned();
+            out.push((id, decode("join token", v)?));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MetaRead;
+
+    fn open() -> (tempfile::TempDir, RocksMeta) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = RocksMeta::open(dir.path(), 0).expect("open");
+        (dir, meta)
+    }
+
+    fn refused(r: MetaResult<()>) -> String {
+        match r {
+            Err(MetaError::JoinTokenRefused { reason }) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_token_admits_until_it_expires_or_its_uses_run_out_or_it_is_revoked() {
+        let (_d, meta) = open();
+        meta.add_join_token_at("once", 1_000, 60_000, Some(1)).expect("add");
+        meta.add_join_token_at("hour", 1_000, 3_600_000, None).expect("add");
+        meta.use_join_token_at("once", "n1", 2_000).expect("first use");
+        assert!(refused(meta.use_join_token_at("once", "n2", 3_000)).contains("used for all the 1 joins"));
+        meta.use_join_token_at("hour", "n1", 2_000).expect("use");
+        meta.use_join_token_at("hour", "n2", 3_000).expect("use");
+        assert_eq!(meta.join_token("hour").expect("read").map(|r| r.used), Some(2));
+        assert!(refused(meta.use_join_token_at("hour", "n3", 3_601_000)).contains("expired"));
+        assert!(refused(meta.use_join_token_at("nope", "n3", 3_000)).contains("unknown"));
+        meta.revoke_join_tokens().expect("revoke");
+        assert!(meta.local_join_tokens().expect("list").is_empty());
+        assert!(refused(meta.use_join_token_at("hour", "n3", 3_000)).contains("unknown or was revoked"));
+    }
+
+    #[test]
+    fn adding_a_token_drops_the_expired_ones() {
+        let (_d, meta) = open();
+        meta.add_join_token_at("old", 0, 10, None).expect("add");
+        meta.add_join_token_at("live", 0, 1_000_000, None).expect("add");
+        meta.add_join_token_at("new", 100, 1_000, None).expect("add");
+        let ids: Vec<String> = meta.local_join_tokens().expect("list").into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, vec!["live".to_owned(), "new".to_owned()]);
+    }
+}
