@@ -82,10 +82,10 @@ pub fn run(cmd: KeyCmd) -> Result<()> {
 
 fn print_keys(v: &Value) {
     let keys = v["keys"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-    println!("{:<22} {:<6} {:<21} name", "access key", "admin", "created");
+    println!("{:<22} {:<6} {:<25} name", "access key", "admin", "created");
     for k in keys {
         println!(
-            "{:<22} {:<6} {:<21} {}",
+            "{:<22} {:<6} {:<25} {}",
             k["access_key"].as_str().unwrap_or("?"),
             if k["admin"] == true { "yes" } else { "no" },
             k["created"].as_str().unwrap_or("?"),

@@ -105,13 +105,8 @@ impl RocksMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::open;
     use crate::MetaRead;
-
-    fn open() -> (tempfile::TempDir, RocksMeta) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let meta = RocksMeta::open(dir.path(), 0).expect("open");
-        (dir, meta)
-    }
 
     fn refused(r: MetaResult<()>) -> String {
         match r {

@@ -94,13 +94,8 @@ impl RocksMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::open;
     use crate::{Command, MetaRead};
-
-    fn open() -> (tempfile::TempDir, RocksMeta) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let meta = RocksMeta::open(dir.path(), 0).expect("open");
-        (dir, meta)
-    }
 
     fn key(name: &str, admin: bool) -> AccessKeyRecord {
         AccessKeyRecord { secret: format!("{name}-secret"), created_ms: 1, name: name.into(), admin }

@@ -266,14 +266,9 @@ fn decode_export(bytes: &[u8]) -> MetaResult<Vec<Family>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::open;
     use crate::command_tests::{manifest, seg};
     use crate::store::Expect;
-
-    fn open() -> (tempfile::TempDir, RocksMeta) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let meta = RocksMeta::open(dir.path(), 0).expect("open");
-        (dir, meta)
-    }
 
     fn put(bucket: &str, key: &str, version: u128) -> Command {
         Command::PutObject { bucket: bucket.into(), key: key.into(), manifest: manifest(version, vec![seg(version, &[1, 2, 3])]), expect: Expect::Any, garbage_due_ms: 5 }

@@ -2,7 +2,8 @@
 
 use crate::*;
 
-fn open() -> (tempfile::TempDir, RocksMeta) {
+/// A store in a new temp dir, with no garbage delay (the other modules' tests use it too).
+pub(crate) fn open() -> (tempfile::TempDir, RocksMeta) {
     let dir = tempfile::tempdir().expect("tempdir");
     let meta = RocksMeta::open(dir.path(), 0).expect("open");
     (dir, meta)
