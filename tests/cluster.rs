@@ -219,6 +219,8 @@ fn join_tokens_expire_count_their_uses_and_are_revoked() {
     c.nodes[f].start(fresh["token"].as_str().expect("token"));
     c.wait_states(&[(a, "up"), (f, "up")], Duration::from_secs(30));
     assert!(c.admin_refused(&["join-token", "--ttl", "9000h"]).contains("365 days"));
+    // A lifetime too large for a Duration is refused with a message, not a panic.
+    assert!(c.admin_refused(&["join-token", "--ttl", "99999999999999999h"]).contains("longer than any duration"));
 }
 
 /// Two storage processes on one machine as the README's first lines show them: a second one

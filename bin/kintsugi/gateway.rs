@@ -342,8 +342,17 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             Err("this gateway is one of a group".to_owned())
         };
         let gateway_token = JoinToken { gateway: advertise.clone(), ca_fingerprint: ca.fingerprint(), secret: secrets.gateway_secret.clone() }.encode();
-        if let (Some(f), Ok(t)) = (&a.token_file, &token) {
-            write_private(f, &t.token).with_context(|| format!("writing the join token to --token-file {}", f.display()))?;
+        match (&a.token_file, &token) {
+            (Some(f), Ok(t)) => write_private(f, &t.token).with_context(|| format!("writing the join token to --token-file {}", f.display()))?,
+            // Never leave an older start's token there: it may have expired or been revoked.
+            (Some(f), Err(_)) => {
+                if let Err(e) = std::fs::remove_file(f) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(e).with_context(|| format!("removing the stale join token in --token-file {}", f.display()));
+                    }
+                }
+            }
+            (None, _) => {}
         }
         if let Some(f) = &a.gateway_token_file {
             write_private(f, &gateway_token).with_context(|| format!("writing the gateway join token to --gateway-token-file {}", f.display()))?;

@@ -44,7 +44,7 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     if !secs.is_finite() || secs < 0.0 {
         bail!("{s:?} is not a duration");
     }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| anyhow::anyhow!("{s:?} is longer than any duration this program can hold"))
 }
 
 /// `1.5 MiB`-style rendering.

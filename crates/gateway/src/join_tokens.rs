@@ -134,6 +134,10 @@ pub(crate) async fn call(store: &Arc<Store>, mint: Option<&JoinMint>, method: &M
     let ttl = match query_param(uri, "ttl") {
         Some(t) => {
             let secs: f64 = t.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0).ok_or_else(|| s3_error!(InvalidArgument, "ttl= must be a positive number of seconds"))?;
+            // Compared before it becomes a Duration, which a huge number would overflow.
+            if secs > MAX_TTL.as_secs_f64() {
+                return Err(s3_error!(InvalidArgument, "a join token lives at most 365 days; give a shorter --ttl"));
+            }
             Duration::from_secs_f64(secs)
         }
         None => DEFAULT_TTL,
