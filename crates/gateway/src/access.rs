@@ -21,7 +21,7 @@ use s3s::path::S3Path;
 use s3s::{s3_error, S3Request, S3Result};
 
 use kintsugi_cluster::Store;
-use kintsugi_meta::{MetaError, MetaRead};
+use kintsugi_meta::{AccessKeyRecord, MetaError, MetaRead};
 
 /// The principal a request was signed by (put in the request's extensions by the check).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,11 +39,13 @@ impl Principal {
     }
 }
 
-/// The principal of `access_key`, from this gateway's own copy of the keys (its signature was
-/// just checked against the same copy, or a linearizable read of it).
-pub(crate) async fn principal(store: &Arc<Store>, access_key: &str) -> S3Result<Principal> {
+/// The record of `access_key`: this gateway's own copy first (a key it has applied is used
+/// without a round trip to a majority), else a linearizable read (a key created a moment ago
+/// through another gateway); without a quorum, the local answer stands. The SigV4 check
+/// (`http.rs`) and the access check both look keys up through it.
+pub(crate) async fn lookup_key(store: &Arc<Store>, access_key: &str) -> S3Result<Option<AccessKeyRecord>> {
     let ak = access_key.to_owned();
-    let rec = store
+    store
         .meta_call(move |m| match m.local_access_key(&ak)? {
             Some(r) => Ok(Some(r)),
             None => match m.access_key(&ak) {
@@ -52,10 +54,19 @@ pub(crate) async fn principal(store: &Arc<Store>, access_key: &str) -> S3Result<
             },
         })
         .await
-        .map_err(|e| s3_error!(InternalError, "access key lookup failed: {e}"))?;
-    match rec {
+        .map_err(|e| s3_error!(InternalError, "access key lookup failed: {e}"))
+}
+
+/// The error for a key that does not exist.
+pub(crate) fn unknown_key() -> s3s::S3Error {
+    s3_error!(InvalidAccessKeyId, "The AWS access key Id you provided does not exist in our records.")
+}
+
+/// The principal of `access_key` (its signature was just checked against the same lookup).
+pub(crate) async fn principal(store: &Arc<Store>, access_key: &str) -> S3Result<Principal> {
+    match lookup_key(store, access_key).await? {
         Some(r) => Ok(Principal { access_key: access_key.to_owned(), admin: r.admin }),
-        None => Err(s3_error!(InvalidAccessKeyId, "The AWS access key Id you provided does not exist in our records.")),
+        None => Err(unknown_key()),
     }
 }
 

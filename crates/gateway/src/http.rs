@@ -15,11 +15,10 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::service::S3ServiceBuilder;
-use s3s::{s3_error, S3Result};
+use s3s::S3Result;
 use tokio::net::TcpListener;
 
 use kintsugi_cluster::Store;
-use kintsugi_meta::MetaRead;
 
 use crate::admin::AdminRoute;
 use crate::s3::KintsugiS3;
@@ -33,28 +32,11 @@ struct MetaAuth {
 #[async_trait::async_trait]
 impl S3Auth for MetaAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        let ak = access_key.to_owned();
-        // This gateway's own copy first: a key it has applied is used without a round trip to
-        // a majority (the request's own metadata read or write still makes one). A key changed
-        // or deleted on another gateway is seen here once this gateway applies the change —
-        // milliseconds, as every committed command. A key not found here is looked up
-        // linearizably (one created a moment ago through another gateway); without a quorum,
-        // the local answer stands (only the admin status, which reads local state, is then
-        // served — to say there is no quorum).
-        let rec = self
-            .store
-            .meta_call(move |m| match m.local_access_key(&ak)? {
-                Some(rec) => Ok(Some(rec)),
-                None => match m.access_key(&ak) {
-                    Err(kintsugi_meta::MetaError::NotCommitted { .. }) => Ok(None),
-                    other => other,
-                },
-            })
-            .await
-            .map_err(|e| s3_error!(InternalError, "access key lookup failed: {e}"))?;
-        match rec {
+        // A key changed or deleted on another gateway is seen here once this gateway applies
+        // the change — milliseconds, as every committed command (see `access::lookup_key`).
+        match crate::access::lookup_key(&self.store, access_key).await? {
             Some(r) => Ok(SecretKey::from(r.secret)),
-            None => Err(s3_error!(InvalidAccessKeyId, "The AWS access key Id you provided does not exist in our records.")),
+            None => Err(crate::access::unknown_key()),
         }
     }
 }
