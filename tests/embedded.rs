@@ -330,13 +330,57 @@ fn a_put_refused_before_its_body_is_read_gets_the_answer_not_a_broken_pipe() {
     elapsed(t, "PUTs refused before their body was read");
 }
 
+/// Conditional reads, writes (If-None-Match: `*`, If-Match on PUT and completion), copy-source
+/// conditions and UploadPartCopy, with boto3 and the aws cli; then a compare-and-swap counter
+/// and a create race that only atomic conditional commits pass. See tests/s3/conditional.py.
+/// Then what is not built yet (SSE, object lock, versions, partNumber of a multipart object)
+/// is refused and stores nothing: tests/s3/corners.py.
 #[test]
-fn conditional_get_and_head() {
+fn conditional_reads_writes_and_copies() {
     let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
-    s.py("conditional.py", &["conditional"]);
+    s.py("conditional.py", &["reads", "conditional"]);
+    s.py("conditional.py", &["writes", "cond-writes"]);
+    s.py("conditional.py", &["counter", "cond-count", "n", "6", "8", &s.endpoint]);
+    s.py("corners.py", &["corners"]);
+    // The aws cli: a copy-source condition and a ranged part copy.
+    let src = s.scratch().join("cli-src");
+    std::fs::write(&src, common::pseudo_random(5, 6 << 20)).expect("write source");
+    s.run_ok(s.aws(&["s3", "cp", src.to_str().expect("utf-8"), "s3://cond-writes/cli-src"]), "aws s3 cp");
+    let refused = s.aws(&["s3api", "copy-object", "--bucket", "cond-writes", "--key", "cli-copy", "--copy-source", "cond-writes/cli-src", "--copy-source-if-none-match", "*"]).output().expect("aws");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && err.contains("PreconditionFailed"), "aws copy-object --copy-source-if-none-match '*': {err}");
+    let up = s.run_ok(s.aws(&["s3api", "create-multipart-upload", "--bucket", "cond-writes", "--key", "cli-mp", "--query", "UploadId", "--output", "text"]), "aws create-multipart-upload");
+    let up = up.trim();
+    let part = s.run_ok(
+        s.aws(&["s3api", "upload-part-copy", "--bucket", "cond-writes", "--key", "cli-mp", "--upload-id", up, "--part-number", "1", "--copy-source", "cond-writes/cli-src", "--copy-source-range", "bytes=1-1000", "--query", "CopyPartResult.ETag", "--output", "text"]),
+        "aws upload-part-copy",
+    );
+    let parts = format!(r#"{{"Parts":[{{"PartNumber":1,"ETag":{}}}]}}"#, part.trim());
+    s.run_ok(s.aws(&["s3api", "complete-multipart-upload", "--bucket", "cond-writes", "--key", "cli-mp", "--upload-id", up, "--multipart-upload", &parts]), "aws complete");
+    let back = s.scratch().join("cli-back");
+    s.run_ok(s.aws(&["s3", "cp", "s3://cond-writes/cli-mp", back.to_str().expect("utf-8")]), "aws s3 cp back");
+    assert_eq!(std::fs::read(&back).expect("read back"), common::pseudo_random(5, 6 << 20)[1..1001].to_vec(), "the part copied bytes 1-1000");
     elapsed(t, "conditional requests");
+}
+
+/// Object and bucket tagging with boto3 and the aws cli (tests/s3/tagging.py), kept across a
+/// restart.
+#[test]
+fn tags_of_objects_and_buckets_follow_s3_and_survive_a_restart() {
+    let _g = slot();
+    let t = Instant::now();
+    let mut s = Server::start(Opts::default());
+    s.py("tagging.py", &["set", "tags"]);
+    let out = s.run_ok(s.aws(&["s3api", "get-object-tagging", "--bucket", "tags", "--key", "kept", "--output", "json"]), "aws get-object-tagging");
+    assert!(out.contains("\"keep\"") && out.contains("\"me\""), "aws cli reads the tags: {out}");
+    s.run_ok(s.aws(&["s3api", "put-object-tagging", "--bucket", "tags", "--key", "obj", "--tagging", "TagSet=[{Key=cli,Value=yes}]"]), "aws put-object-tagging");
+    let out = s.run_ok(s.aws(&["s3api", "get-object-tagging", "--bucket", "tags", "--key", "obj", "--output", "json"]), "aws get-object-tagging");
+    assert!(out.contains("\"cli\"") && out.contains("\"yes\""), "tags set by the aws cli: {out}");
+    s.restart();
+    s.py("tagging.py", &["still", "tags"]);
+    elapsed(t, "tagging");
 }
 
 #[test]

@@ -118,6 +118,16 @@ fn three_gateways_serve_the_same_objects_and_survive_the_leaders_death() {
     let (ok, out) = as_team(&others[1], &["admin", "status"]);
     assert!(!ok && out.contains("not an admin key"), "{out}");
 
+    // A conditional write is one compare-and-swap across the group: If-Match increments
+    // through all three gateways add up, and of six racing If-None-Match creates one wins.
+    let eps: Vec<String> = std::iter::once(&c.gw).chain(others.iter()).map(|g| g.endpoint.clone()).collect();
+    c.gw.py("conditional.py", &["counter", "grp-count", "n", "6", "5", &eps.join(",")]);
+    others[1].py("conditional.py", &["writes", "grp-cond"]);
+    // Tags set through a follower are read through the other gateways.
+    others[0].py("tagging.py", &["set", "grp-tags"]);
+    others[1].py("tagging.py", &["still", "grp-tags"]);
+    c.gw.py("tagging.py", &["still", "grp-tags"]);
+
     // Kill the leader; writes resume through the survivors, nothing acknowledged is lost.
     let leader = list["leader"].as_str().expect("a leader").to_owned();
     let started = Instant::now();

@@ -520,6 +520,13 @@ impl Server {
         cmd
     }
 
+    /// The aws cli pointed at this server, with `args`.
+    pub fn aws(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command("aws");
+        cmd.arg("--endpoint-url").arg(&self.endpoint).args(args);
+        cmd
+    }
+
     /// Run `tests/s3/<script>` with `args`; returns its output (not asserted).
     pub fn py_output(&self, script: &str, args: &[&str]) -> Output {
         self.command("python3")

@@ -62,6 +62,10 @@ def foreign_requests_refused(s3, who, bucket, key):
     denied(lambda: s3.create_multipart_upload(Bucket=bucket, Key="mp"), f"{who}: CreateMultipartUpload in {bucket}")
     denied(lambda: s3.list_multipart_uploads(Bucket=bucket), f"{who}: ListMultipartUploads {bucket}")
     denied(lambda: s3.delete_bucket(Bucket=bucket), f"{who}: DeleteBucket {bucket}")
+    denied(lambda: s3.get_object_tagging(Bucket=bucket, Key=key), f"{who}: GetObjectTagging {bucket}/{key}")
+    denied(lambda: s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": "planted", "Value": "x"}]}), f"{who}: PutObjectTagging {bucket}/{key}")
+    denied(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "planted", "Value": "x"}]}), f"{who}: PutBucketTagging {bucket}")
+    denied(lambda: s3.get_bucket_tagging(Bucket=bucket), f"{who}: GetBucketTagging {bucket}")
     c.expect_error(lambda: s3.create_bucket(Bucket=bucket), "BucketAlreadyExists", 409, f"{who}: CreateBucket {bucket} (another's)")
 
 
@@ -87,6 +91,11 @@ def matrix(team_ak, team_sk, other_ak, other_sk):
     # A copy needs the source too: team may not copy the admin's object into its bucket.
     denied(lambda: team.copy_object(Bucket="team-b", Key="stolen", CopySource={"Bucket": "root-b", "Key": "secret.txt"}), "team: COPY from root-b")
     c.eq([o["Key"] for o in team.list_objects_v2(Bucket="team-b").get("Contents", [])], ["mine.txt"], "the refused copy wrote nothing")
+    # So does a part copy.
+    up = team.create_multipart_upload(Bucket="team-b", Key="parts")["UploadId"]
+    denied(lambda: team.upload_part_copy(Bucket="team-b", Key="parts", UploadId=up, PartNumber=1, CopySource={"Bucket": "root-b", "Key": "secret.txt"}), "team: UploadPartCopy from root-b")
+    c.eq(team.list_parts(Bucket="team-b", Key="parts", UploadId=up).get("Parts", []), [], "the refused part copy stored no part")
+    team.abort_multipart_upload(Bucket="team-b", Key="parts", UploadId=up)
     # A copy within its own bucket is fine.
     team.copy_object(Bucket="team-b", Key="copy.txt", CopySource={"Bucket": "team-b", "Key": "mine.txt"})
     c.eq(team.get_object(Bucket="team-b", Key="copy.txt")["Body"].read(), b"the team's", "team copies within its own bucket")
@@ -95,6 +104,8 @@ def matrix(team_ak, team_sk, other_ak, other_sk):
 
     # Nothing the refused requests asked for happened.
     c.eq(root.get_object(Bucket="root-b", Key="secret.txt")["Body"].read(), b"the admin's", "root-b/secret.txt unchanged")
+    c.eq(root.get_object_tagging(Bucket="root-b", Key="secret.txt")["TagSet"], [], "root-b/secret.txt has no planted tags")
+    c.expect_error(lambda: root.get_bucket_tagging(Bucket="root-b"), "NoSuchTagSet", 404, "root-b has no planted tags")
     c.eq(other.get_object(Bucket="other-b", Key="theirs.txt")["Body"].read(), b"the other's", "other-b/theirs.txt unchanged")
     c.eq([o["Key"] for o in root.list_objects_v2(Bucket="root-b").get("Contents", [])], ["secret.txt"], "nothing planted in root-b")
     c.eq([u["Key"] for u in root.list_multipart_uploads(Bucket="root-b").get("Uploads", [])], [], "no upload started in root-b")

@@ -120,6 +120,19 @@ def presigned():
     body = r.read()
     c.check(r.status == 403 and b"top secret" not in body, f"expired presigned URL refused: HTTP {r.status} {code_of(body)}")
     conn.close()
+    # S3 signs URLs for at most seven days: 604800 s works, a second more is refused.
+    for secs, want in ((604800, 200), (604801, 400)):
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "secret.txt"}, ExpiresIn=secs)
+        u = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        conn.request("GET", f"{u.path}?{u.query}")
+        r = conn.getresponse()
+        body = r.read()
+        c.eq(r.status, want, f"presigned URL valid for {secs} s: HTTP {r.status} {code_of(body)}")
+        if want == 400:
+            c.eq(code_of(body), "AuthorizationQueryParametersError", "the error of a URL valid for more than 7 days")
+            c.check(b"top secret" not in body, "the over-long URL read nothing")
+        conn.close()
 
 
 def skewed_clock_and_presigned_put():

@@ -26,7 +26,7 @@ def endpoint():
     return os.environ["S3_ENDPOINT"]
 
 
-def client(single_pass=False, **extra):
+def client(single_pass=False, endpoint_url=None, **extra):
     """A path-style SigV4 client without retries (a retry would hide a failure;
     a request left unanswered for 60 s fails).
 
@@ -53,7 +53,7 @@ def client(single_pass=False, **extra):
         read_timeout=60,
         **kwargs,
     )
-    return boto3.client("s3", endpoint_url=endpoint(), config=cfg)
+    return boto3.client("s3", endpoint_url=endpoint_url or endpoint(), config=cfg)
 
 
 def signed_put_head(path, length, body=b"", signed_payload=False, query=""):

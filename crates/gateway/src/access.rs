@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::dto::{CopyObjectInput, CopySource};
+use s3s::dto::{CopyObjectInput, CopySource, UploadPartCopyInput};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Request, S3Result};
 
@@ -117,6 +117,35 @@ async fn require_use(store: &Arc<Store>, p: &Principal, bucket: &str) -> S3Resul
     }
 }
 
+/// Refuse `p` a copy from a bucket it may not use (the destination was checked with the path).
+async fn require_source(store: &Arc<Store>, p: &Principal, source: &CopySource) -> S3Result<()> {
+    match source {
+        CopySource::Bucket { bucket, .. } => require_use(store, p, bucket).await,
+        _ => Err(s3_error!(NotImplemented, "copy sources that are access points or outposts are not supported")),
+    }
+}
+
+/// Longest validity of a presigned URL, as S3 allows (seven days).
+const MAX_PRESIGNED_SECS: u64 = 7 * 24 * 3600;
+
+/// Refuse a presigned URL signed for more than seven days, as S3 does (s3s checks only that
+/// it has not expired yet).
+fn check_presigned_expiry(query: Option<&str>) -> S3Result<()> {
+    let Some(q) = query else { return Ok(()) };
+    for pair in q.split('&') {
+        if let Some(v) = pair.strip_prefix("X-Amz-Expires=") {
+            return match v.parse::<u64>() {
+                Ok(secs) if secs <= MAX_PRESIGNED_SECS => Ok(()),
+                _ => Err(s3_error!(
+                    AuthorizationQueryParametersError,
+                    "X-Amz-Expires must be a number of seconds of at most {MAX_PRESIGNED_SECS} (seven days); got {v}"
+                )),
+            };
+        }
+    }
+    Ok(())
+}
+
 /// The S3 access check of a gateway.
 pub(crate) struct KintsugiAccess {
     pub(crate) store: Arc<Store>,
@@ -126,6 +155,7 @@ pub(crate) struct KintsugiAccess {
 impl S3Access for KintsugiAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let Some(creds) = cx.credentials() else { return Err(anonymous()) };
+        check_presigned_expiry(cx.uri().query())?;
         let p = principal(&self.store, &creds.access_key).await?;
         let bucket = match cx.s3_path() {
             S3Path::Root => None,
@@ -141,16 +171,28 @@ impl S3Access for KintsugiAccess {
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
         let p = principal_of(&self.store, req).await?;
-        match &req.input.copy_source {
-            CopySource::Bucket { bucket, .. } => require_use(&self.store, &p, bucket).await,
-            _ => Err(s3_error!(NotImplemented, "copy sources that are access points or outposts are not supported")),
-        }
+        require_source(&self.store, &p, &req.input.copy_source).await
+    }
+
+    async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        let p = principal_of(&self.store, req).await?;
+        require_source(&self.store, &p, &req.input.copy_source).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::Principal;
+
+    #[test]
+    fn presigned_urls_may_last_seven_days_and_no_longer() {
+        assert!(super::check_presigned_expiry(None).is_ok());
+        assert!(super::check_presigned_expiry(Some("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=604800")).is_ok());
+        for q in ["X-Amz-Expires=604801", "a=b&X-Amz-Expires=99999999999999999999", "X-Amz-Expires=-1"] {
+            let e = super::check_presigned_expiry(Some(q)).expect_err(q);
+            assert_eq!(e.code().as_str(), "AuthorizationQueryParametersError", "{q}");
+        }
+    }
 
     #[test]
     fn admin_keys_use_every_bucket_and_other_keys_only_their_own() {

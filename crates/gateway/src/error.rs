@@ -96,6 +96,11 @@ impl GatewayError {
         matches!(self, GatewayError::Cluster(c) if c.outcome_unknown())
     }
 
+    /// Whether a commit was refused by its compare-and-swap on the object's version.
+    pub fn is_version_conflict(&self) -> bool {
+        matches!(self, GatewayError::Cluster(kintsugi_cluster::ClusterError::Meta(kintsugi_meta::MetaError::VersionConflict { .. })))
+    }
+
     /// Classify an error from the request body stream. s3s's aws-chunked
     /// decoder reports a bad chunk signature only through its message (its
     /// error type is private); tests/embedded.rs pins this behaviour.

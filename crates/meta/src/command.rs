@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{MetaError, MetaResult};
 use crate::join_tokens::JoinTokenRecord;
 use crate::relocate::ShardMove;
+use crate::tags::TagSet;
 use crate::store::{Expect, RocksMeta};
 use crate::types::{decode, encode, AccessKeyRecord, AccessKeyRecordV1, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
 
@@ -236,6 +237,67 @@ pub enum Command {
     },
     /// Revoke every join token.
     RevokeJoinTokens,
+    /// [`Command::CompleteUpload`] with a compare on the object it replaces (a conditional
+    /// CompleteMultipartUpload: If-Match, If-None-Match: `*`). Precondition: that of
+    /// `CompleteUpload`, and the key's current version is as `expect` says.
+    CompleteUploadIf {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// Upload id.
+        upload_id: String,
+        /// The parts the manifest was built from, as they were read.
+        used: Vec<PartStamp>,
+        /// The object's manifest.
+        manifest: Manifest,
+        /// When unused parts' and the replaced object's shards may be deleted.
+        garbage_due_ms: i64,
+        /// What the key's current version must be.
+        expect: Expect,
+    },
+    /// [`Command::PutObject`] of an object with tags (a PUT or CopyObject with `x-amz-tagging`
+    /// or a copied tag set): the manifest and its tags in one write.
+    PutObjectTagged {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The new version's manifest.
+        manifest: Manifest,
+        /// What the current version must be.
+        expect: Expect,
+        /// When the replaced object's shards may be deleted.
+        garbage_due_ms: i64,
+        /// The new version's tags.
+        tags: TagSet,
+    },
+    /// Replace the tags of an object version (none: delete them). Precondition: the bucket
+    /// exists and the key's current version is `version_id`.
+    PutObjectTags {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The version tagged.
+        version_id: u128,
+        /// The tags.
+        tags: TagSet,
+    },
+    /// [`Command::CreateUpload`] whose object will carry `tags` once completed.
+    CreateUploadTagged {
+        /// The upload.
+        upload: UploadRecord,
+        /// The tags.
+        tags: TagSet,
+    },
+    /// Replace a bucket's tags (none: delete them). Precondition: the bucket exists.
+    PutBucketTags {
+        /// Bucket name.
+        bucket: String,
+        /// The tags.
+        tags: TagSet,
+    },
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.
@@ -339,6 +401,11 @@ impl Command {
             Command::AddJoinToken { .. } => "add_join_token",
             Command::UseJoinToken { .. } => "use_join_token",
             Command::RevokeJoinTokens => "revoke_join_tokens",
+            Command::CompleteUploadIf { .. } => "complete_upload_if",
+            Command::PutObjectTagged { .. } => "put_object_tagged",
+            Command::PutObjectTags { .. } => "put_object_tags",
+            Command::CreateUploadTagged { .. } => "create_upload_tagged",
+            Command::PutBucketTags { .. } => "put_bucket_tags",
         }
     }
 }
@@ -351,17 +418,26 @@ impl RocksMeta {
             Command::CreateBucket { bucket, created_ms } => self.apply_create_bucket(bucket, *created_ms, "").map(|()| Applied::Done),
             Command::DeleteBucket { bucket, garbage_due_ms } => self.apply_delete_bucket(bucket, *garbage_due_ms).map(|()| Applied::Done),
             Command::PutObject { bucket, key, manifest, expect, garbage_due_ms } => {
-                self.apply_put_object(bucket, key, manifest, *expect, *garbage_due_ms).map(Applied::Replaced)
+                self.apply_put_object(bucket, key, manifest, *expect, *garbage_due_ms, &[]).map(Applied::Replaced)
             }
             Command::DeleteObject { bucket, key, expect, garbage_due_ms } => self.apply_delete_object(bucket, key, *expect, *garbage_due_ms).map(Applied::Replaced),
-            Command::CreateUpload { upload } => self.apply_create_upload(upload).map(|()| Applied::Done),
+            Command::CreateUpload { upload } => self.apply_create_upload(upload, &[]).map(|()| Applied::Done),
             Command::PutPart { bucket, key, upload_id, part, garbage_due_ms } => {
                 self.apply_put_part(bucket, key, upload_id, part, *garbage_due_ms).map(|()| Applied::Done)
             }
             Command::AbortUpload { bucket, key, upload_id, garbage_due_ms } => self.apply_abort_upload(bucket, key, upload_id, *garbage_due_ms).map(|()| Applied::Done),
             Command::CompleteUpload { bucket, key, upload_id, used, manifest, garbage_due_ms } => {
-                self.apply_complete_upload(bucket, key, upload_id, used, manifest, *garbage_due_ms).map(Applied::Replaced)
+                self.apply_complete_upload(bucket, key, upload_id, used, manifest, *garbage_due_ms, Expect::Any).map(Applied::Replaced)
             }
+            Command::CompleteUploadIf { bucket, key, upload_id, used, manifest, garbage_due_ms, expect } => {
+                self.apply_complete_upload(bucket, key, upload_id, used, manifest, *garbage_due_ms, *expect).map(Applied::Replaced)
+            }
+            Command::PutObjectTagged { bucket, key, manifest, expect, garbage_due_ms, tags } => {
+                self.apply_put_object(bucket, key, manifest, *expect, *garbage_due_ms, tags).map(Applied::Replaced)
+            }
+            Command::PutObjectTags { bucket, key, version_id, tags } => self.apply_put_object_tags(bucket, key, *version_id, tags).map(|()| Applied::Done),
+            Command::CreateUploadTagged { upload, tags } => self.apply_create_upload(upload, tags).map(|()| Applied::Done),
+            Command::PutBucketTags { bucket, tags } => self.apply_put_bucket_tags(bucket, tags).map(|()| Applied::Done),
             Command::PutAccessKey { access_key, record } => self.apply_put_access_key(access_key, &record.clone().into()).map(|()| Applied::Done),
             Command::PutDisks { disks } => self.apply_put_disks(disks).map(|()| Applied::Done),
             Command::PutCluster { nodes, disks } => self.apply_put_cluster(nodes, disks).map(|()| Applied::Done),

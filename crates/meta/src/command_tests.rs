@@ -83,6 +83,19 @@ fn workload(meta: &RocksMeta) {
     meta.create_upload(&upload("u2", "ab")).expect("upload");
     meta.put_part("b", "ab", "u2", &part(1, seg(24, &[1, 3, 5]))).expect("part");
     meta.abort_upload("b", "ab", "u2").expect("abort");
+    // Tags: a tagged PUT retagged, a tagged upload completed (its tags move to the object), a
+    // tagged upload aborted, a bucket's tags set, and the tags of a bucket that goes.
+    let t = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+    meta.put_object_tagged("b", "tagged", &manifest(5, vec![]), Expect::Any, &t("a", "1")).expect("tagged put");
+    meta.put_object_tags("b", "tagged", 5, &t("a", "2")).expect("retag");
+    meta.create_upload_tagged(&upload("u6", "tagged-mp"), &t("m", "p")).expect("tagged upload");
+    meta.put_part("b", "tagged-mp", "u6", &part(1, seg(29, &[1, 3, 5]))).expect("part");
+    meta.complete_upload::<MetaError>("b", "tagged-mp", "u6", |_, parts| Ok((manifest(6, parts.iter().flat_map(|p| p.segments.clone()).collect()), vec![1])))
+        .expect("complete tagged");
+    meta.create_upload_tagged(&upload("u7", "tagged-ab"), &t("x", "y")).expect("tagged upload");
+    meta.abort_upload("b", "tagged-ab", "u7").expect("abort tagged");
+    meta.put_bucket_tags("b", &t("team", "x")).expect("bucket tags");
+    meta.put_bucket_tags("gone", &t("team", "y")).expect("bucket tags");
     meta.create_upload(&UploadRecord { bucket: "gone".into(), ..upload("u3", "x") }).expect("upload");
     meta.put_part("gone", "x", "u3", &part(1, seg(25, &[2, 4, 5]))).expect("part");
     meta.delete_bucket("gone").expect("delete bucket with an open upload");
@@ -331,6 +344,42 @@ fn a_completion_built_from_a_part_replaced_meanwhile_is_refused_then_rebuilt() {
 }
 
 #[test]
+fn a_conditional_completion_commits_only_over_the_version_it_expects_and_keeps_the_upload_otherwise() {
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    meta.put_object("b", "k", &manifest(5, vec![seg(9, &[1, 2, 3])]), Expect::Any).expect("object");
+    meta.create_upload(&upload("u", "k")).expect("upload");
+    meta.put_part("b", "k", "u", &part(1, seg(1, &[1, 2, 3]))).expect("part");
+    let build = |_: &UploadRecord, parts: &[PartRecord]| -> MetaResult<(Manifest, Vec<u32>)> {
+        Ok((manifest(6, parts.iter().flat_map(|p| p.segments.clone()).collect()), vec![1]))
+    };
+    // If-None-Match: * over an existing key, and If-Match of another version: refused, nothing written.
+    let before = meta.dump_for_test().expect("dump");
+    for expect in [Expect::Version(None), Expect::Version(Some(4))] {
+        let r = meta.complete_upload_if("b", "k", "u", expect, build);
+        assert!(matches!(r, Err(MetaError::VersionConflict { .. })), "{expect:?}: {r:?}");
+        assert_eq!(meta.dump_for_test().expect("dump"), before, "{expect:?} wrote something");
+    }
+    // The upload is still there, and completes over the version it names.
+    let replaced = meta.complete_upload_if("b", "k", "u", Expect::Version(Some(5)), build).expect("complete");
+    assert_eq!(replaced.map(|m| m.version_id), Some(5));
+    assert_eq!(meta.object("b", "k").expect("get").map(|m| m.version_id), Some(6));
+    // The command as a log carries it: variant 25, appended.
+    let cmd = Command::CompleteUploadIf {
+        bucket: "b".into(),
+        key: "k".into(),
+        upload_id: "u".into(),
+        used: vec![],
+        manifest: manifest(1, vec![]),
+        garbage_due_ms: 0,
+        expect: Expect::Version(None),
+    };
+    let bytes = cmd.encode().expect("encode");
+    assert_eq!(&bytes[..2], &[1, 25]);
+    assert_eq!(Command::decode(&bytes).expect("decode"), cmd);
+}
+
+#[test]
 fn commands_are_the_bytes_docs_formats_md_gives_and_bad_bytes_are_typed_errors() {
     // Format-version byte 1, postcard: variant index as a varint, then the fields.
     assert_eq!(Command::CreateBucket { bucket: "b".into(), created_ms: 5 }.encode().expect("encode"), vec![1, 0, 1, b'b', 10]);
@@ -363,6 +412,7 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
     meta.create_upload(&upload("u4", "open")).expect("upload");
     meta.put_part("b", "open", "u4", &part(1, seg(26, &[1, 3, 5]))).expect("part");
     meta.put_rebalance_record(Some(&RebalanceRecord { tolerance_pct: 5.0, bandwidth: 0, started_ms: 9 })).expect("rebalance");
+    meta.create_upload_tagged(&upload("u8", "tagged-open"), &[("o".into(), "p".into())]).expect("tagged upload");
     let log = std::mem::take(&mut *rec.log.lock());
     for (bytes, _) in &log {
         let cmd = Command::decode(bytes).expect("a logged command decodes");
@@ -390,6 +440,8 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             (CF_SYSTEM, b"rebalance") => whole::<RebalanceRecord>("rebalance", v),
             (CF_SYSTEM, b"map-epoch") => whole::<u64>("map epoch", v),
             (CF_SYSTEM, k) if k.starts_with(b"join-token/") => whole::<JoinTokenRecord>("join token", v),
+            (CF_SYSTEM, k) if k.starts_with(b"object-tags/") => whole::<ObjectTagsRecord>("object tags", v),
+            (CF_SYSTEM, k) if k.starts_with(b"upload-tags/") || k.starts_with(b"bucket-tags/") => whole::<TagSet>("tags", v),
             _ => panic!("a record this test does not know: {cf} {}", k.escape_ascii()),
         }
     };
@@ -407,5 +459,5 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
         }
         kinds.insert(if cf == CF_SYSTEM { String::from_utf8_lossy(&k).split('/').next().unwrap_or_default().to_owned() } else { cf.to_string() });
     }
-    assert_eq!(kinds.len(), 15, "every kind of record was checked: {kinds:?}");
+    assert_eq!(kinds.len(), 18, "every kind of record was checked: {kinds:?}");
 }

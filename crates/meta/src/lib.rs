@@ -40,6 +40,7 @@ mod read;
 mod relocate;
 mod replica;
 mod store;
+mod tags;
 mod types;
 
 pub use command::{Applied, Command, CommandLog, PartStamp};
@@ -52,6 +53,7 @@ pub use read::MetaRead;
 pub use relocate::{IndexedShard, OwnedSegment, ShardMove};
 pub use replica::{Outcome, Refusal};
 pub use store::{now_ms, Expect, RocksMeta};
+pub use tags::{ObjectTagsRecord, TagSet};
 pub use types::{
     AccessKeyRecord, AccessKeyRecordV1, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord,
     SegmentId, SegmentMeta, ShardLoc, ShardOwner, UploadRecord, NO_DISK,

@@ -74,6 +74,19 @@ impl RocksMeta {
         bucket: &str,
         key: &str,
         upload_id: &str,
+        build: impl FnMut(&UploadRecord, &[PartRecord]) -> Result<(Manifest, Vec<u32>), E>,
+    ) -> Result<Option<Manifest>, E> {
+        self.complete_upload_if(bucket, key, upload_id, Expect::Any, build)
+    }
+
+    /// [`RocksMeta::complete_upload`] that commits only if the key's current version is as
+    /// `expect` says (else `VersionConflict`, and the upload stays as it was).
+    pub fn complete_upload_if<E: From<MetaError>>(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        expect: Expect,
         mut build: impl FnMut(&UploadRecord, &[PartRecord]) -> Result<(Manifest, Vec<u32>), E>,
     ) -> Result<Option<Manifest>, E> {
         let mut attempt = 0;
@@ -84,13 +97,11 @@ impl RocksMeta {
             let parts = MetaRead::list_parts(self, upload_id, 0, usize::MAX)?;
             let (manifest, used) = build(&up, &parts)?;
             let used: Vec<PartStamp> = parts.iter().filter(|p| used.contains(&p.part_number)).map(PartStamp::of).collect();
-            let cmd = Command::CompleteUpload {
-                bucket: bucket.into(),
-                key: key.into(),
-                upload_id: upload_id.into(),
-                used,
-                manifest,
-                garbage_due_ms: self.garbage_due(),
+            let (bucket, key, upload_id, garbage_due_ms) = (bucket.into(), key.into(), upload_id.into(), self.garbage_due());
+            // An unconditional completion keeps the command older gateways of a group can apply.
+            let cmd = match expect {
+                Expect::Any => Command::CompleteUpload { bucket, key, upload_id, used, manifest, garbage_due_ms },
+                _ => Command::CompleteUploadIf { bucket, key, upload_id, used, manifest, garbage_due_ms, expect },
             };
             match self.submit(&cmd) {
                 Ok(applied) => return Ok(applied.replaced()),
@@ -98,6 +109,40 @@ impl RocksMeta {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// [`RocksMeta::put_object`] of an object with `tags` (none: a plain `PutObject`).
+    pub fn put_object_tagged(&self, bucket: &str, key: &str, manifest: &Manifest, expect: Expect, tags: &[(String, String)]) -> MetaResult<Option<Manifest>> {
+        if tags.is_empty() {
+            return self.put_object(bucket, key, manifest, expect);
+        }
+        let cmd = Command::PutObjectTagged {
+            bucket: bucket.into(),
+            key: key.into(),
+            manifest: manifest.clone(),
+            expect,
+            garbage_due_ms: self.garbage_due(),
+            tags: tags.to_vec(),
+        };
+        Ok(self.submit(&cmd)?.replaced())
+    }
+
+    /// Replace the tags of `bucket/key`, which must be at `version_id` (else `VersionConflict`).
+    pub fn put_object_tags(&self, bucket: &str, key: &str, version_id: u128, tags: &[(String, String)]) -> MetaResult<()> {
+        self.submit(&Command::PutObjectTags { bucket: bucket.into(), key: key.into(), version_id, tags: tags.to_vec() }).map(drop)
+    }
+
+    /// [`RocksMeta::create_upload`] whose object will carry `tags` (none: a plain `CreateUpload`).
+    pub fn create_upload_tagged(&self, up: &UploadRecord, tags: &[(String, String)]) -> MetaResult<()> {
+        if tags.is_empty() {
+            return self.create_upload(up);
+        }
+        self.submit(&Command::CreateUploadTagged { upload: up.clone(), tags: tags.to_vec() }).map(drop)
+    }
+
+    /// Replace a bucket's tags (none: delete them).
+    pub fn put_bucket_tags(&self, bucket: &str, tags: &[(String, String)]) -> MetaResult<()> {
+        self.submit(&Command::PutBucketTags { bucket: bucket.into(), tags: tags.to_vec() }).map(drop)
     }
 
     /// Create or replace an access key.

@@ -37,6 +37,10 @@ pub trait MetaRead {
     fn list_access_keys(&self) -> MetaResult<Vec<(String, AccessKeyRecord)>>;
     /// A join token by id (the BLAKE3 hash of its secret, hex).
     fn join_token(&self, id: &str) -> MetaResult<Option<crate::JoinTokenRecord>>;
+    /// Current manifest of an object with its tags (one read barrier for both).
+    fn object_with_tags(&self, bucket: &str, key: &str) -> MetaResult<Option<(Manifest, crate::TagSet)>>;
+    /// A bucket's tags (`None`: it has no tag set).
+    fn bucket_tags(&self, bucket: &str) -> MetaResult<Option<crate::TagSet>>;
 }
 
 impl RocksMeta {
@@ -90,5 +94,19 @@ impl MetaRead for RocksMeta {
     fn list_access_keys(&self) -> MetaResult<Vec<(String, AccessKeyRecord)>> {
         self.read_barrier()?;
         self.local_list_access_keys()
+    }
+    fn object_with_tags(&self, bucket: &str, key: &str) -> MetaResult<Option<(Manifest, crate::TagSet)>> {
+        self.read_barrier()?;
+        match self.local_object(bucket, key)? {
+            Some(m) => {
+                let tags = self.local_object_tags(bucket, key, m.version_id)?;
+                Ok(Some((m, tags)))
+            }
+            None => Ok(None),
+        }
+    }
+    fn bucket_tags(&self, bucket: &str) -> MetaResult<Option<crate::TagSet>> {
+        self.read_barrier()?;
+        self.local_bucket_tags(bucket)
     }
 }

@@ -245,7 +245,7 @@ impl RocksMeta {
 
     // ----- buckets -----
 
-    fn require_bucket(&self, bucket: &str) -> MetaResult<()> {
+    pub(crate) fn require_bucket(&self, bucket: &str) -> MetaResult<()> {
         match self.local_bucket(bucket)? {
             Some(_) => Ok(()),
             None => Err(MetaError::NoSuchBucket { bucket: bucket.into() }),
@@ -274,6 +274,7 @@ impl RocksMeta {
             self.batch_drop_upload(&mut b, &k, &up.upload_id, &[], garbage_due_ms)?;
         }
         b.delete_cf(self.cf(CF_BUCKETS)?, bucket.as_bytes());
+        self.batch_bucket_tags(&mut b, bucket, &[])?;
         self.write(b)
     }
 
@@ -336,7 +337,15 @@ impl RocksMeta {
         self.garbage_delay_ms
     }
 
-    pub(crate) fn apply_put_object(&self, bucket: &str, key: &str, manifest: &Manifest, expect: Expect, garbage_due_ms: i64) -> MetaResult<Option<Manifest>> {
+    pub(crate) fn apply_put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        manifest: &Manifest,
+        expect: Expect,
+        garbage_due_ms: i64,
+        tags: &[(String, String)],
+    ) -> MetaResult<Option<Manifest>> {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
         self.require_bucket(bucket)?;
@@ -345,6 +354,7 @@ impl RocksMeta {
         self.check_expect(bucket, key, &old, expect)?;
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(manifest)?);
+        self.batch_object_tags(&mut b, bucket, key, manifest.version_id, tags)?;
         if let Some(o) = &old {
             self.batch_unreference(&mut b, &o.segments, &o.coding, garbage_due_ms)?;
         }
@@ -363,6 +373,7 @@ impl RocksMeta {
         if let Some(o) = &old {
             let mut b = WriteBatch::default();
             b.delete_cf(self.cf(CF_OBJECTS)?, &ok);
+            self.batch_object_tags(&mut b, bucket, key, o.version_id, &[])?;
             self.batch_unreference(&mut b, &o.segments, &o.coding, garbage_due_ms)?;
             self.write(b)?;
         }
@@ -371,11 +382,12 @@ impl RocksMeta {
 
     // ----- multipart uploads -----
 
-    pub(crate) fn apply_create_upload(&self, up: &UploadRecord) -> MetaResult<()> {
+    pub(crate) fn apply_create_upload(&self, up: &UploadRecord, tags: &[(String, String)]) -> MetaResult<()> {
         let _b = self.bucket_lock.read();
         self.require_bucket(&up.bucket)?;
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_UPLOADS)?, keys::upload_key(&up.bucket, &up.key, &up.upload_id), encode(up)?);
+        self.batch_upload_tags(&mut b, &up.upload_id, tags)?;
         self.write(b)
     }
 
@@ -430,6 +442,7 @@ impl RocksMeta {
             b.delete_cf(parts_cf, k);
         }
         b.delete_cf(self.cf(CF_UPLOADS)?, upload_key);
+        self.batch_upload_tags(b, upload_id, &[])?;
         Ok(())
     }
 
@@ -442,6 +455,8 @@ impl RocksMeta {
         self.write(b)
     }
 
+    // The fields of `CompleteUpload(If)`, one argument each, as every `apply_*` takes them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn apply_complete_upload(
         &self,
         bucket: &str,
@@ -450,6 +465,7 @@ impl RocksMeta {
         used: &[PartStamp],
         manifest: &Manifest,
         garbage_due_ms: i64,
+        expect: Expect,
     ) -> MetaResult<Option<Manifest>> {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
@@ -465,8 +481,12 @@ impl RocksMeta {
         let numbers: Vec<u32> = used.iter().map(|p| p.number).collect();
         let ok = keys::object_key(bucket, key.as_bytes());
         let old: Option<Manifest> = self.get(CF_OBJECTS, "manifest", &ok)?;
+        self.check_expect(bucket, key, &old, expect)?;
         let mut b = WriteBatch::default();
+        // The upload's tags become the object's (its drop below deletes them as upload tags).
+        let tags = self.local_upload_tags(upload_id)?;
         self.batch_drop_upload(&mut b, &keys::upload_key(bucket, key, upload_id), upload_id, &numbers, garbage_due_ms)?;
+        self.batch_object_tags(&mut b, bucket, key, manifest.version_id, &tags)?;
         if let Some(o) = &old {
             self.batch_unreference(&mut b, &o.segments, &o.coding, garbage_due_ms)?;
         }

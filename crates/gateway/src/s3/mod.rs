@@ -1,8 +1,10 @@
 //! The S3 API: `impl s3s::S3` over the store.
 
 mod checksum;
+mod conditions;
 mod multipart;
 mod objects;
+mod tagging;
 mod util;
 
 use std::sync::Arc;
@@ -47,6 +49,14 @@ impl KintsugiS3 {
 impl s3s::S3 for KintsugiS3 {
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
         let p = crate::access::principal_of(&self.store, &req).await?;
+        let input = &req.input;
+        util::refuse_acl(
+            input.acl.as_ref().map(BucketCannedACL::as_str),
+            input.grant_full_control.is_some() || input.grant_read.is_some() || input.grant_read_acp.is_some() || input.grant_write.is_some() || input.grant_write_acp.is_some(),
+        )?;
+        if input.object_lock_enabled_for_bucket == Some(true) {
+            return Err(s3s::s3_error!(NotImplemented, "object lock is not supported yet, so the bucket was not created: create it without x-amz-bucket-object-lock-enabled"));
+        }
         let bucket = req.input.bucket;
         if bucket == crate::admin::ADMIN_BUCKET {
             return Err(s3s::s3_error!(InvalidBucketName, "the bucket name {bucket} is reserved for Kintsugi's admin API"));
@@ -93,16 +103,41 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
         let p = crate::access::principal_of(&self.store, &req).await?;
+        let input = req.input;
+        // Paging: the token is the hex of the last name a page held (names sort as bytes).
+        let after = match &input.continuation_token {
+            Some(t) => Some(
+                hex::decode(t)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| s3s::s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
+            ),
+            None => None,
+        };
+        let max = match input.max_buckets {
+            None => usize::MAX,
+            Some(n) if (1..=10_000).contains(&n) => usize::try_from(n).unwrap_or(usize::MAX),
+            Some(_) => return Err(s3s::s3_error!(InvalidArgument, "max-buckets must be between 1 and 10000")),
+        };
+        let prefix = input.prefix.clone().unwrap_or_default();
         let list = self.meta(|m| m.list_buckets()).await?;
-        let buckets = list
+        let mut mine: Vec<_> = list
             .into_iter()
-            .filter(|(_, rec)| p.may_use(&rec.owner))
+            .filter(|(name, rec)| p.may_use(&rec.owner) && name.starts_with(&prefix) && after.as_ref().is_none_or(|a| name > a))
+            .collect();
+        mine.sort_by(|a, b| a.0.cmp(&b.0));
+        let truncated = mine.len() > max;
+        mine.truncate(max);
+        let next = if truncated { mine.last().map(|(name, _)| hex::encode(name)) } else { None };
+        let buckets = mine
+            .into_iter()
             .map(|(name, rec)| Bucket { name: Some(name), creation_date: Some(util::ts(rec.created_ms)), bucket_region: None })
             .collect();
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
             owner: Some(Owner { display_name: Some(p.access_key.clone()), id: Some(p.access_key.clone()) }),
-            ..Default::default()
+            continuation_token: next,
+            prefix: input.prefix,
         }))
     }
 
@@ -120,7 +155,8 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let DeleteObjectInput { bucket, key, .. } = req.input;
+        let DeleteObjectInput { bucket, key, version_id, .. } = req.input;
+        util::require_null_version(version_id.as_deref(), &key)?;
         self
             .meta(move |m| m.delete_object(&bucket, &key, kintsugi_meta::Expect::Any))
             .await?;
@@ -133,6 +169,34 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         self.copy_object_impl(req.input).await
+    }
+
+    async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.upload_part_copy_impl(req.input).await
+    }
+
+    async fn get_object_tagging(&self, req: S3Request<GetObjectTaggingInput>) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        self.get_object_tagging_impl(req.input).await
+    }
+
+    async fn put_object_tagging(&self, req: S3Request<PutObjectTaggingInput>) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        self.put_object_tagging_impl(req.input).await
+    }
+
+    async fn delete_object_tagging(&self, req: S3Request<DeleteObjectTaggingInput>) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        self.delete_object_tagging_impl(req.input).await
+    }
+
+    async fn get_bucket_tagging(&self, req: S3Request<GetBucketTaggingInput>) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        self.get_bucket_tagging_impl(req.input).await
+    }
+
+    async fn put_bucket_tagging(&self, req: S3Request<PutBucketTaggingInput>) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        self.put_bucket_tagging_impl(req.input).await
+    }
+
+    async fn delete_bucket_tagging(&self, req: S3Request<DeleteBucketTaggingInput>) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        self.delete_bucket_tagging_impl(req.input).await
     }
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {

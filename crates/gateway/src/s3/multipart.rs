@@ -6,9 +6,11 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
 
 use super::checksum::{verify_body, ChecksumCheck};
+use super::conditions::{check_copy_source, WriteCondition};
 use super::util::{self, etag, ts};
 use super::KintsugiS3;
 use crate::error::GatewayError;
+use crate::get::read_range;
 use crate::put::{write_body, Owner};
 
 /// S3's minimum size of every part but the last.
@@ -22,11 +24,52 @@ fn parse_upload_id(id: &str) -> Result<u128, GatewayError> {
     u128::from_str_radix(id, 16).map_err(|_| kintsugi_meta::MetaError::NoSuchUpload { upload_id: id.into() }.into())
 }
 
+/// Where a part goes: its upload and number, checked.
+struct PartAt {
+    bucket: String,
+    key: String,
+    upload_id: String,
+    /// The upload id as the shard owner.
+    owner_id: u128,
+    part_number: u32,
+}
+
+impl PartAt {
+    fn new(bucket: String, key: String, upload_id: String, part_number: i32) -> S3Result<Self> {
+        if !(1..=MAX_PART_NUMBER).contains(&part_number) {
+            return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
+        }
+        let part_number = u32::try_from(part_number).map_err(|_| s3_error!(InvalidArgument))?;
+        let owner_id = parse_upload_id(&upload_id)?;
+        Ok(Self { bucket, key, upload_id, owner_id, part_number })
+    }
+}
+
+/// An `x-amz-copy-source-range` (`bytes=FIRST-LAST`, both within the source) as a byte range.
+fn parse_copy_range(r: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
+    let bad = || s3_error!(InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy");
+    let (first, last) = r.trim().strip_prefix("bytes=").and_then(|v| v.split_once('-')).ok_or_else(bad)?;
+    let first: u64 = first.trim().parse().map_err(|_| bad())?;
+    let last: u64 = last.trim().parse().map_err(|_| bad())?;
+    if first > last || last >= size {
+        return Err(s3_error!(InvalidRange, "Range specified is not valid for source object of size: {size}"));
+    }
+    Ok(first..last + 1)
+}
+
 impl KintsugiS3 {
     pub(super) async fn create_multipart_impl(
         &self,
         input: CreateMultipartUploadInput,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        util::refuse_acl(
+            input.acl.as_ref().map(ObjectCannedACL::as_str),
+            input.grant_full_control.is_some() || input.grant_read.is_some() || input.grant_read_acp.is_some() || input.grant_write_acp.is_some(),
+        )?;
+        util::refuse_unbuilt(
+            input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some() || input.ssekms_key_id.is_some(),
+            input.object_lock_mode.is_some() || input.object_lock_retain_until_date.is_some() || input.object_lock_legal_hold_status.is_some(),
+        )?;
         let upload_id = format!("{:032x}", rand::random::<u128>());
         let rec = UploadRecord {
             upload_id: upload_id.clone(),
@@ -37,7 +80,8 @@ impl KintsugiS3 {
             headers: util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language),
             user_meta: util::meta_to_vec(input.metadata),
         };
-        self.meta(move |m| m.create_upload(&rec)).await?;
+        let tags = super::tagging::parse_header(input.tagging.as_deref())?;
+        self.meta(move |m| m.create_upload_tagged(&rec, &tags)).await?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -47,54 +91,106 @@ impl KintsugiS3 {
     }
 
     pub(super) async fn upload_part_impl(&self, input: UploadPartInput, check: Option<ChecksumCheck>) -> S3Result<S3Response<UploadPartOutput>> {
-        if !(1..=MAX_PART_NUMBER).contains(&input.part_number) {
-            return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
-        }
         super::util::refuse_too_large(input.content_length)?;
-        let part_number = u32::try_from(input.part_number).map_err(|_| s3_error!(InvalidArgument))?;
-        let owner_id = parse_upload_id(&input.upload_id)?;
-        let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
-        let up = self.meta(move |m| m.upload(&b, &k, &u)).await?;
         let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
+        let at = PartAt::new(input.bucket, input.key, input.upload_id, input.part_number)?;
+        let declared_len = input.content_length.and_then(|l| u64::try_from(l).ok());
+        let part = match input.body {
+            Some(body) => self.store_part(&at, body, declared_len, expected_md5, check).await?,
+            None => self.store_part(&at, futures::stream::empty::<Result<bytes::Bytes, GatewayError>>(), declared_len, expected_md5, check).await?,
+        };
+        Ok(S3Response::new(UploadPartOutput { e_tag: Some(etag(&part.etag)), ..Default::default() }))
+    }
+
+    /// UploadPartCopy: a part made of (a byte range of) a stored object.
+    pub(super) async fn upload_part_copy_impl(&self, input: UploadPartCopyInput) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let CopySource::Bucket { bucket: sb, key: sk, version_id } = &input.copy_source else {
+            return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
+        };
+        util::require_null_version(version_id.as_deref(), sk)?;
+        util::refuse_unbuilt(input.sse_customer_algorithm.is_some() || input.copy_source_sse_customer_algorithm.is_some(), false)?;
+        let (sb, sk) = (sb.to_string(), sk.to_string());
+        let at = PartAt::new(input.bucket, input.key, input.upload_id, input.part_number)?;
+        // The upload must exist before the source is read.
+        let (b, k, u) = (at.bucket.clone(), at.key.clone(), at.upload_id.clone());
+        self.meta(move |m| m.upload(&b, &k, &u)).await?;
+        let src = self.load(&sb, &sk).await?;
+        check_copy_source(
+            &src,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        )?;
+        let range = match &input.copy_source_range {
+            Some(r) => parse_copy_range(r, src.size)?,
+            None => 0..src.size,
+        };
+        let len = range.end - range.start;
+        super::util::refuse_too_large(i64::try_from(len).ok())?;
+        let stream = read_range(self.store.clone(), sb, sk, std::sync::Arc::new(src), range);
+        let part = self.store_part(&at, Box::pin(stream), Some(len), None, None).await?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(etag(&part.etag)),
+                last_modified: Some(ts(part.modified_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    /// Write a part's body and commit it to its upload (replacing a part of that number).
+    async fn store_part<S, E>(
+        &self,
+        at: &PartAt,
+        body: S,
+        declared_len: Option<u64>,
+        expected_md5: Option<[u8; 16]>,
+        check: Option<ChecksumCheck>,
+    ) -> S3Result<PartRecord>
+    where
+        S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        let (b, k, u) = (at.bucket.clone(), at.key.clone(), at.upload_id.clone());
+        let up = self.meta(move |m| m.upload(&b, &k, &u)).await?;
         let label = ShardLabel {
             bucket: up.bucket,
             key: up.key,
             started_ms: now_ms(),
-            declared_len: input.content_length.and_then(|l| u64::try_from(l).ok()),
+            declared_len,
             content_type: up.content_type,
             headers: up.headers,
             user_meta: up.user_meta,
             attrs_dropped: false,
         };
-        let owner = Owner::labelled(owner_id, part_number, &label);
-        let written = match (input.body, &check) {
-            (Some(body), Some(c)) => write_body(&self.store, c.wrap(body), owner, None).await?,
-            (Some(body), None) => write_body(&self.store, body, owner, None).await?,
-            (None, _) => write_body(&self.store, futures::stream::empty::<Result<bytes::Bytes, GatewayError>>(), owner, None).await?,
+        let owner = Owner::labelled(at.owner_id, at.part_number, &label);
+        let written = match &check {
+            Some(c) => write_body(&self.store, c.wrap(body), owner, None).await?,
+            None => write_body(&self.store, body, owner, None).await?,
         };
         if let Err(e) = verify_body(check, expected_md5, written.md5) {
             self.discard(&written.segments).await;
             return Err(e.into());
         }
         let part = PartRecord {
-            part_number,
+            part_number: at.part_number,
             size: written.size,
             etag: hex::encode(written.md5),
             modified_ms: now_ms(),
             coding: self.store.coding(),
             segments: written.segments,
         };
-        let tag = part.etag.clone();
-        let segs = part.segments.clone();
-        let (b, k, u) = (input.bucket, input.key, input.upload_id);
-        if let Err(e) = self.meta(move |m| m.put_part(&b, &k, &u, &part)).await {
+        let (b, k, u, p) = (at.bucket.clone(), at.key.clone(), at.upload_id.clone(), part.clone());
+        if let Err(e) = self.meta(move |m| m.put_part(&b, &k, &u, &p)).await {
             // A commit that may still happen keeps its shards (their intents stay open).
             if !e.outcome_unknown() {
-                self.discard(&segs).await;
+                self.discard(&part.segments).await;
             }
             return Err(e.into());
         }
-        Ok(S3Response::new(UploadPartOutput { e_tag: Some(etag(&tag)), ..Default::default() }))
+        Ok(part)
     }
 
     pub(super) async fn complete_multipart_impl(
@@ -115,20 +211,27 @@ impl KintsugiS3 {
         if listed.is_empty() {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema: no parts"));
         }
+        let cond = WriteCondition::parse(input.if_match, input.if_none_match)?;
+        // Checked before the parts are read, and again by the commit.
+        let expect = self.write_expect(&input.bucket, &input.key, &cond).await?;
         let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
         let version_id: u128 = rand::random();
-        let manifest = self
+        let done = self
             .store
             .meta_call_with(move |m| {
                 let mut built: Option<Manifest> = None;
-                m.complete_upload::<GatewayError>(&b, &k, &u, |up, parts| {
+                m.complete_upload_if::<GatewayError>(&b, &k, &u, expect, |up, parts| {
                     let man = assemble(up, parts, &listed, version_id)?;
                     built = Some(man.clone());
                     Ok((man, listed.iter().map(|(n, _)| *n).collect()))
                 })?;
                 built.ok_or_else(|| GatewayError::Internal("complete produced no manifest".into()))
             })
-            .await?;
+            .await;
+        let manifest = match done {
+            Ok(m) => m,
+            Err(e) => return Err(self.conditional_refusal(&input.bucket, &input.key, &cond, e).await),
+        };
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
@@ -258,3 +361,17 @@ fn assemble(up: &UploadRecord, parts: &[PartRecord], listed: &[(u32, String)], v
     })
 }
 
+#[cfg(test)]
+mod tests {
+    use super::parse_copy_range;
+
+    #[test]
+    fn copy_ranges_are_inclusive_and_must_lie_within_the_source() {
+        assert_eq!(parse_copy_range("bytes=0-0", 10).expect("one byte"), 0..1);
+        assert_eq!(parse_copy_range("bytes=3-9", 10).expect("to the end"), 3..10);
+        for (r, code) in [("bytes=3-10", "InvalidRange"), ("bytes=5-4", "InvalidRange"), ("bytes=-4", "InvalidArgument"), ("bytes=4-", "InvalidArgument"), ("3-4", "InvalidArgument"), ("bytes=a-b", "InvalidArgument")] {
+            let e = parse_copy_range(r, 10).expect_err(r);
+            assert_eq!(e.code().as_str(), code, "{r}");
+        }
+    }
+}

@@ -81,6 +81,50 @@ pub fn std_headers(
     .collect()
 }
 
+/// Refuse a write that asks for what Kintsugi does not do yet, before its body is read:
+/// an object a client asked to have encrypted or locked must not be stored plain or
+/// unlocked (S3's own answer for a feature a server lacks is 501 NotImplemented).
+pub fn refuse_unbuilt(encryption: bool, object_lock: bool) -> s3s::S3Result<()> {
+    if encryption {
+        return Err(s3s::s3_error!(
+            NotImplemented,
+            "server-side encryption (x-amz-server-side-encryption, SSE-C, SSE-KMS) is not supported yet, so nothing was stored: send the request without it, or encrypt on the client"
+        ));
+    }
+    if object_lock {
+        return Err(s3s::s3_error!(
+            NotImplemented,
+            "object lock (x-amz-object-lock-mode, -retain-until-date, -legal-hold) is not supported yet, so nothing was stored: send the request without it"
+        ));
+    }
+    Ok(())
+}
+
+/// Refuse a canned ACL or grant that would give access Kintsugi cannot give yet. `private`
+/// and `bucket-owner-full-control` are what every object and bucket already is (its bucket's
+/// owner and the admin keys use it, nobody else), so they are accepted.
+pub fn refuse_acl(acl: Option<&str>, grants: bool) -> s3s::S3Result<()> {
+    match acl {
+        None | Some("private" | "bucket-owner-full-control") if !grants => Ok(()),
+        _ => Err(s3s::s3_error!(
+            NotImplemented,
+            "ACLs other than private are not supported yet (a bucket and its objects are used by its owner's key and the admin keys only), so nothing was stored: send the request without x-amz-acl or x-amz-grant-*"
+        )),
+    }
+}
+
+/// The only version an object has until versioning is built: S3's `null` version (a
+/// `versionId` of `null` names the object itself; any other is `404 NoSuchVersion`).
+pub fn require_null_version(version_id: Option<&str>, key: &str) -> s3s::S3Result<()> {
+    match version_id {
+        None | Some("null") => Ok(()),
+        Some(v) => Err(s3s::s3_error!(
+            NoSuchVersion,
+            "object {key} has no version {v}: versioning is not supported yet, so an object's only version is null"
+        )),
+    }
+}
+
 /// Look up a kept header.
 pub fn header(h: &[(String, String)], name: &str) -> Option<String> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
