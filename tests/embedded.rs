@@ -383,6 +383,22 @@ fn tags_of_objects_and_buckets_follow_s3_and_survive_a_restart() {
     elapsed(t, "tagging");
 }
 
+/// Bucket CORS rules with boto3 and the aws cli, browsers' preflights and the CORS headers of
+/// signed requests (tests/s3/cors.py).
+#[test]
+fn cors_rules_answer_preflights_and_decorate_requests() {
+    let _g = slot();
+    let t = Instant::now();
+    let s = Server::start(Opts::default());
+    s.py("cors.py", &["cors"]);
+    s.run_ok(s.aws(&["s3", "mb", "s3://cors-cli"]), "aws s3 mb");
+    let cfg = r#"{"CORSRules":[{"AllowedOrigins":["https://cli.test"],"AllowedMethods":["GET"]}]}"#;
+    s.run_ok(s.aws(&["s3api", "put-bucket-cors", "--bucket", "cors-cli", "--cors-configuration", cfg]), "aws put-bucket-cors");
+    let out = s.run_ok(s.aws(&["s3api", "get-bucket-cors", "--bucket", "cors-cli", "--output", "json"]), "aws get-bucket-cors");
+    assert!(out.contains("https://cli.test"), "aws cli reads the rules: {out}");
+    elapsed(t, "cors");
+}
+
 #[test]
 fn invalid_bucket_names_are_rejected() {
     let _g = slot();

@@ -61,6 +61,70 @@ def main():
     s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
     c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="mp", PartNumber=1), "NotImplemented", 501, "GET partNumber of a multipart object (not built)")
 
+    # Headers that would change what is stored are refused, not dropped.
+    def put_with(headers):
+        def add(request, **_):
+            for k, v in headers.items():
+                del request.headers[k]
+                request.headers[k] = v
+
+        s3.meta.events.register("before-sign.s3.PutObject", add, unique_id="corner")
+        try:
+            return s3.put_object(Bucket=bucket, Key="append", Body=b"more")
+        finally:
+            s3.meta.events.unregister("before-sign.s3.PutObject", unique_id="corner")
+
+    c.expect_error(lambda: put_with({"x-amz-write-offset-bytes": "0"}), "NotImplemented", 501, "PUT with x-amz-write-offset-bytes (append)")
+    c.expect_error(lambda: put_with({"x-amz-website-redirect-location": "/elsewhere"}), "NotImplemented", 501, "PUT with a website redirect")
+    c.expect_error(lambda: s3.put_object(Bucket=bucket, Key="append", Body=b"x", StorageClass="GLACIER"), "InvalidStorageClass", 400, "PUT with storage class GLACIER")
+    c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="append"), "404", 404, "the refused PUTs stored nothing")
+    s3.put_object(Bucket=bucket, Key="append", Body=b"x", StorageClass="STANDARD")
+    up = s3.create_multipart_upload(Bucket=bucket, Key="ssec")["UploadId"]
+    c.expect_error(
+        lambda: s3.upload_part(Bucket=bucket, Key="ssec", UploadId=up, PartNumber=1, Body=b"x", SSECustomerAlgorithm="AES256", SSECustomerKey="k" * 32),
+        "NotImplemented", 501, "UploadPart with SSE-C",
+    )
+    c.eq(s3.list_parts(Bucket=bucket, Key="ssec", UploadId=up).get("Parts", []), [], "the refused part stored nothing")
+    # x-amz-mp-object-size must be the parts' total.
+    e = s3.upload_part(Bucket=bucket, Key="ssec", UploadId=up, PartNumber=1, Body=b"12345")["ETag"]
+    def complete_declaring(size):
+        def add(request, **_):
+            del request.headers["x-amz-mp-object-size"]
+            request.headers["x-amz-mp-object-size"] = str(size)
+
+        s3.meta.events.register("before-sign.s3.CompleteMultipartUpload", add, unique_id="mpsize")
+        try:
+            return s3.complete_multipart_upload(Bucket=bucket, Key="ssec", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
+        finally:
+            s3.meta.events.unregister("before-sign.s3.CompleteMultipartUpload", unique_id="mpsize")
+
+    c.expect_error(lambda: complete_declaring(6), "InvalidArgument", 400, "Complete with a wrong x-amz-mp-object-size")
+    complete_declaring(5)
+    c.eq(s3.get_object(Bucket=bucket, Key="ssec")["Body"].read(), b"12345", "Complete with the right x-amz-mp-object-size")
+
+    # HEAD with a Range answers as the ranged GET; response-* overrides on GET and HEAD.
+    r = s3.head_object(Bucket=bucket, Key="one", Range="bytes=1-3")
+    c.eq((r["ResponseMetadata"]["HTTPStatusCode"], r["ContentLength"], r.get("ContentRange")), (206, 3, "bytes 1-3/8"), "HEAD with a Range")
+    r = s3.get_object(Bucket=bucket, Key="one", ResponseContentType="text/x-override", ResponseContentDisposition="attachment; filename=x.txt")
+    r["Body"].read()
+    c.eq((r["ContentType"], r["ContentDisposition"]), ("text/x-override", "attachment; filename=x.txt"), "GET response-content-type/-disposition")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "one", "ResponseContentDisposition": "attachment"}, ExpiresIn=60)
+    import urllib.request
+    with urllib.request.urlopen(url) as resp:
+        c.eq(resp.headers.get("Content-Disposition"), "attachment", "a presigned link's response-content-disposition")
+
+    # Expires is kept and returned.
+    import datetime
+    when = datetime.datetime(2031, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc)
+    s3.put_object(Bucket=bucket, Key="expiring", Body=b"e", Expires=when)
+    h = s3.head_object(Bucket=bucket, Key="expiring")["ResponseMetadata"]["HTTPHeaders"]
+    c.eq(h.get("expires"), "Tue, 06 May 2031 07:08:09 GMT", "Expires is kept and returned")
+
+    # x-amz-expected-bucket-owner: the owner's key passes, another is 403.
+    own = s3.list_buckets()["Owner"]["ID"]
+    c.eq(s3.get_object(Bucket=bucket, Key="one", ExpectedBucketOwner=own)["Body"].read(), b"one part", "GET with the right expected bucket owner")
+    c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="one", ExpectedBucketOwner="111122223333"), "AccessDenied", 403, "GET with another expected bucket owner")
+
     s3.delete_object(Bucket=bucket, Key="one", VersionId="null")
     c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="one"), "404", 404, "DELETE versionId=null deletes the object")
 

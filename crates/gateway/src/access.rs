@@ -117,6 +117,21 @@ async fn require_use(store: &Arc<Store>, p: &Principal, bucket: &str) -> S3Resul
     }
 }
 
+/// Refuse a request whose `x-amz-expected-bucket-owner` is not `bucket`'s owner (its access
+/// key; any admin key for a bucket of the admin keys), as S3 does: 403.
+async fn require_owner(store: &Arc<Store>, bucket: &str, expected: &str) -> S3Result<()> {
+    let matches = match owner_of(store, bucket).await? {
+        None => true, // no such bucket: the request itself answers 404
+        Some(owner) if owner.is_empty() => lookup_key(store, expected).await?.is_some_and(|k| k.admin),
+        Some(owner) => owner == expected,
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(s3_error!(AccessDenied, "bucket {bucket} is not owned by {expected} (x-amz-expected-bucket-owner)"))
+    }
+}
+
 /// Refuse `p` a copy from a bucket it may not use (the destination was checked with the path).
 async fn require_source(store: &Arc<Store>, p: &Principal, source: &CopySource) -> S3Result<()> {
     match source {
@@ -164,6 +179,10 @@ impl S3Access for KintsugiAccess {
         // CreateBucket decides for itself (BucketAlreadyExists vs BucketAlreadyOwnedByYou).
         if let Some(b) = bucket.filter(|_| cx.s3_op().name() != "CreateBucket") {
             require_use(&self.store, &p, &b).await?;
+            let expected = cx.headers().get("x-amz-expected-bucket-owner").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            if let Some(expected) = expected {
+                require_owner(&self.store, &b, &expected).await?;
+            }
         }
         cx.extensions_mut().insert(p);
         Ok(())

@@ -234,10 +234,27 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                     );
                     return Ok::<_, s3s::HttpError>(resp);
                 }
+                // A browser's CORS preflight carries no signature: the bucket's rules answer it.
+                if req.method() == hyper::Method::OPTIONS {
+                    return Ok(crate::cors::preflight(gw.store(), req.uri().path(), req.headers()).await);
+                }
+                let cors = req
+                    .headers()
+                    .get(hyper::header::ORIGIN)
+                    .and_then(|o| o.to_str().ok())
+                    .and_then(|o| Some((o.to_owned(), crate::cors::bucket_of(req.uri().path())?, req.method().clone())));
+                let is_head = req.method() == hyper::Method::HEAD;
                 let close_after = must_close_after(&req);
                 let (parts, body) = req.into_parts();
                 let (body, tracked) = ReadTracker::new(body);
                 let mut resp = s3.call(Request::from_parts(parts, s3s::Body::http_body(body))).await?;
+                // A ranged HEAD answers as the ranged GET would (s3s sends every HEAD as 200).
+                if is_head && resp.status() == hyper::StatusCode::OK && resp.headers().contains_key(hyper::header::CONTENT_RANGE) {
+                    *resp.status_mut() = hyper::StatusCode::PARTIAL_CONTENT;
+                }
+                if let Some((origin, bucket, method)) = cors {
+                    crate::cors::decorate(gw.store(), &bucket, &origin, &method, resp.headers_mut()).await;
+                }
                 let unread = tracked.take_unread();
                 if close_after.is_some_and(|empty| empty || !tracked.read_to_end()) {
                     // The client may be withholding the body: reading it would

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{MetaError, MetaResult};
 use crate::join_tokens::JoinTokenRecord;
 use crate::relocate::ShardMove;
+use crate::cors::CorsRule;
 use crate::tags::TagSet;
 use crate::store::{Expect, RocksMeta};
 use crate::types::{decode, encode, AccessKeyRecord, AccessKeyRecordV1, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
@@ -298,6 +299,14 @@ pub enum Command {
         /// The tags.
         tags: TagSet,
     },
+    /// Replace a bucket's CORS rules (none: delete the configuration). Precondition: the
+    /// bucket exists.
+    PutBucketCors {
+        /// Bucket name.
+        bucket: String,
+        /// The rules.
+        rules: Vec<CorsRule>,
+    },
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.
@@ -406,6 +415,7 @@ impl Command {
             Command::PutObjectTags { .. } => "put_object_tags",
             Command::CreateUploadTagged { .. } => "create_upload_tagged",
             Command::PutBucketTags { .. } => "put_bucket_tags",
+            Command::PutBucketCors { .. } => "put_bucket_cors",
         }
     }
 }
@@ -438,6 +448,7 @@ impl RocksMeta {
             Command::PutObjectTags { bucket, key, version_id, tags } => self.apply_put_object_tags(bucket, key, *version_id, tags).map(|()| Applied::Done),
             Command::CreateUploadTagged { upload, tags } => self.apply_create_upload(upload, tags).map(|()| Applied::Done),
             Command::PutBucketTags { bucket, tags } => self.apply_put_bucket_tags(bucket, tags).map(|()| Applied::Done),
+            Command::PutBucketCors { bucket, rules } => self.apply_put_bucket_cors(bucket, rules).map(|()| Applied::Done),
             Command::PutAccessKey { access_key, record } => self.apply_put_access_key(access_key, &record.clone().into()).map(|()| Applied::Done),
             Command::PutDisks { disks } => self.apply_put_disks(disks).map(|()| Applied::Done),
             Command::PutCluster { nodes, disks } => self.apply_put_cluster(nodes, disks).map(|()| Applied::Done),

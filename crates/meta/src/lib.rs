@@ -25,6 +25,7 @@
 
 mod cluster_map;
 mod command;
+mod cors;
 mod domains;
 mod error;
 mod garbage;
@@ -44,6 +45,7 @@ mod tags;
 mod types;
 
 pub use command::{Applied, Command, CommandLog, PartStamp};
+pub use cors::CorsRule;
 pub use error::{MetaError, MetaResult};
 pub use ledger::{shard_bytes, Recount, Shortfalls, Totals};
 pub use join_tokens::JoinTokenRecord;

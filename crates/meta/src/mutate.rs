@@ -145,6 +145,11 @@ impl RocksMeta {
         self.submit(&Command::PutBucketTags { bucket: bucket.into(), tags: tags.to_vec() }).map(drop)
     }
 
+    /// Replace a bucket's CORS rules (none: delete the configuration).
+    pub fn put_bucket_cors(&self, bucket: &str, rules: &[crate::CorsRule]) -> MetaResult<()> {
+        self.submit(&Command::PutBucketCors { bucket: bucket.into(), rules: rules.to_vec() }).map(drop)
+    }
+
     /// Create or replace an access key.
     pub fn put_access_key(&self, access_key: &str, rec: &AccessKeyRecord) -> MetaResult<()> {
         self.submit(&Command::PutKey { access_key: access_key.into(), record: rec.clone() }).map(drop)

@@ -41,6 +41,8 @@ pub trait MetaRead {
     fn object_with_tags(&self, bucket: &str, key: &str) -> MetaResult<Option<(Manifest, crate::TagSet)>>;
     /// A bucket's tags (`None`: it has no tag set).
     fn bucket_tags(&self, bucket: &str) -> MetaResult<Option<crate::TagSet>>;
+    /// A bucket's CORS rules (`None`: it has no CORS configuration).
+    fn bucket_cors(&self, bucket: &str) -> MetaResult<Option<Vec<crate::CorsRule>>>;
 }
 
 impl RocksMeta {
@@ -108,5 +110,9 @@ impl MetaRead for RocksMeta {
     fn bucket_tags(&self, bucket: &str) -> MetaResult<Option<crate::TagSet>> {
         self.read_barrier()?;
         self.local_bucket_tags(bucket)
+    }
+    fn bucket_cors(&self, bucket: &str) -> MetaResult<Option<Vec<crate::CorsRule>>> {
+        self.read_barrier()?;
+        self.local_bucket_cors(bucket)
     }
 }

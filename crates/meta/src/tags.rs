@@ -54,9 +54,9 @@ fn upload_tags_key(upload_id: &str) -> Vec<u8> {
 }
 
 impl RocksMeta {
-    /// In `b`: the record at `key` becomes `value`, or goes when there is none. An absent
-    /// record is not deleted again, so untagged writes (nearly all) leave no tombstones.
-    fn batch_set(&self, b: &mut WriteBatch, key: Vec<u8>, value: Option<Vec<u8>>) -> MetaResult<()> {
+    /// In `b`: the system record at `key` becomes `value`, or goes when there is none. An
+    /// absent record is not deleted again, so untagged writes (nearly all) leave no tombstones.
+    pub(crate) fn batch_set(&self, b: &mut WriteBatch, key: Vec<u8>, value: Option<Vec<u8>>) -> MetaResult<()> {
         let cf = self.cf(CF_SYSTEM)?;
         match value {
             Some(v) => b.put_cf(cf, key, v),

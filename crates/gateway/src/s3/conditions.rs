@@ -113,13 +113,18 @@ pub(super) fn check_copy_source(
     }
 }
 
-/// The conditions of a write (PUT or CompleteMultipartUpload).
+/// The conditions of a write (PUT, CompleteMultipartUpload, or a DELETE).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(super) struct WriteCondition {
     /// `If-Match`: the key must exist with this ETag (`*`: exist at all).
     if_match: Option<ETagCondition>,
     /// `If-None-Match: *`: the key must not exist.
     if_none_match: bool,
+    /// A DELETE's `x-amz-if-match-last-modified-time`: the key must exist, last modified
+    /// then (to the second, as S3 shows times).
+    modified_s: Option<i64>,
+    /// A DELETE's `x-amz-if-match-size`: the key must exist with this size.
+    size: Option<i64>,
 }
 
 impl WriteCondition {
@@ -135,12 +140,18 @@ impl WriteCondition {
                 ))
             }
         };
-        Ok(Self { if_match, if_none_match })
+        Ok(Self { if_match, if_none_match, modified_s: None, size: None })
+    }
+
+    /// A DELETE's conditions (`If-Match` and its `x-amz-if-match-*` companions, or a
+    /// DeleteObjects entry's ETag, LastModifiedTime and Size).
+    pub(super) fn delete(if_match: Option<ETagCondition>, last_modified: Option<&Timestamp>, size: Option<i64>) -> Self {
+        Self { if_match, if_none_match: false, modified_s: last_modified.map(unix_secs), size }
     }
 
     /// Whether the write is unconditional (last writer wins).
     pub(super) fn is_none(&self) -> bool {
-        self.if_match.is_none() && !self.if_none_match
+        self.if_match.is_none() && !self.if_none_match && self.modified_s.is_none() && self.size.is_none()
     }
 
     /// The compare-and-swap to commit with, given the key's current version; or the
@@ -153,11 +164,15 @@ impl WriteCondition {
         if self.if_none_match && current.is_some() {
             return Err(precondition_failed());
         }
-        if let Some(c) = &self.if_match {
-            match current {
-                None => return Err(s3_error!(NoSuchKey, "If-Match: there is no object {key} in bucket {bucket}")),
-                Some(m) if !etag_matches(c, m) => return Err(precondition_failed()),
-                Some(_) => {}
+        if self.if_match.is_some() || self.modified_s.is_some() || self.size.is_some() {
+            let Some(m) = current else {
+                return Err(s3_error!(NoSuchKey, "If-Match: there is no object {key} in bucket {bucket}"));
+            };
+            let etag_ok = self.if_match.as_ref().is_none_or(|c| etag_matches(c, m));
+            let time_ok = self.modified_s.is_none_or(|t| m.modified_ms.div_euclid(1000) == t);
+            let size_ok = self.size.is_none_or(|sz| i64::try_from(m.size).ok() == Some(sz));
+            if !(etag_ok && time_ok && size_ok) {
+                return Err(precondition_failed());
             }
         }
         Ok(Expect::Version(current.map(|m| m.version_id)))
@@ -231,6 +246,18 @@ mod tests {
         assert_eq!(code(both.expect("b", "k", None)), "NoSuchKey");
         let e = WriteCondition::parse(None, Some(tag("aa"))).expect_err("an ETag in a write's If-None-Match");
         assert_eq!(e.code().as_str(), "NotImplemented");
+    }
+
+    #[test]
+    fn delete_conditions_name_the_version_they_saw() {
+        let m = manifest("aa", 7, 12_345);
+        let secs = |s: u64| Timestamp::from(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        assert_eq!(code(WriteCondition::delete(None, None, None).expect("b", "k", Some(&m))), "Any");
+        assert_eq!(code(WriteCondition::delete(Some(tag("aa")), Some(&secs(12)), Some(1)).expect("b", "k", Some(&m))), "Version(Some(7))");
+        assert_eq!(code(WriteCondition::delete(Some(tag("bb")), None, None).expect("b", "k", Some(&m))), "PreconditionFailed");
+        assert_eq!(code(WriteCondition::delete(None, Some(&secs(13)), None).expect("b", "k", Some(&m))), "PreconditionFailed");
+        assert_eq!(code(WriteCondition::delete(None, None, Some(2)).expect("b", "k", Some(&m))), "PreconditionFailed");
+        assert_eq!(code(WriteCondition::delete(None, None, Some(1)).expect("b", "k", None)), "NoSuchKey");
     }
 
     #[test]

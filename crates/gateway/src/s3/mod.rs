@@ -2,6 +2,7 @@
 
 mod checksum;
 mod conditions;
+mod cors;
 mod multipart;
 mod objects;
 mod tagging;
@@ -155,11 +156,10 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let DeleteObjectInput { bucket, key, version_id, .. } = req.input;
-        util::require_null_version(version_id.as_deref(), &key)?;
-        self
-            .meta(move |m| m.delete_object(&bucket, &key, kintsugi_meta::Expect::Any))
-            .await?;
+        let i = req.input;
+        util::require_null_version(i.version_id.as_deref(), &i.key)?;
+        let cond = conditions::WriteCondition::delete(i.if_match, i.if_match_last_modified_time.as_ref(), i.if_match_size);
+        self.delete_one(&i.bucket, &i.key, &cond).await?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
@@ -197,6 +197,18 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn delete_bucket_tagging(&self, req: S3Request<DeleteBucketTaggingInput>) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         self.delete_bucket_tagging_impl(req.input).await
+    }
+
+    async fn get_bucket_cors(&self, req: S3Request<GetBucketCorsInput>) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        self.get_bucket_cors_impl(req.input).await
+    }
+
+    async fn put_bucket_cors(&self, req: S3Request<PutBucketCorsInput>) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        self.put_bucket_cors_impl(req.input).await
+    }
+
+    async fn delete_bucket_cors(&self, req: S3Request<DeleteBucketCorsInput>) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        self.delete_bucket_cors_impl(req.input).await
     }
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {

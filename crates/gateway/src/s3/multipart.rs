@@ -70,6 +70,7 @@ impl KintsugiS3 {
             input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some() || input.ssekms_key_id.is_some(),
             input.object_lock_mode.is_some() || input.object_lock_retain_until_date.is_some() || input.object_lock_legal_hold_status.is_some(),
         )?;
+        util::refuse_storage_class(input.storage_class.as_ref().map(StorageClass::as_str))?;
         let upload_id = format!("{:032x}", rand::random::<u128>());
         let rec = UploadRecord {
             upload_id: upload_id.clone(),
@@ -77,7 +78,7 @@ impl KintsugiS3 {
             key: input.key.clone(),
             created_ms: now_ms(),
             content_type: input.content_type,
-            headers: util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language),
+            headers: util::with_expires(util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language), input.expires),
             user_meta: util::meta_to_vec(input.metadata),
         };
         let tags = super::tagging::parse_header(input.tagging.as_deref())?;
@@ -92,6 +93,7 @@ impl KintsugiS3 {
 
     pub(super) async fn upload_part_impl(&self, input: UploadPartInput, check: Option<ChecksumCheck>) -> S3Result<S3Response<UploadPartOutput>> {
         super::util::refuse_too_large(input.content_length)?;
+        util::refuse_unbuilt(input.sse_customer_algorithm.is_some(), false)?;
         let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
         let at = PartAt::new(input.bucket, input.key, input.upload_id, input.part_number)?;
         let declared_len = input.content_length.and_then(|l| u64::try_from(l).ok());
@@ -212,8 +214,12 @@ impl KintsugiS3 {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema: no parts"));
         }
         let cond = WriteCondition::parse(input.if_match, input.if_none_match)?;
+        // An unknown upload is 404 whatever the conditions say.
+        let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
+        self.meta(move |m| m.upload(&b, &k, &u)).await?;
         // Checked before the parts are read, and again by the commit.
         let expect = self.write_expect(&input.bucket, &input.key, &cond).await?;
+        let declared = input.mpu_object_size.and_then(|s| u64::try_from(s).ok());
         let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
         let version_id: u128 = rand::random();
         let done = self
@@ -222,6 +228,12 @@ impl KintsugiS3 {
                 let mut built: Option<Manifest> = None;
                 m.complete_upload_if::<GatewayError>(&b, &k, &u, expect, |up, parts| {
                     let man = assemble(up, parts, &listed, version_id)?;
+                    if let Some(want) = declared.filter(|&w| w != man.size) {
+                        return Err(GatewayError::InvalidArgument(format!(
+                            "x-amz-mp-object-size says {want} bytes but the listed parts hold {}; the upload was not completed",
+                            man.size
+                        )));
+                    }
                     built = Some(man.clone());
                     Ok((man, listed.iter().map(|(n, _)| *n).collect()))
                 })?;

@@ -138,9 +138,16 @@ impl KintsugiS3 {
             input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some() || input.ssekms_key_id.is_some(),
             input.object_lock_mode.is_some() || input.object_lock_retain_until_date.is_some() || input.object_lock_legal_hold_status.is_some(),
         )?;
+        if input.write_offset_bytes.is_some() {
+            return Err(s3_error!(NotImplemented, "appends (x-amz-write-offset-bytes) are not supported, so nothing was stored: write the whole object"));
+        }
+        util::refuse_storage_class(input.storage_class.as_ref().map(StorageClass::as_str))?;
+        if input.website_redirect_location.is_some() {
+            return Err(s3_error!(NotImplemented, "website redirects (x-amz-website-redirect-location) are not supported, so nothing was stored"));
+        }
         let attrs = ObjectAttrs {
             content_type: input.content_type,
-            headers: util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language),
+            headers: util::with_expires(util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language), input.expires),
             user_meta: util::meta_to_vec(input.metadata),
             declared_len: input.content_length.and_then(|l| u64::try_from(l).ok()),
             tags: super::tagging::parse_header(input.tagging.as_deref())?,
@@ -207,12 +214,14 @@ impl KintsugiS3 {
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&manifest.etag)),
             last_modified: Some(ts(manifest.modified_ms)),
-            content_type: manifest.content_type.clone(),
             metadata: util::vec_to_meta(&manifest.user_meta),
-            cache_control: util::header(&manifest.headers, "cache-control"),
-            content_disposition: util::header(&manifest.headers, "content-disposition"),
-            content_encoding: util::header(&manifest.headers, "content-encoding"),
-            content_language: util::header(&manifest.headers, "content-language"),
+            // A signed request may override the stored headers (S3's response-* parameters).
+            content_type: input.response_content_type.or_else(|| manifest.content_type.clone()),
+            cache_control: input.response_cache_control.or_else(|| util::header(&manifest.headers, "cache-control")),
+            content_disposition: input.response_content_disposition.or_else(|| util::header(&manifest.headers, "content-disposition")),
+            content_encoding: input.response_content_encoding.or_else(|| util::header(&manifest.headers, "content-encoding")),
+            content_language: input.response_content_language.or_else(|| util::header(&manifest.headers, "content-language")),
+            expires: input.response_expires.or_else(|| util::expires_of(&manifest.headers)),
             parts_count: (manifest.parts > 0).then(|| i32::try_from(manifest.parts).unwrap_or(i32::MAX)),
             tag_count: (!tags.is_empty()).then(|| i32::try_from(tags.len()).unwrap_or(i32::MAX)),
             ..Default::default()
@@ -231,20 +240,33 @@ impl KintsugiS3 {
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
         )?;
-        Ok(S3Response::new(HeadObjectOutput {
-            content_length: i64::try_from(manifest.size).ok(),
+        // HEAD with a Range answers as the ranged GET would: 206, the range's length.
+        let (len, content_range) = match &input.range {
+            Some(r) => {
+                let rg = r.check(manifest.size).map_err(|_| s3_error!(InvalidRange, "range not satisfiable for object of {} bytes", manifest.size))?;
+                (rg.end - rg.start, Some(format!("bytes {}-{}/{}", rg.start, rg.end - 1, manifest.size)))
+            }
+            None => (manifest.size, None),
+        };
+        // (s3s sends HeadObject as 200 whatever the output says: `http.rs` makes a HEAD that
+        // carries a Content-Range a 206.)
+        let out = HeadObjectOutput {
+            content_length: i64::try_from(len).ok(),
+            content_range,
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&manifest.etag)),
             last_modified: Some(ts(manifest.modified_ms)),
-            content_type: manifest.content_type.clone(),
             metadata: util::vec_to_meta(&manifest.user_meta),
-            cache_control: util::header(&manifest.headers, "cache-control"),
-            content_disposition: util::header(&manifest.headers, "content-disposition"),
-            content_encoding: util::header(&manifest.headers, "content-encoding"),
-            content_language: util::header(&manifest.headers, "content-language"),
+            content_type: input.response_content_type.or_else(|| manifest.content_type.clone()),
+            cache_control: input.response_cache_control.or_else(|| util::header(&manifest.headers, "cache-control")),
+            content_disposition: input.response_content_disposition.or_else(|| util::header(&manifest.headers, "content-disposition")),
+            content_encoding: input.response_content_encoding.or_else(|| util::header(&manifest.headers, "content-encoding")),
+            content_language: input.response_content_language.or_else(|| util::header(&manifest.headers, "content-language")),
+            expires: input.response_expires.or_else(|| util::expires_of(&manifest.headers)),
             parts_count: (manifest.parts > 0).then(|| i32::try_from(manifest.parts).unwrap_or(i32::MAX)),
             ..Default::default()
-        }))
+        };
+        Ok(S3Response::new(out))
     }
 
     pub(super) async fn copy_object_impl(&self, input: CopyObjectInput) -> S3Result<S3Response<CopyObjectOutput>> {
@@ -260,6 +282,7 @@ impl KintsugiS3 {
             input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some() || input.ssekms_key_id.is_some() || input.copy_source_sse_customer_algorithm.is_some(),
             input.object_lock_mode.is_some() || input.object_lock_retain_until_date.is_some() || input.object_lock_legal_hold_status.is_some(),
         )?;
+        util::refuse_storage_class(input.storage_class.as_ref().map(StorageClass::as_str))?;
         let (sb, sk) = (sb.to_string(), sk.to_string());
         let (src, src_tags) = self.tagged(&sb, &sk).await?;
         check_copy_source(
@@ -284,7 +307,7 @@ impl KintsugiS3 {
         let attrs = if replace {
             ObjectAttrs {
                 content_type: input.content_type,
-                headers: util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language),
+                headers: util::with_expires(util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language), input.expires),
                 user_meta: util::meta_to_vec(input.metadata),
                 declared_len: Some(src.size),
                 tags,
@@ -314,26 +337,37 @@ impl KintsugiS3 {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for obj in input.delete.objects {
-            if let Err(e) = util::require_null_version(obj.version_id.as_deref(), &obj.key) {
-                errors.push(Error { code: Some(e.code().as_str().to_owned()), key: Some(obj.key), message: e.message().map(str::to_owned), version_id: obj.version_id });
-                continue;
-            }
-            let (b, k) = (input.bucket.clone(), obj.key.clone());
-            match self.meta(move |m| m.delete_object(&b, &k, Expect::Any)).await {
-                Ok(_) => {
+            let cond = WriteCondition::delete(obj.e_tag.map(ETagCondition::ETag), obj.last_modified_time.as_ref(), obj.size);
+            let done = match util::require_null_version(obj.version_id.as_deref(), &obj.key) {
+                Ok(()) => self.delete_one(&input.bucket, &obj.key, &cond).await,
+                Err(e) => Err(e),
+            };
+            match done {
+                Ok(()) => {
                     if !quiet {
-                        deleted.push(DeletedObject { key: Some(obj.key), ..Default::default() });
+                        deleted.push(DeletedObject { key: Some(obj.key), version_id: obj.version_id, ..Default::default() });
                     }
                 }
                 Err(e) => errors.push(Error {
-                    code: Some("InternalError".into()),
+                    code: Some(e.code().as_str().to_owned()),
                     key: Some(obj.key),
-                    message: Some(e.to_string()),
-                    version_id: None,
+                    message: e.message().map(str::to_owned),
+                    version_id: obj.version_id,
                 }),
             }
         }
         Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
+    }
+
+    /// Delete `bucket/key` if `cond` holds (a missing key is no error unless a condition
+    /// names it, as S3).
+    pub(super) async fn delete_one(&self, bucket: &str, key: &str, cond: &WriteCondition) -> S3Result<()> {
+        let expect = self.write_expect(bucket, key, cond).await?;
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        match self.meta(move |m| m.delete_object(&b, &k, expect)).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.conditional_refusal(bucket, key, cond, e).await),
+        }
     }
 
     async fn list(&self, bucket: &str, q: ListQuery) -> Result<ListPage, GatewayError> {

@@ -108,7 +108,7 @@ impl KintsugiS3 {
     pub(super) async fn delete_object_tagging_impl(&self, input: DeleteObjectTaggingInput) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         util::require_null_version(input.version_id.as_deref(), &input.key)?;
         self.set_object_tags(&input.bucket, &input.key, Vec::new()).await?;
-        Ok(S3Response::with_status(DeleteObjectTaggingOutput { version_id: None }, http::StatusCode::NO_CONTENT))
+        Ok(S3Response::new(DeleteObjectTaggingOutput { version_id: None }))
     }
 
     pub(super) async fn get_bucket_tagging_impl(&self, input: GetBucketTaggingInput) -> S3Result<S3Response<GetBucketTaggingOutput>> {
@@ -131,7 +131,7 @@ impl KintsugiS3 {
     pub(super) async fn delete_bucket_tagging_impl(&self, input: DeleteBucketTaggingInput) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         let b = input.bucket;
         self.meta(move |m| m.put_bucket_tags(&b, &[])).await?;
-        Ok(S3Response::with_status(DeleteBucketTaggingOutput {}, http::StatusCode::NO_CONTENT))
+        Ok(S3Response::new(DeleteBucketTaggingOutput {}))
     }
 }
 

@@ -113,6 +113,15 @@ pub fn refuse_acl(acl: Option<&str>, grants: bool) -> s3s::S3Result<()> {
     }
 }
 
+/// Refuse a storage class other than STANDARD: every object is stored alike, erasure-coded
+/// over the cluster's disks (S3's answer for a class it does not offer).
+pub fn refuse_storage_class(class: Option<&str>) -> s3s::S3Result<()> {
+    match class {
+        None | Some("STANDARD") => Ok(()),
+        Some(c) => Err(s3s::s3_error!(InvalidStorageClass, "The storage class you specified ({c}) is not valid: Kintsugi stores every object as STANDARD")),
+    }
+}
+
 /// The only version an object has until versioning is built: S3's `null` version (a
 /// `versionId` of `null` names the object itself; any other is `404 NoSuchVersion`).
 pub fn require_null_version(version_id: Option<&str>, key: &str) -> s3s::S3Result<()> {
@@ -125,6 +134,22 @@ pub fn require_null_version(version_id: Option<&str>, key: &str) -> s3s::S3Resul
     }
 }
 
+/// The headers kept with an object, with its `Expires` (kept as the HTTP date it came as).
+pub fn with_expires(mut h: Vec<(String, String)>, expires: Option<Timestamp>) -> Vec<(String, String)> {
+    if let Some(e) = expires {
+        let mut date = Vec::new();
+        if e.format(s3s::dto::TimestampFormat::HttpDate, &mut date).is_ok() {
+            h.push(("expires".to_owned(), String::from_utf8_lossy(&date).into_owned()));
+        }
+    }
+    h
+}
+
+/// An object's kept `Expires`.
+pub fn expires_of(h: &[(String, String)]) -> Option<Timestamp> {
+    header(h, "expires").and_then(|v| Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, &v).ok())
+}
+
 /// Look up a kept header.
 pub fn header(h: &[(String, String)], name: &str) -> Option<String> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
@@ -133,6 +158,15 @@ pub fn header(h: &[(String, String)], name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expires_is_kept_as_an_http_date() {
+        let t = ts(1_700_000_000_000);
+        let h = with_expires(vec![], Some(t.clone()));
+        assert_eq!(h, vec![("expires".to_owned(), "Tue, 14 Nov 2023 22:13:20 GMT".to_owned())]);
+        assert_eq!(expires_of(&h), Some(t));
+        assert_eq!(expires_of(&[]), None);
+    }
 
     #[test]
     fn url_encoding_matches_s3() {
