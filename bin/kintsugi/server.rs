@@ -179,6 +179,22 @@ fn attach_disks(meta: &RocksMeta, dirs: &[PathBuf], meta_dir: &Path, adopt: bool
         }
         let state = Disk::inspect(&abs).with_context(|| format!("--data {}", abs.display()))?;
         if let DirState::Formatted { uuid, .. } = state {
+            // A registered disk at a new path (the store's directories were moved or mounted
+            // elsewhere): the same disk, known by its uuid; record where it is now.
+            if let Some(pos) = records.iter().position(|r| r.uuid == uuid) {
+                let old = records[pos].path.clone();
+                let old_given = dirs.iter().any(|d| absolute(d).is_ok_and(|a| a.to_string_lossy() == old));
+                if old_given {
+                    bail!("{} and {old} hold the same disk (id {}): one is a copy of the other; give each disk once", abs.display(), records[pos].id);
+                }
+                let id = records[pos].id;
+                let d = Disk::open(&abs, id, uuid).with_context(|| format!("opening disk {}", abs.display()))?;
+                records[pos].path = path_s;
+                meta.put_disks(&records).context("saving the disk registry")?;
+                tracing::warn!(disk = id, from = %old, to = %abs.display(), "a registered disk is at a new path; its new path is recorded");
+                out.push(Arc::new(d));
+                continue;
+            }
             let removed = meta.retired_disks().context("reading the retired disks")?.iter().any(|r| r.uuid == uuid);
             if removed {
                 tracing::warn!(path = %abs.display(), "this directory holds a disk removed with `kintsugi admin disk remove`; not attaching it (empty it to use it as a new disk)");

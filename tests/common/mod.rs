@@ -239,10 +239,30 @@ pub struct Server {
 
 impl Server {
     pub fn start(opts: Opts) -> Server {
+        let mut s = Self::unstarted(opts);
+        s.spawn();
+        s
+    }
+
+    /// A server on a store an earlier release wrote: `fixture` (a `.tar.gz` made by
+    /// scripts/make-store-fixture.sh, holding `disk1`.., `meta` and the root key in
+    /// `keys.json`) unpacked where this server's disks and metadata live.
+    pub fn start_from_fixture(opts: Opts, fixture: &Path) -> Server {
+        let mut s = Self::unstarted(opts);
+        let st = Command::new("tar").arg("-xzf").arg(fixture).arg("-C").arg(&s.root).status().expect("running tar");
+        assert!(st.success(), "unpacking {} failed", fixture.display());
+        let keys: serde_json::Value = serde_json::from_slice(&fs::read(s.root.join("keys.json")).expect("keys.json")).expect("keys.json is JSON");
+        s.access_key = keys["access_key"].as_str().expect("access_key").to_owned();
+        s.secret_key = keys["secret_key"].as_str().expect("secret_key").to_owned();
+        s.spawn();
+        s
+    }
+
+    fn unstarted(opts: Opts) -> Server {
         let base = tempfile::Builder::new().prefix("kintsugi-it-").tempdir().expect("creating temp dir");
         let root = base.path().join("x").join("srv");
         fs::create_dir_all(root.join("cwd")).expect("creating server dirs");
-        let mut s = Server {
+        Server {
             base,
             root,
             opts,
@@ -253,9 +273,7 @@ impl Server {
             secret_key: random_string(40),
             stdout: Arc::new(Mutex::new(Vec::new())),
             starts: 0,
-        };
-        s.spawn();
-        s
+        }
     }
 
     pub fn root(&self) -> &Path {
