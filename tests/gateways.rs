@@ -127,6 +127,8 @@ fn three_gateways_serve_the_same_objects_and_survive_the_leaders_death() {
     others[0].py("tagging.py", &["set", "grp-tags"]);
     others[1].py("tagging.py", &["still", "grp-tags"]);
     c.gw.py("tagging.py", &["still", "grp-tags"]);
+    others[1].py("cors.py", &["grp-cors"]);
+    c.gw.py("corners.py", &["grp-corners"]);
 
     // Kill the leader; writes resume through the survivors, nothing acknowledged is lost.
     let leader = list["leader"].as_str().expect("a leader").to_owned();
