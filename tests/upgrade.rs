@@ -55,3 +55,25 @@ fn stores_written_by_earlier_releases_open_and_read_unchanged() {
         s.run_ok(again, &format!("fixture.py check after a restart ({name})"));
     }
 }
+
+/// Two disks' directories swapped while the server was down (mounts that came back in another
+/// order): each disk is found by its uuid, none is taken for failed, every object reads.
+#[test]
+fn swapped_disk_directories_are_found_by_their_uuid() {
+    let _g = slot();
+    let mut s = Server::start(Opts::default());
+    let objs = common::objects("swap", 7, &[0, 1], 10, 300 * common::KIB);
+    let manifest = s.manifest("swap", "swap", &objs);
+    let m = manifest.to_str().expect("utf-8");
+    s.py("data.py", &["write", m]);
+    s.sigterm(std::time::Duration::from_secs(30));
+    let (a, b, tmp) = (s.disk_dir(0), s.disk_dir(1), s.root().join("swap-tmp"));
+    std::fs::rename(&a, &tmp).expect("rename");
+    std::fs::rename(&b, &a).expect("rename");
+    std::fs::rename(&tmp, &b).expect("rename");
+    s.restart();
+    let st = s.admin_json(&["status"]);
+    assert!(st["disks"].as_array().expect("disks").iter().all(|d| d["state"] == "ok"), "a swapped disk was taken for failed: {st:#}");
+    assert_eq!(st["full_redundancy"], true, "{st:#}");
+    s.py("data.py", &["verify", m]);
+}

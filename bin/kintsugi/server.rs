@@ -154,21 +154,50 @@ pub(crate) fn lock_dir(dir: &Path, what: &str, flag: &str) -> Result<kintsugi_di
     }
 }
 
-/// Attach every registered disk, register and format new ones.
+/// Attach every registered disk, register and format new ones. A disk is known by the uuid
+/// in its identity file, not by its path: a registered disk found at another path (a moved or
+/// re-mounted store, or two mounts swapped) is that disk, and its new path is recorded.
 fn attach_disks(meta: &RocksMeta, dirs: &[PathBuf], meta_dir: &Path, adopt: bool) -> Result<Vec<Arc<Disk>>> {
     let mut records = meta.disks().context("reading the disk registry")?;
-    let mut out = Vec::new();
-    let mut seen = Vec::new();
+    // Every directory is looked at before the registry changes, so a start refused for a
+    // disk given twice (a copy) records nothing.
+    let mut given: Vec<(PathBuf, String, kintsugi_disk::DiskResult<DirState>)> = Vec::new();
     for dir in dirs {
         let abs = absolute(dir)?;
         if meta_dir.starts_with(&abs) {
             bail!("metadata directory {} is inside disk directory {}; disks must hold only shards (losing m of them must lose nothing)", meta_dir.display(), abs.display());
         }
         let path_s = abs.to_string_lossy().into_owned();
-        if seen.contains(&path_s) {
+        if given.iter().any(|(_, p, _)| *p == path_s) {
             bail!("disk directory {} is given twice", abs.display());
         }
-        seen.push(path_s.clone());
+        let state = Disk::inspect(&abs);
+        if let Ok(DirState::Formatted { uuid, .. }) = &state {
+            let twin = given.iter().find(|(_, _, st)| matches!(st, Ok(DirState::Formatted { uuid: u, .. }) if u == uuid));
+            if let Some((_, other, _)) = twin {
+                bail!("{} and {other} hold the same disk (uuid {uuid:032x}): one is a copy of the other; give each disk once", abs.display());
+            }
+        }
+        given.push((abs, path_s, state));
+    }
+    let mut out = Vec::new();
+    let seen: Vec<String> = given.iter().map(|(_, p, _)| p.clone()).collect();
+    let mut moved = false;
+    for (abs, path_s, state) in given {
+        let uuid = match &state {
+            Ok(DirState::Formatted { uuid, .. }) => Some(*uuid),
+            _ => None,
+        };
+        if let Some(pos) = uuid.and_then(|u| records.iter().position(|r| r.uuid == u)) {
+            let rec = &mut records[pos];
+            if rec.path != path_s {
+                tracing::warn!(disk = rec.id, from = %rec.path, to = %abs.display(), "a registered disk is at a new path; its new path is recorded");
+                rec.path = path_s;
+                moved = true;
+            }
+            out.push(Arc::new(Disk::open(&abs, rec.id, rec.uuid).with_context(|| format!("opening disk {}", abs.display()))?));
+            continue;
+        }
         if let Some(rec) = records.iter().find(|r| r.path == path_s) {
             let d = Disk::open(&abs, rec.id, rec.uuid).with_context(|| format!("opening disk {}", abs.display()))?;
             if d.is_failed() {
@@ -177,24 +206,8 @@ fn attach_disks(meta: &RocksMeta, dirs: &[PathBuf], meta_dir: &Path, adopt: bool
             out.push(Arc::new(d));
             continue;
         }
-        let state = Disk::inspect(&abs).with_context(|| format!("--data {}", abs.display()))?;
+        let state = state.with_context(|| format!("--data {}", abs.display()))?;
         if let DirState::Formatted { uuid, .. } = state {
-            // A registered disk at a new path (the store's directories were moved or mounted
-            // elsewhere): the same disk, known by its uuid; record where it is now.
-            if let Some(pos) = records.iter().position(|r| r.uuid == uuid) {
-                let old = records[pos].path.clone();
-                let old_given = dirs.iter().any(|d| absolute(d).is_ok_and(|a| a.to_string_lossy() == old));
-                if old_given {
-                    bail!("{} and {old} hold the same disk (id {}): one is a copy of the other; give each disk once", abs.display(), records[pos].id);
-                }
-                let id = records[pos].id;
-                let d = Disk::open(&abs, id, uuid).with_context(|| format!("opening disk {}", abs.display()))?;
-                records[pos].path = path_s;
-                meta.put_disks(&records).context("saving the disk registry")?;
-                tracing::warn!(disk = id, from = %old, to = %abs.display(), "a registered disk is at a new path; its new path is recorded");
-                out.push(Arc::new(d));
-                continue;
-            }
             let removed = meta.retired_disks().context("reading the retired disks")?.iter().any(|r| r.uuid == uuid);
             if removed {
                 tracing::warn!(path = %abs.display(), "this directory holds a disk removed with `kintsugi admin disk remove`; not attaching it (empty it to use it as a new disk)");
@@ -227,6 +240,9 @@ fn attach_disks(meta: &RocksMeta, dirs: &[PathBuf], meta_dir: &Path, adopt: bool
         records.push(rec.clone());
         meta.put_disks(&records).context("saving the disk registry")?;
         out.push(Arc::new(disk));
+    }
+    if moved {
+        meta.put_disks(&records).context("saving the disk registry")?;
     }
     for rec in &records {
         if !seen.contains(&rec.path) {

@@ -5,7 +5,9 @@ part. Usage: corners.py BUCKET"""
 
 import sys
 
-from s3util import Checker, client
+from botocore.exceptions import ClientError
+
+from s3util import Checker, client, err_code, err_status
 
 bucket = sys.argv[1]
 s3 = client()
@@ -124,6 +126,20 @@ def main():
     own = s3.list_buckets()["Owner"]["ID"]
     c.eq(s3.get_object(Bucket=bucket, Key="one", ExpectedBucketOwner=own)["Body"].read(), b"one part", "GET with the right expected bucket owner")
     c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="one", ExpectedBucketOwner="111122223333"), "AccessDenied", 403, "GET with another expected bucket owner")
+
+    c.expect_error(
+        lambda: s3.copy_object(Bucket=bucket, Key="c2", CopySource={"Bucket": bucket, "Key": "one"}, ExpectedSourceBucketOwner="111122223333"),
+        "AccessDenied", 403, "CopyObject with another expected source owner",
+    )
+    c.expect_error(lambda: s3.copy_object(Bucket=bucket, Key="c2", CopySource={"Bucket": bucket, "Key": "one"}, WebsiteRedirectLocation="/x"), "NotImplemented", 501, "CopyObject with a website redirect")
+    c.expect_error(lambda: s3.create_multipart_upload(Bucket=bucket, Key="c3", WebsiteRedirectLocation="/x"), "NotImplemented", 501, "CreateMultipartUpload with a website redirect")
+    c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="c2"), "404", 404, "the refused copies wrote nothing")
+    for bad in ("a\r\nX-Injected: 1", "a\x01b"):
+        try:
+            s3.get_object(Bucket=bucket, Key="one", ResponseContentType=bad)
+            c.check(False, f"GET with response-content-type {bad!r} succeeded")
+        except ClientError as e:
+            c.check(err_status(e) == 400 and err_code(e) in ("InvalidArgument", "InvalidRequest"), f"GET with response-content-type {bad!r}: {err_code(e)} / HTTP {err_status(e)}, want 400")
 
     s3.delete_object(Bucket=bucket, Key="one", VersionId="null")
     c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="one"), "404", 404, "DELETE versionId=null deletes the object")

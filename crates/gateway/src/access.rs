@@ -132,10 +132,17 @@ async fn require_owner(store: &Arc<Store>, bucket: &str, expected: &str) -> S3Re
     }
 }
 
-/// Refuse `p` a copy from a bucket it may not use (the destination was checked with the path).
-async fn require_source(store: &Arc<Store>, p: &Principal, source: &CopySource) -> S3Result<()> {
+/// Refuse `p` a copy from a bucket it may not use (the destination was checked with the path),
+/// or whose owner is not `expected_owner` (`x-amz-source-expected-bucket-owner`).
+async fn require_source(store: &Arc<Store>, p: &Principal, source: &CopySource, expected_owner: Option<&str>) -> S3Result<()> {
     match source {
-        CopySource::Bucket { bucket, .. } => require_use(store, p, bucket).await,
+        CopySource::Bucket { bucket, .. } => {
+            require_use(store, p, bucket).await?;
+            match expected_owner {
+                Some(o) => require_owner(store, bucket, o).await,
+                None => Ok(()),
+            }
+        }
         _ => Err(s3_error!(NotImplemented, "copy sources that are access points or outposts are not supported")),
     }
 }
@@ -179,8 +186,9 @@ impl S3Access for KintsugiAccess {
         // CreateBucket decides for itself (BucketAlreadyExists vs BucketAlreadyOwnedByYou).
         if let Some(b) = bucket.filter(|_| cx.s3_op().name() != "CreateBucket") {
             require_use(&self.store, &p, &b).await?;
-            let expected = cx.headers().get("x-amz-expected-bucket-owner").and_then(|v| v.to_str().ok()).map(str::to_owned);
-            if let Some(expected) = expected {
+            if let Some(v) = cx.headers().get("x-amz-expected-bucket-owner") {
+                // A value that is not text names no owner: it cannot match.
+                let expected = v.to_str().unwrap_or("\u{fffd}").to_owned();
                 require_owner(&self.store, &b, &expected).await?;
             }
         }
@@ -190,12 +198,12 @@ impl S3Access for KintsugiAccess {
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
         let p = principal_of(&self.store, req).await?;
-        require_source(&self.store, &p, &req.input.copy_source).await
+        require_source(&self.store, &p, &req.input.copy_source, req.input.expected_source_bucket_owner.as_deref()).await
     }
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
         let p = principal_of(&self.store, req).await?;
-        require_source(&self.store, &p, &req.input.copy_source).await
+        require_source(&self.store, &p, &req.input.copy_source, req.input.expected_source_bucket_owner.as_deref()).await
     }
 }
 

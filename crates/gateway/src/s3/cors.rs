@@ -9,6 +9,9 @@ use super::KintsugiS3;
 
 /// Most rules one configuration may hold (S3's limit).
 const MAX_RULES: usize = 100;
+/// Most bytes of origins, methods and headers one configuration may hold (S3 caps the
+/// configuration at 64 KB): every preflight reads it, so it must stay small.
+const MAX_BYTES: usize = 64 * 1024;
 const METHODS: [&str; 5] = ["GET", "PUT", "HEAD", "POST", "DELETE"];
 
 /// A PutBucketCors body as checked rules.
@@ -18,6 +21,17 @@ fn rules_of(cfg: CORSConfiguration) -> S3Result<Vec<CorsRule>> {
     }
     if cfg.cors_rules.len() > MAX_RULES {
         return Err(s3_error!(InvalidRequest, "a CORS configuration may hold at most {MAX_RULES} rules; this one has {}", cfg.cors_rules.len()));
+    }
+    let bytes: usize = cfg
+        .cors_rules
+        .iter()
+        .map(|r| {
+            let list = |v: Option<&Vec<String>>| v.map_or(0, |v| v.iter().map(String::len).sum::<usize>());
+            list(Some(&r.allowed_origins)) + list(Some(&r.allowed_methods)) + list(r.allowed_headers.as_ref()) + list(r.expose_headers.as_ref()) + r.id.as_ref().map_or(0, String::len)
+        })
+        .sum();
+    if bytes > MAX_BYTES {
+        return Err(s3_error!(InvalidRequest, "a CORS configuration may hold at most {MAX_BYTES} bytes of origins, methods and headers; this one holds {bytes}"));
     }
     let mut out = Vec::with_capacity(cfg.cors_rules.len());
     for r in cfg.cors_rules {
@@ -112,6 +126,9 @@ mod tests {
         assert_eq!(code(rules_of(cfg(vec![rule(&["https://*.*.test"], &["GET"])]))), "InvalidRequest");
         assert_eq!(code(rules_of(cfg(vec![rule(&[], &["GET"])]))), "MalformedXML");
         assert_eq!(code(rules_of(cfg((0..101).map(|_| rule(&["*"], &["GET"])).collect()))), "InvalidRequest");
+        let big = "o".repeat(700);
+        let many: Vec<&str> = (0..100).map(|_| big.as_str()).collect();
+        assert_eq!(code(rules_of(cfg(vec![rule(&many, &["GET"])]))), "InvalidRequest", "70 KB of origins");
         let mut r = rule(&["*"], &["GET"]);
         r.max_age_seconds = Some(-1);
         assert_eq!(code(rules_of(cfg(vec![r]))), "InvalidRequest");

@@ -62,15 +62,7 @@ impl KintsugiS3 {
         &self,
         input: CreateMultipartUploadInput,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        util::refuse_acl(
-            input.acl.as_ref().map(ObjectCannedACL::as_str),
-            input.grant_full_control.is_some() || input.grant_read.is_some() || input.grant_read_acp.is_some() || input.grant_write_acp.is_some(),
-        )?;
-        util::refuse_unbuilt(
-            input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some() || input.ssekms_key_id.is_some(),
-            input.object_lock_mode.is_some() || input.object_lock_retain_until_date.is_some() || input.object_lock_legal_hold_status.is_some(),
-        )?;
-        util::refuse_storage_class(input.storage_class.as_ref().map(StorageClass::as_str))?;
+        util::refuse_unbuilt_write!(input);
         let upload_id = format!("{:032x}", rand::random::<u128>());
         let rec = UploadRecord {
             upload_id: upload_id.clone(),
@@ -219,7 +211,10 @@ impl KintsugiS3 {
         self.meta(move |m| m.upload(&b, &k, &u)).await?;
         // Checked before the parts are read, and again by the commit.
         let expect = self.write_expect(&input.bucket, &input.key, &cond).await?;
-        let declared = input.mpu_object_size.and_then(|s| u64::try_from(s).ok());
+        let declared = match input.mpu_object_size {
+            Some(s) => Some(u64::try_from(s).map_err(|_| s3_error!(InvalidArgument, "x-amz-mp-object-size may not be negative"))?),
+            None => None,
+        };
         let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
         let version_id: u128 = rand::random();
         let done = self

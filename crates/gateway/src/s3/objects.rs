@@ -129,21 +129,10 @@ impl KintsugiS3 {
     pub(super) async fn put_object_impl(&self, input: PutObjectInput, check: Option<ChecksumCheck>) -> S3Result<S3Response<PutObjectOutput>> {
         util::refuse_too_large(input.content_length)?;
         let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
+        util::refuse_unbuilt_write!(input);
         let cond = WriteCondition::parse(input.if_match, input.if_none_match)?;
-        util::refuse_acl(
-            input.acl.as_ref().map(ObjectCannedACL::as_str),
-            input.grant_full_control.is_some() || input.grant_read.is_some() || input.grant_read_acp.is_some() || input.grant_write_acp.is_some(),
-        )?;
-        util::refuse_unbuilt(
-            input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some() || input.ssekms_key_id.is_some(),
-            input.object_lock_mode.is_some() || input.object_lock_retain_until_date.is_some() || input.object_lock_legal_hold_status.is_some(),
-        )?;
         if input.write_offset_bytes.is_some() {
             return Err(s3_error!(NotImplemented, "appends (x-amz-write-offset-bytes) are not supported, so nothing was stored: write the whole object"));
-        }
-        util::refuse_storage_class(input.storage_class.as_ref().map(StorageClass::as_str))?;
-        if input.website_redirect_location.is_some() {
-            return Err(s3_error!(NotImplemented, "website redirects (x-amz-website-redirect-location) are not supported, so nothing was stored"));
         }
         let attrs = ObjectAttrs {
             content_type: input.content_type,
@@ -177,6 +166,13 @@ impl KintsugiS3 {
 
     pub(super) async fn get_object_impl(&self, input: GetObjectInput) -> S3Result<S3Response<GetObjectOutput>> {
         util::require_null_version(input.version_id.as_deref(), &input.key)?;
+        util::check_overrides(&[
+            input.response_content_type.as_ref(),
+            input.response_cache_control.as_ref(),
+            input.response_content_disposition.as_ref(),
+            input.response_content_encoding.as_ref(),
+            input.response_content_language.as_ref(),
+        ])?;
         util::refuse_unbuilt(input.sse_customer_algorithm.is_some(), false)?;
         let (manifest, tags) = self.tagged(&input.bucket, &input.key).await?;
         whole_object_part(&manifest, input.part_number)?;
@@ -230,6 +226,13 @@ impl KintsugiS3 {
 
     pub(super) async fn head_object_impl(&self, input: HeadObjectInput) -> S3Result<S3Response<HeadObjectOutput>> {
         util::require_null_version(input.version_id.as_deref(), &input.key)?;
+        util::check_overrides(&[
+            input.response_content_type.as_ref(),
+            input.response_cache_control.as_ref(),
+            input.response_content_disposition.as_ref(),
+            input.response_content_encoding.as_ref(),
+            input.response_content_language.as_ref(),
+        ])?;
         util::refuse_unbuilt(input.sse_customer_algorithm.is_some(), false)?;
         let manifest = self.load(&input.bucket, &input.key).await?;
         whole_object_part(&manifest, input.part_number)?;
@@ -274,15 +277,8 @@ impl KintsugiS3 {
             return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
         };
         util::require_null_version(version_id.as_deref(), sk)?;
-        util::refuse_acl(
-            input.acl.as_ref().map(ObjectCannedACL::as_str),
-            input.grant_full_control.is_some() || input.grant_read.is_some() || input.grant_read_acp.is_some() || input.grant_write_acp.is_some(),
-        )?;
-        util::refuse_unbuilt(
-            input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some() || input.ssekms_key_id.is_some() || input.copy_source_sse_customer_algorithm.is_some(),
-            input.object_lock_mode.is_some() || input.object_lock_retain_until_date.is_some() || input.object_lock_legal_hold_status.is_some(),
-        )?;
-        util::refuse_storage_class(input.storage_class.as_ref().map(StorageClass::as_str))?;
+        util::refuse_unbuilt_write!(input);
+        util::refuse_unbuilt(input.copy_source_sse_customer_algorithm.is_some(), false)?;
         let (sb, sk) = (sb.to_string(), sk.to_string());
         let (src, src_tags) = self.tagged(&sb, &sk).await?;
         check_copy_source(

@@ -100,6 +100,28 @@ pub fn refuse_unbuilt(encryption: bool, object_lock: bool) -> s3s::S3Result<()> 
     Ok(())
 }
 
+/// The refusals every object write shares, over the fields PutObject, CopyObject and
+/// CreateMultipartUpload all have: ACLs and grants other than private, SSE, object lock,
+/// storage classes other than STANDARD and website redirects (returns the first that applies).
+macro_rules! refuse_unbuilt_write {
+    ($i:expr) => {{
+        let i = &$i;
+        super::util::refuse_acl(
+            i.acl.as_ref().map(ObjectCannedACL::as_str),
+            i.grant_full_control.is_some() || i.grant_read.is_some() || i.grant_read_acp.is_some() || i.grant_write_acp.is_some(),
+        )?;
+        super::util::refuse_unbuilt(
+            i.server_side_encryption.is_some() || i.sse_customer_algorithm.is_some() || i.ssekms_key_id.is_some(),
+            i.object_lock_mode.is_some() || i.object_lock_retain_until_date.is_some() || i.object_lock_legal_hold_status.is_some(),
+        )?;
+        super::util::refuse_storage_class(i.storage_class.as_ref().map(StorageClass::as_str))?;
+        if i.website_redirect_location.is_some() {
+            return Err(s3s::s3_error!(NotImplemented, "website redirects (x-amz-website-redirect-location) are not supported, so nothing was stored"));
+        }
+    }};
+}
+pub(super) use refuse_unbuilt_write;
+
 /// Refuse a canned ACL or grant that would give access Kintsugi cannot give yet. `private`
 /// and `bucket-owner-full-control` are what every object and bucket already is (its bucket's
 /// owner and the admin keys use it, nobody else), so they are accepted.
@@ -148,6 +170,17 @@ pub fn with_expires(mut h: Vec<(String, String)>, expires: Option<Timestamp>) ->
 /// An object's kept `Expires`.
 pub fn expires_of(h: &[(String, String)]) -> Option<Timestamp> {
     header(h, "expires").and_then(|v| Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, &v).ok())
+}
+
+/// Refuse `response-*` overrides that cannot be sent as header values (a 400 here, not a
+/// 500 when the answer is written).
+pub fn check_overrides(values: &[Option<&String>]) -> s3s::S3Result<()> {
+    for v in values.iter().flatten() {
+        if http::HeaderValue::from_str(v).is_err() {
+            return Err(s3s::s3_error!(InvalidArgument, "a response-* override holds characters a header value may not hold"));
+        }
+    }
+    Ok(())
 }
 
 /// Look up a kept header.
