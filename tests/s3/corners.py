@@ -45,6 +45,19 @@ def main():
         "NotImplemented", 501, "CopyObject with SSE",
     )
 
+    # Settings Kintsugi cannot set read as "never set", as S3 answers for such a bucket.
+    c.eq(s3.get_bucket_versioning(Bucket=bucket).get("Status"), None, "GetBucketVersioning: never enabled")
+    for what, fn, code in (
+        ("GetBucketPolicy", s3.get_bucket_policy, "NoSuchBucketPolicy"),
+        ("GetBucketLifecycleConfiguration", s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration"),
+        ("GetBucketEncryption", s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError"),
+        ("GetObjectLockConfiguration", s3.get_object_lock_configuration, "ObjectLockConfigurationNotFoundError"),
+        ("GetBucketOwnershipControls", s3.get_bucket_ownership_controls, "OwnershipControlsNotFoundError"),
+    ):
+        c.expect_error(lambda: fn(Bucket=bucket), code, 404, f"{what} of a bucket without one")
+        c.expect_error(lambda: fn(Bucket=bucket + "-none"), "NoSuchBucket", 404, f"{what} of a missing bucket")
+    c.expect_error(lambda: s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}), "NotImplemented", 501, "PutBucketVersioning Enabled")
+
     # Versions: only `null` exists.
     c.eq(s3.get_object(Bucket=bucket, Key="one", VersionId="null")["Body"].read(), b"one part", "GET versionId=null is the object")
     c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="one", VersionId="3HL4kqtJlcpXroDTDmJ"), "NoSuchVersion", 404, "GET of another version")

@@ -6,6 +6,7 @@ mod cors;
 mod multipart;
 mod objects;
 mod tagging;
+mod unset;
 mod util;
 
 use std::sync::Arc;
@@ -209,6 +210,33 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn delete_bucket_cors(&self, req: S3Request<DeleteBucketCorsInput>) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         self.delete_bucket_cors_impl(req.input).await
+    }
+
+    async fn get_bucket_versioning(&self, req: S3Request<GetBucketVersioningInput>) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.get_bucket_versioning_impl(req.input).await
+    }
+
+    async fn get_bucket_policy(&self, req: S3Request<GetBucketPolicyInput>) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.none_configured(&req.input.bucket, s3s::S3ErrorCode::NoSuchBucketPolicy, "bucket policy").await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        self.none_configured(&req.input.bucket, s3s::S3ErrorCode::NoSuchLifecycleConfiguration, "lifecycle configuration").await
+    }
+
+    async fn get_bucket_encryption(&self, req: S3Request<GetBucketEncryptionInput>) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        self.none_configured(&req.input.bucket, s3s::S3ErrorCode::ServerSideEncryptionConfigurationNotFoundError, "default encryption").await
+    }
+
+    async fn get_object_lock_configuration(&self, req: S3Request<GetObjectLockConfigurationInput>) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        self.none_configured(&req.input.bucket, s3s::S3ErrorCode::ObjectLockConfigurationNotFoundError, "object lock configuration").await
+    }
+
+    async fn get_bucket_ownership_controls(&self, req: S3Request<GetBucketOwnershipControlsInput>) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        self.none_configured(&req.input.bucket, s3s::S3ErrorCode::OwnershipControlsNotFoundError, "ownership controls").await
     }
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
