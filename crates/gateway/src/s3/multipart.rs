@@ -89,9 +89,10 @@ impl KintsugiS3 {
         let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
         let at = PartAt::new(input.bucket, input.key, input.upload_id, input.part_number)?;
         let declared_len = input.content_length.and_then(|l| u64::try_from(l).ok());
+        let up = self.upload_of(&at).await?;
         let part = match input.body {
-            Some(body) => self.store_part(&at, body, declared_len, expected_md5, check).await?,
-            None => self.store_part(&at, futures::stream::empty::<Result<bytes::Bytes, GatewayError>>(), declared_len, expected_md5, check).await?,
+            Some(body) => self.store_part(&at, up, body, declared_len, expected_md5, check).await?,
+            None => self.store_part(&at, up, futures::stream::empty::<Result<bytes::Bytes, GatewayError>>(), declared_len, expected_md5, check).await?,
         };
         Ok(S3Response::new(UploadPartOutput { e_tag: Some(etag(&part.etag)), ..Default::default() }))
     }
@@ -106,8 +107,7 @@ impl KintsugiS3 {
         let (sb, sk) = (sb.to_string(), sk.to_string());
         let at = PartAt::new(input.bucket, input.key, input.upload_id, input.part_number)?;
         // The upload must exist before the source is read.
-        let (b, k, u) = (at.bucket.clone(), at.key.clone(), at.upload_id.clone());
-        self.meta(move |m| m.upload(&b, &k, &u)).await?;
+        let up = self.upload_of(&at).await?;
         let src = self.load(&sb, &sk).await?;
         check_copy_source(
             &src,
@@ -123,7 +123,7 @@ impl KintsugiS3 {
         let len = range.end - range.start;
         super::util::refuse_too_large(i64::try_from(len).ok())?;
         let stream = read_range(self.store.clone(), sb, sk, std::sync::Arc::new(src), range);
-        let part = self.store_part(&at, Box::pin(stream), Some(len), None, None).await?;
+        let part = self.store_part(&at, up, Box::pin(stream), Some(len), None, None).await?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(etag(&part.etag)),
@@ -134,10 +134,17 @@ impl KintsugiS3 {
         }))
     }
 
-    /// Write a part's body and commit it to its upload (replacing a part of that number).
+    /// The upload a part goes to (`NoSuchUpload` when there is none).
+    async fn upload_of(&self, at: &PartAt) -> S3Result<UploadRecord> {
+        let (b, k, u) = (at.bucket.clone(), at.key.clone(), at.upload_id.clone());
+        Ok(self.meta(move |m| m.upload(&b, &k, &u)).await?)
+    }
+
+    /// Write a part's body and commit it to its upload `up` (replacing a part of that number).
     async fn store_part<S, E>(
         &self,
         at: &PartAt,
+        up: UploadRecord,
         body: S,
         declared_len: Option<u64>,
         expected_md5: Option<[u8; 16]>,
@@ -147,8 +154,6 @@ impl KintsugiS3 {
         S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        let (b, k, u) = (at.bucket.clone(), at.key.clone(), at.upload_id.clone());
-        let up = self.meta(move |m| m.upload(&b, &k, &u)).await?;
         let label = ShardLabel {
             bucket: up.bucket,
             key: up.key,
@@ -206,9 +211,12 @@ impl KintsugiS3 {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema: no parts"));
         }
         let cond = WriteCondition::parse(input.if_match, input.if_none_match)?;
-        // An unknown upload is 404 whatever the conditions say.
-        let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
-        self.meta(move |m| m.upload(&b, &k, &u)).await?;
+        // An unknown upload is 404 whatever the conditions say (without conditions, the
+        // completion itself finds it missing: no read spent on it here).
+        if !cond.is_none() {
+            let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
+            self.meta(move |m| m.upload(&b, &k, &u)).await?;
+        }
         // Checked before the parts are read, and again by the commit.
         let expect = self.write_expect(&input.bucket, &input.key, &cond).await?;
         let declared = match input.mpu_object_size {
