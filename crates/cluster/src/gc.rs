@@ -25,10 +25,16 @@ pub async fn gc_pass(store: &Arc<Store>) -> ClusterResult<u64> {
         for (seg, rec) in due {
             let mut complete = true;
             for (idx, disk_id) in &rec.shards {
-                // A shard that a committed record references again (repair or drain placed the same
-                // index of the segment back on this disk) is live, whatever the garbage entry says.
                 let (d, i) = (*disk_id, *idx);
-                if store.meta_call(move |m| m.is_indexed(d, seg, i)).await? {
+                // A move writing this very file holds it: leave it to the next pass.
+                let Some(_claim) = store.claims.try_claim((d, seg, i)) else {
+                    complete = false;
+                    continue;
+                };
+                // A shard that a committed record references again (repair or drain placed the same
+                // index of the segment back on this disk), or that an open intent names (a copy
+                // being written there now), is not this entry's to delete.
+                if store.meta_call(move |m| m.shard_file_in_use(d, seg, i)).await? {
                     continue;
                 }
                 let Ok(disk) = store.disk(*disk_id) else { continue };

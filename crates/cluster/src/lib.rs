@@ -18,6 +18,7 @@
 #![deny(unsafe_code)]
 
 mod cancel;
+pub mod claims;
 mod moves;
 pub mod drain;
 mod error;
@@ -43,6 +44,7 @@ pub use cancel::{cancel_pair, CancelSource, CancelToken};
 pub use error::{ClusterError, ClusterResult};
 pub use gc::gc_pass;
 pub use limiter::Limiter;
+pub use moves::{copy_shard, MoveTxn};
 pub use map::{ClusterConfig, ClusterMap, ClusterService, GatewayList, NodeReport, NodeState};
 pub use metrics::Metrics;
 pub use read::{read_stripe, stripe_reader};

@@ -17,6 +17,7 @@ use kintsugi_disk::ShardHeader;
 use kintsugi_meta::{DiskId, OwnedSegment, SegmentId, SegmentMeta, ShardMove, ShardOwner};
 use kintsugi_storage::{ShardError, ShardStore};
 
+use crate::claims::Claim;
 use crate::error::{ClusterError, ClusterResult};
 use crate::limiter::Limiter;
 use crate::store::{Coded, Store};
@@ -30,15 +31,20 @@ pub struct MoveTxn {
     owner: ShardOwner,
     segment: SegmentId,
     planned: Vec<ShardMove>,
+    /// The target files, kept from garbage collection until the move has committed or aborted.
+    _claim: Claim,
 }
 
 impl MoveTxn {
     /// Record `planned` (shard index, current disk, target disk) as write intents of `segment`
     /// — owned by `owner` — before any copy is written.
     pub async fn begin(store: &Arc<Store>, owner: &ShardOwner, segment: SegmentId, planned: Vec<ShardMove>) -> ClusterResult<Self> {
+        // A target may be a file an older garbage entry names (the shard was on that disk
+        // before): GC must not delete it between the copy landing and the commit.
+        let claim = store.claims.claim(planned.iter().map(|m| (m.to, segment, m.index)).collect()).await;
         let intents: Vec<(u8, DiskId)> = planned.iter().map(|m| (m.index, m.to)).collect();
         store.meta_call(move |m| m.add_intent(segment, intents)).await?;
-        Ok(Self { store: store.clone(), owner: owner.clone(), segment, planned })
+        Ok(Self { store: store.clone(), owner: owner.clone(), segment, planned, _claim: claim })
     }
 
     /// Commit the planned moves whose copies are written and verified (`verified`: shard index

@@ -102,6 +102,8 @@ pub struct Store {
     pub drains: RwLock<HashMap<DiskId, kintsugi_meta::DrainRecord>>,
     /// Whether this gateway leads the group's background work and cluster-map records.
     pub leadership: Leadership,
+    /// Shard files moves are writing, kept from garbage collection until they commit.
+    pub claims: Arc<crate::claims::ShardClaims>,
     repair_tx: mpsc::Sender<RepairRequest>,
 }
 
@@ -169,6 +171,7 @@ impl Store {
             metrics: Metrics::default(),
             drains: RwLock::new(HashMap::new()),
             leadership: Leadership::default(),
+            claims: Arc::default(),
             repair_tx,
         };
         (Arc::new(store), repair_rx)

@@ -21,6 +21,8 @@ mod join_tokens;
 mod put;
 mod recover;
 mod s3;
+#[cfg(test)]
+mod move_gc_tests;
 
 use std::sync::Arc;
 

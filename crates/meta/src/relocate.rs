@@ -79,6 +79,17 @@ impl RocksMeta {
         Ok(self.get_raw(CF_DISK_SHARDS, &keys::disk_shard_key(disk, segment, index))?.is_some())
     }
 
+    /// Whether shard `index` of `segment` on `disk` may be live: the index names it, or an open
+    /// write intent does (a copy being written there that has not committed yet). Garbage
+    /// collection deletes only a file for which this is false.
+    pub fn shard_file_in_use(&self, disk: DiskId, segment: SegmentId, index: u8) -> MetaResult<bool> {
+        if self.is_indexed(disk, segment, index)? {
+            return Ok(true);
+        }
+        let intent = self.get::<IntentRecord>(CF_INTENTS, "intent", &keys::segment_key(segment))?;
+        Ok(intent.is_some_and(|i| i.shards.contains(&(index, disk))))
+    }
+
     /// The owner of a segment for index entries that predate owner values: a full scan of objects and parts.
     pub fn find_owner(&self, segment: SegmentId) -> MetaResult<Option<ShardOwner>> {
         let mut found = None;
