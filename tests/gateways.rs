@@ -19,20 +19,27 @@ fn group_flags(name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Start gateway `name` joining the group with `token`.
-fn join_gateway(name: &str, token: &str) -> Server {
+/// Start gateway `name` joining the group with `token` (`extra`: more flags, e.g. TLS).
+fn join_gateway(name: &str, token: &str, extra: &[String]) -> Server {
     let mut flags = group_flags(name);
     flags.extend(["--join".to_owned(), token.to_owned(), "--cluster-listen".to_owned(), format!("127.0.0.1:{}", free_udp_port())]);
+    flags.extend(extra.iter().cloned());
     Server::start(Opts { gateway: Some(flags), chunk_size: Some(65536), ..Opts::default() })
 }
 
 /// A cluster of three nodes whose first gateway is joined by two more.
 fn group_of_three() -> (Cluster, Vec<Server>) {
-    let flags = group_flags("gw1");
+    group_of_three_with(&[])
+}
+
+/// As [`group_of_three`], every gateway started with `extra` flags too.
+fn group_of_three_with(extra: &[String]) -> (Cluster, Vec<Server>) {
+    let mut flags = group_flags("gw1");
+    flags.extend(extra.iter().cloned());
     let refs: Vec<&str> = flags.iter().map(String::as_str).collect();
     let c = Cluster::start(3, 1, &refs, Some(65536));
     let token = c.admin_json(&["gateway", "join-token"])["token"].as_str().expect("gateway token").to_owned();
-    let others = vec![join_gateway("gw2", &token), join_gateway("gw3", &token)];
+    let others = vec![join_gateway("gw2", &token, extra), join_gateway("gw3", &token, extra)];
     // Nodes learn of the new gateways from their heartbeat answers and report to them too.
     for g in &others {
         let ok = poll(Duration::from_secs(30), Duration::from_millis(200), || {
@@ -239,7 +246,12 @@ fn a_group_whose_gateways_all_restart_one_by_one_comes_back_whole() {
 #[test]
 fn admin_changes_sent_to_a_follower_run_on_the_leader_and_every_gateway_forgets_a_removed_node() {
     let _g = common::slot();
-    let (mut c, others) = group_of_three();
+    // The gateways serve HTTPS with one shared certificate: clients and the follower's
+    // forward to the leader go over TLS (a forward that does not speak it fails the drain).
+    let pki = tempfile::tempdir().expect("pki dir");
+    let cert = common::tls::self_signed(pki.path(), "group");
+    let (mut c, others) = group_of_three_with(&cert.flags());
+    assert!(others.iter().chain([&c.gw]).all(|g| g.endpoint.starts_with("https://")), "every gateway serves HTTPS");
     let n4 = c.add_node("n4", 1);
     let token = c.token.clone();
     c.nodes[n4].start(&token);

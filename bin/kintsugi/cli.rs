@@ -3,7 +3,7 @@
 //! `stat` adds Kintsugi's erasure layout when the endpoint is Kintsugi.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -171,6 +171,9 @@ pub struct ConfigSetArgs {
     /// Region.
     #[arg(long, default_value = "us-east-1")]
     region: String,
+    /// PEM certificates to trust for an https:// endpoint, besides the system's roots.
+    #[arg(long, value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -427,10 +430,17 @@ pub fn stat(a: StatArgs) -> Result<()> {
 pub fn config(c: ConfigCmd) -> Result<()> {
     match c {
         ConfigCmd::Set(a) => {
-            kintsugi_client::S3Client::new(&a.endpoint, None, &a.region)?;
+            let ca_bundle = a.ca_bundle.as_deref().map(crate::server::absolute).transpose()?;
+            kintsugi_client::S3Client::with_ca_bundle(&a.endpoint, None, &a.region, ca_bundle.as_deref())?;
             let p = clientconf::save_profile(
                 &a.profile,
-                clientconf::Profile { endpoint: a.endpoint, access_key: a.access_key, secret_key: a.secret_key, region: a.region },
+                clientconf::Profile {
+                    endpoint: a.endpoint,
+                    access_key: a.access_key,
+                    secret_key: a.secret_key,
+                    region: a.region,
+                    ca_bundle: ca_bundle.map(|c| c.display().to_string()),
+                },
             )?;
             println!("saved profile {} in {}", a.profile, p.display());
             Ok(())
@@ -440,7 +450,8 @@ pub fn config(c: ConfigCmd) -> Result<()> {
             let cfg = clientconf::load()?;
             println!("# {}", p.display());
             for (name, prof) in cfg.profiles {
-                println!("[{name}] endpoint={} access_key={} secret_key=**** region={}", prof.endpoint, prof.access_key, prof.region);
+                let ca = prof.ca_bundle.map(|c| format!(" ca_bundle={c}")).unwrap_or_default();
+                println!("[{name}] endpoint={} access_key={} secret_key=**** region={}{ca}", prof.endpoint, prof.access_key, prof.region);
             }
             Ok(())
         }

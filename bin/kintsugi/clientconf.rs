@@ -19,6 +19,9 @@ pub struct Profile {
     pub secret_key: String,
     /// Region for SigV4.
     pub region: String,
+    /// PEM certificates trusted for an `https://` endpoint, besides the system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<String>,
 }
 
 /// The whole file.
@@ -87,8 +90,8 @@ pub fn write_private(path: &Path, contents: &str) -> Result<()> {
 
 /// Help text shared by every client command: where endpoint and keys come from.
 pub const CONN_HELP: &str = "Endpoint and credentials, first found wins:
-  1. flags: --endpoint, --profile, --region
-  2. environment: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, AWS_REGION
+  1. flags: --endpoint, --profile, --region, --ca-bundle
+  2. environment: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_CA_BUNDLE
   3. the client config file: $KINTSUGI_CONFIG, else ~/.config/kintsugi/config.toml
      (written by `kintsugi server` at first start and by `kintsugi config set`)
 Exit status: 0 on success, 1 with a one-line reason on stderr otherwise.";
@@ -105,6 +108,10 @@ pub struct ConnArgs {
     /// SigV4 region [env: AWS_REGION, AWS_DEFAULT_REGION; else the profile's, else us-east-1]
     #[arg(long)]
     pub region: Option<String>,
+    /// PEM certificates to trust for an https:// endpoint, besides the system's roots
+    /// [env: AWS_CA_BUNDLE; else the profile's]
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// A resolved connection: where to, as whom, and where that came from.
@@ -118,6 +125,8 @@ pub struct Resolved {
     pub region: String,
     /// Human description of where the credentials came from (for error messages).
     pub source: String,
+    /// Extra trusted certificates (PEM file) for HTTPS.
+    pub ca_bundle: Option<PathBuf>,
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -166,12 +175,17 @@ pub fn resolve(a: &ConnArgs) -> Result<Resolved> {
         .or_else(|| env_nonempty("AWS_DEFAULT_REGION"))
         .or_else(|| prof.map(|p| p.region.clone()).filter(|r| !r.is_empty()))
         .unwrap_or_else(|| "us-east-1".into());
-    Ok(Resolved { endpoint, creds, region, source })
+    let ca_bundle = a
+        .ca_bundle
+        .clone()
+        .or_else(|| env_nonempty("AWS_CA_BUNDLE").map(PathBuf::from))
+        .or_else(|| prof.and_then(|p| p.ca_bundle.clone()).filter(|c| !c.is_empty()).map(PathBuf::from));
+    Ok(Resolved { endpoint, creds, region, source, ca_bundle })
 }
 
 impl Resolved {
     /// An S3 client for this connection.
     pub fn client(&self) -> Result<kintsugi_client::S3Client> {
-        Ok(kintsugi_client::S3Client::new(&self.endpoint, self.creds.clone(), &self.region)?)
+        Ok(kintsugi_client::S3Client::with_ca_bundle(&self.endpoint, self.creds.clone(), &self.region, self.ca_bundle.as_deref())?)
     }
 }

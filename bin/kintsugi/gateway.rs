@@ -189,6 +189,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         Some(n) => n,
         None => bail!("no --name given and the host name is unknown; pass --name NAME"),
     };
+    let http = a.http.open()?;
     let _meta_lock = lock_dir(&a.meta, "metadata directory", "--meta DIR")?;
     let meta_dir = absolute(&a.meta)?;
     if let Some(dir) = &a.restore {
@@ -373,8 +374,8 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             drop(g);
         });
         let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Gateway, secrets: Some(secrets_dir.clone()) };
-        let admin = GroupAdmin { group: group.clone(), join_token: gateway_token };
+        let admin = GroupAdmin { group: group.clone(), join_token: gateway_token, tls: http.tls.clone() };
         let gw = Arc::new(Gateway { workers, map: Some(map), join: Some(mint), backup, group: Some(admin) });
-        serve_s3(gw, repair_rx, listener, &a.http, root, banner, Some(stop)).await
+        serve_s3(gw, repair_rx, listener, &http, root, banner, Some(stop)).await
     })
 }

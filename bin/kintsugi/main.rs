@@ -55,6 +55,10 @@ struct Cli {
     #[arg(long, global = true, hide = true, value_name = "REGION")]
     #[allow(dead_code)] // read through the client command's own flags
     region: Option<String>,
+    /// PEM certificates to trust for an https:// endpoint (for client commands).
+    #[arg(long, global = true, hide = true, value_name = "FILE")]
+    #[allow(dead_code)] // read through the client command's own flags
+    ca_bundle: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }

@@ -298,7 +298,7 @@ pub(crate) fn ensure_credentials(meta: &RocksMeta, creds: Option<(String, String
 /// Run the embedded server until SIGTERM or Ctrl-C.
 pub fn run(args: ServerArgs) -> Result<()> {
     let workers = args.workers.clone();
-    let http = args.http.clone();
+    let http = args.http.open()?;
     let s = settings(args)?;
     let need = s.scheme.total();
     if s.data.len() < need {
@@ -354,24 +354,34 @@ pub async fn serve_s3(
     gw: Arc<Gateway>,
     repair_rx: tokio::sync::mpsc::Receiver<kintsugi_cluster::RepairRequest>,
     listener: tokio::net::TcpListener,
-    http: &crate::workers::HttpArgs,
+    http: &crate::workers::Http,
     root: RootKey,
     banner: Vec<String>,
     on_stop: Option<Box<dyn FnOnce() + Send>>,
 ) -> Result<()> {
     let addr = listener.local_addr()?;
     // A wildcard address is where we listen, not where a client connects: show loopback.
+    let scheme = if http.tls.is_some() { "https" } else { "http" };
     let endpoint = if addr.ip().is_unspecified() {
         let lo: std::net::IpAddr = if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
-        format!("http://{}", SocketAddr::new(lo, addr.port()))
+        format!("{scheme}://{}", SocketAddr::new(lo, addr.port()))
     } else {
-        format!("http://{addr}")
+        format!("{scheme}://{addr}")
     };
+    // The CLI trusts the certificates of --tls-cert as well as the system's: a self-signed
+    // certificate or a private CA in the chain works out of the box on this machine.
+    let ca_bundle = http.tls.as_ref().map(|t| absolute(t.cert_path())).transpose()?.map(|p| p.display().to_string());
     let RootKey { ak, new_secret, generated } = root;
     let conf_path = match &new_secret {
         Some(sk) => Some(clientconf::save_profile(
             "default",
-            clientconf::Profile { endpoint: endpoint.clone(), access_key: ak.clone(), secret_key: sk.clone(), region: "us-east-1".into() },
+            clientconf::Profile {
+                endpoint: endpoint.clone(),
+                access_key: ak.clone(),
+                secret_key: sk.clone(),
+                region: "us-east-1".into(),
+                ca_bundle: ca_bundle.clone(),
+            },
         )?),
         None => clientconf::path().ok(),
     };
@@ -391,7 +401,8 @@ pub async fn serve_s3(
     for line in banner {
         println!("{line}");
     }
-    println!("Try: AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY=... aws --endpoint-url {endpoint} s3 mb s3://my-bucket");
+    let ca_flag = ca_bundle.as_ref().map(|c| format!(" --ca-bundle {c}")).unwrap_or_default();
+    println!("Try: AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY=... aws --endpoint-url {endpoint}{ca_flag} s3 mb s3://my-bucket");
     use std::io::Write;
     let _ = std::io::stdout().flush();
 
@@ -399,7 +410,10 @@ pub async fn serve_s3(
     gw.workers.spawn(repair_rx, cancel);
     let store: Arc<Store> = gw.store().clone();
     let limits = kintsugi_gateway::HttpLimits { header_timeout: http.header_timeout, drain: Duration::from_secs(30) };
-    kintsugi_gateway::serve(listener, gw, shutdown_signal(), limits).await;
+    if let Some(tls) = &http.tls {
+        tokio::spawn(reload_on_sighup(tls.clone()));
+    }
+    kintsugi_gateway::serve(listener, gw, shutdown_signal(), limits, http.tls.clone()).await;
     cancel_src.cancel();
     if let Some(f) = on_stop {
         f();
@@ -408,6 +422,25 @@ pub async fn serve_s3(
     tokio::task::spawn_blocking(move || m.flush()).await??;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Read the TLS certificate and key again on every SIGHUP (a renewed certificate is served
+/// to new connections without a restart); a pair that cannot be used leaves the old one.
+async fn reload_on_sighup(tls: Arc<kintsugi_gateway::tls::TlsServer>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install a SIGHUP handler; the TLS certificate is reloaded only by a restart");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!(cert = %tls.cert_path().display(), "SIGHUP: TLS certificate and key reloaded"),
+            Err(e) => tracing::error!(error = %e, "SIGHUP: still serving the previous TLS certificate"),
+        }
+    }
 }
 
 pub(crate) async fn shutdown_signal() {

@@ -1,10 +1,15 @@
 //! Flags of the background workers (repair, drain, scrub) and of the S3 endpoint's
 //! connections, shared by `kintsugi server` and `kintsugi gateway`.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use anyhow::{Context, Result};
 
 use clap::Args;
 use kintsugi_cluster::WorkerConfig;
+use kintsugi_gateway::tls::TlsServer;
 
 /// Background repair and scrub tunables.
 #[derive(Debug, Clone, Args)]
@@ -34,6 +39,33 @@ pub struct HttpArgs {
     /// hold connections open forever). 0: no limit.
     #[arg(long, value_name = "DURATION", env = "KINTSUGI_HEADER_TIMEOUT", default_value = "30s", value_parser = crate::cluster::secs)]
     pub header_timeout: Duration,
+    /// Serve S3 and the admin API over HTTPS with this certificate chain (PEM, leaf first).
+    /// Reloaded, with --tls-key, on SIGHUP; open connections keep the old one.
+    #[arg(long, value_name = "FILE", env = "KINTSUGI_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", env = "KINTSUGI_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// The S3 endpoint's connection settings, with the TLS files loaded.
+#[derive(Debug, Clone)]
+pub struct Http {
+    /// See [`HttpArgs::header_timeout`].
+    pub header_timeout: Duration,
+    /// The TLS identity, when serving HTTPS.
+    pub tls: Option<Arc<TlsServer>>,
+}
+
+impl HttpArgs {
+    /// Load the certificate and key (so a bad pair stops the start at once, with the reason).
+    pub fn open(&self) -> Result<Http> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(TlsServer::load(cert, key).context("--tls-cert / --tls-key")?)),
+            _ => None,
+        };
+        Ok(Http { header_timeout: self.header_timeout, tls })
+    }
 }
 
 impl WorkerArgs {

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 pub mod cluster;
 pub mod process;
+pub mod tls;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_kintsugi");
 pub const KIB: u64 = 1024;
@@ -235,6 +236,8 @@ pub struct Server {
     pub secret_key: String,
     stdout: Arc<Mutex<Vec<String>>>,
     pub starts: u32,
+    /// PEM certificates clients trust for this server's HTTPS (`AWS_CA_BUNDLE` of `command()`).
+    pub ca_bundle: Option<PathBuf>,
 }
 
 impl Server {
@@ -262,7 +265,12 @@ impl Server {
         let base = tempfile::Builder::new().prefix("kintsugi-it-").tempdir().expect("creating temp dir");
         let root = base.path().join("x").join("srv");
         fs::create_dir_all(root.join("cwd")).expect("creating server dirs");
+        // A server with --tls-cert is reached trusting that file (a self-signed certificate,
+        // or a chain that ends in its CA).
+        let flags = opts.gateway.as_ref().unwrap_or(&opts.flags);
+        let ca_bundle = flags.iter().position(|f| f == "--tls-cert").and_then(|i| flags.get(i + 1)).map(PathBuf::from);
         Server {
+            ca_bundle,
             base,
             root,
             opts,
@@ -406,6 +414,11 @@ impl Server {
         self.stdout.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Send `sig` (e.g. "-HUP") with kill(1).
+    pub fn signal(&self, sig: &str) {
+        self.proc.signal(sig);
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.proc.is_running()
     }
@@ -535,6 +548,9 @@ impl Server {
             cmd.env_remove(k);
         }
         cmd.envs(self.s3_env()).stdin(Stdio::null());
+        if let Some(ca) = &self.ca_bundle {
+            cmd.env("AWS_CA_BUNDLE", ca);
+        }
         cmd
     }
 

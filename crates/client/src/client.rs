@@ -1,6 +1,8 @@
-//! The S3 client: path-style requests over HTTP/1.1 (hyper), SigV4-signed.
+//! The S3 client: path-style requests over HTTP/1.1 (hyper), plain or TLS (rustls), SigV4-signed.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -170,7 +172,7 @@ impl PutOptions {
 /// An S3 client for one endpoint.
 #[derive(Clone)]
 pub struct S3Client {
-    http: Client<HttpConnector, ReqBody>,
+    http: Client<hyper_rustls::HttpsConnector<HttpConnector>, ReqBody>,
     endpoint: String,
     authority: String,
     creds: Option<Credentials>,
@@ -209,6 +211,39 @@ fn info_from(h: &HeaderMap) -> ObjectInfo {
     }
 }
 
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn client_config(roots: rustls::RootCertStore) -> ClientResult<rustls::ClientConfig> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Protocol { what: "TLS set-up", detail: e.to_string() })?;
+    // No ALPN here: the connector sets it (HTTP/1.1).
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// The system's roots (honouring `SSL_CERT_FILE` / `SSL_CERT_DIR`) and `ca_bundle`'s certificates.
+fn tls_config(ca_bundle: Option<&Path>) -> ClientResult<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(path) = ca_bundle {
+        let bad = |detail: String| ClientError::CaBundle { path: path.display().to_string(), detail };
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| bad(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(bad("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into()));
+        }
+        for c in certs {
+            roots.add(c).map_err(|e| bad(format!("a certificate in it cannot be trusted as a root: {e}")))?;
+        }
+    }
+    client_config(roots)
+}
+
 /// CopyObject and CompleteMultipartUpload may answer 200 with an `<Error>` body.
 fn error_in_200(n: xml::Node, method: &str, resource: &str) -> ClientResult<xml::Node> {
     if n.name != "Error" {
@@ -224,23 +259,33 @@ fn error_in_200(n: xml::Node, method: &str, resource: &str) -> ClientResult<xml:
 }
 
 impl S3Client {
-    /// A client for `endpoint` (`http://host:port`). Without credentials, requests are anonymous.
+    /// A client for `endpoint` (`http://host:port` or `https://host:port`, the latter verified
+    /// against the system's roots). Without credentials, requests are anonymous.
     pub fn new(endpoint: &str, creds: Option<Credentials>, region: &str) -> ClientResult<Self> {
+        Self::with_ca_bundle(endpoint, creds, region, None)
+    }
+
+    /// As [`S3Client::new`], trusting also every certificate in the PEM file `ca_bundle` (a
+    /// private CA, or a self-signed server certificate) for an `https://` endpoint.
+    pub fn with_ca_bundle(endpoint: &str, creds: Option<Credentials>, region: &str, ca_bundle: Option<&Path>) -> ClientResult<Self> {
         let bad = |detail: &str| ClientError::BadEndpoint { endpoint: endpoint.to_owned(), detail: detail.to_owned() };
         let uri: http::Uri = endpoint.parse().map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => return Err(bad("https endpoints are not supported yet; use http:// (TLS termination in front of Kintsugi is fine)")),
-            _ => return Err(bad("missing http:// scheme")),
-        }
+        let scheme = match uri.scheme_str() {
+            Some(s @ ("http" | "https")) => s.to_owned(),
+            _ => return Err(bad("missing http:// or https:// scheme")),
+        };
         let authority = uri.authority().ok_or_else(|| bad("missing host"))?.to_string();
         if uri.path() != "/" && !uri.path().is_empty() {
             return Err(bad("the endpoint must not have a path"));
         }
+        // The system's roots are read only for an https endpoint (they cost a directory scan).
+        let tls = if scheme == "https" { tls_config(ca_bundle)? } else { client_config(rustls::RootCertStore::empty())? };
         let mut conn = HttpConnector::new();
         conn.set_nodelay(true);
+        conn.enforce_http(false);
+        let conn = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(conn);
         let http = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(64).build(conn);
-        Ok(Self { http, endpoint: format!("http://{authority}"), authority, creds, region: region.to_owned() })
+        Ok(Self { http, endpoint: format!("{scheme}://{authority}"), authority, creds, region: region.to_owned() })
     }
 
     /// The endpoint URL.
@@ -298,6 +343,9 @@ impl S3Client {
             while let Some(s) = src {
                 detail = format!("{detail}: {s}");
                 src = s.source();
+            }
+            if detail.contains("certificate") {
+                detail.push_str(" (a self-signed server certificate or a private CA needs --ca-bundle FILE)");
             }
             ClientError::Connect { endpoint: self.endpoint.clone(), detail }
         })?;
@@ -534,5 +582,24 @@ impl S3Client {
             return Err(ClientError::Protocol { what: "admin API", detail: "the endpoint did not answer with JSON; is it a Kintsugi gateway?".into() });
         }
         Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_and_https_endpoints_make_clients_and_a_bad_ca_bundle_is_named() {
+        assert_eq!(S3Client::new("http://127.0.0.1:9000", None, "us-east-1").expect("http").endpoint(), "http://127.0.0.1:9000");
+        assert_eq!(S3Client::new("https://localhost:9443/", None, "us-east-1").expect("https").endpoint(), "https://localhost:9443");
+        assert!(S3Client::new("ftp://x:1", None, "us-east-1").is_err());
+        let dir = std::env::temp_dir().join(format!("kintsugi-client-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "").expect("write");
+        let e = S3Client::with_ca_bundle("https://localhost:9443", None, "us-east-1", Some(&empty)).expect_err("no certificate");
+        assert!(e.to_string().contains("empty.pem"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

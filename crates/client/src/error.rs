@@ -4,7 +4,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The endpoint URL is unusable.
-    #[error("endpoint {endpoint:?} is not a usable URL: {detail}. Give it as http://HOST:PORT")]
+    #[error("endpoint {endpoint:?} is not a usable URL: {detail}. Give it as http://HOST:PORT or https://HOST:PORT")]
     BadEndpoint {
         /// What was given.
         endpoint: String,
@@ -17,6 +17,14 @@ pub enum ClientError {
         /// Endpoint tried.
         endpoint: String,
         /// Transport error.
+        detail: String,
+    },
+    /// The trusted certificates for HTTPS could not be read.
+    #[error("cannot use the CA bundle {path}: {detail}")]
+    CaBundle {
+        /// The file.
+        path: String,
+        /// What was wrong.
         detail: String,
     },
     /// The server answered with an S3 error.

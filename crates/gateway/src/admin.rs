@@ -430,7 +430,11 @@ impl S3Route for AdminRoute {
             };
             let body = req.input.store_all_limited(1 << 20).await.map_err(|e| s3_error!(InvalidRequest, "reading the request body: {e}"))?;
             let addr = crate::forward::leader_address(&leader.s3, &leader.cluster);
-            let a = crate::forward::forward(&addr, &req.method, &req.uri, &req.headers, body)
+            let tls = match self.gw.group.as_ref().and_then(|g| g.tls.as_ref()) {
+                Some(t) => Some(t.forward_client().map_err(|e| s3_error!(ServiceUnavailable, "this gateway is not the leader ({}) and cannot forward to it: {e}", leader.name))?),
+                None => None,
+            };
+            let a = crate::forward::forward(&addr, tls.as_ref(), &req.method, &req.uri, &req.headers, body)
                 .await
                 .map_err(|e| s3_error!(ServiceUnavailable, "this gateway is not the leader ({}) and forwarding to it failed: {e}", leader.name))?;
             let mut resp = S3Response::new(Body::from(a.body));

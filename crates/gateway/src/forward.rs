@@ -5,6 +5,7 @@
 //! A forwarded request carries [`FORWARDED`]; a gateway never forwards one again, so a
 //! leadership change under way ends in a 503, not a loop.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -64,15 +65,45 @@ pub fn leader_address(s3: &str, cluster: &str) -> String {
 }
 
 /// Send the request to `addr` and wait for the whole answer (admin work such as a drain
-/// with `--wait` or a rebuild may take long: no deadline but the connection's).
-pub async fn forward(addr: &str, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Result<Answer, ForwardError> {
+/// with `--wait` or a rebuild may take long: no deadline but the connection's). With `tls`,
+/// over HTTPS, the leader's certificate verified for the host part of `addr`.
+pub async fn forward(
+    addr: &str,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Answer, ForwardError> {
     let connect = |detail: String| ForwardError::Connect { addr: addr.to_owned(), detail };
-    let exchange = |detail: String| ForwardError::Exchange { addr: addr.to_owned(), detail };
     let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
         .await
         .map_err(|_| connect("no connection within 10 s".into()))?
         .map_err(|e| connect(e.to_string()))?;
-    let io = hyper_util::rt::TokioIo::new(stream);
+    let Some(tls) = tls else {
+        return exchange(addr, stream, method, uri, headers, body).await;
+    };
+    let name = crate::tls::server_name(addr).ok_or_else(|| connect("the address has no host name to verify a certificate for".into()))?;
+    let handshake = tokio_rustls::TlsConnector::from(tls.clone()).connect(name, stream);
+    let stream = tokio::time::timeout(Duration::from_secs(10), handshake)
+        .await
+        .map_err(|_| connect("no TLS handshake within 10 s".into()))?
+        .map_err(|e| {
+            connect(format!(
+                "TLS: {e} (the gateway trusts the system's roots and the certificates in its own --tls-cert file; \
+                 give every gateway a certificate for its address from a CA in that chain, or one shared certificate)"
+            ))
+        })?;
+    exchange(addr, stream, method, uri, headers, body).await
+}
+
+async fn exchange<IO>(addr: &str, io: IO, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Result<Answer, ForwardError>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connect = |detail: String| ForwardError::Connect { addr: addr.to_owned(), detail };
+    let exchange = |detail: String| ForwardError::Exchange { addr: addr.to_owned(), detail };
+    let io = hyper_util::rt::TokioIo::new(io);
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| connect(e.to_string()))?;
     tokio::spawn(async move {
         let _ = conn.await;

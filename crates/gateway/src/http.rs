@@ -22,6 +22,7 @@ use kintsugi_cluster::Store;
 
 use crate::admin::AdminRoute;
 use crate::s3::KintsugiS3;
+use crate::tls::TlsServer;
 use crate::Gateway;
 
 /// SigV4 secrets come from the access keys in the metadata store.
@@ -190,7 +191,9 @@ pub struct HttpLimits {
 
 /// Serve until `shutdown` resolves, then stop accepting and let in-flight
 /// requests finish (up to `limits.drain`).
-pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>, limits: HttpLimits) {
+/// With `tls`, every connection is HTTPS: the TLS handshake must finish within the header
+/// timeout (30 s when that is off), and a client speaking plain HTTP is disconnected.
+pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>, limits: HttpLimits, tls: Option<Arc<TlsServer>>) {
     let drain = limits.drain;
     let store = gw.store().clone();
     let mut builder = S3ServiceBuilder::new(KintsugiS3::new(store.clone()));
@@ -266,10 +269,34 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 Ok(resp)
             }
         });
-        let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-        let fut = graceful.watch(conn);
+        let Some(tls) = &tls else {
+            let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+            let fut = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = fut.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with error");
+                }
+            });
+            continue;
+        };
+        // The handshake runs in the connection's task, so a slow one holds up no other client.
+        let acceptor = tls.acceptor();
+        let (http, watcher) = (http.clone(), graceful.watcher());
+        let deadline = if limits.header_timeout.is_zero() { Duration::from_secs(30) } else { limits.header_timeout };
         tokio::spawn(async move {
-            if let Err(e) = fut.await {
+            let stream = match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake did not finish in {deadline:?}");
+                    return;
+                }
+            };
+            let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with error");
             }
         });

@@ -21,6 +21,7 @@ mod join_tokens;
 mod put;
 mod recover;
 mod s3;
+pub mod tls;
 #[cfg(test)]
 mod move_gc_tests;
 
@@ -63,6 +64,9 @@ pub struct GroupAdmin {
     pub group: Arc<kintsugi_raft::MetaGroup>,
     /// The token another gateway joins the group with (a secret, served to admins only).
     pub join_token: String,
+    /// The S3 endpoint's TLS identity when it speaks HTTPS (`None`: HTTP). Admin requests are
+    /// then forwarded to the leader over HTTPS, trusting what [`tls::TlsServer::forward_client`] names.
+    pub tls: Option<Arc<tls::TlsServer>>,
 }
 
 impl std::fmt::Debug for GroupAdmin {

@@ -1,0 +1,120 @@
+//! HTTPS on the S3 endpoint (issue 17): `kintsugi server` and `kintsugi gateway` with
+//! `--tls-cert/--tls-key`, reached by the aws cli, boto3 and the kintsugi CLI with the
+//! certificates they are told to trust and refused by those not told; a renewed certificate
+//! swapped in by SIGHUP; a follower forwarding an admin change to the leader over HTTPS.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::tls::{ca_signed, replace, self_signed};
+use common::{poll, Opts, Server};
+
+fn assert_fails(out: std::process::Output, what: &str, needle: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{what} succeeded; it must not\n{}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr.contains(needle), "{what}: stderr does not mention {needle:?}:\n{stderr}");
+    stderr
+}
+
+#[test]
+fn s3_clients_reach_the_server_over_https_only_with_trust_and_sighup_swaps_the_certificate() {
+    let _g = common::slot();
+    let pki = tempfile::tempdir().expect("pki dir");
+    let first = ca_signed(pki.path(), "first");
+    let mut srv = Server::start(Opts { flags: first.flags(), ..Opts::default() });
+    assert!(srv.endpoint.starts_with("https://"), "the banner names an https endpoint: {}", srv.endpoint);
+    // Clients trust the CA only, not the chain file the server was given.
+    srv.ca_bundle = Some(first.trust.clone());
+
+    // boto3 (AWS_CA_BUNDLE), with a multipart upload.
+    srv.py("tls.py", &["ok", "tls", "boto3"]);
+    // The aws cli with --ca-bundle.
+    let src = srv.scratch().join("src.bin");
+    std::fs::write(&src, common::pseudo_random(7, 300_000)).expect("write src");
+    let back = srv.scratch().join("back.bin");
+    let mut cp = srv.aws(&["s3", "cp", src.to_str().expect("utf-8"), "s3://tls/aws-cli"]);
+    cp.env_remove("AWS_CA_BUNDLE").args(["--ca-bundle", first.trust.to_str().expect("utf-8")]);
+    srv.run_ok(cp, "aws s3 cp up over https");
+    srv.run_ok(srv.aws(&["s3", "cp", "s3://tls/aws-cli", back.to_str().expect("utf-8")]), "aws s3 cp down over https");
+    assert_eq!(std::fs::read(&back).expect("read back"), std::fs::read(&src).expect("read src"), "aws cli round trip");
+    // The kintsugi CLI: with --ca-bundle, and through the profile the server wrote (it trusts
+    // the --tls-cert file, whose chain ends in the CA).
+    let mut get = srv.kintsugi(&["get", "-q", "s3://tls/aws-cli", "-"]);
+    get.env_remove("AWS_CA_BUNDLE").args(["--ca-bundle", first.trust.to_str().expect("utf-8")]);
+    let out = get.output().expect("kintsugi get");
+    assert!(out.status.success() && out.stdout == std::fs::read(&src).expect("src"), "kintsugi get --ca-bundle: {}", String::from_utf8_lossy(&out.stderr));
+    let mut ls = std::process::Command::new(common::BIN);
+    ls.args(["ls", "s3://tls"]).env("KINTSUGI_CONFIG", srv.root().join("client-config.toml"));
+    for k in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CA_BUNDLE", "AWS_PROFILE"] {
+        ls.env_remove(k);
+    }
+    let listed = srv.run_ok(ls, "kintsugi ls with the profile the server wrote");
+    assert!(listed.contains("aws-cli"), "{listed}");
+
+    // Without trust every client refuses the certificate; the CLI says what to pass.
+    let untrusted = self_signed(&pki.path().join("stranger"), "stranger");
+    srv.ca_bundle = Some(untrusted.trust.clone());
+    srv.py("tls.py", &["refused"]);
+    assert_fails(srv.kintsugi(&["ls", "s3://tls"]).output().expect("kintsugi ls"), "kintsugi ls trusting a stranger", "--ca-bundle");
+    assert_fails(srv.aws(&["s3", "ls", "s3://tls"]).output().expect("aws s3 ls"), "aws s3 ls trusting a stranger", "SSL");
+    // Plain HTTP to the HTTPS port gets no HTTP answer.
+    let mut tcp = TcpStream::connect(("127.0.0.1", srv.port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    tcp.write_all(b"GET /tls HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("send");
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer);
+    assert!(!answer.starts_with(b"HTTP/"), "plain HTTP was answered: {}", String::from_utf8_lossy(&answer));
+
+    // A renewed certificate from another CA, swapped in with SIGHUP while the server runs.
+    let second = ca_signed(&pki.path().join("second"), "second");
+    replace(&second.cert, &first.cert);
+    replace(&second.key, &first.key);
+    srv.signal("-HUP");
+    srv.ca_bundle = Some(second.trust.clone());
+    let swapped = poll(Duration::from_secs(15), Duration::from_millis(200), || {
+        srv.py_output("tls.py", &["ok", "tls", "renewed"]).status.success().then_some(())
+    });
+    assert!(swapped.is_some(), "the renewed certificate is not served after SIGHUP\n{}", srv.log_tail(20));
+    srv.ca_bundle = Some(first.trust.clone());
+    srv.py("tls.py", &["refused"]);
+    assert!(srv.is_running(), "SIGHUP stopped the server");
+
+    // A broken pair on SIGHUP is refused with a log line; the renewed certificate stays.
+    std::fs::write(&first.key, "not a key\n").expect("break key");
+    srv.signal("-HUP");
+    let logged = poll(Duration::from_secs(10), Duration::from_millis(100), || srv.log_tail(50).contains("still serving the previous TLS certificate").then_some(()));
+    assert!(logged.is_some(), "a bad key on SIGHUP was not reported\n{}", srv.log_tail(20));
+    srv.ca_bundle = Some(second.trust.clone());
+    srv.py("tls.py", &["ok", "tls", "after-bad-reload"]);
+    assert!(srv.is_running(), "a bad certificate on SIGHUP stopped the server");
+}
+
+#[test]
+fn a_bad_certificate_or_key_stops_the_start_with_the_file_named() {
+    let _g = common::slot();
+    let pki = tempfile::tempdir().expect("pki dir");
+    let good = self_signed(pki.path(), "good");
+    let bad = pki.path().join("empty.crt");
+    std::fs::write(&bad, "").expect("write");
+    let other = self_signed(pki.path(), "other");
+    let data = tempfile::tempdir().expect("data");
+    for (cert, key, needle) in [(&bad, &good.key, "empty.crt"), (&good.cert, &bad, "empty.crt"), (&good.cert, &other.key, "good.crt")] {
+        let out = std::process::Command::new(common::BIN)
+            .args(["server", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path().join("d"))
+            .arg("--meta")
+            .arg(data.path().join("meta"))
+            .arg("--tls-cert")
+            .arg(cert)
+            .arg("--tls-key")
+            .arg(key)
+            .env("KINTSUGI_CONFIG", data.path().join("client.toml"))
+            .output()
+            .expect("kintsugi server");
+        let err = assert_fails(out, "a server with an unusable certificate", needle);
+        assert!(err.contains("--tls-cert"), "{err}");
+    }
+}
