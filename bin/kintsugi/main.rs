@@ -121,6 +121,14 @@ fn main() -> std::process::ExitCode {
         die_quietly_on_closed_pipe();
     }
     logging::init(cli.log_format);
+    if matches!(cli.command, Command::Server(_) | Command::Gateway(_) | Command::Storage(_)) {
+        // Every connection and shard file is a descriptor; many systems start processes with a
+        // soft limit of 1024, far below --max-connections. Take what the hard limit allows.
+        match rlimit::increase_nofile_limit(u64::MAX) {
+            Ok(n) => tracing::debug!(limit = n, "open-files limit"),
+            Err(e) => tracing::warn!(error = %e, "could not raise the open-files limit; connections may be refused early (raise it with ulimit -n)"),
+        }
+    }
     let result: Result<()> = match cli.command {
         Command::Server(args) => server::run(args),
         Command::Gateway(args) => gateway::gateway(*args),

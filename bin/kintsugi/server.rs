@@ -409,7 +409,12 @@ pub async fn serve_s3(
     let (cancel_src, cancel) = kintsugi_cluster::cancel_pair();
     gw.workers.spawn(repair_rx, cancel);
     let store: Arc<Store> = gw.store().clone();
-    let limits = kintsugi_gateway::HttpLimits { header_timeout: http.header_timeout, drain: Duration::from_secs(30) };
+    let limits = kintsugi_gateway::HttpLimits {
+        header_timeout: http.header_timeout,
+        drain: Duration::from_secs(30),
+        max_connections: http.max_connections,
+        max_requests: http.max_requests,
+    };
     if let Some(tls) = &http.tls {
         tokio::spawn(reload_on_sighup(tls.clone()));
     }

@@ -39,6 +39,13 @@ pub struct HttpArgs {
     /// hold connections open forever). 0: no limit.
     #[arg(long, value_name = "DURATION", env = "KINTSUGI_HEADER_TIMEOUT", default_value = "30s", value_parser = crate::cluster::secs)]
     pub header_timeout: Duration,
+    /// Most S3 connections open at once; one more is answered 503 SlowDown and closed (0: no cap).
+    #[arg(long, value_name = "N", env = "KINTSUGI_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Most S3 requests worked on at once; one more is answered 503 SlowDown, which S3 clients
+    /// retry with back-off (0: no cap). /metrics is always answered.
+    #[arg(long, value_name = "N", env = "KINTSUGI_MAX_REQUESTS", default_value_t = 256)]
+    pub max_requests: usize,
     /// Serve S3 and the admin API over HTTPS with this certificate chain (PEM, leaf first).
     /// Reloaded, with --tls-key, on SIGHUP; open connections keep the old one.
     #[arg(long, value_name = "FILE", env = "KINTSUGI_TLS_CERT", requires = "tls_key")]
@@ -55,6 +62,10 @@ pub struct Http {
     pub header_timeout: Duration,
     /// The TLS identity, when serving HTTPS.
     pub tls: Option<Arc<TlsServer>>,
+    /// See [`HttpArgs::max_connections`].
+    pub max_connections: usize,
+    /// See [`HttpArgs::max_requests`].
+    pub max_requests: usize,
 }
 
 impl HttpArgs {
@@ -64,7 +75,7 @@ impl HttpArgs {
             (Some(cert), Some(key)) => Some(Arc::new(TlsServer::load(cert, key).context("--tls-cert / --tls-key")?)),
             _ => None,
         };
-        Ok(Http { header_timeout: self.header_timeout, tls })
+        Ok(Http { header_timeout: self.header_timeout, tls, max_connections: self.max_connections, max_requests: self.max_requests })
     }
 }
 

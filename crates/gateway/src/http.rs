@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use kintsugi_cluster::Store;
 
 use crate::admin::AdminRoute;
+use crate::overload::Overload;
 use crate::s3::KintsugiS3;
 use crate::tls::TlsServer;
 use crate::Gateway;
@@ -166,12 +167,13 @@ async fn discard(mut body: Incoming) {
 }
 
 /// The `/metrics` page: the data path's counters and gauges, then every worker's figures.
-async fn metrics_page(gw: &Gateway) -> String {
+async fn metrics_page(gw: &Gateway, overload: &Overload) -> String {
     let st = gw.store().clone();
     let meta = st.meta.clone();
     let garbage = tokio::task::spawn_blocking(move || meta.garbage_count().unwrap_or(0)).await.unwrap_or(0);
     let mut body = st.metrics.render(st.failed_disks(), st.all_disks().len(), garbage);
     body.push_str(&gw.workers.render_metrics().await);
+    body.push_str(&overload.render());
     if let Some(map) = &gw.map {
         body.push_str(&map.render_metrics().await);
     }
@@ -187,6 +189,10 @@ pub struct HttpLimits {
     pub header_timeout: Duration,
     /// On shutdown, how long in-flight requests may take to finish.
     pub drain: Duration,
+    /// Most connections open at once (0: no cap); one more is answered `503 SlowDown` and closed.
+    pub max_connections: usize,
+    /// Most requests worked on at once (0: no cap); one more is answered `503 SlowDown`.
+    pub max_requests: usize,
 }
 
 /// Serve until `shutdown` resolves, then stop accepting and let in-flight
@@ -202,6 +208,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
     builder.set_route(AdminRoute::new(gw.clone()));
     let s3 = builder.build();
     let graceful = GracefulShutdown::new();
+    let overload = Overload::new(limits.max_connections, limits.max_requests);
     let mut http = auto::Builder::new(TokioExecutor::new());
     // Without a timer hyper silently ignores its header timeout: a client that sends its
     // headers a byte at a time (slowloris) or never would hold the connection forever.
@@ -221,15 +228,26 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = overload.connection() else {
+            // Over the cap: a plain-HTTP client is told why; a TLS one is closed (an answer
+            // would cost the handshake the cap is there to refuse).
+            tracing::debug!(%peer, "connection refused: --max-connections reached");
+            if tls.is_none() {
+                tokio::spawn(crate::overload::refuse_connection(stream));
+            }
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let s3 = s3.clone();
         let gw = gw.clone();
+        let overload = overload.clone();
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             let s3 = s3.clone();
             let gw = gw.clone();
+            let overload = overload.clone();
             async move {
                 if is_metrics(&req) {
-                    let body = metrics_page(&gw).await;
+                    let body = metrics_page(&gw, &overload).await;
                     let mut resp = Response::new(s3s::Body::from(body));
                     resp.headers_mut().insert(
                         hyper::header::CONTENT_TYPE,
@@ -237,6 +255,10 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                     );
                     return Ok::<_, s3s::HttpError>(resp);
                 }
+                // Held until the answer is made (a GET's body then streams outside the cap).
+                let Some(_working) = overload.request() else {
+                    return Ok(crate::overload::slow_down());
+                };
                 // A browser's CORS preflight carries no signature: the bucket's rules answer it.
                 if req.method() == hyper::Method::OPTIONS {
                     return Ok(crate::cors::preflight(gw.store(), req.uri().path(), req.headers()).await);
@@ -273,6 +295,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
             let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
             let fut = graceful.watch(conn);
             tokio::spawn(async move {
+                let _slot = slot;
                 if let Err(e) = fut.await {
                     tracing::debug!(%peer, error = %e, "connection ended with error");
                 }
@@ -284,6 +307,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
         let (http, watcher) = (http.clone(), graceful.watcher());
         let deadline = if limits.header_timeout.is_zero() { Duration::from_secs(30) } else { limits.header_timeout };
         tokio::spawn(async move {
+            let _slot = slot;
             let stream = match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {

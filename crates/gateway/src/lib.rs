@@ -18,6 +18,7 @@ mod forward;
 mod get;
 mod http;
 mod join_tokens;
+mod overload;
 mod put;
 mod recover;
 mod s3;
