@@ -17,87 +17,71 @@ fn body() -> String {
     format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>{MESSAGE}</Message></Error>")
 }
 
+/// One cap: its permits (`None`: no cap), what holds a slot now, what was refused.
+#[derive(Debug)]
+struct Cap {
+    permits: Option<Arc<Semaphore>>,
+    held: Arc<AtomicU64>,
+    refused: AtomicU64,
+}
+
+impl Cap {
+    fn new(n: usize) -> Self {
+        let permits = (n > 0).then(|| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS))));
+        Self { permits, held: Arc::default(), refused: AtomicU64::new(0) }
+    }
+
+    /// A slot, or `None` (counted as refused) when all are taken.
+    fn take(&self) -> Option<Slot> {
+        let permit = match &self.permits {
+            Some(s) => match s.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+            },
+            None => None,
+        };
+        self.held.fetch_add(1, Ordering::Relaxed);
+        Some(Slot { held: self.held.clone(), _permit: permit })
+    }
+}
+
+/// A held slot (a connection open, a request worked on); given back when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    held: Arc<AtomicU64>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.held.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The limits, with what they count.
 #[derive(Debug)]
 pub struct Overload {
-    connections: Option<Arc<Semaphore>>,
-    requests: Option<Arc<Semaphore>>,
-    open: AtomicU64,
-    in_flight: AtomicU64,
-    connections_refused: AtomicU64,
-    requests_refused: AtomicU64,
-}
-
-/// A held connection slot; counts the connection open until dropped.
-#[derive(Debug)]
-pub struct ConnectionSlot {
-    overload: Arc<Overload>,
-    _permit: Option<OwnedSemaphorePermit>,
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.overload.open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A held request slot; counts the request in flight until dropped.
-#[derive(Debug)]
-pub struct RequestSlot {
-    overload: Arc<Overload>,
-    _permit: Option<OwnedSemaphorePermit>,
-}
-
-impl Drop for RequestSlot {
-    fn drop(&mut self) {
-        self.overload.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
+    connections: Cap,
+    requests: Cap,
 }
 
 impl Overload {
     /// At most `connections` open connections and `requests` requests in progress (0: no cap).
     pub fn new(connections: usize, requests: usize) -> Arc<Self> {
-        let cap = |n: usize| (n > 0).then(|| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS))));
-        Arc::new(Self {
-            connections: cap(connections),
-            requests: cap(requests),
-            open: AtomicU64::new(0),
-            in_flight: AtomicU64::new(0),
-            connections_refused: AtomicU64::new(0),
-            requests_refused: AtomicU64::new(0),
-        })
+        Arc::new(Self { connections: Cap::new(connections), requests: Cap::new(requests) })
     }
 
     /// A slot for a new connection, or `None` (counted) when all are taken.
-    pub fn connection(self: &Arc<Self>) -> Option<ConnectionSlot> {
-        let permit = match &self.connections {
-            Some(s) => match s.clone().try_acquire_owned() {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    self.connections_refused.fetch_add(1, Ordering::Relaxed);
-                    return None;
-                }
-            },
-            None => None,
-        };
-        self.open.fetch_add(1, Ordering::Relaxed);
-        Some(ConnectionSlot { overload: self.clone(), _permit: permit })
+    pub fn connection(&self) -> Option<Slot> {
+        self.connections.take()
     }
 
     /// A slot for a request to work on, or `None` (counted) when all are taken.
-    pub fn request(self: &Arc<Self>) -> Option<RequestSlot> {
-        let permit = match &self.requests {
-            Some(s) => match s.clone().try_acquire_owned() {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    self.requests_refused.fetch_add(1, Ordering::Relaxed);
-                    return None;
-                }
-            },
-            None => None,
-        };
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        Some(RequestSlot { overload: self.clone(), _permit: permit })
+    pub fn request(&self) -> Option<Slot> {
+        self.requests.take()
     }
 
     /// Its figures for `/metrics`.
@@ -108,10 +92,10 @@ impl Overload {
              # HELP kintsugi_http_connections_refused_total Connections refused at --max-connections.\n# TYPE kintsugi_http_connections_refused_total counter\nkintsugi_http_connections_refused_total {}\n\
              # HELP kintsugi_http_requests_in_flight S3 requests being worked on.\n# TYPE kintsugi_http_requests_in_flight gauge\nkintsugi_http_requests_in_flight {}\n\
              # HELP kintsugi_http_requests_refused_total Requests answered 503 SlowDown at --max-requests.\n# TYPE kintsugi_http_requests_refused_total counter\nkintsugi_http_requests_refused_total {}\n",
-            g(&self.open),
-            g(&self.connections_refused),
-            g(&self.in_flight),
-            g(&self.requests_refused)
+            g(&self.connections.held),
+            g(&self.connections.refused),
+            g(&self.requests.held),
+            g(&self.requests.refused)
         )
     }
 }
