@@ -1,11 +1,10 @@
 //! Garbage collection: delete the shard files of due garbage entries (overwritten or deleted
 //! objects, aborted uploads, copies left behind by moves and by interrupted writes).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use kintsugi_storage::ShardError;
-use kintsugi_meta::now_ms;
+use kintsugi_meta::{now_ms, ShardFileUse};
 
 use crate::error::ClusterResult;
 use crate::metrics::Metrics;
@@ -15,13 +14,11 @@ use crate::store::Store;
 /// An entry whose shards cannot all be reached stays queued for the next pass.
 pub async fn gc_pass(store: &Arc<Store>) -> ClusterResult<u64> {
     let mut deleted = 0;
-    let mut tried = HashSet::new();
+    let mut after = None;
     loop {
-        let due = store.meta_call(|m| m.due_garbage(now_ms(), 256)).await?;
-        let due: Vec<_> = due.into_iter().filter(|(s, _)| tried.insert(*s)).collect();
-        if due.is_empty() {
-            return Ok(deleted);
-        }
+        let due = store.meta_call(move |m| m.due_garbage_after(now_ms(), after, 256)).await?;
+        let Some((last, _)) = due.last() else { return Ok(deleted) };
+        after = Some(*last);
         for (seg, rec) in due {
             let mut complete = true;
             for (idx, disk_id) in &rec.shards {
@@ -31,11 +28,18 @@ pub async fn gc_pass(store: &Arc<Store>) -> ClusterResult<u64> {
                     complete = false;
                     continue;
                 };
-                // A shard that a committed record references again (repair or drain placed the same
-                // index of the segment back on this disk), or that an open intent names (a copy
-                // being written there now), is not this entry's to delete.
-                if store.meta_call(move |m| m.shard_file_in_use(d, seg, i)).await? {
-                    continue;
+                match store.meta_call(move |m| m.shard_file_use(d, seg, i)).await? {
+                    // A committed record references it again (repair or drain placed the same index
+                    // of the segment back on this disk): not this entry's to delete; when that
+                    // record lets go of it, it is queued again.
+                    ShardFileUse::Indexed => continue,
+                    // An open intent names it (a copy being written there now): it may be kept or
+                    // given up, so the entry stays and a later pass looks again.
+                    ShardFileUse::Intended => {
+                        complete = false;
+                        continue;
+                    }
+                    ShardFileUse::Free => {}
                 }
                 let Ok(disk) = store.disk(*disk_id) else { continue };
                 if !disk.info().reachable {

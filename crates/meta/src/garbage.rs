@@ -70,8 +70,19 @@ impl RocksMeta {
 
     /// Garbage entries due at `now`, at most `max`.
     pub fn due_garbage(&self, now: i64, max: usize) -> MetaResult<Vec<(SegmentId, GarbageRecord)>> {
+        self.due_garbage_after(now, None, max)
+    }
+
+    /// Garbage entries due at `now` whose segment comes after `after` (in key order), at most
+    /// `max`: a pass walks the whole queue page by page, so entries that stay queued (a node
+    /// down, a file held) cannot starve the ones behind them.
+    pub fn due_garbage_after(&self, now: i64, after: Option<SegmentId>, max: usize) -> MetaResult<Vec<(SegmentId, GarbageRecord)>> {
         let mut out = Vec::new();
-        self.scan_prefix(CF_GARBAGE, &[], &[], |k, v| {
+        let start = after.map(keys::segment_key);
+        self.scan_prefix(CF_GARBAGE, &[], start.as_ref().map_or(&[][..], |s| &s[..]), |k, v| {
+            if start.is_some_and(|s| k == s.as_slice()) {
+                return Ok(true);
+            }
             let rec: GarbageRecord = decode("garbage", v)?;
             if rec.due_ms <= now {
                 if let Some(seg) = keys::parse_segment_key(k) {

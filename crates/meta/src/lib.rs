@@ -52,7 +52,7 @@ pub use join_tokens::JoinTokenRecord;
 pub use label::{ShardLabel, LABEL_BUDGET};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use read::MetaRead;
-pub use relocate::{IndexedShard, OwnedSegment, ShardMove};
+pub use relocate::{IndexedShard, OwnedSegment, ShardFileUse, ShardMove};
 pub use replica::{Outcome, Refusal};
 pub use store::{now_ms, Expect, RocksMeta};
 pub use tags::{ObjectTagsRecord, TagSet};

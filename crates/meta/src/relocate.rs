@@ -79,15 +79,15 @@ impl RocksMeta {
         Ok(self.get_raw(CF_DISK_SHARDS, &keys::disk_shard_key(disk, segment, index))?.is_some())
     }
 
-    /// Whether shard `index` of `segment` on `disk` may be live: the index names it, or an open
-    /// write intent does (a copy being written there that has not committed yet). Garbage
-    /// collection deletes only a file for which this is false.
-    pub fn shard_file_in_use(&self, disk: DiskId, segment: SegmentId, index: u8) -> MetaResult<bool> {
+    /// Who holds shard `index` of `segment` on `disk`: a committed record (the index names it),
+    /// an open write intent (a copy being written there that has not committed yet), or nothing.
+    /// Garbage collection deletes only a file that nothing holds.
+    pub fn shard_file_use(&self, disk: DiskId, segment: SegmentId, index: u8) -> MetaResult<ShardFileUse> {
         if self.is_indexed(disk, segment, index)? {
-            return Ok(true);
+            return Ok(ShardFileUse::Indexed);
         }
         let intent = self.get::<IntentRecord>(CF_INTENTS, "intent", &keys::segment_key(segment))?;
-        Ok(intent.is_some_and(|i| i.shards.contains(&(index, disk))))
+        Ok(if intent.is_some_and(|i| i.shards.contains(&(index, disk))) { ShardFileUse::Intended } else { ShardFileUse::Free })
     }
 
     /// The owner of a segment for index entries that predate owner values: a full scan of objects and parts.
@@ -250,4 +250,15 @@ impl OwnerRecord {
             OwnerRecord::Part(p) => &mut p.segments,
         }
     }
+}
+
+/// What holds a shard file (see [`RocksMeta::shard_file_use`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardFileUse {
+    /// A committed object or part references it.
+    Indexed,
+    /// An open write intent names it: it may still be committed, or given up as garbage.
+    Intended,
+    /// Nothing: it may be deleted.
+    Free,
 }

@@ -309,10 +309,21 @@ impl RocksMeta {
         let intents = self.cf(CF_INTENTS)?;
         let value = encode(owner)?;
         for s in segments {
-            for (i, loc) in s.shards.iter().enumerate() {
-                b.put_cf(idx, keys::disk_shard_key(loc.disk, s.id, shard_index(i)), &value);
+            let named: Vec<(u8, DiskId)> = s.shards.iter().enumerate().map(|(i, loc)| (shard_index(i), loc.disk)).collect();
+            for (i, disk) in &named {
+                b.put_cf(idx, keys::disk_shard_key(*disk, s.id, *i), &value);
             }
-            b.delete_cf(intents, keys::segment_key(s.id));
+            // Copies an open intent names that this record does not (a write that failed part way,
+            // a move of a part overtaken by its upload's completion) would be orphans once the
+            // intent is gone: they become garbage, which GC deletes only when nothing holds them.
+            let ik = keys::segment_key(s.id);
+            if let Some(intent) = self.get::<IntentRecord>(CF_INTENTS, "intent", &ik)? {
+                let stray: Vec<(u8, DiskId)> = intent.shards.into_iter().filter(|sh| !named.contains(sh)).collect();
+                if !stray.is_empty() {
+                    self.batch_add_garbage(b, s.id, stray, 0)?;
+                }
+            }
+            b.delete_cf(intents, ik);
         }
         Ok(())
     }

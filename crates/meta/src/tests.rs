@@ -213,6 +213,53 @@ fn index_entries_name_their_owner_through_multipart_completion() {
 }
 
 #[test]
+fn a_copy_an_intent_names_becomes_garbage_when_its_segment_is_referenced_without_it() {
+    // A move of a part's shard 0 to disk 9 is under way (its intent names the copy) when the
+    // upload completes: the completed object references the part's shard on disk 1, and the
+    // copy on disk 9 must not be left an orphan that nothing would ever collect.
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    let up = UploadRecord { upload_id: "u1".into(), bucket: "b".into(), key: "mp".into(), created_ms: 0, content_type: None, headers: vec![], user_meta: vec![] };
+    meta.create_upload(&up).expect("upload");
+    let part = PartRecord { part_number: 1, size: 5, etag: "e".into(), modified_ms: 0, coding: manifest(0, &[]).coding, segments: manifest(0, &[(30, &[1, 2])]).segments };
+    meta.put_part("b", "mp", "u1", &part).expect("part");
+    meta.add_intent(30, vec![(0, 9)]).expect("the move's intent");
+    meta.complete_upload::<MetaError>("b", "mp", "u1", |_, parts| {
+        let mut m = manifest(5, &[]);
+        m.segments = parts[0].segments.clone();
+        Ok((m, vec![1]))
+    })
+    .expect("complete");
+    assert!(meta.list_intents().expect("intents").is_empty());
+    let g = meta.due_garbage(now_ms(), 10).expect("garbage");
+    assert_eq!(g.iter().map(|(s, r)| (*s, r.shards.clone())).collect::<Vec<_>>(), vec![(30, vec![(0, 9)])], "the move's copy is garbage");
+    assert_eq!(meta.shard_file_use(9, 30, 0).expect("use"), ShardFileUse::Free);
+    assert_eq!(meta.shard_file_use(1, 30, 0).expect("use"), ShardFileUse::Indexed);
+    // A plain write: the intent names exactly what the record references, and nothing is garbage.
+    meta.add_intent(31, vec![(0, 1), (1, 2)]).expect("intent");
+    assert_eq!(meta.shard_file_use(2, 31, 1).expect("use"), ShardFileUse::Intended);
+    meta.put_object("b", "k", &manifest(1, &[(31, &[1, 2])]), Expect::Any).expect("put");
+    assert_eq!(meta.due_garbage(now_ms(), 10).expect("garbage").len(), 1);
+}
+
+#[test]
+fn due_garbage_pages_past_entries_that_stay_queued() {
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    for seg in 1..=5u128 {
+        meta.add_intent(seg, vec![(0, 1)]).expect("intent");
+    }
+    meta.intents_to_garbage(&[1, 2, 3, 4, 5]).expect("garbage");
+    let first = meta.due_garbage_after(now_ms(), None, 2).expect("page");
+    assert_eq!(first.iter().map(|g| g.0).collect::<Vec<_>>(), vec![1, 2]);
+    let next = meta.due_garbage_after(now_ms(), Some(2), 2).expect("page");
+    assert_eq!(next.iter().map(|g| g.0).collect::<Vec<_>>(), vec![3, 4]);
+    let last = meta.due_garbage_after(now_ms(), Some(4), 2).expect("page");
+    assert_eq!(last.iter().map(|g| g.0).collect::<Vec<_>>(), vec![5]);
+    assert!(meta.due_garbage_after(now_ms(), Some(5), 2).expect("page").is_empty());
+}
+
+#[test]
 fn moving_a_shard_is_a_compare_and_swap_that_keeps_index_and_garbage_exact() {
     let (_d, meta) = open();
     meta.create_bucket("b").expect("bucket");
