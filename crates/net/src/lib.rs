@@ -21,6 +21,7 @@
 #![deny(unsafe_code)]
 
 mod error;
+mod limits;
 mod pki;
 pub mod probe;
 mod protocol;
@@ -29,6 +30,7 @@ mod transport;
 mod wire;
 
 pub use error::{NetError, NetResult};
+pub use limits::ServerLimits;
 pub use pki::{common_name, fingerprint, new_key_and_csr, ClusterCa, NodeIdentity, CLUSTER_SERVER_NAME};
 pub use token::{secrets_equal, JoinToken};
 pub use transport::{Admission, call, check, client_config, join, peer_of, server_config, server_config_for, Client, Handler, JoinAuthority, NameTaken, Peer, Server, Service, TransportTuning};

@@ -58,9 +58,12 @@ impl Drop for Cluster {
 }
 
 async fn cluster() -> Cluster {
+    cluster_with(TransportTuning::default()).await
+}
+
+async fn cluster_with(t: TransportTuning) -> Cluster {
     let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
     let gw = ca.issue("gateway").expect("gateway identity");
-    let t = TransportTuning::default();
     let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config(&gw, true, &t).expect("server config"), &t).expect("bind");
     let addr = server.local_addr().expect("addr");
     let secret = JoinToken::random_secret();
@@ -230,4 +233,50 @@ async fn one_endpoint_serves_two_protocols_by_alpn_with_their_own_join_authoriti
     let (resp, _) = call(&other_conn, &OtherRequest::Ping, None, Duration::from_secs(5)).await.expect("ping");
     assert_eq!(resp, OtherResponse::Pong { node: "other, to gateway".into() });
     ep.close(0u32.into(), b"test over");
+}
+
+#[tokio::test]
+async fn a_stream_that_withholds_its_request_is_cut_off_and_caps_refuse_extra_connections() {
+    let limits = ServerLimits { max_connections: 2, max_anonymous: 1, anonymous_per_sec: 100, first_frame: Duration::from_millis(500) };
+    let c = cluster_with(TransportTuning { limits, ..TransportTuning::default() }).await;
+    let t = TransportTuning::default();
+    let id = join::<Request>(&c.token, "node-3", &t).await.expect("join");
+    // Closed connections give their places back once the close reaches the server.
+    let settle = || tokio::time::sleep(Duration::from_millis(300));
+    settle().await;
+    let client = Client::new(&id, &t).expect("client");
+    let conn = client.connect(c.addr).await.expect("connect");
+
+    // A frame announced (1,000 bytes) and never sent: answered BadFrame after the deadline.
+    let started = std::time::Instant::now();
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+    send.write_all(&1000u32.to_le_bytes()).await.expect("write");
+    let resp: Result<Response, _> = tokio::time::timeout(Duration::from_secs(10), read_frame(&mut recv)).await.expect("an answer, not silence");
+    assert!(matches!(resp, Ok(Response::Error { ref code, .. }) if code == "BadFrame"), "{resp:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "cut off after {:?}", started.elapsed());
+
+    // Two connections are open (the join's has closed): a third is refused.
+    let second = client.connect(c.addr).await.expect("second connection");
+    let (resp, _) = call(&second, &Request::Ping, None, Duration::from_secs(5)).await.expect("ping");
+    assert!(matches!(resp, Response::Pong { .. }));
+    let third = async {
+        let conn = client.connect(c.addr).await?;
+        call(&conn, &Request::Ping, None, Duration::from_secs(5)).await.map(|_| ())
+    };
+    assert!(third.await.is_err(), "a third connection over --max-connections 2 was served");
+    second.close(0u32.into(), b"done");
+    conn.close(0u32.into(), b"done");
+    settle().await;
+
+    // Without a certificate: one joiner at a time.
+    let endpoint = quinn::Endpoint::client("0.0.0.0:0".parse().expect("addr")).expect("endpoint");
+    let cfg = crate::transport::join_client_config(&c.token, &t, crate::DEFAULT_ALPN).expect("cfg");
+    let anonymous = || async {
+        let conn = endpoint.connect_with(cfg.clone(), c.addr, CLUSTER_SERVER_NAME).map_err(|e| NetError::Connection { detail: e.to_string() })?.await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
+        let (resp, _) = call(&conn, &Request::Ping, None, Duration::from_secs(5)).await?;
+        Ok::<_, NetError>((conn, resp))
+    };
+    let (_first, resp) = anonymous().await.expect("one joiner is let in");
+    assert!(matches!(check(resp), Err(NetError::Remote { code, .. }) if code == "Unauthenticated"));
+    assert!(anonymous().await.is_err(), "a second connection without a certificate was served");
 }

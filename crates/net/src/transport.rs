@@ -15,6 +15,7 @@ use crate::error::{NetError, NetResult};
 use crate::pki::{self, common_name, ClusterCa, NodeIdentity, CLUSTER_SERVER_NAME};
 use crate::token::{secrets_equal, JoinToken};
 use crate::protocol::{codes, JoinRequest, Joined, WireError, WireRequest, WireResponse, DEFAULT_ALPN};
+use crate::limits::{Gate, ServerLimits};
 use crate::wire;
 
 /// Transport tuning, shared by both ends.
@@ -32,6 +33,8 @@ pub struct TransportTuning {
     pub max_ack_delay: Duration,
     /// Congestion window of a new connection, bytes (cluster links are LAN or loopback).
     pub initial_window: u64,
+    /// What a serving endpoint takes on.
+    pub limits: ServerLimits,
 }
 
 impl Default for TransportTuning {
@@ -42,6 +45,7 @@ impl Default for TransportTuning {
             keep_alive: Duration::from_secs(2),
             max_ack_delay: Duration::from_millis(1),
             initial_window: 256 * 1024,
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -322,7 +326,7 @@ impl JoinAuthority {
 #[derive(Clone)]
 pub struct Service {
     alpn: &'static [u8],
-    serve: Arc<dyn Fn(Peer, quinn::SendStream, quinn::RecvStream) -> StreamFuture + Send + Sync>,
+    serve: Arc<dyn Fn(Peer, Duration, quinn::SendStream, quinn::RecvStream) -> StreamFuture + Send + Sync>,
 }
 
 type StreamFuture = std::pin::Pin<Box<dyn std::future::Future<Output = NetResult<()>> + Send>>;
@@ -333,7 +337,7 @@ impl Service {
     pub fn new<R: WireRequest>(handler: Arc<dyn Handler<R>>, join: Option<Arc<JoinAuthority>>) -> Self {
         Self {
             alpn: R::ALPN,
-            serve: Arc::new(move |peer, send, recv| Box::pin(serve_stream::<R>(peer, handler.clone(), join.clone(), send, recv))),
+            serve: Arc::new(move |peer, first_frame, send, recv| Box::pin(serve_stream::<R>(peer, handler.clone(), join.clone(), first_frame, send, recv))),
         }
     }
 
@@ -342,7 +346,7 @@ impl Service {
     pub fn with_late_join<R: WireRequest>(handler: Arc<dyn Handler<R>>, join: Arc<std::sync::OnceLock<Arc<JoinAuthority>>>) -> Self {
         Self {
             alpn: R::ALPN,
-            serve: Arc::new(move |peer, send, recv| Box::pin(serve_stream::<R>(peer, handler.clone(), join.get().cloned(), send, recv))),
+            serve: Arc::new(move |peer, first_frame, send, recv| Box::pin(serve_stream::<R>(peer, handler.clone(), join.get().cloned(), first_frame, send, recv))),
         }
     }
 
@@ -360,12 +364,13 @@ fn negotiated_alpn(conn: &quinn::Connection) -> Option<Vec<u8>> {
 /// A bound QUIC endpoint serving requests.
 pub struct Server {
     endpoint: quinn::Endpoint,
+    gate: Arc<Gate>,
 }
 
 impl Server {
     /// Bind `addr` (port 0 picks one).
     pub fn bind(addr: SocketAddr, cfg: quinn::ServerConfig, t: &TransportTuning) -> NetResult<Self> {
-        Ok(Self { endpoint: endpoint(addr, Some(cfg), t)? })
+        Ok(Self { endpoint: endpoint(addr, Some(cfg), t)?, gate: Gate::new(t.limits.clone()) })
     }
 
     /// The bound address.
@@ -384,8 +389,15 @@ impl Server {
     pub async fn serve_all(self, services: Vec<Service>) {
         let services: Arc<[Service]> = services.into();
         while let Some(incoming) = self.endpoint.accept().await {
-            let services = services.clone();
+            // Over the cap a connection is refused before its handshake costs anything.
+            let Some(place) = self.gate.connection() else {
+                tracing::warn!(peer = %incoming.remote_address(), "QUIC connection refused: too many open");
+                incoming.refuse();
+                continue;
+            };
+            let (services, gate) = (services.clone(), self.gate.clone());
             tokio::spawn(async move {
+                let _place = place;
                 let conn = match incoming.await {
                     Ok(c) => c,
                     Err(e) => {
@@ -394,6 +406,18 @@ impl Server {
                     }
                 };
                 let peer = peer_of(&conn);
+                // A peer without a certificate may only join: few at once, at a bounded rate.
+                let _joining = match peer {
+                    Peer::Anonymous => match gate.anonymous() {
+                        Some(h) => Some(h),
+                        None => {
+                            tracing::warn!(peer = %conn.remote_address(), "connection without a certificate refused: too many joining, or too fast");
+                            conn.close(0u32.into(), b"too many joining nodes; retry later");
+                            return;
+                        }
+                    },
+                    Peer::Member(_) => None,
+                };
                 let alpn = negotiated_alpn(&conn);
                 let Some(service) = services.iter().find(|s| Some(s.alpn) == alpn.as_deref()).cloned() else {
                     tracing::debug!(?alpn, "connection for a protocol this endpoint does not serve");
@@ -405,7 +429,7 @@ impl Server {
                         Ok(s) => s,
                         Err(_) => return,
                     };
-                    let fut = (service.serve)(peer.clone(), send, recv);
+                    let fut = (service.serve)(peer.clone(), gate.first_frame(), send, recv);
                     tokio::spawn(async move {
                         if let Err(e) = fut.await {
                             tracing::debug!(error = %e, "request failed");
@@ -431,11 +455,14 @@ async fn serve_stream<R: WireRequest>(
     peer: Peer,
     handler: Arc<dyn Handler<R>>,
     join: Option<Arc<JoinAuthority>>,
+    first_frame: Duration,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) -> NetResult<()> {
     let answer = |e: WireError| R::Response::error(e);
-    let req: R = match wire::read_frame(&mut recv).await {
+    let read = tokio::time::timeout(first_frame, wire::read_frame(&mut recv)).await;
+    let read = read.unwrap_or_else(|_| Err(NetError::BadFrame { detail: format!("no request frame within {first_frame:?}") }));
+    let req: R = match read {
         Ok(r) => r,
         Err(e) => {
             let _ = wire::write_frame(&mut send, &answer(WireError::new(codes::BAD_FRAME, e.to_string()))).await;

@@ -64,8 +64,15 @@ pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Ne
     let mut prefix = [0u8; 4];
     recv.read_exact(&mut prefix).await.map_err(|e| NetError::BadFrame { detail: format!("reading frame length: {e}") })?;
     let n = frame_len(prefix)?;
-    let mut body = vec![0u8; n];
-    recv.read_exact(&mut body).await.map_err(|e| NetError::BadFrame { detail: format!("frame truncated: {e}") })?;
+    // Grown as bytes arrive: a peer that announces a frame and sends nothing costs nothing.
+    let mut body = Vec::with_capacity(n.min(4096));
+    while body.len() < n {
+        match recv.read_chunk(n - body.len(), true).await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk.bytes),
+            Ok(None) => return Err(NetError::BadFrame { detail: format!("frame truncated: {} of {n} bytes", body.len()) }),
+            Err(e) => return Err(NetError::BadFrame { detail: format!("frame truncated: {e}") }),
+        }
+    }
     decode_frame(&body)
 }
 
