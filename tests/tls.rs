@@ -46,16 +46,29 @@ fn s3_clients_reach_the_server_over_https_only_with_trust_and_sighup_swaps_the_c
     get.env_remove("AWS_CA_BUNDLE").args(["--ca-bundle", first.trust.to_str().expect("utf-8")]);
     let out = get.output().expect("kintsugi get");
     assert!(out.status.success() && out.stdout == std::fs::read(&src).expect("src"), "kintsugi get --ca-bundle: {}", String::from_utf8_lossy(&out.stderr));
-    let mut ls = std::process::Command::new(common::BIN);
-    ls.args(["ls", "s3://tls"]).env("KINTSUGI_CONFIG", srv.root().join("client-config.toml"));
-    for k in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CA_BUNDLE", "AWS_PROFILE"] {
-        ls.env_remove(k);
-    }
-    let listed = srv.run_ok(ls, "kintsugi ls with the profile the server wrote");
+    let with_profile = |args: &[&str], ca_env: Option<&std::path::Path>| {
+        let mut ls = std::process::Command::new(common::BIN);
+        ls.args(args).env("KINTSUGI_CONFIG", srv.root().join("client-config.toml"));
+        for k in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CA_BUNDLE", "AWS_PROFILE"] {
+            ls.env_remove(k);
+        }
+        if let Some(ca) = ca_env {
+            ls.env("AWS_CA_BUNDLE", ca);
+        }
+        ls
+    };
+    let listed = srv.run_ok(with_profile(&["ls", "s3://tls"], None), "kintsugi ls with the profile the server wrote");
     assert!(listed.contains("aws-cli"), "{listed}");
+    // AWS_CA_BUNDLE adds to the profile's bundle (another CA's certificate does not make the
+    // server untrusted); a profile named with --profile keeps its own bundle whatever the
+    // environment names (a missing file is then not even read).
+    let untrusted = self_signed(&pki.path().join("stranger"), "stranger");
+    srv.run_ok(with_profile(&["ls", "s3://tls"], Some(&untrusted.trust)), "kintsugi ls with the profile and another AWS_CA_BUNDLE");
+    let missing = pki.path().join("missing.pem");
+    srv.run_ok(with_profile(&["ls", "--profile", "default", "s3://tls"], Some(&missing)), "kintsugi ls --profile default with a missing AWS_CA_BUNDLE");
+    assert_fails(with_profile(&["ls", "s3://tls"], Some(&missing)).output().expect("kintsugi ls"), "kintsugi ls with a missing AWS_CA_BUNDLE", "missing.pem");
 
     // Without trust every client refuses the certificate; the CLI says what to pass.
-    let untrusted = self_signed(&pki.path().join("stranger"), "stranger");
     srv.ca_bundle = Some(untrusted.trust.clone());
     srv.py("tls.py", &["refused"]);
     assert_fails(srv.kintsugi(&["ls", "s3://tls"]).output().expect("kintsugi ls"), "kintsugi ls trusting a stranger", "--ca-bundle");
@@ -116,5 +129,69 @@ fn a_bad_certificate_or_key_stops_the_start_with_the_file_named() {
             .expect("kintsugi server");
         let err = assert_fails(out, "a server with an unusable certificate", needle);
         assert!(err.contains("--tls-cert"), "{err}");
+    }
+}
+
+/// `kintsugi server` started with no keys given, as `make run` does: the child and the endpoint
+/// its banner names.
+fn start_keyless(data: &std::path::Path, extra: &[String]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.args(["server", "--listen", "127.0.0.1:0", "--ec", "1+1", "--data"]).arg(data.join("d1")).arg("--data").arg(data.join("d2")).arg("--meta").arg(data.join("meta")).args(extra);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KINTSUGI_") || k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("KINTSUGI_CONFIG", data.join("client.toml")).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("kintsugi server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let endpoint = loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                if let Some(ep) = l.strip_prefix("S3 endpoint: ") {
+                    break ep.trim().to_owned();
+                }
+            }
+            _ => panic!("kintsugi server ended before naming its endpoint"),
+        }
+    };
+    // Keep draining so the banner's pipe never fills.
+    std::thread::spawn(move || for _ in lines {});
+    (child, endpoint)
+}
+
+#[test]
+fn a_restart_with_or_without_https_brings_the_profile_it_wrote_up_to_date() {
+    let _g = common::slot();
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = self_signed(&dir.path().join("pki"), "srv");
+    let through_profile = |args: &[&str], what: &str| {
+        let mut c = std::process::Command::new(common::BIN);
+        c.args(args).env("KINTSUGI_CONFIG", dir.path().join("client.toml"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("KINTSUGI_PROFILE") || k.starts_with("AWS_") {
+                c.env_remove(k);
+            }
+        }
+        let out = c.output().expect("kintsugi");
+        assert!(out.status.success(), "kintsugi {args:?} through the profile, {what}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let config = || std::fs::read_to_string(dir.path().join("client.toml")).expect("client config");
+    for (round, tls) in [(1, false), (2, true), (3, false)] {
+        let flags = if tls { pki.flags() } else { Vec::new() };
+        let (mut child, endpoint) = start_keyless(dir.path(), &flags);
+        assert_eq!(endpoint.starts_with("https://"), tls, "round {round}: {endpoint}");
+        let cfg = config();
+        assert!(cfg.contains(&format!("endpoint = \"{endpoint}\"")), "round {round}: the profile names {endpoint}:\n{cfg}");
+        assert_eq!(cfg.contains("ca_bundle"), tls, "round {round}: the profile's bundle:\n{cfg}");
+        if round == 1 {
+            through_profile(&["mb", "s3://kept"], "round 1");
+        }
+        assert!(through_profile(&["ls"], &format!("round {round}")).contains("kept"));
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }

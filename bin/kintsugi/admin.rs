@@ -151,6 +151,7 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             let disks = v["disks"].as_array().map(Vec::as_slice).unwrap_or(&[]);
             let failed = disks.iter().filter(|d| d["state"] == "failed" || d["state"] == "unreachable").count();
             let out_of_service = disks.iter().filter(|d| d["state"] == "draining" || d["state"] == "decommissioned").count();
+            let full = disks.iter().filter(|d| d["state"] == "full").count();
             println!("mode:            {}", v["mode"].as_str().unwrap_or("?"));
             println!("erasure coding:  {}", v["ec"].as_str().unwrap_or("?"));
             let nodes = v["nodes"].as_array().map(Vec::as_slice).unwrap_or(&[]);
@@ -173,9 +174,9 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
                 }
             }
             println!(
-                "disks:           {} ({} ok, {failed} failed or unreachable, {out_of_service} draining or decommissioned)",
+                "disks:           {} ({} ok, {full} full, {failed} failed or unreachable, {out_of_service} draining or decommissioned)",
                 disks.len(),
-                disks.len() - failed - out_of_service
+                disks.len() - failed - out_of_service - full
             );
             println!("garbage pending: {} segments", v["garbage_pending"]);
             println!("data:            {} segments, {:.1} MiB", v["ledger"]["segments"], v["ledger"]["bytes"].as_f64().unwrap_or(0.0) / f64::from(1u32 << 20));

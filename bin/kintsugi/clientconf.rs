@@ -67,6 +67,34 @@ pub fn save_profile(name: &str, profile: Profile) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// On a restart: the profile `name` written for this server (same access key) is brought up to
+/// date when it no longer reaches it — HTTPS switched on or off, another port, another
+/// certificate file. A profile that names another server, or this one under another host
+/// name, is left alone. Answers the config file's path.
+pub fn refresh_profile(name: &str, access_key: &str, endpoint: &str, ca_bundle: Option<&str>) -> Result<Option<PathBuf>> {
+    let Ok(p) = path() else { return Ok(None) };
+    let Ok(cfg) = load() else { return Ok(Some(p)) };
+    let Some(prof) = cfg.profiles.get(name).filter(|prof| prof.access_key == access_key) else { return Ok(Some(p)) };
+    // scheme and port of an endpoint URL
+    let parts = |e: &str| {
+        let (scheme, rest) = e.split_once("://").unwrap_or(("", e));
+        let port = rest.trim_end_matches('/').rsplit_once(':').map(|(_, port)| port.to_owned()).unwrap_or_default();
+        (scheme.to_owned(), port)
+    };
+    let moved = parts(&prof.endpoint) != parts(endpoint);
+    let https = endpoint.starts_with("https://");
+    let stale_bundle = https && prof.ca_bundle.as_deref() != ca_bundle;
+    if !moved && !stale_bundle {
+        return Ok(Some(p));
+    }
+    let mut fresh = prof.clone();
+    if moved {
+        fresh.endpoint = endpoint.to_owned();
+    }
+    fresh.ca_bundle = if https { ca_bundle.map(str::to_owned) } else { None };
+    save_profile(name, fresh).map(Some)
+}
+
 /// Write a file readable only by its owner: temp file (mode 0600), fsync,
 /// rename into place, fsync the directory.
 pub fn write_private(path: &Path, contents: &str) -> Result<()> {
@@ -109,7 +137,7 @@ pub struct ConnArgs {
     #[arg(long)]
     pub region: Option<String>,
     /// PEM certificates to trust for an https:// endpoint, besides the system's roots
-    /// [env: AWS_CA_BUNDLE; else the profile's]
+    /// [else the profile's, and AWS_CA_BUNDLE's unless --profile is given]
     #[arg(long, value_name = "FILE")]
     pub ca_bundle: Option<PathBuf>,
 }
@@ -125,8 +153,8 @@ pub struct Resolved {
     pub region: String,
     /// Human description of where the credentials came from (for error messages).
     pub source: String,
-    /// Extra trusted certificates (PEM file) for HTTPS.
-    pub ca_bundle: Option<PathBuf>,
+    /// Extra trusted certificates (PEM files) for HTTPS.
+    pub ca_bundles: Vec<PathBuf>,
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -175,17 +203,25 @@ pub fn resolve(a: &ConnArgs) -> Result<Resolved> {
         .or_else(|| env_nonempty("AWS_DEFAULT_REGION"))
         .or_else(|| prof.map(|p| p.region.clone()).filter(|r| !r.is_empty()))
         .unwrap_or_else(|| "us-east-1".into());
-    let ca_bundle = a
-        .ca_bundle
-        .clone()
-        .or_else(|| env_nonempty("AWS_CA_BUNDLE").map(PathBuf::from))
-        .or_else(|| prof.and_then(|p| p.ca_bundle.clone()).filter(|c| !c.is_empty()).map(PathBuf::from));
-    Ok(Resolved { endpoint, creds, region, source, ca_bundle })
+    // --ca-bundle alone when given; else the profile's bundle, with AWS_CA_BUNDLE's beside it
+    // unless the profile was named (a named profile is a flag, and wins over the environment).
+    let ca_bundles = match &a.ca_bundle {
+        Some(flag) => vec![flag.clone()],
+        None => {
+            let env = if explicit { None } else { env_nonempty("AWS_CA_BUNDLE").map(PathBuf::from) };
+            let prof = prof.and_then(|p| p.ca_bundle.clone()).filter(|c| !c.is_empty()).map(PathBuf::from);
+            let mut all: Vec<PathBuf> = env.into_iter().chain(prof).collect();
+            all.dedup();
+            all
+        }
+    };
+    Ok(Resolved { endpoint, creds, region, source, ca_bundles })
 }
 
 impl Resolved {
     /// An S3 client for this connection.
     pub fn client(&self) -> Result<kintsugi_client::S3Client> {
-        Ok(kintsugi_client::S3Client::with_ca_bundle(&self.endpoint, self.creds.clone(), &self.region, self.ca_bundle.as_deref())?)
+        let bundles: Vec<&std::path::Path> = self.ca_bundles.iter().map(PathBuf::as_path).collect();
+        Ok(kintsugi_client::S3Client::with_ca_bundles(&self.endpoint, self.creds.clone(), &self.region, &bundles)?)
     }
 }

@@ -94,6 +94,8 @@ pub struct GatewayArgs {
     workers: crate::workers::WorkerArgs,
     #[command(flatten)]
     http: crate::workers::HttpArgs,
+    #[command(flatten)]
+    space: crate::workers::SpaceArgs,
     /// Also write the node join token to this file (mode 0600) at every start, e.g. on a volume
     /// that storage nodes read with `--join-file` (docker compose does this).
     #[arg(long, value_name = "FILE", env = "KINTSUGI_TOKEN_FILE")]
@@ -303,6 +305,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         cfg.write_quorum = a.write_quorum;
         cfg.hedge_after = a.hedge_after;
         cfg.write_stall = a.request_deadline;
+        cfg.disk_reserve = a.space.disk_reserve;
         let (store, repair_rx) = Store::new(meta.clone(), Vec::new(), codec, cfg);
         let g = group.clone();
         store.leadership.set(Arc::new(move || g.is_leader()));

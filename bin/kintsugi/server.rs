@@ -62,6 +62,8 @@ pub struct ServerArgs {
     workers: crate::workers::WorkerArgs,
     #[command(flatten)]
     http: crate::workers::HttpArgs,
+    #[command(flatten)]
+    space: crate::workers::SpaceArgs,
 }
 
 /// The `--config` file.
@@ -299,6 +301,7 @@ pub(crate) fn ensure_credentials(meta: &RocksMeta, creds: Option<(String, String
 pub fn run(args: ServerArgs) -> Result<()> {
     let workers = args.workers.clone();
     let http = args.http.open()?;
+    let disk_reserve = args.space.disk_reserve;
     let s = settings(args)?;
     let need = s.scheme.total();
     if s.data.len() < need {
@@ -330,7 +333,9 @@ pub fn run(args: ServerArgs) -> Result<()> {
         }
     }
     let backends: Vec<Arc<dyn ShardStore>> = disks.iter().map(|d| Arc::new(LocalShards::new(d.clone(), "local", d.id())) as Arc<dyn ShardStore>).collect();
-    let (store, repair_rx) = Store::new(meta.clone(), backends, codec, StoreConfig::new(layout));
+    let mut cfg = StoreConfig::new(layout);
+    cfg.disk_reserve = disk_reserve;
+    let (store, repair_rx) = Store::new(meta.clone(), backends, codec, cfg);
     let workers = Workers::new(store, workers.config());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
@@ -361,12 +366,15 @@ pub async fn serve_s3(
 ) -> Result<()> {
     let addr = listener.local_addr()?;
     // A wildcard address is where we listen, not where a client connects: show loopback.
-    let scheme = if http.tls.is_some() { "https" } else { "http" };
-    let endpoint = if addr.ip().is_unspecified() {
-        let lo: std::net::IpAddr = if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
-        format!("{scheme}://{}", SocketAddr::new(lo, addr.port()))
-    } else {
-        format!("{scheme}://{addr}")
+    // With TLS, the host is one the certificate names, so that the profile's endpoint passes
+    // the client's name check.
+    let endpoint = match &http.tls {
+        Some(tls) => format!("https://{}:{}", tls.endpoint_host(addr.ip()), addr.port()),
+        None if addr.ip().is_unspecified() => {
+            let lo: std::net::IpAddr = if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
+            format!("http://{}", SocketAddr::new(lo, addr.port()))
+        }
+        None => format!("http://{addr}"),
     };
     // The CLI trusts the certificates of --tls-cert as well as the system's: a self-signed
     // certificate or a private CA in the chain works out of the box on this machine.
@@ -383,7 +391,7 @@ pub async fn serve_s3(
                 ca_bundle: ca_bundle.clone(),
             },
         )?),
-        None => clientconf::path().ok(),
+        None => clientconf::refresh_profile("default", &ak, &endpoint, ca_bundle.as_deref())?,
     };
     println!("S3 endpoint: {endpoint}");
     if addr.ip().is_unspecified() {
@@ -414,6 +422,7 @@ pub async fn serve_s3(
         drain: Duration::from_secs(30),
         max_connections: http.max_connections,
         max_requests: http.max_requests,
+        body_timeout: http.body_timeout,
     };
     if let Some(tls) = &http.tls {
         tokio::spawn(reload_on_sighup(tls.clone()));

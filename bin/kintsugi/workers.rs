@@ -31,6 +31,17 @@ pub struct WorkerArgs {
     scrub_bandwidth: u64,
 }
 
+/// How full a disk may get.
+#[derive(Debug, Clone, Args)]
+pub struct SpaceArgs {
+    /// Free space every disk keeps back: a disk with less free takes no new shards, and a
+    /// write that no disk has room for is refused (507 XKintsugiStorageFull). A size (1GiB,
+    /// 512MiB, 0) or a percentage of each disk (5%). On the embedded store it also keeps room
+    /// for the metadata when it shares a file system with the disks, so deletes still work.
+    #[arg(long, value_name = "SIZE|PCT", env = "KINTSUGI_DISK_RESERVE", default_value = "1GiB")]
+    pub disk_reserve: kintsugi_cluster::DiskReserve,
+}
+
 /// Limits of the S3 endpoint's connections.
 #[derive(Debug, Clone, Args)]
 pub struct HttpArgs {
@@ -39,6 +50,11 @@ pub struct HttpArgs {
     /// hold connections open forever). 0: no limit.
     #[arg(long, value_name = "DURATION", env = "KINTSUGI_HEADER_TIMEOUT", default_value = "30s", value_parser = crate::cluster::secs)]
     pub header_timeout: Duration,
+    /// Longest a request body may go without sending a byte while it is read; the request then
+    /// fails (400 RequestTimeout) and its connection is closed, so a stalled upload cannot hold
+    /// a request slot. 0: no limit.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_BODY_TIMEOUT", default_value = "60s", value_parser = crate::cluster::secs)]
+    pub body_timeout: Duration,
     /// Most S3 connections open at once; one more is answered 503 SlowDown and closed (0: no cap).
     #[arg(long, value_name = "N", env = "KINTSUGI_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
@@ -66,6 +82,8 @@ pub struct Http {
     pub max_connections: usize,
     /// See [`HttpArgs::max_requests`].
     pub max_requests: usize,
+    /// See [`HttpArgs::body_timeout`].
+    pub body_timeout: Duration,
 }
 
 impl HttpArgs {
@@ -75,7 +93,7 @@ impl HttpArgs {
             (Some(cert), Some(key)) => Some(Arc::new(TlsServer::load(cert, key).context("--tls-cert / --tls-key")?)),
             _ => None,
         };
-        Ok(Http { header_timeout: self.header_timeout, tls, max_connections: self.max_connections, max_requests: self.max_requests })
+        Ok(Http { header_timeout: self.header_timeout, tls, max_connections: self.max_connections, max_requests: self.max_requests, body_timeout: self.body_timeout })
     }
 }
 

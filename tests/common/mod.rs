@@ -128,6 +128,27 @@ pub fn random_string(len: usize) -> String {
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), for files the CLI tools upload.
+/// How this machine lets a test mount a tmpfs of its own: `unshare -m` as root, else with a
+/// user namespace (`-r`). Panics, naming what is missing, when neither works.
+pub fn unshare_flags() -> &'static [&'static str] {
+    static FLAGS: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+    FLAGS.get_or_init(|| {
+        for flags in [&["-m"][..], &["-r", "-m"][..]] {
+            let ok = Command::new("unshare")
+                .args(flags)
+                .args(["sh", "-c", "d=$(mktemp -d) && mount -t tmpfs -o size=1m t \"$d\" && umount \"$d\" && rmdir \"$d\""])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return flags;
+            }
+        }
+        panic!("the full-disk tests mount small tmpfs file systems in a mount namespace: they need `unshare` (util-linux) and root or unprivileged user namespaces")
+    })
+}
+
 pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut out = Vec::with_capacity(len + 8);
@@ -207,11 +228,15 @@ pub struct Opts {
     pub gateway: Option<Vec<String>>,
     /// Extra flags for `kintsugi server`.
     pub flags: Vec<String>,
+    /// Small file systems for the server: it runs in its own mount namespace (`unshare -m`)
+    /// with a tmpfs of the given size (`8m`) at each path under its root ("" is the root
+    /// itself, holding disks and metadata). They live as long as the process: no restarts.
+    pub tmpfs: Vec<(String, String)>,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Opts { disks: 6, ec: None, chunk_size: None, gc_delay: None, gateway: None, flags: Vec::new() }
+        Opts { disks: 6, ec: None, chunk_size: None, gc_delay: None, gateway: None, flags: Vec::new(), tmpfs: Vec::new() }
     }
 }
 
@@ -322,7 +347,20 @@ impl Server {
 
     fn spawn(&mut self) {
         let log = fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("opening server log");
-        let mut cmd = Command::new(BIN);
+        let mut cmd = if self.opts.tmpfs.is_empty() {
+            Command::new(BIN)
+        } else {
+            assert_eq!(self.starts, 0, "a server on tmpfs cannot be restarted: its file systems went with it");
+            let mut mounts = String::from("set -e\n");
+            for (sub, size) in &self.opts.tmpfs {
+                let at = if sub.is_empty() { self.root.clone() } else { self.root.join(sub) };
+                mounts.push_str(&format!("mkdir -p '{0}'\nmount -t tmpfs -o size={size} kintsugi-test '{0}'\n", at.display()));
+            }
+            mounts.push_str("exec \"$@\"\n");
+            let mut c = Command::new("unshare");
+            c.args(unshare_flags()).args(["sh", "-c", &mounts, "sh", BIN]);
+            c
+        };
         match &self.opts.gateway {
             Some(flags) => {
                 cmd.arg("gateway").args(flags);

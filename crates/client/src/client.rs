@@ -223,12 +223,14 @@ fn client_config(roots: rustls::RootCertStore) -> ClientResult<rustls::ClientCon
     Ok(builder.with_root_certificates(roots).with_no_client_auth())
 }
 
-/// The system's roots (honouring `SSL_CERT_FILE` / `SSL_CERT_DIR`) and `ca_bundle`'s certificates.
-fn tls_config(ca_bundle: Option<&Path>) -> ClientResult<rustls::ClientConfig> {
+/// The system's roots (honouring `SSL_CERT_FILE` / `SSL_CERT_DIR`) and the certificates of every
+/// file in `ca_bundles`. A bundle is refused when it cannot be read or holds no certificate that
+/// can be trusted; certificates in it that cannot be parsed are skipped, as the system's are.
+fn tls_config(ca_bundles: &[&Path]) -> ClientResult<rustls::ClientConfig> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(path) = ca_bundle {
+    for path in ca_bundles {
         let bad = |detail: String| ClientError::CaBundle { path: path.display().to_string(), detail };
         let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
             .map_err(|e| bad(e.to_string()))?
@@ -237,8 +239,9 @@ fn tls_config(ca_bundle: Option<&Path>) -> ClientResult<rustls::ClientConfig> {
         if certs.is_empty() {
             return Err(bad("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into()));
         }
-        for c in certs {
-            roots.add(c).map_err(|e| bad(format!("a certificate in it cannot be trusted as a root: {e}")))?;
+        let (added, skipped) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(bad(format!("none of its {skipped} certificate(s) can be trusted as a root")));
         }
     }
     client_config(roots)
@@ -268,6 +271,11 @@ impl S3Client {
     /// As [`S3Client::new`], trusting also every certificate in the PEM file `ca_bundle` (a
     /// private CA, or a self-signed server certificate) for an `https://` endpoint.
     pub fn with_ca_bundle(endpoint: &str, creds: Option<Credentials>, region: &str, ca_bundle: Option<&Path>) -> ClientResult<Self> {
+        Self::with_ca_bundles(endpoint, creds, region, ca_bundle.as_slice())
+    }
+
+    /// As [`S3Client::with_ca_bundle`], trusting the certificates of every file in `ca_bundles`.
+    pub fn with_ca_bundles(endpoint: &str, creds: Option<Credentials>, region: &str, ca_bundles: &[&Path]) -> ClientResult<Self> {
         let bad = |detail: &str| ClientError::BadEndpoint { endpoint: endpoint.to_owned(), detail: detail.to_owned() };
         let uri: http::Uri = endpoint.parse().map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
         let scheme = match uri.scheme_str() {
@@ -279,7 +287,7 @@ impl S3Client {
             return Err(bad("the endpoint must not have a path"));
         }
         // The system's roots are read only for an https endpoint (they cost a directory scan).
-        let tls = if scheme == "https" { tls_config(ca_bundle)? } else { client_config(rustls::RootCertStore::empty())? };
+        let tls = if scheme == "https" { tls_config(ca_bundles)? } else { client_config(rustls::RootCertStore::empty())? };
         let mut conn = HttpConnector::new();
         conn.set_nodelay(true);
         conn.enforce_http(false);
@@ -344,7 +352,9 @@ impl S3Client {
                 detail = format!("{detail}: {s}");
                 src = s.source();
             }
-            if detail.contains("certificate") {
+            if detail.contains("not valid for name") || detail.contains("NotValidForName") {
+                detail.push_str(" (connect to a host name the certificate lists)");
+            } else if detail.contains("certificate") {
                 detail.push_str(" (a self-signed server certificate or a private CA needs --ca-bundle FILE)");
             }
             ClientError::Connect { endpoint: self.endpoint.clone(), detail }
@@ -599,6 +609,19 @@ mod tests {
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "").expect("write");
         let e = S3Client::with_ca_bundle("https://localhost:9443", None, "us-east-1", Some(&empty)).expect_err("no certificate");
+        assert!(e.to_string().contains("empty.pem"), "{e}");
+        // A bundle with one certificate that cannot be parsed still trusts the others in it;
+        // one with nothing usable is refused by name.
+        let junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let only_junk = dir.join("junk.pem");
+        std::fs::write(&only_junk, junk).expect("write");
+        let e = S3Client::with_ca_bundle("https://localhost:9443", None, "us-east-1", Some(&only_junk)).expect_err("nothing to trust");
+        assert!(e.to_string().contains("junk.pem"), "{e}");
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("certificate").cert.pem();
+        let mixed = dir.join("mixed.pem");
+        std::fs::write(&mixed, format!("{junk}{cert}")).expect("write");
+        S3Client::with_ca_bundles("https://localhost:9443", None, "us-east-1", &[mixed.as_path(), empty.as_path()][..1]).expect("the usable certificate is trusted");
+        let e = S3Client::with_ca_bundles("https://localhost:9443", None, "us-east-1", &[mixed.as_path(), empty.as_path()]).expect_err("every bundle must be usable");
         assert!(e.to_string().contains("empty.pem"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }

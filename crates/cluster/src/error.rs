@@ -31,6 +31,18 @@ pub enum ClusterError {
         /// Shards needed (the write quorum for a new segment).
         need: usize,
     },
+    /// Too few disks have room above their reserve to take a new segment's shards.
+    #[error("storage is full: only {room} disks have room above the disk reserve ({reserve}) and {full} are full, fewer than the {need} a write needs; delete objects or add disks (or lower --disk-reserve)")]
+    StorageFull {
+        /// Disks with room.
+        room: usize,
+        /// Usable disks left out for want of space.
+        full: usize,
+        /// Shards a new segment needs.
+        need: usize,
+        /// The reserve, as configured.
+        reserve: String,
+    },
     /// A drain would leave too few failure domains to hold every segment at full redundancy.
     #[error("draining {what} would leave {domains} failure domains (nodes) in service for segments of {need} shards: its shards could not all be kept on distinct nodes at full redundancy. Add a node first, or pass --force to drain anyway (segments then put 2 shards on some nodes, so losing one of those nodes costs 2 shards)")]
     DrainRefused {

@@ -46,7 +46,12 @@ pub async fn rebuild_onto(store: &Store, coded: &Coded, seg: &SegmentMeta, templ
         match w.finish(seg.len, seg.shards[i].hash).await {
             Ok(()) => done.push((i, disk)),
             Err(e @ RebuildOutcome::HashMismatch) => return Err(ClusterError::Internal(format!("rebuilt shard {i}: {e}"))),
-            Err(e) => tracing::warn!(shard = i, disk, error = %e, "rebuilt shard could not be written"),
+            Err(e) => {
+                if matches!(&e, RebuildOutcome::Write(w) if w.is_full()) {
+                    store.space.note_full(disk);
+                }
+                tracing::warn!(shard = i, disk, error = %e, "rebuilt shard could not be written");
+            }
         }
     }
     Ok(Rebuilt { done, bytes_read, on_nodes: Vec::new() })

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{ClusterError, ClusterResult};
 use crate::metrics::Metrics;
+use crate::space::{DiskReserve, Space};
 
 /// Default maximum segment size (rounded down to whole stripes).
 pub const DEFAULT_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
@@ -62,6 +63,8 @@ pub struct StoreConfig {
     pub write_stall: Duration,
     /// A shard read that has not delivered its chunk after this long gets a parity read beside it.
     pub hedge_after: Duration,
+    /// Free space every disk keeps back; a disk below it takes no new shards.
+    pub disk_reserve: DiskReserve,
 }
 
 impl StoreConfig {
@@ -73,6 +76,7 @@ impl StoreConfig {
             write_quorum: None,
             write_stall: Duration::from_secs(10),
             hedge_after: kintsugi_storage::DEFAULT_HEDGE_AFTER,
+            disk_reserve: DiskReserve::default(),
         }
     }
 }
@@ -104,6 +108,8 @@ pub struct Store {
     pub leadership: Leadership,
     /// Shard files moves are writing, kept from garbage collection until they commit.
     pub claims: Arc<crate::claims::ShardClaims>,
+    /// The disk reserve, and the disks that just ran out of space (placement skips both).
+    pub space: Space,
     repair_tx: mpsc::Sender<RepairRequest>,
 }
 
@@ -172,6 +178,7 @@ impl Store {
             drains: RwLock::new(HashMap::new()),
             leadership: Leadership::default(),
             claims: Arc::default(),
+            space: Space::new(cfg.disk_reserve),
             repair_tx,
         };
         (Arc::new(store), repair_rx)
@@ -241,13 +248,24 @@ impl Store {
         kintsugi_placement::domain_cap(self.total_shards(), self.domains_in_service())
     }
 
-    fn candidates(&self, skip: impl Fn(DiskId) -> bool) -> Vec<Candidate> {
-        self.disks
-            .read()
+    /// Disks that may take new shards (not in `skip`): usable, in service, and with room above
+    /// the disk reserve; and how many were left out only for want of space.
+    fn candidates(&self, skip: impl Fn(DiskId) -> bool) -> (Vec<Candidate>, usize) {
+        let mut full = 0;
+        let disks = self.disks.read();
+        let candidates = disks
             .values()
             .filter(|d| !skip(d.id()) && d.usable() && !self.out_of_service(d.id()))
-            .map(|d| Candidate { disk: d.id(), node: d.failure_domain(), zone: d.zone(), weight: (d.info().free >> 30).max(1) })
-            .collect()
+            .filter_map(|d| {
+                let info = d.info();
+                if !self.space.takes_shards(&info) {
+                    full += 1;
+                    return None;
+                }
+                Some(Candidate { disk: d.id(), node: d.failure_domain(), zone: d.zone(), weight: self.space.weight(&info) })
+            })
+            .collect();
+        (candidates, full)
     }
 
     /// Disks for the k+m shards of a new segment, by shard index, with [`NO_DISK`] for a shard
@@ -256,12 +274,15 @@ impl Store {
     /// last (parity) shards are left unplaced for repair to complete — recorded, counted at
     /// risk, never doubled onto another node. Refused when fewer than the write quorum fit.
     pub fn place(&self, segment_id: u128, exclude: &[DiskId]) -> ClusterResult<Vec<DiskId>> {
-        let candidates = self.candidates(|d| exclude.contains(&d));
+        let (candidates, full) = self.candidates(|d| exclude.contains(&d));
         let need = self.total_shards();
         let cap = self.domain_cap();
         let chosen = kintsugi_placement::place_around(&segment_id.to_le_bytes(), &candidates, need, cap, &[])
             .map_err(|e| ClusterError::Internal(format!("placement failed: {e}")))?;
         if chosen.len() < self.write_quorum {
+            if full > 0 {
+                return Err(ClusterError::StorageFull { room: candidates.len(), full, need: self.write_quorum, reserve: self.space.reserve().to_string() });
+            }
             let domains = distinct_domains(candidates.iter().map(|c| c.node));
             return Err(ClusterError::NotEnoughDisks { healthy: candidates.len(), domains, need: self.write_quorum });
         }
@@ -278,7 +299,7 @@ impl Store {
             let disks = self.disks.read();
             healthy.iter().filter_map(|d| disks.get(d)).map(|d| Held { node: d.failure_domain(), zone: d.zone() }).collect()
         };
-        let candidates = self.candidates(|d| used.contains(&d));
+        let (candidates, _) = self.candidates(|d| used.contains(&d));
         kintsugi_placement::place_around(&segment_id.to_le_bytes(), &candidates, count, self.domain_cap(), &held).unwrap_or_default()
     }
 

@@ -307,7 +307,7 @@ impl Disk {
         }
         match (err.kind(), shard) {
             (std::io::ErrorKind::NotFound, Some(shard)) => DiskError::Missing { disk: self.id, shard },
-            _ => DiskError::Io { disk: self.id, path: path.to_path_buf(), source: err },
+            _ => DiskError::io(self.id, path, err),
         }
     }
 
@@ -492,7 +492,7 @@ impl ShardWriter {
         if !self.root.join(IDENTITY_FILE).is_file() {
             return DiskError::DiskGone { disk: self.disk, path: self.root.clone(), detail: source.to_string() };
         }
-        DiskError::Io { disk: self.disk, path: path.to_path_buf(), source }
+        DiskError::io(self.disk, path, source)
     }
 
     /// Append one chunk and its BLAKE3 hash (computed by the caller, off this thread if it likes).

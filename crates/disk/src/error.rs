@@ -50,6 +50,14 @@ pub enum DiskError {
         #[source]
         source: std::io::Error,
     },
+    /// The file system holding the disk has no space left (ENOSPC, or a quota).
+    #[error("disk {disk} is full: no space left for {path}; it takes no new shards until space is freed (delete objects, or add disks)")]
+    Full {
+        /// Disk id.
+        disk: u32,
+        /// The file being written.
+        path: PathBuf,
+    },
     /// Another process (or another open in this one) holds the directory's lock.
     #[error("{path} is in use by another kintsugi process; give every process its own directories (--data, --state, --meta)")]
     InUse {
@@ -64,7 +72,28 @@ pub enum DiskError {
     },
 }
 
+/// True when an I/O error says the file system is out of space (or over a quota).
+pub fn is_out_of_space(e: &std::io::Error) -> bool {
+    // std maps ENOSPC and EDQUOT to these kinds.
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+}
+
 impl DiskError {
+    /// An I/O error on `path` of `disk`: [`DiskError::Full`] when the file system is out of
+    /// space, else [`DiskError::Io`].
+    pub fn io(disk: u32, path: &std::path::Path, source: std::io::Error) -> Self {
+        if is_out_of_space(&source) {
+            DiskError::Full { disk, path: path.to_path_buf() }
+        } else {
+            DiskError::Io { disk, path: path.to_path_buf(), source }
+        }
+    }
+
+    /// True when the disk's file system is out of space.
+    pub fn is_full(&self) -> bool {
+        matches!(self, DiskError::Full { .. })
+    }
+
     /// True when the error says the whole disk is unusable (not just one shard).
     pub fn is_disk_failure(&self) -> bool {
         matches!(self, DiskError::DiskGone { .. } | DiskError::DiskFailed { .. })

@@ -25,7 +25,7 @@ mod error;
 mod header;
 
 pub use disk::{sync_dir, DirLock, DirState, Disk, DiskIdentity, ShardReader, ShardWriter, IDENTITY_FILE, IDENTITY_FORMAT};
-pub use error::{DiskError, DiskResult};
+pub use error::{is_out_of_space, DiskError, DiskResult};
 pub use header::{HeaderError, ShardHeader, HEADER_LEN, MAX_LABEL};
 
 #[cfg(test)]

@@ -144,7 +144,8 @@ pub struct DiskReport {
     pub node: String,
     /// Directory.
     pub path: String,
-    /// "ok", "failed" or "unreachable" (its node is down or lost).
+    /// "ok", "full" (no room above the disk reserve: no new shards), "draining",
+    /// "decommissioned", "failed" or "unreachable" (its node is down or lost).
     pub state: String,
     /// File-system capacity in bytes (0 when unknown).
     pub capacity: u64,
@@ -247,7 +248,7 @@ fn classify(e: &ShardError) -> ShardHealth {
         ShardError::Disk(DiskError::Missing { .. }) => ShardHealth::Missing,
         ShardError::Disk(DiskError::Corrupt { .. }) => ShardHealth::Corrupt,
         ShardError::Disk(DiskError::DiskGone { .. } | DiskError::DiskFailed { .. }) | ShardError::Unreachable { .. } => ShardHealth::DiskFailed,
-        ShardError::Disk(DiskError::Io { .. } | DiskError::Invalid { .. } | DiskError::InUse { .. })
+        ShardError::Disk(DiskError::Io { .. } | DiskError::Full { .. } | DiskError::Invalid { .. } | DiskError::InUse { .. })
         | ShardError::Protocol { .. }
         | ShardError::JobFailed { .. }
         | ShardError::NotOnANode { .. } => ShardHealth::IoError,
@@ -330,6 +331,8 @@ fn disk_reports(store: &Store) -> Vec<DiskReport> {
                 match store.drains.read().get(&i.id).map(|r| r.state) {
                     Some(kintsugi_meta::DiskLifecycle::Draining) => "draining",
                     Some(kintsugi_meta::DiskLifecycle::Decommissioned) => "decommissioned",
+                    // At its reserve, or it just refused a write for want of space.
+                    None if !store.space.takes_shards(&i) => "full",
                     None => "ok",
                 }
             };

@@ -20,10 +20,27 @@ pub enum GatewayError {
         /// Write quorum.
         need: usize,
     },
+    /// Disks ran out of space while a new segment was written, and too few others could take
+    /// its shards.
+    #[error("storage is full: {full} disks ran out of space during the write and only {durable} shards of a new segment became durable, {need} needed; delete objects or add disks")]
+    StorageFull {
+        /// Shards given up for want of space.
+        full: usize,
+        /// Durable shards.
+        durable: usize,
+        /// Write quorum.
+        need: usize,
+    },
     /// The client's body stream failed.
     #[error("request body could not be read: {detail}")]
     Body {
         /// What the body stream reported.
+        detail: String,
+    },
+    /// The request body sent no byte for `--body-timeout`.
+    #[error("{detail}")]
+    BodyStalled {
+        /// What the body reported.
         detail: String,
     },
     /// A chunk of an aws-chunked body carried a wrong signature.
@@ -107,6 +124,8 @@ impl GatewayError {
     pub fn from_body_error(detail: String) -> Self {
         if detail.contains("SignatureMismatch") {
             GatewayError::ChunkSignatureMismatch
+        } else if detail.contains(crate::body::BODY_STALLED) {
+            GatewayError::BodyStalled { detail }
         } else {
             GatewayError::Body { detail }
         }
@@ -145,6 +164,13 @@ pub(crate) fn s3_err(e: impl Into<GatewayError>) -> S3Error {
     S3Error::from(e.into())
 }
 
+/// The code of a write refused because the disks are full (S3 has none; 507 with it).
+pub const STORAGE_FULL: &str = "XKintsugiStorageFull";
+
+fn storage_full() -> S3ErrorCode {
+    S3ErrorCode::Custom(STORAGE_FULL.into())
+}
+
 fn cluster_code(e: &ClusterError) -> S3ErrorCode {
     use S3ErrorCode as C;
     match e {
@@ -161,6 +187,7 @@ fn cluster_code(e: &ClusterError) -> S3ErrorCode {
         },
         ClusterError::Disk(_) | ClusterError::Shard(_) | ClusterError::Codec(_) | ClusterError::Internal(_) => C::InternalError,
         ClusterError::NotEnoughDisks { .. } | ClusterError::Unreadable { .. } => C::ServiceUnavailable,
+        ClusterError::StorageFull { .. } => storage_full(),
         ClusterError::DrainRefused { .. } | ClusterError::Refused(_) => C::InvalidRequest,
         ClusterError::InvalidArgument(_) => C::InvalidArgument,
     }
@@ -173,7 +200,9 @@ impl From<GatewayError> for S3Error {
             GatewayError::Cluster(c) => cluster_code(c),
             GatewayError::Internal(_) => C::InternalError,
             GatewayError::WriteQuorum { .. } => C::ServiceUnavailable,
+            GatewayError::StorageFull { .. } => storage_full(),
             GatewayError::Body { .. } | GatewayError::IncompleteBody { .. } => C::IncompleteBody,
+            GatewayError::BodyStalled { .. } => C::RequestTimeout,
             GatewayError::BadDigest | GatewayError::ChecksumMismatch { .. } => C::BadDigest,
             GatewayError::ChunkSignatureMismatch => C::SignatureDoesNotMatch,
             GatewayError::InvalidDigest => C::InvalidDigest,
@@ -184,12 +213,17 @@ impl From<GatewayError> for S3Error {
             GatewayError::InvalidArgument(_) => C::InvalidArgument,
             GatewayError::NoSuchKey { .. } => C::NoSuchKey,
         };
-        if matches!(code, C::InternalError | C::ServiceUnavailable) {
+        if code == storage_full() {
+            tracing::warn!(error = %e, "write refused");
+        } else if matches!(code, C::InternalError | C::ServiceUnavailable) {
             tracing::error!(error = %e, "request failed");
         }
         let mut err = S3Error::with_message(code.clone(), e.to_string());
         if matches!(code, C::ServiceUnavailable) {
             err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+        } else if code == storage_full() {
+            // As MinIO answers a full store: 507, which clients do not retry.
+            err.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
         }
         err
     }

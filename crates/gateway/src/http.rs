@@ -2,16 +2,12 @@
 //! metadata store), `/metrics`, and graceful shutdown.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::service::S3ServiceBuilder;
@@ -21,6 +17,7 @@ use tokio::net::TcpListener;
 use kintsugi_cluster::Store;
 
 use crate::admin::AdminRoute;
+use crate::body::{discard, must_close_after, ReadTracker};
 use crate::overload::Overload;
 use crate::s3::KintsugiS3;
 use crate::tls::TlsServer;
@@ -52,120 +49,6 @@ fn is_metrics(req: &Request<Incoming>) -> bool {
         && !req.uri().query().is_some_and(|q| q.contains("X-Amz-Signature"))
 }
 
-/// For an HTTP/1 request that sent `Expect: 100-continue`: `Some(true)` when its
-/// body is empty, `Some(false)` otherwise; `None` for every other request.
-///
-/// Such a request's connection must be closed after the answer whenever the
-/// handler did not read the body to its end (so hyper sent no `100 Continue`
-/// for all of it): the client may then rightly withhold the body (RFC 9110
-/// §10.1.1; botocore does, curl does), while hyper, keeping the connection,
-/// would take the first bytes of the *next* request as the unread body — a
-/// request `HEAD /b` then arrives as method `EAD` and fails its signature.
-/// An empty body gets the same treatment: botocore misreads the final answer
-/// it got without a `100 Continue` on the next request (botocore#3755).
-fn must_close_after<B>(req: &Request<B>) -> Option<bool> {
-    let expects = req.version() <= hyper::Version::HTTP_11
-        && req.headers().get(hyper::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    expects.then(|| req.headers().get(hyper::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0"))
-}
-
-/// How much of a request body is read and thrown away after an answer that came
-/// before the body was read (a PUT refused up front: no such bucket, too few
-/// disks, a bad signature), and for how long. A client that sends its body
-/// without waiting for `100 Continue` is still writing when the answer goes out;
-/// if the connection closed under it, it would see a broken pipe or a reset
-/// instead of the answer (hyper closes a connection whose request body was left
-/// unread, and a close with unread bytes makes the kernel send a reset). Reading
-/// the rest lets it finish writing and read the answer, and keeps the
-/// connection. A body larger than this, or slower, is cut off as before.
-const DISCARD_MAX_BYTES: u64 = 64 << 20;
-const DISCARD_MAX_TIME: Duration = Duration::from_secs(10);
-
-/// What a [`ReadTracker`] leaves behind: whether its body was read to the end,
-/// and the body itself when it was dropped unread.
-#[derive(Default)]
-struct Tracked {
-    done: AtomicBool,
-    unread: Mutex<Option<Incoming>>,
-}
-
-impl Tracked {
-    fn read_to_end(&self) -> bool {
-        self.done.load(Ordering::Acquire)
-    }
-
-    /// The body, if the handler dropped it before its end.
-    fn take_unread(&self) -> Option<Incoming> {
-        self.unread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
-    }
-}
-
-/// A request body that records whether it was read to its end, and hands
-/// itself back (through [`Tracked`]) when dropped before that.
-struct ReadTracker {
-    inner: Option<Incoming>,
-    tracked: Arc<Tracked>,
-}
-
-impl ReadTracker {
-    fn new(inner: Incoming) -> (Self, Arc<Tracked>) {
-        let tracked = Arc::new(Tracked::default());
-        (Self { inner: Some(inner), tracked: tracked.clone() }, tracked)
-    }
-}
-
-impl Drop for ReadTracker {
-    fn drop(&mut self) {
-        if !self.tracked.read_to_end() {
-            if let Some(body) = self.inner.take() {
-                *self.tracked.unread.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(body);
-            }
-        }
-    }
-}
-
-impl hyper::body::Body for ReadTracker {
-    type Data = bytes::Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
-        let polled = Pin::new(&mut *inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) || (matches!(polled, Poll::Ready(Some(Ok(_)))) && inner.is_end_stream()) {
-            self.tracked.done.store(true, Ordering::Release);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(hyper::body::Body::is_end_stream)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), hyper::body::Body::size_hint)
-    }
-}
-
-/// Read and drop what is left of a body answered early, up to
-/// [`DISCARD_MAX_BYTES`] and [`DISCARD_MAX_TIME`]; then let it go (hyper
-/// keeps the connection if the body ended, closes it otherwise).
-async fn discard(mut body: Incoming) {
-    let read_rest = async {
-        let mut seen = 0u64;
-        while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
-            let Ok(frame) = frame else { return };
-            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
-            if seen > DISCARD_MAX_BYTES {
-                tracing::debug!(seen, "early-answered request body is too large to read away; closing its connection");
-                return;
-            }
-        }
-    };
-    if tokio::time::timeout(DISCARD_MAX_TIME, read_rest).await.is_err() {
-        tracing::debug!("early-answered request body still arriving after {DISCARD_MAX_TIME:?}; closing its connection");
-    }
-}
-
 /// The `/metrics` page: the data path's counters and gauges, then every worker's figures.
 async fn metrics_page(gw: &Gateway, overload: &Overload) -> String {
     let st = gw.store().clone();
@@ -193,6 +76,9 @@ pub struct HttpLimits {
     pub max_connections: usize,
     /// Most requests worked on at once (0: no cap); one more is answered `503 SlowDown`.
     pub max_requests: usize,
+    /// Longest a request body may go without a byte once its handler reads it; the request
+    /// then fails (400 RequestTimeout) and its connection is closed. Zero: no limit.
+    pub body_timeout: Duration,
 }
 
 /// Serve until `shutdown` resolves, then stop accepting and let in-flight
@@ -209,12 +95,14 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
     let s3 = builder.build();
     let graceful = GracefulShutdown::new();
     let overload = Overload::new(limits.max_connections, limits.max_requests);
-    let mut http = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: S3 clients speak nothing else, and HTTP/2 with prior knowledge would
+    // bypass the header timeout (hyper has none for it).
+    let mut http = hyper::server::conn::http1::Builder::new();
     // Without a timer hyper silently ignores its header timeout: a client that sends its
     // headers a byte at a time (slowloris) or never would hold the connection forever.
     let header_timeout = (!limits.header_timeout.is_zero()).then_some(limits.header_timeout);
-    http.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
-    http.http2().timer(TokioTimer::new());
+    let body_timeout = (!limits.body_timeout.is_zero()).then_some(limits.body_timeout);
+    http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -271,7 +159,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 let is_head = req.method() == hyper::Method::HEAD;
                 let close_after = must_close_after(&req);
                 let (parts, body) = req.into_parts();
-                let (body, tracked) = ReadTracker::new(body);
+                let (body, tracked) = ReadTracker::new(body, body_timeout);
                 let mut resp = s3.call(Request::from_parts(parts, s3s::Body::http_body(body))).await?;
                 // A ranged HEAD answers as the ranged GET would (s3s sends every HEAD as 200).
                 if is_head && resp.status() == hyper::StatusCode::OK && resp.headers().contains_key(hyper::header::CONTENT_RANGE) {
@@ -292,7 +180,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
             }
         });
         let Some(tls) = &tls else {
-            let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+            let conn = http.serve_connection(TokioIo::new(stream), svc);
             let fut = graceful.watch(conn);
             tokio::spawn(async move {
                 let _slot = slot;
@@ -319,7 +207,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                     return;
                 }
             };
-            let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+            let conn = http.serve_connection(TokioIo::new(stream), svc);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with error");
             }

@@ -12,6 +12,7 @@ mod admin;
 mod admin_keys;
 mod admin_util;
 mod backup;
+mod body;
 mod cors;
 mod error;
 mod forward;

@@ -10,7 +10,7 @@ use kintsugi_cluster::{Metrics, Store};
 use kintsugi_disk::ShardHeader;
 use kintsugi_erasure::{encode_stripe, shard_hash, ChunkHash};
 use kintsugi_meta::{SegmentId, SegmentMeta, ShardLabel, ShardLoc, NO_DISK};
-use kintsugi_storage::ShardWrite;
+use kintsugi_storage::{ShardWrite, WriteError};
 use md5::{Digest, Md5};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -65,12 +65,23 @@ struct OpenSegment {
     /// Chunk hashes per shard: the gateway's own record of what each shard must hash to.
     hashes: Vec<Vec<ChunkHash>>,
     failed: Vec<Option<String>>,
+    /// Shards given up because their disk ran out of space.
+    full: usize,
     len: u64,
     /// Header of shard 0 (the others differ only in index).
     template: ShardHeader,
 }
 
 impl OpenSegment {
+    /// Give up shard `i` after its writer failed with `e` (a disk out of space leaves placement).
+    fn writer_failed(&mut self, store: &Store, i: usize, e: &WriteError) {
+        if e.is_full() {
+            store.space.note_full(self.disks[i]);
+            self.full += 1;
+        }
+        self.give_up(i, e.to_string());
+    }
+
     fn give_up(&mut self, i: usize, why: String) {
         if let Some(w) = self.writers[i].take() {
             w.abandon();
@@ -108,6 +119,7 @@ impl SegmentSink<'_> {
             writers: Vec::with_capacity(n),
             hashes: vec![Vec::new(); n],
             failed: vec![None; n],
+            full: 0,
             len: 0,
             template: ShardHeader {
                 codec: self.store.codec.id().as_u8(),
@@ -169,11 +181,11 @@ impl SegmentSink<'_> {
             let Some(w) = seg.writers[i].as_mut() else { continue };
             match tokio::time::timeout(stall, w.append(chunk, hash)).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => seg.give_up(i, e.to_string()), // the writer stopped: its reason
+                Ok(Err(e)) => seg.writer_failed(self.store, i, &e), // the writer stopped: its reason
                 Err(_) => seg.give_up(i, format!("disk took no data for {stall:?}")),
             }
             if seg.failures() > tolerable {
-                return Err(GatewayError::WriteQuorum { durable: self.store.total_shards() - seg.failures(), need: self.store.write_quorum });
+                return Err(quorum_lost(seg, self.store.total_shards() - seg.failures(), self.store.write_quorum));
             }
         }
         seg.len = seg_len_after;
@@ -223,7 +235,10 @@ async fn settle_segment(store: Arc<Store>, mut seg: OpenSegment) -> GwResult<Seg
         let why = match tokio::time::timeout(deadline, w.durable()).await {
             Ok(Ok(hash)) if hash == want => continue,
             Ok(Ok(_)) => "the disk wrote a shard with another hash than was sent".to_owned(),
-            Ok(Err(e)) => e.to_string(),
+            Ok(Err(e)) => {
+                seg.writer_failed(&store, i, &e);
+                continue;
+            }
             Err(_) => format!("no durable answer within {deadline:?}"),
         };
         seg.give_up(i, why);
@@ -250,7 +265,17 @@ async fn settle_segment(store: Arc<Store>, mut seg: OpenSegment) -> GwResult<Seg
         tracing::warn!(segment = %format!("{:032x}", seg.id), missing = missing.len(), durable, "segment committed at write quorum; missing shards are left to repair");
         return Ok(meta);
     }
-    Err(GatewayError::WriteQuorum { durable, need: store.write_quorum })
+    Err(quorum_lost(&seg, durable, store.write_quorum))
+}
+
+/// The error of a segment left with fewer than `need` durable shards: the store is full when
+/// disks ran out of space on the way.
+fn quorum_lost(seg: &OpenSegment, durable: usize, need: usize) -> GatewayError {
+    if seg.full > 0 {
+        GatewayError::StorageFull { full: seg.full, durable, need }
+    } else {
+        GatewayError::WriteQuorum { durable, need }
+    }
 }
 
 /// Write a body as erasure-coded segments. On error every shard written so far

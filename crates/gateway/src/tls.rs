@@ -40,6 +40,26 @@ pub enum TlsError {
     },
 }
 
+/// The DNS names and IP addresses a certificate's subjectAltName lists.
+fn subject_names(der: &CertificateDer<'_>) -> Option<(Vec<String>, Vec<std::net::IpAddr>)> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let san = cert.subject_alternative_name().ok()??;
+    let (mut dns, mut ips) = (Vec::new(), Vec::new());
+    for name in &san.value.general_names {
+        match name {
+            GeneralName::DNSName(d) => dns.push((*d).to_owned()),
+            GeneralName::IPAddress(b) => match b.len() {
+                4 => ips.push(std::net::IpAddr::from(<[u8; 4]>::try_from(*b).ok()?)),
+                16 => ips.push(std::net::IpAddr::from(<[u8; 16]>::try_from(*b).ok()?)),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    Some((dns, ips))
+}
+
 /// ring, as the cluster's QUIC uses: one crypto library in the binary.
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -114,6 +134,33 @@ impl TlsServer {
         &self.cert
     }
 
+    /// The host a client on this machine names to reach this endpoint listening on `ip`: `ip`
+    /// itself (loopback for a wildcard) when the certificate covers it, else `localhost` when it
+    /// covers that and the address is local, else the certificate's first DNS name — so the
+    /// endpoint written into the client profile passes the certificate's name check.
+    pub fn endpoint_host(&self, ip: std::net::IpAddr) -> String {
+        let local = ip.is_unspecified() || ip.is_loopback();
+        let ip = if !ip.is_unspecified() {
+            ip
+        } else if ip.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        let as_url = |ip: std::net::IpAddr| if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+        let Some((dns, ips)) = read_certs(&self.cert).ok().and_then(|c| c.first().and_then(|leaf| subject_names(leaf))) else {
+            return as_url(ip);
+        };
+        if ips.contains(&ip) {
+            as_url(ip)
+        } else if local && dns.iter().any(|d| d.eq_ignore_ascii_case("localhost")) {
+            "localhost".to_owned()
+        } else {
+            // `localhost` names this machine only: no use for an address other machines reach.
+            dns.into_iter().find(|d| !d.starts_with('*') && !d.eq_ignore_ascii_case("localhost")).unwrap_or_else(|| as_url(ip))
+        }
+    }
+
     /// What a gateway trusts when it forwards to its group's leader over HTTPS: the system's
     /// roots and every certificate in its own `--tls-cert` file (so a group that shares one
     /// certificate, or whose certificates come from a CA included in the chain, needs nothing more).
@@ -167,6 +214,29 @@ mod tests {
         std::fs::write(&cert, c.cert.pem()).expect("write cert");
         std::fs::write(&key, c.signing_key.serialize_pem()).expect("write key");
         (cert, key)
+    }
+
+    #[test]
+    fn the_profile_host_is_one_the_certificate_names() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let pair = |tag: &str, names: Vec<String>| {
+            let c = rcgen::generate_simple_self_signed(names).expect("rcgen");
+            let (cert, key) = (dir.path().join(format!("{tag}.crt")), dir.path().join(format!("{tag}.key")));
+            std::fs::write(&cert, c.cert.pem()).expect("write cert");
+            std::fs::write(&key, c.signing_key.serialize_pem()).expect("write key");
+            TlsServer::load(&cert, &key).expect("load")
+        };
+        let any: std::net::IpAddr = "0.0.0.0".parse().expect("ip");
+        let lan: std::net::IpAddr = "10.1.2.3".parse().expect("ip");
+        let both = pair("both", vec!["localhost".into(), "127.0.0.1".into()]);
+        assert_eq!(both.endpoint_host(any), "127.0.0.1");
+        assert_eq!(both.endpoint_host(lan), "10.1.2.3", "localhost is no name for a LAN address");
+        let public = pair("public", vec!["*.s3.example.com".into(), "s3.example.com".into()]);
+        assert_eq!(public.endpoint_host(any), "s3.example.com");
+        assert_eq!(public.endpoint_host("::".parse().expect("ip")), "s3.example.com");
+        let by_ip = pair("ip", vec!["10.1.2.3".into()]);
+        assert_eq!(by_ip.endpoint_host(lan), "10.1.2.3");
+        assert_eq!(by_ip.endpoint_host(any), "127.0.0.1", "nothing better to name");
     }
 
     /// One real TLS handshake over loopback TCP: the server's current certificate against `trust`.

@@ -328,6 +328,8 @@ pub enum ErrorCode {
     DiskFailed,
     /// An I/O error on the disk.
     DiskIo,
+    /// The disk's file system has no space left.
+    DiskFull,
     /// The request or shard is invalid.
     Invalid,
     /// The disk is in use by another process.
@@ -351,7 +353,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    const NAMED: [(ErrorCode, &'static str); 20] = [
+    const NAMED: [(ErrorCode, &'static str); 21] = [
         (ErrorCode::BadFrame, kintsugi_net::codes::BAD_FRAME),
         (ErrorCode::Unauthenticated, kintsugi_net::codes::UNAUTHENTICATED),
         (ErrorCode::NotAGateway, kintsugi_net::codes::NOT_A_GATEWAY),
@@ -363,6 +365,7 @@ impl ErrorCode {
         (ErrorCode::ShardCorrupt, "ShardCorrupt"),
         (ErrorCode::DiskFailed, "DiskFailed"),
         (ErrorCode::DiskIo, "DiskIo"),
+        (ErrorCode::DiskFull, "DiskFull"),
         (ErrorCode::Invalid, "Invalid"),
         (ErrorCode::DiskInUse, "DiskInUse"),
         (ErrorCode::UnknownDisk, "UnknownDisk"),

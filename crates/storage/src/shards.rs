@@ -68,6 +68,13 @@ pub enum WriteError {
     HashMismatch,
 }
 
+impl WriteError {
+    /// True when the disk refused the write for want of space.
+    pub fn is_full(&self) -> bool {
+        matches!(self, WriteError::Shard(ShardError::Disk(d)) if d.is_full())
+    }
+}
+
 impl From<DiskError> for WriteError {
     fn from(e: DiskError) -> Self {
         WriteError::Shard(ShardError::Disk(e))

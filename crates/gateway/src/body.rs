@@ -1,0 +1,160 @@
+//! Request bodies as the S3 handlers read them: a body that stalls is cut off after
+//! `--body-timeout`, whether it was read to its end is recorded (a request that sent
+//! `Expect: 100-continue` and was answered before its body must close its connection), and
+//! a body answered early is read away so the client sees the answer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::Request;
+
+/// The words a stalled body's error carries ([`crate::GatewayError::from_body_error`] reads
+/// them back through s3s, which hands handlers only the message).
+pub(crate) const BODY_STALLED: &str = "request body stalled";
+
+/// Why reading a request body failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    /// The connection failed or broke off.
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+    /// No byte arrived for the body timeout.
+    #[error("{BODY_STALLED}: no byte for {0:?} (--body-timeout); the connection is closed")]
+    Stalled(Duration),
+}
+
+/// For an HTTP/1 request that sent `Expect: 100-continue`: `Some(true)` when its
+/// body is empty, `Some(false)` otherwise; `None` for every other request.
+///
+/// Such a request's connection must be closed after the answer whenever the
+/// handler did not read the body to its end (so hyper sent no `100 Continue`
+/// for all of it): the client may then rightly withhold the body (RFC 9110
+/// §10.1.1; botocore does, curl does), while hyper, keeping the connection,
+/// would take the first bytes of the *next* request as the unread body — a
+/// request `HEAD /b` then arrives as method `EAD` and fails its signature.
+/// An empty body gets the same treatment: botocore misreads the final answer
+/// it got without a `100 Continue` on the next request (botocore#3755).
+pub(crate) fn must_close_after<B>(req: &Request<B>) -> Option<bool> {
+    let expects = req.version() <= hyper::Version::HTTP_11
+        && req.headers().get(hyper::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    expects.then(|| req.headers().get(hyper::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0"))
+}
+
+/// How much of a request body is read and thrown away after an answer that came
+/// before the body was read (a PUT refused up front: no such bucket, too few
+/// disks, a bad signature), and for how long. A client that sends its body
+/// without waiting for `100 Continue` is still writing when the answer goes out;
+/// if the connection closed under it, it would see a broken pipe or a reset
+/// instead of the answer (hyper closes a connection whose request body was left
+/// unread, and a close with unread bytes makes the kernel send a reset). Reading
+/// the rest lets it finish writing and read the answer, and keeps the
+/// connection. A body larger than this, or slower, is cut off as before.
+const DISCARD_MAX_BYTES: u64 = 64 << 20;
+const DISCARD_MAX_TIME: Duration = Duration::from_secs(10);
+
+/// Read and drop what is left of a body answered early, up to
+/// [`DISCARD_MAX_BYTES`] and [`DISCARD_MAX_TIME`]; then let it go (hyper
+/// keeps the connection if the body ended, closes it otherwise).
+pub(crate) async fn discard(mut body: Incoming) {
+    let read_rest = async {
+        let mut seen = 0u64;
+        while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+            let Ok(frame) = frame else { return };
+            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if seen > DISCARD_MAX_BYTES {
+                tracing::debug!(seen, "early-answered request body is too large to read away; closing its connection");
+                return;
+            }
+        }
+    };
+    if tokio::time::timeout(DISCARD_MAX_TIME, read_rest).await.is_err() {
+        tracing::debug!("early-answered request body still arriving after {DISCARD_MAX_TIME:?}; closing its connection");
+    }
+}
+
+/// What a [`ReadTracker`] leaves behind: whether its body was read to the end,
+/// and the body itself when it was dropped unread.
+#[derive(Default)]
+pub(crate) struct Tracked {
+    done: AtomicBool,
+    unread: Mutex<Option<Incoming>>,
+}
+
+impl Tracked {
+    pub(crate) fn read_to_end(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// The body, if the handler dropped it before its end.
+    pub(crate) fn take_unread(&self) -> Option<Incoming> {
+        self.unread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+}
+
+/// A request body that records whether it was read to its end, hands itself back (through
+/// [`Tracked`]) when dropped before that, and fails when no byte arrives for `stall` while
+/// it is being read.
+pub(crate) struct ReadTracker {
+    inner: Option<Incoming>,
+    tracked: Arc<Tracked>,
+    stall: Option<Duration>,
+    /// Armed while a read waits for bytes; disarmed by every frame.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl ReadTracker {
+    pub(crate) fn new(inner: Incoming, stall: Option<Duration>) -> (Self, Arc<Tracked>) {
+        let tracked = Arc::new(Tracked::default());
+        (Self { inner: Some(inner), tracked: tracked.clone(), stall, deadline: None }, tracked)
+    }
+}
+
+impl Drop for ReadTracker {
+    fn drop(&mut self) {
+        if !self.tracked.read_to_end() {
+            if let Some(body) = self.inner.take() {
+                *self.tracked.unread.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(body);
+            }
+        }
+    }
+}
+
+impl hyper::body::Body for ReadTracker {
+    type Data = bytes::Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else { return Poll::Ready(None) };
+        let polled = Pin::new(&mut *inner).poll_frame(cx);
+        let Poll::Ready(frame) = polled else {
+            let Some(stall) = this.stall else { return Poll::Pending };
+            let deadline = this.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+            if deadline.as_mut().poll(cx).is_ready() {
+                // Dropped unread, the body makes hyper close the connection after the answer.
+                this.inner = None;
+                this.deadline = None;
+                return Poll::Ready(Some(Err(BodyError::Stalled(stall))));
+            }
+            return Poll::Pending;
+        };
+        this.deadline = None;
+        if frame.is_none() || (matches!(frame, Some(Ok(_))) && inner.is_end_stream()) {
+            this.tracked.done.store(true, Ordering::Release);
+        }
+        Poll::Ready(frame.map(|f| f.map_err(BodyError::Http)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(hyper::body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), hyper::body::Body::size_hint)
+    }
+}

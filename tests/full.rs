@@ -1,0 +1,55 @@
+//! Full disks (issue 17): a disk at its reserve takes no new shards; a write no disk has room
+//! for is refused with 507 XKintsugiStorageFull and leaves no partial object; deletes still
+//! work on a full store (the reserve keeps room for the metadata) and give the space back; a
+//! disk that runs out of space in the middle of a write has that shard re-placed. Real small
+//! file systems: the server runs in its own mount namespace on tmpfs.
+
+mod common;
+
+use common::{ledger_row, Opts, Server};
+
+#[test]
+fn a_full_store_refuses_writes_with_507_keeps_deleting_and_takes_writes_again() {
+    let _g = common::slot();
+    // Disks and metadata share one 256 MiB file system (RocksDB preallocates about 70 MiB of
+    // it for its log); 24 MiB of it is kept back.
+    let s = Server::start(Opts {
+        gc_delay: Some(0),
+        flags: vec!["--disk-reserve".into(), "24MiB".into()],
+        tmpfs: vec![(String::new(), "256m".into())],
+        ..Opts::default()
+    });
+    let size = (2 << 20).to_string();
+    let out = s.py("full.py", &["fill", "full", &size]);
+    let stored: String = out.lines().find_map(|l| l.strip_prefix("stored ")).expect("the drill prints what it stored").to_owned();
+    assert!(stored.parse::<u32>().expect("a count") > 5, "only {stored} objects fitted:\n{out}");
+    s.py("full.py", &["free", "full", &size, &stored]);
+    assert!(s.log_tail(200).contains("storage is full"), "the refusal is logged\n{}", s.log_tail(20));
+}
+
+#[test]
+fn a_disk_that_runs_out_of_space_mid_write_has_its_shard_placed_elsewhere() {
+    let _g = common::slot();
+    // Seven disks of which the first holds only 1 MiB; no reserve, so its writes run into
+    // ENOSPC. 4+2 with 256 KiB chunks: each 1 MiB object puts 256 KiB on six of the disks.
+    let mut tmpfs: Vec<(String, String)> = (2..=7).map(|i| (format!("disk{i}"), "64m".to_owned())).collect();
+    tmpfs.push(("disk1".into(), "1m".into()));
+    let s = Server::start(Opts {
+        disks: 7,
+        ec: Some("4+2".into()),
+        chunk_size: Some(256 << 10),
+        flags: vec!["--disk-reserve".into(), "0".into()],
+        tmpfs,
+        ..Opts::default()
+    });
+    s.py("full.py", &["put", "spill", &(1 << 20).to_string(), "24"]);
+    assert!(s.log_tail(400).contains("out of space"), "disk 1 never ran out of space: the drill did not test anything\n{}", s.log_tail(30));
+    // The disk that ran out is shown full, and takes no new shards for a while.
+    let disks = s.admin_json(&["disk", "list"]);
+    let states: Vec<(u64, String)> = disks["disks"].as_array().expect("disks").iter().map(|d| (d["id"].as_u64().unwrap_or(0), d["state"].as_str().unwrap_or("?").to_owned())).collect();
+    assert!(states.contains(&(1, "full".to_owned())), "disk 1 is not shown full: {states:?}");
+    assert_eq!(states.iter().filter(|(_, st)| st == "ok").count(), 6, "{states:?}");
+    let st = s.admin_json(&["repair", "status", "--recount"]);
+    assert_eq!(st["recount"]["matches"], true, "{st:#}");
+    assert_eq!(ledger_row(&st, "k+m"), st["ledger"]["segments"].as_u64().expect("segments"), "every segment at full redundancy: {st:#}");
+}
