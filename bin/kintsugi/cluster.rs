@@ -50,8 +50,9 @@ pub struct StorageArgs {
     /// waits up to --join-wait for it to appear.
     #[arg(long, value_name = "FILE", env = "KINTSUGI_JOIN_FILE")]
     join_file: Option<PathBuf>,
-    /// How long to keep retrying the first join while the gateway is not reachable yet
-    /// (a wrong secret or CA is refused at once).
+    /// How long to keep retrying the first join while the gateway is not reachable yet, or
+    /// cannot check join tokens (its gateway group has no majority); a wrong secret or CA is
+    /// refused at once.
     #[arg(long, value_name = "DURATION", env = "KINTSUGI_JOIN_WAIT", default_value = "60", value_parser = secs)]
     join_wait: Duration,
     /// Node name (letters, digits, - and _). Default: the host name.
@@ -97,8 +98,9 @@ pub(crate) fn wait_for_token_file(file: &std::path::Path, wait: Duration, hint: 
     }
 }
 
-/// Join with `token`, retrying while the gateway cannot be reached (it may still be starting);
-/// a refusal (wrong secret, wrong CA) is final.
+/// Join with `token`, retrying while the gateway cannot be reached (it may still be starting,
+/// or have too many nodes joining at once) or cannot check tokens now (its metadata group has
+/// no majority: `JoinUnavailable`); a refusal (wrong secret, wrong CA, name taken) is final.
 pub(crate) async fn join_with_retry<R: kintsugi_net::WireRequest>(token: &JoinToken, name: &str, wait: Duration, t: &TransportTuning) -> Result<NodeIdentity> {
     use kintsugi_net::NetError;
     let end = tokio::time::Instant::now() + wait;
@@ -107,6 +109,7 @@ pub(crate) async fn join_with_retry<R: kintsugi_net::WireRequest>(token: &JoinTo
         let err = match attempt {
             Ok(Ok(id)) => return Ok(id),
             Ok(Err(e @ (NetError::Connect { .. } | NetError::Io(_) | NetError::Timeout { .. } | NetError::Connection { .. }))) => e.to_string(),
+            Ok(Err(e @ NetError::Remote { .. })) if matches!(&e, NetError::Remote { code, .. } if code == kintsugi_net::codes::JOIN_UNAVAILABLE) => e.to_string(),
             Ok(Err(e)) => return Err(e).with_context(|| format!("joining the cluster at {}", token.gateway)),
             Err(_) => "no answer within 5s".to_owned(),
         };
@@ -204,4 +207,54 @@ pub fn storage(a: StorageArgs) -> Result<()> {
         tracing::info!("stopped cleanly");
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use kintsugi_net::{codes, probe::ProbeRequest, server_config, Admission, ClusterCa, JoinAuthority, WireError};
+
+    use super::*;
+
+    /// Answers `JoinUnavailable` (no majority behind the tokens) to the first two joins.
+    struct Unavailable(AtomicU32);
+
+    #[async_trait::async_trait]
+    impl Admission for Unavailable {
+        async fn check(&self, _secret: &str) -> Result<(), WireError> {
+            if self.0.fetch_add(1, Ordering::SeqCst) < 2 {
+                return Err(WireError::new(codes::JOIN_UNAVAILABLE, "the metadata group has no majority"));
+            }
+            Ok(())
+        }
+        async fn consume(&self, _secret: &str, _node_name: &str) -> Result<(), WireError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_join_the_gateway_cannot_check_now_is_tried_again() {
+        let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
+        let gw = ca.issue("gateway").expect("gateway identity");
+        let t = TransportTuning::default();
+        let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config(&gw, true, &t).expect("config"), &t).expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let admission = Arc::new(Unavailable(AtomicU32::new(0)));
+        let auth = Arc::new(JoinAuthority { ca: ca.clone(), secret: String::new(), admission: Some(admission.clone()), name_taken: None, issue_as: None });
+        struct Nothing;
+        #[async_trait::async_trait]
+        impl kintsugi_net::Handler<ProbeRequest> for Nothing {
+            async fn handle(&self, _: &str, _: ProbeRequest, _: quinn::RecvStream, _: quinn::SendStream) -> kintsugi_net::NetResult<()> {
+                Ok(())
+            }
+        }
+        let endpoint = server.endpoint();
+        tokio::spawn(server.serve::<ProbeRequest>(Arc::new(Nothing), Some(auth)));
+        let token = JoinToken { gateway: addr.to_string(), ca_fingerprint: ca.fingerprint(), secret: "0123456789abcdef0123".into() };
+        let id = join_with_retry::<ProbeRequest>(&token, "node-1", Duration::from_secs(20), &t).await.expect("joined once the gateway could check");
+        assert!(!id.cert_der.is_empty());
+        assert_eq!(admission.0.load(Ordering::SeqCst), 3, "two unavailable answers, then the join");
+        endpoint.close(0u32.into(), b"done");
+    }
 }

@@ -280,3 +280,32 @@ async fn a_stream_that_withholds_its_request_is_cut_off_and_caps_refuse_extra_co
     assert!(matches!(check(resp), Err(NetError::Remote { code, .. }) if code == "Unauthenticated"));
     assert!(anonymous().await.is_err(), "a second connection without a certificate was served");
 }
+
+/// Admits one secret and counts the uses recorded.
+struct Counting(std::sync::atomic::AtomicU32);
+
+#[async_trait::async_trait]
+impl Admission for Counting {
+    async fn check(&self, secret: &str) -> Result<(), WireError> {
+        if secret == "good" { Ok(()) } else { Err(WireError::new(codes::BAD_JOIN_SECRET, "no")) }
+    }
+    async fn consume(&self, _secret: &str, _node_name: &str) -> Result<(), WireError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_join_whose_csr_cannot_be_signed_spends_no_use_of_its_token() {
+    let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
+    let counting = Arc::new(Counting(std::sync::atomic::AtomicU32::new(0)));
+    let auth = JoinAuthority { ca, secret: String::new(), admission: Some(counting.clone()), name_taken: None, issue_as: None };
+    let bad = JoinRequest { secret: "good".into(), node_name: "node-9".into(), csr_der: b"not a CSR".to_vec() };
+    let e = auth.answer(&bad).await.expect_err("a malformed CSR is refused");
+    assert_eq!(e.code, codes::BAD_CSR);
+    assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), 0, "the refused join spent a use");
+    let (_key, csr) = new_key_and_csr("node-9").expect("csr");
+    let good = JoinRequest { csr_der: csr, ..bad };
+    auth.answer(&good).await.expect("a good CSR joins");
+    assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

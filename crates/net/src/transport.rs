@@ -309,16 +309,14 @@ impl JoinAuthority {
                 ),
             ));
         }
+        // Signed before a use is recorded, so a request that cannot be signed (a malformed
+        // CSR) spends nothing of a token; the certificate is handed out only once it has.
+        let cert_der = self.ca.sign_csr(&req.csr_der, node_name).map_err(|e| WireError::new(codes::BAD_CSR, e.to_string()))?;
         if let Some(a) = &self.admission {
             a.consume(&req.secret, node_name).await.inspect_err(|e| tracing::warn!(node_name, error = %e.message, "join refused"))?;
         }
-        match self.ca.sign_csr(&req.csr_der, node_name) {
-            Ok(cert_der) => {
-                tracing::info!(node_name, "node joined: certificate issued");
-                Ok(Joined { cert_der, ca_der: self.ca.cert_der().to_vec() })
-            }
-            Err(e) => Err(WireError::new(codes::BAD_CSR, e.to_string())),
-        }
+        tracing::info!(node_name, "node joined: certificate issued");
+        Ok(Joined { cert_der, ca_der: self.ca.cert_der().to_vec() })
     }
 }
 
