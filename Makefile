@@ -40,6 +40,15 @@ bench: deps
 acceptance: deps-test
 	KINTSUGI_ACCEPTANCE=1 $(CARGO) test --release --locked --workspace --test heal --test lifecycle
 
+# Fuzzing: every decoder of untrusted bytes (crates/fuzz) under libFuzzer for FUZZ_SECS seconds
+# each (nightly toolchain; cargo-fuzz is installed when missing). `make test` smoke-runs the same
+# targets on stable: seeds, fuzz/corpus/ and 20,000 mutations each.
+FUZZ_SECS ?= 60
+FUZZ_TARGETS ?= wire_frame join_token shard_header meta_record meta_key client_xml
+.PHONY: fuzz
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECS) $(FUZZ_TARGETS)
+
 lint: deps
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 

@@ -18,7 +18,7 @@
 mod client;
 mod error;
 pub mod sigv4;
-mod xml;
+pub mod xml;
 
 pub use client::{Body, BucketInfo, Credentials, GetObject, ListPage, ListedObject, ObjectInfo, PutOptions, S3Client};
 pub use error::{ClientError, ClientResult};

@@ -29,7 +29,7 @@ mod cors;
 mod domains;
 mod error;
 mod garbage;
-mod keys;
+pub mod keys;
 mod join_tokens;
 mod label;
 mod ledger;
@@ -56,6 +56,7 @@ pub use relocate::{IndexedShard, OwnedSegment, ShardFileUse, ShardMove};
 pub use replica::{Outcome, Refusal};
 pub use store::{now_ms, Expect, RocksMeta};
 pub use tags::{ObjectTagsRecord, TagSet};
+pub use types::{decode as decode_record, encode as encode_record};
 pub use types::{
     AccessKeyRecord, AccessKeyRecordV1, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord,
     SegmentId, SegmentMeta, ShardLoc, ShardOwner, UploadRecord, NO_DISK,

@@ -1,0 +1,200 @@
+//! A short, deterministic run of every target on stable (part of `make test`): each target's
+//! valid seeds, every file of `fuzz/corpus/<target>/` (seeds and the inputs of crashes found
+//! and fixed), thousands of mutations of those, and random bytes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kintsugi_disk::ShardHeader;
+use kintsugi_meta::{encode_record, keys, Coding, Command, GarbageRecord, Manifest, SegmentMeta, ShardLabel, ShardLoc};
+use kintsugi_net::{encode_frame, JoinToken};
+
+use crate::TARGETS;
+
+/// xorshift64*: deterministic, so a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+}
+
+/// Valid inputs of a target, built from the real encoders.
+fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let frame = |f: Vec<u8>| f[4..].to_vec();
+    let header = ShardHeader {
+        codec: 1,
+        k: 4,
+        m: 2,
+        index: 3,
+        chunk_size: 1 << 20,
+        segment_no: 7,
+        segment_id: 0x1234_5678_9abc_def0_1122_3344_5566_7788,
+        owner_id: 42,
+        part_number: 2,
+        segment_len: 5_000_000,
+        data_len: 1_250_000,
+        chunks: 2,
+        label: Arc::from(&b"label bytes"[..]),
+    };
+    match target {
+        "wire_frame" => vec![
+            frame(encode_frame(&kintsugi_storage::Request::Ping).expect("frame")),
+            frame(encode_frame(&kintsugi_storage::Request::DeleteShard { disk: 9, segment: 77, index: 1 }).expect("frame")),
+            frame(encode_frame(&kintsugi_storage::Request::PutShard { disk: 3, header: header.encode() }).expect("frame")),
+            frame(encode_frame(&kintsugi_net::probe::ProbeRequest::Sink { len: 12 }).expect("frame")),
+        ],
+        "join_token" => vec![JoinToken { gateway: "10.0.0.1:7000".into(), ca_fingerprint: "ab".repeat(32), secret: "s3cr3t-0123456789abcdef".into() }.encode().into_bytes()],
+        "shard_header" => {
+            let label = ShardLabel {
+                bucket: "b".into(),
+                key: "k".into(),
+                started_ms: 5,
+                declared_len: Some(9),
+                content_type: Some("text/plain".into()),
+                headers: vec![("cache-control".into(), "no-cache".into())],
+                user_meta: vec![],
+                attrs_dropped: false,
+            };
+            vec![header.encode(), ShardHeader { label: Arc::from(&[][..]), ..header.clone() }.encode(), label.encode().unwrap_or_default()]
+        }
+        "meta_record" => {
+            let coding = Coding { codec: 1, k: 4, m: 2, chunk_size: 1 << 20 };
+            let manifest = Manifest {
+                version_id: 1,
+                size: 5,
+                etag: "etag".into(),
+                modified_ms: 1,
+                content_type: Some("text/plain".into()),
+                headers: vec![("cache-control".into(), "no-cache".into())],
+                user_meta: vec![("a".into(), "b".into())],
+                parts: 0,
+                coding,
+                segments: vec![SegmentMeta { id: 10, len: 5, shards: vec![ShardLoc { disk: 1, hash: [7; 32] }; 6] }],
+            };
+            vec![
+                encode_record(&manifest).expect("record"),
+                encode_record(&GarbageRecord { due_ms: 5, shards: vec![(0, 1), (3, 4)] }).expect("record"),
+                Command::IntentsToGarbage { segments: vec![1, 2, 3] }.encode().expect("command"),
+                Command::RemoveGarbage { segment: 9 }.encode().expect("command"),
+            ]
+        }
+        "meta_key" => vec![keys::object_key("bucket", b"some/key"), keys::disk_shard_key(3, 99, 2).to_vec(), keys::part_key("upload-1", 7), keys::segment_key(5).to_vec()],
+        "client_xml" => vec![
+            br#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name><Contents><Key>a&amp;b</Key><Size>5</Size></Contents><IsTruncated>false</IsTruncated></ListBucketResult>"#.to_vec(),
+            br#"<Error><Code>NoSuchKey</Code><Message>gone &#x41;</Message></Error>"#.to_vec(),
+        ],
+        other => panic!("no seeds for {other}"),
+    }
+}
+
+/// The committed corpus of a target (`fuzz/corpus/<target>/`), if any.
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    entries.filter_map(|e| std::fs::read(e.ok()?.path()).ok()).collect()
+}
+
+/// One mutation of `input`, as libFuzzer's simplest mutators make them.
+fn mutate(rng: &mut Rng, input: &[u8], others: &[Vec<u8>]) -> Vec<u8> {
+    let mut v = input.to_vec();
+    for _ in 0..=rng.below(4) {
+        match rng.below(7) {
+            0 if !v.is_empty() => {
+                let i = rng.below(v.len());
+                v[i] ^= 1 << rng.below(8);
+            }
+            1 if !v.is_empty() => {
+                let i = rng.below(v.len());
+                v[i] = [0, 1, 0x7f, 0x80, 0xff][rng.below(5)];
+            }
+            2 => v.truncate(rng.below(v.len() + 1)),
+            3 => {
+                let i = rng.below(v.len() + 1);
+                let n = rng.below(8) + 1;
+                let fill: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                v.splice(i..i, fill);
+            }
+            4 if !v.is_empty() => {
+                // A varint or length field set to an extreme: postcard lengths, header sizes.
+                let i = rng.below(v.len());
+                let end = (i + 5).min(v.len());
+                for b in &mut v[i..end] {
+                    *b = 0xff;
+                }
+            }
+            5 if !others.is_empty() => {
+                let o = &others[rng.below(others.len())];
+                let cut = rng.below(v.len() + 1);
+                let from = rng.below(o.len() + 1);
+                v.truncate(cut);
+                v.extend_from_slice(&o[from..]);
+            }
+            _ => {
+                let i = rng.below(v.len() + 1);
+                v.insert(i, rng.next() as u8);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn every_target_survives_its_seeds_the_corpus_mutations_and_random_bytes() {
+    for (name, target) in TARGETS {
+        let mut inputs = seeds(name);
+        inputs.extend(corpus(name));
+        for input in &inputs {
+            target(input);
+        }
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ name.len() as u64);
+        for round in 0..20_000 {
+            let input = if round % 10 == 0 {
+                let n = rng.below(300);
+                (0..n).map(|_| rng.next() as u8).collect()
+            } else {
+                let base = &inputs[rng.below(inputs.len())];
+                mutate(&mut rng, base, &inputs)
+            };
+            let caught = std::panic::catch_unwind(|| target(&input));
+            assert!(caught.is_ok(), "target {name} panicked on input {:02x?}", input);
+        }
+    }
+}
+
+#[test]
+fn the_seeds_decode() {
+    // The seeds are valid: a target that refused them all would fuzz nothing but error paths.
+    assert!(ShardHeader::decode(&seeds("shard_header")[0]).is_ok());
+    assert!(kintsugi_net::decode_frame::<kintsugi_storage::Request>(&seeds("wire_frame")[1]).is_ok());
+    assert!(kintsugi_meta::decode_record::<Manifest>("manifest", &seeds("meta_record")[0]).is_ok());
+    JoinToken::parse(std::str::from_utf8(&seeds("join_token")[0]).expect("utf-8")).expect("the token seed parses");
+    kintsugi_client::xml::parse("seed", &seeds("client_xml")[0]).expect("the XML seed parses");
+    assert!(keys::parse_object_key(&seeds("meta_key")[0]).is_some());
+}
+
+/// `scripts/fuzz.sh` asks for the seeds as files (`KINTSUGI_FUZZ_SEED_DIR/<target>/seed-N`),
+/// libFuzzer's starting corpus.
+#[test]
+fn write_seeds_when_asked() {
+    let Some(dir) = std::env::var_os("KINTSUGI_FUZZ_SEED_DIR") else { return };
+    for (name, _) in TARGETS {
+        let d = PathBuf::from(&dir).join(name);
+        std::fs::create_dir_all(&d).expect("seed dir");
+        for (i, seed) in seeds(name).iter().enumerate() {
+            std::fs::write(d.join(format!("seed-{i}")), seed).expect("write seed");
+        }
+    }
+}
