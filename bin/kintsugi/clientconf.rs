@@ -209,7 +209,15 @@ pub fn resolve(a: &ConnArgs) -> Result<Resolved> {
         Some(flag) => vec![flag.clone()],
         None => {
             let env = if explicit { None } else { env_nonempty("AWS_CA_BUNDLE").map(PathBuf::from) };
-            let prof = prof.and_then(|p| p.ca_bundle.clone()).filter(|c| !c.is_empty()).map(PathBuf::from);
+            // A profile's bundle that is gone (the server it was written for no longer uses that
+            // file) is skipped with a warning, not an error for every HTTPS connection.
+            let prof = prof.and_then(|p| p.ca_bundle.clone()).filter(|c| !c.is_empty()).map(PathBuf::from).filter(|c| {
+                let here = c.exists();
+                if !here {
+                    eprintln!("warning: the profile's ca_bundle {} does not exist; not trusting it (fix it with `kintsugi config set --ca-bundle FILE`)", c.display());
+                }
+                here
+            });
             let mut all: Vec<PathBuf> = env.into_iter().chain(prof).collect();
             all.dedup();
             all

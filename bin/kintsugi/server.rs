@@ -391,7 +391,11 @@ pub async fn serve_s3(
                 ca_bundle: ca_bundle.clone(),
             },
         )?),
-        None => clientconf::refresh_profile("default", &ak, &endpoint, ca_bundle.as_deref())?,
+        // A profile that cannot be brought up to date (a read-only home) does not stop the server.
+        None => clientconf::refresh_profile("default", &ak, &endpoint, ca_bundle.as_deref()).unwrap_or_else(|e| {
+            tracing::warn!(error = %format!("{e:#}"), "could not bring the client profile up to date");
+            clientconf::path().ok()
+        }),
     };
     println!("S3 endpoint: {endpoint}");
     if addr.ip().is_unspecified() {

@@ -127,7 +127,6 @@ pub fn random_string(len: usize) -> String {
     bytes.iter().map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()])).collect()
 }
 
-/// Deterministic pseudo-random bytes (xorshift64*), for files the CLI tools upload.
 /// How this machine lets a test mount a tmpfs of its own: `unshare -m` as root, else with a
 /// user namespace (`-r`). Panics, naming what is missing, when neither works.
 pub fn unshare_flags() -> &'static [&'static str] {
@@ -149,6 +148,7 @@ pub fn unshare_flags() -> &'static [&'static str] {
     })
 }
 
+/// Deterministic pseudo-random bytes (xorshift64*), for files the CLI tools upload.
 pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut out = Vec::with_capacity(len + 8);

@@ -20,48 +20,54 @@ pub async fn gc_pass(store: &Arc<Store>) -> ClusterResult<u64> {
         let Some((last, _)) = due.last() else { return Ok(deleted) };
         after = Some(*last);
         for (seg, rec) in due {
-            let mut complete = true;
-            for (idx, disk_id) in &rec.shards {
-                let (d, i) = (*disk_id, *idx);
-                // A move writing this very file holds it: leave it to the next pass.
-                let Some(_claim) = store.claims.try_claim((d, seg, i)) else {
-                    complete = false;
+            // The shards this pass is done with; only they leave the entry (a shard queued for
+            // the same segment meanwhile — a delete, a move, a commit — stays queued).
+            let mut done = Vec::with_capacity(rec.shards.len());
+            for &(i, d) in &rec.shards {
+                // A disk no longer in the cluster took its copies with it.
+                let Ok(disk) = store.disk(d) else {
+                    done.push((i, d));
                     continue;
                 };
+                // Its node is down: try again on a later pass (checked first: it costs nothing).
+                if !disk.info().reachable {
+                    continue;
+                }
+                // A move writing this very file holds it: leave it to the next pass.
+                let Some(_claim) = store.claims.try_claim((d, seg, i)) else { continue };
                 match store.meta_call(move |m| m.shard_file_use(d, seg, i)).await? {
                     // A committed record references it again (repair or drain placed the same index
                     // of the segment back on this disk): not this entry's to delete; when that
                     // record lets go of it, it is queued again.
-                    ShardFileUse::Indexed => continue,
-                    // An open intent names it (a copy being written there now): it may be kept or
-                    // given up, so the entry stays and a later pass looks again.
-                    ShardFileUse::Intended => {
-                        complete = false;
+                    ShardFileUse::Indexed => {
+                        done.push((i, d));
                         continue;
                     }
+                    // An open intent names it (a copy being written there now): it may be kept or
+                    // given up, so it stays queued and a later pass looks again.
+                    ShardFileUse::Intended => continue,
                     ShardFileUse::Free => {}
                 }
-                let Ok(disk) = store.disk(*disk_id) else { continue };
-                if !disk.info().reachable {
-                    complete = false; // its node is down: try again on a later pass
-                    continue;
-                }
-                match disk.delete(seg, *idx).await {
+                match disk.delete(seg, i).await {
                     Ok(true) => {
                         deleted += 1;
                         Metrics::inc(&store.metrics.gc_deleted);
+                        done.push((i, d));
                     }
-                    Ok(false) => {}
-                    // A local disk that failed loses its copies with it; an unreachable node is retried.
+                    Ok(false) => done.push((i, d)),
+                    // An unreachable node is retried.
                     Err(e @ ShardError::Unreachable { .. }) => {
-                        complete = false;
-                        tracing::debug!(segment = %format!("{seg:032x}"), disk = disk_id, error = %e, "GC will retry: node unreachable");
+                        tracing::debug!(segment = %format!("{seg:032x}"), disk = d, error = %e, "GC will retry: node unreachable");
                     }
-                    Err(e) => tracing::warn!(segment = %format!("{seg:032x}"), disk = disk_id, error = %e, "GC could not delete shard"),
+                    // A local disk that failed loses its copies with it.
+                    Err(e) => {
+                        tracing::warn!(segment = %format!("{seg:032x}"), disk = d, error = %e, "GC could not delete shard");
+                        done.push((i, d));
+                    }
                 }
             }
-            if complete {
-                store.meta_call(move |m| m.remove_garbage(seg)).await?;
+            if !done.is_empty() {
+                store.meta_call(move |m| m.remove_garbage_shards(seg, done)).await?;
             }
         }
     }

@@ -280,7 +280,8 @@ impl Store {
         let chosen = kintsugi_placement::place_around(&segment_id.to_le_bytes(), &candidates, need, cap, &[])
             .map_err(|e| ClusterError::Internal(format!("placement failed: {e}")))?;
         if chosen.len() < self.write_quorum {
-            if full > 0 {
+            // Full only when space decided it: with room on the full disks the write would fit.
+            if full > 0 && candidates.len() + full >= self.write_quorum {
                 return Err(ClusterError::StorageFull { room: candidates.len(), full, need: self.write_quorum, reserve: self.space.reserve().to_string() });
             }
             let domains = distinct_domains(candidates.iter().map(|c| c.node));

@@ -82,10 +82,17 @@ pub(crate) async fn discard(mut body: Incoming) {
 #[derive(Default)]
 pub(crate) struct Tracked {
     done: AtomicBool,
+    stalled: AtomicBool,
     unread: Mutex<Option<Incoming>>,
 }
 
 impl Tracked {
+    /// Whether the body stalled past the body timeout (whatever the handler made of it: s3s
+    /// answers a body it reads whole and cannot with 500, which clients retry).
+    pub(crate) fn stalled(&self) -> bool {
+        self.stalled.load(Ordering::Acquire)
+    }
+
     pub(crate) fn read_to_end(&self) -> bool {
         self.done.load(Ordering::Acquire)
     }
@@ -96,6 +103,20 @@ impl Tracked {
     }
 }
 
+/// The answer to a request whose body stalled: `400 RequestTimeout`, and the connection closed.
+pub(crate) fn request_timeout(stall: Option<Duration>) -> hyper::Response<s3s::Body> {
+    let after = stall.map_or_else(String::new, |d| format!(" for {d:?}"));
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>RequestTimeout</Code><Message>{BODY_STALLED}: no byte{after} (--body-timeout); send the body again</Message></Error>"
+    );
+    let mut resp = hyper::Response::new(s3s::Body::from(body));
+    *resp.status_mut() = hyper::StatusCode::BAD_REQUEST;
+    let h = resp.headers_mut();
+    h.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/xml"));
+    h.insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+    resp
+}
+
 /// A request body that records whether it was read to its end, hands itself back (through
 /// [`Tracked`]) when dropped before that, and fails when no byte arrives for `stall` while
 /// it is being read.
@@ -103,14 +124,16 @@ pub(crate) struct ReadTracker {
     inner: Option<Incoming>,
     tracked: Arc<Tracked>,
     stall: Option<Duration>,
-    /// Armed while a read waits for bytes; disarmed by every frame.
+    /// Runs while a read waits for bytes (`armed`); every frame disarms it, and the next
+    /// wait resets it.
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    armed: bool,
 }
 
 impl ReadTracker {
     pub(crate) fn new(inner: Incoming, stall: Option<Duration>) -> (Self, Arc<Tracked>) {
         let tracked = Arc::new(Tracked::default());
-        (Self { inner: Some(inner), tracked: tracked.clone(), stall, deadline: None }, tracked)
+        (Self { inner: Some(inner), tracked: tracked.clone(), stall, deadline: None, armed: false }, tracked)
     }
 }
 
@@ -130,20 +153,35 @@ impl hyper::body::Body for ReadTracker {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = &mut *self;
-        let Some(inner) = this.inner.as_mut() else { return Poll::Ready(None) };
+        let Some(inner) = this.inner.as_mut() else {
+            // A stalled body stays an error: it did not end.
+            return Poll::Ready(match (this.tracked.stalled(), this.stall) {
+                (true, Some(stall)) => Some(Err(BodyError::Stalled(stall))),
+                _ => None,
+            });
+        };
         let polled = Pin::new(&mut *inner).poll_frame(cx);
         let Poll::Ready(frame) = polled else {
             let Some(stall) = this.stall else { return Poll::Pending };
-            let deadline = this.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+            let at = tokio::time::Instant::now() + stall;
+            let deadline = match &mut this.deadline {
+                Some(d) if this.armed => d,
+                Some(d) => {
+                    d.as_mut().reset(at);
+                    d
+                }
+                None => this.deadline.insert(Box::pin(tokio::time::sleep_until(at))),
+            };
+            this.armed = true;
             if deadline.as_mut().poll(cx).is_ready() {
                 // Dropped unread, the body makes hyper close the connection after the answer.
                 this.inner = None;
-                this.deadline = None;
+                this.tracked.stalled.store(true, Ordering::Release);
                 return Poll::Ready(Some(Err(BodyError::Stalled(stall))));
             }
             return Poll::Pending;
         };
-        this.deadline = None;
+        this.armed = false;
         if frame.is_none() || (matches!(frame, Some(Ok(_))) && inner.is_end_stream()) {
             this.tracked.done.store(true, Ordering::Release);
         }

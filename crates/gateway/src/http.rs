@@ -168,6 +168,9 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 if let Some((origin, bucket, method)) = cors {
                     crate::cors::decorate(gw.store(), &bucket, &origin, &method, resp.headers_mut()).await;
                 }
+                if tracked.stalled() {
+                    return Ok(crate::body::request_timeout(body_timeout));
+                }
                 let unread = tracked.take_unread();
                 if close_after.is_some_and(|empty| empty || !tracked.read_to_end()) {
                     // The client may be withholding the body: reading it would

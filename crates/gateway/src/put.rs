@@ -271,7 +271,8 @@ async fn settle_segment(store: Arc<Store>, mut seg: OpenSegment) -> GwResult<Seg
 /// The error of a segment left with fewer than `need` durable shards: the store is full when
 /// disks ran out of space on the way.
 fn quorum_lost(seg: &OpenSegment, durable: usize, need: usize) -> GatewayError {
-    if seg.full > 0 {
+    // Full only when space decided it: without the disks that ran out, the quorum was met.
+    if seg.full > 0 && durable + seg.full >= need {
         GatewayError::StorageFull { full: seg.full, durable, need }
     } else {
         GatewayError::WriteQuorum { durable, need }

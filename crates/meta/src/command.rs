@@ -307,6 +307,15 @@ pub enum Command {
         /// The rules.
         rules: Vec<CorsRule>,
     },
+    /// Take the shards garbage collection has dealt with out of a segment's garbage entry,
+    /// deleting the entry once none is left. Shards queued meanwhile (by a delete, a move or
+    /// a commit) stay; `RemoveGarbage` dropped them with the entry.
+    RemoveGarbageShards {
+        /// Segment id.
+        segment: SegmentId,
+        /// (shard index, disk) pairs done with.
+        shards: Vec<(u8, DiskId)>,
+    },
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.
@@ -416,6 +425,7 @@ impl Command {
             Command::CreateUploadTagged { .. } => "create_upload_tagged",
             Command::PutBucketTags { .. } => "put_bucket_tags",
             Command::PutBucketCors { .. } => "put_bucket_cors",
+            Command::RemoveGarbageShards { .. } => "remove_garbage_shards",
         }
     }
 }
@@ -449,6 +459,7 @@ impl RocksMeta {
             Command::CreateUploadTagged { upload, tags } => self.apply_create_upload(upload, tags).map(|()| Applied::Done),
             Command::PutBucketTags { bucket, tags } => self.apply_put_bucket_tags(bucket, tags).map(|()| Applied::Done),
             Command::PutBucketCors { bucket, rules } => self.apply_put_bucket_cors(bucket, rules).map(|()| Applied::Done),
+            Command::RemoveGarbageShards { segment, shards } => self.apply_remove_garbage_shards(*segment, shards).map(|()| Applied::Done),
             Command::PutAccessKey { access_key, record } => self.apply_put_access_key(access_key, &record.clone().into()).map(|()| Applied::Done),
             Command::PutDisks { disks } => self.apply_put_disks(disks).map(|()| Applied::Done),
             Command::PutCluster { nodes, disks } => self.apply_put_cluster(nodes, disks).map(|()| Applied::Done),

@@ -104,6 +104,19 @@ impl RocksMeta {
         Ok(n)
     }
 
+    pub(crate) fn apply_remove_garbage_shards(&self, segment: SegmentId, done: &[(u8, DiskId)]) -> MetaResult<()> {
+        let k = keys::segment_key(segment);
+        let Some(mut rec) = self.get::<GarbageRecord>(CF_GARBAGE, "garbage", &k)? else { return Ok(()) };
+        rec.shards.retain(|s| !done.contains(s));
+        let mut b = WriteBatch::default();
+        if rec.shards.is_empty() {
+            b.delete_cf(self.cf(CF_GARBAGE)?, k);
+        } else {
+            b.put_cf(self.cf(CF_GARBAGE)?, k, encode(&rec)?);
+        }
+        self.write(b)
+    }
+
     pub(crate) fn apply_remove_garbage(&self, segment: SegmentId) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         b.delete_cf(self.cf(CF_GARBAGE)?, keys::segment_key(segment));

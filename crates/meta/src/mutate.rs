@@ -222,6 +222,12 @@ impl RocksMeta {
         self.submit(&Command::RemoveGarbage { segment }).map(drop)
     }
 
+    /// Take `shards` (deleted, or no longer this entry's) out of a segment's garbage entry;
+    /// shards queued since they were read stay queued.
+    pub fn remove_garbage_shards(&self, segment: SegmentId, shards: Vec<(u8, DiskId)>) -> MetaResult<()> {
+        self.submit(&Command::RemoveGarbageShards { segment, shards }).map(drop)
+    }
+
     /// Replace the drain records.
     pub fn put_drains(&self, drains: &[DrainRecord]) -> MetaResult<()> {
         self.submit(&Command::PutDrains { drains: drains.to_vec() }).map(drop)

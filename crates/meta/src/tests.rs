@@ -243,6 +243,24 @@ fn a_copy_an_intent_names_becomes_garbage_when_its_segment_is_referenced_without
 }
 
 #[test]
+fn gc_takes_out_only_the_shards_it_dealt_with_and_keeps_those_queued_meanwhile() {
+    let (_d, meta) = open();
+    meta.add_intent(40, vec![(0, 1)]).expect("intent");
+    meta.intents_to_garbage(&[40]).expect("garbage");
+    let read_by_gc = meta.due_garbage(now_ms(), 10).expect("due");
+    assert_eq!(read_by_gc[0].1.shards, vec![(0, 1)]);
+    // While GC deletes (0, 1), another copy of the segment is given up and queued.
+    meta.add_intent(40, vec![(1, 2)]).expect("intent");
+    meta.intents_to_garbage(&[40]).expect("garbage");
+    meta.remove_garbage_shards(40, vec![(0, 1)]).expect("remove");
+    let left = meta.due_garbage(now_ms(), 10).expect("due");
+    assert_eq!(left.iter().map(|(s, r)| (*s, r.shards.clone())).collect::<Vec<_>>(), vec![(40, vec![(1, 2)])], "the copy queued meanwhile stays queued");
+    meta.remove_garbage_shards(40, vec![(1, 2)]).expect("remove");
+    assert_eq!(meta.garbage_count().expect("count"), 0, "an emptied entry is deleted");
+    meta.remove_garbage_shards(40, vec![(1, 2)]).expect("removing from no entry is nothing");
+}
+
+#[test]
 fn due_garbage_pages_past_entries_that_stay_queued() {
     let (_d, meta) = open();
     meta.create_bucket("b").expect("bucket");

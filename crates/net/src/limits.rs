@@ -19,11 +19,13 @@ pub struct ServerLimits {
     pub anonymous_per_sec: u32,
     /// How long a new stream may take to send its request frame.
     pub first_frame: Duration,
+    /// How long a connection without a certificate stays open (a join is one exchange).
+    pub anonymous_lifetime: Duration,
 }
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        Self { max_connections: 4096, max_anonymous: 64, anonymous_per_sec: 20, first_frame: Duration::from_secs(10) }
+        Self { max_connections: 4096, max_anonymous: 64, anonymous_per_sec: 20, first_frame: Duration::from_secs(10), anonymous_lifetime: Duration::from_secs(30) }
     }
 }
 
@@ -60,6 +62,10 @@ impl Gate {
         self.limits.first_frame
     }
 
+    pub(crate) fn anonymous_lifetime(&self) -> Duration {
+        self.limits.anonymous_lifetime
+    }
+
     fn take(self: &Arc<Self>, anonymous: bool) -> Option<Held> {
         let (counter, cap) = if anonymous { (&self.anonymous, self.limits.max_anonymous) } else { (&self.open, self.limits.max_connections) };
         let taken = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1)).is_ok();
@@ -77,6 +83,8 @@ impl Gate {
     /// A place for a connection that turned out to carry no cluster certificate, or `None`
     /// at `max_anonymous` or above the rate.
     pub(crate) fn anonymous(self: &Arc<Self>) -> Option<Held> {
+        // The cap first: a connection refused by it spends no token of the rate.
+        let held = self.take(true)?;
         {
             let rate = f64::from(self.limits.anonymous_per_sec.max(1));
             let mut b = self.bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -89,7 +97,7 @@ impl Gate {
             }
             b.0 -= 1.0;
         }
-        self.take(true)
+        Some(held)
     }
 }
 
@@ -99,7 +107,7 @@ mod tests {
 
     #[test]
     fn caps_hold_and_places_come_back() {
-        let gate = Gate::new(ServerLimits { max_connections: 2, max_anonymous: 1, anonymous_per_sec: 100, first_frame: Duration::from_secs(1) });
+        let gate = Gate::new(ServerLimits { max_connections: 2, max_anonymous: 1, anonymous_per_sec: 100, first_frame: Duration::from_secs(1), anonymous_lifetime: Duration::from_secs(1) });
         let a = gate.connection().expect("first");
         let _b = gate.connection().expect("second");
         assert!(gate.connection().is_none(), "a third over the cap");
@@ -113,7 +121,7 @@ mod tests {
 
     #[test]
     fn joiners_are_rate_limited() {
-        let gate = Gate::new(ServerLimits { max_connections: 100, max_anonymous: 100, anonymous_per_sec: 5, first_frame: Duration::from_secs(1) });
+        let gate = Gate::new(ServerLimits { max_connections: 100, max_anonymous: 100, anonymous_per_sec: 5, first_frame: Duration::from_secs(1), anonymous_lifetime: Duration::from_secs(1) });
         let held: Vec<_> = (0..20).filter_map(|_| gate.anonymous()).collect();
         assert_eq!(held.len(), 5, "a burst of the rate, then refusals");
     }

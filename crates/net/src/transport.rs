@@ -389,7 +389,7 @@ impl Server {
         while let Some(incoming) = self.endpoint.accept().await {
             // Over the cap a connection is refused before its handshake costs anything.
             let Some(place) = self.gate.connection() else {
-                tracing::warn!(peer = %incoming.remote_address(), "QUIC connection refused: too many open");
+                tracing::debug!(peer = %incoming.remote_address(), "QUIC connection refused: too many open");
                 incoming.refuse();
                 continue;
             };
@@ -409,7 +409,8 @@ impl Server {
                     Peer::Anonymous => match gate.anonymous() {
                         Some(h) => Some(h),
                         None => {
-                            tracing::warn!(peer = %conn.remote_address(), "connection without a certificate refused: too many joining, or too fast");
+                            // Debug only: a flood of these must not flood the log as well.
+                            tracing::debug!(peer = %conn.remote_address(), "connection without a certificate refused: too many joining, or too fast");
                             conn.close(0u32.into(), b"too many joining nodes; retry later");
                             return;
                         }
@@ -422,17 +423,28 @@ impl Server {
                     conn.close(0u32.into(), b"unknown protocol");
                     return;
                 };
-                loop {
-                    let (send, recv) = match conn.accept_bi().await {
-                        Ok(s) => s,
-                        Err(_) => return,
-                    };
-                    let fut = (service.serve)(peer.clone(), gate.first_frame(), send, recv);
-                    tokio::spawn(async move {
-                        if let Err(e) = fut.await {
-                            tracing::debug!(error = %e, "request failed");
-                        }
-                    });
+                let anonymous = _joining.is_some();
+                let streams = async {
+                    loop {
+                        let (send, recv) = match conn.accept_bi().await {
+                            Ok(s) => s,
+                            Err(_) => return,
+                        };
+                        let fut = (service.serve)(peer.clone(), gate.first_frame(), send, recv);
+                        tokio::spawn(async move {
+                            if let Err(e) = fut.await {
+                                tracing::debug!(error = %e, "request failed");
+                            }
+                        });
+                    }
+                };
+                if anonymous {
+                    // A join takes one exchange: a connection without a certificate is closed
+                    // after a while, so joiners cannot keep their places (and lock out real joins).
+                    let _ = tokio::time::timeout(gate.anonymous_lifetime(), streams).await;
+                    conn.close(0u32.into(), b"join connections are short-lived; join again");
+                } else {
+                    streams.await;
                 }
             });
         }
