@@ -114,9 +114,9 @@ pub(crate) async fn join_with_retry<R: kintsugi_net::WireRequest>(token: &JoinTo
             Err(_) => "no answer within 5s".to_owned(),
         };
         if tokio::time::Instant::now() >= end {
-            bail!("joining the cluster at {}: {err} (kept trying for {wait:?}; is the gateway running and reachable?)", token.gateway);
+            bail!("joining the cluster at {}: {err} (kept trying for {wait:?}; is the gateway running and reachable, and does its gateway group have a majority?)", token.gateway);
         }
-        tracing::info!(gateway = token.gateway, error = err, "gateway not reachable yet; retrying the join");
+        tracing::info!(gateway = token.gateway, error = err, "the join did not go through yet; retrying");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

@@ -23,6 +23,9 @@ pub async fn gc_pass(store: &Arc<Store>) -> ClusterResult<u64> {
             // The shards this pass is done with; only they leave the entry (a shard queued for
             // the same segment meanwhile — a delete, a move, a commit — stays queued).
             let mut done = Vec::with_capacity(rec.shards.len());
+            // Claims are held until the entry is updated: a move cannot write (and queue again)
+            // one of these files between its deletion and the update.
+            let mut held = Vec::with_capacity(rec.shards.len());
             for &(i, d) in &rec.shards {
                 // A disk no longer in the cluster took its copies with it.
                 let Ok(disk) = store.disk(d) else {
@@ -34,7 +37,8 @@ pub async fn gc_pass(store: &Arc<Store>) -> ClusterResult<u64> {
                     continue;
                 }
                 // A move writing this very file holds it: leave it to the next pass.
-                let Some(_claim) = store.claims.try_claim((d, seg, i)) else { continue };
+                let Some(claim) = store.claims.try_claim((d, seg, i)) else { continue };
+                held.push(claim);
                 match store.meta_call(move |m| m.shard_file_use(d, seg, i)).await? {
                     // A committed record references it again (repair or drain placed the same index
                     // of the segment back on this disk): not this entry's to delete; when that
@@ -66,9 +70,11 @@ pub async fn gc_pass(store: &Arc<Store>) -> ClusterResult<u64> {
                     }
                 }
             }
-            if !done.is_empty() {
+            // An entry with no shards at all (an older store may hold one) goes too.
+            if !done.is_empty() || rec.shards.is_empty() {
                 store.meta_call(move |m| m.remove_garbage_shards(seg, done)).await?;
             }
+            drop(held);
         }
     }
 }

@@ -268,8 +268,11 @@ fn target_for(store: &Store, seg: &kintsugi_meta::SegmentMeta, index: usize, src
             Holder { disk: l.disk, domain: d.as_ref().map(|d| d.failure_domain()), zone: d.and_then(|d| d.zone()) }
         })
         .collect();
-    // Never onto a disk at its reserve, or one that just ran out of space.
-    pick_target(sh, src, size, &others, store.domain_cap().max(1)).filter(|d| store.disk(*d).is_ok_and(|x| store.space.takes_shards(&x.info())))
+    // Never onto a disk at its reserve, or one that just ran out of space: those are no
+    // candidates (the source stays, it is what the shares are measured from).
+    let takes = |d: DiskId| store.disk(d).is_ok_and(|x| store.space.takes_shards(&x.info()));
+    let candidates: Vec<Share> = sh.iter().filter(|x| x.disk.disk == src || takes(x.disk.disk)).copied().collect();
+    pick_target(&candidates, src, size, &others, store.domain_cap().max(1))
 }
 
 async fn run(store: &Arc<Store>, rb: &Rebalancer, tolerance_pct: f64, bandwidth: u64) -> ClusterResult<(&'static str, String)> {

@@ -250,19 +250,20 @@ impl Store {
 
     /// Disks that may take new shards (not in `skip`): usable, in service, and with room above
     /// the disk reserve; and how many were left out only for want of space.
-    fn candidates(&self, skip: impl Fn(DiskId) -> bool) -> (Vec<Candidate>, usize) {
-        let mut full = 0;
+    fn candidates(&self, skip: impl Fn(DiskId) -> bool) -> (Vec<Candidate>, Vec<Candidate>) {
+        let mut full = Vec::new();
         let disks = self.disks.read();
         let candidates = disks
             .values()
             .filter(|d| !skip(d.id()) && d.usable() && !self.out_of_service(d.id()))
             .filter_map(|d| {
                 let info = d.info();
+                let c = Candidate { disk: d.id(), node: d.failure_domain(), zone: d.zone(), weight: self.space.weight(&info) };
                 if !self.space.takes_shards(&info) {
-                    full += 1;
+                    full.push(c);
                     return None;
                 }
-                Some(Candidate { disk: d.id(), node: d.failure_domain(), zone: d.zone(), weight: self.space.weight(&info) })
+                Some(c)
             })
             .collect();
         (candidates, full)
@@ -280,9 +281,14 @@ impl Store {
         let chosen = kintsugi_placement::place_around(&segment_id.to_le_bytes(), &candidates, need, cap, &[])
             .map_err(|e| ClusterError::Internal(format!("placement failed: {e}")))?;
         if chosen.len() < self.write_quorum {
-            // Full only when space decided it: with room on the full disks the write would fit.
-            if full > 0 && candidates.len() + full >= self.write_quorum {
-                return Err(ClusterError::StorageFull { room: candidates.len(), full, need: self.write_quorum, reserve: self.space.reserve().to_string() });
+            // Full only when space decided it: with room on the full disks the write would be
+            // placed (the same rules: one disk per shard, the domain cap).
+            if !full.is_empty() {
+                let all: Vec<Candidate> = candidates.iter().chain(&full).copied().collect();
+                let would = kintsugi_placement::place_around(&segment_id.to_le_bytes(), &all, need, cap, &[]).map_or(0, |c| c.len());
+                if would >= self.write_quorum {
+                    return Err(ClusterError::StorageFull { room: candidates.len(), full: full.len(), need: self.write_quorum, reserve: self.space.reserve().to_string() });
+                }
             }
             let domains = distinct_domains(candidates.iter().map(|c| c.node));
             return Err(ClusterError::NotEnoughDisks { healthy: candidates.len(), domains, need: self.write_quorum });

@@ -189,10 +189,15 @@ impl hyper::body::Body for ReadTracker {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(hyper::body::Body::is_end_stream)
+        // A stalled body did not end.
+        !self.tracked.stalled() && self.inner.as_ref().is_none_or(hyper::body::Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), hyper::body::Body::size_hint)
+        match &self.inner {
+            Some(inner) => inner.size_hint(),
+            None if self.tracked.stalled() => SizeHint::default(),
+            None => SizeHint::with_exact(0),
+        }
     }
 }

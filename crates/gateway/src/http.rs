@@ -165,11 +165,11 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 if is_head && resp.status() == hyper::StatusCode::OK && resp.headers().contains_key(hyper::header::CONTENT_RANGE) {
                     *resp.status_mut() = hyper::StatusCode::PARTIAL_CONTENT;
                 }
+                if tracked.stalled() {
+                    resp = crate::body::request_timeout(body_timeout);
+                }
                 if let Some((origin, bucket, method)) = cors {
                     crate::cors::decorate(gw.store(), &bucket, &origin, &method, resp.headers_mut()).await;
-                }
-                if tracked.stalled() {
-                    return Ok(crate::body::request_timeout(body_timeout));
                 }
                 let unread = tracked.take_unread();
                 if close_after.is_some_and(|empty| empty || !tracked.read_to_end()) {

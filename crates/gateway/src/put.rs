@@ -65,8 +65,8 @@ struct OpenSegment {
     /// Chunk hashes per shard: the gateway's own record of what each shard must hash to.
     hashes: Vec<Vec<ChunkHash>>,
     failed: Vec<Option<String>>,
-    /// Shards given up because their disk ran out of space.
-    full: usize,
+    /// Per shard: given up because its disk ran out of space.
+    full: Vec<bool>,
     len: u64,
     /// Header of shard 0 (the others differ only in index).
     template: ShardHeader,
@@ -77,7 +77,7 @@ impl OpenSegment {
     fn writer_failed(&mut self, store: &Store, i: usize, e: &WriteError) {
         if e.is_full() {
             store.space.note_full(self.disks[i]);
-            self.full += 1;
+            self.full[i] = true;
         }
         self.give_up(i, e.to_string());
     }
@@ -119,7 +119,7 @@ impl SegmentSink<'_> {
             writers: Vec::with_capacity(n),
             hashes: vec![Vec::new(); n],
             failed: vec![None; n],
-            full: 0,
+            full: vec![false; n],
             len: 0,
             template: ShardHeader {
                 codec: self.store.codec.id().as_u8(),
@@ -185,7 +185,8 @@ impl SegmentSink<'_> {
                 Err(_) => seg.give_up(i, format!("disk took no data for {stall:?}")),
             }
             if seg.failures() > tolerable {
-                return Err(quorum_lost(seg, self.store.total_shards() - seg.failures(), self.store.write_quorum));
+                let lost: Vec<usize> = (0..seg.failed.len()).filter(|i| seg.failed[*i].is_some()).collect();
+                return Err(quorum_lost(seg, &lost, self.store.total_shards() - seg.failures(), self.store.write_quorum));
             }
         }
         seg.len = seg_len_after;
@@ -265,15 +266,16 @@ async fn settle_segment(store: Arc<Store>, mut seg: OpenSegment) -> GwResult<Seg
         tracing::warn!(segment = %format!("{:032x}", seg.id), missing = missing.len(), durable, "segment committed at write quorum; missing shards are left to repair");
         return Ok(meta);
     }
-    Err(quorum_lost(&seg, durable, store.write_quorum))
+    Err(quorum_lost(&seg, &missing, durable, store.write_quorum))
 }
 
-/// The error of a segment left with fewer than `need` durable shards: the store is full when
-/// disks ran out of space on the way.
-fn quorum_lost(seg: &OpenSegment, durable: usize, need: usize) -> GatewayError {
-    // Full only when space decided it: without the disks that ran out, the quorum was met.
-    if seg.full > 0 && durable + seg.full >= need {
-        GatewayError::StorageFull { full: seg.full, durable, need }
+/// The error of a segment left with fewer than `need` durable shards (`lost`: the shards not
+/// stored): the store is full when space decided it — had the disks that ran out of space
+/// taken their shards, the quorum would have been met.
+fn quorum_lost(seg: &OpenSegment, lost: &[usize], durable: usize, need: usize) -> GatewayError {
+    let full = lost.iter().filter(|i| seg.full.get(**i).copied().unwrap_or(false)).count();
+    if full > 0 && durable + full >= need {
+        GatewayError::StorageFull { full, durable, need }
     } else {
         GatewayError::WriteQuorum { durable, need }
     }
