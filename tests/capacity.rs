@@ -49,6 +49,7 @@ fn a_whole_node_drains_is_removed_and_the_cluster_is_clean() {
     assert!(disks_of(&st, &n3).is_empty(), "{st:#}");
     assert!(st["disks"].as_array().expect("disks").iter().all(|d| d["state"] == "ok"), "{st:#}");
     assert_eq!(st["full_redundancy"], true, "{st:#}");
+    removed_node_stays_out(&mut c, 2);
 
     // 6 nodes left for 6 shards per segment: draining another whole node is refused.
     let err = c.admin_refused(&["node", "drain", &c.nodes[3].name]);
@@ -58,6 +59,41 @@ fn a_whole_node_drains_is_removed_and_the_cluster_is_clean() {
     c.nodes[4].kill9();
     c.nodes[6].kill9();
     c.gw.py("data.py", &["verify", manifest]);
+}
+
+/// Node `i` was removed: its certificate is revoked and its name is never admitted again.
+fn removed_node_stays_out(c: &mut Cluster, i: usize) {
+    let name = c.nodes[i].name.clone();
+    let refused_before = c.gw.metrics().get("kintsugi_cluster_requests_refused_total").copied().unwrap_or(0.0);
+    // Every other node hears of the removal and refuses that certificate from now on.
+    let heard_of = |log: &str| log.lines().any(|l| l.contains("its certificate is refused from now on") && (l.contains(&format!("node={name}")) || l.contains(&format!("node=\"{name}\""))));
+    for (j, n) in c.nodes.iter().enumerate() {
+        if j == i {
+            continue;
+        }
+        let heard = poll(Duration::from_secs(20), Duration::from_millis(200), || heard_of(&n.log()).then_some(()));
+        assert!(heard.is_some(), "node {} never learnt of the removal of {name}:\n{}", n.name, n.log());
+    }
+    // Restarted with its old state (and certificate), it is refused and stays out of the map.
+    let token = c.token.clone();
+    c.nodes[i].start(&token);
+    let told = poll(Duration::from_secs(20), Duration::from_millis(200), || c.nodes[i].log().contains("this node was removed from the cluster").then_some(()));
+    assert!(told.is_some(), "the removed node was not told:\n{}", c.nodes[i].log());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(Cluster::node_state(&c.status(), &name).is_none(), "the removed node came back into the map: {:#}", c.status());
+    let refused = c.gw.metrics().get("kintsugi_cluster_requests_refused_total").copied().unwrap_or(0.0);
+    assert!(refused > refused_before, "the gateway did not count the refusals ({refused_before} -> {refused})");
+    c.nodes[i].kill9();
+    // With a fresh state directory it cannot join under that name again, even with a valid token.
+    std::fs::remove_dir_all(c.nodes[i].dir.join("state")).expect("wiping the node's state");
+    c.nodes[i].start(&token);
+    let exited = poll(Duration::from_secs(20), Duration::from_millis(200), || (!c.nodes[i].is_running()).then_some(()));
+    if exited.is_none() {
+        c.nodes[i].kill9();
+    }
+    let log = c.nodes[i].log();
+    assert!(exited.is_some() && log.contains("never admitted again"), "a removed name joined again:\n{log}");
+    assert!(Cluster::node_state(&c.status(), &name).is_none(), "{:#}", c.status());
 }
 
 #[test]

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use kintsugi_net::{server_config, JoinToken, NodeIdentity, Server, TransportTuning};
-use kintsugi_storage::{open_node_disks, read_gateways, run_heartbeats, Heartbeats, NodeDisks, NodeService};
+use kintsugi_net::{server_config_live, JoinToken, LiveIdentity, NodeIdentity, Revoked, Server, TransportTuning};
+use kintsugi_storage::{open_node_disks, read_gateways, run_heartbeats, Heartbeats, NodeDisks, NodeService, Renewal};
 
 use crate::clientconf::write_private;
 use crate::server::{absolute, lock_dir};
@@ -151,6 +151,19 @@ pub fn storage(a: StorageArgs) -> Result<()> {
             if id.name != name {
                 bail!("{} belongs to node {:?}, not {name:?}; use --name {} or another --state", id_path.display(), id.name, id.name);
             }
+            if let Some((_, until)) = kintsugi_net::validity(&id.cert_der) {
+                if until < std::time::SystemTime::now() {
+                    let ago = std::time::SystemTime::now().duration_since(until).unwrap_or_default().as_secs() / 3600;
+                    bail!(
+                        "this node's certificate ({}) expired {ago} hour(s) ago: a running node renews it when a third of its \
+                         validity is left, but this one was stopped for longer. The gateways refuse it. If its disks are \
+                         still needed, ask for a longer --cert-validity on the gateways next time; to serve again, remove it \
+                         (`kintsugi admin node remove {name}`, once repair has rebuilt its shards) and start a new node \
+                         with a new --name and an empty --state",
+                        id_path.display()
+                    );
+                }
+            }
             // The gateways it kept (the group's, as they last answered), and the token's.
             let mut gws = read_gateways(&gw_path).with_context(|| format!("reading {}", gw_path.display()))?;
             if let Some(tok) = &join_arg {
@@ -182,8 +195,15 @@ pub fn storage(a: StorageArgs) -> Result<()> {
                 tracing::warn!(path = %d.root().display(), error = %e, "could not clean temp dir");
             }
         }
-        let server = Server::bind(a.listen, server_config(&identity, false, &t)?, &t)
-            .with_context(|| format!("cannot bind UDP {}; use --listen ADDR", a.listen))?;
+        let id_file = id_path.clone();
+        let save_identity: kintsugi_storage::SaveIdentity = Arc::new(move |id: &NodeIdentity| write_private(&id_file, &id.to_pem()).map_err(|e| std::io::Error::other(format!("{e:#}"))));
+        // Removed nodes' certificates are refused; the names come from the gateways.
+        let revoked = Revoked::new();
+        // The certificate is renewed while the node runs; every endpoint presents the current one.
+        let live = LiveIdentity::new(identity.clone())?;
+        let server = Server::bind(a.listen, server_config_live(&live, false, &t, &[kintsugi_net::DEFAULT_ALPN])?, &t)
+            .with_context(|| format!("cannot bind UDP {}; use --listen ADDR", a.listen))?
+            .with_revoked(revoked.clone());
         let bound = server.local_addr()?;
         let advertise = match a.advertise.clone() {
             Some(x) => x,
@@ -193,13 +213,13 @@ pub fn storage(a: StorageArgs) -> Result<()> {
         println!("Storage node {name}: serving {} disk(s) on {bound} (advertised as {advertise}); gateways {}", disks.len(), gateways.join(", "));
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        let client = kintsugi_net::Client::new(&identity, &t)?;
+        let client = kintsugi_net::Client::live::<kintsugi_storage::Request>(&live, &t)?;
         let endpoint = server.endpoint();
         let node_disks = NodeDisks::new(disks, Some(added_file));
         let service = NodeService::new(&name, node_disks.clone()).with_peers(client.clone(), Duration::from_secs(5));
         let counters = service.counters();
         tokio::spawn(server.serve::<kintsugi_storage::Request>(Arc::new(service), None));
-        let hb = Heartbeats { client, listen: advertise, zone: a.zone.clone(), disks: node_disks, counters, every: a.heartbeat, gateways_file: Some(gw_path) };
+        let hb = Heartbeats { client, listen: advertise, zone: a.zone.clone(), disks: node_disks, counters, every: a.heartbeat, gateways_file: Some(gw_path), revoked, renewal: Some(Renewal::new(live, save_identity)) };
         tokio::spawn(run_heartbeats(hb, gateways));
         crate::server::shutdown_signal().await;
         endpoint.close(0u32.into(), b"node stopping");
@@ -241,7 +261,7 @@ mod tests {
         let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config(&gw, true, &t).expect("config"), &t).expect("bind");
         let addr = server.local_addr().expect("addr");
         let admission = Arc::new(Unavailable(AtomicU32::new(0)));
-        let auth = Arc::new(JoinAuthority { ca: ca.clone(), secret: String::new(), admission: Some(admission.clone()), name_taken: None, issue_as: None });
+        let auth = Arc::new(JoinAuthority { ca: ca.clone(), secret: String::new(), admission: Some(admission.clone()), name_taken: None, revoked: Revoked::new(), issue_as: None });
         struct Nothing;
         #[async_trait::async_trait]
         impl kintsugi_net::Handler<ProbeRequest> for Nothing {

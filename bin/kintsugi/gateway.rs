@@ -14,12 +14,22 @@ use kintsugi_cluster::{ClusterConfig, ClusterMap, ClusterService, Store, StoreCo
 use kintsugi_erasure::{codec_for, CodecId, Layout, Scheme, DEFAULT_CHUNK_SIZE};
 use kintsugi_gateway::{Gateway, GroupAdmin};
 use kintsugi_meta::RocksMeta;
-use kintsugi_net::{server_config_for, ClusterCa, Handler, JoinAuthority, JoinToken, NetResult, NodeIdentity, Server, Service, TransportTuning};
+use kintsugi_net::{server_config_live, ClusterCa, Handler, JoinAuthority, JoinToken, LiveIdentity, NetResult, NodeIdentity, Revoked, Server, Service, TransportTuning};
 use kintsugi_raft::{GatewayNode, GroupConfig, MetaGroup, RaftRequest, Secrets};
 
 use crate::clientconf::write_private;
 use crate::cluster::{join_with_retry, secs};
 use crate::server::{absolute, ensure_credentials, lock_dir, serve_s3};
+
+/// A certificate validity: at least 30 s (members renew when a third is left, checking at
+/// every heartbeat).
+fn cert_validity(s: &str) -> Result<Duration> {
+    let d = crate::units::parse_duration(s)?;
+    if d < Duration::from_secs(30) {
+        bail!("--cert-validity {s} is too short; give at least 30s (30d is the default)");
+    }
+    Ok(d)
+}
 
 /// Flags of `kintsugi gateway`.
 #[derive(Debug, Args)]
@@ -90,6 +100,12 @@ pub struct GatewayArgs {
     /// without a leader.
     #[arg(long, value_name = "DURATION", env = "KINTSUGI_RAFT_HEARTBEAT", default_value = "0.25", value_parser = secs)]
     raft_heartbeat: Duration,
+    /// How long the certificates this gateway signs for storage nodes (and its own) are
+    /// valid, e.g. 30d, 12h. Members renew theirs while running when a third is left, so a
+    /// stopped node can come back for at least a third of it (10 days by default); after its
+    /// certificate expired it is refused.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_CERT_VALIDITY", default_value = "30d", value_parser = cert_validity)]
+    cert_validity: Duration,
     #[command(flatten)]
     workers: crate::workers::WorkerArgs,
     #[command(flatten)]
@@ -178,6 +194,19 @@ impl<R: kintsugi_net::WireRequest> Handler<R> for Late<R> {
             }
         }
     }
+
+    // The transport's refusals are counted by the handler behind (before it is set, nothing counts them).
+    fn refused_anonymous(&self) {
+        if let Some(h) = self.0.get() {
+            h.refused_anonymous();
+        }
+    }
+
+    fn refused_revoked(&self, peer: &str) {
+        if let Some(h) = self.0.get() {
+            h.refused_revoked(peer);
+        }
+    }
 }
 
 /// Run the gateway until SIGTERM or Ctrl-C.
@@ -231,14 +260,21 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let identity: NodeIdentity = match (&secrets, &join) {
             (Some(s), _) => ClusterCa::from_pem(&s.ca_cert_pem, &s.ca_key_pem)
                 .with_context(|| format!("{} does not hold a valid cluster CA", secrets_dir.display()))?
+                .with_validity(a.cert_validity)
                 .issue(kintsugi_raft::group::GATEWAY_NAME)
                 .context("issuing the gateway's certificate")?,
             (None, Some(token)) => join_with_retry::<RaftRequest>(token, &name, a.join_wait, &t).await?,
             (None, None) => bail!("this gateway has no cluster secrets and no --join token"),
         };
         let alpns: [&[u8]; 2] = [kintsugi_net::DEFAULT_ALPN, kintsugi_raft::ALPN];
-        let server = Server::bind(a.cluster_listen, server_config_for(&identity, true, &t, &alpns)?, &t)
-            .with_context(|| format!("cannot bind the cluster service on UDP {}; use --cluster-listen ADDR", a.cluster_listen))?;
+        // Removed nodes' certificates are refused here; the cluster map fills the set from the
+        // replicated metadata and adds every removal.
+        let revoked = Revoked::new();
+        // Renewed while the gateway runs (`renew_own_certificate`); every endpoint presents the current one.
+        let live = LiveIdentity::new(identity)?;
+        let server = Server::bind(a.cluster_listen, server_config_live(&live, true, &t, &alpns)?, &t)
+            .with_context(|| format!("cannot bind the cluster service on UDP {}; use --cluster-listen ADDR", a.cluster_listen))?
+            .with_revoked(revoked.clone());
         let bound = server.local_addr()?;
         let advertise = a.advertise.clone().unwrap_or_else(|| bound.to_string());
         // The S3 port is bound now: the group records where it really is (`--listen :0` too),
@@ -248,7 +284,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
 
         // Serve the group's protocol at once (a joining gateway is sent the log while it
         // enrols); the shard protocol's handler and both join authorities come later.
-        let raft_client = kintsugi_net::Client::for_protocol::<RaftRequest>(&identity, &t)?;
+        let raft_client = kintsugi_net::Client::live::<RaftRequest>(&live, &t)?;
         let mut gcfg = GroupConfig::new(id, me.clone());
         gcfg.request_timeout = a.meta_timeout;
         gcfg.heartbeat = a.raft_heartbeat;
@@ -280,7 +316,8 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             }
             (None, None) => bail!("this gateway has no cluster secrets and no --join token"),
         };
-        let ca = Arc::new(ClusterCa::from_pem(&secrets.ca_cert_pem, &secrets.ca_key_pem).context("the cluster CA")?);
+        let ca = Arc::new(ClusterCa::from_pem(&secrets.ca_cert_pem, &secrets.ca_key_pem).context("the cluster CA")?.with_validity(a.cert_validity));
+        tokio::spawn(renew_own_certificate(ca.clone(), live.clone()));
         let meta2 = meta.clone();
         let name_taken: kintsugi_net::NameTaken = Arc::new(move |n: &str| match meta2.nodes() {
             Ok(nodes) => nodes.iter().any(|x| x.name == n),
@@ -293,6 +330,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             ca: ca.clone(),
             secret: secrets.gateway_secret.clone(),
             name_taken: None,
+            revoked: Revoked::new(),
             issue_as: Some(kintsugi_raft::group::GATEWAY_NAME.into()),
             admission: None,
         }));
@@ -313,15 +351,15 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         // expires, may count its uses, and all can be revoked. The old fixed node secret in
         // `<meta>/cluster/join-secret` admits no one any more.
         let admission: Arc<dyn kintsugi_net::Admission> = Arc::new(kintsugi_gateway::TokenAdmission::new(store.clone()));
-        let _ = node_join.set(Arc::new(JoinAuthority { ca: ca.clone(), secret: String::new(), admission: Some(admission), name_taken: Some(name_taken), issue_as: None }));
+        let _ = node_join.set(Arc::new(JoinAuthority { ca: ca.clone(), secret: String::new(), admission: Some(admission), name_taken: Some(name_taken), revoked: revoked.clone(), issue_as: None }));
         let workers = Workers::new(store.clone(), a.workers.config());
-        let client = kintsugi_net::Client::new(&identity, &t)?;
+        let client = kintsugi_net::Client::live::<kintsugi_storage::Request>(&live, &t)?;
         let ccfg = ClusterConfig { down_after: a.down_after, lost_after: a.lost_after, request_deadline: a.request_deadline };
-        let map = ClusterMap::load(&store, client, ccfg).await?;
+        let map = ClusterMap::load(&store, client, ccfg, revoked).await?;
         map.spawn_monitor(store.clone(), Duration::from_millis(250));
         let g = group.clone();
         let gateways: kintsugi_cluster::GatewayList = Arc::new(move || g.members().into_iter().map(|n| n.cluster).collect());
-        let _ = cluster_handler.set(Arc::new(ClusterService { store: store.clone(), map: map.clone(), gateways: Some(gateways) }));
+        let _ = cluster_handler.set(Arc::new(ClusterService { store: store.clone(), map: map.clone(), gateways: Some(gateways), authority: node_join.get().cloned() }));
 
         // With other gateways writing, an intent may be theirs: only old ones are collected.
         let alone = group.members().len() <= 1;
@@ -381,4 +419,20 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let gw = Arc::new(Gateway { workers, map: Some(map), join: Some(mint), backup, group: Some(admin) });
         serve_s3(gw, repair_rx, listener, &http, root, banner, Some(stop)).await
     })
+}
+
+/// Re-issue this gateway's own certificate from its copy of the CA when a third of its
+/// validity is left (gateways sign their own; nodes ask a gateway with `RenewCert`).
+async fn renew_own_certificate(ca: Arc<ClusterCa>, live: LiveIdentity) {
+    let every = (ca.validity() / 100).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    loop {
+        tokio::time::sleep(every).await;
+        if !live.renewal_due() {
+            continue;
+        }
+        match ca.issue(kintsugi_raft::group::GATEWAY_NAME).map(|id| live.replace(id)) {
+            Ok(Ok(())) => tracing::info!("the gateway's certificate renewed"),
+            Ok(Err(e)) | Err(e) => tracing::warn!(error = %e, "could not renew the gateway's certificate; trying again"),
+        }
+    }
 }

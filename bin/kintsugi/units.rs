@@ -39,7 +39,8 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
         "ms" => n / 1000.0,
         "m" | "min" | "mins" => n * 60.0,
         "h" => n * 3600.0,
-        other => bail!("unknown duration unit {other:?} in {s:?}; use ms, s, m or h"),
+        "d" => n * 86_400.0,
+        other => bail!("unknown duration unit {other:?} in {s:?}; use ms, s, m, h or d"),
     };
     if !secs.is_finite() || secs < 0.0 {
         bail!("{s:?} is not a duration");

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kintsugi_meta::{DiskId, DiskRecord, MetaResult, NodeRecord, RocksMeta};
-use kintsugi_net::{Client, Handler, NetResult};
+use kintsugi_net::{Client, Handler, NetResult, Revoked};
 use kintsugi_storage::{DiskReport, ErrorCode, NodeLink, RemoteShards, Request, Response, ShardStore, COUNTER_REFUSED};
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -95,6 +95,9 @@ pub struct ClusterMap {
     zones: parking_lot::Mutex<Vec<String>>,
     /// Disks removed from the map: (id, uuid). Their uuids are not registered again, their ids not reused.
     retired: parking_lot::Mutex<Vec<(DiskId, u128)>>,
+    /// Names of removed nodes: their certificates are refused (the gateway's QUIC endpoint
+    /// shares this set) and the names never admitted again.
+    revoked: Revoked,
     /// The persisted epoch as last committed (see `kintsugi_meta`'s `cluster_map.rs`).
     epoch: AtomicU64,
     meta: Arc<RocksMeta>,
@@ -112,9 +115,11 @@ impl std::fmt::Debug for ClusterMap {
 impl ClusterMap {
     /// Load the registered nodes and disks into `store`; `client` carries the gateway's
     /// certificate. A start is a change of the map (every node gets a fresh grace period), so
-    /// it advances the persisted epoch: nodes never see it go back.
-    pub async fn load(store: &Arc<Store>, client: Client, cfg: ClusterConfig) -> ClusterResult<Arc<Self>> {
-        let (nodes, disks, retired) = store.meta_call(|m| Ok((m.nodes()?, m.disks()?, m.retired_disks()?))).await?;
+    /// it advances the persisted epoch: nodes never see it go back. `revoked` is filled with
+    /// the removed nodes' names, and grows with every removal.
+    pub async fn load(store: &Arc<Store>, client: Client, cfg: ClusterConfig, revoked: Revoked) -> ClusterResult<Arc<Self>> {
+        let (nodes, disks, retired, removed) = store.meta_call(|m| Ok((m.nodes()?, m.disks()?, m.retired_disks()?, m.removed_nodes()?))).await?;
+        revoked.extend(removed);
         let epoch = match store.meta_call(|m| m.map_changed()).await {
             Ok(e) => e,
             Err(e) => {
@@ -146,6 +151,7 @@ impl ClusterMap {
             nodes: Mutex::new(map),
             zones: parking_lot::Mutex::new(Vec::new()),
             retired: parking_lot::Mutex::new(retired),
+            revoked,
             epoch: AtomicU64::new(epoch),
             meta: store.meta.clone(),
             lead: store.leadership.clone(),
@@ -199,6 +205,10 @@ impl ClusterMap {
                 None
             }
         };
+        if self.revoked.contains(name) {
+            // The transport refuses its certificate already; never let it back into the map.
+            return Err(ClusterError::Refused(format!("node {name} was removed from the cluster; its certificate is revoked")));
+        }
         let leader = self.lead.is_leader();
         let mut nodes = self.nodes.lock().await;
         let mut changed = false; // the records change
@@ -317,6 +327,11 @@ impl ClusterMap {
         Ok(self.epoch())
     }
 
+    /// The names of removed nodes, whose certificates are refused (shared with the endpoint).
+    pub fn revoked(&self) -> &Revoked {
+        &self.revoked
+    }
+
     /// State of node `name`, if it is in the map.
     pub async fn node_state(&self, name: &str) -> Option<NodeState> {
         self.nodes.lock().await.get(name).map(|n| n.state)
@@ -330,6 +345,9 @@ impl ClusterMap {
         }
         if let Some(name) = node {
             nodes.remove(name);
+            if !self.revoked.extend([name.to_owned()]).is_empty() {
+                tracing::warn!(node = name, "the node's certificate is revoked: no member serves it any more");
+            }
         }
         self.retired.lock().extend(disks.iter().map(|r| (r.id, r.uuid)));
         self.commit_epoch(RocksMeta::map_epoch).await; // retire_disks advanced it
@@ -433,7 +451,10 @@ impl ClusterMap {
     /// the nodes removed with them: how a gateway that is not the leader learns of an
     /// `admin disk remove` or `admin node remove`. Answers how many disks it dropped.
     pub async fn reconcile(&self, store: &Arc<Store>) -> ClusterResult<usize> {
-        let (retired, records) = store.meta_call(|m| Ok((m.retired_disks()?, m.nodes()?))).await?;
+        let (retired, records, removed) = store.meta_call(|m| Ok((m.retired_disks()?, m.nodes()?, m.removed_nodes()?))).await?;
+        for name in self.revoked.extend(removed) {
+            tracing::warn!(node = name, "the node was removed (by the leader); its certificate is revoked");
+        }
         let mut nodes = self.nodes.lock().await;
         let mut gone: Vec<DiskRecord> = Vec::new();
         let mut emptied = Vec::new();
@@ -446,7 +467,7 @@ impl ClusterMap {
                 }
                 None => true,
             });
-            if had > 0 && n.disks.is_empty() && !records.iter().any(|r| &r.name == name) {
+            if (had > 0 && n.disks.is_empty() && !records.iter().any(|r| &r.name == name)) || self.revoked.contains(name) {
                 emptied.push(name.clone());
             }
         }
@@ -485,6 +506,8 @@ pub struct ClusterService {
     pub map: Arc<ClusterMap>,
     /// The gateways nodes should report to (`None`: this one alone).
     pub gateways: Option<GatewayList>,
+    /// Signs nodes' certificate renewals (`None`: renewals are refused `NotSupported`).
+    pub authority: Option<Arc<kintsugi_net::JoinAuthority>>,
 }
 
 #[async_trait::async_trait]
@@ -498,10 +521,21 @@ impl Handler<Request> for ClusterService {
                 other => other,
             },
             Request::Ping => Response::Pong { node: "gateway".into() },
+            Request::RemovedNodes => Response::RemovedNodes { names: self.map.revoked().names() },
+            Request::RenewCert { csr_der } if peer != "gateway" => match &self.authority {
+                Some(a) => a.renew(peer, &csr_der).map_or_else(
+                    |e| {
+                        tracing::warn!(peer, error = %e.message, "certificate renewal refused");
+                        Response::error(ErrorCode::from(e.code), e.message)
+                    },
+                    Response::Renewed,
+                ),
+                None => Response::error(ErrorCode::NotSupported, "this gateway does not sign certificates"),
+            },
             other => {
                 Metrics::inc(&self.store.metrics.cluster_requests_refused);
                 tracing::warn!(peer, request = other.name(), "request refused: the gateway serves joins, node reports and pings");
-                Response::error(ErrorCode::NotSupported, "the gateway serves Join, Beat, NodeReport, Heartbeat and Ping")
+                Response::error(ErrorCode::NotSupported, "the gateway serves Join, Beat, NodeReport, Heartbeat, RemovedNodes, RenewCert and Ping")
             }
         };
         kintsugi_net::write_frame(&mut send, &resp).await?;

@@ -58,7 +58,7 @@ impl Metrics {
         counter(&mut s, "kintsugi_shards_replaced_total", "Shards re-placed onto another disk during their PUT.", &self.shards_replaced);
         counter(&mut s, "kintsugi_shards_pending_repair_total", "Shards of committed segments left missing at write quorum.", &self.shards_pending_repair);
         counter(&mut s, "kintsugi_shards_copied_by_nodes_total", "Shards moved by a storage node copying straight from another (not through the gateway).", &self.shards_copied_by_nodes);
-        counter(&mut s, "kintsugi_cluster_requests_refused_total", "Requests the gateway's cluster port refused (no certificate, or not a request a member may send).", &self.cluster_requests_refused);
+        counter(&mut s, "kintsugi_cluster_requests_refused_total", "Requests the gateway's cluster port refused (no certificate, a removed node's revoked certificate, or not a request a member may send).", &self.cluster_requests_refused);
         counter(&mut s, "kintsugi_hedged_reads_total", "Parity reads started because a shard read was slow.", &self.reads.hedged_reads);
         counter(&mut s, "kintsugi_disk_claims_refused_total", "Disks a node reported that another node serves (a copied disk directory): refused, not registered.", &self.disk_claims_refused);
         counter(&mut s, "kintsugi_object_bytes_written_total", "Object bytes written.", &self.bytes_written);

@@ -439,6 +439,7 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             (CF_KEYS, _) => whole::<AccessKeyRecord>("access key", v),
             (CF_SYSTEM, b"disks" | b"retired-disks") => whole::<Vec<DiskRecord>>("disks", v),
             (CF_SYSTEM, b"nodes") => whole::<Vec<NodeRecord>>("nodes", v),
+            (CF_SYSTEM, b"removed-nodes") => whole::<Vec<String>>("removed nodes", v),
             (CF_SYSTEM, b"drains") => whole::<Vec<DrainRecord>>("drains", v),
             (CF_SYSTEM, b"rebalance") => whole::<RebalanceRecord>("rebalance", v),
             (CF_SYSTEM, b"map-epoch") => whole::<u64>("map epoch", v),
@@ -463,5 +464,5 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
         }
         kinds.insert(if cf == CF_SYSTEM { String::from_utf8_lossy(&k).split('/').next().unwrap_or_default().to_owned() } else { cf.to_string() });
     }
-    assert_eq!(kinds.len(), 19, "every kind of record was checked: {kinds:?}");
+    assert_eq!(kinds.len(), 20, "every kind of record was checked: {kinds:?}");
 }

@@ -5,7 +5,7 @@
 use rocksdb::WriteBatch;
 
 use crate::error::{MetaError, MetaResult};
-use crate::store::{RocksMeta, CF_GARBAGE, CF_INTENTS, CF_OBJECTS, CF_PARTS, CF_SYSTEM, KEY_DISKS, KEY_DRAINS, KEY_NODES, KEY_REBALANCE, KEY_RETIRED};
+use crate::store::{RocksMeta, CF_GARBAGE, CF_INTENTS, CF_OBJECTS, CF_PARTS, CF_SYSTEM, KEY_DISKS, KEY_DRAINS, KEY_NODES, KEY_REBALANCE, KEY_REMOVED_NODES, KEY_RETIRED};
 use crate::types::{decode, encode, Coding, DiskId, DiskRecord, DrainRecord, DrainRecordV1, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, SegmentMeta};
 
 impl RocksMeta {
@@ -51,6 +51,13 @@ impl RocksMeta {
         Ok(self.get(CF_SYSTEM, "retired disks", KEY_RETIRED)?.unwrap_or_default())
     }
 
+    /// Names of the storage nodes removed from the cluster (`admin node remove`), in the
+    /// order they went: their certificates are refused by every member and the names are
+    /// never admitted again. Removals made before this list existed are not in it.
+    pub fn removed_nodes(&self) -> MetaResult<Vec<String>> {
+        Ok(self.get(CF_SYSTEM, "removed nodes", KEY_REMOVED_NODES)?.unwrap_or_default())
+    }
+
     pub(crate) fn apply_retire_disks(&self, disks: &[DiskId], nodes: &[String]) -> MetaResult<Vec<DiskRecord>> {
         for d in disks {
             let n = self.count_indexed(*d)?;
@@ -80,6 +87,15 @@ impl RocksMeta {
         b.put_cf(sys, KEY_NODES, encode(&node_recs)?);
         b.put_cf(sys, KEY_DRAINS, encode(&drains)?);
         b.put_cf(sys, KEY_RETIRED, encode(&retired)?);
+        if !nodes.is_empty() {
+            let mut removed = self.removed_nodes()?;
+            for n in nodes {
+                if !removed.contains(n) {
+                    removed.push(n.clone());
+                }
+            }
+            b.put_cf(sys, KEY_REMOVED_NODES, encode(&removed)?);
+        }
         self.batch_forget_counters(&mut b, disks)?;
         self.batch_forget_disks::<GarbageRecord>(&mut b, CF_GARBAGE, "garbage", disks, |r| &mut r.shards)?;
         self.batch_forget_disks::<IntentRecord>(&mut b, CF_INTENTS, "intent", disks, |r| &mut r.shards)?;

@@ -37,6 +37,7 @@ pub(crate) const KEY_DISKS: &[u8] = b"disks";
 pub(crate) const KEY_NODES: &[u8] = b"nodes";
 pub(crate) const KEY_DRAINS: &[u8] = b"drains";
 pub(crate) const KEY_RETIRED: &[u8] = b"retired-disks";
+pub(crate) const KEY_REMOVED_NODES: &[u8] = b"removed-nodes";
 pub(crate) const KEY_REBALANCE: &[u8] = b"rebalance";
 pub(crate) const KEY_MAP_EPOCH: &[u8] = b"map-epoch";
 const LOCK_STRIPES: usize = 64;

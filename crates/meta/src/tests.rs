@@ -347,8 +347,12 @@ fn retiring_a_disk_needs_it_empty_and_forgets_its_garbage_and_drain() {
     assert_eq!(meta.garbage_count().expect("garbage"), 0, "the old copy went with the disk");
     assert_eq!(meta.list_intents().expect("intents")[0].1.shards, vec![(1, 1)]);
     // Removing a node drops its record.
+    assert!(meta.removed_nodes().expect("removed").is_empty(), "removing disks removes no node");
     meta.retire_disks(&[], &["n1".to_owned()]).expect("node");
     assert_eq!(meta.nodes().expect("nodes").len(), 1);
+    // Its name is remembered (once), so that it is never admitted again.
+    meta.retire_disks(&[], &["n1".to_owned()]).expect("again");
+    assert_eq!(meta.removed_nodes().expect("removed"), vec!["n1".to_owned()]);
 }
 
 #[test]

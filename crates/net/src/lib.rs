@@ -20,20 +20,28 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod authority;
 mod error;
+mod identity;
+mod join;
 mod limits;
 mod pki;
 pub mod probe;
 mod protocol;
+mod revoked;
 mod token;
 mod transport;
 mod wire;
 
 pub use error::{NetError, NetResult};
+pub use identity::{renewal_due, validity, LiveIdentity};
 pub use limits::ServerLimits;
-pub use pki::{common_name, fingerprint, new_key_and_csr, ClusterCa, NodeIdentity, CLUSTER_SERVER_NAME};
+pub use revoked::Revoked;
+pub use pki::{common_name, fingerprint, new_key_and_csr, ClusterCa, NodeIdentity, CLUSTER_SERVER_NAME, NODE_CERT_VALIDITY};
 pub use token::{secrets_equal, JoinToken};
-pub use transport::{Admission, call, check, client_config, join, peer_of, server_config, server_config_for, Client, Handler, JoinAuthority, NameTaken, Peer, Server, Service, TransportTuning};
+pub use authority::{Admission, JoinAuthority, NameTaken};
+pub use join::join;
+pub use transport::{call, check, client_config, peer_of, server_config, server_config_for, server_config_live, Client, Handler, Peer, Server, Service, TransportTuning};
 pub use protocol::{codes, JoinRequest, Joined, WireError, WireRequest, WireResponse, DEFAULT_ALPN};
 pub use wire::{decode_frame, encode_frame, frame_len, read_frame, write_frame, MAX_FRAME, WIRE_V1};
 

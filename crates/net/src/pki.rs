@@ -10,12 +10,25 @@ use rustls::pki_types::CertificateDer;
 
 use crate::error::{NetError, NetResult};
 
+/// How long a member certificate is valid unless the gateway says otherwise
+/// ([`ClusterCa::with_validity`]). Members renew theirs over their mTLS link when a third of
+/// it is left, so a node may be stopped for about twenty days and come back.
+pub const NODE_CERT_VALIDITY: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+/// A certificate is valid from this long before it is signed (clocks of members differ).
+const CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// TLS server name every cluster certificate carries; peers are told apart
 /// by their certificate's common name, not by DNS.
 pub const CLUSTER_SERVER_NAME: &str = "kintsugi.internal";
 
 fn pki(what: &'static str) -> impl FnOnce(rcgen::Error) -> NetError {
     move |e| NetError::Pki { what, detail: e.to_string() }
+}
+
+/// The crypto provider every TLS configuration of the cluster uses.
+pub(crate) fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    std::sync::Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// Hex BLAKE3 of a DER certificate: what a join token pins.
@@ -27,6 +40,8 @@ pub fn fingerprint(der: &[u8]) -> String {
 pub struct ClusterCa {
     cert_der: Vec<u8>,
     key: KeyPair,
+    /// How long the member certificates it signs are valid.
+    validity: std::time::Duration,
 }
 
 impl std::fmt::Debug for ClusterCa {
@@ -44,14 +59,25 @@ impl ClusterCa {
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         params.distinguished_name.push(DnType::CommonName, format!("kintsugi cluster CA {name}"));
         let cert = params.self_signed(&key).map_err(pki("self-signing the CA"))?;
-        Ok(Self { cert_der: cert.der().to_vec(), key })
+        Ok(Self { cert_der: cert.der().to_vec(), key, validity: NODE_CERT_VALIDITY })
     }
 
     /// Load a CA saved with [`ClusterCa::to_pem`].
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> NetResult<Self> {
         let key = KeyPair::from_pem(key_pem).map_err(pki("reading the CA key"))?;
         let der = pem_to_der(cert_pem)?;
-        Ok(Self { cert_der: der, key })
+        Ok(Self { cert_der: der, key, validity: NODE_CERT_VALIDITY })
+    }
+
+    /// Sign member certificates valid for `validity` (default [`NODE_CERT_VALIDITY`]).
+    pub fn with_validity(mut self, validity: std::time::Duration) -> Self {
+        self.validity = validity;
+        self
+    }
+
+    /// How long the member certificates it signs are valid.
+    pub fn validity(&self) -> std::time::Duration {
+        self.validity
     }
 
     /// (certificate PEM, private key PEM).
@@ -69,8 +95,11 @@ impl ClusterCa {
         fingerprint(&self.cert_der)
     }
 
-    fn node_params(name: &str) -> NetResult<CertificateParams> {
+    fn node_params(&self, name: &str) -> NetResult<CertificateParams> {
         let mut params = CertificateParams::new(vec![CLUSTER_SERVER_NAME.to_owned()]).map_err(pki("building node parameters"))?;
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - CLOCK_SKEW.min(self.validity);
+        params.not_after = now + self.validity;
         params.distinguished_name.push(DnType::CommonName, name);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
@@ -81,7 +110,7 @@ impl ClusterCa {
     pub fn sign_csr(&self, csr_der: &[u8], name: &str) -> NetResult<Vec<u8>> {
         let csr = CertificateSigningRequestParams::from_der(&csr_der.to_vec().into()).map_err(pki("reading the node's CSR"))?;
         let issuer = Issuer::from_ca_cert_der(&CertificateDer::from(self.cert_der.clone()), &self.key).map_err(pki("loading the CA"))?;
-        let cert = Self::node_params(name)?.signed_by(&csr.public_key, &issuer).map_err(pki("signing the node certificate"))?;
+        let cert = self.node_params(name)?.signed_by(&csr.public_key, &issuer).map_err(pki("signing the node certificate"))?;
         Ok(cert.der().to_vec())
     }
 

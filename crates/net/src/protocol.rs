@@ -74,6 +74,8 @@ pub mod codes {
     pub const NODE_NAME_TAKEN: &str = "NodeNameTaken";
     /// The certificate signing request could not be signed.
     pub const BAD_CSR: &str = "BadCsr";
+    /// The peer's certificate is revoked: it was removed from the cluster.
+    pub const REVOKED: &str = "Revoked";
 }
 
 /// The ALPN of a protocol that names none: the shard protocol's.

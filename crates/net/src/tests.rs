@@ -49,6 +49,8 @@ struct Cluster {
     addr: std::net::SocketAddr,
     handler: Arc<Echo>,
     server: quinn::Endpoint,
+    /// The server's revoked names (and its join authority's).
+    revoked: Revoked,
 }
 
 impl Drop for Cluster {
@@ -64,15 +66,16 @@ async fn cluster() -> Cluster {
 async fn cluster_with(t: TransportTuning) -> Cluster {
     let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
     let gw = ca.issue("gateway").expect("gateway identity");
-    let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config(&gw, true, &t).expect("server config"), &t).expect("bind");
+    let revoked = Revoked::new();
+    let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config(&gw, true, &t).expect("server config"), &t).expect("bind").with_revoked(revoked.clone());
     let addr = server.local_addr().expect("addr");
     let secret = JoinToken::random_secret();
     let token = JoinToken { gateway: addr.to_string(), ca_fingerprint: ca.fingerprint(), secret: secret.clone() };
     let handler = Arc::new(Echo { name: "gateway".into(), seen: Default::default() });
-    let join_auth = Arc::new(JoinAuthority { ca: ca.clone(), secret, admission: None, name_taken: None, issue_as: None });
+    let join_auth = Arc::new(JoinAuthority { ca: ca.clone(), secret, admission: None, name_taken: None, revoked: revoked.clone(), issue_as: None });
     let ep = server.endpoint();
     tokio::spawn(server.serve::<Request>(handler.clone(), Some(join_auth)));
-    Cluster { ca, token, addr, handler, server: ep }
+    Cluster { ca, token, addr, handler, server: ep, revoked }
 }
 
 #[tokio::test]
@@ -92,6 +95,50 @@ async fn join_then_mutual_tls_calls_name_the_peer() {
     let body: Vec<u8> = (0..64u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     let (resp, _) = call(&conn, &Request::Sink { len: body.len() as u64 }, Some(&body), Duration::from_secs(60)).await.expect("sink");
     assert_eq!(resp, Response::Sunk { len: body.len() as u64, hash: *blake3::hash(&body).as_bytes() });
+}
+
+#[tokio::test]
+async fn a_removed_members_certificate_is_refused_on_open_and_new_connections_and_its_name_never_joins_again() {
+    let c = cluster().await;
+    let t = TransportTuning::default();
+    let id = join::<Request>(&c.token, "node-1", &t).await.expect("join");
+    let client = Client::new(&id, &t).expect("client");
+    let conn = client.connect(c.addr).await.expect("connect");
+    let (resp, _) = call(&conn, &Request::Ping, None, Duration::from_secs(5)).await.expect("ping");
+    assert_eq!(resp, Response::Pong { node: "gateway".into() });
+
+    assert_eq!(c.revoked.extend(["node-1".to_owned()]), vec!["node-1".to_owned()]);
+    // On the connection it already had open: every request is answered Revoked.
+    match call(&conn, &Request::Ping, None, Duration::from_secs(5)).await {
+        Ok((Response::Error { code, message }, _)) => {
+            assert_eq!(code, codes::REVOKED);
+            assert!(message.contains("node-1 was removed"), "{message}");
+        }
+        other => panic!("a revoked member's request was answered {other:?}"),
+    }
+    // A new connection is closed as it opens.
+    let refused = async {
+        let conn = client.connect(c.addr).await?;
+        call(&conn, &Request::Ping, None, Duration::from_secs(5)).await
+    }
+    .await;
+    match refused {
+        Err(e) => assert!(e.to_string().contains("removed from the cluster"), "{e}"),
+        Ok(answer) => panic!("a new connection of a revoked member was served: {answer:?}"),
+    }
+    // And a join under that name is refused, with the token's own secret.
+    match join::<Request>(&c.token, "node-1", &t).await {
+        Err(NetError::Remote { code, message }) => {
+            assert_eq!(code, codes::NODE_NAME_TAKEN);
+            assert!(message.contains("never admitted again"), "{message}");
+        }
+        other => panic!("a removed name joined again: {other:?}"),
+    }
+    // Only the request before the removal reached the handler; other members are served.
+    assert_eq!(c.handler.seen.0.lock().expect("lock").as_slice(), ["node-1".to_owned()]);
+    let other = Client::new(&join::<Request>(&c.token, "node-2", &t).await.expect("join"), &t).expect("client");
+    let conn = other.connect(c.addr).await.expect("connect");
+    assert!(call(&conn, &Request::Ping, None, Duration::from_secs(5)).await.is_ok());
 }
 
 #[tokio::test]
@@ -141,7 +188,7 @@ async fn anonymous_clients_may_only_join() {
     // Connect like a joining node (pinned CA, no client certificate) but ask for something else.
     let t = TransportTuning::default();
     let endpoint = quinn::Endpoint::client("0.0.0.0:0".parse().expect("addr")).expect("endpoint");
-    let cfg = crate::transport::join_client_config(&c.token, &t, crate::DEFAULT_ALPN).expect("cfg");
+    let cfg = crate::join::join_client_config(&c.token, &t, crate::DEFAULT_ALPN).expect("cfg");
     let conn = endpoint.connect_with(cfg, c.addr, CLUSTER_SERVER_NAME).expect("connect").await.expect("handshake");
     let (resp, _) = call(&conn, &Request::Ping, None, Duration::from_secs(5)).await.expect("call");
     assert!(matches!(check(resp), Err(NetError::Remote { code, .. }) if code == "Unauthenticated"));
@@ -204,7 +251,7 @@ async fn one_endpoint_serves_two_protocols_by_alpn_with_their_own_join_authoriti
     let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config_for(&gw, true, &t, &alpns).expect("config"), &t).expect("bind");
     let addr = server.local_addr().expect("addr");
     let (probe_secret, other_secret) = (JoinToken::random_secret(), JoinToken::random_secret());
-    let probe_join = Arc::new(JoinAuthority { ca: ca.clone(), secret: probe_secret.clone(), admission: None, name_taken: None, issue_as: None });
+    let probe_join = Arc::new(JoinAuthority { ca: ca.clone(), secret: probe_secret.clone(), admission: None, name_taken: None, revoked: Revoked::new(), issue_as: None });
     // The other protocol's joins are answered only once its authority is set, and every
     // certificate it signs says `gateway`.
     let late: Arc<std::sync::OnceLock<Arc<JoinAuthority>>> = Arc::default();
@@ -221,7 +268,7 @@ async fn one_endpoint_serves_two_protocols_by_alpn_with_their_own_join_authoriti
         Err(NetError::Remote { code, .. }) => assert_eq!(code, codes::NOT_A_GATEWAY, "no authority yet"),
         other => panic!("a join before the authority is set must be refused, got {other:?}"),
     }
-    let _ = late.set(Arc::new(JoinAuthority { ca: ca.clone(), secret: other_secret.clone(), admission: None, name_taken: None, issue_as: Some("gateway".into()) }));
+    let _ = late.set(Arc::new(JoinAuthority { ca: ca.clone(), secret: other_secret.clone(), admission: None, name_taken: None, revoked: Revoked::new(), issue_as: Some("gateway".into()) }));
     let other_id = join::<OtherRequest>(&token(&other_secret), "gw-2", &t).await.expect("other join");
     assert_eq!(common_name(&other_id.cert_der).as_deref(), Some("gateway"), "issued under the fixed name");
 
@@ -275,7 +322,7 @@ async fn a_stream_that_withholds_its_request_is_cut_off_and_caps_refuse_extra_co
 
     // Without a certificate: one joiner at a time.
     let endpoint = quinn::Endpoint::client("0.0.0.0:0".parse().expect("addr")).expect("endpoint");
-    let cfg = crate::transport::join_client_config(&c.token, &t, crate::DEFAULT_ALPN).expect("cfg");
+    let cfg = crate::join::join_client_config(&c.token, &t, crate::DEFAULT_ALPN).expect("cfg");
     let anonymous = || async {
         let conn = endpoint.connect_with(cfg.clone(), c.addr, CLUSTER_SERVER_NAME).map_err(|e| NetError::Connection { detail: e.to_string() })?.await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
         let (resp, _) = call(&conn, &Request::Ping, None, Duration::from_secs(5)).await?;
@@ -311,7 +358,7 @@ impl Admission for Counting {
 async fn a_join_whose_csr_cannot_be_signed_spends_no_use_of_its_token() {
     let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
     let counting = Arc::new(Counting(std::sync::atomic::AtomicU32::new(0)));
-    let auth = JoinAuthority { ca, secret: String::new(), admission: Some(counting.clone()), name_taken: None, issue_as: None };
+    let auth = JoinAuthority { ca, secret: String::new(), admission: Some(counting.clone()), name_taken: None, revoked: Revoked::new(), issue_as: None };
     let bad = JoinRequest { secret: "good".into(), node_name: "node-9".into(), csr_der: b"not a CSR".to_vec() };
     let e = auth.answer(&bad).await.expect_err("a malformed CSR is refused");
     assert_eq!(e.code, codes::BAD_CSR);

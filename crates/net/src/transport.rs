@@ -6,15 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::CertificateDer;
+use rustls::RootCertStore;
 
 use crate::error::{NetError, NetResult};
-use crate::pki::{self, common_name, ClusterCa, NodeIdentity, CLUSTER_SERVER_NAME};
-use crate::token::{secrets_equal, JoinToken};
-use crate::protocol::{codes, JoinRequest, Joined, WireError, WireRequest, WireResponse, DEFAULT_ALPN};
+use crate::pki::{common_name, provider, NodeIdentity, CLUSTER_SERVER_NAME};
+use crate::authority::JoinAuthority;
+use crate::protocol::{codes, WireError, WireRequest, WireResponse, DEFAULT_ALPN};
+use crate::identity::LiveIdentity;
+use crate::revoked::Revoked;
 use crate::limits::{Gate, ServerLimits};
 use crate::wire;
 
@@ -50,11 +50,7 @@ impl Default for TransportTuning {
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn tls(e: impl std::fmt::Display) -> NetError {
+pub(crate) fn tls(e: impl std::fmt::Display) -> NetError {
     NetError::Tls { detail: e.to_string() }
 }
 
@@ -76,7 +72,7 @@ fn transport_config(t: &TransportTuning) -> NetResult<Arc<quinn::TransportConfig
 
 /// A UDP socket bound to `addr` as a QUIC endpoint whose datagrams may grow
 /// to the tuning's MTU bound (the peer learns it from the transport parameters).
-fn endpoint(addr: SocketAddr, server: Option<quinn::ServerConfig>, t: &TransportTuning) -> NetResult<quinn::Endpoint> {
+pub(crate) fn endpoint(addr: SocketAddr, server: Option<quinn::ServerConfig>, t: &TransportTuning) -> NetResult<quinn::Endpoint> {
     let mut ec = quinn::EndpointConfig::default();
     ec.max_udp_payload_size(t.mtu_upper_bound.max(1200)).map_err(tls)?;
     let socket = std::net::UdpSocket::bind(addr)?;
@@ -90,13 +86,6 @@ fn roots(ca_der: &[u8]) -> NetResult<Arc<RootCertStore>> {
     Ok(Arc::new(r))
 }
 
-fn chain_and_key(id: &NodeIdentity) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-    (
-        vec![CertificateDer::from(id.cert_der.clone()), CertificateDer::from(id.ca_der.clone())],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_der.clone())),
-    )
-}
-
 /// Server side: present `id`, require client certificates from the cluster
 /// CA — except that, with `allow_join`, a client without a certificate may
 /// connect to send `Join` (and nothing else).
@@ -107,18 +96,22 @@ pub fn server_config(id: &NodeIdentity, allow_join: bool, t: &TransportTuning) -
 /// [`server_config`] for an endpoint serving the protocols with these ALPNs
 /// ([`Server::serve_all`]).
 pub fn server_config_for(id: &NodeIdentity, allow_join: bool, t: &TransportTuning, alpns: &[&[u8]]) -> NetResult<quinn::ServerConfig> {
-    let mut vb = rustls::server::WebPkiClientVerifier::builder_with_provider(roots(&id.ca_der)?, provider());
+    server_config_live(&LiveIdentity::new(id.clone())?, allow_join, t, alpns)
+}
+
+/// [`server_config_for`] presenting whatever certificate `live` holds at each handshake
+/// (renewed while the endpoint runs).
+pub fn server_config_live(live: &LiveIdentity, allow_join: bool, t: &TransportTuning, alpns: &[&[u8]]) -> NetResult<quinn::ServerConfig> {
+    let mut vb = rustls::server::WebPkiClientVerifier::builder_with_provider(roots(&live.current().ca_der)?, provider());
     if allow_join {
         vb = vb.allow_unauthenticated();
     }
     let verifier = vb.build().map_err(tls)?;
-    let (chain, key) = chain_and_key(id);
     let mut sc = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls)?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(tls)?;
+        .with_cert_resolver(Arc::new(live.clone()));
     sc.alpn_protocols = alpns.iter().map(|a| a.to_vec()).collect();
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(sc).map_err(tls)?));
     cfg.transport_config(transport_config(t)?);
@@ -127,81 +120,27 @@ pub fn server_config_for(id: &NodeIdentity, allow_join: bool, t: &TransportTunin
 
 /// Client side for members: verify the peer against the cluster CA, present `id`.
 pub fn client_config(id: &NodeIdentity, t: &TransportTuning) -> NetResult<quinn::ClientConfig> {
-    client_config_for(id, t, DEFAULT_ALPN)
+    client_config_for(&LiveIdentity::new(id.clone())?, t, DEFAULT_ALPN)
 }
 
 /// [`client_config`] speaking the protocol with ALPN `alpn`.
-fn client_config_for(id: &NodeIdentity, t: &TransportTuning, alpn: &[u8]) -> NetResult<quinn::ClientConfig> {
-    let (chain, key) = chain_and_key(id);
+fn client_config_for(live: &LiveIdentity, t: &TransportTuning, alpn: &[u8]) -> NetResult<quinn::ClientConfig> {
     let cc = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls)?
-        .with_root_certificates(roots(&id.ca_der)?)
-        .with_client_auth_cert(chain, key)
-        .map_err(tls)?;
+        .with_root_certificates(roots(&live.current().ca_der)?)
+        .with_client_cert_resolver(Arc::new(live.clone()));
     quic_client(cc, t, alpn)
 }
 
 /// Our ALPN and transport tuning on a rustls client config, as a QUIC client config.
-fn quic_client(mut cc: rustls::ClientConfig, t: &TransportTuning, alpn: &[u8]) -> NetResult<quinn::ClientConfig> {
+pub(crate) fn quic_client(mut cc: rustls::ClientConfig, t: &TransportTuning, alpn: &[u8]) -> NetResult<quinn::ClientConfig> {
     cc.alpn_protocols = vec![alpn.to_vec()];
     let mut cfg = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(cc).map_err(tls)?));
     cfg.transport_config(transport_config(t)?);
     Ok(cfg)
 }
 
-/// Verifies a server whose chain contains the CA with the pinned fingerprint,
-/// by ordinary WebPKI verification with that CA as the only root.
-#[derive(Debug)]
-struct PinnedCa {
-    fingerprint: String,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinnedCa {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let ca = intermediates
-            .iter()
-            .find(|c| pki::fingerprint(c) == self.fingerprint)
-            .ok_or_else(|| rustls::Error::General("the gateway's certificate is not from the cluster CA the join token pins".into()))?;
-        let mut r = RootCertStore::empty();
-        r.add(ca.clone().into_owned()).map_err(|e| rustls::Error::General(e.to_string()))?;
-        let v = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(r), self.provider.clone())
-            .build()
-            .map_err(|e| rustls::Error::General(e.to_string()))?;
-        v.verify_server_cert(end_entity, &[], server_name, ocsp, now)
-    }
-
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-pub(crate) fn join_client_config(token: &JoinToken, t: &TransportTuning, alpn: &[u8]) -> NetResult<quinn::ClientConfig> {
-    let v = PinnedCa { fingerprint: token.ca_fingerprint.clone(), provider: provider() };
-    let cc = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(tls)?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(v))
-        .with_no_client_auth();
-    quic_client(cc, t, alpn)
-}
 
 /// Who is on the other end of a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -230,121 +169,54 @@ pub trait Handler<R: WireRequest>: Send + Sync + 'static {
     /// The transport refused a request before it reached [`Handler::handle`] (a peer without
     /// a certificate asking for more than a join); a handler counts these with its own.
     fn refused_anonymous(&self) {}
-}
 
-/// Whether a node name already belongs to a member of the cluster.
-pub type NameTaken = Arc<dyn Fn(&str) -> bool + Send + Sync>;
-
-/// Decides which join secrets admit a node, when that is more than one fixed secret: join
-/// tokens that expire, count their uses and can be revoked (the gateway's, kept in its
-/// replicated metadata).
-#[async_trait::async_trait]
-pub trait Admission: Send + Sync {
-    /// Whether `secret` admits a join now. Records nothing: it runs before the request's
-    /// name is checked, so that a peer without a valid secret learns nothing of the names.
-    async fn check(&self, secret: &str) -> Result<(), WireError>;
-    /// Record that `secret` admitted `node_name` (one use of a token with a use count); refused
-    /// when it no longer admits (used up or revoked meanwhile).
-    async fn consume(&self, secret: &str, node_name: &str) -> Result<(), WireError>;
-}
-
-/// Signs certificates for nodes that present the join secret.
-pub struct JoinAuthority {
-    /// The cluster CA.
-    pub ca: Arc<ClusterCa>,
-    /// The secret in join tokens (unused when `admission` is set).
-    pub secret: String,
-    /// Join tokens with their own secrets, lifetimes and use counts, instead of `secret`.
-    pub admission: Option<Arc<dyn Admission>>,
-    /// Names already taken: a join under one of them is refused (two processes under one
-    /// name would be one node to the cluster map). `None` admits every name.
-    pub name_taken: Option<NameTaken>,
-    /// Issue every certificate under this name, whatever name the request gives (which is
-    /// then only logged): gateways all present `gateway` to the nodes. `None`: the
-    /// requested name, checked.
-    pub issue_as: Option<String>,
-}
-
-impl JoinAuthority {
-    /// Answer a join request: a signed certificate, or the error that says why not.
-    pub async fn answer(&self, req: &JoinRequest) -> Result<Joined, WireError> {
-        let node_name = req.node_name.as_str();
-        match &self.admission {
-            Some(a) => {
-                if let Err(e) = a.check(&req.secret).await {
-                    tracing::warn!(node_name, error = %e.message, "join refused");
-                    return Err(e);
-                }
-            }
-            None if !secrets_equal(&req.secret, &self.secret) => {
-                tracing::warn!(node_name, "join refused: wrong secret");
-                return Err(WireError::new(codes::BAD_JOIN_SECRET, "the join secret is wrong; get a fresh token with `kintsugi admin join-token`"));
-            }
-            None => {}
-        }
-        if let Some(cn) = &self.issue_as {
-            return match self.ca.sign_csr(&req.csr_der, cn) {
-                Ok(cert_der) => {
-                    tracing::info!(requested = node_name, name = cn, "joined: certificate issued");
-                    Ok(Joined { cert_der, ca_der: self.ca.cert_der().to_vec() })
-                }
-                Err(e) => Err(WireError::new(codes::BAD_CSR, e.to_string())),
-            };
-        }
-        if node_name == "gateway" {
-            return Err(WireError::new(codes::BAD_NODE_NAME, "the name `gateway` is reserved; pick another --name"));
-        }
-        if node_name.is_empty() || node_name.len() > 64 || !node_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(WireError::new(codes::BAD_NODE_NAME, "node names are 1-64 letters, digits, - or _"));
-        }
-        if self.name_taken.as_ref().is_some_and(|taken| taken(node_name)) {
-            tracing::warn!(node_name, "join refused: the name belongs to a member already");
-            return Err(WireError::new(
-                codes::NODE_NAME_TAKEN,
-                format!(
-                    "a node named {node_name:?} is already a member of this cluster; start this node with its own \
-                     --name NAME (and its own --state DIR; the default name is the host name). If this is that node \
-                     re-joining after losing its --state directory, remove the old one first \
-                     (`kintsugi admin node remove {node_name}`)"
-                ),
-            ));
-        }
-        // Signed before a use is recorded, so a request that cannot be signed (a malformed
-        // CSR) spends nothing of a token; the certificate is handed out only once it has.
-        let cert_der = self.ca.sign_csr(&req.csr_der, node_name).map_err(|e| WireError::new(codes::BAD_CSR, e.to_string()))?;
-        if let Some(a) = &self.admission {
-            a.consume(&req.secret, node_name).await.inspect_err(|e| tracing::warn!(node_name, error = %e.message, "join refused"))?;
-        }
-        tracing::info!(node_name, "node joined: certificate issued");
-        Ok(Joined { cert_der, ca_der: self.ca.cert_der().to_vec() })
+    /// The transport refused a request from a member whose certificate is revoked (a node
+    /// removed from the cluster); counted with the others by default.
+    fn refused_revoked(&self, _peer: &str) {
+        self.refused_anonymous();
     }
 }
+
 
 /// One protocol an endpoint serves: its ALPN, and its handler behind the request loop.
 #[derive(Clone)]
 pub struct Service {
     alpn: &'static [u8],
-    serve: Arc<dyn Fn(Peer, Duration, quinn::SendStream, quinn::RecvStream) -> StreamFuture + Send + Sync>,
+    serve: Arc<dyn Fn(Peer, StreamCtx, quinn::SendStream, quinn::RecvStream) -> StreamFuture + Send + Sync>,
+    /// The handler's count of refused requests, for a revoked member's connection.
+    refused_revoked: Arc<dyn Fn(&str) + Send + Sync>,
 }
 
 type StreamFuture = std::pin::Pin<Box<dyn std::future::Future<Output = NetResult<()>> + Send>>;
+
+/// What a stream's server needs besides the peer: the endpoint's first-frame deadline and
+/// the names whose certificates it refuses.
+#[derive(Clone)]
+struct StreamCtx {
+    first_frame: Duration,
+    revoked: Revoked,
+}
 
 impl Service {
     /// Serve protocol `R` with `handler`; joins (variant 0) are answered by `join`, or refused
     /// when there is none.
     pub fn new<R: WireRequest>(handler: Arc<dyn Handler<R>>, join: Option<Arc<JoinAuthority>>) -> Self {
+        let h = handler.clone();
         Self {
             alpn: R::ALPN,
-            serve: Arc::new(move |peer, first_frame, send, recv| Box::pin(serve_stream::<R>(peer, handler.clone(), join.clone(), first_frame, send, recv))),
+            serve: Arc::new(move |peer, ctx, send, recv| Box::pin(serve_stream::<R>(peer, handler.clone(), join.clone(), ctx, send, recv))),
+            refused_revoked: Arc::new(move |peer| h.refused_revoked(peer)),
         }
     }
 
     /// Like [`Service::new`], with a join authority that arrives later (a gateway joining a
     /// group serves before it holds the CA); joins are refused until it is set.
     pub fn with_late_join<R: WireRequest>(handler: Arc<dyn Handler<R>>, join: Arc<std::sync::OnceLock<Arc<JoinAuthority>>>) -> Self {
+        let h = handler.clone();
         Self {
             alpn: R::ALPN,
-            serve: Arc::new(move |peer, first_frame, send, recv| Box::pin(serve_stream::<R>(peer, handler.clone(), join.get().cloned(), first_frame, send, recv))),
+            serve: Arc::new(move |peer, ctx, send, recv| Box::pin(serve_stream::<R>(peer, handler.clone(), join.get().cloned(), ctx, send, recv))),
+            refused_revoked: Arc::new(move |peer| h.refused_revoked(peer)),
         }
     }
 
@@ -363,12 +235,21 @@ fn negotiated_alpn(conn: &quinn::Connection) -> Option<Vec<u8>> {
 pub struct Server {
     endpoint: quinn::Endpoint,
     gate: Arc<Gate>,
+    revoked: Revoked,
 }
 
 impl Server {
     /// Bind `addr` (port 0 picks one).
     pub fn bind(addr: SocketAddr, cfg: quinn::ServerConfig, t: &TransportTuning) -> NetResult<Self> {
-        Ok(Self { endpoint: endpoint(addr, Some(cfg), t)?, gate: Gate::new(t.limits.clone()) })
+        Ok(Self { endpoint: endpoint(addr, Some(cfg), t)?, gate: Gate::new(t.limits.clone()), revoked: Revoked::new() })
+    }
+
+    /// Refuse members whose names `revoked` holds (removed nodes), now and as it grows: their
+    /// connections are closed when they open, and each request on one already open is
+    /// answered `Revoked`.
+    pub fn with_revoked(mut self, revoked: Revoked) -> Self {
+        self.revoked = revoked;
+        self
     }
 
     /// The bound address.
@@ -393,7 +274,7 @@ impl Server {
                 incoming.refuse();
                 continue;
             };
-            let (services, gate) = (services.clone(), self.gate.clone());
+            let (services, gate, revoked) = (services.clone(), self.gate.clone(), self.revoked.clone());
             tokio::spawn(async move {
                 let _place = place;
                 let conn = match incoming.await {
@@ -405,7 +286,7 @@ impl Server {
                 };
                 let peer = peer_of(&conn);
                 // A peer without a certificate may only join: few at once, at a bounded rate.
-                let _joining = match peer {
+                let joining = match peer {
                     Peer::Anonymous => match gate.anonymous() {
                         Some(h) => Some(h),
                         None => {
@@ -423,14 +304,23 @@ impl Server {
                     conn.close(0u32.into(), b"unknown protocol");
                     return;
                 };
-                let anonymous = _joining.is_some();
+                if let Peer::Member(name) = &peer {
+                    if revoked.contains(name) {
+                        tracing::warn!(peer = name, addr = %conn.remote_address(), "connection refused: the certificate is revoked (the node was removed from the cluster)");
+                        (service.refused_revoked)(name);
+                        conn.close(0u32.into(), b"this node was removed from the cluster");
+                        return;
+                    }
+                }
+                let anonymous = joining.is_some();
                 let streams = async {
                     loop {
                         let (send, recv) = match conn.accept_bi().await {
                             Ok(s) => s,
                             Err(_) => return,
                         };
-                        let fut = (service.serve)(peer.clone(), gate.first_frame(), send, recv);
+                        let ctx = StreamCtx { first_frame: gate.first_frame(), revoked: revoked.clone() };
+                        let fut = (service.serve)(peer.clone(), ctx, send, recv);
                         tokio::spawn(async move {
                             if let Err(e) = fut.await {
                                 tracing::debug!(error = %e, "request failed");
@@ -465,10 +355,11 @@ async fn serve_stream<R: WireRequest>(
     peer: Peer,
     handler: Arc<dyn Handler<R>>,
     join: Option<Arc<JoinAuthority>>,
-    first_frame: Duration,
+    ctx: StreamCtx,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) -> NetResult<()> {
+    let first_frame = ctx.first_frame;
     let answer = |e: WireError| R::Response::error(e);
     let read = tokio::time::timeout(first_frame, wire::read_frame(&mut recv)).await;
     let read = read.unwrap_or_else(|_| Err(NetError::BadFrame { detail: format!("no request frame within {first_frame:?}") }));
@@ -500,6 +391,15 @@ async fn serve_stream<R: WireRequest>(
             let _ = send.finish();
             Ok(())
         }
+        // Removed while its connection was open: every further request is refused.
+        Peer::Member(name) if ctx.revoked.contains(&name) => {
+            tracing::warn!(peer = name, "request refused: the certificate is revoked (the node was removed from the cluster)");
+            handler.refused_revoked(&name);
+            let msg = format!("{name} was removed from this cluster and its certificate is revoked; a new node joins with a new --name and an empty --state");
+            wire::write_frame(&mut send, &answer(WireError::new(codes::REVOKED, msg))).await?;
+            let _ = send.finish();
+            Ok(())
+        }
         Peer::Member(name) => handler.handle(&name, req, recv, send).await,
     }
 }
@@ -514,17 +414,23 @@ pub struct Client {
 impl Client {
     /// A client presenting `id`, speaking the shard protocol.
     pub fn new(id: &NodeIdentity, t: &TransportTuning) -> NetResult<Self> {
-        Self::with_alpn(id, t, DEFAULT_ALPN)
+        Self::with_alpn(&LiveIdentity::new(id.clone())?, t, DEFAULT_ALPN)
     }
 
     /// A client presenting `id`, speaking protocol `R`.
     pub fn for_protocol<R: WireRequest>(id: &NodeIdentity, t: &TransportTuning) -> NetResult<Self> {
-        Self::with_alpn(id, t, R::ALPN)
+        Self::with_alpn(&LiveIdentity::new(id.clone())?, t, R::ALPN)
     }
 
-    fn with_alpn(id: &NodeIdentity, t: &TransportTuning, alpn: &[u8]) -> NetResult<Self> {
+    /// A client presenting whatever certificate `live` holds when it connects (renewed while
+    /// it runs), speaking protocol `R`.
+    pub fn live<R: WireRequest>(live: &LiveIdentity, t: &TransportTuning) -> NetResult<Self> {
+        Self::with_alpn(live, t, R::ALPN)
+    }
+
+    fn with_alpn(live: &LiveIdentity, t: &TransportTuning, alpn: &[u8]) -> NetResult<Self> {
         let mut endpoint = endpoint(SocketAddr::from(([0, 0, 0, 0], 0)), None, t)?;
-        let cfg = client_config_for(id, t, alpn)?;
+        let cfg = client_config_for(live, t, alpn)?;
         endpoint.set_default_client_config(cfg.clone());
         Ok(Self { endpoint, cfg })
     }
@@ -561,34 +467,5 @@ pub fn check<S: WireResponse>(resp: S) -> NetResult<S> {
     match resp.into_error() {
         Ok(WireError { code, message }) => Err(NetError::Remote { code, message }),
         Err(other) => Ok(other),
-    }
-}
-
-/// Join a cluster: make a key and CSR, present the token's secret to the
-/// gateway (verified by the pinned CA), and return the new identity. `R` is the protocol the
-/// gateway serves (its variant 0 carries the join).
-pub async fn join<R: WireRequest>(token: &JoinToken, node_name: &str, t: &TransportTuning) -> NetResult<NodeIdentity> {
-    let addr: SocketAddr = tokio::net::lookup_host(&token.gateway)
-        .await?
-        .next()
-        .ok_or_else(|| NetError::Connect { addr: token.gateway.clone(), detail: "address does not resolve".into() })?;
-    let endpoint = endpoint(SocketAddr::from(([0, 0, 0, 0], 0)), None, t)?;
-    let conn = endpoint
-        .connect_with(join_client_config(token, t, R::ALPN)?, addr, CLUSTER_SERVER_NAME)
-        .map_err(|e| NetError::Connect { addr: addr.to_string(), detail: e.to_string() })?
-        .await
-        .map_err(|e| NetError::Connect { addr: addr.to_string(), detail: e.to_string() })?;
-    let (key_der, csr_der) = pki::new_key_and_csr(node_name)?;
-    let req = R::join(JoinRequest { secret: token.secret.clone(), node_name: node_name.to_owned(), csr_der });
-    let (resp, _) = call(&conn, &req, None, Duration::from_secs(30)).await?;
-    conn.close(0u32.into(), b"joined");
-    match check(resp)?.into_joined() {
-        Ok(Joined { cert_der, ca_der }) => {
-            if pki::fingerprint(&ca_der) != token.ca_fingerprint {
-                return Err(NetError::Pki { what: "joining", detail: "the gateway sent a CA that is not the one the token pins".into() });
-            }
-            Ok(NodeIdentity { name: node_name.to_owned(), cert_der, key_der, ca_der })
-        }
-        Err(other) => Err(NetError::BadFrame { detail: format!("unexpected answer to Join: {other:?}") }),
     }
 }

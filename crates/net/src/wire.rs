@@ -62,7 +62,7 @@ pub fn decode_frame<T: DeserializeOwned>(body: &[u8]) -> NetResult<T> {
 /// Read one frame from a QUIC stream.
 pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> NetResult<T> {
     let mut prefix = [0u8; 4];
-    recv.read_exact(&mut prefix).await.map_err(|e| NetError::BadFrame { detail: format!("reading frame length: {e}") })?;
+    recv.read_exact(&mut prefix).await.map_err(|e| NetError::BadFrame { detail: format!("reading frame length: {}", with_causes(&e)) })?;
     let n = frame_len(prefix)?;
     // Grown as bytes arrive: a peer that announces a frame and sends nothing costs nothing.
     let mut body = Vec::with_capacity(n.min(4096));
@@ -79,7 +79,20 @@ pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Ne
 /// Write one frame to a QUIC stream.
 pub async fn write_frame<T: Serialize>(send: &mut quinn::SendStream, msg: &T) -> NetResult<()> {
     let f = encode_frame(msg)?;
-    send.write_all(&f).await.map_err(|e| NetError::Connection { detail: format!("writing frame: {e}") })
+    send.write_all(&f).await.map_err(|e| NetError::Connection { detail: format!("writing frame: {}", with_causes(&e)) })
+}
+
+/// An error with its causes ("connection lost: closed by peer: … (code 0)"): a closed
+/// connection's reason is in the cause, not in quinn's top-level message.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 #[cfg(test)]

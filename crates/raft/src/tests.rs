@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kintsugi_meta::{Coding, Expect, Manifest, MetaError, MetaRead, RocksMeta};
-use kintsugi_net::{server_config_for, Client, ClusterCa, JoinAuthority, JoinToken, Server, TransportTuning};
+use kintsugi_net::{server_config_for, Client, ClusterCa, JoinAuthority, JoinToken, Revoked, Server, TransportTuning};
 
 use crate::group::enrol;
 use crate::*;
@@ -45,7 +45,7 @@ async fn replica(ca: &Arc<ClusterCa>, s: &Secrets, name: &str, snapshot_every: u
     cfg.request_timeout = Duration::from_secs(5);
     cfg.snapshot_every = snapshot_every;
     let group = MetaGroup::start(dir.path(), &meta, client.clone(), Some(s.clone()), cfg).await.expect("group");
-    let join = Arc::new(JoinAuthority { ca: ca.clone(), secret: s.gateway_secret.clone(), admission: None, name_taken: None, issue_as: Some("gateway".into()) });
+    let join = Arc::new(JoinAuthority { ca: ca.clone(), secret: s.gateway_secret.clone(), admission: None, name_taken: None, revoked: Revoked::new(), issue_as: Some("gateway".into()) });
     let endpoint = server.endpoint();
     tokio::spawn(server.serve_all(vec![group.service(join)]));
     Replica { _dir: dir, meta, group, node, client, endpoint }

@@ -7,13 +7,16 @@
 //!
 //! Older gateways do not read `Beat`: the node falls back to `NodeReport`, and to the plain
 //! `Heartbeat` before that.
+//!
+//! When the map epoch a gateway answers changes (a node removal advances it), the node asks
+//! for the names of removed nodes (`RemovedNodes`) and refuses their certificates from then on.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kintsugi_net::{Client, NetError, NetResult};
+use kintsugi_net::{Client, Joined, LiveIdentity, NetError, NetResult, NodeIdentity, Revoked};
 use tokio::sync::mpsc;
 
 use crate::node::{disk_reports, NodeCounters, NodeDisks};
@@ -36,6 +39,53 @@ pub struct Heartbeats {
     pub every: Duration,
     /// Where the gateway list is kept (one `host:port` per line), if anywhere.
     pub gateways_file: Option<PathBuf>,
+    /// Names of removed nodes, shared with the node's endpoint (which refuses them).
+    pub revoked: Revoked,
+    /// Renews the node's certificate when due (`None`: never).
+    pub renewal: Option<Arc<Renewal>>,
+}
+
+/// Keeps a renewed identity (durably: it is presented only once kept).
+pub type SaveIdentity = Arc<dyn Fn(&NodeIdentity) -> std::io::Result<()> + Send + Sync>;
+
+/// Keeps a node's certificate fresh: when a third of its lifetime is left, a heartbeat loop
+/// asks its gateway to sign a new key (`RenewCert`) over the link the old certificate still
+/// opens, keeps the new identity, then presents it from the next handshake on.
+pub struct Renewal {
+    live: LiveIdentity,
+    save: SaveIdentity,
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Renewal {
+    /// Renew `live`, keeping every new identity with `save` (durably, before it is used).
+    pub fn new(live: LiveIdentity, save: SaveIdentity) -> Arc<Self> {
+        Arc::new(Self { live, save, running: tokio::sync::Mutex::new(()) })
+    }
+
+    /// Renew over `conn` (to a gateway) if due and no other loop is at it.
+    async fn renew_if_due(&self, conn: &quinn::Connection) -> NetResult<bool> {
+        if !self.live.renewal_due() {
+            return Ok(false);
+        }
+        let Ok(_one) = self.running.try_lock() else { return Ok(false) };
+        if !self.live.renewal_due() {
+            return Ok(false); // another loop renewed it meanwhile
+        }
+        let name = self.live.current().name;
+        let (key_der, csr_der) = kintsugi_net::new_key_and_csr(&name)?;
+        let (resp, _) = kintsugi_net::call(conn, &Request::RenewCert { csr_der }, None, Duration::from_secs(10)).await?;
+        let Joined { cert_der, ca_der } = match kintsugi_net::check(resp)? {
+            Response::Renewed(j) => j,
+            other => return Err(NetError::BadFrame { detail: format!("RenewCert answered with {other:?}") }),
+        };
+        let id = NodeIdentity { name, cert_der, key_der, ca_der };
+        let save = self.save.clone();
+        let kept = id.clone();
+        tokio::task::spawn_blocking(move || save(&kept)).await.map_err(|e| NetError::Connection { detail: e.to_string() })??;
+        self.live.replace(id)?;
+        Ok(true)
+    }
 }
 
 /// Read the gateway list a node kept (one `host:port` per line; a node from before gateway
@@ -89,12 +139,37 @@ enum Form {
     Plain,
 }
 
+/// Seconds since the Unix epoch, for logs.
+fn humantime_secs(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Ask the gateway on `conn` for the removed nodes and refuse them from now on.
+async fn ask_removed(hb: &Heartbeats, conn: Option<&quinn::Connection>) -> NetResult<()> {
+    let Some(c) = conn else { return Ok(()) };
+    let (resp, _) = kintsugi_net::call(c, &Request::RemovedNodes, None, Duration::from_secs(5)).await?;
+    match kintsugi_net::check(resp)? {
+        Response::RemovedNodes { names } => {
+            for name in hb.revoked.extend(names) {
+                tracing::warn!(node = name, "node removed from the cluster: its certificate is refused from now on");
+            }
+            Ok(())
+        }
+        other => Err(NetError::BadFrame { detail: format!("RemovedNodes answered with {other:?}") }),
+    }
+}
+
 /// Heartbeats to one gateway, every interval (and at once when a disk is added).
 async fn beat(hb: Heartbeats, gateway: String, lists: mpsc::Sender<Vec<String>>) {
     let mut conn: Option<quinn::Connection> = None;
     let mut failing = false;
     let mut form = Form::Beat;
     let mut added = hb.disks.subscribe();
+    // The epoch whose removals the node has asked for; `None`: not yet (or the gateway is
+    // too old to answer, then `asks` is false).
+    let mut removals_seen: Option<u64> = None;
+    let mut asks = true;
+    let mut renews = true; // false: the gateway is too old to sign renewals
     loop {
         let ds = hb.disks.list();
         let reports = tokio::task::spawn_blocking(move || disk_reports(&ds)).await.unwrap_or_default();
@@ -132,11 +207,41 @@ async fn beat(hb: Heartbeats, gateway: String, lists: mpsc::Sender<Vec<String>>)
                     failing = false;
                     tracing::info!(gateway, "heartbeats reach the gateway again");
                 }
-                if let Response::BeatAck { gateways, .. } = resp {
-                    if !gateways.is_empty() {
-                        let _ = lists.send(gateways).await;
+                let epoch = match resp {
+                    Response::BeatAck { gateways, epoch } => {
+                        if !gateways.is_empty() {
+                            let _ = lists.send(gateways).await;
+                        }
+                        Some(epoch)
+                    }
+                    Response::HeartbeatAck { epoch } => Some(epoch),
+                    _ => None,
+                };
+                if let (Some(r), Some(c), true) = (&hb.renewal, conn.as_ref(), renews) {
+                    match r.renew_if_due(c).await {
+                        Ok(false) => {}
+                        Ok(true) => {
+                            let until = r.live.expires().map(humantime_secs).unwrap_or_default();
+                            tracing::info!(gateway, valid_until_unix = until, "certificate renewed");
+                        }
+                        Err(NetError::Remote { code, .. }) if code == kintsugi_net::codes::BAD_FRAME => renews = false,
+                        Err(e) => tracing::warn!(gateway, error = %e, "could not renew the node's certificate; trying again at the next heartbeat"),
                     }
                 }
+                if asks && epoch.is_some() && epoch != removals_seen {
+                    match ask_removed(&hb, conn.as_ref()).await {
+                        Ok(()) => removals_seen = epoch,
+                        Err(NetError::Remote { code, .. }) if code == kintsugi_net::codes::BAD_FRAME => asks = false,
+                        Err(e) => tracing::debug!(gateway, error = %e, "could not ask for the removed nodes; asking again next time"),
+                    }
+                }
+            }
+            Err(NetError::Remote { code, message }) if code == kintsugi_net::codes::REVOKED => {
+                conn = None;
+                if !failing {
+                    tracing::error!(gateway, message, "this node was removed from the cluster: the gateways refuse its certificate. Stop it; to serve again, start a new node with a new --name and an empty --state");
+                }
+                failing = true;
             }
             Err(NetError::Remote { code, .. }) if code == kintsugi_net::codes::BAD_FRAME && form != Form::Plain => {
                 form = if form == Form::Beat { Form::NodeReport } else { Form::Plain };

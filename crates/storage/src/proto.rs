@@ -134,6 +134,16 @@ pub enum Request {
         /// Most shards to answer.
         limit: u32,
     },
+    /// Node to gateway: the names of the nodes removed from the cluster, whose certificates
+    /// every member refuses. Answer: `RemovedNodes` (older gateways: `BadFrame`).
+    RemovedNodes,
+    /// Node to gateway: sign this certificate signing request under the node's own name (the
+    /// one its current, still valid certificate carries) — certificates expire and nodes
+    /// renew them while they run. Answer: `Renewed`.
+    RenewCert {
+        /// PKCS#10 DER of a fresh key.
+        csr_der: Vec<u8>,
+    },
 }
 
 /// Which chunks of which shard `GetShard` and `ReadShard` ask for. A newtype variant of this
@@ -177,6 +187,8 @@ impl Request {
             Request::ReadShard(_) => "ReadShard",
             Request::Beat { .. } => "Beat",
             Request::ListShards { .. } => "ListShards",
+            Request::RemovedNodes => "RemovedNodes",
+            Request::RenewCert { .. } => "RenewCert",
         }
     }
 }
@@ -282,6 +294,13 @@ pub enum Response {
         /// skipped, not listed), `None` at the end of the disk.
         last: Option<(u128, u8)>,
     },
+    /// Answer to `RemovedNodes`.
+    RemovedNodes {
+        /// Every node name removed from the cluster (never admitted again).
+        names: Vec<String>,
+    },
+    /// Answer to `RenewCert`: the new certificate and the CA certificate.
+    Renewed(Joined),
 }
 
 /// One shard of a `ShardList`.
@@ -348,12 +367,14 @@ pub enum ErrorCode {
     Unreachable,
     /// Something went wrong inside the receiver.
     Internal,
+    /// The peer's certificate is revoked: it was removed from the cluster.
+    Revoked,
     /// A code this build does not know.
     Other(String),
 }
 
 impl ErrorCode {
-    const NAMED: [(ErrorCode, &'static str); 21] = [
+    const NAMED: [(ErrorCode, &'static str); 22] = [
         (ErrorCode::BadFrame, kintsugi_net::codes::BAD_FRAME),
         (ErrorCode::Unauthenticated, kintsugi_net::codes::UNAUTHENTICATED),
         (ErrorCode::NotAGateway, kintsugi_net::codes::NOT_A_GATEWAY),
@@ -375,6 +396,7 @@ impl ErrorCode {
         (ErrorCode::RebuildFailed, "RebuildFailed"),
         (ErrorCode::Unreachable, "Unreachable"),
         (ErrorCode::Internal, "Internal"),
+        (ErrorCode::Revoked, kintsugi_net::codes::REVOKED),
     ];
 
     /// The code's name, as it travels.
@@ -430,6 +452,13 @@ mod tests {
         let back: Response = decode_frame(&[0x01, 0x06, 0x01]).expect("decode");
         assert!(matches!(back, Response::ShardDeleted { existed: true }));
         assert_eq!(frame_len([0x03, 0x00, 0x00, 0x00]).expect("length"), 3);
+        // Appended variants take the next numbers: request 14, answer 13.
+        assert_eq!(encode_frame(&Request::RemovedNodes).expect("encode"), [0x02, 0x00, 0x00, 0x00, 0x01, 14]);
+        let removed = Response::RemovedNodes { names: vec!["n1".into()] };
+        assert_eq!(encode_frame(&removed).expect("encode"), [0x06, 0x00, 0x00, 0x00, 0x01, 13, 1, 2, b'n', b'1']);
+        assert_eq!(encode_frame(&Request::RenewCert { csr_der: vec![7] }).expect("encode"), [0x04, 0x00, 0x00, 0x00, 0x01, 15, 1, 7]);
+        let renewed = Response::Renewed(Joined { cert_der: vec![1], ca_der: vec![2] });
+        assert_eq!(encode_frame(&renewed).expect("encode"), [0x06, 0x00, 0x00, 0x00, 0x01, 14, 1, 1, 1, 2]);
     }
 
     #[test]

@@ -1,0 +1,127 @@
+//! The gateway's side of joining: [`JoinAuthority`] checks a joining node's secret (or a join
+//! token's lifetime and uses, through an [`Admission`]) and its name, and signs its
+//! certificate; members renew theirs over their mTLS link ([`JoinAuthority::renew`]).
+
+use std::sync::Arc;
+
+use crate::pki::ClusterCa;
+use crate::protocol::{codes, JoinRequest, Joined, WireError};
+use crate::revoked::Revoked;
+use crate::token::secrets_equal;
+
+/// Whether a node name already belongs to a member of the cluster.
+pub type NameTaken = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Decides which join secrets admit a node, when that is more than one fixed secret: join
+/// tokens that expire, count their uses and can be revoked (the gateway's, kept in its
+/// replicated metadata).
+#[async_trait::async_trait]
+pub trait Admission: Send + Sync {
+    /// Whether `secret` admits a join now. Records nothing: it runs before the request's
+    /// name is checked, so that a peer without a valid secret learns nothing of the names.
+    async fn check(&self, secret: &str) -> Result<(), WireError>;
+    /// Record that `secret` admitted `node_name` (one use of a token with a use count); refused
+    /// when it no longer admits (used up or revoked meanwhile).
+    async fn consume(&self, secret: &str, node_name: &str) -> Result<(), WireError>;
+}
+
+/// Signs certificates for nodes that present the join secret.
+pub struct JoinAuthority {
+    /// The cluster CA.
+    pub ca: Arc<ClusterCa>,
+    /// The secret in join tokens (unused when `admission` is set).
+    pub secret: String,
+    /// Join tokens with their own secrets, lifetimes and use counts, instead of `secret`.
+    pub admission: Option<Arc<dyn Admission>>,
+    /// Names already taken: a join under one of them is refused (two processes under one
+    /// name would be one node to the cluster map). `None` admits every name.
+    pub name_taken: Option<NameTaken>,
+    /// Names of removed nodes: never admitted again (their certificates are revoked).
+    pub revoked: Revoked,
+    /// Issue every certificate under this name, whatever name the request gives (which is
+    /// then only logged): gateways all present `gateway` to the nodes. `None`: the
+    /// requested name, checked.
+    pub issue_as: Option<String>,
+}
+
+impl JoinAuthority {
+    /// Answer a join request: a signed certificate, or the error that says why not.
+    pub async fn answer(&self, req: &JoinRequest) -> Result<Joined, WireError> {
+        let node_name = req.node_name.as_str();
+        match &self.admission {
+            Some(a) => {
+                if let Err(e) = a.check(&req.secret).await {
+                    tracing::warn!(node_name, error = %e.message, "join refused");
+                    return Err(e);
+                }
+            }
+            None if !secrets_equal(&req.secret, &self.secret) => {
+                tracing::warn!(node_name, "join refused: wrong secret");
+                return Err(WireError::new(codes::BAD_JOIN_SECRET, "the join secret is wrong; get a fresh token with `kintsugi admin join-token`"));
+            }
+            None => {}
+        }
+        if let Some(cn) = &self.issue_as {
+            return match self.ca.sign_csr(&req.csr_der, cn) {
+                Ok(cert_der) => {
+                    tracing::info!(requested = node_name, name = cn, "joined: certificate issued");
+                    Ok(Joined { cert_der, ca_der: self.ca.cert_der().to_vec() })
+                }
+                Err(e) => Err(WireError::new(codes::BAD_CSR, e.to_string())),
+            };
+        }
+        if node_name == "gateway" {
+            return Err(WireError::new(codes::BAD_NODE_NAME, "the name `gateway` is reserved; pick another --name"));
+        }
+        if node_name.is_empty() || node_name.len() > 64 || !node_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(WireError::new(codes::BAD_NODE_NAME, "node names are 1-64 letters, digits, - or _"));
+        }
+        if self.revoked.contains(node_name) {
+            tracing::warn!(node_name, "join refused: a node of that name was removed from the cluster");
+            return Err(WireError::new(
+                codes::NODE_NAME_TAKEN,
+                format!(
+                    "a node named {node_name:?} was removed from this cluster, and the names of removed nodes are never \
+                     admitted again (their certificates are revoked); start this node with a new --name NAME"
+                ),
+            ));
+        }
+        if self.name_taken.as_ref().is_some_and(|taken| taken(node_name)) {
+            tracing::warn!(node_name, "join refused: the name belongs to a member already");
+            return Err(WireError::new(
+                codes::NODE_NAME_TAKEN,
+                format!(
+                    "a node named {node_name:?} is already a member of this cluster; start this node with its own \
+                     --name NAME (and its own --state DIR; the default name is the host name). If this is that node \
+                     re-joining after losing its --state directory, remove the old one first \
+                     (`kintsugi admin node remove {node_name}`)"
+                ),
+            ));
+        }
+        // Signed before a use is recorded, so a request that cannot be signed (a malformed
+        // CSR) spends nothing of a token; the certificate is handed out only once it has.
+        let cert_der = self.ca.sign_csr(&req.csr_der, node_name).map_err(|e| WireError::new(codes::BAD_CSR, e.to_string()))?;
+        if let Some(a) = &self.admission {
+            a.consume(&req.secret, node_name).await.inspect_err(|e| tracing::warn!(node_name, error = %e.message, "join refused"))?;
+        }
+        tracing::info!(node_name, "node joined: certificate issued");
+        Ok(Joined { cert_der, ca_der: self.ca.cert_der().to_vec() })
+    }
+}
+
+impl JoinAuthority {
+    /// Renew member `peer`'s certificate (it asked over its mTLS link, so its current one is
+    /// valid): sign `csr_der` under the same name. Refused for a revoked name and for
+    /// gateways (each issues its own).
+    pub fn renew(&self, peer: &str, csr_der: &[u8]) -> Result<Joined, WireError> {
+        if self.revoked.contains(peer) {
+            return Err(WireError::new(codes::REVOKED, format!("{peer} was removed from this cluster; its certificate is not renewed")));
+        }
+        if self.issue_as.is_some() || peer == "gateway" {
+            return Err(WireError::new(codes::BAD_NODE_NAME, "gateways renew their own certificates"));
+        }
+        let cert_der = self.ca.sign_csr(csr_der, peer).map_err(|e| WireError::new(codes::BAD_CSR, e.to_string()))?;
+        tracing::info!(node = peer, "certificate renewed");
+        Ok(Joined { cert_der, ca_der: self.ca.cert_der().to_vec() })
+    }
+}

@@ -1,0 +1,56 @@
+//! Cluster certificates expire: members renew theirs over their mTLS link while they run,
+//! and a node stopped past its certificate's validity is refused with what to do. Real
+//! gateway and storage processes on loopback, with a 30 s validity so that a run sees
+//! several generations of certificates.
+
+mod common;
+
+use std::time::Duration;
+
+use common::cluster::Cluster;
+use common::KIB;
+
+/// The node's certificate (PEM) as its state directory keeps it.
+fn certificate(c: &Cluster, i: usize) -> String {
+    let pem = std::fs::read_to_string(c.nodes[i].dir.join("state").join("identity.pem")).expect("identity file");
+    pem.split("-----END CERTIFICATE-----").next().expect("a certificate").to_owned()
+}
+
+#[test]
+fn certificates_expire_and_renew_themselves_while_members_run() {
+    let _g = common::slot();
+    let flags = ["--ec", "4+2", "--cert-validity", "30s", "--down-after", "3s", "--request-deadline", "3s"];
+    let mut c = Cluster::start(7, 1, &flags, Some(65536));
+    let objs = common::objects("certs", 77, &[0, 1, 300 * KIB], 12, 600 * KIB);
+    let manifest = c.gw.manifest("certs", "certs", &objs);
+    let manifest = manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write", manifest]);
+    let first: Vec<String> = (0..c.nodes.len()).map(|i| certificate(&c, i)).collect();
+    // Node 7 stops now and stays stopped past its certificate's validity.
+    c.nodes[6].kill9();
+
+    // Over two and a half validity periods: every certificate issued at the start has expired.
+    std::thread::sleep(Duration::from_secs(80));
+    for (i, first) in first.iter().enumerate().take(6) {
+        let log = c.nodes[i].log();
+        let renewals = log.matches("certificate renewed").count();
+        assert!(renewals >= 3, "node {} renewed its certificate {renewals} time(s) in 80 s:\n{log}", c.nodes[i].name);
+        assert_ne!(&certificate(&c, i), first, "node {} kept its first certificate", c.nodes[i].name);
+    }
+    assert!(c.gw.log_tail(100_000).contains("the gateway's certificate renewed"), "the gateway never renewed its own certificate");
+    // Everything still works on the renewed certificates: heartbeats, writes, reads.
+    c.wait_states(&(0..6).map(|i| (i, "up")).collect::<Vec<_>>(), Duration::from_secs(10));
+    let more = common::objects("after", 78, &[2 * KIB], 6, 600 * KIB);
+    let more_manifest = c.gw.manifest("after", "certs", &more);
+    let more_manifest = more_manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write", more_manifest]);
+    c.gw.py("data.py", &["verify", manifest]);
+    c.gw.py("data.py", &["verify", more_manifest]);
+
+    // The node stopped past its validity cannot come back on its old certificate, and says so.
+    let token = c.token.clone();
+    let (ok, log) = c.nodes[6].run_once(&token);
+    assert!(!ok && log.contains("certificate") && log.contains("expired"), "a node with an expired certificate started:\n{log}");
+    let st = c.status();
+    assert_ne!(Cluster::node_state(&st, &c.nodes[6].name).as_deref(), Some("up"), "{st:#}");
+}
