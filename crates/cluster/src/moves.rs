@@ -160,7 +160,9 @@ pub async fn copy_shard(store: &Arc<Store>, owner: &ShardOwner, owned: &OwnedSeg
 async fn copy_between_nodes(src: &dyn ShardStore, to: &dyn ShardStore, coded: &Coded, seg: &SegmentMeta, header: ShardHeader, index: u8) -> Option<u64> {
     let loc = seg.shards.get(usize::from(index))?;
     let source = src.node_source(index, loc.hash)?;
-    match to.rebuild_here(&header, coded.coding(), seg.len, loc.hash, vec![source], crate::rebuild::node_rebuild_timeout(coded, seg)).await {
+    let timeout = crate::rebuild::node_rebuild_timeout(coded, seg);
+    crate::rebuild::grant_reads(&to.info().node, &[(index, src)], seg.id, timeout).await;
+    match to.rebuild_here(&header, coded.coding(), seg.len, loc.hash, vec![source], timeout).await {
         Ok(read) => Some(read),
         Err(ShardError::NotOnANode { .. }) => None,
         Err(e) => {

@@ -76,22 +76,26 @@ pub async fn rebuild_spread(store: &Store, coded: &Coded, seg: &SegmentMeta, tem
         // Not on a storage node (the embedded store), or its node has no address yet.
         let Some(source) = d.node_source(index, loc.hash) else { continue };
         // Nodes whose reads were slow lately go last.
-        sources.push((d.is_slow(), source));
+        sources.push((d.is_slow(), source, d));
     }
     if sources.len() < usize::from(coded.layout.scheme.k) {
         return rebuild_onto(store, coded, seg, template, targets).await; // no node could do it
     }
-    sources.sort_by_key(|(slow, _)| *slow);
-    let sources: Vec<ShardSource> = sources.into_iter().map(|(_, s)| s).collect();
+    sources.sort_by_key(|(slow, _, _)| *slow);
+    let source_disks: Vec<(u8, Arc<dyn ShardStore>)> = sources.iter().map(|(_, s, d)| (s.index, d.clone())).collect();
+    let sources: Vec<ShardSource> = sources.into_iter().map(|(_, s, _)| s).collect();
     let coding = coded.coding();
     let timeout = node_rebuild_timeout(coded, seg);
     let shared = &template;
+    let source_disks: Vec<(u8, &dyn ShardStore)> = source_disks.iter().map(|(i, d)| (*i, &**d)).collect();
+    let source_disks = &source_disks;
     let jobs = targets.iter().map(|&(i, disk)| {
         let sources = sources.clone();
         async move {
             let d = store.disk(disk).ok()?;
             let mut h = shared.clone();
             h.index = u8::try_from(i).ok()?;
+            grant_reads(&d.info().node, source_disks, seg.id, timeout).await;
             match d.rebuild_here(&h, coding, seg.len, seg.shards[i].hash, sources, timeout).await {
                 Ok(read) => Some((i, disk, read)),
                 Err(ShardError::NotOnANode { .. }) => None,
@@ -149,6 +153,20 @@ pub async fn replace_shards(store: &Arc<Store>, coded: &Coded, seg: &mut Segment
         tracing::info!(segment = %format!("{:032x}", seg.id), shard = i, disk, "shard re-placed onto another disk during PUT");
     }
     failed.iter().copied().filter(|i| !rebuilt.iter().any(|(j, _)| j == i)).collect()
+}
+
+/// Before a node-side job: let node `reader` read the `sources` (shard index, disk) of segment
+/// `segment` for the job's `timeout` (and a little more). Storage nodes serve other nodes' reads
+/// only under such a grant; one that cannot be given is logged, and the job reads other
+/// sources (or fails, and the gateway does the work).
+pub(crate) async fn grant_reads(reader: &str, sources: &[(u8, &dyn ShardStore)], segment: u128, timeout: std::time::Duration) {
+    let ttl = timeout + std::time::Duration::from_secs(10);
+    let grants = sources.iter().map(|(index, d)| async move {
+        if let Err(e) = d.grant_read(reader, segment, *index, ttl).await {
+            tracing::debug!(segment = %format!("{segment:032x}"), shard = index, disk = d.id(), reader, error = %e, "could not grant a read for a node-side job");
+        }
+    });
+    futures::future::join_all(grants).await;
 }
 
 /// How long a node may take to rebuild or copy one shard of `seg`: 30 s, plus 1 s per MiB.

@@ -10,6 +10,7 @@
 #![deny(unsafe_code)]
 
 mod error;
+mod grants;
 mod heartbeat;
 mod local;
 mod node;
@@ -21,6 +22,7 @@ mod segment;
 mod shards;
 
 pub use error::{ShardError, ShardResult};
+pub use grants::MAX_GRANT;
 pub use local::LocalShards;
 pub use heartbeat::{read_gateways, run_heartbeats, Heartbeats, Renewal, SaveIdentity};
 pub use node::{disk_reports, open_node_disks, NodeCounters, NodeDisks, NodeService};

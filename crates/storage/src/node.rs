@@ -184,6 +184,7 @@ fn gateway_only(req: &Request) -> bool {
             | Request::RebuildShard { .. }
             | Request::AddDisk { .. }
             | Request::ListShards { .. }
+            | Request::GrantRead { .. }
     )
 }
 
@@ -199,13 +200,22 @@ pub struct NodeService {
     /// Links to other nodes (for rebuilds), when the node has a certificate to reach them with.
     peers: Option<crate::rebuild::PeerLinks>,
     counters: Arc<NodeCounters>,
+    /// Which other nodes may read which shards, and until when (`grants.rs`).
+    grants: parking_lot::Mutex<crate::grants::Grants>,
 }
 
 impl NodeService {
     /// Serve `disks` as node `name`.
     pub fn new(name: &str, disks: Arc<NodeDisks>) -> Self {
         let served = disks.list().iter().map(|d| (d.uuid(), LocalShards::new(d.clone(), name, 0))).collect();
-        Self { name: name.to_owned(), disks, served: parking_lot::RwLock::new(served), peers: None, counters: Arc::default() }
+        Self {
+            name: name.to_owned(),
+            disks,
+            served: parking_lot::RwLock::new(served),
+            peers: None,
+            counters: Arc::default(),
+            grants: parking_lot::Mutex::default(),
+        }
     }
 
     /// The node's counters (its heartbeats report them).
@@ -310,7 +320,19 @@ impl NodeService {
     }
 
     /// Serve GetShard, or ReadShard (`with_table`: the chunk hash table goes first), and finish the stream.
-    async fn get(&self, req: ShardRead, with_table: bool, mut send: quinn::SendStream) -> NetResult<()> {
+    async fn get(&self, peer: &str, req: ShardRead, with_table: bool, mut send: quinn::SendStream) -> NetResult<()> {
+        // Gateways read anything; another node only what a gateway granted it for a job.
+        if peer != GATEWAY && !self.grants.lock().allows(peer, req.disk, req.segment, req.index, std::time::Instant::now()) {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(peer, segment = %format!("{:032x}", req.segment), shard = req.index, "read refused: no job of the gateway's lets that node read the shard");
+            let resp = Response::error(
+                ErrorCode::Forbidden,
+                format!("node {} serves another node's reads only for a job the gateway ordered; {peer} has no read grant for that shard", self.name),
+            );
+            write_frame(&mut send, &resp).await?;
+            let _ = send.finish();
+            return Ok(());
+        }
         self.send_chunks(req, with_table, &mut send).await?;
         let _ = send.finish();
         Ok(())
@@ -368,8 +390,13 @@ impl Handler<Request> for NodeService {
         let resp = match req {
             Request::Ping => Response::Pong { node: self.name.clone() },
             Request::PutShard { disk, header } => self.put(disk, &header, recv).await,
-            Request::GetShard(read) => return self.get(read, false, send).await,
-            Request::ReadShard(read) => return self.get(read, true, send).await,
+            Request::GetShard(read) => return self.get(peer, read, false, send).await,
+            Request::ReadShard(read) => return self.get(peer, read, true, send).await,
+            Request::GrantRead { reader, disk, segment, index, ttl_ms } => match self.disk(disk) {
+                Ok(_) if self.grants.lock().grant(&reader, disk, segment, index, Duration::from_millis(ttl_ms), std::time::Instant::now()) => Response::Granted,
+                Ok(_) => Response::error(ErrorCode::Internal, format!("node {} holds too many read grants; retry later", self.name)),
+                Err(r) => r,
+            },
             Request::CheckShard { disk, segment, index, expected, full } => match self.disk(disk) {
                 Ok(d) => match d.check(segment, index, expected, full).await {
                     Ok(h) => Response::ShardChecked { header: h.encode().to_vec() },

@@ -144,6 +144,22 @@ pub enum Request {
         /// PKCS#10 DER of a fresh key.
         csr_der: Vec<u8>,
     },
+    /// Gateway to node: let node `reader` read shard `index` of `segment` on `disk` for
+    /// `ttl_ms` (capped at an hour) — the source side of a `RebuildShard` the gateway is about
+    /// to order `reader`'s node. Other members' reads are served only under a grant. Answer:
+    /// `Granted` (nodes before read grants: `BadFrame`, and they serve every member's reads).
+    GrantRead {
+        /// The node that will read.
+        reader: String,
+        /// Disk uuid on this node.
+        disk: u128,
+        /// Segment id.
+        segment: u128,
+        /// Shard index.
+        index: u8,
+        /// How long the grant lasts, ms.
+        ttl_ms: u64,
+    },
 }
 
 /// Which chunks of which shard `GetShard` and `ReadShard` ask for. A newtype variant of this
@@ -189,6 +205,7 @@ impl Request {
             Request::ListShards { .. } => "ListShards",
             Request::RemovedNodes => "RemovedNodes",
             Request::RenewCert { .. } => "RenewCert",
+            Request::GrantRead { .. } => "GrantRead",
         }
     }
 }
@@ -301,6 +318,8 @@ pub enum Response {
     },
     /// Answer to `RenewCert`: the new certificate and the CA certificate.
     Renewed(Joined),
+    /// Answer to `GrantRead`: the grant holds.
+    Granted,
 }
 
 /// One shard of a `ShardList`.
@@ -459,6 +478,9 @@ mod tests {
         assert_eq!(encode_frame(&Request::RenewCert { csr_der: vec![7] }).expect("encode"), [0x04, 0x00, 0x00, 0x00, 0x01, 15, 1, 7]);
         let renewed = Response::Renewed(Joined { cert_der: vec![1], ca_der: vec![2] });
         assert_eq!(encode_frame(&renewed).expect("encode"), [0x06, 0x00, 0x00, 0x00, 0x01, 14, 1, 1, 1, 2]);
+        let grant = Request::GrantRead { reader: "n2".into(), disk: 1, segment: 2, index: 3, ttl_ms: 4 };
+        assert_eq!(encode_frame(&grant).expect("encode"), [0x09, 0x00, 0x00, 0x00, 0x01, 16, 2, b'n', b'2', 1, 2, 3, 4]);
+        assert_eq!(encode_frame(&Response::Granted).expect("encode"), [0x02, 0x00, 0x00, 0x00, 0x01, 15]);
     }
 
     #[test]

@@ -265,6 +265,20 @@ impl ShardStore for RemoteShards {
         }
     }
 
+    async fn grant_read(&self, reader: &str, segment: u128, index: u8, ttl: Duration) -> ShardResult<()> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let req = Request::GrantRead { reader: reader.to_owned(), disk: self.uuid, segment, index, ttl_ms };
+        let conn = self.link.connection().await.map_err(|e| self.err(&e))?;
+        let (resp, _) = kintsugi_net::call(&conn, &req, None, self.link.deadline()).await.map_err(|e| self.err(&e))?;
+        match resp {
+            Response::Granted => Ok(()),
+            // A node from before read grants serves every member's reads: nothing to grant.
+            Response::Error { code: ErrorCode::BadFrame, .. } => Ok(()),
+            Response::Error { code, message } => Err(self.remote(segment, index, &code, message)),
+            other => Err(self.protocol(format!("GrantRead answered with {other:?}"))),
+        }
+    }
+
     fn failure_domain(&self) -> u32 {
         self.link.number()
     }

@@ -280,4 +280,11 @@ pub trait ShardStore: Send + Sync + std::fmt::Debug + 'static {
     async fn rebuild_here(&self, _header: &ShardHeader, _coding: Coding, _segment_len: u64, _expected: [u8; 32], _sources: Vec<ShardSource>, _timeout: Duration) -> ShardResult<u64> {
         Err(ShardError::NotOnANode { disk: self.id() })
     }
+    /// Let storage node `reader` read shard `index` of `segment` from this disk for `ttl`: the
+    /// source side of a job ([`ShardStore::rebuild_here`]) the gateway orders `reader`'s node to
+    /// do. Storage nodes serve other nodes' reads only under such a grant. Nothing to do for
+    /// a disk that is not on a storage node.
+    async fn grant_read(&self, _reader: &str, _segment: u128, _index: u8, _ttl: Duration) -> ShardResult<()> {
+        Ok(())
+    }
 }

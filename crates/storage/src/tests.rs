@@ -226,7 +226,7 @@ async fn only_disks_on_storage_nodes_take_node_side_jobs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_that_is_not_the_gateway_may_read_shards_but_never_write_delete_check_rebuild_or_add_disks() {
+async fn a_member_that_is_not_the_gateway_reads_only_what_a_gateway_granted_and_never_writes_deletes_checks_rebuilds_or_adds_disks() {
     use std::sync::atomic::Ordering;
     let n = node().await;
     let seg = rand::random::<u128>();
@@ -239,9 +239,26 @@ async fn a_member_that_is_not_the_gateway_may_read_shards_but_never_write_delete
     let client = kintsugi_net::Client::new(&n.ca.issue("n2").expect("id"), &t).expect("client");
     let link = Arc::new(NodeLink::new("n1", 1, Some(addr), client, Duration::from_secs(5)));
     let as_n2 = RemoteShards::new(10, n.disks[0].uuid(), "", link.clone());
-    // Reading is what nodes do for each other's rebuilds: allowed.
-    assert_eq!(read_all(&as_n2, seg, 0, want, 0, 3).await.expect("a member reads"), chunks());
     let forbidden = |e: &ShardError| e.to_string().contains("Forbidden");
+    // Nodes read each other's shards for the jobs a gateway orders, and only then.
+    let e = read_all(&as_n2, seg, 0, want, 0, 3).await.expect_err("a read without a grant");
+    assert!(forbidden(&e), "{e}");
+    let e = as_n2.grant_read("n2", seg, 0, Duration::from_secs(30)).await.expect_err("a member grants itself a read");
+    assert!(forbidden(&e), "{e}");
+    n.remote[0].grant_read("n2", seg, 0, Duration::from_secs(30)).await.expect("the gateway grants n2 the read");
+    assert_eq!(read_all(&as_n2, seg, 0, want, 0, 3).await.expect("a granted read"), chunks());
+    // The grant is n2's, for that shard, for a while.
+    let client3 = kintsugi_net::Client::new(&n.ca.issue("n3").expect("id"), &t).expect("client");
+    let as_n3 = RemoteShards::new(11, n.disks[0].uuid(), "", Arc::new(NodeLink::new("n1", 1, Some(addr), client3, Duration::from_secs(5))));
+    let e = read_all(&as_n3, seg, 0, want, 0, 3).await.expect_err("another member reads under n2's grant");
+    assert!(forbidden(&e), "{e}");
+    let other = rand::random::<u128>();
+    let other_want = write(&n.remote[0], other, 0).await.expect("the gateway writes");
+    n.remote[0].grant_read("n2", other, 0, Duration::from_millis(300)).await.expect("a short grant");
+    assert_eq!(read_all(&as_n2, other, 0, other_want, 0, 3).await.expect("read while granted"), chunks());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let e = read_all(&as_n2, other, 0, other_want, 0, 3).await.expect_err("a read after the grant ended");
+    assert!(forbidden(&e), "{e}");
     let e = as_n2.delete(seg, 0).await.expect_err("a member deletes");
     assert!(forbidden(&e), "{e}");
     let e = as_n2.check(seg, 0, want, true).await.expect_err("a member checks");
@@ -260,7 +277,7 @@ async fn a_member_that_is_not_the_gateway_may_read_shards_but_never_write_delete
     assert_eq!(std::fs::read(&path).expect("the shard file is still there"), before);
     assert!(!n.disks[0].shard_path(fresh, 1).exists() && !n.disks[0].shard_path(seg, 2).exists());
     assert!(!dir.path().join("d").exists(), "a member added a disk");
-    assert_eq!(n.counters.refused.load(Ordering::Relaxed), 6, "delete, check, two writes, rebuild, add disk");
+    assert_eq!(n.counters.refused.load(Ordering::Relaxed), 10, "three reads and a grant, delete, check, two writes, rebuild, add disk");
     assert_eq!(read_all(&n.remote[0], seg, 0, want, 0, 3).await.expect("the gateway reads"), chunks());
     assert!(n.remote[0].delete(seg, 0).await.expect("the gateway deletes"));
 }
