@@ -125,7 +125,7 @@ fn main() -> Result<()> {
         let liar = Liar { name: name.clone(), lie, disks: node_disks.clone(), inner };
         tokio::spawn(server.serve::<kintsugi_storage::Request>(Arc::new(liar), None));
         println!("lying node {name} on {listen}");
-        let hb = Heartbeats { client, listen, zone: None, disks: node_disks, counters, every: Duration::from_millis(300), gateways_file: None, revoked: kintsugi_net::Revoked::new(), renewal: None };
+        let hb = Heartbeats { client, listen, zone: None, disks: node_disks, counters, every: Duration::from_millis(300), gateways_file: None, revoked: kintsugi_net::Revoked::new(), removed_file: None, renewal: None };
         run_heartbeats(hb, vec![token.gateway.clone()]).await;
         Ok(())
     })

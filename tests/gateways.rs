@@ -428,3 +428,33 @@ fn under_writes_a_killed_follower_costs_no_write_and_a_killed_leader_loses_no_ac
     survivor.py("data.py", &["verify", m.to_str().expect("utf-8")]);
     nth(&c, &others, f2).py("data.py", &["verify", m.to_str().expect("utf-8")]);
 }
+
+/// Every gateway of a group renews its own certificate, the joined ones too (their first
+/// certificate came from the group under their own `--name` but says `gateway`), so a group
+/// outlives its certificates: after more than two validity periods the gateways still reach
+/// each other and the nodes, and every one serves writes and reads.
+#[test]
+fn joined_gateways_renew_their_certificates_and_the_group_outlives_them() {
+    let _g = common::slot();
+    let (c, others) = group_of_three_with(&["--cert-validity".to_owned(), "30s".to_owned()]);
+    c.gw.run_ok(c.kintsugi(&["mb", "s3://renew"]), "kintsugi mb");
+    std::thread::sleep(Duration::from_secs(70));
+    for gw in std::iter::once(&c.gw).chain(others.iter()) {
+        let log = gw.log_tail(100_000);
+        assert!(log.contains("the gateway's certificate renewed"), "{} never renewed its certificate:\n{log}", gw.endpoint);
+        assert!(!log.contains("could not renew the gateway's certificate"), "{} failed to renew:\n{log}", gw.endpoint);
+    }
+    let list = gateways(&others[1]);
+    assert_eq!(list["quorum"], true, "{list:#}");
+    for (i, gw) in std::iter::once(&c.gw).chain(others.iter()).enumerate() {
+        let st = gw.admin_json(&["status"]);
+        let up = st["nodes"].as_array().map_or(0, |n| n.iter().filter(|n| n["state"] == "up").count());
+        assert_eq!(up, 3, "nodes as gateway {i} sees them after renewals: {st:#}");
+        let data = common::pseudo_random(40 + i as u64, 200 * KIB as usize);
+        let key = format!("s3://renew/after-{i}");
+        put(gw, &write_file(gw, &format!("renew{i}"), &data), &key).expect("put after renewals");
+        for reader in std::iter::once(&c.gw).chain(others.iter()) {
+            assert_reads(reader, &key, &data);
+        }
+    }
+}

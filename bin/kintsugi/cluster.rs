@@ -199,6 +199,10 @@ pub fn storage(a: StorageArgs) -> Result<()> {
         let save_identity: kintsugi_storage::SaveIdentity = Arc::new(move |id: &NodeIdentity| write_private(&id_file, &id.to_pem()).map_err(|e| std::io::Error::other(format!("{e:#}"))));
         // Removed nodes' certificates are refused; the names come from the gateways.
         let revoked = Revoked::new();
+        let removed_path = state.join("removed-nodes");
+        if removed_path.exists() {
+            revoked.extend(read_gateways(&removed_path).with_context(|| format!("reading {}", removed_path.display()))?);
+        }
         // The certificate is renewed while the node runs; every endpoint presents the current one.
         let live = LiveIdentity::new(identity.clone())?;
         let server = Server::bind(a.listen, server_config_live(&live, false, &t, &[kintsugi_net::DEFAULT_ALPN])?, &t)
@@ -219,7 +223,7 @@ pub fn storage(a: StorageArgs) -> Result<()> {
         let service = NodeService::new(&name, node_disks.clone()).with_peers(client.clone(), Duration::from_secs(5));
         let counters = service.counters();
         tokio::spawn(server.serve::<kintsugi_storage::Request>(Arc::new(service), None));
-        let hb = Heartbeats { client, listen: advertise, zone: a.zone.clone(), disks: node_disks, counters, every: a.heartbeat, gateways_file: Some(gw_path), revoked, renewal: Some(Renewal::new(live, save_identity)) };
+        let hb = Heartbeats { client, listen: advertise, zone: a.zone.clone(), disks: node_disks, counters, every: a.heartbeat, gateways_file: Some(gw_path), revoked, removed_file: Some(removed_path), renewal: Some(Renewal::new(live, save_identity)) };
         tokio::spawn(run_heartbeats(hb, gateways));
         crate::server::shutdown_signal().await;
         endpoint.close(0u32.into(), b"node stopping");

@@ -22,11 +22,15 @@ use crate::cluster::{join_with_retry, secs};
 use crate::server::{absolute, ensure_credentials, lock_dir, serve_s3};
 
 /// A certificate validity: at least 30 s (members renew when a third is left, checking at
-/// every heartbeat).
+/// every heartbeat), at most five years (longer ones look like certificates from before
+/// certificates expired, which members replace at once).
 fn cert_validity(s: &str) -> Result<Duration> {
     let d = crate::units::parse_duration(s)?;
     if d < Duration::from_secs(30) {
         bail!("--cert-validity {s} is too short; give at least 30s (30d is the default)");
+    }
+    if d > Duration::from_secs(5 * 365 * 86_400) {
+        bail!("--cert-validity {s} is too long; give at most 1825d (five years)");
     }
     Ok(d)
 }
@@ -319,8 +323,9 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let ca = Arc::new(ClusterCa::from_pem(&secrets.ca_cert_pem, &secrets.ca_key_pem).context("the cluster CA")?.with_validity(a.cert_validity));
         tokio::spawn(renew_own_certificate(ca.clone(), live.clone()));
         let meta2 = meta.clone();
-        let name_taken: kintsugi_net::NameTaken = Arc::new(move |n: &str| match meta2.nodes() {
-            Ok(nodes) => nodes.iter().any(|x| x.name == n),
+        // The replicated list decides too (the endpoint's copy may lag on a follower).
+        let name_taken: kintsugi_net::NameTaken = Arc::new(move |n: &str| match meta2.nodes().and_then(|nodes| meta2.removed_nodes().map(|removed| (nodes, removed))) {
+            Ok((nodes, removed)) => nodes.iter().any(|x| x.name == n) || removed.iter().any(|x| x == n),
             Err(e) => {
                 tracing::warn!(error = %e, "reading the node records for a join; admitting the name");
                 false

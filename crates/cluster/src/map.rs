@@ -432,9 +432,20 @@ impl ClusterMap {
         let me = self.clone();
         tokio::spawn(async move {
             let mut last_reconcile = Instant::now();
+            let mut last_removals = Instant::now();
             loop {
                 tokio::time::sleep(every).await;
                 me.tick().await;
+                // Removals reach every gateway's endpoint, whatever its role now (a follower
+                // that becomes leader must not have missed one).
+                if last_removals.elapsed() >= RECONCILE_EVERY {
+                    last_removals = Instant::now();
+                    if let Ok(removed) = store.meta_call(|m| m.removed_nodes()).await {
+                        for name in me.revoked.extend(removed) {
+                            tracing::warn!(node = name, "the node was removed; its certificate is revoked");
+                        }
+                    }
+                }
                 // Disks and nodes the leader removed leave the other gateways' maps here (the
                 // leader forgets them as it removes them).
                 if !me.lead.is_leader() && last_reconcile.elapsed() >= RECONCILE_EVERY {

@@ -93,19 +93,28 @@ impl LiveIdentity {
     /// Present `id` from the next handshake on. It must be the same member under the same
     /// CA (a renewal), named in its certificate.
     pub fn replace(&self, id: NodeIdentity) -> NetResult<()> {
+        self.check(&id)?;
+        let key = certified(&id)?;
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Current { id, key };
+        Ok(())
+    }
+
+    /// Whether `id` may replace the identity presented now: the same member (its certificate
+    /// names the same common name — a gateway's says `gateway`, whatever name it joined
+    /// under) under the same CA, for its own key.
+    pub fn check(&self, id: &NodeIdentity) -> NetResult<()> {
         let old = self.current();
         let bad = |detail: String| NetError::Pki { what: "renewing the certificate", detail };
-        if id.name != old.name || common_name(&id.cert_der).as_deref() != Some(old.name.as_str()) {
-            return Err(bad(format!("the new certificate does not name {}", old.name)));
+        let member = common_name(&old.cert_der).unwrap_or(old.name);
+        if common_name(&id.cert_der).as_deref() != Some(member.as_str()) {
+            return Err(bad(format!("the new certificate does not name {member}")));
         }
         if id.ca_der != old.ca_der {
             return Err(bad("the new certificate comes with another cluster CA".into()));
         }
-        if !key_matches(&id) {
+        if !key_matches(id) {
             return Err(bad("the new certificate is not for this member's new key".into()));
         }
-        let key = certified(&id)?;
-        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Current { id, key };
         Ok(())
     }
 
@@ -174,5 +183,11 @@ mod tests {
         let other = crate::ClusterCa::generate("other").expect("ca");
         assert!(live.replace(other.issue("n1").expect("n1")).is_err(), "another CA");
         assert_eq!(live.current().cert_der, renewed.cert_der);
+        // A gateway that joined under its own name holds a certificate that says `gateway`;
+        // the one it re-issues itself (named `gateway`) replaces it.
+        let mut joined = ca.issue("gateway").expect("gateway");
+        joined.name = "gw2".into();
+        let gw = LiveIdentity::new(joined).expect("live");
+        gw.replace(ca.issue("gateway").expect("re-issued")).expect("a gateway renews its own certificate");
     }
 }

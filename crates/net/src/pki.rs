@@ -12,7 +12,7 @@ use crate::error::{NetError, NetResult};
 
 /// How long a member certificate is valid unless the gateway says otherwise
 /// ([`ClusterCa::with_validity`]). Members renew theirs over their mTLS link when a third of
-/// it is left, so a node may be stopped for about twenty days and come back.
+/// it is left, so a stopped node keeps a valid certificate for at least ten days.
 pub const NODE_CERT_VALIDITY: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 /// A certificate is valid from this long before it is signed (clocks of members differ).

@@ -41,6 +41,9 @@ pub struct Heartbeats {
     pub gateways_file: Option<PathBuf>,
     /// Names of removed nodes, shared with the node's endpoint (which refuses them).
     pub revoked: Revoked,
+    /// Where the names of removed nodes are kept (one per line), so a restarted node refuses
+    /// them before it reaches a gateway.
+    pub removed_file: Option<PathBuf>,
     /// Renews the node's certificate when due (`None`: never).
     pub renewal: Option<Arc<Renewal>>,
 }
@@ -80,6 +83,7 @@ impl Renewal {
             other => return Err(NetError::BadFrame { detail: format!("RenewCert answered with {other:?}") }),
         };
         let id = NodeIdentity { name, cert_der, key_der, ca_der };
+        self.live.check(&id)?; // never keep an identity the node could not start with
         let save = self.save.clone();
         let kept = id.clone();
         tokio::task::spawn_blocking(move || save(&kept)).await.map_err(|e| NetError::Connection { detail: e.to_string() })??;
@@ -150,8 +154,15 @@ async fn ask_removed(hb: &Heartbeats, conn: Option<&quinn::Connection>) -> NetRe
     let (resp, _) = kintsugi_net::call(c, &Request::RemovedNodes, None, Duration::from_secs(5)).await?;
     match kintsugi_net::check(resp)? {
         Response::RemovedNodes { names } => {
-            for name in hb.revoked.extend(names) {
+            let new = hb.revoked.extend(names);
+            for name in &new {
                 tracing::warn!(node = name, "node removed from the cluster: its certificate is refused from now on");
+            }
+            if let (false, Some(f)) = (new.is_empty(), &hb.removed_file) {
+                let text: String = hb.revoked.names().iter().map(|n| format!("{n}\n")).collect();
+                if let Err(e) = crate::node::write_durably(f, text.as_bytes()) {
+                    tracing::warn!(file = %f.display(), error = %e, "could not keep the list of removed nodes");
+                }
             }
             Ok(())
         }
