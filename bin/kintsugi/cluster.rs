@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use kintsugi_net::{server_config_live, JoinToken, LiveIdentity, NodeIdentity, Revoked, Server, TransportTuning};
-use kintsugi_storage::{open_node_disks, read_gateways, run_heartbeats, Heartbeats, NodeDisks, NodeService, Renewal};
+use kintsugi_storage::{open_node_disks, read_list, run_heartbeats, Heartbeats, NodeDisks, NodeService, Renewal};
 
 use crate::clientconf::write_private;
 use crate::server::{absolute, lock_dir};
@@ -165,7 +165,7 @@ pub fn storage(a: StorageArgs) -> Result<()> {
                 }
             }
             // The gateways it kept (the group's, as they last answered), and the token's.
-            let mut gws = read_gateways(&gw_path).with_context(|| format!("reading {}", gw_path.display()))?;
+            let mut gws = read_list(&gw_path).with_context(|| format!("reading {}", gw_path.display()))?;
             if let Some(tok) = &join_arg {
                 gws.push(JoinToken::parse(tok).context("--join is not a valid join token")?.gateway);
             }
@@ -201,7 +201,7 @@ pub fn storage(a: StorageArgs) -> Result<()> {
         let revoked = Revoked::new();
         let removed_path = state.join("removed-nodes");
         if removed_path.exists() {
-            revoked.extend(read_gateways(&removed_path).with_context(|| format!("reading {}", removed_path.display()))?);
+            revoked.extend(read_list(&removed_path).with_context(|| format!("reading {}", removed_path.display()))?);
         }
         // The certificate is renewed while the node runs; every endpoint presents the current one.
         let live = LiveIdentity::new(identity.clone())?;

@@ -462,10 +462,8 @@ impl ClusterMap {
     /// the nodes removed with them: how a gateway that is not the leader learns of an
     /// `admin disk remove` or `admin node remove`. Answers how many disks it dropped.
     pub async fn reconcile(&self, store: &Arc<Store>) -> ClusterResult<usize> {
-        let (retired, records, removed) = store.meta_call(|m| Ok((m.retired_disks()?, m.nodes()?, m.removed_nodes()?))).await?;
-        for name in self.revoked.extend(removed) {
-            tracing::warn!(node = name, "the node was removed (by the leader); its certificate is revoked");
-        }
+        // Removed names reach `revoked` in the monitor loop just before this (on every gateway).
+        let (retired, records) = store.meta_call(|m| Ok((m.retired_disks()?, m.nodes()?))).await?;
         let mut nodes = self.nodes.lock().await;
         let mut gone: Vec<DiskRecord> = Vec::new();
         let mut emptied = Vec::new();

@@ -92,10 +92,19 @@ impl Renewal {
     }
 }
 
-/// Read the gateway list a node kept (one `host:port` per line; a node from before gateway
-/// groups wrote one address).
-pub fn read_gateways(file: &std::path::Path) -> std::io::Result<Vec<String>> {
+/// Read a list a node keeps in its state directory, one entry per line: the gateways
+/// (`host:port`; a node from before gateway groups wrote one address) or the removed nodes.
+pub fn read_list(file: &std::path::Path) -> std::io::Result<Vec<String>> {
     Ok(std::fs::read_to_string(file)?.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
+}
+
+/// Keep `list` in `file`, one entry per line, durably ([`read_list`] reads it back); a
+/// failure is logged as `what` (the node goes on with the list in memory).
+fn write_list(file: &std::path::Path, list: &[String], what: &str) {
+    let text: String = list.iter().map(|e| format!("{e}\n")).collect();
+    if let Err(e) = crate::node::write_durably(file, text.as_bytes()) {
+        tracing::warn!(file = %file.display(), error = %e, "could not keep the {what}");
+    }
 }
 
 /// Report to every gateway, starting with `gateways`, until the process ends.
@@ -127,10 +136,7 @@ pub async fn run_heartbeats(hb: Heartbeats, gateways: Vec<String>) {
         }
         follow(&list, &mut loops);
         if let Some(f) = &hb.gateways_file {
-            let text: String = list.iter().map(|g| format!("{g}\n")).collect();
-            if let Err(e) = crate::node::write_durably(f, text.as_bytes()) {
-                tracing::warn!(file = %f.display(), error = %e, "could not keep the gateway list");
-            }
+            write_list(f, &list, "gateway list");
         }
     }
 }
@@ -159,10 +165,7 @@ async fn ask_removed(hb: &Heartbeats, conn: Option<&quinn::Connection>) -> NetRe
                 tracing::warn!(node = name, "node removed from the cluster: its certificate is refused from now on");
             }
             if let (false, Some(f)) = (new.is_empty(), &hb.removed_file) {
-                let text: String = hb.revoked.names().iter().map(|n| format!("{n}\n")).collect();
-                if let Err(e) = crate::node::write_durably(f, text.as_bytes()) {
-                    tracing::warn!(file = %f.display(), error = %e, "could not keep the list of removed nodes");
-                }
+                write_list(f, &hb.revoked.names(), "list of removed nodes");
             }
             Ok(())
         }

@@ -24,7 +24,7 @@ mod shards;
 pub use error::{ShardError, ShardResult};
 pub use grants::MAX_GRANT;
 pub use local::LocalShards;
-pub use heartbeat::{read_gateways, run_heartbeats, Heartbeats, Renewal, SaveIdentity};
+pub use heartbeat::{read_list, run_heartbeats, Heartbeats, Renewal, SaveIdentity};
 pub use node::{disk_reports, open_node_disks, NodeCounters, NodeDisks, NodeService};
 pub use proto::{DiskReport, ErrorCode, ListedShard, Request, Response, ShardRead, ShardSource, COUNTER_REFUSED};
 pub use records::{disk_error_code, shard_error_from_remote};
