@@ -153,7 +153,7 @@ fn wrong_tokens_are_refused_and_write_nothing() {
     let bad = format!("KSG1-{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{head}|{wrong}")));
     let dir = c.gw.base().join("nodes").join("intruder");
     std::fs::create_dir_all(&dir).expect("dir");
-    let intruder = common::cluster::Node { name: "intruder".into(), dir: dir.clone(), port: 0, disks: 1, zone: None, proc: Default::default() };
+    let intruder = common::cluster::Node { name: "intruder".into(), dir: dir.clone(), port: 0, disks: 1, zone: None, tmpfs: None, proc: Default::default() };
     let (ok, log) = intruder.run_once(&bad);
     assert!(!ok, "a node with a wrong join secret started:\n{log}");
     assert!(log.contains("BadJoinSecret") || log.contains("join secret"), "{log}");
@@ -167,7 +167,7 @@ fn wrong_tokens_are_refused_and_write_nothing() {
 fn refused_join(c: &Cluster, name: &str, token: &str) -> String {
     let dir = c.gw.base().join("nodes").join(name);
     std::fs::create_dir_all(&dir).expect("dir");
-    let n = common::cluster::Node { name: name.into(), dir: dir.clone(), port: 0, disks: 1, zone: None, proc: Default::default() };
+    let n = common::cluster::Node { name: name.into(), dir: dir.clone(), port: 0, disks: 1, zone: None, tmpfs: None, proc: Default::default() };
     let (ok, log) = n.run_once(token);
     assert!(!ok, "node {name} joined with a token that should not admit it:\n{log}");
     assert!(!dir.join("state").join("identity.pem").exists(), "refused node {name} got an identity");
@@ -244,7 +244,7 @@ fn a_second_node_on_taken_state_or_name_is_refused() {
     assert!(std::fs::read_dir(twin_dir.join("disk1")).map_or(true, |mut d| d.next().is_none()), "the refused node formatted its disk");
 
     // Its own state, but the name of the running member.
-    let same_name = common::cluster::Node { name: n1.name.clone(), dir: twin_dir.clone(), port: 0, disks: 1, zone: None, proc: Default::default() };
+    let same_name = common::cluster::Node { name: n1.name.clone(), dir: twin_dir.clone(), port: 0, disks: 1, zone: None, tmpfs: None, proc: Default::default() };
     let (ok, log) = same_name.run_once(&c.token);
     assert!(!ok, "a second node named {} joined:\n{log}", n1.name);
     assert!(log.contains("already a member") && log.contains("--name"), "{log}");

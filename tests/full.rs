@@ -2,10 +2,12 @@
 //! for is refused with 507 XKintsugiStorageFull and leaves no partial object; deletes still
 //! work on a full store (the reserve keeps room for the metadata) and give the space back; a
 //! disk that runs out of space in the middle of a write has that shard re-placed. Real small
-//! file systems: the server runs in its own mount namespace on tmpfs.
+//! file systems: the server (or each storage node of a cluster) runs in its own mount
+//! namespace on tmpfs.
 
 mod common;
 
+use common::cluster::Cluster;
 use common::{ledger_row, Opts, Server};
 
 #[test]
@@ -53,4 +55,26 @@ fn a_disk_that_runs_out_of_space_mid_write_has_its_shard_placed_elsewhere() {
     let st = s.admin_json(&["repair", "status", "--recount"]);
     assert_eq!(st["recount"]["matches"], true, "{st:#}");
     assert_eq!(ledger_row(&st, "k+m"), st["ledger"]["segments"].as_u64().expect("segments"), "every segment at full redundancy: {st:#}");
+}
+
+#[test]
+fn a_full_cluster_refuses_writes_with_507_keeps_deleting_and_takes_writes_again() {
+    let _g = common::slot();
+    // Three storage nodes whose disks are 64 MiB file systems, 8 MiB of each kept back; EC
+    // 2+1, so each 2 MiB object puts 1 MiB on every disk.
+    let flags = ["--ec", "2+1", "--disk-reserve", "8MiB", "--gc-delay", "0", "--down-after", "3s"];
+    let c = Cluster::start_on_tmpfs(3, 1, &flags, Some(256 << 10), "64m");
+    let size = (2 << 20).to_string();
+    let out = c.gw.py("full.py", &["fill", "full", &size]);
+    let stored: String = out.lines().find_map(|l| l.strip_prefix("stored ")).expect("the drill prints what it stored").to_owned();
+    let n: u32 = stored.parse().expect("a count");
+    assert!((20..=60).contains(&n), "{n} objects of 2 MiB on three 64 MiB disks with 8 MiB kept back:\n{out}");
+    let disks = c.admin_json(&["disk", "list"]);
+    let states: Vec<&str> = disks["disks"].as_array().expect("disks").iter().map(|d| d["state"].as_str().unwrap_or("?")).collect();
+    assert_eq!(states, vec!["full"; 3], "{disks:#}");
+    // Deletes work on the full cluster, and garbage collection on the nodes gives the space back.
+    c.gw.py("full.py", &["free", "full", &size, &stored]);
+    assert!(c.gw.log_tail(400).contains("storage is full"), "the refusal is logged\n{}", c.gw.log_tail(20));
+    // Every node stayed up through it.
+    c.wait_states(&[(0, "up"), (1, "up"), (2, "up")], std::time::Duration::from_secs(5));
 }

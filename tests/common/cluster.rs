@@ -18,6 +18,9 @@ pub struct Node {
     pub disks: usize,
     /// `--zone` label, if any.
     pub zone: Option<String>,
+    /// Each disk directory a tmpfs of this size (`64m`), mounted in the node's own mount
+    /// namespace; `None`: plain directories.
+    pub tmpfs: Option<String>,
     pub proc: Proc,
 }
 
@@ -43,7 +46,21 @@ impl Node {
     }
 
     fn command(&self, token: &str) -> Command {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match &self.tmpfs {
+            None => Command::new(BIN),
+            Some(size) => {
+                // A fresh tmpfs at each disk directory at every start (what was stored goes
+                // with the process's mount namespace).
+                let mut mounts = String::from("set -e\n");
+                for i in 0..self.disks {
+                    mounts.push_str(&format!("mkdir -p '{0}'\nmount -t tmpfs -o size={size} kintsugi-test '{0}'\n", self.disk_dir(i).display()));
+                }
+                mounts.push_str("exec \"$@\"\n");
+                let mut c = Command::new("unshare");
+                c.args(super::unshare_flags()).args(["sh", "-c", &mounts, "sh", BIN]);
+                c
+            }
+        };
         cmd.arg("storage");
         for i in 0..self.disks {
             cmd.arg("--data").arg(self.disk_dir(i));
@@ -119,6 +136,15 @@ impl Cluster {
 
     /// Like `start`, with node `i` (0-based) in zone `zone(i)`.
     pub fn start_zoned(n: usize, disks: usize, gw_flags: &[&str], chunk_size: Option<u32>, zone: impl Fn(usize) -> Option<String>) -> Cluster {
+        Self::start_nodes(n, disks, gw_flags, chunk_size, zone, None)
+    }
+
+    /// Like `start`, every node's disks small file systems: a tmpfs of `size` (`64m`) each.
+    pub fn start_on_tmpfs(n: usize, disks: usize, gw_flags: &[&str], chunk_size: Option<u32>, size: &str) -> Cluster {
+        Self::start_nodes(n, disks, gw_flags, chunk_size, |_| None, Some(size))
+    }
+
+    fn start_nodes(n: usize, disks: usize, gw_flags: &[&str], chunk_size: Option<u32>, zone: impl Fn(usize) -> Option<String>, tmpfs: Option<&str>) -> Cluster {
         // A fixed cluster port, so a restarted gateway is where its nodes look for it.
         let mut flags: Vec<String> = gw_flags.iter().map(|s| (*s).to_owned()).collect();
         flags.extend(["--cluster-listen".to_owned(), format!("127.0.0.1:{}", free_udp_port())]);
@@ -132,7 +158,7 @@ impl Cluster {
         for i in 0..n {
             let dir = gw.base().join("nodes").join(format!("n{}", i + 1));
             fs::create_dir_all(&dir).expect("node dir");
-            let mut node = Node { name: format!("n{}", i + 1), dir, port: free_udp_port(), disks, zone: zone(i), proc: Proc::default() };
+            let mut node = Node { name: format!("n{}", i + 1), dir, port: free_udp_port(), disks, zone: zone(i), tmpfs: tmpfs.map(str::to_owned), proc: Proc::default() };
             node.start(&token);
             nodes.push(node);
         }
@@ -145,7 +171,7 @@ impl Cluster {
     pub fn add_node(&mut self, name: &str, disks: usize) -> usize {
         let dir = self.gw.base().join("nodes").join(name);
         fs::create_dir_all(&dir).expect("node dir");
-        self.nodes.push(Node { name: name.to_owned(), dir, port: free_udp_port(), disks, zone: None, proc: Proc::default() });
+        self.nodes.push(Node { name: name.to_owned(), dir, port: free_udp_port(), disks, zone: None, tmpfs: None, proc: Proc::default() });
         self.nodes.len() - 1
     }
 

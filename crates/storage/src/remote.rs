@@ -167,6 +167,10 @@ struct Usage {
     capacity: u64,
     free: u64,
     failed: bool,
+    /// Shard bytes this gateway sent the disk since the node's last report: the free space
+    /// placement sees is the report's less these, so writes between two heartbeats do not
+    /// run through the disk reserve.
+    written: u64,
 }
 
 /// A disk on a storage node.
@@ -176,13 +180,13 @@ pub struct RemoteShards {
     uuid: u128,
     path: Mutex<String>,
     link: Arc<NodeLink>,
-    usage: Mutex<Usage>,
+    usage: Arc<Mutex<Usage>>,
 }
 
 impl RemoteShards {
     /// Disk `id` (uuid `uuid` on its node) behind `link`.
     pub fn new(id: u32, uuid: u128, path: &str, link: Arc<NodeLink>) -> Self {
-        Self { id, uuid, path: Mutex::new(path.to_owned()), link, usage: Mutex::new(Usage::default()) }
+        Self { id, uuid, path: Mutex::new(path.to_owned()), link, usage: Arc::default() }
     }
 
     /// The node link.
@@ -197,7 +201,7 @@ impl RemoteShards {
 
     /// Apply the node's latest report of this disk.
     pub fn update(&self, r: &DiskReport) {
-        *self.usage.lock() = Usage { capacity: r.capacity, free: r.free, failed: r.failed };
+        *self.usage.lock() = Usage { capacity: r.capacity, free: r.free, failed: r.failed, written: 0 };
         let mut p = self.path.lock();
         if *p != r.path {
             p.clone_from(&r.path);
@@ -298,7 +302,7 @@ impl ShardStore for RemoteShards {
             node: self.link.name().to_owned(),
             path: self.path.lock().clone(),
             capacity: u.capacity,
-            free: u.free,
+            free: u.free.saturating_sub(u.written),
             failed: u.failed,
             reachable: self.link.is_up(),
         }
@@ -314,6 +318,7 @@ impl ShardStore for RemoteShards {
 
     fn write(&self, header: ShardHeader) -> ShardWrite {
         let (tx, mut rx) = mpsc::channel::<ShardMsg>(2);
+        let usage = self.usage.clone();
         let link = self.link.clone();
         let (id, uuid) = (self.id, self.uuid);
         let (segment, index) = (header.segment_id, header.index);
@@ -338,6 +343,11 @@ impl ShardStore for RemoteShards {
                             },
                         };
                         let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+                        // Counted as it is sent: the disk's free space as placement sees it.
+                        {
+                            let mut u = usage.lock();
+                            u.written = u.written.saturating_add(u64::from(len));
+                        }
                         within(d, async {
                             send.write_all(&put_record_head(len, &hash)).await.map_err(io)?;
                             send.write_all(&chunk).await.map_err(io)

@@ -186,6 +186,27 @@ async fn an_abandoned_remote_write_leaves_no_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_sent_since_the_last_report_count_against_a_remote_disks_free_space() {
+    let n = node().await;
+    let report = |free: u64| crate::proto::DiskReport { uuid: n.disks[0].uuid(), path: String::new(), capacity: 1 << 30, free, failed: false };
+    n.remote[0].update(&report(100 << 20));
+    assert_eq!(n.remote[0].info().free, 100 << 20);
+    // Chunks sent since count against it: placement sees less than the node last reported
+    // (else the writes between two heartbeats would run through the disk reserve).
+    let mut w = n.remote[0].write(header(rand::random(), 1));
+    for c in chunks() {
+        let h = chunk_hash(&c);
+        w.append(c, h).await.expect("append");
+    }
+    w.close(5000).await;
+    w.durable().await.expect("durable");
+    assert_eq!(n.remote[0].info().free, (100 << 20) - 2500);
+    // The node's next report counts what it stored; the estimate starts again from it.
+    n.remote[0].update(&report(90 << 20));
+    assert_eq!(n.remote[0].info().free, 90 << 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_disks_and_strangers_are_refused() {
     let n = node().await;
     let link = n.remote[0].link().clone();
