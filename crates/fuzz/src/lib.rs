@@ -107,6 +107,37 @@ pub fn client_xml(data: &[u8]) {
     }
 }
 
+/// A metadata snapshot (an export) as a gateway receives it from the group's leader: what
+/// decodes encodes to bytes that decode to the same (not always the same bytes: postcard
+/// reads an over-long varint too).
+pub fn meta_export(data: &[u8]) {
+    if let Ok(families) = kintsugi_meta::decode_export(data) {
+        let bytes = kintsugi_meta::encode_export(&families).expect("a decoded export encodes");
+        assert_eq!(kintsugi_meta::decode_export(&bytes).expect("an export we encoded decodes"), families, "an export does not survive encoding");
+    }
+}
+
+/// A redundancy ledger counter's value, as read from RocksDB: either shape decodes to a pair
+/// that encodes (in the current shape) to a value decoding to the same pair.
+pub fn ledger_value(data: &[u8]) {
+    if let Ok((a, b)) = kintsugi_meta::decode_ledger_value(data) {
+        let again = kintsugi_meta::decode_ledger_value(&kintsugi_meta::encode_ledger_value(a, b)).expect("a value we encoded decodes");
+        assert_eq!(again, (a, b));
+    }
+}
+
+/// An admin API request's query string (`/kintsugi-admin/v1/...?bucket=..&key=..`): every
+/// parameter the routes read decodes to some text, and a value written percent-encoded
+/// decodes to itself.
+pub fn admin_query(data: &[u8]) {
+    let Ok(q) = std::str::from_utf8(data) else { return };
+    for name in ["bucket", "key", "node", "disk", "path", "ttl", "uses", "name", "access_key", "tolerance", "bandwidth", ""] {
+        let _ = kintsugi_gateway::admin_query_value(q, name);
+    }
+    let encoded: String = q.bytes().map(|b| format!("%{b:02X}")).collect();
+    assert_eq!(kintsugi_gateway::admin_query_value(&format!("a=1&v={encoded}"), "v").as_deref(), Some(q), "a percent-encoded value does not decode to itself");
+}
+
 /// A fuzz target: takes any bytes, returns or panics.
 pub type Target = fn(&[u8]);
 
@@ -118,6 +149,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("meta_record", meta_record),
     ("meta_key", meta_key),
     ("client_xml", client_xml),
+    ("meta_export", meta_export),
+    ("ledger_value", ledger_value),
+    ("admin_query", admin_query),
 ];
 
 #[cfg(test)]

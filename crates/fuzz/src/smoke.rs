@@ -96,6 +96,16 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
             br#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name><Contents><Key>a&amp;b</Key><Size>5</Size></Contents><IsTruncated>false</IsTruncated></ListBucketResult>"#.to_vec(),
             br#"<Error><Code>NoSuchKey</Code><Message>gone &#x41;</Message></Error>"#.to_vec(),
         ],
+        "meta_export" => {
+            let families: Vec<kintsugi_meta::ExportFamily> = vec![
+                ("objects".into(), vec![(keys::object_key("b", b"k"), encode_record(&GarbageRecord { due_ms: 1, shards: vec![(0, 1)] }).expect("record"))]),
+                ("system".into(), vec![(b"map-epoch".to_vec(), vec![1, 7])]),
+                ("keys".into(), vec![]),
+            ];
+            vec![kintsugi_meta::encode_export(&families).expect("export"), kintsugi_meta::encode_export(&[]).expect("export")]
+        }
+        "ledger_value" => vec![kintsugi_meta::encode_ledger_value(3, 4096), kintsugi_meta::encode_ledger_value(-1, i64::MAX), [5i64.to_le_bytes(), 9i64.to_le_bytes()].concat()],
+        "admin_query" => vec![b"bucket=my%20bucket&key=a%2Fb+c&verify=full".to_vec(), b"node=n1&disk=3&path=%2Fsrv%2Fd%".to_vec(), b"ttl=3600&uses=1&node=n7".to_vec()],
         other => panic!("no seeds for {other}"),
     }
 }
@@ -183,6 +193,9 @@ fn the_seeds_decode() {
     JoinToken::parse(std::str::from_utf8(&seeds("join_token")[0]).expect("utf-8")).expect("the token seed parses");
     kintsugi_client::xml::parse("seed", &seeds("client_xml")[0]).expect("the XML seed parses");
     assert!(keys::parse_object_key(&seeds("meta_key")[0]).is_some());
+    assert_eq!(kintsugi_meta::decode_export(&seeds("meta_export")[0]).expect("the export seed decodes").len(), 3);
+    assert_eq!(kintsugi_meta::decode_ledger_value(&seeds("ledger_value")[2]).expect("a value from before version bytes"), (5, 9));
+    assert_eq!(kintsugi_gateway::admin_query_value(std::str::from_utf8(&seeds("admin_query")[0]).expect("utf-8"), "key").as_deref(), Some("a/b c"));
 }
 
 /// `scripts/fuzz.sh` asks for the seeds as files (`KINTSUGI_FUZZ_SEED_DIR/<target>/seed-N`),

@@ -6,7 +6,12 @@ use serde::Serialize;
 
 /// The percent-decoded value of query parameter `name`.
 pub(crate) fn query_param(uri: &Uri, name: &str) -> Option<String> {
-    let q = uri.query()?;
+    query_value(uri.query()?, name)
+}
+
+/// The percent-decoded value of parameter `name` in query string `q` (an admin request's,
+/// untrusted: any text decodes to something, never a panic).
+pub fn query_value(q: &str, name: &str) -> Option<String> {
     q.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         (k == name).then(|| percent_decode(v))

@@ -37,6 +37,7 @@ pub use admin::{group_report, object_report, status_report, AdminRoute, GroupRep
 pub use error::{GatewayError, GwResult};
 pub use get::read_range;
 pub use http::{serve, HttpLimits};
+pub use admin_util::query_value as admin_query_value;
 pub use join_tokens::{JoinMint, MintedToken, TokenAdmission, DEFAULT_TTL as DEFAULT_JOIN_TOKEN_TTL};
 pub use put::{write_body, Owner, Written};
 pub use recover::{rebuild_metadata, RebuildReport};

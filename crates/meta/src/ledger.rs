@@ -151,6 +151,17 @@ fn encode_pair(a: i64, b: i64) -> Vec<u8> {
     v
 }
 
+/// A ledger counter's value as RocksDB holds it (either shape: with its version byte, or
+/// from before it had one), as (a, b); a typed error for any other bytes.
+pub fn decode_ledger_value(v: &[u8]) -> MetaResult<(i64, i64)> {
+    counter(b"", v)
+}
+
+/// A ledger counter's value in the current shape (its version byte, then a and b).
+pub fn encode_ledger_value(a: i64, b: i64) -> Vec<u8> {
+    encode_pair(a, b)
+}
+
 /// A ledger key for people: `committed`, `disk/7`, `short/m2/1` (m, shortfall).
 fn describe_key(k: &[u8]) -> String {
     if let Some(id) = k.strip_prefix(DISK_PREFIX).and_then(|b| <[u8; 4]>::try_from(b).ok()) {

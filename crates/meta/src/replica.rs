@@ -121,7 +121,8 @@ impl Refusal {
 const EXPORT_VERSION: u8 = 1;
 
 /// One column family's records in an export.
-type Family = (String, Vec<(Vec<u8>, Vec<u8>)>);
+/// One column family of an export: its name and its (key, value) records.
+pub type Family = (String, Vec<(Vec<u8>, Vec<u8>)>);
 
 impl RocksMeta {
     /// Sync each write batch before it returns (the default), or not: only where every
@@ -243,13 +244,16 @@ impl RocksMeta {
     }
 }
 
-fn encode_export(families: &[Family]) -> MetaResult<Vec<u8>> {
+/// An export's bytes: the export format-version byte, then the families (postcard).
+pub fn encode_export(families: &[Family]) -> MetaResult<Vec<u8>> {
     let mut out = vec![EXPORT_VERSION];
     out.extend(postcard::to_allocvec(families).map_err(|e| MetaError::Encode { detail: e.to_string() })?);
     Ok(out)
 }
 
-fn decode_export(bytes: &[u8]) -> MetaResult<Vec<Family>> {
+/// The families of an export's bytes (a snapshot received from another gateway: untrusted,
+/// so a typed error, never a panic; trailing bytes are refused).
+pub fn decode_export(bytes: &[u8]) -> MetaResult<Vec<Family>> {
     match bytes.split_first() {
         Some((&EXPORT_VERSION, rest)) => {
             let (families, tail): (Vec<Family>, &[u8]) = postcard::take_from_bytes(rest).map_err(|e| MetaError::Corrupt { what: "export", detail: e.to_string() })?;
