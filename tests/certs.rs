@@ -47,10 +47,32 @@ fn certificates_expire_and_renew_themselves_while_members_run() {
     c.gw.py("data.py", &["verify", manifest]);
     c.gw.py("data.py", &["verify", more_manifest]);
 
-    // The node stopped past its validity cannot come back on its old certificate, and says so.
+    // The node stopped past its validity cannot come back on its old certificate, nor with
+    // a token for new nodes (its name is a member's), and it is told what to do.
     let token = c.token.clone();
     let (ok, log) = c.nodes[6].run_once(&token);
-    assert!(!ok && log.contains("certificate") && log.contains("expired"), "a node with an expired certificate started:\n{log}");
+    assert!(!ok && log.contains("already a member") && log.contains("join-token --node n7"), "a node with an expired certificate started, or was not told how to come back:\n{log}");
     let st = c.status();
     assert_ne!(Cluster::node_state(&st, &c.nodes[6].name).as_deref(), Some("up"), "{st:#}");
+
+    // A token made for another name does not admit it either.
+    let other = c.admin_json(&["join-token", "--node", "n9"]);
+    assert_eq!(other["uses"], 1, "a token for one name admits it once: {other}");
+    let (ok, log) = c.nodes[6].run_once(other["token"].as_str().expect("token"));
+    assert!(!ok && log.contains("only the node named \"n9\""), "a token for n9 admitted n7:\n{log}");
+
+    // A token made for its name re-admits it: a new certificate, the same name and disks.
+    let old = certificate(&c, 6);
+    let readmit = c.admin_json(&["join-token", "--node", "n7"]);
+    assert_eq!(readmit["node"], "n7", "{readmit}");
+    c.nodes[6].start(readmit["token"].as_str().expect("token"));
+    c.wait_states(&(0..7).map(|i| (i, "up")).collect::<Vec<_>>(), Duration::from_secs(30));
+    assert_ne!(certificate(&c, 6), old, "the re-admitted node kept its expired certificate");
+    assert!(c.nodes[6].log().contains("re-admitted to the cluster under its name"), "{}", c.nodes[6].log());
+    assert!(c.gw.log_tail(100_000).contains("node re-admitted under its name"), "the gateway did not log the re-admission");
+    // Its shards serve: with two other nodes stopped, every object still reads back.
+    c.nodes[0].kill9();
+    c.nodes[1].kill9();
+    c.gw.py("data.py", &["verify", manifest]);
+    c.gw.py("data.py", &["verify", more_manifest]);
 }

@@ -458,3 +458,59 @@ fn joined_gateways_renew_their_certificates_and_the_group_outlives_them() {
         }
     }
 }
+
+/// Run a gateway that joins the group with `token` to its end (a refused join); its stderr.
+fn refused_gateway_join(c: &Cluster, name: &str, token: &str) -> String {
+    let meta = c.gw.scratch().join(format!("meta-{name}-{}", common::random_string(6)));
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.args(["gateway", "--name", name, "--listen", "127.0.0.1:0", "--cluster-listen", "127.0.0.1:0", "--join-wait", "5s", "--join", token]).arg("--meta").arg(&meta);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KINTSUGI_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd.env("NO_COLOR", "1").stdin(std::process::Stdio::null()).output().expect("running kintsugi gateway");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "gateway {name} joined with a token that should not admit it:\n{text}");
+    text
+}
+
+#[test]
+fn gateway_tokens_expire_admit_only_gateways_count_their_uses_and_are_revoked_with_the_rest() {
+    let _g = common::slot();
+    let flags = group_flags("gw1");
+    let refs: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut c = Cluster::start(1, 1, &refs, Some(65536));
+    let token = |c: &Cluster, args: &[&str]| -> String {
+        let mut all = vec!["gateway", "join-token"];
+        all.extend_from_slice(args);
+        c.admin_json(&all)["token"].as_str().expect("gateway token").to_owned()
+    };
+
+    // An expired gateway token admits no gateway.
+    let short = token(&c, &["--ttl", "1s"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = refused_gateway_join(&c, "gw2", &short);
+    assert!(out.contains("expired"), "{out}");
+    // A node token admits no gateway, and a gateway token no node.
+    let out = refused_gateway_join(&c, "gw2", &c.token.clone());
+    assert!(out.contains("not a gateway join token"), "{out}");
+    let once = token(&c, &["--uses", "1"]);
+    let i = c.add_node("n2", 1);
+    let (ok, log) = c.nodes[i].run_once(&once);
+    assert!(!ok && log.contains("gateway join token, not a storage node's"), "a gateway token admitted a node:\n{log}");
+    // A token of one use admits one gateway, then no other.
+    let gw2 = join_gateway("gw2", &once, &[]);
+    let joined = poll(Duration::from_secs(30), Duration::from_millis(200), || {
+        let l = gateways(&c.gw);
+        (l["gateways"].as_array()?.len() == 2 && l["quorum"] == true).then_some(())
+    });
+    assert!(joined.is_some(), "gw2 did not join: {:#}\n{}", gateways(&c.gw), gw2.log_tail(30));
+    let out = refused_gateway_join(&c, "gw3", &once);
+    assert!(out.contains("used for all the 1 joins"), "{out}");
+    // Revoking every join token revokes gateway tokens too.
+    let fresh = token(&c, &[]);
+    c.admin_json(&["join-token", "--revoke-all"]);
+    let out = refused_gateway_join(&c, "gw3", &fresh);
+    assert!(out.contains("unknown or was revoked"), "{out}");
+}

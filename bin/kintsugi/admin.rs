@@ -50,9 +50,14 @@ pub struct JoinTokenArgs {
     /// How long the token admits nodes: e.g. 30m, 1h, 7d is 168h (at most 365 days).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::units::parse_duration, conflicts_with = "revoke_all")]
     ttl: std::time::Duration,
-    /// How many nodes the token admits (default: any number until it expires).
+    /// How many nodes the token admits (default: any number until it expires; one with --node).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "revoke_all")]
     uses: Option<u32>,
+    /// Admit only the node named NAME, even one the cluster already has: re-admits a node
+    /// whose certificate expired while it was stopped, or that lost its --state directory
+    /// (start it with `--join TOKEN`; it keeps its name and disks). Never a removed node's name
+    #[arg(long, value_name = "NAME", conflicts_with = "revoke_all")]
+    node: Option<String>,
     /// Revoke every join token (on every gateway of the group); print nothing new.
     #[arg(long)]
     revoke_all: bool,
@@ -298,6 +303,9 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             if let Some(n) = j.uses {
                 q.push(("uses".to_owned(), n.to_string()));
             }
+            if let Some(n) = &j.node {
+                q.push(("node".to_owned(), n.clone()));
+            }
             let v = call(&j.admin.conn, "join-token", true, &q)?;
             if j.admin.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -305,7 +313,10 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
                 // The token alone on stdout (`--join $(kintsugi admin join-token)`); the rest on stderr.
                 println!("{}", v["token"].as_str().unwrap_or("?"));
                 let uses = v["uses"].as_u64().map_or("any number of nodes".to_owned(), |n| format!("at most {n} node(s)"));
-                eprintln!("expires {}; admits {uses}", v["expires"].as_str().unwrap_or("?"));
+                match v["node"].as_str() {
+                    Some(n) => eprintln!("expires {}; admits only the node named {n}, {} time(s), even if the cluster has it (a re-admission)", v["expires"].as_str().unwrap_or("?"), v["uses"]),
+                    None => eprintln!("expires {}; admits {uses}", v["expires"].as_str().unwrap_or("?")),
+                }
             }
             Ok(())
         }

@@ -10,14 +10,29 @@ use crate::admin::{call, AdminArgs};
 /// `kintsugi admin gateway` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum GatewayCmd {
-    /// Print the token a new gateway joins the group with
-    /// (`kintsugi gateway --meta DIR --listen ADDR --cluster-listen ADDR --join TOKEN`)
-    JoinToken(AdminArgs),
+    /// Print a new token a gateway joins the group with
+    /// (`kintsugi gateway --meta DIR --listen ADDR --cluster-listen ADDR --join TOKEN`). It
+    /// expires, and `kintsugi admin join-token --revoke-all` revokes it with the node tokens.
+    /// A joined gateway receives the cluster CA key: guard the token like that key
+    JoinToken(GatewayTokenArgs),
     /// Every gateway of the group: name, addresses, role (leader, follower, learner), term,
     /// the log index the leader knows it holds, and how far it lags
     List(AdminArgs),
     /// Remove a gateway from the group (it stops taking part in the majority)
     Remove(RemoveArgs),
+}
+
+/// Flags of `kintsugi admin gateway join-token`.
+#[derive(Debug, Args)]
+pub struct GatewayTokenArgs {
+    /// How long the token admits gateways: e.g. 30m, 1h (at most 365 days).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::units::parse_duration)]
+    ttl: std::time::Duration,
+    /// How many gateways the token admits (default: any number until it expires).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    uses: Option<u32>,
+    #[command(flatten)]
+    admin: AdminArgs,
 }
 
 /// Flags of `kintsugi admin gateway remove`.
@@ -62,13 +77,20 @@ pub fn print_group(g: &Value) {
 /// Run an admin gateway command.
 pub fn run(cmd: GatewayCmd) -> Result<()> {
     let (a, v) = match cmd {
-        GatewayCmd::JoinToken(a) => {
-            let v = call(&a.conn, "gateway/join-token", false, &[])?;
-            if !a.json {
+        GatewayCmd::JoinToken(g) => {
+            let mut q = vec![("ttl".to_owned(), format!("{}", g.ttl.as_secs_f64()))];
+            if let Some(n) = g.uses {
+                q.push(("uses".to_owned(), n.to_string()));
+            }
+            let v = call(&g.admin.conn, "gateway/join-token", true, &q)?;
+            if !g.admin.json {
+                // The token alone on stdout (`--join $(kintsugi admin gateway join-token)`).
                 println!("{}", v["token"].as_str().unwrap_or("?"));
+                let uses = v["uses"].as_u64().map_or("any number of gateways".to_owned(), |n| format!("at most {n} gateway(s)"));
+                eprintln!("expires {}; admits {uses}", v["expires"].as_str().unwrap_or("?"));
                 return Ok(());
             }
-            (a, v)
+            (g.admin, v)
         }
         GatewayCmd::List(a) => {
             let v = call(&a.conn, "gateways", false, &[])?;

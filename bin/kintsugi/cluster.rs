@@ -121,6 +121,18 @@ pub(crate) async fn join_with_retry<R: kintsugi_net::WireRequest>(token: &JoinTo
     }
 }
 
+/// Whether the identity kept in `id_path` (which must be node `name`'s) has expired: how many
+/// hours ago, or `None` while it is valid.
+fn kept_identity_expired(id_path: &std::path::Path, name: &str) -> Result<Option<u64>> {
+    let pem = std::fs::read_to_string(id_path).with_context(|| format!("reading {}", id_path.display()))?;
+    let id = NodeIdentity::from_pem(&pem).with_context(|| format!("{} is not a node identity", id_path.display()))?;
+    if id.name != name {
+        bail!("{} belongs to node {:?}, not {name:?}; use --name {} or another --state", id_path.display(), id.name, id.name);
+    }
+    let now = std::time::SystemTime::now();
+    Ok(kintsugi_net::validity(&id.cert_der).filter(|(_, until)| *until < now).map(|(_, until)| now.duration_since(until).unwrap_or_default().as_secs() / 3600))
+}
+
 pub(crate) fn host_name() -> Option<String> {
     std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
 }
@@ -145,41 +157,46 @@ pub fn storage(a: StorageArgs) -> Result<()> {
     rt.block_on(async move {
         let t = TransportTuning::default();
         let join_arg = join_token_arg(&a).await?;
-        let (identity, gateways) = if id_path.exists() {
-            let pem = std::fs::read_to_string(&id_path).with_context(|| format!("reading {}", id_path.display()))?;
-            let id = NodeIdentity::from_pem(&pem).with_context(|| format!("{} is not a node identity", id_path.display()))?;
-            if id.name != name {
-                bail!("{} belongs to node {:?}, not {name:?}; use --name {} or another --state", id_path.display(), id.name, id.name);
-            }
-            if let Some((_, until)) = kintsugi_net::validity(&id.cert_der) {
-                if until < std::time::SystemTime::now() {
-                    let ago = std::time::SystemTime::now().duration_since(until).unwrap_or_default().as_secs() / 3600;
-                    bail!(
-                        "this node's certificate ({}) expired {ago} hour(s) ago: a running node renews it when a third of its \
-                         validity is left, but this one was stopped for longer. The gateways refuse it. If its disks are \
-                         still needed, ask for a longer --cert-validity on the gateways next time; to serve again, remove it \
-                         (`kintsugi admin node remove {name}`, once repair has rebuilt its shards) and start a new node \
-                         with a new --name and an empty --state",
-                        id_path.display()
-                    );
+        let expired = if id_path.exists() { kept_identity_expired(&id_path, &name)? } else { None };
+        let (identity, gateways) = match (expired, &join_arg) {
+            // Joined before, and still valid: the certificate it keeps.
+            (None, _) if id_path.exists() => {
+                let pem = std::fs::read_to_string(&id_path).with_context(|| format!("reading {}", id_path.display()))?;
+                let id = NodeIdentity::from_pem(&pem).with_context(|| format!("{} is not a node identity", id_path.display()))?;
+                // The gateways it kept (the group's, as they last answered), and the token's.
+                let mut gws = read_list(&gw_path).with_context(|| format!("reading {}", gw_path.display()))?;
+                if let Some(tok) = &join_arg {
+                    gws.push(JoinToken::parse(tok).context("--join is not a valid join token")?.gateway);
                 }
+                (id, gws)
             }
-            // The gateways it kept (the group's, as they last answered), and the token's.
-            let mut gws = read_list(&gw_path).with_context(|| format!("reading {}", gw_path.display()))?;
-            if let Some(tok) = &join_arg {
-                gws.push(JoinToken::parse(tok).context("--join is not a valid join token")?.gateway);
+            (Some(ago), None) => bail!(
+                "this node's certificate ({}) expired {ago} hour(s) ago: a running node renews it when a third of its \
+                 validity is left, but this one was stopped for longer, and the gateways refuse it. To bring it back with \
+                 its disks, print a token that re-admits its name, `kintsugi admin join-token --node {name}`, and start \
+                 it again with `--join TOKEN`",
+                id_path.display()
+            ),
+            // A first join, or a re-admission under the same name (the token must be made for it).
+            (expired, join) => {
+                let Some(tok) = join else {
+                    bail!("this node has not joined a cluster yet: pass --join TOKEN (print one with `kintsugi admin join-token` against the gateway)");
+                };
+                let token = JoinToken::parse(tok).context("--join is not a valid join token")?;
+                let id = join_with_retry::<kintsugi_storage::Request>(&token, &name, a.join_wait, &t).await?;
+                write_private(&id_path, &id.to_pem())?;
+                // A re-admitted node keeps the gateways it knew, and learns the token's.
+                let mut gws = if expired.is_some() { read_list(&gw_path).unwrap_or_default() } else { Vec::new() };
+                gws.retain(|g| *g != token.gateway);
+                gws.insert(0, token.gateway.clone());
+                write_private(&gw_path, &gws.join("\n"))?;
+                if expired.is_some() {
+                    tracing::info!(node = name, gateway = token.gateway, "re-admitted to the cluster under its name with a new certificate");
+                } else {
+                    tracing::info!(node = name, gateway = token.gateway, "joined the cluster");
+                }
+                (id, gws)
             }
-            (id, gws)
-        } else {
-            let Some(tok) = &join_arg else {
-                bail!("this node has not joined a cluster yet: pass --join TOKEN (print one with `kintsugi admin join-token` against the gateway)");
-            };
-            let token = JoinToken::parse(tok).context("--join is not a valid join token")?;
-            let id = join_with_retry::<kintsugi_storage::Request>(&token, &name, a.join_wait, &t).await?;
-            write_private(&id_path, &id.to_pem())?;
-            write_private(&gw_path, &token.gateway)?;
-            tracing::info!(node = name, gateway = token.gateway, "joined the cluster");
-            (id, vec![token.gateway])
         };
         // Directories added while running (`kintsugi admin disk add`) are recorded in the state directory.
         let added_file = state.join("added-disks");
@@ -246,11 +263,11 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Admission for Unavailable {
-        async fn check(&self, _secret: &str) -> Result<(), WireError> {
+        async fn check(&self, _secret: &str) -> Result<Option<String>, WireError> {
             if self.0.fetch_add(1, Ordering::SeqCst) < 2 {
                 return Err(WireError::new(codes::JOIN_UNAVAILABLE, "the metadata group has no majority"));
             }
-            Ok(())
+            Ok(None)
         }
         async fn consume(&self, _secret: &str, _node_name: &str) -> Result<(), WireError> {
             Ok(())

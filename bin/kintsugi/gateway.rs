@@ -120,8 +120,9 @@ pub struct GatewayArgs {
     /// that storage nodes read with `--join-file` (docker compose does this).
     #[arg(long, value_name = "FILE", env = "KINTSUGI_TOKEN_FILE")]
     token_file: Option<PathBuf>,
-    /// Also write the gateway join token to this file (mode 0600) at every start, for gateways
-    /// that join with `--join-file` (docker compose does this). Guard it like the CA key.
+    /// Also write a gateway join token to this file (mode 0600) at every start, for gateways
+    /// that join with `--join-file` (docker compose does this): it expires in 1 h, like
+    /// `kintsugi admin gateway join-token`'s. Guard it like the CA key.
     #[arg(long, value_name = "FILE", env = "KINTSUGI_GATEWAY_TOKEN_FILE")]
     gateway_token_file: Option<PathBuf>,
     /// Start from a metadata backup (`kintsugi admin meta backup DIR`): its metadata, cluster CA
@@ -331,14 +332,6 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
                 false
             }
         });
-        let _ = gateway_join.set(Arc::new(JoinAuthority {
-            ca: ca.clone(),
-            secret: secrets.gateway_secret.clone(),
-            name_taken: None,
-            revoked: Revoked::new(),
-            issue_as: Some(kintsugi_raft::group::GATEWAY_NAME.into()),
-            admission: None,
-        }));
 
         let creds = a.access_key.zip(a.secret_key);
         let meta3 = meta.clone();
@@ -356,7 +349,18 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         // expires, may count its uses, and all can be revoked. The old fixed node secret in
         // `<meta>/cluster/join-secret` admits no one any more.
         let admission: Arc<dyn kintsugi_net::Admission> = Arc::new(kintsugi_gateway::TokenAdmission::new(store.clone()));
-        let _ = node_join.set(Arc::new(JoinAuthority { ca: ca.clone(), secret: String::new(), admission: Some(admission), name_taken: Some(name_taken), revoked: revoked.clone(), issue_as: None }));
+        let _ = node_join.set(Arc::new(JoinAuthority { ca: ca.clone(), secret: String::new(), admission: Some(admission.clone()), name_taken: Some(name_taken), revoked: revoked.clone(), issue_as: None }));
+        // Gateways join with tokens of the same store, made for the name `gateway` (`admin
+        // gateway join-token`): they expire and can be revoked too. The fixed gateway secret
+        // of `<meta>/cluster/gateway-join-secret` admits no one any more.
+        let _ = gateway_join.set(Arc::new(JoinAuthority {
+            ca: ca.clone(),
+            secret: String::new(),
+            name_taken: None,
+            revoked: Revoked::new(),
+            issue_as: Some(kintsugi_raft::group::GATEWAY_NAME.into()),
+            admission: Some(admission),
+        }));
         let workers = Workers::new(store.clone(), a.workers.config());
         let client = kintsugi_net::Client::live::<kintsugi_storage::Request>(&live, &t)?;
         let ccfg = ClusterConfig { down_after: a.down_after, lost_after: a.lost_after, request_deadline: a.request_deadline };
@@ -380,7 +384,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         // expires like any other. A gateway of a larger group makes one only for --token-file
         // (it would wait for a majority that may not be there yet, as in a restart one by one).
         let token = if alone || a.token_file.is_some() {
-            match tokio::time::timeout(Duration::from_secs(10), mint.mint(&store, kintsugi_gateway::DEFAULT_JOIN_TOKEN_TTL, None)).await {
+            match tokio::time::timeout(Duration::from_secs(10), mint.mint(&store, kintsugi_gateway::DEFAULT_JOIN_TOKEN_TTL, None, None)).await {
                 Ok(Ok(t)) => Ok(t),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err("no majority of gateways answered within 10 s".to_owned()),
@@ -388,7 +392,15 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         } else {
             Err("this gateway is one of a group".to_owned())
         };
-        let gateway_token = JoinToken { gateway: advertise.clone(), ca_fingerprint: ca.fingerprint(), secret: secrets.gateway_secret.clone() }.encode();
+        // And a gateway token for --gateway-token-file, under the same rules.
+        let gateway_token = match &a.gateway_token_file {
+            Some(_) => match tokio::time::timeout(Duration::from_secs(10), mint.mint_for_gateways(&store, kintsugi_gateway::DEFAULT_JOIN_TOKEN_TTL, None)).await {
+                Ok(Ok(t)) => Ok(t.token),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("no majority of gateways answered within 10 s".to_owned()),
+            },
+            None => Err("no --gateway-token-file".to_owned()),
+        };
         match (&a.token_file, &token) {
             (Some(f), Ok(t)) => write_private(f, &t.token).with_context(|| format!("writing the join token to --token-file {}", f.display()))?,
             // Never leave an older start's token there: it may have expired or been revoked.
@@ -401,8 +413,17 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             }
             (None, _) => {}
         }
-        if let Some(f) = &a.gateway_token_file {
-            write_private(f, &gateway_token).with_context(|| format!("writing the gateway join token to --gateway-token-file {}", f.display()))?;
+        match (&a.gateway_token_file, &gateway_token) {
+            (Some(f), Ok(t)) => write_private(f, t).with_context(|| format!("writing the gateway join token to --gateway-token-file {}", f.display()))?,
+            (Some(f), Err(e)) => {
+                tracing::warn!(error = e, "no gateway join token for --gateway-token-file now; print one with `kintsugi admin gateway join-token`");
+                if let Err(e) = std::fs::remove_file(f) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(e).with_context(|| format!("removing the stale gateway join token in --gateway-token-file {}", f.display()));
+                    }
+                }
+            }
+            (None, _) => {}
         }
         let banner = vec![
             format!("Cluster service: {bound} (QUIC, mutual TLS); erasure coding {scheme}; metadata in {}", meta_dir.display()),
@@ -420,7 +441,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             drop(g);
         });
         let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Gateway, secrets: Some(secrets_dir.clone()) };
-        let admin = GroupAdmin { group: group.clone(), join_token: gateway_token, tls: http.tls.clone() };
+        let admin = GroupAdmin { group: group.clone(), tls: http.tls.clone() };
         let gw = Arc::new(Gateway { workers, map: Some(map), join: Some(mint), backup, group: Some(admin) });
         serve_s3(gw, repair_rx, listener, &http, root, banner, Some(stop)).await
     })

@@ -550,7 +550,10 @@ impl S3Route for AdminRoute {
             }
             (Method::POST, "meta/rebuild") => json_response(&crate::recover::rebuild_metadata(&self.store).await.map_err(s3_err)?),
             (Method::GET, "gateways") => json_response(&group_report(self.group()?).await),
-            (Method::GET, "gateway/join-token") => json_response(&serde_json::json!({ "token": self.group()?.join_token })),
+            (Method::GET | Method::POST, "gateway/join-token") => {
+                self.group()?;
+                crate::join_tokens::call_gateway(&self.store, self.gw.join.as_ref(), &req.uri).await
+            }
             (Method::POST, "gateway/remove") => {
                 let name = query_param(&req.uri, "name").ok_or_else(|| s3_error!(InvalidArgument, "missing name= (see `kintsugi admin gateway list`)"))?;
                 let group = self.group()?;

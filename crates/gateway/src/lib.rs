@@ -65,8 +65,6 @@ pub struct Gateway {
 pub struct GroupAdmin {
     /// This gateway's replica.
     pub group: Arc<kintsugi_raft::MetaGroup>,
-    /// The token another gateway joins the group with (a secret, served to admins only).
-    pub join_token: String,
     /// The S3 endpoint's TLS identity when it speaks HTTPS (`None`: HTTP). Admin requests are
     /// then forwarded to the leader over HTTPS, trusting what [`tls::TlsServer::forward_client`] names.
     pub tls: Option<Arc<tls::TlsServer>>,

@@ -316,6 +316,18 @@ pub enum Command {
         /// (shard index, disk) pairs done with.
         shards: Vec<(u8, DiskId)>,
     },
+    /// [`Command::AddJoinToken`] of a token that admits only the node named `node`, whether
+    /// or not the cluster has one (a re-admission: `admin join-token --node NAME`).
+    AddNodeJoinToken {
+        /// Its id: the BLAKE3 hash of its secret, hex.
+        id: String,
+        /// The token.
+        record: JoinTokenRecord,
+        /// The one node name it admits.
+        node: String,
+        /// When this was stamped, ms since the epoch.
+        now_ms: i64,
+    },
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.
@@ -426,6 +438,7 @@ impl Command {
             Command::PutBucketTags { .. } => "put_bucket_tags",
             Command::PutBucketCors { .. } => "put_bucket_cors",
             Command::RemoveGarbageShards { .. } => "remove_garbage_shards",
+            Command::AddNodeJoinToken { .. } => "add_node_join_token",
         }
     }
 }
@@ -474,8 +487,9 @@ impl RocksMeta {
             Command::CreateOwnedBucket { bucket, created_ms, owner } => self.apply_create_bucket(bucket, *created_ms, owner).map(|()| Applied::Done),
             Command::PutKey { access_key, record } => self.apply_put_access_key(access_key, record).map(|()| Applied::Done),
             Command::DeleteKey { access_key } => self.apply_delete_access_key(access_key).map(|()| Applied::Done),
-            Command::AddJoinToken { id, record, now_ms } => self.apply_add_join_token(id, record, *now_ms).map(|()| Applied::Done),
-            Command::UseJoinToken { id, node: _, now_ms } => self.apply_use_join_token(id, *now_ms).map(|()| Applied::Done),
+            Command::AddJoinToken { id, record, now_ms } => self.apply_add_join_token(id, record, None, *now_ms).map(|()| Applied::Done),
+            Command::AddNodeJoinToken { id, record, node, now_ms } => self.apply_add_join_token(id, record, Some(node), *now_ms).map(|()| Applied::Done),
+            Command::UseJoinToken { id, node, now_ms } => self.apply_use_join_token(id, node, *now_ms).map(|()| Applied::Done),
             Command::RevokeJoinTokens => self.apply_revoke_join_tokens().map(|()| Applied::Done),
         };
         applied

@@ -62,6 +62,7 @@ fn workload(meta: &RocksMeta) {
     meta.use_join_token_at("t1", "n1", 6).expect("use");
     meta.revoke_join_tokens().expect("revoke");
     meta.add_join_token_at("t2", 7, 1_000, None).expect("token");
+    meta.add_node_join_token_at("t3", 8, 1_000, Some(1), "n7").expect("node token");
     meta.add_intent(10, vec![(0, 1), (1, 3), (2, 5)]).expect("intent");
     meta.put_object("b", "k", &manifest(1, vec![seg(10, &[1, 3, 5])]), Expect::Version(None)).expect("put");
     meta.add_intent(11, vec![(0, 2), (1, 4), (2, 5)]).expect("intent");
@@ -444,6 +445,7 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             (CF_SYSTEM, b"rebalance") => whole::<RebalanceRecord>("rebalance", v),
             (CF_SYSTEM, b"map-epoch") => whole::<u64>("map epoch", v),
             (CF_SYSTEM, k) if k.starts_with(b"join-token/") => whole::<JoinTokenRecord>("join token", v),
+            (CF_SYSTEM, k) if k.starts_with(b"join-token-node/") => whole::<String>("join token's node", v),
             (CF_SYSTEM, k) if k.starts_with(b"object-tags/") => whole::<ObjectTagsRecord>("object tags", v),
             (CF_SYSTEM, k) if k.starts_with(b"upload-tags/") || k.starts_with(b"bucket-tags/") => whole::<TagSet>("tags", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-cors/") => whole::<Vec<CorsRule>>("cors", v),
@@ -464,5 +466,5 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
         }
         kinds.insert(if cf == CF_SYSTEM { String::from_utf8_lossy(&k).split('/').next().unwrap_or_default().to_owned() } else { cf.to_string() });
     }
-    assert_eq!(kinds.len(), 20, "every kind of record was checked: {kinds:?}");
+    assert_eq!(kinds.len(), 21, "every kind of record was checked: {kinds:?}");
 }

@@ -4,6 +4,11 @@
 //! token another gateway printed, and a revocation holds on every gateway. Only the BLAKE3
 //! hash of a token's secret is stored (its id): a copy of the metadata admits no node.
 //!
+//! A token may be bound to one node name (`admin join-token --node NAME`): it admits a join
+//! under that name only, and re-admits a node the cluster already has (one whose certificate
+//! expired while it was stopped, or that lost its state directory). The name lives beside the
+//! record, under `join-token-node/<id>`, written and deleted with it.
+//!
 //! Times come inside the commands (`now_ms`), as everywhere in `apply`: whether a token has
 //! expired is decided by the time its use was stamped, the same on every replica.
 
@@ -16,6 +21,9 @@ use crate::types::{decode, encode};
 
 /// Key prefix of join tokens in the system column family.
 pub(crate) const KEY_JOIN_TOKEN: &[u8] = b"join-token/";
+
+/// Key prefix of the node names join tokens are bound to (system column family).
+pub(crate) const KEY_JOIN_TOKEN_NODE: &[u8] = b"join-token-node/";
 
 /// One join token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,27 +55,41 @@ fn token_key(id: &str) -> Vec<u8> {
     [KEY_JOIN_TOKEN, id.as_bytes()].concat()
 }
 
+fn node_key(id: &str) -> Vec<u8> {
+    [KEY_JOIN_TOKEN_NODE, id.as_bytes()].concat()
+}
+
 impl RocksMeta {
-    /// Store a new token, and drop every token expired at `now_ms`.
-    pub(crate) fn apply_add_join_token(&self, id: &str, rec: &JoinTokenRecord, now_ms: i64) -> MetaResult<()> {
+    /// Store a new token (bound to node name `node`, if given), and drop every token expired
+    /// at `now_ms`.
+    pub(crate) fn apply_add_join_token(&self, id: &str, rec: &JoinTokenRecord, node: Option<&str>, now_ms: i64) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         for (old, r) in self.local_join_tokens()? {
             if now_ms >= r.expires_ms {
                 b.delete_cf(self.cf(CF_SYSTEM)?, token_key(&old));
+                b.delete_cf(self.cf(CF_SYSTEM)?, node_key(&old));
             }
         }
         b.put_cf(self.cf(CF_SYSTEM)?, token_key(id), encode(rec)?);
+        if let Some(n) = node {
+            b.put_cf(self.cf(CF_SYSTEM)?, node_key(id), encode(&n)?);
+        }
         self.write(b)
     }
 
-    /// Count one use of a token. Precondition: it exists, has not expired at `now_ms`, and
-    /// has a use left.
-    pub(crate) fn apply_use_join_token(&self, id: &str, now_ms: i64) -> MetaResult<()> {
+    /// Count one use of a token, admitting `node`. Precondition: it exists, has not expired at
+    /// `now_ms`, has a use left, and is bound to no name or to `node`.
+    pub(crate) fn apply_use_join_token(&self, id: &str, node: &str, now_ms: i64) -> MetaResult<()> {
         let Some(mut rec) = self.local_join_token(id)? else {
             return Err(MetaError::JoinTokenRefused { reason: "this join token is unknown or was revoked".into() });
         };
         if let Some(reason) = rec.refusal(now_ms) {
             return Err(MetaError::JoinTokenRefused { reason });
+        }
+        if let Some(bound) = self.local_join_token_node(id)? {
+            if bound != node {
+                return Err(MetaError::JoinTokenRefused { reason: format!("this join token admits only the node named {bound:?}") });
+            }
         }
         rec.used = rec.used.saturating_add(1);
         rec.uses_left = rec.uses_left.map(|n| n - 1);
@@ -81,8 +103,16 @@ impl RocksMeta {
         let mut b = WriteBatch::default();
         for (id, _) in self.local_join_tokens()? {
             b.delete_cf(self.cf(CF_SYSTEM)?, token_key(&id));
+            b.delete_cf(self.cf(CF_SYSTEM)?, node_key(&id));
         }
         self.write(b)
+    }
+
+    /// The node name token `id` is bound to, in this replica's own state (`None`: any name, or
+    /// no such token). Written with the token and never changed, so read after
+    /// `MetaRead::join_token` it is as current as that read.
+    pub fn local_join_token_node(&self, id: &str) -> MetaResult<Option<String>> {
+        self.get(CF_SYSTEM, "join token's node", &node_key(id))
     }
 
     /// A token in this replica's own state (see `MetaRead::join_token`).
@@ -130,6 +160,22 @@ mod tests {
         meta.revoke_join_tokens().expect("revoke");
         assert!(meta.local_join_tokens().expect("list").is_empty());
         assert!(refused(meta.use_join_token_at("hour", "n3", 3_000)).contains("unknown or was revoked"));
+    }
+
+    #[test]
+    fn a_token_bound_to_a_name_admits_that_name_only_and_goes_with_its_token() {
+        let (_d, meta) = open();
+        meta.add_node_join_token_at("n7", 1_000, 60_000, Some(2), "n7").expect("add");
+        assert_eq!(meta.local_join_token_node("n7").expect("read").as_deref(), Some("n7"));
+        assert!(refused(meta.use_join_token_at("n7", "n8", 2_000)).contains("only the node named \"n7\""));
+        assert_eq!(meta.join_token("n7").expect("read").map(|r| r.used), Some(0), "a refused use counts nothing");
+        meta.use_join_token_at("n7", "n7", 2_000).expect("the bound name is admitted");
+        // Expired tokens are dropped with their names, and so are revoked ones.
+        meta.add_join_token_at("other", 61_000, 1_000, None).expect("add");
+        assert_eq!(meta.local_join_token_node("n7").expect("read"), None);
+        meta.add_node_join_token_at("n9", 70_000, 60_000, None, "n9").expect("add");
+        meta.revoke_join_tokens().expect("revoke");
+        assert_eq!(meta.local_join_token_node("n9").expect("read"), None);
     }
 
     #[test]

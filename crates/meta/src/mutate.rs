@@ -168,6 +168,19 @@ impl RocksMeta {
         Ok(record)
     }
 
+    /// Store a join token like [`Self::add_join_token`] that admits only a node named `node`,
+    /// even one the cluster already has (a re-admission).
+    pub fn add_node_join_token(&self, id: &str, ttl_ms: i64, uses: Option<u32>, node: &str) -> MetaResult<JoinTokenRecord> {
+        self.add_node_join_token_at(id, now_ms(), ttl_ms, uses, node)
+    }
+
+    /// [`Self::add_node_join_token`] as if it were `now_ms`.
+    pub fn add_node_join_token_at(&self, id: &str, now_ms: i64, ttl_ms: i64, uses: Option<u32>, node: &str) -> MetaResult<JoinTokenRecord> {
+        let record = JoinTokenRecord { created_ms: now_ms, expires_ms: now_ms.saturating_add(ttl_ms), uses_left: uses, used: 0 };
+        self.submit(&Command::AddNodeJoinToken { id: id.into(), record: record.clone(), node: node.into(), now_ms })?;
+        Ok(record)
+    }
+
     /// Count a join that the token `id` admitted (refused: `JoinTokenRefused`).
     pub fn use_join_token(&self, id: &str, node: &str) -> MetaResult<()> {
         self.use_join_token_at(id, node, now_ms())

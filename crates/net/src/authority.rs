@@ -9,6 +9,12 @@ use crate::protocol::{codes, JoinRequest, Joined, WireError};
 use crate::revoked::Revoked;
 use crate::token::secrets_equal;
 
+/// Whether `name` may be a storage node's name: 1-64 letters, digits, `-` or `_` (and not
+/// `gateway`, which every gateway's certificate carries).
+pub fn valid_node_name(name: &str) -> bool {
+    name != "gateway" && !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Whether a node name already belongs to a member of the cluster.
 pub type NameTaken = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
@@ -17,9 +23,13 @@ pub type NameTaken = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// replicated metadata).
 #[async_trait::async_trait]
 pub trait Admission: Send + Sync {
-    /// Whether `secret` admits a join now. Records nothing: it runs before the request's
-    /// name is checked, so that a peer without a valid secret learns nothing of the names.
-    async fn check(&self, secret: &str) -> Result<(), WireError>;
+    /// Whether `secret` admits a join now, and the one node name it admits if it is bound to
+    /// one (`None`: any free name). A token bound to a name re-admits that name even when a
+    /// member has it (an operator's decision: a node whose certificate expired while it was
+    /// stopped, or that lost its state directory). Records nothing: it runs before the
+    /// request's name is checked, so that a peer without a valid secret learns nothing of
+    /// the names.
+    async fn check(&self, secret: &str) -> Result<Option<String>, WireError>;
     /// Record that `secret` admitted `node_name` (one use of a token with a use count); refused
     /// when it no longer admits (used up or revoked meanwhile).
     async fn consume(&self, secret: &str, node_name: &str) -> Result<(), WireError>;
@@ -48,32 +58,47 @@ impl JoinAuthority {
     /// Answer a join request: a signed certificate, or the error that says why not.
     pub async fn answer(&self, req: &JoinRequest) -> Result<Joined, WireError> {
         let node_name = req.node_name.as_str();
-        match &self.admission {
-            Some(a) => {
-                if let Err(e) = a.check(&req.secret).await {
+        let bound = match &self.admission {
+            Some(a) => match a.check(&req.secret).await {
+                Ok(bound) => bound,
+                Err(e) => {
                     tracing::warn!(node_name, error = %e.message, "join refused");
                     return Err(e);
                 }
-            }
+            },
             None if !secrets_equal(&req.secret, &self.secret) => {
                 tracing::warn!(node_name, "join refused: wrong secret");
                 return Err(WireError::new(codes::BAD_JOIN_SECRET, "the join secret is wrong; get a fresh token with `kintsugi admin join-token`"));
             }
-            None => {}
-        }
+            None => None,
+        };
         if let Some(cn) = &self.issue_as {
-            return match self.ca.sign_csr(&req.csr_der, cn) {
-                Ok(cert_der) => {
-                    tracing::info!(requested = node_name, name = cn, "joined: certificate issued");
-                    Ok(Joined { cert_der, ca_der: self.ca.cert_der().to_vec() })
-                }
-                Err(e) => Err(WireError::new(codes::BAD_CSR, e.to_string())),
+            // With tokens, only one made for this kind of member admits it (a gateway's
+            // certificate comes with the cluster's CA key).
+            if self.admission.is_some() && bound.as_deref() != Some(cn.as_str()) {
+                tracing::warn!(requested = node_name, "join refused: not a token for {cn}s");
+                return Err(WireError::new(codes::BAD_JOIN_SECRET, format!("this is not a {cn} join token; print one with `kintsugi admin {cn} join-token`")));
+            }
+            let cert_der = self.ca.sign_csr(&req.csr_der, cn).map_err(|e| WireError::new(codes::BAD_CSR, e.to_string()))?;
+            if let Some(a) = &self.admission {
+                a.consume(&req.secret, cn).await.inspect_err(|e| tracing::warn!(requested = node_name, error = %e.message, "join refused"))?;
+            }
+            tracing::info!(requested = node_name, name = cn, "joined: certificate issued");
+            return Ok(Joined { cert_der, ca_der: self.ca.cert_der().to_vec() });
+        }
+        if let Some(b) = bound.as_deref().filter(|b| *b != node_name) {
+            tracing::warn!(node_name, token_for = b, "join refused: the token admits another name");
+            let message = if valid_node_name(b) {
+                format!("this join token admits only the node named {b:?}; start that node with it (--name {b}), or make a token for {node_name:?}")
+            } else {
+                format!("this is a {b} join token, not a storage node's; print one with `kintsugi admin join-token`")
             };
+            return Err(WireError::new(codes::BAD_JOIN_SECRET, message));
         }
         if node_name == "gateway" {
             return Err(WireError::new(codes::BAD_NODE_NAME, "the name `gateway` is reserved; pick another --name"));
         }
-        if node_name.is_empty() || node_name.len() > 64 || !node_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !valid_node_name(node_name) {
             return Err(WireError::new(codes::BAD_NODE_NAME, "node names are 1-64 letters, digits, - or _"));
         }
         if self.revoked.contains(node_name) {
@@ -86,15 +111,16 @@ impl JoinAuthority {
                 ),
             ));
         }
-        if self.name_taken.as_ref().is_some_and(|taken| taken(node_name)) {
+        let readmitted = bound.is_some() && self.name_taken.as_ref().is_some_and(|taken| taken(node_name));
+        if bound.is_none() && self.name_taken.as_ref().is_some_and(|taken| taken(node_name)) {
             tracing::warn!(node_name, "join refused: the name belongs to a member already");
             return Err(WireError::new(
                 codes::NODE_NAME_TAKEN,
                 format!(
                     "a node named {node_name:?} is already a member of this cluster; start this node with its own \
                      --name NAME (and its own --state DIR; the default name is the host name). If this is that node \
-                     re-joining after losing its --state directory, remove the old one first \
-                     (`kintsugi admin node remove {node_name}`)"
+                     (its certificate expired while it was stopped, or it lost its --state directory), re-admit it \
+                     with a token for its name: `kintsugi admin join-token --node {node_name}`"
                 ),
             ));
         }
@@ -104,7 +130,11 @@ impl JoinAuthority {
         if let Some(a) = &self.admission {
             a.consume(&req.secret, node_name).await.inspect_err(|e| tracing::warn!(node_name, error = %e.message, "join refused"))?;
         }
-        tracing::info!(node_name, "node joined: certificate issued");
+        if readmitted {
+            tracing::warn!(node_name, "node re-admitted under its name by a token made for it: certificate issued");
+        } else {
+            tracing::info!(node_name, "node joined: certificate issued");
+        }
         Ok(Joined { cert_der, ca_der: self.ca.cert_der().to_vec() })
     }
 }
