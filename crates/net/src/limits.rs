@@ -2,7 +2,9 @@
 //! peers without a cluster certificate (joining nodes — or anyone), opened at a bounded rate,
 //! and a first request frame within a deadline. Above a cap a new connection is refused before
 //! its handshake costs anything; a stream whose request does not arrive in time is answered
-//! `BadFrame` and closed.
+//! `BadFrame` and closed. A handshake holds its place for at most `handshake`; while more
+//! than `validate_above` are in progress, a new peer must first prove it receives at its
+//! source address (a QUIC Retry), so spoofed addresses cannot fill the places.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,11 +23,24 @@ pub struct ServerLimits {
     pub first_frame: Duration,
     /// How long a connection without a certificate stays open (a join is one exchange).
     pub anonymous_lifetime: Duration,
+    /// How long a handshake may take before its place is given back.
+    pub handshake: Duration,
+    /// Handshakes in progress above which new peers are sent a Retry (address validation)
+    /// before they get a place; 0: always.
+    pub validate_above: usize,
 }
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        Self { max_connections: 4096, max_anonymous: 64, anonymous_per_sec: 20, first_frame: Duration::from_secs(10), anonymous_lifetime: Duration::from_secs(30) }
+        Self {
+            max_connections: 4096,
+            max_anonymous: 64,
+            anonymous_per_sec: 20,
+            first_frame: Duration::from_secs(10),
+            anonymous_lifetime: Duration::from_secs(30),
+            handshake: Duration::from_secs(10),
+            validate_above: 32,
+        }
     }
 }
 
@@ -35,10 +50,23 @@ pub(crate) struct Gate {
     limits: ServerLimits,
     open: AtomicUsize,
     anonymous: AtomicUsize,
+    handshaking: Arc<AtomicUsize>,
     /// Tokens for new anonymous connections, refilled at `anonymous_per_sec`.
     bucket: Mutex<(f64, Instant)>,
     /// Connections refused, for logs and tests.
     pub(crate) refused: AtomicU64,
+    /// Peers sent a Retry to validate their address, for logs and tests.
+    pub(crate) retried: AtomicU64,
+}
+
+/// A handshake in progress; counted until dropped.
+#[derive(Debug)]
+pub(crate) struct Handshake(Arc<AtomicUsize>);
+
+impl Drop for Handshake {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A held place under a cap; given back when dropped.
@@ -55,7 +83,35 @@ impl Drop for Held {
 impl Gate {
     pub(crate) fn new(limits: ServerLimits) -> Arc<Self> {
         let burst = f64::from(limits.anonymous_per_sec.max(1));
-        Arc::new(Self { limits, open: AtomicUsize::new(0), anonymous: AtomicUsize::new(0), bucket: Mutex::new((burst, Instant::now())), refused: AtomicU64::new(0) })
+        Arc::new(Self {
+            limits,
+            open: AtomicUsize::new(0),
+            anonymous: AtomicUsize::new(0),
+            handshaking: Arc::default(),
+            bucket: Mutex::new((burst, Instant::now())),
+            refused: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn handshake_deadline(&self) -> Duration {
+        self.limits.handshake
+    }
+
+    /// Whether a new peer whose address is not validated yet must be sent a Retry first:
+    /// too many handshakes are in progress (counting a flood of spoofed sources).
+    pub(crate) fn must_validate(&self) -> bool {
+        let busy = self.handshaking.load(Ordering::Acquire) >= self.limits.validate_above;
+        if busy {
+            self.retried.fetch_add(1, Ordering::Relaxed);
+        }
+        busy
+    }
+
+    /// Count a handshake as in progress until the guard drops.
+    pub(crate) fn handshake(&self) -> Handshake {
+        self.handshaking.fetch_add(1, Ordering::AcqRel);
+        Handshake(self.handshaking.clone())
     }
 
     pub(crate) fn first_frame(&self) -> Duration {
@@ -107,7 +163,7 @@ mod tests {
 
     #[test]
     fn caps_hold_and_places_come_back() {
-        let gate = Gate::new(ServerLimits { max_connections: 2, max_anonymous: 1, anonymous_per_sec: 100, first_frame: Duration::from_secs(1), anonymous_lifetime: Duration::from_secs(1) });
+        let gate = Gate::new(ServerLimits { max_connections: 2, max_anonymous: 1, anonymous_per_sec: 100, validate_above: 1, ..ServerLimits::default() });
         let a = gate.connection().expect("first");
         let _b = gate.connection().expect("second");
         assert!(gate.connection().is_none(), "a third over the cap");
@@ -117,11 +173,18 @@ mod tests {
         assert!(gate.anonymous().is_none(), "a second joiner over its cap");
         drop(anon);
         assert!(gate.anonymous().is_some());
+        // Handshakes in progress above the mark: new peers must validate their address.
+        assert!(!gate.must_validate());
+        let h = gate.handshake();
+        assert!(gate.must_validate(), "one handshake in progress with validate_above 1");
+        drop(h);
+        assert!(!gate.must_validate(), "the handshake's count came back");
+        assert_eq!(gate.retried.load(Ordering::Relaxed), 1);
     }
 
     #[test]
     fn joiners_are_rate_limited() {
-        let gate = Gate::new(ServerLimits { max_connections: 100, max_anonymous: 100, anonymous_per_sec: 5, first_frame: Duration::from_secs(1), anonymous_lifetime: Duration::from_secs(1) });
+        let gate = Gate::new(ServerLimits { max_connections: 100, max_anonymous: 100, anonymous_per_sec: 5, ..ServerLimits::default() });
         let held: Vec<_> = (0..20).filter_map(|_| gate.anonymous()).collect();
         assert_eq!(held.len(), 5, "a burst of the rate, then refusals");
     }

@@ -6,12 +6,17 @@
 //! from what its gateways tell it) and the endpoint that serves checks it on every connection
 //! and every request.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+/// How often a refusal of one revoked name is logged as a warning (the rest at debug level):
+/// a removed node left running knocks at every heartbeat.
+const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// The revoked names, shared between an endpoint and whoever learns of removals.
 #[derive(Clone, Debug, Default)]
-pub struct Revoked(Arc<RwLock<BTreeSet<String>>>);
+pub struct Revoked(Arc<RwLock<BTreeSet<String>>>, Arc<Mutex<HashMap<String, Instant>>>);
 
 impl Revoked {
     /// An empty set.
@@ -36,6 +41,20 @@ impl Revoked {
         names.into_iter().filter(|n| set.insert(n.clone())).collect()
     }
 
+    /// Whether a refusal of `name` should be logged as a warning now: the first, then at
+    /// most one a minute (a removed node that keeps trying must not flood the log).
+    pub(crate) fn warn_due(&self, name: &str) -> bool {
+        let mut last = self.1.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        match last.get(name) {
+            Some(t) if now.duration_since(*t) < WARN_EVERY => false,
+            _ => {
+                last.insert(name.to_owned(), now);
+                true
+            }
+        }
+    }
+
     /// Every revoked name, in order.
     pub fn names(&self) -> Vec<String> {
         self.read().iter().cloned().collect()
@@ -56,5 +75,8 @@ mod tests {
         assert!(seen_by_endpoint.contains("n1") && seen_by_endpoint.contains("n3"));
         assert_eq!(seen_by_endpoint.names(), vec!["n1", "n2", "n3"]);
         assert_eq!(r.names().len(), 3);
+        assert!(r.warn_due("n1"), "the first refusal is a warning");
+        assert!(!seen_by_endpoint.warn_due("n1"), "the next ones within a minute are not");
+        assert!(r.warn_due("n2"), "each name has its own");
     }
 }

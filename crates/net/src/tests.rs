@@ -51,6 +51,8 @@ struct Cluster {
     server: quinn::Endpoint,
     /// The server's revoked names (and its join authority's).
     revoked: Revoked,
+    /// The server's limits and counters.
+    gate: Arc<crate::limits::Gate>,
 }
 
 impl Drop for Cluster {
@@ -74,8 +76,9 @@ async fn cluster_with(t: TransportTuning) -> Cluster {
     let handler = Arc::new(Echo { name: "gateway".into(), seen: Default::default() });
     let join_auth = Arc::new(JoinAuthority { ca: ca.clone(), secret, admission: None, name_taken: None, revoked: revoked.clone(), issue_as: None });
     let ep = server.endpoint();
+    let gate = server.gate();
     tokio::spawn(server.serve::<Request>(handler.clone(), Some(join_auth)));
-    Cluster { ca, token, addr, handler, server: ep, revoked }
+    Cluster { ca, token, addr, handler, server: ep, revoked, gate }
 }
 
 #[tokio::test]
@@ -284,7 +287,7 @@ async fn one_endpoint_serves_two_protocols_by_alpn_with_their_own_join_authoriti
 
 #[tokio::test]
 async fn a_stream_that_withholds_its_request_is_cut_off_and_caps_refuse_extra_connections() {
-    let limits = ServerLimits { max_connections: 2, max_anonymous: 1, anonymous_per_sec: 100, first_frame: Duration::from_millis(500), anonymous_lifetime: Duration::from_secs(30) };
+    let limits = ServerLimits { max_connections: 2, max_anonymous: 1, anonymous_per_sec: 100, first_frame: Duration::from_millis(500), ..ServerLimits::default() };
     let c = cluster_with(TransportTuning { limits, ..TransportTuning::default() }).await;
     let t = TransportTuning::default();
     let id = join::<Request>(&c.token, "node-3", &t).await.expect("join");
@@ -345,8 +348,12 @@ struct Counting(std::sync::atomic::AtomicU32);
 
 #[async_trait::async_trait]
 impl Admission for Counting {
-    async fn check(&self, secret: &str) -> Result<(), WireError> {
-        if secret == "good" { Ok(()) } else { Err(WireError::new(codes::BAD_JOIN_SECRET, "no")) }
+    async fn check(&self, secret: &str) -> Result<Option<String>, WireError> {
+        match secret {
+            "good" => Ok(None),
+            "for-n7" => Ok(Some("n7".into())),
+            _ => Err(WireError::new(codes::BAD_JOIN_SECRET, "no")),
+        }
     }
     async fn consume(&self, _secret: &str, _node_name: &str) -> Result<(), WireError> {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -367,4 +374,93 @@ async fn a_join_whose_csr_cannot_be_signed_spends_no_use_of_its_token() {
     let good = JoinRequest { csr_der: csr, ..bad };
     auth.answer(&good).await.expect("a good CSR joins");
     assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_token_made_for_a_name_readmits_that_member_and_no_other_name() {
+    let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
+    let counting = Arc::new(Counting(std::sync::atomic::AtomicU32::new(0)));
+    let members: NameTaken = Arc::new(|n: &str| n == "n7" || n == "n8");
+    let revoked = Revoked::new();
+    let auth = JoinAuthority { ca, secret: String::new(), admission: Some(counting.clone()), name_taken: Some(members), revoked: revoked.clone(), issue_as: None };
+    let join = |secret: &str, name: &str| {
+        let (_key, csr) = new_key_and_csr(name).expect("csr");
+        JoinRequest { secret: secret.into(), node_name: name.into(), csr_der: csr }
+    };
+    let e = auth.answer(&join("good", "n7")).await.expect_err("a member's name with a token for any name");
+    assert_eq!(e.code, codes::NODE_NAME_TAKEN);
+    assert!(e.message.contains("join-token --node n7"), "{}", e.message);
+    let joined = auth.answer(&join("for-n7", "n7")).await.expect("the token made for n7 re-admits n7");
+    assert_eq!(crate::pki::common_name(&joined.cert_der).as_deref(), Some("n7"));
+    for other in ["n8", "n9"] {
+        let e = auth.answer(&join("for-n7", other)).await.expect_err("a token made for n7 admits no other name");
+        assert_eq!(e.code, codes::BAD_JOIN_SECRET);
+        assert!(e.message.contains("only the node named \"n7\""), "{}", e.message);
+    }
+    assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), 1, "only the admitted join spent a use");
+    revoked.extend(["n7".to_owned()]);
+    assert_eq!(auth.answer(&join("for-n7", "n7")).await.expect_err("removed").code, codes::NODE_NAME_TAKEN, "a removed name stays out, whatever the token");
+}
+
+#[tokio::test]
+async fn when_many_handshakes_are_in_progress_new_peers_validate_their_address_and_are_served() {
+    // validate_above 0: every new peer is sent a Retry first, as under a flood.
+    let limits = ServerLimits { validate_above: 0, ..ServerLimits::default() };
+    let c = cluster_with(TransportTuning { limits, ..TransportTuning::default() }).await;
+    let t = TransportTuning::default();
+    let id = join::<Request>(&c.token, "node-r", &t).await.expect("a joiner that was sent a Retry joins");
+    let client = Client::new(&id, &t).expect("client");
+    let conn = client.connect(c.addr).await.expect("a member that was sent a Retry connects");
+    let (resp, _) = call(&conn, &Request::Ping, None, Duration::from_secs(5)).await.expect("ping");
+    assert_eq!(resp, Response::Pong { node: "gateway".into() });
+    assert!(c.gate.retried.load(std::sync::atomic::Ordering::Relaxed) >= 2, "no Retry was sent");
+}
+
+/// A client session store that records the resumption tickets a server hands out.
+#[derive(Debug, Default)]
+struct Tickets(std::sync::Mutex<usize>);
+
+impl rustls::client::ClientSessionStore for Tickets {
+    fn set_kx_hint(&self, _: rustls::pki_types::ServerName<'static>, _: rustls::NamedGroup) {}
+    fn kx_hint(&self, _: &rustls::pki_types::ServerName<'_>) -> Option<rustls::NamedGroup> {
+        None
+    }
+    fn set_tls12_session(&self, _: rustls::pki_types::ServerName<'static>, _: rustls::client::Tls12ClientSessionValue) {}
+    fn tls12_session(&self, _: &rustls::pki_types::ServerName<'_>) -> Option<rustls::client::Tls12ClientSessionValue> {
+        None
+    }
+    fn remove_tls12_session(&self, _: &rustls::pki_types::ServerName<'static>) {}
+    fn insert_tls13_ticket(&self, _: rustls::pki_types::ServerName<'static>, _: rustls::client::Tls13ClientSessionValue) {
+        *self.0.lock().expect("lock") += 1;
+    }
+    fn take_tls13_ticket(&self, _: &rustls::pki_types::ServerName<'static>) -> Option<rustls::client::Tls13ClientSessionValue> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn members_get_no_session_tickets_so_every_connection_checks_the_certificate_again() {
+    // A resumed TLS 1.3 session would skip the client certificate's check (its expiry
+    // included): the server must hand out nothing to resume with.
+    let c = cluster().await;
+    let t = TransportTuning::default();
+    let id = join::<Request>(&c.token, "node-t", &t).await.expect("join");
+    let tickets = Arc::new(Tickets::default());
+    let mut cc = rustls::ClientConfig::builder_with_provider(crate::pki::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("tls 1.3")
+        .with_root_certificates(crate::transport::roots(&id.ca_der).expect("roots"))
+        .with_client_cert_resolver(Arc::new(LiveIdentity::new(id.clone()).expect("identity")));
+    cc.resumption = rustls::client::Resumption::store(tickets.clone());
+    cc.alpn_protocols = vec![crate::DEFAULT_ALPN.to_vec()];
+    let qc = quinn::ClientConfig::new(Arc::new(quinn::crypto::rustls::QuicClientConfig::try_from(cc).expect("quic client")));
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+    for _ in 0..2 {
+        let conn = endpoint.connect_with(qc.clone(), c.addr, CLUSTER_SERVER_NAME).expect("connect").await.expect("handshake");
+        let (resp, _) = call(&conn, &Request::Ping, None, Duration::from_secs(5)).await.expect("ping");
+        assert_eq!(resp, Response::Pong { node: "gateway".into() });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        conn.close(0u32.into(), b"done");
+    }
+    assert_eq!(*tickets.0.lock().expect("lock"), 0, "the server handed out session tickets");
 }

@@ -80,7 +80,7 @@ pub(crate) fn endpoint(addr: SocketAddr, server: Option<quinn::ServerConfig>, t:
     Ok(quinn::Endpoint::new(ec, server, socket, runtime)?)
 }
 
-fn roots(ca_der: &[u8]) -> NetResult<Arc<RootCertStore>> {
+pub(crate) fn roots(ca_der: &[u8]) -> NetResult<Arc<RootCertStore>> {
     let mut r = RootCertStore::empty();
     r.add(CertificateDer::from(ca_der.to_vec())).map_err(tls)?;
     Ok(Arc::new(r))
@@ -113,6 +113,11 @@ pub fn server_config_live(live: &LiveIdentity, allow_join: bool, t: &TransportTu
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(live.clone()));
     sc.alpn_protocols = alpns.iter().map(|a| a.to_vec()).collect();
+    // No session resumption: a resumed TLS 1.3 session skips the check of the client's
+    // certificate, so a certificate that expired (or a key since replaced) could go on
+    // resuming. Every connection is a full handshake; members hold few, long-lived ones.
+    sc.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    sc.send_tls13_tickets = 0;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(sc).map_err(tls)?));
     cfg.transport_config(transport_config(t)?);
     Ok(cfg)
@@ -136,6 +141,9 @@ fn client_config_for(live: &LiveIdentity, t: &TransportTuning, alpn: &[u8]) -> N
 /// Our ALPN and transport tuning on a rustls client config, as a QUIC client config.
 pub(crate) fn quic_client(mut cc: rustls::ClientConfig, t: &TransportTuning, alpn: &[u8]) -> NetResult<quinn::ClientConfig> {
     cc.alpn_protocols = vec![alpn.to_vec()];
+    // Full handshakes only (see `server_config_live`), so no 0-RTT either.
+    cc.resumption = rustls::client::Resumption::disabled();
+    cc.enable_early_data = false;
     let mut cfg = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(cc).map_err(tls)?));
     cfg.transport_config(transport_config(t)?);
     Ok(cfg)
@@ -252,6 +260,12 @@ impl Server {
         self
     }
 
+    /// The endpoint's limits and their counters (tests).
+    #[cfg(test)]
+    pub(crate) fn gate(&self) -> Arc<Gate> {
+        self.gate.clone()
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> NetResult<SocketAddr> {
         Ok(self.endpoint.local_addr()?)
@@ -268,22 +282,38 @@ impl Server {
     pub async fn serve_all(self, services: Vec<Service>) {
         let services: Arc<[Service]> = services.into();
         while let Some(incoming) = self.endpoint.accept().await {
+            // Many handshakes at once (a flood, perhaps from spoofed addresses): a new peer
+            // first proves it receives at its address (a Retry costs the server no state).
+            if !incoming.remote_address_validated() && self.gate.must_validate() {
+                tracing::debug!(peer = %incoming.remote_address(), "QUIC address validation (Retry) asked: many handshakes in progress");
+                if let Err(e) = incoming.retry() {
+                    e.into_incoming().refuse();
+                }
+                continue;
+            }
             // Over the cap a connection is refused before its handshake costs anything.
             let Some(place) = self.gate.connection() else {
                 tracing::debug!(peer = %incoming.remote_address(), "QUIC connection refused: too many open");
                 incoming.refuse();
                 continue;
             };
+            let handshake = self.gate.handshake();
             let (services, gate, revoked) = (services.clone(), self.gate.clone(), self.revoked.clone());
             tokio::spawn(async move {
                 let _place = place;
-                let conn = match incoming.await {
-                    Ok(c) => c,
-                    Err(e) => {
+                // A handshake that does not finish in time gives its place back.
+                let conn = match tokio::time::timeout(gate.handshake_deadline(), incoming).await {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(e)) => {
                         tracing::debug!(error = %e, "QUIC handshake failed");
                         return;
                     }
+                    Err(_) => {
+                        tracing::debug!("QUIC handshake not finished in time; dropped");
+                        return;
+                    }
                 };
+                drop(handshake);
                 let peer = peer_of(&conn);
                 // A peer without a certificate may only join: few at once, at a bounded rate.
                 let joining = match peer {
@@ -306,7 +336,11 @@ impl Server {
                 };
                 if let Peer::Member(name) = &peer {
                     if revoked.contains(name) {
-                        tracing::warn!(peer = name, addr = %conn.remote_address(), "connection refused: the certificate is revoked (the node was removed from the cluster)");
+                        if revoked.warn_due(name) {
+                            tracing::warn!(peer = name, addr = %conn.remote_address(), "connection refused: the certificate is revoked (the node was removed from the cluster); further refusals of it are logged once a minute");
+                        } else {
+                            tracing::debug!(peer = name, addr = %conn.remote_address(), "connection refused: the certificate is revoked");
+                        }
                         (service.refused_revoked)(name);
                         conn.close(0u32.into(), b"this node was removed from the cluster");
                         return;
@@ -393,7 +427,11 @@ async fn serve_stream<R: WireRequest>(
         }
         // Removed while its connection was open: every further request is refused.
         Peer::Member(name) if ctx.revoked.contains(&name) => {
-            tracing::warn!(peer = name, "request refused: the certificate is revoked (the node was removed from the cluster)");
+            if ctx.revoked.warn_due(&name) {
+                tracing::warn!(peer = name, "request refused: the certificate is revoked (the node was removed from the cluster); further refusals of it are logged once a minute");
+            } else {
+                tracing::debug!(peer = name, "request refused: the certificate is revoked");
+            }
             handler.refused_revoked(&name);
             let msg = format!("{name} was removed from this cluster and its certificate is revoked; a new node joins with a new --name and an empty --state");
             wire::write_frame(&mut send, &answer(WireError::new(codes::REVOKED, msg))).await?;
