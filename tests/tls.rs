@@ -40,6 +40,50 @@ fn s3_clients_reach_the_server_over_https_only_with_trust_and_sighup_swaps_the_c
     srv.run_ok(cp, "aws s3 cp up over https");
     srv.run_ok(srv.aws(&["s3", "cp", "s3://tls/aws-cli", back.to_str().expect("utf-8")]), "aws s3 cp down over https");
     assert_eq!(std::fs::read(&back).expect("read back"), std::fs::read(&src).expect("read src"), "aws cli round trip");
+    // rclone with --ca-cert, and s3cmd with --ca-certs (neither reads AWS_CA_BUNDLE here).
+    let trust = first.trust.to_str().expect("utf-8").to_owned();
+    let scratch = srv.scratch();
+    std::fs::write(scratch.join("rclone.conf"), b"").expect("rclone config");
+    let rclone = |args: &[&str]| {
+        let mut c = srv.command("rclone");
+        c.env_remove("AWS_CA_BUNDLE")
+            .env("RCLONE_CONFIG", scratch.join("rclone.conf"))
+            .env("RCLONE_CONFIG_K_TYPE", "s3")
+            .env("RCLONE_CONFIG_K_PROVIDER", "Other")
+            .env("RCLONE_CONFIG_K_ENDPOINT", &srv.endpoint)
+            .env("RCLONE_CONFIG_K_ACCESS_KEY_ID", &srv.access_key)
+            .env("RCLONE_CONFIG_K_SECRET_ACCESS_KEY", &srv.secret_key)
+            .env("RCLONE_CONFIG_K_REGION", "us-east-1")
+            .env("RCLONE_CONFIG_K_FORCE_PATH_STYLE", "true")
+            .args(["--ca-cert", &trust, "--retries", "1", "--low-level-retries", "1"])
+            .args(args);
+        srv.run_ok(c, &format!("rclone {} over https", args.join(" ")))
+    };
+    let (via_rclone, via_s3cmd) = (scratch.join("rclone.bin"), scratch.join("s3cmd.bin"));
+    rclone(&["copyto", src.to_str().expect("utf-8"), "k:tls/rclone"]);
+    rclone(&["copyto", "k:tls/rclone", via_rclone.to_str().expect("utf-8")]);
+    assert_eq!(std::fs::read(&via_rclone).expect("read back"), std::fs::read(&src).expect("read src"), "rclone round trip over https");
+    let host = format!("127.0.0.1:{}", srv.port);
+    let s3cfg = scratch.join("s3cfg");
+    std::fs::write(&s3cfg, format!("[default]\nhost_base = {host}\nhost_bucket = {host}\nuse_https = True\nsignature_v2 = False\nbucket_location = us-east-1\n")).expect("s3cmd config");
+    let s3cmd = |args: &[&str]| {
+        let mut c = srv.command("s3cmd");
+        c.env_remove("AWS_CA_BUNDLE").env("HOME", &scratch).arg("-c").arg(&s3cfg).args([
+            &format!("--host={host}"),
+            "--host-bucket=",
+            "--ssl",
+            "--check-certificate",
+            &format!("--ca-certs={trust}"),
+            &format!("--access_key={}", srv.access_key),
+            &format!("--secret_key={}", srv.secret_key),
+            "--region=us-east-1",
+        ]);
+        c.args(args);
+        srv.run_ok(c, &format!("s3cmd {} over https", args.join(" ")))
+    };
+    s3cmd(&["put", src.to_str().expect("utf-8"), "s3://tls/s3cmd"]);
+    s3cmd(&["get", "--force", "s3://tls/s3cmd", via_s3cmd.to_str().expect("utf-8")]);
+    assert_eq!(std::fs::read(&via_s3cmd).expect("read back"), std::fs::read(&src).expect("read src"), "s3cmd round trip over https");
     // The kintsugi CLI: with --ca-bundle, and through the profile the server wrote (it trusts
     // the --tls-cert file, whose chain ends in the CA).
     let mut get = srv.kintsugi(&["get", "-q", "s3://tls/aws-cli", "-"]);
