@@ -78,3 +78,30 @@ fn a_full_cluster_refuses_writes_with_507_keeps_deleting_and_takes_writes_again(
     // Every node stayed up through it.
     c.wait_states(&[(0, "up"), (1, "up"), (2, "up")], std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn a_full_metadata_file_system_refuses_new_objects_and_still_deletes() {
+    let _g = common::slot();
+    // The metadata has a 160 MiB file system of its own; the disks have plenty.
+    let s = Server::start(Opts { flags: vec!["--disk-reserve".into(), "24MiB".into()], tmpfs: vec![("meta".into(), "160m".into())], ..Opts::default() });
+    let size = (1 << 20).to_string();
+    s.py("full.py", &["put", "before", &size, "3"]);
+    // Fill the metadata file system, as the server sees it, to 8 MiB above nothing.
+    let ballast = std::path::PathBuf::from(format!("/proc/{}/root{}", s.pid(), s.meta_dir().join("ballast").display()));
+    let df = std::process::Command::new("stat").args(["-f", "-c", "%a %S"]).arg(ballast.parent().expect("dir")).output().expect("stat -f");
+    let df = String::from_utf8_lossy(&df.stdout).to_string();
+    let (avail, block) = df.trim().split_once(' ').expect("stat -f output");
+    let free = avail.parse::<u64>().expect("blocks") * block.parse::<u64>().expect("block size");
+    let fill = std::process::Command::new("fallocate").args(["-l", &(free - (8 << 20)).to_string()]).arg(&ballast).status().expect("fallocate");
+    assert!(fill.success(), "fallocate of the ballast failed");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // New objects are refused with 507 (nothing stored); deletes go through.
+    let out = s.py("full.py", &["fill", "metafull", &size]);
+    assert!(out.contains("stored 0"), "an object was stored on a full metadata file system:\n{out}");
+    assert!(s.log_tail(200).contains("metadata directory's file system"), "the refusal does not name the metadata\n{}", s.log_tail(20));
+    s.run_ok(s.aws(&["s3", "rm", "s3://before/obj-0000"]), "aws s3 rm on a full metadata file system");
+    // Room again: writes go through.
+    std::fs::remove_file(&ballast).expect("removing the ballast");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.py("full.py", &["put", "after", &size, "2"]);
+}

@@ -36,8 +36,8 @@ pub struct WorkerArgs {
 pub struct SpaceArgs {
     /// Free space every disk keeps back: a disk with less free takes no new shards, and a
     /// write that no disk has room for is refused (507 XKintsugiStorageFull). A size (1GiB,
-    /// 512MiB, 0) or a percentage of each disk (5%). On the embedded store it also keeps room
-    /// for the metadata when it shares a file system with the disks, so deletes still work.
+    /// 512MiB, 0) or a percentage of each disk (5%). The metadata directory's file system
+    /// keeps the same reserve: below it new objects are refused too, so deletes still work.
     #[arg(long, value_name = "SIZE|PCT", env = "KINTSUGI_DISK_RESERVE", default_value = "1GiB")]
     pub disk_reserve: kintsugi_cluster::DiskReserve,
 }

@@ -43,6 +43,17 @@ pub enum ClusterError {
         /// The reserve, as configured.
         reserve: String,
     },
+    /// The metadata directory's file system has no room above the reserve: new objects are
+    /// refused so that deletes (which free space) can always be committed.
+    #[error("storage is full: the metadata directory's file system ({dir}) has {free} bytes free, not more than the reserve ({reserve} bytes); new objects are refused so that deletes always have room: delete objects or add disks, or give the metadata directory more room")]
+    MetaFull {
+        /// The metadata directory.
+        dir: String,
+        /// Its file system's free bytes.
+        free: u64,
+        /// The reserve on it, in bytes.
+        reserve: u64,
+    },
     /// A drain would leave too few failure domains to hold every segment at full redundancy.
     #[error("draining {what} would leave {domains} failure domains (nodes) in service for segments of {need} shards: its shards could not all be kept on distinct nodes at full redundancy. Add a node first, or pass --force to drain anyway (segments then put 2 shards on some nodes, so losing one of those nodes costs 2 shards)")]
     DrainRefused {

@@ -1,7 +1,9 @@
 //! Full disks: the free space a disk keeps back (`--disk-reserve`), below which it takes no
 //! new shards, and the disks that refused a write for want of space (out of placement for a
 //! while, whatever their last report said). Keeping the reserve free leaves room on a file
-//! system that disks share with the metadata, so that deletes can always be committed.
+//! system that disks share with the metadata, so that deletes can always be committed; and
+//! the metadata directory's own file system keeps the same reserve: below it no new object
+//! is written (a gateway whose `--meta` is on a file system of its own).
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -85,12 +87,46 @@ pub struct Space {
     reserve: DiskReserve,
     /// Disks that answered "no space left", and when.
     full: Mutex<HashMap<DiskId, Instant>>,
+    /// The metadata directory, whose file system keeps the same reserve: below it no new
+    /// object is written, so deletes (small metadata writes) always have room.
+    meta_dir: Option<std::path::PathBuf>,
+    /// The metadata file system's last reading.
+    meta_seen: Mutex<Option<MetaReading>>,
 }
+
+/// When the metadata file system was read, and its (free, reserve) if it was short.
+type MetaReading = (Instant, Option<(u64, u64)>);
+
+/// How long a reading of the metadata file system's free space is used.
+const META_READING: Duration = Duration::from_millis(250);
 
 impl Space {
     /// Keep `reserve` free on every disk.
     pub fn new(reserve: DiskReserve) -> Self {
-        Self { reserve, full: Mutex::default() }
+        Self { reserve, ..Self::default() }
+    }
+
+    /// Keep the reserve on the file system of the metadata directory `dir` too.
+    pub fn with_meta(mut self, dir: &std::path::Path) -> Self {
+        self.meta_dir = Some(dir.to_owned());
+        self
+    }
+
+    /// The metadata file system's (free bytes, reserve) when it has no room above the
+    /// reserve; `None` when it has, or cannot be read. Read at most every 250 ms.
+    pub fn meta_short(&self) -> Option<(u64, u64)> {
+        let dir = self.meta_dir.as_ref()?;
+        let mut seen = self.meta_seen.lock();
+        if let Some((at, short)) = *seen {
+            if at.elapsed() < META_READING {
+                return short;
+            }
+        }
+        let (capacity, free) = kintsugi_disk::fs_space(dir);
+        let reserve = self.reserve.bytes(capacity);
+        let short = (capacity > 0 && free <= reserve).then_some((free, reserve));
+        *seen = Some((Instant::now(), short));
+        short
     }
 
     /// The reserve.

@@ -165,6 +165,7 @@ impl Store {
         for d in &disks {
             meta.note_domain(d.id(), d.failure_domain());
         }
+        let space = Space::new(cfg.disk_reserve).with_meta(meta.path());
         let store = Store {
             meta,
             disks: RwLock::new(disks.into_iter().map(|d| (d.id(), d)).collect()),
@@ -178,7 +179,7 @@ impl Store {
             drains: RwLock::new(HashMap::new()),
             leadership: Leadership::default(),
             claims: Arc::default(),
-            space: Space::new(cfg.disk_reserve),
+            space,
             repair_tx,
         };
         (Arc::new(store), repair_rx)
@@ -275,6 +276,9 @@ impl Store {
     /// last (parity) shards are left unplaced for repair to complete — recorded, counted at
     /// risk, never doubled onto another node. Refused when fewer than the write quorum fit.
     pub fn place(&self, segment_id: u128, exclude: &[DiskId]) -> ClusterResult<Vec<DiskId>> {
+        if let Some((free, reserve)) = self.space.meta_short() {
+            return Err(ClusterError::MetaFull { dir: self.meta.path().display().to_string(), free, reserve });
+        }
         let (candidates, full) = self.candidates(|d| exclude.contains(&d));
         let need = self.total_shards();
         let cap = self.domain_cap();

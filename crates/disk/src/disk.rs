@@ -67,6 +67,15 @@ fn io_err(disk: u32, path: &Path) -> impl FnOnce(std::io::Error) -> DiskError + 
     move |source| DiskError::Io { disk, path: path.to_path_buf(), source }
 }
 
+/// Capacity and free bytes (for an unprivileged process) of the file system holding `path`
+/// (0, 0 when it cannot be read).
+pub fn fs_space(path: &Path) -> (u64, u64) {
+    match rustix::fs::statvfs(path) {
+        Ok(s) => (s.f_blocks.saturating_mul(s.f_frsize), s.f_bavail.saturating_mul(s.f_frsize)),
+        Err(_) => (0, 0),
+    }
+}
+
 /// fsync a directory so a rename or create inside it is durable.
 pub fn sync_dir(path: &Path) -> std::io::Result<()> {
     File::open(path)?.sync_all()
@@ -217,10 +226,7 @@ impl Disk {
 
     /// Capacity and free bytes of the file system holding the disk (0, 0 when unreadable).
     pub fn space(&self) -> (u64, u64) {
-        match rustix::fs::statvfs(&self.root) {
-            Ok(s) => (s.f_blocks.saturating_mul(s.f_frsize), s.f_bavail.saturating_mul(s.f_frsize)),
-            Err(_) => (0, 0),
-        }
+        fs_space(&self.root)
     }
 
     /// Disk root directory.

@@ -24,7 +24,7 @@ mod disk;
 mod error;
 mod header;
 
-pub use disk::{sync_dir, DirLock, DirState, Disk, DiskIdentity, ShardReader, ShardWriter, IDENTITY_FILE, IDENTITY_FORMAT};
+pub use disk::{fs_space, sync_dir, DirLock, DirState, Disk, DiskIdentity, ShardReader, ShardWriter, IDENTITY_FILE, IDENTITY_FORMAT};
 pub use error::{is_out_of_space, DiskError, DiskResult};
 pub use header::{HeaderError, ShardHeader, HEADER_LEN, MAX_LABEL};
 

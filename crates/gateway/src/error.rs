@@ -187,7 +187,7 @@ fn cluster_code(e: &ClusterError) -> S3ErrorCode {
         },
         ClusterError::Disk(_) | ClusterError::Shard(_) | ClusterError::Codec(_) | ClusterError::Internal(_) => C::InternalError,
         ClusterError::NotEnoughDisks { .. } | ClusterError::Unreadable { .. } => C::ServiceUnavailable,
-        ClusterError::StorageFull { .. } => storage_full(),
+        ClusterError::StorageFull { .. } | ClusterError::MetaFull { .. } => storage_full(),
         ClusterError::DrainRefused { .. } | ClusterError::Refused(_) => C::InvalidRequest,
         ClusterError::InvalidArgument(_) => C::InvalidArgument,
     }
