@@ -164,19 +164,9 @@ fn rclone_copy_up_and_back_and_check() {
     let (src, back) = (dir.join("src"), dir.join("back"));
     let tree = sample_tree();
     write_tree(&src, &tree);
-    fs::write(dir.join("rclone.conf"), b"").expect("writing empty rclone config");
     let rclone_cmd = |args: &[&str]| {
-        let mut c = s.command("rclone");
-        c.env("RCLONE_CONFIG", dir.join("rclone.conf"))
-            .env("RCLONE_CONFIG_K_TYPE", "s3")
-            .env("RCLONE_CONFIG_K_PROVIDER", "Other")
-            .env("RCLONE_CONFIG_K_ENDPOINT", &s.endpoint)
-            .env("RCLONE_CONFIG_K_ACCESS_KEY_ID", &s.access_key)
-            .env("RCLONE_CONFIG_K_SECRET_ACCESS_KEY", &s.secret_key)
-            .env("RCLONE_CONFIG_K_REGION", "us-east-1")
-            .env("RCLONE_CONFIG_K_FORCE_PATH_STYLE", "true")
-            .args(["--retries", "1", "--low-level-retries", "1"])
-            .args(args);
+        let mut c = s.rclone();
+        c.args(args);
         c
     };
     let rclone = |args: &[&str]| s.run_ok(rclone_cmd(args), &format!("rclone {}", args.join(" ")));

@@ -43,20 +43,9 @@ fn s3_clients_reach_the_server_over_https_only_with_trust_and_sighup_swaps_the_c
     // rclone with --ca-cert, and s3cmd with --ca-certs (neither reads AWS_CA_BUNDLE here).
     let trust = first.trust.to_str().expect("utf-8").to_owned();
     let scratch = srv.scratch();
-    std::fs::write(scratch.join("rclone.conf"), b"").expect("rclone config");
     let rclone = |args: &[&str]| {
-        let mut c = srv.command("rclone");
-        c.env_remove("AWS_CA_BUNDLE")
-            .env("RCLONE_CONFIG", scratch.join("rclone.conf"))
-            .env("RCLONE_CONFIG_K_TYPE", "s3")
-            .env("RCLONE_CONFIG_K_PROVIDER", "Other")
-            .env("RCLONE_CONFIG_K_ENDPOINT", &srv.endpoint)
-            .env("RCLONE_CONFIG_K_ACCESS_KEY_ID", &srv.access_key)
-            .env("RCLONE_CONFIG_K_SECRET_ACCESS_KEY", &srv.secret_key)
-            .env("RCLONE_CONFIG_K_REGION", "us-east-1")
-            .env("RCLONE_CONFIG_K_FORCE_PATH_STYLE", "true")
-            .args(["--ca-cert", &trust, "--retries", "1", "--low-level-retries", "1"])
-            .args(args);
+        let mut c = srv.rclone();
+        c.env_remove("AWS_CA_BUNDLE").args(["--ca-cert", &trust]).args(args);
         srv.run_ok(c, &format!("rclone {} over https", args.join(" ")))
     };
     let (via_rclone, via_s3cmd) = (scratch.join("rclone.bin"), scratch.join("s3cmd.bin"));

@@ -44,6 +44,15 @@ pub enum AdminCmd {
     Key(crate::admin_keys::KeyCmd),
 }
 
+/// A storage node's name, as `--node` takes it.
+fn node_name(s: &str) -> Result<String, String> {
+    if kintsugi_net::valid_node_name(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("a node name is 1-64 letters, digits, - or _, and not `gateway` (gateways join with `kintsugi admin gateway join-token`)".to_owned())
+    }
+}
+
 /// Flags of `kintsugi admin join-token`.
 #[derive(Debug, Args)]
 pub struct JoinTokenArgs {
@@ -56,7 +65,7 @@ pub struct JoinTokenArgs {
     /// Admit only the node named NAME, even one the cluster already has: re-admits a node
     /// whose certificate expired while it was stopped, or that lost its --state directory
     /// (start it with `--join TOKEN`; it keeps its name and disks). Never a removed node's name
-    #[arg(long, value_name = "NAME", conflicts_with = "revoke_all")]
+    #[arg(long, value_name = "NAME", conflicts_with = "revoke_all", value_parser = node_name)]
     node: Option<String>,
     /// Revoke every join token (on every gateway of the group); print nothing new.
     #[arg(long)]
@@ -300,13 +309,22 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
                 return Ok(());
             }
             let mut q = vec![("ttl".to_owned(), format!("{}", j.ttl.as_secs_f64()))];
-            if let Some(n) = j.uses {
-                q.push(("uses".to_owned(), n.to_string()));
+            // With --node, the use count is sent too: a gateway too old to bind a token to a
+            // name would otherwise make one for any number of nodes.
+            match (j.uses, &j.node) {
+                (Some(n), _) => q.push(("uses".to_owned(), n.to_string())),
+                (None, Some(_)) => q.push(("uses".to_owned(), "1".to_owned())),
+                (None, None) => {}
             }
             if let Some(n) = &j.node {
                 q.push(("node".to_owned(), n.clone()));
             }
             let v = call(&j.admin.conn, "join-token", true, &q)?;
+            if let Some(n) = &j.node {
+                if v["node"].as_str() != Some(n.as_str()) {
+                    anyhow::bail!("the gateway made a token that is not bound to {n:?} (is it older than this CLI? upgrade every gateway first); it admits {}", v["uses"]);
+                }
+            }
             if j.admin.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {

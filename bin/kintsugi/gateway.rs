@@ -120,9 +120,10 @@ pub struct GatewayArgs {
     /// that storage nodes read with `--join-file` (docker compose does this).
     #[arg(long, value_name = "FILE", env = "KINTSUGI_TOKEN_FILE")]
     token_file: Option<PathBuf>,
-    /// Also write a gateway join token to this file (mode 0600) at every start, for gateways
-    /// that join with `--join-file` (docker compose does this): it expires in 1 h, like
-    /// `kintsugi admin gateway join-token`'s. Guard it like the CA key.
+    /// Also write a gateway join token to this file (mode 0600) at every start while this
+    /// gateway is alone in its group, for gateways that join with `--join-file` (docker compose
+    /// does this): it expires in 1 h, like `kintsugi admin gateway join-token`'s. Guard it like
+    /// the CA key.
     #[arg(long, value_name = "FILE", env = "KINTSUGI_GATEWAY_TOKEN_FILE")]
     gateway_token_file: Option<PathBuf>,
     /// Start from a metadata backup (`kintsugi admin meta backup DIR`): its metadata, cluster CA
@@ -326,10 +327,12 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let meta2 = meta.clone();
         // The replicated list decides too (the endpoint's copy may lag on a follower).
         let name_taken: kintsugi_net::NameTaken = Arc::new(move |n: &str| match meta2.nodes().and_then(|nodes| meta2.removed_nodes().map(|removed| (nodes, removed))) {
-            Ok((nodes, removed)) => nodes.iter().any(|x| x.name == n) || removed.iter().any(|x| x == n),
+            Ok((_, removed)) if removed.iter().any(|x| x == n) => kintsugi_net::NameUse::Removed,
+            Ok((nodes, _)) if nodes.iter().any(|x| x.name == n) => kintsugi_net::NameUse::Member,
+            Ok(_) => kintsugi_net::NameUse::Free,
             Err(e) => {
                 tracing::warn!(error = %e, "reading the node records for a join; admitting the name");
-                false
+                kintsugi_net::NameUse::Free
             }
         });
 
@@ -393,7 +396,10 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             Err("this gateway is one of a group".to_owned())
         };
         // And a gateway token for --gateway-token-file, under the same rules.
+        // Only a gateway alone makes one at start: in a group it would be a new command that
+        // gateways of an older version cannot apply (and could wait for a majority).
         let gateway_token = match &a.gateway_token_file {
+            Some(_) if !alone => Err("this gateway is one of a group".to_owned()),
             Some(_) => match tokio::time::timeout(Duration::from_secs(10), mint.mint_for_gateways(&store, kintsugi_gateway::DEFAULT_JOIN_TOKEN_TTL, None)).await {
                 Ok(Ok(t)) => Ok(t.token),
                 Ok(Err(e)) => Err(e.to_string()),

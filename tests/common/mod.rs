@@ -592,6 +592,24 @@ impl Server {
         cmd
     }
 
+    /// rclone with the remote `k:` pointed at this server (an empty config file in the
+    /// scratch directory; the remote's settings in the environment), and one try per request.
+    pub fn rclone(&self) -> Command {
+        let conf = self.scratch().join("rclone.conf");
+        fs::write(&conf, b"").expect("writing an empty rclone config");
+        let mut c = self.command("rclone");
+        c.env("RCLONE_CONFIG", conf)
+            .env("RCLONE_CONFIG_K_TYPE", "s3")
+            .env("RCLONE_CONFIG_K_PROVIDER", "Other")
+            .env("RCLONE_CONFIG_K_ENDPOINT", &self.endpoint)
+            .env("RCLONE_CONFIG_K_ACCESS_KEY_ID", &self.access_key)
+            .env("RCLONE_CONFIG_K_SECRET_ACCESS_KEY", &self.secret_key)
+            .env("RCLONE_CONFIG_K_REGION", "us-east-1")
+            .env("RCLONE_CONFIG_K_FORCE_PATH_STYLE", "true")
+            .args(["--retries", "1", "--low-level-retries", "1"]);
+        c
+    }
+
     /// The aws cli pointed at this server, with `args`.
     pub fn aws(&self, args: &[&str]) -> Command {
         let mut cmd = self.command("aws");

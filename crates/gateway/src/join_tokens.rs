@@ -166,6 +166,10 @@ pub(crate) async fn call(store: &Arc<Store>, mint: Option<&JoinMint>, method: &M
         if !kintsugi_net::valid_node_name(n) {
             return Err(s3_error!(InvalidArgument, "node= must be a node name: 1-64 letters, digits, - or _, not `gateway`"));
         }
+        let removed = store.meta_call(|m| m.removed_nodes()).await.map_err(s3_err)?;
+        if removed.iter().any(|r| r == n) {
+            return Err(s3_error!(InvalidArgument, "node {n:?} was removed from this cluster, and removed names are never admitted again; start a new node under a new --name"));
+        }
     }
     // A token for one name admits it once unless told otherwise.
     let uses = uses_param(uri)?.or(node.as_ref().map(|_| 1));

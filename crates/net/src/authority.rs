@@ -15,8 +15,20 @@ pub fn valid_node_name(name: &str) -> bool {
     name != "gateway" && !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Whether a node name already belongs to a member of the cluster.
-pub type NameTaken = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+/// What a node name is to the cluster now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameUse {
+    /// No member has it, and it was never removed.
+    Free,
+    /// A member has it.
+    Member,
+    /// A node of that name was removed: never admitted again.
+    Removed,
+}
+
+/// What a node name is to the cluster (its replicated records, which the endpoint's
+/// [`Revoked`] copy may lag behind).
+pub type NameTaken = Arc<dyn Fn(&str) -> NameUse + Send + Sync>;
 
 /// Decides which join secrets admit a node, when that is more than one fixed secret: join
 /// tokens that expire, count their uses and can be revoked (the gateway's, kept in its
@@ -61,7 +73,11 @@ impl JoinAuthority {
         let bound = match &self.admission {
             Some(a) => match a.check(&req.secret).await {
                 Ok(bound) => bound,
-                Err(e) => {
+                Err(mut e) => {
+                    if let Some(cn) = &self.issue_as {
+                        // The token store's hint names the node command.
+                        e.message = e.message.replace("kintsugi admin join-token", &format!("kintsugi admin {cn} join-token"));
+                    }
                     tracing::warn!(node_name, error = %e.message, "join refused");
                     return Err(e);
                 }
@@ -101,7 +117,8 @@ impl JoinAuthority {
         if !valid_node_name(node_name) {
             return Err(WireError::new(codes::BAD_NODE_NAME, "node names are 1-64 letters, digits, - or _"));
         }
-        if self.revoked.contains(node_name) {
+        let name_use = self.name_taken.as_ref().map_or(NameUse::Free, |taken| taken(node_name));
+        if self.revoked.contains(node_name) || name_use == NameUse::Removed {
             tracing::warn!(node_name, "join refused: a node of that name was removed from the cluster");
             return Err(WireError::new(
                 codes::NODE_NAME_TAKEN,
@@ -111,8 +128,8 @@ impl JoinAuthority {
                 ),
             ));
         }
-        let readmitted = bound.is_some() && self.name_taken.as_ref().is_some_and(|taken| taken(node_name));
-        if bound.is_none() && self.name_taken.as_ref().is_some_and(|taken| taken(node_name)) {
+        let readmitted = bound.is_some() && name_use == NameUse::Member;
+        if bound.is_none() && name_use == NameUse::Member {
             tracing::warn!(node_name, "join refused: the name belongs to a member already");
             return Err(WireError::new(
                 codes::NODE_NAME_TAKEN,

@@ -39,7 +39,7 @@ pub use limits::ServerLimits;
 pub use revoked::Revoked;
 pub use pki::{common_name, fingerprint, new_key_and_csr, ClusterCa, NodeIdentity, CLUSTER_SERVER_NAME, NODE_CERT_VALIDITY};
 pub use token::{secrets_equal, JoinToken};
-pub use authority::{valid_node_name, Admission, JoinAuthority, NameTaken};
+pub use authority::{valid_node_name, Admission, JoinAuthority, NameTaken, NameUse};
 pub use join::join;
 pub use transport::{call, check, client_config, peer_of, server_config, server_config_for, server_config_live, Client, Handler, Peer, Server, Service, TransportTuning};
 pub use protocol::{codes, JoinRequest, Joined, WireError, WireRequest, WireResponse, DEFAULT_ALPN};

@@ -352,6 +352,7 @@ impl Admission for Counting {
         match secret {
             "good" => Ok(None),
             "for-n7" => Ok(Some("n7".into())),
+            "for-n5" => Ok(Some("n5".into())),
             _ => Err(WireError::new(codes::BAD_JOIN_SECRET, "no")),
         }
     }
@@ -380,7 +381,11 @@ async fn a_join_whose_csr_cannot_be_signed_spends_no_use_of_its_token() {
 async fn a_token_made_for_a_name_readmits_that_member_and_no_other_name() {
     let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
     let counting = Arc::new(Counting(std::sync::atomic::AtomicU32::new(0)));
-    let members: NameTaken = Arc::new(|n: &str| n == "n7" || n == "n8");
+    let members: NameTaken = Arc::new(|n: &str| match n {
+        "n7" | "n8" => NameUse::Member,
+        "n5" => NameUse::Removed, // in the replicated list, not yet in this endpoint's copy
+        _ => NameUse::Free,
+    });
     let revoked = Revoked::new();
     let auth = JoinAuthority { ca, secret: String::new(), admission: Some(counting.clone()), name_taken: Some(members), revoked: revoked.clone(), issue_as: None };
     let join = |secret: &str, name: &str| {
@@ -398,6 +403,8 @@ async fn a_token_made_for_a_name_readmits_that_member_and_no_other_name() {
         assert!(e.message.contains("only the node named \"n7\""), "{}", e.message);
     }
     assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), 1, "only the admitted join spent a use");
+    let e = auth.answer(&join("for-n5", "n5")).await.expect_err("a name the replicated list has removed");
+    assert_eq!(e.code, codes::NODE_NAME_TAKEN, "{}", e.message);
     revoked.extend(["n7".to_owned()]);
     assert_eq!(auth.answer(&join("for-n7", "n7")).await.expect_err("removed").code, codes::NODE_NAME_TAKEN, "a removed name stays out, whatever the token");
 }
