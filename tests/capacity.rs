@@ -93,6 +93,9 @@ fn removed_node_stays_out(c: &mut Cluster, i: usize) {
     }
     let log = c.nodes[i].log();
     assert!(exited.is_some() && log.contains("never admitted again"), "a removed name joined again:\n{log}");
+    // Nor is a token made for that name.
+    let refused = c.admin_refused(&["join-token", "--node", &name]);
+    assert!(refused.contains("was removed from this cluster"), "a token was made for a removed name: {refused}");
     assert!(Cluster::node_state(&c.status(), &name).is_none(), "{:#}", c.status());
 }
 

@@ -491,7 +491,7 @@ fn gateway_tokens_expire_admit_only_gateways_count_their_uses_and_are_revoked_wi
     let short = token(&c, &["--ttl", "1s"]);
     std::thread::sleep(Duration::from_millis(1500));
     let out = refused_gateway_join(&c, "gw2", &short);
-    assert!(out.contains("expired"), "{out}");
+    assert!(out.contains("expired") && out.contains("kintsugi admin gateway join-token"), "{out}");
     // A node token admits no gateway, and a gateway token no node.
     let out = refused_gateway_join(&c, "gw2", &c.token.clone());
     assert!(out.contains("not a gateway join token"), "{out}");

@@ -97,7 +97,11 @@ impl JoinAuthority {
             }
             let cert_der = self.ca.sign_csr(&req.csr_der, cn).map_err(|e| WireError::new(codes::BAD_CSR, e.to_string()))?;
             if let Some(a) = &self.admission {
-                a.consume(&req.secret, cn).await.inspect_err(|e| tracing::warn!(requested = node_name, error = %e.message, "join refused"))?;
+                if let Err(mut e) = a.consume(&req.secret, cn).await {
+                    e.message = e.message.replace("kintsugi admin join-token", &format!("kintsugi admin {cn} join-token"));
+                    tracing::warn!(requested = node_name, error = %e.message, "join refused");
+                    return Err(e);
+                }
             }
             tracing::info!(requested = node_name, name = cn, "joined: certificate issued");
             return Ok(Joined { cert_der, ca_der: self.ca.cert_der().to_vec() });
