@@ -2,8 +2,8 @@
 //! peers without a cluster certificate (joining nodes — or anyone), opened at a bounded rate,
 //! and a first request frame within a deadline. Above a cap a new connection is refused before
 //! its handshake costs anything; a stream whose request does not arrive in time is answered
-//! `BadFrame` and closed. A handshake holds its place for at most `handshake`; while more
-//! than `validate_above` are in progress, a new peer must first prove it receives at its
+//! `BadFrame` and closed. A handshake holds its place for at most `handshake`; while
+//! `validate_above` or more are in progress, a new peer must first prove it receives at its
 //! source address (a QUIC Retry), so spoofed addresses cannot fill the places.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -25,8 +25,8 @@ pub struct ServerLimits {
     pub anonymous_lifetime: Duration,
     /// How long a handshake may take before its place is given back.
     pub handshake: Duration,
-    /// Handshakes in progress above which new peers are sent a Retry (address validation)
-    /// before they get a place; 0: always.
+    /// Handshakes in progress from which on (this many or more) new peers are sent a Retry
+    /// (address validation) before they get a place; 0: always.
     pub validate_above: usize,
 }
 
