@@ -106,6 +106,15 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
         }
         "ledger_value" => vec![kintsugi_meta::encode_ledger_value(3, 4096), kintsugi_meta::encode_ledger_value(-1, i64::MAX), [5i64.to_le_bytes(), 9i64.to_le_bytes()].concat()],
         "admin_query" => vec![b"bucket=my%20bucket&key=a%2Fb+c&verify=full".to_vec(), b"node=n1&disk=3&path=%2Fsrv%2Fd%".to_vec(), b"ttl=3600&uses=1&node=n7".to_vec()],
+        "shard_body" => {
+            use kintsugi_storage::records::{get_record_head, put_record_end, put_record_head, table_record, FAILED_RECORD};
+            let failed = encode_frame(&kintsugi_storage::Response::error(kintsugi_storage::ErrorCode::ShardCorrupt, "chunk 1 is corrupt")).expect("frame");
+            vec![
+                [&put_record_head(3, &[7; 32])[..], b"abc", &put_record_head(0, &[8; 32]), &put_record_end(3)].concat(),
+                [&table_record(&[[1; 32], [2; 32]])[..], &get_record_head(3), b"xyz", &[FAILED_RECORD], &failed].concat(),
+                [&get_record_head(2)[..], b"hi", &get_record_head(0), &[FAILED_RECORD], &failed].concat(),
+            ]
+        }
         other => panic!("no seeds for {other}"),
     }
 }
@@ -196,6 +205,13 @@ fn the_seeds_decode() {
     assert_eq!(kintsugi_meta::decode_export(&seeds("meta_export")[0]).expect("the export seed decodes").len(), 3);
     assert_eq!(kintsugi_meta::decode_ledger_value(&seeds("ledger_value")[2]).expect("a value from before version bytes"), (5, 9));
     assert_eq!(kintsugi_gateway::admin_query_value(std::str::from_utf8(&seeds("admin_query")[0]).expect("utf-8"), "key").as_deref(), Some("a/b c"));
+    use kintsugi_storage::records::{read_get_record, read_put_record, read_table, GetRecord, PutRecord};
+    let mut put = &seeds("shard_body")[0][..];
+    assert_eq!(crate::now(read_put_record(&mut put, 1024)).expect("the PutShard seed decodes"), PutRecord::Chunk { hash: [7; 32], bytes: b"abc".to_vec() });
+    let mut read = &seeds("shard_body")[1][..];
+    assert_eq!(crate::now(read_table(&mut read)).expect("the table seed decodes"), vec![[1; 32], [2; 32]]);
+    assert_eq!(crate::now(read_get_record(&mut read)).expect("a chunk record"), GetRecord::Chunk(b"xyz".to_vec()));
+    assert!(matches!(crate::now(read_get_record(&mut read)), Ok(GetRecord::Failed(kintsugi_storage::Response::Error { .. }))));
 }
 
 /// `scripts/fuzz.sh` asks for the seeds as files (`KINTSUGI_FUZZ_SEED_DIR/<target>/seed-N`),

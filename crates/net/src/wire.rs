@@ -13,6 +13,7 @@
 //! many raw bytes follow and a truncated body is detected.
 
 use serde::{de::DeserializeOwned, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::{NetError, NetResult};
 
@@ -59,19 +60,16 @@ pub fn decode_frame<T: DeserializeOwned>(body: &[u8]) -> NetResult<T> {
     }
 }
 
-/// Read one frame from a QUIC stream.
-pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> NetResult<T> {
+/// Read one frame from a QUIC stream (or any byte stream: the fuzz targets read slices).
+pub async fn read_frame<T: DeserializeOwned>(recv: &mut (impl AsyncRead + Unpin)) -> NetResult<T> {
     let mut prefix = [0u8; 4];
     recv.read_exact(&mut prefix).await.map_err(|e| NetError::BadFrame { detail: format!("reading frame length: {}", with_causes(&e)) })?;
     let n = frame_len(prefix)?;
     // Grown as bytes arrive: a peer that announces a frame and sends nothing costs nothing.
     let mut body = Vec::with_capacity(n.min(4096));
-    while body.len() < n {
-        match recv.read_chunk(n - body.len(), true).await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk.bytes),
-            Ok(None) => return Err(NetError::BadFrame { detail: format!("frame truncated: {} of {n} bytes", body.len()) }),
-            Err(e) => return Err(NetError::BadFrame { detail: format!("frame truncated: {e}") }),
-        }
+    let got = (&mut *recv).take(n as u64).read_to_end(&mut body).await.map_err(|e| NetError::BadFrame { detail: format!("frame truncated: {}", with_causes(&e)) })?;
+    if got < n {
+        return Err(NetError::BadFrame { detail: format!("frame truncated: {got} of {n} bytes") });
     }
     decode_frame(&body)
 }

@@ -3,7 +3,7 @@
 //! process (the embedded server), [`RemoteShards`] a disk on a storage node
 //! reached over QUIC. [`NodeService`] is the storage node's side of that
 //! protocol and [`run_heartbeats`] its periodic report to every gateway. [`proto`] is the shard
-//! protocol itself (the messages; `records` lays out their bodies), carried in `kintsugi_net`'s
+//! protocol itself (the messages; [`records`] lays out their bodies and reads them), carried in `kintsugi_net`'s
 //! generic frames.
 //!
 //! Knows nothing of S3 or metadata.
@@ -16,7 +16,7 @@ mod local;
 mod node;
 pub mod proto;
 mod rebuild;
-mod records;
+pub mod records;
 mod remote;
 mod segment;
 mod shards;

@@ -13,7 +13,7 @@ use kintsugi_net::{write_frame, Client, Handler, NetError, NetResult};
 use crate::local::LocalShards;
 use crate::segment::ReadCounters;
 use crate::proto::{DiskReport, ErrorCode, ListedShard, Request, Response, ShardRead, ShardSource, COUNTER_REFUSED};
-use crate::records::{get_record_head, shard_error_response, table_record, END_OF_SHARD, MAX_CHUNK};
+use crate::records::{get_record_head, read_put_record, shard_error_response, table_record, PutRecord, FAILED_RECORD};
 use crate::shards::{ShardStore, WriteError};
 
 /// Open the node's disk directories: a formatted one keeps its identity, an
@@ -282,39 +282,26 @@ impl NodeService {
             Ok(x) => x,
             Err(r) => return r,
         };
+        // No chunk of this shard is longer than its chunk size: a longer record is refused before its bytes are read.
+        let max_chunk = header.chunk_size;
         let mut w = disk.write(header);
-        let fail = |detail: String| Response::error(ErrorCode::BadFrame, detail);
         loop {
-            let mut len = [0u8; 4];
-            if let Err(e) = recv.read_exact(&mut len).await {
-                return fail(format!("shard body cut short: {e}")); // dropping `w` removes the temp file
-            }
-            let len = u32::from_le_bytes(len);
-            if len == END_OF_SHARD {
-                let mut seg = [0u8; 8];
-                if let Err(e) = recv.read_exact(&mut seg).await {
-                    return fail(format!("shard body cut short: {e}"));
+            match read_put_record(&mut recv, max_chunk).await {
+                // Dropping `w` removes the temp file.
+                Err(e) => return Response::error(ErrorCode::BadFrame, e.to_string()),
+                Ok(PutRecord::End { segment_len }) => {
+                    w.close(segment_len).await;
+                    return match w.durable().await {
+                        Ok(hash) => Response::ShardPut { hash },
+                        Err(e) => write_error_response(&e),
+                    };
                 }
-                w.close(u64::from_le_bytes(seg)).await;
-                return match w.durable().await {
-                    Ok(hash) => Response::ShardPut { hash },
-                    Err(e) => write_error_response(&e),
-                };
-            }
-            if len > MAX_CHUNK {
-                return fail(format!("chunk record of {len} bytes exceeds {MAX_CHUNK}"));
-            }
-            let mut hash = [0u8; 32];
-            let mut chunk = vec![0u8; len as usize];
-            if let Err(e) = recv.read_exact(&mut hash).await {
-                return fail(format!("shard body cut short: {e}"));
-            }
-            if let Err(e) = recv.read_exact(&mut chunk).await {
-                return fail(format!("shard body cut short: {e}"));
-            }
-            // The writer checks the claimed hash on a blocking thread; a mismatch fails the write (ShardCorrupt).
-            if let Err(e) = w.append_verified(chunk, hash).await {
-                return write_error_response(&e); // the writer stopped early: its error says why
+                // The writer checks the claimed hash on a blocking thread; a mismatch fails the write (ShardCorrupt).
+                Ok(PutRecord::Chunk { hash, bytes }) => {
+                    if let Err(e) = w.append_verified(bytes, hash).await {
+                        return write_error_response(&e); // the writer stopped early: its error says why
+                    }
+                }
             }
         }
     }
@@ -368,7 +355,7 @@ impl NodeService {
                     send.write_all(&chunk).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
                 }
                 Err(e) => {
-                    send.write_all(&[1]).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
+                    send.write_all(&[FAILED_RECORD]).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
                     return write_frame(send, &shard_error_response(&e)).await;
                 }
             }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kintsugi_disk::ShardHeader;
-use kintsugi_erasure::ChunkHash;
 use kintsugi_net::{peer_of, read_frame, write_frame, Client, NetError, Peer};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
@@ -16,7 +15,7 @@ use tokio::time::timeout;
 
 use crate::error::{ShardError, ShardResult};
 use crate::proto::{DiskReport, ErrorCode, Request, Response, ShardRead, ShardSource};
-use crate::records::{put_record_end, put_record_head, shard_error_from_remote, unreachable, MAX_CHUNK, MAX_TABLE, TABLE_RECORD};
+use crate::records::{put_record_end, put_record_head, read_get_record, read_table, shard_error_from_remote, unreachable, GetRecord, RecordError};
 use crate::shards::{ChunkRx, DiskInfo, FoundShard, Hashing, ShardMsg, ShardPage, ShardStore, ShardWrite};
 
 /// Chunks buffered ahead of the consumer per remote shard stream.
@@ -402,28 +401,22 @@ impl ShardStore for RemoteShards {
                 }
                 // Whatever the node claims: its table must be the manifest's, and every chunk the table's.
                 let lie = |detail: String| ShardError::Disk(kintsugi_disk::DiskError::Corrupt { disk: id, shard: kintsugi_disk::Disk::shard_name(segment, index), detail: format!("node {} sent {detail}", link.name()) });
-                let table = read_table(&mut recv, d).await.map_err(unreach)?.map_err(&protocol)?;
+                let record = |e: RecordError| match e {
+                    RecordError::Cut(detail) => ShardError::Unreachable { disk: id, node: link.name().to_owned(), detail },
+                    RecordError::Malformed(detail) => protocol(detail),
+                };
+                let table = within_record(d, read_table(&mut recv)).await.map_err(record)?;
                 let table = tokio::task::spawn_blocking(move || (kintsugi_erasure::shard_hash(&table) == expected).then_some(table))
                     .await
                     .map_err(|e| protocol(e.to_string()))?
                     .ok_or_else(|| lie("a chunk hash table that is not the manifest's".into()))?;
                 for c in first..first.saturating_add(count) {
-                    let mut head = [0u8; 5];
-                    within(d, async { recv.read_exact(&mut head[..1]).await.map_err(io) }).await.map_err(unreach)?;
-                    if head[0] != 0 {
-                        let e: Response = within(d, read_frame(&mut recv)).await.map_err(unreach)?;
-                        return Err(match e {
-                            Response::Error { code, message } => remote(&code, message),
-                            other => protocol(format!("{other:?} inside a shard stream")),
-                        });
-                    }
-                    within(d, async { recv.read_exact(&mut head[1..]).await.map_err(io) }).await.map_err(unreach)?;
-                    let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
-                    if len > MAX_CHUNK {
-                        return Err(protocol(format!("a {len}-byte chunk record")));
-                    }
-                    let mut buf = vec![0u8; len as usize];
-                    within(d, async { recv.read_exact(&mut buf).await.map_err(io) }).await.map_err(unreach)?;
+                    let buf = match within_record(d, read_get_record(&mut recv)).await.map_err(record)? {
+                        GetRecord::Chunk(buf) => buf,
+                        GetRecord::Failed(Response::Error { code, message }) => return Err(remote(&code, message)),
+                        GetRecord::Failed(other) => return Err(protocol(format!("{other:?} inside a shard stream"))),
+                    };
+                    let len = buf.len();
                     let mismatch = || lie(format!("chunk {c} ({len} bytes) whose BLAKE3 is not its entry in the shard's table"));
                     let entry = *usize::try_from(c).ok().and_then(|c| table.get(c)).ok_or_else(mismatch)?;
                     let (buf, ok) = tokio::task::spawn_blocking(move || {
@@ -483,24 +476,7 @@ impl ShardStore for RemoteShards {
     }
 }
 
-/// Read a ReadShard body's chunk hash table record; the outer error is the transport's, the
-/// inner one a malformed record. The table grows as its bytes arrive (never allocated from the
-/// claimed length alone).
-async fn read_table(recv: &mut quinn::RecvStream, d: Duration) -> Result<Result<Vec<ChunkHash>, String>, NetError> {
-    let mut head = [0u8; 5];
-    within(d, async { recv.read_exact(&mut head).await.map_err(io) }).await?;
-    if head[0] != TABLE_RECORD {
-        return Ok(Err(format!("a shard stream without its hash table (record type {})", head[0])));
-    }
-    let n = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
-    if n > MAX_TABLE {
-        return Ok(Err(format!("a hash table of {n} entries")));
-    }
-    let mut table = Vec::new();
-    let mut entry = [0u8; 32];
-    for _ in 0..n {
-        within(d, async { recv.read_exact(&mut entry).await.map_err(io) }).await?;
-        table.push(entry);
-    }
-    Ok(Ok(table))
+/// A record read under the link's deadline: silence past it is a cut stream.
+async fn within_record<T>(d: Duration, f: impl std::future::Future<Output = Result<T, RecordError>>) -> Result<T, RecordError> {
+    timeout(d, f).await.unwrap_or_else(|_| Err(RecordError::Cut(format!("no shard bytes for {d:?}"))))
 }
