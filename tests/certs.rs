@@ -1,7 +1,7 @@
 //! Cluster certificates expire: members renew theirs over their mTLS link while they run,
 //! and a node stopped past its certificate's validity is refused with what to do. Real
 //! gateway and storage processes on loopback, with a 30 s validity so that a run sees
-//! several generations of certificates.
+//! several generations of certificates. A join whose answer is lost is answered again.
 
 mod common;
 
@@ -75,4 +75,22 @@ fn certificates_expire_and_renew_themselves_while_members_run() {
     c.nodes[1].kill9();
     c.gw.py("data.py", &["verify", manifest]);
     c.gw.py("data.py", &["verify", more_manifest]);
+}
+
+#[test]
+fn a_join_whose_answer_was_lost_is_answered_again_without_spending_another_use() {
+    let _g = common::slot();
+    let mut c = Cluster::start(1, 1, &["--ec", "1+1"], Some(65536));
+    let once = c.admin_json(&["join-token", "--uses", "1"])["token"].as_str().expect("token").to_owned();
+    // The node drops the gateway's first answer, as a lost packet or a timeout would: the
+    // gateway has spent the token's one use on it, and the node asks again.
+    let i = c.add_node("n2", 1);
+    c.nodes[i].start_with_env(&once, &[("KINTSUGI_FAULT_LOSE_JOIN_ANSWERS", "1")]);
+    c.wait_states(&[(0, "up"), (i, "up")], Duration::from_secs(30));
+    let log = c.nodes[i].log();
+    assert!(log.contains("the answer was lost"), "the fault was not injected:\n{log}");
+    // The retry spent nothing more: the token admitted one node, and admits no other.
+    let j = c.add_node("n3", 1);
+    let (ok, log) = c.nodes[j].run_once(&once);
+    assert!(!ok && log.contains("used for all the 1 joins"), "a one-use token admitted a second node:\n{log}");
 }

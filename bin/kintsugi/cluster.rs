@@ -101,12 +101,21 @@ pub(crate) fn wait_for_token_file(file: &std::path::Path, wait: Duration, hint: 
 /// Join with `token`, retrying while the gateway cannot be reached (it may still be starting,
 /// or have too many nodes joining at once) or cannot check tokens now (its metadata group has
 /// no majority: `JoinUnavailable`); a refusal (wrong secret, wrong CA, name taken) is final.
+/// Every attempt presents the same key: an attempt whose answer was lost may have spent a use
+/// of the token, and the gateway answers the same join again without spending another.
 pub(crate) async fn join_with_retry<R: kintsugi_net::WireRequest>(token: &JoinToken, name: &str, wait: Duration, t: &TransportTuning) -> Result<NodeIdentity> {
     use kintsugi_net::NetError;
     let end = tokio::time::Instant::now() + wait;
+    let key = kintsugi_net::new_key().context("making the node's key")?;
+    // Fault injection for tests: drop the first N answers as if the network had lost them.
+    let mut lose = std::env::var("KINTSUGI_FAULT_LOSE_JOIN_ANSWERS").ok().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
     loop {
-        let attempt = tokio::time::timeout(Duration::from_secs(5), kintsugi_net::join::<R>(token, name, t)).await;
+        let attempt = tokio::time::timeout(Duration::from_secs(5), kintsugi_net::join_with_key::<R>(token, name, key.clone(), t)).await;
         let err = match attempt {
+            Ok(Ok(_)) if lose > 0 => {
+                lose -= 1;
+                "the answer was lost (KINTSUGI_FAULT_LOSE_JOIN_ANSWERS)".to_owned()
+            }
             Ok(Ok(id)) => return Ok(id),
             Ok(Err(e @ (NetError::Connect { .. } | NetError::Io(_) | NetError::Timeout { .. } | NetError::Connection { .. }))) => e.to_string(),
             Ok(Err(e @ NetError::Remote { .. })) if matches!(&e, NetError::Remote { code, .. } if code == kintsugi_net::codes::JOIN_UNAVAILABLE) => e.to_string(),
@@ -263,13 +272,13 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Admission for Unavailable {
-        async fn check(&self, _secret: &str) -> Result<Option<String>, WireError> {
+        async fn check(&self, _secret: &str, _joiner: &kintsugi_net::Joiner<'_>) -> Result<Option<String>, WireError> {
             if self.0.fetch_add(1, Ordering::SeqCst) < 2 {
                 return Err(WireError::new(codes::JOIN_UNAVAILABLE, "the metadata group has no majority"));
             }
             Ok(None)
         }
-        async fn consume(&self, _secret: &str, _node_name: &str) -> Result<(), WireError> {
+        async fn consume(&self, _secret: &str, _joiner: &kintsugi_net::Joiner<'_>) -> Result<(), WireError> {
             Ok(())
         }
     }

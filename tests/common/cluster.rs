@@ -85,6 +85,13 @@ impl Node {
         self.proc.set(self.command(token).spawn().expect("spawning kintsugi storage"));
     }
 
+    /// [`Self::start`] with more environment (e.g. a `KINTSUGI_FAULT_*` fault to inject).
+    pub fn start_with_env(&mut self, token: &str, env: &[(&str, &str)]) {
+        let mut cmd = self.command(token);
+        cmd.envs(env.iter().copied());
+        self.proc.set(cmd.spawn().expect("spawning kintsugi storage"));
+    }
+
     /// Run with `token` to completion (for refused joins); returns (success, log).
     pub fn run_once(&self, token: &str) -> (bool, String) {
         let st = self.command(token).status().expect("running kintsugi storage");

@@ -28,7 +28,7 @@ use s3s::{s3_error, Body, S3Response, S3Result};
 
 use kintsugi_cluster::Store;
 use kintsugi_meta::{JoinTokenRecord, MetaError, MetaRead};
-use kintsugi_net::{codes, JoinToken, WireError};
+use kintsugi_net::{codes, JoinToken, Joiner, WireError};
 
 use crate::admin_util::{json_response, query_param, rfc3339};
 use crate::error::s3_err;
@@ -116,18 +116,21 @@ fn refusal(e: MetaError) -> WireError {
 
 #[async_trait::async_trait]
 impl kintsugi_net::Admission for TokenAdmission {
-    async fn check(&self, secret: &str) -> Result<Option<String>, WireError> {
-        let id = JoinToken::secret_id(secret);
-        // The name is written with the token and never changes: read after the linearizable
-        // read of the token, this replica's copy is current.
-        let found = self.store.meta_call(move |m| Ok((m.join_token(&id)?, m.local_join_token_node(&id)?))).await;
-        let (rec, bound) = found.map_err(|e| match e {
+    async fn check(&self, secret: &str, joiner: &Joiner<'_>) -> Result<Option<String>, WireError> {
+        let (id, name, key) = (JoinToken::secret_id(secret), joiner.name.to_owned(), joiner.key);
+        // The name and the joins are written with or after the token: read after the
+        // linearizable read of the token, this replica's copy is as current as that read.
+        let found = self.store.meta_call(move |m| Ok((m.join_token(&id)?, m.local_join_token_node(&id)?, m.local_join_token_use(&id, &key)?))).await;
+        let (rec, bound, admitted_as) = found.map_err(|e| match e {
             kintsugi_cluster::ClusterError::Meta(m) => refusal(m),
             other => WireError::new(codes::JOIN_UNAVAILABLE, format!("checking the join token failed: {other}")),
         })?;
+        let now = kintsugi_meta::now_ms();
         let reason = match rec {
             None => Some("this join token is unknown or was revoked".to_owned()),
-            Some(r) => r.refusal(kintsugi_meta::now_ms()),
+            // This very join again (its answer was lost): admitted while the token lives.
+            Some(r) if admitted_as.as_deref() == Some(name.as_str()) && now < r.expires_ms => None,
+            Some(r) => r.refusal(now),
         };
         match reason {
             Some(reason) => Err(refusal(MetaError::JoinTokenRefused { reason })),
@@ -135,9 +138,9 @@ impl kintsugi_net::Admission for TokenAdmission {
         }
     }
 
-    async fn consume(&self, secret: &str, node_name: &str) -> Result<(), WireError> {
-        let (id, node) = (JoinToken::secret_id(secret), node_name.to_owned());
-        self.store.meta_call(move |m| m.use_join_token(&id, &node)).await.map_err(|e| match e {
+    async fn consume(&self, secret: &str, joiner: &Joiner<'_>) -> Result<(), WireError> {
+        let (id, name, key) = (JoinToken::secret_id(secret), joiner.name.to_owned(), joiner.key);
+        self.store.meta_call(move |m| m.use_join_token(&id, &name, &key)).await.map_err(|e| match e {
             kintsugi_cluster::ClusterError::Meta(m) => refusal(m),
             other => WireError::new(codes::JOIN_UNAVAILABLE, format!("recording the join failed: {other}")),
         })

@@ -328,6 +328,19 @@ pub enum Command {
         /// When this was stamped, ms since the epoch.
         now_ms: i64,
     },
+    /// [`Command::UseJoinToken`] for the joiner's key `key` (the BLAKE3 of its CSR's public
+    /// key), which is recorded: the same token, name and key again (a join retried after its
+    /// answer was lost) is admitted without counting another use.
+    UseJoinTokenBy {
+        /// The token's id.
+        id: String,
+        /// The name it admits (`gateway`, for a gateway).
+        node: String,
+        /// BLAKE3 of the joiner's public key.
+        key: [u8; 32],
+        /// When the join was stamped, ms since the epoch.
+        now_ms: i64,
+    },
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.
@@ -439,6 +452,7 @@ impl Command {
             Command::PutBucketCors { .. } => "put_bucket_cors",
             Command::RemoveGarbageShards { .. } => "remove_garbage_shards",
             Command::AddNodeJoinToken { .. } => "add_node_join_token",
+            Command::UseJoinTokenBy { .. } => "use_join_token_by",
         }
     }
 }
@@ -489,7 +503,8 @@ impl RocksMeta {
             Command::DeleteKey { access_key } => self.apply_delete_access_key(access_key).map(|()| Applied::Done),
             Command::AddJoinToken { id, record, now_ms } => self.apply_add_join_token(id, record, None, *now_ms).map(|()| Applied::Done),
             Command::AddNodeJoinToken { id, record, node, now_ms } => self.apply_add_join_token(id, record, Some(node), *now_ms).map(|()| Applied::Done),
-            Command::UseJoinToken { id, node, now_ms } => self.apply_use_join_token(id, node, *now_ms).map(|()| Applied::Done),
+            Command::UseJoinToken { id, node, now_ms } => self.apply_use_join_token(id, node, None, *now_ms).map(|()| Applied::Done),
+            Command::UseJoinTokenBy { id, node, key, now_ms } => self.apply_use_join_token(id, node, Some(key), *now_ms).map(|()| Applied::Done),
             Command::RevokeJoinTokens => self.apply_revoke_join_tokens().map(|()| Applied::Done),
         };
         applied

@@ -59,7 +59,7 @@ fn workload(meta: &RocksMeta) {
     meta.create_bucket("b").expect("bucket");
     meta.create_owned_bucket("gone", "AK2").expect("bucket");
     meta.add_join_token_at("t1", 5, 1_000, Some(2)).expect("token");
-    meta.use_join_token_at("t1", "n1", 6).expect("use");
+    meta.use_join_token_at("t1", "n1", &[1; 32], 6).expect("use");
     meta.revoke_join_tokens().expect("revoke");
     meta.add_join_token_at("t2", 7, 1_000, None).expect("token");
     meta.add_node_join_token_at("t3", 8, 1_000, Some(1), "n7").expect("node token");

@@ -9,6 +9,10 @@
 //! expired while it was stopped, or that lost its state directory). The name lives beside the
 //! record, under `join-token-node/<id>`, written and deleted with it.
 //!
+//! A join records the joiner's key (`join-token-use/<id>/<key>`: the BLAKE3 of its CSR's public
+//! key, hex, and the name it joined as), so the same join asked again (its answer was lost) is
+//! admitted again without spending another use.
+//!
 //! Times come inside the commands (`now_ms`), as everywhere in `apply`: whether a token has
 //! expired is decided by the time its use was stamped, the same on every replica.
 
@@ -24,6 +28,9 @@ pub(crate) const KEY_JOIN_TOKEN: &[u8] = b"join-token/";
 
 /// Key prefix of the node names join tokens are bound to (system column family).
 pub(crate) const KEY_JOIN_TOKEN_NODE: &[u8] = b"join-token-node/";
+
+/// Key prefix of the joins a token admitted, by joiner key (system column family).
+pub(crate) const KEY_JOIN_TOKEN_USE: &[u8] = b"join-token-use/";
 
 /// One join token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +66,15 @@ fn node_key(id: &str) -> Vec<u8> {
     [KEY_JOIN_TOKEN_NODE, id.as_bytes()].concat()
 }
 
+fn uses_prefix(id: &str) -> Vec<u8> {
+    [KEY_JOIN_TOKEN_USE, id.as_bytes(), b"/"].concat()
+}
+
+fn use_key(id: &str, key: &[u8; 32]) -> Vec<u8> {
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    [uses_prefix(id), hex.into_bytes()].concat()
+}
+
 impl RocksMeta {
     /// Store a new token (bound to node name `node`, if given), and drop every token expired
     /// at `now_ms`.
@@ -66,8 +82,7 @@ impl RocksMeta {
         let mut b = WriteBatch::default();
         for (old, r) in self.local_join_tokens()? {
             if now_ms >= r.expires_ms {
-                b.delete_cf(self.cf(CF_SYSTEM)?, token_key(&old));
-                b.delete_cf(self.cf(CF_SYSTEM)?, node_key(&old));
+                self.delete_token(&mut b, &old)?;
             }
         }
         b.put_cf(self.cf(CF_SYSTEM)?, token_key(id), encode(rec)?);
@@ -77,12 +92,24 @@ impl RocksMeta {
         self.write(b)
     }
 
-    /// Count one use of a token, admitting `node`. Precondition: it exists, has not expired at
-    /// `now_ms`, has a use left, and is bound to no name or to `node`.
-    pub(crate) fn apply_use_join_token(&self, id: &str, node: &str, now_ms: i64) -> MetaResult<()> {
+    /// Count one use of a token, admitting `node` (whose public key is `key`, when the command
+    /// carries it). Precondition: it exists, has not expired at `now_ms`, has a use left and
+    /// admits that name — or it admitted this very key under this name before (a join retried
+    /// after its answer was lost), which counts no other use.
+    pub(crate) fn apply_use_join_token(&self, id: &str, node: &str, key: Option<&[u8; 32]>, now_ms: i64) -> MetaResult<()> {
         let Some(mut rec) = self.local_join_token(id)? else {
             return Err(MetaError::JoinTokenRefused { reason: "this join token is unknown or was revoked".into() });
         };
+        if now_ms >= rec.expires_ms {
+            return Err(MetaError::JoinTokenRefused { reason: rec.refusal(now_ms).unwrap_or_default() });
+        }
+        if let Some(k) = key {
+            match self.local_join_token_use(id, k)? {
+                Some(n) if n == node => return Ok(()),
+                Some(n) => return Err(MetaError::JoinTokenRefused { reason: format!("this key joined with this token as {n:?}, not {node:?}") }),
+                None => {}
+            }
+        }
         if let Some(reason) = rec.refusal(now_ms) {
             return Err(MetaError::JoinTokenRefused { reason });
         }
@@ -95,15 +122,39 @@ impl RocksMeta {
         rec.uses_left = rec.uses_left.map(|n| n - 1);
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_SYSTEM)?, token_key(id), encode(&rec)?);
+        if let Some(k) = key {
+            b.put_cf(self.cf(CF_SYSTEM)?, use_key(id, k), encode(&node)?);
+        }
         self.write(b)
+    }
+
+    /// Delete token `id`, its name and its recorded joins, in `b`.
+    fn delete_token(&self, b: &mut WriteBatch, id: &str) -> MetaResult<()> {
+        b.delete_cf(self.cf(CF_SYSTEM)?, token_key(id));
+        b.delete_cf(self.cf(CF_SYSTEM)?, node_key(id));
+        let prefix = uses_prefix(id);
+        let mut uses = Vec::new();
+        self.scan_prefix(CF_SYSTEM, &prefix, &prefix, |k, _| {
+            uses.push(k.to_vec());
+            Ok(true)
+        })?;
+        for k in uses {
+            b.delete_cf(self.cf(CF_SYSTEM)?, k);
+        }
+        Ok(())
+    }
+
+    /// The name token `id` admitted the joiner with public key `key` (its BLAKE3) as, in this
+    /// replica's own state (see [`Self::local_join_token_node`]).
+    pub fn local_join_token_use(&self, id: &str, key: &[u8; 32]) -> MetaResult<Option<String>> {
+        self.get(CF_SYSTEM, "join token's use", &use_key(id, key))
     }
 
     /// Delete every token.
     pub(crate) fn apply_revoke_join_tokens(&self) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         for (id, _) in self.local_join_tokens()? {
-            b.delete_cf(self.cf(CF_SYSTEM)?, token_key(&id));
-            b.delete_cf(self.cf(CF_SYSTEM)?, node_key(&id));
+            self.delete_token(&mut b, &id)?;
         }
         self.write(b)
     }
@@ -150,16 +201,16 @@ mod tests {
         let (_d, meta) = open();
         meta.add_join_token_at("once", 1_000, 60_000, Some(1)).expect("add");
         meta.add_join_token_at("hour", 1_000, 3_600_000, None).expect("add");
-        meta.use_join_token_at("once", "n1", 2_000).expect("first use");
-        assert!(refused(meta.use_join_token_at("once", "n2", 3_000)).contains("used for all the 1 joins"));
-        meta.use_join_token_at("hour", "n1", 2_000).expect("use");
-        meta.use_join_token_at("hour", "n2", 3_000).expect("use");
+        meta.use_join_token_at("once", "n1", &[228; 32], 2_000).expect("first use");
+        assert!(refused(meta.use_join_token_at("once", "n2", &[229; 32], 3_000)).contains("used for all the 1 joins"));
+        meta.use_join_token_at("hour", "n1", &[228; 32], 2_000).expect("use");
+        meta.use_join_token_at("hour", "n2", &[229; 32], 3_000).expect("use");
         assert_eq!(meta.join_token("hour").expect("read").map(|r| r.used), Some(2));
-        assert!(refused(meta.use_join_token_at("hour", "n3", 3_601_000)).contains("expired"));
-        assert!(refused(meta.use_join_token_at("nope", "n3", 3_000)).contains("unknown"));
+        assert!(refused(meta.use_join_token_at("hour", "n3", &[230; 32], 3_601_000)).contains("expired"));
+        assert!(refused(meta.use_join_token_at("nope", "n3", &[230; 32], 3_000)).contains("unknown"));
         meta.revoke_join_tokens().expect("revoke");
         assert!(meta.local_join_tokens().expect("list").is_empty());
-        assert!(refused(meta.use_join_token_at("hour", "n3", 3_000)).contains("unknown or was revoked"));
+        assert!(refused(meta.use_join_token_at("hour", "n3", &[230; 32], 3_000)).contains("unknown or was revoked"));
     }
 
     #[test]
@@ -167,15 +218,36 @@ mod tests {
         let (_d, meta) = open();
         meta.add_node_join_token_at("n7", 1_000, 60_000, Some(2), "n7").expect("add");
         assert_eq!(meta.local_join_token_node("n7").expect("read").as_deref(), Some("n7"));
-        assert!(refused(meta.use_join_token_at("n7", "n8", 2_000)).contains("only the node named \"n7\""));
+        assert!(refused(meta.use_join_token_at("n7", "n8", &[235; 32], 2_000)).contains("only the node named \"n7\""));
         assert_eq!(meta.join_token("n7").expect("read").map(|r| r.used), Some(0), "a refused use counts nothing");
-        meta.use_join_token_at("n7", "n7", 2_000).expect("the bound name is admitted");
+        meta.use_join_token_at("n7", "n7", &[234; 32], 2_000).expect("the bound name is admitted");
         // Expired tokens are dropped with their names, and so are revoked ones.
         meta.add_join_token_at("other", 61_000, 1_000, None).expect("add");
         assert_eq!(meta.local_join_token_node("n7").expect("read"), None);
         meta.add_node_join_token_at("n9", 70_000, 60_000, None, "n9").expect("add");
         meta.revoke_join_tokens().expect("revoke");
         assert_eq!(meta.local_join_token_node("n9").expect("read"), None);
+    }
+
+    #[test]
+    fn the_same_join_asked_again_is_admitted_without_spending_another_use() {
+        let (_d, meta) = open();
+        meta.add_join_token_at("once", 1_000, 60_000, Some(1)).expect("add");
+        meta.use_join_token_at("once", "n1", &[1; 32], 2_000).expect("first use");
+        // Its answer was lost: the same name with the same key again.
+        meta.use_join_token_at("once", "n1", &[1; 32], 3_000).expect("the same join again");
+        assert_eq!(meta.join_token("once").expect("read").map(|r| (r.used, r.uses_left)), Some((1, Some(0))), "a repeat counts no use");
+        assert_eq!(meta.local_join_token_use("once", &[1; 32]).expect("read").as_deref(), Some("n1"));
+        // Another key, or the same key under another name, is another join.
+        assert!(refused(meta.use_join_token_at("once", "n1", &[2; 32], 3_000)).contains("used for all the 1 joins"));
+        assert!(refused(meta.use_join_token_at("once", "n2", &[1; 32], 3_000)).contains("as \"n1\""));
+        // An expired token admits no repeat, and its joins go with it.
+        assert!(refused(meta.use_join_token_at("once", "n1", &[1; 32], 61_000)).contains("expired"));
+        meta.add_join_token_at("new", 62_000, 1_000, None).expect("add");
+        assert_eq!(meta.local_join_token_use("once", &[1; 32]).expect("read"), None);
+        meta.use_join_token_at("new", "n3", &[3; 32], 62_500).expect("use");
+        meta.revoke_join_tokens().expect("revoke");
+        assert_eq!(meta.local_join_token_use("new", &[3; 32]).expect("read"), None);
     }
 
     #[test]

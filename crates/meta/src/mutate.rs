@@ -181,14 +181,15 @@ impl RocksMeta {
         Ok(record)
     }
 
-    /// Count a join that the token `id` admitted (refused: `JoinTokenRefused`).
-    pub fn use_join_token(&self, id: &str, node: &str) -> MetaResult<()> {
-        self.use_join_token_at(id, node, now_ms())
+    /// Count a join that the token `id` admitted, of `node` with public key `key` (its BLAKE3);
+    /// the same join again counts nothing more (refused: `JoinTokenRefused`).
+    pub fn use_join_token(&self, id: &str, node: &str, key: &[u8; 32]) -> MetaResult<()> {
+        self.use_join_token_at(id, node, key, now_ms())
     }
 
     /// [`Self::use_join_token`] as if it were `now_ms`.
-    pub fn use_join_token_at(&self, id: &str, node: &str, now_ms: i64) -> MetaResult<()> {
-        self.submit(&Command::UseJoinToken { id: id.into(), node: node.into(), now_ms }).map(drop)
+    pub fn use_join_token_at(&self, id: &str, node: &str, key: &[u8; 32], now_ms: i64) -> MetaResult<()> {
+        self.submit(&Command::UseJoinTokenBy { id: id.into(), node: node.into(), key: *key, now_ms }).map(drop)
     }
 
     /// Revoke every join token.

@@ -35,16 +35,27 @@ pub type NameTaken = Arc<dyn Fn(&str) -> NameUse + Send + Sync>;
 /// replicated metadata).
 #[async_trait::async_trait]
 pub trait Admission: Send + Sync {
-    /// Whether `secret` admits a join now, and the one node name it admits if it is bound to
+    /// Whether `secret` admits `joiner` now, and the one node name it admits if it is bound to
     /// one (`None`: any free name). A token bound to a name re-admits that name even when a
     /// member has it (an operator's decision: a node whose certificate expired while it was
-    /// stopped, or that lost its state directory). Records nothing: it runs before the
-    /// request's name is checked, so that a peer without a valid secret learns nothing of
-    /// the names.
-    async fn check(&self, secret: &str) -> Result<Option<String>, WireError>;
-    /// Record that `secret` admitted `node_name` (one use of a token with a use count); refused
-    /// when it no longer admits (used up or revoked meanwhile).
-    async fn consume(&self, secret: &str, node_name: &str) -> Result<(), WireError>;
+    /// stopped, or that lost its state directory). A token that admitted this very joiner
+    /// (name and key) admits it again, used up or not: its answer was lost. Records nothing:
+    /// it runs before the request's name is checked, so that a peer without a valid secret
+    /// learns nothing of the names.
+    async fn check(&self, secret: &str, joiner: &Joiner<'_>) -> Result<Option<String>, WireError>;
+    /// Record that `secret` admitted `joiner` (one use of a token with a use count, none for a
+    /// joiner it admitted before); refused when it no longer admits (used up or revoked
+    /// meanwhile).
+    async fn consume(&self, secret: &str, joiner: &Joiner<'_>) -> Result<(), WireError>;
+}
+
+/// Who asks to join: the name the certificate will carry and the key it will certify.
+#[derive(Clone, Copy, Debug)]
+pub struct Joiner<'a> {
+    /// The name asked for (`gateway` for every gateway).
+    pub name: &'a str,
+    /// BLAKE3 of the CSR's public key ([`crate::csr_key_id`]).
+    pub key: [u8; 32],
 }
 
 /// Signs certificates for nodes that present the join secret.
@@ -70,8 +81,11 @@ impl JoinAuthority {
     /// Answer a join request: a signed certificate, or the error that says why not.
     pub async fn answer(&self, req: &JoinRequest) -> Result<Joined, WireError> {
         let node_name = req.node_name.as_str();
+        let key = crate::pki::csr_key_id(&req.csr_der).map_err(|e| WireError::new(codes::BAD_CSR, e.to_string()))?;
+        // Every gateway's certificate carries the same name.
+        let joiner = Joiner { name: self.issue_as.as_deref().unwrap_or(node_name), key };
         let bound = match &self.admission {
-            Some(a) => match a.check(&req.secret).await {
+            Some(a) => match a.check(&req.secret, &joiner).await {
                 Ok(bound) => bound,
                 Err(mut e) => {
                     if let Some(cn) = &self.issue_as {
@@ -97,7 +111,7 @@ impl JoinAuthority {
             }
             let cert_der = self.ca.sign_csr(&req.csr_der, cn).map_err(|e| WireError::new(codes::BAD_CSR, e.to_string()))?;
             if let Some(a) = &self.admission {
-                if let Err(mut e) = a.consume(&req.secret, cn).await {
+                if let Err(mut e) = a.consume(&req.secret, &joiner).await {
                     e.message = e.message.replace("kintsugi admin join-token", &format!("kintsugi admin {cn} join-token"));
                     tracing::warn!(requested = node_name, error = %e.message, "join refused");
                     return Err(e);
@@ -149,7 +163,7 @@ impl JoinAuthority {
         // CSR) spends nothing of a token; the certificate is handed out only once it has.
         let cert_der = self.ca.sign_csr(&req.csr_der, node_name).map_err(|e| WireError::new(codes::BAD_CSR, e.to_string()))?;
         if let Some(a) = &self.admission {
-            a.consume(&req.secret, node_name).await.inspect_err(|e| tracing::warn!(node_name, error = %e.message, "join refused"))?;
+            a.consume(&req.secret, &joiner).await.inspect_err(|e| tracing::warn!(node_name, error = %e.message, "join refused"))?;
         }
         if readmitted {
             tracing::warn!(node_name, "node re-admitted under its name by a token made for it: certificate issued");

@@ -73,6 +73,13 @@ pub(crate) fn join_client_config(token: &JoinToken, t: &TransportTuning, alpn: &
 /// gateway (verified by the pinned CA), and return the new identity. `R` is the protocol the
 /// gateway serves (its variant 0 carries the join).
 pub async fn join<R: WireRequest>(token: &JoinToken, node_name: &str, t: &TransportTuning) -> NetResult<NodeIdentity> {
+    join_with_key::<R>(token, node_name, pki::new_key()?, t).await
+}
+
+/// [`join`] with the private key `key_der` (PKCS#8 DER). Retry a join whose answer was lost
+/// with the same key: the gateway answers the same token, name and key again without
+/// spending another of the token's uses.
+pub async fn join_with_key<R: WireRequest>(token: &JoinToken, node_name: &str, key_der: Vec<u8>, t: &TransportTuning) -> NetResult<NodeIdentity> {
     let addr: SocketAddr = tokio::net::lookup_host(&token.gateway)
         .await?
         .next()
@@ -83,7 +90,7 @@ pub async fn join<R: WireRequest>(token: &JoinToken, node_name: &str, t: &Transp
         .map_err(|e| NetError::Connect { addr: addr.to_string(), detail: e.to_string() })?
         .await
         .map_err(|e| NetError::Connect { addr: addr.to_string(), detail: e.to_string() })?;
-    let (key_der, csr_der) = pki::new_key_and_csr(node_name)?;
+    let csr_der = pki::csr_for_key(&key_der, node_name)?;
     let req = R::join(JoinRequest { secret: token.secret.clone(), node_name: node_name.to_owned(), csr_der });
     let (resp, _) = call(&conn, &req, None, Duration::from_secs(30)).await?;
     conn.close(0u32.into(), b"joined");

@@ -171,11 +171,31 @@ impl NodeIdentity {
 
 /// A fresh key pair and a CSR for `name`: (PKCS#8 key DER, CSR DER).
 pub fn new_key_and_csr(name: &str) -> NetResult<(Vec<u8>, Vec<u8>)> {
-    let key = KeyPair::generate().map_err(pki("generating a node key"))?;
+    let key_der = new_key()?;
+    let csr = csr_for_key(&key_der, name)?;
+    Ok((key_der, csr))
+}
+
+/// A fresh private key (PKCS#8 DER).
+pub fn new_key() -> NetResult<Vec<u8>> {
+    Ok(KeyPair::generate().map_err(pki("generating a node key"))?.serialize_der())
+}
+
+/// A CSR for `name` with the key `key_der` (PKCS#8 DER): a join retried with the same key is
+/// recognised as the same join.
+pub fn csr_for_key(key_der: &[u8], name: &str) -> NetResult<Vec<u8>> {
+    let key = KeyPair::try_from(key_der).map_err(pki("reading the node key"))?;
     let mut params = CertificateParams::new(vec![CLUSTER_SERVER_NAME.to_owned()]).map_err(pki("building CSR parameters"))?;
     params.distinguished_name.push(DnType::CommonName, name);
     let csr = params.serialize_request(&key).map_err(pki("making a CSR"))?;
-    Ok((key.serialize_der(), csr.der().to_vec()))
+    Ok(csr.der().to_vec())
+}
+
+/// The BLAKE3 hash of a CSR's public key (its SubjectPublicKeyInfo): which key a join is for.
+pub fn csr_key_id(csr_der: &[u8]) -> NetResult<[u8; 32]> {
+    use rcgen::PublicKeyData;
+    let csr = CertificateSigningRequestParams::from_der(&csr_der.to_vec().into()).map_err(pki("reading the node's CSR"))?;
+    Ok(*blake3::hash(&csr.public_key.subject_public_key_info()).as_bytes())
 }
 
 /// The common name of a DER certificate (a peer's node id).

@@ -348,7 +348,7 @@ struct Counting(std::sync::atomic::AtomicU32);
 
 #[async_trait::async_trait]
 impl Admission for Counting {
-    async fn check(&self, secret: &str) -> Result<Option<String>, WireError> {
+    async fn check(&self, secret: &str, _joiner: &Joiner<'_>) -> Result<Option<String>, WireError> {
         match secret {
             "good" => Ok(None),
             "for-n7" => Ok(Some("n7".into())),
@@ -356,7 +356,7 @@ impl Admission for Counting {
             _ => Err(WireError::new(codes::BAD_JOIN_SECRET, "no")),
         }
     }
-    async fn consume(&self, _secret: &str, _node_name: &str) -> Result<(), WireError> {
+    async fn consume(&self, _secret: &str, _joiner: &Joiner<'_>) -> Result<(), WireError> {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
