@@ -130,16 +130,21 @@ pub(crate) async fn join_with_retry<R: kintsugi_net::WireRequest>(token: &JoinTo
     }
 }
 
-/// Whether the identity kept in `id_path` (which must be node `name`'s) has expired: how many
-/// hours ago, or `None` while it is valid.
-fn kept_identity_expired(id_path: &std::path::Path, name: &str) -> Result<Option<u64>> {
-    let pem = std::fs::read_to_string(id_path).with_context(|| format!("reading {}", id_path.display()))?;
+/// The identity kept in `id_path` (which must be node `name`'s), if there is one, and whether
+/// it has expired: how many hours ago, or `None` while it is valid.
+fn kept_identity(id_path: &std::path::Path, name: &str) -> Result<Option<(NodeIdentity, Option<u64>)>> {
+    let pem = match std::fs::read_to_string(id_path) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", id_path.display())),
+    };
     let id = NodeIdentity::from_pem(&pem).with_context(|| format!("{} is not a node identity", id_path.display()))?;
     if id.name != name {
         bail!("{} belongs to node {:?}, not {name:?}; use --name {} or another --state", id_path.display(), id.name, id.name);
     }
     let now = std::time::SystemTime::now();
-    Ok(kintsugi_net::validity(&id.cert_der).filter(|(_, until)| *until < now).map(|(_, until)| now.duration_since(until).unwrap_or_default().as_secs() / 3600))
+    let expired = kintsugi_net::validity(&id.cert_der).filter(|(_, until)| *until < now).map(|(_, until)| now.duration_since(until).unwrap_or_default().as_secs() / 3600);
+    Ok(Some((id, expired)))
 }
 
 pub(crate) fn host_name() -> Option<String> {
@@ -166,12 +171,11 @@ pub fn storage(a: StorageArgs) -> Result<()> {
     rt.block_on(async move {
         let t = TransportTuning::default();
         let join_arg = join_token_arg(&a).await?;
-        let expired = if id_path.exists() { kept_identity_expired(&id_path, &name)? } else { None };
-        let (identity, gateways) = match (expired, &join_arg) {
+        let kept = kept_identity(&id_path, &name)?;
+        let expired = kept.as_ref().and_then(|(_, e)| *e);
+        let (identity, gateways) = match (kept, &join_arg) {
             // Joined before, and still valid: the certificate it keeps.
-            (None, _) if id_path.exists() => {
-                let pem = std::fs::read_to_string(&id_path).with_context(|| format!("reading {}", id_path.display()))?;
-                let id = NodeIdentity::from_pem(&pem).with_context(|| format!("{} is not a node identity", id_path.display()))?;
+            (Some((id, None)), _) => {
                 // The gateways it kept (the group's, as they last answered), and the token's.
                 let mut gws = read_list(&gw_path).with_context(|| format!("reading {}", gw_path.display()))?;
                 if let Some(tok) = &join_arg {
@@ -179,7 +183,7 @@ pub fn storage(a: StorageArgs) -> Result<()> {
                 }
                 (id, gws)
             }
-            (Some(ago), None) => bail!(
+            (Some((_, Some(ago))), None) => bail!(
                 "this node's certificate ({}) expired {ago} hour(s) ago: a running node renews it when a third of its \
                  validity is left, but this one was stopped for longer, and the gateways refuse it. To bring it back with \
                  its disks, print a token that re-admits its name, `kintsugi admin join-token --node {name}`, and start \
@@ -187,7 +191,7 @@ pub fn storage(a: StorageArgs) -> Result<()> {
                 id_path.display()
             ),
             // A first join, or a re-admission under the same name (the token must be made for it).
-            (expired, join) => {
+            (_, join) => {
                 let Some(tok) = join else {
                     bail!("this node has not joined a cluster yet: pass --join TOKEN (print one with `kintsugi admin join-token` against the gateway)");
                 };

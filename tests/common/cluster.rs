@@ -92,10 +92,22 @@ impl Node {
         self.proc.set(cmd.spawn().expect("spawning kintsugi storage"));
     }
 
-    /// Run with `token` to completion (for refused joins); returns (success, log).
+    /// Run with `token` to completion (for refused joins; one still running after 60 s — a
+    /// join that was not refused — is killed and counts as a success); returns (success, log).
     pub fn run_once(&self, token: &str) -> (bool, String) {
-        let st = self.command(token).status().expect("running kintsugi storage");
-        (st.success(), self.log())
+        let mut child = self.command(token).spawn().expect("running kintsugi storage");
+        let end = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(st) = child.try_wait().expect("waiting for kintsugi storage") {
+                return (st.success(), self.log());
+            }
+            if std::time::Instant::now() >= end {
+                let _ = child.kill();
+                let _ = child.wait();
+                return (true, self.log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub fn log(&self) -> String {

@@ -63,6 +63,7 @@ fn workload(meta: &RocksMeta) {
     meta.revoke_join_tokens().expect("revoke");
     meta.add_join_token_at("t2", 7, 1_000, None).expect("token");
     meta.add_node_join_token_at("t3", 8, 1_000, Some(1), "n7").expect("node token");
+    meta.use_join_token_at("t2", "n2", &[2; 32], 9).expect("use");
     meta.add_intent(10, vec![(0, 1), (1, 3), (2, 5)]).expect("intent");
     meta.put_object("b", "k", &manifest(1, vec![seg(10, &[1, 3, 5])]), Expect::Version(None)).expect("put");
     meta.add_intent(11, vec![(0, 2), (1, 4), (2, 5)]).expect("intent");
@@ -446,6 +447,7 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             (CF_SYSTEM, b"map-epoch") => whole::<u64>("map epoch", v),
             (CF_SYSTEM, k) if k.starts_with(b"join-token/") => whole::<JoinTokenRecord>("join token", v),
             (CF_SYSTEM, k) if k.starts_with(b"join-token-node/") => whole::<String>("join token's node", v),
+            (CF_SYSTEM, k) if k.starts_with(b"join-token-use/") => whole::<String>("join token's use", v),
             (CF_SYSTEM, k) if k.starts_with(b"object-tags/") => whole::<ObjectTagsRecord>("object tags", v),
             (CF_SYSTEM, k) if k.starts_with(b"upload-tags/") || k.starts_with(b"bucket-tags/") => whole::<TagSet>("tags", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-cors/") => whole::<Vec<CorsRule>>("cors", v),
@@ -466,5 +468,5 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
         }
         kinds.insert(if cf == CF_SYSTEM { String::from_utf8_lossy(&k).split('/').next().unwrap_or_default().to_owned() } else { cf.to_string() });
     }
-    assert_eq!(kinds.len(), 21, "every kind of record was checked: {kinds:?}");
+    assert_eq!(kinds.len(), 22, "every kind of record was checked: {kinds:?}");
 }

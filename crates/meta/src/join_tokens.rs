@@ -251,6 +251,16 @@ mod tests {
     }
 
     #[test]
+    fn a_use_without_a_key_from_an_older_gateway_still_applies() {
+        let (_d, meta) = open();
+        meta.add_join_token_at("once", 1_000, 60_000, Some(1)).expect("add");
+        meta.apply(&crate::Command::UseJoinToken { id: "once".into(), node: "n1".into(), now_ms: 2_000 }).expect("an older gateway's use");
+        assert_eq!(meta.join_token("once").expect("read").map(|r| r.used), Some(1));
+        let again = meta.apply(&crate::Command::UseJoinToken { id: "once".into(), node: "n1".into(), now_ms: 3_000 });
+        assert!(matches!(again, Err(MetaError::JoinTokenRefused { .. })), "without a key no join is a repeat: {again:?}");
+    }
+
+    #[test]
     fn adding_a_token_drops_the_expired_ones() {
         let (_d, meta) = open();
         meta.add_join_token_at("old", 0, 10, None).expect("add");

@@ -48,8 +48,8 @@ impl Default for ServerLimits {
 #[derive(Debug)]
 pub(crate) struct Gate {
     limits: ServerLimits,
-    open: AtomicUsize,
-    anonymous: AtomicUsize,
+    open: Arc<AtomicUsize>,
+    anonymous: Arc<AtomicUsize>,
     handshaking: Arc<AtomicUsize>,
     /// Tokens for new anonymous connections, refilled at `anonymous_per_sec`.
     bucket: Mutex<(f64, Instant)>,
@@ -59,24 +59,14 @@ pub(crate) struct Gate {
     pub(crate) retried: AtomicU64,
 }
 
-/// A handshake in progress; counted until dropped.
+/// A held place under a cap (a connection, an anonymous one, a handshake in progress);
+/// given back when dropped.
 #[derive(Debug)]
-pub(crate) struct Handshake(Arc<AtomicUsize>);
-
-impl Drop for Handshake {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// A held place under a cap; given back when dropped.
-#[derive(Debug)]
-pub(crate) struct Held(Arc<Gate>, bool);
+pub(crate) struct Held(Arc<AtomicUsize>);
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let counter = if self.1 { &self.0.anonymous } else { &self.0.open };
-        counter.fetch_sub(1, Ordering::AcqRel);
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -85,8 +75,8 @@ impl Gate {
         let burst = f64::from(limits.anonymous_per_sec.max(1));
         Arc::new(Self {
             limits,
-            open: AtomicUsize::new(0),
-            anonymous: AtomicUsize::new(0),
+            open: Arc::default(),
+            anonymous: Arc::default(),
             handshaking: Arc::default(),
             bucket: Mutex::new((burst, Instant::now())),
             refused: AtomicU64::new(0),
@@ -101,17 +91,18 @@ impl Gate {
     /// Whether a new peer whose address is not validated yet must be sent a Retry first:
     /// too many handshakes are in progress (counting a flood of spoofed sources).
     pub(crate) fn must_validate(&self) -> bool {
-        let busy = self.handshaking.load(Ordering::Acquire) >= self.limits.validate_above;
-        if busy {
-            self.retried.fetch_add(1, Ordering::Relaxed);
-        }
-        busy
+        self.handshaking.load(Ordering::Acquire) >= self.limits.validate_above
+    }
+
+    /// Count a Retry sent.
+    pub(crate) fn retry_sent(&self) {
+        self.retried.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Count a handshake as in progress until the guard drops.
-    pub(crate) fn handshake(&self) -> Handshake {
+    pub(crate) fn handshake(&self) -> Held {
         self.handshaking.fetch_add(1, Ordering::AcqRel);
-        Handshake(self.handshaking.clone())
+        Held(self.handshaking.clone())
     }
 
     pub(crate) fn first_frame(&self) -> Duration {
@@ -122,23 +113,23 @@ impl Gate {
         self.limits.anonymous_lifetime
     }
 
-    fn take(self: &Arc<Self>, anonymous: bool) -> Option<Held> {
+    fn take(&self, anonymous: bool) -> Option<Held> {
         let (counter, cap) = if anonymous { (&self.anonymous, self.limits.max_anonymous) } else { (&self.open, self.limits.max_connections) };
         let taken = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1)).is_ok();
         if !taken {
             self.refused.fetch_add(1, Ordering::Relaxed);
         }
-        taken.then(|| Held(self.clone(), anonymous))
+        taken.then(|| Held(counter.clone()))
     }
 
     /// A place for a new connection, or `None` at `max_connections`.
-    pub(crate) fn connection(self: &Arc<Self>) -> Option<Held> {
+    pub(crate) fn connection(&self) -> Option<Held> {
         self.take(false)
     }
 
     /// A place for a connection that turned out to carry no cluster certificate, or `None`
     /// at `max_anonymous` or above the rate.
-    pub(crate) fn anonymous(self: &Arc<Self>) -> Option<Held> {
+    pub(crate) fn anonymous(&self) -> Option<Held> {
         // The cap first: a connection refused by it spends no token of the rate.
         let held = self.take(true)?;
         {
@@ -179,7 +170,6 @@ mod tests {
         assert!(gate.must_validate(), "one handshake in progress with validate_above 1");
         drop(h);
         assert!(!gate.must_validate(), "the handshake's count came back");
-        assert_eq!(gate.retried.load(Ordering::Relaxed), 1);
     }
 
     #[test]

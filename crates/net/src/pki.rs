@@ -265,4 +265,20 @@ mod tests {
         assert!(NodeIdentity::from_pem("garbage").is_err());
         assert!(ca.sign_csr(b"not a csr", "x").is_err());
     }
+
+    #[test]
+    fn a_csr_names_its_key_and_only_its_key_holder_can_make_it() {
+        let key = new_key().expect("key");
+        let (a, b) = (csr_for_key(&key, "n1").expect("csr"), csr_for_key(&key, "n1").expect("csr"));
+        assert_eq!(csr_key_id(&a).expect("id"), csr_key_id(&b).expect("id"), "one key, one id");
+        let other = csr_for_key(&new_key().expect("key"), "n1").expect("csr");
+        assert_ne!(csr_key_id(&a).expect("id"), csr_key_id(&other).expect("id"));
+        // Another key's signature over this key's request (the signature is the CSR's last
+        // bytes): refused, so a used token's repeat needs the private key of its first join.
+        let mut forged = a.clone();
+        let n = forged.len();
+        forged[n - 8..].copy_from_slice(&other[other.len() - 8..]);
+        assert!(csr_key_id(&forged).is_err(), "a CSR whose signature is not its key's was read");
+        assert!(ClusterCa::generate("t").expect("ca").sign_csr(&forged, "n1").is_err());
+    }
 }

@@ -286,8 +286,9 @@ impl Server {
             // first proves it receives at its address (a Retry costs the server no state).
             if !incoming.remote_address_validated() && self.gate.must_validate() {
                 tracing::debug!(peer = %incoming.remote_address(), "QUIC address validation (Retry) asked: many handshakes in progress");
-                if let Err(e) = incoming.retry() {
-                    e.into_incoming().refuse();
+                match incoming.retry() {
+                    Ok(()) => self.gate.retry_sent(),
+                    Err(e) => e.into_incoming().refuse(),
                 }
                 continue;
             }

@@ -60,16 +60,19 @@ pub fn decode_frame<T: DeserializeOwned>(body: &[u8]) -> NetResult<T> {
     }
 }
 
-/// Read one frame from a QUIC stream (or any byte stream: the fuzz targets read slices).
+/// Read one frame from a QUIC stream (or any byte stream: the fuzz targets read slices). A
+/// stream that fails or ends inside the frame is `Connection` (the transport's fault: worth a
+/// retry); bytes that are not a frame are `BadFrame`.
 pub async fn read_frame<T: DeserializeOwned>(recv: &mut (impl AsyncRead + Unpin)) -> NetResult<T> {
+    let cut = |what: &str, e: &std::io::Error| NetError::Connection { detail: format!("{what}: {}", with_causes(e)) };
     let mut prefix = [0u8; 4];
-    recv.read_exact(&mut prefix).await.map_err(|e| NetError::BadFrame { detail: format!("reading frame length: {}", with_causes(&e)) })?;
+    recv.read_exact(&mut prefix).await.map_err(|e| cut("reading frame length", &e))?;
     let n = frame_len(prefix)?;
     // Grown as bytes arrive: a peer that announces a frame and sends nothing costs nothing.
     let mut body = Vec::with_capacity(n.min(4096));
-    let got = (&mut *recv).take(n as u64).read_to_end(&mut body).await.map_err(|e| NetError::BadFrame { detail: format!("frame truncated: {}", with_causes(&e)) })?;
+    let got = (&mut *recv).take(n as u64).read_to_end(&mut body).await.map_err(|e| cut("frame truncated", &e))?;
     if got < n {
-        return Err(NetError::BadFrame { detail: format!("frame truncated: {got} of {n} bytes") });
+        return Err(NetError::Connection { detail: format!("frame truncated: the stream ended after {got} of {n} bytes") });
     }
     decode_frame(&body)
 }

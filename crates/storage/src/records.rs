@@ -149,13 +149,20 @@ fn cut(e: &std::io::Error) -> RecordError {
     RecordError::Cut(e.to_string())
 }
 
-/// Read `len` bytes, allocating at most [`PREALLOC`] before they arrive.
+/// Read `len` bytes, allocating at most [`PREALLOC`] before they arrive; the buffer doubles as
+/// they do, up to exactly `len` (never more: chunks are held in queues).
 async fn read_bytes<R: AsyncRead + Unpin>(r: &mut R, len: u32) -> Result<Vec<u8>, RecordError> {
     let len = len as usize;
     let mut buf = Vec::with_capacity(len.min(PREALLOC));
-    let got = (&mut *r).take(len as u64).read_to_end(&mut buf).await.map_err(|e| cut(&e))?;
-    if got < len {
-        return Err(RecordError::Cut(format!("a {len}-byte chunk ended after {got} bytes")));
+    while buf.len() < len {
+        if buf.len() == buf.capacity() {
+            buf.reserve_exact((len - buf.len()).min(buf.len().max(PREALLOC)));
+        }
+        let room = (buf.capacity() - buf.len()).min(len - buf.len());
+        let n = (&mut *r).take(room as u64).read_buf(&mut buf).await.map_err(|e| cut(&e))?;
+        if n == 0 {
+            return Err(RecordError::Cut(format!("a {len}-byte chunk ended after {} bytes", buf.len())));
+        }
     }
     Ok(buf)
 }
@@ -187,7 +194,10 @@ pub async fn read_get_record<R: AsyncRead + Unpin>(r: &mut R) -> Result<GetRecor
     match head[0] {
         0 => {}
         FAILED_RECORD => {
-            return kintsugi_net::read_frame(r).await.map(GetRecord::Failed).map_err(|e| RecordError::Cut(format!("the sender's error: {e}")));
+            return kintsugi_net::read_frame(r).await.map(GetRecord::Failed).map_err(|e| match e {
+                NetError::Connection { .. } => RecordError::Cut(format!("the sender's error: {e}")),
+                other => RecordError::Malformed(format!("the sender's error: {other}")),
+            });
         }
         other => return Err(RecordError::Malformed(format!("record type {other} in a shard stream"))),
     }
@@ -257,6 +267,11 @@ mod tests {
         // A record that claims more bytes than arrive is a cut stream, not a short chunk.
         let short = [&get_record_head(MAX_CHUNK)[..], b"only these"].concat();
         assert!(matches!(read_get_record(&mut &short[..]).await, Err(RecordError::Cut(_))));
+        // A chunk longer than the first allocation arrives whole, in a buffer of its length.
+        let big: Vec<u8> = (0..3 * PREALLOC + 5).map(|i| i as u8).collect();
+        let body = [&get_record_head(u32::try_from(big.len()).expect("small"))[..], &big].concat();
+        let GetRecord::Chunk(got) = read_get_record(&mut &body[..]).await.expect("a chunk") else { panic!("not a chunk") };
+        assert!(got == big && got.capacity() == big.len(), "{} bytes in a buffer of {}", got.len(), got.capacity());
         let over = get_record_head(MAX_CHUNK + 1);
         assert!(matches!(read_get_record(&mut &over[..]).await, Err(RecordError::Malformed(_))));
         assert!(matches!(read_get_record(&mut &[9u8][..]).await, Err(RecordError::Malformed(_))));
