@@ -93,4 +93,15 @@ fn a_join_whose_answer_was_lost_is_answered_again_without_spending_another_use()
     let j = c.add_node("n3", 1);
     let (ok, log) = c.nodes[j].run_once(&once);
     assert!(!ok && log.contains("used for all the 1 joins"), "a one-use token admitted a second node:\n{log}");
+
+    // A node that gives up (or is killed) after its answer was lost comes back with the same
+    // token: the key of the join is kept in its state directory until the join is kept.
+    let again = c.admin_json(&["join-token", "--uses", "1"])["token"].as_str().expect("token").to_owned();
+    let k = c.add_node("n4", 1);
+    let (ok, log) = c.nodes[k].run_once_with_env(&again, &[("KINTSUGI_FAULT_LOSE_JOIN_ANSWERS", "1000"), ("KINTSUGI_JOIN_WAIT", "2")]);
+    assert!(!ok && log.contains("the answer was lost"), "the node did not give up after losing its answers:\n{log}");
+    c.nodes[k].start(&again);
+    c.wait_states(&[(0, "up"), (i, "up"), (k, "up")], Duration::from_secs(30));
+    assert!(c.nodes[k].log().contains("joining with the key of an earlier attempt"), "{}", c.nodes[k].log());
+    assert!(!c.nodes[k].dir.join("state").join("join-key").exists(), "the joined key's file was kept");
 }

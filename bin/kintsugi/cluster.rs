@@ -102,11 +102,16 @@ pub(crate) fn wait_for_token_file(file: &std::path::Path, wait: Duration, hint: 
 /// or have too many nodes joining at once) or cannot check tokens now (its metadata group has
 /// no majority: `JoinUnavailable`); a refusal (wrong secret, wrong CA, name taken) is final.
 /// Every attempt presents the same key: an attempt whose answer was lost may have spent a use
-/// of the token, and the gateway answers the same join again without spending another.
-pub(crate) async fn join_with_retry<R: kintsugi_net::WireRequest>(token: &JoinToken, name: &str, wait: Duration, t: &TransportTuning) -> Result<NodeIdentity> {
+/// of the token, and the gateway answers the same join again without spending another. With
+/// `key_file`, the key is kept there (mode 0600) until the caller has kept its identity, so a
+/// joiner restarted meanwhile presents it again too.
+pub(crate) async fn join_with_retry<R: kintsugi_net::WireRequest>(token: &JoinToken, name: &str, wait: Duration, t: &TransportTuning, key_file: Option<&std::path::Path>) -> Result<NodeIdentity> {
     use kintsugi_net::NetError;
     let end = tokio::time::Instant::now() + wait;
-    let key = kintsugi_net::new_key().context("making the node's key")?;
+    let key = match key_file {
+        Some(f) => pending_key(f)?,
+        None => kintsugi_net::new_key().context("making the node's key")?,
+    };
     // Fault injection for tests: drop the first N answers as if the network had lost them.
     let mut lose = std::env::var("KINTSUGI_FAULT_LOSE_JOIN_ANSWERS").ok().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
     loop {
@@ -128,6 +133,23 @@ pub(crate) async fn join_with_retry<R: kintsugi_net::WireRequest>(token: &JoinTo
         tracing::info!(gateway = token.gateway, error = err, "the join did not go through yet; retrying");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The key of a join in progress kept in `file`, or a new one kept there.
+fn pending_key(file: &std::path::Path) -> Result<Vec<u8>> {
+    if let Ok(text) = std::fs::read_to_string(file) {
+        let text = text.trim();
+        let key: Option<Vec<u8>> = (text.len() % 2 == 0).then(|| (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()).flatten();
+        // A key that does not make a request (a damaged file) is replaced: the join is then a new one.
+        if let Some(k) = key.filter(|k| kintsugi_net::csr_for_key(k, "check").is_ok()) {
+            tracing::info!(file = %file.display(), "joining with the key of an earlier attempt");
+            return Ok(k);
+        }
+    }
+    let key = kintsugi_net::new_key().context("making the node's key")?;
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(file, &hex)?;
+    Ok(key)
 }
 
 /// The identity kept in `id_path` (which must be node `name`'s), if there is one, and whether
@@ -196,8 +218,12 @@ pub fn storage(a: StorageArgs) -> Result<()> {
                     bail!("this node has not joined a cluster yet: pass --join TOKEN (print one with `kintsugi admin join-token` against the gateway)");
                 };
                 let token = JoinToken::parse(tok).context("--join is not a valid join token")?;
-                let id = join_with_retry::<kintsugi_storage::Request>(&token, &name, a.join_wait, &t).await?;
+                let key_file = state.join("join-key");
+                let id = join_with_retry::<kintsugi_storage::Request>(&token, &name, a.join_wait, &t, Some(&key_file)).await?;
                 write_private(&id_path, &id.to_pem())?;
+                if let Err(e) = std::fs::remove_file(&key_file) {
+                    tracing::warn!(file = %key_file.display(), error = %e, "could not remove the joined key's file");
+                }
                 // A re-admitted node keeps the gateways it knew, and learns the token's.
                 let mut gws = if expired.is_some() { read_list(&gw_path).unwrap_or_default() } else { Vec::new() };
                 gws.retain(|g| *g != token.gateway);
@@ -306,7 +332,7 @@ mod tests {
         let endpoint = server.endpoint();
         tokio::spawn(server.serve::<ProbeRequest>(Arc::new(Nothing), Some(auth)));
         let token = JoinToken { gateway: addr.to_string(), ca_fingerprint: ca.fingerprint(), secret: "0123456789abcdef0123".into() };
-        let id = join_with_retry::<ProbeRequest>(&token, "node-1", Duration::from_secs(20), &t).await.expect("joined once the gateway could check");
+        let id = join_with_retry::<ProbeRequest>(&token, "node-1", Duration::from_secs(20), &t, None).await.expect("joined once the gateway could check");
         assert!(!id.cert_der.is_empty());
         assert_eq!(admission.0.load(Ordering::SeqCst), 3, "two unavailable answers, then the join");
         endpoint.close(0u32.into(), b"done");

@@ -269,7 +269,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
                 .with_validity(a.cert_validity)
                 .issue(kintsugi_raft::group::GATEWAY_NAME)
                 .context("issuing the gateway's certificate")?,
-            (None, Some(token)) => join_with_retry::<RaftRequest>(token, &name, a.join_wait, &t).await?,
+            (None, Some(token)) => join_with_retry::<RaftRequest>(token, &name, a.join_wait, &t, None).await?,
             (None, None) => bail!("this gateway has no cluster secrets and no --join token"),
         };
         let alpns: [&[u8]; 2] = [kintsugi_net::DEFAULT_ALPN, kintsugi_raft::ALPN];

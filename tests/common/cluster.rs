@@ -95,7 +95,14 @@ impl Node {
     /// Run with `token` to completion (for refused joins; one still running after 60 s — a
     /// join that was not refused — is killed and counts as a success); returns (success, log).
     pub fn run_once(&self, token: &str) -> (bool, String) {
-        let mut child = self.command(token).spawn().expect("running kintsugi storage");
+        self.run_once_with_env(token, &[])
+    }
+
+    /// [`Self::run_once`] with more environment.
+    pub fn run_once_with_env(&self, token: &str, env: &[(&str, &str)]) -> (bool, String) {
+        let mut cmd = self.command(token);
+        cmd.envs(env.iter().copied());
+        let mut child = cmd.spawn().expect("running kintsugi storage");
         let end = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(st) = child.try_wait().expect("waiting for kintsugi storage") {

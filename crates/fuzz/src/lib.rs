@@ -144,12 +144,18 @@ pub fn admin_query(data: &[u8]) {
 /// consumed exactly the bytes its encoder writes for it.
 pub fn shard_body(data: &[u8]) {
     use kintsugi_storage::records::{put_record_end, put_record_head, read_put_record, read_table, table_record, PutRecord, MAX_CHUNK};
+    // The shard's chunk size (the cap of its records) from the first two bytes, when they say one.
+    let cap = match data {
+        [a, b, ..] if *a == 0xff => u32::from(*b) << 8,
+        _ => MAX_CHUNK,
+    };
     let mut rest = data;
     loop {
         let before = rest;
-        match now(read_put_record(&mut rest, MAX_CHUNK)) {
+        match now(read_put_record(&mut rest, cap)) {
             Ok(PutRecord::Chunk { hash, bytes }) => {
                 let len = u32::try_from(bytes.len()).expect("a chunk record is at most MAX_CHUNK bytes");
+                assert!(len <= cap, "a {len}-byte chunk read under a cap of {cap}");
                 let again = [&put_record_head(len, &hash)[..], &bytes].concat();
                 assert_eq!(again, before[..before.len() - rest.len()], "a PutShard chunk record does not survive encoding");
             }
