@@ -1,7 +1,7 @@
 """What Kintsugi does not do yet is refused, never silently dropped: a PUT asking for
 server-side encryption, object lock or a public ACL is 501 and stores nothing; a version other than
 `null` is 404 NoSuchVersion; GET/HEAD by partNumber answer as S3 for an object of one
-part. Usage: corners.py BUCKET"""
+part; GetObjectAttributes answers what HEAD does. Usage: corners.py BUCKET"""
 
 import sys
 
@@ -75,6 +75,20 @@ def main():
     e = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=1, Body=b"x" * MiB)["ETag"]
     s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
     c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="mp", PartNumber=1), "NotImplemented", 501, "GET partNumber of a multipart object (not built)")
+
+    # GetObjectAttributes: what HEAD tells, as the attributes asked for.
+    every = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+    one = s3.head_object(Bucket=bucket, Key="one")
+    a = s3.get_object_attributes(Bucket=bucket, Key="one", ObjectAttributes=every)
+    c.eq((a.get("ETag", "").strip('"'), a.get("ObjectSize"), a.get("StorageClass"), "ObjectParts" in a), (one["ETag"].strip('"'), 8, "STANDARD", False), "GetObjectAttributes of a one-part object")
+    c.eq(a.get("LastModified"), one["LastModified"], "GetObjectAttributes' Last-Modified is HEAD's")
+    mp = s3.head_object(Bucket=bucket, Key="mp")
+    a = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts", "ObjectSize", "ETag"])
+    c.eq((a.get("ObjectSize"), a.get("ObjectParts", {}).get("TotalPartsCount"), a.get("ETag", "").strip('"')), (MiB, 1, mp["ETag"].strip('"')), "GetObjectAttributes of a multipart object")
+    a = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectSize"])
+    c.eq([k for k in ("ETag", "StorageClass", "ObjectParts") if k in a], [], "GetObjectAttributes answers only what was asked for")
+    c.expect_error(lambda: s3.get_object_attributes(Bucket=bucket, Key="absent", ObjectAttributes=["ETag"]), "NoSuchKey", 404, "GetObjectAttributes of a missing key")
+    c.expect_error(lambda: s3.get_object_attributes(Bucket=bucket, Key="one", ObjectAttributes=["ETag"], VersionId="3HL4kqtJlcpXroDTDmJ"), "NoSuchVersion", 404, "GetObjectAttributes of another version")
 
     # Headers that would change what is stored are refused, not dropped.
     def put_with(headers):

@@ -1,5 +1,6 @@
 //! The S3 API: `impl s3s::S3` over the store.
 
+mod attributes;
 mod checksum;
 mod conditions;
 mod cors;
@@ -210,6 +211,10 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn delete_bucket_cors(&self, req: S3Request<DeleteBucketCorsInput>) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         self.delete_bucket_cors_impl(req.input).await
+    }
+
+    async fn get_object_attributes(&self, req: S3Request<GetObjectAttributesInput>) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        self.get_object_attributes_impl(req.input).await
     }
 
     async fn get_bucket_versioning(&self, req: S3Request<GetBucketVersioningInput>) -> S3Result<S3Response<GetBucketVersioningOutput>> {

@@ -1,0 +1,90 @@
+//! GetObjectAttributes: what a HEAD tells, as the attributes the request names (ETag, size,
+//! storage class, parts), in one XML answer.
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Response, S3Result};
+
+use super::util::{self, etag, ts};
+use super::KintsugiS3;
+
+/// The attributes a request names; an unknown name is `400 InvalidArgument`, as S3 answers.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Wanted {
+    etag: bool,
+    size: bool,
+    storage_class: bool,
+    parts: bool,
+    checksum: bool,
+}
+
+fn wanted(list: &[ObjectAttributes]) -> S3Result<Wanted> {
+    let mut w = Wanted::default();
+    // Clients send one header of comma-separated names, which s3s hands over as one value.
+    let names: Vec<&str> = list.iter().flat_map(|a| a.as_str().split(',')).map(str::trim).filter(|n| !n.is_empty()).collect();
+    for name in &names {
+        match *name {
+            ObjectAttributes::ETAG => w.etag = true,
+            ObjectAttributes::OBJECT_SIZE => w.size = true,
+            ObjectAttributes::STORAGE_CLASS => w.storage_class = true,
+            ObjectAttributes::OBJECT_PARTS => w.parts = true,
+            ObjectAttributes::CHECKSUM => w.checksum = true,
+            other => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Invalid attribute name specified: {other:?}; x-amz-object-attributes takes ETag, Checksum, ObjectParts, StorageClass and ObjectSize"
+                ))
+            }
+        }
+    }
+    if names.is_empty() {
+        return Err(s3_error!(InvalidArgument, "x-amz-object-attributes names no attribute; give one or more of ETag, Checksum, ObjectParts, StorageClass, ObjectSize"));
+    }
+    Ok(w)
+}
+
+impl KintsugiS3 {
+    pub(super) async fn get_object_attributes_impl(&self, input: GetObjectAttributesInput) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        util::require_null_version(input.version_id.as_deref(), &input.key)?;
+        util::refuse_unbuilt(input.sse_customer_algorithm.is_some(), false)?;
+        let w = wanted(&input.object_attributes)?;
+        let m = self.load(&input.bucket, &input.key).await?;
+        let mut out = GetObjectAttributesOutput { last_modified: Some(ts(m.modified_ms)), ..Default::default() };
+        if w.etag {
+            out.e_tag = Some(etag(&m.etag));
+        }
+        if w.size {
+            out.object_size = i64::try_from(m.size).ok();
+        }
+        if w.storage_class {
+            out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
+        }
+        // The part count of a multipart object; its parts' sizes are not kept, so no part list
+        // (S3 lists parts only for objects uploaded with additional checksums). An object
+        // uploaded in one PUT has no parts, as in S3.
+        if w.parts && m.parts > 0 {
+            out.object_parts = Some(GetObjectAttributesParts { total_parts_count: i32::try_from(m.parts).ok(), ..Default::default() });
+        }
+        // Additional checksums are checked on upload but not kept: none is returned, as S3
+        // answers for an object uploaded without one (`w.checksum` asks for nothing more).
+        Ok(S3Response::new(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_names_are_s3s_and_nothing_else() {
+        let names = |v: &[&'static str]| v.iter().map(|s| ObjectAttributes::from_static(s)).collect::<Vec<_>>();
+        let w = wanted(&names(&["ETag", "ObjectSize", "StorageClass", "ObjectParts", "Checksum"])).expect("every name S3 has");
+        assert_eq!(w, Wanted { etag: true, size: true, storage_class: true, parts: true, checksum: true });
+        assert_eq!(wanted(&names(&["ObjectSize"])).expect("one"), Wanted { size: true, ..Wanted::default() });
+        // One header value, as clients send it.
+        assert_eq!(wanted(&names(&["ETag, ObjectSize"])).expect("a list in one value"), Wanted { etag: true, size: true, ..Wanted::default() });
+        for bad in [&["etag"][..], &["ETag", "Owner"][..], &["ETag,Owner"][..], &[][..], &[" , "][..]] {
+            let e = wanted(&names(bad)).expect_err("refused");
+            assert_eq!(e.code().as_str(), "InvalidArgument", "{bad:?}");
+        }
+    }
+}
