@@ -109,7 +109,7 @@ pub(crate) async fn join_with_retry<R: kintsugi_net::WireRequest>(token: &JoinTo
     use kintsugi_net::NetError;
     let end = tokio::time::Instant::now() + wait;
     let key = match key_file {
-        Some(f) => pending_key(f)?,
+        Some(f) => pending_key(f, token, name)?,
         None => kintsugi_net::new_key().context("making the node's key")?,
     };
     // Fault injection for tests: drop the first N answers as if the network had lost them.
@@ -135,21 +135,60 @@ pub(crate) async fn join_with_retry<R: kintsugi_net::WireRequest>(token: &JoinTo
     }
 }
 
-/// The key of a join in progress kept in `file`, or a new one kept there.
-fn pending_key(file: &std::path::Path) -> Result<Vec<u8>> {
-    if let Ok(text) = std::fs::read_to_string(file) {
-        let text = text.trim();
-        let key: Option<Vec<u8>> = (text.len() % 2 == 0).then(|| (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()).flatten();
-        // A key that does not make a request (a damaged file) is replaced: the join is then a new one.
-        if let Some(k) = key.filter(|k| kintsugi_net::csr_for_key(k, "check").is_ok()) {
-            tracing::info!(file = %file.display(), "joining with the key of an earlier attempt");
-            return Ok(k);
+/// The key of a join in progress kept in `file` for this token and name, or a new one kept
+/// there. The file holds `<token id> <name> <key hex>`: a key kept for another token or name
+/// (a join given up and started again differently) is not reused, since the gateway refuses a
+/// key that a token admitted under another name.
+fn pending_key(file: &std::path::Path, token: &JoinToken, name: &str) -> Result<Vec<u8>> {
+    let id = JoinToken::secret_id(&token.secret);
+    match std::fs::read_to_string(file) {
+        Ok(text) => {
+            let mut f = text.split_whitespace();
+            let kept = match (f.next(), f.next(), f.next()) {
+                (Some(i), Some(n), Some(hex)) if i == id && n == name => decode_hex(hex).filter(|k| kintsugi_net::csr_for_key(k, name).is_ok()),
+                (Some(_), Some(_), Some(_)) => {
+                    tracing::info!(file = %file.display(), "a key kept for another token or name: this join makes a new one");
+                    None
+                }
+                _ => {
+                    tracing::warn!(file = %file.display(), "the kept join key is unreadable: this join makes a new one");
+                    None
+                }
+            };
+            if let Some(k) = kept {
+                tracing::info!(file = %file.display(), "joining with the key of an earlier attempt");
+                return Ok(k);
+            }
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading the kept join key {}", file.display())),
     }
     let key = kintsugi_net::new_key().context("making the node's key")?;
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    write_private(file, &hex)?;
+    write_private(file, &format!("{id} {name} {hex}"))?;
     Ok(key)
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// Forget the key of a join that is done (its identity is kept): remove `file` durably.
+fn forget_pending_key(file: &std::path::Path) {
+    match std::fs::remove_file(file) {
+        Ok(()) => {
+            if let Some(dir) = file.parent() {
+                if let Err(e) = kintsugi_disk::sync_dir(dir) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not sync the state directory");
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(file = %file.display(), error = %e, "could not remove the joined key's file"),
+    }
 }
 
 /// The identity kept in `id_path` (which must be node `name`'s), if there is one, and whether
@@ -198,6 +237,8 @@ pub fn storage(a: StorageArgs) -> Result<()> {
         let (identity, gateways) = match (kept, &join_arg) {
             // Joined before, and still valid: the certificate it keeps.
             (Some((id, None)), _) => {
+                // A join that ended after its identity was kept and before its key was forgotten.
+                forget_pending_key(&state.join("join-key"));
                 // The gateways it kept (the group's, as they last answered), and the token's.
                 let mut gws = read_list(&gw_path).with_context(|| format!("reading {}", gw_path.display()))?;
                 if let Some(tok) = &join_arg {
@@ -221,9 +262,7 @@ pub fn storage(a: StorageArgs) -> Result<()> {
                 let key_file = state.join("join-key");
                 let id = join_with_retry::<kintsugi_storage::Request>(&token, &name, a.join_wait, &t, Some(&key_file)).await?;
                 write_private(&id_path, &id.to_pem())?;
-                if let Err(e) = std::fs::remove_file(&key_file) {
-                    tracing::warn!(file = %key_file.display(), error = %e, "could not remove the joined key's file");
-                }
+                forget_pending_key(&key_file);
                 // A re-admitted node keeps the gateways it knew, and learns the token's.
                 let mut gws = if expired.is_some() { read_list(&gw_path).unwrap_or_default() } else { Vec::new() };
                 gws.retain(|g| *g != token.gateway);
@@ -296,6 +335,24 @@ mod tests {
     use kintsugi_net::{codes, probe::ProbeRequest, server_config, Admission, ClusterCa, JoinAuthority, WireError};
 
     use super::*;
+
+    #[test]
+    fn a_kept_join_key_is_reused_only_for_its_token_and_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("join-key");
+        let token = |secret: &str| JoinToken { gateway: "127.0.0.1:1".into(), ca_fingerprint: "ab".repeat(32), secret: secret.into() };
+        let (a, b) = (token("secret-a-0123456789"), token("secret-b-0123456789"));
+        let first = pending_key(&file, &a, "n1").expect("a new key");
+        assert_eq!(pending_key(&file, &a, "n1").expect("kept"), first, "the same join reuses its key");
+        let other_name = pending_key(&file, &a, "n2").expect("a new key");
+        assert_ne!(other_name, first, "another name makes a new key");
+        assert_ne!(pending_key(&file, &b, "n2").expect("a new key"), other_name, "another token makes a new key");
+        std::fs::write(&file, "garbage").expect("write");
+        assert!(pending_key(&file, &b, "n2").is_ok(), "an unreadable file is replaced");
+        forget_pending_key(&file);
+        assert!(!file.exists());
+        forget_pending_key(&file); // already gone: nothing to do
+    }
 
     /// Answers `JoinUnavailable` (no majority behind the tokens) to the first two joins.
     struct Unavailable(AtomicU32);

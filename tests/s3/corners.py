@@ -15,6 +15,22 @@ c = Checker("unbuilt features refused")
 MiB = 1 << 20
 
 
+def attributes(s3):
+    every = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+    one = s3.head_object(Bucket=bucket, Key="one")
+    a = s3.get_object_attributes(Bucket=bucket, Key="one", ObjectAttributes=every)
+    # S3 sends this ETag unquoted (HEAD's is quoted).
+    c.eq((a.get("ETag"), a.get("ObjectSize"), a.get("StorageClass"), "ObjectParts" in a), (one["ETag"].strip('"'), 8, "STANDARD", False), "GetObjectAttributes of a one-part object")
+    c.eq(a.get("LastModified"), one["LastModified"], "GetObjectAttributes' Last-Modified is HEAD's")
+    mp = s3.head_object(Bucket=bucket, Key="mp")
+    a = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts", "ObjectSize", "ETag"])
+    c.eq((a.get("ObjectSize"), a.get("ObjectParts", {}).get("TotalPartsCount"), a.get("ETag")), (MiB, 1, mp["ETag"].strip('"')), "GetObjectAttributes of a multipart object")
+    a = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectSize"])
+    c.eq([k for k in ("ETag", "StorageClass", "ObjectParts") if k in a], [], "GetObjectAttributes answers only what was asked for")
+    c.expect_error(lambda: s3.get_object_attributes(Bucket=bucket, Key="absent", ObjectAttributes=["ETag"]), "NoSuchKey", 404, "GetObjectAttributes of a missing key")
+    c.expect_error(lambda: s3.get_object_attributes(Bucket=bucket, Key="one", ObjectAttributes=["ETag"], VersionId="3HL4kqtJlcpXroDTDmJ"), "NoSuchVersion", 404, "GetObjectAttributes of another version")
+
+
 def main():
     s3.create_bucket(Bucket=bucket)
     for what, extra in (
@@ -76,19 +92,12 @@ def main():
     s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
     c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="mp", PartNumber=1), "NotImplemented", 501, "GET partNumber of a multipart object (not built)")
 
-    # GetObjectAttributes: what HEAD tells, as the attributes asked for.
-    every = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
-    one = s3.head_object(Bucket=bucket, Key="one")
-    a = s3.get_object_attributes(Bucket=bucket, Key="one", ObjectAttributes=every)
-    c.eq((a.get("ETag", "").strip('"'), a.get("ObjectSize"), a.get("StorageClass"), "ObjectParts" in a), (one["ETag"].strip('"'), 8, "STANDARD", False), "GetObjectAttributes of a one-part object")
-    c.eq(a.get("LastModified"), one["LastModified"], "GetObjectAttributes' Last-Modified is HEAD's")
-    mp = s3.head_object(Bucket=bucket, Key="mp")
-    a = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts", "ObjectSize", "ETag"])
-    c.eq((a.get("ObjectSize"), a.get("ObjectParts", {}).get("TotalPartsCount"), a.get("ETag", "").strip('"')), (MiB, 1, mp["ETag"].strip('"')), "GetObjectAttributes of a multipart object")
-    a = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectSize"])
-    c.eq([k for k in ("ETag", "StorageClass", "ObjectParts") if k in a], [], "GetObjectAttributes answers only what was asked for")
-    c.expect_error(lambda: s3.get_object_attributes(Bucket=bucket, Key="absent", ObjectAttributes=["ETag"]), "NoSuchKey", 404, "GetObjectAttributes of a missing key")
-    c.expect_error(lambda: s3.get_object_attributes(Bucket=bucket, Key="one", ObjectAttributes=["ETag"], VersionId="3HL4kqtJlcpXroDTDmJ"), "NoSuchVersion", 404, "GetObjectAttributes of another version")
+    # GetObjectAttributes: what HEAD tells, as the attributes asked for (botocore has it since
+    # 1.24; an older one skips these checks and says so).
+    if hasattr(s3, "get_object_attributes"):
+        attributes(s3)
+    else:
+        print("skipped: this botocore has no get_object_attributes")
 
     # Headers that would change what is stored are refused, not dropped.
     def put_with(headers):

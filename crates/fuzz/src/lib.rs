@@ -144,12 +144,12 @@ pub fn admin_query(data: &[u8]) {
 /// consumed exactly the bytes its encoder writes for it.
 pub fn shard_body(data: &[u8]) {
     use kintsugi_storage::records::{put_record_end, put_record_head, read_put_record, read_table, table_record, PutRecord, MAX_CHUNK};
-    // The shard's chunk size (the cap of its records) from the first two bytes, when they say one.
-    let cap = match data {
-        [a, b, ..] if *a == 0xff => u32::from(*b) << 8,
-        _ => MAX_CHUNK,
+    // A PutShard body under a shard chunk size of `b << 8` when the input starts `ff b`.
+    let (cap, body) = match data {
+        [0xff, b, body @ ..] => (u32::from(*b) << 8, body),
+        _ => (MAX_CHUNK, data),
     };
-    let mut rest = data;
+    let mut rest = body;
     loop {
         let before = rest;
         match now(read_put_record(&mut rest, cap)) {

@@ -113,6 +113,8 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
                 [&put_record_head(3, &[7; 32])[..], b"abc", &put_record_head(0, &[8; 32]), &put_record_end(3)].concat(),
                 [&table_record(&[[1; 32], [2; 32]])[..], &get_record_head(3), b"xyz", &[FAILED_RECORD], &failed].concat(),
                 [&get_record_head(2)[..], b"hi", &get_record_head(0), &[FAILED_RECORD], &failed].concat(),
+                // A PutShard body of a shard whose chunks have at most 256 bytes.
+                [&[0xff, 1][..], &put_record_head(200, &[9; 32]), &[7; 200], &put_record_head(300, &[9; 32]), &[7; 300]].concat(),
             ]
         }
         other => panic!("no seeds for {other}"),
@@ -206,6 +208,9 @@ fn the_seeds_decode() {
     assert_eq!(kintsugi_meta::decode_ledger_value(&seeds("ledger_value")[2]).expect("a value from before version bytes"), (5, 9));
     assert_eq!(kintsugi_gateway::admin_query_value(std::str::from_utf8(&seeds("admin_query")[0]).expect("utf-8"), "key").as_deref(), Some("a/b c"));
     use kintsugi_storage::records::{read_get_record, read_put_record, read_table, GetRecord, PutRecord};
+    let mut capped = &seeds("shard_body")[3][2..];
+    assert!(matches!(crate::now(read_put_record(&mut capped, 256)), Ok(PutRecord::Chunk { .. })));
+    assert!(crate::now(read_put_record(&mut capped, 256)).is_err(), "a 300-byte chunk of a 256-byte shard chunk size");
     let mut put = &seeds("shard_body")[0][..];
     assert_eq!(crate::now(read_put_record(&mut put, 1024)).expect("the PutShard seed decodes"), PutRecord::Chunk { hash: [7; 32], bytes: b"abc".to_vec() });
     let mut read = &seeds("shard_body")[1][..];

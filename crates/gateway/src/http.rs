@@ -157,6 +157,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                     .and_then(|o| o.to_str().ok())
                     .and_then(|o| Some((o.to_owned(), crate::cors::bucket_of(req.uri().path())?, req.method().clone())));
                 let is_head = req.method() == hyper::Method::HEAD;
+                let is_attributes = crate::s3::is_attributes_request(req.method(), req.uri());
                 let close_after = must_close_after(&req);
                 let (parts, body) = req.into_parts();
                 let (body, tracked) = ReadTracker::new(body, body_timeout);
@@ -164,6 +165,13 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 // A ranged HEAD answers as the ranged GET would (s3s sends every HEAD as 200).
                 if is_head && resp.status() == hyper::StatusCode::OK && resp.headers().contains_key(hyper::header::CONTENT_RANGE) {
                     *resp.status_mut() = hyper::StatusCode::PARTIAL_CONTENT;
+                }
+                // GetObjectAttributes sends its ETag element unquoted, as S3 does.
+                if is_attributes && resp.status() == hyper::StatusCode::OK {
+                    if let Some(fixed) = resp.body().bytes().and_then(|b| crate::s3::unquote_etag(&b)) {
+                        resp.headers_mut().insert(hyper::header::CONTENT_LENGTH, hyper::header::HeaderValue::from(fixed.len()));
+                        *resp.body_mut() = s3s::Body::from(fixed);
+                    }
                 }
                 if tracked.stalled() {
                     resp = crate::body::request_timeout(body_timeout);

@@ -1,5 +1,6 @@
 //! GetObjectAttributes: what a HEAD tells, as the attributes the request names (ETag, size,
-//! storage class, parts), in one XML answer.
+//! storage class, parts), in one XML answer. Its ETag element is unquoted, as S3 sends it
+//! there (s3s quotes every ETag element: [`unquote_etag`] undoes it for this answer).
 
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
@@ -37,9 +38,28 @@ fn wanted(list: &[ObjectAttributes]) -> S3Result<Wanted> {
         }
     }
     if names.is_empty() {
-        return Err(s3_error!(InvalidArgument, "x-amz-object-attributes names no attribute; give one or more of ETag, Checksum, ObjectParts, StorageClass, ObjectSize"));
+        // S3's answer when the header is missing (which s3s gives) or empty.
+        return Err(s3_error!(InvalidRequest, "The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty"));
     }
     Ok(w)
+}
+
+/// Whether a request is a GetObjectAttributes (a GET of an object with `?attributes`).
+pub(crate) fn is_attributes_request(method: &http::Method, uri: &http::Uri) -> bool {
+    method == http::Method::GET && uri.query().is_some_and(|q| q.split('&').any(|p| p == "attributes" || p.starts_with("attributes=")))
+}
+
+/// The answer `xml` with its `<ETag>` element's quotes taken off (`None`: nothing to change).
+pub(crate) fn unquote_etag(xml: &[u8]) -> Option<Vec<u8>> {
+    const OPEN: &[u8] = b"<ETag>\"";
+    const CLOSE: &[u8] = b"\"</ETag>";
+    let start = xml.windows(OPEN.len()).position(|w| w == OPEN)?;
+    let end = start + xml[start..].windows(CLOSE.len()).position(|w| w == CLOSE)?;
+    let mut out = Vec::with_capacity(xml.len());
+    out.extend_from_slice(&xml[..start + OPEN.len() - 1]);
+    out.extend_from_slice(&xml[start + OPEN.len()..end]);
+    out.extend_from_slice(&xml[end + 1..]);
+    Some(out)
 }
 
 impl KintsugiS3 {
@@ -82,9 +102,25 @@ mod tests {
         assert_eq!(wanted(&names(&["ObjectSize"])).expect("one"), Wanted { size: true, ..Wanted::default() });
         // One header value, as clients send it.
         assert_eq!(wanted(&names(&["ETag, ObjectSize"])).expect("a list in one value"), Wanted { etag: true, size: true, ..Wanted::default() });
-        for bad in [&["etag"][..], &["ETag", "Owner"][..], &["ETag,Owner"][..], &[][..], &[" , "][..]] {
+        for bad in [&["etag"][..], &["ETag", "Owner"][..], &["ETag,Owner"][..]] {
             let e = wanted(&names(bad)).expect_err("refused");
             assert_eq!(e.code().as_str(), "InvalidArgument", "{bad:?}");
         }
+        for empty in [&[][..], &[" , "][..]] {
+            assert_eq!(wanted(&names(empty)).expect_err("refused").code().as_str(), "InvalidRequest", "{empty:?}");
+        }
+    }
+
+    #[test]
+    fn the_etag_element_loses_its_quotes_and_nothing_else_changes() {
+        let xml = br#"<?xml version="1.0"?><GetObjectAttributesResponse><ETag>"d41d8-2"</ETag><ObjectSize>5</ObjectSize></GetObjectAttributesResponse>"#;
+        let out = unquote_etag(xml).expect("an ETag to unquote");
+        assert_eq!(out, br#"<?xml version="1.0"?><GetObjectAttributesResponse><ETag>d41d8-2</ETag><ObjectSize>5</ObjectSize></GetObjectAttributesResponse>"#);
+        assert_eq!(unquote_etag(&out), None, "already unquoted");
+        assert_eq!(unquote_etag(b"<ObjectSize>5</ObjectSize>"), None);
+        let get = |q: &str| is_attributes_request(&http::Method::GET, &q.parse().expect("uri"));
+        assert!(get("/b/k?attributes") && get("/b/k?versionId=null&attributes="));
+        assert!(!get("/b/k?attributes-x=1") && !get("/b/k") && !get("/b?acl"));
+        assert!(!is_attributes_request(&http::Method::HEAD, &"/b/k?attributes".parse().expect("uri")));
     }
 }

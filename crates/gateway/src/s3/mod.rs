@@ -10,6 +10,8 @@ mod tagging;
 mod unset;
 mod util;
 
+pub(crate) use attributes::{is_attributes_request, unquote_etag};
+
 use std::sync::Arc;
 
 use s3s::dto::*;
