@@ -145,7 +145,7 @@ fn pending_key(file: &std::path::Path, token: &JoinToken, name: &str) -> Result<
         Ok(text) => {
             let mut f = text.split_whitespace();
             let kept = match (f.next(), f.next(), f.next()) {
-                (Some(i), Some(n), Some(hex)) if i == id && n == name => decode_hex(hex).filter(|k| kintsugi_net::csr_for_key(k, name).is_ok()),
+                (Some(i), Some(n), Some(key)) if i == id && n == name => hex::decode(key).ok().filter(|k| kintsugi_net::csr_for_key(k, name).is_ok()),
                 (Some(_), Some(_), Some(_)) => {
                     tracing::info!(file = %file.display(), "a key kept for another token or name: this join makes a new one");
                     None
@@ -164,16 +164,8 @@ fn pending_key(file: &std::path::Path, token: &JoinToken, name: &str) -> Result<
         Err(e) => return Err(e).with_context(|| format!("reading the kept join key {}", file.display())),
     }
     let key = kintsugi_net::new_key().context("making the node's key")?;
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    write_private(file, &format!("{id} {name} {hex}"))?;
+    write_private(file, &format!("{id} {name} {}", hex::encode(&key)))?;
     Ok(key)
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
 }
 
 /// Forget the key of a join that is done (its identity is kept): remove `file` durably.

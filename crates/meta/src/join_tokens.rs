@@ -71,8 +71,7 @@ fn uses_prefix(id: &str) -> Vec<u8> {
 }
 
 fn use_key(id: &str, key: &[u8; 32]) -> Vec<u8> {
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    [uses_prefix(id), hex.into_bytes()].concat()
+    [uses_prefix(id), hex::encode(key).into_bytes()].concat()
 }
 
 impl RocksMeta {
