@@ -107,3 +107,44 @@ fn keys_are_principals_owning_their_buckets_and_only_admin_keys_administer() {
     access_py(&s, &["still", &other.ak, &other.sk, &team.ak, &team.sk]);
     assert_eq!(s.admin_json(&["key", "list"])["keys"].as_array().map(Vec::len), Some(2), "root and other remain");
 }
+
+/// Bucket policies (tests/s3/policy.py with boto3 and unsigned HTTP; the aws cli here): a
+/// plain key's bucket opened to another key and to anonymous callers, an explicit Deny that
+/// binds its owner, and a policy kept across a restart.
+#[test]
+fn bucket_policies_grant_deny_and_open_buckets_to_anonymous_callers() {
+    let _g = slot();
+    let mut s = Server::start(Opts::default());
+    let owner = create_key(&s, "owner", false);
+    let team = create_key(&s, "team", false);
+    let mut cmd = s.command("python3");
+    cmd.arg(scripts_dir().join("policy.py")).args(["rules", "pol", &owner.ak, &owner.sk, &team.ak, &team.sk]).current_dir(scripts_dir());
+    let out = run(cmd);
+    assert!(out.status.success(), "policy.py failed:\n{}\n--- server log ---\n{}", text(&out), s.log_tail(40));
+
+    // The aws cli sets and reads a policy; a public object is served to an unsigned GET,
+    // also after a restart.
+    let aws = |args: &[&str], key: &Key| run(as_key(s.aws(args), key));
+    let o = aws(&["s3", "mb", "s3://pol-cli"], &owner);
+    assert!(o.status.success(), "{}", text(&o));
+    let src = s.scratch().join("pol-cli-src");
+    std::fs::write(&src, b"public bytes").expect("write");
+    let o = aws(&["s3", "cp", &src.display().to_string(), "s3://pol-cli/open/x"], &owner);
+    assert!(o.status.success(), "{}", text(&o));
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pol-cli/open/*"}]}"#;
+    let o = aws(&["s3api", "put-bucket-policy", "--bucket", "pol-cli", "--policy", policy], &owner);
+    assert!(o.status.success(), "aws s3api put-bucket-policy: {}", text(&o));
+    let o = aws(&["s3api", "get-bucket-policy", "--bucket", "pol-cli", "--output", "json"], &owner);
+    assert!(o.status.success() && text(&o).contains("pol-cli/open/*"), "aws s3api get-bucket-policy: {}", text(&o));
+    let o = aws(&["s3api", "get-bucket-policy", "--bucket", "pol-cli"], &team);
+    assert!(!o.status.success() && text(&o).contains("AccessDenied"), "another key read the policy: {}", text(&o));
+    for when in ["before a restart", "after a restart"] {
+        let (code, body) = s.http_get("/pol-cli/open/x").expect("unsigned GET");
+        assert_eq!((code, body.as_str()), (200, "public bytes"), "an unsigned GET of a public object {when}");
+        let (code, _) = s.http_get("/pol-cli/").expect("unsigned listing");
+        assert_eq!(code, 403, "an unsigned listing {when}");
+        if when.starts_with("before") {
+            s.restart();
+        }
+    }
+}

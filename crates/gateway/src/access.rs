@@ -2,26 +2,60 @@
 //!
 //! - an **admin key** (the root key of first start, and keys made with
 //!   `kintsugi admin key create --admin`) may use the admin API and every bucket;
-//! - any other key may use only the buckets it owns — those it created — and sees only those
-//!   in ListBuckets. Anything else it asks of another principal's bucket is `AccessDenied`
-//!   (403); a bucket that does not exist is `NoSuchBucket` (404), as S3 answers.
+//! - any other key may use the buckets it owns — those it created — and sees only those in
+//!   ListBuckets;
+//! - a bucket's **policy** (PutBucketPolicy, `crate::policy`) may allow other keys, or
+//!   anonymous (unsigned) requests, what it names, and may deny anyone but admin keys what
+//!   it names, the bucket's owner included: an explicit `Deny` wins. Only the owner (and
+//!   admin keys) may read, replace or delete the policy itself, so no policy locks its owner
+//!   out.
+//!
+//! Anything else asked of another principal's bucket is `AccessDenied` (403); a bucket that
+//! does not exist is `NoSuchBucket` (404), signed or not, as S3 answers. A caller allowed to
+//! read objects but not to list the bucket gets 403 rather than 404 for a missing key, so it
+//! cannot learn which keys exist.
 //!
 //! A bucket created before buckets had owners (or by a metadata rebuild) has no owner and
-//! belongs to the admin keys. Anonymous (unsigned) requests are refused.
+//! belongs to the admin keys.
 //!
-//! The check runs before the request's body is read, on this gateway's own copy of the keys
-//! and buckets (a bucket's owner never changes while it exists); a bucket this copy does not
-//! hold yet — one created a moment ago through another gateway — is looked up linearizably.
+//! The check runs before the request's body is read, on this gateway's own copy of the keys,
+//! buckets and policies (a bucket's owner never changes while it exists; a policy change
+//! reaches a gateway when it applies it); a bucket this copy does not hold yet — one created
+//! a moment ago through another gateway — is looked up linearizably.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::dto::{CopyObjectInput, CopySource, UploadPartCopyInput};
+use s3s::dto::{CopyObjectInput, CopySource, DeleteObjectsInput, UploadPartCopyInput};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Request, S3Result};
 
 use kintsugi_cluster::Store;
 use kintsugi_meta::{AccessKeyRecord, MetaError, MetaRead};
+
+use crate::policy::{action_of, request_keys, Decision, Facts, Policy, POLICY_ACTIONS};
+
+/// Where a request came from (put in its extensions by the HTTP front end).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Client {
+    /// The client's address.
+    pub(crate) ip: IpAddr,
+    /// Whether it came over HTTPS.
+    pub(crate) secure: bool,
+}
+
+/// Keys of a DeleteObjects request the caller may not delete (put in its extensions by the
+/// check; the handler answers them `AccessDenied` one by one, as S3 does).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DeniedKeys(pub(crate) HashSet<String>);
+
+/// Put in a GetObject or HeadObject request's extensions when its caller may read the object
+/// but not list the bucket: a missing key is then 403, not 404.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HideMissing;
 
 /// The principal a request was signed by (put in the request's extensions by the check).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +67,16 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The principal of an unsigned request.
+    pub(crate) fn anonymous() -> Self {
+        Self { access_key: String::new(), admin: false }
+    }
+
+    /// Its access key (`None`: anonymous).
+    pub(crate) fn key(&self) -> Option<&str> {
+        (!self.access_key.is_empty()).then_some(self.access_key.as_str())
+    }
+
     /// Whether this principal may use a bucket owned by `owner` (empty: the admin keys').
     pub fn may_use(&self, owner: &str) -> bool {
         self.admin || (!owner.is_empty() && owner == self.access_key)
@@ -102,21 +146,6 @@ async fn owner_of(store: &Arc<Store>, bucket: &str) -> S3Result<Option<String>> 
         .map_err(|e| s3_error!(InternalError, "bucket lookup failed: {e}"))
 }
 
-/// Refuse `p` the use of `bucket` unless it owns it (or is an admin key).
-async fn require_use(store: &Arc<Store>, p: &Principal, bucket: &str) -> S3Result<()> {
-    if p.admin {
-        return Ok(());
-    }
-    match owner_of(store, bucket).await? {
-        Some(owner) if !p.may_use(&owner) => Err(s3_error!(
-            AccessDenied,
-            "access key {} does not own bucket {bucket}: only its owner and admin keys may use it",
-            p.access_key
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// Refuse a request whose `x-amz-expected-bucket-owner` is not `bucket`'s owner (its access
 /// key; any admin key for a bucket of the admin keys), as S3 does: 403.
 async fn require_owner(store: &Arc<Store>, bucket: &str, expected: &str) -> S3Result<()> {
@@ -129,21 +158,6 @@ async fn require_owner(store: &Arc<Store>, bucket: &str, expected: &str) -> S3Re
         Ok(())
     } else {
         Err(s3_error!(AccessDenied, "bucket {bucket} is not owned by {expected} (x-amz-expected-bucket-owner)"))
-    }
-}
-
-/// Refuse `p` a copy from a bucket it may not use (the destination was checked with the path),
-/// or whose owner is not `expected_owner` (`x-amz-source-expected-bucket-owner`).
-async fn require_source(store: &Arc<Store>, p: &Principal, source: &CopySource, expected_owner: Option<&str>) -> S3Result<()> {
-    match source {
-        CopySource::Bucket { bucket, .. } => {
-            require_use(store, p, bucket).await?;
-            match expected_owner {
-                Some(o) => require_owner(store, bucket, o).await,
-                None => Ok(()),
-            }
-        }
-        _ => Err(s3_error!(NotImplemented, "copy sources that are access points or outposts are not supported")),
     }
 }
 
@@ -168,42 +182,238 @@ fn check_presigned_expiry(query: Option<&str>) -> S3Result<()> {
     Ok(())
 }
 
+/// One request to authorize against a bucket.
+struct Ask<'a> {
+    principal: &'a Principal,
+    client: Option<Client>,
+    /// s3s's operation name.
+    op: &'a str,
+    bucket: &'a str,
+    key: Option<&'a str>,
+    /// The request's condition keys.
+    keys: Vec<(String, String)>,
+}
+
 /// The S3 access check of a gateway.
 pub(crate) struct KintsugiAccess {
     pub(crate) store: Arc<Store>,
+    /// Parsed policies by bucket, with the document each was parsed from.
+    policies: Mutex<HashMap<String, (String, Arc<Policy>)>>,
+}
+
+impl KintsugiAccess {
+    pub(crate) fn new(store: Arc<Store>) -> Self {
+        Self { store, policies: Mutex::new(HashMap::new()) }
+    }
+
+    /// `bucket`'s policy as this gateway holds it, parsed once per document.
+    async fn policy_of(&self, bucket: &str) -> S3Result<Option<Arc<Policy>>> {
+        let b = bucket.to_owned();
+        let doc = self.store.meta_call(move |m| m.local_bucket_policy(&b)).await.map_err(|e| s3_error!(InternalError, "bucket policy lookup failed: {e}"))?;
+        let mut cache = self.policies.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(doc) = doc else {
+            cache.remove(bucket);
+            return Ok(None);
+        };
+        if let Some((d, p)) = cache.get(bucket) {
+            if *d == doc {
+                return Ok(Some(p.clone()));
+            }
+        }
+        match Policy::parse(&doc, bucket) {
+            Ok(p) => {
+                let p = Arc::new(p);
+                cache.insert(bucket.to_owned(), (doc, p.clone()));
+                Ok(Some(p))
+            }
+            Err(e) => {
+                // It was checked when it was put; a document this version cannot read grants
+                // nothing and denies nothing, so the owner keeps the bucket.
+                tracing::warn!(bucket, error = %e, "the bucket's policy cannot be read; it is ignored until it is replaced");
+                Ok(None)
+            }
+        }
+    }
+
+    /// `bucket`'s owner and policy (`None`: there is no such bucket).
+    async fn view(&self, bucket: &str) -> S3Result<Option<(String, Option<Arc<Policy>>)>> {
+        match owner_of(&self.store, bucket).await? {
+            Some(owner) => Ok(Some((owner, self.policy_of(bucket).await?))),
+            None => Ok(None),
+        }
+    }
+
+    /// What `bucket`'s owner and policy say of `ask`: `Ok(true)` allowed as the owner (or an
+    /// admin key, or for a bucket that does not exist: the request answers 404), `Ok(false)`
+    /// allowed by the policy, else `AccessDenied`.
+    async fn authorize(&self, ask: &Ask<'_>) -> S3Result<bool> {
+        if ask.principal.admin {
+            return Ok(true);
+        }
+        match self.view(ask.bucket).await? {
+            Some(view) => self.judge(&view, ask),
+            None => Ok(true),
+        }
+    }
+
+    /// [`Self::authorize`] with the bucket's owner and policy at hand.
+    fn judge(&self, (owner, policy): &(String, Option<Arc<Policy>>), ask: &Ask<'_>) -> S3Result<bool> {
+        let p = ask.principal;
+        if p.admin {
+            return Ok(true);
+        }
+        let owns = p.may_use(owner);
+        let action = action_of(ask.op);
+        if POLICY_ACTIONS.contains(&ask.op) {
+            return if owns { Ok(true) } else { Err(s3_error!(AccessDenied, "only the owner of bucket {} may read or change its policy", ask.bucket)) };
+        }
+        let decision = match policy {
+            Some(policy) => policy.decide(&self.facts(ask, &action)),
+            None => Decision::Silent,
+        };
+        match decision {
+            Decision::Deny => Err(s3_error!(AccessDenied, "the policy of bucket {} denies {action} on {}", ask.bucket, resource(ask.bucket, ask.key))),
+            Decision::Allow => Ok(owns),
+            Decision::Silent if owns => Ok(true),
+            Decision::Silent => Err(match p.key() {
+                None => s3_error!(AccessDenied, "anonymous requests may not {action} in bucket {}: sign the request with an access key, or let the bucket's policy allow it", ask.bucket),
+                Some(k) => s3_error!(AccessDenied, "access key {k} does not own bucket {} and its policy does not allow it {action}: ask the bucket's owner for a policy that does", ask.bucket),
+            }),
+        }
+    }
+
+    fn facts<'a>(&self, ask: &'a Ask<'_>, action: &'a str) -> Facts<'a> {
+        Facts {
+            principal: ask.principal.key(),
+            action,
+            resource: resource(ask.bucket, ask.key),
+            secure: ask.client.is_some_and(|c| c.secure),
+            source_ip: ask.client.map(|c| c.ip),
+            now: SystemTime::now(),
+            keys: ask.keys.clone(),
+        }
+    }
+
+    /// Refuse a copy from a source `p` may not read, or whose owner is not `expected_owner`
+    /// (`x-amz-source-expected-bucket-owner`); the destination was checked with the path.
+    async fn require_source<T>(&self, req: &S3Request<T>, source: &CopySource, expected_owner: Option<&str>) -> S3Result<()> {
+        let p = principal_of(&self.store, req).await?;
+        match source {
+            CopySource::Bucket { bucket, key, .. } => {
+                let ask = Ask {
+                    principal: &p,
+                    client: req.extensions.get::<Client>().copied(),
+                    op: "GetObject",
+                    bucket,
+                    key: Some(key),
+                    keys: request_keys("GetObject", None, &req.headers),
+                };
+                self.authorize(&ask).await?;
+                match expected_owner {
+                    Some(o) => require_owner(&self.store, bucket, o).await,
+                    None => Ok(()),
+                }
+            }
+            _ => Err(s3_error!(NotImplemented, "copy sources that are access points or outposts are not supported")),
+        }
+    }
+}
+
+/// The ARN a policy names `bucket` (and `key`) by.
+fn resource(bucket: &str, key: Option<&str>) -> String {
+    match key {
+        Some(k) => format!("arn:aws:s3:::{bucket}/{k}"),
+        None => format!("arn:aws:s3:::{bucket}"),
+    }
 }
 
 #[async_trait::async_trait]
 impl S3Access for KintsugiAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let Some(creds) = cx.credentials() else { return Err(anonymous()) };
-        check_presigned_expiry(cx.uri().query())?;
-        let p = principal(&self.store, &creds.access_key).await?;
-        let bucket = match cx.s3_path() {
-            S3Path::Root => None,
-            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => Some(bucket.to_string()),
-        };
-        // CreateBucket decides for itself (BucketAlreadyExists vs BucketAlreadyOwnedByYou).
-        if let Some(b) = bucket.filter(|_| cx.s3_op().name() != "CreateBucket") {
-            require_use(&self.store, &p, &b).await?;
-            if let Some(v) = cx.headers().get("x-amz-expected-bucket-owner") {
-                // A value that is not text names no owner: it cannot match.
-                let expected = v.to_str().unwrap_or("\u{fffd}").to_owned();
-                require_owner(&self.store, &b, &expected).await?;
+        let op = cx.s3_op().name().to_owned();
+        let op = op.as_str();
+        let client = cx.extensions_mut().get::<Client>().copied();
+        let p = match cx.credentials() {
+            Some(creds) => {
+                check_presigned_expiry(cx.uri().query())?;
+                principal(&self.store, &creds.access_key).await?
             }
+            None => Principal::anonymous(),
+        };
+        let (bucket, key) = match cx.s3_path() {
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+        };
+        match bucket {
+            // ListBuckets and CreateBucket are for access keys; CreateBucket decides for
+            // itself (BucketAlreadyExists vs BucketAlreadyOwnedByYou).
+            _ if p.key().is_none() && (bucket.is_none() || op == "CreateBucket") => {
+                return Err(s3_error!(AccessDenied, "anonymous requests may not list or create buckets: sign the request with an access key (see `kintsugi admin key create`)"));
+            }
+            Some(b) if op != "CreateBucket" => {
+                let ask = Ask {
+                    principal: &p,
+                    client,
+                    op,
+                    bucket: &b,
+                    key: key.as_deref(),
+                    keys: request_keys(op, cx.uri().query(), cx.headers()),
+                };
+                if op == "DeleteObjects" {
+                    // Decided key by key once its body is read; refused whole when nothing
+                    // could be allowed (another's bucket without a policy).
+                    if !p.admin {
+                        if let Some((owner, None)) = self.view(&b).await? {
+                            self.judge(&(owner, None), &Ask { op: "DeleteObject", ..ask })?;
+                        }
+                    }
+                } else {
+                    let as_owner = self.authorize(&ask).await?;
+                    if !as_owner && matches!(op, "GetObject" | "HeadObject") {
+                        let list = Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask };
+                        if self.authorize(&list).await.is_err() {
+                            cx.extensions_mut().insert(HideMissing);
+                        }
+                    }
+                }
+                if let Some(v) = cx.headers().get("x-amz-expected-bucket-owner") {
+                    // A value that is not text names no owner: it cannot match.
+                    let expected = v.to_str().unwrap_or("\u{fffd}").to_owned();
+                    require_owner(&self.store, &b, &expected).await?;
+                }
+            }
+            _ => {}
         }
         cx.extensions_mut().insert(p);
         Ok(())
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
-        let p = principal_of(&self.store, req).await?;
-        require_source(&self.store, &p, &req.input.copy_source, req.input.expected_source_bucket_owner.as_deref()).await
+        self.require_source(req, &req.input.copy_source, req.input.expected_source_bucket_owner.as_deref()).await
     }
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        self.require_source(req, &req.input.copy_source, req.input.expected_source_bucket_owner.as_deref()).await
+    }
+
+    async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
         let p = principal_of(&self.store, req).await?;
-        require_source(&self.store, &p, &req.input.copy_source, req.input.expected_source_bucket_owner.as_deref()).await
+        let client = req.extensions.get::<Client>().copied();
+        let keys = request_keys("DeleteObject", None, &req.headers);
+        let mut denied = DeniedKeys::default();
+        if p.admin {
+            return Ok(());
+        }
+        let Some(view) = self.view(&req.input.bucket).await? else { return Ok(()) };
+        for obj in &req.input.delete.objects {
+            let ask = Ask { principal: &p, client, op: "DeleteObject", bucket: &req.input.bucket, key: Some(&obj.key), keys: keys.clone() };
+            if self.judge(&view, &ask).is_err() {
+                denied.0.insert(obj.key.clone());
+            }
+        }
+        req.extensions.insert(denied);
+        Ok(())
     }
 }
 

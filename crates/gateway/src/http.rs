@@ -90,7 +90,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
     let store = gw.store().clone();
     let mut builder = S3ServiceBuilder::new(KintsugiS3::new(store.clone()));
     builder.set_auth(MetaAuth { store: store.clone() });
-    builder.set_access(crate::access::KintsugiAccess { store: store.clone() });
+    builder.set_access(crate::access::KintsugiAccess::new(store.clone()));
     builder.set_route(AdminRoute::new(gw.clone()));
     let s3 = builder.build();
     let graceful = GracefulShutdown::new();
@@ -129,6 +129,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
         let s3 = s3.clone();
         let gw = gw.clone();
         let overload = overload.clone();
+        let client = crate::access::Client { ip: peer.ip(), secure: tls.is_some() };
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             let s3 = s3.clone();
             let gw = gw.clone();
@@ -159,7 +160,9 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 let is_head = req.method() == hyper::Method::HEAD;
                 let is_attributes = crate::s3::is_attributes_request(req.method(), req.uri());
                 let close_after = must_close_after(&req);
-                let (parts, body) = req.into_parts();
+                let (mut parts, body) = req.into_parts();
+                // Who is asking, for the access check (bucket policies' conditions).
+                parts.extensions.insert(client);
                 let (body, tracked) = ReadTracker::new(body, body_timeout);
                 let mut resp = s3.call(Request::from_parts(parts, s3s::Body::http_body(body))).await?;
                 // A ranged HEAD answers as the ranged GET would (s3s sends every HEAD as 200).

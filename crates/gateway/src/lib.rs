@@ -20,6 +20,7 @@ mod get;
 mod http;
 mod join_tokens;
 mod overload;
+mod policy;
 mod put;
 mod recover;
 mod s3;

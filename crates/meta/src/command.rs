@@ -341,6 +341,13 @@ pub enum Command {
         /// When the join was stamped, ms since the epoch.
         now_ms: i64,
     },
+    /// Replace a bucket's policy document (empty: delete it). Precondition: the bucket exists.
+    PutBucketPolicy {
+        /// Bucket name.
+        bucket: String,
+        /// The policy document, as given (checked by the front end).
+        policy: String,
+    },
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.
@@ -453,6 +460,7 @@ impl Command {
             Command::RemoveGarbageShards { .. } => "remove_garbage_shards",
             Command::AddNodeJoinToken { .. } => "add_node_join_token",
             Command::UseJoinTokenBy { .. } => "use_join_token_by",
+            Command::PutBucketPolicy { .. } => "put_bucket_policy",
         }
     }
 }
@@ -505,6 +513,7 @@ impl RocksMeta {
             Command::AddNodeJoinToken { id, record, node, now_ms } => self.apply_add_join_token(id, record, Some(node), *now_ms).map(|()| Applied::Done),
             Command::UseJoinToken { id, node, now_ms } => self.apply_use_join_token(id, node, None, *now_ms).map(|()| Applied::Done),
             Command::UseJoinTokenBy { id, node, key, now_ms } => self.apply_use_join_token(id, node, Some(key), *now_ms).map(|()| Applied::Done),
+            Command::PutBucketPolicy { bucket, policy } => self.apply_put_bucket_policy(bucket, policy).map(|()| Applied::Done),
             Command::RevokeJoinTokens => self.apply_revoke_join_tokens().map(|()| Applied::Done),
         };
         applied

@@ -36,6 +36,7 @@ mod ledger;
 mod lifecycle;
 mod list;
 mod mutate;
+mod policy;
 mod principals;
 mod read;
 mod relocate;

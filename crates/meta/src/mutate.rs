@@ -150,6 +150,11 @@ impl RocksMeta {
         self.submit(&Command::PutBucketCors { bucket: bucket.into(), rules: rules.to_vec() }).map(drop)
     }
 
+    /// Replace a bucket's policy document (empty: delete it).
+    pub fn put_bucket_policy(&self, bucket: &str, policy: &str) -> MetaResult<()> {
+        self.submit(&Command::PutBucketPolicy { bucket: bucket.into(), policy: policy.into() }).map(drop)
+    }
+
     /// Create or replace an access key.
     pub fn put_access_key(&self, access_key: &str, rec: &AccessKeyRecord) -> MetaResult<()> {
         self.submit(&Command::PutKey { access_key: access_key.into(), record: rec.clone() }).map(drop)

@@ -6,6 +6,7 @@ mod conditions;
 mod cors;
 mod multipart;
 mod objects;
+mod policy;
 mod tagging;
 mod unset;
 mod util;
@@ -152,11 +153,13 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        self.get_object_impl(req.input).await
+        let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
+        self.get_object_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.head_object_impl(req.input).await
+        let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
+        self.head_object_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
@@ -167,8 +170,9 @@ impl s3s::S3 for KintsugiS3 {
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
-    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        self.delete_objects_impl(req.input).await
+    async fn delete_objects(&self, mut req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let denied = req.extensions.remove::<crate::access::DeniedKeys>().unwrap_or_default();
+        self.delete_objects_impl(req.input, &denied).await
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
@@ -224,7 +228,19 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn get_bucket_policy(&self, req: S3Request<GetBucketPolicyInput>) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-        self.none_configured(&req.input.bucket, s3s::S3ErrorCode::NoSuchBucketPolicy, "bucket policy").await
+        self.get_bucket_policy_impl(req.input).await
+    }
+
+    async fn put_bucket_policy(&self, req: S3Request<PutBucketPolicyInput>) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        self.put_bucket_policy_impl(req.input).await
+    }
+
+    async fn delete_bucket_policy(&self, req: S3Request<DeleteBucketPolicyInput>) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.delete_bucket_policy_impl(req.input).await
+    }
+
+    async fn get_bucket_policy_status(&self, req: S3Request<GetBucketPolicyStatusInput>) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        self.get_bucket_policy_status_impl(req.input).await
     }
 
     async fn get_bucket_lifecycle_configuration(

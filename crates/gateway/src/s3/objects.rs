@@ -324,7 +324,9 @@ impl KintsugiS3 {
         }))
     }
 
-    pub(super) async fn delete_objects_impl(&self, input: DeleteObjectsInput) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    /// DeleteObjects; the keys in `denied` are answered `AccessDenied` (the access check found
+    /// the caller may not delete them) and kept.
+    pub(super) async fn delete_objects_impl(&self, input: DeleteObjectsInput, denied: &crate::access::DeniedKeys) -> S3Result<S3Response<DeleteObjectsOutput>> {
         if input.delete.objects.len() > MAX_DELETE_KEYS {
             return Err(s3_error!(MalformedXML, "a DeleteObjects request names {} keys; at most {MAX_DELETE_KEYS} per request", input.delete.objects.len()));
         }
@@ -335,6 +337,7 @@ impl KintsugiS3 {
         for obj in input.delete.objects {
             let cond = WriteCondition::delete(obj.e_tag.map(ETagCondition::ETag), obj.last_modified_time.as_ref(), obj.size);
             let done = match util::require_null_version(obj.version_id.as_deref(), &obj.key) {
+                Ok(()) if denied.0.contains(&obj.key) => Err(s3_error!(AccessDenied, "the policy of bucket {} does not let you delete {}", input.bucket, obj.key)),
                 Ok(()) => self.delete_one(&input.bucket, &obj.key, &cond).await,
                 Err(e) => Err(e),
             };

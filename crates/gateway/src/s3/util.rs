@@ -188,6 +188,16 @@ pub fn header(h: &[(String, String)], name: &str) -> Option<String> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }
 
+/// A missing key answered as S3 answers a caller that may read objects but not list the
+/// bucket (`hide`): 403, so it cannot learn which keys exist.
+pub(super) fn hide_missing(e: s3s::S3Error, hide: bool) -> s3s::S3Error {
+    if hide && *e.code() == s3s::S3ErrorCode::NoSuchKey {
+        s3s::s3_error!(AccessDenied, "Access Denied: the bucket's policy does not let you list it, so a missing key is not told apart")
+    } else {
+        e
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,3 +224,4 @@ mod tests {
         assert!(parse_content_md5(Some(&"AAAA".to_string())).is_err());
     }
 }
+

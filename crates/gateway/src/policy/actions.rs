@@ -1,0 +1,102 @@
+//! From an S3 operation to the policy action it needs, and the condition keys its request
+//! carries.
+
+use http::HeaderMap;
+
+/// Operations only a bucket's owner (or an admin key) may call, whatever its policy says, so
+/// that no policy can lock its owner out (S3 keeps them for the owning account too).
+pub(crate) const POLICY_ACTIONS: [&str; 3] = ["GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"];
+
+/// The action a policy grants for operation `op` (s3s's operation name), as S3 names it.
+pub(crate) fn action_of(op: &str) -> String {
+    let named = match op {
+        "HeadObject" => "GetObject",
+        "HeadBucket" | "ListObjects" | "ListObjectsV2" => "ListBucket",
+        "ListObjectVersions" => "ListBucketVersions",
+        "ListMultipartUploads" => "ListBucketMultipartUploads",
+        "ListParts" => "ListMultipartUploadParts",
+        "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload" | "CopyObject" | "UploadPartCopy" => "PutObject",
+        "DeleteObjects" => "DeleteObject",
+        "DeleteBucketTagging" => "PutBucketTagging",
+        "GetBucketCors" => "GetBucketCORS",
+        "PutBucketCors" | "DeleteBucketCors" => "PutBucketCORS",
+        "GetBucketLifecycleConfiguration" => "GetLifecycleConfiguration",
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => "PutLifecycleConfiguration",
+        "GetBucketEncryption" => "GetEncryptionConfiguration",
+        "PutBucketEncryption" | "DeleteBucketEncryption" => "PutEncryptionConfiguration",
+        "GetObjectLockConfiguration" => "GetBucketObjectLockConfiguration",
+        "PutObjectLockConfiguration" => "PutBucketObjectLockConfiguration",
+        "DeletePublicAccessBlock" => "PutBucketPublicAccessBlock",
+        "GetPublicAccessBlock" => "GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock" => "PutBucketPublicAccessBlock",
+        "DeleteBucketOwnershipControls" => "PutBucketOwnershipControls",
+        other => other,
+    };
+    format!("s3:{named}")
+}
+
+/// The condition keys of a request (lower-cased names) from its query and headers.
+pub(crate) fn request_keys(op: &str, query: Option<&str>, headers: &HeaderMap) -> Vec<(String, String)> {
+    let mut keys = Vec::new();
+    let mut signed_by_query = false;
+    for (name, value) in query.map(|q| q.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, ""))).collect::<Vec<_>>()).unwrap_or_default() {
+        let value = crate::admin_util::percent_decode(&value.replace('+', " "));
+        match name {
+            "prefix" | "delimiter" | "max-keys" if op.starts_with("ListObjects") => keys.push((format!("s3:{name}"), value)),
+            "versionId" => keys.push(("s3:versionid".to_owned(), value)),
+            "X-Amz-Signature" => signed_by_query = true,
+            _ => {}
+        }
+    }
+    for (header, key) in [
+        ("x-amz-acl", "s3:x-amz-acl"),
+        ("x-amz-content-sha256", "s3:x-amz-content-sha256"),
+        ("x-amz-copy-source", "s3:x-amz-copy-source"),
+        ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
+        ("x-amz-storage-class", "s3:x-amz-storage-class"),
+        ("x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"),
+        ("user-agent", "aws:useragent"),
+        ("referer", "aws:referer"),
+    ] {
+        if let Some(v) = headers.get(header).and_then(|v| v.to_str().ok()) {
+            keys.push((key.to_owned(), v.to_owned()));
+        }
+    }
+    let auth = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if signed_by_query || auth.is_some() {
+        keys.push(("s3:authtype".to_owned(), if signed_by_query { "REST-QUERY-STRING" } else { "REST-HEADER" }.to_owned()));
+        let v4 = signed_by_query || auth.is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"));
+        keys.push(("s3:signatureversion".to_owned(), if v4 { "AWS4-HMAC-SHA256" } else { "AWS" }.to_owned()));
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_need_the_actions_s3_names() {
+        assert_eq!(action_of("GetObject"), "s3:GetObject");
+        assert_eq!(action_of("HeadObject"), "s3:GetObject");
+        assert_eq!(action_of("ListObjectsV2"), "s3:ListBucket");
+        assert_eq!(action_of("UploadPart"), "s3:PutObject");
+        assert_eq!(action_of("DeleteObjects"), "s3:DeleteObject");
+        assert_eq!(action_of("DeleteBucketCors"), "s3:PutBucketCORS");
+        assert_eq!(action_of("GetBucketPolicyStatus"), "s3:GetBucketPolicyStatus");
+    }
+
+    #[test]
+    fn a_listing_carries_its_prefix_and_a_write_its_acl() {
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-acl", "private".parse().expect("header"));
+        h.insert("authorization", "AWS4-HMAC-SHA256 Credential=X".parse().expect("header"));
+        let keys = request_keys("ListObjectsV2", Some("list-type=2&prefix=home%2Fann%2F&delimiter=%2F"), &h);
+        for want in [("s3:prefix", "home/ann/"), ("s3:delimiter", "/"), ("s3:x-amz-acl", "private"), ("s3:authtype", "REST-HEADER"), ("s3:signatureversion", "AWS4-HMAC-SHA256")] {
+            assert!(keys.iter().any(|(k, v)| k == want.0 && v == want.1), "{want:?} in {keys:?}");
+        }
+        let keys = request_keys("GetObject", Some("prefix=x&X-Amz-Signature=ab"), &HeaderMap::new());
+        assert!(!keys.iter().any(|(k, _)| k == "s3:prefix"), "only listings have s3:prefix");
+        assert!(keys.iter().any(|(k, v)| k == "s3:authtype" && v == "REST-QUERY-STRING"));
+    }
+}

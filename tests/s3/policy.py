@@ -1,0 +1,202 @@
+"""Bucket policies as S3 evaluates them, through boto3 and unsigned HTTP: a bucket owned by
+a plain key (OWNER), a second plain key (TEAM) and anonymous callers, with the admin key
+(AWS_* in the environment) above every policy.
+
+Usage:
+  policy.py rules BUCKET OWNER_AK OWNER_SK TEAM_AK TEAM_SK
+      the whole drill: documents S3 refuses, grants to a key and to everyone, an explicit
+      Deny that binds the owner too, conditions on the prefix, the transport and the
+      address, DeleteObjects key by key, copies, 403 for missing keys to callers who may
+      not list, the owner's hold on the policy itself, and the policy going with its bucket
+  policy.py grant BUCKET AK
+      (admin key) let AK read every object of BUCKET
+"""
+
+import http.client
+import json
+import sys
+import urllib.parse
+
+import boto3
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from s3util import Checker, client, endpoint, err_status
+
+c = Checker("bucket policies")
+
+
+def config(signature):
+    return Config(region_name="us-east-1", signature_version=signature, s3={"addressing_style": "path"}, retries={"total_max_attempts": 1, "mode": "standard"})
+
+
+def as_key(ak, sk):
+    return boto3.client("s3", endpoint_url=endpoint(), config=config("s3v4"), aws_access_key_id=ak, aws_secret_access_key=sk)
+
+
+def anonymous():
+    return boto3.client("s3", endpoint_url=endpoint(), config=config(UNSIGNED))
+
+
+def raw_get(path):
+    """An unsigned GET with nothing but the standard library, as a browser or curl sends it."""
+    u = urllib.parse.urlsplit(endpoint())
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request("GET", path)
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    return r.status, body
+
+
+def denied(fn, what):
+    c.expect_error(fn, "AccessDenied", 403, what)
+
+
+def head_status(fn):
+    try:
+        fn()
+        return 200
+    except ClientError as e:
+        return err_status(e)
+
+
+def doc(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def arn(bucket, key=None):
+    return f"arn:aws:s3:::{bucket}" if key is None else f"arn:aws:s3:::{bucket}/{key}"
+
+
+def keys_of(s3, bucket, **kw):
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, **kw).get("Contents", [])]
+
+
+def rules(bucket, owner_ak, owner_sk, team_ak, team_sk):
+    root, owner, team, anon = client(), as_key(owner_ak, owner_sk), as_key(team_ak, team_sk), anonymous()
+    owner.create_bucket(Bucket=bucket)
+    for key, body in (("pub/a.txt", b"for everyone"), ("priv/b.txt", b"for the owner"), ("home/team/c.txt", b"for the team")):
+        owner.put_object(Bucket=bucket, Key=key, Body=body)
+
+    # No policy: S3's 404s, and the bucket is the owner's alone.
+    c.expect_error(lambda: owner.get_bucket_policy(Bucket=bucket), "NoSuchBucketPolicy", 404, "GetBucketPolicy without a policy")
+    c.expect_error(lambda: owner.get_bucket_policy_status(Bucket=bucket), "NoSuchBucketPolicy", 404, "GetBucketPolicyStatus without a policy")
+    denied(lambda: team.get_object(Bucket=bucket, Key="pub/a.txt"), "team reads nothing without a policy")
+    denied(lambda: anon.get_object(Bucket=bucket, Key="pub/a.txt"), "anonymous reads nothing without a policy")
+    c.expect_error(lambda: anon.get_object(Bucket=bucket + "-none", Key="k"), "NoSuchBucket", 404, "anonymous: a bucket that does not exist is 404")
+    denied(lambda: anon.list_buckets(), "anonymous ListBuckets")
+
+    # Documents S3 refuses store nothing.
+    pub = {"Sid": "public", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": arn(bucket, "pub/*")}
+    for what, bad in (
+        ("not JSON", "{nope"),
+        ("a resource in another bucket", doc(dict(pub, Resource=arn(bucket + "-other", "*")))),
+        ("an action of another service", doc(dict(pub, Action="ec2:RunInstances"))),
+        ("an unknown condition operator", doc(dict(pub, Condition={"StringAlmost": {"s3:prefix": "x"}}))),
+        ("no Principal", doc({k: v for k, v in pub.items() if k != "Principal"})),
+    ):
+        c.expect_error(lambda: owner.put_bucket_policy(Bucket=bucket, Policy=bad), "MalformedPolicy", 400, f"PutBucketPolicy with {what}")
+    c.expect_error(lambda: owner.get_bucket_policy(Bucket=bucket), "NoSuchBucketPolicy", 404, "the refused documents stored nothing")
+
+    policy = doc(
+        pub,
+        {"Sid": "team-list", "Effect": "Allow", "Principal": {"AWS": [team_ak]}, "Action": "s3:ListBucket", "Resource": arn(bucket), "Condition": {"StringLike": {"s3:prefix": ["home/team/*"]}}},
+        {"Sid": "team-rw", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{team_ak}:root"}, "Action": ["s3:GetObject", "s3:PutObject"], "Resource": arn(bucket, "home/team/*")},
+        {"Sid": "keep", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject", "Resource": arn(bucket, "priv/*")},
+    )
+    owner.put_bucket_policy(Bucket=bucket, Policy=policy)
+    c.eq(owner.get_bucket_policy(Bucket=bucket)["Policy"], policy, "GetBucketPolicy answers the document as it was put")
+    c.eq(owner.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"], True, "a policy allowing * is public")
+
+    # Anonymous callers get what the policy gives everyone, and nothing else.
+    c.eq(anon.get_object(Bucket=bucket, Key="pub/a.txt")["Body"].read(), b"for everyone", "anonymous GET of a public object")
+    c.eq(raw_get(f"/{bucket}/pub/a.txt"), (200, b"for everyone"), "an unsigned plain-HTTP GET of a public object")
+    c.eq(head_status(lambda: anon.head_object(Bucket=bucket, Key="pub/a.txt")), 200, "anonymous HEAD of a public object")
+    denied(lambda: anon.get_object(Bucket=bucket, Key="priv/b.txt"), "anonymous GET outside the public prefix")
+    denied(lambda: anon.get_object(Bucket=bucket, Key="pub/missing"), "anonymous GET of a missing key is 403 (it may not list)")
+    c.eq(head_status(lambda: anon.head_object(Bucket=bucket, Key="pub/missing")), 403, "anonymous HEAD of a missing key is 403")
+    denied(lambda: anon.list_objects_v2(Bucket=bucket), "anonymous listing")
+    denied(lambda: anon.put_object(Bucket=bucket, Key="pub/planted", Body=b"x"), "anonymous PUT")
+    denied(lambda: anon.delete_object(Bucket=bucket, Key="pub/a.txt"), "anonymous DELETE")
+
+    # The team key gets its prefix and the public objects.
+    c.eq(team.get_object(Bucket=bucket, Key="home/team/c.txt")["Body"].read(), b"for the team", "team reads its prefix")
+    team.put_object(Bucket=bucket, Key="home/team/new.txt", Body=b"written by the team")
+    c.eq(owner.get_object(Bucket=bucket, Key="home/team/new.txt")["Body"].read(), b"written by the team", "the owner reads the team's write")
+    c.eq(team.get_object(Bucket=bucket, Key="pub/a.txt")["Body"].read(), b"for everyone", "team reads a public object")
+    c.eq(keys_of(team, bucket, Prefix="home/team/"), ["home/team/c.txt", "home/team/new.txt"], "team lists its prefix")
+    denied(lambda: team.list_objects_v2(Bucket=bucket), "team lists the whole bucket")
+    denied(lambda: team.list_objects_v2(Bucket=bucket, Prefix="priv/"), "team lists another prefix")
+    denied(lambda: team.put_object(Bucket=bucket, Key="priv/planted", Body=b"x"), "team writes outside its prefix")
+    denied(lambda: team.delete_object(Bucket=bucket, Key="home/team/new.txt"), "team deletes (not granted)")
+    out = team.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "home/team/c.txt"}, {"Key": "pub/a.txt"}]})
+    c.eq(sorted((e["Key"], e["Code"]) for e in out.get("Errors", [])), [("home/team/c.txt", "AccessDenied"), ("pub/a.txt", "AccessDenied")], "DeleteObjects refuses the team key by key")
+    c.eq(out.get("Deleted", []), [], "DeleteObjects deleted nothing for the team")
+    for what, fn in (
+        ("GetBucketPolicy", lambda: team.get_bucket_policy(Bucket=bucket)),
+        ("PutBucketPolicy", lambda: team.put_bucket_policy(Bucket=bucket, Policy=doc(dict(pub, Action="s3:*", Resource=arn(bucket, "*"))))),
+        ("DeleteBucketPolicy", lambda: team.delete_bucket_policy(Bucket=bucket)),
+    ):
+        denied(fn, f"team: {what} (only the owner touches the policy)")
+    c.eq(owner.get_bucket_policy(Bucket=bucket)["Policy"], policy, "the team changed nothing")
+    # Copies need the source: a public object may be copied, a private one not.
+    team.create_bucket(Bucket=bucket + "-team")
+    team.copy_object(Bucket=bucket + "-team", Key="copied", CopySource={"Bucket": bucket, "Key": "pub/a.txt"})
+    c.eq(team.get_object(Bucket=bucket + "-team", Key="copied")["Body"].read(), b"for everyone", "team copies a public object into its bucket")
+    denied(lambda: team.copy_object(Bucket=bucket + "-team", Key="stolen", CopySource={"Bucket": bucket, "Key": "priv/b.txt"}), "team copies a private object")
+
+    # An explicit Deny binds the owner too; admin keys stand above policies.
+    denied(lambda: owner.delete_object(Bucket=bucket, Key="priv/b.txt"), "the owner deletes under an explicit Deny")
+    out = owner.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "priv/b.txt"}, {"Key": "home/team/new.txt"}]})
+    c.eq([(e["Key"], e["Code"]) for e in out.get("Errors", [])], [("priv/b.txt", "AccessDenied")], "DeleteObjects: the denied key is refused")
+    c.eq([d["Key"] for d in out.get("Deleted", [])], ["home/team/new.txt"], "DeleteObjects: the other key is deleted")
+    c.eq(owner.get_object(Bucket=bucket, Key="priv/b.txt")["Body"].read(), b"for the owner", "the denied object is still there")
+    root.put_object(Bucket=bucket, Key="priv/by-admin", Body=b"x")
+    root.delete_object(Bucket=bucket, Key="priv/by-admin")
+    c.eq(keys_of(root, bucket, Prefix="priv/"), ["priv/b.txt"], "an admin key deletes despite the Deny")
+
+    # Conditions: the transport and the address.
+    owner.put_bucket_policy(Bucket=bucket, Policy=doc(
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": [arn(bucket), arn(bucket, "*")], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ))
+    denied(lambda: owner.get_object(Bucket=bucket, Key="priv/b.txt"), "a Deny of plain HTTP binds the owner")
+    denied(lambda: owner.list_objects_v2(Bucket=bucket), "a Deny of plain HTTP: listing")
+    owner.delete_bucket_policy(Bucket=bucket)  # the owner may always change the policy
+    c.eq(owner.get_object(Bucket=bucket, Key="priv/b.txt")["Body"].read(), b"for the owner", "DeleteBucketPolicy lifts the Deny")
+    c.expect_error(lambda: owner.get_bucket_policy(Bucket=bucket), "NoSuchBucketPolicy", 404, "DeleteBucketPolicy removed it")
+    for net, allowed in (("10.0.0.0/8", False), ("127.0.0.0/8", True)):
+        owner.put_bucket_policy(Bucket=bucket, Policy=doc(dict(pub, Condition={"IpAddress": {"aws:SourceIp": [net, "::1/128"]}})))
+        if allowed:
+            c.eq(anon.get_object(Bucket=bucket, Key="pub/a.txt")["Body"].read(), b"for everyone", f"anonymous GET from an address in {net}")
+        else:
+            denied(lambda: anon.get_object(Bucket=bucket, Key="pub/a.txt"), f"anonymous GET from an address outside {net}")
+        c.eq(owner.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"], False, f"a grant to * limited to {net} is not public")
+
+    # The policy goes with its bucket.
+    owner.put_bucket_policy(Bucket=bucket, Policy=doc(pub))
+    for key in keys_of(root, bucket):
+        root.delete_object(Bucket=bucket, Key=key)
+    owner.delete_bucket(Bucket=bucket)
+    owner.create_bucket(Bucket=bucket)
+    c.expect_error(lambda: owner.get_bucket_policy(Bucket=bucket), "NoSuchBucketPolicy", 404, "a new bucket of the same name has no policy")
+    owner.put_object(Bucket=bucket, Key="pub/a.txt", Body=b"new")
+    denied(lambda: anon.get_object(Bucket=bucket, Key="pub/a.txt"), "the old policy grants nothing on the new bucket")
+
+
+def grant(bucket, ak):
+    client().put_bucket_policy(Bucket=bucket, Policy=doc(
+        {"Effect": "Allow", "Principal": {"AWS": [ak]}, "Action": "s3:GetObject", "Resource": arn(bucket, "*")},
+    ))
+    c.check(True, f"granted {ak} s3:GetObject on {bucket}")
+
+
+def main():
+    verb, args = sys.argv[1], sys.argv[2:]
+    {"rules": rules, "grant": grant}[verb](*args)
+    c.finish()
+
+
+if __name__ == "__main__":
+    main()
