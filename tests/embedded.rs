@@ -389,6 +389,21 @@ fn cors_rules_answer_preflights_and_decorate_requests() {
     elapsed(t, "cors");
 }
 
+/// Virtual-hosted-style addressing with `--domain`: boto3 addressing buckets by host name,
+/// presigned URLs, unsigned requests by Host, path-style clients beside them
+/// (tests/s3/vhost.py); a bad `--domain` stops the start with the reason.
+#[test]
+fn buckets_are_addressed_by_host_name_under_a_domain() {
+    let _g = slot();
+    let t = Instant::now();
+    let s = Server::start(Opts { flags: vec!["--domain".into(), "kintsugi.test".into()], ..Opts::default() });
+    s.py("vhost.py", &["kintsugi.test", "vhost-b"]);
+    let out = s.kintsugi(&["server", "--data", "/nonexistent", "--domain", "s3.test:9000"]).output().expect("kintsugi server");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("not a DNS name"), "a domain with a port: {text}");
+    elapsed(t, "virtual-hosted addressing");
+}
+
 #[test]
 fn invalid_bucket_names_are_rejected() {
     let _g = slot();

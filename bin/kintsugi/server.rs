@@ -431,7 +431,7 @@ pub async fn serve_s3(
     if let Some(tls) = &http.tls {
         tokio::spawn(reload_on_sighup(tls.clone()));
     }
-    kintsugi_gateway::serve(listener, gw, shutdown_signal(), limits, http.tls.clone()).await;
+    kintsugi_gateway::serve(listener, gw, shutdown_signal(), limits, http.tls.clone(), http.domains.clone()).await;
     cancel_src.cancel();
     if let Some(f) = on_stop {
         f();

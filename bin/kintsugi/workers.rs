@@ -69,6 +69,12 @@ pub struct HttpArgs {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "FILE", env = "KINTSUGI_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Serve buckets virtual-hosted style under this DNS name too: a request to
+    /// BUCKET.NAME names BUCKET in its Host, as S3 SDKs address buckets by default. Repeat
+    /// (or separate with commas) for several names; point *.NAME at the server in DNS.
+    /// Requests to any other host stay path-style.
+    #[arg(long = "domain", value_name = "NAME", env = "KINTSUGI_DOMAIN", value_delimiter = ',')]
+    pub domains: Vec<String>,
 }
 
 /// The S3 endpoint's connection settings, with the TLS files loaded.
@@ -84,6 +90,8 @@ pub struct Http {
     pub max_requests: usize,
     /// See [`HttpArgs::body_timeout`].
     pub body_timeout: Duration,
+    /// See [`HttpArgs::domains`].
+    pub domains: kintsugi_gateway::Domains,
 }
 
 impl HttpArgs {
@@ -93,7 +101,8 @@ impl HttpArgs {
             (Some(cert), Some(key)) => Some(Arc::new(TlsServer::load(cert, key).context("--tls-cert / --tls-key")?)),
             _ => None,
         };
-        Ok(Http { header_timeout: self.header_timeout, tls, max_connections: self.max_connections, max_requests: self.max_requests, body_timeout: self.body_timeout })
+        let domains = kintsugi_gateway::Domains::new(&self.domains).map_err(anyhow::Error::msg)?;
+        Ok(Http { header_timeout: self.header_timeout, tls, max_connections: self.max_connections, max_requests: self.max_requests, body_timeout: self.body_timeout, domains })
     }
 }
 

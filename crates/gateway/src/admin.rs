@@ -407,8 +407,10 @@ fn disk_param(store: &Store, uri: &Uri) -> S3Result<u32> {
 
 #[async_trait::async_trait]
 impl S3Route for AdminRoute {
-    fn is_match(&self, _method: &Method, uri: &Uri, _headers: &HeaderMap, _ext: &mut Extensions) -> bool {
-        uri.path().starts_with(PREFIX) || uri.path() == "/kintsugi-admin" || uri.path() == "/kintsugi-admin/"
+    fn is_match(&self, _method: &Method, uri: &Uri, _headers: &HeaderMap, ext: &mut Extensions) -> bool {
+        // Path-style only: under a bucket's host name the path is an object key.
+        ext.get::<crate::vhost::VirtualHosted>().is_none()
+            && (uri.path().starts_with(PREFIX) || uri.path() == "/kintsugi-admin" || uri.path() == "/kintsugi-admin/")
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {

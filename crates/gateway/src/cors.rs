@@ -77,8 +77,8 @@ fn error(status: StatusCode, code: &str, message: &str) -> http::Response<s3s::B
     resp
 }
 
-/// The answer to a preflight `OPTIONS` request (path-style `path`, request headers `h`).
-pub(crate) async fn preflight(store: &Arc<Store>, path: &str, h: &HeaderMap) -> http::Response<s3s::Body> {
+/// The answer to a preflight `OPTIONS` request to `bucket` (request headers `h`).
+pub(crate) async fn preflight(store: &Arc<Store>, bucket: Option<String>, h: &HeaderMap) -> http::Response<s3s::Body> {
     let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (Some(origin), Some(method)) = (text("origin"), text("access-control-request-method")) else {
         return error(StatusCode::BAD_REQUEST, "BadRequest", "Insufficient information. Origin and Access-Control-Request-Method request headers needed.");
@@ -86,7 +86,7 @@ pub(crate) async fn preflight(store: &Arc<Store>, path: &str, h: &HeaderMap) -> 
     let asked: Vec<String> = text("access-control-request-headers")
         .map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
-    let rules = match bucket_of(path) {
+    let rules = match bucket {
         Some(b) => rules_of(store, &b).await,
         None => None,
     };

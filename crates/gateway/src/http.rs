@@ -21,6 +21,7 @@ use crate::body::{discard, must_close_after, ReadTracker};
 use crate::overload::Overload;
 use crate::s3::KintsugiS3;
 use crate::tls::TlsServer;
+use crate::vhost::Domains;
 use crate::Gateway;
 
 /// SigV4 secrets come from the access keys in the metadata store.
@@ -85,13 +86,18 @@ pub struct HttpLimits {
 /// requests finish (up to `limits.drain`).
 /// With `tls`, every connection is HTTPS: the TLS handshake must finish within the header
 /// timeout (30 s when that is off), and a client speaking plain HTTP is disconnected.
-pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>, limits: HttpLimits, tls: Option<Arc<TlsServer>>) {
+/// With `domains`, a request whose Host is `BUCKET.DOMAIN` names its bucket there
+/// (virtual-hosted style); every other request is path-style.
+pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>, limits: HttpLimits, tls: Option<Arc<TlsServer>>, domains: Domains) {
     let drain = limits.drain;
     let store = gw.store().clone();
     let mut builder = S3ServiceBuilder::new(KintsugiS3::new(store.clone()));
     builder.set_auth(MetaAuth { store: store.clone() });
     builder.set_access(crate::access::KintsugiAccess::new(store.clone()));
     builder.set_route(AdminRoute::new(gw.clone()));
+    if !domains.is_empty() {
+        builder.set_host(domains.clone());
+    }
     let s3 = builder.build();
     let graceful = GracefulShutdown::new();
     let overload = Overload::new(limits.max_connections, limits.max_requests);
@@ -130,10 +136,12 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
         let gw = gw.clone();
         let overload = overload.clone();
         let client = crate::access::Client { ip: peer.ip(), secure: tls.is_some() };
+        let domains = domains.clone();
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             let s3 = s3.clone();
             let gw = gw.clone();
             let overload = overload.clone();
+            let domains = domains.clone();
             async move {
                 if is_metrics(&req) {
                     let body = metrics_page(&gw, &overload).await;
@@ -149,20 +157,25 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                     return Ok(crate::overload::slow_down());
                 };
                 // A browser's CORS preflight carries no signature: the bucket's rules answer it.
+                let bucket = domains.bucket(req.headers(), req.uri().path());
                 if req.method() == hyper::Method::OPTIONS {
-                    return Ok(crate::cors::preflight(gw.store(), req.uri().path(), req.headers()).await);
+                    return Ok(crate::cors::preflight(gw.store(), bucket, req.headers()).await);
                 }
                 let cors = req
                     .headers()
                     .get(hyper::header::ORIGIN)
                     .and_then(|o| o.to_str().ok())
-                    .and_then(|o| Some((o.to_owned(), crate::cors::bucket_of(req.uri().path())?, req.method().clone())));
+                    .and_then(|o| Some((o.to_owned(), bucket?, req.method().clone())));
+                let virtual_hosted = req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).is_some_and(|h| domains.bucket_of_host(h).is_some());
                 let is_head = req.method() == hyper::Method::HEAD;
                 let is_attributes = crate::s3::is_attributes_request(req.method(), req.uri());
                 let close_after = must_close_after(&req);
                 let (mut parts, body) = req.into_parts();
                 // Who is asking, for the access check (bucket policies' conditions).
                 parts.extensions.insert(client);
+                if virtual_hosted {
+                    parts.extensions.insert(crate::vhost::VirtualHosted);
+                }
                 let (body, tracked) = ReadTracker::new(body, body_timeout);
                 let mut resp = s3.call(Request::from_parts(parts, s3s::Body::http_body(body))).await?;
                 // A ranged HEAD answers as the ranged GET would (s3s sends every HEAD as 200).

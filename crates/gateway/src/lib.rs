@@ -24,6 +24,7 @@ mod policy;
 mod put;
 mod recover;
 mod s3;
+mod vhost;
 pub mod tls;
 #[cfg(test)]
 mod move_gc_tests;
@@ -43,6 +44,7 @@ pub use join_tokens::{JoinMint, MintedToken, TokenAdmission, DEFAULT_TTL as DEFA
 pub use put::{write_body, Owner, Written};
 pub use recover::{rebuild_metadata, RebuildReport};
 pub use s3::KintsugiS3;
+pub use vhost::Domains;
 
 /// What one gateway's HTTP front serves: the store, its background workers, and — in a
 /// cluster — the cluster map and the join token storage nodes present (a secret, served to
