@@ -121,6 +121,10 @@ fn bucket_policies_grant_deny_and_open_buckets_to_anonymous_callers() {
     cmd.arg(scripts_dir().join("policy.py")).args(["rules", "pol", &owner.ak, &owner.sk, &team.ak, &team.sk]).current_dir(scripts_dir());
     let out = run(cmd);
     assert!(out.status.success(), "policy.py failed:\n{}\n--- server log ---\n{}", text(&out), s.log_tail(40));
+    let mut cmd = s.command("python3");
+    cmd.arg(scripts_dir().join("policy.py")).args(["controls", "ctl", &owner.ak, &owner.sk, &team.ak, &team.sk]).current_dir(scripts_dir());
+    let out = run(cmd);
+    assert!(out.status.success(), "policy.py controls failed:\n{}\n--- server log ---\n{}", text(&out), s.log_tail(40));
 
     // The aws cli sets and reads a policy; a public object is served to an unsigned GET,
     // also after a restart.

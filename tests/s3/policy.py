@@ -8,6 +8,9 @@ Usage:
       Deny that binds the owner too, conditions on the prefix, the transport and the
       address, DeleteObjects key by key, copies, 403 for missing keys to callers who may
       not list, the owner's hold on the policy itself, and the policy going with its bucket
+  policy.py controls BUCKET OWNER_AK OWNER_SK TEAM_AK TEAM_SK
+      PublicAccessBlock (BlockPublicPolicy, BlockPublicAcls, RestrictPublicBuckets) and
+      OwnershipControls (BucketOwnerEnforced refusing ACLs), also set at CreateBucket
   policy.py grant BUCKET AK
       (admin key) let AK read every object of BUCKET
 """
@@ -185,6 +188,49 @@ def rules(bucket, owner_ak, owner_sk, team_ak, team_sk):
     denied(lambda: anon.get_object(Bucket=bucket, Key="pub/a.txt"), "the old policy grants nothing on the new bucket")
 
 
+def controls(bucket, owner_ak, owner_sk, team_ak, team_sk):
+    owner, team, anon = as_key(owner_ak, owner_sk), as_key(team_ak, team_sk), anonymous()
+    owner.create_bucket(Bucket=bucket)
+    owner.put_object(Bucket=bucket, Key="pub/a.txt", Body=b"for everyone")
+    public = doc({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": arn(bucket, "pub/*")})
+
+    # PublicAccessBlock.
+    c.expect_error(lambda: owner.get_public_access_block(Bucket=bucket), "NoSuchPublicAccessBlockConfiguration", 404, "GetPublicAccessBlock without one")
+    denied(lambda: team.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={"BlockPublicPolicy": False}), "team: PutPublicAccessBlock on another's bucket")
+    owner.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={"BlockPublicPolicy": True, "BlockPublicAcls": True})
+    got = owner.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    c.eq(got, {"BlockPublicAcls": True, "IgnorePublicAcls": False, "BlockPublicPolicy": True, "RestrictPublicBuckets": False}, "GetPublicAccessBlock answers the switches")
+    denied(lambda: owner.put_bucket_policy(Bucket=bucket, Policy=public), "BlockPublicPolicy refuses a public policy")
+    c.expect_error(lambda: owner.get_bucket_policy(Bucket=bucket), "NoSuchBucketPolicy", 404, "the refused policy was not stored")
+    owner.put_bucket_policy(Bucket=bucket, Policy=doc({"Effect": "Allow", "Principal": {"AWS": team_ak}, "Action": "s3:GetObject", "Resource": arn(bucket, "*")}))
+    c.eq(team.get_object(Bucket=bucket, Key="pub/a.txt")["Body"].read(), b"for everyone", "BlockPublicPolicy lets a policy naming keys through")
+    denied(lambda: owner.put_object(Bucket=bucket, Key="acl", Body=b"x", ACL="public-read"), "BlockPublicAcls refuses a public ACL")
+    owner.put_object(Bucket=bucket, Key="acl", Body=b"x", ACL="private")
+    owner.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={"RestrictPublicBuckets": True})
+    owner.put_bucket_policy(Bucket=bucket, Policy=public)
+    denied(lambda: anon.get_object(Bucket=bucket, Key="pub/a.txt"), "RestrictPublicBuckets: a public policy grants anonymous callers nothing")
+    denied(lambda: team.get_object(Bucket=bucket, Key="pub/a.txt"), "RestrictPublicBuckets: nor other keys")
+    c.eq(owner.get_object(Bucket=bucket, Key="pub/a.txt")["Body"].read(), b"for everyone", "RestrictPublicBuckets: the owner still reads")
+    c.expect_error(lambda: owner.put_object(Bucket=bucket, Key="acl2", Body=b"x", ACL="public-read"), "NotImplemented", 501, "without BlockPublicAcls a public ACL is still not built")
+    owner.delete_public_access_block(Bucket=bucket)
+    c.expect_error(lambda: owner.get_public_access_block(Bucket=bucket), "NoSuchPublicAccessBlockConfiguration", 404, "DeletePublicAccessBlock")
+    c.eq(anon.get_object(Bucket=bucket, Key="pub/a.txt")["Body"].read(), b"for everyone", "without the block the public policy serves anonymous callers")
+
+    # OwnershipControls.
+    c.expect_error(lambda: owner.get_bucket_ownership_controls(Bucket=bucket), "OwnershipControlsNotFoundError", 404, "GetBucketOwnershipControls without any")
+    c.expect_error(lambda: owner.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "Nobody"}]}), "MalformedXML", 400, "an unknown ObjectOwnership")
+    owner.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    c.eq(owner.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"], [{"ObjectOwnership": "BucketOwnerEnforced"}], "GetBucketOwnershipControls")
+    c.expect_error(lambda: owner.put_object(Bucket=bucket, Key="acl3", Body=b"x", ACL="private"), "AccessControlListNotSupported", 400, "BucketOwnerEnforced refuses ACLs")
+    owner.put_object(Bucket=bucket, Key="acl3", Body=b"x", ACL="bucket-owner-full-control")
+    owner.put_object(Bucket=bucket, Key="acl4", Body=b"x")
+    c.check(True, "BucketOwnerEnforced takes bucket-owner-full-control and no ACL")
+    owner.delete_bucket_ownership_controls(Bucket=bucket)
+    c.expect_error(lambda: owner.get_bucket_ownership_controls(Bucket=bucket), "OwnershipControlsNotFoundError", 404, "DeleteBucketOwnershipControls")
+    owner.create_bucket(Bucket=bucket + "-enforced", ObjectOwnership="BucketOwnerEnforced")
+    c.eq(owner.get_bucket_ownership_controls(Bucket=bucket + "-enforced")["OwnershipControls"]["Rules"], [{"ObjectOwnership": "BucketOwnerEnforced"}], "CreateBucket with x-amz-object-ownership")
+
+
 def grant(bucket, ak):
     client().put_bucket_policy(Bucket=bucket, Policy=doc(
         {"Effect": "Allow", "Principal": {"AWS": [ak]}, "Action": "s3:GetObject", "Resource": arn(bucket, "*")},
@@ -194,7 +240,7 @@ def grant(bucket, ak):
 
 def main():
     verb, args = sys.argv[1], sys.argv[2:]
-    {"rules": rules, "grant": grant}[verb](*args)
+    {"rules": rules, "controls": controls, "grant": grant}[verb](*args)
     c.finish()
 
 

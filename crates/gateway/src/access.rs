@@ -34,7 +34,7 @@ use s3s::path::S3Path;
 use s3s::{s3_error, S3Request, S3Result};
 
 use kintsugi_cluster::Store;
-use kintsugi_meta::{AccessKeyRecord, MetaError, MetaRead};
+use kintsugi_meta::{AccessKeyRecord, MetaError, MetaRead, PublicAccessBlock};
 
 use crate::policy::{action_of, request_keys, Decision, Facts, Policy, POLICY_ACTIONS};
 
@@ -182,6 +182,15 @@ fn check_presigned_expiry(query: Option<&str>) -> S3Result<()> {
     Ok(())
 }
 
+/// What the access check needs of a bucket.
+struct View {
+    /// Its owner's access key (empty: the admin keys').
+    owner: String,
+    policy: Option<Arc<Policy>>,
+    /// Its policy is public and its RestrictPublicBuckets switch on.
+    restrict: bool,
+}
+
 /// One request to authorize against a bucket.
 struct Ask<'a> {
     principal: &'a Principal,
@@ -236,11 +245,46 @@ impl KintsugiAccess {
     }
 
     /// `bucket`'s owner and policy (`None`: there is no such bucket).
-    async fn view(&self, bucket: &str) -> S3Result<Option<(String, Option<Arc<Policy>>)>> {
-        match owner_of(&self.store, bucket).await? {
-            Some(owner) => Ok(Some((owner, self.policy_of(bucket).await?))),
-            None => Ok(None),
+    async fn view(&self, bucket: &str) -> S3Result<Option<View>> {
+        let Some(owner) = owner_of(&self.store, bucket).await? else { return Ok(None) };
+        let policy = self.policy_of(bucket).await?;
+        // RestrictPublicBuckets matters only while the policy is public.
+        let restrict = match &policy {
+            Some(p) if p.is_public() => self.controls(bucket).await?.0.is_some_and(|b| b.restrict_public_buckets),
+            _ => false,
+        };
+        Ok(Some(View { owner, policy, restrict }))
+    }
+
+    /// `bucket`'s public-access block and object ownership setting, as this gateway holds them.
+    async fn controls(&self, bucket: &str) -> S3Result<(Option<PublicAccessBlock>, Option<String>)> {
+        let b = bucket.to_owned();
+        self.store
+            .meta_call(move |m| Ok((m.local_public_access_block(&b)?, m.local_bucket_ownership(&b)?)))
+            .await
+            .map_err(|e| s3_error!(InternalError, "bucket settings lookup failed: {e}"))
+    }
+
+    /// Refuse an object write's ACL where the bucket's settings do, as S3 does: a public ACL
+    /// under BlockPublicAcls (403), any ACL but `bucket-owner-full-control` under
+    /// BucketOwnerEnforced (400 AccessControlListNotSupported). What is left is the
+    /// handler's (which accepts only private ACLs).
+    async fn check_acl(&self, bucket: &str, headers: &http::HeaderMap) -> S3Result<()> {
+        let acl = headers.get("x-amz-acl").map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        let grants: Vec<&str> = headers.iter().filter(|(k, _)| k.as_str().starts_with("x-amz-grant-")).map(|(_, v)| v.to_str().unwrap_or("\u{fffd}")).collect();
+        if acl.is_none() && grants.is_empty() {
+            return Ok(());
         }
+        let (block, ownership) = self.controls(bucket).await?;
+        let public = matches!(acl, Some("public-read" | "public-read-write" | "authenticated-read"))
+            || grants.iter().any(|g| g.contains("acs.amazonaws.com/groups/global/AllUsers") || g.contains("acs.amazonaws.com/groups/global/AuthenticatedUsers"));
+        if public && block.is_some_and(|b| b.block_public_acls) {
+            return Err(s3_error!(AccessDenied, "bucket {bucket}'s public access block has BlockPublicAcls on, so a public ACL is refused"));
+        }
+        if ownership.as_deref() == Some("BucketOwnerEnforced") && !(acl == Some("bucket-owner-full-control") && grants.is_empty()) {
+            return Err(s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs: bucket {bucket}'s ownership is BucketOwnerEnforced; send the request without x-amz-acl or x-amz-grant-* (or with bucket-owner-full-control)"));
+        }
+        Ok(())
     }
 
     /// What `bucket`'s owner and policy say of `ask`: `Ok(true)` allowed as the owner (or an
@@ -257,22 +301,28 @@ impl KintsugiAccess {
     }
 
     /// [`Self::authorize`] with the bucket's owner and policy at hand.
-    fn judge(&self, (owner, policy): &(String, Option<Arc<Policy>>), ask: &Ask<'_>) -> S3Result<bool> {
+    fn judge(&self, view: &View, ask: &Ask<'_>) -> S3Result<bool> {
         let p = ask.principal;
         if p.admin {
             return Ok(true);
         }
-        let owns = p.may_use(owner);
+        let owns = p.may_use(&view.owner);
         let action = action_of(ask.op);
         if POLICY_ACTIONS.contains(&ask.op) {
             return if owns { Ok(true) } else { Err(s3_error!(AccessDenied, "only the owner of bucket {} may read or change its policy", ask.bucket)) };
         }
-        let decision = match policy {
+        let decision = match &view.policy {
             Some(policy) => policy.decide(&self.facts(ask, &action)),
             None => Decision::Silent,
         };
         match decision {
             Decision::Deny => Err(s3_error!(AccessDenied, "the policy of bucket {} denies {action} on {}", ask.bucket, resource(ask.bucket, ask.key))),
+            // RestrictPublicBuckets: a public policy grants nothing to others.
+            Decision::Allow if view.restrict && !owns => Err(s3_error!(
+                AccessDenied,
+                "bucket {}'s policy is public and its public access block has RestrictPublicBuckets on, so the policy grants only to the bucket's owner",
+                ask.bucket
+            )),
             Decision::Allow => Ok(owns),
             Decision::Silent if owns => Ok(true),
             Decision::Silent => Err(match p.key() {
@@ -364,12 +414,15 @@ impl S3Access for KintsugiAccess {
                     // Decided key by key once its body is read; refused whole when nothing
                     // could be allowed (another's bucket without a policy).
                     if !p.admin {
-                        if let Some((owner, None)) = self.view(&b).await? {
-                            self.judge(&(owner, None), &Ask { op: "DeleteObject", ..ask })?;
+                        if let Some(view) = self.view(&b).await?.filter(|v| v.policy.is_none()) {
+                            self.judge(&view, &Ask { op: "DeleteObject", ..ask })?;
                         }
                     }
                 } else {
                     let as_owner = self.authorize(&ask).await?;
+                    if matches!(op, "PutObject" | "CopyObject" | "CreateMultipartUpload") {
+                        self.check_acl(&b, cx.headers()).await?;
+                    }
                     if !as_owner && matches!(op, "GetObject" | "HeadObject") {
                         let list = Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask };
                         if self.authorize(&list).await.is_err() {

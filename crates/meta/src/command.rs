@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{MetaError, MetaResult};
 use crate::join_tokens::JoinTokenRecord;
 use crate::relocate::ShardMove;
+use crate::controls::PublicAccessBlock;
 use crate::cors::CorsRule;
 use crate::tags::TagSet;
 use crate::store::{Expect, RocksMeta};
@@ -348,6 +349,22 @@ pub enum Command {
         /// The policy document, as given (checked by the front end).
         policy: String,
     },
+    /// Replace a bucket's public-access block (none: delete it). Precondition: the bucket
+    /// exists.
+    PutPublicAccessBlock {
+        /// Bucket name.
+        bucket: String,
+        /// The four switches.
+        block: Option<PublicAccessBlock>,
+    },
+    /// Replace a bucket's object ownership setting (empty: delete it). Precondition: the
+    /// bucket exists.
+    PutBucketOwnership {
+        /// Bucket name.
+        bucket: String,
+        /// `BucketOwnerEnforced`, `BucketOwnerPreferred` or `ObjectWriter`.
+        ownership: String,
+    },
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.
@@ -461,6 +478,8 @@ impl Command {
             Command::AddNodeJoinToken { .. } => "add_node_join_token",
             Command::UseJoinTokenBy { .. } => "use_join_token_by",
             Command::PutBucketPolicy { .. } => "put_bucket_policy",
+            Command::PutPublicAccessBlock { .. } => "put_public_access_block",
+            Command::PutBucketOwnership { .. } => "put_bucket_ownership",
         }
     }
 }
@@ -514,6 +533,8 @@ impl RocksMeta {
             Command::UseJoinToken { id, node, now_ms } => self.apply_use_join_token(id, node, None, *now_ms).map(|()| Applied::Done),
             Command::UseJoinTokenBy { id, node, key, now_ms } => self.apply_use_join_token(id, node, Some(key), *now_ms).map(|()| Applied::Done),
             Command::PutBucketPolicy { bucket, policy } => self.apply_put_bucket_policy(bucket, policy).map(|()| Applied::Done),
+            Command::PutPublicAccessBlock { bucket, block } => self.apply_put_public_access_block(bucket, block.as_ref()).map(|()| Applied::Done),
+            Command::PutBucketOwnership { bucket, ownership } => self.apply_put_bucket_ownership(bucket, ownership).map(|()| Applied::Done),
             Command::RevokeJoinTokens => self.apply_revoke_join_tokens().map(|()| Applied::Done),
         };
         applied

@@ -103,6 +103,10 @@ fn workload(meta: &RocksMeta) {
     meta.put_bucket_cors("gone", &[rule]).expect("cors");
     meta.put_bucket_policy("b", r#"{"Statement":[]}"#).expect("policy");
     meta.put_bucket_policy("gone", r#"{"Statement":[]}"#).expect("policy");
+    meta.put_public_access_block("b", Some(&PublicAccessBlock { block_public_acls: true, ..PublicAccessBlock::default() })).expect("block");
+    meta.put_public_access_block("gone", Some(&PublicAccessBlock::default())).expect("block");
+    meta.put_bucket_ownership("b", "BucketOwnerEnforced").expect("ownership");
+    meta.put_bucket_ownership("gone", "ObjectWriter").expect("ownership");
     meta.create_upload(&UploadRecord { bucket: "gone".into(), ..upload("u3", "x") }).expect("upload");
     meta.put_part("gone", "x", "u3", &part(1, seg(25, &[2, 4, 5]))).expect("part");
     meta.delete_bucket("gone").expect("delete bucket with an open upload");
@@ -454,6 +458,8 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             (CF_SYSTEM, k) if k.starts_with(b"upload-tags/") || k.starts_with(b"bucket-tags/") => whole::<TagSet>("tags", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-cors/") => whole::<Vec<CorsRule>>("cors", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-policy/") => whole::<String>("policy", v),
+            (CF_SYSTEM, k) if k.starts_with(b"bucket-public-access-block/") => whole::<PublicAccessBlock>("public access block", v),
+            (CF_SYSTEM, k) if k.starts_with(b"bucket-ownership/") => whole::<String>("ownership", v),
             _ => panic!("a record this test does not know: {cf} {}", k.escape_ascii()),
         }
     };
@@ -471,5 +477,5 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
         }
         kinds.insert(if cf == CF_SYSTEM { String::from_utf8_lossy(&k).split('/').next().unwrap_or_default().to_owned() } else { cf.to_string() });
     }
-    assert_eq!(kinds.len(), 23, "every kind of record was checked: {kinds:?}");
+    assert_eq!(kinds.len(), 25, "every kind of record was checked: {kinds:?}");
 }

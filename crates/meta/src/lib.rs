@@ -25,6 +25,7 @@
 
 mod cluster_map;
 mod command;
+mod controls;
 mod cors;
 mod domains;
 mod error;
@@ -46,6 +47,7 @@ mod tags;
 mod types;
 
 pub use command::{Applied, Command, CommandLog, PartStamp};
+pub use controls::PublicAccessBlock;
 pub use cors::CorsRule;
 pub use error::{MetaError, MetaResult};
 pub use ledger::{decode_ledger_value, encode_ledger_value, shard_bytes, Recount, Shortfalls, Totals};

@@ -155,6 +155,16 @@ impl RocksMeta {
         self.submit(&Command::PutBucketPolicy { bucket: bucket.into(), policy: policy.into() }).map(drop)
     }
 
+    /// Replace a bucket's public-access block (`None`: delete it).
+    pub fn put_public_access_block(&self, bucket: &str, block: Option<&crate::PublicAccessBlock>) -> MetaResult<()> {
+        self.submit(&Command::PutPublicAccessBlock { bucket: bucket.into(), block: block.copied() }).map(drop)
+    }
+
+    /// Replace a bucket's object ownership setting (empty: delete it).
+    pub fn put_bucket_ownership(&self, bucket: &str, ownership: &str) -> MetaResult<()> {
+        self.submit(&Command::PutBucketOwnership { bucket: bucket.into(), ownership: ownership.into() }).map(drop)
+    }
+
     /// Create or replace an access key.
     pub fn put_access_key(&self, access_key: &str, rec: &AccessKeyRecord) -> MetaResult<()> {
         self.submit(&Command::PutKey { access_key: access_key.into(), record: rec.clone() }).map(drop)

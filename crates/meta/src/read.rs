@@ -45,6 +45,10 @@ pub trait MetaRead {
     fn bucket_cors(&self, bucket: &str) -> MetaResult<Option<Vec<crate::CorsRule>>>;
     /// A bucket's policy document (`None`: it has no policy).
     fn bucket_policy(&self, bucket: &str) -> MetaResult<Option<String>>;
+    /// A bucket's public-access block (`None`: it has none).
+    fn public_access_block(&self, bucket: &str) -> MetaResult<Option<crate::PublicAccessBlock>>;
+    /// A bucket's object ownership setting (`None`: it has none).
+    fn bucket_ownership(&self, bucket: &str) -> MetaResult<Option<String>>;
 }
 
 impl RocksMeta {
@@ -120,5 +124,13 @@ impl MetaRead for RocksMeta {
     fn bucket_policy(&self, bucket: &str) -> MetaResult<Option<String>> {
         self.read_barrier()?;
         self.local_bucket_policy(bucket)
+    }
+    fn public_access_block(&self, bucket: &str) -> MetaResult<Option<crate::PublicAccessBlock>> {
+        self.read_barrier()?;
+        self.local_public_access_block(bucket)
+    }
+    fn bucket_ownership(&self, bucket: &str) -> MetaResult<Option<String>> {
+        self.read_barrier()?;
+        self.local_bucket_ownership(bucket)
     }
 }

@@ -278,6 +278,7 @@ impl RocksMeta {
         self.batch_bucket_tags(&mut b, bucket, &[])?;
         self.batch_bucket_cors(&mut b, bucket, &[])?;
         self.batch_bucket_policy(&mut b, bucket, "")?;
+        self.batch_drop_bucket_controls(&mut b, bucket)?;
         self.write(b)
     }
 

@@ -3,6 +3,7 @@
 mod attributes;
 mod checksum;
 mod conditions;
+mod controls;
 mod cors;
 mod multipart;
 mod objects;
@@ -60,6 +61,10 @@ impl s3s::S3 for KintsugiS3 {
             input.acl.as_ref().map(BucketCannedACL::as_str),
             input.grant_full_control.is_some() || input.grant_read.is_some() || input.grant_read_acp.is_some() || input.grant_write.is_some() || input.grant_write_acp.is_some(),
         )?;
+        let ownership = input.object_ownership.as_ref().map(|o| o.as_str().to_owned());
+        if let Some(o) = &ownership {
+            controls::check_ownership(o)?;
+        }
         if input.object_lock_enabled_for_bucket == Some(true) {
             return Err(s3s::s3_error!(NotImplemented, "object lock is not supported yet, so the bucket was not created: create it without x-amz-bucket-object-lock-enabled"));
         }
@@ -87,6 +92,14 @@ impl s3s::S3 for KintsugiS3 {
                 });
             }
             Err(e) => return Err(e.into()),
+        }
+        if let Some(o) = ownership {
+            // x-amz-object-ownership: a second command; should it fail, the bucket stands
+            // without the setting and the error says so.
+            let b = bucket.clone();
+            self.meta(move |m| m.put_bucket_ownership(&b, &o)).await.map_err(|e| {
+                s3s::s3_error!(InternalError, "bucket {bucket} was created, but its x-amz-object-ownership was not kept ({e}): set it with PutBucketOwnershipControls")
+            })?;
         }
         Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }
@@ -259,7 +272,27 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn get_bucket_ownership_controls(&self, req: S3Request<GetBucketOwnershipControlsInput>) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
-        self.none_configured(&req.input.bucket, s3s::S3ErrorCode::OwnershipControlsNotFoundError, "ownership controls").await
+        self.get_bucket_ownership_controls_impl(req.input).await
+    }
+
+    async fn put_bucket_ownership_controls(&self, req: S3Request<PutBucketOwnershipControlsInput>) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        self.put_bucket_ownership_controls_impl(req.input).await
+    }
+
+    async fn delete_bucket_ownership_controls(&self, req: S3Request<DeleteBucketOwnershipControlsInput>) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        self.delete_bucket_ownership_controls_impl(req.input).await
+    }
+
+    async fn get_public_access_block(&self, req: S3Request<GetPublicAccessBlockInput>) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        self.get_public_access_block_impl(req.input).await
+    }
+
+    async fn put_public_access_block(&self, req: S3Request<PutPublicAccessBlockInput>) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        self.put_public_access_block_impl(req.input).await
+    }
+
+    async fn delete_public_access_block(&self, req: S3Request<DeletePublicAccessBlockInput>) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        self.delete_public_access_block_impl(req.input).await
     }
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {

@@ -27,8 +27,10 @@ impl KintsugiS3 {
 
     pub(super) async fn put_bucket_policy_impl(&self, input: PutBucketPolicyInput) -> S3Result<S3Response<PutBucketPolicyOutput>> {
         self.require_bucket(&input.bucket).await?;
-        if let Err(e) = Policy::parse(&input.policy, &input.bucket) {
-            return Err(s3_error!(MalformedPolicy, "{e}"));
+        let policy = Policy::parse(&input.policy, &input.bucket).map_err(|e| s3_error!(MalformedPolicy, "{e}"))?;
+        let b = input.bucket.clone();
+        if policy.is_public() && self.meta(move |m| m.public_access_block(&b)).await?.is_some_and(|p| p.block_public_policy) {
+            return Err(s3_error!(AccessDenied, "bucket {}'s public access block has BlockPublicPolicy on, and this policy grants public access: narrow its Principal \"*\" statements, or turn the switch off first", input.bucket));
         }
         let (b, doc) = (input.bucket, input.policy);
         self.meta(move |m| m.put_bucket_policy(&b, &doc)).await?;

@@ -1,6 +1,6 @@
 //! Bucket settings Kintsugi has no way to set yet, read as S3 reads a bucket where they were
-//! never set: versioning never enabled (an empty status), and no policy, lifecycle, default
-//! encryption, object-lock or ownership-controls configuration (S3's 404 for each). Tools read
+//! never set: versioning never enabled (an empty status), and no lifecycle, default
+//! encryption or object-lock configuration (S3's 404 for each). Tools read
 //! these before they write (sync tools, infrastructure-as-code); a `501` there stops them,
 //! while the truthful answer lets them go on. Setting any of them is still `501`.
 

@@ -124,13 +124,13 @@ pub(super) use refuse_unbuilt_write;
 
 /// Refuse a canned ACL or grant that would give access Kintsugi cannot give yet. `private`
 /// and `bucket-owner-full-control` are what every object and bucket already is (its bucket's
-/// owner and the admin keys use it, nobody else), so they are accepted.
+/// owner, the admin keys and what its policy allows), so they are accepted.
 pub fn refuse_acl(acl: Option<&str>, grants: bool) -> s3s::S3Result<()> {
     match acl {
         None | Some("private" | "bucket-owner-full-control") if !grants => Ok(()),
         _ => Err(s3s::s3_error!(
             NotImplemented,
-            "ACLs other than private are not supported yet (a bucket and its objects are used by its owner's key and the admin keys only), so nothing was stored: send the request without x-amz-acl or x-amz-grant-*"
+            "ACLs other than private are not supported yet, so nothing was stored: send the request without x-amz-acl or x-amz-grant-*, and grant access with a bucket policy"
         )),
     }
 }
