@@ -44,7 +44,7 @@ acceptance: deps-test
 # each (nightly toolchain; cargo-fuzz is installed when missing). `make test` smoke-runs the same
 # targets on stable: seeds, fuzz/corpus/ and 20,000 mutations each.
 FUZZ_SECS ?= 60
-FUZZ_TARGETS ?= wire_frame join_token shard_header meta_record meta_key client_xml meta_export ledger_value admin_query shard_body
+FUZZ_TARGETS ?= wire_frame join_token shard_header meta_record meta_key client_xml meta_export ledger_value admin_query shard_body bucket_policy
 .PHONY: fuzz
 fuzz: deps
 	scripts/fuzz.sh $(FUZZ_SECS) $(FUZZ_TARGETS)

@@ -177,6 +177,24 @@ def rules(bucket, owner_ak, owner_sk, team_ak, team_sk):
             denied(lambda: anon.get_object(Bucket=bucket, Key="pub/a.txt"), f"anonymous GET from an address outside {net}")
         c.eq(owner.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"], False, f"a grant to * limited to {net} is not public")
 
+    # A caller who may list gets the 404 of a missing key (only those who may not get 403).
+    owner.put_bucket_policy(Bucket=bucket, Policy=doc(pub, {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": arn(bucket)}))
+    c.expect_error(lambda: anon.get_object(Bucket=bucket, Key="pub/missing"), "NoSuchKey", 404, "anonymous GET of a missing key when it may list")
+    c.eq(keys_of(anon, bucket, Prefix="pub/"), ["pub/a.txt"], "anonymous listing where the policy allows it")
+
+    # Browser form (POST) uploads are not built: refused, nothing stored, whatever the policy.
+    form = root.generate_presigned_post(Bucket=bucket, Key="pub/posted")
+    boundary = "kintsugi-form-boundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in form["fields"].items()]
+    body = ("".join(parts) + f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\nContent-Type: application/octet-stream\r\n\r\nposted\r\n--{boundary}--\r\n').encode()
+    u = urllib.parse.urlsplit(endpoint())
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request("POST", f"/{bucket}", body=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    status = conn.getresponse().status
+    conn.close()
+    c.eq(status, 501, "a POST form upload is 501")
+    c.eq(keys_of(root, bucket, Prefix="pub/posted"), [], "the POST stored nothing")
+
     # The policy goes with its bucket.
     owner.put_bucket_policy(Bucket=bucket, Policy=doc(pub))
     for key in keys_of(root, bucket):
@@ -232,10 +250,9 @@ def controls(bucket, owner_ak, owner_sk, team_ak, team_sk):
 
 
 def grant(bucket, ak):
-    client().put_bucket_policy(Bucket=bucket, Policy=doc(
-        {"Effect": "Allow", "Principal": {"AWS": [ak]}, "Action": "s3:GetObject", "Resource": arn(bucket, "*")},
-    ))
-    c.check(True, f"granted {ak} s3:GetObject on {bucket}")
+    policy = doc({"Effect": "Allow", "Principal": {"AWS": [ak]}, "Action": "s3:GetObject", "Resource": arn(bucket, "*")})
+    client().put_bucket_policy(Bucket=bucket, Policy=policy)
+    c.eq(client().get_bucket_policy(Bucket=bucket)["Policy"], policy, f"granted {ak} s3:GetObject on {bucket}")
 
 
 def main():

@@ -207,6 +207,15 @@ fn now<F: std::future::Future>(f: F) -> F::Output {
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name `fuzz/fuzz_targets/<name>.rs` and `make fuzz` use.
+/// A bucket policy document as PutBucketPolicy receives it (its first line is also read as a
+/// query string, for the condition keys): parsing refuses or accepts, never panics, and a
+/// document that parsed decides requests.
+pub fn bucket_policy(data: &[u8]) {
+    let Ok(doc) = std::str::from_utf8(data) else { return };
+    let query = doc.lines().next().unwrap_or_default();
+    let _ = kintsugi_gateway::policy_probe(doc, query);
+}
+
 pub const TARGETS: &[(&str, Target)] = &[
     ("wire_frame", wire_frame),
     ("join_token", join_token),
@@ -218,6 +227,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ledger_value", ledger_value),
     ("admin_query", admin_query),
     ("shard_body", shard_body),
+    ("bucket_policy", bucket_policy),
 ];
 
 #[cfg(test)]

@@ -117,6 +117,10 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
                 [&[0xff, 1][..], &put_record_head(200, &[9; 32]), &[7; 200], &put_record_head(300, &[9; 32]), &[7; 300]].concat(),
             ]
         }
+        "bucket_policy" => vec![
+            br#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#.to_vec(),
+            br#"{"Statement":{"Effect":"Deny","NotPrincipal":{"AWS":["arn:aws:iam::KEY:root"]},"NotAction":["s3:Get*","s3:List?ucket"],"NotResource":"arn:aws:s3:::b/pub/*","Condition":{"ForAnyValue:StringLikeIfExists":{"s3:prefix":["a*","?"]},"IpAddress":{"aws:SourceIp":["10.0.0.0/8","::ffff:0:0/96"]},"DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"},"NumericLessThanEquals":{"s3:max-keys":"10"},"Bool":{"aws:SecureTransport":false},"Null":{"s3:x-amz-acl":true}}}}"#.to_vec(),
+        ],
         other => panic!("no seeds for {other}"),
     }
 }
@@ -207,6 +211,9 @@ fn the_seeds_decode() {
     assert_eq!(kintsugi_meta::decode_export(&seeds("meta_export")[0]).expect("the export seed decodes").len(), 3);
     assert_eq!(kintsugi_meta::decode_ledger_value(&seeds("ledger_value")[2]).expect("a value from before version bytes"), (5, 9));
     assert_eq!(kintsugi_gateway::admin_query_value(std::str::from_utf8(&seeds("admin_query")[0]).expect("utf-8"), "key").as_deref(), Some("a/b c"));
+    let policies: Vec<String> = seeds("bucket_policy").into_iter().map(|d| String::from_utf8(d).expect("utf-8")).collect();
+    assert_eq!(kintsugi_gateway::policy_probe(&policies[0], ""), Some(true), "the public seed parses");
+    assert_eq!(kintsugi_gateway::policy_probe(&policies[1], "prefix=a"), Some(false), "the conditioned Deny seed parses");
     use kintsugi_storage::records::{read_get_record, read_put_record, read_table, GetRecord, PutRecord};
     let mut capped = &seeds("shard_body")[3][2..];
     assert!(matches!(crate::now(read_put_record(&mut capped, 256)), Ok(PutRecord::Chunk { .. })));

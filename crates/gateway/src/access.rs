@@ -130,11 +130,14 @@ fn anonymous() -> s3s::S3Error {
 }
 
 /// The owner of `bucket` (empty: the admin keys), or `None` when there is no such bucket.
-async fn owner_of(store: &Arc<Store>, bucket: &str) -> S3Result<Option<String>> {
+/// This gateway's copy first; a bucket it does not hold yet is looked up linearizably when
+/// `linearizable` (for signed requests: anonymous ones cannot make a gateway ask the group).
+async fn owner_of(store: &Arc<Store>, bucket: &str, linearizable: bool) -> S3Result<Option<String>> {
     let b = bucket.to_owned();
     store
         .meta_call(move |m| match m.local_bucket(&b)? {
             Some(r) => Ok(Some(r.owner)),
+            None if !linearizable => Ok(None),
             None => match m.bucket(&b) {
                 Ok(r) => Ok(r.map(|r| r.owner)),
                 // Without a quorum the request itself will fail with the right answer.
@@ -146,10 +149,14 @@ async fn owner_of(store: &Arc<Store>, bucket: &str) -> S3Result<Option<String>> 
         .map_err(|e| s3_error!(InternalError, "bucket lookup failed: {e}"))
 }
 
+fn no_such_bucket(bucket: &str) -> s3s::S3Error {
+    s3_error!(NoSuchBucket, "The specified bucket does not exist: {bucket}")
+}
+
 /// Refuse a request whose `x-amz-expected-bucket-owner` is not `bucket`'s owner (its access
 /// key; any admin key for a bucket of the admin keys), as S3 does: 403.
 async fn require_owner(store: &Arc<Store>, bucket: &str, expected: &str) -> S3Result<()> {
-    let matches = match owner_of(store, bucket).await? {
+    let matches = match owner_of(store, bucket, true).await? {
         None => true, // no such bucket: the request itself answers 404
         Some(owner) if owner.is_empty() => lookup_key(store, expected).await?.is_some_and(|k| k.admin),
         Some(owner) => owner == expected,
@@ -215,38 +222,41 @@ impl KintsugiAccess {
         Self { store, policies: Mutex::new(HashMap::new()) }
     }
 
-    /// `bucket`'s policy as this gateway holds it, parsed once per document.
+    /// `bucket`'s policy as this gateway holds it, parsed once per document. A document this
+    /// version cannot read (it was checked when it was put, so only a newer version's) denies
+    /// everything to everyone but admin keys, until its owner replaces it: ignoring it would
+    /// drop its Denies.
     async fn policy_of(&self, bucket: &str) -> S3Result<Option<Arc<Policy>>> {
         let b = bucket.to_owned();
         let doc = self.store.meta_call(move |m| m.local_bucket_policy(&b)).await.map_err(|e| s3_error!(InternalError, "bucket policy lookup failed: {e}"))?;
-        let mut cache = self.policies.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(doc) = doc else {
-            cache.remove(bucket);
+            self.forget_policy(bucket);
             return Ok(None);
         };
-        if let Some((d, p)) = cache.get(bucket) {
+        if let Some((d, p)) = self.policies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(bucket) {
             if *d == doc {
                 return Ok(Some(p.clone()));
             }
         }
-        match Policy::parse(&doc, bucket) {
-            Ok(p) => {
-                let p = Arc::new(p);
-                cache.insert(bucket.to_owned(), (doc, p.clone()));
-                Ok(Some(p))
-            }
-            Err(e) => {
-                // It was checked when it was put; a document this version cannot read grants
-                // nothing and denies nothing, so the owner keeps the bucket.
-                tracing::warn!(bucket, error = %e, "the bucket's policy cannot be read; it is ignored until it is replaced");
-                Ok(None)
-            }
-        }
+        let policy = Arc::new(Policy::parse(&doc, bucket).unwrap_or_else(|e| {
+            tracing::warn!(bucket, error = %e, "the bucket's policy cannot be read by this version; it denies everything but admin keys until its owner replaces it");
+            Policy::deny_all()
+        }));
+        self.policies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(bucket.to_owned(), (doc, policy.clone()));
+        Ok(Some(policy))
     }
 
-    /// `bucket`'s owner and policy (`None`: there is no such bucket).
-    async fn view(&self, bucket: &str) -> S3Result<Option<View>> {
-        let Some(owner) = owner_of(&self.store, bucket).await? else { return Ok(None) };
+    fn forget_policy(&self, bucket: &str) {
+        self.policies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(bucket);
+    }
+
+    /// `bucket`'s owner and policy (`None`: there is no such bucket), looked up as `p` may
+    /// (see [`owner_of`]).
+    async fn view(&self, bucket: &str, p: &Principal) -> S3Result<Option<View>> {
+        let Some(owner) = owner_of(&self.store, bucket, p.key().is_some()).await? else {
+            self.forget_policy(bucket);
+            return Ok(None);
+        };
         let policy = self.policy_of(bucket).await?;
         // RestrictPublicBuckets matters only while the policy is public.
         let restrict = match &policy {
@@ -288,15 +298,16 @@ impl KintsugiAccess {
     }
 
     /// What `bucket`'s owner and policy say of `ask`: `Ok(true)` allowed as the owner (or an
-    /// admin key, or for a bucket that does not exist: the request answers 404), `Ok(false)`
-    /// allowed by the policy, else `AccessDenied`.
+    /// admin key), `Ok(false)` allowed by the policy, else `AccessDenied` — or `NoSuchBucket`,
+    /// decided here so that a bucket created between this check and the handler is never
+    /// used by a request no one authorized.
     async fn authorize(&self, ask: &Ask<'_>) -> S3Result<bool> {
         if ask.principal.admin {
             return Ok(true);
         }
-        match self.view(ask.bucket).await? {
+        match self.view(ask.bucket, ask.principal).await? {
             Some(view) => self.judge(&view, ask),
-            None => Ok(true),
+            None => Err(no_such_bucket(ask.bucket)),
         }
     }
 
@@ -346,7 +357,7 @@ impl KintsugiAccess {
 
     /// Refuse a copy from a source `p` may not read, or whose owner is not `expected_owner`
     /// (`x-amz-source-expected-bucket-owner`); the destination was checked with the path.
-    async fn require_source<T>(&self, req: &S3Request<T>, source: &CopySource, expected_owner: Option<&str>) -> S3Result<()> {
+    async fn require_source<T>(&self, req: &mut S3Request<T>, source: &CopySource, expected_owner: Option<&str>) -> S3Result<()> {
         let p = principal_of(&self.store, req).await?;
         match source {
             CopySource::Bucket { bucket, key, .. } => {
@@ -358,7 +369,9 @@ impl KintsugiAccess {
                     key: Some(key),
                     keys: request_keys("GetObject", None, &req.headers),
                 };
-                self.authorize(&ask).await?;
+                if !self.authorize(&ask).await? && self.authorize(&Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask }).await.is_err() {
+                    req.extensions.insert(HideMissing);
+                }
                 match expected_owner {
                     Some(o) => require_owner(&self.store, bucket, o).await,
                     None => Ok(()),
@@ -414,16 +427,24 @@ impl S3Access for KintsugiAccess {
                     // Decided key by key once its body is read; refused whole when nothing
                     // could be allowed (another's bucket without a policy).
                     if !p.admin {
-                        if let Some(view) = self.view(&b).await?.filter(|v| v.policy.is_none()) {
-                            self.judge(&view, &Ask { op: "DeleteObject", ..ask })?;
+                        match self.view(&b, &p).await? {
+                            None => return Err(no_such_bucket(&b)),
+                            Some(view) if view.policy.is_none() => {
+                                self.judge(&view, &Ask { op: "DeleteObject", ..ask })?;
+                            }
+                            Some(_) => {}
                         }
                     }
                 } else {
-                    let as_owner = self.authorize(&ask).await?;
+                    let mut as_owner = self.authorize(&ask).await?;
+                    if op == "GetObjectAttributes" {
+                        // S3 asks for s3:GetObject too.
+                        as_owner &= self.authorize(&Ask { op: "GetObject", keys: ask.keys.clone(), ..ask }).await?;
+                    }
                     if matches!(op, "PutObject" | "CopyObject" | "CreateMultipartUpload") {
                         self.check_acl(&b, cx.headers()).await?;
                     }
-                    if !as_owner && matches!(op, "GetObject" | "HeadObject") {
+                    if !as_owner && matches!(op, "GetObject" | "HeadObject" | "GetObjectAttributes" | "GetObjectTagging") {
                         let list = Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask };
                         if self.authorize(&list).await.is_err() {
                             cx.extensions_mut().insert(HideMissing);
@@ -443,11 +464,13 @@ impl S3Access for KintsugiAccess {
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
-        self.require_source(req, &req.input.copy_source, req.input.expected_source_bucket_owner.as_deref()).await
+        let (source, expected) = (req.input.copy_source.clone(), req.input.expected_source_bucket_owner.clone());
+        self.require_source(req, &source, expected.as_deref()).await
     }
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
-        self.require_source(req, &req.input.copy_source, req.input.expected_source_bucket_owner.as_deref()).await
+        let (source, expected) = (req.input.copy_source.clone(), req.input.expected_source_bucket_owner.clone());
+        self.require_source(req, &source, expected.as_deref()).await
     }
 
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
@@ -458,7 +481,7 @@ impl S3Access for KintsugiAccess {
         if p.admin {
             return Ok(());
         }
-        let Some(view) = self.view(&req.input.bucket).await? else { return Ok(()) };
+        let Some(view) = self.view(&req.input.bucket, &p).await? else { return Err(no_such_bucket(&req.input.bucket)) };
         for obj in &req.input.delete.objects {
             let ask = Ask { principal: &p, client, op: "DeleteObject", bucket: &req.input.bucket, key: Some(&obj.key), keys: keys.clone() };
             if self.judge(&view, &ask).is_err() {

@@ -40,6 +40,7 @@ pub use error::{GatewayError, GwResult};
 pub use get::read_range;
 pub use http::{serve, HttpLimits};
 pub use admin_util::query_value as admin_query_value;
+pub use policy::probe as policy_probe;
 pub use join_tokens::{JoinMint, MintedToken, TokenAdmission, DEFAULT_TTL as DEFAULT_JOIN_TOKEN_TTL};
 pub use put::{write_body, Owner, Written};
 pub use recover::{rebuild_metadata, RebuildReport};

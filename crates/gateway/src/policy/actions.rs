@@ -39,12 +39,14 @@ pub(crate) fn action_of(op: &str) -> String {
 pub(crate) fn request_keys(op: &str, query: Option<&str>, headers: &HeaderMap) -> Vec<(String, String)> {
     let mut keys = Vec::new();
     let mut signed_by_query = false;
-    for (name, value) in query.map(|q| q.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, ""))).collect::<Vec<_>>()).unwrap_or_default() {
-        let value = crate::admin_util::percent_decode(&value.replace('+', " "));
-        match name {
+    // Names and values decoded as s3s decodes them (so `pre%66ix` is `prefix` here too).
+    let pairs: Vec<(String, String)> = query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    for (name, value) in pairs {
+        match name.as_str() {
             "prefix" | "delimiter" | "max-keys" if op.starts_with("ListObjects") => keys.push((format!("s3:{name}"), value)),
             "versionId" => keys.push(("s3:versionid".to_owned(), value)),
-            "X-Amz-Signature" => signed_by_query = true,
+            // SigV4 and SigV2 presigned URLs.
+            "X-Amz-Signature" | "Signature" => signed_by_query = true,
             _ => {}
         }
     }
@@ -98,5 +100,11 @@ mod tests {
         let keys = request_keys("GetObject", Some("prefix=x&X-Amz-Signature=ab"), &HeaderMap::new());
         assert!(!keys.iter().any(|(k, _)| k == "s3:prefix"), "only listings have s3:prefix");
         assert!(keys.iter().any(|(k, v)| k == "s3:authtype" && v == "REST-QUERY-STRING"));
+        // Percent-encoded names are the names s3s routes and signs by.
+        let keys = request_keys("ListObjects", Some("pre%66ix=secret%2F&X-Amz-Signatur%65=ab"), &HeaderMap::new());
+        assert!(keys.iter().any(|(k, v)| k == "s3:prefix" && v == "secret/"), "{keys:?}");
+        assert!(keys.iter().any(|(k, v)| k == "s3:authtype" && v == "REST-QUERY-STRING"), "{keys:?}");
+        let v2 = request_keys("GetObject", Some("AWSAccessKeyId=AK&Expires=1&Signature=x"), &HeaderMap::new());
+        assert!(v2.iter().any(|(k, v)| k == "s3:authtype" && v == "REST-QUERY-STRING"), "a SigV2 presigned URL: {v2:?}");
     }
 }

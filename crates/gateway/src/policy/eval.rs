@@ -52,7 +52,7 @@ impl Facts<'_> {
         let one = |s: String| Some(vec![s]);
         match key {
             "aws:securetransport" => one(self.secure.to_string()),
-            "aws:sourceip" => self.source_ip.map(|ip| vec![ip.to_string()]),
+            "aws:sourceip" => self.source_ip.map(|ip| vec![unmap(ip, 128).0.to_string()]),
             "aws:currenttime" => one(s3s::dto::Timestamp::from(self.now).format_to_string()),
             "aws:epochtime" => one(self.now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string()),
             "aws:username" | "aws:userid" => self.principal.map(|p| vec![p.to_owned()]),
@@ -79,6 +79,36 @@ impl FormatTimestamp for s3s::dto::Timestamp {
     }
 }
 
+/// The condition keys a request here can carry (lower-cased); a policy naming another is
+/// refused, so a Deny never silently fails to apply.
+const KNOWN_KEYS: [&str; 21] = [
+    "aws:securetransport",
+    "aws:sourceip",
+    "aws:currenttime",
+    "aws:epochtime",
+    "aws:useragent",
+    "aws:referer",
+    "aws:username",
+    "aws:userid",
+    "aws:principaltype",
+    "s3:authtype",
+    "s3:signatureversion",
+    "s3:prefix",
+    "s3:delimiter",
+    "s3:max-keys",
+    "s3:x-amz-acl",
+    "s3:x-amz-content-sha256",
+    "s3:x-amz-copy-source",
+    "s3:x-amz-metadata-directive",
+    "s3:x-amz-storage-class",
+    "s3:x-amz-server-side-encryption",
+    "s3:versionid",
+];
+
+fn known_key(key: &str) -> bool {
+    KNOWN_KEYS.contains(&key)
+}
+
 /// How a condition compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
@@ -101,6 +131,8 @@ pub(crate) struct Condition {
     if_exists: bool,
     /// `ForAllValues:` (every request value must match) rather than any one.
     for_all: bool,
+    /// `ForAnyValue:` (an explicit any-one: a missing key never matches, negated or not).
+    for_any: bool,
     /// The key, lower-cased.
     key: String,
     values: Vec<String>,
@@ -148,12 +180,21 @@ fn cidr(s: &str) -> Option<(IpAddr, u8)> {
     (len <= max).then_some((addr, len))
 }
 
+/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, how an IPv4 client arrives on a
+/// dual-stack socket) as the IPv4 address it is; a range of them likewise.
+fn unmap(ip: IpAddr, len: u8) -> (IpAddr, u8) {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) if len >= 96 => (IpAddr::V4(v4), len - 96),
+            _ => (ip, len),
+        },
+        v4 => (v4, len),
+    }
+}
+
 fn in_cidr(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
-    // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
+    let (ip, _) = unmap(ip, 128);
+    let (net, len) = unmap(net, len);
     let (a, b, bits) = match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(a)) << 96, u128::from(u32::from(b)) << 96, len),
         (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), len),
@@ -218,7 +259,14 @@ pub(crate) fn conditions(v: &Value) -> Result<Vec<Condition>, Malformed> {
                     return Err(bad(format!("{name} {key}: {value:?} is not a value this operator compares")));
                 }
             }
-            out.push(Condition { op, negated, if_exists, for_all: qualifier == Some("ForAllValues"), key: key.to_ascii_lowercase(), values });
+            let key = key.to_ascii_lowercase();
+            if key.contains("${") || values.iter().any(|v| v.contains("${")) {
+                return Err(bad(format!("{name} {key}: policy variables (${{...}}) are not supported: write the values literally")));
+            }
+            if !known_key(&key) {
+                return Err(bad(format!("Policy has an invalid condition key: {key} (this server knows {})", KNOWN_KEYS.join(", "))));
+            }
+            out.push(Condition { op, negated, if_exists, for_all: qualifier == Some("ForAllValues"), for_any: qualifier == Some("ForAnyValue"), key, values });
         }
     }
     Ok(out)
@@ -233,9 +281,9 @@ impl Condition {
             return got.is_none() == want_missing;
         }
         let Some(got) = got else {
-            // A missing key: `…IfExists`, a negated operator and ForAllValues (over no values)
-            // hold; anything else does not, as S3 evaluates.
-            return self.if_exists || self.negated || self.for_all;
+            // A missing key: `…IfExists`, ForAllValues (over no values) and a plain negated
+            // operator hold; anything else (ForAnyValue: included) does not, as S3 evaluates.
+            return self.if_exists || self.for_all || (self.negated && !self.for_any);
         };
         let one = |g: &str| self.values.iter().any(|want| self.matches(g, want));
         let matched = if self.for_all { got.iter().all(|g| one(g)) } else { got.iter().any(|g| one(g)) };
@@ -267,10 +315,14 @@ impl Condition {
     /// Whether this condition narrows a statement to known callers (an address range, a
     /// network, an account), so a `*` principal under it is not public.
     pub(crate) fn narrows_callers(&self) -> bool {
-        !self.negated
-            && matches!(
-                self.key.as_str(),
-                "aws:sourceip" | "aws:sourcevpc" | "aws:sourcevpce" | "aws:sourcearn" | "aws:sourceaccount" | "aws:principalaccount" | "aws:principalorgid" | "aws:userid" | "aws:username" | "aws:principalarn"
-            )
+        if self.negated || self.if_exists {
+            return false;
+        }
+        match self.key.as_str() {
+            // An address range narrows unless it is everything.
+            "aws:sourceip" => self.op == Op::Ip && self.values.iter().all(|v| cidr(v).is_some_and(|(_, len)| len > 0)),
+            "aws:userid" | "aws:username" => matches!(self.op, Op::StrEq { .. } | Op::StrLike) && self.values.iter().all(|v| !v.contains('*') && !v.contains('?')),
+            _ => false,
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Bucket policies: the JSON policy language as S3 evaluates it for a bucket. Pure code: a
 //! document is parsed and checked once ([`Policy::parse`]), then [`Policy::decide`] answers
 //! one request's [`Facts`] — explicit `Deny` wins over any `Allow`; no matching statement
-//! leaves the decision to ownership (`crate::access`).
+//! leaves the decision to ownership (the access check, `access.rs`).
 //!
 //! Supported: `Effect`, `Principal`/`NotPrincipal` (`*`, `{"AWS": …}` naming access keys,
 //! bare or as `arn:aws:iam::KEY:…`, and `CanonicalUser`), `Action`/`NotAction` and
@@ -172,6 +172,9 @@ fn statement(v: &Value, bucket: &str) -> Result<Statement, Malformed> {
     }
     let (r, not_r) = one_of(st, "Resource", "NotResource")?;
     let resources = strings(r, "Resource")?;
+    if resources.iter().any(|r| r.contains("${")) {
+        return Err(bad("policy variables (${...}) are not supported: name the resources literally"));
+    }
     for res in &resources {
         if res != "*" && !resource_in_bucket(res, bucket) {
             return Err(bad(format!("Policy has invalid resource: {res:?} is not in bucket {bucket} (write arn:aws:s3:::{bucket} or arn:aws:s3:::{bucket}/KEY)")));
@@ -210,6 +213,20 @@ impl Policy {
             _ => return Err(bad("the policy needs a Statement: an object or a non-empty list of them")),
         };
         Ok(Policy { statements })
+    }
+
+    /// A policy that denies everything to everyone (what a stored document this version
+    /// cannot read stands for).
+    pub(crate) fn deny_all() -> Policy {
+        Policy {
+            statements: vec![Statement {
+                effect: Effect::Deny,
+                principals: (Principals::Any, false),
+                actions: (vec!["*".to_owned()], false),
+                resources: (vec!["*".to_owned()], false),
+                conditions: Vec::new(),
+            }],
+        }
     }
 
     /// What this policy says of one request: `Deny` if a matching statement denies it,
@@ -268,12 +285,13 @@ pub(crate) fn wildcard(pattern: &str, s: &str, fold_case: bool) -> bool {
     let (mut pi, mut si) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        // A `*` in the pattern is always a wildcard, even against a `*` in the string.
+        if pi < p.len() && p[pi] == '*' {
             star = Some((pi, si));
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
         } else if let Some((sp, ss)) = star {
             pi = sp + 1;
             si = ss + 1;
@@ -283,6 +301,19 @@ pub(crate) fn wildcard(pattern: &str, s: &str, fold_case: bool) -> bool {
         }
     }
     p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Parse `doc` as the policy of bucket `b` and, if it parses, decide a few requests with it
+/// (anonymous and signed, with the condition keys `query` carries): what the fuzz target
+/// `bucket_policy` runs. `None`: the document was refused.
+pub fn probe(doc: &str, query: &str) -> Option<bool> {
+    let policy = Policy::parse(doc, "b").ok()?;
+    let keys = request_keys("ListObjects", Some(query), &http::HeaderMap::new());
+    for (who, action, resource) in [(None, "s3:GetObject", "arn:aws:s3:::b/k*?"), (Some("KEY"), "s3:ListBucket", "arn:aws:s3:::b")] {
+        let f = Facts { principal: who, action, resource: resource.to_owned(), secure: false, source_ip: "::ffff:10.0.0.1".parse().ok(), now: std::time::SystemTime::now(), keys: keys.clone() };
+        let _ = policy.decide(&f);
+    }
+    Some(policy.is_public())
 }
 
 #[cfg(test)]

@@ -69,6 +69,12 @@ fn wildcards_match_runs_and_single_characters() {
         ("*x*y*", "..x..y..", true),
         ("*x*y*", "..y..x..", false),
         ("arn:aws:s3:::b/home/*/docs/*", "arn:aws:s3:::b/home/ann/docs/cv.pdf", true),
+        // Stars and question marks in the string are plain characters.
+        ("a*", "a*b", true),
+        ("arn:aws:s3:::b/*", "arn:aws:s3:::b/*x", true),
+        ("arn:aws:s3:::b/priv/*", "arn:aws:s3:::b/priv/*x", true),
+        ("a?", "a*", true),
+        ("a*c", "a*b", false),
     ] {
         assert_eq!(wildcard(p, s, false), want, "{p} {s}");
     }
@@ -127,6 +133,11 @@ fn missing_keys_fail_plain_operators_and_pass_negated_ifexists_and_null() {
     let null = cond(r#"{"Null":{"s3:x-amz-acl":"true"}}"#);
     assert_eq!(null.decide(&put(None)), Decision::Allow);
     assert_eq!(null.decide(&put(Some("private"))), Decision::Silent);
+    let any_not = cond(r#"{"ForAnyValue:StringNotEquals":{"s3:x-amz-acl":"public-read"}}"#);
+    assert_eq!(any_not.decide(&put(None)), Decision::Silent, "ForAnyValue: over a missing key never matches, negated or not");
+    assert_eq!(any_not.decide(&put(Some("private"))), Decision::Allow);
+    let all = cond(r#"{"ForAllValues:StringEquals":{"s3:x-amz-acl":"private"}}"#);
+    assert_eq!(all.decide(&put(None)), Decision::Allow, "ForAllValues: over no values holds");
     let anon = cond(r#"{"StringEquals":{"aws:PrincipalType":"Anonymous"}}"#);
     assert_eq!(anon.decide(&put(None)), Decision::Silent);
     let mut a = put(None);
@@ -151,6 +162,9 @@ fn documents_s3_would_refuse_are_malformed() {
         (r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/99"}}}]}"#, "not a value"),
         (r#"{"Statement":[{"Effect":"Allow","NotPrincipal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#, "NotPrincipal"),
         (r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Extra":1}]}"#, "unknown field"),
+        (r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*","Condition":{"NumericLessThan":{"s3:TlsVersion":1.2}}}]}"#, "invalid condition key"),
+        (r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/home/${aws:username}/*"}]}"#, "policy variables"),
+        (r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b","Condition":{"StringLike":{"s3:prefix":"${aws:username}/*"}}}]}"#, "policy variables"),
     ] {
         let e = Policy::parse(doc, "b").expect_err(doc);
         assert!(e.0.contains(why), "{doc}: {e}");
@@ -168,4 +182,27 @@ fn a_policy_is_public_when_star_is_allowed_without_an_address_condition() {
     assert!(!narrowed.is_public());
     let keys = policy(r#"{"Effect":"Allow","Principal":{"AWS":"TEAM"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}"#);
     assert!(!keys.is_public());
+    let everywhere = policy(r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"IpAddress":{"aws:SourceIp":["0.0.0.0/0"]}}}"#);
+    assert!(everywhere.is_public(), "every address is no narrowing");
+}
+
+#[test]
+fn ipv4_mapped_addresses_and_ranges_are_their_ipv4_selves() {
+    let p = policy(r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"IpAddress":{"aws:SourceIp":"::ffff:10.0.0.0/104"}}}"#);
+    let mut f = facts(None, "s3:GetObject", "arn:aws:s3:::b/k");
+    f.source_ip = Some("10.9.8.7".parse::<IpAddr>().expect("ip"));
+    assert_eq!(p.decide(&f), Decision::Allow);
+    f.source_ip = Some("::ffff:10.9.8.7".parse::<IpAddr>().expect("ip"));
+    assert_eq!(p.decide(&f), Decision::Allow);
+    f.source_ip = Some("11.0.0.1".parse::<IpAddr>().expect("ip"));
+    assert_eq!(p.decide(&f), Decision::Silent);
+}
+
+#[test]
+fn an_unreadable_policy_stands_for_deny_all() {
+    let p = Policy::deny_all();
+    for who in [None, Some("OWNER")] {
+        assert_eq!(p.decide(&facts(who, "s3:GetObject", "arn:aws:s3:::b/k")), Decision::Deny);
+        assert_eq!(p.decide(&facts(who, "s3:ListBucket", "arn:aws:s3:::b")), Decision::Deny);
+    }
 }

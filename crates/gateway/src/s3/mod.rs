@@ -165,6 +165,10 @@ impl s3s::S3 for KintsugiS3 {
         self.put_object_impl(req.input, check).await
     }
 
+    async fn post_object(&self, _req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
+        Err(s3s::s3_error!(NotImplemented, "POST (browser form) uploads are not supported yet, so nothing was stored: upload with PUT (a presigned PUT URL serves browsers)"))
+    }
+
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
         self.get_object_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
@@ -189,15 +193,18 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-        self.copy_object_impl(req.input).await
+        let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
+        self.copy_object_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
     }
 
     async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        self.upload_part_copy_impl(req.input).await
+        let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
+        self.upload_part_copy_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
     }
 
     async fn get_object_tagging(&self, req: S3Request<GetObjectTaggingInput>) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-        self.get_object_tagging_impl(req.input).await
+        let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
+        self.get_object_tagging_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
     }
 
     async fn put_object_tagging(&self, req: S3Request<PutObjectTaggingInput>) -> S3Result<S3Response<PutObjectTaggingOutput>> {
@@ -233,7 +240,8 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn get_object_attributes(&self, req: S3Request<GetObjectAttributesInput>) -> S3Result<S3Response<GetObjectAttributesOutput>> {
-        self.get_object_attributes_impl(req.input).await
+        let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
+        self.get_object_attributes_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
     }
 
     async fn get_bucket_versioning(&self, req: S3Request<GetBucketVersioningInput>) -> S3Result<S3Response<GetBucketVersioningOutput>> {
