@@ -10,7 +10,8 @@ Usage:
       not list, the owner's hold on the policy itself, and the policy going with its bucket
   policy.py controls BUCKET OWNER_AK OWNER_SK TEAM_AK TEAM_SK
       PublicAccessBlock (BlockPublicPolicy, BlockPublicAcls, RestrictPublicBuckets) and
-      OwnershipControls (BucketOwnerEnforced refusing ACLs), also set at CreateBucket
+      OwnershipControls (BucketOwnerEnforced refusing ACLs), also set at CreateBucket, and
+      the ACL operations (the owner's FULL_CONTROL, read and written back)
   policy.py grant BUCKET AK
       (admin key) let AK read every object of BUCKET
 """
@@ -234,6 +235,20 @@ def controls(bucket, owner_ak, owner_sk, team_ak, team_sk):
     c.expect_error(lambda: owner.get_public_access_block(Bucket=bucket), "NoSuchPublicAccessBlockConfiguration", 404, "DeletePublicAccessBlock")
     c.eq(anon.get_object(Bucket=bucket, Key="pub/a.txt")["Body"].read(), b"for everyone", "without the block the public policy serves anonymous callers")
 
+    # ACLs: every bucket and object is its bucket owner's, FULL_CONTROL.
+    acl = owner.get_bucket_acl(Bucket=bucket)
+    c.eq((acl["Owner"]["ID"], [(g["Grantee"].get("ID"), g["Permission"]) for g in acl["Grants"]]), (owner_ak, [(owner_ak, "FULL_CONTROL")]), "GetBucketAcl: the owner's full control")
+    oacl = owner.get_object_acl(Bucket=bucket, Key="pub/a.txt")
+    c.eq([(g["Grantee"].get("ID"), g["Permission"]) for g in oacl["Grants"]], [(owner_ak, "FULL_CONTROL")], "GetObjectAcl: the bucket owner's full control")
+    c.expect_error(lambda: owner.get_object_acl(Bucket=bucket, Key="missing"), "NoSuchKey", 404, "GetObjectAcl of a missing key")
+    owner.put_bucket_acl(Bucket=bucket, ACL="private")
+    owner.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": acl["Owner"], "Grants": acl["Grants"]})
+    owner.put_object_acl(Bucket=bucket, Key="pub/a.txt", ACL="bucket-owner-full-control")
+    c.check(True, "PutBucketAcl/PutObjectAcl of what the bucket already is are accepted (also the ACL read and written back)")
+    c.expect_error(lambda: owner.put_bucket_acl(Bucket=bucket, ACL="public-read"), "NotImplemented", 501, "PutBucketAcl public-read")
+    c.expect_error(lambda: owner.put_object_acl(Bucket=bucket, Key="pub/a.txt", ACL="public-read"), "NotImplemented", 501, "PutObjectAcl public-read")
+    denied(lambda: team.get_bucket_acl(Bucket=bucket), "team: GetBucketAcl of another's bucket")
+
     # OwnershipControls.
     c.expect_error(lambda: owner.get_bucket_ownership_controls(Bucket=bucket), "OwnershipControlsNotFoundError", 404, "GetBucketOwnershipControls without any")
     c.expect_error(lambda: owner.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "Nobody"}]}), "MalformedXML", 400, "an unknown ObjectOwnership")
@@ -243,6 +258,7 @@ def controls(bucket, owner_ak, owner_sk, team_ak, team_sk):
     owner.put_object(Bucket=bucket, Key="acl3", Body=b"x", ACL="bucket-owner-full-control")
     owner.put_object(Bucket=bucket, Key="acl4", Body=b"x")
     c.check(True, "BucketOwnerEnforced takes bucket-owner-full-control and no ACL")
+    c.expect_error(lambda: owner.put_bucket_acl(Bucket=bucket, ACL="private"), "AccessControlListNotSupported", 400, "BucketOwnerEnforced refuses PutBucketAcl")
     owner.delete_bucket_ownership_controls(Bucket=bucket)
     c.expect_error(lambda: owner.get_bucket_ownership_controls(Bucket=bucket), "OwnershipControlsNotFoundError", 404, "DeleteBucketOwnershipControls")
     owner.create_bucket(Bucket=bucket + "-enforced", ObjectOwnership="BucketOwnerEnforced")

@@ -441,10 +441,10 @@ impl S3Access for KintsugiAccess {
                         // S3 asks for s3:GetObject too.
                         as_owner &= self.authorize(&Ask { op: "GetObject", keys: ask.keys.clone(), ..ask }).await?;
                     }
-                    if matches!(op, "PutObject" | "CopyObject" | "CreateMultipartUpload") {
+                    if matches!(op, "PutObject" | "CopyObject" | "CreateMultipartUpload" | "PutObjectAcl" | "PutBucketAcl") {
                         self.check_acl(&b, cx.headers()).await?;
                     }
-                    if !as_owner && matches!(op, "GetObject" | "HeadObject" | "GetObjectAttributes" | "GetObjectTagging") {
+                    if !as_owner && matches!(op, "GetObject" | "HeadObject" | "GetObjectAttributes" | "GetObjectTagging" | "GetObjectAcl") {
                         let list = Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask };
                         if self.authorize(&list).await.is_err() {
                             cx.extensions_mut().insert(HideMissing);

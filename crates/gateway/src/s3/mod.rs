@@ -1,5 +1,6 @@
 //! The S3 API: `impl s3s::S3` over the store.
 
+mod acl;
 mod attributes;
 mod checksum;
 mod conditions;
@@ -237,6 +238,23 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn delete_bucket_cors(&self, req: S3Request<DeleteBucketCorsInput>) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         self.delete_bucket_cors_impl(req.input).await
+    }
+
+    async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.get_bucket_acl_impl(req.input).await
+    }
+
+    async fn put_bucket_acl(&self, req: S3Request<PutBucketAclInput>) -> S3Result<S3Response<PutBucketAclOutput>> {
+        self.put_bucket_acl_impl(req.input).await
+    }
+
+    async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> S3Result<S3Response<GetObjectAclOutput>> {
+        let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
+        self.get_object_acl_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
+    }
+
+    async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> S3Result<S3Response<PutObjectAclOutput>> {
+        self.put_object_acl_impl(req.input).await
     }
 
     async fn get_object_attributes(&self, req: S3Request<GetObjectAttributesInput>) -> S3Result<S3Response<GetObjectAttributesOutput>> {
