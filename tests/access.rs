@@ -43,11 +43,17 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-fn access_py(s: &Server, args: &[&str]) {
+/// Run `tests/s3/<script>` signed with the server's root key (the keys a script uses are its
+/// arguments); it must succeed.
+fn script(s: &Server, script: &str, args: &[&str]) {
     let mut cmd = s.command("python3");
-    cmd.arg(scripts_dir().join("access.py")).args(args).current_dir(scripts_dir());
+    cmd.arg(scripts_dir().join(script)).args(args).current_dir(scripts_dir());
     let out = run(cmd);
-    assert!(out.status.success(), "access.py {args:?} failed:\n{}\n--- server log ---\n{}", text(&out), s.log_tail(40));
+    assert!(out.status.success(), "{script} {args:?} failed:\n{}\n--- server log ---\n{}", text(&out), s.log_tail(40));
+}
+
+fn access_py(s: &Server, args: &[&str]) {
+    script(s, "access.py", args);
 }
 
 #[test]
@@ -117,14 +123,8 @@ fn bucket_policies_grant_deny_and_open_buckets_to_anonymous_callers() {
     let mut s = Server::start(Opts::default());
     let owner = create_key(&s, "owner", false);
     let team = create_key(&s, "team", false);
-    let mut cmd = s.command("python3");
-    cmd.arg(scripts_dir().join("policy.py")).args(["rules", "pol", &owner.ak, &owner.sk, &team.ak, &team.sk]).current_dir(scripts_dir());
-    let out = run(cmd);
-    assert!(out.status.success(), "policy.py failed:\n{}\n--- server log ---\n{}", text(&out), s.log_tail(40));
-    let mut cmd = s.command("python3");
-    cmd.arg(scripts_dir().join("policy.py")).args(["controls", "ctl", &owner.ak, &owner.sk, &team.ak, &team.sk]).current_dir(scripts_dir());
-    let out = run(cmd);
-    assert!(out.status.success(), "policy.py controls failed:\n{}\n--- server log ---\n{}", text(&out), s.log_tail(40));
+    script(&s, "policy.py", &["rules", "pol", &owner.ak, &owner.sk, &team.ak, &team.sk]);
+    script(&s, "policy.py", &["controls", "ctl", &owner.ak, &owner.sk, &team.ak, &team.sk]);
 
     // The aws cli sets and reads a policy; a public object is served to an unsigned GET,
     // also after a restart.
