@@ -195,6 +195,16 @@ def rules(bucket, owner_ak, owner_sk, team_ak, team_sk):
     conn.close()
     c.eq(status, 501, "a POST form upload is 501")
     c.eq(keys_of(root, bucket, Prefix="pub/posted"), [], "the POST stored nothing")
+    # An unsigned one announcing 4 GiB is refused before its body: the answer comes at once.
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    conn.putrequest("POST", f"/{bucket}")
+    conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+    conn.putheader("Content-Length", str(4 << 30))
+    conn.endheaders()
+    conn.send(b"--" + boundary.encode() + b"\r\n")
+    r = conn.getresponse()
+    c.eq((r.status, r.getheader("Connection")), (501, "close"), "a huge unsigned POST upload is refused unread")
+    conn.close()
 
     # The policy goes with its bucket.
     owner.put_bucket_policy(Bucket=bucket, Policy=doc(pub))

@@ -20,8 +20,10 @@
 //!
 //! The check runs before the request's body is read, on this gateway's own copy of the keys,
 //! buckets and policies (a bucket's owner never changes while it exists; a policy change
-//! reaches a gateway when it applies it); a bucket this copy does not hold yet — one created
-//! a moment ago through another gateway — is looked up linearizably.
+//! reaches a gateway when it applies it); for a signed request, a bucket this copy does not
+//! hold yet — one created a moment ago through another gateway — is looked up linearizably
+//! (an anonymous request cannot make the gateway ask the group: it gets 404 until the
+//! gateway applies the creation).
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -138,15 +140,17 @@ async fn owner_of(store: &Arc<Store>, bucket: &str, linearizable: bool) -> S3Res
         .meta_call(move |m| match m.local_bucket(&b)? {
             Some(r) => Ok(Some(r.owner)),
             None if !linearizable => Ok(None),
-            None => match m.bucket(&b) {
-                Ok(r) => Ok(r.map(|r| r.owner)),
-                // Without a quorum the request itself will fail with the right answer.
-                Err(MetaError::NotCommitted { .. }) => Ok(None),
-                Err(e) => Err(e),
-            },
+            None => m.bucket(&b).map(|r| r.map(|r| r.owner)),
         })
         .await
-        .map_err(|e| s3_error!(InternalError, "bucket lookup failed: {e}"))
+        .map_err(|e| match e {
+            // Without a quorum a bucket this gateway has not seen cannot be told missing: 503,
+            // which clients retry, never a final 404.
+            kintsugi_cluster::ClusterError::Meta(MetaError::NotCommitted { .. }) => {
+                s3_error!(ServiceUnavailable, "bucket {bucket} is not known to this gateway and the metadata group has no quorum to ask: retry")
+            }
+            e => s3_error!(InternalError, "bucket lookup failed: {e}"),
+        })
 }
 
 fn no_such_bucket(bucket: &str) -> s3s::S3Error {
@@ -171,19 +175,27 @@ async fn require_owner(store: &Arc<Store>, bucket: &str, expected: &str) -> S3Re
 /// Longest validity of a presigned URL, as S3 allows (seven days).
 const MAX_PRESIGNED_SECS: u64 = 7 * 24 * 3600;
 
-/// Refuse a presigned URL signed for more than seven days, as S3 does (s3s checks only that
-/// it has not expired yet).
+/// Refuse a presigned URL valid for more than seven days, as S3 does (s3s checks only that
+/// it has not expired yet): SigV4's `X-Amz-Expires` seconds, or SigV2's `Expires` instant,
+/// their names decoded as s3s decodes them.
 fn check_presigned_expiry(query: Option<&str>) -> S3Result<()> {
     let Some(q) = query else { return Ok(()) };
-    for pair in q.split('&') {
-        if let Some(v) = pair.strip_prefix("X-Amz-Expires=") {
-            return match v.parse::<u64>() {
-                Ok(secs) if secs <= MAX_PRESIGNED_SECS => Ok(()),
-                _ => Err(s3_error!(
-                    AuthorizationQueryParametersError,
-                    "X-Amz-Expires must be a number of seconds of at most {MAX_PRESIGNED_SECS} (seven days); got {v}"
-                )),
-            };
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+    let sigv2 = pairs.iter().any(|(k, _)| k == "Signature");
+    for (name, v) in &pairs {
+        let ok = match name.as_str() {
+            "X-Amz-Expires" => v.parse::<u64>().is_ok_and(|secs| secs <= MAX_PRESIGNED_SECS),
+            "Expires" if sigv2 => {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                v.parse::<u64>().is_ok_and(|at| at <= now.saturating_add(MAX_PRESIGNED_SECS))
+            }
+            _ => true,
+        };
+        if !ok {
+            return Err(s3_error!(
+                AuthorizationQueryParametersError,
+                "a presigned URL may be valid for at most {MAX_PRESIGNED_SECS} seconds (seven days); {name}={v} is beyond that"
+            ));
         }
     }
     Ok(())
@@ -320,7 +332,7 @@ impl KintsugiAccess {
         let owns = p.may_use(&view.owner);
         let action = action_of(ask.op);
         if POLICY_ACTIONS.contains(&ask.op) {
-            return if owns { Ok(true) } else { Err(s3_error!(AccessDenied, "only the owner of bucket {} may read or change its policy", ask.bucket)) };
+            return if owns { Ok(true) } else { Err(s3_error!(AccessDenied, "only the owner of bucket {} may read or change its policy, public access block and ownership controls", ask.bucket)) };
         }
         let decision = match &view.policy {
             Some(policy) => policy.decide(&self.facts(ask, &action)),
@@ -501,7 +513,11 @@ mod tests {
     fn presigned_urls_may_last_seven_days_and_no_longer() {
         assert!(super::check_presigned_expiry(None).is_ok());
         assert!(super::check_presigned_expiry(Some("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=604800")).is_ok());
-        for q in ["X-Amz-Expires=604801", "a=b&X-Amz-Expires=99999999999999999999", "X-Amz-Expires=-1"] {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+        let soon = format!("AWSAccessKeyId=AK&Expires={}&Signature=x", now + 3600);
+        assert!(super::check_presigned_expiry(Some(&soon)).is_ok(), "a SigV2 URL valid for an hour");
+        let late = format!("AWSAccessKeyId=AK&Expires={}&Signature=x", now + 8 * 24 * 3600);
+        for q in ["X-Amz-Expires=604801", "a=b&X-Amz-Expires=99999999999999999999", "X-Amz-Expires=-1", "X-Amz-Expire%73=604801", late.as_str()] {
             let e = super::check_presigned_expiry(Some(q)).expect_err(q);
             assert_eq!(e.code().as_str(), "AuthorizationQueryParametersError", "{q}");
         }

@@ -69,7 +69,8 @@ async fn rules_of(store: &Arc<Store>, bucket: &str) -> Option<Vec<CorsRule>> {
     }
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> http::Response<s3s::Body> {
+/// An S3 error answer made outside s3s.
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> http::Response<s3s::Body> {
     let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>");
     let mut resp = http::Response::new(s3s::Body::from(body));
     *resp.status_mut() = status;

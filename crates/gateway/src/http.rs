@@ -143,7 +143,8 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
             let overload = overload.clone();
             let domains = domains.clone();
             async move {
-                if is_metrics(&req) {
+                let virtual_hosted = req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).is_some_and(|h| domains.bucket_of_host(h).is_some());
+                if is_metrics(&req) && !virtual_hosted {
                     let body = metrics_page(&gw, &overload).await;
                     let mut resp = Response::new(s3s::Body::from(body));
                     resp.headers_mut().insert(
@@ -161,12 +162,22 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 if req.method() == hyper::Method::OPTIONS {
                     return Ok(crate::cors::preflight(gw.store(), bucket, req.headers()).await);
                 }
+                // A browser form (POST) upload is not built; s3s would read its whole body
+                // (up to 5 GiB, into memory) before any check, so it is refused unread.
+                if req.method() == hyper::Method::POST && req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data")) {
+                    let mut resp = crate::cors::error(
+                        hyper::StatusCode::NOT_IMPLEMENTED,
+                        "NotImplemented",
+                        "POST (browser form) uploads are not supported yet, so nothing was stored: upload with PUT (a presigned PUT URL serves browsers)",
+                    );
+                    resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                    return Ok(resp);
+                }
                 let cors = req
                     .headers()
                     .get(hyper::header::ORIGIN)
                     .and_then(|o| o.to_str().ok())
                     .and_then(|o| Some((o.to_owned(), bucket?, req.method().clone())));
-                let virtual_hosted = req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).is_some_and(|h| domains.bucket_of_host(h).is_some());
                 let is_head = req.method() == hyper::Method::HEAD;
                 let is_attributes = crate::s3::is_attributes_request(req.method(), req.uri());
                 let close_after = must_close_after(&req);

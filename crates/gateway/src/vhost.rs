@@ -28,7 +28,12 @@ fn host_name(host: &str) -> Option<String> {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
     };
-    Some(name.trim_end_matches('.').to_ascii_lowercase())
+    let name = name.trim_end_matches('.');
+    // An address is never a bucket's host name (s3s routes it path-style too).
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    Some(name.to_ascii_lowercase())
 }
 
 impl Domains {
@@ -39,7 +44,9 @@ impl Domains {
         for d in list {
             let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
             let label_ok = |l: &str| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-') && !l.ends_with('-');
-            if d.is_empty() || d.len() > 253 || !d.split('.').all(label_ok) {
+            // A last label of digits would make addresses look like names under it.
+            let numeric_tld = d.rsplit('.').next().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
+            if d.is_empty() || d.len() > 253 || !d.split('.').all(label_ok) || numeric_tld {
                 return Err(format!("--domain {d:?} is not a DNS name (like s3.example.com, without a port)"));
             }
             if let Some(o) = out.iter().find(|o| d == **o || d.ends_with(&format!(".{o}")) || o.ends_with(&format!(".{d}"))) {
@@ -101,6 +108,7 @@ mod tests {
             (".s3.example.com", None),
             ("xs3.example.com", None),
             ("127.0.0.1:9000", None),
+            ("10.0.0.1", None),
             ("[::1]:9000", None),
             ("localhost", None),
         ] {
@@ -116,9 +124,10 @@ mod tests {
 
     #[test]
     fn domains_are_dns_names_that_do_not_overlap() {
-        for bad in [&["s3.example.com:9000"][..], &[""], &["a..b"], &["-a.b"], &["s3.example.com", "eu.s3.example.com"], &["x.y", "X.Y"]] {
+        for bad in [&["s3.example.com:9000"][..], &[""], &["a..b"], &["-a.b"], &["s3.example.com", "eu.s3.example.com"], &["x.y", "X.Y"], &["0.0.1"], &["10.0.0.1"]] {
             assert!(Domains::new(&bad.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).is_err(), "{bad:?}");
         }
         assert!(!domains(&["localhost"]).is_empty());
+        assert!(Domains::default().is_empty());
     }
 }

@@ -5,7 +5,19 @@ use http::HeaderMap;
 
 /// Operations only a bucket's owner (or an admin key) may call, whatever its policy says, so
 /// that no policy can lock its owner out (S3 keeps them for the owning account too).
-pub(crate) const POLICY_ACTIONS: [&str; 3] = ["GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"];
+/// The bucket's public-access block and ownership controls are the owner's alone too: a
+/// policy granting `s3:*` must not let others unlock the bucket.
+pub(crate) const POLICY_ACTIONS: [&str; 9] = [
+    "GetBucketPolicy",
+    "PutBucketPolicy",
+    "DeleteBucketPolicy",
+    "GetPublicAccessBlock",
+    "PutPublicAccessBlock",
+    "DeletePublicAccessBlock",
+    "GetBucketOwnershipControls",
+    "PutBucketOwnershipControls",
+    "DeleteBucketOwnershipControls",
+];
 
 /// The action a policy grants for operation `op` (s3s's operation name), as S3 names it.
 pub(crate) fn action_of(op: &str) -> String {
@@ -38,15 +50,16 @@ pub(crate) fn action_of(op: &str) -> String {
 /// The condition keys of a request (lower-cased names) from its query and headers.
 pub(crate) fn request_keys(op: &str, query: Option<&str>, headers: &HeaderMap) -> Vec<(String, String)> {
     let mut keys = Vec::new();
-    let mut signed_by_query = false;
+    let (mut signed_by_query, mut v2) = (false, false);
     // Names and values decoded as s3s decodes them (so `pre%66ix` is `prefix` here too).
     let pairs: Vec<(String, String)> = query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     for (name, value) in pairs {
         match name.as_str() {
             "prefix" | "delimiter" | "max-keys" if op.starts_with("ListObjects") => keys.push((format!("s3:{name}"), value)),
             "versionId" => keys.push(("s3:versionid".to_owned(), value)),
-            // SigV4 and SigV2 presigned URLs.
-            "X-Amz-Signature" | "Signature" => signed_by_query = true,
+            // SigV4 and SigV2 presigned URLs (s3s checks a SigV2 one first).
+            "X-Amz-Signature" => signed_by_query = true,
+            "Signature" => (signed_by_query, v2) = (true, true),
             _ => {}
         }
     }
@@ -67,7 +80,7 @@ pub(crate) fn request_keys(op: &str, query: Option<&str>, headers: &HeaderMap) -
     let auth = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     if signed_by_query || auth.is_some() {
         keys.push(("s3:authtype".to_owned(), if signed_by_query { "REST-QUERY-STRING" } else { "REST-HEADER" }.to_owned()));
-        let v4 = signed_by_query || auth.is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"));
+        let v4 = !v2 && (signed_by_query || auth.is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256")));
         keys.push(("s3:signatureversion".to_owned(), if v4 { "AWS4-HMAC-SHA256" } else { "AWS" }.to_owned()));
     }
     keys
@@ -106,5 +119,10 @@ mod tests {
         assert!(keys.iter().any(|(k, v)| k == "s3:authtype" && v == "REST-QUERY-STRING"), "{keys:?}");
         let v2 = request_keys("GetObject", Some("AWSAccessKeyId=AK&Expires=1&Signature=x"), &HeaderMap::new());
         assert!(v2.iter().any(|(k, v)| k == "s3:authtype" && v == "REST-QUERY-STRING"), "a SigV2 presigned URL: {v2:?}");
+        assert!(v2.iter().any(|(k, v)| k == "s3:signatureversion" && v == "AWS"), "a SigV2 presigned URL is no SigV4: {v2:?}");
+        let mut h = HeaderMap::new();
+        h.insert("authorization", "AWS4-HMAC-SHA256 Credential=X".parse().expect("header"));
+        let both = request_keys("GetObject", Some("Signature=x"), &h);
+        assert!(both.iter().any(|(k, v)| k == "s3:signatureversion" && v == "AWS"), "s3s verifies the SigV2 query first: {both:?}");
     }
 }

@@ -315,12 +315,23 @@ impl Condition {
     /// Whether this condition narrows a statement to known callers (an address range, a
     /// network, an account), so a `*` principal under it is not public.
     pub(crate) fn narrows_callers(&self) -> bool {
-        if self.negated || self.if_exists {
+        // A negated test, `…IfExists` and ForAllValues: all hold for a caller without the key
+        // (an anonymous one), so they narrow nothing.
+        if self.negated || self.if_exists || self.for_all {
             return false;
         }
         match self.key.as_str() {
-            // An address range narrows unless it is everything.
-            "aws:sourceip" => self.op == Op::Ip && self.values.iter().all(|v| cidr(v).is_some_and(|(_, len)| len > 0)),
+            // An address range narrows when it is at most a /8 of IPv4 (a /32 of IPv6), as an
+            // IPv4 client sees it: wider ones, or several of them, may cover everyone.
+            "aws:sourceip" => {
+                self.op == Op::Ip
+                    && self.values.iter().all(|v| {
+                        cidr(v).is_some_and(|(net, len)| match unmap(net, len) {
+                            (IpAddr::V4(_), len) => len >= 8,
+                            (IpAddr::V6(_), len) => len >= 32,
+                        })
+                    })
+            }
             "aws:userid" | "aws:username" => matches!(self.op, Op::StrEq { .. } | Op::StrLike) && self.values.iter().all(|v| !v.contains('*') && !v.contains('?')),
             _ => false,
         }

@@ -182,8 +182,19 @@ fn a_policy_is_public_when_star_is_allowed_without_an_address_condition() {
     assert!(!narrowed.is_public());
     let keys = policy(r#"{"Effect":"Allow","Principal":{"AWS":"TEAM"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}"#);
     assert!(!keys.is_public());
-    let everywhere = policy(r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"IpAddress":{"aws:SourceIp":["0.0.0.0/0"]}}}"#);
-    assert!(everywhere.is_public(), "every address is no narrowing");
+    for cond in [
+        r#"{"IpAddress":{"aws:SourceIp":["0.0.0.0/0"]}}"#,
+        r#"{"IpAddress":{"aws:SourceIp":["::ffff:0:0/96"]}}"#,
+        r#"{"IpAddress":{"aws:SourceIp":["0.0.0.0/1","128.0.0.0/1"]}}"#,
+        r#"{"ForAllValues:StringEquals":{"aws:username":"TEAM"}}"#,
+        r#"{"StringEqualsIfExists":{"aws:username":"TEAM"}}"#,
+        r#"{"StringLike":{"aws:userid":"*"}}"#,
+    ] {
+        let p = policy(&format!(r#"{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{cond}}}"#));
+        assert!(p.is_public(), "{cond} lets everyone in");
+    }
+    let named = policy(r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringEquals":{"aws:username":"TEAM"}}}"#);
+    assert!(!named.is_public());
 }
 
 #[test]
