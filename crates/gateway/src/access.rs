@@ -201,6 +201,9 @@ fn check_presigned_expiry(query: Option<&str>) -> S3Result<()> {
     Ok(())
 }
 
+/// Operations whose ACL headers the bucket's settings may refuse (`check_acl`).
+const ACL_WRITES: [&str; 5] = ["PutObject", "CopyObject", "CreateMultipartUpload", "PutObjectAcl", "PutBucketAcl"];
+
 /// What the access check needs of a bucket.
 struct View {
     /// Its owner's access key (empty: the admin keys').
@@ -309,21 +312,11 @@ impl KintsugiAccess {
         Ok(())
     }
 
-    /// What `bucket`'s owner and policy say of `ask`: `Ok(true)` allowed as the owner (or an
-    /// admin key), `Ok(false)` allowed by the policy, else `AccessDenied` — or `NoSuchBucket`,
-    /// decided here so that a bucket created between this check and the handler is never
-    /// used by a request no one authorized.
-    async fn authorize(&self, ask: &Ask<'_>) -> S3Result<bool> {
-        if ask.principal.admin {
-            return Ok(true);
-        }
-        match self.view(ask.bucket, ask.principal).await? {
-            Some(view) => self.judge(&view, ask),
-            None => Err(no_such_bucket(ask.bucket)),
-        }
-    }
-
-    /// [`Self::authorize`] with the bucket's owner and policy at hand.
+    /// What the bucket's owner and policy (`view`) say of `ask`: `Ok(true)` allowed as the
+    /// owner (or an admin key), `Ok(false)` allowed by the policy, else `AccessDenied`. A
+    /// bucket that does not exist (no `view`) is `NoSuchBucket` from the callers, decided in
+    /// the check so that a bucket created between it and the handler is never used by a
+    /// request no one authorized.
     fn judge(&self, view: &View, ask: &Ask<'_>) -> S3Result<bool> {
         let p = ask.principal;
         if p.admin {
@@ -381,8 +374,11 @@ impl KintsugiAccess {
                     key: Some(key),
                     keys: request_keys("GetObject", None, &req.headers),
                 };
-                if !self.authorize(&ask).await? && self.authorize(&Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask }).await.is_err() {
-                    req.extensions.insert(HideMissing);
+                if !p.admin {
+                    let view = self.view(bucket, &p).await?.ok_or_else(|| no_such_bucket(bucket))?;
+                    if !self.judge(&view, &ask)? && self.judge(&view, &Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask }).is_err() {
+                        req.extensions.insert(HideMissing);
+                    }
                 }
                 match expected_owner {
                     Some(o) => require_owner(&self.store, bucket, o).await,
@@ -447,21 +443,25 @@ impl S3Access for KintsugiAccess {
                             Some(_) => {}
                         }
                     }
-                } else {
-                    let mut as_owner = self.authorize(&ask).await?;
+                } else if !p.admin {
+                    // One look at the bucket serves every decision this request needs.
+                    let view = self.view(&b, &p).await?.ok_or_else(|| no_such_bucket(&b))?;
+                    let mut as_owner = self.judge(&view, &ask)?;
                     if op == "GetObjectAttributes" {
                         // S3 asks for s3:GetObject too.
-                        as_owner &= self.authorize(&Ask { op: "GetObject", keys: ask.keys.clone(), ..ask }).await?;
+                        as_owner &= self.judge(&view, &Ask { op: "GetObject", keys: ask.keys.clone(), ..ask })?;
                     }
-                    if matches!(op, "PutObject" | "CopyObject" | "CreateMultipartUpload" | "PutObjectAcl" | "PutBucketAcl") {
+                    if ACL_WRITES.contains(&op) {
                         self.check_acl(&b, cx.headers()).await?;
                     }
                     if !as_owner && matches!(op, "GetObject" | "HeadObject" | "GetObjectAttributes" | "GetObjectTagging" | "GetObjectAcl") {
                         let list = Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask };
-                        if self.authorize(&list).await.is_err() {
+                        if self.judge(&view, &list).is_err() {
                             cx.extensions_mut().insert(HideMissing);
                         }
                     }
+                } else if ACL_WRITES.contains(&op) {
+                    self.check_acl(&b, cx.headers()).await?;
                 }
                 if let Some(v) = cx.headers().get("x-amz-expected-bucket-owner") {
                     // A value that is not text names no owner: it cannot match.

@@ -143,7 +143,9 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
             let overload = overload.clone();
             let domains = domains.clone();
             async move {
-                let virtual_hosted = req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok()).is_some_and(|h| domains.bucket_of_host(h).is_some());
+                // The Host is read once: it decides /metrics, the admin route and CORS's bucket.
+                let host_bucket = domains.host_bucket(req.headers());
+                let virtual_hosted = host_bucket.is_some();
                 if is_metrics(&req) && !virtual_hosted {
                     let body = metrics_page(&gw, &overload).await;
                     let mut resp = Response::new(s3s::Body::from(body));
@@ -158,7 +160,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                     return Ok(crate::overload::slow_down());
                 };
                 // A browser's CORS preflight carries no signature: the bucket's rules answer it.
-                let bucket = domains.bucket(req.headers(), req.uri().path());
+                let bucket = host_bucket.or_else(|| crate::cors::bucket_of(req.uri().path()));
                 if req.method() == hyper::Method::OPTIONS {
                     return Ok(crate::cors::preflight(gw.store(), bucket, req.headers()).await);
                 }

@@ -68,12 +68,9 @@ impl Domains {
         self.0.iter().find_map(|d| name.strip_suffix(d.as_str()).and_then(|b| b.strip_suffix('.')).filter(|b| !b.is_empty()).map(str::to_owned))
     }
 
-    /// The bucket a request names: its `Host`'s, or the first segment of its path.
-    pub(crate) fn bucket(&self, headers: &HeaderMap, path: &str) -> Option<String> {
-        match headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).and_then(|h| self.bucket_of_host(h)) {
-            Some(b) => Some(b),
-            None => crate::cors::bucket_of(path),
-        }
+    /// The bucket a request's `Host` header names (`None`: a path-style request).
+    pub(crate) fn host_bucket(&self, headers: &HeaderMap) -> Option<String> {
+        headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).and_then(|h| self.bucket_of_host(h))
     }
 }
 
@@ -115,10 +112,11 @@ mod tests {
             assert_eq!(d.bucket_of_host(host).as_deref(), want, "{host}");
         }
         let mut h = HeaderMap::new();
+        assert_eq!(d.host_bucket(&h), None, "no Host header");
         h.insert(http::header::HOST, "vh.s3.local:1234".parse().expect("host"));
-        assert_eq!(d.bucket(&h, "/kintsugi-admin/v1/status").as_deref(), Some("vh"));
+        assert_eq!(d.host_bucket(&h).as_deref(), Some("vh"));
         h.insert(http::header::HOST, "127.0.0.1:1234".parse().expect("host"));
-        assert_eq!(d.bucket(&h, "/path-b/key").as_deref(), Some("path-b"));
+        assert_eq!(d.host_bucket(&h), None);
         assert_eq!(Domains::default().bucket_of_host("b.s3.example.com"), None, "no domain: path-style only");
     }
 
