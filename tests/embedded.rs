@@ -323,7 +323,7 @@ fn a_put_refused_before_its_body_is_read_gets_the_answer_not_a_broken_pipe() {
 /// Conditional reads, writes (If-None-Match: `*`, If-Match on PUT and completion), copy-source
 /// conditions and UploadPartCopy, with boto3 and the aws cli; then a compare-and-swap counter
 /// and a create race that only atomic conditional commits pass. See tests/s3/conditional.py.
-/// Then what is not built yet (SSE, object lock, versions, partNumber of a multipart object)
+/// Then what is not built yet (SSE, object lock, partNumber of a multipart object)
 /// is refused and stores nothing: tests/s3/corners.py.
 #[test]
 fn conditional_reads_writes_and_copies() {
@@ -371,6 +371,30 @@ fn tags_of_objects_and_buckets_follow_s3_and_survive_a_restart() {
     s.restart();
     s.py("tagging.py", &["still", "tags"]);
     elapsed(t, "tagging");
+}
+
+/// Bucket versioning with boto3 and the aws cli (tests/s3/versioning.py): versions kept,
+/// read, listed, paged and deleted as S3 does, across a restart.
+#[test]
+fn versions_are_kept_listed_and_deleted_as_s3_does_and_survive_a_restart() {
+    let _g = slot();
+    let t = Instant::now();
+    let mut s = Server::start(Opts::default());
+    s.py("versioning.py", &["set", "vers"]);
+    let out = s.run_ok(s.aws(&["s3api", "list-object-versions", "--bucket", "vers", "--prefix", "kept", "--output", "json"]), "aws list-object-versions");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let listed: Vec<(&str, &str)> = v["Versions"].as_array().expect("versions").iter().filter_map(|x| Some((x["VersionId"].as_str()?, x["ETag"].as_str()?))).collect();
+    assert_eq!(listed.len(), 3, "{out}");
+    assert_eq!(listed[2].0, "null", "{out}");
+    let back = s.scratch().join("v-older");
+    s.run_ok(s.aws(&["s3api", "get-object", "--bucket", "vers", "--key", "kept", "--version-id", listed[1].0, back.to_str().expect("utf-8")]), "aws get-object --version-id");
+    let bytes = std::fs::read(&back).expect("read back");
+    assert_eq!((bytes.len(), format!("\"{}\"", md5_hex(&bytes))), (1 << 20, listed[1].1.to_owned()), "the aws cli reads the older version as listed");
+    let out = s.run_ok(s.aws(&["s3api", "get-bucket-versioning", "--bucket", "vers", "--output", "json"]), "aws get-bucket-versioning");
+    assert!(out.contains("\"Enabled\""), "{out}");
+    s.restart();
+    s.py("versioning.py", &["still", "vers"]);
+    elapsed(t, "versioning");
 }
 
 /// Bucket CORS rules with boto3 and the aws cli, browsers' preflights and the CORS headers of

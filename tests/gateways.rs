@@ -138,6 +138,9 @@ fn three_gateways_serve_the_same_objects_and_survive_the_leaders_death() {
     others[0].py("tagging.py", &["set", "grp-tags"]);
     others[1].py("tagging.py", &["still", "grp-tags"]);
     c.gw.py("tagging.py", &["still", "grp-tags"]);
+    // Versions written and deleted through a follower read through the leader.
+    others[0].py("versioning.py", &["set", "grp-vers"]);
+    c.gw.py("versioning.py", &["still", "grp-vers"]);
     others[1].py("cors.py", &["grp-cors"]);
     c.gw.py("corners.py", &["grp-corners"]);
 

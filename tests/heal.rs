@@ -311,3 +311,48 @@ fn segments_crowded_while_a_node_was_lost_are_spread_when_it_returns() {
     c.assert_full_layout("crowd", &objs, 6, &[]);
     c.gw.py("data.py", &["verify", manifest]);
 }
+
+/// Repair and drain cover every version of a key, not just the newest: the noncurrent
+/// versions and the hidden version behind a delete marker that `versioning.py set` leaves
+/// survive a lost node and the drain of a disk byte-exact, and the ledger counts them.
+#[test]
+fn old_versions_survive_a_lost_node_and_a_drain_byte_exact() {
+    let _g = common::slot();
+    let flags = [
+        "--ec", "4+2", "--down-after", "1s", "--lost-after", "3s", "--repair-interval", "500ms", "--gc-delay", "0", "--hedge-after", "200ms",
+        "--request-deadline", "3s",
+    ];
+    let mut c = Cluster::start(7, 2, &flags, Some(65536));
+    c.gw.py("versioning.py", &["set", "vers"]);
+    let st = c.admin_json(&["repair", "status", "--recount"]);
+    assert_eq!(st["full_redundancy"], true, "{st:#}");
+    assert_eq!(st["recount"]["matches"], true, "the ledger disagrees with a recount of every version: {st:#}");
+    let segments = st["ledger"]["segments"].as_u64().expect("segments");
+
+    // A node dies for good: every version's shards on it are rebuilt elsewhere.
+    let victim_files = c.nodes[0].shard_files().len();
+    assert!(victim_files > 0, "the victim held no shards");
+    c.nodes[0].kill9();
+    let mut last = Value::Null;
+    let healed = poll(Duration::from_secs(180), Duration::from_millis(500), || {
+        last = c.admin_json(&["repair", "status", "--recount"]);
+        (last["full_redundancy"] == true && last["shards_rebuilt"].as_u64() > Some(0) && last["recount"]["matches"] == true).then_some(())
+    });
+    assert!(healed.is_some(), "not back to full redundancy: {last:#}\n{}", c.gw.log_tail(40));
+    assert_eq!(ledger_row(&last, "k+m"), segments, "every segment of every version is whole again: {last:#}");
+    // (At most what the node held: some of its files were garbage of deleted versions.)
+    assert!(last["shards_rebuilt"].as_u64() <= Some(victim_files as u64), "{victim_files} shard files on the lost node: {last:#}");
+
+    // A disk of another node is drained: the shards of old versions move too.
+    let n2 = c.nodes[1].name.clone();
+    let st = c.status();
+    let disk = st["disks"].as_array().expect("disks").iter().find(|d| d["node"] == n2.as_str()).and_then(|d| d["id"].as_u64()).expect("disk").to_string();
+    let done: Value = serde_json::from_str(&c.gw.run_ok(c.kintsugi(&["admin", "disk", "drain", &disk, "--wait", "--json"]), "drain --wait")).expect("JSON");
+    assert_eq!((done["state"].as_str(), done["shards_remaining"].as_u64()), (Some("decommissioned"), Some(0)), "{done:#}");
+    c.gw.py("versioning.py", &["still", "vers"]);
+
+    // The rebuilt and moved shards are real: lose two more nodes, every version still reads.
+    c.nodes[2].kill9();
+    c.nodes[3].kill9();
+    c.gw.py("versioning.py", &["still", "vers"]);
+}

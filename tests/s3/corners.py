@@ -1,6 +1,6 @@
 """What Kintsugi does not do yet is refused, never silently dropped: a PUT asking for
-server-side encryption, object lock or a public ACL is 501 and stores nothing; a version other than
-`null` is 404 NoSuchVersion; GET/HEAD by partNumber answer as S3 for an object of one
+server-side encryption, object lock or a public ACL is 501 and stores nothing; in a bucket that
+never had versioning only the `null` version exists; GET/HEAD by partNumber answer as S3 for an object of one
 part; GetObjectAttributes answers what HEAD does. Usage: corners.py BUCKET"""
 
 import sys
@@ -28,7 +28,7 @@ def attributes(s3):
     a = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectSize"])
     c.eq([k for k in ("ETag", "StorageClass", "ObjectParts") if k in a], [], "GetObjectAttributes answers only what was asked for")
     c.expect_error(lambda: s3.get_object_attributes(Bucket=bucket, Key="absent", ObjectAttributes=["ETag"]), "NoSuchKey", 404, "GetObjectAttributes of a missing key")
-    c.expect_error(lambda: s3.get_object_attributes(Bucket=bucket, Key="one", ObjectAttributes=["ETag"], VersionId="3HL4kqtJlcpXroDTDmJ"), "NoSuchVersion", 404, "GetObjectAttributes of another version")
+    c.expect_error(lambda: s3.get_object_attributes(Bucket=bucket, Key="one", ObjectAttributes=["ETag"], VersionId="0" * 32), "NoSuchVersion", 404, "GetObjectAttributes of another version")
 
 
 def main():
@@ -72,16 +72,20 @@ def main():
     ):
         c.expect_error(lambda: fn(Bucket=bucket), code, 404, f"{what} of a bucket without one")
         c.expect_error(lambda: fn(Bucket=bucket + "-none"), "NoSuchBucket", 404, f"{what} of a missing bucket")
-    c.expect_error(lambda: s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}), "NotImplemented", 501, "PutBucketVersioning Enabled")
 
-    # Versions: only `null` exists.
+    # Versions of a bucket that never had versioning: only `null` exists. A version id this
+    # store cannot have made is 400, one it could have made but did not 404 (or, for a
+    # delete, nothing to do), as S3 answers.
+    other = "0" * 32
     c.eq(s3.get_object(Bucket=bucket, Key="one", VersionId="null")["Body"].read(), b"one part", "GET versionId=null is the object")
-    c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="one", VersionId="3HL4kqtJlcpXroDTDmJ"), "NoSuchVersion", 404, "GET of another version")
-    c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="one", VersionId="3HL4kqtJlcpXroDTDmJ"), "404", 404, "HEAD of another version")
-    c.expect_error(lambda: s3.delete_object(Bucket=bucket, Key="one", VersionId="3HL4kqtJlcpXroDTDmJ"), "NoSuchVersion", 404, "DELETE of another version")
+    c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="one", VersionId=other), "NoSuchVersion", 404, "GET of another version")
+    c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="one", VersionId=other), "404", 404, "HEAD of another version")
+    c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="one", VersionId="3HL4kqtJlcpXroDTDmJ"), "InvalidArgument", 400, "GET of a version id this store cannot have made")
+    c.expect_error(lambda: s3.delete_object(Bucket=bucket, Key="one", VersionId="3HL4kqtJlcpXroDTDmJ"), "InvalidArgument", 400, "DELETE of a version id this store cannot have made")
     r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "one", "VersionId": "3HL4kqtJlcpXroDTDmJ"}]})
-    c.eq([e.get("Code") for e in r.get("Errors", [])], ["NoSuchVersion"], "DeleteObjects of another version")
-    c.eq(s3.get_object(Bucket=bucket, Key="one")["Body"].read(), b"one part", "the refused version deletes deleted nothing")
+    c.eq([e.get("Code") for e in r.get("Errors", [])], ["InvalidArgument"], "DeleteObjects of a version id this store cannot have made")
+    c.eq(s3.delete_object(Bucket=bucket, Key="one", VersionId=other)["ResponseMetadata"]["HTTPStatusCode"], 204, "DELETE of a version that is not there")
+    c.eq(s3.get_object(Bucket=bucket, Key="one")["Body"].read(), b"one part", "the version deletes deleted nothing")
 
     # partNumber.
     r = s3.get_object(Bucket=bucket, Key="one", PartNumber=1)

@@ -25,11 +25,9 @@ pub(crate) async fn repair_one(store: &Arc<Store>, req: &RepairRequest) -> Clust
 /// Verify every shard of one segment fully and rebuild the missing or
 /// corrupt ones that sit on usable disks, in place. Returns how many shards were rebuilt.
 pub async fn repair_segment(store: &Arc<Store>, req: &RepairRequest) -> ClusterResult<usize> {
-    let (b, k) = (req.bucket.clone(), req.key.clone());
-    let Some(manifest) = store.meta_call(move |m| m.local_object(&b, &k)).await? else { return Ok(0) };
-    if manifest.version_id != req.version_id {
-        return Ok(0); // overwritten meanwhile: the old shards are garbage now
-    }
+    let (b, k, v) = (req.bucket.clone(), req.key.clone(), req.version_id);
+    // The current version or an archived one; gone meanwhile: its shards are garbage now.
+    let Some(manifest) = store.meta_call(move |m| m.local_manifest_by_id(&b, &k, v)).await? else { return Ok(0) };
     let Some(seg) = manifest.segments.get(req.segment) else { return Ok(0) };
     let coded = store.coded(&manifest.coding)?;
     // 1. Classify every shard: good (fully verified), to rebuild (usable disk), or unavailable.

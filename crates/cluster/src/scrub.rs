@@ -94,8 +94,9 @@ pub async fn scrub_pass(store: &Arc<Store>, stats: &ScrubStats, only: Option<Dis
     let started = std::time::Instant::now();
     let disks: Vec<_> = store.all_disks().into_iter().filter(|d| d.usable() && only.is_none_or(|o| o == d.id())).collect();
     let mut rep = ScrubReport { disks: disks.iter().map(|d| d.id()).collect(), ..ScrubReport::default() };
-    // Objects (bucket, key) with a bad shard; parts of uncompleted uploads are repaired once completed.
-    let mut damaged: BTreeSet<(String, String, u128)> = BTreeSet::new();
+    // Object versions (bucket, key, the version's manifest id or none for the current one,
+    // segment) with a bad shard; parts of uncompleted uploads are repaired once completed.
+    let mut damaged: BTreeSet<(String, String, Option<u128>, u128)> = BTreeSet::new();
     for disk in disks {
         let id = disk.id();
         let mut after = None;
@@ -133,15 +134,25 @@ pub async fn scrub_pass(store: &Arc<Store>, stats: &ScrubStats, only: Option<Dis
                     }
                 }
                 tracing::warn!(disk = id, segment = %format!("{segment:032x}"), shard = e.index, "scrub found a bad shard");
-                if let ShardOwner::Object { bucket, key } = owner {
-                    damaged.insert((bucket, key, segment));
+                match owner {
+                    ShardOwner::Object { bucket, key } => drop(damaged.insert((bucket, key, None, segment))),
+                    ShardOwner::Version { bucket, key, version_id } => drop(damaged.insert((bucket, key, Some(version_id), segment))),
+                    ShardOwner::Part { .. } => {}
                 }
             }
         }
     }
-    for (bucket, key, segment) in damaged {
+    for (bucket, key, version, segment) in damaged {
         let (b, k) = (bucket.clone(), key.clone());
-        let Some(man) = store.meta_call(move |m| m.local_object(&b, &k)).await? else { continue };
+        let Some(man) = store
+            .meta_call(move |m| match version {
+                Some(v) => m.local_manifest_by_id(&b, &k, v),
+                None => m.local_object(&b, &k),
+            })
+            .await?
+        else {
+            continue;
+        };
         let Some(pos) = man.segments.iter().position(|s| s.id == segment) else { continue };
         let req = RepairRequest { bucket, key, version_id: man.version_id, segment: pos };
         match crate::read_repair::repair_segment(store, &req).await {

@@ -323,7 +323,7 @@ impl KintsugiAccess {
             return Ok(true);
         }
         let owns = p.may_use(&view.owner);
-        let action = action_of(ask.op);
+        let action = action_of(ask.op, ask.keys.iter().any(|(k, _)| k == "s3:versionid"));
         if POLICY_ACTIONS.contains(&ask.op) {
             return if owns { Ok(true) } else { Err(s3_error!(AccessDenied, "only the owner of bucket {} may read or change its policy, public access block and ownership controls", ask.bucket)) };
         }

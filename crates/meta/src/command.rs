@@ -25,6 +25,7 @@ use crate::relocate::ShardMove;
 use crate::controls::PublicAccessBlock;
 use crate::cors::CorsRule;
 use crate::tags::TagSet;
+use crate::versions::{VersionDeleted, VersionRef, Versioning};
 use crate::store::{Expect, RocksMeta};
 use crate::types::{decode, encode, AccessKeyRecord, AccessKeyRecordV1, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
 
@@ -365,6 +366,45 @@ pub enum Command {
         /// `BucketOwnerEnforced`, `BucketOwnerPreferred` or `ObjectWriter`.
         ownership: String,
     },
+    /// Set a bucket's versioning state. Precondition: the bucket exists.
+    PutBucketVersioning {
+        /// Bucket name.
+        bucket: String,
+        /// Enabled or suspended.
+        state: Versioning,
+    },
+    /// `DeleteObject` that also works in a bucket with versioning: there the current version
+    /// is archived (or, being the `null` version of a suspended bucket, becomes garbage) and
+    /// the delete marker `marker_id` made at `now_ms` becomes the newest version.
+    /// Precondition: the bucket exists, `expect` holds, and the key has no U+0000 when the
+    /// bucket has versioning.
+    DeleteObjectMarked {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// Compare on the current version.
+        expect: Expect,
+        /// When shards that become garbage may be deleted.
+        garbage_due_ms: i64,
+        /// Id of the delete marker (used only where versioning is on).
+        marker_id: u128,
+        /// Its time, ms since the epoch.
+        now_ms: i64,
+    },
+    /// Delete one version (or delete marker) of a key for good; when it is the current
+    /// version, the newest archived one takes its place. Precondition: the bucket exists (a
+    /// version that does not exist is no error and writes nothing).
+    DeleteVersion {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The version.
+        version: VersionRef,
+        /// When its shards may be deleted.
+        garbage_due_ms: i64,
+    },
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.
@@ -398,6 +438,8 @@ pub enum Applied {
     Retired(Vec<DiskRecord>),
     /// The cluster-map epoch after the change.
     Epoch(u64),
+    /// What a delete of a versioned key did.
+    Deleted(VersionDeleted),
 }
 
 impl Applied {
@@ -412,6 +454,14 @@ impl Applied {
         match self {
             Applied::Moved(m) => m,
             _ => Vec::new(),
+        }
+    }
+
+    pub(crate) fn deleted(self) -> VersionDeleted {
+        match self {
+            Applied::Deleted(d) => d,
+            Applied::Replaced(removed) => VersionDeleted { vref: None, marker: false, removed },
+            _ => VersionDeleted { vref: None, marker: false, removed: None },
         }
     }
 
@@ -480,6 +530,9 @@ impl Command {
             Command::PutBucketPolicy { .. } => "put_bucket_policy",
             Command::PutPublicAccessBlock { .. } => "put_public_access_block",
             Command::PutBucketOwnership { .. } => "put_bucket_ownership",
+            Command::PutBucketVersioning { .. } => "put_bucket_versioning",
+            Command::DeleteObjectMarked { .. } => "delete_object_marked",
+            Command::DeleteVersion { .. } => "delete_version",
         }
     }
 }
@@ -494,7 +547,12 @@ impl RocksMeta {
             Command::PutObject { bucket, key, manifest, expect, garbage_due_ms } => {
                 self.apply_put_object(bucket, key, manifest, *expect, *garbage_due_ms, &[]).map(Applied::Replaced)
             }
-            Command::DeleteObject { bucket, key, expect, garbage_due_ms } => self.apply_delete_object(bucket, key, *expect, *garbage_due_ms).map(Applied::Replaced),
+            Command::DeleteObject { bucket, key, expect, garbage_due_ms } => self.apply_delete_object(bucket, key, *expect, *garbage_due_ms, None).map(|d| Applied::Replaced(d.removed)),
+            Command::DeleteObjectMarked { bucket, key, expect, garbage_due_ms, marker_id, now_ms } => {
+                self.apply_delete_object(bucket, key, *expect, *garbage_due_ms, Some((*marker_id, *now_ms))).map(Applied::Deleted)
+            }
+            Command::DeleteVersion { bucket, key, version, garbage_due_ms } => self.apply_delete_version(bucket, key, *version, *garbage_due_ms).map(Applied::Deleted),
+            Command::PutBucketVersioning { bucket, state } => self.apply_put_bucket_versioning(bucket, *state).map(|()| Applied::Done),
             Command::CreateUpload { upload } => self.apply_create_upload(upload, &[]).map(|()| Applied::Done),
             Command::PutPart { bucket, key, upload_id, part, garbage_due_ms } => {
                 self.apply_put_part(bucket, key, upload_id, part, *garbage_due_ms).map(|()| Applied::Done)

@@ -107,6 +107,18 @@ fn workload(meta: &RocksMeta) {
     meta.put_public_access_block("gone", Some(&PublicAccessBlock::default())).expect("block");
     meta.put_bucket_ownership("b", "BucketOwnerEnforced").expect("ownership");
     meta.put_bucket_ownership("gone", "ObjectWriter").expect("ownership");
+    // Versions: overwrites archived, a move of an archived version's shard, a delete marker, a
+    // version deleted for good, a suspended write, and the versioning of a bucket that goes.
+    meta.put_bucket_versioning("b", Versioning::Enabled).expect("versioning");
+    meta.put_object("b", "v", &manifest(40, vec![seg(40, &[1, 2, 3])]), Expect::Any).expect("v1");
+    meta.put_object("b", "v", &manifest(41, vec![seg(41, &[1, 2, 3])]), Expect::Any).expect("v2");
+    let archived = ShardOwner::Version { bucket: "b".into(), key: "v".into(), version_id: 40 };
+    assert_eq!(meta.move_shards(&archived, 40, &[ShardMove { index: 0, from: 1, to: 4 }]).expect("move archived").len(), 1);
+    assert!(meta.delete_object("b", "v", Expect::Any).expect("marker").marker);
+    meta.delete_version("b", "v", VersionRef::Id(41)).expect("delete version");
+    meta.put_bucket_versioning("b", Versioning::Suspended).expect("suspend");
+    meta.put_object("b", "v", &manifest(42, vec![seg(42, &[2, 3, 4])]), Expect::Any).expect("null version");
+    meta.put_bucket_versioning("gone", Versioning::Enabled).expect("versioning");
     meta.create_upload(&UploadRecord { bucket: "gone".into(), ..upload("u3", "x") }).expect("upload");
     meta.put_part("gone", "x", "u3", &part(1, seg(25, &[2, 4, 5]))).expect("part");
     meta.delete_bucket("gone").expect("delete bucket with an open upload");
@@ -226,6 +238,8 @@ fn without_a_commit_no_mutation_writes_anything() {
     refused("retire_disks", meta.retire_disks(&[9], &[]).map(drop));
     refused("move_shards", meta.move_shards(&owner, 1, &[ShardMove { index: 0, from: 1, to: 4 }]).map(drop));
     refused("delete_bucket", meta.delete_bucket("b"));
+    refused("put_bucket_versioning", meta.put_bucket_versioning("b", Versioning::Enabled));
+    refused("delete_version", meta.delete_version("b", "k", VersionRef::Null).map(drop));
     assert_eq!(meta.dump_for_test().expect("dump"), before, "a mutation wrote without a commit");
 }
 
@@ -275,6 +289,9 @@ fn every_client_read_passes_the_read_barrier_and_state_machine_reads_do_not() {
     barred("access_key", meta.access_key("AK").map(drop));
     barred("list_access_keys", meta.list_access_keys().map(drop));
     barred("join_token", meta.join_token("t").map(drop));
+    barred("bucket_versioning", meta.bucket_versioning("b").map(drop));
+    barred("object_version", meta.object_version("b", "k", None).map(drop));
+    barred("list_versions", meta.list_versions("b", &VersionQuery { max: 10, ..Default::default() }).map(drop));
     // Workers and the state machine read the local state: no barrier, and they still see it.
     assert_eq!(meta.local_object("b", "k").expect("local read"), Some(m));
     meta.apply(&Command::CreateBucket { bucket: "c".into(), created_ms: 5 }).expect("the state machine applies");
@@ -430,7 +447,7 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
         let longer = [&bytes[..], &[0][..]].concat();
         assert!(matches!(Command::decode(&longer), Err(MetaError::BadCommand { .. })), "{} with a byte more decoded", cmd.name());
     }
-    use crate::store::{CF_BUCKETS, CF_DISK_SHARDS, CF_GARBAGE, CF_INTENTS, CF_KEYS, CF_LEDGER, CF_OBJECTS, CF_PARTS, CF_SYSTEM, CF_UPLOADS};
+    use crate::store::{CF_BUCKETS, CF_DISK_SHARDS, CF_GARBAGE, CF_INTENTS, CF_KEYS, CF_LEDGER, CF_OBJECTS, CF_PARTS, CF_SYSTEM, CF_UPLOADS, CF_VERSIONS};
     use crate::types::decode;
     fn whole<T: serde::de::DeserializeOwned>(what: &'static str, v: &[u8]) -> MetaResult<()> {
         decode::<T>(what, v).map(|_| ())
@@ -460,6 +477,9 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             (CF_SYSTEM, k) if k.starts_with(b"bucket-policy/") => whole::<String>("policy", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-public-access-block/") => whole::<PublicAccessBlock>("public access block", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-ownership/") => whole::<String>("ownership", v),
+            (CF_SYSTEM, k) if k.starts_with(b"bucket-versioning/") => whole::<Versioning>("versioning", v),
+            (CF_VERSIONS, k) if crate::versions::is_entry_key(k) => whole::<StoredVersion>("stored version", v),
+            (CF_VERSIONS, _) => whole::<crate::versions::KeyHead>("version head", v),
             _ => panic!("a record this test does not know: {cf} {}", k.escape_ascii()),
         }
     };
@@ -475,7 +495,12 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             Err(MetaError::Corrupt { detail, .. }) => assert_eq!(detail, "1 trailing bytes after the record"),
             other => panic!("{cf} {} with a byte more read as {other:?}", k.escape_ascii()),
         }
-        kinds.insert(if cf == CF_SYSTEM { String::from_utf8_lossy(&k).split('/').next().unwrap_or_default().to_owned() } else { cf.to_string() });
+        kinds.insert(match cf {
+            CF_SYSTEM => String::from_utf8_lossy(&k).split('/').next().unwrap_or_default().to_owned(),
+            CF_VERSIONS if crate::versions::is_entry_key(&k) => "versions: archive".into(),
+            CF_VERSIONS => "versions: head".into(),
+            _ => cf.to_string(),
+        });
     }
-    assert_eq!(kinds.len(), 25, "every kind of record was checked: {kinds:?}");
+    assert_eq!(kinds.len(), 28, "every kind of record was checked: {kinds:?}");
 }

@@ -109,6 +109,19 @@ pub enum MetaError {
         /// Why.
         detail: String,
     },
+    /// An object key holding U+0000 cannot be versioned.
+    #[error("object key {key:?} holds U+0000, which a bucket with versioning cannot store; use another key")]
+    UnversionableKey {
+        /// The key.
+        key: String,
+    },
+    /// A command from a gateway that predates a feature met state that needs it (with
+    /// replicated gateways of mixed versions); nothing was written.
+    #[error("the {command} command cannot be applied to a bucket with versioning; upgrade every gateway")]
+    NeedsNewerCommand {
+        /// The command's name.
+        command: String,
+    },
     /// A column family is missing (the database was not created by this version).
     #[error("metadata column family {name} is missing")]
     MissingColumnFamily {

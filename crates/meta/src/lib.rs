@@ -45,6 +45,8 @@ mod replica;
 mod store;
 mod tags;
 mod types;
+mod versions;
+mod versions_list;
 
 pub use command::{Applied, Command, CommandLog, PartStamp};
 pub use controls::PublicAccessBlock;
@@ -59,6 +61,8 @@ pub use relocate::{IndexedShard, OwnedSegment, ShardFileUse, ShardMove};
 pub use replica::{decode_export, encode_export, Family as ExportFamily, Outcome, Refusal};
 pub use store::{now_ms, Expect, RocksMeta};
 pub use tags::{ObjectTagsRecord, TagSet};
+pub use versions::{FoundVersion, StoredVersion, VersionDeleted, VersionRef, Versioning};
+pub use versions_list::{ListedObject, VersionEntry, VersionPage, VersionQuery};
 pub use types::{decode as decode_record, encode as encode_record};
 pub use types::{
     AccessKeyRecord, AccessKeyRecordV1, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord,
@@ -71,3 +75,5 @@ mod tests;
 mod command_tests;
 #[cfg(test)]
 mod ledger_tests;
+#[cfg(test)]
+mod versions_tests;

@@ -127,8 +127,8 @@ impl RocksMeta {
         })
     }
 
-    /// Visit every committed segment (of objects and of uploaded parts) with its coding:
-    /// a full scan, for recounts.
+    /// Visit every committed segment (of objects, their archived versions and uploaded parts)
+    /// with its coding: a full scan, for recounts.
     pub fn visit_segments(&self, mut f: impl FnMut(&Coding, &SegmentMeta)) -> MetaResult<()> {
         self.scan_prefix(CF_OBJECTS, &[], &[], |_, v| {
             let m: Manifest = decode("manifest", v)?;
@@ -136,6 +136,11 @@ impl RocksMeta {
                 f(&m.coding, s);
             }
             Ok(true)
+        })?;
+        self.visit_archived(|m| {
+            for s in &m.segments {
+                f(&m.coding, s);
+            }
         })?;
         self.scan_prefix(CF_PARTS, &[], &[], |_, v| {
             let p: PartRecord = decode("part", v)?;

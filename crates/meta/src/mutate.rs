@@ -9,6 +9,7 @@ use crate::error::{MetaError, MetaResult};
 use crate::relocate::ShardMove;
 use crate::store::{now_ms, Expect, RocksMeta};
 use crate::join_tokens::JoinTokenRecord;
+use crate::versions::{VersionDeleted, VersionRef, Versioning};
 use crate::types::{AccessKeyRecord, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
 
 /// How often a completion is rebuilt when a part it read was replaced before it committed.
@@ -41,10 +42,30 @@ impl RocksMeta {
         Ok(self.submit(&cmd)?.replaced())
     }
 
-    /// Delete an object; returns the deleted manifest (its shards become garbage).
-    pub fn delete_object(&self, bucket: &str, key: &str, expect: Expect) -> MetaResult<Option<Manifest>> {
-        let cmd = Command::DeleteObject { bucket: bucket.into(), key: key.into(), expect, garbage_due_ms: self.garbage_due() };
-        Ok(self.submit(&cmd)?.replaced())
+    /// Delete an object: in a bucket with versioning, a delete marker becomes its newest
+    /// version. Returns the marker made and the manifest that became garbage.
+    pub fn delete_object(&self, bucket: &str, key: &str, expect: Expect) -> MetaResult<VersionDeleted> {
+        let (b, k, garbage_due_ms) = (bucket.to_owned(), key.to_owned(), self.garbage_due());
+        // Where versioning was never set, the command older gateways of a group apply too.
+        if self.local_bucket_versioning(bucket)?.is_none() {
+            match self.submit(&Command::DeleteObject { bucket: b.clone(), key: k.clone(), expect, garbage_due_ms }) {
+                Err(MetaError::NeedsNewerCommand { .. }) => {}
+                other => return Ok(other?.deleted()),
+            }
+        }
+        let cmd = Command::DeleteObjectMarked { bucket: b, key: k, expect, garbage_due_ms, marker_id: rand::random(), now_ms: now_ms() };
+        Ok(self.submit(&cmd)?.deleted())
+    }
+
+    /// Delete one version (or delete marker) of a key for good.
+    pub fn delete_version(&self, bucket: &str, key: &str, version: VersionRef) -> MetaResult<VersionDeleted> {
+        let cmd = Command::DeleteVersion { bucket: bucket.into(), key: key.into(), version, garbage_due_ms: self.garbage_due() };
+        Ok(self.submit(&cmd)?.deleted())
+    }
+
+    /// Set a bucket's versioning state.
+    pub fn put_bucket_versioning(&self, bucket: &str, state: Versioning) -> MetaResult<()> {
+        self.submit(&Command::PutBucketVersioning { bucket: bucket.into(), state }).map(drop)
     }
 
     /// Record a new multipart upload.

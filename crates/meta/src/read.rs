@@ -49,6 +49,13 @@ pub trait MetaRead {
     fn public_access_block(&self, bucket: &str) -> MetaResult<Option<crate::PublicAccessBlock>>;
     /// A bucket's object ownership setting (`None`: it has none).
     fn bucket_ownership(&self, bucket: &str) -> MetaResult<Option<String>>;
+    /// A bucket's versioning state (`None`: never enabled).
+    fn bucket_versioning(&self, bucket: &str) -> MetaResult<Option<crate::Versioning>>;
+    /// One version of a key; without `version`, the newest: the current object, or the
+    /// delete marker that hides it (`None`: there is no such version).
+    fn object_version(&self, bucket: &str, key: &str, version: Option<crate::VersionRef>) -> MetaResult<Option<crate::FoundVersion>>;
+    /// List the versions and delete markers of `bucket` (the bucket must exist).
+    fn list_versions(&self, bucket: &str, q: &crate::VersionQuery) -> MetaResult<crate::VersionPage>;
 }
 
 impl RocksMeta {
@@ -132,5 +139,20 @@ impl MetaRead for RocksMeta {
     fn bucket_ownership(&self, bucket: &str) -> MetaResult<Option<String>> {
         self.read_barrier()?;
         self.local_bucket_ownership(bucket)
+    }
+    fn bucket_versioning(&self, bucket: &str) -> MetaResult<Option<crate::Versioning>> {
+        self.read_barrier()?;
+        self.local_bucket_versioning(bucket)
+    }
+    fn object_version(&self, bucket: &str, key: &str, version: Option<crate::VersionRef>) -> MetaResult<Option<crate::FoundVersion>> {
+        self.read_barrier()?;
+        match version {
+            Some(v) => self.local_object_version(bucket, key, v),
+            None => self.local_newest_version(bucket, key),
+        }
+    }
+    fn list_versions(&self, bucket: &str, q: &crate::VersionQuery) -> MetaResult<crate::VersionPage> {
+        self.read_barrier()?;
+        self.local_list_versions(bucket, q)
     }
 }

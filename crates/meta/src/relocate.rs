@@ -165,6 +165,7 @@ impl RocksMeta {
                 self.get::<Manifest>(CF_OBJECTS, "manifest", &keys::object_key(bucket, key.as_bytes()))?.map(OwnerRecord::Object)
             }
             ShardOwner::Part { upload_id, part, .. } => self.get::<PartRecord>(CF_PARTS, "part", &keys::part_key(upload_id, *part))?.map(OwnerRecord::Part),
+            ShardOwner::Version { bucket, key, version_id } => self.archived_version(bucket, key, *version_id)?.map(|(k, m)| OwnerRecord::Version(k, m)),
         })
     }
 
@@ -193,6 +194,7 @@ impl RocksMeta {
         match (&rec, owner) {
             (OwnerRecord::Object(m), ShardOwner::Object { bucket, key }) => b.put_cf(self.cf(CF_OBJECTS)?, keys::object_key(bucket, key.as_bytes()), encode(m)?),
             (OwnerRecord::Part(p), ShardOwner::Part { upload_id, part, .. }) => b.put_cf(self.cf(CF_PARTS)?, keys::part_key(upload_id, *part), encode(p)?),
+            (OwnerRecord::Version(k, m), ShardOwner::Version { .. }) => self.batch_rewrite_archived(&mut b, k, m)?,
             _ => return Ok(Vec::new()),
         }
         let idx = self.cf(CF_DISK_SHARDS)?;
@@ -227,26 +229,28 @@ fn indexed_entry(k: &[u8], v: &[u8]) -> MetaResult<Option<IndexedShard>> {
 enum OwnerRecord {
     Object(Manifest),
     Part(PartRecord),
+    /// An archived version: its key in the `versions` family and its manifest.
+    Version(Vec<u8>, Manifest),
 }
 
 impl OwnerRecord {
     fn coding(&self) -> Coding {
         match self {
-            OwnerRecord::Object(m) => m.coding,
+            OwnerRecord::Object(m) | OwnerRecord::Version(_, m) => m.coding,
             OwnerRecord::Part(p) => p.coding,
         }
     }
 
     fn segments(&self) -> &[SegmentMeta] {
         match self {
-            OwnerRecord::Object(m) => &m.segments,
+            OwnerRecord::Object(m) | OwnerRecord::Version(_, m) => &m.segments,
             OwnerRecord::Part(p) => &p.segments,
         }
     }
 
     fn segments_mut(&mut self) -> &mut Vec<SegmentMeta> {
         match self {
-            OwnerRecord::Object(m) => &mut m.segments,
+            OwnerRecord::Object(m) | OwnerRecord::Version(_, m) => &mut m.segments,
             OwnerRecord::Part(p) => &mut p.segments,
         }
     }

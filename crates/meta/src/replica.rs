@@ -79,6 +79,10 @@ pub enum Refusal {
     LastAdminKey { access_key: String },
     /// See [`MetaError::JoinTokenRefused`].
     JoinTokenRefused { reason: String },
+    /// See [`MetaError::UnversionableKey`].
+    UnversionableKey { key: String },
+    /// See [`MetaError::NeedsNewerCommand`].
+    NeedsNewerCommand { command: String },
 }
 
 impl Refusal {
@@ -96,6 +100,8 @@ impl Refusal {
             MetaError::NoSuchAccessKey { access_key } => Refusal::NoSuchAccessKey { access_key: access_key.clone() },
             MetaError::LastAdminKey { access_key } => Refusal::LastAdminKey { access_key: access_key.clone() },
             MetaError::JoinTokenRefused { reason } => Refusal::JoinTokenRefused { reason: reason.clone() },
+            MetaError::UnversionableKey { key } => Refusal::UnversionableKey { key: key.clone() },
+            MetaError::NeedsNewerCommand { command } => Refusal::NeedsNewerCommand { command: command.clone() },
             _ => return None,
         })
     }
@@ -113,6 +119,8 @@ impl Refusal {
             Refusal::NoSuchAccessKey { access_key } => MetaError::NoSuchAccessKey { access_key },
             Refusal::LastAdminKey { access_key } => MetaError::LastAdminKey { access_key },
             Refusal::JoinTokenRefused { reason } => MetaError::JoinTokenRefused { reason },
+            Refusal::UnversionableKey { key } => MetaError::UnversionableKey { key },
+            Refusal::NeedsNewerCommand { command } => MetaError::NeedsNewerCommand { command },
         }
     }
 }
@@ -212,7 +220,11 @@ impl RocksMeta {
                 }
                 records.push((k.to_vec(), v.to_vec()));
             }
-            families.push((name.to_owned(), records));
+            // An importer clears every family first, so an empty one is left out: a store that
+            // never used a family newer versions added (versions) exports what older ones import.
+            if !records.is_empty() {
+                families.push((name.to_owned(), records));
+            }
         }
         Ok((encode_export(&families)?, stamp))
     }

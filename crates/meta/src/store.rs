@@ -21,7 +21,8 @@ pub(crate) const CF_GARBAGE: &str = "garbage";
 pub(crate) const CF_KEYS: &str = "keys";
 pub(crate) const CF_SYSTEM: &str = "system";
 pub(crate) const CF_LEDGER: &str = "ledger";
-pub(crate) const ALL_CFS: [&str; 10] = [
+pub(crate) const CF_VERSIONS: &str = "versions";
+pub(crate) const ALL_CFS: [&str; 11] = [
     CF_BUCKETS,
     CF_OBJECTS,
     CF_UPLOADS,
@@ -32,6 +33,7 @@ pub(crate) const ALL_CFS: [&str; 10] = [
     CF_KEYS,
     CF_SYSTEM,
     CF_LEDGER,
+    CF_VERSIONS,
 ];
 pub(crate) const KEY_DISKS: &[u8] = b"disks";
 pub(crate) const KEY_NODES: &[u8] = b"nodes";
@@ -262,10 +264,16 @@ impl RocksMeta {
             has_object = true;
             Ok(false)
         })?;
-        if has_object {
+        if has_object || self.bucket_has_versions(bucket)? {
             return Err(MetaError::BucketNotEmpty { bucket: bucket.into() });
         }
         let mut b = WriteBatch::default();
+        // What is left of versions are heads of keys with nothing versioned left.
+        self.scan_prefix(CF_VERSIONS, &prefix, &prefix, |k, _| {
+            b.delete_cf(self.cf(CF_VERSIONS)?, k);
+            Ok(true)
+        })?;
+        self.batch_drop_versioning(&mut b, bucket)?;
         let mut uploads = Vec::new();
         self.scan_prefix(CF_UPLOADS, &prefix, &prefix, |k, v| {
             uploads.push((k.to_vec(), decode::<UploadRecord>("upload", v)?));
@@ -289,7 +297,7 @@ impl RocksMeta {
         self.get(CF_OBJECTS, "manifest", &keys::object_key(bucket, key.as_bytes()))
     }
 
-    fn check_expect(&self, bucket: &str, key: &str, old: &Option<Manifest>, expect: Expect) -> MetaResult<()> {
+    pub(crate) fn check_expect(&self, bucket: &str, key: &str, old: &Option<Manifest>, expect: Expect) -> MetaResult<()> {
         if let Expect::Version(v) = expect {
             if old.as_ref().map(|m| m.version_id) != v {
                 return Err(MetaError::VersionConflict {
@@ -333,7 +341,7 @@ impl RocksMeta {
 
     /// Remove index entries of segments no longer referenced and queue their shards as garbage
     /// due at `due_ms`.
-    fn batch_unreference(&self, b: &mut WriteBatch, segments: &[SegmentMeta], coding: &Coding, due_ms: i64) -> MetaResult<()> {
+    pub(crate) fn batch_unreference(&self, b: &mut WriteBatch, segments: &[SegmentMeta], coding: &Coding, due_ms: i64) -> MetaResult<()> {
         self.batch_count(b, segments, coding, -1)?;
         let idx = self.cf(CF_DISK_SHARDS)?;
         for s in segments {
@@ -368,30 +376,14 @@ impl RocksMeta {
         let old: Option<Manifest> = self.get(CF_OBJECTS, "manifest", &ok)?;
         self.check_expect(bucket, key, &old, expect)?;
         let mut b = WriteBatch::default();
+        let gone = self.batch_supersede(&mut b, bucket, key, old.as_ref(), Some(manifest.version_id), None, garbage_due_ms)?;
         b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(manifest)?);
         self.batch_object_tags(&mut b, bucket, key, manifest.version_id, tags)?;
-        if let Some(o) = &old {
+        if let Some(o) = &gone.garbage {
             self.batch_unreference(&mut b, &o.segments, &o.coding, garbage_due_ms)?;
         }
         self.batch_reference(&mut b, &manifest.segments, &manifest.coding, &ShardOwner::Object { bucket: bucket.into(), key: key.into() }, true)?;
         self.write(b)?;
-        Ok(old)
-    }
-
-    pub(crate) fn apply_delete_object(&self, bucket: &str, key: &str, expect: Expect, garbage_due_ms: i64) -> MetaResult<Option<Manifest>> {
-        let _b = self.bucket_lock.read();
-        let _k = self.key_lock(bucket, key).lock();
-        self.require_bucket(bucket)?;
-        let ok = keys::object_key(bucket, key.as_bytes());
-        let old: Option<Manifest> = self.get(CF_OBJECTS, "manifest", &ok)?;
-        self.check_expect(bucket, key, &old, expect)?;
-        if let Some(o) = &old {
-            let mut b = WriteBatch::default();
-            b.delete_cf(self.cf(CF_OBJECTS)?, &ok);
-            self.batch_object_tags(&mut b, bucket, key, o.version_id, &[])?;
-            self.batch_unreference(&mut b, &o.segments, &o.coding, garbage_due_ms)?;
-            self.write(b)?;
-        }
         Ok(old)
     }
 
@@ -501,8 +493,9 @@ impl RocksMeta {
         // The upload's tags become the object's (its drop below deletes them as upload tags).
         let tags = self.local_upload_tags(upload_id)?;
         self.batch_drop_upload(&mut b, &keys::upload_key(bucket, key, upload_id), upload_id, &numbers, garbage_due_ms)?;
+        let gone = self.batch_supersede(&mut b, bucket, key, old.as_ref(), Some(manifest.version_id), None, garbage_due_ms)?;
         self.batch_object_tags(&mut b, bucket, key, manifest.version_id, &tags)?;
-        if let Some(o) = &old {
+        if let Some(o) = &gone.garbage {
             self.batch_unreference(&mut b, &o.segments, &o.coding, garbage_due_ms)?;
         }
         b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(manifest)?);

@@ -9,7 +9,7 @@ pub(crate) fn open() -> (tempfile::TempDir, RocksMeta) {
     (dir, meta)
 }
 
-fn manifest(version: u128, segs: &[(u128, &[u32])]) -> Manifest {
+pub(crate) fn manifest(version: u128, segs: &[(u128, &[u32])]) -> Manifest {
     Manifest {
         version_id: version,
         size: 5,

@@ -142,13 +142,22 @@ pub enum ShardOwner {
         /// Part number.
         part: u32,
     },
+    /// A version of an object that is not its current one (see `versions.rs`).
+    Version {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// The version's manifest id (`Manifest::version_id`).
+        version_id: u128,
+    },
 }
 
 impl ShardOwner {
     /// Bucket and key of the object (or the upload's object).
     pub fn object(&self) -> (&str, &str) {
         match self {
-            ShardOwner::Object { bucket, key } | ShardOwner::Part { bucket, key, .. } => (bucket, key),
+            ShardOwner::Object { bucket, key } | ShardOwner::Part { bucket, key, .. } | ShardOwner::Version { bucket, key, .. } => (bucket, key),
         }
     }
 }

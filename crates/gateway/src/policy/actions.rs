@@ -19,8 +19,23 @@ pub(crate) const POLICY_ACTIONS: [&str; 9] = [
     "DeleteBucketOwnershipControls",
 ];
 
-/// The action a policy grants for operation `op` (s3s's operation name), as S3 names it.
-pub(crate) fn action_of(op: &str) -> String {
+/// The action a policy grants for operation `op` (s3s's operation name), as S3 names it;
+/// `versioned`: the request names a `versionId` (S3 has actions of their own for those).
+pub(crate) fn action_of(op: &str, versioned: bool) -> String {
+    let version_op = match op {
+        "GetObject" | "HeadObject" => Some("GetObjectVersion"),
+        "DeleteObject" => Some("DeleteObjectVersion"),
+        "GetObjectTagging" => Some("GetObjectVersionTagging"),
+        "PutObjectTagging" => Some("PutObjectVersionTagging"),
+        "DeleteObjectTagging" => Some("DeleteObjectVersionTagging"),
+        "GetObjectAcl" => Some("GetObjectVersionAcl"),
+        "PutObjectAcl" => Some("PutObjectVersionAcl"),
+        "GetObjectAttributes" => Some("GetObjectVersionAttributes"),
+        _ => None,
+    };
+    if let Some(v) = version_op.filter(|_| versioned) {
+        return format!("s3:{v}");
+    }
     let named = match op {
         "HeadObject" => "GetObject",
         "HeadBucket" | "ListObjects" | "ListObjectsV2" => "ListBucket",
@@ -92,13 +107,16 @@ mod tests {
 
     #[test]
     fn operations_need_the_actions_s3_names() {
-        assert_eq!(action_of("GetObject"), "s3:GetObject");
-        assert_eq!(action_of("HeadObject"), "s3:GetObject");
-        assert_eq!(action_of("ListObjectsV2"), "s3:ListBucket");
-        assert_eq!(action_of("UploadPart"), "s3:PutObject");
-        assert_eq!(action_of("DeleteObjects"), "s3:DeleteObject");
-        assert_eq!(action_of("DeleteBucketCors"), "s3:PutBucketCORS");
-        assert_eq!(action_of("GetBucketPolicyStatus"), "s3:GetBucketPolicyStatus");
+        assert_eq!(action_of("GetObject", false), "s3:GetObject");
+        assert_eq!(action_of("GetObject", true), "s3:GetObjectVersion");
+        assert_eq!(action_of("DeleteObject", true), "s3:DeleteObjectVersion");
+        assert_eq!(action_of("ListObjectsV2", true), "s3:ListBucket");
+        assert_eq!(action_of("HeadObject", false), "s3:GetObject");
+        assert_eq!(action_of("ListObjectsV2", false), "s3:ListBucket");
+        assert_eq!(action_of("UploadPart", false), "s3:PutObject");
+        assert_eq!(action_of("DeleteObjects", false), "s3:DeleteObject");
+        assert_eq!(action_of("DeleteBucketCors", false), "s3:PutBucketCORS");
+        assert_eq!(action_of("GetBucketPolicyStatus", false), "s3:GetBucketPolicyStatus");
     }
 
     #[test]

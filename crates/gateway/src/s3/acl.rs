@@ -8,7 +8,7 @@ use kintsugi_meta::MetaRead;
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
 
-use super::{util, KintsugiS3};
+use super::KintsugiS3;
 
 /// The owner id an ACL names for the buckets of the admin keys (they have no one owner).
 const ADMIN_OWNER: &str = "kintsugi-admin-keys";
@@ -68,13 +68,9 @@ impl KintsugiS3 {
 
     /// The owner of `bucket`, once `key` is known to exist in it.
     async fn object_owner(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<String> {
-        util::require_null_version(version_id, key)?;
         let owner = self.bucket_owner(bucket).await?;
-        let (b, k) = (bucket.to_owned(), key.to_owned());
-        match self.meta(move |m| m.object(&b, &k)).await? {
-            Some(_) => Ok(owner),
-            None => Err(s3_error!(NoSuchKey, "The specified key does not exist: {key}")),
-        }
+        self.version_of(bucket, key, version_id).await?;
+        Ok(owner)
     }
 
     pub(super) async fn get_bucket_acl_impl(&self, input: GetBucketAclInput) -> S3Result<S3Response<GetBucketAclOutput>> {

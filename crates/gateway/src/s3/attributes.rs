@@ -64,11 +64,11 @@ pub(crate) fn unquote_etag(xml: &[u8]) -> Option<Vec<u8>> {
 
 impl KintsugiS3 {
     pub(super) async fn get_object_attributes_impl(&self, input: GetObjectAttributesInput) -> S3Result<S3Response<GetObjectAttributesOutput>> {
-        util::require_null_version(input.version_id.as_deref(), &input.key)?;
         util::refuse_unbuilt(input.sse_customer_algorithm.is_some(), false)?;
         let w = wanted(&input.object_attributes)?;
-        let m = self.load(&input.bucket, &input.key).await?;
-        let mut out = GetObjectAttributesOutput { last_modified: Some(ts(m.modified_ms)), ..Default::default() };
+        let (m, _, vref) = self.version_of(&input.bucket, &input.key, input.version_id.as_deref()).await?;
+        let version_id = (vref != kintsugi_meta::VersionRef::Null || input.version_id.is_some()).then(|| vref.to_string());
+        let mut out = GetObjectAttributesOutput { last_modified: Some(ts(m.modified_ms)), version_id, ..Default::default() };
         if w.etag {
             out.e_tag = Some(etag(&m.etag));
         }

@@ -12,6 +12,7 @@ mod policy;
 mod tagging;
 mod unset;
 mod util;
+mod versions;
 
 pub(crate) use attributes::{is_attributes_request, unquote_etag};
 
@@ -182,10 +183,14 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         let i = req.input;
-        util::require_null_version(i.version_id.as_deref(), &i.key)?;
-        let cond = conditions::WriteCondition::delete(i.if_match, i.if_match_last_modified_time.as_ref(), i.if_match_size);
-        self.delete_one(&i.bucket, &i.key, &cond).await?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        let (version_id, marker) = match versions::parse_version(i.version_id.as_deref())? {
+            Some(v) => self.delete_version(&i.bucket, &i.key, v).await?,
+            None => {
+                let cond = conditions::WriteCondition::delete(i.if_match, i.if_match_last_modified_time.as_ref(), i.if_match_size);
+                self.delete_one(&i.bucket, &i.key, &cond).await?
+            }
+        };
+        Ok(S3Response::new(DeleteObjectOutput { version_id, delete_marker: marker.then_some(true), ..Default::default() }))
     }
 
     async fn delete_objects(&self, mut req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
@@ -264,6 +269,14 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn get_bucket_versioning(&self, req: S3Request<GetBucketVersioningInput>) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         self.get_bucket_versioning_impl(req.input).await
+    }
+
+    async fn put_bucket_versioning(&self, req: S3Request<PutBucketVersioningInput>) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.put_bucket_versioning_impl(req.input).await
+    }
+
+    async fn list_object_versions(&self, req: S3Request<ListObjectVersionsInput>) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        self.list_object_versions_impl(req.input).await
     }
 
     async fn get_bucket_policy(&self, req: S3Request<GetBucketPolicyInput>) -> S3Result<S3Response<GetBucketPolicyOutput>> {

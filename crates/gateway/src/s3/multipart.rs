@@ -102,13 +102,12 @@ impl KintsugiS3 {
         let CopySource::Bucket { bucket: sb, key: sk, version_id } = &input.copy_source else {
             return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
         };
-        util::require_null_version(version_id.as_deref(), sk)?;
         util::refuse_unbuilt(input.sse_customer_algorithm.is_some() || input.copy_source_sse_customer_algorithm.is_some(), false)?;
-        let (sb, sk) = (sb.to_string(), sk.to_string());
+        let (sb, sk, sv) = (sb.to_string(), sk.to_string(), version_id.as_deref().map(str::to_owned));
         let at = PartAt::new(input.bucket, input.key, input.upload_id, input.part_number)?;
         // The upload must exist before the source is read.
         let up = self.upload_of(&at).await?;
-        let src = self.load(&sb, &sk).await?;
+        let (src, _, src_vref) = self.version_of(&sb, &sk, sv.as_deref()).await?;
         check_copy_source(
             &src,
             input.copy_source_if_match.as_ref(),
@@ -125,6 +124,7 @@ impl KintsugiS3 {
         let stream = read_range(self.store.clone(), sb, sk, std::sync::Arc::new(src), range);
         let part = self.store_part(&at, up, Box::pin(stream), Some(len), None, None).await?;
         Ok(S3Response::new(UploadPartCopyOutput {
+            copy_source_version_id: sv.map(|_| src_vref.to_string()),
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(etag(&part.etag)),
                 last_modified: Some(ts(part.modified_ms)),
@@ -219,6 +219,7 @@ impl KintsugiS3 {
         }
         // Checked before the parts are read, and again by the commit.
         let expect = self.write_expect(&input.bucket, &input.key, &cond).await?;
+        let versioning = self.versioning(&input.bucket).await?;
         let declared = match input.mpu_object_size {
             Some(s) => Some(u64::try_from(s).map_err(|_| s3_error!(InvalidArgument, "x-amz-mp-object-size may not be negative"))?),
             None => None,
@@ -252,6 +253,7 @@ impl KintsugiS3 {
             key: Some(input.key.clone()),
             e_tag: Some(etag(&manifest.etag)),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
+            version_id: super::versions::new_version_header(manifest.version_id, versioning),
             ..Default::default()
         }))
     }

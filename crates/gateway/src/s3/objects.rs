@@ -11,6 +11,7 @@ use s3s::{s3_error, S3Error, S3Response, S3Result};
 use super::checksum::{verify_body, ChecksumCheck};
 use super::conditions::{check_copy_source, check_read, WriteCondition};
 use super::util::{self, etag, ts};
+use super::versions::{new_version_header, read_version_header};
 use super::KintsugiS3;
 use crate::error::GatewayError;
 use crate::get::read_range;
@@ -64,7 +65,8 @@ impl KintsugiS3 {
         }
     }
 
-    /// Write a body and commit it as `bucket/key` if `cond` holds. Returns the new manifest.
+    /// Write a body and commit it as `bucket/key` if `cond` holds. Returns the new manifest
+    /// and its `x-amz-version-id`.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn store_object<S, E>(
         &self,
@@ -75,12 +77,12 @@ impl KintsugiS3 {
         check: Option<ChecksumCheck>,
         attrs: ObjectAttrs,
         cond: &WriteCondition,
-    ) -> S3Result<Manifest>
+    ) -> S3Result<(Manifest, Option<String>)>
     where
         S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        self.require_bucket(bucket).await?;
+        let versioning = self.versioning(bucket).await?;
         // Checked before the body is read, and again by the commit.
         let expect = self.write_expect(bucket, key, cond).await?;
         let version_id: u128 = rand::random();
@@ -123,7 +125,8 @@ impl KintsugiS3 {
             }
             return Err(self.conditional_refusal(bucket, key, cond, e).await);
         }
-        Ok(manifest)
+        let version = new_version_header(manifest.version_id, versioning);
+        Ok((manifest, version))
     }
 
     pub(super) async fn put_object_impl(&self, input: PutObjectInput, check: Option<ChecksumCheck>) -> S3Result<S3Response<PutObjectOutput>> {
@@ -141,7 +144,7 @@ impl KintsugiS3 {
             declared_len: input.content_length.and_then(|l| u64::try_from(l).ok()),
             tags: super::tagging::parse_header(input.tagging.as_deref())?,
         };
-        let manifest = match input.body {
+        let (manifest, version_id) = match input.body {
             Some(body) => self.store_object(&input.bucket, &input.key, body, expected_md5, check, attrs, &cond).await?,
             None => {
                 let empty = futures::stream::empty::<Result<bytes::Bytes, GatewayError>>();
@@ -151,21 +154,12 @@ impl KintsugiS3 {
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&manifest.etag)),
             size: i64::try_from(manifest.size).ok(),
+            version_id,
             ..Default::default()
         }))
     }
 
-    pub(super) async fn load(&self, bucket: &str, key: &str) -> Result<Manifest, GatewayError> {
-        self.require_bucket(bucket).await?;
-        let (b, k) = (bucket.to_owned(), key.to_owned());
-        self
-            .meta(move |m| m.object(&b, &k))
-            .await?
-            .ok_or_else(|| GatewayError::NoSuchKey { bucket: bucket.into(), key: key.into() })
-    }
-
     pub(super) async fn get_object_impl(&self, input: GetObjectInput) -> S3Result<S3Response<GetObjectOutput>> {
-        util::require_null_version(input.version_id.as_deref(), &input.key)?;
         util::check_overrides(&[
             input.response_content_type.as_ref(),
             input.response_cache_control.as_ref(),
@@ -174,7 +168,7 @@ impl KintsugiS3 {
             input.response_content_language.as_ref(),
         ])?;
         util::refuse_unbuilt(input.sse_customer_algorithm.is_some(), false)?;
-        let (manifest, tags) = self.tagged(&input.bucket, &input.key).await?;
+        let (manifest, tags, vref) = self.version_of(&input.bucket, &input.key, input.version_id.as_deref()).await?;
         whole_object_part(&manifest, input.part_number)?;
         check_read(
             &manifest,
@@ -220,12 +214,12 @@ impl KintsugiS3 {
             expires: input.response_expires.or_else(|| util::expires_of(&manifest.headers)),
             parts_count: (manifest.parts > 0).then(|| i32::try_from(manifest.parts).unwrap_or(i32::MAX)),
             tag_count: (!tags.is_empty()).then(|| i32::try_from(tags.len()).unwrap_or(i32::MAX)),
+            version_id: read_version_header(vref, input.version_id.as_deref()),
             ..Default::default()
         }))
     }
 
     pub(super) async fn head_object_impl(&self, input: HeadObjectInput) -> S3Result<S3Response<HeadObjectOutput>> {
-        util::require_null_version(input.version_id.as_deref(), &input.key)?;
         util::check_overrides(&[
             input.response_content_type.as_ref(),
             input.response_cache_control.as_ref(),
@@ -234,7 +228,7 @@ impl KintsugiS3 {
             input.response_content_language.as_ref(),
         ])?;
         util::refuse_unbuilt(input.sse_customer_algorithm.is_some(), false)?;
-        let manifest = self.load(&input.bucket, &input.key).await?;
+        let (manifest, _, vref) = self.version_of(&input.bucket, &input.key, input.version_id.as_deref()).await?;
         whole_object_part(&manifest, input.part_number)?;
         check_read(
             &manifest,
@@ -267,6 +261,7 @@ impl KintsugiS3 {
             content_language: input.response_content_language.or_else(|| util::header(&manifest.headers, "content-language")),
             expires: input.response_expires.or_else(|| util::expires_of(&manifest.headers)),
             parts_count: (manifest.parts > 0).then(|| i32::try_from(manifest.parts).unwrap_or(i32::MAX)),
+            version_id: read_version_header(vref, input.version_id.as_deref()),
             ..Default::default()
         };
         Ok(S3Response::new(out))
@@ -276,11 +271,10 @@ impl KintsugiS3 {
         let CopySource::Bucket { bucket: sb, key: sk, version_id } = &input.copy_source else {
             return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
         };
-        util::require_null_version(version_id.as_deref(), sk)?;
         util::refuse_unbuilt_write!(input);
         util::refuse_unbuilt(input.copy_source_sse_customer_algorithm.is_some(), false)?;
-        let (sb, sk) = (sb.to_string(), sk.to_string());
-        let (src, src_tags) = self.tagged(&sb, &sk).await?;
+        let (sb, sk, sv) = (sb.to_string(), sk.to_string(), version_id.as_deref().map(str::to_owned));
+        let (src, src_tags, src_vref) = self.version_of(&sb, &sk, sv.as_deref()).await?;
         check_copy_source(
             &src,
             input.copy_source_if_match.as_ref(),
@@ -289,7 +283,7 @@ impl KintsugiS3 {
             input.copy_source_if_unmodified_since.as_ref(),
         )?;
         let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        if sb == input.bucket && sk == input.key && !replace {
+        if sb == input.bucket && sk == input.key && !replace && sv.is_none() {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata"
@@ -313,13 +307,15 @@ impl KintsugiS3 {
         };
         let size = src.size;
         let stream = read_range(self.store.clone(), sb, sk, Arc::new(src), 0..size);
-        let manifest = self.store_object(&input.bucket, &input.key, Box::pin(stream), None, None, attrs, &WriteCondition::default()).await?;
+        let (manifest, version_id) = self.store_object(&input.bucket, &input.key, Box::pin(stream), None, None, attrs, &WriteCondition::default()).await?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag(&manifest.etag)),
                 last_modified: Some(ts(manifest.modified_ms)),
                 ..Default::default()
             }),
+            copy_source_version_id: read_version_header(src_vref, sv.as_deref()),
+            version_id,
             ..Default::default()
         }))
     }
@@ -336,15 +332,22 @@ impl KintsugiS3 {
         let mut errors = Vec::new();
         for obj in input.delete.objects {
             let cond = WriteCondition::delete(obj.e_tag.map(ETagCondition::ETag), obj.last_modified_time.as_ref(), obj.size);
-            let done = match util::require_null_version(obj.version_id.as_deref(), &obj.key) {
-                Ok(()) if denied.0.contains(&obj.key) => Err(s3_error!(AccessDenied, "the policy of bucket {} does not let you delete {}", input.bucket, obj.key)),
-                Ok(()) => self.delete_one(&input.bucket, &obj.key, &cond).await,
+            let done = match super::versions::parse_version(obj.version_id.as_deref()) {
+                Ok(_) if denied.0.contains(&obj.key) => Err(s3_error!(AccessDenied, "the policy of bucket {} does not let you delete {}", input.bucket, obj.key)),
+                Ok(Some(v)) => self.delete_version(&input.bucket, &obj.key, v).await,
+                Ok(None) => self.delete_one(&input.bucket, &obj.key, &cond).await,
                 Err(e) => Err(e),
             };
             match done {
-                Ok(()) => {
+                Ok((version, marker)) => {
                     if !quiet {
-                        deleted.push(DeletedObject { key: Some(obj.key), version_id: obj.version_id, ..Default::default() });
+                        // A marker made is named in DeleteMarkerVersionId; a version removed in VersionId.
+                        let (version_id, delete_marker_version_id) = match (&obj.version_id, marker) {
+                            (Some(_), true) => (version.clone(), version),
+                            (Some(_), false) => (version, None),
+                            (None, _) => (None, version),
+                        };
+                        deleted.push(DeletedObject { key: Some(obj.key), version_id, delete_marker: marker.then_some(true), delete_marker_version_id });
                     }
                 }
                 Err(e) => errors.push(Error {
@@ -359,12 +362,12 @@ impl KintsugiS3 {
     }
 
     /// Delete `bucket/key` if `cond` holds (a missing key is no error unless a condition
-    /// names it, as S3).
-    pub(super) async fn delete_one(&self, bucket: &str, key: &str, cond: &WriteCondition) -> S3Result<()> {
+    /// names it, as S3). Returns the delete marker made, if any (its id, and `true`).
+    pub(super) async fn delete_one(&self, bucket: &str, key: &str, cond: &WriteCondition) -> S3Result<(Option<String>, bool)> {
         let expect = self.write_expect(bucket, key, cond).await?;
         let (b, k) = (bucket.to_owned(), key.to_owned());
         match self.meta(move |m| m.delete_object(&b, &k, expect)).await {
-            Ok(_) => Ok(()),
+            Ok(d) => Ok((d.vref.map(|v| v.to_string()), d.marker)),
             Err(e) => Err(self.conditional_refusal(bucket, key, cond, e).await),
         }
     }

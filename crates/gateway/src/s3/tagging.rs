@@ -7,7 +7,6 @@ use kintsugi_meta::{Manifest, MetaRead};
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
 
-use super::util;
 use super::KintsugiS3;
 use crate::error::GatewayError;
 
@@ -77,9 +76,21 @@ impl KintsugiS3 {
     }
 
     pub(super) async fn get_object_tagging_impl(&self, input: GetObjectTaggingInput) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-        util::require_null_version(input.version_id.as_deref(), &input.key)?;
-        let (_, tags) = self.tagged(&input.bucket, &input.key).await?;
-        Ok(S3Response::new(GetObjectTaggingOutput { tag_set: to_dto(tags), version_id: None }))
+        let (_, tags, vref) = self.version_of(&input.bucket, &input.key, input.version_id.as_deref()).await?;
+        Ok(S3Response::new(GetObjectTaggingOutput { tag_set: to_dto(tags), version_id: input.version_id.map(|_| vref.to_string()) }))
+    }
+
+    /// Tags can be changed on the current version only: `versionId` may name it.
+    async fn require_current(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<()> {
+        if version_id.is_none() {
+            return Ok(());
+        }
+        let (_, _, named) = self.version_of(bucket, key, version_id).await?;
+        let (_, _, current) = self.version_of(bucket, key, None).await?;
+        if named != current {
+            return Err(s3_error!(NotImplemented, "tags of a noncurrent version cannot be changed yet; only the current version's ({current})"));
+        }
+        Ok(())
     }
 
     /// Replace the tags of the current version; a write of the key in between makes it retry
@@ -98,17 +109,17 @@ impl KintsugiS3 {
     }
 
     pub(super) async fn put_object_tagging_impl(&self, input: PutObjectTaggingInput) -> S3Result<S3Response<PutObjectTaggingOutput>> {
-        util::require_null_version(input.version_id.as_deref(), &input.key)?;
+        self.require_current(&input.bucket, &input.key, input.version_id.as_deref()).await?;
         let tags = from_dto(input.tagging);
         validate(&tags, MAX_OBJECT_TAGS)?;
         self.set_object_tags(&input.bucket, &input.key, tags).await?;
-        Ok(S3Response::new(PutObjectTaggingOutput { version_id: None }))
+        Ok(S3Response::new(PutObjectTaggingOutput { version_id: input.version_id }))
     }
 
     pub(super) async fn delete_object_tagging_impl(&self, input: DeleteObjectTaggingInput) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
-        util::require_null_version(input.version_id.as_deref(), &input.key)?;
+        self.require_current(&input.bucket, &input.key, input.version_id.as_deref()).await?;
         self.set_object_tags(&input.bucket, &input.key, Vec::new()).await?;
-        Ok(S3Response::new(DeleteObjectTaggingOutput { version_id: None }))
+        Ok(S3Response::new(DeleteObjectTaggingOutput { version_id: input.version_id }))
     }
 
     pub(super) async fn get_bucket_tagging_impl(&self, input: GetBucketTaggingInput) -> S3Result<S3Response<GetBucketTaggingOutput>> {

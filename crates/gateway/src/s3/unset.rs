@@ -1,11 +1,10 @@
 //! Bucket settings Kintsugi has no way to set yet, read as S3 reads a bucket where they were
-//! never set: versioning never enabled (an empty status), and no lifecycle, default
+//! never set: no lifecycle, default
 //! encryption or object-lock configuration (S3's 404 for each). Tools read
 //! these before they write (sync tools, infrastructure-as-code); a `501` there stops them,
 //! while the truthful answer lets them go on. Setting any of them is still `501`.
 
-use s3s::dto::*;
-use s3s::{S3Error, S3ErrorCode, S3Response, S3Result};
+use s3s::{S3Error, S3ErrorCode, S3Result};
 
 use super::KintsugiS3;
 
@@ -18,11 +17,6 @@ fn not_configured(bucket: &str, code: S3ErrorCode, what: &str) -> S3Error {
 }
 
 impl KintsugiS3 {
-    pub(super) async fn get_bucket_versioning_impl(&self, input: GetBucketVersioningInput) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        self.require_bucket(&input.bucket).await?;
-        Ok(S3Response::new(GetBucketVersioningOutput::default()))
-    }
-
     /// The answer for a bucket that exists and has no `what` configuration (404 `code`), or
     /// `NoSuchBucket`.
     pub(super) async fn none_configured<T>(&self, bucket: &str, code: S3ErrorCode, what: &str) -> S3Result<T> {

@@ -144,18 +144,6 @@ pub fn refuse_storage_class(class: Option<&str>) -> s3s::S3Result<()> {
     }
 }
 
-/// The only version an object has until versioning is built: S3's `null` version (a
-/// `versionId` of `null` names the object itself; any other is `404 NoSuchVersion`).
-pub fn require_null_version(version_id: Option<&str>, key: &str) -> s3s::S3Result<()> {
-    match version_id {
-        None | Some("null") => Ok(()),
-        Some(v) => Err(s3s::s3_error!(
-            NoSuchVersion,
-            "object {key} has no version {v}: versioning is not supported yet, so an object's only version is null"
-        )),
-    }
-}
-
 /// The headers kept with an object, with its `Expires` (kept as the HTTP date it came as).
 pub fn with_expires(mut h: Vec<(String, String)>, expires: Option<Timestamp>) -> Vec<(String, String)> {
     if let Some(e) = expires {

@@ -1,0 +1,197 @@
+//! ListObjectVersions: every version and delete marker of a bucket's keys, in key order and
+//! newest first within a key, with prefix, delimiter, key and version markers and paging.
+//! The current versions come from the `objects` family and the others from `versions`
+//! (see `versions.rs`); the listing walks the two in step, one key at a time.
+
+use crate::error::MetaResult;
+use crate::keys;
+use crate::list::find;
+use crate::store::{RocksMeta, CF_OBJECTS, CF_VERSIONS};
+use crate::types::Manifest;
+use crate::versions::{StoredVersion, VersionRef};
+
+/// What to list.
+#[derive(Clone, Debug, Default)]
+pub struct VersionQuery {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Group keys by the part after `prefix` up to this delimiter.
+    pub delimiter: Option<String>,
+    /// Start after this key (S3 `key-marker`)...
+    pub key_marker: Option<String>,
+    /// ...or, with it, after this version of it (S3 `version-id-marker`).
+    pub version_marker: Option<VersionRef>,
+    /// Maximum number of versions, markers and common prefixes.
+    pub max: usize,
+}
+
+/// One listed version or delete marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionEntry {
+    /// Object key.
+    pub key: String,
+    /// S3 version id.
+    pub vref: VersionRef,
+    /// It is the newest version of its key.
+    pub latest: bool,
+    /// The version, or `None` for a delete marker.
+    pub object: Option<ListedObject>,
+    /// Last modified, ms since epoch.
+    pub modified_ms: i64,
+}
+
+/// What a listing shows of an object version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedObject {
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag without quotes.
+    pub etag: String,
+}
+
+/// A page of versions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VersionPage {
+    /// Versions and markers, in key order, newest first within a key.
+    pub entries: Vec<VersionEntry>,
+    /// Common prefixes (when a delimiter was given), in order.
+    pub common_prefixes: Vec<String>,
+    /// More results follow.
+    pub truncated: bool,
+    /// Where the next page starts (S3 `NextKeyMarker`), when truncated.
+    pub next_key_marker: Option<String>,
+    /// And its version (S3 `NextVersionIdMarker`).
+    pub next_version_marker: Option<VersionRef>,
+}
+
+impl RocksMeta {
+    /// The first key of `cf` at or after `pos` that starts with `prefix`.
+    fn first_at(&self, cf: &'static str, prefix: &[u8], pos: &[u8]) -> MetaResult<Option<Vec<u8>>> {
+        let mut out = None;
+        self.scan_prefix(cf, prefix, pos, |k, _| {
+            out = Some(k.to_vec());
+            Ok(false)
+        })?;
+        Ok(out)
+    }
+
+    pub(crate) fn local_list_versions(&self, bucket: &str, q: &VersionQuery) -> MetaResult<VersionPage> {
+        let bp = keys::bucket_prefix(bucket);
+        let full_prefix = keys::object_key(bucket, q.prefix.as_bytes());
+        let mut page = VersionPage::default();
+        if q.max == 0 {
+            return Ok(page);
+        }
+        let mut pos = full_prefix.clone();
+        if let Some(km) = &q.key_marker {
+            let mut p = keys::object_key(bucket, km.as_bytes());
+            if q.version_marker.is_none() {
+                // After every version of the marker's key.
+                p.extend_from_slice(&[0, 2]);
+            }
+            pos = pos.max(p);
+        }
+        let delim = q.delimiter.as_deref().filter(|d| !d.is_empty());
+        let mut count = 0usize;
+        let mut last: Option<(String, VersionRef)> = None;
+        loop {
+            let obj = self.first_at(CF_OBJECTS, &full_prefix, &pos)?;
+            let ver = self.first_at(CF_VERSIONS, &full_prefix, &pos)?.map(|k| {
+                // Its object key: up to the 0x00 that starts the version suffix.
+                let cut = k[bp.len()..].iter().position(|&c| c == 0).map_or(k.len(), |p| bp.len() + p);
+                k[..cut].to_vec()
+            });
+            let next = match (obj, ver) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => break,
+            };
+            let key_bytes = &next[bp.len()..];
+            let key = String::from_utf8_lossy(key_bytes).into_owned();
+            let rest = &key_bytes[q.prefix.len().min(key_bytes.len())..];
+            if let Some(cut) = delim.and_then(|d| find(rest, d.as_bytes()).map(|p| p + d.len())) {
+                let cp_bytes = &key_bytes[..q.prefix.len() + cut];
+                let cp = String::from_utf8_lossy(cp_bytes).into_owned();
+                let mut after = bp.clone();
+                after.extend_from_slice(cp_bytes);
+                after.push(keys::AFTER_UTF8);
+                pos = after;
+                if q.key_marker.as_deref().is_some_and(|km| cp.as_str() <= km) {
+                    continue;
+                }
+                if count == q.max {
+                    page.truncated = true;
+                    break;
+                }
+                count += 1;
+                last = Some((cp.clone(), VersionRef::Null));
+                page.common_prefixes.push(cp);
+                continue;
+            }
+            let mut versions = self.versions_of(bucket, &key)?;
+            if q.key_marker.as_deref() == Some(key.as_str()) {
+                if let Some(vm) = q.version_marker {
+                    match versions.iter().position(|e| e.vref == vm) {
+                        Some(i) => drop(versions.drain(..=i)),
+                        None => versions.clear(),
+                    }
+                }
+            }
+            let mut full = false;
+            for e in versions {
+                if count == q.max {
+                    full = true;
+                    break;
+                }
+                count += 1;
+                last = Some((e.key.clone(), e.vref));
+                page.entries.push(e);
+            }
+            if full {
+                page.truncated = true;
+                break;
+            }
+            let mut after = next.clone();
+            after.extend_from_slice(&[0, 2]);
+            pos = after;
+        }
+        if page.truncated {
+            if let Some((k, v)) = last {
+                let is_prefix = page.common_prefixes.last() == Some(&k) && page.entries.last().is_none_or(|e| e.key != k);
+                page.next_key_marker = Some(k);
+                page.next_version_marker = (!is_prefix).then_some(v);
+            }
+        }
+        Ok(page)
+    }
+
+    /// Every version of one key, newest first.
+    fn versions_of(&self, bucket: &str, key: &str) -> MetaResult<Vec<VersionEntry>> {
+        let current: Option<Manifest> = self.local_object(bucket, key)?;
+        let kv = self.key_versions(bucket, key)?;
+        let mut out = Vec::with_capacity(kv.entries.len() + 1);
+        if let Some(m) = &current {
+            out.push(VersionEntry {
+                key: key.to_owned(),
+                vref: kv.current_ref(m),
+                latest: true,
+                object: Some(ListedObject { size: m.size, etag: m.etag.clone() }),
+                modified_ms: m.modified_ms,
+            });
+        }
+        for (i, (_, e)) in kv.entries.iter().enumerate() {
+            let latest = current.is_none() && i == 0;
+            out.push(match e {
+                StoredVersion::Object { manifest, .. } => VersionEntry {
+                    key: key.to_owned(),
+                    vref: e.vref(),
+                    latest,
+                    object: Some(ListedObject { size: manifest.size, etag: manifest.etag.clone() }),
+                    modified_ms: manifest.modified_ms,
+                },
+                StoredVersion::DeleteMarker { modified_ms, .. } => VersionEntry { key: key.to_owned(), vref: e.vref(), latest, object: None, modified_ms: *modified_ms },
+            });
+        }
+        Ok(out)
+    }
+}
