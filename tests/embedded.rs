@@ -392,6 +392,12 @@ fn versions_are_kept_listed_and_deleted_as_s3_does_and_survive_a_restart() {
     assert_eq!((bytes.len(), format!("\"{}\"", md5_hex(&bytes))), (1 << 20, listed[1].1.to_owned()), "the aws cli reads the older version as listed");
     let out = s.run_ok(s.aws(&["s3api", "get-bucket-versioning", "--bucket", "vers", "--output", "json"]), "aws get-bucket-versioning");
     assert!(out.contains("\"Enabled\""), "{out}");
+    // rclone lists the older versions of `kept` beside it, named by their time.
+    let mut cmd = s.rclone();
+    cmd.args(["lsf", "--s3-versions", "--include", "kept*", "k:vers"]);
+    let out = s.run_ok(cmd, "rclone lsf --s3-versions");
+    let names: Vec<&str> = out.lines().collect();
+    assert!(names.contains(&"kept") && names.iter().filter(|n| n.starts_with("kept-v")).count() >= 1, "rclone sees the versions of kept: {out}");
     s.restart();
     s.py("versioning.py", &["still", "vers"]);
     elapsed(t, "versioning");

@@ -124,6 +124,11 @@ def set_(bucket):
     # Tags belong to a version.
     s3.put_object_tagging(Bucket=bucket, Key="kept", Tagging={"TagSet": [{"Key": "v", "Value": "3"}]})
     c.eq(s3.get_object_tagging(Bucket=bucket, Key="kept", VersionId=v2)["TagSet"], [], "an older version has its own (no) tags")
+    r = s3.put_object_tagging(Bucket=bucket, Key="kept", VersionId=v2, Tagging={"TagSet": [{"Key": "old", "Value": "yes"}]})
+    c.eq(r.get("VersionId"), v2, "PutObjectTagging of an older version names it")
+    c.eq(s3.get_object_tagging(Bucket=bucket, Key="kept", VersionId=v2)["TagSet"], [{"Key": "old", "Value": "yes"}], "an older version's tags are set")
+    c.eq(s3.get_object_tagging(Bucket=bucket, Key="kept")["TagSet"], [{"Key": "v", "Value": "3"}], "the current version keeps its own tags")
+    c.expect_error(lambda: s3.put_object_tagging(Bucket=bucket, Key="gone", VersionId=marker, Tagging={"TagSet": []}), "MethodNotAllowed", 405, "a delete marker has no tags to set")
 
     # A bucket with versions is not empty.
     c.expect_error(lambda: s3.delete_bucket(Bucket=bucket), "BucketNotEmpty", 409, "a bucket holding versions cannot be deleted")

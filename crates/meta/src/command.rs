@@ -405,6 +405,19 @@ pub enum Command {
         /// When its shards may be deleted.
         garbage_due_ms: i64,
     },
+    /// Replace the tags of one version of a key, current or archived, named by its manifest
+    /// id. Precondition: the bucket exists and the key has that version (else
+    /// `VersionConflict`).
+    PutVersionTags {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The version's manifest id (`Manifest::version_id`).
+        version_id: u128,
+        /// The tags (empty: none).
+        tags: Vec<(String, String)>,
+    },
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.
@@ -533,6 +546,7 @@ impl Command {
             Command::PutBucketVersioning { .. } => "put_bucket_versioning",
             Command::DeleteObjectMarked { .. } => "delete_object_marked",
             Command::DeleteVersion { .. } => "delete_version",
+            Command::PutVersionTags { .. } => "put_version_tags",
         }
     }
 }
@@ -552,6 +566,7 @@ impl RocksMeta {
                 self.apply_delete_object(bucket, key, *expect, *garbage_due_ms, Some((*marker_id, *now_ms))).map(Applied::Deleted)
             }
             Command::DeleteVersion { bucket, key, version, garbage_due_ms } => self.apply_delete_version(bucket, key, *version, *garbage_due_ms).map(Applied::Deleted),
+            Command::PutVersionTags { bucket, key, version_id, tags } => self.apply_put_version_tags(bucket, key, *version_id, tags).map(|()| Applied::Done),
             Command::PutBucketVersioning { bucket, state } => self.apply_put_bucket_versioning(bucket, *state).map(|()| Applied::Done),
             Command::CreateUpload { upload } => self.apply_create_upload(upload, &[]).map(|()| Applied::Done),
             Command::PutPart { bucket, key, upload_id, part, garbage_due_ms } => {

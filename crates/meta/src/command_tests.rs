@@ -115,6 +115,7 @@ fn workload(meta: &RocksMeta) {
     let archived = ShardOwner::Version { bucket: "b".into(), key: "v".into(), version_id: 40 };
     assert_eq!(meta.move_shards(&archived, 40, &[ShardMove { index: 0, from: 1, to: 4 }]).expect("move archived").len(), 1);
     assert!(meta.delete_object("b", "v", Expect::Any).expect("marker").marker);
+    meta.put_version_tags("b", "v", 40, &t("old", "1")).expect("tag an archived version");
     meta.delete_version("b", "v", VersionRef::Id(41)).expect("delete version");
     meta.put_bucket_versioning("b", Versioning::Suspended).expect("suspend");
     meta.put_object("b", "v", &manifest(42, vec![seg(42, &[2, 3, 4])]), Expect::Any).expect("null version");

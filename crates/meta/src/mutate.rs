@@ -63,6 +63,12 @@ impl RocksMeta {
         Ok(self.submit(&cmd)?.deleted())
     }
 
+    /// Replace the tags of one version (current or archived) of `bucket/key`, named by its
+    /// manifest id (`VersionConflict` when the key no longer has it).
+    pub fn put_version_tags(&self, bucket: &str, key: &str, version_id: u128, tags: &[(String, String)]) -> MetaResult<()> {
+        self.submit(&Command::PutVersionTags { bucket: bucket.into(), key: key.into(), version_id, tags: tags.to_vec() }).map(drop)
+    }
+
     /// Set a bucket's versioning state.
     pub fn put_bucket_versioning(&self, bucket: &str, state: Versioning) -> MetaResult<()> {
         self.submit(&Command::PutBucketVersioning { bucket: bucket.into(), state }).map(drop)

@@ -420,6 +420,26 @@ impl RocksMeta {
         Ok(gone)
     }
 
+    /// Replace the tags of the version of `bucket/key` whose manifest id is `version_id`: the
+    /// current one's tag record, or an archived one's entry.
+    pub(crate) fn apply_put_version_tags(&self, bucket: &str, key: &str, version_id: u128, tags: &[(String, String)]) -> MetaResult<()> {
+        let _b = self.bucket_lock.read();
+        let _k = self.key_lock(bucket, key).lock();
+        self.require_bucket(bucket)?;
+        let mut b = WriteBatch::default();
+        if self.local_object(bucket, key)?.is_some_and(|m| m.version_id == version_id) {
+            self.batch_object_tags(&mut b, bucket, key, version_id, tags)?;
+            return self.write(b);
+        }
+        let kv = self.key_versions(bucket, key)?;
+        let found = kv.entries.into_iter().find(|(_, e)| matches!(e, StoredVersion::Object { manifest, .. } if manifest.version_id == version_id));
+        let Some((k, StoredVersion::Object { manifest, null, .. })) = found else {
+            return Err(MetaError::VersionConflict { bucket: bucket.into(), key: key.into(), expected: Some(version_id) });
+        };
+        b.put_cf(self.cf(CF_VERSIONS)?, k, encode(&StoredVersion::Object { manifest, null, tags: tags.to_vec() })?);
+        self.write(b)
+    }
+
     /// In `b`: keep `head` while the key has anything versioned left (`more`), else drop it.
     fn batch_put_head(&self, b: &mut WriteBatch, bucket: &str, key: &str, head: &KeyHead, more: bool) -> MetaResult<()> {
         if more || head.current.is_some() {

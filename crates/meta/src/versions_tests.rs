@@ -180,6 +180,13 @@ fn archived_versions_keep_their_tags() {
         Some(FoundVersion::Object { tags: t, .. }) => assert_eq!(t, tags),
         other => panic!("{other:?}"),
     }
+    // Tags of an archived version change in place; the current version's are its own.
+    let newer = vec![("t".to_owned(), "2".to_owned())];
+    meta.put_version_tags("b", "k", 1, &newer).expect("retag archived");
+    meta.put_version_tags("b", "k", 2, &tags).expect("tag current");
+    assert_eq!(meta.object_with_tags("b", "k").expect("read").map(|(_, t)| t), Some(tags.clone()));
+    assert!(matches!(meta.put_version_tags("b", "k", 9, &tags), Err(MetaError::VersionConflict { .. })));
+    let tags = newer;
     meta.delete_version("b", "k", VersionRef::Id(2)).expect("delete current");
     assert_eq!(meta.object_with_tags("b", "k").expect("read").map(|(_, t)| t), Some(tags), "restored with its tags");
 }

@@ -80,17 +80,20 @@ impl KintsugiS3 {
         Ok(S3Response::new(GetObjectTaggingOutput { tag_set: to_dto(tags), version_id: input.version_id.map(|_| vref.to_string()) }))
     }
 
-    /// Tags can be changed on the current version only: `versionId` may name it.
-    async fn require_current(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<()> {
+    /// Replace the tags of the version `version_id` names (any version; a delete marker has
+    /// none to set: 405), or of the current one.
+    async fn set_tags(&self, bucket: &str, key: &str, version_id: Option<&str>, tags: Vec<(String, String)>) -> S3Result<()> {
         if version_id.is_none() {
-            return Ok(());
+            return self.set_object_tags(bucket, key, tags).await;
         }
-        let (_, _, named) = self.version_of(bucket, key, version_id).await?;
-        let (_, _, current) = self.version_of(bucket, key, None).await?;
-        if named != current {
-            return Err(s3_error!(NotImplemented, "tags of a noncurrent version cannot be changed yet; only the current version's ({current})"));
+        let (m, _, _) = self.version_of(bucket, key, version_id).await?;
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        match self.meta(move |meta| meta.put_version_tags(&b, &k, m.version_id, &tags)).await {
+            Ok(()) => Ok(()),
+            // Deleted meanwhile: answer as a read of it would now.
+            Err(e) if e.is_version_conflict() => self.version_of(bucket, key, version_id).await.map(drop),
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 
     /// Replace the tags of the current version; a write of the key in between makes it retry
@@ -109,16 +112,14 @@ impl KintsugiS3 {
     }
 
     pub(super) async fn put_object_tagging_impl(&self, input: PutObjectTaggingInput) -> S3Result<S3Response<PutObjectTaggingOutput>> {
-        self.require_current(&input.bucket, &input.key, input.version_id.as_deref()).await?;
         let tags = from_dto(input.tagging);
         validate(&tags, MAX_OBJECT_TAGS)?;
-        self.set_object_tags(&input.bucket, &input.key, tags).await?;
+        self.set_tags(&input.bucket, &input.key, input.version_id.as_deref(), tags).await?;
         Ok(S3Response::new(PutObjectTaggingOutput { version_id: input.version_id }))
     }
 
     pub(super) async fn delete_object_tagging_impl(&self, input: DeleteObjectTaggingInput) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
-        self.require_current(&input.bucket, &input.key, input.version_id.as_deref()).await?;
-        self.set_object_tags(&input.bucket, &input.key, Vec::new()).await?;
+        self.set_tags(&input.bucket, &input.key, input.version_id.as_deref(), Vec::new()).await?;
         Ok(S3Response::new(DeleteObjectTaggingOutput { version_id: input.version_id }))
     }
 
