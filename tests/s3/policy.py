@@ -12,6 +12,10 @@ Usage:
       PublicAccessBlock (BlockPublicPolicy, BlockPublicAcls, RestrictPublicBuckets) and
       OwnershipControls (BucketOwnerEnforced refusing ACLs), also set at CreateBucket, and
       the ACL operations (the owner's FULL_CONTROL, read and written back)
+  policy.py versions BUCKET OWNER_AK OWNER_SK TEAM_AK TEAM_SK
+      the actions of versions: a key allowed s3:GetObject and s3:DeleteObject but denied
+      s3:GetObjectVersion and s3:DeleteObjectVersion reads and deletes the current version
+      (a delete marker) but no older one: not by GET, DELETE, DeleteObjects or as a copy source
   policy.py grant BUCKET AK
       (admin key) let AK read every object of BUCKET
 """
@@ -275,6 +279,32 @@ def controls(bucket, owner_ak, owner_sk, team_ak, team_sk):
     c.eq(owner.get_bucket_ownership_controls(Bucket=bucket + "-enforced")["OwnershipControls"]["Rules"], [{"ObjectOwnership": "BucketOwnerEnforced"}], "CreateBucket with x-amz-object-ownership")
 
 
+def versions(bucket, owner_ak, owner_sk, team_ak, team_sk):
+    owner, team = as_key(owner_ak, owner_sk), as_key(team_ak, team_sk)
+    owner.create_bucket(Bucket=bucket)
+    owner.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    old = owner.put_object(Bucket=bucket, Key="k", Body=b"old")["VersionId"]
+    owner.put_object(Bucket=bucket, Key="k", Body=b"new")
+    team.create_bucket(Bucket=bucket + "-team")
+    owner.put_bucket_policy(Bucket=bucket, Policy=doc(
+        {"Effect": "Allow", "Principal": {"AWS": [team_ak]}, "Action": ["s3:GetObject", "s3:DeleteObject", "s3:ListBucket"], "Resource": [arn(bucket), arn(bucket, "*")]},
+        {"Effect": "Deny", "Principal": {"AWS": [team_ak]}, "Action": ["s3:GetObjectVersion", "s3:DeleteObjectVersion"], "Resource": arn(bucket, "*")},
+    ))
+    c.eq(team.get_object(Bucket=bucket, Key="k")["Body"].read(), b"new", "the team reads the current version")
+    c.expect_error(lambda: team.get_object(Bucket=bucket, Key="k", VersionId=old), "AccessDenied", 403, "GET of an older version needs s3:GetObjectVersion")
+    c.expect_error(lambda: team.delete_object(Bucket=bucket, Key="k", VersionId=old), "AccessDenied", 403, "DELETE of a version needs s3:DeleteObjectVersion")
+    r = team.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k", "VersionId": old}]})
+    c.eq([e.get("Code") for e in r.get("Errors", [])], ["AccessDenied"], "DeleteObjects of a version needs s3:DeleteObjectVersion, key by key")
+    c.expect_error(
+        lambda: team.copy_object(Bucket=bucket + "-team", Key="stolen", CopySource={"Bucket": bucket, "Key": "k", "VersionId": old}),
+        "AccessDenied", 403, "a copy from an older version needs s3:GetObjectVersion",
+    )
+    team.copy_object(Bucket=bucket + "-team", Key="copied", CopySource={"Bucket": bucket, "Key": "k"})
+    c.eq(team.get_object(Bucket=bucket + "-team", Key="copied")["Body"].read(), b"new", "a copy of the current version is allowed")
+    c.check(team.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k"}]}).get("Deleted"), "DeleteObjects without a version id needs s3:DeleteObject only")
+    c.eq(owner.get_object(Bucket=bucket, Key="k", VersionId=old)["Body"].read(), b"old", "the older version is still there")
+
+
 def grant(bucket, ak):
     policy = doc({"Effect": "Allow", "Principal": {"AWS": [ak]}, "Action": "s3:GetObject", "Resource": arn(bucket, "*")})
     client().put_bucket_policy(Bucket=bucket, Policy=policy)
@@ -283,7 +313,7 @@ def grant(bucket, ak):
 
 def main():
     verb, args = sys.argv[1], sys.argv[2:]
-    {"rules": rules, "controls": controls, "grant": grant}[verb](*args)
+    {"rules": rules, "controls": controls, "versions": versions, "grant": grant}[verb](*args)
     c.finish()
 
 

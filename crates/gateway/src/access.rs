@@ -49,10 +49,11 @@ pub(crate) struct Client {
     pub(crate) secure: bool,
 }
 
-/// Keys of a DeleteObjects request the caller may not delete (put in its extensions by the
-/// check; the handler answers them `AccessDenied` one by one, as S3 does).
+/// Keys (with the version id each names, if any) of a DeleteObjects request the caller may
+/// not delete (put in its extensions by the check; the handler answers them `AccessDenied`
+/// one by one, as S3 does).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct DeniedKeys(pub(crate) HashSet<String>);
+pub(crate) struct DeniedKeys(pub(crate) HashSet<(String, Option<String>)>);
 
 /// Put in a GetObject or HeadObject request's extensions when its caller may read the object
 /// but not list the bucket: a missing key is then 403, not 404.
@@ -365,15 +366,13 @@ impl KintsugiAccess {
     async fn require_source<T>(&self, req: &mut S3Request<T>, source: &CopySource, expected_owner: Option<&str>) -> S3Result<()> {
         let p = principal_of(&self.store, req).await?;
         match source {
-            CopySource::Bucket { bucket, key, .. } => {
-                let ask = Ask {
-                    principal: &p,
-                    client: req.extensions.get::<Client>().copied(),
-                    op: "GetObject",
-                    bucket,
-                    key: Some(key),
-                    keys: request_keys("GetObject", None, &req.headers),
-                };
+            CopySource::Bucket { bucket, key, version_id } => {
+                // A source version needs what a GET of it needs (s3:GetObjectVersion).
+                let mut keys = request_keys("GetObject", None, &req.headers);
+                if let Some(v) = version_id {
+                    keys.push(("s3:versionid".to_owned(), v.to_string()));
+                }
+                let ask = Ask { principal: &p, client: req.extensions.get::<Client>().copied(), op: "GetObject", bucket, key: Some(key), keys };
                 if !p.admin {
                     let view = self.view(bucket, &p).await?.ok_or_else(|| no_such_bucket(bucket))?;
                     if !self.judge(&view, &ask)? && self.judge(&view, &Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask }).is_err() {
@@ -495,9 +494,14 @@ impl S3Access for KintsugiAccess {
         }
         let Some(view) = self.view(&req.input.bucket, &p).await? else { return Err(no_such_bucket(&req.input.bucket)) };
         for obj in &req.input.delete.objects {
-            let ask = Ask { principal: &p, client, op: "DeleteObject", bucket: &req.input.bucket, key: Some(&obj.key), keys: keys.clone() };
+            // A key with a version id is a version's deletion: s3:DeleteObjectVersion.
+            let mut keys = keys.clone();
+            if let Some(v) = &obj.version_id {
+                keys.push(("s3:versionid".to_owned(), v.clone()));
+            }
+            let ask = Ask { principal: &p, client, op: "DeleteObject", bucket: &req.input.bucket, key: Some(&obj.key), keys };
             if self.judge(&view, &ask).is_err() {
-                denied.0.insert(obj.key.clone());
+                denied.0.insert((obj.key.clone(), obj.version_id.clone()));
             }
         }
         req.extensions.insert(denied);

@@ -46,6 +46,7 @@ mod store;
 mod tags;
 mod types;
 mod versions;
+mod versions_apply;
 mod versions_list;
 
 pub use command::{Applied, Command, CommandLog, PartStamp};

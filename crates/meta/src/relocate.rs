@@ -90,7 +90,9 @@ impl RocksMeta {
         Ok(if intent.is_some_and(|i| i.shards.contains(&(index, disk))) { ShardFileUse::Intended } else { ShardFileUse::Free })
     }
 
-    /// The owner of a segment for index entries that predate owner values: a full scan of objects and parts.
+    /// The owner of a segment for index entries that predate owner values (and for callers
+    /// that know only the segment, as spreading): a full scan of objects, archived versions
+    /// and parts.
     pub fn find_owner(&self, segment: SegmentId) -> MetaResult<Option<ShardOwner>> {
         let mut found = None;
         self.scan_prefix(CF_OBJECTS, &[], &[], |k, v| {
@@ -103,6 +105,9 @@ impl RocksMeta {
         })?;
         if found.is_some() {
             return Ok(found);
+        }
+        if let Some(archived) = self.find_archived_owner(segment)? {
+            return Ok(Some(archived));
         }
         let mut part: Option<(String, u32)> = None;
         self.scan_prefix(CF_PARTS, &[], &[], |k, v| {

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{MetaError, MetaResult};
 use crate::keys;
-use crate::store::{Expect, RocksMeta, CF_DISK_SHARDS, CF_OBJECTS, CF_SYSTEM, CF_VERSIONS};
+use crate::store::{RocksMeta, CF_DISK_SHARDS, CF_SYSTEM, CF_VERSIONS};
 use crate::types::{decode, encode, Manifest, SegmentMeta, ShardOwner};
 
 const KEY_BUCKET_VERSIONING: &[u8] = b"bucket-versioning/";
@@ -167,7 +167,7 @@ fn versioning_key(bucket: &str) -> Vec<u8> {
     k
 }
 
-fn head_key(bucket: &str, key: &str) -> Vec<u8> {
+pub(crate) fn head_key(bucket: &str, key: &str) -> Vec<u8> {
     let mut k = keys::object_key(bucket, key.as_bytes());
     k.extend_from_slice(&[0, HEAD]);
     k
@@ -190,20 +190,11 @@ pub(crate) fn is_entry_key(k: &[u8]) -> bool {
     k.len() >= 10 && k[k.len() - 10..k.len() - 8] == [0, ENTRY]
 }
 
-/// A key's versions as a command finds them (loaded under the key's lock).
-pub(crate) struct KeyVersions {
-    head: Option<KeyHead>,
-    /// Archive entries, newest first: (RocksDB key, entry).
-    pub entries: Vec<(Vec<u8>, StoredVersion)>,
-}
-
-impl KeyVersions {
-    /// S3 version id of `current` (the key's manifest in `objects`).
-    pub fn current_ref(&self, current: &Manifest) -> VersionRef {
-        match &self.head {
-            Some(KeyHead { current: Some(id), .. }) if *id == current.version_id => VersionRef::Id(*id),
-            _ => VersionRef::Null,
-        }
+/// S3 version id of `current` (the key's manifest in `objects`) given the key's head.
+pub(crate) fn current_ref(head: Option<&KeyHead>, current: &Manifest) -> VersionRef {
+    match head.and_then(|h| h.current) {
+        Some(id) if id == current.version_id => VersionRef::Id(id),
+        _ => VersionRef::Null,
     }
 }
 
@@ -238,6 +229,24 @@ impl RocksMeta {
         })
     }
 
+    /// The archived version that references `segment` (a full scan).
+    pub(crate) fn find_archived_owner(&self, segment: crate::types::SegmentId) -> MetaResult<Option<ShardOwner>> {
+        let mut found = None;
+        self.scan_prefix(CF_VERSIONS, &[], &[], |k, v| {
+            if !is_entry_key(k) {
+                return Ok(true);
+            }
+            if let StoredVersion::Object { manifest, .. } = decode::<StoredVersion>("stored version", v)? {
+                if manifest.segments.iter().any(|s| s.id == segment) {
+                    found = keys::parse_object_key(&k[..k.len() - 10]).map(|(bucket, key)| ShardOwner::Version { bucket, key, version_id: manifest.version_id });
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })?;
+        Ok(found)
+    }
+
     /// True when the bucket holds any noncurrent version or delete marker.
     pub(crate) fn bucket_has_versions(&self, bucket: &str) -> MetaResult<bool> {
         let prefix = keys::bucket_prefix(bucket);
@@ -249,25 +258,44 @@ impl RocksMeta {
         Ok(found)
     }
 
-    /// A key's head and archive entries.
-    pub(crate) fn key_versions(&self, bucket: &str, key: &str) -> MetaResult<KeyVersions> {
-        let head = self.get(CF_VERSIONS, "version head", &head_key(bucket, key))?;
+    /// A key's head record.
+    pub(crate) fn key_head(&self, bucket: &str, key: &str) -> MetaResult<Option<KeyHead>> {
+        self.get(CF_VERSIONS, "version head", &head_key(bucket, key))
+    }
+
+    /// Visit a key's archive entries newest first — `f(position, RocksDB key, entry)` — while
+    /// `f` answers true (each entry is decoded only when reached).
+    pub(crate) fn scan_entries(&self, bucket: &str, key: &str, mut f: impl FnMut(usize, &[u8], StoredVersion) -> MetaResult<bool>) -> MetaResult<()> {
         let prefix = entry_prefix(bucket, key);
         let want = prefix.len() + 8;
-        let mut entries = Vec::new();
+        let mut i = 0;
         self.scan_prefix(CF_VERSIONS, &prefix, &prefix, |k, v| {
             // A longer key is another object's (its key starts with this one and U+0000).
-            if k.len() == want {
-                entries.push((k.to_vec(), decode::<StoredVersion>("stored version", v)?));
+            if k.len() != want {
+                return Ok(true);
             }
-            Ok(true)
+            let go = f(i, k, decode::<StoredVersion>("stored version", v)?)?;
+            i += 1;
+            Ok(go)
+        })
+    }
+
+    /// A key's first `n` archive entries (newest first).
+    pub(crate) fn first_entries(&self, bucket: &str, key: &str, n: usize) -> MetaResult<Vec<(Vec<u8>, StoredVersion)>> {
+        let mut out = Vec::new();
+        if n == 0 {
+            return Ok(out);
+        }
+        self.scan_entries(bucket, key, |_, k, e| {
+            out.push((k.to_vec(), e));
+            Ok(out.len() < n)
         })?;
-        Ok(KeyVersions { head, entries })
+        Ok(out)
     }
 
     /// In `b`: re-point the index entries of `segments` at `owner` (a version archived or
     /// made current again; the ledger's counts do not change).
-    fn batch_reindex(&self, b: &mut WriteBatch, segments: &[SegmentMeta], owner: &ShardOwner) -> MetaResult<()> {
+    pub(crate) fn batch_reindex(&self, b: &mut WriteBatch, segments: &[SegmentMeta], owner: &ShardOwner) -> MetaResult<()> {
         let idx = self.cf(CF_DISK_SHARDS)?;
         let value = encode(owner)?;
         for s in segments {
@@ -300,12 +328,12 @@ impl RocksMeta {
         if key.contains('\0') {
             return Err(MetaError::UnversionableKey { key: key.into() });
         }
-        let mut kv = self.key_versions(bucket, key)?;
-        let mut head = kv.head.clone().unwrap_or_default();
+        let stored_head = self.key_head(bucket, key)?;
+        let mut head = stored_head.clone().unwrap_or_default();
         let suspended = state == Versioning::Suspended;
         let mut garbage = None;
         if let Some(o) = old {
-            let null = kv.current_ref(o) == VersionRef::Null;
+            let null = current_ref(stored_head.as_ref(), o) == VersionRef::Null;
             if null && suspended {
                 garbage = Some(o.clone());
             } else {
@@ -316,8 +344,16 @@ impl RocksMeta {
             }
         }
         if suspended {
-            // The new version (or marker) is the `null` one: any older `null` version goes.
-            for (k, e) in kv.entries.drain(..).filter(|(_, e)| e.is_null()).collect::<Vec<_>>() {
+            // The new version (or marker) is the `null` one: an older `null` version goes
+            // (there is at most one).
+            let mut null_entry = None;
+            self.scan_entries(bucket, key, |_, k, e| {
+                if e.is_null() {
+                    null_entry = Some((k.to_vec(), e));
+                }
+                Ok(null_entry.is_none())
+            })?;
+            if let Some((k, e)) = null_entry {
                 b.delete_cf(self.cf(CF_VERSIONS)?, &k);
                 if let StoredVersion::Object { manifest, .. } = e {
                     self.batch_unreference(b, &manifest.segments, &manifest.coding, garbage_due_ms)?;
@@ -339,164 +375,6 @@ impl RocksMeta {
         b.put_cf(self.cf(CF_VERSIONS)?, entry_key(bucket, key, head.next_seq), encode(entry)?);
         head.next_seq = head.next_seq.saturating_add(1);
         Ok(())
-    }
-
-    /// Delete the key's current version. In a bucket with versioning, `marker` (id, time) is
-    /// the delete marker to make (without one such a delete is refused: it comes from a
-    /// gateway that predates versioning).
-    pub(crate) fn apply_delete_object(&self, bucket: &str, key: &str, expect: Expect, garbage_due_ms: i64, marker: Option<(u128, i64)>) -> MetaResult<VersionDeleted> {
-        let _b = self.bucket_lock.read();
-        let _k = self.key_lock(bucket, key).lock();
-        self.require_bucket(bucket)?;
-        let ok = keys::object_key(bucket, key.as_bytes());
-        let old: Option<Manifest> = self.get(CF_OBJECTS, "manifest", &ok)?;
-        self.check_expect(bucket, key, &old, expect)?;
-        if marker.is_none() && self.local_bucket_versioning(bucket)?.is_some() {
-            return Err(MetaError::NeedsNewerCommand { command: "delete_object".into() });
-        }
-        let mut b = WriteBatch::default();
-        let gone = self.batch_supersede(&mut b, bucket, key, old.as_ref(), None, marker, garbage_due_ms)?;
-        if let Some(o) = &old {
-            b.delete_cf(self.cf(CF_OBJECTS)?, &ok);
-            self.batch_object_tags(&mut b, bucket, key, o.version_id, &[])?;
-        }
-        if let Some(o) = &gone.garbage {
-            self.batch_unreference(&mut b, &o.segments, &o.coding, garbage_due_ms)?;
-        }
-        if old.is_some() || gone.marker.is_some() {
-            self.write(b)?;
-        }
-        Ok(VersionDeleted { vref: gone.marker, marker: gone.marker.is_some(), removed: gone.garbage })
-    }
-
-    /// Delete one version of a key for good. When it is the newest one (the current version,
-    /// or the delete marker that hides the key), the next newest takes its place: an object
-    /// version becomes current, a delete marker keeps the key hidden.
-    pub(crate) fn apply_delete_version(&self, bucket: &str, key: &str, vref: VersionRef, garbage_due_ms: i64) -> MetaResult<VersionDeleted> {
-        let _b = self.bucket_lock.read();
-        let _k = self.key_lock(bucket, key).lock();
-        self.require_bucket(bucket)?;
-        let ok = keys::object_key(bucket, key.as_bytes());
-        let current: Option<Manifest> = self.get(CF_OBJECTS, "manifest", &ok)?;
-        let mut kv = self.key_versions(bucket, key)?;
-        let named_current = current.clone().filter(|c| kv.current_ref(c) == vref);
-        let mut head = kv.head.take().unwrap_or_default();
-        let mut b = WriteBatch::default();
-        let mut gone = VersionDeleted { vref: Some(vref), marker: false, removed: None };
-        if let Some(cur) = named_current {
-            b.delete_cf(self.cf(CF_OBJECTS)?, &ok);
-            self.batch_object_tags(&mut b, bucket, key, cur.version_id, &[])?;
-            self.batch_unreference(&mut b, &cur.segments, &cur.coding, garbage_due_ms)?;
-            head.current = None;
-            gone.removed = Some(cur);
-        } else {
-            let Some(i) = kv.entries.iter().position(|(_, e)| e.vref() == vref) else {
-                return Ok(VersionDeleted { vref: None, ..gone });
-            };
-            let (k, entry) = kv.entries.remove(i);
-            b.delete_cf(self.cf(CF_VERSIONS)?, &k);
-            match &entry {
-                StoredVersion::Object { manifest, .. } => self.batch_unreference(&mut b, &manifest.segments, &manifest.coding, garbage_due_ms)?,
-                StoredVersion::DeleteMarker { .. } => gone.marker = true,
-            }
-            if current.is_some() || i > 0 {
-                // Not the newest version: nothing else changes.
-                self.batch_put_head(&mut b, bucket, key, &head, current.is_some() || !kv.entries.is_empty())?;
-                self.write(b)?;
-                return Ok(gone);
-            }
-        }
-        // The newest version went: the next newest, if an object version, becomes current.
-        if let Some((k, StoredVersion::Object { manifest, null, tags })) = kv.entries.first().cloned() {
-            kv.entries.remove(0);
-            b.delete_cf(self.cf(CF_VERSIONS)?, &k);
-            b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(&manifest)?);
-            self.batch_object_tags(&mut b, bucket, key, manifest.version_id, &tags)?;
-            self.batch_reindex(&mut b, &manifest.segments, &ShardOwner::Object { bucket: bucket.into(), key: key.into() })?;
-            head.current = (!null).then_some(manifest.version_id);
-        }
-        self.batch_put_head(&mut b, bucket, key, &head, !kv.entries.is_empty())?;
-        self.write(b)?;
-        Ok(gone)
-    }
-
-    /// Replace the tags of the version of `bucket/key` whose manifest id is `version_id`: the
-    /// current one's tag record, or an archived one's entry.
-    pub(crate) fn apply_put_version_tags(&self, bucket: &str, key: &str, version_id: u128, tags: &[(String, String)]) -> MetaResult<()> {
-        let _b = self.bucket_lock.read();
-        let _k = self.key_lock(bucket, key).lock();
-        self.require_bucket(bucket)?;
-        let mut b = WriteBatch::default();
-        if self.local_object(bucket, key)?.is_some_and(|m| m.version_id == version_id) {
-            self.batch_object_tags(&mut b, bucket, key, version_id, tags)?;
-            return self.write(b);
-        }
-        let kv = self.key_versions(bucket, key)?;
-        let found = kv.entries.into_iter().find(|(_, e)| matches!(e, StoredVersion::Object { manifest, .. } if manifest.version_id == version_id));
-        let Some((k, StoredVersion::Object { manifest, null, .. })) = found else {
-            return Err(MetaError::VersionConflict { bucket: bucket.into(), key: key.into(), expected: Some(version_id) });
-        };
-        b.put_cf(self.cf(CF_VERSIONS)?, k, encode(&StoredVersion::Object { manifest, null, tags: tags.to_vec() })?);
-        self.write(b)
-    }
-
-    /// In `b`: keep `head` while the key has anything versioned left (`more`), else drop it.
-    fn batch_put_head(&self, b: &mut WriteBatch, bucket: &str, key: &str, head: &KeyHead, more: bool) -> MetaResult<()> {
-        if more || head.current.is_some() {
-            b.put_cf(self.cf(CF_VERSIONS)?, head_key(bucket, key), encode(head)?);
-        } else {
-            // The archive sequence restarts at 0 only when no entry is left to sort against.
-            b.delete_cf(self.cf(CF_VERSIONS)?, head_key(bucket, key));
-        }
-        Ok(())
-    }
-
-    /// One version of a key (`None`: no such version).
-    pub(crate) fn local_object_version(&self, bucket: &str, key: &str, vref: VersionRef) -> MetaResult<Option<FoundVersion>> {
-        let current: Option<Manifest> = self.local_object(bucket, key)?;
-        let kv = self.key_versions(bucket, key)?;
-        if let Some(cur) = current.as_ref().filter(|c| kv.current_ref(c) == vref) {
-            let tags = self.local_object_tags(bucket, key, cur.version_id)?;
-            return Ok(Some(FoundVersion::Object { manifest: cur.clone(), tags, vref, current: true }));
-        }
-        Ok(kv.entries.iter().position(|(_, e)| e.vref() == vref).map(|i| found(&kv.entries[i].1, current.is_none() && i == 0)))
-    }
-
-    /// The key's newest version: its current object, or the delete marker that hides it.
-    pub(crate) fn local_newest_version(&self, bucket: &str, key: &str) -> MetaResult<Option<FoundVersion>> {
-        if let Some(cur) = self.local_object(bucket, key)? {
-            let head: Option<KeyHead> = self.get(CF_VERSIONS, "version head", &head_key(bucket, key))?;
-            let vref = match head.and_then(|h| h.current) {
-                Some(id) if id == cur.version_id => VersionRef::Id(id),
-                _ => VersionRef::Null,
-            };
-            let tags = self.local_object_tags(bucket, key, cur.version_id)?;
-            return Ok(Some(FoundVersion::Object { manifest: cur, tags, vref, current: true }));
-        }
-        // Only a bucket that had versioning can hold a marker.
-        if self.local_bucket_versioning(bucket)?.is_none() {
-            return Ok(None);
-        }
-        let kv = self.key_versions(bucket, key)?;
-        Ok(kv.entries.first().filter(|(_, e)| matches!(e, StoredVersion::DeleteMarker { .. })).map(|(_, e)| found(e, true)))
-    }
-
-    /// One version's manifest by its manifest id (`Manifest::version_id`): the current
-    /// version or an archived one (`None`: no version of the key has that id any more).
-    pub fn local_manifest_by_id(&self, bucket: &str, key: &str, version_id: u128) -> MetaResult<Option<Manifest>> {
-        if let Some(cur) = self.local_object(bucket, key)?.filter(|m| m.version_id == version_id) {
-            return Ok(Some(cur));
-        }
-        Ok(self.archived_version(bucket, key, version_id)?.map(|(_, m)| m))
-    }
-
-    /// An archived version by its manifest id (the owner of its shards), with its RocksDB key.
-    pub(crate) fn archived_version(&self, bucket: &str, key: &str, version_id: u128) -> MetaResult<Option<(Vec<u8>, Manifest)>> {
-        let kv = self.key_versions(bucket, key)?;
-        Ok(kv.entries.into_iter().find_map(|(k, e)| match e {
-            StoredVersion::Object { manifest, .. } if manifest.version_id == version_id => Some((k, manifest)),
-            _ => None,
-        }))
     }
 
     /// In `b`: write back an archived version whose shards moved.

@@ -8,7 +8,7 @@ use crate::keys;
 use crate::list::find;
 use crate::store::{RocksMeta, CF_OBJECTS, CF_VERSIONS};
 use crate::types::Manifest;
-use crate::versions::{StoredVersion, VersionRef};
+use crate::versions::{current_ref, found, FoundVersion, StoredVersion, VersionRef};
 
 /// What to list.
 #[derive(Clone, Debug, Default)]
@@ -96,7 +96,9 @@ impl RocksMeta {
         let mut last: Option<(String, VersionRef)> = None;
         loop {
             let obj = self.first_at(CF_OBJECTS, &full_prefix, &pos)?;
-            let ver = self.first_at(CF_VERSIONS, &full_prefix, &pos)?.map(|k| {
+            // No versioned key holds U+0000; with one in the prefix only `objects` can match.
+            let versioned = if q.prefix.contains('\0') { None } else { self.first_at(CF_VERSIONS, &full_prefix, &pos)? };
+            let ver = versioned.map(|k| {
                 // Its object key: up to the 0x00 that starts the version suffix.
                 let cut = k[bp.len()..].iter().position(|&c| c == 0).map_or(k.len(), |p| bp.len() + p);
                 k[..cut].to_vec()
@@ -128,15 +130,9 @@ impl RocksMeta {
                 page.common_prefixes.push(cp);
                 continue;
             }
-            let mut versions = self.versions_of(bucket, &key)?;
-            if q.key_marker.as_deref() == Some(key.as_str()) {
-                if let Some(vm) = q.version_marker {
-                    match versions.iter().position(|e| e.vref == vm) {
-                        Some(i) => drop(versions.drain(..=i)),
-                        None => versions.clear(),
-                    }
-                }
-            }
+            let after = q.version_marker.filter(|_| q.key_marker.as_deref() == Some(key.as_str()));
+            // One more than fits tells whether the page is full.
+            let versions = self.versions_of(bucket, &key, after, q.max - count + 1)?;
             let mut full = false;
             for e in versions {
                 if count == q.max {
@@ -165,33 +161,118 @@ impl RocksMeta {
         Ok(page)
     }
 
-    /// Every version of one key, newest first.
-    fn versions_of(&self, bucket: &str, key: &str) -> MetaResult<Vec<VersionEntry>> {
+    /// At most `limit` versions of one key, newest first, after version `after` (when
+    /// `after` is no longer there — deleted since the page that named it —, from the newest
+    /// again: a version listed twice is better than versions never listed). Read under the
+    /// key's lock, so the current version and the archive are seen at one point.
+    fn versions_of(&self, bucket: &str, key: &str, after: Option<VersionRef>, limit: usize) -> MetaResult<Vec<VersionEntry>> {
+        let _k = self.key_lock(bucket, key).lock();
         let current: Option<Manifest> = self.local_object(bucket, key)?;
-        let kv = self.key_versions(bucket, key)?;
-        let mut out = Vec::with_capacity(kv.entries.len() + 1);
-        if let Some(m) = &current {
-            out.push(VersionEntry {
-                key: key.to_owned(),
-                vref: kv.current_ref(m),
-                latest: true,
-                object: Some(ListedObject { size: m.size, etag: m.etag.clone() }),
-                modified_ms: m.modified_ms,
-            });
+        let head = self.key_head(bucket, key)?;
+        let newest = current.as_ref().map(|m| VersionEntry {
+            key: key.to_owned(),
+            vref: current_ref(head.as_ref(), m),
+            latest: true,
+            object: Some(ListedObject { size: m.size, etag: m.etag.clone() }),
+            modified_ms: m.modified_ms,
+        });
+        for after in [after, None] {
+            let mut out = Vec::new();
+            let mut skipping = after.is_some();
+            let mut take = |e: VersionEntry, out: &mut Vec<VersionEntry>| {
+                if skipping {
+                    skipping = Some(e.vref) != after;
+                } else {
+                    out.push(e);
+                }
+                out.len() < limit
+            };
+            let mut more = newest.clone().is_none_or(|e| take(e, &mut out));
+            if more {
+                self.scan_entries(bucket, key, |i, _, e| {
+                    more = take(listed(key, &e, current.is_none() && i == 0), &mut out);
+                    Ok(more)
+                })?;
+            }
+            if !skipping || after.is_none() {
+                return Ok(out);
+            }
         }
-        for (i, (_, e)) in kv.entries.iter().enumerate() {
-            let latest = current.is_none() && i == 0;
-            out.push(match e {
-                StoredVersion::Object { manifest, .. } => VersionEntry {
-                    key: key.to_owned(),
-                    vref: e.vref(),
-                    latest,
-                    object: Some(ListedObject { size: manifest.size, etag: manifest.etag.clone() }),
-                    modified_ms: manifest.modified_ms,
-                },
-                StoredVersion::DeleteMarker { modified_ms, .. } => VersionEntry { key: key.to_owned(), vref: e.vref(), latest, object: None, modified_ms: *modified_ms },
-            });
+        Ok(Vec::new())
+    }
+}
+
+/// How a listing shows an archive entry.
+fn listed(key: &str, e: &StoredVersion, latest: bool) -> VersionEntry {
+    match e {
+        StoredVersion::Object { manifest, .. } => VersionEntry {
+            key: key.to_owned(),
+            vref: e.vref(),
+            latest,
+            object: Some(ListedObject { size: manifest.size, etag: manifest.etag.clone() }),
+            modified_ms: manifest.modified_ms,
+        },
+        StoredVersion::DeleteMarker { modified_ms, .. } => VersionEntry { key: key.to_owned(), vref: e.vref(), latest, object: None, modified_ms: *modified_ms },
+    }
+}
+
+impl RocksMeta {
+    /// One version of a key (`None`: no such version). Read under the key's lock, so the
+    /// current version and the archive are seen at one point.
+    pub(crate) fn local_object_version(&self, bucket: &str, key: &str, vref: VersionRef) -> MetaResult<Option<FoundVersion>> {
+        let _k = self.key_lock(bucket, key).lock();
+        let current: Option<Manifest> = self.local_object(bucket, key)?;
+        let head = self.key_head(bucket, key)?;
+        if let Some(cur) = current.as_ref().filter(|c| current_ref(head.as_ref(), c) == vref) {
+            let tags = self.local_object_tags(bucket, key, cur.version_id)?;
+            return Ok(Some(FoundVersion::Object { manifest: cur.clone(), tags, vref, current: true }));
         }
-        Ok(out)
+        let mut hit = None;
+        self.scan_entries(bucket, key, |i, _, e| {
+            if e.vref() == vref {
+                hit = Some(found(&e, current.is_none() && i == 0));
+            }
+            Ok(hit.is_none())
+        })?;
+        Ok(hit)
+    }
+
+    /// The key's newest version: its current object, or the delete marker that hides it.
+    pub(crate) fn local_newest_version(&self, bucket: &str, key: &str) -> MetaResult<Option<FoundVersion>> {
+        let _k = self.key_lock(bucket, key).lock();
+        if let Some(cur) = self.local_object(bucket, key)? {
+            let vref = current_ref(self.key_head(bucket, key)?.as_ref(), &cur);
+            let tags = self.local_object_tags(bucket, key, cur.version_id)?;
+            return Ok(Some(FoundVersion::Object { manifest: cur, tags, vref, current: true }));
+        }
+        // Only a bucket that had versioning can hold a marker.
+        if self.local_bucket_versioning(bucket)?.is_none() {
+            return Ok(None);
+        }
+        let first = self.first_entries(bucket, key, 1)?;
+        Ok(first.first().filter(|(_, e)| matches!(e, StoredVersion::DeleteMarker { .. })).map(|(_, e)| found(e, true)))
+    }
+
+    /// One version's manifest by its manifest id (`Manifest::version_id`): the current
+    /// version or an archived one (`None`: no version of the key has that id any more).
+    pub fn local_manifest_by_id(&self, bucket: &str, key: &str, version_id: u128) -> MetaResult<Option<Manifest>> {
+        if let Some(cur) = self.local_object(bucket, key)?.filter(|m| m.version_id == version_id) {
+            return Ok(Some(cur));
+        }
+        Ok(self.archived_version(bucket, key, version_id)?.map(|(_, m)| m))
+    }
+
+    /// An archived version by its manifest id (the owner of its shards), with its RocksDB key.
+    pub(crate) fn archived_version(&self, bucket: &str, key: &str, version_id: u128) -> MetaResult<Option<(Vec<u8>, Manifest)>> {
+        let mut hit = None;
+        self.scan_entries(bucket, key, |_, k, e| {
+            if let StoredVersion::Object { manifest, .. } = e {
+                if manifest.version_id == version_id {
+                    hit = Some((k.to_vec(), manifest));
+                }
+            }
+            Ok(hit.is_none())
+        })?;
+        Ok(hit)
     }
 }

@@ -333,7 +333,7 @@ impl KintsugiS3 {
         for obj in input.delete.objects {
             let cond = WriteCondition::delete(obj.e_tag.map(ETagCondition::ETag), obj.last_modified_time.as_ref(), obj.size);
             let done = match super::versions::parse_version(obj.version_id.as_deref()) {
-                Ok(_) if denied.0.contains(&obj.key) => Err(s3_error!(AccessDenied, "the policy of bucket {} does not let you delete {}", input.bucket, obj.key)),
+                Ok(_) if denied.0.contains(&(obj.key.clone(), obj.version_id.clone())) => Err(s3_error!(AccessDenied, "the policy of bucket {} does not let you delete {}", input.bucket, obj.key)),
                 Ok(Some(v)) => self.delete_version(&input.bucket, &obj.key, v).await,
                 Ok(None) => self.delete_one(&input.bucket, &obj.key, &cond).await,
                 Err(e) => Err(e),
