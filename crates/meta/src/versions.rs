@@ -57,11 +57,13 @@ pub enum VersionRef {
 
 impl VersionRef {
     /// Parse a `versionId` as S3 clients send it (`None`: not a version id this store made).
+    /// Ids are case-sensitive, as S3's: one version has one spelling, so a policy condition
+    /// on `s3:versionid` cannot be passed by another.
     pub fn parse(s: &str) -> Option<Self> {
         if s == "null" {
             return Some(Self::Null);
         }
-        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return None;
         }
         u128::from_str_radix(s, 16).ok().map(Self::Id)

@@ -256,6 +256,8 @@ impl RocksMeta {
     /// One version's manifest by its manifest id (`Manifest::version_id`): the current
     /// version or an archived one (`None`: no version of the key has that id any more).
     pub fn local_manifest_by_id(&self, bucket: &str, key: &str, version_id: u128) -> MetaResult<Option<Manifest>> {
+        // Under the key's lock: a version made current between the two reads is not missed.
+        let _k = self.key_lock(bucket, key).lock();
         if let Some(cur) = self.local_object(bucket, key)?.filter(|m| m.version_id == version_id) {
             return Ok(Some(cur));
         }

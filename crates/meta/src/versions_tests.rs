@@ -23,7 +23,7 @@ fn version_refs_parse_as_they_print() {
     assert_eq!(VersionRef::parse("null"), Some(VersionRef::Null));
     let r = VersionRef::Id(0xabc);
     assert_eq!(VersionRef::parse(&r.to_string()), Some(r));
-    for bad in ["", "nul", "xyz", "0123", &"g".repeat(32), &"0".repeat(33)] {
+    for bad in ["", "nul", "NULL", "xyz", "0123", &"g".repeat(32), &"0".repeat(33), &"A".repeat(32)] {
         assert_eq!(VersionRef::parse(bad), None, "{bad:?}");
     }
 }

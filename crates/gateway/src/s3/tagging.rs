@@ -86,14 +86,19 @@ impl KintsugiS3 {
         if version_id.is_none() {
             return self.set_object_tags(bucket, key, tags).await;
         }
-        let (m, _, _) = self.version_of(bucket, key, version_id).await?;
-        let (b, k) = (bucket.to_owned(), key.to_owned());
-        match self.meta(move |meta| meta.put_version_tags(&b, &k, m.version_id, &tags)).await {
-            Ok(()) => Ok(()),
-            // Deleted meanwhile: answer as a read of it would now.
-            Err(e) if e.is_version_conflict() => self.version_of(bucket, key, version_id).await.map(drop),
-            Err(e) => Err(e.into()),
+        // The name resolves to a manifest id, which the command targets; when that version
+        // went meanwhile (a `null` version replaced, a version deleted), the name is resolved
+        // again: a missing version answers as a read would, a new `null` one is tagged.
+        for _ in 0..TAG_ATTEMPTS {
+            let (m, _, _) = self.version_of(bucket, key, version_id).await?;
+            let (b, k, t) = (bucket.to_owned(), key.to_owned(), tags.clone());
+            match self.meta(move |meta| meta.put_version_tags(&b, &k, m.version_id, &t)).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_version_conflict() => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
+        Err(s3_error!(OperationAborted, "version {} of {key} was replaced {TAG_ATTEMPTS} times while its tags were being set; retry", version_id.unwrap_or("null")))
     }
 
     /// Replace the tags of the current version; a write of the key in between makes it retry
