@@ -93,7 +93,8 @@ impl RocksMeta {
         }
         let delim = q.delimiter.as_deref().filter(|d| !d.is_empty());
         let mut count = 0usize;
-        let mut last: Option<(String, VersionRef)> = None;
+        // The last key listed, with its version (none: a common prefix).
+        let mut last: Option<(String, Option<VersionRef>)> = None;
         loop {
             let obj = self.first_at(CF_OBJECTS, &full_prefix, &pos)?;
             // No versioned key holds U+0000; with one in the prefix only `objects` can match.
@@ -126,7 +127,7 @@ impl RocksMeta {
                     break;
                 }
                 count += 1;
-                last = Some((cp.clone(), VersionRef::Null));
+                last = Some((cp.clone(), None));
                 page.common_prefixes.push(cp);
                 continue;
             }
@@ -140,7 +141,7 @@ impl RocksMeta {
                     break;
                 }
                 count += 1;
-                last = Some((e.key.clone(), e.vref));
+                last = Some((e.key.clone(), Some(e.vref)));
                 page.entries.push(e);
             }
             if full {
@@ -153,9 +154,8 @@ impl RocksMeta {
         }
         if page.truncated {
             if let Some((k, v)) = last {
-                let is_prefix = page.common_prefixes.last() == Some(&k) && page.entries.last().is_none_or(|e| e.key != k);
                 page.next_key_marker = Some(k);
-                page.next_version_marker = (!is_prefix).then_some(v);
+                page.next_version_marker = v;
             }
         }
         Ok(page)

@@ -67,7 +67,7 @@ impl KintsugiS3 {
         util::refuse_unbuilt(input.sse_customer_algorithm.is_some(), false)?;
         let w = wanted(&input.object_attributes)?;
         let (m, _, vref) = self.version_of(&input.bucket, &input.key, input.version_id.as_deref()).await?;
-        let version_id = (vref != kintsugi_meta::VersionRef::Null || input.version_id.is_some()).then(|| vref.to_string());
+        let version_id = super::versions::read_version_header(vref, input.version_id.as_deref());
         let mut out = GetObjectAttributesOutput { last_modified: Some(ts(m.modified_ms)), version_id, ..Default::default() };
         if w.etag {
             out.e_tag = Some(etag(&m.etag));
