@@ -126,6 +126,7 @@ fn bucket_policies_grant_deny_and_open_buckets_to_anonymous_callers() {
     script(&s, "policy.py", &["rules", "pol", &owner.ak, &owner.sk, &team.ak, &team.sk]);
     script(&s, "policy.py", &["controls", "ctl", &owner.ak, &owner.sk, &team.ak, &team.sk]);
     script(&s, "policy.py", &["versions", "polv", &owner.ak, &owner.sk, &team.ak, &team.sk]);
+    script(&s, "policy.py", &["lock", "poll", &owner.ak, &owner.sk, &team.ak, &team.sk]);
 
     // The aws cli sets and reads a policy; a public object is served to an unsigned GET,
     // also after a restart.

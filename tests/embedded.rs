@@ -323,7 +323,7 @@ fn a_put_refused_before_its_body_is_read_gets_the_answer_not_a_broken_pipe() {
 /// Conditional reads, writes (If-None-Match: `*`, If-Match on PUT and completion), copy-source
 /// conditions and UploadPartCopy, with boto3 and the aws cli; then a compare-and-swap counter
 /// and a create race that only atomic conditional commits pass. See tests/s3/conditional.py.
-/// Then what is not built yet (SSE, object lock, partNumber of a multipart object)
+/// Then what is not built yet (SSE, object lock where the bucket has none, partNumber of a multipart object)
 /// is refused and stores nothing: tests/s3/corners.py.
 #[test]
 fn conditional_reads_writes_and_copies() {
@@ -401,6 +401,28 @@ fn versions_are_kept_listed_and_deleted_as_s3_does_and_survive_a_restart() {
     s.restart();
     s.py("versioning.py", &["still", "vers"]);
     elapsed(t, "versioning");
+}
+
+/// Object lock with boto3 and the aws cli (tests/s3/object_lock.py): retention, legal holds,
+/// the bypass and the default retention refuse deletes as S3 does, and still do after a
+/// restart.
+#[test]
+fn locked_versions_refuse_deletion_as_s3_does_and_stay_locked_across_a_restart() {
+    let _g = slot();
+    let t = Instant::now();
+    let mut s = Server::start(Opts::default());
+    let out = s.py("object_lock.py", &["set", "locked"]);
+    let comp = out.lines().find_map(|l| l.strip_prefix("ids ")).and_then(|l| l.split_whitespace().nth(1)).expect("ids line").to_owned();
+    let out = s.run_ok(s.aws(&["s3api", "get-object-retention", "--bucket", "locked", "--key", "comp", "--version-id", &comp, "--output", "json"]), "aws get-object-retention");
+    assert!(out.contains("\"COMPLIANCE\""), "{out}");
+    let out = s.run_ok(s.aws(&["s3api", "get-object-lock-configuration", "--bucket", "locked", "--output", "json"]), "aws get-object-lock-configuration");
+    assert!(out.contains("\"GOVERNANCE\"") && out.contains("\"Enabled\""), "{out}");
+    let refused = s.aws(&["s3api", "delete-object", "--bucket", "locked", "--key", "comp", "--version-id", &comp, "--bypass-governance-retention"]).output().expect("aws");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && err.contains("AccessDenied"), "the aws cli deleted a COMPLIANCE version: {err}");
+    s.restart();
+    s.py("object_lock.py", &["still", "locked"]);
+    elapsed(t, "object lock");
 }
 
 /// Bucket CORS rules with boto3 and the aws cli, browsers' preflights and the CORS headers of

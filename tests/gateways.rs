@@ -141,6 +141,9 @@ fn three_gateways_serve_the_same_objects_and_survive_the_leaders_death() {
     // Versions written and deleted through a follower read through the leader.
     others[0].py("versioning.py", &["set", "grp-vers"]);
     c.gw.py("versioning.py", &["still", "grp-vers"]);
+    // Object lock set and enforced through a follower holds through the leader.
+    others[1].py("object_lock.py", &["set", "grp-lock"]);
+    c.gw.py("object_lock.py", &["still", "grp-lock"]);
     others[1].py("cors.py", &["grp-cors"]);
     c.gw.py("corners.py", &["grp-corners"]);
 

@@ -16,6 +16,11 @@ Usage:
       the actions of versions: a key allowed s3:GetObject and s3:DeleteObject but denied
       s3:GetObjectVersion and s3:DeleteObjectVersion reads and deletes the current version
       (a delete marker) but no older one: not by GET, DELETE, DeleteObjects or as a copy source
+  policy.py lock BUCKET OWNER_AK OWNER_SK TEAM_AK TEAM_SK
+      object lock's permissions: a key without s3:BypassGovernanceRetention cannot bypass a
+      GOVERNANCE retention (delete or shorten), nor lock what it writes without
+      s3:PutObjectRetention / s3:PutObjectLegalHold; once the policy allows it, it can; the
+      bucket's owner can without a policy
   policy.py grant BUCKET AK
       (admin key) let AK read every object of BUCKET
 """
@@ -24,6 +29,7 @@ import http.client
 import json
 import sys
 import urllib.parse
+from datetime import datetime, timedelta, timezone
 
 import boto3
 from botocore import UNSIGNED
@@ -305,6 +311,32 @@ def versions(bucket, owner_ak, owner_sk, team_ak, team_sk):
     c.eq(owner.get_object(Bucket=bucket, Key="k", VersionId=old)["Body"].read(), b"old", "the older version is still there")
 
 
+def lock(bucket, owner_ak, owner_sk, team_ak, team_sk):
+    owner, team = as_key(owner_ak, owner_sk), as_key(team_ak, team_sk)
+    owner.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    until = (datetime.now(timezone.utc) + timedelta(days=1)).replace(microsecond=0)
+    vids = [owner.put_object(Bucket=bucket, Key=f"g{i}", Body=b"g", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)["VersionId"] for i in range(2)]
+    base = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObjectRetention", "s3:PutObjectRetention", "s3:ListBucket"]
+
+    def allow(actions):
+        owner.put_bucket_policy(Bucket=bucket, Policy=doc({"Effect": "Allow", "Principal": {"AWS": [team_ak]}, "Action": actions, "Resource": [arn(bucket), arn(bucket, "*")]}))
+
+    allow(base)
+    c.eq(team.get_object_retention(Bucket=bucket, Key="g0")["Retention"]["Mode"], "GOVERNANCE", "the team reads the retention")
+    denied(lambda: team.delete_object(Bucket=bucket, Key="g0", VersionId=vids[0], BypassGovernanceRetention=True), "a bypass by a key without s3:BypassGovernanceRetention")
+    shorter = {"Mode": "GOVERNANCE", "RetainUntilDate": until - timedelta(hours=12)}
+    denied(lambda: team.put_object_retention(Bucket=bucket, Key="g0", VersionId=vids[0], Retention=shorter, BypassGovernanceRetention=True), "a shortening bypass by a key without s3:BypassGovernanceRetention")
+    denied(lambda: team.put_object(Bucket=bucket, Key="t", Body=b"t", ObjectLockLegalHoldStatus="ON"), "a held write needs s3:PutObjectLegalHold")
+    team.put_object(Bucket=bucket, Key="t", Body=b"t", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)
+    allow(base + ["s3:BypassGovernanceRetention"])
+    team.put_object_retention(Bucket=bucket, Key="g0", VersionId=vids[0], Retention=shorter, BypassGovernanceRetention=True)
+    team.delete_object(Bucket=bucket, Key="g0", VersionId=vids[0], BypassGovernanceRetention=True)
+    c.eq(head_status(lambda: owner.head_object(Bucket=bucket, Key="g0", VersionId=vids[0])), 404, "a key allowed s3:BypassGovernanceRetention deleted the version")
+    owner.delete_bucket_policy(Bucket=bucket)
+    owner.delete_object(Bucket=bucket, Key="g1", VersionId=vids[1], BypassGovernanceRetention=True)
+    c.eq(head_status(lambda: owner.head_object(Bucket=bucket, Key="g1", VersionId=vids[1])), 404, "the bucket's owner bypasses without a policy")
+
+
 def grant(bucket, ak):
     policy = doc({"Effect": "Allow", "Principal": {"AWS": [ak]}, "Action": "s3:GetObject", "Resource": arn(bucket, "*")})
     client().put_bucket_policy(Bucket=bucket, Policy=policy)
@@ -313,7 +345,7 @@ def grant(bucket, ak):
 
 def main():
     verb, args = sys.argv[1], sys.argv[2:]
-    {"rules": rules, "controls": controls, "versions": versions, "grant": grant}[verb](*args)
+    {"rules": rules, "controls": controls, "versions": versions, "lock": lock, "grant": grant}[verb](*args)
     c.finish()
 
 

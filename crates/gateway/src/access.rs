@@ -60,6 +60,13 @@ pub(crate) struct DeniedKeys(pub(crate) HashSet<(String, Option<String>)>);
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HideMissing;
 
+/// Put in a DeleteObject, DeleteObjects or PutObjectRetention request's extensions when it
+/// asks to bypass GOVERNANCE retention (`x-amz-bypass-governance-retention: true`) and its
+/// caller may (`s3:BypassGovernanceRetention`: admin keys and the bucket's owner always,
+/// others where the bucket's policy allows it). Without it the bypass is ignored.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MayBypass;
+
 /// The principal a request was signed by (put in the request's extensions by the check).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
@@ -349,6 +356,15 @@ impl KintsugiAccess {
         }
     }
 
+    /// Whether `ask`'s caller may bypass GOVERNANCE retention where it asks.
+    async fn may_bypass(&self, ask: Ask<'_>) -> S3Result<bool> {
+        if ask.principal.admin {
+            return Ok(true);
+        }
+        let Some(view) = self.view(ask.bucket, ask.principal).await? else { return Ok(false) };
+        Ok(self.judge(&view, &Ask { op: "BypassGovernanceRetention", ..ask }).is_ok())
+    }
+
     fn facts<'a>(&self, ask: &'a Ask<'_>, action: &'a str) -> Facts<'a> {
         Facts {
             principal: ask.principal.key(),
@@ -430,6 +446,10 @@ impl S3Access for KintsugiAccess {
                     key: key.as_deref(),
                     keys: request_keys(op, cx.uri().query(), cx.headers()),
                 };
+                let bypass = cx.headers().get("x-amz-bypass-governance-retention").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                if bypass && matches!(op, "DeleteObject" | "DeleteObjects" | "PutObjectRetention") && self.may_bypass(Ask { keys: ask.keys.clone(), ..ask }).await? {
+                    cx.extensions_mut().insert(MayBypass);
+                }
                 if op == "DeleteObjects" {
                     // Decided key by key once its body is read; refused whole when nothing
                     // could be allowed (another's bucket without a policy).
@@ -446,6 +466,16 @@ impl S3Access for KintsugiAccess {
                     // One look at the bucket serves every decision this request needs.
                     let view = self.view(&b, &p).await?.ok_or_else(|| no_such_bucket(&b))?;
                     let mut as_owner = self.judge(&view, &ask)?;
+                    if matches!(op, "PutObject" | "CopyObject" | "CreateMultipartUpload") {
+                        // A write that locks its version needs the lock's permissions too, as S3 asks.
+                        let h = cx.headers();
+                        if h.contains_key("x-amz-object-lock-mode") || h.contains_key("x-amz-object-lock-retain-until-date") {
+                            self.judge(&view, &Ask { op: "PutObjectRetention", keys: ask.keys.clone(), ..ask })?;
+                        }
+                        if h.contains_key("x-amz-object-lock-legal-hold") {
+                            self.judge(&view, &Ask { op: "PutObjectLegalHold", keys: ask.keys.clone(), ..ask })?;
+                        }
+                    }
                     if op == "GetObjectAttributes" {
                         // S3 asks for s3:GetObject too.
                         as_owner &= self.judge(&view, &Ask { op: "GetObject", keys: ask.keys.clone(), ..ask })?;

@@ -116,10 +116,24 @@ fn workload(meta: &RocksMeta) {
     assert_eq!(meta.move_shards(&archived, 40, &[ShardMove { index: 0, from: 1, to: 4 }]).expect("move archived").len(), 1);
     assert!(meta.delete_object("b", "v", Expect::Any).expect("marker").marker);
     meta.put_version_tags("b", "v", 40, &t("old", "1")).expect("tag an archived version");
-    meta.delete_version("b", "v", VersionRef::Id(41)).expect("delete version");
+    meta.delete_version("b", "v", VersionRef::Id(41), false).expect("delete version");
     meta.put_bucket_versioning("b", Versioning::Suspended).expect("suspend");
     meta.put_object("b", "v", &manifest(42, vec![seg(42, &[2, 3, 4])]), Expect::Any).expect("null version");
     meta.put_bucket_versioning("gone", Versioning::Enabled).expect("versioning");
+    // Object lock: a bucket with it from the start, a default retention, a legal hold, a
+    // version whose deletion is refused, then let through by a bypass, and a locked upload.
+    meta.create_locked_bucket("lk", "AK2").expect("locked bucket");
+    meta.put_bucket_lock("lk", &BucketLock { default: Some((LockMode::Governance, RetentionPeriod::Days(1))) }).expect("default retention");
+    let now = now_ms();
+    meta.put_object("lk", "o", &Manifest { modified_ms: now, ..manifest(60, vec![seg(60, &[1, 2, 3])]) }, Expect::Any).expect("retained by default");
+    let held = VersionLock { retention: None, legal_hold: true };
+    meta.put_object_locked("lk", "o", &Manifest { modified_ms: now, ..manifest(61, vec![seg(61, &[1, 2, 3])]) }, Expect::Any, &[], Some(&held)).expect("held");
+    assert!(matches!(meta.delete_version("lk", "o", VersionRef::Id(61), true), Err(MetaError::ObjectLocked { .. })), "a legal hold outlasts any bypass");
+    meta.put_version_lock("lk", "o", 61, Some(None), Some(false), true).expect("hold off, default retention lifted");
+    assert!(matches!(meta.delete_version("lk", "o", VersionRef::Id(60), false), Err(MetaError::ObjectLocked { .. })));
+    meta.delete_version("lk", "o", VersionRef::Id(60), true).expect("bypassed");
+    meta.create_upload_locked(&UploadRecord { bucket: "lk".into(), ..upload("u9", "mp") }, &[], Some(&held)).expect("locked upload");
+    meta.put_object_locked("lk", "kept", &manifest(62, vec![seg(62, &[1, 2, 3])]), Expect::Any, &[], Some(&held)).expect("a held version stays");
     meta.create_upload(&UploadRecord { bucket: "gone".into(), ..upload("u3", "x") }).expect("upload");
     meta.put_part("gone", "x", "u3", &part(1, seg(25, &[2, 4, 5]))).expect("part");
     meta.delete_bucket("gone").expect("delete bucket with an open upload");
@@ -240,7 +254,10 @@ fn without_a_commit_no_mutation_writes_anything() {
     refused("move_shards", meta.move_shards(&owner, 1, &[ShardMove { index: 0, from: 1, to: 4 }]).map(drop));
     refused("delete_bucket", meta.delete_bucket("b"));
     refused("put_bucket_versioning", meta.put_bucket_versioning("b", Versioning::Enabled));
-    refused("delete_version", meta.delete_version("b", "k", VersionRef::Null).map(drop));
+    refused("delete_version", meta.delete_version("b", "k", VersionRef::Null, false).map(drop));
+    refused("put_bucket_lock", meta.put_bucket_lock("b", &BucketLock::default()));
+    refused("put_version_lock", meta.put_version_lock("b", "k", 1, None, Some(true), false));
+    refused("create_locked_bucket", meta.create_locked_bucket("new", ""));
     assert_eq!(meta.dump_for_test().expect("dump"), before, "a mutation wrote without a commit");
 }
 
@@ -479,6 +496,8 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             (CF_SYSTEM, k) if k.starts_with(b"bucket-public-access-block/") => whole::<PublicAccessBlock>("public access block", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-ownership/") => whole::<String>("ownership", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-versioning/") => whole::<Versioning>("versioning", v),
+            (CF_SYSTEM, k) if k.starts_with(b"object-lock-config/") => whole::<BucketLock>("object lock configuration", v),
+            (CF_SYSTEM, k) if k.starts_with(b"object-lock/") || k.starts_with(b"upload-lock/") => whole::<VersionLock>("version lock", v),
             (CF_VERSIONS, k) if crate::versions::is_entry_key(k) => whole::<StoredVersion>("stored version", v),
             (CF_VERSIONS, _) => whole::<crate::versions::KeyHead>("version head", v),
             _ => panic!("a record this test does not know: {cf} {}", k.escape_ascii()),
@@ -503,5 +522,5 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             _ => cf.to_string(),
         });
     }
-    assert_eq!(kinds.len(), 28, "every kind of record was checked: {kinds:?}");
+    assert_eq!(kinds.len(), 31, "every kind of record was checked: {kinds:?}");
 }

@@ -117,10 +117,36 @@ pub enum MetaError {
     },
     /// A command from a gateway that predates a feature met state that needs it (with
     /// replicated gateways of mixed versions); nothing was written.
-    #[error("the {command} command cannot be applied to a bucket with versioning; upgrade every gateway")]
+    #[error("the {command} command cannot be applied to a bucket with versioning or object lock; upgrade every gateway")]
     NeedsNewerCommand {
         /// The command's name.
         command: String,
+    },
+    /// A version's object lock refuses its deletion, or the change of its retention.
+    #[error("version {version_id:032x} of {bucket}/{key} is locked: {why}")]
+    ObjectLocked {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The version's manifest id.
+        version_id: u128,
+        /// What holds it, and what would let it go.
+        why: String,
+    },
+    /// A retention or legal hold was asked for in a bucket without object lock.
+    #[error("bucket {bucket} has no object lock configuration, so its objects cannot have a retention or legal hold: enable object lock on it first (PutObjectLockConfiguration, with versioning enabled)")]
+    NoObjectLock {
+        /// Bucket name.
+        bucket: String,
+    },
+    /// The bucket's state refuses the change (S3's `InvalidBucketState`).
+    #[error("bucket {bucket}: {detail}")]
+    BucketState {
+        /// Bucket name.
+        bucket: String,
+        /// What refused it and what to do.
+        detail: String,
     },
     /// A column family is missing (the database was not created by this version).
     #[error("metadata column family {name} is missing")]

@@ -24,6 +24,7 @@
 #![deny(unsafe_code)]
 
 mod cluster_map;
+mod apply;
 mod command;
 mod controls;
 mod cors;
@@ -35,6 +36,8 @@ mod join_tokens;
 mod label;
 mod ledger;
 mod lifecycle;
+mod lock;
+mod retention;
 mod list;
 mod mutate;
 mod policy;
@@ -49,7 +52,8 @@ mod versions;
 mod versions_apply;
 mod versions_list;
 
-pub use command::{Applied, Command, CommandLog, PartStamp};
+pub use apply::{Applied, CommandLog};
+pub use command::{Command, PartStamp};
 pub use controls::PublicAccessBlock;
 pub use cors::CorsRule;
 pub use error::{MetaError, MetaResult};
@@ -57,6 +61,7 @@ pub use ledger::{decode_ledger_value, encode_ledger_value, shard_bytes, Recount,
 pub use join_tokens::JoinTokenRecord;
 pub use label::{ShardLabel, LABEL_BUDGET};
 pub use list::{ListEntry, ListPage, ListQuery};
+pub use retention::{rfc3339, BucketLock, LockMode, Retention, RetentionPeriod, VersionLock};
 pub use read::MetaRead;
 pub use relocate::{IndexedShard, OwnedSegment, ShardFileUse, ShardMove};
 pub use replica::{decode_export, encode_export, Family as ExportFamily, Outcome, Refusal};

@@ -3,12 +3,14 @@
 //! command log first when one is set). Here, and only here, commands are stamped with the
 //! clock and the store's garbage delay, so `apply` itself stays deterministic.
 
-use crate::command::{Applied, Command, PartStamp};
+use crate::apply::Applied;
+use crate::command::{Command, PartStamp};
 use crate::read::MetaRead;
 use crate::error::{MetaError, MetaResult};
 use crate::relocate::ShardMove;
 use crate::store::{now_ms, Expect, RocksMeta};
 use crate::join_tokens::JoinTokenRecord;
+use crate::retention::{BucketLock, Retention, VersionLock};
 use crate::versions::{VersionDeleted, VersionRef, Versioning};
 use crate::types::{AccessKeyRecord, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
 
@@ -57,10 +59,63 @@ impl RocksMeta {
         Ok(self.submit(&cmd)?.deleted())
     }
 
-    /// Delete one version (or delete marker) of a key for good.
-    pub fn delete_version(&self, bucket: &str, key: &str, version: VersionRef) -> MetaResult<VersionDeleted> {
-        let cmd = Command::DeleteVersion { bucket: bucket.into(), key: key.into(), version, garbage_due_ms: self.garbage_due() };
+    /// Delete one version (or delete marker) of a key for good; `ObjectLocked` while its
+    /// object lock protects it (`bypass`: the caller asked to bypass GOVERNANCE retention and
+    /// may).
+    pub fn delete_version(&self, bucket: &str, key: &str, version: VersionRef, bypass: bool) -> MetaResult<VersionDeleted> {
+        let (b, k, garbage_due_ms) = (bucket.to_owned(), key.to_owned(), self.garbage_due());
+        // Where object lock is off, the command older gateways of a group apply too (it is
+        // refused if a lock record turns up meanwhile).
+        if self.local_bucket_lock(bucket)?.is_none() {
+            match self.submit(&Command::DeleteVersion { bucket: b.clone(), key: k.clone(), version, garbage_due_ms }) {
+                Err(MetaError::NeedsNewerCommand { .. }) => {}
+                other => return Ok(other?.deleted()),
+            }
+        }
+        let cmd = Command::DeleteVersionLocked { bucket: b, key: k, version, garbage_due_ms, now_ms: now_ms(), bypass };
         Ok(self.submit(&cmd)?.deleted())
+    }
+
+    /// Enable object lock on a bucket (versioning must be enabled) with `config`'s default
+    /// retention.
+    pub fn put_bucket_lock(&self, bucket: &str, config: &BucketLock) -> MetaResult<()> {
+        self.submit(&Command::PutBucketLock { bucket: bucket.into(), config: *config }).map(drop)
+    }
+
+    /// Change the retention (`Some(None)`: remove it) and/or legal hold of one version of
+    /// `bucket/key`, named by its manifest id.
+    pub fn put_version_lock(&self, bucket: &str, key: &str, version_id: u128, retention: Option<Option<Retention>>, legal_hold: Option<bool>, bypass: bool) -> MetaResult<()> {
+        let cmd = Command::PutVersionLock { bucket: bucket.into(), key: key.into(), version_id, retention, legal_hold, bypass, now_ms: now_ms() };
+        self.submit(&cmd).map(drop)
+    }
+
+    /// Create a bucket owned by `owner` with object lock (and versioning) enabled.
+    pub fn create_locked_bucket(&self, bucket: &str, owner: &str) -> MetaResult<()> {
+        self.submit(&Command::CreateLockedBucket { bucket: bucket.into(), created_ms: now_ms(), owner: owner.into() }).map(drop)
+    }
+
+    /// [`RocksMeta::put_object_tagged`] whose new version gets `lock` (none: as asked for no
+    /// lock; the bucket's default retention applies either way).
+    pub fn put_object_locked(&self, bucket: &str, key: &str, manifest: &Manifest, expect: Expect, tags: &[(String, String)], lock: Option<&VersionLock>) -> MetaResult<Option<Manifest>> {
+        let Some(lock) = lock else { return self.put_object_tagged(bucket, key, manifest, expect, tags) };
+        let cmd = Command::PutObjectLocked {
+            bucket: bucket.into(),
+            key: key.into(),
+            manifest: manifest.clone(),
+            expect,
+            garbage_due_ms: self.garbage_due(),
+            tags: tags.to_vec(),
+            lock: *lock,
+        };
+        Ok(self.submit(&cmd)?.replaced())
+    }
+
+    /// [`RocksMeta::create_upload_tagged`] whose object will get `lock`.
+    pub fn create_upload_locked(&self, up: &UploadRecord, tags: &[(String, String)], lock: Option<&VersionLock>) -> MetaResult<()> {
+        match lock {
+            None => self.create_upload_tagged(up, tags),
+            Some(l) => self.submit(&Command::CreateUploadLocked { upload: up.clone(), tags: tags.to_vec(), lock: *l }).map(drop),
+        }
     }
 
     /// Replace the tags of one version (current or archived) of `bucket/key`, named by its

@@ -27,13 +27,17 @@ pub(crate) fn decode_bucket(bytes: &[u8]) -> MetaResult<BucketRecord> {
 impl RocksMeta {
     // ----- buckets -----
 
-    pub(crate) fn apply_create_bucket(&self, bucket: &str, created_ms: i64, owner: &str) -> MetaResult<()> {
+    pub(crate) fn apply_create_bucket(&self, bucket: &str, created_ms: i64, owner: &str, locked: bool) -> MetaResult<()> {
         let _g = self.bucket_lock.write();
         if self.local_bucket(bucket)?.is_some() {
             return Err(MetaError::BucketExists { bucket: bucket.into() });
         }
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_BUCKETS)?, bucket.as_bytes(), encode(&BucketRecord { created_ms, owner: owner.into() })?);
+        if locked {
+            // Object lock from the start: versioning enabled, no default retention.
+            self.batch_enable_lock(&mut b, bucket, &crate::retention::BucketLock::default())?;
+        }
         self.write(b)
     }
 

@@ -23,7 +23,8 @@ use std::sync::atomic::Ordering;
 use rocksdb::{IteratorMode, ReadOptions, WriteBatch};
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Applied, Command};
+use crate::apply::Applied;
+use crate::command::Command;
 use crate::error::{MetaError, MetaResult};
 use crate::store::{RocksMeta, ALL_CFS, CF_SYSTEM};
 
@@ -83,6 +84,12 @@ pub enum Refusal {
     UnversionableKey { key: String },
     /// See [`MetaError::NeedsNewerCommand`].
     NeedsNewerCommand { command: String },
+    /// See [`MetaError::ObjectLocked`].
+    ObjectLocked { bucket: String, key: String, version_id: u128, why: String },
+    /// See [`MetaError::NoObjectLock`].
+    NoObjectLock { bucket: String },
+    /// See [`MetaError::BucketState`].
+    BucketState { bucket: String, detail: String },
 }
 
 impl Refusal {
@@ -102,6 +109,9 @@ impl Refusal {
             MetaError::JoinTokenRefused { reason } => Refusal::JoinTokenRefused { reason: reason.clone() },
             MetaError::UnversionableKey { key } => Refusal::UnversionableKey { key: key.clone() },
             MetaError::NeedsNewerCommand { command } => Refusal::NeedsNewerCommand { command: command.clone() },
+            MetaError::ObjectLocked { bucket, key, version_id, why } => Refusal::ObjectLocked { bucket: bucket.clone(), key: key.clone(), version_id: *version_id, why: why.clone() },
+            MetaError::NoObjectLock { bucket } => Refusal::NoObjectLock { bucket: bucket.clone() },
+            MetaError::BucketState { bucket, detail } => Refusal::BucketState { bucket: bucket.clone(), detail: detail.clone() },
             _ => return None,
         })
     }
@@ -121,6 +131,9 @@ impl Refusal {
             Refusal::JoinTokenRefused { reason } => MetaError::JoinTokenRefused { reason },
             Refusal::UnversionableKey { key } => MetaError::UnversionableKey { key },
             Refusal::NeedsNewerCommand { command } => MetaError::NeedsNewerCommand { command },
+            Refusal::ObjectLocked { bucket, key, version_id, why } => MetaError::ObjectLocked { bucket, key, version_id, why },
+            Refusal::NoObjectLock { bucket } => MetaError::NoObjectLock { bucket },
+            Refusal::BucketState { bucket, detail } => MetaError::BucketState { bucket, detail },
         }
     }
 }

@@ -274,6 +274,7 @@ impl RocksMeta {
             Ok(true)
         })?;
         self.batch_drop_versioning(&mut b, bucket)?;
+        self.batch_drop_bucket_lock(&mut b, bucket)?;
         let mut uploads = Vec::new();
         self.scan_prefix(CF_UPLOADS, &prefix, &prefix, |k, v| {
             uploads.push((k.to_vec(), decode::<UploadRecord>("upload", v)?));
@@ -360,6 +361,7 @@ impl RocksMeta {
         self.garbage_delay_ms
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn apply_put_object(
         &self,
         bucket: &str,
@@ -368,6 +370,7 @@ impl RocksMeta {
         expect: Expect,
         garbage_due_ms: i64,
         tags: &[(String, String)],
+        lock: Option<&crate::retention::VersionLock>,
     ) -> MetaResult<Option<Manifest>> {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
@@ -379,6 +382,7 @@ impl RocksMeta {
         let gone = self.batch_supersede(&mut b, bucket, key, old.as_ref(), Some(manifest.version_id), None, garbage_due_ms)?;
         b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(manifest)?);
         self.batch_object_tags(&mut b, bucket, key, manifest.version_id, tags)?;
+        self.batch_new_version_lock(&mut b, bucket, key, manifest, lock)?;
         if let Some(o) = &gone.garbage {
             self.batch_unreference(&mut b, &o.segments, &o.coding, garbage_due_ms)?;
         }
@@ -389,12 +393,16 @@ impl RocksMeta {
 
     // ----- multipart uploads -----
 
-    pub(crate) fn apply_create_upload(&self, up: &UploadRecord, tags: &[(String, String)]) -> MetaResult<()> {
+    pub(crate) fn apply_create_upload(&self, up: &UploadRecord, tags: &[(String, String)], lock: Option<&crate::retention::VersionLock>) -> MetaResult<()> {
         let _b = self.bucket_lock.read();
         self.require_bucket(&up.bucket)?;
+        if lock.is_some() {
+            self.require_lock_enabled(&up.bucket)?;
+        }
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_UPLOADS)?, keys::upload_key(&up.bucket, &up.key, &up.upload_id), encode(up)?);
         self.batch_upload_tags(&mut b, &up.upload_id, tags)?;
+        self.batch_upload_lock(&mut b, &up.upload_id, lock)?;
         self.write(b)
     }
 
@@ -450,6 +458,7 @@ impl RocksMeta {
         }
         b.delete_cf(self.cf(CF_UPLOADS)?, upload_key);
         self.batch_upload_tags(b, upload_id, &[])?;
+        self.batch_upload_lock(b, upload_id, None)?;
         Ok(())
     }
 
@@ -492,6 +501,7 @@ impl RocksMeta {
         let mut b = WriteBatch::default();
         // The upload's tags become the object's (its drop below deletes them as upload tags).
         let tags = self.local_upload_tags(upload_id)?;
+        let lock = self.local_upload_lock(upload_id)?;
         self.batch_drop_upload(&mut b, &keys::upload_key(bucket, key, upload_id), upload_id, &numbers, garbage_due_ms)?;
         let gone = self.batch_supersede(&mut b, bucket, key, old.as_ref(), Some(manifest.version_id), None, garbage_due_ms)?;
         self.batch_object_tags(&mut b, bucket, key, manifest.version_id, &tags)?;
@@ -499,6 +509,7 @@ impl RocksMeta {
             self.batch_unreference(&mut b, &o.segments, &o.coding, garbage_due_ms)?;
         }
         b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(manifest)?);
+        self.batch_new_version_lock(&mut b, bucket, key, manifest, lock.as_ref())?;
         // The used parts' segments now belong to the object: re-point their index entries
         // (the ledger counted them when their parts were stored).
         self.batch_reference(&mut b, &manifest.segments, &manifest.coding, &ShardOwner::Object { bucket: bucket.into(), key: key.into() }, false)?;

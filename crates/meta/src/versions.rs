@@ -214,9 +214,27 @@ impl RocksMeta {
     pub(crate) fn apply_put_bucket_versioning(&self, bucket: &str, state: Versioning) -> MetaResult<()> {
         let _b = self.bucket_lock.read();
         self.require_bucket(bucket)?;
+        if state == Versioning::Suspended && self.local_bucket_lock(bucket)?.is_some() {
+            return Err(MetaError::BucketState { bucket: bucket.into(), detail: "versioning cannot be suspended on a bucket with object lock".into() });
+        }
         let mut b = WriteBatch::default();
-        self.batch_set(&mut b, versioning_key(bucket), Some(encode(&state)?))?;
+        self.batch_versioning(&mut b, bucket, state)?;
         self.write(b)
+    }
+
+    /// In `b`: set a bucket's versioning state.
+    fn batch_versioning(&self, b: &mut WriteBatch, bucket: &str, state: Versioning) -> MetaResult<()> {
+        self.batch_set(b, versioning_key(bucket), Some(encode(&state)?))
+    }
+
+    /// In `b`: enable a bucket's versioning.
+    pub(crate) fn batch_enable_versioning(&self, b: &mut WriteBatch, bucket: &str) -> MetaResult<()> {
+        self.batch_versioning(b, bucket, Versioning::Enabled)
+    }
+
+    /// The bucket's versioning is enabled (on this replica).
+    pub(crate) fn versioning_enabled(&self, bucket: &str) -> MetaResult<bool> {
+        Ok(self.local_bucket_versioning(bucket)? == Some(Versioning::Enabled))
     }
 
     /// Visit the manifest of every archived version (a full scan, for recounts).
@@ -337,6 +355,7 @@ impl RocksMeta {
         if let Some(o) = old {
             let null = current_ref(stored_head.as_ref(), o) == VersionRef::Null;
             if null && suspended {
+                self.batch_drop_version_lock(b, bucket, key, o.version_id)?;
                 garbage = Some(o.clone());
             } else {
                 let tags = self.local_object_tags(bucket, key, o.version_id)?;
@@ -358,6 +377,7 @@ impl RocksMeta {
             if let Some((k, e)) = null_entry {
                 b.delete_cf(self.cf(CF_VERSIONS)?, &k);
                 if let StoredVersion::Object { manifest, .. } = e {
+                    self.batch_drop_version_lock(b, bucket, key, manifest.version_id)?;
                     self.batch_unreference(b, &manifest.segments, &manifest.coding, garbage_due_ms)?;
                 }
             }

@@ -43,8 +43,10 @@ impl RocksMeta {
 
     /// Delete one version of a key for good. When it is the newest one (the current version,
     /// or the delete marker that hides the key), the next newest takes its place: an object
-    /// version becomes current, a delete marker keeps the key hidden.
-    pub(crate) fn apply_delete_version(&self, bucket: &str, key: &str, vref: VersionRef, garbage_due_ms: i64) -> MetaResult<VersionDeleted> {
+    /// version becomes current, a delete marker keeps the key hidden. A version its object
+    /// lock protects at `guard`'s time (with its bypass) is refused; without a `guard` (a
+    /// command from before object lock) so is every version with a lock record.
+    pub(crate) fn apply_delete_version(&self, bucket: &str, key: &str, vref: VersionRef, garbage_due_ms: i64, guard: Option<(i64, bool)>) -> MetaResult<VersionDeleted> {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
         self.require_bucket(bucket)?;
@@ -59,6 +61,8 @@ impl RocksMeta {
         // anything is left.
         let next: Vec<(Vec<u8>, StoredVersion)>;
         if let Some(cur) = current.clone().filter(|c| current_ref(stored_head.as_ref(), c) == vref) {
+            self.check_unlocked(bucket, key, cur.version_id, guard)?;
+            self.batch_drop_version_lock(&mut b, bucket, key, cur.version_id)?;
             b.delete_cf(self.cf(CF_OBJECTS)?, &ok);
             self.batch_object_tags(&mut b, bucket, key, cur.version_id, &[])?;
             self.batch_unreference(&mut b, &cur.segments, &cur.coding, garbage_due_ms)?;
@@ -86,7 +90,11 @@ impl RocksMeta {
             let (k, entry) = seen.remove(i);
             b.delete_cf(self.cf(CF_VERSIONS)?, &k);
             match &entry {
-                StoredVersion::Object { manifest, .. } => self.batch_unreference(&mut b, &manifest.segments, &manifest.coding, garbage_due_ms)?,
+                StoredVersion::Object { manifest, .. } => {
+                    self.check_unlocked(bucket, key, manifest.version_id, guard)?;
+                    self.batch_drop_version_lock(&mut b, bucket, key, manifest.version_id)?;
+                    self.batch_unreference(&mut b, &manifest.segments, &manifest.coding, garbage_due_ms)?;
+                }
                 StoredVersion::DeleteMarker { .. } => gone.marker = true,
             }
             if current.is_some() || i > 0 {

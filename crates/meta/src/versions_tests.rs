@@ -59,7 +59,7 @@ fn an_enabled_bucket_keeps_every_version_and_their_shards() {
     assert!(meta.object_version("b", "k", Some(VersionRef::Id(99))).expect("read").is_none());
     // The bucket is not empty while versions remain.
     for v in [VersionRef::Id(3), VersionRef::Id(2)] {
-        meta.delete_version("b", "k", v).expect("delete version");
+        meta.delete_version("b", "k", v, false).expect("delete version");
     }
     assert!(matches!(meta.delete_bucket("b"), Err(MetaError::BucketNotEmpty { .. })));
     // Deleting the current version made the newest archived one current (here: null).
@@ -69,7 +69,7 @@ fn an_enabled_bucket_keeps_every_version_and_their_shards() {
     }
     assert_eq!(owner_of(&meta, 1, 10), Some(ShardOwner::Object { bucket: "b".into(), key: "k".into() }));
     assert_eq!(meta.garbage_count().expect("garbage"), 2, "the two deleted versions' segments");
-    meta.delete_version("b", "k", VersionRef::Null).expect("delete null");
+    meta.delete_version("b", "k", VersionRef::Null, false).expect("delete null");
     meta.delete_bucket("b").expect("empty bucket goes");
 }
 
@@ -91,12 +91,12 @@ fn a_delete_in_an_enabled_bucket_makes_a_marker_that_hides_the_key() {
     assert_eq!(ids(&meta, "k"), vec![(vid(marker), true, true), (vid(1), false, false)]);
     assert_eq!(meta.garbage_count().expect("garbage"), 0);
     // Removing the marker brings the object back.
-    let d = meta.delete_version("b", "k", VersionRef::Id(marker)).expect("delete marker");
+    let d = meta.delete_version("b", "k", VersionRef::Id(marker), false).expect("delete marker");
     assert!(d.marker);
     assert_eq!(meta.object("b", "k").expect("read").map(|m| m.version_id), Some(1));
     assert_eq!(ids(&meta, "k"), vec![(vid(1), true, false)]);
     // A version that does not exist: nothing, no error.
-    assert_eq!(meta.delete_version("b", "k", VersionRef::Id(77)).expect("absent").vref, None);
+    assert_eq!(meta.delete_version("b", "k", VersionRef::Id(77), false).expect("absent").vref, None);
 }
 
 #[test]
@@ -170,7 +170,7 @@ fn a_listing_whose_version_marker_was_deleted_meanwhile_still_lists_every_versio
     loop {
         let page = meta.list_versions("b", &q).expect("page");
         for e in &page.entries {
-            meta.delete_version("b", &e.key, e.vref).expect("delete");
+            meta.delete_version("b", &e.key, e.vref, false).expect("delete");
             deleted += 1;
         }
         if !page.truncated {
@@ -215,6 +215,6 @@ fn archived_versions_keep_their_tags() {
     assert_eq!(meta.object_with_tags("b", "k").expect("read").map(|(_, t)| t), Some(tags.clone()));
     assert!(matches!(meta.put_version_tags("b", "k", 9, &tags), Err(MetaError::VersionConflict { .. })));
     let tags = newer;
-    meta.delete_version("b", "k", VersionRef::Id(2)).expect("delete current");
+    meta.delete_version("b", "k", VersionRef::Id(2), false).expect("delete current");
     assert_eq!(meta.object_with_tags("b", "k").expect("read").map(|(_, t)| t), Some(tags), "restored with its tags");
 }

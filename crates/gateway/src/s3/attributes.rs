@@ -64,7 +64,7 @@ pub(crate) fn unquote_etag(xml: &[u8]) -> Option<Vec<u8>> {
 
 impl KintsugiS3 {
     pub(super) async fn get_object_attributes_impl(&self, input: GetObjectAttributesInput) -> S3Result<S3Response<GetObjectAttributesOutput>> {
-        util::refuse_unbuilt(input.sse_customer_algorithm.is_some(), false)?;
+        util::refuse_unbuilt(input.sse_customer_algorithm.is_some())?;
         let w = wanted(&input.object_attributes)?;
         let (m, _, vref) = self.version_of(&input.bucket, &input.key, input.version_id.as_deref()).await?;
         let version_id = super::versions::read_version_header(vref, input.version_id.as_deref());

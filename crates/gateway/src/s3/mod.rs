@@ -6,6 +6,7 @@ mod checksum;
 mod conditions;
 mod controls;
 mod cors;
+mod lock;
 mod multipart;
 mod objects;
 mod policy;
@@ -54,6 +55,12 @@ impl KintsugiS3 {
     }
 }
 
+/// The request asked to bypass GOVERNANCE retention (`x-amz-bypass-governance-retention:
+/// true`) and its access check found the caller may (s3:BypassGovernanceRetention).
+fn may_bypass(extensions: &http::Extensions, asked: Option<bool>) -> bool {
+    asked == Some(true) && extensions.get::<crate::access::MayBypass>().is_some()
+}
+
 #[async_trait::async_trait]
 impl s3s::S3 for KintsugiS3 {
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
@@ -67,9 +74,7 @@ impl s3s::S3 for KintsugiS3 {
         if let Some(o) = &ownership {
             controls::check_ownership(o)?;
         }
-        if input.object_lock_enabled_for_bucket == Some(true) {
-            return Err(s3s::s3_error!(NotImplemented, "object lock is not supported yet, so the bucket was not created: create it without x-amz-bucket-object-lock-enabled"));
-        }
+        let locked = input.object_lock_enabled_for_bucket == Some(true);
         let bucket = req.input.bucket;
         if bucket == crate::admin::ADMIN_BUCKET {
             return Err(s3s::s3_error!(InvalidBucketName, "the bucket name {bucket} is reserved for Kintsugi's admin API"));
@@ -79,7 +84,8 @@ impl s3s::S3 for KintsugiS3 {
             return Err(s3s::s3_error!(InvalidBucketName, "bucket names may not end in -s3alias or --ol-s3"));
         }
         let (b, owner) = (bucket.clone(), p.access_key.clone());
-        match self.meta(move |m| m.create_owned_bucket(&b, &owner)).await {
+        // With x-amz-bucket-object-lock-enabled: object lock and versioning on from the start.
+        match self.meta(move |m| if locked { m.create_locked_bucket(&b, &owner) } else { m.create_owned_bucket(&b, &owner) }).await {
             Ok(()) => {}
             Err(GatewayError::Cluster(kintsugi_cluster::ClusterError::Meta(kintsugi_meta::MetaError::BucketExists { .. }))) => {
                 // Yours (BucketAlreadyOwnedByYou), or another principal's.
@@ -182,11 +188,11 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let i = req.input;
+        let i = &req.input;
         let (version_id, marker) = match versions::parse_version(i.version_id.as_deref())? {
-            Some(v) => self.delete_version(&i.bucket, &i.key, v).await?,
+            Some(v) => self.delete_version(&i.bucket, &i.key, v, may_bypass(&req.extensions, i.bypass_governance_retention)).await?,
             None => {
-                let cond = conditions::WriteCondition::delete(i.if_match, i.if_match_last_modified_time.as_ref(), i.if_match_size);
+                let cond = conditions::WriteCondition::delete(i.if_match.clone(), i.if_match_last_modified_time.as_ref(), i.if_match_size);
                 self.delete_one(&i.bucket, &i.key, &cond).await?
             }
         };
@@ -195,7 +201,8 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn delete_objects(&self, mut req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let denied = req.extensions.remove::<crate::access::DeniedKeys>().unwrap_or_default();
-        self.delete_objects_impl(req.input, &denied).await
+        let bypass = may_bypass(&req.extensions, req.input.bypass_governance_retention);
+        self.delete_objects_impl(req.input, &denied, bypass).await
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
@@ -307,7 +314,28 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn get_object_lock_configuration(&self, req: S3Request<GetObjectLockConfigurationInput>) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
-        self.none_configured(&req.input.bucket, s3s::S3ErrorCode::ObjectLockConfigurationNotFoundError, "object lock configuration").await
+        self.get_object_lock_configuration_impl(req.input).await
+    }
+
+    async fn put_object_lock_configuration(&self, req: S3Request<PutObjectLockConfigurationInput>) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        self.put_object_lock_configuration_impl(req.input).await
+    }
+
+    async fn get_object_retention(&self, req: S3Request<GetObjectRetentionInput>) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        self.get_object_retention_impl(req.input).await
+    }
+
+    async fn put_object_retention(&self, req: S3Request<PutObjectRetentionInput>) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        let bypass = may_bypass(&req.extensions, req.input.bypass_governance_retention);
+        self.put_object_retention_impl(req.input, bypass).await
+    }
+
+    async fn get_object_legal_hold(&self, req: S3Request<GetObjectLegalHoldInput>) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        self.get_object_legal_hold_impl(req.input).await
+    }
+
+    async fn put_object_legal_hold(&self, req: S3Request<PutObjectLegalHoldInput>) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        self.put_object_legal_hold_impl(req.input).await
     }
 
     async fn get_bucket_ownership_controls(&self, req: S3Request<GetBucketOwnershipControlsInput>) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {

@@ -63,6 +63,7 @@ impl KintsugiS3 {
         input: CreateMultipartUploadInput,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         util::refuse_unbuilt_write!(input);
+        let lock = super::lock::asked_lock(input.object_lock_mode.as_ref(), input.object_lock_retain_until_date.as_ref(), input.object_lock_legal_hold_status.as_ref())?;
         let upload_id = format!("{:032x}", rand::random::<u128>());
         let rec = UploadRecord {
             upload_id: upload_id.clone(),
@@ -74,7 +75,7 @@ impl KintsugiS3 {
             user_meta: util::meta_to_vec(input.metadata),
         };
         let tags = super::tagging::parse_header(input.tagging.as_deref())?;
-        self.meta(move |m| m.create_upload_tagged(&rec, &tags)).await?;
+        self.meta(move |m| m.create_upload_locked(&rec, &tags, lock.as_ref())).await?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -85,7 +86,7 @@ impl KintsugiS3 {
 
     pub(super) async fn upload_part_impl(&self, input: UploadPartInput, check: Option<ChecksumCheck>) -> S3Result<S3Response<UploadPartOutput>> {
         super::util::refuse_too_large(input.content_length)?;
-        util::refuse_unbuilt(input.sse_customer_algorithm.is_some(), false)?;
+        util::refuse_unbuilt(input.sse_customer_algorithm.is_some())?;
         let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
         let at = PartAt::new(input.bucket, input.key, input.upload_id, input.part_number)?;
         let declared_len = input.content_length.and_then(|l| u64::try_from(l).ok());
@@ -102,7 +103,7 @@ impl KintsugiS3 {
         let CopySource::Bucket { bucket: sb, key: sk, version_id } = &input.copy_source else {
             return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
         };
-        util::refuse_unbuilt(input.sse_customer_algorithm.is_some() || input.copy_source_sse_customer_algorithm.is_some(), false)?;
+        util::refuse_unbuilt(input.sse_customer_algorithm.is_some() || input.copy_source_sse_customer_algorithm.is_some())?;
         let (sb, sk, sv) = (sb.to_string(), sk.to_string(), version_id.as_deref().map(str::to_owned));
         let at = PartAt::new(input.bucket, input.key, input.upload_id, input.part_number)?;
         // The upload must exist before the source is read.

@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use kintsugi_meta::{now_ms, Expect, ListPage, ListQuery, Manifest, MetaRead, SegmentMeta, ShardLabel};
+use kintsugi_meta::{now_ms, Expect, ListPage, ListQuery, Manifest, MetaRead, SegmentMeta, ShardLabel, VersionLock};
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Response, S3Result};
 
 use super::checksum::{verify_body, ChecksumCheck};
 use super::conditions::{check_copy_source, check_read, WriteCondition};
 use super::util::{self, etag, ts};
+use super::lock::{asked_lock, lock_headers};
 use super::versions::{new_version_header, read_version_header};
 use super::KintsugiS3;
 use crate::error::GatewayError;
@@ -29,6 +30,8 @@ pub(super) struct ObjectAttrs {
     pub declared_len: Option<u64>,
     /// The new version's tags.
     pub tags: Vec<(String, String)>,
+    /// The retention and legal hold its write asked for.
+    pub lock: Option<VersionLock>,
 }
 
 impl KintsugiS3 {
@@ -117,8 +120,8 @@ impl KintsugiS3 {
             coding: self.store.coding(),
             segments: written.segments,
         };
-        let (b, k, m, t) = (bucket.to_owned(), key.to_owned(), manifest.clone(), attrs.tags);
-        if let Err(e) = self.meta(move |meta| meta.put_object_tagged(&b, &k, &m, expect, &t)).await {
+        let (b, k, m, t, l) = (bucket.to_owned(), key.to_owned(), manifest.clone(), attrs.tags, attrs.lock);
+        if let Err(e) = self.meta(move |meta| meta.put_object_locked(&b, &k, &m, expect, &t, l.as_ref())).await {
             // A commit that may still happen keeps its shards (their intents stay open).
             if !e.outcome_unknown() {
                 self.discard(&manifest.segments).await;
@@ -143,6 +146,7 @@ impl KintsugiS3 {
             user_meta: util::meta_to_vec(input.metadata),
             declared_len: input.content_length.and_then(|l| u64::try_from(l).ok()),
             tags: super::tagging::parse_header(input.tagging.as_deref())?,
+            lock: asked_lock(input.object_lock_mode.as_ref(), input.object_lock_retain_until_date.as_ref(), input.object_lock_legal_hold_status.as_ref())?,
         };
         let (manifest, version_id) = match input.body {
             Some(body) => self.store_object(&input.bucket, &input.key, body, expected_md5, check, attrs, &cond).await?,
@@ -167,8 +171,8 @@ impl KintsugiS3 {
             input.response_content_encoding.as_ref(),
             input.response_content_language.as_ref(),
         ])?;
-        util::refuse_unbuilt(input.sse_customer_algorithm.is_some(), false)?;
-        let (manifest, tags, vref) = self.version_of(&input.bucket, &input.key, input.version_id.as_deref()).await?;
+        util::refuse_unbuilt(input.sse_customer_algorithm.is_some())?;
+        let (manifest, tags, vref, lock) = self.version_with_lock(&input.bucket, &input.key, input.version_id.as_deref()).await?;
         whole_object_part(&manifest, input.part_number)?;
         check_read(
             &manifest,
@@ -197,6 +201,7 @@ impl KintsugiS3 {
             other => other,
         };
         let stream = futures::stream::iter(first).chain(stream);
+        let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) = lock_headers(&lock);
         Ok(S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
             content_length: i64::try_from(len).ok(),
@@ -215,6 +220,9 @@ impl KintsugiS3 {
             parts_count: (manifest.parts > 0).then(|| i32::try_from(manifest.parts).unwrap_or(i32::MAX)),
             tag_count: (!tags.is_empty()).then(|| i32::try_from(tags.len()).unwrap_or(i32::MAX)),
             version_id: read_version_header(vref, input.version_id.as_deref()),
+            object_lock_mode,
+            object_lock_retain_until_date,
+            object_lock_legal_hold_status,
             ..Default::default()
         }))
     }
@@ -227,8 +235,8 @@ impl KintsugiS3 {
             input.response_content_encoding.as_ref(),
             input.response_content_language.as_ref(),
         ])?;
-        util::refuse_unbuilt(input.sse_customer_algorithm.is_some(), false)?;
-        let (manifest, _, vref) = self.version_of(&input.bucket, &input.key, input.version_id.as_deref()).await?;
+        util::refuse_unbuilt(input.sse_customer_algorithm.is_some())?;
+        let (manifest, _, vref, lock) = self.version_with_lock(&input.bucket, &input.key, input.version_id.as_deref()).await?;
         whole_object_part(&manifest, input.part_number)?;
         check_read(
             &manifest,
@@ -245,6 +253,7 @@ impl KintsugiS3 {
             }
             None => (manifest.size, None),
         };
+        let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) = lock_headers(&lock);
         // (s3s sends HeadObject as 200 whatever the output says: `http.rs` makes a HEAD that
         // carries a Content-Range a 206.)
         let out = HeadObjectOutput {
@@ -262,6 +271,9 @@ impl KintsugiS3 {
             expires: input.response_expires.or_else(|| util::expires_of(&manifest.headers)),
             parts_count: (manifest.parts > 0).then(|| i32::try_from(manifest.parts).unwrap_or(i32::MAX)),
             version_id: read_version_header(vref, input.version_id.as_deref()),
+            object_lock_mode,
+            object_lock_retain_until_date,
+            object_lock_legal_hold_status,
             ..Default::default()
         };
         Ok(S3Response::new(out))
@@ -272,7 +284,7 @@ impl KintsugiS3 {
             return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
         };
         util::refuse_unbuilt_write!(input);
-        util::refuse_unbuilt(input.copy_source_sse_customer_algorithm.is_some(), false)?;
+        util::refuse_unbuilt(input.copy_source_sse_customer_algorithm.is_some())?;
         let (sb, sk, sv) = (sb.to_string(), sk.to_string(), version_id.as_deref().map(str::to_owned));
         let (src, src_tags, src_vref) = self.version_of(&sb, &sk, sv.as_deref()).await?;
         check_copy_source(
@@ -294,6 +306,7 @@ impl KintsugiS3 {
             Some(TaggingDirective::REPLACE) => super::tagging::parse_header(input.tagging.as_deref())?,
             _ => src_tags,
         };
+        let lock = asked_lock(input.object_lock_mode.as_ref(), input.object_lock_retain_until_date.as_ref(), input.object_lock_legal_hold_status.as_ref())?;
         let attrs = if replace {
             ObjectAttrs {
                 content_type: input.content_type,
@@ -301,9 +314,10 @@ impl KintsugiS3 {
                 user_meta: util::meta_to_vec(input.metadata),
                 declared_len: Some(src.size),
                 tags,
+                lock,
             }
         } else {
-            ObjectAttrs { content_type: src.content_type.clone(), headers: src.headers.clone(), user_meta: src.user_meta.clone(), declared_len: Some(src.size), tags }
+            ObjectAttrs { content_type: src.content_type.clone(), headers: src.headers.clone(), user_meta: src.user_meta.clone(), declared_len: Some(src.size), tags, lock }
         };
         let size = src.size;
         let stream = read_range(self.store.clone(), sb, sk, Arc::new(src), 0..size);
@@ -322,7 +336,7 @@ impl KintsugiS3 {
 
     /// DeleteObjects; the keys in `denied` are answered `AccessDenied` (the access check found
     /// the caller may not delete them) and kept.
-    pub(super) async fn delete_objects_impl(&self, input: DeleteObjectsInput, denied: &crate::access::DeniedKeys) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    pub(super) async fn delete_objects_impl(&self, input: DeleteObjectsInput, denied: &crate::access::DeniedKeys, bypass: bool) -> S3Result<S3Response<DeleteObjectsOutput>> {
         if input.delete.objects.len() > MAX_DELETE_KEYS {
             return Err(s3_error!(MalformedXML, "a DeleteObjects request names {} keys; at most {MAX_DELETE_KEYS} per request", input.delete.objects.len()));
         }
@@ -334,7 +348,7 @@ impl KintsugiS3 {
             let cond = WriteCondition::delete(obj.e_tag.map(ETagCondition::ETag), obj.last_modified_time.as_ref(), obj.size);
             let done = match super::versions::parse_version(obj.version_id.as_deref()) {
                 Ok(_) if denied.0.contains(&(obj.key.clone(), obj.version_id.clone())) => Err(s3_error!(AccessDenied, "the policy of bucket {} does not let you delete {}", input.bucket, obj.key)),
-                Ok(Some(v)) => self.delete_version(&input.bucket, &obj.key, v).await,
+                Ok(Some(v)) => self.delete_version(&input.bucket, &obj.key, v, bypass).await,
                 Ok(None) => self.delete_one(&input.bucket, &obj.key, &cond).await,
                 Err(e) => Err(e),
             };

@@ -5,7 +5,7 @@
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Response, S3Result};
 
-use kintsugi_meta::{FoundVersion, Manifest, MetaError, MetaRead, TagSet, VersionQuery, VersionRef, Versioning};
+use kintsugi_meta::{FoundVersion, Manifest, MetaError, MetaRead, TagSet, VersionLock, VersionQuery, VersionRef, Versioning};
 
 use super::util::{self, etag, ts};
 use super::KintsugiS3;
@@ -71,13 +71,29 @@ impl KintsugiS3 {
     /// key is `404 NoSuchKey`, a missing version `404 NoSuchVersion`, a delete marker 404 or
     /// 405 as S3 answers them.
     pub(super) async fn version_of(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<(Manifest, TagSet, VersionRef)> {
+        let (manifest, tags, vref, _) = self.version_with_lock(bucket, key, version_id).await?;
+        Ok((manifest, tags, vref))
+    }
+
+    /// [`KintsugiS3::version_of`] with the version's object lock.
+    pub(super) async fn version_with_lock(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<(Manifest, TagSet, VersionRef, VersionLock)> {
         let named = parse_version(version_id)?;
         self.require_bucket(bucket).await?;
         let (b, k) = (bucket.to_owned(), key.to_owned());
-        match self.meta(move |m| m.object_version(&b, &k, named)).await? {
-            Some(FoundVersion::Object { manifest, tags, vref, .. }) => Ok((manifest, tags, vref)),
-            Some(FoundVersion::DeleteMarker { vref, .. }) => Err(marker_error(key, vref, named.is_some())),
-            None => Err(match named {
+        let found = self
+            .meta(move |m| {
+                let found = m.object_version(&b, &k, named)?;
+                let lock = match &found {
+                    Some(FoundVersion::Object { manifest, .. }) => m.local_version_lock(&b, &k, manifest.version_id)?,
+                    _ => VersionLock::default(),
+                };
+                Ok((found, lock))
+            })
+            .await?;
+        match found {
+            (Some(FoundVersion::Object { manifest, tags, vref, .. }), lock) => Ok((manifest, tags, vref, lock)),
+            (Some(FoundVersion::DeleteMarker { vref, .. }), _) => Err(marker_error(key, vref, named.is_some())),
+            (None, _) => Err(match named {
                 Some(v) => s3_error!(NoSuchVersion, "object {key} has no version {v}"),
                 None => GatewayError::NoSuchKey { bucket: bucket.into(), key: key.into() }.into(),
             }),
@@ -169,11 +185,12 @@ impl KintsugiS3 {
         }))
     }
 
-    /// Delete one version for good (`versionId` given) and answer what went.
-    pub(super) async fn delete_version(&self, bucket: &str, key: &str, vref: VersionRef) -> S3Result<(Option<String>, bool)> {
+    /// Delete one version for good (`versionId` given) and answer what went; `bypass`: the
+    /// caller asked to bypass GOVERNANCE retention and may.
+    pub(super) async fn delete_version(&self, bucket: &str, key: &str, vref: VersionRef, bypass: bool) -> S3Result<(Option<String>, bool)> {
         self.require_bucket(bucket).await?;
         let (b, k) = (bucket.to_owned(), key.to_owned());
-        let d = self.meta(move |m| m.delete_version(&b, &k, vref)).await?;
+        let d = self.meta(move |m| m.delete_version(&b, &k, vref, bypass)).await?;
         // S3 names the version asked for, whether or not it was there.
         Ok((Some(vref.to_string()), d.marker))
     }
