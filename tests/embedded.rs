@@ -263,6 +263,16 @@ fn auth_wrong_secret_unknown_key_anonymous_presigned_malformed_xml() {
     elapsed(t, "auth");
 }
 
+/// Additional checksums verified on a PUT are kept and answered (tests/s3/checksums.py).
+#[test]
+fn verified_checksums_are_kept_and_answered_on_put_get_head_copy_and_attributes() {
+    let _g = slot();
+    let t = Instant::now();
+    let s = Server::start(Opts::default());
+    s.py("checksums.py", &["sums"]);
+    elapsed(t, "checksums");
+}
+
 #[test]
 fn aws_chunked_streaming_uploads_signed_and_trailer() {
     let _g = slot();

@@ -315,20 +315,29 @@ def lock(bucket, owner_ak, owner_sk, team_ak, team_sk):
     owner, team = as_key(owner_ak, owner_sk), as_key(team_ak, team_sk)
     owner.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     until = (datetime.now(timezone.utc) + timedelta(days=1)).replace(microsecond=0)
-    vids = [owner.put_object(Bucket=bucket, Key=f"g{i}", Body=b"g", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)["VersionId"] for i in range(2)]
+    vids = [owner.put_object(Bucket=bucket, Key=f"g{i}", Body=b"g", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)["VersionId"] for i in range(3)]
     base = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObjectRetention", "s3:PutObjectRetention", "s3:ListBucket"]
 
-    def allow(actions):
-        owner.put_bucket_policy(Bucket=bucket, Policy=doc({"Effect": "Allow", "Principal": {"AWS": [team_ak]}, "Action": actions, "Resource": [arn(bucket), arn(bucket, "*")]}))
+    def allow(actions, bypass=False):
+        statements = [{"Effect": "Allow", "Principal": {"AWS": [team_ak]}, "Action": actions, "Resource": [arn(bucket), arn(bucket, "*")]}]
+        if bypass:
+            # Granted on objects only, as AWS's examples do.
+            statements.append({"Effect": "Allow", "Principal": {"AWS": [team_ak]}, "Action": "s3:BypassGovernanceRetention", "Resource": arn(bucket, "*")})
+        owner.put_bucket_policy(Bucket=bucket, Policy=doc(*statements))
 
+    g2 = [{"Key": "g2", "VersionId": vids[2]}]
     allow(base)
     c.eq(team.get_object_retention(Bucket=bucket, Key="g0")["Retention"]["Mode"], "GOVERNANCE", "the team reads the retention")
     denied(lambda: team.delete_object(Bucket=bucket, Key="g0", VersionId=vids[0], BypassGovernanceRetention=True), "a bypass by a key without s3:BypassGovernanceRetention")
     shorter = {"Mode": "GOVERNANCE", "RetainUntilDate": until - timedelta(hours=12)}
     denied(lambda: team.put_object_retention(Bucket=bucket, Key="g0", VersionId=vids[0], Retention=shorter, BypassGovernanceRetention=True), "a shortening bypass by a key without s3:BypassGovernanceRetention")
     denied(lambda: team.put_object(Bucket=bucket, Key="t", Body=b"t", ObjectLockLegalHoldStatus="ON"), "a held write needs s3:PutObjectLegalHold")
+    r = team.delete_objects(Bucket=bucket, Delete={"Objects": g2}, BypassGovernanceRetention=True)
+    c.eq([e.get("Code") for e in r.get("Errors", [])], ["AccessDenied"], "DeleteObjects with a bypass the key may not use")
     team.put_object(Bucket=bucket, Key="t", Body=b"t", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)
-    allow(base + ["s3:BypassGovernanceRetention"])
+    allow(base, bypass=True)
+    r = team.delete_objects(Bucket=bucket, Delete={"Objects": g2}, BypassGovernanceRetention=True)
+    c.eq(([d["Key"] for d in r.get("Deleted", [])], r.get("Errors", [])), (["g2"], []), "DeleteObjects with a bypass allowed on the bucket's objects")
     team.put_object_retention(Bucket=bucket, Key="g0", VersionId=vids[0], Retention=shorter, BypassGovernanceRetention=True)
     team.delete_object(Bucket=bucket, Key="g0", VersionId=vids[0], BypassGovernanceRetention=True)
     c.eq(head_status(lambda: owner.head_object(Bucket=bucket, Key="g0", VersionId=vids[0])), 404, "a key allowed s3:BypassGovernanceRetention deleted the version")

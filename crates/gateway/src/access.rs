@@ -60,12 +60,22 @@ pub(crate) struct DeniedKeys(pub(crate) HashSet<(String, Option<String>)>);
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HideMissing;
 
-/// Put in a DeleteObject, DeleteObjects or PutObjectRetention request's extensions when it
-/// asks to bypass GOVERNANCE retention (`x-amz-bypass-governance-retention: true`) and its
-/// caller may (`s3:BypassGovernanceRetention`: admin keys and the bucket's owner always,
-/// others where the bucket's policy allows it). Without it the bypass is ignored.
+/// Put in a DeleteObject or PutObjectRetention request's extensions when it asks to bypass
+/// GOVERNANCE retention (`x-amz-bypass-governance-retention: true`) and its caller may
+/// (`s3:BypassGovernanceRetention` on the object: admin keys and the bucket's owner always,
+/// others where the bucket's policy allows it) — and in a DeleteObjects request's of an admin
+/// key. Without it the bypass is ignored.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MayBypass;
+
+/// The (key, version id) pairs of a DeleteObjects request whose caller may bypass GOVERNANCE
+/// retention for them (decided key by key, as the policy's resources name objects).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BypassKeys(pub(crate) HashSet<(String, Option<String>)>);
+
+fn asks_bypass(headers: &http::HeaderMap) -> bool {
+    headers.get("x-amz-bypass-governance-retention").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
 
 /// The principal a request was signed by (put in the request's extensions by the check).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -446,8 +456,7 @@ impl S3Access for KintsugiAccess {
                     key: key.as_deref(),
                     keys: request_keys(op, cx.uri().query(), cx.headers()),
                 };
-                let bypass = cx.headers().get("x-amz-bypass-governance-retention").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("true"));
-                if bypass && matches!(op, "DeleteObject" | "DeleteObjects" | "PutObjectRetention") && self.may_bypass(Ask { keys: ask.keys.clone(), ..ask }).await? {
+                if asks_bypass(cx.headers()) && matches!(op, "DeleteObject" | "PutObjectRetention") && self.may_bypass(Ask { keys: ask.keys.clone(), ..ask }).await? {
                     cx.extensions_mut().insert(MayBypass);
                 }
                 if op == "DeleteObjects" {
@@ -519,10 +528,15 @@ impl S3Access for KintsugiAccess {
         let client = req.extensions.get::<Client>().copied();
         let keys = request_keys("DeleteObject", None, &req.headers);
         let mut denied = DeniedKeys::default();
+        let bypass = asks_bypass(&req.headers);
         if p.admin {
+            if bypass {
+                req.extensions.insert(MayBypass);
+            }
             return Ok(());
         }
         let Some(view) = self.view(&req.input.bucket, &p).await? else { return Err(no_such_bucket(&req.input.bucket)) };
+        let mut bypasses = BypassKeys::default();
         for obj in &req.input.delete.objects {
             // A key with a version id is a version's deletion: s3:DeleteObjectVersion.
             let mut keys = keys.clone();
@@ -532,9 +546,12 @@ impl S3Access for KintsugiAccess {
             let ask = Ask { principal: &p, client, op: "DeleteObject", bucket: &req.input.bucket, key: Some(&obj.key), keys };
             if self.judge(&view, &ask).is_err() {
                 denied.0.insert((obj.key.clone(), obj.version_id.clone()));
+            } else if bypass && obj.version_id.is_some() && self.judge(&view, &Ask { op: "BypassGovernanceRetention", ..ask }).is_ok() {
+                bypasses.0.insert((obj.key.clone(), obj.version_id.clone()));
             }
         }
         req.extensions.insert(denied);
+        req.extensions.insert(bypasses);
         Ok(())
     }
 }

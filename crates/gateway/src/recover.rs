@@ -87,6 +87,17 @@ pub async fn rebuild_metadata(store: &Arc<Store>) -> GwResult<RebuildReport> {
         }
     }
     for old in plan.superseded {
+        // In a bucket with versioning or object lock an older version may be one S3 must keep
+        // (a rebuild cannot tell: labels carry no retention), so its shards stay where they
+        // are, unindexed, and the report says so.
+        let b = old.bucket.clone();
+        if store.meta_call(move |m| Ok(m.local_bucket_versioning(&b)?.is_some() || m.local_bucket_lock(&b)?.is_some())).await? {
+            report.problems.push(format!(
+                "{}/{}: an older version was found in a bucket with versioning; its shards were left in place (a rebuild restores only the newest version of a key)",
+                old.bucket, old.key
+            ));
+            continue;
+        }
         // Old versions' shards become garbage as an overwrite's would: an intent, given up at once.
         report.versions_superseded += 1;
         for (_, segs) in &old.parts {

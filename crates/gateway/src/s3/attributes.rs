@@ -84,8 +84,19 @@ impl KintsugiS3 {
         if w.parts && m.parts > 0 {
             out.object_parts = Some(GetObjectAttributesParts { total_parts_count: i32::try_from(m.parts).ok(), ..Default::default() });
         }
-        // Additional checksums are checked on upload but not kept: none is returned, as S3
-        // answers for an object uploaded without one (`w.checksum` asks for nothing more).
+        // The full-object checksums a PutObject verified (none for a multipart object: its
+        // parts' checksums are checked, not kept).
+        let sums = super::checksum::Kept::of(&m.headers);
+        if w.checksum && sums.kind().is_some() {
+            out.checksum = Some(Checksum {
+                checksum_type: sums.kind(),
+                checksum_crc32: sums.crc32,
+                checksum_crc32c: sums.crc32c,
+                checksum_sha1: sums.sha1,
+                checksum_sha256: sums.sha256,
+                checksum_crc64nvme: sums.crc64nvme,
+            });
+        }
         Ok(S3Response::new(out))
     }
 }

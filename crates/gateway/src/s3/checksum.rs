@@ -1,6 +1,9 @@
 //! S3 additional checksums (`x-amz-checksum-{crc32,crc32c,sha1,sha256,crc64nvme}`),
 //! sent as headers or as aws-chunked trailers: computed over the body as it
 //! streams in and compared before anything is committed (BadDigest otherwise).
+//! The checksums a PutObject verified are kept with the version, among its stored headers
+//! under their header names, so they follow it through archiving and copies, and are
+//! answered by PutObject, and by GET and HEAD when asked (`x-amz-checksum-mode: ENABLED`).
 
 use std::sync::{Arc, Mutex};
 
@@ -14,14 +17,53 @@ use crate::error::GatewayError;
 
 const ALGS: [&str; 5] = ["crc32", "crc32c", "sha1", "sha256", "crc64nvme"];
 
-/// After a body was written: its declared checksums, then its Content-MD5.
+/// After a body was written: its declared checksums, then its Content-MD5. Returns the
+/// checksums verified, as stored headers (`x-amz-checksum-<algorithm>`, base64).
 /// An error means the written segments must be discarded, not committed.
-pub(super) fn verify_body(check: Option<ChecksumCheck>, expected_md5: Option<[u8; 16]>, md5: [u8; 16]) -> Result<(), GatewayError> {
-    check.map_or(Ok(()), ChecksumCheck::verify)?;
+pub(super) fn verify_body(check: Option<ChecksumCheck>, expected_md5: Option<[u8; 16]>, md5: [u8; 16]) -> Result<Vec<(String, String)>, GatewayError> {
+    let verified = check.map_or(Ok(Vec::new()), ChecksumCheck::verify)?;
     match expected_md5 {
         Some(m) if m != md5 => Err(GatewayError::BadDigest),
-        _ => Ok(()),
+        _ => Ok(verified.into_iter().map(|(alg, v)| (format!("x-amz-checksum-{alg}"), v)).collect()),
     }
+}
+
+/// The full-object checksums a version keeps (from its stored headers).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Kept {
+    pub crc32: Option<String>,
+    pub crc32c: Option<String>,
+    pub sha1: Option<String>,
+    pub sha256: Option<String>,
+    pub crc64nvme: Option<String>,
+}
+
+impl Kept {
+    /// The checksums among a version's stored headers.
+    pub(super) fn of(headers: &[(String, String)]) -> Self {
+        let get = |alg: &str| super::util::header(headers, &format!("x-amz-checksum-{alg}"));
+        Self { crc32: get("crc32"), crc32c: get("crc32c"), sha1: get("sha1"), sha256: get("sha256"), crc64nvme: get("crc64nvme") }
+    }
+
+    /// What a read answers: the checksums only when asked (`x-amz-checksum-mode: ENABLED`)
+    /// and the whole object is read, as S3.
+    pub(super) fn for_read(headers: &[(String, String)], mode: Option<&s3s::dto::ChecksumMode>, whole: bool) -> Self {
+        if whole && mode.is_some_and(|m| m.as_str() == s3s::dto::ChecksumMode::ENABLED) {
+            Self::of(headers)
+        } else {
+            Self::default()
+        }
+    }
+
+    /// `FULL_OBJECT` when there is any (S3's type of a single PUT's checksum).
+    pub(super) fn kind(&self) -> Option<s3s::dto::ChecksumType> {
+        (*self != Self::default()).then(|| s3s::dto::ChecksumType::from_static(s3s::dto::ChecksumType::FULL_OBJECT))
+    }
+}
+
+/// The stored checksum headers among `headers`.
+pub(super) fn checksum_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers.iter().filter(|(k, _)| k.starts_with("x-amz-checksum-")).cloned().collect()
 }
 
 /// The checksums a request declared and a running hasher for them.
@@ -92,8 +134,9 @@ impl ChecksumCheck {
         })
     }
 
-    /// After the whole body was read: compare every declared checksum.
-    pub(super) fn verify(self) -> Result<(), GatewayError> {
+    /// After the whole body was read: compare every declared checksum; returns them
+    /// (algorithm, base64 value).
+    pub(super) fn verify(self) -> Result<Vec<(&'static str, String)>, GatewayError> {
         let hasher = Arc::try_unwrap(self.hasher)
             .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
             .map_err(|_| GatewayError::Internal("checksum hasher still shared".into()))?;
@@ -118,11 +161,11 @@ impl ChecksumCheck {
                 expected.push((a, v.trim().to_owned()));
             }
         }
-        for (alg, want) in expected {
+        for (alg, want) in &expected {
             if value(alg).as_deref() != Some(want.as_str()) {
                 return Err(GatewayError::ChecksumMismatch { algorithm: alg });
             }
         }
-        Ok(())
+        Ok(expected)
     }
 }

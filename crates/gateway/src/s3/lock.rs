@@ -86,6 +86,14 @@ impl KintsugiS3 {
         self.meta(move |m| m.local_bucket_lock(&b)).await
     }
 
+    /// Refuse, as S3, a lock asked for in a bucket without object lock.
+    pub(super) async fn require_lock_configuration(&self, bucket: &str) -> S3Result<()> {
+        match self.bucket_lock(bucket).await? {
+            Some(_) => Ok(()),
+            None => Err(missing_configuration(bucket)),
+        }
+    }
+
     /// A version's manifest id and lock, in a bucket with object lock.
     async fn locked_version(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<(u128, VersionLock)> {
         if self.bucket_lock(bucket).await?.is_none() {

@@ -201,8 +201,13 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn delete_objects(&self, mut req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let denied = req.extensions.remove::<crate::access::DeniedKeys>().unwrap_or_default();
-        let bypass = may_bypass(&req.extensions, req.input.bypass_governance_retention);
-        self.delete_objects_impl(req.input, &denied, bypass).await
+        // Admin keys may bypass for every key; others key by key, as their policy allows.
+        let bypass = match (req.input.bypass_governance_retention, req.extensions.get::<crate::access::MayBypass>()) {
+            (Some(true), Some(_)) => objects::Bypass::All,
+            (Some(true), None) => objects::Bypass::Keys(req.extensions.remove::<crate::access::BypassKeys>().unwrap_or_default()),
+            _ => objects::Bypass::Keys(crate::access::BypassKeys::default()),
+        };
+        self.delete_objects_impl(req.input, &denied, &bypass).await
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {

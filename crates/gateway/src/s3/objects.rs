@@ -8,7 +8,7 @@ use kintsugi_meta::{now_ms, Expect, ListPage, ListQuery, Manifest, MetaRead, Seg
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Response, S3Result};
 
-use super::checksum::{verify_body, ChecksumCheck};
+use super::checksum::{checksum_headers, verify_body, ChecksumCheck, Kept};
 use super::conditions::{check_copy_source, check_read, WriteCondition};
 use super::util::{self, etag, ts};
 use super::lock::{asked_lock, lock_headers};
@@ -20,6 +20,14 @@ use crate::put::{write_body, Owner};
 
 /// Most keys one DeleteObjects request may name (S3's limit).
 const MAX_DELETE_KEYS: usize = 1000;
+
+/// Which versions of a DeleteObjects request may bypass GOVERNANCE retention.
+pub(super) enum Bypass {
+    /// Every one (an admin key asked).
+    All,
+    /// Those the access check allowed, key by key (none when it was not asked).
+    Keys(crate::access::BypassKeys),
+}
 
 /// Fields of a new manifest that come from the request rather than the data.
 pub(super) struct ObjectAttrs {
@@ -86,6 +94,10 @@ impl KintsugiS3 {
         E: std::fmt::Display,
     {
         let versioning = self.versioning(bucket).await?;
+        if attrs.lock.is_some() {
+            // Checked before the body is read (and again by the commit).
+            self.require_lock_configuration(bucket).await?;
+        }
         // Checked before the body is read, and again by the commit.
         let expect = self.write_expect(bucket, key, cond).await?;
         let version_id: u128 = rand::random();
@@ -104,17 +116,23 @@ impl KintsugiS3 {
             Some(c) => write_body(&self.store, c.wrap(body), owner, None).await?,
             None => write_body(&self.store, body, owner, None).await?,
         };
-        if let Err(e) = verify_body(check, expected_md5, written.md5) {
-            self.discard(&written.segments).await;
-            return Err(e.into());
-        }
+        let verified = match verify_body(check, expected_md5, written.md5) {
+            Ok(v) => v,
+            Err(e) => {
+                self.discard(&written.segments).await;
+                return Err(e.into());
+            }
+        };
+        // The checksums verified are kept with the version (a copy brings its source's).
+        let mut headers = attrs.headers;
+        headers.extend(verified);
         let manifest = Manifest {
             version_id,
             size: written.size,
             etag: hex::encode(written.md5),
             modified_ms: now_ms(),
             content_type: attrs.content_type,
-            headers: attrs.headers,
+            headers,
             user_meta: attrs.user_meta,
             parts: 0,
             coding: self.store.coding(),
@@ -155,10 +173,17 @@ impl KintsugiS3 {
                 self.store_object(&input.bucket, &input.key, empty, expected_md5, check, attrs, &cond).await?
             }
         };
+        let sums = Kept::of(&manifest.headers);
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&manifest.etag)),
             size: i64::try_from(manifest.size).ok(),
             version_id,
+            checksum_type: sums.kind(),
+            checksum_crc32: sums.crc32,
+            checksum_crc32c: sums.crc32c,
+            checksum_sha1: sums.sha1,
+            checksum_sha256: sums.sha256,
+            checksum_crc64nvme: sums.crc64nvme,
             ..Default::default()
         }))
     }
@@ -202,6 +227,7 @@ impl KintsugiS3 {
         };
         let stream = futures::stream::iter(first).chain(stream);
         let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) = lock_headers(&lock);
+        let sums = Kept::for_read(&manifest.headers, input.checksum_mode.as_ref(), content_range.is_none());
         Ok(S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
             content_length: i64::try_from(len).ok(),
@@ -223,6 +249,12 @@ impl KintsugiS3 {
             object_lock_mode,
             object_lock_retain_until_date,
             object_lock_legal_hold_status,
+            checksum_type: sums.kind(),
+            checksum_crc32: sums.crc32,
+            checksum_crc32c: sums.crc32c,
+            checksum_sha1: sums.sha1,
+            checksum_sha256: sums.sha256,
+            checksum_crc64nvme: sums.crc64nvme,
             ..Default::default()
         }))
     }
@@ -254,6 +286,7 @@ impl KintsugiS3 {
             None => (manifest.size, None),
         };
         let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) = lock_headers(&lock);
+        let sums = Kept::for_read(&manifest.headers, input.checksum_mode.as_ref(), content_range.is_none());
         // (s3s sends HeadObject as 200 whatever the output says: `http.rs` makes a HEAD that
         // carries a Content-Range a 206.)
         let out = HeadObjectOutput {
@@ -274,6 +307,12 @@ impl KintsugiS3 {
             object_lock_mode,
             object_lock_retain_until_date,
             object_lock_legal_hold_status,
+            checksum_type: sums.kind(),
+            checksum_crc32: sums.crc32,
+            checksum_crc32c: sums.crc32c,
+            checksum_sha1: sums.sha1,
+            checksum_sha256: sums.sha256,
+            checksum_crc64nvme: sums.crc64nvme,
             ..Default::default()
         };
         Ok(S3Response::new(out))
@@ -310,7 +349,8 @@ impl KintsugiS3 {
         let attrs = if replace {
             ObjectAttrs {
                 content_type: input.content_type,
-                headers: util::with_expires(util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language), input.expires),
+                // The bytes are the source's, so are their checksums.
+                headers: [util::with_expires(util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language), input.expires), checksum_headers(&src.headers)].concat(),
                 user_meta: util::meta_to_vec(input.metadata),
                 declared_len: Some(src.size),
                 tags,
@@ -323,10 +363,18 @@ impl KintsugiS3 {
         let stream = read_range(self.store.clone(), sb, sk, Arc::new(src), 0..size);
         let (manifest, version_id) = self.store_object(&input.bucket, &input.key, Box::pin(stream), None, None, attrs, &WriteCondition::default()).await?;
         Ok(S3Response::new(CopyObjectOutput {
-            copy_object_result: Some(CopyObjectResult {
-                e_tag: Some(etag(&manifest.etag)),
-                last_modified: Some(ts(manifest.modified_ms)),
-                ..Default::default()
+            copy_object_result: Some({
+                let sums = Kept::of(&manifest.headers);
+                CopyObjectResult {
+                    e_tag: Some(etag(&manifest.etag)),
+                    last_modified: Some(ts(manifest.modified_ms)),
+                    checksum_type: sums.kind(),
+                    checksum_crc32: sums.crc32,
+                    checksum_crc32c: sums.crc32c,
+                    checksum_sha1: sums.sha1,
+                    checksum_sha256: sums.sha256,
+                    checksum_crc64nvme: sums.crc64nvme,
+                }
             }),
             copy_source_version_id: read_version_header(src_vref, sv.as_deref()),
             version_id,
@@ -336,7 +384,7 @@ impl KintsugiS3 {
 
     /// DeleteObjects; the keys in `denied` are answered `AccessDenied` (the access check found
     /// the caller may not delete them) and kept.
-    pub(super) async fn delete_objects_impl(&self, input: DeleteObjectsInput, denied: &crate::access::DeniedKeys, bypass: bool) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    pub(super) async fn delete_objects_impl(&self, input: DeleteObjectsInput, denied: &crate::access::DeniedKeys, bypass: &Bypass) -> S3Result<S3Response<DeleteObjectsOutput>> {
         if input.delete.objects.len() > MAX_DELETE_KEYS {
             return Err(s3_error!(MalformedXML, "a DeleteObjects request names {} keys; at most {MAX_DELETE_KEYS} per request", input.delete.objects.len()));
         }
@@ -348,7 +396,13 @@ impl KintsugiS3 {
             let cond = WriteCondition::delete(obj.e_tag.map(ETagCondition::ETag), obj.last_modified_time.as_ref(), obj.size);
             let done = match super::versions::parse_version(obj.version_id.as_deref()) {
                 Ok(_) if denied.0.contains(&(obj.key.clone(), obj.version_id.clone())) => Err(s3_error!(AccessDenied, "the policy of bucket {} does not let you delete {}", input.bucket, obj.key)),
-                Ok(Some(v)) => self.delete_version(&input.bucket, &obj.key, v, bypass).await,
+                Ok(Some(v)) => {
+                    let may = match bypass {
+                        Bypass::All => true,
+                        Bypass::Keys(k) => k.0.contains(&(obj.key.clone(), obj.version_id.clone())),
+                    };
+                    self.delete_version(&input.bucket, &obj.key, v, may).await
+                }
                 Ok(None) => self.delete_one(&input.bucket, &obj.key, &cond).await,
                 Err(e) => Err(e),
             };
