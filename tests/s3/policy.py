@@ -20,7 +20,7 @@ Usage:
       object lock's permissions: a key without s3:BypassGovernanceRetention cannot bypass a
       GOVERNANCE retention (delete or shorten), nor lock what it writes without
       s3:PutObjectRetention / s3:PutObjectLegalHold; once the policy allows it, it can; the
-      bucket's owner can without a policy
+      bucket's owner can without a policy; GET and HEAD show the lock only to who may read it
   policy.py grant BUCKET AK
       (admin key) let AK read every object of BUCKET
 """
@@ -344,6 +344,12 @@ def lock(bucket, owner_ak, owner_sk, team_ak, team_sk):
     owner.delete_bucket_policy(Bucket=bucket)
     owner.delete_object(Bucket=bucket, Key="g1", VersionId=vids[1], BypassGovernanceRetention=True)
     c.eq(head_status(lambda: owner.head_object(Bucket=bucket, Key="g1", VersionId=vids[1])), 404, "the bucket's owner bypasses without a policy")
+    # The lock headers of a read go only to who may read the lock.
+    allow(["s3:GetObject"])
+    c.eq(team.head_object(Bucket=bucket, Key="t").get("ObjectLockMode"), None, "a reader without s3:GetObjectRetention sees no retention")
+    allow(["s3:GetObject", "s3:GetObjectRetention"])
+    c.eq(team.head_object(Bucket=bucket, Key="t").get("ObjectLockMode"), "GOVERNANCE", "a reader allowed s3:GetObjectRetention sees it")
+    c.eq(owner.get_object(Bucket=bucket, Key="t").get("ObjectLockMode"), "GOVERNANCE", "the owner sees it")
 
 
 def grant(bucket, ak):

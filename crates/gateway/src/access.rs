@@ -68,6 +68,15 @@ pub(crate) struct HideMissing;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct MayBypass;
 
+/// Put in a GetObject or HeadObject request's extensions when its caller reads through a
+/// policy (not as the bucket's owner): which of the version's lock headers it may see (S3
+/// shows them only to callers allowed s3:GetObjectRetention / s3:GetObjectLegalHold).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LockVisible {
+    pub(crate) retention: bool,
+    pub(crate) legal_hold: bool,
+}
+
 /// The (key, version id) pairs of a DeleteObjects request whose caller may bypass GOVERNANCE
 /// retention for them (decided key by key, as the policy's resources name objects).
 #[derive(Clone, Debug, Default)]
@@ -491,6 +500,11 @@ impl S3Access for KintsugiAccess {
                     }
                     if ACL_WRITES.contains(&op) {
                         self.check_acl(&b, cx.headers()).await?;
+                    }
+                    if !as_owner && matches!(op, "GetObject" | "HeadObject") {
+                        let retention = self.judge(&view, &Ask { op: "GetObjectRetention", keys: ask.keys.clone(), ..ask }).is_ok();
+                        let legal_hold = self.judge(&view, &Ask { op: "GetObjectLegalHold", keys: ask.keys.clone(), ..ask }).is_ok();
+                        cx.extensions_mut().insert(LockVisible { retention, legal_hold });
                     }
                     if !as_owner && matches!(op, "GetObject" | "HeadObject" | "GetObjectAttributes" | "GetObjectTagging" | "GetObjectAcl") {
                         let list = Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask };

@@ -64,12 +64,15 @@ pub(super) fn asked_lock(mode: Option<&ObjectLockMode>, until: Option<&Timestamp
     Ok(Some(VersionLock { retention, legal_hold: legal_hold.unwrap_or(false) }))
 }
 
-/// A version's lock as the headers of GET and HEAD carry it.
-pub(super) fn lock_headers(lock: &VersionLock) -> (Option<ObjectLockMode>, Option<Timestamp>, Option<ObjectLockLegalHoldStatus>) {
+/// A version's lock as the headers of GET and HEAD carry it: all of it to the bucket's owner
+/// (`visible: None`), to others what their policy lets them read.
+pub(super) fn lock_headers(lock: &VersionLock, visible: Option<crate::access::LockVisible>) -> (Option<ObjectLockMode>, Option<Timestamp>, Option<ObjectLockLegalHoldStatus>) {
+    let (retention, legal_hold) = visible.map_or((true, true), |v| (v.retention, v.legal_hold));
+    let r = lock.retention.filter(|_| retention);
     (
-        lock.retention.map(|r| ObjectLockMode::from(r.mode.as_str().to_owned())),
-        lock.retention.map(|r| super::util::ts(r.until_ms)),
-        lock.legal_hold.then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
+        r.map(|r| ObjectLockMode::from(r.mode.as_str().to_owned())),
+        r.map(|r| super::util::ts(r.until_ms)),
+        (lock.legal_hold && legal_hold).then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
     )
 }
 
@@ -211,9 +214,12 @@ mod tests {
         assert_eq!(asked_lock(Some(&bad), Some(&later), None).expect_err("mode").code().as_str(), "InvalidArgument");
         let on = ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON);
         assert_eq!(asked_lock(None, None, Some(&on)).expect("hold"), Some(VersionLock { retention: None, legal_hold: true }));
-        let (mode, until, hold) = lock_headers(&VersionLock { retention: Some(Retention { mode: LockMode::Compliance, until_ms: 5000 }), legal_hold: true });
+        let both = VersionLock { retention: Some(Retention { mode: LockMode::Compliance, until_ms: 5000 }), legal_hold: true };
+        let (mode, until, hold) = lock_headers(&both, None);
         assert_eq!(mode.as_ref().map(ObjectLockMode::as_str), Some("COMPLIANCE"));
         assert_eq!(until.map(|t| ms_of(&t)), Some(5000));
         assert_eq!(hold.as_ref().map(ObjectLockLegalHoldStatus::as_str), Some("ON"));
+        let (mode, until, hold) = lock_headers(&both, Some(crate::access::LockVisible { retention: false, legal_hold: true }));
+        assert_eq!((mode, until, hold.is_some()), (None, None, true), "a reader not allowed s3:GetObjectRetention sees no retention");
     }
 }

@@ -179,12 +179,14 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
-        self.get_object_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
+        let visible = req.extensions.get::<crate::access::LockVisible>().copied();
+        self.get_object_impl(req.input, visible).await.map_err(|e| util::hide_missing(e, hide))
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
-        self.head_object_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
+        let visible = req.extensions.get::<crate::access::LockVisible>().copied();
+        self.head_object_impl(req.input, visible).await.map_err(|e| util::hide_missing(e, hide))
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {

@@ -188,7 +188,7 @@ impl KintsugiS3 {
         }))
     }
 
-    pub(super) async fn get_object_impl(&self, input: GetObjectInput) -> S3Result<S3Response<GetObjectOutput>> {
+    pub(super) async fn get_object_impl(&self, input: GetObjectInput, visible: Option<crate::access::LockVisible>) -> S3Result<S3Response<GetObjectOutput>> {
         util::check_overrides(&[
             input.response_content_type.as_ref(),
             input.response_cache_control.as_ref(),
@@ -226,7 +226,7 @@ impl KintsugiS3 {
             other => other,
         };
         let stream = futures::stream::iter(first).chain(stream);
-        let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) = lock_headers(&lock);
+        let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) = lock_headers(&lock, visible);
         let sums = Kept::for_read(&manifest.headers, input.checksum_mode.as_ref(), content_range.is_none());
         Ok(S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
@@ -259,7 +259,7 @@ impl KintsugiS3 {
         }))
     }
 
-    pub(super) async fn head_object_impl(&self, input: HeadObjectInput) -> S3Result<S3Response<HeadObjectOutput>> {
+    pub(super) async fn head_object_impl(&self, input: HeadObjectInput, visible: Option<crate::access::LockVisible>) -> S3Result<S3Response<HeadObjectOutput>> {
         util::check_overrides(&[
             input.response_content_type.as_ref(),
             input.response_cache_control.as_ref(),
@@ -285,7 +285,7 @@ impl KintsugiS3 {
             }
             None => (manifest.size, None),
         };
-        let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) = lock_headers(&lock);
+        let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) = lock_headers(&lock, visible);
         let sums = Kept::for_read(&manifest.headers, input.checksum_mode.as_ref(), content_range.is_none());
         // (s3s sends HeadObject as 200 whatever the output says: `http.rs` makes a HEAD that
         // carries a Content-Range a 206.)
