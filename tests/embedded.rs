@@ -263,6 +263,18 @@ fn auth_wrong_secret_unknown_key_anonymous_presigned_malformed_xml() {
     elapsed(t, "auth");
 }
 
+/// Browser POST uploads signed with boto3's generate_presigned_post, posted as a browser does
+/// (tests/s3/post.py): stored with their fields; a wrong key, size, expiry or signature stores
+/// nothing.
+#[test]
+fn browser_post_uploads_store_what_their_signed_policy_allows() {
+    let _g = slot();
+    let t = Instant::now();
+    let s = Server::start(Opts::default());
+    s.py("post.py", &["posted"]);
+    elapsed(t, "post");
+}
+
 /// Additional checksums verified on a PUT are kept and answered (tests/s3/checksums.py).
 #[test]
 fn verified_checksums_are_kept_and_answered_on_put_get_head_copy_and_attributes() {

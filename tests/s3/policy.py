@@ -193,8 +193,10 @@ def rules(bucket, owner_ak, owner_sk, team_ak, team_sk):
     c.expect_error(lambda: anon.get_object(Bucket=bucket, Key="pub/missing"), "NoSuchKey", 404, "anonymous GET of a missing key when it may list")
     c.eq(keys_of(anon, bucket, Prefix="pub/"), ["pub/a.txt"], "anonymous listing where the policy allows it")
 
-    # Browser form (POST) uploads are not built: refused, nothing stored, whatever the policy.
-    form = root.generate_presigned_post(Bucket=bucket, Key="pub/posted")
+    # Browser form (POST) uploads: a form signed by the team key is a PutObject of its key,
+    # refused where the policy does not allow the team to write it.
+    owner.put_bucket_policy(Bucket=bucket, Policy=doc(pub, {"Effect": "Allow", "Principal": {"AWS": [team_ak]}, "Action": "s3:PutObject", "Resource": arn(bucket, "home/team/*")}))
+    form = team.generate_presigned_post(Bucket=bucket, Key="pub/posted")
     boundary = "kintsugi-form-boundary"
     parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in form["fields"].items()]
     body = ("".join(parts) + f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\nContent-Type: application/octet-stream\r\n\r\nposted\r\n--{boundary}--\r\n').encode()
@@ -203,8 +205,17 @@ def rules(bucket, owner_ak, owner_sk, team_ak, team_sk):
     conn.request("POST", f"/{bucket}", body=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     status = conn.getresponse().status
     conn.close()
-    c.eq(status, 501, "a POST form upload is 501")
+    c.eq(status, 403, "a POST form upload by a key the policy does not let write there")
     c.eq(keys_of(root, bucket, Prefix="pub/posted"), [], "the POST stored nothing")
+    form = team.generate_presigned_post(Bucket=bucket, Key="home/team/posted")
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in form["fields"].items()]
+    body = ("".join(parts) + f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\nContent-Type: application/octet-stream\r\n\r\nposted\r\n--{boundary}--\r\n').encode()
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request("POST", f"/{bucket}", body=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    status = conn.getresponse().status
+    conn.close()
+    c.eq(status, 204, "a POST form upload by the team where the policy lets it write")
+    c.eq(owner.get_object(Bucket=bucket, Key="home/team/posted")["Body"].read(), b"posted", "the team's POST stored its file")
     # An unsigned one announcing 4 GiB is refused before its body: the answer comes at once.
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
     conn.putrequest("POST", f"/{bucket}")
@@ -213,7 +224,7 @@ def rules(bucket, owner_ak, owner_sk, team_ak, team_sk):
     conn.endheaders()
     conn.send(b"--" + boundary.encode() + b"\r\n")
     r = conn.getresponse()
-    c.eq((r.status, r.getheader("Connection")), (501, "close"), "a huge unsigned POST upload is refused unread")
+    c.eq((r.status, r.getheader("Connection")), (400, "close"), "a huge unsigned POST upload is refused unread")
     conn.close()
 
     # The policy goes with its bucket.

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::dto::{CopyObjectInput, CopySource, DeleteObjectsInput, UploadPartCopyInput};
+use s3s::dto::{CopyObjectInput, CopySource, DeleteObjectsInput, PostObjectInput, UploadPartCopyInput};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Request, S3Result};
 
@@ -468,7 +468,12 @@ impl S3Access for KintsugiAccess {
                 if asks_bypass(cx.headers()) && matches!(op, "DeleteObject" | "PutObjectRetention") && self.may_bypass(Ask { keys: ask.keys.clone(), ..ask }).await? {
                     cx.extensions_mut().insert(MayBypass);
                 }
-                if op == "DeleteObjects" {
+                if op == "PostObject" {
+                    // The key is in the form: decided once it is read (`post_object`).
+                    if !p.admin && self.view(&b, &p).await?.is_none() {
+                        return Err(no_such_bucket(&b));
+                    }
+                } else if op == "DeleteObjects" {
                     // Decided key by key once its body is read; refused whole when nothing
                     // could be allowed (another's bucket without a policy).
                     if !p.admin {
@@ -535,6 +540,26 @@ impl S3Access for KintsugiAccess {
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
         let (source, expected) = (req.input.copy_source.clone(), req.input.expected_source_bucket_owner.clone());
         self.require_source(req, &source, expected.as_deref()).await
+    }
+
+    /// A browser POST upload is a PutObject of the form's key (with the lock permissions a
+    /// locking write needs).
+    async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
+        let p = principal_of(&self.store, req).await?;
+        if p.admin {
+            return Ok(());
+        }
+        let bucket = req.input.bucket.clone();
+        let view = self.view(&bucket, &p).await?.ok_or_else(|| no_such_bucket(&bucket))?;
+        let ask = Ask { principal: &p, client: req.extensions.get::<Client>().copied(), op: "PutObject", bucket: &bucket, key: Some(&req.input.key), keys: Vec::new() };
+        self.judge(&view, &ask)?;
+        if req.input.object_lock_mode.is_some() || req.input.object_lock_retain_until_date.is_some() {
+            self.judge(&view, &Ask { op: "PutObjectRetention", keys: Vec::new(), ..ask })?;
+        }
+        if req.input.object_lock_legal_hold_status.is_some() {
+            self.judge(&view, &Ask { op: "PutObjectLegalHold", keys: Vec::new(), ..ask })?;
+        }
+        Ok(())
     }
 
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {

@@ -95,6 +95,13 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
     builder.set_auth(MetaAuth { store: store.clone() });
     builder.set_access(crate::access::KintsugiAccess::new(store.clone()));
     builder.set_route(AdminRoute::new(gw.clone()));
+    // A POST upload's file and form fields are gathered in memory by s3s: bound them.
+    let mut config = s3s::config::S3Config::default();
+    config.post_object_max_file_size = crate::s3::MAX_POST_FILE;
+    config.form_max_field_size = crate::s3::MAX_POST_FIELD;
+    config.form_max_fields_size = crate::s3::MAX_POST_FIELDS;
+    let posts = std::sync::Arc::new(tokio::sync::Semaphore::new(crate::s3::POSTS_AT_ONCE));
+    builder.set_config(std::sync::Arc::new(s3s::config::StaticConfigProvider::new(std::sync::Arc::new(config))));
     if !domains.is_empty() {
         builder.set_host(domains.clone());
     }
@@ -135,12 +142,14 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
         let s3 = s3.clone();
         let gw = gw.clone();
         let overload = overload.clone();
+        let posts = posts.clone();
         let client = crate::access::Client { ip: peer.ip(), secure: tls.is_some() };
         let domains = domains.clone();
         let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
             let s3 = s3.clone();
             let gw = gw.clone();
             let overload = overload.clone();
+            let posts = posts.clone();
             let domains = domains.clone();
             async move {
                 // The Host is read once: it decides /metrics, the admin route and CORS's bucket.
@@ -164,17 +173,19 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 if req.method() == hyper::Method::OPTIONS {
                     return Ok(crate::cors::preflight(gw.store(), bucket, req.headers()).await);
                 }
-                // A browser form (POST) upload is not built; s3s would read its whole body
-                // (up to 5 GiB, into memory) before any check, so it is refused unread.
-                if req.method() == hyper::Method::POST && req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data")) {
-                    let mut resp = crate::cors::error(
-                        hyper::StatusCode::NOT_IMPLEMENTED,
-                        "NotImplemented",
-                        "POST (browser form) uploads are not supported yet, so nothing was stored: upload with PUT (a presigned PUT URL serves browsers)",
-                    );
-                    resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
-                    return Ok(resp);
-                }
+                // A browser form (POST) upload is gathered in memory by s3s before its access
+                // check: its length is checked unread, and few are taken at once.
+                let _post_slot = if req.method() == hyper::Method::POST && req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data")) {
+                    if let Some(resp) = crate::s3::refuse_post(req.headers()) {
+                        return Ok(resp);
+                    }
+                    match posts.clone().try_acquire_owned() {
+                        Ok(slot) => Some(slot),
+                        Err(_) => return Ok(crate::overload::slow_down()),
+                    }
+                } else {
+                    None
+                };
                 let cors = req
                     .headers()
                     .get(hyper::header::ORIGIN)

@@ -10,12 +10,14 @@ mod lock;
 mod multipart;
 mod objects;
 mod policy;
+mod post;
 mod tagging;
 mod unset;
 mod util;
 mod versions;
 
 pub(crate) use attributes::{is_attributes_request, unquote_etag};
+pub(crate) use post::{refuse_post, MAX_POST_FIELD, MAX_POST_FIELDS, MAX_POST_FILE, POSTS_AT_ONCE};
 
 use std::sync::Arc;
 
@@ -173,8 +175,8 @@ impl s3s::S3 for KintsugiS3 {
         self.put_object_impl(req.input, check).await
     }
 
-    async fn post_object(&self, _req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
-        Err(s3s::s3_error!(NotImplemented, "POST (browser form) uploads are not supported yet, so nothing was stored: upload with PUT (a presigned PUT URL serves browsers)"))
+    async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
+        self.post_object_impl(req.input).await
     }
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {

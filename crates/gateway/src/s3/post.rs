@@ -1,0 +1,130 @@
+//! Browser POST uploads (PostObject). s3s parses the form, checks the policy document (its
+//! expiry and every condition, `content-length-range` included) and the form's SigV4
+//! signature, and gathers the file in memory — at most [`MAX_POST_FILE`] bytes, so a POST
+//! cannot hold more memory than that per request. The object is then stored exactly as a
+//! PutObject with the form's fields would be (conditions, tags, lock, checksums, Content-MD5),
+//! and s3s answers with the form's `success_action_status` or `success_action_redirect`.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use s3s::dto::*;
+use s3s::{s3_error, S3Response, S3Result};
+
+use super::checksum::ChecksumCheck;
+use super::KintsugiS3;
+
+/// The largest file a POST upload may carry (larger ones: `400 EntityTooLarge`). It is held
+/// in memory while it is stored; bigger objects go up with PUT or a multipart upload.
+pub(crate) const MAX_POST_FILE: u64 = 64 << 20;
+/// The largest form field, and all fields together, of a POST upload.
+pub(crate) const MAX_POST_FIELD: usize = 256 << 10;
+/// See [`MAX_POST_FIELD`].
+pub(crate) const MAX_POST_FIELDS: usize = 1 << 20;
+/// POST uploads taken at once by one gateway (more: `503 SlowDown`, which clients retry), so
+/// they hold at most this many times [`MAX_POST_FILE`] of memory.
+pub(crate) const POSTS_AT_ONCE: usize = 4;
+
+/// The answer to a POST upload refused before its body is read: one without a length (411),
+/// or longer than a form may be (400 EntityTooLarge). The connection is closed, as its body
+/// is left unread.
+pub(crate) fn refuse_post(headers: &http::HeaderMap) -> Option<http::Response<s3s::Body>> {
+    let len = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let (status, code, message) = match len {
+        None => (http::StatusCode::LENGTH_REQUIRED, "MissingContentLength", "a POST upload must send its Content-Length".to_owned()),
+        Some(n) if n > MAX_POST_FILE + MAX_POST_FIELDS as u64 => (
+            http::StatusCode::BAD_REQUEST,
+            "EntityTooLarge",
+            format!("a POST upload may carry at most {MAX_POST_FILE} bytes; upload larger objects with PUT or a multipart upload"),
+        ),
+        Some(_) => return None,
+    };
+    let mut resp = crate::cors::error(status, code, &message);
+    resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    Some(resp)
+}
+
+/// The checksums a form declares, as the headers a PUT would send them in.
+fn checksum_fields(i: &PostObjectInput) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (name, v) in [
+        ("x-amz-checksum-crc32", &i.checksum_crc32),
+        ("x-amz-checksum-crc32c", &i.checksum_crc32c),
+        ("x-amz-checksum-sha1", &i.checksum_sha1),
+        ("x-amz-checksum-sha256", &i.checksum_sha256),
+        ("x-amz-checksum-crc64nvme", &i.checksum_crc64nvme),
+    ] {
+        if let Some(v) = v.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    }
+    h
+}
+
+impl KintsugiS3 {
+    pub(super) async fn post_object_impl(&self, i: PostObjectInput) -> S3Result<S3Response<PostObjectOutput>> {
+        if i.key.contains("${filename}") {
+            return Err(s3_error!(NotImplemented, "a POST upload's key may not use ${{filename}} here, so nothing was stored: name the key in the form"));
+        }
+        let check = ChecksumCheck::from_request(&checksum_fields(&i), None);
+        let put = PutObjectInput {
+            acl: i.acl,
+            body: i.body,
+            bucket: i.bucket,
+            cache_control: i.cache_control,
+            content_disposition: i.content_disposition,
+            content_encoding: i.content_encoding,
+            content_language: i.content_language,
+            content_length: i.content_length,
+            content_md5: i.content_md5,
+            content_type: i.content_type,
+            expires: i.expires,
+            grant_full_control: i.grant_full_control,
+            grant_read: i.grant_read,
+            grant_read_acp: i.grant_read_acp,
+            grant_write_acp: i.grant_write_acp,
+            if_match: i.if_match,
+            if_none_match: i.if_none_match,
+            key: i.key,
+            metadata: i.metadata,
+            object_lock_legal_hold_status: i.object_lock_legal_hold_status,
+            object_lock_mode: i.object_lock_mode,
+            object_lock_retain_until_date: i.object_lock_retain_until_date,
+            sse_customer_algorithm: i.sse_customer_algorithm,
+            ssekms_key_id: i.ssekms_key_id,
+            server_side_encryption: i.server_side_encryption,
+            storage_class: i.storage_class,
+            tagging: i.tagging,
+            website_redirect_location: i.website_redirect_location,
+            write_offset_bytes: i.write_offset_bytes,
+            ..Default::default()
+        };
+        let out = self.put_object_impl(put, check).await?.output;
+        Ok(S3Response::new(PostObjectOutput {
+            e_tag: out.e_tag,
+            size: out.size,
+            version_id: out.version_id,
+            checksum_type: out.checksum_type,
+            checksum_crc32: out.checksum_crc32,
+            checksum_crc32c: out.checksum_crc32c,
+            checksum_sha1: out.checksum_sha1,
+            checksum_sha256: out.checksum_sha256,
+            checksum_crc64nvme: out.checksum_crc64nvme,
+            ..Default::default()
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_post_upload_is_refused_unread_without_a_length_or_above_the_limit() {
+        let mut h = HeaderMap::new();
+        assert_eq!(refuse_post(&h).map(|r| r.status()), Some(http::StatusCode::LENGTH_REQUIRED));
+        h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(MAX_POST_FILE + MAX_POST_FIELDS as u64 + 1));
+        let r = refuse_post(&h).expect("too long");
+        assert_eq!((r.status(), r.headers().get(http::header::CONNECTION).map(HeaderValue::as_bytes)), (http::StatusCode::BAD_REQUEST, Some(&b"close"[..])));
+        h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(MAX_POST_FILE));
+        assert!(refuse_post(&h).is_none(), "a form of the largest file is taken");
+    }
+}
