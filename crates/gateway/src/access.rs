@@ -551,13 +551,24 @@ impl S3Access for KintsugiAccess {
         }
         let bucket = req.input.bucket.clone();
         let view = self.view(&bucket, &p).await?.ok_or_else(|| no_such_bucket(&bucket))?;
-        let ask = Ask { principal: &p, client: req.extensions.get::<Client>().copied(), op: "PutObject", bucket: &bucket, key: Some(&req.input.key), keys: Vec::new() };
+        // The request's condition keys, with those the form carries in place of headers.
+        let mut keys = request_keys("PutObject", None, &req.headers);
+        if let Some(acl) = &req.input.acl {
+            keys.push(("s3:x-amz-acl".to_owned(), acl.as_str().to_owned()));
+        }
+        if let Some(class) = &req.input.storage_class {
+            keys.push(("s3:x-amz-storage-class".to_owned(), class.as_str().to_owned()));
+        }
+        if req.input.policy.is_some() {
+            keys.push(("s3:authtype".to_owned(), "POST".to_owned()));
+        }
+        let ask = Ask { principal: &p, client: req.extensions.get::<Client>().copied(), op: "PutObject", bucket: &bucket, key: Some(&req.input.key), keys };
         self.judge(&view, &ask)?;
         if req.input.object_lock_mode.is_some() || req.input.object_lock_retain_until_date.is_some() {
-            self.judge(&view, &Ask { op: "PutObjectRetention", keys: Vec::new(), ..ask })?;
+            self.judge(&view, &Ask { op: "PutObjectRetention", keys: ask.keys.clone(), ..ask })?;
         }
         if req.input.object_lock_legal_hold_status.is_some() {
-            self.judge(&view, &Ask { op: "PutObjectLegalHold", keys: Vec::new(), ..ask })?;
+            self.judge(&view, &Ask { op: "PutObjectLegalHold", keys: ask.keys.clone(), ..ask })?;
         }
         Ok(())
     }

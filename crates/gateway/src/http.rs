@@ -175,7 +175,8 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 }
                 // A browser form (POST) upload is gathered in memory by s3s before its access
                 // check: its length is checked unread, and few are taken at once.
-                let _post_slot = if req.method() == hyper::Method::POST && req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data")) {
+                let form = req.method() == hyper::Method::POST && crate::s3::is_form(req.headers());
+                let _post_slot = if form {
                     if let Some(resp) = crate::s3::refuse_post(req.headers()) {
                         return Ok(resp);
                     }
@@ -201,7 +202,20 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                     parts.extensions.insert(crate::vhost::VirtualHosted);
                 }
                 let (body, tracked) = ReadTracker::new(body, body_timeout);
-                let mut resp = s3.call(Request::from_parts(parts, s3s::Body::http_body(body))).await?;
+                let call = s3.call(Request::from_parts(parts, s3s::Body::http_body(body)));
+                let mut resp = if form {
+                    // A form holds one of few POST slots: it gets a deadline for all of it.
+                    match tokio::time::timeout(crate::s3::POST_DEADLINE, call).await {
+                        Ok(r) => r?,
+                        Err(_) => {
+                            let mut resp = crate::cors::error(hyper::StatusCode::REQUEST_TIMEOUT, "RequestTimeout", "the POST upload was not received in time; nothing was stored");
+                            resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                            return Ok(resp);
+                        }
+                    }
+                } else {
+                    call.await?
+                };
                 // A ranged HEAD answers as the ranged GET would (s3s sends every HEAD as 200).
                 if is_head && resp.status() == hyper::StatusCode::OK && resp.headers().contains_key(hyper::header::CONTENT_RANGE) {
                     *resp.status_mut() = hyper::StatusCode::PARTIAL_CONTENT;

@@ -17,7 +17,7 @@ mod util;
 mod versions;
 
 pub(crate) use attributes::{is_attributes_request, unquote_etag};
-pub(crate) use post::{refuse_post, MAX_POST_FIELD, MAX_POST_FIELDS, MAX_POST_FILE, POSTS_AT_ONCE};
+pub(crate) use post::{is_form, refuse_post, MAX_POST_FIELD, MAX_POST_FIELDS, MAX_POST_FILE, POSTS_AT_ONCE, POST_DEADLINE};
 
 use std::sync::Arc;
 

@@ -23,6 +23,16 @@ pub(crate) const MAX_POST_FIELDS: usize = 1 << 20;
 /// they hold at most this many times [`MAX_POST_FILE`] of memory.
 pub(crate) const POSTS_AT_ONCE: usize = 4;
 
+/// How long a POST upload may take, all of it (it holds one of [`POSTS_AT_ONCE`] slots):
+/// a 64 MiB form at about 220 KiB/s.
+pub(crate) const POST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The request may be a form upload as s3s sees one: any Content-Type naming a multipart body,
+/// however it is spelled or encoded (a gate that misses one would let s3s gather it unbounded).
+pub(crate) fn is_form(headers: &http::HeaderMap) -> bool {
+    headers.get_all(http::header::CONTENT_TYPE).iter().any(|v| v.as_bytes().to_ascii_lowercase().windows(10).any(|w| w == b"multipart/"))
+}
+
 /// The answer to a POST upload refused before its body is read: one without a length (411),
 /// or longer than a form may be (400 EntityTooLarge). The connection is closed, as its body
 /// is left unread.
@@ -43,7 +53,7 @@ pub(crate) fn refuse_post(headers: &http::HeaderMap) -> Option<http::Response<s3
 }
 
 /// The checksums a form declares, as the headers a PUT would send them in.
-fn checksum_fields(i: &PostObjectInput) -> HeaderMap {
+fn checksum_fields(i: &PostObjectInput) -> S3Result<HeaderMap> {
     let mut h = HeaderMap::new();
     for (name, v) in [
         ("x-amz-checksum-crc32", &i.checksum_crc32),
@@ -52,11 +62,12 @@ fn checksum_fields(i: &PostObjectInput) -> HeaderMap {
         ("x-amz-checksum-sha256", &i.checksum_sha256),
         ("x-amz-checksum-crc64nvme", &i.checksum_crc64nvme),
     ] {
-        if let Some(v) = v.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+        if let Some(v) = v.as_deref() {
+            let v = HeaderValue::from_str(v).map_err(|_| s3_error!(InvalidArgument, "the form's {name} is not a checksum"))?;
             h.insert(HeaderName::from_static(name), v);
         }
     }
-    h
+    Ok(h)
 }
 
 impl KintsugiS3 {
@@ -64,7 +75,15 @@ impl KintsugiS3 {
         if i.key.contains("${filename}") {
             return Err(s3_error!(NotImplemented, "a POST upload's key may not use ${{filename}} here, so nothing was stored: name the key in the form"));
         }
-        let check = ChecksumCheck::from_request(&checksum_fields(&i), None);
+        if i.key.is_empty() || i.key.len() > 1024 {
+            return Err(s3_error!(KeyTooLongError, "a POST upload's key must be 1 to 1024 bytes; nothing was stored"));
+        }
+        // s3s reads tags from a form's `x-amz-tagging` field (S3's is `tagging`, XML, which
+        // s3s does not read at all): refused rather than parsed as a PUT header.
+        if i.tagging.is_some() {
+            return Err(s3_error!(NotImplemented, "tagging in a POST form is not supported yet, so nothing was stored: tag the object afterwards with PutObjectTagging"));
+        }
+        let check = ChecksumCheck::from_request(&checksum_fields(&i)?, None);
         let put = PutObjectInput {
             acl: i.acl,
             body: i.body,
@@ -126,5 +145,21 @@ mod tests {
         assert_eq!((r.status(), r.headers().get(http::header::CONNECTION).map(HeaderValue::as_bytes)), (http::StatusCode::BAD_REQUEST, Some(&b"close"[..])));
         h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(MAX_POST_FILE));
         assert!(refuse_post(&h).is_none(), "a form of the largest file is taken");
+    }
+
+    #[test]
+    fn every_spelling_of_a_form_is_a_form() {
+        let form = |values: &[&[u8]]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(http::header::CONTENT_TYPE, HeaderValue::from_bytes(v).expect("a header value"));
+            }
+            is_form(&h)
+        };
+        assert!(form(&[b"multipart/form-data; boundary=x"]));
+        assert!(form(&[b"Multipart/Form-Data; boundary=x; a=\"\xc3\xa9\""]), "a non-ASCII parameter");
+        assert!(form(&[b"\xff", b"multipart/form-data; boundary=x"]), "a second Content-Type behind one that is not text");
+        assert!(!form(&[b"application/xml"]));
+        assert!(!form(&[]));
     }
 }
