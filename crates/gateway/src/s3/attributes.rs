@@ -88,14 +88,9 @@ impl KintsugiS3 {
         // parts' checksums are checked, not kept).
         let sums = super::checksum::Kept::of(&m.headers);
         if w.checksum && sums.kind().is_some() {
-            out.checksum = Some(Checksum {
-                checksum_type: sums.kind(),
-                checksum_crc32: sums.crc32,
-                checksum_crc32c: sums.crc32c,
-                checksum_sha1: sums.sha1,
-                checksum_sha256: sums.sha256,
-                checksum_crc64nvme: sums.crc64nvme,
-            });
+            let mut checksum = Checksum::default();
+            super::checksum::set_checksums!(checksum, sums);
+            out.checksum = Some(checksum);
         }
         Ok(S3Response::new(out))
     }

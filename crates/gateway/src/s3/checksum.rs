@@ -61,6 +61,21 @@ impl Kept {
     }
 }
 
+/// Set the six checksum fields S3's outputs share (`checksum_type`, `checksum_crc32`, …) on
+/// `$out` from a [`Kept`].
+macro_rules! set_checksums {
+    ($out:expr, $sums:expr) => {{
+        let sums: $crate::s3::checksum::Kept = $sums;
+        $out.checksum_type = sums.kind();
+        $out.checksum_crc32 = sums.crc32;
+        $out.checksum_crc32c = sums.crc32c;
+        $out.checksum_sha1 = sums.sha1;
+        $out.checksum_sha256 = sums.sha256;
+        $out.checksum_crc64nvme = sums.crc64nvme;
+    }};
+}
+pub(super) use set_checksums;
+
 /// The stored checksum headers among `headers`.
 pub(super) fn checksum_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
     headers.iter().filter(|(k, _)| k.starts_with("x-amz-checksum-")).cloned().collect()

@@ -6,7 +6,7 @@
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
 
-use kintsugi_meta::{now_ms, BucketLock, LockMode, Retention, RetentionPeriod, VersionLock};
+use kintsugi_meta::{now_ms, BucketLock, LockMode, MetaError, MetaRead, Retention, RetentionPeriod, VersionLock};
 
 use super::KintsugiS3;
 use crate::error::GatewayError;
@@ -84,9 +84,13 @@ fn missing_configuration(bucket: &str) -> s3s::S3Error {
 impl KintsugiS3 {
     /// A bucket's lock configuration (`NoSuchBucket` when it does not exist).
     async fn bucket_lock(&self, bucket: &str) -> Result<Option<BucketLock>, GatewayError> {
-        self.require_bucket(bucket).await?;
         let b = bucket.to_owned();
-        self.meta(move |m| m.local_bucket_lock(&b)).await
+        // One metadata call: the bucket's read passes the read barrier, the lock is read after it.
+        self.meta(move |m| match m.bucket(&b)? {
+            Some(_) => m.local_bucket_lock(&b),
+            None => Err(MetaError::NoSuchBucket { bucket: b }),
+        })
+        .await
     }
 
     /// Refuse, as S3, a lock asked for in a bucket without object lock.

@@ -8,7 +8,7 @@ use kintsugi_meta::{now_ms, Expect, ListPage, ListQuery, Manifest, MetaRead, Seg
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Response, S3Result};
 
-use super::checksum::{checksum_headers, verify_body, ChecksumCheck, Kept};
+use super::checksum::{checksum_headers, set_checksums, verify_body, ChecksumCheck, Kept};
 use super::conditions::{check_copy_source, check_read, WriteCondition};
 use super::util::{self, etag, ts};
 use super::lock::{asked_lock, lock_headers};
@@ -173,19 +173,9 @@ impl KintsugiS3 {
                 self.store_object(&input.bucket, &input.key, empty, expected_md5, check, attrs, &cond).await?
             }
         };
-        let sums = Kept::of(&manifest.headers);
-        Ok(S3Response::new(PutObjectOutput {
-            e_tag: Some(etag(&manifest.etag)),
-            size: i64::try_from(manifest.size).ok(),
-            version_id,
-            checksum_type: sums.kind(),
-            checksum_crc32: sums.crc32,
-            checksum_crc32c: sums.crc32c,
-            checksum_sha1: sums.sha1,
-            checksum_sha256: sums.sha256,
-            checksum_crc64nvme: sums.crc64nvme,
-            ..Default::default()
-        }))
+        let mut out = PutObjectOutput { e_tag: Some(etag(&manifest.etag)), size: i64::try_from(manifest.size).ok(), version_id, ..Default::default() };
+        set_checksums!(out, Kept::of(&manifest.headers));
+        Ok(S3Response::new(out))
     }
 
     pub(super) async fn get_object_impl(&self, input: GetObjectInput, visible: Option<crate::access::LockVisible>) -> S3Result<S3Response<GetObjectOutput>> {
@@ -228,7 +218,7 @@ impl KintsugiS3 {
         let stream = futures::stream::iter(first).chain(stream);
         let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) = lock_headers(&lock, visible);
         let sums = Kept::for_read(&manifest.headers, input.checksum_mode.as_ref(), content_range.is_none());
-        Ok(S3Response::new(GetObjectOutput {
+        let mut out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
             content_length: i64::try_from(len).ok(),
             content_range,
@@ -249,14 +239,10 @@ impl KintsugiS3 {
             object_lock_mode,
             object_lock_retain_until_date,
             object_lock_legal_hold_status,
-            checksum_type: sums.kind(),
-            checksum_crc32: sums.crc32,
-            checksum_crc32c: sums.crc32c,
-            checksum_sha1: sums.sha1,
-            checksum_sha256: sums.sha256,
-            checksum_crc64nvme: sums.crc64nvme,
             ..Default::default()
-        }))
+        };
+        set_checksums!(out, sums);
+        Ok(S3Response::new(out))
     }
 
     pub(super) async fn head_object_impl(&self, input: HeadObjectInput, visible: Option<crate::access::LockVisible>) -> S3Result<S3Response<HeadObjectOutput>> {
@@ -289,7 +275,7 @@ impl KintsugiS3 {
         let sums = Kept::for_read(&manifest.headers, input.checksum_mode.as_ref(), content_range.is_none());
         // (s3s sends HeadObject as 200 whatever the output says: `http.rs` makes a HEAD that
         // carries a Content-Range a 206.)
-        let out = HeadObjectOutput {
+        let mut out = HeadObjectOutput {
             content_length: i64::try_from(len).ok(),
             content_range,
             accept_ranges: Some("bytes".into()),
@@ -307,14 +293,9 @@ impl KintsugiS3 {
             object_lock_mode,
             object_lock_retain_until_date,
             object_lock_legal_hold_status,
-            checksum_type: sums.kind(),
-            checksum_crc32: sums.crc32,
-            checksum_crc32c: sums.crc32c,
-            checksum_sha1: sums.sha1,
-            checksum_sha256: sums.sha256,
-            checksum_crc64nvme: sums.crc64nvme,
             ..Default::default()
         };
+        set_checksums!(out, sums);
         Ok(S3Response::new(out))
     }
 
@@ -364,17 +345,9 @@ impl KintsugiS3 {
         let (manifest, version_id) = self.store_object(&input.bucket, &input.key, Box::pin(stream), None, None, attrs, &WriteCondition::default()).await?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some({
-                let sums = Kept::of(&manifest.headers);
-                CopyObjectResult {
-                    e_tag: Some(etag(&manifest.etag)),
-                    last_modified: Some(ts(manifest.modified_ms)),
-                    checksum_type: sums.kind(),
-                    checksum_crc32: sums.crc32,
-                    checksum_crc32c: sums.crc32c,
-                    checksum_sha1: sums.sha1,
-                    checksum_sha256: sums.sha256,
-                    checksum_crc64nvme: sums.crc64nvme,
-                }
+                let mut result = CopyObjectResult { e_tag: Some(etag(&manifest.etag)), last_modified: Some(ts(manifest.modified_ms)), ..Default::default() };
+                set_checksums!(result, Kept::of(&manifest.headers));
+                result
             }),
             copy_source_version_id: read_version_header(src_vref, sv.as_deref()),
             version_id,
