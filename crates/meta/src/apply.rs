@@ -107,6 +107,10 @@ impl RocksMeta {
             Command::CreateUploadLocked { upload, tags, lock } => self.apply_create_upload(upload, tags, Some(lock)).map(|()| Applied::Done),
             Command::PutBucketTags { bucket, tags } => self.apply_put_bucket_tags(bucket, tags).map(|()| Applied::Done),
             Command::PutBucketCors { bucket, rules } => self.apply_put_bucket_cors(bucket, rules).map(|()| Applied::Done),
+            Command::ExpireVersion { bucket, key, version, expect, garbage_due_ms, now_ms } => {
+                self.apply_expire_version(bucket, key, *version, *expect, *garbage_due_ms, *now_ms).map(Applied::Deleted)
+            }
+            Command::PutBucketLifecycle { bucket, rules } => self.apply_put_bucket_lifecycle(bucket, rules).map(|()| Applied::Done),
             Command::RemoveGarbageShards { segment, shards } => self.apply_remove_garbage_shards(*segment, shards).map(|()| Applied::Done),
             Command::PutAccessKey { access_key, record } => self.apply_put_access_key(access_key, &record.clone().into()).map(|()| Applied::Done),
             Command::PutDisks { disks } => self.apply_put_disks(disks).map(|()| Applied::Done),

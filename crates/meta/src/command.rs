@@ -22,9 +22,10 @@ use crate::join_tokens::JoinTokenRecord;
 use crate::relocate::ShardMove;
 use crate::controls::PublicAccessBlock;
 use crate::cors::CorsRule;
+use crate::expiry::LifecycleRule;
 use crate::retention::{BucketLock, Retention, VersionLock};
 use crate::tags::TagSet;
-use crate::versions::{VersionRef, Versioning};
+use crate::versions::{ExpiryExpect, VersionRef, Versioning};
 use crate::store::Expect;
 use crate::types::{decode, encode, AccessKeyRecord, AccessKeyRecordV1, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
 
@@ -500,6 +501,31 @@ pub enum Command {
         /// The owning access key.
         owner: String,
     },
+    /// Delete a version the lifecycle expires, as [`Command::DeleteVersionLocked`] without a
+    /// bypass. Precondition: the bucket exists and the version is as `expect` says (else
+    /// `VersionConflict`): a version written since the lifecycle looked is never expired.
+    ExpireVersion {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The version.
+        version: VersionRef,
+        /// What the lifecycle saw of it.
+        expect: ExpiryExpect,
+        /// When its shards may be deleted.
+        garbage_due_ms: i64,
+        /// The lifecycle's time (object lock is checked against it).
+        now_ms: i64,
+    },
+    /// Replace a bucket's lifecycle rules (none: delete the configuration). Precondition: the
+    /// bucket exists.
+    PutBucketLifecycle {
+        /// Bucket name.
+        bucket: String,
+        /// The rules.
+        rules: Vec<LifecycleRule>,
+    },
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.
@@ -587,6 +613,8 @@ impl Command {
             Command::PutObjectLocked { .. } => "put_object_locked",
             Command::CreateUploadLocked { .. } => "create_upload_locked",
             Command::CreateLockedBucket { .. } => "create_locked_bucket",
+            Command::PutBucketLifecycle { .. } => "put_bucket_lifecycle",
+            Command::ExpireVersion { .. } => "expire_version",
         }
     }
 }

@@ -101,6 +101,16 @@ fn workload(meta: &RocksMeta) {
     let rule = CorsRule { allowed_origins: vec!["*".into()], allowed_methods: vec!["GET".into()], max_age_seconds: Some(5), ..CorsRule::default() };
     meta.put_bucket_cors("b", std::slice::from_ref(&rule)).expect("cors");
     meta.put_bucket_cors("gone", &[rule]).expect("cors");
+    let lc = LifecycleRule {
+        id: "old".into(),
+        enabled: true,
+        filter: RuleFilter::And { prefix: Some("logs/".into()), tags: vec![("t".into(), "1".into())], size_greater: Some(1), size_less: None },
+        expiration: Some(Expiration { at: Some(ExpireAt::Days(3)), expired_markers: false }),
+        noncurrent: Some(NoncurrentExpiration { days: 1, keep: Some(2) }),
+        abort_upload_days: None,
+    };
+    meta.put_bucket_lifecycle("b", std::slice::from_ref(&lc)).expect("lifecycle");
+    meta.put_bucket_lifecycle("gone", &[lc]).expect("lifecycle");
     meta.put_bucket_policy("b", r#"{"Statement":[]}"#).expect("policy");
     meta.put_bucket_policy("gone", r#"{"Statement":[]}"#).expect("policy");
     meta.put_public_access_block("b", Some(&PublicAccessBlock { block_public_acls: true, ..PublicAccessBlock::default() })).expect("block");
@@ -117,6 +127,11 @@ fn workload(meta: &RocksMeta) {
     assert!(meta.delete_object("b", "v", Expect::Any).expect("marker").marker);
     meta.put_version_tags("b", "v", 40, &t("old", "1")).expect("tag an archived version");
     meta.delete_version("b", "v", VersionRef::Id(41), false).expect("delete version");
+    // The lifecycle expires a noncurrent version.
+    meta.put_object("b", "ev", &manifest(43, vec![seg(43, &[1, 2, 3])]), Expect::Any).expect("ev1");
+    meta.put_object("b", "ev", &manifest(44, vec![seg(44, &[1, 2, 3])]), Expect::Any).expect("ev2");
+    let at = manifest(43, vec![]).modified_ms;
+    meta.expire_version("b", "ev", VersionRef::Id(43), ExpiryExpect::Noncurrent { modified_ms: at }).expect("expired by the lifecycle");
     meta.put_bucket_versioning("b", Versioning::Suspended).expect("suspend");
     meta.put_object("b", "v", &manifest(42, vec![seg(42, &[2, 3, 4])]), Expect::Any).expect("null version");
     meta.put_bucket_versioning("gone", Versioning::Enabled).expect("versioning");
@@ -309,6 +324,7 @@ fn every_client_read_passes_the_read_barrier_and_state_machine_reads_do_not() {
     barred("join_token", meta.join_token("t").map(drop));
     barred("bucket_versioning", meta.bucket_versioning("b").map(drop));
     barred("object_version", meta.object_version("b", "k", None).map(drop));
+    barred("bucket_lifecycle", meta.bucket_lifecycle("b").map(drop));
     barred("list_versions", meta.list_versions("b", &VersionQuery { max: 10, ..Default::default() }).map(drop));
     // Workers and the state machine read the local state: no barrier, and they still see it.
     assert_eq!(meta.local_object("b", "k").expect("local read"), Some(m));
@@ -492,6 +508,7 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             (CF_SYSTEM, k) if k.starts_with(b"object-tags/") => whole::<ObjectTagsRecord>("object tags", v),
             (CF_SYSTEM, k) if k.starts_with(b"upload-tags/") || k.starts_with(b"bucket-tags/") => whole::<TagSet>("tags", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-cors/") => whole::<Vec<CorsRule>>("cors", v),
+            (CF_SYSTEM, k) if k.starts_with(b"bucket-lifecycle/") => whole::<Vec<LifecycleRule>>("lifecycle", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-policy/") => whole::<String>("policy", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-public-access-block/") => whole::<PublicAccessBlock>("public access block", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-ownership/") => whole::<String>("ownership", v),
@@ -522,5 +539,5 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             _ => cf.to_string(),
         });
     }
-    assert_eq!(kinds.len(), 31, "every kind of record was checked: {kinds:?}");
+    assert_eq!(kinds.len(), 32, "every kind of record was checked: {kinds:?}");
 }

@@ -232,6 +232,18 @@ impl RocksMeta {
         self.submit(&Command::PutBucketCors { bucket: bucket.into(), rules: rules.to_vec() }).map(drop)
     }
 
+    /// Delete a version the lifecycle expires, if it is still as `expect` says (else
+    /// `VersionConflict`) and no object lock protects it (else `ObjectLocked`).
+    pub fn expire_version(&self, bucket: &str, key: &str, version: VersionRef, expect: crate::ExpiryExpect) -> MetaResult<VersionDeleted> {
+        let cmd = Command::ExpireVersion { bucket: bucket.into(), key: key.into(), version, expect, garbage_due_ms: self.garbage_due(), now_ms: now_ms() };
+        Ok(self.submit(&cmd)?.deleted())
+    }
+
+    /// Replace a bucket's lifecycle rules (none: delete the configuration).
+    pub fn put_bucket_lifecycle(&self, bucket: &str, rules: &[crate::LifecycleRule]) -> MetaResult<()> {
+        self.submit(&Command::PutBucketLifecycle { bucket: bucket.into(), rules: rules.to_vec() }).map(drop)
+    }
+
     /// Replace a bucket's policy document (empty: delete it).
     pub fn put_bucket_policy(&self, bucket: &str, policy: &str) -> MetaResult<()> {
         self.submit(&Command::PutBucketPolicy { bucket: bucket.into(), policy: policy.into() }).map(drop)

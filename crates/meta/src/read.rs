@@ -43,6 +43,8 @@ pub trait MetaRead {
     fn bucket_tags(&self, bucket: &str) -> MetaResult<Option<crate::TagSet>>;
     /// A bucket's CORS rules (`None`: it has no CORS configuration).
     fn bucket_cors(&self, bucket: &str) -> MetaResult<Option<Vec<crate::CorsRule>>>;
+    /// A bucket's lifecycle rules (`None`: it has no lifecycle configuration).
+    fn bucket_lifecycle(&self, bucket: &str) -> MetaResult<Option<Vec<crate::LifecycleRule>>>;
     /// A bucket's policy document (`None`: it has no policy).
     fn bucket_policy(&self, bucket: &str) -> MetaResult<Option<String>>;
     /// A bucket's public-access block (`None`: it has none).
@@ -127,6 +129,10 @@ impl MetaRead for RocksMeta {
     fn bucket_cors(&self, bucket: &str) -> MetaResult<Option<Vec<crate::CorsRule>>> {
         self.read_barrier()?;
         self.local_bucket_cors(bucket)
+    }
+    fn bucket_lifecycle(&self, bucket: &str) -> MetaResult<Option<Vec<crate::LifecycleRule>>> {
+        self.read_barrier()?;
+        self.local_bucket_lifecycle(bucket)
     }
     fn bucket_policy(&self, bucket: &str) -> MetaResult<Option<String>> {
         self.read_barrier()?;

@@ -286,6 +286,7 @@ impl RocksMeta {
         b.delete_cf(self.cf(CF_BUCKETS)?, bucket.as_bytes());
         self.batch_bucket_tags(&mut b, bucket, &[])?;
         self.batch_bucket_cors(&mut b, bucket, &[])?;
+        self.batch_bucket_lifecycle(&mut b, bucket, &[])?;
         self.batch_bucket_policy(&mut b, bucket, "")?;
         self.batch_drop_bucket_controls(&mut b, bucket)?;
         self.write(b)

@@ -121,9 +121,30 @@ impl StoredVersion {
         }
     }
 
+    /// When it was written, ms since the epoch.
+    pub fn modified_ms(&self) -> i64 {
+        match self {
+            Self::Object { manifest, .. } => manifest.modified_ms,
+            Self::DeleteMarker { modified_ms, .. } => *modified_ms,
+        }
+    }
+
     fn is_null(&self) -> bool {
         self.vref() == VersionRef::Null
     }
+}
+
+/// What the lifecycle expects of a version it expires (the compare of
+/// [`crate::Command::ExpireVersion`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpiryExpect {
+    /// A noncurrent version (object or delete marker) written at this time.
+    Noncurrent {
+        /// When it was written, ms since the epoch.
+        modified_ms: i64,
+    },
+    /// A delete marker that is the key's only version.
+    LoneMarker,
 }
 
 /// One version of a key as a read finds it.

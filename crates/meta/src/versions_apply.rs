@@ -10,7 +10,7 @@ use crate::error::{MetaError, MetaResult};
 use crate::keys;
 use crate::store::{Expect, RocksMeta, CF_OBJECTS, CF_VERSIONS};
 use crate::types::{encode, Manifest, ShardOwner};
-use crate::versions::{current_ref, head_key, KeyHead, StoredVersion, VersionDeleted, VersionRef};
+use crate::versions::{current_ref, head_key, ExpiryExpect, KeyHead, StoredVersion, VersionDeleted, VersionRef};
 
 impl RocksMeta {
     /// Delete the key's current version. In a bucket with versioning, `marker` (id, time) is
@@ -50,6 +50,45 @@ impl RocksMeta {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
         self.require_bucket(bucket)?;
+        self.delete_version_held(bucket, key, vref, garbage_due_ms, guard)
+    }
+
+    /// Delete a version the lifecycle expires, if it is still as the lifecycle saw it (else
+    /// `VersionConflict`, nothing written): a noncurrent version written at that time, or a
+    /// delete marker that is all the key has. Object lock is honoured at `now_ms`, never
+    /// bypassed.
+    pub(crate) fn apply_expire_version(&self, bucket: &str, key: &str, vref: VersionRef, expect: ExpiryExpect, garbage_due_ms: i64, now_ms: i64) -> MetaResult<VersionDeleted> {
+        let _b = self.bucket_lock.read();
+        let _k = self.key_lock(bucket, key).lock();
+        self.require_bucket(bucket)?;
+        let current: Option<Manifest> = self.get(CF_OBJECTS, "manifest", &keys::object_key(bucket, key.as_bytes()))?;
+        let head = self.key_head(bucket, key)?;
+        let is_current = current.as_ref().is_some_and(|c| current_ref(head.as_ref(), c) == vref);
+        let holds = match expect {
+            ExpiryExpect::Noncurrent { modified_ms } => {
+                let mut found = false;
+                self.scan_entries(bucket, key, |_, _, e| {
+                    if e.vref() == vref {
+                        found = e.modified_ms() == modified_ms;
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })?;
+                !is_current && found
+            }
+            ExpiryExpect::LoneMarker => {
+                let first = self.first_entries(bucket, key, 2)?;
+                current.is_none() && first.len() == 1 && first.iter().all(|(_, e)| e.vref() == vref && matches!(e, StoredVersion::DeleteMarker { .. }))
+            }
+        };
+        if !holds {
+            return Err(MetaError::VersionConflict { bucket: bucket.into(), key: key.into(), expected: None });
+        }
+        self.delete_version_held(bucket, key, vref, garbage_due_ms, Some((now_ms, false)))
+    }
+
+    /// [`RocksMeta::apply_delete_version`] with the bucket and key locks held.
+    fn delete_version_held(&self, bucket: &str, key: &str, vref: VersionRef, garbage_due_ms: i64, guard: Option<(i64, bool)>) -> MetaResult<VersionDeleted> {
         let ok = keys::object_key(bucket, key.as_bytes());
         let current: Option<Manifest> = self.get(CF_OBJECTS, "manifest", &ok)?;
         let stored_head = self.key_head(bucket, key)?;

@@ -218,3 +218,35 @@ fn archived_versions_keep_their_tags() {
     meta.delete_version("b", "k", VersionRef::Id(2), false).expect("delete current");
     assert_eq!(meta.object_with_tags("b", "k").expect("read").map(|(_, t)| t), Some(tags), "restored with its tags");
 }
+
+#[test]
+fn the_lifecycle_expires_only_a_version_still_as_it_saw_it() {
+    let (_d, meta) = open();
+    meta.create_bucket("b").expect("bucket");
+    meta.put_bucket_versioning("b", Versioning::Enabled).expect("enable");
+    let at = |v: u128, t: i64| Manifest { modified_ms: t, ..manifest(v, &[(v + 100, &[1, 2])]) };
+    meta.put_object("b", "k", &at(1, 10), Expect::Any).expect("v1");
+    meta.put_object("b", "k", &at(2, 20), Expect::Any).expect("v2");
+    let noncurrent = |t| ExpiryExpect::Noncurrent { modified_ms: t };
+    // The current version is not noncurrent; a time that differs is another version.
+    assert!(matches!(meta.expire_version("b", "k", VersionRef::Id(2), noncurrent(20)), Err(MetaError::VersionConflict { .. })));
+    assert!(matches!(meta.expire_version("b", "k", VersionRef::Id(1), noncurrent(11)), Err(MetaError::VersionConflict { .. })));
+    assert_eq!(ids(&meta, "k").len(), 2, "nothing was deleted");
+    let gone = meta.expire_version("b", "k", VersionRef::Id(1), noncurrent(10)).expect("expire v1");
+    assert_eq!(gone.vref, Some(VersionRef::Id(1)));
+    assert_eq!(ids(&meta, "k"), vec![(vid(2), true, false)]);
+    // A delete marker over a version is not alone; once it is, it goes.
+    let marker = meta.delete_object("b", "k", Expect::Any).expect("marker").vref.expect("marker id");
+    assert!(matches!(meta.expire_version("b", "k", marker, ExpiryExpect::LoneMarker), Err(MetaError::VersionConflict { .. })));
+    let v2 = meta.object_version("b", "k", Some(VersionRef::Id(2))).expect("read");
+    let Some(FoundVersion::Object { manifest: m2, .. }) = v2 else { panic!("v2: {v2:?}") };
+    meta.expire_version("b", "k", VersionRef::Id(2), noncurrent(m2.modified_ms)).expect("expire v2");
+    meta.expire_version("b", "k", marker, ExpiryExpect::LoneMarker).expect("expire the lone marker");
+    assert!(ids(&meta, "k").is_empty());
+    // Object lock holds a version against the lifecycle.
+    meta.create_locked_bucket("l", "AK").expect("locked bucket");
+    meta.put_object("l", "k", &at(5, 10), Expect::Any).expect("v5");
+    meta.put_version_lock("l", "k", 5, None, Some(true), false).expect("legal hold");
+    meta.put_object("l", "k", &at(6, 20), Expect::Any).expect("v6");
+    assert!(matches!(meta.expire_version("l", "k", VersionRef::Id(5), noncurrent(10)), Err(MetaError::ObjectLocked { .. })));
+}
