@@ -447,6 +447,35 @@ fn locked_versions_refuse_deletion_as_s3_does_and_stay_locked_across_a_restart()
     elapsed(t, "object lock");
 }
 
+/// Bucket lifecycle with boto3 and the aws cli (tests/s3/lifecycle.py): configurations
+/// checked and read back as S3 does, then carried out by the lifecycle worker on a two-second
+/// day — expiration with filters, noncurrent versions, lone delete markers, unfinished uploads,
+/// object lock holding a version — counted in `admin status` and `/metrics`.
+#[test]
+fn lifecycle_rules_are_kept_and_carried_out_on_a_short_day() {
+    let _g = slot();
+    let t = Instant::now();
+    let s = Server::start(Opts { flags: vec!["--lifecycle-day=2s".into(), "--lifecycle-interval=500ms".into()], ..Opts::default() });
+    s.py("lifecycle.py", &["rules", "lc-rules"]);
+    s.run_ok(s.aws(&["s3", "mb", "s3://lc-cli"]), "aws s3 mb");
+    let cfg = r#"{"Rules":[{"ID":"cli","Status":"Enabled","Filter":{"Prefix":"x/"},"Expiration":{"Days":90}}]}"#;
+    s.run_ok(s.aws(&["s3api", "put-bucket-lifecycle-configuration", "--bucket", "lc-cli", "--lifecycle-configuration", cfg]), "aws put-bucket-lifecycle-configuration");
+    let out = s.run_ok(s.aws(&["s3api", "get-bucket-lifecycle-configuration", "--bucket", "lc-cli", "--output", "json"]), "aws get-bucket-lifecycle-configuration");
+    assert!(out.contains("\"cli\"") && out.contains("\"Days\": 90"), "aws cli reads the rules: {out}");
+    s.py("lifecycle.py", &["expire", "lc-run"]);
+    let st = s.admin_json(&["status"]);
+    let lc = &st["lifecycle"];
+    assert!(lc["buckets"].as_u64() >= Some(4), "buckets with rules: {lc:#}");
+    assert!(lc["expired_current"].as_u64() >= Some(3) && lc["expired_noncurrent"].as_u64() >= Some(3), "{lc:#}");
+    assert!(lc["delete_markers_removed"].as_u64() >= Some(1) && lc["uploads_aborted"].as_u64() >= Some(1), "{lc:#}");
+    assert!(lc["held_by_lock"].as_u64() >= Some(1), "object lock held a version: {lc:#}");
+    assert!(s.metric("kintsugi_lifecycle_expired_total{action=\"current\"}") >= 3.0);
+    assert!(s.metric("kintsugi_lifecycle_expired_total{action=\"upload\"}") >= 1.0);
+    let text = s.run_ok(s.kintsugi(&["admin", "status"]), "kintsugi admin status");
+    assert!(text.contains("lifecycle:") && text.contains("upload(s) aborted"), "{text}");
+    elapsed(t, "lifecycle");
+}
+
 /// Bucket CORS rules with boto3 and the aws cli, browsers' preflights and the CORS headers of
 /// signed requests (tests/s3/cors.py).
 #[test]

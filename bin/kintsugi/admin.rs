@@ -232,6 +232,13 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             } else {
                 println!("workers:         {} running; last pass FAILED for {}", workers.len(), failing.join("; "));
             }
+            let lc = &v["lifecycle"];
+            if lc["buckets"].as_u64() > Some(0) || lc["last_pass_ms"].as_i64() > Some(0) {
+                println!(
+                    "lifecycle:       {} bucket(s) with rules; expired {} current and {} noncurrent version(s), {} delete marker(s), {} upload(s) aborted; {} held by object lock",
+                    lc["buckets"], lc["expired_current"], lc["expired_noncurrent"], lc["delete_markers_removed"], lc["uploads_aborted"], lc["held_by_lock"]
+                );
+            }
             if failed > 0 {
                 println!("WARNING: {failed} disk(s) failed or unreachable; objects with shards on them are read from parity. Restore or replace them.");
             }

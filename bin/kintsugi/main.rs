@@ -63,6 +63,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of its largest variant (the server's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the embedded store: gateway, metadata, storage and repair in one process.

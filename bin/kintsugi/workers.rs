@@ -29,6 +29,14 @@ pub struct WorkerArgs {
     /// Cap on background scrubbing, MiB/s of shard data verified (0: no cap).
     #[arg(long, value_name = "MIB_PER_S", env = "KINTSUGI_SCRUB_BANDWIDTH", default_value_t = 64)]
     scrub_bandwidth: u64,
+    /// Time between lifecycle passes, which expire objects and abort uploads as buckets'
+    /// lifecycle rules say.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_LIFECYCLE_INTERVAL", default_value = "600", value_parser = crate::cluster::secs)]
+    lifecycle_interval: Duration,
+    /// The length of the day lifecycle rules count their `Days` in. Only for tests, which
+    /// run a rule's days in seconds; leave it at a day otherwise.
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_LIFECYCLE_DAY", default_value = "86400", value_parser = crate::cluster::secs)]
+    lifecycle_day: Duration,
 }
 
 /// How full a disk may get.
@@ -115,6 +123,10 @@ impl WorkerArgs {
             interval: self.repair_interval.max(Duration::from_millis(100)),
         };
         let scrub = kintsugi_cluster::scrub::ScrubConfig { interval: self.scrub_interval, bandwidth: self.scrub_bandwidth.saturating_mul(1 << 20) };
-        WorkerConfig { repair, scrub, gc_interval: Duration::from_secs(1) }
+        let lifecycle = kintsugi_cluster::expire::LifecycleConfig {
+            interval: self.lifecycle_interval.max(Duration::from_millis(100)),
+            day: self.lifecycle_day.max(Duration::from_secs(1)),
+        };
+        WorkerConfig { repair, scrub, gc_interval: Duration::from_secs(1), lifecycle }
     }
 }

@@ -8,7 +8,9 @@
 //!   k shard streams, parity on errors, hedged slow reads) and the rebuilds that use it (`rebuild`), the shard-move transaction and the verified shard copy (`moves`).
 //! - The redundancy ledger (`ledger`) and every background worker ([`Workers`]): repair of
 //!   lost disks and the spread pass (`heal`, `spread`), read-repair, scrub, drain, rebalance,
-//!   garbage collection, the disk monitor; disk and node add/remove (`lifecycle`).
+//!   garbage collection, the disk monitor, the lifecycle worker that carries out buckets'
+//!   lifecycle rules (`expire`: metadata commands only, decided by pure code in
+//!   `kintsugi_meta`); disk and node add/remove (`lifecycle`).
 //!
 //! Modules form a stack (no import circles): `error`, `metrics` → `store` → `map`, `read` →
 //! `rebuild` → `moves` → the workers → `workers`, which runs each as a [`Worker`] (`worker`:
@@ -21,6 +23,7 @@ mod cancel;
 pub mod claims;
 mod moves;
 pub mod drain;
+pub mod expire;
 mod error;
 mod gc;
 pub mod heal;

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::cancel::CancelToken;
 use crate::error::ClusterResult;
+use crate::expire::{LifecycleConfig, LifecycleStats};
 use crate::heal::{RepairConfig, RepairStats};
 use crate::limiter::Limiter;
 use crate::rebalance::Rebalancer;
@@ -28,11 +29,13 @@ pub struct WorkerConfig {
     pub scrub: ScrubConfig,
     /// Pause between garbage-collection passes.
     pub gc_interval: Duration,
+    /// The lifecycle worker (bucket lifecycle rules).
+    pub lifecycle: LifecycleConfig,
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self { repair: RepairConfig::default(), scrub: ScrubConfig::default(), gc_interval: Duration::from_secs(1) }
+        Self { repair: RepairConfig::default(), scrub: ScrubConfig::default(), gc_interval: Duration::from_secs(1), lifecycle: LifecycleConfig::default() }
     }
 }
 
@@ -48,6 +51,8 @@ pub struct Workers {
     pub scrub: ScrubStats,
     /// The rebalance job.
     pub rebalance: Arc<Rebalancer>,
+    /// The lifecycle worker's counters.
+    pub lifecycle: LifecycleStats,
     /// The runner's status of every spawned worker.
     running: Running,
 }
@@ -55,7 +60,7 @@ pub struct Workers {
 impl Workers {
     /// Workers over `store`; none runs until [`Workers::spawn`].
     pub fn new(store: Arc<Store>, config: WorkerConfig) -> Arc<Self> {
-        Arc::new(Self { store, config, repair: RepairStats::default(), scrub: ScrubStats::default(), rebalance: Arc::default(), running: Running::default() })
+        Arc::new(Self { store, config, repair: RepairStats::default(), scrub: ScrubStats::default(), rebalance: Arc::default(), lifecycle: LifecycleStats::default(), running: Running::default() })
     }
 
     /// The store they work on.
@@ -114,8 +119,14 @@ impl Workers {
         s.push_str(&crate::ledger::render_metrics(&self.store).await);
         s.push_str(&crate::drain::render_metrics(&self.store).await);
         s.push_str(&crate::rebalance::render_metrics(&self.rebalance));
+        s.push_str(&self.lifecycle.render_metrics());
         s.push_str(&self.running.render_metrics());
         s
+    }
+
+    /// What the lifecycle worker has done.
+    pub fn lifecycle_report(&self) -> crate::expire::LifecycleReport {
+        self.lifecycle.report(&self.config.lifecycle)
     }
 
     /// Every running worker's status (passes, failed passes, time busy, last error).
@@ -126,7 +137,7 @@ impl Workers {
     /// Spawn the background workers; they stop when `cancel` fires.
     pub fn spawn(self: &Arc<Self>, repair_rx: mpsc::Receiver<RepairRequest>, cancel: CancelToken) {
         let store = self.store.clone();
-        let WorkerConfig { repair, scrub, gc_interval } = self.config;
+        let WorkerConfig { repair, scrub, gc_interval, lifecycle: _ } = self.config;
         let leadership = store.leadership.clone();
         let run = |w: Arc<dyn Worker>| self.running.spawn(w, leadership.clone(), cancel.clone());
         run(Arc::new(Repair { w: self.clone(), limiter: Limiter::new(repair.bandwidth) }));
@@ -137,6 +148,7 @@ impl Workers {
         }
         run(Arc::new(Rebalance { w: self.clone() }));
         run(Arc::new(Gc { store: store.clone(), interval: gc_interval }));
+        run(Arc::new(Lifecycle { w: self.clone() }));
         run(Arc::new(DiskMonitor { store: store.clone() }));
         run(Arc::new(ReadRepair { store, rx: tokio::sync::Mutex::new(repair_rx), next: parking_lot::Mutex::new(None) }));
     }
@@ -258,6 +270,24 @@ impl Worker for Gc {
             tracing::info!(deleted = n, "garbage collection deleted unreferenced shards");
         }
         Ok(())
+    }
+}
+
+/// Carrying out buckets' lifecycle rules (`expire`).
+struct Lifecycle {
+    w: Arc<Workers>,
+}
+
+#[async_trait::async_trait]
+impl Worker for Lifecycle {
+    fn name(&self) -> &'static str {
+        "lifecycle"
+    }
+    async fn wait_for_work(&self) {
+        every(self.w.config.lifecycle.interval).await;
+    }
+    async fn work(&self) -> ClusterResult<()> {
+        crate::expire::lifecycle_pass(&self.w.store, &self.w.lifecycle, &self.w.config.lifecycle).await
     }
 }
 

@@ -188,6 +188,8 @@ pub struct StatusReport {
     pub ledger: kintsugi_cluster::ledger::Ledger,
     /// The background workers: passes run and failed, time busy, the last error.
     pub workers: Vec<kintsugi_cluster::WorkerReport>,
+    /// What the lifecycle worker did since this gateway started (it runs on the group's leader).
+    pub lifecycle: kintsugi_cluster::expire::LifecycleReport,
     /// The metadata group of gateways (absent in the embedded store).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupReport>,
@@ -365,6 +367,7 @@ pub async fn status_report(gw: &Gateway) -> Result<StatusReport, crate::GatewayE
         repair_backlog: repair.queued.saturating_sub(repair.done_in_pass),
         ledger: repair.ledger,
         workers: gw.workers.reports(),
+        lifecycle: gw.workers.lifecycle_report(),
         group: match &gw.group {
             Some(g) => Some(group_report(g).await),
             None => None,

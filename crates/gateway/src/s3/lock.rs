@@ -15,7 +15,7 @@ use crate::error::GatewayError;
 /// commit (a newer write archived it meanwhile: its manifest id stays, so this is rare).
 const ATTEMPTS: usize = 3;
 
-fn ms_of(t: &Timestamp) -> i64 {
+pub(super) fn ms_of(t: &Timestamp) -> i64 {
     let nanos = time::OffsetDateTime::from(t.clone()).unix_timestamp_nanos();
     i64::try_from(nanos / 1_000_000).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX })
 }

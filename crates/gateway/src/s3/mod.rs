@@ -6,6 +6,7 @@ mod checksum;
 mod conditions;
 mod controls;
 mod cors;
+mod lifecycle;
 mod lock;
 mod multipart;
 mod objects;
@@ -32,12 +33,20 @@ use kintsugi_meta::MetaRead;
 #[derive(Clone, Debug)]
 pub struct KintsugiS3 {
     store: Arc<Store>,
+    /// The length of a lifecycle day, ms (`x-amz-expiration` counts in it).
+    lifecycle_day_ms: i64,
 }
 
 impl KintsugiS3 {
     /// Serve S3 over `store`.
     pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+        Self { store, lifecycle_day_ms: kintsugi_meta::DAY_MS }
+    }
+
+    /// Count lifecycle days of `day` (as the lifecycle worker does; tests shorten it).
+    pub fn with_lifecycle_day(mut self, day: std::time::Duration) -> Self {
+        self.lifecycle_day_ms = i64::try_from(day.as_millis()).unwrap_or(kintsugi_meta::DAY_MS).max(1);
+        self
     }
 
     /// Blocking metadata work off the executor, its error as the front end's.
@@ -315,7 +324,18 @@ impl s3s::S3 for KintsugiS3 {
         &self,
         req: S3Request<GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
-        self.none_configured(&req.input.bucket, s3s::S3ErrorCode::NoSuchLifecycleConfiguration, "lifecycle configuration").await
+        self.get_bucket_lifecycle_impl(req.input).await
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        self.put_bucket_lifecycle_impl(req.input).await
+    }
+
+    async fn delete_bucket_lifecycle(&self, req: S3Request<DeleteBucketLifecycleInput>) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        self.delete_bucket_lifecycle_impl(req.input).await
     }
 
     async fn get_bucket_encryption(&self, req: S3Request<GetBucketEncryptionInput>) -> S3Result<S3Response<GetBucketEncryptionOutput>> {

@@ -166,6 +166,7 @@ impl KintsugiS3 {
             tags: super::tagging::parse_header(input.tagging.as_deref())?,
             lock: asked_lock(input.object_lock_mode.as_ref(), input.object_lock_retain_until_date.as_ref(), input.object_lock_legal_hold_status.as_ref())?,
         };
+        let tags = attrs.tags.clone();
         let (manifest, version_id) = match input.body {
             Some(body) => self.store_object(&input.bucket, &input.key, body, expected_md5, check, attrs, &cond).await?,
             None => {
@@ -173,7 +174,8 @@ impl KintsugiS3 {
                 self.store_object(&input.bucket, &input.key, empty, expected_md5, check, attrs, &cond).await?
             }
         };
-        let mut out = PutObjectOutput { e_tag: Some(etag(&manifest.etag)), size: i64::try_from(manifest.size).ok(), version_id, ..Default::default() };
+        let expiration = self.expiration_of(&input.bucket, &input.key, &manifest, &tags).await?;
+        let mut out = PutObjectOutput { e_tag: Some(etag(&manifest.etag)), size: i64::try_from(manifest.size).ok(), version_id, expiration, ..Default::default() };
         set_checksums!(out, Kept::of(&manifest.headers));
         Ok(S3Response::new(out))
     }
@@ -206,6 +208,10 @@ impl KintsugiS3 {
             None => (0..size, None),
         };
         let len = range.end - range.start;
+        let expiration = match input.version_id {
+            None => self.expiration_of(&input.bucket, &input.key, &manifest, &tags).await?,
+            Some(_) => None,
+        };
         let manifest = Arc::new(manifest);
         let mut stream = Box::pin(read_range(self.store.clone(), input.bucket, input.key, manifest.clone(), range));
         // Read the first stripe before the status line goes out, so an object
@@ -239,6 +245,7 @@ impl KintsugiS3 {
             object_lock_mode,
             object_lock_retain_until_date,
             object_lock_legal_hold_status,
+            expiration,
             ..Default::default()
         };
         set_checksums!(out, sums);
@@ -254,7 +261,7 @@ impl KintsugiS3 {
             input.response_content_language.as_ref(),
         ])?;
         util::refuse_unbuilt(input.sse_customer_algorithm.is_some())?;
-        let (manifest, _, vref, lock) = self.version_with_lock(&input.bucket, &input.key, input.version_id.as_deref()).await?;
+        let (manifest, tags, vref, lock) = self.version_with_lock(&input.bucket, &input.key, input.version_id.as_deref()).await?;
         whole_object_part(&manifest, input.part_number)?;
         check_read(
             &manifest,
@@ -293,6 +300,10 @@ impl KintsugiS3 {
             object_lock_mode,
             object_lock_retain_until_date,
             object_lock_legal_hold_status,
+            expiration: match input.version_id {
+                None => self.expiration_of(&input.bucket, &input.key, &manifest, &tags).await?,
+                Some(_) => None,
+            },
             ..Default::default()
         };
         set_checksums!(out, sums);

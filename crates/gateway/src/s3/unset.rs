@@ -1,7 +1,5 @@
 //! Bucket settings Kintsugi has no way to set yet, read as S3 reads a bucket where they were
-//! never set: no lifecycle, default
-//! encryption or object-lock configuration (S3's 404 for each). Tools read
-//! these before they write (sync tools, infrastructure-as-code); a `501` there stops them,
+//! never set: no default encryption (S3's 404). Tools read these before they write (sync tools, infrastructure-as-code); a `501` there stops them,
 //! while the truthful answer lets them go on. Setting any of them is still `501`.
 
 use s3s::{S3Error, S3ErrorCode, S3Result};
