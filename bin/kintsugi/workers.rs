@@ -123,6 +123,9 @@ impl WorkerArgs {
             interval: self.repair_interval.max(Duration::from_millis(100)),
         };
         let scrub = kintsugi_cluster::scrub::ScrubConfig { interval: self.scrub_interval, bandwidth: self.scrub_bandwidth.saturating_mul(1 << 20) };
+        if self.lifecycle_day != Duration::from_secs(86_400) {
+            tracing::warn!(day = ?self.lifecycle_day, "--lifecycle-day is not a day: lifecycle rules expire objects after that many of these \"days\" (a setting for tests)");
+        }
         let lifecycle = kintsugi_cluster::expire::LifecycleConfig {
             interval: self.lifecycle_interval.max(Duration::from_millis(100)),
             day: self.lifecycle_day.max(Duration::from_secs(1)),

@@ -88,7 +88,7 @@ def rules(bucket):
     s3.delete_bucket_lifecycle(Bucket=bucket)
     c.expect_error(lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket), "NoSuchLifecycleConfiguration", 404, "a deleted lifecycle")
     s3.delete_bucket_lifecycle(Bucket=bucket)
-    c.check(True, "deleting a lifecycle twice is no error")
+    c.expect_error(lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket), "NoSuchLifecycleConfiguration", 404, "deleting a lifecycle twice is no error")
 
 
 def exists(s3, bucket, key, version=None):

@@ -135,6 +135,8 @@ pub async fn lifecycle_pass(store: &Arc<Store>, stats: &LifecycleStats, config: 
     let configs = store.meta_call(|m| m.local_lifecycle_configs()).await?;
     stats.buckets.store(configs.len() as u64, Ordering::Relaxed);
     let day_ms = config.day_ms();
+    // A bucket that fails is retried next pass; the others are not held up by it.
+    let mut first_error = None;
     for (bucket, rules) in configs {
         let rules = Arc::new(rules);
         let outcome = async {
@@ -148,12 +150,46 @@ pub async fn lifecycle_pass(store: &Arc<Store>, stats: &LifecycleStats, config: 
         };
         match outcome.await {
             // Deleted while the pass ran: nothing left to expire.
-            Err(ClusterError::Meta(MetaError::NoSuchBucket { .. })) => {}
-            other => other?,
+            Ok(()) | Err(ClusterError::Meta(MetaError::NoSuchBucket { .. })) => {}
+            Err(e) => {
+                tracing::warn!(bucket, error = %e, "lifecycle pass over a bucket failed; retried next pass");
+                first_error.get_or_insert(e);
+            }
         }
     }
     stats.last_pass_ms.store(now_ms(), Ordering::Relaxed);
-    Ok(())
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Groups listed versions by key across pages. A listing that lost its place in a key (the
+/// version it was to resume after was deleted) lists the key again from its newest version:
+/// what was gathered of that key is dropped then, so no version is counted twice.
+#[derive(Debug, Default)]
+struct Gather {
+    key: Option<String>,
+    versions: Vec<VersionEntry>,
+}
+
+impl Gather {
+    /// Take the next listed entry; returns a key all of whose versions are read.
+    fn push(&mut self, e: VersionEntry) -> Option<(String, Vec<VersionEntry>)> {
+        if self.key.as_deref() == Some(e.key.as_str()) {
+            if e.latest {
+                self.versions.clear();
+            }
+            self.versions.push(e);
+            return None;
+        }
+        let done = self.finish();
+        self.key = Some(e.key.clone());
+        self.versions.push(e);
+        done
+    }
+
+    /// The key being gathered, once the listing has ended.
+    fn finish(&mut self) -> Option<(String, Vec<VersionEntry>)> {
+        self.key.take().map(|k| (k, std::mem::take(&mut self.versions)))
+    }
 }
 
 /// Expire the versions of one bucket's keys under `prefix`, page by page; a key's versions
@@ -161,20 +197,15 @@ pub async fn lifecycle_pass(store: &Arc<Store>, stats: &LifecycleStats, config: 
 async fn expire_versions(store: &Arc<Store>, stats: &LifecycleStats, bucket: &str, rules: &Arc<Vec<LifecycleRule>>, prefix: String, day_ms: i64) -> ClusterResult<()> {
     let want_tags = rules.iter().any(|r| r.enabled && r.filter.has_tags());
     let mut q = VersionQuery { prefix, delimiter: None, key_marker: None, version_marker: None, max: PAGE };
-    let mut key: Option<String> = None;
-    let mut versions: Vec<VersionEntry> = Vec::new();
+    let mut gather = Gather::default();
     loop {
         let (b, query) = (bucket.to_owned(), q.clone());
         let page = store.meta_call(move |m| m.list_versions(&b, &query)).await?;
         stats.scanned.fetch_add(page.entries.len() as u64, Ordering::Relaxed);
         for e in page.entries {
-            if key.as_deref() != Some(e.key.as_str()) {
-                if let Some(k) = key.take() {
-                    expire_key(store, stats, bucket, &k, std::mem::take(&mut versions), rules, want_tags, day_ms).await?;
-                }
-                key = Some(e.key.clone());
+            if let Some((k, versions)) = gather.push(e) {
+                expire_key(store, stats, bucket, &k, versions, rules, want_tags, day_ms).await?;
             }
-            versions.push(e);
         }
         if !page.truncated {
             break;
@@ -185,7 +216,7 @@ async fn expire_versions(store: &Arc<Store>, stats: &LifecycleStats, bucket: &st
             break;
         }
     }
-    if let Some(k) = key {
+    if let Some((k, versions)) = gather.finish() {
         expire_key(store, stats, bucket, &k, versions, rules, want_tags, day_ms).await?;
     }
     Ok(())
@@ -219,17 +250,30 @@ async fn expire_key(store: &Arc<Store>, stats: &LifecycleStats, bucket: &str, ke
     let actions = lifecycle_decide(rules, key, &versions, now_ms(), day_ms);
     for action in actions {
         let (b, k, a) = (bucket.to_owned(), key.to_owned(), action.clone());
-        let by_time = |vref: VersionRef| versions.iter().find(|v| v.vref == vref).map_or(0, |v| v.modified_ms);
         let expect = match &action {
-            Expire::Noncurrent(r) => ExpiryExpect::Noncurrent { modified_ms: by_time(*r) },
+            Expire::Noncurrent(r) => {
+                // Where it stands: after the latest version and `i - 1` newer noncurrent ones.
+                let i = versions.iter().position(|v| v.vref == *r).unwrap_or(0);
+                let newer = u32::try_from(i.saturating_sub(1)).unwrap_or(u32::MAX);
+                ExpiryExpect::Noncurrent { modified_ms: versions.get(i).map_or(0, |v| v.modified_ms), newer }
+            }
             _ => ExpiryExpect::LoneMarker,
         };
+        let seen = listed.first().cloned();
         let done = store
             .meta_call(move |m| match a {
                 Expire::Current { modified_ms } => {
-                    // Only the version the pass saw: a newer write is not expired.
+                    // Only the version the pass saw (its id, time and ETag): a newer write is
+                    // not expired.
                     let Some(cur) = m.object(&b, &k)? else { return Ok(false) };
-                    if cur.modified_ms != modified_ms {
+                    let same = seen.is_some_and(|s| {
+                        let id_matches = match s.vref {
+                            VersionRef::Id(id) => id == cur.version_id,
+                            VersionRef::Null => true,
+                        };
+                        id_matches && s.object.is_some_and(|o| o.etag == cur.etag && o.size == cur.size)
+                    });
+                    if cur.modified_ms != modified_ms || !same {
                         return Ok(false);
                     }
                     m.delete_object(&b, &k, Expect::Version(Some(cur.version_id))).map(|_| true)
@@ -278,5 +322,38 @@ async fn abort_uploads(store: &Arc<Store>, stats: &LifecycleStats, bucket: &str,
             Some(last) if truncated => marker = Some((last.key.clone(), last.upload_id.clone())),
             _ => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, id: u128, latest: bool) -> VersionEntry {
+        VersionEntry { key: key.into(), vref: VersionRef::Id(id), latest, object: None, modified_ms: 0 }
+    }
+
+    fn ids(v: &[VersionEntry]) -> Vec<u128> {
+        v.iter()
+            .map(|e| match e.vref {
+                VersionRef::Id(i) => i,
+                VersionRef::Null => 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn versions_are_gathered_by_key_and_a_restarted_key_is_not_counted_twice() {
+        let mut g = Gather::default();
+        assert!(g.push(entry("a", 5, true)).is_none());
+        assert!(g.push(entry("a", 4, false)).is_none());
+        // The next page lost its place in `a` and lists it again from the newest.
+        assert!(g.push(entry("a", 5, true)).is_none());
+        assert!(g.push(entry("a", 3, false)).is_none());
+        let (k, v) = g.push(entry("b", 9, true)).expect("a is done");
+        assert_eq!((k.as_str(), ids(&v)), ("a", vec![5, 3]));
+        let (k, v) = g.finish().expect("b");
+        assert_eq!((k.as_str(), ids(&v)), ("b", vec![9]));
+        assert!(g.finish().is_none());
     }
 }

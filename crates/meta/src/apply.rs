@@ -110,6 +110,8 @@ impl RocksMeta {
             Command::ExpireVersion { bucket, key, version, expect, garbage_due_ms, now_ms } => {
                 self.apply_expire_version(bucket, key, *version, *expect, *garbage_due_ms, *now_ms).map(Applied::Deleted)
             }
+            Command::PutMasterKey { key } => self.apply_put_master_key(key).map(|()| Applied::Done),
+            Command::PutBucketEncryption { bucket, algorithm } => self.apply_put_bucket_encryption(bucket, algorithm).map(|()| Applied::Done),
             Command::PutBucketLifecycle { bucket, rules } => self.apply_put_bucket_lifecycle(bucket, rules).map(|()| Applied::Done),
             Command::RemoveGarbageShards { segment, shards } => self.apply_remove_garbage_shards(*segment, shards).map(|()| Applied::Done),
             Command::PutAccessKey { access_key, record } => self.apply_put_access_key(access_key, &record.clone().into()).map(|()| Applied::Done),

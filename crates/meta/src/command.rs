@@ -501,6 +501,14 @@ pub enum Command {
         /// The owning access key.
         owner: String,
     },
+    /// Replace a bucket's lifecycle rules (none: delete the configuration). Precondition: the
+    /// bucket exists.
+    PutBucketLifecycle {
+        /// Bucket name.
+        bucket: String,
+        /// The rules.
+        rules: Vec<LifecycleRule>,
+    },
     /// Delete a version the lifecycle expires, as [`Command::DeleteVersionLocked`] without a
     /// bypass. Precondition: the bucket exists and the version is as `expect` says (else
     /// `VersionConflict`): a version written since the lifecycle looked is never expired.
@@ -518,13 +526,19 @@ pub enum Command {
         /// The lifecycle's time (object lock is checked against it).
         now_ms: i64,
     },
-    /// Replace a bucket's lifecycle rules (none: delete the configuration). Precondition: the
+    /// Set the cluster master key of server-side encryption, unless one is set (then nothing
+    /// is written: the first writer wins).
+    PutMasterKey {
+        /// The key.
+        key: [u8; 32],
+    },
+    /// Set a bucket's default encryption algorithm (empty: delete it). Precondition: the
     /// bucket exists.
-    PutBucketLifecycle {
+    PutBucketEncryption {
         /// Bucket name.
         bucket: String,
-        /// The rules.
-        rules: Vec<LifecycleRule>,
+        /// The algorithm (`AES256`).
+        algorithm: String,
     },
 }
 
@@ -615,6 +629,8 @@ impl Command {
             Command::CreateLockedBucket { .. } => "create_locked_bucket",
             Command::PutBucketLifecycle { .. } => "put_bucket_lifecycle",
             Command::ExpireVersion { .. } => "expire_version",
+            Command::PutMasterKey { .. } => "put_master_key",
+            Command::PutBucketEncryption { .. } => "put_bucket_encryption",
         }
     }
 }

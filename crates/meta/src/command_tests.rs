@@ -111,6 +111,10 @@ fn workload(meta: &RocksMeta) {
     };
     meta.put_bucket_lifecycle("b", std::slice::from_ref(&lc)).expect("lifecycle");
     meta.put_bucket_lifecycle("gone", &[lc]).expect("lifecycle");
+    meta.put_master_key(&[9; 32]).expect("master key");
+    meta.put_master_key(&[8; 32]).expect("a second master key writes nothing");
+    meta.put_bucket_encryption("b", "AES256").expect("default encryption");
+    meta.put_bucket_encryption("gone", "AES256").expect("default encryption");
     meta.put_bucket_policy("b", r#"{"Statement":[]}"#).expect("policy");
     meta.put_bucket_policy("gone", r#"{"Statement":[]}"#).expect("policy");
     meta.put_public_access_block("b", Some(&PublicAccessBlock { block_public_acls: true, ..PublicAccessBlock::default() })).expect("block");
@@ -131,7 +135,7 @@ fn workload(meta: &RocksMeta) {
     meta.put_object("b", "ev", &manifest(43, vec![seg(43, &[1, 2, 3])]), Expect::Any).expect("ev1");
     meta.put_object("b", "ev", &manifest(44, vec![seg(44, &[1, 2, 3])]), Expect::Any).expect("ev2");
     let at = manifest(43, vec![]).modified_ms;
-    meta.expire_version("b", "ev", VersionRef::Id(43), ExpiryExpect::Noncurrent { modified_ms: at }).expect("expired by the lifecycle");
+    meta.expire_version("b", "ev", VersionRef::Id(43), ExpiryExpect::Noncurrent { modified_ms: at, newer: 0 }).expect("expired by the lifecycle");
     meta.put_bucket_versioning("b", Versioning::Suspended).expect("suspend");
     meta.put_object("b", "v", &manifest(42, vec![seg(42, &[2, 3, 4])]), Expect::Any).expect("null version");
     meta.put_bucket_versioning("gone", Versioning::Enabled).expect("versioning");
@@ -325,6 +329,8 @@ fn every_client_read_passes_the_read_barrier_and_state_machine_reads_do_not() {
     barred("bucket_versioning", meta.bucket_versioning("b").map(drop));
     barred("object_version", meta.object_version("b", "k", None).map(drop));
     barred("bucket_lifecycle", meta.bucket_lifecycle("b").map(drop));
+    barred("bucket_encryption", meta.bucket_encryption("b").map(drop));
+    barred("master_key", meta.master_key().map(drop));
     barred("list_versions", meta.list_versions("b", &VersionQuery { max: 10, ..Default::default() }).map(drop));
     // Workers and the state machine read the local state: no barrier, and they still see it.
     assert_eq!(meta.local_object("b", "k").expect("local read"), Some(m));
@@ -446,6 +452,14 @@ fn commands_are_the_bytes_docs_formats_md_gives_and_bad_bytes_are_typed_errors()
     // Format-version byte 1, postcard: variant index as a varint, then the fields.
     assert_eq!(Command::CreateBucket { bucket: "b".into(), created_ms: 5 }.encode().expect("encode"), vec![1, 0, 1, b'b', 10]);
     assert_eq!(Command::RemoveGarbage { segment: 1 }.encode().expect("encode"), vec![1, 13, 1]);
+    // The numbers docs/formats.md §2.6 gives the newest commands.
+    let number = |c: Command| c.encode().expect("encode")[1];
+    assert_eq!(number(Command::CreateLockedBucket { bucket: "b".into(), created_ms: 1, owner: String::new() }), 46);
+    assert_eq!(number(Command::PutBucketLifecycle { bucket: "b".into(), rules: vec![] }), 47);
+    let expect = ExpiryExpect::LoneMarker;
+    assert_eq!(number(Command::ExpireVersion { bucket: "b".into(), key: "k".into(), version: VersionRef::Null, expect, garbage_due_ms: 0, now_ms: 0 }), 48);
+    assert_eq!(number(Command::PutMasterKey { key: [0; 32] }), 49);
+    assert_eq!(number(Command::PutBucketEncryption { bucket: "b".into(), algorithm: String::new() }), 50);
     let cmd = Command::PutObject { bucket: "b".into(), key: "k/é".into(), manifest: manifest(1, vec![seg(5, &[1, 2, 3])]), expect: Expect::Version(Some(4)), garbage_due_ms: 77 };
     let bytes = cmd.encode().expect("encode");
     assert_eq!(Command::decode(&bytes).expect("decode"), cmd);
@@ -508,6 +522,8 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             (CF_SYSTEM, k) if k.starts_with(b"object-tags/") => whole::<ObjectTagsRecord>("object tags", v),
             (CF_SYSTEM, k) if k.starts_with(b"upload-tags/") || k.starts_with(b"bucket-tags/") => whole::<TagSet>("tags", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-cors/") => whole::<Vec<CorsRule>>("cors", v),
+            (CF_SYSTEM, b"sse-master-key") => whole::<[u8; 32]>("master key", v),
+            (CF_SYSTEM, k) if k.starts_with(b"bucket-encryption/") => whole::<String>("bucket encryption", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-lifecycle/") => whole::<Vec<LifecycleRule>>("lifecycle", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-policy/") => whole::<String>("policy", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-public-access-block/") => whole::<PublicAccessBlock>("public access block", v),
@@ -539,5 +555,5 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             _ => cf.to_string(),
         });
     }
-    assert_eq!(kinds.len(), 32, "every kind of record was checked: {kinds:?}");
+    assert_eq!(kinds.len(), 34, "every kind of record was checked: {kinds:?}");
 }

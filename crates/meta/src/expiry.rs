@@ -192,8 +192,8 @@ pub fn decide(rules: &[LifecycleRule], key: &str, versions: &[KeyVersion], now_m
     let mut out = Vec::new();
     let Some(latest) = versions.first() else { return out };
     if latest.marker {
-        // A marker alone: expired by ExpiredObjectDeleteMarker, or by an Expiration whose time
-        // has come for it, as S3 does.
+        // A marker alone: expired by ExpiredObjectDeleteMarker, or by an Expiration in days
+        // once they have passed for it, as S3 does.
         if versions.len() == 1
             && enabled(rules).any(|r| {
                 r.filter.matches_marker(key)
@@ -201,8 +201,7 @@ pub fn decide(rules: &[LifecycleRule], key: &str, versions: &[KeyVersion], now_m
                         e.expired_markers
                             || match e.at {
                                 Some(ExpireAt::Days(d)) => now_ms >= days_after(latest.modified_ms, d, day_ms),
-                                Some(ExpireAt::Date(t)) => now_ms >= t,
-                                None => false,
+                                Some(ExpireAt::Date(_)) | None => false,
                             }
                     })
             })
@@ -235,7 +234,9 @@ pub fn decide(rules: &[LifecycleRule], key: &str, versions: &[KeyVersion], now_m
     out
 }
 
-/// Whether `rules` abort, at `now_ms`, an upload of `key` that began at `initiated_ms`.
+/// Whether `rules` abort, at `now_ms`, an upload of `key` that began at `initiated_ms`. An
+/// upload has no tags or size yet, so only a rule's prefix counts (rules that abort uploads
+/// may filter on nothing else).
 pub fn abort_upload(rules: &[LifecycleRule], key: &str, initiated_ms: i64, now_ms: i64, day_ms: i64) -> bool {
     enabled(rules).any(|r| r.filter.matches_marker(key) && r.abort_upload_days.is_some_and(|d| now_ms >= days_after(initiated_ms, d, day_ms)))
 }
@@ -371,6 +372,13 @@ mod tests {
         assert!(decide(std::slice::from_ref(&d), "k", &[marker(9, 100)], 999, DAY).is_empty());
         assert_eq!(decide(std::slice::from_ref(&d), "k", &[marker(9, 100)], 2000, DAY), vec![Expire::Marker(VersionRef::Id(9))]);
         assert!(decide(&[d], "k", &[marker(9, 100), obj(1, 50, 1)], 99_999, DAY).is_empty());
+    }
+
+    #[test]
+    fn a_date_does_not_remove_a_lone_marker() {
+        let mut r = rule(RuleFilter::All);
+        r.expiration = Some(Expiration { at: Some(ExpireAt::Date(5000)), expired_markers: false });
+        assert!(decide(&[r], "k", &[marker(9, 100)], 99_999, DAY).is_empty());
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod command;
 mod controls;
 mod cors;
 mod domains;
+mod encryption;
 mod error;
 mod expiry;
 mod expiry_config;

@@ -239,6 +239,17 @@ impl RocksMeta {
         Ok(self.submit(&cmd)?.deleted())
     }
 
+    /// Set the master key of server-side encryption unless one is set (read it back with
+    /// `master_key`: another gateway's may have won).
+    pub fn put_master_key(&self, key: &[u8; 32]) -> MetaResult<()> {
+        self.submit(&Command::PutMasterKey { key: *key }).map(drop)
+    }
+
+    /// Set a bucket's default encryption algorithm (empty: delete it).
+    pub fn put_bucket_encryption(&self, bucket: &str, algorithm: &str) -> MetaResult<()> {
+        self.submit(&Command::PutBucketEncryption { bucket: bucket.into(), algorithm: algorithm.into() }).map(drop)
+    }
+
     /// Replace a bucket's lifecycle rules (none: delete the configuration).
     pub fn put_bucket_lifecycle(&self, bucket: &str, rules: &[crate::LifecycleRule]) -> MetaResult<()> {
         self.submit(&Command::PutBucketLifecycle { bucket: bucket.into(), rules: rules.to_vec() }).map(drop)

@@ -43,6 +43,10 @@ pub trait MetaRead {
     fn bucket_tags(&self, bucket: &str) -> MetaResult<Option<crate::TagSet>>;
     /// A bucket's CORS rules (`None`: it has no CORS configuration).
     fn bucket_cors(&self, bucket: &str) -> MetaResult<Option<Vec<crate::CorsRule>>>;
+    /// A bucket's default encryption algorithm (`None`: none).
+    fn bucket_encryption(&self, bucket: &str) -> MetaResult<Option<String>>;
+    /// The master key of server-side encryption (`None`: not made yet).
+    fn master_key(&self) -> MetaResult<Option<[u8; 32]>>;
     /// A bucket's lifecycle rules (`None`: it has no lifecycle configuration).
     fn bucket_lifecycle(&self, bucket: &str) -> MetaResult<Option<Vec<crate::LifecycleRule>>>;
     /// A bucket's policy document (`None`: it has no policy).
@@ -129,6 +133,14 @@ impl MetaRead for RocksMeta {
     fn bucket_cors(&self, bucket: &str) -> MetaResult<Option<Vec<crate::CorsRule>>> {
         self.read_barrier()?;
         self.local_bucket_cors(bucket)
+    }
+    fn bucket_encryption(&self, bucket: &str) -> MetaResult<Option<String>> {
+        self.read_barrier()?;
+        self.local_bucket_encryption(bucket)
+    }
+    fn master_key(&self) -> MetaResult<Option<[u8; 32]>> {
+        self.read_barrier()?;
+        self.local_master_key()
     }
     fn bucket_lifecycle(&self, bucket: &str) -> MetaResult<Option<Vec<crate::LifecycleRule>>> {
         self.read_barrier()?;

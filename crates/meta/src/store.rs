@@ -287,6 +287,7 @@ impl RocksMeta {
         self.batch_bucket_tags(&mut b, bucket, &[])?;
         self.batch_bucket_cors(&mut b, bucket, &[])?;
         self.batch_bucket_lifecycle(&mut b, bucket, &[])?;
+        self.batch_bucket_encryption(&mut b, bucket, "")?;
         self.batch_bucket_policy(&mut b, bucket, "")?;
         self.batch_drop_bucket_controls(&mut b, bucket)?;
         self.write(b)

@@ -138,10 +138,13 @@ impl StoredVersion {
 /// [`crate::Command::ExpireVersion`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExpiryExpect {
-    /// A noncurrent version (object or delete marker) written at this time.
+    /// A noncurrent version (object or delete marker) written at this time, with at least
+    /// `newer` noncurrent versions newer than it (those `NewerNoncurrentVersions` keeps).
     Noncurrent {
         /// When it was written, ms since the epoch.
         modified_ms: i64,
+        /// Noncurrent versions that must stand before it.
+        newer: u32,
     },
     /// A delete marker that is the key's only version.
     LoneMarker,

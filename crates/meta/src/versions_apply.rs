@@ -65,16 +65,20 @@ impl RocksMeta {
         let head = self.key_head(bucket, key)?;
         let is_current = current.as_ref().is_some_and(|c| current_ref(head.as_ref(), c) == vref);
         let holds = match expect {
-            ExpiryExpect::Noncurrent { modified_ms } => {
-                let mut found = false;
-                self.scan_entries(bucket, key, |_, _, e| {
+            ExpiryExpect::Noncurrent { modified_ms, newer } => {
+                let mut found = None;
+                self.scan_entries(bucket, key, |i, _, e| {
                     if e.vref() == vref {
-                        found = e.modified_ms() == modified_ms;
+                        found = (e.modified_ms() == modified_ms).then_some(i);
                         return Ok(false);
                     }
                     Ok(true)
                 })?;
-                !is_current && found
+                // Without a current object the newest archive entry is the latest version (a
+                // delete marker, or what a deletion left on top): not noncurrent.
+                let at = found.filter(|i| current.is_some() || *i > 0);
+                let noncurrent_before = at.map(|i| if current.is_some() { i } else { i - 1 });
+                !is_current && noncurrent_before.is_some_and(|n| u32::try_from(n).unwrap_or(u32::MAX) >= newer)
             }
             ExpiryExpect::LoneMarker => {
                 let first = self.first_entries(bucket, key, 2)?;

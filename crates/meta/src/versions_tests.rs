@@ -227,17 +227,30 @@ fn the_lifecycle_expires_only_a_version_still_as_it_saw_it() {
     let at = |v: u128, t: i64| Manifest { modified_ms: t, ..manifest(v, &[(v + 100, &[1, 2])]) };
     meta.put_object("b", "k", &at(1, 10), Expect::Any).expect("v1");
     meta.put_object("b", "k", &at(2, 20), Expect::Any).expect("v2");
-    let noncurrent = |t| ExpiryExpect::Noncurrent { modified_ms: t };
+    let noncurrent = |t| ExpiryExpect::Noncurrent { modified_ms: t, newer: 0 };
     // The current version is not noncurrent; a time that differs is another version.
     assert!(matches!(meta.expire_version("b", "k", VersionRef::Id(2), noncurrent(20)), Err(MetaError::VersionConflict { .. })));
     assert!(matches!(meta.expire_version("b", "k", VersionRef::Id(1), noncurrent(11)), Err(MetaError::VersionConflict { .. })));
     assert_eq!(ids(&meta, "k").len(), 2, "nothing was deleted");
+    // Fewer newer noncurrent versions than the lifecycle counted (one was deleted since).
+    assert!(matches!(meta.expire_version("b", "k", VersionRef::Id(1), ExpiryExpect::Noncurrent { modified_ms: 10, newer: 1 }), Err(MetaError::VersionConflict { .. })));
     let gone = meta.expire_version("b", "k", VersionRef::Id(1), noncurrent(10)).expect("expire v1");
     assert_eq!(gone.vref, Some(VersionRef::Id(1)));
     assert_eq!(ids(&meta, "k"), vec![(vid(2), true, false)]);
     // A delete marker over a version is not alone; once it is, it goes.
     let marker = meta.delete_object("b", "k", Expect::Any).expect("marker").vref.expect("marker id");
     assert!(matches!(meta.expire_version("b", "k", marker, ExpiryExpect::LoneMarker), Err(MetaError::VersionConflict { .. })));
+    // A marker that became the newest version (its version above deleted) is not noncurrent.
+    meta.put_object("b", "m", &at(7, 10), Expect::Any).expect("m v7");
+    let m_marker = meta.delete_object("b", "m", Expect::Any).expect("marker").vref.expect("marker id");
+    meta.put_object("b", "m", &at(8, 30), Expect::Any).expect("m v8");
+    meta.delete_version("b", "m", VersionRef::Id(8), false).expect("v8 deleted for good");
+    let m_at = match meta.object_version("b", "m", Some(m_marker)).expect("read") {
+        Some(FoundVersion::DeleteMarker { modified_ms, latest: true, .. }) => modified_ms,
+        other => panic!("the marker is the latest: {other:?}"),
+    };
+    assert!(matches!(meta.expire_version("b", "m", m_marker, noncurrent(m_at)), Err(MetaError::VersionConflict { .. })), "the latest marker is not noncurrent");
+    assert!(meta.object("b", "m").expect("read").is_none(), "the key stays deleted");
     let v2 = meta.object_version("b", "k", Some(VersionRef::Id(2))).expect("read");
     let Some(FoundVersion::Object { manifest: m2, .. }) = v2 else { panic!("v2: {v2:?}") };
     meta.expire_version("b", "k", VersionRef::Id(2), noncurrent(m2.modified_ms)).expect("expire v2");

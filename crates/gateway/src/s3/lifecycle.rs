@@ -72,6 +72,9 @@ fn expiration_of(e: LifecycleExpiration) -> S3Result<Expiration> {
         (Some(d), None) => Some(ExpireAt::Days(days(d, "Days")?)),
         (None, Some(t)) => {
             let ms = super::lock::ms_of(&t);
+            if ms < 0 {
+                return Err(s3_error!(InvalidArgument, "'Date' must be after 1970-01-01"));
+            }
             if ms.rem_euclid(DAY_MS) != 0 {
                 return Err(s3_error!(InvalidArgument, "'Date' must be at midnight GMT"));
             }
@@ -81,7 +84,7 @@ fn expiration_of(e: LifecycleExpiration) -> S3Result<Expiration> {
     };
     match (at, expired_markers) {
         (Some(_), Some(_)) => Err(s3_error!(MalformedXML, "ExpiredObjectDeleteMarker cannot be specified with Days or Date in a Lifecycle Expiration Policy")),
-        (None, None) => Err(s3_error!(MalformedXML, "an Expiration needs Days, Date or ExpiredObjectDeleteMarker")),
+        (None, None | Some(false)) => Err(s3_error!(MalformedXML, "an Expiration needs Days, Date or ExpiredObjectDeleteMarker true")),
         (at, m) => Ok(Expiration { at, expired_markers: m.unwrap_or(false) }),
     }
 }
@@ -129,6 +132,10 @@ fn rule_of(r: LifecycleRule_) -> S3Result<LifecycleRule> {
     }
     if filter.has_tags() && abort_upload_days.is_some() {
         return Err(s3_error!(InvalidRequest, "AbortIncompleteMultipartUpload cannot be specified with Tags (rule {id})"));
+    }
+    let sized = matches!(filter, RuleFilter::SizeGreater(_) | RuleFilter::SizeLess(_) | RuleFilter::And { size_greater: Some(_), .. } | RuleFilter::And { size_less: Some(_), .. });
+    if sized && abort_upload_days.is_some() {
+        return Err(s3_error!(InvalidRequest, "AbortIncompleteMultipartUpload cannot be specified with an object size filter (rule {id}): an unfinished upload has no size yet"));
     }
     if filter.has_tags() && expiration.is_some_and(|e| e.expired_markers) {
         return Err(s3_error!(InvalidRequest, "ExpiredObjectDeleteMarker cannot be specified with Tags (rule {id})"));
@@ -216,19 +223,29 @@ fn expiration_header(at_ms: i64, rule: &str) -> Option<String> {
     let mut date = Vec::new();
     super::util::ts(at_ms).format(TimestampFormat::HttpDate, &mut date).ok()?;
     let date = String::from_utf8(date).ok()?;
-    // The id goes between quotes: a quote or a line break in it would break the header.
-    let rule: String = rule.chars().filter(|c| *c != '"' && !c.is_control()).collect();
+    // The id is URL-encoded, as S3 does: a quote or a line break in it cannot break the header.
+    let rule: String = rule
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { char::from(b).to_string() } else { format!("%{b:02X}") })
+        .collect();
     Some(format!("expiry-date=\"{date}\", rule-id=\"{rule}\""))
 }
 
 impl KintsugiS3 {
     /// The `x-amz-expiration` of the current version `m` of `key` with `tags` (`None`: no
     /// enabled rule expires it). Read from this gateway's own copy of the rules, with no read
-    /// barrier: the header is advice, and a GET must not pay a quorum round trip for it.
-    pub(super) async fn expiration_of(&self, bucket: &str, key: &str, m: &kintsugi_meta::Manifest, tags: &[(String, String)]) -> S3Result<Option<String>> {
+    /// barrier: the header is advice, and a GET must not pay a quorum round trip for it. A
+    /// failed read is logged and answers no header: the request itself has succeeded.
+    pub(super) async fn expiration_of(&self, bucket: &str, key: &str, m: &kintsugi_meta::Manifest, tags: &[(String, String)]) -> Option<String> {
         let b = bucket.to_owned();
-        let Some(rules) = self.meta(move |meta| meta.local_bucket_lifecycle(&b)).await? else { return Ok(None) };
-        Ok(kintsugi_meta::lifecycle_expires_at(&rules, key, m.size, tags, m.modified_ms, self.lifecycle_day_ms).and_then(|(at, id)| expiration_header(at, id)))
+        let rules = match self.meta(move |meta| meta.local_bucket_lifecycle(&b)).await {
+            Ok(r) => r?,
+            Err(e) => {
+                tracing::warn!(bucket, error = %e, "could not read the lifecycle rules for x-amz-expiration");
+                return None;
+            }
+        };
+        kintsugi_meta::lifecycle_expires_at(&rules, key, m.size, tags, m.modified_ms, self.lifecycle_day_ms).and_then(|(at, id)| expiration_header(at, id))
     }
 
     pub(super) async fn get_bucket_lifecycle_impl(&self, input: GetBucketLifecycleConfigurationInput) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
@@ -298,6 +315,14 @@ mod tests {
         assert_eq!(code(vec![rule(|r| r.expiration = Some(LifecycleExpiration { date: Some(noon), ..Default::default() }))]), "InvalidArgument", "not midnight");
         assert_eq!(code(vec![rule(|r| r.expiration = None)]), "InvalidRequest", "no action");
         assert_eq!(code(vec![rule(|r| r.prefix = Some("x".into()))]), "MalformedXML", "Prefix and Filter");
+        assert_eq!(code(vec![rule(|r| r.expiration = Some(LifecycleExpiration { expired_object_delete_marker: Some(false), ..Default::default() }))]), "MalformedXML");
+        assert_eq!(
+            code(vec![rule(|r| {
+                r.filter = Some(LifecycleRuleFilter { object_size_greater_than: Some(5), ..Default::default() });
+                r.abort_incomplete_multipart_upload = Some(AbortIncompleteMultipartUpload { days_after_initiation: Some(1) });
+            })]),
+            "InvalidRequest"
+        );
         assert_eq!(code(vec![rule(|r| r.filter = None)]), "MalformedXML", "neither");
         assert_eq!(code(vec![rule(|r| r.transitions = Some(vec![Transition::default()]))]), "NotImplemented");
         let tagged = Some(LifecycleRuleFilter { tag: Some(Tag { key: Some("k".into()), value: Some("v".into()) }), ..Default::default() });
@@ -322,7 +347,7 @@ mod tests {
     #[test]
     fn the_expiration_header_is_s3s() {
         assert_eq!(expiration_header(DAY_MS * 15_697, "rule-1").as_deref(), Some("expiry-date=\"Sun, 23 Dec 2012 00:00:00 GMT\", rule-id=\"rule-1\""));
-        assert_eq!(expiration_header(0, "a\"b\nc").as_deref(), Some("expiry-date=\"Thu, 01 Jan 1970 00:00:00 GMT\", rule-id=\"abc\""));
+        assert_eq!(expiration_header(0, "a\"b c").as_deref(), Some("expiry-date=\"Thu, 01 Jan 1970 00:00:00 GMT\", rule-id=\"a%22b%20c\""));
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl KintsugiS3 {
                 self.store_object(&input.bucket, &input.key, empty, expected_md5, check, attrs, &cond).await?
             }
         };
-        let expiration = self.expiration_of(&input.bucket, &input.key, &manifest, &tags).await?;
+        let expiration = self.expiration_of(&input.bucket, &input.key, &manifest, &tags).await;
         let mut out = PutObjectOutput { e_tag: Some(etag(&manifest.etag)), size: i64::try_from(manifest.size).ok(), version_id, expiration, ..Default::default() };
         set_checksums!(out, Kept::of(&manifest.headers));
         Ok(S3Response::new(out))
@@ -209,7 +209,7 @@ impl KintsugiS3 {
         };
         let len = range.end - range.start;
         let expiration = match input.version_id {
-            None => self.expiration_of(&input.bucket, &input.key, &manifest, &tags).await?,
+            None => self.expiration_of(&input.bucket, &input.key, &manifest, &tags).await,
             Some(_) => None,
         };
         let manifest = Arc::new(manifest);
@@ -301,7 +301,7 @@ impl KintsugiS3 {
             object_lock_retain_until_date,
             object_lock_legal_hold_status,
             expiration: match input.version_id {
-                None => self.expiration_of(&input.bucket, &input.key, &manifest, &tags).await?,
+                None => self.expiration_of(&input.bucket, &input.key, &manifest, &tags).await,
                 Some(_) => None,
             },
             ..Default::default()
