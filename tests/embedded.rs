@@ -476,6 +476,48 @@ fn lifecycle_rules_are_kept_and_carried_out_on_a_short_day() {
     elapsed(t, "lifecycle");
 }
 
+/// How many of `files` hold `needle`.
+fn files_holding(files: &[PathBuf], needle: &[u8]) -> usize {
+    files.iter().filter(|f| fs::read(f).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))).count()
+}
+
+/// Server-side encryption with boto3 and the aws cli (tests/s3/sse.py): SSE-S3, SSE-C and
+/// default bucket encryption on every write and read path, refused as S3 refuses — and no
+/// shard on any disk holds a byte of the plaintext, while a plain object's shards do. Still
+/// readable after a restart.
+#[test]
+fn encrypted_objects_read_back_and_their_shards_hold_only_ciphertext() {
+    let _g = slot();
+    let t = Instant::now();
+    let mut s = Server::start(Opts::default());
+    let marker = format!("KINTSUGI-SECRET-{}", common::random_string(12));
+    s.py("sse.py", &["write", "sse-b", &marker]);
+    // The aws cli's own SSE flags.
+    let src = s.scratch().join("cli-src");
+    fs::write(&src, marker.repeat(5000)).expect("write source");
+    let key_file = s.scratch().join("sse-c.key");
+    fs::write(&key_file, [9u8; 32]).expect("write key");
+    let key_arg = format!("fileb://{}", key_file.display());
+    s.run_ok(s.aws(&["s3", "cp", src.to_str().expect("utf-8"), "s3://sse-b/cli-s3", "--sse", "AES256"]), "aws s3 cp --sse");
+    s.run_ok(s.aws(&["s3", "cp", src.to_str().expect("utf-8"), "s3://sse-b/cli-c", "--sse-c", "AES256", "--sse-c-key", &key_arg]), "aws s3 cp --sse-c");
+    let back = s.scratch().join("cli-back");
+    s.run_ok(s.aws(&["s3", "cp", "s3://sse-b/cli-c", back.to_str().expect("utf-8"), "--sse-c", "AES256", "--sse-c-key", &key_arg]), "aws s3 cp --sse-c (read)");
+    assert_eq!(fs::read(&back).expect("read back"), fs::read(&src).expect("source"), "the aws cli reads its SSE-C object back");
+    let head = s.run_ok(s.aws(&["s3api", "head-object", "--bucket", "sse-b", "--key", "cli-s3", "--output", "json"]), "aws s3api head-object");
+    assert!(head.contains("\"ServerSideEncryption\": \"AES256\""), "{head}");
+    // A plain object with another marker: its shards show it, so the scan below can fail.
+    let plain_marker = format!("KINTSUGI-PLAIN-{}", common::random_string(12));
+    let plain = s.scratch().join("plain-src");
+    fs::write(&plain, plain_marker.repeat(5000)).expect("write plain");
+    s.run_ok(s.aws(&["s3", "cp", plain.to_str().expect("utf-8"), "s3://sse-b/plain"]), "aws s3 cp");
+    let files = s.shard_files();
+    assert!(files_holding(&files, plain_marker.as_bytes()) > 0, "a plain object's plaintext is in its shards");
+    assert_eq!(files_holding(&files, marker.as_bytes()), 0, "a shard holds the plaintext of an encrypted object");
+    s.restart();
+    s.py("sse.py", &["still", "sse-b", &marker]);
+    elapsed(t, "sse");
+}
+
 /// Bucket CORS rules with boto3 and the aws cli, browsers' preflights and the CORS headers of
 /// signed requests (tests/s3/cors.py).
 #[test]

@@ -147,6 +147,9 @@ fn three_gateways_serve_the_same_objects_and_survive_the_leaders_death() {
     others[1].py("object_lock.py", &["set", "grp-lock"]);
     c.gw.py("object_lock.py", &["still", "grp-lock"]);
     others[1].py("cors.py", &["grp-cors"]);
+    // Objects encrypted through a follower (the master key made there) read through the leader.
+    others[1].py("sse.py", &["write", "grp-sse", "KINTSUGI-GROUP-SSE"]);
+    c.gw.py("sse.py", &["still", "grp-sse", "KINTSUGI-GROUP-SSE"]);
     // Lifecycle rules set through a follower are carried out by the leader's worker.
     others[0].py("lifecycle.py", &["expire", "grp-lc"]);
     c.gw.py("corners.py", &["grp-corners"]);

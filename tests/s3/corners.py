@@ -1,5 +1,5 @@
 """What Kintsugi does not do yet is refused, never silently dropped: a PUT asking for
-server-side encryption or a public ACL is 501 and stores nothing (as is one asking for object
+SSE-KMS or a public ACL is 501 and stores nothing (as is one asking for object
 lock in a bucket without it: 400); in a bucket that
 never had versioning only the `null` version exists; GET/HEAD by partNumber answer as S3 for an object of one
 part; GetObjectAttributes answers what HEAD does. Usage: corners.py BUCKET"""
@@ -35,9 +35,8 @@ def attributes(s3):
 def main():
     s3.create_bucket(Bucket=bucket)
     for what, extra in (
-        ("SSE-S3", {"ServerSideEncryption": "AES256"}),
         ("SSE-KMS", {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "k"}),
-        ("SSE-C", {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}),
+        ("SSE-KMS without a key id", {"ServerSideEncryption": "aws:kms"}),
     ):
         c.expect_error(lambda: s3.put_object(Bucket=bucket, Key="plain", Body=b"secret", **extra), "NotImplemented", 501, f"PUT with {what}")
         c.expect_error(lambda: s3.create_multipart_upload(Bucket=bucket, Key="plain", **extra), "NotImplemented", 501, f"CreateMultipartUpload with {what}")
@@ -60,8 +59,8 @@ def main():
 
     s3.put_object(Bucket=bucket, Key="one", Body=b"one part")
     c.expect_error(
-        lambda: s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "one"}, ServerSideEncryption="AES256"),
-        "NotImplemented", 501, "CopyObject with SSE",
+        lambda: s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "one"}, ServerSideEncryption="aws:kms"),
+        "NotImplemented", 501, "CopyObject with SSE-KMS",
     )
 
     # Settings Kintsugi cannot set read as "never set", as S3 answers for such a bucket.
@@ -127,7 +126,7 @@ def main():
     up = s3.create_multipart_upload(Bucket=bucket, Key="ssec")["UploadId"]
     c.expect_error(
         lambda: s3.upload_part(Bucket=bucket, Key="ssec", UploadId=up, PartNumber=1, Body=b"x", SSECustomerAlgorithm="AES256", SSECustomerKey="k" * 32),
-        "NotImplemented", 501, "UploadPart with SSE-C",
+        "InvalidRequest", 400, "UploadPart with SSE-C into an upload without it",
     )
     c.eq(s3.list_parts(Bucket=bucket, Key="ssec", UploadId=up).get("Parts", []), [], "the refused part stored nothing")
     # x-amz-mp-object-size must be the parts' total.

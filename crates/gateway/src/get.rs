@@ -34,7 +34,7 @@ pub fn read_range(
 }
 
 /// A receiver as a `Stream` (Sync, as s3s requires of bodies).
-struct RxStream(mpsc::Receiver<GwResult<Bytes>>);
+pub(crate) struct RxStream(pub(crate) mpsc::Receiver<GwResult<Bytes>>);
 
 impl Stream for RxStream {
     type Item = GwResult<Bytes>;

@@ -24,6 +24,8 @@ mod policy;
 mod put;
 mod recover;
 mod s3;
+mod sse;
+mod sse_io;
 mod vhost;
 pub mod tls;
 #[cfg(test)]

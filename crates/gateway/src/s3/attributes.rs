@@ -5,7 +5,7 @@
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
 
-use super::util::{self, etag, ts};
+use super::util::{etag, ts};
 use super::KintsugiS3;
 
 /// The attributes a request names; an unknown name is `400 InvalidArgument`, as S3 answers.
@@ -64,9 +64,11 @@ pub(crate) fn unquote_etag(xml: &[u8]) -> Option<Vec<u8>> {
 
 impl KintsugiS3 {
     pub(super) async fn get_object_attributes_impl(&self, input: GetObjectAttributesInput) -> S3Result<S3Response<GetObjectAttributesOutput>> {
-        util::refuse_unbuilt(input.sse_customer_algorithm.is_some())?;
+        // An SSE-C object's attributes need its key, as its HEAD does.
+        let given = super::encryption::customer_key(input.sse_customer_algorithm.as_deref(), input.sse_customer_key.as_deref(), input.sse_customer_key_md5.as_deref())?;
         let w = wanted(&input.object_attributes)?;
         let (m, _, vref) = self.version_of(&input.bucket, &input.key, input.version_id.as_deref()).await?;
+        self.data_key(crate::sse_io::Sealed::of(&m.headers)?.as_ref(), given.as_ref()).await?;
         let version_id = super::versions::read_version_header(vref, input.version_id.as_deref());
         let mut out = GetObjectAttributesOutput { last_modified: Some(ts(m.modified_ms)), version_id, ..Default::default() };
         if w.etag {

@@ -6,6 +6,7 @@ mod checksum;
 mod conditions;
 mod controls;
 mod cors;
+mod encryption;
 mod lifecycle;
 mod lock;
 mod multipart;
@@ -13,7 +14,6 @@ mod objects;
 mod policy;
 mod post;
 mod tagging;
-mod unset;
 mod util;
 mod versions;
 
@@ -35,12 +35,14 @@ pub struct KintsugiS3 {
     store: Arc<Store>,
     /// The length of a lifecycle day, ms (`x-amz-expiration` counts in it).
     lifecycle_day_ms: i64,
+    /// The cluster master key of SSE-S3, once read (it never changes).
+    master: Arc<std::sync::OnceLock<crate::sse::Key>>,
 }
 
 impl KintsugiS3 {
     /// Serve S3 over `store`.
     pub fn new(store: Arc<Store>) -> Self {
-        Self { store, lifecycle_day_ms: kintsugi_meta::DAY_MS }
+        Self { store, lifecycle_day_ms: kintsugi_meta::DAY_MS, master: Arc::default() }
     }
 
     /// Count lifecycle days of `day` (as the lifecycle worker does; tests shorten it).
@@ -339,7 +341,15 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn get_bucket_encryption(&self, req: S3Request<GetBucketEncryptionInput>) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
-        self.none_configured(&req.input.bucket, s3s::S3ErrorCode::ServerSideEncryptionConfigurationNotFoundError, "default encryption").await
+        self.get_bucket_encryption_impl(req.input).await
+    }
+
+    async fn put_bucket_encryption(&self, req: S3Request<PutBucketEncryptionInput>) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        self.put_bucket_encryption_impl(req.input).await
+    }
+
+    async fn delete_bucket_encryption(&self, req: S3Request<DeleteBucketEncryptionInput>) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        self.delete_bucket_encryption_impl(req.input).await
     }
 
     async fn get_object_lock_configuration(&self, req: S3Request<GetObjectLockConfigurationInput>) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {

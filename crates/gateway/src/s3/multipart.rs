@@ -10,8 +10,9 @@ use super::conditions::{check_copy_source, WriteCondition};
 use super::util::{self, etag, ts};
 use super::KintsugiS3;
 use crate::error::GatewayError;
-use crate::get::read_range;
-use crate::put::{write_body, Owner};
+use super::encryption::{self, answer, CustomerKey};
+use crate::put::Owner;
+use crate::sse_io::{read_plain, write_body_sealed, Sealed, PARTS_HEADER};
 
 /// S3's minimum size of every part but the last.
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -63,15 +64,21 @@ impl KintsugiS3 {
         input: CreateMultipartUploadInput,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         util::refuse_unbuilt_write!(input);
+        let sse = util::sse_asked!(input);
         let lock = super::lock::asked_lock(input.object_lock_mode.as_ref(), input.object_lock_retain_until_date.as_ref(), input.object_lock_legal_hold_status.as_ref())?;
         let upload_id = format!("{:032x}", rand::random::<u128>());
+        // Every part is sealed under the upload's one data key, kept wrapped with the upload.
+        let sealed = self.new_sealed(&input.bucket, &sse).await?.map(|(_, s)| s);
+        let mut headers = util::with_expires(util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language), input.expires);
+        headers.extend(sealed.as_ref().map(Sealed::header));
+        let enc = answer(sealed.as_ref(), sse.customer());
         let rec = UploadRecord {
             upload_id: upload_id.clone(),
             bucket: input.bucket.clone(),
             key: input.key.clone(),
             created_ms: now_ms(),
             content_type: input.content_type,
-            headers: util::with_expires(util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language), input.expires),
+            headers,
             user_meta: util::meta_to_vec(input.metadata),
         };
         let tags = super::tagging::parse_header(input.tagging.as_deref())?;
@@ -80,22 +87,32 @@ impl KintsugiS3 {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload_id),
+            server_side_encryption: enc.sse,
+            sse_customer_algorithm: enc.algorithm,
+            sse_customer_key_md5: enc.key_md5,
             ..Default::default()
         }))
     }
 
     pub(super) async fn upload_part_impl(&self, input: UploadPartInput, check: Option<ChecksumCheck>) -> S3Result<S3Response<UploadPartOutput>> {
         super::util::refuse_too_large(input.content_length)?;
-        util::refuse_unbuilt(input.sse_customer_algorithm.is_some())?;
+        let given = encryption::customer_key(input.sse_customer_algorithm.as_deref(), input.sse_customer_key.as_deref(), input.sse_customer_key_md5.as_deref())?;
         let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
         let at = PartAt::new(input.bucket, input.key, input.upload_id, input.part_number)?;
         let declared_len = input.content_length.and_then(|l| u64::try_from(l).ok());
         let up = self.upload_of(&at).await?;
+        let (data_key, enc) = self.upload_key(&up, given.as_ref()).await?;
         let part = match input.body {
-            Some(body) => self.store_part(&at, up, body, declared_len, expected_md5, check).await?,
-            None => self.store_part(&at, up, futures::stream::empty::<Result<bytes::Bytes, GatewayError>>(), declared_len, expected_md5, check).await?,
+            Some(body) => self.store_part(&at, up, body, declared_len, expected_md5, check, data_key).await?,
+            None => self.store_part(&at, up, futures::stream::empty::<Result<bytes::Bytes, GatewayError>>(), declared_len, expected_md5, check, data_key).await?,
         };
-        Ok(S3Response::new(UploadPartOutput { e_tag: Some(etag(&part.etag)), ..Default::default() }))
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(&part.etag)),
+            server_side_encryption: enc.sse,
+            sse_customer_algorithm: enc.algorithm,
+            sse_customer_key_md5: enc.key_md5,
+            ..Default::default()
+        }))
     }
 
     /// UploadPartCopy: a part made of (a byte range of) a stored object.
@@ -103,12 +120,19 @@ impl KintsugiS3 {
         let CopySource::Bucket { bucket: sb, key: sk, version_id } = &input.copy_source else {
             return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
         };
-        util::refuse_unbuilt(input.sse_customer_algorithm.is_some() || input.copy_source_sse_customer_algorithm.is_some())?;
+        let given = encryption::customer_key(input.sse_customer_algorithm.as_deref(), input.sse_customer_key.as_deref(), input.sse_customer_key_md5.as_deref())?;
+        let src_given = encryption::customer_key(
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
         let (sb, sk, sv) = (sb.to_string(), sk.to_string(), version_id.as_deref().map(str::to_owned));
         let at = PartAt::new(input.bucket, input.key, input.upload_id, input.part_number)?;
         // The upload must exist before the source is read.
         let up = self.upload_of(&at).await?;
+        let (data_key, enc) = self.upload_key(&up, given.as_ref()).await?;
         let (src, _, src_vref) = self.version_of(&sb, &sk, sv.as_deref()).await?;
+        let src_key = self.data_key(Sealed::of(&src.headers)?.as_ref(), src_given.as_ref()).await?;
         check_copy_source(
             &src,
             input.copy_source_if_match.as_ref(),
@@ -122,8 +146,8 @@ impl KintsugiS3 {
         };
         let len = range.end - range.start;
         super::util::refuse_too_large(i64::try_from(len).ok())?;
-        let stream = read_range(self.store.clone(), sb, sk, std::sync::Arc::new(src), range);
-        let part = self.store_part(&at, up, Box::pin(stream), Some(len), None, None).await?;
+        let stream = read_plain(self.store.clone(), sb, sk, std::sync::Arc::new(src), src_key, range)?;
+        let part = self.store_part(&at, up, stream, Some(len), None, None, data_key).await?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_source_version_id: sv.map(|_| src_vref.to_string()),
             copy_part_result: Some(CopyPartResult {
@@ -131,8 +155,19 @@ impl KintsugiS3 {
                 last_modified: Some(ts(part.modified_ms)),
                 ..Default::default()
             }),
+            server_side_encryption: enc.sse,
+            sse_customer_algorithm: enc.algorithm,
+            sse_customer_key_md5: enc.key_md5,
             ..Default::default()
         }))
+    }
+
+    /// The data key an upload's parts are sealed with (`None`: it is not encrypted), and
+    /// the encryption headers of a part's answer.
+    async fn upload_key(&self, up: &UploadRecord, given: Option<&CustomerKey>) -> S3Result<(Option<crate::sse::Key>, encryption::Answer)> {
+        let sealed = Sealed::of(&up.headers)?;
+        let key = self.data_key(sealed.as_ref(), given).await?;
+        Ok((key, answer(sealed.as_ref(), given)))
     }
 
     /// The upload a part goes to (`NoSuchUpload` when there is none).
@@ -141,7 +176,9 @@ impl KintsugiS3 {
         Ok(self.meta(move |m| m.upload(&b, &k, &u)).await?)
     }
 
-    /// Write a part's body and commit it to its upload `up` (replacing a part of that number).
+    /// Write a part's body (sealed under `data_key` when the upload is encrypted) and commit
+    /// it to its upload `up` (replacing a part of that number).
+    #[allow(clippy::too_many_arguments)]
     async fn store_part<S, E>(
         &self,
         at: &PartAt,
@@ -150,6 +187,7 @@ impl KintsugiS3 {
         declared_len: Option<u64>,
         expected_md5: Option<[u8; 16]>,
         check: Option<ChecksumCheck>,
+        data_key: Option<crate::sse::Key>,
     ) -> S3Result<PartRecord>
     where
         S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
@@ -167,8 +205,8 @@ impl KintsugiS3 {
         };
         let owner = Owner::labelled(at.owner_id, at.part_number, &label);
         let written = match &check {
-            Some(c) => write_body(&self.store, c.wrap(body), owner, None).await?,
-            None => write_body(&self.store, body, owner, None).await?,
+            Some(c) => write_body_sealed(&self.store, c.wrap(body), owner, data_key.as_ref()).await?,
+            None => write_body_sealed(&self.store, body, owner, data_key.as_ref()).await?,
         };
         if let Err(e) = verify_body(check, expected_md5, written.md5) {
             self.discard(&written.segments).await;
@@ -249,7 +287,9 @@ impl KintsugiS3 {
             Ok(m) => m,
             Err(e) => return Err(self.conditional_refusal(&input.bucket, &input.key, &cond, e).await),
         };
+        let enc = answer(Sealed::of(&manifest.headers)?.as_ref(), None);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
+            server_side_encryption: enc.sse,
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             e_tag: Some(etag(&manifest.etag)),
@@ -365,13 +405,19 @@ fn assemble(up: &UploadRecord, parts: &[PartRecord], listed: &[(u32, String)], v
     }
     let Some(coding) = coding else { return Err(GatewayError::InvalidPartOrder) };
     let digest: [u8; 16] = md5s.finalize().into();
+    let mut headers = up.headers.clone();
+    // An encrypted object's parts are sealed streams of their own: their lengths say where.
+    if Sealed::of(&up.headers)?.is_some() {
+        let lens: Vec<String> = listed.iter().filter_map(|(n, _)| parts.iter().find(|p| p.part_number == *n)).map(|p| p.size.to_string()).collect();
+        headers.push((PARTS_HEADER.to_owned(), lens.join(",")));
+    }
     Ok(Manifest {
         version_id,
         size,
         etag: format!("{}-{}", hex::encode(digest), listed.len()),
         modified_ms: now_ms(),
         content_type: up.content_type.clone(),
-        headers: up.headers.clone(),
+        headers,
         user_meta: up.user_meta.clone(),
         parts: u32::try_from(listed.len()).unwrap_or(u32::MAX),
         coding,

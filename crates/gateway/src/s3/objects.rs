@@ -9,14 +9,15 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Response, S3Result};
 
 use super::checksum::{checksum_headers, set_checksums, verify_body, ChecksumCheck, Kept};
+use super::encryption::{self, answer, Asked};
 use super::conditions::{check_copy_source, check_read, WriteCondition};
 use super::util::{self, etag, ts};
 use super::lock::{asked_lock, lock_headers};
 use super::versions::{new_version_header, read_version_header};
 use super::KintsugiS3;
 use crate::error::GatewayError;
-use crate::get::read_range;
-use crate::put::{write_body, Owner};
+use crate::put::Owner;
+use crate::sse_io::{read_plain, write_body_sealed, Sealed};
 
 /// Most keys one DeleteObjects request may name (S3's limit).
 const MAX_DELETE_KEYS: usize = 1000;
@@ -40,6 +41,8 @@ pub(super) struct ObjectAttrs {
     pub tags: Vec<(String, String)>,
     /// The retention and legal hold its write asked for.
     pub lock: Option<VersionLock>,
+    /// The encryption its write asked for.
+    pub sse: Asked,
 }
 
 impl KintsugiS3 {
@@ -101,20 +104,25 @@ impl KintsugiS3 {
         // Checked before the body is read, and again by the commit.
         let expect = self.write_expect(bucket, key, cond).await?;
         let version_id: u128 = rand::random();
+        // An encrypted version's description is among its headers (and its shards' labels).
+        let sealed = self.new_sealed(bucket, &attrs.sse).await?;
+        let mut headers: Vec<(String, String)> = attrs.headers.into_iter().filter(|(k, _)| !crate::sse_io::is_internal(k)).collect();
+        headers.extend(sealed.as_ref().map(|(_, s)| s.header()));
+        let data_key = sealed.map(|(k, _)| k);
         let label = ShardLabel {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             started_ms: now_ms(),
             declared_len: attrs.declared_len,
             content_type: attrs.content_type.clone(),
-            headers: attrs.headers.clone(),
+            headers: headers.clone(),
             user_meta: attrs.user_meta.clone(),
             attrs_dropped: false,
         };
         let owner = Owner::labelled(version_id, 0, &label);
         let written = match &check {
-            Some(c) => write_body(&self.store, c.wrap(body), owner, None).await?,
-            None => write_body(&self.store, body, owner, None).await?,
+            Some(c) => write_body_sealed(&self.store, c.wrap(body), owner, data_key.as_ref()).await?,
+            None => write_body_sealed(&self.store, body, owner, data_key.as_ref()).await?,
         };
         let verified = match verify_body(check, expected_md5, written.md5) {
             Ok(v) => v,
@@ -124,7 +132,6 @@ impl KintsugiS3 {
             }
         };
         // The checksums verified are kept with the version (a copy brings its source's).
-        let mut headers = attrs.headers;
         headers.extend(verified);
         let manifest = Manifest {
             version_id,
@@ -154,6 +161,8 @@ impl KintsugiS3 {
         util::refuse_too_large(input.content_length)?;
         let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
         util::refuse_unbuilt_write!(input);
+        let sse = util::sse_asked!(input);
+        let given = sse.customer().cloned();
         let cond = WriteCondition::parse(input.if_match, input.if_none_match)?;
         if input.write_offset_bytes.is_some() {
             return Err(s3_error!(NotImplemented, "appends (x-amz-write-offset-bytes) are not supported, so nothing was stored: write the whole object"));
@@ -165,6 +174,7 @@ impl KintsugiS3 {
             declared_len: input.content_length.and_then(|l| u64::try_from(l).ok()),
             tags: super::tagging::parse_header(input.tagging.as_deref())?,
             lock: asked_lock(input.object_lock_mode.as_ref(), input.object_lock_retain_until_date.as_ref(), input.object_lock_legal_hold_status.as_ref())?,
+            sse,
         };
         let tags = attrs.tags.clone();
         let (manifest, version_id) = match input.body {
@@ -175,7 +185,17 @@ impl KintsugiS3 {
             }
         };
         let expiration = self.expiration_of(&input.bucket, &input.key, &manifest, &tags).await;
-        let mut out = PutObjectOutput { e_tag: Some(etag(&manifest.etag)), size: i64::try_from(manifest.size).ok(), version_id, expiration, ..Default::default() };
+        let enc = answer(Sealed::of(&manifest.headers)?.as_ref(), given.as_ref());
+        let mut out = PutObjectOutput {
+            e_tag: Some(etag(&manifest.etag)),
+            size: i64::try_from(manifest.size).ok(),
+            version_id,
+            expiration,
+            server_side_encryption: enc.sse,
+            sse_customer_algorithm: enc.algorithm,
+            sse_customer_key_md5: enc.key_md5,
+            ..Default::default()
+        };
         set_checksums!(out, Kept::of(&manifest.headers));
         Ok(S3Response::new(out))
     }
@@ -188,8 +208,11 @@ impl KintsugiS3 {
             input.response_content_encoding.as_ref(),
             input.response_content_language.as_ref(),
         ])?;
-        util::refuse_unbuilt(input.sse_customer_algorithm.is_some())?;
+        let given = encryption::customer_key(input.sse_customer_algorithm.as_deref(), input.sse_customer_key.as_deref(), input.sse_customer_key_md5.as_deref())?;
         let (manifest, tags, vref, lock) = self.version_with_lock(&input.bucket, &input.key, input.version_id.as_deref()).await?;
+        let sealed = Sealed::of(&manifest.headers)?;
+        let data_key = self.data_key(sealed.as_ref(), given.as_ref()).await?;
+        let enc = answer(sealed.as_ref(), given.as_ref());
         whole_object_part(&manifest, input.part_number)?;
         check_read(
             &manifest,
@@ -213,7 +236,7 @@ impl KintsugiS3 {
             Some(_) => None,
         };
         let manifest = Arc::new(manifest);
-        let mut stream = Box::pin(read_range(self.store.clone(), input.bucket, input.key, manifest.clone(), range));
+        let mut stream = read_plain(self.store.clone(), input.bucket, input.key, manifest.clone(), data_key, range)?;
         // Read the first stripe before the status line goes out, so an object
         // that cannot be read (more than m shards gone) gets a 503, not a 200
         // with a cut-off body. Later failures can only cut the body short.
@@ -246,6 +269,9 @@ impl KintsugiS3 {
             object_lock_retain_until_date,
             object_lock_legal_hold_status,
             expiration,
+            server_side_encryption: enc.sse,
+            sse_customer_algorithm: enc.algorithm,
+            sse_customer_key_md5: enc.key_md5,
             ..Default::default()
         };
         set_checksums!(out, sums);
@@ -260,8 +286,11 @@ impl KintsugiS3 {
             input.response_content_encoding.as_ref(),
             input.response_content_language.as_ref(),
         ])?;
-        util::refuse_unbuilt(input.sse_customer_algorithm.is_some())?;
+        let given = encryption::customer_key(input.sse_customer_algorithm.as_deref(), input.sse_customer_key.as_deref(), input.sse_customer_key_md5.as_deref())?;
         let (manifest, tags, vref, lock) = self.version_with_lock(&input.bucket, &input.key, input.version_id.as_deref()).await?;
+        let sealed = Sealed::of(&manifest.headers)?;
+        self.data_key(sealed.as_ref(), given.as_ref()).await?;
+        let enc = answer(sealed.as_ref(), given.as_ref());
         whole_object_part(&manifest, input.part_number)?;
         check_read(
             &manifest,
@@ -304,6 +333,9 @@ impl KintsugiS3 {
                 None => self.expiration_of(&input.bucket, &input.key, &manifest, &tags).await,
                 Some(_) => None,
             },
+            server_side_encryption: enc.sse,
+            sse_customer_algorithm: enc.algorithm,
+            sse_customer_key_md5: enc.key_md5,
             ..Default::default()
         };
         set_checksums!(out, sums);
@@ -315,9 +347,16 @@ impl KintsugiS3 {
             return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
         };
         util::refuse_unbuilt_write!(input);
-        util::refuse_unbuilt(input.copy_source_sse_customer_algorithm.is_some())?;
+        let sse = util::sse_asked!(input);
+        let given = sse.customer().cloned();
+        let src_given = encryption::customer_key(
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
         let (sb, sk, sv) = (sb.to_string(), sk.to_string(), version_id.as_deref().map(str::to_owned));
         let (src, src_tags, src_vref) = self.version_of(&sb, &sk, sv.as_deref()).await?;
+        let src_key = self.data_key(Sealed::of(&src.headers)?.as_ref(), src_given.as_ref()).await?;
         check_copy_source(
             &src,
             input.copy_source_if_match.as_ref(),
@@ -326,7 +365,7 @@ impl KintsugiS3 {
             input.copy_source_if_unmodified_since.as_ref(),
         )?;
         let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        if sb == input.bucket && sk == input.key && !replace && sv.is_none() {
+        if sb == input.bucket && sk == input.key && !replace && sv.is_none() && matches!(sse, Asked::Default) {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata"
@@ -347,13 +386,17 @@ impl KintsugiS3 {
                 declared_len: Some(src.size),
                 tags,
                 lock,
+                sse,
             }
         } else {
-            ObjectAttrs { content_type: src.content_type.clone(), headers: src.headers.clone(), user_meta: src.user_meta.clone(), declared_len: Some(src.size), tags, lock }
+            // The source's encryption is not copied: the copy is encrypted as its request asks.
+            let headers = src.headers.iter().filter(|(k, _)| !crate::sse_io::is_internal(k)).cloned().collect();
+            ObjectAttrs { content_type: src.content_type.clone(), headers, user_meta: src.user_meta.clone(), declared_len: Some(src.size), tags, lock, sse }
         };
         let size = src.size;
-        let stream = read_range(self.store.clone(), sb, sk, Arc::new(src), 0..size);
-        let (manifest, version_id) = self.store_object(&input.bucket, &input.key, Box::pin(stream), None, None, attrs, &WriteCondition::default()).await?;
+        let stream = read_plain(self.store.clone(), sb, sk, Arc::new(src), src_key, 0..size)?;
+        let (manifest, version_id) = self.store_object(&input.bucket, &input.key, stream, None, None, attrs, &WriteCondition::default()).await?;
+        let enc = answer(Sealed::of(&manifest.headers)?.as_ref(), given.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some({
                 let mut result = CopyObjectResult { e_tag: Some(etag(&manifest.etag)), last_modified: Some(ts(manifest.modified_ms)), ..Default::default() };
@@ -362,6 +405,9 @@ impl KintsugiS3 {
             }),
             copy_source_version_id: read_version_header(src_vref, sv.as_deref()),
             version_id,
+            server_side_encryption: enc.sse,
+            sse_customer_algorithm: enc.algorithm,
+            sse_customer_key_md5: enc.key_md5,
             ..Default::default()
         }))
     }

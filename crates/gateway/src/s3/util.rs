@@ -81,22 +81,22 @@ pub fn std_headers(
     .collect()
 }
 
-/// Refuse a request that asks for what Kintsugi does not do yet, before a body is read:
-/// an object a client asked to have encrypted must not be stored plain (S3's own answer for
-/// a feature a server lacks is 501 NotImplemented).
-pub fn refuse_unbuilt(encryption: bool) -> s3s::S3Result<()> {
-    if encryption {
-        return Err(s3s::s3_error!(
-            NotImplemented,
-            "server-side encryption (x-amz-server-side-encryption, SSE-C, SSE-KMS) is not supported yet, so nothing was stored: send the request without it, or encrypt on the client"
-        ));
-    }
-    Ok(())
+/// What an object write's encryption headers ask for (`encryption::asked` over the fields
+/// PutObject, CopyObject and CreateMultipartUpload all have).
+macro_rules! sse_asked {
+    ($i:expr) => {{
+        let i = &$i;
+        super::encryption::asked(
+            i.server_side_encryption.as_ref(),
+            i.ssekms_key_id.as_deref(),
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?
+    }};
 }
+pub(super) use sse_asked;
 
-/// The refusals every object write shares, over the fields PutObject, CopyObject and
-/// CreateMultipartUpload all have: ACLs and grants other than private, SSE,
-/// storage classes other than STANDARD and website redirects (returns the first that applies).
 macro_rules! refuse_unbuilt_write {
     ($i:expr) => {{
         let i = &$i;
@@ -104,7 +104,6 @@ macro_rules! refuse_unbuilt_write {
             i.acl.as_ref().map(ObjectCannedACL::as_str),
             i.grant_full_control.is_some() || i.grant_read.is_some() || i.grant_read_acp.is_some() || i.grant_write_acp.is_some(),
         )?;
-        super::util::refuse_unbuilt(i.server_side_encryption.is_some() || i.sse_customer_algorithm.is_some() || i.ssekms_key_id.is_some())?;
         super::util::refuse_storage_class(i.storage_class.as_ref().map(StorageClass::as_str))?;
         if i.website_redirect_location.is_some() {
             return Err(s3s::s3_error!(NotImplemented, "website redirects (x-amz-website-redirect-location) are not supported, so nothing was stored"));
