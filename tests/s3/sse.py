@@ -74,6 +74,8 @@ def write(bucket, marker):
     cb = body(marker, 2 * MiB + 7, seed=3)
     r = s3.put_object(Bucket=bucket, Key="c", Body=cb, **ssec())
     c.eq((r.get("SSECustomerAlgorithm"), r.get("SSECustomerKeyMD5")), ("AES256", ssec()["SSECustomerKeyMD5"]), "PUT answers SSE-C")
+    c.check(r["ETag"].strip('"') != hashlib.md5(cb).hexdigest(), "an SSE-C object's ETag does not give away its plaintext's MD5")
+    c.eq(s3.head_object(Bucket=bucket, Key="c", **ssec())["ETag"], r["ETag"], "and is the one HEAD answers")
     c.check(get(s3, bucket, "c", **ssec()) == cb, "SSE-C reads back with its key")
     ranges_read(s3, bucket, "c", cb, "SSE-C", **ssec())
     c.expect_error(lambda: get(s3, bucket, "c"), "InvalidRequest", 400, "SSE-C without the key")
@@ -127,6 +129,22 @@ def write(bucket, marker):
     s3.complete_multipart_upload(Bucket=bucket, Key="mp-c", UploadId=up["UploadId"], MultipartUpload={"Parts": parts})
     c.check(get(s3, bucket, "mp-c", **ssec()) == p1 + big[100:200100], "an SSE-C multipart object with a copied part reads back")
     c.expect_error(lambda: get(s3, bucket, "mp-c"), "InvalidRequest", 400, "an SSE-C multipart object without the key")
+
+    # Browser POST uploads with SSE-S3 and SSE-C form fields.
+    from post import post
+
+    for what, fields, kw in (
+        ("SSE-S3", {"x-amz-server-side-encryption": "AES256"}, {}),
+        ("SSE-C", {"x-amz-server-side-encryption-customer-algorithm": "AES256", "x-amz-server-side-encryption-customer-key": ssec()["SSECustomerKey"], "x-amz-server-side-encryption-customer-key-MD5": ssec()["SSECustomerKeyMD5"]}, ssec()),
+    ):
+        key = f"post-{what}"
+        conditions = [{k: v} for k, v in fields.items()]
+        form = s3.generate_presigned_post(Bucket=bucket, Key=key, Fields=dict(fields), Conditions=conditions, ExpiresIn=600)
+        status, text = post(form["url"], form["fields"], small)
+        c.check(status in (200, 204), f"a POST upload with {what}: {status} {text[:200]}")
+        c.eq(get(s3, bucket, key, **kw), small, f"a POST upload with {what} reads back")
+        h = s3.head_object(Bucket=bucket, Key=key, **kw)
+        c.check(h.get("ServerSideEncryption") == "AES256" or h.get("SSECustomerAlgorithm") == "AES256", f"a POST upload with {what} is encrypted: {h}")
 
     # CopyObject between encryptions.
     s3.copy_object(Bucket=bucket, Key="c-to-s3", CopySource={"Bucket": bucket, "Key": "c"}, ServerSideEncryption="AES256", **ssec(prefix="CopySource"))

@@ -288,8 +288,18 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
+    write_body_up_to(store, body, owner, expected_len, MAX_UPLOAD).await
+}
+
+/// [`write_body`] of a body of at most `max` bytes (a sealed body is longer than the
+/// plaintext it holds, which is what `MAX_UPLOAD` bounds).
+pub async fn write_body_up_to<S, E>(store: &Arc<Store>, body: S, owner: Owner, expected_len: Option<u64>, max: u64) -> GwResult<Written>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+    E: std::fmt::Display,
+{
     let mut sink = SegmentSink { store, owner, started: Vec::new(), open: None, done: Vec::new() };
-    let result = write_inner(&mut sink, body, expected_len).await;
+    let result = write_inner(&mut sink, body, expected_len, max).await;
     match result {
         Ok(w) => Ok(w),
         Err(e) => {
@@ -311,13 +321,13 @@ where
     }
 }
 
-async fn write_inner<S, E>(sink: &mut SegmentSink<'_>, mut body: S, expected_len: Option<u64>) -> GwResult<Written>
+async fn write_inner<S, E>(sink: &mut SegmentSink<'_>, mut body: S, expected_len: Option<u64>, max: u64) -> GwResult<Written>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
-    if let Some(exp) = expected_len.filter(|&e| e > MAX_UPLOAD) {
-        return Err(GatewayError::EntityTooLarge { size: exp, max: MAX_UPLOAD });
+    if let Some(exp) = expected_len.filter(|&e| e > max) {
+        return Err(GatewayError::EntityTooLarge { size: exp, max });
     }
     let stripe = usize::try_from(sink.store.layout.stripe_data_size())
         .map_err(|_| GatewayError::Internal("stripe too large".into()))?;
@@ -335,8 +345,8 @@ where
     while let Some(item) = body.next().await {
         let mut bytes = item.map_err(|e| GatewayError::from_body_error(e.to_string()))?;
         size += bytes.len() as u64;
-        if size > MAX_UPLOAD {
-            return Err(GatewayError::EntityTooLarge { size, max: MAX_UPLOAD });
+        if size > max {
+            return Err(GatewayError::EntityTooLarge { size, max });
         }
         if let Some(exp) = expected_len {
             if size > exp {

@@ -101,6 +101,18 @@ fn stream_key(data_key: &Key, salt: &[u8]) -> LessSafeKey {
     aead(&k)
 }
 
+/// The ETag of an SSE-C version or part: its plaintext's MD5 keyed by the data key, so the
+/// ETag (which listings show to whoever may list) does not give away the content's MD5.
+pub fn keyed_etag(data_key: &Key, md5: &[u8; 16]) -> [u8; 16] {
+    let mac = hmac::Key::new(hmac::HMAC_SHA256, data_key);
+    let mut ctx = hmac::Context::with_key(&mac);
+    ctx.update(b"kintsugi-sse-1 etag");
+    ctx.update(md5);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&ctx.sign().as_ref()[..16]);
+    out
+}
+
 fn nonce(index: u64, last: bool) -> Nonce {
     let mut n = [0u8; 12];
     n[..8].copy_from_slice(&index.to_be_bytes());

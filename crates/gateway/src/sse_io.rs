@@ -205,20 +205,35 @@ pub fn summary(s: &PlainSummary) -> GwResult<Plain> {
 /// A stream of an object's plaintext bytes.
 pub type PlainBody = Pin<Box<dyn Stream<Item = Result<Bytes, GatewayError>> + Send + Sync + 'static>>;
 
-/// Write `body` as the bytes of a new version or part: sealed under `data_key` when one is
-/// given, plain otherwise. The `Written` size and MD5 are the plaintext's either way.
-pub async fn write_body_sealed<S, E>(store: &Arc<Store>, body: S, owner: crate::put::Owner, data_key: Option<&Key>) -> GwResult<crate::put::Written>
+/// Write `body` as the bytes of a new version or part: sealed under the data key of `seal`
+/// when one is given, plain otherwise. The `Written` size and MD5 are the plaintext's either
+/// way; the second value is the ETag to store (the MD5, keyed for SSE-C).
+pub async fn write_body_sealed<S, E>(store: &Arc<Store>, body: S, owner: crate::put::Owner, seal: Option<(&Key, Mode)>) -> GwResult<(crate::put::Written, [u8; 16])>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
-    let Some(dk) = data_key else { return crate::put::write_body(store, body, owner, None).await };
+    let Some((dk, mode)) = seal else {
+        let w = crate::put::write_body(store, body, owner, None).await?;
+        let etag = w.md5;
+        return Ok((w, etag));
+    };
     let (sealing, sum) = Sealing::new(body, dk).map_err(|e| GatewayError::Internal(e.to_string()))?;
-    let mut written = crate::put::write_body(store, sealing, owner, None).await?;
+    let max = crate::put::MAX_UPLOAD;
+    let mut written = crate::put::write_body_up_to(store, sealing, owner, None, sse::sealed_len(max)).await?;
     let plain = summary(&sum)?;
+    if plain.size > max {
+        // Within the sealed bound but past the plaintext one: nothing is kept.
+        let ids: Vec<u128> = written.segments.iter().map(|s| s.id).collect();
+        if let Err(e) = store.meta_call(move |m| m.intents_to_garbage(&ids)).await {
+            tracing::warn!(error = %e, "could not hand a refused encrypted PUT's shards to GC; they are collected at next start");
+        }
+        return Err(GatewayError::EntityTooLarge { size: plain.size, max });
+    }
     written.size = plain.size;
     written.md5 = plain.md5;
-    Ok(written)
+    let etag = if mode == Mode::C { sse::keyed_etag(dk, &plain.md5) } else { plain.md5 };
+    Ok((written, etag))
 }
 
 /// Plaintext `range` of `manifest`: opened with `data_key` when it is encrypted, read as it
@@ -282,12 +297,25 @@ async fn produce(
             continue;
         }
         let local = range.start.max(stream_plain.start) - stream_plain.start..range.end.min(stream_plain.end) - stream_plain.start;
-        let salt = read_all(store, bucket, key, manifest, stream_sealed..stream_sealed + SALT as u64).await?;
-        let opener = Opener::new(data_key, &salt, len);
         let span = sse::span(len, &local);
-        let mut body = Box::pin(read_range(store.clone(), bucket.to_owned(), key.to_owned(), manifest.clone(), stream_sealed + span.sealed.start..stream_sealed + span.sealed.end));
+        // From the stream's first chunk on, the salt comes with the chunks in one read; else
+        // it is read alone first.
+        let from = if span.first == 0 { 0 } else { span.sealed.start };
+        let mut body = Box::pin(read_range(store.clone(), bucket.to_owned(), key.to_owned(), manifest.clone(), stream_sealed + from..stream_sealed + span.sealed.end));
+        let mut buf = bytes::BytesMut::with_capacity(CHUNK + TAG);
+        let salt = if from == 0 {
+            while buf.len() < SALT {
+                match body.next().await {
+                    Some(b) => buf.extend_from_slice(&b?),
+                    None => return Err(open_err(SealError::Length { got: buf.len() as u64, want: SALT as u64 })),
+                }
+            }
+            buf.split_to(SALT).to_vec()
+        } else {
+            read_all(store, bucket, key, manifest, stream_sealed..stream_sealed + SALT as u64).await?
+        };
+        let opener = Opener::new(data_key, &salt, len);
         let (mut index, mut skip, mut want) = (span.first, span.skip, local.end - local.start);
-        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + TAG);
         let chunk_len = |i: u64| -> usize {
             let whole = (CHUNK + TAG) as u64;
             let tail = sse::sealed_len(len) - SALT as u64 - (sse::chunks(len) - 1) * whole;
@@ -301,13 +329,13 @@ async fn produce(
                     None => return Err(open_err(SealError::Length { got: buf.len() as u64, want: need as u64 })),
                 }
             }
-            let rest = buf.split_off(need);
-            let mut sealed = std::mem::replace(&mut buf, rest);
+            // Split without copying what follows.
+            let mut sealed = buf.split_to(need);
             let n = opener.open(index, &mut sealed).map_err(open_err)?;
             sealed.truncate(n);
             let from = usize::try_from(skip).unwrap_or(usize::MAX).min(n);
             let to = n.min(from.saturating_add(usize::try_from(want).unwrap_or(usize::MAX)));
-            let piece = Bytes::from(sealed).slice(from..to);
+            let piece = sealed.freeze().slice(from..to);
             want -= piece.len() as u64;
             skip = 0;
             index += 1;

@@ -23,6 +23,9 @@ impl RocksMeta {
     /// Set the master key unless one is set (the first writer wins: every gateway then reads
     /// the same key).
     pub(crate) fn apply_put_master_key(&self, key: &[u8; 32]) -> MetaResult<()> {
+        // The check and the write are one step: two first writes at once (the embedded store
+        // applies commands on several threads) must not both see no key.
+        let _m = self.epoch_lock.lock();
         if self.local_master_key()?.is_some() {
             return Ok(());
         }
@@ -69,6 +72,25 @@ mod tests {
         meta.put_master_key(&[1; 32]).expect("first");
         meta.put_master_key(&[2; 32]).expect("second writes nothing");
         assert_eq!(meta.master_key().expect("read"), Some([1; 32]), "the first writer wins");
+        // First writes racing on several threads (as the embedded store applies them) still
+        // leave every writer reading one key back.
+        for round in 0..20u8 {
+            let (_d, meta) = open();
+            let meta = std::sync::Arc::new(meta);
+            let seen: Vec<[u8; 32]> = (0..8u8)
+                .map(|i| {
+                    let meta = meta.clone();
+                    std::thread::spawn(move || {
+                        meta.put_master_key(&[round.wrapping_mul(8).wrapping_add(i); 32]).expect("put");
+                        meta.master_key().expect("read").expect("set")
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().expect("thread"))
+                .collect();
+            assert!(seen.iter().all(|k| *k == seen[0]), "round {round}: writers read different master keys");
+        }
         assert!(matches!(meta.put_bucket_encryption("nope", "AES256"), Err(MetaError::NoSuchBucket { .. })));
         meta.create_bucket("b").expect("bucket");
         meta.put_bucket_encryption("b", "AES256").expect("set");

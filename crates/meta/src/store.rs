@@ -72,7 +72,8 @@ pub struct RocksMeta {
     garbage_delay_ms: i64,
     /// Each disk's failure domain (see `domains`).
     pub(crate) domains: crate::domains::Domains,
-    /// Serialises changes of the cluster-map epoch (see `cluster_map.rs`).
+    /// Serialises changes of the cluster-map epoch (see `cluster_map.rs`), and the one-time
+    /// write of the master key (`encryption.rs`).
     pub(crate) epoch_lock: Mutex<()>,
     /// Where mutations go when not applied here at once (see [`crate::CommandLog`]).
     pub(crate) log: std::sync::OnceLock<std::sync::Arc<dyn crate::CommandLog>>,

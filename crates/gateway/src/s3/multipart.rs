@@ -101,10 +101,10 @@ impl KintsugiS3 {
         let at = PartAt::new(input.bucket, input.key, input.upload_id, input.part_number)?;
         let declared_len = input.content_length.and_then(|l| u64::try_from(l).ok());
         let up = self.upload_of(&at).await?;
-        let (data_key, enc) = self.upload_key(&up, given.as_ref()).await?;
+        let (seal, enc) = self.upload_key(&up, given.as_ref()).await?;
         let part = match input.body {
-            Some(body) => self.store_part(&at, up, body, declared_len, expected_md5, check, data_key).await?,
-            None => self.store_part(&at, up, futures::stream::empty::<Result<bytes::Bytes, GatewayError>>(), declared_len, expected_md5, check, data_key).await?,
+            Some(body) => self.store_part(&at, up, body, declared_len, expected_md5, check, seal).await?,
+            None => self.store_part(&at, up, futures::stream::empty::<Result<bytes::Bytes, GatewayError>>(), declared_len, expected_md5, check, seal).await?,
         };
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(etag(&part.etag)),
@@ -130,7 +130,7 @@ impl KintsugiS3 {
         let at = PartAt::new(input.bucket, input.key, input.upload_id, input.part_number)?;
         // The upload must exist before the source is read.
         let up = self.upload_of(&at).await?;
-        let (data_key, enc) = self.upload_key(&up, given.as_ref()).await?;
+        let (seal, enc) = self.upload_key(&up, given.as_ref()).await?;
         let (src, _, src_vref) = self.version_of(&sb, &sk, sv.as_deref()).await?;
         let src_key = self.data_key(Sealed::of(&src.headers)?.as_ref(), src_given.as_ref()).await?;
         check_copy_source(
@@ -147,7 +147,7 @@ impl KintsugiS3 {
         let len = range.end - range.start;
         super::util::refuse_too_large(i64::try_from(len).ok())?;
         let stream = read_plain(self.store.clone(), sb, sk, std::sync::Arc::new(src), src_key, range)?;
-        let part = self.store_part(&at, up, stream, Some(len), None, None, data_key).await?;
+        let part = self.store_part(&at, up, stream, Some(len), None, None, seal).await?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_source_version_id: sv.map(|_| src_vref.to_string()),
             copy_part_result: Some(CopyPartResult {
@@ -162,12 +162,12 @@ impl KintsugiS3 {
         }))
     }
 
-    /// The data key an upload's parts are sealed with (`None`: it is not encrypted), and
-    /// the encryption headers of a part's answer.
-    async fn upload_key(&self, up: &UploadRecord, given: Option<&CustomerKey>) -> S3Result<(Option<crate::sse::Key>, encryption::Answer)> {
+    /// The data key an upload's parts are sealed with and its mode (`None`: it is not
+    /// encrypted), and the encryption headers of a part's answer.
+    async fn upload_key(&self, up: &UploadRecord, given: Option<&CustomerKey>) -> S3Result<(Option<(crate::sse::Key, crate::sse_io::Mode)>, encryption::Answer)> {
         let sealed = Sealed::of(&up.headers)?;
         let key = self.data_key(sealed.as_ref(), given).await?;
-        Ok((key, answer(sealed.as_ref(), given)))
+        Ok((key.zip(sealed.as_ref().map(|s| s.mode)), answer(sealed.as_ref(), given)))
     }
 
     /// The upload a part goes to (`NoSuchUpload` when there is none).
@@ -187,7 +187,7 @@ impl KintsugiS3 {
         declared_len: Option<u64>,
         expected_md5: Option<[u8; 16]>,
         check: Option<ChecksumCheck>,
-        data_key: Option<crate::sse::Key>,
+        seal: Option<(crate::sse::Key, crate::sse_io::Mode)>,
     ) -> S3Result<PartRecord>
     where
         S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
@@ -204,9 +204,10 @@ impl KintsugiS3 {
             attrs_dropped: false,
         };
         let owner = Owner::labelled(at.owner_id, at.part_number, &label);
-        let written = match &check {
-            Some(c) => write_body_sealed(&self.store, c.wrap(body), owner, data_key.as_ref()).await?,
-            None => write_body_sealed(&self.store, body, owner, data_key.as_ref()).await?,
+        let seal = seal.as_ref().map(|(k, m)| (k, *m));
+        let (written, etag_md5) = match &check {
+            Some(c) => write_body_sealed(&self.store, c.wrap(body), owner, seal).await?,
+            None => write_body_sealed(&self.store, body, owner, seal).await?,
         };
         if let Err(e) = verify_body(check, expected_md5, written.md5) {
             self.discard(&written.segments).await;
@@ -215,7 +216,7 @@ impl KintsugiS3 {
         let part = PartRecord {
             part_number: at.part_number,
             size: written.size,
-            etag: hex::encode(written.md5),
+            etag: hex::encode(etag_md5),
             modified_ms: now_ms(),
             coding: self.store.coding(),
             segments: written.segments,

@@ -108,7 +108,7 @@ impl KintsugiS3 {
         let sealed = self.new_sealed(bucket, &attrs.sse).await?;
         let mut headers: Vec<(String, String)> = attrs.headers.into_iter().filter(|(k, _)| !crate::sse_io::is_internal(k)).collect();
         headers.extend(sealed.as_ref().map(|(_, s)| s.header()));
-        let data_key = sealed.map(|(k, _)| k);
+        let seal = sealed.map(|(k, s)| (k, s.mode));
         let label = ShardLabel {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -120,9 +120,10 @@ impl KintsugiS3 {
             attrs_dropped: false,
         };
         let owner = Owner::labelled(version_id, 0, &label);
-        let written = match &check {
-            Some(c) => write_body_sealed(&self.store, c.wrap(body), owner, data_key.as_ref()).await?,
-            None => write_body_sealed(&self.store, body, owner, data_key.as_ref()).await?,
+        let seal = seal.as_ref().map(|(k, m)| (k, *m));
+        let (written, etag_md5) = match &check {
+            Some(c) => write_body_sealed(&self.store, c.wrap(body), owner, seal).await?,
+            None => write_body_sealed(&self.store, body, owner, seal).await?,
         };
         let verified = match verify_body(check, expected_md5, written.md5) {
             Ok(v) => v,
@@ -136,7 +137,7 @@ impl KintsugiS3 {
         let manifest = Manifest {
             version_id,
             size: written.size,
-            etag: hex::encode(written.md5),
+            etag: hex::encode(etag_md5),
             modified_ms: now_ms(),
             content_type: attrs.content_type,
             headers,

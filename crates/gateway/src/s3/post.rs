@@ -108,6 +108,8 @@ impl KintsugiS3 {
             object_lock_mode: i.object_lock_mode,
             object_lock_retain_until_date: i.object_lock_retain_until_date,
             sse_customer_algorithm: i.sse_customer_algorithm,
+            sse_customer_key: i.sse_customer_key,
+            sse_customer_key_md5: i.sse_customer_key_md5,
             ssekms_key_id: i.ssekms_key_id,
             server_side_encryption: i.server_side_encryption,
             storage_class: i.storage_class,
@@ -127,6 +129,9 @@ impl KintsugiS3 {
             checksum_sha1: out.checksum_sha1,
             checksum_sha256: out.checksum_sha256,
             checksum_crc64nvme: out.checksum_crc64nvme,
+            server_side_encryption: out.server_side_encryption,
+            sse_customer_algorithm: out.sse_customer_algorithm,
+            sse_customer_key_md5: out.sse_customer_key_md5,
             ..Default::default()
         }))
     }
