@@ -288,18 +288,20 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
-    write_body_up_to(store, body, owner, expected_len, MAX_UPLOAD).await
+    write_body_up_to(store, body, owner, expected_len, MAX_UPLOAD, true).await
 }
 
 /// [`write_body`] of a body of at most `max` bytes (a sealed body is longer than the
-/// plaintext it holds, which is what `MAX_UPLOAD` bounds).
-pub async fn write_body_up_to<S, E>(store: &Arc<Store>, body: S, owner: Owner, expected_len: Option<u64>, max: u64) -> GwResult<Written>
+/// plaintext it holds, which is what `MAX_UPLOAD` bounds); without `md5` the body's MD5 is
+/// not computed (`Written::md5` means nothing then: a sealed body's is of no use, its plaintext's is
+/// taken as it is sealed).
+pub async fn write_body_up_to<S, E>(store: &Arc<Store>, body: S, owner: Owner, expected_len: Option<u64>, max: u64, md5: bool) -> GwResult<Written>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
     let mut sink = SegmentSink { store, owner, started: Vec::new(), open: None, done: Vec::new() };
-    let result = write_inner(&mut sink, body, expected_len, max).await;
+    let result = write_inner(&mut sink, body, expected_len, max, md5).await;
     match result {
         Ok(w) => Ok(w),
         Err(e) => {
@@ -321,7 +323,7 @@ where
     }
 }
 
-async fn write_inner<S, E>(sink: &mut SegmentSink<'_>, mut body: S, expected_len: Option<u64>, max: u64) -> GwResult<Written>
+async fn write_inner<S, E>(sink: &mut SegmentSink<'_>, mut body: S, expected_len: Option<u64>, max: u64, md5: bool) -> GwResult<Written>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
@@ -332,6 +334,7 @@ where
     let stripe = usize::try_from(sink.store.layout.stripe_data_size())
         .map_err(|_| GatewayError::Internal("stripe too large".into()))?;
     let (md5_tx, mut md5_rx) = mpsc::channel::<Bytes>(64);
+    let md5_tx = md5.then_some(md5_tx);
     let md5_task = tokio::task::spawn_blocking(move || {
         let mut h = Md5::new();
         while let Some(b) = md5_rx.blocking_recv() {
@@ -353,7 +356,9 @@ where
                 return Err(GatewayError::IncompleteBody { got: size, expected: exp });
             }
         }
-        let _ = md5_tx.send(bytes.clone()).await;
+        if let Some(tx) = &md5_tx {
+            let _ = tx.send(bytes.clone()).await;
+        }
         while !bytes.is_empty() {
             let take = (stripe - buf.len()).min(bytes.len());
             buf.extend_from_slice(&bytes.split_to(take));

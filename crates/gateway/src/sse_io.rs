@@ -220,7 +220,7 @@ where
     };
     let (sealing, sum) = Sealing::new(body, dk).map_err(|e| GatewayError::Internal(e.to_string()))?;
     let max = crate::put::MAX_UPLOAD;
-    let mut written = crate::put::write_body_up_to(store, sealing, owner, None, sse::sealed_len(max)).await?;
+    let mut written = crate::put::write_body_up_to(store, sealing, owner, None, sse::sealed_len(max), false).await?;
     let plain = summary(&sum)?;
     if plain.size > max {
         // Within the sealed bound but past the plaintext one: nothing is kept.
