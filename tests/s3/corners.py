@@ -1,8 +1,7 @@
 """What Kintsugi does not do yet is refused, never silently dropped: a PUT asking for
 SSE-KMS or a public ACL is 501 and stores nothing (as is one asking for object
 lock in a bucket without it: 400); in a bucket that
-never had versioning only the `null` version exists; GET/HEAD by partNumber answer as S3 for an object of one
-part; GetObjectAttributes answers what HEAD does. Usage: corners.py BUCKET"""
+never had versioning only the `null` version exists; GET/HEAD by partNumber answer as S3; GetObjectAttributes answers what HEAD does. Usage: corners.py BUCKET"""
 
 import sys
 
@@ -96,7 +95,19 @@ def main():
     up = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
     e = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=1, Body=b"x" * MiB)["ETag"]
     s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
-    c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="mp", PartNumber=1), "NotImplemented", 501, "GET partNumber of a multipart object (not built)")
+    r = s3.get_object(Bucket=bucket, Key="mp", PartNumber=1)
+    c.eq((r["Body"].read() == b"x" * MiB, r.get("PartsCount")), (True, 1), "GET partNumber=1 of a multipart object of one part")
+    # Two parts: each is served by its number, with its range and the part count.
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp2")["UploadId"]
+    p1, p2 = b"a" * (5 * MiB), b"b" * 1000
+    tags = [s3.upload_part(Bucket=bucket, Key="mp2", UploadId=up, PartNumber=n, Body=b)["ETag"] for n, b in ((1, p1), (3, p2))]
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp2", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": tags[0]}, {"PartNumber": 3, "ETag": tags[1]}]})
+    r = s3.get_object(Bucket=bucket, Key="mp2", PartNumber=2)
+    c.eq((r["Body"].read() == p2, r.get("ContentRange"), r.get("PartsCount")), (True, f"bytes {5 * MiB}-{5 * MiB + 999}/{5 * MiB + 1000}", 2), "GET partNumber=2 is the second part listed")
+    h = s3.head_object(Bucket=bucket, Key="mp2", PartNumber=1)
+    c.eq((h["ContentLength"], h.get("ContentRange"), h.get("PartsCount")), (5 * MiB, f"bytes 0-{5 * MiB - 1}/{5 * MiB + 1000}", 2), "HEAD partNumber=1 of a multipart object")
+    c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="mp2", PartNumber=3), "InvalidPartNumber", 416, "GET of a part the object does not have")
+    c.expect_error(lambda: s3.get_object(Bucket=bucket, Key="mp2", PartNumber=1, Range="bytes=0-1"), "InvalidRequest", 400, "GET with both a Range and a partNumber")
 
     # GetObjectAttributes: what HEAD tells, as the attributes asked for (botocore has it since
     # 1.24; an older one skips these checks and says so).

@@ -27,8 +27,11 @@ use crate::sse::{self, Key, Opener, SealError, Sealer, CHUNK, SALT, TAG, WRAPPED
 
 /// The internal header describing an encrypted version.
 pub const HEADER: &str = "x-kintsugi-sse";
-/// The internal header listing a multipart object's part lengths.
+/// The internal header listing an encrypted multipart object's part lengths.
 pub const PARTS_HEADER: &str = "x-kintsugi-sse-parts";
+/// The internal header listing every multipart object's part lengths (GET by partNumber),
+/// kept since this version.
+pub const PART_SIZES_HEADER: &str = "x-kintsugi-parts";
 
 /// Whose key wraps a version's data key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,7 +103,13 @@ impl Sealed {
 
 /// Whether a stored header is internal (never answered, never copied to another version).
 pub fn is_internal(name: &str) -> bool {
-    name == HEADER || name == PARTS_HEADER
+    name == HEADER || name == PARTS_HEADER || name == PART_SIZES_HEADER
+}
+
+/// The plaintext lengths of a multipart object's parts, in order, when it kept them.
+pub fn part_lengths(headers: &[(String, String)]) -> Option<Vec<u64>> {
+    let (_, v) = headers.iter().find(|(k, _)| k == PART_SIZES_HEADER || k == PARTS_HEADER)?;
+    v.split(',').map(|s| s.parse::<u64>().ok()).collect()
 }
 
 /// The plaintext lengths of the sealed streams of an encrypted `manifest`, checked against

@@ -80,7 +80,8 @@ impl KintsugiS3 {
         if w.storage_class {
             out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
         }
-        // The part count of a multipart object; its parts' sizes are not kept, so no part list
+        // The part count of a multipart object; no part list (sizes are kept only since GET by
+        // partNumber needed them, checksums per part not at all)
         // (S3 lists parts only for objects uploaded with additional checksums). An object
         // uploaded in one PUT has no parts, as in S3.
         if w.parts && m.parts > 0 {

@@ -407,11 +407,11 @@ fn assemble(up: &UploadRecord, parts: &[PartRecord], listed: &[(u32, String)], v
     let Some(coding) = coding else { return Err(GatewayError::InvalidPartOrder) };
     let digest: [u8; 16] = md5s.finalize().into();
     let mut headers = up.headers.clone();
+    let lens: Vec<String> = listed.iter().filter_map(|(n, _)| parts.iter().find(|p| p.part_number == *n)).map(|p| p.size.to_string()).collect();
     // An encrypted object's parts are sealed streams of their own: their lengths say where.
-    if Sealed::of(&up.headers)?.is_some() {
-        let lens: Vec<String> = listed.iter().filter_map(|(n, _)| parts.iter().find(|p| p.part_number == *n)).map(|p| p.size.to_string()).collect();
-        headers.push((PARTS_HEADER.to_owned(), lens.join(",")));
-    }
+    // Any other multipart object keeps them for GET by partNumber.
+    let name = if Sealed::of(&up.headers)?.is_some() { PARTS_HEADER } else { crate::sse_io::PART_SIZES_HEADER };
+    headers.push((name.to_owned(), lens.join(",")));
     Ok(Manifest {
         version_id,
         size,

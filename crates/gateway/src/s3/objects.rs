@@ -214,7 +214,7 @@ impl KintsugiS3 {
         let sealed = Sealed::of(&manifest.headers)?;
         let data_key = self.data_key(sealed.as_ref(), given.as_ref()).await?;
         let enc = answer(sealed.as_ref(), given.as_ref());
-        whole_object_part(&manifest, input.part_number)?;
+        let part = part_range(&manifest, input.part_number, input.range.as_ref())?;
         check_read(
             &manifest,
             input.if_match.as_ref(),
@@ -223,13 +223,17 @@ impl KintsugiS3 {
             input.if_unmodified_since.as_ref(),
         )?;
         let size = manifest.size;
-        let (range, content_range) = match &input.range {
-            Some(r) => {
+        let (range, content_range) = match (&input.range, part) {
+            (_, Some(p)) => {
+                let cr = format!("bytes {}-{}/{}", p.start, p.end.max(p.start + 1) - 1, size);
+                (p, Some(cr))
+            }
+            (Some(r), None) => {
                 let rg = r.check(size).map_err(|_| s3_error!(InvalidRange, "range not satisfiable for object of {size} bytes"))?;
                 let cr = format!("bytes {}-{}/{}", rg.start, rg.end - 1, size);
                 (rg, Some(cr))
             }
-            None => (0..size, None),
+            (None, None) => (0..size, None),
         };
         let len = range.end - range.start;
         let expiration = match input.version_id {
@@ -292,7 +296,7 @@ impl KintsugiS3 {
         let sealed = Sealed::of(&manifest.headers)?;
         self.data_key(sealed.as_ref(), given.as_ref()).await?;
         let enc = answer(sealed.as_ref(), given.as_ref());
-        whole_object_part(&manifest, input.part_number)?;
+        let part = part_range(&manifest, input.part_number, input.range.as_ref())?;
         check_read(
             &manifest,
             input.if_match.as_ref(),
@@ -300,13 +304,14 @@ impl KintsugiS3 {
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
         )?;
-        // HEAD with a Range answers as the ranged GET would: 206, the range's length.
-        let (len, content_range) = match &input.range {
-            Some(r) => {
+        // HEAD with a Range (or a part) answers as the ranged GET would: 206, the range's length.
+        let (len, content_range) = match (&input.range, part) {
+            (_, Some(p)) => (p.end - p.start, Some(format!("bytes {}-{}/{}", p.start, p.end.max(p.start + 1) - 1, manifest.size))),
+            (Some(r), None) => {
                 let rg = r.check(manifest.size).map_err(|_| s3_error!(InvalidRange, "range not satisfiable for object of {} bytes", manifest.size))?;
                 (rg.end - rg.start, Some(format!("bytes {}-{}/{}", rg.start, rg.end - 1, manifest.size)))
             }
-            None => (manifest.size, None),
+            (None, None) => (manifest.size, None),
         };
         let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) = lock_headers(&lock, visible);
         let sums = Kept::for_read(&manifest.headers, input.checksum_mode.as_ref(), content_range.is_none());
@@ -543,21 +548,28 @@ impl KintsugiS3 {
 
 /// GET/HEAD `partNumber` on an object stored by one PUT: part 1 is the whole object and there
 /// is no other (as S3 answers). A multipart object's part boundaries are not kept yet.
-fn whole_object_part(m: &Manifest, part_number: Option<i32>) -> S3Result<()> {
-    match part_number {
-        None => Ok(()),
-        Some(_) if m.parts > 0 => Err(s3_error!(NotImplemented, "GET and HEAD by partNumber of a multipart object are not supported yet; use a Range")),
-        Some(1) => Ok(()),
-        Some(n) => {
-            // S3's code for it; s3s has no variant of its own.
-            let mut e = S3Error::with_message(
-                s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
-                format!("The requested partnumber {n} is not satisfiable: the object has one part"),
-            );
-            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
-            Err(e)
-        }
+/// The bytes GET or HEAD `?partNumber=` names: `None` for the whole object (no part number,
+/// or part 1 of an object of one part), else that part's range of a multipart object.
+fn part_range(m: &Manifest, part_number: Option<i32>, range: Option<&Range>) -> S3Result<Option<std::ops::Range<u64>>> {
+    let Some(n) = part_number else { return Ok(None) };
+    if range.is_some() {
+        return Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"));
     }
+    let unsatisfiable = |what: &str| {
+        // S3's code for it; s3s has no variant of its own.
+        let mut e = S3Error::with_message(s3s::S3ErrorCode::Custom("InvalidPartNumber".into()), format!("The requested partnumber {n} is not satisfiable: {what}"));
+        e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        e
+    };
+    if m.parts == 0 {
+        return if n == 1 { Ok(None) } else { Err(unsatisfiable("the object has one part")) };
+    }
+    let Some(lens) = crate::sse_io::part_lengths(&m.headers) else {
+        return Err(s3_error!(NotImplemented, "GET and HEAD by partNumber are not supported for a multipart object completed before this version kept its parts' sizes; use a Range"));
+    };
+    let i = usize::try_from(n).ok().and_then(|n| n.checked_sub(1)).filter(|i| *i < lens.len()).ok_or_else(|| unsatisfiable(&format!("the object has {} parts", lens.len())))?;
+    let start: u64 = lens[..i].iter().sum();
+    Ok(Some(start..start + lens[i]))
 }
 
 fn objects(entries: Vec<kintsugi_meta::ListEntry>, enc: &dyn Fn(String) -> String) -> Vec<Object> {
