@@ -43,7 +43,8 @@ impl Default for LifecycleConfig {
 }
 
 impl LifecycleConfig {
-    fn day_ms(&self) -> i64 {
+    /// The day in milliseconds (at least 1), as the worker and `x-amz-expiration` count it.
+    pub fn day_ms(&self) -> i64 {
         i64::try_from(self.day.as_millis()).unwrap_or(kintsugi_meta::DAY_MS).max(1)
     }
 }

@@ -91,7 +91,7 @@ pub struct HttpLimits {
 pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Future<Output = ()>, limits: HttpLimits, tls: Option<Arc<TlsServer>>, domains: Domains) {
     let drain = limits.drain;
     let store = gw.store().clone();
-    let mut builder = S3ServiceBuilder::new(KintsugiS3::new(store.clone()).with_lifecycle_day(gw.workers.config.lifecycle.day));
+    let mut builder = S3ServiceBuilder::new(KintsugiS3::new(store.clone()).with_lifecycle(&gw.workers.config.lifecycle));
     builder.set_auth(MetaAuth { store: store.clone() });
     builder.set_access(crate::access::KintsugiAccess::new(store.clone()));
     builder.set_route(AdminRoute::new(gw.clone()));

@@ -45,9 +45,9 @@ impl KintsugiS3 {
         Self { store, lifecycle_day_ms: kintsugi_meta::DAY_MS, master: Arc::default() }
     }
 
-    /// Count lifecycle days of `day` (as the lifecycle worker does; tests shorten it).
-    pub fn with_lifecycle_day(mut self, day: std::time::Duration) -> Self {
-        self.lifecycle_day_ms = i64::try_from(day.as_millis()).unwrap_or(kintsugi_meta::DAY_MS).max(1);
+    /// Count lifecycle days as the lifecycle worker does (tests shorten them).
+    pub fn with_lifecycle(mut self, lifecycle: &kintsugi_cluster::expire::LifecycleConfig) -> Self {
+        self.lifecycle_day_ms = lifecycle.day_ms();
         self
     }
 

@@ -104,7 +104,8 @@ impl KintsugiS3 {
         // Checked before the body is read, and again by the commit.
         let expect = self.write_expect(bucket, key, cond).await?;
         let version_id: u128 = rand::random();
-        // An encrypted version's description is among its headers (and its shards' labels).
+        // An encrypted version's description is among its headers (and its shards' labels);
+        // one a copy brought from its source is dropped: the new version is sealed anew.
         let sealed = self.new_sealed(bucket, &attrs.sse).await?;
         let mut headers: Vec<(String, String)> = attrs.headers.into_iter().filter(|(k, _)| !crate::sse_io::is_internal(k)).collect();
         headers.extend(sealed.as_ref().map(|(_, s)| s.header()));
@@ -395,9 +396,9 @@ impl KintsugiS3 {
                 sse,
             }
         } else {
-            // The source's encryption is not copied: the copy is encrypted as its request asks.
-            let headers = src.headers.iter().filter(|(k, _)| !crate::sse_io::is_internal(k)).cloned().collect();
-            ObjectAttrs { content_type: src.content_type.clone(), headers, user_meta: src.user_meta.clone(), declared_len: Some(src.size), tags, lock, sse }
+            // The source's encryption is not copied (`store_object` drops its internal headers):
+            // the copy is encrypted as its request asks.
+            ObjectAttrs { content_type: src.content_type.clone(), headers: src.headers.clone(), user_meta: src.user_meta.clone(), declared_len: Some(src.size), tags, lock, sse }
         };
         let size = src.size;
         let stream = read_plain(self.store.clone(), sb, sk, Arc::new(src), src_key, 0..size)?;
