@@ -116,6 +116,10 @@ fn a_gateway_whose_metadata_directory_is_wiped_comes_back_from_a_backup_and_its_
     c.assert_full_layout("saved", &more, 3, &[]);
 }
 
+/// Keep every object as shards: a rebuild from shards cannot find the small objects a store
+/// keeps with its metadata (README, "Metadata backups").
+const NO_INLINE: &str = "--inline-max=0";
+
 /// `objects` of `n` keys in `prefix`, none empty (an empty object has no shards to rebuild it from).
 fn non_empty(prefix: &str, seed: u64, fixed: &[u64], n: usize, max: u64) -> Vec<(String, u64, u64)> {
     common::objects(prefix, seed, fixed, n, max).into_iter().map(|(k, sd, sz)| (k, sd, sz.max(1))).collect()
@@ -129,7 +133,8 @@ fn listing(s: &Server, bucket: &str) -> Vec<String> {
 #[test]
 fn an_embedded_store_whose_metadata_is_lost_gets_every_object_back_from_its_shards() {
     let _g = common::slot();
-    let mut s = Server::start(Opts::small_chunks());
+    // Every object as shards: small ones kept with the metadata go with it (README).
+    let mut s = Server::start(Opts { flags: vec![NO_INLINE.into()], ..Opts::small_chunks() });
     // Plain and multipart objects (13 MiB goes up in 8 MiB parts), some segments long.
     let first = non_empty("obj", 700, &[1, 256 * KIB, 13 * MIB, 9 * MIB], 220, 300 * KIB);
     let m1 = s.manifest("first", "lost", &first);
@@ -155,7 +160,7 @@ fn an_embedded_store_whose_metadata_is_lost_gets_every_object_back_from_its_shar
         std::fs::remove_file(f).expect("removing a shard");
     }
     // A fresh store refuses the disks of a store it does not know, and says what to do.
-    s.set_flags(&[]);
+    s.set_flags(&[NO_INLINE]);
     let mut cmd = Command::new(common::BIN);
     cmd.arg("server").arg("--meta").arg(s.meta_dir()).args(["--listen", "127.0.0.1:0"]);
     for i in 0..s.disks() {
@@ -166,7 +171,7 @@ fn an_embedded_store_whose_metadata_is_lost_gets_every_object_back_from_its_shar
     assert!(!out.status.success() && text.contains("--adopt-disks"), "a server took disks it does not know: {text}");
     std::fs::remove_dir_all(s.meta_dir()).ok();
 
-    s.set_flags(&["--adopt-disks"]);
+    s.set_flags(&["--adopt-disks", NO_INLINE]);
     s.restart();
     let rep = s.admin_json(&["meta", "rebuild"]);
     assert_eq!(rep["objects_rebuilt"], 220, "{rep:#}");
@@ -192,7 +197,7 @@ fn an_embedded_store_whose_metadata_is_lost_gets_every_object_back_from_its_shar
     assert_eq!(again["objects_rebuilt"], 0, "{again:#}");
     assert_eq!(again["objects_kept"], 0, "{again:#}");
     // The store takes writes again, and survives a restart without --adopt-disks.
-    s.set_flags(&[]);
+    s.set_flags(&[NO_INLINE]);
     s.restart();
     s.py("data.py", &["verify", m_all.to_str().expect("utf-8")]);
 }
@@ -200,7 +205,7 @@ fn an_embedded_store_whose_metadata_is_lost_gets_every_object_back_from_its_shar
 #[test]
 fn a_gateway_whose_metadata_store_is_lost_gets_every_object_back_from_the_nodes_shards() {
     let _g = common::slot();
-    let mut c = Cluster::start(3, 1, &["--ec", "2+1", "--down-after", "2s"], Some(65536));
+    let mut c = Cluster::start(3, 1, &["--ec", "2+1", "--down-after", "2s", NO_INLINE], Some(65536));
     let objs = non_empty("clu", 900, &[9 * MIB, 300 * KIB], 120, 400 * KIB);
     let m = c.gw.manifest("clu", "gone", &objs);
     c.gw.py("data.py", &["write-mp", m.to_str().expect("utf-8")]);

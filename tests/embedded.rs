@@ -476,6 +476,54 @@ fn lifecycle_rules_are_kept_and_carried_out_on_a_short_day() {
     elapsed(t, "lifecycle");
 }
 
+/// Small objects are kept with the metadata (tests/s3/inline.py): every size around the
+/// inline limit reads back through every path that writes or reads bytes; no shard file holds
+/// an inline object's bytes and the metadata does; `stat`, `admin status`, the ledger's
+/// recount and `/metrics` say so; all of it survives kill -9. Started again with
+/// `--inline-max 0`, new small objects are coded and the inline ones still read.
+#[test]
+fn small_objects_are_kept_with_the_metadata() {
+    let _g = slot();
+    let t = Instant::now();
+    let mut s = Server::start(Opts::default());
+    s.py("inline.py", &["write", "inl"]);
+    // A marker inside random bytes (which no compression folds away).
+    let marker = format!("KINTSUGI-INLINE-{}", common::random_string(12));
+    let mut body = common::pseudo_random(5, 8000);
+    body[4000..4000 + marker.len()].copy_from_slice(marker.as_bytes());
+    let src = s.scratch().join("marked");
+    fs::write(&src, &body).expect("write source");
+    let src = src.to_string_lossy().into_owned();
+    s.run_ok(s.aws(&["s3", "cp", &src, "s3://inl/marked"]), "aws s3 cp");
+    assert_eq!(files_holding(&s.shard_files(), marker.as_bytes()), 0, "an inline object's bytes are on no disk");
+    assert!(files_holding(&common::files_under(&s.meta_dir()), marker.as_bytes()) > 0, "an inline object's bytes are in the metadata");
+    let stat = s.run_ok(s.kintsugi(&["stat", "s3://inl/marked"]), "kintsugi stat");
+    assert!(stat.contains("kept with the metadata (inline, no shards), ok"), "{stat}");
+    let st = s.admin_json(&["repair", "status", "--recount"]);
+    assert_eq!(st["recount"]["matches"], true, "the ledger and a recount disagree: {st:#}");
+    let inline = st["ledger"]["inline_segments"].as_u64().unwrap_or(0);
+    // obj-1..obj-16384 (5, one deleted), copy-4096, mpu-copy, shrank, sse, 2 versions, marked.
+    assert_eq!(inline, 11, "inline objects in the ledger: {st:#}");
+    assert!(s.metric("kintsugi_inline_writes_total") >= 14.0, "every small PUT wrote inline");
+    let text = s.run_ok(s.kintsugi(&["admin", "status"]), "kintsugi admin status");
+    assert!(text.contains("small objects:   11 kept with the metadata"), "{text}");
+    s.kill9();
+    s.restart();
+    s.py("inline.py", &["still", "inl"]);
+    let back = s.scratch().join("marked.back");
+    s.run_ok(s.aws(&["s3", "cp", "s3://inl/marked", &back.to_string_lossy()]), "aws s3 cp back");
+    assert_eq!(fs::read(&back).expect("read back"), body, "the marked object after kill -9");
+    // Without inline objects: a new small object is coded; the inline ones still read.
+    s.add_flags(&["--inline-max", "0"]);
+    s.restart();
+    s.run_ok(s.aws(&["s3", "cp", &src, "s3://inl/coded"]), "aws s3 cp");
+    let stat = s.run_ok(s.kintsugi(&["stat", "s3://inl/coded"]), "kintsugi stat");
+    assert!(stat.contains("6/6 shards healthy") && !stat.contains("inline"), "{stat}");
+    s.py("inline.py", &["still", "inl"]);
+    assert_eq!(s.admin_json(&["repair", "status", "--recount"])["recount"]["matches"], true);
+    elapsed(t, "inline");
+}
+
 /// How many of `files` hold `needle`.
 fn files_holding(files: &[PathBuf], needle: &[u8]) -> usize {
     files.iter().filter(|f| fs::read(f).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))).count()

@@ -194,6 +194,13 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             );
             println!("garbage pending: {} segments", v["garbage_pending"]);
             println!("data:            {} segments, {:.1} MiB", v["ledger"]["segments"], v["ledger"]["bytes"].as_f64().unwrap_or(0.0) / f64::from(1u32 << 20));
+            if v["ledger"]["inline_segments"].as_u64() > Some(0) {
+                println!(
+                    "small objects:   {} kept with the metadata, {:.1} KiB",
+                    v["ledger"]["inline_segments"],
+                    v["ledger"]["inline_bytes"].as_f64().unwrap_or(0.0) / 1024.0
+                );
+            }
             if v["full_redundancy"] == true {
                 println!("redundancy:      every object is at full redundancy");
             } else {

@@ -22,6 +22,10 @@ pub fn print_layout(l: &Value) {
     let segs = l["segments"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     println!("  erasure:       {}+{} ({}), chunk {} bytes, {} segment(s)", k, m, l["codec"].as_str().unwrap_or("?"), l["chunk_size"], segs.len());
     for s in segs {
+        if let Some(state) = s["inline"].as_str() {
+            println!("  segment {} ({} bytes, id {}): kept with the metadata (inline, no shards), {state}", s["index"], s["len"], s["id"].as_str().unwrap_or("?"));
+            continue;
+        }
         let healthy = s["healthy"].as_u64().unwrap_or(0);
         let mut survives = match s["domain_losses_survived"].as_u64() {
             Some(n) => format!("survives the loss of any {n} failure domain(s)"),

@@ -345,6 +345,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         cfg.hedge_after = a.hedge_after;
         cfg.write_stall = a.request_deadline;
         cfg.disk_reserve = a.space.disk_reserve;
+        cfg.inline_max = a.space.inline_max;
         let (store, repair_rx) = Store::new(meta.clone(), Vec::new(), codec, cfg);
         let g = group.clone();
         store.leadership.set(Arc::new(move || g.is_leader()));

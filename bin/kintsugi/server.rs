@@ -302,6 +302,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let workers = args.workers.clone();
     let http = args.http.open()?;
     let disk_reserve = args.space.disk_reserve;
+    let inline_max = args.space.inline_max;
     let s = settings(args)?;
     let need = s.scheme.total();
     if s.data.len() < need {
@@ -335,6 +336,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let backends: Vec<Arc<dyn ShardStore>> = disks.iter().map(|d| Arc::new(LocalShards::new(d.clone(), "local", d.id())) as Arc<dyn ShardStore>).collect();
     let mut cfg = StoreConfig::new(layout);
     cfg.disk_reserve = disk_reserve;
+    cfg.inline_max = inline_max;
     let (store, repair_rx) = Store::new(meta.clone(), backends, codec, cfg);
     let workers = Workers::new(store, workers.config());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;

@@ -39,15 +39,31 @@ pub struct WorkerArgs {
     lifecycle_day: Duration,
 }
 
-/// How full a disk may get.
+/// Where bytes go: how full a disk may get, and which objects are kept with the metadata.
 #[derive(Debug, Clone, Args)]
 pub struct SpaceArgs {
+    /// Objects of at most this size (after encryption) are kept with the metadata instead of
+    /// as erasure-coded shards: one metadata write instead of k+m shard files, as durable as
+    /// the metadata (replicated by a group of gateways; in `admin meta backup`, but not found
+    /// by `admin meta rebuild`, which reads shards). Parts of multipart uploads never are.
+    /// 0: never; at most 1MiB (every byte of it goes through the metadata's log).
+    #[arg(long, value_name = "SIZE", env = "KINTSUGI_INLINE_MAX", default_value = "16KiB", value_parser = inline_max)]
+    pub inline_max: u64,
     /// Free space every disk keeps back: a disk with less free takes no new shards, and a
     /// write that no disk has room for is refused (507 XKintsugiStorageFull). A size (1GiB,
     /// 512MiB, 0) or a percentage of each disk (5%). The metadata directory's file system
     /// keeps the same reserve: below it new objects are refused too, so deletes still work.
     #[arg(long, value_name = "SIZE|PCT", env = "KINTSUGI_DISK_RESERVE", default_value = "1GiB")]
     pub disk_reserve: kintsugi_cluster::DiskReserve,
+}
+
+/// `--inline-max`: a size of at most 1 MiB.
+fn inline_max(s: &str) -> anyhow::Result<u64> {
+    let n = crate::units::parse_size(s)?;
+    if n > 1 << 20 {
+        anyhow::bail!("{s}: at most 1MiB; larger objects are stored as erasure-coded shards, which suits them better");
+    }
+    Ok(n)
 }
 
 /// Limits of the S3 endpoint's connections.

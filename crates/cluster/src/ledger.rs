@@ -45,6 +45,11 @@ pub struct Ledger {
     pub rows: Vec<LedgerRow>,
     /// Shard bytes still to rebuild (shards on unusable disks).
     pub shard_bytes_missing: u64,
+    /// Small objects kept with the metadata (inline segments): not in the segments above;
+    /// they have no shards and are as durable as the metadata.
+    pub inline_segments: u64,
+    /// Object bytes in them.
+    pub inline_bytes: u64,
 }
 
 impl Ledger {
@@ -152,6 +157,7 @@ pub(crate) async fn damage(store: &Arc<Store>) -> ClusterResult<Damage> {
     store
         .meta_call_with(move |meta| {
             let totals = meta.committed_totals()?;
+            let inline = meta.inline_totals()?;
             // Damaged segments (with a shard on a disk in `bad`) with their coding, by id.
             let mut owners: HashMap<ShardOwner, Vec<(Coding, SegmentMeta)>> = HashMap::new();
             let mut dmg: HashMap<SegmentId, (Coding, SegmentMeta)> = HashMap::new();
@@ -202,7 +208,14 @@ pub(crate) async fn damage(store: &Arc<Store>) -> ClusterResult<Damage> {
                 e.segments += t.segments;
                 e.bytes += t.bytes;
             }
-            let ledger = Ledger { segments: totals.segments, bytes: totals.bytes, rows: rows(k, m, &by_row(m, &now), totals), shard_bytes_missing };
+            let ledger = Ledger {
+                segments: totals.segments,
+                bytes: totals.bytes,
+                rows: rows(k, m, &by_row(m, &now), totals),
+                shard_bytes_missing,
+                inline_segments: inline.segments,
+                inline_bytes: inline.bytes,
+            };
             Ok(Damage { ledger, shards_on, by_missing })
         })
         .await
@@ -220,13 +233,23 @@ pub async fn recount(store: &Arc<Store>, ledger: &Ledger) -> ClusterResult<Recou
     let r = store.meta_call(move |meta| meta.recount(&|d| usable.contains(&d), cap)).await?;
     // The recount counts segments; the shard bytes still to rebuild are the ledger's figure.
     let rows = rows(k, m, &by_row(m, &r.by_shortfall), r.totals);
-    let counted = Ledger { segments: r.totals.segments, bytes: r.totals.bytes, rows, shard_bytes_missing: ledger.shard_bytes_missing };
+    let counted = Ledger {
+        segments: r.totals.segments,
+        bytes: r.totals.bytes,
+        rows,
+        shard_bytes_missing: ledger.shard_bytes_missing,
+        inline_segments: r.inline.segments,
+        inline_bytes: r.inline.bytes,
+    };
     let matches = counted.segments == ledger.segments
         && counted.bytes == ledger.bytes
         && counted.rows == ledger.rows
         && r.shards == r.index_entries
         && r.disk_counters_match
-        && r.shortfall_counters_match;
+        && r.shortfall_counters_match
+        && counted.inline_segments == ledger.inline_segments
+        && counted.inline_bytes == ledger.inline_bytes
+        && r.inline_counter_matches;
     if !matches {
         tracing::error!(?counted, ?ledger, shards = r.shards, index = r.index_entries, "redundancy ledger and full recount disagree");
     }
@@ -285,7 +308,7 @@ mod tests {
         assert_eq!(r.iter().map(|r| r.shards).collect::<Vec<_>>(), [6, 5, 4, 3]);
         assert_eq!(r.iter().map(|r| r.segments).collect::<Vec<_>>(), [10, 2, 0, 2]);
         assert_eq!(r[0].bytes, 100);
-        let l = Ledger { segments: 14, bytes: 130, rows: r, shard_bytes_missing: 0 };
+        let l = Ledger { segments: 14, bytes: 130, rows: r, shard_bytes_missing: 0, inline_segments: 0, inline_bytes: 0 };
         assert!(!l.full());
     }
 

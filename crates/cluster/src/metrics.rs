@@ -31,6 +31,10 @@ pub struct Metrics {
     pub bytes_written: AtomicU64,
     /// Object bytes returned by GETs.
     pub bytes_read: AtomicU64,
+    /// Objects kept with the metadata (inline segments written).
+    pub inline_writes: AtomicU64,
+    /// Reads of inline segments.
+    pub inline_reads: AtomicU64,
 }
 
 /// Append one counter in Prometheus text format to `out` (the one shape of every counter on
@@ -63,6 +67,8 @@ impl Metrics {
         counter(&mut s, "kintsugi_disk_claims_refused_total", "Disks a node reported that another node serves (a copied disk directory): refused, not registered.", &self.disk_claims_refused);
         counter(&mut s, "kintsugi_object_bytes_written_total", "Object bytes written.", &self.bytes_written);
         counter(&mut s, "kintsugi_object_bytes_read_total", "Object bytes returned to clients.", &self.bytes_read);
+        counter(&mut s, "kintsugi_inline_writes_total", "Small objects kept with the metadata instead of as shards (inline segments written).", &self.inline_writes);
+        counter(&mut s, "kintsugi_inline_reads_total", "Reads of inline segments (small objects kept with the metadata).", &self.inline_reads);
         let _ = writeln!(s, "# HELP kintsugi_disks_failed Disks currently failed or unreachable.\n# TYPE kintsugi_disks_failed gauge\nkintsugi_disks_failed {disks_failed}");
         let _ = writeln!(s, "# HELP kintsugi_disks Disks configured.\n# TYPE kintsugi_disks gauge\nkintsugi_disks {disks_total}");
         let _ = writeln!(s, "# HELP kintsugi_gc_pending Segments waiting for garbage collection.\n# TYPE kintsugi_gc_pending gauge\nkintsugi_gc_pending {garbage_pending}");

@@ -20,6 +20,9 @@ use crate::space::{DiskReserve, Space};
 
 /// Default maximum segment size (rounded down to whole stripes).
 pub const DEFAULT_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
+/// Default [`StoreConfig::inline_max`]: objects up to this size are kept with the metadata
+/// (BENCHMARKS.md, "Small objects kept with the metadata", has the measurements behind it).
+pub const DEFAULT_INLINE_MAX: u64 = 16 * 1024;
 
 /// A segment whose shards need a look by read-repair.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +68,9 @@ pub struct StoreConfig {
     pub hedge_after: Duration,
     /// Free space every disk keeps back; a disk below it takes no new shards.
     pub disk_reserve: DiskReserve,
+    /// Objects (not parts) of at most this many stored bytes are kept with the metadata as one
+    /// inline segment instead of as shards (0: never).
+    pub inline_max: u64,
 }
 
 impl StoreConfig {
@@ -77,6 +83,7 @@ impl StoreConfig {
             write_stall: Duration::from_secs(10),
             hedge_after: kintsugi_storage::DEFAULT_HEDGE_AFTER,
             disk_reserve: DiskReserve::default(),
+            inline_max: DEFAULT_INLINE_MAX,
         }
     }
 }
@@ -99,6 +106,8 @@ pub struct Store {
     pub write_stall: Duration,
     /// See [`StoreConfig::hedge_after`].
     pub hedge_after: Duration,
+    /// See [`StoreConfig::inline_max`].
+    pub inline_max: u64,
     /// The data path's counters.
     pub metrics: Metrics,
     /// Disks an admin is draining or has decommissioned: no new shards go there (placement
@@ -175,6 +184,7 @@ impl Store {
             write_quorum: cfg.write_quorum.unwrap_or(usize::from(cfg.layout.scheme.k) + 1).clamp(usize::from(cfg.layout.scheme.k), cfg.layout.scheme.total()),
             write_stall: cfg.write_stall,
             hedge_after: cfg.hedge_after,
+            inline_max: cfg.inline_max,
             metrics: Metrics::default(),
             drains: RwLock::new(HashMap::new()),
             leadership: Leadership::default(),

@@ -106,8 +106,13 @@ pub struct SegmentReport {
     /// redundancy promise and the ledger count nodes). Absent without zone labels.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zone_losses_survived: Option<Option<usize>>,
-    /// Every shard.
+    /// Every shard (none for an inline segment).
     pub shards: Vec<ShardReport>,
+    /// An inline segment (a small object kept with the metadata, as durable as it): "ok" when
+    /// its bytes are there and match their hash, else what is wrong. Absent for a segment
+    /// stored as shards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inline: Option<String>,
 }
 
 /// `GET /kintsugi-admin/v1/object` answer.
@@ -264,6 +269,18 @@ pub async fn object_report(store: &Arc<Store>, bucket: &str, key: &str, full: bo
     let coded = store.coded(&man.coding)?;
     let mut segments = Vec::with_capacity(man.segments.len());
     for (si, seg) in man.segments.iter().enumerate() {
+        if seg.is_inline() {
+            let (id, len) = (seg.id, seg.len);
+            let state = match store.meta_call(move |m| m.inline_data(id)).await {
+                Ok(Some(d)) if d.len() as u64 == len => "ok".to_owned(),
+                Ok(Some(d)) => format!("{} bytes kept, {len} expected", d.len()),
+                Ok(None) => "its bytes are missing from the metadata".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            let report = SegmentReport { index: si, id: format!("{:032x}", seg.id), len, healthy: 0, domain_losses_survived: None, zone_losses_survived: None, shards: Vec::new(), inline: Some(state) };
+            segments.push(report);
+            continue;
+        }
         let checks = seg.shards.iter().enumerate().map(|(i, loc)| {
             let idx = u8::try_from(i).unwrap_or(u8::MAX);
             async move {
@@ -302,7 +319,7 @@ pub async fn object_report(store: &Arc<Store>, bucket: &str, key: &str, full: bo
         let k = usize::from(man.coding.k);
         let domain_losses_survived = kintsugi_placement::domain_losses_survived(&counts, k);
         let zone_losses_survived = zone_losses_survived(store, &shards, k);
-        segments.push(SegmentReport { index: si, id: format!("{:032x}", seg.id), len: seg.len, healthy, domain_losses_survived, zone_losses_survived, shards });
+        segments.push(SegmentReport { index: si, id: format!("{:032x}", seg.id), len: seg.len, healthy, domain_losses_survived, zone_losses_survived, shards, inline: None });
     }
     Ok(Some(ObjectReport {
         bucket: bucket.into(),

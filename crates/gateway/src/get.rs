@@ -1,7 +1,8 @@
 //! The GET pipeline: for each segment in the requested range, read its stripes
 //! with the segment reader (`kintsugi_storage::StripeReader`, via `kintsugi_cluster::stripe_reader`: k shard streams,
 //! parity on errors, hedged slow reads), cut them to the range and stream them
-//! to the client. Damage seen on the way is queued for read-repair.
+//! to the client. Damage seen on the way is queued for read-repair. An inline segment (a
+//! small object kept with the metadata) is read from the metadata store instead.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -60,6 +61,14 @@ async fn produce(
             continue;
         }
         let local = range.start.saturating_sub(seg_start)..(range.end.min(seg_end) - seg_start);
+        if seg.is_inline() {
+            let bytes = read_inline(store, bucket, key, si, seg.id, seg.len, local).await?;
+            if tx.send(Ok(bytes)).await.is_err() {
+                return Ok(());
+            }
+            seg_start = seg_end;
+            continue;
+        }
         let layout = coded.layout;
         let stripes = layout.stripes_for_range(seg.len, local.start, local.end);
         let mut reader = stripe_reader(store, &coded, seg, stripes.clone(), &[]);
@@ -90,6 +99,22 @@ async fn produce(
         seg_start = seg_end;
     }
     Ok(())
+}
+
+/// `local` of inline segment `segment` (the `si`th, of `len` bytes), from the metadata.
+async fn read_inline(store: &Arc<Store>, bucket: &str, key: &str, si: usize, segment: kintsugi_meta::SegmentId, len: u64, local: Range<u64>) -> GwResult<Bytes> {
+    let data = store.meta_call(move |m| m.inline_data(segment)).await?;
+    let Some(data) = data.filter(|d| d.len() as u64 == len) else {
+        return Err(GatewayError::Internal(format!(
+            "object {bucket}/{key} segment {si}: its bytes, kept with the metadata, are not there (the object was overwritten or deleted meanwhile); retry the request"
+        )));
+    };
+    kintsugi_cluster::Metrics::inc(&store.metrics.inline_reads);
+    let bytes = Bytes::from(data);
+    let (from, to) = (usize::try_from(local.start).unwrap_or(usize::MAX), usize::try_from(local.end).unwrap_or(usize::MAX));
+    let bytes = bytes.get(from..to).map(|_| bytes.slice(from..to)).unwrap_or_default();
+    store.metrics.bytes_read.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    Ok(bytes)
 }
 
 fn report(store: &Store, bucket: &str, key: &str, manifest: &Manifest, segment: usize) {

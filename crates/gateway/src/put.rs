@@ -295,7 +295,53 @@ where
 /// plaintext it holds, which is what `MAX_UPLOAD` bounds); without `md5` the body's MD5 is
 /// not computed (`Written::md5` means nothing then: a sealed body's is of no use, its plaintext's is
 /// taken as it is sealed).
-pub async fn write_body_up_to<S, E>(store: &Arc<Store>, body: S, owner: Owner, expected_len: Option<u64>, max: u64, md5: bool) -> GwResult<Written>
+///
+/// A body of an object (not of a part) no longer than the store's inline limit is kept with
+/// the metadata as one inline segment instead (see `kintsugi_meta`'s `inline.rs`): no shard
+/// files, one metadata write before the commit.
+pub async fn write_body_up_to<S, E>(store: &Arc<Store>, mut body: S, owner: Owner, expected_len: Option<u64>, max: u64, md5: bool) -> GwResult<Written>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+    E: std::fmt::Display,
+{
+    let limit = store.inline_max.min(max);
+    if owner.part_number != 0 || limit == 0 || expected_len.is_some_and(|n| n > limit) {
+        return write_coded(store, body, owner, expected_len, max, md5).await;
+    }
+    // Take the body until it ends (inline) or passes the limit (coded, from what was taken).
+    let mut head = BytesMut::new();
+    while let Some(item) = body.next().await {
+        let bytes = item.map_err(|e| GatewayError::from_body_error(e.to_string()))?;
+        head.extend_from_slice(&bytes);
+        if head.len() as u64 > limit {
+            let taken = futures::stream::iter([Ok::<Bytes, String>(head.freeze())]);
+            let rest = body.map(|item| item.map_err(|e| e.to_string()));
+            return write_coded(store, taken.chain(rest), owner, expected_len, max, md5).await;
+        }
+    }
+    write_inline(store, head.freeze(), expected_len, md5).await
+}
+
+/// Keep a small body with the metadata: one inline segment (none for an empty body).
+async fn write_inline(store: &Arc<Store>, data: Bytes, expected_len: Option<u64>, md5: bool) -> GwResult<Written> {
+    let size = data.len() as u64;
+    if let Some(exp) = expected_len.filter(|&e| e != size) {
+        return Err(GatewayError::IncompleteBody { got: size, expected: exp });
+    }
+    let md5: [u8; 16] = if md5 { Md5::digest(&data).into() } else { [0; 16] };
+    if data.is_empty() {
+        return Ok(Written { size, md5, segments: Vec::new() });
+    }
+    let id: SegmentId = rand::random();
+    let bytes = data.to_vec();
+    store.meta_call(move |m| m.put_inline(id, bytes)).await?;
+    Metrics::inc(&store.metrics.inline_writes);
+    store.metrics.bytes_written.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+    Ok(Written { size, md5, segments: vec![SegmentMeta { id, len: size, shards: Vec::new() }] })
+}
+
+/// [`write_body_up_to`] as erasure-coded segments.
+async fn write_coded<S, E>(store: &Arc<Store>, body: S, owner: Owner, expected_len: Option<u64>, max: u64, md5: bool) -> GwResult<Written>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,

@@ -136,6 +136,7 @@ impl RocksMeta {
             Command::PutBucketPolicy { bucket, policy } => self.apply_put_bucket_policy(bucket, policy).map(|()| Applied::Done),
             Command::PutPublicAccessBlock { bucket, block } => self.apply_put_public_access_block(bucket, block.as_ref()).map(|()| Applied::Done),
             Command::PutBucketOwnership { bucket, ownership } => self.apply_put_bucket_ownership(bucket, ownership).map(|()| Applied::Done),
+            Command::PutInline { segment, data, hash, started_ms } => self.apply_put_inline(*segment, data, hash, *started_ms).map(|()| Applied::Done),
             Command::RevokeJoinTokens => self.apply_revoke_join_tokens().map(|()| Applied::Done),
         };
         applied

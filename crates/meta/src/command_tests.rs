@@ -115,6 +115,11 @@ fn workload(meta: &RocksMeta) {
     meta.put_master_key(&[8; 32]).expect("a second master key writes nothing");
     meta.put_bucket_encryption("b", "AES256").expect("default encryption");
     meta.put_bucket_encryption("gone", "AES256").expect("default encryption");
+    // A small object kept inline, and one overwritten (its bytes wait for GC).
+    meta.put_inline(60, b"small".to_vec()).expect("inline bytes");
+    meta.put_object("b", "small", &manifest(60, vec![SegmentMeta { id: 60, len: 5, shards: vec![] }]), Expect::Any).expect("inline object");
+    meta.put_inline(61, b"smaller".to_vec()).expect("inline bytes");
+    meta.put_object("b", "small", &manifest(61, vec![SegmentMeta { id: 61, len: 7, shards: vec![] }]), Expect::Any).expect("inline overwrite");
     meta.put_bucket_policy("b", r#"{"Statement":[]}"#).expect("policy");
     meta.put_bucket_policy("gone", r#"{"Statement":[]}"#).expect("policy");
     meta.put_public_access_block("b", Some(&PublicAccessBlock { block_public_acls: true, ..PublicAccessBlock::default() })).expect("block");
@@ -460,6 +465,7 @@ fn commands_are_the_bytes_docs_formats_md_gives_and_bad_bytes_are_typed_errors()
     assert_eq!(number(Command::ExpireVersion { bucket: "b".into(), key: "k".into(), version: VersionRef::Null, expect, garbage_due_ms: 0, now_ms: 0 }), 48);
     assert_eq!(number(Command::PutMasterKey { key: [0; 32] }), 49);
     assert_eq!(number(Command::PutBucketEncryption { bucket: "b".into(), algorithm: String::new() }), 50);
+    assert_eq!(number(Command::PutInline { segment: 1, data: vec![], hash: [0; 32], started_ms: 0 }), 51);
     let cmd = Command::PutObject { bucket: "b".into(), key: "k/é".into(), manifest: manifest(1, vec![seg(5, &[1, 2, 3])]), expect: Expect::Version(Some(4)), garbage_due_ms: 77 };
     let bytes = cmd.encode().expect("encode");
     assert_eq!(Command::decode(&bytes).expect("decode"), cmd);
@@ -495,7 +501,7 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
         let longer = [&bytes[..], &[0][..]].concat();
         assert!(matches!(Command::decode(&longer), Err(MetaError::BadCommand { .. })), "{} with a byte more decoded", cmd.name());
     }
-    use crate::store::{CF_BUCKETS, CF_DISK_SHARDS, CF_GARBAGE, CF_INTENTS, CF_KEYS, CF_LEDGER, CF_OBJECTS, CF_PARTS, CF_SYSTEM, CF_UPLOADS, CF_VERSIONS};
+    use crate::store::{CF_BUCKETS, CF_DISK_SHARDS, CF_GARBAGE, CF_INLINE, CF_INTENTS, CF_KEYS, CF_LEDGER, CF_OBJECTS, CF_PARTS, CF_SYSTEM, CF_UPLOADS, CF_VERSIONS};
     use crate::types::decode;
     fn whole<T: serde::de::DeserializeOwned>(what: &'static str, v: &[u8]) -> MetaResult<()> {
         decode::<T>(what, v).map(|_| ())
@@ -509,6 +515,7 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             (CF_DISK_SHARDS, _) => whole::<ShardOwner>("shard owner", v),
             (CF_INTENTS, _) => whole::<IntentRecord>("intent", v),
             (CF_GARBAGE, _) => whole::<GarbageRecord>("garbage", v),
+            (CF_INLINE, _) => whole::<crate::types::InlineRecord>("inline segment", v),
             (CF_KEYS, _) => whole::<AccessKeyRecord>("access key", v),
             (CF_SYSTEM, b"disks" | b"retired-disks") => whole::<Vec<DiskRecord>>("disks", v),
             (CF_SYSTEM, b"nodes") => whole::<Vec<NodeRecord>>("nodes", v),
@@ -555,5 +562,5 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             _ => cf.to_string(),
         });
     }
-    assert_eq!(kinds.len(), 34, "every kind of record was checked: {kinds:?}");
+    assert_eq!(kinds.len(), 35, "every kind of record was checked: {kinds:?}");
 }

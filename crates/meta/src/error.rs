@@ -148,6 +148,13 @@ pub enum MetaError {
         /// What refused it and what to do.
         detail: String,
     },
+    /// The bytes of an inline segment arrived damaged: they do not hash to the hash sent with
+    /// them (nothing was stored; the PUT fails and may be retried).
+    #[error("inline segment {segment:032x}: the bytes do not hash to the hash sent with them; nothing was stored, retry the request")]
+    InlineDamaged {
+        /// The segment.
+        segment: u128,
+    },
     /// A column family is missing (the database was not created by this version).
     #[error("metadata column family {name} is missing")]
     MissingColumnFamily {

@@ -111,6 +111,8 @@ impl RocksMeta {
         let mut b = WriteBatch::default();
         if rec.shards.is_empty() {
             b.delete_cf(self.cf(CF_GARBAGE)?, k);
+            // The entry of an inline segment has no shards: its bytes go with it.
+            self.batch_drop_inline(&mut b, segment)?;
         } else {
             b.put_cf(self.cf(CF_GARBAGE)?, k, encode(&rec)?);
         }
@@ -120,6 +122,7 @@ impl RocksMeta {
     pub(crate) fn apply_remove_garbage(&self, segment: SegmentId) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         b.delete_cf(self.cf(CF_GARBAGE)?, keys::segment_key(segment));
+        self.batch_drop_inline(&mut b, segment)?;
         self.write(b)
     }
 }

@@ -25,6 +25,10 @@ use crate::store::{RocksMeta, CF_DISK_SHARDS, CF_LEDGER};
 use crate::types::{Coding, DiskId, SegmentId, SegmentMeta, NO_DISK};
 
 const KEY_COMMITTED: &[u8] = b"committed";
+/// Inline segments (small objects kept with the metadata) and their bytes: not in
+/// `committed`, which counts segments stored as shards. Absent in stores from before them,
+/// which hold none.
+const KEY_INLINE: &[u8] = b"inline";
 /// Per-disk counters: `disk/` + disk id (big-endian).
 const DISK_PREFIX: &[u8] = b"disk/";
 /// Present once the per-disk counters exist (stores from before them get a recount at open).
@@ -98,6 +102,11 @@ pub struct Recount {
     pub over_domain_cap: Vec<SegmentId>,
     /// Segments with two shards on one disk.
     pub sharing_a_disk: u64,
+    /// Inline segments (small objects kept with the metadata) the manifests and parts name,
+    /// and their bytes (not in `totals`).
+    pub inline: Totals,
+    /// The inline counter agrees with the scan.
+    pub inline_counter_matches: bool,
 }
 
 /// Version byte of a ledger value: `[PAIR_V1][i64 LE][i64 LE]`.
@@ -224,13 +233,24 @@ impl RocksMeta {
             return Ok(());
         }
         let cf = self.cf(CF_LEDGER)?;
-        let n = i64::try_from(segments.len()).unwrap_or(i64::MAX);
-        let bytes: u64 = segments.iter().map(|s| s.len).sum();
-        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        let (inline, segments): (Vec<&SegmentMeta>, Vec<&SegmentMeta>) = segments.iter().partition(|s| s.is_inline());
+        let sum = |v: &[&SegmentMeta]| {
+            let n = i64::try_from(v.len()).unwrap_or(i64::MAX);
+            let bytes: u64 = v.iter().map(|s| s.len).sum();
+            (n, i64::try_from(bytes).unwrap_or(i64::MAX))
+        };
+        if !inline.is_empty() {
+            let (n, bytes) = sum(&inline);
+            b.merge_cf(cf, KEY_INLINE, encode_pair(sign * n, sign * bytes));
+        }
+        if segments.is_empty() {
+            return Ok(());
+        }
+        let (n, bytes) = sum(&segments);
         b.merge_cf(cf, KEY_COMMITTED, encode_pair(sign * n, sign * bytes));
         let mut per_disk: HashMap<DiskId, (i64, i64)> = HashMap::new();
         let mut short: BTreeMap<(u8, u8), (i64, i64)> = BTreeMap::new();
-        for s in segments {
+        for s in &segments {
             let sb = i64::try_from(shard_bytes(coding, s.len)).unwrap_or(i64::MAX);
             for l in &s.shards {
                 let e = per_disk.entry(l.disk).or_default();
@@ -305,9 +325,18 @@ impl RocksMeta {
         Ok(())
     }
 
-    /// Committed segments and bytes, from the ledger.
+    /// Committed segments (stored as shards) and bytes, from the ledger.
     pub fn committed_totals(&self) -> MetaResult<Totals> {
-        let (a, b) = self.get_raw(CF_LEDGER, KEY_COMMITTED)?.map_or(Ok((0, 0)), |v| counter(KEY_COMMITTED, &v))?;
+        self.totals_at(KEY_COMMITTED)
+    }
+
+    /// Committed inline segments (small objects kept with the metadata) and bytes.
+    pub fn inline_totals(&self) -> MetaResult<Totals> {
+        self.totals_at(KEY_INLINE)
+    }
+
+    fn totals_at(&self, key: &[u8]) -> MetaResult<Totals> {
+        let (a, b) = self.get_raw(CF_LEDGER, key)?.map_or(Ok((0, 0)), |v| counter(key, &v))?;
         Ok(Totals { segments: u64::try_from(a).unwrap_or(0), bytes: u64::try_from(b).unwrap_or(0) })
     }
 
@@ -381,7 +410,13 @@ impl RocksMeta {
         let mut t = Totals::default();
         let mut disks: HashMap<DiskId, (u64, u64)> = HashMap::new();
         let mut short: Shortfalls = BTreeMap::new();
-        self.visit_segments(|c, s| {
+        let mut inline = Totals::default();
+        self.visit_all_segments(|c, s| {
+            if s.is_inline() {
+                inline.segments += 1;
+                inline.bytes += s.len;
+                return;
+            }
             t.segments += 1;
             t.bytes += s.len;
             let sb = shard_bytes(c, s.len);
@@ -399,6 +434,11 @@ impl RocksMeta {
         }
         let i = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
         b.put_cf(cf, KEY_COMMITTED, encode_pair(i(t.segments), i(t.bytes)));
+        if inline == Totals::default() {
+            b.delete_cf(cf, KEY_INLINE); // absent reads (0, 0)
+        } else {
+            b.put_cf(cf, KEY_INLINE, encode_pair(i(inline.segments), i(inline.bytes)));
+        }
         for (d, (n, bytes)) in &disks {
             b.put_cf(cf, disk_key(*d), encode_pair(i(*n), i(*bytes)));
         }
@@ -422,7 +462,12 @@ impl RocksMeta {
     pub fn recount(&self, usable: &dyn Fn(DiskId) -> bool, cap: usize) -> MetaResult<Recount> {
         let mut r = Recount::default();
         let mut placement: Shortfalls = BTreeMap::new();
-        self.visit_segments(|c: &Coding, s: &SegmentMeta| {
+        self.visit_all_segments(|c: &Coding, s: &SegmentMeta| {
+            if s.is_inline() {
+                r.inline.segments += 1;
+                r.inline.bytes += s.len;
+                return;
+            }
             let stored: Vec<DiskId> = s.shards.iter().map(|l| l.disk).filter(|d| *d != NO_DISK).collect();
             if stored.iter().enumerate().any(|(i, d)| stored[..i].contains(d)) {
                 r.sharing_a_disk += 1;
@@ -462,6 +507,7 @@ impl RocksMeta {
             r.disks.iter().map(|(d, (n, b))| (*d, (i64::try_from(*n).unwrap_or(i64::MAX), i64::try_from(*b).unwrap_or(i64::MAX)))).collect();
         r.disk_counters_match = counters == scanned;
         r.shortfall_counters_match = self.shortfall_counts()? == placement;
+        r.inline_counter_matches = self.inline_totals()? == r.inline;
         Ok(r)
     }
 }

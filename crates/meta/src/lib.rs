@@ -26,6 +26,7 @@
 mod cluster_map;
 mod apply;
 mod command;
+mod command_name;
 mod controls;
 mod cors;
 mod domains;
@@ -34,6 +35,7 @@ mod error;
 mod expiry;
 mod expiry_config;
 mod garbage;
+mod inline;
 pub mod keys;
 mod join_tokens;
 mod label;
@@ -75,7 +77,7 @@ pub use versions::{ExpiryExpect, FoundVersion, StoredVersion, VersionDeleted, Ve
 pub use versions_list::{ListedObject, VersionEntry, VersionPage, VersionQuery};
 pub use types::{decode as decode_record, encode as encode_record};
 pub use types::{
-    AccessKeyRecord, AccessKeyRecordV1, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord,
+    AccessKeyRecord, AccessKeyRecordV1, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, InlineRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord,
     SegmentId, SegmentMeta, ShardLoc, ShardOwner, UploadRecord, NO_DISK,
 };
 

@@ -127,9 +127,19 @@ impl RocksMeta {
         })
     }
 
-    /// Visit every committed segment (of objects, their archived versions and uploaded parts)
-    /// with its coding: a full scan, for recounts.
+    /// Visit every committed segment stored as shards (of objects, their archived versions
+    /// and uploaded parts) with its coding: a full scan, for recounts. Inline segments are
+    /// not visited.
     pub fn visit_segments(&self, mut f: impl FnMut(&Coding, &SegmentMeta)) -> MetaResult<()> {
+        self.visit_all_segments(|c, s| {
+            if !s.is_inline() {
+                f(c, s);
+            }
+        })
+    }
+
+    /// [`RocksMeta::visit_segments`], inline segments included.
+    pub(crate) fn visit_all_segments(&self, mut f: impl FnMut(&Coding, &SegmentMeta)) -> MetaResult<()> {
         self.scan_prefix(CF_OBJECTS, &[], &[], |_, v| {
             let m: Manifest = decode("manifest", v)?;
             for s in &m.segments {

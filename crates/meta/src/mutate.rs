@@ -346,6 +346,13 @@ impl RocksMeta {
         self.submit(&Command::AddIntent { segment, shards, started_ms: now_ms() }).map(drop)
     }
 
+    /// Store the bytes of inline segment `segment` (a small object's, kept with its
+    /// metadata) with a write intent, before the commit that references it.
+    pub fn put_inline(&self, segment: SegmentId, data: Vec<u8>) -> MetaResult<()> {
+        let hash = kintsugi_erasure::chunk_hash(&data);
+        self.submit(&Command::PutInline { segment, data, hash, started_ms: now_ms() }).map(drop)
+    }
+
     /// Turn intents into garbage due now (the write failed or was abandoned).
     pub fn intents_to_garbage(&self, segments: &[SegmentId]) -> MetaResult<()> {
         self.submit(&Command::IntentsToGarbage { segments: segments.to_vec() }).map(drop)

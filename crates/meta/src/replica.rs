@@ -90,6 +90,8 @@ pub enum Refusal {
     NoObjectLock { bucket: String },
     /// See [`MetaError::BucketState`].
     BucketState { bucket: String, detail: String },
+    /// See [`MetaError::InlineDamaged`].
+    InlineDamaged { segment: u128 },
 }
 
 impl Refusal {
@@ -112,6 +114,7 @@ impl Refusal {
             MetaError::ObjectLocked { bucket, key, version_id, why } => Refusal::ObjectLocked { bucket: bucket.clone(), key: key.clone(), version_id: *version_id, why: why.clone() },
             MetaError::NoObjectLock { bucket } => Refusal::NoObjectLock { bucket: bucket.clone() },
             MetaError::BucketState { bucket, detail } => Refusal::BucketState { bucket: bucket.clone(), detail: detail.clone() },
+            MetaError::InlineDamaged { segment } => Refusal::InlineDamaged { segment: *segment },
             _ => return None,
         })
     }
@@ -134,6 +137,7 @@ impl Refusal {
             Refusal::ObjectLocked { bucket, key, version_id, why } => MetaError::ObjectLocked { bucket, key, version_id, why },
             Refusal::NoObjectLock { bucket } => MetaError::NoObjectLock { bucket },
             Refusal::BucketState { bucket, detail } => MetaError::BucketState { bucket, detail },
+            Refusal::InlineDamaged { segment } => MetaError::InlineDamaged { segment },
         }
     }
 }

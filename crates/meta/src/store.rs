@@ -22,7 +22,9 @@ pub(crate) const CF_KEYS: &str = "keys";
 pub(crate) const CF_SYSTEM: &str = "system";
 pub(crate) const CF_LEDGER: &str = "ledger";
 pub(crate) const CF_VERSIONS: &str = "versions";
-pub(crate) const ALL_CFS: [&str; 11] = [
+/// The bytes of inline segments (small objects kept with their metadata), by segment id.
+pub(crate) const CF_INLINE: &str = "inline";
+pub(crate) const ALL_CFS: [&str; 12] = [
     CF_BUCKETS,
     CF_OBJECTS,
     CF_UPLOADS,
@@ -34,6 +36,7 @@ pub(crate) const ALL_CFS: [&str; 11] = [
     CF_SYSTEM,
     CF_LEDGER,
     CF_VERSIONS,
+    CF_INLINE,
 ];
 pub(crate) const KEY_DISKS: &[u8] = b"disks";
 pub(crate) const KEY_NODES: &[u8] = b"nodes";

@@ -35,8 +35,27 @@ pub struct SegmentMeta {
     pub id: SegmentId,
     /// Bytes of object data in the segment.
     pub len: u64,
-    /// k+m shard locations, by shard index.
+    /// k+m shard locations, by shard index; none for an inline segment, whose bytes are kept
+    /// with the metadata (see [`SegmentMeta::is_inline`]).
     pub shards: Vec<ShardLoc>,
+}
+
+impl SegmentMeta {
+    /// An inline segment: a small object's bytes, kept in the metadata store (an
+    /// [`InlineRecord`] under the segment's id) instead of as shards on disks. It has no shards,
+    /// so repair, scrub, drain and rebalance never see it; it is as durable as the metadata.
+    pub fn is_inline(&self) -> bool {
+        self.shards.is_empty()
+    }
+}
+
+/// The bytes of an inline segment and their BLAKE3 hash (checked on every read).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InlineRecord {
+    /// BLAKE3 of `data`.
+    pub hash: [u8; 32],
+    /// The segment's bytes.
+    pub data: Vec<u8>,
 }
 
 /// How segments were encoded (one type with the shard header and the wire).

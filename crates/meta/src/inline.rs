@@ -1,0 +1,142 @@
+//! Inline segments: a small object's bytes kept in the metadata store, beside its manifest,
+//! instead of as k+m shard files (see `SegmentMeta::is_inline`).
+//!
+//! The bytes are written first, with a write intent, by [`Command::PutInline`] — the way
+//! shards are written before the commit that references them — and the object's commit then
+//! references the segment like any other. Everything after follows the shard path: a commit
+//! clears the intent; an unreferenced segment (overwritten, deleted, expired, or a PUT that
+//! failed) becomes a garbage entry with no shards; and when garbage collection removes that
+//! entry, the bytes go with it. Only then: a GET that read the manifest just before an
+//! overwrite still finds the bytes for the garbage delay, as it would find shard files.
+//!
+//! The bytes are written unsynced: they matter only once a commit references them, and that
+//! commit is a synced write, which syncs RocksDB's write-ahead log — every write before it
+//! included, in every live WAL file (`DBImpl::WriteGroupToWAL` syncs all of `logs_`, checked
+//! against RocksDB 11.8) — before it returns. A crash before the commit loses both or neither; a PUT is
+//! acknowledged only after its commit. A group of gateways commits both through its log.
+
+use rocksdb::WriteBatch;
+
+use crate::error::{MetaError, MetaResult};
+use crate::keys;
+use crate::store::{RocksMeta, CF_INLINE, CF_INTENTS};
+use crate::types::{encode, InlineRecord, IntentRecord, SegmentId};
+
+#[cfg(doc)]
+use crate::command::Command;
+
+impl RocksMeta {
+    /// Apply [`Command::PutInline`]: refused (`InlineDamaged`) when `data` does not hash to `hash`.
+    pub(crate) fn apply_put_inline(&self, segment: SegmentId, data: &[u8], hash: &[u8; 32], started_ms: i64) -> MetaResult<()> {
+        if kintsugi_erasure::chunk_hash(data) != *hash {
+            return Err(MetaError::InlineDamaged { segment });
+        }
+        let k = keys::segment_key(segment);
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_INLINE)?, k, encode(&InlineRecord { hash: *hash, data: data.to_vec() })?);
+        b.put_cf(self.cf(CF_INTENTS)?, k, encode(&IntentRecord { started_ms, shards: Vec::new() })?);
+        self.write_sync(b, false)
+    }
+
+    /// The bytes of inline segment `segment` (this replica's copy), checked against their
+    /// hash; `None` when there are none (the segment was collected, or is not inline).
+    pub fn inline_data(&self, segment: SegmentId) -> MetaResult<Option<Vec<u8>>> {
+        let Some(rec) = self.get::<InlineRecord>(CF_INLINE, "inline segment", &keys::segment_key(segment))? else { return Ok(None) };
+        if kintsugi_erasure::chunk_hash(&rec.data) != rec.hash {
+            return Err(MetaError::Corrupt { what: "inline segment", detail: format!("segment {segment:032x}: its bytes do not match their hash") });
+        }
+        Ok(Some(rec.data))
+    }
+
+    /// In `b`: drop the bytes of `segment` if it is inline (its garbage entry is done).
+    pub(crate) fn batch_drop_inline(&self, b: &mut WriteBatch, segment: SegmentId) -> MetaResult<()> {
+        b.delete_cf(self.cf(CF_INLINE)?, keys::segment_key(segment));
+        Ok(())
+    }
+
+    /// Inline segment records stored (committed or not yet collected) and their bytes.
+    #[cfg(test)]
+    pub(crate) fn scan_inline(&self) -> MetaResult<(u64, u64)> {
+        let (mut n, mut bytes) = (0u64, 0u64);
+        self.scan_prefix(CF_INLINE, &[], &[], |_, v| {
+            let rec: InlineRecord = crate::types::decode("inline segment", v)?;
+            n += 1;
+            bytes += rec.data.len() as u64;
+            Ok(true)
+        })?;
+        Ok((n, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::command_tests::{manifest, seg};
+    use crate::error::MetaError;
+    use crate::store::{Expect, CF_INLINE};
+    use crate::tests::open;
+    use crate::types::SegmentMeta;
+    use crate::{keys, Command, Totals};
+
+    fn inline(id: u128, len: u64) -> SegmentMeta {
+        SegmentMeta { id, len, shards: vec![] }
+    }
+
+    #[test]
+    fn inline_bytes_live_until_their_garbage_entry_is_collected() {
+        let (_d, meta) = open();
+        meta.create_bucket("b").expect("bucket");
+        meta.put_inline(7, b"hello".to_vec()).expect("bytes");
+        assert_eq!(meta.list_intents().expect("intents").len(), 1, "uncommitted bytes have an intent, like shards");
+        meta.put_object("b", "k", &manifest(1, vec![inline(7, 5)]), Expect::Version(None)).expect("commit");
+        assert!(meta.list_intents().expect("intents").is_empty(), "the commit clears the intent");
+        assert_eq!(meta.inline_data(7).expect("read"), Some(b"hello".to_vec()));
+        // The ledger counts inline segments apart from coded ones, and a recount agrees.
+        assert_eq!(meta.inline_totals().expect("inline"), Totals { segments: 1, bytes: 5 });
+        assert_eq!(meta.committed_totals().expect("committed"), Totals::default());
+        let r = meta.recount(&|_| true, 0).expect("recount");
+        assert!(r.inline_counter_matches && r.shards == 0 && r.index_entries == 0, "{r:?}");
+        assert_eq!(r.inline, Totals { segments: 1, bytes: 5 });
+        assert!(r.by_shortfall.is_empty(), "an inline segment is not a segment at risk");
+        // Overwritten by a coded object: the bytes stay (a GET may be reading them) until GC.
+        meta.put_object("b", "k", &manifest(2, vec![seg(8, &[1, 2, 3])]), Expect::Any).expect("overwrite");
+        assert_eq!(meta.inline_totals().expect("inline"), Totals::default());
+        assert_eq!(meta.inline_data(7).expect("read"), Some(b"hello".to_vec()));
+        let due = meta.due_garbage(i64::MAX, 10).expect("garbage");
+        let entry = due.iter().find(|(s, _)| *s == 7).expect("the inline segment is garbage");
+        assert!(entry.1.shards.is_empty());
+        meta.remove_garbage_shards(7, vec![]).expect("collect");
+        assert_eq!(meta.inline_data(7).expect("read"), None);
+        assert_eq!(meta.scan_inline().expect("scan"), (0, 0));
+        assert!(meta.recount(&|_| true, 0).expect("recount").inline_counter_matches);
+    }
+
+    #[test]
+    fn bytes_of_a_put_that_never_committed_are_collected() {
+        let (_d, meta) = open();
+        meta.put_inline(9, vec![1; 100]).expect("bytes");
+        meta.intents_to_garbage(&[9]).expect("abandon");
+        assert!(meta.list_intents().expect("intents").is_empty());
+        assert_eq!(meta.inline_data(9).expect("read").map(|d| d.len()), Some(100), "kept until collected");
+        meta.remove_garbage(9).expect("collect");
+        assert_eq!(meta.scan_inline().expect("scan"), (0, 0));
+        assert_eq!(meta.inline_totals().expect("inline"), Totals::default(), "never committed, never counted");
+    }
+
+    #[test]
+    fn damaged_bytes_are_refused_on_the_way_in_and_reported_on_the_way_out() {
+        let (_d, meta) = open();
+        let cmd = Command::PutInline { segment: 3, data: b"abc".to_vec(), hash: [0; 32], started_ms: 1 };
+        assert!(matches!(meta.apply(&cmd), Err(MetaError::InlineDamaged { segment: 3 })));
+        assert_eq!(meta.scan_inline().expect("scan"), (0, 0), "nothing stored");
+        assert!(meta.list_intents().expect("intents").is_empty());
+        // A stored record whose bytes no longer match its hash reads as an error, never as data.
+        meta.put_inline(4, b"abcd".to_vec()).expect("bytes");
+        let k = keys::segment_key(4);
+        let good = meta.get_raw(CF_INLINE, &k).expect("raw").expect("stored");
+        let mut bad = good.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        meta.put_raw_for_test(CF_INLINE, &k, &bad).expect("damage");
+        assert!(matches!(meta.inline_data(4), Err(MetaError::Corrupt { what: "inline segment", .. })));
+    }
+}
