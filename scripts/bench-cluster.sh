@@ -6,6 +6,7 @@
 #   e.g. scripts/bench-cluster.sh 10s "1MiB 64MiB" "1 8" 6
 # TARGETS="embedded cluster group3" adds a group of 3 gateways (metadata replicated
 # with Raft; the bench talks to the first, the leader): the price of replication.
+# FLAGS="--inline-max 0" adds flags to every `kintsugi server` and `kintsugi gateway`.
 # Prints one markdown row per (target, size, concurrency); raw JSON lines go
 # to $OUT (default /tmp/kintsugi-bench-cluster.jsonl).
 set -euo pipefail
@@ -30,11 +31,13 @@ start() {
   if [ "$target" = embedded ]; then
     local args=()
     for i in 1 2 3 4 5 6; do args+=(--data "$work/disk$i"); done
-    "$BIN" server "${args[@]}" --meta "$work/meta" --listen 127.0.0.1:0 \
+    # shellcheck disable=SC2086 # FLAGS is a list of words
+    "$BIN" server "${args[@]}" --meta "$work/meta" --listen 127.0.0.1:0 ${FLAGS:-} \
       --access-key $AK --secret-key $SK >"$work/out" 2>"$work/err" &
     gw_pid=$!; pids+=($gw_pid)
   else
-    "$BIN" gateway --name gw1 --meta "$work/gw" --listen 127.0.0.1:0 --cluster-listen 127.0.0.1:0 \
+    # shellcheck disable=SC2086
+    "$BIN" gateway --name gw1 --meta "$work/gw" --listen 127.0.0.1:0 --cluster-listen 127.0.0.1:0 ${FLAGS:-} \
       --token-file "$work/token" --access-key $AK --secret-key $SK >"$work/out" 2>"$work/err" &
     gw_pid=$!; pids+=($gw_pid)
     if [ "$target" = group3 ]; then
@@ -43,7 +46,8 @@ start() {
       ep1=$(sed -n 's/^S3 endpoint: //p' "$work/out")
       gtok=$(AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK "$BIN" admin gateway join-token --endpoint "$ep1")
       for g in 2 3; do
-        "$BIN" gateway --name gw$g --meta "$work/gw$g" --listen 127.0.0.1:0 --cluster-listen 127.0.0.1:0 \
+        # shellcheck disable=SC2086
+        "$BIN" gateway --name gw$g --meta "$work/gw$g" --listen 127.0.0.1:0 --cluster-listen 127.0.0.1:0 ${FLAGS:-} \
           --join "$gtok" --access-key $AK --secret-key $SK >"$work/out$g" 2>"$work/err$g" &
         pids+=($!)
         for _ in $(seq 300); do grep -q '^S3 endpoint' "$work/out$g" 2>/dev/null && break; sleep 0.1; done

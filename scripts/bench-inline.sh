@@ -4,14 +4,14 @@
 # `--inline-max 0` (every object as k+m shards) and one with `--inline-max MAX`, the same
 # `kintsugi bench` on each (every GET byte verified).
 # Usage: scripts/bench-inline.sh [DURATION] [SIZES] [CONCURRENCIES] [MAX]
-#   e.g. scripts/bench-inline.sh 10s "4KiB 16KiB 64KiB" "1 16" 1MiB
+#   e.g. scripts/bench-inline.sh 10s "4KiB 16KiB 64KiB" "1 16" 256KiB
 # Prints one markdown row per size and concurrency (inline as a ratio of shards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10s}
 SIZES=${2:-"4KiB 16KiB 64KiB"}
 CS=${3:-"1 16"}
-MAX=${4:-1MiB}
+MAX=${4:-256KiB}
 source scripts/lib-bin.sh
 AK=benchbenchbench SK=benchbenchbenchbenchbench
 

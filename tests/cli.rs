@@ -430,10 +430,16 @@ fn help_and_json_shapes_are_pinned() {
     let s = Server::start(Opts::default());
     run(&s, &["mb", "s3://shapes"]);
     let f = s.scratch().join("f");
-    write_file(&f, b"shape");
+    // Past the inline limit: stored as shards.
+    write_file(&f, &b"shape".repeat(4000));
     run(&s, &["put", "-q", f.to_str().expect("utf8"), "s3://shapes/k"]);
     let stat: Value = serde_json::from_str(&run(&s, &["stat", "--json", "s3://shapes/k"])).expect("stat");
     insta::assert_json_snapshot!("stat_json_shape", shape(&stat));
+    // Small: kept with the metadata.
+    write_file(&f, b"shape");
+    run(&s, &["put", "-q", f.to_str().expect("utf8"), "s3://shapes/small"]);
+    let stat: Value = serde_json::from_str(&run(&s, &["stat", "--json", "s3://shapes/small"])).expect("stat");
+    insta::assert_json_snapshot!("stat_inline_json_shape", shape(&stat));
     let ls: Value = serde_json::from_str(&run(&s, &["ls", "--json", "s3://shapes"])).expect("ls");
     insta::assert_json_snapshot!("ls_json_shape", shape(&ls));
     let buckets: Value = serde_json::from_str(&run(&s, &["ls", "--json"])).expect("ls buckets");

@@ -505,6 +505,7 @@ fn small_objects_are_kept_with_the_metadata() {
     // obj-1..obj-16384 (5, one deleted), copy-4096, mpu-copy, shrank, sse, 2 versions, marked.
     assert_eq!(inline, 11, "inline objects in the ledger: {st:#}");
     assert!(s.metric("kintsugi_inline_writes_total") >= 14.0, "every small PUT wrote inline");
+    assert_eq!(s.metric("kintsugi_inline_objects"), 11.0);
     let text = s.run_ok(s.kintsugi(&["admin", "status"]), "kintsugi admin status");
     assert!(text.contains("small objects:   11 kept with the metadata"), "{text}");
     s.kill9();
@@ -1199,7 +1200,8 @@ fn harness_tree_check_detects_stray_files() {
 fn concurrent_writers_and_a_hot_key_stay_consistent_and_leak_nothing() {
     let _g = slot();
     let t = Instant::now();
-    let s = Server::start(Opts { gc_delay: Some(0), ..Opts::default() });
+    // Every object as shards, so that the shard files on the disks tell what leaked.
+    let s = Server::start(Opts { gc_delay: Some(0), flags: vec!["--inline-max=0".into()], ..Opts::default() });
     let out = s.py("parallel_clients.py", &["parallel"]);
     let n: usize = out
         .lines()

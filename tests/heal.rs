@@ -279,7 +279,7 @@ fn segments_crowded_while_a_node_was_lost_are_spread_when_it_returns() {
     // 5 nodes in service: every segment has its 6 shards on 6 disks of 5 nodes, one node twice.
     let mut crowded = 0;
     for (key, _, _) in &objs {
-        for seg in stat(&c, "crowd", key)["layout"]["segments"].as_array().expect("segments") {
+        for seg in &common::shard_segments(&stat(&c, "crowd", key)) {
             let shards = seg["shards"].as_array().expect("shards");
             let disks: HashSet<u64> = shards.iter().filter_map(|s| s["disk"].as_u64()).collect();
             let nodes: HashSet<&str> = shards.iter().filter_map(|s| s["node"].as_str()).collect();

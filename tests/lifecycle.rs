@@ -79,7 +79,7 @@ fn draining_a_disk_moves_every_shard_off_it_while_clients_run() {
     for (key, _, _) in &objs {
         let out = c.gw.run_ok(c.kintsugi(&["stat", "--json", &format!("s3://drain/{key}")]), "stat");
         let v: Value = serde_json::from_str(&out).expect("stat JSON");
-        for seg in v["layout"]["segments"].as_array().expect("segments") {
+        for seg in &common::shard_segments(&v) {
             let shards = seg["shards"].as_array().expect("shards");
             let nodes: HashSet<&str> = shards.iter().filter_map(|s| s["node"].as_str()).collect();
             assert_eq!(nodes.len(), 6, "{key}: {seg}");
@@ -134,7 +134,7 @@ fn a_drain_resumes_after_gateway_and_node_restarts() {
     for (key, _, _) in &objs {
         let out = c.gw.run_ok(c.kintsugi(&["stat", "--json", &format!("s3://resume/{key}")]), "stat");
         let v: Value = serde_json::from_str(&out).expect("stat JSON");
-        for seg in v["layout"]["segments"].as_array().expect("segments") {
+        for seg in &common::shard_segments(&v) {
             let nodes: HashSet<&str> = seg["shards"].as_array().expect("shards").iter().filter_map(|s| s["node"].as_str()).collect();
             assert_eq!(nodes.len(), 6, "{key}: {seg}");
             assert!(!nodes.contains(n2.as_str()), "{key}: {seg}");

@@ -46,7 +46,8 @@ pub struct SpaceArgs {
     /// as erasure-coded shards: one metadata write instead of k+m shard files, as durable as
     /// the metadata (replicated by a group of gateways; in `admin meta backup`, but not found
     /// by `admin meta rebuild`, which reads shards). Parts of multipart uploads never are.
-    /// 0: never; at most 1MiB (every byte of it goes through the metadata's log).
+    /// 0: never; at most 256KiB (every byte goes through the metadata's log, whose messages
+    /// carry up to 300 entries each).
     #[arg(long, value_name = "SIZE", env = "KINTSUGI_INLINE_MAX", default_value = "16KiB", value_parser = inline_max)]
     pub inline_max: u64,
     /// Free space every disk keeps back: a disk with less free takes no new shards, and a
@@ -57,11 +58,12 @@ pub struct SpaceArgs {
     pub disk_reserve: kintsugi_cluster::DiskReserve,
 }
 
-/// `--inline-max`: a size of at most 1 MiB.
+/// `--inline-max`: a size of at most 256 KiB (a group's log message carries up to 300
+/// entries, and must stay below its 256 MiB limit; larger objects read faster as shards).
 fn inline_max(s: &str) -> anyhow::Result<u64> {
     let n = crate::units::parse_size(s)?;
-    if n > 1 << 20 {
-        anyhow::bail!("{s}: at most 1MiB; larger objects are stored as erasure-coded shards, which suits them better");
+    if n > 256 << 10 {
+        anyhow::bail!("{s}: at most 256KiB; larger objects are stored as erasure-coded shards, which suits them better");
     }
     Ok(n)
 }

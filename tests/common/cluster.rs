@@ -239,12 +239,7 @@ impl Cluster {
         for (key, _, _) in objs {
             let out = self.gw.run_ok(self.kintsugi(&["stat", "--json", &format!("s3://{bucket}/{key}")]), "stat");
             let v: serde_json::Value = serde_json::from_str(&out).expect("stat JSON");
-            for seg in v["layout"]["segments"].as_array().expect("segments") {
-                // A small object kept with the metadata has no shards to place.
-                if let Some(state) = seg.get("inline") {
-                    assert_eq!(state, "ok", "{key}: {seg}");
-                    continue;
-                }
+            for seg in &super::shard_segments(&v) {
                 let shards = seg["shards"].as_array().expect("shards");
                 let nodes: std::collections::HashSet<&str> = shards.iter().filter_map(|s| s["node"].as_str()).collect();
                 assert_eq!(nodes.len(), width, "{key}: shards not on {width} distinct nodes: {seg}");

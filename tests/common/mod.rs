@@ -168,6 +168,16 @@ pub fn ledger_row(st: &serde_json::Value, healthy: &str) -> u64 {
     st["ledger"]["rows"].as_array().expect("ledger rows").iter().find(|r| r["healthy"] == healthy).and_then(|r| r["segments"].as_u64()).expect("ledger row")
 }
 
+/// The segments of a `kintsugi stat --json` answer that are stored as shards. A small object
+/// kept with the metadata has one segment and no shards: its bytes must be there.
+pub fn shard_segments(stat: &serde_json::Value) -> Vec<serde_json::Value> {
+    let all = stat["layout"]["segments"].as_array().expect("stat names segments").clone();
+    for state in all.iter().filter_map(|s| s.get("inline")) {
+        assert_eq!(state, "ok", "an inline segment is not readable: {stat}");
+    }
+    all.into_iter().filter(|s| s.get("inline").is_none()).collect()
+}
+
 pub fn poll<T>(timeout: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let end = Instant::now() + timeout;
     loop {

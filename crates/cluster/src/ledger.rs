@@ -282,6 +282,11 @@ pub async fn render_metrics(store: &Arc<Store>) -> String {
     }
     let _ = writeln!(s, "# HELP kintsugi_shard_bytes_missing Shard bytes on unusable disks, still to rebuild.\n# TYPE kintsugi_shard_bytes_missing gauge\nkintsugi_shard_bytes_missing {}", l.shard_bytes_missing);
     let _ = writeln!(s, "# HELP kintsugi_shards_not_placed Shards stored nowhere: written while their failure domain was down, placed by repair.\n# TYPE kintsugi_shards_not_placed gauge\nkintsugi_shards_not_placed {not_placed}");
+    let _ = writeln!(
+        s,
+        "# HELP kintsugi_inline_objects Small objects kept with the metadata (inline segments), as durable as it; not in kintsugi_segments.\n# TYPE kintsugi_inline_objects gauge\nkintsugi_inline_objects {}\n# HELP kintsugi_inline_bytes Their object bytes.\n# TYPE kintsugi_inline_bytes gauge\nkintsugi_inline_bytes {}",
+        l.inline_segments, l.inline_bytes
+    );
     let domains = store.domains_in_service();
     let full = l.full() && domains >= store.total_shards();
     let _ = writeln!(s, "# HELP kintsugi_failure_domains Failure domains in service (nodes; disks in the embedded store).\n# TYPE kintsugi_failure_domains gauge\nkintsugi_failure_domains {domains}");

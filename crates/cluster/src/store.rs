@@ -280,15 +280,22 @@ impl Store {
         (candidates, full)
     }
 
+    /// Refused (`MetaFull`) while the metadata directory's file system is below its reserve:
+    /// new objects are refused then, so that deletes still work.
+    pub fn meta_room(&self) -> ClusterResult<()> {
+        match self.space.meta_short() {
+            Some((free, reserve)) => Err(ClusterError::MetaFull { dir: self.meta.path().display().to_string(), free, reserve }),
+            None => Ok(()),
+        }
+    }
+
     /// Disks for the k+m shards of a new segment, by shard index, with [`NO_DISK`] for a shard
     /// that no disk may take now. Never one disk twice; at most [`Store::domain_cap`] shards per
     /// failure domain, so while nodes are down a segment gets one shard per live node and its
     /// last (parity) shards are left unplaced for repair to complete — recorded, counted at
     /// risk, never doubled onto another node. Refused when fewer than the write quorum fit.
     pub fn place(&self, segment_id: u128, exclude: &[DiskId]) -> ClusterResult<Vec<DiskId>> {
-        if let Some((free, reserve)) = self.space.meta_short() {
-            return Err(ClusterError::MetaFull { dir: self.meta.path().display().to_string(), free, reserve });
-        }
+        self.meta_room()?;
         let (candidates, full) = self.candidates(|d| exclude.contains(&d));
         let need = self.total_shards();
         let cap = self.domain_cap();

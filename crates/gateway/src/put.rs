@@ -332,6 +332,9 @@ async fn write_inline(store: &Arc<Store>, data: Bytes, expected_len: Option<u64>
     if data.is_empty() {
         return Ok(Written { size, md5, segments: Vec::new() });
     }
+    // The metadata file system keeps its reserve (as `Store::place` does for shards), all
+    // the more as these bytes go there.
+    store.meta_room()?;
     let id: SegmentId = rand::random();
     let bytes = data.to_vec();
     store.meta_call(move |m| m.put_inline(id, bytes)).await?;

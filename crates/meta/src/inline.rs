@@ -123,6 +123,39 @@ mod tests {
     }
 
     #[test]
+    fn removing_disks_keeps_the_intents_and_garbage_of_inline_segments() {
+        let (_d, meta) = open();
+        meta.create_bucket("b").expect("bucket");
+        meta.put_inline(20, b"gone soon".to_vec()).expect("bytes");
+        meta.put_object("b", "k", &manifest(1, vec![inline(20, 9)]), Expect::Any).expect("commit");
+        meta.delete_object("b", "k", Expect::Any).expect("delete: its bytes are garbage");
+        meta.put_inline(21, b"in flight".to_vec()).expect("bytes of a PUT not committed yet");
+        meta.retire_disks(&[1, 2], &[]).expect("retire");
+        // Neither names a disk: both stay, so GC still drops the first's bytes and the second
+        // can still commit, or be collected when its PUT fails.
+        assert!(meta.due_garbage(i64::MAX, 10).expect("garbage").iter().any(|(s, _)| *s == 20));
+        assert!(meta.list_intents().expect("intents").iter().any(|(s, _)| *s == 21));
+        meta.remove_garbage_shards(20, vec![]).expect("collect");
+        meta.intents_to_garbage(&[21]).expect("abandon");
+        meta.remove_garbage_shards(21, vec![]).expect("collect");
+        assert_eq!(meta.scan_inline().expect("scan"), (0, 0), "no bytes left behind");
+    }
+
+    #[test]
+    fn a_damaged_inline_counter_is_recounted_at_the_next_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = crate::RocksMeta::open(dir.path(), 0).expect("open");
+        meta.create_bucket("b").expect("bucket");
+        meta.put_inline(30, vec![7; 40]).expect("bytes");
+        meta.put_object("b", "k", &manifest(1, vec![inline(30, 40)]), Expect::Any).expect("commit");
+        meta.put_raw_for_test(crate::store::CF_LEDGER, b"inline", &[1; 15]).expect("damage");
+        assert!(matches!(meta.inline_totals(), Err(MetaError::Corrupt { .. })));
+        drop(meta);
+        let meta = crate::RocksMeta::open(dir.path(), 0).expect("reopen");
+        assert_eq!(meta.inline_totals().expect("recounted"), Totals { segments: 1, bytes: 40 });
+    }
+
+    #[test]
     fn damaged_bytes_are_refused_on_the_way_in_and_reported_on_the_way_out() {
         let (_d, meta) = open();
         let cmd = Command::PutInline { segment: 3, data: b"abc".to_vec(), hash: [0; 32], started_ms: 1 };

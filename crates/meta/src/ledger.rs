@@ -377,8 +377,10 @@ impl RocksMeta {
 
     /// The error of the first counter that does not read, if any.
     fn damaged_counter(&self) -> MetaResult<Option<MetaError>> {
-        if let Some(Err(e)) = self.get_raw(CF_LEDGER, KEY_COMMITTED)?.map(|v| counter(KEY_COMMITTED, &v)) {
-            return Ok(Some(e));
+        for key in [KEY_COMMITTED, KEY_INLINE] {
+            if let Some(Err(e)) = self.get_raw(CF_LEDGER, key)?.map(|v| counter(key, &v)) {
+                return Ok(Some(e));
+            }
         }
         let mut found = None;
         for prefix in [DISK_PREFIX, SHORT_PREFIX] {

@@ -104,6 +104,8 @@ impl RocksMeta {
     }
 
     /// Drop the (index, disk) pairs on `disks` from every record of `cf`; records left empty go.
+    /// A record that names no shard at all (an inline segment's: its bytes are in the
+    /// metadata) is not about disks and stays.
     fn batch_forget_disks<R: serde::Serialize + serde::de::DeserializeOwned>(
         &self,
         b: &mut WriteBatch,
@@ -117,6 +119,9 @@ impl RocksMeta {
             let mut rec: R = decode(what, v)?;
             let list = shards(&mut rec);
             let before = list.len();
+            if before == 0 {
+                return Ok(true);
+            }
             list.retain(|(_, d)| !disks.contains(d));
             if list.is_empty() {
                 b.delete_cf(handle, k);
