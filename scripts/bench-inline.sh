@@ -38,16 +38,6 @@ for size in $SIZES; do
   for c in $CS; do
     shards=$(measure 0 "$size" "$c")
     inline=$(measure "$MAX" "$size" "$c")
-    python3 - "$shards" "$inline" "$size" "$c" <<'PY'
-import json, sys
-def phases(line):
-    r = json.loads(line)
-    p = {x["phase"]: x for x in r["phases"]}
-    assert all(x["errors"] == 0 for x in p.values()) and p["get"]["verify_failures"] == 0, r
-    return p
-a, b = phases(sys.argv[1]), phases(sys.argv[2])
-sp, ip, sg, ig = a["put"]["ops_per_s"], b["put"]["ops_per_s"], a["get"]["ops_per_s"], b["get"]["ops_per_s"]
-print(f"| {sys.argv[3]} | {sys.argv[4]} | {sp:.0f} | {ip:.0f} | {ip / sp:.2f}× | {sg:.0f} | {ig:.0f} | {ig / sg:.2f}× |")
-PY
+    python3 scripts/bench_compare.py ops_per_s "$size" "$c" -- "$shards" "$inline"
   done
 done

@@ -39,15 +39,5 @@ PY
   sse=$(run bench-sse)
   kill -TERM $pid; wait $pid || true
   rm -rf "$work"
-  python3 - "$plain" "$sse" "$size" "$C" <<'PY'
-import json, sys
-def phases(line):
-    r = json.loads(line)
-    p = {x["phase"]: x for x in r["phases"]}
-    assert all(x["errors"] == 0 for x in p.values()) and p["get"]["verify_failures"] == 0, r
-    return p
-a, b = phases(sys.argv[1]), phases(sys.argv[2])
-pu, su, pg, sg = a["put"]["mib_per_s"], b["put"]["mib_per_s"], a["get"]["mib_per_s"], b["get"]["mib_per_s"]
-print(f"| {sys.argv[3]} | {sys.argv[4]} | {pu:.1f} | {su:.1f} | {su / pu:.2f}× | {pg:.1f} | {sg:.1f} | {sg / pg:.2f}× |")
-PY
+  python3 scripts/bench_compare.py mib_per_s "$size" "$C" -- "$plain" "$sse"
 done
