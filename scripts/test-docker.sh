@@ -196,7 +196,8 @@ verify() {
 
 # placement LABEL EXCLUDED KEY... : read each object's erasure layout (`kintsugi stat --json`;
 # with STAT_VERIFY=1 `--verify`, which reads every chunk of every shard on its node) and check
-# that every segment has all k+m shards healthy and, when EXCLUDED is "-", on k+m distinct
+# that every segment has all k+m shards healthy (a small object's inline segment: its bytes
+# there) and, when EXCLUDED is "-", on k+m distinct
 # nodes; when EXCLUDED names nodes (comma-separated, down when the object was written): at
 # least k shards placed, all healthy, on distinct nodes none of which is excluded, the rest
 # recorded as not placed (never two on one node); "any" checks health only.
@@ -207,7 +208,7 @@ import json, subprocess, sys
 from collections import Counter
 binary, endpoint, bucket, excluded, verify, keys = sys.argv[1:6] + [sys.argv[6:]]
 excl = set() if excluded in ("-", "any") else set(excluded.split(","))
-bad, nodes_used, segs = [], set(), 0
+bad, nodes_used, segs, inline = [], set(), 0, 0
 for key in keys:
     r = subprocess.run([binary, "stat", "--json", "--endpoint", endpoint, f"s3://{bucket}/{key}"] + (["--verify"] if verify == "1" else []),
                        capture_output=True, text=True, timeout=30)
@@ -218,6 +219,11 @@ for key in keys:
         bad.append(f"{key}: no erasure layout"); continue
     k, m = layout["k"], layout["m"]
     for seg in layout.get("segments") or []:
+        if "inline" in seg:  # a small object kept with the metadata: no shards, its bytes there
+            inline += 1
+            if seg["inline"] != "ok":
+                bad.append(f"{key} segment {seg.get('index')}: kept with the metadata: {seg['inline']}")
+            continue
         segs += 1
         shards = seg.get("shards") or []
         placed = [sh for sh in shards if sh.get("health") != "not-placed"]
@@ -236,7 +242,7 @@ for key in keys:
 if bad:
     print("; ".join(bad[:5]) + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""))
     sys.exit(1)
-print(f"{segs} segments, nodes used: {' '.join(sorted(nodes_used))}")
+print(f"{segs} segments, {inline} kept with the metadata, nodes used: {' '.join(sorted(nodes_used))}")
 PY
 )"; then
     pass "$label: $out"

@@ -133,7 +133,19 @@ async fn writes_through_any_gateway_are_read_on_every_gateway_and_survive_the_le
     rs[dead].kill().await;
     let alive: Vec<&Replica> = rs.iter().enumerate().filter(|(i, _)| *i != dead).map(|(_, r)| r).collect();
     let started = Instant::now();
-    blocking(put(&alive[0].meta, "after", 99)).await.expect("a write after the leader died");
+    // A write forwarded to the dying leader over a connection its death cuts may or may not
+    // have committed: it answers NotCommitted (S3 503), and a client sends it again, as here
+    // (the write is idempotent). Any other error, or no success within 20 s, fails.
+    loop {
+        match blocking(put(&alive[0].meta, "after", 99)).await {
+            Ok(_) => break,
+            Err(MetaError::NotCommitted { detail, .. }) if started.elapsed() < Duration::from_secs(20) => {
+                eprintln!("a write after the leader's death is retried: {detail}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("a write after the leader died: {e:?}"),
+        }
+    }
     eprintln!("first write after the leader's death took {:?}", started.elapsed());
     for r in &alive {
         assert_eq!(blocking(get(&r.meta, "after")).await.expect("get"), Some(manifest(99)));
