@@ -196,9 +196,9 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
             println!("data:            {} segments, {:.1} MiB", v["ledger"]["segments"], v["ledger"]["bytes"].as_f64().unwrap_or(0.0) / f64::from(1u32 << 20));
             if v["ledger"]["inline_segments"].as_u64() > Some(0) {
                 println!(
-                    "small objects:   {} kept with the metadata, {:.1} KiB (no shards: as durable as the metadata)",
+                    "small objects:   {} kept with the metadata, {} (no shards: as durable as the metadata)",
                     v["ledger"]["inline_segments"],
-                    v["ledger"]["inline_bytes"].as_f64().unwrap_or(0.0) / 1024.0
+                    crate::units::human_bytes(v["ledger"]["inline_bytes"].as_u64().unwrap_or(0))
                 );
             }
             if v["full_redundancy"] == true {
