@@ -107,12 +107,16 @@ impl RocksMeta {
     pub(crate) fn apply_remove_garbage_shards(&self, segment: SegmentId, done: &[(u8, DiskId)]) -> MetaResult<()> {
         let k = keys::segment_key(segment);
         let Some(mut rec) = self.get::<GarbageRecord>(CF_GARBAGE, "garbage", &k)? else { return Ok(()) };
+        // The entry of an inline segment never names a shard; one that did (a coded segment's,
+        // emptied by this pass) has no inline bytes to drop.
+        let inline = rec.shards.is_empty();
         rec.shards.retain(|s| !done.contains(s));
         let mut b = WriteBatch::default();
         if rec.shards.is_empty() {
             b.delete_cf(self.cf(CF_GARBAGE)?, k);
-            // The entry of an inline segment has no shards: its bytes go with it.
-            self.batch_drop_inline(&mut b, segment)?;
+            if inline {
+                self.batch_drop_inline(&mut b, segment)?;
+            }
         } else {
             b.put_cf(self.cf(CF_GARBAGE)?, k, encode(&rec)?);
         }
