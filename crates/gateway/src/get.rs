@@ -110,9 +110,9 @@ async fn read_inline(store: &Arc<Store>, bucket: &str, key: &str, si: usize, seg
         )));
     };
     kintsugi_cluster::Metrics::inc(&store.metrics.inline_reads);
-    let bytes = Bytes::from(data);
+    // `local` lies within the segment, whose length was just checked.
     let (from, to) = (usize::try_from(local.start).unwrap_or(usize::MAX), usize::try_from(local.end).unwrap_or(usize::MAX));
-    let bytes = bytes.get(from..to).map(|_| bytes.slice(from..to)).unwrap_or_default();
+    let bytes = if from <= to && to <= data.len() { Bytes::from(data).slice(from..to) } else { Bytes::new() };
     store.metrics.bytes_read.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
     Ok(bytes)
 }
