@@ -53,8 +53,32 @@ pub struct Written {
     pub size: u64,
     /// MD5 of the body.
     pub md5: [u8; 16],
-    /// Durable segments, in order.
+    /// Durable segments, in order — except an inline segment's, whose bytes are in `inline`
+    /// until the commit (or [`Written::keep_inline`]) stores them.
     pub segments: Vec<SegmentMeta>,
+    /// The bytes of the one inline segment of `segments`, not stored yet: the object's commit
+    /// stores them with it (`RocksMeta::put_object_inline`, one metadata write).
+    pub inline: Option<PendingInline>,
+}
+
+/// A small body's bytes, to be stored as its inline segment with the object's commit.
+#[derive(Debug)]
+pub struct PendingInline {
+    /// The inline segment.
+    pub segment: SegmentId,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+impl Written {
+    /// Store the pending inline bytes on their own, with a write intent (`PutInline`), for a
+    /// caller whose commit does not carry them: after this, every segment is durable.
+    pub async fn keep_inline(&mut self, store: &Arc<Store>) -> GwResult<()> {
+        if let Some(p) = self.inline.take() {
+            store.meta_call(move |m| m.put_inline(p.segment, p.data)).await?;
+        }
+        Ok(())
+    }
 }
 
 struct OpenSegment {
@@ -322,7 +346,8 @@ where
     write_inline(store, head.freeze(), expected_len, md5).await
 }
 
-/// Keep a small body with the metadata: one inline segment (none for an empty body).
+/// Keep a small body with the metadata: one inline segment (none for an empty body), whose
+/// bytes the commit stores ([`Written::inline`]).
 async fn write_inline(store: &Arc<Store>, data: Bytes, expected_len: Option<u64>, md5: bool) -> GwResult<Written> {
     let size = data.len() as u64;
     if let Some(exp) = expected_len.filter(|&e| e != size) {
@@ -330,17 +355,16 @@ async fn write_inline(store: &Arc<Store>, data: Bytes, expected_len: Option<u64>
     }
     let md5: [u8; 16] = if md5 { Md5::digest(&data).into() } else { [0; 16] };
     if data.is_empty() {
-        return Ok(Written { size, md5, segments: Vec::new() });
+        return Ok(Written { size, md5, segments: Vec::new(), inline: None });
     }
     // The metadata file system keeps its reserve (as `Store::place` does for shards), all
     // the more as these bytes go there.
     store.meta_room()?;
     let id: SegmentId = rand::random();
-    let bytes = data.to_vec();
-    store.meta_call(move |m| m.put_inline(id, bytes)).await?;
     Metrics::inc(&store.metrics.inline_writes);
     store.metrics.bytes_written.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
-    Ok(Written { size, md5, segments: vec![SegmentMeta { id, len: size, shards: Vec::new() }] })
+    let inline = Some(PendingInline { segment: id, data: Vec::from(data) });
+    Ok(Written { size, md5, segments: vec![SegmentMeta { id, len: size, shards: Vec::new() }], inline })
 }
 
 /// [`write_body_up_to`] as erasure-coded segments.
@@ -430,5 +454,5 @@ where
     let md5 = md5_task.await?;
     let segments = sink.collect().await?;
     sink.store.metrics.bytes_written.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
-    Ok(Written { size, md5, segments })
+    Ok(Written { size, md5, segments, inline: None })
 }

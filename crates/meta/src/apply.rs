@@ -69,7 +69,7 @@ impl RocksMeta {
             Command::CreateBucket { bucket, created_ms } => self.apply_create_bucket(bucket, *created_ms, "", false).map(|()| Applied::Done),
             Command::DeleteBucket { bucket, garbage_due_ms } => self.apply_delete_bucket(bucket, *garbage_due_ms).map(|()| Applied::Done),
             Command::PutObject { bucket, key, manifest, expect, garbage_due_ms } => {
-                self.apply_put_object(bucket, key, manifest, *expect, *garbage_due_ms, &[], None).map(Applied::Replaced)
+                self.apply_put_object(bucket, key, manifest, *expect, *garbage_due_ms, &[], None, None).map(Applied::Replaced)
             }
             Command::DeleteObject { bucket, key, expect, garbage_due_ms } => self.apply_delete_object(bucket, key, *expect, *garbage_due_ms, None).map(|d| Applied::Replaced(d.removed)),
             Command::DeleteObjectMarked { bucket, key, expect, garbage_due_ms, marker_id, now_ms } => {
@@ -97,10 +97,10 @@ impl RocksMeta {
                 self.apply_complete_upload(bucket, key, upload_id, used, manifest, *garbage_due_ms, *expect).map(Applied::Replaced)
             }
             Command::PutObjectTagged { bucket, key, manifest, expect, garbage_due_ms, tags } => {
-                self.apply_put_object(bucket, key, manifest, *expect, *garbage_due_ms, tags, None).map(Applied::Replaced)
+                self.apply_put_object(bucket, key, manifest, *expect, *garbage_due_ms, tags, None, None).map(Applied::Replaced)
             }
             Command::PutObjectLocked { bucket, key, manifest, expect, garbage_due_ms, tags, lock } => {
-                self.apply_put_object(bucket, key, manifest, *expect, *garbage_due_ms, tags, Some(lock)).map(Applied::Replaced)
+                self.apply_put_object(bucket, key, manifest, *expect, *garbage_due_ms, tags, Some(lock), None).map(Applied::Replaced)
             }
             Command::PutObjectTags { bucket, key, version_id, tags } => self.apply_put_object_tags(bucket, key, *version_id, tags).map(|()| Applied::Done),
             Command::CreateUploadTagged { upload, tags } => self.apply_create_upload(upload, tags, None).map(|()| Applied::Done),
@@ -138,6 +138,10 @@ impl RocksMeta {
             Command::PutBucketOwnership { bucket, ownership } => self.apply_put_bucket_ownership(bucket, ownership).map(|()| Applied::Done),
             Command::PutInline { segment, data, hash, started_ms } => self.apply_put_inline(*segment, data, hash, *started_ms).map(|()| Applied::Done),
             Command::RevokeJoinTokens => self.apply_revoke_join_tokens().map(|()| Applied::Done),
+            Command::PutObjectInline { bucket, key, manifest, expect, garbage_due_ms, tags, lock, segment, data, hash } => {
+                let inline = crate::inline::InlinePut { segment: *segment, data, hash };
+                self.apply_put_object(bucket, key, manifest, *expect, *garbage_due_ms, tags, lock.as_ref(), Some(inline)).map(Applied::Replaced)
+            }
         };
         applied
     }

@@ -554,6 +554,35 @@ pub enum Command {
         /// When the write started (the intent's time).
         started_ms: i64,
     },
+    /// Commit a small object and its bytes in one write (one log entry in a group, where
+    /// [`Command::PutInline`] then a commit take two): [`Command::PutObjectLocked`] — or
+    /// [`Command::PutObjectTagged`] when `lock` is `None` — that also stores `data` as the
+    /// bytes of the manifest's inline segment `segment`. No intent is needed: nothing is
+    /// written unless the whole commit is. Precondition also: the manifest names `segment` as
+    /// an inline segment of `data.len()` bytes and `data` hashes to `hash` (else
+    /// `InlineDamaged`).
+    PutObjectInline {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The new version's manifest.
+        manifest: Manifest,
+        /// What the current version must be.
+        expect: Expect,
+        /// When the replaced object's shards may be deleted.
+        garbage_due_ms: i64,
+        /// The new version's tags.
+        tags: TagSet,
+        /// Its retention and legal hold, if asked for.
+        lock: Option<VersionLock>,
+        /// The inline segment.
+        segment: SegmentId,
+        /// Its bytes.
+        data: Vec<u8>,
+        /// BLAKE3 of `data`.
+        hash: [u8; 32],
+    },
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.

@@ -58,6 +58,7 @@ impl Command {
             Command::PutMasterKey { .. } => "put_master_key",
             Command::PutBucketEncryption { .. } => "put_bucket_encryption",
             Command::PutInline { .. } => "put_inline",
+            Command::PutObjectInline { .. } => "put_object_inline",
         }
     }
 }

@@ -466,6 +466,9 @@ fn commands_are_the_bytes_docs_formats_md_gives_and_bad_bytes_are_typed_errors()
     assert_eq!(number(Command::PutMasterKey { key: [0; 32] }), 49);
     assert_eq!(number(Command::PutBucketEncryption { bucket: "b".into(), algorithm: String::new() }), 50);
     assert_eq!(number(Command::PutInline { segment: 1, data: vec![], hash: [0; 32], started_ms: 0 }), 51);
+    let (tags, lock) = (vec![], None);
+    let put = Command::PutObjectInline { bucket: "b".into(), key: "k".into(), manifest: manifest(1, vec![]), expect: Expect::Any, garbage_due_ms: 0, tags, lock, segment: 1, data: vec![7], hash: [0; 32] };
+    assert_eq!(number(put), 52);
     let cmd = Command::PutObject { bucket: "b".into(), key: "k/é".into(), manifest: manifest(1, vec![seg(5, &[1, 2, 3])]), expect: Expect::Version(Some(4)), garbage_due_ms: 77 };
     let bytes = cmd.encode().expect("encode");
     assert_eq!(Command::decode(&bytes).expect("decode"), cmd);

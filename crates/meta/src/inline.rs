@@ -1,31 +1,62 @@
 //! Inline segments: a small object's bytes kept in the metadata store, beside its manifest,
 //! instead of as k+m shard files (see `SegmentMeta::is_inline`).
 //!
-//! The bytes are written first, with a write intent, by [`Command::PutInline`] — the way
-//! shards are written before the commit that references them — and the object's commit then
-//! references the segment like any other. Everything after follows the shard path: a commit
-//! clears the intent; an unreferenced segment (overwritten, deleted, expired, or a PUT that
-//! failed) becomes a garbage entry with no shards; and when garbage collection removes that
+//! A PUT or copy stores the bytes with the object's commit, in the same write batch
+//! ([`Command::PutObjectInline`]): one synced write, and in a group one log entry, per small
+//! object; a commit its precondition refuses stores nothing, and a crash keeps both or neither.
+//! Everything after follows the shard path: an unreferenced segment (overwritten, deleted,
+//! expired) becomes a garbage entry with no shards, and when garbage collection removes that
 //! entry, the bytes go with it. Only then: a GET that read the manifest just before an
 //! overwrite still finds the bytes for the garbage delay, as it would find shard files.
 //!
-//! The bytes are written unsynced: they matter only once a commit references them, and that
-//! commit is a synced write, which syncs RocksDB's write-ahead log — every write before it
-//! included, in every live WAL file (`DBImpl::WriteGroupToWAL` syncs all of `logs_`, checked
-//! against RocksDB 11.8) — before it returns. A crash before the commit loses both or neither; a PUT is
-//! acknowledged only after its commit. A group of gateways commits both through its log.
+//! A writer whose commit cannot carry the bytes writes them first, with a write intent, by
+//! [`Command::PutInline`] — the way shards are written before the commit that references
+//! them; the commit clears the intent, a failed write turns it into garbage. Those bytes are
+//! written unsynced: they matter only once a commit references them, and that commit is a
+//! synced write, which syncs RocksDB's write-ahead log — every write before it included, in
+//! every live WAL file (`DBImpl::WriteGroupToWAL` syncs all of `logs_`, checked against
+//! RocksDB 11.8) — before it returns.
 
 use rocksdb::WriteBatch;
 
 use crate::error::{MetaError, MetaResult};
 use crate::keys;
 use crate::store::{RocksMeta, CF_INLINE, CF_INTENTS};
-use crate::types::{encode, InlineRecord, IntentRecord, SegmentId};
+use crate::types::{encode, InlineRecord, IntentRecord, Manifest, SegmentId};
 
 #[cfg(doc)]
 use crate::command::Command;
 
+/// The bytes of an object's inline segment, committed with it ([`Command::PutObjectInline`]).
+pub(crate) struct InlinePut<'a> {
+    /// The segment.
+    pub segment: SegmentId,
+    /// Its bytes.
+    pub data: &'a [u8],
+    /// BLAKE3 of `data`, as the command carries it.
+    pub hash: &'a [u8; 32],
+}
+
+impl InlinePut<'_> {
+    /// The precondition: `manifest` names the segment as inline, of this many bytes, and the
+    /// bytes hash to the hash the command carries (`InlineDamaged` otherwise).
+    pub(crate) fn check(&self, manifest: &Manifest) -> MetaResult<()> {
+        let named = manifest.segments.iter().any(|s| s.id == self.segment && s.is_inline() && s.len == self.data.len() as u64);
+        if !named || kintsugi_erasure::chunk_hash(self.data) != *self.hash {
+            return Err(MetaError::InlineDamaged { segment: self.segment });
+        }
+        Ok(())
+    }
+}
+
 impl RocksMeta {
+    /// In `b`: store the bytes of `put` (checked by [`InlinePut::check`]).
+    pub(crate) fn batch_put_inline(&self, b: &mut WriteBatch, put: &InlinePut<'_>) -> MetaResult<()> {
+        let record = InlineRecord { hash: *put.hash, data: put.data.to_vec() };
+        b.put_cf(self.cf(CF_INLINE)?, keys::segment_key(put.segment), encode(&record)?);
+        Ok(())
+    }
+
     /// Apply [`Command::PutInline`]: refused (`InlineDamaged`) when `data` does not hash to `hash`.
     pub(crate) fn apply_put_inline(&self, segment: SegmentId, data: &[u8], hash: &[u8; 32], started_ms: i64) -> MetaResult<()> {
         if kintsugi_erasure::chunk_hash(data) != *hash {
@@ -72,6 +103,7 @@ impl RocksMeta {
 mod tests {
     use crate::command_tests::{manifest, seg};
     use crate::error::MetaError;
+    use crate::read::MetaRead;
     use crate::store::{Expect, CF_INLINE};
     use crate::tests::open;
     use crate::types::SegmentMeta;
@@ -153,6 +185,63 @@ mod tests {
         drop(meta);
         let meta = crate::RocksMeta::open(dir.path(), 0).expect("reopen");
         assert_eq!(meta.inline_totals().expect("recounted"), Totals { segments: 1, bytes: 40 });
+    }
+
+    #[test]
+    fn a_small_object_and_its_bytes_commit_in_one_write_or_not_at_all() {
+        let (_d, meta) = open();
+        meta.create_bucket("b").expect("bucket");
+        let m = manifest(1, vec![inline(40, 5)]);
+        meta.put_object_inline("b", "k", &m, Expect::Version(None), &[], None, 40, b"hello".to_vec()).expect("commit");
+        assert_eq!(meta.inline_data(40).expect("read"), Some(b"hello".to_vec()));
+        assert!(meta.list_intents().expect("intents").is_empty(), "one write: no intent is ever left");
+        assert_eq!(meta.inline_totals().expect("inline"), Totals { segments: 1, bytes: 5 });
+        assert!(meta.recount(&|_| true, 0).expect("recount").inline_counter_matches);
+        // A commit its precondition refuses writes nothing: neither the object nor the bytes.
+        let m2 = manifest(2, vec![inline(41, 3)]);
+        let refused = meta.put_object_inline("b", "k", &m2, Expect::Version(None), &[], None, 41, b"new".to_vec());
+        assert!(matches!(refused, Err(MetaError::VersionConflict { .. })), "{refused:?}");
+        assert_eq!(meta.inline_data(41).expect("read"), None);
+        assert!(meta.list_intents().expect("intents").is_empty());
+        assert_eq!(meta.object("b", "k").expect("get").map(|m| m.version_id), Some(1));
+        let gone = meta.put_object_inline("nope", "k", &m2, Expect::Any, &[], None, 41, b"new".to_vec());
+        assert!(matches!(gone, Err(MetaError::NoSuchBucket { .. })), "{gone:?}");
+        assert_eq!(meta.scan_inline().expect("scan"), (1, 5), "only the first object's bytes");
+        // Overwritten: the old bytes become garbage with the old version, as with PutInline.
+        meta.put_object_inline("b", "k", &m2, Expect::Version(Some(1)), &[], None, 41, b"new".to_vec()).expect("overwrite");
+        assert_eq!(meta.inline_data(41).expect("read"), Some(b"new".to_vec()));
+        assert!(meta.due_garbage(i64::MAX, 10).expect("garbage").iter().any(|(s, _)| *s == 40));
+        assert_eq!(meta.inline_totals().expect("inline"), Totals { segments: 1, bytes: 3 });
+    }
+
+    #[test]
+    fn a_commit_whose_bytes_do_not_match_its_manifest_is_refused_whole() {
+        let (_d, meta) = open();
+        meta.create_bucket("b").expect("bucket");
+        let hash = kintsugi_erasure::chunk_hash(b"abc");
+        let put = |manifest, segment, data: &[u8], hash| Command::PutObjectInline {
+            bucket: "b".into(),
+            key: "k".into(),
+            manifest,
+            expect: Expect::Any,
+            garbage_due_ms: 0,
+            tags: vec![],
+            lock: None,
+            segment,
+            data: data.to_vec(),
+            hash,
+        };
+        for (why, cmd) in [
+            ("bytes that do not hash to the hash", put(manifest(1, vec![inline(5, 3)]), 5, b"abd", hash)),
+            ("a length the manifest does not give", put(manifest(1, vec![inline(5, 4)]), 5, b"abc", hash)),
+            ("a segment the manifest does not name", put(manifest(1, vec![inline(6, 3)]), 5, b"abc", hash)),
+            ("a segment the manifest names as coded", put(manifest(1, vec![seg(5, &[1, 2, 3])]), 5, b"abc", hash)),
+        ] {
+            assert!(matches!(meta.apply(&cmd), Err(MetaError::InlineDamaged { segment: 5 })), "{why}");
+            assert_eq!(meta.object("b", "k").expect("get"), None, "{why}: no object");
+            assert_eq!(meta.scan_inline().expect("scan"), (0, 0), "{why}: no bytes");
+        }
+        assert!(meta.apply(&put(manifest(1, vec![inline(5, 3)]), 5, b"abc", hash)).is_ok());
     }
 
     #[test]

@@ -94,6 +94,37 @@ impl RocksMeta {
         self.submit(&Command::CreateLockedBucket { bucket: bucket.into(), created_ms: now_ms(), owner: owner.into() }).map(drop)
     }
 
+    /// [`RocksMeta::put_object_locked`] of a small object whose bytes, `data`, are the
+    /// manifest's inline segment `segment`: the bytes and the commit in one write (one log
+    /// entry in a group), instead of [`RocksMeta::put_inline`] and then the commit.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_object_inline(
+        &self,
+        bucket: &str,
+        key: &str,
+        manifest: &Manifest,
+        expect: Expect,
+        tags: &[(String, String)],
+        lock: Option<&VersionLock>,
+        segment: SegmentId,
+        data: Vec<u8>,
+    ) -> MetaResult<Option<Manifest>> {
+        let hash = kintsugi_erasure::chunk_hash(&data);
+        let cmd = Command::PutObjectInline {
+            bucket: bucket.into(),
+            key: key.into(),
+            manifest: manifest.clone(),
+            expect,
+            garbage_due_ms: self.garbage_due(),
+            tags: tags.to_vec(),
+            lock: lock.copied(),
+            segment,
+            data,
+            hash,
+        };
+        Ok(self.submit(&cmd)?.replaced())
+    }
+
     /// [`RocksMeta::put_object_tagged`] whose new version gets `lock` (none: as asked for no
     /// lock; the bucket's default retention applies either way).
     pub fn put_object_locked(&self, bucket: &str, key: &str, manifest: &Manifest, expect: Expect, tags: &[(String, String)], lock: Option<&VersionLock>) -> MetaResult<Option<Manifest>> {

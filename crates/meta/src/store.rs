@@ -377,7 +377,11 @@ impl RocksMeta {
         garbage_due_ms: i64,
         tags: &[(String, String)],
         lock: Option<&crate::retention::VersionLock>,
+        inline: Option<crate::inline::InlinePut<'_>>,
     ) -> MetaResult<Option<Manifest>> {
+        if let Some(i) = &inline {
+            i.check(manifest)?;
+        }
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
         self.require_bucket(bucket)?;
@@ -385,6 +389,9 @@ impl RocksMeta {
         let old: Option<Manifest> = self.get(CF_OBJECTS, "manifest", &ok)?;
         self.check_expect(bucket, key, &old, expect)?;
         let mut b = WriteBatch::default();
+        if let Some(i) = &inline {
+            self.batch_put_inline(&mut b, i)?;
+        }
         let gone = self.batch_supersede(&mut b, bucket, key, old.as_ref(), Some(manifest.version_id), None, garbage_due_ms)?;
         b.put_cf(self.cf(CF_OBJECTS)?, &ok, encode(manifest)?);
         self.batch_object_tags(&mut b, bucket, key, manifest.version_id, tags)?;

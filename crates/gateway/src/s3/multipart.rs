@@ -205,10 +205,12 @@ impl KintsugiS3 {
         };
         let owner = Owner::labelled(at.owner_id, at.part_number, &label);
         let seal = seal.as_ref().map(|(k, m)| (k, *m));
-        let (written, etag_md5) = match &check {
+        let (mut written, etag_md5) = match &check {
             Some(c) => write_body_sealed(&self.store, c.wrap(body), owner, seal).await?,
             None => write_body_sealed(&self.store, body, owner, seal).await?,
         };
+        // Parts are never inline; were one, its bytes would be stored before the part's commit.
+        written.keep_inline(&self.store).await?;
         if let Err(e) = verify_body(check, expected_md5, written.md5) {
             self.discard(&written.segments).await;
             return Err(e.into());

@@ -122,10 +122,12 @@ impl KintsugiS3 {
         };
         let owner = Owner::labelled(version_id, 0, &label);
         let seal = seal.as_ref().map(|(k, m)| (k, *m));
-        let (written, etag_md5) = match &check {
+        let (mut written, etag_md5) = match &check {
             Some(c) => write_body_sealed(&self.store, c.wrap(body), owner, seal).await?,
             None => write_body_sealed(&self.store, body, owner, seal).await?,
         };
+        // A small body's bytes go with the commit (nothing stored if it is refused).
+        let inline = written.inline.take();
         let verified = match verify_body(check, expected_md5, written.md5) {
             Ok(v) => v,
             Err(e) => {
@@ -148,7 +150,11 @@ impl KintsugiS3 {
             segments: written.segments,
         };
         let (b, k, m, t, l) = (bucket.to_owned(), key.to_owned(), manifest.clone(), attrs.tags, attrs.lock);
-        if let Err(e) = self.meta(move |meta| meta.put_object_locked(&b, &k, &m, expect, &t, l.as_ref())).await {
+        let commit = move |meta: &kintsugi_meta::RocksMeta| match inline {
+            Some(i) => meta.put_object_inline(&b, &k, &m, expect, &t, l.as_ref(), i.segment, i.data),
+            None => meta.put_object_locked(&b, &k, &m, expect, &t, l.as_ref()),
+        };
+        if let Err(e) = self.meta(commit).await {
             // A commit that may still happen keeps its shards (their intents stay open).
             if !e.outcome_unknown() {
                 self.discard(&manifest.segments).await;
