@@ -3,6 +3,7 @@
 //! (`membership.rs`).
 
 mod membership;
+mod rounds;
 mod serve;
 
 pub use membership::{enrol, GatewayStatus, GroupStatus, Role};
@@ -89,7 +90,15 @@ pub struct MetaGroup {
     secrets: std::sync::OnceLock<Secrets>,
     timeout: Duration,
     election_max: Duration,
+    /// Read barriers, shared by the reads that ask while one runs (`rounds.rs`).
+    reads: Arc<rounds::Rounds<Result<(), String>>>,
+    /// The leader's read index, shared the same way by the followers that ask for it.
+    read_index: Arc<rounds::Rounds<ReadIndex>>,
 }
+
+/// What a round of confirming the leadership answered: the index to read at, or why not
+/// (`true`: this gateway is not the leader).
+type ReadIndex = Result<Option<u64>, (bool, String)>;
 
 fn not_committed(command: &'static str, detail: impl std::fmt::Display) -> MetaError {
     MetaError::NotCommitted { command, detail: detail.to_string() }
@@ -131,7 +140,23 @@ impl MetaGroup {
         // own batches need not be synced again (see `kintsugi_meta` replica.rs).
         meta.set_synced_writes(false);
         let raft = Raft::new(cfg.id, Arc::new(config), net.clone(), log, sm).await.map_err(|e| RaftGroupError::Raft(e.to_string()))?;
-        let group = Arc::new(Self { raft, id: cfg.id, me: cfg.me, net, rt: tokio::runtime::Handle::current(), secrets: std::sync::OnceLock::new(), timeout: cfg.request_timeout, election_max: cfg.election.1 });
+        let timeout = cfg.request_timeout;
+        let (r, n) = (raft.clone(), net.clone());
+        let reads = rounds::Rounds::new(move || Box::pin(confirm_reads(r.clone(), n.clone(), timeout)));
+        let r = raft.clone();
+        let read_index = rounds::Rounds::new(move || Box::pin(leader_read_index(r.clone(), timeout)));
+        let group = Arc::new(Self {
+            raft,
+            id: cfg.id,
+            me: cfg.me,
+            net,
+            rt: tokio::runtime::Handle::current(),
+            secrets: std::sync::OnceLock::new(),
+            timeout,
+            election_max: cfg.election.1,
+            reads,
+            read_index,
+        });
         if let Some(s) = secrets {
             group.set_secrets(s);
         }
@@ -306,7 +331,7 @@ impl MetaGroup {
         let call = self.net.call(&leader.cluster, &RaftRequest::Submit, &body, self.timeout);
         let answer = tokio::select! {
             a = call => a,
-            () = self.leader_replaced(&leader.name) => {
+            () = leader_replaced(&self.raft, &leader.name) => {
                 // The leader it went to is gone (a new one was elected): it may have committed
                 // the command before dying or not, so the outcome is unknown — say so now
                 // rather than wait out the timeout (a client retries a 503 on the new leader).
@@ -332,60 +357,88 @@ impl MetaGroup {
         }
     }
 
-    /// Return once this replica knows of a leader other than `name` (a read of the leader
-    /// that went to `name` is then pointless, and a write to it of unknown outcome).
-    async fn leader_replaced(&self, name: &str) {
-        let mut rx = self.raft.metrics();
-        loop {
-            let other = {
-                let m = rx.borrow_and_update();
-                let leader = m.current_leader.and_then(|id| m.membership_config.membership().get_node(&id).map(|n| n.name.clone()));
-                leader.is_some_and(|l| l != name)
-            };
-            if other || rx.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-
-    /// Wait until this replica has applied every write committed before the call.
+    /// Wait until this replica has applied every write committed before the call. Reads
+    /// that ask while a confirmation runs share the next one (`rounds.rs`).
     pub async fn read_barrier_async(&self) -> MetaResult<()> {
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
-            let Ok(confirmed) = tokio::time::timeout(left, self.raft.ensure_linearizable()).await else {
-                return Err(not_committed("read", format!("no majority of gateways confirmed the leader within {:?}", self.timeout)));
-            };
-            let why = match confirmed {
-                Ok(_) => return Ok(()),
-                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(ForwardToLeader { leader_node: Some(leader), .. }))) => {
-                    let call = self.net.call(&leader.cluster, &RaftRequest::ReadIndex, &[], self.timeout);
-                    let answer = tokio::select! {
-                        a = call => a,
-                        () = self.leader_replaced(&leader.name) => Err(NetError::Remote { code: codes::NOT_LEADER.into(), message: format!("the leader {} was replaced", leader.name) }),
-                    };
-                    match answer {
-                        Ok((RaftResponse::ReadIndex { index }, _)) => {
-                            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
-                            return match self.raft.wait(Some(left)).applied_index_at_least(index, "read barrier").await {
-                                Ok(_) => Ok(()),
-                                Err(e) => Err(not_committed("read", format!("this gateway did not catch up with the leader: {e}"))),
-                            };
-                        }
-                        Ok((other, _)) => format!("unexpected answer {other:?}"),
-                        Err(e) => e.to_string(),
-                    }
-                }
-                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => "no leader is known".to_owned(),
-                Err(e) => e.to_string(),
-            };
-            if Instant::now() >= deadline {
-                return Err(not_committed("read", format!("{why} (for {:?})", self.timeout)));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        match self.reads.join(self.timeout).await {
+            Some(Ok(())) => Ok(()),
+            Some(Err(why)) => Err(not_committed("read", why)),
+            None => Err(not_committed("read", format!("no majority of gateways confirmed the leader within {:?}", self.timeout))),
         }
     }
 
+    /// The leader's read index for a follower's read barrier, shared by the followers' reads
+    /// that ask while one is being confirmed.
+    pub(crate) async fn shared_read_index(&self) -> ReadIndex {
+        self.read_index.join(self.timeout).await.unwrap_or_else(|| Err((false, "no majority answered in time".into())))
+    }
+}
+
+/// Return once `raft` knows of a leader other than `name` (a read of the leader that went to
+/// `name` is then pointless, and a write to it of unknown outcome).
+async fn leader_replaced(raft: &Raft, name: &str) {
+    let mut rx = raft.metrics();
+    loop {
+        let other = {
+            let m = rx.borrow_and_update();
+            let leader = m.current_leader.and_then(|id| m.membership_config.membership().get_node(&id).map(|n| n.name.clone()));
+            leader.is_some_and(|l| l != name)
+        };
+        if other || rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// One round of a read barrier: wait until this replica has applied every write committed
+/// before the round began (the leader confirms its leadership with a majority; a follower
+/// asks the leader for that index and waits until it has applied it).
+async fn confirm_reads(raft: Raft, net: Network, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
+        let Ok(confirmed) = tokio::time::timeout(left, raft.ensure_linearizable()).await else {
+            return Err(format!("no majority of gateways confirmed the leader within {timeout:?}"));
+        };
+        let why = match confirmed {
+            Ok(_) => return Ok(()),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(ForwardToLeader { leader_node: Some(leader), .. }))) => {
+                let call = net.call(&leader.cluster, &RaftRequest::ReadIndex, &[], timeout);
+                let answer = tokio::select! {
+                    a = call => a,
+                    () = leader_replaced(&raft, &leader.name) => Err(NetError::Remote { code: codes::NOT_LEADER.into(), message: format!("the leader {} was replaced", leader.name) }),
+                };
+                match answer {
+                    Ok((RaftResponse::ReadIndex { index }, _)) => {
+                        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+                        return match raft.wait(Some(left)).applied_index_at_least(index, "read barrier").await {
+                            Ok(_) => Ok(()),
+                            Err(e) => Err(format!("this gateway did not catch up with the leader: {e}")),
+                        };
+                    }
+                    Ok((other, _)) => format!("unexpected answer {other:?}"),
+                    Err(e) => e.to_string(),
+                }
+            }
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => "no leader is known".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() >= deadline {
+            return Err(format!("{why} (for {timeout:?})"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One round of the leader's read index: confirm the leadership with a majority and answer
+/// the commit index from then on.
+async fn leader_read_index(raft: Raft, timeout: Duration) -> ReadIndex {
+    match tokio::time::timeout(timeout, raft.get_read_log_id()).await {
+        Err(_) => Err((false, "no majority answered in time".into())),
+        Ok(Ok((read, _))) => Ok(read.map(|l| l.index)),
+        Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_)))) => Err((true, "this gateway is not the leader".into())),
+        Ok(Err(e)) => Err((false, e.to_string())),
+    }
 }
 
 /// A forward that certainly did not commit: try again.

@@ -15,7 +15,8 @@
 //!   it; a follower forwards writes to the leader. Reads pass a read barrier: the leader
 //!   confirms its leadership with a majority (read index), a follower asks the leader for
 //!   that index and waits until it has applied it — so every read sees every write
-//!   acknowledged before it began, on any gateway.
+//!   acknowledged before it began, on any gateway. Reads that arrive while a confirmation
+//!   runs share the next one (`group/rounds.rs`).
 //!
 //! Pure Raft logic is openraft's; this crate only stores, carries and applies.
 #![deny(unsafe_code)]

@@ -1,13 +1,12 @@
 //! Serving the gateways' protocol: Raft's messages, forwarded writes and reads, membership
 //! requests — to peers whose certificate says `gateway` only.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kintsugi_meta::Command;
 use kintsugi_net::{codes as net_codes, Handler, NetError, NetResult};
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{ClientWriteError, RaftError};
 
 use super::{refuse, MetaGroup};
 use crate::network::answer;
@@ -51,10 +50,10 @@ impl MetaGroup {
                     Err(e) => (refuse(codes::RAFT, e.to_string()), Vec::new()),
                 }
             }
-            RaftRequest::ReadIndex => match tokio::time::timeout(self.timeout, self.raft.get_read_log_id()).await.unwrap_or(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(openraft::error::QuorumNotEnough { cluster: "no majority answered in time".into(), got: BTreeSet::new() })))) {
-                Ok((read, _)) => (RaftResponse::ReadIndex { index: read.map(|l| l.index) }, Vec::new()),
-                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => (refuse(codes::NOT_LEADER, "this gateway is not the leader"), Vec::new()),
-                Err(e) => (refuse(codes::NO_LEADER, e.to_string()), Vec::new()),
+            RaftRequest::ReadIndex => match self.shared_read_index().await {
+                Ok(index) => (RaftResponse::ReadIndex { index }, Vec::new()),
+                Err((true, why)) => (refuse(codes::NOT_LEADER, why), Vec::new()),
+                Err((false, why)) => (refuse(codes::NO_LEADER, why), Vec::new()),
             },
             RaftRequest::Enrol { id, name, cluster, s3 } => {
                 let node = GatewayNode { name, cluster, s3 };
