@@ -7,6 +7,12 @@
 # TARGETS="embedded cluster group3" adds a group of 3 gateways (metadata replicated
 # with Raft; the bench talks to the first, the leader): the price of replication.
 # FLAGS="--inline-max 0" adds flags to every `kintsugi server` and `kintsugi gateway`.
+# PROFILE=DIR records a CPU profile of the whole machine (perf, DWARF call graphs, every
+# process: bench client, gateway, nodes) during each row's GET phase (DURATION in seconds,
+# e.g. 10s), and writes DIR/<target>-<size>-c<conc>.{folded,svg,txt}: folded stacks whose
+# roots are the processes' roles (gateway, storage n1, bench client …), a flame graph, and
+# the share of CPU per role with its busiest functions. Needs perf and inferno
+# (`cargo install inferno`).
 # Prints one markdown row per (target, size, concurrency); raw JSON lines go
 # to $OUT (default /tmp/kintsugi-bench-cluster.jsonl).
 set -euo pipefail
@@ -72,6 +78,36 @@ start() {
   fi
 }
 
+# profile_start NAME: perf records the whole machine from 1 s into the GET phase (which starts
+# after the PUT phase's DURATION) to 1 s before its end.
+profile_start() {
+  local secs=${DUR%s}
+  case $secs in '' | *[!0-9]*) echo "bench-cluster: PROFILE needs DURATION in seconds, e.g. 10s" >&2; exit 2 ;; esac
+  [ "$secs" -ge 4 ] || { echo "bench-cluster: PROFILE needs DURATION >= 4s" >&2; exit 2; }
+  mkdir -p "$PROFILE"
+  (
+    sleep $((secs + 1))
+    ps -eo pid,args | grep '[k]intsugi' >"$PROFILE/$1.procs"
+    exec perf record -a -F 199 --call-graph dwarf,16384 -o "$PROFILE/$1.data" -- sleep $((secs - 2))
+  ) >"$PROFILE/$1.record.log" 2>&1 &
+  perf_pid=$!
+}
+
+# profile_report NAME: stacks with each process named by its role, a flame graph, and the
+# share of CPU per role with each role's busiest functions (scripts/profile_roles.py).
+profile_report() {
+  local d=$PROFILE/$1
+  if ! command -v inferno-collapse-perf >/dev/null; then
+    echo "bench-cluster: PROFILE needs inferno (cargo install inferno); $d.data is kept" >&2
+    return
+  fi
+  perf script -i "$d.data" -F comm,pid,tid,cpu,time,event,ip,sym,dso,trace 2>/dev/null |
+    inferno-collapse-perf --pid >"$d.pids.folded"
+  python3 scripts/profile_roles.py "$d.procs" "$d.pids.folded" "$d.folded" "$d.txt"
+  inferno-flamegraph --title "$1: GET phase, whole machine" <"$d.folded" >"$d.svg"
+  rm -f "$d.pids.folded" "$d.procs" "$d.data" "$d.record.log"
+}
+
 echo "| target | size | concurrency | PUT MiB/s | PUT ops/s | PUT p50 / p99 ms | GET MiB/s | GET ops/s | GET p50 / p99 ms |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for size in $SIZES; do
@@ -80,9 +116,18 @@ for size in $SIZES; do
       work=$(mktemp -d)
       export KINTSUGI_CONFIG=$work/client.toml
       start "$target" "$work"
+      if [ -n "${PROFILE:-}" ]; then
+        profile_start "$target-$size-c$c"
+      fi
       line=$(AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK \
         "$BIN" bench --endpoint "$ep" --size "$size" --concurrency "$c" --duration "$DUR" --json | tail -1)
+      if [ -n "${PROFILE:-}" ]; then
+        wait "$perf_pid"
+      fi
       cleanup
+      if [ -n "${PROFILE:-}" ]; then
+        profile_report "$target-$size-c$c"
+      fi
       rm -rf "$work"
       echo "{\"target\":\"$target\",\"result\":$line}" >> "$OUT"
       python3 - "$line" "$target" "$size" "$c" <<'PY'

@@ -31,6 +31,11 @@ pub struct TransportTuning {
     /// The longest we ask the peer to delay an ACK (QUIC ACK-frequency extension). The
     /// default 25 ms stalls a sender that waits for the ACK of a burst's odd last packet.
     pub max_ack_delay: Duration,
+    /// How many ack-eliciting packets we ask the peer to take before it must ACK (QUIC
+    /// ACK-frequency extension; 1, quinn's default, ACKs every other packet). A higher value
+    /// speeds one bulk stream on loopback but slowed the cluster's GETs, which read k streams
+    /// at once (BENCHMARKS.md, "Where the cluster GET spends its CPU"): left at 1.
+    pub ack_eliciting_threshold: u32,
     /// Congestion window of a new connection, bytes (cluster links are LAN or loopback).
     pub initial_window: u64,
     /// What a serving endpoint takes on.
@@ -44,6 +49,7 @@ impl Default for TransportTuning {
             idle_timeout: Duration::from_secs(10),
             keep_alive: Duration::from_secs(2),
             max_ack_delay: Duration::from_millis(1),
+            ack_eliciting_threshold: 1,
             initial_window: 256 * 1024,
             limits: ServerLimits::default(),
         }
@@ -63,6 +69,7 @@ fn transport_config(t: &TransportTuning) -> NetResult<Arc<quinn::TransportConfig
     tc.keep_alive_interval(Some(t.keep_alive));
     let mut ack = quinn::AckFrequencyConfig::default();
     ack.max_ack_delay(Some(t.max_ack_delay));
+    ack.ack_eliciting_threshold(quinn::VarInt::from_u32(t.ack_eliciting_threshold));
     tc.ack_frequency_config(Some(ack));
     let mut cubic = quinn::congestion::CubicConfig::default();
     cubic.initial_window(t.initial_window);
