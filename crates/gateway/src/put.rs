@@ -57,7 +57,9 @@ pub struct Written {
     /// until the commit (or [`Written::keep_inline`]) stores them.
     pub segments: Vec<SegmentMeta>,
     /// The bytes of the one inline segment of `segments`, not stored yet: the object's commit
-    /// stores them with it (`RocksMeta::put_object_inline`, one metadata write).
+    /// stores them with it (`RocksMeta::put_object_inline`, one metadata write), or
+    /// [`Written::keep_inline`] before another commit. Dropping them makes that commit fail
+    /// (`InlineDamaged`), never commit an object without its bytes.
     pub inline: Option<PendingInline>,
 }
 
@@ -305,8 +307,11 @@ fn quorum_lost(seg: &OpenSegment, lost: &[usize], durable: usize, need: usize) -
     }
 }
 
-/// Write a body as erasure-coded segments. On error every shard written so far
-/// is handed to garbage collection and nothing is referenced.
+/// Write a body as erasure-coded segments — or, when small, as an inline segment whose bytes
+/// are in [`Written::inline`], not stored yet: the caller's commit must store them
+/// (`put_object_inline`) or call [`Written::keep_inline`] first; a commit of a manifest whose
+/// inline bytes are not stored is refused (`InlineDamaged`). On error every shard written so
+/// far is handed to garbage collection and nothing is referenced.
 pub async fn write_body<S, E>(store: &Arc<Store>, body: S, owner: Owner, expected_len: Option<u64>) -> GwResult<Written>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
@@ -322,7 +327,7 @@ where
 ///
 /// A body of an object (not of a part) no longer than the store's inline limit is kept with
 /// the metadata as one inline segment instead (see `kintsugi_meta`'s `inline.rs`): no shard
-/// files, one metadata write before the commit.
+/// files; its bytes wait in [`Written::inline`] for the commit.
 pub async fn write_body_up_to<S, E>(store: &Arc<Store>, mut body: S, owner: Owner, expected_len: Option<u64>, max: u64, md5: bool) -> GwResult<Written>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,

@@ -57,6 +57,18 @@ impl RocksMeta {
         Ok(())
     }
 
+    /// The precondition of a commit: every inline segment of `manifest` (but `carried`, whose
+    /// bytes the command itself brings) has its bytes stored — else `InlineDamaged`, so a
+    /// writer that lost them can never commit an object that reads as missing bytes.
+    pub(crate) fn require_inline_bytes(&self, manifest: &Manifest, carried: Option<SegmentId>) -> MetaResult<()> {
+        for s in manifest.segments.iter().filter(|s| s.is_inline() && Some(s.id) != carried) {
+            if self.get_raw(CF_INLINE, &keys::segment_key(s.id))?.is_none() {
+                return Err(MetaError::InlineDamaged { segment: s.id });
+            }
+        }
+        Ok(())
+    }
+
     /// Apply [`Command::PutInline`]: refused (`InlineDamaged`) when `data` does not hash to `hash`.
     pub(crate) fn apply_put_inline(&self, segment: SegmentId, data: &[u8], hash: &[u8; 32], started_ms: i64) -> MetaResult<()> {
         if kintsugi_erasure::chunk_hash(data) != *hash {
@@ -212,6 +224,22 @@ mod tests {
         assert_eq!(meta.inline_data(41).expect("read"), Some(b"new".to_vec()));
         assert!(meta.due_garbage(i64::MAX, 10).expect("garbage").iter().any(|(s, _)| *s == 40));
         assert_eq!(meta.inline_totals().expect("inline"), Totals { segments: 1, bytes: 3 });
+    }
+
+    #[test]
+    fn a_commit_naming_inline_bytes_that_were_never_stored_is_refused() {
+        let (_d, meta) = open();
+        meta.create_bucket("b").expect("bucket");
+        let m = manifest(1, vec![inline(50, 4)]);
+        let lost = meta.put_object("b", "k", &m, Expect::Any);
+        assert!(matches!(lost, Err(MetaError::InlineDamaged { segment: 50 })), "{lost:?}");
+        assert_eq!(meta.object("b", "k").expect("get"), None);
+        let lost = meta.put_object_locked("b", "k", &m, Expect::Any, &[("t".into(), "v".into())], None);
+        assert!(matches!(lost, Err(MetaError::InlineDamaged { segment: 50 })), "{lost:?}");
+        // With its bytes stored first (51), the same commit goes through.
+        meta.put_inline(50, b"data".to_vec()).expect("bytes");
+        meta.put_object("b", "k", &m, Expect::Any).expect("commit");
+        assert_eq!(meta.inline_data(50).expect("read"), Some(b"data".to_vec()));
     }
 
     #[test]

@@ -382,6 +382,7 @@ impl RocksMeta {
         if let Some(i) = &inline {
             i.check(manifest)?;
         }
+        self.require_inline_bytes(manifest, inline.as_ref().map(|i| i.segment))?;
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
         self.require_bucket(bucket)?;

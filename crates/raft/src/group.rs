@@ -363,7 +363,13 @@ impl MetaGroup {
         match self.reads.join(self.timeout).await {
             Some(Ok(())) => Ok(()),
             Some(Err(why)) => Err(not_committed("read", why)),
-            None => Err(not_committed("read", format!("no majority of gateways confirmed the leader within {:?}", self.timeout))),
+            None => {
+                let why = match self.reads.last() {
+                    Some(Err(last)) => format!("; the last round: {last}"),
+                    _ => String::new(),
+                };
+                Err(not_committed("read", format!("no majority of gateways confirmed the leader within {:?}{why}", self.timeout)))
+            }
         }
     }
 
@@ -403,7 +409,7 @@ async fn confirm_reads(raft: Raft, net: Network, timeout: Duration) -> Result<()
         let why = match confirmed {
             Ok(_) => return Ok(()),
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(ForwardToLeader { leader_node: Some(leader), .. }))) => {
-                let call = net.call(&leader.cluster, &RaftRequest::ReadIndex, &[], timeout);
+                let call = net.call(&leader.cluster, &RaftRequest::ReadIndex, &[], left);
                 let answer = tokio::select! {
                     a = call => a,
                     () = leader_replaced(&raft, &leader.name) => Err(NetError::Remote { code: codes::NOT_LEADER.into(), message: format!("the leader {} was replaced", leader.name) }),

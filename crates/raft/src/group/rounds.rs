@@ -73,17 +73,27 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
         }
     }
 
+    /// The answer of the latest round to end, whenever it started (for what a caller that
+    /// gave up is told).
+    pub(crate) fn last(&self) -> Option<T> {
+        self.done.borrow().as_ref().map(|(_, answer)| answer.clone())
+    }
+
     /// Run round `first`, then one more for as long as callers came during the last.
     fn run_from(self: &Arc<Self>, first: u64) {
         let me = self.clone();
         tokio::spawn(async move {
+            // A round that panics, or a task dropped with its runtime, must not leave the
+            // rounds `running` for ever: the next caller starts a new one.
+            let mut ended = Ended { rounds: &me, cleanly: false };
             let mut round = first;
             loop {
-                let answer = (me.op)().await;
-                let mut s = me.state.lock().unwrap_or_else(PoisonError::into_inner);
-                me.done.send_replace(Some((round, answer)));
+                let answer = (ended.rounds.op)().await;
+                let mut s = ended.rounds.state.lock().unwrap_or_else(PoisonError::into_inner);
+                ended.rounds.done.send_replace(Some((round, answer)));
                 if !s.wanted {
                     s.running = false;
+                    ended.cleanly = true;
                     return;
                 }
                 s.wanted = false;
@@ -91,6 +101,22 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
                 round = s.started;
             }
         });
+    }
+}
+
+/// Frees the rounds when their task ends other than by running out of callers.
+struct Ended<'a, T> {
+    rounds: &'a Rounds<T>,
+    cleanly: bool,
+}
+
+impl<T> Drop for Ended<'_, T> {
+    fn drop(&mut self) {
+        if !self.cleanly {
+            let mut s = self.rounds.state.lock().unwrap_or_else(PoisonError::into_inner);
+            s.running = false;
+            s.wanted = false;
+        }
     }
 }
 
@@ -135,6 +161,22 @@ mod tests {
         assert_eq!(began.load(Ordering::SeqCst), 2, "21 callers, 2 rounds");
         // Once idle, the next caller starts a round of its own.
         assert_eq!(rounds.join(Duration::from_secs(5)).await, Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_round_that_panics_does_not_stop_the_rounds_after_it() {
+        let calls = Arc::new(AtomicU64::new(0));
+        let c = calls.clone();
+        let rounds: Arc<Rounds<u64>> = Rounds::new(move || {
+            let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                assert!(n != 1, "the first round dies");
+                n
+            })
+        });
+        assert_eq!(rounds.join(Duration::from_millis(200)).await, None, "round 1 panicked: no answer");
+        assert_eq!(rounds.join(Duration::from_secs(5)).await, Some(2), "the next caller starts a round of its own");
     }
 
     #[tokio::test]
