@@ -15,7 +15,9 @@
 #    back byte-exact (parity, hedged reads); reconnects it, waits for 6 up, reads again
 # 6. the gateway group (3 gateways, one Raft group): stops the leader's container, writes
 #    and reads everything through a survivor, starts it again; disconnects the new leader
-#    from the network, writes through the others, reconnects it and reads everything through it
+#    from the network, writes through the others (a client inside the cut-off leader's network
+#    namespace gets no write and no stale read from it), reconnects it and reads everything
+#    through it (the refused write does not appear)
 # 7. always tears the project down (down -v); dumps the last container logs on failure
 #
 # Prints "docker: N passed, N failed" as its last line; exits non-zero on failure.
@@ -396,7 +398,40 @@ if [ -n "$after" ] && [ "$after" != "$cut" ] && [ "$after" != None ]; then
 else
   fail "no new leader while $cut is cut off (the group says: '$after')"
 fi
+# From the cut-off side: a client that still reaches the old leader (inside its network
+# namespace, where its S3 port still listens) must not get a write accepted, nor a stale read
+# (the object the majority took while it was cut off must not look absent). One attempt each,
+# no client retries.
+cut_pid=$(docker inspect -f '{{.State.Pid}}' "$cid")
+inside() { AWS_MAX_ATTEMPTS=1 AWS_RETRY_MODE=standard timeout 90 nsenter --target "$cut_pid" --net -- "$@"; }
+if ! command -v nsenter >/dev/null 2>&1 || [ -z "$cut_pid" ] || [ "$cut_pid" = 0 ]; then
+  fail "cannot enter $cut's network namespace (nsenter from util-linux, and root, are needed)"
+else
+  head -c 70001 /dev/urandom >"$src/split-brain.bin"
+  if inside aws --endpoint-url http://127.0.0.1:9000 s3 cp --only-show-errors "$src/split-brain.bin" "s3://$bucket/split-brain.bin" >"$work/split.log" 2>&1; then
+    fail "the cut-off old leader ($cut) accepted a write"
+  else
+    pass "the cut-off old leader ($cut) refused a write: $(grep -o '(50[0-9])\|503\|SlowDown\|ServiceUnavailable\|timed out\|Read timeout' "$work/split.log" | head -n 1)"
+  fi
+  if inside aws --endpoint-url http://127.0.0.1:9000 s3api head-object --bucket "$bucket" --key while-gateway-cut.bin >"$work/split-read.log" 2>&1; then
+    fail "the cut-off old leader ($cut) answered a read it cannot know is current"
+  elif grep -q '(404)\|Not Found\|NoSuchKey' "$work/split-read.log"; then
+    fail "the cut-off old leader ($cut) answered a stale 404 for an object the majority holds"
+  else
+    pass "the cut-off old leader ($cut) refused a read it could not confirm"
+  fi
+fi
 docker network connect --alias "$cut" "$net" "$cid" || { fail "docker network connect $cut"; exit 1; }
 say "reconnected $cut"
 wait_group 60 "${gw_ep[$cut]}" "$cut back in the group after reconnect"
 endpoint=${gw_ep[$cut]} verify "read back through $cut after it rejoined"
+# The write the cut-off leader refused was not applied after the partition healed either.
+for g in "$cut" "$other"; do
+  if timeout 60 aws --endpoint-url "${gw_ep[$g]}" s3api head-object --bucket "$bucket" --key split-brain.bin >"$work/split-after.log" 2>&1; then
+    fail "the write refused during the partition exists after it healed (read through $g)"
+  elif grep -q '(404)\|Not Found' "$work/split-after.log"; then
+    pass "the write refused during the partition does not exist after it healed (through $g)"
+  else
+    fail "could not check the refused write through $g: $(tail -n 2 "$work/split-after.log")"
+  fi
+done

@@ -221,7 +221,7 @@ fn a_gateway_whose_metadata_store_is_lost_gets_every_object_back_from_the_nodes_
     // The metadata store and the Raft log are lost; the cluster CA (`cluster/`) is kept, so the
     // nodes, which never restart, reconnect with their certificates.
     c.gw.kill9();
-    for p in ["db", "raft", "raft-snapshot", "raft-id"] {
+    for p in ["db", "raft", "raft-snapshots", "raft-snapshot", "raft-id"] {
         let path = c.gw.meta_dir().join(p);
         if path.is_dir() {
             std::fs::remove_dir_all(&path).expect("wiping");

@@ -107,10 +107,11 @@ pub fn client_xml(data: &[u8]) {
     }
 }
 
-/// A metadata snapshot (an export) as a gateway receives it from the group's leader: what
-/// decodes encodes to bytes that decode to the same (not always the same bytes: postcard
-/// reads an over-long varint too).
+/// A metadata snapshot (an export) as a gateway receives it from the group's leader. Version 1:
+/// what decodes encodes to bytes that decode to the same (not always the same bytes: postcard
+/// reads an over-long varint too). Version 2 (streamed): the check reads it without panicking.
 pub fn meta_export(data: &[u8]) {
+    let _ = kintsugi_meta::check_export(data, data.len() as u64);
     if let Ok(families) = kintsugi_meta::decode_export(data) {
         let bytes = kintsugi_meta::encode_export(&families).expect("a decoded export encodes");
         assert_eq!(kintsugi_meta::decode_export(&bytes).expect("an export we encoded decodes"), families, "an export does not survive encoding");

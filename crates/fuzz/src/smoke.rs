@@ -102,7 +102,13 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
                 ("system".into(), vec![(b"map-epoch".to_vec(), vec![1, 7])]),
                 ("keys".into(), vec![]),
             ];
-            vec![kintsugi_meta::encode_export(&families).expect("export"), kintsugi_meta::encode_export(&[]).expect("export")]
+            // And a streamed export (version 2) of a store holding one bucket.
+            let dir = tempfile::tempdir().expect("tempdir");
+            let meta = kintsugi_meta::RocksMeta::open(dir.path(), 0).expect("store");
+            meta.create_bucket("b").expect("bucket");
+            let mut streamed = Vec::new();
+            meta.export_to(&mut streamed).expect("streamed export");
+            vec![kintsugi_meta::encode_export(&families).expect("export"), kintsugi_meta::encode_export(&[]).expect("export"), streamed]
         }
         "ledger_value" => vec![kintsugi_meta::encode_ledger_value(3, 4096), kintsugi_meta::encode_ledger_value(-1, i64::MAX), [5i64.to_le_bytes(), 9i64.to_le_bytes()].concat()],
         "admin_query" => vec![b"bucket=my%20bucket&key=a%2Fb+c&verify=full".to_vec(), b"node=n1&disk=3&path=%2Fsrv%2Fd%".to_vec(), b"ttl=3600&uses=1&node=n7".to_vec()],
@@ -209,6 +215,8 @@ fn the_seeds_decode() {
     kintsugi_client::xml::parse("seed", &seeds("client_xml")[0]).expect("the XML seed parses");
     assert!(keys::parse_object_key(&seeds("meta_key")[0]).is_some());
     assert_eq!(kintsugi_meta::decode_export(&seeds("meta_export")[0]).expect("the export seed decodes").len(), 3);
+    let streamed = &seeds("meta_export")[2];
+    kintsugi_meta::check_export(&streamed[..], streamed.len() as u64).expect("the streamed export seed checks");
     assert_eq!(kintsugi_meta::decode_ledger_value(&seeds("ledger_value")[2]).expect("a value from before version bytes"), (5, 9));
     assert_eq!(kintsugi_gateway::admin_query_value(std::str::from_utf8(&seeds("admin_query")[0]).expect("utf-8"), "key").as_deref(), Some("a/b c"));
     let policies: Vec<String> = seeds("bucket_policy").into_iter().map(|d| String::from_utf8(d).expect("utf-8")).collect();

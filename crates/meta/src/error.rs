@@ -20,6 +20,17 @@ pub enum MetaError {
         /// Decoder message.
         detail: String,
     },
+    /// A file of the store's own (a snapshot being written or read) could not be used.
+    #[error("{what} {path}: {source}. Check the disk under the --meta directory (space, permissions)")]
+    File {
+        /// The file.
+        path: String,
+        /// What was being done.
+        what: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A record could not be encoded (nothing was written).
     #[error("could not encode a metadata record, nothing was written: {detail}")]
     Encode {

@@ -29,7 +29,7 @@ use crate::error::{MetaError, MetaResult};
 use crate::store::{RocksMeta, ALL_CFS, CF_SYSTEM};
 
 /// Where the stamp of the last applied log entry is kept (system column family).
-const KEY_STAMP: &[u8] = b"log-applied";
+pub(crate) const KEY_STAMP: &[u8] = b"log-applied";
 
 thread_local! {
     /// The stamp every write batch of the apply running on this thread carries, and whether

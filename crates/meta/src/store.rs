@@ -82,6 +82,8 @@ pub struct RocksMeta {
     pub(crate) log: std::sync::OnceLock<std::sync::Arc<dyn crate::CommandLog>>,
     /// Whether each write batch is synced before it returns (see `replica.rs`).
     pub(crate) synced: std::sync::atomic::AtomicBool,
+    /// Held by a snapshot import throughout, and by an export while it takes its point (`export.rs`).
+    pub(crate) import_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for RocksMeta {
@@ -112,7 +114,9 @@ impl RocksMeta {
             epoch_lock: Mutex::new(()),
             log: std::sync::OnceLock::new(),
             synced: std::sync::atomic::AtomicBool::new(true),
+            import_lock: Mutex::new(()),
         };
+        meta.finish_interrupted_import()?;
         meta.load_domains()?;
         meta.ensure_ledger()?;
         Ok(meta)

@@ -63,6 +63,8 @@ pub struct GroupConfig {
     pub request_timeout: Duration,
     /// Build a snapshot (and purge the log behind it) every this many entries.
     pub snapshot_every: u64,
+    /// A snapshot is sent in chunks of at most this many bytes.
+    pub snapshot_chunk: u64,
 }
 
 impl GroupConfig {
@@ -75,6 +77,7 @@ impl GroupConfig {
             election: (Duration::from_millis(1000), Duration::from_millis(2000)),
             request_timeout: Duration::from_secs(10),
             snapshot_every: 20_000,
+            snapshot_chunk: 4 << 20,
         }
     }
 }
@@ -122,7 +125,7 @@ impl MetaGroup {
             meta.clear_stamp()?;
         }
         let log = LogStore::open(&log_dir)?;
-        let sm = StateMachine::new(meta.clone(), &dir.join("raft-snapshot")).map_err(|e| RaftGroupError::Raft(e.to_string()))?;
+        let sm = StateMachine::new(meta.clone(), dir).map_err(|e| RaftGroupError::Raft(e.to_string()))?;
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let config = openraft::Config {
             cluster_name: "kintsugi-meta".into(),
@@ -131,6 +134,7 @@ impl MetaGroup {
             election_timeout_max: ms(cfg.election.1),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
             max_in_snapshot_log_to_keep: 1000,
+            snapshot_max_chunk_size: cfg.snapshot_chunk,
             ..Default::default()
         }
         .validate()

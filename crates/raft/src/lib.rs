@@ -6,7 +6,7 @@
 //! - **State machine** ([`state_machine`]): the metadata store itself. Each committed
 //!   [`kintsugi_meta::Command`] is applied with [`kintsugi_meta::RocksMeta::apply_stamped`],
 //!   which records the entry's log id in the same write batch, so no command is applied twice
-//!   after a crash. Snapshots are [`kintsugi_meta::RocksMeta::export`]s.
+//!   after a crash. Snapshots are streamed exports kept as files ([`kintsugi_meta::RocksMeta::export_file`]; `snapshots.rs`), never held in memory.
 //! - **Network** ([`network`], [`proto`]): Raft's messages over the cluster's QUIC + mutual
 //!   TLS transport, on the gateway's `--cluster-listen` endpoint under their own ALPN
 //!   (`kintsugi-raft/1`). Only peers whose certificate says `gateway` are served.
@@ -27,6 +27,7 @@ pub mod group;
 pub mod log_store;
 pub mod network;
 pub mod proto;
+mod snapshots;
 pub mod state_machine;
 
 #[cfg(test)]
@@ -60,7 +61,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = GatewayNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = std::io::Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

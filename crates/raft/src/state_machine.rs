@@ -5,31 +5,29 @@
 //! and the membership in force after it. After a crash the stamp says exactly where the store
 //! is, and Raft applies from the next entry on — never one twice.
 //!
-//! A snapshot is an export of the store ([`RocksMeta::export`]) at the stamp it carries,
-//! taken after the write-ahead log is synced (the store's batches are not synced one by one
-//! in a group: the synced Raft log replays what a crash loses — until the log is purged,
-//! which happens only up to a snapshot). The current snapshot is also kept in a file
-//! (`<meta>/raft-snapshot`: version byte, postcard of its meta and data) to serve lagging
-//! gateways after a restart.
+//! A snapshot is a streamed export of the store ([`RocksMeta::export_file`]) at the stamp it
+//! carries, taken after the write-ahead log is synced (the store's batches are not synced one
+//! by one in a group: the synced Raft log replays what a crash loses — until the log is
+//! purged, which happens only up to a snapshot). Snapshots live as files, never in memory
+//! (`snapshots.rs`): Raft sends the current one in chunks read from its file, and a snapshot
+//! received is written chunk by chunk to a file, checked whole, then imported from it
+//! ([`RocksMeta::import_file`], which a crash cannot leave half done).
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kintsugi_meta::{Applied, Outcome, RocksMeta};
 use openraft::storage::RaftStateMachine;
 use openraft::{AnyError, Entry, EntryPayload, LogId, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError, StoredMembership};
-use std::sync::Mutex;
 
+use crate::snapshots::Snapshots;
 use crate::{decode, encode, GatewayNode, TypeConfig};
 
 type StoreResult<T> = Result<T, StorageError<u64>>;
 type Membership = StoredMembership<u64, GatewayNode>;
-type Meta = SnapshotMeta<u64, GatewayNode>;
-/// The current snapshot, shared with the snapshot builder.
-type Current = Arc<Mutex<Option<(Meta, Arc<Vec<u8>>)>>>;
+pub(crate) type Meta = SnapshotMeta<u64, GatewayNode>;
 
-fn err(e: impl std::fmt::Display) -> AnyError {
+pub(crate) fn err(e: impl std::fmt::Display) -> AnyError {
     AnyError::error(e.to_string())
 }
 
@@ -42,15 +40,17 @@ fn stamp_of(log_id: Option<LogId<u64>>, membership: &Membership) -> Result<Vec<u
 pub struct StateMachine {
     meta: Arc<RocksMeta>,
     membership: Membership,
-    current: Current,
-    file: PathBuf,
+    snapshots: Arc<Snapshots>,
+    /// The file a snapshot being received is written to (`begin_receiving_snapshot`).
+    receiving: Option<PathBuf>,
 }
 
 impl StateMachine {
-    /// The state machine over `meta`, keeping its snapshot file at `file`.
-    pub fn new(meta: Arc<RocksMeta>, file: &Path) -> Result<Self, AnyError> {
+    /// The state machine over `meta`, keeping its snapshots under `dir` (the `--meta` directory).
+    pub fn new(meta: Arc<RocksMeta>, dir: &Path) -> Result<Self, AnyError> {
         let (_, membership) = applied(&meta)?;
-        Ok(Self { meta, membership, current: Arc::new(Mutex::new(None)), file: file.to_path_buf() })
+        let snapshots = Arc::new(Snapshots::open(dir)?);
+        Ok(Self { meta, membership, snapshots, receiving: None })
     }
 }
 
@@ -59,31 +59,6 @@ fn applied(meta: &RocksMeta) -> Result<(Option<LogId<u64>>, Membership), AnyErro
     match meta.stamp().map_err(err)? {
         Some(bytes) => decode(&bytes).map_err(|e| AnyError::error(format!("the metadata store's log stamp: {e}"))),
         None => Ok((None, Membership::default())),
-    }
-}
-
-fn save_file(file: &Path, meta: &Meta, data: &[u8]) -> Result<(), AnyError> {
-    let bytes = encode(&(meta, data)).map_err(err)?;
-    let tmp = file.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, file)?;
-        if let Some(dir) = file.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    };
-    tokio::task::block_in_place(write).map_err(err)
-}
-
-fn load_file(file: &Path) -> Result<Option<(Meta, Vec<u8>)>, AnyError> {
-    match std::fs::read(file) {
-        Ok(bytes) => decode(&bytes).map(Some).map_err(|e| AnyError::error(format!("{}: {e}", file.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(err(e)),
     }
 }
 
@@ -116,58 +91,70 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { meta: self.meta.clone(), current: self.current.clone(), file: self.file.clone() }
+        SnapshotBuilder { meta: self.meta.clone(), snapshots: self.snapshots.clone() }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> StoreResult<Box<Cursor<Vec<u8>>>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
-    }
-
-    async fn install_snapshot(&mut self, meta: &Meta, snapshot: Box<Cursor<Vec<u8>>>) -> StoreResult<()> {
-        let data = snapshot.into_inner();
-        let sig = Some(meta.signature());
-        let stamp = stamp_of(meta.last_log_id, &meta.last_membership).map_err(|e| StorageIOError::write_snapshot(sig.clone(), e))?;
-        tokio::task::block_in_place(|| self.meta.import(&data, &stamp)).map_err(|e| StorageIOError::write_snapshot(sig.clone(), err(e)))?;
-        self.membership = meta.last_membership.clone();
-        save_file(&self.file, meta, &data).map_err(|e| StorageIOError::write_snapshot(sig.clone(), e))?;
-        if let Ok(mut c) = self.current.lock() {
-            *c = Some((meta.clone(), Arc::new(data)));
+    async fn begin_receiving_snapshot(&mut self) -> StoreResult<Box<tokio::fs::File>> {
+        let fail = |e: AnyError| -> StorageError<u64> { StorageIOError::write_snapshot(None, e).into() };
+        if let Some(old) = self.receiving.take() {
+            // A transfer that never finished (the leader started another).
+            std::fs::remove_file(old).ok();
         }
+        let (path, file) = self.snapshots.receive_file().await.map_err(fail)?;
+        self.receiving = Some(path);
+        Ok(Box::new(file))
+    }
+
+    async fn install_snapshot(&mut self, meta: &Meta, snapshot: Box<tokio::fs::File>) -> StoreResult<()> {
+        let sig = Some(meta.signature());
+        let fail = |e: AnyError| -> StorageError<u64> { StorageIOError::write_snapshot(sig.clone(), e).into() };
+        let part = self.receiving.take().ok_or_else(|| fail(AnyError::error("a snapshot to install that was not received here")))?;
+        snapshot.sync_all().await.map_err(|e| fail(err(e)))?;
+        drop(snapshot);
+        let stamp = stamp_of(meta.last_log_id, &meta.last_membership).map_err(fail)?;
+        let file = self.snapshots.received(&part).map_err(fail)?;
+        if let Err(e) = tokio::task::block_in_place(|| self.meta.import_file(&file, &stamp)) {
+            if matches!(e, kintsugi_meta::MetaError::Corrupt { .. }) {
+                // Refused whole (the store is unchanged): the file is of no use.
+                std::fs::remove_file(&file).ok();
+            }
+            return Err(fail(err(e)));
+        }
+        self.membership = meta.last_membership.clone();
+        self.snapshots.set_current(meta, &file).map_err(fail)?;
         tracing::info!(snapshot = %meta, "installed a metadata snapshot from the leader");
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> StoreResult<Option<Snapshot<TypeConfig>>> {
-        let cached = self.current.lock().ok().and_then(|c| c.clone());
-        let (meta, data) = match cached {
-            Some((m, d)) => (m, d.as_ref().clone()),
-            None => match load_file(&self.file).map_err(|e| StorageIOError::read_snapshot(None, e))? {
-                Some(x) => x,
-                None => return Ok(None),
-            },
-        };
-        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+        self.snapshots.open_current().await.map_err(|e| StorageIOError::read_snapshot(None, e).into())
     }
 }
 
 /// Builds snapshots of the metadata store.
 pub struct SnapshotBuilder {
     meta: Arc<RocksMeta>,
-    current: Current,
-    file: PathBuf,
+    snapshots: Arc<Snapshots>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> StoreResult<Snapshot<TypeConfig>> {
         let fail = |e: AnyError| -> StorageError<u64> { StorageIOError::write_snapshot(None, e).into() };
+        let part = self.snapshots.build_path();
         // Everything applied so far becomes durable before Raft may purge the log behind it.
-        let (data, stamp) = tokio::task::block_in_place(|| -> Result<_, kintsugi_meta::MetaError> {
+        let written = tokio::task::block_in_place(|| -> Result<_, kintsugi_meta::MetaError> {
             self.meta.sync_wal()?;
-            self.meta.export()
-        })
-        .map_err(|e| fail(err(e)))?;
-        let (last_log_id, last_membership): (Option<LogId<u64>>, Membership) = match stamp {
-            Some(s) => decode(&s).map_err(|e| fail(err(e)))?,
+            self.meta.export_file(&part)
+        });
+        let summary = match written {
+            Ok(s) => s,
+            Err(e) => {
+                std::fs::remove_file(&part).ok();
+                return Err(fail(err(e)));
+            }
+        };
+        let (last_log_id, last_membership): (Option<LogId<u64>>, Membership) = match &summary.stamp {
+            Some(s) => decode(s).map_err(|e| fail(err(e)))?,
             None => (None, Membership::default()),
         };
         let snapshot_id = match last_log_id {
@@ -175,11 +162,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             None => format!("empty-{:016x}", rand::random::<u64>()),
         };
         let meta = Meta { last_log_id, last_membership, snapshot_id };
-        save_file(&self.file, &meta, &data).map_err(fail)?;
-        if let Ok(mut c) = self.current.lock() {
-            *c = Some((meta.clone(), Arc::new(data.clone())));
-        }
-        tracing::info!(snapshot = %meta, bytes = data.len(), "built a metadata snapshot");
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        let file = self.snapshots.built(&part).map_err(fail)?;
+        // Opened before it becomes current: a newer snapshot installed meanwhile may remove it.
+        let data = tokio::fs::File::open(&file).await.map_err(|e| fail(err(e)))?;
+        self.snapshots.set_current(&meta, &file).map_err(fail)?;
+        tracing::info!(snapshot = %meta, bytes = summary.bytes, records = summary.records, "built a metadata snapshot");
+        Ok(Snapshot { meta, snapshot: Box::new(data) })
     }
 }

@@ -44,6 +44,8 @@ async fn replica(ca: &Arc<ClusterCa>, s: &Secrets, name: &str, snapshot_every: u
     cfg.election = (Duration::from_millis(500), Duration::from_millis(1000));
     cfg.request_timeout = Duration::from_secs(5);
     cfg.snapshot_every = snapshot_every;
+    // Small chunks, so a snapshot travels in many of them.
+    cfg.snapshot_chunk = 4096;
     let group = MetaGroup::start(dir.path(), &meta, client.clone(), Some(s.clone()), cfg).await.expect("group");
     let join = Arc::new(JoinAuthority { ca: ca.clone(), secret: s.gateway_secret.clone(), admission: None, name_taken: None, revoked: Revoked::new(), issue_as: Some("gateway".into()) });
     let endpoint = server.endpoint();
@@ -197,6 +199,13 @@ async fn a_gateway_that_joins_late_catches_up_from_a_snapshot_and_the_log() {
     let (b, _) = late.meta.export().expect("export");
     assert!(a == b, "the newcomer's store is the leader's, record for record");
     assert_eq!(blocking(get(&late.meta, "k7")).await.expect("get"), Some(manifest(87)));
+    // Snapshots are files: the current one and the file naming it, nothing half-written.
+    for r in [&first, &late] {
+        let mut names: Vec<String> = std::fs::read_dir(r._dir.path().join("raft-snapshots")).expect("dir").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.iter().any(|n| n == "current"), "{names:?}");
+        assert!(names.iter().any(|n| n.ends_with(".snap")), "{names:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
