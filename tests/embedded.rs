@@ -346,7 +346,8 @@ fn a_put_refused_before_its_body_is_read_gets_the_answer_not_a_broken_pipe() {
 /// conditions and UploadPartCopy, with boto3 and the aws cli; then a compare-and-swap counter
 /// and a create race that only atomic conditional commits pass. See tests/s3/conditional.py.
 /// Then what is not built yet (SSE, object lock where the bucket has none, partNumber of a multipart object)
-/// is refused and stores nothing: tests/s3/corners.py.
+/// is refused and stores nothing: tests/s3/corners.py. Listing details, request ids and a
+/// repeated completion: tests/s3/answers.py.
 #[test]
 fn conditional_reads_writes_and_copies() {
     let _g = slot();
@@ -356,6 +357,7 @@ fn conditional_reads_writes_and_copies() {
     s.py("conditional.py", &["writes", "cond-writes"]);
     s.py("conditional.py", &["counter", "cond-count", "n", "6", "8", &s.endpoint]);
     s.py("corners.py", &["corners"]);
+    s.py("answers.py", &["answers"]);
     // The aws cli: a copy-source condition and a ranged part copy.
     let src = s.scratch().join("cli-src");
     std::fs::write(&src, common::pseudo_random(5, 6 << 20)).expect("write source");

@@ -153,6 +153,7 @@ fn three_gateways_serve_the_same_objects_and_survive_the_leaders_death() {
     // Lifecycle rules set through a follower are carried out by the leader's worker.
     others[0].py("lifecycle.py", &["expire", "grp-lc"]);
     c.gw.py("corners.py", &["grp-corners"]);
+    others[0].py("answers.py", &["grp-answers"]);
 
     // Kill the leader; writes resume through the survivors, nothing acknowledged is lost.
     let leader = list["leader"].as_str().expect("a leader").to_owned();

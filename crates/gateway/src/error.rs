@@ -118,6 +118,11 @@ impl GatewayError {
         matches!(self, GatewayError::Cluster(kintsugi_cluster::ClusterError::Meta(kintsugi_meta::MetaError::VersionConflict { .. })))
     }
 
+    /// Whether the multipart upload named does not exist (any more).
+    pub fn is_no_such_upload(&self) -> bool {
+        matches!(self, GatewayError::Cluster(kintsugi_cluster::ClusterError::Meta(kintsugi_meta::MetaError::NoSuchUpload { .. })))
+    }
+
     /// Classify an error from the request body stream. s3s's aws-chunked
     /// decoder reports a bad chunk signature only through its message (its
     /// error type is private); tests/embedded.rs pins this behaviour.

@@ -145,7 +145,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
         let posts = posts.clone();
         let client = crate::access::Client { ip: peer.ip(), secure: tls.is_some() };
         let domains = domains.clone();
-        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let handle = move |req: Request<Incoming>| {
             let s3 = s3.clone();
             let gw = gw.clone();
             let overload = overload.clone();
@@ -242,6 +242,17 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                     tokio::spawn(discard(body));
                 }
                 Ok(resp)
+            }
+        };
+        // Every answer names its request id (an error's body too), as S3's do.
+        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let answer = handle(req);
+            async move {
+                let id = crate::request_id::new_id();
+                answer.await.map(|mut resp| {
+                    crate::request_id::stamp(&mut resp, &id);
+                    resp
+                })
             }
         });
         let Some(tls) = &tls else {

@@ -23,6 +23,7 @@ mod overload;
 mod policy;
 mod put;
 mod recover;
+mod request_id;
 mod s3;
 mod sse;
 mod sse_io;

@@ -101,9 +101,13 @@ impl Sealed {
     }
 }
 
+/// The internal header naming the multipart upload a version was completed from (a repeated
+/// CompleteMultipartUpload is answered from it), kept since this version.
+pub const UPLOAD_HEADER: &str = "x-kintsugi-upload";
+
 /// Whether a stored header is internal (never answered, never copied to another version).
 pub fn is_internal(name: &str) -> bool {
-    name == HEADER || name == PARTS_HEADER || name == PART_SIZES_HEADER
+    name == HEADER || name == PARTS_HEADER || name == PART_SIZES_HEADER || name == UPLOAD_HEADER
 }
 
 /// The plaintext lengths of a multipart object's parts, in order, when it kept them.

@@ -201,7 +201,7 @@ async fn a_gateway_that_joins_late_catches_up_from_a_snapshot_and_the_log() {
     assert_eq!(blocking(get(&late.meta, "k7")).await.expect("get"), Some(manifest(87)));
     // Snapshots are files: the current one and the file naming it, nothing half-written.
     for r in [&first, &late] {
-        let mut names: Vec<String> = std::fs::read_dir(r._dir.path().join("raft-snapshots")).expect("dir").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(r._dir.path().join("raft-snapshots")).expect("dir").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(names.len(), 2, "{names:?}");
         assert!(names.iter().any(|n| n == "current"), "{names:?}");
         assert!(names.iter().any(|n| n.ends_with(".snap")), "{names:?}");

@@ -21,6 +21,12 @@ fn owner_id(owner: &str) -> String {
     }
 }
 
+/// The owner an answer names for a bucket (and its objects) owned by `owner`.
+pub(super) fn owner_of(owner: &str) -> Owner {
+    let id = owner_id(owner);
+    Owner { display_name: Some(id.clone()), id: Some(id) }
+}
+
 /// The ACL every bucket and object has: its bucket's owner, with FULL_CONTROL.
 fn owner_acl(owner: &str) -> (Owner, Vec<Grant>) {
     let id = owner_id(owner);
@@ -28,7 +34,7 @@ fn owner_acl(owner: &str) -> (Owner, Vec<Grant>) {
         grantee: Some(Grantee { display_name: Some(id.clone()), email_address: None, id: Some(id.clone()), type_: Type::from_static(Type::CANONICAL_USER), uri: None }),
         permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
     };
-    (Owner { display_name: Some(id.clone()), id: Some(id) }, vec![grant])
+    (owner_of(owner), vec![grant])
 }
 
 /// Whether an ACL write asks for nothing but what every bucket and object already is.

@@ -273,7 +273,8 @@ impl KintsugiS3 {
             .meta_call_with(move |m| {
                 let mut built: Option<Manifest> = None;
                 m.complete_upload_if::<GatewayError>(&b, &k, &u, expect, |up, parts| {
-                    let man = assemble(up, parts, &listed, version_id)?;
+                    let mut man = assemble(up, parts, &listed, version_id)?;
+                    man.headers.push((crate::sse_io::UPLOAD_HEADER.to_owned(), u.clone()));
                     if let Some(want) = declared.filter(|&w| w != man.size) {
                         return Err(GatewayError::InvalidArgument(format!(
                             "x-amz-mp-object-size says {want} bytes but the listed parts hold {}; the upload was not completed",
@@ -288,18 +289,20 @@ impl KintsugiS3 {
             .await;
         let manifest = match done {
             Ok(m) => m,
-            Err(e) => return Err(self.conditional_refusal(&input.bucket, &input.key, &cond, e).await),
+            Err(e) => {
+                // A completion repeated (its answer was lost) is answered again, as S3 does,
+                // while the version it made is the key's current one.
+                if e.is_no_such_upload() {
+                    if let Ok((m, _, _)) = self.version_of(&input.bucket, &input.key, None).await {
+                        if m.headers.iter().any(|(k, v)| k == crate::sse_io::UPLOAD_HEADER && *v == input.upload_id) {
+                            return Ok(completed(&input.bucket, &input.key, &m, versioning)?);
+                        }
+                    }
+                }
+                return Err(self.conditional_refusal(&input.bucket, &input.key, &cond, e).await);
+            }
         };
-        let enc = answer(Sealed::of(&manifest.headers)?.as_ref(), None);
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
-            server_side_encryption: enc.sse,
-            bucket: Some(input.bucket.clone()),
-            key: Some(input.key.clone()),
-            e_tag: Some(etag(&manifest.etag)),
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
-            version_id: super::versions::new_version_header(manifest.version_id, versioning),
-            ..Default::default()
-        }))
+        completed(&input.bucket, &input.key, &manifest, versioning)
     }
 
     pub(super) async fn list_parts_impl(&self, input: ListPartsInput) -> S3Result<S3Response<ListPartsOutput>> {
@@ -375,6 +378,20 @@ impl KintsugiS3 {
             ..Default::default()
         }))
     }
+}
+
+/// CompleteMultipartUpload's answer for the version `manifest` it made.
+fn completed(bucket: &str, key: &str, manifest: &Manifest, versioning: Option<kintsugi_meta::Versioning>) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let enc = answer(Sealed::of(&manifest.headers)?.as_ref(), None);
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        server_side_encryption: enc.sse,
+        bucket: Some(bucket.to_owned()),
+        key: Some(key.to_owned()),
+        e_tag: Some(etag(&manifest.etag)),
+        location: Some(format!("/{bucket}/{key}")),
+        version_id: super::versions::new_version_header(manifest.version_id, versioning),
+        ..Default::default()
+    }))
 }
 
 /// Build the final manifest from the stored parts the client listed.

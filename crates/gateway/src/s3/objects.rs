@@ -483,10 +483,16 @@ impl KintsugiS3 {
         }
     }
 
-    async fn list(&self, bucket: &str, q: ListQuery) -> Result<ListPage, GatewayError> {
-        self.require_bucket(bucket).await?;
+    /// A page of `bucket`'s listing, and the owner its entries name (every object is its
+    /// bucket owner's).
+    async fn list(&self, bucket: &str, q: ListQuery) -> Result<(ListPage, s3s::dto::Owner), GatewayError> {
         let b = bucket.to_owned();
-        self.meta(move |m| m.list_objects(&b, &q)).await
+        let owner = match self.meta(move |m| m.bucket(&b)).await? {
+            Some(r) => super::acl::owner_of(&r.owner),
+            None => return Err(kintsugi_meta::MetaError::NoSuchBucket { bucket: bucket.into() }.into()),
+        };
+        let b = bucket.to_owned();
+        Ok((self.meta(move |m| m.list_objects(&b, &q)).await?, owner))
     }
 
     pub(super) async fn list_objects_v2_impl(&self, input: ListObjectsV2Input) -> S3Result<S3Response<ListObjectsV2Output>> {
@@ -502,14 +508,15 @@ impl KintsugiS3 {
             resume,
             max,
         };
-        let page = self.list(&input.bucket, q).await?;
+        let (page, owner) = self.list(&input.bucket, q).await?;
+        let owner = input.fetch_owner.unwrap_or(false).then_some(owner);
         let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
         let enc = |s: String| if url { util::url_encode(&s) } else { s };
         let key_count = i32::try_from(page.entries.len() + page.common_prefixes.len()).unwrap_or(i32::MAX);
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(enc(input.prefix.unwrap_or_default())),
-            delimiter: input.delimiter.map(&enc),
+            delimiter: input.delimiter.filter(|d| !d.is_empty()).map(&enc),
             max_keys: Some(i32::try_from(max).unwrap_or(1000)),
             key_count: Some(key_count),
             is_truncated: Some(page.truncated),
@@ -517,7 +524,7 @@ impl KintsugiS3 {
             next_continuation_token: page.resume.map(hex::encode),
             start_after: input.start_after.map(&enc),
             encoding_type: input.encoding_type,
-            contents: Some(objects(page.entries, &enc)),
+            contents: Some(objects(page.entries, &enc, owner.as_ref())),
             common_prefixes: Some(page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(enc(p)) }).collect()),
             ..Default::default()
         }))
@@ -534,19 +541,20 @@ impl KintsugiS3 {
             r
         });
         let q = ListQuery { prefix: input.prefix.clone().unwrap_or_default(), delimiter, start_after: None, resume, max };
-        let page = self.list(&input.bucket, q).await?;
+        // Version 1 names every entry's owner, and always answers a Marker (empty without one).
+        let (page, owner) = self.list(&input.bucket, q).await?;
         let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
         let enc = |s: String| if url { util::url_encode(&s) } else { s };
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(enc(input.prefix.unwrap_or_default())),
-            delimiter: input.delimiter.map(&enc),
-            marker: input.marker.map(&enc),
+            delimiter: input.delimiter.filter(|d| !d.is_empty()).map(&enc),
+            marker: Some(enc(input.marker.unwrap_or_default())),
             max_keys: Some(i32::try_from(max).unwrap_or(1000)),
             is_truncated: Some(page.truncated),
             next_marker: if page.truncated { page.last.map(&enc) } else { None },
             encoding_type: input.encoding_type,
-            contents: Some(objects(page.entries, &enc)),
+            contents: Some(objects(page.entries, &enc, Some(&owner))),
             common_prefixes: Some(page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(enc(p)) }).collect()),
             ..Default::default()
         }))
@@ -579,11 +587,12 @@ fn part_range(m: &Manifest, part_number: Option<i32>, range: Option<&Range>) -> 
     Ok(Some(start..start + lens[i]))
 }
 
-fn objects(entries: Vec<kintsugi_meta::ListEntry>, enc: &dyn Fn(String) -> String) -> Vec<Object> {
+fn objects(entries: Vec<kintsugi_meta::ListEntry>, enc: &dyn Fn(String) -> String, owner: Option<&s3s::dto::Owner>) -> Vec<Object> {
     entries
         .into_iter()
         .map(|e| Object {
             key: Some(enc(e.key)),
+            owner: owner.cloned(),
             size: i64::try_from(e.size).ok(),
             e_tag: Some(etag(&e.etag)),
             last_modified: Some(ts(e.modified_ms)),
