@@ -17,7 +17,9 @@ pub fn new_id() -> String {
 pub fn stamp(resp: &mut hyper::Response<s3s::Body>, id: &str) {
     let Ok(value) = HeaderValue::from_str(id) else { return };
     resp.headers_mut().insert(HEADER, value);
-    if resp.status().as_u16() < 300 {
+    // A 304 has no body (hyper drops it): its length must not change.
+    let status = resp.status().as_u16();
+    if status < 300 || status == 304 {
         return;
     }
     let with = resp.body().bytes().and_then(|b| with_request_id(&b, id));
@@ -31,7 +33,7 @@ pub fn stamp(resp: &mut hyper::Response<s3s::Body>, id: &str) {
 /// `</Error>`; `None` when it is not one or already has one.
 fn with_request_id(xml: &[u8], id: &str) -> Option<Vec<u8>> {
     const CLOSE: &[u8] = b"</Error>";
-    if xml.windows(11).any(|w| w == b"<RequestId>") {
+    if !(xml.starts_with(b"<?xml") || xml.starts_with(b"<Error>")) || xml.windows(11).any(|w| w == b"<RequestId>") {
         return None;
     }
     let at = xml.windows(CLOSE.len()).rposition(|w| w == CLOSE)?;
@@ -73,6 +75,13 @@ mod tests {
         let mut ok = hyper::Response::new(s3s::Body::from(b"<Error>not an error: a 200</Error>".to_vec()));
         stamp(&mut ok, "X");
         assert_eq!(&ok.body().bytes().expect("body")[..], b"<Error>not an error: a 200</Error>");
+        // A 304's body is dropped by hyper: its length is left as it was (none).
+        let mut not_modified = hyper::Response::new(s3s::Body::from(b"<Error><Code>NotModified</Code></Error>".to_vec()));
+        *not_modified.status_mut() = hyper::StatusCode::NOT_MODIFIED;
+        stamp(&mut not_modified, "Y");
+        assert!(not_modified.headers().get(CONTENT_LENGTH).is_none());
+        assert_eq!(not_modified.headers().get(HEADER).and_then(|v| v.to_str().ok()), Some("Y"));
+        assert_eq!(with_request_id(b"{\"error\": \"</Error>\"}", "Z"), None, "not an XML error document");
         assert_eq!(new_id().len(), 16);
     }
 }

@@ -42,6 +42,11 @@ const TAG_RECORD: u8 = 2;
 pub(crate) const KEY_IMPORTING: &[u8] = b"importing-snapshot";
 /// An import writes its records in batches of about this many bytes.
 const IMPORT_BATCH_BYTES: usize = 4 << 20;
+/// The longest key and value a streamed export may hold (far above any record the store makes:
+/// keys are names, the largest values manifests of objects of many segments). A reader never
+/// allocates more for one record, whatever lengths an untrusted file claims.
+const MAX_KEY: u64 = 64 << 10;
+const MAX_VALUE: u64 = 256 << 20;
 
 /// What [`RocksMeta::export_to`] wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,6 +176,20 @@ impl RocksMeta {
         self.redo_import(&path, stamp, stop_after)
     }
 
+    /// `NotCommitted` (S3 503) while a snapshot import runs: for the reads that pass no read
+    /// barrier and decide access or protection (a bucket's policy, public-access block,
+    /// ownership, object lock, encryption, the bucket and key records). Mid-import such a record
+    /// may be missing, and a missing Deny or lock must not let a request through.
+    pub(crate) fn refuse_while_importing(&self) -> MetaResult<()> {
+        if self.importing.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(MetaError::NotCommitted {
+                command: "local read",
+                detail: "this gateway is installing a metadata snapshot from the group's leader; try again in a moment".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Finish an import a crash interrupted (see the module docs); nothing to do without a
     /// marker. Called when the store opens.
     pub(crate) fn finish_interrupted_import(&self) -> MetaResult<()> {
@@ -193,6 +212,18 @@ impl RocksMeta {
     /// Clear every family (the marker kept), write the file's records, then the stamp with the
     /// marker removed (synced). Runs again whole after a crash.
     fn redo_import(&self, path: &Path, stamp: &[u8], stop_after: Option<u64>) -> MetaResult<()> {
+        self.importing.store(true, std::sync::atomic::Ordering::Release);
+        let whole = self.redo_import_inner(path, stamp, stop_after)?;
+        // An import that failed or stopped leaves its marker: the store is whole again only after
+        // the next start finishes it, so the guarded reads keep refusing until then.
+        if whole {
+            self.importing.store(false, std::sync::atomic::Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Whether the import ran whole (`false`: stopped after `stop_after` records).
+    fn redo_import_inner(&self, path: &Path, stamp: &[u8], stop_after: Option<u64>) -> MetaResult<bool> {
         let mut clear = WriteBatch::default();
         for name in ALL_CFS {
             let cf = self.cf(name)?;
@@ -218,7 +249,7 @@ impl RocksMeta {
         let mut written = 0u64;
         while let Some(item) = reader.next_item()? {
             if stop_after.is_some_and(|n| written >= n) {
-                return self.raw_write(batch, false);
+                return self.raw_write(batch, false).map(|()| false);
             }
             match item {
                 Item::Family(name) => family = Some(known_family(&name)?),
@@ -238,7 +269,8 @@ impl RocksMeta {
         batch.put_cf(self.cf(CF_SYSTEM)?, crate::replica::KEY_STAMP, stamp);
         batch.delete_cf(self.cf(CF_SYSTEM)?, KEY_IMPORTING);
         self.raw_write(batch, true)?;
-        self.load_domains()
+        self.load_domains()?;
+        Ok(true)
     }
 
     /// A write batch as it is (no stamp added): the import's own batches.
@@ -359,13 +391,22 @@ impl<R: Read> Reader<R> {
         match tag {
             TAG_FAMILY => {
                 let n = self.take_len()?;
+                if n > 256 {
+                    return Err(corrupt(format!("a family name of {n} bytes")));
+                }
                 let name = String::from_utf8(self.take(n)?).map_err(|_| corrupt("a family name that is not UTF-8"))?;
                 Ok(Some(Item::Family(name)))
             }
             TAG_RECORD => {
                 let n = self.take_len()?;
+                if n > MAX_KEY {
+                    return Err(corrupt(format!("a key of {n} bytes (at most {MAX_KEY})")));
+                }
                 let k = self.take(n)?;
                 let n = self.take_len()?;
+                if n > MAX_VALUE {
+                    return Err(corrupt(format!("a value of {n} bytes (at most {MAX_VALUE})")));
+                }
                 let v = self.take(n)?;
                 self.records += 1;
                 Ok(Some(Item::Record(k, v)))

@@ -69,9 +69,12 @@ fn a_version_one_export_in_a_file_is_still_imported() {
     assert_eq!(dst.stamp().expect("stamp").as_deref(), Some(&b"v1"[..]));
 }
 
-/// A streamed export of `items` (`Ok(name)`: a family, `Err((k, v))`: a record) with a correct
-/// end, count and hash unless `count` overrides the count.
-fn craft(items: &[Result<&str, (&[u8], &[u8])>], count: Option<u64>) -> Vec<u8> {
+/// One item of a crafted export: `Ok(name)` a family, `Err((key, value))` a record.
+type Crafted<'a> = Result<&'a str, (&'a [u8], &'a [u8])>;
+
+/// A streamed export of `items` with a correct end, count and hash unless `count` overrides
+/// the count.
+fn craft(items: &[Crafted], count: Option<u64>) -> Vec<u8> {
     let mut out = vec![STREAM_VERSION];
     let mut n = 0u64;
     for it in items {
@@ -159,8 +162,13 @@ fn an_import_a_crash_interrupted_is_finished_when_the_store_opens() {
         dst.import_file_upto(&file, b"at-60", Some(10)).expect("the first ten records");
         assert_eq!(dst.stamp().expect("stamp"), None, "a half-imported store has no stamp");
         assert!(dst.get_raw(CF_SYSTEM, KEY_IMPORTING).expect("read").is_some());
+        // Meanwhile the reads that decide access refuse rather than answer from half a store.
+        assert!(matches!(dst.local_bucket_policy("b"), Err(MetaError::NotCommitted { .. })));
+        assert!(matches!(dst.local_bucket("b"), Err(MetaError::NotCommitted { .. })));
+        assert!(matches!(dst.local_access_key("k"), Err(MetaError::NotCommitted { .. })));
     }
     let dst = RocksMeta::open(at.path(), 0).expect("reopen finishes the import");
+    assert!(dst.local_bucket("b").expect("a whole store answers").is_some());
     assert_eq!(records(&src), records(&dst));
     assert_eq!(dst.stamp().expect("stamp").as_deref(), Some(&b"at-60"[..]));
     assert!(dst.local_bucket("stale").expect("read").is_none());
@@ -179,4 +187,25 @@ fn an_interrupted_import_whose_file_is_gone_stops_the_store_from_opening() {
     std::fs::remove_file(&file).expect("remove");
     let e = RocksMeta::open(at.path(), 0).expect_err("a half-imported store must not open");
     assert!(e.to_string().contains("join the group again"), "{e}");
+}
+
+#[test]
+fn a_version_one_export_cannot_plant_an_import_marker() {
+    let (dir, src) = source(3);
+    let (bytes, _) = src.export().expect("export");
+    let mut families = crate::replica::decode_export(&bytes).expect("decode");
+    let marker = crate::types::encode(&ImportMarker { file: "/etc/passwd".into(), stamp: b"x".to_vec() }).expect("encode");
+    match families.iter_mut().find(|(n, _)| n == CF_SYSTEM) {
+        Some((_, records)) => records.push((KEY_IMPORTING.to_vec(), marker)),
+        None => families.push((CF_SYSTEM.to_owned(), vec![(KEY_IMPORTING.to_vec(), marker)])),
+    }
+    let file = dir.path().join("v1-marker");
+    std::fs::write(&file, crate::replica::encode_export(&families).expect("encode")).expect("write");
+    let at = tempfile::tempdir().expect("tempdir");
+    {
+        let dst = RocksMeta::open(at.path(), 0).expect("open");
+        dst.import_file(&file, b"v1").expect("import");
+        assert_eq!(dst.get_raw(CF_SYSTEM, KEY_IMPORTING).expect("read"), None, "no marker imported");
+    }
+    RocksMeta::open(at.path(), 0).expect("the store opens without acting on a marker");
 }

@@ -264,6 +264,10 @@ impl RocksMeta {
             };
             let cf = self.cf(known)?;
             for (k, v) in records {
+                // Never a marker from outside (it would name a file for the next start to import).
+                if *known == CF_SYSTEM && k.as_slice() == crate::export::KEY_IMPORTING {
+                    continue;
+                }
                 b.put_cf(cf, k, v);
             }
         }

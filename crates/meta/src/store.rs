@@ -82,8 +82,11 @@ pub struct RocksMeta {
     pub(crate) log: std::sync::OnceLock<std::sync::Arc<dyn crate::CommandLog>>,
     /// Whether each write batch is synced before it returns (see `replica.rs`).
     pub(crate) synced: std::sync::atomic::AtomicBool,
-    /// Held by a snapshot import throughout, and by an export while it takes its point (`export.rs`).
+    /// Held by a snapshot import throughout, and by an export or checkpoint while it takes its
+    /// point (`export.rs`).
     pub(crate) import_lock: Mutex<()>,
+    /// Set while a snapshot import runs: the access check's local reads refuse (`export.rs`).
+    pub(crate) importing: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RocksMeta {
@@ -115,6 +118,7 @@ impl RocksMeta {
             log: std::sync::OnceLock::new(),
             synced: std::sync::atomic::AtomicBool::new(true),
             import_lock: Mutex::new(()),
+            importing: std::sync::atomic::AtomicBool::new(false),
         };
         meta.finish_interrupted_import()?;
         meta.load_domains()?;
@@ -131,6 +135,8 @@ impl RocksMeta {
     /// serves: a RocksDB checkpoint (files hard-linked where `dir` is on the same file system,
     /// copied otherwise, the write-ahead log flushed first). It opens as a store of its own.
     pub fn checkpoint(&self, dir: &Path) -> MetaResult<()> {
+        // Never a copy of a half-imported store.
+        let _no_import = self.import_lock.lock();
         let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(MetaError::db("checkpoint"))?;
         cp.create_checkpoint(dir).map_err(MetaError::db("checkpoint"))
     }

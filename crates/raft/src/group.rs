@@ -124,8 +124,15 @@ impl MetaGroup {
             // is the new log's starting state, whatever log stamped it before.
             meta.clear_stamp()?;
         }
-        let log = LogStore::open(&log_dir)?;
-        let sm = StateMachine::new(meta.clone(), dir).map_err(|e| RaftGroupError::Raft(e.to_string()))?;
+        let mut log = LogStore::open(&log_dir)?;
+        let mut sm = StateMachine::new(meta.clone(), dir).map_err(|e| RaftGroupError::Raft(e.to_string()))?;
+        {
+            // openraft needs a snapshot reaching at least as far as the log was purged; a crash
+            // while a snapshot was installed can leave an older one current.
+            use openraft::storage::RaftLogStorage;
+            let purged = log.get_log_state().await.map_err(|e| RaftGroupError::Raft(e.to_string()))?.last_purged_log_id;
+            sm.cover_purged(purged).await.map_err(|e| RaftGroupError::Raft(e.to_string()))?;
+        }
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let config = openraft::Config {
             cluster_name: "kintsugi-meta".into(),
@@ -135,6 +142,9 @@ impl MetaGroup {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
             max_in_snapshot_log_to_keep: 1000,
             snapshot_max_chunk_size: cfg.snapshot_chunk,
+            // The last chunk of a snapshot is answered after the whole file is checked and
+            // imported: the default (200 ms) would make the leader send a large one again and again.
+            install_snapshot_timeout: 120_000,
             ..Default::default()
         }
         .validate()

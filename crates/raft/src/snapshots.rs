@@ -122,6 +122,11 @@ impl Snapshots {
         Ok(())
     }
 
+    /// How far the current snapshot reaches (`None`: there is none).
+    pub(crate) fn current_log_id(&self) -> Result<Option<openraft::LogId<u64>>, AnyError> {
+        Ok(self.current.lock().map_err(|_| AnyError::error("the snapshot list's lock was poisoned"))?.as_ref().and_then(|(m, _)| m.last_log_id))
+    }
+
     /// The current snapshot, its data an open file read from the start.
     pub(crate) async fn open_current(&self) -> Result<Option<Snapshot<TypeConfig>>, AnyError> {
         // Twice: a newer snapshot may replace (and remove) the file between the look and the open.
@@ -147,7 +152,13 @@ fn load_current(dir: &Path) -> Result<Option<(Meta, PathBuf)>, AnyError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io("reading", &path)(e)),
     };
-    let (meta, name): (Meta, String) = decode(&bytes).map_err(|e| AnyError::error(format!("{}: {e}", path.display())))?;
+    let (meta, name): (Meta, String) = match decode(&bytes) {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "the current snapshot's record is unreadable; a new snapshot will be built");
+            return Ok(None);
+        }
+    };
     if name.contains('/') || !name.ends_with(".snap") {
         return Err(AnyError::error(format!("{} names {name:?}, which is not a snapshot file", path.display())));
     }
@@ -180,8 +191,16 @@ fn move_legacy(meta_dir: &Path, dir: &Path) -> Result<Option<(Meta, PathBuf)>, A
     write().map_err(io("writing", &file))?;
     let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
     let current = dir.join(CURRENT);
+    let tmp = dir.join("current.tmp");
     let cur_bytes = encode(&(&meta, name)).map_err(err)?;
-    std::fs::write(&current, cur_bytes).and_then(|()| std::fs::File::open(&current)?.sync_all()).map_err(io("writing", &current))?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&cur_bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &current)
+    };
+    write().map_err(io("writing", &current))?;
     sync_dir(dir)?;
     std::fs::remove_file(&legacy).map_err(io("removing", &legacy))?;
     sync_dir(meta_dir)?;
@@ -238,6 +257,6 @@ mod tests {
         let mut names: Vec<_> = std::fs::read_dir(dir.path().join("raft-snapshots")).expect("dir").map(|e| e.expect("entry").path()).collect();
         names.sort();
         assert_eq!(names, vec![dir.path().join("raft-snapshots/current"), twelve.clone()].into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>());
-        assert_eq!(s.current.lock().expect("lock").clone().map(|(m, p)| (m, p)), Some((meta_at(12), twelve)));
+        assert_eq!(s.current.lock().expect("lock").clone(), Some((meta_at(12), twelve)));
     }
 }

@@ -11,8 +11,10 @@
 //! purged, which happens only up to a snapshot). Snapshots live as files, never in memory
 //! (`snapshots.rs`): Raft sends the current one in chunks read from its file, and a snapshot
 //! received is written chunk by chunk to a file, checked whole, then imported from it
-//! ([`RocksMeta::import_file`], which a crash cannot leave half done).
+//! ([`RocksMeta::import_file`]: a crash during it is finished at the next start, and meanwhile
+//! the reads that decide access refuse).
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -41,8 +43,9 @@ pub struct StateMachine {
     meta: Arc<RocksMeta>,
     membership: Membership,
     snapshots: Arc<Snapshots>,
-    /// The file a snapshot being received is written to (`begin_receiving_snapshot`).
-    receiving: Option<PathBuf>,
+    /// The files snapshots are being received into (`begin_receiving_snapshot`), by inode: the
+    /// one to install is the file openraft hands back, whichever transfer began last.
+    receiving: Vec<(u64, PathBuf)>,
 }
 
 impl StateMachine {
@@ -50,8 +53,50 @@ impl StateMachine {
     pub fn new(meta: Arc<RocksMeta>, dir: &Path) -> Result<Self, AnyError> {
         let (_, membership) = applied(&meta)?;
         let snapshots = Arc::new(Snapshots::open(dir)?);
-        Ok(Self { meta, membership, snapshots, receiving: None })
+        Ok(Self { meta, membership, snapshots, receiving: Vec::new() })
     }
+
+    /// Make sure the current snapshot reaches `purged` (the log's purged position): if not, build
+    /// one from the store now (which has applied at least that far).
+    pub async fn cover_purged(&mut self, purged: Option<LogId<u64>>) -> Result<(), AnyError> {
+        if purged.is_none() || self.snapshots.current_log_id()? >= purged {
+            return Ok(());
+        }
+        tracing::warn!(?purged, "the current snapshot is older than the purged log (a crash during an install); building one");
+        build(&self.meta, &self.snapshots).await.map(drop)
+    }
+}
+
+/// Build a snapshot of `meta` into a file and make it current.
+async fn build(meta: &RocksMeta, snapshots: &Snapshots) -> Result<Snapshot<TypeConfig>, AnyError> {
+    let part = snapshots.build_path();
+    // Everything applied so far becomes durable before Raft may purge the log behind it.
+    let written = tokio::task::block_in_place(|| -> Result<_, kintsugi_meta::MetaError> {
+        meta.sync_wal()?;
+        meta.export_file(&part)
+    });
+    let summary = match written {
+        Ok(s) => s,
+        Err(e) => {
+            std::fs::remove_file(&part).ok();
+            return Err(err(e));
+        }
+    };
+    let (last_log_id, last_membership): (Option<LogId<u64>>, Membership) = match &summary.stamp {
+        Some(s) => decode(s).map_err(err)?,
+        None => (None, Membership::default()),
+    };
+    let snapshot_id = match last_log_id {
+        Some(l) => format!("{}-{}-{:016x}", l.leader_id.term, l.index, rand::random::<u64>()),
+        None => format!("empty-{:016x}", rand::random::<u64>()),
+    };
+    let meta = Meta { last_log_id, last_membership, snapshot_id };
+    let file = tokio::task::block_in_place(|| snapshots.built(&part))?;
+    // Opened before it becomes current: a newer snapshot installed meanwhile may remove it.
+    let data = tokio::fs::File::open(&file).await.map_err(err)?;
+    tokio::task::block_in_place(|| snapshots.set_current(&meta, &file))?;
+    tracing::info!(snapshot = %meta, bytes = summary.bytes, records = summary.records, "built a metadata snapshot");
+    Ok(Snapshot { meta, snapshot: Box::new(data) })
 }
 
 /// The stamp the store holds: what it has applied, and the membership then.
@@ -96,32 +141,36 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn begin_receiving_snapshot(&mut self) -> StoreResult<Box<tokio::fs::File>> {
         let fail = |e: AnyError| -> StorageError<u64> { StorageIOError::write_snapshot(None, e).into() };
-        if let Some(old) = self.receiving.take() {
-            // A transfer that never finished (the leader started another).
+        // Transfers that never finished (the leader started others): keep only the last one.
+        while self.receiving.len() > 1 {
+            let (_, old) = self.receiving.remove(0);
             std::fs::remove_file(old).ok();
         }
         let (path, file) = self.snapshots.receive_file().await.map_err(fail)?;
-        self.receiving = Some(path);
+        let ino = file.metadata().await.map_err(|e| fail(err(e)))?.ino();
+        self.receiving.push((ino, path));
         Ok(Box::new(file))
     }
 
     async fn install_snapshot(&mut self, meta: &Meta, snapshot: Box<tokio::fs::File>) -> StoreResult<()> {
         let sig = Some(meta.signature());
         let fail = |e: AnyError| -> StorageError<u64> { StorageIOError::write_snapshot(sig.clone(), e).into() };
-        let part = self.receiving.take().ok_or_else(|| fail(AnyError::error("a snapshot to install that was not received here")))?;
         snapshot.sync_all().await.map_err(|e| fail(err(e)))?;
+        let ino = snapshot.metadata().await.map_err(|e| fail(err(e)))?.ino();
         drop(snapshot);
+        let at = self.receiving.iter().position(|(i, _)| *i == ino).ok_or_else(|| fail(AnyError::error("a snapshot to install that was not received here")))?;
+        let (_, part) = self.receiving.remove(at);
         let stamp = stamp_of(meta.last_log_id, &meta.last_membership).map_err(fail)?;
-        let file = self.snapshots.received(&part).map_err(fail)?;
-        if let Err(e) = tokio::task::block_in_place(|| self.meta.import_file(&file, &stamp)) {
-            if matches!(e, kintsugi_meta::MetaError::Corrupt { .. }) {
-                // Refused whole (the store is unchanged): the file is of no use.
-                std::fs::remove_file(&file).ok();
-            }
+        let file = tokio::task::block_in_place(|| self.snapshots.received(&part)).map_err(fail)?;
+        // Checked whole before the store is touched: a damaged or malformed file is removed and
+        // changes nothing. Once the import has begun, its file stays (a restart finishes it).
+        if let Err(e) = tokio::task::block_in_place(|| kintsugi_meta::check_export_file(&file)) {
+            std::fs::remove_file(&file).ok();
             return Err(fail(err(e)));
         }
+        tokio::task::block_in_place(|| self.meta.import_file(&file, &stamp)).map_err(|e| fail(err(e)))?;
         self.membership = meta.last_membership.clone();
-        self.snapshots.set_current(meta, &file).map_err(fail)?;
+        tokio::task::block_in_place(|| self.snapshots.set_current(meta, &file)).map_err(fail)?;
         tracing::info!(snapshot = %meta, "installed a metadata snapshot from the leader");
         Ok(())
     }
@@ -139,34 +188,6 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> StoreResult<Snapshot<TypeConfig>> {
-        let fail = |e: AnyError| -> StorageError<u64> { StorageIOError::write_snapshot(None, e).into() };
-        let part = self.snapshots.build_path();
-        // Everything applied so far becomes durable before Raft may purge the log behind it.
-        let written = tokio::task::block_in_place(|| -> Result<_, kintsugi_meta::MetaError> {
-            self.meta.sync_wal()?;
-            self.meta.export_file(&part)
-        });
-        let summary = match written {
-            Ok(s) => s,
-            Err(e) => {
-                std::fs::remove_file(&part).ok();
-                return Err(fail(err(e)));
-            }
-        };
-        let (last_log_id, last_membership): (Option<LogId<u64>>, Membership) = match &summary.stamp {
-            Some(s) => decode(s).map_err(|e| fail(err(e)))?,
-            None => (None, Membership::default()),
-        };
-        let snapshot_id = match last_log_id {
-            Some(l) => format!("{}-{}-{:016x}", l.leader_id.term, l.index, rand::random::<u64>()),
-            None => format!("empty-{:016x}", rand::random::<u64>()),
-        };
-        let meta = Meta { last_log_id, last_membership, snapshot_id };
-        let file = self.snapshots.built(&part).map_err(fail)?;
-        // Opened before it becomes current: a newer snapshot installed meanwhile may remove it.
-        let data = tokio::fs::File::open(&file).await.map_err(|e| fail(err(e)))?;
-        self.snapshots.set_current(&meta, &file).map_err(fail)?;
-        tracing::info!(snapshot = %meta, bytes = summary.bytes, records = summary.records, "built a metadata snapshot");
-        Ok(Snapshot { meta, snapshot: Box::new(data) })
+        build(&self.meta, &self.snapshots).await.map_err(|e| StorageIOError::write_snapshot(None, e).into())
     }
 }

@@ -257,7 +257,12 @@ impl KintsugiS3 {
         // completion itself finds it missing: no read spent on it here).
         if !cond.is_none() {
             let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
-            self.meta(move |m| m.upload(&b, &k, &u)).await?;
+            if let Err(e) = self.meta(move |m| m.upload(&b, &k, &u)).await {
+                if let Some(done) = self.repeated_completion(&input.bucket, &input.key, &input.upload_id, &e).await {
+                    return done;
+                }
+                return Err(e.into());
+            }
         }
         // Checked before the parts are read, and again by the commit.
         let expect = self.write_expect(&input.bucket, &input.key, &cond).await?;
@@ -290,19 +295,30 @@ impl KintsugiS3 {
         let manifest = match done {
             Ok(m) => m,
             Err(e) => {
-                // A completion repeated (its answer was lost) is answered again, as S3 does,
-                // while the version it made is the key's current one.
-                if e.is_no_such_upload() {
-                    if let Ok((m, _, _)) = self.version_of(&input.bucket, &input.key, None).await {
-                        if m.headers.iter().any(|(k, v)| k == crate::sse_io::UPLOAD_HEADER && *v == input.upload_id) {
-                            return Ok(completed(&input.bucket, &input.key, &m, versioning)?);
-                        }
-                    }
+                if let Some(done) = self.repeated_completion(&input.bucket, &input.key, &input.upload_id, &e).await {
+                    return done;
                 }
                 return Err(self.conditional_refusal(&input.bucket, &input.key, &cond, e).await);
             }
         };
-        completed(&input.bucket, &input.key, &manifest, versioning)
+        completed(&input.bucket, &input.key, &manifest, super::versions::new_version_header(manifest.version_id, versioning))
+    }
+
+    /// A completion repeated after it succeeded (its answer was lost) is answered again, as S3
+    /// does, while the version it made is the key's current one: `error` (the completion's) is
+    /// `NoSuchUpload` and that version names `upload_id`. The request's part list is not compared
+    /// (the upload is gone); any failure to read the version keeps the `404`.
+    async fn repeated_completion(&self, bucket: &str, key: &str, upload_id: &str, error: &GatewayError) -> Option<S3Result<S3Response<CompleteMultipartUploadOutput>>> {
+        if !error.is_no_such_upload() {
+            return None;
+        }
+        let (m, _, vref) = self.version_of(bucket, key, None).await.ok()?;
+        if !m.headers.iter().any(|(k, v)| k == crate::sse_io::UPLOAD_HEADER && v == upload_id) {
+            return None;
+        }
+        // The version as it is stored (`null` where it was written while versioning was suspended).
+        let version = self.versioning(bucket).await.ok()?.map(|_| vref.to_string());
+        Some(completed(bucket, key, &m, version))
     }
 
     pub(super) async fn list_parts_impl(&self, input: ListPartsInput) -> S3Result<S3Response<ListPartsOutput>> {
@@ -381,7 +397,7 @@ impl KintsugiS3 {
 }
 
 /// CompleteMultipartUpload's answer for the version `manifest` it made.
-fn completed(bucket: &str, key: &str, manifest: &Manifest, versioning: Option<kintsugi_meta::Versioning>) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+fn completed(bucket: &str, key: &str, manifest: &Manifest, version_id: Option<String>) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let enc = answer(Sealed::of(&manifest.headers)?.as_ref(), None);
     Ok(S3Response::new(CompleteMultipartUploadOutput {
         server_side_encryption: enc.sse,
@@ -389,7 +405,7 @@ fn completed(bucket: &str, key: &str, manifest: &Manifest, versioning: Option<ki
         key: Some(key.to_owned()),
         e_tag: Some(etag(&manifest.etag)),
         location: Some(format!("/{bucket}/{key}")),
-        version_id: super::versions::new_version_header(manifest.version_id, versioning),
+        version_id,
         ..Default::default()
     }))
 }
