@@ -100,6 +100,13 @@ def repeated_complete_versioned():
     c.eq((again["ETag"], again.get("VersionId")), (first["ETag"], first.get("VersionId")), "a repeated conditional completion is answered too")
     got = s3.get_object(Bucket=vb, Key="cond", VersionId=again["VersionId"])
     c.eq(got["ETag"], first["ETag"], "the repeat's version id names the version")
+    # ListObjectVersions names the owner of every version and delete marker, and does not echo
+    # an empty delimiter.
+    s3.delete_object(Bucket=vb, Key="cond")
+    owner = s3.get_bucket_acl(Bucket=vb)["Owner"]["ID"]
+    lv = s3.list_object_versions(Bucket=vb, Delimiter="")
+    c.eq({v.get("Owner", {}).get("ID") for v in lv.get("Versions", []) + lv.get("DeleteMarkers", [])}, {owner}, "every version and marker names its owner")
+    c.eq((len(lv.get("DeleteMarkers", [])), "Delimiter" in lv), (1, False), "a marker listed, the empty delimiter not echoed")
 
 
 def main():

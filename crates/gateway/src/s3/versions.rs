@@ -140,7 +140,12 @@ impl KintsugiS3 {
             version_marker,
             max: usize::try_from(max).unwrap_or(0),
         };
-        self.require_bucket(&input.bucket).await?;
+        // Every version and marker names its owner (the bucket's), as S3's listing does.
+        let b = input.bucket.clone();
+        let owner = match self.meta(move |m| m.bucket(&b)).await? {
+            Some(r) => super::acl::owner_of(&r.owner),
+            None => return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist: {}", input.bucket)),
+        };
         let b = input.bucket.clone();
         let page = self.meta(move |m| m.list_versions(&b, &q)).await?;
         let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
@@ -156,6 +161,7 @@ impl KintsugiS3 {
                     e_tag: Some(etag(&o.etag)),
                     size: i64::try_from(o.size).ok(),
                     storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
+                    owner: Some(owner.clone()),
                     ..Default::default()
                 }),
                 None => markers.push(DeleteMarkerEntry {
@@ -163,7 +169,7 @@ impl KintsugiS3 {
                     version_id: Some(e.vref.to_string()),
                     is_latest: Some(e.latest),
                     last_modified: Some(ts(e.modified_ms)),
-                    ..Default::default()
+                    owner: Some(owner.clone()),
                 }),
             }
         }
