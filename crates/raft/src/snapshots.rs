@@ -101,19 +101,7 @@ impl Snapshots {
             std::fs::remove_file(file).ok();
             return Ok(());
         }
-        let name = file.file_name().and_then(|n| n.to_str()).ok_or_else(|| AnyError::error(format!("{} is not a snapshot file", file.display())))?;
-        let bytes = encode(&(meta, name)).map_err(err)?;
-        let path = self.dir.join(CURRENT);
-        let tmp = self.dir.join("current.tmp");
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(io("writing", &path))?;
-        sync_dir(&self.dir)?;
+        write_current(&self.dir, meta, file)?;
         if let Some((_, old)) = cur.replace((meta.clone(), file.to_path_buf())) {
             if old != file {
                 std::fs::remove_file(&old).ok();
@@ -142,6 +130,23 @@ impl Snapshots {
         }
         Err(AnyError::error("the current snapshot kept being replaced while it was opened"))
     }
+}
+
+/// Record `file` (in `dir`) as the current snapshot: temp file, fsync, rename, directory fsync.
+fn write_current(dir: &Path, meta: &Meta, file: &Path) -> Result<(), AnyError> {
+    let name = file.file_name().and_then(|n| n.to_str()).ok_or_else(|| AnyError::error(format!("{} is not a snapshot file", file.display())))?;
+    let bytes = encode(&(meta, name)).map_err(err)?;
+    let path = dir.join(CURRENT);
+    let tmp = dir.join("current.tmp");
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(io("writing", &path))?;
+    sync_dir(dir)
 }
 
 /// The current snapshot `dir/current` names, if it and its file exist.
@@ -189,19 +194,7 @@ fn move_legacy(meta_dir: &Path, dir: &Path) -> Result<Option<(Meta, PathBuf)>, A
         f.sync_all()
     };
     write().map_err(io("writing", &file))?;
-    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-    let current = dir.join(CURRENT);
-    let tmp = dir.join("current.tmp");
-    let cur_bytes = encode(&(&meta, name)).map_err(err)?;
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&cur_bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &current)
-    };
-    write().map_err(io("writing", &current))?;
-    sync_dir(dir)?;
+    write_current(dir, &meta, &file)?;
     std::fs::remove_file(&legacy).map_err(io("removing", &legacy))?;
     sync_dir(meta_dir)?;
     tracing::info!(snapshot = %meta, "moved the metadata snapshot into raft-snapshots/");
