@@ -8,16 +8,17 @@
 #   S3TESTS_DIR  a checkout of https://github.com/ceph/s3-tests (not fetched here)
 #   OUT_DIR      where the venv, the server's data, junit.xml and run.log go (default: a new
 #                temporary directory; a venv already there is reused)
-# The suite's Python requirements are installed into OUT_DIR/venv from PyPI.
+# The suite's Python requirements are installed into OUT_DIR/venv from PyPI. The binary is
+# this checkout's, built now (release), or KINTSUGI_BIN=PATH (scripts/lib-bin.sh).
 # Users: "main" is the root key (an admin), "alt" and "tenant" are keys made with
 # `kintsugi admin key create` (not admins). Prints pytest's summary line last.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 suite=${1:?usage: scripts/conformance.sh S3TESTS_DIR [OUT_DIR]}
 suite=$(cd "$suite" && pwd)
 out=${2:-$(mktemp -d)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+cd "$(dirname "$0")/.."
 source scripts/lib-bin.sh
 
 if [ ! -x "$out/venv/bin/pytest" ]; then
@@ -37,15 +38,24 @@ for i in 1 2 3 4 5 6; do disks+=(--data "$data/d$i"); done
 "$BIN" server --listen "127.0.0.1:$port" --ec 4+2 --meta "$data/meta" "${disks[@]}" >"$out/server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
-for _ in $(seq 300); do curl -s -o /dev/null "$ep" && break; sleep 0.2; done
+ready=0
+for _ in $(seq 300); do
+  kill -0 "$server" 2>/dev/null || { echo "conformance: the server stopped; see $out/server.log" >&2; exit 1; }
+  if curl -s -m 2 -o /dev/null "$ep"; then ready=1; break; fi
+  sleep 0.2
+done
+[ "$ready" = 1 ] || { echo "conformance: the server did not answer within 60 s; see $out/server.log" >&2; exit 1; }
 
 key() {
   AWS_ACCESS_KEY_ID=$KINTSUGI_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$KINTSUGI_SECRET_KEY \
     "$BIN" admin key create --name "$1" --json --endpoint "$ep" |
     python3 -c 'import json, sys; k = json.load(sys.stdin); print(k["access_key"], k["secret_key"])'
 }
-read -r alt_ak alt_sk <<<"$(key s3tests-alt)"
-read -r ten_ak ten_sk <<<"$(key s3tests-tenant)"
+alt=$(key s3tests-alt)
+tenant=$(key s3tests-tenant)
+read -r alt_ak alt_sk <<<"$alt"
+read -r ten_ak ten_sk <<<"$tenant"
+[ -n "$alt_sk" ] && [ -n "$ten_sk" ] || { echo "conformance: could not make the suite's keys" >&2; exit 1; }
 
 # The suite reads the IAM sections whatever runs; they hold placeholders (IAM is not selected).
 cat >"$out/s3tests.conf" <<EOF

@@ -127,7 +127,16 @@ pub(crate) async fn lookup_key(store: &Arc<Store>, access_key: &str) -> S3Result
             },
         })
         .await
-        .map_err(|e| s3_error!(InternalError, "access key lookup failed: {e}"))
+        .map_err(|e| lookup_failed("access key", &e))
+}
+
+/// A failed lookup of what the access check needs: 503 when the store could not answer for now
+/// (no quorum, a snapshot being installed), else 500.
+fn lookup_failed(what: &str, e: &kintsugi_cluster::ClusterError) -> s3s::S3Error {
+    match e {
+        kintsugi_cluster::ClusterError::Meta(MetaError::NotCommitted { detail, .. }) => s3_error!(ServiceUnavailable, "{what} lookup: {detail}"),
+        e => s3_error!(InternalError, "{what} lookup failed: {e}"),
+    }
 }
 
 /// The error for a key that does not exist.
@@ -270,7 +279,7 @@ impl KintsugiAccess {
     /// drop its Denies.
     async fn policy_of(&self, bucket: &str) -> S3Result<Option<Arc<Policy>>> {
         let b = bucket.to_owned();
-        let doc = self.store.meta_call(move |m| m.local_bucket_policy(&b)).await.map_err(|e| s3_error!(InternalError, "bucket policy lookup failed: {e}"))?;
+        let doc = self.store.meta_call(move |m| m.local_bucket_policy(&b)).await.map_err(|e| lookup_failed("bucket policy", &e))?;
         let Some(doc) = doc else {
             self.forget_policy(bucket);
             return Ok(None);
@@ -314,7 +323,7 @@ impl KintsugiAccess {
         self.store
             .meta_call(move |m| Ok((m.local_public_access_block(&b)?, m.local_bucket_ownership(&b)?)))
             .await
-            .map_err(|e| s3_error!(InternalError, "bucket settings lookup failed: {e}"))
+            .map_err(|e| lookup_failed("bucket settings", &e))
     }
 
     /// Refuse an object write's ACL where the bucket's settings do, as S3 does: a public ACL

@@ -173,6 +173,10 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 if req.method() == hyper::Method::OPTIONS {
                     return Ok(crate::cors::preflight(gw.store(), bucket, req.headers()).await);
                 }
+                // A SigV2 header signature covers a date s3s does not check: a stale one is a replay.
+                if let Some((status, code, message)) = crate::sigv2_date::refusal(req.headers(), std::time::SystemTime::now()) {
+                    return Ok(crate::cors::error(status, code, message));
+                }
                 // A browser form (POST) upload is gathered in memory by s3s before its access
                 // check: its length is checked unread, and few are taken at once.
                 let form = req.method() == hyper::Method::POST && crate::s3::is_form(req.headers());

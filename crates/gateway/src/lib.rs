@@ -27,6 +27,7 @@ mod request_id;
 mod s3;
 mod sse;
 mod sse_io;
+mod sigv2_date;
 mod vhost;
 pub mod tls;
 #[cfg(test)]

@@ -61,14 +61,12 @@ impl RocksMeta {
     /// A bucket's public-access block as this replica holds it (read by the access check of
     /// every request, so without a read barrier).
     pub fn local_public_access_block(&self, bucket: &str) -> MetaResult<Option<PublicAccessBlock>> {
-        self.refuse_while_importing()?;
-        self.get(CF_SYSTEM, "public access block", &key(KEY_PAB, bucket))
+        self.guarded(|| self.get(CF_SYSTEM, "public access block", &key(KEY_PAB, bucket)))
     }
 
     /// A bucket's object ownership setting as this replica holds it.
     pub fn local_bucket_ownership(&self, bucket: &str) -> MetaResult<Option<String>> {
-        self.refuse_while_importing()?;
-        self.get(CF_SYSTEM, "bucket ownership", &key(KEY_OWNERSHIP, bucket))
+        self.guarded(|| self.get(CF_SYSTEM, "bucket ownership", &key(KEY_OWNERSHIP, bucket)))
     }
 }
 

@@ -36,8 +36,7 @@ impl RocksMeta {
 
     /// The master key as this replica holds it (`None`: not made yet).
     pub fn local_master_key(&self) -> MetaResult<Option<[u8; 32]>> {
-        self.refuse_while_importing()?;
-        self.get(CF_SYSTEM, "master key", KEY_MASTER)
+        self.guarded(|| self.get(CF_SYSTEM, "master key", KEY_MASTER))
     }
 
     /// In `b`: a bucket's default encryption algorithm (empty: none).
@@ -57,8 +56,7 @@ impl RocksMeta {
 
     /// A bucket's default encryption algorithm as this replica holds it (`None`: none).
     pub fn local_bucket_encryption(&self, bucket: &str) -> MetaResult<Option<String>> {
-        self.refuse_while_importing()?;
-        self.get(CF_SYSTEM, "bucket encryption", &encryption_key(bucket))
+        self.guarded(|| self.get(CF_SYSTEM, "bucket encryption", &encryption_key(bucket)))
     }
 }
 

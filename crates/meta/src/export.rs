@@ -20,8 +20,8 @@
 //! MiB; the last batch writes the stamp and removes the marker, synced. A store opened with
 //! the marker present finishes the import from the file before anything reads it
 //! ([`RocksMeta::open`]), so a crash leaves the old store's stamp-less ruins only until the
-//! next start. An export waits for a running import to finish (they share a lock), so it
-//! never copies a half-imported store.
+//! next start. An export or checkpoint waits for a running import to finish (they share a lock)
+//! and refuses a store whose import failed midway, so neither copies a half-imported store.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -66,6 +66,14 @@ struct ImportMarker {
     stamp: Vec<u8>,
 }
 
+/// The refusal to copy a store whose import failed midway (a restart finishes it).
+pub(crate) fn half_imported() -> MetaError {
+    MetaError::NotCommitted {
+        command: "copy of the store",
+        detail: "a snapshot import failed midway; restart this gateway to finish it before copying its metadata".into(),
+    }
+}
+
 fn corrupt(detail: impl Into<String>) -> MetaError {
     MetaError::Corrupt { what: "export", detail: detail.into() }
 }
@@ -100,6 +108,9 @@ impl RocksMeta {
     pub fn export_to(&self, out: impl Write) -> MetaResult<ExportSummary> {
         let snap = {
             let _no_import = self.import_lock.lock();
+            if self.importing() {
+                return Err(half_imported());
+            }
             self.db().snapshot()
         };
         let io = |e: std::io::Error| MetaError::File { path: "(export)".into(), what: "writing an export", source: e };
@@ -122,6 +133,9 @@ impl RocksMeta {
                     w.put_len(name.len()).map_err(io)?;
                     w.put(name.as_bytes()).map_err(io)?;
                     named = true;
+                }
+                if k.len() as u64 > MAX_KEY || v.len() as u64 > MAX_VALUE {
+                    return Err(MetaError::Encode { detail: format!("a record of {name} with a {}-byte key and a {}-byte value is beyond what a snapshot may hold", k.len(), v.len()) });
                 }
                 w.put(&[TAG_RECORD]).map_err(io)?;
                 w.put_len(k.len()).map_err(io)?;
@@ -176,18 +190,33 @@ impl RocksMeta {
         self.redo_import(&path, stamp, stop_after)
     }
 
-    /// `NotCommitted` (S3 503) while a snapshot import runs: for the reads that pass no read
-    /// barrier and decide access or protection (a bucket's policy, public-access block,
-    /// ownership, object lock, encryption, the bucket and key records). Mid-import such a record
-    /// may be missing, and a missing Deny or lock must not let a request through.
-    pub(crate) fn refuse_while_importing(&self) -> MetaResult<()> {
-        if self.importing.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(MetaError::NotCommitted {
-                command: "local read",
-                detail: "this gateway is installing a metadata snapshot from the group's leader; try again in a moment".into(),
-            });
+    /// `read`, unless a snapshot import ran during any of it: then `NotCommitted` (S3 503). For
+    /// the reads that pass no read barrier and decide access or protection (a bucket's policy,
+    /// public-access block, ownership, object lock, encryption, the bucket and key records):
+    /// mid-import such a record may be missing, and a missing Deny or lock must not let a request
+    /// through. A generation count (odd while an import runs) is taken before and after the
+    /// read, so a read that overlaps an import's start or end refuses too.
+    pub(crate) fn guarded<T>(&self, read: impl FnOnce() -> MetaResult<T>) -> MetaResult<T> {
+        use std::sync::atomic::{fence, Ordering};
+        let refused = || MetaError::NotCommitted {
+            command: "local read",
+            detail: "this gateway is installing a metadata snapshot from the group's leader; try again in a moment".into(),
+        };
+        let before = self.import_generation.load(Ordering::Acquire);
+        if before % 2 == 1 {
+            return Err(refused());
         }
-        Ok(())
+        let value = read()?;
+        fence(Ordering::Acquire);
+        if self.import_generation.load(Ordering::Relaxed) != before {
+            return Err(refused());
+        }
+        Ok(value)
+    }
+
+    /// Whether a snapshot import is running or was left unfinished by this process.
+    pub(crate) fn importing(&self) -> bool {
+        self.import_generation.load(std::sync::atomic::Ordering::Acquire) % 2 == 1
     }
 
     /// Finish an import a crash interrupted (see the module docs); nothing to do without a
@@ -212,12 +241,15 @@ impl RocksMeta {
     /// Clear every family (the marker kept), write the file's records, then the stamp with the
     /// marker removed (synced). Runs again whole after a crash.
     fn redo_import(&self, path: &Path, stamp: &[u8], stop_after: Option<u64>) -> MetaResult<()> {
-        self.importing.store(true, std::sync::atomic::Ordering::Release);
+        use std::sync::atomic::Ordering;
+        if !self.importing() {
+            self.import_generation.fetch_add(1, Ordering::AcqRel);
+        }
         let whole = self.redo_import_inner(path, stamp, stop_after)?;
         // An import that failed or stopped leaves its marker: the store is whole again only after
         // the next start finishes it, so the guarded reads keep refusing until then.
         if whole {
-            self.importing.store(false, std::sync::atomic::Ordering::Release);
+            self.import_generation.fetch_add(1, Ordering::AcqRel);
         }
         Ok(())
     }

@@ -131,6 +131,8 @@ fn a_damaged_or_malformed_export_is_refused_whole_and_changes_nothing() {
         b[1 + 1 + 4 + CF_SYSTEM.len() + 1..][..4].copy_from_slice(&u32::MAX.to_le_bytes());
         b
     }));
+    let long_key = vec![b'k'; 70_000];
+    bad.push(("a key over 64 KiB".into(), craft(&[Ok(CF_SYSTEM), Err((&long_key, b"1"))], None)));
     // The crafted form itself is accepted when well formed (so the cases above fail for their flaw).
     let ok = dir.path().join("crafted");
     std::fs::write(&ok, craft(&[Ok(CF_SYSTEM), Err((b"a", b"1")), Err((b"b", b"2"))], None)).expect("write");

@@ -57,14 +57,12 @@ fn locked(bucket: &str, key: &str, version_id: u128, why: String) -> MetaError {
 impl RocksMeta {
     /// A bucket's object lock configuration as this replica holds it (`None`: not enabled).
     pub fn local_bucket_lock(&self, bucket: &str) -> MetaResult<Option<BucketLock>> {
-        self.refuse_while_importing()?;
-        self.get(CF_SYSTEM, "object lock configuration", &bucket_lock_key(bucket))
+        self.guarded(|| self.get(CF_SYSTEM, "object lock configuration", &bucket_lock_key(bucket)))
     }
 
     /// One version's lock as this replica holds it (by its manifest id).
     pub fn local_version_lock(&self, bucket: &str, key: &str, version_id: u128) -> MetaResult<VersionLock> {
-        self.refuse_while_importing()?;
-        Ok(self.get(CF_SYSTEM, "version lock", &version_lock_key(bucket, key, version_id))?.unwrap_or_default())
+        self.guarded(|| Ok(self.get(CF_SYSTEM, "version lock", &version_lock_key(bucket, key, version_id))?.unwrap_or_default()))
     }
 
     /// The lock an upload's object will get.

@@ -37,8 +37,7 @@ impl RocksMeta {
     /// check reads it for every request, so it passes no read barrier: a change reaches a
     /// gateway when it applies it.
     pub fn local_bucket_policy(&self, bucket: &str) -> MetaResult<Option<String>> {
-        self.refuse_while_importing()?;
-        self.get(CF_SYSTEM, "bucket policy", &policy_key(bucket))
+        self.guarded(|| self.get(CF_SYSTEM, "bucket policy", &policy_key(bucket)))
     }
 }
 

@@ -43,8 +43,7 @@ impl RocksMeta {
 
     /// Look up a bucket in this replica's own state, without the read barrier (see `MetaRead`).
     pub fn local_bucket(&self, bucket: &str) -> MetaResult<Option<BucketRecord>> {
-        self.refuse_while_importing()?;
-        self.get_raw(CF_BUCKETS, bucket.as_bytes())?.map(|v| decode_bucket(&v)).transpose()
+        self.guarded(|| self.get_raw(CF_BUCKETS, bucket.as_bytes())?.map(|v| decode_bucket(&v)).transpose())
     }
 
     /// All buckets, sorted by name.
@@ -82,8 +81,7 @@ impl RocksMeta {
 
     /// Look up an access key in this replica's own state, without the read barrier (see `MetaRead`).
     pub fn local_access_key(&self, access_key: &str) -> MetaResult<Option<AccessKeyRecord>> {
-        self.refuse_while_importing()?;
-        self.get_raw(CF_KEYS, access_key.as_bytes())?.map(|v| decode_key(&v)).transpose()
+        self.guarded(|| self.get_raw(CF_KEYS, access_key.as_bytes())?.map(|v| decode_key(&v)).transpose())
     }
 
     /// All access keys in this replica's own state, without the read barrier, sorted by key.

@@ -85,8 +85,9 @@ pub struct RocksMeta {
     /// Held by a snapshot import throughout, and by an export or checkpoint while it takes its
     /// point (`export.rs`).
     pub(crate) import_lock: Mutex<()>,
-    /// Set while a snapshot import runs: the access check's local reads refuse (`export.rs`).
-    pub(crate) importing: std::sync::atomic::AtomicBool,
+    /// Odd while a snapshot import runs (or failed midway): the access check's local reads
+    /// refuse (`export.rs`, `guarded`).
+    pub(crate) import_generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for RocksMeta {
@@ -118,7 +119,7 @@ impl RocksMeta {
             log: std::sync::OnceLock::new(),
             synced: std::sync::atomic::AtomicBool::new(true),
             import_lock: Mutex::new(()),
-            importing: std::sync::atomic::AtomicBool::new(false),
+            import_generation: std::sync::atomic::AtomicU64::new(0),
         };
         meta.finish_interrupted_import()?;
         meta.load_domains()?;
@@ -137,6 +138,9 @@ impl RocksMeta {
     pub fn checkpoint(&self, dir: &Path) -> MetaResult<()> {
         // Never a copy of a half-imported store.
         let _no_import = self.import_lock.lock();
+        if self.importing() {
+            return Err(crate::export::half_imported());
+        }
         let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(MetaError::db("checkpoint"))?;
         cp.create_checkpoint(dir).map_err(MetaError::db("checkpoint"))
     }

@@ -57,10 +57,20 @@ impl StateMachine {
     }
 
     /// Make sure the current snapshot reaches `purged` (the log's purged position): if not, build
-    /// one from the store now (which has applied at least that far).
+    /// one from the store, when the store has applied at least that far. When it has not (the
+    /// log was purged for a snapshot whose install never finished: a crash, or a file refused,
+    /// before the import began), the entries in between are gone from everywhere here: refuse
+    /// to start, saying what to do.
     pub async fn cover_purged(&mut self, purged: Option<LogId<u64>>) -> Result<(), AnyError> {
         if purged.is_none() || self.snapshots.current_log_id()? >= purged {
             return Ok(());
+        }
+        let (applied, _) = applied(&self.meta)?;
+        if applied < purged {
+            return Err(AnyError::error(format!(
+                "this gateway's Raft log was purged up to {purged:?} for a snapshot it never finished installing, and its metadata has applied only up to {applied:?}; \
+                 it cannot catch up from its own files: stop it, move its --meta directory away and join the group again (kintsugi admin gateway join-token)"
+            )));
         }
         tracing::warn!(?purged, "the current snapshot is older than the purged log (a crash during an install); building one");
         build(&self.meta, &self.snapshots).await.map(drop)

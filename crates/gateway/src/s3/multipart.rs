@@ -307,17 +307,26 @@ impl KintsugiS3 {
     /// A completion repeated after it succeeded (its answer was lost) is answered again, as S3
     /// does, while the version it made is the key's current one: `error` (the completion's) is
     /// `NoSuchUpload` and that version names `upload_id`. The request's part list is not compared
-    /// (the upload is gone); any failure to read the version keeps the `404`.
+    /// (the upload is gone).
     async fn repeated_completion(&self, bucket: &str, key: &str, upload_id: &str, error: &GatewayError) -> Option<S3Result<S3Response<CompleteMultipartUploadOutput>>> {
         if !error.is_no_such_upload() {
             return None;
         }
-        let (m, _, vref) = self.version_of(bucket, key, None).await.ok()?;
+        // A key with no current version keeps the 404; a read that failed is answered as failed
+        // (a 503 is retried, a 404 would be taken as final).
+        let (m, _, vref) = match self.version_of(bucket, key, None).await {
+            Ok(found) => found,
+            Err(e) if matches!(e.code().as_str(), "NoSuchKey" | "NoSuchVersion" | "NoSuchBucket" | "MethodNotAllowed") => return None,
+            Err(e) => return Some(Err(e)),
+        };
         if !m.headers.iter().any(|(k, v)| k == crate::sse_io::UPLOAD_HEADER && v == upload_id) {
             return None;
         }
         // The version as it is stored (`null` where it was written while versioning was suspended).
-        let version = self.versioning(bucket).await.ok()?.map(|_| vref.to_string());
+        let version = match self.versioning(bucket).await {
+            Ok(v) => v.map(|_| vref.to_string()),
+            Err(e) => return Some(Err(e.into())),
+        };
         Some(completed(bucket, key, &m, version))
     }
 
