@@ -214,8 +214,9 @@ impl RocksMeta {
         Ok(value)
     }
 
-    /// Whether a snapshot import is running or was left unfinished by this process.
-    pub(crate) fn importing(&self) -> bool {
+    /// Whether a snapshot import is running or was left unfinished by this process: its marker
+    /// (naming its file) is in the store, so that file must stay.
+    pub fn importing(&self) -> bool {
         self.import_generation.load(std::sync::atomic::Ordering::Acquire) % 2 == 1
     }
 

@@ -60,6 +60,10 @@ impl Snapshots {
         Ok(Self { dir, current: Mutex::new(current) })
     }
 
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Option<(Meta, PathBuf)>>, AnyError> {
+        self.current.lock().map_err(|_| AnyError::error("the snapshot list's lock was poisoned"))
+    }
+
     fn fresh(&self, prefix: &str) -> PathBuf {
         self.dir.join(format!("{prefix}-{:016x}.part", rand::random::<u64>()))
     }
@@ -76,17 +80,8 @@ impl Snapshots {
         Ok((path, f))
     }
 
-    /// A snapshot built (synced) at `part` becomes a snapshot file.
-    pub(crate) fn built(&self, part: &Path) -> Result<PathBuf, AnyError> {
-        self.finish(part)
-    }
-
-    /// A snapshot received (synced) at `part` becomes a snapshot file.
-    pub(crate) fn received(&self, part: &Path) -> Result<PathBuf, AnyError> {
-        self.finish(part)
-    }
-
-    fn finish(&self, part: &Path) -> Result<PathBuf, AnyError> {
+    /// A snapshot built or received (synced) at `part` becomes a snapshot file.
+    pub(crate) fn finish(&self, part: &Path) -> Result<PathBuf, AnyError> {
         let file = part.with_extension("snap");
         std::fs::rename(part, &file).map_err(io("renaming", part))?;
         sync_dir(&self.dir)?;
@@ -96,7 +91,7 @@ impl Snapshots {
     /// Make `file` (a snapshot file of this directory) the current snapshot, unless a newer one
     /// already is (then `file` is removed). The one it replaces is removed.
     pub(crate) fn set_current(&self, meta: &Meta, file: &Path) -> Result<(), AnyError> {
-        let mut cur = self.current.lock().map_err(|_| AnyError::error("the snapshot list's lock was poisoned"))?;
+        let mut cur = self.lock()?;
         if cur.as_ref().is_some_and(|(m, _)| m.last_log_id > meta.last_log_id) {
             std::fs::remove_file(file).ok();
             return Ok(());
@@ -112,14 +107,14 @@ impl Snapshots {
 
     /// How far the current snapshot reaches (`None`: there is none).
     pub(crate) fn current_log_id(&self) -> Result<Option<openraft::LogId<u64>>, AnyError> {
-        Ok(self.current.lock().map_err(|_| AnyError::error("the snapshot list's lock was poisoned"))?.as_ref().and_then(|(m, _)| m.last_log_id))
+        Ok(self.lock()?.as_ref().and_then(|(m, _)| m.last_log_id))
     }
 
     /// The current snapshot, its data an open file read from the start.
     pub(crate) async fn open_current(&self) -> Result<Option<Snapshot<TypeConfig>>, AnyError> {
         // Twice: a newer snapshot may replace (and remove) the file between the look and the open.
         for _ in 0..2 {
-            let Some((meta, path)) = self.current.lock().map_err(|_| AnyError::error("the snapshot list's lock was poisoned"))?.clone() else {
+            let Some((meta, path)) = self.lock()?.clone() else {
                 return Ok(None);
             };
             match tokio::fs::File::open(&path).await {
@@ -233,7 +228,7 @@ mod tests {
         let make = |name: &str| {
             let p = s.build_path();
             std::fs::write(&p, name).expect("write");
-            s.built(&p).expect("built")
+            s.finish(&p).expect("finished")
         };
         let (ten, five) = (make("ten"), make("five"));
         s.set_current(&meta_at(10), &ten).expect("set");

@@ -101,7 +101,7 @@ async fn build(meta: &RocksMeta, snapshots: &Snapshots) -> Result<Snapshot<TypeC
         None => format!("empty-{:016x}", rand::random::<u64>()),
     };
     let meta = Meta { last_log_id, last_membership, snapshot_id };
-    let file = tokio::task::block_in_place(|| snapshots.built(&part))?;
+    let file = tokio::task::block_in_place(|| snapshots.finish(&part))?;
     // Opened before it becomes current: a newer snapshot installed meanwhile may remove it.
     let data = tokio::fs::File::open(&file).await.map_err(err)?;
     tokio::task::block_in_place(|| snapshots.set_current(&meta, &file))?;
@@ -171,14 +171,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let at = self.receiving.iter().position(|(i, _)| *i == ino).ok_or_else(|| fail(AnyError::error("a snapshot to install that was not received here")))?;
         let (_, part) = self.receiving.remove(at);
         let stamp = stamp_of(meta.last_log_id, &meta.last_membership).map_err(fail)?;
-        let file = tokio::task::block_in_place(|| self.snapshots.received(&part)).map_err(fail)?;
-        // Checked whole before the store is touched: a damaged or malformed file is removed and
-        // changes nothing. Once the import has begun, its file stays (a restart finishes it).
-        if let Err(e) = tokio::task::block_in_place(|| kintsugi_meta::check_export_file(&file)) {
-            std::fs::remove_file(&file).ok();
+        let file = tokio::task::block_in_place(|| self.snapshots.finish(&part)).map_err(fail)?;
+        // `import_file` checks the whole file before it touches the store. A file refused then
+        // (damaged, malformed) changed nothing and is removed; once the import has begun, its
+        // file stays, named by the import's marker (a restart finishes it).
+        if let Err(e) = tokio::task::block_in_place(|| self.meta.import_file(&file, &stamp)) {
+            if !self.meta.importing() {
+                std::fs::remove_file(&file).ok();
+            }
             return Err(fail(err(e)));
         }
-        tokio::task::block_in_place(|| self.meta.import_file(&file, &stamp)).map_err(|e| fail(err(e)))?;
         self.membership = meta.last_membership.clone();
         tokio::task::block_in_place(|| self.snapshots.set_current(meta, &file)).map_err(fail)?;
         tracing::info!(snapshot = %meta, "installed a metadata snapshot from the leader");

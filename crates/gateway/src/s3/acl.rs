@@ -63,6 +63,12 @@ fn refused() -> s3s::S3Error {
 }
 
 impl KintsugiS3 {
+    /// The owner an answer names for `bucket` and its objects (every object is its bucket
+    /// owner's), or `NoSuchBucket`.
+    pub(super) async fn bucket_owner_entity(&self, bucket: &str) -> S3Result<Owner> {
+        Ok(owner_of(&self.bucket_owner(bucket).await?))
+    }
+
     /// The owner of `bucket`, or `NoSuchBucket`.
     async fn bucket_owner(&self, bucket: &str) -> S3Result<String> {
         let b = bucket.to_owned();

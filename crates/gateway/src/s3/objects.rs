@@ -485,12 +485,8 @@ impl KintsugiS3 {
 
     /// A page of `bucket`'s listing, and the owner its entries name (every object is its
     /// bucket owner's).
-    async fn list(&self, bucket: &str, q: ListQuery) -> Result<(ListPage, s3s::dto::Owner), GatewayError> {
-        let b = bucket.to_owned();
-        let owner = match self.meta(move |m| m.bucket(&b)).await? {
-            Some(r) => super::acl::owner_of(&r.owner),
-            None => return Err(kintsugi_meta::MetaError::NoSuchBucket { bucket: bucket.into() }.into()),
-        };
+    async fn list(&self, bucket: &str, q: ListQuery) -> S3Result<(ListPage, s3s::dto::Owner)> {
+        let owner = self.bucket_owner_entity(bucket).await?;
         let b = bucket.to_owned();
         Ok((self.meta(move |m| m.list_objects(&b, &q)).await?, owner))
     }

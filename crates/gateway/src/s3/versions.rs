@@ -141,11 +141,7 @@ impl KintsugiS3 {
             max: usize::try_from(max).unwrap_or(0),
         };
         // Every version and marker names its owner (the bucket's), as S3's listing does.
-        let b = input.bucket.clone();
-        let owner = match self.meta(move |m| m.bucket(&b)).await? {
-            Some(r) => super::acl::owner_of(&r.owner),
-            None => return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist: {}", input.bucket)),
-        };
+        let owner = self.bucket_owner_entity(&input.bucket).await?;
         let b = input.bucket.clone();
         let page = self.meta(move |m| m.list_versions(&b, &q)).await?;
         let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
