@@ -274,7 +274,17 @@ pub(crate) fn ensure_credentials(meta: &RocksMeta, creds: Option<(String, String
     if let Some((ak, sk)) = creds {
         // Stored as given already (a restart): nothing to write, so a gateway starts even
         // while its group has no majority yet.
-        let stored = meta.local_access_key(&ak).context("reading access keys")?;
+        // A gateway joining its group may be installing the group's snapshot right now; its
+        // own copy of the keys answers (NotCommitted until then) once the import has ended.
+        let started = std::time::Instant::now();
+        let stored = loop {
+            match meta.local_access_key(&ak) {
+                Err(kintsugi_meta::MetaError::NotCommitted { .. }) if started.elapsed() < std::time::Duration::from_secs(600) => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                other => break other.context("reading access keys")?,
+            }
+        };
         if !stored.is_some_and(|r| r.secret == sk && r.name == "root" && r.admin) {
             let rec = AccessKeyRecord { secret: sk.clone(), created_ms: now_ms(), name: "root".into(), admin: true };
             meta.put_access_key(&ak, &rec).context("storing the root access key")?;
