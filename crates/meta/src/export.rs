@@ -62,6 +62,8 @@ pub struct ExportSummary {
 /// The marker of an unfinished import (system family, [`KEY_IMPORTING`]).
 #[derive(Serialize, Deserialize)]
 struct ImportMarker {
+    /// The snapshot file: relative to the directory holding the store's own directory when it
+    /// lies inside it, else absolute (and always absolute in markers of older gateways).
     file: String,
     stamp: Vec<u8>,
 }
@@ -169,20 +171,34 @@ impl RocksMeta {
     /// until the import returns; after a crash during the import, [`RocksMeta::open`] reads
     /// it again to finish.
     pub fn import_file(&self, path: &Path, stamp: &[u8]) -> MetaResult<()> {
-        self.import_file_upto(path, stamp, None)
+        self.import_file_upto(path, stamp, true, None)
     }
 
-    /// [`RocksMeta::import_file`], stopping (as a crash would) after `stop_after` records
-    /// when that is given (tests).
-    pub(crate) fn import_file_upto(&self, path: &Path, stamp: &[u8], stop_after: Option<u64>) -> MetaResult<()> {
+    /// [`RocksMeta::import_file`] of a file the caller has checked whole with
+    /// [`check_export_file`] (and kept since): it is read once more, not twice. Should it have
+    /// changed since, the import fails at its end (the hash) and stays unfinished: the store
+    /// refuses to open until the file is good or the gateway rejoins.
+    pub fn import_checked_file(&self, path: &Path, stamp: &[u8]) -> MetaResult<()> {
+        self.import_file_upto(path, stamp, false, None)
+    }
+
+    /// [`RocksMeta::import_file`] (checking the file first if `check`), stopping (as a crash
+    /// would) after `stop_after` records when that is given (tests).
+    pub(crate) fn import_file_upto(&self, path: &Path, stamp: &[u8], check: bool, stop_after: Option<u64>) -> MetaResult<()> {
         let _one = self.import_lock.lock();
         if first_byte(path)? != STREAM_VERSION {
             let bytes = std::fs::read(path).map_err(file_err(path, "reading a snapshot file"))?;
             return self.import(&bytes, stamp);
         }
-        check_export_file(path)?;
+        if check {
+            check_export_file(path)?;
+        }
         let path = path.canonicalize().map_err(file_err(path, "finding a snapshot file"))?;
-        let marker = ImportMarker { file: path.to_string_lossy().into_owned(), stamp: stamp.to_vec() };
+        // Named relative to the directory that holds the store when it is inside it (a
+        // gateway's snapshots are), so the whole directory may move before a restart finishes.
+        let home = self.path().parent().and_then(|h| h.canonicalize().ok());
+        let named = home.as_ref().and_then(|h| path.strip_prefix(h).ok()).unwrap_or(&path);
+        let marker = ImportMarker { file: named.to_string_lossy().into_owned(), stamp: stamp.to_vec() };
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_SYSTEM)?, KEY_IMPORTING, crate::types::encode(&marker)?);
         b.delete_cf(self.cf(CF_SYSTEM)?, crate::replica::KEY_STAMP);
@@ -225,7 +241,11 @@ impl RocksMeta {
     pub(crate) fn finish_interrupted_import(&self) -> MetaResult<()> {
         let Some(bytes) = self.get_raw(CF_SYSTEM, KEY_IMPORTING)? else { return Ok(()) };
         let marker: ImportMarker = crate::types::decode("import marker", &bytes)?;
-        let path = PathBuf::from(&marker.file);
+        let named = PathBuf::from(&marker.file);
+        let path = match self.path().parent() {
+            Some(home) if named.is_relative() => home.join(named),
+            _ => named,
+        };
         tracing::warn!(file = %path.display(), "finishing a metadata snapshot import that a crash interrupted");
         check_export_file(&path).map_err(|e| MetaError::Corrupt {
             what: "interrupted snapshot import",

@@ -161,7 +161,7 @@ fn an_import_a_crash_interrupted_is_finished_when_the_store_opens() {
     {
         let dst = RocksMeta::open(at.path(), 0).expect("open");
         stale(&dst);
-        dst.import_file_upto(&file, b"at-60", Some(10)).expect("the first ten records");
+        dst.import_file_upto(&file, b"at-60", true, Some(10)).expect("the first ten records");
         assert_eq!(dst.stamp().expect("stamp"), None, "a half-imported store has no stamp");
         assert!(dst.get_raw(CF_SYSTEM, KEY_IMPORTING).expect("read").is_some());
         // Meanwhile the reads that decide access refuse rather than answer from half a store.
@@ -176,6 +176,28 @@ fn an_import_a_crash_interrupted_is_finished_when_the_store_opens() {
     assert!(dst.local_bucket("stale").expect("read").is_none());
 }
 
+/// A gateway's snapshots lie inside its `--meta` directory, beside the store: the marker names
+/// the file relative to that directory, so moving the whole directory before the restart that
+/// finishes the import does not strand it.
+#[test]
+fn an_interrupted_import_is_finished_after_its_directory_moved() {
+    let (_d, src) = source(20);
+    let home = tempfile::tempdir().expect("tempdir");
+    let meta_dir = home.path().join("meta");
+    std::fs::create_dir_all(meta_dir.join("raft-snapshots")).expect("mkdir");
+    let file = meta_dir.join("raft-snapshots/a.snap");
+    src.export_file(&file).expect("export");
+    {
+        let dst = RocksMeta::open(&meta_dir.join("db"), 0).expect("open");
+        dst.import_file_upto(&file, b"at-20", true, Some(3)).expect("three records");
+    }
+    let moved = home.path().join("moved");
+    std::fs::rename(&meta_dir, &moved).expect("move --meta");
+    let dst = RocksMeta::open(&moved.join("db"), 0).expect("reopen in the new place finishes the import");
+    assert_eq!(records(&src), records(&dst));
+    assert_eq!(dst.stamp().expect("stamp").as_deref(), Some(&b"at-20"[..]));
+}
+
 #[test]
 fn an_interrupted_import_whose_file_is_gone_stops_the_store_from_opening() {
     let (dir, src) = source(5);
@@ -184,7 +206,7 @@ fn an_interrupted_import_whose_file_is_gone_stops_the_store_from_opening() {
     let at = tempfile::tempdir().expect("tempdir");
     {
         let dst = RocksMeta::open(at.path(), 0).expect("open");
-        dst.import_file_upto(&file, b"s", Some(1)).expect("one record");
+        dst.import_file_upto(&file, b"s", true, Some(1)).expect("one record");
     }
     std::fs::remove_file(&file).expect("remove");
     let e = RocksMeta::open(at.path(), 0).expect_err("a half-imported store must not open");

@@ -3,6 +3,7 @@
 //! (`membership.rs`).
 
 mod membership;
+mod receive;
 mod rounds;
 mod serve;
 
@@ -97,6 +98,8 @@ pub struct MetaGroup {
     reads: Arc<rounds::Rounds<Result<(), String>>>,
     /// The leader's read index, shared the same way by the followers that ask for it.
     read_index: Arc<rounds::Rounds<ReadIndex>>,
+    /// The snapshot being received from the leader (`receive.rs`).
+    receiver: receive::Receiver,
 }
 
 /// What a round of confirming the leadership answered: the index to read at, or why not
@@ -127,12 +130,13 @@ impl MetaGroup {
         let mut log = LogStore::open(&log_dir)?;
         let mut sm = StateMachine::new(meta.clone(), dir).map_err(|e| RaftGroupError::Raft(e.to_string()))?;
         {
-            // openraft needs a snapshot reaching at least as far as the log was purged; a crash
-            // while a snapshot was installed can leave an older one current.
+            // A snapshot install a stop interrupted is finished, and openraft needs a snapshot
+            // reaching at least as far as the log was purged.
             use openraft::storage::RaftLogStorage;
             let purged = log.get_log_state().await.map_err(|e| RaftGroupError::Raft(e.to_string()))?.last_purged_log_id;
-            sm.cover_purged(purged).await.map_err(|e| RaftGroupError::Raft(e.to_string()))?;
+            sm.recover(purged).await.map_err(|e| RaftGroupError::Raft(e.to_string()))?;
         }
+        let receiver = receive::Receiver::new(sm.snapshots());
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let config = openraft::Config {
             cluster_name: "kintsugi-meta".into(),
@@ -170,6 +174,7 @@ impl MetaGroup {
             election_max: cfg.election.1,
             reads,
             read_index,
+            receiver,
         });
         if let Some(s) = secrets {
             group.set_secrets(s);

@@ -4,6 +4,10 @@
 //!   current one is kept (a leader sends it to gateways that lag behind its purged log);
 //! - `current`: which one is current, `01` + postcard of (openraft `SnapshotMeta`, file name),
 //!   replaced by temp file, fsync, rename, directory fsync;
+//! - `pending`: a snapshot received whole and checked, handed to openraft to install, not yet
+//!   imported (same form as `current`). openraft purges the log behind a snapshot as soon as
+//!   it decides to install it, before the store has imported it: if the process stops in
+//!   between, the next start finishes the install from this file (`StateMachine::recover`);
 //! - `*.part`: a snapshot being built or received; removed at start (a stop interrupted it).
 //!
 //! A snapshot is never held in memory: it is built into a file, sent by openraft in chunks
@@ -13,6 +17,7 @@
 //! A gateway from before this layout kept its snapshot whole in `<meta>/raft-snapshot`
 //! (`01` + postcard of (`SnapshotMeta`, a version-1 export)); it is moved here on start.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -22,11 +27,14 @@ use crate::state_machine::{err, Meta};
 use crate::{decode, encode, TypeConfig};
 
 const CURRENT: &str = "current";
+const PENDING: &str = "pending";
 
 /// The snapshot files of one gateway.
 pub(crate) struct Snapshots {
     dir: PathBuf,
     current: Mutex<Option<(Meta, PathBuf)>>,
+    /// Files being received, by inode (`receive_file`): openraft hands the file back to install.
+    receiving: Mutex<Vec<(u64, PathBuf)>>,
 }
 
 fn sync_dir(dir: &Path) -> Result<(), AnyError> {
@@ -46,22 +54,23 @@ impl Snapshots {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(io("creating", &dir))?;
         }
-        let mut current = load_current(&dir)?;
+        let mut current = load_record(&dir, CURRENT)?;
         if current.is_none() {
             current = move_legacy(meta_dir, &dir)?;
         }
+        let pending = load_record(&dir, PENDING)?;
         for entry in std::fs::read_dir(&dir).map_err(io("listing", &dir))? {
             let path = entry.map_err(io("listing", &dir))?.path();
-            let keep = path.file_name().is_some_and(|n| n == CURRENT) || current.as_ref().is_some_and(|(_, p)| *p == path);
+            let keep = path.file_name().is_some_and(|n| n == CURRENT || n == PENDING) || [&current, &pending].iter().any(|r| r.as_ref().is_some_and(|(_, p)| *p == path));
             if !keep {
                 std::fs::remove_file(&path).map_err(io("removing", &path))?;
             }
         }
-        Ok(Self { dir, current: Mutex::new(current) })
+        Ok(Self { dir, current: Mutex::new(current), receiving: Mutex::new(Vec::new()) })
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Option<(Meta, PathBuf)>>, AnyError> {
-        self.current.lock().map_err(|_| AnyError::error("the snapshot list's lock was poisoned"))
+        self.current.lock().map_err(|_| poisoned())
     }
 
     fn fresh(&self, prefix: &str) -> PathBuf {
@@ -73,11 +82,54 @@ impl Snapshots {
         self.fresh("build")
     }
 
-    /// A new file to receive a snapshot into.
+    /// A new file to receive a snapshot into. Transfers that never finished (the leader began
+    /// another) are dropped: only the last one before this is kept.
     pub(crate) async fn receive_file(&self) -> Result<(PathBuf, tokio::fs::File), AnyError> {
         let path = self.fresh("recv");
         let f = tokio::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).await.map_err(io("creating", &path))?;
+        let ino = f.metadata().await.map_err(io("reading", &path))?.ino();
+        let mut receiving = self.receiving.lock().map_err(|_| poisoned())?;
+        while receiving.len() > 1 {
+            let (_, old) = receiving.remove(0);
+            std::fs::remove_file(old).ok();
+        }
+        receiving.push((ino, path.clone()));
         Ok((path, f))
+    }
+
+    /// The path of the file with inode `ino` that [`Snapshots::receive_file`] made, which is no
+    /// longer being received.
+    pub(crate) fn received(&self, ino: u64) -> Result<Option<PathBuf>, AnyError> {
+        let mut receiving = self.receiving.lock().map_err(|_| poisoned())?;
+        Ok(receiving.iter().position(|(i, _)| *i == ino).map(|at| receiving.remove(at).1))
+    }
+
+    /// Record `file` (a checked snapshot file of this directory) as the snapshot about to be
+    /// installed, durably: from here on a stop is finished by the next start.
+    pub(crate) fn set_pending(&self, meta: &Meta, file: &Path) -> Result<(), AnyError> {
+        write_record(&self.dir, PENDING, meta, file)
+    }
+
+    /// The snapshot about to be installed, if one is recorded.
+    pub(crate) fn pending(&self) -> Result<Option<(Meta, PathBuf)>, AnyError> {
+        load_record(&self.dir, PENDING)
+    }
+
+    /// Forget the pending snapshot if it is `file` (every pending snapshot if `None`), and
+    /// remove its file unless it is the current snapshot's.
+    pub(crate) fn clear_pending(&self, file: Option<&Path>) -> Result<(), AnyError> {
+        let cur = self.lock()?;
+        let Some((_, pending)) = load_record(&self.dir, PENDING)? else { return Ok(()) };
+        if file.is_some_and(|f| f != pending) {
+            return Ok(());
+        }
+        let path = self.dir.join(PENDING);
+        std::fs::remove_file(&path).map_err(io("removing", &path))?;
+        sync_dir(&self.dir)?;
+        if cur.as_ref().is_none_or(|(_, c)| *c != pending) {
+            std::fs::remove_file(&pending).ok();
+        }
+        Ok(())
     }
 
     /// A snapshot built or received (synced) at `part` becomes a snapshot file.
@@ -96,9 +148,10 @@ impl Snapshots {
             std::fs::remove_file(file).ok();
             return Ok(());
         }
-        write_current(&self.dir, meta, file)?;
+        write_record(&self.dir, CURRENT, meta, file)?;
         if let Some((_, old)) = cur.replace((meta.clone(), file.to_path_buf())) {
-            if old != file {
+            let pending = load_record(&self.dir, PENDING)?.map(|(_, p)| p);
+            if old != file && pending.as_ref() != Some(&old) {
                 std::fs::remove_file(&old).ok();
             }
         }
@@ -127,12 +180,17 @@ impl Snapshots {
     }
 }
 
-/// Record `file` (in `dir`) as the current snapshot: temp file, fsync, rename, directory fsync.
-fn write_current(dir: &Path, meta: &Meta, file: &Path) -> Result<(), AnyError> {
+fn poisoned() -> AnyError {
+    AnyError::error("the snapshot list's lock was poisoned")
+}
+
+/// Record `file` (in `dir`) under `record` (`current` or `pending`): temp file, fsync, rename,
+/// directory fsync.
+fn write_record(dir: &Path, record: &str, meta: &Meta, file: &Path) -> Result<(), AnyError> {
     let name = file.file_name().and_then(|n| n.to_str()).ok_or_else(|| AnyError::error(format!("{} is not a snapshot file", file.display())))?;
     let bytes = encode(&(meta, name)).map_err(err)?;
-    let path = dir.join(CURRENT);
-    let tmp = dir.join("current.tmp");
+    let path = dir.join(record);
+    let tmp = dir.join(format!("{record}.tmp"));
     let write = || -> std::io::Result<()> {
         use std::io::Write;
         let mut f = std::fs::File::create(&tmp)?;
@@ -144,9 +202,9 @@ fn write_current(dir: &Path, meta: &Meta, file: &Path) -> Result<(), AnyError> {
     sync_dir(dir)
 }
 
-/// The current snapshot `dir/current` names, if it and its file exist.
-fn load_current(dir: &Path) -> Result<Option<(Meta, PathBuf)>, AnyError> {
-    let path = dir.join(CURRENT);
+/// The snapshot `dir/<record>` names (`current` or `pending`), if it and its file exist.
+fn load_record(dir: &Path, record: &str) -> Result<Option<(Meta, PathBuf)>, AnyError> {
+    let path = dir.join(record);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -155,7 +213,7 @@ fn load_current(dir: &Path) -> Result<Option<(Meta, PathBuf)>, AnyError> {
     let (meta, name): (Meta, String) = match decode(&bytes) {
         Ok(x) => x,
         Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "the current snapshot's record is unreadable; a new snapshot will be built");
+            tracing::warn!(file = %path.display(), error = %e, "a snapshot record is unreadable; it is ignored");
             return Ok(None);
         }
     };
@@ -164,7 +222,7 @@ fn load_current(dir: &Path) -> Result<Option<(Meta, PathBuf)>, AnyError> {
     }
     let file = dir.join(name);
     if !file.is_file() {
-        tracing::warn!(file = %file.display(), "the current snapshot's file is missing; a new snapshot will be built");
+        tracing::warn!(file = %file.display(), record, "the file a snapshot record names is missing; the record is ignored");
         return Ok(None);
     }
     Ok(Some((meta, file)))
@@ -189,7 +247,7 @@ fn move_legacy(meta_dir: &Path, dir: &Path) -> Result<Option<(Meta, PathBuf)>, A
         f.sync_all()
     };
     write().map_err(io("writing", &file))?;
-    write_current(dir, &meta, &file)?;
+    write_record(dir, CURRENT, &meta, &file)?;
     std::fs::remove_file(&legacy).map_err(io("removing", &legacy))?;
     sync_dir(meta_dir)?;
     tracing::info!(snapshot = %meta, "moved the metadata snapshot into raft-snapshots/");

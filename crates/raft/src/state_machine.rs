@@ -10,12 +10,14 @@
 //! by one in a group: the synced Raft log replays what a crash loses — until the log is
 //! purged, which happens only up to a snapshot). Snapshots live as files, never in memory
 //! (`snapshots.rs`): Raft sends the current one in chunks read from its file, and a snapshot
-//! received is written chunk by chunk to a file, checked whole, then imported from it
-//! ([`RocksMeta::import_file`]: a crash during it is finished at the next start, and meanwhile
-//! the reads that decide access refuse).
+//! received is written chunk by chunk to a file and checked whole (`group/receive.rs`), recorded
+//! as pending, and only then handed to openraft, which purges its log and has it imported
+//! ([`RocksMeta::import_checked_file`]). A stop anywhere in between is finished at the next start
+//! ([`StateMachine::recover`] for a pending snapshot, [`RocksMeta::open`] for an import that
+//! began); meanwhile the reads that decide access refuse.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use kintsugi_meta::{Applied, Outcome, RocksMeta};
@@ -43,9 +45,6 @@ pub struct StateMachine {
     meta: Arc<RocksMeta>,
     membership: Membership,
     snapshots: Arc<Snapshots>,
-    /// The files snapshots are being received into (`begin_receiving_snapshot`), by inode: the
-    /// one to install is the file openraft hands back, whichever transfer began last.
-    receiving: Vec<(u64, PathBuf)>,
 }
 
 impl StateMachine {
@@ -53,15 +52,42 @@ impl StateMachine {
     pub fn new(meta: Arc<RocksMeta>, dir: &Path) -> Result<Self, AnyError> {
         let (_, membership) = applied(&meta)?;
         let snapshots = Arc::new(Snapshots::open(dir)?);
-        Ok(Self { meta, membership, snapshots, receiving: Vec::new() })
+        Ok(Self { meta, membership, snapshots })
     }
 
-    /// Make sure the current snapshot reaches `purged` (the log's purged position): if not, build
-    /// one from the store, when the store has applied at least that far. When it has not (the
-    /// log was purged for a snapshot whose install never finished: a crash, or a file refused,
-    /// before the import began), the entries in between are gone from everywhere here: refuse
-    /// to start, saying what to do.
-    pub async fn cover_purged(&mut self, purged: Option<LogId<u64>>) -> Result<(), AnyError> {
+    /// The snapshot files, shared with the receiver of snapshots (`group/receive.rs`).
+    pub(crate) fn snapshots(&self) -> Arc<Snapshots> {
+        self.snapshots.clone()
+    }
+
+    /// Before Raft starts, given the log's purged position:
+    ///
+    /// 1. **Finish an install a stop interrupted.** A snapshot received and checked is recorded
+    ///    as pending before openraft hears of it; openraft purges the log for it at once, before
+    ///    the store imports it. If the log was purged that far and the store has not applied
+    ///    that far, the import never ran: run it now from the checked file. Otherwise the
+    ///    pending snapshot is dropped (it was installed, or openraft never purged for it, so
+    ///    the log still holds what the store lacks).
+    /// 2. **Make sure the current snapshot reaches `purged`**: if not, build one from the store,
+    ///    when the store has applied at least that far. When it has not, the entries in between
+    ///    are gone from everywhere here: refuse to start, saying what to do.
+    pub async fn recover(&mut self, purged: Option<LogId<u64>>) -> Result<(), AnyError> {
+        if let Some((meta, file)) = self.snapshots.pending()? {
+            let (applied, _) = applied(&self.meta)?;
+            if purged.is_some() && purged >= meta.last_log_id && applied < meta.last_log_id {
+                tracing::warn!(snapshot = %meta, "finishing the install of a metadata snapshot that a stop interrupted");
+                let stamp = stamp_of(meta.last_log_id, &meta.last_membership)?;
+                tokio::task::block_in_place(|| self.meta.import_checked_file(&file, &stamp)).map_err(|e| {
+                    AnyError::error(format!(
+                        "finishing the install of the snapshot {} that a stop interrupted: {e}; if this repeats, move this gateway's --meta directory away and join the group again",
+                        file.display()
+                    ))
+                })?;
+                self.membership = meta.last_membership.clone();
+                tokio::task::block_in_place(|| self.snapshots.set_current(&meta, &file))?;
+            }
+            self.snapshots.clear_pending(None)?;
+        }
         if purged.is_none() || self.snapshots.current_log_id()? >= purged {
             return Ok(());
         }
@@ -150,15 +176,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn begin_receiving_snapshot(&mut self) -> StoreResult<Box<tokio::fs::File>> {
-        let fail = |e: AnyError| -> StorageError<u64> { StorageIOError::write_snapshot(None, e).into() };
-        // Transfers that never finished (the leader started others): keep only the last one.
-        while self.receiving.len() > 1 {
-            let (_, old) = self.receiving.remove(0);
-            std::fs::remove_file(old).ok();
-        }
-        let (path, file) = self.snapshots.receive_file().await.map_err(fail)?;
-        let ino = file.metadata().await.map_err(|e| fail(err(e)))?.ino();
-        self.receiving.push((ino, path));
+        // openraft's own chunk receiver calls this; the gateways use theirs (`group/receive.rs`),
+        // which checks the file before openraft sees it.
+        let (_, file) = self.snapshots.receive_file().await.map_err(|e| StorageIOError::write_snapshot(None, e))?;
         Ok(Box::new(file))
     }
 
@@ -168,21 +188,33 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot.sync_all().await.map_err(|e| fail(err(e)))?;
         let ino = snapshot.metadata().await.map_err(|e| fail(err(e)))?.ino();
         drop(snapshot);
-        let at = self.receiving.iter().position(|(i, _)| *i == ino).ok_or_else(|| fail(AnyError::error("a snapshot to install that was not received here")))?;
-        let (_, part) = self.receiving.remove(at);
         let stamp = stamp_of(meta.last_log_id, &meta.last_membership).map_err(fail)?;
-        let file = tokio::task::block_in_place(|| self.snapshots.finish(&part)).map_err(fail)?;
-        // `import_file` checks the whole file before it touches the store. A file refused then
-        // (damaged, malformed) changed nothing and is removed; once the import has begun, its
-        // file stays, named by the import's marker (a restart finishes it).
-        if let Err(e) = tokio::task::block_in_place(|| self.meta.import_file(&file, &stamp)) {
-            if !self.meta.importing() {
+        // The file the receiver checked and recorded as pending, or one openraft's own receiver
+        // wrote (checked by the import).
+        let pending = self.snapshots.pending().map_err(fail)?.filter(|(m, f)| m.snapshot_id == meta.snapshot_id && std::fs::metadata(f).is_ok_and(|md| md.ino() == ino));
+        let (file, checked) = match pending {
+            Some((_, f)) => (f, true),
+            None => {
+                let part = self.snapshots.received(ino).map_err(fail)?.ok_or_else(|| fail(AnyError::error("a snapshot to install that was not received here")))?;
+                (tokio::task::block_in_place(|| self.snapshots.finish(&part)).map_err(fail)?, false)
+            }
+        };
+        let imported = tokio::task::block_in_place(|| if checked { self.meta.import_checked_file(&file, &stamp) } else { self.meta.import_file(&file, &stamp) });
+        if let Err(e) = imported {
+            // A pending file stays for the next start; an unchecked one refused before the
+            // import began changed nothing and goes; once an import has begun, its file stays,
+            // named by the import's marker (a restart finishes it).
+            if !checked && !self.meta.importing() {
                 std::fs::remove_file(&file).ok();
             }
             return Err(fail(err(e)));
         }
         self.membership = meta.last_membership.clone();
-        tokio::task::block_in_place(|| self.snapshots.set_current(meta, &file)).map_err(fail)?;
+        tokio::task::block_in_place(|| -> Result<(), AnyError> {
+            self.snapshots.set_current(meta, &file)?;
+            self.snapshots.clear_pending(Some(&file))
+        })
+        .map_err(fail)?;
         tracing::info!(snapshot = %meta, "installed a metadata snapshot from the leader");
         Ok(())
     }

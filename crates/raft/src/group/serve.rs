@@ -30,7 +30,7 @@ impl MetaGroup {
                 Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
             },
             RaftRequest::Snapshot => match decode(&body) {
-                Ok(rpc) => raft_answer(encode(&self.raft.install_snapshot(rpc).await)),
+                Ok(rpc) => raft_answer(encode(&self.receive_snapshot(rpc).await)),
                 Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
             },
             RaftRequest::Submit => {
