@@ -86,10 +86,15 @@ def writes(bucket):
     c.eq(r["ResponseMetadata"]["HTTPStatusCode"], 200, "PUT If-None-Match: * of a new key")
     c.expect_error(lambda: put_inm("once", b"second"), "PreconditionFailed", 412, "PUT If-None-Match: * of an existing key")
     c.eq(body_of(s3, bucket, "once"), b"first", "the refused PUT left the object as it was")
-    c.expect_error(
-        lambda: with_headers(s3, "PutObject", {"If-None-Match": '"abc"'}, lambda: s3.put_object(Bucket=bucket, Key="once", Body=b"x")),
-        "NotImplemented", 501, "PUT If-None-Match: <etag> (S3 takes only *)",
-    )
+    # PUT If-None-Match: <etag> (as RFC 9110, MinIO and Ceph): refused only while the key has that ETag.
+    put_inm_tag = lambda key, tag, body: with_headers(s3, "PutObject", {"If-None-Match": tag}, lambda: s3.put_object(Bucket=bucket, Key=key, Body=body))
+    first = s3.head_object(Bucket=bucket, Key="once")["ETag"]
+    c.expect_error(lambda: put_inm_tag("once", first, b"x"), "PreconditionFailed", 412, "PUT If-None-Match: <current etag>")
+    c.eq(body_of(s3, bucket, "once"), b"first", "the refused If-None-Match: <etag> PUT left the object as it was")
+    put_inm_tag("inm-tag", '"0123456789abcdef0123456789abcdef"', b"new key")
+    c.eq(body_of(s3, bucket, "inm-tag"), b"new key", "PUT If-None-Match: <etag> of a missing key creates it")
+    put_inm_tag("inm-tag", '"0123456789abcdef0123456789abcdef"', b"other etag")
+    c.eq(body_of(s3, bucket, "inm-tag"), b"other etag", "PUT If-None-Match: <another etag> replaces")
 
     # PUT If-Match: the current ETag replaces; another ETag is 412; a missing key is 404.
     etag = s3.head_object(Bucket=bucket, Key="once")["ETag"]

@@ -63,6 +63,14 @@ def rules(bucket):
     c.check('rule-id="logs"' in s3.head_object(Bucket=bucket, Key="logs/a").get("Expiration", ""), "HEAD answers x-amz-expiration")
     c.check('rule-id="logs"' in s3.get_object(Bucket=bucket, Key="logs/a").get("Expiration", ""), "GET answers x-amz-expiration")
     c.eq(s3.put_object(Bucket=bucket, Key="other", Body=b"o").get("Expiration"), None, "no x-amz-expiration where no rule applies")
+    # ... and on the writes that make a version by other means: CopyObject, CompleteMultipartUpload.
+    copied = s3.copy_object(Bucket=bucket, Key="logs/copy", CopySource={"Bucket": bucket, "Key": "other"})
+    c.check('rule-id="logs"' in copied.get("Expiration", ""), f"CopyObject answers x-amz-expiration: {copied.get('Expiration')}")
+    up = s3.create_multipart_upload(Bucket=bucket, Key="logs/mp")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="logs/mp", UploadId=up, PartNumber=1, Body=b"part")["ETag"]
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="logs/mp", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part}]})
+    c.check('rule-id="logs"' in done.get("Expiration", ""), f"CompleteMultipartUpload answers x-amz-expiration: {done.get('Expiration')}")
+    c.eq(s3.copy_object(Bucket=bucket, Key="other2", CopySource={"Bucket": bucket, "Key": "other"}).get("Expiration"), None, "no x-amz-expiration on a copy no rule applies to")
 
     # A rule given no id gets one.
     s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{"Status": "Enabled", "Filter": {}, "Expiration": {"Days": 1}}]})

@@ -118,8 +118,10 @@ pub(super) fn check_copy_source(
 pub(super) struct WriteCondition {
     /// `If-Match`: the key must exist with this ETag (`*`: exist at all).
     if_match: Option<ETagCondition>,
-    /// `If-None-Match: *`: the key must not exist.
-    if_none_match: bool,
+    /// `If-None-Match`: `*`, the key must not exist; an ETag, the key must not exist with that
+    /// ETag (S3 itself takes only `*`; RFC 9110, MinIO and Ceph take ETags too, and a client
+    /// that sends one means it).
+    if_none_match: Option<ETagCondition>,
     /// A DELETE's `x-amz-if-match-last-modified-time`: the key must exist, last modified
     /// then (to the second, as S3 shows times).
     modified_s: Option<i64>,
@@ -128,30 +130,20 @@ pub(super) struct WriteCondition {
 }
 
 impl WriteCondition {
-    /// A write's conditions from its headers. S3 takes only `*` in a write's If-None-Match.
+    /// A write's conditions from its headers.
     pub(super) fn parse(if_match: Option<ETagCondition>, if_none_match: Option<ETagCondition>) -> S3Result<Self> {
-        let if_none_match = match if_none_match {
-            None => false,
-            Some(ETagCondition::Any) => true,
-            Some(ETagCondition::ETag(_)) => {
-                return Err(s3_error!(
-                    NotImplemented,
-                    "If-None-Match on a write takes only `*` (write only if the key does not exist); an ETag value is not supported"
-                ))
-            }
-        };
         Ok(Self { if_match, if_none_match, modified_s: None, size: None })
     }
 
     /// A DELETE's conditions (`If-Match` and its `x-amz-if-match-*` companions, or a
     /// DeleteObjects entry's ETag, LastModifiedTime and Size).
     pub(super) fn delete(if_match: Option<ETagCondition>, last_modified: Option<&Timestamp>, size: Option<i64>) -> Self {
-        Self { if_match, if_none_match: false, modified_s: last_modified.map(unix_secs), size }
+        Self { if_match, if_none_match: None, modified_s: last_modified.map(unix_secs), size }
     }
 
     /// Whether the write is unconditional (last writer wins).
     pub(super) fn is_none(&self) -> bool {
-        self.if_match.is_none() && !self.if_none_match && self.modified_s.is_none() && self.size.is_none()
+        self.if_match.is_none() && self.if_none_match.is_none() && self.modified_s.is_none() && self.size.is_none()
     }
 
     /// The compare-and-swap to commit with, given the key's current version; or the
@@ -161,8 +153,10 @@ impl WriteCondition {
         if self.is_none() {
             return Ok(Expect::Any);
         }
-        if self.if_none_match && current.is_some() {
-            return Err(precondition_failed());
+        if let (Some(c), Some(m)) = (&self.if_none_match, current) {
+            if etag_matches(c, m) {
+                return Err(precondition_failed());
+            }
         }
         if self.if_match.is_some() || self.modified_s.is_some() || self.size.is_some() {
             let Some(m) = current else {
@@ -244,8 +238,12 @@ mod tests {
         let both = WriteCondition::parse(Some(ETagCondition::Any), Some(ETagCondition::Any)).expect("parse");
         assert_eq!(code(both.expect("b", "k", Some(&m))), "PreconditionFailed");
         assert_eq!(code(both.expect("b", "k", None)), "NoSuchKey");
-        let e = WriteCondition::parse(None, Some(tag("aa"))).expect_err("an ETag in a write's If-None-Match");
-        assert_eq!(e.code().as_str(), "NotImplemented");
+        // An ETag in If-None-Match: refused only when the key exists with that ETag.
+        let not_aa = WriteCondition::parse(None, Some(tag("aa"))).expect("parse");
+        assert_eq!(code(not_aa.expect("b", "k", Some(&m))), "PreconditionFailed");
+        assert_eq!(code(not_aa.expect("b", "k", None)), "Version(None)");
+        let not_bb = WriteCondition::parse(None, Some(tag("bb"))).expect("parse");
+        assert_eq!(code(not_bb.expect("b", "k", Some(&m))), "Version(Some(7))");
     }
 
     #[test]

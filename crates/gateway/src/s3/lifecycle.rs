@@ -248,6 +248,26 @@ impl KintsugiS3 {
         kintsugi_meta::lifecycle_expires_at(&rules, key, m.size, tags, m.modified_ms, self.lifecycle_day_ms).and_then(|(at, id)| expiration_header(at, id))
     }
 
+    /// [`KintsugiS3::expiration_of`] for a version just written whose tags the caller does not
+    /// hold (a completed multipart upload): its tags are read only when the bucket has rules.
+    pub(super) async fn expiration_of_written(&self, bucket: &str, key: &str, m: &kintsugi_meta::Manifest) -> Option<String> {
+        let b = bucket.to_owned();
+        match self.meta(move |meta| meta.local_bucket_lifecycle(&b)).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(bucket, error = %e, "could not read the lifecycle rules for x-amz-expiration");
+                return None;
+            }
+        }
+        // (Rules apply to current versions: one overwritten meanwhile gets no header.)
+        let tags = match self.version_of(bucket, key, None).await {
+            Ok((cur, tags, _)) if cur.version_id == m.version_id => tags,
+            _ => return None,
+        };
+        self.expiration_of(bucket, key, m, &tags).await
+    }
+
     pub(super) async fn get_bucket_lifecycle_impl(&self, input: GetBucketLifecycleConfigurationInput) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
         self.require_bucket(&input.bucket).await?;
         let b = input.bucket.clone();

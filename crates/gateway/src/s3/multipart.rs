@@ -301,7 +301,9 @@ impl KintsugiS3 {
                 return Err(self.conditional_refusal(&input.bucket, &input.key, &cond, e).await);
             }
         };
-        completed(&input.bucket, &input.key, &manifest, super::versions::new_version_header(manifest.version_id, versioning))
+        let mut done = completed(&input.bucket, &input.key, &manifest, super::versions::new_version_header(manifest.version_id, versioning))?;
+        done.output.expiration = self.expiration_of_written(&input.bucket, &input.key, &manifest).await;
+        Ok(done)
     }
 
     /// A completion repeated after it succeeded (its answer was lost) is answered again, as S3

@@ -390,6 +390,7 @@ impl KintsugiS3 {
             _ => src_tags,
         };
         let lock = asked_lock(input.object_lock_mode.as_ref(), input.object_lock_retain_until_date.as_ref(), input.object_lock_legal_hold_status.as_ref())?;
+        let copy_tags = tags.clone();
         let attrs = if replace {
             ObjectAttrs {
                 content_type: input.content_type,
@@ -410,7 +411,9 @@ impl KintsugiS3 {
         let stream = read_plain(self.store.clone(), sb, sk, Arc::new(src), src_key, 0..size)?;
         let (manifest, version_id) = self.store_object(&input.bucket, &input.key, stream, None, None, attrs, &WriteCondition::default()).await?;
         let enc = answer(Sealed::of(&manifest.headers)?.as_ref(), given.as_ref());
+        let expiration = self.expiration_of(&input.bucket, &input.key, &manifest, &copy_tags).await;
         Ok(S3Response::new(CopyObjectOutput {
+            expiration,
             copy_object_result: Some({
                 let mut result = CopyObjectResult { e_tag: Some(etag(&manifest.etag)), last_modified: Some(ts(manifest.modified_ms)), ..Default::default() };
                 set_checksums!(result, Kept::of(&manifest.headers));
