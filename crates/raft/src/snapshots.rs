@@ -17,7 +17,6 @@
 //! A gateway from before this layout kept its snapshot whole in `<meta>/raft-snapshot`
 //! (`01` + postcard of (`SnapshotMeta`, a version-1 export)); it is moved here on start.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -33,8 +32,6 @@ const PENDING: &str = "pending";
 pub(crate) struct Snapshots {
     dir: PathBuf,
     current: Mutex<Option<(Meta, PathBuf)>>,
-    /// Files being received, by inode (`receive_file`): openraft hands the file back to install.
-    receiving: Mutex<Vec<(u64, PathBuf)>>,
 }
 
 fn sync_dir(dir: &Path) -> Result<(), AnyError> {
@@ -66,7 +63,7 @@ impl Snapshots {
                 std::fs::remove_file(&path).map_err(io("removing", &path))?;
             }
         }
-        Ok(Self { dir, current: Mutex::new(current), receiving: Mutex::new(Vec::new()) })
+        Ok(Self { dir, current: Mutex::new(current) })
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Option<(Meta, PathBuf)>>, AnyError> {
@@ -82,26 +79,12 @@ impl Snapshots {
         self.fresh("build")
     }
 
-    /// A new file to receive a snapshot into. Transfers that never finished (the leader began
-    /// another) are dropped: only the last one before this is kept.
+    /// A new file to receive a snapshot into (the receiver removes it if the transfer is
+    /// dropped; a stop leaves it to the next start, which removes every part file).
     pub(crate) async fn receive_file(&self) -> Result<(PathBuf, tokio::fs::File), AnyError> {
         let path = self.fresh("recv");
         let f = tokio::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).await.map_err(io("creating", &path))?;
-        let ino = f.metadata().await.map_err(io("reading", &path))?.ino();
-        let mut receiving = self.receiving.lock().map_err(|_| poisoned())?;
-        while receiving.len() > 1 {
-            let (_, old) = receiving.remove(0);
-            std::fs::remove_file(old).ok();
-        }
-        receiving.push((ino, path.clone()));
         Ok((path, f))
-    }
-
-    /// The path of the file with inode `ino` that [`Snapshots::receive_file`] made, which is no
-    /// longer being received.
-    pub(crate) fn received(&self, ino: u64) -> Result<Option<PathBuf>, AnyError> {
-        let mut receiving = self.receiving.lock().map_err(|_| poisoned())?;
-        Ok(receiving.iter().position(|(i, _)| *i == ino).map(|at| receiving.remove(at).1))
     }
 
     /// Record `file` (a checked snapshot file of this directory) as the snapshot about to be
@@ -115,19 +98,27 @@ impl Snapshots {
         load_record(&self.dir, PENDING)
     }
 
-    /// Forget the pending snapshot if it is `file` (every pending snapshot if `None`), and
-    /// remove its file unless it is the current snapshot's.
+    /// Forget the pending snapshot if it is `file` (whatever it is if `None`: also a record
+    /// that is unreadable or names a missing file), and remove its file unless it is the current
+    /// snapshot's.
     pub(crate) fn clear_pending(&self, file: Option<&Path>) -> Result<(), AnyError> {
         let cur = self.lock()?;
-        let Some((_, pending)) = load_record(&self.dir, PENDING)? else { return Ok(()) };
-        if file.is_some_and(|f| f != pending) {
+        let path = self.dir.join(PENDING);
+        if !path.exists() {
             return Ok(());
         }
-        let path = self.dir.join(PENDING);
+        let pending = load_record(&self.dir, PENDING)?.map(|(_, p)| p);
+        if let Some(f) = file {
+            if pending.as_deref() != Some(f) {
+                return Ok(());
+            }
+        }
         std::fs::remove_file(&path).map_err(io("removing", &path))?;
         sync_dir(&self.dir)?;
-        if cur.as_ref().is_none_or(|(_, c)| *c != pending) {
-            std::fs::remove_file(&pending).ok();
+        if let Some(p) = pending {
+            if cur.as_ref().is_none_or(|(_, c)| *c != p) {
+                std::fs::remove_file(&p).ok();
+            }
         }
         Ok(())
     }
@@ -145,12 +136,14 @@ impl Snapshots {
     pub(crate) fn set_current(&self, meta: &Meta, file: &Path) -> Result<(), AnyError> {
         let mut cur = self.lock()?;
         if cur.as_ref().is_some_and(|(m, _)| m.last_log_id > meta.last_log_id) {
-            std::fs::remove_file(file).ok();
+            if load_record(&self.dir, PENDING)?.is_none_or(|(_, p)| p != file) {
+                std::fs::remove_file(file).ok();
+            }
             return Ok(());
         }
+        let pending = load_record(&self.dir, PENDING)?.map(|(_, p)| p);
         write_record(&self.dir, CURRENT, meta, file)?;
         if let Some((_, old)) = cur.replace((meta.clone(), file.to_path_buf())) {
-            let pending = load_record(&self.dir, PENDING)?.map(|(_, p)| p);
             if old != file && pending.as_ref() != Some(&old) {
                 std::fs::remove_file(&old).ok();
             }
@@ -277,6 +270,45 @@ mod tests {
         drop(s);
         let s = Snapshots::open(dir.path()).expect("reopen");
         assert_eq!(s.current.lock().expect("lock").clone().map(|(m, _)| m), Some(meta_at(7)));
+    }
+
+    /// The two guards the install's crash safety rests on: making a snapshot current never
+    /// removes the pending snapshot's file, and clearing the pending record never removes the
+    /// current snapshot's file. A record naming a missing file is cleared too.
+    #[test]
+    fn the_pending_and_current_snapshots_never_remove_each_others_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Snapshots::open(dir.path()).expect("open");
+        let make = |name: &str| {
+            let p = s.build_path();
+            std::fs::write(&p, name).expect("write");
+            s.finish(&p).expect("finished")
+        };
+        let (a, b) = (make("a"), make("b"));
+        s.set_current(&meta_at(5), &a).expect("current a");
+        s.set_pending(&meta_at(9), &a).expect("a pending too");
+        s.set_current(&meta_at(7), &b).expect("current b");
+        assert!(a.exists(), "replacing the current snapshot kept the pending one's file");
+        s.set_current(&meta_at(6), &a).expect("older than current: dropped");
+        assert!(a.exists(), "an older snapshot that is pending keeps its file");
+        s.set_pending(&meta_at(7), &b).expect("b pending");
+        s.clear_pending(Some(&a)).expect("not the pending one: nothing");
+        assert_eq!(s.pending().expect("read").map(|(_, p)| p), Some(b.clone()));
+        s.clear_pending(Some(&b)).expect("clear");
+        assert!(b.exists(), "clearing the pending record kept the current snapshot's file");
+        assert_eq!(s.pending().expect("read"), None);
+        // A pending record whose file is gone (load_record ignores it) is still cleared.
+        s.set_pending(&meta_at(9), &a).expect("a pending");
+        std::fs::remove_file(&a).expect("remove");
+        s.clear_pending(None).expect("clear");
+        assert!(!dir.path().join("raft-snapshots/pending").exists());
+        // A pending snapshot survives a restart; it is not current, nor a leftover.
+        let c = make("c");
+        s.set_pending(&meta_at(11), &c).expect("c pending");
+        drop(s);
+        let s = Snapshots::open(dir.path()).expect("reopen");
+        assert_eq!(s.pending().expect("read"), Some((meta_at(11), c.clone())));
+        assert!(c.exists() && b.exists());
     }
 
     #[test]

@@ -65,16 +65,21 @@ impl StateMachine {
     /// 1. **Finish an install a stop interrupted.** A snapshot received and checked is recorded
     ///    as pending before openraft hears of it; openraft purges the log for it at once, before
     ///    the store imports it. If the log was purged that far and the store has not applied
-    ///    that far, the import never ran: run it now from the checked file. Otherwise the
-    ///    pending snapshot is dropped (it was installed, or openraft never purged for it, so
-    ///    the log still holds what the store lacks).
+    ///    that far, the import never began: run it now from the checked file. (One that began
+    ///    was finished by [`RocksMeta::open`]; its snapshot is made current here if it is not.)
+    ///    Otherwise the pending snapshot is dropped (installed, or never purged for, so the log
+    ///    still holds what the store lacks).
     /// 2. **Make sure the current snapshot reaches `purged`**: if not, build one from the store,
     ///    when the store has applied at least that far. When it has not, the entries in between
     ///    are gone from everywhere here: refuse to start, saying what to do.
     pub async fn recover(&mut self, purged: Option<LogId<u64>>) -> Result<(), AnyError> {
         if let Some((meta, file)) = self.snapshots.pending()? {
             let (applied, _) = applied(&self.meta)?;
-            if purged.is_some() && purged >= meta.last_log_id && applied < meta.last_log_id {
+            if applied == meta.last_log_id && self.snapshots.current_log_id()? < meta.last_log_id {
+                // Imported (the store's open finished an import the stop interrupted), not yet
+                // made current: it is, rather than building the same snapshot again.
+                tokio::task::block_in_place(|| self.snapshots.set_current(&meta, &file))?;
+            } else if purged.is_some() && purged >= meta.last_log_id && applied < meta.last_log_id {
                 tracing::warn!(snapshot = %meta, "finishing the install of a metadata snapshot that a stop interrupted");
                 let stamp = stamp_of(meta.last_log_id, &meta.last_membership)?;
                 tokio::task::block_in_place(|| self.meta.import_checked_file(&file, &stamp)).map_err(|e| {
@@ -176,8 +181,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn begin_receiving_snapshot(&mut self) -> StoreResult<Box<tokio::fs::File>> {
-        // openraft's own chunk receiver calls this; the gateways use theirs (`group/receive.rs`),
-        // which checks the file before openraft sees it.
+        // Only openraft's own chunk receiver calls this, and the gateways do not use it: theirs
+        // (`group/receive.rs`) checks the file and records it as pending before openraft sees
+        // it. A file received here would be refused by `install_snapshot`.
         let (_, file) = self.snapshots.receive_file().await.map_err(|e| StorageIOError::write_snapshot(None, e))?;
         Ok(Box::new(file))
     }
@@ -185,36 +191,23 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn install_snapshot(&mut self, meta: &Meta, snapshot: Box<tokio::fs::File>) -> StoreResult<()> {
         let sig = Some(meta.signature());
         let fail = |e: AnyError| -> StorageError<u64> { StorageIOError::write_snapshot(sig.clone(), e).into() };
-        snapshot.sync_all().await.map_err(|e| fail(err(e)))?;
         let ino = snapshot.metadata().await.map_err(|e| fail(err(e)))?.ino();
         drop(snapshot);
         let stamp = stamp_of(meta.last_log_id, &meta.last_membership).map_err(fail)?;
-        // The file the receiver checked and recorded as pending, or one openraft's own receiver
-        // wrote (checked by the import).
-        let pending = self.snapshots.pending().map_err(fail)?.filter(|(m, f)| m.snapshot_id == meta.snapshot_id && std::fs::metadata(f).is_ok_and(|md| md.ino() == ino));
-        let (file, checked) = match pending {
-            Some((_, f)) => (f, true),
-            None => {
-                let part = self.snapshots.received(ino).map_err(fail)?.ok_or_else(|| fail(AnyError::error("a snapshot to install that was not received here")))?;
-                (tokio::task::block_in_place(|| self.snapshots.finish(&part)).map_err(fail)?, false)
-            }
+        // Only the file the receiver checked and recorded as pending is installed.
+        let file = match self.snapshots.pending().map_err(fail)? {
+            Some((m, f)) if m.snapshot_id == meta.snapshot_id && std::fs::metadata(&f).is_ok_and(|md| md.ino() == ino) => f,
+            _ => return Err(fail(AnyError::error("a snapshot to install that is not the one received, checked and recorded as pending here"))),
         };
-        let imported = tokio::task::block_in_place(|| if checked { self.meta.import_checked_file(&file, &stamp) } else { self.meta.import_file(&file, &stamp) });
-        if let Err(e) = imported {
-            // A pending file stays for the next start; an unchecked one refused before the
-            // import began changed nothing and goes; once an import has begun, its file stays,
-            // named by the import's marker (a restart finishes it).
-            if !checked && !self.meta.importing() {
-                std::fs::remove_file(&file).ok();
-            }
-            return Err(fail(err(e)));
-        }
+        // A failure leaves the pending record: the next start finishes the install (if the
+        // import began, its marker does).
+        tokio::task::block_in_place(|| self.meta.import_checked_file(&file, &stamp)).map_err(|e| fail(err(e)))?;
         self.membership = meta.last_membership.clone();
-        tokio::task::block_in_place(|| -> Result<(), AnyError> {
-            self.snapshots.set_current(meta, &file)?;
-            self.snapshots.clear_pending(Some(&file))
-        })
-        .map_err(fail)?;
+        tokio::task::block_in_place(|| self.snapshots.set_current(meta, &file)).map_err(fail)?;
+        if let Err(e) = tokio::task::block_in_place(|| self.snapshots.clear_pending(Some(&file))) {
+            // The store holds the snapshot; the next start drops the stale record.
+            tracing::warn!(error = %e, "could not clear the pending snapshot record after installing it");
+        }
         tracing::info!(snapshot = %meta, "installed a metadata snapshot from the leader");
         Ok(())
     }

@@ -305,11 +305,13 @@ async fn a_damaged_snapshot_is_refused_before_the_log_is_purged() {
     let leader_id = *before.vote.leader_id();
     let far = LogId::new(openraft::CommittedLeaderId::new(leader_id.term, leader_id.node_id), 1_000_000);
     let meta = SnapshotMeta { last_log_id: Some(far), last_membership: Default::default(), snapshot_id: "damaged".into() };
-    for data in [b"\x02not an export at all".to_vec(), Vec::new()] {
+    for (i, data) in [b"\x02not an export at all".to_vec(), Vec::new(), b"\x01".to_vec()].into_iter().enumerate() {
         let req = InstallSnapshotRequest { vote: before.vote, meta: meta.clone(), offset: 0, data, done: true };
-        match follower.group.receive_snapshot(req).await {
-            Err(openraft::error::RaftError::APIError(InstallSnapshotError::SnapshotMismatch(_))) => {}
-            other => panic!("a damaged snapshot must be refused with a mismatch (sent again), got {other:?}"),
+        match (i, follower.group.receive_snapshot(req).await) {
+            (0 | 1, Err(openraft::error::RaftError::APIError(InstallSnapshotError::SnapshotMismatch(_)))) => {}
+            // The third failure of one snapshot ends the transfer instead of asking for it again.
+            (2, Err(openraft::error::RaftError::Fatal(e))) => assert!(e.to_string().contains("failed its check 3 times"), "{e}"),
+            (i, other) => panic!("attempt {i}: a damaged snapshot must be refused (sent again twice, then for good), got {other:?}"),
         }
     }
     let after = follower.group.raft().metrics().borrow().clone();

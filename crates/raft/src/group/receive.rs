@@ -7,7 +7,11 @@
 //! it, and recorded (durably) as pending:
 //!
 //! - a file that fails its check is refused (`SnapshotMismatch`, so the leader sends it again
-//!   from the start); openraft never sees it, nothing is purged, the store is untouched;
+//!   from the start: damage in transit or on this disk); openraft never sees it, nothing is
+//!   purged, the store is untouched. A snapshot that fails [`MAX_FAILED_CHECKS`] times (the
+//!   leader's own file is damaged, or it is of a format this gateway cannot read) is refused
+//!   with an error that ends the leader's transfer, logged as an error here, instead of being
+//!   sent again and again;
 //! - a stop after openraft purged for it and before the import ran is finished at the next start
 //!   from the pending file ([`crate::state_machine::StateMachine::recover`]).
 //!
@@ -29,10 +33,15 @@ use crate::TypeConfig;
 
 type Answer = Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>;
 
+/// How many times one snapshot may fail its check before it is refused for good.
+pub(crate) const MAX_FAILED_CHECKS: u32 = 3;
+
 /// The snapshot being received, if any.
 pub(crate) struct Receiver {
     snapshots: Arc<Snapshots>,
     current: tokio::sync::Mutex<Option<Transfer>>,
+    /// The last snapshot that failed its check, and how many times.
+    failed: std::sync::Mutex<Option<(String, u32)>>,
 }
 
 struct Transfer {
@@ -56,7 +65,7 @@ fn storage(e: impl std::fmt::Display) -> RaftError<u64, InstallSnapshotError> {
 
 impl Receiver {
     pub(crate) fn new(snapshots: Arc<Snapshots>) -> Self {
-        Self { snapshots, current: tokio::sync::Mutex::new(None) }
+        Self { snapshots, current: tokio::sync::Mutex::new(None), failed: std::sync::Mutex::new(None) }
     }
 }
 
@@ -64,7 +73,8 @@ impl MetaGroup {
     /// One chunk of a snapshot from the leader (openraft's `InstallSnapshot`).
     pub(crate) async fn receive_snapshot(&self, req: InstallSnapshotRequest<TypeConfig>) -> Answer {
         let mine = self.raft.with_raft_state(|s| *s.vote_ref()).await.map_err(RaftError::Fatal)?;
-        if req.vote < mine {
+        // As openraft's own receiver: a vote that is not at least ours (older, or not comparable).
+        if !matches!(req.vote.partial_cmp(&mine), Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)) {
             // A deposed leader: answered with the newer vote, nothing written.
             return Ok(InstallSnapshotResponse { vote: mine });
         }
@@ -123,7 +133,10 @@ impl MetaGroup {
                     return Ok(Err(e.to_string()));
                 }
                 let file = snapshots.finish(&part)?;
-                snapshots.set_pending(&meta, &file)?;
+                if let Err(e) = snapshots.set_pending(&meta, &file) {
+                    std::fs::remove_file(&file).ok();
+                    return Err(e);
+                }
                 Ok(Ok(file))
             })
             .await
@@ -133,11 +146,32 @@ impl MetaGroup {
         let file = match checked {
             Ok(f) => f,
             Err(why) => {
-                tracing::warn!(snapshot = %meta, error = %why, "refused a snapshot from the leader that fails its check; it will be sent again");
+                let times = {
+                    let mut failed = self.receiver.failed.lock().map_err(|_| storage("the receiver's lock was poisoned"))?;
+                    let n = match failed.as_ref() {
+                        Some((id, n)) if *id == meta.snapshot_id => n + 1,
+                        _ => 1,
+                    };
+                    *failed = Some((meta.snapshot_id.clone(), n));
+                    n
+                };
+                if times >= MAX_FAILED_CHECKS {
+                    tracing::error!(snapshot = %meta, error = %why, times, "a snapshot from the leader keeps failing its check (is the leader's snapshot file damaged, or of a newer format?); refused");
+                    return Err(storage(format!("snapshot {} failed its check {times} times here: {why}", meta.snapshot_id)));
+                }
+                tracing::warn!(snapshot = %meta, error = %why, times, "refused a snapshot from the leader that fails its check; it will be sent again");
                 return Err(mismatch(&meta.snapshot_id, 0, 0));
             }
         };
-        let data = tokio::fs::File::open(&file).await.map_err(|e| storage(format!("opening {}: {e}", file.display())))?;
+        let data = match tokio::fs::File::open(&file).await {
+            Ok(f) => f,
+            Err(e) => {
+                let snapshots = self.receiver.snapshots.clone();
+                let f = file.clone();
+                tokio::task::spawn_blocking(move || snapshots.clear_pending(Some(&f))).await.ok();
+                return Err(storage(format!("opening {}: {e}", file.display())));
+            }
+        };
         let resp = self.raft.install_full_snapshot(vote, Snapshot { meta, snapshot: Box::new(data) }).await.map_err(RaftError::Fatal)?;
         // Not installed (an older snapshot than the store, or a newer vote): openraft purged
         // nothing for it, so it need not stay pending. Installed: already cleared.
