@@ -91,6 +91,7 @@ def writes(bucket):
     first = s3.head_object(Bucket=bucket, Key="once")["ETag"]
     c.expect_error(lambda: put_inm_tag("once", first, b"x"), "PreconditionFailed", 412, "PUT If-None-Match: <current etag>")
     c.eq(body_of(s3, bucket, "once"), b"first", "the refused If-None-Match: <etag> PUT left the object as it was")
+    c.expect_error(lambda: put_inm_tag("once", '"0123456789abcdef0123456789abcdef", ' + first, b"x"), "PreconditionFailed", 412, "PUT If-None-Match: <a list holding the current etag>")
     put_inm_tag("inm-tag", '"0123456789abcdef0123456789abcdef"', b"new key")
     c.eq(body_of(s3, bucket, "inm-tag"), b"new key", "PUT If-None-Match: <etag> of a missing key creates it")
     put_inm_tag("inm-tag", '"0123456789abcdef0123456789abcdef"', b"other etag")

@@ -91,8 +91,9 @@ impl StateMachine {
                 self.membership = meta.last_membership.clone();
                 tokio::task::block_in_place(|| self.snapshots.set_current(&meta, &file))?;
             }
-            self.snapshots.clear_pending(None)?;
         }
+        // Also a record that is unreadable or names a missing file (`pending` ignores those).
+        self.snapshots.clear_pending(None)?;
         if purged.is_none() || self.snapshots.current_log_id()? >= purged {
             return Ok(());
         }

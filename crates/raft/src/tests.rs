@@ -314,6 +314,12 @@ async fn a_damaged_snapshot_is_refused_before_the_log_is_purged() {
             (i, other) => panic!("attempt {i}: a damaged snapshot must be refused (sent again twice, then for good), got {other:?}"),
         }
     }
+    // From then on it is refused at its first chunk, before anything is written.
+    let req = InstallSnapshotRequest { vote: before.vote, meta: meta.clone(), offset: 0, data: vec![7; 4096], done: false };
+    match follower.group.receive_snapshot(req).await {
+        Err(openraft::error::RaftError::Fatal(e)) => assert!(e.to_string().contains("before any byte was written"), "{e}"),
+        other => panic!("a snapshot refused for good must be refused at its first chunk, got {other:?}"),
+    }
     let after = follower.group.raft().metrics().borrow().clone();
     assert_eq!(after.purged, before.purged, "nothing purged for the refused snapshot");
     assert!(after.last_applied < Some(far), "the refused snapshot was not installed");
@@ -345,7 +351,10 @@ async fn an_install_a_stop_interrupted_is_finished_at_start() {
     src.export_file(&exported).expect("export");
     let snap_meta = SnapshotMeta { last_log_id: at(10), last_membership: StoredMembership::default(), snapshot_id: "at-10".into() };
 
-    for purged_for_it in [true, false] {
+    // "imported": the stop came after the import finished (its marker finished by the store's
+    // open), before the snapshot was made current: it is made current, not built again.
+    for case in ["purged", "not purged", "imported"] {
+        let purged_for_it = case != "not purged";
         // The follower: its store applied entry 5; the snapshot received, checked and pending.
         let dir = tempfile::tempdir().expect("tempdir");
         let meta = Arc::new(RocksMeta::open(&dir.path().join("db"), 0).expect("meta"));
@@ -362,6 +371,9 @@ async fn an_install_a_stop_interrupted_is_finished_at_start() {
         std::fs::copy(&exported, &part).expect("copy");
         let file = snapshots.finish(&part).expect("finish");
         snapshots.set_pending(&snap_meta, &file).expect("pending");
+        if case == "imported" {
+            meta.import_checked_file(&file, &stamp(10)).expect("import");
+        }
         drop((sm, snapshots));
         drop(meta);
         let meta = Arc::new(RocksMeta::open(&dir.path().join("db"), 0).expect("meta again"));
@@ -372,7 +384,7 @@ async fn an_install_a_stop_interrupted_is_finished_at_start() {
         let r = replica_in_with(dir, meta, &ca, &s, "restarted").await;
         let r = match r {
             Ok(r) => r,
-            Err(e) => panic!("purged for it: {purged_for_it}: the gateway must start: {e}"),
+            Err(e) => panic!("{case}: the gateway must start: {e}"),
         };
         let names: Vec<String> = std::fs::read_dir(dir_path.join("raft-snapshots")).expect("dir").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
         assert!(!names.iter().any(|n| n == "pending"), "the pending record is gone: {names:?}");
@@ -383,6 +395,9 @@ async fn an_install_a_stop_interrupted_is_finished_at_start() {
             let (b, _) = r.meta.export().expect("export");
             assert!(a == b, "the store is the snapshot's, record for record");
             assert!(names.iter().any(|n| n == "current"), "{names:?}");
+            let current: (openraft::SnapshotMeta<u64, GatewayNode>, String) = decode(&std::fs::read(dir_path.join("raft-snapshots/current")).expect("current")).expect("decode");
+            assert_eq!(current.0.snapshot_id, "at-10", "{case}: the received snapshot is current (not a rebuilt one)");
+            assert!(file.exists(), "{case}: the current snapshot's file is kept");
         } else {
             assert_eq!(applied.0, at(5), "not purged for it: the store is left to the log");
             assert!(r.meta.local_bucket("old").expect("read").is_some(), "the store is unchanged");

@@ -1,6 +1,6 @@
 //! Conditional requests as S3 evaluates them: reads (If-Match, If-None-Match,
 //! If-(Un)Modified-Since → 412 or 304), copy sources (the `x-amz-copy-source-if-*`
-//! headers → 412) and writes (If-None-Match: `*` and If-Match on PUT and
+//! headers → 412) and writes (If-None-Match — `*` or ETags — and If-Match on PUT and
 //! CompleteMultipartUpload → the compare-and-swap the commit carries).
 //!
 //! Everything here is pure: it looks at the current manifest (or its absence) and the
@@ -22,10 +22,13 @@ enum Failed {
     NotModified,
 }
 
+/// Whether the condition names `m`'s ETag. s3s hands a header's whole value over as one ETag,
+/// so a list (`"a", "b"`, RFC 9110) arrives as one value with quotes and commas inside: it is
+/// split here, each entry compared without its `W/` and quotes, and any match counts.
 fn etag_matches(c: &ETagCondition, m: &Manifest) -> bool {
     match c {
         ETagCondition::Any => true,
-        ETagCondition::ETag(e) => e.value().trim_matches('"') == m.etag,
+        ETagCondition::ETag(e) => e.value().split(',').map(|t| t.trim().trim_start_matches("W/").trim_matches('"')).any(|t| t == "*" || t == m.etag),
     }
 }
 
@@ -174,8 +177,9 @@ impl WriteCondition {
 
     /// The answer for a conditional commit that lost its compare-and-swap: the condition
     /// re-checked against the version that won (412 or 404 if it no longer holds), or
-    /// 409 ConditionalRequestConflict when it still holds (the object was rewritten with
-    /// the same ETag meanwhile); a retry decides.
+    /// 409 ConditionalRequestConflict when it still holds (another version was written
+    /// meanwhile that the condition also allows: the same ETag for If-Match, another ETag for
+    /// If-None-Match with an ETag); a retry decides.
     pub(super) fn lost_race(&self, bucket: &str, key: &str, current: Option<&Manifest>) -> S3Error {
         match self.expect(bucket, key, current) {
             Err(e) => e,
@@ -244,6 +248,14 @@ mod tests {
         assert_eq!(code(not_aa.expect("b", "k", None)), "Version(None)");
         let not_bb = WriteCondition::parse(None, Some(tag("bb"))).expect("parse");
         assert_eq!(code(not_bb.expect("b", "k", Some(&m))), "Version(Some(7))");
+        // A list (one value to s3s): any entry that matches refuses; weak tags compare too.
+        let list = |v: &str| ETagCondition::ETag(ETag::Strong(v.to_owned()));
+        let listed = WriteCondition::parse(None, Some(list(r#"bb", W/"aa"#))).expect("parse");
+        assert_eq!(code(listed.expect("b", "k", Some(&m))), "PreconditionFailed");
+        let others = WriteCondition::parse(None, Some(list(r#"bb", "cc"#))).expect("parse");
+        assert_eq!(code(others.expect("b", "k", Some(&m))), "Version(Some(7))");
+        let im_list = WriteCondition::parse(Some(list(r#"bb", "aa"#)), None).expect("parse");
+        assert_eq!(code(im_list.expect("b", "k", Some(&m))), "Version(Some(7))");
     }
 
     #[test]

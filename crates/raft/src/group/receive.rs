@@ -10,8 +10,10 @@
 //!   from the start: damage in transit or on this disk); openraft never sees it, nothing is
 //!   purged, the store is untouched. A snapshot that fails [`MAX_FAILED_CHECKS`] times (the
 //!   leader's own file is damaged, or it is of a format this gateway cannot read) is refused
-//!   with an error that ends the leader's transfer, logged as an error here, instead of being
-//!   sent again and again;
+//!   with an error, logged as an error here, and from then on refused at its first chunk: the
+//!   leader keeps retrying (openraft's replication backs off and starts the transfer again),
+//!   but each attempt costs one chunk, not a whole transfer and check. The leader's next
+//!   snapshot (another id) is received as usual;
 //! - a stop after openraft purged for it and before the import ran is finished at the next start
 //!   from the pending file ([`crate::state_machine::StateMachine::recover`]).
 //!
@@ -44,6 +46,11 @@ pub(crate) struct Receiver {
     failed: std::sync::Mutex<Option<(String, u32)>>,
 }
 
+/// The answer to a snapshot refused for good.
+fn refused_for_good(id: &str, times: u32, why: &str) -> RaftError<u64, InstallSnapshotError> {
+    storage(format!("snapshot {id} failed its check {times} times here ({why}); it is refused until the leader has another"))
+}
+
 struct Transfer {
     id: String,
     path: PathBuf,
@@ -67,6 +74,12 @@ impl Receiver {
     pub(crate) fn new(snapshots: Arc<Snapshots>) -> Self {
         Self { snapshots, current: tokio::sync::Mutex::new(None), failed: std::sync::Mutex::new(None) }
     }
+
+    /// How many times snapshot `id` failed its check, if that many that it is refused for good.
+    fn refused(&self, id: &str) -> Option<u32> {
+        let failed = self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        failed.as_ref().filter(|(f, n)| f == id && *n >= MAX_FAILED_CHECKS).map(|(_, n)| *n)
+    }
 }
 
 impl MetaGroup {
@@ -84,6 +97,9 @@ impl MetaGroup {
         if current.as_ref().is_none_or(|t| t.id != id) {
             if req.offset != 0 {
                 return Err(mismatch(&id, 0, req.offset));
+            }
+            if let Some(times) = self.receiver.refused(&id) {
+                return Err(refused_for_good(&id, times, "refused before any byte was written"));
             }
             if let Some(old) = current.take() {
                 std::fs::remove_file(&old.path).ok();
@@ -156,8 +172,8 @@ impl MetaGroup {
                     n
                 };
                 if times >= MAX_FAILED_CHECKS {
-                    tracing::error!(snapshot = %meta, error = %why, times, "a snapshot from the leader keeps failing its check (is the leader's snapshot file damaged, or of a newer format?); refused");
-                    return Err(storage(format!("snapshot {} failed its check {times} times here: {why}", meta.snapshot_id)));
+                    tracing::error!(snapshot = %meta, error = %why, times, "a snapshot from the leader keeps failing its check (is the leader's snapshot file damaged, or of a newer format?); refused until the leader has another");
+                    return Err(refused_for_good(&meta.snapshot_id, times, &why));
                 }
                 tracing::warn!(snapshot = %meta, error = %why, times, "refused a snapshot from the leader that fails its check; it will be sent again");
                 return Err(mismatch(&meta.snapshot_id, 0, 0));
@@ -176,7 +192,12 @@ impl MetaGroup {
         // Not installed (an older snapshot than the store, or a newer vote): openraft purged
         // nothing for it, so it need not stay pending. Installed: already cleared.
         let snapshots = self.receiver.snapshots.clone();
-        tokio::task::spawn_blocking(move || snapshots.clear_pending(Some(&file))).await.map_err(storage)?.map_err(storage)?;
+        match tokio::task::spawn_blocking(move || snapshots.clear_pending(Some(&file))).await {
+            Ok(Ok(())) => {}
+            // The install's outcome stands; the next start drops a stale record.
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not clear the pending snapshot record"),
+            Err(e) => tracing::warn!(error = %e, "could not clear the pending snapshot record"),
+        }
         Ok(InstallSnapshotResponse { vote: resp.vote })
     }
 }
