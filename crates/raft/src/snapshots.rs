@@ -252,6 +252,13 @@ mod tests {
     use super::*;
     use openraft::{CommittedLeaderId, LogId, StoredMembership};
 
+    /// A finished snapshot file holding `name`, as a build leaves it.
+    fn snapshot_file(s: &Snapshots, name: &str) -> PathBuf {
+        let p = s.build_path();
+        std::fs::write(&p, name).expect("write");
+        s.finish(&p).expect("finished")
+    }
+
     fn meta_at(index: u64) -> Meta {
         Meta { last_log_id: Some(LogId::new(CommittedLeaderId::new(1, 0), index)), last_membership: StoredMembership::default(), snapshot_id: format!("s{index}") }
     }
@@ -279,11 +286,7 @@ mod tests {
     fn the_pending_and_current_snapshots_never_remove_each_others_files() {
         let dir = tempfile::tempdir().expect("tempdir");
         let s = Snapshots::open(dir.path()).expect("open");
-        let make = |name: &str| {
-            let p = s.build_path();
-            std::fs::write(&p, name).expect("write");
-            s.finish(&p).expect("finished")
-        };
+        let make = |name: &str| snapshot_file(&s, name);
         let (a, b) = (make("a"), make("b"));
         s.set_current(&meta_at(5), &a).expect("current a");
         s.set_pending(&meta_at(9), &a).expect("a pending too");
@@ -315,11 +318,7 @@ mod tests {
     fn the_current_snapshot_only_moves_forward_and_leftovers_are_removed_at_start() {
         let dir = tempfile::tempdir().expect("tempdir");
         let s = Snapshots::open(dir.path()).expect("open");
-        let make = |name: &str| {
-            let p = s.build_path();
-            std::fs::write(&p, name).expect("write");
-            s.finish(&p).expect("finished")
-        };
+        let make = |name: &str| snapshot_file(&s, name);
         let (ten, five) = (make("ten"), make("five"));
         s.set_current(&meta_at(10), &ten).expect("set");
         s.set_current(&meta_at(5), &five).expect("an older one is dropped");

@@ -232,40 +232,43 @@ fn expiration_header(at_ms: i64, rule: &str) -> Option<String> {
 }
 
 impl KintsugiS3 {
-    /// The `x-amz-expiration` of the current version `m` of `key` with `tags` (`None`: no
-    /// enabled rule expires it). Read from this gateway's own copy of the rules, with no read
-    /// barrier: the header is advice, and a GET must not pay a quorum round trip for it. A
-    /// failed read is logged and answers no header: the request itself has succeeded.
-    pub(super) async fn expiration_of(&self, bucket: &str, key: &str, m: &kintsugi_meta::Manifest, tags: &[(String, String)]) -> Option<String> {
+    /// The rules `x-amz-expiration` is computed from (`None`: the bucket has none). Read from
+    /// this gateway's own copy, with no read barrier: the header is advice, and a GET must not
+    /// pay a quorum round trip for it. A failed read is logged and answers no header: the request
+    /// itself has succeeded.
+    async fn rules_for_header(&self, bucket: &str) -> Option<Vec<kintsugi_meta::LifecycleRule>> {
         let b = bucket.to_owned();
-        let rules = match self.meta(move |meta| meta.local_bucket_lifecycle(&b)).await {
-            Ok(r) => r?,
+        match self.meta(move |meta| meta.local_bucket_lifecycle(&b)).await {
+            Ok(r) => r,
             Err(e) => {
                 tracing::warn!(bucket, error = %e, "could not read the lifecycle rules for x-amz-expiration");
-                return None;
+                None
             }
-        };
-        kintsugi_meta::lifecycle_expires_at(&rules, key, m.size, tags, m.modified_ms, self.lifecycle_day_ms).and_then(|(at, id)| expiration_header(at, id))
+        }
+    }
+
+    /// The `x-amz-expiration` of the current version `m` of `key` with `tags` under `rules`.
+    fn expiration_under(&self, rules: &[kintsugi_meta::LifecycleRule], key: &str, m: &kintsugi_meta::Manifest, tags: &[(String, String)]) -> Option<String> {
+        kintsugi_meta::lifecycle_expires_at(rules, key, m.size, tags, m.modified_ms, self.lifecycle_day_ms).and_then(|(at, id)| expiration_header(at, id))
+    }
+
+    /// The `x-amz-expiration` of the current version `m` of `key` with `tags` (`None`: no
+    /// enabled rule expires it; see [`KintsugiS3::rules_for_header`]).
+    pub(super) async fn expiration_of(&self, bucket: &str, key: &str, m: &kintsugi_meta::Manifest, tags: &[(String, String)]) -> Option<String> {
+        let rules = self.rules_for_header(bucket).await?;
+        self.expiration_under(&rules, key, m, tags)
     }
 
     /// [`KintsugiS3::expiration_of`] for a version just written whose tags the caller does not
     /// hold (a completed multipart upload): its tags are read only when the bucket has rules.
     pub(super) async fn expiration_of_written(&self, bucket: &str, key: &str, m: &kintsugi_meta::Manifest) -> Option<String> {
-        let b = bucket.to_owned();
-        match self.meta(move |meta| meta.local_bucket_lifecycle(&b)).await {
-            Ok(Some(_)) => {}
-            Ok(None) => return None,
-            Err(e) => {
-                tracing::warn!(bucket, error = %e, "could not read the lifecycle rules for x-amz-expiration");
-                return None;
-            }
-        }
+        let rules = self.rules_for_header(bucket).await?;
         // (Rules apply to current versions: one overwritten meanwhile gets no header.)
         let tags = match self.version_of(bucket, key, None).await {
             Ok((cur, tags, _)) if cur.version_id == m.version_id => tags,
             _ => return None,
         };
-        self.expiration_of(bucket, key, m, &tags).await
+        self.expiration_under(&rules, key, m, &tags)
     }
 
     pub(super) async fn get_bucket_lifecycle_impl(&self, input: GetBucketLifecycleConfigurationInput) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
