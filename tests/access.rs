@@ -154,3 +154,44 @@ fn bucket_policies_grant_deny_and_open_buckets_to_anonymous_callers() {
         }
     }
 }
+
+/// ACLs (tests/s3/acl.py with boto3 and unsigned requests; the aws cli here): canned ACLs and
+/// grants to keys on buckets, objects and versions, objects owned by their writers, and the
+/// switches that turn grants off; a grant is kept across a restart.
+#[test]
+fn acls_grant_buckets_objects_and_versions_to_keys_and_to_everyone() {
+    let _g = slot();
+    let mut s = Server::start(Opts::default());
+    let owner = create_key(&s, "owner", false);
+    let team = create_key(&s, "team", false);
+    script(&s, "acl.py", &["grants", "acl", &owner.ak, &owner.sk, &team.ak, &team.sk]);
+
+    // The aws cli makes an object public and reads its ACL back; an unsigned GET reads it,
+    // also after a restart, and an unsigned listing of the private bucket is refused.
+    let aws = |args: &[&str], key: &Key| run(as_key(s.aws(args), key));
+    let o = aws(&["s3", "mb", "s3://acl-cli"], &owner);
+    assert!(o.status.success(), "{}", text(&o));
+    let src = s.scratch().join("acl-cli-src");
+    std::fs::write(&src, b"granted bytes").expect("write");
+    let o = aws(&["s3", "cp", &src.display().to_string(), "s3://acl-cli/x"], &owner);
+    assert!(o.status.success(), "{}", text(&o));
+    let (code, _) = s.http_get("/acl-cli/x").expect("unsigned GET");
+    assert_eq!(code, 403, "an unsigned GET of a private object");
+    let o = aws(&["s3api", "put-object-acl", "--bucket", "acl-cli", "--key", "x", "--acl", "public-read"], &owner);
+    assert!(o.status.success(), "aws s3api put-object-acl: {}", text(&o));
+    let o = aws(&["s3api", "get-object-acl", "--bucket", "acl-cli", "--key", "x", "--output", "json"], &owner);
+    assert!(o.status.success() && text(&o).contains("groups/global/AllUsers"), "aws s3api get-object-acl: {}", text(&o));
+    let o = aws(&["s3api", "put-bucket-acl", "--bucket", "acl-cli", "--grant-read", &format!("id={}", team.ak)], &owner);
+    assert!(o.status.success(), "aws s3api put-bucket-acl --grant-read: {}", text(&o));
+    for when in ["before a restart", "after a restart"] {
+        let (code, body) = s.http_get("/acl-cli/x").expect("unsigned GET");
+        assert_eq!((code, body.as_str()), (200, "granted bytes"), "an unsigned GET of a public-read object {when}");
+        let (code, _) = s.http_get("/acl-cli/").expect("unsigned listing");
+        assert_eq!(code, 403, "an unsigned listing {when}");
+        let o = run(as_key(s.aws(&["s3", "ls", "s3://acl-cli/"]), &team));
+        assert!(o.status.success() && text(&o).contains(" x"), "the team key lists through its READ grant {when}: {}", text(&o));
+        if when.starts_with("before") {
+            s.restart();
+        }
+    }
+}

@@ -1,6 +1,6 @@
 """What Kintsugi does not do yet is refused, never silently dropped: a PUT asking for
-SSE-KMS or a public ACL is 501 and stores nothing (as is one asking for object
-lock in a bucket without it: 400); in a bucket that
+SSE-KMS is 501 and stores nothing (as is one asking for object lock in a bucket
+without it, or granting to a key or e-mail address the store does not have: 400); in a bucket that
 never had versioning only the `null` version exists; GET/HEAD by partNumber answer as S3; GetObjectAttributes answers what HEAD does. Usage: corners.py BUCKET"""
 
 import sys
@@ -45,15 +45,15 @@ def main():
     ):
         c.expect_error(lambda: s3.put_object(Bucket=bucket, Key="plain", Body=b"secret", **extra), "InvalidRequest", 400, f"PUT with {what} where the bucket has none")
         c.expect_error(lambda: s3.create_multipart_upload(Bucket=bucket, Key="plain", **extra), "InvalidRequest", 400, f"CreateMultipartUpload with {what} where the bucket has none")
-    for acl in ("public-read", "public-read-write", "authenticated-read"):
-        c.expect_error(lambda: s3.put_object(Bucket=bucket, Key="plain", Body=b"x", ACL=acl), "NotImplemented", 501, f"PUT with ACL {acl}")
-        c.expect_error(lambda: s3.create_bucket(Bucket=bucket + "-acl", ACL=acl), "NotImplemented", 501, f"CreateBucket with ACL {acl}")
-    c.expect_error(lambda: s3.put_object(Bucket=bucket, Key="plain", Body=b"x", GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"'), "NotImplemented", 501, "PUT with a grant")
+    c.expect_error(lambda: s3.put_object(Bucket=bucket, Key="plain", Body=b"x", GrantRead='id="NOSUCHKEY"'), "InvalidArgument", 400, "PUT granting to an unknown key")
+    c.expect_error(lambda: s3.put_object(Bucket=bucket, Key="plain", Body=b"x", GrantRead='emailAddress="a@example.com"'), "UnresolvableGrantByEmailAddress", 400, "PUT granting by e-mail")
+    c.expect_error(lambda: s3.put_object(Bucket=bucket, Key="plain", Body=b"x", GrantRead='uri="http://example.com/group"'), "InvalidArgument", 400, "PUT granting to an unknown group")
+    c.expect_error(lambda: s3.create_bucket(Bucket=bucket + "-acl", GrantWrite='id="NOSUCHKEY"'), "InvalidArgument", 400, "CreateBucket granting to an unknown key")
     c.expect_error(lambda: s3.head_bucket(Bucket=bucket + "-acl"), "404", 404, "the refused CreateBucket made nothing")
     c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="plain"), "404", 404, "the refused PUTs stored nothing")
     s3.put_object(Bucket=bucket, Key="private", Body=b"p", ACL="private")
     s3.put_object(Bucket=bucket, Key="private", Body=b"p", ACL="bucket-owner-full-control")
-    c.eq(s3.get_object(Bucket=bucket, Key="private")["Body"].read(), b"p", "PUT with ACL private, which is what every object is")
+    c.eq(s3.get_object(Bucket=bucket, Key="private")["Body"].read(), b"p", "PUT with ACL private or bucket-owner-full-control")
     c.eq(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []), [], "the refused creates started no upload")
 
     s3.put_object(Bucket=bucket, Key="one", Body=b"one part")

@@ -70,6 +70,8 @@ def rules(bucket):
     part = s3.upload_part(Bucket=bucket, Key="logs/mp", UploadId=up, PartNumber=1, Body=b"part")["ETag"]
     done = s3.complete_multipart_upload(Bucket=bucket, Key="logs/mp", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part}]})
     c.check('rule-id="logs"' in done.get("Expiration", ""), f"CompleteMultipartUpload answers x-amz-expiration: {done.get('Expiration')}")
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="logs/mp", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part}]})
+    c.eq(again.get("Expiration"), done.get("Expiration"), "a repeated CompleteMultipartUpload (its answer lost) answers x-amz-expiration again")
     c.eq(s3.copy_object(Bucket=bucket, Key="other2", CopySource={"Bucket": bucket, "Key": "other"}).get("Expiration"), None, "no x-amz-expiration on a copy no rule applies to")
 
     # A rule given no id gets one.

@@ -36,8 +36,9 @@ use s3s::path::S3Path;
 use s3s::{s3_error, S3Request, S3Result};
 
 use kintsugi_cluster::Store;
-use kintsugi_meta::{AccessKeyRecord, MetaError, MetaRead, PublicAccessBlock};
+use kintsugi_meta::{AccessKeyRecord, FoundVersion, MetaError, MetaRead, PublicAccessBlock, VersionRef};
 
+use crate::acl::{self, Acl};
 use crate::policy::{action_of, request_keys, Decision, Facts, Policy, POLICY_ACTIONS};
 
 /// Where a request came from (put in its extensions by the HTTP front end).
@@ -163,6 +164,14 @@ pub(crate) async fn principal_of<T>(store: &Arc<Store>, req: &S3Request<T>) -> S
     }
 }
 
+/// The principal of a request, signed or not (an unsigned one is anonymous).
+pub(crate) async fn principal_or_anonymous<T>(store: &Arc<Store>, req: &S3Request<T>) -> S3Result<Principal> {
+    if req.credentials.is_none() {
+        return Ok(Principal::anonymous());
+    }
+    principal_of(store, req).await
+}
+
 fn anonymous() -> s3s::S3Error {
     s3_error!(AccessDenied, "anonymous requests are not served: sign the request with an access key (see `kintsugi admin key create`)")
 }
@@ -247,6 +256,40 @@ struct View {
     policy: Option<Arc<Policy>>,
     /// Its policy is public and its RestrictPublicBuckets switch on.
     restrict: bool,
+    /// Its ACLs, for a principal that does not own it (`None`: not looked at).
+    acls: Option<Acls>,
+}
+
+/// The ACLs that may let a principal other than a bucket's owner in (`crate::acl`).
+struct Acls {
+    bucket: Acl,
+    /// The ACL of the object version a request names, once looked up (`Some(None)`: there is
+    /// no such version: who may list the bucket is let through to learn so, as S3 answers
+    /// 404 rather than 403 to who may list).
+    object: Option<Option<Acl>>,
+    /// Grants count for nothing (ownership `BucketOwnerEnforced`).
+    disabled: bool,
+    /// Public grants count for nothing (`IgnorePublicAcls`).
+    ignore_public: bool,
+}
+
+impl Acls {
+    /// Whether a grant lets `who` (`None`: anonymous) do `op`.
+    fn permit(&self, who: Option<&str>, op: &str) -> bool {
+        let Some((level, perm)) = acl::permission_for(op) else { return false };
+        if self.disabled {
+            return false;
+        }
+        match level {
+            acl::Level::Bucket => self.bucket.permits(who, perm, self.ignore_public),
+            // An object's owner (its writer) may always read and change its ACL.
+            acl::Level::Object => match &self.object {
+                None => false,
+                Some(None) => self.bucket.permits(who, acl::Perm::Read, self.ignore_public),
+                Some(Some(a)) => (who.is_some_and(|w| w == a.owner) && matches!(perm, acl::Perm::ReadAcp | acl::Perm::WriteAcp)) || a.permits(who, perm, self.ignore_public),
+            },
+        }
+    }
 }
 
 /// One request to authorize against a bucket.
@@ -314,7 +357,67 @@ impl KintsugiAccess {
             Some(p) if p.is_public() => self.controls(bucket).await?.0.is_some_and(|b| b.restrict_public_buckets),
             _ => false,
         };
-        Ok(Some(View { owner, policy, restrict }))
+        let acls = if p.admin || p.may_use(&owner) { None } else { Some(self.acls(bucket, &owner).await?) };
+        Ok(Some(View { owner, policy, restrict, acls }))
+    }
+
+    /// `bucket`'s ACL and the settings that switch grants off, as this gateway holds them. A
+    /// stored ACL this version cannot read grants nothing (it is logged).
+    async fn acls(&self, bucket: &str, owner: &str) -> S3Result<Acls> {
+        let b = bucket.to_owned();
+        let (doc, block, ownership) = self
+            .store
+            .meta_call(move |m| Ok((m.local_bucket_acl(&b)?, m.local_public_access_block(&b)?, m.local_bucket_ownership(&b)?)))
+            .await
+            .map_err(|e| lookup_failed("bucket ACL", &e))?;
+        let bucket_acl = match doc.map(|d| Acl::decode(&d)).transpose() {
+            Ok(a) => a.unwrap_or_else(|| Acl::private(owner)),
+            Err(e) => {
+                tracing::warn!(bucket, error = %e, "the bucket's ACL cannot be read by this version; it grants nothing until its owner replaces it");
+                Acl { owner: owner.to_owned(), grants: Vec::new() }
+            }
+        };
+        Ok(Acls {
+            bucket: bucket_acl,
+            object: None,
+            disabled: ownership.as_deref() == Some("BucketOwnerEnforced"),
+            ignore_public: block.is_some_and(|b| b.ignore_public_acls),
+        })
+    }
+
+    /// Look up the ACL of the object version `ask` names, where a grant on it could decide
+    /// (the caller does not own the bucket and `op` is an object ACL permission). This
+    /// gateway's copy is read, as for the bucket's ACL: a version written a moment ago through
+    /// another gateway may be refused until this one applies it.
+    async fn load_object_acl(&self, view: &mut View, op: &str, bucket: &str, key: Option<&str>, keys: &[(String, String)]) -> S3Result<()> {
+        let (Some(acls), Some(key)) = (view.acls.as_mut(), key) else { return Ok(()) };
+        if !matches!(acl::permission_for(op), Some((acl::Level::Object, _))) {
+            return Ok(());
+        }
+        let version = keys.iter().find(|(k, _)| k == "s3:versionid").map(|(_, v)| v.clone());
+        let (b, k, owner) = (bucket.to_owned(), key.to_owned(), view.owner.clone());
+        let found = self
+            .store
+            .meta_call(move |m| match version {
+                Some(v) => match VersionRef::parse(&v) {
+                    Some(v) => m.local_object_version(&b, &k, v),
+                    None => Ok(None),
+                },
+                None => m.local_newest_version(&b, &k),
+            })
+            .await
+            .map_err(|e| lookup_failed("object ACL", &e))?;
+        acls.object = Some(match found {
+            Some(FoundVersion::Object { manifest, .. }) => match Acl::of_headers(&manifest.headers) {
+                Ok(a) => Some(a.unwrap_or_else(|| Acl::private(&owner))),
+                Err(e) => {
+                    tracing::warn!(bucket, key, error = %e, "an object's ACL cannot be read by this version; it grants nothing");
+                    Some(Acl { owner, grants: Vec::new() })
+                }
+            },
+            _ => None,
+        });
+        Ok(())
     }
 
     /// `bucket`'s public-access block and object ownership setting, as this gateway holds them.
@@ -377,9 +480,10 @@ impl KintsugiAccess {
             )),
             Decision::Allow => Ok(owns),
             Decision::Silent if owns => Ok(true),
+            Decision::Silent if view.acls.as_ref().is_some_and(|a| a.permit(p.key(), ask.op)) => Ok(false),
             Decision::Silent => Err(match p.key() {
-                None => s3_error!(AccessDenied, "anonymous requests may not {action} in bucket {}: sign the request with an access key, or let the bucket's policy allow it", ask.bucket),
-                Some(k) => s3_error!(AccessDenied, "access key {k} does not own bucket {} and its policy does not allow it {action}: ask the bucket's owner for a policy that does", ask.bucket),
+                None => s3_error!(AccessDenied, "anonymous requests may not {action} in bucket {}: sign the request with an access key, or let the bucket's policy or ACLs allow it", ask.bucket),
+                Some(k) => s3_error!(AccessDenied, "access key {k} does not own bucket {} and neither its policy nor its ACLs allow it {action}: ask the bucket's owner for a policy or grant that does", ask.bucket),
             }),
         }
     }
@@ -418,7 +522,8 @@ impl KintsugiAccess {
                 }
                 let ask = Ask { principal: &p, client: req.extensions.get::<Client>().copied(), op: "GetObject", bucket, key: Some(key), keys };
                 if !p.admin {
-                    let view = self.view(bucket, &p).await?.ok_or_else(|| no_such_bucket(bucket))?;
+                    let mut view = self.view(bucket, &p).await?.ok_or_else(|| no_such_bucket(bucket))?;
+                    self.load_object_acl(&mut view, "GetObject", bucket, Some(key), &ask.keys).await?;
                     if !self.judge(&view, &ask)? && self.judge(&view, &Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask }).is_err() {
                         req.extensions.insert(HideMissing);
                     }
@@ -496,7 +601,8 @@ impl S3Access for KintsugiAccess {
                     }
                 } else if !p.admin {
                     // One look at the bucket serves every decision this request needs.
-                    let view = self.view(&b, &p).await?.ok_or_else(|| no_such_bucket(&b))?;
+                    let mut view = self.view(&b, &p).await?.ok_or_else(|| no_such_bucket(&b))?;
+                    self.load_object_acl(&mut view, op, &b, key.as_deref(), &ask.keys).await?;
                     let mut as_owner = self.judge(&view, &ask)?;
                     if matches!(op, "PutObject" | "CopyObject" | "CreateMultipartUpload") {
                         // A write that locks its version needs the lock's permissions too, as S3 asks.

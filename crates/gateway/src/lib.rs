@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 mod access;
+mod acl;
 mod admin;
 mod admin_keys;
 mod admin_util;

@@ -107,7 +107,7 @@ pub const UPLOAD_HEADER: &str = "x-kintsugi-upload";
 
 /// Whether a stored header is internal (never answered, never copied to another version).
 pub fn is_internal(name: &str) -> bool {
-    name == HEADER || name == PARTS_HEADER || name == PART_SIZES_HEADER || name == UPLOAD_HEADER
+    name == HEADER || name == PARTS_HEADER || name == PART_SIZES_HEADER || name == UPLOAD_HEADER || name == kintsugi_meta::ACL_HEADER
 }
 
 /// The plaintext lengths of a multipart object's parts, in order, when it kept them.

@@ -583,6 +583,27 @@ pub enum Command {
         /// BLAKE3 of `data`.
         hash: [u8; 32],
     },
+    /// Replace a bucket's ACL (empty: back to the default, its owner's `FULL_CONTROL`), as
+    /// the front end spells it. Precondition: the bucket exists.
+    PutBucketAcl {
+        /// Bucket name.
+        bucket: String,
+        /// The ACL.
+        acl: String,
+    },
+    /// Replace the ACL (the manifest header [`crate::ACL_HEADER`]; empty: none) of the version
+    /// of `bucket/key` whose manifest id is `version_id`, current or archived, in place.
+    /// Precondition: the bucket exists and the key has that version (else `VersionConflict`).
+    PutVersionAcl {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The version's manifest id.
+        version_id: u128,
+        /// The ACL.
+        acl: String,
+    },
 }
 
 /// A stored part as a completion read it: the compare of `CompleteUpload`.

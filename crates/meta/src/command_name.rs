@@ -59,6 +59,8 @@ impl Command {
             Command::PutBucketEncryption { .. } => "put_bucket_encryption",
             Command::PutInline { .. } => "put_inline",
             Command::PutObjectInline { .. } => "put_object_inline",
+            Command::PutBucketAcl { .. } => "put_bucket_acl",
+            Command::PutVersionAcl { .. } => "put_version_acl",
         }
     }
 }

@@ -126,6 +126,8 @@ fn workload(meta: &RocksMeta) {
     meta.put_public_access_block("gone", Some(&PublicAccessBlock::default())).expect("block");
     meta.put_bucket_ownership("b", "BucketOwnerEnforced").expect("ownership");
     meta.put_bucket_ownership("gone", "ObjectWriter").expect("ownership");
+    meta.put_bucket_acl("b", "bucket acl").expect("bucket ACL");
+    meta.put_bucket_acl("gone", "bucket acl").expect("bucket ACL");
     // Versions: overwrites archived, a move of an archived version's shard, a delete marker, a
     // version deleted for good, a suspended write, and the versioning of a bucket that goes.
     meta.put_bucket_versioning("b", Versioning::Enabled).expect("versioning");
@@ -135,6 +137,8 @@ fn workload(meta: &RocksMeta) {
     assert_eq!(meta.move_shards(&archived, 40, &[ShardMove { index: 0, from: 1, to: 4 }]).expect("move archived").len(), 1);
     assert!(meta.delete_object("b", "v", Expect::Any).expect("marker").marker);
     meta.put_version_tags("b", "v", 40, &t("old", "1")).expect("tag an archived version");
+    meta.put_version_acl("b", "v", 40, "acl of an archived version").expect("archived version ACL");
+    meta.put_version_acl("b", "v", 41, "acl of the current version").expect("current version ACL");
     meta.delete_version("b", "v", VersionRef::Id(41), false).expect("delete version");
     // The lifecycle expires a noncurrent version.
     meta.put_object("b", "ev", &manifest(43, vec![seg(43, &[1, 2, 3])]), Expect::Any).expect("ev1");
@@ -538,6 +542,7 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             (CF_SYSTEM, k) if k.starts_with(b"bucket-policy/") => whole::<String>("policy", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-public-access-block/") => whole::<PublicAccessBlock>("public access block", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-ownership/") => whole::<String>("ownership", v),
+            (CF_SYSTEM, k) if k.starts_with(b"bucket-acl/") => whole::<String>("bucket ACL", v),
             (CF_SYSTEM, k) if k.starts_with(b"bucket-versioning/") => whole::<Versioning>("versioning", v),
             (CF_SYSTEM, k) if k.starts_with(b"object-lock-config/") => whole::<BucketLock>("object lock configuration", v),
             (CF_SYSTEM, k) if k.starts_with(b"object-lock/") || k.starts_with(b"upload-lock/") => whole::<VersionLock>("version lock", v),
@@ -565,5 +570,5 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
             _ => cf.to_string(),
         });
     }
-    assert_eq!(kinds.len(), 35, "every kind of record was checked: {kinds:?}");
+    assert_eq!(kinds.len(), 36, "every kind of record was checked: {kinds:?}");
 }

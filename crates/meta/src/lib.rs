@@ -23,6 +23,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod acl;
 mod cluster_map;
 mod apply;
 mod command;
@@ -58,6 +59,7 @@ mod versions;
 mod versions_apply;
 mod versions_list;
 
+pub use acl::ACL_HEADER;
 pub use apply::{Applied, CommandLog};
 pub use command::{Command, PartStamp};
 pub use controls::PublicAccessBlock;

@@ -16,6 +16,8 @@ pub struct ListEntry {
     pub etag: String,
     /// Last modified, ms since epoch.
     pub modified_ms: i64,
+    /// Its ACL header ([`crate::ACL_HEADER`]), if it has one: the listing names its owner.
+    pub acl: Option<String>,
 }
 
 /// A page of a listing.
@@ -102,11 +104,13 @@ impl RocksMeta {
             resume.push(0);
             page.last = Some(key.clone());
             page.resume = Some(resume);
+            let acl = crate::acl::acl_of(&m.headers);
             page.entries.push(ListEntry {
                 key,
                 size: m.size,
                 etag: m.etag,
                 modified_ms: m.modified_ms,
+                acl,
             });
             Ok(Step::Next)
         })?;

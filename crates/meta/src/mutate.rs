@@ -301,6 +301,17 @@ impl RocksMeta {
         self.submit(&Command::PutBucketOwnership { bucket: bucket.into(), ownership: ownership.into() }).map(drop)
     }
 
+    /// Replace a bucket's ACL (empty: back to the default).
+    pub fn put_bucket_acl(&self, bucket: &str, acl: &str) -> MetaResult<()> {
+        self.submit(&Command::PutBucketAcl { bucket: bucket.into(), acl: acl.into() }).map(drop)
+    }
+
+    /// Replace one version's ACL in place (empty: none); `VersionConflict` when the key has no
+    /// such version.
+    pub fn put_version_acl(&self, bucket: &str, key: &str, version_id: u128, acl: &str) -> MetaResult<()> {
+        self.submit(&Command::PutVersionAcl { bucket: bucket.into(), key: key.into(), version_id, acl: acl.into() }).map(drop)
+    }
+
     /// Create or replace an access key.
     pub fn put_access_key(&self, access_key: &str, rec: &AccessKeyRecord) -> MetaResult<()> {
         self.submit(&Command::PutKey { access_key: access_key.into(), record: rec.clone() }).map(drop)

@@ -55,6 +55,8 @@ pub trait MetaRead {
     fn public_access_block(&self, bucket: &str) -> MetaResult<Option<crate::PublicAccessBlock>>;
     /// A bucket's object ownership setting (`None`: it has none).
     fn bucket_ownership(&self, bucket: &str) -> MetaResult<Option<String>>;
+    /// A bucket's ACL as the front end spells it (`None`: the default).
+    fn bucket_acl(&self, bucket: &str) -> MetaResult<Option<String>>;
     /// A bucket's versioning state (`None`: never enabled).
     fn bucket_versioning(&self, bucket: &str) -> MetaResult<Option<crate::Versioning>>;
     /// One version of a key; without `version`, the newest: the current object, or the
@@ -157,6 +159,10 @@ impl MetaRead for RocksMeta {
     fn bucket_ownership(&self, bucket: &str) -> MetaResult<Option<String>> {
         self.read_barrier()?;
         self.local_bucket_ownership(bucket)
+    }
+    fn bucket_acl(&self, bucket: &str) -> MetaResult<Option<String>> {
+        self.read_barrier()?;
+        self.local_bucket_acl(bucket)
     }
     fn bucket_versioning(&self, bucket: &str) -> MetaResult<Option<crate::Versioning>> {
         self.read_barrier()?;

@@ -308,6 +308,7 @@ impl RocksMeta {
         self.batch_bucket_encryption(&mut b, bucket, "")?;
         self.batch_bucket_policy(&mut b, bucket, "")?;
         self.batch_drop_bucket_controls(&mut b, bucket)?;
+        self.batch_drop_bucket_acl(&mut b, bucket)?;
         self.write(b)
     }
 

@@ -47,6 +47,8 @@ pub struct ListedObject {
     pub size: u64,
     /// ETag without quotes.
     pub etag: String,
+    /// Its ACL header ([`crate::ACL_HEADER`]), if it has one: the listing names its owner.
+    pub acl: Option<String>,
 }
 
 /// A page of versions.
@@ -173,7 +175,7 @@ impl RocksMeta {
             key: key.to_owned(),
             vref: current_ref(head.as_ref(), m),
             latest: true,
-            object: Some(ListedObject { size: m.size, etag: m.etag.clone() }),
+            object: Some(ListedObject { size: m.size, etag: m.etag.clone(), acl: crate::acl::acl_of(&m.headers) }),
             modified_ms: m.modified_ms,
         });
         for after in [after, None] {
@@ -209,7 +211,7 @@ fn listed(key: &str, e: &StoredVersion, latest: bool) -> VersionEntry {
             key: key.to_owned(),
             vref: e.vref(),
             latest,
-            object: Some(ListedObject { size: manifest.size, etag: manifest.etag.clone() }),
+            object: Some(ListedObject { size: manifest.size, etag: manifest.etag.clone(), acl: crate::acl::acl_of(&manifest.headers) }),
             modified_ms: manifest.modified_ms,
         },
         StoredVersion::DeleteMarker { modified_ms, .. } => VersionEntry { key: key.to_owned(), vref: e.vref(), latest, object: None, modified_ms: *modified_ms },
@@ -219,7 +221,7 @@ fn listed(key: &str, e: &StoredVersion, latest: bool) -> VersionEntry {
 impl RocksMeta {
     /// One version of a key (`None`: no such version). Read under the key's lock, so the
     /// current version and the archive are seen at one point.
-    pub(crate) fn local_object_version(&self, bucket: &str, key: &str, vref: VersionRef) -> MetaResult<Option<FoundVersion>> {
+    pub fn local_object_version(&self, bucket: &str, key: &str, vref: VersionRef) -> MetaResult<Option<FoundVersion>> {
         let _k = self.key_lock(bucket, key).lock();
         let current: Option<Manifest> = self.local_object(bucket, key)?;
         let head = self.key_head(bucket, key)?;
@@ -238,7 +240,7 @@ impl RocksMeta {
     }
 
     /// The key's newest version: its current object, or the delete marker that hides it.
-    pub(crate) fn local_newest_version(&self, bucket: &str, key: &str) -> MetaResult<Option<FoundVersion>> {
+    pub fn local_newest_version(&self, bucket: &str, key: &str) -> MetaResult<Option<FoundVersion>> {
         let _k = self.key_lock(bucket, key).lock();
         if let Some(cur) = self.local_object(bucket, key)? {
             let vref = current_ref(self.key_head(bucket, key)?.as_ref(), &cur);

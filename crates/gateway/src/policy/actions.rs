@@ -80,6 +80,11 @@ pub(crate) fn request_keys(op: &str, query: Option<&str>, headers: &HeaderMap) -
     }
     for (header, key) in [
         ("x-amz-acl", "s3:x-amz-acl"),
+        ("x-amz-grant-read", "s3:x-amz-grant-read"),
+        ("x-amz-grant-write", "s3:x-amz-grant-write"),
+        ("x-amz-grant-read-acp", "s3:x-amz-grant-read-acp"),
+        ("x-amz-grant-write-acp", "s3:x-amz-grant-write-acp"),
+        ("x-amz-grant-full-control", "s3:x-amz-grant-full-control"),
         ("x-amz-content-sha256", "s3:x-amz-content-sha256"),
         ("x-amz-copy-source", "s3:x-amz-copy-source"),
         ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
@@ -123,9 +128,10 @@ mod tests {
     fn a_listing_carries_its_prefix_and_a_write_its_acl() {
         let mut h = HeaderMap::new();
         h.insert("x-amz-acl", "private".parse().expect("header"));
+        h.insert("x-amz-grant-full-control", "id=OWNER".parse().expect("header"));
         h.insert("authorization", "AWS4-HMAC-SHA256 Credential=X".parse().expect("header"));
         let keys = request_keys("ListObjectsV2", Some("list-type=2&prefix=home%2Fann%2F&delimiter=%2F"), &h);
-        for want in [("s3:prefix", "home/ann/"), ("s3:delimiter", "/"), ("s3:x-amz-acl", "private"), ("s3:authtype", "REST-HEADER"), ("s3:signatureversion", "AWS4-HMAC-SHA256")] {
+        for want in [("s3:prefix", "home/ann/"), ("s3:delimiter", "/"), ("s3:x-amz-acl", "private"), ("s3:x-amz-grant-full-control", "id=OWNER"), ("s3:authtype", "REST-HEADER"), ("s3:signatureversion", "AWS4-HMAC-SHA256")] {
             assert!(keys.iter().any(|(k, v)| k == want.0 && v == want.1), "{want:?} in {keys:?}");
         }
         let keys = request_keys("GetObject", Some("prefix=x&X-Amz-Signature=ab"), &HeaderMap::new());

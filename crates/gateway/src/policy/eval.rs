@@ -4,7 +4,8 @@
 //! `aws:SecureTransport`, `aws:SourceIp`, `aws:CurrentTime`, `aws:EpochTime`,
 //! `aws:UserAgent`, `aws:Referer`, `aws:username` and `aws:userid` (the access key),
 //! `aws:PrincipalType` (`Anonymous` or `User`), `s3:authType`, `s3:signatureversion`, and
-//! `s3:prefix`, `s3:delimiter`, `s3:max-keys`, `s3:x-amz-acl`, `s3:x-amz-content-sha256`,
+//! `s3:prefix`, `s3:delimiter`, `s3:max-keys`, `s3:x-amz-acl`, the `s3:x-amz-grant-*` headers
+//! (`read`, `write`, `read-acp`, `write-acp`, `full-control`), `s3:x-amz-content-sha256`,
 //! `s3:x-amz-copy-source`, `s3:x-amz-metadata-directive`, `s3:x-amz-storage-class`,
 //! `s3:x-amz-server-side-encryption`, `s3:versionid` when the request has them. A key the
 //! request lacks makes its condition false, except under `…IfExists` and `Null`.
@@ -81,7 +82,7 @@ impl FormatTimestamp for s3s::dto::Timestamp {
 
 /// The condition keys a request here can carry (lower-cased); a policy naming another is
 /// refused, so a Deny never silently fails to apply.
-const KNOWN_KEYS: [&str; 21] = [
+const KNOWN_KEYS: [&str; 26] = [
     "aws:securetransport",
     "aws:sourceip",
     "aws:currenttime",
@@ -97,6 +98,11 @@ const KNOWN_KEYS: [&str; 21] = [
     "s3:delimiter",
     "s3:max-keys",
     "s3:x-amz-acl",
+    "s3:x-amz-grant-read",
+    "s3:x-amz-grant-write",
+    "s3:x-amz-grant-read-acp",
+    "s3:x-amz-grant-write-acp",
+    "s3:x-amz-grant-full-control",
     "s3:x-amz-content-sha256",
     "s3:x-amz-copy-source",
     "s3:x-amz-metadata-directive",

@@ -79,14 +79,15 @@ impl s3s::S3 for KintsugiS3 {
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
         let p = crate::access::principal_of(&self.store, &req).await?;
         let input = &req.input;
-        util::refuse_acl(
+        let acl = acl::AclAsk::new(
             input.acl.as_ref().map(BucketCannedACL::as_str),
-            input.grant_full_control.is_some() || input.grant_read.is_some() || input.grant_read_acp.is_some() || input.grant_write.is_some() || input.grant_write_acp.is_some(),
-        )?;
+            [input.grant_full_control.as_ref(), input.grant_read.as_ref(), input.grant_read_acp.as_ref(), input.grant_write.as_ref(), input.grant_write_acp.as_ref()],
+        );
         let ownership = input.object_ownership.as_ref().map(|o| o.as_str().to_owned());
         if let Some(o) = &ownership {
             controls::check_ownership(o)?;
         }
+        let acl = self.new_bucket_acl(&p.access_key, &acl, ownership.as_deref()).await?;
         let locked = input.object_lock_enabled_for_bucket == Some(true);
         let bucket = req.input.bucket;
         if bucket == crate::admin::ADMIN_BUCKET {
@@ -121,6 +122,9 @@ impl s3s::S3 for KintsugiS3 {
             self.meta(move |m| m.put_bucket_ownership(&b, &o)).await.map_err(|e| {
                 s3s::s3_error!(InternalError, "bucket {bucket} was created, but its x-amz-object-ownership was not kept ({e}): set it with PutBucketOwnershipControls")
             })?;
+        }
+        if let Some(acl) = acl {
+            self.keep_bucket_acl(&bucket, &acl).await?;
         }
         Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }
@@ -183,11 +187,13 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let check = checksum::ChecksumCheck::from_request(&req.headers, req.trailing_headers.clone());
-        self.put_object_impl(req.input, check).await
+        let writer = crate::access::principal_or_anonymous(&self.store, &req).await?;
+        self.put_object_impl(req.input, check, &writer).await
     }
 
     async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
-        self.post_object_impl(req.input).await
+        let writer = crate::access::principal_or_anonymous(&self.store, &req).await?;
+        self.post_object_impl(req.input, &writer).await
     }
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
@@ -227,7 +233,8 @@ impl s3s::S3 for KintsugiS3 {
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
-        self.copy_object_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
+        let writer = crate::access::principal_or_anonymous(&self.store, &req).await?;
+        self.copy_object_impl(req.input, &writer).await.map_err(|e| util::hide_missing(e, hide))
     }
 
     async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
@@ -413,7 +420,8 @@ impl s3s::S3 for KintsugiS3 {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        self.create_multipart_impl(req.input).await
+        let writer = crate::access::principal_or_anonymous(&self.store, &req).await?;
+        self.create_multipart_impl(req.input, &writer).await
     }
 
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {

@@ -62,8 +62,11 @@ impl KintsugiS3 {
     pub(super) async fn create_multipart_impl(
         &self,
         input: CreateMultipartUploadInput,
+        writer: &crate::access::Principal,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         util::refuse_unbuilt_write!(input);
+        // The completed object's ACL, kept with the upload's headers.
+        let acl = self.object_write_acl(&input.bucket, writer, &util::acl_asked!(input)).await?;
         let sse = util::sse_asked!(input);
         let lock = super::lock::asked_lock(input.object_lock_mode.as_ref(), input.object_lock_retain_until_date.as_ref(), input.object_lock_legal_hold_status.as_ref())?;
         let upload_id = format!("{:032x}", rand::random::<u128>());
@@ -71,6 +74,7 @@ impl KintsugiS3 {
         let sealed = self.new_sealed(&input.bucket, &sse).await?.map(|(_, s)| s);
         let mut headers = util::with_expires(util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language), input.expires);
         headers.extend(sealed.as_ref().map(Sealed::header));
+        headers.extend(acl.map(|a| (crate::acl::HEADER.to_owned(), a)));
         let enc = answer(sealed.as_ref(), sse.customer());
         let rec = UploadRecord {
             upload_id: upload_id.clone(),
@@ -316,7 +320,7 @@ impl KintsugiS3 {
         }
         // A key with no current version keeps the 404; a read that failed is answered as failed
         // (a 503 is retried, a 404 would be taken as final).
-        let (m, _, vref) = match self.version_of(bucket, key, None).await {
+        let (m, tags, vref) = match self.version_of(bucket, key, None).await {
             Ok(found) => found,
             Err(e) if matches!(e.code().as_str(), "NoSuchKey" | "NoSuchVersion" | "NoSuchBucket" | "MethodNotAllowed") => return None,
             Err(e) => return Some(Err(e)),
@@ -329,7 +333,12 @@ impl KintsugiS3 {
             Ok(v) => v.map(|_| vref.to_string()),
             Err(e) => return Some(Err(e.into())),
         };
-        Some(completed(bucket, key, &m, version))
+        let mut done = completed(bucket, key, &m, version);
+        if let Ok(d) = &mut done {
+            // As the first answer said (the lifecycle rules as they are now).
+            d.output.expiration = self.expiration_of(bucket, key, &m, &tags).await;
+        }
+        Some(done)
     }
 
     pub(super) async fn list_parts_impl(&self, input: ListPartsInput) -> S3Result<S3Response<ListPartsOutput>> {

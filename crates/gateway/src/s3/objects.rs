@@ -12,6 +12,7 @@ use super::checksum::{checksum_headers, set_checksums, verify_body, ChecksumChec
 use super::encryption::{self, answer, Asked};
 use super::conditions::{check_copy_source, check_read, WriteCondition};
 use super::util::{self, etag, ts};
+use crate::access::Principal;
 use super::lock::{asked_lock, lock_headers};
 use super::versions::{new_version_header, read_version_header};
 use super::KintsugiS3;
@@ -43,6 +44,8 @@ pub(super) struct ObjectAttrs {
     pub lock: Option<VersionLock>,
     /// The encryption its write asked for.
     pub sse: Asked,
+    /// Its ACL, as stored (`None`: the default).
+    pub acl: Option<String>,
 }
 
 impl KintsugiS3 {
@@ -109,6 +112,7 @@ impl KintsugiS3 {
         let sealed = self.new_sealed(bucket, &attrs.sse).await?;
         let mut headers: Vec<(String, String)> = attrs.headers.into_iter().filter(|(k, _)| !crate::sse_io::is_internal(k)).collect();
         headers.extend(sealed.as_ref().map(|(_, s)| s.header()));
+        headers.extend(attrs.acl.map(|a| (crate::acl::HEADER.to_owned(), a)));
         let seal = sealed.map(|(k, s)| (k, s.mode));
         let label = ShardLabel {
             bucket: bucket.to_owned(),
@@ -165,10 +169,11 @@ impl KintsugiS3 {
         Ok((manifest, version))
     }
 
-    pub(super) async fn put_object_impl(&self, input: PutObjectInput, check: Option<ChecksumCheck>) -> S3Result<S3Response<PutObjectOutput>> {
+    pub(super) async fn put_object_impl(&self, input: PutObjectInput, check: Option<ChecksumCheck>, writer: &Principal) -> S3Result<S3Response<PutObjectOutput>> {
         util::refuse_too_large(input.content_length)?;
         let expected_md5 = util::parse_content_md5(input.content_md5.as_ref())?;
         util::refuse_unbuilt_write!(input);
+        let acl = self.object_write_acl(&input.bucket, writer, &util::acl_asked!(input)).await?;
         let sse = util::sse_asked!(input);
         let given = sse.customer().cloned();
         let cond = WriteCondition::parse(input.if_match, input.if_none_match)?;
@@ -183,6 +188,7 @@ impl KintsugiS3 {
             tags: super::tagging::parse_header(input.tagging.as_deref())?,
             lock: asked_lock(input.object_lock_mode.as_ref(), input.object_lock_retain_until_date.as_ref(), input.object_lock_legal_hold_status.as_ref())?,
             sse,
+            acl,
         };
         let tags = attrs.tags.clone();
         let (manifest, version_id) = match input.body {
@@ -355,11 +361,13 @@ impl KintsugiS3 {
         Ok(S3Response::new(out))
     }
 
-    pub(super) async fn copy_object_impl(&self, input: CopyObjectInput) -> S3Result<S3Response<CopyObjectOutput>> {
+    pub(super) async fn copy_object_impl(&self, input: CopyObjectInput, writer: &Principal) -> S3Result<S3Response<CopyObjectOutput>> {
         let CopySource::Bucket { bucket: sb, key: sk, version_id } = &input.copy_source else {
             return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
         };
         util::refuse_unbuilt_write!(input);
+        // A copy's ACL is what its request asks for, never its source's.
+        let acl = self.object_write_acl(&input.bucket, writer, &util::acl_asked!(input)).await?;
         let sse = util::sse_asked!(input);
         let given = sse.customer().cloned();
         let src_given = encryption::customer_key(
@@ -401,11 +409,12 @@ impl KintsugiS3 {
                 tags,
                 lock,
                 sse,
+                acl,
             }
         } else {
             // The source's encryption is not copied (`store_object` drops its internal headers):
             // the copy is encrypted as its request asks.
-            ObjectAttrs { content_type: src.content_type.clone(), headers: src.headers.clone(), user_meta: src.user_meta.clone(), declared_len: Some(src.size), tags, lock, sse }
+            ObjectAttrs { content_type: src.content_type.clone(), headers: src.headers.clone(), user_meta: src.user_meta.clone(), declared_len: Some(src.size), tags, lock, sse, acl }
         };
         let size = src.size;
         let stream = read_plain(self.store.clone(), sb, sk, Arc::new(src), src_key, 0..size)?;
@@ -486,8 +495,8 @@ impl KintsugiS3 {
         }
     }
 
-    /// A page of `bucket`'s listing, and the owner its entries name (every object is its
-    /// bucket owner's).
+    /// A page of `bucket`'s listing, and the bucket's owner (an entry whose object was written
+    /// by another key names its writer, from its ACL).
     async fn list(&self, bucket: &str, q: ListQuery) -> S3Result<(ListPage, s3s::dto::Owner)> {
         let owner = self.bucket_owner_entity(bucket).await?;
         let b = bucket.to_owned();
@@ -591,7 +600,7 @@ fn objects(entries: Vec<kintsugi_meta::ListEntry>, enc: &dyn Fn(String) -> Strin
         .into_iter()
         .map(|e| Object {
             key: Some(enc(e.key)),
-            owner: owner.cloned(),
+            owner: owner.map(|o| super::acl::entry_owner(e.acl.as_deref(), o)),
             size: i64::try_from(e.size).ok(),
             e_tag: Some(etag(&e.etag)),
             last_modified: Some(ts(e.modified_ms)),

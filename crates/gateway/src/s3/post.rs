@@ -71,7 +71,7 @@ fn checksum_fields(i: &PostObjectInput) -> S3Result<HeaderMap> {
 }
 
 impl KintsugiS3 {
-    pub(super) async fn post_object_impl(&self, i: PostObjectInput) -> S3Result<S3Response<PostObjectOutput>> {
+    pub(super) async fn post_object_impl(&self, i: PostObjectInput, writer: &crate::access::Principal) -> S3Result<S3Response<PostObjectOutput>> {
         if i.key.contains("${filename}") {
             return Err(s3_error!(NotImplemented, "a POST upload's key may not use ${{filename}} here, so nothing was stored: name the key in the form"));
         }
@@ -118,7 +118,7 @@ impl KintsugiS3 {
             write_offset_bytes: i.write_offset_bytes,
             ..Default::default()
         };
-        let out = self.put_object_impl(put, check).await?.output;
+        let out = self.put_object_impl(put, check, writer).await?.output;
         Ok(S3Response::new(PostObjectOutput {
             e_tag: out.e_tag,
             size: out.size,

@@ -97,13 +97,19 @@ macro_rules! sse_asked {
 }
 pub(super) use sse_asked;
 
+/// What an object write asks of its ACL (PutObject, CopyObject and CreateMultipartUpload
+/// have the same fields).
+macro_rules! acl_asked {
+    ($i:expr) => {{
+        let i = &$i;
+        super::acl::AclAsk::new(i.acl.as_ref().map(ObjectCannedACL::as_str), [i.grant_full_control.as_ref(), i.grant_read.as_ref(), i.grant_read_acp.as_ref(), None, i.grant_write_acp.as_ref()])
+    }};
+}
+pub(super) use acl_asked;
+
 macro_rules! refuse_unbuilt_write {
     ($i:expr) => {{
         let i = &$i;
-        super::util::refuse_acl(
-            i.acl.as_ref().map(ObjectCannedACL::as_str),
-            i.grant_full_control.is_some() || i.grant_read.is_some() || i.grant_read_acp.is_some() || i.grant_write_acp.is_some(),
-        )?;
         super::util::refuse_storage_class(i.storage_class.as_ref().map(StorageClass::as_str))?;
         if i.website_redirect_location.is_some() {
             return Err(s3s::s3_error!(NotImplemented, "website redirects (x-amz-website-redirect-location) are not supported, so nothing was stored"));
@@ -111,19 +117,6 @@ macro_rules! refuse_unbuilt_write {
     }};
 }
 pub(super) use refuse_unbuilt_write;
-
-/// Refuse a canned ACL or grant that would give access Kintsugi cannot give yet. `private`
-/// and `bucket-owner-full-control` are what every object and bucket already is (its bucket's
-/// owner, the admin keys and what its policy allows), so they are accepted.
-pub fn refuse_acl(acl: Option<&str>, grants: bool) -> s3s::S3Result<()> {
-    match acl {
-        None | Some("private" | "bucket-owner-full-control") if !grants => Ok(()),
-        _ => Err(s3s::s3_error!(
-            NotImplemented,
-            "ACLs other than private are not supported yet, so nothing was stored: send the request without x-amz-acl or x-amz-grant-*, and grant access with a bucket policy"
-        )),
-    }
-}
 
 /// Refuse a storage class other than STANDARD: every object is stored alike, erasure-coded
 /// over the cluster's disks (S3's answer for a class it does not offer).

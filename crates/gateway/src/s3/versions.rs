@@ -140,7 +140,8 @@ impl KintsugiS3 {
             version_marker,
             max: usize::try_from(max).unwrap_or(0),
         };
-        // Every version and marker names its owner (the bucket's), as S3's listing does.
+        // Every version and marker names its owner (its writer's, or the bucket's), as S3's
+        // listing does.
         let owner = self.bucket_owner_entity(&input.bucket).await?;
         let b = input.bucket.clone();
         let page = self.meta(move |m| m.list_versions(&b, &q)).await?;
@@ -157,7 +158,7 @@ impl KintsugiS3 {
                     e_tag: Some(etag(&o.etag)),
                     size: i64::try_from(o.size).ok(),
                     storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
-                    owner: Some(owner.clone()),
+                    owner: Some(super::acl::entry_owner(o.acl.as_deref(), &owner)),
                     ..Default::default()
                 }),
                 None => markers.push(DeleteMarkerEntry {
