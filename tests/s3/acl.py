@@ -145,9 +145,12 @@ def grants_drill(bucket, owner_ak, owner_sk, team_ak, team_sk):
     c.eq((owners["theirs2"], owners["private"]), (team_ak, owner_ak), "ListObjects names each object's owner")
     owners = {o["Key"]: o["Owner"]["ID"] for o in owner.list_objects_v2(Bucket=bucket, FetchOwner=True)["Contents"]}
     c.eq((owners["theirs2"], owners["private"]), (team_ak, owner_ak), "ListObjectsV2 with FetchOwner too")
-    owner.put_object_acl(Bucket=bucket, Key="theirs2", ACL="private")
+    theirs = owner.get_object_acl(Bucket=bucket, Key="theirs2")
+    owner.put_object_acl(Bucket=bucket, Key="theirs2", AccessControlPolicy={"Owner": theirs["Owner"], "Grants": []})
     c.eq(owner.get_object_acl(Bucket=bucket, Key="theirs2")["Owner"]["ID"], team_ak, "PutObjectAcl keeps the object's owner")
-    allowed(lambda: team.get_object_acl(Bucket=bucket, Key="theirs2"), True, "the object's owner always reads its ACL")
+    allowed(lambda: team.get_object_acl(Bucket=bucket, Key="theirs2"), True, "the object's owner reads its ACL with no grant")
+    allowed(lambda: team.get_object(Bucket=bucket, Key="theirs2"), False, "but not its bytes")
+    allowed(lambda: team.put_object_acl(Bucket=bucket, Key="theirs2", ACL="private"), True, "and changes its ACL")
     owner.put_bucket_acl(Bucket=bucket, ACL="private")
 
     # Object grants by header and by body.
@@ -190,6 +193,22 @@ def grants_drill(bucket, owner_ak, owner_sk, team_ak, team_sk):
     c.eq(team.get_object(Bucket=vb, Key="k", VersionId=v1)["Body"].read(), b"one", "a grant on an older version reads that version")
     allowed(lambda: team.get_object(Bucket=vb, Key="k"), False, "and not the current one")
     c.eq(owner.list_object_versions(Bucket=vb)["Versions"][0]["VersionId"], v2, "PutObjectAcl made no version")
+    owner.put_bucket_acl(Bucket=vb, ACL="public-read-write")
+    allowed(lambda: anon.delete_object(Bucket=vb, Key="k", VersionId=v1), False, "a WRITE grant deletes no version for good")
+    errors = anon.delete_objects(Bucket=vb, Delete={"Objects": [{"Key": "k", "VersionId": v1}]}).get("Errors", [])
+    c.eq([e["Code"] for e in errors], ["AccessDenied"], "nor in DeleteObjects")
+    anon.delete_object(Bucket=vb, Key="k")
+    c.eq([v["VersionId"] for v in owner.list_object_versions(Bucket=vb)["Versions"]], [v2, v1], "a WRITE grant's delete only hides the key behind a marker")
+    owner.put_bucket_acl(Bucket=vb, ACL="private")
+
+    # The internal header that holds an ACL cannot be sent.
+    def inject(request, **_):
+        request.headers["x-kintsugi-acl"] = '{"v":1,"owner":"%s","grants":[{"grantee":{"group":"AllUsers"},"perm":"FULL_CONTROL"}]}' % owner_ak
+    owner.meta.events.register("before-sign.s3.PutObject", inject)
+    owner.put_object(Bucket=bucket, Key="injected", Body=b"i")
+    owner.meta.events.unregister("before-sign.s3.PutObject", inject)
+    allowed(lambda: anon.get_object(Bucket=bucket, Key="injected"), False, "an x-kintsugi-acl request header is not an ACL")
+    c.eq(grants(owner.get_object_acl(Bucket=bucket, Key="injected")), [(owner_ak, "FULL_CONTROL")], "and is not stored")
 
     # A policy's Deny beats a grant; IgnorePublicAcls, BlockPublicAcls, BucketOwnerEnforced.
     owner.put_object(Bucket=bucket, Key="open", Body=b"o", ACL="public-read")

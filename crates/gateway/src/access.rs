@@ -8,7 +8,12 @@
 //!   anonymous (unsigned) requests, what it names, and may deny anyone but admin keys what
 //!   it names, the bucket's owner included: an explicit `Deny` wins. Only the owner (and
 //!   admin keys) may read, replace or delete the policy itself, so no policy locks its owner
-//!   out.
+//!   out;
+//! - where the policy is silent, the bucket's **ACL** and an object version's may grant
+//!   others (`crate::acl`: S3's permissions, to keys, to anyone, or to any signed request),
+//!   unless the bucket's ownership is `BucketOwnerEnforced` (or, for public grants, its public
+//!   access block has `IgnorePublicAcls`). A grant on an object version pins that version
+//!   ([`Pin`]): the handler serves it only if it is still what the check judged.
 //!
 //! Anything else asked of another principal's bucket is `AccessDenied` (403); a bucket that
 //! does not exist is `NoSuchBucket` (404), signed or not, as S3 answers. A caller allowed to
@@ -260,13 +265,51 @@ struct View {
     acls: Option<Acls>,
 }
 
+/// Put in a request's extensions when a grant on an object version — not the bucket's
+/// ownership or its policy — let the caller in (`ObjectPin` for the object in the path,
+/// `SourcePin` for a copy's source): what the check judged, the version's manifest id and ACL
+/// header, or `None` when it found no version (the caller may list the bucket, so it was let
+/// through to learn that the key is missing). The check reads this gateway's copy; the
+/// handler reads linearizably and serves exactly that version with that ACL, else refuses:
+/// the version may have been overwritten, or its ACL changed, meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Pin(Option<(u128, Option<String>)>);
+
+impl Pin {
+    /// Refuse `manifest` unless it is what the check judged (no pin: nothing to compare).
+    pub(crate) fn check(pin: Option<&Pin>, manifest: &kintsugi_meta::Manifest) -> S3Result<()> {
+        let Some(Pin(judged)) = pin else { return Ok(()) };
+        let now = (manifest.version_id, kintsugi_meta::acl_header(&manifest.headers));
+        if judged.as_ref() == Some(&now) {
+            Ok(())
+        } else {
+            Err(s3_error!(AccessDenied, "the object changed between the access check and its reading (it was written, overwritten, or its ACL changed), and a grant on it let you in: retry"))
+        }
+    }
+}
+
+/// [`Pin`] of the object a request's path names.
+#[derive(Clone, Debug)]
+pub(crate) struct ObjectPin(pub(crate) Pin);
+
+/// [`Pin`] of a copy's source.
+#[derive(Clone, Debug)]
+pub(crate) struct SourcePin(pub(crate) Pin);
+
+/// An object version's ACL as the access check read it.
+struct ObjectAcl {
+    /// What a [`Pin`] holds of it.
+    seen: (u128, Option<String>),
+    acl: Acl,
+}
+
 /// The ACLs that may let a principal other than a bucket's owner in (`crate::acl`).
 struct Acls {
     bucket: Acl,
     /// The ACL of the object version a request names, once looked up (`Some(None)`: there is
     /// no such version: who may list the bucket is let through to learn so, as S3 answers
     /// 404 rather than 403 to who may list).
-    object: Option<Option<Acl>>,
+    object: Option<Option<ObjectAcl>>,
     /// Grants count for nothing (ownership `BucketOwnerEnforced`).
     disabled: bool,
     /// Public grants count for nothing (`IgnorePublicAcls`).
@@ -274,10 +317,12 @@ struct Acls {
 }
 
 impl Acls {
-    /// Whether a grant lets `who` (`None`: anonymous) do `op`.
-    fn permit(&self, who: Option<&str>, op: &str) -> bool {
+    /// Whether a grant lets `who` (`None`: anonymous) do `op`, which needs policy action
+    /// `action`.
+    fn permit(&self, who: Option<&str>, op: &str, action: &str) -> bool {
         let Some((level, perm)) = acl::permission_for(op) else { return false };
-        if self.disabled {
+        // S3 lets a WRITE grant delete versions for good only to the bucket's owner.
+        if self.disabled || action == "s3:DeleteObjectVersion" {
             return false;
         }
         match level {
@@ -286,7 +331,7 @@ impl Acls {
             acl::Level::Object => match &self.object {
                 None => false,
                 Some(None) => self.bucket.permits(who, acl::Perm::Read, self.ignore_public),
-                Some(Some(a)) => (who.is_some_and(|w| w == a.owner) && matches!(perm, acl::Perm::ReadAcp | acl::Perm::WriteAcp)) || a.permits(who, perm, self.ignore_public),
+                Some(Some(ObjectAcl { acl: a, .. })) => (who.is_some_and(|w| w == a.owner) && matches!(perm, acl::Perm::ReadAcp | acl::Perm::WriteAcp)) || a.permits(who, perm, self.ignore_public),
             },
         }
     }
@@ -408,16 +453,33 @@ impl KintsugiAccess {
             .await
             .map_err(|e| lookup_failed("object ACL", &e))?;
         acls.object = Some(match found {
-            Some(FoundVersion::Object { manifest, .. }) => match Acl::of_headers(&manifest.headers) {
-                Ok(a) => Some(a.unwrap_or_else(|| Acl::private(&owner))),
-                Err(e) => {
-                    tracing::warn!(bucket, key, error = %e, "an object's ACL cannot be read by this version; it grants nothing");
-                    Some(Acl { owner, grants: Vec::new() })
-                }
-            },
+            Some(FoundVersion::Object { manifest, .. }) => {
+                let acl = match Acl::of_headers(&manifest.headers) {
+                    Ok(a) => a.unwrap_or_else(|| Acl::private(&owner)),
+                    Err(e) => {
+                        tracing::warn!(bucket, key, error = %e, "an object's ACL cannot be read by this version; it grants nothing");
+                        Acl { owner, grants: Vec::new() }
+                    }
+                };
+                Some(ObjectAcl { seen: (manifest.version_id, kintsugi_meta::acl_header(&manifest.headers)), acl })
+            }
             _ => None,
         });
         Ok(())
+    }
+
+    /// The [`Pin`] of the object version whose grant let `ask` in (`None`: the bucket's
+    /// ownership, its policy or a bucket grant did, or no version was looked at).
+    fn pin(&self, view: &View, ask: &Ask<'_>) -> Option<Pin> {
+        let object = view.acls.as_ref()?.object.as_ref()?;
+        if ask.principal.admin || ask.principal.may_use(&view.owner) {
+            return None;
+        }
+        let action = action_of(ask.op, ask.keys.iter().any(|(k, _)| k == "s3:versionid"));
+        if view.policy.as_ref().is_some_and(|p| p.decide(&self.facts(ask, &action)) != Decision::Silent) {
+            return None;
+        }
+        Some(Pin(object.as_ref().map(|o| o.seen.clone())))
     }
 
     /// `bucket`'s public-access block and object ownership setting, as this gateway holds them.
@@ -432,7 +494,7 @@ impl KintsugiAccess {
     /// Refuse an object write's ACL where the bucket's settings do, as S3 does: a public ACL
     /// under BlockPublicAcls (403), any ACL but `bucket-owner-full-control` under
     /// BucketOwnerEnforced (400 AccessControlListNotSupported). What is left is the
-    /// handler's (which accepts only private ACLs).
+    /// handler's (`s3/acl.rs`: the grantees exist, a body's grants are not public).
     async fn check_acl(&self, bucket: &str, headers: &http::HeaderMap) -> S3Result<()> {
         let acl = headers.get("x-amz-acl").map(|v| v.to_str().unwrap_or("\u{fffd}"));
         let grants: Vec<&str> = headers.iter().filter(|(k, _)| k.as_str().starts_with("x-amz-grant-")).map(|(_, v)| v.to_str().unwrap_or("\u{fffd}")).collect();
@@ -480,7 +542,7 @@ impl KintsugiAccess {
             )),
             Decision::Allow => Ok(owns),
             Decision::Silent if owns => Ok(true),
-            Decision::Silent if view.acls.as_ref().is_some_and(|a| a.permit(p.key(), ask.op)) => Ok(false),
+            Decision::Silent if view.acls.as_ref().is_some_and(|a| a.permit(p.key(), ask.op, &action)) => Ok(false),
             Decision::Silent => Err(match p.key() {
                 None => s3_error!(AccessDenied, "anonymous requests may not {action} in bucket {}: sign the request with an access key, or let the bucket's policy or ACLs allow it", ask.bucket),
                 Some(k) => s3_error!(AccessDenied, "access key {k} does not own bucket {} and neither its policy nor its ACLs allow it {action}: ask the bucket's owner for a policy or grant that does", ask.bucket),
@@ -524,8 +586,13 @@ impl KintsugiAccess {
                 if !p.admin {
                     let mut view = self.view(bucket, &p).await?.ok_or_else(|| no_such_bucket(bucket))?;
                     self.load_object_acl(&mut view, "GetObject", bucket, Some(key), &ask.keys).await?;
-                    if !self.judge(&view, &ask)? && self.judge(&view, &Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask }).is_err() {
-                        req.extensions.insert(HideMissing);
+                    if !self.judge(&view, &ask)? {
+                        if let Some(pin) = self.pin(&view, &ask) {
+                            req.extensions.insert(SourcePin(pin));
+                        }
+                        if self.judge(&view, &Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask }).is_err() {
+                            req.extensions.insert(HideMissing);
+                        }
                     }
                 }
                 match expected_owner {
@@ -604,6 +671,9 @@ impl S3Access for KintsugiAccess {
                     let mut view = self.view(&b, &p).await?.ok_or_else(|| no_such_bucket(&b))?;
                     self.load_object_acl(&mut view, op, &b, key.as_deref(), &ask.keys).await?;
                     let mut as_owner = self.judge(&view, &ask)?;
+                    if let Some(pin) = self.pin(&view, &ask).filter(|_| !as_owner) {
+                        cx.extensions_mut().insert(ObjectPin(pin));
+                    }
                     if matches!(op, "PutObject" | "CopyObject" | "CreateMultipartUpload") {
                         // A write that locks its version needs the lock's permissions too, as S3 asks.
                         let h = cx.headers();
@@ -661,15 +731,33 @@ impl S3Access for KintsugiAccess {
     /// locking write needs).
     async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
         let p = principal_of(&self.store, req).await?;
+        let bucket = req.input.bucket.clone();
+        // The form's ACL fields, as the headers a PutObject would carry them in.
+        let i = &req.input;
+        let acl_fields: Vec<(&str, &str)> = [
+            ("x-amz-acl", i.acl.as_ref().map(|a| a.as_str())),
+            ("x-amz-grant-read", i.grant_read.as_deref()),
+            ("x-amz-grant-read-acp", i.grant_read_acp.as_deref()),
+            ("x-amz-grant-write-acp", i.grant_write_acp.as_deref()),
+            ("x-amz-grant-full-control", i.grant_full_control.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+        let mut acl_headers = http::HeaderMap::new();
+        for (k, v) in &acl_fields {
+            let v = http::HeaderValue::from_str(v).map_err(|_| s3_error!(InvalidArgument, "the form's {k} field is not a valid header value"))?;
+            acl_headers.insert(*k, v);
+        }
+        self.check_acl(&bucket, &acl_headers).await?;
         if p.admin {
             return Ok(());
         }
-        let bucket = req.input.bucket.clone();
         let view = self.view(&bucket, &p).await?.ok_or_else(|| no_such_bucket(&bucket))?;
         // The request's condition keys, with those the form carries in place of headers.
         let mut keys = request_keys("PutObject", None, &req.headers);
-        if let Some(acl) = &req.input.acl {
-            keys.push(("s3:x-amz-acl".to_owned(), acl.as_str().to_owned()));
+        for (k, v) in acl_fields {
+            keys.push((format!("s3:{k}"), v.to_owned()));
         }
         if let Some(class) = &req.input.storage_class {
             keys.push(("s3:x-amz-storage-class".to_owned(), class.as_str().to_owned()));
@@ -723,7 +811,32 @@ impl S3Access for KintsugiAccess {
 
 #[cfg(test)]
 mod tests {
-    use super::Principal;
+    use super::{Pin, Principal};
+
+    #[test]
+    fn a_pin_lets_through_only_the_version_and_acl_the_check_judged() {
+        let mut m = kintsugi_meta::Manifest {
+            version_id: 7,
+            size: 0,
+            etag: String::new(),
+            modified_ms: 0,
+            content_type: None,
+            headers: vec![(kintsugi_meta::ACL_HEADER.to_owned(), "public".to_owned())],
+            user_meta: vec![],
+            parts: 0,
+            coding: kintsugi_meta::Coding { codec: 1, k: 4, m: 2, chunk_size: 65536 },
+            segments: vec![],
+        };
+        let judged = Pin(Some((7, Some("public".to_owned()))));
+        assert!(Pin::check(None, &m).is_ok(), "no pin: the owner or a policy let the caller in");
+        assert!(Pin::check(Some(&judged), &m).is_ok());
+        assert!(Pin::check(Some(&Pin(None)), &m).is_err(), "the check found no version; one appeared");
+        m.headers[0].1 = "private".to_owned();
+        assert!(Pin::check(Some(&judged), &m).is_err(), "the ACL changed since the check");
+        m.headers[0].1 = "public".to_owned();
+        m.version_id = 8;
+        assert!(Pin::check(Some(&judged), &m).is_err(), "the version was overwritten since the check");
+    }
 
     #[test]
     fn presigned_urls_may_last_seven_days_and_no_longer() {

@@ -134,6 +134,9 @@ struct Stored {
     acl: Acl,
 }
 
+/// The most grants one ACL may hold, as S3 allows.
+pub const MAX_GRANTS: usize = 100;
+
 /// What is wrong with an ACL a request asks for (each is S3's error code and a message).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AclError {
@@ -162,8 +165,10 @@ impl Acl {
 
     /// A canned ACL (`bucket_owner` matters for `bucket-owner-read` and
     /// `bucket-owner-full-control`, which on a bucket are `private`). `None`: no such canned ACL.
+    /// The owner's `FULL_CONTROL` comes last, as Ceph answers them (S3 clients and tests read
+    /// them in any order, or in that one).
     pub fn canned(name: &str, owner: &str, bucket_owner: &str) -> Option<Self> {
-        let mut acl = Self::private(owner);
+        let mut acl = Self { owner: owner.to_owned(), grants: Vec::new() };
         let mut add = |grantee: Grantee, perm: Perm| acl.grants.push(Grant { grantee, perm });
         match name {
             "private" => {}
@@ -183,6 +188,7 @@ impl Acl {
             "bucket-owner-read" | "bucket-owner-full-control" => {}
             _ => return None,
         }
+        acl.grants.push(Grant { grantee: Grantee::User(owner.to_owned()), perm: Perm::FullControl });
         Some(acl)
     }
 
@@ -206,6 +212,13 @@ impl Acl {
                 grants.push(Grant { grantee: grantee(kind.trim(), who)?, perm });
             }
         }
+        Self::capped(owner, grants)
+    }
+
+    fn capped(owner: &str, grants: Vec<Grant>) -> Result<Self, AclError> {
+        if grants.len() > MAX_GRANTS {
+            return Err(AclError::Malformed(format!("an ACL may hold at most {MAX_GRANTS} grants; this one has {}", grants.len())));
+        }
         Ok(Self { owner: owner.to_owned(), grants })
     }
 
@@ -223,7 +236,7 @@ impl Acl {
             };
             out.push(Grant { grantee, perm });
         }
-        Ok(Self { owner: owner.to_owned(), grants: out })
+        Self::capped(owner, out)
     }
 
     /// The canonical ids this ACL grants to (each must be a key of the store).
@@ -316,7 +329,7 @@ pub enum Level {
 pub fn permission_for(op: &str) -> Option<(Level, Perm)> {
     Some(match op {
         "ListObjects" | "ListObjectsV2" | "ListObjectVersions" | "ListMultipartUploads" | "HeadBucket" => (Level::Bucket, Perm::Read),
-        "PutObject" | "PostObject" | "CopyObject" | "DeleteObject" | "DeleteObjects" | "CreateMultipartUpload" | "UploadPart" | "UploadPartCopy" | "CompleteMultipartUpload" | "AbortMultipartUpload" | "ListParts" => {
+        "PutObject" | "PostObject" | "CopyObject" | "DeleteObject" | "DeleteObjects" | "CreateMultipartUpload" | "UploadPart" | "UploadPartCopy" | "CompleteMultipartUpload" => {
             (Level::Bucket, Perm::Write)
         }
         "GetBucketAcl" => (Level::Bucket, Perm::ReadAcp),
@@ -370,6 +383,10 @@ mod tests {
         assert!(matches!(Acl::from_body("MAIN", [g("CanonicalUser", Some("ALT"), Some("ALL"))]), Err(AclError::Malformed(_))));
         assert!(matches!(Acl::from_body("MAIN", [g("Robot", Some("ALT"), Some("READ"))]), Err(AclError::Malformed(_))));
         assert_eq!(Acl::from_body("MAIN", []).expect("empty").grants, vec![], "every grant revoked, the owner's too");
+        let many = vec![g("CanonicalUser", Some("ALT"), Some("READ")); MAX_GRANTS];
+        assert_eq!(Acl::from_body("MAIN", many.clone()).expect("at the cap").grants.len(), MAX_GRANTS);
+        let more = [many, vec![g("CanonicalUser", Some("ALT"), Some("READ"))]].concat();
+        assert!(matches!(Acl::from_body("MAIN", more), Err(AclError::Malformed(_))), "one grant past the cap");
     }
 
     #[test]
@@ -391,5 +408,6 @@ mod tests {
         assert_eq!(permission_for("PutObjectAcl"), Some((Level::Object, Perm::WriteAcp)));
         assert_eq!(permission_for("PutBucketPolicy"), None);
         assert_eq!(permission_for("GetObjectTagging"), None);
+        assert_eq!(permission_for("AbortMultipartUpload"), None, "S3: the bucket's owner and the upload's initiator only");
     }
 }

@@ -28,7 +28,7 @@ fn bucket_acl_key(bucket: &str) -> Vec<u8> {
 }
 
 /// The ACL header among a manifest's `headers`, if it has one.
-pub(crate) fn acl_of(headers: &[(String, String)]) -> Option<String> {
+pub fn acl_of(headers: &[(String, String)]) -> Option<String> {
     headers.iter().find(|(k, _)| k == ACL_HEADER).map(|(_, v)| v.clone())
 }
 

@@ -59,7 +59,7 @@ mod versions;
 mod versions_apply;
 mod versions_list;
 
-pub use acl::ACL_HEADER;
+pub use acl::{acl_of as acl_header, ACL_HEADER};
 pub use apply::{Applied, CommandLog};
 pub use command::{Command, PartStamp};
 pub use controls::PublicAccessBlock;

@@ -15,7 +15,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
 
 use super::KintsugiS3;
-use crate::access::Principal;
+use crate::access::{Pin, Principal};
 use crate::acl::{Acl, AclError, BodyGrant, Grantee, ADMIN_OWNER};
 
 /// The owner an answer names for `owner` (empty: the admin keys).
@@ -24,13 +24,21 @@ pub(super) fn owner_of(owner: &str) -> Owner {
     Owner { display_name: Some(id.clone()), id: Some(id) }
 }
 
-/// The owner a listing names for an entry with ACL header `acl` in a bucket whose owner is
-/// `bucket_owner` (an entry without one, or whose ACL this version cannot read, is the
-/// bucket owner's).
-pub(super) fn entry_owner(acl: Option<&str>, bucket_owner: &Owner) -> Owner {
-    match acl.map(Acl::decode) {
-        Some(Ok(a)) => owner_of(&a.owner),
-        _ => bucket_owner.clone(),
+/// The owners a listing names.
+pub(super) struct ListingOwners {
+    bucket: Owner,
+    enforced: bool,
+}
+
+impl ListingOwners {
+    /// The owner of an entry with ACL header `acl`: its writer, or the bucket's owner (an
+    /// entry without an ACL, one this version cannot read, or any under
+    /// `BucketOwnerEnforced`).
+    pub(super) fn of(&self, acl: Option<&str>) -> Owner {
+        match acl.filter(|_| !self.enforced).map(Acl::decode) {
+            Some(Ok(a)) => owner_of(&a.owner),
+            _ => self.bucket.clone(),
+        }
     }
 }
 
@@ -138,10 +146,18 @@ struct BucketFacts {
     block_public_acls: bool,
 }
 
+impl BucketFacts {
+    /// ACLs are off: every object is the bucket owner's.
+    fn enforced(&self) -> bool {
+        self.ownership.as_deref() == Some("BucketOwnerEnforced")
+    }
+}
+
 impl KintsugiS3 {
     /// The owner an answer names for `bucket` and its objects, or `NoSuchBucket`.
-    pub(super) async fn bucket_owner_entity(&self, bucket: &str) -> S3Result<Owner> {
-        Ok(owner_of(&self.bucket_facts(bucket).await?.owner))
+    pub(super) async fn listing_owners(&self, bucket: &str) -> S3Result<ListingOwners> {
+        let facts = self.bucket_facts(bucket).await?;
+        Ok(ListingOwners { bucket: owner_of(&facts.owner), enforced: facts.enforced() })
     }
 
     /// `bucket`'s owner and ACL settings, or `NoSuchBucket`: this gateway's copy (a bucket's
@@ -250,31 +266,52 @@ impl KintsugiS3 {
 
     /// Under `BucketOwnerEnforced` only the owner's `FULL_CONTROL` may be written.
     fn refuse_when_enforced(&self, facts: &BucketFacts, acl: &Acl) -> S3Result<()> {
-        if facts.ownership.as_deref() == Some("BucketOwnerEnforced") && *acl != Acl::private(&facts.owner) {
+        if facts.enforced() && *acl != Acl::private(&facts.owner) {
             return Err(s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs: its ownership is BucketOwnerEnforced"));
         }
         Ok(())
     }
 
-    pub(super) async fn get_object_acl_impl(&self, input: GetObjectAclInput) -> S3Result<S3Response<GetObjectAclOutput>> {
+    /// The ACL of an object version, as answered: under `BucketOwnerEnforced` every object is
+    /// the bucket owner's, with its `FULL_CONTROL` alone.
+    fn version_acl(facts: &BucketFacts, manifest: &kintsugi_meta::Manifest) -> S3Result<Acl> {
+        if facts.enforced() {
+            return Ok(Acl::private(&facts.owner));
+        }
+        Ok(Acl::of_headers(&manifest.headers).map_err(acl_error)?.unwrap_or_else(|| Acl::private(&facts.owner)))
+    }
+
+    pub(super) async fn get_object_acl_impl(&self, input: GetObjectAclInput, pin: Option<Pin>) -> S3Result<S3Response<GetObjectAclOutput>> {
         let facts = self.bucket_facts(&input.bucket).await?;
         let (manifest, _, _) = self.version_of(&input.bucket, &input.key, input.version_id.as_deref()).await?;
-        let acl = Acl::of_headers(&manifest.headers).map_err(acl_error)?.unwrap_or_else(|| Acl::private(&facts.owner));
-        let (owner, grants) = answer(&acl);
+        Pin::check(pin.as_ref(), &manifest)?;
+        let (owner, grants) = answer(&Self::version_acl(&facts, &manifest)?);
         Ok(S3Response::new(GetObjectAclOutput { grants: Some(grants), owner: Some(owner), ..Default::default() }))
     }
 
-    pub(super) async fn put_object_acl_impl(&self, input: PutObjectAclInput) -> S3Result<S3Response<PutObjectAclOutput>> {
+    pub(super) async fn put_object_acl_impl(&self, input: PutObjectAclInput, pin: Option<Pin>) -> S3Result<S3Response<PutObjectAclOutput>> {
         let facts = self.bucket_facts(&input.bucket).await?;
         let (manifest, _, _) = self.version_of(&input.bucket, &input.key, input.version_id.as_deref()).await?;
-        let owner = Acl::of_headers(&manifest.headers).map_err(acl_error)?.map_or_else(|| facts.owner.clone(), |a| a.owner);
+        Pin::check(pin.as_ref(), &manifest)?;
+        // The version keeps its owner; one whose ACL this version cannot read (a newer
+        // gateway's) is taken to be the bucket owner's, who alone can then replace it.
+        let owner = match Acl::of_headers(&manifest.headers) {
+            Ok(Some(a)) if !facts.enforced() => a.owner,
+            _ => facts.owner.clone(),
+        };
         let i = &input;
-        let ask = AclAsk::new(i.acl.as_ref().map(ObjectCannedACL::as_str), [i.grant_full_control.as_ref(), i.grant_read.as_ref(), i.grant_read_acp.as_ref(), None, i.grant_write_acp.as_ref()])
+        let ask = AclAsk::new(i.acl.as_ref().map(ObjectCannedACL::as_str), [i.grant_full_control.as_ref(), i.grant_read.as_ref(), i.grant_read_acp.as_ref(), i.grant_write.as_ref(), i.grant_write_acp.as_ref()])
             .with_body(input.access_control_policy.clone());
         let acl = ask.acl(&owner, &facts.owner)?.ok_or_else(nothing_asked)?;
-        self.refuse_when_enforced(&facts, &acl)?;
+        if facts.enforced() {
+            // Only `bucket-owner-full-control` (or the owner's FULL_CONTROL) is taken, and
+            // makes the version the bucket owner's.
+            if ask.canned.as_deref() != Some("bucket-owner-full-control") {
+                self.refuse_when_enforced(&facts, &acl)?;
+            }
+        }
         self.check_acl(&acl, &facts).await?;
-        let stored = if acl == Acl::private(&facts.owner) { String::new() } else { acl.encode() };
+        let stored = if facts.enforced() || acl == Acl::private(&facts.owner) { String::new() } else { acl.encode() };
         let (b, k, v) = (input.bucket.clone(), input.key.clone(), manifest.version_id);
         self.meta(move |m| m.put_version_acl(&b, &k, v, &stored)).await.map_err(|e| {
             if e.is_version_conflict() {

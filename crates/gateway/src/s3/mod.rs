@@ -196,16 +196,18 @@ impl s3s::S3 for KintsugiS3 {
         self.post_object_impl(req.input, &writer).await
     }
 
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(&self, mut req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
         let visible = req.extensions.get::<crate::access::LockVisible>().copied();
-        self.get_object_impl(req.input, visible).await.map_err(|e| util::hide_missing(e, hide))
+        let pin = req.extensions.remove::<crate::access::ObjectPin>().map(|p| p.0);
+        self.get_object_impl(req.input, visible, pin).await.map_err(|e| util::hide_missing(e, hide))
     }
 
-    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(&self, mut req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
         let visible = req.extensions.get::<crate::access::LockVisible>().copied();
-        self.head_object_impl(req.input, visible).await.map_err(|e| util::hide_missing(e, hide))
+        let pin = req.extensions.remove::<crate::access::ObjectPin>().map(|p| p.0);
+        self.head_object_impl(req.input, visible, pin).await.map_err(|e| util::hide_missing(e, hide))
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
@@ -231,15 +233,17 @@ impl s3s::S3 for KintsugiS3 {
         self.delete_objects_impl(req.input, &denied, &bypass).await
     }
 
-    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(&self, mut req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
         let writer = crate::access::principal_or_anonymous(&self.store, &req).await?;
-        self.copy_object_impl(req.input, &writer).await.map_err(|e| util::hide_missing(e, hide))
+        let pin = req.extensions.remove::<crate::access::SourcePin>().map(|p| p.0);
+        self.copy_object_impl(req.input, &writer, pin).await.map_err(|e| util::hide_missing(e, hide))
     }
 
-    async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    async fn upload_part_copy(&self, mut req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
-        self.upload_part_copy_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
+        let pin = req.extensions.remove::<crate::access::SourcePin>().map(|p| p.0);
+        self.upload_part_copy_impl(req.input, pin).await.map_err(|e| util::hide_missing(e, hide))
     }
 
     async fn get_object_tagging(&self, req: S3Request<GetObjectTaggingInput>) -> S3Result<S3Response<GetObjectTaggingOutput>> {
@@ -287,13 +291,15 @@ impl s3s::S3 for KintsugiS3 {
         self.put_bucket_acl_impl(req.input).await
     }
 
-    async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> S3Result<S3Response<GetObjectAclOutput>> {
+    async fn get_object_acl(&self, mut req: S3Request<GetObjectAclInput>) -> S3Result<S3Response<GetObjectAclOutput>> {
         let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
-        self.get_object_acl_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
+        let pin = req.extensions.remove::<crate::access::ObjectPin>().map(|p| p.0);
+        self.get_object_acl_impl(req.input, pin).await.map_err(|e| util::hide_missing(e, hide))
     }
 
-    async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> S3Result<S3Response<PutObjectAclOutput>> {
-        self.put_object_acl_impl(req.input).await
+    async fn put_object_acl(&self, mut req: S3Request<PutObjectAclInput>) -> S3Result<S3Response<PutObjectAclOutput>> {
+        let pin = req.extensions.remove::<crate::access::ObjectPin>().map(|p| p.0);
+        self.put_object_acl_impl(req.input, pin).await
     }
 
     async fn get_object_attributes(&self, req: S3Request<GetObjectAttributesInput>) -> S3Result<S3Response<GetObjectAttributesOutput>> {

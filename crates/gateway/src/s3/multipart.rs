@@ -120,7 +120,7 @@ impl KintsugiS3 {
     }
 
     /// UploadPartCopy: a part made of (a byte range of) a stored object.
-    pub(super) async fn upload_part_copy_impl(&self, input: UploadPartCopyInput) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    pub(super) async fn upload_part_copy_impl(&self, input: UploadPartCopyInput, source_pin: Option<crate::access::Pin>) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let CopySource::Bucket { bucket: sb, key: sk, version_id } = &input.copy_source else {
             return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
         };
@@ -136,6 +136,7 @@ impl KintsugiS3 {
         let up = self.upload_of(&at).await?;
         let (seal, enc) = self.upload_key(&up, given.as_ref()).await?;
         let (src, _, src_vref) = self.version_of(&sb, &sk, sv.as_deref()).await?;
+        crate::access::Pin::check(source_pin.as_ref(), &src)?;
         let src_key = self.data_key(Sealed::of(&src.headers)?.as_ref(), src_given.as_ref()).await?;
         check_copy_source(
             &src,

@@ -12,7 +12,7 @@ use super::checksum::{checksum_headers, set_checksums, verify_body, ChecksumChec
 use super::encryption::{self, answer, Asked};
 use super::conditions::{check_copy_source, check_read, WriteCondition};
 use super::util::{self, etag, ts};
-use crate::access::Principal;
+use crate::access::{Pin, Principal};
 use super::lock::{asked_lock, lock_headers};
 use super::versions::{new_version_header, read_version_header};
 use super::KintsugiS3;
@@ -214,7 +214,7 @@ impl KintsugiS3 {
         Ok(S3Response::new(out))
     }
 
-    pub(super) async fn get_object_impl(&self, input: GetObjectInput, visible: Option<crate::access::LockVisible>) -> S3Result<S3Response<GetObjectOutput>> {
+    pub(super) async fn get_object_impl(&self, input: GetObjectInput, visible: Option<crate::access::LockVisible>, pin: Option<Pin>) -> S3Result<S3Response<GetObjectOutput>> {
         util::check_overrides(&[
             input.response_content_type.as_ref(),
             input.response_cache_control.as_ref(),
@@ -224,6 +224,7 @@ impl KintsugiS3 {
         ])?;
         let given = encryption::customer_key(input.sse_customer_algorithm.as_deref(), input.sse_customer_key.as_deref(), input.sse_customer_key_md5.as_deref())?;
         let (manifest, tags, vref, lock) = self.version_with_lock(&input.bucket, &input.key, input.version_id.as_deref()).await?;
+        Pin::check(pin.as_ref(), &manifest)?;
         let sealed = Sealed::of(&manifest.headers)?;
         let data_key = self.data_key(sealed.as_ref(), given.as_ref()).await?;
         let enc = answer(sealed.as_ref(), given.as_ref());
@@ -296,7 +297,7 @@ impl KintsugiS3 {
         Ok(S3Response::new(out))
     }
 
-    pub(super) async fn head_object_impl(&self, input: HeadObjectInput, visible: Option<crate::access::LockVisible>) -> S3Result<S3Response<HeadObjectOutput>> {
+    pub(super) async fn head_object_impl(&self, input: HeadObjectInput, visible: Option<crate::access::LockVisible>, pin: Option<Pin>) -> S3Result<S3Response<HeadObjectOutput>> {
         util::check_overrides(&[
             input.response_content_type.as_ref(),
             input.response_cache_control.as_ref(),
@@ -306,6 +307,7 @@ impl KintsugiS3 {
         ])?;
         let given = encryption::customer_key(input.sse_customer_algorithm.as_deref(), input.sse_customer_key.as_deref(), input.sse_customer_key_md5.as_deref())?;
         let (manifest, tags, vref, lock) = self.version_with_lock(&input.bucket, &input.key, input.version_id.as_deref()).await?;
+        Pin::check(pin.as_ref(), &manifest)?;
         let sealed = Sealed::of(&manifest.headers)?;
         self.data_key(sealed.as_ref(), given.as_ref()).await?;
         let enc = answer(sealed.as_ref(), given.as_ref());
@@ -361,7 +363,7 @@ impl KintsugiS3 {
         Ok(S3Response::new(out))
     }
 
-    pub(super) async fn copy_object_impl(&self, input: CopyObjectInput, writer: &Principal) -> S3Result<S3Response<CopyObjectOutput>> {
+    pub(super) async fn copy_object_impl(&self, input: CopyObjectInput, writer: &Principal, source_pin: Option<Pin>) -> S3Result<S3Response<CopyObjectOutput>> {
         let CopySource::Bucket { bucket: sb, key: sk, version_id } = &input.copy_source else {
             return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
         };
@@ -377,6 +379,7 @@ impl KintsugiS3 {
         )?;
         let (sb, sk, sv) = (sb.to_string(), sk.to_string(), version_id.as_deref().map(str::to_owned));
         let (src, src_tags, src_vref) = self.version_of(&sb, &sk, sv.as_deref()).await?;
+        Pin::check(source_pin.as_ref(), &src)?;
         let src_key = self.data_key(Sealed::of(&src.headers)?.as_ref(), src_given.as_ref()).await?;
         check_copy_source(
             &src,
@@ -497,8 +500,8 @@ impl KintsugiS3 {
 
     /// A page of `bucket`'s listing, and the bucket's owner (an entry whose object was written
     /// by another key names its writer, from its ACL).
-    async fn list(&self, bucket: &str, q: ListQuery) -> S3Result<(ListPage, s3s::dto::Owner)> {
-        let owner = self.bucket_owner_entity(bucket).await?;
+    async fn list(&self, bucket: &str, q: ListQuery) -> S3Result<(ListPage, super::acl::ListingOwners)> {
+        let owner = self.listing_owners(bucket).await?;
         let b = bucket.to_owned();
         Ok((self.meta(move |m| m.list_objects(&b, &q)).await?, owner))
     }
@@ -595,12 +598,12 @@ fn part_range(m: &Manifest, part_number: Option<i32>, range: Option<&Range>) -> 
     Ok(Some(start..start + lens[i]))
 }
 
-fn objects(entries: Vec<kintsugi_meta::ListEntry>, enc: &dyn Fn(String) -> String, owner: Option<&s3s::dto::Owner>) -> Vec<Object> {
+fn objects(entries: Vec<kintsugi_meta::ListEntry>, enc: &dyn Fn(String) -> String, owner: Option<&super::acl::ListingOwners>) -> Vec<Object> {
     entries
         .into_iter()
         .map(|e| Object {
             key: Some(enc(e.key)),
-            owner: owner.map(|o| super::acl::entry_owner(e.acl.as_deref(), o)),
+            owner: owner.map(|o| o.of(e.acl.as_deref())),
             size: i64::try_from(e.size).ok(),
             e_tag: Some(etag(&e.etag)),
             last_modified: Some(ts(e.modified_ms)),

@@ -142,7 +142,7 @@ impl KintsugiS3 {
         };
         // Every version and marker names its owner (its writer's, or the bucket's), as S3's
         // listing does.
-        let owner = self.bucket_owner_entity(&input.bucket).await?;
+        let owners = self.listing_owners(&input.bucket).await?;
         let b = input.bucket.clone();
         let page = self.meta(move |m| m.list_versions(&b, &q)).await?;
         let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
@@ -158,7 +158,7 @@ impl KintsugiS3 {
                     e_tag: Some(etag(&o.etag)),
                     size: i64::try_from(o.size).ok(),
                     storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
-                    owner: Some(super::acl::entry_owner(o.acl.as_deref(), &owner)),
+                    owner: Some(owners.of(o.acl.as_deref())),
                     ..Default::default()
                 }),
                 None => markers.push(DeleteMarkerEntry {
@@ -166,7 +166,7 @@ impl KintsugiS3 {
                     version_id: Some(e.vref.to_string()),
                     is_latest: Some(e.latest),
                     last_modified: Some(ts(e.modified_ms)),
-                    owner: Some(owner.clone()),
+                    owner: Some(owners.of(None)),
                 }),
             }
         }
