@@ -31,26 +31,11 @@ import sys
 import urllib.parse
 from datetime import datetime, timedelta, timezone
 
-import boto3
-from botocore import UNSIGNED
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from s3util import Checker, client, endpoint, err_status
+from s3util import Checker, anonymous, as_key, client, endpoint, err_status
 
 c = Checker("bucket policies")
-
-
-def config(signature):
-    return Config(region_name="us-east-1", signature_version=signature, s3={"addressing_style": "path"}, retries={"total_max_attempts": 1, "mode": "standard"})
-
-
-def as_key(ak, sk):
-    return boto3.client("s3", endpoint_url=endpoint(), config=config("s3v4"), aws_access_key_id=ak, aws_secret_access_key=sk)
-
-
-def anonymous():
-    return boto3.client("s3", endpoint_url=endpoint(), config=config(UNSIGNED))
 
 
 def raw_get(path):

@@ -15,6 +15,7 @@ import sys
 import traceback
 
 import boto3
+from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -24,6 +25,21 @@ MiB = 1 << 20
 
 def endpoint():
     return os.environ["S3_ENDPOINT"]
+
+
+def config(signature):
+    """A path-style client configuration signing with `signature`, without retries."""
+    return Config(region_name="us-east-1", signature_version=signature, s3={"addressing_style": "path"}, retries={"total_max_attempts": 1, "mode": "standard"})
+
+
+def as_key(ak, sk):
+    """A SigV4 client signing with the key `ak`/`sk`."""
+    return boto3.client("s3", endpoint_url=endpoint(), config=config("s3v4"), aws_access_key_id=ak, aws_secret_access_key=sk)
+
+
+def anonymous():
+    """A client that signs nothing."""
+    return boto3.client("s3", endpoint_url=endpoint(), config=config(UNSIGNED))
 
 
 def client(single_pass=False, endpoint_url=None, **extra):

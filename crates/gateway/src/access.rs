@@ -283,7 +283,8 @@ impl Pin {
         if judged.as_ref() == Some(&now) {
             Ok(())
         } else {
-            Err(s3_error!(AccessDenied, "the object changed between the access check and its reading (it was written, overwritten, or its ACL changed), and a grant on it let you in: retry"))
+            // Retryable: the check then judges what is there now.
+            Err(s3_error!(ServiceUnavailable, "the object changed between the access check and its reading (it was written, overwritten, or its ACL changed), and a grant on it let you in: retry"))
         }
     }
 }
@@ -756,6 +757,11 @@ impl S3Access for KintsugiAccess {
         let view = self.view(&bucket, &p).await?.ok_or_else(|| no_such_bucket(&bucket))?;
         // The request's condition keys, with those the form carries in place of headers.
         let mut keys = request_keys("PutObject", None, &req.headers);
+        // What the form says replaces any header of the same name: the form's is what is stored.
+        keys.retain(|(k, _)| !(k == "s3:x-amz-acl" || k.starts_with("s3:x-amz-grant-") || k == "s3:x-amz-storage-class" || k == "s3:x-amz-server-side-encryption"));
+        if let Some(sse) = &req.input.server_side_encryption {
+            keys.push(("s3:x-amz-server-side-encryption".to_owned(), sse.as_str().to_owned()));
+        }
         for (k, v) in acl_fields {
             keys.push((format!("s3:{k}"), v.to_owned()));
         }

@@ -63,26 +63,25 @@ impl RocksMeta {
     }
 
     /// Replace the ACL header of the version of `bucket/key` whose manifest id is
-    /// `version_id` (the current one, or an archived one); `VersionConflict` when the key has
-    /// no such version (any more).
-    pub(crate) fn apply_put_version_acl(&self, bucket: &str, key: &str, version_id: u128, acl: &str) -> MetaResult<()> {
+    /// `version_id` (the current one, or an archived one) if it is `expect` (empty: none);
+    /// `VersionConflict` when the key has no such version (any more), or its ACL changed.
+    pub(crate) fn apply_put_version_acl(&self, bucket: &str, key: &str, version_id: u128, acl: &str, expect: &str) -> MetaResult<()> {
         let _b = self.bucket_lock.read();
         let _k = self.key_lock(bucket, key).lock();
         self.require_bucket(bucket)?;
+        let conflict = || MetaError::VersionConflict { bucket: bucket.into(), key: key.into(), expected: Some(version_id) };
+        let unchanged = |m: &Manifest| acl_of(&m.headers).unwrap_or_default() == expect;
         let mut b = WriteBatch::default();
         if let Some(m) = self.local_object(bucket, key)?.filter(|m| m.version_id == version_id) {
+            if !unchanged(&m) {
+                return Err(conflict());
+            }
             b.put_cf(self.cf(CF_OBJECTS)?, keys::object_key(bucket, key.as_bytes()), encode(&with_acl(m, acl))?);
             return self.write(b);
         }
-        let mut hit = None;
-        self.scan_entries(bucket, key, |_, k, e| {
-            if matches!(&e, StoredVersion::Object { manifest, .. } if manifest.version_id == version_id) {
-                hit = Some((k.to_vec(), e));
-            }
-            Ok(hit.is_none())
-        })?;
-        let Some((k, StoredVersion::Object { manifest, null, tags })) = hit else {
-            return Err(MetaError::VersionConflict { bucket: bucket.into(), key: key.into(), expected: Some(version_id) });
+        let hit = self.archived_entry(bucket, key, version_id)?;
+        let Some((k, StoredVersion::Object { manifest, null, tags })) = hit.filter(|(_, e)| matches!(e, StoredVersion::Object { manifest, .. } if unchanged(manifest))) else {
+            return Err(conflict());
         };
         b.put_cf(self.cf(CF_VERSIONS)?, k, encode(&StoredVersion::Object { manifest: with_acl(manifest, acl), null, tags })?);
         self.write(b)
@@ -122,17 +121,19 @@ mod tests {
         let mut first = manifest(1, &[]);
         first.headers.push((ACL_HEADER.to_owned(), "old".to_owned()));
         meta.put_object("b", "k", &first, Expect::Any).expect("v1");
-        meta.put_version_acl("b", "k", 1, "one").expect("current");
+        assert!(matches!(meta.put_version_acl("b", "k", 1, "one", "stale"), Err(MetaError::VersionConflict { .. })), "a compare on the ACL");
+        meta.put_version_acl("b", "k", 1, "one", "old").expect("current");
         let cur = meta.local_object("b", "k").expect("read").expect("object");
         assert_eq!((acl_of(&cur), cur.modified_ms, cur.etag.as_str()), (Some("one"), first.modified_ms, first.etag.as_str()), "only the ACL changed");
         assert_eq!(cur.headers.iter().filter(|(k, _)| k == ACL_HEADER).count(), 1);
         meta.put_object("b", "k", &manifest(2, &[]), Expect::Any).expect("v2");
-        meta.put_version_acl("b", "k", 1, "archived").expect("archived");
+        assert!(matches!(meta.put_version_acl("b", "k", 1, "archived", "old"), Err(MetaError::VersionConflict { .. })), "an archived version's too");
+        meta.put_version_acl("b", "k", 1, "archived", "one").expect("archived");
         let v1 = meta.local_object_version("b", "k", VersionRef::Id(1)).expect("read");
         assert!(matches!(&v1, Some(FoundVersion::Object { manifest, .. }) if acl_of(manifest) == Some("archived")), "{v1:?}");
-        meta.put_version_acl("b", "k", 2, "").expect("none");
+        meta.put_version_acl("b", "k", 2, "", "").expect("none");
         assert_eq!(acl_of(&meta.local_object("b", "k").expect("read").expect("object")), None);
-        assert!(matches!(meta.put_version_acl("b", "k", 9, "x"), Err(MetaError::VersionConflict { .. })));
-        assert!(matches!(meta.put_version_acl("b", "gone", 1, "x"), Err(MetaError::VersionConflict { .. })));
+        assert!(matches!(meta.put_version_acl("b", "k", 9, "x", ""), Err(MetaError::VersionConflict { .. })));
+        assert!(matches!(meta.put_version_acl("b", "gone", 1, "x", ""), Err(MetaError::VersionConflict { .. })));
     }
 }

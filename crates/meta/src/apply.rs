@@ -137,7 +137,7 @@ impl RocksMeta {
             Command::PutPublicAccessBlock { bucket, block } => self.apply_put_public_access_block(bucket, block.as_ref()).map(|()| Applied::Done),
             Command::PutBucketOwnership { bucket, ownership } => self.apply_put_bucket_ownership(bucket, ownership).map(|()| Applied::Done),
             Command::PutBucketAcl { bucket, acl } => self.apply_put_bucket_acl(bucket, acl).map(|()| Applied::Done),
-            Command::PutVersionAcl { bucket, key, version_id, acl } => self.apply_put_version_acl(bucket, key, *version_id, acl).map(|()| Applied::Done),
+            Command::PutVersionAcl { bucket, key, version_id, acl, expect } => self.apply_put_version_acl(bucket, key, *version_id, acl, expect).map(|()| Applied::Done),
             Command::PutInline { segment, data, hash, started_ms } => self.apply_put_inline(*segment, data, hash, *started_ms).map(|()| Applied::Done),
             Command::RevokeJoinTokens => self.apply_revoke_join_tokens().map(|()| Applied::Done),
             Command::PutObjectInline { bucket, key, manifest, expect, garbage_due_ms, tags, lock, segment, data, hash } => {

@@ -593,7 +593,9 @@ pub enum Command {
     },
     /// Replace the ACL (the manifest header [`crate::ACL_HEADER`]; empty: none) of the version
     /// of `bucket/key` whose manifest id is `version_id`, current or archived, in place.
-    /// Precondition: the bucket exists and the key has that version (else `VersionConflict`).
+    /// Precondition: the bucket exists, the key has that version and its ACL is still
+    /// `expect` (else `VersionConflict`: a compare-and-swap, so a change made on an ACL read
+    /// before another change is refused rather than undoing it).
     PutVersionAcl {
         /// Bucket name.
         bucket: String,
@@ -603,6 +605,8 @@ pub enum Command {
         version_id: u128,
         /// The ACL.
         acl: String,
+        /// The ACL the version must have now (empty: none).
+        expect: String,
     },
 }
 

@@ -137,8 +137,8 @@ fn workload(meta: &RocksMeta) {
     assert_eq!(meta.move_shards(&archived, 40, &[ShardMove { index: 0, from: 1, to: 4 }]).expect("move archived").len(), 1);
     assert!(meta.delete_object("b", "v", Expect::Any).expect("marker").marker);
     meta.put_version_tags("b", "v", 40, &t("old", "1")).expect("tag an archived version");
-    meta.put_version_acl("b", "v", 40, "acl of an archived version").expect("archived version ACL");
-    meta.put_version_acl("b", "v", 41, "acl of the current version").expect("current version ACL");
+    meta.put_version_acl("b", "v", 40, "acl of an archived version", "").expect("archived version ACL");
+    meta.put_version_acl("b", "v", 41, "acl of the current version", "").expect("current version ACL");
     meta.delete_version("b", "v", VersionRef::Id(41), false).expect("delete version");
     // The lifecycle expires a noncurrent version.
     meta.put_object("b", "ev", &manifest(43, vec![seg(43, &[1, 2, 3])]), Expect::Any).expect("ev1");

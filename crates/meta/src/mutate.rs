@@ -306,10 +306,10 @@ impl RocksMeta {
         self.submit(&Command::PutBucketAcl { bucket: bucket.into(), acl: acl.into() }).map(drop)
     }
 
-    /// Replace one version's ACL in place (empty: none); `VersionConflict` when the key has no
-    /// such version.
-    pub fn put_version_acl(&self, bucket: &str, key: &str, version_id: u128, acl: &str) -> MetaResult<()> {
-        self.submit(&Command::PutVersionAcl { bucket: bucket.into(), key: key.into(), version_id, acl: acl.into() }).map(drop)
+    /// Replace one version's ACL in place (empty: none) if it is still `expect`;
+    /// `VersionConflict` when the key has no such version, or its ACL changed.
+    pub fn put_version_acl(&self, bucket: &str, key: &str, version_id: u128, acl: &str, expect: &str) -> MetaResult<()> {
+        self.submit(&Command::PutVersionAcl { bucket: bucket.into(), key: key.into(), version_id, acl: acl.into(), expect: expect.into() }).map(drop)
     }
 
     /// Create or replace an access key.

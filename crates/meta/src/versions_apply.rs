@@ -173,6 +173,17 @@ impl RocksMeta {
             self.batch_object_tags(&mut b, bucket, key, version_id, tags)?;
             return self.write(b);
         }
+        let hit = self.archived_entry(bucket, key, version_id)?;
+        let Some((k, StoredVersion::Object { manifest, null, .. })) = hit else {
+            return Err(MetaError::VersionConflict { bucket: bucket.into(), key: key.into(), expected: Some(version_id) });
+        };
+        b.put_cf(self.cf(CF_VERSIONS)?, k, encode(&StoredVersion::Object { manifest, null, tags: tags.to_vec() })?);
+        self.write(b)
+    }
+
+    /// The archive entry (its key and value) of the version of `bucket/key` whose manifest id
+    /// is `version_id`, if it is archived.
+    pub(crate) fn archived_entry(&self, bucket: &str, key: &str, version_id: u128) -> MetaResult<Option<(Vec<u8>, StoredVersion)>> {
         let mut hit = None;
         self.scan_entries(bucket, key, |_, k, e| {
             if matches!(&e, StoredVersion::Object { manifest, .. } if manifest.version_id == version_id) {
@@ -180,11 +191,7 @@ impl RocksMeta {
             }
             Ok(hit.is_none())
         })?;
-        let Some((k, StoredVersion::Object { manifest, null, .. })) = hit else {
-            return Err(MetaError::VersionConflict { bucket: bucket.into(), key: key.into(), expected: Some(version_id) });
-        };
-        b.put_cf(self.cf(CF_VERSIONS)?, k, encode(&StoredVersion::Object { manifest, null, tags: tags.to_vec() })?);
-        self.write(b)
+        Ok(hit)
     }
 
     /// In `b`: keep `head` while the key has anything versioned left (`more`), else drop it.

@@ -268,15 +268,9 @@ impl RocksMeta {
 
     /// An archived version by its manifest id (the owner of its shards), with its RocksDB key.
     pub(crate) fn archived_version(&self, bucket: &str, key: &str, version_id: u128) -> MetaResult<Option<(Vec<u8>, Manifest)>> {
-        let mut hit = None;
-        self.scan_entries(bucket, key, |_, k, e| {
-            if let StoredVersion::Object { manifest, .. } = e {
-                if manifest.version_id == version_id {
-                    hit = Some((k.to_vec(), manifest));
-                }
-            }
-            Ok(hit.is_none())
-        })?;
-        Ok(hit)
+        Ok(self.archived_entry(bucket, key, version_id)?.and_then(|(k, e)| match e {
+            StoredVersion::Object { manifest, .. } => Some((k, manifest)),
+            StoredVersion::DeleteMarker { .. } => None,
+        }))
     }
 }

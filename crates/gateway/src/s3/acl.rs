@@ -305,17 +305,21 @@ impl KintsugiS3 {
         let acl = ask.acl(&owner, &facts.owner)?.ok_or_else(nothing_asked)?;
         if facts.enforced() {
             // Only `bucket-owner-full-control` (or the owner's FULL_CONTROL) is taken, and
-            // makes the version the bucket owner's.
+            // changes nothing: the stored ACL counts again if the bucket leaves
+            // BucketOwnerEnforced, as in S3.
             if ask.canned.as_deref() != Some("bucket-owner-full-control") {
                 self.refuse_when_enforced(&facts, &acl)?;
             }
+            return Ok(S3Response::new(PutObjectAclOutput::default()));
         }
         self.check_acl(&acl, &facts).await?;
-        let stored = if facts.enforced() || acl == Acl::private(&facts.owner) { String::new() } else { acl.encode() };
+        let stored = if acl == Acl::private(&facts.owner) { String::new() } else { acl.encode() };
         let (b, k, v) = (input.bucket.clone(), input.key.clone(), manifest.version_id);
-        self.meta(move |m| m.put_version_acl(&b, &k, v, &stored)).await.map_err(|e| {
+        // A compare on the ACL read: a change made meanwhile is never undone by this one.
+        let expect = kintsugi_meta::acl_header(&manifest.headers).unwrap_or_default();
+        self.meta(move |m| m.put_version_acl(&b, &k, v, &stored, &expect)).await.map_err(|e| {
             if e.is_version_conflict() {
-                s3_error!(NoSuchKey, "object {} changed while its ACL was being written (it was overwritten or deleted): nothing was changed", input.key)
+                s3_error!(OperationAborted, "object {} or its ACL changed while its ACL was being written (it was overwritten, deleted, or given another ACL): nothing was changed; read it again and retry", input.key)
             } else {
                 e.into()
             }
