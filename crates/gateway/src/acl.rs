@@ -6,7 +6,7 @@
 //! (archived, restored, deleted, rebuilt from shard labels). Both hold [`Acl::encode`]'s text.
 //! A bucket or version without one has the default: its owner's `FULL_CONTROL`.
 //!
-//! Evaluation (`crate::access`): admin keys and the bucket's owner need no grant (the owner
+//! Evaluation (`access/mod.rs`, `access/grants.rs`): admin keys and the bucket's owner need no grant (the owner
 //! of a bucket always controls it and every object in it, as S3's `BucketOwnerEnforced`
 //! does); an explicit `Deny` of the bucket's policy wins over any grant; otherwise a request
 //! the policy does not allow is allowed when a grant permits it ([`permission_for`]). An

@@ -1,7 +1,7 @@
 //! Bucket policies: the JSON policy language as S3 evaluates it for a bucket. Pure code: a
 //! document is parsed and checked once ([`Policy::parse`]), then [`Policy::decide`] answers
 //! one request's [`Facts`] — explicit `Deny` wins over any `Allow`; no matching statement
-//! leaves the decision to ownership (the access check, `access.rs`).
+//! leaves the decision to ownership and ACLs (the access check, `access/`).
 //!
 //! Supported: `Effect`, `Principal`/`NotPrincipal` (`*`, `{"AWS": …}` naming access keys,
 //! bare or as `arn:aws:iam::KEY:…`, and `CanonicalUser`), `Action`/`NotAction` and
