@@ -271,6 +271,12 @@ impl Acl {
         serde_json::to_string(&Stored { v: 1, acl: self.clone() }).unwrap_or_default()
     }
 
+    /// What is stored for this ACL on something in a bucket owned by `bucket_owner`: its
+    /// spelling, or `None` for the default (that owner's `FULL_CONTROL`), which is not stored.
+    pub fn stored(&self, bucket_owner: &str) -> Option<String> {
+        (*self != Self::private(bucket_owner)).then(|| self.encode())
+    }
+
     /// An ACL from [`Acl::encode`]'s spelling.
     pub fn decode(s: &str) -> Result<Self, AclError> {
         let stored: Stored = serde_json::from_str(s).map_err(|e| AclError::Stored(e.to_string()))?;

@@ -211,7 +211,7 @@ impl KintsugiS3 {
             None => Acl::private(&owner),
         };
         self.check_acl(&acl, &facts).await?;
-        Ok((acl != Acl::private(&facts.owner)).then(|| acl.encode()))
+        Ok(acl.stored(&facts.owner))
     }
 
     /// The ACL of `bucket` with its facts.
@@ -258,7 +258,7 @@ impl KintsugiS3 {
         let acl = ask.acl(&facts.owner, &facts.owner)?.ok_or_else(nothing_asked)?;
         self.refuse_when_enforced(&facts, &acl)?;
         self.check_acl(&acl, &facts).await?;
-        let stored = if acl == Acl::private(&facts.owner) { String::new() } else { acl.encode() };
+        let stored = acl.stored(&facts.owner).unwrap_or_default();
         let b = input.bucket.clone();
         self.meta(move |m| m.put_bucket_acl(&b, &stored)).await?;
         Ok(S3Response::new(PutBucketAclOutput {}))
@@ -313,7 +313,7 @@ impl KintsugiS3 {
             return Ok(S3Response::new(PutObjectAclOutput::default()));
         }
         self.check_acl(&acl, &facts).await?;
-        let stored = if acl == Acl::private(&facts.owner) { String::new() } else { acl.encode() };
+        let stored = acl.stored(&facts.owner).unwrap_or_default();
         let (b, k, v) = (input.bucket.clone(), input.key.clone(), manifest.version_id);
         // A compare on the ACL read: a change made meanwhile is never undone by this one.
         let expect = kintsugi_meta::acl_header(&manifest.headers).unwrap_or_default();
