@@ -275,13 +275,15 @@ fn browser_post_uploads_store_what_their_signed_policy_allows() {
     elapsed(t, "post");
 }
 
-/// Additional checksums verified on a PUT are kept and answered (tests/s3/checksums.py).
+/// Additional checksums verified on a PUT are kept and answered; a multipart upload with a
+/// checksum algorithm keeps its parts' and makes the object's (tests/s3/checksums.py).
 #[test]
 fn verified_checksums_are_kept_and_answered_on_put_get_head_copy_and_attributes() {
     let _g = slot();
     let t = Instant::now();
     let s = Server::start(Opts::default());
     s.py("checksums.py", &["sums"]);
+    s.py("checksums.py", &["mpsums", "multipart"]);
     elapsed(t, "checksums");
 }
 

@@ -105,9 +105,16 @@ impl Sealed {
 /// CompleteMultipartUpload is answered from it), kept since this version.
 pub const UPLOAD_HEADER: &str = "x-kintsugi-upload";
 
+/// Internal header of an upload record created with an additional checksum: the algorithm
+/// and type its parts' checksums make (`sha256 COMPOSITE`; `s3/part_sums.rs`).
+pub const UPLOAD_CHECKSUM_HEADER: &str = "x-kintsugi-checksum";
+/// Internal header of a multipart object completed with checksums: its parts' checksums in
+/// part order, comma-separated (base64 has no comma).
+pub const PART_CHECKSUMS_HEADER: &str = "x-kintsugi-part-checksums";
+
 /// Whether a stored header is internal (never answered, never copied to another version).
 pub fn is_internal(name: &str) -> bool {
-    name == HEADER || name == PARTS_HEADER || name == PART_SIZES_HEADER || name == UPLOAD_HEADER || name == kintsugi_meta::ACL_HEADER
+    [HEADER, PARTS_HEADER, PART_SIZES_HEADER, UPLOAD_HEADER, UPLOAD_CHECKSUM_HEADER, PART_CHECKSUMS_HEADER, kintsugi_meta::ACL_HEADER].contains(&name)
 }
 
 /// The plaintext lengths of a multipart object's parts, in order, when it kept them.

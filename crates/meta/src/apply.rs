@@ -10,7 +10,7 @@ use crate::command::Command;
 use crate::error::MetaResult;
 use crate::relocate::ShardMove;
 use crate::store::{Expect, RocksMeta};
-use crate::types::{DiskRecord, Manifest};
+use crate::types::{DiskRecord, Manifest, PartRecord};
 use crate::versions::VersionDeleted;
 
 /// What applying a command produced.
@@ -87,6 +87,9 @@ impl RocksMeta {
             Command::PutBucketVersioning { bucket, state } => self.apply_put_bucket_versioning(bucket, *state).map(|()| Applied::Done),
             Command::CreateUpload { upload } => self.apply_create_upload(upload, &[], None).map(|()| Applied::Done),
             Command::PutPart { bucket, key, upload_id, part, garbage_due_ms } => {
+                self.apply_put_part(bucket, key, upload_id, &PartRecord::from(part.clone()), *garbage_due_ms).map(|()| Applied::Done)
+            }
+            Command::PutPartWithChecksum { bucket, key, upload_id, part, garbage_due_ms } => {
                 self.apply_put_part(bucket, key, upload_id, part, *garbage_due_ms).map(|()| Applied::Done)
             }
             Command::AbortUpload { bucket, key, upload_id, garbage_due_ms } => self.apply_abort_upload(bucket, key, upload_id, *garbage_due_ms).map(|()| Applied::Done),

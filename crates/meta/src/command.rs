@@ -11,13 +11,12 @@
 //! log needs of its state machine. A command whose precondition fails writes
 //! nothing and fails the same way wherever it is applied.
 //!
-//! Commands cross processes and outlive versions: [`Command::encode`] writes the
+//! Commands cross processes and outlive versions: `Command::encode` (`command_name.rs`) writes the
 //! metadata format-version byte and postcard; new variants and fields are only
 //! ever appended (see `docs/formats.md`).
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{MetaError, MetaResult};
 use crate::join_tokens::JoinTokenRecord;
 use crate::relocate::ShardMove;
 use crate::controls::PublicAccessBlock;
@@ -27,7 +26,8 @@ use crate::retention::{BucketLock, Retention, VersionLock};
 use crate::tags::TagSet;
 use crate::versions::{ExpiryExpect, VersionRef, Versioning};
 use crate::store::Expect;
-use crate::types::{decode, encode, AccessKeyRecord, AccessKeyRecordV1, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
+pub use crate::types::PartStamp;
+use crate::types::{AccessKeyRecord, AccessKeyRecordV1, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, PartRecordV1, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
 
 /// One mutation of the metadata store. Each variant's documentation says its
 /// precondition (when it fails, nothing is written) and its writes.
@@ -89,8 +89,9 @@ pub enum Command {
         key: String,
         /// Upload id.
         upload_id: String,
-        /// The part.
-        part: PartRecord,
+        /// The part (as parts were before they kept checksums: one with a checksum is
+        /// `PutPartWithChecksum`).
+        part: PartRecordV1,
         /// When a replaced part's shards may be deleted.
         garbage_due_ms: i64,
     },
@@ -608,40 +609,18 @@ pub enum Command {
         /// The ACL the version must have now (empty: none).
         expect: String,
     },
-}
-
-/// A stored part as a completion read it: the compare of `CompleteUpload`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartStamp {
-    /// Part number.
-    pub number: u32,
-    /// The part's ETag.
-    pub etag: String,
-    /// Its segments' ids (a re-uploaded part has new ones).
-    pub segments: Vec<SegmentId>,
-}
-
-impl PartStamp {
-    /// The stamp of a stored part.
-    pub fn of(p: &PartRecord) -> Self {
-        Self { number: p.part_number, etag: p.etag.clone(), segments: p.segments.iter().map(|s| s.id).collect() }
-    }
-}
-
-impl Command {
-    /// The command as bytes: the metadata format-version byte, then postcard.
-    pub fn encode(&self) -> MetaResult<Vec<u8>> {
-        encode(self)
-    }
-
-    /// A command from [`Command::encode`]'s bytes (untrusted: a typed error, never a panic).
-    /// The bytes must be exactly one command: trailing bytes are refused.
-    pub fn decode(bytes: &[u8]) -> MetaResult<Self> {
-        decode("command", bytes).map_err(|e| MetaError::BadCommand {
-            detail: match e {
-                MetaError::Corrupt { detail, .. } => detail,
-                other => other.to_string(),
-            },
-        })
-    }
+    /// `PutPart` for a part with a checksum: store it, replacing an earlier upload of the same
+    /// number (which becomes garbage). Precondition: the upload exists.
+    PutPartWithChecksum {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// Upload id.
+        upload_id: String,
+        /// The part.
+        part: PartRecord,
+        /// When a replaced part's shards may be deleted.
+        garbage_due_ms: i64,
+    },
 }

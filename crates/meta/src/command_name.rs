@@ -1,6 +1,9 @@
-//! The short name of every command, for logs and metrics.
+//! How a command crosses processes: its bytes ([`Command::encode`], [`Command::decode`]) and its
+//! short name, for logs and metrics.
 
 use crate::command::Command;
+use crate::error::{MetaError, MetaResult};
+use crate::types::{decode, encode};
 
 impl Command {
     /// A short name for logs and metrics.
@@ -61,6 +64,25 @@ impl Command {
             Command::PutObjectInline { .. } => "put_object_inline",
             Command::PutBucketAcl { .. } => "put_bucket_acl",
             Command::PutVersionAcl { .. } => "put_version_acl",
+            Command::PutPartWithChecksum { .. } => "put_part_with_checksum",
         }
+    }
+}
+
+impl Command {
+    /// The command as bytes: the metadata format-version byte, then postcard.
+    pub fn encode(&self) -> MetaResult<Vec<u8>> {
+        encode(self)
+    }
+
+    /// A command from [`Command::encode`]'s bytes (untrusted: a typed error, never a panic).
+    /// The bytes must be exactly one command: trailing bytes are refused.
+    pub fn decode(bytes: &[u8]) -> MetaResult<Self> {
+        decode("command", bytes).map_err(|e| MetaError::BadCommand {
+            detail: match e {
+                MetaError::Corrupt { detail, .. } => detail,
+                other => other.to_string(),
+            },
+        })
     }
 }

@@ -34,7 +34,7 @@ pub(crate) fn manifest(version: u128, segs: Vec<SegmentMeta>) -> Manifest {
 }
 
 fn part(number: u32, s: SegmentMeta) -> PartRecord {
-    PartRecord { part_number: number, size: s.len, etag: format!("p{number}-{}", s.id), modified_ms: 3, coding: coding(), segments: vec![s] }
+    PartRecord { part_number: number, size: s.len, etag: format!("p{number}-{}", s.id), modified_ms: 3, coding: coding(), segments: vec![s], checksum: None }
 }
 
 fn upload(id: &str, key: &str) -> UploadRecord {
@@ -75,7 +75,8 @@ fn workload(meta: &RocksMeta) {
     meta.create_upload(&upload("u1", "mp")).expect("upload");
     meta.put_part("b", "mp", "u1", &part(1, seg(20, &[1, 3, 5]))).expect("part");
     meta.put_part("b", "mp", "u1", &part(1, seg(21, &[2, 4, 5]))).expect("part again");
-    meta.put_part("b", "mp", "u1", &part(2, seg(22, &[1, 4, 5]))).expect("part");
+    let sum = Some(crate::PartChecksum { algorithm: "sha256".into(), value: "c3VtIG9mIHBhcnQgdHdv".into() });
+    meta.put_part("b", "mp", "u1", &PartRecord { checksum: sum, ..part(2, seg(22, &[1, 4, 5])) }).expect("part with a checksum");
     meta.put_part("b", "mp", "u1", &part(3, seg(23, &[2, 3, 5]))).expect("part");
     meta.complete_upload::<MetaError>("b", "mp", "u1", |_, parts| {
         let segs = parts.iter().filter(|p| p.part_number < 3).flat_map(|p| p.segments.clone()).collect();
@@ -381,7 +382,8 @@ fn a_failed_precondition_writes_nothing() {
         Command::PutObject { bucket: "nope".into(), key: "k".into(), manifest: manifest(2, vec![]), expect: Expect::Any, garbage_due_ms: 0 },
         Command::DeleteObject { bucket: "b".into(), key: "k".into(), expect: Expect::Version(None), garbage_due_ms: 0 },
         Command::DeleteBucket { bucket: "b".into(), garbage_due_ms: 0 },
-        Command::PutPart { bucket: "b".into(), key: "k".into(), upload_id: "none".into(), part: part(1, seg(3, &[1, 2, 3])), garbage_due_ms: 0 },
+        Command::PutPart { bucket: "b".into(), key: "k".into(), upload_id: "none".into(), part: part(1, seg(3, &[1, 2, 3])).as_v1().expect("no checksum"), garbage_due_ms: 0 },
+        Command::PutPartWithChecksum { bucket: "b".into(), key: "k".into(), upload_id: "none".into(), part: part(1, seg(3, &[1, 2, 3])), garbage_due_ms: 0 },
         Command::RetireDisks { disks: vec![1], nodes: vec![] },
     ];
     for cmd in &refused {

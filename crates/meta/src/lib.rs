@@ -81,7 +81,7 @@ pub use versions::{ExpiryExpect, FoundVersion, StoredVersion, VersionDeleted, Ve
 pub use versions_list::{ListedObject, VersionEntry, VersionPage, VersionQuery};
 pub use types::{decode as decode_record, encode as encode_record};
 pub use types::{
-    AccessKeyRecord, AccessKeyRecordV1, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, InlineRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord,
+    AccessKeyRecord, AccessKeyRecordV1, BucketRecord, Coding, DiskId, DiskLifecycle, DiskRecord, DrainRecord, GarbageRecord, InlineRecord, IntentRecord, Manifest, NodeRecord, PartChecksum, PartRecord, PartRecordV1, RebalanceRecord,
     SegmentId, SegmentMeta, ShardLoc, ShardOwner, UploadRecord, NO_DISK,
 };
 

@@ -6,7 +6,7 @@ use rocksdb::WriteBatch;
 
 use crate::error::{MetaError, MetaResult};
 use crate::store::{RocksMeta, CF_GARBAGE, CF_INTENTS, CF_OBJECTS, CF_PARTS, CF_SYSTEM, KEY_DISKS, KEY_DRAINS, KEY_NODES, KEY_REBALANCE, KEY_REMOVED_NODES, KEY_RETIRED};
-use crate::types::{decode, encode, Coding, DiskId, DiskRecord, DrainRecord, DrainRecordV1, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, SegmentMeta};
+use crate::types::{decode, decode_part, encode, Coding, DiskId, DiskRecord, DrainRecord, DrainRecordV1, GarbageRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, SegmentMeta};
 
 impl RocksMeta {
     /// Disks being drained or decommissioned.
@@ -158,7 +158,7 @@ impl RocksMeta {
             }
         })?;
         self.scan_prefix(CF_PARTS, &[], &[], |_, v| {
-            let p: PartRecord = decode("part", v)?;
+            let p: PartRecord = decode_part(v)?;
             for s in &p.segments {
                 f(&p.coding, s);
             }

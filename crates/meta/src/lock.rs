@@ -281,7 +281,7 @@ mod tests {
         let up = crate::UploadRecord { upload_id: "u".into(), bucket: "b".into(), key: "k".into(), created_ms: 1, content_type: None, headers: vec![], user_meta: vec![] };
         let held = VersionLock { retention: None, legal_hold: true };
         meta.create_upload_locked(&up, &[], Some(&held)).expect("upload");
-        let part = crate::PartRecord { part_number: 1, size: 1000, etag: "p".into(), modified_ms: 1, coding: crate::tests::manifest(1, &[]).coding, segments: crate::tests::manifest(1, &[(5, &[1, 2, 3, 4, 5, 6])]).segments };
+        let part = crate::PartRecord { part_number: 1, size: 1000, etag: "p".into(), modified_ms: 1, coding: crate::tests::manifest(1, &[]).coding, segments: crate::tests::manifest(1, &[(5, &[1, 2, 3, 4, 5, 6])]).segments, checksum: None };
         meta.put_part("b", "k", "u", &part).expect("part");
         meta.complete_upload::<MetaError>("b", "k", "u", |_, p| Ok((Manifest { segments: p[0].segments.clone(), ..crate::tests::manifest(7, &[]) }, vec![1]))).expect("complete");
         assert_eq!(meta.local_version_lock("b", "k", 7).expect("read"), held);

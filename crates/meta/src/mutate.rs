@@ -167,7 +167,12 @@ impl RocksMeta {
 
     /// Store a part (replacing any earlier upload of the same part number).
     pub fn put_part(&self, bucket: &str, key: &str, upload_id: &str, part: &PartRecord) -> MetaResult<()> {
-        let cmd = Command::PutPart { bucket: bucket.into(), key: key.into(), upload_id: upload_id.into(), part: part.clone(), garbage_due_ms: self.garbage_due() };
+        let (bucket, key, upload_id, garbage_due_ms) = (bucket.into(), key.into(), upload_id.into(), self.garbage_due());
+        // A part without a checksum goes as command 5, which every gateway of a group reads.
+        let cmd = match part.as_v1() {
+            Some(part) => Command::PutPart { bucket, key, upload_id, part, garbage_due_ms },
+            None => Command::PutPartWithChecksum { bucket, key, upload_id, part: part.clone(), garbage_due_ms },
+        };
         self.submit(&cmd).map(drop)
     }
 

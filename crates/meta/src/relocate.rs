@@ -8,7 +8,7 @@ use rocksdb::WriteBatch;
 use crate::error::MetaResult;
 use crate::keys;
 use crate::store::{RocksMeta, CF_DISK_SHARDS, CF_INTENTS, CF_OBJECTS, CF_PARTS};
-use crate::types::{decode, encode, Coding, DiskId, IntentRecord, Manifest, PartRecord, SegmentId, SegmentMeta, ShardOwner};
+use crate::types::{decode, decode_part, encode, Coding, DiskId, IntentRecord, Manifest, PartRecord, SegmentId, SegmentMeta, ShardOwner};
 
 /// One entry of the disk → shards index.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,7 +111,7 @@ impl RocksMeta {
         }
         let mut part: Option<(String, u32)> = None;
         self.scan_prefix(CF_PARTS, &[], &[], |k, v| {
-            let p: PartRecord = decode("part", v)?;
+            let p: PartRecord = decode_part(v)?;
             if p.segments.iter().any(|s| s.id == segment) {
                 part = keys::parse_part_key(k);
                 return Ok(false);
@@ -169,7 +169,7 @@ impl RocksMeta {
             ShardOwner::Object { bucket, key } => {
                 self.get::<Manifest>(CF_OBJECTS, "manifest", &keys::object_key(bucket, key.as_bytes()))?.map(OwnerRecord::Object)
             }
-            ShardOwner::Part { upload_id, part, .. } => self.get::<PartRecord>(CF_PARTS, "part", &keys::part_key(upload_id, *part))?.map(OwnerRecord::Part),
+            ShardOwner::Part { upload_id, part, .. } => self.get_part(&keys::part_key(upload_id, *part))?.map(OwnerRecord::Part),
             ShardOwner::Version { bucket, key, version_id } => self.archived_version(bucket, key, *version_id)?.map(|(k, m)| OwnerRecord::Version(k, m)),
         })
     }

@@ -172,6 +172,11 @@ impl RocksMeta {
         }
     }
 
+    /// A stored part of either shape (`types::decode_part`).
+    pub(crate) fn get_part(&self, key: &[u8]) -> MetaResult<Option<PartRecord>> {
+        self.get_raw(CF_PARTS, key)?.map(|b| crate::types::decode_part(&b)).transpose()
+    }
+
     pub(crate) fn get_raw(&self, cf: &'static str, key: &[u8]) -> MetaResult<Option<Vec<u8>>> {
         self.db.get_cf(self.cf(cf)?, key).map_err(MetaError::db("get"))
     }
@@ -447,7 +452,7 @@ impl RocksMeta {
         self.local_upload(bucket, key, upload_id)?;
         let pk = keys::part_key(upload_id, part.part_number);
         let mut b = WriteBatch::default();
-        if let Some(old) = self.get::<PartRecord>(CF_PARTS, "part", &pk)? {
+        if let Some(old) = self.get_part(&pk)? {
             self.batch_unreference(&mut b, &old.segments, &old.coding, garbage_due_ms)?;
         }
         b.put_cf(self.cf(CF_PARTS)?, &pk, encode(part)?);
@@ -465,7 +470,7 @@ impl RocksMeta {
             return Ok(out);
         }
         self.scan_prefix(CF_PARTS, &prefix, &start, |_, v| {
-            out.push(decode("part", v)?);
+            out.push(decode_part(v)?);
             Ok(out.len() < max)
         })?;
         Ok(out)
@@ -475,7 +480,7 @@ impl RocksMeta {
         let prefix = keys::part_prefix(upload_id);
         let mut parts: Vec<(Vec<u8>, PartRecord)> = Vec::new();
         self.scan_prefix(CF_PARTS, &prefix, &prefix, |k, v| {
-            parts.push((k.to_vec(), decode("part", v)?));
+            parts.push((k.to_vec(), decode_part(v)?));
             Ok(true)
         })?;
         let parts_cf = self.cf(CF_PARTS)?;
@@ -518,7 +523,7 @@ impl RocksMeta {
         self.local_upload(bucket, key, upload_id)?;
         // The compare: every part the manifest was built from is still the one stored.
         for stamp in used {
-            let stored: Option<PartRecord> = self.get(CF_PARTS, "part", &keys::part_key(upload_id, stamp.number))?;
+            let stored: Option<PartRecord> = self.get_part(&keys::part_key(upload_id, stamp.number))?;
             if stored.as_ref().map(PartStamp::of).as_ref() != Some(stamp) {
                 return Err(MetaError::PartsChanged { upload_id: upload_id.into(), part: stamp.number });
             }

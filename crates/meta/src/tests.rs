@@ -147,6 +147,7 @@ fn multipart_complete_keeps_used_parts_and_collects_the_rest() {
             modified_ms: 0,
             coding: Coding { codec: 1, k: 4, m: 2, chunk_size: 262144 },
             segments: manifest(0, &[(seg, &[1])]).segments,
+            checksum: None,
         };
         meta.put_part("b", "k", "u1", &part).expect("part");
     }
@@ -194,7 +195,7 @@ fn index_entries_name_their_owner_through_multipart_completion() {
     assert_eq!(on1, vec![IndexedShard { segment: 10, index: 0, owner: Some(obj.clone()) }]);
     let up = UploadRecord { upload_id: "u9".into(), bucket: "b".into(), key: "mp".into(), created_ms: 0, content_type: None, headers: vec![], user_meta: vec![] };
     meta.create_upload(&up).expect("upload");
-    let part = PartRecord { part_number: 3, size: 5, etag: "e".into(), modified_ms: 0, coding: manifest(0, &[]).coding, segments: manifest(0, &[(20, &[1])]).segments };
+    let part = PartRecord { part_number: 3, size: 5, etag: "e".into(), modified_ms: 0, coding: manifest(0, &[]).coding, segments: manifest(0, &[(20, &[1])]).segments, checksum: None };
     meta.put_part("b", "mp", "u9", &part).expect("part");
     let part_owner = ShardOwner::Part { bucket: "b".into(), key: "mp".into(), upload_id: "u9".into(), part: 3 };
     assert_eq!(meta.indexed_shards(1, Some((10, 0)), 10).expect("idx")[0].owner, Some(part_owner.clone()));
@@ -221,7 +222,7 @@ fn a_copy_an_intent_names_becomes_garbage_when_its_segment_is_referenced_without
     meta.create_bucket("b").expect("bucket");
     let up = UploadRecord { upload_id: "u1".into(), bucket: "b".into(), key: "mp".into(), created_ms: 0, content_type: None, headers: vec![], user_meta: vec![] };
     meta.create_upload(&up).expect("upload");
-    let part = PartRecord { part_number: 1, size: 5, etag: "e".into(), modified_ms: 0, coding: manifest(0, &[]).coding, segments: manifest(0, &[(30, &[1, 2])]).segments };
+    let part = PartRecord { part_number: 1, size: 5, etag: "e".into(), modified_ms: 0, coding: manifest(0, &[]).coding, segments: manifest(0, &[(30, &[1, 2])]).segments, checksum: None };
     meta.put_part("b", "mp", "u1", &part).expect("part");
     meta.add_intent(30, vec![(0, 9)]).expect("the move's intent");
     meta.complete_upload::<MetaError>("b", "mp", "u1", |_, parts| {
@@ -394,7 +395,7 @@ fn the_ledger_follows_every_commit_and_matches_a_recount() {
     let up = UploadRecord { upload_id: "u".into(), bucket: "b".into(), key: "m".into(), created_ms: 0, content_type: None, headers: vec![], user_meta: vec![] };
     meta.create_upload(&up).expect("upload");
     for (n, seg) in [(1u32, 20u128), (2, 21), (2, 22)] {
-        let part = PartRecord { part_number: n, size: 5, etag: format!("e{n}"), modified_ms: 0, coding: manifest(0, &[]).coding, segments: manifest(0, &[(seg, &[4])]).segments };
+        let part = PartRecord { part_number: n, size: 5, etag: format!("e{n}"), modified_ms: 0, coding: manifest(0, &[]).coding, segments: manifest(0, &[(seg, &[4])]).segments, checksum: None };
         meta.put_part("b", "m", "u", &part).expect("part");
     }
     check(&meta, 3, 15); // part 2 was uploaded twice: its first segment is garbage

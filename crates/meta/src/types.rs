@@ -137,6 +137,79 @@ pub struct PartRecord {
     pub coding: Coding,
     /// The part's segments.
     pub segments: Vec<SegmentMeta>,
+    /// The part's additional checksum, kept when its upload names an algorithm (its
+    /// composite or full-object checksum is computed from them at completion).
+    pub checksum: Option<PartChecksum>,
+}
+
+/// A part's additional checksum (S3's `x-amz-checksum-<algorithm>`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartChecksum {
+    /// Lower-case algorithm name: `crc32`, `crc32c`, `sha1`, `sha256` or `crc64nvme`.
+    pub algorithm: String,
+    /// The checksum, base64 as S3 spells it.
+    pub value: String,
+}
+
+/// A part as stored before parts kept checksums (and as command 5 still carries it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecordV1 {
+    /// Part number (1..=10000).
+    pub part_number: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Hex MD5 of the part.
+    pub etag: String,
+    /// Upload time, ms since epoch.
+    pub modified_ms: i64,
+    /// Coding of the part's segments.
+    pub coding: Coding,
+    /// The part's segments.
+    pub segments: Vec<SegmentMeta>,
+}
+
+impl From<PartRecordV1> for PartRecord {
+    fn from(v: PartRecordV1) -> Self {
+        Self { part_number: v.part_number, size: v.size, etag: v.etag, modified_ms: v.modified_ms, coding: v.coding, segments: v.segments, checksum: None }
+    }
+}
+
+impl PartRecord {
+    /// The part in the older shape, when it has no checksum to lose.
+    pub fn as_v1(&self) -> Option<PartRecordV1> {
+        self.checksum.is_none().then(|| PartRecordV1 {
+            part_number: self.part_number,
+            size: self.size,
+            etag: self.etag.clone(),
+            modified_ms: self.modified_ms,
+            coding: self.coding,
+            segments: self.segments.clone(),
+        })
+    }
+}
+
+/// A stored part as a completion read it: the compare of `CompleteUpload`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartStamp {
+    /// Part number.
+    pub number: u32,
+    /// The part's ETag.
+    pub etag: String,
+    /// Its segments' ids (a re-uploaded part has new ones).
+    pub segments: Vec<SegmentId>,
+}
+
+impl PartStamp {
+    /// The stamp of a stored part.
+    pub fn of(p: &PartRecord) -> Self {
+        Self { number: p.part_number, etag: p.etag.clone(), segments: p.segments.iter().map(|s| s.id).collect() }
+    }
+}
+
+/// A stored part of either shape. The two differ by one trailing field and a record with
+/// trailing bytes is refused, so neither is read as the other.
+pub(crate) fn decode_part(bytes: &[u8]) -> MetaResult<PartRecord> {
+    decode::<PartRecord>("part", bytes).or_else(|e| decode::<PartRecordV1>("part", bytes).map(PartRecord::from).map_err(|_| e))
 }
 
 /// What references a segment, stored as the value of its disk → shards index
@@ -379,6 +452,22 @@ mod tests {
                 Err(MetaError::Corrupt { what: "garbage", detail }) => assert_eq!(detail, format!("{} trailing bytes after the record", extra.len())),
                 other => panic!("{} extra bytes: {other:?}", extra.len()),
             }
+        }
+    }
+
+    #[test]
+    fn a_part_of_either_shape_reads_and_damage_is_refused() {
+        let old = PartRecordV1 { part_number: 2, size: 9, etag: "e".into(), modified_ms: 4, coding: Coding { codec: 1, k: 2, m: 1, chunk_size: 64 }, segments: vec![] };
+        let read = decode_part(&encode(&old).expect("encode")).expect("a part stored before checksums");
+        assert_eq!(read, PartRecord::from(old.clone()));
+        assert_eq!(read.checksum, None);
+        let new = PartRecord { checksum: Some(PartChecksum { algorithm: "crc32".into(), value: "AAAAAA==".into() }), ..read };
+        let bytes = encode(&new).expect("encode");
+        assert_eq!(decode_part(&bytes).expect("a part with a checksum"), new);
+        assert_eq!(new.as_v1(), None, "a checksum is never dropped into the older shape");
+        assert_eq!(PartRecord { checksum: None, ..new }.as_v1(), Some(old));
+        for cut in [1, bytes.len() - 1] {
+            assert!(matches!(decode_part(&bytes[..cut]), Err(MetaError::Corrupt { what: "part", .. })), "cut at {cut}");
         }
     }
 }

@@ -80,15 +80,14 @@ impl KintsugiS3 {
         if w.storage_class {
             out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
         }
-        // The part count of a multipart object; no part list (sizes are kept only since GET by
-        // partNumber needed them, checksums per part not at all)
-        // (S3 lists parts only for objects uploaded with additional checksums). An object
-        // uploaded in one PUT has no parts, as in S3.
+        // A multipart object's parts: their count, and (when it kept them) their sizes and
+        // checksums, a page at a time (`max-parts`, `part-number-marker`). An object uploaded
+        // in one PUT has no parts, as in S3.
         if w.parts && m.parts > 0 {
-            out.object_parts = Some(GetObjectAttributesParts { total_parts_count: i32::try_from(m.parts).ok(), ..Default::default() });
+            out.object_parts = Some(object_parts(&m, input.max_parts, input.part_number_marker));
         }
-        // The full-object checksums a PutObject verified (none for a multipart object: its
-        // parts' checksums are checked, not kept).
+        // The object's checksum: a PutObject's, or a multipart upload's composite or
+        // full-object one.
         let sums = super::checksum::Kept::of(&m.headers);
         if w.checksum && sums.kind().is_some() {
             let mut checksum = Checksum::default();
@@ -96,6 +95,42 @@ impl KintsugiS3 {
             out.checksum = Some(checksum);
         }
         Ok(S3Response::new(out))
+    }
+}
+
+/// The `ObjectParts` of a multipart object `m`: `max` parts (1 to 1000, 1000 unless asked)
+/// after part number `marker`. Only the count for an object completed before parts' sizes
+/// were kept.
+fn object_parts(m: &kintsugi_meta::Manifest, max: Option<i32>, marker: Option<i32>) -> GetObjectAttributesParts {
+    let total = i32::try_from(m.parts).ok();
+    let Some(lens) = crate::sse_io::part_lengths(&m.headers) else {
+        return GetObjectAttributesParts { total_parts_count: total, ..Default::default() };
+    };
+    let sums = super::part_sums::part_checksums(&m.headers);
+    let composite = super::checksum::Kept::of(&m.headers).composite;
+    let max = usize::try_from(max.unwrap_or(1000).clamp(1, 1000)).unwrap_or(1000);
+    let after = usize::try_from(marker.unwrap_or(0).max(0)).unwrap_or(0);
+    let parts: Vec<ObjectPart> = lens
+        .iter()
+        .enumerate()
+        .skip(after)
+        .take(max)
+        .map(|(i, len)| {
+            let mut part = ObjectPart { part_number: i32::try_from(i + 1).ok(), size: i64::try_from(*len).ok(), ..Default::default() };
+            if let Some(v) = sums.as_ref().and_then(|(alg, list)| list.get(i).map(|v| (*alg, v))) {
+                super::checksum::set_sum_fields!(part, super::checksum::Kept::one(v.0, v.1.clone(), composite));
+            }
+            part
+        })
+        .collect();
+    let truncated = after.saturating_add(parts.len()) < lens.len();
+    GetObjectAttributesParts {
+        total_parts_count: total,
+        part_number_marker: marker,
+        next_part_number_marker: if truncated { parts.last().and_then(|p| p.part_number) } else { None },
+        max_parts: i32::try_from(max).ok(),
+        is_truncated: Some(truncated),
+        parts: Some(parts),
     }
 }
 

@@ -15,7 +15,8 @@ use s3s::TrailingHeaders;
 
 use crate::error::GatewayError;
 
-const ALGS: [&str; 5] = ["crc32", "crc32c", "sha1", "sha256", "crc64nvme"];
+/// The algorithms S3 names, lower-case as in `x-amz-checksum-<algorithm>`.
+pub(super) const ALGS: [&str; 5] = ["crc32", "crc32c", "sha1", "sha256", "crc64nvme"];
 
 /// After a body was written: its declared checksums, then its Content-MD5. Returns the
 /// checksums verified, as stored headers (`x-amz-checksum-<algorithm>`, base64).
@@ -28,7 +29,7 @@ pub(super) fn verify_body(check: Option<ChecksumCheck>, expected_md5: Option<[u8
     }
 }
 
-/// The full-object checksums a version keeps (from its stored headers).
+/// The checksums a version keeps (from its stored headers), or a part's.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Kept {
     pub crc32: Option<String>,
@@ -36,37 +37,73 @@ pub(super) struct Kept {
     pub sha1: Option<String>,
     pub sha256: Option<String>,
     pub crc64nvme: Option<String>,
+    /// A multipart object's composite checksum (or one of its parts): `COMPOSITE`.
+    pub composite: bool,
 }
 
 impl Kept {
-    /// The checksums among a version's stored headers.
+    /// The checksums among a version's stored headers. A composite one is spelt `<base64>-N`
+    /// (base64 has no `-`).
     pub(super) fn of(headers: &[(String, String)]) -> Self {
         let get = |alg: &str| super::util::header(headers, &format!("x-amz-checksum-{alg}"));
-        Self { crc32: get("crc32"), crc32c: get("crc32c"), sha1: get("sha1"), sha256: get("sha256"), crc64nvme: get("crc64nvme") }
+        let mut k = Self { crc32: get("crc32"), crc32c: get("crc32c"), sha1: get("sha1"), sha256: get("sha256"), crc64nvme: get("crc64nvme"), composite: false };
+        k.composite = [&k.crc32, &k.crc32c, &k.sha1, &k.sha256, &k.crc64nvme].iter().any(|v| v.as_deref().is_some_and(|v| v.contains('-')));
+        k
     }
 
-    /// What a read answers: the checksums only when asked (`x-amz-checksum-mode: ENABLED`)
-    /// and the whole object is read, as S3.
-    pub(super) fn for_read(headers: &[(String, String)], mode: Option<&s3s::dto::ChecksumMode>, whole: bool) -> Self {
-        if whole && mode.is_some_and(|m| m.as_str() == s3s::dto::ChecksumMode::ENABLED) {
-            Self::of(headers)
-        } else {
-            Self::default()
+    /// One checksum (`alg` lower-case).
+    pub(super) fn one(alg: &str, value: String, composite: bool) -> Self {
+        Self::of(&[(format!("x-amz-checksum-{alg}"), value)]).with_composite(composite)
+    }
+
+    /// The value kept for `alg` (lower-case).
+    pub(super) fn get(&self, alg: &str) -> Option<&str> {
+        match alg {
+            "crc32" => self.crc32.as_deref(),
+            "crc32c" => self.crc32c.as_deref(),
+            "sha1" => self.sha1.as_deref(),
+            "sha256" => self.sha256.as_deref(),
+            "crc64nvme" => self.crc64nvme.as_deref(),
+            _ => None,
         }
     }
 
-    /// `FULL_OBJECT` when there is any (S3's type of a single PUT's checksum).
+    fn with_composite(mut self, composite: bool) -> Self {
+        self.composite = composite;
+        self
+    }
+
+    /// What a read answers: the checksums only when asked (`x-amz-checksum-mode: ENABLED`)
+    /// and the whole object is read, or one part of a multipart object that kept its parts'
+    /// (`part`: the read's `partNumber` and whether it is the whole object), as S3.
+    pub(super) fn for_read(headers: &[(String, String)], mode: Option<&s3s::dto::ChecksumMode>, whole: bool, part: Option<i32>) -> Self {
+        if mode.is_none_or(|m| m.as_str() != s3s::dto::ChecksumMode::ENABLED) {
+            return Self::default();
+        }
+        if whole {
+            return Self::of(headers);
+        }
+        let Some((alg, sums)) = part.and_then(|_| super::part_sums::part_checksums(headers)) else { return Self::default() };
+        let i = part.and_then(|n| usize::try_from(n).ok()).and_then(|n| n.checked_sub(1));
+        match i.and_then(|i| sums.get(i)) {
+            Some(v) => Self::one(alg, v.clone(), Self::of(headers).composite),
+            None => Self::default(),
+        }
+    }
+
+    /// Its type (`COMPOSITE` or `FULL_OBJECT`) when there is any.
     pub(super) fn kind(&self) -> Option<s3s::dto::ChecksumType> {
-        (*self != Self::default()).then(|| s3s::dto::ChecksumType::from_static(s3s::dto::ChecksumType::FULL_OBJECT))
+        use s3s::dto::ChecksumType;
+        let any = [&self.crc32, &self.crc32c, &self.sha1, &self.sha256, &self.crc64nvme].iter().any(|v| v.is_some());
+        any.then(|| ChecksumType::from_static(if self.composite { ChecksumType::COMPOSITE } else { ChecksumType::FULL_OBJECT }))
     }
 }
 
-/// Set the six checksum fields S3's outputs share (`checksum_type`, `checksum_crc32`, …) on
-/// `$out` from a [`Kept`].
-macro_rules! set_checksums {
+/// Set the five checksum fields S3's outputs share (`checksum_crc32`, …) on `$out` from a
+/// [`Kept`] (the parts' outputs have no type).
+macro_rules! set_sum_fields {
     ($out:expr, $sums:expr) => {{
         let sums: $crate::s3::checksum::Kept = $sums;
-        $out.checksum_type = sums.kind();
         $out.checksum_crc32 = sums.crc32;
         $out.checksum_crc32c = sums.crc32c;
         $out.checksum_sha1 = sums.sha1;
@@ -74,11 +111,28 @@ macro_rules! set_checksums {
         $out.checksum_crc64nvme = sums.crc64nvme;
     }};
 }
+pub(super) use set_sum_fields;
+
+/// Set the six checksum fields S3's outputs share (`checksum_type`, `checksum_crc32`, …) on
+/// `$out` from a [`Kept`].
+macro_rules! set_checksums {
+    ($out:expr, $sums:expr) => {{
+        let sums: $crate::s3::checksum::Kept = $sums;
+        $out.checksum_type = sums.kind();
+        $crate::s3::checksum::set_sum_fields!($out, sums);
+    }};
+}
 pub(super) use set_checksums;
 
-/// The stored checksum headers among `headers`.
+/// The stored full-object checksum headers among `headers`: what a copy keeps of its source
+/// (not a multipart object's composite checksum, which names parts the copy does not have).
 pub(super) fn checksum_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
-    headers.iter().filter(|(k, _)| k.starts_with("x-amz-checksum-")).cloned().collect()
+    headers.iter().filter(|(k, v)| k.starts_with("x-amz-checksum-") && !v.contains('-')).cloned().collect()
+}
+
+/// `headers` without a composite checksum (see [`checksum_headers`]).
+pub(super) fn without_composite(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers.iter().filter(|(k, v)| !(k.starts_with("x-amz-checksum-") && v.contains('-'))).cloned().collect()
 }
 
 /// The checksums a request declared and a running hasher for them.
@@ -88,9 +142,12 @@ pub(super) struct ChecksumCheck {
     expected: Vec<(&'static str, String)>,
     /// Algorithms whose value arrives in the trailer.
     trailer: Option<(Vec<&'static str>, TrailingHeaders)>,
+    /// An algorithm computed whether or not it was declared ([`ChecksumCheck::with_algorithm`]).
+    computed: Option<&'static str>,
 }
 
-fn enable(h: &mut ChecksumHasher, alg: &str) {
+/// Switch `alg` (lower-case) on in a hasher.
+pub(super) fn enable(h: &mut ChecksumHasher, alg: &str) {
     match alg {
         "crc32" => h.crc32 = Some(Default::default()),
         "crc32c" => h.crc32c = Some(Default::default()),
@@ -132,7 +189,7 @@ impl ChecksumCheck {
         if expected.is_empty() && trailer.is_none() {
             return None;
         }
-        Some(Self { hasher: Arc::new(Mutex::new(h)), expected, trailer })
+        Some(Self { hasher: Arc::new(Mutex::new(h)), expected, trailer, computed: None })
     }
 
     /// Wrap a body so every byte passes through the hasher.
@@ -156,15 +213,7 @@ impl ChecksumCheck {
             .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
             .map_err(|_| GatewayError::Internal("checksum hasher still shared".into()))?;
         let got = hasher.finalize();
-        let value = |alg: &str| -> Option<String> {
-            match alg {
-                "crc32" => got.checksum_crc32.clone(),
-                "crc32c" => got.checksum_crc32c.clone(),
-                "sha1" => got.checksum_sha1.clone(),
-                "sha256" => got.checksum_sha256.clone(),
-                _ => got.checksum_crc64nvme.clone(),
-            }
-        };
+        let value = |alg: &str| value_of(&got, alg);
         let mut expected = self.expected;
         if let Some((names, t)) = self.trailer {
             let map = t.take().ok_or(GatewayError::InvalidArgument("the trailer named in x-amz-trailer never arrived".into()))?;
@@ -181,6 +230,31 @@ impl ChecksumCheck {
                 return Err(GatewayError::ChecksumMismatch { algorithm: alg });
             }
         }
+        if let Some(alg) = self.computed.filter(|a| !expected.iter().any(|(e, _)| e == a)) {
+            expected.extend(value(alg).map(|v| (alg, v)));
+        }
         Ok(expected)
+    }
+
+    /// `check` (or none) with `alg` computed too, whether or not the request declared it: a
+    /// part of an upload that keeps its parts' checksums of `alg`.
+    pub(super) fn with_algorithm(check: Option<Self>, alg: &'static str) -> Self {
+        let mut c = check.unwrap_or_else(|| Self { hasher: Arc::new(Mutex::new(ChecksumHasher::default())), expected: Vec::new(), trailer: None, computed: None });
+        if let Ok(mut h) = c.hasher.lock() {
+            enable(&mut h, alg);
+        }
+        c.computed = Some(alg);
+        c
+    }
+}
+
+/// The base64 value of `alg` (lower-case) among a hasher's results.
+pub(super) fn value_of(got: &s3s::dto::Checksum, alg: &str) -> Option<String> {
+    match alg {
+        "crc32" => got.checksum_crc32.clone(),
+        "crc32c" => got.checksum_crc32c.clone(),
+        "sha1" => got.checksum_sha1.clone(),
+        "sha256" => got.checksum_sha256.clone(),
+        _ => got.checksum_crc64nvme.clone(),
     }
 }

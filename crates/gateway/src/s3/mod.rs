@@ -11,6 +11,7 @@ mod lifecycle;
 mod lock;
 mod multipart;
 mod objects;
+mod part_sums;
 mod policy;
 mod post;
 mod tagging;

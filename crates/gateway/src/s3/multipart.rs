@@ -1,11 +1,12 @@
 //! Multipart uploads: create, upload part, complete, abort, list.
 
-use kintsugi_meta::{now_ms, Manifest, MetaRead, PartRecord, ShardLabel, UploadRecord};
+use kintsugi_meta::{now_ms, Manifest, MetaRead, PartChecksum, PartRecord, ShardLabel, UploadRecord};
 use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{s3_error, S3Response, S3Result};
 
-use super::checksum::{verify_body, ChecksumCheck};
+use super::checksum::{set_sum_fields, verify_body, ChecksumCheck, Kept, ALGS};
+use super::part_sums::UploadSum;
 use super::conditions::{check_copy_source, WriteCondition};
 use super::util::{self, etag, ts};
 use super::KintsugiS3;
@@ -68,6 +69,7 @@ impl KintsugiS3 {
         // The completed object's ACL, kept with the upload's headers.
         let acl = self.object_write_acl(&input.bucket, writer, &util::acl_asked!(input)).await?;
         let sse = util::sse_asked!(input);
+        let sum = UploadSum::asked(input.checksum_algorithm.as_ref(), input.checksum_type.as_ref())?;
         let lock = super::lock::asked_lock(input.object_lock_mode.as_ref(), input.object_lock_retain_until_date.as_ref(), input.object_lock_legal_hold_status.as_ref())?;
         let upload_id = format!("{:032x}", rand::random::<u128>());
         // Every part is sealed under the upload's one data key, kept wrapped with the upload.
@@ -75,6 +77,7 @@ impl KintsugiS3 {
         let mut headers = util::with_expires(util::std_headers(input.cache_control, input.content_disposition, input.content_encoding, input.content_language), input.expires);
         headers.extend(sealed.as_ref().map(Sealed::header));
         headers.extend(acl.map(|a| (crate::acl::HEADER.to_owned(), a)));
+        headers.extend(sum.map(|s| s.header()));
         let enc = answer(sealed.as_ref(), sse.customer());
         let rec = UploadRecord {
             upload_id: upload_id.clone(),
@@ -91,6 +94,8 @@ impl KintsugiS3 {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload_id),
+            checksum_algorithm: sum.map(|s| s.algorithm()),
+            checksum_type: sum.map(|s| s.kind()),
             server_side_encryption: enc.sse,
             sse_customer_algorithm: enc.algorithm,
             sse_customer_key_md5: enc.key_md5,
@@ -106,17 +111,19 @@ impl KintsugiS3 {
         let declared_len = input.content_length.and_then(|l| u64::try_from(l).ok());
         let up = self.upload_of(&at).await?;
         let (seal, enc) = self.upload_key(&up, given.as_ref()).await?;
-        let part = match input.body {
+        let (part, sums) = match input.body {
             Some(body) => self.store_part(&at, up, body, declared_len, expected_md5, check, seal).await?,
             None => self.store_part(&at, up, futures::stream::empty::<Result<bytes::Bytes, GatewayError>>(), declared_len, expected_md5, check, seal).await?,
         };
-        Ok(S3Response::new(UploadPartOutput {
+        let mut out = UploadPartOutput {
             e_tag: Some(etag(&part.etag)),
             server_side_encryption: enc.sse,
             sse_customer_algorithm: enc.algorithm,
             sse_customer_key_md5: enc.key_md5,
             ..Default::default()
-        }))
+        };
+        set_sum_fields!(out, sums);
+        Ok(S3Response::new(out))
     }
 
     /// UploadPartCopy: a part made of (a byte range of) a stored object.
@@ -152,14 +159,13 @@ impl KintsugiS3 {
         let len = range.end - range.start;
         super::util::refuse_too_large(i64::try_from(len).ok())?;
         let stream = read_plain(self.store.clone(), sb, sk, std::sync::Arc::new(src), src_key, range)?;
-        let part = self.store_part(&at, up, stream, Some(len), None, None, seal).await?;
+        // An upload that keeps its parts' checksums gets this one's computed as it is copied.
+        let (part, sums) = self.store_part(&at, up, stream, Some(len), None, None, seal).await?;
+        let mut result = CopyPartResult { e_tag: Some(etag(&part.etag)), last_modified: Some(ts(part.modified_ms)), ..Default::default() };
+        set_sum_fields!(result, sums);
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_source_version_id: sv.map(|_| src_vref.to_string()),
-            copy_part_result: Some(CopyPartResult {
-                e_tag: Some(etag(&part.etag)),
-                last_modified: Some(ts(part.modified_ms)),
-                ..Default::default()
-            }),
+            copy_part_result: Some(result),
             server_side_encryption: enc.sse,
             sse_customer_algorithm: enc.algorithm,
             sse_customer_key_md5: enc.key_md5,
@@ -182,7 +188,8 @@ impl KintsugiS3 {
     }
 
     /// Write a part's body (sealed under `data_key` when the upload is encrypted) and commit
-    /// it to its upload `up` (replacing a part of that number).
+    /// it to its upload `up` (replacing a part of that number). Returns the part and the
+    /// checksums it was verified against or kept with (the upload's algorithm, computed).
     #[allow(clippy::too_many_arguments)]
     async fn store_part<S, E>(
         &self,
@@ -193,11 +200,16 @@ impl KintsugiS3 {
         expected_md5: Option<[u8; 16]>,
         check: Option<ChecksumCheck>,
         seal: Option<(crate::sse::Key, crate::sse_io::Mode)>,
-    ) -> S3Result<PartRecord>
+    ) -> S3Result<(PartRecord, Kept)>
     where
         S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
+        let upload_sum = UploadSum::of(&up.headers);
+        let check = match upload_sum {
+            Some(u) => Some(ChecksumCheck::with_algorithm(check, u.alg)),
+            None => check,
+        };
         let label = ShardLabel {
             bucket: up.bucket,
             key: up.key,
@@ -216,10 +228,14 @@ impl KintsugiS3 {
         };
         // Parts are never inline; were one, its bytes would be stored before the part's commit.
         written.keep_inline(&self.store).await?;
-        if let Err(e) = verify_body(check, expected_md5, written.md5) {
-            self.discard(&written.segments).await;
-            return Err(e.into());
-        }
+        let verified = match verify_body(check, expected_md5, written.md5) {
+            Ok(v) => v,
+            Err(e) => {
+                self.discard(&written.segments).await;
+                return Err(e.into());
+            }
+        };
+        let checksum = upload_sum.and_then(|u| util::header(&verified, &format!("x-amz-checksum-{}", u.alg)).map(|value| PartChecksum { algorithm: u.alg.to_owned(), value }));
         let part = PartRecord {
             part_number: at.part_number,
             size: written.size,
@@ -227,6 +243,7 @@ impl KintsugiS3 {
             modified_ms: now_ms(),
             coding: self.store.coding(),
             segments: written.segments,
+            checksum,
         };
         let (b, k, u, p) = (at.bucket.clone(), at.key.clone(), at.upload_id.clone(), part.clone());
         if let Err(e) = self.meta(move |m| m.put_part(&b, &k, &u, &p)).await {
@@ -236,24 +253,32 @@ impl KintsugiS3 {
             }
             return Err(e.into());
         }
-        Ok(part)
+        Ok((part, Kept::of(&verified)))
     }
 
     pub(super) async fn complete_multipart_impl(
         &self,
         input: CompleteMultipartUploadInput,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let listed: Vec<(u32, String)> = input
+        let listed: Vec<Listed> = input
             .multipart_upload
             .and_then(|m| m.parts)
             .unwrap_or_default()
             .into_iter()
-            .map(|p| {
-                let n = p.part_number.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
-                let tag = p.e_tag.map(|t| t.value().trim_matches('"').to_owned()).unwrap_or_default();
-                (n, tag)
+            .map(|p| Listed {
+                number: p.part_number.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+                etag: p.e_tag.map(|t| t.value().trim_matches('"').to_owned()).unwrap_or_default(),
+                sums: Kept { crc32: p.checksum_crc32, crc32c: p.checksum_crc32c, sha1: p.checksum_sha1, sha256: p.checksum_sha256, crc64nvme: p.checksum_crc64nvme, composite: false },
             })
             .collect();
+        let whole = Kept {
+            crc32: input.checksum_crc32,
+            crc32c: input.checksum_crc32c,
+            sha1: input.checksum_sha1,
+            sha256: input.checksum_sha256,
+            crc64nvme: input.checksum_crc64nvme,
+            composite: false,
+        };
         if listed.is_empty() {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema: no parts"));
         }
@@ -283,7 +308,7 @@ impl KintsugiS3 {
             .meta_call_with(move |m| {
                 let mut built: Option<Manifest> = None;
                 m.complete_upload_if::<GatewayError>(&b, &k, &u, expect, |up, parts| {
-                    let mut man = assemble(up, parts, &listed, version_id)?;
+                    let mut man = assemble(up, parts, &listed, &whole, version_id)?;
                     man.headers.push((crate::sse_io::UPLOAD_HEADER.to_owned(), u.clone()));
                     if let Some(want) = declared.filter(|&w| w != man.size) {
                         return Err(GatewayError::InvalidArgument(format!(
@@ -292,7 +317,7 @@ impl KintsugiS3 {
                         )));
                     }
                     built = Some(man.clone());
-                    Ok((man, listed.iter().map(|(n, _)| *n).collect()))
+                    Ok((man, listed.iter().map(|l| l.number).collect()))
                 })?;
                 built.ok_or_else(|| GatewayError::Internal("complete produced no manifest".into()))
             })
@@ -344,7 +369,7 @@ impl KintsugiS3 {
 
     pub(super) async fn list_parts_impl(&self, input: ListPartsInput) -> S3Result<S3Response<ListPartsOutput>> {
         let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
-        self.meta(move |m| m.upload(&b, &k, &u)).await?;
+        let sum = UploadSum::of(&self.meta(move |m| m.upload(&b, &k, &u)).await?.headers);
         let max = usize::try_from(input.max_parts.unwrap_or(1000).clamp(1, 1000)).unwrap_or(1000);
         let after = input.part_number_marker.and_then(|m| u32::try_from(m).ok()).unwrap_or(0);
         let u = input.upload_id.clone();
@@ -360,15 +385,23 @@ impl KintsugiS3 {
             is_truncated: Some(truncated),
             part_number_marker: input.part_number_marker,
             next_part_number_marker: if truncated { next } else { None },
+            checksum_algorithm: sum.map(|s| s.algorithm()),
+            checksum_type: sum.map(|s| s.kind()),
             parts: Some(
                 parts
                     .into_iter()
-                    .map(|p| Part {
-                        part_number: i32::try_from(p.part_number).ok(),
-                        size: i64::try_from(p.size).ok(),
-                        e_tag: Some(etag(&p.etag)),
-                        last_modified: Some(ts(p.modified_ms)),
-                        ..Default::default()
+                    .map(|p| {
+                        let mut part = Part {
+                            part_number: i32::try_from(p.part_number).ok(),
+                            size: i64::try_from(p.size).ok(),
+                            e_tag: Some(etag(&p.etag)),
+                            last_modified: Some(ts(p.modified_ms)),
+                            ..Default::default()
+                        };
+                        if let Some(c) = p.checksum {
+                            set_sum_fields!(part, Kept::one(&c.algorithm, c.value, false));
+                        }
+                        part
                     })
                     .collect(),
             ),
@@ -404,11 +437,16 @@ impl KintsugiS3 {
             uploads: Some(
                 uploads
                     .into_iter()
-                    .map(|u| MultipartUpload {
-                        key: Some(u.key),
-                        upload_id: Some(u.upload_id),
-                        initiated: Some(ts(u.created_ms)),
-                        ..Default::default()
+                    .map(|u| {
+                        let sum = UploadSum::of(&u.headers);
+                        MultipartUpload {
+                            key: Some(u.key),
+                            upload_id: Some(u.upload_id),
+                            initiated: Some(ts(u.created_ms)),
+                            checksum_algorithm: sum.map(|s| s.algorithm()),
+                            checksum_type: sum.map(|s| s.kind()),
+                            ..Default::default()
+                        }
                     })
                     .collect(),
             ),
@@ -420,7 +458,7 @@ impl KintsugiS3 {
 /// CompleteMultipartUpload's answer for the version `manifest` it made.
 fn completed(bucket: &str, key: &str, manifest: &Manifest, version_id: Option<String>) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let enc = answer(Sealed::of(&manifest.headers)?.as_ref(), None);
-    Ok(S3Response::new(CompleteMultipartUploadOutput {
+    let mut out = CompleteMultipartUploadOutput {
         server_side_encryption: enc.sse,
         bucket: Some(bucket.to_owned()),
         key: Some(key.to_owned()),
@@ -428,17 +466,64 @@ fn completed(bucket: &str, key: &str, manifest: &Manifest, version_id: Option<St
         location: Some(format!("/{bucket}/{key}")),
         version_id,
         ..Default::default()
-    }))
+    };
+    super::checksum::set_checksums!(out, Kept::of(&manifest.headers));
+    Ok(S3Response::new(out))
 }
 
-/// Build the final manifest from the stored parts the client listed.
-fn assemble(up: &UploadRecord, parts: &[PartRecord], listed: &[(u32, String)], version_id: u128) -> Result<Manifest, GatewayError> {
+/// A part as a CompleteMultipartUpload lists it.
+struct Listed {
+    number: u32,
+    /// Its ETag, unquoted.
+    etag: String,
+    /// The checksums the request gives for it.
+    sums: Kept,
+}
+
+/// Check the checksums a completion gives (`listed` parts', `whole` the object's) against the
+/// upload's, and the object's checksum and its parts' as its manifest keeps them (none when
+/// the upload has no algorithm, or a part was stored before parts kept checksums).
+fn object_checksum(up: &UploadRecord, used: &[(&Listed, &PartRecord)], whole: &Kept) -> Result<Vec<(String, String)>, GatewayError> {
+    for (l, p) in used {
+        // A part's checksum, when the request gives the one its upload keeps, must be it.
+        if let Some(c) = &p.checksum {
+            if l.sums.get(&c.algorithm).is_some_and(|g| g.trim() != c.value) {
+                return Err(GatewayError::InvalidPart { part: l.number });
+            }
+        }
+    }
+    let Some(sum) = UploadSum::of(&up.headers) else {
+        // Without an algorithm no part checksum was kept: an object checksum given now cannot
+        // be checked without reading the object again, so it is not kept either.
+        return Ok(Vec::new());
+    };
+    if let Some(other) = ALGS.iter().find(|a| **a != sum.alg && whole.get(a).is_some()) {
+        return Err(GatewayError::InvalidArgument(format!("the upload was created with the {} checksum algorithm, not {other}", sum.alg)));
+    }
+    let parts: Option<Vec<(&str, u64)>> = used.iter().map(|(_, p)| p.checksum.as_ref().filter(|c| c.algorithm == sum.alg).map(|c| (c.value.as_str(), p.size))).collect();
+    let Some(parts) = parts else { return Ok(Vec::new()) };
+    let value = sum.combine(&parts)?;
+    if let Some(given) = whole.get(sum.alg).map(str::trim) {
+        // Clients send a composite checksum with its `-N` or without.
+        if given != value && Some(given) != value.split_once('-').map(|(v, _)| v) {
+            return Err(GatewayError::ChecksumMismatch { algorithm: sum.alg });
+        }
+    }
+    let list: Vec<&str> = parts.iter().map(|(v, _)| *v).collect();
+    Ok(vec![(format!("x-amz-checksum-{}", sum.alg), value), (crate::sse_io::PART_CHECKSUMS_HEADER.to_owned(), list.join(","))])
+}
+
+/// Build the final manifest from the stored parts the client listed (`whole`: the object
+/// checksums the request gives).
+fn assemble(up: &UploadRecord, parts: &[PartRecord], listed: &[Listed], whole: &Kept, version_id: u128) -> Result<Manifest, GatewayError> {
     let mut prev = 0u32;
     let mut md5s = Md5::new();
     let mut segments = Vec::new();
     let mut size = 0u64;
     let mut coding = None;
-    for (i, (n, tag)) in listed.iter().enumerate() {
+    let mut used = Vec::with_capacity(listed.len());
+    for (i, l) in listed.iter().enumerate() {
+        let n = &l.number;
         if *n <= prev {
             return Err(GatewayError::InvalidPartOrder);
         }
@@ -446,12 +531,13 @@ fn assemble(up: &UploadRecord, parts: &[PartRecord], listed: &[(u32, String)], v
         let Some(p) = parts.iter().find(|p| p.part_number == *n) else {
             return Err(GatewayError::InvalidPart { part: *n });
         };
-        if !p.etag.eq_ignore_ascii_case(tag) {
+        if !p.etag.eq_ignore_ascii_case(&l.etag) {
             return Err(GatewayError::InvalidPart { part: *n });
         }
         if i + 1 < listed.len() && p.size < MIN_PART_SIZE {
             return Err(GatewayError::EntityTooSmall { part: *n, size: p.size });
         }
+        used.push((l, p));
         if *coding.get_or_insert(p.coding) != p.coding {
             return Err(GatewayError::Internal("parts were written with different codings".into()));
         }
@@ -462,8 +548,9 @@ fn assemble(up: &UploadRecord, parts: &[PartRecord], listed: &[(u32, String)], v
     }
     let Some(coding) = coding else { return Err(GatewayError::InvalidPartOrder) };
     let digest: [u8; 16] = md5s.finalize().into();
-    let mut headers = up.headers.clone();
-    let lens: Vec<String> = listed.iter().filter_map(|(n, _)| parts.iter().find(|p| p.part_number == *n)).map(|p| p.size.to_string()).collect();
+    let mut headers: Vec<(String, String)> = up.headers.iter().filter(|(k, _)| k != crate::sse_io::UPLOAD_CHECKSUM_HEADER).cloned().collect();
+    headers.extend(object_checksum(up, &used, whole)?);
+    let lens: Vec<String> = used.iter().map(|(_, p)| p.size.to_string()).collect();
     // An encrypted object's parts are sealed streams of their own: their lengths say where.
     // Any other multipart object keeps them for GET by partNumber.
     let name = if Sealed::of(&up.headers)?.is_some() { PARTS_HEADER } else { crate::sse_io::PART_SIZES_HEADER };

@@ -8,7 +8,7 @@ use kintsugi_meta::{now_ms, Expect, ListPage, ListQuery, Manifest, MetaRead, Seg
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Response, S3Result};
 
-use super::checksum::{checksum_headers, set_checksums, verify_body, ChecksumCheck, Kept};
+use super::checksum::{checksum_headers, set_checksums, verify_body, without_composite, ChecksumCheck, Kept};
 use super::encryption::{self, answer, Asked};
 use super::conditions::{check_copy_source, check_read, WriteCondition};
 use super::util::{self, etag, ts};
@@ -265,7 +265,7 @@ impl KintsugiS3 {
         };
         let stream = futures::stream::iter(first).chain(stream);
         let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) = lock_headers(&lock, visible);
-        let sums = Kept::for_read(&manifest.headers, input.checksum_mode.as_ref(), content_range.is_none());
+        let sums = Kept::for_read(&manifest.headers, input.checksum_mode.as_ref(), content_range.is_none(), input.part_number);
         let mut out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
             content_length: i64::try_from(len).ok(),
@@ -329,7 +329,7 @@ impl KintsugiS3 {
             (None, None) => (manifest.size, None),
         };
         let (object_lock_mode, object_lock_retain_until_date, object_lock_legal_hold_status) = lock_headers(&lock, visible);
-        let sums = Kept::for_read(&manifest.headers, input.checksum_mode.as_ref(), content_range.is_none());
+        let sums = Kept::for_read(&manifest.headers, input.checksum_mode.as_ref(), content_range.is_none(), input.part_number);
         // (s3s sends HeadObject as 200 whatever the output says: `http.rs` makes a HEAD that
         // carries a Content-Range a 206.)
         let mut out = HeadObjectOutput {
@@ -417,7 +417,7 @@ impl KintsugiS3 {
         } else {
             // The source's encryption is not copied (`store_object` drops its internal headers):
             // the copy is encrypted as its request asks.
-            ObjectAttrs { content_type: src.content_type.clone(), headers: src.headers.clone(), user_meta: src.user_meta.clone(), declared_len: Some(src.size), tags, lock, sse, acl }
+            ObjectAttrs { content_type: src.content_type.clone(), headers: without_composite(&src.headers), user_meta: src.user_meta.clone(), declared_len: Some(src.size), tags, lock, sse, acl }
         };
         let size = src.size;
         let stream = read_plain(self.store.clone(), sb, sk, Arc::new(src), src_key, 0..size)?;
