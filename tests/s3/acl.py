@@ -126,6 +126,18 @@ def grants_drill(bucket, owner_ak, owner_sk, team_ak, team_sk):
     c.eq(owner.get_object(Bucket=bucket, Key="theirs")["Body"].read(), b"t", "the bucket's owner reads it")
     team.put_object(Bucket=bucket, Key="theirs2", Body=b"t")
     c.eq(grants(owner.get_object_acl(Bucket=bucket, Key="theirs2")), [(team_ak, "FULL_CONTROL")], "another key's write without an ACL: its own FULL_CONTROL")
+    # An upload's initiator lists its parts and aborts it with no grant; others with WRITE do not.
+    up = team.create_multipart_upload(Bucket=bucket, Key="team-mp")["UploadId"]
+    team.upload_part(Bucket=bucket, Key="team-mp", UploadId=up, PartNumber=1, Body=b"p")
+    lp = team.list_parts(Bucket=bucket, Key="team-mp", UploadId=up)
+    c.eq((lp["Initiator"]["ID"], [p["PartNumber"] for p in lp["Parts"]]), (team_ak, [1]), "the initiator lists its upload's parts, named as its initiator")
+    listed = {u["UploadId"]: u.get("Initiator", {}).get("ID") for u in owner.list_multipart_uploads(Bucket=bucket)["Uploads"]}
+    c.eq(listed.get(up), team_ak, "ListMultipartUploads names the initiator")
+    theirs = owner.create_multipart_upload(Bucket=bucket, Key="owner-mp")["UploadId"]
+    allowed(lambda: team.list_parts(Bucket=bucket, Key="owner-mp", UploadId=theirs), False, "WRITE lists no parts of another's upload")
+    allowed(lambda: team.abort_multipart_upload(Bucket=bucket, Key="owner-mp", UploadId=theirs), False, "WRITE aborts no other's upload")
+    allowed(lambda: team.abort_multipart_upload(Bucket=bucket, Key="team-mp", UploadId=up), True, "the initiator aborts its own upload")
+    owner.abort_multipart_upload(Bucket=bucket, Key="owner-mp", UploadId=theirs)
     owners = {o["Key"]: o["Owner"]["ID"] for o in owner.list_objects(Bucket=bucket)["Contents"]}
     c.eq((owners["theirs2"], owners["private"]), (team_ak, owner_ak), "ListObjects names each object's owner")
     owners = {o["Key"]: o["Owner"]["ID"] for o in owner.list_objects_v2(Bucket=bucket, FetchOwner=True)["Contents"]}

@@ -414,6 +414,6 @@ mod tests {
         assert_eq!(permission_for("PutObjectAcl"), Some((Level::Object, Perm::WriteAcp)));
         assert_eq!(permission_for("PutBucketPolicy"), None);
         assert_eq!(permission_for("GetObjectTagging"), None);
-        assert_eq!(permission_for("AbortMultipartUpload"), None, "S3 grants it by no ACL (the bucket's owner and the upload's initiator; initiators are not recorded)");
+        assert_eq!(permission_for("AbortMultipartUpload"), None, "S3 grants it by no ACL (the bucket's owner and the upload's initiator: access::grants)");
     }
 }

@@ -112,9 +112,13 @@ pub const UPLOAD_CHECKSUM_HEADER: &str = "x-kintsugi-checksum";
 /// part order, comma-separated (base64 has no comma).
 pub const PART_CHECKSUMS_HEADER: &str = "x-kintsugi-part-checksums";
 
+/// Internal header of an upload record: the access key that created it (its initiator, who may
+/// list its parts and abort it without a grant, as S3 lets it); dropped from the object.
+pub const INITIATOR_HEADER: &str = "x-kintsugi-initiator";
+
 /// Whether a stored header is internal (never answered, never copied to another version).
 pub fn is_internal(name: &str) -> bool {
-    [HEADER, PARTS_HEADER, PART_SIZES_HEADER, UPLOAD_HEADER, UPLOAD_CHECKSUM_HEADER, PART_CHECKSUMS_HEADER, kintsugi_meta::ACL_HEADER].contains(&name)
+    [HEADER, PARTS_HEADER, PART_SIZES_HEADER, UPLOAD_HEADER, UPLOAD_CHECKSUM_HEADER, PART_CHECKSUMS_HEADER, INITIATOR_HEADER, kintsugi_meta::ACL_HEADER].contains(&name)
 }
 
 /// The plaintext lengths of a multipart object's parts, in order, when it kept them.

@@ -198,7 +198,7 @@ impl RocksMeta {
         self.batch_count_reshape(&mut b, &coding, &before, seg)?;
         match (&rec, owner) {
             (OwnerRecord::Object(m), ShardOwner::Object { bucket, key }) => b.put_cf(self.cf(CF_OBJECTS)?, keys::object_key(bucket, key.as_bytes()), encode(m)?),
-            (OwnerRecord::Part(p), ShardOwner::Part { upload_id, part, .. }) => b.put_cf(self.cf(CF_PARTS)?, keys::part_key(upload_id, *part), encode(p)?),
+            (OwnerRecord::Part(p), ShardOwner::Part { upload_id, part, .. }) => b.put_cf(self.cf(CF_PARTS)?, keys::part_key(upload_id, *part), crate::types::encode_part(p)?),
             (OwnerRecord::Version(k, m), ShardOwner::Version { .. }) => self.batch_rewrite_archived(&mut b, k, m)?,
             _ => return Ok(Vec::new()),
         }

@@ -440,8 +440,9 @@ impl RocksMeta {
         self.write(b)
     }
 
-    /// Look up an upload.
-    pub(crate) fn local_upload(&self, bucket: &str, key: &str, upload_id: &str) -> MetaResult<UploadRecord> {
+    /// Look up an upload in this replica's copy (no read barrier: clients read through
+    /// `MetaRead::upload`).
+    pub fn local_upload(&self, bucket: &str, key: &str, upload_id: &str) -> MetaResult<UploadRecord> {
         self.get(CF_UPLOADS, "upload", &keys::upload_key(bucket, key, upload_id))?
             .ok_or_else(|| MetaError::NoSuchUpload { upload_id: upload_id.into() })
     }
@@ -455,7 +456,7 @@ impl RocksMeta {
         if let Some(old) = self.get_part(&pk)? {
             self.batch_unreference(&mut b, &old.segments, &old.coding, garbage_due_ms)?;
         }
-        b.put_cf(self.cf(CF_PARTS)?, &pk, encode(part)?);
+        b.put_cf(self.cf(CF_PARTS)?, &pk, crate::types::encode_part(part)?);
         let owner = ShardOwner::Part { bucket: bucket.into(), key: key.into(), upload_id: upload_id.into(), part: part.part_number };
         self.batch_reference(&mut b, &part.segments, &part.coding, &owner, true)?;
         self.write(b)

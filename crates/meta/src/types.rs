@@ -206,10 +206,30 @@ impl PartStamp {
     }
 }
 
+/// A part as stored: in the older shape when it has no checksum, so a gateway of an older
+/// version (a follower installing a snapshot, a downgrade) still reads it.
+pub(crate) fn encode_part(p: &PartRecord) -> MetaResult<Vec<u8>> {
+    match p.as_v1() {
+        Some(v1) => encode(&v1),
+        None => encode(p),
+    }
+}
+
 /// A stored part of either shape. The two differ by one trailing field and a record with
-/// trailing bytes is refused, so neither is read as the other.
+/// trailing bytes is refused, so neither is read as the other; a part without a checksum is
+/// only ever the older shape ([`encode_part`]), so one byte more is refused for both.
 pub(crate) fn decode_part(bytes: &[u8]) -> MetaResult<PartRecord> {
-    decode::<PartRecord>("part", bytes).or_else(|e| decode::<PartRecordV1>("part", bytes).map(PartRecord::from).map_err(|_| e))
+    let older = match decode::<PartRecordV1>("part", bytes) {
+        Ok(v1) => return Ok(v1.into()),
+        Err(e) => e,
+    };
+    match decode::<PartRecord>("part", bytes) {
+        Ok(p) if p.checksum.is_some() => Ok(p),
+        // The older shape and a stray byte.
+        Ok(_) => Err(older),
+        // Longer than the older shape: the newer one's error says what is wrong with it.
+        Err(newer) => Err(if matches!(&older, MetaError::Corrupt { detail, .. } if detail.ends_with("trailing bytes after the record")) { newer } else { older }),
+    }
 }
 
 /// What references a segment, stored as the value of its disk → shards index
@@ -465,7 +485,13 @@ mod tests {
         let bytes = encode(&new).expect("encode");
         assert_eq!(decode_part(&bytes).expect("a part with a checksum"), new);
         assert_eq!(new.as_v1(), None, "a checksum is never dropped into the older shape");
-        assert_eq!(PartRecord { checksum: None, ..new }.as_v1(), Some(old));
+        assert_eq!(encode_part(&new).expect("encode"), bytes, "a part with a checksum is stored in the new shape");
+        let plain = PartRecord { checksum: None, ..new };
+        assert_eq!(plain.as_v1(), Some(old.clone()));
+        // Without a checksum, the older shape: an older gateway's strict decoder reads it.
+        let stored = encode_part(&plain).expect("encode");
+        assert_eq!(decode::<PartRecordV1>("part", &stored).expect("read as an older version would"), old);
+        assert_eq!(decode_part(&stored).expect("read back"), plain);
         for cut in [1, bytes.len() - 1] {
             assert!(matches!(decode_part(&bytes[..cut]), Err(MetaError::Corrupt { what: "part", .. })), "cut at {cut}");
         }

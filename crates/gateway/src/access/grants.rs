@@ -59,12 +59,19 @@ pub(super) struct Acls {
     disabled: bool,
     /// Public grants count for nothing (`IgnorePublicAcls`).
     ignore_public: bool,
+    /// Who initiated the upload an AbortMultipartUpload or ListParts names, once looked up.
+    initiator: Option<String>,
 }
 
 impl Acls {
     /// Whether a grant lets `who` (`None`: anonymous) do `op`, which needs policy action
     /// `action`.
     pub(super) fn permit(&self, who: Option<&str>, op: &str, action: &str) -> bool {
+        // An upload's initiator may list its parts and abort it with no grant, as S3 lets it
+        // (a default permission, not an ACL's: BucketOwnerEnforced leaves it).
+        if matches!(op, "AbortMultipartUpload" | "ListParts") && who.is_some() && who == self.initiator.as_deref() {
+            return true;
+        }
         let Some((level, perm)) = acl::permission_for(op) else { return false };
         // S3 lets a WRITE grant delete versions for good only to the bucket's owner.
         if self.disabled || action == "s3:DeleteObjectVersion" {
@@ -105,7 +112,32 @@ impl KintsugiAccess {
             object: None,
             disabled: ownership.as_deref() == Some("BucketOwnerEnforced"),
             ignore_public: block.is_some_and(|b| b.ignore_public_acls),
+            initiator: None,
         })
+    }
+
+    /// Look up who initiated the upload an AbortMultipartUpload or ListParts names (`query`'s
+    /// `uploadId`), where that could decide (the caller does not own the bucket). This
+    /// gateway's copy is read, as for ACLs: an upload created a moment ago through another
+    /// gateway may be refused until this one applies it.
+    pub(super) async fn load_initiator(&self, view: &mut View, op: &str, bucket: &str, key: Option<&str>, query: Option<&str>) -> S3Result<()> {
+        let (Some(acls), Some(key)) = (view.acls.as_mut(), key) else { return Ok(()) };
+        if !matches!(op, "AbortMultipartUpload" | "ListParts") {
+            return Ok(());
+        }
+        let Some(id) = query.and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "uploadId").map(|(_, v)| v.into_owned())) else { return Ok(()) };
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let up = self
+            .store
+            .meta_call(move |m| match m.local_upload(&b, &k, &id) {
+                Ok(u) => Ok(Some(u)),
+                Err(kintsugi_meta::MetaError::NoSuchUpload { .. }) => Ok(None),
+                Err(e) => Err(e),
+            })
+            .await
+            .map_err(|e| lookup_failed("upload", &e))?;
+        acls.initiator = up.and_then(|u| u.headers.into_iter().find(|(k, _)| k == crate::sse_io::INITIATOR_HEADER).map(|(_, v)| v));
+        Ok(())
     }
 
     /// Look up the ACL of the object version `ask` names, where a grant on it could decide

@@ -503,6 +503,7 @@ impl S3Access for KintsugiAccess {
                     // One look at the bucket serves every decision this request needs.
                     let mut view = self.view(&b, &p).await?.ok_or_else(|| no_such_bucket(&b))?;
                     self.load_object_acl(&mut view, op, &b, key.as_deref(), &ask.keys).await?;
+                    self.load_initiator(&mut view, op, &b, key.as_deref(), cx.uri().query()).await?;
                     let mut as_owner = self.judge(&view, &ask)?;
                     if let Some(pin) = self.pin(&view, &ask).filter(|_| !as_owner) {
                         cx.extensions_mut().insert(ObjectPin(pin));

@@ -78,6 +78,7 @@ impl KintsugiS3 {
         headers.extend(sealed.as_ref().map(Sealed::header));
         headers.extend(acl.map(|a| (crate::acl::HEADER.to_owned(), a)));
         headers.extend(sum.map(|s| s.header()));
+        headers.extend(writer.key().map(|k| (crate::sse_io::INITIATOR_HEADER.to_owned(), k.to_owned())));
         let enc = answer(sealed.as_ref(), sse.customer());
         let rec = UploadRecord {
             upload_id: upload_id.clone(),
@@ -369,7 +370,8 @@ impl KintsugiS3 {
 
     pub(super) async fn list_parts_impl(&self, input: ListPartsInput) -> S3Result<S3Response<ListPartsOutput>> {
         let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
-        let sum = UploadSum::of(&self.meta(move |m| m.upload(&b, &k, &u)).await?.headers);
+        let up = self.meta(move |m| m.upload(&b, &k, &u)).await?;
+        let sum = UploadSum::of(&up.headers);
         let max = usize::try_from(input.max_parts.unwrap_or(1000).clamp(1, 1000)).unwrap_or(1000);
         let after = input.part_number_marker.and_then(|m| u32::try_from(m).ok()).unwrap_or(0);
         let u = input.upload_id.clone();
@@ -387,6 +389,8 @@ impl KintsugiS3 {
             next_part_number_marker: if truncated { next } else { None },
             checksum_algorithm: sum.map(|s| s.algorithm()),
             checksum_type: sum.map(|s| s.kind()),
+            initiator: initiator(&up).map(|id| Initiator { display_name: Some(id.clone()), id: Some(id) }),
+            owner: initiator(&up).map(|id| s3s::dto::Owner { display_name: Some(id.clone()), id: Some(id) }),
             parts: Some(
                 parts
                     .into_iter()
@@ -439,7 +443,10 @@ impl KintsugiS3 {
                     .into_iter()
                     .map(|u| {
                         let sum = UploadSum::of(&u.headers);
+                        let by = initiator(&u);
                         MultipartUpload {
+                            initiator: by.clone().map(|id| Initiator { display_name: Some(id.clone()), id: Some(id) }),
+                            owner: by.map(|id| s3s::dto::Owner { display_name: Some(id.clone()), id: Some(id) }),
                             key: Some(u.key),
                             upload_id: Some(u.upload_id),
                             initiated: Some(ts(u.created_ms)),
@@ -469,6 +476,12 @@ fn completed(bucket: &str, key: &str, manifest: &Manifest, version_id: Option<St
     };
     super::checksum::set_checksums!(out, Kept::of(&manifest.headers));
     Ok(S3Response::new(out))
+}
+
+/// The access key that created `up` (`None`: an anonymous request, or an upload created
+/// before initiators were kept).
+fn initiator(up: &UploadRecord) -> Option<String> {
+    util::header(&up.headers, crate::sse_io::INITIATOR_HEADER).filter(|k| !k.is_empty())
 }
 
 /// A part as a CompleteMultipartUpload lists it.
@@ -548,7 +561,8 @@ fn assemble(up: &UploadRecord, parts: &[PartRecord], listed: &[Listed], whole: &
     }
     let Some(coding) = coding else { return Err(GatewayError::InvalidPartOrder) };
     let digest: [u8; 16] = md5s.finalize().into();
-    let mut headers: Vec<(String, String)> = up.headers.iter().filter(|(k, _)| k != crate::sse_io::UPLOAD_CHECKSUM_HEADER).cloned().collect();
+    // What only the upload needed stays with it.
+    let mut headers: Vec<(String, String)> = up.headers.iter().filter(|(k, _)| k != crate::sse_io::UPLOAD_CHECKSUM_HEADER && k != crate::sse_io::INITIATOR_HEADER).cloned().collect();
     headers.extend(object_checksum(up, &used, whole)?);
     let lens: Vec<String> = used.iter().map(|(_, p)| p.size.to_string()).collect();
     // An encrypted object's parts are sealed streams of their own: their lengths say where.
