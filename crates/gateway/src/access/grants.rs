@@ -118,8 +118,9 @@ impl KintsugiAccess {
 
     /// Look up who initiated the upload an AbortMultipartUpload or ListParts names (`query`'s
     /// `uploadId`), where that could decide (the caller does not own the bucket). This
-    /// gateway's copy is read, as for ACLs: an upload created a moment ago through another
-    /// gateway may be refused until this one applies it.
+    /// gateway's copy first; an upload it does not hold yet (created a moment ago through
+    /// another gateway) is read linearizably, as a bucket it does not hold is; without a
+    /// quorum the upload counts as missing.
     pub(super) async fn load_initiator(&self, view: &mut View, op: &str, bucket: &str, key: Option<&str>, query: Option<&str>) -> S3Result<()> {
         let (Some(acls), Some(key)) = (view.acls.as_mut(), key) else { return Ok(()) };
         if !matches!(op, "AbortMultipartUpload" | "ListParts") {
@@ -129,10 +130,17 @@ impl KintsugiAccess {
         let (b, k) = (bucket.to_owned(), key.to_owned());
         let up = self
             .store
-            .meta_call(move |m| match m.local_upload(&b, &k, &id) {
-                Ok(u) => Ok(Some(u)),
-                Err(kintsugi_meta::MetaError::NoSuchUpload { .. }) => Ok(None),
-                Err(e) => Err(e),
+            .meta_call(move |m| {
+                use kintsugi_meta::{MetaError, MetaRead};
+                match m.local_upload(&b, &k, &id) {
+                    Ok(u) => Ok(Some(u)),
+                    Err(MetaError::NoSuchUpload { .. }) => match m.upload(&b, &k, &id) {
+                        Ok(u) => Ok(Some(u)),
+                        Err(MetaError::NoSuchUpload { .. } | MetaError::NotCommitted { .. }) => Ok(None),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
             })
             .await
             .map_err(|e| lookup_failed("upload", &e))?;
