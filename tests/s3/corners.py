@@ -57,6 +57,7 @@ def main():
     c.eq(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []), [], "the refused creates started no upload")
 
     s3.put_object(Bucket=bucket, Key="one", Body=b"one part")
+    c.eq(s3.head_object(Bucket=bucket, Key="one").get("ContentType"), "binary/octet-stream", "a PUT without a Content-Type is stored as binary/octet-stream, as S3 stores it")
     c.expect_error(
         lambda: s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "one"}, ServerSideEncryption="aws:kms"),
         "NotImplemented", 501, "CopyObject with SSE-KMS",

@@ -85,7 +85,7 @@ impl KintsugiS3 {
             bucket: input.bucket.clone(),
             key: input.key.clone(),
             created_ms: now_ms(),
-            content_type: input.content_type,
+            content_type: util::content_type_or_default(input.content_type),
             headers,
             user_meta: util::meta_to_vec(input.metadata),
         };

@@ -114,12 +114,13 @@ impl KintsugiS3 {
         headers.extend(sealed.as_ref().map(|(_, s)| s.header()));
         headers.extend(attrs.acl.map(|a| (crate::acl::HEADER.to_owned(), a)));
         let seal = sealed.map(|(k, s)| (k, s.mode));
+        let content_type = util::content_type_or_default(attrs.content_type);
         let label = ShardLabel {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             started_ms: now_ms(),
             declared_len: attrs.declared_len,
-            content_type: attrs.content_type.clone(),
+            content_type: content_type.clone(),
             headers: headers.clone(),
             user_meta: attrs.user_meta.clone(),
             attrs_dropped: false,
@@ -146,7 +147,7 @@ impl KintsugiS3 {
             size: written.size,
             etag: hex::encode(etag_md5),
             modified_ms: now_ms(),
-            content_type: attrs.content_type,
+            content_type,
             headers,
             user_meta: attrs.user_meta,
             parts: 0,

@@ -118,6 +118,12 @@ macro_rules! refuse_unbuilt_write {
 }
 pub(super) use refuse_unbuilt_write;
 
+/// A new version's Content-Type: the request's, or `binary/octet-stream` as S3 stores for a
+/// write that names none (versions written before this default read as they were stored).
+pub fn content_type_or_default(asked: Option<String>) -> Option<String> {
+    Some(asked.filter(|t| !t.is_empty()).unwrap_or_else(|| "binary/octet-stream".to_owned()))
+}
+
 /// Refuse a storage class other than STANDARD: every object is stored alike, erasure-coded
 /// over the cluster's disks (S3's answer for a class it does not offer).
 pub fn refuse_storage_class(class: Option<&str>) -> s3s::S3Result<()> {
