@@ -177,6 +177,15 @@ def rules(bucket, owner_ak, owner_sk, team_ak, team_sk):
     owner.put_bucket_policy(Bucket=bucket, Policy=doc(pub, {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": arn(bucket)}))
     c.expect_error(lambda: anon.get_object(Bucket=bucket, Key="pub/missing"), "NoSuchKey", 404, "anonymous GET of a missing key when it may list")
     c.eq(keys_of(anon, bucket, Prefix="pub/"), ["pub/a.txt"], "anonymous listing where the policy allows it")
+    # Listing allowed under a prefix only, and no read at all: a missing key the caller could
+    # list is 404; one it could not list, and a key that exists, stay 403.
+    prefixed = {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": arn(bucket), "Condition": {"StringLike": {"s3:prefix": "pub/*"}}}
+    owner.put_bucket_policy(Bucket=bucket, Policy=doc(prefixed))
+    c.eq(head_status(lambda: anon.head_object(Bucket=bucket, Key="pub/missing")), 404, "anonymous HEAD of a missing key it may list under its prefix")
+    c.expect_error(lambda: anon.get_object(Bucket=bucket, Key="pub/missing"), "NoSuchKey", 404, "anonymous GET of a missing key it may list under its prefix")
+    c.eq(head_status(lambda: anon.head_object(Bucket=bucket, Key="priv/missing")), 403, "anonymous HEAD of a missing key outside the listable prefix")
+    c.eq(head_status(lambda: anon.head_object(Bucket=bucket, Key="pub/a.txt")), 403, "anonymous HEAD of an existing key it may list but not read")
+    owner.put_bucket_policy(Bucket=bucket, Policy=doc(pub, {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": arn(bucket)}))
 
     # Browser form (POST) uploads: a form signed by the team key is a PutObject of its key,
     # refused where the policy does not allow the team to write it.

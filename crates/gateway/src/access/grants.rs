@@ -117,12 +117,12 @@ impl KintsugiAccess {
     }
 
     /// Look up who initiated the upload an AbortMultipartUpload or ListParts names (`query`'s
-    /// `uploadId`), where that could decide (the caller does not own the bucket). This
-    /// gateway's copy first; an upload it does not hold yet (created a moment ago through
-    /// another gateway) is read linearizably, as a bucket it does not hold is; without a
-    /// quorum the upload counts as missing.
-    pub(super) async fn load_initiator(&self, view: &mut View, op: &str, bucket: &str, key: Option<&str>, query: Option<&str>) -> S3Result<()> {
-        let (Some(acls), Some(key)) = (view.acls.as_mut(), key) else { return Ok(()) };
+    /// `uploadId`), where that could decide (a signed caller that does not own the bucket:
+    /// an anonymous one never initiated anything). This gateway's copy first; an upload it
+    /// does not hold yet (created a moment ago through another gateway) is read
+    /// linearizably, as a bucket it does not hold is (without a quorum: 503, retried).
+    pub(super) async fn load_initiator(&self, view: &mut View, op: &str, bucket: &str, key: Option<&str>, query: Option<&str>, signed: bool) -> S3Result<()> {
+        let (Some(acls), Some(key), true) = (view.acls.as_mut(), key, signed) else { return Ok(()) };
         if !matches!(op, "AbortMultipartUpload" | "ListParts") {
             return Ok(());
         }
@@ -136,7 +136,7 @@ impl KintsugiAccess {
                     Ok(u) => Ok(Some(u)),
                     Err(MetaError::NoSuchUpload { .. }) => match m.upload(&b, &k, &id) {
                         Ok(u) => Ok(Some(u)),
-                        Err(MetaError::NoSuchUpload { .. } | MetaError::NotCommitted { .. }) => Ok(None),
+                        Err(MetaError::NoSuchUpload { .. }) => Ok(None),
                         Err(e) => Err(e),
                     },
                     Err(e) => Err(e),

@@ -46,7 +46,9 @@ use kintsugi_meta::{AccessKeyRecord, MetaError, MetaRead, PublicAccessBlock};
 use crate::policy::{action_of, request_keys, Decision, Facts, Policy, POLICY_ACTIONS};
 
 mod grants;
+mod presign;
 use grants::Acls;
+use presign::check_presigned_expiry;
 pub(crate) use grants::{ObjectPin, Pin, SourcePin};
 
 /// Where a request came from (put in its extensions by the HTTP front end).
@@ -225,35 +227,6 @@ async fn require_owner(store: &Arc<Store>, bucket: &str, expected: &str) -> S3Re
     }
 }
 
-/// Longest validity of a presigned URL, as S3 allows (seven days).
-const MAX_PRESIGNED_SECS: u64 = 7 * 24 * 3600;
-
-/// Refuse a presigned URL valid for more than seven days, as S3 does (s3s checks only that
-/// it has not expired yet): SigV4's `X-Amz-Expires` seconds, or SigV2's `Expires` instant,
-/// their names decoded as s3s decodes them.
-fn check_presigned_expiry(query: Option<&str>) -> S3Result<()> {
-    let Some(q) = query else { return Ok(()) };
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
-    let sigv2 = pairs.iter().any(|(k, _)| k == "Signature");
-    for (name, v) in &pairs {
-        let ok = match name.as_str() {
-            "X-Amz-Expires" => v.parse::<u64>().is_ok_and(|secs| secs <= MAX_PRESIGNED_SECS),
-            "Expires" if sigv2 => {
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                v.parse::<u64>().is_ok_and(|at| at <= now.saturating_add(MAX_PRESIGNED_SECS))
-            }
-            _ => true,
-        };
-        if !ok {
-            return Err(s3_error!(
-                AuthorizationQueryParametersError,
-                "a presigned URL may be valid for at most {MAX_PRESIGNED_SECS} seconds (seven days); {name}={v} is beyond that"
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Operations whose ACL headers the bucket's settings may refuse (`check_acl`).
 const ACL_WRITES: [&str; 5] = ["PutObject", "CopyObject", "CreateMultipartUpload", "PutObjectAcl", "PutBucketAcl"];
 
@@ -383,6 +356,22 @@ impl KintsugiAccess {
         }
     }
 
+    /// A GET or HEAD its caller may not make: `NoSuchKey` (404) when the key has no current
+    /// version here and the caller may list it (a listing with the key as its prefix would
+    /// show as much, as S3 answers), else `denied`. A request naming a version keeps `denied`.
+    async fn missing_or(&self, view: &View, ask: &Ask<'_>, denied: s3s::S3Error) -> s3s::S3Error {
+        let Some(key) = ask.key.filter(|_| !ask.keys.iter().any(|(k, _)| k == "s3:versionid")) else { return denied };
+        let list = Ask { op: "ListObjects", key: None, keys: vec![("s3:prefix".to_owned(), key.to_owned())], ..*ask };
+        if self.judge(view, &list).is_err() {
+            return denied;
+        }
+        let (b, k) = (ask.bucket.to_owned(), key.to_owned());
+        match self.store.meta_call(move |m| m.local_newest_version(&b, &k)).await {
+            Ok(None | Some(kintsugi_meta::FoundVersion::DeleteMarker { .. })) => s3_error!(NoSuchKey, "The specified key does not exist."),
+            _ => denied,
+        }
+    }
+
     /// Whether `ask`'s caller may bypass GOVERNANCE retention where it asks.
     async fn may_bypass(&self, ask: Ask<'_>) -> S3Result<bool> {
         if ask.principal.admin {
@@ -503,8 +492,12 @@ impl S3Access for KintsugiAccess {
                     // One look at the bucket serves every decision this request needs.
                     let mut view = self.view(&b, &p).await?.ok_or_else(|| no_such_bucket(&b))?;
                     self.load_object_acl(&mut view, op, &b, key.as_deref(), &ask.keys).await?;
-                    self.load_initiator(&mut view, op, &b, key.as_deref(), cx.uri().query()).await?;
-                    let mut as_owner = self.judge(&view, &ask)?;
+                    self.load_initiator(&mut view, op, &b, key.as_deref(), cx.uri().query(), p.key().is_some()).await?;
+                    let mut as_owner = match self.judge(&view, &ask) {
+                        Ok(o) => o,
+                        Err(e) if matches!(op, "GetObject" | "HeadObject") => return Err(self.missing_or(&view, &ask, e).await),
+                        Err(e) => return Err(e),
+                    };
                     if let Some(pin) = self.pin(&view, &ask).filter(|_| !as_owner) {
                         cx.extensions_mut().insert(ObjectPin(pin));
                     }
@@ -675,20 +668,6 @@ mod tests {
         m.headers[0].1 = "public".to_owned();
         m.version_id = 8;
         assert!(Pin::check(Some(&judged), &m).is_err(), "the version was overwritten since the check");
-    }
-
-    #[test]
-    fn presigned_urls_may_last_seven_days_and_no_longer() {
-        assert!(super::check_presigned_expiry(None).is_ok());
-        assert!(super::check_presigned_expiry(Some("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=604800")).is_ok());
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-        let soon = format!("AWSAccessKeyId=AK&Expires={}&Signature=x", now + 3600);
-        assert!(super::check_presigned_expiry(Some(&soon)).is_ok(), "a SigV2 URL valid for an hour");
-        let late = format!("AWSAccessKeyId=AK&Expires={}&Signature=x", now + 8 * 24 * 3600);
-        for q in ["X-Amz-Expires=604801", "a=b&X-Amz-Expires=99999999999999999999", "X-Amz-Expires=-1", "X-Amz-Expire%73=604801", late.as_str()] {
-            let e = super::check_presigned_expiry(Some(q)).expect_err(q);
-            assert_eq!(e.code().as_str(), "AuthorizationQueryParametersError", "{q}");
-        }
     }
 
     #[test]
