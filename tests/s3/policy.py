@@ -185,6 +185,8 @@ def rules(bucket, owner_ak, owner_sk, team_ak, team_sk):
     c.expect_error(lambda: anon.get_object(Bucket=bucket, Key="pub/missing"), "NoSuchKey", 404, "anonymous GET of a missing key it may list under its prefix")
     c.eq(head_status(lambda: anon.head_object(Bucket=bucket, Key="priv/missing")), 403, "anonymous HEAD of a missing key outside the listable prefix")
     c.eq(head_status(lambda: anon.head_object(Bucket=bucket, Key="pub/a.txt")), 403, "anonymous HEAD of an existing key it may list but not read")
+    owner.put_bucket_policy(Bucket=bucket, Policy=doc(pub, prefixed))
+    c.expect_error(lambda: anon.get_object(Bucket=bucket, Key="pub/missing"), "NoSuchKey", 404, "anonymous GET of a missing key it may read and list under its prefix")
     owner.put_bucket_policy(Bucket=bucket, Policy=doc(pub, {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": arn(bucket)}))
 
     # Browser form (POST) uploads: a form signed by the team key is a PutObject of its key,

@@ -361,8 +361,7 @@ impl KintsugiAccess {
     /// show as much, as S3 answers), else `denied`. A request naming a version keeps `denied`.
     async fn missing_or(&self, view: &View, ask: &Ask<'_>, denied: s3s::S3Error) -> s3s::S3Error {
         let Some(key) = ask.key.filter(|_| !ask.keys.iter().any(|(k, _)| k == "s3:versionid")) else { return denied };
-        let list = Ask { op: "ListObjects", key: None, keys: vec![("s3:prefix".to_owned(), key.to_owned())], ..*ask };
-        if self.judge(view, &list).is_err() {
+        if self.judge(view, &listing_of(ask)).is_err() {
             return denied;
         }
         let (b, k) = (ask.bucket.to_owned(), key.to_owned());
@@ -412,7 +411,7 @@ impl KintsugiAccess {
                         if let Some(pin) = self.pin(&view, &ask) {
                             req.extensions.insert(SourcePin(pin));
                         }
-                        if self.judge(&view, &Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask }).is_err() {
+                        if self.judge(&view, &listing_of(&ask)).is_err() {
                             req.extensions.insert(HideMissing);
                         }
                     }
@@ -425,6 +424,14 @@ impl KintsugiAccess {
             _ => Err(s3_error!(NotImplemented, "copy sources that are access points or outposts are not supported")),
         }
     }
+}
+
+/// The listing that would show whether `ask`'s key exists: ListObjects with the key as its
+/// `s3:prefix`, under the request's own condition keys (how it is signed, from where).
+fn listing_of<'a>(ask: &Ask<'a>) -> Ask<'a> {
+    let mut keys: Vec<(String, String)> = ask.keys.iter().filter(|(k, _)| k != "s3:versionid").cloned().collect();
+    keys.extend(ask.key.map(|k| ("s3:prefix".to_owned(), k.to_owned())));
+    Ask { op: "ListObjects", key: None, keys, ..*ask }
 }
 
 /// The ARN a policy names `bucket` (and `key`) by.
@@ -523,11 +530,8 @@ impl S3Access for KintsugiAccess {
                         let legal_hold = self.judge(&view, &Ask { op: "GetObjectLegalHold", keys: ask.keys.clone(), ..ask }).is_ok();
                         cx.extensions_mut().insert(LockVisible { retention, legal_hold });
                     }
-                    if !as_owner && matches!(op, "GetObject" | "HeadObject" | "GetObjectAttributes" | "GetObjectTagging" | "GetObjectAcl") {
-                        let list = Ask { op: "ListObjects", key: None, keys: Vec::new(), ..ask };
-                        if self.judge(&view, &list).is_err() {
-                            cx.extensions_mut().insert(HideMissing);
-                        }
+                    if !as_owner && matches!(op, "GetObject" | "HeadObject" | "GetObjectAttributes" | "GetObjectTagging" | "GetObjectAcl") && self.judge(&view, &listing_of(&ask)).is_err() {
+                        cx.extensions_mut().insert(HideMissing);
                     }
                 } else if ACL_WRITES.contains(&op) {
                     self.check_acl(&b, cx.headers()).await?;
