@@ -153,7 +153,7 @@ async fn read_back(store: &Arc<Store>, mut obj: RecoveredObject) -> GwResult<Man
         modified_ms: if obj.started_ms > 0 { obj.started_ms } else { now_ms() },
         content_type: obj.label.content_type,
         // A part's label carries its upload's headers: what only the upload needed stays out.
-        headers: obj.label.headers.into_iter().filter(|(k, _)| k != crate::sse_io::UPLOAD_CHECKSUM_HEADER && k != crate::sse_io::INITIATOR_HEADER).collect(),
+        headers: obj.label.headers.into_iter().filter(|(k, _)| !crate::sse_io::upload_only(k)).collect(),
         user_meta: obj.label.user_meta,
         parts,
         coding: obj.coding,

@@ -116,6 +116,18 @@ pub const PART_CHECKSUMS_HEADER: &str = "x-kintsugi-part-checksums";
 /// list its parts and abort it without a grant, as S3 lets it); dropped from the object.
 pub const INITIATOR_HEADER: &str = "x-kintsugi-initiator";
 
+/// Whether a stored header is an upload's own (its checksum algorithm, its initiator), which
+/// the object made from it does not keep.
+pub fn upload_only(name: &str) -> bool {
+    name == UPLOAD_CHECKSUM_HEADER || name == INITIATOR_HEADER
+}
+
+/// The access key that created an upload, from its record's headers (`None`: an anonymous
+/// request, or an upload created before initiators were kept).
+pub fn initiator(headers: &[(String, String)]) -> Option<String> {
+    headers.iter().find(|(k, _)| k == INITIATOR_HEADER).map(|(_, v)| v.clone()).filter(|k| !k.is_empty())
+}
+
 /// Whether a stored header is internal (never answered, never copied to another version).
 pub fn is_internal(name: &str) -> bool {
     [HEADER, PARTS_HEADER, PART_SIZES_HEADER, UPLOAD_HEADER, UPLOAD_CHECKSUM_HEADER, PART_CHECKSUMS_HEADER, INITIATOR_HEADER, kintsugi_meta::ACL_HEADER].contains(&name)

@@ -219,16 +219,16 @@ pub(crate) fn encode_part(p: &PartRecord) -> MetaResult<Vec<u8>> {
 /// trailing bytes is refused, so neither is read as the other; a part without a checksum is
 /// only ever the older shape ([`encode_part`]), so one byte more is refused for both.
 pub(crate) fn decode_part(bytes: &[u8]) -> MetaResult<PartRecord> {
-    let older = match decode::<PartRecordV1>("part", bytes) {
-        Ok(v1) => return Ok(v1.into()),
-        Err(e) => e,
-    };
-    match decode::<PartRecord>("part", bytes) {
-        Ok(p) if p.checksum.is_some() => Ok(p),
+    // Every part, of either shape, begins with the older shape's fields: bytes that do not
+    // hold them are damaged; bytes that hold more are the newer shape, or damage.
+    let (older, extra) = decode_prefix::<PartRecordV1>("part", bytes)?;
+    if extra == 0 {
+        return Ok(older.into());
+    }
+    match decode::<PartRecord>("part", bytes)? {
+        p if p.checksum.is_some() => Ok(p),
         // The older shape and a stray byte.
-        Ok(_) => Err(older),
-        // Longer than the older shape: the newer one's error says what is wrong with it.
-        Err(newer) => Err(if matches!(&older, MetaError::Corrupt { detail, .. } if detail.ends_with("trailing bytes after the record")) { newer } else { older }),
+        _ => Err(trailing("part", extra)),
     }
 }
 
@@ -405,16 +405,18 @@ pub fn encode<T: Serialize>(value: &T) -> MetaResult<Vec<u8>> {
 /// does not account for (damage, or a shape this version does not know) is refused rather
 /// than read as its prefix.
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> MetaResult<T> {
+    match decode_prefix(what, bytes)? {
+        (value, 0) => Ok(value),
+        (_, extra) => Err(trailing(what, extra)),
+    }
+}
+
+/// A record written by [`encode`] at the start of `bytes`, and how many bytes follow it.
+fn decode_prefix<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> MetaResult<(T, usize)> {
     match bytes.split_first() {
         Some((&FORMAT_V1, rest)) => {
             let (value, extra) = postcard::take_from_bytes(rest).map_err(|e| MetaError::Corrupt { what, detail: e.to_string() })?;
-            if !extra.is_empty() {
-                return Err(MetaError::Corrupt {
-                    what,
-                    detail: format!("{} trailing bytes after the record", extra.len()),
-                });
-            }
-            Ok(value)
+            Ok((value, extra.len()))
         }
         Some((v, _)) => Err(MetaError::Corrupt {
             what,
@@ -425,6 +427,11 @@ pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> MetaResu
             detail: "empty record".into(),
         }),
     }
+}
+
+/// The refusal of a record followed by `extra` bytes it does not account for.
+fn trailing(what: &'static str, extra: usize) -> MetaError {
+    MetaError::Corrupt { what, detail: format!("{extra} trailing bytes after the record") }
 }
 
 #[cfg(test)]

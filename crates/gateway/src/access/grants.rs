@@ -144,7 +144,7 @@ impl KintsugiAccess {
             })
             .await
             .map_err(|e| lookup_failed("upload", &e))?;
-        acls.initiator = up.and_then(|u| u.headers.into_iter().find(|(k, _)| k == crate::sse_io::INITIATOR_HEADER).map(|(_, v)| v));
+        acls.initiator = up.and_then(|u| crate::sse_io::initiator(&u.headers));
         Ok(())
     }
 

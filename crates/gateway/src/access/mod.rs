@@ -67,7 +67,7 @@ pub(crate) struct Client {
 pub(crate) struct DeniedKeys(pub(crate) HashSet<(String, Option<String>)>);
 
 /// Put in a GetObject or HeadObject request's extensions when its caller may read the object
-/// but not list the bucket: a missing key is then 403, not 404.
+/// but not list the key (`listing_of`): a missing key is then 403, not 404.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HideMissing;
 

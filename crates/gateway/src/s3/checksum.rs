@@ -47,13 +47,19 @@ impl Kept {
     pub(super) fn of(headers: &[(String, String)]) -> Self {
         let get = |alg: &str| super::util::header(headers, &format!("x-amz-checksum-{alg}"));
         let mut k = Self { crc32: get("crc32"), crc32c: get("crc32c"), sha1: get("sha1"), sha256: get("sha256"), crc64nvme: get("crc64nvme"), composite: false };
-        k.composite = [&k.crc32, &k.crc32c, &k.sha1, &k.sha256, &k.crc64nvme].iter().any(|v| v.as_deref().is_some_and(|v| v.contains('-')));
+        let composite = k.values().any(|v| v.contains('-'));
+        k.composite = composite;
         k
     }
 
     /// One checksum (`alg` lower-case).
     pub(super) fn one(alg: &str, value: String, composite: bool) -> Self {
         Self::of(&[(format!("x-amz-checksum-{alg}"), value)]).with_composite(composite)
+    }
+
+    /// The values kept, of whichever algorithms.
+    fn values(&self) -> impl Iterator<Item = &str> {
+        [&self.crc32, &self.crc32c, &self.sha1, &self.sha256, &self.crc64nvme].into_iter().filter_map(|v| v.as_deref())
     }
 
     /// The value kept for `alg` (lower-case).
@@ -94,8 +100,7 @@ impl Kept {
     /// Its type (`COMPOSITE` or `FULL_OBJECT`) when there is any.
     pub(super) fn kind(&self) -> Option<s3s::dto::ChecksumType> {
         use s3s::dto::ChecksumType;
-        let any = [&self.crc32, &self.crc32c, &self.sha1, &self.sha256, &self.crc64nvme].iter().any(|v| v.is_some());
-        any.then(|| ChecksumType::from_static(if self.composite { ChecksumType::COMPOSITE } else { ChecksumType::FULL_OBJECT }))
+        self.values().next().is_some().then(|| ChecksumType::from_static(if self.composite { ChecksumType::COMPOSITE } else { ChecksumType::FULL_OBJECT }))
     }
 }
 
@@ -127,12 +132,17 @@ pub(super) use set_checksums;
 /// The stored full-object checksum headers among `headers`: what a copy keeps of its source
 /// (not a multipart object's composite checksum, which names parts the copy does not have).
 pub(super) fn checksum_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
-    headers.iter().filter(|(k, v)| k.starts_with("x-amz-checksum-") && !v.contains('-')).cloned().collect()
+    headers.iter().filter(|(k, v)| k.starts_with("x-amz-checksum-") && !is_composite(k, v)).cloned().collect()
 }
 
 /// `headers` without a composite checksum (see [`checksum_headers`]).
 pub(super) fn without_composite(headers: &[(String, String)]) -> Vec<(String, String)> {
-    headers.iter().filter(|(k, v)| !(k.starts_with("x-amz-checksum-") && v.contains('-'))).cloned().collect()
+    headers.iter().filter(|(k, v)| !is_composite(k, v)).cloned().collect()
+}
+
+/// Whether a stored header is a multipart object's composite checksum (`<base64>-N`).
+fn is_composite(name: &str, value: &str) -> bool {
+    name.starts_with("x-amz-checksum-") && value.contains('-')
 }
 
 /// The checksums a request declared and a running hasher for them.

@@ -372,6 +372,7 @@ impl KintsugiS3 {
         let (b, k, u) = (input.bucket.clone(), input.key.clone(), input.upload_id.clone());
         let up = self.meta(move |m| m.upload(&b, &k, &u)).await?;
         let sum = UploadSum::of(&up.headers);
+        let (initiator, owner) = initiator_and_owner(&up);
         let max = usize::try_from(input.max_parts.unwrap_or(1000).clamp(1, 1000)).unwrap_or(1000);
         let after = input.part_number_marker.and_then(|m| u32::try_from(m).ok()).unwrap_or(0);
         let u = input.upload_id.clone();
@@ -389,8 +390,8 @@ impl KintsugiS3 {
             next_part_number_marker: if truncated { next } else { None },
             checksum_algorithm: sum.map(|s| s.algorithm()),
             checksum_type: sum.map(|s| s.kind()),
-            initiator: initiator(&up).map(|id| Initiator { display_name: Some(id.clone()), id: Some(id) }),
-            owner: initiator(&up).map(|id| s3s::dto::Owner { display_name: Some(id.clone()), id: Some(id) }),
+            initiator,
+            owner,
             parts: Some(
                 parts
                     .into_iter()
@@ -443,10 +444,10 @@ impl KintsugiS3 {
                     .into_iter()
                     .map(|u| {
                         let sum = UploadSum::of(&u.headers);
-                        let by = initiator(&u);
+                        let (initiator, owner) = initiator_and_owner(&u);
                         MultipartUpload {
-                            initiator: by.clone().map(|id| Initiator { display_name: Some(id.clone()), id: Some(id) }),
-                            owner: by.map(|id| s3s::dto::Owner { display_name: Some(id.clone()), id: Some(id) }),
+                            initiator,
+                            owner,
                             key: Some(u.key),
                             upload_id: Some(u.upload_id),
                             initiated: Some(ts(u.created_ms)),
@@ -478,10 +479,10 @@ fn completed(bucket: &str, key: &str, manifest: &Manifest, version_id: Option<St
     Ok(S3Response::new(out))
 }
 
-/// The access key that created `up` (`None`: an anonymous request, or an upload created
-/// before initiators were kept).
-fn initiator(up: &UploadRecord) -> Option<String> {
-    util::header(&up.headers, crate::sse_io::INITIATOR_HEADER).filter(|k| !k.is_empty())
+/// The `Initiator` and `Owner` S3 answers for an upload: the key that created it.
+fn initiator_and_owner(up: &UploadRecord) -> (Option<Initiator>, Option<s3s::dto::Owner>) {
+    let id = crate::sse_io::initiator(&up.headers);
+    (id.clone().map(|id| Initiator { display_name: Some(id.clone()), id: Some(id) }), id.map(|id| s3s::dto::Owner { display_name: Some(id.clone()), id: Some(id) }))
 }
 
 /// A part as a CompleteMultipartUpload lists it.
@@ -562,7 +563,7 @@ fn assemble(up: &UploadRecord, parts: &[PartRecord], listed: &[Listed], whole: &
     let Some(coding) = coding else { return Err(GatewayError::InvalidPartOrder) };
     let digest: [u8; 16] = md5s.finalize().into();
     // What only the upload needed stays with it.
-    let mut headers: Vec<(String, String)> = up.headers.iter().filter(|(k, _)| k != crate::sse_io::UPLOAD_CHECKSUM_HEADER && k != crate::sse_io::INITIATOR_HEADER).cloned().collect();
+    let mut headers: Vec<(String, String)> = up.headers.iter().filter(|(k, _)| !crate::sse_io::upload_only(k)).cloned().collect();
     headers.extend(object_checksum(up, &used, whole)?);
     let lens: Vec<String> = used.iter().map(|(_, p)| p.size.to_string()).collect();
     // An encrypted object's parts are sealed streams of their own: their lengths say where.
