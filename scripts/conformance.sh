@@ -35,7 +35,9 @@ export KINTSUGI_ACCESS_KEY="KT$(rand 9 | tr a-f A-F)" KINTSUGI_SECRET_KEY="$(ran
 data="$out/data-$(date +%s)"
 disks=()
 for i in 1 2 3 4 5 6; do disks+=(--data "$data/d$i"); done
-"$BIN" server --listen "127.0.0.1:$port" --ec 4+2 --meta "$data/meta" "${disks[@]}" >"$out/server.log" 2>&1 &
+# The suite speaks plain HTTP, SSE-C tests included: --sse-c-over-http lets those run, as
+# Ceph's own runs turn off rgw_crypt_require_ssl.
+"$BIN" server --listen "127.0.0.1:$port" --ec 4+2 --meta "$data/meta" "${disks[@]}" --sse-c-over-http >"$out/server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
 ready=0

@@ -534,16 +534,23 @@ fn files_holding(files: &[PathBuf], needle: &[u8]) -> usize {
     files.iter().filter(|f| fs::read(f).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))).count()
 }
 
-/// Server-side encryption with boto3 and the aws cli (tests/s3/sse.py): SSE-S3, SSE-C and
-/// default bucket encryption on every write and read path, refused as S3 refuses — and no
-/// shard on any disk holds a byte of the plaintext, while a plain object's shards do. Still
-/// readable after a restart.
+/// Server-side encryption with boto3 and the aws cli (tests/s3/sse.py), over HTTPS as SSE-C
+/// requires: SSE-S3, SSE-C and default bucket encryption on every write and read path, refused
+/// as S3 refuses — and no shard on any disk holds a byte of the plaintext, while a plain
+/// object's shards do. Still readable after a restart. A plain-HTTP server refuses every
+/// request that carries a customer key.
 #[test]
 fn encrypted_objects_read_back_and_their_shards_hold_only_ciphertext() {
     let _g = slot();
     let t = Instant::now();
-    let mut s = Server::start(Opts::default());
     let marker = format!("KINTSUGI-SECRET-{}", common::random_string(12));
+    let plain = Server::start(Opts::default());
+    plain.py("sse.py", &["plain", "sse-p", &marker]);
+    drop(plain);
+    let pki = tempfile::tempdir().expect("pki dir");
+    let cert = common::tls::self_signed(pki.path(), "sse");
+    let mut s = Server::start(Opts { flags: cert.flags(), ..Opts::default() });
+    assert!(s.endpoint.starts_with("https://"), "{}", s.endpoint);
     s.py("sse.py", &["write", "sse-b", &marker]);
     // The aws cli's own SSE flags.
     let src = s.scratch().join("cli-src");

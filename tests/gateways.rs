@@ -85,7 +85,8 @@ fn three_gateways_serve_the_same_objects_and_survive_the_leaders_death() {
     let _g = common::slot();
     // A two-second lifecycle day, so lifecycle rules set through a follower are carried out
     // by the leader within the test.
-    let (mut c, mut others) = group_of_three_with(&["--lifecycle-day=2s".into(), "--lifecycle-interval=500ms".into()]);
+    // SSE-C over the group's plain-HTTP endpoints, as behind a TLS-terminating proxy.
+    let (mut c, mut others) = group_of_three_with(&["--lifecycle-day=2s".into(), "--lifecycle-interval=500ms".into(), "--sse-c-over-http".into()]);
     let list = gateways(&others[1]);
     let members = list["gateways"].as_array().expect("gateways");
     assert_eq!(members.len(), 3, "{list:#}");

@@ -439,6 +439,7 @@ pub async fn serve_s3(
         max_connections: http.max_connections,
         max_requests: http.max_requests,
         body_timeout: http.body_timeout,
+        sse_c_over_http: http.sse_c_over_http,
     };
     if let Some(tls) = &http.tls {
         tokio::spawn(reload_on_sighup(tls.clone()));

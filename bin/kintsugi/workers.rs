@@ -101,6 +101,12 @@ pub struct HttpArgs {
     /// Requests to any other host stay path-style.
     #[arg(long = "domain", value_name = "NAME", env = "KINTSUGI_DOMAIN", value_delimiter = ',')]
     pub domains: Vec<String>,
+    /// Take SSE-C requests (customer-provided encryption keys) over plain HTTP. S3 takes them
+    /// only over HTTPS, and so does Kintsugi by default: a customer key is the only key to its
+    /// object, and plain HTTP shows it to anyone on the path. Give this only when a
+    /// TLS-terminating proxy stands in front of the server on a network you trust.
+    #[arg(long, env = "KINTSUGI_SSE_C_OVER_HTTP")]
+    pub sse_c_over_http: bool,
 }
 
 /// The S3 endpoint's connection settings, with the TLS files loaded.
@@ -118,6 +124,8 @@ pub struct Http {
     pub body_timeout: Duration,
     /// See [`HttpArgs::domains`].
     pub domains: kintsugi_gateway::Domains,
+    /// See [`HttpArgs::sse_c_over_http`].
+    pub sse_c_over_http: bool,
 }
 
 impl HttpArgs {
@@ -128,7 +136,7 @@ impl HttpArgs {
             _ => None,
         };
         let domains = kintsugi_gateway::Domains::new(&self.domains).map_err(anyhow::Error::msg)?;
-        Ok(Http { header_timeout: self.header_timeout, tls, max_connections: self.max_connections, max_requests: self.max_requests, body_timeout: self.body_timeout, domains })
+        Ok(Http { header_timeout: self.header_timeout, tls, max_connections: self.max_connections, max_requests: self.max_requests, body_timeout: self.body_timeout, domains, sse_c_over_http: self.sse_c_over_http })
     }
 }
 

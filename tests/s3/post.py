@@ -3,7 +3,10 @@ generate_presigned_post, posted as multipart/form-data with nothing but the stan
 A good form stores the object with its fields; a form whose key, size, expiry or signature is
 off stores nothing. Usage: post.py BUCKET"""
 
+import base64
 import http.client
+import os
+import ssl
 import sys
 import urllib.parse
 import uuid
@@ -24,7 +27,12 @@ def post(url, fields, file_bytes, filename="upload.bin"):
     parts.append(f"\r\n--{boundary}--\r\n".encode())
     body = b"".join(parts)
     u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    if u.scheme == "https":
+        # Trusting what the other clients are told to trust (AWS_CA_BUNDLE), as a browser would.
+        ctx = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE"))
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=60, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
     conn.request("POST", u.path or "/", body=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(len(body))})
     r = conn.getresponse()
     out = r.read()
@@ -55,8 +63,14 @@ def main(bucket):
         return text
 
     other_key = dict(form["fields"], key="elsewhere")
-    text = refused("a key the policy does not sign", other_key, body, 400)
-    c.check("InvalidPolicyDocument" in text, f"a condition the form fails is named: {text[:200]}")
+    # A form its policy refuses is 403, as S3 answers it; a policy that cannot be read is 400.
+    text = refused("a key the policy does not sign", other_key, body, 403)
+    c.check("AccessDenied" in text and "Invalid according to Policy" in text and "key" in text, f"a condition the form fails is named: {text[:300]}")
+    text = refused("a metadata field the policy does not allow", dict(form["fields"], **{"x-amz-meta-who": "robot"}), body, 403)
+    c.check("AccessDenied" in text, f"a field that fails its condition: {text[:300]}")
+    garbled = dict(form["fields"], policy=base64.b64encode(b"{not a policy").decode())
+    text = refused("a policy that is not JSON", garbled, body, 400)
+    c.check("InvalidPolicyDocument" in text, f"an unreadable policy is InvalidPolicyDocument: {text[:300]}")
     bad_sig = dict(form["fields"], **{"x-amz-signature": "0" * 64})
     refused("a wrong signature", bad_sig, body, 403)
     text = refused("a file above content-length-range", form["fields"], data(22, (1 << 20) + 1), 400)

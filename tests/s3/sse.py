@@ -7,7 +7,10 @@ Usage:
   sse.py write BUCKET MARKER   writes and checks; leaves BUCKET/s3 (SSE-S3) and BUCKET/c
                                (SSE-C, key KEY below), both holding MARKER
   sse.py still BUCKET MARKER   what `write` left reads back (after a restart, or through
-                               another gateway)"""
+                               another gateway)
+  sse.py plain BUCKET MARKER   against a plain-HTTP server without --sse-c-over-http: every
+                               request with a customer key is refused (400 InvalidRequest)
+                               and stores nothing; SSE-S3 still works"""
 
 import base64
 import hashlib
@@ -170,12 +173,42 @@ def still(bucket, marker):
     c.expect_error(lambda: get(s3, bucket, "c", **ssec(OTHER)), "AccessDenied", 403, "and still not with another")
 
 
+def plain(bucket, marker):
+    s3 = client()
+    c.check(s3.meta.endpoint_url.startswith("http://"), f"plain runs against a plain-HTTP endpoint, not {s3.meta.endpoint_url}")
+    s3.create_bucket(Bucket=bucket)
+    small = body(marker, 10_000)
+    refused = "InvalidRequest"
+    c.expect_error(lambda: s3.put_object(Bucket=bucket, Key="c", Body=small, **ssec()), refused, 400, "PUT with a customer key over plain HTTP")
+    c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="c"), "404", 404, "the refused PUT stored nothing")
+    s3.put_object(Bucket=bucket, Key="s3", Body=small, ServerSideEncryption="AES256")
+    c.check(get(s3, bucket, "s3") == small, "SSE-S3 works over plain HTTP")
+    c.expect_error(lambda: get(s3, bucket, "s3", **ssec()), refused, 400, "GET with a customer key over plain HTTP")
+    c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="s3", **ssec()), "400", 400, "HEAD with a customer key over plain HTTP")
+    c.expect_error(
+        lambda: s3.copy_object(Bucket=bucket, Key="cp", CopySource={"Bucket": bucket, "Key": "s3"}, **ssec(prefix="CopySource")),
+        refused, 400, "a copy naming its source's customer key over plain HTTP",
+    )
+    c.expect_error(lambda: s3.create_multipart_upload(Bucket=bucket, Key="mp", **ssec()), refused, 400, "CreateMultipartUpload with a customer key over plain HTTP")
+    c.eq(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []), [], "the refused upload was not created")
+    # A browser POST whose form carries the key.
+    from post import post
+
+    fields = {"x-amz-server-side-encryption-customer-algorithm": "AES256", "x-amz-server-side-encryption-customer-key": ssec()["SSECustomerKey"], "x-amz-server-side-encryption-customer-key-MD5": ssec()["SSECustomerKeyMD5"]}
+    form = s3.generate_presigned_post(Bucket=bucket, Key="post", Fields=dict(fields), Conditions=[{k: v} for k, v in fields.items()], ExpiresIn=600)
+    status, text = post(form["url"], form["fields"], small)
+    c.check(status == 400 and refused in text, f"a POST form with a customer key over plain HTTP: {status} {text[:300]}")
+    c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="post"), "404", 404, "the refused POST stored nothing")
+
+
 def main():
     cmd, bucket, marker = sys.argv[1], sys.argv[2], sys.argv[3]
     if cmd == "write":
         c.run("write", lambda: write(bucket, marker))
     elif cmd == "still":
         c.run("still", lambda: still(bucket, marker))
+    elif cmd == "plain":
+        c.run("plain", lambda: plain(bucket, marker))
     else:
         sys.exit(f"unknown command {cmd}")
     c.finish()

@@ -80,6 +80,9 @@ pub struct HttpLimits {
     /// Longest a request body may go without a byte once its handler reads it; the request
     /// then fails (400 RequestTimeout) and its connection is closed. Zero: no limit.
     pub body_timeout: Duration,
+    /// Take customer keys (SSE-C) over plain HTTP too: for a gateway behind a TLS-terminating
+    /// proxy. Otherwise only HTTPS connections may carry one, as S3 requires.
+    pub sse_c_over_http: bool,
 }
 
 /// Serve until `shutdown` resolves, then stop accepting and let in-flight
@@ -143,7 +146,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
         let gw = gw.clone();
         let overload = overload.clone();
         let posts = posts.clone();
-        let client = crate::access::Client { ip: peer.ip(), secure: tls.is_some() };
+        let client = crate::access::Client { ip: peer.ip(), secure: tls.is_some(), sse_c: tls.is_some() || limits.sse_c_over_http };
         let domains = domains.clone();
         let handle = move |req: Request<Incoming>| {
             let s3 = s3.clone();
@@ -220,6 +223,9 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 } else {
                     call.await?
                 };
+                if form {
+                    crate::s3::policy_refusal_as_s3(&mut resp);
+                }
                 // A ranged HEAD answers as the ranged GET would (s3s sends every HEAD as 200).
                 if is_head && resp.status() == hyper::StatusCode::OK && resp.headers().contains_key(hyper::header::CONTENT_RANGE) {
                     *resp.status_mut() = hyper::StatusCode::PARTIAL_CONTENT;

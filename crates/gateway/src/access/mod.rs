@@ -30,8 +30,7 @@
 //! (an anonymous request cannot make the gateway ask the group: it gets 404 until the
 //! gateway applies the creation).
 
-use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -46,52 +45,13 @@ use kintsugi_meta::{AccessKeyRecord, MetaError, MetaRead, PublicAccessBlock};
 use crate::policy::{action_of, request_keys, Decision, Facts, Policy, POLICY_ACTIONS};
 
 mod grants;
+mod marks;
 mod presign;
+mod transport;
 use grants::Acls;
 use presign::check_presigned_expiry;
 pub(crate) use grants::{ObjectPin, Pin, SourcePin};
-
-/// Where a request came from (put in its extensions by the HTTP front end).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Client {
-    /// The client's address.
-    pub(crate) ip: IpAddr,
-    /// Whether it came over HTTPS.
-    pub(crate) secure: bool,
-}
-
-/// Keys (with the version id each names, if any) of a DeleteObjects request the caller may
-/// not delete (put in its extensions by the check; the handler answers them `AccessDenied`
-/// one by one, as S3 does).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct DeniedKeys(pub(crate) HashSet<(String, Option<String>)>);
-
-/// Put in a GetObject or HeadObject request's extensions when its caller may read the object
-/// but not list the key (`listing_of`): a missing key is then 403, not 404.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct HideMissing;
-
-/// Put in a DeleteObject or PutObjectRetention request's extensions when it asks to bypass
-/// GOVERNANCE retention (`x-amz-bypass-governance-retention: true`) and its caller may
-/// (`s3:BypassGovernanceRetention` on the object: admin keys and the bucket's owner always,
-/// others where the bucket's policy allows it) — and in a DeleteObjects request's of an admin
-/// key. Without it the bypass is ignored.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct MayBypass;
-
-/// Put in a GetObject or HeadObject request's extensions when its caller reads through a
-/// policy (not as the bucket's owner): which of the version's lock headers it may see (S3
-/// shows them only to callers allowed s3:GetObjectRetention / s3:GetObjectLegalHold).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LockVisible {
-    pub(crate) retention: bool,
-    pub(crate) legal_hold: bool,
-}
-
-/// The (key, version id) pairs of a DeleteObjects request whose caller may bypass GOVERNANCE
-/// retention for them (decided key by key, as the policy's resources name objects).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct BypassKeys(pub(crate) HashSet<(String, Option<String>)>);
+pub(crate) use marks::{BypassKeys, Client, DeniedKeys, HideMissing, LockVisible, MayBypass};
 
 fn asks_bypass(headers: &http::HeaderMap) -> bool {
     headers.get("x-amz-bypass-governance-retention").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("true"))
@@ -448,6 +408,7 @@ impl S3Access for KintsugiAccess {
         let op = cx.s3_op().name().to_owned();
         let op = op.as_str();
         let client = cx.extensions_mut().get::<Client>().copied();
+        transport::refuse_plain_customer_key(client, transport::names_customer_key(cx.headers()))?;
         let p = match cx.credentials() {
             Some(creds) => {
                 check_presigned_expiry(cx.uri().query())?;
@@ -561,6 +522,7 @@ impl S3Access for KintsugiAccess {
     /// A browser POST upload is a PutObject of the form's key (with the lock permissions a
     /// locking write needs).
     async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
+        transport::refuse_plain_customer_key(req.extensions.get::<Client>().copied(), transport::form_names_customer_key(&req.input))?;
         let p = principal_of(&self.store, req).await?;
         let bucket = req.input.bucket.clone();
         // The form's ACL fields, as the headers a PutObject would carry them in.

@@ -19,7 +19,7 @@ mod util;
 mod versions;
 
 pub(crate) use attributes::{is_attributes_request, unquote_etag};
-pub(crate) use post::{is_form, refuse_post, MAX_POST_FIELD, MAX_POST_FIELDS, MAX_POST_FILE, POSTS_AT_ONCE, POST_DEADLINE};
+pub(crate) use post::{is_form, policy_refusal_as_s3, refuse_post, MAX_POST_FIELD, MAX_POST_FIELDS, MAX_POST_FILE, POSTS_AT_ONCE, POST_DEADLINE};
 
 use std::sync::Arc;
 

@@ -52,6 +52,37 @@ pub(crate) fn refuse_post(headers: &http::HeaderMap) -> Option<http::Response<s3
     Some(resp)
 }
 
+/// S3 answers a form its policy does not allow — a condition that fails, a bucket that is
+/// not the URL's, a signed field the policy does not match — with `403 AccessDenied`
+/// ("Invalid according to Policy"), keeping `400 InvalidPolicyDocument` for a document it
+/// cannot read. s3s, which checks the policy before any handler runs, answers both 400: its
+/// answer to a refused condition is turned into S3's here. Nothing was stored either way.
+pub(crate) fn policy_refusal_as_s3(resp: &mut http::Response<s3s::Body>) {
+    if resp.status() != http::StatusCode::BAD_REQUEST {
+        return;
+    }
+    let Some(body) = resp.body().bytes() else { return };
+    let Some(fixed) = refused_condition(&body) else { return };
+    *resp.status_mut() = http::StatusCode::FORBIDDEN;
+    resp.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(fixed.len()));
+    *resp.body_mut() = s3s::Body::from(fixed);
+}
+
+/// The error document `xml` as S3's `AccessDenied`, when it is s3s's `InvalidPolicyDocument`
+/// for a policy that was read but does not allow the form.
+fn refused_condition(xml: &[u8]) -> Option<Vec<u8>> {
+    const CODE: &str = "<Code>InvalidPolicyDocument</Code>";
+    let text = std::str::from_utf8(xml).ok()?;
+    let (_, after) = text.split_once("<Message>")?;
+    let (message, _) = after.split_once("</Message>")?;
+    let condition = message.starts_with("Policy condition ") || message.starts_with("Bucket in form field ") || message.ends_with(" does not match policy");
+    if !text.contains(CODE) || !condition {
+        return None;
+    }
+    let fixed = text.replacen(CODE, "<Code>AccessDenied</Code>", 1).replacen("<Message>", "<Message>Invalid according to Policy: ", 1);
+    Some(fixed.into_bytes())
+}
+
 /// The checksums a form declares, as the headers a PUT would send them in.
 fn checksum_fields(i: &PostObjectInput) -> S3Result<HeaderMap> {
     let mut h = HeaderMap::new();
@@ -150,6 +181,33 @@ mod tests {
         assert_eq!((r.status(), r.headers().get(http::header::CONNECTION).map(HeaderValue::as_bytes)), (http::StatusCode::BAD_REQUEST, Some(&b"close"[..])));
         h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(MAX_POST_FILE));
         assert!(refuse_post(&h).is_none(), "a form of the largest file is taken");
+    }
+
+    #[test]
+    fn a_form_its_policy_refuses_is_403_and_an_unreadable_policy_400() {
+        let answer = |code: &str, message: &str| {
+            let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>");
+            let mut resp = http::Response::new(s3s::Body::from(xml));
+            *resp.status_mut() = http::StatusCode::BAD_REQUEST;
+            policy_refusal_as_s3(&mut resp);
+            (resp.status().as_u16(), String::from_utf8(resp.body().bytes().expect("full body").to_vec()).expect("utf-8"))
+        };
+        for refused in [
+            "Policy condition &apos;eq&apos; for field &apos;x-amz-meta-foo&apos; failed: expected &apos;&apos;, got &apos;barclamp&apos;",
+            "Policy condition 'starts-with' for field 'key' failed: expected prefix 'foo', got 'bar'",
+            "Bucket in form field 'a' does not match bucket in URL 'b'",
+            "x-amz-credential does not match policy",
+        ] {
+            let (status, body) = answer("InvalidPolicyDocument", refused);
+            assert_eq!(status, 403, "{refused}");
+            assert!(body.contains("<Code>AccessDenied</Code>") && body.contains(&format!("<Message>Invalid according to Policy: {refused}</Message>")), "{body}");
+        }
+        assert_eq!(answer("InvalidPolicyDocument", "failed to parse POST policy").0, 400, "a document that cannot be read");
+        assert_eq!(answer("EntityTooLarge", "Policy condition x").0, 400, "another code");
+        let mut ok = http::Response::new(s3s::Body::from("<Error><Code>InvalidPolicyDocument</Code><Message>Policy condition x</Message></Error>".to_owned()));
+        *ok.status_mut() = http::StatusCode::NO_CONTENT;
+        policy_refusal_as_s3(&mut ok);
+        assert_eq!(ok.status(), http::StatusCode::NO_CONTENT, "only a 400 is looked at");
     }
 
     #[test]
