@@ -16,6 +16,8 @@ import base64
 import hashlib
 import sys
 
+from botocore.exceptions import ClientError
+
 from s3util import Checker, client, data
 
 c = Checker("sse")
@@ -133,6 +135,13 @@ def write(bucket, marker):
     c.check(get(s3, bucket, "mp-c", **ssec()) == p1 + big[100:200100], "an SSE-C multipart object with a copied part reads back")
     c.expect_error(lambda: get(s3, bucket, "mp-c"), "InvalidRequest", 400, "an SSE-C multipart object without the key")
 
+    plain_up = s3.create_multipart_upload(Bucket=bucket, Key="mp-plain")["UploadId"]
+    c.expect_error(
+        lambda: s3.upload_part(Bucket=bucket, Key="mp-plain", UploadId=plain_up, PartNumber=1, Body=p1, **ssec()), "InvalidRequest", 400, "a part with a customer key into an upload without one"
+    )
+    c.eq(s3.list_parts(Bucket=bucket, Key="mp-plain", UploadId=plain_up).get("Parts", []), [], "the refused part stored nothing")
+    s3.abort_multipart_upload(Bucket=bucket, Key="mp-plain", UploadId=plain_up)
+
     # Browser POST uploads with SSE-S3 and SSE-C form fields.
     from post import post
 
@@ -179,25 +188,47 @@ def plain(bucket, marker):
     s3.create_bucket(Bucket=bucket)
     small = body(marker, 10_000)
     refused = "InvalidRequest"
-    c.expect_error(lambda: s3.put_object(Bucket=bucket, Key="c", Body=small, **ssec()), refused, 400, "PUT with a customer key over plain HTTP")
+
+    def plain_refused(fn, what):
+        """fn must be refused for carrying a customer key over plain HTTP, not for anything else."""
+        try:
+            fn()
+        except ClientError as e:
+            err = e.response.get("Error", {})
+            return c.check(
+                (err.get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"]) == (refused, 400) and "secure connection" in err.get("Message", ""),
+                f"{what}: got {err}",
+            )
+        return c.check(False, f"{what}: succeeded, want {refused} / HTTP 400 for plain HTTP")
+
+    plain_refused(lambda: s3.put_object(Bucket=bucket, Key="c", Body=small, **ssec()), "PUT with a customer key over plain HTTP")
     c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="c"), "404", 404, "the refused PUT stored nothing")
     s3.put_object(Bucket=bucket, Key="s3", Body=small, ServerSideEncryption="AES256")
     c.check(get(s3, bucket, "s3") == small, "SSE-S3 works over plain HTTP")
-    c.expect_error(lambda: get(s3, bucket, "s3", **ssec()), refused, 400, "GET with a customer key over plain HTTP")
-    c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="s3", **ssec()), "400", 400, "HEAD with a customer key over plain HTTP")
-    c.expect_error(
-        lambda: s3.copy_object(Bucket=bucket, Key="cp", CopySource={"Bucket": bucket, "Key": "s3"}, **ssec(prefix="CopySource")),
-        refused, 400, "a copy naming its source's customer key over plain HTTP",
+    # Keys that do not exist: refused for the key, where a secure connection would answer 404.
+    plain_refused(lambda: get(s3, bucket, "none", **ssec()), "GET with a customer key over plain HTTP")
+    c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="none", **ssec()), "400", 400, "HEAD with a customer key over plain HTTP")
+    plain_refused(
+        lambda: s3.copy_object(Bucket=bucket, Key="cp", CopySource={"Bucket": bucket, "Key": "none"}, **ssec(prefix="CopySource")),
+        "a copy naming its source's customer key over plain HTTP",
     )
-    c.expect_error(lambda: s3.create_multipart_upload(Bucket=bucket, Key="mp", **ssec()), refused, 400, "CreateMultipartUpload with a customer key over plain HTTP")
+    plain_refused(lambda: s3.create_multipart_upload(Bucket=bucket, Key="mp", **ssec()), "CreateMultipartUpload with a customer key over plain HTTP")
     c.eq(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []), [], "the refused upload was not created")
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp-plain")["UploadId"]
+    plain_refused(lambda: s3.upload_part(Bucket=bucket, Key="mp-plain", UploadId=up, PartNumber=1, Body=small, **ssec()), "UploadPart with a customer key over plain HTTP")
+    plain_refused(
+        lambda: s3.upload_part_copy(Bucket=bucket, Key="mp-plain", UploadId=up, PartNumber=1, CopySource={"Bucket": bucket, "Key": "s3"}, **ssec(prefix="CopySource")),
+        "UploadPartCopy with a source's customer key over plain HTTP",
+    )
+    c.eq(s3.list_parts(Bucket=bucket, Key="mp-plain", UploadId=up).get("Parts", []), [], "the refused parts stored nothing")
+    s3.abort_multipart_upload(Bucket=bucket, Key="mp-plain", UploadId=up)
     # A browser POST whose form carries the key.
     from post import post
 
     fields = {"x-amz-server-side-encryption-customer-algorithm": "AES256", "x-amz-server-side-encryption-customer-key": ssec()["SSECustomerKey"], "x-amz-server-side-encryption-customer-key-MD5": ssec()["SSECustomerKeyMD5"]}
     form = s3.generate_presigned_post(Bucket=bucket, Key="post", Fields=dict(fields), Conditions=[{k: v} for k, v in fields.items()], ExpiresIn=600)
     status, text = post(form["url"], form["fields"], small)
-    c.check(status == 400 and refused in text, f"a POST form with a customer key over plain HTTP: {status} {text[:300]}")
+    c.check(status == 400 and refused in text and "secure connection" in text, f"a POST form with a customer key over plain HTTP: {status} {text[:300]}")
     c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="post"), "404", 404, "the refused POST stored nothing")
 
 

@@ -1,8 +1,9 @@
 //! SSE-C's rule of transport: a customer key is the only key to its object's bytes, so it
 //! travels only over HTTPS, as S3 requires — or over plain HTTP to a gateway whose operator
 //! said, with `--sse-c-over-http`, that a TLS-terminating proxy stands in front of it. A
-//! request that carries one anyway is refused before anything is read or stored; the key
-//! has been seen on the wire by then, and the client should treat it as spent.
+//! request that carries one anyway is refused by the access check, before its handler runs,
+//! so nothing is stored (a POST form's file has been read into memory by then, and dropped);
+//! the key has crossed the network by then, and the client should treat it as exposed.
 
 use http::HeaderMap;
 use s3s::dto::PostObjectInput;
@@ -37,7 +38,7 @@ fn plain_customer_key() -> S3Error {
         InvalidRequest,
         "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection: \
          send it over HTTPS (start the server with --tls-cert/--tls-key), or, if a TLS-terminating proxy is in front, \
-         start it with --sse-c-over-http. Nothing was read or stored; consider the key exposed"
+         start it with --sse-c-over-http. Nothing was stored; consider the key exposed"
     )
 }
 

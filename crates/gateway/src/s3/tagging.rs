@@ -61,7 +61,10 @@ fn from_dto(t: Tagging) -> Vec<(String, String)> {
     t.tag_set.into_iter().map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default())).collect()
 }
 
-fn to_dto(tags: Vec<(String, String)>) -> Vec<Tag> {
+/// A tag set as answered: sorted by key, as Ceph and MinIO answer it (their stores keep tags
+/// in sorted maps), whatever order the request that set it gave — clients compare tag lists.
+fn to_dto(mut tags: Vec<(String, String)>) -> Vec<Tag> {
+    tags.sort();
     tags.into_iter().map(|(k, v)| Tag { key: Some(k), value: Some(v) }).collect()
 }
 
