@@ -1,7 +1,8 @@
 """Streaming uploads as the AWS SDKs send them (Content-Encoding: aws-chunked):
 STREAMING-AWS4-HMAC-SHA256-PAYLOAD (per-chunk signatures) and
 STREAMING-UNSIGNED-PAYLOAD-TRAILER (CRC32 in a trailer), and the flexible
-checksum headers (x-amz-checksum-*) that boto3 sends with every PutObject.
+checksum headers (x-amz-checksum-*) that boto3 sends with every PutObject; and
+PUTs sent with HTTP's own chunking (Transfer-Encoding: chunked) and no length.
 Usage: chunked.py BUCKET"""
 
 import base64
@@ -168,6 +169,68 @@ def checksum_headers():
             c.check(absent(key), f"PUT with a {what} created no object")
 
 
+def http_chunked(key, payload, unsigned=False, query=""):
+    """A PUT whose body is sent with HTTP's own chunking (Transfer-Encoding: chunked) and no
+    Content-Length, as a client streaming from a pipe sends it; signed over the body's SHA-256,
+    or UNSIGNED-PAYLOAD."""
+    headers = {"Transfer-Encoding": "chunked"}
+    url = f"{endpoint()}/{bucket}/{key}" + (f"?{query}" if query else "")
+    if unsigned:
+        req = AWSRequest(method="PUT", url=url, data=b"", headers=headers)
+        SeedAuth("UNSIGNED-PAYLOAD").add_auth(req)
+    else:
+        req = AWSRequest(method="PUT", url=url, data=payload, headers=headers)
+        S3SigV4Auth(Credentials(AK, SK), "s3", "us-east-1").add_auth(req)
+    hdrs = {k: v for k, v in req.prepare().headers.items() if k.lower() != "content-length"}
+    pieces = (payload[i : i + 100_000] for i in range(0, len(payload), 100_000))
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    try:
+        conn.request("PUT", u.path + (f"?{u.query}" if u.query else ""), body=pieces, headers=hdrs, encode_chunked=True)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # refused midway: the answer is on the socket
+    r = conn.getresponse()
+    out = r.status, r.read()
+    conn.close()
+    return out
+
+
+def transfer_chunked():
+    payload = data(8082, 3 * 1024 * 1024 + 17)
+    for key, unsigned in (("te-signed", False), ("te-unsigned", True)):
+        st, resp = http_chunked(key, payload, unsigned=unsigned)
+        c.check(st == 200, f"PUT {key} with Transfer-Encoding: chunked: HTTP {st} {code_of(resp)}")
+        if st == 200:
+            got = s3.get_object(Bucket=bucket, Key=key)
+            c.check(got["Body"].read() == payload, f"{key} is byte-exact")
+            c.eq(got["ETag"], f'"{hashlib.md5(payload).hexdigest()}"', f"{key}'s ETag is its MD5")
+    # A signed body that is not the one signed is refused and stores nothing.
+    req = AWSRequest(method="PUT", url=f"{endpoint()}/{bucket}/te-tampered", data=b"other bytes", headers={"Transfer-Encoding": "chunked"})
+    S3SigV4Auth(Credentials(AK, SK), "s3", "us-east-1").add_auth(req)
+    hdrs = {k: v for k, v in req.prepare().headers.items() if k.lower() != "content-length"}
+    u = urllib.parse.urlsplit(f"{endpoint()}/{bucket}/te-tampered")
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    conn.request("PUT", u.path, body=iter([b"these are not the bytes signed"]), headers=hdrs, encode_chunked=True)
+    r = conn.getresponse()
+    st, resp = r.status, r.read()
+    conn.close()
+    c.check((st, code_of(resp)) == (400, "XAmzContentSHA256Mismatch"), f"a chunked body that is not the one signed: HTTP {st} {code_of(resp)}, want 400 XAmzContentSHA256Mismatch")
+    c.check(absent("te-tampered"), "the refused chunked PUT stored nothing")
+    # A part of a multipart upload, sent the same way.
+    up = s3.create_multipart_upload(Bucket=bucket, Key="te-mp")["UploadId"]
+    part = data(8083, 5 * 1024 * 1024)
+    st, resp = http_chunked("te-mp", part, unsigned=True, query=f"partNumber=1&uploadId={up}")
+    c.check(st == 200, f"UploadPart with Transfer-Encoding: chunked: HTTP {st} {code_of(resp)}")
+    parts = s3.list_parts(Bucket=bucket, Key="te-mp", UploadId=up).get("Parts", [])
+    c.eq([(p["PartNumber"], p["Size"]) for p in parts], [(1, len(part))], "the chunked part is stored whole")
+    s3.abort_multipart_upload(Bucket=bucket, Key="te-mp", UploadId=up)
+    # Past the limit of a body without a length: 411, as S3 answers a PUT without one.
+    st, resp = http_chunked("te-big", data(8084, 16 * 1024 * 1024 + 1), unsigned=True)
+    c.check((st, code_of(resp)) == (411, "MissingContentLength"), f"a chunked PUT past 16 MiB: HTTP {st} {code_of(resp)}, want 411 MissingContentLength")
+    c.check(absent("te-big"), "the refused large chunked PUT stored nothing")
+
+
 c.run("main", main)
 c.run("checksum_headers", checksum_headers)
+c.run("transfer_chunked", transfer_chunked)
 c.finish()

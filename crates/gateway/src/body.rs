@@ -77,6 +77,63 @@ pub(crate) async fn discard(mut body: Incoming) {
     }
 }
 
+/// The largest body of a PUT sent without a length (`Transfer-Encoding: chunked`, no
+/// `Content-Length`): s3s verifies a body's SHA-256 only against a known length, so such a
+/// body is gathered in memory first. Larger ones: `411 MissingContentLength`.
+pub(crate) const MAX_UNSIZED: usize = 16 << 20;
+/// PUTs without a length gathered at once (more: `503 SlowDown`), so they hold at most this
+/// many times [`MAX_UNSIZED`] of memory.
+pub(crate) const UNSIZED_AT_ONCE: usize = 8;
+
+/// Whether `req` is a PUT whose body's length is not known before it is read: HTTP chunked
+/// without `Content-Length`. An aws-chunked upload names its length in
+/// `x-amz-decoded-content-length` and is streamed by s3s as it is.
+pub(crate) fn is_unsized_put(req: &Request<Incoming>) -> bool {
+    use hyper::body::Body as _;
+    req.method() == hyper::Method::PUT
+        && !req.headers().contains_key(hyper::header::CONTENT_LENGTH)
+        && !req.headers().contains_key("x-amz-decoded-content-length")
+        && req.body().size_hint().exact().is_none()
+}
+
+/// Read a PUT body of unknown length whole, up to [`MAX_UNSIZED`] bytes: its bytes, or the
+/// answer (`411 MissingContentLength` past the limit, `400 RequestTimeout` when it stalls,
+/// `400 IncompleteBody` when the connection breaks), whose connection closes.
+pub(crate) async fn gather_unsized(mut body: ReadTracker, stall: Option<Duration>) -> Result<bytes::Bytes, hyper::Response<s3s::Body>> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(BodyError::Stalled(_)) => return Err(request_timeout(stall)),
+            Err(BodyError::Http(e)) => {
+                return Err(closing(
+                    hyper::StatusCode::BAD_REQUEST,
+                    "IncompleteBody",
+                    &format!("the request body broke off before its end ({e}); nothing was stored, send it again"),
+                ))
+            }
+        };
+        if let Some(d) = frame.data_ref() {
+            if out.len() + d.len() > MAX_UNSIZED {
+                return Err(closing(
+                    hyper::StatusCode::LENGTH_REQUIRED,
+                    "MissingContentLength",
+                    &format!("a PUT without Content-Length may carry at most {MAX_UNSIZED} bytes; send Content-Length, or upload larger objects in parts (multipart upload); nothing was stored"),
+                ));
+            }
+            out.extend_from_slice(d);
+        }
+    }
+    Ok(out.freeze())
+}
+
+/// An S3 error answer whose connection is closed (its request body was left unread).
+fn closing(status: hyper::StatusCode, code: &str, message: &str) -> hyper::Response<s3s::Body> {
+    let mut resp = crate::cors::error(status, code, message);
+    resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+    resp
+}
+
 /// What a [`ReadTracker`] leaves behind: whether its body was read to the end,
 /// and the body itself when it was dropped unread.
 #[derive(Default)]

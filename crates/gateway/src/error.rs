@@ -43,6 +43,9 @@ pub enum GatewayError {
         /// What the body reported.
         detail: String,
     },
+    /// The body's SHA-256 is not the `x-amz-content-sha256` the request signed.
+    #[error("the body's SHA-256 does not match the x-amz-content-sha256 the request was signed with; nothing was stored")]
+    ContentSha256Mismatch,
     /// A chunk of an aws-chunked body carried a wrong signature.
     #[error("a chunk signature of the streaming upload does not match; check the secret key the client signs with")]
     ChunkSignatureMismatch,
@@ -129,6 +132,8 @@ impl GatewayError {
     pub fn from_body_error(detail: String) -> Self {
         if detail.contains("SignatureMismatch") {
             GatewayError::ChunkSignatureMismatch
+        } else if detail.contains("Sha256Mismatch") {
+            GatewayError::ContentSha256Mismatch
         } else if detail.contains(crate::body::BODY_STALLED) {
             GatewayError::BodyStalled { detail }
         } else {
@@ -172,6 +177,10 @@ pub(crate) fn s3_err(e: impl Into<GatewayError>) -> S3Error {
 /// The code of a write refused because the disks are full (S3 has none; 507 with it).
 pub const STORAGE_FULL: &str = "XKintsugiStorageFull";
 
+/// S3's code for a body that is not the one whose SHA-256 was signed (400; s3s has no
+/// variant for it).
+const CONTENT_SHA256_MISMATCH: &str = "XAmzContentSHA256Mismatch";
+
 fn storage_full() -> S3ErrorCode {
     S3ErrorCode::Custom(STORAGE_FULL.into())
 }
@@ -213,6 +222,7 @@ impl From<GatewayError> for S3Error {
             GatewayError::BodyStalled { .. } => C::RequestTimeout,
             GatewayError::BadDigest | GatewayError::ChecksumMismatch { .. } => C::BadDigest,
             GatewayError::ChunkSignatureMismatch => C::SignatureDoesNotMatch,
+            GatewayError::ContentSha256Mismatch => C::Custom(CONTENT_SHA256_MISMATCH.into()),
             GatewayError::InvalidDigest => C::InvalidDigest,
             GatewayError::EntityTooSmall { .. } => C::EntityTooSmall,
             GatewayError::EntityTooLarge { .. } => C::EntityTooLarge,
@@ -229,10 +239,27 @@ impl From<GatewayError> for S3Error {
         let mut err = S3Error::with_message(code.clone(), e.to_string());
         if matches!(code, C::ServiceUnavailable) {
             err.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+        } else if code == C::Custom(CONTENT_SHA256_MISMATCH.into()) {
+            err.set_status_code(http::StatusCode::BAD_REQUEST);
         } else if code == storage_full() {
             // As MinIO answers a full store: 507, which clients do not retry.
             err.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
         }
         err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_that_is_not_the_one_signed_is_s3s_400() {
+        let e = S3Error::from(GatewayError::from_body_error("UploadStreamError: Sha256Mismatch".into()));
+        assert_eq!((e.code().as_str(), e.status_code()), ("XAmzContentSHA256Mismatch", Some(http::StatusCode::BAD_REQUEST)));
+        let e = S3Error::from(GatewayError::from_body_error("SignatureMismatch".into()));
+        assert_eq!(e.code().as_str(), "SignatureDoesNotMatch");
+        let e = S3Error::from(GatewayError::from_body_error("connection reset".into()));
+        assert_eq!(e.code().as_str(), "IncompleteBody");
     }
 }

@@ -104,6 +104,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
     config.form_max_field_size = crate::s3::MAX_POST_FIELD;
     config.form_max_fields_size = crate::s3::MAX_POST_FIELDS;
     let posts = std::sync::Arc::new(tokio::sync::Semaphore::new(crate::s3::POSTS_AT_ONCE));
+    let unsized_slots = std::sync::Arc::new(tokio::sync::Semaphore::new(crate::body::UNSIZED_AT_ONCE));
     builder.set_config(std::sync::Arc::new(s3s::config::StaticConfigProvider::new(std::sync::Arc::new(config))));
     if !domains.is_empty() {
         builder.set_host(domains.clone());
@@ -146,6 +147,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
         let gw = gw.clone();
         let overload = overload.clone();
         let posts = posts.clone();
+        let unsized_slots = unsized_slots.clone();
         let client = crate::access::Client { ip: peer.ip(), secure: tls.is_some(), sse_c: tls.is_some() || limits.sse_c_over_http };
         let domains = domains.clone();
         let handle = move |req: Request<Incoming>| {
@@ -153,6 +155,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
             let gw = gw.clone();
             let overload = overload.clone();
             let posts = posts.clone();
+            let unsized_slots = unsized_slots.clone();
             let domains = domains.clone();
             async move {
                 // The Host is read once: it decides /metrics, the admin route and CORS's bucket.
@@ -202,6 +205,16 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 let is_head = req.method() == hyper::Method::HEAD;
                 let is_attributes = crate::s3::is_attributes_request(req.method(), req.uri());
                 let close_after = must_close_after(&req);
+                // A PUT without a length is gathered whole (bounded) before s3s sees it.
+                let unsized_put = crate::body::is_unsized_put(&req);
+                let _unsized_slot = if unsized_put {
+                    match unsized_slots.clone().try_acquire_owned() {
+                        Ok(slot) => Some(slot),
+                        Err(_) => return Ok(crate::overload::slow_down()),
+                    }
+                } else {
+                    None
+                };
                 let (mut parts, body) = req.into_parts();
                 // Who is asking, for the access check (bucket policies' conditions).
                 parts.extensions.insert(client);
@@ -209,7 +222,15 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                     parts.extensions.insert(crate::vhost::VirtualHosted);
                 }
                 let (body, tracked) = ReadTracker::new(body, body_timeout);
-                let call = s3.call(Request::from_parts(parts, s3s::Body::http_body(body)));
+                let body = if unsized_put {
+                    match crate::body::gather_unsized(body, body_timeout).await {
+                        Ok(bytes) => s3s::Body::from(bytes),
+                        Err(resp) => return Ok(resp),
+                    }
+                } else {
+                    s3s::Body::http_body(body)
+                };
+                let call = s3.call(Request::from_parts(parts, body));
                 let mut resp = if form {
                     // A form holds one of few POST slots: it gets a deadline for all of it.
                     match tokio::time::timeout(crate::s3::POST_DEADLINE, call).await {
