@@ -78,53 +78,113 @@ pub(crate) async fn discard(mut body: Incoming) {
 }
 
 /// The largest body of a PUT sent without a length (`Transfer-Encoding: chunked`, no
-/// `Content-Length`): s3s verifies a body's SHA-256 only against a known length, so such a
-/// body is gathered in memory first. Larger ones: `411 MissingContentLength`.
+/// `Content-Length`) that s3s needs the length of: it is gathered in memory first. Larger
+/// ones: `411 MissingContentLength`.
 pub(crate) const MAX_UNSIZED: usize = 16 << 20;
-/// PUTs without a length gathered at once (more: `503 SlowDown`), so they hold at most this
-/// many times [`MAX_UNSIZED`] of memory.
+/// PUTs without a length gathered at once (more: `503 SlowDown`), so they hold at most about
+/// this many times [`MAX_UNSIZED`] of memory.
 pub(crate) const UNSIZED_AT_ONCE: usize = 8;
+/// How long gathering such a body may take, all of it (it holds one of [`UNSIZED_AT_ONCE`]
+/// slots, before its signature is checked): 16 MiB at about 55 KiB/s.
+pub(crate) const UNSIZED_DEADLINE: Duration = Duration::from_secs(300);
 
-/// Whether `req` is a PUT whose body's length is not known before it is read: HTTP chunked
-/// without `Content-Length`. An aws-chunked upload names its length in
-/// `x-amz-decoded-content-length` and is streamed by s3s as it is.
-pub(crate) fn is_unsized_put(req: &Request<Incoming>) -> bool {
+/// Whether `req` is a PUT whose body's length is not known before it is read (HTTP chunked
+/// without `Content-Length`) and s3s needs it: s3s checks a SigV4 header signature's payload
+/// hash (a SHA-256, or `UNSIGNED-PAYLOAD`), and a presigned URL's `x-amz-content-sha256`,
+/// only against a known length, and reads an XML body only with a `Content-Length`. Other
+/// such PUTs (SigV2, anonymous, presigned without a payload hash) stream as they come, and
+/// an aws-chunked upload (`STREAMING-…`, with `x-amz-decoded-content-length`) is s3s's own.
+pub(crate) fn needs_gathering(req: &Request<Incoming>) -> bool {
     use hyper::body::Body as _;
+    let h = req.headers();
+    let payload_hash = h.get("x-amz-content-sha256").and_then(|v| v.to_str().ok());
+    let sigv4_header = h.get(hyper::header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS4-HMAC-SHA256"));
+    let presigned_hash = req.uri().query().is_some_and(|q| q.contains("X-Amz-Signature=")) && payload_hash.is_some();
     req.method() == hyper::Method::PUT
-        && !req.headers().contains_key(hyper::header::CONTENT_LENGTH)
-        && !req.headers().contains_key("x-amz-decoded-content-length")
+        && !h.contains_key(hyper::header::CONTENT_LENGTH)
         && req.body().size_hint().exact().is_none()
+        && !payload_hash.is_some_and(|p| p.starts_with("STREAMING-"))
+        && (sigv4_header || presigned_hash)
 }
 
-/// Read a PUT body of unknown length whole, up to [`MAX_UNSIZED`] bytes: its bytes, or the
-/// answer (`411 MissingContentLength` past the limit, `400 RequestTimeout` when it stalls,
-/// `400 IncompleteBody` when the connection breaks), whose connection closes.
-pub(crate) async fn gather_unsized(mut body: ReadTracker, stall: Option<Duration>) -> Result<bytes::Bytes, hyper::Response<s3s::Body>> {
-    let mut out = bytes::BytesMut::new();
-    while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
-        let frame = match frame {
-            Ok(f) => f,
-            Err(BodyError::Stalled(_)) => return Err(request_timeout(stall)),
-            Err(BodyError::Http(e)) => {
-                return Err(closing(
-                    hyper::StatusCode::BAD_REQUEST,
-                    "IncompleteBody",
-                    &format!("the request body broke off before its end ({e}); nothing was stored, send it again"),
-                ))
+/// Why gathering a body failed, with the answer to give.
+pub(crate) enum GatherRefused {
+    /// Past [`MAX_UNSIZED`]: the answer, and the client may still be sending (read the
+    /// rest away, as for any answer given before the body's end).
+    TooLarge(hyper::Response<s3s::Body>),
+    /// Stalled, too slow or broken: the answer, and the connection closes.
+    Failed(hyper::Response<s3s::Body>),
+}
+
+/// Read a PUT body of unknown length whole, up to [`MAX_UNSIZED`] bytes and within
+/// [`UNSIZED_DEADLINE`]: a body of the same bytes whose length is known (its frames as they
+/// came, nothing copied), or the refusal.
+pub(crate) async fn gather_unsized(mut body: ReadTracker, stall: Option<Duration>) -> Result<Gathered, GatherRefused> {
+    let mut frames = std::collections::VecDeque::new();
+    let mut len = 0usize;
+    let read = async {
+        while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+            let frame = match frame {
+                Ok(f) => f,
+                Err(BodyError::Stalled(_)) => return Err(GatherRefused::Failed(request_timeout(stall))),
+                Err(BodyError::Http(e)) => {
+                    let msg = format!("the request body broke off before its end ({e}); nothing was stored, send it again");
+                    return Err(GatherRefused::Failed(closing(hyper::StatusCode::BAD_REQUEST, "IncompleteBody", &msg)));
+                }
+            };
+            let Ok(data) = frame.into_data() else { continue };
+            len += data.len();
+            if len > MAX_UNSIZED {
+                let msg = format!(
+                    "a PUT without Content-Length may carry at most {MAX_UNSIZED} bytes; send Content-Length, or upload larger objects in parts (multipart upload); nothing was stored"
+                );
+                return Err(GatherRefused::TooLarge(crate::cors::error(hyper::StatusCode::LENGTH_REQUIRED, "MissingContentLength", &msg)));
             }
-        };
-        if let Some(d) = frame.data_ref() {
-            if out.len() + d.len() > MAX_UNSIZED {
-                return Err(closing(
-                    hyper::StatusCode::LENGTH_REQUIRED,
-                    "MissingContentLength",
-                    &format!("a PUT without Content-Length may carry at most {MAX_UNSIZED} bytes; send Content-Length, or upload larger objects in parts (multipart upload); nothing was stored"),
-                ));
-            }
-            out.extend_from_slice(d);
+            frames.push_back(data);
         }
+        Ok(())
+    };
+    match tokio::time::timeout(UNSIZED_DEADLINE, read).await {
+        Ok(Ok(())) => Ok(Gathered { frames, left: len as u64 }),
+        Ok(Err(refused)) => Err(refused),
+        Err(_) => Err(GatherRefused::Failed(closing(
+            hyper::StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            &format!("a PUT without Content-Length must arrive whole within {UNSIZED_DEADLINE:?}; nothing was stored, send Content-Length"),
+        ))),
     }
-    Ok(out.freeze())
+}
+
+/// A gathered body: its frames, and how many bytes they hold (its exact length, which s3s reads).
+pub(crate) struct Gathered {
+    frames: std::collections::VecDeque<bytes::Bytes>,
+    left: u64,
+}
+
+impl Gathered {
+    /// Its length.
+    pub(crate) fn len(&self) -> u64 {
+        self.left
+    }
+}
+
+impl hyper::body::Body for Gathered {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let Some(data) = self.frames.pop_front() else { return Poll::Ready(None) };
+        self.left -= data.len() as u64;
+        Poll::Ready(Some(Ok(Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.left)
+    }
 }
 
 /// An S3 error answer whose connection is closed (its request body was left unread).

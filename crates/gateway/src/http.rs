@@ -205,8 +205,9 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 let is_head = req.method() == hyper::Method::HEAD;
                 let is_attributes = crate::s3::is_attributes_request(req.method(), req.uri());
                 let close_after = must_close_after(&req);
-                // A PUT without a length is gathered whole (bounded) before s3s sees it.
-                let unsized_put = crate::body::is_unsized_put(&req);
+                // A PUT without a length that s3s needs the length of is gathered whole
+                // (bounded) before s3s sees it.
+                let unsized_put = crate::body::needs_gathering(&req);
                 let _unsized_slot = if unsized_put {
                     match unsized_slots.clone().try_acquire_owned() {
                         Ok(slot) => Some(slot),
@@ -224,8 +225,21 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 let (body, tracked) = ReadTracker::new(body, body_timeout);
                 let body = if unsized_put {
                     match crate::body::gather_unsized(body, body_timeout).await {
-                        Ok(bytes) => s3s::Body::from(bytes),
-                        Err(resp) => return Ok(resp),
+                        Ok(gathered) => {
+                            // Known now: s3s reads an XML body only with a Content-Length.
+                            parts.headers.insert(hyper::header::CONTENT_LENGTH, hyper::header::HeaderValue::from(gathered.len()));
+                            s3s::Body::http_body(gathered)
+                        }
+                        Err(crate::body::GatherRefused::TooLarge(mut resp)) => {
+                            // Answered before the body's end, as any early answer.
+                            if close_after.is_some() {
+                                resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                            } else if let Some(rest) = tracked.take_unread() {
+                                tokio::spawn(discard(rest));
+                            }
+                            return Ok(resp);
+                        }
+                        Err(crate::body::GatherRefused::Failed(resp)) => return Ok(resp),
                     }
                 } else {
                     s3s::Body::http_body(body)
