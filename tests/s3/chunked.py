@@ -10,11 +10,12 @@ import hashlib
 import hmac
 import http.client
 import os
+import socket
 import sys
 import urllib.parse
 import zlib
 
-from botocore.auth import S3SigV4Auth
+from botocore.auth import HmacV1Auth, S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
@@ -169,19 +170,28 @@ def checksum_headers():
             c.check(absent(key), f"PUT with a {what} created no object")
 
 
-def http_chunked(key, payload, unsigned=False, query=""):
-    """A PUT whose body is sent with HTTP's own chunking (Transfer-Encoding: chunked) and no
-    Content-Length, as a client streaming from a pipe sends it; signed over the body's SHA-256,
-    or UNSIGNED-PAYLOAD."""
+def chunked_headers(url, payload, how):
+    """Headers of a PUT of `payload` to `url` sent with Transfer-Encoding: chunked and no
+    Content-Length, signed `how`: "sha256" (SigV4 over the body), "unsigned" (SigV4,
+    UNSIGNED-PAYLOAD) or "sigv2"."""
     headers = {"Transfer-Encoding": "chunked"}
-    url = f"{endpoint()}/{bucket}/{key}" + (f"?{query}" if query else "")
-    if unsigned:
+    if how == "unsigned":
         req = AWSRequest(method="PUT", url=url, data=b"", headers=headers)
         SeedAuth("UNSIGNED-PAYLOAD").add_auth(req)
+    elif how == "sigv2":
+        req = AWSRequest(method="PUT", url=url, data=b"", headers=headers)
+        HmacV1Auth(Credentials(AK, SK)).add_auth(req)
     else:
         req = AWSRequest(method="PUT", url=url, data=payload, headers=headers)
         S3SigV4Auth(Credentials(AK, SK), "s3", "us-east-1").add_auth(req)
-    hdrs = {k: v for k, v in req.prepare().headers.items() if k.lower() != "content-length"}
+    return {k: v for k, v in req.prepare().headers.items() if k.lower() != "content-length"}
+
+
+def http_chunked(key, payload, unsigned=False, query="", how=None):
+    """A PUT whose body is sent with HTTP's own chunking (Transfer-Encoding: chunked) and no
+    Content-Length, as a client streaming from a pipe sends it."""
+    url = f"{endpoint()}/{bucket}/{key}" + (f"?{query}" if query else "")
+    hdrs = chunked_headers(url, payload, how or ("unsigned" if unsigned else "sha256"))
     pieces = (payload[i : i + 100_000] for i in range(0, len(payload), 100_000))
     u = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
@@ -193,6 +203,43 @@ def http_chunked(key, payload, unsigned=False, query=""):
     out = r.status, r.read()
     conn.close()
     return out
+
+
+def expect_chunked(key, payload):
+    """As http_chunked (UNSIGNED-PAYLOAD), with `Expect: 100-continue`, as curl sends an upload
+    of unknown size: the body goes only after the 100, in 1 MiB chunks, and the answer is read
+    even if it comes while the body is still being sent. Returns (status, body)."""
+    url = f"{endpoint()}/{bucket}/{key}"
+    u = urllib.parse.urlsplit(url)
+    hdrs = chunked_headers(url, payload, "unsigned")
+    head = f"PUT {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nExpect: 100-continue\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in hdrs.items() if k.lower() != "host") + "\r\n"
+    sock = socket.create_connection((u.hostname, u.port), timeout=60)
+    f = sock.makefile("rb")
+    try:
+        sock.sendall(head.encode())
+        first = f.readline()
+        while f.readline() not in (b"\r\n", b""):
+            pass
+        if not first.startswith(b"HTTP/1.1 100"):
+            return int(first.split()[1]), b""
+        try:
+            for i in range(0, len(payload), 1 << 20):
+                piece = payload[i : i + (1 << 20)]
+                sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        status = int(f.readline().split()[1])
+        length = 0
+        while (line := f.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip())
+        return status, f.read(length)
+    finally:
+        f.close()
+        sock.close()
 
 
 def transfer_chunked():
@@ -234,6 +281,17 @@ def transfer_chunked():
     st, resp = http_chunked("te-big", data(8084, 24 * 1024 * 1024), unsigned=True)
     c.check((st, code_of(resp)) == (411, "MissingContentLength"), f"a chunked PUT past 16 MiB: HTTP {st} {code_of(resp)}, want 411 MissingContentLength")
     c.check(absent("te-big"), "the refused large chunked PUT stored nothing")
+    # The same with Expect: 100-continue: the answer still reaches the client.
+    st, resp = expect_chunked("te-big-expect", data(8085, 24 * 1024 * 1024))
+    c.check((st, code_of(resp)) == (411, "MissingContentLength"), f"a chunked PUT past 16 MiB with Expect: 100-continue: HTTP {st} {code_of(resp)}, want 411")
+    st, resp = expect_chunked("te-expect", payload)
+    c.check(st == 200, f"a chunked PUT with Expect: 100-continue: HTTP {st} {code_of(resp)}")
+    # SigV2 bodies are streamed as they come: no limit but S3's (s3s checks no length for them).
+    big = data(8086, 20 * 1024 * 1024 + 3)
+    st, resp = http_chunked("te-sigv2", big, how="sigv2")
+    c.check(st == 200, f"a SigV2 chunked PUT of 20 MiB streams: HTTP {st} {code_of(resp)}")
+    if st == 200:
+        c.check(s3.get_object(Bucket=bucket, Key="te-sigv2")["Body"].read() == big, "the SigV2 chunked PUT is byte-exact")
 
 
 c.run("main", main)

@@ -89,22 +89,30 @@ pub(crate) const UNSIZED_AT_ONCE: usize = 8;
 pub(crate) const UNSIZED_DEADLINE: Duration = Duration::from_secs(300);
 
 /// Whether `req` is a PUT whose body's length is not known before it is read (HTTP chunked
-/// without `Content-Length`) and s3s needs it: s3s checks a SigV4 header signature's payload
-/// hash (a SHA-256, or `UNSIGNED-PAYLOAD`), and a presigned URL's `x-amz-content-sha256`,
-/// only against a known length, and reads an XML body only with a `Content-Length`. Other
-/// such PUTs (SigV2, anonymous, presigned without a payload hash) stream as they come, and
-/// an aws-chunked upload (`STREAMING-…`, with `x-amz-decoded-content-length`) is s3s's own.
+/// without `Content-Length`) and s3s needs it:
+/// - a SigV4 header signature whose payload hash is a SHA-256 or `UNSIGNED-PAYLOAD` (s3s
+///   checks those only against a known length);
+/// - a presigned SigV4 URL sent with a SHA-256 in `x-amz-content-sha256`;
+/// - a bucket or object subresource (`?tagging`, `?acl`, `?policy`, …): s3s reads an XML
+///   body only with a `Content-Length`, however it is signed.
+///
+/// Other such PUTs of object data (SigV2, anonymous, presigned without a payload hash)
+/// stream as they come, at any size, and an aws-chunked upload (`STREAMING-…`) is s3s's own.
 pub(crate) fn needs_gathering(req: &Request<Incoming>) -> bool {
     use hyper::body::Body as _;
     let h = req.headers();
-    let payload_hash = h.get("x-amz-content-sha256").and_then(|v| v.to_str().ok());
-    let sigv4_header = h.get(hyper::header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS4-HMAC-SHA256"));
-    let presigned_hash = req.uri().query().is_some_and(|q| q.contains("X-Amz-Signature=")) && payload_hash.is_some();
-    req.method() == hyper::Method::PUT
-        && !h.contains_key(hyper::header::CONTENT_LENGTH)
-        && req.body().size_hint().exact().is_none()
-        && !payload_hash.is_some_and(|p| p.starts_with("STREAMING-"))
-        && (sigv4_header || presigned_hash)
+    if req.method() != hyper::Method::PUT || h.contains_key(hyper::header::CONTENT_LENGTH) || req.body().size_hint().exact().is_some() {
+        return false;
+    }
+    let hash = h.get("x-amz-content-sha256").and_then(|v| v.to_str().ok());
+    let sha256 = hash.is_some_and(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+    let keys: Vec<String> = req.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).map(|(k, _)| k.into_owned()).collect()).unwrap_or_default();
+    let presigned = keys.iter().any(|k| k == "X-Amz-Signature");
+    let sigv4_header = !presigned && h.get(hyper::header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS4-HMAC-SHA256 "));
+    // Query keys of an object-data PUT (PutObject, UploadPart) and of its signature.
+    let data_key = |k: &str| matches!(k, "partNumber" | "uploadId" | "versionId" | "x-id" | "AWSAccessKeyId" | "Signature" | "Expires") || k.starts_with("X-Amz-") || k.starts_with("x-amz-");
+    let subresource = keys.iter().any(|k| !data_key(k));
+    (sigv4_header && (sha256 || hash == Some("UNSIGNED-PAYLOAD"))) || (presigned && sha256) || subresource
 }
 
 /// Why gathering a body failed, with the answer to give.
@@ -116,11 +124,17 @@ pub(crate) enum GatherRefused {
     Failed(hyper::Response<s3s::Body>),
 }
 
+/// Bytes per piece of a gathered body (the last one may hold fewer): a 16 MiB body costs
+/// at most 17 MiB, whatever its chunks.
+const GATHER_PIECE: usize = 1 << 20;
+
 /// Read a PUT body of unknown length whole, up to [`MAX_UNSIZED`] bytes and within
-/// [`UNSIZED_DEADLINE`]: a body of the same bytes whose length is known (its frames as they
-/// came, nothing copied), or the refusal.
+/// [`UNSIZED_DEADLINE`]: a body of the same bytes whose length is known, or the refusal.
 pub(crate) async fn gather_unsized(mut body: ReadTracker, stall: Option<Duration>) -> Result<Gathered, GatherRefused> {
-    let mut frames = std::collections::VecDeque::new();
+    // Copied into pieces of one size as they come: a frame of hyper's holds its whole read
+    // buffer, so keeping frames would let a client of tiny chunks hold far more than it sent.
+    let mut pieces = std::collections::VecDeque::new();
+    let mut piece = bytes::BytesMut::with_capacity(GATHER_PIECE);
     let mut len = 0usize;
     let read = async {
         while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
@@ -140,22 +154,33 @@ pub(crate) async fn gather_unsized(mut body: ReadTracker, stall: Option<Duration
                 );
                 return Err(GatherRefused::TooLarge(crate::cors::error(hyper::StatusCode::LENGTH_REQUIRED, "MissingContentLength", &msg)));
             }
-            frames.push_back(data);
+            let mut rest = &data[..];
+            while !rest.is_empty() {
+                let n = rest.len().min(GATHER_PIECE - piece.len());
+                piece.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                if piece.len() == GATHER_PIECE {
+                    pieces.push_back(std::mem::replace(&mut piece, bytes::BytesMut::with_capacity(GATHER_PIECE)).freeze());
+                }
+            }
+        }
+        if !piece.is_empty() {
+            pieces.push_back(piece.freeze());
         }
         Ok(())
     };
     match tokio::time::timeout(UNSIZED_DEADLINE, read).await {
-        Ok(Ok(())) => Ok(Gathered { frames, left: len as u64 }),
+        Ok(Ok(())) => Ok(Gathered { frames: pieces, left: len as u64 }),
         Ok(Err(refused)) => Err(refused),
         Err(_) => Err(GatherRefused::Failed(closing(
-            hyper::StatusCode::REQUEST_TIMEOUT,
+            hyper::StatusCode::BAD_REQUEST,
             "RequestTimeout",
             &format!("a PUT without Content-Length must arrive whole within {UNSIZED_DEADLINE:?}; nothing was stored, send Content-Length"),
         ))),
     }
 }
 
-/// A gathered body: its frames, and how many bytes they hold (its exact length, which s3s reads).
+/// A gathered body: its pieces, and how many bytes they hold (its exact length, which s3s reads).
 pub(crate) struct Gathered {
     frames: std::collections::VecDeque<bytes::Bytes>,
     left: u64,

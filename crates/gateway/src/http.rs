@@ -230,11 +230,11 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                             parts.headers.insert(hyper::header::CONTENT_LENGTH, hyper::header::HeaderValue::from(gathered.len()));
                             s3s::Body::http_body(gathered)
                         }
-                        Err(crate::body::GatherRefused::TooLarge(mut resp)) => {
-                            // Answered before the body's end, as any early answer.
-                            if close_after.is_some() {
-                                resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
-                            } else if let Some(rest) = tracked.take_unread() {
+                        Err(crate::body::GatherRefused::TooLarge(resp)) => {
+                            // Answered before the body's end: the client is still sending (a
+                            // 100 Continue went out when the body was first read), so the rest
+                            // is read away and it gets the answer, not a reset.
+                            if let Some(rest) = tracked.take_unread() {
                                 tokio::spawn(discard(rest));
                             }
                             return Ok(resp);
