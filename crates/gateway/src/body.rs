@@ -93,12 +93,13 @@ pub(crate) const UNSIZED_DEADLINE: Duration = Duration::from_secs(300);
 /// - a SigV4 header signature whose payload hash is a SHA-256 or `UNSIGNED-PAYLOAD` (s3s
 ///   checks those only against a known length);
 /// - a presigned SigV4 URL sent with a SHA-256 in `x-amz-content-sha256`;
-/// - a bucket or object subresource (`?tagging`, `?acl`, `?policy`, …): s3s reads an XML
+/// - a bucket or object subresource (`?tagging`, `?acl`, `?policy`, …), or a PUT of the
+///   bucket itself (CreateBucket, `bucket_only`: the path names no key): s3s reads an XML
 ///   body only with a `Content-Length`, however it is signed.
 ///
 /// Other such PUTs of object data (SigV2, anonymous, presigned without a payload hash)
 /// stream as they come, at any size, and an aws-chunked upload (`STREAMING-…`) is s3s's own.
-pub(crate) fn needs_gathering(req: &Request<Incoming>) -> bool {
+pub(crate) fn needs_gathering(req: &Request<Incoming>, bucket_only: bool) -> bool {
     use hyper::body::Body as _;
     let h = req.headers();
     if req.method() != hyper::Method::PUT || h.contains_key(hyper::header::CONTENT_LENGTH) || req.body().size_hint().exact().is_some() {
@@ -110,9 +111,25 @@ pub(crate) fn needs_gathering(req: &Request<Incoming>) -> bool {
     let presigned = keys.iter().any(|k| k == "X-Amz-Signature");
     let sigv4_header = !presigned && h.get(hyper::header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS4-HMAC-SHA256 "));
     // Query keys of an object-data PUT (PutObject, UploadPart) and of its signature.
-    let data_key = |k: &str| matches!(k, "partNumber" | "uploadId" | "versionId" | "x-id" | "AWSAccessKeyId" | "Signature" | "Expires") || k.starts_with("X-Amz-") || k.starts_with("x-amz-");
+    // (SigV2 presigned URLs carry the signed Content-Type and Content-MD5 in the query.)
+    let data_key = |k: &str| {
+        matches!(k, "partNumber" | "uploadId" | "versionId" | "x-id" | "AWSAccessKeyId" | "Signature" | "Expires" | "content-type" | "content-md5")
+            || k.starts_with("X-Amz-")
+            || k.starts_with("x-amz-")
+    };
     let subresource = keys.iter().any(|k| !data_key(k));
-    (sigv4_header && (sha256 || hash == Some("UNSIGNED-PAYLOAD"))) || (presigned && sha256) || subresource
+    (sigv4_header && (sha256 || hash == Some("UNSIGNED-PAYLOAD"))) || (presigned && sha256) || subresource || bucket_only
+}
+
+/// Whether a request's path names a bucket and no key: `/` of a virtual-hosted bucket, or
+/// `/BUCKET` (or `/BUCKET/`) path-style.
+pub(crate) fn names_bucket_only(path: &str, virtual_hosted: bool) -> bool {
+    if virtual_hosted {
+        return path == "/";
+    }
+    let inner = path.trim_start_matches('/');
+    let inner = inner.strip_suffix('/').unwrap_or(inner);
+    !inner.is_empty() && !inner.contains('/')
 }
 
 /// Why gathering a body failed, with the answer to give.
@@ -341,5 +358,21 @@ impl hyper::body::Body for ReadTracker {
             None if self.tracked.stalled() => SizeHint::default(),
             None => SizeHint::with_exact(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_bucket_only;
+
+    #[test]
+    fn a_path_names_a_bucket_alone_or_a_key() {
+        assert!(names_bucket_only("/b", false));
+        assert!(names_bucket_only("/b/", false));
+        assert!(!names_bucket_only("/b/k", false));
+        assert!(!names_bucket_only("/b/k/", false));
+        assert!(!names_bucket_only("/", false), "the service, not a bucket");
+        assert!(names_bucket_only("/", true));
+        assert!(!names_bucket_only("/k", true), "virtual-hosted: the path is the key");
     }
 }

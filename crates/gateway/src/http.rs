@@ -207,7 +207,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 let close_after = must_close_after(&req);
                 // A PUT without a length that s3s needs the length of is gathered whole
                 // (bounded) before s3s sees it.
-                let unsized_put = crate::body::needs_gathering(&req);
+                let unsized_put = crate::body::needs_gathering(&req, crate::body::names_bucket_only(req.uri().path(), virtual_hosted));
                 let _unsized_slot = if unsized_put {
                     match unsized_slots.clone().try_acquire_owned() {
                         Ok(slot) => Some(slot),
@@ -233,7 +233,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                         Err(crate::body::GatherRefused::TooLarge(resp)) => {
                             // Answered before the body's end: the client is still sending (a
                             // 100 Continue went out when the body was first read), so the rest
-                            // is read away and it gets the answer, not a reset.
+                            // is read away (as far as `discard` reads) and it gets the answer.
                             if let Some(rest) = tracked.take_unread() {
                                 tokio::spawn(discard(rest));
                             }
