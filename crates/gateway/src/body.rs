@@ -187,7 +187,7 @@ pub(crate) async fn gather_unsized(mut body: ReadTracker, stall: Option<Duration
         Ok(())
     };
     match tokio::time::timeout(UNSIZED_DEADLINE, read).await {
-        Ok(Ok(())) => Ok(Gathered { frames: pieces, left: len as u64 }),
+        Ok(Ok(())) => Ok(Gathered { pieces, left: len as u64 }),
         Ok(Err(refused)) => Err(refused),
         Err(_) => Err(GatherRefused::Failed(closing(
             hyper::StatusCode::BAD_REQUEST,
@@ -199,7 +199,7 @@ pub(crate) async fn gather_unsized(mut body: ReadTracker, stall: Option<Duration
 
 /// A gathered body: its pieces, and how many bytes they hold (its exact length, which s3s reads).
 pub(crate) struct Gathered {
-    frames: std::collections::VecDeque<bytes::Bytes>,
+    pieces: std::collections::VecDeque<bytes::Bytes>,
     left: u64,
 }
 
@@ -215,13 +215,13 @@ impl hyper::body::Body for Gathered {
     type Error = std::convert::Infallible;
 
     fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let Some(data) = self.frames.pop_front() else { return Poll::Ready(None) };
+        let Some(data) = self.pieces.pop_front() else { return Poll::Ready(None) };
         self.left -= data.len() as u64;
         Poll::Ready(Some(Ok(Frame::data(data))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.frames.is_empty()
+        self.pieces.is_empty()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -230,7 +230,7 @@ impl hyper::body::Body for Gathered {
 }
 
 /// An S3 error answer whose connection is closed (its request body was left unread).
-fn closing(status: hyper::StatusCode, code: &str, message: &str) -> hyper::Response<s3s::Body> {
+pub(crate) fn closing(status: hyper::StatusCode, code: &str, message: &str) -> hyper::Response<s3s::Body> {
     let mut resp = crate::cors::error(status, code, message);
     resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
     resp

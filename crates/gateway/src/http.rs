@@ -249,11 +249,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                     // A form holds one of few POST slots: it gets a deadline for all of it.
                     match tokio::time::timeout(crate::s3::POST_DEADLINE, call).await {
                         Ok(r) => r?,
-                        Err(_) => {
-                            let mut resp = crate::cors::error(hyper::StatusCode::REQUEST_TIMEOUT, "RequestTimeout", "the POST upload was not received in time; nothing was stored");
-                            resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
-                            return Ok(resp);
-                        }
+                        Err(_) => return Ok(crate::body::closing(hyper::StatusCode::REQUEST_TIMEOUT, "RequestTimeout", "the POST upload was not received in time; nothing was stored")),
                     }
                 } else {
                     call.await?

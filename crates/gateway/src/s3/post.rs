@@ -47,9 +47,7 @@ pub(crate) fn refuse_post(headers: &http::HeaderMap) -> Option<http::Response<s3
         ),
         Some(_) => return None,
     };
-    let mut resp = crate::cors::error(status, code, &message);
-    resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-    Some(resp)
+    Some(crate::body::closing(status, code, &message))
 }
 
 /// S3 answers a form its policy does not allow — a condition that fails, a bucket that is
