@@ -533,3 +533,80 @@ fn gateway_tokens_expire_admit_only_gateways_count_their_uses_and_are_revoked_wi
     let out = refused_gateway_join(&c, "gw3", &fresh);
     assert!(out.contains("unknown or was revoked"), "{out}");
 }
+
+/// The open write intents and shard files of the cluster, as the leader counts them.
+fn open_writes(gw: &Server) -> u64 {
+    gw.admin_json(&["status"])["writes_open"].as_u64().expect("writes_open in the status")
+}
+
+fn shard_file_count(c: &Cluster) -> usize {
+    c.nodes.iter().map(|n| n.shard_files().len()).sum()
+}
+
+/// A gateway SIGKILLed in the middle of a PUT leaves that write's intents open, with the shard
+/// files of the segment it had finished. While the gateway is down nothing is given up (it
+/// cannot be asked); once it is back (and claims none of its old writes), the leader's intent
+/// sweep gives them up and GC deletes the files. A slow write through another gateway, with a
+/// finished segment of its own, is in flight all the while: it is left alone and reads back
+/// byte-exact.
+#[test]
+fn a_write_whose_gateway_was_killed_is_swept_once_the_gateway_is_back_and_a_slow_write_is_not() {
+    let _g = common::slot();
+    let sweep: Vec<String> = ["--intent-sweep-interval=500ms", "--intent-sweep-age=1s"].iter().map(|s| (*s).to_owned()).collect();
+    let (mut c, mut others) = group_of_three_with(&sweep);
+    c.gw.run_ok(c.kintsugi(&["mb", "s3://sweep"]), "kintsugi mb");
+    let names = ["gw1", "gw2", "gw3"];
+    let li = names.iter().position(|n| gateways(&c.gw)["leader"] == *n).expect("a leader");
+    let (f1, f2) = match li {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    // Segments are 64 MiB: each body finishes one segment (three shard files at 2+1) and
+    // then keeps its second one open (two intents each).
+    let (size, first) = ((66 << 20).to_string(), (65 << 20).to_string());
+    let go = nth(&c, &others, f1).scratch().join("go");
+    let before = shard_file_count(&c);
+    let slow = nth(&c, &others, f1).py_spawn("stalled.py", &["slow", "sweep", "slow", &size, &first, "2", go.to_str().expect("utf-8")]);
+    let mut stalled = nth(&c, &others, f2).py_spawn("stalled.py", &["stall", "sweep", "dead", &size, &first]);
+    let finished = common::poll(Duration::from_secs(60), Duration::from_millis(200), || (shard_file_count(&c) >= before + 6).then_some(()));
+    assert!(finished.is_some(), "the two writes never finished their first segments: {} shard files, {before} before", shard_file_count(&c));
+    nth_mut(&mut c, &mut others, f2).kill9();
+    let _ = stalled.kill();
+    let _ = stalled.wait();
+
+    // Down, the gateway cannot say what it writes (asking it times out): nothing is given up.
+    let leader = nth(&c, &others, li);
+    let asked = common::poll(Duration::from_secs(30), Duration::from_millis(200), || (leader.metric("kintsugi_intent_sweeps_undecided_total") > 0.0).then_some(()));
+    assert!(asked.is_some(), "the sweep never tried to ask the dead gateway");
+    assert_eq!(leader.metric("kintsugi_intents_swept_total"), 0.0, "an intent was swept while a gateway could not be asked");
+    assert_eq!(open_writes(leader), 4, "two writes of two segments each are open");
+    assert_eq!(shard_file_count(&c), before + 6);
+
+    // Back, it claims none of its old writes: they are given up and their files deleted; the
+    // slow write, still in flight, keeps its intents and its finished segment.
+    nth_mut(&mut c, &mut others, f2).restart();
+    let leader = nth(&c, &others, li);
+    let swept = common::poll(Duration::from_secs(60), Duration::from_millis(300), || {
+        let st = leader.admin_json(&["status"]);
+        (st["writes_open"] == 2 && st["garbage_pending"] == 0 && shard_file_count(&c) == before + 3).then_some(())
+    });
+    assert!(
+        swept.is_some(),
+        "the dead write was not swept, or the slow one was: {} open writes, {} shard files ({before} before)\n{:#}",
+        open_writes(leader),
+        shard_file_count(&c),
+        leader.admin_json(&["status"])
+    );
+    assert_eq!(leader.metric("kintsugi_intents_swept_total"), 2.0);
+
+    // The slow write ends now: committed, whole, through every gateway.
+    std::fs::write(&go, b"go").expect("go file");
+    let out = slow.wait_with_output().expect("the slow writer");
+    assert!(out.status.success(), "the slow write failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let settled = common::poll(Duration::from_secs(30), Duration::from_millis(300), || (open_writes(leader) == 0 && shard_file_count(&c) == before + 6).then_some(()));
+    assert!(settled.is_some(), "after the slow write: {} open writes, {} shard files ({before} before)", open_writes(leader), shard_file_count(&c));
+    for i in 0..3 {
+        nth(&c, &others, i).py("stalled.py", &["verify", "sweep", "slow", &size]);
+    }
+}

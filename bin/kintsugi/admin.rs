@@ -193,6 +193,9 @@ pub fn run(cmd: AdminCmd) -> Result<()> {
                 disks.len() - failed - out_of_service - full
             );
             println!("garbage pending: {} segments", v["garbage_pending"]);
+            if let Some(n) = v["writes_open"].as_u64() {
+                println!("writes open:     {n} segments");
+            }
             println!("data:            {} segments, {:.1} MiB", v["ledger"]["segments"], v["ledger"]["bytes"].as_f64().unwrap_or(0.0) / f64::from(1u32 << 20));
             if v["ledger"]["inline_segments"].as_u64() > Some(0) {
                 println!(

@@ -349,6 +349,12 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let (store, repair_rx) = Store::new(meta.clone(), Vec::new(), codec, cfg);
         let g = group.clone();
         store.leadership.set(Arc::new(move || g.is_leader()));
+        // The intent sweep asks every gateway which writes it still has open (`kintsugi_cluster::sweep`).
+        // (Weak: the store holds the group through `GroupWriters`. A store that is gone
+        // cannot answer.)
+        let s = Arc::downgrade(&store);
+        group.set_open_writes(Arc::new(move |asked| s.upgrade().map(|s| s.writes.claimed(asked))));
+        store.writes.set_others(Arc::new(GroupWriters(group.clone())));
         // Nodes join with tokens kept in the replicated metadata (`admin join-token`): each
         // expires, may count its uses, and all can be revoked. The old fixed node secret in
         // `<meta>/cluster/join-secret` admits no one any more.
@@ -374,12 +380,13 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let gateways: kintsugi_cluster::GatewayList = Arc::new(move || g.members().into_iter().map(|n| n.cluster).collect());
         let _ = cluster_handler.set(Arc::new(ClusterService { store: store.clone(), map: map.clone(), gateways: Some(gateways), authority: node_join.get().cloned() }));
 
-        // With other gateways writing, an intent may be theirs: only old ones are collected.
+        // With other gateways writing, an intent may be theirs: only old ones are collected
+        // here; the leader's intent sweep gives up the others once no gateway claims them.
         let alone = group.members().len() <= 1;
         match workers.recover_at_startup(if alone { None } else { Some(Duration::from_secs(86_400)) }).await {
             Ok(()) => {}
             // A group without a majority yet: start anyway (nothing was changed); the leader's
-            // workers collect garbage, and a later start collects the intents.
+            // workers collect garbage and sweep the intents.
             Err(e) if e.outcome_unknown() => tracing::warn!(error = %e, "start-up recovery waits for a majority of gateways; serving meanwhile"),
             Err(e) => return Err(e).context("recovering interrupted writes"),
         }
@@ -467,5 +474,15 @@ async fn renew_own_certificate(ca: Arc<ClusterCa>, live: LiveIdentity) {
             Ok(Ok(())) => tracing::info!("the gateway's certificate renewed"),
             Ok(Err(e)) | Err(e) => tracing::warn!(error = %e, "could not renew the gateway's certificate; trying again"),
         }
+    }
+}
+
+/// The other gateways of the group, as the intent sweep asks them.
+struct GroupWriters(Arc<MetaGroup>);
+
+#[async_trait::async_trait]
+impl kintsugi_cluster::OtherWriters for GroupWriters {
+    async fn claimed(&self, segments: &[u128]) -> Result<Vec<u128>, String> {
+        self.0.others_writing(segments).await
     }
 }

@@ -37,6 +37,14 @@ pub struct WorkerArgs {
     /// run a rule's days in seconds; leave it at a day otherwise.
     #[arg(long, value_name = "DURATION", env = "KINTSUGI_LIFECYCLE_DAY", default_value = "86400", value_parser = crate::cluster::secs)]
     lifecycle_day: Duration,
+    /// Time between sweeps of write intents no gateway will finish (a gateway killed or
+    /// restarted mid-write leaves one, with the shards it wrote; the sweep hands them to
+    /// garbage collection once every gateway of the group says it does not write them).
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_INTENT_SWEEP_INTERVAL", default_value = "30", value_parser = crate::cluster::secs)]
+    intent_sweep_interval: Duration,
+    /// Write intents younger than this are never swept (a margin; the gateways' answers decide).
+    #[arg(long, value_name = "DURATION", env = "KINTSUGI_INTENT_SWEEP_AGE", default_value = "60", value_parser = crate::cluster::secs)]
+    intent_sweep_age: Duration,
 }
 
 /// Where bytes go: how full a disk may get, and which objects are kept with the metadata.
@@ -156,6 +164,7 @@ impl WorkerArgs {
             interval: self.lifecycle_interval.max(Duration::from_millis(100)),
             day: self.lifecycle_day.max(Duration::from_secs(1)),
         };
-        WorkerConfig { repair, scrub, gc_interval: Duration::from_secs(1), lifecycle }
+        let sweep = kintsugi_cluster::sweep::SweepConfig { interval: self.intent_sweep_interval.max(Duration::from_millis(100)), min_age: self.intent_sweep_age };
+        WorkerConfig { repair, scrub, gc_interval: Duration::from_secs(1), lifecycle, sweep }
     }
 }

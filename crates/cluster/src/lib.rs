@@ -10,9 +10,10 @@
 //!   lost disks and the spread pass (`heal`, `spread`), read-repair, scrub, drain, rebalance,
 //!   garbage collection, the disk monitor, the lifecycle worker that carries out buckets'
 //!   lifecycle rules (`expire`: metadata commands only, decided by pure code in
-//!   `kintsugi_meta`); disk and node add/remove (`lifecycle`).
+//!   `kintsugi_meta`), the sweep of write intents no gateway will finish (`sweep`, over the
+//!   registry of this process's open writes, `writes`); disk and node add/remove (`lifecycle`).
 //!
-//! Modules form a stack (no import circles): `error`, `metrics` → `store` → `map`, `read` →
+//! Modules form a stack (no import circles): `error`, `metrics`, `writes` → `store` → `map`, `read` →
 //! `rebuild` → `moves` → the workers → `workers`, which runs each as a [`Worker`] (`worker`:
 //! the one shape — wait for work, do it — and the runner that keeps every worker's status).
 //! The workers' planning (repair order, rebuild plans, rebalance shares and targets, domain
@@ -41,8 +42,10 @@ pub mod scrub;
 pub mod space;
 mod spread;
 mod store;
+pub mod sweep;
 mod worker;
 mod workers;
+pub mod writes;
 
 pub use cancel::{cancel_pair, CancelSource, CancelToken};
 pub use error::{ClusterError, ClusterResult};
@@ -58,3 +61,4 @@ pub use space::{DiskReserve, Space};
 pub use store::{distinct_domains, Coded, Leadership, RepairRequest, Store, StoreConfig, DEFAULT_INLINE_MAX, DEFAULT_SEGMENT_SIZE};
 pub use worker::{Worker, WorkerReport};
 pub use workers::{WorkerConfig, Workers};
+pub use writes::{OpenWrites, OtherWriters, WriteHold};

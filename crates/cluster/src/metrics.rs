@@ -35,6 +35,10 @@ pub struct Metrics {
     pub inline_writes: AtomicU64,
     /// Reads of inline segments.
     pub inline_reads: AtomicU64,
+    /// Write intents given up by the sweep: no gateway was writing them any more.
+    pub intents_swept: AtomicU64,
+    /// Sweeps that gave nothing up because some gateway of the group did not answer.
+    pub sweeps_undecided: AtomicU64,
 }
 
 /// Append one counter in Prometheus text format to `out` (the one shape of every counter on
@@ -69,6 +73,8 @@ impl Metrics {
         counter(&mut s, "kintsugi_object_bytes_read_total", "Object bytes returned to clients.", &self.bytes_read);
         counter(&mut s, "kintsugi_inline_writes_total", "Small objects kept with the metadata instead of as shards (inline segments written).", &self.inline_writes);
         counter(&mut s, "kintsugi_inline_reads_total", "Reads of inline segments (small objects kept with the metadata).", &self.inline_reads);
+        counter(&mut s, "kintsugi_intents_swept_total", "Write intents given up because no gateway was writing them any more (a gateway killed or restarted mid-write); their shards go to garbage collection.", &self.intents_swept);
+        counter(&mut s, "kintsugi_intent_sweeps_undecided_total", "Sweeps of write intents that gave nothing up because a gateway of the group did not answer.", &self.sweeps_undecided);
         let _ = writeln!(s, "# HELP kintsugi_disks_failed Disks currently failed or unreachable.\n# TYPE kintsugi_disks_failed gauge\nkintsugi_disks_failed {disks_failed}");
         let _ = writeln!(s, "# HELP kintsugi_disks Disks configured.\n# TYPE kintsugi_disks gauge\nkintsugi_disks {disks_total}");
         let _ = writeln!(s, "# HELP kintsugi_gc_pending Segments waiting for garbage collection.\n# TYPE kintsugi_gc_pending gauge\nkintsugi_gc_pending {garbage_pending}");

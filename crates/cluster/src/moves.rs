@@ -33,6 +33,8 @@ pub struct MoveTxn {
     planned: Vec<ShardMove>,
     /// The target files, kept from garbage collection until the move has committed or aborted.
     _claim: Claim,
+    /// The intent, kept from the intent sweep for as long.
+    _hold: crate::writes::WriteHold,
 }
 
 impl MoveTxn {
@@ -42,9 +44,10 @@ impl MoveTxn {
         // A target may be a file an older garbage entry names (the shard was on that disk
         // before): GC must not delete it between the copy landing and the commit.
         let claim = store.claims.claim(planned.iter().map(|m| (m.to, segment, m.index)).collect()).await;
+        let hold = store.writes.hold(segment).await;
         let intents: Vec<(u8, DiskId)> = planned.iter().map(|m| (m.index, m.to)).collect();
         store.meta_call(move |m| m.add_intent(segment, intents)).await?;
-        Ok(Self { store: store.clone(), owner: owner.clone(), segment, planned, _claim: claim })
+        Ok(Self { store: store.clone(), owner: owner.clone(), segment, planned, _claim: claim, _hold: hold })
     }
 
     /// Commit the planned moves whose copies are written and verified (`verified`: shard index

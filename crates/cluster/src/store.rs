@@ -71,6 +71,9 @@ pub struct StoreConfig {
     /// Objects (not parts) of at most this many stored bytes are kept with the metadata as one
     /// inline segment instead of as shards (0: never).
     pub inline_max: u64,
+    /// How long a released write hold still claims its segment from the intent sweep
+    /// (`writes.rs`; tests shorten it).
+    pub write_linger: Duration,
 }
 
 impl StoreConfig {
@@ -84,6 +87,7 @@ impl StoreConfig {
             hedge_after: kintsugi_storage::DEFAULT_HEDGE_AFTER,
             disk_reserve: DiskReserve::default(),
             inline_max: DEFAULT_INLINE_MAX,
+            write_linger: crate::writes::LINGER,
         }
     }
 }
@@ -119,6 +123,8 @@ pub struct Store {
     pub claims: Arc<crate::claims::ShardClaims>,
     /// The disk reserve, and the disks that just ran out of space (placement skips both).
     pub space: Space,
+    /// The writes this process may still commit (the intent sweep asks every gateway).
+    pub writes: crate::writes::OpenWrites,
     repair_tx: mpsc::Sender<RepairRequest>,
 }
 
@@ -190,6 +196,7 @@ impl Store {
             leadership: Leadership::default(),
             claims: Arc::default(),
             space,
+            writes: crate::writes::OpenWrites::with_linger(cfg.write_linger),
             repair_tx,
         };
         (Arc::new(store), repair_rx)

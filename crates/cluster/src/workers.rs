@@ -31,11 +31,13 @@ pub struct WorkerConfig {
     pub gc_interval: Duration,
     /// The lifecycle worker (bucket lifecycle rules).
     pub lifecycle: LifecycleConfig,
+    /// The sweep of write intents no gateway will finish.
+    pub sweep: crate::sweep::SweepConfig,
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self { repair: RepairConfig::default(), scrub: ScrubConfig::default(), gc_interval: Duration::from_secs(1), lifecycle: LifecycleConfig::default() }
+        Self { repair: RepairConfig::default(), scrub: ScrubConfig::default(), gc_interval: Duration::from_secs(1), lifecycle: LifecycleConfig::default(), sweep: crate::sweep::SweepConfig::default() }
     }
 }
 
@@ -73,7 +75,8 @@ impl Workers {
     /// into garbage, then collect garbage once. `intents_older_than`: `None` when this
     /// process owns every write (the embedded store, a gateway alone in its group): every
     /// intent is collected; with other gateways writing, only intents older than that (an
-    /// intent does not say which gateway made it, and another's may still be writing).
+    /// intent does not say which gateway made it, and another's may still be writing; the
+    /// intent sweep, `sweep.rs`, gives those up once every gateway says it does not write them).
     pub async fn recover_at_startup(&self, intents_older_than: Option<Duration>) -> ClusterResult<()> {
         let store = &self.store;
         crate::drain::load_drains(store).await?;
@@ -137,7 +140,7 @@ impl Workers {
     /// Spawn the background workers; they stop when `cancel` fires.
     pub fn spawn(self: &Arc<Self>, repair_rx: mpsc::Receiver<RepairRequest>, cancel: CancelToken) {
         let store = self.store.clone();
-        let WorkerConfig { repair, scrub, gc_interval, lifecycle: _ } = self.config;
+        let WorkerConfig { repair, scrub, gc_interval, lifecycle: _, sweep } = self.config;
         let leadership = store.leadership.clone();
         let run = |w: Arc<dyn Worker>| self.running.spawn(w, leadership.clone(), cancel.clone());
         run(Arc::new(Repair { w: self.clone(), limiter: Limiter::new(repair.bandwidth) }));
@@ -148,6 +151,7 @@ impl Workers {
         }
         run(Arc::new(Rebalance { w: self.clone() }));
         run(Arc::new(Gc { store: store.clone(), interval: gc_interval }));
+        run(Arc::new(Sweep { store: store.clone(), config: sweep }));
         run(Arc::new(Lifecycle { w: self.clone() }));
         run(Arc::new(DiskMonitor { store: store.clone() }));
         run(Arc::new(ReadRepair { store, rx: tokio::sync::Mutex::new(repair_rx), next: parking_lot::Mutex::new(None) }));
@@ -270,6 +274,25 @@ impl Worker for Gc {
             tracing::info!(deleted = n, "garbage collection deleted unreferenced shards");
         }
         Ok(())
+    }
+}
+
+/// Giving up write intents no gateway will finish (`sweep`).
+struct Sweep {
+    store: Arc<Store>,
+    config: crate::sweep::SweepConfig,
+}
+
+#[async_trait::async_trait]
+impl Worker for Sweep {
+    fn name(&self) -> &'static str {
+        "intent sweep"
+    }
+    async fn wait_for_work(&self) {
+        every(self.config.interval).await;
+    }
+    async fn work(&self) -> ClusterResult<()> {
+        crate::sweep::sweep_pass(&self.store, self.config.min_age).await.map(drop)
     }
 }
 

@@ -179,6 +179,9 @@ pub struct StatusReport {
     pub disks: Vec<DiskReport>,
     /// Segments waiting for garbage collection.
     pub garbage_pending: u64,
+    /// Segments being written: write intents neither committed nor given up yet (one left by
+    /// a gateway that stopped mid-write is given up by the intent sweep).
+    pub writes_open: u64,
     /// Every segment survives the loss of any m failure domains (see `/repair` for the details).
     pub full_redundancy: bool,
     /// Shards stored nowhere: written while their failure domain was down; repair places them.
@@ -377,6 +380,7 @@ pub async fn status_report(gw: &Gateway) -> Result<StatusReport, crate::GatewayE
         nodes,
         disks,
         garbage_pending: store.meta_call(|m| m.garbage_count()).await?,
+        writes_open: store.meta_call(|m| m.intent_count()).await?,
         full_redundancy: repair.full_redundancy,
         shards_not_placed: repair.shards_not_placed,
         failure_domains: repair.failure_domains,

@@ -33,6 +33,8 @@ mod vhost;
 pub mod tls;
 #[cfg(test)]
 mod move_gc_tests;
+#[cfg(test)]
+mod sweep_tests;
 
 use std::sync::Arc;
 

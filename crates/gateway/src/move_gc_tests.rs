@@ -11,10 +11,15 @@ use kintsugi_erasure::{codec_for, CodecId, Layout, Scheme};
 use kintsugi_meta::{Expect, Manifest, OwnedSegment, RocksMeta, ShardMove, ShardOwner};
 use kintsugi_storage::{LocalShards, ShardStore};
 
-use crate::put::{write_body, Owner};
+use crate::put::{write_body, Owner, Written};
 
 /// An embedded store of four disks, 2+1, garbage due at once.
 fn store(dir: &std::path::Path) -> Arc<Store> {
+    store_with(dir, |_| {})
+}
+
+/// As [`store`], its configuration changed by `f` first.
+pub(crate) fn store_with(dir: &std::path::Path, f: impl FnOnce(&mut StoreConfig)) -> Arc<Store> {
     let meta = Arc::new(RocksMeta::open(&dir.join("meta"), 0).expect("open metadata"));
     let disks: Vec<Arc<dyn ShardStore>> = (1..=4)
         .map(|id| {
@@ -27,17 +32,14 @@ fn store(dir: &std::path::Path) -> Arc<Store> {
     let scheme: Scheme = "2+1".parse().expect("scheme");
     let layout = Layout::new(scheme, 4096).expect("layout");
     let codec = codec_for(CodecId::ReedSolomonGf8, scheme).expect("codec");
-    Store::new(meta, disks, codec, StoreConfig::new(layout)).0
+    let mut cfg = StoreConfig::new(layout);
+    f(&mut cfg);
+    Store::new(meta, disks, codec, cfg).0
 }
 
-#[tokio::test]
-async fn gc_leaves_alone_a_shard_a_move_is_writing_back_onto_a_disk_garbage_names() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = store(dir.path());
-    let body: Vec<u8> = (0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(body.clone()))]);
-    let written = write_body(&store, stream, Owner { id: 1, part_number: 0, label: Arc::from(Vec::new()) }, None).await.expect("put");
-    let manifest = Manifest {
+/// Version 1 of an object whose body is `written`.
+pub(crate) fn manifest_of(store: &Store, written: &Written) -> Manifest {
+    Manifest {
         version_id: 1,
         size: written.size,
         etag: hex::encode(written.md5),
@@ -47,8 +49,18 @@ async fn gc_leaves_alone_a_shard_a_move_is_writing_back_onto_a_disk_garbage_name
         user_meta: Vec::new(),
         parts: 0,
         coding: store.coding(),
-        segments: written.segments,
-    };
+        segments: written.segments.clone(),
+    }
+}
+
+#[tokio::test]
+async fn gc_leaves_alone_a_shard_a_move_is_writing_back_onto_a_disk_garbage_names() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = store(dir.path());
+    let body: Vec<u8> = (0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(body.clone()))]);
+    let written = write_body(&store, stream, Owner { id: 1, part_number: 0, label: Arc::from(Vec::new()) }, None).await.expect("put");
+    let manifest = manifest_of(&store, &written);
     store.meta.create_bucket("b").expect("bucket");
     store.meta.put_object("b", "k", &manifest, Expect::Any).expect("commit");
     let owner = ShardOwner::Object { bucket: "b".into(), key: "k".into() };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use kintsugi_cluster::{Metrics, Store};
+use kintsugi_cluster::{Metrics, Store, WriteHold};
 use kintsugi_disk::ShardHeader;
 use kintsugi_erasure::{encode_stripe, shard_hash, ChunkHash};
 use kintsugi_meta::{SegmentId, SegmentMeta, ShardLabel, ShardLoc, NO_DISK};
@@ -61,6 +61,9 @@ pub struct Written {
     /// [`Written::keep_inline`] before another commit. Dropping them makes that commit fail
     /// (`InlineDamaged`), never commit an object without its bytes.
     pub inline: Option<PendingInline>,
+    /// Claims on the segments' write intents, so that the intent sweep leaves them alone
+    /// (`kintsugi_cluster::writes`). Keep them until the commit or the discard has been applied.
+    pub holds: Vec<WriteHold>,
 }
 
 /// A small body's bytes, to be stored as its inline segment with the object's commit.
@@ -77,6 +80,7 @@ impl Written {
     /// caller whose commit does not carry them: after this, every segment is durable.
     pub async fn keep_inline(&mut self, store: &Arc<Store>) -> GwResult<()> {
         if let Some(p) = self.inline.take() {
+            self.holds.push(store.writes.hold(p.segment).await);
             store.meta_call(move |m| m.put_inline(p.segment, p.data)).await?;
         }
         Ok(())
@@ -125,6 +129,8 @@ struct SegmentSink<'a> {
     store: &'a Arc<Store>,
     owner: Owner,
     started: Vec<SegmentId>,
+    /// Claims on `started`'s intents, taken before each intent is proposed.
+    holds: Vec<WriteHold>,
     open: Option<OpenSegment>,
     done: Vec<JoinHandle<GwResult<SegmentMeta>>>,
 }
@@ -136,6 +142,7 @@ impl SegmentSink<'_> {
         let disks = self.store.place(id, &[])?;
         let shards: Vec<(u8, u32)> = disks.iter().enumerate().filter(|(_, d)| **d != NO_DISK).map(|(i, d)| (i as u8, *d)).collect();
         self.started.push(id);
+        self.holds.push(self.store.writes.hold(id).await);
         self.store.meta_call(move |m| m.add_intent(id, shards)).await?;
         let s = self.store.layout.scheme;
         let n = disks.len();
@@ -360,7 +367,7 @@ async fn write_inline(store: &Arc<Store>, data: Bytes, expected_len: Option<u64>
     }
     let md5: [u8; 16] = if md5 { Md5::digest(&data).into() } else { [0; 16] };
     if data.is_empty() {
-        return Ok(Written { size, md5, segments: Vec::new(), inline: None });
+        return Ok(Written { size, md5, segments: Vec::new(), inline: None, holds: Vec::new() });
     }
     // The metadata file system keeps its reserve (as `Store::place` does for shards), all
     // the more as these bytes go there.
@@ -369,7 +376,7 @@ async fn write_inline(store: &Arc<Store>, data: Bytes, expected_len: Option<u64>
     Metrics::inc(&store.metrics.inline_writes);
     store.metrics.bytes_written.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
     let inline = Some(PendingInline { segment: id, data: Vec::from(data) });
-    Ok(Written { size, md5, segments: vec![SegmentMeta { id, len: size, shards: Vec::new() }], inline })
+    Ok(Written { size, md5, segments: vec![SegmentMeta { id, len: size, shards: Vec::new() }], inline, holds: Vec::new() })
 }
 
 /// [`write_body_up_to`] as erasure-coded segments.
@@ -378,7 +385,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
-    let mut sink = SegmentSink { store, owner, started: Vec::new(), open: None, done: Vec::new() };
+    let mut sink = SegmentSink { store, owner, started: Vec::new(), holds: Vec::new(), open: None, done: Vec::new() };
     let result = write_inner(&mut sink, body, expected_len, max, md5).await;
     match result {
         Ok(w) => Ok(w),
@@ -393,7 +400,7 @@ where
             let started = std::mem::take(&mut sink.started);
             if !started.is_empty() {
                 if let Err(ge) = store.meta_call(move |m| m.intents_to_garbage(&started)).await {
-                    tracing::warn!(error = %ge, "could not hand failed PUT's shards to GC; they are collected at next start");
+                    tracing::warn!(error = %ge, "could not hand failed PUT's shards to GC; the intent sweep collects them later");
                 }
             }
             Err(e)
@@ -459,5 +466,5 @@ where
     let md5 = md5_task.await?;
     let segments = sink.collect().await?;
     sink.store.metrics.bytes_written.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
-    Ok(Written { size, md5, segments, inline: None })
+    Ok(Written { size, md5, segments, inline: None, holds: std::mem::take(&mut sink.holds) })
 }

@@ -262,7 +262,7 @@ where
         // Within the sealed bound but past the plaintext one: nothing is kept.
         let ids: Vec<u128> = written.segments.iter().map(|s| s.id).collect();
         if let Err(e) = store.meta_call(move |m| m.intents_to_garbage(&ids)).await {
-            tracing::warn!(error = %e, "could not hand a refused encrypted PUT's shards to GC; they are collected at next start");
+            tracing::warn!(error = %e, "could not hand a refused encrypted PUT's shards to GC; the intent sweep collects them later");
         }
         return Err(GatewayError::EntityTooLarge { size: plain.size, max });
     }

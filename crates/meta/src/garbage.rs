@@ -96,8 +96,17 @@ impl RocksMeta {
 
     /// Number of pending garbage entries.
     pub fn garbage_count(&self) -> MetaResult<u64> {
+        self.count_keys(CF_GARBAGE)
+    }
+
+    /// Number of open write intents (writes begun and neither committed nor given up).
+    pub fn intent_count(&self) -> MetaResult<u64> {
+        self.count_keys(CF_INTENTS)
+    }
+
+    fn count_keys(&self, cf: &'static str) -> MetaResult<u64> {
         let mut n = 0u64;
-        self.scan_prefix(CF_GARBAGE, &[], &[], |_, _| {
+        self.scan_prefix(cf, &[], &[], |_, _| {
             n += 1;
             Ok(true)
         })?;

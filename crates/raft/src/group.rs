@@ -6,9 +6,11 @@ mod membership;
 mod receive;
 mod rounds;
 mod serve;
+mod writes;
 
 pub use membership::{enrol, GatewayStatus, GroupStatus, Role};
 pub use serve::GATEWAY_NAME;
+pub use writes::OpenWritesFn;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -100,6 +102,8 @@ pub struct MetaGroup {
     read_index: Arc<rounds::Rounds<ReadIndex>>,
     /// The snapshot being received from the leader (`receive.rs`).
     receiver: receive::Receiver,
+    /// This gateway's open writes, for the leader's intent sweep (`writes.rs`).
+    open_writes: std::sync::OnceLock<OpenWritesFn>,
 }
 
 /// What a round of confirming the leadership answered: the index to read at, or why not
@@ -175,6 +179,7 @@ impl MetaGroup {
             reads,
             read_index,
             receiver,
+            open_writes: std::sync::OnceLock::new(),
         });
         if let Some(s) = secrets {
             group.set_secrets(s);

@@ -48,6 +48,9 @@ pub enum RaftRequest {
     },
     /// The group as the leader sees it.
     Status,
+    /// Which of these segments' write intents the answering gateway still writes (asked by
+    /// the leader's intent sweep); body: the segment ids (`Vec<u128>`, postcard).
+    OpenWrites,
 }
 
 /// An answer between gateways.
@@ -78,6 +81,8 @@ pub enum RaftResponse {
     Done,
     /// The group's status; body: a [`crate::GroupStatus`].
     Status,
+    /// The segments asked about that this gateway still writes; body: `Vec<u128>`, postcard.
+    OpenWrites,
 }
 
 kintsugi_net::wire_protocol!(RaftRequest, RaftResponse, alpn = ALPN);
@@ -101,4 +106,6 @@ pub mod codes {
     pub const NAME_TAKEN: &str = "GatewayNameTaken";
     /// No gateway has that name.
     pub const NO_SUCH_GATEWAY: &str = "NoSuchGateway";
+    /// The gateway is starting and cannot answer this yet; ask again later.
+    pub const NOT_READY: &str = "NotReady";
 }

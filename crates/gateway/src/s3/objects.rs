@@ -56,7 +56,7 @@ impl KintsugiS3 {
             return;
         }
         if let Err(e) = self.meta(move |m| m.intents_to_garbage(&ids)).await {
-            tracing::warn!(error = %e, "could not queue discarded shards for GC; they are collected at next start");
+            tracing::warn!(error = %e, "could not queue discarded shards for GC; the intent sweep collects them later");
         }
     }
 

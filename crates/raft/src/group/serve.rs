@@ -85,6 +85,7 @@ impl MetaGroup {
                 Err(NetError::Remote { code, message }) => (refuse(&code, message), Vec::new()),
                 Err(e) => (refuse(codes::NO_LEADER, e.to_string()), Vec::new()),
             },
+            RaftRequest::OpenWrites => self.answer_open_writes(&body),
             RaftRequest::Join(_) => (refuse(net_codes::BAD_FRAME, "joins are answered by the transport"), Vec::new()),
         }
     }
