@@ -543,6 +543,11 @@ fn shard_file_count(c: &Cluster) -> usize {
     c.nodes.iter().map(|n| n.shard_files().len()).sum()
 }
 
+/// A counter summed over the gateways that are up (whichever leads, and whenever it changed).
+fn counted(gws: &[&Server], name: &str) -> f64 {
+    gws.iter().map(|g| g.metrics().get(name).copied().unwrap_or(0.0)).sum()
+}
+
 /// A gateway SIGKILLed in the middle of a PUT leaves that write's intents open, with the shard
 /// files of the segment it had finished. While the gateway is down nothing is given up (it
 /// cannot be asked); once it is back (and claims none of its old writes), the leader's intent
@@ -569,43 +574,46 @@ fn a_write_whose_gateway_was_killed_is_swept_once_the_gateway_is_back_and_a_slow
     let before = shard_file_count(&c);
     let slow = nth(&c, &others, f1).py_spawn("stalled.py", &["slow", "sweep", "slow", &size, &first, "2", go.to_str().expect("utf-8")]);
     let mut stalled = nth(&c, &others, f2).py_spawn("stalled.py", &["stall", "sweep", "dead", &size, &first]);
-    let finished = common::poll(Duration::from_secs(60), Duration::from_millis(200), || (shard_file_count(&c) >= before + 6).then_some(()));
-    assert!(finished.is_some(), "the two writes never finished their first segments: {} shard files, {before} before", shard_file_count(&c));
+    // Both first segments finished, and both second segments' intents recorded.
+    let finished = common::poll(Duration::from_secs(60), Duration::from_millis(200), || (shard_file_count(&c) >= before + 6 && open_writes(&c.gw) == 4).then_some(()));
+    assert!(finished.is_some(), "the two writes never finished their first segments: {} shard files, {before} before; {} open writes", shard_file_count(&c), open_writes(&c.gw));
     nth_mut(&mut c, &mut others, f2).kill9();
     let _ = stalled.kill();
     let _ = stalled.wait();
 
     // Down, the gateway cannot say what it writes (asking it times out): nothing is given up.
-    let leader = nth(&c, &others, li);
-    let asked = common::poll(Duration::from_secs(30), Duration::from_millis(200), || (leader.metric("kintsugi_intent_sweeps_undecided_total") > 0.0).then_some(()));
+    let up = [nth(&c, &others, li), nth(&c, &others, f1)];
+    let asked = common::poll(Duration::from_secs(30), Duration::from_millis(200), || (counted(&up, "kintsugi_intent_sweeps_undecided_total") > 0.0).then_some(()));
     assert!(asked.is_some(), "the sweep never tried to ask the dead gateway");
-    assert_eq!(leader.metric("kintsugi_intents_swept_total"), 0.0, "an intent was swept while a gateway could not be asked");
-    assert_eq!(open_writes(leader), 4, "two writes of two segments each are open");
+    assert_eq!(counted(&up, "kintsugi_intents_swept_total"), 0.0, "an intent was swept while a gateway could not be asked");
+    assert_eq!(open_writes(up[0]), 4, "two writes of two segments each are open");
     assert_eq!(shard_file_count(&c), before + 6);
 
     // Back, it claims none of its old writes: they are given up and their files deleted; the
     // slow write, still in flight, keeps its intents and its finished segment.
     nth_mut(&mut c, &mut others, f2).restart();
-    let leader = nth(&c, &others, li);
+    // (Read on the gateway that writes the slow object: its copy of the metadata.)
+    let seen = nth(&c, &others, f1);
     let swept = common::poll(Duration::from_secs(60), Duration::from_millis(300), || {
-        let st = leader.admin_json(&["status"]);
+        let st = seen.admin_json(&["status"]);
         (st["writes_open"] == 2 && st["garbage_pending"] == 0 && shard_file_count(&c) == before + 3).then_some(())
     });
     assert!(
         swept.is_some(),
         "the dead write was not swept, or the slow one was: {} open writes, {} shard files ({before} before)\n{:#}",
-        open_writes(leader),
+        open_writes(seen),
         shard_file_count(&c),
-        leader.admin_json(&["status"])
+        seen.admin_json(&["status"])
     );
-    assert_eq!(leader.metric("kintsugi_intents_swept_total"), 2.0);
+    let all: Vec<&Server> = (0..3).map(|i| nth(&c, &others, i)).collect();
+    assert_eq!(counted(&all, "kintsugi_intents_swept_total"), 2.0, "the dead write's two intents, and nothing else");
 
     // The slow write ends now: committed, whole, through every gateway.
     std::fs::write(&go, b"go").expect("go file");
     let out = slow.wait_with_output().expect("the slow writer");
     assert!(out.status.success(), "the slow write failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let settled = common::poll(Duration::from_secs(30), Duration::from_millis(300), || (open_writes(leader) == 0 && shard_file_count(&c) == before + 6).then_some(()));
-    assert!(settled.is_some(), "after the slow write: {} open writes, {} shard files ({before} before)", open_writes(leader), shard_file_count(&c));
+    let settled = common::poll(Duration::from_secs(30), Duration::from_millis(300), || (open_writes(seen) == 0 && shard_file_count(&c) == before + 6).then_some(()));
+    assert!(settled.is_some(), "after the slow write: {} open writes, {} shard files ({before} before)", open_writes(seen), shard_file_count(&c));
     for i in 0..3 {
         nth(&c, &others, i).py("stalled.py", &["verify", "sweep", "slow", &size]);
     }

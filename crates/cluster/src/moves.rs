@@ -44,7 +44,7 @@ impl MoveTxn {
         // A target may be a file an older garbage entry names (the shard was on that disk
         // before): GC must not delete it between the copy landing and the commit.
         let claim = store.claims.claim(planned.iter().map(|m| (m.to, segment, m.index)).collect()).await;
-        let hold = store.writes.hold(segment).await;
+        let hold = store.writes.hold(segment);
         let intents: Vec<(u8, DiskId)> = planned.iter().map(|m| (m.index, m.to)).collect();
         store.meta_call(move |m| m.add_intent(segment, intents)).await?;
         Ok(Self { store: store.clone(), owner: owner.clone(), segment, planned, _claim: claim, _hold: hold })

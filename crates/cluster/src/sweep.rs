@@ -4,9 +4,10 @@
 //!
 //! Run by the group's leader (or the gateway alone): intents older than `min_age` that
 //! neither this process nor any other gateway of the group claims (`writes.rs`) are given
-//! up — turned into garbage, which GC deletes. If any gateway cannot answer (down, cut off,
-//! an older version), nothing is given up: a gateway that cannot be asked may still be
-//! writing. Its intents wait until it answers again (restarted, it claims none of its old
+//! up — turned into garbage, which GC deletes, by a compare-and-swap on each intent record
+//! (`GiveUpIntents`), so an intent some writer added to since it was read is left alone. If
+//! any gateway cannot answer (down, cut off, an older version), nothing is given up: a
+//! gateway that cannot be asked may still be writing. Its intents wait until it answers again (restarted, it claims none of its old
 //! ones) or is removed from the group.
 
 use std::collections::HashSet;
@@ -14,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kintsugi_meta::{now_ms, SegmentId};
+use kintsugi_meta::{now_ms, IntentRecord, SegmentId};
 
 use crate::error::ClusterResult;
 use crate::metrics::Metrics;
@@ -42,45 +43,33 @@ const ASK_AT_ONCE: usize = 50_000;
 pub async fn sweep_pass(store: &Arc<Store>, min_age: Duration) -> ClusterResult<usize> {
     let before = now_ms().saturating_sub(i64::try_from(min_age.as_millis()).unwrap_or(i64::MAX));
     let intents = store.meta_call(|m| m.list_intents()).await?;
-    let old: Vec<SegmentId> = intents.into_iter().filter(|(_, r)| r.started_ms <= before).map(|(s, _)| s).collect();
+    let old: Vec<(SegmentId, IntentRecord)> = intents.into_iter().filter(|(_, r)| r.started_ms <= before).collect();
     if old.is_empty() {
         return Ok(0);
     }
-    let mine: HashSet<SegmentId> = store.writes.claimed(&old).into_iter().collect();
-    let mut unclaimed: Vec<SegmentId> = old.into_iter().filter(|s| !mine.contains(s)).collect();
+    let ids: Vec<SegmentId> = old.iter().map(|(s, _)| *s).collect();
+    let mut claimed: HashSet<SegmentId> = store.writes.claimed(&ids).into_iter().collect();
     if let Some(others) = store.writes.others() {
-        let mut theirs = HashSet::new();
-        for batch in unclaimed.chunks(ASK_AT_ONCE) {
+        let rest: Vec<SegmentId> = ids.into_iter().filter(|s| !claimed.contains(s)).collect();
+        for batch in rest.chunks(ASK_AT_ONCE) {
             match others.claimed(batch).await {
-                Ok(c) => theirs.extend(c),
+                Ok(c) => claimed.extend(c),
                 Err(why) => {
                     Metrics::inc(&store.metrics.sweeps_undecided);
-                    tracing::info!(intents = unclaimed.len(), why, "open write intents kept: not every gateway could say whether it still writes them");
+                    tracing::info!(intents = rest.len(), why, "open write intents kept: not every gateway could say whether it still writes them");
                     return Ok(0);
                 }
             }
         }
-        unclaimed.retain(|s| !theirs.contains(s));
     }
-    // Marked from here until the command is applied: a hold taken meanwhile (a move writing
-    // the same segment again) waits, so its copies never join an intent given up here.
-    let sweeping = store.writes.begin_sweep(&unclaimed);
-    let given_up = sweeping.segments().to_vec();
-    if given_up.is_empty() {
+    // Each is given up only if its intent is still the record read here (a compare-and-swap):
+    // a writer that added to it meanwhile (a move writing the segment again) keeps it.
+    let unclaimed: Vec<(SegmentId, IntentRecord)> = old.into_iter().filter(|(s, _)| !claimed.contains(s)).collect();
+    if unclaimed.is_empty() {
         return Ok(0);
     }
-    let n = given_up.len();
-    if let Err(e) = store.meta_call(move |m| m.intents_to_garbage(&given_up)).await {
-        if e.outcome_unknown() {
-            // The command may still be applied: new holds keep waiting a while longer.
-            tokio::spawn(async move {
-                tokio::time::sleep(crate::writes::LINGER).await;
-                drop(sweeping);
-            });
-        }
-        return Err(e);
-    }
-    drop(sweeping);
+    let n = unclaimed.len();
+    store.meta_call(move |m| m.give_up_intents(unclaimed)).await?;
     store.metrics.intents_swept.fetch_add(n as u64, Ordering::Relaxed);
     tracing::warn!(count = n, "write intents given up: no gateway is writing them any more (one stopped mid-write); their shards go to garbage collection");
     Ok(n)

@@ -10,21 +10,19 @@
 //!
 //! A writer takes a [`WriteHold`] on its segment *before* proposing the intent, and keeps it
 //! until its commit or abort has been applied. A hold that is dropped keeps claiming its
-//! segment for [`LINGER`] more: a caller that lets go of it a little before its commit (a
-//! struct taken apart, say) is still covered. While the sweep gives a segment's intent up
-//! ([`OpenWrites::begin_sweep`] until its command is applied), a new hold on that segment
-//! waits: a move that writes a segment again must not add its copies to an intent that is
-//! being turned into garbage.
+//! segment for the linger ([`LINGER`] unless configured) more: a caller that lets go of it a
+//! little before its commit (a struct taken apart, say) is still covered, and so is a
+//! forwarded command still on its way to the leader. Released holds are forgotten as they
+//! expire, oldest first, so the registry holds only the writes of the last linger.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use kintsugi_meta::SegmentId;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
-/// How long a released hold still claims its segment.
+/// How long a released hold still claims its segment, by default.
 pub const LINGER: Duration = Duration::from_secs(120);
 
 /// The other gateways of a group, asked which segments they still write.
@@ -45,16 +43,30 @@ struct Entry {
 #[derive(Debug, Default)]
 struct Entries {
     held: HashMap<SegmentId, Entry>,
-    /// Segments whose intents the sweep is giving up now.
-    sweeping: HashSet<SegmentId>,
+    /// Releases in the order they happened, to forget expired entries without a scan.
+    releases: VecDeque<(Instant, SegmentId)>,
 }
 
 #[derive(Debug)]
 struct Held {
     entries: Mutex<Entries>,
     linger: Duration,
-    /// Woken when a sweep ends.
-    swept: Notify,
+}
+
+impl Held {
+    /// Forget the entries whose last release is older than the linger.
+    fn expire(&self, entries: &mut Entries) {
+        while let Some(&(at, segment)) = entries.releases.front() {
+            if at.elapsed() < self.linger {
+                break;
+            }
+            entries.releases.pop_front();
+            // Only if nobody took it again since (a later release has its own place behind).
+            if entries.held.get(&segment).is_some_and(|e| e.holders == 0 && e.released == Some(at)) {
+                entries.held.remove(&segment);
+            }
+        }
+    }
 }
 
 /// This process's open writes (see the module docs).
@@ -65,7 +77,7 @@ pub struct OpenWrites {
 
 impl std::fmt::Debug for OpenWrites {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenWrites").field("segments", &self.held.entries.lock().held.len()).field("others", &self.others.get().is_some()).finish()
+        f.debug_struct("OpenWrites").field("segments", &self.len()).field("others", &self.others.get().is_some()).finish()
     }
 }
 
@@ -85,68 +97,46 @@ pub struct WriteHold {
 impl Drop for WriteHold {
     fn drop(&mut self) {
         let mut entries = self.held.entries.lock();
+        let now = Instant::now();
         if let Some(e) = entries.held.get_mut(&self.segment) {
             e.holders = e.holders.saturating_sub(1);
             if e.holders == 0 {
-                e.released = Some(Instant::now());
+                e.released = Some(now);
+                entries.releases.push_back((now, self.segment));
             }
         }
+        self.held.expire(&mut entries);
     }
 }
 
 impl OpenWrites {
     /// A registry whose released holds claim their segment for `linger` more.
     pub fn with_linger(linger: Duration) -> Self {
-        Self { held: Arc::new(Held { entries: Mutex::new(Entries::default()), linger, swept: Notify::new() }), others: OnceLock::new() }
+        Self { held: Arc::new(Held { entries: Mutex::new(Entries::default()), linger }), others: OnceLock::new() }
     }
 
-    /// Claim `segment` until the answer is dropped (and [`LINGER`] after). Take it before the
-    /// segment's intent is proposed. Waits while the sweep gives up that segment's intent.
-    pub async fn hold(&self, segment: SegmentId) -> WriteHold {
-        loop {
-            // Created before the check, so the end of a sweep between the two wakes it.
-            let swept = self.held.swept.notified();
-            {
-                let mut entries = self.held.entries.lock();
-                if !entries.sweeping.contains(&segment) {
-                    let e = entries.held.entry(segment).or_insert(Entry { holders: 0, released: None });
-                    e.holders += 1;
-                    e.released = None;
-                    return WriteHold { held: self.held.clone(), segment };
-                }
-            }
-            swept.await;
-        }
+    /// Claim `segment` until the answer is dropped (and the linger after). Take it before the
+    /// segment's intent is proposed.
+    pub fn hold(&self, segment: SegmentId) -> WriteHold {
+        let mut entries = self.held.entries.lock();
+        self.held.expire(&mut entries);
+        let e = entries.held.entry(segment).or_insert(Entry { holders: 0, released: None });
+        e.holders += 1;
+        e.released = None;
+        WriteHold { held: self.held.clone(), segment }
     }
 
-    /// Of `segments`, those this process still writes (or let go of less than the linger
-    /// ago). Forgets holds released longer ago than that.
+    /// Of `segments`, those this process still writes (or let go of less than the linger ago).
     pub fn claimed(&self, segments: &[SegmentId]) -> Vec<SegmentId> {
         let mut entries = self.held.entries.lock();
-        self.prune(&mut entries);
+        self.held.expire(&mut entries);
         segments.iter().copied().filter(|s| entries.held.contains_key(s)).collect()
-    }
-
-    fn prune(&self, entries: &mut Entries) {
-        let linger = self.held.linger;
-        entries.held.retain(|_, e| e.holders > 0 || e.released.is_none_or(|t| t.elapsed() < linger));
-    }
-
-    /// The sweep is about to give up the intents of `segments`: those this process does not
-    /// claim are marked (new holds on them wait) until the answer is dropped, which the sweep
-    /// does once its command has been applied. Answers the marked ones.
-    pub fn begin_sweep(&self, segments: &[SegmentId]) -> Sweeping {
-        let mut entries = self.held.entries.lock();
-        self.prune(&mut entries);
-        let marked: Vec<SegmentId> = segments.iter().copied().filter(|s| !entries.held.contains_key(s) && !entries.sweeping.contains(s)).collect();
-        entries.sweeping.extend(marked.iter().copied());
-        Sweeping { held: self.held.clone(), segments: marked }
     }
 
     /// How many segments are claimed now (held, or released within the linger).
     pub fn len(&self) -> usize {
         let mut entries = self.held.entries.lock();
-        self.prune(&mut entries);
+        self.held.expire(&mut entries);
         entries.held.len()
     }
 
@@ -167,41 +157,16 @@ impl OpenWrites {
     }
 }
 
-/// Segments the sweep is giving up; see [`OpenWrites::begin_sweep`].
-#[derive(Debug)]
-pub struct Sweeping {
-    held: Arc<Held>,
-    segments: Vec<SegmentId>,
-}
-
-impl Sweeping {
-    /// The segments marked.
-    pub fn segments(&self) -> &[SegmentId] {
-        &self.segments
-    }
-}
-
-impl Drop for Sweeping {
-    fn drop(&mut self) {
-        let mut entries = self.held.entries.lock();
-        for s in &self.segments {
-            entries.sweeping.remove(s);
-        }
-        drop(entries);
-        self.held.swept.notify_waiters();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_segment_is_claimed_while_held_and_for_the_linger_after() {
+    #[test]
+    fn a_segment_is_claimed_while_held_and_for_the_linger_after() {
         let w = OpenWrites::with_linger(Duration::from_millis(300));
-        let a = w.hold(1).await;
-        let b = w.hold(1).await;
-        let c = w.hold(2).await;
+        let a = w.hold(1);
+        let b = w.hold(1);
+        let c = w.hold(2);
         assert_eq!(w.claimed(&[1, 2, 3]), vec![1, 2]);
         drop(a);
         drop(c);
@@ -215,32 +180,26 @@ mod tests {
         assert!(w.is_empty(), "released holds are forgotten");
     }
 
-    #[tokio::test]
-    async fn a_segment_held_again_after_its_release_is_claimed_again() {
-        let w = OpenWrites::with_linger(Duration::ZERO);
-        drop(w.hold(7).await);
-        assert!(w.claimed(&[7]).is_empty());
-        let h = w.hold(7).await;
-        std::thread::sleep(Duration::from_millis(20));
+    #[test]
+    fn a_segment_held_again_after_its_release_is_claimed_again() {
+        let w = OpenWrites::with_linger(Duration::from_millis(200));
+        drop(w.hold(7));
+        let h = w.hold(7);
+        std::thread::sleep(Duration::from_millis(300));
+        // The first release expired, but the segment is held again.
         assert_eq!(w.claimed(&[7]), vec![7]);
         drop(h);
+        assert_eq!(w.claimed(&[7]), vec![7], "within the linger of its second release");
     }
 
-    #[tokio::test]
-    async fn a_hold_on_a_segment_being_swept_waits_for_the_sweep_to_end() {
-        let w = Arc::new(OpenWrites::with_linger(Duration::ZERO));
-        let kept = w.hold(1).await;
-        let sweep = w.begin_sweep(&[1, 2, 3]);
-        assert_eq!(sweep.segments(), &[2, 3], "a held segment is never marked");
-        assert!(w.begin_sweep(&[2]).segments().is_empty(), "a segment is marked by one sweep at a time");
-        let w2 = w.clone();
-        let waiting = tokio::spawn(async move { w2.hold(2).await });
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!waiting.is_finished(), "a hold was taken on a segment being swept");
-        assert!(w.claimed(&[2]).is_empty());
-        drop(sweep);
-        let h = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("the hold waits no longer than the sweep").expect("task");
-        assert_eq!(w.claimed(&[1, 2, 3]), vec![1, 2]);
-        drop((h, kept));
+    #[test]
+    fn released_holds_are_forgotten_without_anyone_asking() {
+        let w = OpenWrites::with_linger(Duration::ZERO);
+        for s in 0..10_000u128 {
+            drop(w.hold(s));
+        }
+        // Nothing asked `claimed` (a follower the sweep never asks): still nothing is kept.
+        assert_eq!(w.held.entries.lock().held.len(), 0);
+        assert!(w.held.entries.lock().releases.is_empty());
     }
 }

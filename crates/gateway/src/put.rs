@@ -80,7 +80,7 @@ impl Written {
     /// caller whose commit does not carry them: after this, every segment is durable.
     pub async fn keep_inline(&mut self, store: &Arc<Store>) -> GwResult<()> {
         if let Some(p) = self.inline.take() {
-            self.holds.push(store.writes.hold(p.segment).await);
+            self.holds.push(store.writes.hold(p.segment));
             store.meta_call(move |m| m.put_inline(p.segment, p.data)).await?;
         }
         Ok(())
@@ -142,7 +142,7 @@ impl SegmentSink<'_> {
         let disks = self.store.place(id, &[])?;
         let shards: Vec<(u8, u32)> = disks.iter().enumerate().filter(|(_, d)| **d != NO_DISK).map(|(i, d)| (i as u8, *d)).collect();
         self.started.push(id);
-        self.holds.push(self.store.writes.hold(id).await);
+        self.holds.push(self.store.writes.hold(id));
         self.store.meta_call(move |m| m.add_intent(id, shards)).await?;
         let s = self.store.layout.scheme;
         let n = disks.len();

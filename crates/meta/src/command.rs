@@ -27,7 +27,7 @@ use crate::tags::TagSet;
 use crate::versions::{ExpiryExpect, VersionRef, Versioning};
 use crate::store::Expect;
 pub use crate::types::PartStamp;
-use crate::types::{AccessKeyRecord, AccessKeyRecordV1, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, PartRecordV1, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
+use crate::types::{AccessKeyRecord, AccessKeyRecordV1, DiskId, DiskRecord, DrainRecord, IntentRecord, Manifest, NodeRecord, PartRecord, PartRecordV1, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
 
 /// One mutation of the metadata store. Each variant's documentation says its
 /// precondition (when it fails, nothing is written) and its writes.
@@ -622,5 +622,13 @@ pub enum Command {
         part: PartRecord,
         /// When a replaced part's shards may be deleted.
         garbage_due_ms: i64,
+    },
+    /// Give up write intents no writer will finish (the intent sweep): each becomes garbage
+    /// due at once, as [`Command::IntentsToGarbage`] — but only while the segment's intent is
+    /// still exactly the record given (a compare-and-swap: an intent a writer added to since
+    /// it was read is left alone).
+    GiveUpIntents {
+        /// (segment, its intent as the sweep read it).
+        intents: Vec<(SegmentId, IntentRecord)>,
     },
 }

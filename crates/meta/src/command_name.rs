@@ -62,6 +62,7 @@ impl Command {
             Command::PutBucketEncryption { .. } => "put_bucket_encryption",
             Command::PutInline { .. } => "put_inline",
             Command::PutObjectInline { .. } => "put_object_inline",
+            Command::GiveUpIntents { .. } => "give_up_intents",
             Command::PutBucketAcl { .. } => "put_bucket_acl",
             Command::PutVersionAcl { .. } => "put_version_acl",
             Command::PutPartWithChecksum { .. } => "put_part_with_checksum",

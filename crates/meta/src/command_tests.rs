@@ -276,6 +276,7 @@ fn without_a_commit_no_mutation_writes_anything() {
     refused("map_changed", meta.map_changed().map(drop));
     refused("add_intent", meta.add_intent(40, vec![(0, 1)]));
     refused("intents_to_garbage", meta.intents_to_garbage(&[40]));
+    refused("give_up_intents", meta.give_up_intents(vec![(40, IntentRecord { started_ms: 1, shards: vec![(0, 1)] })]));
     refused("remove_garbage", meta.remove_garbage(1));
     refused("put_drains", meta.put_drains(&[]));
     refused("put_rebalance_record", meta.put_rebalance_record(None));
@@ -475,6 +476,7 @@ fn commands_are_the_bytes_docs_formats_md_gives_and_bad_bytes_are_typed_errors()
     let (tags, lock) = (vec![], None);
     let put = Command::PutObjectInline { bucket: "b".into(), key: "k".into(), manifest: manifest(1, vec![]), expect: Expect::Any, garbage_due_ms: 0, tags, lock, segment: 1, data: vec![7], hash: [0; 32] };
     assert_eq!(number(put), 52);
+    assert_eq!(number(Command::GiveUpIntents { intents: vec![] }), 56);
     let cmd = Command::PutObject { bucket: "b".into(), key: "k/é".into(), manifest: manifest(1, vec![seg(5, &[1, 2, 3])]), expect: Expect::Version(Some(4)), garbage_due_ms: 77 };
     let bytes = cmd.encode().expect("encode");
     assert_eq!(Command::decode(&bytes).expect("decode"), cmd);
@@ -575,4 +577,27 @@ fn every_command_and_record_decodes_whole_and_none_with_a_byte_more() {
         });
     }
     assert_eq!(kinds.len(), 36, "every kind of record was checked: {kinds:?}");
+}
+
+#[test]
+fn giving_up_intents_takes_only_those_still_as_they_were_read() {
+    let (_d, meta) = open();
+    meta.add_intent(1, vec![(0, 1), (1, 2)]).expect("intent 1");
+    meta.add_intent(2, vec![(0, 3)]).expect("intent 2");
+    meta.add_intent(3, vec![(0, 5)]).expect("intent 3");
+    let read = meta.list_intents().expect("intents");
+    // Since the read: a writer adds to 2's intent, and 3's writer commits (its intent goes).
+    meta.add_intent(2, vec![(1, 4)]).expect("added to 2");
+    meta.intents_to_garbage(&[3]).expect("3 ends");
+    let garbage_before = meta.due_garbage(i64::MAX, 10).expect("garbage");
+    meta.give_up_intents(read).expect("give up");
+    let left = meta.list_intents().expect("intents");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].0, 2, "the intent a writer added to is left alone");
+    assert!(left[0].1.shards.contains(&(0, 3)) && left[0].1.shards.contains(&(1, 4)));
+    let garbage = meta.due_garbage(i64::MAX, 10).expect("garbage");
+    let one = garbage.iter().find(|(s, _)| *s == 1).expect("1's shards are garbage");
+    assert_eq!(one.1.shards, vec![(0, 1), (1, 2)]);
+    assert!(!garbage.iter().any(|(s, _)| *s == 2), "nothing of 2 is garbage");
+    assert_eq!(garbage.iter().find(|(s, _)| *s == 3), garbage_before.iter().find(|(s, _)| *s == 3), "3's garbage is unchanged");
 }

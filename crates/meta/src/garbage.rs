@@ -56,6 +56,19 @@ impl RocksMeta {
         self.write(b)
     }
 
+    pub(crate) fn apply_give_up_intents(&self, intents: &[(SegmentId, IntentRecord)]) -> MetaResult<()> {
+        let mut b = WriteBatch::default();
+        for (s, read) in intents {
+            let k = keys::segment_key(*s);
+            // Only the intent as it was read: one a writer added to since is not the sweep's.
+            if self.get::<IntentRecord>(CF_INTENTS, "intent", &k)?.as_ref() == Some(read) {
+                b.delete_cf(self.cf(CF_INTENTS)?, k);
+                self.batch_add_garbage(&mut b, *s, read.shards.clone(), 0)?;
+            }
+        }
+        self.write(b)
+    }
+
     /// All open intents (on a restarted single-process server, all are dead).
     pub fn list_intents(&self) -> MetaResult<Vec<(SegmentId, IntentRecord)>> {
         let mut out = Vec::new();

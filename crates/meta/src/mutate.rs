@@ -12,7 +12,7 @@ use crate::store::{now_ms, Expect, RocksMeta};
 use crate::join_tokens::JoinTokenRecord;
 use crate::retention::{BucketLock, Retention, VersionLock};
 use crate::versions::{VersionDeleted, VersionRef, Versioning};
-use crate::types::{AccessKeyRecord, DiskId, DiskRecord, DrainRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
+use crate::types::{AccessKeyRecord, DiskId, DiskRecord, DrainRecord, IntentRecord, Manifest, NodeRecord, PartRecord, RebalanceRecord, SegmentId, ShardOwner, UploadRecord};
 
 /// How often a completion is rebuilt when a part it read was replaced before it committed.
 const COMPLETE_ATTEMPTS: usize = 8;
@@ -403,6 +403,12 @@ impl RocksMeta {
     /// Turn intents into garbage due now (the write failed or was abandoned).
     pub fn intents_to_garbage(&self, segments: &[SegmentId]) -> MetaResult<()> {
         self.submit(&Command::IntentsToGarbage { segments: segments.to_vec() }).map(drop)
+    }
+
+    /// Give up `intents` (as they were read) that no writer will finish: each that is still
+    /// exactly so becomes garbage due now; one a writer has added to since is left alone.
+    pub fn give_up_intents(&self, intents: Vec<(SegmentId, IntentRecord)>) -> MetaResult<()> {
+        self.submit(&Command::GiveUpIntents { intents }).map(drop)
     }
 
     /// Forget a garbage entry once its shards are deleted.
