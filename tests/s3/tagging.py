@@ -34,6 +34,8 @@ def set_(bucket):
     got = as_dict(listed)
     c.eq(got, {"a": "1", "two words": "x&y", "empty": ""}, "tags of a PUT with x-amz-tagging")
     c.eq(s3.get_object(Bucket=bucket, Key="obj").get("TagCount"), 3, "GET's x-amz-tagging-count")
+    head = s3.head_object(Bucket=bucket, Key="obj")["ResponseMetadata"]["HTTPHeaders"]
+    c.eq(head.get("x-amz-tagging-count"), "3", "HEAD's x-amz-tagging-count")
 
     # Replace and delete.
     s3.put_object_tagging(Bucket=bucket, Key="obj", Tagging={"TagSet": tagset({"k": "v"})})
@@ -42,6 +44,8 @@ def set_(bucket):
     c.eq(r["ResponseMetadata"]["HTTPStatusCode"], 204, "DeleteObjectTagging answers 204")
     c.eq(s3.get_object_tagging(Bucket=bucket, Key="obj")["TagSet"], [], "no tags after DeleteObjectTagging")
     c.eq(s3.get_object(Bucket=bucket, Key="obj").get("TagCount"), None, "an untagged object has no tag count")
+    head = s3.head_object(Bucket=bucket, Key="obj")["ResponseMetadata"]["HTTPHeaders"]
+    c.eq(head.get("x-amz-tagging-count"), None, "an untagged object has no tag count on HEAD either")
     c.eq(s3.get_object(Bucket=bucket, Key="obj")["Body"].read(), b"tagged", "tagging left the data alone")
 
     # Limits and errors.

@@ -361,7 +361,12 @@ impl KintsugiS3 {
             ..Default::default()
         };
         set_checksums!(out, sums);
-        Ok(S3Response::new(out))
+        let mut resp = S3Response::new(out);
+        // As GET answers it (s3s's HeadObject output has no field for it; S3 and Ceph send it).
+        if !tags.is_empty() {
+            resp.headers.insert(http::HeaderName::from_static("x-amz-tagging-count"), http::HeaderValue::from(tags.len()));
+        }
+        Ok(resp)
     }
 
     pub(super) async fn copy_object_impl(&self, input: CopyObjectInput, writer: &Principal, source_pin: Option<Pin>) -> S3Result<S3Response<CopyObjectOutput>> {
