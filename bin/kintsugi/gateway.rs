@@ -380,10 +380,10 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let gateways: kintsugi_cluster::GatewayList = Arc::new(move || g.members().into_iter().map(|n| n.cluster).collect());
         let _ = cluster_handler.set(Arc::new(ClusterService { store: store.clone(), map: map.clone(), gateways: Some(gateways), authority: node_join.get().cloned() }));
 
-        // With other gateways writing, an intent may be theirs: only old ones are collected
-        // here; the leader's intent sweep gives up the others once no gateway claims them.
+        // With other gateways writing, an intent may be theirs: the leader's intent sweep
+        // gives them up once no gateway claims them.
         let alone = group.members().len() <= 1;
-        match workers.recover_at_startup(if alone { None } else { Some(Duration::from_secs(86_400)) }).await {
+        match workers.recover_at_startup(alone).await {
             Ok(()) => {}
             // A group without a majority yet: start anyway (nothing was changed); the leader's
             // workers collect garbage and sweep the intents.

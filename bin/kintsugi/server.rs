@@ -352,7 +352,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
         let listener = bind_s3(s.listen).await?;
-        workers.recover_at_startup(None).await.context("recovering interrupted writes")?;
+        workers.recover_at_startup(true).await.context("recovering interrupted writes")?;
         let banner = format!("Erasure coding {} over {} disks; metadata in {}", s.scheme, workers.store().all_disks().len(), meta_dir.display());
         let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Embedded, secrets: None };
         let gw = Arc::new(Gateway { workers, map: None, join: None, backup, group: None });

@@ -62,14 +62,28 @@ pub async fn sweep_pass(store: &Arc<Store>, min_age: Duration) -> ClusterResult<
             }
         }
     }
-    // Each is given up only if its intent is still the record read here (a compare-and-swap):
-    // a writer that added to it meanwhile (a move writing the segment again) keeps it.
+    // Asked again here: a writer of this process that took a hold while the others were
+    // asked (a move writing the segment again) keeps its intent. Each is then given up only
+    // if its intent is still the record read above (a compare-and-swap), so one that some
+    // writer added new shards to meanwhile is kept too.
+    claimed.extend(store.writes.claimed(&old.iter().map(|(s, _)| *s).collect::<Vec<_>>()));
     let unclaimed: Vec<(SegmentId, IntentRecord)> = old.into_iter().filter(|(s, _)| !claimed.contains(s)).collect();
     if unclaimed.is_empty() {
         return Ok(0);
     }
-    let n = unclaimed.len();
-    store.meta_call(move |m| m.give_up_intents(unclaimed)).await?;
+    let ids: Vec<SegmentId> = unclaimed.iter().map(|(s, _)| *s).collect();
+    let left = store
+        .meta_call(move |m| {
+            m.give_up_intents(unclaimed)?;
+            m.list_intents()
+        })
+        .await?;
+    // Those gone now (this store has applied the command): given up here, or — rarely —
+    // committed in between.
+    let n = ids.iter().filter(|s| !left.iter().any(|(l, _)| l == *s)).count();
+    if n == 0 {
+        return Ok(0);
+    }
     store.metrics.intents_swept.fetch_add(n as u64, Ordering::Relaxed);
     tracing::warn!(count = n, "write intents given up: no gateway is writing them any more (one stopped mid-write); their shards go to garbage collection");
     Ok(n)

@@ -71,25 +71,16 @@ impl Workers {
     }
 
     /// Start-up recovery, before any request is served: load the drains (before any PUT can
-    /// place a shard), resume a rebalance, and turn write intents left by a previous process
-    /// into garbage, then collect garbage once. `intents_older_than`: `None` when this
-    /// process owns every write (the embedded store, a gateway alone in its group): every
-    /// intent is collected; with other gateways writing, only intents older than that (an
-    /// intent does not say which gateway made it, and another's may still be writing; the
-    /// intent sweep, `sweep.rs`, gives those up once every gateway says it does not write them).
-    pub async fn recover_at_startup(&self, intents_older_than: Option<Duration>) -> ClusterResult<()> {
+    /// place a shard), resume a rebalance, and — when `alone` (this process owns every
+    /// write: the embedded store, a gateway alone in its group) — turn every write intent
+    /// left by a previous process into garbage; then collect garbage once. With other
+    /// gateways writing, an intent may be theirs: the intent sweep (`sweep.rs`) gives up the
+    /// dead ones once every gateway says it does not write them.
+    pub async fn recover_at_startup(&self, alone: bool) -> ClusterResult<()> {
         let store = &self.store;
         crate::drain::load_drains(store).await?;
         crate::rebalance::resume(store, &self.rebalance).await?;
-        let mut intents = store.meta_call(|m| m.list_intents()).await?;
-        if let Some(age) = intents_older_than {
-            let before = kintsugi_meta::now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
-            let all = intents.len();
-            intents.retain(|(_, rec)| rec.started_ms < before);
-            if all > intents.len() {
-                tracing::info!(left = all - intents.len(), "write intents younger than {age:?} are left alone: another gateway may still be writing them");
-            }
-        }
+        let intents = if alone { store.meta_call(|m| m.list_intents()).await? } else { Vec::new() };
         if !intents.is_empty() {
             let ids: Vec<u128> = intents.iter().map(|(s, _)| *s).collect();
             tracing::info!(count = ids.len(), "collecting shards of writes interrupted by the last shutdown");
