@@ -82,6 +82,17 @@ def buckets_and_sizes():
     )
     c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="bad-md5"), "404", 404, "PUT with wrong Content-MD5 stored nothing")
 
+    # An empty Content-MD5 is not a digest (s3s alone would take it for none).
+    def empty_md5(params, **_):
+        params["headers"]["Content-MD5"] = ""
+
+    s3.meta.events.register("before-call.s3.PutObject", empty_md5)
+    try:
+        c.expect_error(lambda: s3.put_object(Bucket=bucket, Key="empty-md5", Body=b"hello"), "InvalidDigest", 400, "PUT with an empty Content-MD5")
+    finally:
+        s3.meta.events.unregister("before-call.s3.PutObject", empty_md5)
+    c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="empty-md5"), "404", 404, "PUT with an empty Content-MD5 stored nothing")
+
 
 def ranges():
     size = 3 * S + 12345

@@ -187,6 +187,7 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        util::refuse_empty_md5(&req.headers)?;
         let check = checksum::ChecksumCheck::from_request(&req.headers, req.trailing_headers.clone());
         let writer = crate::access::principal_or_anonymous(&self.store, &req).await?;
         self.put_object_impl(req.input, check, &writer).await
@@ -432,6 +433,7 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        util::refuse_empty_md5(&req.headers)?;
         let check = checksum::ChecksumCheck::from_request(&req.headers, req.trailing_headers.clone());
         self.upload_part_impl(req.input, check).await
     }

@@ -51,6 +51,15 @@ pub fn parse_content_md5(v: Option<&String>) -> Result<Option<[u8; 16]>, Gateway
     Ok(Some(arr))
 }
 
+/// Refuse a `Content-MD5` header that is present but empty, as S3 does (`400 InvalidDigest`);
+/// s3s takes an empty header for an absent one.
+pub fn refuse_empty_md5(headers: &http::HeaderMap) -> Result<(), GatewayError> {
+    match headers.get("content-md5") {
+        Some(v) if v.as_bytes().iter().all(u8::is_ascii_whitespace) => Err(GatewayError::InvalidDigest),
+        _ => Ok(()),
+    }
+}
+
 /// Percent-encode a key for `encoding-type=url` listings (unreserved chars and `/` stay).
 pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -199,6 +208,12 @@ mod tests {
         assert!(parse_content_md5(Some(&"1B2M2Y8AsgTpgAmY7PhCfg==".to_string())).expect("ok").is_some());
         assert!(parse_content_md5(Some(&"nope".to_string())).is_err());
         assert!(parse_content_md5(Some(&"AAAA".to_string())).is_err());
+        let mut h = http::HeaderMap::new();
+        assert!(refuse_empty_md5(&h).is_ok(), "no header");
+        h.insert("content-md5", http::HeaderValue::from_static(""));
+        assert!(matches!(refuse_empty_md5(&h), Err(GatewayError::InvalidDigest)), "an empty header");
+        h.insert("content-md5", http::HeaderValue::from_static("1B2M2Y8AsgTpgAmY7PhCfg=="));
+        assert!(refuse_empty_md5(&h).is_ok(), "a digest");
     }
 }
 
