@@ -74,6 +74,18 @@ def write(bucket, marker):
     c.eq(empty["ETag"].strip('"'), hashlib.md5(b"").hexdigest(), "an empty SSE-S3 object")
     c.eq(get(s3, bucket, "s3-empty"), b"", "an empty SSE-S3 object reads back")
     c.expect_error(lambda: get(s3, bucket, "s3", **ssec()), "InvalidRequest", 400, "a customer key for an SSE-S3 object")
+    # x-amz-server-side-encryption asks for encryption of a write: S3 refuses it on a read.
+    def sse_header(params, **_):
+        params["headers"]["x-amz-server-side-encryption"] = "AES256"
+
+    for op in ("GetObject", "HeadObject"):
+        s3.meta.events.register(f"before-call.s3.{op}", sse_header)
+    try:
+        c.expect_error(lambda: get(s3, bucket, "s3"), "InvalidArgument", 400, "GET with x-amz-server-side-encryption")
+        c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="s3"), "400", 400, "HEAD with x-amz-server-side-encryption")
+    finally:
+        for op in ("GetObject", "HeadObject"):
+            s3.meta.events.unregister(f"before-call.s3.{op}", sse_header)
 
     # SSE-C.
     cb = body(marker, 2 * MiB + 7, seed=3)

@@ -199,6 +199,7 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn get_object(&self, mut req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        util::refuse_sse_on_read(&req.headers)?;
         let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
         let visible = req.extensions.get::<crate::access::LockVisible>().copied();
         let pin = req.extensions.remove::<crate::access::ObjectPin>().map(|p| p.0);
@@ -206,6 +207,7 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn head_object(&self, mut req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        util::refuse_sse_on_read(&req.headers)?;
         let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
         let visible = req.extensions.get::<crate::access::LockVisible>().copied();
         let pin = req.extensions.remove::<crate::access::ObjectPin>().map(|p| p.0);

@@ -60,6 +60,20 @@ pub fn refuse_empty_md5(headers: &http::HeaderMap) -> Result<(), GatewayError> {
     }
 }
 
+/// Refuse `x-amz-server-side-encryption` (and its KMS key id) on a GET or HEAD, as S3 does
+/// (`400`): the header asks for encryption of a write; an SSE-S3 object is read without it
+/// (an SSE-C object with the customer key headers instead).
+pub fn refuse_sse_on_read(headers: &http::HeaderMap) -> Result<(), GatewayError> {
+    for name in ["x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id"] {
+        if headers.contains_key(name) {
+            return Err(GatewayError::InvalidArgument(format!(
+                "{name} is for writes: a GET or HEAD of an object encrypted with SSE-S3 needs no encryption header (one encrypted with a customer key takes the x-amz-server-side-encryption-customer-* headers)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Percent-encode a key for `encoding-type=url` listings (unreserved chars and `/` stay).
 pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -214,6 +228,11 @@ mod tests {
         assert!(matches!(refuse_empty_md5(&h), Err(GatewayError::InvalidDigest)), "an empty header");
         h.insert("content-md5", http::HeaderValue::from_static("1B2M2Y8AsgTpgAmY7PhCfg=="));
         assert!(refuse_empty_md5(&h).is_ok(), "a digest");
+        assert!(refuse_sse_on_read(&h).is_ok());
+        h.insert("x-amz-server-side-encryption-customer-algorithm", http::HeaderValue::from_static("AES256"));
+        assert!(refuse_sse_on_read(&h).is_ok(), "SSE-C headers are for reads too");
+        h.insert("x-amz-server-side-encryption", http::HeaderValue::from_static("AES256"));
+        assert!(matches!(refuse_sse_on_read(&h), Err(GatewayError::InvalidArgument(_))));
     }
 }
 
