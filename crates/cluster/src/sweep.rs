@@ -7,8 +7,8 @@
 //! up — turned into garbage, which GC deletes, by a compare-and-swap on each intent record
 //! (`GiveUpIntents`), so an intent some writer added to since it was read is left alone. If
 //! any gateway cannot answer (down, cut off, an older version), nothing is given up: a
-//! gateway that cannot be asked may still be writing. Its intents wait until it answers again (restarted, it claims none of its old
-//! ones) or is removed from the group.
+//! gateway that cannot be asked may still be writing. Its intents wait until it answers
+//! again (restarted, it claims none of its old ones) or is removed from the group.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -78,9 +78,10 @@ pub async fn sweep_pass(store: &Arc<Store>, min_age: Duration) -> ClusterResult<
             m.list_intents()
         })
         .await?;
-    // Those gone now (this store has applied the command): given up here, or — rarely —
-    // committed in between.
-    let n = ids.iter().filter(|s| !left.iter().any(|(l, _)| l == *s)).count();
+    // Those gone now (`submit` returns once this replica has applied the command): given
+    // up here, or — rarely — committed by their writer in between.
+    let left: HashSet<SegmentId> = left.into_iter().map(|(s, _)| s).collect();
+    let n = ids.iter().filter(|s| !left.contains(s)).count();
     if n == 0 {
         return Ok(0);
     }
