@@ -9,6 +9,7 @@ mod cors;
 mod encryption;
 mod lifecycle;
 mod lock;
+mod listing;
 mod multipart;
 mod objects;
 mod part_sums;
