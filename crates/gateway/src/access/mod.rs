@@ -40,110 +40,25 @@ use s3s::path::S3Path;
 use s3s::{s3_error, S3Request, S3Result};
 
 use kintsugi_cluster::Store;
-use kintsugi_meta::{AccessKeyRecord, MetaError, MetaRead, PublicAccessBlock};
+use kintsugi_meta::{MetaError, MetaRead, PublicAccessBlock};
 
 use crate::policy::{action_of, request_keys, Decision, Facts, Policy, POLICY_ACTIONS};
 
 mod grants;
 mod marks;
 mod presign;
+mod principal;
 mod transport;
 use grants::Acls;
 use presign::check_presigned_expiry;
 pub(crate) use grants::{ObjectPin, Pin, SourcePin};
 pub(crate) use marks::{BypassKeys, Client, DeniedKeys, HideMissing, LockVisible, MayBypass};
+use principal::lookup_failed;
+pub use principal::Principal;
+pub(crate) use principal::{lookup_key, principal, principal_of, principal_or_anonymous, unknown_key};
 
 fn asks_bypass(headers: &http::HeaderMap) -> bool {
     headers.get("x-amz-bypass-governance-retention").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("true"))
-}
-
-/// The principal a request was signed by (put in the request's extensions by the check).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Principal {
-    /// Its access key id.
-    pub access_key: String,
-    /// Whether it is an admin key.
-    pub admin: bool,
-}
-
-impl Principal {
-    /// The principal of an unsigned request.
-    pub(crate) fn anonymous() -> Self {
-        Self { access_key: String::new(), admin: false }
-    }
-
-    /// Its access key (`None`: anonymous).
-    pub(crate) fn key(&self) -> Option<&str> {
-        (!self.access_key.is_empty()).then_some(self.access_key.as_str())
-    }
-
-    /// Whether this principal may use a bucket owned by `owner` (empty: the admin keys').
-    pub fn may_use(&self, owner: &str) -> bool {
-        self.admin || (!owner.is_empty() && owner == self.access_key)
-    }
-}
-
-/// The record of `access_key`: this gateway's own copy first (a key it has applied is used
-/// without a round trip to a majority), else a linearizable read (a key created a moment ago
-/// through another gateway); without a quorum, the local answer stands. The SigV4 check
-/// (`http.rs`) and the access check both look keys up through it.
-pub(crate) async fn lookup_key(store: &Arc<Store>, access_key: &str) -> S3Result<Option<AccessKeyRecord>> {
-    let ak = access_key.to_owned();
-    store
-        .meta_call(move |m| match m.local_access_key(&ak)? {
-            Some(r) => Ok(Some(r)),
-            None => match m.access_key(&ak) {
-                Err(MetaError::NotCommitted { .. }) => Ok(None),
-                other => other,
-            },
-        })
-        .await
-        .map_err(|e| lookup_failed("access key", &e))
-}
-
-/// A failed lookup of what the access check needs: 503 when the store could not answer for now
-/// (no quorum, a snapshot being installed), else 500.
-fn lookup_failed(what: &str, e: &kintsugi_cluster::ClusterError) -> s3s::S3Error {
-    match e {
-        kintsugi_cluster::ClusterError::Meta(MetaError::NotCommitted { detail, .. }) => s3_error!(ServiceUnavailable, "{what} lookup: {detail}"),
-        e => s3_error!(InternalError, "{what} lookup failed: {e}"),
-    }
-}
-
-/// The error for a key that does not exist.
-pub(crate) fn unknown_key() -> s3s::S3Error {
-    s3_error!(InvalidAccessKeyId, "The AWS access key Id you provided does not exist in our records.")
-}
-
-/// The principal of `access_key` (its signature was just checked against the same lookup).
-pub(crate) async fn principal(store: &Arc<Store>, access_key: &str) -> S3Result<Principal> {
-    match lookup_key(store, access_key).await? {
-        Some(r) => Ok(Principal { access_key: access_key.to_owned(), admin: r.admin }),
-        None => Err(unknown_key()),
-    }
-}
-
-/// The principal of a signed request: the one the check found, or looked up again.
-pub(crate) async fn principal_of<T>(store: &Arc<Store>, req: &S3Request<T>) -> S3Result<Principal> {
-    if let Some(p) = req.extensions.get::<Principal>() {
-        return Ok(p.clone());
-    }
-    match &req.credentials {
-        Some(c) => principal(store, &c.access_key).await,
-        None => Err(anonymous()),
-    }
-}
-
-/// The principal of a request, signed or not (an unsigned one is anonymous).
-pub(crate) async fn principal_or_anonymous<T>(store: &Arc<Store>, req: &S3Request<T>) -> S3Result<Principal> {
-    if req.credentials.is_none() {
-        return Ok(Principal::anonymous());
-    }
-    principal_of(store, req).await
-}
-
-fn anonymous() -> s3s::S3Error {
-    s3_error!(AccessDenied, "anonymous requests are not served: sign the request with an access key (see `kintsugi admin key create`)")
 }
 
 /// The owner of `bucket` (empty: the admin keys), or `None` when there is no such bucket.
