@@ -78,13 +78,15 @@ def write(bucket, marker):
     def sse_header(params, **_):
         params["headers"]["x-amz-server-side-encryption"] = "AES256"
 
-    for op in ("GetObject", "HeadObject"):
+    for op in ("GetObject", "HeadObject", "GetObjectAttributes"):
         s3.meta.events.register(f"before-call.s3.{op}", sse_header)
     try:
         c.expect_error(lambda: get(s3, bucket, "s3"), "InvalidArgument", 400, "GET with x-amz-server-side-encryption")
         c.expect_error(lambda: s3.head_object(Bucket=bucket, Key="s3"), "400", 400, "HEAD with x-amz-server-side-encryption")
+        attrs = lambda: s3.get_object_attributes(Bucket=bucket, Key="s3", ObjectAttributes=["ObjectSize"])
+        c.expect_error(attrs, "InvalidArgument", 400, "GetObjectAttributes with x-amz-server-side-encryption")
     finally:
-        for op in ("GetObject", "HeadObject"):
+        for op in ("GetObject", "HeadObject", "GetObjectAttributes"):
             s3.meta.events.unregister(f"before-call.s3.{op}", sse_header)
 
     # SSE-C.

@@ -308,6 +308,7 @@ impl s3s::S3 for KintsugiS3 {
     }
 
     async fn get_object_attributes(&self, req: S3Request<GetObjectAttributesInput>) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        util::refuse_sse_on_read(&req.headers)?;
         let hide = req.extensions.get::<crate::access::HideMissing>().is_some();
         self.get_object_attributes_impl(req.input).await.map_err(|e| util::hide_missing(e, hide))
     }

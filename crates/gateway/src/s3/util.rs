@@ -60,7 +60,8 @@ pub fn refuse_empty_md5(headers: &http::HeaderMap) -> Result<(), GatewayError> {
     }
 }
 
-/// Refuse `x-amz-server-side-encryption` (and its KMS key id) on a GET or HEAD, as S3 does
+/// Refuse `x-amz-server-side-encryption` (and its KMS key id) on a GET, HEAD or
+/// GetObjectAttributes, as S3 does
 /// (`400`): the header asks for encryption of a write; an SSE-S3 object is read without it
 /// (an SSE-C object with the customer key headers instead).
 pub fn refuse_sse_on_read(headers: &http::HeaderMap) -> Result<(), GatewayError> {
