@@ -68,7 +68,7 @@ pub fn refuse_sse_on_read(headers: &http::HeaderMap) -> Result<(), GatewayError>
     for name in ["x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id"] {
         if headers.contains_key(name) {
             return Err(GatewayError::InvalidArgument(format!(
-                "{name} is for writes: a GET or HEAD of an object encrypted with SSE-S3 needs no encryption header (one encrypted with a customer key takes the x-amz-server-side-encryption-customer-* headers)"
+                "{name} is for writes: a read (GET, HEAD, GetObjectAttributes) of an object encrypted with SSE-S3 needs no encryption header (one encrypted with a customer key takes the x-amz-server-side-encryption-customer-* headers)"
             )));
         }
     }
