@@ -48,25 +48,24 @@ pub async fn sweep_pass(store: &Arc<Store>, min_age: Duration) -> ClusterResult<
         return Ok(0);
     }
     let ids: Vec<SegmentId> = old.iter().map(|(s, _)| *s).collect();
-    let mut claimed: HashSet<SegmentId> = store.writes.claimed(&ids).into_iter().collect();
+    let mut claimed = HashSet::new();
     if let Some(others) = store.writes.others() {
-        let rest: Vec<SegmentId> = ids.into_iter().filter(|s| !claimed.contains(s)).collect();
-        for batch in rest.chunks(ASK_AT_ONCE) {
+        for batch in ids.chunks(ASK_AT_ONCE) {
             match others.claimed(batch).await {
                 Ok(c) => claimed.extend(c),
                 Err(why) => {
                     Metrics::inc(&store.metrics.sweeps_undecided);
-                    tracing::info!(intents = rest.len(), why, "open write intents kept: not every gateway could say whether it still writes them");
+                    tracing::info!(intents = ids.len(), why, "open write intents kept: not every gateway could say whether it still writes them");
                     return Ok(0);
                 }
             }
         }
     }
-    // Asked again here: a writer of this process that took a hold while the others were
-    // asked (a move writing the segment again) keeps its intent. Each is then given up only
-    // if its intent is still the record read above (a compare-and-swap), so one that some
-    // writer added new shards to meanwhile is kept too.
-    claimed.extend(store.writes.claimed(&old.iter().map(|(s, _)| *s).collect::<Vec<_>>()));
+    // This process is asked last, so a writer of its own that took a hold while the others
+    // were asked (a move writing the segment again) keeps its intent. Each is then given up
+    // only if its intent is still the record read above (a compare-and-swap), so one that
+    // some writer added new shards to meanwhile is kept too.
+    claimed.extend(store.writes.claimed(&ids));
     let unclaimed: Vec<(SegmentId, IntentRecord)> = old.into_iter().filter(|(s, _)| !claimed.contains(s)).collect();
     if unclaimed.is_empty() {
         return Ok(0);

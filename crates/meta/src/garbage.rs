@@ -47,11 +47,7 @@ impl RocksMeta {
     pub(crate) fn apply_intents_to_garbage(&self, segments: &[SegmentId]) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         for s in segments {
-            let k = keys::segment_key(*s);
-            if let Some(rec) = self.get::<IntentRecord>(CF_INTENTS, "intent", &k)? {
-                b.delete_cf(self.cf(CF_INTENTS)?, k);
-                self.batch_add_garbage(&mut b, *s, rec.shards, 0)?;
-            }
+            self.batch_intent_to_garbage(&mut b, *s, None)?;
         }
         self.write(b)
     }
@@ -59,14 +55,22 @@ impl RocksMeta {
     pub(crate) fn apply_give_up_intents(&self, intents: &[(SegmentId, IntentRecord)]) -> MetaResult<()> {
         let mut b = WriteBatch::default();
         for (s, read) in intents {
-            let k = keys::segment_key(*s);
-            // Only the intent as it was read: one a writer added to since is not the sweep's.
-            if self.get::<IntentRecord>(CF_INTENTS, "intent", &k)?.as_ref() == Some(read) {
-                b.delete_cf(self.cf(CF_INTENTS)?, k);
-                self.batch_add_garbage(&mut b, *s, read.shards.clone(), 0)?;
-            }
+            self.batch_intent_to_garbage(&mut b, *s, Some(read))?;
         }
         self.write(b)
+    }
+
+    /// Turn `segment`'s open intent into garbage due at once — when `as_read` is given, only
+    /// while the intent is still exactly that record (one a writer added to since is not the
+    /// sweep's to give up).
+    fn batch_intent_to_garbage(&self, b: &mut WriteBatch, segment: SegmentId, as_read: Option<&IntentRecord>) -> MetaResult<()> {
+        let k = keys::segment_key(segment);
+        let Some(rec) = self.get::<IntentRecord>(CF_INTENTS, "intent", &k)? else { return Ok(()) };
+        if as_read.is_some_and(|r| *r != rec) {
+            return Ok(());
+        }
+        b.delete_cf(self.cf(CF_INTENTS)?, k);
+        self.batch_add_garbage(b, segment, rec.shards, 0)
     }
 
     /// All open intents (on a restarted single-process server, all are dead).
