@@ -55,6 +55,7 @@ mod replica;
 mod store;
 mod tags;
 mod types;
+mod uploads;
 mod versions;
 mod versions_apply;
 mod versions_list;
