@@ -377,6 +377,54 @@ fn a_gateway_whose_meta_is_wiped_rejoins_under_its_name_and_serves_the_same_data
     assert_reads(&others[1], "s3://wiped/after-wipe", &data);
 }
 
+/// A gateway whose metadata engine fails stops, with an error that says what to do, instead of
+/// answering 503 for ever; started again on a whole directory it serves all it acknowledged.
+/// The fault is real: the snapshot directory becomes a file, so the snapshot openraft asks for
+/// every 10 entries cannot be written (a failing or full metadata disk does the same).
+#[test]
+fn a_gateway_whose_metadata_engine_fails_stops_and_a_restart_recovers_it() {
+    let _g = common::slot();
+    let mut flags = group_flags("gw1");
+    flags.extend(["--raft-snapshot-every".to_owned(), "10".to_owned(), "--cluster-listen".to_owned(), format!("127.0.0.1:{}", free_udp_port())]);
+    let mut gw = Server::start(Opts { gateway: Some(flags), ..Opts::default() });
+    let snapshots = gw.meta_dir().join("raft-snapshots");
+    let aside = gw.meta_dir().join("raft-snapshots.aside");
+    assert!(snapshots.is_dir(), "no snapshot directory at {}", snapshots.display());
+    std::fs::rename(&snapshots, &aside).expect("moving the snapshot directory aside");
+    std::fs::write(&snapshots, b"not a directory").expect("a file where the snapshots go");
+    // Bucket creations are metadata writes: within 10 of them the engine wants a snapshot.
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    for i in 0..40 {
+        if !gw.is_running() {
+            break;
+        }
+        let b = format!("engine-{i}");
+        match gw.kintsugi(&["mb", &format!("s3://{b}")]).output() {
+            Ok(o) if o.status.success() => acked.push(b),
+            _ => refused += 1,
+        }
+    }
+    let status = poll(Duration::from_secs(60), Duration::from_millis(200), || gw.exited());
+    let log = gw.log_tail(40);
+    let Some(status) = status else { panic!("the gateway went on running with its metadata engine stopped ({} acknowledged, {refused} refused)\n{log}", acked.len()) };
+    assert!(!status.success(), "a gateway whose engine failed must exit non-zero, not {status}\n{log}");
+    assert!(log.contains("metadata engine stopped") && log.contains("Start the gateway again"), "the exit must say why and what to do:\n{log}");
+    assert!(acked.len() >= 5, "only {} bucket creations acknowledged before the failure\n{log}", acked.len());
+
+    // The directory whole again: a start serves every acknowledged bucket and takes writes.
+    std::fs::remove_file(&snapshots).expect("removing the file");
+    std::fs::rename(&aside, &snapshots).expect("putting the snapshot directory back");
+    gw.restart();
+    let out = gw.run_ok(gw.aws(&["s3api", "list-buckets", "--output", "json"]), "aws s3api list-buckets");
+    let listed: serde_json::Value = serde_json::from_str(&out).expect("list-buckets answers JSON");
+    let names: Vec<&str> = listed["Buckets"].as_array().map(|b| b.iter().filter_map(|b| b["Name"].as_str()).collect()).unwrap_or_default();
+    for b in &acked {
+        assert!(names.contains(&b.as_str()), "acknowledged bucket {b} lost across the restart: {names:?}");
+    }
+    gw.run_ok(gw.kintsugi(&["mb", "s3://engine-after"]), "a write after the restart");
+}
+
 /// Gateway `i` of a group (0: the cluster's first, then `others`).
 fn nth<'a>(c: &'a Cluster, others: &'a [Server], i: usize) -> &'a Server {
     if i == 0 { &c.gw } else { &others[i - 1] }

@@ -104,6 +104,10 @@ pub struct GatewayArgs {
     /// without a leader.
     #[arg(long, value_name = "DURATION", env = "KINTSUGI_RAFT_HEARTBEAT", default_value = "0.25", value_parser = secs)]
     raft_heartbeat: Duration,
+    /// Build a snapshot of the metadata and drop the Raft log behind it every N log entries
+    /// (a gateway that falls further behind, or joins, is sent the snapshot).
+    #[arg(long, value_name = "N", env = "KINTSUGI_RAFT_SNAPSHOT_EVERY", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    raft_snapshot_every: u64,
     /// How long the certificates this gateway signs for storage nodes (and its own) are
     /// valid, e.g. 30d, 12h. Members renew theirs while running when a third is left, so a
     /// stopped node can come back for at least a third of it (10 days by default); after its
@@ -295,6 +299,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         gcfg.request_timeout = a.meta_timeout;
         gcfg.heartbeat = a.raft_heartbeat;
         gcfg.election = (a.raft_heartbeat.saturating_mul(4), a.raft_heartbeat.saturating_mul(8));
+        gcfg.snapshot_every = a.raft_snapshot_every;
         let group = MetaGroup::start(&meta_dir, &meta, raft_client.clone(), secrets.clone(), gcfg).await.context("starting the metadata group")?;
         group.spawn_address_refresh();
         let node_join: Arc<OnceLock<Arc<JoinAuthority>>> = Arc::default();
@@ -457,7 +462,9 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Gateway, secrets: Some(secrets_dir.clone()) };
         let admin = GroupAdmin { group: group.clone(), tls: http.tls.clone() };
         let gw = Arc::new(Gateway { workers, map: Some(map), join: Some(mint), backup, group: Some(admin) });
-        serve_s3(gw, repair_rx, listener, &http, root, banner, Some(stop)).await
+        let g = group.clone();
+        let engine_failure = Box::pin(async move { g.engine_failure().await });
+        serve_s3(gw, repair_rx, listener, &http, root, banner, Some(stop), Some(engine_failure)).await
     })
 }
 

@@ -356,7 +356,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
         let banner = format!("Erasure coding {} over {} disks; metadata in {}", s.scheme, workers.store().all_disks().len(), meta_dir.display());
         let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Embedded, secrets: None };
         let gw = Arc::new(Gateway { workers, map: None, join: None, backup, group: None });
-        serve_s3(gw, repair_rx, listener, &http, root, vec![banner], None).await
+        serve_s3(gw, repair_rx, listener, &http, root, vec![banner], None, None).await
     })
 }
 
@@ -375,6 +375,7 @@ pub async fn serve_s3(
     root: RootKey,
     banner: Vec<String>,
     on_stop: Option<Box<dyn FnOnce() + Send>>,
+    engine_failure: Option<std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>>,
 ) -> Result<()> {
     let addr = listener.local_addr()?;
     // A wildcard address is where we listen, not where a client connects: show loopback.
@@ -444,13 +445,41 @@ pub async fn serve_s3(
     if let Some(tls) = &http.tls {
         tokio::spawn(reload_on_sighup(tls.clone()));
     }
-    kintsugi_gateway::serve(listener, gw, shutdown_signal(), limits, http.tls.clone(), http.domains.clone()).await;
+    // A gateway whose metadata engine stopped on a failure cannot write or follow its group
+    // again in this process: it stops (non-zero) rather than answer 503 for ever, so that its
+    // supervisor starts it again, and the start recovers.
+    let failed: Arc<std::sync::OnceLock<String>> = Arc::default();
+    let failed2 = failed.clone();
+    let stop_when = async move {
+        match engine_failure {
+            Some(engine_failure) => tokio::select! {
+                () = shutdown_signal() => {}
+                e = engine_failure => {
+                    tracing::error!(error = %e, "the metadata engine stopped; the gateway stops so that a restart recovers it");
+                    let _ = failed2.set(e);
+                }
+            },
+            None => shutdown_signal().await,
+        }
+    };
+    kintsugi_gateway::serve(listener, gw, stop_when, limits, http.tls.clone(), http.domains.clone()).await;
     cancel_src.cancel();
     if let Some(f) = on_stop {
         f();
     }
     let m = store.meta.clone();
-    tokio::task::spawn_blocking(move || m.flush()).await??;
+    let flushed = tokio::task::spawn_blocking(move || m.flush()).await?;
+    if let Some(e) = failed.get() {
+        if let Err(f) = flushed {
+            tracing::warn!(error = %f, "flushing the metadata store while stopping");
+        }
+        bail!(
+            "the gateway's metadata engine stopped: {e}\n\
+             Start the gateway again (docker compose and systemd do so by themselves): a start finishes an interrupted \
+             snapshot install and catches up from the group. If it stops again, the disk of --meta is failing or full."
+        );
+    }
+    flushed?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

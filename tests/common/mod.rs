@@ -471,6 +471,11 @@ impl Server {
         self.proc.is_running()
     }
 
+    /// The exit status, once the server has exited by itself (reaped).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.proc.exited()
+    }
+
     /// SIGKILL and reap.
     pub fn kill9(&mut self) {
         self.proc.kill9();

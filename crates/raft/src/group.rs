@@ -246,6 +246,33 @@ impl MetaGroup {
         m.state == ServerState::Leader && m.current_leader == Some(self.id)
     }
 
+    /// Wait until the Raft engine stops on a failure of its own and say why: openraft stops
+    /// for good on a storage error (the log or the store cannot be written, a snapshot cannot
+    /// be built or installed) or a panic of its core. Such a replica can neither write nor
+    /// follow the group until its process starts again (a start finishes an interrupted
+    /// snapshot install and catches up from the leader). Never returns when the engine was
+    /// shut down on purpose.
+    pub async fn engine_failure(&self) -> String {
+        let mut rx = self.raft.metrics();
+        loop {
+            let failed = match &rx.borrow_and_update().running_state {
+                Err(openraft::error::Fatal::Stopped) | Ok(()) => None,
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(e) = failed {
+                return e;
+            }
+            if rx.changed().await.is_err() {
+                // The core is gone. A shutdown reports `Stopped` first; a core that unwound
+                // (a panic) reports nothing.
+                if rx.borrow().running_state.is_ok() {
+                    return "the metadata engine's task ended without a report (it panicked)".to_owned();
+                }
+                return std::future::pending().await;
+            }
+        }
+    }
+
     /// The leader's cluster address, as this replica knows it.
     fn leader(&self) -> Option<(u64, GatewayNode)> {
         let m = self.raft.metrics();
