@@ -410,7 +410,7 @@ fn a_gateway_whose_metadata_engine_fails_stops_and_a_restart_recovers_it() {
     let Some(status) = status else { panic!("the gateway went on running with its metadata engine stopped ({} acknowledged, {refused} refused)\n{log}", acked.len()) };
     assert!(!status.success(), "a gateway whose engine failed must exit non-zero, not {status}\n{log}");
     assert!(log.contains("metadata engine stopped") && log.contains("Start the gateway again"), "the exit must say why and what to do:\n{log}");
-    assert!(acked.len() >= 5, "only {} bucket creations acknowledged before the failure\n{log}", acked.len());
+    assert!(!acked.is_empty(), "no bucket creation acknowledged before the failure\n{log}");
 
     // The directory whole again: a start serves every acknowledged bucket and takes writes.
     std::fs::remove_file(&snapshots).expect("removing the file");

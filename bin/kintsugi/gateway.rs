@@ -104,8 +104,9 @@ pub struct GatewayArgs {
     /// without a leader.
     #[arg(long, value_name = "DURATION", env = "KINTSUGI_RAFT_HEARTBEAT", default_value = "0.25", value_parser = secs)]
     raft_heartbeat: Duration,
-    /// Build a snapshot of the metadata and drop the Raft log behind it every N log entries
-    /// (a gateway that falls further behind, or joins, is sent the snapshot).
+    /// Build a snapshot of the metadata every N log entries, and drop the Raft log behind it
+    /// but its last 1000 entries (a gateway that joins, or lags behind what is left of the
+    /// log, is sent the snapshot).
     #[arg(long, value_name = "N", env = "KINTSUGI_RAFT_SNAPSHOT_EVERY", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
     raft_snapshot_every: u64,
     /// How long the certificates this gateway signs for storage nodes (and its own) are
@@ -317,9 +318,13 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             }
             (None, Some(token)) => {
                 println!("Joining the gateway group at {} as {name}; catching up…", token.gateway);
-                let s = kintsugi_raft::group::enrol(raft_client.clone(), &token.gateway, id, &me, Duration::from_secs(3600))
-                    .await
-                    .with_context(|| format!("joining the gateway group at {}", token.gateway))?;
+                // Catching up may take a snapshot install: an engine that fails meanwhile stops
+                // the start at once, as it stops a running gateway (`serve_s3`).
+                let enrolled = kintsugi_raft::group::enrol(raft_client.clone(), &token.gateway, id, &me, Duration::from_secs(3600));
+                let s = tokio::select! {
+                    s = enrolled => s.with_context(|| format!("joining the gateway group at {}", token.gateway))?,
+                    e = group.engine_failure() => bail!("{}", crate::server::engine_stopped(&e)),
+                };
                 write_secrets(&secrets_dir, &s)?;
                 group.set_secrets(s.clone());
                 tracing::info!(gateway = name, "joined the gateway group as a voter");
@@ -464,7 +469,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let gw = Arc::new(Gateway { workers, map: Some(map), join: Some(mint), backup, group: Some(admin) });
         let g = group.clone();
         let engine_failure = Box::pin(async move { g.engine_failure().await });
-        serve_s3(gw, repair_rx, listener, &http, root, banner, Some(stop), Some(engine_failure)).await
+        serve_s3(gw, repair_rx, listener, &http, root, banner, Some(crate::server::GroupHooks { on_stop: stop, engine_failure })).await
     })
 }
 

@@ -356,13 +356,21 @@ pub fn run(args: ServerArgs) -> Result<()> {
         let banner = format!("Erasure coding {} over {} disks; metadata in {}", s.scheme, workers.store().all_disks().len(), meta_dir.display());
         let backup = kintsugi_gateway::BackupSource { kind: kintsugi_gateway::BackupKind::Embedded, secrets: None };
         let gw = Arc::new(Gateway { workers, map: None, join: None, backup, group: None });
-        serve_s3(gw, repair_rx, listener, &http, root, vec![banner], None, None).await
+        serve_s3(gw, repair_rx, listener, &http, root, vec![banner], None).await
     })
 }
 
 /// Bind the S3 endpoint (before anything is started, so a taken port fails at once).
 pub async fn bind_s3(listen: SocketAddr) -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}; is another server running there? Use --listen ADDR"))
+}
+
+/// What a gateway of a metadata group adds to serving S3.
+pub struct GroupHooks {
+    /// Run once the S3 service has stopped (closes the cluster endpoint).
+    pub on_stop: Box<dyn FnOnce() + Send>,
+    /// Resolves, with the reason, if the group's Raft engine stops on a failure.
+    pub engine_failure: std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>,
 }
 
 /// Print how to reach the S3 endpoint, run the workers and serve
@@ -374,9 +382,12 @@ pub async fn serve_s3(
     http: &crate::workers::Http,
     root: RootKey,
     banner: Vec<String>,
-    on_stop: Option<Box<dyn FnOnce() + Send>>,
-    engine_failure: Option<std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>>,
+    group: Option<GroupHooks>,
 ) -> Result<()> {
+    let (on_stop, engine_failure) = match group {
+        Some(g) => (Some(g.on_stop), Some(g.engine_failure)),
+        None => (None, None),
+    };
     let addr = listener.local_addr()?;
     // A wildcard address is where we listen, not where a client connects: show loopback.
     // With TLS, the host is one the certificate names, so that the profile's endpoint passes
@@ -468,20 +479,28 @@ pub async fn serve_s3(
         f();
     }
     let m = store.meta.clone();
-    let flushed = tokio::task::spawn_blocking(move || m.flush()).await?;
+    let flushed = tokio::task::spawn_blocking(move || m.flush()).await;
     if let Some(e) = failed.get() {
-        if let Err(f) = flushed {
-            tracing::warn!(error = %f, "flushing the metadata store while stopping");
+        match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(f)) => tracing::warn!(error = %f, "flushing the metadata store while stopping"),
+            Err(f) => tracing::warn!(error = %f, "flushing the metadata store while stopping"),
         }
-        bail!(
-            "the gateway's metadata engine stopped: {e}\n\
-             Start the gateway again (docker compose and systemd do so by themselves): a start finishes an interrupted \
-             snapshot install and catches up from the group. If it stops again, the disk of --meta is failing or full."
-        );
+        bail!("{}", engine_stopped(e));
     }
-    flushed?;
+    flushed??;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// What a gateway whose metadata engine stopped says as it exits: why, and what to do.
+pub(crate) fn engine_stopped(why: &str) -> String {
+    format!(
+        "the gateway's metadata engine stopped: {why}\n\
+         Start the gateway again (docker compose does so by itself, systemd with Restart=on-failure): a start finishes an \
+         interrupted snapshot install and catches up from the group. If it stops again with a storage error, look at the \
+         disk of --meta (failing, full, permissions); anything else is a bug to report with this log."
+    )
 }
 
 /// Read the TLS certificate and key again on every SIGHUP (a renewed certificate is served
