@@ -58,7 +58,7 @@ pub use read::{read_stripe, stripe_reader};
 pub use read_repair::repair_segment;
 pub use rebuild::{rebuild_onto, replace_shards, Rebuilt};
 pub use space::{DiskReserve, Space};
-pub use store::{distinct_domains, Coded, Leadership, RepairRequest, Store, StoreConfig, DEFAULT_INLINE_MAX, DEFAULT_SEGMENT_SIZE};
+pub use store::{distinct_domains, serving_request, Coded, Leadership, RepairRequest, Store, StoreConfig, DEFAULT_INLINE_MAX, DEFAULT_SEGMENT_SIZE};
 pub use worker::{Worker, WorkerReport};
 pub use workers::{WorkerConfig, Workers};
 pub use writes::{OpenWrites, OtherWriters, WriteHold};

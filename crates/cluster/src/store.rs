@@ -355,21 +355,39 @@ impl Store {
         self.disks.read().values().filter(|d| !d.usable()).count()
     }
 
-    /// Run blocking metadata work that yields errors of the caller's type off the async executor.
+    /// Run blocking metadata work that yields errors of the caller's type off the async executor
+    /// (its reads as of the request this task serves, if any: [`serving_request`]).
     pub async fn meta_call_with<T: Send + 'static, E: From<tokio::task::JoinError> + Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&RocksMeta) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E> {
         let meta = self.meta.clone();
-        tokio::task::spawn_blocking(move || f(&meta)).await?
+        let since = REQUEST_BEGAN.try_with(|b| *b).ok();
+        tokio::task::spawn_blocking(move || kintsugi_meta::reads_as_of(since, || f(&meta))).await?
     }
 
-    /// Run blocking metadata work off the async executor.
+    /// Run blocking metadata work off the async executor (its reads as of the request this
+    /// task serves, if any: [`serving_request`]).
     pub async fn meta_call<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&RocksMeta) -> Result<T, kintsugi_meta::MetaError> + Send + 'static,
     ) -> ClusterResult<T> {
         let meta = self.meta.clone();
-        Ok(tokio::task::spawn_blocking(move || f(&meta)).await??)
+        let since = REQUEST_BEGAN.try_with(|b| *b).ok();
+        Ok(tokio::task::spawn_blocking(move || kintsugi_meta::reads_as_of(since, || f(&meta))).await??)
     }
+}
+
+tokio::task_local! {
+    /// When the S3 request this task serves began ([`serving_request`]).
+    static REQUEST_BEGAN: std::time::Instant;
+}
+
+/// Run `request`, the handling of one S3 request that began at `began`, with the metadata reads
+/// it makes through [`Store::meta_call`] (on this task) serving as of `began`: each needs only
+/// what was committed before the request began, so its later reads reuse the confirmation of
+/// its first (`kintsugi_meta::reads_as_of`). Work the request spawns on other tasks reads as of
+/// its own calls, as background work does.
+pub async fn serving_request<F: std::future::Future>(began: std::time::Instant, request: F) -> F::Output {
+    REQUEST_BEGAN.scope(began, request).await
 }

@@ -158,6 +158,7 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
             let unsized_slots = unsized_slots.clone();
             let domains = domains.clone();
             async move {
+                let began = std::time::Instant::now();
                 // The Host is read once: it decides /metrics, the admin route and CORS's bucket.
                 let host_bucket = domains.host_bucket(req.headers());
                 let virtual_hosted = host_bucket.is_some();
@@ -244,7 +245,8 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: impl Futur
                 } else {
                     s3s::Body::http_body(body)
                 };
-                let call = s3.call(Request::from_parts(parts, body));
+                // Its metadata reads need only what was committed before it began.
+                let call = kintsugi_cluster::serving_request(began, s3.call(Request::from_parts(parts, body)));
                 let mut resp = if form {
                     // A form holds one of few POST slots: it gets a deadline for all of it.
                     match tokio::time::timeout(crate::s3::POST_DEADLINE, call).await {

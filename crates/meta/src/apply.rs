@@ -184,4 +184,13 @@ pub trait CommandLog: Send + Sync {
     /// as [`MetaError::NotCommitted`] when that cannot be known (no quorum). Every client
     /// read ([`crate::MetaRead`]) calls it first; called from blocking threads like `submit`.
     fn read_barrier(&self) -> MetaResult<()>;
+
+    /// Return once this replica has applied every command committed before `since`, a moment
+    /// no later than the call (the start of the request the read serves). A log may answer it
+    /// with a confirmation that began at or after `since` instead of one of its own; without
+    /// that it is [`CommandLog::read_barrier`].
+    fn read_barrier_since(&self, since: std::time::Instant) -> MetaResult<()> {
+        let _ = since;
+        self.read_barrier()
+    }
 }

@@ -72,7 +72,7 @@ pub use join_tokens::JoinTokenRecord;
 pub use label::{ShardLabel, LABEL_BUDGET};
 pub use list::{ListEntry, ListPage, ListQuery};
 pub use retention::{rfc3339, BucketLock, LockMode, Retention, RetentionPeriod, VersionLock};
-pub use read::MetaRead;
+pub use read::{reads_as_of, MetaRead};
 pub use relocate::{IndexedShard, OwnedSegment, ShardFileUse, ShardMove};
 pub use export::{check_export, check_export_file, ExportSummary};
 pub use replica::{decode_export, encode_export, Family as ExportFamily, Outcome, Refusal};

@@ -66,13 +66,35 @@ pub trait MetaRead {
     fn list_versions(&self, bucket: &str, q: &crate::VersionQuery) -> MetaResult<crate::VersionPage>;
 }
 
+thread_local! {
+    /// The moment the reads on this thread serve as of (`reads_as_of`).
+    static READS_AS_OF: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Run `f` with the client reads it makes on this thread serving one request that began at
+/// `since` (`None`: no request; each read is linearizable on its own). Such a read needs only
+/// what was committed before the request began — the request is one operation, linearized
+/// after its start — so a read barrier that began since then answers it, and a request's
+/// later reads reuse its first one's round ([`crate::CommandLog::read_barrier_since`]).
+pub fn reads_as_of<R>(since: Option<std::time::Instant>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<std::time::Instant>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            READS_AS_OF.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(READS_AS_OF.with(|c| c.replace(since)));
+    f()
+}
+
 impl RocksMeta {
     /// Wait, where a command log is set, until this replica has applied everything committed
-    /// before now.
+    /// before now — or, inside [`reads_as_of`], before its request began.
     fn read_barrier(&self) -> MetaResult<()> {
-        match self.log.get() {
-            Some(log) => log.read_barrier(),
-            None => Ok(()),
+        match (self.log.get(), READS_AS_OF.with(std::cell::Cell::get)) {
+            (Some(log), Some(since)) => log.read_barrier_since(since),
+            (Some(log), None) => log.read_barrier(),
+            (None, _) => Ok(()),
         }
     }
 }
@@ -178,5 +200,51 @@ impl MetaRead for RocksMeta {
     fn list_versions(&self, bucket: &str, q: &crate::VersionQuery) -> MetaResult<crate::VersionPage> {
         self.read_barrier()?;
         self.local_list_versions(bucket, q)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Applied, Command, CommandLog, MetaError};
+
+    /// A log that records which barrier each read asked for.
+    #[derive(Default)]
+    struct Barriers {
+        asked: std::sync::Mutex<Vec<Option<std::time::Instant>>>,
+    }
+
+    impl CommandLog for Barriers {
+        fn submit(&self, cmd: &Command) -> MetaResult<Applied> {
+            Err(MetaError::NotCommitted { command: cmd.name(), detail: "not here".into() })
+        }
+        fn read_barrier(&self) -> MetaResult<()> {
+            self.asked.lock().expect("lock").push(None);
+            Ok(())
+        }
+        fn read_barrier_since(&self, since: std::time::Instant) -> MetaResult<()> {
+            self.asked.lock().expect("lock").push(Some(since));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn reads_serving_a_request_ask_for_a_barrier_as_of_its_start_and_others_as_of_their_call() {
+        let (_d, meta) = crate::tests::open();
+        meta.create_bucket("b").expect("bucket");
+        let log = std::sync::Arc::new(Barriers::default());
+        assert!(meta.set_log(log.clone()).is_ok());
+        let began = std::time::Instant::now();
+        let inner = began + std::time::Duration::from_millis(1);
+        reads_as_of(Some(began), || {
+            meta.bucket("b").expect("read");
+            // Nested, and restored when the inner scope ends (a panic too).
+            reads_as_of(Some(inner), || meta.bucket_versioning("b").expect("read"));
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reads_as_of(None, || panic!("a read that fails"))));
+            meta.object("b", "k").expect("read");
+        });
+        meta.bucket("b").expect("read");
+        let asked = log.asked.lock().expect("lock").clone();
+        assert_eq!(asked, vec![Some(began), Some(inner), Some(began), None]);
     }
 }

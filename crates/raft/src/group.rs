@@ -411,7 +411,19 @@ impl MetaGroup {
     /// Wait until this replica has applied every write committed before the call. Reads
     /// that ask while a confirmation runs share the next one (`rounds.rs`).
     pub async fn read_barrier_async(&self) -> MetaResult<()> {
-        match self.reads.join(self.timeout).await {
+        self.read_barrier_from(self.reads.join(self.timeout).await)
+    }
+
+    /// Wait until this replica has applied every write committed before `since` (no later than
+    /// the call): a round of confirmation that began since then answers it, so the reads of
+    /// one S3 request after its first pay no round of their own.
+    pub async fn read_barrier_since_async(&self, since: std::time::Instant) -> MetaResult<()> {
+        self.read_barrier_from(self.reads.join_since(Instant::from_std(since), self.timeout).await)
+    }
+
+    /// What a read barrier says, from the answer of its round (`None`: none in time).
+    fn read_barrier_from(&self, answer: Option<Result<(), String>>) -> MetaResult<()> {
+        match answer {
             Some(Ok(())) => Ok(()),
             Some(Err(why)) => Err(not_committed("read", why)),
             None => {
@@ -508,5 +520,9 @@ impl CommandLog for MetaGroup {
 
     fn read_barrier(&self) -> MetaResult<()> {
         self.block(self.read_barrier_async())
+    }
+
+    fn read_barrier_since(&self, since: std::time::Instant) -> MetaResult<()> {
+        self.block(self.read_barrier_since_async(since))
     }
 }

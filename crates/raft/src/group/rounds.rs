@@ -7,6 +7,11 @@
 //! answer of a round that was already running when it asked: it waits for the next, which
 //! starts when the running one ends. At most one round runs at a time, and no caller waits
 //! for more than two.
+//!
+//! A caller that needs only what was committed before an earlier moment (the start of the S3
+//! request its reads serve: [`Rounds::join_since`]) takes any round that began at or after it —
+//! the latest finished one at once, or the one running — so a request's second and later
+//! reads cost no round of their own.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,8 +28,8 @@ pub(crate) type Round<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub(crate) struct Rounds<T> {
     op: Box<dyn Fn() -> Round<T> + Send + Sync>,
     state: Mutex<State>,
-    /// The latest round to finish, and what it answered.
-    done: watch::Sender<Option<(u64, T)>>,
+    /// The latest round to finish, when it began, and what it answered.
+    done: watch::Sender<Option<(u64, Instant, T)>>,
 }
 
 #[derive(Default)]
@@ -35,6 +40,8 @@ struct State {
     running: bool,
     /// A caller is waiting for a round after the running one.
     wanted: bool,
+    /// When the running round began (before its operation was started).
+    began: Option<Instant>,
 }
 
 impl<T: Clone + Send + Sync + 'static> Rounds<T> {
@@ -47,21 +54,48 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
     /// `wait`. Rounds run on a task of their own: a caller that gives up stops none of them.
     pub(crate) async fn join(self: &Arc<Self>, wait: Duration) -> Option<T> {
         let deadline = Instant::now() + wait;
-        let mut rx = self.done.subscribe();
+        let rx = self.done.subscribe();
         let want = {
             let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             if s.running {
                 s.wanted = true;
                 s.started + 1
             } else {
-                s.running = true;
-                s.started += 1;
-                self.run_from(s.started);
-                s.started
+                self.start(&mut s)
             }
         };
+        self.wait_for(want, rx, deadline).await
+    }
+
+    /// The answer of a round that began at or after `since` (which must not be later than this
+    /// call), or `None` when none ended within `wait`: the latest finished round if it began
+    /// then, else the running one if it did, else the next.
+    pub(crate) async fn join_since(self: &Arc<Self>, since: Instant, wait: Duration) -> Option<T> {
+        let deadline = Instant::now() + wait;
+        let rx = self.done.subscribe();
+        let want = {
+            let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, began, answer)) = &*self.done.borrow() {
+                if *began >= since {
+                    return Some(answer.clone());
+                }
+            }
+            match (s.running, s.began) {
+                (true, Some(began)) if began >= since => s.started,
+                (true, _) => {
+                    s.wanted = true;
+                    s.started + 1
+                }
+                (false, _) => self.start(&mut s),
+            }
+        };
+        self.wait_for(want, rx, deadline).await
+    }
+
+    /// The answer of round `want` or a later one, once it ends before `deadline`.
+    async fn wait_for(&self, want: u64, mut rx: watch::Receiver<Option<(u64, Instant, T)>>, deadline: Instant) -> Option<T> {
         loop {
-            if let Some((n, answer)) = &*rx.borrow_and_update() {
+            if let Some((n, _, answer)) = &*rx.borrow_and_update() {
                 if *n >= want {
                     return Some(answer.clone());
                 }
@@ -73,32 +107,46 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
         }
     }
 
+    /// Start a round now (none is running); its number.
+    fn start(self: &Arc<Self>, s: &mut State) -> u64 {
+        s.running = true;
+        s.started += 1;
+        let began = Instant::now();
+        s.began = Some(began);
+        self.run_from(s.started, began);
+        s.started
+    }
+
     /// The answer of the latest round to end, whenever it started (for what a caller that
     /// gave up is told).
     pub(crate) fn last(&self) -> Option<T> {
-        self.done.borrow().as_ref().map(|(_, answer)| answer.clone())
+        self.done.borrow().as_ref().map(|(_, _, answer)| answer.clone())
     }
 
-    /// Run round `first`, then one more for as long as callers came during the last.
-    fn run_from(self: &Arc<Self>, first: u64) {
+    /// Run round `first` (begun at `began`), then one more for as long as callers came during
+    /// the last.
+    fn run_from(self: &Arc<Self>, first: u64, began: Instant) {
         let me = self.clone();
         tokio::spawn(async move {
             // A round that panics, or a task dropped with its runtime, must not leave the
             // rounds `running` for ever: the next caller starts a new one.
             let mut ended = Ended { rounds: &me, cleanly: false };
-            let mut round = first;
+            let (mut round, mut began) = (first, began);
             loop {
                 let answer = (ended.rounds.op)().await;
                 let mut s = ended.rounds.state.lock().unwrap_or_else(PoisonError::into_inner);
-                ended.rounds.done.send_replace(Some((round, answer)));
+                ended.rounds.done.send_replace(Some((round, began, answer)));
                 if !s.wanted {
                     s.running = false;
+                    s.began = None;
                     ended.cleanly = true;
                     return;
                 }
                 s.wanted = false;
                 s.started += 1;
                 round = s.started;
+                began = Instant::now();
+                s.began = Some(began);
             }
         });
     }
@@ -116,6 +164,7 @@ impl<T> Drop for Ended<'_, T> {
             let mut s = self.rounds.state.lock().unwrap_or_else(PoisonError::into_inner);
             s.running = false;
             s.wanted = false;
+            s.began = None;
         }
     }
 }
@@ -161,6 +210,37 @@ mod tests {
         assert_eq!(began.load(Ordering::SeqCst), 2, "21 callers, 2 rounds");
         // Once idle, the next caller starts a round of its own.
         assert_eq!(rounds.join(Duration::from_secs(5)).await, Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_caller_as_of_an_earlier_moment_takes_any_round_that_began_since() {
+        let (rounds, began) = counting(50);
+        let since = Instant::now();
+        // Round 1 begins after `since`: a caller as of `since` joins it while it runs…
+        let r = rounds.clone();
+        let first = tokio::spawn(async move { r.join(Duration::from_secs(5)).await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(rounds.join_since(since, Duration::from_secs(5)).await, Some(1), "the running round began after `since`");
+        assert_eq!(first.await.expect("task"), Some(1));
+        // …and, once it ended, is answered by it at once, with no round of its own.
+        assert_eq!(rounds.join_since(since, Duration::from_secs(5)).await, Some(1));
+        assert_eq!(began.load(Ordering::SeqCst), 1, "no second round");
+        // A caller as of a moment after round 1 began needs a round of its own: the next.
+        let later = Instant::now();
+        assert_eq!(rounds.join_since(later, Duration::from_secs(5)).await, Some(2));
+        // While round 3 runs, a caller as of a moment before it began joins it; one as of a
+        // moment after waits for round 4.
+        let before3 = Instant::now();
+        let r = rounds.clone();
+        let third = tokio::spawn(async move { r.join(Duration::from_secs(5)).await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let after3 = Instant::now();
+        let r = rounds.clone();
+        let fourth = tokio::spawn(async move { r.join_since(after3, Duration::from_secs(5)).await });
+        assert_eq!(rounds.join_since(before3, Duration::from_secs(5)).await, Some(3));
+        assert_eq!(third.await.expect("task"), Some(3));
+        assert_eq!(fourth.await.expect("task"), Some(4), "round 3 began before the caller's moment");
+        assert_eq!(began.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]
