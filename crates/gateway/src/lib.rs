@@ -34,6 +34,8 @@ pub mod tls;
 #[cfg(test)]
 mod move_gc_tests;
 #[cfg(test)]
+mod reads_tests;
+#[cfg(test)]
 mod sweep_tests;
 
 use std::sync::Arc;

@@ -187,8 +187,10 @@ pub trait CommandLog: Send + Sync {
 
     /// Return once this replica has applied every command committed before `since`, a moment
     /// no later than the call (the start of the request the read serves). A log may answer it
-    /// with a confirmation that began at or after `since` instead of one of its own; without
-    /// that it is [`CommandLog::read_barrier`].
+    /// with a confirmation that began after `since` instead of one of its own; without that it
+    /// is [`CommandLog::read_barrier`]. Sound because a replica's state only moves forward and
+    /// [`CommandLog::submit`] returns only once this replica applied the command: a request
+    /// that writes and then reads sees its write (or, after a refused compare, the winner).
     fn read_barrier_since(&self, since: std::time::Instant) -> MetaResult<()> {
         let _ = since;
         self.read_barrier()

@@ -418,7 +418,7 @@ impl MetaGroup {
     /// the call): a round of confirmation that began since then answers it, so the reads of
     /// one S3 request after its first pay no round of their own.
     pub async fn read_barrier_since_async(&self, since: std::time::Instant) -> MetaResult<()> {
-        self.read_barrier_from(self.reads.join_since(Instant::from_std(since), self.timeout).await)
+        self.read_barrier_from(self.reads.join_since(since, Result::is_ok, self.timeout).await)
     }
 
     /// What a read barrier says, from the answer of its round (`None`: none in time).

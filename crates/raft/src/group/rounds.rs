@@ -9,9 +9,10 @@
 //! for more than two.
 //!
 //! A caller that needs only what was committed before an earlier moment (the start of the S3
-//! request its reads serve: [`Rounds::join_since`]) takes any round that began at or after it —
-//! the latest finished one at once, or the one running — so a request's second and later
-//! reads cost no round of their own.
+//! request its reads serve: [`Rounds::join_since`]) takes any round that began after it — the
+//! latest finished one at once if it succeeded, or the one running — so a request's second
+//! and later reads cost no round of their own. Those moments are read from the system's
+//! monotonic clock (`std::time::Instant`), never tokio's, which a test may pause or advance.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,7 +30,7 @@ pub(crate) struct Rounds<T> {
     op: Box<dyn Fn() -> Round<T> + Send + Sync>,
     state: Mutex<State>,
     /// The latest round to finish, when it began, and what it answered.
-    done: watch::Sender<Option<(u64, Instant, T)>>,
+    done: watch::Sender<Option<(u64, std::time::Instant, T)>>,
 }
 
 #[derive(Default)]
@@ -41,7 +42,7 @@ struct State {
     /// A caller is waiting for a round after the running one.
     wanted: bool,
     /// When the running round began (before its operation was started).
-    began: Option<Instant>,
+    began: Option<std::time::Instant>,
 }
 
 impl<T: Clone + Send + Sync + 'static> Rounds<T> {
@@ -67,21 +68,22 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
         self.wait_for(want, rx, deadline).await
     }
 
-    /// The answer of a round that began at or after `since` (which must not be later than this
+    /// The answer of a round that began after `since` (which must not be later than this
     /// call), or `None` when none ended within `wait`: the latest finished round if it began
-    /// then, else the running one if it did, else the next.
-    pub(crate) async fn join_since(self: &Arc<Self>, since: Instant, wait: Duration) -> Option<T> {
+    /// then and its answer may be `reused` (a failure is not: a new round may succeed), else
+    /// the running one if it began then, else the next.
+    pub(crate) async fn join_since(self: &Arc<Self>, since: std::time::Instant, reused: impl Fn(&T) -> bool, wait: Duration) -> Option<T> {
         let deadline = Instant::now() + wait;
         let rx = self.done.subscribe();
         let want = {
             let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((_, began, answer)) = &*self.done.borrow() {
-                if *began >= since {
+                if *began > since && reused(answer) {
                     return Some(answer.clone());
                 }
             }
             match (s.running, s.began) {
-                (true, Some(began)) if began >= since => s.started,
+                (true, Some(began)) if began > since => s.started,
                 (true, _) => {
                     s.wanted = true;
                     s.started + 1
@@ -93,7 +95,7 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
     }
 
     /// The answer of round `want` or a later one, once it ends before `deadline`.
-    async fn wait_for(&self, want: u64, mut rx: watch::Receiver<Option<(u64, Instant, T)>>, deadline: Instant) -> Option<T> {
+    async fn wait_for(&self, want: u64, mut rx: watch::Receiver<Option<(u64, std::time::Instant, T)>>, deadline: Instant) -> Option<T> {
         loop {
             if let Some((n, _, answer)) = &*rx.borrow_and_update() {
                 if *n >= want {
@@ -111,7 +113,7 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
     fn start(self: &Arc<Self>, s: &mut State) -> u64 {
         s.running = true;
         s.started += 1;
-        let began = Instant::now();
+        let began = std::time::Instant::now();
         s.began = Some(began);
         self.run_from(s.started, began);
         s.started
@@ -125,7 +127,7 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
 
     /// Run round `first` (begun at `began`), then one more for as long as callers came during
     /// the last.
-    fn run_from(self: &Arc<Self>, first: u64, began: Instant) {
+    fn run_from(self: &Arc<Self>, first: u64, began: std::time::Instant) {
         let me = self.clone();
         tokio::spawn(async move {
             // A round that panics, or a task dropped with its runtime, must not leave the
@@ -145,7 +147,7 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
                 s.wanted = false;
                 s.started += 1;
                 round = s.started;
-                began = Instant::now();
+                began = std::time::Instant::now();
                 s.began = Some(began);
             }
         });
@@ -215,32 +217,37 @@ mod tests {
     #[tokio::test]
     async fn a_caller_as_of_an_earlier_moment_takes_any_round_that_began_since() {
         let (rounds, began) = counting(50);
-        let since = Instant::now();
+        let since = std::time::Instant::now();
         // Round 1 begins after `since`: a caller as of `since` joins it while it runs…
         let r = rounds.clone();
         let first = tokio::spawn(async move { r.join(Duration::from_secs(5)).await });
         tokio::time::sleep(Duration::from_millis(10)).await;
-        assert_eq!(rounds.join_since(since, Duration::from_secs(5)).await, Some(1), "the running round began after `since`");
+        assert_eq!(rounds.join_since(since, |_| true, Duration::from_secs(5)).await, Some(1), "the running round began after `since`");
         assert_eq!(first.await.expect("task"), Some(1));
         // …and, once it ended, is answered by it at once, with no round of its own.
-        assert_eq!(rounds.join_since(since, Duration::from_secs(5)).await, Some(1));
+        assert_eq!(rounds.join_since(since, |_| true, Duration::from_secs(5)).await, Some(1));
         assert_eq!(began.load(Ordering::SeqCst), 1, "no second round");
         // A caller as of a moment after round 1 began needs a round of its own: the next.
-        let later = Instant::now();
-        assert_eq!(rounds.join_since(later, Duration::from_secs(5)).await, Some(2));
+        let later = std::time::Instant::now();
+        assert_eq!(rounds.join_since(later, |_| true, Duration::from_secs(5)).await, Some(2));
         // While round 3 runs, a caller as of a moment before it began joins it; one as of a
         // moment after waits for round 4.
-        let before3 = Instant::now();
+        let before3 = std::time::Instant::now();
         let r = rounds.clone();
         let third = tokio::spawn(async move { r.join(Duration::from_secs(5)).await });
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let after3 = Instant::now();
+        let after3 = std::time::Instant::now();
         let r = rounds.clone();
-        let fourth = tokio::spawn(async move { r.join_since(after3, Duration::from_secs(5)).await });
-        assert_eq!(rounds.join_since(before3, Duration::from_secs(5)).await, Some(3));
+        let fourth = tokio::spawn(async move { r.join_since(after3, |_| true, Duration::from_secs(5)).await });
+        assert_eq!(rounds.join_since(before3, |_| true, Duration::from_secs(5)).await, Some(3));
         assert_eq!(third.await.expect("task"), Some(3));
         assert_eq!(fourth.await.expect("task"), Some(4), "round 3 began before the caller's moment");
         assert_eq!(began.load(Ordering::SeqCst), 4);
+        // A finished round whose answer may not be reused (a failure) is not taken: a new one runs.
+        let since = std::time::Instant::now();
+        assert_eq!(rounds.join_since(since, |_| true, Duration::from_secs(5)).await, Some(5));
+        assert_eq!(rounds.join_since(since, |n| *n != 5, Duration::from_secs(5)).await, Some(6));
+        assert_eq!(began.load(Ordering::SeqCst), 6);
     }
 
     #[tokio::test]
