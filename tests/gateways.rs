@@ -425,6 +425,35 @@ fn a_gateway_whose_metadata_engine_fails_stops_and_a_restart_recovers_it() {
     gw.run_ok(gw.kintsugi(&["mb", "s3://engine-after"]), "a write after the restart");
 }
 
+/// The cluster's secrets are part of the replicated metadata: a gateway that lost its copy of
+/// them (the files under `--meta/cluster`) but kept its metadata starts again without a token,
+/// holding the group's CA, and serves.
+#[test]
+fn a_gateway_that_lost_its_secret_files_takes_them_back_from_the_replicated_metadata() {
+    let _g = common::slot();
+    let (c, mut others) = group_of_three();
+    let ca_key = |s: &Server| std::fs::read_to_string(s.meta_dir().join("cluster").join("ca.key")).expect("reading ca.key");
+    let group_ca = ca_key(&c.gw);
+    assert_eq!(ca_key(&others[0]), group_ca, "a joined gateway holds the group's CA");
+    others[0].kill9();
+    std::fs::remove_dir_all(others[0].meta_dir().join("cluster")).expect("removing gw2's secret files");
+    others[0].remove_flag("--join");
+    others[0].restart();
+    // Asked itself: it follows a leader that accepts its certificate.
+    let back = poll(Duration::from_secs(60), Duration::from_millis(300), || {
+        let out = others[0].kintsugi(&["admin", "gateway", "list", "--json"]).output().ok()?;
+        let l: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let gw2 = l["gateways"].as_array()?.iter().find(|g| g["node"]["name"] == "gw2")?.clone();
+        (l["quorum"] == true && gw2["role"] == "follower").then_some(())
+    });
+    assert!(back.is_some(), "gw2 did not come back: {:#}\n{}", gateways(&c.gw), others[0].log_tail(30));
+    assert_eq!(ca_key(&others[0]), group_ca, "gw2 took back the group's CA");
+    c.gw.run_ok(c.kintsugi(&["mb", "s3://secrets"]), "kintsugi mb");
+    let data = common::pseudo_random(9, 64 * KIB as usize);
+    put(&others[0], &write_file(&others[0], "after-loss", &data), "s3://secrets/after-loss").expect("a write through gw2");
+    assert_reads(&others[1], "s3://secrets/after-loss", &data);
+}
+
 /// Gateway `i` of a group (0: the cluster's first, then `others`).
 fn nth<'a>(c: &'a Cluster, others: &'a [Server], i: usize) -> &'a Server {
     if i == 0 { &c.gw } else { &others[i - 1] }

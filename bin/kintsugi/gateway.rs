@@ -176,6 +176,30 @@ fn new_secrets() -> Result<Secrets> {
     Ok(Secrets { ca_cert_pem, ca_key_pem, node_secret: JoinToken::random_secret(), gateway_secret: JoinToken::random_secret() })
 }
 
+/// Put this gateway's secrets into the replicated metadata if they are not there (a group
+/// formed, or restored, by this gateway alone; no older gateway can be a member yet), so every
+/// gateway that joins holds them with the metadata. A failure is only warned about: joins are
+/// still signed, and the next start tries again.
+async fn replicate_secrets(meta: &Arc<RocksMeta>, mine: &Secrets) {
+    let (m, s) = (meta.clone(), mine.clone());
+    let done = tokio::task::spawn_blocking(move || -> kintsugi_meta::MetaResult<bool> {
+        match m.local_cluster_secrets()? {
+            Some(held) => Ok(held == s),
+            None => m.put_cluster_secrets(&s).and_then(|()| m.local_cluster_secrets()).map(|held| held.as_ref() == Some(&s)),
+        }
+    })
+    .await;
+    match done {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => tracing::warn!(
+            "the group's replicated cluster secrets differ from this gateway's files under --meta/cluster (were they replaced?): \
+             this gateway signs node joins with its files and hands the group's to gateways that enrol; remove --meta/cluster and start again to take the group's"
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not put the cluster secrets into the replicated metadata; trying again at the next start"),
+        Err(e) => tracing::warn!(error = %e, "could not put the cluster secrets into the replicated metadata; trying again at the next start"),
+    }
+}
+
 /// This gateway's Raft id, made on first start.
 fn raft_id(meta_dir: &Path) -> Result<u64> {
     let f = meta_dir.join("raft-id");
@@ -239,6 +263,16 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     }
     let secrets_dir = meta_dir.join("cluster");
     let mut secrets = read_secrets(&secrets_dir)?;
+    let gc_delay_ms = i64::try_from(a.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let meta = Arc::new(RocksMeta::open(&meta_dir.join("db"), gc_delay_ms).context("opening the metadata store")?);
+    if secrets.is_none() {
+        // Files lost, metadata kept: the group's replicated secrets are this gateway's too.
+        if let Some(s) = meta.local_cluster_secrets().context("reading the replicated cluster secrets")? {
+            tracing::warn!(dir = %secrets_dir.display(), "the cluster's secrets were missing here; written again from the replicated metadata");
+            write_secrets(&secrets_dir, &s)?;
+            secrets = Some(s);
+        }
+    }
     let join_arg = match (&a.join, &a.join_file) {
         (Some(t), _) => Some(t.clone()),
         (None, Some(f)) if secrets.is_none() => {
@@ -253,6 +287,16 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             None
         }
         (None, None) => {
+            // A member of a group (it has a Raft log) whose secrets are lost must not make a
+            // CA of its own: no other member would trust it.
+            if meta_dir.join("raft").exists() {
+                bail!(
+                    "{} is missing, and this gateway's metadata holds no copy of the group's secrets (a group formed before they were \
+                     replicated): start it with --join TOKEN (`kintsugi admin gateway join-token` on another gateway), or put back the \
+                     files from a backup",
+                    secrets_dir.display()
+                );
+            }
             let s = new_secrets()?;
             write_secrets(&secrets_dir, &s)?;
             secrets = Some(s);
@@ -261,8 +305,6 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         (None, Some(_)) => None,
     };
     let id = raft_id(&meta_dir)?;
-    let gc_delay_ms = i64::try_from(a.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let meta = Arc::new(RocksMeta::open(&meta_dir.join("db"), gc_delay_ms).context("opening the metadata store")?);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
         let t = TransportTuning::default();
@@ -314,6 +356,9 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let secrets = match (secrets, &join) {
             (Some(s), _) => {
                 group.initialize_alone().await.context("forming the metadata group")?;
+                if group.members().len() <= 1 {
+                    replicate_secrets(&meta, &s).await;
+                }
                 s
             }
             (None, Some(token)) => {

@@ -514,6 +514,16 @@ impl Server {
         v.extend(flags.iter().map(|f| (*f).to_owned()));
     }
 
+    /// Drop `flag` and the value after it from every next (re)start of a gateway.
+    pub fn remove_flag(&mut self, flag: &str) {
+        if let Some(g) = &mut self.opts.gateway {
+            if let Some(i) = g.iter().position(|f| f == flag) {
+                let end = (i + 2).min(g.len());
+                g.drain(i..end);
+            }
+        }
+    }
+
     /// Replace the extra `kintsugi server` flags of the next (re)start.
     pub fn set_flags(&mut self, flags: &[&str]) {
         self.opts.flags = flags.iter().map(|f| (*f).to_owned()).collect();

@@ -123,6 +123,7 @@ impl RocksMeta {
             Command::AddIntent { segment, shards, started_ms } => self.apply_add_intent(*segment, shards, *started_ms).map(|()| Applied::Done),
             Command::IntentsToGarbage { segments } => self.apply_intents_to_garbage(segments).map(|()| Applied::Done),
             Command::GiveUpIntents { intents } => self.apply_give_up_intents(intents).map(|()| Applied::Done),
+            Command::PutClusterSecrets { secrets } => self.apply_put_cluster_secrets(secrets).map(|()| Applied::Done),
             Command::RemoveGarbage { segment } => self.apply_remove_garbage(*segment).map(|()| Applied::Done),
             Command::PutDrains { drains } => self.apply_put_drains(drains).map(|()| Applied::Done),
             Command::PutRebalance { record } => self.apply_put_rebalance(record.as_ref()).map(|()| Applied::Done),

@@ -631,4 +631,10 @@ pub enum Command {
         /// (segment, its intent as the sweep read it).
         intents: Vec<(SegmentId, IntentRecord)>,
     },
+    /// Set the cluster's secrets (its CA and join secrets), unless they are set (then nothing
+    /// is written: the first writer wins).
+    PutClusterSecrets {
+        /// The secrets.
+        secrets: crate::ClusterSecrets,
+    },
 }

@@ -63,6 +63,7 @@ impl Command {
             Command::PutInline { .. } => "put_inline",
             Command::PutObjectInline { .. } => "put_object_inline",
             Command::GiveUpIntents { .. } => "give_up_intents",
+            Command::PutClusterSecrets { .. } => "put_cluster_secrets",
             Command::PutBucketAcl { .. } => "put_bucket_acl",
             Command::PutVersionAcl { .. } => "put_version_acl",
             Command::PutPartWithChecksum { .. } => "put_part_with_checksum",

@@ -483,6 +483,8 @@ fn commands_are_the_bytes_docs_formats_md_gives_and_bad_bytes_are_typed_errors()
     let put = Command::PutObjectInline { bucket: "b".into(), key: "k".into(), manifest: manifest(1, vec![]), expect: Expect::Any, garbage_due_ms: 0, tags, lock, segment: 1, data: vec![7], hash: [0; 32] };
     assert_eq!(number(put), 52);
     assert_eq!(number(Command::GiveUpIntents { intents: vec![] }), 56);
+    let secrets = crate::ClusterSecrets { ca_cert_pem: String::new(), ca_key_pem: String::new(), node_secret: String::new(), gateway_secret: String::new() };
+    assert_eq!(number(Command::PutClusterSecrets { secrets }), 57);
     let cmd = Command::PutObject { bucket: "b".into(), key: "k/é".into(), manifest: manifest(1, vec![seg(5, &[1, 2, 3])]), expect: Expect::Version(Some(4)), garbage_due_ms: 77 };
     let bytes = cmd.encode().expect("encode");
     assert_eq!(Command::decode(&bytes).expect("decode"), cmd);

@@ -25,6 +25,7 @@
 
 mod acl;
 mod cluster_map;
+mod cluster_secrets;
 mod apply;
 mod command;
 mod command_name;
@@ -62,6 +63,7 @@ mod versions_list;
 
 pub use acl::{acl_of as acl_header, ACL_HEADER};
 pub use apply::{Applied, CommandLog};
+pub use cluster_secrets::ClusterSecrets;
 pub use command::{Command, PartStamp};
 pub use controls::PublicAccessBlock;
 pub use cors::CorsRule;

@@ -281,6 +281,12 @@ impl RocksMeta {
         self.submit(&Command::PutMasterKey { key: *key }).map(drop)
     }
 
+    /// Set the cluster's secrets unless they are set (read them back with
+    /// `local_cluster_secrets`: another gateway's may have won).
+    pub fn put_cluster_secrets(&self, secrets: &crate::ClusterSecrets) -> MetaResult<()> {
+        self.submit(&Command::PutClusterSecrets { secrets: secrets.clone() }).map(drop)
+    }
+
     /// Set a bucket's default encryption algorithm (empty: delete it).
     pub fn put_bucket_encryption(&self, bucket: &str, algorithm: &str) -> MetaResult<()> {
         self.submit(&Command::PutBucketEncryption { bucket: bucket.into(), algorithm: algorithm.into() }).map(drop)

@@ -21,7 +21,6 @@ use kintsugi_meta::{Applied, Command, CommandLog, MetaError, MetaResult, Outcome
 use kintsugi_net::{Client, Handler, JoinAuthority, NetError, Service};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, RaftError};
 use openraft::{ServerState, SnapshotPolicy};
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::log_store::LogStore;
@@ -31,24 +30,9 @@ use crate::state_machine::StateMachine;
 use crate::{decode, GatewayNode, Raft, RaftGroupError};
 
 /// What a gateway needs to act for the cluster: the CA (to sign joins) and the join
-/// secrets. Handed to a gateway when it enrols.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Secrets {
-    /// Cluster CA certificate, PEM.
-    pub ca_cert_pem: String,
-    /// Cluster CA key, PEM.
-    pub ca_key_pem: String,
-    /// Secret of storage-node join tokens.
-    pub node_secret: String,
-    /// Secret of gateway join tokens.
-    pub gateway_secret: String,
-}
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secrets(<redacted>)")
-    }
-}
+/// secrets. Kept in the replicated metadata (command 57) and handed to a gateway when it
+/// enrols; its wire form (the `Enrolled` body) is the record's.
+pub type Secrets = kintsugi_meta::ClusterSecrets;
 
 /// Tuning of a group.
 #[derive(Clone, Debug)]
@@ -92,8 +76,11 @@ pub struct MetaGroup {
     me: GatewayNode,
     net: Network,
     rt: tokio::runtime::Handle,
-    /// Handed to gateways that enrol; a gateway that joined gets them when it enrols.
+    /// Handed to gateways that enrol when the replicated metadata holds none (a group formed
+    /// before they were replicated); a gateway that joined gets them when it enrols.
     secrets: std::sync::OnceLock<Secrets>,
+    /// The metadata store this replica applies to (the replicated secrets are read from it).
+    meta: Arc<kintsugi_meta::RocksMeta>,
     timeout: Duration,
     election_max: Duration,
     /// Read barriers, shared by the reads that ask while one runs (`rounds.rs`).
@@ -174,6 +161,7 @@ impl MetaGroup {
             net,
             rt: tokio::runtime::Handle::current(),
             secrets: std::sync::OnceLock::new(),
+            meta: meta.clone(),
             timeout,
             election_max: cfg.election.1,
             reads,
@@ -219,9 +207,22 @@ impl MetaGroup {
         Ok(())
     }
 
-    /// The secrets this gateway hands to gateways that enrol (set once).
+    /// The secrets this gateway hands to gateways that enrol when the replicated metadata holds
+    /// none (set once).
     pub fn set_secrets(&self, secrets: Secrets) {
         let _ = self.secrets.set(secrets);
+    }
+
+    /// The secrets to hand a gateway that enrols: the replicated ones, else this gateway's own.
+    pub(crate) fn secrets_for_enrol(&self) -> Option<Secrets> {
+        match self.meta.local_cluster_secrets() {
+            Ok(Some(s)) => Some(s),
+            Ok(None) => self.secrets.get().cloned(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the replicated cluster secrets; handing out this gateway's own");
+                self.secrets.get().cloned()
+            }
+        }
     }
 
     /// This gateway's name.

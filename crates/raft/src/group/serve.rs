@@ -60,11 +60,11 @@ impl MetaGroup {
                 if !self.is_leader() {
                     return self.to_leader(&RaftRequest::Enrol { id, name: node.name, cluster: node.cluster, s3: node.s3 }, Duration::from_secs(3600)).await;
                 }
-                let Some(secrets) = self.secrets.get() else {
+                let Some(secrets) = self.secrets_for_enrol() else {
                     return (refuse(codes::RAFT, "this gateway does not hold the cluster's secrets"), Vec::new());
                 };
                 match self.enrol(id, node).await {
-                    RaftResponse::Enrolled => match encode(secrets) {
+                    RaftResponse::Enrolled => match encode(&secrets) {
                         Ok(b) => (RaftResponse::Enrolled, b),
                         Err(e) => (refuse(codes::RAFT, e), Vec::new()),
                     },
