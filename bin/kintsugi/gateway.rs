@@ -180,18 +180,25 @@ fn new_secrets() -> Result<Secrets> {
 /// formed, or restored, by this gateway alone; no older gateway can be a member yet), so every
 /// gateway that joins holds them with the metadata. A failure is only warned about: joins are
 /// still signed, and the next start tries again.
-async fn replicate_secrets(meta: &Arc<RocksMeta>, mine: &Secrets) {
+async fn replicate_secrets(group: &MetaGroup, meta: &Arc<RocksMeta>, mine: &Secrets) {
     let (m, s) = (meta.clone(), mine.clone());
-    let done = tokio::task::spawn_blocking(move || -> kintsugi_meta::MetaResult<bool> {
+    let done = tokio::task::spawn_blocking(move || -> kintsugi_meta::MetaResult<(bool, bool)> {
         match m.local_cluster_secrets()? {
-            Some(held) => Ok(held == s),
-            None => m.put_cluster_secrets(&s).and_then(|()| m.local_cluster_secrets()).map(|held| held.as_ref() == Some(&s)),
+            Some(held) => Ok((held == s, false)),
+            None => m.put_cluster_secrets(&s).and_then(|()| m.local_cluster_secrets()).map(|held| (held.as_ref() == Some(&s), true)),
         }
     })
     .await;
     match done {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => tracing::warn!(
+        // Proposed now: into a snapshot at once, and out of the log, so a gateway that joins
+        // receives the record in the snapshot, not command 57 (which an older one cannot read).
+        Ok(Ok((true, true))) => {
+            if let Err(e) = group.snapshot_now().await {
+                tracing::warn!(error = %e, "could not snapshot the metadata after replicating the cluster secrets");
+            }
+        }
+        Ok(Ok((true, false))) => {}
+        Ok(Ok((false, _))) => tracing::warn!(
             "the group's replicated cluster secrets differ from this gateway's files under --meta/cluster (were they replaced?): \
              this gateway signs node joins with its files and hands the group's to gateways that enrol; remove --meta/cluster and start again to take the group's"
         ),
@@ -265,9 +272,13 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     let mut secrets = read_secrets(&secrets_dir)?;
     let gc_delay_ms = i64::try_from(a.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
     let meta = Arc::new(RocksMeta::open(&meta_dir.join("db"), gc_delay_ms).context("opening the metadata store")?);
-    if secrets.is_none() {
-        // Files lost, metadata kept: the group's replicated secrets are this gateway's too.
+    // Files lost, metadata kept: the group's replicated secrets are this gateway's too. (With a
+    // join token it enrols again instead, which rewrites them: a join a stop interrupted is
+    // finished that way.)
+    let mut adopted = false;
+    if secrets.is_none() && a.join.is_none() && a.join_file.is_none() {
         if let Some(s) = meta.local_cluster_secrets().context("reading the replicated cluster secrets")? {
+            adopted = true;
             tracing::warn!(dir = %secrets_dir.display(), "the cluster's secrets were missing here; written again from the replicated metadata");
             write_secrets(&secrets_dir, &s)?;
             secrets = Some(s);
@@ -289,11 +300,11 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         (None, None) => {
             // A member of a group (it has a Raft log) whose secrets are lost must not make a
             // CA of its own: no other member would trust it.
-            if meta_dir.join("raft").exists() {
+            if meta_dir.join("raft").exists() && meta.stamp().context("reading the metadata's log position")?.is_some() {
                 bail!(
-                    "{} is missing, and this gateway's metadata holds no copy of the group's secrets (a group formed before they were \
-                     replicated): start it with --join TOKEN (`kintsugi admin gateway join-token` on another gateway), or put back the \
-                     files from a backup",
+                    "{} is missing, and this gateway's metadata holds no copy of the group's secrets: start it with --join TOKEN \
+                     (`kintsugi admin gateway join-token` on another gateway), put back the files from a backup, or, if this gateway \
+                     never finished joining, remove --meta and join again",
                     secrets_dir.display()
                 );
             }
@@ -356,8 +367,11 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let secrets = match (secrets, &join) {
             (Some(s), _) => {
                 group.initialize_alone().await.context("forming the metadata group")?;
+                if adopted && !group.is_voter() {
+                    bail!("this gateway's join was not finished (it is not a voting member of its group): start it with --join TOKEN");
+                }
                 if group.members().len() <= 1 {
-                    replicate_secrets(&meta, &s).await;
+                    replicate_secrets(&group, &meta, &s).await;
                 }
                 s
             }

@@ -192,19 +192,32 @@ impl MetaGroup {
         // The store may hold what no log entry made (an upgrade from a single gateway, a
         // restored backup): snapshot it and drop the log behind, so every gateway that joins
         // starts from the snapshot instead of replaying a log that lacks that state.
+        self.snapshot_now().await?;
+        tracing::info!(gateway = self.me.name, "formed a metadata group of one");
+        Ok(())
+    }
+
+    /// Snapshot everything applied so far and drop the log behind it, so a gateway that joins
+    /// starts from the snapshot.
+    pub async fn snapshot_now(&self) -> Result<(), RaftGroupError> {
+        let raft_err = |e: &dyn std::fmt::Display| RaftGroupError::Raft(e.to_string());
         self.raft.trigger().snapshot().await.map_err(|e| raft_err(&e))?;
         let applied = self.raft.metrics().borrow().last_applied;
         if let Some(applied) = applied {
-            self.raft.wait(Some(self.timeout)).snapshot(applied, "first snapshot").await.map_err(|e| raft_err(&e))?;
+            self.raft.wait(Some(self.timeout)).snapshot(applied, "snapshot").await.map_err(|e| raft_err(&e))?;
             self.raft.trigger().purge_log(applied.index).await.map_err(|e| raft_err(&e))?;
             self.raft
                 .wait(Some(self.timeout))
-                .metrics(|m| m.purged.map(|p| p.index) >= Some(applied.index), "log purged behind the first snapshot")
+                .metrics(|m| m.purged.map(|p| p.index) >= Some(applied.index), "log purged behind the snapshot")
                 .await
                 .map_err(|e| raft_err(&e))?;
         }
-        tracing::info!(gateway = self.me.name, "formed a metadata group of one");
         Ok(())
+    }
+
+    /// Whether this replica is a voter of its group (not a learner that never finished joining).
+    pub fn is_voter(&self) -> bool {
+        self.raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == self.id)
     }
 
     /// The secrets this gateway hands to gateways that enrol when the replicated metadata holds
