@@ -372,9 +372,7 @@ impl Store {
         self: &Arc<Self>,
         f: impl FnOnce(&RocksMeta) -> Result<T, kintsugi_meta::MetaError> + Send + 'static,
     ) -> ClusterResult<T> {
-        let meta = self.meta.clone();
-        let since = REQUEST_BEGAN.try_with(|b| *b).ok();
-        Ok(tokio::task::spawn_blocking(move || kintsugi_meta::reads_as_of(since, || f(&meta))).await??)
+        self.meta_call_with(move |m| f(m).map_err(ClusterError::from)).await
     }
 }
 

@@ -6,12 +6,10 @@
 //! replays. A gateway keeps a copy in files too (`<meta>/cluster/`), and takes them back from
 //! here when those are lost.
 
-use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::error::MetaResult;
 use crate::store::{RocksMeta, CF_SYSTEM};
-use crate::types::encode;
 
 const KEY_SECRETS: &[u8] = b"cluster-secrets";
 
@@ -37,14 +35,7 @@ impl std::fmt::Debug for ClusterSecrets {
 impl RocksMeta {
     /// Set the cluster's secrets unless they are set (the first writer wins).
     pub(crate) fn apply_put_cluster_secrets(&self, secrets: &ClusterSecrets) -> MetaResult<()> {
-        // The check and the write are one step, as for the master key.
-        let _m = self.epoch_lock.lock();
-        if self.local_cluster_secrets()?.is_some() {
-            return Ok(());
-        }
-        let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_SYSTEM)?, KEY_SECRETS, encode(secrets)?);
-        self.write(b)
+        self.set_system_once(KEY_SECRETS, "cluster secrets", secrets)
     }
 
     /// The cluster's secrets as this replica holds them (`None`: none set yet, as in a group

@@ -23,15 +23,7 @@ impl RocksMeta {
     /// Set the master key unless one is set (the first writer wins: every gateway then reads
     /// the same key).
     pub(crate) fn apply_put_master_key(&self, key: &[u8; 32]) -> MetaResult<()> {
-        // The check and the write are one step: two first writes at once (the embedded store
-        // applies commands on several threads) must not both see no key.
-        let _m = self.epoch_lock.lock();
-        if self.local_master_key()?.is_some() {
-            return Ok(());
-        }
-        let mut b = WriteBatch::default();
-        b.put_cf(self.cf(CF_SYSTEM)?, KEY_MASTER, encode(key)?);
-        self.write(b)
+        self.set_system_once(KEY_MASTER, "master key", key)
     }
 
     /// The master key as this replica holds it (`None`: not made yet).

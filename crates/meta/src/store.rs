@@ -180,6 +180,19 @@ impl RocksMeta {
         self.db.get_cf(self.cf(cf)?, key).map_err(MetaError::db("get"))
     }
 
+    /// Write `value` as the system record `key` (`what` in errors) unless one is there: the
+    /// first writer wins. The check and the write are one step: two first writes at once (the
+    /// embedded store applies commands on several threads) must not both see none.
+    pub(crate) fn set_system_once<T: serde::Serialize + serde::de::DeserializeOwned>(&self, key: &[u8], what: &'static str, value: &T) -> MetaResult<()> {
+        let _m = self.epoch_lock.lock();
+        if self.guarded(|| self.get::<T>(CF_SYSTEM, what, key))?.is_some() {
+            return Ok(());
+        }
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_SYSTEM)?, key, encode(value)?);
+        self.write(b)
+    }
+
     #[cfg(test)]
     pub(crate) fn put_raw_for_test(&self, cf: &'static str, key: &[u8], value: &[u8]) -> MetaResult<()> {
         let mut b = WriteBatch::default();

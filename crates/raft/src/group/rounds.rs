@@ -54,18 +54,8 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
     /// The answer of a round that started after this call, or `None` when none ended within
     /// `wait`. Rounds run on a task of their own: a caller that gives up stops none of them.
     pub(crate) async fn join(self: &Arc<Self>, wait: Duration) -> Option<T> {
-        let deadline = Instant::now() + wait;
-        let rx = self.done.subscribe();
-        let want = {
-            let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            if s.running {
-                s.wanted = true;
-                s.started + 1
-            } else {
-                self.start(&mut s)
-            }
-        };
-        self.wait_for(want, rx, deadline).await
+        // No round began after now: not the running one, and no finished one either.
+        self.join_since(std::time::Instant::now(), |_| false, wait).await
     }
 
     /// The answer of a round that began after `since` (which must not be later than this
