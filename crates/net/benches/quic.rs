@@ -34,8 +34,11 @@ fn quic(c: &mut Criterion) {
     let mut g = c.benchmark_group("loopback_64MiB_one_stream");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(BODY as u64));
-    for (mtu, acks) in [(1452u16, 1u32), (4096, 1), (4096, 4), (4096, 9), (4096, 24), (8192, 1)] {
-        let t = TransportTuning { mtu_upper_bound: mtu, ack_eliciting_threshold: acks, ..TransportTuning::default() };
+    // (MTU bound, ACK-eliciting threshold asked of the peer, socket buffers in KiB; 208 is
+    // Linux's default, what the sockets had before `TransportTuning::socket_buffer`).
+    let kernel_default = 208;
+    for (mtu, acks, kib) in [(1452u16, 1u32, 4096usize), (4096, 1, kernel_default), (4096, 1, 4096), (4096, 24, 4096), (8192, 1, kernel_default), (8192, 1, 4096), (16384, 1, 4096)] {
+        let t = TransportTuning { mtu_upper_bound: mtu, ack_eliciting_threshold: acks, socket_buffer: kib << 10, ..TransportTuning::default() };
         let (conn, _ep) = rt.block_on(async {
             let ca = Arc::new(ClusterCa::generate("bench").expect("ca"));
             let server_id = ca.issue("server").expect("id");
@@ -47,7 +50,7 @@ fn quic(c: &mut Criterion) {
             let conn = Client::new(&client_id, &t).expect("client").connect(addr).await.expect("connect");
             (conn, ep)
         });
-        g.bench_function(format!("quic_mtu_bound_{mtu}_ack_after_{acks}"), |b| {
+        g.bench_function(format!("quic_mtu_bound_{mtu}_ack_after_{acks}_buffers_{kib}KiB"), |b| {
             b.iter(|| {
                 rt.block_on(async {
                     let (resp, _) = call(&conn, &Request::Sink { len: BODY as u64 }, Some(&body), Duration::from_secs(120)).await.expect("call");

@@ -471,3 +471,17 @@ async fn members_get_no_session_tickets_so_every_connection_checks_the_certifica
     }
     assert_eq!(*tickets.0.lock().expect("lock"), 0, "the server handed out session tickets");
 }
+
+/// The kernel's default UDP buffer (208 KiB on Linux) dropped ~5% of a cluster GET's datagrams
+/// at the gateway (BENCHMARKS.md, "UDP socket buffers"): every endpoint asks for more, and gets
+/// as much as the kernel allows.
+#[test]
+fn quic_sockets_ask_for_the_tuned_buffer() {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let asked = TransportTuning::default().socket_buffer;
+    assert!(asked >= 1 << 20, "the default asks for at least 1 MiB, not {asked}");
+    let granted = crate::transport::size_buffers(&socket, asked);
+    // Linux caps a request at net.core.rmem_max; elsewhere take the grant as the cap.
+    let cap = std::fs::read_to_string("/proc/sys/net/core/rmem_max").ok().and_then(|s| s.trim().parse::<usize>().ok()).unwrap_or(granted);
+    assert!(granted >= asked.min(cap), "asked {asked} bytes, the kernel allows {cap}, the socket has {granted}");
+}

@@ -38,6 +38,13 @@ pub struct TransportTuning {
     pub ack_eliciting_threshold: u32,
     /// Congestion window of a new connection, bytes (cluster links are LAN or loopback).
     pub initial_window: u64,
+    /// Size asked of the kernel for each UDP socket's receive and send buffers, bytes. The
+    /// kernel's default (208 KiB on Linux) holds under a millisecond of a bulk stream: one
+    /// endpoint receiving from several nodes at once drops datagrams whenever its task waits
+    /// for a core, and every drop halves a sender's congestion window (BENCHMARKS.md, "UDP
+    /// socket buffers"). Linux caps the size at `net.core.rmem_max` / `wmem_max`; a smaller
+    /// grant is logged once.
+    pub socket_buffer: usize,
     /// What a serving endpoint takes on.
     pub limits: ServerLimits,
 }
@@ -51,6 +58,7 @@ impl Default for TransportTuning {
             max_ack_delay: Duration::from_millis(1),
             ack_eliciting_threshold: 1,
             initial_window: 256 * 1024,
+            socket_buffer: 4 << 20,
             limits: ServerLimits::default(),
         }
     }
@@ -83,8 +91,31 @@ pub(crate) fn endpoint(addr: SocketAddr, server: Option<quinn::ServerConfig>, t:
     let mut ec = quinn::EndpointConfig::default();
     ec.max_udp_payload_size(t.mtu_upper_bound.max(1200)).map_err(tls)?;
     let socket = std::net::UdpSocket::bind(addr)?;
+    let _ = size_buffers(&socket, t.socket_buffer);
     let runtime = quinn::default_runtime().ok_or_else(|| NetError::Tls { detail: "no async runtime for QUIC".into() })?;
     Ok(quinn::Endpoint::new(ec, server, socket, runtime)?)
+}
+
+/// Ask for `bytes` of receive and send buffer on `socket`; less is not an error (the endpoint
+/// works, slower under load), but is said once per process. Returns the receive buffer granted.
+pub(crate) fn size_buffers(socket: &std::net::UdpSocket, bytes: usize) -> usize {
+    static TOLD: std::sync::Once = std::sync::Once::new();
+    let sock = socket2::SockRef::from(socket);
+    let _ = sock.set_recv_buffer_size(bytes);
+    let _ = sock.set_send_buffer_size(bytes);
+    // Linux reports twice what it grants (its bookkeeping overhead is counted in).
+    let granted = sock.recv_buffer_size().unwrap_or(0) / 2;
+    if granted < bytes {
+        TOLD.call_once(|| {
+            tracing::warn!(
+                asked = bytes,
+                granted,
+                "the kernel granted QUIC sockets a smaller UDP receive buffer than asked; cluster transfers may drop \
+                 datagrams and slow down under load: raise it with `sysctl -w net.core.rmem_max={bytes} net.core.wmem_max={bytes}`"
+            )
+        });
+    }
+    granted
 }
 
 pub(crate) fn roots(ca_der: &[u8]) -> NetResult<Arc<RootCertStore>> {
