@@ -22,7 +22,8 @@ use crate::wire;
 #[derive(Clone, Debug)]
 pub struct TransportTuning {
     /// Upper bound for path-MTU discovery (bytes of UDP payload). Loopback
-    /// reaches it; a 1500-byte network stays at what it can carry.
+    /// reaches it; a 1500-byte network stays at what it can carry. Above ~6400 the kernel
+    /// refuses quinn's batched sends (10 datagrams in one 64 KiB GSO send) and they are lost.
     pub mtu_upper_bound: u16,
     /// Idle connections are closed after this long.
     pub idle_timeout: Duration,
@@ -43,7 +44,8 @@ pub struct TransportTuning {
     /// endpoint receiving from several nodes at once drops datagrams whenever its task waits
     /// for a core, and every drop halves a sender's congestion window (BENCHMARKS.md, "UDP
     /// socket buffers"). Linux caps the size at `net.core.rmem_max` / `wmem_max`; a smaller
-    /// grant is logged once.
+    /// grant is logged once. A buffer the host already made larger is left as it is; 0 leaves
+    /// both at the kernel's default.
     pub socket_buffer: usize,
     /// What a serving endpoint takes on.
     pub limits: ServerLimits,
@@ -90,32 +92,61 @@ fn transport_config(t: &TransportTuning) -> NetResult<Arc<quinn::TransportConfig
 pub(crate) fn endpoint(addr: SocketAddr, server: Option<quinn::ServerConfig>, t: &TransportTuning) -> NetResult<quinn::Endpoint> {
     let mut ec = quinn::EndpointConfig::default();
     ec.max_udp_payload_size(t.mtu_upper_bound.max(1200)).map_err(tls)?;
-    let socket = std::net::UdpSocket::bind(addr)?;
-    let _ = size_buffers(&socket, t.socket_buffer);
+    let socket = bind_socket(addr, t)?;
     let runtime = quinn::default_runtime().ok_or_else(|| NetError::Tls { detail: "no async runtime for QUIC".into() })?;
     Ok(quinn::Endpoint::new(ec, server, socket, runtime)?)
 }
 
-/// Ask for `bytes` of receive and send buffer on `socket`; less is not an error (the endpoint
-/// works, slower under load), but is said once per process. Returns the receive buffer granted.
-pub(crate) fn size_buffers(socket: &std::net::UdpSocket, bytes: usize) -> usize {
+/// The UDP socket of every endpoint: bound to `addr`, its buffers sized by the tuning.
+pub(crate) fn bind_socket(addr: SocketAddr, t: &TransportTuning) -> NetResult<std::net::UdpSocket> {
+    let socket = std::net::UdpSocket::bind(addr)?;
+    size_buffers(&socket, t.socket_buffer);
+    Ok(socket)
+}
+
+/// A buffer size as the kernel reports it once `bytes` were granted: Linux counts its
+/// bookkeeping in and reports twice what was asked (an untouched socket reports its default
+/// as it is).
+pub(crate) fn as_reported(bytes: usize) -> usize {
+    if cfg!(target_os = "linux") {
+        bytes.saturating_mul(2)
+    } else {
+        bytes
+    }
+}
+
+/// Ask for `bytes` (0: leave the kernel's default) of receive and send buffer on `socket`,
+/// never shrinking one a host already made larger. Less is not an error (the endpoint works,
+/// slower under load), but is said once per process.
+fn size_buffers(socket: &std::net::UdpSocket, bytes: usize) {
     static TOLD: std::sync::Once = std::sync::Once::new();
+    if bytes == 0 {
+        return;
+    }
+    // The kernel takes an int.
+    let bytes = bytes.min(i32::MAX as usize / 2);
+    let want = as_reported(bytes);
     let sock = socket2::SockRef::from(socket);
-    let _ = sock.set_recv_buffer_size(bytes);
-    let _ = sock.set_send_buffer_size(bytes);
-    // Linux reports twice what it grants (its bookkeeping overhead is counted in).
-    let granted = sock.recv_buffer_size().unwrap_or(0) / 2;
-    if granted < bytes {
+    if sock.recv_buffer_size().is_ok_and(|n| n < want) {
+        let _ = sock.set_recv_buffer_size(bytes);
+    }
+    if sock.send_buffer_size().is_ok_and(|n| n < want) {
+        let _ = sock.set_send_buffer_size(bytes);
+    }
+    let recv = sock.recv_buffer_size().unwrap_or(0);
+    let send = sock.send_buffer_size().unwrap_or(0);
+    if recv < want || send < want {
         TOLD.call_once(|| {
             tracing::warn!(
                 asked = bytes,
-                granted,
-                "the kernel granted QUIC sockets a smaller UDP receive buffer than asked; cluster transfers may drop \
-                 datagrams and slow down under load: raise it with `sysctl -w net.core.rmem_max={bytes} net.core.wmem_max={bytes}`"
+                receive = recv,
+                send,
+                "the kernel granted QUIC sockets smaller UDP buffers than asked (sizes as the kernel reports them); cluster \
+                 transfers may drop datagrams and slow down under load. On Linux, raise the limits on the host (containers share \
+                 them): `sysctl -w net.core.rmem_max={bytes} net.core.wmem_max={bytes}`"
             )
         });
     }
-    granted
 }
 
 pub(crate) fn roots(ca_der: &[u8]) -> NetResult<Arc<RootCertStore>> {
