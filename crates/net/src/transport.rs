@@ -22,8 +22,8 @@ use crate::wire;
 #[derive(Clone, Debug)]
 pub struct TransportTuning {
     /// Upper bound for path-MTU discovery (bytes of UDP payload). Loopback
-    /// reaches it; a 1500-byte network stays at what it can carry. Above ~6400 the kernel
-    /// refuses quinn's batched sends (10 datagrams in one 64 KiB GSO send) and they are lost.
+    /// reaches it; a 1500-byte network stays at what it can carry. Above ~6,550 the kernel
+    /// refuses quinn's batched sends (10 datagrams in one GSO send, which must fit 65,507 bytes) and they are lost.
     pub mtu_upper_bound: u16,
     /// Idle connections are closed after this long.
     pub idle_timeout: Duration,
@@ -125,14 +125,23 @@ fn size_buffers(socket: &std::net::UdpSocket, bytes: usize) {
     }
     // The kernel takes an int.
     let bytes = bytes.min(i32::MAX as usize / 2);
-    let want = as_reported(bytes);
     let sock = socket2::SockRef::from(socket);
-    if sock.recv_buffer_size().is_ok_and(|n| n < want) {
+    // What asking gives is capped by the kernel (and may be less than a host's default): ask a
+    // throwaway socket first, and ask `socket` only where that is more than it has.
+    let probe = std::net::UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0))).ok();
+    let probe = probe.as_ref().map(socket2::SockRef::from);
+    let would = |set: fn(&socket2::SockRef<'_>, usize) -> std::io::Result<()>, get: fn(&socket2::SockRef<'_>) -> std::io::Result<usize>| {
+        probe.as_ref().and_then(|p| set(p, bytes).and_then(|()| get(p)).ok()).unwrap_or(usize::MAX)
+    };
+    let recv_would = would(|s, n| s.set_recv_buffer_size(n), |s| s.recv_buffer_size());
+    let send_would = would(|s, n| s.set_send_buffer_size(n), |s| s.send_buffer_size());
+    if sock.recv_buffer_size().is_ok_and(|n| n < recv_would) {
         let _ = sock.set_recv_buffer_size(bytes);
     }
-    if sock.send_buffer_size().is_ok_and(|n| n < want) {
+    if sock.send_buffer_size().is_ok_and(|n| n < send_would) {
         let _ = sock.set_send_buffer_size(bytes);
     }
+    let want = as_reported(bytes);
     let recv = sock.recv_buffer_size().unwrap_or(0);
     let send = sock.send_buffer_size().unwrap_or(0);
     if recv < want || send < want {
