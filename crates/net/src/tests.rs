@@ -485,6 +485,9 @@ fn quic_sockets_ask_for_the_tuned_buffers() {
     let untouched = sizes(&std::net::UdpSocket::bind(addr).expect("bind"));
     let off = TransportTuning { socket_buffer: 0, ..TransportTuning::default() };
     assert_eq!(sizes(&crate::transport::bind_socket(addr, &off).expect("bind")), untouched, "0 leaves the kernel's default");
+    // Asking for less than the default would shrink it: left alone.
+    let small = TransportTuning { socket_buffer: 4096, ..TransportTuning::default() };
+    assert_eq!(sizes(&crate::transport::bind_socket(addr, &small).expect("bind")), untouched, "a larger default is kept");
     let t = TransportTuning::default();
     let asked = t.socket_buffer;
     let (recv, send) = sizes(&crate::transport::bind_socket(addr, &t).expect("bind"));

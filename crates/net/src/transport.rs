@@ -127,11 +127,12 @@ fn size_buffers(socket: &std::net::UdpSocket, bytes: usize) {
     let bytes = bytes.min(i32::MAX as usize / 2);
     let sock = socket2::SockRef::from(socket);
     // What asking gives is capped by the kernel (and may be less than a host's default): ask a
-    // throwaway socket first, and ask `socket` only where that is more than it has.
-    let probe = std::net::UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0))).ok();
-    let probe = probe.as_ref().map(socket2::SockRef::from);
-    let would = |set: fn(&socket2::SockRef<'_>, usize) -> std::io::Result<()>, get: fn(&socket2::SockRef<'_>) -> std::io::Result<usize>| {
-        probe.as_ref().and_then(|p| set(p, bytes).and_then(|()| get(p)).ok()).unwrap_or(usize::MAX)
+    // throwaway socket (unbound) first, and ask `socket` only where that is more than it has.
+    // Without one, assume the request is granted whole.
+    let domain = socket.local_addr().map_or(socket2::Domain::IPV4, socket2::Domain::for_address);
+    let probe = socket2::Socket::new(domain, socket2::Type::DGRAM, None).ok();
+    let would = |set: fn(&socket2::Socket, usize) -> std::io::Result<()>, get: fn(&socket2::Socket) -> std::io::Result<usize>| {
+        probe.as_ref().and_then(|p| set(p, bytes).and_then(|()| get(p)).ok()).unwrap_or(as_reported(bytes))
     };
     let recv_would = would(|s, n| s.set_recv_buffer_size(n), |s| s.recv_buffer_size());
     let send_would = would(|s, n| s.set_send_buffer_size(n), |s| s.send_buffer_size());
