@@ -54,7 +54,7 @@ pub use limiter::Limiter;
 pub use moves::{copy_shard, MoveTxn};
 pub use map::{ClusterConfig, ClusterMap, ClusterService, GatewayList, NodeReport, NodeState};
 pub use metrics::Metrics;
-pub use read::{read_stripe, stripe_reader};
+pub use read::{read_stripe, read_stripe_pieces, stripe_reader};
 pub use read_repair::repair_segment;
 pub use rebuild::{rebuild_onto, replace_shards, Rebuilt};
 pub use space::{DiskReserve, Space};

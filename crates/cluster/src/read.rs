@@ -23,6 +23,11 @@ pub async fn read_stripe(reader: &mut StripeReader<'_>, coded: &Coded, seg: &Seg
     reader.read_stripe(&coded.layout, &coded.codec, seg.len, stripe).await.map_err(|e| segment_error(e, label))
 }
 
+/// [`read_stripe`] in pieces (`StripeReader::read_stripe_pieces`): a GET streams them on as they are.
+pub async fn read_stripe_pieces(reader: &mut StripeReader<'_>, coded: &Coded, seg: &SegmentMeta, stripe: u64, label: (&str, &str, usize)) -> ClusterResult<Vec<Vec<u8>>> {
+    reader.read_stripe_pieces(&coded.layout, &coded.codec, seg.len, stripe).await.map_err(|e| segment_error(e, label))
+}
+
 /// A segment read's error, named after the object.
 pub(crate) fn segment_error(e: SegmentError, label: (&str, &str, usize)) -> ClusterError {
     match e {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::Stream;
-use kintsugi_cluster::{read_stripe, stripe_reader, RepairRequest, Store};
+use kintsugi_cluster::{read_stripe_pieces, stripe_reader, RepairRequest, Store};
 use kintsugi_meta::Manifest;
 use tokio::sync::mpsc;
 
@@ -24,7 +24,8 @@ pub fn read_range(
     manifest: Arc<Manifest>,
     range: Range<u64>,
 ) -> impl Stream<Item = Result<Bytes, GatewayError>> + Send + Sync + 'static {
-    let (tx, rx) = mpsc::channel::<GwResult<Bytes>>(2);
+    // A stripe comes as up to k pieces (its data chunks): room for about two stripes of 4+2.
+    let (tx, rx) = mpsc::channel::<GwResult<Bytes>>(8);
     tokio::spawn(async move {
         if let Err(e) = produce(&store, &bucket, &key, &manifest, range, &tx).await {
             tracing::error!(bucket, key, error = %e, "GET failed mid-stream");
@@ -73,7 +74,7 @@ async fn produce(
         let stripes = layout.stripes_for_range(seg.len, local.start, local.end);
         let mut reader = stripe_reader(store, &coded, seg, stripes.clone(), &[]);
         for s in stripes {
-            let data = match read_stripe(&mut reader, &coded, seg, s, (bucket, key, si)).await {
+            let pieces = match read_stripe_pieces(&mut reader, &coded, seg, s, (bucket, key, si)).await {
                 Ok(d) => d,
                 Err(e) => {
                     if reader.damaged {
@@ -85,12 +86,12 @@ async fn produce(
             let geom = layout.stripe(seg.len, s).map_err(kintsugi_cluster::ClusterError::from)?;
             let from = local.start.max(geom.data_offset) - geom.data_offset;
             let to = local.end.min(geom.data_offset + geom.data_len) - geom.data_offset;
-            let mut bytes = Bytes::from(data);
-            bytes.truncate(usize::try_from(to).unwrap_or(usize::MAX));
-            let bytes = bytes.slice(usize::try_from(from).unwrap_or(0)..);
-            store.metrics.bytes_read.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            if tx.send(Ok(bytes)).await.is_err() {
-                return Ok(()); // client went away
+            let (from, to) = (usize::try_from(from).unwrap_or(usize::MAX), usize::try_from(to).unwrap_or(usize::MAX));
+            for bytes in cut(pieces, from, to) {
+                store.metrics.bytes_read.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                if tx.send(Ok(bytes)).await.is_err() {
+                    return Ok(()); // client went away
+                }
             }
         }
         if reader.damaged {
@@ -99,6 +100,22 @@ async fn produce(
         seg_start = seg_end;
     }
     Ok(())
+}
+
+/// Bytes `from..to` of a stripe's data held in `pieces` (in order), without copying: each
+/// piece becomes `Bytes` and is sliced; empty ones are left out.
+fn cut(pieces: Vec<Vec<u8>>, from: usize, to: usize) -> Vec<Bytes> {
+    let mut out = Vec::with_capacity(pieces.len());
+    let mut at = 0usize;
+    for p in pieces {
+        let (start, end) = (at, at + p.len());
+        at = end;
+        let (a, b) = (from.max(start), to.min(end));
+        if a < b {
+            out.push(Bytes::from(p).slice(a - start..b - start));
+        }
+    }
+    out
 }
 
 /// `local` of inline segment `segment` (the `si`th, of `len` bytes), from the metadata.
@@ -124,4 +141,23 @@ fn report(store: &Store, bucket: &str, key: &str, manifest: &Manifest, segment: 
         version_id: manifest.version_id,
         segment,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn a_stripes_pieces_are_cut_to_the_range_without_gaps_or_overlap() {
+        let pieces = || vec![(0u8..10).collect::<Vec<u8>>(), (10u8..20).collect(), (20u8..25).collect()];
+        let whole: Vec<u8> = (0u8..25).collect();
+        for from in 0..=25 {
+            for to in from..=26 {
+                let got: Vec<u8> = cut(pieces(), from, to).iter().flat_map(|b| b.iter().copied()).collect();
+                assert_eq!(got, whole[from.min(25)..to.min(25)], "{from}..{to}");
+                assert!(cut(pieces(), from, to).iter().all(|b| !b.is_empty()), "{from}..{to}: no empty pieces");
+            }
+        }
+        assert_eq!(cut(pieces(), 3, 18).len(), 2);
+    }
 }

@@ -250,21 +250,35 @@ impl<'a> StripeReader<'a> {
     /// The next stripe's data bytes (stripe `stripe` of a segment of `segment_len` bytes coded
     /// as `layout`), decoded with `codec` when a data shard is missing.
     pub async fn read_stripe(&mut self, layout: &Layout, codec: &Arc<dyn Codec>, segment_len: u64, stripe: u64) -> Result<Vec<u8>, SegmentError> {
+        let mut pieces = self.read_stripe_pieces(layout, codec, segment_len, stripe).await?;
+        Ok(if pieces.len() == 1 { pieces.pop().unwrap_or_default() } else { pieces.concat() })
+    }
+
+    /// [`Self::read_stripe`] in pieces, in order: the data chunks as they arrived, cut to the
+    /// stripe's data length, or one piece decoded from parity. A reader that streams them on
+    /// (a GET) saves copying a whole stripe into one buffer.
+    pub async fn read_stripe_pieces(&mut self, layout: &Layout, codec: &Arc<dyn Codec>, segment_len: u64, stripe: u64) -> Result<Vec<Vec<u8>>, SegmentError> {
         let geom = layout.stripe(segment_len, stripe)?;
         let k = self.k;
         let mut chunks = self.next_chunks().await?;
         let data_len = usize::try_from(geom.data_len).map_err(|_| CodecError::BadChunks { detail: format!("a stripe of {} bytes does not fit in memory", geom.data_len) })?;
         if chunks[..k].iter().all(Option::is_some) {
-            let mut out = Vec::with_capacity(data_len);
-            for c in chunks[..k].iter().flatten() {
-                let take = (data_len - out.len()).min(c.len());
-                out.extend_from_slice(&c[..take]);
+            let mut left = data_len;
+            let mut pieces = Vec::with_capacity(k);
+            for mut c in chunks.into_iter().take(k).flatten() {
+                if left == 0 {
+                    break;
+                }
+                c.truncate(left);
+                left -= c.len();
+                pieces.push(c);
             }
-            return Ok(out);
+            return Ok(pieces);
         }
         inc(&self.counters.degraded_reads);
         let codec = codec.clone();
-        Ok(tokio::task::spawn_blocking(move || decode_stripe(codec.as_ref(), &mut chunks, geom.data_len)).await.map_err(|e| SegmentError::Task(e.to_string()))??)
+        let data = tokio::task::spawn_blocking(move || decode_stripe(codec.as_ref(), &mut chunks, geom.data_len)).await.map_err(|e| SegmentError::Task(e.to_string()))??;
+        Ok(vec![data])
     }
 }
 
