@@ -24,8 +24,9 @@ pub fn read_range(
     manifest: Arc<Manifest>,
     range: Range<u64>,
 ) -> impl Stream<Item = Result<Bytes, GatewayError>> + Send + Sync + 'static {
-    // A stripe comes as up to k pieces (its data chunks): room for about two stripes of 4+2.
-    let (tx, rx) = mpsc::channel::<GwResult<Bytes>>(8);
+    // Items are at most one chunk (`cut`): room for two stripes' data, as before stripes came
+    // in pieces.
+    let (tx, rx) = mpsc::channel::<GwResult<Bytes>>(2 * usize::from(manifest.coding.k).max(1));
     tokio::spawn(async move {
         if let Err(e) = produce(&store, &bucket, &key, &manifest, range, &tx).await {
             tracing::error!(bucket, key, error = %e, "GET failed mid-stream");
@@ -87,7 +88,7 @@ async fn produce(
             let from = local.start.max(geom.data_offset) - geom.data_offset;
             let to = local.end.min(geom.data_offset + geom.data_len) - geom.data_offset;
             let (from, to) = (usize::try_from(from).unwrap_or(usize::MAX), usize::try_from(to).unwrap_or(usize::MAX));
-            for bytes in cut(pieces, from, to) {
+            for bytes in cut(pieces, from, to, geom.chunk_len as usize) {
                 store.metrics.bytes_read.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 if tx.send(Ok(bytes)).await.is_err() {
                     return Ok(()); // client went away
@@ -103,16 +104,21 @@ async fn produce(
 }
 
 /// Bytes `from..to` of a stripe's data held in `pieces` (in order), without copying: each
-/// piece becomes `Bytes` and is sliced; empty ones are left out.
-fn cut(pieces: Vec<Vec<u8>>, from: usize, to: usize) -> Vec<Bytes> {
+/// piece becomes `Bytes` and is sliced, in slices of at most `most` bytes (a stripe decoded
+/// from parity comes as one piece); empty ones are left out.
+fn cut(pieces: Vec<Vec<u8>>, from: usize, to: usize, most: usize) -> Vec<Bytes> {
+    let most = most.max(1);
     let mut out = Vec::with_capacity(pieces.len());
     let mut at = 0usize;
     for p in pieces {
         let (start, end) = (at, at + p.len());
         at = end;
-        let (a, b) = (from.max(start), to.min(end));
-        if a < b {
-            out.push(Bytes::from(p).slice(a - start..b - start));
+        let (mut a, b) = (from.max(start), to.min(end));
+        let p = Bytes::from(p);
+        while a < b {
+            let e = b.min(a + most);
+            out.push(p.slice(a - start..e - start));
+            a = e;
         }
     }
     out
@@ -149,15 +155,24 @@ mod tests {
 
     #[test]
     fn a_stripes_pieces_are_cut_to_the_range_without_gaps_or_overlap() {
-        let pieces = || vec![(0u8..10).collect::<Vec<u8>>(), (10u8..20).collect(), (20u8..25).collect()];
         let whole: Vec<u8> = (0u8..25).collect();
-        for from in 0..=25 {
-            for to in from..=26 {
-                let got: Vec<u8> = cut(pieces(), from, to).iter().flat_map(|b| b.iter().copied()).collect();
-                assert_eq!(got, whole[from.min(25)..to.min(25)], "{from}..{to}");
-                assert!(cut(pieces(), from, to).iter().all(|b| !b.is_empty()), "{from}..{to}: no empty pieces");
+        // Chunks as they came, one piece decoded from parity, and an empty piece among them.
+        let shapes: [fn() -> Vec<Vec<u8>>; 3] = [
+            || vec![(0u8..10).collect(), (10u8..20).collect(), (20u8..25).collect()],
+            || vec![(0u8..25).collect()],
+            || vec![(0u8..10).collect(), Vec::new(), (10u8..25).collect()],
+        ];
+        for pieces in shapes {
+            for from in 0..=25 {
+                for to in from..=26 {
+                    let got = cut(pieces(), from, to, 10);
+                    let flat: Vec<u8> = got.iter().flat_map(|b| b.iter().copied()).collect();
+                    assert_eq!(flat, whole[from.min(25)..to.min(25)], "{from}..{to}");
+                    assert!(got.iter().all(|b| !b.is_empty() && b.len() <= 10), "{from}..{to}: no empty pieces, none past the most");
+                }
             }
         }
-        assert_eq!(cut(pieces(), 3, 18).len(), 2);
+        assert_eq!(cut(shapes[0](), 3, 18, 10).len(), 2);
+        assert_eq!(cut(shapes[1](), 0, 25, 10).len(), 3, "a decoded stripe is cut to chunk-sized slices");
     }
 }
