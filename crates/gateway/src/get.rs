@@ -24,8 +24,9 @@ pub fn read_range(
     manifest: Arc<Manifest>,
     range: Range<u64>,
 ) -> impl Stream<Item = Result<Bytes, GatewayError>> + Send + Sync + 'static {
-    // Items are at most one chunk (`cut`): room for two stripes' data, as before stripes came
-    // in pieces.
+    // Items are at most one chunk (`cut`): 2k of them are two stripes' bytes. A decoded
+    // stripe's slices share its one buffer, which stays alive while any is queued: about one
+    // stripe more is held, as before stripes came in pieces.
     let (tx, rx) = mpsc::channel::<GwResult<Bytes>>(2 * usize::from(manifest.coding.k).max(1));
     tokio::spawn(async move {
         if let Err(e) = produce(&store, &bucket, &key, &manifest, range, &tx).await {
