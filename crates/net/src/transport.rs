@@ -131,20 +131,17 @@ fn size_buffers(socket: &std::net::UdpSocket, bytes: usize) {
     // Without one, assume the request is granted whole.
     let domain = socket.local_addr().map_or(socket2::Domain::IPV4, socket2::Domain::for_address);
     let probe = socket2::Socket::new(domain, socket2::Type::DGRAM, None).ok();
-    let would = |set: fn(&socket2::Socket, usize) -> std::io::Result<()>, get: fn(&socket2::Socket) -> std::io::Result<usize>| {
-        probe.as_ref().and_then(|p| set(p, bytes).and_then(|()| get(p)).ok()).unwrap_or(as_reported(bytes))
+    // One buffer (its setter and getter): grown where asking gives more; the size it ends with.
+    let grow = |set: fn(&socket2::Socket, usize) -> std::io::Result<()>, get: fn(&socket2::Socket) -> std::io::Result<usize>| {
+        let would = probe.as_ref().and_then(|p| set(p, bytes).and_then(|()| get(p)).ok()).unwrap_or(as_reported(bytes));
+        if get(&sock).is_ok_and(|n| n < would) {
+            let _ = set(&sock, bytes);
+        }
+        get(&sock).unwrap_or(0)
     };
-    let recv_would = would(|s, n| s.set_recv_buffer_size(n), |s| s.recv_buffer_size());
-    let send_would = would(|s, n| s.set_send_buffer_size(n), |s| s.send_buffer_size());
-    if sock.recv_buffer_size().is_ok_and(|n| n < recv_would) {
-        let _ = sock.set_recv_buffer_size(bytes);
-    }
-    if sock.send_buffer_size().is_ok_and(|n| n < send_would) {
-        let _ = sock.set_send_buffer_size(bytes);
-    }
+    let recv = grow(|s, n| s.set_recv_buffer_size(n), |s| s.recv_buffer_size());
+    let send = grow(|s, n| s.set_send_buffer_size(n), |s| s.send_buffer_size());
     let want = as_reported(bytes);
-    let recv = sock.recv_buffer_size().unwrap_or(0);
-    let send = sock.send_buffer_size().unwrap_or(0);
     if recv < want || send < want {
         TOLD.call_once(|| {
             tracing::warn!(
