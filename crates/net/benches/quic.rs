@@ -11,6 +11,7 @@ use kintsugi_net::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BODY: usize = 64 << 20;
+const CHUNK: usize = 256 << 10;
 
 struct Sink;
 
@@ -56,6 +57,42 @@ fn quic(c: &mut Criterion) {
                 rt.block_on(async {
                     let (resp, _) = call(&conn, &Request::Sink { len: BODY as u64 }, Some(&body), Duration::from_secs(120)).await.expect("call");
                     assert!(matches!(resp, Response::Sunk { len, .. } if len == BODY as u64));
+                })
+            })
+        });
+    }
+    // A shard stream as storage nodes send one: 256 KiB chunks, each read into a fresh buffer
+    // and sent after a 5-byte record head — given to QUIC as a slice (which quinn copies) or
+    // as `Bytes` that QUIC keeps as they are (`write_all_chunks`).
+    let t = TransportTuning::default();
+    let conn = rt.block_on(async {
+        let ca = Arc::new(ClusterCa::generate("bench").expect("ca"));
+        let (server_id, client_id) = (ca.issue("server").expect("id"), ca.issue("client").expect("id"));
+        let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config(&server_id, false, &t).expect("cfg"), &t).expect("bind");
+        let addr = server.local_addr().expect("addr");
+        tokio::spawn(server.serve::<Request>(Arc::new(Sink), None));
+        Client::new(&client_id, &t).expect("client").connect(addr).await.expect("connect")
+    });
+    for owned in [false, true] {
+        let name = if owned { "quic_256KiB_records_as_bytes" } else { "quic_256KiB_records_as_slices" };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+                    write_frame(&mut send, &Request::Sink { len: BODY as u64 }).await.expect("frame");
+                    for piece in body.chunks(CHUNK) {
+                        let chunk = piece.to_vec(); // as a disk read hands it over
+                        let head = [0u8, 0, 0, 4, 0];
+                        if owned {
+                            send.write_all_chunks(&mut [bytes::Bytes::copy_from_slice(&head), bytes::Bytes::from(chunk)]).await.expect("write");
+                        } else {
+                            send.write_all(&head).await.expect("write");
+                            send.write_all(&chunk).await.expect("write");
+                        }
+                    }
+                    let _ = send.finish();
+                    let resp: Response = read_frame(&mut recv).await.expect("answer");
+                    assert!(matches!(resp, Response::Sunk { len, .. } if len == (BODY + 5 * BODY / CHUNK) as u64));
                 })
             })
         });

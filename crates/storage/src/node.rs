@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use kintsugi_disk::{DirState, Disk, DiskError, DiskResult, ShardHeader};
 use kintsugi_net::{write_frame, Client, Handler, NetError, NetResult};
 
@@ -351,8 +352,9 @@ impl NodeService {
             match item {
                 Ok(chunk) => {
                     let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-                    send.write_all(&get_record_head(len)).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
-                    send.write_all(&chunk).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
+                    // The chunk is handed to QUIC as it is: a slice would be copied.
+                    let mut record = [Bytes::copy_from_slice(&get_record_head(len)), Bytes::from(chunk)];
+                    send.write_all_chunks(&mut record).await.map_err(conn)?;
                 }
                 Err(e) => {
                     send.write_all(&[FAILED_RECORD]).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use kintsugi_disk::ShardHeader;
 use kintsugi_net::{peer_of, read_frame, write_frame, Client, NetError, Peer};
 use parking_lot::Mutex;
@@ -347,11 +348,9 @@ impl ShardStore for RemoteShards {
                             let mut u = usage.lock();
                             u.written = u.written.saturating_add(u64::from(len));
                         }
-                        within(d, async {
-                            send.write_all(&put_record_head(len, &hash)).await.map_err(io)?;
-                            send.write_all(&chunk).await.map_err(io)
-                        })
-                        .await
+                        // The chunk is handed to QUIC as it is: a slice would be copied.
+                        let mut record = [Bytes::copy_from_slice(&put_record_head(len, &hash)), Bytes::from(chunk)];
+                        within(d, async { send.write_all_chunks(&mut record).await.map_err(io) }).await
                     }
                     ShardMsg::Finish(len) => {
                         finished = true;
