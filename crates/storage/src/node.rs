@@ -357,7 +357,7 @@ impl NodeService {
                     send.write_all_chunks(&mut record).await.map_err(conn)?;
                 }
                 Err(e) => {
-                    send.write_all(&[FAILED_RECORD]).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
+                    send.write_all(&[FAILED_RECORD]).await.map_err(conn)?;
                     return write_frame(send, &shard_error_response(&e)).await;
                 }
             }
