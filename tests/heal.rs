@@ -124,6 +124,31 @@ fn a_lost_node_is_rebuilt_elsewhere_and_the_rebuilt_shards_are_real() {
 }
 
 
+/// Repair starts when a node is found lost, not at its next interval: with
+/// `--repair-interval` an hour, a node killed for good is still rebuilt within a minute.
+#[test]
+fn repair_starts_when_a_node_is_lost_not_at_its_next_interval() {
+    let _g = common::slot();
+    let flags = ["--ec", "4+2", "--down-after", "1s", "--lost-after", "3s", "--repair-interval", "1h", "--hedge-after", "200ms", "--request-deadline", "3s"];
+    let mut c = Cluster::start(7, 1, &flags, Some(65536));
+    let objs = common::objects("wake", 7100, &[1, STRIPE + 1, MIB], 12, 600 * KIB);
+    let manifest = c.gw.manifest("wake", "wake", &objs);
+    let manifest = manifest.to_str().expect("utf-8");
+    c.gw.py("data.py", &["write", manifest]);
+    let victim = c.nodes[2].name.clone();
+    c.nodes[2].kill9();
+    assert!(!c.nodes[2].shard_files().is_empty(), "the victim held no shards");
+    c.wait_states(&[(2, "lost")], Duration::from_secs(30));
+    let mut last = Value::Null;
+    let healed = poll(Duration::from_secs(60), Duration::from_millis(500), || {
+        last = repair_status(&c);
+        (last["full_redundancy"] == true && last["shards_rebuilt"].as_u64() > Some(0)).then_some(())
+    });
+    assert!(healed.is_some(), "no repair within a minute of the loss (the interval is an hour): {last:#}\n{}", c.gw.log_tail(30));
+    c.assert_full_layout("wake", &objs, 6, &[&victim]);
+    c.gw.py("data.py", &["verify", manifest]);
+}
+
 /// (segment id hex, shard index) of every shard the objects reference, by node name.
 fn referenced_by_node(c: &Cluster, bucket: &str, objs: &[(String, u64, u64)]) -> std::collections::HashMap<String, HashSet<String>> {
     let mut out: std::collections::HashMap<String, HashSet<String>> = std::collections::HashMap::new();

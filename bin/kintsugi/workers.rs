@@ -20,7 +20,8 @@ pub struct WorkerArgs {
     /// Cap on background repair's rebuilt data (and on drains), MiB/s (0: no cap).
     #[arg(long, value_name = "MIB_PER_S", env = "KINTSUGI_REPAIR_BANDWIDTH", default_value_t = 0)]
     repair_bandwidth: u64,
-    /// Time between background repair passes (each finds every segment with a shard on a lost disk).
+    /// Time between background repair passes (each finds every segment with a shard on a lost disk);
+    /// a disk failing or a node found lost starts a pass at once.
     #[arg(long, value_name = "DURATION", env = "KINTSUGI_REPAIR_INTERVAL", default_value = "5", value_parser = crate::cluster::secs)]
     repair_interval: Duration,
     /// Time between background scrub passes that re-verify every shard (0: only `kintsugi admin scrub`).

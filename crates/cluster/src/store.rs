@@ -125,6 +125,9 @@ pub struct Store {
     pub space: Space,
     /// The writes this process may still commit (the intent sweep asks every gateway).
     pub writes: crate::writes::OpenWrites,
+    /// Notified when a disk fails or a node is found lost: background repair starts a pass at
+    /// once instead of at its next interval (a notification during a pass starts the next).
+    pub losses: tokio::sync::Notify,
     repair_tx: mpsc::Sender<RepairRequest>,
 }
 
@@ -197,6 +200,7 @@ impl Store {
             claims: Arc::default(),
             space,
             writes: crate::writes::OpenWrites::with_linger(cfg.write_linger),
+            losses: tokio::sync::Notify::new(),
             repair_tx,
         };
         (Arc::new(store), repair_rx)

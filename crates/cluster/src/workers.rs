@@ -144,7 +144,7 @@ impl Workers {
         run(Arc::new(Gc { store: store.clone(), interval: gc_interval }));
         run(Arc::new(Sweep { store: store.clone(), config: sweep }));
         run(Arc::new(Lifecycle { w: self.clone() }));
-        run(Arc::new(DiskMonitor { store: store.clone() }));
+        run(Arc::new(DiskMonitor { store: store.clone(), lost: parking_lot::Mutex::default() }));
         run(Arc::new(ReadRepair { store, rx: tokio::sync::Mutex::new(repair_rx), next: parking_lot::Mutex::new(None) }));
     }
 }
@@ -161,7 +161,11 @@ impl Worker for Repair {
         "repair"
     }
     async fn wait_for_work(&self) {
-        every(self.w.config.repair.interval).await;
+        // The interval, or at once when a disk fails or a node is found lost.
+        tokio::select! {
+            () = every(self.w.config.repair.interval) => {}
+            () = self.w.store.losses.notified() => {}
+        }
     }
     async fn work(&self) -> ClusterResult<()> {
         crate::heal::pass(&self.w.store, &self.w.repair, self.w.config.repair, &self.limiter).await
@@ -308,6 +312,8 @@ impl Worker for Lifecycle {
 /// Probing every disk every 2 s (a failed or vanished disk takes no new shards).
 struct DiskMonitor {
     store: Arc<Store>,
+    /// The disks lost at the last pass.
+    lost: parking_lot::Mutex<std::collections::HashSet<kintsugi_meta::DiskId>>,
 }
 
 #[async_trait::async_trait]
@@ -319,9 +325,18 @@ impl Worker for DiskMonitor {
         every(Duration::from_secs(2)).await;
     }
     async fn work(&self) -> ClusterResult<()> {
-        for d in self.store.all_disks() {
+        let disks = self.store.all_disks();
+        for d in &disks {
             d.probe().await;
         }
+        // A disk lost since the last pass (found by this probe, by a failed write, or with its
+        // node) is repair's work now: it starts at once, not at its next interval.
+        let lost: std::collections::HashSet<kintsugi_meta::DiskId> = disks.iter().filter(|d| d.lost()).map(|d| d.id()).collect();
+        let mut known = self.lost.lock();
+        if !lost.is_subset(&known) {
+            self.store.losses.notify_one();
+        }
+        *known = lost;
         Ok(())
     }
 }
