@@ -9,7 +9,7 @@
 # FLAGS="--inline-max 0" adds flags to every `kintsugi server` and `kintsugi gateway`.
 # PROFILE=DIR records a CPU profile of the whole machine (perf, DWARF call graphs, every
 # process: bench client, gateway, nodes) during each row's GET phase (DURATION in seconds,
-# e.g. 10s), and writes DIR/<target>-<size>-c<conc>.{folded,svg,txt}: folded stacks whose
+# e.g. 10s; PROFILE_PHASE=put profiles the PUT phase instead), and writes DIR/<target>-<size>-c<conc>.{folded,svg,txt}: folded stacks whose
 # roots are the processes' roles (gateway, storage n1, bench client …), a flame graph, and
 # the share of CPU per role with its busiest functions. Needs perf and inferno
 # (`cargo install inferno`).
@@ -79,14 +79,21 @@ start() {
 }
 
 # profile_start NAME: perf records the whole machine from 1 s into the GET phase (which starts
-# after the PUT phase's DURATION) to 1 s before its end.
+# after the PUT phase's DURATION; or into the PUT phase, with PROFILE_PHASE=put) to 1 s
+# before its end.
 profile_start() {
   local secs=${DUR%s}
   case $secs in '' | *[!0-9]*) echo "bench-cluster: PROFILE needs DURATION in seconds, e.g. 10s" >&2; exit 2 ;; esac
   [ "$secs" -ge 4 ] || { echo "bench-cluster: PROFILE needs DURATION >= 4s" >&2; exit 2; }
+  local lead
+  case ${PROFILE_PHASE:-get} in
+    get) lead=$((secs + 1)) ;;
+    put) lead=1 ;;
+    *) echo "bench-cluster: PROFILE_PHASE is put or get" >&2; exit 2 ;;
+  esac
   mkdir -p "$PROFILE"
   (
-    sleep $((secs + 1))
+    sleep "$lead"
     ps -eo pid,args | grep '[k]intsugi' >"$PROFILE/$1.procs"
     exec perf record -a -F 199 --call-graph dwarf,16384 -o "$PROFILE/$1.data" -- sleep $((secs - 2))
   ) >"$PROFILE/$1.record.log" 2>&1 &
@@ -104,7 +111,7 @@ profile_report() {
   perf script -i "$d.data" -F comm,pid,tid,cpu,time,event,ip,sym,dso,trace 2>/dev/null |
     inferno-collapse-perf --pid >"$d.pids.folded"
   python3 scripts/profile_roles.py "$d.procs" "$d.pids.folded" "$d.folded" "$d.txt"
-  inferno-flamegraph --title "$1: GET phase, whole machine" <"$d.folded" >"$d.svg"
+  inferno-flamegraph --title "$1: ${PROFILE_PHASE:-get} phase, whole machine" <"$d.folded" >"$d.svg"
   rm -f "$d.pids.folded" "$d.procs" "$d.data" "$d.record.log"
 }
 
