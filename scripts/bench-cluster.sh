@@ -9,9 +9,10 @@
 # FLAGS="--inline-max 0" adds flags to every `kintsugi server` and `kintsugi gateway`.
 # PROFILE=DIR records a CPU profile of the whole machine (perf, DWARF call graphs, every
 # process: bench client, gateway, nodes) during each row's GET phase (DURATION in seconds,
-# e.g. 10s; PROFILE_PHASE=put profiles the PUT phase instead), and writes DIR/<target>-<size>-c<conc>.{folded,svg,txt}: folded stacks whose
-# roots are the processes' roles (gateway, storage n1, bench client …), a flame graph, and
-# the share of CPU per role with its busiest functions. Needs perf and inferno
+# e.g. 10s; PROFILE_PHASE=put profiles the PUT phase instead), and writes
+# DIR/<target>-<size>-c<conc>-<phase>.{folded,svg,txt}: folded stacks whose roots are the
+# processes' roles (gateway, storage n1, bench client …), a flame graph, and the share of
+# CPU per role with its busiest functions. Needs perf and inferno
 # (`cargo install inferno`).
 # Prints one markdown row per (target, size, concurrency); raw JSON lines go
 # to $OUT (default /tmp/kintsugi-bench-cluster.jsonl).
@@ -21,6 +22,8 @@ DUR=${1:-10s}
 SIZES=${2:-"1MiB 64MiB"}
 CONCS=${3:-"1 8"}
 NODES=${4:-6}
+PHASE=${PROFILE_PHASE:-get}
+case $PHASE in get | put) ;; *) echo "bench-cluster: PROFILE_PHASE is put or get" >&2; exit 2 ;; esac
 OUT=${OUT:-/tmp/kintsugi-bench-cluster.jsonl}
 source scripts/lib-bin.sh
 AK=benchbenchbench
@@ -85,12 +88,8 @@ profile_start() {
   local secs=${DUR%s}
   case $secs in '' | *[!0-9]*) echo "bench-cluster: PROFILE needs DURATION in seconds, e.g. 10s" >&2; exit 2 ;; esac
   [ "$secs" -ge 4 ] || { echo "bench-cluster: PROFILE needs DURATION >= 4s" >&2; exit 2; }
-  local lead
-  case ${PROFILE_PHASE:-get} in
-    get) lead=$((secs + 1)) ;;
-    put) lead=1 ;;
-    *) echo "bench-cluster: PROFILE_PHASE is put or get" >&2; exit 2 ;;
-  esac
+  local lead=1 # into the PUT phase
+  if [ "$PHASE" = get ]; then lead=$((secs + 1)); fi
   mkdir -p "$PROFILE"
   (
     sleep "$lead"
@@ -111,7 +110,7 @@ profile_report() {
   perf script -i "$d.data" -F comm,pid,tid,cpu,time,event,ip,sym,dso,trace 2>/dev/null |
     inferno-collapse-perf --pid >"$d.pids.folded"
   python3 scripts/profile_roles.py "$d.procs" "$d.pids.folded" "$d.folded" "$d.txt"
-  inferno-flamegraph --title "$1: ${PROFILE_PHASE:-get} phase, whole machine" <"$d.folded" >"$d.svg"
+  inferno-flamegraph --title "$1: $PHASE phase, whole machine" <"$d.folded" >"$d.svg"
   rm -f "$d.pids.folded" "$d.procs" "$d.data" "$d.record.log"
 }
 
@@ -124,7 +123,7 @@ for size in $SIZES; do
       export KINTSUGI_CONFIG=$work/client.toml
       start "$target" "$work"
       if [ -n "${PROFILE:-}" ]; then
-        profile_start "$target-$size-c$c"
+        profile_start "$target-$size-c$c-$PHASE"
       fi
       line=$(AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK \
         "$BIN" bench --endpoint "$ep" --size "$size" --concurrency "$c" --duration "$DUR" --json | tail -1)
@@ -133,7 +132,7 @@ for size in $SIZES; do
       fi
       cleanup
       if [ -n "${PROFILE:-}" ]; then
-        profile_report "$target-$size-c$c"
+        profile_report "$target-$size-c$c-$PHASE"
       fi
       rm -rf "$work"
       echo "{\"target\":\"$target\",\"result\":$line}" >> "$OUT"

@@ -784,6 +784,29 @@ fn degraded_two_disks_removed_every_object_reads_exact() {
     elapsed(t, "degraded, 2 disks removed");
 }
 
+/// A disk that fails is repair's work at once, not at its next interval: with
+/// `--repair-interval` an hour and a seventh disk free beside every segment's six, the
+/// shards of a removed disk are rebuilt within a minute (the disk monitor finds the loss).
+#[test]
+fn a_failed_disk_starts_repair_at_once() {
+    let _g = slot();
+    let flags = vec!["--repair-interval=1h".into(), "--inline-max=0".into()];
+    let s = Server::start(Opts { disks: 7, ec: Some("4+2".into()), chunk_size: Some(65536), flags, ..Opts::default() });
+    let objs = objects("wake", &[1, 300 * KIB, 3 * MIB + 17]);
+    let manifest = s.manifest("wake", "wake", &objs);
+    let manifest = manifest.to_str().expect("utf-8 path");
+    s.py("data.py", &["write", manifest]);
+    assert!(!files_under(&s.disk_dir(3).join("shards")).is_empty(), "disk 3 holds no shard");
+    fs::remove_dir_all(s.disk_dir(3)).expect("removing a disk dir");
+    let mut last = serde_json::Value::Null;
+    let healed = poll(Duration::from_secs(60), Duration::from_millis(500), || {
+        last = s.admin_json(&["repair", "status"]);
+        (last["full_redundancy"] == true && last["shards_rebuilt"].as_u64() > Some(0)).then_some(())
+    });
+    assert!(healed.is_some(), "no repair within a minute of the disk's loss (the interval is an hour): {last:#}");
+    s.py("data.py", &["verify", manifest]);
+}
+
 /// Flip bytes in the first chunk of a shard file; returns (offset, original bytes).
 fn flip_first_chunk(path: &Path) -> (u64, Vec<u8>) {
     let f = fs::OpenOptions::new().read(true).write(true).open(path).expect("opening shard file");

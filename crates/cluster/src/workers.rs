@@ -339,6 +339,11 @@ impl Worker for DiskMonitor {
         *known = lost;
         Ok(())
     }
+    async fn follow(&self) -> ClusterResult<()> {
+        // Not leading: forget what was seen, so that leading again reports every lost disk.
+        self.lost.lock().clear();
+        Ok(())
+    }
 }
 
 /// Read-repair: segments a GET or a scrub found damaged, served as they are queued.
