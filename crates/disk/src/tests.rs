@@ -218,3 +218,20 @@ fn a_labelled_shard_reads_back_with_its_label_and_a_disk_lists_its_shards() {
     assert_eq!(disk.list_shards(Some(all[1]), 2).expect("page 2"), all[2..].to_vec());
     assert!(disk.list_shards(Some(all[2]), 2).expect("past the end").is_empty());
 }
+
+#[test]
+fn a_chunk_read_from_a_file_cut_short_after_opening_is_an_error_not_short_data() {
+    let (_d, disk) = setup();
+    let chunks: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i + 1; 128]).collect();
+    let hash = write(&disk, 0x51, &chunks);
+    let r = disk.open_shard(0x51, 1, Some(&hash)).expect("open");
+    assert_eq!(r.read_chunk(2, 256, 128).expect("whole"), chunks[2]);
+    // The file loses its tail (and the table) under the open reader: the last chunk is half there.
+    let f = std::fs::OpenOptions::new().write(true).open(disk.shard_path(0x51, 1)).expect("open file");
+    f.set_len(r.header().encoded_len() + 256 + 64).expect("truncate");
+    match r.read_chunk(2, 256, 128) {
+        Err(DiskError::Io { source, .. }) => assert_eq!(source.kind(), std::io::ErrorKind::UnexpectedEof),
+        other => panic!("a chunk past the end of the file must be an I/O error: {other:?}"),
+    }
+    assert_eq!(r.read_chunk(1, 128, 128).expect("before the cut"), chunks[1]);
+}
