@@ -21,7 +21,7 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "MIB_PER_S", env = "KINTSUGI_REPAIR_BANDWIDTH", default_value_t = 0)]
     repair_bandwidth: u64,
     /// Time between background repair passes (each finds every segment with a shard on a lost disk);
-    /// a disk failing or a node found lost starts a pass at once.
+    /// a disk failing or a node found lost starts a pass within 2 s.
     #[arg(long, value_name = "DURATION", env = "KINTSUGI_REPAIR_INTERVAL", default_value = "5", value_parser = crate::cluster::secs)]
     repair_interval: Duration,
     /// Time between background scrub passes that re-verify every shard (0: only `kintsugi admin scrub`).

@@ -371,12 +371,10 @@ impl ClusterMap {
         }
     }
 
-    /// Re-evaluate node states from heartbeat ages (called periodically). Answers whether a
-    /// node became lost (its shards are now repair's work).
-    pub async fn tick(&self) -> bool {
+    /// Re-evaluate node states from heartbeat ages (called periodically).
+    pub async fn tick(&self) {
         let mut nodes = self.nodes.lock().await;
         let mut changed = false;
-        let mut became_lost = false;
         for (name, n) in nodes.iter_mut() {
             let age = n.last_seen.elapsed();
             let state = if age >= self.cfg.lost_after {
@@ -392,13 +390,11 @@ impl ClusterMap {
                 n.link.set_up(state == NodeState::Up);
                 n.link.set_lost(state == NodeState::Lost);
                 changed = true;
-                became_lost |= state == NodeState::Lost;
             }
         }
         if changed && self.lead.is_leader() {
             self.commit_epoch(RocksMeta::map_changed).await;
         }
-        became_lost
     }
 
     /// Nodes for status reports.
@@ -439,9 +435,7 @@ impl ClusterMap {
             let mut last_removals = Instant::now();
             loop {
                 tokio::time::sleep(every).await;
-                if me.tick().await {
-                    store.losses.notify_one(); // repair starts at once, not at its next interval
-                }
+                me.tick().await;
                 // Removals reach every gateway's endpoint, whatever its role now (a follower
                 // that becomes leader must not have missed one).
                 if last_removals.elapsed() >= RECONCILE_EVERY {

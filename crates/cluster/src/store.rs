@@ -125,8 +125,9 @@ pub struct Store {
     pub space: Space,
     /// The writes this process may still commit (the intent sweep asks every gateway).
     pub writes: crate::writes::OpenWrites,
-    /// Notified when a disk fails or a node is found lost: background repair starts a pass at
-    /// once instead of at its next interval (a notification during a pass starts the next).
+    /// Notified by the disk monitor when it finds a disk lost that it had not seen lost (a
+    /// failed disk, or a disk of a node found lost): background repair starts a pass then
+    /// instead of at its next interval (a notification during a pass starts the next).
     pub losses: tokio::sync::Notify,
     repair_tx: mpsc::Sender<RepairRequest>,
 }

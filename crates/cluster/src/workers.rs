@@ -161,7 +161,7 @@ impl Worker for Repair {
         "repair"
     }
     async fn wait_for_work(&self) {
-        // The interval, or at once when a disk fails or a node is found lost.
+        // The interval, or as soon as the disk monitor finds a disk lost.
         tokio::select! {
             () = every(self.w.config.repair.interval) => {}
             () = self.w.store.losses.notified() => {}
@@ -330,7 +330,8 @@ impl Worker for DiskMonitor {
             d.probe().await;
         }
         // A disk lost since the last pass (found by this probe, by a failed write, or with its
-        // node) is repair's work now: it starts at once, not at its next interval.
+        // node, which the cluster map found lost) is repair's work now: this is the one place
+        // that starts repair before its next interval.
         let lost: std::collections::HashSet<kintsugi_meta::DiskId> = disks.iter().filter(|d| d.lost()).map(|d| d.id()).collect();
         let mut known = self.lost.lock();
         if !lost.is_subset(&known) {
