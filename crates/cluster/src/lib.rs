@@ -4,6 +4,8 @@
 //! - [`Store`]: the shared context — metadata, disks (local or remote), codec, placement,
 //!   the data path's counters and the read-repair queue.
 //! - [`ClusterMap`]: storage nodes, their disks and states (up, down, lost), from heartbeats.
+//!   The map itself is a value, [`MapState`] (pure: its rules tested without timers or
+//!   processes); `ClusterMap` carries its changes out to the records, links and store.
 //! - Segment I/O: [`stripe_reader`] (the storage crate's `StripeReader` over a manifest's disks:
 //!   k shard streams, parity on errors, hedged slow reads) and the rebuilds that use it (`rebuild`), the shard-move transaction and the verified shard copy (`moves`).
 //! - The redundancy ledger (`ledger`) and every background worker ([`Workers`]): repair of
@@ -13,7 +15,7 @@
 //!   `kintsugi_meta`), the sweep of write intents no gateway will finish (`sweep`, over the
 //!   registry of this process's open writes, `writes`); disk and node add/remove (`lifecycle`).
 //!
-//! Modules form a stack (no import circles): `error`, `metrics`, `writes` → `store` → `map`, `read` →
+//! Modules form a stack (no import circles): `error`, `metrics`, `writes`, `map_state` → `store` → `map`, `read` →
 //! `rebuild` → `moves` → the workers → `workers`, which runs each as a [`Worker`] (`worker`:
 //! the one shape — wait for work, do it — and the runner that keeps every worker's status).
 //! The workers' planning (repair order, rebuild plans, rebalance shares and targets, domain
@@ -32,6 +34,7 @@ pub mod ledger;
 pub mod lifecycle;
 mod limiter;
 mod map;
+mod map_state;
 mod metrics;
 mod read;
 mod read_repair;
@@ -52,7 +55,8 @@ pub use error::{ClusterError, ClusterResult};
 pub use gc::gc_pass;
 pub use limiter::Limiter;
 pub use moves::{copy_shard, MoveTxn};
-pub use map::{ClusterConfig, ClusterMap, ClusterService, GatewayList, NodeReport, NodeState};
+pub use map::{ClusterConfig, ClusterMap, ClusterService, GatewayList};
+pub use map_state::{MapState, NodeReport, NodeState};
 pub use metrics::Metrics;
 pub use read::{read_stripe, read_stripe_pieces, stripe_reader};
 pub use read_repair::repair_segment;

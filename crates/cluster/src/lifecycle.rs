@@ -14,7 +14,8 @@ use kintsugi_meta::{DiskId, DiskLifecycle, DiskRecord};
 use kintsugi_storage::LocalShards;
 use serde::Serialize;
 
-use crate::map::{ClusterMap, NodeState};
+use crate::map::ClusterMap;
+use crate::map_state::NodeState;
 use crate::error::{ClusterError, ClusterResult};
 use crate::store::Store;
 

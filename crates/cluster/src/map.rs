@@ -3,20 +3,23 @@
 //! `lost_after` it is `lost`. Nodes and disks are registered in RocksDB so a
 //! restarted gateway knows every shard's disk before the first heartbeat. The map's epoch
 //! grows with every change and is stored beside the node records, so it never goes back.
+//!
+//! The map itself is a value, [`MapState`] (`map_state.rs`, pure); this file carries its
+//! changes out: the records the leader writes, the epoch, the links the data path reads node
+//! states from, and the store's disks.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kintsugi_meta::{DiskId, DiskRecord, MetaResult, NodeRecord, RocksMeta};
+use kintsugi_meta::{DiskRecord, MetaResult, RocksMeta};
 use kintsugi_net::{Client, Handler, NetResult, Revoked};
 use kintsugi_storage::{DiskReport, ErrorCode, NodeLink, RemoteShards, Request, Response, ShardStore, COUNTER_REFUSED};
-use serde::Serialize;
 use tokio::sync::Mutex;
 
 use crate::error::{ClusterError, ClusterResult};
+use crate::map_state::{DiskClaim, MapState, NodeReport, NodeState};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -31,70 +34,26 @@ pub struct ClusterConfig {
     pub request_deadline: Duration,
 }
 
-/// State of a node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NodeState {
-    /// Heartbeats arrive.
-    Up,
-    /// Silent for longer than `down_after`.
-    Down,
-    /// Silent for longer than `lost_after`.
-    Lost,
-}
-
-impl std::fmt::Display for NodeState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            NodeState::Up => "up",
-            NodeState::Down => "down",
-            NodeState::Lost => "lost",
-        })
-    }
-}
-
-struct Node {
-    link: Arc<NodeLink>,
-    zone: Option<String>,
-    last_seen: Instant,
-    state: NodeState,
-    disks: Vec<Arc<RemoteShards>>,
-    /// Requests the node says it refused (its `requests_refused` counter, since it started).
-    refused: u64,
-}
-
-/// One node in status reports.
-#[derive(Clone, Debug, Serialize)]
-pub struct NodeReport {
-    /// Name.
-    pub name: String,
-    /// Address of its shard service.
-    pub addr: String,
-    /// Zone label (a failure domain above the node), if the node has one.
-    pub zone: Option<String>,
-    /// up, down or lost.
-    pub state: NodeState,
-    /// Milliseconds since its last heartbeat (since gateway start if none yet).
-    pub last_heartbeat_ms: u64,
-    /// Its disk ids.
-    pub disks: Vec<u32>,
-    /// Requests the node refused since it started (members asking for gateway-only requests,
-    /// peers without a certificate), as its last report said.
-    pub requests_refused: u64,
-}
-
 /// How often a gateway that is not the leader compares its map with the records.
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+
+/// The I/O side of a node in the map: its link, and its disks as the store holds them.
+struct Handles {
+    link: Arc<NodeLink>,
+    disks: Vec<Arc<RemoteShards>>,
+}
+
+/// The map's value and, for each of its nodes, the handles that carry it out.
+struct Inner {
+    state: MapState,
+    handles: BTreeMap<String, Handles>,
+}
 
 /// The gateway's view of its storage nodes.
 pub struct ClusterMap {
     client: Client,
     cfg: ClusterConfig,
-    nodes: Mutex<BTreeMap<String, Node>>,
-    /// Zone label -> number, in order of first appearance.
-    zones: parking_lot::Mutex<Vec<String>>,
-    /// Disks removed from the map: (id, uuid). Their uuids are not registered again, their ids not reused.
-    retired: parking_lot::Mutex<Vec<(DiskId, u128)>>,
+    inner: Mutex<Inner>,
     /// Names of removed nodes: their certificates are refused (the gateway's QUIC endpoint
     /// shares this set) and the names never admitted again.
     revoked: Revoked,
@@ -128,29 +87,24 @@ impl ClusterMap {
                 store.meta_call(|m| m.map_epoch()).await?
             }
         };
-        let retired = retired.iter().map(|r| (r.id, r.uuid)).collect();
-        let mut map = BTreeMap::new();
-        for n in nodes {
-            let addr = n.addr.parse::<SocketAddr>().ok();
-            let link = Arc::new(NodeLink::new(&n.name, n.number, addr, client.clone(), cfg.request_deadline));
+        // Until a node reports, it gets the grace period from now.
+        let state = MapState::from_records(&nodes, &disks, &retired, Instant::now());
+        let mut handles = BTreeMap::new();
+        for (name, n) in state.nodes() {
+            let link = Arc::new(NodeLink::new(name, n.number, n.addr, client.clone(), cfg.request_deadline));
             let mut ds = Vec::new();
-            for id in &n.disks {
-                if let Some(rec) = disks.iter().find(|d| d.id == *id) {
-                    let path = rec.path.split_once(':').map_or(rec.path.as_str(), |(_, p)| p);
-                    let r = Arc::new(RemoteShards::new(rec.id, rec.uuid, path, link.clone()));
-                    store.add_disk(r.clone());
-                    ds.push(r);
-                }
+            for (id, uuid) in &n.disks {
+                let path = disks.iter().find(|d| d.id == *id).map_or("", |rec| rec.path.split_once(':').map_or(rec.path.as_str(), |(_, p)| p));
+                let r = Arc::new(RemoteShards::new(*id, *uuid, path, link.clone()));
+                store.add_disk(r.clone());
+                ds.push(r);
             }
-            // Until a node reports, it gets the grace period from now.
-            map.insert(n.name.clone(), Node { link, zone: None, last_seen: Instant::now(), state: NodeState::Up, disks: ds, refused: 0 });
+            handles.insert(name.clone(), Handles { link, disks: ds });
         }
         Ok(Arc::new(Self {
             client,
             cfg,
-            nodes: Mutex::new(map),
-            zones: parking_lot::Mutex::new(Vec::new()),
-            retired: parking_lot::Mutex::new(retired),
+            inner: Mutex::new(Inner { state, handles }),
             revoked,
             epoch: AtomicU64::new(epoch),
             meta: store.meta.clone(),
@@ -183,19 +137,6 @@ impl ClusterMap {
         self.cfg
     }
 
-    /// The number of zone label `z` (placement compares numbers).
-    fn zone_number(&self, z: &str) -> u32 {
-        let mut zones = self.zones.lock();
-        let i = match zones.iter().position(|x| x == z) {
-            Some(i) => i,
-            None => {
-                zones.push(z.to_owned());
-                zones.len() - 1
-            }
-        };
-        u32::try_from(i).unwrap_or(u32::MAX)
-    }
-
     /// Apply a heartbeat from node `name` (in zone `zone`, if labelled).
     pub async fn heartbeat(&self, store: &Arc<Store>, name: &str, listen: &str, zone: Option<&str>, reports: &[DiskReport], counters: &[(String, u64)]) -> ClusterResult<u64> {
         let addr = match tokio::net::lookup_host(listen).await.ok().and_then(|mut a| a.next()) {
@@ -210,12 +151,14 @@ impl ClusterMap {
             return Err(ClusterError::Refused(format!("node {name} was removed from the cluster; its certificate is revoked")));
         }
         let leader = self.lead.is_leader();
-        let mut nodes = self.nodes.lock().await;
+        let mut inner = self.inner.lock().await;
+        let Inner { state, handles } = &mut *inner;
+        let now = Instant::now();
         let mut changed = false; // the records change
         let mut state_changed = false; // only what the records do not show
-        if !nodes.contains_key(name) {
+        if state.node(name).is_none() {
             let number = if leader {
-                nodes.values().map(|n| n.link.number()).max().unwrap_or(0) + 1
+                state.next_number()
             } else {
                 // Not the leader: the node's number is the one the leader recorded; a node the
                 // leader has not recorded yet is taken in once it has.
@@ -224,81 +167,72 @@ impl ClusterMap {
                     None => return Ok(self.epoch()),
                 }
             };
+            state.admit(name, number, addr, now);
             let link = Arc::new(NodeLink::new(name, number, addr, self.client.clone(), self.cfg.request_deadline));
-            nodes.insert(name.to_owned(), Node { link, zone: None, last_seen: Instant::now(), state: NodeState::Up, disks: Vec::new(), refused: 0 });
+            handles.insert(name.to_owned(), Handles { link, disks: Vec::new() });
             tracing::info!(node = name, listen, "storage node joined the cluster map");
             changed = true;
         }
-        // Disks other nodes serve: a node may report only its own (a copied or stolen disk
-        // directory carries another node's identity; taking it over would send that disk's
-        // reads and writes to the wrong process).
-        let others: Vec<(u128, String)> =
-            nodes.iter().filter(|(n, _)| n.as_str() != name).flat_map(|(n, node)| node.disks.iter().map(move |d| (d.uuid(), n.clone()))).collect();
-        let Some(node) = nodes.get_mut(name) else { return Ok(self.epoch()) };
-        if let Some(a) = addr {
-            if node.link.addr() != Some(a) {
-                node.link.set_addr(a);
-                changed = true;
-            }
+        let Some(h) = handles.get_mut(name) else { return Ok(self.epoch()) };
+        let refused = counters.iter().find(|(c, _)| c == COUNTER_REFUSED).map(|(_, n)| *n);
+        let beat = state.beat(name, now, addr, zone, refused);
+        if let Some(a) = beat.addr {
+            h.link.set_addr(a);
+            changed = true;
         }
-        node.last_seen = Instant::now();
-        if let Some((_, n)) = counters.iter().find(|(c, _)| c == COUNTER_REFUSED) {
-            node.refused = *n;
-        }
-        if node.zone.as_deref() != zone {
+        if let Some(number) = beat.zone {
             tracing::info!(node = name, zone, "node zone label set");
-            node.zone = zone.map(str::to_owned);
-            node.link.set_zone(zone.map(|z| self.zone_number(z)));
+            h.link.set_zone(number);
             state_changed = true;
         }
-        if node.state != NodeState::Up {
-            tracing::info!(node = name, was = %node.state, "storage node is up");
-            node.state = NodeState::Up;
-            node.link.set_up(true);
-            node.link.set_lost(false);
+        if let Some(was) = beat.came_up {
+            tracing::info!(node = name, %was, "storage node is up");
+            h.link.set_up(true);
+            h.link.set_lost(false);
             state_changed = true;
         }
         // The disk registry is read only when a disk is new to this node (not on every heartbeat).
         let mut registry: Option<Vec<DiskRecord>> = None;
         for r in reports {
-            if let Some(d) = node.disks.iter().find(|d| d.uuid() == r.uuid) {
-                d.update(r);
-                continue;
-            }
-            if self.retired.lock().iter().any(|(_, u)| *u == r.uuid) {
-                continue; // removed by an admin; a wiped directory comes back with a new uuid
-            }
-            if let Some((_, owner)) = others.iter().find(|(u, _)| *u == r.uuid) {
-                Metrics::inc(&store.metrics.disk_claims_refused);
-                tracing::warn!(
-                    node = name, disk = %format!("{:032x}", r.uuid), path = r.path, owner,
-                    "heartbeat names a disk another node serves; not registered (a copied disk directory? If the disk really moved, remove the old node first: `kintsugi admin node remove {owner}`)"
-                );
-                continue;
+            match state.claim(name, r.uuid) {
+                DiskClaim::Own(id) => {
+                    if let Some(d) = h.disks.iter().find(|d| d.id() == id) {
+                        d.update(r);
+                    }
+                    continue;
+                }
+                DiskClaim::Retired => continue, // removed by an admin; a wiped directory comes back with a new uuid
+                // Disks other nodes serve: a node may report only its own (a copied or stolen
+                // disk directory carries another node's identity; taking it over would send
+                // that disk's reads and writes to the wrong process).
+                DiskClaim::OtherNode(owner) => {
+                    Metrics::inc(&store.metrics.disk_claims_refused);
+                    tracing::warn!(
+                        node = name, disk = %format!("{:032x}", r.uuid), path = r.path, owner,
+                        "heartbeat names a disk another node serves; not registered (a copied disk directory? If the disk really moved, remove the old node first: `kintsugi admin node remove {owner}`)"
+                    );
+                    continue;
+                }
+                DiskClaim::Unknown => {}
             }
             if registry.is_none() {
                 registry = Some(store.meta_call(|m| m.disks()).await?);
             }
             let Some(registry) = registry.as_mut() else { continue };
-            let id = match registry.iter().find(|d| d.uuid == r.uuid) {
-                Some(rec) => rec.id, // registered, and no node in the map serves it now
-                None if !leader => continue, // the leader registers it; taken in once it has
-                None => {
-                    let retired_max = self.retired.lock().iter().map(|(id, _)| *id).max().unwrap_or(0);
-                    let id = registry.iter().map(|d| d.id).max().unwrap_or(0).max(retired_max) + 1;
-                    registry.push(DiskRecord { id, uuid: r.uuid, path: format!("{name}:{}", r.path) });
-                    id
-                }
-            };
-            let d = Arc::new(RemoteShards::new(id, r.uuid, &r.path, node.link.clone()));
+            // Registered, and no node in the map serves it now; or new (only the leader
+            // registers it; the others take it in once it has).
+            let Some(id) = state.disk_id(registry, r.uuid, name, &r.path, leader) else { continue };
+            let d = Arc::new(RemoteShards::new(id, r.uuid, &r.path, h.link.clone()));
             d.update(r);
             store.add_disk(d.clone());
-            node.disks.push(d);
+            h.disks.push(d);
+            state.add_disk(name, id, r.uuid);
             tracing::info!(node = name, disk = id, path = r.path, "disk registered");
             changed = true;
         }
-        for d in &node.disks {
-            if !reports.iter().any(|r| r.uuid == d.uuid()) {
+        let reported: Vec<u128> = reports.iter().map(|r| r.uuid).collect();
+        for id in state.unreported(name, &reported) {
+            if let Some(d) = h.disks.iter().find(|d| d.id() == id) {
                 d.set_failed(); // the node no longer has it (removed or replaced by an empty dir)
             }
         }
@@ -310,15 +244,7 @@ impl ClusterMap {
                 Some(r) => r,
                 None => store.meta_call(|m| m.disks()).await?,
             };
-            let records: Vec<NodeRecord> = nodes
-                .values()
-                .map(|n| NodeRecord {
-                    name: n.link.name().to_owned(),
-                    number: n.link.number(),
-                    addr: n.link.addr().map(|a| a.to_string()).unwrap_or_default(),
-                    disks: n.disks.iter().map(|d| d.id()).collect(),
-                })
-                .collect();
+            let records = state.records();
             let epoch = store.meta_call(move |m| m.put_cluster(&records, &registry).and_then(|()| m.map_epoch())).await?;
             self.epoch.fetch_max(epoch, Ordering::Relaxed);
         } else if state_changed {
@@ -334,34 +260,37 @@ impl ClusterMap {
 
     /// State of node `name`, if it is in the map.
     pub async fn node_state(&self, name: &str) -> Option<NodeState> {
-        self.nodes.lock().await.get(name).map(|n| n.state)
+        self.inner.lock().await.state.node(name).map(|n| n.state)
     }
 
     /// Drop `disks` (already retired in the metadata store) and, if given, node `node` from the map.
     pub async fn forget(&self, disks: &[DiskRecord], node: Option<&str>) {
-        let mut nodes = self.nodes.lock().await;
-        for n in nodes.values_mut() {
-            n.disks.retain(|d| !disks.iter().any(|r| r.id == d.id()));
+        let mut inner = self.inner.lock().await;
+        inner.state.forget(disks, node);
+        for h in inner.handles.values_mut() {
+            h.disks.retain(|d| !disks.iter().any(|r| r.id == d.id()));
         }
         if let Some(name) = node {
-            nodes.remove(name);
+            inner.handles.remove(name);
             if !self.revoked.extend([name.to_owned()]).is_empty() {
                 tracing::warn!(node = name, "the node's certificate is revoked: no member serves it any more");
             }
         }
-        self.retired.lock().extend(disks.iter().map(|r| (r.id, r.uuid)));
         self.commit_epoch(RocksMeta::map_epoch).await; // retire_disks advanced it
     }
 
     /// Ask node `name` to open directory `path` as a new disk; answers its uuid.
     pub async fn add_disk(&self, name: &str, path: &str) -> ClusterResult<u128> {
-        let link = match self.nodes.lock().await.get(name) {
-            Some(n) if n.state == NodeState::Up => n.link.clone(),
-            Some(n) => return Err(ClusterError::Refused(format!("node {name} is {}; a disk can be added only to a node that is up", n.state))),
-            None => return Err(ClusterError::InvalidArgument(format!("no node {name} in the cluster map (see `kintsugi admin status`)"))),
+        let link = {
+            let inner = self.inner.lock().await;
+            match (inner.state.node(name), inner.handles.get(name)) {
+                (Some(n), Some(h)) if n.state == NodeState::Up => h.link.clone(),
+                (Some(n), _) => return Err(ClusterError::Refused(format!("node {name} is {}; a disk can be added only to a node that is up", n.state))),
+                (None, _) => return Err(ClusterError::InvalidArgument(format!("no node {name} in the cluster map (see `kintsugi admin status`)"))),
+            }
         };
         match link.call(&Request::AddDisk { path: path.to_owned() }).await {
-            Ok(Response::DiskAdded { uuid }) if self.retired.lock().iter().any(|(_, u)| *u == uuid) => Err(ClusterError::Refused(format!(
+            Ok(Response::DiskAdded { uuid }) if self.inner.lock().await.state.is_retired(uuid) => Err(ClusterError::Refused(format!(
                 "{path} on node {name} holds a disk that was removed from the cluster; to reuse it, empty the directory, restart the node and add it again"
             ))),
             Ok(Response::DiskAdded { uuid }) => Ok(uuid),
@@ -373,55 +302,33 @@ impl ClusterMap {
 
     /// Re-evaluate node states from heartbeat ages (called periodically).
     pub async fn tick(&self) {
-        let mut nodes = self.nodes.lock().await;
-        let mut changed = false;
-        for (name, n) in nodes.iter_mut() {
-            let age = n.last_seen.elapsed();
-            let state = if age >= self.cfg.lost_after {
-                NodeState::Lost
-            } else if age >= self.cfg.down_after {
-                NodeState::Down
-            } else {
-                NodeState::Up
-            };
-            if state != n.state {
-                tracing::warn!(node = name, from = %n.state, to = %state, silent_ms = age.as_millis() as u64, "storage node state changed");
-                n.state = state;
-                n.link.set_up(state == NodeState::Up);
-                n.link.set_lost(state == NodeState::Lost);
-                changed = true;
+        let mut inner = self.inner.lock().await;
+        let transitions = inner.state.tick(Instant::now(), self.cfg.down_after, self.cfg.lost_after);
+        for t in &transitions {
+            tracing::warn!(node = t.name, from = %t.from, to = %t.to, silent_ms = t.silent.as_millis() as u64, "storage node state changed");
+            if let Some(h) = inner.handles.get(&t.name) {
+                h.link.set_up(t.to == NodeState::Up);
+                h.link.set_lost(t.to == NodeState::Lost);
             }
         }
-        if changed && self.lead.is_leader() {
+        if !transitions.is_empty() && self.lead.is_leader() {
             self.commit_epoch(RocksMeta::map_changed).await;
         }
     }
 
     /// Nodes for status reports.
     pub async fn report(&self) -> Vec<NodeReport> {
-        let nodes = self.nodes.lock().await;
-        nodes
-            .values()
-            .map(|n| NodeReport {
-                name: n.link.name().to_owned(),
-                addr: n.link.addr().map(|a| a.to_string()).unwrap_or_default(),
-                zone: n.zone.clone(),
-                state: n.state,
-                last_heartbeat_ms: u64::try_from(n.last_seen.elapsed().as_millis()).unwrap_or(u64::MAX),
-                disks: n.disks.iter().map(|d| d.id()).collect(),
-                requests_refused: n.refused,
-            })
-            .collect()
+        self.inner.lock().await.state.report(Instant::now())
     }
 
     /// The nodes' own counters in Prometheus text format (for `/metrics`).
     pub async fn render_metrics(&self) -> String {
         use std::fmt::Write;
-        let nodes = self.nodes.lock().await;
+        let inner = self.inner.lock().await;
         let mut s = String::from(
             "# HELP kintsugi_node_requests_refused_total Requests a storage node refused (a member asking for what only the gateway may do, or a peer without a certificate), as its last report said.\n# TYPE kintsugi_node_requests_refused_total counter\n",
         );
-        for (name, n) in nodes.iter() {
+        for (name, n) in inner.state.nodes() {
             let _ = writeln!(s, "kintsugi_node_requests_refused_total{{node=\"{name}\"}} {}", n.refused);
         }
         s
@@ -464,43 +371,25 @@ impl ClusterMap {
     pub async fn reconcile(&self, store: &Arc<Store>) -> ClusterResult<usize> {
         // Removed names reach `revoked` in the monitor loop just before this (on every gateway).
         let (retired, records) = store.meta_call(|m| Ok((m.retired_disks()?, m.nodes()?))).await?;
-        let mut nodes = self.nodes.lock().await;
-        let mut gone: Vec<DiskRecord> = Vec::new();
-        let mut emptied = Vec::new();
-        for (name, n) in nodes.iter_mut() {
-            let had = n.disks.len();
-            n.disks.retain(|d| match retired.iter().find(|r| r.uuid == d.uuid()) {
-                Some(r) => {
-                    gone.push(r.clone());
-                    false
-                }
-                None => true,
-            });
-            if (had > 0 && n.disks.is_empty() && !records.iter().any(|r| &r.name == name)) || self.revoked.contains(name) {
-                emptied.push(name.clone());
-            }
+        let mut inner = self.inner.lock().await;
+        let revoked = &self.revoked;
+        let out = inner.state.reconcile(&retired, &records, |n| revoked.contains(n));
+        for h in inner.handles.values_mut() {
+            h.disks.retain(|d| !out.disks.iter().any(|r| r.uuid == d.uuid()));
         }
-        for name in &emptied {
-            nodes.remove(name);
+        for name in &out.nodes {
+            inner.handles.remove(name);
             tracing::warn!(node = name, "storage node removed from the cluster map (by the leader)");
         }
-        drop(nodes);
-        for d in &gone {
+        drop(inner);
+        for d in &out.disks {
             store.remove_disk(d.id);
             tracing::warn!(disk = d.id, "disk removed from the cluster map (by the leader)");
         }
-        if !gone.is_empty() {
-            let mut known = self.retired.lock();
-            for r in &gone {
-                if !known.iter().any(|(_, u)| *u == r.uuid) {
-                    known.push((r.id, r.uuid));
-                }
-            }
-        }
-        if !gone.is_empty() || !emptied.is_empty() {
+        if !out.disks.is_empty() || !out.nodes.is_empty() {
             self.commit_epoch(RocksMeta::map_epoch).await;
         }
-        Ok(gone.len())
+        Ok(out.disks.len())
     }
 }
 
