@@ -695,3 +695,74 @@ fn a_write_whose_gateway_was_killed_is_swept_once_the_gateway_is_back_and_a_slow
         nth(&c, &others, i).py("stalled.py", &["verify", "sweep", "slow", &size]);
     }
 }
+
+/// `kintsugi gateway` named `name` on `meta`, its cluster service on `cluster_port`, with
+/// `extra` flags; its stdout and stderr go to `log`.
+fn gateway_process(name: &str, meta: &Path, cluster_port: u16, extra: &[&str], log: &Path) -> std::process::Child {
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.arg("gateway").args(group_flags(name)).args(["--listen", "127.0.0.1:0", "--cluster-listen", &format!("127.0.0.1:{cluster_port}")]).arg("--meta").arg(meta).args(extra);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KINTSUGI_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("opening the gateway's log");
+    let err = out.try_clone().expect("cloning the log's handle");
+    cmd.env("RUST_LOG", "info").env("NO_COLOR", "1").stdin(std::process::Stdio::null()).stdout(out).stderr(err).spawn().expect("starting kintsugi gateway")
+}
+
+/// Wait up to 60 s for `child` to exit; kill it and fail if it does not.
+fn exit_of(mut child: std::process::Child, what: &str, log: &Path) -> std::process::ExitStatus {
+    let status = poll(Duration::from_secs(60), Duration::from_millis(100), || child.try_wait().ok().flatten());
+    match status {
+        Some(st) => st,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after 60 s\n{}", std::fs::read_to_string(log).unwrap_or_default());
+        }
+    }
+}
+
+/// A gateway whose metadata holds the group's (its snapshot, and with it the replicated CA
+/// and secrets) but whose Raft id has no vote: the state a join leaves when a stop cuts it off
+/// after the snapshot and before the vote. That moment cannot be hit on purpose from outside
+/// (the vote follows the snapshot within milliseconds), so the state is made deterministically
+/// instead: a member's `--meta` copied under a new Raft id, without its secret files. The start
+/// takes the same path either way.
+#[test]
+fn a_gateway_with_the_groups_metadata_but_no_vote_refuses_to_start_alone_and_its_token_makes_it_a_member() {
+    let _g = common::slot();
+    let (c, mut others) = group_of_three();
+    let meta = c.gw.scratch().join("meta-gw4");
+    others[0].kill9();
+    common::copy_tree(&others[0].meta_dir(), &meta);
+    others[0].restart();
+    std::fs::remove_dir_all(meta.join("cluster")).expect("removing the copy's secret files");
+    std::fs::remove_file(meta.join("raft-id")).expect("removing the copy's Raft id");
+    let log = c.gw.scratch().join("gw4.log");
+    let port = free_udp_port();
+
+    // Started without a token, it refuses, and keeps refusing: its metadata holds the group's
+    // CA, but it is no member any gateway would trust.
+    for attempt in 1..=2 {
+        let child = gateway_process("gw4", &meta, port, &[], &log);
+        let st = exit_of(child, &format!("start {attempt} of a gateway without a vote"), &log);
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(!st.success(), "start {attempt}: gw4 ran as a member without a vote:\n{text}");
+        assert!(text.matches("not a voting member").count() >= attempt, "start {attempt}: {text}");
+        assert!(!meta.join("cluster").exists(), "start {attempt}: the refused start wrote the group's secrets as its own");
+    }
+
+    // With a token it joins: a voter, serving what the group holds.
+    let token = c.admin_json(&["gateway", "join-token"])["token"].as_str().expect("gateway token").to_owned();
+    let mut joined = gateway_process("gw4", &meta, port, &["--join", &token], &log);
+    let voter = poll(Duration::from_secs(90), Duration::from_millis(300), || {
+        let l = gateways(&c.gw);
+        let gw4 = l["gateways"].as_array()?.iter().find(|g| g["node"]["name"] == "gw4")?.clone();
+        (l["quorum"] == true && gw4["role"] == "follower").then_some(())
+    });
+    let _ = joined.kill();
+    let _ = joined.wait();
+    assert!(voter.is_some(), "gw4 did not join: {:#}\n{}", gateways(&c.gw), std::fs::read_to_string(&log).unwrap_or_default());
+}

@@ -272,15 +272,15 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     let mut secrets = read_secrets(&secrets_dir)?;
     let gc_delay_ms = i64::try_from(a.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
     let meta = Arc::new(RocksMeta::open(&meta_dir.join("db"), gc_delay_ms).context("opening the metadata store")?);
-    // Files lost, metadata kept: the group's replicated secrets are this gateway's too. (With a
-    // join token it enrols again instead, which rewrites them: a join a stop interrupted is
+    // Files lost, metadata kept: the group's replicated secrets are this gateway's too. They
+    // are written back once the group says this gateway is a voter (below), so a gateway that
+    // is not one never gets files that would let a later start pass as a member. (With a join
+    // token it enrols again instead, which rewrites them: a join a stop interrupted is
     // finished that way.)
     let mut adopted = false;
     if secrets.is_none() && a.join.is_none() && a.join_file.is_none() {
         if let Some(s) = meta.local_cluster_secrets().context("reading the replicated cluster secrets")? {
             adopted = true;
-            tracing::warn!(dir = %secrets_dir.display(), "the cluster's secrets were missing here; written again from the replicated metadata");
-            write_secrets(&secrets_dir, &s)?;
             secrets = Some(s);
         }
     }
@@ -367,8 +367,17 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let secrets = match (secrets, &join) {
             (Some(s), _) => {
                 group.initialize_alone().await.context("forming the metadata group")?;
-                if adopted && !group.is_voter() {
-                    bail!("this gateway's join was not finished (it is not a voting member of its group): start it with --join TOKEN");
+                if !group.is_voter() {
+                    bail!(
+                        "this gateway is not a voting member of its metadata group (its join did not finish, or it was removed from the \
+                         group): start it with --join TOKEN (`kintsugi admin gateway join-token` on a member); if it holds {} already, \
+                         empty --meta first",
+                        secrets_dir.display()
+                    );
+                }
+                if adopted {
+                    tracing::warn!(dir = %secrets_dir.display(), "the cluster's secrets were missing here; written again from the replicated metadata");
+                    write_secrets(&secrets_dir, &s)?;
                 }
                 if group.members().len() <= 1 {
                     replicate_secrets(&group, &meta, &s).await;

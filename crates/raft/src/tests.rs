@@ -406,3 +406,27 @@ async fn an_install_a_stop_interrupted_is_finished_at_start() {
         r.kill().await;
     }
 }
+
+/// A join a stop cut off after the gateway became a learner and before its vote: started
+/// again, the gateway binds a new S3 port and enrols again from that address. It must end a
+/// voter, not a learner told it was enrolled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_learner_whose_join_stopped_becomes_a_voter_when_it_enrols_again_from_another_address() {
+    let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
+    let s = secrets(&ca);
+    let first = replica(&ca, &s, "first", 10_000).await;
+    first.group.initialize_alone().await.expect("init");
+    first.group.raft().wait(Some(Duration::from_secs(10))).current_leader(first.group.id(), "leader").await.expect("leader");
+    let late = replica(&ca, &s, "late", 10_000).await;
+    // The first half of a join: a learner, caught up.
+    first.group.raft().add_learner(late.group.id(), late.node.clone(), true).await.expect("add learner");
+    assert!(!late.group.is_voter(), "a learner has no vote");
+
+    let moved = GatewayNode { s3: "127.0.0.1:2".into(), ..late.node.clone() };
+    enrol(late.client.clone(), &first.node.cluster, late.group.id(), &moved, Duration::from_secs(60)).await.expect("enrol again");
+    let voters = |r: &Replica| r.group.raft().metrics().borrow().membership_config.membership().voter_ids().collect::<Vec<_>>();
+    assert!(voters(&first).contains(&late.group.id()), "enrolled, but not a voter: {:?}", voters(&first));
+    late.group.raft().wait(Some(Duration::from_secs(10))).metrics(|m| m.membership_config.membership().voter_ids().any(|v| v == late.group.id()), "a voter").await.expect("the gateway sees its vote");
+    let addr = first.group.raft().metrics().borrow().membership_config.membership().get_node(&late.group.id()).map(|n| n.s3.clone());
+    assert_eq!(addr.as_deref(), Some("127.0.0.1:2"), "the new address is recorded");
+}

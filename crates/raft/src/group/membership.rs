@@ -123,10 +123,14 @@ impl MetaGroup {
         };
         if moved {
             tracing::info!(gateway = %node, "a member of the metadata group has a new address");
-            return match self.raft.change_membership(ChangeMembers::SetNodes(std::collections::BTreeMap::from([(id, node.clone())])), true).await {
-                Ok(_) => RaftResponse::Enrolled,
-                Err(e) => refuse(codes::RAFT, format!("updating the address of {}: {e}", node.name)),
-            };
+            if let Err(e) = self.raft.change_membership(ChangeMembers::SetNodes(std::collections::BTreeMap::from([(id, node.clone())])), true).await {
+                return refuse(codes::RAFT, format!("updating the address of {}: {e}", node.name));
+            }
+            if self.raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == id) {
+                return RaftResponse::Enrolled;
+            }
+            // A learner whose join a stop cut off before its vote, back at another address
+            // (a restart binds a new port): its join goes on below, to the vote.
         }
         // The name's old member, and whether it was at the same cluster address.
         let taken = {
