@@ -724,12 +724,14 @@ fn exit_of(mut child: std::process::Child, what: &str, log: &Path) -> std::proce
     }
 }
 
-/// A gateway whose metadata holds the group's (its snapshot, and with it the replicated CA
-/// and secrets) but whose Raft id has no vote: the state a join leaves when a stop cuts it off
-/// after the snapshot and before the vote. That moment cannot be hit on purpose from outside
-/// (the vote follows the snapshot within milliseconds), so the state is made deterministically
-/// instead: a member's `--meta` copied under a new Raft id, without its secret files. The start
-/// takes the same path either way.
+/// A gateway whose metadata holds the group's (with it the replicated CA and secrets) but
+/// whose Raft id has no vote — as a join leaves it when a stop cuts it off after the snapshot
+/// and before the vote, or as a removed gateway is. The cut-off join cannot be timed from
+/// outside (the vote follows the snapshot within milliseconds), so the state is made
+/// deterministically: a member's `--meta` copied under a new Raft id (one the group does not
+/// know, where a cut-off join's would be a learner), without its secret files. The start's
+/// check is the same for both: not a voter, and not made one by the leader. (A learner
+/// enrolling again is `crates/raft`'s test.)
 #[test]
 fn a_gateway_with_the_groups_metadata_but_no_vote_refuses_to_start_alone_and_its_token_makes_it_a_member() {
     let _g = common::slot();

@@ -294,7 +294,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     let join = match (&join_arg, &secrets) {
         (Some(t), None) => Some(JoinToken::parse(t).context("--join is not a valid gateway join token")?),
         (Some(_), Some(_)) => {
-            tracing::info!("this gateway is a member of its group already; --join is not needed any more");
+            tracing::info!(dir = %secrets_dir.display(), "this gateway holds its group's secrets already: --join is not used");
             None
         }
         (None, None) => {
@@ -367,11 +367,12 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let secrets = match (secrets, &join) {
             (Some(s), _) => {
                 group.initialize_alone().await.context("forming the metadata group")?;
-                if !group.is_voter() {
+                if !group.becomes_voter(a.meta_timeout).await {
                     bail!(
-                        "this gateway is not a voting member of its metadata group (its join did not finish, or it was removed from the \
-                         group): start it with --join TOKEN (`kintsugi admin gateway join-token` on a member); if it holds {} already, \
-                         empty --meta first",
+                        "this gateway is not a voting member of its metadata group, and no leader made it one within --meta-timeout \
+                         ({:?}): its join did not finish, or it was removed from the group. Start it with --join TOKEN (`kintsugi admin \
+                         gateway join-token` on a member); if it holds {} (a removed gateway does), empty --meta first",
+                        a.meta_timeout,
                         secrets_dir.display()
                     );
                 }

@@ -56,7 +56,7 @@ pub use gc::gc_pass;
 pub use limiter::Limiter;
 pub use moves::{copy_shard, MoveTxn};
 pub use map::{ClusterConfig, ClusterMap, ClusterService, GatewayList};
-pub use map_state::{MapState, NodeReport, NodeState};
+pub use map_state::{state_after, BeatChanges, DiskClaim, MapNode, MapState, NodeReport, NodeState, Reconciled, Transition};
 pub use metrics::Metrics;
 pub use read::{read_stripe, read_stripe_pieces, stripe_reader};
 pub use read_repair::repair_segment;

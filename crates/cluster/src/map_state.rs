@@ -56,7 +56,6 @@ pub struct NodeReport {
     pub requests_refused: u64,
 }
 
-
 /// A node in the map.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapNode {

@@ -220,6 +220,14 @@ impl MetaGroup {
         self.raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == self.id)
     }
 
+    /// Whether this replica is a voter, or becomes one within `within`: a gateway that stopped
+    /// right after the leader made it a voter may not have that change in its own log yet, and
+    /// gets it from the leader within a few heartbeats of starting.
+    pub async fn becomes_voter(&self, within: Duration) -> bool {
+        let id = self.id;
+        self.is_voter() || self.raft.wait(Some(within)).metrics(|m| m.membership_config.membership().voter_ids().any(|v| v == id), "a voter").await.is_ok()
+    }
+
     /// The secrets this gateway hands to gateways that enrol when the replicated metadata holds
     /// none (set once).
     pub fn set_secrets(&self, secrets: Secrets) {
