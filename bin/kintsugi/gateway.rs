@@ -15,7 +15,7 @@ use kintsugi_erasure::{codec_for, CodecId, Layout, Scheme, DEFAULT_CHUNK_SIZE};
 use kintsugi_gateway::{Gateway, GroupAdmin};
 use kintsugi_meta::RocksMeta;
 use kintsugi_net::{server_config_live, ClusterCa, Handler, JoinAuthority, JoinToken, LiveIdentity, NetResult, NodeIdentity, Revoked, Server, Service, TransportTuning};
-use kintsugi_raft::{GatewayNode, GroupConfig, MetaGroup, RaftRequest, Secrets};
+use kintsugi_raft::{GatewayNode, GroupConfig, MetaGroup, RaftRequest, Secrets, VoteCheck};
 
 use crate::clientconf::write_private;
 use crate::cluster::{join_with_retry, secs};
@@ -367,14 +367,29 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         let secrets = match (secrets, &join) {
             (Some(s), _) => {
                 group.initialize_alone().await.context("forming the metadata group")?;
-                if !group.becomes_voter(a.meta_timeout).await {
-                    bail!(
-                        "this gateway is not a voting member of its metadata group, and no leader made it one within --meta-timeout \
-                         ({:?}): its join did not finish, or it was removed from the group. Start it with --join TOKEN (`kintsugi admin \
-                         gateway join-token` on a member); if it holds {} (a removed gateway does), empty --meta first",
-                        a.meta_timeout,
-                        secrets_dir.display()
-                    );
+                // Engine failures stop the start as they stop a running gateway.
+                let vote = tokio::select! {
+                    v = group.becomes_voter(a.meta_timeout) => v,
+                    e = group.engine_failure() => bail!("{}", crate::server::engine_stopped(&e)),
+                };
+                let how = format!(
+                    "start it with --join TOKEN (`kintsugi admin gateway join-token` on a member), after emptying --meta if it holds {} \
+                     (a removed gateway does)",
+                    secrets_dir.display()
+                );
+                match vote {
+                    VoteCheck::Voter => {}
+                    VoteCheck::NotVoter => bail!(
+                        "this gateway is not a voting member of its metadata group, and its leader did not make it one within \
+                         --meta-timeout ({:?}): its join did not finish, or it was removed from the group. To make it a member, {how}",
+                        a.meta_timeout
+                    ),
+                    VoteCheck::NoLeader => bail!(
+                        "this gateway is not a voting member of its metadata group as far as its own log says, and no leader reached it \
+                         within --meta-timeout ({:?}) to say otherwise. If a majority of the group is down, start it again once they are \
+                         up (its data is kept); if it was removed or its join did not finish, {how}",
+                        a.meta_timeout
+                    ),
                 }
                 if adopted {
                     tracing::warn!(dir = %secrets_dir.display(), "the cluster's secrets were missing here; written again from the replicated metadata");

@@ -69,6 +69,17 @@ impl GroupConfig {
     }
 }
 
+/// What [`MetaGroup::becomes_voter`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VoteCheck {
+    /// This replica has a vote.
+    Voter,
+    /// A leader is known, and it did not make this replica a voter.
+    NotVoter,
+    /// No leader reached this replica: its own log gives it no vote, and nothing said otherwise.
+    NoLeader,
+}
+
 /// One gateway's replica of the metadata group.
 pub struct MetaGroup {
     raft: Raft,
@@ -223,9 +234,16 @@ impl MetaGroup {
     /// Whether this replica is a voter, or becomes one within `within`: a gateway that stopped
     /// right after the leader made it a voter may not have that change in its own log yet, and
     /// gets it from the leader within a few heartbeats of starting.
-    pub async fn becomes_voter(&self, within: Duration) -> bool {
+    pub async fn becomes_voter(&self, within: Duration) -> VoteCheck {
         let id = self.id;
-        self.is_voter() || self.raft.wait(Some(within)).metrics(|m| m.membership_config.membership().voter_ids().any(|v| v == id), "a voter").await.is_ok()
+        if self.is_voter() || self.raft.wait(Some(within)).metrics(|m| m.membership_config.membership().voter_ids().any(|v| v == id), "a voter").await.is_ok() {
+            return VoteCheck::Voter;
+        }
+        if self.raft.metrics().borrow().current_leader.is_some() {
+            VoteCheck::NotVoter
+        } else {
+            VoteCheck::NoLeader
+        }
     }
 
     /// The secrets this gateway hands to gateways that enrol when the replicated metadata holds

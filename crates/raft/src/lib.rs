@@ -33,7 +33,7 @@ pub mod state_machine;
 #[cfg(test)]
 mod tests;
 
-pub use group::{GatewayStatus, GroupConfig, GroupStatus, MetaGroup, Role, Secrets};
+pub use group::{GatewayStatus, GroupConfig, GroupStatus, MetaGroup, Role, Secrets, VoteCheck};
 pub use proto::{RaftRequest, RaftResponse, ALPN};
 
 /// A gateway as the group's membership records it.
