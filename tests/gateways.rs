@@ -768,3 +768,27 @@ fn a_gateway_with_the_groups_metadata_but_no_vote_refuses_to_start_alone_and_its
     let _ = joined.wait();
     assert!(voter.is_some(), "gw4 did not join: {:#}\n{}", gateways(&c.gw), std::fs::read_to_string(&log).unwrap_or_default());
 }
+
+/// A gateway started to join a group (`--join`) from a `--meta` that holds a group's secrets but
+/// no Raft log — here a backup's files put in place by hand (`--restore` itself cannot be given
+/// with `--join`) — must not form a group of its own beside the running one (a second leader the
+/// nodes would obey, with the cluster's CA): it refuses, and the group goes on as it was.
+#[test]
+fn a_gateway_asked_to_join_from_restored_metadata_refuses_instead_of_forming_a_second_group() {
+    let _g = common::slot();
+    let (c, _others) = group_of_three();
+    let backup = c.gw.scratch().join("gw-backup");
+    c.gw.run_ok(c.kintsugi(&["admin", "meta", "backup", backup.to_str().expect("utf-8")]), "kintsugi admin meta backup");
+    let meta = c.gw.scratch().join("meta-gw4");
+    common::copy_tree(&backup, &meta);
+    assert!(meta.join("cluster").join("ca.key").is_file() && !meta.join("raft").exists(), "the backup's layout changed");
+    let token = c.admin_json(&["gateway", "join-token"])["token"].as_str().expect("gateway token").to_owned();
+    let log = c.gw.scratch().join("gw4.log");
+    let child = gateway_process("gw4", &meta, free_udp_port(), &["--join", &token], &log);
+    let st = exit_of(child, "a gateway joining from restored metadata", &log);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!st.success(), "gw4 started from restored metadata with --join:\n{text}");
+    assert!(text.contains("would split the cluster"), "{text}");
+    let l = gateways(&c.gw);
+    assert_eq!((l["quorum"].as_bool(), l["gateways"].as_array().map(Vec::len)), (Some(true), Some(3)), "{l:#}");
+}

@@ -270,6 +270,18 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     }
     let secrets_dir = meta_dir.join("cluster");
     let mut secrets = read_secrets(&secrets_dir)?;
+    // A group's secrets without a Raft log (a restored backup, a lost `raft` directory) would
+    // form a group of its own below, with the cluster's CA: beside the running group, a second
+    // leader that nodes obey. Asked to join, refuse instead.
+    if secrets.is_some() && (a.join.is_some() || a.join_file.is_some()) && !meta_dir.join("raft").exists() {
+        bail!(
+            "{} holds a gateway group's secrets but {} holds no Raft log, and --join/--join-file asks to join a group: forming a \
+             group of its own here would split the cluster. To join with the token, empty --meta; to start a new group from this \
+             metadata (a restored backup, when no gateway of the old group runs), start without --join/--join-file",
+            secrets_dir.display(),
+            meta_dir.display()
+        );
+    }
     let gc_delay_ms = i64::try_from(a.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
     let meta = Arc::new(RocksMeta::open(&meta_dir.join("db"), gc_delay_ms).context("opening the metadata store")?);
     // Files lost, metadata kept: the group's replicated secrets are this gateway's too. They
