@@ -789,6 +789,7 @@ fn a_gateway_asked_to_join_from_restored_metadata_refuses_instead_of_forming_a_s
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!st.success(), "gw4 started from restored metadata with --join:\n{text}");
     assert!(text.contains("would split the cluster"), "{text}");
+    assert!(!meta.join("raft").exists(), "the refused start began a Raft log");
     let l = gateways(&c.gw);
     assert_eq!((l["quorum"].as_bool(), l["gateways"].as_array().map(Vec::len)), (Some(true), Some(3)), "{l:#}");
 }

@@ -275,11 +275,12 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     // leader that nodes obey. Asked to join, refuse instead.
     if secrets.is_some() && (a.join.is_some() || a.join_file.is_some()) && !meta_dir.join("raft").exists() {
         bail!(
-            "{} holds a gateway group's secrets but {} holds no Raft log, and --join/--join-file asks to join a group: forming a \
-             group of its own here would split the cluster. To join with the token, empty --meta; to start a new group from this \
-             metadata (a restored backup, when no gateway of the old group runs), start without --join/--join-file",
+            "{} holds a gateway group's secrets but there is no Raft log ({} is missing), and --join/--join-file (or \
+             KINTSUGI_GATEWAY_JOIN_TOKEN/_FILE) asks to join a group: forming a group of its own here would split the cluster. To \
+             join with the token, empty --meta; to start a new group from this metadata (a restored backup, when no gateway of the \
+             old group runs), start without a join token",
             secrets_dir.display(),
-            meta_dir.display()
+            meta_dir.join("raft").display()
         );
     }
     let gc_delay_ms = i64::try_from(a.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
