@@ -555,16 +555,23 @@ fn joined_gateways_renew_their_certificates_and_the_group_outlives_them() {
     }
 }
 
-/// Run a gateway that joins the group with `token` to its end (a refused join); its stderr.
-fn refused_gateway_join(c: &Cluster, name: &str, token: &str) -> String {
-    let meta = c.gw.scratch().join(format!("meta-{name}-{}", common::random_string(6)));
+/// `kintsugi gateway`, with no `KINTSUGI_*` variable of the test's environment.
+fn gateway_command() -> std::process::Command {
     let mut cmd = std::process::Command::new(common::BIN);
-    cmd.args(["gateway", "--name", name, "--listen", "127.0.0.1:0", "--cluster-listen", "127.0.0.1:0", "--join-wait", "5s", "--join", token]).arg("--meta").arg(&meta);
+    cmd.arg("gateway");
     for (k, _) in std::env::vars() {
         if k.starts_with("KINTSUGI_") {
             cmd.env_remove(k);
         }
     }
+    cmd
+}
+
+/// Run a gateway that joins the group with `token` to its end (a refused join); its stderr.
+fn refused_gateway_join(c: &Cluster, name: &str, token: &str) -> String {
+    let meta = c.gw.scratch().join(format!("meta-{name}-{}", common::random_string(6)));
+    let mut cmd = gateway_command();
+    cmd.args(["--name", name, "--listen", "127.0.0.1:0", "--cluster-listen", "127.0.0.1:0", "--join-wait", "5s", "--join", token]).arg("--meta").arg(&meta);
     let out = cmd.env("NO_COLOR", "1").stdin(std::process::Stdio::null()).output().expect("running kintsugi gateway");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!out.status.success(), "gateway {name} joined with a token that should not admit it:\n{text}");
@@ -699,13 +706,8 @@ fn a_write_whose_gateway_was_killed_is_swept_once_the_gateway_is_back_and_a_slow
 /// `kintsugi gateway` named `name` on `meta`, its cluster service on `cluster_port`, with
 /// `extra` flags; its stdout and stderr go to `log`.
 fn gateway_process(name: &str, meta: &Path, cluster_port: u16, extra: &[&str], log: &Path) -> std::process::Child {
-    let mut cmd = std::process::Command::new(common::BIN);
-    cmd.arg("gateway").args(group_flags(name)).args(["--listen", "127.0.0.1:0", "--cluster-listen", &format!("127.0.0.1:{cluster_port}")]).arg("--meta").arg(meta).args(extra);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("KINTSUGI_") {
-            cmd.env_remove(k);
-        }
-    }
+    let mut cmd = gateway_command();
+    cmd.args(group_flags(name)).args(["--listen", "127.0.0.1:0", "--cluster-listen", &format!("127.0.0.1:{cluster_port}")]).arg("--meta").arg(meta).args(extra);
     let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("opening the gateway's log");
     let err = out.try_clone().expect("cloning the log's handle");
     cmd.env("RUST_LOG", "info").env("NO_COLOR", "1").stdin(std::process::Stdio::null()).stdout(out).stderr(err).spawn().expect("starting kintsugi gateway")

@@ -273,7 +273,8 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     // A group's secrets without a Raft log (a restored backup, a lost `raft` directory) would
     // form a group of its own below, with the cluster's CA: beside the running group, a second
     // leader that nodes obey. Asked to join, refuse instead.
-    if secrets.is_some() && (a.join.is_some() || a.join_file.is_some()) && !meta_dir.join("raft").exists() {
+    let has_raft_log = meta_dir.join("raft").exists();
+    if secrets.is_some() && (a.join.is_some() || a.join_file.is_some()) && !has_raft_log {
         bail!(
             "{} holds a gateway group's secrets but there is no Raft log ({} is missing), and --join/--join-file (or \
              KINTSUGI_GATEWAY_JOIN_TOKEN/_FILE) asks to join a group: forming a group of its own here would split the cluster. To \
@@ -313,7 +314,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         (None, None) => {
             // A member of a group (it has a Raft log) whose secrets are lost must not make a
             // CA of its own: no other member would trust it.
-            if meta_dir.join("raft").exists() && meta.stamp().context("reading the metadata's log position")?.is_some() {
+            if has_raft_log && meta.stamp().context("reading the metadata's log position")?.is_some() {
                 bail!(
                     "{} is missing, and this gateway's metadata holds no copy of the group's secrets: start it with --join TOKEN \
                      (`kintsugi admin gateway join-token` on another gateway), put back the files from a backup, or, if this gateway \

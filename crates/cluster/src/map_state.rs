@@ -75,6 +75,13 @@ pub struct MapNode {
     pub refused: u64,
 }
 
+impl MapNode {
+    /// A node taken into the map at `now`: up, with a grace period from then, no zone yet.
+    fn new(number: u32, addr: Option<SocketAddr>, now: Instant, disks: Vec<(DiskId, u128)>) -> Self {
+        Self { number, addr, zone: None, last_seen: now, state: NodeState::Up, disks, refused: 0 }
+    }
+}
+
 /// Who a disk a node reports belongs to, as far as the map knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DiskClaim {
@@ -150,10 +157,7 @@ impl MapState {
         let mut state = Self { retired: retired.iter().map(|r| (r.id, r.uuid)).collect(), ..Self::default() };
         for n in nodes {
             let disks = n.disks.iter().filter_map(|id| disks.iter().find(|d| d.id == *id)).map(|d| (d.id, d.uuid)).collect();
-            state.nodes.insert(
-                n.name.clone(),
-                MapNode { number: n.number, addr: n.addr.parse().ok(), zone: None, last_seen: now, state: NodeState::Up, disks, refused: 0 },
-            );
+            state.nodes.insert(n.name.clone(), MapNode::new(n.number, n.addr.parse().ok(), now, disks));
         }
         state
     }
@@ -179,7 +183,7 @@ impl MapState {
         if self.nodes.contains_key(name) {
             return false;
         }
-        self.nodes.insert(name.to_owned(), MapNode { number, addr, zone: None, last_seen: now, state: NodeState::Up, disks: Vec::new(), refused: 0 });
+        self.nodes.insert(name.to_owned(), MapNode::new(number, addr, now, Vec::new()));
         true
     }
 
