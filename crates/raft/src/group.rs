@@ -212,6 +212,14 @@ impl MetaGroup {
     /// starts from the snapshot.
     pub async fn snapshot_now(&self) -> Result<(), RaftGroupError> {
         let raft_err = |e: &dyn std::fmt::Display| RaftGroupError::Raft(e.to_string());
+        // The metrics' applied index can trail a command this replica just applied: waiting
+        // for a snapshot of that stale index would return before the one triggered here is
+        // written (and a start would then serve while it is still being built).
+        self.raft
+            .wait(Some(self.timeout))
+            .metrics(|m| m.last_applied.map(|l| l.index) >= m.last_log_index, "applied what is in the log")
+            .await
+            .map_err(|e| raft_err(&e))?;
         self.raft.trigger().snapshot().await.map_err(|e| raft_err(&e))?;
         let applied = self.raft.metrics().borrow().last_applied;
         if let Some(applied) = applied {
