@@ -97,7 +97,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerLink;
 
     async fn new_client(&mut self, target: u64, node: &GatewayNode) -> PeerLink {
-        PeerLink { net: self.clone(), target, addr: node.cluster.clone() }
+        PeerLink { net: self.clone(), target, addr: node.cluster.clone(), unaddressed: false }
     }
 }
 
@@ -106,10 +106,33 @@ pub struct PeerLink {
     net: Network,
     target: u64,
     addr: String,
+    /// The gateway at `addr` is older than addressed messages (it answered one `BadFrame`):
+    /// it is sent the unaddressed ones.
+    unaddressed: bool,
+}
+
+/// The three kinds of Raft message.
+#[derive(Clone, Copy)]
+enum Kind {
+    Append,
+    Vote,
+    Snapshot,
 }
 
 impl PeerLink {
-    async fn raft_call<Req, Resp, E>(&self, kind: RaftRequest, rpc: &Req, option: &RPCOption) -> Result<Resp, RPCError<u64, GatewayNode, RaftError<u64, E>>>
+    fn request(&self, kind: Kind) -> RaftRequest {
+        let target = self.target;
+        match (kind, self.unaddressed) {
+            (Kind::Append, false) => RaftRequest::AppendTo { target },
+            (Kind::Vote, false) => RaftRequest::VoteTo { target },
+            (Kind::Snapshot, false) => RaftRequest::SnapshotTo { target },
+            (Kind::Append, true) => RaftRequest::Append,
+            (Kind::Vote, true) => RaftRequest::Vote,
+            (Kind::Snapshot, true) => RaftRequest::Snapshot,
+        }
+    }
+
+    async fn raft_call<Req, Resp, E>(&mut self, kind: Kind, rpc: &Req, option: &RPCOption) -> Result<Resp, RPCError<u64, GatewayNode, RaftError<u64, E>>>
     where
         Req: serde::Serialize,
         Resp: serde::de::DeserializeOwned,
@@ -117,13 +140,22 @@ impl PeerLink {
     {
         let body = encode(rpc).map_err(|e| RPCError::Network(NetworkError::new(&kintsugi_net::NetError::BadFrame { detail: e })))?;
         let timeout = option.hard_ttl();
-        match self.net.call(&self.addr, &kind, &body, timeout).await {
+        let mut answer = self.net.call(&self.addr, &self.request(kind), &body, timeout).await;
+        if !self.unaddressed && matches!(&answer, Err(NetError::Remote { code, .. }) if code == kintsugi_net::codes::BAD_FRAME) {
+            // A gateway from before addressed messages cannot decode them: send it the old ones.
+            tracing::info!(gateway = self.addr, "a gateway of an older version: sending it unaddressed Raft messages");
+            self.unaddressed = true;
+            answer = self.net.call(&self.addr, &self.request(kind), &body, timeout).await;
+        }
+        match answer {
             Ok((RaftResponse::Raft, bytes)) => match decode::<Result<Resp, RaftError<u64, E>>>(&bytes) {
                 Ok(Ok(r)) => Ok(r),
                 Ok(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
                 Err(e) => Err(RPCError::Network(NetworkError::new(&NetError::BadFrame { detail: e }))),
             },
             Ok((other, _)) => Err(RPCError::Network(NetworkError::new(&NetError::BadFrame { detail: format!("unexpected answer {other:?}") }))),
+            // Also a gateway that answers for another Raft id (`NotThisGateway`): the member
+            // this link is for is not there.
             Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
         }
     }
@@ -131,7 +163,7 @@ impl PeerLink {
 
 impl RaftNetwork<TypeConfig> for PeerLink {
     async fn append_entries(&mut self, rpc: AppendEntriesRequest<TypeConfig>, option: RPCOption) -> Result<AppendEntriesResponse<u64>, RPCError<u64, GatewayNode, RaftError<u64>>> {
-        self.raft_call(RaftRequest::Append, &rpc, &option).await
+        self.raft_call(Kind::Append, &rpc, &option).await
     }
 
     async fn install_snapshot(
@@ -139,10 +171,10 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, GatewayNode, RaftError<u64, InstallSnapshotError>>> {
-        self.raft_call(RaftRequest::Snapshot, &rpc, &option).await
+        self.raft_call(Kind::Snapshot, &rpc, &option).await
     }
 
     async fn vote(&mut self, rpc: VoteRequest<u64>, option: RPCOption) -> Result<VoteResponse<u64>, RPCError<u64, GatewayNode, RaftError<u64>>> {
-        self.raft_call(RaftRequest::Vote, &rpc, &option).await
+        self.raft_call(Kind::Vote, &rpc, &option).await
     }
 }

@@ -19,11 +19,12 @@ pub enum RaftRequest {
     /// A gateway asks for its certificate with the gateway join token's secret (the only
     /// request allowed without one; the transport answers it).
     Join(JoinRequest),
-    /// openraft's AppendEntries; body: the request.
+    /// openraft's AppendEntries to whoever answers at the address; body: the request. Sent by
+    /// gateways older than [`RaftRequest::AppendTo`], and to them.
     Append,
-    /// openraft's Vote; body: the request.
+    /// openraft's Vote, unaddressed (as `Append`); body: the request.
     Vote,
-    /// openraft's InstallSnapshot (one chunk); body: the request.
+    /// openraft's InstallSnapshot (one chunk), unaddressed (as `Append`); body: the request.
     Snapshot,
     /// Commit a metadata command (a follower forwarding a write to the leader); body: the
     /// command ([`kintsugi_meta::Command::encode`]).
@@ -51,6 +52,25 @@ pub enum RaftRequest {
     /// Which of these segments' write intents the answering gateway still writes (asked by
     /// the leader's intent sweep); body: the segment ids (`Vec<u128>`, postcard).
     OpenWrites,
+    /// openraft's AppendEntries for the gateway whose Raft id is `target`; body: the request.
+    /// A gateway answers only those addressed to its own id (`NotThisGateway` otherwise): a
+    /// gateway that lost its `--meta` and came back at the same address with a new id must
+    /// not take the log, the snapshots or the votes meant for the member it was.
+    AppendTo {
+        /// The Raft id the message is for.
+        target: u64,
+    },
+    /// openraft's Vote for the gateway whose Raft id is `target`; body: the request.
+    VoteTo {
+        /// The Raft id the message is for.
+        target: u64,
+    },
+    /// openraft's InstallSnapshot (one chunk) for the gateway whose Raft id is `target`;
+    /// body: the request.
+    SnapshotTo {
+        /// The Raft id the message is for.
+        target: u64,
+    },
 }
 
 /// An answer between gateways.
@@ -108,4 +128,7 @@ pub mod codes {
     pub const NO_SUCH_GATEWAY: &str = "NoSuchGateway";
     /// The gateway is starting and cannot answer this yet; ask again later.
     pub const NOT_READY: &str = "NotReady";
+    /// A Raft message addressed to another Raft id than the answering gateway's: the member
+    /// it was meant for is gone from that address (it lost its `--meta`, or moved).
+    pub const NOT_THIS_GATEWAY: &str = "NotThisGateway";
 }

@@ -47,9 +47,35 @@ async fn replica_in_with(dir: tempfile::TempDir, meta: Arc<RocksMeta>, ca: &Arc<
 }
 
 async fn replica_on(dir: tempfile::TempDir, meta: Arc<RocksMeta>, ca: &Arc<ClusterCa>, s: &Secrets, name: &str, snapshot_every: u64) -> Result<Replica, RaftGroupError> {
+    replica_at(dir, meta, ca, s, name, snapshot_every, "127.0.0.1:0", None).await
+}
+
+/// [`replica_on`], its cluster address bound at `at` (waiting for a port a replica just
+/// killed there lets go of).
+///
+/// With `older`, it answers as a gateway from before addressed Raft messages would (see
+/// [`older`]), counting in `older` the unaddressed ones it serves.
+#[allow(clippy::too_many_arguments)]
+async fn replica_at(
+    dir: tempfile::TempDir,
+    meta: Arc<RocksMeta>,
+    ca: &Arc<ClusterCa>,
+    s: &Secrets,
+    name: &str,
+    snapshot_every: u64,
+    at: &str,
+    older: Option<Arc<std::sync::atomic::AtomicUsize>>,
+) -> Result<Replica, RaftGroupError> {
     let t = TransportTuning::default();
     let id = ca.issue("gateway").expect("identity");
-    let server = Server::bind("127.0.0.1:0".parse().expect("addr"), server_config_for(&id, true, &t, &[ALPN]).expect("config"), &t).expect("bind");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let server = loop {
+        match Server::bind(at.parse().expect("addr"), server_config_for(&id, true, &t, &[ALPN]).expect("config"), &t) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() > deadline => panic!("binding {at}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
     let node = GatewayNode { name: name.into(), cluster: server.local_addr().expect("addr").to_string(), s3: "127.0.0.1:1".into() };
     let client = Client::for_protocol::<RaftRequest>(&id, &t).expect("client");
     let mut cfg = GroupConfig::new(rand::random(), node.clone());
@@ -62,7 +88,11 @@ async fn replica_on(dir: tempfile::TempDir, meta: Arc<RocksMeta>, ca: &Arc<Clust
     let group = MetaGroup::start(dir.path(), &meta, client.clone(), Some(s.clone()), cfg).await?;
     let join = Arc::new(JoinAuthority { ca: ca.clone(), secret: s.gateway_secret.clone(), admission: None, name_taken: None, revoked: Revoked::new(), issue_as: Some("gateway".into()) });
     let endpoint = server.endpoint();
-    tokio::spawn(server.serve_all(vec![group.service(join)]));
+    let service = match older {
+        None => group.service(join),
+        Some(count) => kintsugi_net::Service::new::<older::Request>(Arc::new(older::Gateway { inner: group.handler(), count }), Some(join)),
+    };
+    tokio::spawn(server.serve_all(vec![service]));
     Ok(Replica { _dir: dir, meta, group, node, client, endpoint })
 }
 
@@ -429,4 +459,126 @@ async fn a_learner_whose_join_stopped_becomes_a_voter_when_it_enrols_again_from_
     late.group.raft().wait(Some(Duration::from_secs(10))).metrics(|m| m.membership_config.membership().voter_ids().any(|v| v == late.group.id()), "a voter").await.expect("the gateway sees its vote");
     let addr = first.group.raft().metrics().borrow().membership_config.membership().get_node(&late.group.id()).map(|n| n.s3.clone());
     assert_eq!(addr.as_deref(), Some("127.0.0.1:2"), "the new address is recorded");
+}
+
+/// A gateway that lost its `--meta` and is back at its cluster address with a new Raft id
+/// takes nothing the leader still sends the member it was: no term, no log, no snapshot, and
+/// so no vote cast as that member (whose own vote was lost with its `--meta`). Then it
+/// enrols under its name and catches up as the new member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_back_at_a_members_address_with_a_new_id_takes_nothing_meant_for_the_old_one() {
+    let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
+    let mut rs = group_under(&ca, 3, 10_000).await;
+    let leader = leader_of(&rs).expect("a leader");
+    let m = rs[leader].meta.clone();
+    blocking(move || m.create_bucket("b")).await.expect("bucket");
+    blocking(put(&rs[leader].meta, "before", 1)).await.expect("put");
+    let gone = rs.remove(if leader == 2 { 1 } else { 2 });
+    let (addr, name, old_id) = (gone.node.cluster.clone(), gone.node.name.clone(), gone.group.id());
+    gone.kill().await;
+    drop(gone);
+    let leader = leader_of(&rs).expect("the leader stays");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta = Arc::new(RocksMeta::open(&dir.path().join("db"), 0).expect("meta"));
+    let fresh = replica_at(dir, meta, &ca, &secrets(&ca), &name, 10_000, &addr, None).await.expect("a fresh replica at the old address");
+    assert_ne!(fresh.group.id(), old_id);
+    // The leader goes on sending to the old id (a voter still) at this address: heartbeats
+    // every 100 ms, the log, a snapshot. Ten seconds of them.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let seen = fresh.group.raft().metrics().borrow().clone();
+    assert_eq!((seen.current_term, seen.last_log_index, seen.snapshot), (0, None, None), "the fresh replica took messages meant for member {old_id}: {seen:?}");
+    assert_eq!(blocking(get(&fresh.meta, "before")).await.ok().flatten(), None, "it holds none of the group's metadata");
+
+    // Enrolled under its name from the same address, it replaces the old member and catches up.
+    enrol(fresh.client.clone(), &rs[leader].node.cluster, fresh.group.id(), &fresh.node, Duration::from_secs(60)).await.expect("enrol");
+    let voters = rs[leader].group.raft().metrics().borrow().membership_config.membership().voter_ids().collect::<Vec<_>>();
+    assert!(voters.contains(&fresh.group.id()) && !voters.contains(&old_id), "the new id replaces the old one: {voters:?}");
+    assert_eq!(blocking(get(&fresh.meta, "before")).await.expect("read"), Some(manifest(1)), "caught up");
+}
+
+/// The gateways' protocol as a gateway from before addressed Raft messages (`AppendTo`, …)
+/// decodes it: requests 0–9 only, so the transport answers the others `BadFrame`.
+mod older {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use kintsugi_net::{Handler, JoinRequest, Joined, NetResult};
+    use serde::{Deserialize, Serialize};
+
+    use crate::RaftRequest;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub(super) enum Request {
+        Join(JoinRequest),
+        Append,
+        Vote,
+        Snapshot,
+        Submit,
+        ReadIndex,
+        Enrol { id: u64, name: String, cluster: String, s3: String },
+        Remove { name: String },
+        Status,
+        OpenWrites,
+    }
+
+    /// Its answers as the transport writes them (the handler writes the others).
+    #[derive(Debug, Serialize, Deserialize)]
+    pub(super) enum Response {
+        Joined(Joined),
+        Error { code: String, message: String },
+    }
+
+    kintsugi_net::wire_protocol!(Request, Response, alpn = crate::ALPN);
+
+    /// Serves what it decodes with this version's handler; counts the unaddressed Raft messages.
+    pub(super) struct Gateway {
+        pub(super) inner: Arc<dyn Handler<RaftRequest>>,
+        pub(super) count: Arc<AtomicUsize>,
+    }
+
+    #[async_trait::async_trait]
+    impl Handler<Request> for Gateway {
+        async fn handle(&self, peer: &str, req: Request, recv: quinn::RecvStream, send: quinn::SendStream) -> NetResult<()> {
+            let req = match req {
+                Request::Join(j) => RaftRequest::Join(j),
+                Request::Append => RaftRequest::Append,
+                Request::Vote => RaftRequest::Vote,
+                Request::Snapshot => RaftRequest::Snapshot,
+                Request::Submit => RaftRequest::Submit,
+                Request::ReadIndex => RaftRequest::ReadIndex,
+                Request::Enrol { id, name, cluster, s3 } => RaftRequest::Enrol { id, name, cluster, s3 },
+                Request::Remove { name } => RaftRequest::Remove { name },
+                Request::Status => RaftRequest::Status,
+                Request::OpenWrites => RaftRequest::OpenWrites,
+            };
+            if matches!(req, RaftRequest::Append | RaftRequest::Vote | RaftRequest::Snapshot) {
+                self.count.fetch_add(1, Ordering::Relaxed);
+            }
+            self.inner.handle(peer, req, recv, send).await
+        }
+    }
+}
+
+/// A gateway of an older version, which cannot decode addressed Raft messages, still follows
+/// a leader of this version: its link falls back to the unaddressed ones after the first
+/// `BadFrame`, and the group replicates to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_older_than_addressed_messages_still_follows_the_leader() {
+    let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
+    let s = secrets(&ca);
+    let first = replica(&ca, &s, "first", 10_000).await;
+    first.group.initialize_alone().await.expect("init");
+    first.group.raft().wait(Some(Duration::from_secs(10))).current_leader(first.group.id(), "leader").await.expect("leader");
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta = Arc::new(RocksMeta::open(&dir.path().join("db"), 0).expect("meta"));
+    let old = replica_at(dir, meta, &ca, &s, "old", 10_000, "127.0.0.1:0", Some(count.clone())).await.expect("an older gateway");
+    enrol(old.client.clone(), &first.node.cluster, old.group.id(), &old.node, Duration::from_secs(60)).await.expect("the older gateway enrols");
+    let m = first.meta.clone();
+    blocking(move || m.create_bucket("b")).await.expect("bucket, committed by both");
+    blocking(put(&first.meta, "k", 7)).await.expect("a write the older gateway commits too");
+    old.group.raft().wait(Some(Duration::from_secs(10))).applied_index_at_least(first.group.raft().metrics().borrow().last_applied.map(|l| l.index), "caught up").await.expect("the older gateway applies the log");
+    assert!(count.load(std::sync::atomic::Ordering::Relaxed) > 0, "the leader sent no unaddressed message");
+    assert_eq!(blocking(get(&old.meta, "k")).await.expect("read"), Some(manifest(7)));
 }

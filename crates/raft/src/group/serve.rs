@@ -20,16 +20,28 @@ impl MetaGroup {
             Ok(b) => (RaftResponse::Raft, b),
             Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
         };
+        // A message for another Raft id than this gateway's is not taken: see `AppendTo`.
+        if let RaftRequest::AppendTo { target } | RaftRequest::VoteTo { target } | RaftRequest::SnapshotTo { target } = req {
+            if target != self.id {
+                return (
+                    refuse(
+                        codes::NOT_THIS_GATEWAY,
+                        format!("this gateway's Raft id is {}, not {target}: the member {target} is no longer at this address (it lost its metadata, or moved)", self.id),
+                    ),
+                    Vec::new(),
+                );
+            }
+        }
         match req {
-            RaftRequest::Append => match decode(&body) {
+            RaftRequest::Append | RaftRequest::AppendTo { .. } => match decode(&body) {
                 Ok(rpc) => raft_answer(encode(&self.raft.append_entries(rpc).await)),
                 Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
             },
-            RaftRequest::Vote => match decode(&body) {
+            RaftRequest::Vote | RaftRequest::VoteTo { .. } => match decode(&body) {
                 Ok(rpc) => raft_answer(encode(&self.raft.vote(rpc).await)),
                 Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
             },
-            RaftRequest::Snapshot => match decode(&body) {
+            RaftRequest::Snapshot | RaftRequest::SnapshotTo { .. } => match decode(&body) {
                 Ok(rpc) => raft_answer(encode(&self.receive_snapshot(rpc).await)),
                 Err(e) => (refuse(codes::BAD_REQUEST, e), Vec::new()),
             },
