@@ -795,3 +795,25 @@ fn a_gateway_asked_to_join_from_restored_metadata_refuses_instead_of_forming_a_s
     let l = gateways(&c.gw);
     assert_eq!((l["quorum"].as_bool(), l["gateways"].as_array().map(Vec::len)), (Some(true), Some(3)), "{l:#}");
 }
+
+/// A member whose Raft log is lost (its `raft` directory gone, the rest of `--meta` with the
+/// group's secrets kept), started again as before, must not form a group of one with the
+/// cluster's CA beside the running group: it refuses, naming the group's other members and
+/// what to do, and begins no log.
+#[test]
+fn a_member_that_lost_its_raft_log_refuses_to_form_a_group_of_its_own() {
+    let _g = common::slot();
+    let (c, mut others) = group_of_three();
+    others[1].kill9();
+    let meta = others[1].meta_dir().to_path_buf();
+    std::fs::remove_dir_all(meta.join("raft")).expect("removing gw3's Raft log");
+    let log = c.gw.scratch().join("gw3-without-raft.log");
+    let child = gateway_process("gw3", &meta, free_udp_port(), &[], &log);
+    let st = exit_of(child, "a member without its Raft log", &log);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!st.success(), "gw3 started without its Raft log:\n{text}");
+    assert!(text.contains("would split the cluster") && text.contains("gw1") && text.contains("--new-group"), "{text}");
+    assert!(!meta.join("raft").exists(), "the refused start began a Raft log");
+    let l = gateways(&c.gw);
+    assert_eq!((l["quorum"].as_bool(), l["gateways"].as_array().map(Vec::len)), (Some(true), Some(3)), "{l:#}");
+}

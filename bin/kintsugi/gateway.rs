@@ -137,6 +137,13 @@ pub struct GatewayArgs {
     /// backup was taken are not in it.
     #[arg(long, value_name = "DIR")]
     restore: Option<PathBuf>,
+    /// Form a new group of one from this --meta although its metadata says this gateway was a
+    /// member of a larger group whose Raft log (--meta/raft) is missing here. For disaster
+    /// recovery only, when this gateway is the last of its group: never while another
+    /// gateway of the old group runs (two groups would command the same storage nodes).
+    /// Otherwise empty --meta and join the group again with a token.
+    #[arg(long, conflicts_with_all = ["join", "join_file", "restore"])]
+    new_group: bool,
 }
 
 /// The cluster's secrets in `dir` (`ca.pem`, `ca.key`, `join-secret`, `gateway-join-secret`),
@@ -279,7 +286,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
             "{} holds a gateway group's secrets but there is no Raft log ({} is missing), and --join/--join-file (or \
              KINTSUGI_GATEWAY_JOIN_TOKEN/_FILE) asks to join a group: forming a group of its own here would split the cluster. To \
              join with the token, empty --meta; to start a new group from this metadata (a restored backup, when no gateway of the \
-             old group runs), start without a join token",
+             old group runs), start without a join token, and with --new-group if the old group had other members",
             secrets_dir.display(),
             meta_dir.join("raft").display()
         );
@@ -330,6 +337,25 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         (None, Some(_)) => None,
     };
     let id = raft_id(&meta_dir)?;
+    // A member of a larger group whose Raft log is gone (its `raft` directory lost, the rest
+    // kept) would form a group of one below, with the cluster's CA: beside the running group,
+    // a second leader that storage nodes obey. The membership its store last applied tells.
+    // (A single gateway from before groups, a group of one, and a restored backup, whose
+    // export leaves the log position out, have no other voter there.)
+    if secrets.is_some() && join.is_none() && !has_raft_log && a.restore.is_none() && !a.new_group {
+        let voters = kintsugi_raft::state_machine::applied_voters(&meta).context("reading the group membership this gateway's metadata last applied")?;
+        let others: Vec<String> = voters.into_iter().filter(|(v, _)| *v != id).map(|(_, n)| n.name).collect();
+        if !others.is_empty() {
+            bail!(
+                "this gateway's metadata says it is a member of a gateway group with {}, but its Raft log ({}) is missing: forming a group \
+                 of its own here would split the cluster. Empty --meta and join the group again with a token (`kintsugi admin gateway \
+                 join-token` on a member; its metadata comes back from the group). Only if no other gateway of the group will ever run \
+                 again, start with --new-group",
+                others.join(", "),
+                meta_dir.join("raft").display()
+            );
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
         let t = TransportTuning::default();

@@ -149,6 +149,15 @@ fn applied(meta: &RocksMeta) -> Result<(Option<LogId<u64>>, Membership), AnyErro
     }
 }
 
+/// The voters of the group as `meta` last applied it (the membership in its stamp), with
+/// their records: none for a store that never applied a Raft entry (a single gateway's from
+/// before groups, or a new one).
+pub fn applied_voters(meta: &RocksMeta) -> Result<Vec<(u64, GatewayNode)>, crate::RaftGroupError> {
+    let (_, m) = applied(meta).map_err(|e| crate::RaftGroupError::Raft(e.to_string()))?;
+    let membership = m.membership();
+    Ok(membership.voter_ids().map(|id| (id, membership.get_node(&id).cloned().unwrap_or_default())).collect())
+}
+
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
