@@ -19,6 +19,10 @@ use crate::{decode, encode, GatewayNode, TypeConfig};
 pub struct Network {
     client: Client,
     conns: Arc<std::sync::Mutex<HashMap<String, quinn::Connection>>>,
+    /// Gateways older than addressed Raft messages (they answered one `BadFrame`): the
+    /// connection to each, by its id. Known per connection, not per address: a process
+    /// started again at that address (a new connection) is asked with addressed ones again.
+    older: Arc<std::sync::Mutex<HashMap<String, usize>>>,
 }
 
 /// Forgets a gateway's connection when the call using it does not finish well — also when
@@ -44,7 +48,26 @@ impl Drop for Forget<'_> {
 impl Network {
     /// Gateways reached with `client` (which speaks [`RaftRequest`]).
     pub fn new(client: Client) -> Self {
-        Self { client, conns: Arc::default() }
+        Self { client, conns: Arc::default(), older: Arc::default() }
+    }
+
+    /// Whether the gateway at `addr`, over the connection cached now, is older than addressed
+    /// Raft messages.
+    fn is_older(&self, addr: &str) -> bool {
+        let conn = self.conns.lock().ok().and_then(|c| c.get(addr).map(quinn::Connection::stable_id));
+        let older = self.older.lock().ok().and_then(|o| o.get(addr).copied());
+        conn.is_some() && conn == older
+    }
+
+    /// The gateway at `addr` could not decode an addressed message: over the connection cached
+    /// now, it is sent unaddressed ones.
+    fn mark_older(&self, addr: &str) {
+        let Some(conn) = self.conns.lock().ok().and_then(|c| c.get(addr).map(quinn::Connection::stable_id)) else { return };
+        if let Ok(mut o) = self.older.lock() {
+            if o.insert(addr.to_owned(), conn) != Some(conn) {
+                tracing::info!(gateway = addr, "a gateway of an older version: sending it unaddressed Raft messages");
+            }
+        }
     }
 
     async fn connection(&self, addr: &str) -> NetResult<quinn::Connection> {
@@ -97,7 +120,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerLink;
 
     async fn new_client(&mut self, target: u64, node: &GatewayNode) -> PeerLink {
-        PeerLink { net: self.clone(), target, addr: node.cluster.clone(), unaddressed: false }
+        PeerLink { net: self.clone(), target, addr: node.cluster.clone() }
     }
 }
 
@@ -106,9 +129,6 @@ pub struct PeerLink {
     net: Network,
     target: u64,
     addr: String,
-    /// The gateway at `addr` is older than addressed messages (it answered one `BadFrame`):
-    /// it is sent the unaddressed ones.
-    unaddressed: bool,
 }
 
 /// The three kinds of Raft message.
@@ -120,9 +140,9 @@ enum Kind {
 }
 
 impl PeerLink {
-    fn request(&self, kind: Kind) -> RaftRequest {
+    fn request(&self, kind: Kind, unaddressed: bool) -> RaftRequest {
         let target = self.target;
-        match (kind, self.unaddressed) {
+        match (kind, unaddressed) {
             (Kind::Append, false) => RaftRequest::AppendTo { target },
             (Kind::Vote, false) => RaftRequest::VoteTo { target },
             (Kind::Snapshot, false) => RaftRequest::SnapshotTo { target },
@@ -132,7 +152,7 @@ impl PeerLink {
         }
     }
 
-    async fn raft_call<Req, Resp, E>(&mut self, kind: Kind, rpc: &Req, option: &RPCOption) -> Result<Resp, RPCError<u64, GatewayNode, RaftError<u64, E>>>
+    async fn raft_call<Req, Resp, E>(&self, kind: Kind, rpc: &Req, option: &RPCOption) -> Result<Resp, RPCError<u64, GatewayNode, RaftError<u64, E>>>
     where
         Req: serde::Serialize,
         Resp: serde::de::DeserializeOwned,
@@ -140,12 +160,15 @@ impl PeerLink {
     {
         let body = encode(rpc).map_err(|e| RPCError::Network(NetworkError::new(&kintsugi_net::NetError::BadFrame { detail: e })))?;
         let timeout = option.hard_ttl();
-        let mut answer = self.net.call(&self.addr, &self.request(kind), &body, timeout).await;
-        if !self.unaddressed && matches!(&answer, Err(NetError::Remote { code, .. }) if code == kintsugi_net::codes::BAD_FRAME) {
-            // A gateway from before addressed messages cannot decode them: send it the old ones.
-            tracing::info!(gateway = self.addr, "a gateway of an older version: sending it unaddressed Raft messages");
-            self.unaddressed = true;
-            answer = self.net.call(&self.addr, &self.request(kind), &body, timeout).await;
+        let older = self.net.is_older(&self.addr);
+        let mut answer = self.net.call(&self.addr, &self.request(kind, older), &body, timeout).await;
+        // A gateway from before addressed messages cannot decode them (not a frame that came
+        // too late, which is BadFrame too): send it the old ones. (A snapshot chunk too large
+        // for the stream's window fails to send instead: the next heartbeat learns it.)
+        let undecodable = |e: &NetError| matches!(e, NetError::Remote { code, message } if code == kintsugi_net::codes::BAD_FRAME && !message.contains("no request frame"));
+        if !older && answer.as_ref().err().is_some_and(undecodable) {
+            self.net.mark_older(&self.addr);
+            answer = self.net.call(&self.addr, &self.request(kind, true), &body, timeout).await;
         }
         match answer {
             Ok((RaftResponse::Raft, bytes)) => match decode::<Result<Resp, RaftError<u64, E>>>(&bytes) {
