@@ -223,7 +223,12 @@ impl MetaGroup {
         self.raft.trigger().snapshot().await.map_err(|e| raft_err(&e))?;
         let applied = self.raft.metrics().borrow().last_applied;
         if let Some(applied) = applied {
-            self.raft.wait(Some(self.timeout)).snapshot(applied, "snapshot").await.map_err(|e| raft_err(&e))?;
+            // At least that far: a snapshot the engine built meanwhile at a later index does too.
+            self.raft
+                .wait(Some(self.timeout))
+                .metrics(|m| m.snapshot.map(|s| s.index) >= Some(applied.index), "a snapshot of what was applied")
+                .await
+                .map_err(|e| raft_err(&e))?;
             self.raft.trigger().purge_log(applied.index).await.map_err(|e| raft_err(&e))?;
             self.raft
                 .wait(Some(self.timeout))
