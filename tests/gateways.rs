@@ -796,6 +796,37 @@ fn a_gateway_asked_to_join_from_restored_metadata_refuses_instead_of_forming_a_s
     assert_eq!((l["quorum"].as_bool(), l["gateways"].as_array().map(Vec::len)), (Some(true), Some(3)), "{l:#}");
 }
 
+/// A group's backup started with `--restore` forms a new group of one. If that first start
+/// fails after the copy (here: its cluster port is taken), `--restore` cannot be given again
+/// (the directory holds metadata now); started without it, the gateway must still start as
+/// the restored one, not be taken for a member of the old group that lost its log.
+#[test]
+fn a_restore_whose_first_start_failed_starts_again_without_restore() {
+    let _g = common::slot();
+    let (c, _others) = group_of_three();
+    let backup = c.gw.scratch().join("gw-backup-r");
+    c.gw.run_ok(c.kintsugi(&["admin", "meta", "backup", backup.to_str().expect("utf-8")]), "kintsugi admin meta backup");
+    let meta = c.gw.scratch().join("meta-restored");
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP port to take");
+    let port = taken.local_addr().expect("addr").port();
+    let log = c.gw.scratch().join("restored.log");
+    let child = gateway_process("gw9", &meta, port, &["--restore", backup.to_str().expect("utf-8")], &log);
+    let st = exit_of(child, "a restore on a taken cluster port", &log);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!st.success() && text.contains("cannot bind the cluster service"), "{text}");
+    assert!(meta.join("db").is_dir(), "the restore did not copy the metadata before the start failed:\n{text}");
+    drop(taken);
+    let mut child = gateway_process("gw9", &meta, free_udp_port(), &[], &log);
+    let formed = poll(Duration::from_secs(60), Duration::from_millis(200), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        (text.contains("formed a metadata group of one") || child.try_wait().ok().flatten().is_some()).then_some(text)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = formed.unwrap_or_default();
+    assert!(text.contains("formed a metadata group of one") && !text.contains("would split the cluster"), "{text}");
+}
+
 /// A member whose Raft log is lost (its `raft` directory gone, the rest of `--meta` with the
 /// group's secrets kept), started again as before, must not form a group of one with the
 /// cluster's CA beside the running group: it refuses, naming the group's other members and

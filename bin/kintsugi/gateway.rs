@@ -293,6 +293,12 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     }
     let gc_delay_ms = i64::try_from(a.gc_delay.saturating_mul(1000)).unwrap_or(i64::MAX);
     let meta = Arc::new(RocksMeta::open(&meta_dir.join("db"), gc_delay_ms).context("opening the metadata store")?);
+    if a.restore.is_some() {
+        // A backup is a checkpoint: it holds the old group's log position and membership. It
+        // starts a new group, so they go now (a first start that fails later is started again
+        // without --restore, and must not pass for a member that lost its log).
+        meta.clear_stamp().context("clearing the restored metadata's log position")?;
+    }
     // Files lost, metadata kept: the group's replicated secrets are this gateway's too. They
     // are written back once the group says this gateway is a voter (below), so a gateway that
     // is not one never gets files that would let a later start pass as a member. (With a join
@@ -312,6 +318,27 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         }
         _ => None,
     };
+    // A member of a larger group whose Raft log is gone (its `raft` directory lost, the rest
+    // kept) would form a group of one below, with the cluster's CA (or a new one): beside the
+    // running group, a second leader that storage nodes obey. The membership its store last
+    // applied tells; this gateway itself is in it under its Raft id, or, if that file was lost
+    // too, its name. (A single gateway from before groups has no membership there; a restored
+    // backup's is cleared above.)
+    if join_arg.is_none() && !has_raft_log && !a.new_group {
+        let own_id: Option<u64> = std::fs::read_to_string(meta_dir.join("raft-id")).ok().and_then(|s| s.trim().parse().ok());
+        let voters = kintsugi_raft::state_machine::applied_voters(&meta).context("reading the group membership this gateway's metadata last applied")?;
+        let others: Vec<String> = voters.into_iter().filter(|(v, n)| Some(*v) != own_id && n.name != name).map(|(_, n)| n.name).collect();
+        if !others.is_empty() {
+            bail!(
+                "this gateway's metadata says it is a member of a gateway group with {}, but its Raft log ({}) is missing: forming a group \
+                 of its own here would split the cluster. Empty --meta and join the group again with a token (`kintsugi admin gateway \
+                 join-token` on a member; its metadata comes back from the group). Only if no other gateway of the group will ever run \
+                 again, start with --new-group",
+                others.join(", "),
+                meta_dir.join("raft").display()
+            );
+        }
+    }
     let join = match (&join_arg, &secrets) {
         (Some(t), None) => Some(JoinToken::parse(t).context("--join is not a valid gateway join token")?),
         (Some(_), Some(_)) => {
@@ -337,25 +364,6 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
         (None, Some(_)) => None,
     };
     let id = raft_id(&meta_dir)?;
-    // A member of a larger group whose Raft log is gone (its `raft` directory lost, the rest
-    // kept) would form a group of one below, with the cluster's CA: beside the running group,
-    // a second leader that storage nodes obey. The membership its store last applied tells.
-    // (A single gateway from before groups, a group of one, and a restored backup, whose
-    // export leaves the log position out, have no other voter there.)
-    if secrets.is_some() && join.is_none() && !has_raft_log && a.restore.is_none() && !a.new_group {
-        let voters = kintsugi_raft::state_machine::applied_voters(&meta).context("reading the group membership this gateway's metadata last applied")?;
-        let others: Vec<String> = voters.into_iter().filter(|(v, _)| *v != id).map(|(_, n)| n.name).collect();
-        if !others.is_empty() {
-            bail!(
-                "this gateway's metadata says it is a member of a gateway group with {}, but its Raft log ({}) is missing: forming a group \
-                 of its own here would split the cluster. Empty --meta and join the group again with a token (`kintsugi admin gateway \
-                 join-token` on a member; its metadata comes back from the group). Only if no other gateway of the group will ever run \
-                 again, start with --new-group",
-                others.join(", "),
-                meta_dir.join("raft").display()
-            );
-        }
-    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async move {
         let t = TransportTuning::default();
