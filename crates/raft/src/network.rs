@@ -20,9 +20,10 @@ pub struct Network {
     client: Client,
     conns: Arc<std::sync::Mutex<HashMap<String, quinn::Connection>>>,
     /// Gateways older than addressed Raft messages (they answered one `BadFrame`): the
-    /// connection to each, by its id. Known per connection, not per address: a process
+    /// connection to each that answered so. Known per connection, not per address: a process
     /// started again at that address (a new connection) is asked with addressed ones again.
-    older: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    /// (The connection itself is kept, not its `stable_id`, which a later one could reuse.)
+    older: Arc<std::sync::Mutex<HashMap<String, quinn::Connection>>>,
 }
 
 /// Forgets a gateway's connection when the call using it does not finish well — also when
@@ -51,21 +52,27 @@ impl Network {
         Self { client, conns: Arc::default(), older: Arc::default() }
     }
 
-    /// Whether the gateway at `addr`, over the connection cached now, is older than addressed
-    /// Raft messages.
-    fn is_older(&self, addr: &str) -> bool {
-        let conn = self.conns.lock().ok().and_then(|c| c.get(addr).map(quinn::Connection::stable_id));
-        let older = self.older.lock().ok().and_then(|o| o.get(addr).copied());
-        conn.is_some() && conn == older
+    /// The connection to `addr` over which the gateway is known to be older than addressed
+    /// Raft messages, if it is still the cached one (and open).
+    fn older_connection(&self, addr: &str) -> Option<quinn::Connection> {
+        let cached = self.conns.lock().ok().and_then(|c| c.get(addr).map(quinn::Connection::stable_id))?;
+        let mut older = self.older.lock().ok()?;
+        match older.get(addr) {
+            Some(c) if c.stable_id() == cached && c.close_reason().is_none() => Some(c.clone()),
+            Some(_) => {
+                // Another connection now: whoever answers there is asked afresh.
+                older.remove(addr);
+                None
+            }
+            None => None,
+        }
     }
 
-    /// The gateway at `addr` could not decode an addressed message: over the connection cached
-    /// now, it is sent unaddressed ones.
-    fn mark_older(&self, addr: &str) {
-        let Some(conn) = self.conns.lock().ok().and_then(|c| c.get(addr).map(quinn::Connection::stable_id)) else { return };
+    /// The gateway that answered over `conn` could not decode an addressed message.
+    fn mark_older(&self, addr: &str, conn: &quinn::Connection) {
         if let Ok(mut o) = self.older.lock() {
-            if o.insert(addr.to_owned(), conn) != Some(conn) {
-                tracing::info!(gateway = addr, "a gateway of an older version: sending it unaddressed Raft messages");
+            if o.insert(addr.to_owned(), conn.clone()).is_none_or(|old| old.stable_id() != conn.stable_id()) {
+                tracing::info!(gateway = addr, "a gateway of an older version: sending it unaddressed Raft messages over this connection");
             }
         }
     }
@@ -89,9 +96,27 @@ impl Network {
     /// Send `req` and `body` to the gateway at `addr`; the answer (an error answer becomes
     /// [`NetError::Remote`]) and its body.
     pub async fn call(&self, addr: &str, req: &RaftRequest, body: &[u8], timeout: Duration) -> NetResult<(RaftResponse, Vec<u8>)> {
+        self.call_over(addr, None, req, body, timeout).await.0
+    }
+
+    /// As [`Network::call`], over `over` if given (else the cached connection, or a new one);
+    /// also answers the connection used, if one was.
+    async fn call_over(
+        &self,
+        addr: &str,
+        over: Option<&quinn::Connection>,
+        req: &RaftRequest,
+        body: &[u8],
+        timeout: Duration,
+    ) -> (NetResult<(RaftResponse, Vec<u8>)>, Option<quinn::Connection>) {
         let mut guard = Forget { net: self, addr, armed: true };
+        let mut used = None;
         let answer = async {
-            let conn = self.connection(addr).await?;
+            let conn = match over {
+                Some(c) => c.clone(),
+                None => self.connection(addr).await?,
+            };
+            used = Some(conn.clone());
             let body = if body.is_empty() { None } else { Some(body) };
             let (resp, mut recv) = kintsugi_net::call(&conn, req, body, timeout).await?;
             let rest = recv.read_to_end(MAX_BODY).await.map_err(|e| NetError::Connection { detail: e.to_string() })?;
@@ -101,8 +126,7 @@ impl Network {
             tokio::time::timeout(timeout, answer).await.unwrap_or(Err(NetError::Timeout { ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX) }));
         // The connection carried an answer (even an error answer): keep it.
         guard.armed = out.is_err();
-        let (resp, rest) = out?;
-        Ok((kintsugi_net::check(resp)?, rest))
+        (out.and_then(|(resp, rest)| Ok((kintsugi_net::check(resp)?, rest))), used)
     }
 }
 
@@ -160,15 +184,18 @@ impl PeerLink {
     {
         let body = encode(rpc).map_err(|e| RPCError::Network(NetworkError::new(&kintsugi_net::NetError::BadFrame { detail: e })))?;
         let timeout = option.hard_ttl();
-        let older = self.net.is_older(&self.addr);
-        let mut answer = self.net.call(&self.addr, &self.request(kind, older), &body, timeout).await;
+        let older = self.net.older_connection(&self.addr);
+        let (mut answer, used) = self.net.call_over(&self.addr, older.as_ref(), &self.request(kind, older.is_some()), &body, timeout).await;
         // A gateway from before addressed messages cannot decode them (not a frame that came
-        // too late, which is BadFrame too): send it the old ones. (A snapshot chunk too large
-        // for the stream's window fails to send instead: the next heartbeat learns it.)
+        // too late, which is BadFrame too): send it the old ones, over the connection that
+        // answered so only. (A snapshot chunk too large for the stream's window fails to send
+        // instead: the next heartbeat learns it.)
         let undecodable = |e: &NetError| matches!(e, NetError::Remote { code, message } if code == kintsugi_net::codes::BAD_FRAME && !message.contains("no request frame"));
-        if !older && answer.as_ref().err().is_some_and(undecodable) {
-            self.net.mark_older(&self.addr);
-            answer = self.net.call(&self.addr, &self.request(kind, true), &body, timeout).await;
+        if let (None, Some(conn)) = (&older, used) {
+            if answer.as_ref().err().is_some_and(undecodable) {
+                self.net.mark_older(&self.addr, &conn);
+                answer = self.net.call_over(&self.addr, Some(&conn), &self.request(kind, true), &body, timeout).await.0;
+            }
         }
         match answer {
             Ok((RaftResponse::Raft, bytes)) => match decode::<Result<Resp, RaftError<u64, E>>>(&bytes) {
