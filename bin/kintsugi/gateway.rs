@@ -216,13 +216,21 @@ async fn replicate_secrets(group: &MetaGroup, meta: &Arc<RocksMeta>, mine: &Secr
 
 /// This gateway's Raft id, made on first start.
 fn raft_id(meta_dir: &Path) -> Result<u64> {
-    let f = meta_dir.join("raft-id");
-    if let Ok(s) = std::fs::read_to_string(&f) {
-        return s.trim().parse().with_context(|| format!("{} does not hold a gateway id", f.display()));
+    if let Some(id) = stored_raft_id(meta_dir)? {
+        return Ok(id);
     }
     let id = rand::random::<u64>() >> 1;
-    write_private(&f, &id.to_string())?;
+    write_private(&meta_dir.join("raft-id"), &id.to_string())?;
     Ok(id)
+}
+
+/// This gateway's Raft id if one was made (`None`: the file is missing or unreadable).
+fn stored_raft_id(meta_dir: &Path) -> Result<Option<u64>> {
+    let f = meta_dir.join("raft-id");
+    match std::fs::read_to_string(&f) {
+        Ok(s) => s.trim().parse().map(Some).with_context(|| format!("{} does not hold a gateway id", f.display())),
+        Err(_) => Ok(None),
+    }
 }
 
 /// A handler set once the service behind it is ready (a gateway joining a group serves Raft
@@ -325,7 +333,7 @@ pub fn gateway(a: GatewayArgs) -> Result<()> {
     // too, its name. (A single gateway from before groups has no membership there; a restored
     // backup's is cleared above.)
     if join_arg.is_none() && !has_raft_log && !a.new_group {
-        let own_id: Option<u64> = std::fs::read_to_string(meta_dir.join("raft-id")).ok().and_then(|s| s.trim().parse().ok());
+        let own_id = stored_raft_id(&meta_dir)?;
         let voters = kintsugi_raft::state_machine::applied_voters(&meta).context("reading the group membership this gateway's metadata last applied")?;
         let others: Vec<String> = voters.into_iter().filter(|(v, n)| Some(*v) != own_id && n.name != name).map(|(_, n)| n.name).collect();
         if !others.is_empty() {

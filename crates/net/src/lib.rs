@@ -42,7 +42,7 @@ pub use token::{secrets_equal, JoinToken};
 pub use authority::{valid_node_name, Admission, JoinAuthority, Joiner, NameTaken, NameUse};
 pub use join::{join, join_with_key};
 pub use transport::{call, check, client_config, peer_of, server_config, server_config_for, server_config_live, Client, Handler, Peer, Server, Service, TransportTuning};
-pub use protocol::{codes, JoinRequest, Joined, WireError, WireRequest, WireResponse, DEFAULT_ALPN};
+pub use protocol::{codes, JoinRequest, Joined, WireError, WireRequest, WireResponse, DEFAULT_ALPN, NO_REQUEST_FRAME};
 pub use wire::{decode_frame, encode_frame, frame_len, read_frame, write_frame, MAX_FRAME, WIRE_V1};
 
 #[cfg(test)]

@@ -56,6 +56,10 @@ impl WireError {
     }
 }
 
+/// How the transport's `BadFrame` answer begins when no request frame came in time (not a
+/// frame it could not decode). Every version has written it so.
+pub const NO_REQUEST_FRAME: &str = "no request frame within";
+
 /// The codes the transport itself answers with.
 pub mod codes {
     /// A frame could not be read (malformed, truncated, too large, unknown version).

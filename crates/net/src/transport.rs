@@ -473,7 +473,7 @@ async fn serve_stream<R: WireRequest>(
     let first_frame = ctx.first_frame;
     let answer = |e: WireError| R::Response::error(e);
     let read = tokio::time::timeout(first_frame, wire::read_frame(&mut recv)).await;
-    let read = read.unwrap_or_else(|_| Err(NetError::BadFrame { detail: format!("no request frame within {first_frame:?}") }));
+    let read = read.unwrap_or_else(|_| Err(NetError::BadFrame { detail: format!("{} {first_frame:?}", crate::protocol::NO_REQUEST_FRAME) }));
     let req: R = match read {
         Ok(r) => r,
         Err(e) => {

@@ -42,6 +42,10 @@ impl Drop for Forget<'_> {
             if let Ok(mut conns) = self.net.conns.lock() {
                 conns.remove(self.addr);
             }
+            // A mark is for the connection just forgotten: it goes too (and lets it close).
+            if let Ok(mut older) = self.net.older.lock() {
+                older.remove(self.addr);
+            }
         }
     }
 }
@@ -55,17 +59,16 @@ impl Network {
     /// The connection to `addr` over which the gateway is known to be older than addressed
     /// Raft messages, if it is still the cached one (and open).
     fn older_connection(&self, addr: &str) -> Option<quinn::Connection> {
-        let cached = self.conns.lock().ok().and_then(|c| c.get(addr).map(quinn::Connection::stable_id))?;
+        let cached = self.conns.lock().ok().and_then(|c| c.get(addr).map(quinn::Connection::stable_id));
         let mut older = self.older.lock().ok()?;
-        match older.get(addr) {
-            Some(c) if c.stable_id() == cached && c.close_reason().is_none() => Some(c.clone()),
-            Some(_) => {
-                // Another connection now: whoever answers there is asked afresh.
-                older.remove(addr);
-                None
-            }
-            None => None,
+        let marked = older.get(addr)?;
+        if cached == Some(marked.stable_id()) && marked.close_reason().is_none() {
+            return Some(marked.clone());
         }
+        // Another connection now, or none: whoever answers there is asked afresh (and the
+        // marked connection is let go).
+        older.remove(addr);
+        None
     }
 
     /// The gateway that answered over `conn` could not decode an addressed message.
@@ -190,7 +193,7 @@ impl PeerLink {
         // too late, which is BadFrame too): send it the old ones, over the connection that
         // answered so only. (A snapshot chunk too large for the stream's window fails to send
         // instead: the next heartbeat learns it.)
-        let undecodable = |e: &NetError| matches!(e, NetError::Remote { code, message } if code == kintsugi_net::codes::BAD_FRAME && !message.contains("no request frame"));
+        let undecodable = |e: &NetError| matches!(e, NetError::Remote { code, message } if code == kintsugi_net::codes::BAD_FRAME && !message.contains(kintsugi_net::NO_REQUEST_FRAME));
         if let (None, Some(conn)) = (&older, used) {
             if answer.as_ref().err().is_some_and(undecodable) {
                 self.net.mark_older(&self.addr, &conn);

@@ -37,8 +37,13 @@ async fn replica(ca: &Arc<ClusterCa>, s: &Secrets, name: &str, snapshot_every: u
 
 /// A replica whose `--meta` directory is `dir`.
 async fn replica_in(dir: tempfile::TempDir, ca: &Arc<ClusterCa>, s: &Secrets, name: &str, snapshot_every: u64) -> Result<Replica, RaftGroupError> {
-    let meta = Arc::new(RocksMeta::open(&dir.path().join("db"), 0).expect("meta"));
+    let meta = open_store(&dir);
     replica_on(dir, meta, ca, s, name, snapshot_every).await
+}
+
+/// The metadata store of a replica whose `--meta` directory is `dir`.
+fn open_store(dir: &tempfile::TempDir) -> Arc<RocksMeta> {
+    Arc::new(RocksMeta::open(&dir.path().join("db"), 0).expect("meta"))
 }
 
 /// A replica over a store already open in `dir` (which may hold a log and snapshots too).
@@ -287,7 +292,7 @@ async fn only_gateways_may_speak_to_the_group() {
 async fn a_snapshot_older_than_the_purged_log_is_replaced_at_start() {
     use openraft::{CommittedLeaderId, LogId, StoredMembership};
     let dir = tempfile::tempdir().expect("tempdir");
-    let meta = Arc::new(RocksMeta::open(&dir.path().join("db"), 0).expect("meta"));
+    let meta = open_store(&dir);
     let at = |i: u64| Some(LogId::new(CommittedLeaderId::new(1, 0), i));
     // The store has applied entry 10 (as after a finished import of a snapshot at 10).
     let stamp = encode(&(at(10), StoredMembership::<u64, GatewayNode>::default())).expect("stamp");
@@ -480,7 +485,7 @@ async fn a_gateway_back_at_a_members_address_with_a_new_id_takes_nothing_meant_f
     let leader = leader_of(&rs).expect("the leader stays");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let meta = Arc::new(RocksMeta::open(&dir.path().join("db"), 0).expect("meta"));
+    let meta = open_store(&dir);
     let fresh = replica_at(dir, meta, &ca, &secrets(&ca), &name, 10_000, &addr, None).await.expect("a fresh replica at the old address");
     assert_ne!(fresh.group.id(), old_id);
     // The leader goes on sending to the old id (a voter still) at this address: heartbeats
@@ -561,8 +566,8 @@ mod older {
 }
 
 /// A gateway of an older version, which cannot decode addressed Raft messages, still follows
-/// a leader of this version: its link falls back to the unaddressed ones after the first
-/// `BadFrame`, and the group replicates to it.
+/// a leader of this version: after its first `BadFrame`, the leader sends it the unaddressed
+/// ones over that connection, and the group replicates to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_gateway_older_than_addressed_messages_still_follows_the_leader() {
     let ca = Arc::new(ClusterCa::generate("test").expect("ca"));
@@ -572,7 +577,7 @@ async fn a_gateway_older_than_addressed_messages_still_follows_the_leader() {
     first.group.raft().wait(Some(Duration::from_secs(10))).current_leader(first.group.id(), "leader").await.expect("leader");
     let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let dir = tempfile::tempdir().expect("tempdir");
-    let meta = Arc::new(RocksMeta::open(&dir.path().join("db"), 0).expect("meta"));
+    let meta = open_store(&dir);
     let old = replica_at(dir, meta, &ca, &s, "old", 10_000, "127.0.0.1:0", Some(count.clone())).await.expect("an older gateway");
     enrol(old.client.clone(), &first.node.cluster, old.group.id(), &old.node, Duration::from_secs(60)).await.expect("the older gateway enrols");
     let m = first.meta.clone();
